@@ -1,0 +1,197 @@
+--- Checks the options given to new() and turns them into a client's
+-- configuration.  Every problem is an INVALID_ARGUMENT error naming the
+-- option; nothing here touches the network.
+local Error = require "codearts.batchresult.error"
+local regions = require "codearts.batchresult.regions"
+
+local M = {}
+
+M.VERSION = "0.1.0"
+M.DEFAULT_USER_AGENT = "codearts-batchresult/" .. M.VERSION
+
+-- Each option and the type it takes.
+local OPTIONS = {
+  endpoint = "string", region = "string", project_id = "string",
+  ak = "string", sk = "string", security_token = "string", token = "string",
+  timeout = "number", connect_timeout = "number",
+  ca_file = "string", proxy = "string", user_agent = "string",
+}
+
+local function is_id(s)
+  return type(s) == "string" and #s == 32 and s:find("^[0-9A-Za-z]+$") ~= nil
+end
+M.is_id = is_id
+
+--- A header value must not carry CR, LF or NUL: it would split or end the
+-- header on the wire.
+local function header_safe(s)
+  return not s:find("[\r\n%z]")
+end
+M.header_safe = header_safe
+
+local function is_loopback(host)
+  host = host:lower()
+  if host == "localhost" or host == "[::1]" then return true end
+  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return false end
+  for _, o in ipairs({ a, b, c, d }) do
+    if tonumber(o) > 255 then return false end
+  end
+  return tonumber(a) == 127
+end
+
+--- Splits "https://host[:port][/]" into scheme, the Host header's value
+-- and the base URL; nil, message when it is not such a URL.
+function M.parse_endpoint(url)
+  if not header_safe(url) or url:find("%s") then
+    return nil, "must not contain white space or control characters"
+  end
+  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)/?$")
+  if not scheme then
+    return nil, "must be scheme://host[:port] with no path, query or fragment"
+  end
+  scheme = scheme:lower()
+  if scheme ~= "https" and scheme ~= "http" then
+    return nil, "scheme must be https (or http on loopback)"
+  end
+  if authority:find("@", 1, true) then return nil, "must not contain user information" end
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = authority:match("^([^:%[%]]+)(.*)$") end
+  if not host or host == "" then return nil, "has no host" end
+  if port ~= "" then
+    local digits = port:match("^:(%d+)$")
+    if not digits or tonumber(digits) < 1 or tonumber(digits) > 65535 then
+      return nil, "has a bad port"
+    end
+    port = tonumber(digits)
+  else
+    port = nil
+  end
+  if scheme == "http" and not is_loopback(host) then
+    return nil, "http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
+  end
+  host = host:lower()
+  local default = scheme == "https" and 443 or 80
+  local host_header = (port and port ~= default) and (host .. ":" .. port) or host
+  return { scheme = scheme, host = host_header, base = scheme .. "://" .. host_header }
+end
+
+local function env(getenv, name)
+  local v = getenv(name)
+  if v == "" then return nil end
+  return v
+end
+
+--- new()'s options -> config, or nil, err.  getenv is os.getenv unless a
+-- test passes its own.
+function M.build(opts, getenv)
+  getenv = getenv or os.getenv
+  if type(opts) ~= "table" then
+    return nil, Error.invalid("options must be a table, got " .. type(opts))
+  end
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then
+      return nil, Error.invalid("unknown option '" .. tostring(k) .. "'")
+    end
+    if type(v) ~= want then
+      return nil, Error.invalid("option " .. k .. " must be a " .. want .. ", got " .. type(v))
+    end
+    if want == "string" and not header_safe(v) then
+      return nil, Error.invalid("option " .. k .. " must not contain CR, LF or NUL")
+    end
+  end
+
+  local cfg = {}
+
+  -- Where to send.
+  local url
+  if opts.endpoint and opts.region then
+    return nil, Error.invalid("give endpoint or region, not both")
+  elseif opts.endpoint then
+    url = opts.endpoint
+  elseif opts.region then
+    url = regions.resolve(opts.region, getenv)
+    if not url then
+      return nil, Error.invalid("unknown region '" .. opts.region .. "' (known: "
+        .. table.concat(regions.names(), ", ") .. "; or set " .. regions.env_name(opts.region) .. ")")
+    end
+    cfg.region = opts.region
+  else
+    return nil, Error.invalid("endpoint or region is required")
+  end
+  local ep, why = M.parse_endpoint(url)
+  if not ep then
+    return nil, Error.invalid("endpoint '" .. url .. "' " .. why)
+  end
+  cfg.endpoint = ep.base
+  cfg.host = ep.host
+
+  -- Which project.
+  local project = opts.project_id or env(getenv, "HUAWEICLOUD_SDK_PROJECT_ID")
+  if not project then
+    return nil, Error.invalid("project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
+  end
+  if not is_id(project) then
+    return nil, Error.invalid("project_id must be 32 letters or digits")
+  end
+  cfg.project_id = project
+
+  -- Who we are.  Explicit options win over the environment, and the two
+  -- are never mixed: half a key pair from each would be a surprise.
+  local secrets = {}
+  if opts.token then
+    if opts.ak or opts.sk or opts.security_token then
+      return nil, Error.invalid("give token or ak/sk, not both")
+    end
+    if opts.token == "" then return nil, Error.invalid("token is empty") end
+    secrets.token = opts.token
+  else
+    local ak, sk, st, from
+    if opts.ak or opts.sk then
+      ak, sk, st, from = opts.ak, opts.sk, opts.security_token, "option"
+    else
+      ak, sk = env(getenv, "HUAWEICLOUD_SDK_AK"), env(getenv, "HUAWEICLOUD_SDK_SK")
+      st = opts.security_token or env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+      from = "environment variable HUAWEICLOUD_SDK_"
+    end
+    if not ak or ak == "" then
+      return nil, Error.invalid("missing credential: ak (" .. from .. (from == "option" and "" or "AK") .. ")")
+    end
+    if not sk or sk == "" then
+      return nil, Error.invalid("missing credential: sk (" .. from .. (from == "option" and "" or "SK") .. ")")
+    end
+    if ak:find("[%s,%c\128-\255]") then
+      return nil, Error.invalid("ak holds a space, comma or non-ASCII character")
+    end
+    if not header_safe(sk) then
+      return nil, Error.invalid("sk must not contain CR, LF or NUL")
+    end
+    if st and not header_safe(st) then
+      return nil, Error.invalid("security_token must not contain CR, LF or NUL")
+    end
+    if st == "" then st = nil end
+    secrets.ak, secrets.sk, secrets.security_token = ak, sk, st
+  end
+
+  -- How to talk.
+  for _, k in ipairs({ "timeout", "connect_timeout" }) do
+    local v = opts[k]
+    if v ~= nil and not (v > 0 and v < math.huge) then
+      return nil, Error.invalid("option " .. k .. " must be a positive number of seconds")
+    end
+  end
+  cfg.timeout = opts.timeout or 30
+  cfg.connect_timeout = opts.connect_timeout or 10
+  if opts.ca_file then
+    local f = io.open(opts.ca_file, "rb")
+    if not f then return nil, Error.invalid("ca_file '" .. opts.ca_file .. "' cannot be read") end
+    f:close()
+  end
+  cfg.ca_file = opts.ca_file
+  cfg.proxy = opts.proxy
+  cfg.user_agent = opts.user_agent or M.DEFAULT_USER_AGENT
+  return cfg, secrets
+end
+
+return M

@@ -1,0 +1,64 @@
+--- Errors as values.  Every runtime failure of the library is returned as
+-- `nil, err`, where err is a table of this class:
+--   code        the API's error_code (e.g. "APIGW.0301") or one of ours:
+--               INVALID_ARGUMENT, NETWORK, TIMEOUT, TLS, DECODE, HTTP, INTERNAL
+--   message     one line
+--   status      the HTTP status, or nil when no answer came
+--   request_id  X-Request-Id of the answer, or nil
+--   retryable   whether the same request may succeed later
+-- tostring(err) reads: CODE (HTTP 401): message [request 5f1…]
+local Error = {}
+Error.__index = Error
+
+local function one_line(s)
+  s = tostring(s):gsub("[\r\n]+", " ")
+  return s
+end
+
+function Error.__tostring(e)
+  local s = e.code
+  if e.status then s = s .. " (HTTP " .. e.status .. ")" end
+  s = s .. ": " .. e.message
+  if e.request_id then s = s .. " [request " .. e.request_id .. "]" end
+  return s
+end
+
+--- Makes an error; fields (optional) adds status, request_id, retryable.
+function Error.new(code, message, fields)
+  local e = fields or {}
+  e.code = code
+  e.message = one_line(message)
+  e.retryable = e.retryable == true
+  return setmetatable(e, Error)
+end
+
+function Error.invalid(message)
+  return Error.new("INVALID_ARGUMENT", message)
+end
+
+function Error.is(v)
+  return getmetatable(v) == Error
+end
+
+--- Replaces every occurrence of each secret in s with [REDACTED]: a
+-- gateway may echo signed headers (a security token among them) back in
+-- its error message.
+function Error.redact(s, secrets)
+  for _, secret in ipairs(secrets) do
+    if #secret > 0 then
+      local out, i = {}, 1
+      while true do
+        local a, b = s:find(secret, i, true)
+        if not a then break end
+        out[#out + 1] = s:sub(i, a - 1)
+        out[#out + 1] = "[REDACTED]"
+        i = b + 1
+      end
+      out[#out + 1] = s:sub(i)
+      s = table.concat(out)
+    end
+  end
+  return s
+end
+
+return Error

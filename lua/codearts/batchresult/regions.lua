@@ -1,0 +1,44 @@
+--- The CodeArts Pipeline endpoints by region (FACTS.md, "Endpoints").
+local M = {}
+
+local patterns = {
+  ["cloudpipeline-ext"] = { "cn-north-1", "cn-north-4", "cn-south-1", "cn-south-2", "cn-east-2",
+    "cn-east-3", "cn-southwest-2", "ap-southeast-3", "sa-brazil-1", "la-north-2" },
+  ["pipeline-external"] = { "tr-west-1", "la-south-2" },
+  ["pipeline"] = { "af-north-1", "me-east-1", "af-south-1" },
+}
+
+--- region name -> "https://…" endpoint
+M.endpoints = {}
+for prefix, names in pairs(patterns) do
+  for _, region in ipairs(names) do
+    M.endpoints[region] = "https://" .. prefix .. "." .. region .. ".myhuaweicloud.com"
+  end
+end
+
+--- The environment variable that overrides a region's endpoint, as the
+-- official SDKs read it: HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4.
+function M.env_name(region)
+  return "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_" .. region:upper():gsub("-", "_")
+end
+
+--- The endpoint for region, or nil.  The environment override wins; like
+-- the SDKs, it may list several endpoints separated by commas, of which
+-- the first is used.
+function M.resolve(region, getenv)
+  local env = (getenv or os.getenv)(M.env_name(region))
+  if env and env:find("%S") then
+    return (env:match("^%s*([^,%s]+)"))
+  end
+  return M.endpoints[region]
+end
+
+--- The region names, sorted.
+function M.names()
+  local t = {}
+  for name in pairs(M.endpoints) do t[#t + 1] = name end
+  table.sort(t)
+  return t
+end
+
+return M

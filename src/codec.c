@@ -1,0 +1,163 @@
+#include "codec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* Prints into out: cJSON_PrintPreallocated into a buffer sized from the
+ * estimate (cJSON asks for 5 spare bytes), with cJSON_PrintUnformatted as
+ * the fallback should the estimate be short. */
+static int print_into(const cJSON *root, size_t estimate, cab_buf *out) {
+    char *s;
+    cab_buf_clear(out);
+    if (estimate < (size_t)-1 / 2 && estimate <= 0x7ffffff0 && !cab_buf_reserve(out, estimate + 5) &&
+        cJSON_PrintPreallocated((cJSON *)root, out->data, (int)out->cap, 0)) {
+        out->len = strlen(out->data);
+        return 0;
+    }
+    s = cJSON_PrintUnformatted(root);
+    if (!s) return -1;
+    cab_buf_clear(out);
+    if (cab_buf_adds(out, s)) {
+        cJSON_free(s);
+        return -1;
+    }
+    cJSON_free(s);
+    return 0;
+}
+
+int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out) {
+    cJSON *root = cJSON_CreateObject(), *arr = NULL;
+    size_t i, estimate = 16;
+    int rc = -1;
+    if (!root || !(arr = cJSON_AddArrayToObject(root, "query"))) goto done;
+    for (i = 0; i < n; i++) {
+        cJSON *item = cJSON_CreateObject();
+        if (!item || !cJSON_AddItemToArray(arr, item)) {
+            cJSON_Delete(item);
+            goto done;
+        }
+        if (!cJSON_AddStringToObject(item, "pipeline_id", pairs[i].pipeline_id) ||
+            !cJSON_AddStringToObject(item, "pipeline_run_id", pairs[i].pipeline_run_id))
+            goto done;
+        estimate += 40 + strlen(pairs[i].pipeline_id) + strlen(pairs[i].pipeline_run_id);
+    }
+    rc = print_into(root, estimate, out);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int cab_encode_string_list(const char *key, const char *const *items, size_t n, cab_buf *out) {
+    cJSON *root = cJSON_CreateObject(), *arr = NULL;
+    size_t i, estimate = 8 + strlen(key);
+    int rc = -1;
+    if (!root || !(arr = cJSON_AddArrayToObject(root, key))) goto done;
+    for (i = 0; i < n; i++) {
+        cJSON *s = cJSON_CreateString(items[i]);
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            goto done;
+        }
+        estimate += 3 + strlen(items[i]);
+    }
+    rc = print_into(root, estimate, out);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+/* Parses the whole body as one JSON value; trailing bytes other than white
+ * space are an error, and so is a body cut short. */
+static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
+    const char *end = NULL;
+    cJSON *root;
+    if (len == 0) {
+        snprintf(err->message, sizeof err->message, "empty body");
+        return NULL;
+    }
+    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= body ? (size_t)(end - body) : 0;
+        if (at >= len)
+            snprintf(err->message, sizeof err->message, "invalid JSON: body ends early (%zu bytes)", len);
+        else
+            snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu", at);
+        return NULL;
+    }
+    while (end < body + len && strchr(" \t\r\n", *end) && *end) end++;
+    if (end < body + len) {
+        snprintf(err->message, sizeof err->message, "invalid JSON: trailing data at byte %zu",
+                 (size_t)(end - body));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+cJSON *cab_decode_results(const char *body, size_t len, const char *const *ids,
+                          const cJSON **result, cab_decode_error *err) {
+    cJSON *root = parse_all(body, len, err), *arr, *item;
+    size_t i = 0;
+    *result = NULL;
+    if (!root) return NULL;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err->message, sizeof err->message, "body is not a JSON object");
+        goto bad;
+    }
+    arr = cJSON_GetObjectItemCaseSensitive(root, "result");
+    if (!arr) {
+        snprintf(err->message, sizeof err->message, "body has no \"result\"");
+        goto bad;
+    }
+    if (!cJSON_IsArray(arr)) {
+        snprintf(err->message, sizeof err->message, "\"result\" is not an array");
+        goto bad;
+    }
+    cJSON_ArrayForEach(item, arr) {
+        const char *const *id;
+        i++;
+        if (!cJSON_IsObject(item)) {
+            snprintf(err->message, sizeof err->message, "result[%zu] is not an object", i);
+            goto bad;
+        }
+        for (id = ids; *id; id++) {
+            if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, *id))) {
+                snprintf(err->message, sizeof err->message, "result[%zu].%s is missing or not a string",
+                         i, *id);
+                goto bad;
+            }
+        }
+    }
+    *result = arr;
+    return root;
+bad:
+    cJSON_Delete(root);
+    return NULL;
+}
+
+static const char *string_member(const cJSON *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out) {
+    cab_decode_error ignored;
+    cJSON *root;
+    memset(out, 0, sizeof *out);
+    root = parse_all(body, len, &ignored);
+    if (!root) return NULL;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    out->code = string_member(root, "error_code");
+    if (!out->code) out->code = string_member(root, "code");
+    out->message = string_member(root, "error_msg");
+    if (!out->message) out->message = string_member(root, "message");
+    out->request_id = string_member(root, "request_id");
+    return root;
+}

@@ -1,0 +1,50 @@
+/* JSON for the wire: request bodies out, result and error bodies in.
+ * Pure functions over cJSON: no I/O, no Lua.  The binding walks the
+ * validated trees into Lua tables. */
+#ifndef CAB_CODEC_H
+#define CAB_CODEC_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+
+typedef struct {
+    const char *pipeline_id;
+    const char *pipeline_run_id;
+} cab_pair;
+
+/* {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} into out (replacing
+ * its content).  Returns 0, or -1 when memory runs out. */
+int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out);
+
+/* {"<key>":[s1,s2,…]} into out: the BatchRunPipeline body. */
+int cab_encode_string_list(const char *key, const char *const *items, size_t n, cab_buf *out);
+
+/* Why a body could not be decoded, with where. */
+typedef struct {
+    char message[160];
+} cab_decode_error;
+
+/* Parses a ShowBatchRunResult (or BatchRunPipeline) answer and checks its
+ * shape: an object whose "result" is an array of objects, each with the
+ * string members named in ids (a NULL-terminated list).  On success returns
+ * the whole tree (the caller frees it with cJSON_Delete) and sets *result
+ * to the array inside it; on failure returns NULL with err filled in. */
+cJSON *cab_decode_results(const char *body, size_t len, const char *const *ids,
+                          const cJSON **result, cab_decode_error *err);
+
+/* What a Huawei-style error body says: {"error_code","error_msg"} or
+ * {"code","message"}, and "request_id" when present.  Members absent or not
+ * strings are NULL.  Returns the tree to free, or NULL when the body is not
+ * a JSON object (then every member is NULL). */
+typedef struct {
+    const char *code;
+    const char *message;
+    const char *request_id;
+} cab_api_error;
+
+cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out);
+
+#endif

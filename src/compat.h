@@ -1,0 +1,48 @@
+/* Static shims over the Lua 5.1 / LuaJIT / 5.3 / 5.4 C APIs.
+ *
+ * Everything here is static and named cab_*: the module must define and
+ * export no lua_* or luaL_* symbol of its own, or it would clash with the
+ * host's (LuaJIT ships some 5.2 functions that plain 5.1 lacks). */
+#ifndef CAB_COMPAT_H
+#define CAB_COMPAT_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#if LUA_VERSION_NUM >= 502
+#define cab_rawlen(L, i) lua_rawlen((L), (i))
+#define cab_setfuncs(L, l) luaL_setfuncs((L), (l), 0)
+#else
+#define cab_rawlen(L, i) lua_objlen((L), (i))
+static inline void cab_setfuncs(lua_State *L, const luaL_Reg *l) {
+    for (; l->name; l++) {
+        lua_pushcfunction(L, l->func);
+        lua_setfield(L, -2, l->name);
+    }
+}
+#endif
+
+/* luaL_testudata arrived in 5.2. */
+static inline void *cab_testudata(lua_State *L, int i, const char *tname) {
+    void *p = lua_touserdata(L, i);
+    if (p && lua_getmetatable(L, i)) {
+        luaL_getmetatable(L, tname);
+        if (!lua_rawequal(L, -1, -2)) p = NULL;
+        lua_pop(L, 2);
+        return p;
+    }
+    return NULL;
+}
+
+/* Pushes a JSON number as an integer where the value is one (5.3+). */
+static inline void cab_pushnumber(lua_State *L, double d) {
+#if LUA_VERSION_NUM >= 503
+    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && (double)(lua_Integer)d == d) {
+        lua_pushinteger(L, (lua_Integer)d);
+        return;
+    }
+#endif
+    lua_pushnumber(L, d);
+}
+
+#endif

@@ -1,0 +1,41 @@
+#include "core.h"
+
+#include <stdarg.h>
+
+int cab_fail(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    lua_pushnil(L);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return 2;
+}
+
+void cab_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc,
+                   lua_CFunction tostring) {
+    luaL_newmetatable(L, tname);
+    lua_newtable(L);
+    cab_setfuncs(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+#endif
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+}
+
+__attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
+    lua_newtable(L);
+    lua_pushliteral(L, CAB_VERSION);
+    lua_setfield(L, -2, "VERSION");
+    cab_register_codec(L);
+    cab_register_signer(L);
+    cab_register_http(L);
+    return 1;
+}

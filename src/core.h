@@ -1,0 +1,26 @@
+/* The Lua binding, codearts.batchresult.core: the only place that sees a
+ * lua_State.  Each file registers its part into the module table on top of
+ * the stack. */
+#ifndef CAB_CORE_H
+#define CAB_CORE_H
+
+#include "compat.h"
+
+#define CAB_VERSION "0.1.0"
+
+/* The one symbol the module exports; everything else is built hidden. */
+__attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L);
+
+void cab_register_codec(lua_State *L);
+void cab_register_signer(lua_State *L);
+void cab_register_http(lua_State *L);
+
+/* Returns nil, message: the binding's way to report a runtime failure. */
+int cab_fail(lua_State *L, const char *fmt, ...);
+
+/* Creates a metatable named tname with methods (also as __index), __gc and,
+ * on 5.4, __close set to gc, and __tostring; leaves it popped. */
+void cab_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc,
+                   lua_CFunction tostring);
+
+#endif

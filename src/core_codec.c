@@ -1,0 +1,189 @@
+/* Binding for the JSON codec: request bodies from Lua tables, answers into
+ * Lua tables. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "core.h"
+
+#define JSON_GUARD "codearts.batchresult.json"
+
+/* A parsed tree is owned by a userdata while Lua tables are built from it,
+ * so that a Lua memory error (which unwinds with longjmp) cannot leak it. */
+typedef struct {
+    cJSON *root;
+} json_guard;
+
+static int guard_gc(lua_State *L) {
+    json_guard *g = luaL_checkudata(L, 1, JSON_GUARD);
+    cJSON_Delete(g->root);
+    g->root = NULL;
+    return 0;
+}
+
+static int guard_tostring(lua_State *L) {
+    lua_pushliteral(L, "codearts.batchresult json tree");
+    return 1;
+}
+
+static json_guard *push_guard(lua_State *L) {
+    json_guard *g = lua_newuserdata(L, sizeof *g);
+    g->root = NULL;
+    luaL_getmetatable(L, JSON_GUARD);
+    lua_setmetatable(L, -2);
+    return g;
+}
+
+static void release_guard(json_guard *g) {
+    cJSON_Delete(g->root);
+    g->root = NULL;
+}
+
+/* The sentinel for a JSON null inside an array, where nil would leave a
+ * hole; a null object member is simply absent. */
+#define NULL_SENTINEL ((void *)0)
+
+static int count_children(const cJSON *v) {
+    int n = 0;
+    for (v = v->child; v; v = v->next) n++;
+    return n;
+}
+
+/* Pushes v as a Lua value; returns 0, or -1 when nesting outruns the Lua
+ * stack (cJSON itself stops at CJSON_NESTING_LIMIT). */
+static int push_json(lua_State *L, const cJSON *v) {
+    const cJSON *c;
+    int i;
+    if (!lua_checkstack(L, 3)) return -1;
+    if (cJSON_IsString(v)) {
+        lua_pushstring(L, v->valuestring);
+    } else if (cJSON_IsObject(v)) {
+        lua_createtable(L, 0, count_children(v));
+        for (c = v->child; c; c = c->next) {
+            if (cJSON_IsNull(c) || !c->string) continue; /* null: the member is absent */
+            if (push_json(L, c)) return -1;
+            lua_setfield(L, -2, c->string);
+        }
+    } else if (cJSON_IsArray(v)) {
+        lua_createtable(L, count_children(v), 0);
+        for (c = v->child, i = 1; c; c = c->next, i++) {
+            if (push_json(L, c)) return -1;
+            lua_rawseti(L, -2, i);
+        }
+    } else if (cJSON_IsNumber(v)) {
+        cab_pushnumber(L, v->valuedouble);
+    } else if (cJSON_IsBool(v)) {
+        lua_pushboolean(L, cJSON_IsTrue(v));
+    } else {
+        lua_pushlightuserdata(L, NULL_SENTINEL);
+    }
+    return 0;
+}
+
+/* core.encode_query(pairs) -> body.  pairs is an array of tables with
+ * string pipeline_id and pipeline_run_id (validated by the Lua layer; this
+ * only insists on strings). */
+static int l_encode_query(lua_State *L) {
+    size_t n, i;
+    cab_pair *pairs;
+    cab_buf out = CAB_BUF_INIT;
+    int ok;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = cab_rawlen(L, 1);
+    /* The array of pointers lives in a userdata so that it is freed even
+     * if a Lua error interrupts. */
+    pairs = lua_newuserdata(L, (n ? n : 1) * sizeof *pairs);
+    for (i = 0; i < n; i++) {
+        lua_rawgeti(L, 1, (int)(i + 1));
+        if (!lua_istable(L, -1)) return luaL_error(L, "query[%d] is not a table", (int)(i + 1));
+        lua_getfield(L, -1, "pipeline_id");
+        lua_getfield(L, -2, "pipeline_run_id");
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "query[%d] ids must be strings", (int)(i + 1));
+        /* Both strings are still referenced by the table in argument 1. */
+        pairs[i].pipeline_id = lua_tostring(L, -2);
+        pairs[i].pipeline_run_id = lua_tostring(L, -1);
+        lua_pop(L, 3);
+    }
+    ok = cab_encode_query(pairs, n, &out) == 0;
+    if (ok) lua_pushlstring(L, out.data, out.len);
+    cab_buf_free(&out);
+    if (!ok) return luaL_error(L, "out of memory encoding the query");
+    return 1;
+}
+
+/* core.encode_string_list(key, strings) -> body, e.g. {"pipeline_ids":[…]}. */
+static int l_encode_string_list(lua_State *L) {
+    const char *key = luaL_checkstring(L, 1);
+    size_t n, i;
+    const char **items;
+    cab_buf out = CAB_BUF_INIT;
+    int ok;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    n = cab_rawlen(L, 2);
+    items = lua_newuserdata(L, (n ? n : 1) * sizeof *items);
+    for (i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (int)(i + 1));
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "%s[%d] is not a string", key, (int)(i + 1));
+        items[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    ok = cab_encode_string_list(key, items, n, &out) == 0;
+    if (ok) lua_pushlstring(L, out.data, out.len);
+    cab_buf_free(&out);
+    if (!ok) return luaL_error(L, "out of memory encoding %s", key);
+    return 1;
+}
+
+/* core.decode_results(body, id_field...) -> array | nil, message.  Each
+ * named field must be a string member of every result. */
+static int l_decode_results(lua_State *L) {
+    size_t len;
+    const char *body = luaL_checklstring(L, 1, &len);
+    const char *ids[8];
+    int nids = lua_gettop(L) - 1, i;
+    const cJSON *result;
+    cab_decode_error err;
+    json_guard *g;
+    if (nids > 7) return luaL_error(L, "at most 7 id fields");
+    for (i = 0; i < nids; i++) ids[i] = luaL_checkstring(L, i + 2);
+    ids[nids] = NULL;
+    g = push_guard(L);
+    g->root = cab_decode_results(body, len, ids, &result, &err);
+    if (!g->root) return cab_fail(L, "%s", err.message);
+    if (push_json(L, result)) {
+        release_guard(g);
+        return cab_fail(L, "JSON nested too deeply");
+    }
+    release_guard(g);
+    return 1;
+}
+
+/* core.decode_error(body) -> code, message, request_id (each nil when the
+ * body does not say). */
+static int l_decode_error(lua_State *L) {
+    size_t len;
+    const char *body = luaL_checklstring(L, 1, &len);
+    cab_api_error e;
+    json_guard *g = push_guard(L);
+    g->root = cab_decode_error_body(body, len, &e);
+    if (e.code) lua_pushstring(L, e.code); else lua_pushnil(L);
+    if (e.message) lua_pushstring(L, e.message); else lua_pushnil(L);
+    if (e.request_id) lua_pushstring(L, e.request_id); else lua_pushnil(L);
+    release_guard(g);
+    return 3;
+}
+
+void cab_register_codec(lua_State *L) {
+    static const luaL_Reg none[] = {{NULL, NULL}};
+    static const luaL_Reg fns[] = {{"encode_query", l_encode_query},
+                                   {"encode_string_list", l_encode_string_list},
+                                   {"decode_results", l_decode_results},
+                                   {"decode_error", l_decode_error},
+                                   {NULL, NULL}};
+    cab_new_class(L, JSON_GUARD, none, guard_gc, guard_tostring);
+    cab_setfuncs(L, fns);
+    lua_pushlightuserdata(L, NULL_SENTINEL);
+    lua_setfield(L, -2, "null");
+}

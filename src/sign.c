@@ -1,0 +1,412 @@
+#include "sign.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+/* ---- character classes ------------------------------------------------ */
+
+static int is_unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+/* RFC 9110 tchar: what a method or a header name may hold. */
+static int is_tchar(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int is_token(const char *s, size_t n) {
+    size_t i;
+    if (n == 0) return 0;
+    for (i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+static int is_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n';
+}
+
+static unsigned char lower(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static const char HEX_UPPER[] = "0123456789ABCDEF";
+static const char HEX_LOWER[] = "0123456789abcdef";
+
+static void hex_lower(const unsigned char *in, size_t n, char *out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = HEX_LOWER[in[i] >> 4];
+        out[2 * i + 1] = HEX_LOWER[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* ---- percent coding ----------------------------------------------------- */
+
+/* Appends s percent-encoded: only A-Z a-z 0-9 - _ . ~ stay as they are.
+ * With keep_slash, '/' also stays (for the path, whose segments are
+ * encoded one by one). */
+static int add_encoded(cab_buf *b, const char *s, size_t n, int keep_slash) {
+    size_t i;
+    if (cab_buf_reserve(b, 3 * n)) return -1;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            b->data[b->len++] = (char)c;
+        } else {
+            b->data[b->len++] = '%';
+            b->data[b->len++] = HEX_UPPER[c >> 4];
+            b->data[b->len++] = HEX_UPPER[c & 15];
+        }
+    }
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* Decodes %XX escapes of s[0..n) in place into out (which may be s itself)
+ * and returns the decoded length.  A '%' not followed by two hex digits is
+ * kept as it is.  With plus_is_space, '+' means ' ' (form encoding, as the
+ * Go and Python query parsers read it). */
+static size_t percent_decode(const char *s, size_t n, char *out, int plus_is_space) {
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        int hi, lo;
+        if (c == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 3;
+        } else {
+            out[o++] = (plus_is_space && c == '+') ? ' ' : (char)c;
+            i++;
+        }
+    }
+    return o;
+}
+
+/* ---- canonical request -------------------------------------------------- */
+
+static int add_canonical_uri(cab_buf *b, const char *path, size_t n) {
+    char stack[512];
+    char *tmp = n <= sizeof stack ? stack : malloc(n);
+    size_t dn;
+    int rc;
+    if (!tmp) return -1;
+    dn = percent_decode(path, n, tmp, 0);
+    rc = (dn == 0 || tmp[0] != '/') ? cab_buf_addc(b, '/') : 0;
+    if (!rc) rc = add_encoded(b, tmp, dn, 1);
+    if (!rc && b->data[b->len - 1] != '/') rc = cab_buf_addc(b, '/');
+    if (tmp != stack) free(tmp);
+    return rc;
+}
+
+typedef struct {
+    const char *k, *v;
+    size_t kl, vl;
+} qpair;
+
+static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
+}
+
+/* Keys sorted by byte order, then a repeated key's values; both compared
+ * decoded, as the SDKs sort them before encoding. */
+static int cmp_qpair(const void *pa, const void *pb) {
+    const qpair *a = pa, *b = pb;
+    int c = cmp_bytes(a->k, a->kl, b->k, b->kl);
+    return c ? c : cmp_bytes(a->v, a->vl, b->v, b->vl);
+}
+
+static int add_canonical_query(cab_buf *b, const char *q, size_t n, cab_buf *scratch) {
+    size_t count = 1, i, np = 0, start;
+    qpair *pairs;
+    char *text;
+    for (i = 0; i < n; i++) count += q[i] == '&';
+    /* One block: the pair array, then the decoded text (never longer than
+     * the raw query). */
+    cab_buf_clear(scratch);
+    if (count > ((size_t)-1 - n) / sizeof(qpair)) return -1;
+    if (cab_buf_reserve(scratch, count * sizeof(qpair) + n)) return -1;
+    pairs = (qpair *)(void *)scratch->data;
+    text = scratch->data + count * sizeof(qpair);
+    for (start = 0; start <= n; start = i + 1) {
+        size_t end = start, eq;
+        while (end < n && q[end] != '&') end++;
+        i = end;
+        if (end == start) continue; /* "a&&b": empty pieces carry nothing */
+        for (eq = start; eq < end && q[eq] != '='; eq++) {}
+        pairs[np].k = text;
+        pairs[np].kl = percent_decode(q + start, eq - start, text, 1);
+        text += pairs[np].kl;
+        pairs[np].v = text;
+        pairs[np].vl = eq < end ? percent_decode(q + eq + 1, end - eq - 1, text, 1) : 0;
+        text += pairs[np].vl;
+        np++;
+    }
+    qsort(pairs, np, sizeof *pairs, cmp_qpair);
+    for (i = 0; i < np; i++) {
+        if ((i && cab_buf_addc(b, '&')) || add_encoded(b, pairs[i].k, pairs[i].kl, 0) ||
+            cab_buf_addc(b, '=') || add_encoded(b, pairs[i].v, pairs[i].vl, 0))
+            return -1;
+    }
+    return 0;
+}
+
+static int name_icmp(const cab_header *a, const cab_header *b) {
+    size_t i, n = a->name_len < b->name_len ? a->name_len : b->name_len;
+    for (i = 0; i < n; i++) {
+        unsigned char x = lower((unsigned char)a->name[i]), y = lower((unsigned char)b->name[i]);
+        if (x != y) return x < y ? -1 : 1;
+    }
+    return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
+}
+
+static int name_is(const cab_header *h, const char *lower_name) {
+    size_t i, n = strlen(lower_name);
+    if (h->name_len != n) return 0;
+    for (i = 0; i < n; i++)
+        if (lower((unsigned char)h->name[i]) != (unsigned char)lower_name[i]) return 0;
+    return 1;
+}
+
+static void trimmed(const cab_header *h, const char **v, size_t *n) {
+    const char *s = h->value;
+    size_t len = h->value_len;
+    while (len && is_space((unsigned char)*s)) s++, len--;
+    while (len && is_space((unsigned char)s[len - 1])) len--;
+    *v = s;
+    *n = len;
+}
+
+static int valid_date(const char *d, size_t n) {
+    size_t i;
+    if (n != 16 || d[8] != 'T' || d[15] != 'Z') return 0;
+    for (i = 0; i < 15; i++)
+        if (i != 8 && (d[i] < '0' || d[i] > '9')) return 0;
+    return 1;
+}
+
+int cab_unsigned_payload(const cab_request *req) {
+    size_t i;
+    for (i = 0; i < req->n_headers; i++) {
+        const cab_header *h = &req->headers[i];
+        if (name_is(h, "x-sdk-content-sha256")) {
+            const char *v;
+            size_t n;
+            trimmed(h, &v, &n);
+            return n == sizeof CAB_UNSIGNED_PAYLOAD - 1 && !memcmp(v, CAB_UNSIGNED_PAYLOAD, n);
+        }
+    }
+    return 0;
+}
+
+cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_hash, cab_canon *c) {
+    const cab_header *sorted[CAB_MAX_HEADERS];
+    size_t i, j, ns = 0;
+    cab_buf *b = &c->canonical;
+
+    cab_buf_clear(b);
+    cab_buf_clear(&c->signed_headers);
+    c->date = NULL;
+    c->date_len = 0;
+    if (!is_token(req->method, req->method_len)) return CAB_SIGN_BAD_METHOD;
+    if (req->n_headers > CAB_MAX_HEADERS) return CAB_SIGN_TOO_MANY_HEADERS;
+
+    /* Validate every header, signed or not: all of them go on the wire.
+     * Then sort the signed ones by name (insertion sort: a handful). */
+    for (i = 0; i < req->n_headers; i++) {
+        const cab_header *h = &req->headers[i];
+        c->bad_header = i;
+        if (!is_token(h->name, h->name_len)) return CAB_SIGN_BAD_HEADER_NAME;
+        for (j = 0; j < h->value_len; j++) {
+            char ch = h->value[j];
+            if (ch == '\r' || ch == '\n' || ch == '\0') return CAB_SIGN_BAD_HEADER_VALUE;
+        }
+        if (memchr(h->name, '_', h->name_len)) continue;
+        for (j = ns; j > 0 && name_icmp(sorted[j - 1], h) > 0; j--) sorted[j] = sorted[j - 1];
+        if (j > 0 && name_icmp(sorted[j - 1], h) == 0) return CAB_SIGN_DUP_HEADER;
+        sorted[j] = h;
+        ns++;
+    }
+
+    if (cab_buf_add(b, req->method, req->method_len) || cab_buf_addc(b, '\n') ||
+        add_canonical_uri(b, req->path, req->path_len) || cab_buf_addc(b, '\n') ||
+        add_canonical_query(b, req->query, req->query_len, &c->scratch) || cab_buf_addc(b, '\n'))
+        return CAB_SIGN_NOMEM;
+
+    for (i = 0; i < ns; i++) {
+        const cab_header *h = sorted[i];
+        const char *v;
+        size_t n;
+        trimmed(h, &v, &n);
+        if (name_is(h, "x-sdk-date")) {
+            c->bad_header = (size_t)(h - req->headers);
+            if (!valid_date(v, n)) return CAB_SIGN_BAD_DATE;
+            c->date = v;
+            c->date_len = n;
+        }
+        if (cab_buf_reserve(b, h->name_len + n + 2) ||
+            cab_buf_reserve(&c->signed_headers, h->name_len + 1))
+            return CAB_SIGN_NOMEM;
+        for (j = 0; j < h->name_len; j++) {
+            char lc = (char)lower((unsigned char)h->name[j]);
+            b->data[b->len++] = lc;
+            c->signed_headers.data[c->signed_headers.len++] = lc;
+        }
+        if (i + 1 < ns) c->signed_headers.data[c->signed_headers.len++] = ';';
+        c->signed_headers.data[c->signed_headers.len] = '\0';
+        b->data[b->len++] = ':';
+        memcpy(b->data + b->len, v, n);
+        b->len += n;
+        b->data[b->len++] = '\n';
+        b->data[b->len] = '\0';
+    }
+    if (!c->date) return CAB_SIGN_NO_DATE;
+
+    if (cab_buf_addc(b, '\n') || cab_buf_add(b, c->signed_headers.data, c->signed_headers.len) ||
+        cab_buf_addc(b, '\n') || cab_buf_adds(b, payload_hash))
+        return CAB_SIGN_NOMEM;
+    return CAB_SIGN_OK;
+}
+
+void cab_canon_free(cab_canon *c) {
+    cab_buf_free(&c->canonical);
+    cab_buf_free(&c->signed_headers);
+    cab_buf_free(&c->scratch);
+}
+
+/* ---- signer ------------------------------------------------------------- */
+
+struct cab_signer {
+    EVP_MD *sha256;
+    EVP_MD_CTX *md;
+    EVP_MAC *mac;
+    EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
+    cab_canon canon;
+    cab_buf sts;
+};
+
+cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len) {
+    cab_signer *s = calloc(1, sizeof *s);
+    OSSL_PARAM params[2];
+    char digest[] = "SHA256";
+    *out = NULL;
+    if (!s) return CAB_SIGN_NOMEM;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    s->md = EVP_MD_CTX_new();
+    s->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    s->hmac = s->mac ? EVP_MAC_CTX_new(s->mac) : NULL;
+    if (!s->sha256 || !s->md || !s->hmac ||
+        !EVP_MAC_init(s->hmac, (const unsigned char *)sk, sk_len, params)) {
+        cab_signer_free(s);
+        return CAB_SIGN_CRYPTO;
+    }
+    *out = s;
+    return CAB_SIGN_OK;
+}
+
+void cab_signer_free(cab_signer *s) {
+    if (!s) return;
+    EVP_MAC_CTX_free(s->hmac);
+    EVP_MAC_free(s->mac);
+    EVP_MD_CTX_free(s->md);
+    EVP_MD_free(s->sha256);
+    cab_canon_free(&s->canon);
+    cab_buf_free(&s->sts);
+    free(s);
+}
+
+cab_sign_status cab_signer_sha256_hex(cab_signer *s, const void *data, size_t len, char out[65]) {
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
+        !EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
+        return CAB_SIGN_CRYPTO;
+    hex_lower(d, 32, out);
+    return CAB_SIGN_OK;
+}
+
+static int valid_ak(const char *ak, size_t n) {
+    size_t i;
+    if (n == 0) return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)ak[i];
+        if (c <= ' ' || c >= 0x7f || c == ',') return 0;
+    }
+    return 1;
+}
+
+cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, size_t ak_len,
+                         cab_buf *auth) {
+    char payload[65], crhash[65], sig[65];
+    unsigned char mac[32];
+    size_t maclen = 0;
+    cab_sign_status st;
+
+    if (!valid_ak(ak, ak_len)) return CAB_SIGN_BAD_KEY;
+    if (cab_unsigned_payload(req))
+        memcpy(payload, CAB_UNSIGNED_PAYLOAD, sizeof CAB_UNSIGNED_PAYLOAD);
+    else if ((st = cab_signer_sha256_hex(s, req->body, req->body_len, payload)))
+        return st;
+    if ((st = cab_canonicalize(req, payload, &s->canon))) return st;
+    if ((st = cab_signer_sha256_hex(s, s->canon.canonical.data, s->canon.canonical.len, crhash)))
+        return st;
+
+    cab_buf_clear(&s->sts);
+    if (cab_buf_adds(&s->sts, CAB_SIGN_ALGORITHM "\n") ||
+        cab_buf_add(&s->sts, s->canon.date, s->canon.date_len) || cab_buf_addc(&s->sts, '\n') ||
+        cab_buf_add(&s->sts, crhash, 64))
+        return CAB_SIGN_NOMEM;
+
+    if (!EVP_MAC_init(s->hmac, NULL, 0, NULL) ||
+        !EVP_MAC_update(s->hmac, (const unsigned char *)s->sts.data, s->sts.len) ||
+        !EVP_MAC_final(s->hmac, mac, &maclen, sizeof mac) || maclen != 32)
+        return CAB_SIGN_CRYPTO;
+    hex_lower(mac, 32, sig);
+
+    cab_buf_clear(auth);
+    if (cab_buf_adds(auth, CAB_SIGN_ALGORITHM " Access=") || cab_buf_add(auth, ak, ak_len) ||
+        cab_buf_adds(auth, ", SignedHeaders=") ||
+        cab_buf_add(auth, s->canon.signed_headers.data, s->canon.signed_headers.len) ||
+        cab_buf_adds(auth, ", Signature=") || cab_buf_add(auth, sig, 64))
+        return CAB_SIGN_NOMEM;
+    return CAB_SIGN_OK;
+}
+
+const cab_canon *cab_signer_canon(const cab_signer *s) { return &s->canon; }
+const cab_buf *cab_signer_string_to_sign(const cab_signer *s) { return &s->sts; }
+
+const char *cab_sign_strerror(cab_sign_status st) {
+    switch (st) {
+    case CAB_SIGN_OK: return "ok";
+    case CAB_SIGN_NOMEM: return "out of memory";
+    case CAB_SIGN_BAD_METHOD: return "method is not an HTTP token";
+    case CAB_SIGN_BAD_HEADER_NAME: return "header name is not an HTTP token";
+    case CAB_SIGN_BAD_HEADER_VALUE: return "header value holds CR, LF or NUL";
+    case CAB_SIGN_DUP_HEADER: return "header given twice (names ignore case)";
+    case CAB_SIGN_TOO_MANY_HEADERS: return "too many headers";
+    case CAB_SIGN_NO_DATE: return "X-Sdk-Date header missing";
+    case CAB_SIGN_BAD_DATE: return "X-Sdk-Date is not YYYYMMDDTHHMMSSZ";
+    case CAB_SIGN_BAD_KEY: return "access key is empty or holds a space, comma or control character";
+    case CAB_SIGN_CRYPTO: return "libcrypto failed";
+    }
+    return "unknown signing error";
+}
