@@ -70,6 +70,28 @@ done:
 
 /* ---- decoding ----------------------------------------------------------- */
 
+/* Whether a body that failed to parse was cut short: it ends inside a
+ * string or with a bracket still open.  Run only on failure, to tell a
+ * truncated transfer from malformed JSON. */
+static int cut_short(const char *s, size_t len) {
+    size_t i, depth = 0;
+    int in_string = 0;
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return in_string || depth > 0;
+}
+
 /* Parses the whole body as one JSON value; trailing bytes other than white
  * space are an error, and so is a body cut short. */
 static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
@@ -82,16 +104,18 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!root) {
         size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        if (at >= len)
-            snprintf(err->message, sizeof err->message, "invalid JSON: body ends early (%zu bytes)", len);
+        if (cut_short(body, len))
+            snprintf(err->message, sizeof err->message,
+                     "invalid JSON: the body ends early, after %zu bytes", len);
         else
-            snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu", at);
+            snprintf(err->message, sizeof err->message, "invalid JSON near byte %zu of %zu",
+                     (at < len ? at : len - 1) + 1, len);
         return NULL;
     }
-    while (end < body + len && strchr(" \t\r\n", *end) && *end) end++;
+    while (end < body + len && *end && strchr(" \t\r\n", *end)) end++;
     if (end < body + len) {
-        snprintf(err->message, sizeof err->message, "invalid JSON: trailing data at byte %zu",
-                 (size_t)(end - body));
+        snprintf(err->message, sizeof err->message,
+                 "invalid JSON: trailing data at byte %zu of %zu", (size_t)(end - body) + 1, len);
         cJSON_Delete(root);
         return NULL;
     }

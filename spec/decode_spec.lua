@@ -1,0 +1,75 @@
+-- br.decode: answer bodies into result tables.
+local br = require "codearts.batchresult"
+
+-- The reference page's example response, as documented.
+local EXAMPLE = [[{ "result" : [ { "pipeline_id" : "6ba9a2dbc7024c22a9a6614516dc22db", "pipeline_name" : "Pipeline 1", "pipeline_run_id" : "e41fe3981361476eb6dad17ad98c683c", "status" : "START_FAILED", "reason" : "Current pipeline is banned." }, { "pipeline_id" : "d7013d2402ff4cc88489ee5af324e049", "pipeline_name" : "Pipeline 2", "pipeline_run_id" : "3d8143d197dd4fa5b23f20ee39179af3", "status" : "START_SUCCESS", "reason" : null }, { "pipeline_id" : "2eb1fc4d750546b3bbc2566a7cf34d5b", "pipeline_name" : "Pipeline 3", "pipeline_run_id" : "ba15657cb88d46deb9e17f203a061f21", "status" : "START_SUCCESS", "reason" : null }, { "pipeline_id" : "cce81e5f7e604b609172aafcae73c025", "pipeline_name" : "Pipeline 4", "pipeline_run_id" : "73861d5a72e6417a81abb1baba1a8d16", "status" : "START_FAILED", "reason" : "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." }, { "pipeline_id" : "1d5107b3cd4746a3a03efef83b9e4e45", "pipeline_name" : "Pipeline 5", "pipeline_run_id" : "f68aa7ca562f4f31bfbb63628de0e2cd", "status" : "START_FAILED", "reason" : "The change request pipeline can not batch run." }, { "pipeline_id" : "70aa57009b0d433587b58faf05e4fd7f", "pipeline_name" : "Pipeline 6", "pipeline_run_id" : "cd96020f0e2748048a6b4d1a15091c9b", "status" : "START_SUCCESS", "reason" : null } ] }]]
+
+local function decode_error(body)
+  local results, err = br.decode(body)
+  assert.is_nil(results)
+  assert.are.equal("DECODE", err.code)
+  return err.message
+end
+
+describe("br.decode", function()
+  it("decodes the reference example in order, nulls absent", function()
+    local r = assert(br.decode(EXAMPLE))
+    assert.are.equal(6, #r)
+    assert.are.same({ pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db", pipeline_name = "Pipeline 1",
+                      pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c", status = "START_FAILED",
+                      reason = "Current pipeline is banned." }, r[1])
+    assert.are.same({ pipeline_id = "d7013d2402ff4cc88489ee5af324e049", pipeline_name = "Pipeline 2",
+                      pipeline_run_id = "3d8143d197dd4fa5b23f20ee39179af3", status = "START_SUCCESS" }, r[2])
+    assert.is_nil(r[2].reason)
+    for i, name in ipairs({ "Pipeline 1", "Pipeline 2", "Pipeline 3", "Pipeline 4", "Pipeline 5", "Pipeline 6" }) do
+      assert.are.equal(name, r[i].pipeline_name)
+    end
+    assert.are.equal("The change request pipeline can not batch run.", r[5].reason)
+  end)
+
+  it("keeps fields the API may add later, of any JSON type", function()
+    local r = assert(br.decode([[{"result":[{"pipeline_id":"a","pipeline_run_id":"b",
+      "build_no":42,"ratio":0.5,"ok":true,"tags":["x",null,"y"],"meta":{"k":"v","gone":null}}],"page":1}]]))
+    assert.are.equal(42, r[1].build_no)
+    assert.are.equal(0.5, r[1].ratio)
+    assert.is_true(r[1].ok)
+    assert.are.equal(3, #r[1].tags)
+    assert.are.equal(br.null, r[1].tags[2])
+    assert.are.same({ k = "v" }, r[1].meta)
+  end)
+
+  it("decodes escapes and UTF-8", function()
+    local r = assert(br.decode([[{"result":[{"pipeline_id":"a","pipeline_run_id":"b","pipeline_name":"\u6d41\u6c34\u7ebf \"q\"\n"}]}]]))
+    assert.are.equal("流水线 \"q\"\n", r[1].pipeline_name)
+  end)
+
+  it("returns an empty array for an empty result", function()
+    local r = assert(br.decode('{"result":[]}'))
+    assert.are.equal(0, #r)
+  end)
+
+  it("says where invalid JSON breaks", function()
+    -- The stray comma is byte 30; cJSON notices a little after it.
+    local at = tonumber(decode_error('{"result":[{"pipeline_id":"a",}]}'):match("near byte (%d+) of 33"))
+    assert.is_true(at >= 30 and at <= 33)
+    assert.truthy(decode_error('{"result":[{"pipeline_id":"a"'):find("ends early", 1, true))
+    assert.truthy(decode_error('{"result":[{"pipeline_id":"a\\'):find("ends early", 1, true))
+    assert.truthy(decode_error('{"result":[]} trailing'):find("trailing", 1, true))
+    assert.truthy(decode_error(''):find("empty", 1, true))
+  end)
+
+  it("names what is wrong with the shape", function()
+    assert.truthy(decode_error('[1,2]'):find("not a JSON object", 1, true))
+    assert.truthy(decode_error('{"results":[]}'):find('no "result"', 1, true))
+    assert.truthy(decode_error('{"result":{}}'):find("not an array", 1, true))
+    assert.truthy(decode_error('{"result":[{"pipeline_id":"a","pipeline_run_id":"b"},7]}'):find("result[2]", 1, true))
+    assert.truthy(decode_error('{"result":[{"pipeline_id":"a"}]}'):find("result[1].pipeline_run_id", 1, true))
+    assert.truthy(decode_error('{"result":[{"pipeline_id":1,"pipeline_run_id":"b"}]}'):find("result[1].pipeline_id", 1, true))
+  end)
+
+  it("refuses a body that is not a string", function()
+    local r, err = br.decode(nil)
+    assert.is_nil(r)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+  end)
+end)
