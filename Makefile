@@ -22,45 +22,65 @@ OBJDIR  := $(BUILD)/obj
 SRCS    := $(wildcard src/*.c)
 OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS))
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(LUA_PC) libcurl libcrypto 2>/dev/null)
+# LuaRocks passes LUA_INCDIR; a checkout build asks pkg-config.
+ifdef LUA_INCDIR
+LUA_CFLAGS := -I$(LUA_INCDIR)
+else
+LUA_CFLAGS := $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
+endif
+PKG_CFLAGS := $(LUA_CFLAGS) $(shell pkg-config --cflags libcurl libcrypto 2>/dev/null)
 # The module links libcurl, cJSON and libcrypto, never liblua: the host
 # process provides the Lua API (LuaJIT and Neovim break otherwise).
 PKG_LIBS   := $(shell pkg-config --libs libcurl libcrypto 2>/dev/null) -lcjson -lpthread
 
+# CFLAGS (optimisation, sanitizers) may be replaced from the command line;
+# the language level, warnings and visibility always apply.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c99 -Wall -Wextra -Werror -pedantic -fPIC -fvisibility=hidden \
-           -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS)
-LDFLAGS += -shared
+WARN    ?= -Wall -Wextra -Werror -pedantic
+ALL_CFLAGS = $(CFLAGS) -std=c99 $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS)
+LIBFLAG ?= -shared
 
 export LUA_PATH  := ./?.lua;./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./$(BUILD)/?.so;;
 
-.PHONY: all deps test demo bench clean
+LUA_SOURCES := $(shell find lua -name '*.lua')
+
+.PHONY: all deps deps-build test demo bench install clean
 
 all: $(MODULE)
 
 $(OBJDIR)/%.o: src/%.c $(wildcard src/*.h) | deps-build
 	@mkdir -p $(OBJDIR)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+	$(CC) $(LIBFLAG) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
 
-# Debian packages: installed when missing (as root with apt-get), else named.
+# Debian packages: installed when missing (as root with apt-get), else
+# named.  LuaRocks builds pass DEPS=none: there the external dependencies
+# are LuaRocks' business.
+DEPS ?= apt
 deps-build:
-	@sh scripts/deps.sh build
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build
 deps:
-	@sh scripts/deps.sh build test
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build test
 
 test: deps all
-	busted --lua=$(LUA) spec
+	@sh scripts/test.sh $(LUA)
 
 demo: deps all
 	@sh scripts/demo.sh $(LUA)
 
 bench: deps all
 	@sh bench/run.sh $(LUA)
+
+# What `luarocks make` runs (INST_LIBDIR and INST_LUADIR come from it).
+install: $(MODULE)
+	install -d $(INST_LIBDIR)/codearts/batchresult
+	install -m 0755 $(MODULE) $(INST_LIBDIR)/codearts/batchresult/core.so
+	cd lua && for f in $(LUA_SOURCES:lua/%=%); do \
+	    install -d $(INST_LUADIR)/$$(dirname $$f) && install -m 0644 $$f $(INST_LUADIR)/$$f; done
 
 clean:
 	rm -rf build
