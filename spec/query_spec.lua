@@ -1,0 +1,360 @@
+-- client:query and client:prepare end to end, over real HTTP, against the
+-- local CodeArts stand-in (which checks signatures with its own HMAC).
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+local child = require "spec.support.child"
+local cjson = require "cjson"
+
+local creds = model.credentials
+local PROJECT = model.seed_project
+
+local function seed_pairs()
+  local t = {}
+  for i, s in ipairs(model.seed) do
+    t[i] = { pipeline_id = s.pipeline_id, pipeline_run_id = s.pipeline_run_id }
+  end
+  return t
+end
+
+local function expected(list)
+  local t = {}
+  for i, p in ipairs(list) do t[i] = model.result_for(p.pipeline_id, p.pipeline_run_id) end
+  return t
+end
+
+local function hex_id(n)
+  return ("%032x"):format(n)
+end
+
+describe("client:query against the stand-in", function()
+  local server
+
+  setup(function() server = standin.start() end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+
+  local function client(opts)
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak, sk = creds.permanent.sk }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    if o.token or o.ak == false then o.ak, o.sk = nil, nil end
+    return assert(br.new(o))
+  end
+
+  it("answers the seed's six pairs as the reference documents them", function()
+    local c = client()
+    local results, err = c:query(seed_pairs())
+    assert.is_nil(err)
+    assert.are.same(expected(seed_pairs()), results)
+    assert.are.equal("Pipeline 1", results[1].pipeline_name)
+    assert.are.equal("START_FAILED", results[1].status)
+    assert.are.equal("Current pipeline is banned.", results[1].reason)
+    assert.are.equal(1, server:stats().ok)
+  end)
+
+  it("turns a JSON null reason into an absent field", function()
+    local results = assert(client():query(seed_pairs()))
+    assert.are.equal("START_SUCCESS", results[2].status)
+    assert.is_nil(results[2].reason)
+    assert.is_nil(rawget(results[2], "reason"))
+  end)
+
+  it("sends the headers it signs", function()
+    assert(client():query(seed_pairs()))
+    local last = server:last()
+    assert.are.equal("application/json;charset=UTF-8", last.headers["content-type"])
+    assert.are.equal(PROJECT, last.headers["x-project-id"])
+    assert.are.equal("codearts-batchresult/" .. br.VERSION, last.headers["user-agent"])
+    assert.truthy(last.headers["x-sdk-date"]:match("^%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ$"))
+    local signed = last.headers["authorization"]:match("SignedHeaders=([^,]+)")
+    assert.are.equal("content-type;host;user-agent;x-project-id;x-sdk-date", signed)
+    assert.are.equal("/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result", last.path)
+    assert.are.same({ query = seed_pairs() }, cjson.decode(last.body))
+  end)
+
+  it("uses a custom user agent", function()
+    assert(client({ user_agent = "my-dashboard/2.0" }):query(seed_pairs()))
+    assert.are.equal("my-dashboard/2.0", server:last().headers["user-agent"])
+  end)
+
+  it("answers many generated pairs with the model's results", function()
+    local list = {}
+    for i = 1, 150 do list[i] = { pipeline_id = hex_id(i), pipeline_run_id = hex_id(1000 + i) } end
+    local results = assert(client():query(list))
+    assert.are.same(expected(list), results)
+  end)
+
+  it("reuses one connection over 20 calls", function()
+    local c = client()
+    for _ = 1, 20 do assert(c:query(seed_pairs())) end
+    local s = server:stats()
+    assert.are.equal(20, s.requests)
+    assert.are.equal(1, s.connections)
+  end)
+
+  describe("reports the API's errors as values", function()
+    it("a wrong AK: APIGW.0301 with status and request id", function()
+      local results, err = client({ ak = "WRONGACCESSKEY00001" }):query(seed_pairs())
+      assert.is_nil(results)
+      assert.are.equal("APIGW.0301", err.code)
+      assert.are.equal(401, err.status)
+      assert.truthy(err.request_id and #err.request_id > 0)
+      assert.is_false(err.retryable)
+      assert.truthy(tostring(err):find("^APIGW%.0301 %(HTTP 401%): Incorrect IAM authentication information"))
+      assert.truthy(tostring(err):find("[request " .. err.request_id .. "]", 1, true))
+    end)
+
+    it("a wrong SK: APIGW.0301, and the SK appears nowhere", function()
+      local c = client({ sk = "not-the-right-secret-key-0001" })
+      local results, err = c:query(seed_pairs())
+      assert.is_nil(results)
+      assert.are.equal("APIGW.0301", err.code)
+      assert.are.equal(401, err.status)
+      assert.is_nil(tostring(err):find("not-the-right-secret-key-0001", 1, true))
+      assert.is_nil(tostring(c):find("not-the-right-secret-key-0001", 1, true))
+    end)
+
+    it("a bad request: HTTP 400 with the API's code", function()
+      server:config({ max_items = 2 })
+      local results, err = client():query(seed_pairs())
+      assert.is_nil(results)
+      assert.are.equal(400, err.status)
+      assert.are.equal("DEVPIPE.00011001", err.code)
+      assert.truthy(err.message:find("at most 2", 1, true))
+      assert.truthy(err.request_id)
+    end)
+
+    it("a network failure: NETWORK, retryable", function()
+      local dead = standin.start()
+      local url = dead.url
+      dead:stop()
+      local c = assert(br.new { endpoint = url, project_id = PROJECT, ak = "AK", sk = "SK" })
+      local results, err = c:query(seed_pairs())
+      assert.is_nil(results)
+      assert.are.equal("NETWORK", err.code)
+      assert.is_nil(err.status)
+      assert.is_true(err.retryable)
+    end)
+
+    it("a slow server: TIMEOUT after the configured time", function()
+      server:config({ delay_ms = 2000 })
+      local t0 = os.time()
+      local results, err = client({ timeout = 0.3 }):query(seed_pairs())
+      assert.is_nil(results)
+      assert.are.equal("TIMEOUT", err.code)
+      assert.is_true(err.retryable)
+      assert.is_true(os.time() - t0 <= 1)
+    end)
+  end)
+
+  describe("credentials", function()
+    it("an IAM token, sent as X-Auth-Token without a signature", function()
+      assert.are.same(expected(seed_pairs()), assert(client({ token = creds.iam_token }):query(seed_pairs())))
+      local h = server:last().headers
+      assert.are.equal(creds.iam_token, h["x-auth-token"])
+      assert.is_nil(h["authorization"])
+      local _, err = client({ token = "wrong-token" }):query(seed_pairs())
+      assert.are.equal(401, err.status)
+    end)
+
+    it("a temporary AK/SK with its security token, signed", function()
+      local t = creds.temporary
+      local c = client({ ak = t.ak, sk = t.sk, security_token = t.security_token })
+      assert.are.same(expected(seed_pairs()), assert(c:query(seed_pairs())))
+      local h = server:last().headers
+      assert.are.equal(t.security_token, h["x-security-token"])
+      assert.truthy(h["authorization"]:find("x-security-token", 1, true))
+      assert.is_nil(tostring(c):find(t.security_token, 1, true))
+    end)
+
+    it("never shows a security token the server echoes back", function()
+      local t = creds.temporary
+      local c = client({ ak = t.ak, sk = "wrong-secret", security_token = t.security_token })
+      local _, err = c:query(seed_pairs())
+      assert.are.equal("APIGW.0301", err.code)
+      assert.is_nil(tostring(err):find(t.security_token, 1, true))
+    end)
+
+    it("from the environment, as the official SDKs read it", function()
+      local out, ok = child.run([[
+        local br = require "codearts.batchresult"
+        local c = assert(br.new { endpoint = os.getenv("ENDPOINT") })
+        local r = assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                                     pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
+        io.write(r[1].pipeline_name, "|", tostring(c))
+      ]], { ENDPOINT = server.url, HUAWEICLOUD_SDK_AK = creds.temporary.ak, HUAWEICLOUD_SDK_SK = creds.temporary.sk,
+            HUAWEICLOUD_SDK_SECURITY_TOKEN = creds.temporary.security_token, HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+      assert.is_true(ok, out)
+      assert.truthy(out:find("^Pipeline 1|"), out)
+      assert.is_nil(out:find(creds.temporary.sk, 1, true))
+      assert.are.equal(creds.temporary.security_token, server:last().headers["x-security-token"])
+    end)
+
+    it("a region whose endpoint the environment overrides", function()
+      local out, ok = child.run([[
+        local br = require "codearts.batchresult"
+        local c = assert(br.new { region = "cn-north-4" })
+        io.write(c.endpoint, "|", #assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                                                       pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } }))
+      ]], { HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = server.url, HUAWEICLOUD_SDK_AK = creds.permanent.ak,
+            HUAWEICLOUD_SDK_SK = creds.permanent.sk, HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+      assert.is_true(ok, out)
+      assert.are.equal(server.url .. "|1", out)
+    end)
+  end)
+
+  describe("client:prepare", function()
+    it("gives a signed request that another HTTP client (curl) can send", function()
+      local c = client()
+      local req = assert(c:prepare(seed_pairs()))
+      assert.are.equal("POST", req.method)
+      assert.are.equal(server.url .. "/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result", req.url)
+      local bodyfile = os.tmpname()
+      local f = assert(io.open(bodyfile, "wb"))
+      f:write(req.body)
+      f:close()
+      local cmd = { "curl -sS -X POST" }
+      for name, value in pairs(req.headers) do cmd[#cmd + 1] = "-H '" .. name .. ": " .. value .. "'" end
+      cmd[#cmd + 1] = "--data-binary @" .. bodyfile .. " '" .. req.url .. "'"
+      local p = io.popen(table.concat(cmd, " "))
+      local body = p:read("*a")
+      p:close()
+      os.remove(bodyfile)
+      assert.are.same(expected(seed_pairs()), assert(br.decode(body)))
+      assert.are.equal(0, server:stats().requests - 1)
+    end)
+
+    it("hides the credentials when printed", function()
+      local t = creds.temporary
+      local req = assert(client({ ak = t.ak, sk = t.sk, security_token = t.security_token }):prepare(seed_pairs()))
+      local s = tostring(req)
+      assert.truthy(s:find("Authorization: [REDACTED]", 1, true))
+      assert.is_nil(s:find(t.security_token, 1, true))
+      assert.truthy(s:find(req.body, 1, true))
+    end)
+  end)
+
+  describe("bad input is refused and nothing is sent", function()
+    local function refused(list, pattern)
+      local c = client()
+      local before = server:stats().requests
+      local results, err = c:query(list)
+      assert.is_nil(results)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.truthy(err.message:find(pattern, 1, true), err.message)
+      local req, perr = c:prepare(list)
+      assert.is_nil(req)
+      assert.are.equal(err.message, perr.message)
+      assert.are.equal(before, server:stats().requests)
+    end
+    local good = "6ba9a2dbc7024c22a9a6614516dc22db"
+
+    it("a non-table", function() refused("pairs", "got string") end)
+    it("an empty list", function() refused({}, "empty") end)
+    it("an item that is not a table", function() refused({ 42 }, "pairs[1] must be a table") end)
+    it("a missing field", function()
+      refused({ { pipeline_id = good, pipeline_run_id = good }, { pipeline_id = good } }, "pairs[2].pipeline_run_id is missing")
+    end)
+    it("an id of the wrong length", function()
+      refused({ { pipeline_id = good:sub(2), pipeline_run_id = good } }, "pairs[1].pipeline_id must be 32 letters or digits")
+    end)
+    it("an id with other characters", function()
+      refused({ { pipeline_id = good, pipeline_run_id = good:sub(1, 31) .. "-" } }, "pairs[1].pipeline_run_id")
+      refused({ { pipeline_id = good:sub(1, 30) .. "\r\n", pipeline_run_id = good } }, "pairs[1].pipeline_id")
+      refused({ { pipeline_id = good:sub(1, 31) .. "\0", pipeline_run_id = good } }, "pairs[1].pipeline_id")
+      refused({ { pipeline_id = good:sub(1, 30) .. "é", pipeline_run_id = good } }, "pairs[1].pipeline_id")
+    end)
+    it("an id that is not a string", function()
+      refused({ { pipeline_id = 12345, pipeline_run_id = good } }, "got number")
+    end)
+  end)
+end)
+
+describe("br.new refuses", function()
+  local base = { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK" }
+  local function refused(changes, pattern)
+    local o = {}
+    for k, v in pairs(base) do o[k] = v end
+    for k, v in pairs(changes) do
+      if v == false then o[k] = nil else o[k] = v end
+    end
+    local c, err = br.new(o)
+    assert.is_nil(c)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    assert.truthy(err.message:find(pattern, 1, true), err.message)
+    return err
+  end
+
+  it("an unknown region", function() refused({ endpoint = false, region = "xx-nowhere-1" }, "unknown region 'xx-nowhere-1'") end)
+  it("a missing credential", function()
+    refused({ sk = false }, "missing credential: sk")
+    refused({ ak = false }, "missing credential: ak")
+  end)
+  it("a project_id that is not 32 letters or digits", function()
+    refused({ project_id = "abc" }, "project_id must be 32 letters or digits")
+    refused({ project_id = PROJECT:sub(2) .. "/" }, "project_id")
+  end)
+  it("http:// to a host that is not loopback", function()
+    refused({ endpoint = "http://example.com" }, "loopback")
+    refused({ endpoint = "http://10.0.0.1:8080" }, "loopback")
+    refused({ endpoint = "http://128.0.0.1" }, "loopback")
+  end)
+  it("an endpoint with a path or user information", function()
+    refused({ endpoint = "https://example.com/v5" }, "no path")
+    refused({ endpoint = "https://user:pw@example.com" }, "user information")
+    refused({ endpoint = "ftp://example.com" }, "scheme")
+  end)
+  it("an unknown option, so that a typo cannot pass", function() refused({ timeuot = 5 }, "unknown option 'timeuot'") end)
+  it("an option of the wrong type", function() refused({ timeout = "5" }, "timeout must be a number") end)
+  it("a non-positive timeout", function() refused({ timeout = 0 }, "timeout") end)
+  it("CR, LF or NUL in a header-bound option", function()
+    refused({ user_agent = "x\r\nX-Injected: 1" }, "user_agent")
+    refused({ security_token = "t\n" }, "security_token")
+    refused({ token = "t\0", ak = false, sk = false }, "token")
+  end)
+  it("a token together with an AK/SK", function() refused({ token = "t" }, "not both") end)
+  it("options that are not a table", function()
+    local c, err = br.new("https://example.com")
+    assert.is_nil(c)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+  end)
+end)
+
+describe("br.new accepts", function()
+  it("every region of the official table, with its host pattern", function()
+    local hosts = {
+      ["cn-north-4"] = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+      ["la-north-2"] = "https://cloudpipeline-ext.la-north-2.myhuaweicloud.com",
+      ["tr-west-1"] = "https://pipeline-external.tr-west-1.myhuaweicloud.com",
+      ["la-south-2"] = "https://pipeline-external.la-south-2.myhuaweicloud.com",
+      ["af-north-1"] = "https://pipeline.af-north-1.myhuaweicloud.com",
+      ["me-east-1"] = "https://pipeline.me-east-1.myhuaweicloud.com",
+      ["af-south-1"] = "https://pipeline.af-south-1.myhuaweicloud.com",
+    }
+    local n = 0
+    for region, endpoint in pairs(br.regions) do
+      n = n + 1
+      local c = assert(br.new { region = region, project_id = PROJECT, ak = "AK", sk = "SK" })
+      assert.are.equal(endpoint, c.endpoint)
+      if hosts[region] then assert.are.equal(hosts[region], endpoint) end
+    end
+    assert.are.equal(15, n)
+  end)
+
+  it("loopback http endpoints, IPv6 included", function()
+    for _, ep in ipairs({ "http://127.0.0.1:8080", "http://localhost", "http://[::1]:9/", "http://127.1.2.3" }) do
+      assert(br.new { endpoint = ep, project_id = PROJECT, token = "t" })
+    end
+  end)
+
+  it("shows no secret in tostring", function()
+    local c = assert(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AKIDEXAMPLE",
+                              sk = "very-secret-key", security_token = "very-secret-token" })
+    local s = tostring(c)
+    assert.is_nil(s:find("very-secret", 1, true))
+    assert.is_nil(s:find("AKIDEXAMPLE", 1, true))
+    for k, v in pairs(c) do
+      assert.is_nil(tostring(v):find("very-secret", 1, true), k)
+    end
+  end)
+end)
