@@ -16,10 +16,11 @@ function M.run(code, env)
                           "HUAWEICLOUD_SDK_PROJECT_ID" }) do
     parts[#parts + 1] = "-u " .. name
   end
-  parts[#parts + 1] = "LUA_PATH=" .. quote(package.path)
-  parts[#parts + 1] = "LUA_CPATH=" .. quote(package.cpath)
-  for k, v in pairs(env or {}) do
-    if v then parts[#parts + 1] = k .. "=" .. quote(v) end
+  env = env or {}
+  parts[#parts + 1] = "LUA_PATH=" .. quote(env.LUA_PATH or package.path)
+  parts[#parts + 1] = "LUA_CPATH=" .. quote(env.LUA_CPATH or package.cpath)
+  for k, v in pairs(env) do
+    if v and k ~= "LUA_PATH" and k ~= "LUA_CPATH" then parts[#parts + 1] = k .. "=" .. quote(v) end
   end
   parts[#parts + 1] = M.interpreter .. " -e " .. quote(code) .. " 2>&1; echo \"exit=$?\""
   -- The exit status is echoed: Lua 5.1's close() does not report it.
