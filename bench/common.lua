@@ -1,0 +1,110 @@
+--- Shared helpers for the Lua benchmarks: a monotonic clock, test data
+-- and a best-of-N timer.  Loaded by bench/*.lua with package.path set by
+-- bench/run.sh.
+local M = {}
+
+local ok, clock = pcall(require, "benchclock")
+if ok then
+  M.now, M.clock_name = clock.now, "CLOCK_MONOTONIC"
+else
+  -- No helper module (built by run.sh): CPU time is the next best thing
+  -- for CPU-bound loops.
+  M.now, M.clock_name = os.clock, "os.clock (CPU time)"
+end
+local now = M.now
+
+--- 32 lower-case hex characters, deterministic in seed.
+function M.hex_id(seed)
+  -- An LCG in plain arithmetic (no bit operators: Lua 5.1 and LuaJIT too);
+  -- every product stays below 2^53, so floats and integers agree.
+  local x = (seed * 7919 + 12345) % 4294967296
+  local out = {}
+  for i = 1, 32 do
+    x = (x * 69069 + 1) % 4294967296
+    out[i] = ("%x"):format(math.floor(x / 268435456) % 16)
+  end
+  return table.concat(out)
+end
+
+--- "Lua 5.4", or "LuaJIT 2.1.…" under LuaJIT.
+M.LUA_NAME = rawget(_G, "jit") and jit.version or _VERSION
+
+M.PROJECT_ID = "0123456789abcdef0123456789abcdef"
+M.AK = "AKBENCHACCESSKEY0123"
+M.SK = "SKbenchSecretKey0123456789abcdefghijklmn"
+
+--- n { pipeline_id, pipeline_run_id } pairs.
+function M.pairs(n)
+  local list = {}
+  for i = 1, n do
+    list[i] = { pipeline_id = M.hex_id(2 * i - 1), pipeline_run_id = M.hex_id(2 * i) }
+  end
+  return list
+end
+
+--- A ShowBatchRunResult answer for n results: every third one failed to
+-- start (with a reason), the others started (reason null).
+function M.result_body(n)
+  local items = {}
+  for i = 1, n do
+    local failed = i % 3 == 0
+    items[i] = ('{"pipeline_id":"%s","pipeline_name":"Pipeline %d","pipeline_run_id":"%s",'
+      .. '"status":"%s","reason":%s}'):format(
+      M.hex_id(2 * i - 1), i, M.hex_id(2 * i),
+      failed and "START_FAILED" or "START_SUCCESS",
+      failed and '"The pipeline is already running: a new run cannot start until the current run '
+        .. 'of this pipeline completes or is cancelled. Retry later."' or "null")
+  end
+  return '{"result":[' .. table.concat(items, ",") .. "]}"
+end
+
+--- Iterations of fn that last about `seconds`, after a warm-up.
+function M.calibrate(fn, seconds)
+  local n = 100
+  while true do
+    local t = now()
+    for _ = 1, n do fn() end
+    t = now() - t
+    if t >= 0.05 then return math.floor(n * seconds * 1.05 / t) + 1 end
+    n = n * 4
+  end
+end
+
+--- Seconds per call of one run of n calls (a full GC first, so that
+-- one run does not pay for the garbage of the one before).
+function M.run(fn, n)
+  collectgarbage("collect")
+  local t = now()
+  for _ = 1, n do fn() end
+  return (now() - t) / n
+end
+
+--- Best seconds per call over `runs` runs of >= `seconds` each.
+function M.best(fn, seconds, runs)
+  local n = M.calibrate(fn, seconds)
+  local best = math.huge
+  for _ = 1, runs do
+    local t = M.run(fn, n)
+    if t < best then best = t end
+  end
+  return best
+end
+
+--- "key value" lines of a file into a table (numbers where they parse).
+function M.read_kv(path)
+  local t = {}
+  local f = assert(io.open(path, "r"))
+  for line in f:lines() do
+    local k, v = line:match("^(%S+)%s+(.-)%s*$")
+    if k then t[k] = tonumber(v) or v end
+  end
+  f:close()
+  return t
+end
+
+--- A verdict line: PASS or MISS, and why.
+function M.verdict(n, name, ok, detail)
+  print(("VERDICT %d %-11s %s  (%s)"):format(n, name, ok and "PASS" or "MISS ***", detail))
+end
+
+return M
