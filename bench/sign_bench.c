@@ -188,22 +188,26 @@ static long calibrate(void (*fn)(void)) {
 /* One run: na calls of a and nb calls of b (each about MIN_SECONDS),
  * interleaved in SLICES slices so that both sides see the same machine
  * (this VM's speed drifts by tens of percent over seconds).  Stores the
- * seconds per call of each side. */
-#define SLICES 10
+ * seconds per call of each side's fastest slice: noise (interrupts, the
+ * other core's load) only ever adds time, so the minimum is the steadiest
+ * estimate, and both sides are measured the same way. */
+#define SLICES 20
 static void run_pair(void (*a)(void), long na, void (*b)(void), long nb, double *ta, double *tb) {
     long i, sa = na / SLICES + 1, sb = nb / SLICES + 1;
     int s;
-    double t, sum_a = 0, sum_b = 0;
+    double t, min_a = 1e9, min_b = 1e9;
     for (s = 0; s < SLICES; s++) {
         t = now();
         for (i = 0; i < sa; i++) a();
-        sum_a += now() - t;
+        t = now() - t;
+        if (t < min_a) min_a = t;
         t = now();
         for (i = 0; i < sb; i++) b();
-        sum_b += now() - t;
+        t = now() - t;
+        if (t < min_b) min_b = t;
     }
-    *ta = sum_a / (double)(sa * SLICES);
-    *tb = sum_b / (double)(sb * SLICES);
+    *ta = min_a / (double)sa;
+    *tb = min_b / (double)sb;
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out) {

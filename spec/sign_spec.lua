@@ -117,3 +117,30 @@ describe("br.sign", function()
     end)
   end)
 end)
+
+describe("a client's signer, reused across calls", function()
+  local core = require "codearts.batchresult.core"
+
+  -- One signer keeps the hash state of the canonical request up to the
+  -- X-Sdk-Date line between calls; every signature must still equal that
+  -- of a fresh signer, whether the prefix stayed the same or not.
+  it("signs each request as a fresh signer would", function()
+    local reused = core.signer("reused-secret")
+    local function headers(date, host)
+      return { Host = host, ["X-Sdk-Date"] = date, ["Content-Type"] = "application/json", ["X-Project-Id"] = "p" }
+    end
+    local calls = {
+      { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000000Z", "a.example"), "{}" },
+      { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000001Z", "a.example"), "{\"x\":1}" },
+      { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000002Z", "b.example"), "{}" },
+      { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000003Z", "b.example"), "{}" },
+      { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000004Z", "b.example"), "{}" },
+    }
+    for i, call in ipairs(calls) do
+      local fresh = core.signer("reused-secret")
+      local want = assert(fresh:sign("AK", "POST", call[1], call[2], call[3], call[4]))
+      assert.are.equal(want, (reused:sign("AK", "POST", call[1], call[2], call[3], call[4])), "call " .. i)
+      assert.are.equal((fresh:last()), (reused:last()))
+    end
+  end)
+end)

@@ -149,7 +149,10 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *const *ids,
             goto bad;
         }
         for (id = ids; *id; id++) {
-            if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, *id))) {
+            const cJSON *m;
+            /* Members are few: a direct walk beats the lookup's case folding. */
+            for (m = item->child; m && (!m->string || strcmp(m->string, *id) != 0); m = m->next) {}
+            if (!cJSON_IsString(m)) {
                 snprintf(err->message, sizeof err->message, "result[%zu].%s is missing or not a string",
                          i, *id);
                 goto bad;

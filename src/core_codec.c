@@ -9,7 +9,9 @@
 #define JSON_GUARD "codearts.batchresult.json"
 
 /* A parsed tree is owned by a userdata while Lua tables are built from it,
- * so that a Lua memory error (which unwinds with longjmp) cannot leak it. */
+ * so that a Lua memory error (which unwinds with longjmp) cannot leak it.
+ * One guard per module instance (an upvalue of the decoders), reused:
+ * a tree left behind by an error is freed on the next call or at exit. */
 typedef struct {
     cJSON *root;
 } json_guard;
@@ -26,11 +28,10 @@ static int guard_tostring(lua_State *L) {
     return 1;
 }
 
-static json_guard *push_guard(lua_State *L) {
-    json_guard *g = lua_newuserdata(L, sizeof *g);
+static json_guard *guard(lua_State *L) {
+    json_guard *g = lua_touserdata(L, lua_upvalueindex(1));
+    cJSON_Delete(g->root); /* left by an earlier call that a Lua error cut short */
     g->root = NULL;
-    luaL_getmetatable(L, JSON_GUARD);
-    lua_setmetatable(L, -2);
     return g;
 }
 
@@ -49,27 +50,79 @@ static int count_children(const cJSON *v) {
     return n;
 }
 
+static void push_string(lua_State *L, const char *s) {
+    /* With the length in hand Lua interns the string directly, skipping
+     * the C-string cache lookup lua_pushstring does. */
+    lua_pushlstring(L, s, strlen(s));
+}
+
+/* Arrays of objects (the result list) repeat the same member names in the
+ * same order.  The names of the first object are kept, by position, as Lua
+ * strings in a table just under the array's items; a later object whose
+ * k-th name matches reuses the string instead of interning it again. */
+#define KEY_CACHE 16
+typedef struct {
+    const char *name[KEY_CACHE];
+    int n;
+} key_cache;
+
+static int push_json(lua_State *L, const cJSON *v);
+
+/* Pushes object v, an item of an array; the array's key table is on top of
+ * the stack on entry. */
+static int push_record(lua_State *L, const cJSON *v, key_cache *kc) {
+    const cJSON *c;
+    int k = 0, keys;
+    if (!lua_checkstack(L, 4)) return -1;
+    keys = lua_gettop(L);
+    lua_createtable(L, 0, count_children(v));
+    for (c = v->child; c; c = c->next, k++) {
+        if (cJSON_IsNull(c) || !c->string) continue; /* null: the member is absent */
+        if (k < kc->n && strcmp(kc->name[k], c->string) == 0) {
+            lua_rawgeti(L, keys, k + 1);
+        } else {
+            push_string(L, c->string);
+            if (k < KEY_CACHE) {
+                /* Remember this name at this position (replacing any other). */
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, keys, k + 1);
+                kc->name[k] = c->string;
+                if (k >= kc->n) kc->n = k + 1;
+            }
+        }
+        if (push_json(L, c)) return -1;
+        lua_rawset(L, -3);
+    }
+    return 0;
+}
+
 /* Pushes v as a Lua value; returns 0, or -1 when nesting outruns the Lua
- * stack (cJSON itself stops at CJSON_NESTING_LIMIT). */
+ * stack (cJSON itself stops at CJSON_NESTING_LIMIT).  Tables are created
+ * at their final size. */
 static int push_json(lua_State *L, const cJSON *v) {
     const cJSON *c;
     int i;
     if (!lua_checkstack(L, 3)) return -1;
     if (cJSON_IsString(v)) {
-        lua_pushstring(L, v->valuestring);
+        push_string(L, v->valuestring);
     } else if (cJSON_IsObject(v)) {
         lua_createtable(L, 0, count_children(v));
         for (c = v->child; c; c = c->next) {
             if (cJSON_IsNull(c) || !c->string) continue; /* null: the member is absent */
+            push_string(L, c->string);
             if (push_json(L, c)) return -1;
-            lua_setfield(L, -2, c->string);
+            lua_rawset(L, -3);
         }
     } else if (cJSON_IsArray(v)) {
+        key_cache kc;
+        kc.n = 0;
         lua_createtable(L, count_children(v), 0);
+        lua_createtable(L, KEY_CACHE, 0); /* the cached key strings, by position */
         for (c = v->child, i = 1; c; c = c->next, i++) {
-            if (push_json(L, c)) return -1;
-            lua_rawseti(L, -2, i);
+            if (cJSON_IsObject(c) ? push_record(L, c, &kc) : push_json(L, c)) return -1;
+            lua_rawseti(L, -3, i);
         }
+        lua_pop(L, 1);
     } else if (cJSON_IsNumber(v)) {
         cab_pushnumber(L, v->valuedouble);
     } else if (cJSON_IsBool(v)) {
@@ -149,7 +202,7 @@ static int l_decode_results(lua_State *L) {
     if (nids > 7) return luaL_error(L, "at most 7 id fields");
     for (i = 0; i < nids; i++) ids[i] = luaL_checkstring(L, i + 2);
     ids[nids] = NULL;
-    g = push_guard(L);
+    g = guard(L);
     g->root = cab_decode_results(body, len, ids, &result, &err);
     if (!g->root) return cab_fail(L, "%s", err.message);
     if (push_json(L, result)) {
@@ -166,7 +219,7 @@ static int l_decode_error(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
     cab_api_error e;
-    json_guard *g = push_guard(L);
+    json_guard *g = guard(L);
     g->root = cab_decode_error_body(body, len, &e);
     if (e.code) lua_pushstring(L, e.code); else lua_pushnil(L);
     if (e.message) lua_pushstring(L, e.message); else lua_pushnil(L);
@@ -177,13 +230,26 @@ static int l_decode_error(lua_State *L) {
 
 void cab_register_codec(lua_State *L) {
     static const luaL_Reg none[] = {{NULL, NULL}};
-    static const luaL_Reg fns[] = {{"encode_query", l_encode_query},
-                                   {"encode_string_list", l_encode_string_list},
-                                   {"decode_results", l_decode_results},
-                                   {"decode_error", l_decode_error},
-                                   {NULL, NULL}};
+    static const luaL_Reg plain[] = {{"encode_query", l_encode_query},
+                                     {"encode_string_list", l_encode_string_list},
+                                     {NULL, NULL}};
+    static const luaL_Reg guarded[] = {{"decode_results", l_decode_results},
+                                       {"decode_error", l_decode_error},
+                                       {NULL, NULL}};
+    const luaL_Reg *r;
+    json_guard *g;
     cab_new_class(L, JSON_GUARD, none, guard_gc, guard_tostring);
-    cab_setfuncs(L, fns);
+    cab_setfuncs(L, plain);
+    g = lua_newuserdata(L, sizeof *g);
+    g->root = NULL;
+    luaL_getmetatable(L, JSON_GUARD);
+    lua_setmetatable(L, -2);
+    for (r = guarded; r->name; r++) {
+        lua_pushvalue(L, -1);
+        lua_pushcclosure(L, r->func, 1);
+        lua_setfield(L, -3, r->name);
+    }
+    lua_pop(L, 1);
     lua_pushlightuserdata(L, NULL_SENTINEL);
     lua_setfield(L, -2, "null");
 }

@@ -1,5 +1,6 @@
 #include "sign.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,31 +10,82 @@
 
 /* ---- character classes ------------------------------------------------ */
 
-static int is_unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+/* Byte classes, looked up rather than computed: the signer runs on every
+ * request.  CC_UNRESERVED: stays bare when percent-encoding.  CC_TCHAR: may
+ * appear in a method or header name (RFC 9110 token).  CC_SPACE: trimmed
+ * from header values.  CC_PATH: unreserved, or '/'.  CC_SIGNABLE: a token
+ * byte other than '_' (names holding '_' go unsigned). */
+enum { CC_UNRESERVED = 1, CC_TCHAR = 2, CC_SPACE = 4, CC_PATH = 8, CC_SIGNABLE = 16 };
+
+#define U (CC_UNRESERVED | CC_TCHAR | CC_PATH | CC_SIGNABLE)
+#define T (CC_TCHAR | CC_SIGNABLE)
+static const unsigned char CCLASS[256] = {
+    ['\t'] = CC_SPACE, ['\n'] = CC_SPACE, ['\v'] = CC_SPACE, ['\f'] = CC_SPACE, ['\r'] = CC_SPACE,
+    [' '] = CC_SPACE, ['/'] = CC_PATH,
+    ['!'] = T, ['#'] = T, ['$'] = T, ['%'] = T, ['&'] = T, ['\''] = T, ['*'] = T, ['+'] = T,
+    ['-'] = U, ['.'] = U, ['^'] = T, ['_'] = CC_UNRESERVED | CC_TCHAR | CC_PATH, ['`'] = T,
+    ['|'] = T, ['~'] = U,
+    ['0'] = U, ['1'] = U, ['2'] = U, ['3'] = U, ['4'] = U, ['5'] = U, ['6'] = U, ['7'] = U,
+    ['8'] = U, ['9'] = U,
+    ['A'] = U, ['B'] = U, ['C'] = U, ['D'] = U, ['E'] = U, ['F'] = U, ['G'] = U, ['H'] = U,
+    ['I'] = U, ['J'] = U, ['K'] = U, ['L'] = U, ['M'] = U, ['N'] = U, ['O'] = U, ['P'] = U,
+    ['Q'] = U, ['R'] = U, ['S'] = U, ['T'] = U, ['U'] = U, ['V'] = U, ['W'] = U, ['X'] = U,
+    ['Y'] = U, ['Z'] = U,
+    ['a'] = U, ['b'] = U, ['c'] = U, ['d'] = U, ['e'] = U, ['f'] = U, ['g'] = U, ['h'] = U,
+    ['i'] = U, ['j'] = U, ['k'] = U, ['l'] = U, ['m'] = U, ['n'] = U, ['o'] = U, ['p'] = U,
+    ['q'] = U, ['r'] = U, ['s'] = U, ['t'] = U, ['u'] = U, ['v'] = U, ['w'] = U, ['x'] = U,
+    ['y'] = U, ['z'] = U,
+};
+#undef U
+#undef T
+
+#define HAS(c, cls) (CCLASS[(unsigned char)(c)] & (cls))
+
+/* The classes every byte of s[0..n) has.  Branch-free, with four
+ * accumulators so the lookups do not wait on one another: this runs over
+ * every header name and path of every request. */
+static unsigned char all_classes(const char *s, size_t n) {
+    unsigned char a0 = 0xff, a1 = 0xff, a2 = 0xff, a3 = 0xff;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a0 &= CCLASS[u[i]];
+        a1 &= CCLASS[u[i + 1]];
+        a2 &= CCLASS[u[i + 2]];
+        a3 &= CCLASS[u[i + 3]];
+    }
+    for (; i < n; i++) a0 &= CCLASS[u[i]];
+    return (unsigned char)(a0 & a1 & a2 & a3);
 }
 
-/* RFC 9110 tchar: what a method or a header name may hold. */
-static int is_tchar(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+static int all_in(const char *s, size_t n, unsigned char cls) {
+    return (all_classes(s, n) & cls) == cls;
 }
 
-static int is_token(const char *s, size_t n) {
-    size_t i;
-    if (n == 0) return 0;
-    for (i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i])) return 0;
-    return 1;
+/* Whether s[0..n) holds CR, LF or NUL, eight bytes at a time: a byte of
+ * x is zero exactly where (x - 0x01..01) & ~x & 0x80..80 has its high bit. */
+static int has_cr_lf_nul(const char *s, size_t n) {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    const uint64_t cr = ones * '\r', lf = ones * '\n';
+    uint64_t hit = 0, w, x;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        x = w ^ cr;
+        hit |= (x - ones) & ~x;
+        x = w ^ lf;
+        hit |= (x - ones) & ~x;
+        hit |= (w - ones) & ~w;
+    }
+    for (; i < n; i++)
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+    return (hit & highs) != 0;
 }
 
-static int is_space(unsigned char c) {
-    return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n';
-}
+static int is_token(const char *s, size_t n) { return n > 0 && all_in(s, n, CC_TCHAR); }
 
 static unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+    return (unsigned char)(c | ((unsigned)(c - 'A') < 26u) << 5);
 }
 
 static int hexval(unsigned char c) {
@@ -44,15 +96,20 @@ static int hexval(unsigned char c) {
 }
 
 static const char HEX_UPPER[] = "0123456789ABCDEF";
-static const char HEX_LOWER[] = "0123456789abcdef";
-
-static void hex_lower(const unsigned char *in, size_t n, char *out) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        out[2 * i] = HEX_LOWER[in[i] >> 4];
-        out[2 * i + 1] = HEX_LOWER[in[i] & 15];
-    }
-    out[2 * n] = '\0';
+/* Lower-case hex of 32 digest bytes, two characters at a time. */
+static void hex32(const unsigned char in[32], char out[65]) {
+    static const char pairs[] =
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+    int i;
+    for (i = 0; i < 32; i++) memcpy(out + 2 * i, pairs + 2 * in[i], 2);
+    out[64] = '\0';
 }
 
 /* ---- percent coding ----------------------------------------------------- */
@@ -65,7 +122,7 @@ static int add_encoded(cab_buf *b, const char *s, size_t n, int keep_slash) {
     if (cab_buf_reserve(b, 3 * n)) return -1;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (is_unreserved(c) || (keep_slash && c == '/')) {
+        if (HAS(c, CC_UNRESERVED) || (keep_slash && c == '/')) {
             b->data[b->len++] = (char)c;
         } else {
             b->data[b->len++] = '%';
@@ -105,6 +162,12 @@ static int add_canonical_uri(cab_buf *b, const char *path, size_t n) {
     char *tmp = n <= sizeof stack ? stack : malloc(n);
     size_t dn;
     int rc;
+    if (n && path[0] == '/' && all_in(path, n, CC_PATH)) {
+        /* Only unreserved bytes and slashes, as every path this client
+         * builds: nothing to decode or encode. */
+        if (cab_buf_add(b, path, n)) return -1;
+        return path[n - 1] == '/' ? 0 : cab_buf_addc(b, '/');
+    }
     if (!tmp) return -1;
     dn = percent_decode(path, n, tmp, 0);
     rc = (dn == 0 || tmp[0] != '/') ? cab_buf_addc(b, '/') : 0;
@@ -177,8 +240,9 @@ static int name_icmp(const cab_header *a, const cab_header *b) {
     return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
 }
 
-static int name_is(const cab_header *h, const char *lower_name) {
-    size_t i, n = strlen(lower_name);
+/* Whether h's name is lower_name (of length n), ignoring case. */
+static int name_is(const cab_header *h, const char *lower_name, size_t n) {
+    size_t i;
     if (h->name_len != n) return 0;
     for (i = 0; i < n; i++)
         if (lower((unsigned char)h->name[i]) != (unsigned char)lower_name[i]) return 0;
@@ -188,8 +252,8 @@ static int name_is(const cab_header *h, const char *lower_name) {
 static void trimmed(const cab_header *h, const char **v, size_t *n) {
     const char *s = h->value;
     size_t len = h->value_len;
-    while (len && is_space((unsigned char)*s)) s++, len--;
-    while (len && is_space((unsigned char)s[len - 1])) len--;
+    while (len && HAS(*s, CC_SPACE)) s++, len--;
+    while (len && HAS(s[len - 1], CC_SPACE)) len--;
     *v = s;
     *n = len;
 }
@@ -206,7 +270,7 @@ int cab_unsigned_payload(const cab_request *req) {
     size_t i;
     for (i = 0; i < req->n_headers; i++) {
         const cab_header *h = &req->headers[i];
-        if (name_is(h, "x-sdk-content-sha256")) {
+        if (name_is(h, "x-sdk-content-sha256", 20)) {
             const char *v;
             size_t n;
             trimmed(h, &v, &n);
@@ -218,8 +282,9 @@ int cab_unsigned_payload(const cab_request *req) {
 
 cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_hash, cab_canon *c) {
     const cab_header *sorted[CAB_MAX_HEADERS];
-    size_t i, j, ns = 0;
+    size_t i, j, ns = 0, total;
     cab_buf *b = &c->canonical;
+    char *p, *q;
 
     cab_buf_clear(b);
     cab_buf_clear(&c->signed_headers);
@@ -233,12 +298,10 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     for (i = 0; i < req->n_headers; i++) {
         const cab_header *h = &req->headers[i];
         c->bad_header = i;
-        if (!is_token(h->name, h->name_len)) return CAB_SIGN_BAD_HEADER_NAME;
-        for (j = 0; j < h->value_len; j++) {
-            char ch = h->value[j];
-            if (ch == '\r' || ch == '\n' || ch == '\0') return CAB_SIGN_BAD_HEADER_VALUE;
-        }
-        if (memchr(h->name, '_', h->name_len)) continue;
+        unsigned char all = all_classes(h->name, h->name_len);
+        if (h->name_len == 0 || !(all & CC_TCHAR)) return CAB_SIGN_BAD_HEADER_NAME;
+        if (has_cr_lf_nul(h->value, h->value_len)) return CAB_SIGN_BAD_HEADER_VALUE;
+        if (!(all & CC_SIGNABLE)) continue;
         for (j = ns; j > 0 && name_icmp(sorted[j - 1], h) > 0; j--) sorted[j] = sorted[j - 1];
         if (j > 0 && name_icmp(sorted[j - 1], h) == 0) return CAB_SIGN_DUP_HEADER;
         sorted[j] = h;
@@ -250,37 +313,43 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
         add_canonical_query(b, req->query, req->query_len, &c->scratch) || cab_buf_addc(b, '\n'))
         return CAB_SIGN_NOMEM;
 
+    /* Reserve for every signed header at once, then write through local
+     * pointers: "name:value\n" into the canonical request and "name;" into
+     * the signed-header list. */
+    for (i = 0, total = 0; i < ns; i++) total += sorted[i]->name_len + sorted[i]->value_len + 2;
+    if (cab_buf_reserve(b, total) || cab_buf_reserve(&c->signed_headers, total)) return CAB_SIGN_NOMEM;
+    p = b->data + b->len;
+    q = c->signed_headers.data;
     for (i = 0; i < ns; i++) {
         const cab_header *h = sorted[i];
         const char *v;
         size_t n;
         trimmed(h, &v, &n);
-        if (name_is(h, "x-sdk-date")) {
+        if (name_is(h, "x-sdk-date", 10)) {
             c->bad_header = (size_t)(h - req->headers);
             if (!valid_date(v, n)) return CAB_SIGN_BAD_DATE;
             c->date = v;
             c->date_len = n;
+            c->date_line = (size_t)(p - b->data);
         }
-        if (cab_buf_reserve(b, h->name_len + n + 2) ||
-            cab_buf_reserve(&c->signed_headers, h->name_len + 1))
-            return CAB_SIGN_NOMEM;
-        for (j = 0; j < h->name_len; j++) {
-            char lc = (char)lower((unsigned char)h->name[j]);
-            b->data[b->len++] = lc;
-            c->signed_headers.data[c->signed_headers.len++] = lc;
-        }
-        if (i + 1 < ns) c->signed_headers.data[c->signed_headers.len++] = ';';
-        c->signed_headers.data[c->signed_headers.len] = '\0';
-        b->data[b->len++] = ':';
-        memcpy(b->data + b->len, v, n);
-        b->len += n;
-        b->data[b->len++] = '\n';
-        b->data[b->len] = '\0';
+        for (j = 0; j < h->name_len; j++) p[j] = (char)lower((unsigned char)h->name[j]);
+        memcpy(q, p, h->name_len);
+        p += h->name_len;
+        q += h->name_len;
+        *q++ = ';';
+        *p++ = ':';
+        memcpy(p, v, n);
+        p += n;
+        *p++ = '\n';
     }
+    b->len = (size_t)(p - b->data);
+    b->data[b->len] = '\0';
+    c->signed_headers.len = ns ? (size_t)(q - c->signed_headers.data) - 1 : 0;
+    c->signed_headers.data[c->signed_headers.len] = '\0';
     if (!c->date) return CAB_SIGN_NO_DATE;
 
     if (cab_buf_addc(b, '\n') || cab_buf_add(b, c->signed_headers.data, c->signed_headers.len) ||
-        cab_buf_addc(b, '\n') || cab_buf_adds(b, payload_hash))
+        cab_buf_addc(b, '\n') || cab_buf_add(b, payload_hash, strlen(payload_hash)))
         return CAB_SIGN_NOMEM;
     return CAB_SIGN_OK;
 }
@@ -298,6 +367,12 @@ struct cab_signer {
     EVP_MD_CTX *md;
     EVP_MAC *mac;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
+    /* A client's canonical requests agree up to the x-sdk-date line (method,
+     * path, query and the headers that sort before it), so the SHA-256
+     * state after that prefix is kept and each call hashes only the rest. */
+    EVP_MD_CTX *prefix_md;
+    cab_buf prefix;
+    int prefix_ok;
     cab_canon canon;
     cab_buf sts;
 };
@@ -312,9 +387,10 @@ cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len) 
     params[1] = OSSL_PARAM_construct_end();
     s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     s->md = EVP_MD_CTX_new();
+    s->prefix_md = EVP_MD_CTX_new();
     s->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     s->hmac = s->mac ? EVP_MAC_CTX_new(s->mac) : NULL;
-    if (!s->sha256 || !s->md || !s->hmac ||
+    if (!s->sha256 || !s->md || !s->prefix_md || !s->hmac ||
         !EVP_MAC_init(s->hmac, (const unsigned char *)sk, sk_len, params)) {
         cab_signer_free(s);
         return CAB_SIGN_CRYPTO;
@@ -328,7 +404,9 @@ void cab_signer_free(cab_signer *s) {
     EVP_MAC_CTX_free(s->hmac);
     EVP_MAC_free(s->mac);
     EVP_MD_CTX_free(s->md);
+    EVP_MD_CTX_free(s->prefix_md);
     EVP_MD_free(s->sha256);
+    cab_buf_free(&s->prefix);
     cab_canon_free(&s->canon);
     cab_buf_free(&s->sts);
     free(s);
@@ -340,7 +418,31 @@ cab_sign_status cab_signer_sha256_hex(cab_signer *s, const void *data, size_t le
     if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
         !EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
         return CAB_SIGN_CRYPTO;
-    hex_lower(d, 32, out);
+    hex32(d, out);
+    return CAB_SIGN_OK;
+}
+
+/* hex(sha256(canonical request)), resuming from the kept prefix state when
+ * the prefix is the one hashed last time. */
+static cab_sign_status hash_canonical(cab_signer *s, char out[65]) {
+    const cab_buf *cr = &s->canon.canonical;
+    size_t plen = s->canon.date_line;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    if (!s->prefix_ok || plen != s->prefix.len || memcmp(cr->data, s->prefix.data, plen) != 0) {
+        s->prefix_ok = 0;
+        cab_buf_clear(&s->prefix);
+        if (cab_buf_add(&s->prefix, cr->data, plen)) return CAB_SIGN_NOMEM;
+        if (!EVP_DigestInit_ex2(s->prefix_md, s->sha256, NULL) ||
+            !EVP_DigestUpdate(s->prefix_md, cr->data, plen))
+            return CAB_SIGN_CRYPTO;
+        s->prefix_ok = 1;
+    }
+    if (!EVP_MD_CTX_copy_ex(s->md, s->prefix_md) ||
+        !EVP_DigestUpdate(s->md, cr->data + plen, cr->len - plen) ||
+        !EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
+        return CAB_SIGN_CRYPTO;
+    hex32(d, out);
     return CAB_SIGN_OK;
 }
 
@@ -367,8 +469,7 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
     else if ((st = cab_signer_sha256_hex(s, req->body, req->body_len, payload)))
         return st;
     if ((st = cab_canonicalize(req, payload, &s->canon))) return st;
-    if ((st = cab_signer_sha256_hex(s, s->canon.canonical.data, s->canon.canonical.len, crhash)))
-        return st;
+    if ((st = hash_canonical(s, crhash))) return st;
 
     cab_buf_clear(&s->sts);
     if (cab_buf_adds(&s->sts, CAB_SIGN_ALGORITHM "\n") ||
@@ -380,7 +481,7 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
         !EVP_MAC_update(s->hmac, (const unsigned char *)s->sts.data, s->sts.len) ||
         !EVP_MAC_final(s->hmac, mac, &maclen, sizeof mac) || maclen != 32)
         return CAB_SIGN_CRYPTO;
-    hex_lower(mac, 32, sig);
+    hex32(mac, sig);
 
     cab_buf_clear(auth);
     if (cab_buf_adds(auth, CAB_SIGN_ALGORITHM " Access=") || cab_buf_add(auth, ak, ak_len) ||

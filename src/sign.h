@@ -63,6 +63,7 @@ typedef struct {
     cab_buf scratch;        /* decoded query pairs while sorting */
     const char *date;       /* the trimmed X-Sdk-Date value, inside the request */
     size_t date_len;
+    size_t date_line;       /* offset of the "x-sdk-date:" line in canonical */
     size_t bad_header;      /* on a header error: its index in the request */
 } cab_canon;
 
