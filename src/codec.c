@@ -27,20 +27,39 @@ static int print_into(const cJSON *root, size_t estimate, cab_buf *out) {
     return 0;
 }
 
+int cab_is_id(const char *s, size_t n) {
+    size_t i;
+    if (n != CAB_ID_LEN) return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return 0;
+    }
+    return 1;
+}
+
 int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out) {
     cJSON *root = cJSON_CreateObject(), *arr = NULL;
     size_t i, estimate = 16;
     int rc = -1;
     if (!root || !(arr = cJSON_AddArrayToObject(root, "query"))) goto done;
     for (i = 0; i < n; i++) {
-        cJSON *item = cJSON_CreateObject();
+        /* The tree only borrows the ids and the constant names: it lives
+         * for this call alone, and nothing is copied twice. */
+        cJSON *item = cJSON_CreateObject(), *pid, *rid;
         if (!item || !cJSON_AddItemToArray(arr, item)) {
             cJSON_Delete(item);
             goto done;
         }
-        if (!cJSON_AddStringToObject(item, "pipeline_id", pairs[i].pipeline_id) ||
-            !cJSON_AddStringToObject(item, "pipeline_run_id", pairs[i].pipeline_run_id))
+        pid = cJSON_CreateStringReference(pairs[i].pipeline_id);
+        if (!pid || !cJSON_AddItemToObjectCS(item, "pipeline_id", pid)) {
+            cJSON_Delete(pid);
             goto done;
+        }
+        rid = cJSON_CreateStringReference(pairs[i].pipeline_run_id);
+        if (!rid || !cJSON_AddItemToObjectCS(item, "pipeline_run_id", rid)) {
+            cJSON_Delete(rid);
+            goto done;
+        }
         estimate += 40 + strlen(pairs[i].pipeline_id) + strlen(pairs[i].pipeline_run_id);
     }
     rc = print_into(root, estimate, out);

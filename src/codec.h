@@ -15,6 +15,11 @@ typedef struct {
     const char *pipeline_run_id;
 } cab_pair;
 
+/* Whether s[0..n) is an id as the API defines them: exactly 32 ASCII
+ * letters or digits. */
+#define CAB_ID_LEN 32
+int cab_is_id(const char *s, size_t n);
+
 /* {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} into out (replacing
  * its content).  Returns 0, or -1 when memory runs out. */
 int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out);

@@ -7,6 +7,7 @@
 #include "core.h"
 
 #define JSON_GUARD "codearts.batchresult.json"
+#define OUT_BUF "codearts.batchresult.outbuf"
 
 /* A parsed tree is owned by a userdata while Lua tables are built from it,
  * so that a Lua memory error (which unwinds with longjmp) cannot leak it.
@@ -133,35 +134,73 @@ static int push_json(lua_State *L, const cJSON *v) {
     return 0;
 }
 
-/* core.encode_query(pairs) -> body.  pairs is an array of tables with
- * string pipeline_id and pipeline_run_id (validated by the Lua layer; this
- * only insists on strings). */
+/* The output buffer the encoders share: one per module instance, an
+ * upvalue, so a steady stream of requests allocates no output memory. */
+static cab_buf *out_buf(lua_State *L) {
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static int out_gc(lua_State *L) {
+    cab_buf_free(luaL_checkudata(L, 1, OUT_BUF));
+    return 0;
+}
+
+static int out_tostring(lua_State *L) {
+    lua_pushliteral(L, "codearts.batchresult output buffer");
+    return 1;
+}
+
+static const char *const ID_FIELDS[] = {"pipeline_id", "pipeline_run_id"};
+
+/* core.encode_query(pairs) -> body
+ *                          | nil, index, field, problem[, detail]
+ * Checks and encodes in one pass.  pairs is an array of tables with
+ * pipeline_id and pipeline_run_id.  On a bad item: its index, the field
+ * (nil when the item itself is not a table, then detail is its type), and
+ * the problem: "missing", "type" (detail: the type) or "format" (not 32
+ * letters or digits). */
 static int l_encode_query(lua_State *L) {
-    size_t n, i;
+    size_t n, i, len;
+    int f;
     cab_pair *pairs;
-    cab_buf out = CAB_BUF_INIT;
-    int ok;
+    cab_buf *out = out_buf(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     n = cab_rawlen(L, 1);
     /* The array of pointers lives in a userdata so that it is freed even
      * if a Lua error interrupts. */
     pairs = lua_newuserdata(L, (n ? n : 1) * sizeof *pairs);
     for (i = 0; i < n; i++) {
+        const char *ids[2];
         lua_rawgeti(L, 1, (int)(i + 1));
-        if (!lua_istable(L, -1)) return luaL_error(L, "query[%d] is not a table", (int)(i + 1));
-        lua_getfield(L, -1, "pipeline_id");
-        lua_getfield(L, -2, "pipeline_run_id");
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "query[%d] ids must be strings", (int)(i + 1));
-        /* Both strings are still referenced by the table in argument 1. */
-        pairs[i].pipeline_id = lua_tostring(L, -2);
-        pairs[i].pipeline_run_id = lua_tostring(L, -1);
+        if (!lua_istable(L, -1)) {
+            lua_pushnil(L);
+            lua_pushinteger(L, (lua_Integer)(i + 1));
+            lua_pushnil(L);
+            lua_pushstring(L, luaL_typename(L, -4));
+            return 4;
+        }
+        for (f = 0; f < 2; f++) {
+            const char *id = NULL;
+            lua_getfield(L, -1 - f, ID_FIELDS[f]);
+            if (lua_type(L, -1) == LUA_TSTRING) id = lua_tolstring(L, -1, &len);
+            if (!id || !cab_is_id(id, len)) {
+                int missing = lua_isnil(L, -1), is_string = lua_type(L, -1) == LUA_TSTRING;
+                lua_pushnil(L);
+                lua_pushinteger(L, (lua_Integer)(i + 1));
+                lua_pushstring(L, ID_FIELDS[f]);
+                lua_pushstring(L, missing ? "missing" : is_string ? "format" : "type");
+                lua_pushstring(L, luaL_typename(L, -5));
+                return 5;
+            }
+            ids[f] = id;
+        }
+        /* Both strings stay referenced by the table in argument 1. */
+        pairs[i].pipeline_id = ids[0];
+        pairs[i].pipeline_run_id = ids[1];
         lua_pop(L, 3);
     }
-    ok = cab_encode_query(pairs, n, &out) == 0;
-    if (ok) lua_pushlstring(L, out.data, out.len);
-    cab_buf_free(&out);
-    if (!ok) return luaL_error(L, "out of memory encoding the query");
+    if (cab_encode_query(pairs, n, out)) return luaL_error(L, "out of memory encoding the query");
+    lua_pushlstring(L, out->data, out->len);
     return 1;
 }
 
@@ -170,8 +209,7 @@ static int l_encode_string_list(lua_State *L) {
     const char *key = luaL_checkstring(L, 1);
     size_t n, i;
     const char **items;
-    cab_buf out = CAB_BUF_INIT;
-    int ok;
+    cab_buf *out = out_buf(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     n = cab_rawlen(L, 2);
     items = lua_newuserdata(L, (n ? n : 1) * sizeof *items);
@@ -182,10 +220,8 @@ static int l_encode_string_list(lua_State *L) {
         items[i] = lua_tostring(L, -1);
         lua_pop(L, 1);
     }
-    ok = cab_encode_string_list(key, items, n, &out) == 0;
-    if (ok) lua_pushlstring(L, out.data, out.len);
-    cab_buf_free(&out);
-    if (!ok) return luaL_error(L, "out of memory encoding %s", key);
+    if (cab_encode_string_list(key, items, n, out)) return luaL_error(L, "out of memory encoding %s", key);
+    lua_pushlstring(L, out->data, out->len);
     return 1;
 }
 
@@ -228,28 +264,43 @@ static int l_decode_error(lua_State *L) {
     return 3;
 }
 
+/* Registers fns as closures over the userdata on top of the stack (which
+ * is left there), into the module table just under it. */
+static void set_closures(lua_State *L, const luaL_Reg *fns) {
+    for (; fns->name; fns++) {
+        lua_pushvalue(L, -1);
+        lua_pushcclosure(L, fns->func, 1);
+        lua_setfield(L, -3, fns->name);
+    }
+}
+
 void cab_register_codec(lua_State *L) {
     static const luaL_Reg none[] = {{NULL, NULL}};
-    static const luaL_Reg plain[] = {{"encode_query", l_encode_query},
-                                     {"encode_string_list", l_encode_string_list},
-                                     {NULL, NULL}};
-    static const luaL_Reg guarded[] = {{"decode_results", l_decode_results},
-                                       {"decode_error", l_decode_error},
-                                       {NULL, NULL}};
-    const luaL_Reg *r;
+    static const luaL_Reg encoders[] = {{"encode_query", l_encode_query},
+                                        {"encode_string_list", l_encode_string_list},
+                                        {NULL, NULL}};
+    static const luaL_Reg decoders[] = {{"decode_results", l_decode_results},
+                                        {"decode_error", l_decode_error},
+                                        {NULL, NULL}};
+    cab_buf *b;
     json_guard *g;
+    cab_new_class(L, OUT_BUF, none, out_gc, out_tostring);
     cab_new_class(L, JSON_GUARD, none, guard_gc, guard_tostring);
-    cab_setfuncs(L, plain);
+
+    b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, OUT_BUF);
+    lua_setmetatable(L, -2);
+    set_closures(L, encoders);
+    lua_pop(L, 1);
+
     g = lua_newuserdata(L, sizeof *g);
     g->root = NULL;
     luaL_getmetatable(L, JSON_GUARD);
     lua_setmetatable(L, -2);
-    for (r = guarded; r->name; r++) {
-        lua_pushvalue(L, -1);
-        lua_pushcclosure(L, r->func, 1);
-        lua_setfield(L, -3, r->name);
-    }
+    set_closures(L, decoders);
     lua_pop(L, 1);
+
     lua_pushlightuserdata(L, NULL_SENTINEL);
     lua_setfield(L, -2, "null");
 }

@@ -57,30 +57,26 @@ local function sdk_date()
   return os.date("!%Y%m%dT%H%M%SZ")
 end
 
---- Checks a query list; returns an INVALID_ARGUMENT error naming the
--- first offending item, or nil when it is good.
-local function check_pairs(list)
+--- Checks and encodes a query list: the body, or nil and an
+-- INVALID_ARGUMENT error naming the first offending item.  The per-item
+-- checks run in C, in the same pass that encodes.
+local function encode_pairs(list)
   if type(list) ~= "table" then
-    return Error.invalid("pairs must be an array of { pipeline_id = …, pipeline_run_id = … }, got "
+    return nil, Error.invalid("pairs must be an array of { pipeline_id = …, pipeline_run_id = … }, got "
       .. type(list))
   end
-  local n = #list
-  if n == 0 then return Error.invalid("pairs is empty") end
-  for i = 1, n do
-    local p = list[i]
-    if type(p) ~= "table" then
-      return Error.invalid(("pairs[%d] must be a table, got %s"):format(i, type(p)))
-    end
-    for _, field in ipairs(ID_FIELDS) do
-      local v = p[field]
-      if v == nil then
-        return Error.invalid(("pairs[%d].%s is missing"):format(i, field))
-      elseif not config.is_id(v) then
-        return Error.invalid(("pairs[%d].%s must be 32 letters or digits, got %s"):format(
-          i, field, type(v) == "string" and ("%q"):format(v):gsub("\n", "n") or type(v)))
-      end
-    end
+  if #list == 0 then return nil, Error.invalid("pairs is empty") end
+  local body, i, field, problem, detail = core.encode_query(list)
+  if body then return body end
+  if not field then
+    return nil, Error.invalid(("pairs[%d] must be a table, got %s"):format(i, problem))
+  elseif problem == "missing" then
+    return nil, Error.invalid(("pairs[%d].%s is missing"):format(i, field))
+  elseif problem == "type" then
+    return nil, Error.invalid(("pairs[%d].%s must be 32 letters or digits, got %s"):format(i, field, detail))
   end
+  local shown = ("%q"):format(list[i][field]):gsub("\\?\n", "\\n")
+  return nil, Error.invalid(("pairs[%d].%s must be 32 letters or digits, got %s"):format(i, field, shown))
 end
 
 --- Creates a client.  See README.md for the options; returns nil, err
@@ -155,9 +151,9 @@ end
 -- or nil, err.  Nothing is sent.
 function Client:prepare(list)
   local priv = live(self)
-  local err = check_pairs(list)
-  if err then return nil, err end
-  return build(self, priv, core.encode_query(list))
+  local body, err = encode_pairs(list)
+  if not body then return nil, err end
+  return build(self, priv, body)
 end
 
 --- The error for a non-2xx answer: the API's own code and message when
