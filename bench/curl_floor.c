@@ -1,8 +1,9 @@
-/* The libcurl floor for target 3: the same POST that client:query sends
- * (same headers, a 635-byte body, the options src/http.c sets), sent from
- * C with one reused easy handle over one kept-alive connection, nothing
- * signed, encoded or decoded.  Whatever client:query costs above this is
- * ours (Lua, signing, codec); this itself is libcurl plus the kernel.
+/* The transport floor for target 3: the same POST that client:query sends
+ * (same headers, a 635-byte body), sent through src/http.c itself (one
+ * easy handle on its multi handle, one kept-alive connection), with
+ * nothing signed, encoded or decoded.  Whatever client:query costs above
+ * this is Lua, signing and the codec; this itself is libcurl plus the
+ * kernel.
  *
  *   curl_floor URL SECONDS      prints "floor_rps <requests per second>"
  */
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
+#include "http.h"
 
 static double now(void) {
     struct timespec ts;
@@ -19,34 +20,25 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static char sink_buf[65536];
-static size_t sink_len;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-    size_t len = size * n;
-    (void)ud;
-    if (sink_len + len < sizeof sink_buf) {
-        memcpy(sink_buf + sink_len, p, len);
-        sink_len += len;
-    }
-    return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
 int main(int argc, char **argv) {
+    static const char *const headers[] = {
+        "Content-Type: application/json;charset=UTF-8",
+        "X-Sdk-Date: 20250101T120000Z",
+        "X-Project-Id: 0123456789abcdef0123456789abcdef",
+        "User-Agent: codearts-batchresult/0.1.0",
+        "Authorization: SDK-HMAC-SHA256 Access=AKBENCHACCESSKEY0123, "
+        "SignedHeaders=content-type;host;user-agent;x-project-id;x-sdk-date, "
+        "Signature=0000000000000000000000000000000000000000000000000000000000000000",
+    };
+    const size_t nh = sizeof headers / sizeof headers[0];
+    cab_http_options opt = {30000, 10000, NULL, NULL};
+    char body[1024], err[256];
+    size_t blen = 0;
     const char *url;
     double secs, t0, t;
-    long n = 0, status = 0;
-    char body[1024];
-    size_t blen = 0;
+    long n = 0;
     int i;
-    CURL *h;
-    struct curl_slist *hs = NULL;
+    cab_http *h;
 
     if (argc < 3) {
         fprintf(stderr, "usage: curl_floor URL SECONDS\n");
@@ -62,48 +54,26 @@ int main(int argc, char **argv) {
                                  i ? "," : "", 2 * i + 1, 2 * i + 2);
     blen += (size_t)snprintf(body + blen, sizeof body - blen, "]}");
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(h = curl_easy_init())) {
-        fprintf(stderr, "curl_floor: libcurl init failed\n");
+    if (!(h = cab_http_new(&opt, err, sizeof err))) {
+        fprintf(stderr, "curl_floor: %s\n", err);
         return 1;
     }
-    hs = curl_slist_append(hs, "Expect:");
-    hs = curl_slist_append(hs, "Content-Type: application/json;charset=UTF-8");
-    hs = curl_slist_append(hs, "X-Sdk-Date: 20250101T120000Z");
-    hs = curl_slist_append(hs, "X-Project-Id: 0123456789abcdef0123456789abcdef");
-    hs = curl_slist_append(hs, "User-Agent: codearts-batchresult/0.1.0");
-    hs = curl_slist_append(hs, "Authorization: SDK-HMAC-SHA256 Access=AKBENCHACCESSKEY0123, "
-                               "SignedHeaders=content-type;host;user-agent;x-project-id;x-sdk-date, "
-                               "Signature=0000000000000000000000000000000000000000000000000000000000000000");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-
     /* Warm-up (connects), then the timed loop. */
     for (i = 0; i < 200; i++) {
-        sink_len = 0;
-        if (curl_easy_perform(h) != CURLE_OK) {
-            fprintf(stderr, "curl_floor: request failed\n");
+        if (cab_http_request(h, "POST", url, headers, nh, body, blen, err, sizeof err) != CAB_HTTP_OK) {
+            fprintf(stderr, "curl_floor: %s\n", err);
             return 1;
         }
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
-        fprintf(stderr, "curl_floor: HTTP %ld\n", status);
+    if (cab_http_last(h)->status != 200) {
+        fprintf(stderr, "curl_floor: HTTP %ld\n", cab_http_last(h)->status);
         return 1;
     }
     t0 = now();
     do {
         for (i = 0; i < 16; i++) {
-            sink_len = 0;
-            if (curl_easy_perform(h) != CURLE_OK) {
-                fprintf(stderr, "curl_floor: request failed\n");
+            if (cab_http_request(h, "POST", url, headers, nh, body, blen, err, sizeof err) != CAB_HTTP_OK) {
+                fprintf(stderr, "curl_floor: %s\n", err);
                 return 1;
             }
         }
@@ -111,8 +81,6 @@ int main(int argc, char **argv) {
         t = now() - t0;
     } while (t < secs);
     printf("floor_rps %.1f\n", (double)n / t);
-    curl_slist_free_all(hs);
-    curl_easy_cleanup(h);
-    curl_global_cleanup();
+    cab_http_free(h);
     return 0;
 }

@@ -53,8 +53,14 @@ function Request.__tostring(req)
   return table.concat(lines, "\n")
 end
 
+-- X-Sdk-Date changes once a second; format it only then.
+local last_time, last_date
 local function sdk_date()
-  return os.date("!%Y%m%dT%H%M%SZ")
+  local now = os.time()
+  if now ~= last_time then
+    last_time, last_date = now, os.date("!%Y%m%dT%H%M%SZ", now)
+  end
+  return last_date
 end
 
 --- Checks and encodes a query list: the body, or nil and an
