@@ -27,11 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
 #include "buf.h"
+#include "raw_crypto.h"
 #include "sign.h"
 
 #define MIN_SECONDS 0.5
@@ -116,47 +113,17 @@ static void build_request(void) {
 
 /* ---- (a) raw OpenSSL ---------------------------------------------------- */
 
-static EVP_MD *raw_md;
-static EVP_MD_CTX *raw_mdctx;
-static EVP_MAC *raw_mac;
-static EVP_MAC_CTX *raw_hmac;
+static raw_crypto raw;
 static const char *raw_cr;
 static size_t raw_cr_len;
 static const char *raw_sts;
 static size_t raw_sts_len;
 static volatile unsigned char sink;
 
-static void raw_setup(void) {
-    OSSL_PARAM params[2];
-    char digest[] = "SHA256";
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    raw_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    raw_mdctx = EVP_MD_CTX_new();
-    raw_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    raw_hmac = raw_mac ? EVP_MAC_CTX_new(raw_mac) : NULL;
-    if (!raw_md || !raw_mdctx || !raw_hmac ||
-        !EVP_MAC_init(raw_hmac, (const unsigned char *)SK, strlen(SK), params))
-        die("libcrypto setup failed");
-}
-
-static void raw_digest(const void *p, size_t n, unsigned char out[32]) {
-    unsigned int dl = 0;
-    if (!EVP_DigestInit_ex2(raw_mdctx, raw_md, NULL) || !EVP_DigestUpdate(raw_mdctx, p, n) ||
-        !EVP_DigestFinal_ex(raw_mdctx, out, &dl))
-        die("digest failed");
-}
-
 static void raw_once(void) {
-    unsigned char d1[32], d2[32], mac[32];
-    size_t maclen = 0;
-    raw_digest(body, body_len, d1);
-    raw_digest(raw_cr, raw_cr_len, d2);
-    if (!EVP_MAC_init(raw_hmac, NULL, 0, NULL) ||
-        !EVP_MAC_update(raw_hmac, (const unsigned char *)raw_sts, raw_sts_len) ||
-        !EVP_MAC_final(raw_hmac, mac, &maclen, sizeof mac))
-        die("hmac failed");
-    sink ^= (unsigned char)(d1[0] ^ d2[0] ^ mac[0]);
+    int r = raw_sign_once(&raw, body, body_len, raw_cr, raw_cr_len, raw_sts, raw_sts_len);
+    if (r < 0) die("libcrypto failed");
+    sink ^= (unsigned char)r;
 }
 
 /* ---- (b) cab_sign ------------------------------------------------------- */
@@ -227,7 +194,7 @@ int main(int argc, char **argv) {
     double best_a = 1e9, best_b = 1e9, ratios[RUNS];
 
     build_request();
-    raw_setup();
+    if (!raw_crypto_init(&raw, SK, strlen(SK))) die("libcrypto setup failed");
     if (cab_signer_new(&signer, SK, strlen(SK)) != CAB_SIGN_OK) die("cab_signer_new failed");
 
     /* Sign once so that the raw side uses exactly the bytes cab_sign hashed. */
@@ -240,13 +207,9 @@ int main(int argc, char **argv) {
     /* Cross-check: the raw HMAC must give the signature cab_sign wrote. */
     {
         unsigned char mac[32];
-        size_t maclen = 0;
         char hex[65];
         const char *sig;
-        if (!EVP_MAC_init(raw_hmac, NULL, 0, NULL) ||
-            !EVP_MAC_update(raw_hmac, (const unsigned char *)raw_sts, raw_sts_len) ||
-            !EVP_MAC_final(raw_hmac, mac, &maclen, sizeof mac))
-            die("hmac failed");
+        if (!raw_hmac(&raw, raw_sts, raw_sts_len, mac)) die("hmac failed");
         to_hex(mac, 32, hex);
         sig = strstr(auth.data, "Signature=");
         if (!sig || strcmp(sig + 10, hex) != 0) die("raw signature differs from cab_sign's");
@@ -307,9 +270,6 @@ int main(int argc, char **argv) {
 
     cab_signer_free(signer);
     cab_buf_free(&auth);
-    EVP_MAC_CTX_free(raw_hmac);
-    EVP_MAC_free(raw_mac);
-    EVP_MD_CTX_free(raw_mdctx);
-    EVP_MD_free(raw_md);
-    return sink == 255 ? 0 : 0;
+    raw_crypto_free(&raw);
+    return 0;
 }

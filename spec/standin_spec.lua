@@ -6,40 +6,15 @@
 --
 -- Needs luaossl (for the verifier) in the Lua running the specs, lua5.1
 -- with lua-http for the server, curl, and the vectors file
--- (../shared/vectors/sdk-hmac-sha256.json beside the repository, or
--- $STANDIN_VECTORS).
+-- (see spec/support/vectors.lua).
 
 local cjson = require "cjson"
 local model = require "spec.standin.model"
 local verify = require "spec.standin.verify"
 local standin = require "spec.support.standin"
 
-local function read_file(path)
-	local f = io.open(path, "rb")
-	if not f then return nil end
-	local s = f:read("*a")
-	f:close()
-	return s
-end
-
-local function write_file(path, s)
-	local f = assert(io.open(path, "wb"))
-	f:write(s)
-	f:close()
-end
-
-local function load_vectors()
-	local candidates = {
-		os.getenv("STANDIN_VECTORS") or false,
-		"../shared/vectors/sdk-hmac-sha256.json",
-		"/work/shared/vectors/sdk-hmac-sha256.json",
-	}
-	for _, p in ipairs(candidates) do
-		local s = p and read_file(p)
-		if s then return cjson.decode(s) end
-	end
-	error("sdk-hmac-sha256.json not found; set STANDIN_VECTORS to its path")
-end
+local files = require "spec.support.files"
+local write_file = files.write
 
 local function lower_keys(t)
 	local out = {}
@@ -131,7 +106,7 @@ describe("stand-in model", function()
 end)
 
 describe("stand-in verifier", function()
-	local vectors = load_vectors()
+	local vectors = require "spec.support.vectors"
 
 	it("has vectors to check", function()
 		assert.is_true(#vectors.cases >= 5)

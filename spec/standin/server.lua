@@ -469,19 +469,24 @@ local function config_json()
 	return obj(o)
 end
 
+-- A table's members as { name, value } pairs sorted by name, for obj().
+local function sorted_members(t)
+	local out = {}
+	for k, v in pairs(t) do out[#out + 1] = { k, v } end
+	table.sort(out, function(a, b) return a[1] < b[1] end)
+	return out
+end
+
 local function handle_control(stream, req, ctx)
 	local p, m = req.path, req.method
 	if p == "/_standin/stats" and m == "GET" then
-		local statuses = {}
-		for k, v in pairs(stats.statuses) do statuses[#statuses + 1] = { k, v } end
-		table.sort(statuses, function(a, b) return a[1] < b[1] end)
 		return respond(stream, 200, obj({
 			{ "connections", stats.connections },
 			{ "requests", stats.requests },
 			{ "ok", stats.ok },
 			{ "in_flight", stats.in_flight },
 			{ "max_in_flight", stats.max_in_flight },
-			{ "statuses", obj(statuses) },
+			{ "statuses", obj(sorted_members(stats.statuses)) },
 		}), ctx)
 	elseif p == "/_standin/reset" and m == "POST" then
 		reset_stats()
@@ -505,14 +510,11 @@ local function handle_control(stream, req, ctx)
 		if not last_request then
 			return respond(stream, 200, cjson.null, ctx)
 		end
-		local hs = {}
-		for k, v in pairs(last_request.headers) do hs[#hs + 1] = { k, v } end
-		table.sort(hs, function(a, b) return a[1] < b[1] end)
 		return respond(stream, 200, obj({
 			{ "method", last_request.method },
 			{ "path", last_request.path },
 			{ "query", last_request.query },
-			{ "headers", obj(hs) },
+			{ "headers", obj(sorted_members(last_request.headers)) },
 			{ "body", last_request.body },
 		}), ctx)
 	end
@@ -584,6 +586,19 @@ local function read_request(stream)
 	}
 end
 
+
+-- Runs a handler; a bug in it is logged and answered with a 500, never
+-- left to take the server down.
+local function run_handler(what, handler, stream, req, ctx)
+	local ok, e = yieldable_pcall(handler, stream, req, ctx)
+	if not ok then
+		log(what .. " handler error:", e)
+		if not ctx.responded then
+			yieldable_pcall(fail, stream, ctx, 500, "STANDIN.INTERNAL", "internal error")
+		end
+	end
+end
+
 local function onstream(_, stream)
 	local ctx = { request_id = request_id() }
 	local req, err = read_request(stream)
@@ -593,13 +608,7 @@ local function onstream(_, stream)
 	end
 	local is_control = req.path:sub(1, 10) == "/_standin/"
 	if is_control then
-		local ok, e = yieldable_pcall(handle_control, stream, req, ctx)
-		if not ok then
-			log("control handler error:", e)
-			if not ctx.responded then
-				yieldable_pcall(fail, stream, ctx, 500, "STANDIN.INTERNAL", "internal error")
-			end
-		end
+		run_handler("control", handle_control, stream, req, ctx)
 		return
 	end
 
@@ -619,13 +628,7 @@ local function onstream(_, stream)
 		method = req.method, path = req.path, query = req.query,
 		headers = req.headers, body = req.body,
 	}
-	local ok, e = yieldable_pcall(handle_api, stream, req, ctx)
-	if not ok then
-		log("API handler error:", e)
-		if not ctx.responded then
-			yieldable_pcall(fail, stream, ctx, 500, "STANDIN.INTERNAL", "internal error")
-		end
-	end
+	run_handler("API", handle_api, stream, req, ctx)
 	my_stats.in_flight = my_stats.in_flight - 1
 	if ctx.status then
 		local k = tostring(ctx.status)

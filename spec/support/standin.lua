@@ -22,13 +22,7 @@ local function sh_ok(cmd)
 	return r == 0 or r == true
 end
 
-local function read_file(path)
-	local f = io.open(path, "r")
-	if not f then return nil end
-	local s = f:read("*a")
-	f:close()
-	return s
-end
+local read_file = require("spec.support.files").read
 
 local function sleep(seconds)
 	os.execute("sleep " .. string.format("%.3f", seconds))
