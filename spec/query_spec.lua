@@ -102,6 +102,8 @@ describe("client:query against the stand-in", function()
       assert.is_false(err.retryable)
       assert.truthy(tostring(err):find("^APIGW%.0301 %(HTTP 401%): Incorrect IAM authentication information"))
       assert.truthy(tostring(err):find("[request " .. err.request_id .. "]", 1, true))
+      assert.is_true(br.Error.is(err))
+      assert.is_false(br.Error.is({ code = "APIGW.0301" }))
     end)
 
     it("a wrong SK: APIGW.0301, and the SK appears nowhere", function()

@@ -204,27 +204,6 @@ static int l_encode_query(lua_State *L) {
     return 1;
 }
 
-/* core.encode_string_list(key, strings) -> body, e.g. {"pipeline_ids":[…]}. */
-static int l_encode_string_list(lua_State *L) {
-    const char *key = luaL_checkstring(L, 1);
-    size_t n, i;
-    const char **items;
-    cab_buf *out = out_buf(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    n = cab_rawlen(L, 2);
-    items = lua_newuserdata(L, (n ? n : 1) * sizeof *items);
-    for (i = 0; i < n; i++) {
-        lua_rawgeti(L, 2, (int)(i + 1));
-        if (lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "%s[%d] is not a string", key, (int)(i + 1));
-        items[i] = lua_tostring(L, -1);
-        lua_pop(L, 1);
-    }
-    if (cab_encode_string_list(key, items, n, out)) return luaL_error(L, "out of memory encoding %s", key);
-    lua_pushlstring(L, out->data, out->len);
-    return 1;
-}
-
 /* core.decode_results(body, id_field...) -> array | nil, message.  Each
  * named field must be a string member of every result. */
 static int l_decode_results(lua_State *L) {
@@ -276,9 +255,7 @@ static void set_closures(lua_State *L, const luaL_Reg *fns) {
 
 void cab_register_codec(lua_State *L) {
     static const luaL_Reg none[] = {{NULL, NULL}};
-    static const luaL_Reg encoders[] = {{"encode_query", l_encode_query},
-                                        {"encode_string_list", l_encode_string_list},
-                                        {NULL, NULL}};
+    static const luaL_Reg encoders[] = {{"encode_query", l_encode_query}, {NULL, NULL}};
     static const luaL_Reg decoders[] = {{"decode_results", l_decode_results},
                                         {"decode_error", l_decode_error},
                                         {NULL, NULL}};

@@ -20,14 +20,12 @@ local OPTIONS = {
 local function is_id(s)
   return type(s) == "string" and #s == 32 and s:find("^[0-9A-Za-z]+$") ~= nil
 end
-M.is_id = is_id
 
 --- A header value must not carry CR, LF or NUL: it would split or end the
 -- header on the wire.
 local function header_safe(s)
   return not s:find("[\r\n%z]")
 end
-M.header_safe = header_safe
 
 local function is_loopback(host)
   host = host:lower()
