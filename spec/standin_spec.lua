@@ -17,200 +17,200 @@ local files = require "spec.support.files"
 local write_file = files.write
 
 local function lower_keys(t)
-	local out = {}
-	for k, v in pairs(t) do out[k:lower()] = v end
-	return out
+  local out = {}
+  for k, v in pairs(t) do out[k:lower()] = v end
+  return out
 end
 
 -- A run id whose byte sum % 5 == k (all '0' sums to 1536, 1536 % 5 == 1).
 local function run_id_with_k(k)
-	local last = string.char(48 + ((k - 1) % 5))
-	return string.rep("0", 31) .. last
+  local last = string.char(48 + ((k - 1) % 5))
+  return string.rep("0", 31) .. last
 end
 
 describe("stand-in model", function()
-	it("has the agreed credentials", function()
-		assert.same({
-			permanent = { ak = "STANDINPERMANENTAK01", sk = "standin/permanent+secret/key-0001" },
-			temporary = { ak = "STANDINTEMPORARYAK01", sk = "standin/temporary+secret/key-0001",
-				security_token = "standin-security-token-0001/abc+def=" },
-			iam_token = "standin-iam-token-0001.MIIabc+def/ghi=",
-		}, model.credentials)
-	end)
+  it("has the agreed credentials", function()
+    assert.same({
+      permanent = { ak = "STANDINPERMANENTAK01", sk = "standin/permanent+secret/key-0001" },
+      temporary = { ak = "STANDINTEMPORARYAK01", sk = "standin/temporary+secret/key-0001",
+        security_token = "standin-security-token-0001/abc+def=" },
+      iam_token = "standin-iam-token-0001.MIIabc+def/ghi=",
+    }, model.credentials)
+  end)
 
-	it("seeds the reference page's example, in order", function()
-		assert.equal("db8d07265e24426598b3eb03a7818972", model.seed_project)
-		assert.equal(6, #model.seed)
-		local expect = {
-			{ "6ba9a2dbc7024c22a9a6614516dc22db", "e41fe3981361476eb6dad17ad98c683c", "START_FAILED", "Current pipeline is banned." },
-			{ "d7013d2402ff4cc88489ee5af324e049", "3d8143d197dd4fa5b23f20ee39179af3", "START_SUCCESS", nil },
-			{ "2eb1fc4d750546b3bbc2566a7cf34d5b", "ba15657cb88d46deb9e17f203a061f21", "START_SUCCESS", nil },
-			{ "cce81e5f7e604b609172aafcae73c025", "73861d5a72e6417a81abb1baba1a8d16", "START_FAILED",
-				"Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." },
-			{ "1d5107b3cd4746a3a03efef83b9e4e45", "f68aa7ca562f4f31bfbb63628de0e2cd", "START_FAILED",
-				"The change request pipeline can not batch run." },
-			{ "70aa57009b0d433587b58faf05e4fd7f", "cd96020f0e2748048a6b4d1a15091c9b", "START_SUCCESS", nil },
-		}
-		for i, e in ipairs(expect) do
-			local r = model.seed[i]
-			assert.equal(e[1], r.pipeline_id)
-			assert.equal(e[2], r.pipeline_run_id)
-			assert.equal("Pipeline " .. i, r.pipeline_name)
-			assert.equal(e[3], r.status)
-			assert.equal(e[4], r.reason)
-			assert.same({ pipeline_id = e[1], pipeline_run_id = e[2] }, model.seed_query[i])
-			assert.same(r, model.result_for(e[1], e[2]))
-		end
-	end)
+  it("seeds the reference page's example, in order", function()
+    assert.equal("db8d07265e24426598b3eb03a7818972", model.seed_project)
+    assert.equal(6, #model.seed)
+    local expect = {
+      { "6ba9a2dbc7024c22a9a6614516dc22db", "e41fe3981361476eb6dad17ad98c683c", "START_FAILED", "Current pipeline is banned." },
+      { "d7013d2402ff4cc88489ee5af324e049", "3d8143d197dd4fa5b23f20ee39179af3", "START_SUCCESS", nil },
+      { "2eb1fc4d750546b3bbc2566a7cf34d5b", "ba15657cb88d46deb9e17f203a061f21", "START_SUCCESS", nil },
+      { "cce81e5f7e604b609172aafcae73c025", "73861d5a72e6417a81abb1baba1a8d16", "START_FAILED",
+        "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." },
+      { "1d5107b3cd4746a3a03efef83b9e4e45", "f68aa7ca562f4f31bfbb63628de0e2cd", "START_FAILED",
+        "The change request pipeline can not batch run." },
+      { "70aa57009b0d433587b58faf05e4fd7f", "cd96020f0e2748048a6b4d1a15091c9b", "START_SUCCESS", nil },
+    }
+    for i, e in ipairs(expect) do
+      local r = model.seed[i]
+      assert.equal(e[1], r.pipeline_id)
+      assert.equal(e[2], r.pipeline_run_id)
+      assert.equal("Pipeline " .. i, r.pipeline_name)
+      assert.equal(e[3], r.status)
+      assert.equal(e[4], r.reason)
+      assert.same({ pipeline_id = e[1], pipeline_run_id = e[2] }, model.seed_query[i])
+      assert.same(r, model.result_for(e[1], e[2]))
+    end
+  end)
 
-	it("returns fresh tables", function()
-		local s = model.seed[1]
-		local r = model.result_for(s.pipeline_id, s.pipeline_run_id)
-		r.status = "changed"
-		assert.equal("START_FAILED", model.result_for(s.pipeline_id, s.pipeline_run_id).status)
-	end)
+  it("returns fresh tables", function()
+    local s = model.seed[1]
+    local r = model.result_for(s.pipeline_id, s.pipeline_run_id)
+    r.status = "changed"
+    assert.equal("START_FAILED", model.result_for(s.pipeline_id, s.pipeline_run_id).status)
+  end)
 
-	it("answers other pairs from the byte sum of the run id", function()
-		local pid = "abcdef0123456789abcdef0123456789"
-		local expect = {
-			[0] = { "START_SUCCESS", nil },
-			[1] = { "START_SUCCESS", nil },
-			[2] = { "START_FAILED", "Current pipeline is banned." },
-			[3] = { "START_FAILED", "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." },
-			[4] = { "START_FAILED", "The change request pipeline can not batch run." },
-		}
-		for k = 0, 4 do
-			local rid = run_id_with_k(k)
-			assert.same({
-				pipeline_id = pid, pipeline_name = "Pipeline abcdef01", pipeline_run_id = rid,
-				status = expect[k][1], reason = expect[k][2],
-			}, model.result_for(pid, rid))
-		end
-		-- a seed run id with another pipeline id is not the seed answer
-		local other = model.result_for(pid, model.seed[1].pipeline_run_id)
-		assert.equal("Pipeline abcdef01", other.pipeline_name)
-	end)
+  it("answers other pairs from the byte sum of the run id", function()
+    local pid = "abcdef0123456789abcdef0123456789"
+    local expect = {
+      [0] = { "START_SUCCESS", nil },
+      [1] = { "START_SUCCESS", nil },
+      [2] = { "START_FAILED", "Current pipeline is banned." },
+      [3] = { "START_FAILED", "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." },
+      [4] = { "START_FAILED", "The change request pipeline can not batch run." },
+    }
+    for k = 0, 4 do
+      local rid = run_id_with_k(k)
+      assert.same({
+        pipeline_id = pid, pipeline_name = "Pipeline abcdef01", pipeline_run_id = rid,
+        status = expect[k][1], reason = expect[k][2],
+      }, model.result_for(pid, rid))
+    end
+    -- a seed run id with another pipeline id is not the seed answer
+    local other = model.result_for(pid, model.seed[1].pipeline_run_id)
+    assert.equal("Pipeline abcdef01", other.pipeline_name)
+  end)
 
-	it("recognises ids", function()
-		assert.is_true(model.is_id("db8d07265e24426598b3eb03a7818972"))
-		assert.is_true(model.is_id("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"))
-		assert.is_false(model.is_id("db8d07265e24426598b3eb03a781897"))
-		assert.is_false(model.is_id("db8d07265e24426598b3eb03a78189720"))
-		assert.is_false(model.is_id("db8d07265e24426598b3eb03a781897-"))
-		assert.is_false(model.is_id("db8d07265e24426598b3eb03a781897\n"))
-		assert.is_false(model.is_id(nil))
-		assert.is_false(model.is_id(12))
-		assert.is_true(model.is_id(model.make_id("x", 1)))
-		assert.are_not.equal(model.make_id("x", 1), model.make_id("x", 2))
-	end)
+  it("recognises ids", function()
+    assert.is_true(model.is_id("db8d07265e24426598b3eb03a7818972"))
+    assert.is_true(model.is_id("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"))
+    assert.is_false(model.is_id("db8d07265e24426598b3eb03a781897"))
+    assert.is_false(model.is_id("db8d07265e24426598b3eb03a78189720"))
+    assert.is_false(model.is_id("db8d07265e24426598b3eb03a781897-"))
+    assert.is_false(model.is_id("db8d07265e24426598b3eb03a781897\n"))
+    assert.is_false(model.is_id(nil))
+    assert.is_false(model.is_id(12))
+    assert.is_true(model.is_id(model.make_id("x", 1)))
+    assert.are_not.equal(model.make_id("x", 1), model.make_id("x", 2))
+  end)
 end)
 
 describe("stand-in verifier", function()
-	local vectors = require "spec.support.vectors"
+  local vectors = require "spec.support.vectors"
 
-	it("has vectors to check", function()
-		assert.is_true(#vectors.cases >= 5)
-	end)
+  it("has vectors to check", function()
+    assert.is_true(#vectors.cases >= 5)
+  end)
 
-	for _, c in ipairs(vectors.cases) do
-		it("accepts vector " .. c.name, function()
-			local headers = lower_keys(c.headers)
-			local ok, cr, expected = verify.verify {
-				method = c.method, path = c.path, query = c.query, headers = headers,
-				body = c.body, authorization = c.authorization, sk = c.sk,
-			}
-			if c.canonical_request then
-				assert.equal(c.canonical_request, cr)
-			end
-			if c.string_to_sign then
-				assert.equal(c.string_to_sign, verify.string_to_sign(headers["x-sdk-date"], cr))
-			end
-			assert.equal(c.authorization:match("Signature=(%x+)$"), expected)
-			assert.is_true(ok)
-			local authz = verify.sign {
-				ak = c.ak, sk = c.sk, method = c.method, path = c.path, query = c.query,
-				headers = c.headers, body = c.body,
-			}
-			assert.equal(c.authorization, authz)
-		end)
-	end
+  for _, c in ipairs(vectors.cases) do
+    it("accepts vector " .. c.name, function()
+      local headers = lower_keys(c.headers)
+      local ok, cr, expected = verify.verify {
+        method = c.method, path = c.path, query = c.query, headers = headers,
+        body = c.body, authorization = c.authorization, sk = c.sk,
+      }
+      if c.canonical_request then
+        assert.equal(c.canonical_request, cr)
+      end
+      if c.string_to_sign then
+        assert.equal(c.string_to_sign, verify.string_to_sign(headers["x-sdk-date"], cr))
+      end
+      assert.equal(c.authorization:match("Signature=(%x+)$"), expected)
+      assert.is_true(ok)
+      local authz = verify.sign {
+        ak = c.ak, sk = c.sk, method = c.method, path = c.path, query = c.query,
+        headers = c.headers, body = c.body,
+      }
+      assert.equal(c.authorization, authz)
+    end)
+  end
 
-	it("builds the documented canonical query and hash examples", function()
-		local q = vectors.canonical_query_example
-		assert.equal(q.canonical, verify.canonical_query_from_pairs(q.params))
-		assert.equal(vectors.docs_example.sha256_hex, verify.sha256_hex(vectors.docs_example.canonical_request))
-		assert.equal("a=1&b=x%20y&b=z", verify.canonical_query("b=z&b=x%20y&a=1"))
-		assert.equal("a=&c=", verify.canonical_query("c&a="))
-		assert.equal("/a%20b/c%2Fd/", verify.canonical_uri("/a%20b/c%2fd"))
-		assert.equal("/x/", verify.canonical_uri("/x/"))
-	end)
+  it("builds the documented canonical query and hash examples", function()
+    local q = vectors.canonical_query_example
+    assert.equal(q.canonical, verify.canonical_query_from_pairs(q.params))
+    assert.equal(vectors.docs_example.sha256_hex, verify.sha256_hex(vectors.docs_example.canonical_request))
+    assert.equal("a=1&b=x%20y&b=z", verify.canonical_query("b=z&b=x%20y&a=1"))
+    assert.equal("a=&c=", verify.canonical_query("c&a="))
+    assert.equal("/a%20b/c%2Fd/", verify.canonical_uri("/a%20b/c%2fd"))
+    assert.equal("/x/", verify.canonical_uri("/x/"))
+  end)
 
-	describe("rejects tampering", function()
-		local c
-		local function run(mod)
-			local t = {
-				method = c.method, path = c.path, query = c.query, headers = lower_keys(c.headers),
-				body = c.body, authorization = c.authorization, sk = c.sk,
-			}
-			mod(t)
-			return (verify.verify(t))
-		end
-		before_each(function()
-			for _, x in ipairs(vectors.cases) do
-				if x.headers["X-Project-Id"] and x.method == "POST" then c = x break end
-			end
-			assert.truthy(c)
-		end)
-		it("of nothing", function() assert.is_true(run(function() end)) end)
-		it("of the body", function()
-			assert.is_false(run(function(t) t.body = t.body .. " " end))
-			assert.is_false(run(function(t) t.body = t.body:gsub("pipeline_id", "pipeline_iD", 1) end))
-		end)
-		it("of a signed header", function()
-			assert.is_false(run(function(t) t.headers["x-project-id"] = "00000000000000000000000000000000" end))
-			assert.is_false(run(function(t) t.headers["host"] = "evil.example.com" end))
-			assert.is_false(run(function(t) t.headers["x-sdk-date"] = "20000101T000000Z" end))
-		end)
-		it("of the method, path, query or key", function()
-			assert.is_false(run(function(t) t.method = "PUT" end))
-			assert.is_false(run(function(t) t.path = t.path .. "x" end))
-			assert.is_false(run(function(t) t.query = "a=1" end))
-			assert.is_false(run(function(t) t.sk = t.sk .. "x" end))
-		end)
-		it("but not of an unsigned header, nor of header padding", function()
-			assert.is_true(run(function(t) t.headers["user-agent"] = "other/1.0" end))
-			assert.is_true(run(function(t) t.headers["host"] = "  " .. t.headers["host"] .. " " end))
-		end)
-	end)
+  describe("rejects tampering", function()
+    local c
+    local function run(mod)
+      local t = {
+        method = c.method, path = c.path, query = c.query, headers = lower_keys(c.headers),
+        body = c.body, authorization = c.authorization, sk = c.sk,
+      }
+      mod(t)
+      return (verify.verify(t))
+    end
+    before_each(function()
+      for _, x in ipairs(vectors.cases) do
+        if x.headers["X-Project-Id"] and x.method == "POST" then c = x break end
+      end
+      assert.truthy(c)
+    end)
+    it("of nothing", function() assert.is_true(run(function() end)) end)
+    it("of the body", function()
+      assert.is_false(run(function(t) t.body = t.body .. " " end))
+      assert.is_false(run(function(t) t.body = t.body:gsub("pipeline_id", "pipeline_iD", 1) end))
+    end)
+    it("of a signed header", function()
+      assert.is_false(run(function(t) t.headers["x-project-id"] = "00000000000000000000000000000000" end))
+      assert.is_false(run(function(t) t.headers["host"] = "evil.example.com" end))
+      assert.is_false(run(function(t) t.headers["x-sdk-date"] = "20000101T000000Z" end))
+    end)
+    it("of the method, path, query or key", function()
+      assert.is_false(run(function(t) t.method = "PUT" end))
+      assert.is_false(run(function(t) t.path = t.path .. "x" end))
+      assert.is_false(run(function(t) t.query = "a=1" end))
+      assert.is_false(run(function(t) t.sk = t.sk .. "x" end))
+    end)
+    it("but not of an unsigned header, nor of header padding", function()
+      assert.is_true(run(function(t) t.headers["user-agent"] = "other/1.0" end))
+      assert.is_true(run(function(t) t.headers["host"] = "  " .. t.headers["host"] .. " " end))
+    end)
+  end)
 
-	it("honours X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD", function()
-		local headers = { ["X-Sdk-Date"] = "20240101T000000Z", ["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD" }
-		local authz, cr = verify.sign { ak = "A", sk = "S", method = "PUT", path = "/o", body = "bytes", headers = headers }
-		assert.equal("UNSIGNED-PAYLOAD", cr:match("([^\n]+)$"))
-		local t = { method = "PUT", path = "/o", body = "other bytes", headers = lower_keys(headers), authorization = authz, sk = "S" }
-		assert.is_true((verify.verify(t)))
-	end)
+  it("honours X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD", function()
+    local headers = { ["X-Sdk-Date"] = "20240101T000000Z", ["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD" }
+    local authz, cr = verify.sign { ak = "A", sk = "S", method = "PUT", path = "/o", body = "bytes", headers = headers }
+    assert.equal("UNSIGNED-PAYLOAD", cr:match("([^\n]+)$"))
+    local t = { method = "PUT", path = "/o", body = "other bytes", headers = lower_keys(headers), authorization = authz, sk = "S" }
+    assert.is_true((verify.verify(t)))
+  end)
 
-	it("parses and refuses Authorization values", function()
-		local a = verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=00ff")
-		assert.same({ access = "AK", signed_headers = { "host", "x-sdk-date" },
-			signed_headers_raw = "host;x-sdk-date", signature = "00ff" }, a)
-		assert.is_nil(verify.parse_authorization("Bearer x"))
-		assert.is_nil(verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, Signature=00"))
-		assert.is_nil(verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=a;;b, Signature=00"))
-		assert.is_nil(verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=a, Signature=xyz"))
-		assert.is_nil(verify.parse_authorization(nil))
-	end)
+  it("parses and refuses Authorization values", function()
+    local a = verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=00ff")
+    assert.same({ access = "AK", signed_headers = { "host", "x-sdk-date" },
+      signed_headers_raw = "host;x-sdk-date", signature = "00ff" }, a)
+    assert.is_nil(verify.parse_authorization("Bearer x"))
+    assert.is_nil(verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, Signature=00"))
+    assert.is_nil(verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=a;;b, Signature=00"))
+    assert.is_nil(verify.parse_authorization("SDK-HMAC-SHA256 Access=AK, SignedHeaders=a, Signature=xyz"))
+    assert.is_nil(verify.parse_authorization(nil))
+  end)
 
-	it("converts X-Sdk-Date both ways", function()
-		assert.equal(0, verify.parse_sdk_date("19700101T000000Z"))
-		assert.equal(1136214245, verify.parse_sdk_date("20060102T150405Z"))
-		assert.equal("20060102T150405Z", verify.format_sdk_date(1136214245))
-		assert.equal(951782400, verify.parse_sdk_date("20000229T000000Z"))
-		assert.is_nil(verify.parse_sdk_date("20061302T150405Z"))
-		assert.is_nil(verify.parse_sdk_date("2006-01-02T15:04:05Z"))
-		assert.is_nil(verify.parse_sdk_date(nil))
-	end)
+  it("converts X-Sdk-Date both ways", function()
+    assert.equal(0, verify.parse_sdk_date("19700101T000000Z"))
+    assert.equal(1136214245, verify.parse_sdk_date("20060102T150405Z"))
+    assert.equal("20060102T150405Z", verify.format_sdk_date(1136214245))
+    assert.equal(951782400, verify.parse_sdk_date("20000229T000000Z"))
+    assert.is_nil(verify.parse_sdk_date("20061302T150405Z"))
+    assert.is_nil(verify.parse_sdk_date("2006-01-02T15:04:05Z"))
+    assert.is_nil(verify.parse_sdk_date(nil))
+  end)
 end)
 
 ---------------------------------------------------------------------------
@@ -218,467 +218,467 @@ end)
 ---------------------------------------------------------------------------
 
 local function shell_quote(s)
-	return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
 local function run(cmd)
-	local p = assert(io.popen(cmd))
-	local out = p:read("*a")
-	p:close()
-	return out
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
 end
 
 local tmp_body = os.tmpname()
 
 -- Parse curl -i output (possibly several responses, 1xx included).
 local function parse_responses(out)
-	local responses = {}
-	local pos = 1
-	while pos <= #out do
-		local head_end = out:find("\r\n\r\n", pos, true)
-		if not head_end then break end
-		local head = out:sub(pos, head_end - 1)
-		local status = tonumber(head:match("^HTTP/[%d%.]+ (%d%d%d)"))
-		local headers = {}
-		for line in head:gmatch("[^\r\n]+") do
-			local k, v = line:match("^([^:]+):%s*(.-)%s*$")
-			if k then headers[k:lower()] = v end
-		end
-		pos = head_end + 4
-		if status and status >= 200 then
-			local len = tonumber(headers["content-length"] or "0")
-			local body = out:sub(pos, pos + len - 1)
-			pos = pos + len
-			responses[#responses + 1] = { status = status, headers = headers, body = body,
-				json = (body ~= "" and cjson.decode(body)) or nil }
-		end
-	end
-	return responses
+  local responses = {}
+  local pos = 1
+  while pos <= #out do
+    local head_end = out:find("\r\n\r\n", pos, true)
+    if not head_end then break end
+    local head = out:sub(pos, head_end - 1)
+    local status = tonumber(head:match("^HTTP/[%d%.]+ (%d%d%d)"))
+    local headers = {}
+    for line in head:gmatch("[^\r\n]+") do
+      local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+      if k then headers[k:lower()] = v end
+    end
+    pos = head_end + 4
+    if status and status >= 200 then
+      local len = tonumber(headers["content-length"] or "0")
+      local body = out:sub(pos, pos + len - 1)
+      pos = pos + len
+      responses[#responses + 1] = { status = status, headers = headers, body = body,
+        json = (body ~= "" and cjson.decode(body)) or nil }
+    end
+  end
+  return responses
 end
 
 -- request{ url=, path=, method=, headers = { {name, value}, ... }, body=, urls = n (repeat) }
 local function request(s, t)
-	local cmd = { "curl", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST" }
-	for _, h in ipairs(t.headers or {}) do
-		cmd[#cmd + 1] = "-H " .. shell_quote(h[1] .. ": " .. h[2])
-	end
-	if t.body then
-		write_file(tmp_body, t.body)
-		cmd[#cmd + 1] = "--data-binary @" .. shell_quote(tmp_body)
-	end
-	local url = s.url .. (t.path or "")
-	for _ = 1, t.urls or 1 do
-		cmd[#cmd + 1] = shell_quote(url)
-	end
-	local rs = parse_responses(run(table.concat(cmd, " ")))
-	if t.urls then return rs end
-	return rs[1]
+  local cmd = { "curl", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST" }
+  for _, h in ipairs(t.headers or {}) do
+    cmd[#cmd + 1] = "-H " .. shell_quote(h[1] .. ": " .. h[2])
+  end
+  if t.body then
+    write_file(tmp_body, t.body)
+    cmd[#cmd + 1] = "--data-binary @" .. shell_quote(tmp_body)
+  end
+  local url = s.url .. (t.path or "")
+  for _ = 1, t.urls or 1 do
+    cmd[#cmd + 1] = shell_quote(url)
+  end
+  local rs = parse_responses(run(table.concat(cmd, " ")))
+  if t.urls then return rs end
+  return rs[1]
 end
 
 local function api_path(project, query)
-	return "/v5/" .. (project or model.seed_project) .. "/api/pipelines/batch-runs/result"
-		.. (query and ("?" .. query) or "")
+  return "/v5/" .. (project or model.seed_project) .. "/api/pipelines/batch-runs/result"
+    .. (query and ("?" .. query) or "")
 end
 
 local function seed_body()
-	return cjson.encode({ query = model.seed_query })
+  return cjson.encode({ query = model.seed_query })
 end
 
 local function now_date(offset)
-	return verify.format_sdk_date(os.time() + (offset or 0))
+  return verify.format_sdk_date(os.time() + (offset or 0))
 end
 
 -- A signed request; opts: cred, date_offset, body, project, query, sk, extra
 -- (headers sent but not signed), unsigned_token
 local function signed(s, opts)
-	opts = opts or {}
-	local cred = opts.cred or model.credentials.permanent
-	local project = opts.project or model.seed_project
-	local body = opts.body or seed_body()
-	local hs = {
-		Host = "127.0.0.1:" .. s.port,
-		["Content-Type"] = "application/json;charset=UTF-8",
-		["X-Sdk-Date"] = opts.date or now_date(opts.date_offset),
-		["X-Project-Id"] = opts.x_project or project,
-	}
-	if cred.security_token and not opts.no_token then
-		hs["X-Security-Token"] = cred.security_token
-	end
-	local authz = verify.sign {
-		ak = cred.ak, sk = opts.sk or cred.sk, method = "POST", path = api_path(project),
-		query = opts.query, headers = hs, body = body,
-	}
-	local list = { { "Authorization", authz } }
-	for k, v in pairs(hs) do list[#list + 1] = { k, v } end
-	for _, h in ipairs(opts.extra or {}) do list[#list + 1] = h end
-	return request(s, { path = api_path(project, opts.query), headers = list, body = body, urls = opts.urls })
+  opts = opts or {}
+  local cred = opts.cred or model.credentials.permanent
+  local project = opts.project or model.seed_project
+  local body = opts.body or seed_body()
+  local hs = {
+    Host = "127.0.0.1:" .. s.port,
+    ["Content-Type"] = "application/json;charset=UTF-8",
+    ["X-Sdk-Date"] = opts.date or now_date(opts.date_offset),
+    ["X-Project-Id"] = opts.x_project or project,
+  }
+  if cred.security_token and not opts.no_token then
+    hs["X-Security-Token"] = cred.security_token
+  end
+  local authz = verify.sign {
+    ak = cred.ak, sk = opts.sk or cred.sk, method = "POST", path = api_path(project),
+    query = opts.query, headers = hs, body = body,
+  }
+  local list = { { "Authorization", authz } }
+  for k, v in pairs(hs) do list[#list + 1] = { k, v } end
+  for _, h in ipairs(opts.extra or {}) do list[#list + 1] = h end
+  return request(s, { path = api_path(project, opts.query), headers = list, body = body, urls = opts.urls })
 end
 
 local function token_request(s, opts)
-	opts = opts or {}
-	return request(s, {
-		path = opts.path or api_path(),
-		headers = { { "X-Auth-Token", opts.token or model.credentials.iam_token },
-			{ "Content-Type", "application/json;charset=UTF-8" } },
-		body = opts.body or seed_body(),
-		urls = opts.urls,
-	})
+  opts = opts or {}
+  return request(s, {
+    path = opts.path or api_path(),
+    headers = { { "X-Auth-Token", opts.token or model.credentials.iam_token },
+      { "Content-Type", "application/json;charset=UTF-8" } },
+    body = opts.body or seed_body(),
+    urls = opts.urls,
+  })
 end
 
 local function expected_seed_json()
-	local out = {}
-	for i, r in ipairs(model.seed) do
-		out[i] = {
-			pipeline_id = r.pipeline_id, pipeline_name = r.pipeline_name,
-			pipeline_run_id = r.pipeline_run_id, status = r.status,
-			reason = r.reason == nil and cjson.null or r.reason,
-		}
-	end
-	return { result = out }
+  local out = {}
+  for i, r in ipairs(model.seed) do
+    out[i] = {
+      pipeline_id = r.pipeline_id, pipeline_name = r.pipeline_name,
+      pipeline_run_id = r.pipeline_run_id, status = r.status,
+      reason = r.reason == nil and cjson.null or r.reason,
+    }
+  end
+  return { result = out }
 end
 
 local function assert_common_headers(r)
-	assert.truthy(r.headers["x-request-id"])
-	assert.truthy(r.headers["x-request-id"]:match("^%x+$"))
-	assert.equal(32, #r.headers["x-request-id"])
-	assert.truthy(r.headers["date"]:match("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$"))
-	assert.equal("application/json;charset=UTF-8", r.headers["content-type"])
+  assert.truthy(r.headers["x-request-id"])
+  assert.truthy(r.headers["x-request-id"]:match("^%x+$"))
+  assert.equal(32, #r.headers["x-request-id"])
+  assert.truthy(r.headers["date"]:match("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$"))
+  assert.equal("application/json;charset=UTF-8", r.headers["content-type"])
 end
 
 local function assert_error(r, status, code, msg)
-	assert.equal(status, r.status)
-	assert_common_headers(r)
-	assert.equal(code, r.json.error_code)
-	if msg then
-		assert.equal(msg, r.json.error_msg)
-	end
+  assert.equal(status, r.status)
+  assert_common_headers(r)
+  assert.equal(code, r.json.error_code)
+  if msg then
+    assert.equal(msg, r.json.error_msg)
+  end
 end
 
 describe("stand-in server over HTTP", function()
-	local s
+  local s
 
-	setup(function()
-		s = standin.start()
-	end)
+  setup(function()
+    s = standin.start()
+  end)
 
-	teardown(function()
-		if s then s:stop() end
-		os.remove(tmp_body)
-	end)
+  teardown(function()
+    if s then s:stop() end
+    os.remove(tmp_body)
+  end)
 
-	before_each(function()
-		s:reset()
-	end)
+  before_each(function()
+    s:reset()
+  end)
 
-	it("listens on an ephemeral loopback port", function()
-		assert.is_number(s.port)
-		assert.equal("http://127.0.0.1:" .. s.port, s.url)
-		assert.is_true(s:running())
-	end)
+  it("listens on an ephemeral loopback port", function()
+    assert.is_number(s.port)
+    assert.equal("http://127.0.0.1:" .. s.port, s.url)
+    assert.is_true(s:running())
+  end)
 
-	it("answers a signed request with the seed results", function()
-		local r = signed(s)
-		assert.equal(200, r.status)
-		assert_common_headers(r)
-		assert.same(expected_seed_json(), r.json)
-		-- null reasons are sent, not omitted, and keys keep the documented order
-		assert.truthy(r.body:find('"status":"START_SUCCESS","reason":null', 1, true))
-		assert.truthy(r.body:find('^{"result":%[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db","pipeline_name":"Pipeline 1"'))
-		local st = s:stats()
-		assert.equal(1, st.requests)
-		assert.equal(1, st.ok)
-	end)
+  it("answers a signed request with the seed results", function()
+    local r = signed(s)
+    assert.equal(200, r.status)
+    assert_common_headers(r)
+    assert.same(expected_seed_json(), r.json)
+    -- null reasons are sent, not omitted, and keys keep the documented order
+    assert.truthy(r.body:find('"status":"START_SUCCESS","reason":null', 1, true))
+    assert.truthy(r.body:find('^{"result":%[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db","pipeline_name":"Pipeline 1"'))
+    local st = s:stats()
+    assert.equal(1, st.requests)
+    assert.equal(1, st.ok)
+  end)
 
-	it("answers other pairs from the model, in query order", function()
-		local q = {}
-		for i = 1, 7 do
-			q[i] = { pipeline_id = model.make_id("p", i), pipeline_run_id = model.make_id("r", i) }
-		end
-		q[8] = model.seed_query[4]
-		local r = signed(s, { body = cjson.encode({ query = q }) })
-		assert.equal(200, r.status)
-		for i, item in ipairs(q) do
-			local e = model.result_for(item.pipeline_id, item.pipeline_run_id)
-			local got = r.json.result[i]
-			assert.equal(e.pipeline_id, got.pipeline_id)
-			assert.equal(e.pipeline_run_id, got.pipeline_run_id)
-			assert.equal(e.pipeline_name, got.pipeline_name)
-			assert.equal(e.status, got.status)
-			assert.equal(e.reason == nil and cjson.null or e.reason, got.reason)
-		end
-	end)
+  it("answers other pairs from the model, in query order", function()
+    local q = {}
+    for i = 1, 7 do
+      q[i] = { pipeline_id = model.make_id("p", i), pipeline_run_id = model.make_id("r", i) }
+    end
+    q[8] = model.seed_query[4]
+    local r = signed(s, { body = cjson.encode({ query = q }) })
+    assert.equal(200, r.status)
+    for i, item in ipairs(q) do
+      local e = model.result_for(item.pipeline_id, item.pipeline_run_id)
+      local got = r.json.result[i]
+      assert.equal(e.pipeline_id, got.pipeline_id)
+      assert.equal(e.pipeline_run_id, got.pipeline_run_id)
+      assert.equal(e.pipeline_name, got.pipeline_name)
+      assert.equal(e.status, got.status)
+      assert.equal(e.reason == nil and cjson.null or e.reason, got.reason)
+    end
+  end)
 
-	it("verifies the query string it received", function()
-		local r = signed(s, { query = "b=2&a=x%20y&a=%7E1" })
-		assert.equal(200, r.status)
-		assert.equal("b=2&a=x%20y&a=%7E1", s:last().query)
-	end)
+  it("verifies the query string it received", function()
+    local r = signed(s, { query = "b=2&a=x%20y&a=%7E1" })
+    assert.equal(200, r.status)
+    assert.equal("b=2&a=x%20y&a=%7E1", s:last().query)
+  end)
 
-	it("accepts the temporary AK with its signed security token", function()
-		assert.equal(200, signed(s, { cred = model.credentials.temporary }).status)
-		local r = signed(s, { cred = model.credentials.temporary, no_token = true })
-		assert_error(r, 401, "APIGW.0301")
-		-- sent but not signed
-		r = signed(s, { cred = model.credentials.temporary, no_token = true,
-			extra = { { "X-Security-Token", model.credentials.temporary.security_token } } })
-		assert_error(r, 401, "APIGW.0301")
-	end)
+  it("accepts the temporary AK with its signed security token", function()
+    assert.equal(200, signed(s, { cred = model.credentials.temporary }).status)
+    local r = signed(s, { cred = model.credentials.temporary, no_token = true })
+    assert_error(r, 401, "APIGW.0301")
+    -- sent but not signed
+    r = signed(s, { cred = model.credentials.temporary, no_token = true,
+      extra = { { "X-Security-Token", model.credentials.temporary.security_token } } })
+    assert_error(r, 401, "APIGW.0301")
+  end)
 
-	it("refuses a wrong SK with the server's canonical request", function()
-		local r = signed(s, { sk = "wrong" })
-		assert_error(r, 401, "APIGW.0301")
-		local prefix = "Incorrect IAM authentication information: verify aksk signature fail, canonicalRequest: "
-		assert.equal(prefix, r.json.error_msg:sub(1, #prefix))
-		local cr = r.json.error_msg:sub(#prefix + 1)
-		local want = "POST|" .. api_path() .. "/||content-type:application/json;charset=UTF-8|host:127.0.0.1:"
-			.. s.port .. "|x-project-id:" .. model.seed_project .. "|x-sdk-date:"
-		assert.equal(want, cr:sub(1, #want))
-		assert.truthy(cr:find("|content-type;host;x-project-id;x-sdk-date|" .. verify.sha256_hex(seed_body()), 1, true))
-		assert.equal(0, s:stats().ok)
-	end)
+  it("refuses a wrong SK with the server's canonical request", function()
+    local r = signed(s, { sk = "wrong" })
+    assert_error(r, 401, "APIGW.0301")
+    local prefix = "Incorrect IAM authentication information: verify aksk signature fail, canonicalRequest: "
+    assert.equal(prefix, r.json.error_msg:sub(1, #prefix))
+    local cr = r.json.error_msg:sub(#prefix + 1)
+    local want = "POST|" .. api_path() .. "/||content-type:application/json;charset=UTF-8|host:127.0.0.1:"
+      .. s.port .. "|x-project-id:" .. model.seed_project .. "|x-sdk-date:"
+    assert.equal(want, cr:sub(1, #want))
+    assert.truthy(cr:find("|content-type;host;x-project-id;x-sdk-date|" .. verify.sha256_hex(seed_body()), 1, true))
+    assert.equal(0, s:stats().ok)
+  end)
 
-	it("refuses an unknown AK", function()
-		local r = signed(s, { cred = { ak = "UNKNOWNAK", sk = "x" } })
-		assert_error(r, 401, "APIGW.0301", "Incorrect IAM authentication information: AK access failed")
-	end)
+  it("refuses an unknown AK", function()
+    local r = signed(s, { cred = { ak = "UNKNOWNAK", sk = "x" } })
+    assert_error(r, 401, "APIGW.0301", "Incorrect IAM authentication information: AK access failed")
+  end)
 
-	it("refuses a tampered body", function()
-		local hs = { Host = "127.0.0.1:" .. s.port, ["X-Sdk-Date"] = now_date() }
-		local authz = verify.sign { ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk,
-			method = "POST", path = api_path(), headers = hs, body = seed_body() }
-		local r = request(s, { path = api_path(), body = seed_body() .. "\n",
-			headers = { { "Authorization", authz }, { "X-Sdk-Date", hs["X-Sdk-Date"] } } })
-		assert_error(r, 401, "APIGW.0301")
-	end)
+  it("refuses a tampered body", function()
+    local hs = { Host = "127.0.0.1:" .. s.port, ["X-Sdk-Date"] = now_date() }
+    local authz = verify.sign { ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk,
+      method = "POST", path = api_path(), headers = hs, body = seed_body() }
+    local r = request(s, { path = api_path(), body = seed_body() .. "\n",
+      headers = { { "Authorization", authz }, { "X-Sdk-Date", hs["X-Sdk-Date"] } } })
+    assert_error(r, 401, "APIGW.0301")
+  end)
 
-	it("refuses a date more than 15 minutes off", function()
-		local date = now_date(-20 * 60)
-		local r = signed(s, { date = date })
-		assert_error(r, 401, "APIGW.0303")
-		local msg = r.json.error_msg
-		local head = "Incorrect app authentication information: signature expired, signature time:" .. date .. ",server time:"
-		assert.equal(head, msg:sub(1, #head))
-		local server_time = verify.parse_sdk_date(msg:sub(#head + 1))
-		assert.truthy(server_time)
-		assert.is_true(math.abs(server_time - os.time()) < 60)
-		assert.equal(200, signed(s, { date_offset = -10 * 60 }).status)
-		assert_error(signed(s, { date_offset = 20 * 60 }), 401, "APIGW.0303")
-	end)
+  it("refuses a date more than 15 minutes off", function()
+    local date = now_date(-20 * 60)
+    local r = signed(s, { date = date })
+    assert_error(r, 401, "APIGW.0303")
+    local msg = r.json.error_msg
+    local head = "Incorrect app authentication information: signature expired, signature time:" .. date .. ",server time:"
+    assert.equal(head, msg:sub(1, #head))
+    local server_time = verify.parse_sdk_date(msg:sub(#head + 1))
+    assert.truthy(server_time)
+    assert.is_true(math.abs(server_time - os.time()) < 60)
+    assert.equal(200, signed(s, { date_offset = -10 * 60 }).status)
+    assert_error(signed(s, { date_offset = 20 * 60 }), 401, "APIGW.0303")
+  end)
 
-	it("uses the configured clock offset", function()
-		s:config({ clock_offset_s = 3600 })
-		assert_error(signed(s), 401, "APIGW.0303")
-		local r = signed(s, { date_offset = 3600 })
-		assert.equal(200, r.status)
-		local year, mon, day = r.headers["date"]:match("^%a+, (%d+) (%a+) (%d+)")
-		assert.truthy(year and mon and day)
-	end)
+  it("uses the configured clock offset", function()
+    s:config({ clock_offset_s = 3600 })
+    assert_error(signed(s), 401, "APIGW.0303")
+    local r = signed(s, { date_offset = 3600 })
+    assert.equal(200, r.status)
+    local year, mon, day = r.headers["date"]:match("^%a+, (%d+) (%a+) (%d+)")
+    assert.truthy(year and mon and day)
+  end)
 
-	it("refuses malformed signatures", function()
-		local r = request(s, { path = api_path(), body = seed_body(),
-			headers = { { "Authorization", "Basic abc" } } })
-		assert_error(r, 401, "APIGW.0301")
-		r = request(s, { path = api_path(), body = seed_body(), headers = {
-			{ "Authorization", "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=host, Signature=00" },
-			{ "X-Sdk-Date", now_date() } } })
-		assert_error(r, 401, "APIGW.0301")
-		r = request(s, { path = api_path(), body = seed_body(), headers = {
-			{ "Authorization", "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=x-sdk-date, Signature=00" },
-			{ "X-Sdk-Date", "yesterday" } } })
-		assert_error(r, 401, "APIGW.0301")
-	end)
+  it("refuses malformed signatures", function()
+    local r = request(s, { path = api_path(), body = seed_body(),
+      headers = { { "Authorization", "Basic abc" } } })
+    assert_error(r, 401, "APIGW.0301")
+    r = request(s, { path = api_path(), body = seed_body(), headers = {
+      { "Authorization", "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=host, Signature=00" },
+      { "X-Sdk-Date", now_date() } } })
+    assert_error(r, 401, "APIGW.0301")
+    r = request(s, { path = api_path(), body = seed_body(), headers = {
+      { "Authorization", "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=x-sdk-date, Signature=00" },
+      { "X-Sdk-Date", "yesterday" } } })
+    assert_error(r, 401, "APIGW.0301")
+  end)
 
-	it("accepts the IAM token and refuses others", function()
-		local r = token_request(s)
-		assert.equal(200, r.status)
-		assert.same(expected_seed_json(), r.json)
-		assert_error(token_request(s, { token = "nope" }), 401, "APIGW.0301",
-			"Incorrect IAM authentication information: verify token failed")
-		r = request(s, { path = api_path(), body = seed_body() })
-		assert_error(r, 401, "DEV.00000001", "No credentials were recognised")
-	end)
+  it("accepts the IAM token and refuses others", function()
+    local r = token_request(s)
+    assert.equal(200, r.status)
+    assert.same(expected_seed_json(), r.json)
+    assert_error(token_request(s, { token = "nope" }), 401, "APIGW.0301",
+      "Incorrect IAM authentication information: verify token failed")
+    r = request(s, { path = api_path(), body = seed_body() })
+    assert_error(r, 401, "DEV.00000001", "No credentials were recognised")
+  end)
 
-	it("checks X-Project-Id against the path", function()
-		local r = signed(s, { x_project = "00000000000000000000000000000000" })
-		assert_error(r, 400, "DEVPIPE.00011002", "X-Project-Id does not match the project in the path")
-	end)
+  it("checks X-Project-Id against the path", function()
+    local r = signed(s, { x_project = "00000000000000000000000000000000" })
+    assert_error(r, 400, "DEVPIPE.00011002", "X-Project-Id does not match the project in the path")
+  end)
 
-	it("answers APIG.0101 for unknown APIs and bad project ids", function()
-		local msg = "The API does not exist or has not been published in the environment"
-		assert_error(token_request(s, { path = "/v5/" .. model.seed_project .. "/api/pipelines/nope" }), 404, "APIG.0101", msg)
-		assert_error(token_request(s, { path = "/v5/short/api/pipelines/batch-runs/result" }), 404, "APIG.0101", msg)
-		assert_error(request(s, { method = "GET", path = api_path() }), 404, "APIG.0101", msg)
-		assert.equal(3, s:stats().requests)
-	end)
+  it("answers APIG.0101 for unknown APIs and bad project ids", function()
+    local msg = "The API does not exist or has not been published in the environment"
+    assert_error(token_request(s, { path = "/v5/" .. model.seed_project .. "/api/pipelines/nope" }), 404, "APIG.0101", msg)
+    assert_error(token_request(s, { path = "/v5/short/api/pipelines/batch-runs/result" }), 404, "APIG.0101", msg)
+    assert_error(request(s, { method = "GET", path = api_path() }), 404, "APIG.0101", msg)
+    assert.equal(3, s:stats().requests)
+  end)
 
-	it("validates the body", function()
-		local pfx = "Invalid request body: "
-		assert_error(token_request(s, { body = "{" }), 400, "DEVPIPE.00011001", pfx .. "body is not valid JSON")
-		assert_error(token_request(s, { body = "[1]" }), 400, "DEVPIPE.00011001", pfx .. "body must be a JSON object")
-		assert_error(token_request(s, { body = "{}" }), 400, "DEVPIPE.00011001", pfx .. "query is required")
-		assert_error(token_request(s, { body = '{"query":[]}' }), 400, "DEVPIPE.00011001", pfx .. "query must not be empty")
-		assert_error(token_request(s, { body = '{"query":{"a":1}}' }), 400, "DEVPIPE.00011001", pfx .. "query must be an array")
-		local q = {}
-		for i = 1, 4 do q[i] = model.seed_query[i] end
-		q[4] = { pipeline_id = q[4].pipeline_id, pipeline_run_id = "bad" }
-		assert_error(token_request(s, { body = cjson.encode({ query = q }) }), 400, "DEVPIPE.00011001",
-			pfx .. "query[3].pipeline_run_id must be 32 letters or digits")
-		q[4] = { pipeline_run_id = model.seed_query[1].pipeline_run_id }
-		assert_error(token_request(s, { body = cjson.encode({ query = q }) }), 400, "DEVPIPE.00011001",
-			pfx .. "query[3].pipeline_id is required")
-		-- still serving
-		assert.equal(200, token_request(s).status)
-	end)
+  it("validates the body", function()
+    local pfx = "Invalid request body: "
+    assert_error(token_request(s, { body = "{" }), 400, "DEVPIPE.00011001", pfx .. "body is not valid JSON")
+    assert_error(token_request(s, { body = "[1]" }), 400, "DEVPIPE.00011001", pfx .. "body must be a JSON object")
+    assert_error(token_request(s, { body = "{}" }), 400, "DEVPIPE.00011001", pfx .. "query is required")
+    assert_error(token_request(s, { body = '{"query":[]}' }), 400, "DEVPIPE.00011001", pfx .. "query must not be empty")
+    assert_error(token_request(s, { body = '{"query":{"a":1}}' }), 400, "DEVPIPE.00011001", pfx .. "query must be an array")
+    local q = {}
+    for i = 1, 4 do q[i] = model.seed_query[i] end
+    q[4] = { pipeline_id = q[4].pipeline_id, pipeline_run_id = "bad" }
+    assert_error(token_request(s, { body = cjson.encode({ query = q }) }), 400, "DEVPIPE.00011001",
+      pfx .. "query[3].pipeline_run_id must be 32 letters or digits")
+    q[4] = { pipeline_run_id = model.seed_query[1].pipeline_run_id }
+    assert_error(token_request(s, { body = cjson.encode({ query = q }) }), 400, "DEVPIPE.00011001",
+      pfx .. "query[3].pipeline_id is required")
+    -- still serving
+    assert.equal(200, token_request(s).status)
+  end)
 
-	it("limits the number of items (max_items)", function()
-		local q = {}
-		for i = 1, 201 do
-			q[i] = { pipeline_id = model.make_id("p", i), pipeline_run_id = model.make_id("r", i) }
-		end
-		assert_error(token_request(s, { body = cjson.encode({ query = q }) }), 400, "DEVPIPE.00011001",
-			"Invalid request body: query has 201 items, at most 200 are allowed")
-		q[201] = nil
-		local r = signed(s, { body = cjson.encode({ query = q }) }) -- also large enough for Expect: 100-continue
-		assert.equal(200, r.status)
-		assert.equal(200, #r.json.result)
-		assert.same({ max_items = 3, delay_ms = 0, clock_offset_s = 0 }, s:config({ max_items = 3 }))
-		assert_error(signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3], q[4] } }) }), 400,
-			"DEVPIPE.00011001", "Invalid request body: query has 4 items, at most 3 are allowed")
-		assert.equal(200, signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3] } }) }).status)
-		s:reset()
-		assert.equal(200, s:config().max_items)
-	end)
+  it("limits the number of items (max_items)", function()
+    local q = {}
+    for i = 1, 201 do
+      q[i] = { pipeline_id = model.make_id("p", i), pipeline_run_id = model.make_id("r", i) }
+    end
+    assert_error(token_request(s, { body = cjson.encode({ query = q }) }), 400, "DEVPIPE.00011001",
+      "Invalid request body: query has 201 items, at most 200 are allowed")
+    q[201] = nil
+    local r = signed(s, { body = cjson.encode({ query = q }) }) -- also large enough for Expect: 100-continue
+    assert.equal(200, r.status)
+    assert.equal(200, #r.json.result)
+    assert.same({ max_items = 3, delay_ms = 0, clock_offset_s = 0 }, s:config({ max_items = 3 }))
+    assert_error(signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3], q[4] } }) }), 400,
+      "DEVPIPE.00011001", "Invalid request body: query has 4 items, at most 3 are allowed")
+    assert.equal(200, signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3] } }) }).status)
+    s:reset()
+    assert.equal(200, s:config().max_items)
+  end)
 
-	it("refuses unknown config keys and bad values", function()
-		assert.has_error(function() s:config({ no_such_mode = 1 }) end)
-		assert.has_error(function() s:config({ max_items = 0 }) end)
-		assert.has_error(function() s:config({ delay_ms = "x" }) end)
-		assert.same({ max_items = 200, delay_ms = 0, clock_offset_s = 0 }, s:config())
-	end)
+  it("refuses unknown config keys and bad values", function()
+    assert.has_error(function() s:config({ no_such_mode = 1 }) end)
+    assert.has_error(function() s:config({ max_items = 0 }) end)
+    assert.has_error(function() s:config({ delay_ms = "x" }) end)
+    assert.same({ max_items = 200, delay_ms = 0, clock_offset_s = 0 }, s:config())
+  end)
 
-	it("records the last API request", function()
-		assert.is_nil(s:last())
-		signed(s, { query = "x=1" })
-		local l = s:last()
-		assert.equal("POST", l.method)
-		assert.equal(api_path(), l.path)
-		assert.equal("x=1", l.query)
-		assert.equal(seed_body(), l.body)
-		assert.equal("127.0.0.1:" .. s.port, l.headers.host)
-		assert.equal(model.seed_project, l.headers["x-project-id"])
-		assert.truthy(l.headers.authorization:match("^SDK%-HMAC%-SHA256 Access=STANDINPERMANENTAK01, "))
-		s:stats() -- control calls are not recorded
-		assert.equal("x=1", s:last().query)
-	end)
+  it("records the last API request", function()
+    assert.is_nil(s:last())
+    signed(s, { query = "x=1" })
+    local l = s:last()
+    assert.equal("POST", l.method)
+    assert.equal(api_path(), l.path)
+    assert.equal("x=1", l.query)
+    assert.equal(seed_body(), l.body)
+    assert.equal("127.0.0.1:" .. s.port, l.headers.host)
+    assert.equal(model.seed_project, l.headers["x-project-id"])
+    assert.truthy(l.headers.authorization:match("^SDK%-HMAC%-SHA256 Access=STANDINPERMANENTAK01, "))
+    s:stats() -- control calls are not recorded
+    assert.equal("x=1", s:last().query)
+  end)
 
-	it("counts keep-alive connections once", function()
-		local rs = signed(s, { urls = 2 })
-		assert.equal(2, #rs)
-		assert.equal(200, rs[1].status)
-		assert.equal(200, rs[2].status)
-		assert.are_not.equal(rs[1].headers["x-request-id"], rs[2].headers["x-request-id"])
-		local st = s:stats()
-		assert.equal(1, st.connections)
-		assert.equal(2, st.requests)
-		assert.equal(2, st.ok)
+  it("counts keep-alive connections once", function()
+    local rs = signed(s, { urls = 2 })
+    assert.equal(2, #rs)
+    assert.equal(200, rs[1].status)
+    assert.equal(200, rs[2].status)
+    assert.are_not.equal(rs[1].headers["x-request-id"], rs[2].headers["x-request-id"])
+    local st = s:stats()
+    assert.equal(1, st.connections)
+    assert.equal(2, st.requests)
+    assert.equal(2, st.ok)
 
-		s:reset()
-		rs = token_request(s, { urls = 20 })
-		assert.equal(20, #rs)
-		st = s:stats()
-		assert.equal(1, st.connections)
-		assert.equal(20, st.requests)
-		assert.equal(20, st.ok)
+    s:reset()
+    rs = token_request(s, { urls = 20 })
+    assert.equal(20, #rs)
+    st = s:stats()
+    assert.equal(1, st.connections)
+    assert.equal(20, st.requests)
+    assert.equal(20, st.ok)
 
-		token_request(s)
-		st = s:stats()
-		assert.equal(2, st.connections)
-		assert.equal(21, st.requests)
-		assert.same({ ["200"] = 21 }, st.statuses)
-	end)
+    token_request(s)
+    st = s:stats()
+    assert.equal(2, st.connections)
+    assert.equal(21, st.requests)
+    assert.same({ ["200"] = 21 }, st.statuses)
+  end)
 
-	it("delays answers (delay_ms) while serving others concurrently", function()
-		s:config({ delay_ms = 400 })
-		local out = run("curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "
-			.. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
-			.. " --data-binary " .. shell_quote(seed_body()) .. " " .. shell_quote(s.url .. api_path()))
-		local code, t = out:match("^(%d+) ([%d%.]+)")
-		assert.equal("200", code)
-		assert.is_true(tonumber(t) >= 0.39)
+  it("delays answers (delay_ms) while serving others concurrently", function()
+    s:config({ delay_ms = 400 })
+    local out = run("curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "
+      .. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
+      .. " --data-binary " .. shell_quote(seed_body()) .. " " .. shell_quote(s.url .. api_path()))
+    local code, t = out:match("^(%d+) ([%d%.]+)")
+    assert.equal("200", code)
+    assert.is_true(tonumber(t) >= 0.39)
 
-		s:reset()
-		s:config({ delay_ms = 600 })
-		local urls = {}
-		for i = 1, 5 do urls[i] = shell_quote(s.url .. api_path()) end
-		out = run("a=$(date +%s%N); curl -sS --no-progress-meter -Z --parallel-immediate --parallel-max 5 -o /dev/null -o /dev/null"
-			.. " -o /dev/null -o /dev/null -o /dev/null -X POST -H "
-			.. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
-			.. " --data-binary " .. shell_quote(seed_body()) .. " " .. table.concat(urls, " ")
-			.. "; b=$(date +%s%N); echo $(( (b - a) / 1000000 ))")
-		local ms = tonumber(out:match("(%d+)%s*$"))
-		assert.truthy(ms)
-		assert.is_true(ms >= 590, "took " .. tostring(ms) .. " ms")
-		assert.is_true(ms < 2500, "took " .. tostring(ms) .. " ms: not concurrent")
-		local st = s:stats()
-		assert.equal(5, st.ok)
-		assert.is_true(st.max_in_flight >= 2)
-		assert.equal(0, st.in_flight)
-	end)
+    s:reset()
+    s:config({ delay_ms = 600 })
+    local urls = {}
+    for i = 1, 5 do urls[i] = shell_quote(s.url .. api_path()) end
+    out = run("a=$(date +%s%N); curl -sS --no-progress-meter -Z --parallel-immediate --parallel-max 5 -o /dev/null -o /dev/null"
+      .. " -o /dev/null -o /dev/null -o /dev/null -X POST -H "
+      .. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
+      .. " --data-binary " .. shell_quote(seed_body()) .. " " .. table.concat(urls, " ")
+      .. "; b=$(date +%s%N); echo $(( (b - a) / 1000000 ))")
+    local ms = tonumber(out:match("(%d+)%s*$"))
+    assert.truthy(ms)
+    assert.is_true(ms >= 590, "took " .. tostring(ms) .. " ms")
+    assert.is_true(ms < 2500, "took " .. tostring(ms) .. " ms: not concurrent")
+    local st = s:stats()
+    assert.equal(5, st.ok)
+    assert.is_true(st.max_in_flight >= 2)
+    assert.equal(0, st.in_flight)
+  end)
 
-	it("survives garbage", function()
-		-- not HTTP
-		run("printf 'GARBAGE\\r\\n\\r\\n' | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
-		-- the client gives up in the middle of the body (Content-Length 10, 3 bytes sent)
-		run("curl -sS --max-time 1 -o /dev/null -X POST -H 'Content-Length: 10' --data-binary 'abc' "
-			.. shell_quote(s.url .. api_path()) .. " >/dev/null 2>&1")
-		-- a chunked body cut short
-		run("printf 'POST " .. api_path() .. " HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n3\\r\\nabc\\r\\n'"
-			.. " | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
-		assert.equal(200, token_request(s).status)
-		assert.is_true(s:running())
-	end)
+  it("survives garbage", function()
+    -- not HTTP
+    run("printf 'GARBAGE\\r\\n\\r\\n' | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
+    -- the client gives up in the middle of the body (Content-Length 10, 3 bytes sent)
+    run("curl -sS --max-time 1 -o /dev/null -X POST -H 'Content-Length: 10' --data-binary 'abc' "
+      .. shell_quote(s.url .. api_path()) .. " >/dev/null 2>&1")
+    -- a chunked body cut short
+    run("printf 'POST " .. api_path() .. " HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n3\\r\\nabc\\r\\n'"
+      .. " | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
+    assert.equal(200, token_request(s).status)
+    assert.is_true(s:running())
+  end)
 
-	it("answers Expect: 100-continue", function()
-		local r = request(s, { path = api_path(), body = seed_body(), headers = {
-			{ "X-Auth-Token", model.credentials.iam_token }, { "Expect", "100-continue" } } })
-		assert.equal(200, r.status)
-		assert.equal("100-continue", s:last().headers.expect)
-		assert.equal(seed_body(), s:last().body)
-	end)
+  it("answers Expect: 100-continue", function()
+    local r = request(s, { path = api_path(), body = seed_body(), headers = {
+      { "X-Auth-Token", model.credentials.iam_token }, { "Expect", "100-continue" } } })
+    assert.equal(200, r.status)
+    assert.equal("100-continue", s:last().headers.expect)
+    assert.equal(seed_body(), s:last().body)
+  end)
 
-	it("exits by itself when the process that started it is gone", function()
-		local out = run("lua5.1 -e " .. shell_quote(
-			'package.path = "./?.lua;" .. package.path\n'
-			.. 'local s = require("spec.support.standin").start()\n'
-			.. 'io.write(s.pid, " ", s.port, "\\n")') .. " 2>&1")
-		local pid, port = out:match("^(%d+) (%d+)")
-		assert.truthy(pid, out)
-		local gone = false
-		for _ = 1, 40 do
-			local f = io.open("/proc/" .. pid .. "/stat")
-			local st = f and f:read("*a")
-			if f then f:close() end
-			if not st or st:match("^%d+ %b() Z") then gone = true break end
-			os.execute("sleep 0.1")
-		end
-		assert.is_true(gone, "server " .. pid .. " still running")
-		local code = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:" .. port .. "/_standin/stats 2>/dev/null")
-		assert.equal("000", code)
-	end)
+  it("exits by itself when the process that started it is gone", function()
+    local out = run("lua5.1 -e " .. shell_quote(
+      'package.path = "./?.lua;" .. package.path\n'
+      .. 'local s = require("spec.support.standin").start()\n'
+      .. 'io.write(s.pid, " ", s.port, "\\n")') .. " 2>&1")
+    local pid, port = out:match("^(%d+) (%d+)")
+    assert.truthy(pid, out)
+    local gone = false
+    for _ = 1, 40 do
+      local f = io.open("/proc/" .. pid .. "/stat")
+      local st = f and f:read("*a")
+      if f then f:close() end
+      if not st or st:match("^%d+ %b() Z") then gone = true break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_true(gone, "server " .. pid .. " still running")
+    local code = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:" .. port .. "/_standin/stats 2>/dev/null")
+    assert.equal("000", code)
+  end)
 
-	it("starts independent servers and stops them", function()
-		local s2 = standin.start()
-		assert.are_not.equal(s.port, s2.port)
-		s2:config({ max_items = 1 })
-		assert.equal(200, s:config().max_items)
-		token_request(s2)
-		assert.equal(1, s2:stats().requests)
-		assert.equal(0, s:stats().requests)
-		s2:stop()
-		assert.is_false(s2:running())
-		s2:stop() -- twice is fine
-		local out = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "
-			.. shell_quote(s2.url .. "/_standin/stats") .. " 2>/dev/null")
-		assert.equal("000", out)
-	end)
+  it("starts independent servers and stops them", function()
+    local s2 = standin.start()
+    assert.are_not.equal(s.port, s2.port)
+    s2:config({ max_items = 1 })
+    assert.equal(200, s:config().max_items)
+    token_request(s2)
+    assert.equal(1, s2:stats().requests)
+    assert.equal(0, s:stats().requests)
+    s2:stop()
+    assert.is_false(s2:running())
+    s2:stop() -- twice is fine
+    local out = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "
+      .. shell_quote(s2.url .. "/_standin/stats") .. " 2>/dev/null")
+    assert.equal("000", out)
+  end)
 end)

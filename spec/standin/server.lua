@@ -15,8 +15,8 @@
 
 -- Find model.lua / verify.lua next to this file, whatever the cwd.
 do
-	local dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
-	package.path = dir .. "?.lua;" .. package.path
+  local dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
+  package.path = dir .. "?.lua;" .. package.path
 end
 
 local cqueues = require "cqueues"
@@ -32,12 +32,12 @@ local verify = require "verify"
 local yieldable_pcall = http_util.yieldable_pcall
 
 local function log(...)
-	local parts = { os.date("!%Y-%m-%dT%H:%M:%SZ"), "standin:" }
-	for i = 1, select("#", ...) do
-		parts[#parts + 1] = tostring((select(i, ...)))
-	end
-	io.stderr:write(table.concat(parts, " "), "\n")
-	io.stderr:flush()
+  local parts = { os.date("!%Y-%m-%dT%H:%M:%SZ"), "standin:" }
+  for i = 1, select("#", ...) do
+    parts[#parts + 1] = tostring((select(i, ...)))
+  end
+  io.stderr:write(table.concat(parts, " "), "\n")
+  io.stderr:flush()
 end
 
 ---------------------------------------------------------------------------
@@ -45,33 +45,33 @@ end
 ---------------------------------------------------------------------------
 local opts = { host = "127.0.0.1", port = "0" }
 do
-	local i = 1
-	while arg and i <= #arg do
-		local a = arg[i]
-		local name = a:match("^%-%-([%w%-]+)$")
-		if name == "verbose" then
-			opts.verbose = true
-			i = i + 1
-		elseif not name or arg[i + 1] == nil then
-			io.stderr:write("usage: server.lua --port N --ready-file FILE [--host H] [--watch-pid PID] [--verbose]\n")
-			os.exit(2)
-		else
-			opts[name] = arg[i + 1]
-			i = i + 2
-		end
-	end
-	if not opts["ready-file"] then
-		io.stderr:write("server.lua: --ready-file is required\n")
-		os.exit(2)
-	end
+  local i = 1
+  while arg and i <= #arg do
+    local a = arg[i]
+    local name = a:match("^%-%-([%w%-]+)$")
+    if name == "verbose" then
+      opts.verbose = true
+      i = i + 1
+    elseif not name or arg[i + 1] == nil then
+      io.stderr:write("usage: server.lua --port N --ready-file FILE [--host H] [--watch-pid PID] [--verbose]\n")
+      os.exit(2)
+    else
+      opts[name] = arg[i + 1]
+      i = i + 2
+    end
+  end
+  if not opts["ready-file"] then
+    io.stderr:write("server.lua: --ready-file is required\n")
+    os.exit(2)
+  end
 end
 
 -- Problems caused by the peer (bad HTTP, a client that went away) are
 -- logged only with --verbose; the stand-in's own errors always are.
 local function log_peer(...)
-	if opts.verbose then
-		log(...)
-	end
+  if opts.verbose then
+    log(...)
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -81,47 +81,47 @@ end
 local function is_number(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
 
 local config_spec = {
-	max_items = {
-		default = 200,
-		check = function(v) return is_number(v) and v >= 1 and math.floor(v) == v end,
-		what = "a positive integer",
-	},
-	delay_ms = {
-		default = 0,
-		check = function(v) return is_number(v) and v >= 0 end,
-		what = "a number >= 0",
-	},
-	clock_offset_s = {
-		default = 0,
-		check = is_number,
-		what = "a number",
-	},
+  max_items = {
+    default = 200,
+    check = function(v) return is_number(v) and v >= 1 and math.floor(v) == v end,
+    what = "a positive integer",
+  },
+  delay_ms = {
+    default = 0,
+    check = function(v) return is_number(v) and v >= 0 end,
+    what = "a number >= 0",
+  },
+  clock_offset_s = {
+    default = 0,
+    check = is_number,
+    what = "a number",
+  },
 }
 
 local config
 local function default_config()
-	local c = {}
-	for k, s in pairs(config_spec) do c[k] = s.default end
-	return c
+  local c = {}
+  for k, s in pairs(config_spec) do c[k] = s.default end
+  return c
 end
 config = default_config()
 
 -- Merge t into the config; all or nothing.  Returns true or nil, message.
 local function merge_config(t)
-	if type(t) ~= "table" then
-		return nil, "config must be a JSON object"
-	end
-	for k, v in pairs(t) do
-		local s = config_spec[k]
-		if type(k) ~= "string" or not s then
-			return nil, "unknown config key: " .. tostring(k)
-		end
-		if not s.check(v) then
-			return nil, k .. " must be " .. s.what
-		end
-	end
-	for k, v in pairs(t) do config[k] = v end
-	return true
+  if type(t) ~= "table" then
+    return nil, "config must be a JSON object"
+  end
+  for k, v in pairs(t) do
+    local s = config_spec[k]
+    if type(k) ~= "string" or not s then
+      return nil, "unknown config key: " .. tostring(k)
+    end
+    if not s.check(v) then
+      return nil, k .. " must be " .. s.what
+    end
+  end
+  for k, v in pairs(t) do config[k] = v end
+  return true
 end
 
 ---------------------------------------------------------------------------
@@ -132,15 +132,15 @@ local seen_connections -- weak-keyed set of connections counted since reset
 local last_request = nil
 
 local function reset_stats()
-	stats = {
-		connections = 0, -- distinct TCP connections that carried API requests
-		requests = 0,    -- API requests (anything not under /_standin)
-		ok = 0,          -- API requests answered 200
-		in_flight = 0,   -- API requests being handled now
-		max_in_flight = 0,
-		statuses = {},   -- status code (string) -> count, API requests only
-	}
-	seen_connections = setmetatable({}, { __mode = "k" })
+  stats = {
+    connections = 0, -- distinct TCP connections that carried API requests
+    requests = 0,    -- API requests (anything not under /_standin)
+    ok = 0,          -- API requests answered 200
+    in_flight = 0,   -- API requests being handled now
+    max_in_flight = 0,
+    statuses = {},   -- status code (string) -> count, API requests only
+  }
+  seen_connections = setmetatable({}, { __mode = "k" })
 end
 reset_stats()
 
@@ -148,16 +148,16 @@ reset_stats()
 -- Clock
 ---------------------------------------------------------------------------
 local function server_time()
-	return os.time() + (config.clock_offset_s or 0)
+  return os.time() + (config.clock_offset_s or 0)
 end
 
 local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
 local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
 
 local function http_date(t)
-	local d = os.date("!*t", math.floor(t))
-	return string.format("%s, %02d %s %04d %02d:%02d:%02d GMT",
-		DAYS[d.wday], d.day, MONTHS[d.month], d.year, d.hour, d.min, d.sec)
+  local d = os.date("!*t", math.floor(t))
+  return string.format("%s, %02d %s %04d %02d:%02d:%02d GMT",
+    DAYS[d.wday], d.day, MONTHS[d.month], d.year, d.hour, d.min, d.sec)
 end
 
 ---------------------------------------------------------------------------
@@ -168,76 +168,76 @@ local ORDERED = {}
 local function obj(pairs_list) return setmetatable(pairs_list, ORDERED) end
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-	["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function json_string(s)
-	return '"' .. s:gsub('[%c"\\]', function(c)
-		return escapes[c] or string.format("\\u%04x", c:byte())
-	end) .. '"'
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escapes[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
 end
 
 local json_encode
 local function json_value(v, out)
-	local ty = type(v)
-	if v == nil or v == cjson.null then
-		out[#out + 1] = "null"
-	elseif ty == "string" then
-		out[#out + 1] = json_string(v)
-	elseif ty == "number" then
-		if math.floor(v) == v and math.abs(v) < 2^53 then
-			out[#out + 1] = string.format("%d", v)
-		else
-			out[#out + 1] = string.format("%.17g", v)
-		end
-	elseif ty == "boolean" then
-		out[#out + 1] = tostring(v)
-	elseif ty == "table" and getmetatable(v) == ORDERED then
-		out[#out + 1] = "{"
-		for i, kv in ipairs(v) do
-			if i > 1 then out[#out + 1] = "," end
-			out[#out + 1] = json_string(kv[1])
-			out[#out + 1] = ":"
-			json_value(kv[2], out)
-		end
-		out[#out + 1] = "}"
-	elseif ty == "table" then
-		-- plain tables: arrays if 1..n, else objects with sorted keys
-		local n = #v
-		local is_array = true
-		local keys = {}
-		for k in pairs(v) do
-			if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
-				is_array = false
-			end
-			keys[#keys + 1] = tostring(k)
-		end
-		if is_array then
-			out[#out + 1] = "["
-			for i = 1, n do
-				if i > 1 then out[#out + 1] = "," end
-				json_value(v[i], out)
-			end
-			out[#out + 1] = "]"
-		else
-			table.sort(keys)
-			out[#out + 1] = "{"
-			for i, k in ipairs(keys) do
-				if i > 1 then out[#out + 1] = "," end
-				out[#out + 1] = json_string(k)
-				out[#out + 1] = ":"
-				local val = v[k]
-				if val == nil then val = v[tonumber(k)] end
-				json_value(val, out)
-			end
-			out[#out + 1] = "}"
-		end
-	else
-		out[#out + 1] = json_string(tostring(v))
-	end
+  local ty = type(v)
+  if v == nil or v == cjson.null then
+    out[#out + 1] = "null"
+  elseif ty == "string" then
+    out[#out + 1] = json_string(v)
+  elseif ty == "number" then
+    if math.floor(v) == v and math.abs(v) < 2^53 then
+      out[#out + 1] = string.format("%d", v)
+    else
+      out[#out + 1] = string.format("%.17g", v)
+    end
+  elseif ty == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif ty == "table" and getmetatable(v) == ORDERED then
+    out[#out + 1] = "{"
+    for i, kv in ipairs(v) do
+      if i > 1 then out[#out + 1] = "," end
+      out[#out + 1] = json_string(kv[1])
+      out[#out + 1] = ":"
+      json_value(kv[2], out)
+    end
+    out[#out + 1] = "}"
+  elseif ty == "table" then
+    -- plain tables: arrays if 1..n, else objects with sorted keys
+    local n = #v
+    local is_array = true
+    local keys = {}
+    for k in pairs(v) do
+      if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
+        is_array = false
+      end
+      keys[#keys + 1] = tostring(k)
+    end
+    if is_array then
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        json_value(v[i], out)
+      end
+      out[#out + 1] = "]"
+    else
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        out[#out + 1] = json_string(k)
+        out[#out + 1] = ":"
+        local val = v[k]
+        if val == nil then val = v[tonumber(k)] end
+        json_value(val, out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    out[#out + 1] = json_string(tostring(v))
+  end
 end
 json_encode = function(v)
-	local out = {}
-	json_value(v, out)
-	return table.concat(out)
+  local out = {}
+  json_value(v, out)
+  return table.concat(out)
 end
 
 local EMPTY_OBJECT = obj({})
@@ -246,34 +246,34 @@ local EMPTY_OBJECT = obj({})
 -- Answers
 ---------------------------------------------------------------------------
 local function request_id()
-	local b = rand.bytes(16)
-	return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  local b = rand.bytes(16)
+  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
 -- Send an answer; every answer carries X-Request-Id, Date, Content-Type.
 local function respond(stream, status, body_value, ctx)
-	local body = json_encode(body_value)
-	local h = http_headers.new()
-	h:append(":status", tostring(status))
-	h:append("content-type", "application/json;charset=UTF-8")
-	h:append("content-length", tostring(#body))
-	h:append("date", http_date(server_time()))
-	h:append("x-request-id", ctx.request_id)
-	ctx.status = status
-	ctx.responded = true
-	local ok, err = stream:write_headers(h, false)
-	if not ok then
-		return nil, err
-	end
-	return stream:write_chunk(body, true)
+  local body = json_encode(body_value)
+  local h = http_headers.new()
+  h:append(":status", tostring(status))
+  h:append("content-type", "application/json;charset=UTF-8")
+  h:append("content-length", tostring(#body))
+  h:append("date", http_date(server_time()))
+  h:append("x-request-id", ctx.request_id)
+  ctx.status = status
+  ctx.responded = true
+  local ok, err = stream:write_headers(h, false)
+  if not ok then
+    return nil, err
+  end
+  return stream:write_chunk(body, true)
 end
 
 local function error_body(code, msg)
-	return obj({ { "error_code", code }, { "error_msg", msg } })
+  return obj({ { "error_code", code }, { "error_msg", msg } })
 end
 
 local function fail(stream, ctx, status, code, msg)
-	return respond(stream, status, error_body(code, msg), ctx)
+  return respond(stream, status, error_body(code, msg), ctx)
 end
 
 local NOT_FOUND_MSG = "The API does not exist or has not been published in the environment"
@@ -283,149 +283,149 @@ local IAM = "Incorrect IAM authentication information: "
 -- Authentication
 ---------------------------------------------------------------------------
 local function first(v)
-	if type(v) == "table" then return v[1] end
-	return v
+  if type(v) == "table" then return v[1] end
+  return v
 end
 
 -- Returns true, or status, code, message.
 local function authenticate(req)
-	local h = req.headers_multi
-	local token = first(h["x-auth-token"])
-	if token ~= nil then
-		if token == model.credentials.iam_token then
-			return true
-		end
-		return 401, "APIGW.0301", IAM .. "verify token failed"
-	end
-	local authz = first(h["authorization"])
-	if authz == nil then
-		return 401, "DEV.00000001", "No credentials were recognised"
-	end
-	local auth, why = verify.parse_authorization(authz)
-	if not auth then
-		return 401, "APIGW.0301", IAM .. why
-	end
-	local signs_date, signs_token = false, false
-	for _, n in ipairs(auth.signed_headers) do
-		if n == "x-sdk-date" then signs_date = true end
-		if n == "x-security-token" then signs_token = true end
-	end
-	if not signs_date then
-		return 401, "APIGW.0301", IAM .. "SignedHeaders must include x-sdk-date"
-	end
-	local sdk_date = first(h["x-sdk-date"])
-	local t = verify.parse_sdk_date(sdk_date)
-	if not t then
-		return 401, "APIGW.0301", IAM .. "X-Sdk-Date is missing or not in the format YYYYMMDDTHHMMSSZ"
-	end
-	local now = server_time()
-	if math.abs(t - now) > 15 * 60 then
-		return 401, "APIGW.0303", "Incorrect app authentication information: signature expired, signature time:"
-			.. sdk_date .. ",server time:" .. verify.format_sdk_date(now)
-	end
-	local cred
-	if auth.access == model.credentials.permanent.ak then
-		cred = model.credentials.permanent
-	elseif auth.access == model.credentials.temporary.ak then
-		cred = model.credentials.temporary
-	else
-		return 401, "APIGW.0301", IAM .. "AK access failed"
-	end
-	if cred.security_token then
-		local st = first(h["x-security-token"])
-		if st == nil or st ~= cred.security_token then
-			return 401, "APIGW.0301", IAM .. "verify security token failed"
-		end
-		if not signs_token then
-			return 401, "APIGW.0301", IAM .. "x-security-token must be signed"
-		end
-	end
-	local ok, cr = verify.verify {
-		method = req.method,
-		path = req.path,
-		query = req.query,
-		headers = h,
-		body = req.body,
-		authorization = auth,
-		sk = cred.sk,
-	}
-	if not ok then
-		return 401, "APIGW.0301", IAM .. "verify aksk signature fail, canonicalRequest: " .. (cr:gsub("\n", "|"))
-	end
-	return true
+  local h = req.headers_multi
+  local token = first(h["x-auth-token"])
+  if token ~= nil then
+    if token == model.credentials.iam_token then
+      return true
+    end
+    return 401, "APIGW.0301", IAM .. "verify token failed"
+  end
+  local authz = first(h["authorization"])
+  if authz == nil then
+    return 401, "DEV.00000001", "No credentials were recognised"
+  end
+  local auth, why = verify.parse_authorization(authz)
+  if not auth then
+    return 401, "APIGW.0301", IAM .. why
+  end
+  local signs_date, signs_token = false, false
+  for _, n in ipairs(auth.signed_headers) do
+    if n == "x-sdk-date" then signs_date = true end
+    if n == "x-security-token" then signs_token = true end
+  end
+  if not signs_date then
+    return 401, "APIGW.0301", IAM .. "SignedHeaders must include x-sdk-date"
+  end
+  local sdk_date = first(h["x-sdk-date"])
+  local t = verify.parse_sdk_date(sdk_date)
+  if not t then
+    return 401, "APIGW.0301", IAM .. "X-Sdk-Date is missing or not in the format YYYYMMDDTHHMMSSZ"
+  end
+  local now = server_time()
+  if math.abs(t - now) > 15 * 60 then
+    return 401, "APIGW.0303", "Incorrect app authentication information: signature expired, signature time:"
+      .. sdk_date .. ",server time:" .. verify.format_sdk_date(now)
+  end
+  local cred
+  if auth.access == model.credentials.permanent.ak then
+    cred = model.credentials.permanent
+  elseif auth.access == model.credentials.temporary.ak then
+    cred = model.credentials.temporary
+  else
+    return 401, "APIGW.0301", IAM .. "AK access failed"
+  end
+  if cred.security_token then
+    local st = first(h["x-security-token"])
+    if st == nil or st ~= cred.security_token then
+      return 401, "APIGW.0301", IAM .. "verify security token failed"
+    end
+    if not signs_token then
+      return 401, "APIGW.0301", IAM .. "x-security-token must be signed"
+    end
+  end
+  local ok, cr = verify.verify {
+    method = req.method,
+    path = req.path,
+    query = req.query,
+    headers = h,
+    body = req.body,
+    authorization = auth,
+    sk = cred.sk,
+  }
+  if not ok then
+    return 401, "APIGW.0301", IAM .. "verify aksk signature fail, canonicalRequest: " .. (cr:gsub("\n", "|"))
+  end
+  return true
 end
 
 ---------------------------------------------------------------------------
 -- Body validation
 ---------------------------------------------------------------------------
 local function invalid(what)
-	return nil, "Invalid request body: " .. what
+  return nil, "Invalid request body: " .. what
 end
 
 local function is_array(t)
-	if type(t) ~= "table" then return false end
-	local n = #t
-	for k in pairs(t) do
-		if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
-			return false
-		end
-	end
-	return true
+  if type(t) ~= "table" then return false end
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
+      return false
+    end
+  end
+  return true
 end
 
 -- Returns the list of query items, or nil, message.
 local function parse_body(body)
-	if body == nil or body:match("^%s*$") then
-		return invalid("body is empty")
-	end
-	local ok, doc = pcall(cjson.decode, body)
-	if not ok then
-		return invalid("body is not valid JSON")
-	end
-	if type(doc) ~= "table" or (next(doc) ~= nil and is_array(doc)) then
-		return invalid("body must be a JSON object")
-	end
-	local q = doc.query
-	if q == nil or q == cjson.null then
-		return invalid("query is required")
-	end
-	if type(q) ~= "table" or not is_array(q) then
-		return invalid("query must be an array")
-	end
-	if #q == 0 then
-		return invalid("query must not be empty")
-	end
-	if #q > config.max_items then
-		return invalid(string.format("query has %d items, at most %d are allowed", #q, config.max_items))
-	end
-	local items = {}
-	for i, item in ipairs(q) do
-		local idx = i - 1 -- indexes in messages are 0-based, as in the JSON array
-		if type(item) ~= "table" or (next(item) ~= nil and is_array(item)) then
-			return invalid(string.format("query[%d] must be an object", idx))
-		end
-		for _, field in ipairs({ "pipeline_id", "pipeline_run_id" }) do
-			local v = item[field]
-			if v == nil or v == cjson.null then
-				return invalid(string.format("query[%d].%s is required", idx, field))
-			end
-			if not model.is_id(v) then
-				return invalid(string.format("query[%d].%s must be 32 letters or digits", idx, field))
-			end
-		end
-		items[i] = { pipeline_id = item.pipeline_id, pipeline_run_id = item.pipeline_run_id }
-	end
-	return items
+  if body == nil or body:match("^%s*$") then
+    return invalid("body is empty")
+  end
+  local ok, doc = pcall(cjson.decode, body)
+  if not ok then
+    return invalid("body is not valid JSON")
+  end
+  if type(doc) ~= "table" or (next(doc) ~= nil and is_array(doc)) then
+    return invalid("body must be a JSON object")
+  end
+  local q = doc.query
+  if q == nil or q == cjson.null then
+    return invalid("query is required")
+  end
+  if type(q) ~= "table" or not is_array(q) then
+    return invalid("query must be an array")
+  end
+  if #q == 0 then
+    return invalid("query must not be empty")
+  end
+  if #q > config.max_items then
+    return invalid(string.format("query has %d items, at most %d are allowed", #q, config.max_items))
+  end
+  local items = {}
+  for i, item in ipairs(q) do
+    local idx = i - 1 -- indexes in messages are 0-based, as in the JSON array
+    if type(item) ~= "table" or (next(item) ~= nil and is_array(item)) then
+      return invalid(string.format("query[%d] must be an object", idx))
+    end
+    for _, field in ipairs({ "pipeline_id", "pipeline_run_id" }) do
+      local v = item[field]
+      if v == nil or v == cjson.null then
+        return invalid(string.format("query[%d].%s is required", idx, field))
+      end
+      if not model.is_id(v) then
+        return invalid(string.format("query[%d].%s must be 32 letters or digits", idx, field))
+      end
+    end
+    items[i] = { pipeline_id = item.pipeline_id, pipeline_run_id = item.pipeline_run_id }
+  end
+  return items
 end
 
 local function result_json(r)
-	return obj({
-		{ "pipeline_id", r.pipeline_id },
-		{ "pipeline_name", r.pipeline_name },
-		{ "pipeline_run_id", r.pipeline_run_id },
-		{ "status", r.status },
-		{ "reason", r.reason == nil and cjson.null or r.reason },
-	})
+  return obj({
+    { "pipeline_id", r.pipeline_id },
+    { "pipeline_name", r.pipeline_name },
+    { "pipeline_run_id", r.pipeline_run_id },
+    { "status", r.status },
+    { "reason", r.reason == nil and cjson.null or r.reason },
+  })
 end
 
 ---------------------------------------------------------------------------
@@ -434,91 +434,91 @@ end
 local API_PATTERN = "^/v5/([^/]*)/api/pipelines/batch%-runs/result$"
 
 local function handle_api(stream, req, ctx)
-	if config.delay_ms and config.delay_ms > 0 then
-		cqueues.sleep(config.delay_ms / 1000)
-	end
-	local project = req.path:match(API_PATTERN)
-	if req.method ~= "POST" or not project or not model.is_id(project) then
-		return fail(stream, ctx, 404, "APIG.0101", NOT_FOUND_MSG)
-	end
-	local status, code, msg = authenticate(req)
-	if status ~= true then
-		return fail(stream, ctx, status, code, msg)
-	end
-	local xp = first(req.headers_multi["x-project-id"])
-	if xp ~= nil and xp ~= project then
-		return fail(stream, ctx, 400, "DEVPIPE.00011002", "X-Project-Id does not match the project in the path")
-	end
-	local items, err = parse_body(req.body)
-	if not items then
-		return fail(stream, ctx, 400, "DEVPIPE.00011001", err)
-	end
-	local results = {}
-	for i, q in ipairs(items) do
-		results[i] = result_json(model.result_for(q.pipeline_id, q.pipeline_run_id))
-	end
-	return respond(stream, 200, obj({ { "result", results } }), ctx)
+  if config.delay_ms and config.delay_ms > 0 then
+    cqueues.sleep(config.delay_ms / 1000)
+  end
+  local project = req.path:match(API_PATTERN)
+  if req.method ~= "POST" or not project or not model.is_id(project) then
+    return fail(stream, ctx, 404, "APIG.0101", NOT_FOUND_MSG)
+  end
+  local status, code, msg = authenticate(req)
+  if status ~= true then
+    return fail(stream, ctx, status, code, msg)
+  end
+  local xp = first(req.headers_multi["x-project-id"])
+  if xp ~= nil and xp ~= project then
+    return fail(stream, ctx, 400, "DEVPIPE.00011002", "X-Project-Id does not match the project in the path")
+  end
+  local items, err = parse_body(req.body)
+  if not items then
+    return fail(stream, ctx, 400, "DEVPIPE.00011001", err)
+  end
+  local results = {}
+  for i, q in ipairs(items) do
+    results[i] = result_json(model.result_for(q.pipeline_id, q.pipeline_run_id))
+  end
+  return respond(stream, 200, obj({ { "result", results } }), ctx)
 end
 
 local function config_json()
-	local keys = {}
-	for k in pairs(config) do keys[#keys + 1] = k end
-	table.sort(keys)
-	local o = {}
-	for _, k in ipairs(keys) do o[#o + 1] = { k, config[k] } end
-	return obj(o)
+  local keys = {}
+  for k in pairs(config) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local o = {}
+  for _, k in ipairs(keys) do o[#o + 1] = { k, config[k] } end
+  return obj(o)
 end
 
 -- A table's members as { name, value } pairs sorted by name, for obj().
 local function sorted_members(t)
-	local out = {}
-	for k, v in pairs(t) do out[#out + 1] = { k, v } end
-	table.sort(out, function(a, b) return a[1] < b[1] end)
-	return out
+  local out = {}
+  for k, v in pairs(t) do out[#out + 1] = { k, v } end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
 end
 
 local function handle_control(stream, req, ctx)
-	local p, m = req.path, req.method
-	if p == "/_standin/stats" and m == "GET" then
-		return respond(stream, 200, obj({
-			{ "connections", stats.connections },
-			{ "requests", stats.requests },
-			{ "ok", stats.ok },
-			{ "in_flight", stats.in_flight },
-			{ "max_in_flight", stats.max_in_flight },
-			{ "statuses", obj(sorted_members(stats.statuses)) },
-		}), ctx)
-	elseif p == "/_standin/reset" and m == "POST" then
-		reset_stats()
-		config = default_config()
-		last_request = nil
-		return respond(stream, 200, obj({ { "reset", true } }), ctx)
-	elseif p == "/_standin/config" and (m == "POST" or m == "PUT") then
-		local ok, t = pcall(cjson.decode, req.body ~= "" and req.body or "{}")
-		if not ok then
-			return fail(stream, ctx, 400, "STANDIN.CONFIG", "config body is not valid JSON")
-		end
-		if type(t) == "table" and next(t) == nil then t = {} end
-		local merged, why = merge_config(t)
-		if not merged then
-			return fail(stream, ctx, 400, "STANDIN.CONFIG", why)
-		end
-		return respond(stream, 200, config_json(), ctx)
-	elseif p == "/_standin/config" and m == "GET" then
-		return respond(stream, 200, config_json(), ctx)
-	elseif p == "/_standin/last" and m == "GET" then
-		if not last_request then
-			return respond(stream, 200, cjson.null, ctx)
-		end
-		return respond(stream, 200, obj({
-			{ "method", last_request.method },
-			{ "path", last_request.path },
-			{ "query", last_request.query },
-			{ "headers", obj(sorted_members(last_request.headers)) },
-			{ "body", last_request.body },
-		}), ctx)
-	end
-	return fail(stream, ctx, 404, "STANDIN.NOT_FOUND", "no such control endpoint: " .. m .. " " .. p)
+  local p, m = req.path, req.method
+  if p == "/_standin/stats" and m == "GET" then
+    return respond(stream, 200, obj({
+      { "connections", stats.connections },
+      { "requests", stats.requests },
+      { "ok", stats.ok },
+      { "in_flight", stats.in_flight },
+      { "max_in_flight", stats.max_in_flight },
+      { "statuses", obj(sorted_members(stats.statuses)) },
+    }), ctx)
+  elseif p == "/_standin/reset" and m == "POST" then
+    reset_stats()
+    config = default_config()
+    last_request = nil
+    return respond(stream, 200, obj({ { "reset", true } }), ctx)
+  elseif p == "/_standin/config" and (m == "POST" or m == "PUT") then
+    local ok, t = pcall(cjson.decode, req.body ~= "" and req.body or "{}")
+    if not ok then
+      return fail(stream, ctx, 400, "STANDIN.CONFIG", "config body is not valid JSON")
+    end
+    if type(t) == "table" and next(t) == nil then t = {} end
+    local merged, why = merge_config(t)
+    if not merged then
+      return fail(stream, ctx, 400, "STANDIN.CONFIG", why)
+    end
+    return respond(stream, 200, config_json(), ctx)
+  elseif p == "/_standin/config" and m == "GET" then
+    return respond(stream, 200, config_json(), ctx)
+  elseif p == "/_standin/last" and m == "GET" then
+    if not last_request then
+      return respond(stream, 200, cjson.null, ctx)
+    end
+    return respond(stream, 200, obj({
+      { "method", last_request.method },
+      { "path", last_request.path },
+      { "query", last_request.query },
+      { "headers", obj(sorted_members(last_request.headers)) },
+      { "body", last_request.body },
+    }), ctx)
+  end
+  return fail(stream, ctx, 404, "STANDIN.NOT_FOUND", "no such control endpoint: " .. m .. " " .. p)
 end
 
 -- Give up on a stream whose request body could not be read whole (the peer
@@ -526,117 +526,117 @@ end
 -- lua-http 0.4 quirk: left "open", http.server's stream:shutdown() would spin
 -- forever in step(0) once the peer has gone, hanging the whole server.
 local function abandon(stream)
-	stream.close_when_done = true
-	if stream.state == "open" or stream.state == "half closed (local)" then
-		local ok, err = pcall(stream.set_state, stream, "closed")
-		if not ok then
-			log("could not close stream:", err)
-		end
-	end
+  stream.close_when_done = true
+  if stream.state == "open" or stream.state == "half closed (local)" then
+    local ok, err = pcall(stream.set_state, stream, "closed")
+    if not ok then
+      log("could not close stream:", err)
+    end
+  end
 end
 
 -- Build the request record from what was received.
 local function read_request(stream)
-	local headers, err = stream:get_headers()
-	if not headers then
-		-- malformed HTTP: lua-http answers a bare 400 itself on shutdown
-		return nil, err
-	end
-	local method = headers:get(":method")
-	local target = headers:get(":path") or ""
-	local path, query = target:match("^([^?#]*)%??([^#]*)")
-	path, query = path or target, query or ""
-	-- headers: lower-case name -> value(s); lua-http moves Host to :authority
-	local multi, single = {}, {}
-	for name, value in headers:each() do
-		if name == ":authority" then
-			name = "host"
-		end
-		if name:sub(1, 1) ~= ":" then
-			local cur = multi[name]
-			if cur == nil then
-				multi[name] = value
-				single[name] = value
-			else
-				if type(cur) ~= "table" then
-					cur = { cur }
-					multi[name] = cur
-				end
-				cur[#cur + 1] = value
-				single[name] = single[name] .. ", " .. value
-			end
-		end
-	end
-	if (headers:get("expect") or ""):lower() == "100-continue" then
-		stream:write_continue()
-	end
-	local body, berr = stream:get_body_as_string(30)
-	if not body or stream.state == "open" then
-		-- "open" here means the body ended early (EOF before Content-Length)
-		abandon(stream)
-		return nil, berr or "connection closed before the whole body was received"
-	end
-	return {
-		method = method,
-		path = path,
-		query = query,
-		headers_multi = multi,
-		headers = single,
-		body = body,
-	}
+  local headers, err = stream:get_headers()
+  if not headers then
+    -- malformed HTTP: lua-http answers a bare 400 itself on shutdown
+    return nil, err
+  end
+  local method = headers:get(":method")
+  local target = headers:get(":path") or ""
+  local path, query = target:match("^([^?#]*)%??([^#]*)")
+  path, query = path or target, query or ""
+  -- headers: lower-case name -> value(s); lua-http moves Host to :authority
+  local multi, single = {}, {}
+  for name, value in headers:each() do
+    if name == ":authority" then
+      name = "host"
+    end
+    if name:sub(1, 1) ~= ":" then
+      local cur = multi[name]
+      if cur == nil then
+        multi[name] = value
+        single[name] = value
+      else
+        if type(cur) ~= "table" then
+          cur = { cur }
+          multi[name] = cur
+        end
+        cur[#cur + 1] = value
+        single[name] = single[name] .. ", " .. value
+      end
+    end
+  end
+  if (headers:get("expect") or ""):lower() == "100-continue" then
+    stream:write_continue()
+  end
+  local body, berr = stream:get_body_as_string(30)
+  if not body or stream.state == "open" then
+    -- "open" here means the body ended early (EOF before Content-Length)
+    abandon(stream)
+    return nil, berr or "connection closed before the whole body was received"
+  end
+  return {
+    method = method,
+    path = path,
+    query = query,
+    headers_multi = multi,
+    headers = single,
+    body = body,
+  }
 end
 
 
 -- Runs a handler; a bug in it is logged and answered with a 500, never
 -- left to take the server down.
 local function run_handler(what, handler, stream, req, ctx)
-	local ok, e = yieldable_pcall(handler, stream, req, ctx)
-	if not ok then
-		log(what .. " handler error:", e)
-		if not ctx.responded then
-			yieldable_pcall(fail, stream, ctx, 500, "STANDIN.INTERNAL", "internal error")
-		end
-	end
+  local ok, e = yieldable_pcall(handler, stream, req, ctx)
+  if not ok then
+    log(what .. " handler error:", e)
+    if not ctx.responded then
+      yieldable_pcall(fail, stream, ctx, 500, "STANDIN.INTERNAL", "internal error")
+    end
+  end
 end
 
 local function onstream(_, stream)
-	local ctx = { request_id = request_id() }
-	local req, err = read_request(stream)
-	if not req then
-		log_peer("could not read request:", err)
-		return
-	end
-	local is_control = req.path:sub(1, 10) == "/_standin/"
-	if is_control then
-		run_handler("control", handle_control, stream, req, ctx)
-		return
-	end
+  local ctx = { request_id = request_id() }
+  local req, err = read_request(stream)
+  if not req then
+    log_peer("could not read request:", err)
+    return
+  end
+  local is_control = req.path:sub(1, 10) == "/_standin/"
+  if is_control then
+    run_handler("control", handle_control, stream, req, ctx)
+    return
+  end
 
-	-- an API request
-	local conn = stream.connection
-	if conn and not seen_connections[conn] then
-		seen_connections[conn] = true
-		stats.connections = stats.connections + 1
-	end
-	stats.requests = stats.requests + 1
-	stats.in_flight = stats.in_flight + 1
-	if stats.in_flight > stats.max_in_flight then
-		stats.max_in_flight = stats.in_flight
-	end
-	local my_stats = stats -- a reset during the request must not go negative
-	last_request = {
-		method = req.method, path = req.path, query = req.query,
-		headers = req.headers, body = req.body,
-	}
-	run_handler("API", handle_api, stream, req, ctx)
-	my_stats.in_flight = my_stats.in_flight - 1
-	if ctx.status then
-		local k = tostring(ctx.status)
-		my_stats.statuses[k] = (my_stats.statuses[k] or 0) + 1
-		if ctx.status == 200 then
-			my_stats.ok = my_stats.ok + 1
-		end
-	end
+  -- an API request
+  local conn = stream.connection
+  if conn and not seen_connections[conn] then
+    seen_connections[conn] = true
+    stats.connections = stats.connections + 1
+  end
+  stats.requests = stats.requests + 1
+  stats.in_flight = stats.in_flight + 1
+  if stats.in_flight > stats.max_in_flight then
+    stats.max_in_flight = stats.in_flight
+  end
+  local my_stats = stats -- a reset during the request must not go negative
+  last_request = {
+    method = req.method, path = req.path, query = req.query,
+    headers = req.headers, body = req.body,
+  }
+  run_handler("API", handle_api, stream, req, ctx)
+  my_stats.in_flight = my_stats.in_flight - 1
+  if ctx.status then
+    local k = tostring(ctx.status)
+    my_stats.statuses[k] = (my_stats.statuses[k] or 0) + 1
+    if ctx.status == 200 then
+      my_stats.ok = my_stats.ok + 1
+    end
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -645,81 +645,81 @@ end
 local cq = cqueues.new()
 
 local server, lerr = http_server.listen {
-	cq = cq,
-	host = opts.host,
-	port = tonumber(opts.port) or 0,
-	tls = false,
-	reuseaddr = true,
-	onstream = onstream,
-	onerror = function(_, context, op, err, errno)
-		if op == "onstream" then
-			log("error in", op, ":", err) -- an escape from the handler: a stand-in bug
-		else
-			log_peer("error in", op, "on", tostring(context), ":", err, errno)
-		end
-	end,
-	-- keep idle keep-alive connections open a while (clients pool them)
-	intra_stream_timeout = 60,
+  cq = cq,
+  host = opts.host,
+  port = tonumber(opts.port) or 0,
+  tls = false,
+  reuseaddr = true,
+  onstream = onstream,
+  onerror = function(_, context, op, err, errno)
+    if op == "onstream" then
+      log("error in", op, ":", err) -- an escape from the handler: a stand-in bug
+    else
+      log_peer("error in", op, "on", tostring(context), ":", err, errno)
+    end
+  end,
+  -- keep idle keep-alive connections open a while (clients pool them)
+  intra_stream_timeout = 60,
 }
 if not server then
-	log("cannot listen:", lerr)
-	os.exit(1)
+  log("cannot listen:", lerr)
+  os.exit(1)
 end
 do
-	local ok, err = server:listen()
-	if not ok then
-		log("cannot listen:", err)
-		os.exit(1)
-	end
+  local ok, err = server:listen()
+  if not ok then
+    log("cannot listen:", err)
+    os.exit(1)
+  end
 end
 local _, _, port = server:localname()
 
 do
-	local ready = opts["ready-file"]
-	local f = assert(io.open(ready .. ".tmp", "w"))
-	f:write(tostring(port), "\n")
-	f:close()
-	assert(os.rename(ready .. ".tmp", ready))
+  local ready = opts["ready-file"]
+  local f = assert(io.open(ready .. ".tmp", "w"))
+  f:write(tostring(port), "\n")
+  f:close()
+  assert(os.rename(ready .. ".tmp", ready))
 end
 
 local function process_alive(pid)
-	local f = io.open("/proc/" .. pid .. "/stat", "r")
-	if f then
-		local s = f:read("*a") or ""
-		f:close()
-		local state = s:match("^%d+ %b() (%a)")
-		return state ~= nil and state ~= "Z" and state ~= "X"
-	end
-	local self_stat = io.open("/proc/self/stat", "r")
-	if self_stat then
-		self_stat:close()
-		return false -- /proc works, so the pid is gone
-	end
-	local r = os.execute("kill -0 " .. pid .. " 2>/dev/null")
-	return r == 0 or r == true
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if f then
+    local s = f:read("*a") or ""
+    f:close()
+    local state = s:match("^%d+ %b() (%a)")
+    return state ~= nil and state ~= "Z" and state ~= "X"
+  end
+  local self_stat = io.open("/proc/self/stat", "r")
+  if self_stat then
+    self_stat:close()
+    return false -- /proc works, so the pid is gone
+  end
+  local r = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+  return r == 0 or r == true
 end
 
 if opts["watch-pid"] then
-	local pid = tostring(opts["watch-pid"])
-	if not pid:match("^%d+$") then
-		log("bad --watch-pid:", pid)
-		os.exit(2)
-	end
-	cq:wrap(function()
-		while true do
-			if not process_alive(pid) then
-				log("watched process", pid, "is gone; exiting")
-				os.exit(0)
-			end
-			cqueues.sleep(1)
-		end
-	end)
+  local pid = tostring(opts["watch-pid"])
+  if not pid:match("^%d+$") then
+    log("bad --watch-pid:", pid)
+    os.exit(2)
+  end
+  cq:wrap(function()
+    while true do
+      if not process_alive(pid) then
+        log("watched process", pid, "is gone; exiting")
+        os.exit(0)
+      end
+      cqueues.sleep(1)
+    end
+  end)
 end
 
 while true do
-	local ok, err, _, thd = cq:loop()
-	if ok then
-		break
-	end
-	log("loop error:", err, thd and tostring(thd) or "")
+  local ok, err, _, thd = cq:loop()
+  if ok then
+    break
+  end
+  log("loop error:", err, thd and tostring(thd) or "")
 end
