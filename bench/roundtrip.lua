@@ -54,9 +54,9 @@ row("ours: client:query(6 pairs), sequential", rps,
 print(("      (%s: %d calls in %.2f s; each signs, POSTs %d B, decodes the answer)"):format(
   common.LUA_NAME, n, elapsed, #require("codearts.batchresult.core").encode_query(list)))
 if floor_rps then
-  row("context: transport floor, src/http.c from C", floor_rps,
+  row("context: transport floor, src/multi.c from C", floor_rps,
     ("%.2fx wrk   (ours is %.2fx it)"):format(floor_rps / wrk_rps, rps / floor_rps))
-  print("      (the same POST through src/http.c alone; nothing signed, encoded or decoded)")
+  print("      (the same POST through src/multi.c alone; nothing signed, encoded or decoded)")
 end
 print("   for scale: official Node.js SDK core about 1,400 req/s; wrk about 36,000 req/s")
 print("              (figures from the issue, not run here)")

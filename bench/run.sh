@@ -58,7 +58,7 @@ $CC -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -shared $(pkg-config --cflags "
     bench/clock.c -o "$OUT/benchclock.so" -lcrypto 2>"$OUT/clock.err" ||
     echo "note: bench/clock.c did not compile (see $OUT/clock.err); Lua timings use os.clock"
 # shellcheck disable=SC2046
-$CC -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Isrc bench/curl_floor.c src/http.c src/buf.c -o "$OUT/curl_floor" -lpthread \
+$CC -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Isrc bench/curl_floor.c src/multi.c src/easy.c src/buf.c -o "$OUT/curl_floor" -lpthread \
     $(pkg-config --cflags --libs libcurl 2>/dev/null || echo -lcurl) 2>"$OUT/curl_floor.err" ||
     echo "note: bench/curl_floor.c did not compile (see $OUT/curl_floor.err)"
 

@@ -6,7 +6,7 @@ lua=${1:-lua5.4}
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
 
-lua5.1 spec/standin/server.lua --port 0 --ready-file "$dir/port" --watch-pid $$ 2>"$dir/server.log" &
+luajit spec/standin/server.lua --port 0 --ready-file "$dir/port" --watch-pid $$ 2>"$dir/server.log" &
 pid=$!
 i=0
 while [ ! -s "$dir/port" ]; do
@@ -22,7 +22,7 @@ port=$(cat "$dir/port")
 echo "local CodeArts stand-in on http://127.0.0.1:$port"
 echo
 
-creds=$(lua5.1 -e 'package.path="./?.lua;"..package.path
+creds=$(luajit -e 'package.path="./?.lua;"..package.path
   local m = require "spec.standin.model"
   io.write(m.credentials.permanent.ak, " ", m.credentials.permanent.sk, " ", m.seed_project)')
 set -- $creds

@@ -103,6 +103,45 @@ describe("stand-in model", function()
     assert.is_true(model.is_id(model.make_id("x", 1)))
     assert.are_not.equal(model.make_id("x", 1), model.make_id("x", 2))
   end)
+
+  it("gives run ids that are valid, repeatable and distinct per run", function()
+    local pid = model.seed[1].pipeline_id
+    local seen = {}
+    for n = 1, 50 do
+      local id = model.run_id_for(pid, n)
+      assert.is_true(model.is_id(id))
+      assert.truthy(id:find("^[0-9a-f]+$"))
+      assert.equal(id, model.run_id_for(pid, n))
+      assert.is_nil(seen[id], "run " .. n .. " repeats an id")
+      seen[id] = true
+    end
+    -- another pipeline with the same n gets another id
+    assert.are_not.equal(model.run_id_for(pid, 1), model.run_id_for(model.seed[2].pipeline_id, 1))
+    -- a count decoded from JSON (a float on Lua 5.3+) gives the same id
+    assert.equal(model.run_id_for(pid, 3), model.run_id_for(pid, cjson.decode("3")))
+    -- the same on every Lua: the server runs under lua5.1, the specs anywhere
+    assert.equal("95726265674be085b03e0de29e6ef45f", model.run_id_for(pid, 1))
+    assert.has_error(function() model.run_id_for(pid, 1.5) end)
+    assert.has_error(function() model.run_id_for(nil, 1) end)
+  end)
+
+  it("shuffles repeatably, moving every item", function()
+    for n = 0, 12 do
+      local list = {}
+      for i = 1, n do list[i] = i end
+      local out = model.shuffled(list, "seed" .. n)
+      assert.same(out, model.shuffled(list, "seed" .. n))
+      assert.equal(n, #out)
+      assert.equal(n, #list) -- the input is left alone
+      local seen = {}
+      for i, v in ipairs(out) do
+        if n >= 2 then assert.are_not.equal(i, v) end
+        assert.is_nil(seen[v])
+        seen[v] = true
+      end
+    end
+    assert.same({ 5, 1, 4, 2, 3 }, model.shuffled({ 1, 2, 3, 4, 5 }, "abc"))
+  end)
 end)
 
 describe("stand-in verifier", function()
@@ -256,21 +295,28 @@ local function parse_responses(out)
   return responses
 end
 
--- request{ url=, path=, method=, headers = { {name, value}, ... }, body=, urls = n (repeat) }
-local function request(s, t)
+-- The curl command for request{ ... } below, without running it (the body
+-- is written to its file now).
+local function curl_command(s, t)
   local cmd = { "curl", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST" }
   for _, h in ipairs(t.headers or {}) do
     cmd[#cmd + 1] = "-H " .. shell_quote(h[1] .. ": " .. h[2])
   end
   if t.body then
-    write_file(tmp_body, t.body)
-    cmd[#cmd + 1] = "--data-binary @" .. shell_quote(tmp_body)
+    local file = t.body_file or tmp_body
+    write_file(file, t.body)
+    cmd[#cmd + 1] = "--data-binary @" .. shell_quote(file)
   end
   local url = s.url .. (t.path or "")
   for _ = 1, t.urls or 1 do
     cmd[#cmd + 1] = shell_quote(url)
   end
-  local rs = parse_responses(run(table.concat(cmd, " ")))
+  return table.concat(cmd, " ")
+end
+
+-- request{ url=, path=, method=, headers = { {name, value}, ... }, body=, urls = n (repeat) }
+local function request(s, t)
+  local rs = parse_responses(run(curl_command(s, t)))
   if t.urls then return rs end
   return rs[1]
 end
@@ -280,8 +326,24 @@ local function api_path(project, query)
     .. (query and ("?" .. query) or "")
 end
 
+-- BatchRunPipeline's path
+local function run_path(project, query)
+  return "/v5/" .. (project or model.seed_project) .. "/api/pipelines/batch-runs"
+    .. (query and ("?" .. query) or "")
+end
+
 local function seed_body()
   return cjson.encode({ query = model.seed_query })
+end
+
+local function seed_pipeline_ids()
+  local ids = {}
+  for i, r in ipairs(model.seed) do ids[i] = r.pipeline_id end
+  return ids
+end
+
+local function run_body(ids)
+  return cjson.encode({ pipeline_ids = ids or seed_pipeline_ids() })
 end
 
 local function now_date(offset)
@@ -289,12 +351,16 @@ local function now_date(offset)
 end
 
 -- A signed request; opts: cred, date_offset, body, project, query, sk, extra
--- (headers sent but not signed), unsigned_token
+-- (headers sent but not signed), unsigned_token, run (BatchRunPipeline
+-- instead of ShowBatchRunResult), command (return the curl command instead
+-- of running it), body_file (where the body is written for curl; commands
+-- run side by side need one each)
 local function signed(s, opts)
   opts = opts or {}
   local cred = opts.cred or model.credentials.permanent
   local project = opts.project or model.seed_project
-  local body = opts.body or seed_body()
+  local path_of = opts.run and run_path or api_path
+  local body = opts.body or (opts.run and run_body()) or seed_body()
   local hs = {
     Host = "127.0.0.1:" .. s.port,
     ["Content-Type"] = "application/json;charset=UTF-8",
@@ -305,13 +371,18 @@ local function signed(s, opts)
     hs["X-Security-Token"] = cred.security_token
   end
   local authz = verify.sign {
-    ak = cred.ak, sk = opts.sk or cred.sk, method = "POST", path = api_path(project),
+    ak = cred.ak, sk = opts.sk or cred.sk, method = "POST", path = path_of(project),
     query = opts.query, headers = hs, body = body,
   }
   local list = { { "Authorization", authz } }
   for k, v in pairs(hs) do list[#list + 1] = { k, v } end
   for _, h in ipairs(opts.extra or {}) do list[#list + 1] = h end
-  return request(s, { path = api_path(project, opts.query), headers = list, body = body, urls = opts.urls })
+  local t = { path = path_of(project, opts.query), headers = list, body = body, urls = opts.urls,
+    body_file = opts.body_file }
+  if opts.command then
+    return curl_command(s, t)
+  end
+  return request(s, t)
 end
 
 local function token_request(s, opts)
@@ -335,6 +406,19 @@ local function expected_seed_json()
     }
   end
   return { result = out }
+end
+
+-- The whole config after a reset, as GET /_standin/config answers it.
+local DEFAULT_CONFIG = {
+  max_items = 200, delay_ms = 0, clock_offset_s = 0,
+  shuffle = false, omit = {}, fail_ids = {}, fail_status = 500,
+}
+
+local function with_defaults(t)
+  local c = {}
+  for k, v in pairs(DEFAULT_CONFIG) do c[k] = v end
+  for k, v in pairs(t) do c[k] = v end
+  return c
 end
 
 local function assert_common_headers(r)
@@ -541,7 +625,7 @@ describe("stand-in server over HTTP", function()
     local r = signed(s, { body = cjson.encode({ query = q }) }) -- also large enough for Expect: 100-continue
     assert.equal(200, r.status)
     assert.equal(200, #r.json.result)
-    assert.same({ max_items = 3, delay_ms = 0, clock_offset_s = 0 }, s:config({ max_items = 3 }))
+    assert.same(with_defaults({ max_items = 3 }), s:config({ max_items = 3 }))
     assert_error(signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3], q[4] } }) }), 400,
       "DEVPIPE.00011001", "Invalid request body: query has 4 items, at most 3 are allowed")
     assert.equal(200, signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3] } }) }).status)
@@ -553,7 +637,15 @@ describe("stand-in server over HTTP", function()
     assert.has_error(function() s:config({ no_such_mode = 1 }) end)
     assert.has_error(function() s:config({ max_items = 0 }) end)
     assert.has_error(function() s:config({ delay_ms = "x" }) end)
-    assert.same({ max_items = 200, delay_ms = 0, clock_offset_s = 0 }, s:config())
+    assert.has_error(function() s:config({ shuffle = 1 }) end)
+    assert.has_error(function() s:config({ omit = { "short" } }) end)
+    assert.has_error(function() s:config({ omit = { a = model.make_id("x", 1) } }) end)
+    assert.has_error(function() s:config({ fail_ids = "x" }) end)
+    assert.has_error(function() s:config({ fail_status = 200 }) end)
+    assert.has_error(function() s:config({ fail_status = 500.5 }) end)
+    -- all or nothing: the good key of a refused change is not kept
+    assert.has_error(function() s:config({ shuffle = true, fail_status = 600 }) end)
+    assert.same(DEFAULT_CONFIG, s:config())
   end)
 
   it("records the last API request", function()
@@ -680,5 +772,365 @@ describe("stand-in server over HTTP", function()
     local out = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "
       .. shell_quote(s2.url .. "/_standin/stats") .. " 2>/dev/null")
     assert.equal("000", out)
+  end)
+end)
+
+describe("stand-in BatchRunPipeline and test modes over HTTP", function()
+  local s
+
+  setup(function()
+    s = standin.start()
+  end)
+
+  teardown(function()
+    if s then s:stop() end
+    os.remove(tmp_body)
+  end)
+
+  before_each(function()
+    s:reset()
+  end)
+
+  local function ids_of(n, prefix)
+    local ids = {}
+    for i = 1, n do ids[i] = model.make_id(prefix or "pipe", i) end
+    return ids
+  end
+
+  -- The query for a BatchRunPipeline answer's pairs.
+  local function query_of(result)
+    local q = {}
+    for i, r in ipairs(result) do
+      q[i] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+    end
+    return q
+  end
+
+  local function run_ids_of(result)
+    local out = {}
+    for i, r in ipairs(result) do out[i] = r.pipeline_run_id end
+    return out
+  end
+
+  local function expected_results(query)
+    local out = {}
+    for i, q in ipairs(query) do
+      local r = model.result_for(q.pipeline_id, q.pipeline_run_id)
+      r.reason = r.reason == nil and cjson.null or r.reason
+      out[i] = r
+    end
+    return out
+  end
+
+  describe("BatchRunPipeline", function()
+    it("starts runs with ids numbered from the last reset", function()
+      local ids = seed_pipeline_ids()
+      local r = signed(s, { run = true, body = run_body(ids) })
+      assert.equal(200, r.status)
+      assert_common_headers(r)
+      local want = {}
+      for i, id in ipairs(ids) do
+        want[i] = { pipeline_id = id, pipeline_run_id = model.run_id_for(id, i) }
+      end
+      assert.same({ result = want }, r.json)
+      assert.truthy(r.body:find('^{"result":%[{"pipeline_id":"' .. ids[1] .. '","pipeline_run_id":"%x+"},'))
+
+      -- a second run of the same pipelines: new ids, still predictable
+      local again = signed(s, { run = true, body = run_body(ids) })
+      assert.equal(200, again.status)
+      for i, id in ipairs(ids) do
+        local got = again.json.result[i]
+        assert.equal(id, got.pipeline_id)
+        assert.equal(model.run_id_for(id, #ids + i), got.pipeline_run_id)
+        assert.are_not.equal(r.json.result[i].pipeline_run_id, got.pipeline_run_id)
+      end
+
+      -- the same pipeline twice in one batch: two runs
+      local twice = signed(s, { run = true, body = run_body({ ids[1], ids[1] }) })
+      assert.are_not.equal(twice.json.result[1].pipeline_run_id, twice.json.result[2].pipeline_run_id)
+
+      local st = s:stats()
+      assert.equal(3, st.requests)
+      assert.equal(3, st.ok)
+      assert.equal(3, st.runs)
+      assert.equal(2 * #ids + 2, st.run_pipelines)
+      assert.equal(3, st.connections) -- one curl each
+      assert.same({ ["200"] = 3 }, st.statuses)
+
+      -- after a reset the numbering starts again
+      s:reset()
+      assert.same({ result = want }, signed(s, { run = true, body = run_body(ids) }).json)
+    end)
+
+    it("answers ShowBatchRunResult for the pairs it started", function()
+      local started = signed(s, { run = true, body = run_body(ids_of(7)) }).json.result
+      local q = query_of(started)
+      local r = signed(s, { body = cjson.encode({ query = q }) })
+      assert.equal(200, r.status)
+      assert.same({ result = expected_results(q) }, r.json)
+      local st = s:stats()
+      assert.equal(1, st.runs)
+      assert.equal(7, st.run_pipelines)
+      assert.equal(2, st.ok)
+    end)
+
+    it("accepts the IAM token and the temporary AK", function()
+      local r = token_request(s, { path = run_path(), body = run_body() })
+      assert.equal(200, r.status)
+      assert.equal(6, #r.json.result)
+      assert.equal(200, signed(s, { run = true, cred = model.credentials.temporary }).status)
+      assert_error(token_request(s, { path = run_path(), body = run_body(), token = "nope" }), 401,
+        "APIGW.0301", "Incorrect IAM authentication information: verify token failed")
+      assert_error(request(s, { path = run_path(), body = run_body() }), 401,
+        "DEV.00000001", "No credentials were recognised")
+      assert.equal(2, s:stats().runs)
+    end)
+
+    it("checks signatures and X-Project-Id as the result route does", function()
+      local r = signed(s, { run = true, sk = "wrong" })
+      assert_error(r, 401, "APIGW.0301")
+      local prefix = "Incorrect IAM authentication information: verify aksk signature fail, canonicalRequest: "
+      assert.equal(prefix .. "POST|" .. run_path() .. "/|", r.json.error_msg:sub(1, #prefix + #run_path() + 7))
+      assert_error(signed(s, { run = true, date_offset = -20 * 60 }), 401, "APIGW.0303")
+      assert_error(signed(s, { run = true, x_project = "00000000000000000000000000000000" }), 400,
+        "DEVPIPE.00011002", "X-Project-Id does not match the project in the path")
+      local msg = "The API does not exist or has not been published in the environment"
+      assert_error(request(s, { method = "GET", path = run_path() }), 404, "APIG.0101", msg)
+      assert_error(token_request(s, { path = "/v5/short/api/pipelines/batch-runs", body = run_body() }),
+        404, "APIG.0101", msg)
+      assert_error(token_request(s, { path = run_path() .. "/", body = run_body() }), 404, "APIG.0101", msg)
+      local st = s:stats()
+      assert.equal(0, st.ok)
+      assert.equal(0, st.runs)
+      assert.equal(0, st.run_pipelines)
+    end)
+
+    it("validates the body", function()
+      local pfx = "Invalid request body: "
+      local function bad(body, msg)
+        assert_error(token_request(s, { path = run_path(), body = body }), 400, "DEVPIPE.00011001", pfx .. msg)
+      end
+      bad("", "body is empty")
+      bad("{", "body is not valid JSON")
+      bad('["a"]', "body must be a JSON object")
+      bad("{}", "pipeline_ids is required")
+      bad('{"pipeline_ids":null}', "pipeline_ids is required")
+      bad('{"pipeline_ids":"' .. model.seed[1].pipeline_id .. '"}', "pipeline_ids must be an array")
+      bad('{"pipeline_ids":{"a":1}}', "pipeline_ids must be an array")
+      bad('{"pipeline_ids":[]}', "pipeline_ids must not be empty")
+      local ids = seed_pipeline_ids()
+      ids[3] = "short"
+      bad(run_body(ids), "pipeline_ids[2] must be 32 letters or digits")
+      ids[3] = 12
+      bad(run_body(ids), "pipeline_ids[2] must be 32 letters or digits")
+      bad('{"pipeline_ids":[null]}', "pipeline_ids[0] must be 32 letters or digits")
+      -- the body of the other route is not a run request
+      bad(seed_body(), "pipeline_ids is required")
+      local st = s:stats()
+      assert.equal(0, st.runs)
+      assert.equal(0, st.run_pipelines)
+      -- still serving, and the refused requests used up no run numbers
+      local r = token_request(s, { path = run_path(), body = run_body() })
+      assert.equal(model.run_id_for(model.seed[1].pipeline_id, 1), r.json.result[1].pipeline_run_id)
+    end)
+
+    it("limits the number of pipeline ids (max_items)", function()
+      local ids = ids_of(201)
+      assert_error(signed(s, { run = true, body = run_body(ids) }), 400, "DEVPIPE.00011001",
+        "Invalid request body: pipeline_ids has 201 items, at most 200 are allowed")
+      ids[201] = nil
+      local r = signed(s, { run = true, body = run_body(ids) })
+      assert.equal(200, r.status)
+      assert.equal(200, #r.json.result)
+      s:config({ max_items = 2 })
+      assert_error(signed(s, { run = true, body = run_body({ ids[1], ids[2], ids[3] }) }), 400,
+        "DEVPIPE.00011001", "Invalid request body: pipeline_ids has 3 items, at most 2 are allowed")
+      assert.equal(200, signed(s, { run = true, body = run_body({ ids[1], ids[2] }) }).status)
+      local st = s:stats()
+      assert.equal(2, st.runs)
+      assert.equal(202, st.run_pipelines)
+    end)
+  end)
+
+  describe("shuffle", function()
+    it("answers ShowBatchRunResult items out of query order, the same each time", function()
+      local q = model.seed_query
+      s:config({ shuffle = true })
+      local r = signed(s)
+      assert.equal(200, r.status)
+      local seed = {}
+      for i, item in ipairs(q) do seed[i] = item.pipeline_run_id end
+      local want = model.shuffled(expected_seed_json().result, table.concat(seed, ","))
+      assert.same({ result = want }, r.json)
+      for i, item in ipairs(r.json.result) do
+        assert.are_not.equal(q[i].pipeline_run_id, item.pipeline_run_id)
+      end
+      assert.same(r.json, signed(s).json)
+      -- three items are enough to be reordered
+      local three = { q[1], q[2], q[3] }
+      local got = signed(s, { body = cjson.encode({ query = three }) }).json.result
+      assert.equal(3, #got)
+      assert.are_not.same(run_ids_of(three), run_ids_of(got))
+      -- and a reset puts query order back
+      s:reset()
+      assert.same(expected_seed_json(), signed(s).json)
+    end)
+
+    it("answers BatchRunPipeline items out of order, runs numbered in request order", function()
+      s:config({ shuffle = true })
+      local ids = ids_of(5)
+      local r = signed(s, { run = true, body = run_body(ids) })
+      assert.equal(200, r.status)
+      local position = {}
+      for i, id in ipairs(ids) do position[id] = i end
+      for i, item in ipairs(r.json.result) do
+        assert.are_not.equal(ids[i], item.pipeline_id)
+        assert.equal(model.run_id_for(item.pipeline_id, position[item.pipeline_id]), item.pipeline_run_id)
+      end
+      assert.equal(5, #r.json.result)
+      assert.equal(5, s:stats().run_pipelines)
+    end)
+  end)
+
+  describe("omit", function()
+    it("leaves chosen run ids out of ShowBatchRunResult", function()
+      local q = model.seed_query
+      s:config({ omit = { q[2].pipeline_run_id, q[5].pipeline_run_id } })
+      local r = signed(s)
+      assert.equal(200, r.status)
+      local want = expected_seed_json().result
+      assert.same({ result = { want[1], want[3], want[4], want[6] } }, r.json)
+      -- everything omitted: an empty list, still 200
+      s:config({ omit = run_ids_of(q) })
+      r = signed(s)
+      assert.equal(200, r.status)
+      assert.equal('{"result":[]}', r.body)
+      -- an empty list (sent as {} by cjson) omits nothing
+      assert.same({}, s:config({ omit = {} }).omit)
+      assert.same(expected_seed_json(), signed(s).json)
+    end)
+
+    it("leaves chosen pipelines out of BatchRunPipeline, not starting them", function()
+      local ids = ids_of(4)
+      s:config({ omit = { ids[2] } })
+      local r = signed(s, { run = true, body = run_body(ids) })
+      assert.equal(200, r.status)
+      assert.same({ result = {
+        { pipeline_id = ids[1], pipeline_run_id = model.run_id_for(ids[1], 1) },
+        { pipeline_id = ids[3], pipeline_run_id = model.run_id_for(ids[3], 2) },
+        { pipeline_id = ids[4], pipeline_run_id = model.run_id_for(ids[4], 3) },
+      } }, r.json)
+      local st = s:stats()
+      assert.equal(1, st.runs)
+      assert.equal(3, st.run_pipelines)
+      assert.same({ 4 }, st.items)
+    end)
+
+    it("applies the omitted kind of id to each route", function()
+      -- a pipeline id in omit does not hide a ShowBatchRunResult item
+      s:config({ omit = { model.seed_query[1].pipeline_id } })
+      assert.same(expected_seed_json(), signed(s).json)
+    end)
+  end)
+
+  describe("fail_ids", function()
+    it("fails the ShowBatchRunResult batches that carry a listed run id", function()
+      local q = model.seed_query
+      s:config({ fail_ids = { q[4].pipeline_run_id } })
+      local msg = "Internal server error (stand-in: failing this batch on purpose)"
+      assert_error(signed(s), 500, "DEVPIPE.00000500", msg)
+      assert_error(signed(s, { body = cjson.encode({ query = { q[4] } }) }), 500, "DEVPIPE.00000500", msg)
+      assert.equal(200, signed(s, { body = cjson.encode({ query = { q[1], q[2], q[3] } }) }).status)
+      assert.equal(200, signed(s, { body = cjson.encode({ query = { q[5], q[6] } }) }).status)
+      -- the body is checked first
+      assert_error(token_request(s, { body = '{"query":[]}' }), 400, "DEVPIPE.00011001")
+      local st = s:stats()
+      assert.same({ ["200"] = 2, ["400"] = 1, ["500"] = 2 }, st.statuses)
+      assert.equal(2, st.ok)
+      s:reset()
+      assert.equal(200, signed(s).status)
+    end)
+
+    it("answers 429 as the gateway's throttling", function()
+      s:config({ fail_ids = { model.seed_query[1].pipeline_run_id }, fail_status = 429 })
+      assert_error(signed(s), 429, "APIGW.0308", "The throttling threshold has been reached")
+      assert.same({ ["429"] = 1 }, s:stats().statuses)
+    end)
+
+    it("fails the BatchRunPipeline batches that carry a listed pipeline id", function()
+      local ids = ids_of(6)
+      s:config({ fail_ids = { ids[5] }, fail_status = 503 })
+      assert_error(signed(s, { run = true, body = run_body({ ids[4], ids[5], ids[6] }) }), 503,
+        "DEVPIPE.00000500", "Internal server error (stand-in: failing this batch on purpose)")
+      local r = signed(s, { run = true, body = run_body({ ids[1], ids[2], ids[3] }) })
+      assert.equal(200, r.status)
+      -- the failed batch started nothing
+      assert.equal(model.run_id_for(ids[1], 1), r.json.result[1].pipeline_run_id)
+      local st = s:stats()
+      assert.equal(1, st.runs)
+      assert.equal(3, st.run_pipelines)
+      assert.same({ 3, 3 }, st.items)
+      -- a pipeline id does not fail a ShowBatchRunResult batch, nor a run id a run
+      s:config({ fail_ids = { model.seed_query[1].pipeline_id } })
+      assert.equal(200, signed(s).status)
+      s:config({ fail_ids = { model.seed_query[1].pipeline_run_id } })
+      assert.equal(200, signed(s, { run = true }).status)
+    end)
+
+    it("names other statuses after the status", function()
+      s:config({ fail_ids = { model.seed_query[1].pipeline_run_id }, fail_status = 502 })
+      assert_error(signed(s), 502, "DEVPIPE.00000500")
+      s:config({ fail_status = 400 })
+      assert_error(signed(s), 400, "DEVPIPE.00000400",
+        "Request failed (stand-in: failing this batch on purpose)")
+      s:config({ fail_status = 403 })
+      assert_error(signed(s), 403, "DEVPIPE.00000403")
+      s:config({ fail_ids = {} })
+      assert.equal(200, signed(s).status)
+    end)
+  end)
+
+  it("records each API request's item count in arrival order", function()
+    signed(s, { body = cjson.encode({ query = { model.seed_query[1] } }) })
+    signed(s)
+    signed(s, { run = true, body = run_body(ids_of(3)) })
+    token_request(s, { body = "{" })                 -- not JSON: 0
+    signed(s, { sk = "wrong" })                      -- refused, but it carried 6
+    token_request(s, { path = "/v5/" .. model.seed_project .. "/api/nope" }) -- no such API: 0
+    s:stats() -- control calls are not API requests
+    local st = s:stats()
+    assert.same({ 1, 6, 3, 0, 6, 0 }, st.items)
+    assert.equal(#st.items, st.requests)
+    s:reset()
+    assert.same({}, s:stats().items)
+  end)
+
+  it("delays concurrent requests side by side (delay_ms)", function()
+    s:config({ delay_ms = 300 })
+    local outs, bodies, parts = {}, {}, {}
+    for i = 1, 4 do
+      outs[i], bodies[i] = os.tmpname(), os.tmpname()
+      local cmd = signed(s, { command = true, run = i % 2 == 0, body_file = bodies[i] })
+      parts[i] = "(" .. cmd .. " >" .. shell_quote(outs[i]) .. " 2>&1) &"
+    end
+    local out = run("a=$(date +%s%N); " .. table.concat(parts, " ")
+      .. " wait; b=$(date +%s%N); echo $(( (b - a) / 1000000 ))")
+    local ms = tonumber(out:match("(%d+)%s*$"))
+    for i = 1, 4 do
+      local r = parse_responses(files.read(outs[i]) or "")[1]
+      os.remove(outs[i])
+      os.remove(bodies[i])
+      assert.truthy(r, "request " .. i .. " got no answer")
+      assert.equal(200, r.status)
+    end
+    assert.truthy(ms, out)
+    assert.is_true(ms >= 290, "took " .. tostring(ms) .. " ms: not delayed")
+    assert.is_true(ms < 900, "took " .. tostring(ms) .. " ms: delays not concurrent")
+    local st = s:stats()
+    assert.equal(4, st.max_in_flight)
+    assert.equal(0, st.in_flight)
+    assert.equal(4, st.ok)
+    assert.equal(2, st.runs)
+    assert.same({ 6, 6, 6, 6 }, st.items)
   end)
 end)

@@ -68,6 +68,25 @@ done:
     return rc;
 }
 
+int cab_encode_ids(const char *key, const char *const *ids, size_t n, cab_buf *out) {
+    cJSON *root = cJSON_CreateObject(), *arr = NULL;
+    size_t i, estimate = 8 + strlen(key);
+    int rc = -1;
+    if (!root || !(arr = cJSON_AddArrayToObject(root, key))) goto done;
+    for (i = 0; i < n; i++) {
+        cJSON *s = cJSON_CreateStringReference(ids[i]);
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            goto done;
+        }
+        estimate += 3 + strlen(ids[i]);
+    }
+    rc = print_into(root, estimate, out);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
 /* ---- decoding ----------------------------------------------------------- */
 
 /* Whether a body that failed to parse was cut short: it ends inside a

@@ -24,6 +24,9 @@ int cab_is_id(const char *s, size_t n);
  * its content).  Returns 0, or -1 when memory runs out. */
 int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out);
 
+/* {"<key>":["id1","id2",…]} into out: the BatchRunPipeline body. */
+int cab_encode_ids(const char *key, const char *const *ids, size_t n, cab_buf *out);
+
 /* Why a body could not be decoded, with where. */
 typedef struct {
     char message[160];

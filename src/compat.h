@@ -22,16 +22,9 @@ static inline void cab_setfuncs(lua_State *L, const luaL_Reg *l) {
 }
 #endif
 
-/* luaL_testudata arrived in 5.2. */
-static inline void *cab_testudata(lua_State *L, int i, const char *tname) {
-    void *p = lua_touserdata(L, i);
-    if (p && lua_getmetatable(L, i)) {
-        luaL_getmetatable(L, tname);
-        if (!lua_rawequal(L, -1, -2)) p = NULL;
-        lua_pop(L, 2);
-        return p;
-    }
-    return NULL;
+/* lua_absindex arrived in 5.2. */
+static inline int cab_absindex(lua_State *L, int i) {
+    return (i > 0 || i <= LUA_REGISTRYINDEX) ? i : lua_gettop(L) + i + 1;
 }
 
 /* Pushes a JSON number as an integer where the value is one (5.3+). */

@@ -152,16 +152,72 @@ static int out_tostring(lua_State *L) {
 
 static const char *const ID_FIELDS[] = {"pipeline_id", "pipeline_run_id"};
 
-/* core.encode_query(pairs) -> body
- *                          | nil, index, field, problem[, detail]
- * Checks and encodes in one pass.  pairs is an array of tables with
- * pipeline_id and pipeline_run_id.  On a bad item: its index, the field
- * (nil when the item itself is not a table, then detail is its type), and
- * the problem: "missing", "type" (detail: the type) or "format" (not 32
- * letters or digits). */
-static int l_encode_query(lua_State *L) {
-    size_t n, i, len;
+/* Pushes nil, index, field, problem, detail: what is wrong with item i of
+ * a list (see l_check_query).  detail is the type of the offending value,
+ * which sits at stack index bad. */
+static int bad_item(lua_State *L, size_t i, const char *field, const char *problem, int bad) {
+    bad = cab_absindex(L, bad);
+    lua_pushnil(L);
+    lua_pushinteger(L, (lua_Integer)(i + 1));
+    if (field) lua_pushstring(L, field); else lua_pushnil(L);
+    lua_pushstring(L, problem);
+    lua_pushstring(L, luaL_typename(L, bad));
+    return 5;
+}
+
+/* Checks the id at the top of the stack; NULL when it is not one. */
+static const char *top_id(lua_State *L) {
+    size_t len;
+    const char *id;
+    if (lua_type(L, -1) != LUA_TSTRING) return NULL;
+    id = lua_tolstring(L, -1, &len);
+    return cab_is_id(id, len) ? id : NULL;
+}
+
+/* Walks the pairs in the table at idx, filling out (when not NULL).
+ * Returns 0, or the count of values bad_item pushed.  The id strings stay
+ * referenced by the table. */
+static int collect_pairs(lua_State *L, int idx, size_t n, cab_pair *out) {
+    size_t i;
     int f;
+    for (i = 0; i < n; i++) {
+        const char *ids[2];
+        lua_rawgeti(L, idx, (int)(i + 1));
+        if (!lua_istable(L, -1)) return bad_item(L, i, NULL, "type", -1);
+        for (f = 0; f < 2; f++) {
+            lua_getfield(L, -1 - f, ID_FIELDS[f]);
+            if (!(ids[f] = top_id(L)))
+                return bad_item(L, i, ID_FIELDS[f],
+                                lua_isnil(L, -1) ? "missing" : lua_type(L, -1) == LUA_TSTRING ? "format" : "type",
+                                -1);
+        }
+        if (out) {
+            out[i].pipeline_id = ids[0];
+            out[i].pipeline_run_id = ids[1];
+        }
+        lua_pop(L, 3);
+    }
+    return 0;
+}
+
+/* core.check_query(pairs) -> true | nil, index, field, problem, detail
+ * pairs is an array of tables with pipeline_id and pipeline_run_id, each
+ * 32 ASCII letters or digits.  On a bad item: its index, the field (nil
+ * when the item itself is not a table), the problem ("missing", "type" or
+ * "format": not 32 letters or digits) and the type of the bad value. */
+static int l_check_query(lua_State *L) {
+    int bad;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if ((bad = collect_pairs(L, 1, cab_rawlen(L, 1), NULL))) return bad;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.encode_query(pairs) -> body | nil, index, field, problem, detail
+ * Checks (as check_query) and encodes in one pass. */
+static int l_encode_query(lua_State *L) {
+    size_t n;
+    int bad;
     cab_pair *pairs;
     cab_buf *out = out_buf(L);
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -169,37 +225,48 @@ static int l_encode_query(lua_State *L) {
     /* The array of pointers lives in a userdata so that it is freed even
      * if a Lua error interrupts. */
     pairs = lua_newuserdata(L, (n ? n : 1) * sizeof *pairs);
-    for (i = 0; i < n; i++) {
-        const char *ids[2];
-        lua_rawgeti(L, 1, (int)(i + 1));
-        if (!lua_istable(L, -1)) {
-            lua_pushnil(L);
-            lua_pushinteger(L, (lua_Integer)(i + 1));
-            lua_pushnil(L);
-            lua_pushstring(L, luaL_typename(L, -4));
-            return 4;
-        }
-        for (f = 0; f < 2; f++) {
-            const char *id = NULL;
-            lua_getfield(L, -1 - f, ID_FIELDS[f]);
-            if (lua_type(L, -1) == LUA_TSTRING) id = lua_tolstring(L, -1, &len);
-            if (!id || !cab_is_id(id, len)) {
-                int missing = lua_isnil(L, -1), is_string = lua_type(L, -1) == LUA_TSTRING;
-                lua_pushnil(L);
-                lua_pushinteger(L, (lua_Integer)(i + 1));
-                lua_pushstring(L, ID_FIELDS[f]);
-                lua_pushstring(L, missing ? "missing" : is_string ? "format" : "type");
-                lua_pushstring(L, luaL_typename(L, -5));
-                return 5;
-            }
-            ids[f] = id;
-        }
-        /* Both strings stay referenced by the table in argument 1. */
-        pairs[i].pipeline_id = ids[0];
-        pairs[i].pipeline_run_id = ids[1];
-        lua_pop(L, 3);
-    }
+    if ((bad = collect_pairs(L, 1, n, pairs))) return bad;
     if (cab_encode_query(pairs, n, out)) return luaL_error(L, "out of memory encoding the query");
+    lua_pushlstring(L, out->data, out->len);
+    return 1;
+}
+
+/* Walks the ids in the table at idx, filling out (when not NULL); returns
+ * 0, or the count of values bad_item pushed. */
+static int collect_ids(lua_State *L, int idx, size_t n, const char **out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const char *id;
+        lua_rawgeti(L, idx, (int)(i + 1));
+        if (!(id = top_id(L)))
+            return bad_item(L, i, NULL, lua_type(L, -1) == LUA_TSTRING ? "format" : "type", -1);
+        if (out) out[i] = id;
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* core.check_run(pipeline_ids) -> true | nil, index, nil, problem, detail */
+static int l_check_run(lua_State *L) {
+    int bad;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if ((bad = collect_ids(L, 1, cab_rawlen(L, 1), NULL))) return bad;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.encode_run(pipeline_ids) -> body | nil, index, nil, problem, detail
+ * {"pipeline_ids":[…]} for BatchRunPipeline, each id checked as above. */
+static int l_encode_run(lua_State *L) {
+    size_t n;
+    int bad;
+    const char **ids;
+    cab_buf *out = out_buf(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = cab_rawlen(L, 1);
+    ids = lua_newuserdata(L, (n ? n : 1) * sizeof *ids);
+    if ((bad = collect_ids(L, 1, n, ids))) return bad;
+    if (cab_encode_ids("pipeline_ids", ids, n, out)) return luaL_error(L, "out of memory encoding the ids");
     lua_pushlstring(L, out->data, out->len);
     return 1;
 }
@@ -255,7 +322,11 @@ static void set_closures(lua_State *L, const luaL_Reg *fns) {
 
 void cab_register_codec(lua_State *L) {
     static const luaL_Reg none[] = {{NULL, NULL}};
-    static const luaL_Reg encoders[] = {{"encode_query", l_encode_query}, {NULL, NULL}};
+    static const luaL_Reg encoders[] = {{"check_query", l_check_query},
+                                        {"encode_query", l_encode_query},
+                                        {"check_run", l_check_run},
+                                        {"encode_run", l_encode_run},
+                                        {NULL, NULL}};
     static const luaL_Reg decoders[] = {{"decode_results", l_decode_results},
                                         {"decode_error", l_decode_error},
                                         {NULL, NULL}};

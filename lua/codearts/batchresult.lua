@@ -1,15 +1,20 @@
 --- codearts.batchresult: a client for Huawei Cloud CodeArts Pipeline's
--- ShowBatchRunResult, "how did this batch of pipeline runs start?".
+-- ShowBatchRunResult, "how did this batch of pipeline runs start?", and
+-- its companion BatchRunPipeline.
 --
 -- One direction of flow, each stage in one place:
---   validate (here) -> encode (C, cJSON) -> sign (C, libcrypto)
+--   validate and encode (C, cJSON) -> sign (C, libcrypto)
 --   -> transport (transport/*.lua) -> decode (C, cJSON -> Lua tables)
--- The request loop lives here, in Lua, so that a transport may yield or
--- call back; C never calls back into Lua.
+--   -> result set (results.lua)
+-- The request loop (batch.lua) lives in Lua, so that a transport may yield
+-- or call back; C never calls back into Lua.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local config = require "codearts.batchresult.config"
 local regions = require "codearts.batchresult.regions"
+local results = require "codearts.batchresult.results"
+local exchange = require "codearts.batchresult.exchange"
+local batch = require "codearts.batchresult.batch"
 
 local M = {
   VERSION = config.VERSION,
@@ -19,11 +24,13 @@ local M = {
   Error = Error,
   --- region -> endpoint, for reference.
   regions = regions.endpoints,
+  reason_kind = results.reason_kind,
+  summary = results.summary,
 }
 
 local QUERY_PATH = "/v5/%s/api/pipelines/batch-runs/result"
-local CONTENT_TYPE = "application/json;charset=UTF-8"
-local ID_FIELDS = { "pipeline_id", "pipeline_run_id" }
+local RUN_PATH = "/v5/%s/api/pipelines/batch-runs"
+local PAIR_FIELDS = { "pipeline_id", "pipeline_run_id" }
 
 -- What a client must keep but never show: its key material and tokens
 -- live here, out of the client table, so neither tostring nor a table
@@ -34,79 +41,32 @@ local private = setmetatable({}, { __mode = "k" })
 local Client = {}
 Client.__index = Client
 
---- A prepared request: { method, url, headers, body }.  Its tostring
--- hides the credentials.
-local Request = {}
-Request.__index = Request
-local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
-
-function Request.__tostring(req)
-  local names = {}
-  for name in pairs(req.headers) do names[#names + 1] = name end
-  table.sort(names)
-  local lines = { req.method .. " " .. req.url }
-  for _, name in ipairs(names) do
-    lines[#lines + 1] = name .. ": " .. (SECRET_HEADERS[name] and "[REDACTED]" or req.headers[name])
-  end
-  lines[#lines + 1] = ""
-  lines[#lines + 1] = req.body
-  return table.concat(lines, "\n")
-end
-
--- X-Sdk-Date changes once a second; format it only then.
-local last_time, last_date
-local function sdk_date()
-  local now = os.time()
-  if now ~= last_time then
-    last_time, last_date = now, os.date("!%Y%m%dT%H%M%SZ", now)
-  end
-  return last_date
-end
-
---- Checks and encodes a query list: the body, or nil and an
--- INVALID_ARGUMENT error naming the first offending item.  The per-item
--- checks run in C, in the same pass that encodes.
-local function encode_pairs(list)
-  if type(list) ~= "table" then
-    return nil, Error.invalid("pairs must be an array of { pipeline_id = …, pipeline_run_id = … }, got "
-      .. type(list))
-  end
-  if #list == 0 then return nil, Error.invalid("pairs is empty") end
-  local body, i, field, problem, detail = core.encode_query(list)
-  if body then return body end
-  if not field then
-    return nil, Error.invalid(("pairs[%d] must be a table, got %s"):format(i, problem))
-  elseif problem == "missing" then
-    return nil, Error.invalid(("pairs[%d].%s is missing"):format(i, field))
-  elseif problem == "type" then
-    return nil, Error.invalid(("pairs[%d].%s must be 32 letters or digits, got %s"):format(i, field, detail))
-  end
-  local shown = ("%q"):format(list[i][field]):gsub("\\?\n", "\\n")
-  return nil, Error.invalid(("pairs[%d].%s must be 32 letters or digits, got %s"):format(i, field, shown))
-end
-
 --- Creates a client.  See README.md for the options; returns nil, err
 -- (code INVALID_ARGUMENT) when one is wrong.
 function M.new(opts)
   local cfg, secrets = config.build(opts)
   if not cfg then return nil, secrets end
-  local priv = { ak = secrets.ak, security_token = secrets.security_token, token = secrets.token }
-  priv.redact = { secrets.sk, secrets.security_token, secrets.token }
+  local priv = {
+    creds = { ak = secrets.ak, security_token = secrets.security_token, token = secrets.token },
+    redact = { secrets.sk, secrets.security_token, secrets.token },
+    transport_config = cfg,
+  }
   if secrets.sk then
     local signer, msg = core.signer(secrets.sk)
     if not signer then return nil, Error.new("INTERNAL", msg) end
-    priv.signer = signer
+    priv.creds.signer = signer
   end
-  priv.transport_config = cfg
-  local path = QUERY_PATH:format(cfg.project_id)
+  priv.endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
+                    user_agent = cfg.user_agent }
   local self = setmetatable({
     endpoint = cfg.endpoint,
     region = cfg.region,
     project_id = cfg.project_id,
     user_agent = cfg.user_agent,
-    _host = cfg.host,
-    _path = path,
-    _url = cfg.endpoint .. path,
+    batch_size = cfg.batch_size,
+    concurrency = cfg.concurrency,
+    _query_path = QUERY_PATH:format(cfg.project_id),
+    _run_path = RUN_PATH:format(cfg.project_id),
   }, Client)
   private[self] = priv
   return self
@@ -117,11 +77,11 @@ function Client:__tostring()
   local auth
   if not priv then
     auth = "closed"
-  elseif priv.token then
+  elseif priv.creds.token then
     auth = "IAM token"
   else
-    auth = "AK/SK, access key " .. priv.ak:sub(1, 4) .. "…"
-      .. (priv.security_token and ", temporary" or "")
+    auth = "AK/SK, access key " .. priv.creds.ak:sub(1, 4) .. "…"
+      .. (priv.creds.security_token and ", temporary" or "")
   end
   return ("codearts.batchresult client (%s, project %s, %s)"):format(self.endpoint, self.project_id, auth)
 end
@@ -130,51 +90,6 @@ local function live(self)
   local priv = private[self]
   if not priv then error("codearts.batchresult: the client is closed", 3) end
   return priv
-end
-
---- Signs body for this client's endpoint: a request ready for any HTTP
--- client to send.
-local function build(self, priv, body)
-  local headers = {
-    ["Content-Type"] = CONTENT_TYPE,
-    Host = self._host,
-    ["X-Project-Id"] = self.project_id,
-    ["User-Agent"] = self.user_agent,
-  }
-  if priv.token then
-    headers["X-Auth-Token"] = priv.token
-  else
-    headers["X-Sdk-Date"] = sdk_date()
-    headers["X-Security-Token"] = priv.security_token
-    local auth, msg = priv.signer:sign(priv.ak, "POST", self._path, "", headers, body)
-    if not auth then return nil, Error.invalid(msg) end
-    headers.Authorization = auth
-  end
-  return setmetatable({ method = "POST", url = self._url, headers = headers, body = body }, Request)
-end
-
---- client:prepare(pairs) -> { method, url, headers, body }, fully signed,
--- or nil, err.  Nothing is sent.
-function Client:prepare(list)
-  local priv = live(self)
-  local body, err = encode_pairs(list)
-  if not body then return nil, err end
-  return build(self, priv, body)
-end
-
---- The error for a non-2xx answer: the API's own code and message when
--- the body is a Huawei-style error, else HTTP.
-local function api_error(priv, res)
-  local code, message, body_request_id = core.decode_error(res.body)
-  if not message then
-    local snippet = res.body:gsub("%c+", " "):sub(1, 200)
-    message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
-  end
-  return Error.new(code or "HTTP", Error.redact(message, priv.redact), {
-    status = res.status,
-    request_id = res.request_id or body_request_id,
-    retryable = res.status == 429 or res.status >= 500,
-  })
 end
 
 local function transport(priv)
@@ -188,53 +103,228 @@ local function transport(priv)
   return t
 end
 
---- Sends a prepared request and decodes the answer's result list.
-local function execute(priv, req)
+--- The INVALID_ARGUMENT error for item i of list (named what), from what
+-- core.check_* reported.
+local function item_error(what, list, i, field, problem, detail)
+  local name = ("%s[%d]%s"):format(what, i, field and ("." .. field) or "")
+  if problem == "missing" then return Error.invalid(name .. " is missing") end
+  if not field and what == "pairs" then
+    return Error.invalid(("%s must be a table, got %s"):format(name, detail))
+  end
+  local shown = detail
+  if problem == "format" then
+    local v = list[i]
+    if field then v = v[field] end
+    shown = ("%q"):format(v):gsub("\\?\n", "\\n")
+  end
+  return Error.invalid(("%s must be 32 letters or digits, got %s"):format(name, shown))
+end
+
+--- Checks that list is a non-empty array, then each item with check.
+local function check_list(what, list, check)
+  if type(list) ~= "table" then
+    local shape = what == "pairs" and "{ pipeline_id = …, pipeline_run_id = … }" or "pipeline id strings"
+    return Error.invalid(("%s must be an array of %s, got %s"):format(what, shape, type(list)))
+  end
+  if #list == 0 then return Error.invalid(what .. " is empty") end
+  local ok, i, field, problem, detail = check(list)
+  if not ok then return item_error(what, list, i, field, problem, detail) end
+end
+
+--- Runs one call's items through the API in batches and gathers the
+-- answers.  items are unique; find(answer) is the index of the item an
+-- answer is for (or nil); spec says how: path, encode(batch) -> body, ids
+-- (the string fields every answer must have) and wrap(array).  Returns the answers in the items' order with .missing
+-- (items whose batch was answered without them), or nil, err with
+-- err.results (the same, for what did arrive) and err.unanswered (items of
+-- failed batches).
+local function gather(priv, items, find, o, spec)
   local t, terr = transport(priv)
   if not t then return nil, terr end
-  local res, kind, msg = t:send(req)
-  if not res then
-    return nil, Error.new(kind, Error.redact(msg, priv.redact),
-      { retryable = kind == "NETWORK" or kind == "TIMEOUT" })
+  local n, size = #items, o.batch_size
+  local jobs = {}
+  for first = 1, n, size do jobs[#jobs + 1] = { first = first, last = math.min(first + size - 1, n) } end
+  local found = {}
+  local first_err, failed, done_items = nil, 0, 0
+
+  batch.run(t, jobs, o.concurrency,
+    function(job)
+      local slice = {}
+      for i = job.first, job.last do slice[#slice + 1] = items[i] end
+      return exchange.build(priv.endpoint, priv.creds, spec.path, spec.encode(slice))
+    end,
+    function(job, res, kind, msg)
+      local answers, err = exchange.outcome(res, kind, msg, spec.ids, priv.redact)
+      if answers then
+        job.answered = true
+        -- An answer for an item not asked for, or a second one for the
+        -- same item, has no place in the result: the first one counts.
+        for _, r in ipairs(answers) do
+          local i = find(r)
+          if i and not found[i] then found[i] = r end
+        end
+      else
+        failed = failed + 1
+        first_err = first_err or err
+      end
+      done_items = done_items + (job.last - job.first + 1)
+      if o.on_progress then o.on_progress(done_items, n) end
+    end)
+
+  local out, missing, unanswered = {}, {}, {}
+  for _, job in ipairs(jobs) do
+    for i = job.first, job.last do
+      if found[i] then
+        out[#out + 1] = found[i]
+      elseif job.answered then
+        missing[#missing + 1] = items[i]
+      else
+        unanswered[#unanswered + 1] = items[i]
+      end
+    end
   end
-  if res.status < 200 or res.status > 299 then return nil, api_error(priv, res) end
-  local results, why = core.decode_results(res.body, ID_FIELDS[1], ID_FIELDS[2])
-  if not results then
-    return nil, Error.new("DECODE", why, { status = res.status, request_id = res.request_id })
+  out = spec.wrap(out)
+  out.missing = missing
+  if first_err then
+    first_err.results, first_err.unanswered = out, unanswered
+    first_err.batches, first_err.failed_batches = #jobs, failed
+    return nil, first_err
   end
-  return results
+  return out
 end
 
---- client:query(pairs) -> results, or nil, err.
--- results is an array of { pipeline_id, pipeline_name, pipeline_run_id,
--- status, reason } in the order the API returned them.
-function Client:query(list)
+--- The first occurrence of each pair of list, and a function giving the
+-- index among them of the pair an answer is for.  Two levels of tables,
+-- by pipeline id then run id, rather than joined keys: the ids are short
+-- strings that Lua has already interned, and 10,000 joined keys would be
+-- 10,000 new strings.
+local function unique_pairs(list)
+  local items, by_pipeline = {}, {}
+  for _, p in ipairs(list) do
+    local runs = by_pipeline[p.pipeline_id]
+    if not runs then
+      runs = {}
+      by_pipeline[p.pipeline_id] = runs
+    end
+    if not runs[p.pipeline_run_id] then
+      items[#items + 1] = p
+      runs[p.pipeline_run_id] = #items
+    end
+  end
+  return items, function(r)
+    local runs = by_pipeline[r.pipeline_id]
+    return runs and runs[r.pipeline_run_id]
+  end
+end
+
+--- The first occurrence of each pipeline id, and the finder for answers.
+local function unique_ids(list)
+  local items, at = {}, {}
+  for _, id in ipairs(list) do
+    if not at[id] then
+      items[#items + 1] = id
+      at[id] = #items
+    end
+  end
+  return items, function(r) return at[r.pipeline_id] end
+end
+
+local function plain(t) return t end
+
+--- client:query(pairs [, opts]) -> results, or nil, err.
+-- Any number of pairs: de-duplicated, sent in batches of opts.batch_size,
+-- opts.concurrency at a time, matched to the answers by their ids and
+-- returned in the order each pair first appears.  See README.md.
+function Client:query(list, opts)
   local priv = live(self)
-  local req, err = self:prepare(list)
-  if not req then return nil, err end
-  return execute(priv, req)
+  local o, oerr = config.call_options(opts, self)
+  if not o then return nil, oerr end
+  local err = check_list("pairs", list, core.check_query)
+  if err then return nil, err end
+  local items, find = unique_pairs(list)
+  return gather(priv, items, find, o, {
+    path = self._query_path, encode = core.encode_query, ids = PAIR_FIELDS, wrap = results.wrap,
+  })
 end
 
---- Frees the connection and the key material; the client is unusable
+--- client:run(pipeline_ids [, opts]) -> runs, or nil, err.
+-- Starts the pipelines (BatchRunPipeline).  runs is an array of
+-- { pipeline_id, pipeline_run_id } in the order of pipeline_ids, with
+-- .missing (pipeline ids the server did not start).  Batched, validated
+-- and reported like query; err.unanswered lists pipeline ids.
+function Client:run(ids, opts)
+  local priv = live(self)
+  local o, oerr = config.call_options(opts, self)
+  if not o then return nil, oerr end
+  local err = check_list("pipeline_ids", ids, core.check_run)
+  if err then return nil, err end
+  local items, find = unique_ids(ids)
+  return gather(priv, items, find, o, {
+    path = self._run_path, encode = core.encode_run, ids = PAIR_FIELDS, wrap = plain,
+  })
+end
+
+--- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.
+-- Starts the pipelines, then asks how each run started.  results is what
+-- query returns, with .not_started (pipeline ids the server did not
+-- start).  On failure err.results holds the start results of the runs that
+-- did start, and err.unanswered the pipeline ids that got no answer.
+function Client:run_and_query(ids, opts)
+  local runs, err = self:run(ids, opts)
+  local started = runs or (err and err.results)
+  if not started then return nil, err end
+  local list = {}
+  for i, r in ipairs(started) do list[i] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id } end
+  local res, qerr
+  if #list > 0 then
+    res, qerr = self:query(list, opts)
+  else
+    res = results.wrap({})
+    res.missing = {}
+  end
+  if err then
+    err.results = res or qerr.results
+    err.results.not_started = started.missing
+    return nil, err
+  end
+  if not res then
+    qerr.results.not_started = runs.missing
+    return nil, qerr
+  end
+  res.not_started = runs.missing
+  return res
+end
+
+--- client:prepare(pairs) -> { method, url, headers, body }, fully signed,
+-- or nil, err: the request query would send for these pairs in one batch.
+-- Nothing is sent.
+function Client:prepare(list)
+  local priv = live(self)
+  local err = check_list("pairs", list, core.check_query)
+  if err then return nil, err end
+  return exchange.build(priv.endpoint, priv.creds, self._query_path, core.encode_query(list))
+end
+
+--- Frees the connections and the key material; the client is unusable
 -- afterwards.  Also runs at the end of a Lua 5.4 <close> variable.
 function Client:close()
   local priv = private[self]
   if not priv then return end
   if priv.transport then priv.transport:close() end
-  if priv.signer then priv.signer:close() end
+  if priv.creds.signer then priv.creds.signer:close() end
   private[self] = nil
 end
 Client.__close = Client.close
 
---- br.decode(body) -> results, or nil, err (code DECODE): the same shape
--- query returns, for an answer obtained some other way.
+--- br.decode(body) -> results, or nil, err (code DECODE): the result set
+-- of an answer obtained some other way, in the order of the answer.
 function M.decode(body)
   if type(body) ~= "string" then
     return nil, Error.invalid("body must be a string, got " .. type(body))
   end
-  local results, why = core.decode_results(body, ID_FIELDS[1], ID_FIELDS[2])
-  if not results then return nil, Error.new("DECODE", why) end
-  return results
+  local list, why = core.decode_results(body, PAIR_FIELDS[1], PAIR_FIELDS[2])
+  if not list then return nil, Error.new("DECODE", why) end
+  return results.wrap(list)
 end
 
 local SIGN_FIELDS = { method = "string", path = "string", query = "string", headers = "table",

@@ -1,8 +1,10 @@
--- Deterministic data model of the CodeArts ShowBatchRunResult stand-in.
+-- Deterministic data model of the CodeArts ShowBatchRunResult (and
+-- BatchRunPipeline) stand-in.
 --
 -- Shared by the stand-in server (spec/standin/server.lua) and by the specs,
--- so that both agree on credentials and on the answer for any
--- (pipeline_id, pipeline_run_id) pair.  Pure Lua: runs on Lua 5.1-5.4 and
+-- so that both agree on credentials, on the answer for any
+-- (pipeline_id, pipeline_run_id) pair, on the run ids BatchRunPipeline hands
+-- out and on the shuffle mode's order.  Pure Lua: runs on Lua 5.1-5.4 and
 -- LuaJIT, no C modules.
 
 local model = {}
@@ -139,6 +141,68 @@ function model.make_id(prefix, n)
     out[i] = hex:sub(d + 1, d + 1)
   end
   return table.concat(out)
+end
+
+-- 32-bit string hashing for the run ids and the shuffle below.  Plain
+-- arithmetic (no bit operators, every intermediate below 2^53) so that Lua
+-- 5.1's doubles, LuaJIT and 5.3+'s integers all give the same numbers: the
+-- server (lua5.1) and the specs (any Lua) must agree on them.
+local TWO32 = 4294967296
+
+local function fold(h, s)
+  for i = 1, #s do
+    h = (h * 69069 + s:byte(i) + 1) % TWO32
+  end
+  -- a few rounds that feed the high bits back down, so that a change in the
+  -- last byte reaches every hex digit, not only the low ones
+  for _ = 1, 4 do
+    h = (h * 69069 + math.floor(h / 65536) + 12345) % TWO32
+  end
+  return h
+end
+
+local function hex8(h)
+  local hex = "0123456789abcdef"
+  local out = {}
+  for i = 8, 1, -1 do
+    local d = h % 16
+    out[i] = hex:sub(d + 1, d + 1)
+    h = math.floor(h / 16)
+  end
+  return table.concat(out)
+end
+
+-- The pipeline_run_id the stand-in's BatchRunPipeline gives the n-th run it
+-- starts (n counts runs since the server started or was last reset, from
+-- 1), for pipeline_id: 32 lower-case hex digits.  n is part of the id so
+-- that two runs of one pipeline get different ids, and the id is a pure
+-- function of both so that specs can predict it.
+function model.run_id_for(pipeline_id, n)
+  assert(type(pipeline_id) == "string", "pipeline_id must be a string")
+  assert(type(n) == "number" and n >= 0 and math.floor(n) == n, "n must be an integer >= 0")
+  -- "%d", not tostring: a count decoded from JSON is 3.0 on Lua 5.3+
+  local s = pipeline_id .. "#" .. string.format("%d", n)
+  local out = {}
+  for lane = 1, 4 do
+    out[lane] = hex8(fold((2166136261 + lane * 40503) % TWO32, s))
+  end
+  return table.concat(out)
+end
+
+-- A copy of list in the order the stand-in's shuffle mode answers it,
+-- decided by the string seed alone.  Sattolo's variant of Fisher-Yates: the
+-- result is one cycle, so with two items or more none stays in place and
+-- the order always differs from the input's.
+function model.shuffled(list, seed)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = v end
+  local h = fold(2166136261, tostring(seed or ""))
+  for i = #out, 2, -1 do
+    h = (h * 69069 + 1) % TWO32
+    local j = math.floor(h * (i - 1) / TWO32) + 1 -- 1 .. i-1
+    out[i], out[j] = out[j], out[i]
+  end
+  return out
 end
 
 return model

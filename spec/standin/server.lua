@@ -1,15 +1,16 @@
 -- Local stand-in for Huawei Cloud CodeArts Pipeline's ShowBatchRunResult
--- endpoint, for specs over real HTTP on loopback.
+-- and BatchRunPipeline endpoints, for specs over real HTTP on loopback.
 --
---   lua5.1 spec/standin/server.lua --port 0 --ready-file FILE
+--   luajit spec/standin/server.lua --port 0 --ready-file FILE
 --          [--host 127.0.0.1] [--watch-pid PID]
 --
 -- Needs lua-http, cqueues, luaossl and lua-cjson (Debian ships lua-http for
--- Lua 5.1-5.3 only).  Once listening it writes the bound port to FILE
+-- Lua 5.1-5.3; LuaJIT runs the 5.1 build fastest).  Once listening it writes the bound port to FILE
 -- (atomically: FILE.tmp then rename).  With --watch-pid it exits within
 -- about a second of that process going away.
 --
 -- API:      POST /v5/{project_id}/api/pipelines/batch-runs/result
+--           POST /v5/{project_id}/api/pipelines/batch-runs
 -- Control:  GET /_standin/stats, POST /_standin/reset,
 --           GET|POST /_standin/config, GET /_standin/last   (no auth)
 
@@ -18,6 +19,10 @@ do
   local dir = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
   package.path = dir .. "?.lua;" .. package.path
 end
+
+-- A test server with a small heap: collect less often, so the collector
+-- does not stall a whole wave of concurrent requests.
+collectgarbage("setpause", 400)
 
 local cqueues = require "cqueues"
 local http_server = require "http.server"
@@ -80,6 +85,28 @@ end
 ---------------------------------------------------------------------------
 local function is_number(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
 
+local function is_array(t)
+  if type(t) ~= "table" then return false end
+  local n = #t
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
+      return false
+    end
+  end
+  return true
+end
+
+-- A list of ids.  An empty JSON object decodes to the same empty table as
+-- [], so {} is taken as the empty list too: the specs' cjson writes an
+-- empty Lua table as {}.
+local function is_id_list(v)
+  if not is_array(v) then return false end
+  for _, x in ipairs(v) do
+    if not model.is_id(x) then return false end
+  end
+  return true
+end
+
 local config_spec = {
   max_items = {
     default = 200,
@@ -96,12 +123,46 @@ local config_spec = {
     check = is_number,
     what = "a number",
   },
+  -- answer result items in model.shuffled order instead of request order
+  shuffle = {
+    default = false,
+    check = function(v) return type(v) == "boolean" end,
+    what = "true or false",
+  },
+  -- leave out of the answer the items with these ids: pipeline_run_id for
+  -- ShowBatchRunResult, pipeline_id for BatchRunPipeline
+  omit = {
+    default = {},
+    check = is_id_list,
+    what = "an array of ids (32 letters or digits)",
+  },
+  -- answer a request carrying any of these ids (same kinds as omit) with
+  -- fail_status, so a spec can fail chosen batches whatever their order
+  fail_ids = {
+    default = {},
+    check = is_id_list,
+    what = "an array of ids (32 letters or digits)",
+  },
+  fail_status = {
+    default = 500,
+    check = function(v) return is_number(v) and math.floor(v) == v and v >= 400 and v <= 599 end,
+    what = "an HTTP error status (400-599)",
+  },
 }
 
 local config
 local function default_config()
   local c = {}
-  for k, s in pairs(config_spec) do c[k] = s.default end
+  for k, s in pairs(config_spec) do
+    local v = s.default
+    if type(v) == "table" then
+      -- a copy each time: a merged config must never share the defaults
+      local copy = {}
+      for i, x in ipairs(v) do copy[i] = x end
+      v = copy
+    end
+    c[k] = v
+  end
   return c
 end
 config = default_config()
@@ -130,6 +191,9 @@ end
 local stats
 local seen_connections -- weak-keyed set of connections counted since reset
 local last_request = nil
+-- Runs BatchRunPipeline has started since the start or the last reset: the
+-- n of model.run_id_for, so that specs can predict the ids after a reset.
+local runs_started = 0
 
 local function reset_stats()
   stats = {
@@ -139,6 +203,9 @@ local function reset_stats()
     in_flight = 0,   -- API requests being handled now
     max_in_flight = 0,
     statuses = {},   -- status code (string) -> count, API requests only
+    runs = 0,          -- BatchRunPipeline requests answered 200
+    run_pipelines = 0, -- pipeline ids those started (omitted ones are not)
+    items = {},        -- per API request, in arrival order: its item count
   }
   seen_connections = setmetatable({}, { __mode = "k" })
 end
@@ -167,9 +234,29 @@ end
 local ORDERED = {}
 local function obj(pairs_list) return setmetatable(pairs_list, ORDERED) end
 
+-- JSON text written as it is: result items are built with one format
+-- call each, which keeps a 100-item answer cheap enough that the
+-- stand-in's own work does not hide a client's concurrency.
+local RAW = {}
+local function raw(text) return setmetatable({ text }, RAW) end
+
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local byte = string.byte
+
+-- Whether s needs no escaping, as ids and names do not.  A byte loop, not
+-- a pattern: LuaJIT compiles the loop, and the answer of a 100-item batch
+-- holds 500 strings.
+local function plain(s)
+  for i = 1, #s do
+    local c = byte(s, i)
+    if c < 32 or c == 34 or c == 92 or c == 127 then return false end
+  end
+  return true
+end
+
 local function json_string(s)
+  if plain(s) then return '"' .. s .. '"' end
   return '"' .. s:gsub('[%c"\\]', function(c)
     return escapes[c] or string.format("\\u%04x", c:byte())
   end) .. '"'
@@ -190,6 +277,8 @@ local function json_value(v, out)
     end
   elseif ty == "boolean" then
     out[#out + 1] = tostring(v)
+  elseif ty == "table" and getmetatable(v) == RAW then
+    out[#out + 1] = v[1]
   elseif ty == "table" and getmetatable(v) == ORDERED then
     out[#out + 1] = "{"
     for i, kv in ipairs(v) do
@@ -253,6 +342,9 @@ end
 -- Send an answer; every answer carries X-Request-Id, Date, Content-Type.
 local function respond(stream, status, body_value, ctx)
   local body = json_encode(body_value)
+  if ctx.delay_s and ctx.delay_s > 0 then
+    cqueues.sleep(ctx.delay_s)
+  end
   local h = http_headers.new()
   h:append(":status", tostring(status))
   h:append("content-type", "application/json;charset=UTF-8")
@@ -362,41 +454,46 @@ local function invalid(what)
   return nil, "Invalid request body: " .. what
 end
 
-local function is_array(t)
-  if type(t) ~= "table" then return false end
-  local n = #t
-  for k in pairs(t) do
-    if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
-      return false
-    end
-  end
-  return true
-end
-
--- Returns the list of query items, or nil, message.
-local function parse_body(body)
+-- The array doc[name] of a request body, or nil, message.  Both routes
+-- check their list the same way, so their messages read alike.
+local function parse_list(req, name)
+  local body = req.body
   if body == nil or body:match("^%s*$") then
     return invalid("body is empty")
   end
-  local ok, doc = pcall(cjson.decode, body)
+  local ok, doc
+  if req.decoded ~= nil then
+    ok, doc = req.decoded ~= false, req.decoded and req.decoded[1]
+  else
+    ok, doc = pcall(cjson.decode, body)
+  end
   if not ok then
     return invalid("body is not valid JSON")
   end
   if type(doc) ~= "table" or (next(doc) ~= nil and is_array(doc)) then
     return invalid("body must be a JSON object")
   end
-  local q = doc.query
+  local q = doc[name]
   if q == nil or q == cjson.null then
-    return invalid("query is required")
+    return invalid(name .. " is required")
   end
   if type(q) ~= "table" or not is_array(q) then
-    return invalid("query must be an array")
+    return invalid(name .. " must be an array")
   end
   if #q == 0 then
-    return invalid("query must not be empty")
+    return invalid(name .. " must not be empty")
   end
   if #q > config.max_items then
-    return invalid(string.format("query has %d items, at most %d are allowed", #q, config.max_items))
+    return invalid(string.format("%s has %d items, at most %d are allowed", name, #q, config.max_items))
+  end
+  return q
+end
+
+-- ShowBatchRunResult: the list of query items, or nil, message.
+local function parse_query(req)
+  local q, err = parse_list(req, "query")
+  if not q then
+    return nil, err
   end
   local items = {}
   for i, item in ipairs(q) do
@@ -418,27 +515,185 @@ local function parse_body(body)
   return items
 end
 
+-- BatchRunPipeline: the list of pipeline ids, or nil, message.
+local function parse_pipeline_ids(req)
+  local list, err = parse_list(req, "pipeline_ids")
+  if not list then
+    return nil, err
+  end
+  local ids = {}
+  for i, v in ipairs(list) do
+    if not model.is_id(v) then
+      return invalid(string.format("pipeline_ids[%d] must be 32 letters or digits", i - 1))
+    end
+    ids[i] = v
+  end
+  return ids
+end
+
+-- Statuses and reasons: a handful of distinct texts, each escaped once.
+local json_texts = {}
+local function json_text(s)
+  local j = json_texts[s]
+  if not j then
+    j = json_string(s)
+    json_texts[s] = j
+  end
+  return j
+end
+
+-- One result item.  The ids were checked to be 32 letters or digits, so
+-- they need no escaping.  The answers are pure functions of the ids, so
+-- each pair's is built once and kept: the stand-in's own work then stays
+-- out of what a benchmark of the client measures.
 local function result_json(r)
-  return obj({
-    { "pipeline_id", r.pipeline_id },
-    { "pipeline_name", r.pipeline_name },
-    { "pipeline_run_id", r.pipeline_run_id },
-    { "status", r.status },
-    { "reason", r.reason == nil and cjson.null or r.reason },
-  })
+  return raw('{"pipeline_id":"' .. r.pipeline_id .. '","pipeline_name":' .. json_string(r.pipeline_name)
+    .. ',"pipeline_run_id":"' .. r.pipeline_run_id .. '","status":' .. json_text(r.status)
+    .. ',"reason":' .. (r.reason == nil and "null" or json_text(r.reason)) .. "}")
+end
+
+local answers = {} -- pipeline id -> run id -> result item
+local function answer_for(pipeline_id, run_id)
+  local runs = answers[pipeline_id]
+  if not runs then
+    runs = {}
+    answers[pipeline_id] = runs
+  end
+  local a = runs[run_id]
+  if not a then
+    a = result_json(model.result_for(pipeline_id, run_id))
+    runs[run_id] = a
+  end
+  return a
 end
 
 ---------------------------------------------------------------------------
 -- Request handling
 ---------------------------------------------------------------------------
-local API_PATTERN = "^/v5/([^/]*)/api/pipelines/batch%-runs/result$"
+local RESULT_PATTERN = "^/v5/([^/]*)/api/pipelines/batch%-runs/result$"
+local RUN_PATTERN = "^/v5/([^/]*)/api/pipelines/batch%-runs$"
+
+-- Which API a path names: "result" (ShowBatchRunResult) or "run"
+-- (BatchRunPipeline), and the project segment; nil for anything else.
+local function route_of(path)
+  local project = path:match(RESULT_PATTERN)
+  if project then
+    return "result", project
+  end
+  project = path:match(RUN_PATTERN)
+  if project then
+    return "run", project
+  end
+  return nil
+end
+
+-- How many items an API request carries: the length of its query or
+-- pipeline_ids array, 0 when it has none.  Counted on arrival, before any
+-- check, so that specs see the size of every batch a client sent.
+local function count_items(req)
+  local route = route_of(req.path)
+  local name = (route == "result" and "query") or (route == "run" and "pipeline_ids")
+  if not name then
+    return 0
+  end
+  local ok, doc = pcall(cjson.decode, req.body or "")
+  req.decoded = ok and { doc } or false -- kept, so the handler need not parse again
+  if not ok or type(doc) ~= "table" or not is_array(doc[name]) then
+    return 0
+  end
+  return #doc[name]
+end
+
+local function set_of(list)
+  local set = {}
+  for _, v in ipairs(list) do set[v] = true end
+  return set
+end
+
+-- The failure fail_ids asks for: status, code, message as the gateway or
+-- the service would answer it.
+local ON_PURPOSE = " (stand-in: failing this batch on purpose)"
+local function planned_failure()
+  local status = config.fail_status
+  if status == 429 then
+    return status, "APIGW.0308", "The throttling threshold has been reached"
+  elseif status == 500 or status == 502 or status == 503 or status == 504 then
+    return status, "DEVPIPE.00000500", "Internal server error" .. ON_PURPOSE
+  end
+  return status, string.format("DEVPIPE.%08d", status), "Request failed" .. ON_PURPOSE
+end
+
+-- true when any of ids is in config.fail_ids.
+local function must_fail(ids)
+  if #config.fail_ids == 0 then
+    return false
+  end
+  local set = set_of(config.fail_ids)
+  for _, id in ipairs(ids) do
+    if set[id] then return true end
+  end
+  return false
+end
+
+-- The answer's items, in request order or shuffled.  The shuffle is seeded
+-- with the request's ids, so the same request is always answered alike.
+local function arrange(results, ids)
+  if config.shuffle then
+    return model.shuffled(results, table.concat(ids, ","))
+  end
+  return results
+end
+
+local function answer_result(stream, req, ctx)
+  local items, err = parse_query(req)
+  if not items then
+    return fail(stream, ctx, 400, "DEVPIPE.00011001", err)
+  end
+  local ids = {}
+  for i, q in ipairs(items) do ids[i] = q.pipeline_run_id end
+  if must_fail(ids) then
+    return fail(stream, ctx, planned_failure())
+  end
+  local omit = set_of(config.omit)
+  local results = {}
+  for _, q in ipairs(items) do
+    if not omit[q.pipeline_run_id] then
+      results[#results + 1] = answer_for(q.pipeline_id, q.pipeline_run_id)
+    end
+  end
+  return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
+end
+
+local function answer_run(stream, req, ctx)
+  local ids, err = parse_pipeline_ids(req)
+  if not ids then
+    return fail(stream, ctx, 400, "DEVPIPE.00011001", err)
+  end
+  if must_fail(ids) then
+    return fail(stream, ctx, planned_failure())
+  end
+  local omit = set_of(config.omit)
+  local results = {}
+  for _, id in ipairs(ids) do
+    -- an omitted pipeline is taken as not started: it uses up no run number
+    if not omit[id] then
+      runs_started = runs_started + 1
+      results[#results + 1] = obj({
+        { "pipeline_id", id },
+        { "pipeline_run_id", model.run_id_for(id, runs_started) },
+      })
+    end
+  end
+  ctx.started = #results
+  return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
+end
 
 local function handle_api(stream, req, ctx)
-  if config.delay_ms and config.delay_ms > 0 then
-    cqueues.sleep(config.delay_ms / 1000)
-  end
-  local project = req.path:match(API_PATTERN)
-  if req.method ~= "POST" or not project or not model.is_id(project) then
+  -- The answer is worked out at once and held back delay_ms (see
+  -- respond), so concurrent requests wait side by side, not in turn.
+  ctx.delay_s = config.delay_ms / 1000
+  local route, project = route_of(req.path)
+  if req.method ~= "POST" or not route or not model.is_id(project) then
     return fail(stream, ctx, 404, "APIG.0101", NOT_FOUND_MSG)
   end
   local status, code, msg = authenticate(req)
@@ -449,15 +704,10 @@ local function handle_api(stream, req, ctx)
   if xp ~= nil and xp ~= project then
     return fail(stream, ctx, 400, "DEVPIPE.00011002", "X-Project-Id does not match the project in the path")
   end
-  local items, err = parse_body(req.body)
-  if not items then
-    return fail(stream, ctx, 400, "DEVPIPE.00011001", err)
+  if route == "result" then
+    return answer_result(stream, req, ctx)
   end
-  local results = {}
-  for i, q in ipairs(items) do
-    results[i] = result_json(model.result_for(q.pipeline_id, q.pipeline_run_id))
-  end
-  return respond(stream, 200, obj({ { "result", results } }), ctx)
+  return answer_run(stream, req, ctx)
 end
 
 local function config_json()
@@ -487,11 +737,15 @@ local function handle_control(stream, req, ctx)
       { "in_flight", stats.in_flight },
       { "max_in_flight", stats.max_in_flight },
       { "statuses", obj(sorted_members(stats.statuses)) },
+      { "runs", stats.runs },
+      { "run_pipelines", stats.run_pipelines },
+      { "items", stats.items },
     }), ctx)
   elseif p == "/_standin/reset" and m == "POST" then
     reset_stats()
     config = default_config()
     last_request = nil
+    runs_started = 0
     return respond(stream, 200, obj({ { "reset", true } }), ctx)
   elseif p == "/_standin/config" and (m == "POST" or m == "PUT") then
     local ok, t = pcall(cjson.decode, req.body ~= "" and req.body or "{}")
@@ -624,6 +878,7 @@ local function onstream(_, stream)
     stats.max_in_flight = stats.in_flight
   end
   local my_stats = stats -- a reset during the request must not go negative
+  stats.items[#stats.items + 1] = count_items(req)
   last_request = {
     method = req.method, path = req.path, query = req.query,
     headers = req.headers, body = req.body,
@@ -635,6 +890,10 @@ local function onstream(_, stream)
     my_stats.statuses[k] = (my_stats.statuses[k] or 0) + 1
     if ctx.status == 200 then
       my_stats.ok = my_stats.ok + 1
+      if ctx.started then
+        my_stats.runs = my_stats.runs + 1
+        my_stats.run_pipelines = my_stats.run_pipelines + ctx.started
+      end
     end
   end
 end

@@ -1,12 +1,14 @@
--- Start and stop the CodeArts ShowBatchRunResult stand-in from busted specs.
+-- Start and stop the CodeArts ShowBatchRunResult / BatchRunPipeline stand-in
+-- from busted specs.
 --
 --   local standin = require "spec.support.standin"
 --   local s = standin.start()      -- or standin.start{ lua = "lua5.1", host = "127.0.0.1" }
 --   s.port, s.url, s.pid
 --   s:stats()  s:reset()  s:config{ delay_ms = 200 }  s:last()  s:stop()
+--   s:config{ omit = { run_id }, fail_ids = { run_id }, fail_status = 429, shuffle = true }
 --
 -- Runs on any Lua (5.1-5.4, LuaJIT); needs only lua-cjson, a POSIX shell and
--- the curl CLI.  The server itself runs under lua5.1 (lua-http is packaged
+-- the curl CLI.  The server itself runs under LuaJIT (lua-http is packaged
 -- for Lua 5.1-5.3 only); set STANDIN_LUA to use another interpreter.
 
 local cjson = require "cjson"
@@ -96,7 +98,14 @@ function Server:_control(method, path, body)
   return v
 end
 
--- { connections, requests, ok, in_flight, max_in_flight, statuses = { ["401"] = n, ... } }
+-- { connections, requests, ok, in_flight, max_in_flight,
+--   statuses = { ["401"] = n, ... },
+--   runs (BatchRunPipeline requests answered 200),
+--   run_pipelines (pipeline ids those started),
+--   items = { n, ... } (per API request, in arrival order: how many query
+--   items or pipeline ids it carried; 0 when its body had no such list) }
+-- Numbers decode as floats on Lua 5.3+ (lua-cjson), which compare equal to
+-- integers.
 function Server:stats()
   return self:_control("GET", "/_standin/stats")
 end
@@ -107,8 +116,20 @@ function Server:reset()
   return self
 end
 
--- Merge t into the config ({ max_items, delay_ms, clock_offset_s }); returns
--- the whole config.  An unknown key or bad value raises an error.
+-- Merge t into the config; returns the whole config.  An unknown key or bad
+-- value raises an error.  Keys (default):
+--   max_items (200)        most items per request, either API
+--   delay_ms (0)           wait before handling each API request (each
+--                          request on its own: concurrent ones overlap)
+--   clock_offset_s (0)     added to the server's clock
+--   shuffle (false)        answer items in model.shuffled order
+--   omit ({})              ids left out of answers: pipeline_run_id for
+--                          ShowBatchRunResult, pipeline_id for BatchRunPipeline
+--   fail_ids ({})          a request carrying any of these ids (same kinds as
+--   fail_status (500)      omit) is answered with fail_status
+-- An empty list such as omit = {} reaches the server as the JSON object {}
+-- (cjson cannot tell an empty array from an empty object); the server takes
+-- it as the empty list.
 function Server:config(t)
   if t == nil then
     return self:_control("GET", "/_standin/config")
@@ -146,13 +167,13 @@ function Server:stop()
 end
 
 -- Start a new, independent stand-in on an ephemeral loopback port.
--- opts: lua (interpreter, default $STANDIN_LUA or "lua5.1"), host
+-- opts: lua (interpreter, default $STANDIN_LUA or "luajit"), host
 -- (default "127.0.0.1"), timeout (seconds to wait for it, default 10),
 -- stderr (file for the server's log; default: this process's stderr),
 -- verbose (also log problems caused by clients; or set STANDIN_VERBOSE=1).
 function M.start(opts)
   opts = opts or {}
-  local lua = opts.lua or os.getenv("STANDIN_LUA") or "lua5.1"
+  local lua = opts.lua or os.getenv("STANDIN_LUA") or "luajit"
   local host = opts.host or "127.0.0.1"
   local timeout = opts.timeout or 10
   local base = os.tmpname() -- creates the file; the server writes base..".ready"

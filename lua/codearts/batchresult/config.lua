@@ -15,7 +15,42 @@ local OPTIONS = {
   ak = "string", sk = "string", security_token = "string", token = "string",
   timeout = "number", connect_timeout = "number",
   ca_file = "string", proxy = "string", user_agent = "string",
+  batch_size = "number", concurrency = "number",
 }
+
+M.DEFAULT_BATCH_SIZE = 100
+M.DEFAULT_CONCURRENCY = 4
+
+--- nil when v is a whole number >= 1, else why not.
+local function count_problem(name, v)
+  if v ~= nil and not (type(v) == "number" and v >= 1 and v < math.huge and math.floor(v) == v) then
+    return name .. " must be a whole number >= 1"
+  end
+end
+
+--- Checks a call's options (batch_size, concurrency, on_progress) against
+-- the client's defaults; returns the settled options, or nil, err.
+function M.call_options(opts, defaults)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    return nil, Error.invalid("call options must be a table, got " .. type(opts))
+  end
+  for k in pairs(opts) do
+    if k ~= "batch_size" and k ~= "concurrency" and k ~= "on_progress" then
+      return nil, Error.invalid("unknown call option '" .. tostring(k) .. "'")
+    end
+  end
+  local why = count_problem("batch_size", opts.batch_size) or count_problem("concurrency", opts.concurrency)
+  if why then return nil, Error.invalid(why) end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    return nil, Error.invalid("on_progress must be a function, got " .. type(opts.on_progress))
+  end
+  return {
+    batch_size = opts.batch_size or defaults.batch_size,
+    concurrency = opts.concurrency or defaults.concurrency,
+    on_progress = opts.on_progress,
+  }
+end
 
 local function is_id(s)
   return type(s) == "string" and #s == 32 and s:find("^[0-9A-Za-z]+$") ~= nil
@@ -189,6 +224,11 @@ function M.build(opts, getenv)
   cfg.ca_file = opts.ca_file
   cfg.proxy = opts.proxy
   cfg.user_agent = opts.user_agent or M.DEFAULT_USER_AGENT
+  local why = count_problem("option batch_size", opts.batch_size)
+    or count_problem("option concurrency", opts.concurrency)
+  if why then return nil, Error.invalid(why) end
+  cfg.batch_size = opts.batch_size or M.DEFAULT_BATCH_SIZE
+  cfg.concurrency = opts.concurrency or M.DEFAULT_CONCURRENCY
   return cfg, secrets
 end
 

@@ -1,9 +1,12 @@
-/* The libcurl transport: one easy handle per client, kept between calls so
- * that consecutive requests reuse one TCP/TLS connection.  No Lua here. */
-#ifndef CAB_HTTP_H
-#define CAB_HTTP_H
+/* One libcurl transfer: an easy handle with the buffers of its request and
+ * answer.  Reused from request to request; a multi handle (multi.h) runs
+ * it.  No Lua here. */
+#ifndef CAB_EASY_H
+#define CAB_EASY_H
 
 #include <stddef.h>
+
+#include <curl/curl.h>
 
 #include "buf.h"
 
@@ -33,18 +36,23 @@ typedef struct {
     char retry_after[64]; /* Retry-After */
 } cab_http_response;
 
-typedef struct cab_http cab_http;
+typedef struct cab_easy cab_easy;
 
-/* Creates a transport; on failure returns NULL with errbuf (at least 256
- * bytes) filled in. */
-cab_http *cab_http_new(const cab_http_options *opt, char *errbuf, size_t errlen);
-void cab_http_free(cab_http *h);
+/* Creates a transfer with the client's options; NULL with err filled in
+ * when libcurl refuses. */
+cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen);
+void cab_easy_free(cab_easy *e);
 
-/* Sends one request.  headers are complete "Name: value" lines.  The answer
- * lands in cab_http_last(h); on failure errbuf says why, in one line. */
-cab_http_status cab_http_request(cab_http *h, const char *method, const char *url,
+/* Sets up the next request.  headers are complete "Name: value" lines;
+ * they and the body are copied, so the caller's memory may go at once. */
+cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, char *errbuf, size_t errlen);
-const cab_http_response *cab_http_last(const cab_http *h);
+                                 size_t body_len, char *err, size_t errlen);
+
+/* Classifies how libcurl ended the transfer (rc) and reads the status. */
+cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, char *err, size_t errlen);
+
+CURL *cab_easy_handle(const cab_easy *e);
+const cab_http_response *cab_easy_response(const cab_easy *e);
 
 #endif

@@ -1,0 +1,525 @@
+--- codearts.batchresult.results: asking questions of a batch's answer.
+--
+-- A result set is the plain array client:query (or br.decode) returns,
+--   { { pipeline_id, pipeline_name, pipeline_run_id, status, reason }, … }
+-- with a metatable that lends it methods.  It stays a plain array: `#`,
+-- ipairs and indexing work as before, its results are the very same
+-- tables, and the only keys on it are the results and whatever fields
+-- the caller put there (e.g. `missing`).  The methods live in the
+-- metatable's __index, so a caller's own field of the same name (say
+-- `rs.summary = …`) hides the method on that set.
+--
+--   local R = require "codearts.batchresult.results"
+--   local rs = R.wrap(assert(client:query(runs)))
+--   for _, r in ipairs(rs:failed():where { reason_kind = "queued" }) do … end
+--   print(rs)                     -- one line per result
+--   R.reason_kind(r.reason)       -- "banned", "queued", "change_request", "other"
+--
+-- Module functions:
+--   R.wrap(array [, err])     -> array, now a result set (in place)
+--   R.is(v)                   -> boolean
+--   R.reason_kind(reason)     -> kind, or nil when reason is nil
+--   R.summary(results)        -> { total, by_status, by_reason_kind }
+--   R.REASON_KINDS            the four kinds, in a fixed order
+-- Methods (each one that returns a set returns a NEW set, in the original
+-- order, sharing the result tables; none modifies the set it is called on):
+--   rs:succeeded()  rs:failed()  rs:where(filter)  rs:group_by(key)
+--   rs:find(pipeline_run_id)  rs:pairs()  rs:summary()  tostring(rs)
+--
+-- Misuse (a filter of the wrong type, an unknown reason kind, a method
+-- called with `.` instead of `:`) raises an error: it is a bug in the
+-- caller, not a runtime failure, so it does not follow the library's
+-- `nil, err` convention.
+local M = {}
+
+local type, pairs, ipairs, tostring, error, getmetatable, setmetatable =
+  type, pairs, ipairs, tostring, error, getmetatable, setmetatable
+local concat, sort, rep = table.concat, table.sort, string.rep
+
+local PREFIX = "codearts.batchresult.results: "
+
+local SUCCESS, FAILED = "START_SUCCESS", "START_FAILED"
+
+--- The kinds R.reason_kind answers, in a fixed order: the order to walk a
+-- summary's by_reason_kind in, since pairs has none.
+M.REASON_KINDS = { "banned", "queued", "change_request", "other" }
+local IS_KIND = {}
+for _, kind in ipairs(M.REASON_KINDS) do IS_KIND[kind] = true end
+
+local methods = {}
+local Set = { __index = methods }
+
+------------------------------------------------------------------------
+-- reason_kind
+------------------------------------------------------------------------
+
+--- The reason's words: lower case, apostrophes dropped ("isn't" -> "isnt",
+-- so a negation stays one word), everything that is not an ASCII letter
+-- or digit a separator ("change-request" -> "change", "request").
+-- Matching whole words, never substrings, is what keeps "exchange request"
+-- from reading as "change request" and "unbanned" from reading as "banned".
+local function words(s)
+  s = s:lower():gsub("\226\128\153", ""):gsub("'", "")
+  local t = {}
+  for w in s:gmatch("[0-9a-z]+") do t[#t + 1] = w end
+  return t
+end
+
+local function starts(w, prefix)
+  return w ~= nil and w:sub(1, #prefix) == prefix
+end
+
+-- Words that, one or two words before "banned", say the opposite:
+-- "is not banned", "hasn't been banned", "no longer banned", "un-banned".
+local NEGATION = {
+  ["not"] = true, never = true, no = true, un = true, isnt = true, wasnt = true,
+  arent = true, werent = true, hasnt = true, havent = true, hadnt = true,
+}
+
+--- "Current pipeline is banned.": the word "banned", not negated.  "ban"
+-- or "disabled" alone are not enough: neither is the documented wording,
+-- and both turn up in unrelated messages.
+local function is_banned(w)
+  for i = 1, #w do
+    if w[i] == "banned" and not (NEGATION[w[i - 1]] or NEGATION[w[i - 2]]) then return true end
+  end
+  return false
+end
+
+-- Words that say a limit was hit, next to "concurrency" or "parallel".
+local LIMIT = {
+  max = true, maximum = true, limit = true, limits = true, limited = true, reach = true,
+  reached = true, exceed = true, exceeded = true, exceeds = true, exceeding = true,
+}
+
+--- "Reached the maximum of 1 concurrencies for single pipeline. Entering
+-- the queuing state.": either half is enough, since either says the run
+-- waits for a slot.  The first half needs a concurrency word
+-- (concurrency, concurrencies, concurrent; or parallel, the word the
+-- product limits use) AND a limit word (max, maximum, limit, reached,
+-- exceeded, …); the number never matters.  The second half needs a word
+-- starting "enter" followed, later, by one starting "queu" (queue,
+-- queuing, queueing, queued).  Either signal alone is not enough:
+-- "concurrent modification" or "message queue unavailable" are other
+-- failures.
+local function is_queued(w)
+  local concurrency, limit, entering = false, false, false
+  for i = 1, #w do
+    local word = w[i]
+    if starts(word, "concurren") or word == "parallel" then concurrency = true end
+    if LIMIT[word] then limit = true end
+    if starts(word, "enter") then entering = true end
+    if entering and starts(word, "queu") then return true end
+  end
+  return concurrency and limit
+end
+
+--- "The change request pipeline can not batch run.": the two words
+-- "change request(s)" side by side, or run together as "changerequest".
+-- The rest of the sentence varies too much ("cannot", "can't be run in
+-- batch", …) to demand; "change" and "request" apart ("request to change
+-- the branch") do not count.
+local function is_change_request(w)
+  for i = 1, #w do
+    local word = w[i]
+    if word == "changerequest" or word == "changerequests" then return true end
+    if word == "change" and (w[i + 1] == "request" or w[i + 1] == "requests") then return true end
+  end
+  return false
+end
+
+--- R.reason_kind(reason) -> "banned" | "queued" | "change_request" |
+-- "other", or nil when reason is nil.
+--
+-- The rules (see is_banned, is_queued, is_change_request above) match
+-- whole words, ignoring case, punctuation and spacing, so the documented
+-- reasons are recognised however the server words them this year.  A
+-- reason that fits none of them is "other", and so is one that fits more
+-- than one: an ambiguous text is not claimed for either kind, since a
+-- wrong kind (say "queued", which means "it will start later") is worse
+-- than an honest "other".  A reason that is not a string (the field's
+-- type is not guaranteed) is "other" too.
+function M.reason_kind(reason)
+  if reason == nil then return nil end
+  if type(reason) ~= "string" then return "other" end
+  local w = words(reason)
+  local banned, queued, change_request = is_banned(w), is_queued(w), is_change_request(w)
+  local found = (banned and 1 or 0) + (queued and 1 or 0) + (change_request and 1 or 0)
+  if found ~= 1 then return "other" end
+  return banned and "banned" or queued and "queued" or "change_request"
+end
+local reason_kind = M.reason_kind
+
+------------------------------------------------------------------------
+-- Sets
+------------------------------------------------------------------------
+
+local function new_set()
+  return setmetatable({}, Set)
+end
+
+--- R.wrap(array) -> array: gives a plain result array the methods, in
+-- place, and returns it.  Wrapping a set again changes nothing.
+-- R.wrap(nil, err) returns nil, err, so the answer of a query can be
+-- wrapped as it comes:
+--   local rs, err = R.wrap(client:query(runs))
+-- Raises when array is not a table, has a metatable of its own (taking it
+-- away would break whoever set it), or holds something other than tables.
+function M.wrap(array, err)
+  if array == nil then return nil, err end
+  if type(array) ~= "table" then
+    error(PREFIX .. "wrap: expected an array of results, got " .. type(array), 2)
+  end
+  local mt = getmetatable(array)
+  if mt == Set then return array end
+  if mt ~= nil then error(PREFIX .. "wrap: the array already has a metatable", 2) end
+  for i = 1, #array do
+    if type(array[i]) ~= "table" then
+      error(PREFIX .. "wrap: element " .. i .. " is a " .. type(array[i]) .. ", not a result table", 2)
+    end
+  end
+  return setmetatable(array, Set)
+end
+
+--- R.is(v) -> true when v is a result set (R.wrap has seen it).
+function M.is(v)
+  return getmetatable(v) == Set
+end
+
+-- A method called as rs.where{…} gets the filter as self; say so rather
+-- than fail later on a confusing index error.
+local function check_self(self, name)
+  if getmetatable(self) ~= Set then
+    error(PREFIX .. "call rs:" .. name .. "(…) with a colon, on a result set", 3)
+  end
+end
+
+--- A new set of the results for which keep(r) is true, in order.
+local function keep_if(self, keep)
+  local out, n = new_set(), 0
+  for i = 1, #self do
+    local r = self[i]
+    if keep(r) then
+      n = n + 1
+      out[n] = r
+    end
+  end
+  return out
+end
+
+--- rs:succeeded() -> the results whose status is START_SUCCESS.
+function methods:succeeded()
+  check_self(self, "succeeded")
+  return keep_if(self, function(r) return r.status == SUCCESS end)
+end
+
+--- rs:failed() -> every other result: START_FAILED, but also a status the
+-- documentation does not list, or none at all, since none of those says
+-- the run started.  succeeded() and failed() always split a set in two.
+function methods:failed()
+  check_self(self, "failed")
+  return keep_if(self, function(r) return r.status ~= SUCCESS end)
+end
+
+-- Fields where a string filter value is a substring to look for: free
+-- text, where nobody wants to spell out the whole message or name.
+local SUBSTRING_FIELDS = { reason = true, pipeline_name = true }
+
+--- One test of a table filter, as a function of the result.
+local function field_test(field, want)
+  local get
+  if field == "reason_kind" then
+    get = function(r) return reason_kind(r.reason) end
+  else
+    get = function(r) return r[field] end
+  end
+  if type(want) == "function" then
+    return function(r) return want(get(r)) and true or false end
+  end
+  if field == "reason_kind" then
+    if not IS_KIND[want] then
+      local shown = type(want) == "string" and ("'" .. want .. "'") or ("a " .. type(want))
+      error(PREFIX .. "where: unknown reason_kind " .. shown
+        .. " (expected banned, queued, change_request or other)", 3)
+    end
+    return function(r) return reason_kind(r.reason) == want end
+  end
+  if SUBSTRING_FIELDS[field] and type(want) == "string" then
+    return function(r)
+      local v = r[field]
+      return type(v) == "string" and v:find(want, 1, true) ~= nil
+    end
+  end
+  return function(r) return r[field] == want end
+end
+
+--- rs:where(filter) -> the results that match filter.
+-- filter is either
+--   a function (r) -> boolean (any true value keeps r), or
+--   a table of field = value, all of which must match:
+--     reason, pipeline_name  a string value is a plain, case-sensitive
+--                            substring of the field (no Lua patterns);
+--     reason_kind            a pseudo-field: R.reason_kind(r.reason)
+--                            must equal the value, one of R.REASON_KINDS
+--                            (a misspelt kind raises rather than quietly
+--                            matching nothing); it hides a real field of
+--                            that name;
+--     any other field        equality (==);
+--     a function value       (v) -> boolean, given the field's value
+--                            (for reason_kind, the kind).
+--   An empty table matches everything.
+-- Any other filter, or a key that is not a string, raises.
+function methods:where(filter)
+  check_self(self, "where")
+  local ft = type(filter)
+  if ft == "function" then
+    return keep_if(self, function(r) return filter(r) and true or false end)
+  end
+  if ft ~= "table" then
+    error(PREFIX .. "where: filter must be a function or a table of field = value, got " .. ft, 2)
+  end
+  local tests = {}
+  for field, want in pairs(filter) do
+    if type(field) ~= "string" then
+      error(PREFIX .. "where: filter keys must be field names, got a " .. type(field) .. " key", 2)
+    end
+    tests[#tests + 1] = field_test(field, want)
+  end
+  return keep_if(self, function(r)
+    for i = 1, #tests do
+      if not tests[i](r) then return false end
+    end
+    return true
+  end)
+end
+
+--- rs:group_by(key) -> groups, keys
+-- key is a field name ("status", "pipeline_id", …, and "reason_kind" for
+-- R.reason_kind(r.reason)) or a function (r) -> key.  groups is a plain
+-- table, key -> result set, each set in the original order.  A result
+-- whose key is nil (or NaN, which cannot index a table) is in no group:
+-- group_by("reason_kind") leaves out the results without a reason, as
+-- group_by("reason") does.  keys lists the groups' keys in the order
+-- they first appear, for printing them in a stable order.
+function methods:group_by(key)
+  check_self(self, "group_by")
+  local get
+  if key == "reason_kind" then
+    get = function(r) return reason_kind(r.reason) end
+  elseif type(key) == "string" then
+    get = function(r) return r[key] end
+  elseif type(key) == "function" then
+    get = key
+  else
+    error(PREFIX .. "group_by: key must be a field name or a function, got " .. type(key), 2)
+  end
+  local groups, keys = {}, {}
+  for i = 1, #self do
+    local r = self[i]
+    local k = get(r)
+    if k ~= nil and k == k then
+      local group = groups[k]
+      if not group then
+        group = new_set()
+        groups[k] = group
+        keys[#keys + 1] = k
+      end
+      group[#group + 1] = r
+    end
+  end
+  return groups, keys
+end
+
+--- rs:find(pipeline_run_id) -> the first result with that run id, or nil.
+function methods:find(pipeline_run_id)
+  check_self(self, "find")
+  if pipeline_run_id == nil then return nil end
+  for i = 1, #self do
+    if self[i].pipeline_run_id == pipeline_run_id then return self[i] end
+  end
+  return nil
+end
+
+--- rs:pairs() -> a new plain array of { pipeline_id, pipeline_run_id },
+-- one per result, in order: what client:query takes, so a set (say the
+-- queued ones) can be asked about again.  Duplicates are kept.
+function methods:pairs()
+  check_self(self, "pairs")
+  local out = {}
+  for i = 1, #self do
+    local r = self[i]
+    out[i] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+  end
+  return out
+end
+
+--- R.summary(results) -> {
+--   total = #results,
+--   by_status = { START_SUCCESS = n, START_FAILED = n, [other status] = n },
+--   by_reason_kind = { banned = n, queued = n, change_request = n, other = n },
+-- }
+-- The two documented statuses and the four kinds are always present, 0
+-- when absent, so `s.by_status.START_FAILED > 0` needs no nil check.  A
+-- status the documentation does not list is counted under its own value;
+-- a result with no status is counted in total only.  by_reason_kind
+-- counts only the results that have a reason.  results may be a set or
+-- any plain array of result tables.
+function M.summary(results)
+  if type(results) ~= "table" then
+    error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
+  end
+  local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
+  local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
+  local n = #results
+  for i = 1, n do
+    local r = results[i]
+    local status = r.status
+    if status ~= nil and status == status then by_status[status] = (by_status[status] or 0) + 1 end
+    local kind = reason_kind(r.reason)
+    if kind then by_kind[kind] = by_kind[kind] + 1 end
+  end
+  return { total = n, by_status = by_status, by_reason_kind = by_kind }
+end
+
+--- rs:summary() -> R.summary(rs).
+function methods:summary()
+  check_self(self, "summary")
+  return M.summary(self)
+end
+
+------------------------------------------------------------------------
+-- tostring
+------------------------------------------------------------------------
+
+local NAME_MAX, REASON_MAX = 30, 60
+
+--- A field's value as text that is the same every run: strings as they
+-- are (control characters as one space, so a result stays on one line),
+-- numbers and booleans as Lua writes them, anything else by its type
+-- alone (a table's address would change from run to run).
+local function show(v, default)
+  local t = type(v)
+  if t == "string" then
+    local s = v:gsub("%c+", " ")
+    return s
+  elseif t == "nil" then
+    return default
+  elseif t == "number" or t == "boolean" then
+    return tostring(v)
+  end
+  return "<" .. t .. ">"
+end
+
+--- Characters in s, counting a UTF-8 sequence as one: what pads and cuts
+-- must count, so that a Chinese pipeline name neither throws the columns
+-- off nor is cut in the middle of a character.
+local function width(s)
+  local _, n = s:gsub("[^\128-\191]", "")
+  return n
+end
+
+-- How far back (in bytes) clip looks for a space, so as not to cut a word
+-- in two.
+local WORD_BACKOFF = 12
+
+--- s cut to at most max characters, the last of them "…" when cut.  The
+-- cut falls between words when a space is near enough (a short word is
+-- easier to recognise whole than a long one halved), and the punctuation
+-- and spaces left before "…" go: "…single pipeline…", not "pipeline. …".
+local function clip(s, max)
+  if width(s) <= max then return s end
+  local n, cut = 0, nil
+  for i = 1, #s do
+    local b = s:byte(i)
+    if b < 128 or b >= 192 then
+      n = n + 1
+      if n == max then
+        cut = i - 1
+        break
+      end
+    end
+  end
+  local head = s:sub(1, cut)
+  if s:sub(cut + 1, cut + 1) ~= " " then
+    -- A space is one byte, so the cut stays on a character boundary.
+    local space = head:find(" [^ ]*$")
+    if space and cut - space < WORD_BACKOFF then head = head:sub(1, space - 1) end
+  end
+  head = head:gsub("[%s%.,;:]+$", "")
+  return head .. "…"
+end
+
+local function pad(s, w)
+  return s .. rep(" ", w - width(s))
+end
+
+--- The header: "6 results: 3 START_SUCCESS, 3 START_FAILED".  The
+-- documented statuses come first, any others after them in sorted order,
+-- results without a status last as "no status".
+local function header(self)
+  local n = #self
+  local head = n .. (n == 1 and " result" or " results")
+  if n == 0 then return head end
+  local counts, others, none = {}, {}, 0
+  for i = 1, n do
+    local s = self[i].status
+    if s == nil then
+      none = none + 1
+    else
+      s = show(s)
+      if not counts[s] then
+        counts[s] = 0
+        if s ~= SUCCESS and s ~= FAILED then others[#others + 1] = s end
+      end
+      counts[s] = counts[s] + 1
+    end
+  end
+  sort(others)
+  local parts = {}
+  if counts[SUCCESS] then parts[#parts + 1] = counts[SUCCESS] .. " " .. SUCCESS end
+  if counts[FAILED] then parts[#parts + 1] = counts[FAILED] .. " " .. FAILED end
+  for _, s in ipairs(others) do parts[#parts + 1] = counts[s] .. " " .. s end
+  if none > 0 then parts[#parts + 1] = none .. " no status" end
+  return head .. ": " .. concat(parts, ", ")
+end
+
+--- tostring(rs): a header with the count, then one line per result, in
+-- order, in aligned columns:
+--   6 results: 3 START_SUCCESS, 3 START_FAILED
+--     Pipeline 1  e41fe3981361476eb6dad17ad98c683c  START_FAILED   Current pipeline is banned.
+--     Pipeline 2  3d8143d197dd4fa5b23f20ee39179af3  START_SUCCESS  -
+-- The name falls back to the pipeline id, then "?"; a missing status
+-- reads "?", a missing reason "-".  Names are cut at 30 characters and
+-- reasons at 60, with "…"; ids are never cut, since they are what one
+-- copies.  An empty set reads "0 results".  No addresses, so the text is
+-- the same on every run and fit for a test to compare.
+function Set.__tostring(self)
+  local rows, name_w, status_w = {}, 0, 0
+  for i = 1, #self do
+    local r = self[i]
+    local name = r.pipeline_name
+    if type(name) ~= "string" or not name:find("%S") then name = r.pipeline_id end
+    local row = {
+      clip(show(name, "?"), NAME_MAX),
+      show(r.pipeline_run_id, "?"),
+      show(r.status, "?"),
+      clip(show(r.reason, "-"), REASON_MAX),
+    }
+    if width(row[1]) > name_w then name_w = width(row[1]) end
+    if width(row[3]) > status_w then status_w = width(row[3]) end
+    rows[i] = row
+  end
+  local run_w = 0
+  for i = 1, #rows do
+    if width(rows[i][2]) > run_w then run_w = width(rows[i][2]) end
+  end
+  local lines = { header(self) }
+  for i = 1, #rows do
+    local row = rows[i]
+    lines[#lines + 1] = "  " .. pad(row[1], name_w) .. "  " .. pad(row[2], run_w) .. "  "
+      .. pad(row[3], status_w) .. "  " .. row[4]
+  end
+  return concat(lines, "\n")
+end
+
+return M

@@ -1,0 +1,307 @@
+-- Any number of pairs in one call: batches, concurrency, matching by ids,
+-- nothing lost; and BatchRunPipeline.  Against the local stand-in over
+-- real HTTP, which shuffles, omits and fails on request.
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local unpack = table.unpack or unpack -- 5.1 and LuaJIT
+local creds = model.credentials.permanent
+local PROJECT = model.seed_project
+
+local function id(prefix, n)
+  return ("%s%031x"):format(prefix, n)
+end
+
+local function make_pairs(n, from)
+  local t = {}
+  for i = 1, n do
+    local k = (from or 0) + i
+    t[i] = { pipeline_id = id("a", k), pipeline_run_id = id("b", k) }
+  end
+  return t
+end
+
+local function now()
+  -- Wall time to the millisecond, through the shell (os.clock is CPU time).
+  local p = io.popen("date +%s%3N")
+  local ms = tonumber(p:read("*l"))
+  p:close()
+  return ms / 1000
+end
+
+local function sum(t)
+  local s = 0
+  for _, v in ipairs(t) do s = s + v end
+  return s
+end
+
+describe("client:query with many pairs", function()
+  local server, client
+
+  setup(function()
+    server = standin.start()
+    client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
+  end)
+  teardown(function()
+    client:close()
+    server:stop()
+  end)
+  before_each(function() server:reset() end)
+
+  it("answers 1,200 pairs given with duplicates: correct, in input order, complete", function()
+    server:config { shuffle = true, max_items = 100 }
+    local uniq = make_pairs(1200)
+    local list = {}
+    for i, p in ipairs(uniq) do
+      list[#list + 1] = p
+      if i % 4 == 0 then -- a duplicate (a copy, not the same table) of an earlier pair
+        local q = uniq[i - 3]
+        list[#list + 1] = { pipeline_id = q.pipeline_id, pipeline_run_id = q.pipeline_run_id }
+      end
+    end
+    assert.are.equal(1500, #list)
+    local results = assert(client:query(list))
+    assert.are.equal(1200, #results)
+    for i, p in ipairs(uniq) do
+      assert.are.same(model.result_for(p.pipeline_id, p.pipeline_run_id), results[i])
+    end
+    assert.are.same({}, results.missing)
+    local s = server:stats()
+    assert.are.equal(12, s.requests)
+    assert.are.equal(1200, sum(s.items))
+    for _, n in ipairs(s.items) do assert.is_true(n <= 100) end
+  end)
+
+  it("sends batches of batch_size, set per client or per call", function()
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                              batch_size = 30 })
+    assert(c:query(make_pairs(100)))
+    local items = server:stats().items
+    table.sort(items)
+    assert.are.same({ 10, 30, 30, 30 }, items)
+    server:reset()
+    assert(c:query(make_pairs(100), { batch_size = 50 }))
+    assert.are.same({ 50, 50 }, server:stats().items)
+    c:close()
+  end)
+
+  it("lists the pairs the server did not report in missing", function()
+    local list = make_pairs(250)
+    server:config { omit = { list[7].pipeline_run_id, list[180].pipeline_run_id } }
+    local results = assert(client:query(list))
+    assert.are.equal(248, #results)
+    assert.are.same({ list[7], list[180] }, results.missing)
+    assert.is_nil(results:find(list[7].pipeline_run_id))
+  end)
+
+  it("accounts for every pair when a batch fails", function()
+    local list = make_pairs(500)
+    server:config { fail_ids = { list[250].pipeline_run_id }, omit = { list[3].pipeline_run_id } }
+    local results, err = client:query(list, { batch_size = 100, concurrency = 2 })
+    assert.is_nil(results)
+    assert.are.equal(500, err.status)
+    assert.are.equal("DEVPIPE.00000500", err.code)
+    assert.is_true(err.retryable)
+    assert.are.equal(5, err.batches)
+    assert.are.equal(1, err.failed_batches)
+    -- Pairs 201..300 went unanswered; pair 3 was answered as missing.
+    assert.are.equal(100, #err.unanswered)
+    assert.are.same(list[201], err.unanswered[1])
+    assert.are.same(list[300], err.unanswered[100])
+    assert.are.same({ list[3] }, err.results.missing)
+    assert.are.equal(399, #err.results)
+    assert.are.equal(500, #err.results + #err.results.missing + #err.unanswered)
+    local seen = {}
+    for _, r in ipairs(err.results) do seen[r.pipeline_run_id] = true end
+    for _, p in ipairs(err.results.missing) do seen[p.pipeline_run_id] = true end
+    for _, p in ipairs(err.unanswered) do seen[p.pipeline_run_id] = true end
+    for _, p in ipairs(list) do assert.is_true(seen[p.pipeline_run_id], p.pipeline_run_id) end
+    -- The results that did arrive keep the input order.
+    assert.are.equal(list[1].pipeline_run_id, err.results[1].pipeline_run_id)
+    assert.are.equal(list[500].pipeline_run_id, err.results[399].pipeline_run_id)
+  end)
+
+  it("sends up to concurrency batches at once, and wall time falls accordingly", function()
+    server:config { delay_ms = 200 }
+    local list = make_pairs(80)
+    local t0 = now()
+    assert(client:query(list, { batch_size = 10, concurrency = 1 }))
+    local serial = now() - t0
+    assert.are.equal(1, server:stats().max_in_flight)
+    server:reset()
+    server:config { delay_ms = 200 }
+    t0 = now()
+    local results = assert(client:query(list, { batch_size = 10, concurrency = 4 }))
+    local parallel = now() - t0
+    assert.are.equal(80, #results)
+    assert.are.equal(4, server:stats().max_in_flight)
+    -- 8 batches of 200 ms: about 1.6 s one at a time, 0.4 s four at a time.
+    assert.is_true(serial >= 1.6, "serial took " .. serial)
+    assert.is_true(parallel < serial / 2.5, ("parallel %.2f s, serial %.2f s"):format(parallel, serial))
+  end)
+
+  it("reuses connections across batches and calls", function()
+    for _ = 1, 3 do assert(client:query(make_pairs(400), { concurrency = 4 })) end
+    local s = server:stats()
+    assert.are.equal(12, s.requests)
+    assert.is_true(s.connections <= 4, "connections: " .. s.connections)
+  end)
+
+  it("reports progress after each batch, in pairs", function()
+    local calls = {}
+    assert(client:query(make_pairs(250), {
+      batch_size = 100,
+      on_progress = function(done, total) calls[#calls + 1] = { done, total } end,
+    }))
+    assert.are.equal(3, #calls)
+    local last = 0
+    for _, c in ipairs(calls) do
+      assert.are.equal(250, c[2])
+      assert.is_true(c[1] > last)
+      last = c[1]
+    end
+    assert.are.equal(250, last)
+  end)
+
+  it("lets an error raised by on_progress through, and stays usable", function()
+    local ok, e = pcall(client.query, client, make_pairs(300), {
+      on_progress = function() error("stop here") end,
+    })
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("stop here", 1, true))
+    assert.are.equal(6, #assert(client:query(make_pairs(6))))
+  end)
+
+  it("refuses bad call options before sending anything", function()
+    local bad = {
+      { { batch_size = 0 }, "batch_size" },
+      { { concurrency = 1.5 }, "concurrency" },
+      { { on_progress = "yes" }, "on_progress" },
+      { { batchsize = 10 }, "unknown call option 'batchsize'" },
+      { "fast", "call options must be a table" },
+    }
+    for _, case in ipairs(bad) do
+      local r, err = client:query(make_pairs(2), case[1])
+      assert.is_nil(r)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.truthy(err.message:find(case[2], 1, true), err.message)
+    end
+    assert.are.equal(0, server:stats().requests)
+    local c, err = br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                            concurrency = 0 }
+    assert.is_nil(c)
+    assert.truthy(err.message:find("concurrency", 1, true))
+  end)
+
+  it("names the offending pair by its place in the input, duplicates and all", function()
+    local list = make_pairs(150)
+    list[140] = { pipeline_id = list[1].pipeline_id }
+    local r, err = client:query(list)
+    assert.is_nil(r)
+    assert.are.equal("pairs[140].pipeline_run_id is missing", err.message)
+    assert.are.equal(0, server:stats().requests)
+  end)
+end)
+
+describe("client:run and client:run_and_query", function()
+  local server, client
+
+  setup(function()
+    server = standin.start()
+    client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
+  end)
+  teardown(function()
+    client:close()
+    server:stop()
+  end)
+  before_each(function() server:reset() end)
+
+  local function ids(n)
+    local t = {}
+    for i = 1, n do t[i] = id("c", i) end
+    return t
+  end
+
+  it("starts each pipeline once and returns the run ids in input order", function()
+    local list = ids(120)
+    list[#list + 1] = list[5] -- a duplicate
+    local runs = assert(client:run(list, { batch_size = 50 }))
+    assert.are.equal(120, #runs)
+    for i = 1, 120 do
+      assert.are.equal(list[i], runs[i].pipeline_id)
+      assert.truthy(runs[i].pipeline_run_id:match("^%w+$") and #runs[i].pipeline_run_id == 32)
+    end
+    assert.are.same({}, runs.missing)
+    local s = server:stats()
+    assert.are.equal(3, s.runs)
+    assert.are.equal(120, s.run_pipelines)
+  end)
+
+  it("lists the pipelines the server did not start in missing", function()
+    local list = ids(10)
+    server:config { omit = { list[4] } }
+    local runs = assert(client:run(list))
+    assert.are.equal(9, #runs)
+    assert.are.same({ list[4] }, runs.missing)
+  end)
+
+  it("accounts for every pipeline id when a batch fails", function()
+    local list = ids(30)
+    server:config { fail_ids = { list[25] }, fail_status = 503 }
+    local runs, err = client:run(list, { batch_size = 10 })
+    assert.is_nil(runs)
+    assert.are.equal(503, err.status)
+    assert.are.equal(20, #err.results)
+    assert.are.same({ unpack(list, 21, 30) }, err.unanswered)
+  end)
+
+  it("refuses an id that is not 32 letters or digits, naming it", function()
+    local list = ids(3)
+    list[2] = "not-an-id"
+    local r, err = client:run(list)
+    assert.is_nil(r)
+    assert.are.equal('pipeline_ids[2] must be 32 letters or digits, got "not-an-id"', err.message)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  it("run_and_query: starts, then queries how each run started", function()
+    local list = ids(25)
+    server:config { omit = { list[9] } }
+    local results = assert(client:run_and_query(list, { batch_size = 10 }))
+    assert.are.equal(24, #results)
+    assert.are.same({ list[9] }, results.not_started)
+    assert.are.same({}, results.missing)
+    for _, r in ipairs(results) do
+      assert.are.same(model.result_for(r.pipeline_id, r.pipeline_run_id), r)
+    end
+    assert.are.equal(list[1], results[1].pipeline_id)
+    assert.are.equal(3, server:stats().runs)
+  end)
+end)
+
+describe("result sets from a query", function()
+  it("chain the helpers on real answers", function()
+    local server = standin.start()
+    finally(function() server:stop() end)
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
+    local list = make_pairs(300)
+    local results = assert(client:query(list))
+    local queued = results:failed():where { reason_kind = "queued" }
+    assert.is_true(#queued > 0)
+    for _, r in ipairs(queued) do
+      assert.are.equal("START_FAILED", r.status)
+      assert.are.equal("queued", br.reason_kind(r.reason))
+    end
+    local s = br.summary(results)
+    assert.are.equal(300, s.total)
+    assert.are.equal(300, s.by_status.START_SUCCESS + s.by_status.START_FAILED)
+    assert.are.equal(s.by_status.START_FAILED,
+      s.by_reason_kind.banned + s.by_reason_kind.queued + s.by_reason_kind.change_request)
+    -- A set goes back into query as it is.
+    local again = assert(client:query(queued:pairs()))
+    assert.are.same(queued:pairs(), again:pairs())
+    assert.truthy(tostring(results):find("^300 results"))
+    client:close()
+  end)
+end)

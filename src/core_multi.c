@@ -1,0 +1,182 @@
+/* Binding for the libcurl transport: core.multi(options) returns a handle
+ * that runs requests, several at once if asked.  start() hands a request
+ * over; next() drives them all until one is answered.  No Lua code runs
+ * inside libcurl's callbacks, so a Lua error can never unwind through
+ * libcurl. */
+#include <string.h>
+
+#include "core.h"
+#include "multi.h"
+
+#define MULTI "codearts.batchresult.multi"
+#define MAX_HEADERS 64
+
+typedef struct {
+    cab_multi *m;
+    cab_buf lines; /* "Name: value\0" lines of the request being started */
+} multi_box;
+
+static int multi_gc(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    cab_multi_free(b->m);
+    b->m = NULL;
+    cab_buf_free(&b->lines);
+    return 0;
+}
+
+static int multi_tostring(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    lua_pushstring(L, b->m ? "codearts.batchresult transport" : "codearts.batchresult transport (closed)");
+    return 1;
+}
+
+static multi_box *check_open(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    if (!b->m) luaL_argerror(L, 1, "transport is closed");
+    return b;
+}
+
+static long opt_ms(lua_State *L, int t, const char *name, double dflt) {
+    double s;
+    lua_getfield(L, t, name);
+    s = luaL_optnumber(L, -1, dflt);
+    lua_pop(L, 1);
+    if (!(s >= 0 && s <= 86400 * 365)) luaL_error(L, "option %s: must be seconds >= 0", name);
+    return (long)(s * 1000 + 0.5);
+}
+
+static const char *opt_string(lua_State *L, int t, const char *name) {
+    const char *s;
+    lua_getfield(L, t, name);
+    s = luaL_optstring(L, -1, NULL); /* stays alive: the table holds it */
+    lua_pop(L, 1);
+    return s;
+}
+
+/* core.multi{ timeout, connect_timeout, ca_file, proxy } -> handle | nil, message */
+static int l_multi(lua_State *L) {
+    cab_http_options o;
+    multi_box *b;
+    char err[256];
+    luaL_checktype(L, 1, LUA_TTABLE);
+    o.timeout_ms = opt_ms(L, 1, "timeout", 30);
+    o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout", 10);
+    o.ca_file = opt_string(L, 1, "ca_file");
+    o.proxy = opt_string(L, 1, "proxy");
+    b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, MULTI);
+    lua_setmetatable(L, -2);
+    if (!(b->m = cab_multi_new(&o, err, sizeof err))) return cab_fail(L, "%s", err);
+    return 1;
+}
+
+static const char *kind_name(cab_http_status st) {
+    switch (st) {
+    case CAB_HTTP_TIMEOUT: return "TIMEOUT";
+    case CAB_HTTP_TLS: return "TLS";
+    case CAB_HTTP_NETWORK: return "NETWORK";
+    default: return "INTERNAL";
+    }
+}
+
+/* multi:start(method, url, headers, body) -> slot | nil, kind, message
+ * headers is a {name = value} table; values were checked for CR/LF/NUL by
+ * the signer or the Lua layer before they get here. */
+static int l_start(lua_State *L) {
+    multi_box *b = check_open(L);
+    const char *method = luaL_checkstring(L, 2);
+    const char *url = luaL_checkstring(L, 3);
+    const char *ptrs[MAX_HEADERS];
+    size_t offs[MAX_HEADERS];
+    size_t body_len, n = 0, i;
+    const char *body;
+    char err[256];
+    cab_http_status st;
+    int slot;
+
+    luaL_checktype(L, 4, LUA_TTABLE);
+    body = luaL_optlstring(L, 5, "", &body_len);
+    cab_buf_clear(&b->lines);
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+        size_t nl, vl;
+        const char *name, *value;
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "headers must map strings to strings");
+        if (n == MAX_HEADERS) return luaL_error(L, "more than %d headers", MAX_HEADERS);
+        name = lua_tolstring(L, -2, &nl);
+        value = lua_tolstring(L, -1, &vl);
+        offs[n++] = b->lines.len;
+        if (cab_buf_add(&b->lines, name, nl) || cab_buf_add(&b->lines, ": ", 2) ||
+            cab_buf_add(&b->lines, value, vl) || cab_buf_add(&b->lines, "", 1))
+            return luaL_error(L, "out of memory");
+        lua_pop(L, 1);
+    }
+    /* The buffer may have moved while growing: take pointers only now. */
+    for (i = 0; i < n; i++) ptrs[i] = b->lines.data + offs[i];
+    slot = cab_multi_start(b->m, method, url, ptrs, n, body, body_len, &st, err, sizeof err);
+    if (slot < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, kind_name(st));
+        lua_pushstring(L, err);
+        return 3;
+    }
+    lua_pushinteger(L, (lua_Integer)slot + 1);
+    return 1;
+}
+
+/* multi:next()
+ *   -> slot, status, body, request_id, date, retry_after   (an answer)
+ *    | slot, nil, kind, message                            (no answer)
+ *    | nil                                                 (nothing running)
+ * Blocks until one of the started requests is done. */
+static int l_next(lua_State *L) {
+    multi_box *b = check_open(L);
+    cab_http_status st;
+    char err[256];
+    const cab_http_response *r;
+    int slot = cab_multi_next(b->m, &st, err, sizeof err);
+    if (slot < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)slot + 1);
+    if (st != CAB_HTTP_OK) {
+        cab_multi_release(b->m, slot);
+        lua_pushnil(L);
+        lua_pushstring(L, kind_name(st));
+        lua_pushstring(L, err);
+        return 4;
+    }
+    r = cab_multi_response(b->m, slot);
+    lua_pushinteger(L, (lua_Integer)r->status);
+    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
+    if (r->request_id[0]) lua_pushstring(L, r->request_id); else lua_pushnil(L);
+    if (r->date[0]) lua_pushstring(L, r->date); else lua_pushnil(L);
+    if (r->retry_after[0]) lua_pushstring(L, r->retry_after); else lua_pushnil(L);
+    /* Everything is copied into Lua strings: the transfer may be reused.
+     * (Had a push failed for memory, the slot would stay finished and the
+     * next cancel() or close() would reclaim it.) */
+    cab_multi_release(b->m, slot);
+    return 6;
+}
+
+/* multi:cancel(): abandons every request in flight. */
+static int l_cancel(lua_State *L) {
+    cab_multi_cancel(check_open(L)->m);
+    return 0;
+}
+
+static int l_close(lua_State *L) {
+    luaL_checkudata(L, 1, MULTI);
+    return multi_gc(L);
+}
+
+void cab_register_http(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        {"start", l_start}, {"next", l_next}, {"cancel", l_cancel}, {"close", l_close}, {NULL, NULL}};
+    cab_new_class(L, MULTI, methods, multi_gc, multi_tostring);
+    lua_pushcfunction(L, l_multi);
+    lua_setfield(L, -2, "multi");
+}

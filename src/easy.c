@@ -1,0 +1,178 @@
+#include "easy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cab_easy {
+    CURL *easy;
+    struct curl_slist *headers; /* the current request's, freed at the next */
+    char curl_err[CURL_ERROR_SIZE];
+    cab_http_response resp;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+    cab_http_response *r = ud;
+    size_t len = size * n;
+    return cab_buf_add(&r->body, p, len) ? 0 : len; /* 0 aborts: out of memory */
+}
+
+/* Copies the value of "name: value" into dst when the line's name is name. */
+static void capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
+    size_t nl = strlen(name), i;
+    const char *v, *end = line + len;
+    if (len <= nl || line[nl] != ':') return;
+    for (i = 0; i < nl; i++) {
+        char c = line[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (c != name[i]) return;
+    }
+    v = line + nl + 1;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
+    len = (size_t)(end - v);
+    if (len >= dstlen) len = dstlen - 1;
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+static void forget_headers(cab_http_response *r) {
+    r->request_id[0] = r->date[0] = r->retry_after[0] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+    cab_http_response *r = ud;
+    size_t len = size * n;
+    if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
+        /* A new response begins (after a 100 Continue, say). */
+        forget_headers(r);
+        return len;
+    }
+    capture(p, len, "x-request-id", r->request_id, sizeof r->request_id);
+    capture(p, len, "date", r->date, sizeof r->date);
+    capture(p, len, "retry-after", r->retry_after, sizeof r->retry_after);
+    return len;
+}
+
+#define SETOPT(opt, val)                                                      \
+    do {                                                                      \
+        if ((rc = curl_easy_setopt(e->easy, (opt), (val))) != CURLE_OK) goto fail; \
+    } while (0)
+
+cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
+    cab_easy *e = calloc(1, sizeof *e);
+    CURLcode rc = CURLE_OK;
+    if (!e || !(e->easy = curl_easy_init())) {
+        free(e);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    SETOPT(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM inside a host's process */
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+    /* Wait for a multiplexed HTTP/2 connection rather than open another. */
+    SETOPT(CURLOPT_PIPEWAIT, 1L);
+    SETOPT(CURLOPT_TIMEOUT_MS, opt->timeout_ms);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
+    if (opt->ca_file) SETOPT(CURLOPT_CAINFO, opt->ca_file);
+    if (opt->proxy) SETOPT(CURLOPT_PROXY, opt->proxy);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, &e->resp);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, &e->resp);
+    SETOPT(CURLOPT_ERRORBUFFER, e->curl_err);
+    return e;
+fail:
+    snprintf(err, errlen, "libcurl refused an option: %s", curl_easy_strerror(rc));
+    cab_easy_free(e);
+    return NULL;
+}
+
+void cab_easy_free(cab_easy *e) {
+    if (!e) return;
+    curl_easy_cleanup(e->easy);
+    curl_slist_free_all(e->headers);
+    cab_buf_free(&e->resp.body);
+    free(e);
+}
+
+static cab_http_status classify(CURLcode rc) {
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return CAB_HTTP_TIMEOUT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED: return CAB_HTTP_TLS;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_WRITE_ERROR: return CAB_HTTP_NOMEM; /* our write callback only fails for memory */
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT: return CAB_HTTP_USAGE;
+    default: return CAB_HTTP_NETWORK;
+    }
+}
+
+static cab_http_status fail_with(CURLcode rc, const char *detail, char *err, size_t errlen) {
+    snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(rc));
+    return classify(rc);
+}
+
+cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
+                                 const char *const *headers, size_t n_headers, const char *body,
+                                 size_t body_len, char *err, size_t errlen) {
+    struct curl_slist *list, *tmp;
+    CURLcode rc;
+    size_t i;
+
+    cab_buf_clear(&e->resp.body);
+    e->resp.status = 0;
+    forget_headers(&e->resp);
+    e->curl_err[0] = '\0';
+
+    /* "Expect:" stops libcurl from waiting for 100 Continue on large bodies. */
+    if (!(list = curl_slist_append(NULL, "Expect:"))) goto nomem;
+    for (i = 0; i < n_headers; i++) {
+        if (!(tmp = curl_slist_append(list, headers[i]))) {
+            curl_slist_free_all(list);
+            goto nomem;
+        }
+        list = tmp;
+    }
+    if ((rc = curl_easy_setopt(e->easy, CURLOPT_HTTPHEADER, list)) != CURLE_OK) {
+        curl_slist_free_all(list);
+        return fail_with(rc, "", err, errlen);
+    }
+    curl_slist_free_all(e->headers);
+    e->headers = list;
+    /* The size goes first: COPYPOSTFIELDS copies that many bytes. */
+    if ((rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_COPYPOSTFIELDS, body)) != CURLE_OK)
+        return fail_with(rc, "", err, errlen);
+    return CAB_HTTP_OK;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return CAB_HTTP_NOMEM;
+}
+
+cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, char *err, size_t errlen) {
+    if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
+    if (rc == CURLE_OK) return CAB_HTTP_OK;
+    return fail_with(rc, e->curl_err, err, errlen);
+}
+
+CURL *cab_easy_handle(const cab_easy *e) { return e->easy; }
+const cab_http_response *cab_easy_response(const cab_easy *e) { return &e->resp; }

@@ -1,0 +1,207 @@
+#include "multi.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { SLOT_IDLE = 0, SLOT_RUNNING, SLOT_DONE, SLOT_FINISHED } slot_state;
+
+typedef struct {
+    cab_easy *easy; /* NULL until first used */
+    slot_state state;
+    CURLcode rc;      /* how libcurl ended it (SLOT_DONE) */
+    unsigned long seq; /* order of completion, so answers come out first done, first out */
+} slot;
+
+struct cab_multi {
+    CURLM *multi;
+    cab_http_options opt;
+    char *ca_file, *proxy; /* our copies of the options' strings */
+    slot *slots;
+    int n_slots;
+    int running;
+    unsigned long done_seq;
+};
+
+/* curl_global_init is not thread-safe before 7.84 and must run once; it is
+ * deferred to the first client's transport so that nothing is initialised
+ * in a process (an nginx master, say) that only loads the module and
+ * forks. */
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static char *dup_or_null(const char *s, int *failed) {
+    char *d;
+    if (!s) return NULL;
+    if (!(d = malloc(strlen(s) + 1))) {
+        *failed = 1;
+        return NULL;
+    }
+    return strcpy(d, s);
+}
+
+cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) {
+    cab_multi *m;
+    int failed = 0;
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(global_rc));
+        return NULL;
+    }
+    if (!(m = calloc(1, sizeof *m))) goto nomem;
+    m->opt = *opt;
+    m->opt.ca_file = m->ca_file = dup_or_null(opt->ca_file, &failed);
+    m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
+    if (failed || !(m->multi = curl_multi_init())) goto nomem;
+    /* Multiplex on HTTP/2 where the server offers it (libcurl's default
+     * since 7.62, stated because batches rely on it). */
+    if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK) {
+        snprintf(err, errlen, "libcurl refused CURLMOPT_PIPELINING");
+        cab_multi_free(m);
+        return NULL;
+    }
+    return m;
+nomem:
+    cab_multi_free(m);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
+
+void cab_multi_free(cab_multi *m) {
+    int i;
+    if (!m) return;
+    cab_multi_cancel(m);
+    for (i = 0; i < m->n_slots; i++) cab_easy_free(m->slots[i].easy);
+    free(m->slots);
+    if (m->multi) curl_multi_cleanup(m->multi);
+    free(m->ca_file);
+    free(m->proxy);
+    free(m);
+}
+
+/* An idle slot, with a transfer, growing the table when all are busy. */
+static int idle_slot(cab_multi *m, char *err, size_t errlen) {
+    int i;
+    for (i = 0; i < m->n_slots; i++)
+        if (m->slots[i].state == SLOT_IDLE) break;
+    if (i == m->n_slots) {
+        int n = m->n_slots ? m->n_slots * 2 : 4;
+        slot *s = realloc(m->slots, (size_t)n * sizeof *s);
+        if (!s) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        memset(s + m->n_slots, 0, (size_t)(n - m->n_slots) * sizeof *s);
+        m->slots = s;
+        m->n_slots = n;
+    }
+    if (!m->slots[i].easy && !(m->slots[i].easy = cab_easy_new(&m->opt, err, errlen))) return -1;
+    return i;
+}
+
+int cab_multi_start(cab_multi *m, const char *method, const char *url, const char *const *headers,
+                    size_t n_headers, const char *body, size_t body_len, cab_http_status *st,
+                    char *err, size_t errlen) {
+    int i = idle_slot(m, err, errlen);
+    CURL *h;
+    CURLMcode mc;
+    *st = CAB_HTTP_NOMEM;
+    if (i < 0) return -1;
+    *st = cab_easy_prepare(m->slots[i].easy, method, url, headers, n_headers, body, body_len, err,
+                           errlen);
+    if (*st != CAB_HTTP_OK) return -1;
+    h = cab_easy_handle(m->slots[i].easy);
+    /* The slot's index rides on the handle, to find it when it is done. */
+    if (curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)(intptr_t)i) != CURLE_OK ||
+        (mc = curl_multi_add_handle(m->multi, h)) != CURLM_OK) {
+        *st = CAB_HTTP_NOMEM;
+        snprintf(err, errlen, "libcurl could not start the transfer");
+        return -1;
+    }
+    m->slots[i].state = SLOT_RUNNING;
+    m->running++;
+    return i;
+}
+
+/* Marks every transfer libcurl reports finished as done. */
+static void collect(cab_multi *m) {
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+        void *priv = NULL;
+        int i;
+        if (msg->msg != CURLMSG_DONE) continue;
+        if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK) continue;
+        i = (int)(intptr_t)priv;
+        if (i < 0 || i >= m->n_slots || m->slots[i].state != SLOT_RUNNING) continue;
+        m->slots[i].rc = msg->data.result;
+        m->slots[i].state = SLOT_DONE;
+        m->slots[i].seq = m->done_seq++;
+        /* Removing a handle that was added cannot fail; its connection
+         * stays in the cache for the next request. */
+        (void)curl_multi_remove_handle(m->multi, msg->easy_handle);
+        m->running--;
+    }
+}
+
+/* The slot that finished first among those not yet handed out, or -1. */
+static int first_done(const cab_multi *m) {
+    int i, best = -1;
+    for (i = 0; i < m->n_slots; i++)
+        if (m->slots[i].state == SLOT_DONE && (best < 0 || m->slots[i].seq < m->slots[best].seq))
+            best = i;
+    return best;
+}
+
+int cab_multi_next(cab_multi *m, cab_http_status *st, char *err, size_t errlen) {
+    int i, still;
+    CURLMcode mc = CURLM_OK;
+    for (;;) {
+        collect(m);
+        if ((i = first_done(m)) >= 0) break;
+        if (m->running == 0) return -1;
+        if ((mc = curl_multi_perform(m->multi, &still)) != CURLM_OK) break;
+        collect(m);
+        if ((i = first_done(m)) >= 0) break;
+        /* libcurl never sleeps past its next timer, so timeouts hold. */
+        if ((mc = curl_multi_wait(m->multi, NULL, 0, 1000, NULL)) != CURLM_OK) break;
+    }
+    if (mc != CURLM_OK) {
+        /* The multi handle itself failed: every running transfer fails. */
+        for (i = 0; i < m->n_slots; i++) {
+            if (m->slots[i].state != SLOT_RUNNING) continue;
+            (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
+            m->slots[i].rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+            m->slots[i].state = SLOT_DONE;
+            m->slots[i].seq = m->done_seq++;
+            m->running--;
+        }
+        if ((i = first_done(m)) < 0) return -1;
+    }
+    m->slots[i].state = SLOT_FINISHED;
+    *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, err, errlen);
+    return i;
+}
+
+const cab_http_response *cab_multi_response(const cab_multi *m, int slot) {
+    return cab_easy_response(m->slots[slot].easy);
+}
+
+void cab_multi_release(cab_multi *m, int slot) {
+    if (slot >= 0 && slot < m->n_slots && m->slots[slot].state == SLOT_FINISHED)
+        m->slots[slot].state = SLOT_IDLE;
+}
+
+void cab_multi_cancel(cab_multi *m) {
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].state == SLOT_RUNNING)
+            (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
+        m->slots[i].state = SLOT_IDLE;
+    }
+    m->running = 0;
+}
