@@ -7,6 +7,9 @@
 #   1. signing      cab_sign() vs the raw OpenSSL work it contains  (<= 1.5x)
 #   2. decoding     br.decode() vs lua-cjson on a 100-result answer  (<= 1.0x)
 #   3. round trips  client:query() vs wrk -t1 -c1, same local nginx  (>= 0.5x)
+#   4. batching     10,000 pairs, batches of 100, 8 at once, 50 ms answers,
+#                   vs the ideal 650 ms                                 (<= 1.25x)
+#   5. memory       RSS growth over 100 such calls in one process       (< 1 MB)
 #
 # Usage (from the repository root): sh bench/run.sh [lua interpreter]
 # Generated files go to bench/out/.  Exits 0 even when a target is missed
@@ -198,6 +201,9 @@ roundtrip_target() {
     return "$rc"
 }
 section roundtrip roundtrip_target
+
+# ---- 4 and 5. a batched call and its memory ---------------------------------
+section batch "$LUA" bench/batch.lua "${BENCH_BATCH_RUNS:-100}"
 
 # ---- summary ---------------------------------------------------------------
 echo
