@@ -36,18 +36,15 @@ local function sum(t)
   return s
 end
 
+local function client_of(server)
+  return assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
+end
+
 describe("client:query with many pairs", function()
   local server, client
-
-  setup(function()
-    server = standin.start()
-    client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function() server:reset() end)
+  standin.for_block(function(s)
+    server, client = s, client_of(s)
+  end, function() client:close() end)
 
   it("answers 1,200 pairs given with duplicates: correct, in input order, complete", function()
     server:config { shuffle = true, max_items = 100 }
@@ -206,16 +203,9 @@ end)
 
 describe("client:run and client:run_and_query", function()
   local server, client
-
-  setup(function()
-    server = standin.start()
-    client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function() server:reset() end)
+  standin.for_block(function(s)
+    server, client = s, client_of(s)
+  end, function() client:close() end)
 
   local function ids(n)
     local t = {}

@@ -30,10 +30,7 @@ end
 
 describe("client:query against the stand-in", function()
   local server
-
-  setup(function() server = standin.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  standin.for_block(function(s) server = s end)
 
   local function client(opts)
     local o = { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak, sk = creds.permanent.sk }

@@ -440,19 +440,7 @@ end
 
 describe("stand-in server over HTTP", function()
   local s
-
-  setup(function()
-    s = standin.start()
-  end)
-
-  teardown(function()
-    if s then s:stop() end
-    os.remove(tmp_body)
-  end)
-
-  before_each(function()
-    s:reset()
-  end)
+  standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
   it("listens on an ephemeral loopback port", function()
     assert.is_number(s.port)
@@ -777,19 +765,7 @@ end)
 
 describe("stand-in BatchRunPipeline and test modes over HTTP", function()
   local s
-
-  setup(function()
-    s = standin.start()
-  end)
-
-  teardown(function()
-    if s then s:stop() end
-    os.remove(tmp_body)
-  end)
-
-  before_each(function()
-    s:reset()
-  end)
+  standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
   local function ids_of(n, prefix)
     local ids = {}

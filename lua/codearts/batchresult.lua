@@ -88,7 +88,7 @@ end
 
 local function live(self)
   local priv = private[self]
-  if not priv then error("codearts.batchresult: the client is closed", 3) end
+  if not priv then error("codearts.batchresult: the client is closed", 2) end
   return priv
 end
 
@@ -231,20 +231,32 @@ end
 
 local function plain(t) return t end
 
+-- The two operations, as gather and the checks need them.
+local SHOW = { what = "pairs", check = core.check_query, unique = unique_pairs,
+               path = "_query_path", encode = core.encode_query, wrap = results.wrap }
+local RUN = { what = "pipeline_ids", check = core.check_run, unique = unique_ids,
+              path = "_run_path", encode = core.encode_run, wrap = plain }
+
+--- A batched call of op for list: options and items checked before
+-- anything is sent.
+local function call(self, op, list, opts)
+  local priv = live(self)
+  local o, oerr = config.call_options(opts, self)
+  if not o then return nil, oerr end
+  local err = check_list(op.what, list, op.check)
+  if err then return nil, err end
+  local items, find = op.unique(list)
+  return gather(priv, items, find, o, {
+    path = self[op.path], encode = op.encode, ids = PAIR_FIELDS, wrap = op.wrap,
+  })
+end
+
 --- client:query(pairs [, opts]) -> results, or nil, err.
 -- Any number of pairs: de-duplicated, sent in batches of opts.batch_size,
 -- opts.concurrency at a time, matched to the answers by their ids and
 -- returned in the order each pair first appears.  See README.md.
 function Client:query(list, opts)
-  local priv = live(self)
-  local o, oerr = config.call_options(opts, self)
-  if not o then return nil, oerr end
-  local err = check_list("pairs", list, core.check_query)
-  if err then return nil, err end
-  local items, find = unique_pairs(list)
-  return gather(priv, items, find, o, {
-    path = self._query_path, encode = core.encode_query, ids = PAIR_FIELDS, wrap = results.wrap,
-  })
+  return call(self, SHOW, list, opts)
 end
 
 --- client:run(pipeline_ids [, opts]) -> runs, or nil, err.
@@ -253,15 +265,7 @@ end
 -- .missing (pipeline ids the server did not start).  Batched, validated
 -- and reported like query; err.unanswered lists pipeline ids.
 function Client:run(ids, opts)
-  local priv = live(self)
-  local o, oerr = config.call_options(opts, self)
-  if not o then return nil, oerr end
-  local err = check_list("pipeline_ids", ids, core.check_run)
-  if err then return nil, err end
-  local items, find = unique_ids(ids)
-  return gather(priv, items, find, o, {
-    path = self._run_path, encode = core.encode_run, ids = PAIR_FIELDS, wrap = plain,
-  })
+  return call(self, RUN, ids, opts)
 end
 
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.

@@ -224,4 +224,26 @@ function M.start(opts)
   return self
 end
 
+--- For a busted describe block: one stand-in for the whole block, reset
+-- before each test and stopped after the last.  Returns a table whose
+-- `server` field holds it once the block's setup has run; `on_start` and
+-- `on_stop` (optional) run just after it starts and just before it stops.
+function M.for_block(on_start, on_stop)
+  -- busted's block functions live in the spec files' environment; its
+  -- module hands them out to a helper like this one.
+  local busted = require "busted"
+  local setup, teardown, before_each = busted.setup, busted.teardown, busted.before_each
+  local box = {}
+  setup(function()
+    box.server = M.start()
+    if on_start then on_start(box.server) end
+  end)
+  teardown(function()
+    if on_stop then on_stop(box.server) end
+    if box.server then box.server:stop() end
+  end)
+  before_each(function() box.server:reset() end)
+  return box
+end
+
 return M
