@@ -27,8 +27,9 @@ static long one_request(cab_multi *h, const char *url, const char *const *header
     cab_http_status st;
     char err[256];
     long status;
-    int slot = cab_multi_start(h, "POST", url, headers, nh, body, blen, &st, err, sizeof err);
-    if (slot >= 0) slot = cab_multi_next(h, &st, err, sizeof err);
+    int not_sent;
+    int slot = cab_multi_start(h, "POST", url, headers, nh, body, blen, 0, &st, err, sizeof err);
+    if (slot >= 0) slot = cab_multi_next(h, -1, &st, &not_sent, err, sizeof err);
     if (slot < 0 || st != CAB_HTTP_OK) {
         fprintf(stderr, "curl_floor: %s\n", slot < 0 && st == CAB_HTTP_OK ? "nothing ran" : err);
         return -1;
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
         "Signature=0000000000000000000000000000000000000000000000000000000000000000",
     };
     const size_t nh = sizeof headers / sizeof headers[0];
-    cab_http_options opt = {30000, 10000, NULL, NULL};
+    cab_http_options opt = {30000, 10000, NULL, NULL, NULL, 1, 0};
     char body[1024], err[256];
     size_t blen = 0;
     const char *url;

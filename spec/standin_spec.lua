@@ -5,8 +5,8 @@
 --   busted --lua=lua5.4 spec/standin_spec.lua
 --
 -- Needs luaossl (for the verifier) in the Lua running the specs, lua5.1
--- with lua-http for the server, curl, and the vectors file
--- (see spec/support/vectors.lua).
+-- with lua-http for the server, curl, the openssl CLI (TLS) and the vectors
+-- file (see spec/support/vectors.lua).
 
 local cjson = require "cjson"
 local model = require "spec.standin.model"
@@ -260,8 +260,11 @@ local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- Runs a shell command and returns its standard output.  The shell and all
+-- it starts run without the sanitizer variables a run of the specs under
+-- AddressSanitizer sets (see standin.clean_env): none of it is the module.
 local function run(cmd)
-  local p = assert(io.popen(cmd))
+  local p = assert(io.popen(standin.clean_env .. "sh -c " .. shell_quote(cmd)))
   local out = p:read("*a")
   p:close()
   return out
@@ -288,8 +291,11 @@ local function parse_responses(out)
       local len = tonumber(headers["content-length"] or "0")
       local body = out:sub(pos, pos + len - 1)
       pos = pos + len
+      -- json is nil for a body that is not JSON (garbage_first) and
+      -- complete false for one cut short (truncate_first)
+      local ok, json = pcall(cjson.decode, body)
       responses[#responses + 1] = { status = status, headers = headers, body = body,
-        json = (body ~= "" and cjson.decode(body)) or nil }
+        json = (body ~= "" and ok and json) or nil, complete = #body == len, length = len }
     end
   end
   return responses
@@ -298,7 +304,8 @@ end
 -- The curl command for request{ ... } below, without running it (the body
 -- is written to its file now).
 local function curl_command(s, t)
-  local cmd = { "curl", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST" }
+  local cmd = { "curl", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST",
+    standin.curl_tls_options(s.tls) }
   for _, h in ipairs(t.headers or {}) do
     cmd[#cmd + 1] = "-H " .. shell_quote(h[1] .. ": " .. h[2])
   end
@@ -412,6 +419,8 @@ end
 local DEFAULT_CONFIG = {
   max_items = 200, delay_ms = 0, clock_offset_s = 0,
   shuffle = false, omit = {}, fail_ids = {}, fail_status = 500,
+  reset_first = 0, fail_first = 0, fail_first_status = 503, retry_after = cjson.null,
+  garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
 }
 
 local function with_defaults(t)
@@ -419,6 +428,15 @@ local function with_defaults(t)
   for k, v in pairs(DEFAULT_CONFIG) do c[k] = v end
   for k, v in pairs(t) do c[k] = v end
   return c
+end
+
+-- An HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT") as epoch seconds.
+local MONTH_NUMBER = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+local function http_time(s)
+  local d, mon, y, hh, mm, ss = (s or ""):match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  assert(d and MONTH_NUMBER[mon], "not an HTTP date: " .. tostring(s))
+  return verify.parse_sdk_date(string.format("%s%02d%sT%s%s%sZ", y, MONTH_NUMBER[mon], d, hh, mm, ss))
 end
 
 local function assert_common_headers(r)
@@ -537,13 +555,30 @@ describe("stand-in server over HTTP", function()
     assert_error(signed(s, { date_offset = 20 * 60 }), 401, "APIGW.0303")
   end)
 
-  it("uses the configured clock offset", function()
+  it("uses the configured clock offset for the date check and the Date header", function()
     s:config({ clock_offset_s = 3600 })
-    assert_error(signed(s), 401, "APIGW.0303")
-    local r = signed(s, { date_offset = 3600 })
+    -- a client signing with the real clock is an hour behind the server
+    local date = now_date()
+    local r = signed(s, { date = date })
+    assert_error(r, 401, "APIGW.0303")
+    local head = "Incorrect app authentication information: signature expired, signature time:" .. date .. ",server time:"
+    assert.equal(head, r.json.error_msg:sub(1, #head))
+    local server_time = verify.parse_sdk_date(r.json.error_msg:sub(#head + 1))
+    assert.truthy(server_time, r.json.error_msg)
+    assert.is_true(math.abs(server_time - (os.time() + 3600)) < 60)
+    assert.is_true(math.abs(http_time(r.headers["date"]) - (os.time() + 3600)) < 60, r.headers["date"])
+    -- the 15 minutes are counted from the offset clock
+    r = signed(s, { date_offset = 3600 })
     assert.equal(200, r.status)
-    local year, mon, day = r.headers["date"]:match("^%a+, (%d+) (%a+) (%d+)")
-    assert.truthy(year and mon and day)
+    assert.is_true(math.abs(http_time(r.headers["date"]) - (os.time() + 3600)) < 60, r.headers["date"])
+    assert.equal(200, signed(s, { date_offset = 3600 - 14 * 60 }).status)
+    assert_error(signed(s, { date_offset = 3600 - 16 * 60 }), 401, "APIGW.0303")
+    -- and the other way
+    s:config({ clock_offset_s = -3600 })
+    assert_error(signed(s), 401, "APIGW.0303")
+    assert.equal(200, signed(s, { date_offset = -3600 }).status)
+    s:reset()
+    assert.is_true(math.abs(http_time(signed(s).headers["date"]) - os.time()) < 60)
   end)
 
   it("refuses malformed signatures", function()
@@ -1108,5 +1143,408 @@ describe("stand-in BatchRunPipeline and test modes over HTTP", function()
     assert.equal(4, st.ok)
     assert.equal(2, st.runs)
     assert.same({ 6, 6, 6, 6 }, st.items)
+  end)
+end)
+
+---------------------------------------------------------------------------
+-- Fault modes, TLS and the environment of what the support starts
+---------------------------------------------------------------------------
+
+-- Runs a request as request{} does (t is its table, or a curl command from
+-- signed{ command = true }), but keeps what a failed transfer leaves:
+-- { exit = curl's exit status, err = its stderr, out = its stdout, r = the
+-- first response parsed from out (or nil), ms = how long it took }.
+local function attempt(s, t)
+  local cmd = type(t) == "string" and t or curl_command(s, t)
+  local err_file = os.tmpname()
+  local out = run("a=$(date +%s%N); " .. cmd .. " 2>" .. shell_quote(err_file)
+    .. "; e=$?; b=$(date +%s%N); printf '\\nexit=%d ms=%d' $e $(( (b - a) / 1000000 ))")
+  local err = files.read(err_file) or ""
+  os.remove(err_file)
+  local body, code, ms = out:match("^(.*)\nexit=(%d+) ms=(%d+)$")
+  assert(code, out)
+  return { exit = tonumber(code), err = err, out = body, r = parse_responses(body)[1], ms = tonumber(ms) }
+end
+
+-- curl's ways of saying that the connection ended without an answer: an
+-- RST (56) where the stand-in can send one, else a FIN before any byte (52).
+local function assert_no_answer(a)
+  assert.is_true(a.exit == 52 or a.exit == 56, "curl exit " .. a.exit .. ": " .. a.err)
+  assert.truthy(a.err:find("Empty reply from server", 1, true) or a.err:find("Connection reset by peer", 1, true),
+    a.err)
+  assert.equal("", a.out)
+end
+
+-- curl's way of saying that a body ended before its Content-Length.
+local function assert_cut_short(a)
+  assert.equal(18, a.exit, a.err)
+  assert.truthy(a.err:find("transfer closed with %d+ bytes remaining to read"), a.err)
+  local r = a.r
+  assert.truthy(r, a.out)
+  assert.equal(200, r.status)
+  assert.is_false(r.complete)
+  assert.is_true(#r.body > 0 and #r.body < r.length)
+  assert.is_nil(r.json)
+  return r
+end
+
+describe("stand-in fault modes over HTTP", function()
+  local s
+  standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
+
+  local function faults(t)
+    local out = { reset_first = 0, fail_first = 0, garbage_first = 0, truncate_first = 0 }
+    for k, v in pairs(t or {}) do out[k] = v end
+    return out
+  end
+
+  local function unauthenticated(opts)
+    opts = opts or {}
+    return { path = opts.path or api_path(), body = opts.body or seed_body() }
+  end
+
+  it("are all off after a reset, and their values are checked", function()
+    assert.same(DEFAULT_CONFIG, s:config())
+    assert.same(faults(), s:stats().faults)
+    for _, bad in ipairs({
+      { reset_first = -1 }, { reset_first = 1.5 }, { reset_first = "1" }, { reset_first = true },
+      { fail_first = -1 }, { fail_first = 0.5 },
+      { fail_first_status = 200 }, { fail_first_status = 600 }, { fail_first_status = 503.5 },
+      { retry_after = "" }, { retry_after = 1 }, { retry_after = "1\r\nX-Evil: 1" }, { retry_after = false },
+      { garbage_first = -3 }, { truncate_first = 2.5 }, { huge_body_bytes = -1 }, { huge_body_bytes = "20MB" },
+    }) do
+      assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
+    end
+    assert.same(DEFAULT_CONFIG, s:config())
+    local all = { reset_first = 1, fail_first = 2, fail_first_status = 429, retry_after = "Wed, 21 Oct 2015 07:28:00 GMT",
+      garbage_first = 3, truncate_first = 4, huge_body_bytes = 5 }
+    assert.same(with_defaults(all), s:config(all))
+    -- null takes Retry-After away again
+    assert.equal(cjson.null, s:config({ retry_after = cjson.null }).retry_after)
+    s:reset()
+    assert.same(DEFAULT_CONFIG, s:config())
+  end)
+
+  describe("fail_first", function()
+    it("fails the first requests of either route, before authentication, then serves", function()
+      s:config({ fail_first = 3 })
+      local msg = "Internal server error (stand-in: failing the first requests on purpose)"
+      local r = token_request(s)
+      assert_error(r, 503, "DEVPIPE.00000500", msg)
+      assert.is_nil(r.headers["retry-after"])
+      assert_error(signed(s, { run = true }), 503, "DEVPIPE.00000500", msg)
+      -- credentials play no part: the failure is in front of the service
+      assert_error(request(s, unauthenticated()), 503, "DEVPIPE.00000500", msg)
+      -- the fourth is served, and the failed run started nothing
+      local ok = signed(s, { run = true })
+      assert.equal(200, ok.status)
+      assert.equal(model.run_id_for(model.seed[1].pipeline_id, 1), ok.json.result[1].pipeline_run_id)
+      assert_error(request(s, unauthenticated()), 401, "DEV.00000001")
+      local st = s:stats()
+      assert.same({ ["503"] = 3, ["200"] = 1, ["401"] = 1 }, st.statuses)
+      assert.equal(5, st.requests)
+      assert.equal(1, st.ok)
+      assert.equal(1, st.runs)
+      assert.same(faults({ fail_first = 3 }), st.faults)
+    end)
+
+    it("sends Retry-After as it is given, and 429 as the gateway's throttling", function()
+      s:config({ fail_first = 1, fail_first_status = 429, retry_after = "1" })
+      local r = token_request(s)
+      assert_error(r, 429, "APIGW.0308", "The throttling threshold has been reached")
+      assert.equal("1", r.headers["retry-after"])
+      r = token_request(s)
+      assert.equal(200, r.status)
+      assert.is_nil(r.headers["retry-after"])
+
+      -- an HTTP date; setting fail_first again starts its count again
+      local date = "Wed, 21 Oct 2015 07:28:00 GMT"
+      s:config({ fail_first = 1, fail_first_status = 503, retry_after = date })
+      r = token_request(s, { path = run_path(), body = run_body() })
+      assert_error(r, 503, "DEVPIPE.00000500")
+      assert.equal(date, r.headers["retry-after"])
+
+      -- other statuses are named after the status
+      s:config({ fail_first = 1, fail_first_status = 400, retry_after = cjson.null })
+      r = token_request(s)
+      assert_error(r, 400, "DEVPIPE.00000400", "Request failed (stand-in: failing the first requests on purpose)")
+      assert.is_nil(r.headers["retry-after"])
+    end)
+
+    it("also puts Retry-After on fail_ids' answers", function()
+      s:config({ fail_ids = { model.seed_query[1].pipeline_run_id }, fail_status = 429, retry_after = "7" })
+      local r = signed(s)
+      assert_error(r, 429, "APIGW.0308")
+      assert.equal("7", r.headers["retry-after"])
+      assert.same(faults(), s:stats().faults)
+    end)
+
+    it("counts again only when its key is set or at a reset", function()
+      s:config({ fail_first = 1 })
+      assert.equal(503, token_request(s).status)
+      assert.equal(200, token_request(s).status)
+      s:config({ retry_after = "2" }) -- another key: the count goes on
+      assert.equal(200, token_request(s).status)
+      s:config({ fail_first = 1 })   -- the same value again: it starts again
+      assert.equal(503, token_request(s).status)
+      assert.equal(200, token_request(s).status)
+      assert.same(faults({ fail_first = 2 }), s:stats().faults)
+      s:reset()
+      assert.equal(200, token_request(s).status)
+      assert.same(faults(), s:stats().faults)
+    end)
+  end)
+
+  describe("reset_first", function()
+    it("closes the connection without an answer, then serves", function()
+      s:config({ reset_first = 2 })
+      assert_no_answer(attempt(s, { path = api_path(), body = seed_body(),
+        headers = { { "X-Auth-Token", model.credentials.iam_token } } }))
+      -- BatchRunPipeline too, and nothing is started
+      assert_no_answer(attempt(s, { path = run_path(), body = run_body(),
+        headers = { { "X-Auth-Token", model.credentials.iam_token } } }))
+      local r = signed(s, { run = true })
+      assert.equal(200, r.status)
+      assert.equal(model.run_id_for(model.seed[1].pipeline_id, 1), r.json.result[1].pipeline_run_id)
+      local st = s:stats()
+      assert.equal(3, st.requests)      -- every attempt counts as a request
+      assert.equal(3, st.connections)
+      assert.same({ ["200"] = 1 }, st.statuses) -- a reset has no status
+      assert.equal(1, st.ok)
+      assert.equal(0, st.in_flight)
+      assert.same(faults({ reset_first = 2 }), st.faults)
+      assert.is_true(s:running())
+    end)
+
+    it("holds the reset back delay_ms, as it would an answer", function()
+      s:config({ reset_first = 1, delay_ms = 300 })
+      local a = attempt(s, unauthenticated())
+      assert_no_answer(a)
+      assert.is_true(a.ms >= 290, "reset after " .. a.ms .. " ms")
+      assert.is_true(a.ms < 5000, "reset after " .. a.ms .. " ms")
+    end)
+  end)
+
+  describe("truncate_first", function()
+    it("cuts a 200 answer after half its body, having done the work", function()
+      s:config({ truncate_first = 1 })
+      local ids = seed_pipeline_ids()
+      local r = assert_cut_short(attempt(s, signed(s, { command = true, run = true })))
+      assert.equal(math.floor(r.length / 2), #r.body)
+      assert.equal("application/json;charset=UTF-8", r.headers["content-type"])
+      assert.truthy(r.body:find('^{"result":%[{"pipeline_id":"' .. ids[1] .. '"'))
+      -- the runs were started: the next run's numbers follow them
+      local again = signed(s, { run = true })
+      assert.equal(200, again.status)
+      assert.equal(model.run_id_for(ids[1], #ids + 1), again.json.result[1].pipeline_run_id)
+      local st = s:stats()
+      assert.same({ ["200"] = 2 }, st.statuses)
+      assert.equal(1, st.ok)
+      assert.equal(2, st.runs)
+      assert.equal(2 * #ids, st.run_pipelines)
+      assert.same(faults({ truncate_first = 1 }), st.faults)
+    end)
+
+    it("counts only 200 answers", function()
+      s:config({ truncate_first = 1 })
+      assert_error(signed(s, { sk = "wrong" }), 401, "APIGW.0301") -- whole
+      assert_cut_short(attempt(s, { path = api_path(), body = seed_body(),
+        headers = { { "X-Auth-Token", model.credentials.iam_token } } }))
+      assert.same(expected_seed_json(), token_request(s).json)
+    end)
+  end)
+
+  describe("garbage_first", function()
+    it("answers 200 with whole bodies that are not JSON, in turn, then serves", function()
+      s:config({ garbage_first = 3 })
+      local bodies = {}
+      for i = 1, 3 do
+        -- before authentication, like the other faults in front of the service
+        local r = i == 2 and request(s, unauthenticated()) or token_request(s)
+        assert.equal(200, r.status)
+        assert_common_headers(r)
+        assert.is_true(r.complete)
+        assert.equal(r.length, #r.body)
+        assert.is_nil(r.json)
+        assert.is_false((pcall(cjson.decode, r.body)))
+        bodies[i] = r.body
+      end
+      assert.equal('{"result":[{"pipeline_id":', bodies[1])
+      assert.truthy(bodies[2]:find("^<html>.*oops.*</html>$"))
+      assert.equal(bodies[1], bodies[3])
+      assert.same(expected_seed_json(), token_request(s).json)
+      local st = s:stats()
+      assert.same({ ["200"] = 4 }, st.statuses)
+      assert.equal(1, st.ok)
+      assert.same(faults({ garbage_first = 3 }), st.faults)
+    end)
+  end)
+
+  it("applies reset, fail, garbage and truncate in that order, each counting what reaches it", function()
+    s:config({ reset_first = 1, fail_first = 1, garbage_first = 1, truncate_first = 1, retry_after = "3" })
+    local t = { path = api_path(), body = seed_body(), headers = { { "X-Auth-Token", model.credentials.iam_token } } }
+    assert_no_answer(attempt(s, t))
+    local a = attempt(s, t)
+    assert.equal(0, a.exit)
+    assert_error(a.r, 503, "DEVPIPE.00000500")
+    assert.equal("3", a.r.headers["retry-after"])
+    a = attempt(s, t)
+    assert.equal(0, a.exit)
+    assert.equal('{"result":[{"pipeline_id":', a.r.body)
+    assert_cut_short(attempt(s, t))
+    assert.same(expected_seed_json(), token_request(s).json)
+    local st = s:stats()
+    assert.equal(5, st.requests)
+    assert.equal(1, st.ok)
+    assert.same({ ["200"] = 3, ["503"] = 1 }, st.statuses)
+    assert.same(faults({ reset_first = 1, fail_first = 1, garbage_first = 1, truncate_first = 1 }), st.faults)
+  end)
+
+  describe("huge_body_bytes", function()
+    it("pads every 200 answer to the size asked, still valid JSON", function()
+      local size = 20 * 1024 * 1024
+      s:config({ huge_body_bytes = size })
+      local file = os.tmpname()
+      local out = run(curl_command(s, { path = api_path(), body = seed_body(),
+        headers = { { "X-Auth-Token", model.credentials.iam_token } } }):gsub(" %-i ", " ")
+        .. " -o " .. shell_quote(file) .. " -w '%{http_code} %{size_download}'")
+      local body = files.read(file)
+      os.remove(file)
+      assert.equal("200 " .. size, out)
+      assert.equal(size, #body)
+      local doc = cjson.decode(body)
+      assert.same(expected_seed_json().result, doc.result)
+      assert.truthy(doc.padding:find("^x+$"))
+      assert.truthy(body:find('^{"result":%[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db"'))
+      -- BatchRunPipeline's too
+      local r = signed(s, { run = true })
+      assert.equal(200, r.status)
+      assert.equal(size, #r.body)
+      assert.equal(6, #r.json.result)
+      -- errors and control answers keep their size
+      local e = signed(s, { sk = "wrong" })
+      assert_error(e, 401, "APIGW.0301")
+      assert.is_true(#e.body < 1000)
+      assert.equal(2, s:stats().ok) -- a padded answer is a proper one
+    end)
+
+    it("leaves answers already that large alone, and pads others to the byte", function()
+      local plain = token_request(s).body
+      s:config({ huge_body_bytes = #plain })
+      assert.equal(plain, token_request(s).body)
+      s:config({ huge_body_bytes = #plain + 100 })
+      local r = token_request(s)
+      assert.equal(#plain + 100, #r.body)
+      assert.same(expected_seed_json().result, r.json.result)
+      -- the padding member takes 13 bytes even when empty: "at least" N
+      s:config({ huge_body_bytes = #plain + 1 })
+      r = token_request(s)
+      assert.equal(#plain + #',"padding":""', #r.body)
+      assert.equal("", r.json.padding)
+    end)
+  end)
+end)
+
+describe("stand-in over TLS", function()
+  local s, ca
+  standin.for_block(function(server) s = server end, function()
+    os.remove(tmp_body)
+    standin.remove_ca(ca)
+  end, function()
+    ca = standin.make_ca()
+    return { tls = ca }
+  end)
+
+  local function curl_code(args)
+    return run("curl -sS --max-time 10 -o /dev/null -w '%{http_code}' " .. args .. " 2>&1; echo \" exit=$?\"")
+  end
+
+  it("makes a CA and a server certificate for 127.0.0.1 and localhost", function()
+    for _, k in ipairs({ "ca", "ca_key", "cert", "key" }) do
+      assert.truthy(files.read(ca[k]), k)
+    end
+    local out = run("openssl verify -CAfile " .. shell_quote(ca.ca) .. " " .. shell_quote(ca.cert) .. " 2>&1")
+    assert.equal(ca.cert .. ": OK\n", out)
+    out = run("openssl x509 -in " .. shell_quote(ca.cert) .. " -noout -ext subjectAltName 2>&1")
+    assert.truthy(out:find("IP Address:127.0.0.1", 1, true), out)
+    assert.truthy(out:find("DNS:localhost", 1, true), out)
+    out = run("openssl x509 -in " .. shell_quote(ca.ca) .. " -noout -ext basicConstraints 2>&1")
+    assert.truthy(out:find("CA:TRUE", 1, true), out)
+  end)
+
+  it("serves HTTPS that verifies with the CA, by address and by name", function()
+    assert.equal("https://127.0.0.1:" .. s.port, s.url)
+    assert.equal(0, s:stats().requests) -- control calls trust the CA
+    local cacert = "--cacert " .. shell_quote(ca.ca) .. " "
+    assert.equal("200 exit=0\n", curl_code(cacert .. shell_quote(s.url .. "/_standin/stats")))
+    assert.equal("200 exit=0\n", curl_code(cacert .. shell_quote("https://localhost:" .. s.port .. "/_standin/stats")))
+    -- without the CA, verification fails
+    local out = curl_code(shell_quote(s.url .. "/_standin/stats"))
+    assert.truthy(out:find("exit=60", 1, true), out)
+    assert.truthy(out:find("SSL certificate problem", 1, true), out)
+    -- and plain HTTP gets no answer at all
+    out = curl_code(shell_quote("http://127.0.0.1:" .. s.port .. "/_standin/stats"))
+    assert.truthy(out:find("000 exit=", 1, true), out)
+    assert.is_nil(out:find("exit=0", 1, true), out)
+  end)
+
+  it("answers API requests, and its fault modes, as over plain HTTP", function()
+    local r = signed(s)
+    assert.equal(200, r.status)
+    assert.same(expected_seed_json(), r.json)
+    -- no ALPN: curl, which would take h2, speaks HTTP/1.1
+    assert.equal("1.1", run(curl_command(s, { path = api_path(), body = seed_body(),
+      headers = { { "X-Auth-Token", model.credentials.iam_token } } }) .. " -o /dev/null -w '%{http_version}'"))
+    s:config({ reset_first = 1, truncate_first = 1 })
+    local t = { path = api_path(), body = seed_body(), headers = { { "X-Auth-Token", model.credentials.iam_token } } }
+    assert_no_answer(attempt(s, t))
+    assert_cut_short(attempt(s, t))
+    assert.equal(200, token_request(s).status)
+  end)
+
+  it("lets control calls skip verification when given no CA", function()
+    local s2 = standin.start({ tls = { cert = ca.cert, key = ca.key } })
+    assert.equal("https://127.0.0.1:" .. s2.port, s2.url)
+    assert.same(DEFAULT_CONFIG, s2:config())
+    assert.equal(0, s2:stats().requests)
+    s2:stop()
+  end)
+
+  it("refuses to start with a key that is not the certificate's", function()
+    local log = os.tmpname()
+    local ok, err = pcall(standin.start, { tls = { cert = ca.cert, key = ca.ca_key }, stderr = log })
+    local text = files.read(log) or ""
+    os.remove(log)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("exited before it was ready", 1, true), tostring(err))
+    assert.truthy(text:find("cannot set up TLS", 1, true), text)
+  end)
+end)
+
+describe("stand-in support under a sanitizer's environment", function()
+  it("starts the server and curl without LD_PRELOAD and the sanitizer options", function()
+    local child = require "spec.support.child"
+    -- libc itself: a preload that changes nothing, so only the environment
+    -- of what the support starts is tested
+    local out, ok = child.run([[
+      local standin = require "spec.support.standin"
+      local s = standin.start()
+      local f = assert(io.open("/proc/" .. s.pid .. "/environ", "rb"))
+      local env = f:read("*a")
+      f:close()
+      for _, name in ipairs({ "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }) do
+        if env:find("%z" .. name .. "=") or env:find("^" .. name .. "=") then
+          io.write("server has ", name, "\n")
+        end
+      end
+      io.write("requests=", s:stats().requests, "\n")
+      s:stop()
+    ]], { LD_PRELOAD = "libc.so.6", ASAN_OPTIONS = "detect_leaks=0", UBSAN_OPTIONS = "print_stacktrace=1",
+      LSAN_OPTIONS = "report_objects=1",
+      -- each interpreter's own defaults: the server (LuaJIT) inherits these
+      -- and must not load the specs' Lua 5.4 modules
+      LUA_PATH = "./?.lua;;", LUA_CPATH = ";;" })
+    assert.is_true(ok, out)
+    assert.equal("requests=0\n", out:gsub("%.0\n", "\n"))
   end)
 end)

@@ -1,6 +1,7 @@
 #include "core.h"
 
 #include <stdarg.h>
+#include <time.h>
 
 int cab_fail(lua_State *L, const char *fmt, ...) {
     va_list ap;
@@ -30,8 +31,19 @@ void cab_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua
     lua_pop(L, 1);
 }
 
+/* core.now() -> seconds of CLOCK_MONOTONIC: for deadlines and backoff,
+ * which the wall clock (os.time, whole seconds, and settable) cannot time. */
+static int l_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
     lua_newtable(L);
+    lua_pushcfunction(L, l_now);
+    lua_setfield(L, -2, "now");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
     cab_register_codec(L);

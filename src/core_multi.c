@@ -53,16 +53,27 @@ static const char *opt_string(lua_State *L, int t, const char *name) {
     return s;
 }
 
-/* core.multi{ timeout, connect_timeout, ca_file, proxy } -> handle | nil, message */
+/* core.multi{ timeout, connect_timeout, ca_file, ca_path, proxy,
+ *             tls_verify, max_response_bytes } -> handle | nil, message */
 static int l_multi(lua_State *L) {
     cab_http_options o;
     multi_box *b;
     char err[256];
+    double max_body;
     luaL_checktype(L, 1, LUA_TTABLE);
     o.timeout_ms = opt_ms(L, 1, "timeout", 30);
     o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout", 10);
     o.ca_file = opt_string(L, 1, "ca_file");
+    o.ca_path = opt_string(L, 1, "ca_path");
     o.proxy = opt_string(L, 1, "proxy");
+    lua_getfield(L, 1, "tls_verify");
+    o.tls_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_getfield(L, 1, "max_response_bytes");
+    max_body = luaL_optnumber(L, -1, 0);
+    lua_pop(L, 2);
+    if (!(max_body >= 0 && max_body < 9007199254740992.0))
+        return luaL_error(L, "option max_response_bytes: must be bytes >= 0");
+    o.max_body = (size_t)max_body;
     b = lua_newuserdata(L, sizeof *b);
     memset(b, 0, sizeof *b);
     luaL_getmetatable(L, MULTI);
@@ -76,13 +87,15 @@ static const char *kind_name(cab_http_status st) {
     case CAB_HTTP_TIMEOUT: return "TIMEOUT";
     case CAB_HTTP_TLS: return "TLS";
     case CAB_HTTP_NETWORK: return "NETWORK";
+    case CAB_HTTP_TOO_LARGE: return "RESPONSE_TOO_LARGE";
     default: return "INTERNAL";
     }
 }
 
-/* multi:start(method, url, headers, body) -> slot | nil, kind, message
+/* multi:start(method, url, headers, body[, timeout]) -> slot | nil, kind, message
  * headers is a {name = value} table; values were checked for CR/LF/NUL by
- * the signer or the Lua layer before they get here. */
+ * the signer or the Lua layer before they get here.  timeout (seconds)
+ * bounds this request below the client's. */
 static int l_start(lua_State *L) {
     multi_box *b = check_open(L);
     const char *method = luaL_checkstring(L, 2);
@@ -95,8 +108,10 @@ static int l_start(lua_State *L) {
     cab_http_status st;
     int slot;
 
+    double timeout = luaL_optnumber(L, 6, 0);
     luaL_checktype(L, 4, LUA_TTABLE);
     body = luaL_optlstring(L, 5, "", &body_len);
+    if (!(timeout >= 0 && timeout <= 86400 * 365)) return luaL_argerror(L, 6, "seconds >= 0");
     cab_buf_clear(&b->lines);
     lua_pushnil(L);
     while (lua_next(L, 4)) {
@@ -115,7 +130,9 @@ static int l_start(lua_State *L) {
     }
     /* The buffer may have moved while growing: take pointers only now. */
     for (i = 0; i < n; i++) ptrs[i] = b->lines.data + offs[i];
-    slot = cab_multi_start(b->m, method, url, ptrs, n, body, body_len, &st, err, sizeof err);
+    /* A timeout rounds up: 0 would mean "the client's". */
+    slot = cab_multi_start(b->m, method, url, ptrs, n, body, body_len,
+                           timeout > 0 ? (long)(timeout * 1000) + 1 : 0, &st, err, sizeof err);
     if (slot < 0) {
         lua_pushnil(L);
         lua_pushstring(L, kind_name(st));
@@ -126,20 +143,25 @@ static int l_start(lua_State *L) {
     return 1;
 }
 
-/* multi:next()
+/* multi:next([wait])
  *   -> slot, status, body, request_id, date, retry_after   (an answer)
- *    | slot, nil, kind, message                            (no answer)
- *    | nil                                                 (nothing running)
- * Blocks until one of the started requests is done. */
+ *    | slot, nil, kind, message, not_sent                  (no answer)
+ *    | nil, "idle"      nothing was running (after sleeping wait seconds)
+ *    | nil, "waited"    wait seconds passed with nothing finished
+ * Blocks until one of the started requests is done, or wait passes.
+ * not_sent is true when the request provably never reached the server. */
 static int l_next(lua_State *L) {
     multi_box *b = check_open(L);
+    double wait = luaL_optnumber(L, 2, -1);
     cab_http_status st;
     char err[256];
     const cab_http_response *r;
-    int slot = cab_multi_next(b->m, &st, err, sizeof err);
+    int not_sent, slot;
+    slot = cab_multi_next(b->m, wait < 0 ? -1 : (long)(wait * 1000), &st, &not_sent, err, sizeof err);
     if (slot < 0) {
         lua_pushnil(L);
-        return 1;
+        lua_pushstring(L, slot == CAB_MULTI_WAITED ? "waited" : "idle");
+        return 2;
     }
     lua_pushinteger(L, (lua_Integer)slot + 1);
     if (st != CAB_HTTP_OK) {
@@ -147,7 +169,8 @@ static int l_next(lua_State *L) {
         lua_pushnil(L);
         lua_pushstring(L, kind_name(st));
         lua_pushstring(L, err);
-        return 4;
+        lua_pushboolean(L, not_sent);
+        return 5;
     }
     r = cab_multi_response(b->m, slot);
     lua_pushinteger(L, (lua_Integer)r->status);

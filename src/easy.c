@@ -8,13 +8,22 @@ struct cab_easy {
     CURL *easy;
     struct curl_slist *headers; /* the current request's, freed at the next */
     char curl_err[CURL_ERROR_SIZE];
+    long timeout_ms;            /* the client's */
+    size_t max_body;
+    int too_large;              /* the write callback stopped the transfer */
     cab_http_response resp;
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-    cab_http_response *r = ud;
+    cab_easy *e = ud;
     size_t len = size * n;
-    return cab_buf_add(&r->body, p, len) ? 0 : len; /* 0 aborts: out of memory */
+    /* A hostile or broken server must not exhaust memory: stop at the
+     * limit (returning less than len aborts the transfer). */
+    if (e->max_body && len > e->max_body - e->resp.body.len) {
+        e->too_large = 1;
+        return 0;
+    }
+    return cab_buf_add(&e->resp.body, p, len) ? 0 : len; /* 0 aborts: out of memory */
 }
 
 /* Copies the value of "name: value" into dst when the line's name is name. */
@@ -70,8 +79,8 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM inside a host's process */
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, opt->tls_verify ? 1L : 0L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, opt->tls_verify ? 2L : 0L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_ACCEPT_ENCODING, "");
     /* Wait for a multiplexed HTTP/2 connection rather than open another. */
@@ -79,12 +88,17 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_TIMEOUT_MS, opt->timeout_ms);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
     if (opt->ca_file) SETOPT(CURLOPT_CAINFO, opt->ca_file);
+    if (opt->ca_path) SETOPT(CURLOPT_CAPATH, opt->ca_path);
+    /* A declared Content-Length over the limit fails before any byte. */
+    if (opt->max_body) SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_body);
     if (opt->proxy) SETOPT(CURLOPT_PROXY, opt->proxy);
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(CURLOPT_WRITEDATA, &e->resp);
+    SETOPT(CURLOPT_WRITEDATA, e);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, &e->resp);
     SETOPT(CURLOPT_ERRORBUFFER, e->curl_err);
+    e->timeout_ms = opt->timeout_ms;
+    e->max_body = opt->max_body;
     return e;
 fail:
     snprintf(err, errlen, "libcurl refused an option: %s", curl_easy_strerror(rc));
@@ -115,8 +129,9 @@ static cab_http_status classify(CURLcode rc) {
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_SSL_SHUTDOWN_FAILED:
     case CURLE_USE_SSL_FAILED: return CAB_HTTP_TLS;
+    case CURLE_FILESIZE_EXCEEDED: return CAB_HTTP_TOO_LARGE;
     case CURLE_OUT_OF_MEMORY:
-    case CURLE_WRITE_ERROR: return CAB_HTTP_NOMEM; /* our write callback only fails for memory */
+    case CURLE_WRITE_ERROR: return CAB_HTTP_NOMEM; /* unless too_large: see finish */
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_BAD_FUNCTION_ARGUMENT: return CAB_HTTP_USAGE;
@@ -131,13 +146,14 @@ static cab_http_status fail_with(CURLcode rc, const char *detail, char *err, siz
 
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, char *err, size_t errlen) {
+                                 size_t body_len, long timeout_ms, char *err, size_t errlen) {
     struct curl_slist *list, *tmp;
     CURLcode rc;
     size_t i;
 
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
+    e->too_large = 0;
     forget_headers(&e->resp);
     e->curl_err[0] = '\0';
 
@@ -158,6 +174,8 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     e->headers = list;
     /* The size goes first: COPYPOSTFIELDS copies that many bytes. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, timeout_ms ? timeout_ms : e->timeout_ms)) !=
+            CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_COPYPOSTFIELDS, body)) != CURLE_OK)
@@ -168,9 +186,15 @@ nomem:
     return CAB_HTTP_NOMEM;
 }
 
-cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, char *err, size_t errlen) {
+cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
+    *not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                rc == CURLE_COULDNT_RESOLVE_PROXY;
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
     if (rc == CURLE_OK) return CAB_HTTP_OK;
+    if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
+        return CAB_HTTP_TOO_LARGE;
+    }
     return fail_with(rc, e->curl_err, err, errlen);
 }
 

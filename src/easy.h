@@ -14,7 +14,10 @@ typedef struct {
     long timeout_ms;         /* whole transfer; 0 = none */
     long connect_timeout_ms; /* 0 = libcurl's default */
     const char *ca_file;     /* NULL = the system's trust store */
+    const char *ca_path;     /* a directory of hashed CA certificates, or NULL */
     const char *proxy;       /* NULL = libcurl's proxy environment variables */
+    int tls_verify;          /* 0 turns peer and host verification off */
+    size_t max_body;         /* the most answer bytes kept; 0 = no limit */
 } cab_http_options;
 
 typedef enum {
@@ -23,6 +26,7 @@ typedef enum {
     CAB_HTTP_NETWORK, /* could not connect, reset, nothing answered, … */
     CAB_HTTP_TIMEOUT,
     CAB_HTTP_TLS,     /* handshake or verification failed */
+    CAB_HTTP_TOO_LARGE, /* the answer outgrew max_body */
     CAB_HTTP_USAGE    /* libcurl refused an option or the URL */
 } cab_http_status;
 
@@ -44,13 +48,17 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen);
 void cab_easy_free(cab_easy *e);
 
 /* Sets up the next request.  headers are complete "Name: value" lines;
- * they and the body are copied, so the caller's memory may go at once. */
+ * they and the body are copied, so the caller's memory may go at once.
+ * timeout_ms bounds this request (0: the client's timeout). */
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, char *err, size_t errlen);
+                                 size_t body_len, long timeout_ms, char *err, size_t errlen);
 
-/* Classifies how libcurl ended the transfer (rc) and reads the status. */
-cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, char *err, size_t errlen);
+/* Classifies how libcurl ended the transfer (rc) and reads the status.
+ * *not_sent is set when the request provably never reached the server
+ * (no connection could be made), so even a non-idempotent call may be
+ * sent again. */
+cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen);
 
 CURL *cab_easy_handle(const cab_easy *e);
 const cab_http_response *cab_easy_response(const cab_easy *e);

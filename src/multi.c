@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef enum { SLOT_IDLE = 0, SLOT_RUNNING, SLOT_DONE, SLOT_FINISHED } slot_state;
 
@@ -18,7 +19,7 @@ typedef struct {
 struct cab_multi {
     CURLM *multi;
     cab_http_options opt;
-    char *ca_file, *proxy; /* our copies of the options' strings */
+    char *ca_file, *ca_path, *proxy; /* our copies of the options' strings */
     slot *slots;
     int n_slots;
     int running;
@@ -55,6 +56,7 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     if (!(m = calloc(1, sizeof *m))) goto nomem;
     m->opt = *opt;
     m->opt.ca_file = m->ca_file = dup_or_null(opt->ca_file, &failed);
+    m->opt.ca_path = m->ca_path = dup_or_null(opt->ca_path, &failed);
     m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
     if (failed || !(m->multi = curl_multi_init())) goto nomem;
     /* Multiplex on HTTP/2 where the server offers it (libcurl's default
@@ -79,6 +81,7 @@ void cab_multi_free(cab_multi *m) {
     free(m->slots);
     if (m->multi) curl_multi_cleanup(m->multi);
     free(m->ca_file);
+    free(m->ca_path);
     free(m->proxy);
     free(m);
 }
@@ -104,15 +107,15 @@ static int idle_slot(cab_multi *m, char *err, size_t errlen) {
 }
 
 int cab_multi_start(cab_multi *m, const char *method, const char *url, const char *const *headers,
-                    size_t n_headers, const char *body, size_t body_len, cab_http_status *st,
-                    char *err, size_t errlen) {
+                    size_t n_headers, const char *body, size_t body_len, long timeout_ms,
+                    cab_http_status *st, char *err, size_t errlen) {
     int i = idle_slot(m, err, errlen);
     CURL *h;
     CURLMcode mc;
     *st = CAB_HTTP_NOMEM;
     if (i < 0) return -1;
-    *st = cab_easy_prepare(m->slots[i].easy, method, url, headers, n_headers, body, body_len, err,
-                           errlen);
+    *st = cab_easy_prepare(m->slots[i].easy, method, url, headers, n_headers, body, body_len,
+                           timeout_ms, err, errlen);
     if (*st != CAB_HTTP_OK) return -1;
     h = cab_easy_handle(m->slots[i].easy);
     /* The slot's index rides on the handle, to find it when it is done. */
@@ -157,18 +160,39 @@ static int first_done(const cab_multi *m) {
     return best;
 }
 
-int cab_multi_next(cab_multi *m, cab_http_status *st, char *err, size_t errlen) {
+/* Milliseconds of CLOCK_MONOTONIC, for the caller's wait limit. */
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cab_multi_next(cab_multi *m, long wait_ms, cab_http_status *st, int *not_sent, char *err,
+                   size_t errlen) {
     int i, still;
     CURLMcode mc = CURLM_OK;
+    long long until = wait_ms >= 0 ? now_ms() + wait_ms : 0;
+    *not_sent = 0;
     for (;;) {
+        long slice = 1000;
         collect(m);
         if ((i = first_done(m)) >= 0) break;
-        if (m->running == 0) return -1;
+        if (m->running == 0) {
+            /* curl_multi_poll waits its whole timeout even with nothing to
+             * watch: a sleep that keeps the caller's clock. */
+            if (wait_ms > 0) (void)curl_multi_poll(m->multi, NULL, 0, (int)wait_ms, NULL);
+            return CAB_MULTI_IDLE;
+        }
         if ((mc = curl_multi_perform(m->multi, &still)) != CURLM_OK) break;
         collect(m);
         if ((i = first_done(m)) >= 0) break;
+        if (wait_ms >= 0) {
+            long long left = until - now_ms();
+            if (left <= 0) return CAB_MULTI_WAITED;
+            if (left < slice) slice = (long)left;
+        }
         /* libcurl never sleeps past its next timer, so timeouts hold. */
-        if ((mc = curl_multi_wait(m->multi, NULL, 0, 1000, NULL)) != CURLM_OK) break;
+        if ((mc = curl_multi_wait(m->multi, NULL, 0, (int)slice, NULL)) != CURLM_OK) break;
     }
     if (mc != CURLM_OK) {
         /* The multi handle itself failed: every running transfer fails. */
@@ -180,10 +204,10 @@ int cab_multi_next(cab_multi *m, cab_http_status *st, char *err, size_t errlen) 
             m->slots[i].seq = m->done_seq++;
             m->running--;
         }
-        if ((i = first_done(m)) < 0) return -1;
+        if ((i = first_done(m)) < 0) return CAB_MULTI_IDLE;
     }
     m->slots[i].state = SLOT_FINISHED;
-    *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, err, errlen);
+    *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
     return i;
 }
 

@@ -56,6 +56,12 @@ function M.new(opts)
     if not signer then return nil, Error.new("INTERNAL", msg) end
     priv.creds.signer = signer
   end
+  priv.skew = 0
+  if not cfg.tls_verify then
+    -- An escape hatch, and it must be loud: say so once, where it is made.
+    io.stderr:write("codearts.batchresult: WARNING: TLS verification is OFF for ", cfg.endpoint,
+      " (tls_verify = false): anyone on the path can read and change these requests\n")
+  end
   priv.endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                     user_agent = cfg.user_agent }
   local self = setmetatable({
@@ -65,6 +71,7 @@ function M.new(opts)
     user_agent = cfg.user_agent,
     batch_size = cfg.batch_size,
     concurrency = cfg.concurrency,
+    max_retries = cfg.max_retries,
     _query_path = QUERY_PATH:format(cfg.project_id),
     _run_path = RUN_PATH:format(cfg.project_id),
   }, Client)
@@ -83,13 +90,22 @@ function Client:__tostring()
     auth = "AK/SK, access key " .. priv.creds.ak:sub(1, 4) .. "…"
       .. (priv.creds.security_token and ", temporary" or "")
   end
+  if priv and not priv.transport_config.tls_verify then auth = auth .. ", TLS verification OFF" end
   return ("codearts.batchresult client (%s, project %s, %s)"):format(self.endpoint, self.project_id, auth)
 end
+
 
 local function live(self)
   local priv = private[self]
   if not priv then error("codearts.batchresult: the client is closed", 2) end
   return priv
+end
+
+--- client:clock_skew() -> seconds by which the server's clock is ahead of
+-- ours (negative when behind), as learnt from an APIGW.0303 answer; 0
+-- until then.  Requests are signed with the corrected time.
+function Client:clock_skew()
+  return live(self).skew
 end
 
 local function transport(priv)
@@ -131,45 +147,108 @@ local function check_list(what, list, check)
   if not ok then return item_error(what, list, i, field, problem, detail) end
 end
 
+local BACKOFF_BASE, BACKOFF_CAP = 0.2, 10
+
+--- Seconds to wait before attempt n+1 after attempt n failed with err:
+-- the server's Retry-After (seconds, or an HTTP date) when it gave one,
+-- else exponential backoff with full jitter; never over max_wait.
+local function retry_delay(n, res, max_wait, now)
+  local ra = res and res.retry_after
+  local wait = ra and (tonumber(ra) or (exchange.http_time(ra) and exchange.http_time(ra) - now))
+  if not wait then wait = math.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)) end
+  return math.min(math.max(wait, 0), max_wait)
+end
+
+-- Headers as a logger may see them.
+local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
+local function shown_headers(headers)
+  local t = {}
+  for k, v in pairs(headers) do t[k] = SECRET_HEADERS[k] and "[REDACTED]" or v end
+  return t
+end
+
 --- Runs one call's items through the API in batches and gathers the
 -- answers.  items are unique; find(answer) is the index of the item an
 -- answer is for (or nil); spec says how: path, encode(batch) -> body, ids
--- (the string fields every answer must have) and wrap(array).  Returns the answers in the items' order with .missing
--- (items whose batch was answered without them), or nil, err with
--- err.results (the same, for what did arrive) and err.unanswered (items of
--- failed batches).
+-- (the string fields every answer must have), wrap(array), and
+-- may_retry(err, not_sent) (whether a failed attempt may be sent again).
+-- Returns the answers in the items' order with .missing (items whose batch
+-- was answered without them), or nil, err with err.results (the same,
+-- for what did arrive) and err.unanswered (items of failed batches).
 local function gather(priv, items, find, o, spec)
   local t, terr = transport(priv)
   if not t then return nil, terr end
+  local cfg, logger = priv.transport_config, priv.transport_config.logger
   local n, size = #items, o.batch_size
+  local deadline = o.deadline and core.now() + o.deadline
   local jobs = {}
-  for first = 1, n, size do jobs[#jobs + 1] = { first = first, last = math.min(first + size - 1, n) } end
+  for first = 1, n, size do
+    jobs[#jobs + 1] = { first = first, last = math.min(first + size - 1, n), attempts = 0 }
+  end
   local found = {}
   local first_err, failed, done_items = nil, 0, 0
 
-  batch.run(t, jobs, o.concurrency,
-    function(job)
-      local slice = {}
-      for i = job.first, job.last do slice[#slice + 1] = items[i] end
-      return exchange.build(priv.endpoint, priv.creds, spec.path, spec.encode(slice))
-    end,
-    function(job, res, kind, msg)
-      local answers, err = exchange.outcome(res, kind, msg, spec.ids, priv.redact)
-      if answers then
-        job.answered = true
-        -- An answer for an item not asked for, or a second one for the
-        -- same item, has no place in the result: the first one counts.
-        for _, r in ipairs(answers) do
-          local i = find(r)
-          if i and not found[i] then found[i] = r end
-        end
-      else
-        failed = failed + 1
-        first_err = first_err or err
+  local function build(job)
+    local timeout
+    if deadline then
+      timeout = deadline - core.now()
+      if timeout <= 0 then
+        return nil, Error.new("TIMEOUT", ("the call's deadline of %gs passed"):format(o.deadline))
       end
-      done_items = done_items + (job.last - job.first + 1)
-      if o.on_progress then o.on_progress(done_items, n) end
-    end)
+    end
+    local slice = {}
+    for i = job.first, job.last do slice[#slice + 1] = items[i] end
+    local req, err = exchange.build(priv.endpoint, priv.creds, spec.path, spec.encode(slice),
+      os.time() + priv.skew)
+    if not req then return nil, err end
+    job.attempts, job.req, job.sent_at = job.attempts + 1, req, core.now()
+    return req, timeout
+  end
+
+  -- An attempt ended: keep its answers, or decide whether to send it again.
+  local function done(job, res, kind, msg, not_sent)
+    local answers, err = exchange.outcome(res, kind, msg, spec.ids, priv.redact)
+    local again
+    if not answers then
+      if err.code == "APIGW.0303" and priv.creds.signer and not job.skew_fixed and res and res.date then
+        -- Signature expired: our clock is off.  Take the server's, once.
+        local server = exchange.http_time(res.date)
+        if server then
+          priv.skew, job.skew_fixed, again = server - os.time(), true, 0
+        end
+      elseif job.attempts <= o.max_retries and spec.may_retry(err, not_sent) then
+        again = retry_delay(job.attempts, res, cfg.max_retry_wait, os.time() + priv.skew)
+        if deadline and core.now() + again >= deadline then again = nil end
+      end
+    end
+    if logger and job.req then
+      logger {
+        method = job.req.method, url = job.req.url, headers = shown_headers(job.req.headers),
+        status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
+        duration = core.now() - job.sent_at, attempt = job.attempts,
+        error = err and tostring(err), retry_in = again,
+      }
+    end
+    job.req = nil
+    if again then return again end
+    if answers then
+      job.answered = true
+      -- An answer for an item not asked for, or a second one for the
+      -- same item, has no place in the result: the first one counts.
+      for _, r in ipairs(answers) do
+        local i = find(r)
+        if i and not found[i] then found[i] = r end
+      end
+    else
+      failed = failed + 1
+      err.attempts = job.attempts
+      first_err = first_err or err
+    end
+    done_items = done_items + (job.last - job.first + 1)
+    if o.on_progress then o.on_progress(done_items, n) end
+  end
+
+  batch.run(t, jobs, o.concurrency, build, done)
 
   local out, missing, unanswered = {}, {}, {}
   for _, job in ipairs(jobs) do
@@ -232,10 +311,15 @@ end
 local function plain(t) return t end
 
 -- The two operations, as gather and the checks need them.
+-- ShowBatchRunResult is a read: any failure that may pass is retried.
+-- BatchRunPipeline starts pipelines: it is sent again only when the request
+-- provably never reached the server, or a retry could start them twice.
 local SHOW = { what = "pairs", check = core.check_query, unique = unique_pairs,
-               path = "_query_path", encode = core.encode_query, wrap = results.wrap }
+               path = "_query_path", encode = core.encode_query, wrap = results.wrap,
+               may_retry = function(err) return err.retryable end }
 local RUN = { what = "pipeline_ids", check = core.check_run, unique = unique_ids,
-              path = "_run_path", encode = core.encode_run, wrap = plain }
+              path = "_run_path", encode = core.encode_run, wrap = plain,
+              may_retry = function(_, not_sent) return not_sent == true end }
 
 --- A batched call of op for list: options and items checked before
 -- anything is sent.
@@ -248,6 +332,7 @@ local function call(self, op, list, opts)
   local items, find = op.unique(list)
   return gather(priv, items, find, o, {
     path = self[op.path], encode = op.encode, ids = PAIR_FIELDS, wrap = op.wrap,
+    may_retry = op.may_retry,
   })
 end
 
@@ -306,7 +391,8 @@ function Client:prepare(list)
   local priv = live(self)
   local err = check_list("pairs", list, core.check_query)
   if err then return nil, err end
-  return exchange.build(priv.endpoint, priv.creds, self._query_path, core.encode_query(list))
+  return exchange.build(priv.endpoint, priv.creds, self._query_path, core.encode_query(list),
+    os.time() + priv.skew)
 end
 
 --- Frees the connections and the key material; the client is unusable

@@ -2,17 +2,40 @@
 -- and BatchRunPipeline endpoints, for specs over real HTTP on loopback.
 --
 --   luajit spec/standin/server.lua --port 0 --ready-file FILE
---          [--host 127.0.0.1] [--watch-pid PID]
+--          [--host 127.0.0.1] [--watch-pid PID] [--verbose]
+--          [--tls-cert FILE --tls-key FILE]
 --
 -- Needs lua-http, cqueues, luaossl and lua-cjson (Debian ships lua-http for
 -- Lua 5.1-5.3; LuaJIT runs the 5.1 build fastest).  Once listening it writes the bound port to FILE
 -- (atomically: FILE.tmp then rename).  With --watch-pid it exits within
--- about a second of that process going away.
+-- about a second of that process going away.  With --tls-cert and
+-- --tls-key (PEM files; the cert file may hold the chain after the leaf) it
+-- serves HTTPS only, HTTP/1.1 only (see tls_context).
 --
 -- API:      POST /v5/{project_id}/api/pipelines/batch-runs/result
 --           POST /v5/{project_id}/api/pipelines/batch-runs
 -- Control:  GET /_standin/stats, POST /_standin/reset,
 --           GET|POST /_standin/config, GET /_standin/last   (no auth)
+--
+-- Fault modes (config keys, all off by default and after a reset), for
+-- specs of a client's retries and limits.  They apply to API requests
+-- (anything not under /_standin/, whatever its route or credentials),
+-- checked in this order; each counter counts only the requests that reach
+-- its step, so a request taken by one mode uses up no count of the later
+-- ones:
+--   1. reset_first N     close the connection without an answer (an RST
+--                        where LuaJIT's FFI can set SO_LINGER 0, else a FIN)
+--   2. fail_first N      answer fail_first_status (default 503), with
+--                        Retry-After: retry_after when that is set
+--   3. garbage_first N   answer 200 with a complete body that is not JSON
+--   4. the request is handled as usual (authentication, body, fail_ids...)
+--   5. truncate_first N  of the answers that are 200s: send the head with
+--                        the full Content-Length, half the body, then FIN
+--   6. huge_body_bytes   pad every 200 answer to at least that many bytes
+-- Steps 1-3 stand for failures in front of the service, so nothing is
+-- started; a run answer cut in step 5 has started its runs.  A counter
+-- starts again from 0 at a reset and whenever a config call sets its key.
+-- delay_ms holds back every answer, the resets included.
 
 -- Find model.lua / verify.lua next to this file, whatever the cwd.
 do
@@ -58,7 +81,8 @@ do
       opts.verbose = true
       i = i + 1
     elseif not name or arg[i + 1] == nil then
-      io.stderr:write("usage: server.lua --port N --ready-file FILE [--host H] [--watch-pid PID] [--verbose]\n")
+      io.stderr:write("usage: server.lua --port N --ready-file FILE [--host H] [--watch-pid PID] [--verbose]"
+        .. " [--tls-cert FILE --tls-key FILE]\n")
       os.exit(2)
     else
       opts[name] = arg[i + 1]
@@ -67,6 +91,10 @@ do
   end
   if not opts["ready-file"] then
     io.stderr:write("server.lua: --ready-file is required\n")
+    os.exit(2)
+  end
+  if (opts["tls-cert"] == nil) ~= (opts["tls-key"] == nil) then
+    io.stderr:write("server.lua: --tls-cert and --tls-key go together\n")
     os.exit(2)
   end
 end
@@ -107,6 +135,10 @@ local function is_id_list(v)
   return true
 end
 
+local function is_count(v) return is_number(v) and v >= 0 and math.floor(v) == v end
+
+local function is_error_status(v) return is_number(v) and math.floor(v) == v and v >= 400 and v <= 599 end
+
 local config_spec = {
   max_items = {
     default = 200,
@@ -145,10 +177,36 @@ local config_spec = {
   },
   fail_status = {
     default = 500,
-    check = function(v) return is_number(v) and math.floor(v) == v and v >= 400 and v <= 599 end,
+    check = is_error_status,
     what = "an HTTP error status (400-599)",
   },
+  -- Fault modes: see the top of this file for their order.
+  reset_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  fail_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  fail_first_status = {
+    default = 503,
+    check = is_error_status,
+    what = "an HTTP error status (400-599)",
+  },
+  -- Retry-After for the planned failures (fail_first and fail_ids), sent as
+  -- it is so that specs can try seconds, HTTP dates or nonsense; JSON null
+  -- (cjson.null here) sends none.  Printable ASCII only: lua-http refuses
+  -- to write a header value with a line break.
+  retry_after = {
+    default = cjson.null,
+    check = function(v) return v == cjson.null or (type(v) == "string" and v:find("^[ -~]+$") ~= nil) end,
+    what = "a non-empty string of printable ASCII, or null",
+  },
+  garbage_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
 }
+
+-- The counted fault modes: how many requests each has taken since its
+-- count last started again (at a reset, or when a config call set it).
+local FAULTS = { "reset_first", "fail_first", "garbage_first", "truncate_first" }
+local fault_used = {}
+for _, name in ipairs(FAULTS) do fault_used[name] = 0 end
 
 local config
 local function default_config()
@@ -181,7 +239,12 @@ local function merge_config(t)
       return nil, k .. " must be " .. s.what
     end
   end
-  for k, v in pairs(t) do config[k] = v end
+  for k, v in pairs(t) do
+    config[k] = v
+    -- setting a count (even to its old value) starts it again, so that
+    -- "the first N requests" means the first N after this call
+    if fault_used[k] then fault_used[k] = 0 end
+  end
   return true
 end
 
@@ -199,14 +262,19 @@ local function reset_stats()
   stats = {
     connections = 0, -- distinct TCP connections that carried API requests
     requests = 0,    -- API requests (anything not under /_standin)
-    ok = 0,          -- API requests answered 200
+    ok = 0,          -- API requests answered 200 in full (not garbage_first's, not cut)
     in_flight = 0,   -- API requests being handled now
     max_in_flight = 0,
     statuses = {},   -- status code (string) -> count, API requests only
-    runs = 0,          -- BatchRunPipeline requests answered 200
+    runs = 0,          -- BatchRunPipeline requests answered 200 (cut ones too)
     run_pipelines = 0, -- pipeline ids those started (omitted ones are not)
     items = {},        -- per API request, in arrival order: its item count
+    faults = {},       -- fault mode -> API requests it took (see FAULTS)
   }
+  for _, name in ipairs(FAULTS) do
+    stats.faults[name] = 0
+    fault_used[name] = 0
+  end
   seen_connections = setmetatable({}, { __mode = "k" })
 end
 reset_stats()
@@ -339,9 +407,60 @@ local function request_id()
   return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
+-- true for the first config[name] API requests that reach this fault
+-- mode's step (see the top of this file), counting each one it takes.
+local function take_fault(name, ctx)
+  if fault_used[name] < config[name] then
+    fault_used[name] = fault_used[name] + 1
+    stats.faults[name] = stats.faults[name] + 1
+    ctx.fault = name
+    return true
+  end
+  return false
+end
+
+-- The padding string of huge_body_bytes, kept: a spec sends the same huge
+-- answer many times, and string.rep of 20 MB is not free.
+local padding_cache = { n = 0, s = "" }
+local function padding(n)
+  if padding_cache.n ~= n then
+    padding_cache.n, padding_cache.s = n, string.rep("x", n)
+  end
+  return padding_cache.s
+end
+
+-- body (a JSON object's text) grown to at least n bytes by an extra string
+-- member at the end: still valid JSON, with the same members as before, so
+-- only a client's size limit can tell.
+local PAD_NAME = ',"padding":"'
+local function pad_to(body, n)
+  if body:sub(-1) ~= "}" then
+    return body
+  end
+  local fill = math.max(0, n - #body - #PAD_NAME - 1)
+  return body:sub(1, -2) .. PAD_NAME .. padding(fill) .. '"}'
+end
+
+-- Close the connection of stream in the middle of its answer: lua-http's
+-- own stream:shutdown does it for a body begun but not finished (state
+-- "half closed (remote)" with body_write_type set): a FIN on the socket,
+-- and the stream is closed, so the connection loop ends quietly.
+local function cut(stream)
+  return stream:shutdown()
+end
+
 -- Send an answer; every answer carries X-Request-Id, Date, Content-Type.
+-- body_value is JSON-encoded (raw() to send text as it is).  A 200 answer
+-- to an API request is where huge_body_bytes and truncate_first apply.
 local function respond(stream, status, body_value, ctx)
   local body = json_encode(body_value)
+  local truncate = false
+  if ctx.api and status == 200 and not ctx.fault then
+    if config.huge_body_bytes > #body then
+      body = pad_to(body, config.huge_body_bytes)
+    end
+    truncate = take_fault("truncate_first", ctx)
+  end
   if ctx.delay_s and ctx.delay_s > 0 then
     cqueues.sleep(ctx.delay_s)
   end
@@ -351,11 +470,26 @@ local function respond(stream, status, body_value, ctx)
   h:append("content-length", tostring(#body))
   h:append("date", http_date(server_time()))
   h:append("x-request-id", ctx.request_id)
+  if ctx.retry_after then
+    h:append("retry-after", ctx.retry_after)
+  end
   ctx.status = status
   ctx.responded = true
   local ok, err = stream:write_headers(h, false)
   if not ok then
     return nil, err
+  end
+  if truncate then
+    -- at least one byte short even for a tiny body, and at least one sent
+    -- when there are two or more, so the client sees a body begun and cut
+    local n = math.floor(#body / 2)
+    if n > 0 then
+      ok, err = stream:write_chunk(body:sub(1, n), false)
+      if not ok then
+        return nil, err
+      end
+    end
+    return cut(stream)
   end
   return stream:write_chunk(body, true)
 end
@@ -610,17 +744,21 @@ local function set_of(list)
   return set
 end
 
--- The failure fail_ids asks for: status, code, message as the gateway or
--- the service would answer it.
+-- A failure fail_ids or fail_first asks for: status, code, message as the
+-- gateway or the service would answer it.  why ends the message, so that a
+-- log shows the failure was planned.  Marks ctx for Retry-After.
 local ON_PURPOSE = " (stand-in: failing this batch on purpose)"
-local function planned_failure()
-  local status = config.fail_status
+local FIRST_ON_PURPOSE = " (stand-in: failing the first requests on purpose)"
+local function planned_failure(ctx, status, why)
+  if config.retry_after ~= cjson.null then
+    ctx.retry_after = config.retry_after
+  end
   if status == 429 then
     return status, "APIGW.0308", "The throttling threshold has been reached"
   elseif status == 500 or status == 502 or status == 503 or status == 504 then
-    return status, "DEVPIPE.00000500", "Internal server error" .. ON_PURPOSE
+    return status, "DEVPIPE.00000500", "Internal server error" .. why
   end
-  return status, string.format("DEVPIPE.%08d", status), "Request failed" .. ON_PURPOSE
+  return status, string.format("DEVPIPE.%08d", status), "Request failed" .. why
 end
 
 -- true when any of ids is in config.fail_ids.
@@ -652,7 +790,7 @@ local function answer_result(stream, req, ctx)
   local ids = {}
   for i, q in ipairs(items) do ids[i] = q.pipeline_run_id end
   if must_fail(ids) then
-    return fail(stream, ctx, planned_failure())
+    return fail(stream, ctx, planned_failure(ctx, config.fail_status, ON_PURPOSE))
   end
   local omit = set_of(config.omit)
   local results = {}
@@ -670,7 +808,7 @@ local function answer_run(stream, req, ctx)
     return fail(stream, ctx, 400, "DEVPIPE.00011001", err)
   end
   if must_fail(ids) then
-    return fail(stream, ctx, planned_failure())
+    return fail(stream, ctx, planned_failure(ctx, config.fail_status, ON_PURPOSE))
   end
   local omit = set_of(config.omit)
   local results = {}
@@ -688,10 +826,75 @@ local function answer_run(stream, req, ctx)
   return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
 end
 
+-- SO_LINGER with a zero timeout, so that closing the socket sends an RST
+-- instead of a FIN: cqueues has no setsockopt, so LuaJIT's FFI does it.
+-- Returns a function(fd) -> true, or nil where that cannot be done (another
+-- Lua, or a system whose constants are not Linux's).
+local set_linger_zero
+do
+  local ok, ffi = pcall(require, "ffi")
+  if ok and ffi.os == "Linux" and not ffi.arch:find("^mips") then
+    local SOL_SOCKET, SO_LINGER = 1, 13 -- Linux, all but MIPS
+    ok = pcall(ffi.cdef, [[
+      struct standin_linger { int l_onoff; int l_linger; };
+      int setsockopt(int sockfd, int level, int optname, const void *optval, unsigned int optlen);
+    ]])
+    if ok then
+      set_linger_zero = function(fd)
+        local l = ffi.new("struct standin_linger", 1, 0)
+        return ffi.C.setsockopt(fd, SOL_SOCKET, SO_LINGER, l, ffi.sizeof(l)) == 0
+      end
+    end
+  end
+end
+
+-- reset_first: drop the connection without a byte of answer.  The socket
+-- is taken from lua-http first (take_socket closes the stream, and the
+-- connection loop then finds no socket and ends), so nothing of lua-http
+-- writes to it or closes it again.  With SO_LINGER 0 the close is an RST
+-- (curl: "Connection reset by peer"), else a FIN ("Empty reply from
+-- server").
+local function reset_connection(stream, ctx)
+  if ctx.delay_s > 0 then
+    cqueues.sleep(ctx.delay_s)
+  end
+  ctx.responded = true -- no answer is the answer: run_handler must not send one
+  local sock = stream.connection:take_socket()
+  if not sock then
+    return
+  end
+  if set_linger_zero then
+    local fd = sock:pollfd()
+    if not (fd and fd >= 0 and set_linger_zero(fd)) then
+      log_peer("could not set SO_LINGER; closing with a FIN")
+    end
+  end
+  sock:close()
+end
+
+-- garbage_first's bodies, taken in turn: JSON cut in the middle of a
+-- member, then a proxy's HTML page.  Both are complete, correctly framed
+-- 200 answers; only a JSON decoder can tell.
+local GARBAGE = {
+  '{"result":[{"pipeline_id":',
+  "<html><head><title>oops</title></head><body>oops</body></html>",
+}
+
 local function handle_api(stream, req, ctx)
   -- The answer is worked out at once and held back delay_ms (see
   -- respond), so concurrent requests wait side by side, not in turn.
   ctx.delay_s = config.delay_ms / 1000
+  -- The fault modes in front of the service, in their documented order.
+  if take_fault("reset_first", ctx) then
+    return reset_connection(stream, ctx)
+  end
+  if take_fault("fail_first", ctx) then
+    return fail(stream, ctx, planned_failure(ctx, config.fail_first_status, FIRST_ON_PURPOSE))
+  end
+  if take_fault("garbage_first", ctx) then
+    local n = fault_used.garbage_first
+    return respond(stream, 200, raw(GARBAGE[(n - 1) % #GARBAGE + 1]), ctx)
+  end
   local route, project = route_of(req.path)
   if req.method ~= "POST" or not route or not model.is_id(project) then
     return fail(stream, ctx, 404, "APIG.0101", NOT_FOUND_MSG)
@@ -740,6 +943,7 @@ local function handle_control(stream, req, ctx)
       { "runs", stats.runs },
       { "run_pipelines", stats.run_pipelines },
       { "items", stats.items },
+      { "faults", obj(sorted_members(stats.faults)) },
     }), ctx)
   elseif p == "/_standin/reset" and m == "POST" then
     reset_stats()
@@ -867,6 +1071,7 @@ local function onstream(_, stream)
   end
 
   -- an API request
+  ctx.api = true
   local conn = stream.connection
   if conn and not seen_connections[conn] then
     seen_connections[conn] = true
@@ -888,12 +1093,14 @@ local function onstream(_, stream)
   if ctx.status then
     local k = tostring(ctx.status)
     my_stats.statuses[k] = (my_stats.statuses[k] or 0) + 1
-    if ctx.status == 200 then
+    -- a garbage or cut 200 is not an answer; runs a cut answer started are
+    -- still counted, since they were started
+    if ctx.status == 200 and ctx.fault == nil then
       my_stats.ok = my_stats.ok + 1
-      if ctx.started then
-        my_stats.runs = my_stats.runs + 1
-        my_stats.run_pipelines = my_stats.run_pipelines + ctx.started
-      end
+    end
+    if ctx.status == 200 and ctx.started then
+      my_stats.runs = my_stats.runs + 1
+      my_stats.run_pipelines = my_stats.run_pipelines + ctx.started
     end
   end
 end
@@ -903,11 +1110,74 @@ end
 ---------------------------------------------------------------------------
 local cq = cqueues.new()
 
+-- The server's TLS context from PEM files: the first certificate in
+-- cert_file is the server's, any after it its chain.  http.tls's server
+-- defaults (its cipher list and options), and no ALPN: without an ALPN
+-- answer clients speak HTTP/1.1, so no client negotiates h2 and the fault
+-- modes look the same as over plain HTTP.  Returns ctx, or nil, message.
+local function tls_context(cert_file, key_file)
+  local http_tls = require "http.tls"
+  local x509 = require "openssl.x509"
+  local x509_chain = require "openssl.x509.chain"
+  local pkey = require "openssl.pkey"
+  local function slurp(path)
+    local f, err = io.open(path, "rb")
+    if not f then return nil, err end
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+  local cert_pem, cerr = slurp(cert_file)
+  if not cert_pem then return nil, cerr end
+  local key_pem, kerr = slurp(key_file)
+  if not key_pem then return nil, kerr end
+  local ok, ctx_or_err = pcall(function()
+    local ctx = http_tls.new_server_context()
+    local chain
+    local n = 0
+    for block in cert_pem:gmatch("%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE%-%-%-%-%-") do
+      n = n + 1
+      local crt = x509.new(block, "PEM")
+      if n == 1 then
+        assert(ctx:setCertificate(crt))
+      else
+        chain = chain or x509_chain.new()
+        chain:add(crt)
+      end
+    end
+    if n == 0 then
+      error(cert_file .. " holds no PEM certificate")
+    end
+    if chain then
+      assert(ctx:setCertificateChain(chain))
+    end
+    -- OpenSSL checks here that the key is the certificate's
+    assert(ctx:setPrivateKey(pkey.new(key_pem, "PEM")))
+    return ctx
+  end)
+  if not ok then
+    return nil, tostring(ctx_or_err)
+  end
+  return ctx_or_err
+end
+
+local tls_ctx
+if opts["tls-cert"] then
+  local err
+  tls_ctx, err = tls_context(opts["tls-cert"], opts["tls-key"])
+  if not tls_ctx then
+    log("cannot set up TLS:", err)
+    os.exit(1)
+  end
+end
+
 local server, lerr = http_server.listen {
   cq = cq,
   host = opts.host,
   port = tonumber(opts.port) or 0,
-  tls = false,
+  -- one or the other: HTTPS only when given a certificate, else plain HTTP
+  tls = tls_ctx ~= nil,
+  ctx = tls_ctx,
   reuseaddr = true,
   onstream = onstream,
   onerror = function(_, context, op, err, errno)

@@ -6,14 +6,32 @@
 --   s.port, s.url, s.pid
 --   s:stats()  s:reset()  s:config{ delay_ms = 200 }  s:last()  s:stop()
 --   s:config{ omit = { run_id }, fail_ids = { run_id }, fail_status = 429, shuffle = true }
+--   s:config{ fail_first = 2, retry_after = "1" }   -- and the other fault modes
 --
--- Runs on any Lua (5.1-5.4, LuaJIT); needs only lua-cjson, a POSIX shell and
--- the curl CLI.  The server itself runs under LuaJIT (lua-http is packaged
--- for Lua 5.1-5.3 only); set STANDIN_LUA to use another interpreter.
+--   local ca = standin.make_ca()   -- { ca =, ca_key =, cert =, key =, dir = } PEM files
+--   local s = standin.start{ tls = ca }   -- HTTPS; s.url = "https://127.0.0.1:PORT"
+--   standin.remove_ca(ca)
+--
+-- Runs on any Lua (5.1-5.4, LuaJIT); needs only lua-cjson, a POSIX shell,
+-- env(1) and the curl CLI (make_ca: the openssl CLI).  The server itself
+-- runs under LuaJIT (lua-http is packaged for Lua 5.1-5.3 only); set
+-- STANDIN_LUA to use another interpreter.
+--
+-- The specs may run with LD_PRELOAD=<libasan.so> (the C module under
+-- AddressSanitizer).  Every program started here is not that module, so
+-- each runs under M.clean_env: a preloaded sanitizer would slow the
+-- stand-in down, and its leak report at exit could turn curl's or
+-- openssl's status into a failure.
 
 local cjson = require "cjson"
 
 local M = {}
+
+--- Prefix for a shell command whose program must not inherit the
+-- sanitizer set-up of the Lua process running the specs.  The shell that
+-- io.popen and os.execute start still inherits it; it only runs this.
+M.clean_env = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS "
+local CLEAN = M.clean_env
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -27,7 +45,7 @@ end
 local read_file = require("spec.support.files").read
 
 local function sleep(seconds)
-  os.execute("sleep " .. string.format("%.3f", seconds))
+  os.execute(CLEAN .. "sleep " .. string.format("%.3f", seconds))
 end
 
 local function pid_alive(pid)
@@ -67,10 +85,24 @@ end
 local Server = {}
 Server.__index = Server
 
+-- curl's options for a server started with start's tls option (nil: plain
+-- HTTP, none): trust tls.ca when given, else skip verification (-k), since
+-- a control call is about the stand-in's state, not its certificate.
+local function tls_options(tls)
+  if not tls then
+    return ""
+  end
+  if tls.ca then
+    return "--cacert " .. shell_quote(tls.ca)
+  end
+  return "-k"
+end
+M.curl_tls_options = tls_options
+
 -- Run curl; returns status (number), body (string).
-local function curl(method, url, body)
-  local cmd = { "curl", "-sS", "--max-time", "10", "-X", method,
-    "-o", "-", "-w", shell_quote("\n%{http_code}") }
+local function curl(method, url, body, tls)
+  local cmd = { CLEAN .. "curl", "-sS", "--max-time", "10", "-X", method,
+    "-o", "-", "-w", shell_quote("\n%{http_code}"), tls_options(tls) }
   if body then
     cmd[#cmd + 1] = "-H " .. shell_quote("Content-Type: application/json")
     cmd[#cmd + 1] = "--data-binary " .. shell_quote(body)
@@ -87,7 +119,7 @@ local function curl(method, url, body)
 end
 
 function Server:_control(method, path, body)
-  local code, resp = curl(method, self.url .. path, body)
+  local code, resp = curl(method, self.url .. path, body, self.tls)
   if code ~= 200 then
     error("stand-in control call " .. method .. " " .. path .. " answered " .. code .. ": " .. resp, 3)
   end
@@ -100,10 +132,15 @@ end
 
 -- { connections, requests, ok, in_flight, max_in_flight,
 --   statuses = { ["401"] = n, ... },
---   runs (BatchRunPipeline requests answered 200),
+--   runs (BatchRunPipeline requests answered 200, truncate_first's cut
+--   answers included: their runs were started),
 --   run_pipelines (pipeline ids those started),
 --   items = { n, ... } (per API request, in arrival order: how many query
---   items or pipeline ids it carried; 0 when its body had no such list) }
+--   items or pipeline ids it carried; 0 when its body had no such list),
+--   faults = { reset_first = n, fail_first = n, garbage_first = n,
+--   truncate_first = n } (requests each fault mode took since the reset) }
+-- ok counts the full, proper 200 answers: not garbage_first's nor the
+-- truncated ones, which statuses["200"] counts (a reset counts in neither).
 -- Numbers decode as floats on Lua 5.3+ (lua-cjson), which compare equal to
 -- integers.
 function Server:stats()
@@ -127,6 +164,17 @@ end
 --                          ShowBatchRunResult, pipeline_id for BatchRunPipeline
 --   fail_ids ({})          a request carrying any of these ids (same kinds as
 --   fail_status (500)      omit) is answered with fail_status
+-- Fault modes, for retries and limits (the order they apply in, and what
+-- each looks like on the wire: spec/standin/server.lua's header):
+--   reset_first (0)        the first N API requests: connection closed, no answer
+--   fail_first (0)         the next first N: answered fail_first_status
+--   fail_first_status (503)
+--   retry_after (null)     Retry-After value on fail_first and fail_ids
+--                          answers, sent as it is; cjson.null sends none
+--   garbage_first (0)      the next first N: 200 with a body that is not JSON
+--   truncate_first (0)     the first N 200 answers: cut after half the body
+--   huge_body_bytes (0)    every 200 answer padded to at least this size
+-- A mode's count starts again at a reset and whenever config sets its key.
 -- An empty list such as omit = {} reaches the server as the JSON object {}
 -- (cjson cannot tell an empty array from an empty object); the server takes
 -- it as the empty list.
@@ -170,7 +218,10 @@ end
 -- opts: lua (interpreter, default $STANDIN_LUA or "luajit"), host
 -- (default "127.0.0.1"), timeout (seconds to wait for it, default 10),
 -- stderr (file for the server's log; default: this process's stderr),
--- verbose (also log problems caused by clients; or set STANDIN_VERBOSE=1).
+-- verbose (also log problems caused by clients; or set STANDIN_VERBOSE=1),
+-- tls = { cert = PEM file, key = PEM file, ca = PEM file or nil } (serve
+-- HTTPS only; s.url is then https://, and s.tls is this table: control
+-- calls trust ca, or with no ca skip verification; make_ca makes all three).
 function M.start(opts)
   opts = opts or {}
   local lua = opts.lua or os.getenv("STANDIN_LUA") or "luajit"
@@ -180,13 +231,18 @@ function M.start(opts)
   local ready = base .. ".ready"
   local pidfile = base .. ".pid"
   os.remove(ready)
+  local tls = opts.tls
+  if tls then
+    assert(type(tls.cert) == "string" and type(tls.key) == "string", "tls needs cert and key files")
+  end
   local cmd = table.concat({
-    shell_quote(lua), shell_quote(standin_dir() .. "/server.lua"),
+    CLEAN .. shell_quote(lua), shell_quote(standin_dir() .. "/server.lua"),
     "--port", "0",
     "--host", shell_quote(host),
     "--ready-file", shell_quote(ready),
     "--watch-pid", self_pid(),
     (opts.verbose or os.getenv("STANDIN_VERBOSE")) and "--verbose" or "",
+    tls and ("--tls-cert " .. shell_quote(tls.cert) .. " --tls-key " .. shell_quote(tls.key)) or "",
     "</dev/null >/dev/null",
     opts.stderr and ("2>>" .. shell_quote(opts.stderr)) or "",
     "& echo $! >" .. shell_quote(pidfile),
@@ -215,12 +271,12 @@ function M.start(opts)
     waited = waited + 0.05
   end
   os.remove(ready)
-  local self = setmetatable({ pid = pid, port = port, host = host }, Server)
+  local self = setmetatable({ pid = pid, port = port, host = host, tls = tls }, Server)
   if not port then
     pcall(Server.stop, self)
     error("the stand-in was not ready after " .. timeout .. " s (command: " .. cmd .. ")")
   end
-  self.url = "http://" .. host .. ":" .. port
+  self.url = (tls and "https://" or "http://") .. host .. ":" .. port
   return self
 end
 
@@ -228,14 +284,19 @@ end
 -- before each test and stopped after the last.  Returns a table whose
 -- `server` field holds it once the block's setup has run; `on_start` and
 -- `on_stop` (optional) run just after it starts and just before it stops.
-function M.for_block(on_start, on_stop)
+-- start_opts (optional) are M.start's options, or a function that returns
+-- them, called in the setup (so that e.g. make_ca runs only when the block
+-- does).
+function M.for_block(on_start, on_stop, start_opts)
   -- busted's block functions live in the spec files' environment; its
   -- module hands them out to a helper like this one.
   local busted = require "busted"
   local setup, teardown, before_each = busted.setup, busted.teardown, busted.before_each
   local box = {}
   setup(function()
-    box.server = M.start()
+    local opts = start_opts
+    if type(opts) == "function" then opts = opts() end
+    box.server = M.start(opts)
     if on_start then on_start(box.server) end
   end)
   teardown(function()
@@ -244,6 +305,111 @@ function M.for_block(on_start, on_stop)
   end)
   before_each(function() box.server:reset() end)
   return box
+end
+
+-- Run a command under clean_env; returns true, or nil and its output.
+local function run_clean(cmd)
+  local p = assert(io.popen(CLEAN .. cmd .. " 2>&1; echo \"exit=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local text, status = out:match("^(.-)exit=(%d+)%s*$")
+  if status == "0" then
+    return true
+  end
+  return nil, text or out
+end
+
+-- openssl's settings for make_ca, so that the system's openssl.cnf (its
+-- defaults, its extensions) plays no part.
+local OPENSSL_CNF = [[
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = codearts-batchresult stand-in
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+]]
+
+local serials = 0
+
+--- Make a throw-away CA and a server certificate it signs for 127.0.0.1
+-- and localhost (subjectAltName IP:127.0.0.1, DNS:localhost), with the
+-- openssl CLI: EC P-256 keys, valid for a week from now, nothing asked.
+-- dir (optional; default: a new temporary directory) receives ca.pem,
+-- ca.key, server.pem and server.key.  Returns { ca =, ca_key =, cert =,
+-- key =, dir = } (paths), which start's tls option takes as it is; raises
+-- an error with openssl's output when a step fails.  remove_ca undoes it.
+function M.make_ca(dir)
+  local made_dir = false
+  if not dir then
+    local p = assert(io.popen(CLEAN .. "mktemp -d 2>/dev/null"))
+    dir = p:read("*l")
+    p:close()
+    assert(dir and dir ~= "", "make_ca: mktemp -d failed")
+    made_dir = true
+  end
+  local function path(name) return dir .. "/" .. name end
+  local t = {
+    ca = path("ca.pem"), ca_key = path("ca.key"),
+    cert = path("server.pem"), key = path("server.key"),
+    dir = dir, made_dir = made_dir,
+  }
+  local cnf, csr = path("standin-openssl.cnf"), path("server.csr")
+  local f = assert(io.open(cnf, "w"))
+  f:write(OPENSSL_CNF)
+  f:close()
+  -- a new serial each time: a client that caches certificates by issuer
+  -- and serial must not take one run's certificate for another's
+  serials = serials + 1
+  local serial = string.format("0x%x%04x", os.time(), serials % 65536)
+  local q = shell_quote
+  local steps = {
+    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(t.ca_key),
+    "openssl req -new -x509 -config " .. q(cnf) .. " -extensions ca_ext -key " .. q(t.ca_key)
+      .. " -sha256 -days 7 -subj " .. q("/CN=codearts-batchresult stand-in test CA") .. " -out " .. q(t.ca),
+    "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. q(t.key),
+    "openssl req -new -config " .. q(cnf) .. " -key " .. q(t.key)
+      .. " -subj " .. q("/CN=127.0.0.1") .. " -out " .. q(csr),
+    "openssl x509 -req -in " .. q(csr) .. " -CA " .. q(t.ca) .. " -CAkey " .. q(t.ca_key)
+      .. " -set_serial " .. serial .. " -sha256 -days 7 -extfile " .. q(cnf)
+      .. " -extensions server_ext -out " .. q(t.cert),
+  }
+  local failed
+  for _, cmd in ipairs(steps) do
+    local ok, out = run_clean(cmd)
+    if not ok then
+      failed = "make_ca: " .. cmd .. " failed: " .. tostring(out)
+      break
+    end
+  end
+  os.remove(cnf)
+  os.remove(csr)
+  if failed then
+    M.remove_ca(t)
+    error(failed, 2)
+  end
+  return t
+end
+
+--- Remove what make_ca made: its four files, and its directory when it
+-- made that too.
+function M.remove_ca(t)
+  for _, k in ipairs({ "ca", "ca_key", "cert", "key" }) do
+    if t[k] then os.remove(t[k]) end
+  end
+  if t.made_dir then
+    os.remove(t.dir) -- empty by now; remove(3) takes an empty directory
+  end
 end
 
 return M

@@ -1,65 +1,82 @@
 --- The request loop: runs a call's batches through a transport, at most
--- `concurrency` at once, and hands each answer to the caller as it comes.
--- It lives in Lua, not C, so that a transport may yield (OpenResty) or
--- resume a coroutine from a callback (Neovim) inside t:wait().
+-- `concurrency` at once, hands each answer to the caller as it comes, and
+-- sends a batch again when the caller asks for a retry.  It lives in Lua,
+-- not C, so that a transport may yield (OpenResty) or resume a coroutine
+-- from a callback (Neovim) inside t:wait().
+local core = require "codearts.batchresult.core"
+
 local M = {}
 
---- Runs jobs[1..n] through transport t.  For each job, build(job) gives
--- the request to send (signed when it starts, so that X-Sdk-Date is
--- fresh), and done(job, response) or done(job, nil, kind, message) is
--- called when it ends, in completion order.  Should done raise, the
--- requests still in flight are abandoned and the error goes on up.
-function M.run(t, jobs, concurrency, build, done)
-  local next_job, in_flight, by_token = 1, 0, {}
+local now = core.now
 
-  local function finish(job, res, kind, msg)
-    local ok, err = pcall(done, job, res, kind, msg)
+--- Runs jobs[1..n] through transport t.
+-- build(job) -> req[, timeout] or nil, err: the request to send, built
+--   (and signed) when it starts, so each attempt has a fresh X-Sdk-Date.
+-- done(job, response) or done(job, nil, kind, message, not_sent) is called
+--   when an attempt ends, in completion order; it returns nil when the job
+--   is finished, or a number of seconds after which to send it again.
+-- Should done raise, the requests still in flight are abandoned and the
+-- error goes on up.
+function M.run(t, jobs, concurrency, build, done)
+  local fresh, in_flight, by_token = 1, 0, {}
+  local delayed = {} -- { job, due } of jobs waiting to be sent again
+
+  local function finish(job, res, kind, msg, not_sent)
+    local ok, again = pcall(done, job, res, kind, msg, not_sent)
     if not ok then
       t:cancel()
-      error(err, 0)
+      error(again, 0)
     end
+    if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
   end
 
-  local function fill()
-    while in_flight < concurrency and next_job <= #jobs do
-      local job = jobs[next_job]
-      next_job = next_job + 1
-      local req, berr = build(job)
-      if not req then
-        finish(job, nil, berr.code, berr.message)
-      else
-        local token, kind, msg = t:start(req)
-        if token then
-          by_token[token] = job
-          in_flight = in_flight + 1
-        else
-          finish(job, nil, kind, msg)
-        end
+  local function start(job)
+    local req, timeout_or_err = build(job)
+    if not req then
+      return finish(job, nil, timeout_or_err.code, timeout_or_err.message, true)
+    end
+    local token, kind, msg = t:start(req, timeout_or_err)
+    if not token then return finish(job, nil, kind, msg, true) end
+    by_token[token] = job
+    in_flight = in_flight + 1
+  end
+
+  -- The next job to send: a retry whose time has come, else a fresh one.
+  local function next_job()
+    local clock = now()
+    for i, d in ipairs(delayed) do
+      if d.due <= clock then
+        table.remove(delayed, i)
+        return d.job
       end
     end
+    if fresh <= #jobs then
+      fresh = fresh + 1
+      return jobs[fresh - 1]
+    end
   end
 
-  fill()
-  while in_flight > 0 do
-    local token, res, kind, msg = t:wait()
-    if token == nil then break end -- the transport lost track: nothing left
-    local job = by_token[token]
-    by_token[token] = nil
-    in_flight = in_flight - 1
-    finish(job, res, kind, msg)
-    fill()
+  while true do
+    while in_flight < concurrency do
+      local job = next_job()
+      if not job then break end
+      start(job)
+    end
+    if in_flight == 0 and #delayed == 0 and fresh > #jobs then return end
+    -- Wait for an answer, but no longer than the next retry is due.
+    local wait
+    for _, d in ipairs(delayed) do
+      local left = math.max(0, d.due - now())
+      if not wait or left < wait then wait = left end
+    end
+    local token, res, kind, msg, not_sent = t:wait(wait)
+    if token then
+      local job = by_token[token]
+      by_token[token] = nil
+      in_flight = in_flight - 1
+      finish(job, res, kind, msg, not_sent)
+    end
   end
-end
-
---- Splits list[1..n] into arrays of at most size items, in order.
-function M.split(list, size)
-  local batches = {}
-  for i = 1, #list, size do
-    local b = {}
-    for j = i, math.min(i + size - 1, #list) do b[#b + 1] = list[j] end
-    batches[#batches + 1] = b
-  end
-  return batches
 end
 
 return M

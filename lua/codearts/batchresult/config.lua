@@ -14,40 +14,62 @@ local OPTIONS = {
   endpoint = "string", region = "string", project_id = "string",
   ak = "string", sk = "string", security_token = "string", token = "string",
   timeout = "number", connect_timeout = "number",
-  ca_file = "string", proxy = "string", user_agent = "string",
-  batch_size = "number", concurrency = "number",
+  ca_file = "string", ca_path = "string", tls_verify = "boolean", proxy = "string",
+  user_agent = "string", batch_size = "number", concurrency = "number",
+  max_retries = "number", max_retry_wait = "number", max_response_bytes = "number",
+  logger = "function",
 }
 
 M.DEFAULT_BATCH_SIZE = 100
 M.DEFAULT_CONCURRENCY = 4
+M.DEFAULT_MAX_RETRIES = 3
+M.DEFAULT_MAX_RETRY_WAIT = 30
+M.DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
---- nil when v is a whole number >= 1, else why not.
-local function count_problem(name, v)
-  if v ~= nil and not (type(v) == "number" and v >= 1 and v < math.huge and math.floor(v) == v) then
-    return name .. " must be a whole number >= 1"
+--- nil when v is a whole number >= min, else why not.
+local function count_problem(name, v, min)
+  min = min or 1
+  if v ~= nil and not (type(v) == "number" and v >= min and v < math.huge and math.floor(v) == v) then
+    return ("%s must be a whole number >= %d"):format(name, min)
   end
 end
 
---- Checks a call's options (batch_size, concurrency, on_progress) against
--- the client's defaults; returns the settled options, or nil, err.
+--- nil when v is a positive number of seconds, else why not.
+local function seconds_problem(name, v)
+  if v ~= nil and not (type(v) == "number" and v > 0 and v < math.huge) then
+    return name .. " must be a positive number of seconds"
+  end
+end
+
+-- A call's options, and what each takes.
+local CALL_OPTIONS = {
+  batch_size = function(v) return count_problem("batch_size", v) end,
+  concurrency = function(v) return count_problem("concurrency", v) end,
+  max_retries = function(v) return count_problem("max_retries", v, 0) end,
+  deadline = function(v) return seconds_problem("deadline", v) end,
+  on_progress = function(v)
+    if type(v) ~= "function" then return "on_progress must be a function, got " .. type(v) end
+  end,
+}
+
+--- Checks a call's options against the client's defaults; returns the
+-- settled options, or nil, err.
 function M.call_options(opts, defaults)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then
     return nil, Error.invalid("call options must be a table, got " .. type(opts))
   end
-  for k in pairs(opts) do
-    if k ~= "batch_size" and k ~= "concurrency" and k ~= "on_progress" then
-      return nil, Error.invalid("unknown call option '" .. tostring(k) .. "'")
-    end
-  end
-  local why = count_problem("batch_size", opts.batch_size) or count_problem("concurrency", opts.concurrency)
-  if why then return nil, Error.invalid(why) end
-  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
-    return nil, Error.invalid("on_progress must be a function, got " .. type(opts.on_progress))
+  for k, v in pairs(opts) do
+    local check = CALL_OPTIONS[k]
+    if not check then return nil, Error.invalid("unknown call option '" .. tostring(k) .. "'") end
+    local why = check(v)
+    if why then return nil, Error.invalid(why) end
   end
   return {
     batch_size = opts.batch_size or defaults.batch_size,
     concurrency = opts.concurrency or defaults.concurrency,
+    max_retries = opts.max_retries or defaults.max_retries,
+    deadline = opts.deadline,
     on_progress = opts.on_progress,
   }
 end
@@ -208,12 +230,14 @@ function M.build(opts, getenv)
   end
 
   -- How to talk.
-  for _, k in ipairs({ "timeout", "connect_timeout" }) do
-    local v = opts[k]
-    if v ~= nil and not (v > 0 and v < math.huge) then
-      return nil, Error.invalid("option " .. k .. " must be a positive number of seconds")
-    end
-  end
+  local why = seconds_problem("option timeout", opts.timeout)
+    or seconds_problem("option connect_timeout", opts.connect_timeout)
+    or seconds_problem("option max_retry_wait", opts.max_retry_wait)
+    or count_problem("option batch_size", opts.batch_size)
+    or count_problem("option concurrency", opts.concurrency)
+    or count_problem("option max_retries", opts.max_retries, 0)
+    or count_problem("option max_response_bytes", opts.max_response_bytes)
+  if why then return nil, Error.invalid(why) end
   cfg.timeout = opts.timeout or 30
   cfg.connect_timeout = opts.connect_timeout or 10
   if opts.ca_file then
@@ -222,13 +246,16 @@ function M.build(opts, getenv)
     f:close()
   end
   cfg.ca_file = opts.ca_file
+  cfg.ca_path = opts.ca_path
+  cfg.tls_verify = opts.tls_verify ~= false
   cfg.proxy = opts.proxy
   cfg.user_agent = opts.user_agent or M.DEFAULT_USER_AGENT
-  local why = count_problem("option batch_size", opts.batch_size)
-    or count_problem("option concurrency", opts.concurrency)
-  if why then return nil, Error.invalid(why) end
   cfg.batch_size = opts.batch_size or M.DEFAULT_BATCH_SIZE
   cfg.concurrency = opts.concurrency or M.DEFAULT_CONCURRENCY
+  cfg.max_retries = opts.max_retries or M.DEFAULT_MAX_RETRIES
+  cfg.max_retry_wait = opts.max_retry_wait or M.DEFAULT_MAX_RETRY_WAIT
+  cfg.max_response_bytes = opts.max_response_bytes or M.DEFAULT_MAX_RESPONSE_BYTES
+  cfg.logger = opts.logger
   return cfg, secrets
 end
 

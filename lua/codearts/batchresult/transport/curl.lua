@@ -3,15 +3,19 @@
 -- reuse connections (and multiplex on HTTP/2 where the server offers it).
 -- It blocks the calling thread while it waits.
 --
--- Every transport offers the same three calls, which the request loop in
--- codearts.batchresult drives:
---   t:start(req)  -> token | nil, kind, message      hand a request over
---   t:wait()      -> token, response | token, nil, kind, message
---                  | nil when nothing is in flight   the next one answered
---   t:cancel()                                        abandon all in flight
+-- Every transport offers the same calls, which the request loop in
+-- batch.lua drives:
+--   t:start(req [, timeout]) -> token | nil, kind, message
+--       hand a request over; timeout (seconds) bounds this one request
+--   t:wait([seconds]) -> token, response
+--                      | token, nil, kind, message, not_sent
+--                      | nil      nothing in flight (after sleeping
+--                                 `seconds`), or `seconds` passed first
+--   t:cancel()                    abandon all in flight
 -- where req is { method, url, headers, body }, response is
--- { status, body, request_id, date, retry_after } and kind is NETWORK,
--- TIMEOUT, TLS or INTERNAL.
+-- { status, body, request_id, date, retry_after }, kind is NETWORK,
+-- TIMEOUT, TLS, RESPONSE_TOO_LARGE or INTERNAL, and not_sent is true when
+-- the request provably never reached the server.
 local core = require "codearts.batchresult.core"
 
 local Transport = {}
@@ -19,24 +23,25 @@ Transport.__index = Transport
 
 local M = {}
 
---- cfg: timeout, connect_timeout, ca_file, proxy (seconds, paths, URL).
+--- cfg: the client's configuration (timeouts, TLS, proxy, size limit).
 function M.new(cfg)
   local m, msg = core.multi {
     timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
-    ca_file = cfg.ca_file, proxy = cfg.proxy,
+    ca_file = cfg.ca_file, ca_path = cfg.ca_path, tls_verify = cfg.tls_verify,
+    proxy = cfg.proxy, max_response_bytes = cfg.max_response_bytes,
   }
   if not m then return nil, "INTERNAL", msg end
   return setmetatable({ m = m }, Transport)
 end
 
-function Transport:start(req)
-  return self.m:start(req.method, req.url, req.headers, req.body)
+function Transport:start(req, timeout)
+  return self.m:start(req.method, req.url, req.headers, req.body, timeout)
 end
 
-function Transport:wait()
-  local slot, status, body, request_id, date, retry_after = self.m:next()
+function Transport:wait(seconds)
+  local slot, status, body, request_id, date, retry_after = self.m:next(seconds)
   if not slot then return nil end
-  if not status then return slot, nil, body, request_id end
+  if not status then return slot, nil, body, request_id, date end
   return slot, { status = status, body = body, request_id = request_id, date = date,
                  retry_after = retry_after }
 end

@@ -1,0 +1,290 @@
+-- Faults: each one set up on the stand-in, each outcome proved, and the
+-- attempts the server saw counted.  Then clock skew, limits, the deadline,
+-- TLS and what a logger sees.
+local br = require "codearts.batchresult"
+local core = require "codearts.batchresult.core"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials
+local PROJECT = model.seed_project
+
+local function seed_pairs()
+  local t = {}
+  for i, s in ipairs(model.seed) do t[i] = { pipeline_id = s.pipeline_id, pipeline_run_id = s.pipeline_run_id } end
+  return t
+end
+
+local function client_of(server, opts)
+  local o = { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak, sk = creds.permanent.sk }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.token then o.ak, o.sk = nil, nil end
+  return assert(br.new(o))
+end
+
+describe("retries", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("get past 503s, honouring Retry-After in seconds", function()
+    server:config { fail_first = 2, fail_first_status = 503, retry_after = "1" }
+    local t0 = core.now()
+    local results = assert(client_of(server):query(seed_pairs()))
+    assert.are.equal(6, #results)
+    assert.are.equal(3, server:stats().requests)
+    assert.is_true(core.now() - t0 >= 2, "waited the server's 1 s twice")
+  end)
+
+  it("get past 429s, honouring Retry-After as an HTTP date", function()
+    local soon = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 1)
+    server:config { fail_first = 1, fail_first_status = 429, retry_after = soon }
+    assert(client_of(server):query(seed_pairs()))
+    assert.are.equal(2, server:stats().requests)
+  end)
+
+  it("cap a Retry-After at max_retry_wait", function()
+    server:config { fail_first = 1, fail_first_status = 503, retry_after = "3600" }
+    local t0 = core.now()
+    assert(client_of(server, { max_retry_wait = 0.2 }):query(seed_pairs()))
+    assert.is_true(core.now() - t0 < 2)
+  end)
+
+  it("back off and then give up, saying how many attempts were made", function()
+    server:config { fail_first = 10, fail_first_status = 500 }
+    local results, err = client_of(server):query(seed_pairs())
+    assert.is_nil(results)
+    assert.are.equal(500, err.status)
+    assert.are.equal(4, err.attempts)
+    assert.are.equal(4, server:stats().requests)
+    server:reset()
+    server:config { fail_first = 10, fail_first_status = 502 }
+    local _, err2 = client_of(server):query(seed_pairs(), { max_retries = 1 })
+    assert.are.equal(2, err2.attempts)
+    assert.are.equal(2, server:stats().requests)
+  end)
+
+  it("get past a connection reset", function()
+    server:config { reset_first = 2 }
+    assert.are.equal(6, #assert(client_of(server):query(seed_pairs())))
+    assert.are.equal(3, server:stats().requests)
+  end)
+
+  it("get past a body cut short", function()
+    server:config { truncate_first = 1 }
+    assert.are.equal(6, #assert(client_of(server):query(seed_pairs())))
+    assert.are.equal(2, server:stats().requests)
+  end)
+
+  it("get past a timeout", function()
+    server:config { delay_ms = 600 }
+    local c = client_of(server, { timeout = 0.3, max_retries = 2 })
+    local _, err = c:query(seed_pairs())
+    assert.are.equal("TIMEOUT", err.code)
+    assert.are.equal(3, err.attempts)
+  end)
+
+  it("never retry other 4xx, nor a 401", function()
+    local _, err = client_of(server, { ak = "WRONGACCESSKEY00001" }):query(seed_pairs())
+    assert.are.equal(401, err.status)
+    assert.are.equal(1, err.attempts)
+    server:reset()
+    server:config { fail_first = 5, fail_first_status = 409 }
+    local _, err2 = client_of(server):query(seed_pairs())
+    assert.are.equal(409, err2.status)
+    assert.are.equal(1, server:stats().requests)
+  end)
+
+  it("re-sign each attempt with a fresh X-Sdk-Date", function()
+    server:config { fail_first = 1, fail_first_status = 503, retry_after = "1" }
+    local dates = {}
+    assert(client_of(server, { logger = function(e) dates[#dates + 1] = e.headers["X-Sdk-Date"] end })
+      :query(seed_pairs()))
+    assert.are.equal(2, #dates)
+    assert.are_not.equal(dates[1], dates[2])
+    assert.are.equal(1, server:stats().ok) -- the second, freshly signed, was verified
+  end)
+
+  it("retry each batch on its own", function()
+    local list = {}
+    for i = 1, 300 do list[i] = { pipeline_id = ("a%031x"):format(i), pipeline_run_id = ("b%031x"):format(i) } end
+    server:config { fail_first = 1, fail_first_status = 503 }
+    local results = assert(client_of(server):query(list, { batch_size = 100, concurrency = 1 }))
+    assert.are.equal(300, #results)
+    assert.are.equal(4, server:stats().requests) -- the first batch twice, the others once
+  end)
+
+  it("start pipelines again only when the request never reached the server", function()
+    server:config { fail_first = 1, fail_first_status = 503 }
+    local _, err = client_of(server):run({ ("c%031x"):format(1) })
+    assert.are.equal(503, err.status)
+    assert.are.equal(1, err.attempts)
+    assert.are.equal(1, server:stats().requests)
+    server:reset()
+    server:config { reset_first = 1 }
+    local _, err2 = client_of(server):run({ ("c%031x"):format(1) })
+    assert.are.equal("NETWORK", err2.code)
+    assert.are.equal(1, err2.attempts)
+    -- A refused connection proves nothing was sent: that is retried.
+    local dead = standin.start()
+    local url = dead.url
+    dead:stop()
+    local c = assert(br.new { endpoint = url, project_id = PROJECT, ak = "AK", sk = "SK", max_retry_wait = 0.05 })
+    local _, err3 = c:run({ ("c%031x"):format(1) })
+    assert.are.equal("NETWORK", err3.code)
+    assert.are.equal(4, err3.attempts)
+  end)
+
+  it("stop at the call's deadline, retries included", function()
+    server:config { fail_first = 100, fail_first_status = 503, retry_after = "1" }
+    local t0 = core.now()
+    local _, err = client_of(server):query(seed_pairs(), { deadline = 1.5, max_retries = 10 })
+    local took = core.now() - t0
+    assert.is_true(took < 2.5, "took " .. took)
+    assert.is_true(err.attempts >= 1 and err.attempts <= 3)
+    server:reset()
+    server:config { delay_ms = 3000 }
+    t0 = core.now()
+    local _, err2 = client_of(server):query(seed_pairs(), { deadline = 0.5 })
+    assert.are.equal("TIMEOUT", err2.code)
+    assert.is_true(core.now() - t0 < 1.5)
+  end)
+end)
+
+describe("clock skew", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("is learnt from APIGW.0303 with the server's Date, then signed with", function()
+    server:config { clock_offset_s = 3600 }
+    local c = client_of(server)
+    assert.are.equal(0, c:clock_skew())
+    local results = assert(c:query(seed_pairs()))
+    assert.are.equal(6, #results)
+    assert.is_true(math.abs(c:clock_skew() - 3600) <= 2, "skew " .. c:clock_skew())
+    assert.are.equal(2, server:stats().requests)
+    -- Later requests use the offset from the start.
+    assert(c:query(seed_pairs()))
+    assert.are.equal(3, server:stats().requests)
+    assert.is_true(server:last().headers["x-sdk-date"] > os.date("!%Y%m%dT%H%M%SZ", os.time() + 3000))
+  end)
+
+  it("is learnt again when the server's clock moves", function()
+    server:config { clock_offset_s = 3600 }
+    local c = client_of(server)
+    assert(c:query(seed_pairs()))
+    server:config { clock_offset_s = -3600 }
+    local _, err = c:query(seed_pairs())
+    -- Now 2 hours off: one re-signed retry fixes it.
+    assert.is_nil(err)
+  end)
+end)
+
+describe("limits and bad data", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("stops an answer over max_response_bytes: RESPONSE_TOO_LARGE", function()
+    server:config { huge_body_bytes = 20 * 1024 * 1024 }
+    local _, err = client_of(server):query(seed_pairs())
+    assert.are.equal("RESPONSE_TOO_LARGE", err.code)
+    assert.is_false(err.retryable)
+    local _, err2 = client_of(server, { max_response_bytes = 4096 }):query(seed_pairs())
+    assert.are.equal("RESPONSE_TOO_LARGE", err2.code)
+    assert.truthy(err2.message:find("4096", 1, true))
+  end)
+
+  it("takes a big answer under the limit", function()
+    server:config { huge_body_bytes = 2 * 1024 * 1024 }
+    assert.are.equal(6, #assert(client_of(server):query(seed_pairs())))
+  end)
+
+  it("reports garbage JSON as DECODE and returns nothing half-done", function()
+    server:config { garbage_first = 1 }
+    local results, err = client_of(server):query(seed_pairs())
+    assert.is_nil(results)
+    assert.are.equal("DECODE", err.code)
+    assert.are.equal(200, err.status)
+    assert.are.equal(0, #err.results)
+    assert.are.equal(6, #err.unanswered)
+  end)
+end)
+
+describe("a logger", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("gets one event per attempt, with no secret in it", function()
+    server:config { fail_first = 1, fail_first_status = 503, retry_after = "0" }
+    local events = {}
+    local t = creds.temporary
+    local c = client_of(server, { ak = t.ak, sk = t.sk, security_token = t.security_token,
+                                  logger = function(e) events[#events + 1] = e end })
+    assert(c:query(seed_pairs()))
+    assert.are.equal(2, #events)
+    assert.are.equal(503, events[1].status)
+    assert.are.equal(1, events[1].attempt)
+    assert.are.equal(200, events[2].status)
+    assert.are.equal(2, events[2].attempt)
+    for _, e in ipairs(events) do
+      assert.are.equal("POST", e.method)
+      assert.truthy(e.url:find(server.url, 1, true))
+      assert.is_true(e.duration >= 0)
+      assert.truthy(e.request_id)
+      assert.are.equal("[REDACTED]", e.headers.Authorization)
+      assert.are.equal("[REDACTED]", e.headers["X-Security-Token"])
+      local flat = {}
+      for k, v in pairs(e) do flat[#flat + 1] = tostring(k) .. "=" .. tostring(v) end
+      for k, v in pairs(e.headers) do flat[#flat + 1] = k .. "=" .. v end
+      local text = table.concat(flat, " ")
+      assert.is_nil(text:find(t.sk, 1, true))
+      assert.is_nil(text:find(t.security_token, 1, true))
+    end
+  end)
+
+  it("sees X-Auth-Token redacted too", function()
+    local seen
+    local c = client_of(server, { token = creds.iam_token,
+                                  logger = function(e) seen = e end })
+    assert(c:query(seed_pairs()))
+    assert.are.equal("[REDACTED]", seen.headers["X-Auth-Token"])
+  end)
+end)
+
+describe("TLS", function()
+  local dir, pki, server
+
+  setup(function()
+    dir = assert(io.popen("mktemp -d")):read("*l")
+    pki = standin.make_ca(dir)
+    server = standin.start { tls = { cert = pki.cert, key = pki.key, ca = pki.ca } }
+  end)
+  teardown(function()
+    server:stop()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("fails with a clear TLS error without the CA, nothing retried", function()
+    local c = client_of(server)
+    local _, err = c:query(seed_pairs())
+    assert.are.equal("TLS", err.code)
+    assert.is_false(err.retryable)
+    assert.are.equal(1, err.attempts)
+  end)
+
+  it("succeeds with ca_file", function()
+    assert.are.equal(6, #assert(client_of(server, { ca_file = pki.ca }):query(seed_pairs())))
+  end)
+
+  it("succeeds with ca_path", function()
+    local hashed = dir .. "/hashed"
+    os.execute("mkdir -p '" .. hashed .. "' && cp '" .. pki.ca .. "' '" .. hashed .. "/' && "
+      .. "env -u LD_PRELOAD openssl rehash '" .. hashed .. "' >/dev/null 2>&1")
+    assert.are.equal(6, #assert(client_of(server, { ca_path = hashed }):query(seed_pairs())))
+  end)
+
+  it("tls_verify = false works, and says so loudly", function()
+    local c = client_of(server, { tls_verify = false })
+    assert.truthy(tostring(c):find("TLS verification OFF", 1, true))
+    assert.are.equal(6, #assert(c:query(seed_pairs())))
+  end)
+end)
