@@ -108,15 +108,48 @@ function Client:clock_skew()
   return live(self).skew
 end
 
-local function transport(priv)
-  local t = priv.transport
-  if not t then
-    local kind, msg
-    t, kind, msg = require("codearts.batchresult.transport.curl").new(priv.transport_config)
-    if not t then return nil, Error.new(kind, msg) end
-    priv.transport = t
+-- Calls running asynchronously in Neovim: coroutine -> the function that
+-- resumes it.  A transport made inside one of them yields instead of
+-- blocking.
+local async_resume = setmetatable({}, { __mode = "k" })
+
+--- Whether this is nginx with ngx_lua (OpenResty or a distribution's).
+local function in_nginx()
+  local ngx = rawget(_G, "ngx")
+  return type(ngx) == "table" and type(ngx.get_phase) == "function"
+end
+
+--- The transport for one call, and whether the call owns it (and must
+-- close it).  libcurl's is the client's own, kept between calls for its
+-- connections; a call made while another is running on the same client
+-- (from an on_progress, say) gets a fresh one, so the two never take each
+-- other's answers.  In nginx, cosockets: per call, since nginx pools the
+-- connections itself and calls of one shared client run side by side.
+local function pick_transport(priv)
+  local cfg = priv.transport_config
+  local name = cfg.transport or (in_nginx() and "ngx") or "curl"
+  local mod, t, kind, msg
+  if name == "ngx" then
+    mod = require "codearts.batchresult.transport.ngx"
+    local ok, why = mod.available()
+    if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end
+    t, kind, msg = mod.new(cfg)
+  else
+    local resume = async_resume[coroutine.running() or false]
+    if resume then
+      t, kind, msg = require("codearts.batchresult.transport.nvim").new(cfg, resume)
+    elseif priv.busy or not priv.transport then
+      t, kind, msg = require("codearts.batchresult.transport.curl").new(cfg)
+      if t and not priv.busy then
+        priv.transport = t
+        return t, false
+      end
+    else
+      return priv.transport, false
+    end
   end
-  return t
+  if not t then return nil, Error.new(kind, msg) end
+  return t, true
 end
 
 --- The INVALID_ARGUMENT error for item i of list (named what), from what
@@ -175,9 +208,7 @@ end
 -- Returns the answers in the items' order with .missing (items whose batch
 -- was answered without them), or nil, err with err.results (the same,
 -- for what did arrive) and err.unanswered (items of failed batches).
-local function gather(priv, items, find, o, spec)
-  local t, terr = transport(priv)
-  if not t then return nil, terr end
+local function gather(priv, t, items, find, o, spec)
   local cfg, logger = priv.transport_config, priv.transport_config.logger
   local n, size = #items, o.batch_size
   local deadline = o.deadline and core.now() + o.deadline
@@ -321,19 +352,55 @@ local RUN = { what = "pipeline_ids", check = core.check_run, unique = unique_ids
               path = "_run_path", encode = core.encode_run, wrap = plain,
               may_retry = function(_, not_sent) return not_sent == true end }
 
+--- Runs body(), a call or two, in a coroutine driven by Neovim's event
+-- loop, and hands what it returns to callback on the main loop.
+local function async(callback, body)
+  local nvim = require "codearts.batchresult.transport.nvim"
+  if not nvim.available() then
+    return nil, Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
+  end
+  local vim = rawget(_G, "vim")
+  local co
+  local function resume()
+    local ok, e = coroutine.resume(co)
+    if not ok then
+      vim.schedule(function() callback(nil, Error.new("INTERNAL", tostring(e))) end)
+    end
+  end
+  co = coroutine.create(function()
+    local results, err = body()
+    vim.schedule(function() callback(results, err) end)
+  end)
+  async_resume[co] = resume
+  resume()
+  return true
+end
+
 --- A batched call of op for list: options and items checked before
--- anything is sent.
+-- anything is sent.  With opts.callback (Neovim), it returns true at once
+-- and the answer goes to the callback.
 local function call(self, op, list, opts)
   local priv = live(self)
   local o, oerr = config.call_options(opts, self)
   if not o then return nil, oerr end
   local err = check_list(op.what, list, op.check)
   if err then return nil, err end
+  if o.callback then
+    local callback = o.callback
+    o.callback = nil
+    return async(callback, function() return call(self, op, list, o) end)
+  end
+  local t, own = pick_transport(priv)
+  if not t then return nil, own end
   local items, find = op.unique(list)
-  return gather(priv, items, find, o, {
+  if not own then priv.busy = true end
+  local ok, results, gerr = pcall(gather, priv, t, items, find, o, {
     path = self[op.path], encode = op.encode, ids = PAIR_FIELDS, wrap = op.wrap,
     may_retry = op.may_retry,
   })
+  if own then t:close() else priv.busy = false end
+  if not ok then error(results, 0) end
+  return results, gerr
 end
 
 --- client:query(pairs [, opts]) -> results, or nil, err.
@@ -359,6 +426,15 @@ end
 -- start).  On failure err.results holds the start results of the runs that
 -- did start, and err.unanswered the pipeline ids that got no answer.
 function Client:run_and_query(ids, opts)
+  if type(opts) == "table" and opts.callback ~= nil then
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "callback" then rest[k] = v end end
+    local o, oerr = config.call_options(opts, self)
+    if not o then return nil, oerr end
+    local err = check_list("pipeline_ids", ids, core.check_run)
+    if err then return nil, err end
+    return async(opts.callback, function() return self:run_and_query(ids, rest) end)
+  end
   local runs, err = self:run(ids, opts)
   local started = runs or (err and err.results)
   if not started then return nil, err end

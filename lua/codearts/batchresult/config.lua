@@ -17,7 +17,7 @@ local OPTIONS = {
   ca_file = "string", ca_path = "string", tls_verify = "boolean", proxy = "string",
   user_agent = "string", batch_size = "number", concurrency = "number",
   max_retries = "number", max_retry_wait = "number", max_response_bytes = "number",
-  logger = "function",
+  logger = "function", transport = "string",
 }
 
 M.DEFAULT_BATCH_SIZE = 100
@@ -50,6 +50,9 @@ local CALL_OPTIONS = {
   on_progress = function(v)
     if type(v) ~= "function" then return "on_progress must be a function, got " .. type(v) end
   end,
+  callback = function(v)
+    if type(v) ~= "function" then return "callback must be a function, got " .. type(v) end
+  end,
 }
 
 --- Checks a call's options against the client's defaults; returns the
@@ -71,6 +74,7 @@ function M.call_options(opts, defaults)
     max_retries = opts.max_retries or defaults.max_retries,
     deadline = opts.deadline,
     on_progress = opts.on_progress,
+    callback = opts.callback,
   }
 end
 
@@ -256,6 +260,10 @@ function M.build(opts, getenv)
   cfg.max_retry_wait = opts.max_retry_wait or M.DEFAULT_MAX_RETRY_WAIT
   cfg.max_response_bytes = opts.max_response_bytes or M.DEFAULT_MAX_RESPONSE_BYTES
   cfg.logger = opts.logger
+  if opts.transport ~= nil and opts.transport ~= "curl" and opts.transport ~= "ngx" then
+    return nil, Error.invalid("option transport must be \"curl\" or \"ngx\", got \"" .. opts.transport .. "\"")
+  end
+  cfg.transport = opts.transport
   return cfg, secrets
 end
 

@@ -9,8 +9,9 @@
 --       hand a request over; timeout (seconds) bounds this one request
 --   t:wait([seconds]) -> token, response
 --                      | token, nil, kind, message, not_sent
---                      | nil      nothing in flight (after sleeping
---                                 `seconds`), or `seconds` passed first
+--                      | nil, "idle"    nothing in flight (after sleeping
+--                                       `seconds`, when given)
+--                      | nil, "waited"  `seconds` passed first
 --   t:cancel()                    abandon all in flight
 -- where req is { method, url, headers, body }, response is
 -- { status, body, request_id, date, retry_after }, kind is NETWORK,
@@ -40,7 +41,7 @@ end
 
 function Transport:wait(seconds)
   local slot, status, body, request_id, date, retry_after = self.m:next(seconds)
-  if not slot then return nil end
+  if not slot then return nil, status end
   if not status then return slot, nil, body, request_id, date end
   return slot, { status = status, body = body, request_id = request_id, date = date,
                  retry_after = retry_after }

@@ -1,0 +1,64 @@
+--- Neovim's transport: the libcurl transport, driven from Neovim's event
+-- loop instead of blocking in it.  The call runs in a coroutine; whenever
+-- it would wait, it yields, and a libuv timer resumes it a few
+-- milliseconds later to let libcurl move the transfers on (never waiting
+-- inside libcurl: curl_multi_wait with a zero timeout).  So the editor
+-- keeps drawing and typing while a query is in flight.
+local core = require "codearts.batchresult.core"
+local curl = require "codearts.batchresult.transport.curl"
+
+local M = {}
+
+local POLL_MS = 5
+
+local Transport = {}
+Transport.__index = Transport
+
+--- Whether this Lua is Neovim's (vim.uv since 0.10, vim.loop before).
+function M.available()
+  local vim = rawget(_G, "vim")
+  return type(vim) == "table" and (vim.uv or vim.loop) ~= nil
+end
+
+--- cfg as for transport/curl.  resume() is called (from the event loop)
+-- to continue the coroutine that runs the call.
+function M.new(cfg, resume)
+  local t, kind, msg = curl.new(cfg)
+  if not t then return nil, kind, msg end
+  return setmetatable({ inner = t, resume = resume, uv = vim.uv or vim.loop }, Transport)
+end
+
+function Transport:start(req, timeout)
+  return self.inner:start(req, timeout)
+end
+
+--- Gives the event loop back until the timer fires.
+function Transport:pause()
+  local timer = self.uv.new_timer()
+  timer:start(POLL_MS, 0, function()
+    timer:close()
+    self.resume()
+  end)
+  coroutine.yield()
+end
+
+function Transport:wait(seconds)
+  local due = seconds and core.now() + seconds
+  while true do
+    local token, res, kind, msg, not_sent = self.inner:wait(0)
+    if token then return token, res, kind, msg, not_sent end
+    if res == "idle" and not due then return nil, "idle" end
+    if due and core.now() >= due then return nil, res end
+    self:pause()
+  end
+end
+
+function Transport:cancel()
+  self.inner:cancel()
+end
+
+function Transport:close()
+  self.inner:close()
+end
+
+return M

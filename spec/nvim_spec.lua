@@ -1,0 +1,55 @@
+-- Neovim: a query with a callback returns at once and never freezes the
+-- editor.  Driven in a real `nvim --headless`, with the module loaded from
+-- a plugin-style runtimepath, against the stand-in answering after 1 s.
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+local files = require "spec.support.files"
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+describe("in Neovim", function()
+  local server, plugin, out
+  standin.for_block(function(s) server = s end)
+
+  setup(function()
+    -- A plugin directory as a plugin manager would lay it out: lua/ with
+    -- the Lua files and the C module built for LuaJIT.
+    plugin = assert(io.popen("mktemp -d")):read("*l")
+    out = plugin .. "/out.txt"
+    assert(os.execute(("mkdir -p %s/lua && cp -r lua/codearts %s/lua/ && cp build/jit/codearts/batchresult/core.so %s/lua/codearts/batchresult/")
+      :format(plugin, plugin, plugin)))
+  end)
+  teardown(function() os.execute("rm -rf " .. sh_quote(plugin)) end)
+
+  it("answers through the callback while the editor keeps running", function()
+    server:config { delay_ms = 1000 }
+    local ids = {}
+    for i, s in ipairs(model.seed) do ids[i] = s.pipeline_id .. ":" .. s.pipeline_run_id end
+    local c = model.credentials.permanent
+    local cmd = table.concat({
+      "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LUA_PATH -u LUA_CPATH",
+      "NVIM_TEST_OUT=" .. sh_quote(out), "NVIM_TEST_ENDPOINT=" .. sh_quote(server.url),
+      "NVIM_TEST_PROJECT=" .. model.seed_project, "NVIM_TEST_AK=" .. sh_quote(c.ak),
+      "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","),
+      "nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
+      "-c", sh_quote("luafile spec/nvim/query.lua"), "</dev/null >/dev/null 2>&1",
+    }, " ")
+    os.remove(out)
+    os.execute(cmd)
+    local text = assert(files.read(out), "nvim wrote nothing")
+    local got = {}
+    for k, v in text:gmatch("([%w_]+)=([^\n]*)") do got[k] = v end
+    assert.are.equal("", got.error)
+    assert.are.equal("6", got.count)
+    for i, s in ipairs(model.seed) do
+      local r = model.result_for(s.pipeline_id, s.pipeline_run_id)
+      assert.are.equal(table.concat({ r.pipeline_id, r.pipeline_run_id, r.status, r.reason or "-" }, "|"), got["r" .. i])
+    end
+    assert.is_true(tonumber(got.ticks) >= 10, "only " .. got.ticks .. " ticks during the query")
+    assert.is_true(tonumber(got.elapsed_ms) >= 1000)
+    assert.are.equal("true", got.in_main_loop)
+    assert.are.equal("1", got.sync_count)
+  end)
+end)
