@@ -1,19 +1,28 @@
 #!/bin/sh
-# make test: the whole busted suite under one Lua, ending with a plain
-# "N passed, N failed" line.  Usage: test.sh LUA [busted args...]
+# make test: the whole busted suite under each Lua given, then one plain
+# "N passed, N failed" line for them all.  Usage: test.sh LUA... (e.g.
+# lua5.4 lua5.1 lua5.3 luajit; the module for each must be built).
 set -u
-lua=$1
-shift
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-busted --lua="$lua" "$@" spec 2>&1 | tee "$out"
-status=$(tail -n 50 "$out" | grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' | tail -n 1)
-passed=$(echo "$status" | sed -E 's/^([0-9]+) success.*/\1/')
-failures=$(echo "$status" | sed -E 's/.* ([0-9]+) failures?.*/\1/')
-errors=$(echo "$status" | sed -E 's/.* ([0-9]+) errors?.*/\1/')
-if [ -z "$status" ]; then
-    echo "$lua: busted printed no summary"
-    exit 1
-fi
-echo "$lua: $passed passed, $((failures + errors)) failed"
-[ "$((failures + errors))" -eq 0 ]
+total_passed=0
+total_failed=0
+for lua in "$@"; do
+    echo "== busted under $lua"
+    busted --lua="$lua" spec 2>&1 | tee "$out"
+    status=$(tail -n 50 "$out" | grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' | tail -n 1)
+    if [ -z "$status" ]; then
+        echo "$lua: busted printed no summary"
+        total_failed=$((total_failed + 1))
+        continue
+    fi
+    passed=$(echo "$status" | sed -E 's/^([0-9]+) success.*/\1/')
+    failures=$(echo "$status" | sed -E 's/.* ([0-9]+) failures?.*/\1/')
+    errors=$(echo "$status" | sed -E 's/.* ([0-9]+) errors?.*/\1/')
+    echo "$lua: $passed passed, $((failures + errors)) failed"
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failures + errors))
+done
+echo
+echo "all: $total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]

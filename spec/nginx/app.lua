@@ -1,0 +1,241 @@
+-- The Lua side of spec/ngx_spec.lua: what nginx's Lua handlers run.  Loaded
+-- inside nginx (LuaJIT, ngx_lua), once per worker; the spec starts nginx
+-- with spec/support/nginx.lua and drives these handlers over HTTP.
+--
+-- Environment (nginx `env` directives): STANDIN_URL (the stand-in), DEAD_URL
+-- (where nothing listens), TLS_URL (the stand-in over HTTPS, its CA given to
+-- nginx as lua_ssl_trusted_certificate), TLS_IP_URL (the same by IP address),
+-- UNTRUSTED_URL (HTTPS with a CA nginx does not trust), CA_FILE (a CA file),
+-- V6_URL (a stand-in on [::1]).
+local br = require "codearts.batchresult"
+local ngx_transport = require "codearts.batchresult.transport.ngx"
+local model = require "spec.standin.model"
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local creds = model.credentials.permanent
+
+-- Clients shared by every request of this worker, made on first use.
+local clients = {}
+
+-- name -> the options of that client (endpoint filled in later).
+local PROFILES = {
+  default = {},
+  -- the same, with the transport named, as a user may do
+  named = { transport = "ngx" },
+  wrong_sk = { sk = "not-the-right-secret-key-0001" },
+  dead = { endpoint_env = "DEAD_URL", max_retries = 1 },
+  once = { max_retries = 0 },
+  small = { max_response_bytes = 4096, max_retries = 0 },
+  short = { timeout = 0.3, max_retries = 0 },
+  v6 = { endpoint_env = "V6_URL" },
+  tls = { endpoint_env = "TLS_URL" },
+  tls_ip = { endpoint_env = "TLS_IP_URL" },
+  untrusted = { endpoint_env = "UNTRUSTED_URL", max_retries = 0 },
+  insecure = { endpoint_env = "UNTRUSTED_URL", tls_verify = false },
+  ca_file = { ca_file_env = "CA_FILE" },
+  -- this nginx itself, as the fake API below
+  self = { endpoint_env = "SELF_URL", max_retries = 0 },
+  self_small = { endpoint_env = "SELF_URL", max_retries = 0, max_response_bytes = 4096 },
+}
+
+function M.client(name)
+  local c = clients[name]
+  if c then return c end
+  local p = PROFILES[name]
+  if not p then return nil, "no client profile " .. tostring(name) end
+  local endpoint = os.getenv(p.endpoint_env or "STANDIN_URL")
+  if p.endpoint_env == "SELF_URL" then
+    -- this nginx's port is known only once it runs
+    endpoint = "http://127.0.0.1:" .. ngx.var.server_port
+  end
+  local o = { endpoint = endpoint, project_id = model.seed_project, ak = creds.ak, sk = creds.sk }
+  for k, v in pairs(p) do
+    if k == "ca_file_env" then
+      o.ca_file = os.getenv(v)
+    elseif k ~= "endpoint_env" then
+      o[k] = v
+    end
+  end
+  local err
+  c, err = br.new(o)
+  if not c then return nil, err end
+  clients[name] = c
+  return c
+end
+
+--- n distinct generated pairs.
+local function generated(n)
+  local list = {}
+  for i = 1, n do
+    list[i] = { pipeline_id = model.make_id("ngx-p", i), pipeline_run_id = model.make_id("ngx-r", i) }
+  end
+  return list
+end
+
+--- A query's outcome as plain JSON-able data.
+local function outcome(results, err)
+  if results then
+    local list = {}
+    for i, r in ipairs(results) do list[i] = r end
+    return { ok = true, results = list, missing = results.missing }
+  end
+  if type(err) ~= "table" then return { ok = false, err = { code = "?", message = tostring(err) } } end
+  return {
+    ok = false,
+    err = {
+      code = err.code, message = err.message, status = err.status, request_id = err.request_id,
+      retryable = err.retryable, text = tostring(err),
+      unanswered = err.unanswered and #err.unanswered, batches = err.batches,
+      failed_batches = err.failed_batches,
+    },
+  }
+end
+
+--- Runs a query as args say: client (profile name), n (generated pairs;
+-- the seed's six when absent), batch_size, concurrency, deadline, and
+-- raise_after (an on_progress that raises once that many pairs are done).
+function M.run_query(args)
+  local c, cerr = M.client(args.client or "default")
+  if not c then return outcome(nil, cerr) end
+  local list = model.seed_query
+  if args.n then list = generated(tonumber(args.n)) end
+  local opts = {}
+  if args.batch_size then opts.batch_size = tonumber(args.batch_size) end
+  if args.concurrency then opts.concurrency = tonumber(args.concurrency) end
+  if args.deadline then opts.deadline = tonumber(args.deadline) end
+  if args.raise_after then
+    opts.on_progress = function(done)
+      if done >= tonumber(args.raise_after) then error("stop here", 0) end
+    end
+  end
+  local ok, results, err = pcall(c.query, c, list, opts)
+  if not ok then return { ok = false, err = { code = "RAISED", message = tostring(results) } } end
+  return outcome(results, err)
+end
+
+--- content_by_lua: GET /query?client=…&n=… -> the outcome as JSON.
+function M.query_handler()
+  local out = M.run_query(ngx.req.get_uri_args())
+  ngx.header.content_type = "application/json"
+  ngx.say(cjson.encode(out))
+end
+
+--- Stores a query's outcome (and the phase it ran in) in the `box`
+-- shared dict under key.
+function M.query_into_box(key, args)
+  local ok, out = pcall(M.run_query, args or {})
+  if not ok then out = { ok = false, err = { code = "RAISED", message = tostring(out) } } end
+  out.phase = ngx.get_phase()
+  out.available = { ngx_transport.available() }
+  ngx.shared.box:set(key, cjson.encode(out))
+end
+
+--- A timer that runs the query and stores its outcome under key.
+function M.query_in_timer(key, args)
+  return ngx.timer.at(0, function(premature)
+    if premature then return end
+    M.query_into_box(key, args)
+  end)
+end
+
+--- content_by_lua: GET /box?key=… -> what was stored there (404 when
+-- nothing yet).
+function M.box_handler()
+  local v = ngx.shared.box:get(ngx.var.arg_key)
+  if not v then return ngx.exit(404) end
+  ngx.header.content_type = "application/json"
+  ngx.say(v)
+end
+
+--- content_by_lua: GET /timer?key=…&client=… -> 202 at once; the query
+-- runs in a timer.
+function M.timer_handler()
+  local args = ngx.req.get_uri_args()
+  local ok, err = M.query_in_timer(args.key, args)
+  if not ok then
+    ngx.status = 500
+    return ngx.say(err)
+  end
+  ngx.status = 202
+  ngx.say("started")
+end
+
+-- A fake API answered by this same nginx, for the shapes of answer the
+-- stand-in never sends: chunked bodies, `Connection: close`, interim 100s.
+-- The mode comes from the `box` dict (key "fake_mode").
+function M.fake_api(forced)
+  local mode = forced or ngx.shared.box:get("fake_mode") or "chunked"
+  if mode == "close" and not forced then
+    -- keepalive_timeout 0 there: nginx itself says `Connection: close`
+    -- and closes after the answer.
+    return ngx.exec("@fake_close")
+  end
+  ngx.req.read_body()
+  local req = cjson.decode(ngx.req.get_body_data() or "") or {}
+  local body = cjson.encode({ result = model.results_for(req.query or {}) })
+  ngx.header.content_type = "application/json;charset=UTF-8"
+  ngx.header["X-Request-Id"] = "fake-" .. ngx.var.request_id
+  if mode == "close" then
+    ngx.header["Content-Length"] = #body
+    ngx.print(body)
+    return
+  end
+  if mode == "huge_chunked" then
+    -- a body growing past any small limit, its size never announced
+    ngx.print(body:sub(1, -2))
+    for _ = 1, 64 do
+      ngx.print((" "):rep(1024))
+      ngx.flush(true)
+    end
+    ngx.print("}")
+    return
+  end
+  -- chunked: several flushes, so the body travels in several chunks
+  local step = math.max(1, math.floor(#body / 5))
+  for i = 1, #body, step do
+    ngx.print(body:sub(i, i + step - 1))
+    ngx.flush(true)
+  end
+end
+
+--- content_by_lua: GET /fake_mode?mode=…
+function M.fake_mode_handler()
+  ngx.shared.box:set("fake_mode", ngx.var.arg_mode)
+  ngx.say("ok")
+end
+
+--- content_by_lua: GET /resty -> one request through the ngx transport's
+-- resty.http path (with the test double standing in for lua-resty-http),
+-- driven by hand: { http, status, request_id, results, log }.
+function M.resty_handler()
+  local fake = require "spec.nginx.fake_resty_http"
+  package.loaded["resty.http"] = fake
+  local t, kind, msg = ngx_transport.new({ timeout = 5, connect_timeout = 2, tls_verify = true,
+                                           max_response_bytes = 1048576 }, { http = "resty" })
+  package.loaded["resty.http"] = nil
+  if not t then return ngx.say(cjson.encode({ error = kind .. ": " .. msg })) end
+  local req = assert(M.client("default"):prepare(model.seed_query))
+  local token = assert(t:start(req, 3))
+  local got, res, wkind, wmsg = t:wait()
+  t:close()
+  local out = { http = t.http, same_token = got == token, log = fake.log }
+  if res then
+    out.status, out.request_id = res.status, res.request_id
+    local list = {}
+    for i, r in ipairs(assert(br.decode(res.body))) do list[i] = r end
+    out.results = list
+  else
+    out.error = tostring(wkind) .. ": " .. tostring(wmsg)
+  end
+  ngx.say(cjson.encode(out))
+end
+
+--- content_by_lua: GET /available -> the phase and available() in it.
+function M.available_handler()
+  local ok, why = ngx_transport.available()
+  ngx.say(cjson.encode({ phase = ngx.get_phase(), ok = ok, why = why }))
+end
+
+return M

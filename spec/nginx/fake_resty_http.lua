@@ -1,0 +1,80 @@
+-- A test double of lua-resty-http's streaming interface (new, set_timeouts,
+-- connect{…}, request{…}, res.body_reader, set_keepalive, close), as its
+-- documentation describes it, for answers with a Content-Length only.
+-- Debian packages no lua-resty-http and this machine reaches no LuaRocks,
+-- so the ngx transport's resty.http path is checked against this; it
+-- records what it was asked (M.log) for the spec to look at.
+local M = { log = {} }
+
+local Client = {}
+Client.__index = Client
+
+function M.new()
+  return setmetatable({ sock = ngx.socket.tcp() }, Client)
+end
+
+function Client:set_timeouts(connect, send, read)
+  M.log.timeouts = { connect, send, read }
+  self.sock:settimeouts(connect, send, read)
+end
+
+function Client:connect(opts)
+  M.log.connect = opts
+  local ok, err = self.sock:connect(opts.host, opts.port)
+  if not ok then return nil, err end
+  if opts.scheme == "https" then
+    ok, err = self.sock:sslhandshake(false, opts.ssl_server_name, opts.ssl_verify)
+    if not ok then return nil, "ssl handshake failed: " .. tostring(err) end
+  end
+  return true
+end
+
+-- Header names looked up in any case, as resty.http's table does.
+local function header_table()
+  return setmetatable({}, {
+    __index = function(t, k) return rawget(t, type(k) == "string" and k:lower() or k) end,
+    __newindex = function(t, k, v) rawset(t, k:lower(), v) end,
+  })
+end
+
+function Client:request(params)
+  M.log.request = { method = params.method, path = params.path }
+  local lines = { params.method .. " " .. params.path .. " HTTP/1.1" }
+  for k, v in pairs(params.headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  lines[#lines + 1] = "Content-Length: " .. #(params.body or "")
+  local _, err = self.sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. (params.body or ""))
+  if err then return nil, err end
+  local status_line
+  status_line, err = self.sock:receive("*l")
+  if not status_line then return nil, err end
+  local res = { status = tonumber(status_line:match("^HTTP/1%.%d (%d%d%d)")), headers = header_table() }
+  while true do
+    local line
+    line, err = self.sock:receive("*l")
+    if not line then return nil, err end
+    if line == "" then break end
+    local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+    if k then res.headers[k] = v end
+  end
+  local left = tonumber(res.headers["content-length"]) or 0
+  local sock = self.sock
+  res.body_reader = function(size)
+    if left == 0 then return nil end
+    local chunk, rerr = sock:receive(math.min(size or left, left))
+    if not chunk then return nil, rerr end
+    left = left - #chunk
+    return chunk
+  end
+  return res
+end
+
+function Client:set_keepalive(...)
+  M.log.keepalive = { ... }
+  return self.sock:setkeepalive(...)
+end
+
+function Client:close()
+  return self.sock:close()
+end
+
+return M

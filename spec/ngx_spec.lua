@@ -1,0 +1,439 @@
+-- The client inside nginx (OpenResty's ngx_lua): requests go over
+-- cosockets in ngx.threads and never block the worker.  A real nginx (one
+-- worker) runs the handlers of spec/nginx/app.lua; this spec drives it over
+-- HTTP with the curl CLI, against the local CodeArts stand-in, and compares
+-- with what the libcurl transport answers here, in plain Lua.
+--
+-- Needs nginx and libnginx-mod-http-lua (Debian), and the C module built
+-- for LuaJIT (`make LUA_VERSION=jit`).
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local nginx = require "spec.support.nginx"
+local model = require "spec.standin.model"
+local cjson = require "cjson"
+
+local creds = model.credentials.permanent
+local PROJECT = model.seed_project
+
+local APP = 'local app = require "spec.nginx.app"; '
+
+local LOCATIONS = {
+  "location = /query { content_by_lua_block { " .. APP .. "app.query_handler() } }",
+  "location = /box { content_by_lua_block { " .. APP .. "app.box_handler() } }",
+  "location = /timer { content_by_lua_block { " .. APP .. "app.timer_handler() } }",
+  "location = /available { content_by_lua_block { " .. APP .. "app.available_handler() } }",
+  "location = /fake_mode { content_by_lua_block { " .. APP .. "app.fake_mode_handler() } }",
+  "location = /resty { content_by_lua_block { " .. APP .. "app.resty_handler() } }",
+  -- the query in other phases that may yield
+  [[location = /rewrite {
+      rewrite_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
+      content_by_lua_block { ngx.say(require("cjson").encode(ngx.ctx.out)) }
+    }]],
+  [[location = /access {
+      access_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
+      content_by_lua_block { ngx.say(require("cjson").encode(ngx.ctx.out)) }
+    }]],
+  -- and in one that may not: the log phase runs after the answer is sent
+  [[location = /log {
+      content_by_lua_block { ngx.say("logged") }
+      log_by_lua_block { ]] .. APP .. [[app.query_into_box("log:" .. ngx.var.arg_key) }
+    }]],
+  -- a fake API served by this nginx (SELF_URL), for chunked and closing answers
+  "location /v5/ { content_by_lua_block { " .. APP .. "app.fake_api() } }",
+  "location @fake_close { keepalive_timeout 0; content_by_lua_block { " .. APP .. "app.fake_api('close') } }",
+}
+
+local HTTP = {
+  "lua_shared_dict box 1m;",
+  -- one query in init_worker (no cosockets there) and one in a timer it starts
+  "init_worker_by_lua_block { " .. APP
+    .. "app.query_into_box('init_worker'); app.query_in_timer('init_worker_timer') }",
+}
+
+local function seed_pairs()
+  local t = {}
+  for i, s in ipairs(model.seed) do
+    t[i] = { pipeline_id = s.pipeline_id, pipeline_run_id = s.pipeline_run_id }
+  end
+  return t
+end
+
+local function generated(n)
+  local list = {}
+  for i = 1, n do
+    list[i] = { pipeline_id = model.make_id("ngx-p", i), pipeline_run_id = model.make_id("ngx-r", i) }
+  end
+  return list
+end
+
+-- A result set as plain data: { results = {...}, missing = {...} }.
+local function plain(results)
+  local list = {}
+  for i, r in ipairs(results) do
+    local t = {}
+    for k, v in pairs(r) do t[k] = v end
+    list[i] = t
+  end
+  local missing = {}
+  for i, p in ipairs(results.missing or {}) do missing[i] = p end
+  return { results = list, missing = missing }
+end
+
+local function expected(list)
+  return { results = model.results_for(list), missing = {} }
+end
+
+describe("inside nginx (ngx_lua cosockets)", function()
+  local server, tls_server, untrusted_server, v6_server, n
+  local ca, other_ca
+  local dead_url
+
+  -- Decoded JSON from nginx's path, which must answer 200.
+  local function call(path)
+    local status, body = n:get(path)
+    assert(status == 200, ("GET %s answered %s: %s\n%s"):format(path, status, body, n:error_log()))
+    return cjson.decode(body)
+  end
+
+  -- What a query through nginx gave, as plain data; raises on failure.
+  local function ok_outcome(out)
+    assert(out.ok, "the query failed: " .. cjson.encode(out.err or out))
+    return { results = out.results, missing = out.missing }
+  end
+
+  -- Polls the box for key until something is there.
+  local function boxed(key)
+    for _ = 1, 200 do
+      local status, body = n:get("/box?key=" .. key)
+      if status == 200 then return cjson.decode(body) end
+      os.execute(standin.clean_env .. "sleep 0.05")
+    end
+    error("nothing in the box under " .. key .. "\n" .. n:error_log())
+  end
+
+  -- A plain-Lua client (libcurl) with nginx's client options.
+  local function curl_client(opts)
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return assert(br.new(o))
+  end
+
+  standin.for_block(function(s)
+    server = s
+    ca, other_ca = standin.make_ca(), standin.make_ca()
+    tls_server = standin.start { tls = ca }
+    untrusted_server = standin.start { tls = other_ca }
+    v6_server = standin.start { host = "::1" }
+    -- a port where nothing listens: a stand-in's, once it has stopped
+    local gone = standin.start()
+    dead_url = gone.url
+    gone:stop()
+    local http = { (table.unpack or unpack)(HTTP) }
+    http[#http + 1] = "lua_ssl_trusted_certificate " .. ca.ca .. ";"
+    http[#http + 1] = "lua_ssl_verify_depth 2;"
+    n = nginx.start {
+      locations = LOCATIONS,
+      http = http,
+      env = {
+        STANDIN_URL = s.url,
+        DEAD_URL = dead_url,
+        TLS_URL = "https://localhost:" .. tls_server.port,
+        TLS_IP_URL = tls_server.url,
+        UNTRUSTED_URL = "https://localhost:" .. untrusted_server.port,
+        CA_FILE = ca.ca,
+        V6_URL = "http://[::1]:" .. v6_server.port,
+      },
+    }
+  end, function()
+    if n then n:stop() end
+    if tls_server then tls_server:stop() end
+    if untrusted_server then untrusted_server:stop() end
+    if v6_server then v6_server:stop() end
+    if ca then standin.remove_ca(ca) end
+    if other_ca then standin.remove_ca(other_ca) end
+  end)
+
+  it("picks cosockets by itself: three concurrent requests finish together, not one by one", function()
+    server:config { delay_ms = 1000 }
+    -- Warm up: the worker loads the module and makes its shared client.
+    ok_outcome(call("/query"))
+    local answers, seconds = n:get_many { "/query", "/query", "/query" }
+    local want = plain(assert(curl_client():query(seed_pairs())))
+    assert.are.same(expected(seed_pairs()), want)
+    for i, a in ipairs(answers) do
+      assert(a.status == 200, ("request %d answered %d: %s"):format(i, a.status, a.body))
+      assert.are.same(want, ok_outcome(cjson.decode(a.body)))
+    end
+    -- Blocking the worker would take three times the stand-in's delay.
+    assert(seconds < 1.6, ("three requests took %.2f s together"):format(seconds))
+    assert.is_true(server:stats().max_in_flight >= 3)
+  end)
+
+  it("also with transport = 'ngx' named", function()
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=named")))
+  end)
+
+  it("goes through lua-resty-http when it loads (a test double here)", function()
+    local out = call("/resty")
+    assert.are.equal("resty", out.http)
+    assert.is_true(out.same_token)
+    assert.are.equal(200, out.status)
+    assert.truthy(out.request_id and #out.request_id > 0)
+    assert.are.same(model.results_for(seed_pairs()), out.results)
+    assert.is_true(out.log.connect.ssl_verify)
+    assert.are.equal("http", out.log.connect.scheme)
+    assert.are.equal("127.0.0.1", out.log.connect.host)
+    assert.are.equal(server.port, out.log.connect.port)
+    assert.are.same({ "POST", "/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result" },
+      { out.log.request.method, out.log.request.path })
+    -- connect bounded by connect_timeout, the rest by the request's 3 s
+    assert.are.same({ 2000, 3000, 3000 }, out.log.timeouts)
+    assert.are.same({ 60000, 32 }, out.log.keepalive)
+  end)
+
+  it("reuses its connections across requests", function()
+    for _ = 1, 5 do ok_outcome(call("/query")) end
+    local s = server:stats()
+    assert.are.equal(5, s.requests)
+    -- kept alive in the worker's pool (fresh ones only after a reset)
+    assert.is_true(s.connections <= 1)
+  end)
+
+  it("reaches an IPv6 endpoint", function()
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=v6")))
+  end)
+
+  it("works in the rewrite and access phases", function()
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/rewrite")))
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/access")))
+  end)
+
+  it("sends batches concurrently: the stand-in sees them in flight together", function()
+    server:config { delay_ms = 300 }
+    local out = call("/query?n=300&batch_size=100")
+    assert.are.same(expected(generated(300)), ok_outcome(out))
+    local s = server:stats()
+    assert.are.equal(3, s.requests)
+    assert.is_true(s.max_in_flight >= 2, "max_in_flight " .. tostring(s.max_in_flight))
+  end)
+
+  it("abandons the requests in flight when on_progress raises", function()
+    server:config { delay_ms = 200 }
+    -- batches 1 and 2 go out together; the first answer stops the call,
+    -- with the other batch still out and batch 3 never sent
+    local status, body = n:get("/query?n=30&batch_size=10&concurrency=2&raise_after=10")
+    assert.are.equal(200, status)
+    local out = cjson.decode(body)
+    assert.are.same({ ok = false, err = { code = "RAISED", message = "stop here" } }, out)
+    assert.are.equal(2, server:stats().requests)
+    -- the worker is none the worse: the next call on the same client works
+    server:config { delay_ms = 0 }
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/query")))
+  end)
+
+  it("bounds each request by what is left of the call's deadline", function()
+    server:config { delay_ms = 1500 }
+    local started = os.time()
+    local out = call("/query?deadline=0.4")
+    assert.is_false(out.ok)
+    assert.are.equal("TIMEOUT", out.err.code)
+    assert.is_true(os.time() - started <= 1)
+  end)
+
+  describe("reports errors as the libcurl transport does", function()
+    it("a wrong SK: APIGW.0301, status 401", function()
+      local out = call("/query?client=wrong_sk")
+      assert.is_false(out.ok)
+      local _, want = curl_client({ sk = "not-the-right-secret-key-0001" }):query(seed_pairs())
+      assert.are.equal("APIGW.0301", out.err.code)
+      assert.are.equal(401, out.err.status)
+      assert.are.equal(want.code, out.err.code)
+      assert.are.equal(want.status, out.err.status)
+      -- the stand-in quotes the canonical request it computed: the same
+      -- but for the second each request was signed in
+      local function undated(m) return (m:gsub("%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ", "<X-Sdk-Date>")) end
+      assert.are.equal(undated(want.message), undated(out.err.message))
+      assert.are.equal(want.retryable, out.err.retryable)
+      assert.truthy(out.err.request_id and #out.err.request_id > 0)
+      assert.is_nil(out.err.text:find("not-the-right-secret-key-0001", 1, true))
+    end)
+
+    it("a stopped server: NETWORK, every pair unanswered", function()
+      local out = call("/query?client=dead")
+      assert.is_false(out.ok)
+      local _, want = curl_client({ endpoint = dead_url, max_retries = 1 }):query(seed_pairs())
+      assert.are.equal("NETWORK", want.code)
+      assert.are.equal(want.code, out.err.code)
+      assert.are.equal(want.retryable, out.err.retryable)
+      assert.are.equal(6, out.err.unanswered)
+      assert.truthy(out.err.message:find("refused", 1, true), out.err.message)
+    end)
+
+    it("an answer cut short: NETWORK", function()
+      server:config { truncate_first = 1 }
+      local out = call("/query?client=once")
+      assert.is_false(out.ok)
+      assert.are.equal("NETWORK", out.err.code)
+      assert.are.equal(1, server:stats().faults.truncate_first)
+    end)
+
+    it("a connection closed without an answer is retried, as with libcurl", function()
+      server:config { reset_first = 1 }
+      assert.are.same(expected(seed_pairs()), ok_outcome(call("/query")))
+      assert.are.equal(1, server:stats().faults.reset_first)
+    end)
+
+    it("503 with Retry-After, then success", function()
+      server:config { fail_first = 1, retry_after = "0" }
+      assert.are.same(expected(seed_pairs()), ok_outcome(call("/query")))
+      assert.are.equal(2, server:stats().requests)
+    end)
+
+    it("an answer over max_response_bytes: RESPONSE_TOO_LARGE", function()
+      server:config { huge_body_bytes = 100000 }
+      local out = call("/query?client=small")
+      assert.is_false(out.ok)
+      local _, want = curl_client({ max_response_bytes = 4096, max_retries = 0 }):query(seed_pairs())
+      assert.are.equal("RESPONSE_TOO_LARGE", want.code)
+      assert.are.equal(want.code, out.err.code)
+      assert.are.equal(want.message, out.err.message)
+    end)
+
+    it("a slow answer past the timeout: TIMEOUT", function()
+      server:config { delay_ms = 1500 }
+      local out = call("/query?client=short")
+      assert.is_false(out.ok)
+      assert.are.equal("TIMEOUT", out.err.code)
+      assert.is_true(out.err.retryable)
+    end)
+  end)
+
+  describe("over HTTPS", function()
+    it("verifies the server against nginx's lua_ssl_trusted_certificate", function()
+      assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=tls")))
+    end)
+
+    it("checks the name: an IP address endpoint fails closed (nginx checks DNS names only)", function()
+      local out = call("/query?client=tls_ip")
+      assert.is_false(out.ok)
+      assert.are.equal("TLS", out.err.code, out.err.text)
+      -- in words, or (when ngx_lua reports the handshake as done) in nginx's log
+      assert.truthy(out.err.message:find("host mismatch", 1, true)
+        or n:error_log():find('certificate does not match host "127.0.0.1"', 1, true), out.err.message)
+    end)
+
+    it("refuses a server whose CA nginx does not trust: TLS", function()
+      local out = call("/query?client=untrusted")
+      assert.is_false(out.ok)
+      assert.are.equal("TLS", out.err.code, out.err.text)
+      assert.is_false(out.err.retryable)
+    end)
+
+    it("skips verification only with tls_verify = false", function()
+      assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=insecure")))
+    end)
+
+    it("refuses ca_file, which ngx_lua cannot take per connection", function()
+      local out = call("/query?client=ca_file")
+      assert.is_false(out.ok)
+      assert.are.equal("INVALID_ARGUMENT", out.err.code)
+      assert.truthy(out.err.message:find("lua_ssl_trusted_certificate", 1, true), out.err.message)
+    end)
+  end)
+
+  describe("reads every shape of HTTP/1.1 answer (nginx as the fake API)", function()
+    local function self_query(mode, client)
+      assert.are.equal(200, (n:get("/fake_mode?mode=" .. mode)))
+      return call("/query?client=" .. (client or "self"))
+    end
+
+    it("a chunked body", function()
+      assert.are.same(expected(seed_pairs()), ok_outcome(self_query("chunked")))
+    end)
+
+    it("Connection: close, twice in a row", function()
+      assert.are.same(expected(seed_pairs()), ok_outcome(self_query("close")))
+      assert.are.same(expected(seed_pairs()), ok_outcome(self_query("close")))
+    end)
+
+    it("a chunked body past max_response_bytes: RESPONSE_TOO_LARGE", function()
+      local out = self_query("huge_chunked", "self_small")
+      assert.is_false(out.ok)
+      assert.are.equal("RESPONSE_TOO_LARGE", out.err.code)
+    end)
+  end)
+
+  describe("phases without cosockets", function()
+    it("init_worker: nil, err naming the phase and ngx.timer.at", function()
+      local out = boxed("init_worker")
+      assert.are.equal("init_worker", out.phase)
+      assert.is_false(out.ok)
+      assert.truthy(out.err.message:find("init_worker", 1, true), out.err.message)
+      assert.truthy(out.err.message:find("ngx.timer.at", 1, true), out.err.message)
+    end)
+
+    it("log: nil, err naming the phase and ngx.timer.at", function()
+      assert.are.equal("logged\n", select(2, n:get("/log?key=1")))
+      local out = boxed("log:1")
+      assert.are.equal("log", out.phase)
+      assert.is_false(out.ok)
+      assert.truthy(out.err.message:find("log phase", 1, true), out.err.message)
+      assert.truthy(out.err.message:find("ngx.timer.at", 1, true), out.err.message)
+      assert.are.equal(0, server:stats().requests)
+    end)
+
+    it("a timer started in init_worker works", function()
+      local out = boxed("init_worker_timer")
+      assert.are.equal("timer", out.phase)
+      assert.are.same(expected(seed_pairs()), ok_outcome(out))
+    end)
+
+    it("ngx.timer.at(0, …) from a request works", function()
+      local status = n:get("/timer?key=t1")
+      assert.are.equal(202, status)
+      local out = boxed("t1")
+      assert.are.equal("timer", out.phase)
+      assert.are.same(expected(seed_pairs()), ok_outcome(out))
+      assert.are.equal(1, server:stats().requests)
+    end)
+
+    it("available() says true where cosockets are", function()
+      local out = call("/available")
+      assert.are.same({ phase = "content", ok = true }, out)
+    end)
+  end)
+end)
+
+describe("the ngx transport outside nginx", function()
+  local ngx_transport = require "codearts.batchresult.transport.ngx"
+
+  it("is not available, and says why", function()
+    assert.is_false(ngx_transport.inside_nginx())
+    local ok, why = ngx_transport.available()
+    assert.is_false(ok)
+    assert.truthy(why:find("only inside nginx", 1, true))
+    local t, kind = ngx_transport.new({})
+    assert.is_nil(t)
+    assert.are.equal("INTERNAL", kind)
+  end)
+
+  it("parses the URLs it is given", function()
+    local parse = ngx_transport._parse_url
+    assert.are.same({ scheme = "https", host = "example.com", name = "example.com", port = 443, path = "/v5/x" },
+      parse("https://example.com/v5/x"))
+    assert.are.same({ scheme = "http", host = "127.0.0.1", name = "127.0.0.1", port = 8080, path = "/" },
+      parse("http://127.0.0.1:8080"))
+    -- IPv6 literals keep their brackets (ngx_lua wants them); TLS checks
+    -- the bare address
+    assert.are.same({ scheme = "https", host = "[::1]", name = "::1", port = 8443, path = "/a?b=c" },
+      parse("https://[::1]:8443/a?b=c"))
+    -- localhost is the loopback address whatever nginx's resolver says,
+    -- and TLS still checks the name localhost
+    assert.are.same({ scheme = "https", host = "127.0.0.1", name = "localhost", port = 443, path = "/" },
+      parse("HTTPS://LocalHost/"))
+    assert.is_nil(parse("ftp://example.com/"))
+    assert.is_nil(parse("https://example.com:0/"))
+    assert.is_nil(parse("https://example.com:99999/"))
+    assert.is_nil(parse("example.com/v5"))
+  end)
+end)
