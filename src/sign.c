@@ -159,7 +159,7 @@ static size_t percent_decode(const char *s, size_t n, char *out, int plus_is_spa
 
 static int add_canonical_uri(cab_buf *b, const char *path, size_t n) {
     char stack[512];
-    char *tmp = n <= sizeof stack ? stack : malloc(n);
+    char *tmp;
     size_t dn;
     int rc;
     if (n && path[0] == '/' && all_in(path, n, CC_PATH)) {
@@ -168,7 +168,8 @@ static int add_canonical_uri(cab_buf *b, const char *path, size_t n) {
         if (cab_buf_add(b, path, n)) return -1;
         return path[n - 1] == '/' ? 0 : cab_buf_addc(b, '/');
     }
-    if (!tmp) return -1;
+    /* Decoded, the path is never longer than it was. */
+    if (!(tmp = n <= sizeof stack ? stack : malloc(n))) return -1;
     dn = percent_decode(path, n, tmp, 0);
     rc = (dn == 0 || tmp[0] != '/') ? cab_buf_addc(b, '/') : 0;
     if (!rc) rc = add_encoded(b, tmp, dn, 1);
