@@ -1,0 +1,32 @@
+-- The shared object itself: what it exports and what it links.  LuaJIT and
+-- Neovim misbehave with a module that brings its own Lua API or liblua.
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
+local so = (os.getenv("CODEARTS_BUILD_DIR") or ("./build/" .. version)) .. "/codearts/batchresult/core.so"
+
+describe("core.so for " .. version, function()
+  it("exports luaopen_codearts_batchresult_core and nothing else of its own", function()
+    local defined = {}
+    for name in sh("nm -D --defined-only " .. so):gmatch("%x+ [TDBRW] (%S+)") do
+      if not name:match("^_") then defined[#defined + 1] = name end
+    end
+    assert.are.same({ "luaopen_codearts_batchresult_core" }, defined)
+  end)
+
+  it("defines no lua_* or luaL_* symbol and does not link liblua", function()
+    local defined = sh("nm -D --defined-only " .. so)
+    assert.is_nil(defined:find(" lua_", 1, true))
+    assert.is_nil(defined:find(" luaL_", 1, true))
+    local needed = sh("readelf -d " .. so)
+    assert.is_nil(needed:lower():find("liblua", 1, true), needed)
+    assert.truthy(needed:find("libcurl", 1, true))
+    assert.truthy(needed:find("libcjson", 1, true))
+    assert.truthy(needed:find("libcrypto", 1, true))
+  end)
+end)
