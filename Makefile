@@ -1,7 +1,8 @@
 # codearts-batchresult
 #   make                 build the C module for Lua $(LUA_VERSION) into build/$(LUA_VERSION)/
-#   make test            run the busted suite (installs missing Debian packages first)
-#   make demo            start the local stand-in, run examples/demo.lua against it
+#   make test            the busted suite under Lua 5.4, 5.1, 5.3 and LuaJIT
+#                        (installs missing Debian packages first; TEST_LUAS=5.4 for one)
+#   make demo            start the local stand-in, run examples/query.lua against it
 #   make bench           speed figures, each beside its comparison
 #   make LUA_VERSION=5.1|5.3|5.4|jit   pick the Lua to build for
 
@@ -66,8 +67,15 @@ deps-build:
 deps:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build test
 
-test: deps all
-	@sh scripts/test.sh $(LUA)
+# The whole suite under every Lua the users have.  LuaJIT's module is also
+# the one nginx and Neovim load, so it is built whatever TEST_LUAS says.
+TEST_LUAS ?= 5.4 5.1 5.3 jit
+lua_of = $(if $(filter jit,$(1)),luajit,lua$(1))
+
+test: deps
+	@for v in $(sort $(TEST_LUAS) jit); do \
+	    $(MAKE) --no-print-directory LUA_VERSION=$$v all || exit 1; done
+	@sh scripts/test.sh $(foreach v,$(TEST_LUAS),$(call lua_of,$(v)))
 
 demo: deps all
 	@sh scripts/demo.sh $(LUA)
@@ -84,3 +92,72 @@ install: $(MODULE)
 
 clean:
 	rm -rf build
+
+# ---- sanitizers, valgrind and fuzzing ----------------------------------
+#   make test-asan       the busted suite against a build with ASan and UBSan
+#                        (build/asan-$(LUA_VERSION)/), sanitizer runtimes preloaded
+#   make test-valgrind   scripts/valgrind_driver.lua under valgrind's memcheck
+#   make fuzz            each libFuzzer harness in fuzz/ for FUZZ_SECONDS
+#   make fuzz-regress    each harness over its shipped corpus and regressions, once
+#   make fuzz-coverage   line coverage of src/{codec,sign,buf}.c by all fuzz inputs
+# See fuzz/README.md.
+
+.PHONY: asan test-asan test-valgrind fuzz fuzz-build fuzz-regress fuzz-coverage deps-valgrind deps-fuzz
+
+ASAN_CC    ?= gcc
+SANITIZE   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_BUILD := build/asan-$(LUA_VERSION)
+
+# The same sources and rules as `make all`, built into their own directory.
+asan:
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) \
+	    CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)" all
+
+# The specs that drive nginx and Neovim load LuaJIT's plain module: built too.
+test-asan: deps asan
+	@$(MAKE) --no-print-directory LUA_VERSION=jit all
+	@sh scripts/test-asan.sh $(LUA) $(ASAN_BUILD) $(ASAN_CC)
+
+deps-valgrind:
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh check
+
+test-valgrind: deps deps-valgrind all
+	@$(MAKE) --no-print-directory LUA_VERSION=jit all
+	@sh scripts/test-valgrind.sh $(LUA)
+
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := decode_results decode_error canonical
+FUZZ_BUILD   := build/fuzz
+FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+FUZZ_SRCS    := src/codec.c src/sign.c src/buf.c
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined -std=c99 $(WARN) -D_POSIX_C_SOURCE=200809L -Isrc \
+                $(shell pkg-config --cflags libcrypto 2>/dev/null)
+FUZZ_LIBS    := -lcjson $(shell pkg-config --libs libcrypto 2>/dev/null)
+
+deps-fuzz:
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build fuzz
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*.h) | deps-fuzz
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@sh scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-regress: fuzz-build
+	@sh scripts/fuzz.sh replay 0 $(FUZZ_TARGETS)
+
+# The same harnesses with clang's source-based coverage instead of the
+# sanitizers, run over every seed, regression and input found so far.
+FUZZ_COV_BINS := $(addprefix $(FUZZ_BUILD)/cov/,$(FUZZ_TARGETS))
+$(FUZZ_COV_BINS): $(FUZZ_BUILD)/cov/%: fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*.h) | deps-fuzz
+	@mkdir -p $(FUZZ_BUILD)/cov
+	$(FUZZ_CC) $(filter-out -fsanitize=% -fno-sanitize-recover=% -O1,$(FUZZ_CFLAGS)) -O0 \
+	    -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -o $@ $< $(FUZZ_SRCS) $(FUZZ_LIBS)
+
+fuzz-coverage: $(FUZZ_COV_BINS)
+	@sh scripts/fuzz.sh coverage 0 $(FUZZ_TARGETS)

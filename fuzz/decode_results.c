@@ -1,0 +1,144 @@
+/* libFuzzer harness: arbitrary bytes as a ShowBatchRunResult answer.
+ *
+ * cab_decode_results must never crash, read past the body (which is not
+ * NUL-terminated here: libFuzzer's buffer ends exactly at size) or leak.
+ * When it accepts a body, the tree must have the promised shape; the pairs
+ * in it are then encoded as a query body (cab_encode_query) and that body
+ * must decode again to the same ids, in the same order; the pipeline ids
+ * likewise through cab_encode_ids (the BatchRunPipeline body), and
+ * cab_is_id must agree with its definition on every id. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const IDS[] = {"pipeline_id", "pipeline_run_id", NULL};
+
+/* The string member name of obj, found the way the decoder finds it (the
+ * first member with that exact name). */
+static const char *member(const cJSON *obj, const char *name) {
+    const cJSON *m;
+    for (m = obj->child; m; m = m->next)
+        if (m->string && strcmp(m->string, name) == 0) return cJSON_IsString(m) ? m->valuestring : NULL;
+    return NULL;
+}
+
+/* Exactly 32 ASCII letters or digits, spelled out. */
+static int reference_is_id(const char *s) {
+    size_t i, n = strlen(s);
+    if (n != CAB_ID_LEN) return 0;
+    for (i = 0; i < n; i++)
+        if (!strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", s[i])) return 0;
+    return 1;
+}
+
+/* {"pipeline_ids":[…]} from the pipeline ids, parsed back. */
+static void ids_round_trip(const cab_pair *pairs, int n) {
+    const char **ids = calloc(n ? (size_t)n : 1, sizeof *ids);
+    cab_buf body = CAB_BUF_INIT;
+    const cJSON *arr, *item;
+    cJSON *root;
+    int i;
+    if (!ids) abort();
+    for (i = 0; i < n; i++) ids[i] = pairs[i].pipeline_id;
+    if (cab_encode_ids("pipeline_ids", ids, (size_t)n, &body)) abort();
+    if (body.len != strlen(body.data)) abort();
+    root = cJSON_ParseWithLength(body.data, body.len);
+    arr = cJSON_GetObjectItemCaseSensitive(root, "pipeline_ids");
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) abort();
+    i = 0;
+    cJSON_ArrayForEach(item, arr) {
+        if (!cJSON_IsString(item) || strcmp(item->valuestring, ids[i])) abort();
+        i++;
+    }
+    cJSON_Delete(root);
+    cab_buf_free(&body);
+    free(ids);
+}
+
+/* Re-encodes the decoded pairs and decodes that body: the ids must survive. */
+static void round_trip(const cJSON *result) {
+    int n = cJSON_GetArraySize(result), i = 0;
+    cab_pair *pairs = calloc(n ? (size_t)n : 1, sizeof *pairs);
+    cab_buf body = CAB_BUF_INIT;
+    cab_decode_error err;
+    const cJSON *item, *again = NULL;
+    cJSON *root;
+    if (!pairs) abort();
+    cJSON_ArrayForEach(item, result) {
+        pairs[i].pipeline_id = member(item, "pipeline_id");
+        pairs[i].pipeline_run_id = member(item, "pipeline_run_id");
+        if (!pairs[i].pipeline_id || !pairs[i].pipeline_run_id) abort();
+        if (cab_is_id(pairs[i].pipeline_id, strlen(pairs[i].pipeline_id)) !=
+                reference_is_id(pairs[i].pipeline_id) ||
+            cab_is_id(pairs[i].pipeline_run_id, strlen(pairs[i].pipeline_run_id)) !=
+                reference_is_id(pairs[i].pipeline_run_id))
+            abort();
+        i++;
+    }
+    if (i != n) abort();
+    if (cab_encode_query(pairs, (size_t)n, &body)) abort();
+    if (body.len != strlen(body.data)) abort();
+    /* The query body is decoded with the same checker: its items live
+     * under "query", so look at them through a renamed copy. */
+    root = cJSON_ParseWithLength(body.data, body.len);
+    if (!root) abort();
+    again = cJSON_GetObjectItemCaseSensitive(root, "query");
+    if (!cJSON_IsArray(again) || cJSON_GetArraySize(again) != n) abort();
+    i = 0;
+    cJSON_ArrayForEach(item, again) {
+        const char *pid = member(item, "pipeline_id"), *rid = member(item, "pipeline_run_id");
+        if (!pid || !rid || strcmp(pid, pairs[i].pipeline_id) || strcmp(rid, pairs[i].pipeline_run_id))
+            abort();
+        i++;
+    }
+    cJSON_Delete(root);
+
+    /* The same body, as "result", through the decoder itself. */
+    if (body.len > 8 && memcmp(body.data, "{\"query\"", 8) == 0) {
+        cab_buf renamed = CAB_BUF_INIT;
+        const cJSON *res;
+        cJSON *tree;
+        if (cab_buf_adds(&renamed, "{\"result\"") || cab_buf_add(&renamed, body.data + 8, body.len - 8))
+            abort();
+        tree = cab_decode_results(renamed.data, renamed.len, IDS, &res, &err);
+        if (!tree || cJSON_GetArraySize(res) != n) abort();
+        cJSON_Delete(tree);
+        cab_buf_free(&renamed);
+    } else {
+        abort();
+    }
+    cab_buf_free(&body);
+    ids_round_trip(pairs, n);
+    free(pairs);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const cJSON *result = (const cJSON *)1, *item;
+    cab_decode_error err;
+    cJSON *tree;
+
+    memset(err.message, 0x55, sizeof err.message); /* no stale NUL to lean on */
+    tree = cab_decode_results((const char *)data, size, IDS, &result, &err);
+    if (!tree) {
+        /* Refused: no tree, and a message that is a terminated, non-empty line. */
+        size_t n = strnlen(err.message, sizeof err.message);
+        if (result != NULL || n == 0 || n == sizeof err.message || memchr(err.message, '\n', n))
+            abort();
+        return 0;
+    }
+    if (!cJSON_IsObject(tree) || !cJSON_IsArray(result) ||
+        result != cJSON_GetObjectItemCaseSensitive(tree, "result"))
+        abort();
+    cJSON_ArrayForEach(item, result) {
+        if (!cJSON_IsObject(item) || !member(item, "pipeline_id") || !member(item, "pipeline_run_id"))
+            abort();
+    }
+    round_trip(result);
+    cJSON_Delete(tree);
+    return 0;
+}

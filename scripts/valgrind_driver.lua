@@ -1,0 +1,211 @@
+-- make test-valgrind runs this under valgrind's memcheck (see
+-- scripts/test-valgrind.sh): one pass over everything the C module does,
+-- against the local stand-in, ending with every client closed or
+-- collected and the Lua state closed, so that memory the module forgets
+-- to free shows up as "definitely lost".
+--
+--   LUA_PATH='./?.lua;./lua/?.lua;;' LUA_CPATH='./build/5.4/?.so;;' lua5.4 scripts/valgrind_driver.lua
+--
+-- Any wrong answer raises an error (exit status 1).  Runs on Lua 5.1-5.4
+-- and LuaJIT.
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials.permanent
+local PROJECT = model.seed_project
+local steps = 0
+
+local function step(name, f)
+  f()
+  steps = steps + 1
+  io.stderr:write(("valgrind driver: %-58s ok\n"):format(name))
+end
+
+local function check(cond, ...)
+  if not cond then error(table.concat({ ... }, " "), 2) end
+  return cond
+end
+
+local function id(prefix, n)
+  return ("%s%031x"):format(prefix, n)
+end
+
+local function make_pairs(n)
+  local t = {}
+  for i = 1, n do t[i] = { pipeline_id = id("a", i), pipeline_run_id = id("b", i) } end
+  return t
+end
+
+-- ---- signing and decoding: no server ------------------------------------
+
+step("br.sign on the SDK vectors and refusals", function()
+  local vectors = {
+    { method = "GET", path = "/path", query = "limit=1", headers = { ["X-Sdk-Date"] = "20060102T150405Z" },
+      body = "", sig = "5a2ce64c865e0e6046321c6f3d5a77ba8413eeaf355c3166c03d58d02ac79624" },
+    { method = "POST", path = "/path", query = "key=value", headers = { ["X-Sdk-Date"] = "20060102T150405Z" },
+      body = '{"Name":"test","Id":1}\n', sig = "cecc2af119b18ab70b4d094c0750f3b42c02f254903179a0fc2cc72fc9db4f59" },
+    { method = "GET", path = "/resources", query = "size=1",
+      headers = { ["X-Sdk-Date"] = "20200608T023900Z", Host = "service.endpoint.myhuaweicloud.com" },
+      body = "", sig = "cfb4171acec81de07d50e53d57eb77edd537414d66ddb1d7d780f128e12cd842" },
+  }
+  for _, v in ipairs(vectors) do
+    local auth, details = br.sign { method = v.method, path = v.path, query = v.query, headers = v.headers,
+                                    body = v.body, ak = "AccessKey", sk = "SecretKey" }
+    check(auth and auth:sub(-64) == v.sig, "wrong signature", tostring(auth))
+    check(details.canonical_request and details.string_to_sign, "no details")
+  end
+  -- A long path with escapes and a long query: the slow paths of the encoder.
+  local auth = br.sign { method = "GET", path = "/" .. ("a b%2F/"):rep(200), query = ("k=%E4%B8%80&"):rep(200),
+                         headers = { ["X-Sdk-Date"] = "20060102T150405Z", ["X_Unsigned"] = "x" },
+                         ak = "AccessKey", sk = "SecretKey" }
+  check(auth, "long request not signed")
+  auth = br.sign { method = "GET", path = "/" .. ("abc/"):rep(300), headers = { ["X-Sdk-Date"] = "20060102T150405Z" },
+                   ak = "AccessKey", sk = "SecretKey" }
+  check(auth, "long plain path not signed")
+  for _, bad in ipairs({
+    { ["X-Sdk-Date"] = "20060102T150405Z", Bad = "a\r\nb" },
+    { ["X-Sdk-Date"] = "2006-01-02" },
+    { Host = "h" },
+    { ["X-Sdk-Date"] = "20060102T150405Z", ["x-sdk-date"] = "20060102T150405Z" },
+    { ["X-Sdk-Date"] = "20060102T150405Z", ["Bad Name"] = "v" },
+  }) do
+    local a, err = br.sign { method = "GET", path = "/", headers = bad, ak = "AccessKey", sk = "SecretKey" }
+    check(a == nil and err.code == "INVALID_ARGUMENT", "bad request signed")
+  end
+end)
+
+step("br.decode of good, odd and bad bodies", function()
+  local good = '{"result":[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db","pipeline_name":"Pipeline 1",'
+    .. '"pipeline_run_id":"e41fe3981361476eb6dad17ad98c683c","status":"START_FAILED","reason":null,'
+    .. '"later":{"a":[1,2.5,null,true,"x"],"b":{}}}]}'
+  for _ = 1, 50 do
+    local r = check(br.decode(good), "good body refused")
+    check(#r == 1 and r[1].status == "START_FAILED", "wrong decode")
+  end
+  local big = { '{"result":[' }
+  for i = 1, 500 do
+    big[#big + 1] = ('%s{"pipeline_id":"%s","pipeline_run_id":"%s","status":"START_SUCCESS","reason":null}')
+      :format(i > 1 and "," or "", id("a", i), id("b", i))
+  end
+  big[#big + 1] = "]}"
+  check(#check(br.decode(table.concat(big))) == 500, "big body")
+  for _, bad in ipairs({ "", "{", '{"result":[', '{"result":{}}', '{"result":[1]}', '[]', "null",
+                         '{"result":[{"pipeline_id":"a"}]}', '{"result":[]} x', ("["):rep(5000),
+                         '{"result":[{"pipeline_id":"a","pipeline_run_id":"\\ud800"}]}' }) do
+    local r, err = br.decode(bad)
+    if bad:find("ud800", 1, true) then
+      check(r or err, "no answer")
+    else
+      check(r == nil and err.code == "DECODE", "bad body accepted:", bad:sub(1, 40))
+    end
+  end
+end)
+
+-- ---- against the stand-in --------------------------------------------------
+
+local server = standin.start()
+local ok, err = pcall(function()
+  local function client(opts)
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk, max_retries = 0 }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return check(br.new(o))
+  end
+
+  step("client:query, one batch", function()
+    local c = client()
+    for _ = 1, 5 do
+      local r = check(c:query(model.seed_query))
+      check(#r == 6 and #r.missing == 0, "wrong results")
+    end
+    c:close()
+  end)
+
+  step("client:query, 700 pairs, batches of 100, 4 at once, shuffled", function()
+    server:reset()
+    server:config { shuffle = true, max_items = 100 }
+    local c = client { concurrency = 4 }
+    local calls = 0
+    local r = check(c:query(make_pairs(700), { batch_size = 100, on_progress = function() calls = calls + 1 end }))
+    check(#r == 700 and #r.missing == 0 and calls == 7, "wrong batched results")
+    c:close()
+  end)
+
+  step("a failed batch: nothing lost", function()
+    server:reset()
+    server:config { fail_ids = { id("b", 150) }, fail_status = 500 }
+    local c = client()
+    local r, e = c:query(make_pairs(300), { batch_size = 100, concurrency = 3 })
+    check(r == nil and e.status == 500, "no failure")
+    check(#e.results + #e.results.missing + #e.unanswered == 300, "pairs lost")
+    c:close()
+  end)
+
+  step("an auth failure (wrong SK)", function()
+    server:reset()
+    local c = client { sk = "not-the-secret" }
+    local r, e = c:query(model.seed_query)
+    check(r == nil and e.code == "APIGW.0301" and e.status == 401, "no auth failure", tostring(e))
+    c:close()
+  end)
+
+  step("client:run and run_and_query", function()
+    server:reset()
+    local c = client()
+    local ids = {}
+    for i = 1, 250 do ids[i] = id("c", i) end
+    local runs = check(c:run(ids, { batch_size = 100, concurrency = 2 }))
+    check(#runs == 250, "wrong runs")
+    local r = check(c:run_and_query(ids, { batch_size = 100, concurrency = 2 }))
+    check(#r == 250, "wrong run_and_query")
+    c:close()
+  end)
+
+  step("an on_progress that raises, caught with pcall", function()
+    server:reset()
+    server:config { delay_ms = 50 }
+    local c = client { concurrency = 4 }
+    local okp, e = pcall(c.query, c, make_pairs(800), {
+      batch_size = 100, on_progress = function() error("stop here") end })
+    check(not okp and tostring(e):find("stop here", 1, true), "the error did not go up")
+    -- The client is still usable after abandoning its transfers.
+    server:config { delay_ms = 0 }
+    check(#check(c:query(model.seed_query)) == 6, "client unusable after the error")
+    c:close()
+  end)
+
+  step("a timeout and a refused connection", function()
+    server:reset()
+    server:config { delay_ms = 1500 }
+    local c = client { timeout = 0.3 }
+    local r, e = c:query(model.seed_query)
+    check(r == nil and e.code == "TIMEOUT", "no timeout", tostring(e))
+    c:close()
+    server:config { delay_ms = 0 }
+    c = check(br.new { endpoint = "http://127.0.0.1:1", project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                       max_retries = 0 })
+    r, e = c:query(model.seed_query)
+    check(r == nil and e.code == "NETWORK", "no network error", tostring(e))
+    c:close()
+  end)
+
+  step("client:prepare, and clients left to the garbage collector", function()
+    server:reset()
+    for _ = 1, 20 do
+      local c = client()
+      check(c:prepare(model.seed_query), "prepare failed")
+      check(c:query(model.seed_query), "query failed")
+      -- not closed: collected below
+    end
+    collectgarbage("collect")
+    collectgarbage("collect")
+    local c = client()
+    c:close()
+    c:close() -- twice is fine
+    check(not pcall(c.query, c, model.seed_query), "a closed client answered")
+  end)
+end)
+server:stop()
+if not ok then error(err, 0) end
+collectgarbage("collect")
+io.stderr:write(("valgrind driver: %d steps ok\n"):format(steps))
