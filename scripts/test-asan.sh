@@ -47,7 +47,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
 # curl CLI, for one, deadlocks in setlocale() under a preloaded libasan.
 # So that such a slip fails the run instead of hanging it, the suite gets
 # TEST_ASAN_TIMEOUT seconds (timeout kills its whole process group).
-limit=${TEST_ASAN_TIMEOUT:-1200}
+limit=${TEST_ASAN_TIMEOUT:-600}
 echo "test-asan: $module, LD_PRELOAD=$LD_PRELOAD"
 timeout -k 10 "$limit" sh scripts/test.sh "$lua"
 status=$?
