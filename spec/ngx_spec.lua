@@ -53,13 +53,7 @@ local HTTP = {
 -- The reference page's six pairs (the model's own list; nothing changes it).
 local function seed_pairs() return model.seed_query end
 
-local function generated(n)
-  local list = {}
-  for i = 1, n do
-    list[i] = { pipeline_id = model.make_id("ngx-p", i), pipeline_run_id = model.make_id("ngx-r", i) }
-  end
-  return list
-end
+local function generated(n) return model.make_pairs("ngx", n) end
 
 -- A result set as plain data: { results = {...}, missing = {...} }.
 local function plain(results)

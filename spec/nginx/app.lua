@@ -66,13 +66,7 @@ function M.client(name)
 end
 
 --- n distinct generated pairs.
-local function generated(n)
-  local list = {}
-  for i = 1, n do
-    list[i] = { pipeline_id = model.make_id("ngx-p", i), pipeline_run_id = model.make_id("ngx-r", i) }
-  end
-  return list
-end
+local function generated(n) return model.make_pairs("ngx", n) end
 
 --- A query's outcome as plain JSON-able data.
 local function outcome(results, err)

@@ -143,6 +143,15 @@ function model.make_id(prefix, n)
   return table.concat(out)
 end
 
+--- n distinct pairs, from make_id(tag .. "-p", i) and make_id(tag .. "-r", i).
+function model.make_pairs(tag, n)
+  local list = {}
+  for i = 1, n do
+    list[i] = { pipeline_id = model.make_id(tag .. "-p", i), pipeline_run_id = model.make_id(tag .. "-r", i) }
+  end
+  return list
+end
+
 -- 32-bit string hashing for the run ids and the shuffle below.  Plain
 -- arithmetic (no bit operators, every intermediate below 2^53) so that Lua
 -- 5.1's doubles, LuaJIT and 5.3+'s integers all give the same numbers: the
