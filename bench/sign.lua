@@ -16,7 +16,7 @@ local ok_clock, clock = pcall(require, "benchclock")
 local raw_sign = ok_clock and clock.raw_sign
 
 local list = common.pairs(6)
-local body = core.encode_query(list)
+local body = core.encode_query(core.read_items(list, "pipeline_id", "pipeline_run_id"), 1, #list)
 local path = ("/v5/%s/api/pipelines/batch-runs/result"):format(common.PROJECT_ID)
 local headers = {
   ["Content-Type"] = "application/json;charset=UTF-8",

@@ -105,7 +105,7 @@ static void round_trip(const cJSON *result) {
         cJSON *tree;
         if (cab_buf_adds(&renamed, "{\"result\"") || cab_buf_add(&renamed, body.data + 8, body.len - 8))
             abort();
-        tree = cab_decode_results(renamed.data, renamed.len, IDS, &res, &err);
+        tree = cab_decode_results(renamed.data, renamed.len, "result", IDS, &res, &err);
         if (!tree || cJSON_GetArraySize(res) != n) abort();
         cJSON_Delete(tree);
         cab_buf_free(&renamed);
@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cJSON *tree;
 
     memset(err.message, 0x55, sizeof err.message); /* no stale NUL to lean on */
-    tree = cab_decode_results((const char *)data, size, IDS, &result, &err);
+    tree = cab_decode_results((const char *)data, size, "result", IDS, &result, &err);
     if (!tree) {
         /* Refused: no tree, and a message that is a terminated, non-empty line. */
         size_t n = strnlen(err.message, sizeof err.message);

@@ -232,6 +232,50 @@ describe("client:query against the stand-in", function()
     end)
   end)
 
+  describe("dry_run", function()
+    it("returns the requests query would send, one per batch, and sends nothing", function()
+      local list = {}
+      for i = 1, 25 do list[i] = { pipeline_id = hex_id(i), pipeline_run_id = hex_id(500 + i) } end
+      list[26] = list[3] -- given twice: asked once
+      local reqs = assert(client():query(list, { dry_run = true, batch_size = 10 }))
+      assert.are.equal(3, #reqs)
+      local seen = {}
+      for i, req in ipairs(reqs) do
+        assert.are.equal("POST", req.method)
+        assert.are.equal(server.url .. "/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result", req.url)
+        assert.truthy(req.headers.Authorization:find("^SDK%-HMAC%-SHA256 "))
+        assert.truthy(tostring(req):find("Authorization: [REDACTED]", 1, true))
+        for _, p in ipairs(cjson.decode(req.body).query) do seen[#seen + 1] = p end
+        assert.are.equal(i < 3 and 10 or 5, #cjson.decode(req.body).query)
+      end
+      local want = {}
+      for i = 1, 25 do want[i] = list[i] end
+      assert.are.same(want, seen)
+      assert.are.equal(0, server:stats().requests)
+    end)
+
+    it("works for run, and run_and_query refuses it", function()
+      local ids = { hex_id(1), hex_id(2) }
+      local reqs = assert(client():run(ids, { dry_run = true }))
+      assert.are.equal(1, #reqs)
+      assert.are.equal(server.url .. "/v5/" .. PROJECT .. "/api/pipelines/batch-runs", reqs[1].url)
+      assert.are.same({ pipeline_ids = ids }, cjson.decode(reqs[1].body))
+      local none, err = client():run_and_query(ids, { dry_run = true })
+      assert.is_nil(none)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.are.equal(0, server:stats().requests)
+    end)
+
+    it("prepare signs one request for either operation", function()
+      local ids = { hex_id(7), hex_id(8), hex_id(7) }
+      local req = assert(client():prepare(ids, { operation = "run" }))
+      assert.are.same({ pipeline_ids = { hex_id(7), hex_id(8) } }, cjson.decode(req.body))
+      local _, err = client():prepare(ids, { operation = "delete" })
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.are.equal(0, server:stats().requests)
+    end)
+  end)
+
   describe("bad input is refused and nothing is sent", function()
     local function refused(list, pattern)
       local c = client()

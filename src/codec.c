@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -25,6 +26,18 @@ static int print_into(const cJSON *root, size_t estimate, cab_buf *out) {
     }
     cJSON_free(s);
     return 0;
+}
+
+/* The most bytes cJSON prints for s as a JSON string: the quotes, two for
+ * a quote or backslash, six for a control character (\u00XX), one for the
+ * rest.  The encoders size their output from it. */
+static size_t quoted_size(const char *s) {
+    size_t n = 2;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        n += (c == '"' || c == '\\') ? 2 : c < 0x20 ? 6 : 1;
+    }
+    return n;
 }
 
 int cab_is_id(const char *s, size_t n) {
@@ -60,7 +73,8 @@ int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out) {
             cJSON_Delete(rid);
             goto done;
         }
-        estimate += 40 + strlen(pairs[i].pipeline_id) + strlen(pairs[i].pipeline_run_id);
+        /* {"pipeline_id":,"pipeline_run_id":}, and a comma */
+        estimate += 36 + quoted_size(pairs[i].pipeline_id) + quoted_size(pairs[i].pipeline_run_id);
     }
     rc = print_into(root, estimate, out);
 done:
@@ -70,7 +84,7 @@ done:
 
 int cab_encode_ids(const char *key, const char *const *ids, size_t n, cab_buf *out) {
     cJSON *root = cJSON_CreateObject(), *arr = NULL;
-    size_t i, estimate = 8 + strlen(key);
+    size_t i, estimate = 4 + quoted_size(key);
     int rc = -1;
     if (!root || !(arr = cJSON_AddArrayToObject(root, key))) goto done;
     for (i = 0; i < n; i++) {
@@ -79,7 +93,7 @@ int cab_encode_ids(const char *key, const char *const *ids, size_t n, cab_buf *o
             cJSON_Delete(s);
             goto done;
         }
-        estimate += 3 + strlen(ids[i]);
+        estimate += 1 + quoted_size(ids[i]);
     }
     rc = print_into(root, estimate, out);
 done:
@@ -141,9 +155,68 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
     return root;
 }
 
-cJSON *cab_decode_results(const char *body, size_t len, const char *const *ids,
+/* A member name obj gives twice, found by comparing each name with the
+ * ones before it; an object with many members is sorted instead, so that
+ * a hostile body cannot make this quadratic.  Returns 1 with *name set, 0
+ * when every name is distinct, -1 when memory runs out. */
+#define FEW_MEMBERS 16
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int duplicate_member(const cJSON *obj, const char **name) {
+    const cJSON *a, *b;
+    const char **names;
+    size_t n = 0, i;
+    int found = 0;
+    for (a = obj->child; a; a = a->next) n++;
+    if (n <= FEW_MEMBERS) {
+        for (a = obj->child; a; a = a->next)
+            for (b = obj->child; b != a; b = b->next)
+                if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+                    *name = a->string;
+                    return 1;
+                }
+        return 0;
+    }
+    if (!(names = malloc(n * sizeof *names))) return -1;
+    for (a = obj->child, i = 0; a; a = a->next) names[i++] = a->string ? a->string : "";
+    qsort(names, n, sizeof *names, cmp_names);
+    for (i = 1; i < n && !found; i++)
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            *name = names[i];
+            found = 1;
+        }
+    free(names);
+    return found;
+}
+
+/* Names, in err, a member that object v names twice, saying it is inside
+ * where; -1 then, else 0. */
+static int no_duplicates_here(const cJSON *v, const char *where, cab_decode_error *err) {
+    const char *name = NULL;
+    int rc = duplicate_member(v, &name);
+    if (rc == 0) return 0;
+    if (rc < 0)
+        snprintf(err->message, sizeof err->message, "out of memory checking %s", where);
+    else
+        snprintf(err->message, sizeof err->message, "%s names the member \"%.40s\" twice", where, name);
+    return -1;
+}
+
+/* The same for every object in v, v included, at any depth. */
+static int no_duplicates(const cJSON *v, const char *where, cab_decode_error *err) {
+    const cJSON *c;
+    if (cJSON_IsObject(v) && no_duplicates_here(v, where, err)) return -1;
+    for (c = v->child; c; c = c->next)
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && no_duplicates(c, where, err)) return -1;
+    return 0;
+}
+
+cJSON *cab_decode_results(const char *body, size_t len, const char *list, const char *const *ids,
                           const cJSON **result, cab_decode_error *err) {
-    cJSON *root = parse_all(body, len, err), *arr, *item;
+    cJSON *root = parse_all(body, len, err), *arr, *item, *m;
     size_t i = 0;
     *result = NULL;
     if (!root) return NULL;
@@ -151,29 +224,33 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *const *ids,
         snprintf(err->message, sizeof err->message, "body is not a JSON object");
         goto bad;
     }
-    arr = cJSON_GetObjectItemCaseSensitive(root, "result");
+    /* Only the top level and the list reach the caller; both are checked. */
+    if (no_duplicates_here(root, "the body", err)) goto bad;
+    arr = cJSON_GetObjectItemCaseSensitive(root, list);
     if (!arr) {
-        snprintf(err->message, sizeof err->message, "body has no \"result\"");
+        snprintf(err->message, sizeof err->message, "body has no \"%.40s\"", list);
         goto bad;
     }
     if (!cJSON_IsArray(arr)) {
-        snprintf(err->message, sizeof err->message, "\"result\" is not an array");
+        snprintf(err->message, sizeof err->message, "\"%.40s\" is not an array", list);
         goto bad;
     }
     cJSON_ArrayForEach(item, arr) {
         const char *const *id;
+        char where[48];
         i++;
         if (!cJSON_IsObject(item)) {
-            snprintf(err->message, sizeof err->message, "result[%zu] is not an object", i);
+            snprintf(err->message, sizeof err->message, "%.40s[%zu] is not an object", list, i);
             goto bad;
         }
+        snprintf(where, sizeof where, "%.24s[%zu]", list, i);
+        if (no_duplicates(item, where, err)) goto bad;
         for (id = ids; *id; id++) {
-            const cJSON *m;
             /* Members are few: a direct walk beats the lookup's case folding. */
             for (m = item->child; m && (!m->string || strcmp(m->string, *id) != 0); m = m->next) {}
             if (!cJSON_IsString(m)) {
-                snprintf(err->message, sizeof err->message, "result[%zu].%s is missing or not a string",
-                         i, *id);
+                snprintf(err->message, sizeof err->message, "%.40s[%zu].%s is missing or not a string",
+                         list, i, *id);
                 goto bad;
             }
         }
@@ -196,7 +273,7 @@ cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out) {
     memset(out, 0, sizeof *out);
     root = parse_all(body, len, &ignored);
     if (!root) return NULL;
-    if (!cJSON_IsObject(root)) {
+    if (!cJSON_IsObject(root) || no_duplicates_here(root, "the body", &ignored)) {
         cJSON_Delete(root);
         return NULL;
     }

@@ -32,18 +32,22 @@ typedef struct {
     char message[160];
 } cab_decode_error;
 
-/* Parses a ShowBatchRunResult (or BatchRunPipeline) answer and checks its
- * shape: an object whose "result" is an array of objects, each with the
- * string members named in ids (a NULL-terminated list).  On success returns
- * the whole tree (the caller frees it with cJSON_Delete) and sets *result
- * to the array inside it; on failure returns NULL with err filled in. */
-cJSON *cab_decode_results(const char *body, size_t len, const char *const *ids,
+/* Parses an answer whose items are listed under the member named list
+ * ("result" for both operations) and checks its shape: an object whose
+ * list is an array of objects, each with the string members named in ids
+ * (a NULL-terminated list).  No object anywhere in the body may name a
+ * member twice: JSON leaves duplicates undefined, and a check that read
+ * one of them while the table kept the other would check nothing.  On
+ * success returns the whole tree (the caller frees it with cJSON_Delete)
+ * and sets *result to the array inside it; on failure returns NULL with err
+ * filled in. */
+cJSON *cab_decode_results(const char *body, size_t len, const char *list, const char *const *ids,
                           const cJSON **result, cab_decode_error *err);
 
 /* What a Huawei-style error body says: {"error_code","error_msg"} or
  * {"code","message"}, and "request_id" when present.  Members absent or not
  * strings are NULL.  Returns the tree to free, or NULL when the body is not
- * a JSON object (then every member is NULL). */
+ * a JSON object, or names a member twice (then every member is NULL). */
 typedef struct {
     const char *code;
     const char *message;

@@ -1,4 +1,5 @@
 #include "core.h"
+#include "limit.h"
 
 #include <stdarg.h>
 #include <time.h>
@@ -46,6 +47,17 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "now");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
+    /* core.limits: limit.h, for config.lua and the transports. */
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, CAB_MAX_HEADERS);
+    lua_setfield(L, -2, "max_headers");
+    lua_pushinteger(L, CAB_MAX_HEADER_BYTES);
+    lua_setfield(L, -2, "max_header_bytes");
+    lua_pushinteger(L, CAB_MAX_SECONDS);
+    lua_setfield(L, -2, "max_seconds");
+    lua_pushinteger(L, (lua_Integer)CAB_MAX_RESPONSE_BYTES);
+    lua_setfield(L, -2, "max_response_bytes");
+    lua_setfield(L, -2, "limits");
     cab_register_codec(L);
     cab_register_signer(L);
     cab_register_http(L);

@@ -1,44 +1,50 @@
-/* Binding for the JSON codec: request bodies from Lua tables, answers into
- * Lua tables. */
+/* Binding for the JSON codec: reading the caller's item lists, request
+ * bodies out, answers into Lua tables.
+ *
+ * Every call owns its temporaries: a parsed tree or an output buffer lives
+ * in a scratch userdata made for that call, so that a Lua error (which
+ * unwinds with longjmp) cannot leak it, and a finalizer that runs in the
+ * middle of a call (and calls the module itself) cannot touch it. */
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "core.h"
 
-#define JSON_GUARD "codearts.batchresult.json"
-#define OUT_BUF "codearts.batchresult.outbuf"
+#define SCRATCH "codearts.batchresult.scratch"
 
-/* A parsed tree is owned by a userdata while Lua tables are built from it,
- * so that a Lua memory error (which unwinds with longjmp) cannot leak it.
- * One guard per module instance (an upvalue of the decoders), reused:
- * a tree left behind by an error is freed on the next call or at exit. */
 typedef struct {
-    cJSON *root;
-} json_guard;
+    cJSON *tree;
+    cab_buf buf;
+} scratch;
 
-static int guard_gc(lua_State *L) {
-    json_guard *g = luaL_checkudata(L, 1, JSON_GUARD);
-    cJSON_Delete(g->root);
-    g->root = NULL;
+static void scratch_release(scratch *s) {
+    cJSON_Delete(s->tree);
+    s->tree = NULL;
+    cab_buf_free(&s->buf);
+}
+
+static int scratch_gc(lua_State *L) {
+    scratch_release(luaL_checkudata(L, 1, SCRATCH));
     return 0;
 }
 
-static int guard_tostring(lua_State *L) {
-    lua_pushliteral(L, "codearts.batchresult json tree");
+static int scratch_tostring(lua_State *L) {
+    lua_pushliteral(L, "codearts.batchresult scratch");
     return 1;
 }
 
-static json_guard *guard(lua_State *L) {
-    json_guard *g = lua_touserdata(L, lua_upvalueindex(1));
-    cJSON_Delete(g->root); /* left by an earlier call that a Lua error cut short */
-    g->root = NULL;
-    return g;
-}
-
-static void release_guard(json_guard *g) {
-    cJSON_Delete(g->root);
-    g->root = NULL;
+/* A new scratch on top of the stack.  Its metatable is the calling
+ * function's first upvalue, so no lookup by name is needed. */
+static scratch *new_scratch(lua_State *L) {
+    scratch *s = lua_newuserdata(L, sizeof *s);
+    s->tree = NULL;
+    memset(&s->buf, 0, sizeof s->buf);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, -2);
+    return s;
 }
 
 /* The sentinel for a JSON null inside an array, where nil would leave a
@@ -134,164 +140,204 @@ static int push_json(lua_State *L, const cJSON *v) {
     return 0;
 }
 
-/* The output buffer the encoders share: one per module instance, an
- * upvalue, so a steady stream of requests allocates no output memory. */
-static cab_buf *out_buf(lua_State *L) {
-    return lua_touserdata(L, lua_upvalueindex(1));
-}
+/* ---- reading the caller's lists ----------------------------------------- */
 
-static int out_gc(lua_State *L) {
-    cab_buf_free(luaL_checkudata(L, 1, OUT_BUF));
-    return 0;
-}
-
-static int out_tostring(lua_State *L) {
-    lua_pushliteral(L, "codearts.batchresult output buffer");
-    return 1;
-}
-
-static const char *const ID_FIELDS[] = {"pipeline_id", "pipeline_run_id"};
-
-/* Pushes nil, index, field, problem, detail: what is wrong with item i of
- * a list (see l_check_query).  detail is the type of the offending value,
- * which sits at stack index bad. */
-static int bad_item(lua_State *L, size_t i, const char *field, const char *problem, int bad) {
+/* Pushes nil, index, field, problem, value, item: what is wrong with the
+ * list's item i (1-based).  value is the offending value itself (at stack
+ * index bad) and item the item holding it (at index item, 0 for none), so
+ * that the message can show them without the list being read again. */
+static int bad_item(lua_State *L, lua_Integer i, const char *field, const char *problem, int bad,
+                    int item) {
     bad = cab_absindex(L, bad);
+    if (item) item = cab_absindex(L, item);
     lua_pushnil(L);
-    lua_pushinteger(L, (lua_Integer)(i + 1));
+    lua_pushinteger(L, i);
     if (field) lua_pushstring(L, field); else lua_pushnil(L);
     lua_pushstring(L, problem);
-    lua_pushstring(L, luaL_typename(L, bad));
-    return 5;
+    lua_pushvalue(L, bad);
+    if (item) lua_pushvalue(L, item); else lua_pushnil(L);
+    return 6;
 }
 
-/* Checks the id at the top of the stack; NULL when it is not one. */
-static const char *top_id(lua_State *L) {
+/* Why the value on top of the stack is not an id, or NULL when it is one. */
+static const char *id_problem(lua_State *L) {
     size_t len;
-    const char *id;
-    if (lua_type(L, -1) != LUA_TSTRING) return NULL;
-    id = lua_tolstring(L, -1, &len);
-    return cab_is_id(id, len) ? id : NULL;
+    const char *s;
+    if (lua_type(L, -1) == LUA_TNIL) return "missing";
+    if (lua_type(L, -1) != LUA_TSTRING) return "type";
+    s = lua_tolstring(L, -1, &len);
+    return cab_is_id(s, len) ? NULL : "format";
 }
 
-/* Walks the pairs in the table at idx, filling out (when not NULL).
- * Returns 0, or the count of values bad_item pushed.  The id strings stay
- * referenced by the table. */
-static int collect_pairs(lua_State *L, int idx, size_t n, cab_pair *out) {
-    size_t i;
-    int f;
-    for (i = 0; i < n; i++) {
-        const char *ids[2];
-        lua_rawgeti(L, idx, (int)(i + 1));
-        if (!lua_istable(L, -1)) return bad_item(L, i, NULL, "type", -1);
-        for (f = 0; f < 2; f++) {
-            lua_getfield(L, -1 - f, ID_FIELDS[f]);
-            if (!(ids[f] = top_id(L)))
-                return bad_item(L, i, ID_FIELDS[f],
-                                lua_isnil(L, -1) ? "missing" : lua_type(L, -1) == LUA_TSTRING ? "format" : "type",
-                                -1);
+/* The count of the list's items: its keys 1..n, read raw.  Other keys (a
+ * result set's `missing`, say) are not items.  A positive whole number key
+ * past a missing one is a hole: 0 then, with *hole the first missing index
+ * and *last the largest key. */
+static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, lua_Number *last) {
+    lua_Integer count = 0;
+    lua_Number max = 0;
+    lua_pushnil(L);
+    while (lua_next(L, list)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            lua_Number k = lua_tonumber(L, -1);
+            if (k >= 1 && k == floor(k)) {
+                count++;
+                if (k > max) max = k;
+            }
         }
-        if (out) {
-            out[i].pipeline_id = ids[0];
-            out[i].pipeline_run_id = ids[1];
-        }
-        lua_pop(L, 3);
     }
-    return 0;
-}
-
-/* core.check_query(pairs) -> true | nil, index, field, problem, detail
- * pairs is an array of tables with pipeline_id and pipeline_run_id, each
- * 32 ASCII letters or digits.  On a bad item: its index, the field (nil
- * when the item itself is not a table), the problem ("missing", "type" or
- * "format": not 32 letters or digits) and the type of the bad value. */
-static int l_check_query(lua_State *L) {
-    int bad;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    if ((bad = collect_pairs(L, 1, cab_rawlen(L, 1), NULL))) return bad;
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-/* core.encode_query(pairs) -> body | nil, index, field, problem, detail
- * Checks (as check_query) and encodes in one pass. */
-static int l_encode_query(lua_State *L) {
-    size_t n;
-    int bad;
-    cab_pair *pairs;
-    cab_buf *out = out_buf(L);
-    luaL_checktype(L, 1, LUA_TTABLE);
-    n = cab_rawlen(L, 1);
-    /* The array of pointers lives in a userdata so that it is freed even
-     * if a Lua error interrupts. */
-    pairs = lua_newuserdata(L, (n ? n : 1) * sizeof *pairs);
-    if ((bad = collect_pairs(L, 1, n, pairs))) return bad;
-    if (cab_encode_query(pairs, n, out)) return luaL_error(L, "out of memory encoding the query");
-    lua_pushlstring(L, out->data, out->len);
-    return 1;
-}
-
-/* Walks the ids in the table at idx, filling out (when not NULL); returns
- * 0, or the count of values bad_item pushed. */
-static int collect_ids(lua_State *L, int idx, size_t n, const char **out) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        const char *id;
-        lua_rawgeti(L, idx, (int)(i + 1));
-        if (!(id = top_id(L)))
-            return bad_item(L, i, NULL, lua_type(L, -1) == LUA_TSTRING ? "format" : "type", -1);
-        if (out) out[i] = id;
+    if ((lua_Number)count == max) return count;
+    for (*hole = 1;; (*hole)++) {
+        lua_rawgeti(L, list, (int)*hole);
+        if (lua_isnil(L, -1)) break;
         lua_pop(L, 1);
     }
-    return 0;
+    lua_pop(L, 1);
+    *last = max;
+    return -1;
 }
 
-/* core.check_run(pipeline_ids) -> true | nil, index, nil, problem, detail */
-static int l_check_run(lua_State *L) {
-    int bad;
+/* core.read_items(list [, field, …]) -> flat, n
+ *                                     | nil, index, field, problem, value, item
+ * Reads the caller's list once, raw (no metamethod runs: an __index or
+ * __len of the caller's cannot answer differently on a second look, and
+ * none of the caller's code runs here), and checks it.  With no field,
+ * each item is an id string; with fields, each item is a table whose
+ * fields are id strings.  flat is a new table of the ids, item after item
+ * (n items of max(1, #fields) ids each): the only copy the rest of the
+ * library reads.  problem is "hole" (field nil, value the largest key),
+ * "missing", "type" or "format" (not 32 ASCII letters or digits). */
+#define MAX_FIELDS 8
+static int l_read_items(lua_State *L) {
+    int nf = lua_gettop(L) - 1, f, flat;
+    lua_Integer n, i, hole = 0, k = 0;
+    lua_Number last = 0;
     luaL_checktype(L, 1, LUA_TTABLE);
-    if ((bad = collect_ids(L, 1, cab_rawlen(L, 1), NULL))) return bad;
-    lua_pushboolean(L, 1);
+    if (nf > MAX_FIELDS) return luaL_error(L, "at most %d fields", MAX_FIELDS);
+    for (f = 0; f < nf; f++) luaL_checktype(L, f + 2, LUA_TSTRING);
+    if ((n = count_items(L, 1, &hole, &last)) < 0) {
+        lua_pushnumber(L, last);
+        return bad_item(L, hole, NULL, "hole", -1, 0);
+    }
+    if (n > INT_MAX / (nf ? nf : 1)) return luaL_error(L, "too many items");
+    lua_createtable(L, (int)(n * (nf ? nf : 1)), 0);
+    flat = lua_gettop(L);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, (int)i);
+        if (nf == 0) {
+            const char *why = id_problem(L);
+            if (why) return bad_item(L, i, NULL, why, -1, 0);
+            lua_rawseti(L, flat, (int)++k);
+            continue;
+        }
+        if (!lua_istable(L, -1)) return bad_item(L, i, NULL, "type", -1, 0);
+        for (f = 0; f < nf; f++) {
+            const char *why;
+            lua_pushvalue(L, f + 2);
+            lua_rawget(L, -2);
+            if ((why = id_problem(L)) != NULL) return bad_item(L, i, lua_tostring(L, f + 2), why, -1, -2);
+            lua_rawseti(L, flat, (int)++k);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, n);
+    return 2;
+}
+
+/* ---- request bodies ------------------------------------------------------- */
+
+/* The range first..last of items (at arguments at and at + 1) of the flat
+ * list at argument flat, each item `width` strings wide: checked against
+ * the list's length; the count of items. */
+static size_t item_range(lua_State *L, int flat, int at, int width, lua_Integer *first) {
+    lua_Integer last = luaL_checkinteger(L, at + 1);
+    *first = luaL_checkinteger(L, at);
+    luaL_checktype(L, flat, LUA_TTABLE);
+    luaL_argcheck(L, *first >= 1 && last >= *first && last <= (lua_Integer)(cab_rawlen(L, flat) / (size_t)width),
+                  at + 1, "items out of range");
+    return (size_t)(last - *first + 1);
+}
+
+/* Entry k (1-based) of the flat list at index flat, which must be a
+ * string.  The pointer stays valid while an encoder runs: the flat list,
+ * on the stack, holds the string, and nothing between here and the end of
+ * the encoding runs Lua code or changes the list. */
+static const char *flat_string(lua_State *L, int flat, lua_Integer k) {
+    const char *s;
+    lua_rawgeti(L, flat, (int)k);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "flat list entry %d is not a string", (int)k);
+    s = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+/* Pushes the body the encoder left in s->buf, or nil, message when it
+ * failed: a body that could not be encoded is never handed on. */
+static int push_body(lua_State *L, scratch *s, int rc) {
+    if (rc) {
+        scratch_release(s);
+        return cab_fail(L, "out of memory encoding the request body");
+    }
+    lua_pushlstring(L, s->buf.data, s->buf.len);
+    scratch_release(s);
     return 1;
 }
 
-/* core.encode_run(pipeline_ids) -> body | nil, index, nil, problem, detail
- * {"pipeline_ids":[…]} for BatchRunPipeline, each id checked as above. */
-static int l_encode_run(lua_State *L) {
-    size_t n;
-    int bad;
-    const char **ids;
-    cab_buf *out = out_buf(L);
-    luaL_checktype(L, 1, LUA_TTABLE);
-    n = cab_rawlen(L, 1);
-    ids = lua_newuserdata(L, (n ? n : 1) * sizeof *ids);
-    if ((bad = collect_ids(L, 1, n, ids))) return bad;
-    if (cab_encode_ids("pipeline_ids", ids, n, out)) return luaL_error(L, "out of memory encoding the ids");
-    lua_pushlstring(L, out->data, out->len);
-    return 1;
+/* core.encode_query(flat, first, last) -> body | nil, message
+ * {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} for items first..last
+ * of a flat list of pairs (read_items with the two id fields). */
+static int l_encode_query(lua_State *L) {
+    lua_Integer first;
+    size_t n = item_range(L, 1, 2, 2, &first), i;
+    cab_pair *pairs = lua_newuserdata(L, n * sizeof *pairs);
+    scratch *s = new_scratch(L);
+    for (i = 0; i < n; i++) {
+        lua_Integer k = (first - 1 + (lua_Integer)i) * 2;
+        pairs[i].pipeline_id = flat_string(L, 1, k + 1);
+        pairs[i].pipeline_run_id = flat_string(L, 1, k + 2);
+    }
+    return push_body(L, s, cab_encode_query(pairs, n, &s->buf));
 }
 
-/* core.decode_results(body, id_field...) -> array | nil, message.  Each
- * named field must be a string member of every result. */
+/* core.encode_ids(key, flat, first, last) -> body | nil, message
+ * {"<key>":["id1","id2",…]} for items first..last of a flat list of ids:
+ * the BatchRunPipeline body with key "pipeline_ids". */
+static int l_encode_ids(lua_State *L) {
+    const char *key = luaL_checkstring(L, 1);
+    lua_Integer first;
+    size_t n = item_range(L, 2, 3, 1, &first), i;
+    const char **ids = lua_newuserdata(L, n * sizeof *ids);
+    scratch *s = new_scratch(L);
+    for (i = 0; i < n; i++) ids[i] = flat_string(L, 2, first + (lua_Integer)i);
+    return push_body(L, s, cab_encode_ids(key, ids, n, &s->buf));
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+/* core.decode_results(body, list, id_field...) -> array | nil, message.
+ * The answer's items are under the member named list; each named id field
+ * must be a string member of every item. */
 static int l_decode_results(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
-    const char *ids[8];
-    int nids = lua_gettop(L) - 1, i;
+    const char *list = luaL_checkstring(L, 2);
+    const char *ids[MAX_FIELDS + 1];
+    int nids = lua_gettop(L) - 2, i;
     const cJSON *result;
     cab_decode_error err;
-    json_guard *g;
-    if (nids > 7) return luaL_error(L, "at most 7 id fields");
-    for (i = 0; i < nids; i++) ids[i] = luaL_checkstring(L, i + 2);
+    scratch *s;
+    if (nids > MAX_FIELDS) return luaL_error(L, "at most %d id fields", MAX_FIELDS);
+    for (i = 0; i < nids; i++) ids[i] = luaL_checkstring(L, i + 3);
     ids[nids] = NULL;
-    g = guard(L);
-    g->root = cab_decode_results(body, len, ids, &result, &err);
-    if (!g->root) return cab_fail(L, "%s", err.message);
+    s = new_scratch(L);
+    if (!(s->tree = cab_decode_results(body, len, list, ids, &result, &err)))
+        return cab_fail(L, "%s", err.message);
     if (push_json(L, result)) {
-        release_guard(g);
+        scratch_release(s);
         return cab_fail(L, "JSON nested too deeply");
     }
-    release_guard(g);
+    scratch_release(s);
     return 1;
 }
 
@@ -301,54 +347,30 @@ static int l_decode_error(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
     cab_api_error e;
-    json_guard *g = guard(L);
-    g->root = cab_decode_error_body(body, len, &e);
+    scratch *s = new_scratch(L);
+    s->tree = cab_decode_error_body(body, len, &e);
     if (e.code) lua_pushstring(L, e.code); else lua_pushnil(L);
     if (e.message) lua_pushstring(L, e.message); else lua_pushnil(L);
     if (e.request_id) lua_pushstring(L, e.request_id); else lua_pushnil(L);
-    release_guard(g);
+    scratch_release(s);
     return 3;
-}
-
-/* Registers fns as closures over the userdata on top of the stack (which
- * is left there), into the module table just under it. */
-static void set_closures(lua_State *L, const luaL_Reg *fns) {
-    for (; fns->name; fns++) {
-        lua_pushvalue(L, -1);
-        lua_pushcclosure(L, fns->func, 1);
-        lua_setfield(L, -3, fns->name);
-    }
 }
 
 void cab_register_codec(lua_State *L) {
     static const luaL_Reg none[] = {{NULL, NULL}};
-    static const luaL_Reg encoders[] = {{"check_query", l_check_query},
-                                        {"encode_query", l_encode_query},
-                                        {"check_run", l_check_run},
-                                        {"encode_run", l_encode_run},
-                                        {NULL, NULL}};
-    static const luaL_Reg decoders[] = {{"decode_results", l_decode_results},
-                                        {"decode_error", l_decode_error},
-                                        {NULL, NULL}};
-    cab_buf *b;
-    json_guard *g;
-    cab_new_class(L, OUT_BUF, none, out_gc, out_tostring);
-    cab_new_class(L, JSON_GUARD, none, guard_gc, guard_tostring);
-
-    b = lua_newuserdata(L, sizeof *b);
-    memset(b, 0, sizeof *b);
-    luaL_getmetatable(L, OUT_BUF);
-    lua_setmetatable(L, -2);
-    set_closures(L, encoders);
-    lua_pop(L, 1);
-
-    g = lua_newuserdata(L, sizeof *g);
-    g->root = NULL;
-    luaL_getmetatable(L, JSON_GUARD);
-    lua_setmetatable(L, -2);
-    set_closures(L, decoders);
-    lua_pop(L, 1);
-
+    static const luaL_Reg fns[] = {{"read_items", l_read_items},
+                                   {"encode_query", l_encode_query},
+                                   {"encode_ids", l_encode_ids},
+                                   {"decode_results", l_decode_results},
+                                   {"decode_error", l_decode_error},
+                                   {NULL, NULL}};
+    const luaL_Reg *r;
+    cab_new_class(L, SCRATCH, none, scratch_gc, scratch_tostring);
+    for (r = fns; r->name; r++) {
+        luaL_getmetatable(L, SCRATCH);
+        lua_pushcclosure(L, r->func, 1);
+        lua_setfield(L, -2, r->name);
+    }
     lua_pushlightuserdata(L, NULL_SENTINEL);
     lua_setfield(L, -2, "null");
 }

@@ -3,13 +3,14 @@
  * over; next() drives them all until one is answered.  No Lua code runs
  * inside libcurl's callbacks, so a Lua error can never unwind through
  * libcurl. */
+#include <math.h>
 #include <string.h>
 
 #include "core.h"
+#include "limit.h"
 #include "multi.h"
 
 #define MULTI "codearts.batchresult.multi"
-#define MAX_HEADERS 64
 
 typedef struct {
     cab_multi *m;
@@ -36,43 +37,58 @@ static multi_box *check_open(lua_State *L) {
     return b;
 }
 
-static long opt_ms(lua_State *L, int t, const char *name, double dflt) {
-    double s;
-    lua_getfield(L, t, name);
-    s = luaL_optnumber(L, -1, dflt);
+/* The options and arguments come from config.lua and exchange.lua, which
+ * checked them against the same limits (core.limits); a value outside them
+ * here is a programming error, so it raises.  Tables are read raw. */
+
+static void raw_field(lua_State *L, int t, const char *name) {
+    lua_pushstring(L, name);
+    lua_rawget(L, t);
+}
+
+/* A whole number of milliseconds in 1..CAB_MAX_SECONDS s at index i. */
+static long check_ms(lua_State *L, int i, const char *name) {
+    lua_Number ms = luaL_checknumber(L, i);
+    if (!(ms >= 1 && ms <= CAB_MAX_SECONDS * 1000.0 && ms == (lua_Number)(long)ms))
+        luaL_error(L, "%s: must be whole milliseconds in 1..%d", name, CAB_MAX_SECONDS * 1000);
+    return (long)ms;
+}
+
+static long opt_ms(lua_State *L, int t, const char *name) {
+    long ms;
+    raw_field(L, t, name);
+    ms = check_ms(L, -1, name);
     lua_pop(L, 1);
-    if (!(s >= 0 && s <= 86400 * 365)) luaL_error(L, "option %s: must be seconds >= 0", name);
-    return (long)(s * 1000 + 0.5);
+    return ms;
 }
 
 static const char *opt_string(lua_State *L, int t, const char *name) {
     const char *s;
-    lua_getfield(L, t, name);
+    raw_field(L, t, name);
     s = luaL_optstring(L, -1, NULL); /* stays alive: the table holds it */
     lua_pop(L, 1);
     return s;
 }
 
-/* core.multi{ timeout, connect_timeout, ca_file, ca_path, proxy,
+/* core.multi{ connect_timeout_ms, ca_file, ca_path, proxy,
  *             tls_verify, max_response_bytes } -> handle | nil, message */
 static int l_multi(lua_State *L) {
     cab_http_options o;
     multi_box *b;
     char err[256];
-    double max_body;
+    lua_Number max_body;
     luaL_checktype(L, 1, LUA_TTABLE);
-    o.timeout_ms = opt_ms(L, 1, "timeout", 30);
-    o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout", 10);
+    o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout_ms");
     o.ca_file = opt_string(L, 1, "ca_file");
     o.ca_path = opt_string(L, 1, "ca_path");
     o.proxy = opt_string(L, 1, "proxy");
-    lua_getfield(L, 1, "tls_verify");
+    raw_field(L, 1, "tls_verify");
     o.tls_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
-    lua_getfield(L, 1, "max_response_bytes");
-    max_body = luaL_optnumber(L, -1, 0);
+    raw_field(L, 1, "max_response_bytes");
+    max_body = luaL_checknumber(L, -1);
     lua_pop(L, 2);
-    if (!(max_body >= 0 && max_body < 9007199254740992.0))
-        return luaL_error(L, "option max_response_bytes: must be bytes >= 0");
+    if (!(max_body >= 1 && max_body <= (lua_Number)CAB_MAX_RESPONSE_BYTES && max_body == (lua_Number)(long)max_body))
+        return luaL_error(L, "max_response_bytes: must be whole bytes in 1..%d", (int)CAB_MAX_RESPONSE_BYTES);
     o.max_body = (size_t)max_body;
     b = lua_newuserdata(L, sizeof *b);
     memset(b, 0, sizeof *b);
@@ -92,26 +108,27 @@ static const char *kind_name(cab_http_status st) {
     }
 }
 
-/* multi:start(method, url, headers, body[, timeout]) -> slot | nil, kind, message
- * headers is a {name = value} table; values were checked for CR/LF/NUL by
- * the signer or the Lua layer before they get here.  timeout (seconds)
- * bounds this request below the client's. */
+/* multi:start(method, url, headers, body, timeout_ms) -> slot | nil, kind, message
+ * headers is a {name = value} table (read raw); values were checked for
+ * CR/LF/NUL before they get here.  timeout_ms bounds this attempt: the
+ * caller has already taken the smaller of the client's timeout and what
+ * is left of the call's deadline. */
 static int l_start(lua_State *L) {
     multi_box *b = check_open(L);
     const char *method = luaL_checkstring(L, 2);
     const char *url = luaL_checkstring(L, 3);
-    const char *ptrs[MAX_HEADERS];
-    size_t offs[MAX_HEADERS];
+    const char *ptrs[CAB_MAX_HEADERS];
+    size_t offs[CAB_MAX_HEADERS];
     size_t body_len, n = 0, i;
     const char *body;
     char err[256];
     cab_http_status st;
+    long timeout_ms;
     int slot;
 
-    double timeout = luaL_optnumber(L, 6, 0);
     luaL_checktype(L, 4, LUA_TTABLE);
     body = luaL_optlstring(L, 5, "", &body_len);
-    if (!(timeout >= 0 && timeout <= 86400 * 365)) return luaL_argerror(L, 6, "seconds >= 0");
+    timeout_ms = check_ms(L, 6, "timeout_ms");
     cab_buf_clear(&b->lines);
     lua_pushnil(L);
     while (lua_next(L, 4)) {
@@ -119,7 +136,7 @@ static int l_start(lua_State *L) {
         const char *name, *value;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "headers must map strings to strings");
-        if (n == MAX_HEADERS) return luaL_error(L, "more than %d headers", MAX_HEADERS);
+        if (n == CAB_MAX_HEADERS) return luaL_error(L, "more than %d headers", CAB_MAX_HEADERS);
         name = lua_tolstring(L, -2, &nl);
         value = lua_tolstring(L, -1, &vl);
         offs[n++] = b->lines.len;
@@ -130,9 +147,7 @@ static int l_start(lua_State *L) {
     }
     /* The buffer may have moved while growing: take pointers only now. */
     for (i = 0; i < n; i++) ptrs[i] = b->lines.data + offs[i];
-    /* A timeout rounds up: 0 would mean "the client's". */
-    slot = cab_multi_start(b->m, method, url, ptrs, n, body, body_len,
-                           timeout > 0 ? (long)(timeout * 1000) + 1 : 0, &st, err, sizeof err);
+    slot = cab_multi_start(b->m, method, url, ptrs, n, body, body_len, timeout_ms, &st, err, sizeof err);
     if (slot < 0) {
         lua_pushnil(L);
         lua_pushstring(L, kind_name(st));
@@ -152,12 +167,17 @@ static int l_start(lua_State *L) {
  * not_sent is true when the request provably never reached the server. */
 static int l_next(lua_State *L) {
     multi_box *b = check_open(L);
-    double wait = luaL_optnumber(L, 2, -1);
+    lua_Number wait = luaL_optnumber(L, 2, -1);
     cab_http_status st;
     char err[256];
     const cab_http_response *r;
     int not_sent, slot;
-    slot = cab_multi_next(b->m, wait < 0 ? -1 : (long)(wait * 1000), &st, &not_sent, err, sizeof err);
+    long wait_ms = -1;
+    /* Whole milliseconds, rounded up (0.0004 s must not become "no wait
+     * at all" and spin), at most the longest wait there is. */
+    if (wait >= CAB_MAX_SECONDS) wait_ms = CAB_MAX_SECONDS * 1000L;
+    else if (wait >= 0) wait_ms = (long)ceil(wait * 1000);
+    slot = cab_multi_next(b->m, wait_ms, &st, &not_sent, err, sizeof err);
     if (slot < 0) {
         lua_pushnil(L);
         lua_pushstring(L, slot == CAB_MULTI_WAITED ? "waited" : "idle");

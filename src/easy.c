@@ -8,7 +8,6 @@ struct cab_easy {
     CURL *easy;
     struct curl_slist *headers; /* the current request's, freed at the next */
     char curl_err[CURL_ERROR_SIZE];
-    long timeout_ms;            /* the client's */
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer */
     cab_http_response resp;
@@ -85,7 +84,6 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_ACCEPT_ENCODING, "");
     /* Wait for a multiplexed HTTP/2 connection rather than open another. */
     SETOPT(CURLOPT_PIPEWAIT, 1L);
-    SETOPT(CURLOPT_TIMEOUT_MS, opt->timeout_ms);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
     if (opt->ca_file) SETOPT(CURLOPT_CAINFO, opt->ca_file);
     if (opt->ca_path) SETOPT(CURLOPT_CAPATH, opt->ca_path);
@@ -97,7 +95,6 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, &e->resp);
     SETOPT(CURLOPT_ERRORBUFFER, e->curl_err);
-    e->timeout_ms = opt->timeout_ms;
     e->max_body = opt->max_body;
     return e;
 fail:
@@ -174,8 +171,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     e->headers = list;
     /* The size goes first: COPYPOSTFIELDS copies that many bytes. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK ||
-        (rc = curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, timeout_ms ? timeout_ms : e->timeout_ms)) !=
-            CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_COPYPOSTFIELDS, body)) != CURLE_OK)

@@ -11,7 +11,6 @@
 #include "buf.h"
 
 typedef struct {
-    long timeout_ms;         /* whole transfer; 0 = none */
     long connect_timeout_ms; /* 0 = libcurl's default */
     const char *ca_file;     /* NULL = the system's trust store */
     const char *ca_path;     /* a directory of hashed CA certificates, or NULL */
@@ -49,7 +48,8 @@ void cab_easy_free(cab_easy *e);
 
 /* Sets up the next request.  headers are complete "Name: value" lines;
  * they and the body are copied, so the caller's memory may go at once.
- * timeout_ms bounds this request (0: the client's timeout). */
+ * timeout_ms (> 0) bounds this attempt: the caller has taken the smaller
+ * of the client's timeout and what is left of the call's deadline. */
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
                                  size_t body_len, long timeout_ms, char *err, size_t errlen);

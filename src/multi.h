@@ -14,9 +14,8 @@ typedef struct cab_multi cab_multi;
 cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen);
 void cab_multi_free(cab_multi *m);
 
-/* Starts a request on an idle transfer; timeout_ms bounds it (0: the
- * client's timeout).  Returns its slot (>= 0), or -1 with *st and err
- * saying why. */
+/* Starts a request on an idle transfer; timeout_ms (> 0) bounds it.
+ * Returns its slot (>= 0), or -1 with *st and err saying why. */
 int cab_multi_start(cab_multi *m, const char *method, const char *url, const char *const *headers,
                     size_t n_headers, const char *body, size_t body_len, long timeout_ms,
                     cab_http_status *st, char *err, size_t errlen);

@@ -14,10 +14,10 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "limit.h"
 
 #define CAB_SIGN_ALGORITHM "SDK-HMAC-SHA256"
 #define CAB_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
-#define CAB_MAX_HEADERS 128
 
 typedef struct {
     const char *name;
@@ -49,7 +49,7 @@ typedef enum {
     CAB_SIGN_BAD_HEADER_NAME,  /* empty, or not an HTTP token */
     CAB_SIGN_BAD_HEADER_VALUE, /* holds CR, LF or NUL */
     CAB_SIGN_DUP_HEADER,       /* the same name twice, ignoring case */
-    CAB_SIGN_TOO_MANY_HEADERS, /* more than CAB_MAX_HEADERS */
+    CAB_SIGN_TOO_MANY_HEADERS, /* more than CAB_MAX_HEADERS (limit.h) */
     CAB_SIGN_NO_DATE,          /* no X-Sdk-Date among the headers */
     CAB_SIGN_BAD_DATE,         /* X-Sdk-Date not YYYYMMDDTHHMMSSZ */
     CAB_SIGN_BAD_KEY,          /* AK empty or holds a character that would break the header */

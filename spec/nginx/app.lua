@@ -211,7 +211,7 @@ function M.resty_handler()
   package.loaded["resty.http"] = nil
   if not t then return ngx.say(cjson.encode({ error = kind .. ": " .. msg })) end
   local req = assert(M.client("default"):prepare(model.seed_query))
-  local token = assert(t:start(req, 3))
+  local token = assert(t:start(req, { timeout_ms = 3000, idempotent = true }))
   local got, res, wkind, wmsg = t:wait()
   t:close()
   local out = { http = t.http, same_token = got == token, log = fake.log }

@@ -10,8 +10,9 @@ local M = {}
 local now = core.now
 
 --- Runs jobs[1..n] through transport t.
--- build(job) -> req[, timeout] or nil, err: the request to send, built
---   (and signed) when it starts, so each attempt has a fresh X-Sdk-Date.
+-- build(job) -> req, opts or nil, err: the request to send, built (and
+--   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
+--   transport's options for it (see transport/curl.lua).
 -- done(job, response) or done(job, nil, kind, message, not_sent) is called
 --   when an attempt ends, in completion order; it returns nil when the job
 --   is finished, or a number of seconds after which to send it again.
@@ -31,11 +32,11 @@ function M.run(t, jobs, concurrency, build, done)
   end
 
   local function start(job)
-    local req, timeout_or_err = build(job)
+    local req, opts_or_err = build(job)
     if not req then
-      return finish(job, nil, timeout_or_err.code, timeout_or_err.message, true)
+      return finish(job, nil, opts_or_err.code, opts_or_err.message, true)
     end
-    local token, kind, msg = t:start(req, timeout_or_err)
+    local token, kind, msg = t:start(req, opts_or_err)
     if not token then return finish(job, nil, kind, msg, true) end
     by_token[token] = job
     in_flight = in_flight + 1

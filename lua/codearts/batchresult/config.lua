@@ -1,7 +1,11 @@
---- Checks the options given to new() and turns them into a client's
--- configuration.  Every problem is an INVALID_ARGUMENT error naming the
--- option; nothing here touches the network.
+--- The option rules and every limit, defined once: what new() and a call's
+-- opts accept, and the client configuration built from them.  Whatever is
+-- accepted here every transport accepts: the limits that the C core
+-- enforces come from it (core.limits), and time reaches the transports
+-- only as whole milliseconds made by M.ms.
+local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
+local input = require "codearts.batchresult.input"
 local regions = require "codearts.batchresult.regions"
 
 local M = {}
@@ -9,83 +13,88 @@ local M = {}
 M.VERSION = "0.1.0"
 M.DEFAULT_USER_AGENT = "codearts-batchresult/" .. M.VERSION
 
--- Each option and the type it takes.
+--- Every limit, with where it comes from.  Seconds bound every timeout,
+-- deadline and wait; the C core's limits are its own (src/limit.h).
+M.LIMITS = {
+  max_seconds = core.limits.max_seconds,               -- 86400: one day
+  max_response_bytes = core.limits.max_response_bytes, -- 1 GiB
+  max_headers = core.limits.max_headers,               -- request headers
+  max_header_bytes = core.limits.max_header_bytes,     -- an answer's head (built-in HTTP/1.1 client)
+  max_batch_size = 10000,
+  max_concurrency = 256,
+  max_retries = 100,
+}
+local L = M.LIMITS
+
+M.DEFAULTS = {
+  timeout = 30, connect_timeout = 10, batch_size = 100, concurrency = 4, max_retries = 3,
+  max_retry_wait = 30, max_response_bytes = 16 * 1024 * 1024,
+}
+
+--- Seconds as the whole milliseconds a transport takes: rounded up, so
+-- that 0.0004 s is 1 ms and never 0 (which libcurl reads as "no limit").
+function M.ms(seconds)
+  return math.max(1, math.ceil(seconds * 1000))
+end
+
+-- Rules: { type, check = function(v) -> why | nil }, why completing
+-- "option <name> must …".
+
+local function seconds(v)
+  if not (v > 0 and v <= L.max_seconds) then
+    return ("be a number of seconds > 0 and <= %d, got %s"):format(L.max_seconds, tostring(v))
+  end
+end
+
+local function whole(min, max)
+  return function(v)
+    if not (v >= min and v <= max and math.floor(v) == v) then
+      return ("be a whole number from %d to %d, got %s"):format(min, max, tostring(v))
+    end
+  end
+end
+
+--- A value that goes into a request header must not hold CR, LF or NUL,
+-- which would split or end the header on the wire.
+local function header_safe(v)
+  if v:find("[\r\n%z]") then return "not contain CR, LF or NUL" end
+end
+
+local function non_empty(v)
+  if v == "" then return "not be empty" end
+  return header_safe(v)
+end
+
 local OPTIONS = {
-  endpoint = "string", region = "string", project_id = "string",
-  ak = "string", sk = "string", security_token = "string", token = "string",
-  timeout = "number", connect_timeout = "number",
-  ca_file = "string", ca_path = "string", tls_verify = "boolean", proxy = "string",
-  user_agent = "string", batch_size = "number", concurrency = "number",
-  max_retries = "number", max_retry_wait = "number", max_response_bytes = "number",
-  logger = "function", transport = "string",
+  endpoint = { "string", header_safe }, region = { "string", header_safe },
+  project_id = { "string", header_safe },
+  ak = { "string", header_safe }, sk = { "string", header_safe },
+  security_token = { "string", header_safe }, token = { "string", header_safe },
+  timeout = { "number", seconds }, connect_timeout = { "number", seconds },
+  ca_file = { "string", non_empty }, ca_path = { "string", non_empty },
+  tls_verify = { "boolean" }, proxy = { "string", non_empty },
+  user_agent = { "string", header_safe },
+  batch_size = { "number", whole(1, L.max_batch_size) },
+  concurrency = { "number", whole(1, L.max_concurrency) },
+  max_retries = { "number", whole(0, L.max_retries) },
+  max_retry_wait = { "number", seconds },
+  max_response_bytes = { "number", whole(1, L.max_response_bytes) },
+  logger = { "function" },
+  transport = { "string", function(v)
+    if v ~= "curl" and v ~= "ngx" then return 'be "curl" or "ngx", got "' .. v .. '"' end
+  end },
 }
 
-M.DEFAULT_BATCH_SIZE = 100
-M.DEFAULT_CONCURRENCY = 4
-M.DEFAULT_MAX_RETRIES = 3
-M.DEFAULT_MAX_RETRY_WAIT = 30
-M.DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-
---- nil when v is a whole number >= min, else why not.
-local function count_problem(name, v, min)
-  min = min or 1
-  if v ~= nil and not (type(v) == "number" and v >= min and v < math.huge and math.floor(v) == v) then
-    return ("%s must be a whole number >= %d"):format(name, min)
-  end
-end
-
---- nil when v is a positive number of seconds, else why not.
-local function seconds_problem(name, v)
-  if v ~= nil and not (type(v) == "number" and v > 0 and v < math.huge) then
-    return name .. " must be a positive number of seconds"
-  end
-end
-
--- A call's options, and what each takes.
 local CALL_OPTIONS = {
-  batch_size = function(v) return count_problem("batch_size", v) end,
-  concurrency = function(v) return count_problem("concurrency", v) end,
-  max_retries = function(v) return count_problem("max_retries", v, 0) end,
-  deadline = function(v) return seconds_problem("deadline", v) end,
-  on_progress = function(v)
-    if type(v) ~= "function" then return "on_progress must be a function, got " .. type(v) end
-  end,
-  callback = function(v)
-    if type(v) ~= "function" then return "callback must be a function, got " .. type(v) end
-  end,
+  batch_size = OPTIONS.batch_size, concurrency = OPTIONS.concurrency, max_retries = OPTIONS.max_retries,
+  deadline = { "number", seconds },
+  on_progress = { "function" },
+  callback = { "function" },
+  dry_run = { "boolean" },
 }
-
---- Checks a call's options against the client's defaults; returns the
--- settled options, or nil, err.
-function M.call_options(opts, defaults)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    return nil, Error.invalid("call options must be a table, got " .. type(opts))
-  end
-  for k, v in pairs(opts) do
-    local check = CALL_OPTIONS[k]
-    if not check then return nil, Error.invalid("unknown call option '" .. tostring(k) .. "'") end
-    local why = check(v)
-    if why then return nil, Error.invalid(why) end
-  end
-  return {
-    batch_size = opts.batch_size or defaults.batch_size,
-    concurrency = opts.concurrency or defaults.concurrency,
-    max_retries = opts.max_retries or defaults.max_retries,
-    deadline = opts.deadline,
-    on_progress = opts.on_progress,
-    callback = opts.callback,
-  }
-end
 
 local function is_id(s)
-  return type(s) == "string" and #s == 32 and s:find("^[0-9A-Za-z]+$") ~= nil
-end
-
---- A header value must not carry CR, LF or NUL: it would split or end the
--- header on the wire.
-local function header_safe(s)
-  return not s:find("[\r\n%z]")
+  return #s == 32 and not s:find("[^0-9A-Za-z]")
 end
 
 local function is_loopback(host)
@@ -102,7 +111,7 @@ end
 --- Splits "https://host[:port][/]" into scheme, the Host header's value
 -- and the base URL; nil, message when it is not such a URL.
 function M.parse_endpoint(url)
-  if not header_safe(url) or url:find("%s") then
+  if url:find("[%s%c]") then
     return nil, "must not contain white space or control characters"
   end
   local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)/?$")
@@ -141,130 +150,109 @@ local function env(getenv, name)
   return v
 end
 
---- new()'s options -> config, or nil, err.  getenv is os.getenv unless a
--- test passes its own.
-function M.build(opts, getenv)
-  getenv = getenv or os.getenv
-  if type(opts) ~= "table" then
-    return nil, Error.invalid("options must be a table, got " .. type(opts))
-  end
-  for k, v in pairs(opts) do
-    local want = OPTIONS[k]
-    if not want then
-      return nil, Error.invalid("unknown option '" .. tostring(k) .. "'")
-    end
-    if type(v) ~= want then
-      return nil, Error.invalid("option " .. k .. " must be a " .. want .. ", got " .. type(v))
-    end
-    if want == "string" and not header_safe(v) then
-      return nil, Error.invalid("option " .. k .. " must not contain CR, LF or NUL")
-    end
-  end
-
-  local cfg = {}
-
-  -- Where to send.
+--- Where to send: { endpoint, host, region } or nil, err.
+local function place(o, getenv)
   local url
-  if opts.endpoint and opts.region then
+  if o.endpoint and o.region then
     return nil, Error.invalid("give endpoint or region, not both")
-  elseif opts.endpoint then
-    url = opts.endpoint
-  elseif opts.region then
-    url = regions.resolve(opts.region, getenv)
+  elseif o.endpoint then
+    url = o.endpoint
+  elseif o.region then
+    url = regions.resolve(o.region, getenv)
     if not url then
-      return nil, Error.invalid("unknown region '" .. opts.region .. "' (known: "
-        .. table.concat(regions.names(), ", ") .. "; or set " .. regions.env_name(opts.region) .. ")")
+      return nil, Error.invalid("unknown region '" .. o.region .. "' (known: "
+        .. table.concat(regions.names(), ", ") .. "; or set " .. regions.env_name(o.region) .. ")")
     end
-    cfg.region = opts.region
   else
     return nil, Error.invalid("endpoint or region is required")
   end
   local ep, why = M.parse_endpoint(url)
-  if not ep then
-    return nil, Error.invalid("endpoint '" .. url .. "' " .. why)
-  end
-  cfg.endpoint = ep.base
-  cfg.host = ep.host
+  if not ep then return nil, Error.invalid("endpoint '" .. url .. "' " .. why) end
+  return { endpoint = ep.base, host = ep.host, region = o.region }
+end
 
-  -- Which project.
-  local project = opts.project_id or env(getenv, "HUAWEICLOUD_SDK_PROJECT_ID")
+--- Who we are: { ak, sk, security_token } or { token }, or nil, err.
+-- Explicit options win over the environment, and the two are never mixed:
+-- half a key pair from each would be a surprise.
+local function credentials(o, getenv)
+  if o.token then
+    if o.ak or o.sk or o.security_token then
+      return nil, Error.invalid("give token or ak/sk, not both")
+    end
+    if o.token == "" then return nil, Error.invalid("token is empty") end
+    return { token = o.token }
+  end
+  local ak, sk, st, from
+  if o.ak or o.sk then
+    ak, sk, st, from = o.ak, o.sk, o.security_token, "option"
+  else
+    ak, sk = env(getenv, "HUAWEICLOUD_SDK_AK"), env(getenv, "HUAWEICLOUD_SDK_SK")
+    st = o.security_token or env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    from = "environment variable HUAWEICLOUD_SDK_"
+    -- The environment is read here, not where the options were: check it too.
+    for name, v in pairs({ AK = ak, SK = sk, SECURITY_TOKEN = st }) do
+      if header_safe(v) then return nil, Error.invalid(from .. name .. " must not contain CR, LF or NUL") end
+    end
+  end
+  if not ak or ak == "" then
+    return nil, Error.invalid("missing credential: ak (" .. from .. (from == "option" and "" or "AK") .. ")")
+  end
+  if not sk or sk == "" then
+    return nil, Error.invalid("missing credential: sk (" .. from .. (from == "option" and "" or "SK") .. ")")
+  end
+  if ak:find("[%s,%c\128-\255]") then
+    return nil, Error.invalid("ak holds a space, comma or non-ASCII character")
+  end
+  if st == "" then st = nil end
+  return { ak = ak, sk = sk, security_token = st }
+end
+
+--- new()'s options -> config, secrets; or nil, err.  The caller's table
+-- is read once, raw (input.lua).  secrets holds ak, sk, security_token or
+-- token: the caller hands the SK to C and keeps none of it.  getenv is
+-- os.getenv unless a test passes its own.
+function M.build(opts, getenv)
+  getenv = getenv or os.getenv
+  local o, err = input.options(opts, OPTIONS, "option", "options")
+  if not o then return nil, err end
+  local cfg
+  cfg, err = place(o, getenv)
+  if not cfg then return nil, err end
+
+  local project = o.project_id or env(getenv, "HUAWEICLOUD_SDK_PROJECT_ID")
   if not project then
     return nil, Error.invalid("project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
   end
-  if not is_id(project) then
-    return nil, Error.invalid("project_id must be 32 letters or digits")
-  end
+  if not is_id(project) then return nil, Error.invalid("project_id must be 32 letters or digits") end
   cfg.project_id = project
 
-  -- Who we are.  Explicit options win over the environment, and the two
-  -- are never mixed: half a key pair from each would be a surprise.
-  local secrets = {}
-  if opts.token then
-    if opts.ak or opts.sk or opts.security_token then
-      return nil, Error.invalid("give token or ak/sk, not both")
-    end
-    if opts.token == "" then return nil, Error.invalid("token is empty") end
-    secrets.token = opts.token
-  else
-    local ak, sk, st, from
-    if opts.ak or opts.sk then
-      ak, sk, st, from = opts.ak, opts.sk, opts.security_token, "option"
-    else
-      ak, sk = env(getenv, "HUAWEICLOUD_SDK_AK"), env(getenv, "HUAWEICLOUD_SDK_SK")
-      st = opts.security_token or env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
-      from = "environment variable HUAWEICLOUD_SDK_"
-    end
-    if not ak or ak == "" then
-      return nil, Error.invalid("missing credential: ak (" .. from .. (from == "option" and "" or "AK") .. ")")
-    end
-    if not sk or sk == "" then
-      return nil, Error.invalid("missing credential: sk (" .. from .. (from == "option" and "" or "SK") .. ")")
-    end
-    if ak:find("[%s,%c\128-\255]") then
-      return nil, Error.invalid("ak holds a space, comma or non-ASCII character")
-    end
-    if not header_safe(sk) then
-      return nil, Error.invalid("sk must not contain CR, LF or NUL")
-    end
-    if st and not header_safe(st) then
-      return nil, Error.invalid("security_token must not contain CR, LF or NUL")
-    end
-    if st == "" then st = nil end
-    secrets.ak, secrets.sk, secrets.security_token = ak, sk, st
-  end
+  local secrets
+  secrets, err = credentials(o, getenv)
+  if not secrets then return nil, err end
 
-  -- How to talk.
-  local why = seconds_problem("option timeout", opts.timeout)
-    or seconds_problem("option connect_timeout", opts.connect_timeout)
-    or seconds_problem("option max_retry_wait", opts.max_retry_wait)
-    or count_problem("option batch_size", opts.batch_size)
-    or count_problem("option concurrency", opts.concurrency)
-    or count_problem("option max_retries", opts.max_retries, 0)
-    or count_problem("option max_response_bytes", opts.max_response_bytes)
-  if why then return nil, Error.invalid(why) end
-  cfg.timeout = opts.timeout or 30
-  cfg.connect_timeout = opts.connect_timeout or 10
-  if opts.ca_file then
-    local f = io.open(opts.ca_file, "rb")
-    if not f then return nil, Error.invalid("ca_file '" .. opts.ca_file .. "' cannot be read") end
+  if o.ca_file then
+    local f = io.open(o.ca_file, "rb")
+    if not f then return nil, Error.invalid("ca_file '" .. o.ca_file .. "' cannot be read") end
     f:close()
   end
-  cfg.ca_file = opts.ca_file
-  cfg.ca_path = opts.ca_path
-  cfg.tls_verify = opts.tls_verify ~= false
-  cfg.proxy = opts.proxy
-  cfg.user_agent = opts.user_agent or M.DEFAULT_USER_AGENT
-  cfg.batch_size = opts.batch_size or M.DEFAULT_BATCH_SIZE
-  cfg.concurrency = opts.concurrency or M.DEFAULT_CONCURRENCY
-  cfg.max_retries = opts.max_retries or M.DEFAULT_MAX_RETRIES
-  cfg.max_retry_wait = opts.max_retry_wait or M.DEFAULT_MAX_RETRY_WAIT
-  cfg.max_response_bytes = opts.max_response_bytes or M.DEFAULT_MAX_RESPONSE_BYTES
-  cfg.logger = opts.logger
-  if opts.transport ~= nil and opts.transport ~= "curl" and opts.transport ~= "ngx" then
-    return nil, Error.invalid("option transport must be \"curl\" or \"ngx\", got \"" .. opts.transport .. "\"")
-  end
-  cfg.transport = opts.transport
+  for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
+  cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
+  cfg.tls_verify = o.tls_verify ~= false
+  cfg.user_agent = o.user_agent or M.DEFAULT_USER_AGENT
+  cfg.logger = o.logger
+  cfg.transport = o.transport
   return cfg, secrets
+end
+
+--- A call's options (read once, raw) settled against the client's
+-- defaults; or nil, err.
+function M.call_options(opts, defaults)
+  local o, err = input.options(opts, CALL_OPTIONS, "call option", "call options")
+  if not o then return nil, err end
+  o.batch_size = o.batch_size or defaults.batch_size
+  o.concurrency = o.concurrency or defaults.concurrency
+  o.max_retries = o.max_retries or defaults.max_retries
+  return o
 end
 
 return M

@@ -1,26 +1,39 @@
---- One request and its answer: signing a body for a client's endpoint,
--- and turning what a transport got back into decoded results or an error.
+--- One request and its answer: the signed request for a body, and what a
+-- transport got back, as decoded items or an error.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 
 local M = {}
 
+local unpack = table.unpack or unpack
 local CONTENT_TYPE = "application/json;charset=UTF-8"
+
+-- The most of the server's own words an error message shows: an API
+-- error's message, or the start of a body that is not one.
+local MESSAGE_BYTES, SNIPPET_BYTES = 4096, 200
 
 --- A prepared request: { method, url, headers, body }.  Its tostring
 -- hides the credentials.
 local Request = {}
 Request.__index = Request
-local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
+
+--- The headers that carry credentials: never shown, nor logged.
+M.SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
+local SECRET_HEADERS = M.SECRET_HEADERS
+
+--- headers as they may be shown: the credential headers [REDACTED].
+function M.shown_headers(headers)
+  local t = {}
+  for k, v in pairs(headers) do t[k] = SECRET_HEADERS[k] and "[REDACTED]" or v end
+  return t
+end
 
 function Request.__tostring(req)
-  local names = {}
-  for name in pairs(req.headers) do names[#names + 1] = name end
+  local shown, names = M.shown_headers(req.headers), {}
+  for name in pairs(shown) do names[#names + 1] = name end
   table.sort(names)
   local lines = { req.method .. " " .. req.url }
-  for _, name in ipairs(names) do
-    lines[#lines + 1] = name .. ": " .. (SECRET_HEADERS[name] and "[REDACTED]" or req.headers[name])
-  end
+  for _, name in ipairs(names) do lines[#lines + 1] = name .. ": " .. shown[name] end
   lines[#lines + 1] = ""
   lines[#lines + 1] = req.body
   return table.concat(lines, "\n")
@@ -35,32 +48,12 @@ local function sdk_date(now)
   return last_date
 end
 
-local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
-                 Oct = 10, Nov = 11, Dec = 12 }
-
---- Seconds since the epoch of an HTTP date ("Sun, 06 Nov 1994 08:49:37
--- GMT"), or nil.  Computed, not via os.time, which reads its table as
--- local time.
-function M.http_time(s)
-  local d, mon, y, h, mi, sec = tostring(s):match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-  local m = MONTHS[mon]
-  if not m then return nil end
-  y, m, d = tonumber(y), m, tonumber(d)
-  -- Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
-  if m <= 2 then y = y - 1 end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  local days = era * 146097 + doe - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
-end
-
---- Signs a POST of body to endpoint.path: a request any HTTP client can
--- send.  endpoint = { host, url_base, project_id, user_agent }; creds =
--- { ak, signer, security_token } or { token }; now is the epoch second to
--- sign with (the client's clock, corrected for the server's).
-function M.build(endpoint, creds, path, body, now)
+--- The signed request for body: a request any HTTP client can send.
+-- endpoint = { host, url_base, project_id, user_agent }; creds = { ak,
+-- signer, security_token } or { token }; query is percent-encoded ("" for
+-- none); now is the epoch second to sign with (the client's clock,
+-- corrected for the server's).
+function M.build(endpoint, creds, method, path, query, body, now)
   local headers = {
     ["Content-Type"] = CONTENT_TYPE,
     Host = endpoint.host,
@@ -70,49 +63,45 @@ function M.build(endpoint, creds, path, body, now)
   if creds.token then
     headers["X-Auth-Token"] = creds.token
   else
-    headers["X-Sdk-Date"] = sdk_date(now or os.time())
+    headers["X-Sdk-Date"] = sdk_date(now)
     headers["X-Security-Token"] = creds.security_token
-    local auth, msg = creds.signer:sign(creds.ak, "POST", path, "", headers, body)
+    local auth, msg = creds.signer:sign(creds.ak, method, path, query, headers, body)
     if not auth then return nil, Error.invalid(msg) end
     headers.Authorization = auth
   end
-  return setmetatable({ method = "POST", url = endpoint.url_base .. path, headers = headers, body = body },
-    Request)
+  local url = endpoint.url_base .. path .. (query ~= "" and ("?" .. query) or "")
+  return setmetatable({ method = method, url = url, headers = headers, body = body }, Request)
 end
 
--- The statuses that say "try again later".
-local RETRYABLE_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
-
 --- The error for a non-2xx answer: the API's own code and message when
--- the body is a Huawei-style error, else HTTP.
-local function api_error(res, secrets)
+-- the body is a Huawei-style error, else HTTP with the start of the body.
+local function api_error(res, redact)
   local code, message, body_request_id = core.decode_error(res.body)
-  if not message then
-    local snippet = res.body:gsub("%c+", " "):sub(1, 200)
+  if message then
+    message = redact(message, MESSAGE_BYTES)
+  else
+    local snippet = redact(res.body, SNIPPET_BYTES):gsub("%c+", " ")
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
   end
-  return Error.new(code or "HTTP", Error.redact(message, secrets), {
+  return Error.new(code or "HTTP", message, {
     status = res.status,
     request_id = res.request_id or body_request_id,
-    retryable = RETRYABLE_STATUS[res.status] == true,
   })
 end
 
---- What a transport reported, as decoded results (each holding the string
--- fields named in ids) or nil, err.  secrets are redacted from messages.
-function M.outcome(res, kind, msg, ids, secrets)
-  if not res then
-    -- A connection reset, a transfer cut short and a timeout are all
-    -- worth another try; a TLS failure or an oversized answer are not.
-    return nil, Error.new(kind, Error.redact(msg, secrets),
-      { retryable = kind == "NETWORK" or kind == "TIMEOUT" })
-  end
-  if res.status < 200 or res.status > 299 then return nil, api_error(res, secrets) end
-  local results, why = core.decode_results(res.body, ids[1], ids[2])
-  if not results then
+--- What a transport reported for an attempt of operation row, as decoded
+-- items (each holding the string members row.answer.ids) or nil, err.
+-- redact(text, limit) hides the client's secrets in anything the server
+-- sent.  err.retryable is the retry policy's to set.
+function M.outcome(res, kind, msg, row, redact)
+  if not res then return nil, Error.new(kind, redact(msg, MESSAGE_BYTES)) end
+  if res.status < 200 or res.status > 299 then return nil, api_error(res, redact) end
+  local answer = row.answer
+  local items, why = core.decode_results(res.body, answer.list, unpack(answer.ids))
+  if not items then
     return nil, Error.new("DECODE", why, { status = res.status, request_id = res.request_id })
   end
-  return results
+  return items
 end
 
 return M

@@ -5,8 +5,9 @@
 --
 -- Every transport offers the same calls, which the request loop in
 -- batch.lua drives:
---   t:start(req [, timeout]) -> token | nil, kind, message
---       hand a request over; timeout (seconds) bounds this one request
+--   t:start(req, opts) -> token | nil, kind, message
+--       hand a request over; opts.timeout_ms (whole milliseconds) bounds
+--       this attempt, and opts.idempotent says whether it may be sent twice
 --   t:wait([seconds]) -> token, response
 --                      | token, nil, kind, message, not_sent
 --                      | nil, "idle"    nothing in flight (after sleeping
@@ -17,6 +18,7 @@
 -- { status, body, request_id, date, retry_after }, kind is NETWORK,
 -- TIMEOUT, TLS, RESPONSE_TOO_LARGE or INTERNAL, and not_sent is true when
 -- the request provably never reached the server.
+local config = require "codearts.batchresult.config"
 local core = require "codearts.batchresult.core"
 
 local Transport = {}
@@ -27,7 +29,7 @@ local M = {}
 --- cfg: the client's configuration (timeouts, TLS, proxy, size limit).
 function M.new(cfg)
   local m, msg = core.multi {
-    timeout = cfg.timeout, connect_timeout = cfg.connect_timeout,
+    connect_timeout_ms = config.ms(cfg.connect_timeout),
     ca_file = cfg.ca_file, ca_path = cfg.ca_path, tls_verify = cfg.tls_verify,
     proxy = cfg.proxy, max_response_bytes = cfg.max_response_bytes,
   }
@@ -35,8 +37,8 @@ function M.new(cfg)
   return setmetatable({ m = m }, Transport)
 end
 
-function Transport:start(req, timeout)
-  return self.m:start(req.method, req.url, req.headers, req.body, timeout)
+function Transport:start(req, opts)
+  return self.m:start(req.method, req.url, req.headers, req.body, opts.timeout_ms)
 end
 
 function Transport:wait(seconds)

@@ -24,6 +24,8 @@
 --
 -- Only the phases that may yield have cosockets; M.available() says
 -- whether this is one of them.
+local config = require "codearts.batchresult.config"
+
 local M = {}
 
 -- The phases (ngx.get_phase() names) in which ngx_lua 0.10.23 lets Lua
@@ -58,7 +60,8 @@ end
 -- server does not ask to close them.
 local KEEPALIVE_MS, POOL_SIZE = 60000, 32
 -- The most a status line plus headers may take.
-local MAX_HEADER_BYTES = 64 * 1024
+local MAX_HEADER_BYTES = config.LIMITS.max_header_bytes
+local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
 local READ_CHUNK = 65536
 
 local function too_large(limit)
@@ -198,7 +201,7 @@ local function read_head(r)
   while true do
     local line, err = r:line(budget)
     if not line then
-      if err == "too large" then return nil, "NETWORK", "the answer's headers exceed 64 KiB" end
+      if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
       return nil, kind_of(err), "reading the answer's status line: " .. err
     end
     budget = budget - #line
@@ -211,7 +214,7 @@ local function read_head(r)
     while true do
       line, err = r:line(budget)
       if not line then
-        if err == "too large" then return nil, "NETWORK", "the answer's headers exceed 64 KiB" end
+        if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
         return nil, kind_of(err), "reading the answer's headers: " .. err
       end
       budget = budget - #line
@@ -253,7 +256,7 @@ local function read_chunked(r, limit)
   while true do
     local line, err = r:line(MAX_HEADER_BYTES)
     if not line then
-      if err == "too large" then return nil, "NETWORK", "the answer's trailers exceed 64 KiB" end
+      if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
       return nil, kind_of(err), "the answer was cut short: " .. err
     end
     if line == "" then break end
@@ -415,15 +418,13 @@ end
 
 --- Sends req with the built-in client.  Returns response, or nil, kind,
 -- message, not_sent.
-local function builtin_send(cfg, req, timeout)
+local function builtin_send(cfg, req, opts)
   local u, why = parse_url(req.url)
   if not u then return nil, "INTERNAL", why, true end
   ngx.update_time()
-  local total = cfg.timeout or 30
-  if timeout and timeout < total then total = timeout end
-  local deadline = ngx.now() + total
-  local timeouts = { connect = math.max(1, math.floor((cfg.connect_timeout or 10) * 1000)) }
-  local limit = cfg.max_response_bytes or 16 * 1024 * 1024
+  local deadline = ngx.now() + opts.timeout_ms / 1000
+  local timeouts = { connect = config.ms(cfg.connect_timeout) }
+  local limit = cfg.max_response_bytes
   local res, kind, msg, not_sent, stale = exchange_once(cfg, req, u, deadline, timeouts, limit)
   if not res and stale then
     -- As libcurl does: a kept-alive connection the server had closed is
@@ -436,14 +437,12 @@ end
 
 -- Sending one request with lua-resty-http -----------------------------------
 
-local function resty_send(http, cfg, req, timeout)
+local function resty_send(http, cfg, req, opts)
   local u, why = parse_url(req.url)
   if not u then return nil, "INTERNAL", why, true end
-  local total = cfg.timeout or 30
-  if timeout and timeout < total then total = timeout end
-  local ms = math.max(1, math.floor(total * 1000))
+  local ms = opts.timeout_ms
   local httpc = http.new()
-  httpc:set_timeouts(math.min(ms, math.floor((cfg.connect_timeout or 10) * 1000)), ms, ms)
+  httpc:set_timeouts(math.min(ms, config.ms(cfg.connect_timeout)), ms, ms)
   -- No pool name: resty.http makes one from the scheme, host, port, TLS
   -- settings and proxy, which is what keeps pooled connections apart.
   local ok, err = httpc:connect {
@@ -465,7 +464,7 @@ local function resty_send(http, cfg, req, timeout)
     httpc:close()
     return nil, kind_of(err), "sending the request: " .. tostring(err), false
   end
-  local limit = cfg.max_response_bytes or 16 * 1024 * 1024
+  local limit = cfg.max_response_bytes
   local parts, size = {}, 0
   if res.body_reader then
     while true do
@@ -540,14 +539,14 @@ function M.new(cfg, opts)
     http = find_resty_http()
   end
   if http then
-    send = function(req, timeout) return resty_send(http, cfg, req, timeout) end
+    send = function(req, opts) return resty_send(http, cfg, req, opts) end
     which = "resty"
   else
     if cfg.proxy then
       return nil, "INVALID_ARGUMENT", "the proxy option needs lua-resty-http inside nginx; "
         .. "the built-in client connects directly"
     end
-    send = function(req, timeout) return builtin_send(cfg, req, timeout) end
+    send = function(req, opts) return builtin_send(cfg, req, opts) end
     which = "builtin"
   end
   return setmetatable({
@@ -585,7 +584,7 @@ function Transport:state(create)
   return st
 end
 
-function Transport:start(req, timeout)
+function Transport:start(req, opts)
   if self.closed then return nil, "INTERNAL", "the transport is closed" end
   local ok, why = M.available()
   if not ok then return nil, "INTERNAL", why end
@@ -596,7 +595,7 @@ function Transport:start(req, timeout)
   local spawned, thread = pcall(ngx.thread.spawn, function()
     -- The thread always reports its token, an error included, so the
     -- waiting side knows which request ended.
-    local done, res, kind, msg, not_sent = pcall(send, req, timeout)
+    local done, res, kind, msg, not_sent = pcall(send, req, opts)
     if not done then return token, nil, "INTERNAL", tostring(res), false end
     return token, res, kind, msg, not_sent
   end)

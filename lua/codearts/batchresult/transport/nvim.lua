@@ -5,9 +5,13 @@
 -- inside libcurl: curl_multi_wait with a zero timeout).  So the editor
 -- keeps drawing and typing while a query is in flight.
 local core = require "codearts.batchresult.core"
+local Error = require "codearts.batchresult.error"
 local curl = require "codearts.batchresult.transport.curl"
 
 local M = {}
+
+-- Calls running asynchronously: coroutine -> the function that resumes it.
+local resumers = setmetatable({}, { __mode = "k" })
 
 local POLL_MS = 5
 
@@ -20,6 +24,36 @@ function M.available()
   return type(vim) == "table" and (vim.uv or vim.loop) ~= nil
 end
 
+--- The function that resumes the running coroutine when it runs a call
+-- started with run_async; nil elsewhere.
+function M.resumer()
+  local co = coroutine.running()
+  return co and resumers[co]
+end
+
+--- Runs body(), a call or two, in a coroutine driven by Neovim's event
+-- loop, and hands what it returns to callback on the main loop.  true, or
+-- nil, err outside Neovim.
+function M.run_async(callback, body)
+  if not M.available() then
+    return nil, Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
+  end
+  local co
+  local function resume()
+    local ok, e = coroutine.resume(co)
+    if not ok then
+      vim.schedule(function() callback(nil, Error.new("INTERNAL", tostring(e))) end)
+    end
+  end
+  co = coroutine.create(function()
+    local results, err = body()
+    vim.schedule(function() callback(results, err) end)
+  end)
+  resumers[co] = resume
+  resume()
+  return true
+end
+
 --- cfg as for transport/curl.  resume() is called (from the event loop)
 -- to continue the coroutine that runs the call.
 function M.new(cfg, resume)
@@ -28,8 +62,8 @@ function M.new(cfg, resume)
   return setmetatable({ inner = t, resume = resume, uv = vim.uv or vim.loop }, Transport)
 end
 
-function Transport:start(req, timeout)
-  return self.inner:start(req, timeout)
+function Transport:start(req, opts)
+  return self.inner:start(req, opts)
 end
 
 --- Gives the event loop back until the timer fires.

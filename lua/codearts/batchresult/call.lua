@@ -1,0 +1,207 @@
+--- One call of an operation: the items de-duplicated, sent in batches
+-- through a transport (batch.lua runs them, `concurrency` at once), each
+-- attempt signed afresh, retried as retry.lua says, within the call's
+-- deadline, with progress; and every item accounted for: answered,
+-- missing from an answer, or unanswered.
+--
+-- client is a client's private state (batchresult.lua): endpoint, creds,
+-- cfg, skew, redact.  row is an operations.lua row; flat, n the caller's
+-- items as input.lua read them; o the settled call options.
+local core = require "codearts.batchresult.core"
+local Error = require "codearts.batchresult.error"
+local batch = require "codearts.batchresult.batch"
+local config = require "codearts.batchresult.config"
+local exchange = require "codearts.batchresult.exchange"
+local input = require "codearts.batchresult.input"
+local operations = require "codearts.batchresult.operations"
+local retry = require "codearts.batchresult.retry"
+local transport = require "codearts.batchresult.transport"
+
+local M = {}
+
+local now = core.now
+
+--- The first occurrence of each item of flat (n items, width ids each),
+-- as a flat list of count items, and an index from the ids to an item's
+-- position there: index[id1][id2]… = position.  Nested tables rather than
+-- joined keys: the ids are strings Lua has interned already, and 10,000
+-- joined keys would be 10,000 new strings.
+local function unique(flat, n, width)
+  local uflat, index, count = {}, {}, 0
+  for i = 0, n - 1 do
+    local base, t = i * width, index
+    for f = 1, width - 1 do
+      local id = flat[base + f]
+      local sub = t[id]
+      if not sub then
+        sub = {}
+        t[id] = sub
+      end
+      t = sub
+    end
+    local id = flat[base + width]
+    if not t[id] then
+      count = count + 1
+      t[id] = count
+      for f = 1, width do uflat[(count - 1) * width + f] = flat[base + f] end
+    end
+  end
+  return uflat, count, index
+end
+
+--- The position of the item an answer is for, by the row's fields, or nil.
+local function finder(index, fields)
+  local width = #fields
+  return function(answer)
+    local t = index
+    for f = 1, width do
+      t = t[answer[fields[f]]]
+      if t == nil then return nil end
+    end
+    return t
+  end
+end
+
+local function batches(count, size)
+  local jobs = {}
+  for first = 1, count, size do
+    jobs[#jobs + 1] = { first = first, last = math.min(first + size - 1, count), attempts = 0 }
+  end
+  return jobs
+end
+
+--- The signed request for a batch.  Its body is encoded once, at the first
+-- attempt; every attempt is signed afresh (a new X-Sdk-Date).  A body that
+-- failed to encode is never signed, let alone sent.
+local function request(client, row, path, uflat, job)
+  if not job.body then
+    local body, why = row.encode(uflat, job.first, job.last)
+    if not body then return nil, Error.new("INTERNAL", why) end
+    job.body = body
+  end
+  local query = row.query and row.query(uflat, job.first, job.last) or ""
+  return exchange.build(client.endpoint, client.creds, row.method, path, query, job.body,
+    os.time() + client.skew)
+end
+
+--- The requests the call would send, one per batch, sending nothing.
+local function dry_run(client, row, path, uflat, count, o)
+  local out = {}
+  for i, job in ipairs(batches(count, o.batch_size)) do
+    local req, err = request(client, row, path, uflat, job)
+    if not req then return nil, err end
+    out[i] = req
+  end
+  return out
+end
+
+--- Runs the batches through transport t and gathers the answers: the
+-- items' answers in the items' order with .missing (items whose batch was
+-- answered without them), or nil, err with err.results (the same, for what
+-- did arrive) and err.unanswered (items of failed batches).
+local function gather(client, t, row, path, uflat, count, find, o)
+  local cfg, logger = client.cfg, client.cfg.logger
+  local deadline = o.deadline and now() + o.deadline
+  local jobs = batches(count, o.batch_size)
+  local found = {}
+  local first_err, failed, done_items = nil, 0, 0
+
+  local function build(job)
+    local timeout = cfg.timeout
+    if deadline then
+      local left = deadline - now()
+      if left <= 0 then
+        return nil, Error.new("TIMEOUT", ("the call's deadline of %gs passed"):format(o.deadline))
+      end
+      timeout = math.min(timeout, left)
+    end
+    local req, err = request(client, row, path, uflat, job)
+    if not req then return nil, err end
+    job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
+    return req, { timeout_ms = config.ms(timeout), idempotent = row.idempotent }
+  end
+
+  -- An attempt ended: keep its answers, or decide whether to send it again.
+  local function done(job, res, kind, msg, not_sent)
+    local answers, err = exchange.outcome(res, kind, msg, row, client.redact)
+    local again
+    if not answers then
+      err.retryable = retry.retryable(row, err, not_sent)
+      if err.code == "APIGW.0303" and client.creds.signer and not job.skew_fixed then
+        -- Signature expired: our clock is off.  Take the server's, once;
+        -- the gateway refused the request, so this holds for any operation.
+        local skew = retry.skew(res, os.time())
+        if skew then client.skew, job.skew_fixed, again = skew, true, 0 end
+      elseif err.retryable and job.attempts <= o.max_retries then
+        again = retry.delay(job.attempts, res, cfg.max_retry_wait, os.time() + client.skew)
+        if deadline and now() + again >= deadline then again = nil end
+      end
+    end
+    if logger and job.req then
+      logger {
+        method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
+        status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
+        duration = now() - job.sent_at, attempt = job.attempts,
+        error = err and tostring(err), retry_in = again,
+      }
+    end
+    job.req = nil
+    if again then return again end
+    if answers then
+      job.answered = true
+      -- An answer for an item not asked for, or a second one for the
+      -- same item, has no place in the result: the first one counts.
+      for _, r in ipairs(answers) do
+        local i = find(r)
+        if i and not found[i] then found[i] = r end
+      end
+    else
+      failed = failed + 1
+      err.attempts = job.attempts
+      first_err = first_err or err
+    end
+    done_items = done_items + (job.last - job.first + 1)
+    if o.on_progress then o.on_progress(done_items, count) end
+  end
+
+  batch.run(t, jobs, o.concurrency, build, done)
+
+  local out, missing, unanswered = {}, {}, {}
+  for _, job in ipairs(jobs) do
+    for i = job.first, job.last do
+      if found[i] then
+        out[#out + 1] = found[i]
+      elseif job.answered then
+        missing[#missing + 1] = input.item(uflat, row, i)
+      else
+        unanswered[#unanswered + 1] = input.item(uflat, row, i)
+      end
+    end
+  end
+  if row.wrap then out = row.wrap(out) end
+  out.missing = missing
+  if first_err then
+    first_err.results, first_err.unanswered = out, unanswered
+    first_err.batches, first_err.failed_batches = #jobs, failed
+    return nil, first_err
+  end
+  return out
+end
+
+--- Runs operation row for the caller's items (flat, n) with the settled
+-- options o.  Returns what gather returns, or with o.dry_run the requests
+-- it would send.
+function M.run(client, row, flat, n, o)
+  local uflat, count, index = unique(flat, n, #row.fields)
+  local path = operations.path(row, client.endpoint.project_id)
+  if o.dry_run then return dry_run(client, row, path, uflat, count, o) end
+  local t, own = transport.for_call(client)
+  if not t then return nil, own end
+  if not own then client.busy = true end
+  local ok, res, err = pcall(gather, client, t, row, path, uflat, count, finder(index, row.fields), o)
+  if own then t:close() else client.busy = false end
+  if not ok then error(res, 0) end
+  return res, err
+end
+
+return M

@@ -1,0 +1,117 @@
+--- Normalise once, at the boundary.  Every public entry (new, query, run,
+-- run_and_query, prepare, sign) reads the caller's tables here, once, into
+-- plain tables and strings that the library owns; validation, encoding,
+-- signing and the C binding see only that copy.
+--
+-- The rule: tables are read RAW.  Only a table's own fields count
+-- (rawget, next); metatables are ignored, so an __index, __len or __pairs
+-- of the caller's never runs and never answers differently on a second
+-- look.  A list's items are its keys 1..n; other keys (a result set's
+-- `missing`, say) are not items, and a positive whole-number key past a
+-- missing one is an error, so that nothing is silently left out.
+local core = require "codearts.batchresult.core"
+local Error = require "codearts.batchresult.error"
+
+local M = {}
+
+--- A bad id as a message shows it: a string quoted, anything else by type.
+local function described(v)
+  if type(v) == "string" then return (("%q"):format(v):gsub("\\?\n", "\\n")) end
+  return type(v)
+end
+
+-- Said when a table the caller gave has a metatable: what it hides is not
+-- read.
+local function raw_note(t)
+  if type(t) == "table" and getmetatable(t) ~= nil then
+    return " (tables are read raw: fields behind a metatable do not count)"
+  end
+  return ""
+end
+
+--- Copies the options table t (nil means none) by rules, { name =
+-- { type, check } }: unknown names and wrong types are errors, and
+-- check(v) returns why a value is wrong.  kind names one option in
+-- messages ("option", "call option"); plural names the table.
+function M.options(t, rules, kind, plural)
+  if t == nil then return {} end
+  if type(t) ~= "table" then
+    return nil, Error.invalid(("%s must be a table, got %s"):format(plural, type(t)))
+  end
+  local copy = {}
+  for k, v in next, t do
+    local rule = rules[k]
+    if not rule then
+      return nil, Error.invalid(("unknown %s '%s'"):format(kind, tostring(k)))
+    end
+    if type(v) ~= rule[1] then
+      return nil, Error.invalid(("%s %s must be a %s, got %s"):format(kind, k, rule[1], type(v)))
+    end
+    local why = rule[2] and rule[2](v)
+    if why then return nil, Error.invalid(("%s %s must %s"):format(kind, k, why)) end
+    copy[k] = v
+  end
+  return copy
+end
+
+--- The caller's list for operation row (its `what`, `fields` and `bare`)
+-- as a flat array of id strings, item after item, and the count of items;
+-- or nil, err naming the item, with err.index (its position in the list)
+-- and err.field (nil when the item itself is wrong).
+function M.items(list, row)
+  local what = row.what
+  if type(list) ~= "table" then
+    local shape = row.bare and "id strings" or ("{ " .. table.concat(row.fields, " = …, ") .. " = … }")
+    return nil, Error.invalid(("%s must be an array of %s, got %s"):format(what, shape, type(list)))
+  end
+  local flat, n, field, problem, value, item
+  if row.bare then
+    flat, n, field, problem, value, item = core.read_items(list)
+  else
+    flat, n, field, problem, value, item = core.read_items(list, (table.unpack or unpack)(row.fields))
+  end
+  if flat then
+    if n == 0 then return nil, Error.invalid(what .. " is empty" .. raw_note(list)) end
+    return flat, n
+  end
+  local i = n
+  local name = ("%s[%d]%s"):format(what, i, field and ("." .. field) or "")
+  local message
+  if problem == "hole" then
+    message = ("%s is missing, but the list goes on to %s[%.0f]"):format(name, what, value)
+  elseif problem == "missing" then
+    message = name .. " is missing" .. raw_note(item)
+  elseif problem == "type" and not field and not row.bare then
+    message = ("%s must be a table, got %s"):format(name, type(value))
+  else
+    message = ("%s must be 32 letters or digits, got %s"):format(name, described(value))
+  end
+  local err = Error.invalid(message)
+  err.index, err.field = i, field
+  return nil, err
+end
+
+--- A flat list's item i as the caller would write it: a table of the
+-- row's fields, or the id itself when items are bare.
+function M.item(flat, row, i)
+  if row.bare then return flat[i] end
+  local fields, width = row.fields, #row.fields
+  local t, base = {}, (i - 1) * width
+  for f = 1, width do t[fields[f]] = flat[base + f] end
+  return t
+end
+
+--- A table of strings (br.sign's headers) copied raw; nil, message when a
+-- name or value is not a string.
+function M.strings(t, what)
+  local copy = {}
+  for k, v in next, t do
+    if type(k) ~= "string" or type(v) ~= "string" then
+      return nil, ("%s must map strings to strings, got %s = %s"):format(what, type(k), type(v))
+    end
+    copy[k] = v
+  end
+  return copy
+end
+
+return M

@@ -1,0 +1,77 @@
+--- The retry policy: which failures may pass if the request goes again,
+-- how long to wait first, and the clock skew an APIGW.0303 answer reveals.
+local M = {}
+
+local BACKOFF_BASE, BACKOFF_CAP = 0.2, 10
+
+-- The statuses that say "try again later".
+local RETRYABLE_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+
+-- Gateway codes that say the gateway itself refused the request before it
+-- reached the service: even a request that is not idempotent did nothing.
+local GATEWAY_REFUSED = { ["APIGW.0308"] = true } -- throttled
+
+--- Whether err, a failed attempt of operation row, may pass if the same
+-- request is sent again.  not_sent: the request provably never left (the
+-- connection could not be made).  An idempotent request may go again
+-- after any transient failure; one that is not (BatchRunPipeline, which
+-- starts pipelines) only when it never left or the gateway refused it,
+-- since a reset, a timeout or a 5xx after sending could mean the
+-- pipelines did start.
+function M.retryable(row, err, not_sent)
+  local transient
+  if err.status then
+    transient = RETRYABLE_STATUS[err.status] == true
+  else
+    transient = err.code == "NETWORK" or err.code == "TIMEOUT"
+  end
+  if row.idempotent then return transient end
+  if not err.status then return transient and not_sent == true end
+  return transient and GATEWAY_REFUSED[err.code] == true
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+                 Oct = 10, Nov = 11, Dec = 12 }
+
+--- Seconds since the epoch of an HTTP date ("Sun, 06 Nov 1994 08:49:37
+-- GMT"), or nil.  Computed, not via os.time, which reads its table as
+-- local time.
+function M.http_time(s)
+  local d, mon, y, h, mi, sec = tostring(s):match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  local m = MONTHS[mon]
+  if not m then return nil end
+  y, d = tonumber(y), tonumber(d)
+  -- Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+--- Seconds to wait before attempt n+1, after attempt n failed with the
+-- answer res (nil when none came): the server's Retry-After (seconds, or
+-- an HTTP date) when it gave one, else exponential backoff with full
+-- jitter; never more than max_wait.  now is the server's epoch second.
+function M.delay(n, res, max_wait, now)
+  local ra = res and res.retry_after
+  local wait = ra and tonumber(ra)
+  if ra and not wait then
+    local at = M.http_time(ra)
+    wait = at and at - now
+  end
+  if not wait then wait = math.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)) end
+  return math.min(math.max(wait, 0), max_wait)
+end
+
+--- The server's clock minus ours (seconds), from the Date of an answer
+-- that says the signature expired (APIGW.0303); nil when it has none.
+-- ours is our epoch second.
+function M.skew(res, ours)
+  local server = res and res.date and M.http_time(res.date)
+  return server and server - ours
+end
+
+return M

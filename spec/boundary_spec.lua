@@ -1,0 +1,310 @@
+-- The API boundary: every caller's table is read once, raw, into the
+-- library's own copy; limits are the same in every layer; the decoder
+-- returns what it checked; the binding keeps no state between calls.  Run
+-- under every Lua, and under ASan and valgrind (make test-asan,
+-- make test-valgrind), where a pointer into a freed string would show.
+local br = require "codearts.batchresult"
+local core = require "codearts.batchresult.core"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials.permanent
+local PROJECT = model.seed_project
+
+local function seed_pairs() return model.seed_query end
+
+local function expected(list)
+  local t = { missing = {} }
+  for i, p in ipairs(list) do t[i] = model.result_for(p.pipeline_id, p.pipeline_run_id) end
+  return t
+end
+
+-- A metatable whose every metamethod counts its calls: the library must
+-- never run one.
+local function watched(fields)
+  local calls = { n = 0 }
+  local function count(name)
+    return function(...)
+      calls.n = calls.n + 1
+      calls[name] = (calls[name] or 0) + 1
+      if name == "__index" then
+        local _, k = ...
+        return fields and fields[k]
+      end
+      if name == "__len" then return 3 end
+      if name == "__pairs" then return next, fields or {}, nil end
+    end
+  end
+  local mt = { __index = count("__index"), __len = count("__len"), __pairs = count("__pairs"),
+               __newindex = count("__newindex"), __call = count("__call"), __tostring = count("__tostring") }
+  return mt, calls
+end
+
+-- A finalizer, on every Lua: a table's __gc from 5.2, a proxy's before.
+local function on_collect(f)
+  if rawget(_G, "newproxy") then
+    local p = newproxy(true)
+    getmetatable(p).__gc = f
+    return p
+  end
+  return setmetatable({}, { __gc = f })
+end
+
+describe("the caller's tables are read once, raw", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  local function options(extra)
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return o
+  end
+
+  it("new() ignores what a metatable supplies: no header injection, no metamethod run", function()
+    local mt, calls = watched({ user_agent = "x\r\nX-Injected: 1", token = "t\r\nX-Injected: 1", timeuot = 5 })
+    local c = assert(br.new(setmetatable(options(), mt)))
+    assert(c:query(seed_pairs()))
+    local h = server:last().headers
+    assert.is_nil(h["x-injected"])
+    assert.are.equal("codearts-batchresult/" .. br.VERSION, h["user-agent"])
+    assert.are.equal(0, calls.n)
+    -- Options only a metatable holds are not options at all.
+    local none, err = br.new(setmetatable({}, mt))
+    assert.is_nil(none)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    assert.truthy(err.message:find("endpoint or region is required", 1, true), err.message)
+    assert.are.equal(0, calls.n)
+  end)
+
+  it("pairs: items and ids behind __index are not read, and nothing is sent", function()
+    local c = assert(br.new(options()))
+    local before = server:stats().requests
+    local fresh = 0
+    -- Each read would make a new string: the binding must never keep a
+    -- pointer into one (ASan would see it).
+    local item = setmetatable({}, { __index = function(_, k)
+      fresh = fresh + 1
+      return (k == "pipeline_id" and "6ba9a2dbc7024c22a9a6614516dc22db" or "e41fe3981361476eb6dad17ad98c683c")
+        :sub(1, 31) .. tostring(fresh % 10)
+    end })
+    local results, err = c:query({ item })
+    assert.is_nil(results)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    assert.truthy(err.message:find("pairs[1].pipeline_id is missing (tables are read raw", 1, true), err.message)
+    assert.are.equal(1, err.index)
+    assert.are.equal("pipeline_id", err.field)
+    assert.are.equal(0, fresh)
+    local mt, calls = watched(seed_pairs())
+    results, err = c:query(setmetatable({}, mt))
+    assert.is_nil(results)
+    assert.truthy(err.message:find("pairs is empty (tables are read raw", 1, true), err.message)
+    assert.are.equal(0, calls.n)
+    assert.are.equal(before, server:stats().requests)
+  end)
+
+  it("a list with a metatable still gives its own items, whatever __len says", function()
+    local mt, calls = watched()
+    local list = {}
+    for i, p in ipairs(seed_pairs()) do
+      list[i] = setmetatable({ pipeline_id = p.pipeline_id, pipeline_run_id = p.pipeline_run_id }, mt)
+    end
+    local results = assert(assert(br.new(options())):query(setmetatable(list, mt)))
+    assert.are.same(expected(seed_pairs()), results)
+    assert.are.equal(0, calls.n)
+  end)
+
+  it("a hole is an error naming it, not a silent end of the list", function()
+    local p = seed_pairs()
+    local c = assert(br.new(options()))
+    local results, err = c:query({ p[1], nil, p[3] })
+    assert.is_nil(results)
+    assert.truthy(err.message:find("pairs[2] is missing, but the list goes on to pairs[3]", 1, true), err.message)
+    assert.are.equal(2, err.index)
+    assert.is_nil(err.field)
+    local runs, rerr = c:run({ [1] = p[1].pipeline_id, [5] = p[2].pipeline_id })
+    assert.is_nil(runs)
+    assert.truthy(rerr.message:find("pipeline_ids[2] is missing, but the list goes on to pipeline_ids[5]", 1, true),
+      rerr.message)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  it("other keys of a list are not items: a result set can be asked again", function()
+    local c = assert(br.new(options()))
+    local first = assert(c:query(seed_pairs()))
+    assert.are.same(expected(seed_pairs()), assert(c:query(first)))
+  end)
+
+  it("changing the caller's list during the call changes nothing", function()
+    local list = {}
+    for i = 1, 30 do list[i] = { pipeline_id = model.make_id("bd", i), pipeline_run_id = model.make_id("be", i) } end
+    local copy = {}
+    for i, p in ipairs(list) do copy[i] = { pipeline_id = p.pipeline_id, pipeline_run_id = p.pipeline_run_id } end
+    local results = assert(assert(br.new(options())):query(list, {
+      batch_size = 10, concurrency = 1,
+      on_progress = function()
+        for i = #list, 1, -1 do list[i] = nil end
+        copy[1].pipeline_id = nil -- and the items the library could have kept
+      end,
+    }))
+    copy[1].pipeline_id = model.make_id("bd", 1)
+    assert.are.same(expected(copy), results)
+  end)
+
+  it("call options behind a metatable do not count, and none of its methods run", function()
+    local mt, calls = watched({ deadline = 1e300, batch_size = 0, nonsense = true })
+    local results = assert(assert(br.new(options())):query(seed_pairs(), setmetatable({}, mt)))
+    assert.are.same(expected(seed_pairs()), results)
+    assert.are.equal(0, calls.n)
+  end)
+
+  it("br.sign reads its table and headers raw", function()
+    local mt, calls = watched({ ["X-Evil"] = "a\r\nInjected: 1" })
+    local headers = setmetatable({ ["X-Sdk-Date"] = "20200101T000000Z", Host = "h" }, mt)
+    local auth, d = br.sign(setmetatable({ method = "GET", path = "/", headers = headers, ak = "AK", sk = "SK" }, mt))
+    assert.truthy(auth, tostring(d))
+    assert.are.equal("host;x-sdk-date", d.signed_headers)
+    assert.are.equal(0, calls.n)
+  end)
+end)
+
+describe("limits are the same in every layer", function()
+  local server
+  standin.for_block(function(s) server = s end)
+  local L = core.limits
+
+  local function refused(extra, pattern)
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
+    for k, v in pairs(extra) do o[k] = v end
+    local c, err = br.new(o)
+    assert.is_nil(c)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    assert.truthy(err.message:find(pattern, 1, true), err.message)
+  end
+
+  it("new() refuses what no transport could take, naming the limit", function()
+    refused({ timeout = 1e9 }, "option timeout must be a number of seconds > 0 and <= " .. L.max_seconds)
+    refused({ connect_timeout = 2 ^ 53 }, "option connect_timeout must be")
+    refused({ max_retry_wait = 0 / 0 }, "option max_retry_wait must be")
+    refused({ max_response_bytes = 2 ^ 53 }, "from 1 to " .. L.max_response_bytes)
+    refused({ max_response_bytes = 1.5 }, "option max_response_bytes must be a whole number")
+    refused({ batch_size = 1e6 }, "option batch_size must be a whole number from 1 to 10000")
+    refused({ concurrency = math.huge }, "option concurrency must be a whole number from 1 to 256")
+  end)
+
+  it("what new() accepts at the limits, a call uses", function()
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                              timeout = L.max_seconds, connect_timeout = L.max_seconds,
+                              max_retry_wait = L.max_seconds, max_response_bytes = L.max_response_bytes,
+                              batch_size = 10000, concurrency = 256, max_retries = 100 })
+    assert.are.same(expected(seed_pairs()), assert(c:query(seed_pairs(), { deadline = L.max_seconds })))
+  end)
+
+  it("a call's deadline beyond the limit is refused, not raised", function()
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
+    for _, d in ipairs({ 1e300, L.max_seconds + 1, 0, -1 }) do
+      local results, err = c:query(seed_pairs(), { deadline = d })
+      assert.is_nil(results)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.truthy(err.message:find("call option deadline must be", 1, true), err.message)
+    end
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  it("a timeout under a millisecond rounds up to 1 ms, never to 'no timeout'", function()
+    server:config({ delay_ms = 1000 })
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                              timeout = 0.0004, max_retries = 0 })
+    local t0 = core.now()
+    local results, err = c:query(seed_pairs())
+    assert.is_nil(results)
+    assert.are.equal("TIMEOUT", err.code)
+    assert.is_true(core.now() - t0 < 0.5)
+  end)
+
+  it("the signer and the transport take the same number of headers", function()
+    local headers = { ["X-Sdk-Date"] = "20200101T000000Z" }
+    for i = 1, L.max_headers - 1 do headers["X-H" .. i] = "v" end
+    assert(br.sign { method = "GET", path = "/", headers = headers, ak = "AK", sk = "SK" })
+    local m = assert(core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000 })
+    headers.Host = "127.0.0.1:" .. server.port
+    local _, err = br.sign { method = "GET", path = "/", headers = headers, ak = "AK", sk = "SK" }
+    assert.truthy(err.message:find("more than " .. L.max_headers .. " headers", 1, true), err.message)
+    local ok, why = pcall(m.start, m, "GET", server.url .. "/", headers, "", 1000)
+    assert.is_false(ok)
+    assert.truthy(tostring(why):find("more than " .. L.max_headers .. " headers", 1, true), why)
+    m:close()
+  end)
+end)
+
+describe("decoding returns what it checked", function()
+  local good = "6ba9a2dbc7024c22a9a6614516dc22db"
+
+  local function refused(body, pattern)
+    local r, err = br.decode(body)
+    assert.is_nil(r)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find(pattern, 1, true), err.message)
+  end
+
+  it("a member named twice is refused, wherever it is", function()
+    refused('{"result":[{"pipeline_id":"' .. good .. '","pipeline_run_id":"' .. good
+      .. '","pipeline_id":{"x":1}}]}', 'result[1] names the member "pipeline_id" twice')
+    refused('{"result":[{"pipeline_id":"' .. good .. '","pipeline_run_id":"' .. good .. '","meta":{"a":1,"a":2}}]}',
+      'result[1] names the member "a" twice')
+    refused('{"result":[],"result":[{"pipeline_id":1}]}', 'the body names the member "result" twice')
+    -- Many members: the check sorts rather than comparing every pair.
+    local members = {}
+    for i = 1, 5000 do members[i] = ('"m%d":%d'):format(i, i) end
+    members[#members + 1] = '"m17":0'
+    refused('{"result":[{"pipeline_id":"a","pipeline_run_id":"b",' .. table.concat(members, ",") .. '}]}',
+      'names the member "m17" twice')
+  end)
+
+  it("the same names in different objects are no duplicates", function()
+    local r = assert(br.decode('{"result":[{"pipeline_id":"a","pipeline_run_id":"b","m":{"pipeline_id":"c"}},'
+      .. '{"pipeline_id":"d","pipeline_run_id":"e"}]}'))
+    assert.are.equal("c", r[1].m.pipeline_id)
+    assert.are.equal("d", r[2].pipeline_id)
+  end)
+end)
+
+describe("the binding keeps no state between calls", function()
+  it("a finalizer may decode while a large decode builds its tables", function()
+    local items = {}
+    for i = 1, 3000 do
+      items[i] = ('{"pipeline_id":"%s","pipeline_run_id":"%s","n":%d}'):format(model.make_id("fa", i),
+        model.make_id("fb", i), i)
+    end
+    local big = '{"result":[' .. table.concat(items, ",") .. "]}"
+    local small = '{"result":[{"pipeline_id":"x","pipeline_run_id":"y"}]}'
+    local during, wrong = 0, 0
+    local inside = false
+    local function finalizer()
+      local r = br.decode(small)
+      if not (r and r[1].pipeline_id == "x") then wrong = wrong + 1 end
+      local body = core.encode_query(core.read_items(seed_pairs(), "pipeline_id", "pipeline_run_id"), 1, 2)
+      if not (body and body:find(seed_pairs()[2].pipeline_run_id, 1, true)) then wrong = wrong + 1 end
+      if inside then during = during + 1 end
+    end
+    -- A collector that never rests, so that finalizers run in the steps
+    -- the decode's own allocations make.
+    local pause = collectgarbage("setpause", 100)
+    local stepmul = collectgarbage("setstepmul", 1000)
+    for _ = 1, 5 do
+      for _ = 1, 2000 do on_collect(finalizer) end
+      inside = true
+      local r = assert(br.decode(big))
+      inside = false
+      assert.are.equal(3000, #r)
+      for i = 1, 3000, 97 do
+        assert.are.equal(model.make_id("fa", i), r[i].pipeline_id)
+        assert.are.equal(i, r[i].n)
+      end
+    end
+    collectgarbage("setpause", pause)
+    collectgarbage("setstepmul", stepmul)
+    collectgarbage()
+    assert.are.equal(0, wrong)
+    assert.is_true(during > 0, "no finalizer ran during a decode")
+  end)
+end)

@@ -1,0 +1,23 @@
+/* The limits the C core enforces, defined once.  The binding exports them
+ * to Lua as core.limits, where config.lua states them as option limits and
+ * the transports use them, so that whatever new() accepts every layer
+ * accepts. */
+#ifndef CAB_LIMIT_H
+#define CAB_LIMIT_H
+
+/* Request headers, signed or not, that one request may carry. */
+#define CAB_MAX_HEADERS 64
+
+/* The most an answer's status line and headers may take (the built-in
+ * HTTP/1.1 client; libcurl keeps its own, larger, limit per header). */
+#define CAB_MAX_HEADER_BYTES (64 * 1024)
+
+/* Any timeout, deadline or wait, in seconds: one day.  In milliseconds it
+ * still fits the `long` libcurl takes on every platform (2^31 - 1). */
+#define CAB_MAX_SECONDS 86400
+
+/* The largest answer body a client may be told to accept: 1 GiB, which a
+ * size_t holds on every platform and a double counts exactly. */
+#define CAB_MAX_RESPONSE_BYTES (1024L * 1024 * 1024)
+
+#endif
