@@ -8,6 +8,23 @@
 
 LUA_VERSION ?= 5.4
 
+# LuaRocks passes LUA_INCDIR and no version: then the headers found there
+# decide the version (scripts/lua-abi.sh), and a LUA_VERSION given beside
+# them must agree.
+ifdef LUA_INCDIR
+LUA_CFLAGS  := -I$(LUA_INCDIR)
+HEADERS_LUA := $(shell sh scripts/lua-abi.sh $(CC) $(LUA_CFLAGS))
+ifeq ($(HEADERS_LUA),)
+$(error LUA_INCDIR=$(LUA_INCDIR) holds no usable lua.h)
+endif
+ifeq ($(origin LUA_VERSION),command line)
+ifneq ($(LUA_VERSION),$(HEADERS_LUA))
+$(error LUA_VERSION=$(LUA_VERSION), but LUA_INCDIR=$(LUA_INCDIR) holds the headers of Lua $(HEADERS_LUA))
+endif
+endif
+LUA_VERSION := $(HEADERS_LUA)
+endif
+
 ifeq ($(LUA_VERSION),jit)
 LUA_PC  := luajit
 LUA     := luajit
@@ -15,7 +32,13 @@ else
 LUA_PC  := lua$(LUA_VERSION)
 LUA     := lua$(LUA_VERSION)
 endif
+# A checkout build asks pkg-config for the headers of the Lua named.
+ifndef LUA_INCDIR
+LUA_CFLAGS := $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
+endif
 
+# One directory per Lua: objects and module, and the flags they were built
+# with (see FLAGS_STAMP).
 BUILD   := build/$(LUA_VERSION)
 MODULE  := $(BUILD)/codearts/batchresult/core.so
 OBJDIR  := $(BUILD)/obj
@@ -23,21 +46,32 @@ OBJDIR  := $(BUILD)/obj
 SRCS    := $(wildcard src/*.c)
 OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS))
 
-# LuaRocks passes LUA_INCDIR; a checkout build asks pkg-config.
-ifdef LUA_INCDIR
-LUA_CFLAGS := -I$(LUA_INCDIR)
-else
-LUA_CFLAGS := $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
-endif
-PKG_CFLAGS := $(LUA_CFLAGS) $(shell pkg-config --cflags libcurl libcrypto 2>/dev/null)
+# libcurl, cJSON and libcrypto.  LuaRocks passes the directories where its
+# external_dependencies were found (CURL_INCDIR, CURL_LIBDIR, CJSON_...,
+# OPENSSL_...): those are used, and each library directory is also the
+# module's run-time search path, as in LuaRocks' own builds.  Otherwise
+# pkg-config is asked.  The -l flags are always given: a module missing
+# one would still link, and fail only when loaded.
+uniq = $(if $(1),$(firstword $(1)) $(call uniq,$(filter-out $(firstword $(1)),$(1))))
+DEP_INCDIRS := $(call uniq,$(CURL_INCDIR) $(CJSON_INCDIR) $(OPENSSL_INCDIR))
+DEP_LIBDIRS := $(call uniq,$(CURL_LIBDIR) $(CJSON_LIBDIR) $(OPENSSL_LIBDIR))
+pkg = $(if $($(1)_INCDIR)$($(1)_LIBDIR),,$(shell pkg-config $(2) $(3) 2>/dev/null))
+PKG_CFLAGS := $(LUA_CFLAGS) $(addprefix -I,$(DEP_INCDIRS)) \
+              $(call pkg,CURL,--cflags,libcurl) $(call pkg,OPENSSL,--cflags,libcrypto)
 # The module links libcurl, cJSON and libcrypto, never liblua: the host
 # process provides the Lua API (LuaJIT and Neovim break otherwise).
-PKG_LIBS   := $(shell pkg-config --libs libcurl libcrypto 2>/dev/null) -lcjson -lpthread
+PKG_LIBS   := $(foreach d,$(DEP_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) \
+              $(or $(call pkg,CURL,--libs,libcurl),-lcurl) -lcjson \
+              $(or $(call pkg,OPENSSL,--libs,libcrypto),-lcrypto) -lpthread
 
 # CFLAGS (optimisation, sanitizers) may be replaced from the command line;
-# the language level, warnings and visibility always apply.
+# the language level, warnings and visibility always apply.  Our builds
+# (make, CI, the sanitizers) turn warnings into errors; LuaRocks builds
+# pass WERROR= so that a newer compiler's new warning cannot break an
+# install.
 CFLAGS  ?= -O2 -g
-WARN    ?= -Wall -Wextra -Werror -pedantic
+WERROR  ?= -Werror
+WARN    ?= -Wall -Wextra $(WERROR) -pedantic
 ALL_CFLAGS = $(CFLAGS) -std=c99 $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS)
 LIBFLAG ?= -shared
 
@@ -46,15 +80,33 @@ export LUA_CPATH := ./$(BUILD)/?.so;;
 
 LUA_SOURCES := $(shell find lua -name '*.lua')
 
-.PHONY: all deps deps-build test demo bench install clean
+.PHONY: all deps deps-build test demo bench install clean FORCE
 
 all: $(MODULE)
 
-$(OBJDIR)/%.o: src/%.c $(wildcard src/*.h) | deps-build
+# What the objects in $(BUILD) were made with: the Lua its headers belong
+# to, the compiler and every flag.  Rewritten only when that changes, and
+# every object and the module depend on it, so nothing made for another
+# Lua, or with other flags, is ever linked.  Headers that are not the Lua
+# the directory is named for stop the build here.
+FLAGS_STAMP := $(BUILD)/flags
+$(FLAGS_STAMP): FORCE | deps-build
+	@mkdir -p $(BUILD)
+	@found=$$(sh scripts/lua-abi.sh $(CC) $(LUA_CFLAGS)) || exit 1; \
+	if [ "$$found" != "$(LUA_VERSION)" ]; then \
+	    echo "$(BUILD) is for Lua $(LUA_VERSION), but the Lua headers found ($(LUA_CFLAGS)) are Lua $$found's" >&2; \
+	    exit 1; \
+	fi; \
+	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" >$@.new; \
+	if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+FORCE:
+
+$(OBJDIR)/%.o: src/%.c $(wildcard src/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(OBJDIR)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(MODULE): $(OBJS)
+$(MODULE): $(OBJS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBFLAG) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
 

@@ -20,20 +20,29 @@ dependencies = {
 external_dependencies = {
   -- Debian keeps curl.h under a multiarch directory: look for the library.
   CURL = { library = "curl" },
-  CJSON = { header = "cjson/cJSON.h" },
-  OPENSSL = { header = "openssl/evp.h" },
+  CJSON = { header = "cjson/cJSON.h", library = "cjson" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
   type = "make",
-  build_variables = {
+  -- Given to both passes, `make` and `make install`, so that both pick the
+  -- same build directory (build/<Lua>/, from the headers in LUA_INCDIR).
+  -- WERROR= : a newer compiler's new warning must not break an install.
+  variables = {
     CFLAGS = "$(CFLAGS)",
     LIBFLAG = "$(LIBFLAG)",
     LUA_INCDIR = "$(LUA_INCDIR)",
+    CURL_INCDIR = "$(CURL_INCDIR)",
+    CURL_LIBDIR = "$(CURL_LIBDIR)",
+    CJSON_INCDIR = "$(CJSON_INCDIR)",
+    CJSON_LIBDIR = "$(CJSON_LIBDIR)",
+    OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",
+    OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
+    WERROR = "",
     DEPS = "none",
   },
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
-    DEPS = "none",
   },
 }
