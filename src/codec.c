@@ -1,4 +1,5 @@
 #include "codec.h"
+#include "requirements.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
 #include "easy.h"
+#include "requirements.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,11 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
         return NULL;
     }
     SETOPT(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM inside a host's process */
+#if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)); /* before 7.85.0 */
+#endif
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(CURLOPT_SSL_VERIFYPEER, opt->tls_verify ? 1L : 0L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, opt->tls_verify ? 2L : 0L);

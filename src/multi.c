@@ -1,4 +1,5 @@
 #include "multi.h"
+#include "requirements.h"
 
 #include <pthread.h>
 #include <stdint.h>

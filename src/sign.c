@@ -1,4 +1,5 @@
 #include "sign.h"
+#include "requirements.h"
 
 #include <stdint.h>
 #include <stdlib.h>
