@@ -3,11 +3,11 @@
 --
 --   lua5.4 fuzz/seeds.lua [path/to/sdk-hmac-sha256.json]
 --
--- The vectors default to $CODEARTS_VECTORS, else ../shared/vectors/ beside
--- the checkout, as for the specs.  Needs lua-cjson.
+-- The vectors default to the specs' copy, spec/fixtures/sdk-hmac-sha256.json
+-- (run from the checkout's root).  Needs lua-cjson.
 local cjson = require "cjson"
 
-local vectors_path = arg[1] or os.getenv("CODEARTS_VECTORS") or "../shared/vectors/sdk-hmac-sha256.json"
+local vectors_path = arg[1] or "spec/fixtures/sdk-hmac-sha256.json"
 local f = assert(io.open(vectors_path, "rb"))
 local vectors = cjson.decode(f:read("*a"))
 f:close()

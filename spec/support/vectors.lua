@@ -1,9 +1,10 @@
--- The official signing vectors, from ../shared/vectors beside the checkout.
+-- The official signing vectors: spec/fixtures/sdk-hmac-sha256.json (see
+-- spec/fixtures/README.md), found from this file's path, so the specs read
+-- nothing outside the checkout.
 local cjson = require "cjson"
+local files = require "spec.support.files"
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)/spec/support/vectors%.lua$") or "."
-local path = os.getenv("CODEARTS_VECTORS") or (here .. "/../shared/vectors/sdk-hmac-sha256.json")
-local f = assert(io.open(path, "rb"), "signing vectors not found at " .. path)
-local data = cjson.decode(f:read("*a"))
-f:close()
-return data
+local path = here .. "/spec/fixtures/sdk-hmac-sha256.json"
+local text = assert(files.read(path), "signing vectors not found at " .. path)
+return cjson.decode(text)
