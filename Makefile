@@ -4,6 +4,7 @@
 #                        (installs missing Debian packages first; TEST_LUAS=5.4 for one)
 #   make demo            start the local stand-in, run examples/query.lua against it
 #   make bench           speed figures, each beside its comparison
+#   make lint            luacheck over the Lua, cppcheck and clang-tidy over src/
 #   make LUA_VERSION=5.1|5.3|5.4|jit   pick the Lua to build for
 
 LUA_VERSION ?= 5.4
@@ -144,6 +145,15 @@ install: $(MODULE)
 
 clean:
 	rm -rf build
+
+# luacheck (.luacheckrc), cppcheck and clang-tidy (.clang-tidy); see
+# scripts/lint.sh.
+.PHONY: lint deps-lint
+deps-lint:
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build lint
+
+lint: deps-lint
+	@sh scripts/lint.sh
 
 # ---- sanitizers, valgrind and fuzzing ----------------------------------
 #   make test-asan       the busted suite against a build with ASan and UBSan

@@ -3,8 +3,8 @@
 -- bench/run.sh.
 local M = {}
 
-local ok, clock = pcall(require, "benchclock")
-if ok then
+local have_clock, clock = pcall(require, "benchclock")
+if have_clock then
   M.now, M.clock_name = clock.now, "CLOCK_MONOTONIC"
 else
   -- No helper module (built by run.sh): CPU time is the next best thing

@@ -22,7 +22,9 @@ end
 -- ---- decode_results -------------------------------------------------------
 
 -- The reference page's example answer, spaced as the page shows it.
+-- luacheck: push no max line length
 local example = [[{ "result" : [ { "pipeline_id" : "6ba9a2dbc7024c22a9a6614516dc22db", "pipeline_name" : "Pipeline 1", "pipeline_run_id" : "e41fe3981361476eb6dad17ad98c683c", "status" : "START_FAILED", "reason" : "Current pipeline is banned." }, { "pipeline_id" : "d7013d2402ff4cc88489ee5af324e049", "pipeline_name" : "Pipeline 2", "pipeline_run_id" : "3d8143d197dd4fa5b23f20ee39179af3", "status" : "START_SUCCESS", "reason" : null }, { "pipeline_id" : "2eb1fc4d750546b3bbc2566a7cf34d5b", "pipeline_name" : "Pipeline 3", "pipeline_run_id" : "ba15657cb88d46deb9e17f203a061f21", "status" : "START_SUCCESS", "reason" : null }, { "pipeline_id" : "cce81e5f7e604b609172aafcae73c025", "pipeline_name" : "Pipeline 4", "pipeline_run_id" : "73861d5a72e6417a81abb1baba1a8d16", "status" : "START_FAILED", "reason" : "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." }, { "pipeline_id" : "1d5107b3cd4746a3a03efef83b9e4e45", "pipeline_name" : "Pipeline 5", "pipeline_run_id" : "f68aa7ca562f4f31bfbb63628de0e2cd", "status" : "START_FAILED", "reason" : "The change request pipeline can not batch run." }, { "pipeline_id" : "70aa57009b0d433587b58faf05e4fd7f", "pipeline_name" : "Pipeline 6", "pipeline_run_id" : "cd96020f0e2748048a6b4d1a15091c9b", "status" : "START_SUCCESS", "reason" : null } ] }]]
+-- luacheck: pop
 local compact = example:gsub('" : ', '":'):gsub(", ", ","):gsub("%{ ", "{"):gsub(" %}", "}")
   :gsub("%[ ", "["):gsub(" %]", "]")
 
@@ -30,7 +32,8 @@ local R = "decode_results"
 write(R, "example.json", example)
 write(R, "example-compact.json", compact)
 write(R, "run-answer.json",
-  '{"result":[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db","pipeline_run_id":"e41fe3981361476eb6dad17ad98c683c"}]}')
+  '{"result":[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db",'
+  .. '"pipeline_run_id":"e41fe3981361476eb6dad17ad98c683c"}]}')
 write(R, "empty-result.json", '{"result":[]}')
 write(R, "spaced.json", ' \t\r\n{"result":[]}\r\n\t ')
 write(R, "later-fields.json", '{"result":[{"pipeline_id":"a","pipeline_run_id":"b","status":"QUEUED",'
@@ -62,8 +65,10 @@ write(R, "empty", "")
 
 local E = "decode_error"
 write(E, "apigw-0301.json", '{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: '
-  .. 'verify aksk signature fail, SignedHeaders=content-type;host;x-sdk-date","request_id":"5f1a3b7c9d2e4f60a1b2c3d4e5f60718"}')
-write(E, "apigw-0303.json", '{"error_msg":"Incorrect IAM authentication information: Authorization header is not valid or expired",'
+  .. 'verify aksk signature fail, SignedHeaders=content-type;host;x-sdk-date",'
+  .. '"request_id":"5f1a3b7c9d2e4f60a1b2c3d4e5f60718"}')
+write(E, "apigw-0303.json", '{"error_msg":"Incorrect IAM authentication information: '
+  .. 'Authorization header is not valid or expired",'
   .. '"error_code":"APIGW.0303","request_id":"0c9d"}')
 write(E, "code-message.json", '{"code":"DEVPIPE.00011001","message":"invalid request body"}')
 write(E, "both-forms.json", '{"code":"C","message":"M","error_code":"EC","error_msg":"EM"}')

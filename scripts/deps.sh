@@ -1,7 +1,7 @@
 #!/bin/sh
 # Makes sure the Debian packages a target needs are present.  Missing ones
 # are installed with apt-get when we are root on Debian; otherwise the
-# script names them and fails.  Usage: deps.sh build [test] [bench] [check] [fuzz]
+# script names them and fails.  Usage: deps.sh build [test] [bench] [check] [fuzz] [lint]
 set -eu
 
 build="lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev
@@ -10,6 +10,7 @@ test="lua-busted luarocks lua-http lua-luaossl lua-cjson curl openssl nginx libn
 bench="nginx libnginx-mod-http-lua wrk"
 check="valgrind"
 fuzz="clang-14 libclang-rt-14-dev llvm-14"
+lint="lua-check cppcheck clang-tidy"
 
 want=""
 for set in "$@"; do

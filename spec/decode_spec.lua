@@ -1,8 +1,10 @@
 -- br.decode: answer bodies into result tables.
 local br = require "codearts.batchresult"
 
--- The reference page's example response, as documented.
+-- The reference page's example response, as documented (on one line, as the page has it).
+-- luacheck: push no max line length
 local EXAMPLE = [[{ "result" : [ { "pipeline_id" : "6ba9a2dbc7024c22a9a6614516dc22db", "pipeline_name" : "Pipeline 1", "pipeline_run_id" : "e41fe3981361476eb6dad17ad98c683c", "status" : "START_FAILED", "reason" : "Current pipeline is banned." }, { "pipeline_id" : "d7013d2402ff4cc88489ee5af324e049", "pipeline_name" : "Pipeline 2", "pipeline_run_id" : "3d8143d197dd4fa5b23f20ee39179af3", "status" : "START_SUCCESS", "reason" : null }, { "pipeline_id" : "2eb1fc4d750546b3bbc2566a7cf34d5b", "pipeline_name" : "Pipeline 3", "pipeline_run_id" : "ba15657cb88d46deb9e17f203a061f21", "status" : "START_SUCCESS", "reason" : null }, { "pipeline_id" : "cce81e5f7e604b609172aafcae73c025", "pipeline_name" : "Pipeline 4", "pipeline_run_id" : "73861d5a72e6417a81abb1baba1a8d16", "status" : "START_FAILED", "reason" : "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." }, { "pipeline_id" : "1d5107b3cd4746a3a03efef83b9e4e45", "pipeline_name" : "Pipeline 5", "pipeline_run_id" : "f68aa7ca562f4f31bfbb63628de0e2cd", "status" : "START_FAILED", "reason" : "The change request pipeline can not batch run." }, { "pipeline_id" : "70aa57009b0d433587b58faf05e4fd7f", "pipeline_name" : "Pipeline 6", "pipeline_run_id" : "cd96020f0e2748048a6b4d1a15091c9b", "status" : "START_SUCCESS", "reason" : null } ] }]]
+-- luacheck: pop
 
 local function decode_error(body)
   local results, err = br.decode(body)
@@ -39,7 +41,8 @@ describe("br.decode", function()
   end)
 
   it("decodes escapes and UTF-8", function()
-    local r = assert(br.decode([[{"result":[{"pipeline_id":"a","pipeline_run_id":"b","pipeline_name":"\u6d41\u6c34\u7ebf \"q\"\n"}]}]]))
+    local r = assert(br.decode(
+      [[{"result":[{"pipeline_id":"a","pipeline_run_id":"b","pipeline_name":"\u6d41\u6c34\u7ebf \"q\"\n"}]}]]))
     assert.are.equal("流水线 \"q\"\n", r[1].pipeline_name)
   end)
 
@@ -64,7 +67,8 @@ describe("br.decode", function()
     assert.truthy(decode_error('{"result":{}}'):find("not an array", 1, true))
     assert.truthy(decode_error('{"result":[{"pipeline_id":"a","pipeline_run_id":"b"},7]}'):find("result[2]", 1, true))
     assert.truthy(decode_error('{"result":[{"pipeline_id":"a"}]}'):find("result[1].pipeline_run_id", 1, true))
-    assert.truthy(decode_error('{"result":[{"pipeline_id":1,"pipeline_run_id":"b"}]}'):find("result[1].pipeline_id", 1, true))
+    assert.truthy(decode_error('{"result":[{"pipeline_id":1,"pipeline_run_id":"b"}]}')
+      :find("result[1].pipeline_id", 1, true))
   end)
 
   it("refuses a body that is not a string", function()

@@ -18,8 +18,8 @@ describe("in Neovim", function()
     -- the Lua files and the C module built for LuaJIT.
     plugin = assert(io.popen("mktemp -d")):read("*l")
     out = plugin .. "/out.txt"
-    assert(os.execute(("mkdir -p %s/lua && cp -r lua/codearts %s/lua/ && cp build/jit/codearts/batchresult/core.so %s/lua/codearts/batchresult/")
-      :format(plugin, plugin, plugin)))
+    assert(os.execute(("mkdir -p %s/lua && cp -r lua/codearts %s/lua/"
+      .. " && cp build/jit/codearts/batchresult/core.so %s/lua/codearts/batchresult/"):format(plugin, plugin, plugin)))
   end)
   teardown(function() os.execute("rm -rf " .. sh_quote(plugin)) end)
 
@@ -45,7 +45,8 @@ describe("in Neovim", function()
     assert.are.equal("6", got.count)
     for i, s in ipairs(model.seed) do
       local r = model.result_for(s.pipeline_id, s.pipeline_run_id)
-      assert.are.equal(table.concat({ r.pipeline_id, r.pipeline_run_id, r.status, r.reason or "-" }, "|"), got["r" .. i])
+      assert.are.equal(table.concat({ r.pipeline_id, r.pipeline_run_id, r.status, r.reason or "-" }, "|"),
+        got["r" .. i])
     end
     assert.is_true(tonumber(got.ticks) >= 10, "only " .. got.ticks .. " ticks during the query")
     assert.is_true(tonumber(got.elapsed_ms) >= 1000)

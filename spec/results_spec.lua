@@ -338,7 +338,8 @@ describe("rs:where", function()
 
   it("raises on a reason_kind that does not exist", function()
     assert.has_error(function() rs:where { reason_kind = "queue" } end,
-      "codearts.batchresult.results: where: unknown reason_kind 'queue' (expected banned, queued, change_request or other)")
+      "codearts.batchresult.results: where: unknown reason_kind 'queue'"
+        .. " (expected banned, queued, change_request or other)")
     assert.has_error(function() rs:where { reason_kind = 1 } end)
   end)
 
@@ -584,7 +585,8 @@ describe("tostring", function()
       "  Pipeline 1  e41fe3981361476eb6dad17ad98c683c  START_FAILED   Current pipeline is banned.",
       "  Pipeline 2  3d8143d197dd4fa5b23f20ee39179af3  START_SUCCESS  -",
       "  Pipeline 3  ba15657cb88d46deb9e17f203a061f21  START_SUCCESS  -",
-      "  Pipeline 4  73861d5a72e6417a81abb1baba1a8d16  START_FAILED   Reached the maximum of 1 concurrencies for single pipeline…",
+      "  Pipeline 4  73861d5a72e6417a81abb1baba1a8d16  START_FAILED   "
+        .. "Reached the maximum of 1 concurrencies for single pipeline…",
       "  Pipeline 5  f68aa7ca562f4f31bfbb63628de0e2cd  START_FAILED   The change request pipeline can not batch run.",
       "  Pipeline 6  cd96020f0e2748048a6b4d1a15091c9b  START_SUCCESS  -",
     }, "\n"), s)

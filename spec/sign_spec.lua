@@ -67,12 +67,14 @@ describe("br.sign", function()
     local _, d = br.sign { method = "POST", path = "/p", body = "x",
                            headers = { ["X-Sdk-Date"] = " 20200101T000000Z\t", HOST = "  h.example  " },
                            ak = "AK", sk = "SK" }
-    assert.truthy(d.canonical_request:find("\nhost:h.example\nx-sdk-date:20200101T000000Z\n\nhost;x-sdk-date\n", 1, true))
+    assert.truthy(d.canonical_request:find("\nhost:h.example\nx-sdk-date:20200101T000000Z\n\nhost;x-sdk-date\n", 1,
+      true))
   end)
 
   it("uses UNSIGNED-PAYLOAD in place of the body hash when asked to", function()
     local _, d = br.sign { method = "PUT", path = "/o", body = "binary",
-                           headers = { ["X-Sdk-Date"] = "20200101T000000Z", ["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD" },
+                           headers = { ["X-Sdk-Date"] = "20200101T000000Z",
+                                       ["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD" },
                            ak = "AK", sk = "SK" }
     assert.are.equal("UNSIGNED-PAYLOAD", d.canonical_request:match("\n([^\n]*)$"))
   end)

@@ -42,7 +42,8 @@ describe("stand-in model", function()
     assert.equal("db8d07265e24426598b3eb03a7818972", model.seed_project)
     assert.equal(6, #model.seed)
     local expect = {
-      { "6ba9a2dbc7024c22a9a6614516dc22db", "e41fe3981361476eb6dad17ad98c683c", "START_FAILED", "Current pipeline is banned." },
+      { "6ba9a2dbc7024c22a9a6614516dc22db", "e41fe3981361476eb6dad17ad98c683c", "START_FAILED",
+        "Current pipeline is banned." },
       { "d7013d2402ff4cc88489ee5af324e049", "3d8143d197dd4fa5b23f20ee39179af3", "START_SUCCESS", nil },
       { "2eb1fc4d750546b3bbc2566a7cf34d5b", "ba15657cb88d46deb9e17f203a061f21", "START_SUCCESS", nil },
       { "cce81e5f7e604b609172aafcae73c025", "73861d5a72e6417a81abb1baba1a8d16", "START_FAILED",
@@ -76,7 +77,8 @@ describe("stand-in model", function()
       [0] = { "START_SUCCESS", nil },
       [1] = { "START_SUCCESS", nil },
       [2] = { "START_FAILED", "Current pipeline is banned." },
-      [3] = { "START_FAILED", "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." },
+      [3] = { "START_FAILED",
+              "Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state." },
       [4] = { "START_FAILED", "The change request pipeline can not batch run." },
     }
     for k = 0, 4 do
@@ -226,7 +228,8 @@ describe("stand-in verifier", function()
     local headers = { ["X-Sdk-Date"] = "20240101T000000Z", ["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD" }
     local authz, cr = verify.sign { ak = "A", sk = "S", method = "PUT", path = "/o", body = "bytes", headers = headers }
     assert.equal("UNSIGNED-PAYLOAD", cr:match("([^\n]+)$"))
-    local t = { method = "PUT", path = "/o", body = "other bytes", headers = lower_keys(headers), authorization = authz, sk = "S" }
+    local t = { method = "PUT", path = "/o", body = "other bytes", headers = lower_keys(headers),
+                authorization = authz, sk = "S" }
     assert.is_true((verify.verify(t)))
   end)
 
@@ -473,7 +476,8 @@ describe("stand-in server over HTTP", function()
     assert.same(expected_seed_json(), r.json)
     -- null reasons are sent, not omitted, and keys keep the documented order
     assert.truthy(r.body:find('"status":"START_SUCCESS","reason":null', 1, true))
-    assert.truthy(r.body:find('^{"result":%[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db","pipeline_name":"Pipeline 1"'))
+    assert.truthy(r.body:find('^{"result":%[{"pipeline_id":"6ba9a2dbc7024c22a9a6614516dc22db",'
+      .. '"pipeline_name":"Pipeline 1"'))
     local st = s:stats()
     assert.equal(1, st.requests)
     assert.equal(1, st.ok)
@@ -546,7 +550,8 @@ describe("stand-in server over HTTP", function()
     local r = signed(s, { date = date })
     assert_error(r, 401, "APIGW.0303")
     local msg = r.json.error_msg
-    local head = "Incorrect app authentication information: signature expired, signature time:" .. date .. ",server time:"
+    local head = "Incorrect app authentication information: signature expired, signature time:" .. date
+      .. ",server time:"
     assert.equal(head, msg:sub(1, #head))
     local server_time = verify.parse_sdk_date(msg:sub(#head + 1))
     assert.truthy(server_time)
@@ -561,7 +566,8 @@ describe("stand-in server over HTTP", function()
     local date = now_date()
     local r = signed(s, { date = date })
     assert_error(r, 401, "APIGW.0303")
-    local head = "Incorrect app authentication information: signature expired, signature time:" .. date .. ",server time:"
+    local head = "Incorrect app authentication information: signature expired, signature time:" .. date
+      .. ",server time:"
     assert.equal(head, r.json.error_msg:sub(1, #head))
     local server_time = verify.parse_sdk_date(r.json.error_msg:sub(#head + 1))
     assert.truthy(server_time, r.json.error_msg)
@@ -586,11 +592,13 @@ describe("stand-in server over HTTP", function()
       headers = { { "Authorization", "Basic abc" } } })
     assert_error(r, 401, "APIGW.0301")
     r = request(s, { path = api_path(), body = seed_body(), headers = {
-      { "Authorization", "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=host, Signature=00" },
+      { "Authorization",
+        "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=host, Signature=00" },
       { "X-Sdk-Date", now_date() } } })
     assert_error(r, 401, "APIGW.0301")
     r = request(s, { path = api_path(), body = seed_body(), headers = {
-      { "Authorization", "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=x-sdk-date, Signature=00" },
+      { "Authorization",
+        "SDK-HMAC-SHA256 Access=" .. model.credentials.permanent.ak .. ", SignedHeaders=x-sdk-date, Signature=00" },
       { "X-Sdk-Date", "yesterday" } } })
     assert_error(r, 401, "APIGW.0301")
   end)
@@ -612,7 +620,8 @@ describe("stand-in server over HTTP", function()
 
   it("answers APIG.0101 for unknown APIs and bad project ids", function()
     local msg = "The API does not exist or has not been published in the environment"
-    assert_error(token_request(s, { path = "/v5/" .. model.seed_project .. "/api/pipelines/nope" }), 404, "APIG.0101", msg)
+    assert_error(token_request(s, { path = "/v5/" .. model.seed_project .. "/api/pipelines/nope" }), 404, "APIG.0101",
+      msg)
     assert_error(token_request(s, { path = "/v5/short/api/pipelines/batch-runs/result" }), 404, "APIG.0101", msg)
     assert_error(request(s, { method = "GET", path = api_path() }), 404, "APIG.0101", msg)
     assert.equal(3, s:stats().requests)
@@ -624,7 +633,8 @@ describe("stand-in server over HTTP", function()
     assert_error(token_request(s, { body = "[1]" }), 400, "DEVPIPE.00011001", pfx .. "body must be a JSON object")
     assert_error(token_request(s, { body = "{}" }), 400, "DEVPIPE.00011001", pfx .. "query is required")
     assert_error(token_request(s, { body = '{"query":[]}' }), 400, "DEVPIPE.00011001", pfx .. "query must not be empty")
-    assert_error(token_request(s, { body = '{"query":{"a":1}}' }), 400, "DEVPIPE.00011001", pfx .. "query must be an array")
+    assert_error(token_request(s, { body = '{"query":{"a":1}}' }), 400, "DEVPIPE.00011001",
+      pfx .. "query must be an array")
     local q = {}
     for i = 1, 4 do q[i] = model.seed_query[i] end
     q[4] = { pipeline_id = q[4].pipeline_id, pipeline_run_id = "bad" }
@@ -725,8 +735,8 @@ describe("stand-in server over HTTP", function()
     s:config({ delay_ms = 600 })
     local urls = {}
     for i = 1, 5 do urls[i] = shell_quote(s.url .. api_path()) end
-    out = run("a=$(date +%s%N); curl -sS --no-progress-meter -Z --parallel-immediate --parallel-max 5 -o /dev/null -o /dev/null"
-      .. " -o /dev/null -o /dev/null -o /dev/null -X POST -H "
+    out = run("a=$(date +%s%N); curl -sS --no-progress-meter -Z --parallel-immediate --parallel-max 5"
+      .. " -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null -X POST -H "
       .. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
       .. " --data-binary " .. shell_quote(seed_body()) .. " " .. table.concat(urls, " ")
       .. "; b=$(date +%s%N); echo $(( (b - a) / 1000000 ))")
@@ -747,7 +757,8 @@ describe("stand-in server over HTTP", function()
     run("curl -sS --max-time 1 -o /dev/null -X POST -H 'Content-Length: 10' --data-binary 'abc' "
       .. shell_quote(s.url .. api_path()) .. " >/dev/null 2>&1")
     -- a chunked body cut short
-    run("printf 'POST " .. api_path() .. " HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n3\\r\\nabc\\r\\n'"
+    run("printf 'POST " .. api_path()
+      .. " HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n3\\r\\nabc\\r\\n'"
       .. " | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
     assert.equal(200, token_request(s).status)
     assert.is_true(s:running())
@@ -777,7 +788,8 @@ describe("stand-in server over HTTP", function()
       os.execute("sleep 0.1")
     end
     assert.is_true(gone, "server " .. pid .. " still running")
-    local code = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:" .. port .. "/_standin/stats 2>/dev/null")
+    local code = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:" .. port
+      .. "/_standin/stats 2>/dev/null")
     assert.equal("000", code)
   end)
 
@@ -1216,8 +1228,8 @@ describe("stand-in fault modes over HTTP", function()
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
     end
     assert.same(DEFAULT_CONFIG, s:config())
-    local all = { reset_first = 1, fail_first = 2, fail_first_status = 429, retry_after = "Wed, 21 Oct 2015 07:28:00 GMT",
-      garbage_first = 3, truncate_first = 4, huge_body_bytes = 5 }
+    local all = { reset_first = 1, fail_first = 2, fail_first_status = 429,
+      retry_after = "Wed, 21 Oct 2015 07:28:00 GMT", garbage_first = 3, truncate_first = 4, huge_body_bytes = 5 }
     assert.same(with_defaults(all), s:config(all))
     -- null takes Retry-After away again
     assert.equal(cjson.null, s:config({ retry_after = cjson.null }).retry_after)

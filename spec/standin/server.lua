@@ -359,15 +359,15 @@ local function json_value(v, out)
   elseif ty == "table" then
     -- plain tables: arrays if 1..n, else objects with sorted keys
     local n = #v
-    local is_array = true
+    local array = true
     local keys = {}
     for k in pairs(v) do
       if type(k) ~= "number" or k < 1 or k > n or math.floor(k) ~= k then
-        is_array = false
+        array = false
       end
       keys[#keys + 1] = tostring(k)
     end
-    if is_array then
+    if array then
       out[#out + 1] = "["
       for i = 1, n do
         if i > 1 then out[#out + 1] = "," end
@@ -396,8 +396,6 @@ json_encode = function(v)
   json_value(v, out)
   return table.concat(out)
 end
-
-local EMPTY_OBJECT = obj({})
 
 ---------------------------------------------------------------------------
 -- Answers
