@@ -5,6 +5,7 @@
 #   make demo            start the local stand-in, run examples/query.lua against it
 #   make bench           speed figures, each beside its comparison
 #   make lint            luacheck over the Lua, cppcheck and clang-tidy over src/
+#   make rock            the source rock of the release rockspec, from its tag (README: Releasing)
 #   make LUA_VERSION=5.1|5.3|5.4|jit   pick the Lua to build for
 
 LUA_VERSION ?= 5.4
@@ -146,6 +147,13 @@ install: $(MODULE)
 clean:
 	rm -rf build
 
+# The release rockspec (the one with a version number) packed from its
+# tag, offline: scripts/rock.sh.
+RELEASE_ROCKSPEC ?= $(lastword $(sort $(wildcard codearts-batchresult-[0-9]*.rockspec)))
+.PHONY: rock
+rock:
+	@sh scripts/rock.sh $(RELEASE_ROCKSPEC)
+
 # luacheck (.luacheckrc), cppcheck and clang-tidy (.clang-tidy); see
 # scripts/lint.sh.
 .PHONY: lint deps-lint
@@ -175,8 +183,10 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) \
 	    CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)" all
 
-# The specs that drive nginx and Neovim load LuaJIT's plain module: built too.
+# The specs that drive nginx and Neovim load LuaJIT's plain module, and the
+# examples run on the plain module, as users run them: both built too.
 test-asan: deps asan
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory LUA_VERSION=jit all
 	@sh scripts/test-asan.sh $(LUA) $(ASAN_BUILD) $(ASAN_CC)
 

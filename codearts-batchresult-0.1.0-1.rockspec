@@ -1,8 +1,10 @@
 package = "codearts-batchresult"
 version = "0.1.0-1"
 source = {
-  -- `luarocks make` builds the checkout it runs in; this names the release.
-  url = "git+file:///codearts-batchresult",
+  -- The release's tag in the public repository (OWNER is a placeholder
+  -- until it is published).  `luarocks make` builds the checkout it runs
+  -- in; `make rock` packs this tag from the checkout (README: Releasing).
+  url = "git+https://github.com/OWNER/codearts-batchresult.git",
   tag = "v0.1.0",
 }
 description = {

@@ -3,7 +3,8 @@ version = "scm-1"
 source = {
   -- The development version: `luarocks make` builds the checkout it runs in,
   -- and plugin managers that read rockspecs take it from the repository.
-  url = "git+file:///codearts-batchresult",
+  -- (OWNER is a placeholder until the repository is published.)
+  url = "git+https://github.com/OWNER/codearts-batchresult.git",
   branch = "main",
 }
 description = {

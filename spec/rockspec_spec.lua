@@ -1,56 +1,121 @@
--- `luarocks make` installs the module offline from a copy of the checkout,
--- and the installed module works.
-local child = require "spec.support.child"
+-- Installs and releases, offline, each in a copy of the checkout:
+--
+-- * `luarocks make` of both rockspecs, for the Lua running the suite;
+-- * once per make test (under Lua 5.4): `make`, then examples/install.sh
+--   (the README's `luarocks --lua-version=5.1 make` and `--lua-version=5.4
+--   make`), then `make` again, in one checkout: each result is built for
+--   its own Lua, whatever was built before it, and loads and queries the
+--   stand-in under its interpreters (lua5.1 and luajit for the 5.1 build);
+-- * once per make test: examples/release.sh in a git copy of the checkout
+--   (tag, `make rock`, `luarocks build` of the source rock), and the rock
+--   it made installs and queries.
+--
+-- Every command runs as a user's would, without the suite's sanitizer
+-- set-up or make variables (spec.support.shell).
+local once = require "spec.support.once"
+local shell = require "spec.support.shell"
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local body, status = out:match("^(.-)exit=(%d+)%s*$")
-  return body, status == "0"
+local q = shell.quote
+local creds = model.credentials.permanent
+
+-- Copies the checkout's sources (not build/) into dir.
+local function copy_checkout(dir)
+  local out, ok = shell.run(("mkdir -p %s && tar cf - Makefile *.rockspec src lua scripts examples | tar xf - -C %s")
+    :format(q(dir), q(dir)))
+  assert(ok, out)
 end
 
-for _, rockspec in ipairs({ "codearts-batchresult-0.1.0-1.rockspec", "codearts-batchresult-scm-1.rockspec" }) do
-  describe(rockspec, function()
-    it("installs with luarocks make, offline, and the installed module queries", function()
-      local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
-      local tmp = assert(sh("mktemp -d")):gsub("%s+$", "")
-      finally(function() sh("rm -rf '" .. tmp .. "'") end)
-      -- A copy without build/, so the install compiles from scratch.
-      local out, ok = sh("cp -r Makefile *.rockspec src lua scripts '" .. tmp .. "/'")
-      assert.is_true(ok, out)
-      out, ok = sh("cd '" .. tmp .. "' && luarocks --lua-version=" .. lua_version
-        .. " make --tree='" .. tmp .. "/tree' " .. rockspec)
-      assert.is_true(ok, out)
-      assert.truthy(out:find("is now installed", 1, true), out)
+-- Runs cmd in dir; raises with its output when it fails.
+local function run_in(dir, cmd)
+  local out, ok = shell.run("cd " .. q(dir) .. " && " .. cmd)
+  assert(ok, cmd .. " failed in " .. dir .. ":\n" .. out)
+  return out
+end
 
-      local server = standin.start()
-      finally(function() server:stop() end)
-      local c = model.credentials.permanent
-      out, ok = child.run([[
-        local br = require "codearts.batchresult"
-        local core = require "codearts.batchresult.core"
-        local client = assert(br.new { endpoint = os.getenv("ENDPOINT"), project_id = os.getenv("PROJECT"),
-                                       ak = os.getenv("AK"), sk = os.getenv("SK") })
-        local r = assert(client:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
-                                          pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
-        -- Where the C module came from (package.searchpath is 5.2+).
-        local where
-        for template in package.cpath:gmatch("[^;]+") do
-          local path = template:gsub("%?", "codearts/batchresult/core")
-          local f = io.open(path)
-          if f then f:close() where = where or path end
-        end
-        io.write(where, "|", r[1].pipeline_name)
-      ]], {
-        LUA_PATH = tmp .. "/tree/share/lua/" .. lua_version .. "/?.lua;;",
-        LUA_CPATH = tmp .. "/tree/lib/lua/" .. lua_version .. "/?.so;;",
-        ENDPOINT = server.url, PROJECT = model.seed_project, AK = c.ak, SK = c.sk,
-      })
-      assert.is_true(ok, out)
-      assert.are.equal(tmp .. "/tree/lib/lua/" .. lua_version .. "/codearts/batchresult/core.so|Pipeline 1", out)
+-- Under interpreter, with only lua_dir and lib_dir on the module paths, the
+-- module queries the stand-in; returns where its core.so came from and the
+-- name of the pipeline it answered about.
+local function query_with(server, interpreter, lua_dir, lib_dir)
+  local code = [[
+    local br = require "codearts.batchresult"
+    local client = assert(br.new { endpoint = os.getenv("ENDPOINT"), project_id = os.getenv("PROJECT"),
+                                   ak = os.getenv("AK"), sk = os.getenv("SK") })
+    local r = assert(client:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                                      pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
+    -- Where the C module came from (package.searchpath is 5.2+).
+    local where
+    for template in package.cpath:gmatch("[^;]+") do
+      local path = template:gsub("%?", "codearts/batchresult/core")
+      local f = io.open(path)
+      if f then f:close() where = where or path end
+    end
+    io.write(where, "|", r[1].pipeline_name)
+  ]]
+  local out, ok = shell.run(("LUA_PATH=%s LUA_CPATH=%s ENDPOINT=%s PROJECT=%s AK=%s SK=%s %s -e %s"):format(
+    q(lua_dir .. "/?.lua"), q(lib_dir .. "/?.so"), q(server.url), q(model.seed_project), q(creds.ak), q(creds.sk),
+    interpreter, q(code)))
+  assert(ok, interpreter .. " could not use the module in " .. lib_dir .. ":\n" .. out)
+  return out
+end
+
+local function assert_queries(server, interpreter, lua_dir, lib_dir)
+  assert.are.equal(lib_dir .. "/codearts/batchresult/core.so|Pipeline 1",
+    query_with(server, interpreter, lua_dir, lib_dir))
+end
+
+local running_lua = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+
+describe("luarocks", function()
+  local server, tmp
+  standin.for_block(function(s) server = s end)
+  before_each(function() tmp = shell.temp_dir() end)
+  after_each(function() shell.remove(tmp) end)
+
+  for _, rockspec in ipairs({ "codearts-batchresult-0.1.0-1.rockspec", "codearts-batchresult-scm-1.rockspec" }) do
+    it("installs " .. rockspec .. " with luarocks make, offline, for " .. running_lua, function()
+      local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
+      copy_checkout(tmp .. "/x")
+      local out = run_in(tmp .. "/x", "luarocks --lua-version=" .. lua_version .. " make --tree=" .. q(tmp .. "/tree")
+        .. " " .. rockspec)
+      assert.truthy(out:find("is now installed", 1, true), out)
+      assert_queries(server, running_lua, tmp .. "/tree/share/lua/" .. lua_version,
+        tmp .. "/tree/lib/lua/" .. lua_version)
+    end)
+  end
+
+  once.describe("after make, for Lua 5.1 and 5.4, then make again", function()
+    it("builds each for its own Lua, and each loads and queries", function()
+      local x, tree = tmp .. "/x", tmp .. "/tree"
+      copy_checkout(x)
+      run_in(x, "make")
+      assert_queries(server, "lua5.4", x .. "/lua", x .. "/build/5.4")
+      -- The README's Install commands, into a private tree.
+      run_in(x, "sh examples/install.sh --tree=" .. q(tree))
+      for _, lua in ipairs({ "lua5.1", "luajit" }) do
+        assert_queries(server, lua, tree .. "/share/lua/5.1", tree .. "/lib/lua/5.1")
+      end
+      assert_queries(server, "lua5.4", tree .. "/share/lua/5.4", tree .. "/lib/lua/5.4")
+      run_in(x, "make")
+      assert_queries(server, "lua5.4", x .. "/lua", x .. "/build/5.4")
     end)
   end)
-end
+
+  once.describe("a release", function()
+    it("is tagged, packed from the tag and built from the rock, offline (examples/release.sh)", function()
+      local r = tmp .. "/r"
+      copy_checkout(r)
+      -- who commits and tags, on a machine that may have no git identity
+      local who = "GIT_AUTHOR_NAME=spec GIT_AUTHOR_EMAIL=spec@invalid GIT_COMMITTER_NAME=spec"
+        .. " GIT_COMMITTER_EMAIL=spec@invalid "
+      run_in(r, "git init -q && git add -A && " .. who .. "git commit -q -m 'the release'")
+      local out = run_in(r, who .. "sh examples/release.sh 0.1.0")
+      assert.truthy(out:find("codearts-batchresult-0.1.0-1.src.rock builds and loads\n", 1, true), out)
+      -- The rock it made installs and queries.
+      run_in(tmp, "luarocks --lua-version=5.4 build --tree=" .. q(tmp .. "/tree") .. " "
+        .. q(r .. "/codearts-batchresult-0.1.0-1.src.rock"))
+      assert_queries(server, "lua5.4", tmp .. "/tree/share/lua/5.4", tmp .. "/tree/lib/lua/5.4")
+    end)
+  end)
+end)

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Runs a script against the checkout without installing anything: the C
+# module built into build/5.4/, the Lua sources from lua/.
+set -e
+make
+LUA_PATH="lua/?.lua;;" LUA_CPATH="build/5.4/?.so;;" lua5.4 examples/query.lua

@@ -1,0 +1,29 @@
+#!/bin/sh
+# make rock: the source rock of a release rockspec, made by `luarocks pack`
+# as it would be from the public repository, but fetched from this
+# checkout: git's url.<base>.insteadOf points the rockspec's source.url
+# here, so nothing goes over the network.  The rock holds the tagged
+# commit (the rockspec's source.tag), not the working tree.
+# Usage: rock.sh ROCKSPEC     (writes NAME-VERSION.src.rock here)
+set -eu
+rockspec=$1
+
+# source.url without LuaRocks' "git+" prefix, and source.tag.
+fields=$(ROCKSPEC=$rockspec lua5.4 -e '
+  local spec = {}
+  assert(loadfile(os.getenv("ROCKSPEC"), "t", spec))()
+  io.write((spec.source.url:gsub("^git%+", "")), " ", spec.source.tag or "")')
+url=${fields% *}
+tag=${fields#* }
+if [ -z "$tag" ]; then
+    echo "rock.sh: $rockspec names no source.tag" >&2
+    exit 1
+fi
+if ! git rev-parse -q --verify "refs/tags/$tag^{commit}" >/dev/null; then
+    echo "rock.sh: there is no tag $tag here; tag the release first (README: Releasing)" >&2
+    exit 1
+fi
+# (LuaRocks clones the tag, a detached head: git need not say so.)
+GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0="url.file://$(pwd)/.insteadOf" GIT_CONFIG_VALUE_0="$url" \
+    GIT_CONFIG_KEY_1=advice.detachedHead GIT_CONFIG_VALUE_1=false \
+    luarocks pack "$rockspec"
