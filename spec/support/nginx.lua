@@ -6,6 +6,8 @@
 --     http = "lua_shared_dict box 1m;",          -- more http-level directives
 --     env = { STANDIN_URL = s.url },             -- os.getenv() inside nginx
 --   }
+--   nginx.start { config = function(prefix, port) return text end, env = {…} }
+--                                              -- a whole config file of one's own
 --   n.url, n.port, n.prefix
 --   local status, body = n:get("/q")
 --   local answers, seconds = n:get_many({ "/q", "/q", "/q" })  -- at once
@@ -26,26 +28,14 @@
 -- start, it runs without the sanitizer set-up (standin.clean_env).
 
 local files = require "spec.support.files"
+local shell = require "spec.support.shell"
 local standin = require "spec.support.standin"
 
 local M = {}
 
 local CLEAN = standin.clean_env
-
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- Runs the shell command cmd, clean of the sanitizer set-up; returns its
--- output and whether it exited with 0 (the status is echoed: Lua 5.1's
--- close() does not report it).
-local function run(cmd)
-  local p = assert(io.popen(CLEAN .. "sh -c " .. shell_quote(cmd) .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local text, status = out:match("^(.-)exit=(%d+)%s*$")
-  return text or out, status == "0"
-end
+-- Shell commands run clean of the sanitizer set-up (spec.support.shell).
+local run, shell_quote = shell.run, shell.quote
 
 local function sleep(seconds)
   os.execute(CLEAN .. "sleep " .. string.format("%.3f", seconds))
@@ -68,15 +58,6 @@ local function self_pid()
   return assert(out:match("^(%d+)$"), "cannot find the pid of this process")
 end
 
---- The checkout's root directory, absolute: nginx must find lua/, spec/
--- and build/jit/ whatever its working directory.
-local function repo_root()
-  local src = debug.getinfo(1, "S").source
-  local dir = src:match("^@(.*)/spec/support/[^/]+$") or "."
-  local out, ok = run("cd " .. shell_quote(dir) .. " && pwd")
-  assert(ok, "cannot find the checkout's root: " .. out)
-  return (out:gsub("%s+$", ""))
-end
 
 local function nginx_binary()
   local want = os.getenv("NGINX")
@@ -146,13 +127,18 @@ local function config_text(opts, prefix, root, port, token)
   local envs = {}
   for name in pairs(opts.env or {}) do envs[#envs + 1] = "env " .. name .. ";" end
   table.sort(envs)
-  -- Started by root, nginx's workers would run as nobody, who cannot read
-  -- what the specs make in their private temporary directories (a CA).
-  local user = run("id -u"):match("^0%s") and "user root;" or ""
+  local user = M.as_root() and "user root;" or ""
   return CONF:format(table.concat(loads, "\n"), user, prefix, prefix, table.concat(envs, "\n"),
     prefix, prefix, prefix, prefix, prefix, root, root, root, root,
     table.concat(as_list(opts.http), "\n"), port, token,
     table.concat(as_list(opts.locations), "\n"))
+end
+
+--- Whether the specs run as root.  Then nginx's workers must run as root
+-- too: as nobody (or www-data) they could not read what the specs make in
+-- their private temporary directories (a CA, a copy of the checkout).
+function M.as_root()
+  return run("id -u"):match("^0%s") ~= nil
 end
 
 -- Picks ports below Linux's ephemeral range (32768 and up), where the
@@ -164,11 +150,15 @@ end
 --- Starts nginx.  opts: locations (a string or list of `location … { … }`
 -- blocks), http (a string or list of http-level directives), env (name ->
 -- value, for os.getenv inside nginx), timeout (seconds to wait for the
--- worker, default 10).  Raises an error with nginx's own words when it
--- cannot start.
+-- worker, default 10).  Or, instead of locations and http, config: a
+-- function(prefix, port) that returns a whole config, which must listen on
+-- 127.0.0.1:port, keep its pid file (nginx.pid) and error log (error.log)
+-- in prefix, and answer GET / with any status once ready.  Raises an error with
+-- nginx's own words when it cannot start.
 function M.start(opts)
   opts = opts or {}
-  local root = repo_root()
+  -- nginx must find lua/, spec/ and build/jit/ whatever its working directory.
+  local root = shell.repo_root()
   if not files.read(root .. "/build/jit/codearts/batchresult/core.so") then
     error("the C module for LuaJIT is not built: run `make LUA_VERSION=jit` first", 2)
   end
@@ -190,7 +180,8 @@ function M.start(opts)
   local port, err
   for _ = 1, 20 do
     port = random_port()
-    files.write(prefix .. "/nginx.conf", config_text(opts, prefix, root, port, token))
+    files.write(prefix .. "/nginx.conf", opts.config and opts.config(prefix, port)
+      or config_text(opts, prefix, root, port, token))
     out, ok = run(table.concat(env, " ") .. " " .. shell_quote(binary) .. " -p " .. shell_quote(prefix)
       .. " -c " .. shell_quote(prefix .. "/nginx.conf") .. " </dev/null")
     if ok then break end
@@ -223,8 +214,12 @@ function M.start(opts)
     .. "kill -0 %s || kill %s) </dev/null >/dev/null 2>&1 &"):format(me, self.pid, me, self.pid)))
   -- Ready once the worker answers.
   while waited < timeout do
-    local status, body = self:get("/_nginx_ready", 1)
-    if status == 200 and body == token then return self end
+    if opts.config then
+      if self:get("/", 1) ~= 0 then return self end
+    else
+      local status, body = self:get("/_nginx_ready", 1)
+      if status == 200 and body == token then return self end
+    end
     sleep(0.05)
     waited = waited + 0.05
   end

@@ -1,0 +1,48 @@
+-- Asks how any number of pipeline runs started, read from standard input
+-- as "PIPELINE_ID RUN_ID" lines; prints what could not be asked, to retry
+-- later; then asks again about the runs that were queued.
+--
+--   HUAWEICLOUD_SDK_AK=… HUAWEICLOUD_SDK_SK=… HUAWEICLOUD_SDK_PROJECT_ID=… \
+--   lua5.4 examples/batches.lua < runs.txt
+local br = require "codearts.batchresult"
+
+local client = assert(br.new { region = "cn-north-4" })
+
+local all_pairs = {}
+for line in io.lines() do
+  local pipeline_id, pipeline_run_id = line:match("^%s*(%w+)%s+(%w+)%s*$")
+  if pipeline_id then
+    all_pairs[#all_pairs + 1] = { pipeline_id = pipeline_id, pipeline_run_id = pipeline_run_id }
+  end
+end
+
+-- The pairs that got no answer, as lines this script reads again.
+local function retry_later(unanswered)
+  for _, p in ipairs(unanswered) do
+    print("retry later: " .. p.pipeline_id .. " " .. p.pipeline_run_id)
+  end
+end
+
+-- readme:begin query
+local results, err = client:query(all_pairs, {
+  concurrency = 8,
+  on_progress = function(done, total) io.stderr:write(("\r%d/%d"):format(done, total)) end,
+})
+if not results then
+  print(err)                                  -- the first failure
+  retry_later(err.unanswered)                 -- nothing was lost
+  results = err.results
+end
+-- readme:end query
+io.stderr:write("\n")
+print(("%d answered, %d not reported by the server"):format(#results, #results.missing))
+
+-- readme:begin sets
+local queued = results:failed():where { reason_kind = "queued" }
+print(queued)                       -- "3 results: 3 START_FAILED" and one line each
+local later = client:query(queued:pairs())
+-- readme:end sets
+if later then
+  print("asked again:", later:summary().total)
+end
+client:close()

@@ -1,0 +1,10 @@
+#!/bin/sh
+# In the checkout (~/src/codearts-batchresult in init.lua): builds the C
+# module for Neovim's LuaJIT and puts it where Neovim's require finds it,
+# beside the Lua sources; then copies the example plugin into your
+# configuration (README: Neovim).
+set -e
+make LUA_VERSION=jit
+cp build/jit/codearts/batchresult/core.so lua/codearts/batchresult/core.so
+mkdir -p ~/.config/nvim
+cp -r examples/nvim/plugin examples/nvim/lua ~/.config/nvim/

@@ -1,0 +1,33 @@
+-- Signs a request without sending it (client:prepare), sends it with the
+-- curl CLI, and decodes the answer (br.decode).
+--
+--   HUAWEICLOUD_SDK_AK=… HUAWEICLOUD_SDK_SK=… HUAWEICLOUD_SDK_PROJECT_ID=… \
+--   lua5.4 examples/prepare.lua
+local br = require "codearts.batchresult"
+
+local client = assert(br.new { region = "cn-north-4" })
+local runs = {
+  { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db", pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" },
+}
+
+-- readme:begin prepare
+local req = assert(client:prepare(runs))
+-- Sent here by the curl CLI, its options in a private file (os.tmpname
+-- makes it mode 0600) so that no credential shows in the process list.
+local function quoted(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
+local config = os.tmpname()
+local f = assert(io.open(config, "w"))
+f:write("silent\nshow-error\nrequest = ", quoted(req.method), "\nurl = ", quoted(req.url),
+        "\ndata-binary = ", quoted(req.body), "\n")
+for name, value in pairs(req.headers) do f:write("header = ", quoted(name .. ": " .. value), "\n") end
+f:close()
+local curl = assert(io.popen("curl --config " .. config))
+local results, err = br.decode(curl:read("*a"))
+curl:close()
+os.remove(config)
+-- readme:end prepare
+if not results then
+  print(err)
+  os.exit(1)
+end
+print(results)

@@ -1,0 +1,113 @@
+-- The programs in examples/ that README.md shows (spec/readme_spec.lua
+-- checks the two agree), run as a user runs them: a fresh interpreter, the
+-- plain module (build/<version>/, not a sanitizer build), credentials and
+-- project in HUAWEICLOUD_SDK_*, and the region's endpoint pointed at the
+-- local stand-in by HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4, as
+-- the official SDKs allow, so that the examples' text stays what a user
+-- writes.
+local answers = require "spec.support.answers"
+local child = require "spec.support.child"
+local files = require "spec.support.files"
+local once = require "spec.support.once"
+local shell = require "spec.support.shell"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials.permanent
+local version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
+
+-- The environment of a user of the examples, with the stand-in as
+-- cn-north-4.
+local function user_env(server, extra)
+  local env = {
+    HUAWEICLOUD_SDK_AK = creds.ak, HUAWEICLOUD_SDK_SK = creds.sk, HUAWEICLOUD_SDK_PROJECT_ID = model.seed_project,
+    HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = server.url,
+    LUA_PATH = "./lua/?.lua;;", LUA_CPATH = "./build/" .. version .. "/?.so;;",
+    LD_PRELOAD = false, ASAN_OPTIONS = false, UBSAN_OPTIONS = false, LSAN_OPTIONS = false,
+  }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
+-- Runs an example; returns its standard output and standard error.
+local function run_example(server, path, extra_env, input)
+  local out, ok, err = child.run_file(path, user_env(server, extra_env), input)
+  assert(ok, path .. " failed:\n" .. out .. err)
+  return out, err
+end
+
+describe("examples/", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("use.lua prints the two runs of the Use section", function()
+    local out = run_example(server, "examples/use.lua", { MY_AK = creds.ak, MY_SK = creds.sk })
+    local want = {}
+    for i = 1, 2 do
+      local s = model.seed[i]
+      want[i] = s.pipeline_name .. "\t" .. s.status .. "\t" .. tostring(s.reason) .. "\n"
+    end
+    assert.are.equal(table.concat(want), out)
+    assert.are.equal(1, server:stats().requests)
+  end)
+
+  it("batches.lua loses nothing when a batch fails, and asks again about the queued runs", function()
+    local list = model.make_pairs("examples", 250)
+    local input = os.tmpname()
+    finally(function() os.remove(input) end)
+    local lines = {}
+    for i, p in ipairs(list) do lines[i] = p.pipeline_id .. " " .. p.pipeline_run_id end
+    files.write(input, table.concat(lines, "\n") .. "\n")
+    -- The second batch of 100 (pairs 101 to 200) is refused.
+    server:config { fail_ids = { list[150].pipeline_run_id }, fail_status = 400 }
+
+    local out, progress = run_example(server, "examples/batches.lua", nil, input)
+    assert.are.equal("\r100/250\r200/250\r250/250\n", progress)
+    assert.truthy(out:find("^DEVPIPE.00000400 %(HTTP 400%): "), out)
+    local retried = {}
+    for p, r in out:gmatch("retry later: (%w+) (%w+)\n") do
+      retried[#retried + 1] = { pipeline_id = p, pipeline_run_id = r }
+    end
+    local failed_batch = {}
+    for i = 101, 200 do failed_batch[#failed_batch + 1] = list[i] end
+    assert.are.same(failed_batch, retried)
+
+    local queued = {}
+    for i, p in ipairs(list) do
+      if (i <= 100 or i > 200) and model.result_for(p.pipeline_id, p.pipeline_run_id).reason == model.REASON_QUEUED then
+        queued[#queued + 1] = p
+      end
+    end
+    assert.is_true(#queued > 0)
+    server:config { fail_ids = {} }
+    assert.truthy(out:find("\n150 answered, 0 not reported by the server\n" .. answers.shown(server, queued)
+      .. "\nasked again:\t" .. #queued .. "\n$"), out)
+  end)
+
+  it("prepare.lua signs, sends with the curl CLI, and decodes", function()
+    local out = run_example(server, "examples/prepare.lua")
+    assert.are.equal(1, server:stats().requests)
+    assert.are.equal(answers.shown(server, { model.seed_query[1] }) .. "\n", out)
+  end)
+
+  it("logging.lua logs the attempt", function()
+    local out, log = run_example(server, "examples/logging.lua")
+    assert.are.equal("", out)
+    local url = server.url .. "/v5/" .. model.seed_project .. "/api/pipelines/batch-runs/result"
+    local line = log:match("^POST (.-)\n$")
+    assert(line, log)
+    assert.are.equal(url, line:match("^(%S+) attempt 1: 200 %d+%.%d%d%ds $"), log)
+  end)
+
+  once.describe("from-checkout.sh", function()
+    it("runs examples/query.lua from the checkout", function()
+      local out, ok = shell.run(("HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s HUAWEICLOUD_SDK_PROJECT_ID=%s"
+        .. " CODEARTS_ENDPOINT=%s sh examples/from-checkout.sh"):format(shell.quote(creds.ak), shell.quote(creds.sk),
+        model.seed_project, shell.quote(server.url)))
+      assert.is_true(ok, out)
+      for _, s in ipairs(model.seed) do
+        assert.truthy(out:find(s.pipeline_name .. "  " .. s.pipeline_run_id .. "  " .. s.status, 1, true), out)
+      end
+    end)
+  end)
+end)

@@ -1,0 +1,50 @@
+-- Run by spec/nvim_example_spec.lua inside `nvim --headless`, after the
+-- user's init.lua and plugins: runs :PipelineStatus with $NVIM_TEST_RUNS,
+-- waits for the scratch buffer it opens, then writes to $NVIM_TEST_OUT how
+-- long the command took to return, when the buffer came, its options and
+-- its lines, and quits.
+local uv = vim.uv or vim.loop
+local out_path = os.getenv("NVIM_TEST_OUT")
+
+local function finish(lines)
+  local f = assert(io.open(out_path, "w"))
+  f:write(table.concat(lines, "\n"), "\n")
+  f:close()
+  vim.cmd("qa!")
+end
+
+-- Never hang the test run.
+local guard = uv.new_timer()
+guard:start(20000, 0, vim.schedule_wrap(function() finish { "error=timed out" } end))
+
+local messages = {}
+local notify = vim.notify
+vim.notify = function(msg, level)
+  messages[#messages + 1] = msg
+  return notify(msg, level)
+end
+
+local started = uv.now()
+local ok, err = pcall(vim.cmd, "PipelineStatus " .. os.getenv("NVIM_TEST_RUNS"))
+local returned_ms = uv.now() - started
+if not ok then return finish { "error=" .. tostring(err) } end
+
+local poll = uv.new_timer()
+poll:start(20, 20, vim.schedule_wrap(function()
+  if #messages > 0 then
+    poll:stop()
+    return finish { "error=" .. table.concat(messages, " | ") }
+  end
+  local buf = vim.api.nvim_get_current_buf()
+  if not vim.api.nvim_buf_get_name(buf):match("^pipeline%-status://") then return end
+  poll:stop()
+  local lines = {
+    "returned_ms=" .. returned_ms,
+    "answered_ms=" .. (uv.now() - started),
+    "buftype=" .. vim.bo[buf].buftype,
+    "modifiable=" .. tostring(vim.bo[buf].modifiable),
+    "windows=" .. #vim.api.nvim_list_wins(),
+  }
+  for _, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do lines[#lines + 1] = "line=" .. line end
+  finish(lines)
+end))

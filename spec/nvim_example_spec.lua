@@ -1,0 +1,73 @@
+-- examples/nvim/: the README's way to use the library and the example
+-- plugin from a checkout, followed in a throw-away home directory: the
+-- checkout at ~/src/codearts-batchresult, examples/nvim/install.sh run in
+-- it, examples/nvim/init.lua as ~/.config/nvim/init.lua.  Then a real
+-- `nvim --headless` starts as the user would, runs :PipelineStatus against
+-- the stand-in (the endpoint of cn-north-4, through the environment), and
+-- the scratch buffer must hold the result set, opened after the stand-in's
+-- one-second answer while the command itself returned at once.
+local answers = require "spec.support.answers"
+local files = require "spec.support.files"
+local once = require "spec.support.once"
+local shell = require "spec.support.shell"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials.permanent
+
+-- Neovim runs LuaJIT whatever Lua runs the suite: once per make test.
+once.describe("examples/nvim (a real Neovim, set up as the README says)", function()
+  local server, home
+  standin.for_block(function(s) server = s end)
+
+  setup(function()
+    home = shell.temp_dir()
+    local checkout = home .. "/src/codearts-batchresult"
+    -- The checkout, with the LuaJIT build make test has made (kept with
+    -- its times, so the how-to's make finds it up to date).
+    local out, ok = shell.run(("mkdir -p %s && tar cf - Makefile src lua scripts examples build/jit | tar xf - -C %s")
+      :format(shell.quote(checkout), shell.quote(checkout)))
+    assert(ok, out)
+    out, ok = shell.run(("cd %s && HOME=%s sh examples/nvim/install.sh")
+      :format(shell.quote(checkout), shell.quote(home)))
+    assert(ok, out)
+    files.write(home .. "/.config/nvim/init.lua", assert(files.read("examples/nvim/init.lua")))
+  end)
+  teardown(function() if home then shell.remove(home) end end)
+
+  it(":PipelineStatus answers in a scratch buffer, without blocking", function()
+    server:config { delay_ms = 1000 }
+    local runs = {}
+    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
+    local out = home .. "/out.txt"
+    local cmd = table.concat({
+      "cd", shell.quote(home), "&&",
+      "env -u LUA_PATH -u LUA_CPATH -u LUA_INIT -u XDG_CONFIG_HOME -u XDG_DATA_HOME -u XDG_STATE_HOME",
+      "-u VIMINIT -u MYVIMRC",
+      "HOME=" .. shell.quote(home),
+      "HUAWEICLOUD_SDK_AK=" .. shell.quote(creds.ak), "HUAWEICLOUD_SDK_SK=" .. shell.quote(creds.sk),
+      "HUAWEICLOUD_SDK_PROJECT_ID=" .. model.seed_project,
+      "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4=" .. shell.quote(server.url),
+      "NVIM_TEST_OUT=" .. shell.quote(out), "NVIM_TEST_RUNS=" .. shell.quote(table.concat(runs, " ")),
+      "nvim --headless -i NONE -c", shell.quote("luafile " .. shell.repo_root() .. "/spec/nvim/example_driver.lua"),
+      "</dev/null",
+    }, " ")
+    local log = shell.run(cmd)
+    local text = assert(files.read(out), "nvim wrote nothing: " .. log)
+    local got, lines = {}, {}
+    for k, v in text:gmatch("([%w_]+)=([^\n]*)") do
+      if k == "line" then lines[#lines + 1] = v else got[k] = v end
+    end
+    assert.are.equal(nil, got.error)
+    assert.is_true(tonumber(got.returned_ms) < 500, "the command blocked for " .. got.returned_ms .. " ms")
+    assert.is_true(tonumber(got.answered_ms) >= 1000)
+    assert.are.equal("nofile", got.buftype)
+    assert.are.equal("false", got.modifiable)
+    assert.are.equal("2", got.windows)
+
+    server:config { delay_ms = 0 }
+    local want = {}
+    for line in answers.shown(server, model.seed_query):gmatch("[^\n]+") do want[#want + 1] = line end
+    assert.are.same(want, lines)
+  end)
+end)
