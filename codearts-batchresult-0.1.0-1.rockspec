@@ -18,6 +18,11 @@ description = {
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
+  -- The command-line tool's: its arguments, its JSON input and output, and
+  -- whether it writes to a terminal.
+  "argparse",
+  "lua-cjson",
+  "lua-term",
 }
 external_dependencies = {
   -- Debian keeps curl.h under a multiarch directory: look for the library.
@@ -46,5 +51,9 @@ build = {
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
+  },
+  install = {
+    -- LuaRocks wraps it in a script that runs it with this Lua and paths.
+    bin = { ["codearts-batchresult"] = "bin/codearts-batchresult" },
   },
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Cuts release VERSION from the checkout's HEAD (README: Releasing): tags it,
-# packs the source rock from the tag, builds that rock offline into a
+# packs the source rock from the tag, builds that rock offline (its Lua
+# dependencies must be installed already) into a
 # scratch tree, and checks that it reports VERSION.
 #
 #   sh examples/release.sh 0.1.0
@@ -10,7 +11,7 @@ git tag -a "v$version" -m "codearts-batchresult $version"
 make rock
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
-luarocks --lua-version=5.4 build --tree="$tree" "codearts-batchresult-$version-1.src.rock"
+luarocks --lua-version=5.4 build --deps-mode=none --tree="$tree" "codearts-batchresult-$version-1.src.rock"
 VERSION=$version LUA_PATH="$tree/share/lua/5.4/?.lua" LUA_CPATH="$tree/lib/lua/5.4/?.so" lua5.4 -e '
   local want = os.getenv("VERSION")
   for _, name in ipairs { "codearts.batchresult", "codearts.batchresult.core" } do

@@ -1,0 +1,13 @@
+#!/bin/sh
+# A CI step: start the pipelines listed in a file (one id per line), then
+# fail the job, showing which runs did not start and why, when any did not.
+#
+#   HUAWEICLOUD_SDK_AK=… HUAWEICLOUD_SDK_SK=… HUAWEICLOUD_SDK_PROJECT_ID=… \
+#   CODEARTS_REGION=cn-north-4 sh examples/ci-start-pipelines.sh pipelines.txt
+codearts-batchresult run --query --failed --input "${1:-pipelines.txt}"
+case $? in
+0) echo "Every pipeline started." ;;
+1) echo "Some pipelines did not start: see the table above." >&2; exit 1 ;;
+2) echo "Bad pipeline ids or settings: see the message above." >&2; exit 2 ;;
+*) echo "CodeArts could not be asked: see the error above." >&2; exit 3 ;;
+esac

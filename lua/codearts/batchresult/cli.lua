@@ -1,0 +1,298 @@
+--- codearts.batchresult.cli: the command-line tool, `codearts-batchresult
+-- query` and `codearts-batchresult run` (bin/codearts-batchresult is its
+-- launcher; README.md, "Command line", its manual).
+--
+-- A thin layer over the library's public API: it reads the items, makes a
+-- client, makes one call, and prints what came back.  Ids are checked,
+-- de-duplicated, batched, signed and redacted by the library alone; when it
+-- refuses an item, err.index says which, and the tool names the user's
+-- argument or line.
+--
+--   cli.main(argv [, sys]) -> exit status
+--     0  every pair answered and every run started
+--     1  a run did not start, or the server did not report an item
+--     2  usage error or invalid input: nothing was sent
+--     3  the call failed: what arrived is printed, the error is on stderr
+-- sys replaces the process's streams and environment (stdin, stdout,
+-- stderr, getenv), for the bench.
+local br = require "codearts.batchresult"
+local R = require "codearts.batchresult.results"
+local args = require "codearts.batchresult.cli.args"
+local input = require "codearts.batchresult.cli.input"
+local output = require "codearts.batchresult.cli.output"
+local terminal = require "codearts.batchresult.cli.terminal"
+
+local M = {}
+
+local OK, NOT_STARTED, USAGE, FAILED = 0, 1, 2, 3
+local INTERRUPTED = 130 -- 128 + SIGINT, as shells report it
+local NAME = args.NAME
+local EPIPE = 32 -- errno of a write to a pipe nobody reads (Linux, BSD, macOS)
+
+-- Ends the run early: main catches it and returns status.
+local function stop(status, message)
+  error({ exit = status, message = message }, 0)
+end
+
+local function read_all(file)
+  return file:read("*a") -- "*a", not "a": Lua 5.1 needs the star
+end
+
+--- The content of the file named by an option ("-": stdin).
+local function slurp(name, option, sys)
+  if name == "-" then return read_all(sys.stdin) end
+  local f, why = io.open(name, "rb")
+  if not f then stop(USAGE, ("%s: cannot read %s"):format(option, why)) end
+  local text = read_all(f)
+  f:close()
+  if not text then stop(USAGE, ("%s: cannot read %s"):format(option, name)) end
+  return text
+end
+
+--- The IAM token of --token-file, without the one line break that ends it.
+local function read_token(a, sys)
+  local token = slurp(a.token_file, "--token-file", sys):gsub("\r?\n$", "")
+  if token == "" then stop(USAGE, "--token-file " .. a.token_file .. " is empty") end
+  return token
+end
+
+--- The items: arguments, then --input; stdin when neither is given and it
+-- is not a terminal.
+local function read_items(a, sys)
+  local items = input.items(a.command == "query" and "pairs" or "ids")
+  local argv = a.command == "query" and a.pairs or a.pipeline_ids
+  local ok, why = input.from_arguments(items, argv)
+  if not ok then stop(USAGE, why) end
+  local from = a.input
+  if not from and #argv == 0 and not terminal.isatty(sys.stdin) then
+    from = "-"
+  end
+  if from == "-" and a.token_file == "-" then
+    stop(USAGE, "--token-file - reads stdin, so the items cannot come from it: give them as arguments "
+      .. "or with --input FILE")
+  end
+  if from then
+    ok, why = input.from_text(items, slurp(from, "--input", sys), from == "-" and "input" or from)
+    if not ok then stop(USAGE, why) end
+  end
+  if items.n == 0 then
+    stop(USAGE, ("no %s given: give them as arguments, with --input FILE, or on stdin (see --help)")
+      :format(items.kind == "pairs" and "PIPELINE_ID:PIPELINE_RUN_ID pairs" or "pipeline ids"))
+  end
+  return items
+end
+
+-- The library's client options each flag sets, to name the flag when the
+-- library refuses a value.
+local FLAGS = {
+  { "batch_size", "--batch-size" }, { "concurrency", "--concurrency" }, { "timeout", "--timeout" },
+  { "max_retries", "--max-retries" }, { "ca_file", "--ca-file" }, { "project_id", "--project-id" },
+  { "endpoint", "--endpoint" }, { "region", "--region" }, { "deadline", "--deadline" },
+}
+
+--- A refusal of the library's, with the flag that set the value it names.
+local function refused(err, a)
+  local msg = tostring(err)
+  for _, f in ipairs(FLAGS) do
+    if a[f[1]] ~= nil and err.message:find(f[1], 1, true) then
+      return ("%s (%s %s)"):format(msg, f[2], tostring(a[f[1]]))
+    end
+  end
+  return msg
+end
+
+--- One line per attempt, from the library's logger event: never a header
+-- (its credentials are [REDACTED] anyway), only what says how it went.
+local function log_line(e)
+  local parts = { ("%s %s attempt %d: %s, %.3f s"):format(e.method, e.url, e.attempt,
+    e.status and ("HTTP " .. e.status) or "no answer", e.duration) }
+  if e.request_id then parts[#parts + 1] = "request " .. e.request_id end
+  if e.error then parts[#parts + 1] = e.error end
+  if e.retry_in then parts[#parts + 1] = ("retry in %.2f s"):format(e.retry_in) end
+  return NAME .. ": " .. table.concat(parts, ", "):gsub("%c", "?") .. "\n"
+end
+
+local function new_client(a, token, sys, progress)
+  local endpoint, region = a.endpoint, a.region
+  if not endpoint and not region then
+    endpoint = sys.getenv("CODEARTS_ENDPOINT")
+    region = not endpoint and sys.getenv("CODEARTS_REGION") or nil
+  end
+  if not endpoint and not region then
+    stop(USAGE, "no endpoint: give --region REGION or --endpoint URL (or set CODEARTS_REGION or "
+      .. "CODEARTS_ENDPOINT)")
+  end
+  local logger
+  if a.verbose then
+    logger = function(e)
+      progress.clear()
+      sys.stderr:write(log_line(e))
+      progress.redraw()
+    end
+  end
+  local client, err = br.new {
+    endpoint = endpoint, region = region, project_id = a.project_id, token = token,
+    ca_file = a.ca_file, timeout = a.timeout, batch_size = a.batch_size,
+    concurrency = a.concurrency, max_retries = a.max_retries, logger = logger,
+  }
+  if not client then stop(USAGE, refused(err, a)) end
+  return client
+end
+
+--- The library's refusal of item i, named as the user gave it:
+-- "input line 7: pipeline_run_id must be 32 letters or digits, got "abc"".
+local function invalid_item(err, items)
+  local i = err.index
+  if type(i) ~= "number" or not items.from[i] then return nil end
+  -- The message starts with the item's name in the library's list,
+  -- "pairs[3].pipeline_run_id": the user knows the item by its place.
+  local rest = err.message:match("^[%w_]+%[%d+%]%.?[%w_]*(.*)$")
+  local subject = err.field or (items.kind == "ids" and "pipeline id" or "pair")
+  return items:where(i) .. ": " .. (rest and (subject .. rest) or err.message)
+end
+
+--- The call the command makes, and the kind of records it gives back.
+local function call(client, a, items, opts)
+  if a.command == "query" then return "results", client:query(items.list, opts) end
+  -- run_and_query refuses dry_run (the runs' ids are not known before
+  -- they start): a dry run of run --query shows the requests that start.
+  if a.query and not a.dry_run then return "results", client:run_and_query(items.list, opts) end
+  return "runs", client:run(items.list, opts)
+end
+
+--- The records a filter keeps, from all of them; the summary and the exit
+-- status have been taken from all of them before.
+local function filtered(records, a)
+  if a.failed then records = records:failed() end
+  if a.succeeded then records = records:succeeded() end
+  if #a.reason_kind > 0 then
+    local wanted = {}
+    for _, k in ipairs(a.reason_kind) do wanted[k] = true end
+    records = records:where { reason_kind = function(kind) return wanted[kind] == true end }
+  end
+  return records
+end
+
+local function check_usage(a)
+  if a.command == "run" and not a.query and (a.failed or a.succeeded or #a.reason_kind > 0) then
+    stop(USAGE, "--failed, --succeeded and --reason-kind need --query: without it, run says "
+      .. "which runs started, not how")
+  end
+end
+
+local function parse(argv)
+  local ok, a = pcall(function()
+    return args.parser():parse(argv)
+  end)
+  if ok then return a end
+  if type(a) == "table" and a.usage then
+    error({ exit = USAGE, text = a.usage }, 0)
+  end
+  error(a, 0)
+end
+
+local function run(argv, sys, state)
+  local a = parse(argv)
+  check_usage(a)
+  local items = read_items(a, sys)
+  local token = a.token_file and read_token(a, sys)
+
+  local on_tty = terminal.isatty(sys.stderr)
+  local show_progress = a.progress or (on_tty and not a.no_progress)
+  local verbs = a.command == "query" and { "asking" } or { "starting", "asking" }
+  local progress = terminal.progress(sys.stderr, verbs, a.progress)
+  local client = new_client(a, token, sys, progress)
+  local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
+                 on_progress = show_progress and progress.update or nil }
+  local kind, records, err = call(client, a, items, opts)
+  progress.finish()
+  client:close()
+
+  local ran = records or (err and (err.results or err.unanswered))
+  if not ran then
+    if err.code == "INVALID_ARGUMENT" then stop(USAGE, invalid_item(err, items) or refused(err, a)) end
+    stop(FAILED, tostring(err))
+  end
+  local out = state.stdout
+  if a.dry_run then
+    state.status = OK
+    output.requests(out, records)
+    state.flush()
+    return OK
+  end
+
+  records = records or err.results or {}
+  local lists = { missing = records.missing or {}, not_started = records.not_started,
+                  unanswered = err and err.unanswered }
+  -- The exit status and the summary count every record, filtered or not.
+  local status, summary
+  if kind == "results" then
+    records = R.wrap(records)
+    local all_started = #records:succeeded() == #records
+    status = (all_started and #lists.missing == 0 and #(lists.not_started or {}) == 0) and OK or NOT_STARTED
+    -- Only a terminal shows the summary, and its reason kinds take a while
+    -- to work out for 10,000 results.
+    summary = on_tty and output.summary(br.summary(records), lists, R.REASON_KINDS)
+    records = filtered(records, a)
+  else
+    status = #lists.missing == 0 and OK or NOT_STARTED
+    local n = #records + #lists.missing
+    summary = ("%d %s: %d started"):format(n, n == 1 and "pipeline" or "pipelines", #records)
+      .. output.counts(kind, lists)
+  end
+  if err then status = FAILED end
+  state.status = status
+
+  local wrote_lists = output.write(out, a.format, kind, records, lists,
+    terminal.painter(terminal.colour(sys.stdout, sys.getenv)))
+  if not wrote_lists then
+    output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
+  end
+  state.flush()
+  if err then sys.stderr:write(NAME .. ": " .. tostring(err):gsub("%c", "?") .. "\n") end
+  if on_tty then
+    local paint = terminal.painter(terminal.colour(sys.stderr, sys.getenv))
+    sys.stderr:write(paint(status == OK and "START_SUCCESS" or "START_FAILED", summary) .. "\n")
+  end
+  return status
+end
+
+--- A writer to file that stops the run when the file cannot be written:
+-- quietly, with the status already decided, when the reader has gone (a
+-- pipe into `head`); with a message otherwise (a full disk).
+local function checked_writer(file, state)
+  local function check(ok, why, code)
+    if ok then return end
+    if code == EPIPE then stop(state.status or FAILED) end
+    stop(FAILED, "cannot write the output: " .. tostring(why))
+  end
+  return function(s) check(file:write(s)) end, function() check(file:flush()) end
+end
+
+--- The process's streams and environment.
+function M.system()
+  return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv }
+end
+
+function M.main(argv, sys)
+  sys = sys or M.system()
+  local state = {}
+  state.stdout, state.flush = checked_writer(sys.stdout, state)
+  local ok, status = xpcall(function() return run(argv, sys, state) end, function(e)
+    if type(e) == "table" then return e end
+    -- Ctrl-C: the interpreter raises this in the running code.
+    if tostring(e):find("interrupted!$") then return { exit = INTERRUPTED, message = "interrupted" } end
+    return debug.traceback(tostring(e), 2)
+  end)
+  if ok then return status end
+  if type(status) == "table" and status.exit then
+    if status.text then sys.stderr:write(status.text, "\n") end
+    if status.message then sys.stderr:write(NAME, ": ", (status.message:gsub("%c", "?")), "\n") end
+    return status.exit
+  end
+  -- A bug: say so, and do not let it pass for a run that did not start (1).
+  sys.stderr:write(NAME, ": internal error: ", tostring(status), "\n")
+  return FAILED
+end
+
+return M

@@ -1,0 +1,145 @@
+--- The command line of codearts-batchresult: its two commands, their
+-- options and their help, declared for lua-argparse.  Parsing only: what
+-- the options mean is cli.lua's business, and every value the library
+-- checks (ids, counts, seconds, URLs) is left for it to check.
+local argparse = require "argparse"
+local br = require "codearts.batchresult"
+
+local M = {}
+
+M.NAME = "codearts-batchresult"
+
+local EXAMPLES = [[
+Examples:
+  # How did these runs start?  (AK/SK and project from the environment)
+  codearts-batchresult query --region cn-north-4 \
+      6ba9a2dbc7024c22a9a6614516dc22db:e41fe3981361476eb6dad17ad98c683c
+
+  # Pairs from a file (JSON, CSV with a header, or "PIPELINE_ID RUN_ID" lines),
+  # only the runs that did not start, as CSV
+  codearts-batchresult query --input runs.csv --failed --format csv
+
+  # Pairs on stdin, as JSON for jq
+  jq -c '[.[] | {pipeline_id, pipeline_run_id}]' runs.json |
+      codearts-batchresult query --format json | jq '.result[].status'
+
+  # Start pipelines, say how each started; exit 1 when any did not
+  codearts-batchresult run --query --region cn-north-4 < pipeline-ids.txt
+
+  # What would be sent (signed, credentials hidden); sends nothing
+  codearts-batchresult query --dry-run --region cn-north-4 PIPELINE_ID:RUN_ID]]
+
+local ENVIRONMENT = [[
+Environment:
+  HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK   AK/SK (unless --token-file)
+  HUAWEICLOUD_SDK_SECURITY_TOKEN           with a temporary AK/SK
+  HUAWEICLOUD_SDK_PROJECT_ID               the default for --project-id
+  CODEARTS_ENDPOINT, CODEARTS_REGION       the defaults for --endpoint, --region
+  HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_<REGION>   a region's endpoint,
+                                           e.g. ..._CN_NORTH_4
+  NO_COLOR                                 set: no colour
+No option takes a secret: the command line is visible to other users (ps).]]
+
+local EXIT_STATUS = [[
+Exit status:
+  0  every pair answered, every run started (START_SUCCESS)
+  1  at least one run did not start (START_FAILED, or a pair or pipeline the
+     server did not report)
+  2  usage error or invalid input (named on stderr); nothing was sent
+  3  the call failed (API, network, TLS): the results that arrived are
+     printed, the error and the unanswered items go to stderr]]
+
+-- Options every command takes.
+local function connection_options(cmd)
+  local endpoint = cmd:option("--endpoint", "https://host[:port] of the API (default: $CODEARTS_ENDPOINT).")
+    :argname "<url>"
+  local region = cmd:option("--region", "A region, e.g. cn-north-4, instead of --endpoint "
+    .. "(default: $CODEARTS_REGION).")
+    :argname "<region>"
+  cmd:mutex(endpoint, region)
+  cmd:group("Connection", endpoint, region,
+    cmd:option("--project-id", "The project (default: $HUAWEICLOUD_SDK_PROJECT_ID)."):argname "<id>",
+    cmd:option("--token-file", "Read an IAM token from <file> ('-': stdin) instead of using AK/SK.")
+      :argname "<file>",
+    cmd:option("--ca-file", "PEM file of trusted CAs (default: the system's)."):argname "<file>"
+  )
+  cmd:group("Batching and limits",
+    cmd:option("--batch-size", "Items per request (default 100)."):argname "<n>":convert(tonumber),
+    cmd:option("--concurrency", "Requests at once (default 4)."):argname "<n>":convert(tonumber),
+    cmd:option("--timeout", "Seconds for one request (default 30)."):argname "<s>":convert(tonumber),
+    cmd:option("--deadline", "Seconds for the whole call, retries included."):argname "<s>"
+      :convert(tonumber),
+    cmd:option("--max-retries", "Attempts after the first, per batch (default 3)."):argname "<n>"
+      :convert(tonumber)
+  )
+end
+
+local function output_options(cmd, filters)
+  local progress, no_progress = cmd:flag("--progress", "Draw progress on stderr even when it is not a terminal."),
+    cmd:flag("--no-progress", "Never draw progress.")
+  local items = {
+    cmd:option("-i --input", "Read the items from <file> ('-': stdin).  Without it and without "
+      .. "arguments, stdin is read when it is not a terminal."):argname "<file>",
+    cmd:option("-f --format", "Output format."):choices { "table", "json", "csv", "ndjson" }
+      :default "table",
+  }
+  if filters then
+    local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start."),
+      cmd:flag("--succeeded", "Print only the runs that started.")
+    cmd:mutex(failed, succeeded)
+    items[#items + 1] = failed
+    items[#items + 1] = succeeded
+    items[#items + 1] = cmd:option("--reason-kind", "Print only the runs that failed for this reason "
+      .. "(may be repeated).  The summary and the exit status count every run."):argname "<kind>"
+      :choices { "banned", "queued", "change_request", "other" }:count "*"
+  end
+  items[#items + 1] = progress
+  items[#items + 1] = no_progress
+  items[#items + 1] = cmd:flag("--dry-run", "Validate, sign and print the requests (credentials "
+    .. "[REDACTED]); send nothing.")
+  items[#items + 1] = cmd:flag("-v --verbose", "One line per HTTP attempt on stderr.")
+  cmd:mutex(progress, no_progress)
+  cmd:group("Input and output", (table.unpack or unpack)(items))
+end
+
+--- The parser.  Its error handler raises { usage = text } instead of
+-- exiting with status 1, as argparse would: a usage error is status 2.
+function M.parser()
+  local parser = argparse(M.NAME)
+    :description("Asks Huawei Cloud CodeArts Pipeline how a batch of pipeline runs started "
+      .. "(ShowBatchRunResult), or starts pipelines (BatchRunPipeline).")
+    :epilog(EXAMPLES .. "\n\n" .. ENVIRONMENT .. "\n\n" .. EXIT_STATUS)
+    :usage("Usage: " .. M.NAME .. " query [options] [PIPELINE_ID:PIPELINE_RUN_ID ...]\n"
+      .. "       " .. M.NAME .. " run   [options] [--query] [PIPELINE_ID ...]\n"
+      .. "       " .. M.NAME .. " query|run --help")
+    :command_target "command"
+    :help_max_width(100)
+  parser:flag("--version", "Print the version and exit."):action(function()
+    print(M.NAME .. " " .. br.VERSION)
+    os.exit(0)
+  end)
+
+  local query = parser:command("query", "Ask how pipeline runs started.")
+    :usage("Usage: " .. M.NAME .. " query [options] [PIPELINE_ID:PIPELINE_RUN_ID ...]")
+    :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
+  query:argument("pairs", "PIPELINE_ID:PIPELINE_RUN_ID pairs; or --input, or stdin."):args "*"
+    :argname "<pipeline_id:run_id>"
+  output_options(query, true)
+  connection_options(query)
+
+  local run = parser:command("run", "Start pipelines; with --query, say how each run started.")
+    :usage("Usage: " .. M.NAME .. " run [options] [--query] [PIPELINE_ID ...]")
+    :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
+  run:argument("pipeline_ids", "Pipeline ids; or --input (one per line, or a JSON array), or stdin.")
+    :args "*":argname "<pipeline_id>"
+  run:flag("--query", "After starting them, ask how each run started (the output of query).")
+  output_options(run, true)
+  connection_options(run)
+
+  parser.error = function(p, msg)
+    error({ usage = p:get_usage() .. "\n\nError: " .. msg }, 0)
+  end
+  return parser
+end
+
+return M

@@ -1,0 +1,307 @@
+--- Where the tool's items come from: pairs (query) or pipeline ids (run),
+-- given as arguments, or read from a file or stdin in a format detected
+-- from its content.
+--
+-- This module splits text into items and remembers where each came from;
+-- it never judges an id.  The library checks every item before anything is
+-- sent, and when it refuses one it says which (err.index), so the tool can
+-- name the user's line or argument: `input line 7: pipeline_run_id must be
+-- 32 letters or digits, got "abc"`.
+--
+-- Formats, for pairs:
+--   a JSON array of {"pipeline_id": …, "pipeline_run_id": …} objects;
+--   the API's request body, {"query": [ …the same… ]};
+--   CSV (RFC 4180) whose header names pipeline_id and pipeline_run_id, in
+--   any order, among any other columns;
+--   lines of two ids separated by white space, a comma or a colon, with
+--   blank lines and # comments.
+-- For pipeline ids: a JSON array of strings, {"pipeline_ids": [ … ]}, or
+-- one id per line (blank lines and # comments allowed).
+local cjson = require "cjson.safe"
+
+local M = {}
+
+-- Items, and for item i the source it came from (from[i]) and its place
+-- there (at[i]: an argument's position, a line or an array index), kept
+-- as two plain arrays so that 10,000 items cost no extra tables.
+local Items = {}
+Items.__index = Items
+
+--- An empty list of items; kind is "pairs" or "ids".
+function M.items(kind)
+  return setmetatable({ kind = kind, list = {}, from = {}, at = {}, n = 0 }, Items)
+end
+
+function Items:add(item, source, at)
+  local n = self.n + 1
+  self.list[n], self.from[n], self.at[n], self.n = item, source, at, n
+end
+
+--- Where item i came from: "argument 3 (abc:def)", "input line 7",
+-- "runs.json item 2".
+function Items:where(i)
+  return self.from[i](self.at[i])
+end
+
+-- Longest piece of the user's text quoted back in a message.
+local SHOWN_MAX = 60
+
+--- Text from the user, fit to quote in a one-line message: control
+-- characters as "?", long text cut.
+local function shown(s)
+  s = s:gsub("%c", "?")
+  if #s > SHOWN_MAX then s = s:sub(1, SHOWN_MAX - 3) .. "..." end
+  return s
+end
+
+--- Items from the command line's arguments: PIPELINE_ID:PIPELINE_RUN_ID
+-- pairs, or pipeline ids as they are.  Returns true, or nil, message.
+function M.from_arguments(items, argv)
+  local function where(i) return ("argument %d (%s)"):format(i, shown(argv[i])) end
+  for i, a in ipairs(argv) do
+    if items.kind == "ids" then
+      items:add(a, where, i)
+    else
+      local p, r = a:match("^([^:]*):([^:]*)$")
+      if not p then return nil, where(i) .. ": expected PIPELINE_ID:PIPELINE_RUN_ID" end
+      items:add({ pipeline_id = p, pipeline_run_id = r }, where, i)
+    end
+  end
+  return true
+end
+
+--- An iterator over text's lines: line number, line (without its LF or
+-- CRLF).
+local function lines(text)
+  if text:byte(-1) ~= 10 then text = text .. "\n" end
+  local n, next_line = 0, text:gmatch("([^\n]*)\n")
+  return function()
+    local line = next_line()
+    if not line then return nil end
+    n = n + 1
+    if line:byte(-1) == 13 then line = line:sub(1, -2) end
+    return n, line
+  end
+end
+
+--- s without the white space around it.  Greedy, so linear on any text.
+local function trim(s)
+  return s:match("^%s*(.*%S)") or ""
+end
+
+--- A line of the line formats without its comment and surrounding white
+-- space ("" for a blank or comment line).  A # starts a comment at the
+-- start of the line or after white space: ids hold no #.
+local function content(line)
+  local c = line:find("^%s*#") or line:find("%s#")
+  if c then line = line:sub(1, c - 1) end
+  return trim(line)
+end
+
+local SEPARATOR = "expected two ids separated by white space, a comma or a colon"
+
+local function pair_lines(items, text, label)
+  local function where(n) return label .. " line " .. n end
+  for n, line in lines(text) do
+    -- The usual line first: two ids and one separator, nothing else.
+    local p, r = line:match("^(%w+)[ \t,:](%w+)$")
+    if not p then
+      local body = content(line)
+      if body ~= "" then
+        -- Three greedy parts that cannot overlap: linear on any line.
+        local sep
+        p, sep, r = body:match("^([^%s,:]*)([%s,:]*)(.*)$")
+        if p == "" or r == "" or r:find("[%s,:]") or select(2, sep:gsub("[,:]", "")) > 1 then
+          return nil, ("%s: %s, got %s"):format(where(n), SEPARATOR, shown(body))
+        end
+      end
+    end
+    if p then items:add({ pipeline_id = p, pipeline_run_id = r }, where, n) end
+  end
+  return true
+end
+
+local function id_lines(items, text, label)
+  local function where(n) return label .. " line " .. n end
+  for n, line in lines(text) do
+    local body = content(line)
+    if body ~= "" then items:add(body, where, n) end
+  end
+  return true
+end
+
+--- One CSV record's fields; s is the record, its line breaks inside
+-- quotes included, and its quotes balanced.  nil, why when text follows
+-- a closing quote.
+local function csv_fields(s)
+  if not s:find('"', 1, true) then
+    local fields, i = {}, 1
+    while true do
+      local c = s:find(",", i, true)
+      fields[#fields + 1] = s:sub(i, (c or #s + 1) - 1)
+      if not c then return fields end
+      i = c + 1
+    end
+  end
+  local fields, i = {}, 1
+  while true do
+    local field
+    if s:sub(i, i) == '"' then
+      local parts, j = {}, i + 1
+      while true do
+        local q = s:find('"', j, true)
+        if not q then return nil, "a quoted field is not closed" end
+        parts[#parts + 1] = s:sub(j, q - 1)
+        if s:sub(q + 1, q + 1) ~= '"' then
+          j = q + 1
+          break
+        end
+        parts[#parts + 1] = '"'
+        j = q + 2
+      end
+      field, i = table.concat(parts), j
+      local after = s:sub(i, i)
+      if after ~= "," and after ~= "" then return nil, "text after a closing quote" end
+    else
+      local c = s:find(",", i, true) or #s + 1
+      field, i = s:sub(i, c - 1), c
+    end
+    fields[#fields + 1] = field
+    if i > #s then return fields end
+    i = i + 1
+  end
+end
+
+--- An iterator over text's CSV records: the line each starts on, and its
+-- fields (nil and why when the record is malformed).  A quoted field may
+-- span lines; quotes balance at the end of a record.
+local function csv_records(text)
+  local next_line = lines(text)
+  return function()
+    local start, record, quotes
+    repeat
+      local n, line = next_line()
+      if not n then
+        if record then return start, nil, "a quoted field is not closed" end
+        return nil
+      end
+      if record then
+        record = record .. "\n" .. line
+      else
+        start, record, quotes = n, line, 0
+      end
+      quotes = quotes + select(2, line:gsub('"', ""))
+    until quotes % 2 == 0
+    return start, csv_fields(record)
+  end
+end
+
+local HEADER = "a CSV header must name both pipeline_id and pipeline_run_id"
+
+local function blank(fields)
+  return fields and #fields == 1 and trim(fields[1]) == ""
+end
+
+--- The first record that is not blank: its line, fields (nil, why when
+-- malformed).
+local function first_record(records)
+  local n, fields, why
+  repeat n, fields, why = records() until not blank(fields)
+  return n, fields, why
+end
+
+--- The columns of a CSV header's pipeline_id and pipeline_run_id (the
+-- first of each), nil when absent.
+local function columns(header)
+  local pcol, rcol
+  for i, name in ipairs(header) do
+    name = trim(name)
+    if name == "pipeline_id" then pcol = pcol or i end
+    if name == "pipeline_run_id" then rcol = rcol or i end
+  end
+  return pcol, rcol
+end
+
+--- Pairs from CSV whose header (the first record) names the two columns;
+-- blank lines are skipped.
+local function pair_csv(items, text, label)
+  local function where(n) return label .. " line " .. n end
+  local records = csv_records(text)
+  local n, header, why = first_record(records)
+  if not header then return nil, where(n) .. ": " .. why end
+  local pcol, rcol = columns(header)
+  if not (pcol and rcol) then return nil, where(n) .. ": " .. HEADER end
+  local need = math.max(pcol, rcol)
+  for line, fields, err in records do
+    if not fields then return nil, where(line) .. ": " .. err end
+    if not blank(fields) then
+      if #fields < need then
+        return nil, ("%s: %d fields, but the header puts pipeline_id and pipeline_run_id in columns %d "
+          .. "and %d"):format(where(line), #fields, pcol, rcol)
+      end
+      items:add({ pipeline_id = fields[pcol], pipeline_run_id = fields[rcol] }, where, line)
+    end
+  end
+  return true
+end
+
+--- Whether text's first record looks like a CSV header: it names
+-- pipeline_id or pipeline_run_id as a field.
+local function csv_header(text)
+  local _, first = first_record(csv_records(text))
+  if not first then return false end
+  local pcol, rcol = columns(first)
+  return (pcol or rcol) ~= nil
+end
+
+local function json_type(v)
+  if v == cjson.null then return "null" end
+  if type(v) == "table" then return (next(v) == nil or v[1] ~= nil) and "an array" or "an object" end
+  return "a " .. type(v)
+end
+
+-- A JSON null member stands for no value: the library then says the field
+-- is missing, rather than that it is not a string.
+local function value(v)
+  if v == cjson.null then return nil end
+  return v
+end
+
+local function json_items(items, text, label, open)
+  local key = items.kind == "pairs" and "query" or "pipeline_ids"
+  local doc, why = cjson.decode(text)
+  if doc == nil then return nil, ("%s: invalid JSON: %s"):format(label, why) end
+  local list = doc
+  if open == "{" then list = doc[key] end
+  if type(list) ~= "table" or json_type(list) == "an object" then
+    return nil, ("%s: expected a JSON array, or an object with a \"%s\" array"):format(label, key)
+  end
+  local function where(i) return label .. " item " .. i end
+  for i = 1, #list do
+    local v = list[i]
+    if items.kind == "ids" then
+      if v == cjson.null then return nil, where(i) .. ": expected a pipeline id, got null" end
+      items:add(v, where, i)
+    elseif json_type(v) ~= "an object" and not (type(v) == "table" and next(v) == nil) then
+      return nil, ("%s: expected an object {\"pipeline_id\": …, \"pipeline_run_id\": …}, got %s")
+        :format(where(i), json_type(v))
+    else
+      items:add({ pipeline_id = value(v.pipeline_id), pipeline_run_id = value(v.pipeline_run_id) }, where, i)
+    end
+  end
+  return true
+end
+
+--- Items read from text (a file's or stdin's content), label naming it in
+-- messages ("input", or the file's name).  Returns true, or nil, message
+-- (the message names the line or item).
+function M.from_text(items, text, label)
+  text = text:gsub("^\239\187\191", "") -- a UTF-8 byte order mark, as spreadsheets write
+  local open = text:match("^%s*([%[{])")
+  if open then return json_items(items, text, label, open) end
+  if items.kind == "ids" then return id_lines(items, text, label) end
+  if csv_header(text) then return pair_csv(items, text, label) end
+  return pair_lines(items, text, label)
+end
+
+return M

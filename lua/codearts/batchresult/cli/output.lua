@@ -1,0 +1,380 @@
+--- What the tool prints on stdout: results (query, run --query) or started
+-- runs (run) as a table, JSON, CSV or NDJSON, and the lists that go with
+-- them (pairs the server did not report, pipelines it did not start, items
+-- a failed call left unanswered).  Also the one-line summary.
+--
+-- Every writer takes `write`, a function given the text in order.  Text is
+-- gathered in pieces and handed over a few thousand pieces at a time, with
+-- no string made per record: for 10,000 results the tool's own work must
+-- stay small beside the call's.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local concat, rep, type = table.concat, string.rep, type
+
+-- Fields in the order the API documents them; any other field a result
+-- carries follows, by name.
+local RESULT_FIELDS = { "pipeline_id", "pipeline_name", "pipeline_run_id", "status", "reason" }
+local PAIR_FIELDS = { "pipeline_id", "pipeline_run_id" }
+
+-- Pieces gathered before a write.
+local PIECES = 4096
+
+--- A buffer of pieces: b[1..b.n].  The writers below fill it directly
+-- (b[n + 1] = s; this runs for every field of every record) and call
+-- flush(b) after each record.  Names, statuses and reasons repeat, so
+-- b.memo holds each value's text, once worked out, for this output.
+local function buffer(write)
+  return { n = 0, memo = {}, write = write }
+end
+
+local function flush(b, force)
+  if b.n >= PIECES or (force and b.n > 0) then
+    b.write(concat(b, "", 1, b.n))
+    b.n = 0
+  end
+end
+
+local function put(b, s)
+  local n = b.n + 1
+  b[n], b.n = s, n
+end
+
+------------------------------------------------------------------------
+-- JSON.  cjson cannot keep the fields in order (nor tell `null` from an
+-- absent field), so records are put together here; cjson escapes strings
+-- and writes the values of fields added to the API after this tool.
+------------------------------------------------------------------------
+
+local encode = cjson.encode
+
+--- v as JSON.  A string is escaped by cjson (in C), which also writes "/"
+-- as "\/": JSON allows it, but no one needs it.
+local function json_value(v)
+  if v == nil then return "null" end
+  local e = encode(v) or "null"
+  if type(v) == "string" and e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
+  return e
+end
+
+--- make(v), kept in memo when v is a string (callers look in memo first).
+local function remember(memo, v, make)
+  local text = make(v)
+  if type(v) == "string" then memo[v] = text end
+  return text
+end
+
+-- By field list: each field's member start, '{"name":' for the first and
+-- ',"name":' for the others, and the set of the fields' names.
+local OPENERS, KNOWN = {}, {}
+for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS }) do
+  OPENERS[fields], KNOWN[fields] = {}, {}
+  for i, k in ipairs(fields) do
+    OPENERS[fields][i] = (i == 1 and '{"' or ',"') .. k .. '":'
+    KNOWN[fields][k] = true
+  end
+end
+
+--- The names of r's fields that are not in known, sorted; nil when none.
+local function extra_fields(r, known)
+  local extra
+  for k in pairs(r) do
+    if not known[k] then
+      extra = extra or {}
+      extra[#extra + 1] = tostring(k)
+    end
+  end
+  if extra then table.sort(extra) end
+  return extra
+end
+
+--- Puts r as a JSON object: fields in order (null when absent), then the
+-- rest.
+local function json_object(b, r, fields)
+  local memo, openers, n = b.memo, OPENERS[fields], b.n
+  for i = 1, #fields do
+    local v = r[fields[i]]
+    b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, json_value)
+    n = n + 2
+  end
+  local extra = extra_fields(r, KNOWN[fields])
+  if extra then
+    for _, k in ipairs(extra) do
+      b[n + 1], b[n + 2] = "," .. json_value(k) .. ":", json_value(r[k])
+      n = n + 2
+    end
+  end
+  b[n + 1], b.n = "}", n + 1
+end
+
+--- Puts a pair (a table) or a pipeline id (a string) as JSON.
+local function json_item(b, v)
+  if type(v) == "table" then return json_object(b, v, PAIR_FIELDS) end
+  put(b, json_value(v))
+end
+
+--- Puts "name":[…] with one element per line, each put by element(b, v).
+local function json_array(b, name, list, element)
+  if #list == 0 then return put(b, '"' .. name .. '":[]') end
+  put(b, '"' .. name .. '":[\n')
+  for i = 1, #list do
+    element(b, list[i])
+    put(b, i < #list and ",\n" or "\n]")
+    flush(b)
+  end
+end
+
+------------------------------------------------------------------------
+-- CSV (RFC 4180: CRLF, a field quoted when it holds a comma, a quote or a
+-- line break, quotes doubled) and NDJSON.
+------------------------------------------------------------------------
+
+local function csv_field(v)
+  if v == nil then return "" end
+  if type(v) ~= "string" then v = json_value(v) end
+  if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+local function csv_rows(b, list, fields)
+  local memo, nf = b.memo, #fields
+  put(b, concat(fields, ",") .. "\r\n")
+  for i = 1, #list do
+    local r, n = list[i], b.n
+    for j = 1, nf do
+      local v = r[fields[j]]
+      b[n + 1], b[n + 2] = memo[v] or remember(memo, v, csv_field), j < nf and "," or "\r\n"
+      n = n + 2
+    end
+    b.n = n
+    flush(b)
+  end
+end
+
+local function ndjson_rows(b, list, fields)
+  for i = 1, #list do
+    json_object(b, list[i], fields)
+    put(b, "\n")
+    flush(b)
+  end
+end
+
+------------------------------------------------------------------------
+-- The table, as `make demo` prints it: aligned columns, a header.
+------------------------------------------------------------------------
+
+--- A field as one line of text, and its width in characters: a server's
+-- control characters (line breaks, terminal escapes) become spaces, and a
+-- UTF-8 sequence counts as one character, so that a Chinese pipeline name
+-- keeps the columns aligned.
+local function cell(v)
+  if type(v) ~= "string" then v = json_value(v) end
+  if v:find("^[ -~]*$") then return v, #v end -- printable ASCII: the usual case, checked fast
+  v = v:gsub("%c", " ")
+  local _, n = v:gsub("[^\128-\191]", "")
+  return v, n
+end
+
+-- The table's columns for each kind of record: heading, the field (a
+-- function of the record), and what stands for a field that is absent.
+local RESULT_COLUMNS = {
+  { "PIPELINE", function(r) return r.pipeline_name or r.pipeline_id end, "?" },
+  { "RUN", function(r) return r.pipeline_run_id end, "?" },
+  { "STATUS", function(r) return r.status end, "?" },
+  { "REASON", function(r) return r.reason end, "-" },
+}
+local RUN_COLUMNS = {
+  { "PIPELINE", function(r) return r.pipeline_id end, "?" },
+  { "RUN", function(r) return r.pipeline_run_id end, "?" },
+}
+
+local function table_rows(b, list, columns, paint)
+  local ncol, n = #columns, #list
+  -- Every cell's text and width, row after row in one array, each text
+  -- worked out once.
+  local texts, widths, widest, seen, seen_width = {}, {}, {}, b.memo, {}
+  for c = 1, ncol do widest[c] = #columns[c][1] end
+  for i = 1, n do
+    local r, k = list[i], (i - 1) * ncol
+    for c = 1, ncol do
+      local col = columns[c]
+      local v = col[2](r)
+      local text, w
+      if v == nil then
+        text, w = col[3], #col[3]
+      elseif seen[v] then
+        text, w = seen[v], seen_width[v]
+      else
+        text, w = cell(v)
+        if type(v) == "string" then seen[v], seen_width[v] = text, w end
+      end
+      texts[k + c], widths[k + c] = text, w
+      if w > widest[c] then widest[c] = w end
+    end
+  end
+  local status_col
+  for c = 1, ncol do
+    if columns[c][1] == "STATUS" then status_col = c end
+    put(b, columns[c][1] .. (c < ncol and rep(" ", widest[c] - #columns[c][1] + 2) or "\n"))
+  end
+  -- Padding after each cell: two spaces and what its column's widest
+  -- cell has more.
+  local pads = {}
+  for i = 1, n do
+    local k, m = (i - 1) * ncol, b.n
+    for c = 1, ncol do
+      local text, after = texts[k + c], "\n"
+      if c == status_col then text = paint(list[i].status, text) end
+      if c < ncol then
+        local pad = widest[c] - widths[k + c] + 2
+        after = pads[pad] or rep(" ", pad)
+        pads[pad] = after
+      end
+      b[m + 1], b[m + 2] = text, after
+      m = m + 2
+    end
+    b.n = m
+    flush(b)
+  end
+end
+
+------------------------------------------------------------------------
+-- The lists beside the records.
+------------------------------------------------------------------------
+
+--- A pair as PIPELINE_ID:PIPELINE_RUN_ID (what the tool takes as an
+-- argument or a line, so a list can be fed back), a pipeline id as it is.
+local function item_text(v)
+  if type(v) == "table" then return (cell(v.pipeline_id)) .. ":" .. (cell(v.pipeline_run_id)) end
+  return (cell(v))
+end
+
+-- The lists, in the order they are printed: key in `lists`, and what the
+-- table's heading and a stderr line call them.  A run's `missing` lists
+-- the pipelines the server did not start.
+local LISTS = {
+  results = {
+    { "missing", "Not reported by the server", "not reported by the server" },
+    { "not_started", "Not started", "not started" },
+    { "unanswered", "Unanswered (the call failed)", "unanswered" },
+  },
+  runs = {
+    { "missing", "Not started", "not started" },
+    { "unanswered", "Unanswered (the call failed)", "unanswered" },
+  },
+}
+
+--- The lists as text after a table: a heading and one item per line.
+local function table_lists(b, kind, lists)
+  for _, l in ipairs(LISTS[kind]) do
+    local list = lists[l[1]]
+    if list and #list > 0 then
+      put(b, ("\n%s (%d):\n"):format(l[2], #list))
+      for i = 1, #list do
+        put(b, "  " .. item_text(list[i]) .. "\n")
+        flush(b)
+      end
+    end
+  end
+end
+
+--- The lists on stderr, for the formats whose stdout holds records only:
+-- one line per item, "PREFIX: not reported by the server: PIPELINE:RUN".
+function M.list_lines(write, kind, lists, prefix)
+  for _, l in ipairs(LISTS[kind]) do
+    local list = lists[l[1]]
+    for i = 1, list and #list or 0 do write(("%s: %s: %s\n"):format(prefix, l[3], item_text(list[i]))) end
+  end
+end
+
+------------------------------------------------------------------------
+-- The formats.
+------------------------------------------------------------------------
+
+--- Writes records (kind "results" or "runs") in format; lists holds
+-- missing, not_started and unanswered (any may be nil).  paint(status,
+-- text) colours a status cell of the table.  Returns whether the lists
+-- were written (table and json hold them; csv and ndjson do not).
+function M.write(write, format, kind, records, lists, paint)
+  local fields = kind == "results" and RESULT_FIELDS or PAIR_FIELDS
+  local b, complete = buffer(write), true
+  if format == "json" then
+    put(b, "{")
+    json_array(b, "result", records, function(_, r) json_object(b, r, fields) end)
+    for _, l in ipairs(LISTS[kind]) do
+      if lists[l[1]] then
+        put(b, ",")
+        json_array(b, l[1], lists[l[1]], json_item)
+      end
+    end
+    put(b, "}\n")
+  elseif format == "csv" then
+    csv_rows(b, records, fields)
+    complete = false
+  elseif format == "ndjson" then
+    ndjson_rows(b, records, fields)
+    complete = false
+  else
+    table_rows(b, records, kind == "results" and RESULT_COLUMNS or RUN_COLUMNS, paint)
+    table_lists(b, kind, lists)
+  end
+  flush(b, true)
+  return complete
+end
+
+--- Requests of a dry run, as the library shows them (credentials
+-- [REDACTED]), a blank line between two.
+function M.requests(write, requests)
+  for i, req in ipairs(requests) do
+    write((i > 1 and "\n" or "") .. tostring(req) .. "\n")
+  end
+end
+
+------------------------------------------------------------------------
+-- The summary.
+------------------------------------------------------------------------
+
+--- "6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued,
+-- 1 change_request)", and what was not reported, started or answered.
+-- summary is br.summary's; kinds the reason kinds in their order.
+function M.summary(summary, lists, kinds)
+  local parts, statuses = {}, {}
+  for status, n in pairs(summary.by_status) do
+    if n > 0 then statuses[#statuses + 1] = status end
+  end
+  -- The documented statuses first, any other after them.
+  local rank = { START_SUCCESS = 1, START_FAILED = 2 }
+  table.sort(statuses, function(a, b)
+    local ra, rb = rank[a] or 3, rank[b] or 3
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  for _, status in ipairs(statuses) do
+    local text = summary.by_status[status] .. " " .. status
+    if status == "START_FAILED" then
+      local why = {}
+      for _, kind in ipairs(kinds) do
+        local n = summary.by_reason_kind[kind]
+        if n > 0 then why[#why + 1] = n .. " " .. kind end
+      end
+      if #why > 0 then text = text .. " (" .. concat(why, ", ") .. ")" end
+    end
+    parts[#parts + 1] = text
+  end
+  local line = summary.total .. (summary.total == 1 and " run" or " runs")
+  if #parts > 0 then line = line .. ": " .. concat(parts, ", ") end
+  return line .. M.counts("results", lists)
+end
+
+--- "; 2 not reported by the server, 5 unanswered", or "".
+function M.counts(kind, lists)
+  local parts = {}
+  for _, l in ipairs(LISTS[kind]) do
+    local list = lists[l[1]]
+    if list and #list > 0 then parts[#parts + 1] = #list .. " " .. l[3] end
+  end
+  return #parts > 0 and ("; " .. concat(parts, ", ")) or ""
+end
+
+return M
