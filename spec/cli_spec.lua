@@ -1,0 +1,716 @@
+-- The command-line tool, bin/codearts-batchresult, run as a subprocess the
+-- way a shell or CI job runs it, against the stand-in over real HTTP:
+-- every input format, every output format parsed back and compared with
+-- the model's answers, every exit status, filters, run and run --query,
+-- dry runs, logging, token files, terminals and pipes, and the copy
+-- `luarocks make` installs.
+local cjson = require "cjson"
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+local cli = require "spec.support.cli"
+local files = require "spec.support.files"
+local child = require "spec.support.child"
+
+local creds = model.credentials
+local SEED = model.seed
+local REGION_VAR = "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4"
+
+local function arg_of(p) return p.pipeline_id .. ":" .. p.pipeline_run_id end
+
+local function seed_args(which)
+  local t = {}
+  for _, i in ipairs(which or { 1, 2, 3, 4, 5, 6 }) do t[#t + 1] = arg_of(SEED[i]) end
+  return t
+end
+
+local function concat(...)
+  local out = {}
+  for _, t in ipairs({ ... }) do
+    for _, v in ipairs(t) do out[#out + 1] = v end
+  end
+  return out
+end
+
+--- A result as it should come out: the model's, reason nil when null.
+local function expected(p)
+  return model.result_for(p.pipeline_id, p.pipeline_run_id)
+end
+
+--- JSON results back into plain tables (null as nil).
+local function plain(list)
+  for _, r in ipairs(list) do
+    for k, v in pairs(r) do
+      if v == cjson.null then r[k] = nil end
+    end
+  end
+  return list
+end
+
+--- RFC 4180 records of text: fields split on commas, quoted fields with
+-- doubled quotes, records ending in CRLF.  Written here, apart from the
+-- tool, so the test does not read the output the way the tool wrote it.
+local function parse_csv(text)
+  local records, record, field, i, quoted = {}, {}, {}, 1, false
+  while i <= #text do
+    local c = text:sub(i, i)
+    if quoted then
+      if c == '"' and text:sub(i + 1, i + 1) == '"' then
+        field[#field + 1] = '"'
+        i = i + 1
+      elseif c == '"' then
+        quoted = false
+      else
+        field[#field + 1] = c
+      end
+    elseif c == '"' then
+      quoted = true
+    elseif c == "," then
+      record[#record + 1] = table.concat(field)
+      field = {}
+    elseif c == "\r" and text:sub(i + 1, i + 1) == "\n" then
+      record[#record + 1] = table.concat(field)
+      records[#records + 1] = record
+      record, field = {}, {}
+      i = i + 1
+    else
+      assert(c ~= "\n", "a bare LF in CSV output at byte " .. i)
+      field[#field + 1] = c
+    end
+    i = i + 1
+  end
+  assert(#field == 0 and #record == 0, "CSV output does not end with CRLF")
+  return records
+end
+
+--- The table's rows: columns split on two spaces or more.
+local function table_rows(text)
+  local rows = {}
+  for line in text:gmatch("[^\n]+") do
+    local row = {}
+    for cell in (line .. "  "):gmatch("(.-)%s%s+") do row[#row + 1] = cell end
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+
+describe("codearts-batchresult", function()
+  local server, env
+  standin.for_block(function(s)
+    server = s
+    env = {
+      HUAWEICLOUD_SDK_AK = creds.permanent.ak, HUAWEICLOUD_SDK_SK = creds.permanent.sk,
+      HUAWEICLOUD_SDK_PROJECT_ID = model.seed_project,
+      CODEARTS_REGION = "cn-north-4", [REGION_VAR] = s.url,
+    }
+  end)
+
+  --- Runs the tool against the stand-in; o.env is added to the default.
+  local function run(argv, o)
+    o = o or {}
+    local e = {}
+    for k, v in pairs(env) do e[k] = v end
+    for k, v in pairs(o.env or {}) do e[k] = v end
+    o.env = e
+    return cli.run(argv, o)
+  end
+
+  local function requests() return server:stats().requests end
+
+  describe("query", function()
+    it("takes pairs as arguments and prints the table of make demo, missing pairs after it", function()
+      server:config { omit = { SEED[3].pipeline_run_id } }
+      local r = run(concat({ "query" }, seed_args()))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local rows = table_rows(r.out)
+      assert.are.same({ "PIPELINE", "RUN", "STATUS", "REASON" }, rows[1])
+      local n = 1
+      for i, p in ipairs(SEED) do
+        if i ~= 3 then
+          n = n + 1
+          assert.are.same({ p.pipeline_name, p.pipeline_run_id, p.status, p.reason or "-" }, rows[n])
+        end
+      end
+      -- Same columns and spacing as `make demo`: names padded to the widest.
+      assert.truthy(r.out:find("\nPipeline 2  3d8143d197dd4fa5b23f20ee39179af3  START_SUCCESS  -\n", 1, true))
+      local tail = "\n\nNot reported by the server (1):\n  " .. arg_of(SEED[3]) .. "\n"
+      assert.are.equal(tail, r.out:sub(-#tail))
+      assert.are.equal("", r.err)
+      assert.are.equal(1, requests())
+    end)
+
+    it("prints JSON: result with every API field in order, reason null, missing []", function()
+      local r = run(concat({ "query", "--format", "json" }, seed_args()))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local doc = cjson.decode(r.out)
+      assert.are.same(SEED, plain(doc.result))
+      assert.are.same({}, doc.missing)
+      assert.truthy(r.out:find('"missing":[]', 1, true))
+      assert.truthy(r.out:find('{"pipeline_id":"d7013d2402ff4cc88489ee5af324e049","pipeline_name":"Pipeline 2",'
+        .. '"pipeline_run_id":"3d8143d197dd4fa5b23f20ee39179af3","status":"START_SUCCESS","reason":null}', 1, true))
+      assert.is_nil(doc.unanswered)
+    end)
+
+    it("prints JSON with the pairs the server did not report", function()
+      server:config { omit = { SEED[2].pipeline_run_id, SEED[5].pipeline_run_id } }
+      local r = run(concat({ "query", "-f", "json" }, seed_args()))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local doc = cjson.decode(r.out)
+      assert.are.same({ SEED[1], SEED[3], SEED[4], SEED[6] }, plain(doc.result))
+      assert.are.same({ model.seed_query[2], model.seed_query[5] }, doc.missing)
+    end)
+
+    it("prints RFC 4180 CSV with the documented header", function()
+      local r = run(concat({ "query", "--format", "csv" }, seed_args()))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local records = parse_csv(r.out)
+      assert.are.same({ "pipeline_id", "pipeline_name", "pipeline_run_id", "status", "reason" }, records[1])
+      assert.are.equal(7, #records)
+      for i, p in ipairs(SEED) do
+        assert.are.same({ p.pipeline_id, p.pipeline_name, p.pipeline_run_id, p.status, p.reason or "" },
+          records[i + 1])
+      end
+    end)
+
+    it("prints NDJSON, one result object per line, and the missing pairs on stderr", function()
+      server:config { omit = { SEED[4].pipeline_run_id } }
+      local r = run(concat({ "query", "--format", "ndjson" }, seed_args()))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local got = {}
+      for line in r.out:gmatch("([^\n]*)\n") do got[#got + 1] = cjson.decode(line) end
+      assert.are.same({ SEED[1], SEED[2], SEED[3], SEED[5], SEED[6] }, plain(got))
+      assert.are.equal("codearts-batchresult: not reported by the server: " .. arg_of(SEED[4]) .. "\n", r.err)
+    end)
+
+    it("reads each input format from --input FILE, detected from the content", function()
+      local list = model.make_pairs("cli-formats", 7)
+      local want = {}
+      for i, p in ipairs(list) do want[i] = expected(p) end
+      local lines = { "# pipeline and run, any separator", "" }
+      local seps = { " ", "\t", ",", ":", " , ", " : ", "   " }
+      for i, p in ipairs(list) do
+        lines[#lines + 1] = "  " .. p.pipeline_id .. seps[i] .. p.pipeline_run_id .. "  # ok"
+      end
+      local csv = { "\239\187\191note,pipeline_run_id,\"pipeline_id\"" } -- a BOM, columns in any order
+      for i, p in ipairs(list) do
+        csv[#csv + 1] = ('"x, ""%d""",%s,"%s"'):format(i, p.pipeline_run_id, p.pipeline_id)
+      end
+      local inputs = {
+        json = cjson.encode(list),
+        body = cjson.encode({ query = list }),
+        csv = table.concat(csv, "\r\n") .. "\r\n\r\n",
+        lines = table.concat(lines, "\n"),
+      }
+      for name, text in pairs(inputs) do
+        local path = os.tmpname()
+        files.write(path, text)
+        local r = run({ "query", "--format", "json", "--input", path })
+        os.remove(path)
+        assert.are.equal(1, r.status, name .. ": " .. cli.describe(r))
+        assert.are.same(want, plain(cjson.decode(r.out).result), name)
+      end
+    end)
+
+    it("reads stdin with --input -, and on its own when there are no arguments", function()
+      local text = arg_of(SEED[2]) .. "\n" .. arg_of(SEED[6]) .. "\n"
+      local want = { SEED[2], SEED[6] }
+      for _, case in ipairs({
+        { { "query", "-f", "json", "--input", "-" }, { stdin = text } },
+        { { "query", "-f", "json" }, { stdin = text } },
+        { { "query", "-f", "json" }, { pipe = text } },
+      }) do
+        local r = run(case[1], case[2])
+        assert.are.equal(0, r.status, cli.describe(r))
+        assert.are.same(want, plain(cjson.decode(r.out).result))
+      end
+    end)
+
+    it("takes arguments and --input together, and asks each pair once", function()
+      local path = os.tmpname()
+      files.write(path, arg_of(SEED[6]) .. "\n" .. arg_of(SEED[2]) .. "\n")
+      local r = run({ "query", "-f", "json", "--input", path, arg_of(SEED[2]), arg_of(SEED[3]) })
+      os.remove(path)
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.same({ SEED[2], SEED[3], SEED[6] }, plain(cjson.decode(r.out).result))
+      assert.are.same({ 3 }, server:stats().items)
+    end)
+
+    it("answers 2,000 pairs in batches, every one matched to its pair", function()
+      local list = model.make_pairs("cli-many", 2000)
+      local lines = {}
+      for i, p in ipairs(list) do lines[i] = arg_of(p) end
+      server:config { shuffle = true }
+      local r = run({ "query", "-f", "ndjson", "--batch-size", "150", "--concurrency", "3" },
+        { stdin = table.concat(lines, "\n") })
+      assert.truthy(r.status == 0 or r.status == 1, cli.describe(r))
+      local i = 0
+      for line in r.out:gmatch("([^\n]*)\n") do
+        i = i + 1
+        assert.are.same(expected(list[i]), plain({ cjson.decode(line) })[1])
+      end
+      assert.are.equal(2000, i)
+      assert.are.equal(14, requests())
+    end)
+  end)
+
+  describe("exit status", function()
+    it("is 0 when every pair was answered and every run started", function()
+      local r = run(concat({ "query" }, seed_args { 2, 3, 6 }))
+      assert.are.equal(0, r.status, cli.describe(r))
+    end)
+
+    it("is 1 when a run did not start", function()
+      local r = run(concat({ "query" }, seed_args { 2, 5 }))
+      assert.are.equal(1, r.status, cli.describe(r))
+    end)
+
+    it("is 1 when every run that was reported started, but a pair was not reported", function()
+      server:config { omit = { SEED[3].pipeline_run_id } }
+      local r = run(concat({ "query" }, seed_args { 2, 3, 6 }))
+      assert.are.equal(1, r.status, cli.describe(r))
+    end)
+
+    it("is 2 for a bad id, naming its line of stdin, and nothing is sent", function()
+      local text = "# runs\n" .. arg_of(SEED[1]) .. "\n\n" .. SEED[2].pipeline_id .. " abc\n"
+      local r = run({ "query" }, { stdin = text })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal('codearts-batchresult: input line 4: pipeline_run_id must be 32 letters or digits, got "abc"\n',
+        r.err)
+      assert.are.equal("", r.out)
+      assert.are.equal(0, requests())
+    end)
+
+    it("is 2 for a bad id, naming the argument or the file's line or item, and nothing is sent", function()
+      local path = os.tmpname()
+      local cases = {
+        { { "query", arg_of(SEED[1]), SEED[2].pipeline_id .. ":" }, nil,
+          'argument 2 (' .. SEED[2].pipeline_id .. ':): pipeline_run_id must be 32 letters or digits, got ""' },
+        { { "query", "--input", path },
+          "pipeline_id,pipeline_run_id\n" .. SEED[1].pipeline_id .. "," .. SEED[1].pipeline_run_id
+            .. "\nbad-id," .. SEED[2].pipeline_run_id .. "\n",
+          path .. ' line 3: pipeline_id must be 32 letters or digits, got "bad-id"' },
+        { { "query", "--input", path },
+          cjson.encode({ query = { model.seed_query[1], { pipeline_id = SEED[2].pipeline_id } } }),
+          path .. " item 2: pipeline_run_id is missing" },
+        { { "run", "--input", path }, '["' .. SEED[1].pipeline_id .. '", "x"]',
+          path .. ' item 2: pipeline id must be 32 letters or digits, got "x"' },
+      }
+      for _, case in ipairs(cases) do
+        if case[2] then files.write(path, case[2]) end
+        local r = run(case[1])
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: " .. case[3] .. "\n", r.err)
+      end
+      os.remove(path)
+      assert.are.equal(0, requests())
+    end)
+
+    it("is 2 for input the tool cannot read, naming the line, and nothing is sent", function()
+      local path = os.tmpname()
+      local cases = {
+        { arg_of(SEED[1]) .. "\n" .. SEED[2].pipeline_id .. "\n", "input line 2: expected two ids separated by "
+          .. "white space, a comma or a colon, got " .. SEED[2].pipeline_id },
+        { "a b c\n", "input line 1: expected two ids" },
+        { "[{", "input: invalid JSON" },
+        { '{"pairs": []}', 'input: expected a JSON array, or an object with a "query" array' },
+        { '["' .. arg_of(SEED[1]) .. '"]', "input item 1: expected an object" },
+        { "pipeline_id,run\n", "input line 1: a CSV header must name both pipeline_id and pipeline_run_id" },
+        { 'pipeline_id,pipeline_run_id\n"abc,def\n', 'input line 2: a quoted field is not closed' },
+        { 'pipeline_id,pipeline_run_id\n"abc"x,def\n', 'input line 2: text after a closing quote' },
+        { "pipeline_run_id,x,pipeline_id\nabc,def\n", "input line 2: 2 fields, but the header puts" },
+        { "# nothing here\n\n", "no PIPELINE_ID:PIPELINE_RUN_ID pairs given" },
+      }
+      for _, case in ipairs(cases) do
+        local r = run({ "query" }, { stdin = case[1] })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find("codearts-batchresult: " .. case[2], 1, true), cli.describe(r))
+      end
+      os.remove(path)
+      assert.are.equal(0, requests())
+    end)
+
+    it("is 2 for a usage error, which says what is wrong, and nothing is sent", function()
+      local cases = {
+        { { "query", "--format", "xml", arg_of(SEED[1]) }, "argument for option '--format' must be one of" },
+        { { "query", "--batch-size", "0", arg_of(SEED[1]) },
+          "batch_size must be a whole number >= 1 (--batch-size 0)" },
+        { { "query", "--batch-size", "many", arg_of(SEED[1]) }, "malformed argument 'many'" },
+        { { "query", "--deadline", "0", arg_of(SEED[1]) }, "deadline must be a positive number of seconds" },
+        { { "query", "--timeuot", "3", arg_of(SEED[1]) }, "unknown option '--timeuot'" },
+        { { "query", "--region", "cn-nowhere-1", arg_of(SEED[1]) }, "unknown region 'cn-nowhere-1'" },
+        { { "query", "--failed", "--succeeded", arg_of(SEED[1]) }, "option '--succeeded' can not be used together" },
+        { { "run", "--failed", SEED[1].pipeline_id }, "--failed, --succeeded and --reason-kind need --query" },
+        { { "query", "--reason-kind", "sleepy", arg_of(SEED[1]) }, "must be one of" },
+        { { "query", "--token-file", "-", "--input", "-" }, "--token-file - reads stdin" },
+        { { "query", "--token-file", "/nonexistent/token", arg_of(SEED[1]) }, "--token-file: cannot read" },
+        { { "frobnicate" }, "unknown command 'frobnicate'" },
+        { {}, "a command is required" },
+      }
+      for _, case in ipairs(cases) do
+        local r = run(case[1])
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find(case[2], 1, true), cli.describe(r))
+        assert.are.equal("", r.out)
+      end
+      local r = run({ "query", arg_of(SEED[1]) }, { env = { CODEARTS_REGION = false } })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("no endpoint: give --region REGION or --endpoint URL", 1, true))
+      r = run({ "query", arg_of(SEED[1]) }, { env = { HUAWEICLOUD_SDK_SK = false } })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("HUAWEICLOUD_SDK_SK", 1, true))
+      assert.are.equal(0, requests())
+    end)
+
+    it("is 3 when the call fails: what arrived is printed, the error and the unanswered pairs on stderr", function()
+      local list = model.make_pairs("cli-fail", 10)
+      local args = { "query", "--batch-size", "4", "--concurrency", "1", "--max-retries", "0" }
+      for _, p in ipairs(list) do args[#args + 1] = arg_of(p) end
+      server:config { fail_ids = { list[6].pipeline_run_id } }
+      -- JSON holds them all: result, missing, unanswered.
+      local r = run(concat(args, { "--format", "json" }))
+      assert.are.equal(3, r.status, cli.describe(r))
+      local doc = cjson.decode(r.out)
+      local want = {}
+      for _, i in ipairs({ 1, 2, 3, 4, 9, 10 }) do want[#want + 1] = expected(list[i]) end
+      assert.are.same(want, plain(doc.result))
+      assert.are.same({}, doc.missing)
+      assert.are.same({ list[5], list[6], list[7], list[8] }, doc.unanswered)
+      assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), r.err)
+      -- CSV: the results on stdout, the unanswered pairs on stderr, one a line.
+      r = run(concat(args, { "--format", "csv" }))
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.are.equal(7, #parse_csv(r.out))
+      for i = 5, 8 do
+        assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. arg_of(list[i]) .. "\n", 1, true), r.err)
+      end
+      -- The table: listed after it.
+      r = run(args)
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.out:find("\nUnanswered (the call failed) (4):\n  " .. arg_of(list[5]) .. "\n", 1, true), r.out)
+    end)
+
+    it("is 3 when the server cannot be reached, and says why", function()
+      local r = run({ "query", "--endpoint", "http://127.0.0.1:9", "--max-retries", "0", arg_of(SEED[1]) })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.err:find("codearts-batchresult: NETWORK: ", 1, true), r.err)
+      assert.truthy(r.out:find("Unanswered (the call failed) (1):\n  " .. arg_of(SEED[1]), 1, true), r.out)
+    end)
+  end)
+
+  describe("filters", function()
+    it("print only the runs asked for; the exit status counts them all", function()
+      local all = seed_args()
+      local function statuses(argv)
+        local r = run(concat({ "query", "-f", "json" }, argv, all))
+        assert.are.equal(1, r.status, cli.describe(r))
+        local t = {}
+        for _, res in ipairs(cjson.decode(r.out).result) do t[#t + 1] = res.pipeline_name end
+        return table.concat(t, ",")
+      end
+      assert.are.equal("Pipeline 1,Pipeline 4,Pipeline 5", statuses { "--failed" })
+      assert.are.equal("Pipeline 2,Pipeline 3,Pipeline 6", statuses { "--succeeded" })
+      assert.are.equal("Pipeline 4", statuses { "--reason-kind", "queued" })
+      assert.are.equal("Pipeline 1,Pipeline 5",
+        statuses { "--reason-kind", "banned", "--reason-kind", "change_request" })
+      assert.are.equal("", statuses { "--reason-kind", "other" })
+    end)
+
+    it("leave the summary on a terminal counting every run", function()
+      local r = run(concat({ "query", "--succeeded" }, seed_args()), { pty = true })
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.out:find("6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued, 1 change_request)",
+        1, true), r.out)
+      assert.is_nil(r.out:find("Pipeline 1", 1, true))
+    end)
+  end)
+
+  describe("run", function()
+    local ids = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
+
+    it("starts pipelines given as arguments and prints the runs in each format", function()
+      local function runs(n0)
+        local t = {}
+        for i, id in ipairs(ids) do t[i] = { pipeline_id = id, pipeline_run_id = model.run_id_for(id, n0 + i) } end
+        return t
+      end
+      local r = run(concat({ "run", "--format", "json" }, ids))
+      assert.are.equal(0, r.status, cli.describe(r))
+      local doc = cjson.decode(r.out)
+      assert.are.same(runs(0), doc.result)
+      assert.are.same({}, doc.missing)
+      r = run(concat({ "run", "--format", "csv" }, ids))
+      assert.are.equal(0, r.status, cli.describe(r))
+      local records = parse_csv(r.out)
+      assert.are.same({ "pipeline_id", "pipeline_run_id" }, records[1])
+      for i, run_ in ipairs(runs(3)) do assert.are.same({ run_.pipeline_id, run_.pipeline_run_id }, records[i + 1]) end
+      r = run(concat({ "run", "--format", "ndjson" }, ids))
+      local got = {}
+      for line in r.out:gmatch("([^\n]*)\n") do got[#got + 1] = cjson.decode(line) end
+      assert.are.same(runs(6), got)
+      r = run(concat({ "run" }, ids))
+      local rows = table_rows(r.out)
+      assert.are.same({ "PIPELINE", "RUN" }, rows[1])
+      for i, run_ in ipairs(runs(9)) do assert.are.same({ run_.pipeline_id, run_.pipeline_run_id }, rows[i + 1]) end
+    end)
+
+    it("reads pipeline ids one per line or as a JSON array, and exits 1 when one did not start", function()
+      server:config { omit = { ids[2] } }
+      for _, text in ipairs({
+        "# to start\n" .. ids[1] .. "\n\n  " .. ids[2] .. "  \r\n" .. ids[3] .. "\n",
+        cjson.encode(ids),
+        cjson.encode({ pipeline_ids = ids }),
+      }) do
+        local r = run({ "run", "-f", "json" }, { stdin = text })
+        assert.are.equal(1, r.status, cli.describe(r))
+        local doc = cjson.decode(r.out)
+        assert.are.equal(2, #doc.result)
+        assert.are.same({ ids[2] }, doc.missing)
+      end
+      local r = run(concat({ "run" }, ids))
+      assert.truthy(r.out:find("\nNot started (1):\n  " .. ids[2] .. "\n", 1, true), r.out)
+    end)
+
+    it("with --query, starts the runs and prints how each started", function()
+      server:config { omit = { ids[3] } }
+      local r = run(concat({ "run", "--query", "-f", "json" }, ids))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local doc = cjson.decode(r.out)
+      assert.are.same({ model.result_for(ids[1], model.run_id_for(ids[1], 1)),
+                        model.result_for(ids[2], model.run_id_for(ids[2], 2)) }, plain(doc.result))
+      assert.are.same({}, doc.missing)
+      assert.are.same({ ids[3] }, doc.not_started)
+      local s = server:stats()
+      assert.are.equal(2, s.requests)
+      assert.are.equal(2, s.run_pipelines)
+    end)
+  end)
+
+  describe("--dry-run", function()
+    it("prints the signed requests with the credentials redacted, sends nothing, exits 0", function()
+      local list = model.make_pairs("cli-dry", 5)
+      local args = { "query", "--dry-run", "--batch-size", "2" }
+      for _, p in ipairs(list) do args[#args + 1] = arg_of(p) end
+      local t = creds.temporary
+      local r = run(args, { env = { HUAWEICLOUD_SDK_AK = t.ak, HUAWEICLOUD_SDK_SK = t.sk,
+                                    HUAWEICLOUD_SDK_SECURITY_TOKEN = t.security_token } })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.equal(0, requests())
+      local _, n = r.out:gsub("POST " .. server.url:gsub("%p", "%%%0") .. "/v5/" .. model.seed_project
+        .. "/api/pipelines/batch%-runs/result\n", "")
+      assert.are.equal(3, n, r.out)
+      local _, auth = r.out:gsub("\nAuthorization: %[REDACTED%]\n", "")
+      local _, token = r.out:gsub("\nX%-Security%-Token: %[REDACTED%]\n", "")
+      assert.are.equal(3, auth)
+      assert.are.equal(3, token)
+      assert.truthy(r.out:find('{"query":[{"pipeline_id":"' .. list[5].pipeline_id, 1, true), r.out)
+      for _, secret in ipairs({ t.sk, t.security_token, "Signature=" }) do
+        assert.is_nil(r.out:find(secret, 1, true), secret)
+        assert.is_nil(r.err:find(secret, 1, true), secret)
+      end
+    end)
+
+    it("shows the requests that would start the runs of run --query, and an IAM token redacted", function()
+      local token = os.tmpname()
+      files.write(token, creds.iam_token .. "\n")
+      local r = run({ "run", "--query", "--dry-run", "--token-file", token, SEED[1].pipeline_id })
+      os.remove(token)
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find("/api/pipelines/batch-runs\n", 1, true), r.out)
+      assert.truthy(r.out:find("\nX-Auth-Token: [REDACTED]\n", 1, true), r.out)
+      assert.is_nil(r.out:find(creds.iam_token, 1, true))
+      assert.are.equal(0, requests())
+    end)
+  end)
+
+  describe("credentials and logging", function()
+    it("take an IAM token from --token-file, a file or stdin, and never from the command line", function()
+      local path = os.tmpname()
+      files.write(path, creds.iam_token .. "\r\n")
+      local no_aksk = { HUAWEICLOUD_SDK_AK = false, HUAWEICLOUD_SDK_SK = false }
+      local r = run({ "query", "--token-file", path, arg_of(SEED[2]) }, { env = no_aksk })
+      os.remove(path)
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.equal(creds.iam_token, server:last().headers["x-auth-token"])
+      r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token })
+      assert.are.equal(0, r.status, cli.describe(r))
+      r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = "\n" })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("--token-file - is empty", 1, true))
+      -- No option takes a secret: the options each command offers.
+      for _, command in ipairs({ "query", "run" }) do
+        r = run({ command, "--help" })
+        for option in r.out:gmatch("%-%-([%w-]+)") do
+          assert.is_nil(option:find("^token$") or option:find("^ak$") or option:find("^sk$")
+            or option:find("secret") or option:find("password") or option:find("security"), option)
+        end
+      end
+    end)
+
+    it("-v prints one line per attempt, with no secret", function()
+      server:config { fail_first = 1, fail_first_status = 503, retry_after = "0" }
+      local t = creds.temporary
+      local r = run({ "query", "-v", arg_of(SEED[2]) }, { env = { HUAWEICLOUD_SDK_AK = t.ak,
+        HUAWEICLOUD_SDK_SK = t.sk, HUAWEICLOUD_SDK_SECURITY_TOKEN = t.security_token } })
+      assert.are.equal(0, r.status, cli.describe(r))
+      local lines = {}
+      for line in r.err:gmatch("[^\n]+") do lines[#lines + 1] = line end
+      assert.are.equal(2, #lines, r.err)
+      local url = server.url .. "/v5/" .. model.seed_project .. "/api/pipelines/batch-runs/result"
+      local prefix = "codearts-batchresult: POST " .. url .. " attempt "
+      assert.are.equal(1, lines[1]:find(prefix .. "1: HTTP 503, ", 1, true), lines[1])
+      assert.truthy(lines[1]:find(", request %x+"), lines[1])
+      assert.truthy(lines[1]:find(", retry in 0.00 s$"), lines[1])
+      assert.are.equal(1, lines[2]:find(prefix .. "2: HTTP 200, ", 1, true), lines[2])
+      for _, secret in ipairs({ t.sk, t.security_token, "Signature=", "Authorization", "Access=" }) do
+        assert.is_nil(r.err:find(secret, 1, true), secret)
+      end
+    end)
+  end)
+
+  describe("on a terminal", function()
+    local args
+
+    before_each(function()
+      args = { "query", "--batch-size", "2", "--concurrency", "1" }
+      for _, a in ipairs(seed_args()) do args[#args + 1] = a end
+    end)
+
+    it("draws progress, a summary and colour on stderr's terminal, and erases the progress", function()
+      server:config { delay_ms = 150 }
+      local r = run(args, { pty = true })
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.out:find("\rasking 2/6 [########----------------]", 1, true), r.out)
+      assert.truthy(r.out:find("\rasking 6/6 %[" .. ("#"):rep(24) .. "%] %d+/s"), r.out)
+      assert.truthy(r.out:find("\r +\r"), r.out) -- erased
+      assert.truthy(r.out:find("\27[31mSTART_FAILED", 1, true), r.out)
+      assert.truthy(r.out:find("6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued, 1 change_request)",
+        1, true), r.out)
+    end)
+
+    it("draws nothing through a pipe: no progress, no summary, no colour", function()
+      local r = run(args)
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.are.equal("", r.err)
+      assert.is_nil(r.out:find("[\r\27]"))
+      r = run(args, { reader = "cat" })
+      assert.are.equal("", r.err)
+      assert.is_nil(r.out:find("[\r\27]"))
+    end)
+
+    it("draws no colour with NO_COLOR set, and no progress with --no-progress", function()
+      local r = run(concat(args, { "--no-progress" }), { pty = true, env = { NO_COLOR = "1" } })
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.is_nil(r.out:find("\27", 1, true), r.out)
+      assert.is_nil(r.out:find("asking", 1, true), r.out)
+      assert.truthy(r.out:find("6 runs: 3 START_SUCCESS", 1, true), r.out)
+    end)
+
+    it("draws progress through a pipe with --progress", function()
+      local r = run(concat(args, { "--progress" }))
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.err:find("\rasking 6/6 [", 1, true), r.err)
+      assert.is_nil(r.out:find("[\r\27]"))
+    end)
+  end)
+
+  describe("a reader that stops early", function()
+    local stdin
+
+    setup(function()
+      local lines = {}
+      for i, p in ipairs(model.make_pairs("cli-pipe", 3000)) do lines[i] = arg_of(p) end
+      stdin = table.concat(lines, "\n")
+    end)
+
+    it("ends the tool without a traceback", function()
+      local r = run({ "query" }, { stdin = stdin, reader = "head -n 1" })
+      assert.are.equal("PIPELINE", r.out:match("^%S+"))
+      assert.are.equal("", r.err)
+    end)
+
+    it("ends it quietly with its own status when SIGPIPE is ignored", function()
+      local r = run({ "query", "-f", "csv" }, { stdin = stdin, reader = "head -n 1", sigpipe = "ignore" })
+      assert.are.equal("pipeline_id,pipeline_name,pipeline_run_id,status,reason\r\n", r.out)
+      assert.are.equal("", r.err)
+      assert.are.equal(1, r.status)
+    end)
+  end)
+
+  describe("the README's CI example", function()
+    it("fails the job, showing the runs that did not start, and passes when all started", function()
+      local p = io.popen("mktemp -d")
+      local dir = p:read("*l")
+      p:close()
+      finally(function() os.execute("rm -rf " .. cli.quote(dir)) end)
+      -- codearts-batchresult on PATH: the checkout's, under this Lua.
+      local pwd = io.popen("pwd")
+      local root = pwd:read("*l")
+      pwd:close()
+      files.write(dir .. "/codearts-batchresult", "#!/bin/sh\nexec " .. child.interpreter .. " "
+        .. cli.quote(root .. "/bin/codearts-batchresult") .. ' "$@"\n')
+      os.execute("chmod +x " .. cli.quote(dir .. "/codearts-batchresult"))
+      local ci = { command = "PATH=" .. cli.quote(dir) .. ":\"$PATH\" sh examples/ci-start-pipelines.sh" }
+      -- Each pipeline's first run after a reset: the model says how it starts.
+      local started, refused = {}, {}
+      for i = 1, 40 do
+        local id = model.make_id("cli-ci", i)
+        local r = model.result_for(id, model.run_id_for(id, 1))
+        table.insert(r.status == "START_SUCCESS" and started or refused, r)
+      end
+      local list = dir .. "/pipelines.txt"
+      files.write(list, started[1].pipeline_id .. "\n")
+      local r = run({ list }, ci)
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find("Every pipeline started.", 1, true), r.out)
+      server:reset()
+      files.write(list, refused[1].pipeline_id .. "\n")
+      r = run({ list }, ci)
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.out:find(refused[1].reason, 1, true), r.out)
+      assert.truthy(r.err:find("Some pipelines did not start", 1, true), r.err)
+    end)
+  end)
+
+  describe("--help and --version", function()
+    it("show the commands with examples, and the library's version", function()
+      local r = run({ "--help" })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find("Examples:", 1, true))
+      assert.truthy(r.out:find("Exit status:", 1, true))
+      r = run({ "query", "--help" })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find("--reason-kind", 1, true))
+      assert.truthy(r.out:find("codearts-batchresult query --region cn-north-4", 1, true))
+      r = run({ "--version" })
+      assert.are.equal("codearts-batchresult " .. br.VERSION .. "\n", r.out)
+    end)
+  end)
+
+  describe("installed by luarocks make", function()
+    it("runs as codearts-batchresult from the tree's bin/", function()
+      local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
+      local p = io.popen("mktemp -d")
+      local tmp = p:read("*l")
+      p:close()
+      finally(function() os.execute("rm -rf " .. cli.quote(tmp)) end)
+      -- A copy without build/, so the install compiles from scratch.
+      local sh = "cp -r Makefile *.rockspec src lua bin scripts " .. cli.quote(tmp) .. " && cd " .. cli.quote(tmp)
+        .. " && luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree=" .. cli.quote(tmp .. "/tree")
+        .. " codearts-batchresult-0.1.0-1.rockspec 2>&1; echo \"exit=$?\""
+      p = io.popen(sh)
+      local out = p:read("*a")
+      p:close()
+      assert.truthy(out:find("exit=0%s*$"), out)
+      -- The tree's paths, as `luarocks path --tree` gives them to a shell.
+      local installed = { command = tmp .. "/tree/bin/codearts-batchresult", env = {
+        LUA_PATH = tmp .. "/tree/share/lua/" .. lua_version .. "/?.lua;;",
+        LUA_CPATH = tmp .. "/tree/lib/lua/" .. lua_version .. "/?.so;;",
+      } }
+      local r = run({ "query", "-f", "json", arg_of(SEED[2]) }, installed)
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.same({ SEED[2] }, plain(cjson.decode(r.out).result))
+      r = run({ "--version" }, installed)
+      assert.are.equal("codearts-batchresult " .. br.VERSION .. "\n", r.out)
+    end)
+  end)
+end)
