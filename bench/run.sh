@@ -204,6 +204,7 @@ section roundtrip roundtrip_target
 
 # ---- 4 and 5. a batched call and its memory ---------------------------------
 section batch "$LUA" bench/batch.lua "${BENCH_BATCH_RUNS:-100}"
+section cli "$LUA" bench/cli.lua "${BENCH_CLI_RUNS:-10}" # 6. the CLI's own work beside its call (< 10%)
 
 # ---- summary ---------------------------------------------------------------
 echo
