@@ -34,18 +34,15 @@ local function stop(status, message)
   error({ exit = status, message = message }, 0)
 end
 
-local function read_all(file)
-  return file:read("*a") -- "*a", not "a": Lua 5.1 needs the star
-end
-
 --- The content of the file named by an option ("-": stdin).
 local function slurp(name, option, sys)
-  if name == "-" then return read_all(sys.stdin) end
-  local f, why = io.open(name, "rb")
-  if not f then stop(USAGE, ("%s: cannot read %s"):format(option, why)) end
-  local text = read_all(f)
-  f:close()
-  if not text then stop(USAGE, ("%s: cannot read %s"):format(option, name)) end
+  local f, why = sys.stdin, nil
+  if name ~= "-" then f, why = io.open(name, "rb") end
+  if not f then stop(USAGE, option .. ": cannot read " .. why) end -- why names the file
+  local text
+  text, why = f:read("*a") -- "*a", not "a": Lua 5.1 needs the star
+  if f ~= sys.stdin then f:close() end
+  if not text then stop(USAGE, ("%s: cannot read %s: %s"):format(option, name, tostring(why))) end
   return text
 end
 

@@ -236,8 +236,8 @@ local function pair_csv(items, text, label)
     if not fields then return nil, where(line) .. ": " .. err end
     if not blank(fields) then
       if #fields < need then
-        return nil, ("%s: %d fields, but the header puts pipeline_id and pipeline_run_id in columns %d "
-          .. "and %d"):format(where(line), #fields, pcol, rcol)
+        return nil, ("%s: %d field%s, but the header puts pipeline_id and pipeline_run_id in columns %d "
+          .. "and %d"):format(where(line), #fields, #fields == 1 and "" or "s", pcol, rcol)
       end
       items:add({ pipeline_id = fields[pcol], pipeline_run_id = fields[rcol] }, where, line)
     end

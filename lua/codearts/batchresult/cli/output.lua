@@ -7,7 +7,7 @@
 -- gathered in pieces and handed over a few thousand pieces at a time, with
 -- no string made per record: for 10,000 results the tool's own work must
 -- stay small beside the call's.
-local cjson = require "cjson.safe"
+local cjson = require "cjson"
 
 local M = {}
 
@@ -43,19 +43,51 @@ end
 
 ------------------------------------------------------------------------
 -- JSON.  cjson cannot keep the fields in order (nor tell `null` from an
--- absent field), so records are put together here; cjson escapes strings
--- and writes the values of fields added to the API after this tool.
+-- absent field), so records are put together here; cjson escapes strings.
 ------------------------------------------------------------------------
 
 local encode = cjson.encode
 
---- v as JSON.  A string is escaped by cjson (in C), which also writes "/"
--- as "\/": JSON allows it, but no one needs it.
-local function json_value(v)
-  if v == nil then return "null" end
-  local e = encode(v) or "null"
-  if type(v) == "string" and e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
+local function json_string(s)
+  local e = encode(s)
+  -- cjson also escapes "/": JSON allows it, but no one needs it.
+  if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
   return e
+end
+
+--- A number as JSON: whole numbers in full (cjson would round them to 14
+-- digits), others in the fewest digits that read back the same.
+local function json_number(v)
+  if v ~= v or v == math.huge or v == -math.huge then return "null" end
+  if v == math.floor(v) and v >= -2 ^ 53 and v <= 2 ^ 53 then return ("%.0f"):format(v) end
+  local s = ("%.14g"):format(v)
+  if tonumber(s) ~= v then s = ("%.17g"):format(v) end
+  return s
+end
+
+--- v as JSON.  Fields the API may add later can hold anything JSON can: a
+-- table whose keys are 1..n is an array ([] when empty, as no one can
+-- tell), any other an object with its members sorted, so that the output
+-- is the same on every run; br.null and nil are null.
+local function json_value(v)
+  local t = type(v)
+  if t == "string" then return json_string(v) end
+  if t == "number" then return json_number(v) end
+  if t == "boolean" then return tostring(v) end
+  if t ~= "table" then return "null" end
+  local members, n = {}, 0
+  for k, x in pairs(v) do
+    n = n + 1
+    members[n] = { k, x }
+  end
+  local out = {}
+  if n == #v then
+    for i = 1, n do out[i] = json_value(v[i]) end
+    return "[" .. concat(out, ",") .. "]"
+  end
+  table.sort(members, function(a, b) return tostring(a[1]) < tostring(b[1]) end)
+  for i, m in ipairs(members) do out[i] = json_string(tostring(m[1])) .. ":" .. json_value(m[2]) end
+  return "{" .. concat(out, ",") .. "}"
 end
 
 --- make(v), kept in memo when v is a string (callers look in memo first).
