@@ -4,6 +4,7 @@
 -- checks (ids, counts, seconds, URLs) is left for it to check.
 local argparse = require "argparse"
 local br = require "codearts.batchresult"
+local R = require "codearts.batchresult.results"
 
 local M = {}
 
@@ -89,9 +90,10 @@ local function output_options(cmd, filters)
     cmd:mutex(failed, succeeded)
     items[#items + 1] = failed
     items[#items + 1] = succeeded
-    items[#items + 1] = cmd:option("--reason-kind", "Print only the runs that failed for this reason "
-      .. "(may be repeated).  The summary and the exit status count every run."):argname "<kind>"
-      :choices { "banned", "queued", "change_request", "other" }:count "*"
+    items[#items + 1] = cmd:option("--reason-kind", "Print only the runs that failed for this kind of "
+      .. "reason: " .. table.concat(R.REASON_KINDS, ", ") .. " (may be repeated).  The summary and the "
+      .. "exit status count every run."):argname "<kind>"
+      :choices(R.REASON_KINDS):count "*"
   end
   items[#items + 1] = progress
   items[#items + 1] = no_progress
