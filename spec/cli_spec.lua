@@ -485,6 +485,34 @@ describe("codearts-batchresult", function()
     end)
   end)
 
+  describe("run, when the call fails", function()
+    local ids = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
+
+    it("prints the runs that started and lists the pipelines that got no answer; exit 3", function()
+      server:config { fail_ids = { ids[3] } }
+      local r = run(concat({ "run", "-f", "json", "--batch-size", "2" }, ids))
+      assert.are.equal(3, r.status, cli.describe(r))
+      local doc = cjson.decode(r.out)
+      assert.are.same({ { pipeline_id = ids[1], pipeline_run_id = model.run_id_for(ids[1], 1) },
+                        { pipeline_id = ids[2], pipeline_run_id = model.run_id_for(ids[2], 2) } }, doc.result)
+      assert.are.same({ ids[3] }, doc.unanswered)
+      assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), r.err)
+    end)
+
+    it("with --query, lists the runs whose start could not be asked about; exit 3", function()
+      -- The stand-in's second run is ids[2]'s: its query fails.
+      server:config { fail_ids = { model.run_id_for(ids[2], 2) } }
+      local r = run(concat({ "run", "--query", "--batch-size", "1", "--max-retries", "0", "-f", "csv" }, ids))
+      assert.are.equal(3, r.status, cli.describe(r))
+      local records = parse_csv(r.out)
+      assert.are.equal(3, #records)
+      assert.are.equal(ids[1], records[2][1])
+      assert.are.equal(ids[3], records[3][1])
+      assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. ids[2] .. ":"
+        .. model.run_id_for(ids[2], 2) .. "\n", 1, true), r.err)
+    end)
+  end)
+
   describe("--dry-run", function()
     it("prints the signed requests with the credentials redacted, sends nothing, exits 0", function()
       local list = model.make_pairs("cli-dry", 5)
