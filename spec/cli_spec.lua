@@ -389,6 +389,20 @@ describe("codearts-batchresult", function()
       assert.truthy(r.out:find("\nUnanswered (the call failed) (4):\n  " .. arg_of(list[5]) .. "\n", 1, true), r.out)
     end)
 
+    it("is 3, never the interpreter's 1, when the tool cannot load its modules", function()
+      local p = io.popen("mktemp -d")
+      local dir = p:read("*l")
+      p:close()
+      finally(function() os.execute("rm -rf " .. cli.quote(dir)) end)
+      -- A checkout whose C module was never built.
+      os.execute("cp -r bin lua " .. cli.quote(dir))
+      local r = run({ "--version" },
+        { command = child.interpreter .. " " .. cli.quote(dir .. "/bin/codearts-batchresult") })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.err:find("^codearts%-batchresult: cannot start: .*codearts%.batchresult%.core.*`make` builds it"),
+        r.err)
+    end)
+
     it("is 3 when the server cannot be reached, and says why", function()
       local r = run({ "query", "--endpoint", "http://127.0.0.1:9", "--max-retries", "0", arg_of(SEED[1]) })
       assert.are.equal(3, r.status, cli.describe(r))
