@@ -4,6 +4,7 @@
 #
 #   HUAWEICLOUD_SDK_AK=… HUAWEICLOUD_SDK_SK=… HUAWEICLOUD_SDK_PROJECT_ID=… \
 #   CODEARTS_REGION=cn-north-4 sh examples/ci-start-pipelines.sh pipelines.txt
+# readme:begin step
 codearts-batchresult run --query --failed --input "${1:-pipelines.txt}"
 case $? in
 0) echo "Every pipeline started." ;;
@@ -11,3 +12,4 @@ case $? in
 2) echo "Bad pipeline ids or settings: see the message above." >&2; exit 2 ;;
 *) echo "CodeArts could not be asked: see the error above." >&2; exit 3 ;;
 esac
+# readme:end step
