@@ -1,0 +1,63 @@
+/* Redaction of secrets from text a server sent back.
+ *
+ * Error messages shown to users may quote what a gateway or proxy echoed,
+ * and an echo may carry a secret in any form a server writes text in.  The
+ * redactor holds its own copies of the secrets (the SK never needs to exist
+ * anywhere else once a client is made) and removes every occurrence:
+ *
+ * An occurrence is a span of the text whose bytes, decoded, are a run of at
+ * least min(CAB_REDACT_MIN_RUN, its length) consecutive bytes of one secret.
+ * Any byte of the span may be written raw, as %XX (either hex case), or as
+ * a JSON string escape: \" \\ \/ \b \f \n \r \t, or \uXXXX (either case)
+ * standing for the code point's UTF-8 bytes, a surrogate pair for one
+ * 4-byte sequence; the forms mix freely.  Nothing else is decoded: '+'
+ * stays '+', %252F is "%2F", and an invalid escape (a lone surrogate,
+ * non-hex digits) is its own raw bytes.  A span may begin or end inside an
+ * escape that stands for several bytes; the whole escape is removed.
+ *
+ * Each maximal span (overlapping and adjacent ones merged, widened to whole
+ * UTF-8 characters) becomes one CAB_REDACTED.  The cut to a length limit
+ * comes after redaction, so no cut leaves the start of a secret behind. */
+#ifndef CAB_REDACT_H
+#define CAB_REDACT_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+#define CAB_REDACTED "[REDACTED]"
+/* A run of at least this many consecutive bytes of a secret counts as the
+ * secret (a truncated echo); a secret shorter than this is redacted only
+ * whole.  At most 8: runs are packed into 64-bit words. */
+#define CAB_REDACT_MIN_RUN 8
+
+typedef struct cab_redactor cab_redactor;
+
+/* NULL: out of memory. */
+cab_redactor *cab_redactor_new(void);
+
+/* Adds a secret (copied).  Empty secrets are ignored.  0, or -1 when memory
+ * runs out (the redactor is then as it was). */
+int cab_redactor_add(cab_redactor *r, const void *secret, size_t len);
+
+/* Frees r; every copy of a secret, and every table derived from one, is
+ * zeroed first (OPENSSL_cleanse).  NULL is fine. */
+void cab_redactor_free(cab_redactor *r);
+
+/* Replaces out's content with text[0..len) in which every occurrence of a
+ * secret is replaced by CAB_REDACTED, then cuts the result to at most limit
+ * bytes (limit 0: no cut): never inside a UTF-8 character the text had
+ * whole, never inside a CAB_REDACTED (it is kept or dropped whole).  The
+ * result is always the first bytes of the uncut result.  r may be NULL or
+ * hold no secret: then the text is only copied and cut.  text must not lie
+ * inside out.  Returns 0, or -1 when memory runs out (out is then empty).
+ * *cut (when cut is not NULL) is set to 1 when the result was cut, else 0.
+ *
+ * Time is linear in the text examined; memory is bounded by the output and
+ * a few kilobytes.  With a limit, examination stops once the output is
+ * complete, about limit bytes plus a few kilobytes of text after it
+ * (redacted spans excepted: their end must be found). */
+int cab_redact(const cab_redactor *r, const char *text, size_t len, size_t limit,
+               cab_buf *out, int *cut);
+
+#endif
