@@ -187,7 +187,7 @@ static int tables_build(tables *t, const secret *s, size_t n) {
         if (s[i].len >= RUN) runs += s[i].len - RUN + 1;
         else shorts++;
     }
-    if (runs + shorts > (size_t)-1 / (64 * RUN)) return -1;
+    if (runs + shorts > (size_t)-1 / ((size_t)64 * RUN)) return -1;
     heads = runs * RUN + shorts * RUN;
     /* 16 bits a head: a wrong yes about one time in 16 at worst. */
     while (bits < 16 * heads) bits *= 2;
