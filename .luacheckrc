@@ -15,12 +15,6 @@ local vim = { other_fields = true, read_only = false }
 files["lua/codearts/batchresult/transport/ngx.lua"] = { std = "max+ngx_lua" }
 files["lua/codearts/batchresult/transport/nvim.lua"] = { read_globals = { vim = vim } }
 
--- Waived for the author of lua/codearts/ (reported, to fix in the code):
--- `exchange` required but unused, and two callbacks whose `opts` shadows
--- M.new's.
-files["lua/codearts/batchresult.lua"] = { ignore = { "211/exchange" } }
-files["lua/codearts/batchresult/transport/ngx.lua"].ignore = { "432/opts" }
-
 files["spec/**/*_spec.lua"] = { std = "max+busted" }
 -- Run inside nginx (OpenResty's LuaJIT, ngx_lua) and inside Neovim (LuaJIT).
 files["spec/nginx"] = { std = "ngx_lua" }

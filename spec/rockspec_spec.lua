@@ -22,8 +22,8 @@ local creds = model.credentials.permanent
 
 -- Copies the checkout's sources (not build/) into dir.
 local function copy_checkout(dir)
-  local out, ok = shell.run(("mkdir -p %s && tar cf - Makefile *.rockspec src lua bin scripts examples | tar xf - -C %s")
-    :format(q(dir), q(dir)))
+  local out, ok = shell.run(("mkdir -p %s && tar cf - Makefile *.rockspec src lua bin scripts examples"
+    .. " | tar xf - -C %s"):format(q(dir), q(dir)))
   assert(ok, out)
 end
 
@@ -77,8 +77,8 @@ describe("luarocks", function()
     it("installs " .. rockspec .. " with luarocks make, offline, for " .. running_lua, function()
       local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
       copy_checkout(tmp .. "/x")
-      local out = run_in(tmp .. "/x", "luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree=" .. q(tmp .. "/tree")
-        .. " " .. rockspec)
+      local out = run_in(tmp .. "/x", "luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree="
+        .. q(tmp .. "/tree") .. " " .. rockspec)
       assert.truthy(out:find("is now installed", 1, true), out)
       assert_queries(server, running_lua, tmp .. "/tree/share/lua/" .. lua_version,
         tmp .. "/tree/lib/lua/" .. lua_version)

@@ -13,7 +13,7 @@
 static int print_into(const cJSON *root, size_t estimate, cab_buf *out) {
     char *s;
     cab_buf_clear(out);
-    if (estimate < (size_t)-1 / 2 && estimate <= 0x7ffffff0 && !cab_buf_reserve(out, estimate + 5) &&
+    if (estimate <= 0x7ffffff0 && !cab_buf_reserve(out, estimate + 5) &&
         cJSON_PrintPreallocated((cJSON *)root, out->data, (int)out->cap, 0)) {
         out->len = strlen(out->data);
         return 0;
@@ -193,16 +193,28 @@ static int duplicate_member(const cJSON *obj, const char **name) {
     return found;
 }
 
+/* A name from the body as a message may show it: at most 40 bytes, each
+ * byte outside printable ASCII as '?', so that the message stays one line
+ * of plain text whatever the body holds. */
+static void shown_name(const char *name, char out[41]) {
+    size_t i;
+    for (i = 0; i < 40 && name[i]; i++) out[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+    out[i] = '\0';
+}
+
 /* Names, in err, a member that object v names twice, saying it is inside
  * where; -1 then, else 0. */
 static int no_duplicates_here(const cJSON *v, const char *where, cab_decode_error *err) {
     const char *name = NULL;
+    char shown[41];
     int rc = duplicate_member(v, &name);
     if (rc == 0) return 0;
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(err->message, sizeof err->message, "out of memory checking %s", where);
-    else
-        snprintf(err->message, sizeof err->message, "%s names the member \"%.40s\" twice", where, name);
+    } else {
+        shown_name(name, shown);
+        snprintf(err->message, sizeof err->message, "%s names the member \"%s\" twice", where, shown);
+    }
     return -1;
 }
 

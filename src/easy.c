@@ -70,7 +70,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     cab_easy *e = calloc(1, sizeof *e);
-    CURLcode rc = CURLE_OK;
+    CURLcode rc;
     if (!e || !(e->easy = curl_easy_init())) {
         free(e);
         snprintf(err, errlen, "out of memory");

@@ -120,10 +120,14 @@ int cab_multi_start(cab_multi *m, const char *method, const char *url, const cha
     if (*st != CAB_HTTP_OK) return -1;
     h = cab_easy_handle(m->slots[i].easy);
     /* The slot's index rides on the handle, to find it when it is done. */
-    if (curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)(intptr_t)i) != CURLE_OK ||
-        (mc = curl_multi_add_handle(m->multi, h)) != CURLM_OK) {
+    if (curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)(intptr_t)i) != CURLE_OK) {
         *st = CAB_HTTP_NOMEM;
         snprintf(err, errlen, "libcurl could not start the transfer");
+        return -1;
+    }
+    if ((mc = curl_multi_add_handle(m->multi, h)) != CURLM_OK) {
+        *st = CAB_HTTP_NOMEM;
+        snprintf(err, errlen, "libcurl could not start the transfer: %s", curl_multi_strerror(mc));
         return -1;
     }
     m->slots[i].state = SLOT_RUNNING;

@@ -515,19 +515,19 @@ local Transport = {}
 Transport.__index = Transport
 
 --- cfg: the client's configuration (timeouts, TLS, proxy, size limit).
--- opts (optional): { http = "builtin" | "resty" } picks the HTTP client;
+-- how (optional): { http = "builtin" | "resty" } picks the HTTP client;
 -- by default lua-resty-http when it loads, else the built-in one.
-function M.new(cfg, opts)
+function M.new(cfg, how)
   if not M.inside_nginx() then
     return nil, "INTERNAL", "the ngx transport works only inside nginx (OpenResty / ngx_lua)"
   end
-  opts = opts or {}
+  how = how or {}
   if cfg.ca_file or cfg.ca_path then
     return nil, "INVALID_ARGUMENT", "ca_file and ca_path cannot be used inside nginx: ngx_lua takes "
       .. "trusted CAs only from nginx's lua_ssl_trusted_certificate directive; set it there"
   end
   local send
-  local which = opts.http
+  local which = how.http
   local http
   if which == "resty" then
     local ok, mod = pcall(require, "resty.http")

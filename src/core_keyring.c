@@ -1,0 +1,182 @@
+/* Binding for a client's key material: core.keyring(sk, secret...) returns
+ * a handle that signs requests with the secret key sk (when given) and
+ * redacts sk and the other secrets (a security token, an IAM token) from
+ * text a server sent back.  The SK lives only here, in C memory: the HMAC
+ * state keyed with it and the redactor's copy, both zeroed when the
+ * keyring is closed or collected. */
+#include <string.h>
+
+#include "core.h"
+#include "redact.h"
+#include "sign.h"
+
+#define KEYRING "codearts.batchresult.keyring"
+
+typedef struct {
+    cab_signer *s;        /* NULL when there is no SK (IAM token), or once closed */
+    cab_redactor *r;      /* NULL once closed */
+    cab_buf auth;         /* the last Authorization value */
+    cab_buf shown;        /* the last redacted text */
+} keyring;
+
+static int keyring_gc(lua_State *L) {
+    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    cab_signer_free(k->s);
+    k->s = NULL;
+    cab_redactor_free(k->r);
+    k->r = NULL;
+    cab_buf_free(&k->auth);
+    cab_buf_free(&k->shown);
+    return 0;
+}
+
+static keyring *check_open(lua_State *L) {
+    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    if (!k->r) luaL_argerror(L, 1, "keyring is closed");
+    return k;
+}
+
+static keyring *check_signer(lua_State *L) {
+    keyring *k = check_open(L);
+    if (!k->s) luaL_argerror(L, 1, "keyring has no secret key to sign with");
+    return k;
+}
+
+/* Says what it is and nothing of the keys. */
+static int keyring_tostring(lua_State *L) {
+    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    lua_pushstring(L, k->r ? "codearts.batchresult keyring" : "codearts.batchresult keyring (closed)");
+    return 1;
+}
+
+/* core.keyring(sk, secret...) -> keyring | nil, message
+ * sk (nil for an IAM token client) signs; sk and every other string given
+ * are redacted. */
+static int l_keyring(lua_State *L) {
+    int n = lua_gettop(L), i;
+    size_t len;
+    const char *sk = luaL_optlstring(L, 1, NULL, &len);
+    keyring *k;
+    cab_sign_status st;
+    if (sk && len == 0) return cab_fail(L, "secret key is empty");
+    for (i = 2; i <= n; i++) luaL_optstring(L, i, NULL);
+    k = lua_newuserdata(L, sizeof *k);
+    memset(k, 0, sizeof *k);
+    luaL_getmetatable(L, KEYRING);
+    lua_setmetatable(L, -2);
+    if (!(k->r = cab_redactor_new())) return cab_fail(L, "out of memory");
+    if (sk && (st = cab_signer_new(&k->s, sk, len)) != CAB_SIGN_OK)
+        return cab_fail(L, "%s", cab_sign_strerror(st));
+    for (i = 1; i <= n; i++) {
+        const char *secret = lua_tolstring(L, i, &len);
+        if (secret && cab_redactor_add(k->r, secret, len)) return cab_fail(L, "out of memory");
+    }
+    return 1;
+}
+
+/* Collects a {name = value} table into hs, raw; returns the count, or -1
+ * with an error message pushed.  The strings stay referenced by the table,
+ * which stays on the stack while we sign and runs no code. */
+static int collect_headers(lua_State *L, int idx, cab_header *hs) {
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            lua_pushliteral(L, "header names must be strings");
+            return -1;
+        }
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pushfstring(L, "header '%s': value must be a string", lua_tostring(L, -2));
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (n == CAB_MAX_HEADERS) {
+            lua_pop(L, 2);
+            lua_pushfstring(L, "more than %d headers", CAB_MAX_HEADERS);
+            return -1;
+        }
+        hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
+        hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
+        n++;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* keyring:sign(ak, method, path, query, headers, body) -> authorization
+ * | nil, message */
+static int l_sign(lua_State *L) {
+    keyring *k = check_signer(L);
+    cab_header hs[CAB_MAX_HEADERS];
+    cab_request req;
+    size_t ak_len;
+    const char *ak = luaL_checklstring(L, 2, &ak_len);
+    cab_sign_status st;
+    int n;
+    req.method = luaL_checklstring(L, 3, &req.method_len);
+    req.path = luaL_checklstring(L, 4, &req.path_len);
+    req.query = luaL_optlstring(L, 5, "", &req.query_len);
+    luaL_checktype(L, 6, LUA_TTABLE);
+    req.body = luaL_optlstring(L, 7, "", &req.body_len);
+    if ((n = collect_headers(L, 6, hs)) < 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    req.headers = hs;
+    req.n_headers = (size_t)n;
+    st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
+    if (st == CAB_SIGN_BAD_HEADER_NAME || st == CAB_SIGN_BAD_HEADER_VALUE ||
+        st == CAB_SIGN_DUP_HEADER || st == CAB_SIGN_BAD_DATE) {
+        const cab_header *h = &hs[cab_signer_canon(k->s)->bad_header];
+        lua_pushlstring(L, h->name, h->name_len);
+        return cab_fail(L, "header '%s': %s", lua_tostring(L, -1), cab_sign_strerror(st));
+    }
+    if (st != CAB_SIGN_OK) return cab_fail(L, "%s", cab_sign_strerror(st));
+    lua_pushlstring(L, k->auth.data, k->auth.len);
+    return 1;
+}
+
+/* keyring:last() -> canonical request, string to sign, signed headers of
+ * the last successful sign: what to compare when a gateway says the
+ * signature does not match. */
+static int l_last(lua_State *L) {
+    keyring *k = check_signer(L);
+    const cab_canon *c = cab_signer_canon(k->s);
+    const cab_buf *sts = cab_signer_string_to_sign(k->s);
+    lua_pushlstring(L, c->canonical.data ? c->canonical.data : "", c->canonical.len);
+    lua_pushlstring(L, sts->data ? sts->data : "", sts->len);
+    lua_pushlstring(L, c->signed_headers.data ? c->signed_headers.data : "", c->signed_headers.len);
+    return 3;
+}
+
+/* keyring:redact(text [, limit]) -> text with every secret, in every form
+ * (see redact.h), replaced by [REDACTED], then cut to at most limit bytes;
+ * and whether it was cut. */
+static int l_redact(lua_State *L) {
+    keyring *k = check_open(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    lua_Integer limit = luaL_optinteger(L, 3, 0);
+    int cut = 0;
+    luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
+    if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return luaL_error(L, "out of memory");
+    lua_pushlstring(L, k->shown.data ? k->shown.data : "", k->shown.len);
+    lua_pushboolean(L, cut);
+    return 2;
+}
+
+static int l_close(lua_State *L) {
+    luaL_checkudata(L, 1, KEYRING);
+    return keyring_gc(L);
+}
+
+void cab_register_keyring(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        {"sign", l_sign}, {"last", l_last}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}};
+    cab_new_class(L, KEYRING, methods, keyring_gc, keyring_tostring);
+    lua_pushcfunction(L, l_keyring);
+    lua_setfield(L, -2, "keyring");
+}
