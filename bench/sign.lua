@@ -26,7 +26,7 @@ local headers = {
   ["User-Agent"] = "codearts-batchresult/0.1.0",
 }
 
-local signer = assert(core.signer(common.SK))
+local signer = assert(core.keyring(common.SK))
 local ak = common.AK
 assert(signer:sign(ak, "POST", path, "", headers, body))
 local canonical, sts = signer:last()
@@ -98,7 +98,7 @@ row("(a) raw OpenSSL: 2x SHA-256 + 1 HMAC, prefetched", raw, "1.00x")
 row("(b) cab_sign() in C", cs, ("%.2fx (a)   target <= 1.50x"):format(cs / raw))
 print(("       (a), (b) interleaved in one process, best of 3 runs of >= 0.5 s;"
   .. " median per-run (b)/(a) %.2fx"):format(c.median_ratio or cs / raw))
-row("(c) core.signer(sk):sign(...) from " .. common.LUA_NAME:sub(1, 15), lua_us,
+row("(c) core.keyring(sk):sign(...) from " .. common.LUA_NAME:sub(1, 15), lua_us,
   ("%.2fx (a)   (%.2fx (b))"):format(lua_ratio, lua_us / cs))
 row("(d) client:prepare(6 pairs): encode+sign+table", prep_us,
   ("%.2fx (a)   for context"):format(prep_ratio))

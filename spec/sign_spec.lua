@@ -127,7 +127,7 @@ describe("a client's signer, reused across calls", function()
   -- X-Sdk-Date line between calls; every signature must still equal that
   -- of a fresh signer, whether the prefix stayed the same or not.
   it("signs each request as a fresh signer would", function()
-    local reused = core.signer("reused-secret")
+    local reused = core.keyring("reused-secret")
     local function headers(date, host)
       return { Host = host, ["X-Sdk-Date"] = date, ["Content-Type"] = "application/json", ["X-Project-Id"] = "p" }
     end
@@ -139,7 +139,7 @@ describe("a client's signer, reused across calls", function()
       { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000004Z", "b.example"), "{}" },
     }
     for i, call in ipairs(calls) do
-      local fresh = core.signer("reused-secret")
+      local fresh = core.keyring("reused-secret")
       local want = assert(fresh:sign("AK", "POST", call[1], call[2], call[3], call[4]))
       assert.are.equal(want, (reused:sign("AK", "POST", call[1], call[2], call[3], call[4])), "call " .. i)
       assert.are.equal((fresh:last()), (reused:last()))

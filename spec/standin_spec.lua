@@ -424,6 +424,7 @@ local DEFAULT_CONFIG = {
   shuffle = false, omit = {}, fail_ids = {}, fail_status = 500,
   reset_first = 0, fail_first = 0, fail_first_status = 503, retry_after = cjson.null,
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
+  echo_first = 0, echo_status = 401, echo_form = "json",
 }
 
 local function with_defaults(t)
@@ -1205,7 +1206,7 @@ describe("stand-in fault modes over HTTP", function()
   standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
   local function faults(t)
-    local out = { reset_first = 0, fail_first = 0, garbage_first = 0, truncate_first = 0 }
+    local out = { reset_first = 0, fail_first = 0, garbage_first = 0, echo_first = 0, truncate_first = 0 }
     for k, v in pairs(t or {}) do out[k] = v end
     return out
   end
@@ -1224,6 +1225,7 @@ describe("stand-in fault modes over HTTP", function()
       { fail_first_status = 200 }, { fail_first_status = 600 }, { fail_first_status = 503.5 },
       { retry_after = "" }, { retry_after = 1 }, { retry_after = "1\r\nX-Evil: 1" }, { retry_after = false },
       { garbage_first = -3 }, { truncate_first = 2.5 }, { huge_body_bytes = -1 }, { huge_body_bytes = "20MB" },
+      { echo_first = -1 }, { echo_status = 200 }, { echo_form = "base64" }, { echo_form = 1 },
     }) do
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
     end
@@ -1389,6 +1391,50 @@ describe("stand-in fault modes over HTTP", function()
       assert.same({ ["200"] = 4 }, st.statuses)
       assert.equal(1, st.ok)
       assert.same(faults({ garbage_first = 3 }), st.faults)
+    end)
+  end)
+
+  describe("echo_first", function()
+    local token = model.credentials.iam_token
+    local function echoed(form)
+      s:config({ echo_first = 1, echo_form = form })
+      local r = token_request(s)
+      assert.equal(401, r.status)
+      return r.body
+    end
+
+    it("quotes the request's credentials in each form, before authentication", function()
+      local json = echoed("json")
+      assert.equal("APIGW.0301", cjson.decode(json).error_code)
+      assert.truthy(cjson.decode(json).error_msg:find(token, 1, true))
+      local slash = echoed("json_slash")
+      assert.truthy(slash:find(token:gsub("/", "\\/"), 1, true), slash)
+      assert.equal(cjson.decode(json).error_msg, cjson.decode(slash).error_msg)
+      assert.equal(cjson.decode(json).error_msg, cjson.decode(echoed("json_u")).error_msg)
+      local upper = cjson.decode(echoed("percent")).error_msg
+      assert.truthy(upper:find((token:gsub(".", function(c) return ("%%%02X"):format(c:byte()) end)), 1, true))
+      local lower = cjson.decode(echoed("percent_lower")).error_msg
+      assert.truthy(lower:find((token:gsub(".", function(c) return ("%%%02x"):format(c:byte()) end)), 1, true))
+      local page = echoed("html")
+      assert.is_false((pcall(cjson.decode, page)))
+      local at = page:find(token, 1, true)
+      assert.truthy(at and at > 150 and at < 200, page)
+      local cut = cjson.decode(echoed("truncated")).error_msg
+      assert.truthy(cut:find(token:sub(1, 24) .. "...", 1, true))
+      assert.is_nil(cut:find(token:sub(1, 25), 1, true))
+      assert.same(faults({ echo_first = 7 }), s:stats().faults) -- one each: a config call starts the count again
+      assert.same(expected_seed_json(), token_request(s).json)
+    end)
+
+    it("quotes the security token and the SK of a signed request", function()
+      s:config({ echo_first = 1, echo_status = 403 })
+      local t = model.credentials.temporary
+      local r = signed(s, { cred = t })
+      assert.equal(403, r.status)
+      local msg = r.json.error_msg
+      assert.truthy(msg:find(t.security_token, 1, true), msg)
+      assert.truthy(msg:find(t.sk, 1, true), msg)
+      assert.same(faults({ echo_first = 1 }), s:stats().faults)
     end)
   end)
 

@@ -59,7 +59,7 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "max_response_bytes");
     lua_setfield(L, -2, "limits");
     cab_register_codec(L);
-    cab_register_signer(L);
+    cab_register_keyring(L);
     cab_register_http(L);
     return 1;
 }

@@ -12,7 +12,7 @@
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L);
 
 void cab_register_codec(lua_State *L);
-void cab_register_signer(lua_State *L);
+void cab_register_keyring(lua_State *L);
 void cab_register_http(lua_State *L);
 
 /* Returns nil, message: the binding's way to report a runtime failure. */

@@ -17,7 +17,6 @@ local input = require "codearts.batchresult.input"
 local operations = require "codearts.batchresult.operations"
 local regions = require "codearts.batchresult.regions"
 local results = require "codearts.batchresult.results"
-local exchange = require "codearts.batchresult.exchange"
 local call = require "codearts.batchresult.call"
 local nvim = require "codearts.batchresult.transport.nvim"
 
@@ -40,27 +39,17 @@ local private = setmetatable({}, { __mode = "k" })
 local Client = {}
 Client.__index = Client
 
---- A redactor for secrets: redact(text, limit) -> text with each secret
--- replaced by [REDACTED], then cut to at most limit bytes.
-local function redactor(secrets)
-  return function(text, limit)
-    return Error.redact(text, secrets):sub(1, limit)
-  end
-end
-
 --- Creates a client.  See README.md for the options; returns nil, err
 -- (code INVALID_ARGUMENT) when one is wrong.
 function M.new(opts)
   local cfg, secrets = config.build(opts)
   if not cfg then return nil, secrets end
-  local creds = { ak = secrets.ak, security_token = secrets.security_token, token = secrets.token }
-  if secrets.sk then
-    local signer, msg = core.signer(secrets.sk)
-    if not signer then return nil, Error.new("INTERNAL", msg) end
-    creds.signer = signer
-  end
-  local listed = {}
-  for _, k in ipairs({ "sk", "security_token", "token" }) do listed[#listed + 1] = secrets[k] end
+  -- From here on the SK lives only in the keyring's C memory: it signs
+  -- with it and redacts it, and secrets, which held it, is dropped.
+  local keyring, msg = core.keyring(secrets.sk, secrets.security_token, secrets.token)
+  if not keyring then return nil, Error.new("INTERNAL", msg) end
+  local creds = { ak = secrets.ak, keyring = keyring, security_token = secrets.security_token,
+                  token = secrets.token }
   if not cfg.tls_verify then
     -- An escape hatch, and it must be loud: say so once, where it is made.
     io.stderr:write("codearts.batchresult: WARNING: TLS verification is OFF for ", cfg.endpoint,
@@ -78,7 +67,6 @@ function M.new(opts)
   private[self] = {
     cfg = cfg,
     creds = creds,
-    redact = redactor(listed),
     skew = 0,
     endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                  user_agent = cfg.user_agent },
@@ -224,7 +212,7 @@ function Client:close()
   local priv = private[self]
   if not priv then return end
   if priv.transport then priv.transport:close() end
-  if priv.creds.signer then priv.creds.signer:close() end
+  priv.creds.keyring:close()
   private[self] = nil
 end
 Client.__close = Client.close
@@ -260,16 +248,16 @@ function M.sign(t)
   if o.sk == "" then return nil, Error.invalid("sign: sk is empty") end
   local headers, why = input.strings(o.headers, "sign: headers")
   if not headers then return nil, Error.invalid(why) end
-  local signer, msg = core.signer(o.sk)
-  if not signer then return nil, Error.new("INTERNAL", msg) end
+  local keyring, msg = core.keyring(o.sk)
+  if not keyring then return nil, Error.new("INTERNAL", msg) end
   local auth
-  auth, msg = signer:sign(o.ak, o.method, o.path, o.query or "", headers, o.body or "")
+  auth, msg = keyring:sign(o.ak, o.method, o.path, o.query or "", headers, o.body or "")
   if not auth then
-    signer:close()
+    keyring:close()
     return nil, Error.invalid("sign: " .. msg)
   end
-  local canonical, sts, signed = signer:last()
-  signer:close()
+  local canonical, sts, signed = keyring:last()
+  keyring:close()
   return auth, { canonical_request = canonical, string_to_sign = sts, signed_headers = signed }
 end
 

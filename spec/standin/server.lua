@@ -28,6 +28,11 @@
 --   2. fail_first N      answer fail_first_status (default 503), with
 --                        Retry-After: retry_after when that is set
 --   3. garbage_first N   answer 200 with a complete body that is not JSON
+--      echo_first N      answer echo_status (default 401) with a body that
+--                        quotes the request's credentials in echo_form: the
+--                        X-Auth-Token and X-Security-Token sent, and the SK
+--                        of the AK used (which the stand-in knows), for
+--                        specs of a client's redaction (see echo_body)
 --   4. the request is handled as usual (authentication, body, fail_ids...)
 --   5. truncate_first N  of the answers that are 200s: send the head with
 --                        the full Content-Length, half the body, then FIN
@@ -198,13 +203,27 @@ local config_spec = {
     what = "a non-empty string of printable ASCII, or null",
   },
   garbage_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  echo_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  echo_status = {
+    default = 401,
+    check = is_error_status,
+    what = "an HTTP error status (400-599)",
+  },
+  echo_form = {
+    default = "json",
+    check = function(v)
+      return v == "json" or v == "json_slash" or v == "json_u" or v == "percent" or v == "percent_lower"
+        or v == "html" or v == "truncated"
+    end,
+    what = 'one of "json", "json_slash", "json_u", "percent", "percent_lower", "html", "truncated"',
+  },
   truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
   huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
 }
 
 -- The counted fault modes: how many requests each has taken since its
 -- count last started again (at a reset, or when a config call set it).
-local FAULTS = { "reset_first", "fail_first", "garbage_first", "truncate_first" }
+local FAULTS = { "reset_first", "fail_first", "garbage_first", "echo_first", "truncate_first" }
 local fault_used = {}
 for _, name in ipairs(FAULTS) do fault_used[name] = 0 end
 
@@ -878,6 +897,61 @@ local GARBAGE = {
   "<html><head><title>oops</title></head><body>oops</body></html>",
 }
 
+-- The credentials a request carried, as a gateway could quote them: its
+-- tokens, and the SK of its AK (the stand-in knows every SK it accepts).
+local function credentials_of(req)
+  local h, found = req.headers_multi, {}
+  found[#found + 1] = first(h["x-auth-token"])
+  found[#found + 1] = first(h["x-security-token"])
+  local auth = verify.parse_authorization(first(h["authorization"]) or "")
+  for _, cred in pairs({ model.credentials.permanent, model.credentials.temporary }) do
+    if auth and auth.access == cred.ak then found[#found + 1] = cred.sk end
+  end
+  return found
+end
+
+-- Each byte of s as the given printf format writes it ("%%%02X", "\\u%04x", …).
+local function each_byte(s, fmt)
+  return (s:gsub(".", function(c) return fmt:format(c:byte()) end))
+end
+
+-- echo_first's body: the credentials of req quoted in config.echo_form:
+--   json           a JSON error whose error_msg holds them as they are
+--   json_slash     the same, written by hand with every "/" as "\/"
+--   json_u         the same, every byte of them as \u00XX
+--   percent        every byte as %XX (percent_lower: %xx), in the message
+--   html           an HTML page (not JSON), a credential starting 150
+--                  bytes in, so that a client's 200-byte snippet would cut it
+--   truncated      the first 24 bytes of each, and "..."
+local function echo_body(req)
+  local form, quoted = config.echo_form, {}
+  for i, c in ipairs(credentials_of(req)) do
+    if form == "json_slash" then
+      quoted[i] = c:gsub("/", "\\/")
+    elseif form == "json_u" then
+      quoted[i] = each_byte(c, "\\u%04x")
+    elseif form == "percent" then
+      quoted[i] = each_byte(c, "%%%02X")
+    elseif form == "percent_lower" then
+      quoted[i] = each_byte(c, "%%%02x")
+    elseif form == "truncated" then
+      quoted[i] = c:sub(1, 24) .. "..."
+    else
+      quoted[i] = c
+    end
+  end
+  local said = "the request carried " .. table.concat(quoted, " and ")
+  if form == "html" then
+    return raw("<html><head><title>401 Unauthorized</title></head><body><p>" .. ("x"):rep(100)
+      .. "</p><p>" .. said .. "</p>" .. ("<p>padding</p>"):rep(30) .. "</body></html>")
+  end
+  if form == "json" or form == "truncated" then
+    return error_body("APIGW.0301", IAM .. said)
+  end
+  -- escaped by hand: json_string would escape the backslashes again
+  return raw('{"error_code":"APIGW.0301","error_msg":"' .. IAM .. said .. '"}')
+end
+
 local function handle_api(stream, req, ctx)
   -- The answer is worked out at once and held back delay_ms (see
   -- respond), so concurrent requests wait side by side, not in turn.
@@ -892,6 +966,9 @@ local function handle_api(stream, req, ctx)
   if take_fault("garbage_first", ctx) then
     local n = fault_used.garbage_first
     return respond(stream, 200, raw(GARBAGE[(n - 1) % #GARBAGE + 1]), ctx)
+  end
+  if take_fault("echo_first", ctx) then
+    return respond(stream, config.echo_status, echo_body(req), ctx)
   end
   local route, project = route_of(req.path)
   if req.method ~= "POST" or not route or not model.is_id(project) then

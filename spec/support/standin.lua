@@ -172,6 +172,10 @@ end
 --   retry_after (null)     Retry-After value on fail_first and fail_ids
 --                          answers, sent as it is; cjson.null sends none
 --   garbage_first (0)      the next first N: 200 with a body that is not JSON
+--   echo_first (0)         the next first N: echo_status (401) with a body
+--   echo_status (401)      quoting the request's tokens and the SK of its AK
+--   echo_form ("json")     in that form: json, json_slash, json_u, percent,
+--                          percent_lower, html or truncated
 --   truncate_first (0)     the first N 200 answers: cut after half the body
 --   huge_body_bytes (0)    every 200 answer padded to at least this size
 -- A mode's count starts again at a reset and whenever config sets its key.

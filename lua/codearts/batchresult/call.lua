@@ -5,7 +5,7 @@
 -- missing from an answer, or unanswered.
 --
 -- client is a client's private state (batchresult.lua): endpoint, creds,
--- cfg, skew, redact.  row is an operations.lua row; flat, n the caller's
+-- cfg, skew.  row is an operations.lua row; flat, n the caller's
 -- items as input.lua read them; o the settled call options.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
@@ -123,11 +123,11 @@ local function gather(client, t, row, path, uflat, count, find, o)
 
   -- An attempt ended: keep its answers, or decide whether to send it again.
   local function done(job, res, kind, msg, not_sent)
-    local answers, err = exchange.outcome(res, kind, msg, row, client.redact)
+    local answers, err = exchange.outcome(res, kind, msg, row, client.creds.keyring)
     local again
     if not answers then
       err.retryable = retry.retryable(row, err, not_sent)
-      if err.code == "APIGW.0303" and client.creds.signer and not job.skew_fixed then
+      if err.code == "APIGW.0303" and not client.creds.token and not job.skew_fixed then
         -- Signature expired: our clock is off.  Take the server's, once;
         -- the gateway refused the request, so this holds for any operation.
         local skew = retry.skew(res, os.time())

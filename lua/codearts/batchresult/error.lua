@@ -40,25 +40,4 @@ function Error.is(v)
   return getmetatable(v) == Error
 end
 
---- Replaces every occurrence of each secret in s with [REDACTED]: a
--- gateway may echo signed headers (a security token among them) back in
--- its error message.
-function Error.redact(s, secrets)
-  for _, secret in ipairs(secrets) do
-    if #secret > 0 then
-      local out, i = {}, 1
-      while true do
-        local a, b = s:find(secret, i, true)
-        if not a then break end
-        out[#out + 1] = s:sub(i, a - 1)
-        out[#out + 1] = "[REDACTED]"
-        i = b + 1
-      end
-      out[#out + 1] = s:sub(i)
-      s = table.concat(out)
-    end
-  end
-  return s
-end
-
 return Error

@@ -50,7 +50,7 @@ end
 
 --- The signed request for body: a request any HTTP client can send.
 -- endpoint = { host, url_base, project_id, user_agent }; creds = { ak,
--- signer, security_token } or { token }; query is percent-encoded ("" for
+-- keyring, security_token } or { token }; query is percent-encoded ("" for
 -- none); now is the epoch second to sign with (the client's clock,
 -- corrected for the server's).
 function M.build(endpoint, creds, method, path, query, body, now)
@@ -65,7 +65,7 @@ function M.build(endpoint, creds, method, path, query, body, now)
   else
     headers["X-Sdk-Date"] = sdk_date(now)
     headers["X-Security-Token"] = creds.security_token
-    local auth, msg = creds.signer:sign(creds.ak, method, path, query, headers, body)
+    local auth, msg = creds.keyring:sign(creds.ak, method, path, query, headers, body)
     if not auth then return nil, Error.invalid(msg) end
     headers.Authorization = auth
   end
@@ -73,14 +73,22 @@ function M.build(endpoint, creds, method, path, query, body, now)
   return setmetatable({ method = method, url = url, headers = headers, body = body }, Request)
 end
 
+--- text from the server as a message may show it: every secret of the
+-- client, in any form, redacted (in C, where the SK is), then cut to at
+-- most limit bytes, with "…" when it was cut.
+local function shown(keyring, text, limit)
+  local s, cut = keyring:redact(text, limit)
+  return cut and (s .. "…") or s
+end
+
 --- The error for a non-2xx answer: the API's own code and message when
 -- the body is a Huawei-style error, else HTTP with the start of the body.
-local function api_error(res, redact)
+local function api_error(res, keyring)
   local code, message, body_request_id = core.decode_error(res.body)
   if message then
-    message = redact(message, MESSAGE_BYTES)
+    message = shown(keyring, message, MESSAGE_BYTES)
   else
-    local snippet = redact(res.body, SNIPPET_BYTES):gsub("%c+", " ")
+    local snippet = shown(keyring, res.body, SNIPPET_BYTES):gsub("%c+", " ")
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
   end
   return Error.new(code or "HTTP", message, {
@@ -91,11 +99,11 @@ end
 
 --- What a transport reported for an attempt of operation row, as decoded
 -- items (each holding the string members row.answer.ids) or nil, err.
--- redact(text, limit) hides the client's secrets in anything the server
--- sent.  err.retryable is the retry policy's to set.
-function M.outcome(res, kind, msg, row, redact)
-  if not res then return nil, Error.new(kind, redact(msg, MESSAGE_BYTES)) end
-  if res.status < 200 or res.status > 299 then return nil, api_error(res, redact) end
+-- keyring (core.keyring) hides the client's secrets in anything the
+-- server sent.  err.retryable is the retry policy's to set.
+function M.outcome(res, kind, msg, row, keyring)
+  if not res then return nil, Error.new(kind, shown(keyring, msg, MESSAGE_BYTES)) end
+  if res.status < 200 or res.status > 299 then return nil, api_error(res, keyring) end
   local answer = row.answer
   local items, why = core.decode_results(res.body, answer.list, unpack(answer.ids))
   if not items then

@@ -1,0 +1,165 @@
+-- Secrets: the SK, the security token and the IAM token are never shown,
+-- in any form a server may echo them (raw, JSON-escaped, percent-encoded,
+-- cut short, or in a non-JSON page that a snippet would cut), in
+-- err.message, tostring(err) or a logger's event; and after new() the SK is
+-- reachable from no Lua value at all.  The stand-in's echo_first mode plays
+-- the echoing gateway.
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials
+local PROJECT = model.seed_project
+local RUN = 8 -- a run this long of a secret counts as the secret (src/redact.h)
+
+local function seed_pairs() return model.seed_query end
+
+-- s with the escapes a server might have used undone: JSON's \uXXXX (ASCII)
+-- and \/, and percent-encoding.
+local function decoded(s)
+  s = s:gsub("\\u00(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  s = s:gsub("\\/", "/")
+  s = s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  return s
+end
+
+--- Fails when text, as it is or decoded, holds RUN bytes in a row of a
+-- secret: a secret whole, or the start a cut would leave.
+local function assert_hidden(text, secrets, where)
+  for _, form in ipairs({ text, decoded(text) }) do
+    for _, secret in ipairs(secrets) do
+      for i = 1, #secret - RUN + 1 do
+        local piece = secret:sub(i, i + RUN - 1)
+        assert(not form:find(piece, 1, true),
+          ("%s shows %q of a secret: %s"):format(where, piece, text))
+      end
+    end
+  end
+end
+
+local FORMS = { "json", "json_slash", "json_u", "percent", "percent_lower", "html", "truncated" }
+
+local AUTHS = {
+  { name = "an IAM token", opts = { token = creds.iam_token }, secrets = { creds.iam_token } },
+  { name = "a temporary AK/SK", opts = { ak = creds.temporary.ak, sk = creds.temporary.sk,
+                                         security_token = creds.temporary.security_token },
+    secrets = { creds.temporary.sk, creds.temporary.security_token } },
+  { name = "a permanent AK/SK", opts = { ak = creds.permanent.ak, sk = creds.permanent.sk },
+    secrets = { creds.permanent.sk } },
+}
+
+describe("secrets echoed by a server", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  for _, auth in ipairs(AUTHS) do
+    for _, form in ipairs(FORMS) do
+      it(("are hidden with %s, written %s"):format(auth.name, form), function()
+        server:config({ echo_first = 1, echo_form = form })
+        local events = {}
+        local o = { endpoint = server.url, project_id = PROJECT, max_retries = 0,
+                    logger = function(e) events[#events + 1] = e end }
+        for k, v in pairs(auth.opts) do o[k] = v end
+        local results, err = assert(br.new(o)):query(seed_pairs())
+        assert.is_nil(results)
+        assert.are.equal(401, err.status)
+        assert.are.equal(1, server:stats().faults.echo_first)
+        assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+        assert_hidden(err.message, auth.secrets, "err.message")
+        assert_hidden(tostring(err), auth.secrets, "tostring(err)")
+        assert.are.equal(1, #events)
+        assert_hidden(events[1].error, auth.secrets, "the logger's event")
+        for name, value in pairs(events[1].headers) do assert_hidden(value, auth.secrets, "header " .. name) end
+      end)
+    end
+  end
+
+  it("a page that is not JSON is redacted before its snippet is cut", function()
+    server:config({ echo_first = 1, echo_form = "html", echo_status = 502 })
+    local _, err = assert(br.new { endpoint = server.url, project_id = PROJECT, token = creds.iam_token,
+                                   max_retries = 0 }):query(seed_pairs())
+    assert.are.equal("HTTP", err.code)
+    -- The token starts 150 bytes in and is far longer than what is left of
+    -- the 200-byte snippet: cut first, its start would show.
+    assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+    assert.truthy(err.message:find("…$"), err.message)
+    assert_hidden(err.message, { creds.iam_token }, "err.message")
+  end)
+
+  it("an error that quotes no secret is left as the server wrote it", function()
+    local _, err = assert(br.new { endpoint = server.url, project_id = PROJECT, token = "wrong-token" })
+      :query(seed_pairs())
+    assert.are.equal("APIGW.0301", err.code)
+    assert.are.equal("Incorrect IAM authentication information: verify token failed", err.message)
+  end)
+end)
+
+-- Every value reachable from roots through tables (keys, values and
+-- metatables), functions' upvalues (and 5.1 environments), userdata's
+-- metatables and user values, and other coroutines' locals.
+local function reachable_strings(roots)
+  local seen, strings = {}, {}
+  local getuv = debug.getuservalue
+  local function visit(v)
+    local t = type(v)
+    if t == "string" then strings[#strings + 1] = v return end
+    if (t ~= "table" and t ~= "function" and t ~= "userdata" and t ~= "thread") or seen[v] then return end
+    seen[v] = true
+    visit(debug.getmetatable(v))
+    if t == "table" then
+      for k, x in next, v do
+        visit(k)
+        visit(x)
+      end
+    elseif t == "function" then
+      for i = 1, math.huge do
+        local name, x = debug.getupvalue(v, i)
+        if not name then break end
+        visit(x)
+      end
+      if debug.getfenv then visit(debug.getfenv(v)) end
+    elseif t == "userdata" then
+      if debug.getfenv then visit(debug.getfenv(v)) end
+      if getuv then
+        for n = 1, 8 do
+          local x, more = getuv(v, n)
+          visit(x)
+          if more == false or _VERSION ~= "Lua 5.4" then break end
+        end
+      end
+    elseif v ~= coroutine.running() then
+      for level = 0, 50 do
+        if not debug.getinfo(v, level, "l") then break end
+        for i = 1, 200 do
+          local name, x = debug.getlocal(v, level, i)
+          if not name then break end
+          visit(x)
+        end
+      end
+    end
+  end
+  for _, r in ipairs(roots) do visit(r) end
+  return strings
+end
+
+describe("after new(), the SK", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("is reachable from no Lua value: registry, globals, the client, upvalues, user values", function()
+    -- Made here and kept only in this function's locals, which no root reaches.
+    local sk = "sk-" .. tostring(os.time()) .. "-" .. tostring(math.random(1e9)) .. "-unreachable"
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak, sk = sk,
+                                   max_retries = 0 })
+    local _, err = client:query(seed_pairs()) -- the wrong SK: the stand-in refuses it
+    assert.are.equal("APIGW.0301", err.code)
+    collectgarbage()
+    local roots = { debug.getregistry(), _G, package.loaded, client, err, getmetatable(client) }
+    local found = 0
+    for _, s in ipairs(reachable_strings(roots)) do
+      if s:find(sk, 1, true) then found = found + 1 end
+    end
+    assert.are.equal(0, found)
+    client:close()
+  end)
+end)
