@@ -145,16 +145,19 @@ describe("client:query with many pairs", function()
     assert.is_true(s.connections <= 4, "connections: " .. s.connections)
   end)
 
-  it("reports progress after each batch, in pairs", function()
+  it("reports progress at the start and after each batch, in pairs, naming the operation", function()
     local calls = {}
     assert(client:query(make_pairs(250), {
       batch_size = 100,
-      on_progress = function(done, total) calls[#calls + 1] = { done, total } end,
+      on_progress = function(done, total, op) calls[#calls + 1] = { done, total, op } end,
     }))
-    assert.are.equal(3, #calls)
+    assert.are.equal(4, #calls)
+    assert.are.same({ 0, 250, "ShowBatchRunResult" }, calls[1])
     local last = 0
-    for _, c in ipairs(calls) do
+    for i = 2, #calls do
+      local c = calls[i]
       assert.are.equal(250, c[2])
+      assert.are.equal("ShowBatchRunResult", c[3])
       assert.is_true(c[1] > last)
       last = c[1]
     end

@@ -62,7 +62,7 @@ describe("examples/", function()
     server:config { fail_ids = { list[150].pipeline_run_id }, fail_status = 400 }
 
     local out, progress = run_example(server, "examples/batches.lua", nil, input)
-    assert.are.equal("\r100/250\r200/250\r250/250\n", progress)
+    assert.are.equal("\r0/250\r100/250\r200/250\r250/250\n", progress)
     assert.truthy(out:find("^DEVPIPE.00000400 %(HTTP 400%): "), out)
     local retried = {}
     for p, r in out:gmatch("retry later: (%w+) (%w+)\n") do

@@ -23,8 +23,9 @@ describe("in Neovim", function()
   end)
   teardown(function() os.execute("rm -rf " .. sh_quote(plugin)) end)
 
-  it("answers through the callback while the editor keeps running", function()
-    server:config { delay_ms = 1000 }
+  -- Runs script in a headless nvim against the stand-in; what it wrote
+  -- (key=value lines) as a table.
+  local function nvim(script)
     local ids = {}
     for i, s in ipairs(model.seed) do ids[i] = s.pipeline_id .. ":" .. s.pipeline_run_id end
     local c = model.credentials.permanent
@@ -34,13 +35,33 @@ describe("in Neovim", function()
       "NVIM_TEST_PROJECT=" .. model.seed_project, "NVIM_TEST_AK=" .. sh_quote(c.ak),
       "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","),
       "nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
-      "-c", sh_quote("luafile spec/nvim/query.lua"), "</dev/null >/dev/null 2>&1",
+      "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null 2>&1",
     }, " ")
     os.remove(out)
     os.execute(cmd)
     local text = assert(files.read(out), "nvim wrote nothing")
     local got = {}
     for k, v in text:gmatch("([%w_]+)=([^\n]*)") do got[k] = v end
+    return got
+  end
+
+  it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it closes the client", function()
+    local got = nvim("spec/nvim/callbacks.lua")
+    assert.is_nil(got.error)
+    for _, name in ipairs({ "progress", "logger" }) do
+      assert.are.equal("nil", got[name .. "_results"])
+      assert.are.equal("CALLBACK", got[name .. "_code"], name)
+      assert.truthy(got[name .. "_message"]:find("a callback raised: .*" .. name .. " broke"), got[name .. "_message"])
+      assert.are.equal("12", got[name .. "_accounted"], name)
+    end
+    assert.are.equal("CLOSED", got.close_code)
+    assert.are.equal("the client was closed during the call", got.close_message)
+    assert.are.equal("12", got.close_accounted)
+  end)
+
+  it("answers through the callback while the editor keeps running", function()
+    server:config { delay_ms = 1000 }
+    local got = nvim("spec/nvim/query.lua")
     assert.are.equal("", got.error)
     assert.are.equal("6", got.count)
     for i, s in ipairs(model.seed) do

@@ -17,22 +17,36 @@ typedef struct {
     cab_redactor *r;      /* NULL once closed */
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
+    int pins;             /* calls still pushing out of its memory */
+    int closing;          /* close() came while pinned */
 } keyring;
 
-static int keyring_gc(lua_State *L) {
-    keyring *k = luaL_checkudata(L, 1, KEYRING);
+static void keyring_free(keyring *k) {
     cab_signer_free(k->s);
     k->s = NULL;
     cab_redactor_free(k->r);
     k->r = NULL;
     cab_buf_free(&k->auth);
     cab_buf_free(&k->shown);
+    k->closing = 0;
+}
+
+static int keyring_gc(lua_State *L) {
+    keyring_free(luaL_checkudata(L, 1, KEYRING));
     return 0;
+}
+
+/* A finalizer may run whenever Lua allocates, and may close the client
+ * (and so this keyring) while a call still pushes strings out of the
+ * keyring's memory: such a call pins it, and a close meanwhile is done at
+ * the last unpin (as in core_multi.c). */
+static void unpin(keyring *k) {
+    if (--k->pins == 0 && k->closing) keyring_free(k);
 }
 
 static keyring *check_open(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    if (!k->r) luaL_argerror(L, 1, "keyring is closed");
+    if (!k->r || k->closing) luaL_argerror(L, 1, "keyring is closed");
     return k;
 }
 
@@ -40,6 +54,15 @@ static keyring *check_signer(lua_State *L) {
     keyring *k = check_open(L);
     if (!k->s) luaL_argerror(L, 1, "keyring has no secret key to sign with");
     return k;
+}
+
+/* Whether the keyring was closed.  Closing the client closes it, and a
+ * finalizer may do that at any allocation, even between a call's check
+ * and its next signature: signing and redacting then report it rather
+ * than raise, and the call ends with CLOSED. */
+static int closed(lua_State *L) {
+    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    return !k->r || k->closing;
 }
 
 /* Says what it is and nothing of the keys. */
@@ -106,15 +129,22 @@ static int collect_headers(lua_State *L, int idx, cab_header *hs) {
 }
 
 /* keyring:sign(ak, method, path, query, headers, body) -> authorization
- * | nil, message */
+ * | nil, message, code (INVALID_ARGUMENT: a bad request; CLOSED; INTERNAL) */
 static int l_sign(lua_State *L) {
-    keyring *k = check_signer(L);
+    keyring *k;
     cab_header hs[CAB_MAX_HEADERS];
     cab_request req;
     size_t ak_len;
     const char *ak = luaL_checklstring(L, 2, &ak_len);
     cab_sign_status st;
     int n;
+    if (closed(L)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the client was closed");
+        lua_pushliteral(L, "CLOSED");
+        return 3;
+    }
+    k = check_signer(L);
     req.method = luaL_checklstring(L, 3, &req.method_len);
     req.path = luaL_checklstring(L, 4, &req.path_len);
     req.query = luaL_optlstring(L, 5, "", &req.query_len);
@@ -123,7 +153,8 @@ static int l_sign(lua_State *L) {
     if ((n = collect_headers(L, 6, hs)) < 0) {
         lua_pushnil(L);
         lua_insert(L, -2);
-        return 2;
+        lua_pushliteral(L, "INVALID_ARGUMENT");
+        return 3;
     }
     req.headers = hs;
     req.n_headers = (size_t)n;
@@ -132,9 +163,16 @@ static int l_sign(lua_State *L) {
         st == CAB_SIGN_DUP_HEADER || st == CAB_SIGN_BAD_DATE) {
         const cab_header *h = &hs[cab_signer_canon(k->s)->bad_header];
         lua_pushlstring(L, h->name, h->name_len);
-        return cab_fail(L, "header '%s': %s", lua_tostring(L, -1), cab_sign_strerror(st));
+        cab_fail(L, "header '%s': %s", lua_tostring(L, -1), cab_sign_strerror(st));
+        lua_pushliteral(L, "INVALID_ARGUMENT");
+        return 3;
     }
-    if (st != CAB_SIGN_OK) return cab_fail(L, "%s", cab_sign_strerror(st));
+    if (st != CAB_SIGN_OK) {
+        cab_fail(L, "%s", cab_sign_strerror(st));
+        if (st == CAB_SIGN_NOMEM || st == CAB_SIGN_CRYPTO) lua_pushliteral(L, "INTERNAL");
+        else lua_pushliteral(L, "INVALID_ARGUMENT");
+        return 3;
+    }
     lua_pushlstring(L, k->auth.data, k->auth.len);
     return 1;
 }
@@ -146,22 +184,31 @@ static int l_last(lua_State *L) {
     keyring *k = check_signer(L);
     const cab_canon *c = cab_signer_canon(k->s);
     const cab_buf *sts = cab_signer_string_to_sign(k->s);
+    k->pins++;
     lua_pushlstring(L, c->canonical.data ? c->canonical.data : "", c->canonical.len);
     lua_pushlstring(L, sts->data ? sts->data : "", sts->len);
     lua_pushlstring(L, c->signed_headers.data ? c->signed_headers.data : "", c->signed_headers.len);
+    unpin(k);
     return 3;
 }
 
 /* keyring:redact(text [, limit]) -> text with every secret, in every form
  * (see redact.h), replaced by [REDACTED], then cut to at most limit bytes;
- * and whether it was cut. */
+ * and whether it was cut.  Closed, it shows nothing of text. */
 static int l_redact(lua_State *L) {
-    keyring *k = check_open(L);
+    keyring *k;
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     lua_Integer limit = luaL_optinteger(L, 3, 0);
     int cut = 0;
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
+    if (closed(L)) {
+        /* The secrets are gone, so nothing can be shown safely. */
+        lua_pushliteral(L, "(not shown: the client was closed)");
+        lua_pushboolean(L, 0);
+        return 2;
+    }
+    k = check_open(L);
     if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return luaL_error(L, "out of memory");
     lua_pushlstring(L, k->shown.data ? k->shown.data : "", k->shown.len);
     lua_pushboolean(L, cut);
@@ -169,8 +216,10 @@ static int l_redact(lua_State *L) {
 }
 
 static int l_close(lua_State *L) {
-    luaL_checkudata(L, 1, KEYRING);
-    return keyring_gc(L);
+    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    if (k->pins) k->closing = 1;
+    else keyring_free(k);
+    return 0;
 }
 
 void cab_register_keyring(lua_State *L) {

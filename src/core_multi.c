@@ -1,8 +1,11 @@
-/* Binding for the libcurl transport: core.multi(options) returns a handle
- * that runs requests, several at once if asked.  start() hands a request
- * over; next() drives them all until one is answered.  No Lua code runs
- * inside libcurl's callbacks, so a Lua error can never unwind through
- * libcurl. */
+/* Binding for the libcurl transport.  core.multi(options) returns a
+ * client's handle: its connections, shared by every call.  handle:call()
+ * returns a call's view of it (a group of transfers, see multi.h): start()
+ * hands a request over; next() drives all transfers until one of the
+ * call's is answered; cancel() and close() abandon the call's transfers,
+ * and so does the collector when a call is left behind (a coroutine never
+ * resumed).  No Lua code runs inside libcurl's callbacks, so a Lua error
+ * can never unwind through libcurl. */
 #include <math.h>
 #include <string.h>
 
@@ -11,17 +14,36 @@
 #include "multi.h"
 
 #define MULTI "codearts.batchresult.multi"
+#define CALL "codearts.batchresult.call"
 
 typedef struct {
-    cab_multi *m;
-    cab_buf lines; /* "Name: value\0" lines of the request being started */
+    cab_multi *m;         /* NULL once closed */
+    cab_multi *inherited; /* a parent process's handle, never used nor freed here */
+    cab_buf lines;        /* "Name: value\0" lines of the request being started */
+    int pins;             /* calls into it that are still reading its memory */
+    int closing;          /* close() came while pinned: free at the last unpin */
 } multi_box;
 
-static int multi_gc(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
-    cab_multi_free(b->m);
+typedef struct {
+    multi_box *box; /* kept alive by the call's user value */
+    unsigned long group;
+    int closed;
+} call_box;
+
+/* Frees what b holds, unless a parent process made it: a forked child
+ * must not close the connections it shares with its parent (libcurl would
+ * write TLS close_notify and HTTP/2 GOAWAY on them), so it keeps the
+ * handle, unused, for the rest of its life. */
+static void multi_free(multi_box *b) {
+    if (b->m && cab_multi_inherited(b->m)) b->inherited = b->m;
+    else cab_multi_free(b->m);
     b->m = NULL;
+    b->closing = 0;
     cab_buf_free(&b->lines);
+}
+
+static int multi_gc(lua_State *L) {
+    multi_free(luaL_checkudata(L, 1, MULTI));
     return 0;
 }
 
@@ -31,10 +53,33 @@ static int multi_tostring(lua_State *L) {
     return 1;
 }
 
+/* A finalizer may run whenever Lua allocates, and may close the client
+ * (and so this handle) in the middle of a call that is still pushing an
+ * answer out of the handle's memory: such a call pins the handle, and a
+ * close that comes meanwhile only marks it, to be done at the last unpin. */
+static void pin(multi_box *b) { b->pins++; }
+
+static void unpin(multi_box *b) {
+    if (--b->pins == 0 && b->closing) multi_free(b);
+}
+
 static multi_box *check_open(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
-    if (!b->m) luaL_argerror(L, 1, "transport is closed");
+    if (!b->m || b->closing) luaL_argerror(L, 1, "transport is closed");
     return b;
+}
+
+/* A call whose handle is still open; NULL (with nil, "INTERNAL", why
+ * pushed) when the client was closed. */
+static call_box *check_call(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    if (c->closed || !c->box->m || c->box->closing) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "INTERNAL");
+        lua_pushliteral(L, "the transport was closed");
+        return NULL;
+    }
+    return c;
 }
 
 /* The options and arguments come from config.lua and exchange.lua, which
@@ -104,17 +149,59 @@ static const char *kind_name(cab_http_status st) {
     case CAB_HTTP_TLS: return "TLS";
     case CAB_HTTP_NETWORK: return "NETWORK";
     case CAB_HTTP_TOO_LARGE: return "RESPONSE_TOO_LARGE";
+    case CAB_HTTP_PROTOCOL: return "PROTOCOL";
     default: return "INTERNAL";
     }
 }
 
-/* multi:start(method, url, headers, body, timeout_ms) -> slot | nil, kind, message
+/* multi:call() -> a call's view of the handle, with a group of its own. */
+static int l_call(lua_State *L) {
+    multi_box *b = check_open(L);
+    call_box *c = lua_newuserdata(L, sizeof *c);
+    c->box = b;
+    c->group = cab_multi_group(b->m);
+    c->closed = 0;
+    luaL_getmetatable(L, CALL);
+    lua_setmetatable(L, -2);
+    /* The call keeps the handle alive: its user value holds it. */
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    cab_setuservalue(L, -2);
+    return 1;
+}
+
+/* multi:inherited() -> whether another process made the handle (this one
+ * was forked from it): then it must be dropped and a new one made. */
+static int l_inherited(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    lua_pushboolean(L, b->m != NULL && cab_multi_inherited(b->m));
+    return 1;
+}
+
+/* multi:pending() -> transfers of every call running or holding an answer. */
+static int l_pending(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    lua_pushinteger(L, b->m ? cab_multi_pending(b->m, 0) : 0);
+    return 1;
+}
+
+static int l_close(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    if (b->pins) b->closing = 1;
+    else multi_free(b);
+    return 0;
+}
+
+/* call:start(method, url, headers, body, timeout_ms, once)
+ *   -> slot | nil, kind, message
  * headers is a {name = value} table (read raw); values were checked for
  * CR/LF/NUL before they get here.  timeout_ms bounds this attempt: the
  * caller has already taken the smaller of the client's timeout and what
- * is left of the call's deadline. */
+ * is left of the call's deadline.  once: the request must reach the
+ * network at most once (it is not idempotent). */
 static int l_start(lua_State *L) {
-    multi_box *b = check_open(L);
+    call_box *c = check_call(L);
     const char *method = luaL_checkstring(L, 2);
     const char *url = luaL_checkstring(L, 3);
     const char *ptrs[CAB_MAX_HEADERS];
@@ -124,11 +211,15 @@ static int l_start(lua_State *L) {
     char err[256];
     cab_http_status st;
     long timeout_ms;
-    int slot;
+    int slot, once;
+    multi_box *b;
 
+    if (!c) return 3;
+    b = c->box;
     luaL_checktype(L, 4, LUA_TTABLE);
     body = luaL_optlstring(L, 5, "", &body_len);
     timeout_ms = check_ms(L, 6, "timeout_ms");
+    once = lua_toboolean(L, 7);
     cab_buf_clear(&b->lines);
     lua_pushnil(L);
     while (lua_next(L, 4)) {
@@ -147,7 +238,8 @@ static int l_start(lua_State *L) {
     }
     /* The buffer may have moved while growing: take pointers only now. */
     for (i = 0; i < n; i++) ptrs[i] = b->lines.data + offs[i];
-    slot = cab_multi_start(b->m, method, url, ptrs, n, body, body_len, timeout_ms, &st, err, sizeof err);
+    slot = cab_multi_start(b->m, c->group, method, url, ptrs, n, body, body_len, timeout_ms, once, &st, err,
+                           sizeof err);
     if (slot < 0) {
         lua_pushnil(L);
         lua_pushstring(L, kind_name(st));
@@ -158,26 +250,30 @@ static int l_start(lua_State *L) {
     return 1;
 }
 
-/* multi:next([wait])
+/* call:next([wait])
  *   -> slot, status, body, request_id, date, retry_after   (an answer)
  *    | slot, nil, kind, message, not_sent                  (no answer)
- *    | nil, "idle"      nothing was running (after sleeping wait seconds)
- *    | nil, "waited"    wait seconds passed with nothing finished
- * Blocks until one of the started requests is done, or wait passes.
+ *    | nil, "idle"      nothing of the call's was running (after sleeping wait seconds)
+ *    | nil, "waited"    wait seconds passed with nothing of the call's finished
+ *    | nil, "INTERNAL", message     the client was closed
+ * Drives every transfer until one of the call's is done, or wait passes.
  * not_sent is true when the request provably never reached the server. */
 static int l_next(lua_State *L) {
-    multi_box *b = check_open(L);
+    call_box *c = check_call(L);
     lua_Number wait = luaL_optnumber(L, 2, -1);
     cab_http_status st;
     char err[256];
     const cab_http_response *r;
     int not_sent, slot;
     long wait_ms = -1;
+    multi_box *b;
+    if (!c) return 3;
+    b = c->box;
     /* Whole milliseconds, rounded up (0.0004 s must not become "no wait
      * at all" and spin), at most the longest wait there is. */
     if (wait >= CAB_MAX_SECONDS) wait_ms = CAB_MAX_SECONDS * 1000L;
     else if (wait >= 0) wait_ms = (long)ceil(wait * 1000);
-    slot = cab_multi_next(b->m, wait_ms, &st, &not_sent, err, sizeof err);
+    slot = cab_multi_next(b->m, c->group, wait_ms, &st, &not_sent, err, sizeof err);
     if (slot < 0) {
         lua_pushnil(L);
         lua_pushstring(L, slot == CAB_MULTI_WAITED ? "waited" : "idle");
@@ -193,6 +289,7 @@ static int l_next(lua_State *L) {
         return 5;
     }
     r = cab_multi_response(b->m, slot);
+    pin(b);
     lua_pushinteger(L, (lua_Integer)r->status);
     lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
     if (r->request_id[0]) lua_pushstring(L, r->request_id); else lua_pushnil(L);
@@ -200,26 +297,49 @@ static int l_next(lua_State *L) {
     if (r->retry_after[0]) lua_pushstring(L, r->retry_after); else lua_pushnil(L);
     /* Everything is copied into Lua strings: the transfer may be reused.
      * (Had a push failed for memory, the slot would stay finished and the
-     * next cancel() or close() would reclaim it.) */
-    cab_multi_release(b->m, slot);
+     * call's cancel or collection would reclaim it.) */
+    if (b->m) cab_multi_release(b->m, slot);
+    unpin(b);
     return 6;
 }
 
-/* multi:cancel(): abandons every request in flight. */
-static int l_cancel(lua_State *L) {
-    cab_multi_cancel(check_open(L)->m);
+/* call:cancel(): abandons the call's requests in flight. */
+static int l_call_cancel(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    if (c->box->m && !cab_multi_inherited(c->box->m)) cab_multi_cancel(c->box->m, c->group);
     return 0;
 }
 
-static int l_close(lua_State *L) {
-    luaL_checkudata(L, 1, MULTI);
-    return multi_gc(L);
+/* call:pending() -> the call's transfers running or holding an answer. */
+static int l_call_pending(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    lua_pushinteger(L, c->box->m ? cab_multi_pending(c->box->m, c->group) : 0);
+    return 1;
+}
+
+/* call:close(), and the collector: cancels, and the call is over. */
+static int l_call_close(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    l_call_cancel(L);
+    c->closed = 1;
+    return 0;
+}
+
+static int call_tostring(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    lua_pushstring(L, c->closed ? "codearts.batchresult call (closed)" : "codearts.batchresult call");
+    return 1;
 }
 
 void cab_register_http(lua_State *L) {
-    static const luaL_Reg methods[] = {
-        {"start", l_start}, {"next", l_next}, {"cancel", l_cancel}, {"close", l_close}, {NULL, NULL}};
-    cab_new_class(L, MULTI, methods, multi_gc, multi_tostring);
+    static const luaL_Reg multi_methods[] = {{"call", l_call},       {"inherited", l_inherited},
+                                             {"pending", l_pending}, {"close", l_close},
+                                             {NULL, NULL}};
+    static const luaL_Reg call_methods[] = {{"start", l_start},   {"next", l_next},
+                                            {"cancel", l_call_cancel}, {"pending", l_call_pending},
+                                            {"close", l_call_close}, {NULL, NULL}};
+    cab_new_class(L, MULTI, multi_methods, multi_gc, multi_tostring);
+    cab_new_class(L, CALL, call_methods, l_call_close, call_tostring);
     lua_pushcfunction(L, l_multi);
     lua_setfield(L, -2, "multi");
 }

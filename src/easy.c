@@ -87,8 +87,6 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_SSL_VERIFYHOST, opt->tls_verify ? 2L : 0L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-    /* Wait for a multiplexed HTTP/2 connection rather than open another. */
-    SETOPT(CURLOPT_PIPEWAIT, 1L);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
     if (opt->ca_file) SETOPT(CURLOPT_CAINFO, opt->ca_file);
     if (opt->ca_path) SETOPT(CURLOPT_CAPATH, opt->ca_path);
@@ -134,8 +132,12 @@ static cab_http_status classify(CURLcode rc) {
     case CURLE_FILESIZE_EXCEEDED: return CAB_HTTP_TOO_LARGE;
     case CURLE_OUT_OF_MEMORY:
     case CURLE_WRITE_ERROR: return CAB_HTTP_NOMEM; /* unless too_large: see finish */
-    case CURLE_URL_MALFORMAT:
+    /* The URL's scheme is checked before a client is made, so libcurl's
+     * "unsupported protocol" means an answer in HTTP/0.9: no status line,
+     * as when something else (an SSH server, say) listens on the port. */
     case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_WEIRD_SERVER_REPLY: return CAB_HTTP_PROTOCOL;
+    case CURLE_URL_MALFORMAT:
     case CURLE_BAD_FUNCTION_ARGUMENT: return CAB_HTTP_USAGE;
     default: return CAB_HTTP_NETWORK;
     }
@@ -148,10 +150,16 @@ static cab_http_status fail_with(CURLcode rc, const char *detail, char *err, siz
 
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, long timeout_ms, char *err, size_t errlen) {
+                                 size_t body_len, long timeout_ms, int once, char *err, size_t errlen) {
     struct curl_slist *list, *tmp;
     CURLcode rc;
     size_t i;
+    /* Over TLS, a second request waits for the first connection's ALPN
+     * rather than opening another, so that HTTP/2 can multiplex them.
+     * Over cleartext there is no HTTP/2 to wait for (no h2c upgrade is
+     * asked), and waiting would send a fresh client's first batches one
+     * after the other. */
+    long pipewait = strncmp(url, "https:", 6) == 0;
 
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
@@ -175,7 +183,16 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     curl_slist_free_all(e->headers);
     e->headers = list;
     /* The size goes first: COPYPOSTFIELDS copies that many bytes. */
-    if ((rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK ||
+    /* A request that must go at most once (RFC 9110 9.2.2: it is not
+     * idempotent) gets a connection of its own.  libcurl resends a request
+     * by itself only when a reused connection dies before any answer ("the
+     * server closed it while idle"): it cannot tell that from a server
+     * that read the request and then died.  A fresh connection is never
+     * resent; the only resends left are HTTP/2 refusals (REFUSED_STREAM,
+     * GOAWAY), which promise the request was not processed (RFC 9113 8.7). */
+    if ((rc = curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, once ? 1L : 0L)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_PIPEWAIT, pipewait)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||

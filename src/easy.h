@@ -26,6 +26,7 @@ typedef enum {
     CAB_HTTP_TIMEOUT,
     CAB_HTTP_TLS,     /* handshake or verification failed */
     CAB_HTTP_TOO_LARGE, /* the answer outgrew max_body */
+    CAB_HTTP_PROTOCOL, /* the answer is not HTTP, or breaks its framing */
     CAB_HTTP_USAGE    /* libcurl refused an option or the URL */
 } cab_http_status;
 
@@ -49,10 +50,12 @@ void cab_easy_free(cab_easy *e);
 /* Sets up the next request.  headers are complete "Name: value" lines;
  * they and the body are copied, so the caller's memory may go at once.
  * timeout_ms (> 0) bounds this attempt: the caller has taken the smaller
- * of the client's timeout and what is left of the call's deadline. */
+ * of the client's timeout and what is left of the call's deadline.  once:
+ * the request is not idempotent and must reach the network at most once,
+ * so it gets a fresh connection (see easy.c). */
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, long timeout_ms, char *err, size_t errlen);
+                                 size_t body_len, long timeout_ms, int once, char *err, size_t errlen);
 
 /* Classifies how libcurl ended the transfer (rc) and reads the status.
  * *not_sent is set when the request provably never reached the server

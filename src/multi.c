@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef enum { SLOT_IDLE = 0, SLOT_RUNNING, SLOT_DONE, SLOT_FINISHED } slot_state;
 
@@ -15,6 +16,7 @@ typedef struct {
     slot_state state;
     CURLcode rc;      /* how libcurl ended it (SLOT_DONE) */
     unsigned long seq; /* order of completion, so answers come out first done, first out */
+    unsigned long group; /* the call that started it */
 } slot;
 
 struct cab_multi {
@@ -25,6 +27,8 @@ struct cab_multi {
     int n_slots;
     int running;
     unsigned long done_seq;
+    unsigned long groups; /* the last group id handed out */
+    pid_t pid;            /* the process that made it */
 };
 
 /* curl_global_init is not thread-safe before 7.84 and must run once; it is
@@ -59,6 +63,7 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     m->opt.ca_file = m->ca_file = dup_or_null(opt->ca_file, &failed);
     m->opt.ca_path = m->ca_path = dup_or_null(opt->ca_path, &failed);
     m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
+    m->pid = getpid();
     if (failed || !(m->multi = curl_multi_init())) goto nomem;
     /* Multiplex on HTTP/2 where the server offers it (libcurl's default
      * since 7.62, stated because batches rely on it). */
@@ -77,7 +82,7 @@ nomem:
 void cab_multi_free(cab_multi *m) {
     int i;
     if (!m) return;
-    cab_multi_cancel(m);
+    cab_multi_cancel(m, 0);
     for (i = 0; i < m->n_slots; i++) cab_easy_free(m->slots[i].easy);
     free(m->slots);
     if (m->multi) curl_multi_cleanup(m->multi);
@@ -86,6 +91,10 @@ void cab_multi_free(cab_multi *m) {
     free(m->proxy);
     free(m);
 }
+
+int cab_multi_inherited(const cab_multi *m) { return m->pid != getpid(); }
+
+unsigned long cab_multi_group(cab_multi *m) { return ++m->groups ? m->groups : ++m->groups; }
 
 /* An idle slot, with a transfer, growing the table when all are busy. */
 static int idle_slot(cab_multi *m, char *err, size_t errlen) {
@@ -107,16 +116,16 @@ static int idle_slot(cab_multi *m, char *err, size_t errlen) {
     return i;
 }
 
-int cab_multi_start(cab_multi *m, const char *method, const char *url, const char *const *headers,
-                    size_t n_headers, const char *body, size_t body_len, long timeout_ms,
-                    cab_http_status *st, char *err, size_t errlen) {
+int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const char *url,
+                    const char *const *headers, size_t n_headers, const char *body, size_t body_len,
+                    long timeout_ms, int once, cab_http_status *st, char *err, size_t errlen) {
     int i = idle_slot(m, err, errlen);
     CURL *h;
     CURLMcode mc;
     *st = CAB_HTTP_NOMEM;
     if (i < 0) return -1;
     *st = cab_easy_prepare(m->slots[i].easy, method, url, headers, n_headers, body, body_len,
-                           timeout_ms, err, errlen);
+                           timeout_ms, once, err, errlen);
     if (*st != CAB_HTTP_OK) return -1;
     h = cab_easy_handle(m->slots[i].easy);
     /* The slot's index rides on the handle, to find it when it is done. */
@@ -131,6 +140,7 @@ int cab_multi_start(cab_multi *m, const char *method, const char *url, const cha
         return -1;
     }
     m->slots[i].state = SLOT_RUNNING;
+    m->slots[i].group = group;
     m->running++;
     return i;
 }
@@ -156,13 +166,29 @@ static void collect(cab_multi *m) {
     }
 }
 
-/* The slot that finished first among those not yet handed out, or -1. */
-static int first_done(const cab_multi *m) {
+/* The slot of group that finished first among those not yet handed out,
+ * or -1. */
+static int first_done(const cab_multi *m, unsigned long group) {
     int i, best = -1;
     for (i = 0; i < m->n_slots; i++)
-        if (m->slots[i].state == SLOT_DONE && (best < 0 || m->slots[i].seq < m->slots[best].seq))
+        if (m->slots[i].state == SLOT_DONE && m->slots[i].group == group &&
+            (best < 0 || m->slots[i].seq < m->slots[best].seq))
             best = i;
     return best;
+}
+
+static int running(const cab_multi *m, unsigned long group) {
+    int i, n = 0;
+    for (i = 0; i < m->n_slots; i++) n += m->slots[i].state == SLOT_RUNNING && m->slots[i].group == group;
+    return n;
+}
+
+int cab_multi_pending(const cab_multi *m, unsigned long group) {
+    int i, n = 0;
+    for (i = 0; i < m->n_slots; i++)
+        n += (m->slots[i].state == SLOT_RUNNING || m->slots[i].state == SLOT_DONE) &&
+             (group == 0 || m->slots[i].group == group);
+    return n;
 }
 
 /* Milliseconds of CLOCK_MONOTONIC, for the caller's wait limit. */
@@ -172,8 +198,21 @@ static long long now_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int cab_multi_next(cab_multi *m, long wait_ms, cab_http_status *st, int *not_sent, char *err,
-                   size_t errlen) {
+/* The multi handle itself failed (mc): every running transfer fails. */
+static void fail_running(cab_multi *m, CURLMcode mc) {
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].state != SLOT_RUNNING) continue;
+        (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
+        m->slots[i].rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+        m->slots[i].state = SLOT_DONE;
+        m->slots[i].seq = m->done_seq++;
+        m->running--;
+    }
+}
+
+int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_status *st, int *not_sent,
+                   char *err, size_t errlen) {
     int i, still;
     CURLMcode mc = CURLM_OK;
     long long until = wait_ms >= 0 ? now_ms() + wait_ms : 0;
@@ -181,8 +220,8 @@ int cab_multi_next(cab_multi *m, long wait_ms, cab_http_status *st, int *not_sen
     for (;;) {
         long slice = 1000;
         collect(m);
-        if ((i = first_done(m)) >= 0) break;
-        if (m->running == 0) {
+        if ((i = first_done(m, group)) >= 0) break;
+        if (running(m, group) == 0) {
             /* curl_multi_poll waits its whole timeout even with nothing to
              * watch: a sleep that keeps the caller's clock. */
             if (wait_ms > 0) (void)curl_multi_poll(m->multi, NULL, 0, (int)wait_ms, NULL);
@@ -190,7 +229,7 @@ int cab_multi_next(cab_multi *m, long wait_ms, cab_http_status *st, int *not_sen
         }
         if ((mc = curl_multi_perform(m->multi, &still)) != CURLM_OK) break;
         collect(m);
-        if ((i = first_done(m)) >= 0) break;
+        if ((i = first_done(m, group)) >= 0) break;
         if (wait_ms >= 0) {
             long long left = until - now_ms();
             if (left <= 0) return CAB_MULTI_WAITED;
@@ -200,16 +239,8 @@ int cab_multi_next(cab_multi *m, long wait_ms, cab_http_status *st, int *not_sen
         if ((mc = curl_multi_wait(m->multi, NULL, 0, (int)slice, NULL)) != CURLM_OK) break;
     }
     if (mc != CURLM_OK) {
-        /* The multi handle itself failed: every running transfer fails. */
-        for (i = 0; i < m->n_slots; i++) {
-            if (m->slots[i].state != SLOT_RUNNING) continue;
-            (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
-            m->slots[i].rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
-            m->slots[i].state = SLOT_DONE;
-            m->slots[i].seq = m->done_seq++;
-            m->running--;
-        }
-        if ((i = first_done(m)) < 0) return CAB_MULTI_IDLE;
+        fail_running(m, mc);
+        if ((i = first_done(m, group)) < 0) return CAB_MULTI_IDLE;
     }
     m->slots[i].state = SLOT_FINISHED;
     *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
@@ -225,12 +256,14 @@ void cab_multi_release(cab_multi *m, int slot) {
         m->slots[slot].state = SLOT_IDLE;
 }
 
-void cab_multi_cancel(cab_multi *m) {
+void cab_multi_cancel(cab_multi *m, unsigned long group) {
     int i;
     for (i = 0; i < m->n_slots; i++) {
-        if (m->slots[i].state == SLOT_RUNNING)
+        if (group != 0 && m->slots[i].group != group) continue;
+        if (m->slots[i].state == SLOT_RUNNING) {
             (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
+            m->running--;
+        }
         m->slots[i].state = SLOT_IDLE;
     }
-    m->running = 0;
 }

@@ -1,6 +1,12 @@
 /* The libcurl multi handle of a client: runs any number of transfers at
  * once, sharing one connection cache (and HTTP/2 connections, where the
- * server offers them).  Transfers are kept for reuse.  No Lua here. */
+ * server offers them).  Transfers are kept for reuse.  No Lua here.
+ *
+ * Each transfer belongs to a group, one per call: a call sees only its
+ * own answers and cancels only its own transfers, so calls may run
+ * interleaved on one multi handle (a call made from another's progress
+ * callback, or one left in a coroutine never resumed) and still share its
+ * connections. */
 #ifndef CAB_MULTI_H
 #define CAB_MULTI_H
 
@@ -14,32 +20,46 @@ typedef struct cab_multi cab_multi;
 cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen);
 void cab_multi_free(cab_multi *m);
 
-/* Starts a request on an idle transfer; timeout_ms (> 0) bounds it.
- * Returns its slot (>= 0), or -1 with *st and err saying why. */
-int cab_multi_start(cab_multi *m, const char *method, const char *url, const char *const *headers,
-                    size_t n_headers, const char *body, size_t body_len, long timeout_ms,
-                    cab_http_status *st, char *err, size_t errlen);
+/* Whether m was made by another process (this one is a child forked from
+ * it): its connections are the parent's too, and only the parent may use
+ * or close them, so the child must neither use nor free m.  */
+int cab_multi_inherited(const cab_multi *m);
 
-#define CAB_MULTI_IDLE (-1)    /* nothing was running */
-#define CAB_MULTI_WAITED (-2)  /* wait_ms passed with nothing finished */
+/* A new group id, never 0. */
+unsigned long cab_multi_group(cab_multi *m);
 
-/* Drives the running transfers until one has finished and returns its
- * slot, with *st, *not_sent (see cab_easy_finish) and err when it failed;
- * its answer is readable with cab_multi_response until cab_multi_release.
- * wait_ms < 0 waits as long as it takes.  With wait_ms >= 0 it returns
- * CAB_MULTI_WAITED when that passes first; when nothing is running it
- * sleeps wait_ms and returns CAB_MULTI_IDLE (so a caller can wait for a
- * retry's turn here too).  With wait_ms < 0 and nothing running it
- * returns CAB_MULTI_IDLE at once. */
-int cab_multi_next(cab_multi *m, long wait_ms, cab_http_status *st, int *not_sent, char *err,
-                   size_t errlen);
+/* Starts a request of group on an idle transfer; timeout_ms (> 0) bounds
+ * it; once: sent at most once (see cab_easy_prepare).  Returns its slot
+ * (>= 0), or -1 with *st and err saying why. */
+int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const char *url,
+                    const char *const *headers, size_t n_headers, const char *body, size_t body_len,
+                    long timeout_ms, int once, cab_http_status *st, char *err, size_t errlen);
+
+#define CAB_MULTI_IDLE (-1)    /* nothing of the group was running */
+#define CAB_MULTI_WAITED (-2)  /* wait_ms passed with nothing of the group finished */
+
+/* Drives every running transfer until one of group's has finished and
+ * returns its slot, with *st, *not_sent (see cab_easy_finish) and err when
+ * it failed; its answer is readable with cab_multi_response until
+ * cab_multi_release.  wait_ms < 0 waits as long as it takes.  With wait_ms
+ * >= 0 it returns CAB_MULTI_WAITED when that passes first; when nothing of
+ * the group is running it sleeps wait_ms and returns CAB_MULTI_IDLE (so a
+ * caller can wait for a retry's turn here too).  With wait_ms < 0 and
+ * nothing of the group running it returns CAB_MULTI_IDLE at once. */
+int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_status *st, int *not_sent,
+                   char *err, size_t errlen);
 
 const cab_http_response *cab_multi_response(const cab_multi *m, int slot);
 
 /* Gives a finished slot's transfer back for reuse. */
 void cab_multi_release(cab_multi *m, int slot);
 
-/* Abandons every running or unreleased transfer (their connections close). */
-void cab_multi_cancel(cab_multi *m);
+/* Abandons group's running and unreleased transfers (their connections
+ * close); group 0 abandons every group's. */
+void cab_multi_cancel(cab_multi *m, unsigned long group);
+
+/* How many transfers of group (0: of every group) are running or hold an
+ * answer not yet released. */
+int cab_multi_pending(const cab_multi *m, unsigned long group);
 
 #endif

@@ -29,7 +29,12 @@ local M = {
   --- region -> endpoint, for reference.
   regions = regions.endpoints,
   reason_kind = results.reason_kind,
+  --- The kinds br.reason_kind answers, in a fixed order.
+  REASON_KINDS = results.REASON_KINDS,
   summary = results.summary,
+  --- Seconds of a monotonic clock (CLOCK_MONOTONIC), for timing a call:
+  -- unlike os.time, fractional, and never set back.
+  now = core.now,
 }
 
 -- A client's private state, out of the client table, so that neither
@@ -135,6 +140,12 @@ function Client:run(ids, opts)
 end
 
 --- Starts the runs of flat (n pipeline ids), then asks how each started.
+-- Every pipeline id ends in exactly one place: a result, results.missing
+-- (started, but the status answer left it out), results.not_started (the
+-- server did not start it), or, when a call failed, err.unanswered (no
+-- answer to the start: it may or may not have started) or err.unqueried
+-- (started, but the status request failed: { pipeline_id,
+-- pipeline_run_id } to ask again).
 local function run_and_query(priv, flat, n, o)
   local runs, err = call.run(priv, operations.run, flat, n, o)
   local started = runs or (err and err.results)
@@ -144,23 +155,24 @@ local function run_and_query(priv, flat, n, o)
     pairs_flat[2 * i - 1], pairs_flat[2 * i] = r.pipeline_id, r.pipeline_run_id
   end
   local res, qerr
-  if #started > 0 then
+  if #started > 0 and not priv.closed then
     res, qerr = call.run(priv, operations.query, pairs_flat, #started, o)
   else
     res = results.wrap({})
     res.missing = {}
+    if #started > 0 then -- closed from a callback of the first call: none asked
+      qerr = Error.new("CLOSED", "the client was closed during the call")
+      qerr.unanswered = {}
+      for i in ipairs(started) do qerr.unanswered[i] = input.item(pairs_flat, operations.query, i) end
+    end
   end
-  if err then
-    err.results = res or qerr.results
-    err.results.not_started = started.missing
-    return nil, err
-  end
-  if not res then
-    qerr.results.not_started = runs.missing
-    return nil, qerr
-  end
-  res.not_started = runs.missing
-  return res
+  local out = res or qerr.results
+  out.not_started = started.missing
+  if not err and not qerr then return out end
+  local failure = err or qerr
+  local unanswered, unqueried = err and err.unanswered or {}, qerr and qerr.unanswered or {}
+  failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
+  return nil, failure
 end
 
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.
@@ -211,7 +223,10 @@ end
 function Client:close()
   local priv = private[self]
   if not priv then return end
-  if priv.transport then priv.transport:close() end
+  -- A call running (this close came from its callback) sees this and
+  -- ends with CLOSED; libcurl's handle waits for the C side to let go.
+  priv.closed = true
+  if priv.curl then priv.curl:close() end
   priv.creds.keyring:close()
   private[self] = nil
 end

@@ -16,18 +16,17 @@ local now = core.now
 -- done(job, response) or done(job, nil, kind, message, not_sent) is called
 --   when an attempt ends, in completion order; it returns nil when the job
 --   is finished, or a number of seconds after which to send it again.
--- Should done raise, the requests still in flight are abandoned and the
--- error goes on up.
-function M.run(t, jobs, concurrency, build, done)
+-- stopped() says whether the call must end now (checked after every
+--   attempt that ends, before every one that starts).
+-- Returns true when every job finished, false when stopped; either way
+-- nothing is left in flight.  What done or build raises goes on up: the
+-- caller cancels the transport.
+function M.run(t, jobs, concurrency, build, done, stopped)
   local fresh, in_flight, by_token = 1, 0, {}
   local delayed = {} -- { job, due } of jobs waiting to be sent again
 
   local function finish(job, res, kind, msg, not_sent)
-    local ok, again = pcall(done, job, res, kind, msg, not_sent)
-    if not ok then
-      t:cancel()
-      error(again, 0)
-    end
+    local again = done(job, res, kind, msg, not_sent)
     if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
   end
 
@@ -58,12 +57,16 @@ function M.run(t, jobs, concurrency, build, done)
   end
 
   while true do
-    while in_flight < concurrency do
+    while in_flight < concurrency and not stopped() do
       local job = next_job()
       if not job then break end
       start(job)
     end
-    if in_flight == 0 and #delayed == 0 and fresh > #jobs then return end
+    if stopped() then
+      t:cancel()
+      return false
+    end
+    if in_flight == 0 and #delayed == 0 and fresh > #jobs then return true end
     -- Wait for an answer, but no longer than the next retry is due.
     local wait
     for _, d in ipairs(delayed) do
@@ -71,8 +74,8 @@ function M.run(t, jobs, concurrency, build, done)
       if not wait or left < wait then wait = left end
     end
     local token, res, kind, msg, not_sent = t:wait(wait)
-    if token then
-      local job = by_token[token]
+    local job = token and by_token[token]
+    if job then -- (an answer to no request of this call is dropped)
       by_token[token] = nil
       in_flight = in_flight - 1
       finish(job, res, kind, msg, not_sent)

@@ -5,13 +5,21 @@
 -- missing from an answer, or unanswered.
 --
 -- client is a client's private state (batchresult.lua): endpoint, creds,
--- cfg, skew.  row is an operations.lua row; flat, n the caller's
+-- cfg, skew, closed.  row is an operations.lua row; flat, n the caller's
 -- items as input.lua read them; o the settled call options.
+--
+-- However a call ends, it leaves the client clean: its requests in flight
+-- are cancelled (the transport is the call's own), whether it ends with
+-- results, nil, err, an error raised by a stage, a callback that raised
+-- (raised again in the caller, or in Neovim's callback mode given to the
+-- callback as CALLBACK), the client closed from a callback (CLOSED), or a
+-- coroutine never resumed (the collector cancels its requests).
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local batch = require "codearts.batchresult.batch"
 local config = require "codearts.batchresult.config"
 local exchange = require "codearts.batchresult.exchange"
+local guard = require "codearts.batchresult.guard"
 local input = require "codearts.batchresult.input"
 local operations = require "codearts.batchresult.operations"
 local retry = require "codearts.batchresult.retry"
@@ -65,7 +73,7 @@ end
 local function batches(count, size)
   local jobs = {}
   for first = 1, count, size do
-    jobs[#jobs + 1] = { first = first, last = math.min(first + size - 1, count), attempts = 0 }
+    jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0 }
   end
   return jobs
 end
@@ -105,6 +113,16 @@ local function gather(client, t, row, path, uflat, count, find, o)
   local jobs = batches(count, o.batch_size)
   local found = {}
   local first_err, failed, done_items = nil, 0, 0
+  local raised -- what a caller's callback raised, which ends the call
+
+  -- The caller's on_progress or logger: what it raises is kept, and ends
+  -- the call once it returns here.
+  local function callback(fn, ...)
+    if raised ~= nil then return end
+    local ok, e = guard.pcall(fn, ...)
+    if not ok and raised == nil then raised = { value = e } end
+  end
+  local function stopped() return raised ~= nil or client.closed == true end
 
   local function build(job)
     local timeout = cfg.timeout
@@ -138,12 +156,13 @@ local function gather(client, t, row, path, uflat, count, find, o)
       end
     end
     if logger and job.req then
-      logger {
+      callback(logger, {
+        operation = row.name, batch = job.n, items = job.last - job.first + 1,
         method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
         status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
         duration = now() - job.sent_at, attempt = job.attempts,
         error = err and tostring(err), retry_in = again,
-      }
+      })
     end
     job.req = nil
     if again then return again end
@@ -161,10 +180,17 @@ local function gather(client, t, row, path, uflat, count, find, o)
       first_err = first_err or err
     end
     done_items = done_items + (job.last - job.first + 1)
-    if o.on_progress then o.on_progress(done_items, count) end
+    if o.on_progress then callback(o.on_progress, done_items, count, row.name) end
   end
 
-  batch.run(t, jobs, o.concurrency, build, done)
+  if o.on_progress then callback(o.on_progress, 0, count, row.name) end
+  if not stopped() then batch.run(t, jobs, o.concurrency, build, done, stopped) end
+  if client.closed then
+    first_err = Error.new("CLOSED", "the client was closed during the call")
+  elseif raised then
+    first_err = Error.new("CALLBACK", "a callback raised: " .. tostring(raised.value))
+    first_err.raised = raised
+  end
 
   local out, missing, unanswered = {}, {}, {}
   for _, job in ipairs(jobs) do
@@ -188,6 +214,25 @@ local function gather(client, t, row, path, uflat, count, find, o)
   return out
 end
 
+--- gather, protected: whatever happens, the call's transport is closed
+-- (its requests in flight cancelled) before the call returns or raises.
+-- A callback's error is raised again here, as the callback raised it,
+-- unless the call runs in Neovim's callback mode (o.callback), where it is
+-- the CALLBACK error the callback receives.
+local function gather_closing(client, row, path, uflat, count, find, o)
+  local t, terr = transport.for_call(client)
+  if not t then return nil, terr end
+  local ok, res, err = guard.pcall(gather, client, t, row, path, uflat, count, find, o)
+  t:close()
+  if not ok then error(res, 0) end
+  local raised = err and err.raised
+  if raised then
+    err.raised = nil
+    if not o.callback then error(raised.value, 0) end
+  end
+  return res, err
+end
+
 --- Runs operation row for the caller's items (flat, n) with the settled
 -- options o.  Returns what gather returns, or with o.dry_run the requests
 -- it would send.
@@ -195,13 +240,7 @@ function M.run(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   local path = operations.path(row, client.endpoint.project_id)
   if o.dry_run then return dry_run(client, row, path, uflat, count, o) end
-  local t, own = transport.for_call(client)
-  if not t then return nil, own end
-  if not own then client.busy = true end
-  local ok, res, err = pcall(gather, client, t, row, path, uflat, count, finder(index, row.fields), o)
-  if own then t:close() else client.busy = false end
-  if not ok then error(res, 0) end
-  return res, err
+  return gather_closing(client, row, path, uflat, count, finder(index, row.fields), o)
 end
 
 return M

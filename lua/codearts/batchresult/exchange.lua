@@ -65,8 +65,8 @@ function M.build(endpoint, creds, method, path, query, body, now)
   else
     headers["X-Sdk-Date"] = sdk_date(now)
     headers["X-Security-Token"] = creds.security_token
-    local auth, msg = creds.keyring:sign(creds.ak, method, path, query, headers, body)
-    if not auth then return nil, Error.invalid(msg) end
+    local auth, msg, code = creds.keyring:sign(creds.ak, method, path, query, headers, body)
+    if not auth then return nil, Error.new(code, msg) end
     headers.Authorization = auth
   end
   local url = endpoint.url_base .. path .. (query ~= "" and ("?" .. query) or "")

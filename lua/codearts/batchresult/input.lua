@@ -32,7 +32,8 @@ end
 --- Copies the options table t (nil means none) by rules, { name =
 -- { type, check } }: unknown names and wrong types are errors, and
 -- check(v) returns why a value is wrong.  kind names one option in
--- messages ("option", "call option"); plural names the table.
+-- messages ("option", "call option"); plural names the table.  An error
+-- about one option carries its name as err.option.
 function M.options(t, rules, kind, plural)
   if t == nil then return {} end
   if type(t) ~= "table" then
@@ -40,15 +41,20 @@ function M.options(t, rules, kind, plural)
   end
   local copy = {}
   for k, v in next, t do
-    local rule = rules[k]
+    local rule, why = rules[k], nil
     if not rule then
-      return nil, Error.invalid(("unknown %s '%s'"):format(kind, tostring(k)))
+      why = ("unknown %s '%s'"):format(kind, tostring(k))
+    elseif type(v) ~= rule[1] then
+      why = ("%s %s must be a %s, got %s"):format(kind, k, rule[1], type(v))
+    elseif rule[2] then
+      why = rule[2](v)
+      why = why and ("%s %s must %s"):format(kind, k, why)
     end
-    if type(v) ~= rule[1] then
-      return nil, Error.invalid(("%s %s must be a %s, got %s"):format(kind, k, rule[1], type(v)))
+    if why then
+      local err = Error.invalid(why)
+      err.option = k
+      return nil, err
     end
-    local why = rule[2] and rule[2](v)
-    if why then return nil, Error.invalid(("%s %s must %s"):format(kind, k, why)) end
     copy[k] = v
   end
   return copy

@@ -4,6 +4,7 @@
 -- client's own libcurl transport (transport/curl.lua).  Every transport
 -- offers the calls documented at the top of transport/curl.lua.
 local Error = require "codearts.batchresult.error"
+local curl = require "codearts.batchresult.transport.curl"
 local nvim = require "codearts.batchresult.transport.nvim"
 
 local M = {}
@@ -14,13 +15,11 @@ local function in_nginx()
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
 end
 
---- The transport for one call of client (its private state), and whether
--- the call owns it (and must close it); or nil, err.  libcurl's is the
--- client's own, kept between calls for its connections; a call made while
--- another is running on the same client (from an on_progress, say) gets a
--- fresh one, so the two never take each other's answers.  In nginx,
--- cosockets: per call, since nginx pools the connections itself and calls
--- of one shared client run side by side.
+--- The transport for one call of client (its private state), or nil,
+-- err.  The call owns it and closes it when it ends.  libcurl's comes from
+-- the client's handle, kept between calls for its connections; each call
+-- gets its own view of it (transport/curl.lua).  In nginx, cosockets, per
+-- call: nginx pools the connections itself.
 function M.for_call(client)
   local cfg = client.cfg
   local name = cfg.transport or (in_nginx() and "ngx") or "curl"
@@ -30,22 +29,23 @@ function M.for_call(client)
     local ok, why = ngx_transport.available()
     if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end
     t, kind, msg = ngx_transport.new(cfg)
-  else
-    local resume = nvim.resumer()
-    if resume then
-      t, kind, msg = nvim.new(cfg, resume)
-    elseif client.busy or not client.transport then
-      t, kind, msg = require("codearts.batchresult.transport.curl").new(cfg)
-      if t and not client.busy then
-        client.transport = t
-        return t, false
-      end
-    else
-      return client.transport, false
-    end
+    if not t then return nil, Error.new(kind, msg) end
+    return t
   end
-  if not t then return nil, Error.new(kind, msg) end
-  return t, true
+  if client.curl and client.curl:inherited() then
+    -- This process was forked from the one that made the handle: its
+    -- connections are the parent's.  Leave it be (never used nor freed
+    -- here) and start afresh.
+    client.curl = nil
+  end
+  if not client.curl then
+    client.curl, kind, msg = curl.new(cfg)
+    if not client.curl then return nil, Error.new(kind, msg) end
+  end
+  t = client.curl:call()
+  local resume = nvim.resumer()
+  if resume then return nvim.new(t, resume) end
+  return t
 end
 
 return M

@@ -1,32 +1,44 @@
---- The libcurl transport: one multi handle per client, whose transfers
--- share one connection cache, so consecutive calls and concurrent batches
--- reuse connections (and multiplex on HTTP/2 where the server offers it).
--- It blocks the calling thread while it waits.
+--- The libcurl transport.  A client has one libcurl multi handle (M.new),
+-- whose connections every call shares, so that consecutive calls and
+-- concurrent batches reuse connections (and multiplex on HTTP/2 where the
+-- server offers it).  Each call works through a view of its own
+-- (handle:call()): it sees only its own answers and cancels only its own
+-- requests, so a call made from another's callback, or one left in a
+-- coroutine that is never resumed, cannot take or spoil the other's.  It
+-- blocks the calling thread while it waits.
 --
 -- Every transport offers the same calls, which the request loop in
 -- batch.lua drives:
 --   t:start(req, opts) -> token | nil, kind, message
 --       hand a request over; opts.timeout_ms (whole milliseconds) bounds
---       this attempt, and opts.idempotent says whether it may be sent twice
+--       this attempt, and opts.idempotent = false says that it must reach
+--       the network at most once: no transport sends it again by itself,
+--       nor writes it on a kept-alive connection the server may have closed
 --   t:wait([seconds]) -> token, response
 --                      | token, nil, kind, message, not_sent
 --                      | nil, "idle"    nothing in flight (after sleeping
 --                                       `seconds`, when given)
 --                      | nil, "waited"  `seconds` passed first
---   t:cancel()                    abandon all in flight
+--   t:cancel()    abandon all in flight; no late answer surfaces afterwards
+--   t:close()     the call is over (cancels too)
 -- where req is { method, url, headers, body }, response is
 -- { status, body, request_id, date, retry_after }, kind is NETWORK,
--- TIMEOUT, TLS, RESPONSE_TOO_LARGE or INTERNAL, and not_sent is true when
--- the request provably never reached the server.
+-- TIMEOUT, TLS, RESPONSE_TOO_LARGE, PROTOCOL (the answer is not HTTP, or
+-- breaks its framing) or INTERNAL, and not_sent is true when the request
+-- provably never reached the server.
 local config = require "codearts.batchresult.config"
 local core = require "codearts.batchresult.core"
+
+local M = {}
+
+local Handle = {}
+Handle.__index = Handle
 
 local Transport = {}
 Transport.__index = Transport
 
-local M = {}
-
---- cfg: the client's configuration (timeouts, TLS, proxy, size limit).
+--- The client's handle.  cfg: the client's configuration (connect
+-- timeout, TLS, proxy, size limit).  Or nil, kind, message.
 function M.new(cfg)
   local m, msg = core.multi {
     connect_timeout_ms = config.ms(cfg.connect_timeout),
@@ -34,27 +46,46 @@ function M.new(cfg)
     proxy = cfg.proxy, max_response_bytes = cfg.max_response_bytes,
   }
   if not m then return nil, "INTERNAL", msg end
-  return setmetatable({ m = m }, Transport)
+  return setmetatable({ m = m }, Handle)
+end
+
+--- A transport for one call.
+function Handle:call()
+  return setmetatable({ c = self.m:call() }, Transport)
+end
+
+--- Whether this handle was made by another process, which this one was
+-- forked from: its connections are the parent's, and it must be left
+-- alone (the C side never frees it) and replaced.
+function Handle:inherited()
+  return self.m:inherited()
+end
+
+function Handle:close()
+  self.m:close()
 end
 
 function Transport:start(req, opts)
-  return self.m:start(req.method, req.url, req.headers, req.body, opts.timeout_ms)
+  return self.c:start(req.method, req.url, req.headers, req.body, opts.timeout_ms, opts.idempotent == false)
 end
 
 function Transport:wait(seconds)
-  local slot, status, body, request_id, date, retry_after = self.m:next(seconds)
-  if not slot then return nil, status end
+  local slot, status, body, request_id, date, retry_after = self.c:next(seconds)
+  if not slot then
+    if status == "INTERNAL" then return nil, "closed" end
+    return nil, status
+  end
   if not status then return slot, nil, body, request_id, date end
   return slot, { status = status, body = body, request_id = request_id, date = date,
                  retry_after = retry_after }
 end
 
 function Transport:cancel()
-  self.m:cancel()
+  self.c:cancel()
 end
 
 function Transport:close()
-  self.m:close()
+  self.c:close()
 end
 
 return M

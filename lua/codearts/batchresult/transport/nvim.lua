@@ -6,7 +6,6 @@
 -- keeps drawing and typing while a query is in flight.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
-local curl = require "codearts.batchresult.transport.curl"
 
 local M = {}
 
@@ -33,7 +32,9 @@ end
 
 --- Runs body(), a call or two, in a coroutine driven by Neovim's event
 -- loop, and hands what it returns to callback on the main loop.  true, or
--- nil, err outside Neovim.
+-- nil, err outside Neovim.  body reports a failing on_progress or logger
+-- as an error value (CALLBACK, see call.lua); anything it raises reaches
+-- callback as INTERNAL.
 function M.run_async(callback, body)
   if not M.available() then
     return nil, Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
@@ -54,12 +55,11 @@ function M.run_async(callback, body)
   return true
 end
 
---- cfg as for transport/curl.  resume() is called (from the event loop)
--- to continue the coroutine that runs the call.
-function M.new(cfg, resume)
-  local t, kind, msg = curl.new(cfg)
-  if not t then return nil, kind, msg end
-  return setmetatable({ inner = t, resume = resume, uv = vim.uv or vim.loop }, Transport)
+--- inner: the call's libcurl transport (transport/curl.lua's
+-- handle:call()).  resume() is called (from the event loop) to continue
+-- the coroutine that runs the call.
+function M.new(inner, resume)
+  return setmetatable({ inner = inner, resume = resume, uv = vim.uv or vim.loop }, Transport)
 end
 
 function Transport:start(req, opts)
@@ -81,7 +81,7 @@ function Transport:wait(seconds)
   while true do
     local token, res, kind, msg, not_sent = self.inner:wait(0)
     if token then return token, res, kind, msg, not_sent end
-    if res == "idle" and not due then return nil, "idle" end
+    if res == "closed" or (res == "idle" and not due) then return nil, res end
     if due and core.now() >= due then return nil, res end
     self:pause()
   end

@@ -1,0 +1,25 @@
+--- How the library runs code that may raise: one protected call, which
+-- lets a yield pass through it on every Lua.  Lua 5.2+ and LuaJIT can
+-- yield across pcall; Lua 5.1 cannot ("attempt to yield across
+-- metamethod/C-call boundary"), so there the function runs in a coroutine
+-- of its own, whose yields are handed up to the caller's coroutine and
+-- whose resumptions are handed back down.  A caller's on_progress or
+-- logger may thus yield (to a scheduler, to nginx) wherever it runs.
+local M = {}
+
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+
+local function yieldable_pcall(f, ...)
+  local co = coroutine.create(f)
+  local r = pack(coroutine.resume(co, ...))
+  while r[1] and coroutine.status(co) == "suspended" do
+    r = pack(coroutine.resume(co, coroutine.yield(unpack(r, 2, r.n))))
+  end
+  return unpack(r, 1, r.n)
+end
+
+--- pcall(f, ...), and a yield inside f reaches the caller's coroutine.
+M.pcall = (_VERSION == "Lua 5.1" and not rawget(_G, "jit")) and yieldable_pcall or pcall
+
+return M

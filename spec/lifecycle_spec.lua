@@ -1,0 +1,256 @@
+-- How a call ends, with libcurl in plain Lua: BatchRunPipeline reaches the
+-- network at most once, the deadline and the timeout compose, a fresh
+-- client sends its first batches at once, and every way a call can end
+-- (results, nil, err, a callback that raises, yields, closes the client or
+-- calls again, a coroutine never resumed, a finalizer closing the client,
+-- fork()) leaves the client clean: the next call returns whole results and
+-- reuses its connections.  The nginx and Neovim sides are in ngx_spec,
+-- nvim_spec and faults_spec.
+local br = require "codearts.batchresult"
+local curl = require "codearts.batchresult.transport.curl"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+local creds = model.credentials.permanent
+local PROJECT = model.seed_project
+local now = br.now
+
+local function expected(list)
+  local t = { missing = {} }
+  for i, p in ipairs(list) do t[i] = model.result_for(p.pipeline_id, p.pipeline_run_id) end
+  return t
+end
+
+-- A finalizer, on every Lua: a table's __gc from 5.2, a proxy's before.
+local function on_collect(f)
+  if rawget(_G, "newproxy") then
+    local p = newproxy(true)
+    getmetatable(p).__gc = f
+    return p
+  end
+  return setmetatable({}, { __gc = f })
+end
+
+describe("a call's end", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  local function client(extra)
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return assert(br.new(o))
+  end
+
+  -- After whatever went before on c: a call that must return whole results
+  -- without opening a connection (c had one kept alive).
+  local function still_clean(c)
+    local before = server:stats().connections
+    local list = model.make_pairs("clean", 7)
+    assert.are.same(expected(list), assert(c:query(list)))
+    assert.are.equal(before, server:stats().connections)
+  end
+
+  describe("BatchRunPipeline", function()
+    it("is never sent twice, even on a connection kept alive since a query", function()
+      local c = client()
+      assert(c:query(model.seed_query)) -- one connection, kept alive
+      server:config { reset_first = 1 } -- the run is read, then the connection drops
+      local ids = { model.make_id("once", 1), model.make_id("once", 2) }
+      local runs, err = c:run(ids)
+      assert.is_nil(runs)
+      assert.are.equal("NETWORK", err.code)
+      assert.is_false(err.retryable)
+      assert.are.equal(1, err.attempts)
+      assert.are.same(ids, err.unanswered)
+      local s = server:stats()
+      assert.are.equal(2, s.requests, "the query, and the run once")
+      assert.are.equal(1, s.faults.reset_first)
+      still_clean(c)
+    end)
+
+    it("a query on such a connection is simply asked again", function()
+      local c = client()
+      assert(c:query(model.seed_query))
+      server:config { reset_first = 1 }
+      assert.are.same(expected(model.seed_query), assert(c:query(model.seed_query)))
+    end)
+  end)
+
+  it("composes the deadline with the timeout: each attempt gets the smaller", function()
+    server:config { delay_ms = 1000 }
+    local t0 = now()
+    local results, err = client({ timeout = 0.3, max_retries = 0 }):query(model.seed_query, { deadline = 10 })
+    assert.is_nil(results)
+    assert.are.equal("TIMEOUT", err.code)
+    local took = now() - t0
+    assert.is_true(took >= 0.25 and took < 0.8, ("took %.2f s"):format(took))
+  end)
+
+  it("sends a fresh client's first batches at once over http://", function()
+    server:config { delay_ms = 1000 }
+    local t0 = now()
+    local list = model.make_pairs("first", 3)
+    local results = assert(client({ timeout = 1.6 }):query(list, { batch_size = 1, concurrency = 3 }))
+    assert.are.same(expected(list), results)
+    local took = now() - t0
+    assert.is_true(took < 1.6, ("three 1 s batches took %.2f s"):format(took))
+    assert.are.equal(3, server:stats().max_in_flight)
+  end)
+
+  describe("with a callback that", function()
+    local list = model.make_pairs("cb", 30)
+    local opts = { batch_size = 10, concurrency = 2 }
+
+    local function with(extra)
+      local o = {}
+      for k, v in pairs(opts) do o[k] = v end
+      for k, v in pairs(extra) do o[k] = v end
+      return o
+    end
+
+    it("raises (on_progress): the error goes on up as raised, and the client stays clean", function()
+      local c = client()
+      local boom = { "not a string" }
+      local ok, e = pcall(c.query, c, list, with { on_progress = function(done) if done > 0 then error(boom) end end })
+      assert.is_false(ok)
+      assert.are.equal(boom, e)
+      still_clean(c)
+    end)
+
+    it("raises (logger): the same", function()
+      local c = client({ logger = function() error("logger failed") end })
+      local ok, e = pcall(c.query, c, list, opts)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find("logger failed", 1, true))
+      c:close()
+    end)
+
+    it("closes the client: CLOSED, every pair accounted for", function()
+      for _, where in ipairs({ "on_progress", "logger" }) do
+        local c
+        local function close_it() c:close() end
+        c = client(where == "logger" and { logger = close_it } or nil)
+        local results, err = c:query(list, with(where == "on_progress" and {
+          on_progress = function(done) if done > 0 then close_it() end end } or {}))
+        assert.is_nil(results)
+        assert.are.equal("CLOSED", err.code, where)
+        assert.are.equal("CLOSED: the client was closed during the call", tostring(err))
+        assert.are.equal(30, #err.results + #err.results.missing + #err.unanswered, where)
+        assert.has_error(function() c:query(list) end, "codearts.batchresult: the client is closed")
+      end
+    end)
+
+    it("queries again on the same client: both calls get whole results", function()
+      local c = client()
+      local inner = {}
+      local results = assert(c:query(list, with { on_progress = function(done)
+        if done > 0 and #inner < 2 then
+          local l = model.make_pairs("inner" .. done, 12)
+          inner[#inner + 1] = { l, c:query(l, { batch_size = 5, concurrency = 3 }) }
+        end
+      end }))
+      assert.are.same(expected(list), results)
+      assert.are.equal(2, #inner)
+      for _, pair in ipairs(inner) do assert.are.same(expected(pair[1]), pair[2]) end
+      still_clean(c)
+    end)
+
+    it("yields: the call goes on when its coroutine is resumed", function()
+      local c = client()
+      local yields = 0
+      local co = coroutine.create(function()
+        return c:query(list, with { on_progress = function() coroutine.yield("progress") end })
+      end)
+      local ok, what = coroutine.resume(co)
+      while coroutine.status(co) == "suspended" do
+        assert.is_true(ok, what)
+        assert.are.equal("progress", what)
+        yields = yields + 1
+        ok, what = coroutine.resume(co)
+      end
+      assert.is_true(ok, what)
+      assert.are.same(expected(list), what)
+      assert.are.equal(4, yields) -- at the start and after each of 3 batches
+      still_clean(c)
+    end)
+
+    it("yields and is never resumed: the client goes on, and the collector cancels the call", function()
+      local c = client()
+      server:config { delay_ms = 300 }
+      local co = coroutine.create(function()
+        return c:query(list, with { on_progress = function(done) if done > 0 then coroutine.yield() end end })
+      end)
+      assert(coroutine.resume(co))
+      assert.are.equal("suspended", coroutine.status(co))
+      co = nil -- luacheck: ignore 311 (dropped on purpose)
+      server:config { delay_ms = 0 }
+      still_clean(c)
+      collectgarbage()
+      collectgarbage()
+      still_clean(c)
+    end)
+  end)
+
+  it("a call left behind has its requests cancelled by the collector", function()
+    local handle = assert(curl.new { connect_timeout = 5, tls_verify = true, max_response_bytes = 1e6 })
+    server:config { delay_ms = 2000 }
+    local req = assert(client():prepare(model.seed_query))
+    local t = handle:call()
+    assert(t:start(req, { timeout_ms = 5000, idempotent = true }))
+    assert(t:start(req, { timeout_ms = 5000, idempotent = true }))
+    assert.are.equal(2, handle.m:pending())
+    t = nil -- luacheck: ignore 311 (dropped on purpose)
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(0, handle.m:pending())
+    handle:close()
+  end)
+
+  it("a finalizer that closes the client mid-call ends the call cleanly", function()
+    local pause = collectgarbage("setpause", 100)
+    for round = 1, 5 do
+      local c = client()
+      local list = model.make_pairs("fin" .. round, 40)
+      local armed = true
+      for _ = 1, 200 do on_collect(function() if armed then c:close() end end) end
+      local ok, results, err = pcall(c.query, c, list, { batch_size = 5, concurrency = 4 })
+      armed = false
+      assert.is_true(ok, tostring(results))
+      if results then
+        assert.are.same(expected(list), results)
+      else
+        assert.are.equal("CLOSED", err.code)
+        assert.are.equal(40, #err.results + #err.results.missing + #err.unanswered)
+      end
+    end
+    collectgarbage("setpause", pause)
+  end)
+
+  it("after fork(), parent and child each ask over connections of their own", function()
+    local fork = require "spec.support.fork"
+    local c = client()
+    local list = model.make_pairs("fork", 20)
+    assert(c:query(list)) -- the connection the child inherits
+    for round = 1, 3 do
+      local before = server:stats()
+      local pid = assert(fork.fork())
+      if pid == 0 then
+        local ok = true
+        for _ = 1, 5 do
+          local r = c:query(list, { batch_size = 4 })
+          if not r or #r ~= 20 then ok = false break end
+          for i, p in ipairs(list) do
+            local want = model.result_for(p.pipeline_id, p.pipeline_run_id)
+            if r[i].pipeline_run_id ~= want.pipeline_run_id or r[i].status ~= want.status then ok = false end
+          end
+        end
+        fork.exit(ok and 0 or 1)
+      end
+      for _ = 1, 5 do assert.are.same(expected(list), assert(c:query(list, { batch_size = 4 }))) end
+      assert.are.equal(0, fork.wait(pid), "the child's answers, round " .. round)
+      local after = server:stats()
+      assert.are.equal(before.requests + 50, after.requests)
+      assert.is_true(after.connections > before.connections, "the child connected on its own")
+    end
+  end)
+end)

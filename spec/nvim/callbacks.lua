@@ -1,0 +1,58 @@
+-- Run by spec/nvim_spec.lua inside `nvim --headless`: calls in the
+-- callback mode whose on_progress or logger raises, or closes the client,
+-- one after the other; writes what each callback got and quits.
+local uv = vim.uv or vim.loop
+local out_path = os.getenv("NVIM_TEST_OUT")
+local seen = {}
+
+local function finish(extra)
+  local f = assert(io.open(out_path, "w"))
+  for k, v in pairs(extra or {}) do f:write(k, "=", tostring(v), "\n") end
+  for k, v in pairs(seen) do f:write(k, "=", tostring(v), "\n") end
+  f:close()
+  vim.cmd("qa!")
+end
+
+local guard = uv.new_timer()
+guard:start(20000, 0, vim.schedule_wrap(function() finish { error = "timed out" } end))
+
+local br = require "codearts.batchresult"
+local function client(extra)
+  local o = { endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),
+              ak = os.getenv("NVIM_TEST_AK"), sk = os.getenv("NVIM_TEST_SK") }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return assert(br.new(o))
+end
+
+local list = {}
+for i = 1, 12 do
+  list[i] = { pipeline_id = ("%032x"):format(i), pipeline_run_id = ("%032x"):format(100 + i) }
+end
+
+-- Each case: a name, the client's extra options, the call's options.
+local cases
+local c
+cases = {
+  { "progress", nil, { on_progress = function(done) if done > 0 then error("progress broke") end end } },
+  { "logger", { logger = function() error("logger broke") end }, {} },
+  { "close", nil, { on_progress = function(done) if done > 0 then c:close() end end } },
+}
+
+local function run(i)
+  local case = cases[i]
+  if not case then return finish() end
+  c = client(case[2])
+  local opts = { batch_size = 4, concurrency = 1 }
+  for k, v in pairs(case[3]) do opts[k] = v end
+  opts.callback = function(results, err)
+    local name = case[1]
+    seen[name .. "_results"] = tostring(results)
+    seen[name .. "_code"] = err and err.code or "none"
+    seen[name .. "_message"] = err and err.message or ""
+    seen[name .. "_accounted"] = err and (#err.results + #err.results.missing + #err.unanswered) or -1
+    vim.schedule(function() run(i + 1) end)
+  end
+  local ok, err = c:query(list, opts)
+  if not ok then seen[case[1] .. "_refused"] = tostring(err) end
+end
+run(1)
