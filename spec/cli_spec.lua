@@ -522,7 +522,7 @@ describe("codearts-batchresult", function()
       assert.are.equal(3, #records)
       assert.are.equal(ids[1], records[2][1])
       assert.are.equal(ids[3], records[3][1])
-      assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. ids[2] .. ":"
+      assert.truthy(r.err:find("codearts-batchresult: status not known: " .. ids[2] .. ":"
         .. model.run_id_for(ids[2], 2) .. "\n", 1, true), r.err)
     end)
   end)
@@ -621,12 +621,20 @@ describe("codearts-batchresult", function()
       server:config { delay_ms = 150 }
       local r = run(args, { pty = true })
       assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.out:find("\rasking 0/6 [------------------------]", 1, true), r.out)
       assert.truthy(r.out:find("\rasking 2/6 [########----------------]", 1, true), r.out)
       assert.truthy(r.out:find("\rasking 6/6 %[" .. ("#"):rep(24) .. "%] %d+/s"), r.out)
       assert.truthy(r.out:find("\r +\r"), r.out) -- erased
       assert.truthy(r.out:find("\27[31mSTART_FAILED", 1, true), r.out)
       assert.truthy(r.out:find("6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued, 1 change_request)",
         1, true), r.out)
+    end)
+
+    it("draws no progress for a call of one batch, even on a terminal", function()
+      local r = run({ "query", seed_args()[1], seed_args()[2] }, { pty = true })
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.is_nil(r.out:find("asking", 1, true), r.out)
+      assert.truthy(r.out:find("2 runs: ", 1, true), r.out)
     end)
 
     it("draws nothing through a pipe: no progress, no summary, no colour", function()

@@ -196,9 +196,9 @@ local function run(argv, sys, state)
 
   local on_tty = terminal.isatty(sys.stderr)
   local show_progress = a.progress or (on_tty and not a.no_progress)
-  local verbs = a.command == "query" and { "asking" } or { "starting", "asking" }
-  local progress = terminal.progress(sys.stderr, verbs, a.progress)
+  local progress = terminal.progress(sys.stderr, a.progress)
   local client = new_client(a, token, sys, progress)
+  progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
                  on_progress = show_progress and progress.update or nil }
   local kind, records, err = call(client, a, items, opts)
@@ -220,7 +220,7 @@ local function run(argv, sys, state)
 
   records = records or err.results or {}
   local lists = { missing = records.missing or {}, not_started = records.not_started,
-                  unanswered = err and err.unanswered }
+                  unanswered = err and err.unanswered, unqueried = err and err.unqueried }
   -- The exit status and the summary count every record, filtered or not.
   local status, summary
   if kind == "results" then

@@ -4,7 +4,6 @@
 -- checks (ids, counts, seconds, URLs) is left for it to check.
 local argparse = require "argparse"
 local br = require "codearts.batchresult"
-local R = require "codearts.batchresult.results"
 
 local M = {}
 
@@ -91,9 +90,9 @@ local function output_options(cmd, filters)
     items[#items + 1] = failed
     items[#items + 1] = succeeded
     items[#items + 1] = cmd:option("--reason-kind", "Print only the runs that failed for this kind of "
-      .. "reason: " .. table.concat(R.REASON_KINDS, ", ") .. " (may be repeated).  The summary and the "
+      .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated).  The summary and the "
       .. "exit status count every run."):argname "<kind>"
-      :choices(R.REASON_KINDS):count "*"
+      :choices(br.REASON_KINDS):count "*"
   end
   items[#items + 1] = progress
   items[#items + 1] = no_progress

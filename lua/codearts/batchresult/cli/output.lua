@@ -290,6 +290,7 @@ local LISTS = {
     { "missing", "Not reported by the server", "not reported by the server" },
     { "not_started", "Not started", "not started" },
     { "unanswered", "Unanswered (the call failed)", "unanswered" },
+    { "unqueried", "Started, status not known (the call failed)", "status not known" },
   },
   runs = {
     { "missing", "Not started", "not started" },
@@ -325,7 +326,7 @@ end
 ------------------------------------------------------------------------
 
 --- Writes records (kind "results" or "runs") in format; lists holds
--- missing, not_started and unanswered (any may be nil).  paint(status,
+-- missing, not_started, unanswered and unqueried (any may be nil).  paint(status,
 -- text) colours a status cell of the table.  Returns whether the lists
 -- were written (table and json hold them; csv and ndjson do not).
 function M.write(write, format, kind, records, lists, paint)

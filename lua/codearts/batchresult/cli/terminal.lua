@@ -1,5 +1,6 @@
 --- What the tool draws on a terminal: colour, and a progress line on
 -- stderr.  Terminal detection is lua-term's isatty.
+local br = require "codearts.batchresult"
 local term = require "term"
 
 local M = {}
@@ -28,56 +29,46 @@ function M.colour(file, getenv)
   return M.isatty(file) and getenv("NO_COLOR") == nil and getenv("TERM") ~= "dumb"
 end
 
---- Seconds on a wall clock, for the rate.  Lua has only os.time's whole
--- seconds (os.clock is CPU time, which stands still while the tool waits
--- for the network); Linux's /proc/uptime counts in hundredths.
-function M.now()
-  local f = io.open("/proc/uptime")
-  if f then
-    local s = f:read("*n")
-    f:close()
-    if s then return s end
-  end
-  return os.time()
-end
-
 local BAR = 24
 local REDRAW = 0.1 -- seconds between two redraws, at most ten a second
 
+-- What the line says the tool is doing, by the operation the library
+-- names: run_and_query starts the runs, then asks about them, and each
+-- counts from 0.
+local VERBS = { BatchRunPipeline = "starting", ShowBatchRunResult = "asking" }
+
 --- A progress line on file: "asking 300/1000 [#######-----------------]
--- 1234/s", drawn by update(done, total) (the library's on_progress) and
--- redrawn in place with "\r".  verbs name the phases: run_and_query
--- starts the runs, then asks about them, and each phase counts from 0
--- again.  Unless forced, nothing is drawn for a call of one batch (its
--- first report is already done == total).
+-- 1234/s", drawn by update(done, total, operation) (the library's
+-- on_progress) and redrawn in place with "\r".  Unless forced, nothing
+-- is drawn for a call of one batch: p.batch_size (the client's) tells.
 --
--- p.update(done, total), p.clear() (erases the line, e.g. before a log
--- line), p.redraw() (after it), p.finish() (erases it for good).
-function M.progress(file, verbs, forced)
+-- p.update(done, total, operation), p.clear() (erases the line, e.g.
+-- before a log line), p.redraw() (after it), p.finish() (erases it for
+-- good).
+function M.progress(file, forced)
   local p = {}
-  local phase, last_done, last_total = 1, 0, nil
-  local start, drawn_at, line = M.now(), nil, nil
+  local op
+  local start, drawn_at, line = br.now(), nil, nil
 
   local function draw(done, total)
-    local elapsed = M.now() - start
+    local elapsed = br.now() - start
     local filled = total > 0 and math.floor(BAR * done / total) or BAR
-    local text = ("%s %d/%d [%s%s]"):format(verbs[math.min(phase, #verbs)], done, total,
+    local text = ("%s %d/%d [%s%s]"):format(VERBS[op] or "asking", done, total,
       ("#"):rep(filled), ("-"):rep(BAR - filled))
     if elapsed > 0 then text = text .. (" %d/s"):format(math.floor(done / elapsed + 0.5)) end
     local pad = line and #line > #text and (" "):rep(#line - #text) or ""
     file:write("\r" .. text .. pad)
     file:flush()
-    line, drawn_at = text, M.now()
+    line, drawn_at = text, br.now()
   end
 
-  function p.update(done, total)
-    if last_total and (total ~= last_total or done < last_done) then
+  function p.update(done, total, operation)
+    if operation ~= op then
       -- The next phase: a new count, a new rate.
-      phase, start, drawn_at = phase + 1, M.now(), nil
+      op, start, drawn_at = operation, br.now(), nil
     end
-    last_done, last_total = done, total
-    if not line and done >= total and not forced then return end
-    if drawn_at and done < total and M.now() - drawn_at < REDRAW then return end
+    if not forced and total <= (p.batch_size or 0) then return end
+    if drawn_at and done < total and br.now() - drawn_at < REDRAW then return end
     draw(done, total)
   end
 
