@@ -78,7 +78,7 @@ static size_t mix(uint64_t k) {
     return (size_t)(k ^ k >> 32);
 }
 
-/* A set of words: open addressing, linear probing, at most half full. */
+/* A set of words: open addressing, linear probing, at most 3/4 full. */
 typedef struct {
     uint64_t *slot; /* 0 marks a free slot; the word 0 is has_zero */
     size_t mask;
@@ -87,7 +87,7 @@ typedef struct {
 
 static int keyset_init(keyset *s, size_t keys) {
     size_t n = 16;
-    while (n / 2 < keys) {
+    while (n / 4 * 3 < keys) {
         if (n > (size_t)-1 / 2 / sizeof *s->slot) return -1;
         n *= 2;
     }
@@ -188,7 +188,7 @@ static int tables_build(tables *t, const secret *s, size_t n) {
         else shorts++;
     }
     if (runs + shorts > (size_t)-1 / ((size_t)64 * RUN)) return -1;
-    heads = runs * RUN + shorts * RUN;
+    heads = runs * (RUN - 1) + shorts * RUN; /* at most: those of 2 .. RUN bytes */
     /* 16 bits a head: a wrong yes about one time in 16 at worst. */
     while (bits < 16 * heads) bits *= 2;
     if (keyset_init(&t->runs, runs) || keyset_init(&t->shorts, shorts) ||
