@@ -670,7 +670,17 @@ static size_t raw_run(walk *w, stream *s, size_t u, size_t stop) {
 }
 
 /* Reads the text.  A fresh start is implied at every node: a stream in
- * any state finds all it could, so empty buckets stand for it. */
+ * any state finds all it could, so empty buckets stand for it.
+ *
+ * What is read, with a limit: output is written only for settled text,
+ * more than LAG bytes behind the node being read, which no span found
+ * later can reach; so no byte written belongs to an occurrence that goes
+ * on past what was read.  Reading stops once the output is complete (the
+ * next piece, text or marker, does not fit) or the text ends.  Settled
+ * output is written every SETTLE_EVERY bytes, so reading ends at most
+ * SETTLE_EVERY + LAG + UNIT_MAX bytes past the text the output shows or
+ * stands for; a span open there is read to its end, to know where the
+ * marker's text ends and whether anything follows. */
 static void scan(walk *w) {
     size_t u = 0, next = SETTLE_EVERY;
     while (u < w->n && !w->done) {

@@ -53,10 +53,11 @@ void cab_redactor_free(cab_redactor *r);
  * inside out.  Returns 0, or -1 when memory runs out (out is then empty).
  * *cut (when cut is not NULL) is set to 1 when the result was cut, else 0.
  *
- * Time is linear in the text examined; memory is bounded by the output and
- * a few kilobytes.  With a limit, examination stops once the output is
- * complete, about limit bytes plus a few kilobytes of text after it
- * (redacted spans excepted: their end must be found). */
+ * Time is linear in the text read; memory is the output and a few
+ * kilobytes.  With a limit, reading stops once the output is complete:
+ * about 1 KiB past the text the output shows or a marker stands for (a
+ * span open there is read to its end).  Only text that no occurrence
+ * reaching past what was read could touch is written out. */
 int cab_redact(const cab_redactor *r, const char *text, size_t len, size_t limit,
                cab_buf *out, int *cut);
 
