@@ -685,11 +685,17 @@ static void scan(walk *w) {
     size_t u = 0, next = SETTLE_EVERY;
     while (u < w->n && !w->done) {
         bucket *b = &w->at[u % RING];
-        if (b->n == w->waiting && b->n <= 1 && w->t[u] != '%' && w->t[u] != '\\') {
+        if (b->n <= 1 && w->t[u] != '%' && w->t[u] != '\\') {
+            /* One stream here: raw bytes up to the next node where others
+             * wait (an escape's end) are its alone. */
             stream s = {0, 0, 0};
+            size_t stop = next < w->n ? next : w->n, k;
+            for (k = 1; w->waiting > b->n && k < RING && u + k < stop; k++)
+                if (w->at[(u + k) % RING].n) stop = u + k;
             if (b->n) s = b->v[0];
-            b->n = w->waiting = 0;
-            u = raw_run(w, &s, u, next < w->n ? next : w->n);
+            w->waiting -= b->n;
+            b->n = 0;
+            u = raw_run(w, &s, u, stop);
             normalize(w->tab, &s);
             insert(w, u, &s);
         } else {
