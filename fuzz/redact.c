@@ -29,7 +29,8 @@
  * secret, widened to whole characters, merged when they overlap or touch.
  * Then, at limit 0, LIMIT and a random limit, what stands between markers
  * must hold no such run: (a) raw, (b) decoded the usual way (every valid
- * escape), nor by any decoding; (c) the result is at most the limit long;
+ * escape), nor (in the uncut result, of which a cut one is the first
+ * bytes) by any decoding; (c) the result is at most the limit long;
  * (d) it is the uncut result cut at the last place allowed (not inside a
  * marker, not inside a whole UTF-8 character), so no character the input
  * had whole is cut, and *cut says whether it was cut.  With no secret at
