@@ -56,7 +56,7 @@ if [ "$mode" = coverage ]; then
     done
     llvm-profdata-14 merge -sparse "$profiles"/*.profraw -o "$profiles/all.profdata" || exit 1
     # shellcheck disable=SC2086
-    llvm-cov-14 report -instr-profile="$profiles/all.profdata" $objects src/codec.c src/sign.c src/buf.c
+    llvm-cov-14 report -instr-profile="$profiles/all.profdata" $objects src/codec.c src/sign.c src/buf.c src/redact.c
     echo "(line by line: llvm-cov-14 show -instr-profile=$profiles/all.profdata $objects src/sign.c)"
     [ -z "$failed" ] || { echo "fuzz-coverage: failed:$failed"; exit 1; }
     exit 0

@@ -71,7 +71,7 @@ static uint64_t pack(const unsigned char *p, unsigned j) {
 
 /* A string of j < 8 bytes, told apart from strings of other lengths by its
  * length in the top byte (for j = 8 only a hash input: may collide). */
-static uint64_t tagged(unsigned j, uint64_t k) { return k ^ (uint64_t)j << 56; }
+static uint64_t tagged(unsigned j, uint64_t k) { return k ^ ((uint64_t)(j & 0xffu) << 56); }
 
 static size_t mix(uint64_t k) {
     k *= 0x9e3779b97f4a7c15u;
@@ -183,6 +183,7 @@ static int tables_build(tables *t, const secret *s, size_t n) {
     size_t i, at, runs = 0, shorts = 0, base = 0, heads, bits = 64;
     unsigned j;
     tables_clear(t);
+    if (n == 0) return -1; /* never: the caller passes the secret it adds, at least */
     for (i = 0; i < n; i++) {
         if (s[i].len >= RUN) runs += s[i].len - RUN + 1;
         else shorts++;
