@@ -127,7 +127,7 @@ local ok, err = pcall(function()
     local c = client { concurrency = 4 }
     local calls = 0
     local r = check(c:query(make_pairs(700), { batch_size = 100, on_progress = function() calls = calls + 1 end }))
-    check(#r == 700 and #r.missing == 0 and calls == 7, "wrong batched results")
+    check(#r == 700 and #r.missing == 0 and calls == 8, "wrong batched results") -- the start, and 7 batches
     c:close()
   end)
 

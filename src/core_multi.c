@@ -303,10 +303,13 @@ static int l_next(lua_State *L) {
     return 6;
 }
 
-/* call:cancel(): abandons the call's requests in flight. */
+/* call:cancel(): abandons the call's requests in flight.  A call that
+ * ended normally has none, and nothing is asked of the system; one left
+ * with some in a forked child leaves them to the parent. */
 static int l_call_cancel(lua_State *L) {
     call_box *c = luaL_checkudata(L, 1, CALL);
-    if (c->box->m && !cab_multi_inherited(c->box->m)) cab_multi_cancel(c->box->m, c->group);
+    cab_multi *m = c->box->m;
+    if (m && cab_multi_pending(m, c->group) > 0 && !cab_multi_inherited(m)) cab_multi_cancel(m, c->group);
     return 0;
 }
 
@@ -320,7 +323,7 @@ static int l_call_pending(lua_State *L) {
 /* call:close(), and the collector: cancels, and the call is over. */
 static int l_call_close(lua_State *L) {
     call_box *c = luaL_checkudata(L, 1, CALL);
-    l_call_cancel(L);
+    if (!c->closed) l_call_cancel(L);
     c->closed = 1;
     return 0;
 }
