@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,15 +40,19 @@ static int reference_is_id(const char *s) {
 /* {"pipeline_ids":[…]} from the pipeline ids, parsed back. */
 static void ids_round_trip(const cab_pair *pairs, int n) {
     const char **ids = calloc(n ? (size_t)n : 1, sizeof *ids);
-    cab_buf body = CAB_BUF_INIT;
+    size_t size, len;
+    char *body;
     const cJSON *arr, *item;
     cJSON *root;
     int i;
     if (!ids) abort();
     for (i = 0; i < n; i++) ids[i] = pairs[i].pipeline_id;
-    if (cab_encode_ids("pipeline_ids", ids, (size_t)n, &body)) abort();
-    if (body.len != strlen(body.data)) abort();
-    root = cJSON_ParseWithLength(body.data, body.len);
+    size = cab_ids_size("pipeline_ids", ids, (size_t)n);
+    if (!(body = malloc(size))) abort();
+    len = cab_encode_ids("pipeline_ids", ids, (size_t)n, body);
+    /* The size said is the size written, to the byte (with the NUL). */
+    if (len + 1 != size || len != strlen(body)) abort();
+    root = cJSON_ParseWithLength(body, len);
     arr = cJSON_GetObjectItemCaseSensitive(root, "pipeline_ids");
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) abort();
     i = 0;
@@ -56,7 +61,7 @@ static void ids_round_trip(const cab_pair *pairs, int n) {
         i++;
     }
     cJSON_Delete(root);
-    cab_buf_free(&body);
+    free(body);
     free(ids);
 }
 
@@ -65,6 +70,7 @@ static void round_trip(const cJSON *result) {
     int n = cJSON_GetArraySize(result), i = 0;
     cab_pair *pairs = calloc(n ? (size_t)n : 1, sizeof *pairs);
     cab_buf body = CAB_BUF_INIT;
+    size_t size;
     cab_decode_error err;
     const cJSON *item, *again = NULL;
     cJSON *root;
@@ -81,8 +87,10 @@ static void round_trip(const cJSON *result) {
         i++;
     }
     if (i != n) abort();
-    if (cab_encode_query(pairs, (size_t)n, &body)) abort();
-    if (body.len != strlen(body.data)) abort();
+    size = cab_query_size(pairs, (size_t)n);
+    if (cab_buf_reserve(&body, size)) abort();
+    body.len = cab_encode_query(pairs, (size_t)n, body.data);
+    if (body.len + 1 != size || body.len != strlen(body.data)) abort();
     /* The query body is decoded with the same checker: its items live
      * under "query", so look at them through a renamed copy. */
     root = cJSON_ParseWithLength(body.data, body.len);

@@ -7,99 +7,150 @@
 
 /* ---- encoding ----------------------------------------------------------- */
 
-/* Prints into out: cJSON_PrintPreallocated into a buffer sized from the
- * estimate (cJSON asks for 5 spare bytes), with cJSON_PrintUnformatted as
- * the fallback should the estimate be short. */
-static int print_into(const cJSON *root, size_t estimate, cab_buf *out) {
-    char *s;
-    cab_buf_clear(out);
-    if (estimate <= 0x7ffffff0 && !cab_buf_reserve(out, estimate + 5) &&
-        cJSON_PrintPreallocated((cJSON *)root, out->data, (int)out->cap, 0)) {
-        out->len = strlen(out->data);
-        return 0;
-    }
-    s = cJSON_PrintUnformatted(root);
-    if (!s) return -1;
-    cab_buf_clear(out);
-    if (cab_buf_adds(out, s)) {
-        cJSON_free(s);
-        return -1;
-    }
-    cJSON_free(s);
-    return 0;
-}
+/* The request bodies have one fixed shape each, with names known here and
+ * values that are ids: they are written straight into the caller's buffer,
+ * with no tree to build and nothing to allocate, so writing cannot fail.
+ * (cJSON parses the answers, whose shape the server decides.)  Values are
+ * still escaped as JSON requires, whatever they hold. */
 
-/* The most bytes cJSON prints for s as a JSON string: the quotes, two for
- * a quote or backslash, six for a control character (\u00XX), one for the
- * rest.  The encoders size their output from it. */
-static size_t quoted_size(const char *s) {
-    size_t n = 2;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        n += (c == '"' || c == '\\') ? 2 : c < 0x20 ? 6 : 1;
-    }
-    return n;
-}
+/* The bytes an id may hold, and those a JSON string must escape. */
+enum { ID_BYTE = 1, ESCAPED = 2 };
+static const unsigned char CLASS[256] = {
+    [0] = ESCAPED, [1] = ESCAPED, [2] = ESCAPED, [3] = ESCAPED, [4] = ESCAPED, [5] = ESCAPED,
+    [6] = ESCAPED, [7] = ESCAPED, [8] = ESCAPED, [9] = ESCAPED, [10] = ESCAPED, [11] = ESCAPED,
+    [12] = ESCAPED, [13] = ESCAPED, [14] = ESCAPED, [15] = ESCAPED, [16] = ESCAPED, [17] = ESCAPED,
+    [18] = ESCAPED, [19] = ESCAPED, [20] = ESCAPED, [21] = ESCAPED, [22] = ESCAPED, [23] = ESCAPED,
+    [24] = ESCAPED, [25] = ESCAPED, [26] = ESCAPED, [27] = ESCAPED, [28] = ESCAPED, [29] = ESCAPED,
+    [30] = ESCAPED, [31] = ESCAPED, ['"'] = ESCAPED, ['\\'] = ESCAPED,
+    ['0'] = ID_BYTE, ['1'] = ID_BYTE, ['2'] = ID_BYTE, ['3'] = ID_BYTE, ['4'] = ID_BYTE, ['5'] = ID_BYTE,
+    ['6'] = ID_BYTE, ['7'] = ID_BYTE, ['8'] = ID_BYTE, ['9'] = ID_BYTE,
+    ['A'] = ID_BYTE, ['B'] = ID_BYTE, ['C'] = ID_BYTE, ['D'] = ID_BYTE, ['E'] = ID_BYTE, ['F'] = ID_BYTE,
+    ['G'] = ID_BYTE, ['H'] = ID_BYTE, ['I'] = ID_BYTE, ['J'] = ID_BYTE, ['K'] = ID_BYTE, ['L'] = ID_BYTE,
+    ['M'] = ID_BYTE, ['N'] = ID_BYTE, ['O'] = ID_BYTE, ['P'] = ID_BYTE, ['Q'] = ID_BYTE, ['R'] = ID_BYTE,
+    ['S'] = ID_BYTE, ['T'] = ID_BYTE, ['U'] = ID_BYTE, ['V'] = ID_BYTE, ['W'] = ID_BYTE, ['X'] = ID_BYTE,
+    ['Y'] = ID_BYTE, ['Z'] = ID_BYTE,
+    ['a'] = ID_BYTE, ['b'] = ID_BYTE, ['c'] = ID_BYTE, ['d'] = ID_BYTE, ['e'] = ID_BYTE, ['f'] = ID_BYTE,
+    ['g'] = ID_BYTE, ['h'] = ID_BYTE, ['i'] = ID_BYTE, ['j'] = ID_BYTE, ['k'] = ID_BYTE, ['l'] = ID_BYTE,
+    ['m'] = ID_BYTE, ['n'] = ID_BYTE, ['o'] = ID_BYTE, ['p'] = ID_BYTE, ['q'] = ID_BYTE, ['r'] = ID_BYTE,
+    ['s'] = ID_BYTE, ['t'] = ID_BYTE, ['u'] = ID_BYTE, ['v'] = ID_BYTE, ['w'] = ID_BYTE, ['x'] = ID_BYTE,
+    ['y'] = ID_BYTE, ['z'] = ID_BYTE,
+};
 
 int cab_is_id(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned char all = ID_BYTE;
     size_t i;
     if (n != CAB_ID_LEN) return 0;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return 0;
-    }
-    return 1;
+    for (i = 0; i < n; i++) all &= CLASS[u[i]];
+    return all != 0;
 }
 
-int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out) {
-    cJSON *root = cJSON_CreateObject(), *arr = NULL;
-    size_t i, estimate = 16;
-    int rc = -1;
-    if (!root || !(arr = cJSON_AddArrayToObject(root, "query"))) goto done;
-    for (i = 0; i < n; i++) {
-        /* The tree only borrows the ids and the constant names: it lives
-         * for this call alone, and nothing is copied twice. */
-        cJSON *item = cJSON_CreateObject(), *pid, *rid;
-        if (!item || !cJSON_AddItemToArray(arr, item)) {
-            cJSON_Delete(item);
-            goto done;
-        }
-        pid = cJSON_CreateStringReference(pairs[i].pipeline_id);
-        if (!pid || !cJSON_AddItemToObjectCS(item, "pipeline_id", pid)) {
-            cJSON_Delete(pid);
-            goto done;
-        }
-        rid = cJSON_CreateStringReference(pairs[i].pipeline_run_id);
-        if (!rid || !cJSON_AddItemToObjectCS(item, "pipeline_run_id", rid)) {
-            cJSON_Delete(rid);
-            goto done;
-        }
-        /* {"pipeline_id":,"pipeline_run_id":}, and a comma */
-        estimate += 36 + quoted_size(pairs[i].pipeline_id) + quoted_size(pairs[i].pipeline_run_id);
+/* Whether none of s[0..n) needs escaping in a JSON string (ids never
+ * do): one pass, four bytes at a time. */
+static int plain(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned char a = 0, b = 0, c = 0, d = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a |= CLASS[u[i]];
+        b |= CLASS[u[i + 1]];
+        c |= CLASS[u[i + 2]];
+        d |= CLASS[u[i + 3]];
     }
-    rc = print_into(root, estimate, out);
-done:
-    cJSON_Delete(root);
-    return rc;
+    for (; i < n; i++) a |= CLASS[u[i]];
+    return !((a | b | c | d) & ESCAPED);
 }
 
-int cab_encode_ids(const char *key, const char *const *ids, size_t n, cab_buf *out) {
-    cJSON *root = cJSON_CreateObject(), *arr = NULL;
-    size_t i, estimate = 4 + quoted_size(key);
-    int rc = -1;
-    if (!root || !(arr = cJSON_AddArrayToObject(root, key))) goto done;
+/* The bytes s takes as a JSON string: its quotes, two for a quote or
+ * backslash, six for another control character (\u00XX), one for the
+ * rest. */
+static size_t quoted_size(const char *s) {
+    size_t n = strlen(s), size = n + 2, i;
+    if (plain(s, n)) return size;
     for (i = 0; i < n; i++) {
-        cJSON *s = cJSON_CreateStringReference(ids[i]);
-        if (!s || !cJSON_AddItemToArray(arr, s)) {
-            cJSON_Delete(s);
-            goto done;
-        }
-        estimate += 1 + quoted_size(ids[i]);
+        unsigned char c = (unsigned char)s[i];
+        if (CLASS[c] & ESCAPED) size += c < 0x20 ? 5 : 1;
     }
-    rc = print_into(root, estimate, out);
-done:
-    cJSON_Delete(root);
-    return rc;
+    return size;
+}
+
+static char *put(char *p, const char *s, size_t n) {
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LITERAL(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+/* Writes s as a JSON string at p; returns the end. */
+static char *put_quoted(char *p, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s), i;
+    *p++ = '"';
+    if (plain(s, n)) {
+        p = put(p, s, n);
+    } else {
+        for (i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (!(CLASS[c] & ESCAPED)) {
+                *p++ = (char)c;
+            } else if (c == '"' || c == '\\') {
+                *p++ = '\\';
+                *p++ = (char)c;
+            } else {
+                p = PUT_LITERAL(p, "\\u00");
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 15];
+            }
+        }
+    }
+    *p++ = '"';
+    return p;
+}
+
+#define QUERY_OPEN "{\"query\":["
+#define PAIR_OPEN "{\"pipeline_id\":"
+#define PAIR_MIDDLE ",\"pipeline_run_id\":"
+
+size_t cab_query_size(const cab_pair *pairs, size_t n) {
+    size_t i, size = sizeof QUERY_OPEN - 1 + 3; /* and "]}" and the NUL */
+    for (i = 0; i < n; i++)
+        size += (i > 0) + sizeof PAIR_OPEN - 1 + quoted_size(pairs[i].pipeline_id) + sizeof PAIR_MIDDLE - 1 +
+                quoted_size(pairs[i].pipeline_run_id) + 1;
+    return size;
+}
+
+size_t cab_encode_query(const cab_pair *pairs, size_t n, char *out) {
+    char *p = PUT_LITERAL(out, QUERY_OPEN);
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (i > 0) *p++ = ',';
+        p = put_quoted(PUT_LITERAL(p, PAIR_OPEN), pairs[i].pipeline_id);
+        p = put_quoted(PUT_LITERAL(p, PAIR_MIDDLE), pairs[i].pipeline_run_id);
+        *p++ = '}';
+    }
+    p = PUT_LITERAL(p, "]}");
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+size_t cab_ids_size(const char *key, const char *const *ids, size_t n) {
+    size_t i, size = 1 + quoted_size(key) + 2 + 3; /* {key:[ and ]} and the NUL */
+    for (i = 0; i < n; i++) size += (i > 0) + quoted_size(ids[i]);
+    return size;
+}
+
+size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *out) {
+    char *p = out;
+    size_t i;
+    *p++ = '{';
+    p = PUT_LITERAL(put_quoted(p, key), ":[");
+    for (i = 0; i < n; i++) {
+        if (i > 0) *p++ = ',';
+        p = put_quoted(p, ids[i]);
+    }
+    p = PUT_LITERAL(p, "]}");
+    *p = '\0';
+    return (size_t)(p - out);
 }
 
 /* ---- decoding ----------------------------------------------------------- */
@@ -202,13 +253,22 @@ static void shown_name(const char *name, char out[41]) {
     out[i] = '\0';
 }
 
-/* Names, in err, a member that object v names twice, saying it is inside
- * where; -1 then, else 0. */
-static int no_duplicates_here(const cJSON *v, const char *where, cab_decode_error *err) {
+/* Where a problem is, for a message: the body itself, or item i (from 1)
+ * of the list, formatted only when there is a problem to report. */
+typedef struct {
+    const char *list; /* NULL: the body */
+    size_t i;
+} place;
+
+/* Names, in err, a member that object v names twice, saying where it is;
+ * -1 then, else 0. */
+static int no_duplicates_here(const cJSON *v, place at, cab_decode_error *err) {
     const char *name = NULL;
-    char shown[41];
+    char shown[41], where[48];
     int rc = duplicate_member(v, &name);
     if (rc == 0) return 0;
+    if (at.list) snprintf(where, sizeof where, "%.24s[%zu]", at.list, at.i);
+    else snprintf(where, sizeof where, "the body");
     if (rc < 0) {
         snprintf(err->message, sizeof err->message, "out of memory checking %s", where);
     } else {
@@ -219,11 +279,11 @@ static int no_duplicates_here(const cJSON *v, const char *where, cab_decode_erro
 }
 
 /* The same for every object in v, v included, at any depth. */
-static int no_duplicates(const cJSON *v, const char *where, cab_decode_error *err) {
+static int no_duplicates(const cJSON *v, place at, cab_decode_error *err) {
     const cJSON *c;
-    if (cJSON_IsObject(v) && no_duplicates_here(v, where, err)) return -1;
+    if (cJSON_IsObject(v) && no_duplicates_here(v, at, err)) return -1;
     for (c = v->child; c; c = c->next)
-        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && no_duplicates(c, where, err)) return -1;
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && no_duplicates(c, at, err)) return -1;
     return 0;
 }
 
@@ -231,6 +291,7 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
                           const cJSON **result, cab_decode_error *err) {
     cJSON *root = parse_all(body, len, err), *arr, *item, *m;
     size_t i = 0;
+    const place body_place = {NULL, 0};
     *result = NULL;
     if (!root) return NULL;
     if (!cJSON_IsObject(root)) {
@@ -238,7 +299,7 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
         goto bad;
     }
     /* Only the top level and the list reach the caller; both are checked. */
-    if (no_duplicates_here(root, "the body", err)) goto bad;
+    if (no_duplicates_here(root, body_place, err)) goto bad;
     arr = cJSON_GetObjectItemCaseSensitive(root, list);
     if (!arr) {
         snprintf(err->message, sizeof err->message, "body has no \"%.40s\"", list);
@@ -250,14 +311,15 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
     }
     cJSON_ArrayForEach(item, arr) {
         const char *const *id;
-        char where[48];
+        place at;
         i++;
         if (!cJSON_IsObject(item)) {
             snprintf(err->message, sizeof err->message, "%.40s[%zu] is not an object", list, i);
             goto bad;
         }
-        snprintf(where, sizeof where, "%.24s[%zu]", list, i);
-        if (no_duplicates(item, where, err)) goto bad;
+        at.list = list;
+        at.i = i;
+        if (no_duplicates(item, at, err)) goto bad;
         for (id = ids; *id; id++) {
             /* Members are few: a direct walk beats the lookup's case folding. */
             for (m = item->child; m && (!m->string || strcmp(m->string, *id) != 0); m = m->next) {}
@@ -283,10 +345,11 @@ static const char *string_member(const cJSON *obj, const char *name) {
 cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out) {
     cab_decode_error ignored;
     cJSON *root;
+    const place body_place = {NULL, 0};
     memset(out, 0, sizeof *out);
     root = parse_all(body, len, &ignored);
     if (!root) return NULL;
-    if (!cJSON_IsObject(root) || no_duplicates_here(root, "the body", &ignored)) {
+    if (!cJSON_IsObject(root) || no_duplicates_here(root, body_place, &ignored)) {
         cJSON_Delete(root);
         return NULL;
     }

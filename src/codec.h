@@ -1,6 +1,6 @@
-/* JSON for the wire: request bodies out, result and error bodies in.
- * Pure functions over cJSON: no I/O, no Lua.  The binding walks the
- * validated trees into Lua tables. */
+/* JSON for the wire: request bodies out (written directly: their shape is
+ * fixed), result and error bodies in (parsed by cJSON).  Pure functions:
+ * no I/O, no Lua.  The binding walks the validated trees into Lua tables. */
 #ifndef CAB_CODEC_H
 #define CAB_CODEC_H
 
@@ -8,7 +8,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "buf.h"
 
 typedef struct {
     const char *pipeline_id;
@@ -20,12 +19,16 @@ typedef struct {
 #define CAB_ID_LEN 32
 int cab_is_id(const char *s, size_t n);
 
-/* {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} into out (replacing
- * its content).  Returns 0, or -1 when memory runs out. */
-int cab_encode_query(const cab_pair *pairs, size_t n, cab_buf *out);
+/* {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} into out, which
+ * holds at least cab_query_size(pairs, n) bytes; returns the length
+ * written (a NUL follows it).  Cannot fail. */
+size_t cab_query_size(const cab_pair *pairs, size_t n);
+size_t cab_encode_query(const cab_pair *pairs, size_t n, char *out);
 
-/* {"<key>":["id1","id2",…]} into out: the BatchRunPipeline body. */
-int cab_encode_ids(const char *key, const char *const *ids, size_t n, cab_buf *out);
+/* {"<key>":["id1","id2",…]} into out (at least cab_ids_size bytes): the
+ * BatchRunPipeline body. */
+size_t cab_ids_size(const char *key, const char *const *ids, size_t n);
+size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *out);
 
 /* Why a body could not be decoded, with where. */
 typedef struct {

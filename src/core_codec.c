@@ -1,10 +1,11 @@
 /* Binding for the JSON codec: reading the caller's item lists, request
  * bodies out, answers into Lua tables.
  *
- * Every call owns its temporaries: a parsed tree or an output buffer lives
- * in a scratch userdata made for that call, so that a Lua error (which
- * unwinds with longjmp) cannot leak it, and a finalizer that runs in the
- * middle of a call (and calls the module itself) cannot touch it. */
+ * Every call owns its temporaries, so that a finalizer that runs in the
+ * middle of a call (and calls the module itself) cannot touch them: the
+ * encoders write into userdata made for the call (memory the collector
+ * owns), and a parsed tree is turned into Lua tables in a protected call,
+ * so that a Lua error (which unwinds with longjmp) cannot leak it. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,40 +13,6 @@
 
 #include "codec.h"
 #include "core.h"
-
-#define SCRATCH "codearts.batchresult.scratch"
-
-typedef struct {
-    cJSON *tree;
-    cab_buf buf;
-} scratch;
-
-static void scratch_release(scratch *s) {
-    cJSON_Delete(s->tree);
-    s->tree = NULL;
-    cab_buf_free(&s->buf);
-}
-
-static int scratch_gc(lua_State *L) {
-    scratch_release(luaL_checkudata(L, 1, SCRATCH));
-    return 0;
-}
-
-static int scratch_tostring(lua_State *L) {
-    lua_pushliteral(L, "codearts.batchresult scratch");
-    return 1;
-}
-
-/* A new scratch on top of the stack.  Its metatable is the calling
- * function's first upvalue, so no lookup by name is needed. */
-static scratch *new_scratch(lua_State *L) {
-    scratch *s = lua_newuserdata(L, sizeof *s);
-    s->tree = NULL;
-    memset(&s->buf, 0, sizeof s->buf);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_setmetatable(L, -2);
-    return s;
-}
 
 /* The sentinel for a JSON null inside an array, where nil would leave a
  * hole; a null object member is simply absent. */
@@ -272,35 +239,25 @@ static const char *flat_string(lua_State *L, int flat, lua_Integer k) {
     return s;
 }
 
-/* Pushes the body the encoder left in s->buf, or nil, message when it
- * failed: a body that could not be encoded is never handed on. */
-static int push_body(lua_State *L, scratch *s, int rc) {
-    if (rc) {
-        scratch_release(s);
-        return cab_fail(L, "out of memory encoding the request body");
-    }
-    lua_pushlstring(L, s->buf.data, s->buf.len);
-    scratch_release(s);
-    return 1;
-}
-
-/* core.encode_query(flat, first, last) -> body | nil, message
+/* core.encode_query(flat, first, last) -> body
  * {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} for items first..last
  * of a flat list of pairs (read_items with the two id fields). */
 static int l_encode_query(lua_State *L) {
     lua_Integer first;
     size_t n = item_range(L, 1, 2, 2, &first), i;
     cab_pair *pairs = lua_newuserdata(L, n * sizeof *pairs);
-    scratch *s = new_scratch(L);
+    char *out;
     for (i = 0; i < n; i++) {
         lua_Integer k = (first - 1 + (lua_Integer)i) * 2;
         pairs[i].pipeline_id = flat_string(L, 1, k + 1);
         pairs[i].pipeline_run_id = flat_string(L, 1, k + 2);
     }
-    return push_body(L, s, cab_encode_query(pairs, n, &s->buf));
+    out = lua_newuserdata(L, cab_query_size(pairs, n));
+    lua_pushlstring(L, out, cab_encode_query(pairs, n, out));
+    return 1;
 }
 
-/* core.encode_ids(key, flat, first, last) -> body | nil, message
+/* core.encode_ids(key, flat, first, last) -> body
  * {"<key>":["id1","id2",…]} for items first..last of a flat list of ids:
  * the BatchRunPipeline body with key "pipeline_ids". */
 static int l_encode_ids(lua_State *L) {
@@ -308,12 +265,33 @@ static int l_encode_ids(lua_State *L) {
     lua_Integer first;
     size_t n = item_range(L, 2, 3, 1, &first), i;
     const char **ids = lua_newuserdata(L, n * sizeof *ids);
-    scratch *s = new_scratch(L);
+    char *out;
     for (i = 0; i < n; i++) ids[i] = flat_string(L, 2, first + (lua_Integer)i);
-    return push_body(L, s, cab_encode_ids(key, ids, n, &s->buf));
+    out = lua_newuserdata(L, cab_ids_size(key, ids, n));
+    lua_pushlstring(L, out, cab_encode_ids(key, ids, n, out));
+    return 1;
 }
 
 /* ---- answers ------------------------------------------------------------ */
+
+/* Runs push(L) on a parsed tree in protected mode, then frees the tree,
+ * then raises again what push raised (a memory error, most likely): the
+ * tree is never left behind.  push finds arg as the light userdata at 1
+ * and leaves its nresults on the stack. */
+static void with_tree(lua_State *L, cJSON *tree, lua_CFunction push, const void *arg, int nresults) {
+    int rc;
+    lua_pushcfunction(L, push);
+    lua_pushlightuserdata(L, (void *)arg);
+    rc = lua_pcall(L, 1, nresults, 0);
+    cJSON_Delete(tree);
+    if (rc != 0) lua_error(L);
+}
+
+/* The result array, or nil when it nests deeper than the Lua stack goes. */
+static int push_result(lua_State *L) {
+    if (push_json(L, lua_touserdata(L, 1))) lua_pushnil(L);
+    return 1;
+}
 
 /* core.decode_results(body, list, id_field...) -> array | nil, message.
  * The answer's items are under the member named list; each named id field
@@ -326,19 +304,26 @@ static int l_decode_results(lua_State *L) {
     int nids = lua_gettop(L) - 2, i;
     const cJSON *result;
     cab_decode_error err;
-    scratch *s;
+    cJSON *tree;
     if (nids > MAX_FIELDS) return luaL_error(L, "at most %d id fields", MAX_FIELDS);
     for (i = 0; i < nids; i++) ids[i] = luaL_checkstring(L, i + 3);
     ids[nids] = NULL;
-    s = new_scratch(L);
-    if (!(s->tree = cab_decode_results(body, len, list, ids, &result, &err)))
-        return cab_fail(L, "%s", err.message);
-    if (push_json(L, result)) {
-        scratch_release(s);
-        return cab_fail(L, "JSON nested too deeply");
-    }
-    scratch_release(s);
+    if (!(tree = cab_decode_results(body, len, list, ids, &result, &err))) return cab_fail(L, "%s", err.message);
+    with_tree(L, tree, push_result, result, 1);
+    if (lua_isnil(L, -1)) return cab_fail(L, "JSON nested too deeply");
     return 1;
+}
+
+static void push_or_nil(lua_State *L, const char *s) {
+    if (s) lua_pushstring(L, s); else lua_pushnil(L);
+}
+
+static int push_error(lua_State *L) {
+    const cab_api_error *e = lua_touserdata(L, 1);
+    push_or_nil(L, e->code);
+    push_or_nil(L, e->message);
+    push_or_nil(L, e->request_id);
+    return 3;
 }
 
 /* core.decode_error(body) -> code, message, request_id (each nil when the
@@ -347,30 +332,19 @@ static int l_decode_error(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
     cab_api_error e;
-    scratch *s = new_scratch(L);
-    s->tree = cab_decode_error_body(body, len, &e);
-    if (e.code) lua_pushstring(L, e.code); else lua_pushnil(L);
-    if (e.message) lua_pushstring(L, e.message); else lua_pushnil(L);
-    if (e.request_id) lua_pushstring(L, e.request_id); else lua_pushnil(L);
-    scratch_release(s);
+    cJSON *tree = cab_decode_error_body(body, len, &e);
+    with_tree(L, tree, push_error, &e, 3);
     return 3;
 }
 
 void cab_register_codec(lua_State *L) {
-    static const luaL_Reg none[] = {{NULL, NULL}};
     static const luaL_Reg fns[] = {{"read_items", l_read_items},
                                    {"encode_query", l_encode_query},
                                    {"encode_ids", l_encode_ids},
                                    {"decode_results", l_decode_results},
                                    {"decode_error", l_decode_error},
                                    {NULL, NULL}};
-    const luaL_Reg *r;
-    cab_new_class(L, SCRATCH, none, scratch_gc, scratch_tostring);
-    for (r = fns; r->name; r++) {
-        luaL_getmetatable(L, SCRATCH);
-        lua_pushcclosure(L, r->func, 1);
-        lua_setfield(L, -2, r->name);
-    }
+    cab_setfuncs(L, fns);
     lua_pushlightuserdata(L, NULL_SENTINEL);
     lua_setfield(L, -2, "null");
 }

@@ -3,7 +3,8 @@
  * redacts sk and the other secrets (a security token, an IAM token) from
  * text a server sent back.  The SK lives only here, in C memory: the HMAC
  * state keyed with it and the redactor's copy, both zeroed when the
- * keyring is closed or collected. */
+ * keyring is closed or collected.  core.signer(sk) is a keyring that only
+ * signs (br.sign's, which shows no server text). */
 #include <string.h>
 
 #include "core.h"
@@ -14,7 +15,8 @@
 
 typedef struct {
     cab_signer *s;        /* NULL when there is no SK (IAM token), or once closed */
-    cab_redactor *r;      /* NULL once closed */
+    cab_redactor *r;      /* NULL for core.signer's, or once closed */
+    int closed;
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
     int pins;             /* calls still pushing out of its memory */
@@ -29,6 +31,7 @@ static void keyring_free(keyring *k) {
     cab_buf_free(&k->auth);
     cab_buf_free(&k->shown);
     k->closing = 0;
+    k->closed = 1;
 }
 
 static int keyring_gc(lua_State *L) {
@@ -46,7 +49,7 @@ static void unpin(keyring *k) {
 
 static keyring *check_open(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    if (!k->r || k->closing) luaL_argerror(L, 1, "keyring is closed");
+    if (k->closed || k->closing) luaL_argerror(L, 1, "keyring is closed");
     return k;
 }
 
@@ -62,14 +65,28 @@ static keyring *check_signer(lua_State *L) {
  * than raise, and the call ends with CLOSED. */
 static int closed(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    return !k->r || k->closing;
+    return k->closed || k->closing;
 }
 
 /* Says what it is and nothing of the keys. */
 static int keyring_tostring(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    lua_pushstring(L, k->r ? "codearts.batchresult keyring" : "codearts.batchresult keyring (closed)");
+    lua_pushstring(L, k->closed ? "codearts.batchresult keyring (closed)" : "codearts.batchresult keyring");
     return 1;
+}
+
+/* A new keyring on the stack, signing with sk when sk is not NULL. */
+static keyring *new_keyring(lua_State *L, const char *sk, size_t len) {
+    keyring *k = lua_newuserdata(L, sizeof *k);
+    cab_sign_status st;
+    memset(k, 0, sizeof *k);
+    luaL_getmetatable(L, KEYRING);
+    lua_setmetatable(L, -2);
+    if (sk && (st = cab_signer_new(&k->s, sk, len)) != CAB_SIGN_OK) {
+        cab_fail(L, "%s", cab_sign_strerror(st));
+        return NULL;
+    }
+    return k;
 }
 
 /* core.keyring(sk, secret...) -> keyring | nil, message
@@ -80,21 +97,23 @@ static int l_keyring(lua_State *L) {
     size_t len;
     const char *sk = luaL_optlstring(L, 1, NULL, &len);
     keyring *k;
-    cab_sign_status st;
     if (sk && len == 0) return cab_fail(L, "secret key is empty");
     for (i = 2; i <= n; i++) luaL_optstring(L, i, NULL);
-    k = lua_newuserdata(L, sizeof *k);
-    memset(k, 0, sizeof *k);
-    luaL_getmetatable(L, KEYRING);
-    lua_setmetatable(L, -2);
+    if (!(k = new_keyring(L, sk, len))) return 2;
     if (!(k->r = cab_redactor_new())) return cab_fail(L, "out of memory");
-    if (sk && (st = cab_signer_new(&k->s, sk, len)) != CAB_SIGN_OK)
-        return cab_fail(L, "%s", cab_sign_strerror(st));
     for (i = 1; i <= n; i++) {
         const char *secret = lua_tolstring(L, i, &len);
         if (secret && cab_redactor_add(k->r, secret, len)) return cab_fail(L, "out of memory");
     }
     return 1;
+}
+
+/* core.signer(sk) -> a keyring that signs and redacts nothing | nil, message */
+static int l_signer(lua_State *L) {
+    size_t len;
+    const char *sk = luaL_checklstring(L, 1, &len);
+    if (len == 0) return cab_fail(L, "secret key is empty");
+    return new_keyring(L, sk, len) ? 1 : 2;
 }
 
 /* Collects a {name = value} table into hs, raw; returns the count, or -1
@@ -228,4 +247,6 @@ void cab_register_keyring(lua_State *L) {
     cab_new_class(L, KEYRING, methods, keyring_gc, keyring_tostring);
     lua_pushcfunction(L, l_keyring);
     lua_setfield(L, -2, "keyring");
+    lua_pushcfunction(L, l_signer);
+    lua_setfield(L, -2, "signer");
 }

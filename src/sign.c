@@ -1,6 +1,7 @@
 #include "sign.h"
 #include "requirements.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,14 +365,25 @@ void cab_canon_free(cab_canon *c) {
 
 /* ---- signer ------------------------------------------------------------- */
 
+/* SHA-256 and HMAC, fetched from the default provider once per process:
+ * fetching costs more than signing a request.  pthread_once makes it
+ * thread-safe; they are never freed (the process holds them to its end,
+ * as OpenSSL holds its providers). */
+static pthread_once_t algorithms_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+static EVP_MAC *hmac_mac;
+
+static void fetch_algorithms(void) {
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 struct cab_signer {
-    EVP_MD *sha256;
     EVP_MD_CTX *md;
-    EVP_MAC *mac;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
     /* A client's canonical requests agree up to the x-sdk-date line (method,
-     * path, query and the headers that sort before it), so the SHA-256
-     * state after that prefix is kept and each call hashes only the rest. */
+     * path, query and the headers that sort before it), so the SHA-256 state
+     * after that prefix is kept and each call hashes only the rest. */
     EVP_MD_CTX *prefix_md;
     cab_buf prefix;
     int prefix_ok;
@@ -380,19 +392,18 @@ struct cab_signer {
 };
 
 cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len) {
-    cab_signer *s = calloc(1, sizeof *s);
+    cab_signer *s;
     OSSL_PARAM params[2];
     char digest[] = "SHA256";
     *out = NULL;
-    if (!s) return CAB_SIGN_NOMEM;
+    if (pthread_once(&algorithms_once, fetch_algorithms) != 0 || !sha256_md || !hmac_mac) return CAB_SIGN_CRYPTO;
+    if (!(s = calloc(1, sizeof *s))) return CAB_SIGN_NOMEM;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
     params[1] = OSSL_PARAM_construct_end();
-    s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     s->md = EVP_MD_CTX_new();
     s->prefix_md = EVP_MD_CTX_new();
-    s->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    s->hmac = s->mac ? EVP_MAC_CTX_new(s->mac) : NULL;
-    if (!s->sha256 || !s->md || !s->prefix_md || !s->hmac ||
+    s->hmac = EVP_MAC_CTX_new(hmac_mac);
+    if (!s->md || !s->prefix_md || !s->hmac ||
         !EVP_MAC_init(s->hmac, (const unsigned char *)sk, sk_len, params)) {
         cab_signer_free(s);
         return CAB_SIGN_CRYPTO;
@@ -403,11 +414,9 @@ cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len) 
 
 void cab_signer_free(cab_signer *s) {
     if (!s) return;
-    EVP_MAC_CTX_free(s->hmac);
-    EVP_MAC_free(s->mac);
+    EVP_MAC_CTX_free(s->hmac); /* OpenSSL clears the key it holds */
     EVP_MD_CTX_free(s->md);
     EVP_MD_CTX_free(s->prefix_md);
-    EVP_MD_free(s->sha256);
     cab_buf_free(&s->prefix);
     cab_canon_free(&s->canon);
     cab_buf_free(&s->sts);
@@ -417,7 +426,7 @@ void cab_signer_free(cab_signer *s) {
 cab_sign_status cab_signer_sha256_hex(cab_signer *s, const void *data, size_t len, char out[65]) {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
-    if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
+    if (!EVP_DigestInit_ex2(s->md, sha256_md, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
         !EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
         return CAB_SIGN_CRYPTO;
     hex32(d, out);
@@ -435,7 +444,7 @@ static cab_sign_status hash_canonical(cab_signer *s, char out[65]) {
         s->prefix_ok = 0;
         cab_buf_clear(&s->prefix);
         if (cab_buf_add(&s->prefix, cr->data, plen)) return CAB_SIGN_NOMEM;
-        if (!EVP_DigestInit_ex2(s->prefix_md, s->sha256, NULL) ||
+        if (!EVP_DigestInit_ex2(s->prefix_md, sha256_md, NULL) ||
             !EVP_DigestUpdate(s->prefix_md, cr->data, plen))
             return CAB_SIGN_CRYPTO;
         s->prefix_ok = 1;

@@ -72,6 +72,9 @@ function M.new(opts)
   private[self] = {
     cfg = cfg,
     creds = creds,
+    paths = {}, -- each operation's path for this client's project (call.lua)
+    -- A call's options when it gives none: the client's own (never changed).
+    defaults = assert(config.call_options(nil, cfg)),
     skew = 0,
     endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                  user_agent = cfg.user_agent },
@@ -112,7 +115,8 @@ end
 -- it returns true at once and the answer goes to the callback.
 local function start(self, row, list, opts)
   local priv = live(self)
-  local o, err = config.call_options(opts, priv.cfg)
+  local o, err = priv.defaults, nil
+  if opts ~= nil then o, err = config.call_options(opts, priv.cfg) end
   if not o then return nil, err end
   local flat, n = input.items(list, row)
   if not flat then return nil, n end
@@ -249,6 +253,7 @@ local SIGN_FIELDS = {
   method = { "string" }, path = { "string" }, query = { "string" }, headers = { "table" },
   body = { "string" }, ak = { "string" }, sk = { "string" },
 }
+local SIGN_REQUIRED = { "method", "path", "headers", "ak", "sk" }
 
 --- br.sign{ method, path, query, headers, body, ak, sk } -> authorization,
 -- details, or nil, err.  Signs exactly the headers given (names holding
@@ -257,13 +262,13 @@ local SIGN_FIELDS = {
 function M.sign(t)
   local o, err = input.options(t, SIGN_FIELDS, "sign field", "sign's argument")
   if not o then return nil, err end
-  for _, k in ipairs({ "method", "path", "headers", "ak", "sk" }) do
+  for _, k in ipairs(SIGN_REQUIRED) do
     if o[k] == nil then return nil, Error.invalid("sign: " .. k .. " is required") end
   end
   if o.sk == "" then return nil, Error.invalid("sign: sk is empty") end
   local headers, why = input.strings(o.headers, "sign: headers")
   if not headers then return nil, Error.invalid(why) end
-  local keyring, msg = core.keyring(o.sk)
+  local keyring, msg = core.signer(o.sk)
   if not keyring then return nil, Error.new("INTERNAL", msg) end
   local auth
   auth, msg = keyring:sign(o.ak, o.method, o.path, o.query or "", headers, o.body or "")

@@ -9,60 +9,53 @@ local M = {}
 
 local now = core.now
 
---- Runs jobs[1..n] through transport t.
--- build(job) -> req, opts or nil, err: the request to send, built (and
+--- Runs jobs[1..n] through transport t, for call, which answers:
+-- call:build(job) -> req, opts or nil, err: the request to send, built (and
 --   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
 --   transport's options for it (see transport/curl.lua).
--- done(job, response) or done(job, nil, kind, message, not_sent) is called
---   when an attempt ends, in completion order; it returns nil when the job
---   is finished, or a number of seconds after which to send it again.
--- stopped() says whether the call must end now (checked after every
---   attempt that ends, before every one that starts).
+-- call:done(job, response) or call:done(job, nil, kind, message, not_sent)
+--   when an attempt ends, in completion order: nil when the job is
+--   finished, or a number of seconds after which to send it again.
+-- call:stopped(): whether the call must end now (asked after every attempt
+--   that ends, before every one that starts).
 -- Returns true when every job finished, false when stopped; either way
--- nothing is left in flight.  What done or build raises goes on up: the
+-- nothing is left in flight.  What build or done raises goes on up: the
 -- caller cancels the transport.
-function M.run(t, jobs, concurrency, build, done, stopped)
+function M.run(t, jobs, concurrency, call)
   local fresh, in_flight, by_token = 1, 0, {}
   local delayed = {} -- { job, due } of jobs waiting to be sent again
 
-  local function finish(job, res, kind, msg, not_sent)
-    local again = done(job, res, kind, msg, not_sent)
-    if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
-  end
-
-  local function start(job)
-    local req, opts_or_err = build(job)
-    if not req then
-      return finish(job, nil, opts_or_err.code, opts_or_err.message, true)
-    end
-    local token, kind, msg = t:start(req, opts_or_err)
-    if not token then return finish(job, nil, kind, msg, true) end
-    by_token[token] = job
-    in_flight = in_flight + 1
-  end
-
-  -- The next job to send: a retry whose time has come, else a fresh one.
-  local function next_job()
-    local clock = now()
-    for i, d in ipairs(delayed) do
-      if d.due <= clock then
-        table.remove(delayed, i)
-        return d.job
+  while true do
+    while in_flight < concurrency and not call:stopped() do
+      -- The next job to send: a retry whose time has come, else a fresh one.
+      local job
+      local clock = now()
+      for i, d in ipairs(delayed) do
+        if d.due <= clock then
+          job = table.remove(delayed, i).job
+          break
+        end
+      end
+      if not job and fresh <= #jobs then
+        job, fresh = jobs[fresh], fresh + 1
+      end
+      if not job then break end
+      local req, opts_or_err = call:build(job)
+      local token, kind, msg
+      if req then
+        token, kind, msg = t:start(req, opts_or_err)
+      else
+        kind, msg = opts_or_err.code, opts_or_err.message
+      end
+      if token then
+        by_token[token] = job
+        in_flight = in_flight + 1
+      else
+        local again = call:done(job, nil, kind, msg, true)
+        if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
       end
     end
-    if fresh <= #jobs then
-      fresh = fresh + 1
-      return jobs[fresh - 1]
-    end
-  end
-
-  while true do
-    while in_flight < concurrency and not stopped() do
-      local job = next_job()
-      if not job then break end
-      start(job)
-    end
-    if stopped() then
+    if call:stopped() then
       t:cancel()
       return false
     end
@@ -78,7 +71,8 @@ function M.run(t, jobs, concurrency, build, done, stopped)
     if job then -- (an answer to no request of this call is dropped)
       by_token[token] = nil
       in_flight = in_flight - 1
-      finish(job, res, kind, msg, not_sent)
+      local again = call:done(job, res, kind, msg, not_sent)
+      if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
     end
   end
 end

@@ -5,8 +5,8 @@
 -- missing from an answer, or unanswered.
 --
 -- client is a client's private state (batchresult.lua): endpoint, creds,
--- cfg, skew, closed.  row is an operations.lua row; flat, n the caller's
--- items as input.lua read them; o the settled call options.
+-- cfg, paths, skew, closed.  row is an operations.lua row; flat, n the
+-- caller's items as input.lua read them; o the settled call options.
 --
 -- However a call ends, it leaves the client clean: its requests in flight
 -- are cancelled (the transport is the call's own), whether it ends with
@@ -30,12 +30,13 @@ local M = {}
 local now = core.now
 
 --- The first occurrence of each item of flat (n items, width ids each),
--- as a flat list of count items, and an index from the ids to an item's
--- position there: index[id1][id2]… = position.  Nested tables rather than
--- joined keys: the ids are strings Lua has interned already, and 10,000
--- joined keys would be 10,000 new strings.
+-- as a flat list of count items (flat itself when no item repeats), and
+-- an index from the ids to an item's position there: index[id1][id2]… =
+-- position.  Nested tables rather than joined keys: the ids are strings
+-- Lua has interned already, and 10,000 joined keys would be 10,000 new
+-- strings.
 local function unique(flat, n, width)
-  local uflat, index, count = {}, {}, 0
+  local uflat, index, count = flat, {}, 0
   for i = 0, n - 1 do
     local base, t = i * width, index
     for f = 1, width - 1 do
@@ -48,26 +49,21 @@ local function unique(flat, n, width)
       t = sub
     end
     local id = flat[base + width]
-    if not t[id] then
+    if t[id] then
+      -- A repeat: from here on the unique items go to a list of their own.
+      if uflat == flat then
+        uflat = {}
+        for k = 1, count * width do uflat[k] = flat[k] end
+      end
+    else
       count = count + 1
       t[id] = count
-      for f = 1, width do uflat[(count - 1) * width + f] = flat[base + f] end
+      if uflat ~= flat then
+        for f = 1, width do uflat[(count - 1) * width + f] = flat[base + f] end
+      end
     end
   end
   return uflat, count, index
-end
-
---- The position of the item an answer is for, by the row's fields, or nil.
-local function finder(index, fields)
-  local width = #fields
-  return function(answer)
-    local t = index
-    for f = 1, width do
-      t = t[answer[fields[f]]]
-      if t == nil then return nil end
-    end
-    return t
-  end
 end
 
 local function batches(count, size)
@@ -81,119 +77,142 @@ end
 --- The signed request for a batch.  Its body is encoded once, at the first
 -- attempt; every attempt is signed afresh (a new X-Sdk-Date).  A body that
 -- failed to encode is never signed, let alone sent.
-local function request(client, row, path, uflat, job)
+local function request(client, row, uflat, job)
   if not job.body then
     local body, why = row.encode(uflat, job.first, job.last)
     if not body then return nil, Error.new("INTERNAL", why) end
     job.body = body
   end
   local query = row.query and row.query(uflat, job.first, job.last) or ""
-  return exchange.build(client.endpoint, client.creds, row.method, path, query, job.body,
-    os.time() + client.skew)
+  local path = client.paths[row]
+  if not path then
+    path = operations.path(row, client.endpoint.project_id)
+    client.paths[row] = path
+  end
+  return exchange.build(client.endpoint, client.creds, row.method, path, query, job.body, os.time() + client.skew)
 end
 
 --- The requests the call would send, one per batch, sending nothing.
-local function dry_run(client, row, path, uflat, count, o)
+local function dry_run(client, row, uflat, count, o)
   local out = {}
   for i, job in ipairs(batches(count, o.batch_size)) do
-    local req, err = request(client, row, path, uflat, job)
+    local req, err = request(client, row, uflat, job)
     if not req then return nil, err end
     out[i] = req
   end
   return out
 end
 
---- Runs the batches through transport t and gathers the answers: the
--- items' answers in the items' order with .missing (items whose batch was
--- answered without them), or nil, err with err.results (the same, for what
--- did arrive) and err.unanswered (items of failed batches).
-local function gather(client, t, row, path, uflat, count, find, o)
-  local cfg, logger = client.cfg, client.cfg.logger
-  local deadline = o.deadline and now() + o.deadline
-  local jobs = batches(count, o.batch_size)
-  local found = {}
-  local first_err, failed, done_items = nil, 0, 0
-  local raised -- what a caller's callback raised, which ends the call
+-- A call in flight: what batch.run drives (build, done, stopped).
+local Call = {}
+Call.__index = Call
 
-  -- The caller's on_progress or logger: what it raises is kept, and ends
-  -- the call once it returns here.
-  local function callback(fn, ...)
-    if raised ~= nil then return end
-    local ok, e = guard.pcall(fn, ...)
-    if not ok and raised == nil then raised = { value = e } end
+--- The caller's on_progress or logger: what it raises is kept, and ends
+-- the call once it returns here.
+function Call:callback(fn, ...)
+  if self.raised ~= nil then return end
+  local ok, e = guard.pcall(fn, ...)
+  if not ok then self.raised = { value = e } end
+end
+
+function Call:stopped()
+  return self.raised ~= nil or self.client.closed == true
+end
+
+function Call:build(job)
+  local timeout = self.client.cfg.timeout
+  if self.deadline then
+    local left = self.deadline - now()
+    if left <= 0 then
+      return nil, Error.new("TIMEOUT", ("the call's deadline of %gs passed"):format(self.o.deadline))
+    end
+    timeout = math.min(timeout, left)
   end
-  local function stopped() return raised ~= nil or client.closed == true end
+  local req, err = request(self.client, self.row, self.uflat, job)
+  if not req then return nil, err end
+  job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
+  local opts = job.opts or { idempotent = self.row.idempotent }
+  job.opts, opts.timeout_ms = opts, config.ms(timeout)
+  return req, opts
+end
 
-  local function build(job)
-    local timeout = cfg.timeout
-    if deadline then
-      local left = deadline - now()
-      if left <= 0 then
-        return nil, Error.new("TIMEOUT", ("the call's deadline of %gs passed"):format(o.deadline))
-      end
-      timeout = math.min(timeout, left)
-    end
-    local req, err = request(client, row, path, uflat, job)
-    if not req then return nil, err end
-    job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
-    return req, { timeout_ms = config.ms(timeout), idempotent = row.idempotent }
+--- The position of the item an answer is for, by the row's fields, or nil.
+function Call:find(answer)
+  local fields, t = self.row.fields, self.index
+  for f = 1, #fields do
+    t = t[answer[fields[f]]]
+    if t == nil then return nil end
   end
+  return t
+end
 
-  -- An attempt ended: keep its answers, or decide whether to send it again.
-  local function done(job, res, kind, msg, not_sent)
-    local answers, err = exchange.outcome(res, kind, msg, row, client.creds.keyring)
-    local again
-    if not answers then
-      err.retryable = retry.retryable(row, err, not_sent)
-      if err.code == "APIGW.0303" and not client.creds.token and not job.skew_fixed then
-        -- Signature expired: our clock is off.  Take the server's, once;
-        -- the gateway refused the request, so this holds for any operation.
-        local skew = retry.skew(res, os.time())
-        if skew then client.skew, job.skew_fixed, again = skew, true, 0 end
-      elseif err.retryable and job.attempts <= o.max_retries then
-        again = retry.delay(job.attempts, res, cfg.max_retry_wait, os.time() + client.skew)
-        if deadline and now() + again >= deadline then again = nil end
-      end
+--- An attempt ended: keep its answers, or decide whether to send it again
+-- (the seconds to wait first).
+function Call:done(job, res, kind, msg, not_sent)
+  local client, row, o = self.client, self.row, self.o
+  local answers, err = exchange.outcome(res, kind, msg, row, client.creds.keyring)
+  local again
+  if not answers then
+    err.retryable = retry.retryable(row, err, not_sent)
+    if err.code == "APIGW.0303" and not client.creds.token and not job.skew_fixed then
+      -- Signature expired: our clock is off.  Take the server's, once;
+      -- the gateway refused the request, so this holds for any operation.
+      local skew = retry.skew(res, os.time())
+      if skew then client.skew, job.skew_fixed, again = skew, true, 0 end
+    elseif err.retryable and job.attempts <= o.max_retries then
+      again = retry.delay(job.attempts, res, client.cfg.max_retry_wait, os.time() + client.skew)
+      if self.deadline and now() + again >= self.deadline then again = nil end
     end
-    if logger and job.req then
-      callback(logger, {
-        operation = row.name, batch = job.n, items = job.last - job.first + 1,
-        method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
-        status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
-        duration = now() - job.sent_at, attempt = job.attempts,
-        error = err and tostring(err), retry_in = again,
-      })
-    end
-    job.req = nil
-    if again then return again end
-    if answers then
-      job.answered = true
-      -- An answer for an item not asked for, or a second one for the
-      -- same item, has no place in the result: the first one counts.
-      for _, r in ipairs(answers) do
-        local i = find(r)
-        if i and not found[i] then found[i] = r end
-      end
-    else
-      failed = failed + 1
-      err.attempts = job.attempts
-      first_err = first_err or err
-    end
-    done_items = done_items + (job.last - job.first + 1)
-    if o.on_progress then callback(o.on_progress, done_items, count, row.name) end
   end
+  local logger = client.cfg.logger
+  if logger and job.req then
+    self:callback(logger, {
+      operation = row.name, batch = job.n, items = job.last - job.first + 1,
+      method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
+      status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
+      duration = now() - job.sent_at, attempt = job.attempts,
+      error = err and tostring(err), retry_in = again,
+    })
+  end
+  job.req = nil
+  if again then return again end
+  if answers then
+    job.answered = true
+    -- An answer for an item not asked for, or a second one for the same
+    -- item, has no place in the result: the first one counts.
+    local found = self.found
+    for i = 1, #answers do
+      local r = answers[i]
+      local at = self:find(r)
+      if at and not found[at] then found[at] = r end
+    end
+  else
+    self.failed = self.failed + 1
+    err.attempts = job.attempts
+    self.first_err = self.first_err or err
+  end
+  self.done_items = self.done_items + (job.last - job.first + 1)
+  if o.on_progress then self:callback(o.on_progress, self.done_items, self.count, row.name) end
+end
 
-  if o.on_progress then callback(o.on_progress, 0, count, row.name) end
-  if not stopped() then batch.run(t, jobs, o.concurrency, build, done, stopped) end
-  if client.closed then
+--- Runs the batches and gathers the answers: the items' answers in the
+-- items' order with .missing (items whose batch was answered without
+-- them), or nil, err with err.results (the same, for what did arrive) and
+-- err.unanswered (items of failed batches).
+function Call:gather()
+  local o, row, uflat, jobs, found = self.o, self.row, self.uflat, self.jobs, self.found
+  if o.on_progress then self:callback(o.on_progress, 0, self.count, row.name) end
+  if not self:stopped() then batch.run(self.t, jobs, o.concurrency, self) end
+  local first_err = self.first_err
+  if self.client.closed then
     first_err = Error.new("CLOSED", "the client was closed during the call")
-  elseif raised then
-    first_err = Error.new("CALLBACK", "a callback raised: " .. tostring(raised.value))
-    first_err.raised = raised
+  elseif self.raised then
+    first_err = Error.new("CALLBACK", "a callback raised: " .. tostring(self.raised.value))
   end
 
   local out, missing, unanswered = {}, {}, {}
-  for _, job in ipairs(jobs) do
+  for j = 1, #jobs do
+    local job = jobs[j]
     for i = job.first, job.last do
       if found[i] then
         out[#out + 1] = found[i]
@@ -208,39 +227,34 @@ local function gather(client, t, row, path, uflat, count, find, o)
   out.missing = missing
   if first_err then
     first_err.results, first_err.unanswered = out, unanswered
-    first_err.batches, first_err.failed_batches = #jobs, failed
+    first_err.batches, first_err.failed_batches = #jobs, self.failed
     return nil, first_err
   end
   return out
 end
 
---- gather, protected: whatever happens, the call's transport is closed
--- (its requests in flight cancelled) before the call returns or raises.
+--- Runs operation row for the caller's items (flat, n) with the settled
+-- options o: results, or nil, err (see Call:gather); with o.dry_run the
+-- requests it would send.  Whatever happens, the call's transport is
+-- closed (its requests in flight cancelled) before this returns or raises.
 -- A callback's error is raised again here, as the callback raised it,
 -- unless the call runs in Neovim's callback mode (o.callback), where it is
 -- the CALLBACK error the callback receives.
-local function gather_closing(client, row, path, uflat, count, find, o)
-  local t, terr = transport.for_call(client)
-  if not t then return nil, terr end
-  local ok, res, err = guard.pcall(gather, client, t, row, path, uflat, count, find, o)
-  t:close()
-  if not ok then error(res, 0) end
-  local raised = err and err.raised
-  if raised then
-    err.raised = nil
-    if not o.callback then error(raised.value, 0) end
-  end
-  return res, err
-end
-
---- Runs operation row for the caller's items (flat, n) with the settled
--- options o.  Returns what gather returns, or with o.dry_run the requests
--- it would send.
 function M.run(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
-  local path = operations.path(row, client.endpoint.project_id)
-  if o.dry_run then return dry_run(client, row, path, uflat, count, o) end
-  return gather_closing(client, row, path, uflat, count, finder(index, row.fields), o)
+  if o.dry_run then return dry_run(client, row, uflat, count, o) end
+  local t, terr = transport.for_call(client)
+  if not t then return nil, terr end
+  local c = setmetatable({
+    client = client, row = row, o = o, t = t, uflat = uflat, count = count, index = index,
+    jobs = batches(count, o.batch_size), found = {}, failed = 0, done_items = 0,
+    deadline = o.deadline and now() + o.deadline,
+  }, Call)
+  local ok, res, err = guard.pcall(c.gather, c)
+  t:close()
+  if not ok then error(res, 0) end
+  if c.raised and not o.callback then error(c.raised.value, 0) end
+  return res, err
 end
 
 return M
