@@ -11,6 +11,7 @@ struct cab_easy {
     char curl_err[CURL_ERROR_SIZE];
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer */
+    cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     cab_http_response resp;
 };
 
@@ -110,6 +111,7 @@ void cab_easy_free(cab_easy *e) {
     if (!e) return;
     curl_easy_cleanup(e->easy);
     curl_slist_free_all(e->headers);
+    cab_buf_free(&e->url);
     cab_buf_free(&e->resp.body);
     free(e);
 }
@@ -182,17 +184,23 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     }
     curl_slist_free_all(e->headers);
     e->headers = list;
-    /* The size goes first: COPYPOSTFIELDS copies that many bytes. */
+    /* libcurl parses a URL it is given anew, on every transfer after it:
+     * a client's requests mostly go to the same one. */
+    if (!e->url.data || strcmp(e->url.data, url) != 0) {
+        cab_buf_clear(&e->url);
+        if ((rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK) return fail_with(rc, "", err, errlen);
+        if (cab_buf_adds(&e->url, url)) cab_buf_free(&e->url); /* only costs a parse next time */
+    }
     /* A request that must go at most once (RFC 9110 9.2.2: it is not
      * idempotent) gets a connection of its own.  libcurl resends a request
      * by itself only when a reused connection dies before any answer ("the
      * server closed it while idle"): it cannot tell that from a server
      * that read the request and then died.  A fresh connection is never
      * resent; the only resends left are HTTP/2 refusals (REFUSED_STREAM,
-     * GOAWAY), which promise the request was not processed (RFC 9113 8.7). */
+     * GOAWAY), which promise the request was not processed (RFC 9113 8.7).
+     * The body's size goes before it: COPYPOSTFIELDS copies that many bytes. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, once ? 1L : 0L)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_PIPEWAIT, pipewait)) != CURLE_OK ||
-        (rc = curl_easy_setopt(e->easy, CURLOPT_URL, url)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||
