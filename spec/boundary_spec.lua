@@ -13,11 +13,7 @@ local PROJECT = model.seed_project
 
 local function seed_pairs() return model.seed_query end
 
-local function expected(list)
-  local t = { missing = {} }
-  for i, p in ipairs(list) do t[i] = model.result_for(p.pipeline_id, p.pipeline_run_id) end
-  return t
-end
+local expected = model.expected
 
 -- A metatable whose every metamethod counts its calls: the library must
 -- never run one.
@@ -40,15 +36,7 @@ local function watched(fields)
   return mt, calls
 end
 
--- A finalizer, on every Lua: a table's __gc from 5.2, a proxy's before.
-local function on_collect(f)
-  if rawget(_G, "newproxy") then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
+local on_collect = require "spec.support.on_collect"
 
 describe("the caller's tables are read once, raw", function()
   local server

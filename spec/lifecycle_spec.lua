@@ -15,21 +15,9 @@ local creds = model.credentials.permanent
 local PROJECT = model.seed_project
 local now = br.now
 
-local function expected(list)
-  local t = { missing = {} }
-  for i, p in ipairs(list) do t[i] = model.result_for(p.pipeline_id, p.pipeline_run_id) end
-  return t
-end
+local expected = model.expected
 
--- A finalizer, on every Lua: a table's __gc from 5.2, a proxy's before.
-local function on_collect(f)
-  if rawget(_G, "newproxy") then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
+local on_collect = require "spec.support.on_collect"
 
 describe("a call's end", function()
   local server

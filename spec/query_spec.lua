@@ -12,12 +12,7 @@ local PROJECT = model.seed_project
 -- The reference page's six pairs (the model's own list; nothing changes it).
 local function seed_pairs() return model.seed_query end
 
--- What query should return for list: the model's answers, nothing missing.
-local function expected(list)
-  local t = { missing = {} }
-  for i, p in ipairs(list) do t[i] = model.result_for(p.pipeline_id, p.pipeline_run_id) end
-  return t
-end
+local expected = model.expected
 
 local function hex_id(n)
   return ("%032x"):format(n)

@@ -126,6 +126,14 @@ function model.results_for(query)
   return out
 end
 
+-- What client:query returns for query when the server is this model: the
+-- results in query order, with nothing missing.
+function model.expected(query)
+  local out = model.results_for(query)
+  out.missing = {}
+  return out
+end
+
 -- A deterministic valid id (32 lower-case hex digits) derived from a seed
 -- string and a number, for specs that need many distinct ids.
 function model.make_id(prefix, n)
