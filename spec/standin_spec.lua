@@ -425,6 +425,8 @@ local DEFAULT_CONFIG = {
   reset_first = 0, fail_first = 0, fail_first_status = 503, retry_after = cjson.null,
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
   echo_first = 0, echo_status = 401, echo_form = "json",
+  banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+  stall_body_first = 0, stall_ms = 1000, fault_route = cjson.null,
 }
 
 local function with_defaults(t)
@@ -1206,7 +1208,8 @@ describe("stand-in fault modes over HTTP", function()
   standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
   local function faults(t)
-    local out = { reset_first = 0, fail_first = 0, garbage_first = 0, echo_first = 0, truncate_first = 0 }
+    local out = { reset_first = 0, banner_first = 0, fail_first = 0, garbage_first = 0, echo_first = 0,
+      truncate_first = 0, stall_body_first = 0 }
     for k, v in pairs(t or {}) do out[k] = v end
     return out
   end
@@ -1226,6 +1229,9 @@ describe("stand-in fault modes over HTTP", function()
       { retry_after = "" }, { retry_after = 1 }, { retry_after = "1\r\nX-Evil: 1" }, { retry_after = false },
       { garbage_first = -3 }, { truncate_first = 2.5 }, { huge_body_bytes = -1 }, { huge_body_bytes = "20MB" },
       { echo_first = -1 }, { echo_status = 200 }, { echo_form = "base64" }, { echo_form = 1 },
+      { banner_first = -1 }, { banner = "" }, { banner = "caf\195\169" }, { banner = ("x"):rep(4097) },
+      { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
+      { fault_route = "results" }, { fault_route = 1 },
     }) do
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
     end
@@ -1365,6 +1371,88 @@ describe("stand-in fault modes over HTTP", function()
       assert_cut_short(attempt(s, { path = api_path(), body = seed_body(),
         headers = { { "X-Auth-Token", model.credentials.iam_token } } }))
       assert.same(expected_seed_json(), token_request(s).json)
+    end)
+  end)
+
+  describe("banner_first", function()
+    it("answers with bytes that are not HTTP, after reading the whole request, then serves", function()
+      s:config({ banner_first = 2 })
+      -- curl takes the bytes as an HTTP/0.9 answer when allowed to, and shows them as they came
+      local a = attempt(s, signed(s, { command = true }) .. " --http0.9")
+      assert.equal(0, a.exit, a.err)
+      assert.equal("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", a.out)
+      -- BatchRunPipeline too, and nothing is started
+      a = attempt(s, signed(s, { command = true, run = true }) .. " --http0.9")
+      assert.equal("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", a.out)
+      local r = signed(s, { run = true })
+      assert.equal(200, r.status)
+      assert.equal(model.run_id_for(model.seed[1].pipeline_id, 1), r.json.result[1].pipeline_run_id)
+      local st = s:stats()
+      assert.equal(3, st.requests)
+      assert.same({ ["200"] = 1 }, st.statuses) -- a banner has no status
+      assert.equal(1, st.runs)
+      assert.same({ result = 1, run = 2, other = 0 }, st.routes)
+      assert.same(faults({ banner_first = 2 }), st.faults)
+      -- the request was read whole before the banner went
+      assert.equal(3, #st.items)
+      assert.equal(#model.seed, st.items[1])
+    end)
+
+    it("writes the banner it is given: an answer that starts as HTTP and breaks its framing", function()
+      local bad = "HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n{}"
+      s:config({ banner_first = 1, banner = bad })
+      local a = attempt(s, { path = api_path(), body = seed_body(),
+        headers = { { "X-Auth-Token", model.credentials.iam_token } } })
+      assert.is_true(a.exit ~= 0, a.out)
+      assert.equal(200, token_request(s).status)
+    end)
+  end)
+
+  describe("stall_body_first", function()
+    it("sends half a 200 answer, then the rest after stall_ms, having done the work", function()
+      s:config({ stall_body_first = 1, stall_ms = 600 })
+      local a = attempt(s, signed(s, { command = true, run = true }))
+      assert.equal(0, a.exit, a.err)
+      assert.is_true(a.ms >= 590, "answered after " .. a.ms .. " ms")
+      assert.is_true(a.r.complete)
+      assert.equal(#model.seed, #a.r.json.result)
+      -- a client that gives up meanwhile has half the body
+      s:config({ stall_body_first = 1, stall_ms = 2000 })
+      a = attempt(s, signed(s, { command = true, run = true }) .. " --max-time 0.5")
+      assert.equal(28, a.exit, a.err)
+      -- both started their runs: the next run's numbers follow them
+      local again = signed(s, { run = true })
+      assert.equal(model.run_id_for(model.seed[1].pipeline_id, 2 * #model.seed + 1),
+        again.json.result[1].pipeline_run_id)
+      local st = s:stats()
+      assert.equal(1, st.ok) -- a stalled answer is a fault, like a cut one
+      assert.same(faults({ stall_body_first = 2 }), st.faults)
+    end)
+
+    it("takes only 200 answers the truncation left", function()
+      s:config({ truncate_first = 1, stall_body_first = 1, stall_ms = 300 })
+      local t = { path = api_path(), body = seed_body(), headers = { { "X-Auth-Token", model.credentials.iam_token } } }
+      assert_cut_short(attempt(s, t))
+      local a = attempt(s, t)
+      assert.is_true(a.ms >= 290 and a.r.complete, a.ms)
+      assert.same(faults({ truncate_first = 1, stall_body_first = 1 }), s:stats().faults)
+    end)
+  end)
+
+  describe("fault_route", function()
+    it("gives the fault modes only the requests of one route", function()
+      s:config({ reset_first = 1, fault_route = "run" })
+      assert.same(expected_seed_json(), token_request(s).json) -- a query is served
+      assert_no_answer(attempt(s, signed(s, { command = true, run = true })))
+      assert.equal(200, signed(s, { run = true }).status)
+      local st = s:stats()
+      assert.same({ result = 1, run = 2, other = 0 }, st.routes)
+      assert.same(faults({ reset_first = 1 }), st.faults)
+      s:reset()
+      s:config({ fail_first = 1, fault_route = "result" })
+      assert.equal(200, signed(s, { run = true }).status)
+      assert_error(token_request(s), 503, "DEVPIPE.00000500")
+      assert.equal(200, token_request(s).status)
     end)
   end)
 

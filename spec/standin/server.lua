@@ -19,12 +19,15 @@
 --
 -- Fault modes (config keys, all off by default and after a reset), for
 -- specs of a client's retries and limits.  They apply to API requests
--- (anything not under /_standin/, whatever its route or credentials),
--- checked in this order; each counter counts only the requests that reach
--- its step, so a request taken by one mode uses up no count of the later
--- ones:
+-- (anything not under /_standin/, whatever its credentials; with
+-- fault_route "result" or "run", only to that route's), checked in this
+-- order; each counter counts only the requests that reach its step, so a
+-- request taken by one mode uses up no count of the later ones.  Every
+-- request has been read whole (head and body) before any of them acts:
 --   1. reset_first N     close the connection without an answer (an RST
 --                        where LuaJIT's FFI can set SO_LINGER 0, else a FIN)
+--      banner_first N    answer with banner, bytes that are not HTTP (by
+--                        default an SSH server's greeting line), then FIN
 --   2. fail_first N      answer fail_first_status (default 503), with
 --                        Retry-After: retry_after when that is set
 --   3. garbage_first N   answer 200 with a complete body that is not JSON
@@ -36,11 +39,15 @@
 --   4. the request is handled as usual (authentication, body, fail_ids...)
 --   5. truncate_first N  of the answers that are 200s: send the head with
 --                        the full Content-Length, half the body, then FIN
+--      stall_body_first N  of the 200 answers the truncation left: send the
+--                        head with the full Content-Length and half the
+--                        body, wait stall_ms (default 1000), then the rest
 --   6. huge_body_bytes   pad every 200 answer to at least that many bytes
 -- Steps 1-3 stand for failures in front of the service, so nothing is
--- started; a run answer cut in step 5 has started its runs.  A counter
--- starts again from 0 at a reset and whenever a config call sets its key.
--- delay_ms holds back every answer, the resets included.
+-- started; a run answer cut or stalled in step 5 has started its runs.  A
+-- counter starts again from 0 at a reset and whenever a config call sets
+-- its key.  delay_ms holds back every answer, the resets and banners
+-- included.
 
 -- Find model.lua / verify.lua next to this file, whatever the cwd.
 do
@@ -219,11 +226,35 @@ local config_spec = {
   },
   truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
   huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
+  banner_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  -- What banner_first writes instead of an answer, as it is: by default
+  -- the line an SSH server greets with; a spec may give an answer that
+  -- begins as HTTP and breaks its framing.  Printable ASCII, tabs and line
+  -- breaks, up to 4096 bytes.
+  banner = {
+    default = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+    check = function(v) return type(v) == "string" and #v <= 4096 and v:find("^[ -~\r\n\t]+$") ~= nil end,
+    what = "a non-empty string of printable ASCII, tabs and line breaks, at most 4096 bytes",
+  },
+  stall_body_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  stall_ms = {
+    default = 1000,
+    check = function(v) return is_number(v) and v >= 0 and v <= 60000 end,
+    what = "a number from 0 to 60000",
+  },
+  -- The route the fault modes take requests of: "result" (ShowBatchRunResult)
+  -- or "run" (BatchRunPipeline); null: any API request.
+  fault_route = {
+    default = cjson.null,
+    check = function(v) return v == cjson.null or v == "result" or v == "run" end,
+    what = 'null, "result" or "run"',
+  },
 }
 
 -- The counted fault modes: how many requests each has taken since its
 -- count last started again (at a reset, or when a config call set it).
-local FAULTS = { "reset_first", "fail_first", "garbage_first", "echo_first", "truncate_first" }
+local FAULTS = { "reset_first", "banner_first", "fail_first", "garbage_first", "echo_first", "truncate_first",
+  "stall_body_first" }
 local fault_used = {}
 for _, name in ipairs(FAULTS) do fault_used[name] = 0 end
 
@@ -289,6 +320,9 @@ local function reset_stats()
     run_pipelines = 0, -- pipeline ids those started (omitted ones are not)
     items = {},        -- per API request, in arrival order: its item count
     faults = {},       -- fault mode -> API requests it took (see FAULTS)
+    -- API requests per route, on arrival (faults included): result
+    -- (ShowBatchRunResult), run (BatchRunPipeline), other (any other path)
+    routes = { result = 0, run = 0, other = 0 },
   }
   for _, name in ipairs(FAULTS) do
     stats.faults[name] = 0
@@ -427,6 +461,9 @@ end
 -- true for the first config[name] API requests that reach this fault
 -- mode's step (see the top of this file), counting each one it takes.
 local function take_fault(name, ctx)
+  if config.fault_route ~= cjson.null and ctx.route ~= config.fault_route then
+    return false
+  end
   if fault_used[name] < config[name] then
     fault_used[name] = fault_used[name] + 1
     stats.faults[name] = stats.faults[name] + 1
@@ -471,12 +508,13 @@ end
 -- to an API request is where huge_body_bytes and truncate_first apply.
 local function respond(stream, status, body_value, ctx)
   local body = json_encode(body_value)
-  local truncate = false
+  local truncate, stall = false, false
   if ctx.api and status == 200 and not ctx.fault then
     if config.huge_body_bytes > #body then
       body = pad_to(body, config.huge_body_bytes)
     end
     truncate = take_fault("truncate_first", ctx)
+    stall = not truncate and take_fault("stall_body_first", ctx)
   end
   if ctx.delay_s and ctx.delay_s > 0 then
     cqueues.sleep(ctx.delay_s)
@@ -496,9 +534,9 @@ local function respond(stream, status, body_value, ctx)
   if not ok then
     return nil, err
   end
-  if truncate then
+  if truncate or stall then
     -- at least one byte short even for a tiny body, and at least one sent
-    -- when there are two or more, so the client sees a body begun and cut
+    -- when there are two or more, so the client sees a body begun
     local n = math.floor(#body / 2)
     if n > 0 then
       ok, err = stream:write_chunk(body:sub(1, n), false)
@@ -506,7 +544,11 @@ local function respond(stream, status, body_value, ctx)
         return nil, err
       end
     end
-    return cut(stream)
+    if truncate then
+      return cut(stream)
+    end
+    cqueues.sleep(config.stall_ms / 1000)
+    return stream:write_chunk(body:sub(n + 1), true)
   end
   return stream:write_chunk(body, true)
 end
@@ -865,18 +907,24 @@ do
   end
 end
 
--- reset_first: drop the connection without a byte of answer.  The socket
--- is taken from lua-http first (take_socket closes the stream, and the
--- connection loop then finds no socket and ends), so nothing of lua-http
--- writes to it or closes it again.  With SO_LINGER 0 the close is an RST
--- (curl: "Connection reset by peer"), else a FIN ("Empty reply from
--- server").
-local function reset_connection(stream, ctx)
+-- The connection's raw socket, taken from lua-http for a fault mode that
+-- writes no HTTP answer, once delay_ms has passed (as it would for an
+-- answer); nil when lua-http has none left.  take_socket closes the
+-- stream, and the connection loop then finds no socket and ends, so
+-- nothing of lua-http writes to it or closes it again.
+local function raw_socket(stream, ctx)
   if ctx.delay_s > 0 then
     cqueues.sleep(ctx.delay_s)
   end
-  ctx.responded = true -- no answer is the answer: run_handler must not send one
-  local sock = stream.connection:take_socket()
+  ctx.responded = true -- what the mode does is the answer: run_handler must not send one
+  return stream.connection:take_socket()
+end
+
+-- reset_first: drop the connection without a byte of answer.  With
+-- SO_LINGER 0 the close is an RST (curl: "Connection reset by peer"), else
+-- a FIN ("Empty reply from server").
+local function reset_connection(stream, ctx)
+  local sock = raw_socket(stream, ctx)
   if not sock then
     return
   end
@@ -885,6 +933,23 @@ local function reset_connection(stream, ctx)
     if not (fd and fd >= 0 and set_linger_zero(fd)) then
       log_peer("could not set SO_LINGER; closing with a FIN")
     end
+  end
+  sock:close()
+end
+
+-- banner_first: write config.banner, then close with a FIN.  The request
+-- was read whole, so nothing unread turns the close into an RST.
+local function send_banner(stream, ctx)
+  local sock = raw_socket(stream, ctx)
+  if not sock then
+    return
+  end
+  local ok, err = sock:xwrite(config.banner, "bn")
+  if ok then
+    ok, err = sock:flush("n")
+  end
+  if not ok then
+    log_peer("could not write the banner:", err)
   end
   sock:close()
 end
@@ -956,9 +1021,13 @@ local function handle_api(stream, req, ctx)
   -- The answer is worked out at once and held back delay_ms (see
   -- respond), so concurrent requests wait side by side, not in turn.
   ctx.delay_s = config.delay_ms / 1000
+  ctx.route = route_of(req.path) or "other"
   -- The fault modes in front of the service, in their documented order.
   if take_fault("reset_first", ctx) then
     return reset_connection(stream, ctx)
+  end
+  if take_fault("banner_first", ctx) then
+    return send_banner(stream, ctx)
   end
   if take_fault("fail_first", ctx) then
     return fail(stream, ctx, planned_failure(ctx, config.fail_first_status, FIRST_ON_PURPOSE))
@@ -1019,6 +1088,7 @@ local function handle_control(stream, req, ctx)
       { "run_pipelines", stats.run_pipelines },
       { "items", stats.items },
       { "faults", obj(sorted_members(stats.faults)) },
+      { "routes", obj(sorted_members(stats.routes)) },
     }), ctx)
   elseif p == "/_standin/reset" and m == "POST" then
     reset_stats()
@@ -1159,6 +1229,8 @@ local function onstream(_, stream)
   end
   local my_stats = stats -- a reset during the request must not go negative
   stats.items[#stats.items + 1] = count_items(req)
+  local route = route_of(req.path) or "other"
+  stats.routes[route] = stats.routes[route] + 1
   last_request = {
     method = req.method, path = req.path, query = req.query,
     headers = req.headers, body = req.body,

@@ -137,8 +137,11 @@ end
 --   run_pipelines (pipeline ids those started),
 --   items = { n, ... } (per API request, in arrival order: how many query
 --   items or pipeline ids it carried; 0 when its body had no such list),
---   faults = { reset_first = n, fail_first = n, garbage_first = n,
---   truncate_first = n } (requests each fault mode took since the reset) }
+--   faults = { reset_first = n, banner_first = n, fail_first = n,
+--   garbage_first = n, echo_first = n, truncate_first = n,
+--   stall_body_first = n } (requests each fault mode took since the reset),
+--   routes = { result = n, run = n, other = n } (API requests per route,
+--   counted on arrival, those a fault mode took included) }
 -- ok counts the full, proper 200 answers: not garbage_first's nor the
 -- truncated ones, which statuses["200"] counts (a reset counts in neither).
 -- Numbers decode as floats on Lua 5.3+ (lua-cjson), which compare equal to
@@ -165,8 +168,11 @@ end
 --   fail_ids ({})          a request carrying any of these ids (same kinds as
 --   fail_status (500)      omit) is answered with fail_status
 -- Fault modes, for retries and limits (the order they apply in, and what
--- each looks like on the wire: spec/standin/server.lua's header):
+-- each looks like on the wire: spec/standin/server.lua's header).  Each
+-- acts once the whole request has been read:
 --   reset_first (0)        the first N API requests: connection closed, no answer
+--   banner_first (0)       the next first N: banner written instead of an
+--   banner (an SSH line)   answer, then the connection closed
 --   fail_first (0)         the next first N: answered fail_first_status
 --   fail_first_status (503)
 --   retry_after (null)     Retry-After value on fail_first and fail_ids
@@ -177,7 +183,11 @@ end
 --   echo_form ("json")     in that form: json, json_slash, json_u, percent,
 --                          percent_lower, html or truncated
 --   truncate_first (0)     the first N 200 answers: cut after half the body
+--   stall_body_first (0)   the next first N 200 answers: half the body, then
+--   stall_ms (1000)        nothing for stall_ms, then the rest
 --   huge_body_bytes (0)    every 200 answer padded to at least this size
+--   fault_route (null)     "result" or "run": the modes above take only
+--                          that route's requests (null: any API request)
 -- A mode's count starts again at a reset and whenever config sets its key.
 -- An empty list such as omit = {} reaches the server as the JSON object {}
 -- (cjson cannot tell an empty array from an empty object); the server takes
