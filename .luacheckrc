@@ -13,6 +13,8 @@ local vim = { other_fields = true, read_only = false }
 
 -- The transports read their host's API.
 files["lua/codearts/batchresult/transport/ngx.lua"] = { std = "max+ngx_lua" }
+files["lua/codearts/batchresult/transport/http1.lua"] = { std = "max+ngx_lua" }
+files["lua/codearts/batchresult/transport/resty_http.lua"] = { std = "max+ngx_lua" }
 files["lua/codearts/batchresult/transport/nvim.lua"] = { read_globals = { vim = vim } }
 
 files["spec/**/*_spec.lua"] = { std = "max+busted" }

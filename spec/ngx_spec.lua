@@ -24,6 +24,8 @@ local LOCATIONS = {
   "location = /available { content_by_lua_block { " .. APP .. "app.available_handler() } }",
   "location = /fake_mode { content_by_lua_block { " .. APP .. "app.fake_mode_handler() } }",
   "location = /resty { content_by_lua_block { " .. APP .. "app.resty_handler() } }",
+  "location = /callbacks { content_by_lua_block { " .. APP .. "app.callbacks_handler() } }",
+  "location = /query_then_run { content_by_lua_block { " .. APP .. "app.query_then_run_handler() } }",
   -- the query in other phases that may yield
   [[location = /rewrite {
       rewrite_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
@@ -176,8 +178,15 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.are.same({ "POST", "/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result" },
       { out.log.request.method, out.log.request.path })
     -- connect bounded by connect_timeout, the rest by the request's 3 s
-    assert.are.same({ 2000, 3000, 3000 }, out.log.timeouts)
+    -- (each later read by what is left of them)
+    assert.are.same({ 2000, 3000, 3000 }, out.log.timeouts[1])
+    for _, t in ipairs(out.log.timeouts) do
+      assert.is_true(t[1] <= 3000 and t[2] <= 3000 and t[3] <= 3000)
+    end
     assert.are.same({ 60000, 32 }, out.log.keepalive)
+    -- a request that must go at most once connects through a pool no
+    -- connection is ever put in, and closes its connection
+    assert.are.same({ status = 200, pool = "codearts.batchresult:fresh", keepalives = 0 }, out.run)
   end)
 
   it("reuses its connections across requests", function()
@@ -227,6 +236,71 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.is_false(out.ok)
     assert.are.equal("TIMEOUT", out.err.code)
     assert.is_true(os.time() - started <= 1)
+  end)
+
+  it("bounds each attempt by timeout even under a far deadline", function()
+    server:config { delay_ms = 1000 }
+    local out = call("/query?client=short&deadline=10")
+    assert.is_false(out.ok)
+    assert.are.equal("TIMEOUT", out.err.code)
+    assert.is_true(out.seconds >= 0.29 and out.seconds < 0.8, ("TIMEOUT after %.3f s"):format(out.seconds))
+    assert.are.equal(1, server:stats().requests)
+  end)
+
+  describe("starts pipelines at most once", function()
+    it("never sends a run twice, not even after a query left a connection alive", function()
+      -- the stand-in reads the whole run request and closes without answering
+      server:config { reset_first = 1, fault_route = "run" }
+      local out = call("/query_then_run")
+      assert.are.same(expected(seed_pairs()), ok_outcome(out.query))
+      local run = out.runs[1]
+      assert.is_false(run.ok)
+      assert.are.equal("NETWORK", run.err.code)
+      assert.is_false(run.err.retryable)
+      assert.are.equal(1, run.err.attempts)
+      assert.are.equal(6, run.err.unanswered)
+      local s = server:stats()
+      assert.are.same({ result = 1, run = 1, other = 0 }, s.routes)
+      -- the run went on a connection of its own, not the query's kept-alive one
+      assert.are.equal(2, s.connections)
+    end)
+
+    it("gives each run a fresh connection and closes it, while queries reuse theirs", function()
+      local out = call("/query_then_run?runs=3")
+      ok_outcome(out.query)
+      for i = 1, 3 do assert.is_true(out.runs[i].ok, cjson.encode(out.runs[i])) end
+      local s = server:stats()
+      assert.are.same({ result = 1, run = 3, other = 0 }, s.routes)
+      assert.are.equal(4, s.connections)
+      assert.are.equal(3, s.runs)
+      -- and the query's connection is still there for the next query
+      ok_outcome(call("/query"))
+      assert.are.equal(4, server:stats().connections)
+    end)
+  end)
+
+  describe("lets on_progress and logger yield, at any concurrency", function()
+    local ACTIONS = { sleep = "slept", cosocket = "200", nested = "nested 6" }
+    for _, hook in ipairs { "progress", "logger" } do
+      for _, action in ipairs { "sleep", "cosocket", "nested" } do
+        for _, concurrency in ipairs { 1, 4 } do
+          it(("%s that %s, concurrency %d"):format(hook == "progress" and "on_progress" or "logger",
+            action == "sleep" and "calls ngx.sleep" or action == "cosocket" and "uses a cosocket"
+              or "runs a nested query on the same client", concurrency), function()
+            -- answers slow enough that batches are still out while a callback runs
+            server:config { delay_ms = 100 }
+            local out = call(("/callbacks?hook=%s&action=%s&concurrency=%d"):format(hook, action, concurrency))
+            assert.are.same(expected(generated(40)), ok_outcome(out.outcome))
+            -- on_progress at the start and after each of the 4 batches,
+            -- logger after each attempt
+            local own = hook == "progress" and 5 or 4
+            assert.are.same({ [ACTIONS[action]] = own }, out.did)
+            -- the nested queries' attempts reach the logger too
+            assert.are.equal(own + ((hook == "logger" and action == "nested") and 4 or 0), out.calls)
+          end)
+        end
+      end
+    end
   end)
 
   describe("reports errors as the libcurl transport does", function()

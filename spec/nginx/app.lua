@@ -104,9 +104,14 @@ function M.run_query(args)
       if done >= tonumber(args.raise_after) then error("stop here", 0) end
     end
   end
+  ngx.update_time()
+  local started = ngx.now()
   local ok, results, err = pcall(c.query, c, list, opts)
   if not ok then return { ok = false, err = { code = "RAISED", message = tostring(results) } } end
-  return outcome(results, err)
+  local out = outcome(results, err)
+  ngx.update_time()
+  out.seconds = ngx.now() - started
+  return out
 end
 
 --- content_by_lua: GET /query?client=…&n=… -> the outcome as JSON.
@@ -213,8 +218,20 @@ function M.resty_handler()
   local req = assert(M.client("default"):prepare(model.seed_query))
   local token = assert(t:start(req, { timeout_ms = 3000, idempotent = true }))
   local got, res, wkind, wmsg = t:wait()
+  -- what the double was asked for this request (the next one adds to it)
+  local log = { timeouts = { unpack(fake.log.timeouts) } }
+  for k, v in pairs(fake.log) do log[k] = log[k] or v end
+  local out = { http = t.http, same_token = got == token, log = log }
+  -- then a request that must go at most once: its own connection, closed after
+  local ids = {}
+  for i, r in ipairs(model.seed_query) do ids[i] = r.pipeline_id end
+  local keepalives = fake.log.keepalives
+  assert(t:start(assert(M.client("default"):prepare(ids, { operation = "run" })),
+    { timeout_ms = 3000, idempotent = false }))
+  local _, run_res = t:wait()
   t:close()
-  local out = { http = t.http, same_token = got == token, log = fake.log }
+  out.run = { status = run_res and run_res.status, pool = fake.log.connect.pool,
+              keepalives = fake.log.keepalives - keepalives }
   if res then
     out.status, out.request_id = res.status, res.request_id
     local list = {}
@@ -223,6 +240,94 @@ function M.resty_handler()
   else
     out.error = tostring(wkind) .. ": " .. tostring(wmsg)
   end
+  ngx.say(cjson.encode(out))
+end
+
+-- Yielding callbacks -------------------------------------------------------
+
+--- What a callback does between two waits of the call: ngx.sleep, a
+-- cosocket of its own (a GET of the stand-in's control URL), or a nested
+-- query on the same client.  Returns a short word for what came of it.
+local ACTIONS = {
+  sleep = function()
+    ngx.sleep(0.05)
+    return "slept"
+  end,
+  cosocket = function()
+    local host, port = os.getenv("STANDIN_URL"):match("^http://([^:/]+):(%d+)")
+    local sock = ngx.socket.tcp()
+    sock:settimeouts(2000, 2000, 2000)
+    local ok, err = sock:connect(host, tonumber(port))
+    if not ok then return "connect: " .. err end
+    sock:send("GET /_standin/config HTTP/1.1\r\nHost: standin\r\nConnection: close\r\n\r\n")
+    local line
+    line, err = sock:receive("*l")
+    sock:close()
+    return line and line:match("^HTTP/1%.1 (%d+)") or ("receive: " .. tostring(err))
+  end,
+  nested = function(client)
+    local results, err = client:query(model.seed_query)
+    if not results then return "nested: " .. tostring(err) end
+    return "nested " .. #results
+  end,
+}
+
+--- content_by_lua: GET /callbacks?action=sleep|cosocket|nested&hook=progress|logger
+-- &concurrency=n -> a query of 40 pairs in batches of 10 whose on_progress
+-- (or logger) does the action each time: { outcome, calls, did = { word
+-- -> times } }.
+function M.callbacks_handler()
+  local args = ngx.req.get_uri_args()
+  local action, hook = ACTIONS[args.action], args.hook
+  local did, calls, depth = {}, 0, 0
+  local client
+  local function callback()
+    calls = calls + 1
+    -- a nested query's own attempts reach the logger too: act on the outer call's only
+    if depth > 0 then return end
+    depth = depth + 1
+    local word = action(client)
+    depth = depth - 1
+    did[word] = (did[word] or 0) + 1
+  end
+  local o = { endpoint = os.getenv("STANDIN_URL"), project_id = model.seed_project, ak = creds.ak, sk = creds.sk }
+  if hook == "logger" then o.logger = callback end
+  local err
+  client, err = br.new(o)
+  local out
+  if client then
+    local opts = { batch_size = 10, concurrency = tonumber(args.concurrency) }
+    if hook == "progress" then opts.on_progress = callback end
+    local ok, results, qerr = pcall(client.query, client, generated(40), opts)
+    if not ok then results, qerr = nil, { code = "RAISED", message = tostring(results) } end
+    out = outcome(results, qerr)
+    client:close()
+  else
+    out = outcome(nil, err)
+  end
+  ngx.header.content_type = "application/json"
+  ngx.say(cjson.encode({ outcome = out, calls = calls, did = did }))
+end
+
+-- At most once --------------------------------------------------------------
+
+--- content_by_lua: GET /query_then_run?runs=n -> one query on a fresh
+-- client (its connection kept alive), then n runs of the seed's
+-- pipelines on it, one after the other: { query = outcome, runs = {
+-- outcome, … } }.
+function M.query_then_run_handler()
+  local c = assert(br.new { endpoint = os.getenv("STANDIN_URL"), project_id = model.seed_project,
+                            ak = creds.ak, sk = creds.sk, max_retry_wait = 0.05 })
+  local out = { query = outcome(c:query(model.seed_query)), runs = {} }
+  local ids = {}
+  for i, r in ipairs(model.seed_query) do ids[i] = r.pipeline_id end
+  for i = 1, tonumber(ngx.var.arg_runs or 1) do
+    local runs, err = c:run(ids)
+    out.runs[i] = outcome(runs, err)
+    if err then out.runs[i].err.attempts = err.attempts end
+  end
+  c:close()
+  ngx.header.content_type = "application/json"
   ngx.say(cjson.encode(out))
 end
 

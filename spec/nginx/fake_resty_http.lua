@@ -1,6 +1,8 @@
 -- A test double of lua-resty-http's streaming interface (new, set_timeouts,
--- connect{…}, request{…}, res.body_reader, set_keepalive, close), as its
--- documentation describes it, for answers with a Content-Length only.
+-- connect{…} with its pool option, request{…}, res.body_reader,
+-- set_keepalive, close), as its documentation describes it, for answers
+-- with a Content-Length or chunked; its errors for an answer that is not
+-- HTTP are the words resty.http's own tests pin.
 -- Debian packages no lua-resty-http and this machine reaches no LuaRocks,
 -- so the ngx transport's resty.http path is checked against this; it
 -- records what it was asked (M.log) for the spec to look at.
@@ -14,13 +16,15 @@ function M.new()
 end
 
 function Client:set_timeouts(connect, send, read)
-  M.log.timeouts = { connect, send, read }
+  M.log.timeouts = M.log.timeouts or {}
+  table.insert(M.log.timeouts, { connect, send, read })
   self.sock:settimeouts(connect, send, read)
 end
 
 function Client:connect(opts)
   M.log.connect = opts
-  local ok, err = self.sock:connect(opts.host, opts.port)
+  M.log.connects = (M.log.connects or 0) + 1
+  local ok, err = self.sock:connect(opts.host, opts.port, opts.pool and { pool = opts.pool } or nil)
   if not ok then return nil, err end
   if opts.scheme == "https" then
     ok, err = self.sock:sslhandshake(false, opts.ssl_server_name, opts.ssl_verify)
@@ -47,7 +51,13 @@ function Client:request(params)
   local status_line
   status_line, err = self.sock:receive("*l")
   if not status_line then return nil, err end
-  local res = { status = tonumber(status_line:match("^HTTP/1%.%d (%d%d%d)")), headers = header_table() }
+  if not tonumber(status_line:sub(6, 8)) then
+    return nil, "couldn't parse HTTP version from response status line: " .. status_line
+  end
+  local res = { status = tonumber(status_line:sub(10, 12)), headers = header_table() }
+  if not res.status then
+    return nil, "couldn't parse status code from response status line: " .. status_line
+  end
   while true do
     local line
     line, err = self.sock:receive("*l")
@@ -56,8 +66,26 @@ function Client:request(params)
     local k, v = line:match("^([^:]+):%s*(.-)%s*$")
     if k then res.headers[k] = v end
   end
-  local left = tonumber(res.headers["content-length"]) or 0
   local sock = self.sock
+  if (res.headers["transfer-encoding"] or ""):lower() == "chunked" then
+    res.body_reader = function()
+      local line, rerr = sock:receive("*l")
+      if not line then return nil, rerr end
+      local n = tonumber(line, 16)
+      if not n then return nil, "unable to read chunksize" end
+      if n == 0 then
+        sock:receive(2)
+        return nil
+      end
+      local chunk
+      chunk, rerr = sock:receive(n)
+      if not chunk then return nil, rerr end
+      sock:receive(2)
+      return chunk
+    end
+    return res
+  end
+  local left = tonumber(res.headers["content-length"]) or 0
   res.body_reader = function(size)
     if left == 0 then return nil end
     local chunk, rerr = sock:receive(math.min(size or left, left))
@@ -70,6 +98,7 @@ end
 
 function Client:set_keepalive(...)
   M.log.keepalive = { ... }
+  M.log.keepalives = (M.log.keepalives or 0) + 1
   return self.sock:setkeepalive(...)
 end
 

@@ -1,0 +1,393 @@
+--- The built-in HTTP/1.1 client of the nginx transport (transport/ngx.lua):
+-- one request over one ngx_lua cosocket, its answer read and checked.
+-- Debian packages no lua-resty-http, so this is the client that usually
+-- runs inside nginx.
+--
+-- M.send(cfg, req, u, link, deadline) -> response
+--                                      | nil, kind, message, not_sent
+-- u is the parsed URL (ngx.lua's parse_url), link says where the
+-- connection comes from and where it goes after (ngx.lua's link_for:
+-- { pool, keep, resend }), deadline is the ngx.now() by which this attempt
+-- must end.  It never raises on a network event: every failure comes back
+-- as a kind of the transport contract (transport/curl.lua).
+--
+-- An answer that is not HTTP (an SSH banner, say) or breaks HTTP/1.1's
+-- framing (a bad status line, header line, chunk or Content-Length) is a
+-- PROTOCOL failure: sending the same request again to the same server
+-- would get the same answer.  A body cut short (the connection closed
+-- before Content-Length bytes came, or in the middle of a chunk) is a
+-- NETWORK failure.
+local config = require "codearts.batchresult.config"
+
+local M = {}
+
+-- The most a status line plus headers may take.
+local MAX_HEADER_BYTES = config.LIMITS.max_header_bytes
+local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
+local READ_CHUNK = 65536
+-- How much of a server's unexpected words a message quotes.
+local QUOTE_BYTES = 60
+
+local function too_large(limit)
+  return ("the answer is larger than the limit of %d bytes"):format(limit)
+end
+M.too_large = too_large
+
+--- A cosocket error as the kind of failure it is.
+local function kind_of(err)
+  if err == "timeout" then return "TIMEOUT" end
+  return "NETWORK"
+end
+M.kind_of = kind_of
+
+--- The start of text the server sent, as one printable line for a message.
+local function quoted(text)
+  return (text:sub(1, QUOTE_BYTES):gsub("[%c\128-\255]", "?"))
+end
+
+-- Reading an answer --------------------------------------------------------
+
+--- Reads lines and counted bytes from sock, keeping what one read brought
+-- beyond the line asked for.  Every read first checks the deadline.
+local Reader = {}
+Reader.__index = Reader
+
+local function new_reader(sock, deadline, connect_ms)
+  return setmetatable({ sock = sock, buf = "", deadline = deadline, connect_ms = connect_ms,
+                        got_any = false }, Reader)
+end
+
+-- The read timeout is what is left of the attempt's time, so that slow
+-- drips of bytes cannot stretch it.
+function Reader:arm()
+  local left = self.deadline - ngx.now()
+  if left <= 0 then return nil, "timeout" end
+  local ms = math.max(1, math.floor(left * 1000 + 0.5))
+  self.sock:settimeouts(self.connect_ms, ms, ms)
+  return true
+end
+
+--- More bytes into buf; nil, err at the end of the stream or on failure.
+function Reader:fill()
+  local ok, err = self:arm()
+  if not ok then return nil, err end
+  local data
+  data, err = self.sock:receiveany(READ_CHUNK)
+  if not data then return nil, err end
+  self.got_any = true
+  self.buf = self.buf .. data
+  return true
+end
+
+--- One line without its CRLF; nil, err, or nil, "too large" past limit
+-- bytes.
+function Reader:line(limit)
+  while true do
+    local nl = self.buf:find("\n", 1, true)
+    if nl then
+      local line = self.buf:sub(1, nl - 1)
+      self.buf = self.buf:sub(nl + 1)
+      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      return line
+    end
+    if #self.buf > limit then return nil, "too large" end
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+  end
+end
+
+--- Exactly n bytes: what is buffered, then straight from the socket.
+function Reader:exact(n)
+  if #self.buf >= n then
+    local s = self.buf:sub(1, n)
+    self.buf = self.buf:sub(n + 1)
+    return s
+  end
+  local head = self.buf
+  self.buf = ""
+  local ok, err = self:arm()
+  if not ok then return nil, err end
+  local rest
+  rest, err = self.sock:receive(n - #head)
+  if not rest then return nil, err end
+  self.got_any = true
+  return head .. rest
+end
+
+--- Everything up to the end of the stream, at most limit bytes.
+function Reader:rest(limit)
+  local parts, size = { self.buf }, #self.buf
+  self.buf = ""
+  while size <= limit do
+    local ok, err = self:arm()
+    if not ok then return nil, err end
+    local data
+    data, err = self.sock:receiveany(READ_CHUNK)
+    if not data then
+      if err == "closed" then return table.concat(parts) end
+      return nil, err
+    end
+    parts[#parts + 1] = data
+    size = size + #data
+  end
+  return nil, "too large"
+end
+
+local HTTP_PREFIX = "HTTP/1."
+
+--- Whether the first bytes of an answer can still be HTTP/1.x.
+local function may_be_http(buf)
+  local n = math.min(#buf, #HTTP_PREFIX)
+  return buf:sub(1, n) == HTTP_PREFIX:sub(1, n)
+end
+
+--- Fails a head that could not be read: too large, or the socket's error.
+local function head_failure(err, what)
+  if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
+  return nil, kind_of(err), "reading the answer's " .. what .. ": " .. err
+end
+
+--- The status and headers (lower-case names; repeated ones joined with
+-- ", "), skipping 1xx interim answers.  nil, kind, message on failure.
+local function read_head(r)
+  -- The first bytes tell whether the server speaks HTTP at all: one that
+  -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
+  while #r.buf < #HTTP_PREFIX and r:fill() do end
+  if r.buf ~= "" and not may_be_http(r.buf) then
+    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. quoted(r.buf)
+  end
+  local budget = MAX_HEADER_BYTES
+  while true do
+    local line, err = r:line(budget)
+    if not line then return head_failure(err, "status line") end
+    budget = budget - #line
+    local minor, status, rest = line:match("^HTTP/1%.(%d) (%d%d%d)(.*)$")
+    status = tonumber(status)
+    if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") then
+      return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
+    end
+    local headers, last = {}, nil
+    while true do
+      line, err = r:line(budget)
+      if not line then return head_failure(err, "headers") end
+      budget = budget - #line
+      if line == "" then break end
+      local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
+      if name then
+        name = name:lower()
+        headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+        last = name
+      elseif last and line:find("^[ \t]") then
+        -- An obsolete folded line continues the header before it
+        -- (RFC 9112 5.2: replaced by a space).
+        headers[last] = headers[last] .. " " .. line:match("^%s*(.-)%s*$")
+      else
+        return nil, "PROTOCOL", "bad header line in the answer: " .. quoted(line)
+      end
+    end
+    if status >= 200 then
+      return status, headers, minor == "0"
+    end
+  end
+end
+
+--- The body's length from Content-Length: n, or nil, message when it is
+-- not a number (a list of one repeated number counts as that number, as
+-- RFC 9110 8.6 allows).
+local function content_length(value)
+  local n
+  for item in (value .. ","):gmatch("([^,]*),") do
+    local digits = item:match("^%s*(%d+)%s*$")
+    local this = digits and #digits <= 15 and tonumber(digits)
+    if not this or (n and this ~= n) then
+      return nil, "bad Content-Length in the answer: " .. quoted(value)
+    end
+    n = this
+  end
+  return n
+end
+
+--- A chunked body, at most limit bytes.
+local function read_chunked(r, limit)
+  local parts, size = {}, 0
+  while true do
+    local line, err = r:line(1024)
+    if not line then
+      if err == "too large" then return nil, "PROTOCOL", "a chunk size line is too long" end
+      return nil, kind_of(err), "the answer was cut short: " .. err
+    end
+    -- hex digits, then optionally chunk extensions after a ";"
+    local hex, ext = line:match("^(%x+)[ \t]*(.*)$")
+    local n = hex and #hex <= 15 and (ext == "" or ext:sub(1, 1) == ";") and tonumber(hex, 16)
+    if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. quoted(line) end
+    if n == 0 then break end
+    size = size + n
+    if size > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
+    local data
+    data, err = r:exact(n + 2)
+    if not data then return nil, kind_of(err), "the answer was cut short: " .. err end
+    if data:sub(-2) ~= "\r\n" then return nil, "PROTOCOL", "bad chunk framing in the answer" end
+    parts[#parts + 1] = data:sub(1, -3)
+  end
+  -- Trailers, if any, up to the empty line that ends the message.
+  while true do
+    local line, err = r:line(MAX_HEADER_BYTES)
+    if not line then
+      if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
+      return nil, kind_of(err), "the answer was cut short: " .. err
+    end
+    if line == "" then break end
+  end
+  return table.concat(parts)
+end
+
+--- The body of an answer whose head was read: body, until_close (the
+-- body ended with the connection), or nil, kind, message.
+local function read_body(r, req, status, headers, limit)
+  local te = headers["transfer-encoding"]
+  if te and te:lower():find("chunked%s*$") then
+    return read_chunked(r, limit)
+  end
+  local length = headers["content-length"]
+  if not te and length then
+    local n, why = content_length(length)
+    if not n then return nil, "PROTOCOL", why end
+    if n > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
+    if n == 0 then return "" end
+    local body, err = r:exact(n)
+    if not body then
+      return nil, kind_of(err), ("the answer was cut short (%d bytes announced): %s"):format(n, err)
+    end
+    return body
+  end
+  if not te and (status == 204 or status == 304 or req.method == "HEAD") then return "" end
+  -- Some other coding, or no length: the body ends with the connection.
+  local body, err = r:rest(limit)
+  if body then return body, true end
+  if err == "too large" then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
+  return nil, kind_of(err), "reading the answer: " .. err
+end
+
+-- Sending one request -------------------------------------------------------
+
+--- The request as the pieces of one send() call.
+local function request_bytes(req, u)
+  local parts = { req.method, " ", u.path, " HTTP/1.1\r\n" }
+  local body = req.body or ""
+  local have_host, have_length = false, false
+  for name, value in pairs(req.headers or {}) do
+    name, value = tostring(name), tostring(value)
+    -- Values are checked when a client is made; a header split here
+    -- would be a request smuggled by whoever chose the value.
+    if name:find("[%c%s:]") or value:find("[\r\n%z]") then
+      return nil, "header " .. name .. " holds a control character"
+    end
+    local lower = name:lower()
+    if lower == "host" then have_host = true end
+    if lower == "content-length" then have_length = true end
+    parts[#parts + 1] = name
+    parts[#parts + 1] = ": "
+    parts[#parts + 1] = value
+    parts[#parts + 1] = "\r\n"
+  end
+  if not have_host then
+    parts[#parts + 1] = "Host: " .. req.url:match("^%a[%w+.-]*://([^/?#]*)") .. "\r\n"
+  end
+  if not have_length and (#body > 0 or req.method == "POST" or req.method == "PUT") then
+    parts[#parts + 1] = "Content-Length: " .. #body .. "\r\n"
+  end
+  parts[#parts + 1] = "\r\n"
+  parts[#parts + 1] = body
+  return parts
+end
+
+--- Connects through link.pool (a pooled connection, or a fresh one) and,
+-- for https, shakes hands.  Returns sock, or nil, kind, message, not_sent
+-- (true: the request never left, since no connection was made).
+local function connect(cfg, u, link, deadline, connect_ms)
+  local sock = ngx.socket.tcp()
+  local left = math.max(1, math.floor((deadline - ngx.now()) * 1000 + 0.5))
+  sock:settimeouts(math.min(connect_ms, left), left, left)
+  local ok, err = sock:connect(u.host, u.port, { pool = link.pool })
+  if not ok then
+    return nil, kind_of(err), ("cannot connect to %s:%d: %s"):format(u.host, u.port, err), true
+  end
+  if u.scheme == "https" and sock:getreusedtimes() == 0 then
+    -- A pooled connection has shaken hands already.
+    -- false: no session object is wanted back.
+    ok, err = sock:sslhandshake(false, u.name, cfg.tls_verify ~= false)
+    if not ok then
+      sock:close()
+      if err == "timeout" then return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true end
+      return nil, "TLS", "TLS handshake with " .. u.name .. " failed: " .. tostring(err), true
+    end
+    -- ngx_lua 0.10.23 may report success for a handshake whose host name
+    -- check failed (seen when the server resumes a session), having
+    -- closed the connection and logged why; that is still a failure.
+    if not sock:getreusedtimes() then
+      return nil, "TLS", "TLS handshake with " .. u.name .. " failed: nginx closed the "
+        .. "connection (its error log says why, e.g. a certificate that does not match the host name)", true
+    end
+  end
+  return sock
+end
+
+--- One attempt over one connection.  Returns response, or nil, kind,
+-- message, not_sent, stale (stale: a pooled connection died before any
+-- byte of an answer came, so the server most likely closed it while idle).
+local function exchange_once(cfg, req, u, link, deadline, connect_ms)
+  local sock, kind, msg, not_sent = connect(cfg, u, link, deadline, connect_ms)
+  if not sock then return nil, kind, msg, not_sent end
+  local reused = (sock:getreusedtimes() or 0) > 0
+  local bytes, why = request_bytes(req, u)
+  if not bytes then
+    sock:close()
+    return nil, "INTERNAL", why, true
+  end
+  local _, err = sock:send(bytes)
+  if err then
+    sock:close()
+    return nil, kind_of(err), "sending the request: " .. err, false, reused and err ~= "timeout"
+  end
+
+  local r = new_reader(sock, deadline, connect_ms)
+  local status, headers, http10 = read_head(r)
+  if not status then
+    sock:close()
+    local stale = reused and not r.got_any and headers ~= "TIMEOUT"
+    return nil, headers, http10, false, stale
+  end
+  local body, until_close
+  body, until_close, msg = read_body(r, req, status, headers, cfg.max_response_bytes)
+  if not body then
+    sock:close()
+    return nil, until_close, msg, false
+  end
+
+  local conn = (headers.connection or ""):lower()
+  if not link.keep or until_close or r.buf ~= "" or conn:find("close", 1, true)
+      or (http10 and not conn:find("keep-alive", 1, true)) then
+    sock:close()
+  else
+    sock:setkeepalive(link.keepalive_ms, link.pool_size)
+  end
+  return {
+    status = status, body = body, request_id = headers["x-request-id"], date = headers.date,
+    retry_after = headers["retry-after"],
+  }
+end
+
+function M.send(cfg, req, u, link, deadline)
+  local connect_ms = config.ms(cfg.connect_timeout)
+  local res, kind, msg, not_sent, stale = exchange_once(cfg, req, u, link, deadline, connect_ms)
+  if not res and stale and link.resend then
+    -- As libcurl does for a request that may go twice: a kept-alive
+    -- connection the server had closed is no failure of this request;
+    -- send it once more on a new one.
+    res, kind, msg, not_sent = exchange_once(cfg, req, u, link, deadline, connect_ms)
+  end
+  if res then return res end
+  return nil, kind, msg, not_sent
+end
+
+return M
