@@ -331,6 +331,24 @@ function M.query_then_run_handler()
   ngx.say(cjson.encode(out))
 end
 
+-- The fault table -------------------------------------------------------------
+
+--- content_by_lua: GET /fault?row=n -> the outcome of row n of
+-- spec/support/faults.lua, run here, as JSON; with resty_connects, how
+-- many connections the resty.http test double has made so far, when this
+-- nginx loaded it in place of resty.http.
+function M.fault_handler()
+  local faults = require "spec.support.faults"
+  local row = faults.rows[tonumber(ngx.var.arg_row)]
+  local out
+  faults.run(br, row, { standin = os.getenv("STANDIN_URL"), dead = os.getenv("DEAD_URL") },
+    function(o) out = o end)
+  local fake = package.loaded["spec.nginx.fake_resty_http"]
+  out.resty_connects = fake and fake.log.connects
+  ngx.header.content_type = "application/json"
+  ngx.say(cjson.encode(out))
+end
+
 --- content_by_lua: GET /available -> the phase and available() in it.
 function M.available_handler()
   local ok, why = ngx_transport.available()

@@ -1,0 +1,168 @@
+-- The fault table: each fault a server can play, written once, with the one
+-- outcome every transport must give for it (README: Retries).
+-- spec/faults_spec.lua runs it against libcurl in plain Lua, cosockets in a
+-- real nginx (spec/nginx/app.lua) and Neovim's loop in a real headless nvim
+-- (spec/nvim/fault.lua); all three run the rows through M.run.
+--
+-- A row:
+--   name      the fault, in words
+--   op        "query" (ShowBatchRunResult, idempotent) or "run"
+--             (BatchRunPipeline, sent at most once)
+--   standin   the stand-in's config for it (spec/standin/server.lua's fault
+--             modes), set after a reset
+--   endpoint  "dead" for a port where nothing listens (default: the stand-in)
+--   before    "query": the client first makes one query, which succeeds and
+--             leaves its connection alive, then the row's call
+--   options   client options over M.CLIENT
+--   expect    { code, status, retryable, attempts } of the error; and every
+--             item is accounted for: #err.results + #err.results.missing +
+--             #err.unanswered == the distinct items given
+--   saw       (optional) what the stand-in's stats must hold afterwards
+--             (a subset: the keys given, nested tables too)
+--
+-- Loaded by busted, inside nginx and inside Neovim: it needs only the
+-- library and the stand-in's model.
+local model = require "spec.standin.model"
+
+local M = {}
+
+-- Short timeouts and waits, so that the whole table runs in seconds; two
+-- retries, so that "retried" shows as three attempts.
+M.CLIENT = { max_retries = 2, timeout = 0.5, connect_timeout = 0.5, max_retry_wait = 0.05 }
+
+-- Answers that begin as HTTP and then break its framing, for banner_first.
+local BAD_CHUNK = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Transfer-Encoding: chunked\r\n\r\nzz\r\n{\"result\":[]}\r\n0\r\n\r\n"
+local BAD_LENGTH = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Length: twelve\r\n\r\n{\"result\":[]}"
+
+local RETRIED, NOT_RETRIED = 3, 1
+
+M.rows = {
+  { name = "an answer that is not HTTP (an SSH banner)", op = "query", standin = { banner_first = 3 },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer that is not HTTP (an SSH banner)", op = "run", standin = { banner_first = 3 },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+  { name = "a chunked answer whose chunk size is not hex", op = "query",
+    standin = { banner_first = 3, banner = BAD_CHUNK },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose Content-Length is not a number", op = "query",
+    standin = { banner_first = 3, banner = BAD_LENGTH },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "the connection closed after the request was read, no answer", op = "query",
+    standin = { reset_first = 3 },
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "the connection closed after the request was read, no answer", op = "run",
+    standin = { reset_first = 3 },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+  { name = "a body cut short (fewer bytes than Content-Length)", op = "query", standin = { truncate_first = 3 },
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "a body cut short (fewer bytes than Content-Length)", op = "run", standin = { truncate_first = 3 },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+  { name = "a body that stalls past the timeout", op = "query",
+    standin = { stall_body_first = 3, stall_ms = 1000 },
+    expect = { code = "TIMEOUT", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "a body that stalls past the timeout", op = "run", standin = { stall_body_first = 3, stall_ms = 1000 },
+    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+  { name = "503", op = "query", standin = { fail_first = 3 },
+    expect = { code = "DEVPIPE.00000500", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "503", op = "run", standin = { fail_first = 3 },
+    expect = { code = "DEVPIPE.00000500", status = 503, retryable = false, attempts = NOT_RETRIED },
+    saw = { routes = { run = 1 } } },
+  -- the gateway refused before the service: not even a run did anything
+  { name = "429 APIGW.0308 (the gateway's throttling)", op = "query",
+    standin = { fail_first = 3, fail_first_status = 429 },
+    expect = { code = "APIGW.0308", status = 429, retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "429 APIGW.0308 (the gateway's throttling)", op = "run",
+    standin = { fail_first = 3, fail_first_status = 429 },
+    expect = { code = "APIGW.0308", status = 429, retryable = true, attempts = RETRIED },
+    saw = { routes = { run = 3 } } },
+  { name = "a 200 whose body is not JSON", op = "query", standin = { garbage_first = 3 },
+    expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  -- nothing was sent: a run may go again
+  { name = "connection refused", op = "query", endpoint = "dead",
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED } },
+  { name = "connection refused", op = "run", endpoint = "dead",
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED } },
+  -- issue 9: the run must not go again on a new connection
+  { name = "a query leaves its connection alive; the server reads the run and closes without answering",
+    op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },
+    saw = { routes = { result = 1, run = 1 } } },
+}
+
+--- The row's items: the reference page's six pairs, or their pipelines.
+function M.items(row)
+  if row.op == "query" then return model.seed_query end
+  local ids = {}
+  for i, r in ipairs(model.seed_query) do ids[i] = r.pipeline_id end
+  return ids
+end
+
+--- The row's client options, for the stand-in at urls.standin (urls.dead:
+-- where nothing listens).
+function M.client_options(row, urls)
+  local creds = model.credentials.permanent
+  local o = { endpoint = row.endpoint == "dead" and urls.dead or urls.standin, project_id = model.seed_project,
+              ak = creds.ak, sk = creds.sk }
+  for k, v in pairs(M.CLIENT) do o[k] = v end
+  for k, v in pairs(row.options or {}) do o[k] = v end
+  return o
+end
+
+--- A call's outcome as plain data that JSON carries: { ok, code, message,
+-- status, retryable, attempts, results, missing, unanswered (counts),
+-- items (how many distinct items were given) }.
+function M.outcome(row, results, err)
+  local out = { items = #M.items(row) }
+  if results then
+    out.ok, out.results, out.missing, out.unanswered = true, #results, #results.missing, 0
+    return out
+  end
+  out.ok = false
+  if type(err) ~= "table" then
+    out.code, out.message = "RAISED", tostring(err)
+    return out
+  end
+  out.code, out.message, out.status = err.code, tostring(err), err.status
+  out.retryable, out.attempts = err.retryable, err.attempts
+  local got = err.results or { missing = {} }
+  out.results, out.missing, out.unanswered = #got, #(got.missing or {}), #(err.unanswered or {})
+  return out
+end
+
+--- Runs row with the library br against urls, and calls finish(outcome).
+-- async: Neovim's callback mode (each call given a callback, finish called
+-- from the last one); else the calls return their answers, and finish is
+-- called before run returns.  A raised error is an outcome too (RAISED).
+function M.run(br, row, urls, finish, async)
+  local client, err = br.new(M.client_options(row, urls))
+  if not client then return finish(M.outcome(row, nil, err)) end
+  local function done(results, e)
+    client:close()
+    finish(M.outcome(row, results, e))
+  end
+  -- calls client[op](items) and hands what it gives to k
+  local function call(op, items, k)
+    if not async then
+      local ok, results, e = pcall(client[op], client, items)
+      if not ok then return k(nil, results) end
+      return k(results, e)
+    end
+    local ok, started, e = pcall(client[op], client, items, { callback = k })
+    if not ok then return k(nil, started) end
+    if not started then return k(nil, e) end
+  end
+  local function main() call(row.op, M.items(row), done) end
+  if row.before ~= "query" then return main() end
+  call("query", model.seed_query, function(results, e)
+    if not results then
+      local why = "BEFORE: the first query failed: " .. tostring(e)
+      return done(nil, setmetatable({ code = "BEFORE" }, { __tostring = function() return why end }))
+    end
+    main()
+  end)
+end
+
+return M
