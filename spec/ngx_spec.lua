@@ -371,6 +371,46 @@ describe("inside nginx (ngx_lua cosockets)", function()
     end)
   end)
 
+  describe("reads HTTP/1.1 strictly (the stand-in's banner_first writes the answer)", function()
+    local body = cjson.encode({ result = model.results_for(seed_pairs()) })
+    local function answered(raw)
+      server:config { banner_first = 1, banner = raw }
+      return call("/query?client=once")
+    end
+    local function chunked(size_line, data, rest)
+      return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. size_line .. "\r\n" .. data .. rest
+    end
+    local function fails(kind, out)
+      assert.is_false(out.ok, cjson.encode(out))
+      assert.are.equal(kind, out.err.code, out.err.text)
+      assert.is_false(out.err.retryable)
+    end
+
+    it("takes folded headers, a repeated equal Content-Length and chunk extensions", function()
+      assert.are.same(expected(seed_pairs()), ok_outcome(answered("HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n"
+        .. "Content-Length: " .. #body .. ", " .. #body .. "\r\n\r\n" .. body)))
+      assert.are.same(expected(seed_pairs()),
+        ok_outcome(answered(chunked(("%x;name=value"):format(#body), body, "\r\n0\r\n\r\n"))))
+    end)
+
+    it("refuses a status that is not three digits, a header line without a colon: PROTOCOL", function()
+      fails("PROTOCOL", answered("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"))
+      fails("PROTOCOL", answered("HTTP/1.1 200 OK\r\nthis is no header\r\nContent-Length: 0\r\n\r\n"))
+      fails("PROTOCOL", answered("HTTP/2 200\r\n\r\n"))
+    end)
+
+    it("refuses two different Content-Lengths and a chunk not followed by CRLF: PROTOCOL", function()
+      fails("PROTOCOL", answered("HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}"))
+      fails("PROTOCOL", answered(chunked(("%x"):format(#body), body, "XX0\r\n\r\n")))
+    end)
+
+    it("takes a connection closed in the middle of a chunk as a body cut short: NETWORK", function()
+      local out = answered(chunked(("%x"):format(#body), body:sub(1, 10), ""))
+      assert.is_false(out.ok)
+      assert.are.equal("NETWORK", out.err.code, out.err.text)
+    end)
+  end)
+
   describe("over HTTPS", function()
     it("verifies the server against nginx's lua_ssl_trusted_certificate", function()
       assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=tls")))
