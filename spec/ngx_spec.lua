@@ -26,6 +26,7 @@ local LOCATIONS = {
   "location = /resty { content_by_lua_block { " .. APP .. "app.resty_handler() } }",
   "location = /callbacks { content_by_lua_block { " .. APP .. "app.callbacks_handler() } }",
   "location = /query_then_run { content_by_lua_block { " .. APP .. "app.query_then_run_handler() } }",
+  "location = /ending { content_by_lua_block { " .. APP .. "app.ending_handler() } }",
   -- the query in other phases that may yield
   [[location = /rewrite {
       rewrite_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
@@ -47,6 +48,10 @@ local LOCATIONS = {
 
 local HTTP = {
   "lua_shared_dict box 1m;",
+  -- a client made in nginx's master, which its workers inherit
+  "init_by_lua_block { " .. APP .. "app.master_client = require('codearts.batchresult').new { "
+    .. "endpoint = os.getenv('STANDIN_URL'), project_id = '" .. PROJECT .. "', ak = '" .. creds.ak
+    .. "', sk = '" .. creds.sk .. "' } }",
   -- one query in init_worker (no cosockets there) and one in a timer it starts
   "init_worker_by_lua_block { " .. APP
     .. "app.query_into_box('init_worker'); app.query_in_timer('init_worker_timer') }",
@@ -229,6 +234,14 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.are.same(expected(seed_pairs()), ok_outcome(call("/query")))
   end)
 
+  it("cuts off at once a request still out when on_progress raises", function()
+    -- of the two batches out together, one answer stalls for 3 s
+    server:config { stall_body_first = 1, stall_ms = 3000 }
+    local answers, seconds = n:get_many { "/query?n=20&batch_size=10&concurrency=2&raise_after=10" }
+    assert.are.same({ ok = false, err = { code = "RAISED", message = "stop here" } }, cjson.decode(answers[1].body))
+    assert.is_true(seconds < 1.5, ("answered after %.2f s"):format(seconds))
+  end)
+
   it("bounds each request by what is left of the call's deadline", function()
     server:config { delay_ms = 1500 }
     local started = os.time()
@@ -245,6 +258,36 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.are.equal("TIMEOUT", out.err.code)
     assert.is_true(out.seconds >= 0.29 and out.seconds < 0.8, ("TIMEOUT after %.3f s"):format(out.seconds))
     assert.are.equal(1, server:stats().requests)
+  end)
+
+  describe("leaves the client clean however a call ends", function()
+    it("close() from on_progress: CLOSED, every pair accounted for, the closed client refuses", function()
+      server:config { delay_ms = 100 }
+      local out = call("/ending?case=close")
+      assert.is_false(out.ok)
+      assert.are.equal("CLOSED", out.err.code, out.err.text)
+      assert.are.equal(30, out.err.results + out.err.unanswered)
+      assert.is_true(out.closed_raises)
+      -- the batch still out was cancelled, and none sent after
+      assert.is_true(server:stats().requests <= 2)
+    end)
+
+    it("a call left in a coroutine never resumed spoils nothing: the next call gets whole results", function()
+      server:config { delay_ms = 100 }
+      local out = call("/ending?case=abandon")
+      assert.are.equal("left", out.left)
+      assert.are.same(expected(generated(12)), ok_outcome(out))
+    end)
+
+    it("a logger that raises ends the call with its error, raised; the next call works", function()
+      local out = call("/ending?case=logger_raises")
+      assert.are.same({ ok = false, raised = "logger says no" }, out.first)
+      assert.are.same(expected(generated(12)), ok_outcome(out))
+    end)
+
+    it("a client made in nginx's master (init_by_lua) works in the worker", function()
+      assert.are.same(expected(seed_pairs()), ok_outcome(call("/ending?case=master")))
+    end)
   end)
 
   describe("starts pipelines at most once", function()

@@ -245,6 +245,13 @@ end
 
 -- Yielding callbacks -------------------------------------------------------
 
+--- A fresh client for the stand-in, with opts over the defaults.
+local function standin_client(opts)
+  local o = { endpoint = os.getenv("STANDIN_URL"), project_id = model.seed_project, ak = creds.ak, sk = creds.sk }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return assert(br.new(o))
+end
+
 --- What a callback does between two waits of the call: ngx.sleep, a
 -- cosocket of its own (a GET of the stand-in's control URL), or a nested
 -- query on the same client.  Returns a short word for what came of it.
@@ -290,23 +297,69 @@ function M.callbacks_handler()
     depth = depth - 1
     did[word] = (did[word] or 0) + 1
   end
-  local o = { endpoint = os.getenv("STANDIN_URL"), project_id = model.seed_project, ak = creds.ak, sk = creds.sk }
-  if hook == "logger" then o.logger = callback end
-  local err
-  client, err = br.new(o)
-  local out
-  if client then
-    local opts = { batch_size = 10, concurrency = tonumber(args.concurrency) }
-    if hook == "progress" then opts.on_progress = callback end
-    local ok, results, qerr = pcall(client.query, client, generated(40), opts)
-    if not ok then results, qerr = nil, { code = "RAISED", message = tostring(results) } end
-    out = outcome(results, qerr)
-    client:close()
-  else
-    out = outcome(nil, err)
-  end
+  client = standin_client { logger = hook == "logger" and callback or nil }
+  local opts = { batch_size = 10, concurrency = tonumber(args.concurrency) }
+  if hook == "progress" then opts.on_progress = callback end
+  local ok, results, qerr = pcall(client.query, client, generated(40), opts)
+  if not ok then results, qerr = nil, { code = "RAISED", message = tostring(results) } end
+  local out = outcome(results, qerr)
+  client:close()
   ngx.header.content_type = "application/json"
   ngx.say(cjson.encode({ outcome = out, calls = calls, did = did }))
+end
+
+-- How a call ends --------------------------------------------------------------
+
+local ENDINGS = {
+  -- close() from on_progress once the first batch is done
+  close = function()
+    local c = standin_client()
+    local results, err = c:query(generated(30), { batch_size = 10, concurrency = 2, on_progress = function(done)
+      if done > 0 then c:close() end
+    end })
+    local out = outcome(results, err)
+    if err then out.err.results = #err.results + #err.results.missing end
+    out.closed_raises = not pcall(c.query, c, model.seed_query)
+    return out
+  end,
+  -- a call whose coroutine yields from on_progress, its other batches out,
+  -- and is never resumed; then a call on the same client
+  abandon = function()
+    local c = standin_client()
+    local co = coroutine.create(function()
+      return c:query(generated(30), { batch_size = 10, concurrency = 2, on_progress = function(done)
+        if done > 0 then coroutine.yield("left") end
+      end })
+    end)
+    local resumed, said = coroutine.resume(co)
+    local out = outcome(c:query(generated(12)))
+    out.left = resumed and said
+    c:close()
+    return out
+  end,
+  -- a logger that raises; then a call on the same client
+  logger_raises = function()
+    local raise = true
+    local c = standin_client { logger = function() if raise then error("logger says no", 0) end end }
+    local ok, e = pcall(c.query, c, generated(30), { batch_size = 10, concurrency = 2 })
+    raise = false
+    local out = outcome(c:query(generated(12)))
+    out.first = { ok = ok, raised = tostring(e) }
+    c:close()
+    return out
+  end,
+  -- the client nginx's master made in init_by_lua, used by this worker
+  master = function()
+    return outcome(M.master_client:query(model.seed_query))
+  end,
+}
+
+--- content_by_lua: GET /ending?case=close|abandon|logger_raises|master ->
+-- what came of it, as JSON.
+function M.ending_handler()
+  local out = ENDINGS[ngx.var.arg_case]()
+  ngx.header.content_type = "application/json"
+  ngx.say(cjson.encode(out))
 end
 
 -- At most once --------------------------------------------------------------
@@ -316,8 +369,7 @@ end
 -- pipelines on it, one after the other: { query = outcome, runs = {
 -- outcome, … } }.
 function M.query_then_run_handler()
-  local c = assert(br.new { endpoint = os.getenv("STANDIN_URL"), project_id = model.seed_project,
-                            ak = creds.ak, sk = creds.sk, max_retry_wait = 0.05 })
+  local c = standin_client { max_retry_wait = 0.05 }
   local out = { query = outcome(c:query(model.seed_query)), runs = {} }
   local ids = {}
   for i, r in ipairs(model.seed_query) do ids[i] = r.pipeline_id end

@@ -141,10 +141,108 @@ local function find_resty_http()
   return resty_http
 end
 
--- What wait() asks the semaphore for when told to wait as long as it
+-- What a wait on a semaphore asks for when it may take as long as it
 -- takes: every request in flight ends within its own timeout, so this is
 -- only the unit of a loop (ngx.semaphore counts milliseconds in an int).
 local WAIT_SLICE = 3600
+
+-- How the threads are arranged.  Each request runs in a light thread of
+-- its own, so that the call's coroutine may do anything between two waits
+-- (a callback that sleeps, uses a cosocket or runs another call): the
+-- threads go on, put their outcomes in the transport's queue and post its
+-- semaphore, and wait() takes them from there.
+--
+-- Those threads are not the call's children but a dispatcher's, a light
+-- thread that starts, reaps and kills them on the call's orders.  ngx_lua
+-- lets only a thread's parent wait on it or kill it, and keeps a thread
+-- that ended, with its request open, until its parent waits on it or
+-- ends: were the call's coroutine the parent, a call left in a coroutine
+-- that is never resumed would hold its nginx request open for good.  The
+-- dispatcher is spawned from a coroutine that ends at once, so it has no
+-- parent to keep it: it ends (and is gone) once it has no thread left,
+-- and a later request spawns another.
+
+local unpack = table.unpack or unpack
+
+--- Spawns f(...) as a light thread with no live parent.  Returns true,
+-- or nil, why.
+local function spawn_orphan(f, ...)
+  local args = { n = select("#", ...), ... }
+  local ok, err = coroutine.resume(coroutine.create(function()
+    return ngx.thread.spawn(f, unpack(args, 1, args.n))
+  end))
+  if not ok then return nil, err end
+  return true
+end
+
+--- Puts an outcome where wait() takes it, unless the transport was
+-- cancelled since the request started (epoch).
+local function deliver(self, epoch, token, res, kind, msg, not_sent)
+  if self.epoch ~= epoch then return end
+  self.tail = self.tail + 1
+  self.queue[self.tail] = { token, res, kind, msg, not_sent == true }
+  self.sema:post(1)
+end
+
+local dispatch -- the dispatcher's body, below
+
+--- Gives the dispatcher an order: { "start", token, epoch, req, u, link,
+-- deadline }, { "reap", token } or { "kill" }; spawns one when none runs.
+-- Returns true, or nil, why.
+local function order(self, o)
+  self.orders[#self.orders + 1] = o
+  if self.dispatching then
+    self.order_sema:post(1)
+    return true
+  end
+  self.dispatching = true
+  local ok, why = spawn_orphan(dispatch, self)
+  if not ok then self.dispatching = false end
+  return ok, why
+end
+
+--- One request, in a thread of the dispatcher's.
+local function run_request(self, token, epoch, req, u, link, deadline)
+  -- The sender reports network events as kinds; pcall turns a bug into a
+  -- kind too, so that the call always learns how the request ended.
+  local done, res, kind, msg, not_sent = pcall(self.send, self.cfg, req, u, link, deadline)
+  if not done then res, kind, msg, not_sent = nil, "INTERNAL", tostring(res), false end
+  deliver(self, epoch, token, res, kind, msg, not_sent)
+  order(self, { "reap", token })
+end
+
+--- The dispatcher's body: carries out the orders as they come, and ends
+-- when no request is left running.
+function dispatch(self)
+  local threads = {} -- token -> the light thread running that request
+  while true do
+    local orders = self.orders
+    self.orders = {}
+    for _, o in ipairs(orders) do
+      local what, token = o[1], o[2]
+      if what == "start" then
+        local ok, thread = pcall(ngx.thread.spawn, run_request, self, unpack(o, 2, 7))
+        if ok then
+          threads[token] = thread
+        else
+          deliver(self, o[3], token, nil, "INTERNAL", "cannot start a light thread: " .. tostring(thread), true)
+        end
+      elseif what == "reap" then
+        -- the thread has ended: waiting on it returns at once, and frees it
+        if threads[token] then ngx.thread.wait(threads[token]) end
+        threads[token] = nil
+      else -- kill; a killed thread's cosocket is closed, never reused
+        for _, thread in pairs(threads) do ngx.thread.kill(thread) end
+        threads = {}
+      end
+    end
+    if next(threads) == nil and #self.orders == 0 then
+      self.dispatching = false
+      return
+    end
+    if #self.orders == 0 then self.order_sema:wait(WAIT_SLICE) end
+  end
+end
 
 local Transport = {}
 Transport.__index = Transport
@@ -187,27 +285,22 @@ function M.new(cfg, how)
   -- lua-resty-core, which ngx_lua 0.10.16 and later cannot run without.
   local semaphore = require "ngx.semaphore"
   local sema, why = semaphore.new(0)
-  if not sema then return nil, "INTERNAL", "cannot make a semaphore: " .. tostring(why) end
+  local order_sema = sema and semaphore.new(0)
+  if not order_sema then return nil, "INTERNAL", "cannot make a semaphore: " .. tostring(why) end
   return setmetatable({
-    cfg = cfg, send = send, http = which, semaphore = semaphore, sema = sema,
+    cfg = cfg, send = send, http = which, semaphore = semaphore,
     next_token = 0,
-    -- token -> { thread, co }: the light thread running that request and
-    -- the coroutine that spawned it (the only one ngx_lua lets wait on it
-    -- or kill it)
-    threads = {},
-    in_flight = 0,
-    -- outcomes not yet taken by wait(), oldest first: queue[head..tail]
-    queue = {}, head = 1, tail = 0,
-    -- bumped by cancel(): a thread of an earlier epoch reports nothing
+    -- the call's side: requests started and not yet taken by wait(), and
+    -- their outcomes, oldest first (queue[head..tail]), with the
+    -- semaphore posted once for each
+    in_flight = 0, queue = {}, head = 1, tail = 0, sema = sema,
+    -- bumped by cancel(): an outcome of an earlier epoch is dropped
     epoch = 0,
+    -- the dispatcher's side: its orders, and whether it runs
+    orders = {}, order_sema = order_sema, dispatching = false,
   }, Transport)
 end
 
---- Starts req in a light thread, which puts its outcome in the queue and
--- posts the semaphore.  Each request of a call has a thread of its own, so
--- the call's coroutine may do anything between two waits (a callback that
--- sleeps, uses a cosocket or runs another call): the threads go on, and
--- wait() finds their outcomes queued.
 function Transport:start(req, opts)
   if self.closed then return nil, "INTERNAL", "the transport is closed" end
   local ok, why = M.available()
@@ -217,34 +310,15 @@ function Transport:start(req, opts)
   if not u then return nil, "INTERNAL", why end
   ngx.update_time()
   local deadline = ngx.now() + opts.timeout_ms / 1000
-  local link = link_for(self.cfg, u, opts.idempotent)
   self.next_token = self.next_token + 1
-  local token, epoch, send, cfg = self.next_token, self.epoch, self.send, self.cfg
+  local token = self.next_token
+  ok, why = order(self, { "start", token, self.epoch, req, u, link_for(self.cfg, u, opts.idempotent), deadline })
+  if not ok then
+    self.orders = {}
+    return nil, "INTERNAL", "cannot start a light thread: " .. tostring(why)
+  end
   self.in_flight = self.in_flight + 1
-  local spawned, thread = pcall(ngx.thread.spawn, function()
-    -- The sender reports network events as kinds; pcall turns a bug into
-    -- a kind too, so that the call always learns how the request ended.
-    local done, res, kind, msg, not_sent = pcall(send, cfg, req, u, link, deadline)
-    if self.epoch ~= epoch then return end -- cancelled: nobody wants it
-    if not done then res, kind, msg, not_sent = nil, "INTERNAL", tostring(res), false end
-    self.tail = self.tail + 1
-    self.queue[self.tail] = { token, res, kind, msg, not_sent == true }
-    self.sema:post(1)
-  end)
-  if not spawned then
-    self.in_flight = self.in_flight - 1
-    return nil, "INTERNAL", "cannot start a light thread: " .. tostring(thread)
-  end
-  self.threads[token] = { thread = thread, co = coroutine.running() }
   return token
-end
-
---- Collects a light thread that has ended, so that a long-lived coroutine
--- (a timer looping over calls) does not keep every one it spawned.
-local function reap(t)
-  if t and t.co == coroutine.running() and coroutine.status(t.thread) ~= "suspended" then
-    pcall(ngx.thread.wait, t.thread)
-  end
 end
 
 function Transport:wait(seconds)
@@ -269,29 +343,22 @@ function Transport:wait(seconds)
   local out = self.queue[head]
   self.queue[head], self.head = nil, head + 1
   self.in_flight = self.in_flight - 1
-  local token = out[1]
-  reap(self.threads[token])
-  self.threads[token] = nil
-  if out[2] then return token, out[2] end
-  return token, nil, out[3], out[4], out[5]
+  if out[2] then return out[1], out[2] end
+  return out[1], nil, out[3], out[4], out[5]
 end
 
---- Abandons every request this transport started: their threads are
--- killed where ngx_lua allows it (from the coroutine that spawned them);
--- any other ends by itself within its timeout, and reports nothing.  A
--- caller waiting is woken, and finds nothing in flight.
+--- Abandons every request this transport started, from whatever
+-- coroutine: no outcome of theirs surfaces afterwards, the dispatcher
+-- kills their threads as soon as it runs, and a caller waiting is woken
+-- and finds nothing in flight.
 function Transport:cancel()
-  local me = coroutine.running()
-  for _, t in pairs(self.threads) do
-    -- Killing a thread closes its cosocket: the connection is not reused.
-    if t.co == me then pcall(ngx.thread.kill, t.thread) end
-  end
   local old = self.sema
-  self.threads, self.queue, self.head, self.tail, self.in_flight = {}, {}, 1, 0, 0
+  self.queue, self.head, self.tail, self.in_flight = {}, 1, 0, 0
   self.epoch = self.epoch + 1
   self.sema = self.semaphore.new(0) or old
   local waiting = -old:count()
   if waiting > 0 then old:post(waiting) end
+  if self.dispatching then order(self, { "kill" }) end
 end
 
 function Transport:close()
