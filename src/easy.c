@@ -213,13 +213,27 @@ nomem:
 }
 
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
+    curl_off_t pretransfer = 0;
     *not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                 rc == CURLE_COULDNT_RESOLVE_PROXY;
+    /* The request is written once the connection (and TLS) is up, just
+     * after libcurl notes the pre-transfer time: a transfer that failed
+     * with none noted (a connect or handshake that timed out, say) wrote
+     * nothing. */
+    if (rc != CURLE_OK && !*not_sent &&
+        curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK && pretransfer == 0)
+        *not_sent = 1;
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
     if (rc == CURLE_OK) return CAB_HTTP_OK;
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
         return CAB_HTTP_TOO_LARGE;
+    }
+    /* libcurl reports chunked framing it cannot read as a receive error,
+     * like a dropped connection; its message tells them apart. */
+    if (rc == CURLE_RECV_ERROR && strstr(e->curl_err, "chunked-encoding")) {
+        snprintf(err, errlen, "%s", e->curl_err);
+        return CAB_HTTP_PROTOCOL;
     }
     return fail_with(rc, e->curl_err, err, errlen);
 }
