@@ -47,7 +47,8 @@
 -- started; a run answer cut or stalled in step 5 has started its runs.  A
 -- counter starts again from 0 at a reset and whenever a config call sets
 -- its key.  delay_ms holds back every answer, the resets and banners
--- included.
+-- included, until that long after its request arrived: the stand-in's own
+-- work counts in it, as a service's would.
 
 -- Find model.lua / verify.lua next to this file, whatever the cwd.
 do
@@ -503,6 +504,13 @@ local function cut(stream)
   return stream:shutdown()
 end
 
+-- Waits until delay_ms after the request arrived (config.delay_ms, read
+-- when the request was taken on: ctx.delay_s).
+local function hold_back(ctx)
+  local left = (ctx.delay_s or 0) - (cqueues.monotime() - ctx.arrived)
+  if left > 0 then cqueues.sleep(left) end
+end
+
 -- Send an answer; every answer carries X-Request-Id, Date, Content-Type.
 -- body_value is JSON-encoded (raw() to send text as it is).  A 200 answer
 -- to an API request is where huge_body_bytes and truncate_first apply.
@@ -516,9 +524,7 @@ local function respond(stream, status, body_value, ctx)
     truncate = take_fault("truncate_first", ctx)
     stall = not truncate and take_fault("stall_body_first", ctx)
   end
-  if ctx.delay_s and ctx.delay_s > 0 then
-    cqueues.sleep(ctx.delay_s)
-  end
+  hold_back(ctx)
   local h = http_headers.new()
   h:append(":status", tostring(status))
   h:append("content-type", "application/json;charset=UTF-8")
@@ -913,9 +919,7 @@ end
 -- stream, and the connection loop then finds no socket and ends, so
 -- nothing of lua-http writes to it or closes it again.
 local function raw_socket(stream, ctx)
-  if ctx.delay_s > 0 then
-    cqueues.sleep(ctx.delay_s)
-  end
+  hold_back(ctx)
   ctx.responded = true -- what the mode does is the answer: run_handler must not send one
   return stream.connection:take_socket()
 end
@@ -1205,6 +1209,7 @@ end
 local function onstream(_, stream)
   local ctx = { request_id = request_id() }
   local req, err = read_request(stream)
+  ctx.arrived = cqueues.monotime()
   if not req then
     log_peer("could not read request:", err)
     return

@@ -159,8 +159,8 @@ end
 -- Merge t into the config; returns the whole config.  An unknown key or bad
 -- value raises an error.  Keys (default):
 --   max_items (200)        most items per request, either API
---   delay_ms (0)           wait before handling each API request (each
---                          request on its own: concurrent ones overlap)
+--   delay_ms (0)           answer each API request that long after it
+--                          arrived (each on its own: concurrent ones overlap)
 --   clock_offset_s (0)     added to the server's clock
 --   shuffle (false)        answer items in model.shuffled order
 --   omit ({})              ids left out of answers: pipeline_run_id for
