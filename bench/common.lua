@@ -1,16 +1,11 @@
---- Shared helpers for the Lua benchmarks: a monotonic clock, test data
--- and a best-of-N timer.  Loaded by bench/*.lua with package.path set by
--- bench/run.sh.
+--- Shared helpers for the Lua benchmarks: a monotonic clock, test data,
+-- timed runs, medians and verdict lines.  Loaded by bench/*.lua with
+-- package.path set by bench/run.sh.
 local M = {}
 
-local have_clock, clock = pcall(require, "benchclock")
-if have_clock then
-  M.now, M.clock_name = clock.now, "CLOCK_MONOTONIC"
-else
-  -- No helper module (built by run.sh): CPU time is the next best thing
-  -- for CPU-bound loops.
-  M.now, M.clock_name = os.clock, "os.clock (CPU time)"
-end
+-- A monotonic clock (os.clock is CPU time, os.time whole seconds), from
+-- the helper bench/run.sh builds (bench/clock.c).
+M.now = require("benchclock").now
 local now = M.now
 
 --- 32 lower-case hex characters, deterministic in seed.
@@ -26,8 +21,10 @@ function M.hex_id(seed)
   return table.concat(out)
 end
 
---- "Lua 5.4", or "LuaJIT 2.1.…" under LuaJIT.
+--- "Lua 5.4", or "LuaJIT 2.1.…" under LuaJIT; LUA_SHORT: "Lua 5.4" or
+-- "LuaJIT", for verdict names.
 M.LUA_NAME = rawget(_G, "jit") and jit.version or _VERSION
+M.LUA_SHORT = rawget(_G, "jit") and "LuaJIT" or _VERSION
 
 M.PROJECT_ID = "0123456789abcdef0123456789abcdef"
 M.AK = "AKBENCHACCESSKEY0123"
@@ -79,15 +76,14 @@ function M.run(fn, n)
   return (now() - t) / n
 end
 
---- Best seconds per call over `runs` runs of >= `seconds` each.
-function M.best(fn, seconds, runs)
-  local n = M.calibrate(fn, seconds)
-  local best = math.huge
-  for _ = 1, runs do
-    local t = M.run(fn, n)
-    if t < best then best = t end
-  end
-  return best
+--- The median of the numbers in t (t is left as it was).
+function M.median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) / 2] end
+  return (s[n / 2] + s[n / 2 + 1]) / 2
 end
 
 --- "key value" lines of a file into a table (numbers where they parse).
@@ -102,9 +98,10 @@ function M.read_kv(path)
   return t
 end
 
---- A verdict line: PASS or MISS, and why.
+--- A verdict line: the figure's number and name, PASS or MISS, and the
+-- measured value beside its comparison and the target (detail).
 function M.verdict(n, name, ok, detail)
-  print(("VERDICT %d %-11s %s  (%s)"):format(n, name, ok and "PASS" or "MISS ***", detail))
+  print(("VERDICT %d %-26s %s  (%s)"):format(n, name, ok and "PASS" or "MISS ***", detail))
 end
 
 return M

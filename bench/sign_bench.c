@@ -11,11 +11,12 @@
  *
  * Each is warmed up, then run for enough iterations to last >= 0.5 s; a
  * run interleaves the two in slices (so that both see the same machine),
- * three runs, and the best run of each side counts.
+ * RUNS runs, and the medians of the runs count.
  *
  * Output: one "key value" line per figure (read by bench/sign.lua):
- *   raw_us, sign_us (µs per op), median_ratio (of the per-run b/a),
- *   body_len, canonical_len, sts_len, auth_len (bytes).
+ *   raw_us, sign_us (µs per op, the median run of each), median_ratio
+ *   (the median of the per-run b/a), runs, body_len, canonical_len,
+ *   sts_len, auth_len (bytes).
  *
  * For a profiler: "sign_bench raw SECONDS" or "sign_bench sign SECONDS"
  * runs one side alone, e.g.
@@ -32,7 +33,7 @@
 #include "sign.h"
 
 #define MIN_SECONDS 0.5
-#define RUNS 3
+#define RUNS 5
 
 static const char SK[] = "SKbenchSecretKey0123456789abcdefghijklmn";
 static const char AK[] = "AKBENCHACCESSKEY0123";
@@ -138,6 +139,17 @@ static void sign_once(void) {
 
 /* ---- timing ------------------------------------------------------------- */
 
+/* The median of the n (odd) values in v, which it sorts. */
+static double median(double *v, int n) {
+    int i, j;
+    for (i = 1; i < n; i++) {
+        double x = v[i];
+        for (j = i; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+    return v[n / 2];
+}
+
 /* Iterations that last about MIN_SECONDS (measured after a warm-up). */
 static long calibrate(void (*fn)(void)) {
     long n = 1000, i;
@@ -191,7 +203,7 @@ int main(int argc, char **argv) {
     long na, nb;
     int r;
     const char *only = argc > 1 ? argv[1] : NULL;
-    double best_a = 1e9, best_b = 1e9, ratios[RUNS];
+    double ta[RUNS], tb[RUNS], ratios[RUNS];
 
     build_request();
     if (!raw_crypto_init(&raw, SK, strlen(SK))) die("libcrypto setup failed");
@@ -246,23 +258,14 @@ int main(int argc, char **argv) {
     na = calibrate(raw_once);
     nb = calibrate(sign_once);
     for (r = 0; r < RUNS; r++) {
-        double a, b;
-        run_pair(raw_once, na, sign_once, nb, &a, &b);
-        ratios[r] = b / a;
-        if (a < best_a) best_a = a;
-        if (b < best_b) best_b = b;
-    }
-    /* The median of the per-run ratios: a check on the ratio of bests. */
-    for (r = 1; r < RUNS; r++) {
-        double x = ratios[r];
-        int j = r;
-        for (; j > 0 && ratios[j - 1] > x; j--) ratios[j] = ratios[j - 1];
-        ratios[j] = x;
+        run_pair(raw_once, na, sign_once, nb, &ta[r], &tb[r]);
+        ratios[r] = tb[r] / ta[r];
     }
 
-    printf("raw_us %.3f\n", best_a * 1e6);
-    printf("sign_us %.3f\n", best_b * 1e6);
-    printf("median_ratio %.3f\n", ratios[RUNS / 2]);
+    printf("raw_us %.3f\n", median(ta, RUNS) * 1e6);
+    printf("sign_us %.3f\n", median(tb, RUNS) * 1e6);
+    printf("median_ratio %.3f\n", median(ratios, RUNS));
+    printf("runs %d\n", RUNS);
     printf("body_len %zu\n", body_len);
     printf("canonical_len %zu\n", raw_cr_len);
     printf("sts_len %zu\n", raw_sts_len);
