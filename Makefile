@@ -82,7 +82,7 @@ export LUA_CPATH := ./$(BUILD)/?.so;;
 
 LUA_SOURCES := $(shell find lua -name '*.lua')
 
-.PHONY: all deps deps-build test demo bench install clean FORCE
+.PHONY: all deps deps-build deps-bench test demo bench install clean FORCE
 
 all: $(MODULE)
 
@@ -120,6 +120,8 @@ deps-build:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build
 deps:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build test
+deps-bench:
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build test bench
 
 # The whole suite under every Lua the users have.  LuaJIT's module is also
 # the one nginx and Neovim load, so it is built whatever TEST_LUAS says.
@@ -134,7 +136,10 @@ test: deps
 demo: deps all
 	@sh scripts/demo.sh $(LUA)
 
-bench: deps all
+# The round trips run under LuaJIT too: its module is built whatever
+# LUA_VERSION says.
+bench: deps-bench all
+	@$(MAKE) --no-print-directory LUA_VERSION=jit all
 	@sh bench/run.sh $(LUA)
 
 # What `luarocks make` runs (INST_LIBDIR and INST_LUADIR come from it).

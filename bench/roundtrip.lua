@@ -1,65 +1,173 @@
---- Target 3: round trips.  Sequential client:query(six pairs) against the
--- local nginx that bench/run.sh started, for about SECONDS, beside the
--- rate wrk -t1 -c1 reached there (arg[2], measured just before).
+--- Target 3: round trips.  Sequential client:query(6 pairs) against the
+-- local nginx of bench/nginx.sh (one worker, a canned answer, keep-alive),
+-- beside a bare libcurl loop (bench/curl_bare.c: one easy handle POSTing
+-- the very request client:query sends) and, over HTTP, wrk -t1 -c1 for
+-- context.  The sides take turns in ROUNDS rounds of the same number of
+-- requests (the order flips each round), because this machine's speed
+-- drifts; each side's figure is the median of its rounds' rates, and the
+-- ratio the median of the per-round ratios.
+--
+--   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE OUT_DIR [CA_FILE]
+--
+-- Before timing, one request of each client goes to CHECK_PORT, whose
+-- access log (CHECK_LOG) must show them with the same length and body.
 local common = require "common"
 local br = require "codearts.batchresult"
 
-local port = assert(tonumber(arg[1]), "usage: roundtrip.lua <port> <wrk req/s> [seconds]")
-local wrk_rps = tonumber(arg[2])
-local SECONDS = tonumber(arg[3]) or 5
-local floor_rps = tonumber(arg[4])
+local scheme, port, check_port, check_log, curl_bare, out, ca = ...
+port, check_port = tonumber(port), tonumber(check_port)
+assert((scheme == "http" or scheme == "https") and port and check_port and check_log and curl_bare and out,
+  "usage: roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE OUT_DIR [CA_FILE]")
+assert(scheme == "http" or ca, "https needs the CA's certificate")
+local ROUNDS = tonumber(os.getenv("BENCH_RT_ROUNDS")) or 9
+local SIDE_SECONDS = 0.4 -- of each side in a round: a few thousand requests
+local WRK_SECONDS = 1
 local now = common.now
+local TLS = scheme == "https"
+local tag = (TLS and "TLS " or "") .. "round trips, " .. common.LUA_SHORT
 
-local client = assert(br.new {
-  endpoint = "http://127.0.0.1:" .. port,
-  project_id = common.PROJECT_ID, ak = common.AK, sk = common.SK,
-})
 local list = common.pairs(6)
+local ANSWER_BYTES = #common.result_body(6) -- what nginx answers (run.sh)
 
--- The first call connects; check the answer once, then warm up.
-local res, err = client:query(list)
-if not res then error("client:query failed: " .. tostring(err)) end
-assert(#res == 6 and res[1].pipeline_id and res[1].status, "unexpected answer shape")
-local t0 = now()
-while now() - t0 < 0.5 do assert(client:query(list)) end
+local function client_for(url_scheme, p, ca_file)
+  return assert(br.new {
+    endpoint = url_scheme .. "://127.0.0.1:" .. p,
+    project_id = common.PROJECT_ID, ak = common.AK, sk = common.SK, ca_file = ca_file,
+  })
+end
 
-collectgarbage("collect")
-local n, t = 0, now()
-local stop = t + SECONDS
-repeat
-  -- Check the clock every 16 calls: the clock is cheap, but not free.
-  for _ = 1, 16 do
-    res, err = client:query(list)
-    if not res then error("client:query failed after " .. n .. " calls: " .. tostring(err)) end
+-- The request file curl_bare reads: the URL, the headers, an empty line,
+-- the body, as client:prepare gives them (signed a moment ago; nginx
+-- checks no signature).
+local function write_request(client, path)
+  local req = assert(client:prepare(list))
+  local f = assert(io.open(path, "wb"))
+  f:write(req.url, "\n")
+  for name, value in pairs(req.headers) do f:write(name, ": ", value, "\n") end
+  f:write("\n", req.body)
+  f:close()
+end
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+--- curl_bare's run of n requests: seconds (after its warm-up request).
+local function bare(request_file, n, ca_file)
+  local err_file = out .. "/curl_bare.err"
+  local cmd = table.concat({ shell_quote(curl_bare), shell_quote(request_file), tostring(n),
+                             ca_file and shell_quote(ca_file) or "", "2>" .. shell_quote(err_file) }, " ")
+  local p = assert(io.popen(cmd))
+  local line = p:read("*a")
+  p:close()
+  local secs, reqs, bytes = line:match("^seconds (%S+) requests (%d+) bytes (%d+)")
+  if not secs then
+    local f = io.open(err_file)
+    error("curl_bare failed: " .. (f and f:read("*a") or line), 0)
   end
-  n = n + 16
-until now() >= stop
-local elapsed = now() - t
-local body_bytes = #assert(client:prepare(list)).body
+  assert(tonumber(reqs) == n and tonumber(bytes) == n * ANSWER_BYTES,
+    ("curl_bare got %s bytes for %s requests, expected %d each"):format(bytes, reqs, ANSWER_BYTES))
+  return tonumber(secs)
+end
+
+--- wrk -t1 -c1 for WRK_SECONDS: its requests per second; fails on any
+-- error or non-2xx answer it saw.
+local function wrk(url)
+  local p = assert(io.popen(("wrk -t1 -c1 -d%ds %s 2>&1"):format(WRK_SECONDS, shell_quote(url))))
+  local text = p:read("*a")
+  p:close()
+  local rps = tonumber(text:match("Requests/sec:%s*([%d.]+)"))
+  if not rps or text:find("Non%-2xx") or text:find("Socket errors") then
+    error("wrk failed or saw errors:\n" .. text, 0)
+  end
+  return rps
+end
+
+local client = client_for(scheme, port, ca)
+local function ours(n)
+  local query = client.query
+  local t = now()
+  for i = 1, n do
+    local res, err = query(client, list)
+    if not res or #res ~= 6 then
+      error(("client:query failed at request %d of %d: %s"):format(i, n, tostring(err or #res .. " results")), 0)
+    end
+  end
+  return now() - t
+end
+
+-- The same request from both sides, as nginx received them.
+local function check_same_request()
+  local f = io.open(check_log, "rb")
+  local start = f and f:seek("end") or 0
+  if f then f:close() end
+  local checker = client_for("http", check_port)
+  local res = assert(checker:query(list))
+  assert(#res == 6 and res[1].pipeline_id == list[1].pipeline_id and res[1].status, "unexpected answer shape")
+  local file = out .. "/check-request.txt"
+  write_request(checker, file)
+  checker:close()
+  bare(file, 1) -- a warm-up request and a timed one
+  f = assert(io.open(check_log, "rb"))
+  f:seek("set", start)
+  local lines = {}
+  for line in f:lines() do lines[#lines + 1] = line end
+  f:close()
+  assert(#lines == 3, "the check server logged " .. #lines .. " requests, expected 3")
+  for i = 2, 3 do
+    if lines[i] ~= lines[1] then
+      error(("client:query and curl_bare sent different requests:\n  %s\n  %s"):format(lines[1], lines[i]), 0)
+    end
+  end
+  return lines[1]
+end
+
+local same = check_same_request()
+local request_file = ("%s/request-%s-%s.txt"):format(out, scheme, rawget(_G, "jit") and "jit" or _VERSION:sub(5))
+write_request(client, request_file)
+local url = ("%s://127.0.0.1:%d/v5/%s/api/pipelines/batch-runs/result"):format(scheme, port, common.PROJECT_ID)
+
+-- Warm-up, and the requests per side and round.
+local t0, warm = now(), 0
+while now() - t0 < 0.5 do ours(16); warm = warm + 16 end
+local N = math.max(500, math.floor(warm / (now() - t0) * SIDE_SECONDS / 100 + 0.5) * 100)
+
+local rate_ours, rate_bare, rate_wrk, vs_bare, vs_wrk = {}, {}, {}, {}, {}
+for r = 1, ROUNDS do
+  local a, b, w
+  if not TLS and r % 2 == 0 then w = wrk(url) end
+  if r % 2 == 1 then a = ours(N) end
+  b = bare(request_file, N, ca)
+  if r % 2 == 0 then a = ours(N) end
+  if not TLS and r % 2 == 1 then w = wrk(url) end
+  rate_ours[r], rate_bare[r], vs_bare[r] = N / a, N / b, b / a
+  if w then rate_wrk[r], vs_wrk[r] = w, (N / a) / w end
+end
 client:close()
 
-local rps = n / elapsed
+local median = common.median
+local ours_rps, bare_rps, ratio = median(rate_ours), median(rate_bare), median(vs_bare)
 local function row(label, r, tail)
-  print(("   %-46s %9.0f req/s  %7.1f us/req  %s"):format(label, r, 1e6 / r, tail))
+  print(("   %-50s %9.0f req/s  %7.1f us/req  %s"):format(label, r, 1e6 / r, tail))
 end
-print(("3. Round trips to a local nginx (127.0.0.1:%d, 1 worker, canned 6-result answer, keep-alive)")
-  :format(port))
-if not wrk_rps then
-  row("ours: client:query(6 pairs), sequential", rps, "(wrk failed: no comparison)")
-  common.verdict(3, "round trips", false, "no wrk figure to compare with")
-  return
+print(("3. Round trips%s, %s: sequential client:query(6 pairs), local nginx (1 worker, canned answer, keep-alive)")
+  :format(TLS and " over TLS (private CA, verified)" or "", common.LUA_NAME))
+print(("   %d rounds of %d requests a side, alternating; medians of the rounds"):format(ROUNDS, N))
+row("bare libcurl loop (bench/curl_bare.c), same request", bare_rps, "1.00x")
+row("ours: client:query(6 pairs)", ours_rps,
+  ("%.2fx bare   target >= %.2fx"):format(ratio, TLS and 0.9 or 0.85))
+local shown = {}
+for i, v in ipairs(vs_bare) do shown[i] = ("%.2f"):format(v) end
+print(("      (each signs, POSTs, decodes; library work per call about %.1f us; per-round ratios %s)")
+  :format(1e6 / ours_rps - 1e6 / bare_rps, table.concat(shown, " ")))
+print(("      (nginx saw both as: %s)"):format(same))
+local target = TLS and 0.9 or 0.85
+common.verdict(3, tag, ratio >= target,
+  ("ours %.0f req/s = %.2fx bare libcurl's %.0f req/s, median of %d rounds, target >= %.2fx")
+    :format(ours_rps, ratio, bare_rps, ROUNDS, target))
+if not TLS then
+  local wrk_rps, wrk_ratio = median(rate_wrk), median(vs_wrk)
+  row(("context: wrk -t1 -c1 -d%ds, GET, same location"):format(WRK_SECONDS), wrk_rps,
+    ("ours %.2fx wrk   target >= 0.50x"):format(wrk_ratio))
+  common.verdict(3, "vs wrk, " .. common.LUA_SHORT, wrk_ratio >= 0.5,
+    ("ours %.0f req/s = %.2fx wrk's %.0f req/s, median of %d rounds, target >= 0.50x")
+      :format(ours_rps, wrk_ratio, wrk_rps, ROUNDS))
 end
-row("wrk -t1 -c1 -d5s, GET, same location + answer", wrk_rps, "1.00x")
-row("ours: client:query(6 pairs), sequential", rps,
-  ("%.2fx wrk   target >= 0.50x"):format(rps / wrk_rps))
-print(("      (%s: %d calls in %.2f s; each signs, POSTs %d B, decodes the answer)"):format(
-  common.LUA_NAME, n, elapsed, body_bytes))
-if floor_rps then
-  row("context: transport floor, src/multi.c from C", floor_rps,
-    ("%.2fx wrk   (ours is %.2fx it)"):format(floor_rps / wrk_rps, rps / floor_rps))
-  print("      (the same POST through src/multi.c alone; nothing signed, encoded or decoded)")
-end
-print("   for scale: official Node.js SDK core about 1,400 req/s; wrk about 36,000 req/s")
-print("              (figures from the issue, not run here)")
-common.verdict(3, "round trips", rps / wrk_rps >= 0.5,
-  ("ours %.2fx wrk's rate, target >= 0.50x"):format(rps / wrk_rps))

@@ -8,7 +8,7 @@ build="lua5.4 liblua5.4-dev lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit2 
        libcurl4-openssl-dev libcjson-dev libssl-dev pkg-config make gcc"
 test="lua-busted luarocks lua-http lua-luaossl lua-cjson curl openssl ca-certificates nginx libnginx-mod-http-lua neovim git
       lua-argparse lua-term bsdutils"
-bench="nginx libnginx-mod-http-lua wrk"
+bench="nginx wrk openssl lua-cjson"
 check="valgrind"
 fuzz="clang-14 libclang-rt-14-dev llvm-14"
 lint="lua-check cppcheck clang-tidy"
