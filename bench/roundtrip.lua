@@ -2,10 +2,10 @@
 -- local nginx of bench/nginx.sh (one worker, a canned answer, keep-alive),
 -- beside a bare libcurl loop (bench/curl_bare.c: one easy handle POSTing
 -- the very request client:query sends) and, over HTTP, wrk -t1 -c1 for
--- context.  The sides take turns in ROUNDS rounds of the same number of
--- requests (the order flips each round), because this machine's speed
--- drifts; each side's figure is the median of its rounds' rates, and the
--- ratio the median of the per-round ratios.
+-- context.  The sides take turns in ROUNDS rounds of N requests each (the
+-- order flips each round), because this machine's speed drifts; each
+-- side's figure is the median of its rounds' rates, and the ratio the
+-- median of the per-round ratios.
 --
 --   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE OUT_DIR [CA_FILE]
 --
@@ -20,7 +20,7 @@ assert((scheme == "http" or scheme == "https") and port and check_port and check
   "usage: roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE OUT_DIR [CA_FILE]")
 assert(scheme == "http" or ca, "https needs the CA's certificate")
 local ROUNDS = tonumber(os.getenv("BENCH_RT_ROUNDS")) or 9
-local SIDE_SECONDS = 0.4 -- of each side in a round: a few thousand requests
+local N = tonumber(os.getenv("BENCH_RT_REQUESTS")) or 3000 -- of each side in a round
 local WRK_SECONDS = 1
 local now = common.now
 local TLS = scheme == "https"
@@ -125,10 +125,7 @@ local request_file = ("%s/request-%s-%s.txt"):format(out, scheme, rawget(_G, "ji
 write_request(client, request_file)
 local url = ("%s://127.0.0.1:%d/v5/%s/api/pipelines/batch-runs/result"):format(scheme, port, common.PROJECT_ID)
 
--- Warm-up, and the requests per side and round.
-local t0, warm = now(), 0
-while now() - t0 < 0.5 do ours(16); warm = warm + 16 end
-local N = math.max(500, math.floor(warm / (now() - t0) * SIDE_SECONDS / 100 + 0.5) * 100)
+ours(math.floor(N / 2)) -- warm-up
 
 local rate_ours, rate_bare, rate_wrk, vs_bare, vs_wrk = {}, {}, {}, {}, {}
 for r = 1, ROUNDS do

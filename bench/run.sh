@@ -21,8 +21,8 @@
 # Usage (from the repository root): sh bench/run.sh [lua interpreter]
 # The round trips run under that Lua and LuaJIT (the module built for
 # each: make bench builds both); the rest under that Lua.  Shorter runs:
-# BENCH_RT_ROUNDS (9), BENCH_BATCH_RUNS (21), BENCH_MEM_CALLS (300),
-# BENCH_CLI_RUNS (10).  Generated files go to bench/out/.  Exits 0 even
+# BENCH_RT_ROUNDS (9) and BENCH_RT_REQUESTS (3000 a side and round),
+# BENCH_BATCH_RUNS (21), BENCH_MEM_CALLS (300), BENCH_CLI_RUNS (10).  Generated files go to bench/out/.  Exits 0 even
 # when a target is missed (the MISS is printed); non-zero only when the
 # helpers could not be built.
 set -u
