@@ -1,31 +1,75 @@
---- Target 4: a large batched call (bench/batched.lua) against the stand-in
--- answering each request after 50 ms.  The ideal is ceil(100 batches / 8)
--- * 50 ms = 650 ms; the target is at most 1.10x that, for the median of
--- RUNS calls.
+--- Targets 4 and 5: a large batched call, RUNS times in one process.
+-- 10,000 pairs, batch size 100, concurrency 8, against the local stand-in
+-- answering each request after 50 ms.
+--   4. Its median wall time: the ideal is ceil(100 batches / 8) * 50 ms =
+--      650 ms; the target at most 1.10x that.
+--   5. Its memory, from call RUNS/3 to call RUNS (100 to 300 by default):
+--      the Lua heap must grow by less than 64 KB and the resident size
+--      (VmRSS) by at most 1 MB.  Read from call 100 on, not from the
+--      start: the allocator keeps what the first calls took, which a delta
+--      from the start would read as growth.
 local common = require "common"
-local batched = require "batched"
+local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
 
-local DELAY_MS = 50
-local RUNS = tonumber(arg[1]) or 21
-local IDEAL = math.ceil(batched.PAIRS / batched.BATCH / batched.CONCURRENCY) * DELAY_MS / 1000
+local PAIRS, BATCH, CONCURRENCY, DELAY_MS = 10000, 100, 8, 50
+local RUNS = tonumber(arg[1]) or 300
+assert(RUNS >= 3, "batch.lua: at least 3 runs")
+local FROM = math.floor(RUNS / 3)
+local IDEAL = math.ceil(PAIRS / BATCH / CONCURRENCY) * DELAY_MS / 1000
+local HEAP_KB, RSS_KB = 64, 1024
+local unpack = table.unpack or unpack
 
-batched.run(DELAY_MS, function(call, server)
+local function status_kb(field)
+  local f = assert(io.open("/proc/self/status"))
+  local s = f:read("*a")
+  f:close()
+  return assert(tonumber(s:match(field .. ":%s*(%d+) kB")), field .. " not in /proc/self/status")
+end
+
+local server = standin.start()
+local ok, err = pcall(function()
+  server:config { delay_ms = DELAY_MS, max_items = BATCH }
+  local creds = model.credentials.permanent
+  local client = assert(br.new { endpoint = server.url, project_id = model.seed_project,
+                                 ak = creds.ak, sk = creds.sk })
+  local list = {}
+  for i = 1, PAIRS do
+    list[i] = { pipeline_id = ("a%031x"):format(i), pipeline_run_id = ("b%031x"):format(i) }
+  end
+  local opts = { batch_size = BATCH, concurrency = CONCURRENCY }
+  local function call()
+    local results, cerr = client:query(list, opts)
+    if not results then error("the batched call failed: " .. tostring(cerr), 0) end
+    assert(#results == PAIRS and #results.missing == 0, "incomplete answer")
+  end
+
   -- Warm-up calls open the connections and fill the stand-in's answers.
   for _ = 1, 3 do call() end
-  local times = {}
+  -- Memory readings after full collections (two: objects with finalizers
+  -- go in the second), outside the timed calls.
+  local marks = { [1] = true, [FROM] = true, [math.floor((FROM + RUNS) / 2)] = true, [RUNS] = true }
+  local times, at, heap, rss = {}, {}, {}, {}
   for r = 1, RUNS do
     local t = common.now()
     call()
     times[r] = common.now() - t
+    if marks[r] then
+      collectgarbage("collect")
+      collectgarbage("collect")
+      at[#at + 1], heap[r], rss[r] = r, collectgarbage("count"), status_kb("VmRSS")
+    end
   end
   local in_flight = server:stats().max_in_flight
+  client:close()
 
   local median = common.median(times)
   table.sort(times)
   print(("4. A batched call: %d pairs, batch size %d, concurrency %d, stand-in answering after %d ms (%s)")
-    :format(batched.PAIRS, batched.BATCH, batched.CONCURRENCY, DELAY_MS, common.LUA_NAME))
+    :format(PAIRS, BATCH, CONCURRENCY, DELAY_MS, common.LUA_NAME))
   print(("   ideal: ceil(%d/%d) x %d ms                    %7.0f ms   1.00x")
-    :format(batched.PAIRS / batched.BATCH, batched.CONCURRENCY, DELAY_MS, IDEAL * 1000))
+    :format(PAIRS / BATCH, CONCURRENCY, DELAY_MS, IDEAL * 1000))
   print(("   ours, median of %3d calls                     %7.0f ms   %.2fx ideal   target <= 1.10x")
     :format(RUNS, median * 1000, median / IDEAL))
   print(("   ours, fastest and slowest call                %7.0f ms, %.0f ms  (%.2fx, %.2fx)")
@@ -34,4 +78,23 @@ batched.run(DELAY_MS, function(call, server)
   common.verdict(4, "batching", median / IDEAL <= 1.10,
     ("median %.0f ms = %.2fx the ideal %.0f ms, %d calls, target <= 1.10x")
       :format(median * 1000, median / IDEAL, IDEAL * 1000, RUNS))
+
+  local heaps, rsss = {}, {}
+  for k, r in ipairs(at) do heaps[k], rsss[k] = heap[r], rss[r] / 1024 end
+  local heap_growth, rss_growth = heap[RUNS] - heap[FROM], rss[RUNS] - rss[FROM]
+  print()
+  print(("5. Memory of the same calls, %d in one process (%s), after full collections"):format(RUNS, common.LUA_NAME))
+  print("   after call              " .. ("%10d"):rep(#at):format(unpack(at)))
+  print("   Lua heap (KB)           " .. ("%10.0f"):rep(#at):format(unpack(heaps)))
+  print("   VmRSS (MB)              " .. ("%10.2f"):rep(#at):format(unpack(rsss)))
+  print(("   from call %d to %d: Lua heap %+.1f KB (target < %d KB), VmRSS %+.2f MB (target <= 1 MB);"
+    .. " peak RSS %.1f MB"):format(FROM, RUNS, heap_growth, HEAP_KB, rss_growth / 1024, status_kb("VmHWM") / 1024))
+  common.verdict(5, "memory, Lua heap", heap_growth < HEAP_KB,
+    ("%.0f KB after call %d, %.0f KB after call %d: %+.1f KB, target < %d KB")
+      :format(heap[FROM], FROM, heap[RUNS], RUNS, heap_growth, HEAP_KB))
+  common.verdict(5, "memory, RSS", rss_growth <= RSS_KB,
+    ("%.2f MB after call %d, %.2f MB after call %d: %+.2f MB, target <= 1 MB")
+      :format(rss[FROM] / 1024, FROM, rss[RUNS] / 1024, RUNS, rss_growth / 1024))
 end)
+server:stop()
+if not ok then error(err, 0) end
