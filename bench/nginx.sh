@@ -11,7 +11,7 @@
 #                   that two clients send requests of the same size; the
 #                   measured servers log nothing.
 # Needs NGX_DIR (an empty directory of its own), the answer in
-# $NGX_DIR/answer.json, and the openssl CLI.
+# $NGX_DIR/answer.json, LUA (an interpreter) and the openssl CLI.
 
 NGX_PID=""
 
@@ -38,38 +38,11 @@ port_busy() {
         awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }'
 }
 
-# A throw-away CA and a certificate it signs for 127.0.0.1 (EC P-256, valid
-# for a day), in $1: ca.pem, server.pem, server.key.
+# A throw-away CA and a certificate it signs for 127.0.0.1, made as the
+# specs make theirs (spec/support/standin.lua, with the openssl CLI):
+# ca.pem, server.pem and server.key in $NGX_DIR.
 make_ca() {
-    d=$1
-    cat >"$d/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = codearts-batchresult bench
-[ca_ext]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-    {
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" &&
-            openssl req -new -x509 -config "$d/openssl.cnf" -extensions ca_ext -key "$d/ca.key" \
-                -sha256 -days 1 -subj "/CN=codearts-batchresult bench CA" -out "$d/ca.pem" &&
-            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" &&
-            openssl req -new -config "$d/openssl.cnf" -key "$d/server.key" -subj "/CN=127.0.0.1" \
-                -out "$d/server.csr" &&
-            openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -set_serial 1 \
-                -sha256 -days 1 -extfile "$d/openssl.cnf" -extensions server_ext -out "$d/server.pem"
-    } >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }
+    NGX_DIR=$NGX_DIR "$LUA" -e 'require("spec.support.standin").make_ca(os.getenv("NGX_DIR"))'
 }
 
 # The config for ports $1 (HTTP), $2 (HTTPS), $3 (HTTP, logged).
@@ -118,7 +91,7 @@ start_nginx() {
     NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
     [ -x "$NGINX" ] || { echo "nginx not found" >&2; return 1; }
     command -v openssl >/dev/null || { echo "the openssl CLI is missing" >&2; return 1; }
-    make_ca "$NGX_DIR" || return 1
+    make_ca || return 1
     NGX_CA=$NGX_DIR/ca.pem
     NGX_CHECK_LOG=$NGX_DIR/check.log
     port=$((20000 + $$ % 20000))
