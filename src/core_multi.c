@@ -4,8 +4,11 @@
  * hands a request over; next() drives all transfers until one of the
  * call's is answered; cancel() and close() abandon the call's transfers,
  * and so does the collector when a call is left behind (a coroutine never
- * resumed).  No Lua code runs inside libcurl's callbacks, so a Lua error
- * can never unwind through libcurl. */
+ * resumed).  An event loop drives the handle instead with watch(), act()
+ * and unwatch() (see multi.h), and waits for a call's answer with
+ * call:ready().  No Lua code runs inside libcurl's callbacks, so a Lua
+ * error can never unwind through libcurl. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -21,7 +24,8 @@ typedef struct {
     cab_multi *inherited; /* a parent process's handle, never used nor freed here */
     cab_buf lines;        /* "Name: value\0" lines of the request being started */
     int pins;             /* calls into it that are still reading its memory */
-    int closing;          /* close() came while pinned: free at the last unpin */
+    int closing;          /* close() came while pinned or lending descriptors:
+                             free once neither */
 } multi_box;
 
 typedef struct {
@@ -56,11 +60,20 @@ static int multi_tostring(lua_State *L) {
 /* A finalizer may run whenever Lua allocates, and may close the client
  * (and so this handle) in the middle of a call that is still pushing an
  * answer out of the handle's memory: such a call pins the handle, and a
- * close that comes meanwhile only marks it, to be done at the last unpin. */
+ * close that comes meanwhile only marks it, to be done at the last unpin.
+ * Likewise while an event loop watches descriptors the handle lent it:
+ * they stay open until given back (unwatch), and the close waits for the
+ * last one. */
 static void pin(multi_box *b) { b->pins++; }
 
+static void close_if_free(multi_box *b) {
+    if (b->closing && b->pins == 0 && !(b->m && !cab_multi_inherited(b->m) && cab_multi_lent(b->m)))
+        multi_free(b);
+}
+
 static void unpin(multi_box *b) {
-    if (--b->pins == 0 && b->closing) multi_free(b);
+    b->pins--;
+    close_if_free(b);
 }
 
 static multi_box *check_open(lua_State *L) {
@@ -188,9 +201,86 @@ static int l_pending(lua_State *L) {
 
 static int l_close(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
-    if (b->pins) b->closing = 1;
-    else multi_free(b);
+    b->closing = 1;
+    close_if_free(b);
     return 0;
+}
+
+/* The handle an event loop may drive: open, not closing, made by this
+ * process; else NULL. */
+static cab_multi *drivable(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    return b->m && !b->closing && !cab_multi_inherited(b->m) ? b->m : NULL;
+}
+
+/* A descriptor number at index i. */
+static int check_fd(lua_State *L, int i) {
+    lua_Integer fd = luaL_checkinteger(L, i);
+    if (fd < 0 || fd > INT_MAX) luaL_argerror(L, i, "not a descriptor");
+    return (int)fd;
+}
+
+/* multi:watch() -> timeout_ms, { [fd] = events }, changes | nil (closed)
+ * What libcurl waits on: each descriptor (a duplicate lent to the caller,
+ * until unwatch) with its events, 1 read, 2 write, 3 both; the ms until
+ * act() must run libcurl's timeout (-1: no timeout); and changes() as it
+ * is now.  A descriptor lent before and missing here is no longer wanted. */
+static int l_watch(lua_State *L) {
+    cab_multi *m = drivable(L);
+    long timeout_ms;
+    int i, n;
+    if (!m) {
+        lua_pushnil(L);
+        return 1;
+    }
+    /* Every allocation comes before the descriptors are lent: a memory
+     * error cannot lose one. */
+    lua_createtable(L, 0, cab_multi_watch_entries(m));
+    n = cab_multi_watch(m, &timeout_ms);
+    for (i = 0; i < n; i++) {
+        int fd, events;
+        if (!cab_multi_watched(m, i, &fd, &events)) continue;
+        lua_pushinteger(L, events);
+        lua_rawseti(L, -2, fd);
+    }
+    lua_pushinteger(L, timeout_ms);
+    lua_insert(L, -2);
+    lua_pushnumber(L, (lua_Number)cab_multi_changes(m));
+    return 3;
+}
+
+/* multi:unwatch(fd): gives back descriptor fd, which the caller no longer
+ * watches (libuv: its poll handle is stopped or closed).  A close that
+ * waited for it happens now.  Works on a closing handle: that is how its
+ * descriptors come back. */
+static int l_unwatch(lua_State *L) {
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    int fd = check_fd(L, 2);
+    if (b->m && !cab_multi_inherited(b->m)) cab_multi_unwatch(b->m, fd);
+    close_if_free(b);
+    return 0;
+}
+
+/* multi:act([fd, events]): lets libcurl act on lent descriptor fd, ready
+ * for events (a string holding r for read, w for write, e for an error),
+ * or on its timeout when fd is nil.  Does nothing on a closed handle. */
+static int l_act(lua_State *L) {
+    cab_multi *m = drivable(L);
+    int fd = lua_isnoneornil(L, 2) ? -1 : check_fd(L, 2);
+    const char *ev = luaL_optstring(L, 3, "");
+    int events = (strchr(ev, 'r') ? CAB_WATCH_IN : 0) | (strchr(ev, 'w') ? CAB_WATCH_OUT : 0) |
+                 (strchr(ev, 'e') ? CAB_WATCH_ERR : 0);
+    if (m) cab_multi_act(m, fd, events);
+    return 0;
+}
+
+/* multi:changes() -> a number that changes whenever what watch() returns
+ * may have, or an answer came in | nil once the handle is closed. */
+static int l_changes(lua_State *L) {
+    cab_multi *m = drivable(L);
+    if (m) lua_pushnumber(L, (lua_Number)cab_multi_changes(m));
+    else lua_pushnil(L);
+    return 1;
 }
 
 /* call:start(method, url, headers, body, timeout_ms, once)
@@ -303,6 +393,16 @@ static int l_next(lua_State *L) {
     return 6;
 }
 
+/* call:ready() -> whether next() has something for the call without
+ * driving libcurl: one of its answers, or the news that the client was
+ * closed. */
+static int l_call_ready(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    multi_box *b = c->box;
+    lua_pushboolean(L, c->closed || !b->m || b->closing || cab_multi_ready(b->m, c->group));
+    return 1;
+}
+
 /* call:cancel(): abandons the call's requests in flight.  A call that
  * ended normally has none, and nothing is asked of the system; one left
  * with some in a forked child leaves them to the parent. */
@@ -337,10 +437,13 @@ static int call_tostring(lua_State *L) {
 void cab_register_http(lua_State *L) {
     static const luaL_Reg multi_methods[] = {{"call", l_call},       {"inherited", l_inherited},
                                              {"pending", l_pending}, {"close", l_close},
+                                             {"watch", l_watch},     {"unwatch", l_unwatch},
+                                             {"act", l_act},         {"changes", l_changes},
                                              {NULL, NULL}};
     static const luaL_Reg call_methods[] = {{"start", l_start},   {"next", l_next},
                                             {"cancel", l_call_cancel}, {"pending", l_call_pending},
-                                            {"close", l_call_close}, {NULL, NULL}};
+                                            {"ready", l_call_ready}, {"close", l_call_close},
+                                            {NULL, NULL}};
     cab_new_class(L, MULTI, multi_methods, multi_gc, multi_tostring);
     cab_new_class(L, CALL, call_methods, l_call_close, call_tostring);
     lua_pushcfunction(L, l_multi);

@@ -1,6 +1,7 @@
 #include "multi.h"
 #include "requirements.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,14 @@ typedef struct {
     unsigned long group; /* the call that started it */
 } slot;
 
+/* A socket libcurl waits on (see "Watching from an event loop" in
+ * multi.h). */
+typedef struct {
+    curl_socket_t sock; /* libcurl's; CURL_SOCKET_BAD once libcurl is done with it */
+    int events;         /* CAB_WATCH_IN | CAB_WATCH_OUT: what libcurl waits for */
+    int lent;           /* the duplicate lent to the event loop, or -1 */
+} watch;
+
 struct cab_multi {
     CURLM *multi;
     cab_http_options opt;
@@ -29,6 +38,12 @@ struct cab_multi {
     unsigned long done_seq;
     unsigned long groups; /* the last group id handed out */
     pid_t pid;            /* the process that made it */
+    watch *watches;       /* what the socket callback recorded */
+    int n_watches, cap_watches;
+    long long timer_due;   /* when libcurl next needs to run (now_ms), or -1 */
+    unsigned long changes; /* see cab_multi_changes */
+    int watched;           /* an event loop reads the record: keep it true */
+    int unrecorded;        /* a socket went unrecorded, for lack of memory */
 };
 
 /* curl_global_init is not thread-safe before 7.84 and must run once; it is
@@ -39,6 +54,82 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* Headers older than 7.87.0 mark nothing deprecated, and lack the macro. */
+#ifndef CURL_IGNORE_DEPRECATION
+#define CURL_IGNORE_DEPRECATION(statements) statements
+#endif
+
+/* Milliseconds of CLOCK_MONOTONIC, for wait limits and libcurl's timer. */
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The entry libcurl still uses for sock, or NULL. */
+static watch *watch_of_sock(cab_multi *m, curl_socket_t sock) {
+    int i;
+    for (i = 0; i < m->n_watches; i++)
+        if (m->watches[i].sock == sock) return &m->watches[i];
+    return NULL;
+}
+
+/* The entry lent as fd, or NULL. */
+static watch *watch_of_lent(cab_multi *m, int fd) {
+    int i;
+    for (i = 0; i < m->n_watches; i++)
+        if (m->watches[i].lent == fd) return &m->watches[i];
+    return NULL;
+}
+
+static void watch_drop(cab_multi *m, watch *w) { *w = m->watches[--m->n_watches]; }
+
+/* libcurl's socket callback: records what it waits for on sock.  A socket
+ * it is done with (it may close it as soon as this returns) leaves the
+ * record, unless its duplicate is lent: that stays open until given back. */
+static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *sockp) {
+    cab_multi *m = ud;
+    watch *w = watch_of_sock(m, sock);
+    (void)easy;
+    (void)sockp;
+    m->changes++;
+    if (what == CURL_POLL_REMOVE) {
+        if (w && w->lent < 0) {
+            watch_drop(m, w);
+        } else if (w) {
+            w->sock = CURL_SOCKET_BAD;
+            w->events = 0;
+        }
+        return 0;
+    }
+    if (!w) {
+        if (m->n_watches == m->cap_watches) {
+            int n = m->cap_watches ? m->cap_watches * 2 : 4;
+            watch *grown = realloc(m->watches, (size_t)n * sizeof *grown);
+            if (!grown) { /* cab_multi_watch fails the transfers */
+                m->unrecorded = 1;
+                return 0;
+            }
+            m->watches = grown;
+            m->cap_watches = n;
+        }
+        w = &m->watches[m->n_watches++];
+        w->sock = sock;
+        w->lent = -1;
+    }
+    w->events = ((what & CURL_POLL_IN) ? CAB_WATCH_IN : 0) | ((what & CURL_POLL_OUT) ? CAB_WATCH_OUT : 0);
+    return 0;
+}
+
+/* libcurl's timer callback: records when it next needs to run. */
+static int on_timer(CURLM *multi, long timeout_ms, void *ud) {
+    cab_multi *m = ud;
+    (void)multi;
+    m->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    m->changes++;
+    return 0;
+}
 
 static char *dup_or_null(const char *s, int *failed) {
     char *d;
@@ -64,11 +155,17 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     m->opt.ca_path = m->ca_path = dup_or_null(opt->ca_path, &failed);
     m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
     m->pid = getpid();
+    m->timer_due = -1;
     if (failed || !(m->multi = curl_multi_init())) goto nomem;
     /* Multiplex on HTTP/2 where the server offers it (libcurl's default
-     * since 7.62, stated because batches rely on it). */
-    if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK) {
-        snprintf(err, errlen, "libcurl refused CURLMOPT_PIPELINING");
+     * since 7.62, stated because batches rely on it).  The socket and
+     * timer callbacks only record (see multi.h). */
+    if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK ||
+        curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
+        curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m) != CURLM_OK) {
+        snprintf(err, errlen, "libcurl refused a multi handle option");
         cab_multi_free(m);
         return NULL;
     }
@@ -85,7 +182,11 @@ void cab_multi_free(cab_multi *m) {
     cab_multi_cancel(m, 0);
     for (i = 0; i < m->n_slots; i++) cab_easy_free(m->slots[i].easy);
     free(m->slots);
+    /* Cleaning up may still call on_socket, which needs m. */
     if (m->multi) curl_multi_cleanup(m->multi);
+    for (i = 0; i < m->n_watches; i++)
+        if (m->watches[i].lent >= 0) (void)close(m->watches[i].lent);
+    free(m->watches);
     free(m->ca_file);
     free(m->ca_path);
     free(m->proxy);
@@ -159,6 +260,7 @@ static void collect(cab_multi *m) {
         m->slots[i].rc = msg->data.result;
         m->slots[i].state = SLOT_DONE;
         m->slots[i].seq = m->done_seq++;
+        m->changes++;
         /* Removing a handle that was added cannot fail; its connection
          * stays in the cache for the next request. */
         (void)curl_multi_remove_handle(m->multi, msg->easy_handle);
@@ -191,13 +293,6 @@ int cab_multi_pending(const cab_multi *m, unsigned long group) {
     return n;
 }
 
-/* Milliseconds of CLOCK_MONOTONIC, for the caller's wait limit. */
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The multi handle itself failed (mc): every running transfer fails. */
 static void fail_running(cab_multi *m, CURLMcode mc) {
     int i;
@@ -207,8 +302,22 @@ static void fail_running(cab_multi *m, CURLMcode mc) {
         m->slots[i].rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
         m->slots[i].state = SLOT_DONE;
         m->slots[i].seq = m->done_seq++;
+        m->changes++;
         m->running--;
     }
+}
+
+/* Runs every transfer once.  curl_multi_perform tells the socket callback
+ * nothing, so once an event loop watches the record (cab_multi_watch), a
+ * call waiting here (a synchronous one on the same handle) would leave the
+ * record stale for the loop: a socket libcurl opened here would never be
+ * watched.  curl_multi_socket_all is curl_multi_perform and then the
+ * socket callback for every transfer: libcurl marks it deprecated in
+ * favour of curl_multi_socket_action, which runs only the transfers of one
+ * socket, but it is the one call that brings the whole record up to date. */
+static CURLMcode drive(cab_multi *m, int *still) {
+    if (!m->watched) return curl_multi_perform(m->multi, still);
+    CURL_IGNORE_DEPRECATION(return curl_multi_socket_all(m->multi, still);)
 }
 
 int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_status *st, int *not_sent,
@@ -227,7 +336,7 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
             if (wait_ms > 0) (void)curl_multi_poll(m->multi, NULL, 0, (int)wait_ms, NULL);
             return CAB_MULTI_IDLE;
         }
-        if ((mc = curl_multi_perform(m->multi, &still)) != CURLM_OK) break;
+        if ((mc = drive(m, &still)) != CURLM_OK) break;
         collect(m);
         if ((i = first_done(m, group)) >= 0) break;
         if (wait_ms >= 0) {
@@ -267,3 +376,69 @@ void cab_multi_cancel(cab_multi *m, unsigned long group) {
         m->slots[i].state = SLOT_IDLE;
     }
 }
+
+int cab_multi_watch(cab_multi *m, long *timeout_ms) {
+    int i, short_of_fds = m->unrecorded;
+    m->watched = 1;
+    m->unrecorded = 0;
+    for (i = 0; i < m->n_watches; i++) {
+        watch *w = &m->watches[i];
+        if (w->sock == CURL_SOCKET_BAD || w->lent >= 0 || !w->events) continue;
+        /* Close-on-exec: the editor's child processes must not hold it. */
+        if ((w->lent = fcntl(w->sock, F_DUPFD_CLOEXEC, 0)) < 0) short_of_fds = 1;
+    }
+    /* A socket that cannot be watched (unrecorded, or no descriptor left
+     * to lend) would stall its transfers until they time out: they fail
+     * now instead. */
+    if (short_of_fds) fail_running(m, CURLM_OUT_OF_MEMORY);
+    if (m->timer_due < 0) {
+        *timeout_ms = -1;
+    } else {
+        long long left = m->timer_due - now_ms();
+        *timeout_ms = left > 0 ? (long)left : 0;
+    }
+    return m->n_watches;
+}
+
+int cab_multi_watch_entries(const cab_multi *m) { return m->n_watches; }
+
+int cab_multi_watched(const cab_multi *m, int i, int *fd, int *events) {
+    const watch *w = &m->watches[i];
+    if (w->sock == CURL_SOCKET_BAD || w->lent < 0 || !w->events) return 0;
+    *fd = w->lent;
+    *events = w->events;
+    return 1;
+}
+
+void cab_multi_unwatch(cab_multi *m, int fd) {
+    watch *w = fd >= 0 ? watch_of_lent(m, fd) : NULL;
+    if (!w) return;
+    (void)close(w->lent);
+    w->lent = -1;
+    if (w->sock == CURL_SOCKET_BAD) watch_drop(m, w);
+}
+
+int cab_multi_lent(const cab_multi *m) {
+    int i, n = 0;
+    for (i = 0; i < m->n_watches; i++) n += m->watches[i].lent >= 0;
+    return n;
+}
+
+void cab_multi_act(cab_multi *m, int fd, int events) {
+    curl_socket_t sock = CURL_SOCKET_TIMEOUT;
+    int mask = 0, still;
+    CURLMcode mc;
+    if (fd >= 0) {
+        const watch *w = watch_of_lent(m, fd);
+        if (!w || w->sock == CURL_SOCKET_BAD) return; /* libcurl is done with it */
+        sock = w->sock;
+        mask = ((events & CAB_WATCH_IN) ? CURL_CSELECT_IN : 0) | ((events & CAB_WATCH_OUT) ? CURL_CSELECT_OUT : 0) |
+               ((events & CAB_WATCH_ERR) ? CURL_CSELECT_ERR : 0);
+    }
+    if ((mc = curl_multi_socket_action(m->multi, sock, mask, &still)) != CURLM_OK) fail_running(m, mc);
+    collect(m);
+}
+
+unsigned long cab_multi_changes(const cab_multi *m) { return m->changes; }
+
+int cab_multi_ready(const cab_multi *m, unsigned long group) { return first_done(m, group) >= 0; }

@@ -62,4 +62,59 @@ void cab_multi_cancel(cab_multi *m, unsigned long group);
  * answer not yet released. */
 int cab_multi_pending(const cab_multi *m, unsigned long group);
 
+/* Watching from an event loop (Neovim's, transport/nvim.lua), instead of
+ * waiting inside cab_multi_next.  libcurl's socket and timer callbacks
+ * record which of its sockets it waits on, for what, and when it next
+ * needs to run; they only record, and no Lua runs inside them.  After each
+ * step the loop reads the record with cab_multi_watch, watches what it
+ * lists, and calls cab_multi_act when a descriptor is ready or the timeout
+ * passes.
+ *
+ * libcurl closes its sockets inside its own calls, while the loop may
+ * still watch them (and libuv must never watch a closed descriptor, whose
+ * number may already belong to a new socket).  So the loop never sees
+ * libcurl's descriptors: each one it watches is a duplicate lent to it,
+ * open until it gives it back with cab_multi_unwatch, after it stopped
+ * watching.  A duplicate keeps its socket open too (no FIN before it is
+ * given back), and its number cannot be reused while lent. */
+#define CAB_WATCH_IN 1
+#define CAB_WATCH_OUT 2
+#define CAB_WATCH_ERR 4
+
+/* Lends a duplicate of every socket libcurl waits on, and sets *timeout_ms
+ * to the milliseconds until libcurl needs cab_multi_act(m, -1, 0), or -1
+ * when it needs no timeout.  Returns how many entries cab_multi_watched
+ * reads.  From the first call on, cab_multi_next also keeps the record
+ * true (see multi.c).  When no descriptor is left to duplicate, every
+ * running transfer fails, as for lack of memory. */
+int cab_multi_watch(cab_multi *m, long *timeout_ms);
+
+/* How many entries the record holds: at least what cab_multi_watch
+ * returns next. */
+int cab_multi_watch_entries(const cab_multi *m);
+
+/* Entry i (0 <= i < what cab_multi_watch returned): 1 with the lent
+ * descriptor and its CAB_WATCH_IN/OUT events, or 0 when it is no longer
+ * wanted (the loop stops watching it, if it did, and gives it back). */
+int cab_multi_watched(const cab_multi *m, int i, int *fd, int *events);
+
+/* Gives back a lent descriptor, which the loop no longer watches: it is
+ * closed (and lent again, as a new duplicate, if libcurl still wants it). */
+void cab_multi_unwatch(cab_multi *m, int fd);
+
+/* How many descriptors are lent and not given back. */
+int cab_multi_lent(const cab_multi *m);
+
+/* Lets libcurl act on lent descriptor fd, ready for events (CAB_WATCH_*),
+ * or, with fd < 0, on its timeout; then marks finished transfers done. */
+void cab_multi_act(cab_multi *m, int fd, int events);
+
+/* A number that changes whenever the record does or a transfer finishes:
+ * a loop that compares it before blocking sees what a call elsewhere (a
+ * synchronous one on the same handle, a cancel) changed. */
+unsigned long cab_multi_changes(const cab_multi *m);
+
+/* Whether an answer of group waits to be taken by cab_multi_next. */
+int cab_multi_ready(const cab_multi *m, unsigned long group);
+
 #endif
