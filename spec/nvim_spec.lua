@@ -74,4 +74,48 @@ describe("in Neovim", function()
     assert.are.equal("true", got.in_main_loop)
     assert.are.equal("1", got.sync_count)
   end)
+
+  it("runs calls of one client that wait together, callback or not, and closes it from a timer", function()
+    server:config { delay_ms = 1000 }
+    local got = nvim("spec/nvim/together.lua")
+    assert.is_nil(got.error)
+    local want = {}
+    for i, s in ipairs(model.seed) do
+      local r = model.result_for(s.pipeline_id, s.pipeline_run_id)
+      want[i] = r.pipeline_run_id .. "=" .. r.status
+    end
+    want = table.concat(want, ",")
+    -- Answers in flight together come together, not one after the other,
+    -- nor when some timer happens to run libcurl again.
+    for _, name in ipairs({ "two_a", "two_b", "sync_async", "short_async" }) do
+      assert.are.equal(want, got[name], name)
+      assert.is_true(tonumber(got[name .. "_ms"]) < 1900, name .. " took " .. got[name .. "_ms"] .. " ms")
+    end
+    assert.are.equal(want, got.sync_sync)
+    assert.are.equal("TIMEOUT", got.short_sync)
+    assert.are.equal("CLOSED", got.close)
+    assert.are.equal("6", got.close_accounted)
+    assert.is_true(tonumber(got.close_ms) < 900, "the close was seen after " .. got.close_ms .. " ms")
+    assert.are.equal(got.fds_before, got.fds_after)
+  end)
+
+  it("wakes a handful of times, not every few milliseconds, while it waits 2 s for an answer", function()
+    server:config { delay_ms = 2000 }
+    local got = nvim("spec/nvim/wakeups.lua")
+    assert.are.equal("", got.error)
+    assert.are.equal("6", got.count)
+    assert.is_true(tonumber(got.elapsed_ms) >= 2000)
+    -- Loose: the bench reports the figure (target <= 10; polling every
+    -- 5 ms made about 400).
+    assert.is_true(tonumber(got.wakeups) <= 20, got.wakeups .. " wake-ups")
+  end)
+
+  it("waits for a retry's turn on one timer", function()
+    server:config { fail_first = 1, retry_after = "2" } -- a 503, then the answer
+    local got = nvim("spec/nvim/wakeups.lua")
+    assert.are.equal("", got.error)
+    assert.are.equal("6", got.count)
+    assert.is_true(tonumber(got.elapsed_ms) >= 2000)
+    assert.is_true(tonumber(got.wakeups) <= 20, got.wakeups .. " wake-ups")
+  end)
 end)

@@ -44,7 +44,7 @@ function M.for_call(client)
   end
   t = client.curl:call()
   local resume = nvim.resumer()
-  if resume then return nvim.new(t, resume) end
+  if resume then return nvim.new(client.curl, t, resume) end
   return t
 end
 

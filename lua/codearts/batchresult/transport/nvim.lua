@@ -1,9 +1,12 @@
 --- Neovim's transport: the libcurl transport, driven from Neovim's event
 -- loop instead of blocking in it.  The call runs in a coroutine; whenever
--- it would wait, it yields, and a libuv timer resumes it a few
--- milliseconds later to let libcurl move the transfers on (never waiting
--- inside libcurl: curl_multi_wait with a zero timeout).  So the editor
--- keeps drawing and typing while a query is in flight.
+-- it would wait, it yields, and the event loop resumes it when one of its
+-- answers is in, when its wait is over, or when the client was closed.
+-- Nothing polls: the client's handle has one pump (below), which watches
+-- the descriptors libcurl waits on and keeps one timer for libcurl's next
+-- timeout, and runs libcurl only when one of them fires.  So the editor
+-- keeps drawing and typing while a query is in flight, and a wait of
+-- seconds costs a few wake-ups.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 
@@ -12,7 +15,149 @@ local M = {}
 -- Calls running asynchronously: coroutine -> the function that resumes it.
 local resumers = setmetatable({}, { __mode = "k" })
 
-local POLL_MS = 5
+-- libuv's names for the events multi:watch() numbers (1 read, 2 write).
+local EVENTS = { "r", "w", "rw" }
+
+--- The pump of a client's libcurl handle (transport/curl.lua's Handle):
+-- every call of the client in callback mode waits through it, so that
+-- calls in flight together share its watch, as they share libcurl's
+-- sockets.
+--
+-- After each step it reads what libcurl waits on (multi:watch(), which
+-- libcurl's socket and timer callbacks recorded) and arms a libuv poll
+-- handle per descriptor and one timer; when one fires it lets libcurl act
+-- on it (multi:act()) and resumes the calls whose answers are in.  A
+-- prepare handle, which runs just before the loop blocks and never wakes
+-- it, compares multi:changes(): a synchronous call on the same client, a
+-- cancel or a close changes the record, or finishes a transfer, without
+-- any of these handles firing.
+--
+-- libcurl closes its sockets inside its own calls, and libuv must never
+-- watch a closed descriptor (its number may already name a new socket).
+-- So the pump watches duplicates that the handle lends it, each open
+-- until the pump gives it back (multi:unwatch()) after closing the poll
+-- handle on it: a watched descriptor is never closed.
+local Pump = {}
+Pump.__index = Pump
+
+local pumps = setmetatable({}, { __mode = "k" }) -- client handle -> its pump
+
+local function pump_of(handle, uv)
+  local p = pumps[handle]
+  if not p then
+    p = setmetatable({ m = handle.m, uv = uv, polls = {}, calls = {}, n = 0 }, Pump)
+    pumps[handle] = p
+  end
+  return p
+end
+
+--- Call t (a Transport) waits through the pump until it leaves.
+function Pump:join(t)
+  self.calls[t] = true
+  self.n = self.n + 1
+  if self.n == 1 then
+    self.timer = self.uv.new_timer()
+    self.prepare = self.uv.new_prepare()
+    self.prepare:start(function()
+      if self.m:changes() ~= self.seen then self:settle() end
+    end)
+  end
+  -- The first read of the record also has the handle keep it true for
+  -- every drive from now on, synchronous ones too (see multi.c).
+  self:arm()
+end
+
+function Pump:leave(t)
+  if not self.calls[t] then return end
+  self.calls[t] = nil
+  self.n = self.n - 1
+  if self.n == 0 then self:disarm() end
+end
+
+--- Stops watching descriptor fd, then gives it back.
+function Pump:forget(fd)
+  self.polls[fd].handle:close()
+  self.polls[fd] = nil
+  self.m:unwatch(fd)
+end
+
+--- Brings the poll handles and the timer in line with what libcurl waits
+-- on now.  false when the client was closed.
+function Pump:arm()
+  local timeout, fds, changes = self.m:watch()
+  if not timeout then return self:closed() end
+  for fd in pairs(self.polls) do
+    if not fds[fd] then self:forget(fd) end
+  end
+  for fd, events in pairs(fds) do
+    local poll = self.polls[fd]
+    if not poll then
+      local handle, err = self.uv.new_poll(fd)
+      if not handle then
+        self.m:unwatch(fd)
+        error("cannot watch a socket: " .. tostring(err))
+      end
+      poll = { handle = handle }
+      self.polls[fd] = poll
+    end
+    if poll.events ~= events then
+      poll.events = events
+      poll.handle:start(EVENTS[events], function(err, ready) self:step(fd, err and "e" or ready) end)
+    end
+  end
+  if timeout >= 0 then
+    -- The loop's clock was read when this iteration began: a timer set
+    -- from it would fire early, and wake the editor once more.
+    self.uv.update_time()
+    self.timer:start(timeout, 0, function() self:step() end)
+  else
+    self.timer:stop()
+  end
+  self.seen = changes
+  return true
+end
+
+--- libcurl acts on descriptor fd, ready for events, or (fd nil) on its
+-- timeout; then the pump settles.
+function Pump:step(fd, events)
+  self.m:act(fd, events)
+  self:settle()
+end
+
+--- Resumes the sleeping calls for which wake_if(t) holds.  Each resumed
+-- call may start, finish or close anything: the calls are picked first.
+function Pump:wake(wake_if)
+  local picked = {}
+  for t in pairs(self.calls) do
+    if t.sleeping and wake_if(t) then picked[#picked + 1] = t end
+  end
+  for _, t in ipairs(picked) do t:wake() end
+end
+
+local function has_news(t) return t.inner.c:ready() end
+local function always() return true end
+
+--- Re-arms, and resumes every sleeping call with an answer to take.
+function Pump:settle()
+  if self:arm() then self:wake(has_news) end
+end
+
+--- The client was closed: every descriptor goes back, and every call
+-- wakes to find out.
+function Pump:closed()
+  self:disarm()
+  self:wake(always)
+  return false
+end
+
+function Pump:disarm()
+  for fd in pairs(self.polls) do self:forget(fd) end
+  if self.timer then
+    self.timer:close()
+    self.prepare:close()
+    self.timer, self.prepare, self.seen = nil, nil, nil
+  end
+end
 
 local Transport = {}
 Transport.__index = Transport
@@ -55,35 +200,49 @@ function M.run_async(callback, body)
   return true
 end
 
---- inner: the call's libcurl transport (transport/curl.lua's
--- handle:call()).  resume() is called (from the event loop) to continue
--- the coroutine that runs the call.
-function M.new(inner, resume)
-  return setmetatable({ inner = inner, resume = resume, uv = vim.uv or vim.loop }, Transport)
+--- handle: the client's libcurl handle (transport/curl.lua's Handle);
+-- inner: the call's transport on it (handle:call()).  resume() is called
+-- (from the event loop) to continue the coroutine that runs the call.
+function M.new(handle, inner, resume)
+  local uv = vim.uv or vim.loop
+  local t = setmetatable({ inner = inner, resume = resume, uv = uv, pump = pump_of(handle, uv) }, Transport)
+  t.pump:join(t)
+  return t
 end
 
 function Transport:start(req, opts)
   return self.inner:start(req, opts)
 end
 
---- Gives the event loop back until the timer fires.
-function Transport:pause()
-  local timer = self.uv.new_timer()
-  timer:start(POLL_MS, 0, function()
-    timer:close()
-    self.resume()
-  end)
+--- Gives the event loop back until the pump finds news for the call (an
+-- answer, or the client closed) or `left` seconds (if given) pass.
+function Transport:sleep(left)
+  if not self.pump:arm() then return end -- closed: wait(0) says so
+  if left then
+    self.timer = self.timer or self.uv.new_timer()
+    self.timer:start(math.ceil(left * 1000), 0, function() self:wake() end)
+  end
+  self.sleeping = true
   coroutine.yield()
+end
+
+function Transport:wake()
+  if not self.sleeping then return end
+  self.sleeping = false
+  if self.timer then self.timer:stop() end
+  self.resume()
 end
 
 function Transport:wait(seconds)
   local due = seconds and core.now() + seconds
   while true do
+    -- Takes an answer that is in; libcurl runs once on the way.
     local token, res, kind, msg, not_sent = self.inner:wait(0)
     if token then return token, res, kind, msg, not_sent end
     if res == "closed" or (res == "idle" and not due) then return nil, res end
-    if due and core.now() >= due then return nil, res end
-    self:pause()
+    local left = due and due - core.now()
+    if left and left <= 0 then return nil, res end
+    self:sleep(left)
   end
 end
 
@@ -92,7 +251,13 @@ function Transport:cancel()
 end
 
 function Transport:close()
+  self.sleeping = false
+  if self.timer then
+    self.timer:close()
+    self.timer = nil
+  end
   self.inner:close()
+  self.pump:leave(self)
 end
 
 return M
