@@ -18,6 +18,8 @@ files["lua/codearts/batchresult/transport/resty_http.lua"] = { std = "max+ngx_lu
 files["lua/codearts/batchresult/transport/nvim.lua"] = { read_globals = { vim = vim } }
 
 files["spec/**/*_spec.lua"] = { std = "max+busted" }
+-- Run inside Neovim.
+files["bench/nvim.lua"] = { std = "luajit", read_globals = { vim = vim } }
 -- Run inside nginx (OpenResty's LuaJIT, ngx_lua) and inside Neovim (LuaJIT).
 files["spec/nginx"] = { std = "ngx_lua" }
 files["spec/nvim"] = { std = "luajit", read_globals = { vim = vim } }

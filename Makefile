@@ -136,8 +136,8 @@ test: deps
 demo: deps all
 	@sh scripts/demo.sh $(LUA)
 
-# The round trips run under LuaJIT too: its module is built whatever
-# LUA_VERSION says.
+# The round trips run under LuaJIT too, and the Neovim figure inside
+# Neovim: its module is built whatever LUA_VERSION says.
 bench: deps-bench all
 	@$(MAKE) --no-print-directory LUA_VERSION=jit all
 	@sh bench/run.sh $(LUA)

@@ -17,6 +17,8 @@
 #   5. memory       those 300 calls in one process, from call 100 to 300:
 #                   Lua heap growth (< 64 KB), VmRSS growth (<= 1 MB)
 #   6. the CLI      its own work beside the library call it makes    (< 10%)
+#   7. Neovim       wake-ups while a query with a callback waits 2 s for
+#                   its answer, vs the 5 ms polling it replaced       (<= 10)
 #
 # Usage (from the repository root): sh bench/run.sh [lua interpreter]
 # The round trips run under that Lua and LuaJIT (the module built for
@@ -146,6 +148,21 @@ fi
 # ---- 4, 5 and 6: a batched call, its memory, the CLI -------------------------
 section batch with_lua "$MAIN_V" "$LUA" bench/batch.lua "${BENCH_BATCH_RUNS:-300}"
 section cli with_lua "$MAIN_V" "$LUA" bench/cli.lua "${BENCH_CLI_RUNS:-10}"
+
+# ---- 7. Neovim without polling ------------------------------------------------
+# Inside Neovim, on the module built for LuaJIT (make bench builds it); the
+# Lua paths are bench/nvim.lua's own, not the ones exported above.
+nvim_target() {
+    command -v nvim >/dev/null || { echo "nvim not found" >&2; return 1; }
+    [ -f build/jit/codearts/batchresult/core.so ] || { echo "no build/jit/ (make LUA_VERSION=jit)" >&2; return 1; }
+    rm -f "$OUT/nvim.report"
+    env -u LUA_PATH -u LUA_CPATH BENCH_NVIM_OUT="$OUT/nvim.report" \
+        timeout 120 nvim --headless -u NONE -i NONE -c "luafile bench/nvim.lua" </dev/null >/dev/null 2>"$OUT/nvim.log"
+    [ -s "$OUT/nvim.report" ] || { cat "$OUT/nvim.log" >&2; return 1; }
+    cat "$OUT/nvim.report"
+    ! grep -q '^bench/nvim.lua: ' "$OUT/nvim.report"
+}
+section nvim nvim_target
 
 # ---- summary ---------------------------------------------------------------
 echo
