@@ -1,16 +1,16 @@
 --- Target 7: Neovim without polling.  Run by bench/run.sh inside
 -- `nvim --headless` (LuaJIT: the module from build/jit/, the clock from
--- bench/out/jit/, both built by make bench): how many times
--- the event loop wakes the library while a query with a callback waits
--- 2 s for its answer, with the transport (libcurl's sockets and timer
--- watched by vim.loop) and with the driver it replaced, which polled
--- libcurl every 5 ms (kept here, as the comparison), in interleaved
--- rounds.  A wake-up is a call of a callback the library gave a libuv
--- timer or poll handle, counted by wrapping vim.loop's constructors.  The
--- answers come from a small HTTP server in this process, on its own
--- handles (not counted), after 2 s; each round uses a new client, so its
--- wait includes connecting.  Target: at most 10 wake-ups.  Writes its
--- report to $BENCH_NVIM_OUT and quits.
+-- bench/out/jit/, both built by make bench): how many times the event
+-- loop wakes the library while a query with a callback waits 2 s for its
+-- answer, with the transport (libcurl's sockets and timer watched by
+-- vim.loop) and with the driver it replaced, which polled libcurl every
+-- 5 ms (kept here, as the comparison), in interleaved rounds.  A wake-up
+-- is a call of a callback the library gave a libuv timer or poll handle,
+-- counted by wrapping vim.loop's constructors (spec/nvim/harness.lua, as
+-- nvim_spec counts them).  The answers come from a small HTTP server in
+-- this process, on its own handles (not counted), after 2 s; each round
+-- uses a new client, so its wait includes connecting.  Target: at most 10
+-- wake-ups.  Writes its report to $BENCH_NVIM_OUT and quits.
 package.path = "./bench/?.lua;./lua/?.lua;" .. package.path
 package.cpath = "./build/jit/?.so;./bench/out/jit/?.so;" .. package.cpath
 
@@ -37,7 +37,7 @@ local br = require "codearts.batchresult"
 local nvim_transport = require "codearts.batchresult.transport.nvim"
 
 local DELAY_MS, ROUNDS, TARGET = 2000, 2, 10
-local new_timer, new_poll = uv.new_timer, uv.new_poll
+local new_timer = uv.new_timer -- the server's and the guard's, not counted
 
 local guard = new_timer()
 guard:start(60000, 0, vim.schedule_wrap(function() quit("timed out") end))
@@ -77,26 +77,7 @@ end))
 local port = server:getsockname().port
 
 -- Every callback of a timer or poll handle made from here on is counted.
-local wakeups = 0
-local function counting(new)
-  return function(...)
-    local handle, err = new(...)
-    if not handle then return handle, err end
-    return setmetatable({}, { __index = function(_, name)
-      if name ~= "start" then return function(_, ...) return handle[name](handle, ...) end end
-      return function(_, ...)
-        local args = { ... }
-        local cb = args[#args]
-        args[#args] = function(...)
-          wakeups = wakeups + 1
-          return cb(...)
-        end
-        return handle:start(unpack(args))
-      end
-    end })
-  end
-end
-uv.new_timer, uv.new_poll = counting(new_timer), counting(new_poll)
+local wakeups = require("spec.nvim.harness").count_wakeups()
 
 -- The driver the transport replaced: whenever the call would wait, it
 -- yields, and a 5 ms timer resumes it to run libcurl without waiting.
@@ -137,9 +118,9 @@ local function round(r, step, done)
   local client = assert(br.new {
     endpoint = "http://127.0.0.1:" .. port, project_id = common.PROJECT_ID, ak = common.AK, sk = common.SK,
   })
-  local before, started = wakeups, common.now()
+  local before, started = wakeups(), common.now()
   assert(client:query(common.pairs(6), { callback = function(results, err)
-    local n, elapsed = wakeups - before, common.now() - started
+    local n, elapsed = wakeups() - before, common.now() - started
     client:close()
     if not results then return quit(name .. ": the query failed: " .. tostring(err)) end
     if #results ~= 6 or elapsed < DELAY_MS / 1000 then return quit(name .. ": not the answer expected") end

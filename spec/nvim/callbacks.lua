@@ -1,28 +1,14 @@
 -- Run by spec/nvim_spec.lua inside `nvim --headless`: calls in the
 -- callback mode whose on_progress or logger raises, or closes the client,
 -- one after the other; writes what each callback got and quits.
-local uv = vim.uv or vim.loop
-local out_path = os.getenv("NVIM_TEST_OUT")
+local harness = require "spec.nvim.harness"
 local seen = {}
 
-local function finish(extra)
-  local f = assert(io.open(out_path, "w"))
-  for k, v in pairs(extra or {}) do f:write(k, "=", tostring(v), "\n") end
-  for k, v in pairs(seen) do f:write(k, "=", tostring(v), "\n") end
-  f:close()
-  vim.cmd("qa!")
-end
-
-local guard = uv.new_timer()
-guard:start(20000, 0, vim.schedule_wrap(function() finish { error = "timed out" } end))
+local function finish() harness.finish(seen) end
+harness.guard(seen)
 
 local br = require "codearts.batchresult"
-local function client(extra)
-  local o = { endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),
-              ak = os.getenv("NVIM_TEST_AK"), sk = os.getenv("NVIM_TEST_SK") }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return assert(br.new(o))
-end
+local function client(extra) return harness.client(br, extra) end
 
 local list = {}
 for i = 1, 12 do

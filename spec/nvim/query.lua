@@ -1,33 +1,17 @@
 -- Run by spec/nvim_spec.lua inside `nvim --headless`: starts an asynchronous
--- query while a 50 ms timer counts ticks, then writes what it saw as JSON
--- lines and quits.  Settings come from the environment.
+-- query while a 50 ms timer counts ticks, then writes what it saw as
+-- key=value lines and quits.  Settings come from the environment.
 local uv = vim.uv or vim.loop
-local out_path = os.getenv("NVIM_TEST_OUT")
+local harness = require "spec.nvim.harness"
+local finish = harness.finish
 
-local function finish(t)
-  local f = assert(io.open(out_path, "w"))
-  for k, v in pairs(t) do f:write(k, "=", tostring(v), "\n") end
-  f:close()
-  vim.cmd("qa!")
-end
-
--- Never hang the test run.
-local guard = uv.new_timer()
-guard:start(20000, 0, vim.schedule_wrap(function() finish { error = "timed out" } end))
+harness.guard()
 
 local ok, br = pcall(require, "codearts.batchresult")
 if not ok then return finish { error = "require failed: " .. tostring(br) } end
 
-local client = assert(br.new {
-  endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),
-  ak = os.getenv("NVIM_TEST_AK"), sk = os.getenv("NVIM_TEST_SK"),
-})
-
-local pairs_list = {}
-for id in os.getenv("NVIM_TEST_PAIRS"):gmatch("[^,]+") do
-  local pid, rid = id:match("^(%w+):(%w+)$")
-  pairs_list[#pairs_list + 1] = { pipeline_id = pid, pipeline_run_id = rid }
-end
+local client = harness.client(br)
+local pairs_list = harness.pairs()
 
 local ticks = 0
 local ticker = uv.new_timer()

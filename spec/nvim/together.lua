@@ -9,35 +9,16 @@
 -- and then the editor's open descriptors, against the count before the
 -- first client was made.  Writes key=value lines and quits.
 local uv = vim.uv or vim.loop
-local out_path = os.getenv("NVIM_TEST_OUT")
+local harness = require "spec.nvim.harness"
 local seen = {}
 
 local function open_fds() return #vim.fn.readdir("/proc/self/fd") end
 
-local function finish(extra)
-  local f = assert(io.open(out_path, "w"))
-  for k, v in pairs(extra or {}) do f:write(k, "=", tostring(v), "\n") end
-  for k, v in pairs(seen) do f:write(k, "=", tostring(v), "\n") end
-  f:close()
-  vim.cmd("qa!")
-end
-
-local guard = uv.new_timer()
-guard:start(20000, 0, vim.schedule_wrap(function() finish { error = "timed out" } end))
-
+harness.guard(seen)
 local fds_before = open_fds()
 local br = require "codearts.batchresult"
-local function client()
-  return assert(br.new {
-    endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),
-    ak = os.getenv("NVIM_TEST_AK"), sk = os.getenv("NVIM_TEST_SK"),
-  })
-end
-local list = {}
-for id in os.getenv("NVIM_TEST_PAIRS"):gmatch("[^,]+") do
-  local pid, rid = id:match("^(%w+):(%w+)$")
-  list[#list + 1] = { pipeline_id = pid, pipeline_run_id = rid }
-end
+local function client() return harness.client(br) end
+local list = harness.pairs()
 
 -- What a call returned, in one line: the error's code, or each result.
 local function summary(results, err)
@@ -55,7 +36,7 @@ local function run(i)
     collectgarbage("collect")
     collectgarbage("collect")
     seen.fds_before, seen.fds_after = fds_before, open_fds()
-    return finish()
+    return harness.finish(seen)
   end
   case(function() vim.schedule(function() run(i + 1) end) end)
 end

@@ -1,0 +1,73 @@
+-- What the scripts that spec/nvim_spec.lua runs inside `nvim --headless`
+-- share: their settings from the environment (NVIM_TEST_*), a way to write
+-- what they saw as key=value lines and quit, a guard against hanging, and
+-- a count of the library's wake-ups (bench/nvim.lua counts with it too).
+local uv = vim.uv or vim.loop
+
+local M = {}
+
+--- Writes the key=value lines of each table given to $NVIM_TEST_OUT, then
+-- quits Neovim.
+function M.finish(...)
+  local f = assert(io.open(os.getenv("NVIM_TEST_OUT"), "w"))
+  for i = 1, select("#", ...) do
+    for k, v in pairs(select(i, ...) or {}) do f:write(k, "=", tostring(v), "\n") end
+  end
+  f:close()
+  vim.cmd("qa!")
+end
+
+--- Never hang the test run: after 20 s, finish with error=timed out and
+-- what `seen` holds by then.
+function M.guard(seen)
+  local timer = uv.new_timer()
+  timer:start(20000, 0, vim.schedule_wrap(function() M.finish({ error = "timed out" }, seen) end))
+end
+
+--- A client of the stand-in, with the options in extra too.
+function M.client(br, extra)
+  local o = { endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),
+              ak = os.getenv("NVIM_TEST_AK"), sk = os.getenv("NVIM_TEST_SK") }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return assert(br.new(o))
+end
+
+--- The pairs of $NVIM_TEST_PAIRS ("PIPELINE_ID:RUN_ID,…").
+function M.pairs()
+  local list = {}
+  for id in os.getenv("NVIM_TEST_PAIRS"):gmatch("[^,]+") do
+    local pid, rid = id:match("^(%w+):(%w+)$")
+    list[#list + 1] = { pipeline_id = pid, pipeline_run_id = rid }
+  end
+  return list
+end
+
+--- From now on, counts every call of a callback given to a libuv timer or
+-- poll handle made afterwards (by wrapping vim.loop's constructors): the
+-- times the event loop wakes the library, which has no hook for it.
+-- Returns a function that tells the count so far.
+function M.count_wakeups()
+  local n = 0
+  local function counting(new)
+    return function(...)
+      local handle, err = new(...)
+      if not handle then return handle, err end
+      return setmetatable({}, { __index = function(_, name)
+        if name ~= "start" then return function(_, ...) return handle[name](handle, ...) end end
+        return function(_, ...)
+          local args = { ... }
+          local cb = args[#args]
+          args[#args] = function(...)
+            n = n + 1
+            return cb(...)
+          end
+          return handle:start(unpack(args))
+        end
+      end })
+    end
+  end
+  uv.new_timer, uv.new_poll = counting(uv.new_timer), counting(uv.new_poll)
+  return function() return n end
+end
+
+return M
