@@ -174,7 +174,8 @@ lint: deps-lint
 #   make test-valgrind   scripts/valgrind_driver.lua under valgrind's memcheck
 #   make fuzz            each libFuzzer harness in fuzz/ for FUZZ_SECONDS
 #   make fuzz-regress    each harness over its shipped corpus and regressions, once
-#   make fuzz-coverage   line coverage of src/{codec,sign,buf,redact}.c by all fuzz inputs
+#   make fuzz-coverage   line coverage of src/{codec,sign,buf,redact,core_codec}.c and
+#                        of the library's Lua by all fuzz inputs
 # See fuzz/README.md.
 
 .PHONY: asan test-asan test-valgrind fuzz fuzz-build fuzz-regress fuzz-coverage deps-valgrind deps-fuzz
@@ -204,7 +205,7 @@ test-valgrind: deps deps-valgrind all
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := decode_results decode_error canonical redact
+FUZZ_TARGETS := decode_results decode_error canonical redact binding
 FUZZ_BUILD   := build/fuzz
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 FUZZ_SRCS    := src/codec.c src/sign.c src/buf.c src/redact.c
@@ -212,6 +213,15 @@ FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-point
                 -fno-sanitize-recover=undefined -std=c99 $(WARN) -D_POSIX_C_SOURCE=200809L -Isrc \
                 $(shell pkg-config --cflags libcrypto 2>/dev/null)
 FUZZ_LIBS    := -lcjson $(shell pkg-config --libs libcrypto 2>/dev/null)
+
+# The binding's harness embeds a real Lua 5.4 (linked into it alone, never
+# into the module) and every C source, libcurl's transport included.
+FUZZ_BINDING := $(FUZZ_BUILD)/binding $(FUZZ_BUILD)/cov/binding
+$(FUZZ_BINDING): $(SRCS)
+$(FUZZ_BINDING): FUZZ_SRCS = $(SRCS)
+$(FUZZ_BINDING): FUZZ_CFLAGS += $(shell pkg-config --cflags lua5.4 libcurl 2>/dev/null)
+$(FUZZ_BINDING): FUZZ_LIBS += $(shell pkg-config --libs lua5.4 2>/dev/null) \
+                              $(or $(shell pkg-config --libs libcurl 2>/dev/null),-lcurl) -lpthread
 
 deps-fuzz:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build fuzz
