@@ -64,6 +64,27 @@ describe("the caller's tables are read once, raw", function()
     assert.are.equal(0, calls.n)
   end)
 
+  it("an unknown option's key is named without running its __tostring", function()
+    local mt, calls = watched()
+    local key = setmetatable({}, mt)
+    mt.__tostring = function() calls.n = calls.n + 1; return {} end -- would raise in tostring
+    for _, entry in ipairs({
+      function(t) return br.new(t) end,
+      function(t) return assert(br.new(options())):query({}, t) end,
+      function(t) return assert(br.new(options())):prepare({}, t) end,
+      function(t) return br.sign(t) end,
+    }) do
+      local none, err = entry({ [key] = 1 })
+      assert.is_nil(none)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.truthy(err.message:find("of type table", 1, true), err.message)
+      assert.are.equal(key, err.option)
+    end
+    local _, err = br.new({ [2.5] = 1 })
+    assert.truthy(err.message:find("unknown option 2.5", 1, true), err.message)
+    assert.are.equal(0, calls.n)
+  end)
+
   it("pairs: items and ids behind __index are not read, and nothing is sent", function()
     local c = assert(br.new(options()))
     local before = server:stats().requests

@@ -29,6 +29,15 @@ local function raw_note(t)
   return ""
 end
 
+--- An option's name as a message shows it, without running any code of
+-- the caller's: tostring would call a table key's __tostring (which may
+-- also raise, or return no string).
+local function key_name(k)
+  if type(k) == "string" then return "'" .. k .. "'" end
+  if type(k) == "number" then return ("%.17g"):format(k) end
+  return "of type " .. type(k)
+end
+
 --- Copies the options table t (nil means none) by rules, { name =
 -- { type, check } }: unknown names and wrong types are errors, and
 -- check(v) returns why a value is wrong.  kind names one option in
@@ -43,7 +52,7 @@ function M.options(t, rules, kind, plural)
   for k, v in next, t do
     local rule, why = rules[k], nil
     if not rule then
-      why = ("unknown %s '%s'"):format(kind, tostring(k))
+      why = ("unknown %s %s"):format(kind, key_name(k))
     elseif type(v) ~= rule[1] then
       why = ("%s %s must be a %s, got %s"):format(kind, k, rule[1], type(v))
     elseif rule[2] then
