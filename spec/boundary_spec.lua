@@ -85,6 +85,13 @@ describe("the caller's tables are read once, raw", function()
     assert.are.equal(0, calls.n)
   end)
 
+  it("core.read_items names the offending field as the string it was given", function()
+    local name = "pipe\0line_id"
+    local flat, index, field, problem = core.read_items({ { [name] = "x" } }, name)
+    assert.is_nil(flat)
+    assert.are.same({ 1, name, "format" }, { index, field, problem })
+  end)
+
   it("pairs: items and ids behind __index are not read, and nothing is sent", function()
     local c = assert(br.new(options()))
     local before = server:stats().requests

@@ -110,16 +110,19 @@ static int push_json(lua_State *L, const cJSON *v) {
 /* ---- reading the caller's lists ----------------------------------------- */
 
 /* Pushes nil, index, field, problem, value, item: what is wrong with the
- * list's item i (1-based).  value is the offending value itself (at stack
- * index bad) and item the item holding it (at index item, 0 for none), so
- * that the message can show them without the list being read again. */
-static int bad_item(lua_State *L, lua_Integer i, const char *field, const char *problem, int bad,
-                    int item) {
+ * list's item i (1-based).  field is the name of the offending field (at
+ * stack index field, 0 for none: the item itself is wrong), pushed as the
+ * Lua string it is (a C string would end at a NUL the name may hold);
+ * value is the offending value itself (at stack index bad) and item the
+ * item holding it (at index item, 0 for none), so that the message can
+ * show them without the list being read again. */
+static int bad_item(lua_State *L, lua_Integer i, int field, const char *problem, int bad, int item) {
     bad = cab_absindex(L, bad);
     if (item) item = cab_absindex(L, item);
+    if (field) field = cab_absindex(L, field);
     lua_pushnil(L);
     lua_pushinteger(L, i);
-    if (field) lua_pushstring(L, field); else lua_pushnil(L);
+    if (field) lua_pushvalue(L, field); else lua_pushnil(L);
     lua_pushstring(L, problem);
     lua_pushvalue(L, bad);
     if (item) lua_pushvalue(L, item); else lua_pushnil(L);
@@ -185,7 +188,7 @@ static int l_read_items(lua_State *L) {
     for (f = 0; f < nf; f++) luaL_checktype(L, f + 2, LUA_TSTRING);
     if ((n = count_items(L, 1, &hole, &last)) < 0) {
         lua_pushnumber(L, last);
-        return bad_item(L, hole, NULL, "hole", -1, 0);
+        return bad_item(L, hole, 0, "hole", -1, 0);
     }
     if (n > INT_MAX / (nf ? nf : 1)) return luaL_error(L, "too many items");
     lua_createtable(L, (int)(n * (nf ? nf : 1)), 0);
@@ -194,16 +197,16 @@ static int l_read_items(lua_State *L) {
         lua_rawgeti(L, 1, (int)i);
         if (nf == 0) {
             const char *why = id_problem(L);
-            if (why) return bad_item(L, i, NULL, why, -1, 0);
+            if (why) return bad_item(L, i, 0, why, -1, 0);
             lua_rawseti(L, flat, (int)++k);
             continue;
         }
-        if (!lua_istable(L, -1)) return bad_item(L, i, NULL, "type", -1, 0);
+        if (!lua_istable(L, -1)) return bad_item(L, i, 0, "type", -1, 0);
         for (f = 0; f < nf; f++) {
             const char *why;
             lua_pushvalue(L, f + 2);
             lua_rawget(L, -2);
-            if ((why = id_problem(L)) != NULL) return bad_item(L, i, lua_tostring(L, f + 2), why, -1, -2);
+            if ((why = id_problem(L)) != NULL) return bad_item(L, i, f + 2, why, -1, -2);
             lua_rawseti(L, flat, (int)++k);
         }
         lua_pop(L, 1);
