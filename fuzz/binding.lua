@@ -874,8 +874,8 @@ local function do_read_items(list, fields)
     local _, index, field, problem, v, item = unpack(res, 1, 6)
     check(ref.problem and index == ref.index and field == ref.field and problem == ref.problem
       and (rawequal(v, ref.value) or v ~= v) and rawequal(item, ref.item),
-      "core.read_items: said item %s field %s is %s; the reference: %s %s %s", tostring(index), tostring(field),
-      tostring(problem), tostring(ref.index), tostring(ref.field), tostring(ref.problem))
+      "core.read_items: said item %s field %s is %s; the reference: %s %s %s", show(index), show(field),
+      show(problem), show(ref.index), show(ref.field), show(ref.problem))
     return { "err", index, field, problem }
   end
   local flat, n = res[1], res[2]
