@@ -21,7 +21,7 @@
 --   X v          core.decode_error(body)
 --   T act        the next action twice: the same answer both times
 --   G b          finalizers that call the module run all through the next
---                action (b odd: one of them closes the client)
+--                action's calls (b odd, after V: one closes the client)
 --   V            the next action's client is a new one (for G to close)
 --   Z            close the client: its methods must raise; then a new one
 --   @ b b b      Lua allocations: count b1, fail the (b2*256+b3)-th armed
@@ -476,7 +476,7 @@ local function invoke(f, ...)
   if storm then storm.begin() end
   local r = pack(fuzz.call(f, ...))
   if storm then storm.pause() end
-  return { status = r[1], lf = r[2], jf = r[3], n = r.n - 3, select(4, unpack(r, 1, r.n)) }
+  return { status = r[1], lf = r[2], jf = r[3], select(4, unpack(r, 1, r.n)) }
 end
 
 local function one_line(s, what)
@@ -515,7 +515,7 @@ end
 -- client.
 local function codes_for(res, extra)
   local codes = { INVALID_ARGUMENT = true }
-  if res.jf > 0 or res.lf > 0 then codes.INTERNAL = true end
+  if res.jf > 0 then codes.INTERNAL = true end
   if storm and storm.closes then codes.CLOSED = true end
   for k in next, extra or {} do codes[k] = true end
   return codes
@@ -525,10 +525,8 @@ local function failures(res) return res.lf > 0 or res.jf > 0 end
 
 -- ---- the clients -------------------------------------------------------------
 
-local function new_client(extra)
-  local o = valid_options()
-  for k, v in next, extra or {} do o[k] = v end
-  local c, err = br.new(o)
+local function new_client()
+  local c, err = br.new(valid_options())
   check(c, "a valid client was refused: %s", tostring(err))
   return { obj = c, url = ENDPOINT, host = HOST, project = PROJECT, ak = AK, sk = SK, batch_size = 100,
            user_agent = "codearts-batchresult/" .. br.VERSION }
@@ -1138,7 +1136,6 @@ local function parse_action()
   end
 end
 
-
 -- FUZZ_BINDING_TRACE=1: each action and what it got, on stdout (to read
 -- what a seed does).
 local trace = os.getenv("FUZZ_BINDING_TRACE") and function(c, out, t0)
@@ -1184,7 +1181,7 @@ while more() and actions < 64 do
       action_client = nil
     end
   end
-  check(caller_calls == 0, "the caller's code ran")
+  check(caller_calls == 0, "the caller's code ran: %s", first_call)
 end
 client.obj:close()
 if os.getenv("FUZZ_BINDING_MEM") then io.stdout:write("KB ", collectgarbage("count"), "\n") end
