@@ -838,6 +838,8 @@ end
 -- ---- the binding, directly ----------------------------------------------------
 
 local function stringish(v) return type(v) == "string" or type(v) == "number" end
+--- A member name the codec takes: a string or number without a NUL.
+local function name_ok(v) return stringish(v) and not tostring(v):find("%z") end
 local function to_int(v)
   if type(v) == "number" then return math.tointeger(v) end
   if type(v) == "string" then
@@ -897,7 +899,7 @@ local function do_encode(key, flat, first, last)
   local width = key == nil and 2 or 1
   local f, l = to_int(first), to_int(last)
   local why
-  if key ~= nil and not stringish(key) then why = "key" end
+  if key ~= nil and not name_ok(key) then why = "key" end
   if not f or not l then why = "range type" end
   if type(flat) ~= "table" then why = why or "flat" end
   if not why and not (f >= 1 and l >= f and l <= rawlen(flat) // width) then why = "range" end
@@ -923,7 +925,7 @@ local function do_encode(key, flat, first, last)
   end
   local doc = fuzz.json(body)
   check(type(doc) == "table", "%s: body is not JSON: %q", what, body)
-  local k = key == nil and "query" or tostring(key):match("^[^%z]*")
+  local k = key == nil and "query" or tostring(key)
   local list = doc[k]
   check(type(list) == "table" and #list == l - f + 1 and next(doc, next(doc)) == nil,
     "%s: body %q is not items %d..%d", what, body:sub(1, 200), f, l)
@@ -943,9 +945,9 @@ end
 
 local function do_decode_results(body, list, ids)
   local why
-  if not stringish(body) or not stringish(list) then why = "not a string" end
+  if not stringish(body) or not name_ok(list) then why = "not a string, or a name with a NUL" end
   if ids.n > 8 then why = "too many ids" end
-  for i = 1, ids.n do if not stringish(ids[i]) then why = "an id is not a string" end end
+  for i = 1, ids.n do if not name_ok(ids[i]) then why = "an id is not a name" end end
   local res = invoke(core.decode_results, body, list, unpack(ids, 1, ids.n))
   local outcome = internal(res, "core.decode_results", why)
   if outcome then return { outcome } end

@@ -92,6 +92,14 @@ describe("the caller's tables are read once, raw", function()
     assert.are.same({ 1, name, "format" }, { index, field, problem })
   end)
 
+  it("the codec refuses member names that hold a NUL, which C would cut", function()
+    local body = '{"result":[{"pipeline_id":"a","pipeline_run_id":"b"}]}'
+    assert.has_error(function() core.decode_results(body, "result", "pipeline_id\0x") end)
+    assert.has_error(function() core.decode_results(body, "result\0x", "pipeline_id") end)
+    assert.has_error(function() core.encode_ids("pipeline_ids\0x", { seed_pairs()[1].pipeline_id }, 1, 1) end)
+    assert.are.equal(1, #core.decode_results(body, "result", "pipeline_id"))
+  end)
+
   it("pairs: items and ids behind __index are not read, and nothing is sent", function()
     local c = assert(br.new(options()))
     local before = server:stats().requests

@@ -215,6 +215,16 @@ static int l_read_items(lua_State *L) {
     return 2;
 }
 
+/* A member name at argument arg (one to write, or to look for), as the C
+ * string the codec takes: a name holding a NUL would be cut there and
+ * name another member, so it is refused. */
+static const char *check_name(lua_State *L, int arg) {
+    size_t len;
+    const char *s = luaL_checklstring(L, arg, &len);
+    luaL_argcheck(L, strlen(s) == len, arg, "a member name must not hold a NUL");
+    return s;
+}
+
 /* ---- request bodies ------------------------------------------------------- */
 
 /* The range first..last of items (at arguments at and at + 1) of the flat
@@ -264,7 +274,7 @@ static int l_encode_query(lua_State *L) {
  * {"<key>":["id1","id2",…]} for items first..last of a flat list of ids:
  * the BatchRunPipeline body with key "pipeline_ids". */
 static int l_encode_ids(lua_State *L) {
-    const char *key = luaL_checkstring(L, 1);
+    const char *key = check_name(L, 1);
     lua_Integer first;
     size_t n = item_range(L, 2, 3, 1, &first), i;
     const char **ids = lua_newuserdata(L, n * sizeof *ids);
@@ -302,14 +312,14 @@ static int push_result(lua_State *L) {
 static int l_decode_results(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
-    const char *list = luaL_checkstring(L, 2);
+    const char *list = check_name(L, 2);
     const char *ids[MAX_FIELDS + 1];
     int nids = lua_gettop(L) - 2, i;
     const cJSON *result;
     cab_decode_error err;
     cJSON *tree;
     if (nids > MAX_FIELDS) return luaL_error(L, "at most %d id fields", MAX_FIELDS);
-    for (i = 0; i < nids; i++) ids[i] = luaL_checkstring(L, i + 3);
+    for (i = 0; i < nids; i++) ids[i] = check_name(L, i + 3);
     ids[nids] = NULL;
     if (!(tree = cab_decode_results(body, len, list, ids, &result, &err))) return cab_fail(L, "%s", err.message);
     with_tree(L, tree, push_result, result, 1);
