@@ -38,9 +38,11 @@ typedef struct {
 /* Parses an answer whose items are listed under the member named list
  * ("result" for both operations) and checks its shape: an object whose
  * list is an array of objects, each with the string members named in ids
- * (a NULL-terminated list).  No object anywhere in the body may name a
- * member twice: JSON leaves duplicates undefined, and a check that read
- * one of them while the table kept the other would check nothing.  On
+ * (a NULL-terminated list).  No object that reaches the caller (the top
+ * level, and every object inside the list) may name a member twice: JSON
+ * leaves duplicates undefined, and a check that read one of them while
+ * the table kept the other would check nothing; the body's other members
+ * are never read.  On
  * success returns the whole tree (the caller frees it with cJSON_Delete)
  * and sets *result to the array inside it; on failure returns NULL with err
  * filled in. */
