@@ -25,8 +25,8 @@
  *   fuzz.json(text)    -> value | nil: text parsed by cJSON, whole and
  *       strict (nothing after the value), objects and arrays as tables
  *       (an array's metatable is fuzz.array, an empty one of its own), null
- *       as core.null; second result true when an object named a member
- *       twice.
+ *       as core.null; second result a table whose keys are the objects
+ *       (the tables made of them) that named a member twice.
  *
  * Lua line coverage: a line hook counts the lines the library's Lua runs
  * (edges between consecutive lines, AFL's way) into libFuzzer's extra
@@ -170,9 +170,9 @@ static int l_plan(lua_State *L) {
     return 0;
 }
 
-static int push_value(lua_State *L, const cJSON *v, int *dup);
-
-static int push_value(lua_State *L, const cJSON *v, int *dup) {
+/* Pushes v as Lua values; an object that names a member twice is made a
+ * key of the table at index dups. */
+static void push_value(lua_State *L, const cJSON *v, int dups) {
     const cJSON *c;
     lua_Integer i = 0;
     luaL_checkstack(L, 4, "fuzz.json: nesting");
@@ -188,7 +188,7 @@ static int push_value(lua_State *L, const cJSON *v, int *dup) {
         lua_newtable(L);
         luaL_setmetatable(L, ARRAY);
         for (c = v->child; c; c = c->next) {
-            push_value(L, c, dup);
+            push_value(L, c, dups);
             lua_rawseti(L, -2, ++i);
         }
     } else {
@@ -196,20 +196,22 @@ static int push_value(lua_State *L, const cJSON *v, int *dup) {
         for (c = v->child; c; c = c->next) {
             lua_pushstring(L, c->string);
             lua_pushvalue(L, -1);
-            if (lua_rawget(L, -3) != LUA_TNIL) *dup = 1;
+            if (lua_rawget(L, -3) != LUA_TNIL) {
+                lua_pushvalue(L, -3);
+                lua_pushboolean(L, 1);
+                lua_rawset(L, dups);
+            }
             lua_pop(L, 1);
-            push_value(L, c, dup);
+            push_value(L, c, dups);
             lua_rawset(L, -3);
         }
     }
-    return 1;
 }
 
 static int l_json(lua_State *L) {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len), *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    int dup = 0;
     if (!root || end != text + len) {
         cJSON_Delete(root);
         lua_pushnil(L);
@@ -217,9 +219,10 @@ static int l_json(lua_State *L) {
     }
     /* A Lua error here (only from the stack check) would leak the tree:
      * the depth cJSON allows (CJSON_NESTING_LIMIT) fits the stack. */
-    push_value(L, root, &dup);
+    lua_newtable(L);
+    push_value(L, root, lua_gettop(L));
     cJSON_Delete(root);
-    lua_pushboolean(L, dup);
+    lua_insert(L, -2);
     return 2;
 }
 
