@@ -3,11 +3,12 @@
  * Each input runs in a fresh Lua state (see "compiled chunks") with the
  * C module compiled into this binary and registered through
  * package.preload, and the library's Lua sources loaded from the
- * checkout's lua/ directory (the harness runs from the repository root).  fuzz/binding.lua then reads the
- * input as a small program of calls: it builds hostile tables, calls the
- * public entries and the binding with them, and checks each answer against
- * a reference of its own (see there).  A check that fails raises out of
- * the script, and the harness aborts with its message.
+ * checkout's lua/ directory (the harness runs from the repository root).
+ * fuzz/binding.lua then reads the input as a small program of calls: it
+ * builds hostile tables, calls the public entries and the binding with
+ * them, and checks each answer against a reference of its own (see
+ * there).  A check that fails raises out of the script, and the harness
+ * aborts with its message.
  *
  * Provided here, as the table `fuzz` the script receives:
  *   fuzz.call(f, ...)   -> status, lua_failures, json_failures, results...
