@@ -365,20 +365,58 @@ void cab_canon_free(cab_canon *c) {
 
 /* ---- signer ------------------------------------------------------------- */
 
-/* SHA-256 and HMAC, fetched from the default provider once per process:
- * fetching costs more than signing a request.  pthread_once makes it
- * thread-safe; they are never freed (the process holds them to its end,
- * as OpenSSL holds its providers). */
-static pthread_once_t algorithms_once = PTHREAD_ONCE_INIT;
+/* SHA-256 and HMAC, fetched from the default provider and kept while a
+ * user holds them (cab_sign_retain): fetching costs more than signing a
+ * request.  Each Lua state that loads the module is a user, and lets go
+ * when it closes, so that a module unloaded with its state (dlclose) leaves
+ * nothing behind; with no user (a C program) they are kept to the end.
+ * Each signer holds its own references, so letting go never pulls them
+ * from under one. */
+static pthread_mutex_t algorithms_lock = PTHREAD_MUTEX_INITIALIZER;
 static EVP_MD *sha256_md;
 static EVP_MAC *hmac_mac;
+static unsigned long algorithm_users;
 
-static void fetch_algorithms(void) {
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+void cab_sign_retain(void) {
+    pthread_mutex_lock(&algorithms_lock);
+    algorithm_users++;
+    pthread_mutex_unlock(&algorithms_lock);
+}
+
+void cab_sign_release(void) {
+    pthread_mutex_lock(&algorithms_lock);
+    if (algorithm_users && --algorithm_users == 0) {
+        EVP_MD_free(sha256_md);
+        EVP_MAC_free(hmac_mac);
+        sha256_md = NULL;
+        hmac_mac = NULL;
+    }
+    pthread_mutex_unlock(&algorithms_lock);
+}
+
+/* References to the kept algorithms for a new signer, fetched when none
+ * are kept; 0, or -1 when libcrypto fails. */
+static int take_algorithms(EVP_MD **md, EVP_MAC **mac) {
+    int rc = -1;
+    pthread_mutex_lock(&algorithms_lock);
+    if (!sha256_md) sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!hmac_mac) hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (sha256_md && hmac_mac && EVP_MD_up_ref(sha256_md)) {
+        if (EVP_MAC_up_ref(hmac_mac)) {
+            *md = sha256_md;
+            *mac = hmac_mac;
+            rc = 0;
+        } else {
+            EVP_MD_free(sha256_md);
+        }
+    }
+    pthread_mutex_unlock(&algorithms_lock);
+    return rc;
 }
 
 struct cab_signer {
+    EVP_MD *sha256; /* the signer's references to the kept algorithms */
+    EVP_MAC *mac;
     EVP_MD_CTX *md;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
     /* A client's canonical requests agree up to the x-sdk-date line (method,
@@ -396,13 +434,16 @@ cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len) 
     OSSL_PARAM params[2];
     char digest[] = "SHA256";
     *out = NULL;
-    if (pthread_once(&algorithms_once, fetch_algorithms) != 0 || !sha256_md || !hmac_mac) return CAB_SIGN_CRYPTO;
     if (!(s = calloc(1, sizeof *s))) return CAB_SIGN_NOMEM;
+    if (take_algorithms(&s->sha256, &s->mac)) {
+        free(s);
+        return CAB_SIGN_CRYPTO;
+    }
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
     params[1] = OSSL_PARAM_construct_end();
     s->md = EVP_MD_CTX_new();
     s->prefix_md = EVP_MD_CTX_new();
-    s->hmac = EVP_MAC_CTX_new(hmac_mac);
+    s->hmac = EVP_MAC_CTX_new(s->mac);
     if (!s->md || !s->prefix_md || !s->hmac ||
         !EVP_MAC_init(s->hmac, (const unsigned char *)sk, sk_len, params)) {
         cab_signer_free(s);
@@ -420,13 +461,15 @@ void cab_signer_free(cab_signer *s) {
     cab_buf_free(&s->prefix);
     cab_canon_free(&s->canon);
     cab_buf_free(&s->sts);
+    EVP_MD_free(s->sha256);
+    EVP_MAC_free(s->mac);
     free(s);
 }
 
 cab_sign_status cab_signer_sha256_hex(cab_signer *s, const void *data, size_t len, char out[65]) {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
-    if (!EVP_DigestInit_ex2(s->md, sha256_md, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
+    if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
         !EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
         return CAB_SIGN_CRYPTO;
     hex32(d, out);
@@ -444,7 +487,7 @@ static cab_sign_status hash_canonical(cab_signer *s, char out[65]) {
         s->prefix_ok = 0;
         cab_buf_clear(&s->prefix);
         if (cab_buf_add(&s->prefix, cr->data, plen)) return CAB_SIGN_NOMEM;
-        if (!EVP_DigestInit_ex2(s->prefix_md, sha256_md, NULL) ||
+        if (!EVP_DigestInit_ex2(s->prefix_md, s->sha256, NULL) ||
             !EVP_DigestUpdate(s->prefix_md, cr->data, plen))
             return CAB_SIGN_CRYPTO;
         s->prefix_ok = 1;

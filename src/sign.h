@@ -84,6 +84,13 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
  * digests and one HMAC and nothing else.  Not shareable between threads. */
 typedef struct cab_signer cab_signer;
 
+/* The fetched algorithms are kept for all signers while a user holds them:
+ * each Lua state that loads the module retains them, and releases them when
+ * it closes (the last release frees them).  With no user they are fetched
+ * at the first signer and kept to the end of the process. */
+void cab_sign_retain(void);
+void cab_sign_release(void);
+
 cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len);
 void cab_signer_free(cab_signer *s);
 
