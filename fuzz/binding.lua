@@ -24,6 +24,8 @@
 --                action's calls (b odd, after V: one closes the client)
 --   V            the next action's client is a new one (for G to close)
 --   Z            close the client: its methods must raise; then a new one
+--   L            load the C module again (luaopen in the same state), and
+--                collect the old one's hold
 --   @ b b b      Lua allocations: count b1, fail the (b2*256+b3)-th armed
 --                one and count - 1 after it (count 0: all); $ for cJSON's
 -- Values (v):
@@ -1170,6 +1172,23 @@ while more() and actions < 64 do
     start_storm(byte(), action_client)
   elseif c == "V" then
     action_client = new_client()
+  elseif c == "L" then
+    -- A host may load the module again (busted's insulation does): the
+    -- new table must work, and the old one keep working beside it.
+    local name = "codearts.batchresult.core"
+    local old = package.loaded[name]
+    package.loaded[name] = nil
+    local res = invoke(require, name)
+    package.loaded[name] = old
+    if res.status == "ok" then
+      check(res[1] ~= old and res[1].encode_ids("k", { ID_POOL[1] }, 1, 1) == '{"k":["' .. ID_POOL[1] .. '"]}',
+        "the module loaded again does not encode")
+    else
+      check(res.status == "mem" and res.lf > 0, "loading the module again raised: %s", tostring(res[1]))
+    end
+    collectgarbage()
+    check(br.sign { method = "GET", path = "/", headers = { ["X-Sdk-Date"] = "20060102T150405Z" }, ak = "AK",
+                    sk = "SK" }, "signing after the module was loaded again failed")
   elseif c == "Z" then
     client.obj:close()
     client.closed = true
