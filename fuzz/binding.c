@@ -22,7 +22,8 @@
  *       it fail (count 0: every one from the at-th on).  A failed Lua
  *       allocation is retried once after an emergency collection, so
  *       count 1 exercises the collector mid-call and count >= 2 raises a
- *       memory error; a failed cJSON allocation fails the encode or parse.
+ *       memory error; a failed cJSON allocation fails the parse of an
+ *       answer (the encoders write into memory Lua gives them).
  *   fuzz.json(text)    -> value | nil: text parsed by cJSON, whole and
  *       strict (nothing after the value), objects and arrays as tables
  *       (an array's metatable is fuzz.array, an empty one of its own), null

@@ -512,12 +512,11 @@ local function public(res, what, closed)
   end
 end
 
---- The codes a call may answer with, beside INVALID_ARGUMENT: INTERNAL
--- when an encode ran out of memory, CLOSED when a finalizer closed the
--- client.
-local function codes_for(res, extra)
+--- The codes a call may answer with, beside INVALID_ARGUMENT: CLOSED when
+-- a finalizer closed the client.  (An encode that runs out of memory
+-- raises a memory error: no code for it.)
+local function codes_for(extra)
   local codes = { INVALID_ARGUMENT = true }
-  if res.jf > 0 then codes.INTERNAL = true end
   if storm and storm.closes then codes.CLOSED = true end
   for k in next, extra or {} do codes[k] = true end
   return codes
@@ -621,7 +620,7 @@ local function do_call(method, list, opts, cl)
   if not expect and method ~= "prepare" and rawget(opts, "callback") then expect = { callback = true } end
 
   if got == nil then
-    judge_error(err, what, codes_for(res))
+    judge_error(err, what, codes_for())
     if err.code ~= "INVALID_ARGUMENT" then return { err.code } end
     check(expect, "%s: valid input refused: %s", what, err.message)
     if expect.bad then
@@ -711,7 +710,7 @@ local function do_new(opts)
   local c, err = res[1], res[2]
   local valid, bad = ref_new(opts)
   if not c then
-    judge_error(err, "br.new", codes_for(res))
+    judge_error(err, "br.new", codes_for())
     if err.code ~= "INVALID_ARGUMENT" then return { err.code } end
     check(valid ~= true, "br.new: valid options refused: %s", err.message)
     if bad then
@@ -747,7 +746,7 @@ local function do_sign(t)
   if outcome then return { outcome } end
   local auth, details = res[1], res[2]
   if not auth then
-    judge_error(details, "br.sign", codes_for(res))
+    judge_error(details, "br.sign", codes_for())
     if type(t) == "table" then
       local bad, any = bad_options(t, SIGN_RULES)
       if any then
@@ -837,7 +836,7 @@ local function do_decode(body)
   if outcome then return { outcome } end
   local list, err = res[1], res[2]
   if not list then
-    judge_error(err, "br.decode", codes_for(res, { DECODE = true }))
+    judge_error(err, "br.decode", codes_for({ DECODE = true }))
     check(type(body) == "string" or err.code == "INVALID_ARGUMENT", "br.decode: wrong code for a non-string")
     if type(body) == "string" and not failures(res) then
       check(not ref_results(body, "result", { "pipeline_id", "pipeline_run_id" }),
@@ -932,12 +931,9 @@ local function do_encode(key, flat, first, last)
   end
   local outcome = internal(res, what, why)
   if outcome then return { outcome } end
-  local body, msg = res[1], res[2]
-  if body == nil then
-    check(res.jf > 0, "%s: failed with no allocation failed: %s", what, tostring(msg))
-    one_line(msg, what)
-    return { "nomem" }
-  end
+  -- The encoders write into memory Lua gives them: a body, or a raise.
+  local body = res[1]
+  check(type(body) == "string", "%s: returned a %s, not a body", what, type(body))
   local doc = fuzz.json(body)
   check(type(doc) == "table", "%s: body is not JSON: %q", what, body)
   local k = key == nil and "query" or tostring(key)
@@ -1082,7 +1078,7 @@ end
 --- Whether two answers to the same call agree, when both are whole (no
 -- memory error, no encode that ran out of memory, no client closed).
 local function same(a, b)
-  local partial = { mem = true, nomem = true, INTERNAL = true, CLOSED = true, closed = true }
+  local partial = { mem = true, CLOSED = true, closed = true }
   if partial[a[1]] or partial[b[1]] or partial[a[2]] or partial[b[2]] then return true end
   for i = 1, math.max(#a, #b) do
     if a[i] ~= b[i] and not (a[i] ~= a[i] and b[i] ~= b[i]) then return false end
