@@ -4,7 +4,10 @@
 #
 #   1. scripts/valgrind_driver.lua: one pass over everything the module
 #      does (signing, decoding, batched and failing queries, run, a raising
-#      on_progress, timeouts, clients closed and collected);
+#      on_progress, timeouts, clients closed and collected) and over the
+#      binding's hostile cases (proxies whose __index makes fresh strings,
+#      lists whose __len lies, finalizers that decode and encode during a
+#      large decode, one that closes the client mid-query);
 #   2. the whole busted suite (VALGRIND_SUITE=no skips it; about 1.5 min).
 #
 # Each fails on any memcheck error and on any block definitely lost; blocks

@@ -9,7 +9,9 @@
 -- Any wrong answer raises an error (exit status 1).  Runs on Lua 5.1-5.4
 -- and LuaJIT.
 local br = require "codearts.batchresult"
+local core = require "codearts.batchresult.core"
 local standin = require "spec.support.standin"
+local on_collect = require "spec.support.on_collect"
 local model = require "spec.standin.model"
 
 local creds = model.credentials.permanent
@@ -35,6 +37,47 @@ local function make_pairs(n)
   local t = {}
   for i = 1, n do t[i] = { pipeline_id = id("a", i), pipeline_run_id = id("b", i) } end
   return t
+end
+
+-- A metatable whose every metamethod counts its calls (the library reads
+-- the caller's tables raw and must run none), and whose __index makes a
+-- new string at each read: a pointer the binding kept into one would be
+-- read after the collector freed it.
+local caller_calls = 0
+local function fresh_strings()
+  local n = 0
+  local function count(f)
+    return function(...)
+      caller_calls = caller_calls + 1
+      return f(...)
+    end
+  end
+  return {
+    __index = count(function(_, k)
+      n = n + 1
+      return (tostring(k) .. id("f", n)):rep(3)
+    end),
+    __len = count(function() return 3 end),
+    __pairs = count(function(t) return next, t, nil end),
+    __newindex = count(function() end),
+  }
+end
+
+--- Runs body() with a collector that never rests and n objects whose
+-- finalizer is fin, made so that they are finalized inside body (every
+-- Lua starts the next cycle at once after a full one with pause 100).
+local function with_finalizers(n, fin, body)
+  local pause = collectgarbage("setpause", 100)
+  local stepmul = collectgarbage("setstepmul", 1000)
+  collectgarbage()
+  collectgarbage("stop")
+  for _ = 1, n do on_collect(fin) end
+  collectgarbage("restart")
+  local ok, err = pcall(body)
+  collectgarbage("setpause", pause)
+  collectgarbage("setstepmul", stepmul)
+  collectgarbage()
+  if not ok then error(err, 0) end
 end
 
 -- ---- signing and decoding: no server ------------------------------------
@@ -100,6 +143,37 @@ step("br.decode of good, odd and bad bodies", function()
       check(r == nil and err.code == "DECODE", "bad body accepted:", bad:sub(1, 40))
     end
   end
+end)
+
+step("finalizers that decode and encode while a large decode builds its tables", function()
+  local items = {}
+  for i = 1, 3000 do
+    items[i] = ('{"pipeline_id":"%s","pipeline_run_id":"%s","n":%d}'):format(id("a", i), id("b", i), i)
+  end
+  local big = '{"result":[' .. table.concat(items, ",") .. "]}"
+  local small = '{"result":[{"pipeline_id":"x","pipeline_run_id":"y"}]}'
+  local flat = check(core.read_items(make_pairs(2), "pipeline_id", "pipeline_run_id"))
+  local inside, during, wrong = false, 0, 0
+  local function finalizer()
+    if not inside then return end
+    during = during + 1
+    local r = br.decode(small)
+    if not (r and r[1].pipeline_id == "x") then wrong = wrong + 1 end
+    local body = core.encode_query(flat, 2, 2)
+    if not (body and body:find(id("b", 2), 1, true) and not body:find(id("a", 1), 1, true)) then
+      wrong = wrong + 1
+    end
+  end
+  for _ = 1, 3 do
+    with_finalizers(500, finalizer, function()
+      inside = true
+      local r = check(br.decode(big))
+      inside = false
+      check(#r == 3000 and r[3000].pipeline_id == id("a", 3000) and r[1500].n == 1500, "wrong big decode")
+    end)
+  end
+  check(wrong == 0, "a finalizer got a wrong answer")
+  check(during > 0, "no finalizer ran during a decode")
 end)
 
 -- ---- against the stand-in --------------------------------------------------
@@ -187,6 +261,93 @@ local ok, err = pcall(function()
     r, e = c:query(model.seed_query)
     check(r == nil and e.code == "NETWORK", "no network error", tostring(e))
     c:close()
+  end)
+
+  step("proxies whose __index makes fresh strings: as pairs, as options, as sign headers", function()
+    server:reset()
+    local before = server:stats().requests
+    local c = client()
+    -- Items with nothing raw: refused, nothing sent.
+    local r, e = c:query({ setmetatable({}, fresh_strings()), setmetatable({}, fresh_strings()) })
+    check(r == nil and e.code == "INVALID_ARGUMENT" and e.index == 1 and e.field == "pipeline_id", "proxy pair")
+    r, e = c:run(setmetatable({}, fresh_strings()))
+    check(r == nil and e.code == "INVALID_ARGUMENT", "proxy list")
+    check(server:stats().requests == before, "a proxy's request was sent")
+    -- Items whose own fields are right: only those are read, and sent.
+    local list = {}
+    for i, p in ipairs(model.seed_query) do
+      list[i] = setmetatable({ pipeline_id = p.pipeline_id, pipeline_run_id = p.pipeline_run_id }, fresh_strings())
+    end
+    r = check(c:query(setmetatable(list, fresh_strings())))
+    check(#r == 6 and #r.missing == 0, "wrong results for raw items")
+    -- Options: what the metatable adds (an injected header, an unknown
+    -- option) is not an option.
+    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk, max_retries = 0 }
+    local oc = check(br.new(setmetatable(o, fresh_strings())))
+    check(#check(oc:query(model.seed_query, setmetatable({ batch_size = 2 }, fresh_strings()))) == 6, "proxied options")
+    oc:close()
+    r, e = br.new(setmetatable({}, fresh_strings()))
+    check(r == nil and e.code == "INVALID_ARGUMENT", "options behind a proxy taken")
+    -- br.sign: only the raw headers are signed; a proxy's are none.
+    local headers = setmetatable({ ["X-Sdk-Date"] = "20060102T150405Z" }, fresh_strings())
+    local auth = br.sign { method = "GET", path = "/path", query = "limit=1", headers = headers, body = "",
+                           ak = "AccessKey", sk = "SecretKey" }
+    check(auth and auth:sub(-64) == "5a2ce64c865e0e6046321c6f3d5a77ba8413eeaf355c3166c03d58d02ac79624",
+      "proxied headers signed differently", tostring(auth))
+    r, e = br.sign { method = "GET", path = "/", headers = setmetatable({}, fresh_strings()), ak = "AK", sk = "SK" }
+    check(r == nil and e.code == "INVALID_ARGUMENT", "proxy headers signed")
+    c:close()
+    check(caller_calls == 0, "the library ran a metamethod of the caller's")
+  end)
+
+  step("lists whose __len lies or raises", function()
+    server:reset()
+    local c = client()
+    local calls = 0
+    local function list_with(len)
+      local t = {}
+      for i, p in ipairs(model.seed_query) do t[i] = p end
+      return setmetatable(t, { __len = function() calls = calls + 1; return len() end })
+    end
+    check(#check(c:query(list_with(function() return 2 end))) == 6, "__len 2: not every item asked")
+    check(#check(c:query(list_with(function() error("no length") end))) == 6, "__len that raises")
+    check(#check(c:query(list_with(function() return 2 ^ 40 end))) == 6, "__len past the items")
+    local ids = setmetatable({ id("c", 1), id("c", 2), id("c", 3) },
+      { __len = function() calls = calls + 1; return 1 end })
+    check(#check(c:run(ids)) == 3, "run: __len read")
+    check(calls == 0, "__len ran")
+    c:close()
+  end)
+
+  step("a finalizer that closes the client in the middle of a query", function()
+    server:reset()
+    server:config { delay_ms = 5 }
+    local closed_in, list, opts = 0, make_pairs(400), { batch_size = 25 }
+    for round = 1, 3 do
+      local c = client { concurrency = 2 }
+      local inside, countdown = false, 10 * round
+      with_finalizers(300, function()
+        if not inside then return end
+        br.decode('{"result":[]}')
+        countdown = countdown - 1
+        if countdown == 0 then c:close() end
+      end, function()
+        inside = true
+        local ok, r, e = pcall(c.query, c, list, opts)
+        inside = false
+        if ok and r == nil and e.code == "CLOSED" then
+          closed_in = closed_in + 1
+          check(#e.results + #e.results.missing + #e.unanswered == 400, "pairs lost when closed")
+        elseif ok then
+          check(r and #r == 400, "neither results nor CLOSED:", tostring(e))
+        else
+          check(tostring(r):find("client is closed", 1, true), "raised:", tostring(r))
+        end
+      end)
+      c:close()
+    end
+    server:config { delay_ms = 0 }
+    check(closed_in > 0, "no query was closed in the middle")
   end)
 
   step("client:prepare, and clients left to the garbage collector", function()
