@@ -7,7 +7,9 @@
 #                                     and regressions, no fuzzing
 #   fuzz.sh coverage 0 HARNESS...     run the coverage builds over every
 #                                     input (shipped and found) and report
-#                                     line coverage of src/
+#                                     line coverage of src/, and of the
+#                                     library's Lua that the binding
+#                                     harness runs
 #
 # Seeds: fuzz/corpus/<harness>/ and fuzz/regressions/<harness>/, read only.
 # Inputs found while fuzzing go to build/fuzz/corpus/<harness>/ (kept
@@ -49,14 +51,30 @@ if [ "$mode" = coverage ]; then
         n=$(echo "$files" | grep -c .)
         echo "== $h: $n inputs"
         # shellcheck disable=SC2086
-        LLVM_PROFILE_FILE="$profiles/$h.profraw" "$out/cov/$h" -timeout=10 $files \
+        LLVM_PROFILE_FILE="$profiles/$h.profraw" FUZZ_LUA_LINES="$out/cov/$h.lua-lines" \
+            "$out/cov/$h" -timeout=10 $files \
             >"$out/cov/$h.log" 2>&1 || { tail -n 20 "$out/cov/$h.log"; failed="$failed $h"; }
         # llvm-cov takes the first binary bare, the others as -object.
         objects="$objects${objects:+ -object=}$out/cov/$h"
     done
     llvm-profdata-14 merge -sparse "$profiles"/*.profraw -o "$profiles/all.profdata" || exit 1
     # shellcheck disable=SC2086
-    llvm-cov-14 report -instr-profile="$profiles/all.profdata" $objects src/codec.c src/sign.c src/buf.c src/redact.c
+    llvm-cov-14 report -instr-profile="$profiles/all.profdata" $objects src/codec.c src/sign.c src/buf.c src/redact.c \
+        src/core_codec.c src/core_keyring.c
+    # The Lua lines the binding harness ran (its FUZZ_LUA_LINES), of the
+    # lines luac gives code to.
+    if [ -s "$out/cov/binding.lua-lines" ]; then
+        echo "Lua lines run by the binding harness:"
+        for f in lua/codearts/batchresult.lua lua/codearts/batchresult/input.lua \
+                 lua/codearts/batchresult/config.lua lua/codearts/batchresult/call.lua \
+                 lua/codearts/batchresult/exchange.lua; do
+            luac5.4 -l -l -p "$f" | sed -n 's/^[[:space:]]*[0-9]*[[:space:]]*\[\([0-9]*\)\].*/\1/p' | sort -un >"$out/cov/lines.all"
+            sed -n "s|^\./$f ||p" "$out/cov/binding.lua-lines" | sort -un >"$out/cov/lines.run"
+            all=$(wc -l <"$out/cov/lines.all")
+            run=$(comm -12 "$out/cov/lines.all" "$out/cov/lines.run" | wc -l)
+            printf '  %-40s %4d of %4d lines (%d%%)\n' "$f" "$run" "$all" $((100 * run / all))
+        done
+    fi
     echo "(line by line: llvm-cov-14 show -instr-profile=$profiles/all.profdata $objects src/sign.c)"
     [ -z "$failed" ] || { echo "fuzz-coverage: failed:$failed"; exit 1; }
     exit 0
