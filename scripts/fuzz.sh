@@ -68,8 +68,8 @@ if [ "$mode" = coverage ]; then
         for f in lua/codearts/batchresult.lua lua/codearts/batchresult/input.lua \
                  lua/codearts/batchresult/config.lua lua/codearts/batchresult/call.lua \
                  lua/codearts/batchresult/exchange.lua; do
-            luac5.4 -l -l -p "$f" | sed -n 's/^[[:space:]]*[0-9]*[[:space:]]*\[\([0-9]*\)\].*/\1/p' | sort -un >"$out/cov/lines.all"
-            sed -n "s|^\./$f ||p" "$out/cov/binding.lua-lines" | sort -un >"$out/cov/lines.run"
+            luac5.4 -l -l -p "$f" | sed -n 's/^[[:space:]]*[0-9]*[[:space:]]*\[\([0-9]*\)\].*/\1/p' | sort -u >"$out/cov/lines.all"
+            sed -n "s|^\./$f ||p" "$out/cov/binding.lua-lines" | sort -u >"$out/cov/lines.run"
             all=$(wc -l <"$out/cov/lines.all")
             run=$(comm -12 "$out/cov/lines.all" "$out/cov/lines.run" | wc -l)
             printf '  %-40s %4d of %4d lines (%d%%)\n' "$f" "$run" "$all" $((100 * run / all))
