@@ -512,6 +512,17 @@ local function public(res, what, closed)
   end
 end
 
+--- Public entry f called with the arguments given; tables lists the
+-- caller's tables among them, which must come back unchanged.  The
+-- results, and the outcome public() says.
+local function call_entry(what, closed, tables, f, ...)
+  local before = snapshot(tables)
+  local res = invoke(f, ...)
+  local outcome = public(res, what, closed)
+  unchanged(before, what)
+  return res, outcome
+end
+
 --- The codes a call may answer with, beside INVALID_ARGUMENT: CLOSED when
 -- a finalizer closed the client.  (An encode that runs out of memory
 -- raises a memory error: no code for it.)
@@ -590,10 +601,8 @@ local function do_call(method, list, opts, cl)
   local op = (method == "query" or method == "prepare") and "query" or "run"
   if method == "prepare" and type(opts) == "table" and rawget(opts, "operation") == "run" then op = "run" end
   local what = "client:" .. method
-  local before = snapshot({ list, opts })
-  local res = invoke(cl.obj[method], cl.obj, list, opts)
-  local outcome = public(res, what, cl.closed or (storm and storm.closes))
-  unchanged(before, what)
+  local res, outcome = call_entry(what, cl.closed or (storm and storm.closes), { list, opts }, cl.obj[method],
+    cl.obj, list, opts)
   if outcome then return { outcome } end
   local got, err = res[1], res[2]
   -- The reference, in the order the library checks.
@@ -702,10 +711,7 @@ local function do_new(opts)
     and rawget(opts, "ca_file") ~= "no/such/file" then
     rawset(opts, "ca_file", "README.md")
   end
-  local before = snapshot({ opts })
-  local res = invoke(br.new, opts)
-  local outcome = public(res, "br.new")
-  unchanged(before, "br.new")
+  local res, outcome = call_entry("br.new", false, { opts }, br.new, opts)
   if outcome then return { outcome } end
   local c, err = res[1], res[2]
   local valid, bad = ref_new(opts)
@@ -739,10 +745,7 @@ end
 -- ---- br.sign ------------------------------------------------------------------
 
 local function do_sign(t)
-  local before = snapshot({ t })
-  local res = invoke(br.sign, t)
-  local outcome = public(res, "br.sign")
-  unchanged(before, "br.sign")
+  local res, outcome = call_entry("br.sign", false, { t }, br.sign, t)
   if outcome then return { outcome } end
   local auth, details = res[1], res[2]
   if not auth then
