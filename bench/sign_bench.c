@@ -130,6 +130,7 @@ static void raw_once(void) {
 /* ---- (b) cab_sign ------------------------------------------------------- */
 
 static cab_signer *signer;
+static cab_sign_algorithms *algorithms;
 static cab_buf auth = CAB_BUF_INIT;
 
 static void sign_once(void) {
@@ -207,7 +208,8 @@ int main(int argc, char **argv) {
 
     build_request();
     if (!raw_crypto_init(&raw, SK, strlen(SK))) die("libcrypto setup failed");
-    if (cab_signer_new(&signer, SK, strlen(SK)) != CAB_SIGN_OK) die("cab_signer_new failed");
+    if (cab_sign_algorithms_new(&algorithms) != CAB_SIGN_OK) die("cab_sign_algorithms_new failed");
+    if (cab_signer_new(&signer, algorithms, SK, strlen(SK)) != CAB_SIGN_OK) die("cab_signer_new failed");
 
     /* Sign once so that the raw side uses exactly the bytes cab_sign hashed. */
     sign_once();
@@ -272,6 +274,7 @@ int main(int argc, char **argv) {
     printf("auth_len %zu\n", auth.len);
 
     cab_signer_free(signer);
+    cab_sign_algorithms_free(algorithms);
     cab_buf_free(&auth);
     raw_crypto_free(&raw);
     return 0;

@@ -148,7 +148,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char payload[65];
     cab_sign_status st, st2;
 
-    if (!signer && cab_signer_new(&signer, SK, sizeof SK - 1) != CAB_SIGN_OK) abort();
+    if (!signer) {
+        cab_sign_algorithms *a;
+        if (cab_sign_algorithms_new(&a) != CAB_SIGN_OK) abort();
+        if (cab_signer_new(&signer, a, SK, sizeof SK - 1) != CAB_SIGN_OK) abort();
+        cab_sign_algorithms_free(a); /* the signer keeps its own references */
+    }
 
     memset(&req, 0, sizeof req);
     line = next_line(data, size, &at, &len);

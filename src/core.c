@@ -1,6 +1,5 @@
 #include "core.h"
 #include "limit.h"
-#include "sign.h"
 
 #include <stdarg.h>
 #include <time.h>
@@ -42,34 +41,7 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
-/* The state's hold on the signer's algorithms (sign.h), let go when the
- * state closes: its finalizer runs before the module is unloaded, since
- * Lua finalizes objects in the reverse order they were made, and the
- * loader's handle was made before this. */
-#define ALGORITHMS "codearts.batchresult.algorithms" /* the hold's metatable */
-#define HOLD "codearts.batchresult.algorithms hold"     /* the registry's key */
-
-static int algorithms_gc(lua_State *L) {
-    (void)L;
-    cab_sign_release();
-    return 0;
-}
-
-static void hold_algorithms(lua_State *L) {
-    lua_newuserdata(L, 1);
-    if (luaL_newmetatable(L, ALGORITHMS)) {
-        lua_pushcfunction(L, algorithms_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
-    cab_sign_retain();
-    /* One hold per load: loading the module again in the same state drops
-     * the previous hold, which its finalizer releases. */
-    lua_setfield(L, LUA_REGISTRYINDEX, HOLD);
-}
-
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
-    hold_algorithms(L);
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");

@@ -12,6 +12,23 @@
 #include "sign.h"
 
 #define KEYRING "codearts.batchresult.keyring"
+#define ALGORITHMS "codearts.batchresult.algorithms"
+
+/* The state's SHA-256 and HMAC (sign.h), fetched at its first signer: an
+ * upvalue of core.keyring and core.signer, freed when the state closes.
+ * Its finalizer runs before the module is unloaded, since Lua finalizes
+ * in the reverse order objects were made, and the loader's handle is
+ * older. */
+typedef struct {
+    cab_sign_algorithms *a;
+} algorithms;
+
+static int algorithms_gc(lua_State *L) {
+    algorithms *box = luaL_checkudata(L, 1, ALGORITHMS);
+    cab_sign_algorithms_free(box->a);
+    box->a = NULL;
+    return 0;
+}
 
 typedef struct {
     cab_signer *s;        /* NULL when there is no SK (IAM token), or once closed */
@@ -78,11 +95,14 @@ static int keyring_tostring(lua_State *L) {
 /* A new keyring on the stack, signing with sk when sk is not NULL. */
 static keyring *new_keyring(lua_State *L, const char *sk, size_t len) {
     keyring *k = lua_newuserdata(L, sizeof *k);
-    cab_sign_status st;
+    algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
+    cab_sign_status st = CAB_SIGN_OK;
     memset(k, 0, sizeof *k);
     luaL_getmetatable(L, KEYRING);
     lua_setmetatable(L, -2);
-    if (sk && (st = cab_signer_new(&k->s, sk, len)) != CAB_SIGN_OK) {
+    if (!sk) return k;
+    if (!box->a) st = cab_sign_algorithms_new(&box->a);
+    if (st != CAB_SIGN_OK || (st = cab_signer_new(&k->s, box->a, sk, len)) != CAB_SIGN_OK) {
         cab_fail(L, "%s", cab_sign_strerror(st));
         return NULL;
     }
@@ -245,8 +265,15 @@ void cab_register_keyring(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"sign", l_sign}, {"last", l_last}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}};
     cab_new_class(L, KEYRING, methods, keyring_gc, keyring_tostring);
-    lua_pushcfunction(L, l_keyring);
-    lua_setfield(L, -2, "keyring");
-    lua_pushcfunction(L, l_signer);
+    memset(lua_newuserdata(L, sizeof(algorithms)), 0, sizeof(algorithms));
+    if (luaL_newmetatable(L, ALGORITHMS)) {
+        lua_pushcfunction(L, algorithms_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_keyring, 1);
+    lua_setfield(L, -3, "keyring");
+    lua_pushcclosure(L, l_signer, 1);
     lua_setfield(L, -2, "signer");
 }

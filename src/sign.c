@@ -1,7 +1,6 @@
 #include "sign.h"
 #include "requirements.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,57 +364,34 @@ void cab_canon_free(cab_canon *c) {
 
 /* ---- signer ------------------------------------------------------------- */
 
-/* SHA-256 and HMAC, fetched from the default provider and kept while a
- * user holds them (cab_sign_retain): fetching costs more than signing a
- * request.  Each Lua state that loads the module is a user, and lets go
- * when it closes, so that a module unloaded with its state (dlclose) leaves
- * nothing behind; with no user (a C program) they are kept to the end.
- * Each signer holds its own references, so letting go never pulls them
- * from under one. */
-static pthread_mutex_t algorithms_lock = PTHREAD_MUTEX_INITIALIZER;
-static EVP_MD *sha256_md;
-static EVP_MAC *hmac_mac;
-static unsigned long algorithm_users;
+struct cab_sign_algorithms {
+    EVP_MD *sha256;
+    EVP_MAC *hmac;
+};
 
-void cab_sign_retain(void) {
-    pthread_mutex_lock(&algorithms_lock);
-    algorithm_users++;
-    pthread_mutex_unlock(&algorithms_lock);
+cab_sign_status cab_sign_algorithms_new(cab_sign_algorithms **out) {
+    cab_sign_algorithms *a;
+    *out = NULL;
+    if (!(a = calloc(1, sizeof *a))) return CAB_SIGN_NOMEM;
+    a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    a->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!a->sha256 || !a->hmac) {
+        cab_sign_algorithms_free(a);
+        return CAB_SIGN_CRYPTO;
+    }
+    *out = a;
+    return CAB_SIGN_OK;
 }
 
-void cab_sign_release(void) {
-    pthread_mutex_lock(&algorithms_lock);
-    if (algorithm_users && --algorithm_users == 0) {
-        EVP_MD_free(sha256_md);
-        EVP_MAC_free(hmac_mac);
-        sha256_md = NULL;
-        hmac_mac = NULL;
-    }
-    pthread_mutex_unlock(&algorithms_lock);
-}
-
-/* References to the kept algorithms for a new signer, fetched when none
- * are kept; 0, or -1 when libcrypto fails. */
-static int take_algorithms(EVP_MD **md, EVP_MAC **mac) {
-    int rc = -1;
-    pthread_mutex_lock(&algorithms_lock);
-    if (!sha256_md) sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!hmac_mac) hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (sha256_md && hmac_mac && EVP_MD_up_ref(sha256_md)) {
-        if (EVP_MAC_up_ref(hmac_mac)) {
-            *md = sha256_md;
-            *mac = hmac_mac;
-            rc = 0;
-        } else {
-            EVP_MD_free(sha256_md);
-        }
-    }
-    pthread_mutex_unlock(&algorithms_lock);
-    return rc;
+void cab_sign_algorithms_free(cab_sign_algorithms *a) {
+    if (!a) return;
+    EVP_MD_free(a->sha256);
+    EVP_MAC_free(a->hmac);
+    free(a);
 }
 
 struct cab_signer {
-    EVP_MD *sha256; /* the signer's references to the kept algorithms */
+    EVP_MD *sha256; /* the signer's own references to the algorithms */
     EVP_MAC *mac;
     EVP_MD_CTX *md;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
@@ -429,16 +405,23 @@ struct cab_signer {
     cab_buf sts;
 };
 
-cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len) {
+cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
+                               size_t sk_len) {
     cab_signer *s;
     OSSL_PARAM params[2];
     char digest[] = "SHA256";
     *out = NULL;
     if (!(s = calloc(1, sizeof *s))) return CAB_SIGN_NOMEM;
-    if (take_algorithms(&s->sha256, &s->mac)) {
+    if (!EVP_MD_up_ref(a->sha256)) {
         free(s);
         return CAB_SIGN_CRYPTO;
     }
+    s->sha256 = a->sha256;
+    if (!EVP_MAC_up_ref(a->hmac)) {
+        cab_signer_free(s);
+        return CAB_SIGN_CRYPTO;
+    }
+    s->mac = a->hmac;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
     params[1] = OSSL_PARAM_construct_end();
     s->md = EVP_MD_CTX_new();

@@ -84,14 +84,18 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
  * digests and one HMAC and nothing else.  Not shareable between threads. */
 typedef struct cab_signer cab_signer;
 
-/* The fetched algorithms are kept for all signers while a user holds them:
- * each Lua state that loads the module retains them, and releases them when
- * it closes (the last release frees them).  With no user they are fetched
- * at the first signer and kept to the end of the process. */
-void cab_sign_retain(void);
-void cab_sign_release(void);
+/* SHA-256 and HMAC as fetched from libcrypto's default provider.
+ * Fetching costs more than signing a request, so their owner fetches them
+ * once (the binding: once per Lua state, freed when the state closes) and
+ * each signer takes its own references: freeing them never pulls them
+ * from under a signer. */
+typedef struct cab_sign_algorithms cab_sign_algorithms;
 
-cab_sign_status cab_signer_new(cab_signer **out, const char *sk, size_t sk_len);
+cab_sign_status cab_sign_algorithms_new(cab_sign_algorithms **out);
+void cab_sign_algorithms_free(cab_sign_algorithms *a);
+
+cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
+                               size_t sk_len);
 void cab_signer_free(cab_signer *s);
 
 /* Signs req and writes the Authorization value to auth.  After the call the
