@@ -181,8 +181,8 @@ end)
 local server = standin.start()
 local ok, err = pcall(function()
   local function client(opts)
-    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk, max_retries = 0 }
-    for k, v in pairs(opts or {}) do o[k] = v end
+    local o = server:options(opts)
+    if o.max_retries == nil then o.max_retries = 0 end
     return check(br.new(o))
   end
 

@@ -42,11 +42,7 @@ describe("the caller's tables are read once, raw", function()
   local server
   standin.for_block(function(s) server = s end)
 
-  local function options(extra)
-    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
+  local function options(extra) return server:options(extra) end
 
   it("new() ignores what a metatable supplies: no header injection, no metamethod run", function()
     local mt, calls = watched({ user_agent = "x\r\nX-Injected: 1", token = "t\r\nX-Injected: 1", timeuot = 5 })
@@ -197,9 +193,7 @@ describe("limits are the same in every layer", function()
   local L = core.limits
 
   local function refused(extra, pattern)
-    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
-    for k, v in pairs(extra) do o[k] = v end
-    local c, err = br.new(o)
+    local c, err = br.new(server:options(extra))
     assert.is_nil(c)
     assert.are.equal("INVALID_ARGUMENT", err.code)
     assert.truthy(err.message:find(pattern, 1, true), err.message)

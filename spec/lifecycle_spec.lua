@@ -11,8 +11,6 @@ local curl = require "codearts.batchresult.transport.curl"
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
 
-local creds = model.credentials.permanent
-local PROJECT = model.seed_project
 local now = br.now
 
 local expected = model.expected
@@ -24,9 +22,7 @@ describe("a call's end", function()
   standin.for_block(function(s) server = s end)
 
   local function client(extra)
-    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return assert(br.new(o))
+    return assert(br.new(server:options(extra)))
   end
 
   -- After whatever went before on c: a call that must return whole results

@@ -109,9 +109,7 @@ describe("inside nginx (ngx_lua cosockets)", function()
 
   -- A plain-Lua client (libcurl) with nginx's client options.
   local function curl_client(opts)
-    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return assert(br.new(o))
+    return assert(br.new(server:options(opts)))
   end
 
   standin.for_block(function(s)

@@ -23,10 +23,7 @@ describe("client:query against the stand-in", function()
   standin.for_block(function(s) server = s end)
 
   local function client(opts)
-    local o = { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak, sk = creds.permanent.sk }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    if o.token or o.ak == false then o.ak, o.sk = nil, nil end
-    return assert(br.new(o))
+    return assert(br.new(server:options(opts)))
   end
 
   it("answers the seed's six pairs as the reference documents them", function()

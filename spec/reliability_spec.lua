@@ -13,10 +13,7 @@ local PROJECT = model.seed_project
 local function seed_pairs() return model.seed_query end
 
 local function client_of(server, opts)
-  local o = { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak, sk = creds.permanent.sk }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  if o.token then o.ak, o.sk = nil, nil end
-  return assert(br.new(o))
+  return assert(br.new(server:options(opts)))
 end
 
 describe("retries", function()

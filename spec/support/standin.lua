@@ -24,6 +24,7 @@
 -- openssl's status into a failure.
 
 local cjson = require "cjson"
+local model = require "spec.standin.model"
 
 local M = {}
 
@@ -208,6 +209,17 @@ end
 
 function Server:running()
   return self.pid ~= nil and pid_alive(self.pid)
+end
+
+-- Options for a client of this server: the seed project and the permanent
+-- AK/SK, then extra's members (a token leaves the AK/SK out).  A new table
+-- each time.
+function Server:options(extra)
+  local creds = model.credentials.permanent
+  local o = { endpoint = self.url, project_id = model.seed_project, ak = creds.ak, sk = creds.sk }
+  if extra and extra.token then o.ak, o.sk = nil, nil end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
 end
 
 -- Kill the server and wait for it to be gone.  Safe to call twice.
