@@ -94,6 +94,46 @@ describe("secrets echoed by a server", function()
   end)
 end)
 
+describe("secrets pasted where an id goes", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  for _, auth in ipairs(AUTHS) do
+    it(("are not quoted back, with %s, and nothing is sent"):format(auth.name), function()
+      local o = { endpoint = server.url, project_id = PROJECT }
+      for k, v in pairs(auth.opts) do o[k] = v end
+      local client = assert(br.new(o))
+      for _, secret in ipairs(auth.secrets) do
+        local calls = {
+          function() return client:query({ { pipeline_id = secret, pipeline_run_id = secret } }) end,
+          function() return client:run({ model.seed[1].pipeline_id, secret }) end,
+          function() return client:run_and_query({ secret }) end,
+          function()
+            return client:prepare({ { pipeline_id = model.seed[1].pipeline_id, pipeline_run_id = secret } })
+          end,
+        }
+        for i, call in ipairs(calls) do
+          local res, err = call()
+          assert.is_nil(res)
+          assert.are.equal("INVALID_ARGUMENT", err.code)
+          assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+          assert_hidden(err.message, auth.secrets, "call " .. i .. "'s err.message")
+          assert_hidden(tostring(err), auth.secrets, "call " .. i .. "'s tostring(err)")
+        end
+      end
+      -- The client's own redactor, for a caller's messages.
+      for _, secret in ipairs(auth.secrets) do
+        local shown = client:redact("got " .. secret:sub(1, 12) .. "… and " .. secret)
+        assert.truthy(shown:find("[REDACTED]", 1, true), shown)
+        assert_hidden(shown, auth.secrets, "client:redact")
+      end
+      assert.are.equal("nothing secret", client:redact("nothing secret"))
+      client:close()
+      assert.are.equal(0, server:stats().requests)
+    end)
+  end
+end)
+
 -- Every value reachable from roots through tables (keys, values and
 -- metatables), functions' upvalues (and 5.1 environments), userdata's
 -- metatables and user values, and other coroutines' locals.

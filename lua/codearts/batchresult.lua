@@ -110,6 +110,15 @@ function Client:clock_skew()
   return live(self).skew
 end
 
+--- The caller's list for operation row, read once (input.items); a
+-- refusal quotes the bad value, which may be a secret pasted in the wrong
+-- place, so its message goes through the client's redactor.
+local function items(priv, list, row)
+  local flat, n = input.items(list, row)
+  if not flat then n.message = priv.creds.keyring:redact(n.message) end
+  return flat, n
+end
+
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
 -- it returns true at once and the answer goes to the callback.
@@ -118,7 +127,7 @@ local function start(self, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = config.call_options(opts, priv.cfg) end
   if not o then return nil, err end
-  local flat, n = input.items(list, row)
+  local flat, n = items(priv, list, row)
   if not flat then return nil, n end
   if o.callback then
     return nvim.run_async(o.callback, function() return call.run(priv, row, flat, n, o) end)
@@ -192,7 +201,7 @@ function Client:run_and_query(ids, opts)
     return nil, Error.invalid("run_and_query has no dry_run: the runs it would ask about do not exist "
       .. "until they start (use run with dry_run)")
   end
-  local flat, n = input.items(ids, operations.run)
+  local flat, n = items(priv, ids, operations.run)
   if not flat then return nil, n end
   if o.callback then
     return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end)
@@ -215,11 +224,19 @@ function Client:prepare(list, opts)
   local o, err = input.options(opts, PREPARE_OPTIONS, "prepare option", "prepare options")
   if not o then return nil, err end
   local row = operations[o.operation or "query"]
-  local flat, n = input.items(list, row)
+  local flat, n = items(priv, list, row)
   if not flat then return nil, n end
   local reqs, rerr = call.run(priv, row, flat, n, { dry_run = true, batch_size = n })
   if not reqs then return nil, rerr end
   return reqs[1]
+end
+
+--- client:redact(text) -> text with every secret of this client (the SK,
+-- the security token, the IAM token) [REDACTED], in each form the library
+-- redacts a server's text: for messages of your own that quote input.
+function Client:redact(text)
+  if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string", 2) end
+  return (live(self).creds.keyring:redact(text))
 end
 
 --- Frees the connections and the key material; the client is unusable
