@@ -172,6 +172,39 @@ describe("codearts-batchresult", function()
       end
     end)
 
+    it("keeps the table aligned and the CSV whole for names with wide characters, commas and quotes", function()
+      local names = { [SEED[1].pipeline_id] = "中文流水线", [SEED[2].pipeline_id] = "ｆｕｌｌ ｗｉｄｔｈ",
+                      [SEED[3].pipeline_id] = 'say "hi", then\nleave', [SEED[4].pipeline_id] = "café" }
+      server:config { names = names }
+      local r = run(concat({ "query" }, seed_args()))
+      assert.are.equal(1, r.status, cli.describe(r))
+      -- Where STATUS starts on each line, in a terminal's columns: a
+      -- character of U+1100 and above in these names takes two, any other
+      -- one (each counted from its first byte).
+      local starts = {}
+      for line in r.out:gmatch("[^\n]+") do
+        local at = line:find("START_", 1, true) or line:find("STATUS", 1, true)
+        if not at then break end
+        local cols, i = 0, 1
+        while i < at do
+          local b = line:byte(i)
+          local len = b >= 0xF0 and 4 or b >= 0xE0 and 3 or b >= 0xC0 and 2 or 1
+          cols = cols + ((len >= 3) and 2 or 1)
+          i = i + len
+        end
+        starts[#starts + 1] = cols
+      end
+      assert.are.equal(7, #starts, r.out)
+      for i = 2, 7 do assert.are.equal(starts[1], starts[i], r.out) end
+      -- The control character in a name becomes a space in the table.
+      assert.truthy(r.out:find('say "hi", then leave', 1, true), r.out)
+      r = run(concat({ "query", "--format", "csv" }, seed_args()))
+      local records = parse_csv(r.out)
+      for i, p in ipairs(SEED) do
+        assert.are.equal(names[p.pipeline_id] or p.pipeline_name, records[i + 1][2])
+      end
+    end)
+
     it("prints NDJSON, one result object per line, and the missing pairs on stderr", function()
       server:config { omit = { SEED[4].pipeline_run_id } }
       local r = run(concat({ "query", "--format", "ndjson" }, seed_args()))
@@ -208,6 +241,21 @@ describe("codearts-batchresult", function()
         os.remove(path)
         assert.are.equal(1, r.status, name .. ": " .. cli.describe(r))
         assert.are.same(want, plain(cjson.decode(r.out).result), name)
+      end
+    end)
+
+    it("reads a lines file whose first line is a comment naming the columns, and CSV written with spaces", function()
+      local p1, p2 = SEED[1], SEED[2]
+      local inputs = {
+        "# pipeline_id,pipeline_run_id\n" .. p1.pipeline_id .. " " .. p1.pipeline_run_id .. "\n"
+          .. p2.pipeline_id .. ":" .. p2.pipeline_run_id .. "\n",
+        "pipeline_id, pipeline_run_id\n" .. p1.pipeline_id .. ", " .. p1.pipeline_run_id .. "\n"
+          .. p2.pipeline_id .. " ,\t" .. p2.pipeline_run_id .. " \n",
+      }
+      for _, text in ipairs(inputs) do
+        local r = run({ "query", "--format", "json" }, { stdin = text })
+        assert.are.equal(1, r.status, cli.describe(r)) -- the first did not start
+        assert.are.same({ expected(p1), expected(p2) }, plain(cjson.decode(r.out).result))
       end
     end)
 
@@ -334,7 +382,8 @@ describe("codearts-batchresult", function()
         { { "query", "--format", "xml", arg_of(SEED[1]) }, "argument for option '--format' must be one of" },
         { { "query", "--batch-size", "0", arg_of(SEED[1]) }, "option batch_size must be a whole number" },
         { { "query", "--batch-size", "0", arg_of(SEED[1]) }, "(--batch-size 0)" },
-        { { "query", "--batch-size", "many", arg_of(SEED[1]) }, "malformed argument 'many'" },
+        { { "query", "--batch-size", "many", arg_of(SEED[1]) }, "--batch-size: expected a number, got 'many'" },
+        { { "query", "--timeout", "0x10", arg_of(SEED[1]) }, "--timeout: expected a number, got '0x10'" },
         { { "query", "--deadline", "0", arg_of(SEED[1]) }, "deadline must be a number of seconds" },
         { { "query", "--timeuot", "3", arg_of(SEED[1]) }, "unknown option '--timeuot'" },
         { { "query", "--region", "cn-nowhere-1", arg_of(SEED[1]) }, "unknown region 'cn-nowhere-1'" },
@@ -586,6 +635,32 @@ describe("codearts-batchresult", function()
             or option:find("secret") or option:find("password") or option:find("security"), option)
         end
       end
+    end)
+
+    it("never quotes a secret pasted where an item goes, nor sends anything", function()
+      local token = os.tmpname()
+      files.write(token, creds.iam_token .. "\n")
+      local t = creds.temporary
+      local temporary = { HUAWEICLOUD_SDK_AK = t.ak, HUAWEICLOUD_SDK_SK = t.sk,
+                          HUAWEICLOUD_SDK_SECURITY_TOKEN = t.security_token }
+      local cases = {
+        { { "run" }, { stdin = creds.permanent.sk .. "\n" }, creds.permanent.sk },
+        { { "query", "--input", token, "--token-file", token }, {}, creds.iam_token },
+        { { "run", "--token-file", token, creds.iam_token }, {}, creds.iam_token },
+        { { "query", t.security_token .. ":" .. SEED[1].pipeline_run_id }, { env = temporary }, t.security_token },
+        { { "query" }, { env = temporary, stdin = t.sk .. " " .. t.sk .. "\n" }, t.sk },
+      }
+      for _, case in ipairs(cases) do
+        local r = run(case[1], case[2])
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find("[REDACTED]", 1, true), r.err)
+        -- Nor any 8 bytes of it.
+        for i = 1, #case[3] - 7 do
+          assert.is_nil(r.err:find(case[3]:sub(i, i + 7), 1, true), r.err)
+        end
+      end
+      os.remove(token)
+      assert.are.equal(0, requests())
     end)
 
     it("-v prints one line per attempt, with no secret", function()

@@ -53,21 +53,25 @@ local function read_token(a, sys)
   return token
 end
 
---- The items: arguments, then --input; stdin when neither is given and it
--- is not a terminal.
-local function read_items(a, sys)
-  local items = input.items(a.command == "query" and "pairs" or "ids")
+--- Where the items' text comes from, besides the arguments: --input's
+-- file ("-": stdin), or stdin when no item is an argument and stdin is not
+-- a terminal; nil for none.
+local function text_source(a, sys)
   local argv = a.command == "query" and a.pairs or a.pipeline_ids
-  local ok, why = input.from_arguments(items, argv)
-  if not ok then stop(USAGE, why) end
   local from = a.input
-  if not from and #argv == 0 and not terminal.isatty(sys.stdin) then
-    from = "-"
-  end
+  if not from and #argv == 0 and not terminal.isatty(sys.stdin) then from = "-" end
   if from == "-" and a.token_file == "-" then
     stop(USAGE, "--token-file - reads stdin, so the items cannot come from it: give them as arguments "
       .. "or with --input FILE")
   end
+  return from
+end
+
+--- The items: arguments, then the text of `from` (text_source).
+local function read_items(a, sys, from)
+  local items = input.items(a.command == "query" and "pairs" or "ids")
+  local ok, why = input.from_arguments(items, a.command == "query" and a.pairs or a.pipeline_ids)
+  if not ok then stop(USAGE, why) end
   if from then
     ok, why = input.from_text(items, slurp(from, "--input", sys), from == "-" and "input" or from)
     if not ok then stop(USAGE, why) end
@@ -191,19 +195,22 @@ end
 local function run(argv, sys, state)
   local a = parse(argv)
   check_usage(a)
-  local items = read_items(a, sys)
+  local from = text_source(a, sys)
   local token = a.token_file and read_token(a, sys)
 
   local on_tty = terminal.isatty(sys.stderr)
   local show_progress = a.progress or (on_tty and not a.no_progress)
   local progress = terminal.progress(sys.stderr, a.progress)
+  -- The client first: from here on every message is shown through its
+  -- redactor (main), since a user may paste a secret where an id goes.
   local client = new_client(a, token, sys, progress)
+  state.client = client
+  local items = read_items(a, sys, from)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
                  on_progress = show_progress and progress.update or nil }
   local kind, records, err = call(client, a, items, opts)
   progress.finish()
-  client:close()
 
   local ran = records or (err and (err.results or err.unanswered))
   if not ran then
@@ -281,6 +288,16 @@ function M.main(argv, sys)
     if tostring(e):find("interrupted!$") then return { exit = INTERRUPTED, message = "interrupted" } end
     return debug.traceback(tostring(e), 2)
   end)
+  local client = state.client
+  if client then
+    -- Whatever is said below may quote the user's input: redacted first.
+    if not ok and type(status) == "table" and status.message then
+      status.message = client:redact(status.message)
+    elseif not ok and type(status) == "string" then
+      status = client:redact(status)
+    end
+    client:close()
+  end
   if ok then return status end
   if type(status) == "table" and status.exit then
     if status.text then sys.stderr:write(status.text, "\n") end

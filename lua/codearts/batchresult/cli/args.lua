@@ -49,6 +49,16 @@ Exit status:
   3  the call failed (API, network, TLS): the results that arrived are
      printed, the error and the unanswered items go to stderr]]
 
+--- The converter of a numeric option: a decimal number, or a message
+-- that names the option (argparse's own names only the value).
+local function number(flag)
+  return function(s)
+    local n = not s:find("[xX]") and tonumber(s) -- no hexadecimal: "0x10" is a typo here
+    if n then return n end
+    return nil, ("%s: expected a number, got '%s'"):format(flag, s)
+  end
+end
+
 -- Options every command takes.
 local function connection_options(cmd)
   local endpoint = cmd:option("--endpoint", "https://host[:port] of the API (default: $CODEARTS_ENDPOINT).")
@@ -64,13 +74,16 @@ local function connection_options(cmd)
     cmd:option("--ca-file", "PEM file of trusted CAs (default: the system's)."):argname "<file>"
   )
   cmd:group("Batching and limits",
-    cmd:option("--batch-size", "Items per request (default 100)."):argname "<n>":convert(tonumber),
-    cmd:option("--concurrency", "Requests at once (default 4)."):argname "<n>":convert(tonumber),
-    cmd:option("--timeout", "Seconds for one request (default 30)."):argname "<s>":convert(tonumber),
+    cmd:option("--batch-size", "Items per request (default 100)."):argname "<n>"
+      :convert(number("--batch-size")),
+    cmd:option("--concurrency", "Requests at once (default 4)."):argname "<n>"
+      :convert(number("--concurrency")),
+    cmd:option("--timeout", "Seconds for one request (default 30)."):argname "<s>"
+      :convert(number("--timeout")),
     cmd:option("--deadline", "Seconds for the whole call, retries included."):argname "<s>"
-      :convert(tonumber),
+      :convert(number("--deadline")),
     cmd:option("--max-retries", "Attempts after the first, per batch (default 3)."):argname "<n>"
-      :convert(tonumber)
+      :convert(number("--max-retries"))
   )
 end
 

@@ -178,21 +178,23 @@ end
 local function csv_records(text)
   local next_line = lines(text)
   return function()
-    local start, record, quotes
+    -- The record's lines gather in a list, joined once: a quote left open
+    -- early must not make each later line copy all before it.
+    local start, parts, quotes
     repeat
       local n, line = next_line()
       if not n then
-        if record then return start, nil, "a quoted field is not closed" end
+        if parts then return start, nil, "a quoted field is not closed" end
         return nil
       end
-      if record then
-        record = record .. "\n" .. line
+      if parts then
+        parts[#parts + 1] = line
       else
-        start, record, quotes = n, line, 0
+        start, parts, quotes = n, { line }, 0
       end
       quotes = quotes + select(2, line:gsub('"', ""))
     until quotes % 2 == 0
-    return start, csv_fields(record)
+    return start, csv_fields(table.concat(parts, "\n"))
   end
 end
 
@@ -239,15 +241,19 @@ local function pair_csv(items, text, label)
         return nil, ("%s: %d field%s, but the header puts pipeline_id and pipeline_run_id in columns %d "
           .. "and %d"):format(where(line), #fields, #fields == 1 and "" or "s", pcol, rcol)
       end
-      items:add({ pipeline_id = fields[pcol], pipeline_run_id = fields[rcol] }, where, line)
+      -- Trimmed like the header's names ("a, b" is common): ids hold no
+      -- white space, so none is lost.
+      items:add({ pipeline_id = trim(fields[pcol]), pipeline_run_id = trim(fields[rcol]) }, where, line)
     end
   end
   return true
 end
 
 --- Whether text's first record looks like a CSV header: it names
--- pipeline_id or pipeline_run_id as a field.
+-- pipeline_id or pipeline_run_id as a field.  A first line that is a #
+-- comment makes it the line format, whatever the comment says.
 local function csv_header(text)
+  if text:find("^%s*#") then return false end
   local _, first = first_record(csv_records(text))
   if not first then return false end
   local pcol, rcol = columns(first)

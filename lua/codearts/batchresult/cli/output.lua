@@ -196,15 +196,49 @@ end
 -- The table, as `make demo` prints it: aligned columns, a header.
 ------------------------------------------------------------------------
 
---- A field as one line of text, and its width in characters: a server's
--- control characters (line breaks, terminal escapes) become spaces, and a
--- UTF-8 sequence counts as one character, so that a Chinese pipeline name
--- keeps the columns aligned.
+-- Code points a terminal draws two columns wide (Unicode's East Asian
+-- Wide and Fullwidth: CJK, kana, Hangul, fullwidth forms, most emoji),
+-- as ranges, and the combining marks it draws over the character before.
+local WIDE = {
+  { 0x1100, 0x115F }, { 0x2E80, 0x303E }, { 0x3041, 0x33FF }, { 0x3400, 0x4DBF },
+  { 0x4E00, 0x9FFF }, { 0xA000, 0xA4CF }, { 0xAC00, 0xD7A3 }, { 0xF900, 0xFAFF },
+  { 0xFE30, 0xFE4F }, { 0xFF00, 0xFF60 }, { 0xFFE0, 0xFFE6 }, { 0x1F300, 0x1F64F },
+  { 0x1F900, 0x1F9FF }, { 0x20000, 0x3FFFD },
+}
+local COMBINING = { 0x0300, 0x036F }
+
+--- The columns one UTF-8 sequence takes (a stray or cut one: one).
+local function columns_of(seq)
+  local b = seq:byte(1)
+  if #seq ~= (b >= 0xF0 and 4 or b >= 0xE0 and 3 or b >= 0xC0 and 2 or 1) then return 1 end
+  local cp
+  if b >= 0xF0 then
+    cp = (b % 8) * 0x40000 + (seq:byte(2) % 64) * 0x1000 + (seq:byte(3) % 64) * 0x40 + seq:byte(4) % 64
+  elseif b >= 0xE0 then
+    cp = (b % 16) * 0x1000 + (seq:byte(2) % 64) * 0x40 + seq:byte(3) % 64
+  elseif b >= 0xC0 then
+    cp = (b % 32) * 0x40 + seq:byte(2) % 64
+  else
+    return 1
+  end
+  if cp >= COMBINING[1] and cp <= COMBINING[2] then return 0 end
+  for _, r in ipairs(WIDE) do
+    if cp < r[1] then return 1 end
+    if cp <= r[2] then return 2 end
+  end
+  return 1
+end
+
+--- A field as one line of text, and the columns a terminal draws it in:
+-- a server's control characters (line breaks, terminal escapes) become
+-- spaces, and each UTF-8 sequence counts its columns, so that a Chinese
+-- pipeline name keeps the table aligned.
 local function cell(v)
   if type(v) ~= "string" then v = json_value(v) end
   if v:find("^[ -~]*$") then return v, #v end -- printable ASCII: the usual case, checked fast
   v = v:gsub("%c", " ")
-  local _, n = v:gsub("[^\128-\191]", "")
+  local n = 0
+  for seq in v:gmatch("[^\128-\191][\128-\191]*") do n = n + columns_of(seq) end
   return v, n
 end
 
