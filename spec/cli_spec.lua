@@ -205,6 +205,27 @@ describe("codearts-batchresult", function()
       end
     end)
 
+    it("prints well-formed UTF-8 in JSON and NDJSON whatever bytes a server sends in a name", function()
+      local FFFD = "\239\191\189"
+      local sent = { "\255\254 latin-1", "surrogate \237\160\128", "cut \228\184", "café 中文" }
+      local want = { FFFD .. FFFD .. " latin-1", "surrogate " .. FFFD .. FFFD .. FFFD, "cut " .. FFFD .. FFFD,
+                     "café 中文" }
+      local names = {}
+      for i = 1, 4 do names[SEED[i].pipeline_id] = sent[i] end
+      server:config { names = names }
+      local r = run(concat({ "query", "--format", "json" }, seed_args({ 1, 2, 3, 4 })))
+      assert.are.equal(1, r.status, cli.describe(r))
+      local got = cjson.decode(r.out).result
+      for i = 1, 4 do assert.are.equal(want[i], got[i].pipeline_name) end
+      r = run(concat({ "query", "--format", "ndjson" }, seed_args({ 1, 2, 3, 4 })))
+      local i = 0
+      for line in r.out:gmatch("([^\n]*)\n") do
+        i = i + 1
+        assert.are.equal(want[i], cjson.decode(line).pipeline_name)
+      end
+      assert.are.equal(4, i)
+    end)
+
     it("prints NDJSON, one result object per line, and the missing pairs on stderr", function()
       server:config { omit = { SEED[4].pipeline_run_id } }
       local r = run(concat({ "query", "--format", "ndjson" }, seed_args()))
