@@ -275,7 +275,7 @@ static void push_buf(lua_State *L, const cab_buf *b) {
 }
 
 /* (signed_request) -> authorization, details.  Every push may raise (out
- * of memory, or a 5.1 finalizer's error), so core.sign runs this
+ * of memory, or the error of a finalizer it runs), so core.sign runs this
  * protected and frees the signer whichever way it ends. */
 static int push_signed(lua_State *L) {
     const signed_request *r = lua_touserdata(L, 1);
