@@ -120,6 +120,80 @@ describe("br.sign", function()
   end)
 end)
 
+describe("br.sign's table", function()
+  local core = require "codearts.batchresult.core"
+  local H = { Host = "h.example", ["X-Sdk-Date"] = "20200101T000000Z" }
+  local function full()
+    return { method = "POST", path = "/p", query = "a=1", headers = H, body = "{}", ak = "AK", sk = "SK" }
+  end
+  local function refused(t)
+    local auth, err = br.sign(t)
+    assert.is_nil(auth)
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    return err.message, err.option
+  end
+
+  -- The library's rule: tables are read raw, metatables never consulted.
+  it("is read raw: fields behind __index or __pairs do not count", function()
+    local mt = { __index = full(), __pairs = function() return next, full(), nil end }
+    assert.are.equal("sign: method is required", refused(setmetatable({}, mt)))
+    local t = full()
+    t.query = nil
+    local want = assert(br.sign(t))
+    assert.are.equal(want, (br.sign(setmetatable(t, mt))))
+  end)
+
+  it("has headers read raw", function()
+    local hidden = setmetatable({ Host = "h.example" }, { __index = H, __pairs = function() return next, H, nil end })
+    local t = full()
+    t.headers = hidden
+    assert.are.equal("sign: X-Sdk-Date header missing", refused(t))
+  end)
+
+  -- Every kind of bad field is worded as the field checks word it.
+  it("words each bad field as before", function()
+    local function with(k, v)
+      local t = full()
+      t[k] = v
+      return t
+    end
+    assert.are.same({ "sign's argument must be a table, got number" }, { refused(12) })
+    assert.are.same({ "sign: method is required" }, { refused(nil) })
+    assert.are.same({ "unknown sign field 'secret'", "secret" }, { refused(with("secret", "x")) })
+    assert.are.same({ "unknown sign field 1", 1 }, { refused(with(1, "x")) })
+    assert.are.same({ "sign field body must be a string, got number", "body" }, { refused(with("body", 12)) })
+    assert.are.same({ "sign field headers must be a table, got string", "headers" },
+      { refused(with("headers", "x")) })
+    for _, k in ipairs({ "method", "path", "headers", "ak", "sk" }) do
+      assert.are.same({ "sign: " .. k .. " is required" }, { refused(with(k, nil)) })
+    end
+    assert.are.same({ "sign: sk is empty" }, { refused(with("sk", "")) })
+    assert.are.same({ "sign: headers must map strings to strings, got string = number" },
+      { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", X = 1 })) })
+    assert.are.same({ "sign: headers must map strings to strings, got number = string" },
+      { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", "v" })) })
+    assert.are.same({ "sign: access key is empty or holds a space, comma or control character" },
+      { refused(with("ak", "A K")) })
+    assert.are.same({ "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ" },
+      { refused(with("headers", { ["X-Sdk-Date"] = "x" })) })
+  end)
+
+  -- br.sign keys HMAC itself for its one call; a client's signer keys
+  -- OpenSSL's.  Keys longer than SHA-256's block are hashed first.
+  it("signs as a client's signer does, whatever the key's length", function()
+    for _, n in ipairs({ 1, 63, 64, 65, 200 }) do
+      local t = full()
+      t.sk = ("k"):rep(n - 1) .. "!"
+      local auth, d = br.sign(t)
+      local keyring = core.keyring(t.sk)
+      assert.are.equal(keyring:sign("AK", "POST", "/p", "a=1", H, "{}"), auth, "key of " .. n)
+      local canonical, sts, signed = keyring:last()
+      assert.are.same({ canonical_request = canonical, string_to_sign = sts, signed_headers = signed }, d)
+      keyring:close()
+    end
+  end)
+end)
+
 describe("a client's signer, reused across calls", function()
   local core = require "codearts.batchresult.core"
 

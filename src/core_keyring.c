@@ -3,8 +3,8 @@
  * redacts sk and the other secrets (a security token, an IAM token) from
  * text a server sent back.  The SK lives only here, in C memory: the HMAC
  * state keyed with it and the redactor's copy, both zeroed when the
- * keyring is closed or collected.  core.signer(sk) is a keyring that only
- * signs (br.sign's, which shows no server text). */
+ * keyring is closed or collected.  core.sign(t) signs br.sign's table
+ * with a signer that lives only for the call. */
 #include <string.h>
 
 #include "core.h"
@@ -15,7 +15,7 @@
 #define ALGORITHMS "codearts.batchresult.algorithms"
 
 /* The state's SHA-256 and HMAC (sign.h), fetched at its first signer: an
- * upvalue of core.keyring and core.signer, freed when the state closes.
+ * upvalue of core.keyring and core.sign, freed when the state closes.
  * Its finalizer runs before the module is unloaded, since Lua finalizes
  * in the reverse order objects were made, and the loader's handle is
  * older. */
@@ -32,7 +32,7 @@ static int algorithms_gc(lua_State *L) {
 
 typedef struct {
     cab_signer *s;        /* NULL when there is no SK (IAM token), or once closed */
-    cab_redactor *r;      /* NULL for core.signer's, or once closed */
+    cab_redactor *r;      /* NULL once closed */
     int closed;
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
@@ -92,17 +92,24 @@ static int keyring_tostring(lua_State *L) {
     return 1;
 }
 
+/* The state's algorithms, fetched at the first call that signs. */
+static cab_sign_status state_algorithms(lua_State *L, cab_sign_algorithms **out) {
+    algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
+    cab_sign_status st = box->a ? CAB_SIGN_OK : cab_sign_algorithms_new(&box->a);
+    *out = box->a;
+    return st;
+}
+
 /* A new keyring on the stack, signing with sk when sk is not NULL. */
 static keyring *new_keyring(lua_State *L, const char *sk, size_t len) {
     keyring *k = lua_newuserdata(L, sizeof *k);
-    algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
-    cab_sign_status st = CAB_SIGN_OK;
+    cab_sign_algorithms *a;
+    cab_sign_status st;
     memset(k, 0, sizeof *k);
     luaL_getmetatable(L, KEYRING);
     lua_setmetatable(L, -2);
     if (!sk) return k;
-    if (!box->a) st = cab_sign_algorithms_new(&box->a);
-    if (st != CAB_SIGN_OK || (st = cab_signer_new(&k->s, box->a, sk, len)) != CAB_SIGN_OK) {
+    if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK || (st = cab_signer_new(&k->s, a, sk, len)) != CAB_SIGN_OK) {
         cab_fail(L, "%s", cab_sign_strerror(st));
         return NULL;
     }
@@ -128,43 +135,56 @@ static int l_keyring(lua_State *L) {
     return 1;
 }
 
-/* core.signer(sk) -> a keyring that signs and redacts nothing | nil, message */
-static int l_signer(lua_State *L) {
-    size_t len;
-    const char *sk = luaL_checklstring(L, 1, &len);
-    if (len == 0) return cab_fail(L, "secret key is empty");
-    return new_keyring(L, sk, len) ? 1 : 2;
-}
-
-/* Collects a {name = value} table into hs, raw; returns the count, or -1
- * with an error message pushed.  The strings stay referenced by the table,
- * which stays on the stack while we sign and runs no code. */
+/* Collects a {name = value} table into hs, raw: the count (past
+ * CAB_MAX_HEADERS only the first are kept), or -1 when a name or value is
+ * not a string.  The strings stay referenced by the table, which stays on
+ * the stack while we sign. */
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 2);
-            lua_pushliteral(L, "header names must be strings");
             return -1;
         }
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            lua_pushfstring(L, "header '%s': value must be a string", lua_tostring(L, -2));
-            lua_replace(L, -3);
-            lua_pop(L, 1);
-            return -1;
+        if (n < CAB_MAX_HEADERS) {
+            hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
+            hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
         }
-        if (n == CAB_MAX_HEADERS) {
-            lua_pop(L, 2);
-            lua_pushfstring(L, "more than %d headers", CAB_MAX_HEADERS);
-            return -1;
-        }
-        hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
-        hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
         n++;
         lua_pop(L, 1);
     }
     return n;
+}
+
+/* nil, message, code: what refused a request.  code is INVALID_ARGUMENT
+ * unless memory or libcrypto failed. */
+static int refused(lua_State *L, cab_sign_status st, const char *message) {
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    lua_pushstring(L, st == CAB_SIGN_NOMEM || st == CAB_SIGN_CRYPTO ? "INTERNAL" : "INVALID_ARGUMENT");
+    return 3;
+}
+
+static int too_many_headers(lua_State *L) {
+    lua_pushfstring(L, "more than %d headers", CAB_MAX_HEADERS);
+    return refused(L, CAB_SIGN_OK, lua_tostring(L, -1));
+}
+
+/* The header a refusal of cab_sign's is about, or NULL. */
+static const cab_header *refused_header(cab_sign_status st, const cab_signer *s, const cab_header *hs) {
+    if (st == CAB_SIGN_BAD_HEADER_NAME || st == CAB_SIGN_BAD_HEADER_VALUE || st == CAB_SIGN_DUP_HEADER ||
+        st == CAB_SIGN_BAD_DATE)
+        return &hs[cab_signer_canon(s)->bad_header];
+    return NULL;
+}
+
+/* refused() for cab_sign's status st, naming header h when not NULL. */
+static int sign_refused(lua_State *L, cab_sign_status st, const cab_header *h) {
+    if (!h) return refused(L, st, cab_sign_strerror(st));
+    lua_pushlstring(L, h->name, h->name_len);
+    lua_pushfstring(L, "header '%s': %s", lua_tostring(L, -1), cab_sign_strerror(st));
+    return refused(L, st, lua_tostring(L, -1));
 }
 
 /* keyring:sign(ak, method, path, query, headers, body) -> authorization
@@ -189,31 +209,140 @@ static int l_sign(lua_State *L) {
     req.query = luaL_optlstring(L, 5, "", &req.query_len);
     luaL_checktype(L, 6, LUA_TTABLE);
     req.body = luaL_optlstring(L, 7, "", &req.body_len);
-    if ((n = collect_headers(L, 6, hs)) < 0) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        lua_pushliteral(L, "INVALID_ARGUMENT");
-        return 3;
-    }
+    if ((n = collect_headers(L, 6, hs)) < 0)
+        return refused(L, CAB_SIGN_OK, "header names and values must be strings");
+    if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.headers = hs;
     req.n_headers = (size_t)n;
     st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
-    if (st == CAB_SIGN_BAD_HEADER_NAME || st == CAB_SIGN_BAD_HEADER_VALUE ||
-        st == CAB_SIGN_DUP_HEADER || st == CAB_SIGN_BAD_DATE) {
-        const cab_header *h = &hs[cab_signer_canon(k->s)->bad_header];
-        lua_pushlstring(L, h->name, h->name_len);
-        cab_fail(L, "header '%s': %s", lua_tostring(L, -1), cab_sign_strerror(st));
-        lua_pushliteral(L, "INVALID_ARGUMENT");
-        return 3;
-    }
-    if (st != CAB_SIGN_OK) {
-        cab_fail(L, "%s", cab_sign_strerror(st));
-        if (st == CAB_SIGN_NOMEM || st == CAB_SIGN_CRYPTO) lua_pushliteral(L, "INTERNAL");
-        else lua_pushliteral(L, "INVALID_ARGUMENT");
-        return 3;
-    }
+    if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
     lua_pushlstring(L, k->auth.data, k->auth.len);
     return 1;
+}
+
+/* br.sign's fields: the keys core.sign reads, in its slots' order. */
+enum { F_METHOD, F_PATH, F_QUERY, F_HEADERS, F_BODY, F_AK, F_SK, N_FIELDS };
+static const struct {
+    const char *name;
+    size_t len;
+} SIGN_FIELDS[N_FIELDS] = {{"method", 6}, {"path", 4}, {"query", 5}, {"headers", 7},
+                           {"body", 4},   {"ak", 2},   {"sk", 2}};
+#define SIGN_REQUIRED ((1 << F_METHOD) | (1 << F_PATH) | (1 << F_HEADERS) | (1 << F_AK) | (1 << F_SK))
+
+/* The field the key at idx names, or -1. */
+static int sign_field(lua_State *L, int idx) {
+    size_t len;
+    const char *k;
+    int f;
+    if (lua_type(L, idx) != LUA_TSTRING) return -1;
+    k = lua_tolstring(L, idx, &len);
+    for (f = 0; f < N_FIELDS; f++)
+        if (SIGN_FIELDS[f].len == len && memcmp(SIGN_FIELDS[f].name, k, len) == 0) return f;
+    return -1;
+}
+
+/* Reads br.sign's table (index 1) raw into s/len, and its headers table
+ * into index idx: 1 when it keeps every rule of br.sign's (only its
+ * fields, each of its type, the required ones there, sk not empty). */
+static int read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
+    int seen = 0;
+    if (lua_type(L, 1) != LUA_TTABLE) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        int f = sign_field(L, -2), want = f == F_HEADERS ? LUA_TTABLE : LUA_TSTRING;
+        if (f < 0 || lua_type(L, -1) != want) {
+            lua_pop(L, 2);
+            return 0;
+        }
+        seen |= 1 << f;
+        if (f == F_HEADERS) lua_replace(L, idx);
+        else {
+            s[f] = lua_tolstring(L, -1, &len[f]);
+            lua_pop(L, 1);
+        }
+    }
+    return (seen & SIGN_REQUIRED) == SIGN_REQUIRED && len[F_SK] > 0;
+}
+
+/* A signed request, for push_signed. */
+typedef struct {
+    cab_signer *s;
+    cab_buf auth;
+} signed_request;
+
+static void push_buf(lua_State *L, const cab_buf *b) {
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+}
+
+/* (signed_request) -> authorization, details.  Every push may raise (out
+ * of memory, or the error of a finalizer it runs), so core.sign runs this
+ * protected and frees the signer whichever way it ends. */
+static int push_signed(lua_State *L) {
+    const signed_request *r = lua_touserdata(L, 1);
+    push_buf(L, &r->auth);
+    lua_createtable(L, 0, 3);
+    push_buf(L, &cab_signer_canon(r->s)->canonical);
+    lua_setfield(L, -2, "canonical_request");
+    push_buf(L, cab_signer_string_to_sign(r->s));
+    lua_setfield(L, -2, "string_to_sign");
+    push_buf(L, &cab_signer_canon(r->s)->signed_headers);
+    lua_setfield(L, -2, "signed_headers");
+    return 2;
+}
+
+/* core.sign(t) -> authorization, details | nil, message, code | false
+ * br.sign in one pass, with a signer made and freed in the call.  false:
+ * t breaks one of br.sign's rules about its fields, which br.sign then
+ * words by reading t again.  Every read is raw and no Lua code runs in
+ * between, so that second read sees what this one saw. */
+static int l_sign_once(lua_State *L) {
+    const char *s[N_FIELDS] = {NULL};
+    size_t len[N_FIELDS] = {0};
+    cab_header hs[CAB_MAX_HEADERS];
+    cab_request req;
+    signed_request r = {NULL, CAB_BUF_INIT};
+    cab_sign_algorithms *a;
+    cab_sign_status st;
+    int n, status;
+    lua_settop(L, 1);
+    /* Pushed before the read: on 5.1 and LuaJIT this allocates, and a
+     * finalizer run by that allocation could change t under the read. */
+    lua_pushcfunction(L, push_signed);
+    lua_pushnil(L); /* index 3: the headers */
+    if (!read_sign_table(L, 3, s, len) || (n = collect_headers(L, 3, hs)) < 0) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (n > CAB_MAX_HEADERS) return too_many_headers(L);
+    req.method = s[F_METHOD];
+    req.method_len = len[F_METHOD];
+    req.path = s[F_PATH];
+    req.path_len = len[F_PATH];
+    req.query = s[F_QUERY] ? s[F_QUERY] : "";
+    req.query_len = len[F_QUERY];
+    req.body = s[F_BODY] ? s[F_BODY] : "";
+    req.body_len = len[F_BODY];
+    req.headers = hs;
+    req.n_headers = (size_t)n;
+    if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK ||
+        (st = cab_signer_new_once(&r.s, a, s[F_SK], len[F_SK])) != CAB_SIGN_OK)
+        return refused(L, st, cab_sign_strerror(st));
+    st = cab_sign(r.s, &req, s[F_AK], len[F_AK], &r.auth);
+    if (st != CAB_SIGN_OK) {
+        /* Nothing of ours outlives this: the pushes below may raise.  The
+         * header's name is still t's, as nothing was allocated since the
+         * read. */
+        const cab_header *h = refused_header(st, r.s, hs);
+        cab_signer_free(r.s);
+        cab_buf_free(&r.auth);
+        return sign_refused(L, st, h);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, &r);
+    status = lua_pcall(L, 1, 2, 0);
+    cab_signer_free(r.s);
+    cab_buf_free(&r.auth);
+    return status == 0 ? 2 : lua_error(L);
 }
 
 /* keyring:last() -> canonical request, string to sign, signed headers of
@@ -274,6 +403,6 @@ void cab_register_keyring(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_keyring, 1);
     lua_setfield(L, -3, "keyring");
-    lua_pushcclosure(L, l_signer, 1);
-    lua_setfield(L, -2, "signer");
+    lua_pushcclosure(L, l_sign_once, 1);
+    lua_setfield(L, -2, "sign");
 }

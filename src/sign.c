@@ -395,6 +395,11 @@ struct cab_signer {
     EVP_MAC *mac;
     EVP_MD_CTX *md;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
+    /* A signer for one call (cab_signer_new_once) has neither hmac nor
+     * prefix_md: keying an EVP_MAC context allocates a dozen blocks and
+     * costs as much as the signature, so it keeps the SK as HMAC pads it
+     * (RFC 2104's K0) and computes HMAC on md. */
+    unsigned char key[64];
     /* A client's canonical requests agree up to the x-sdk-date line (method,
      * path, query and the headers that sort before it), so the SHA-256 state
      * after that prefix is kept and each call hashes only the rest. */
@@ -404,6 +409,16 @@ struct cab_signer {
     cab_canon canon;
     cab_buf sts;
 };
+
+/* SHA-256 of a then b into out, on the signer's digest context. */
+static cab_sign_status digest2(cab_signer *s, const void *a, size_t an, const void *b, size_t bn,
+                               unsigned char out[32]) {
+    unsigned int dl = 0;
+    return EVP_DigestInit_ex2(s->md, s->sha256, NULL) && EVP_DigestUpdate(s->md, a, an) &&
+                   EVP_DigestUpdate(s->md, b, bn) && EVP_DigestFinal_ex(s->md, out, &dl) && dl == 32
+               ? CAB_SIGN_OK
+               : CAB_SIGN_CRYPTO;
+}
 
 cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
                                size_t sk_len) {
@@ -436,8 +451,31 @@ cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, c
     return CAB_SIGN_OK;
 }
 
+cab_sign_status cab_signer_new_once(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
+                                    size_t sk_len) {
+    cab_signer *s;
+    cab_sign_status st = CAB_SIGN_OK;
+    *out = NULL;
+    if (!(s = calloc(1, sizeof *s))) return CAB_SIGN_NOMEM;
+    if (!EVP_MD_up_ref(a->sha256)) {
+        free(s);
+        return CAB_SIGN_CRYPTO;
+    }
+    s->sha256 = a->sha256;
+    if (!(s->md = EVP_MD_CTX_new())) st = CAB_SIGN_CRYPTO;
+    else if (sk_len <= sizeof s->key) memcpy(s->key, sk, sk_len);
+    else st = digest2(s, sk, sk_len, NULL, 0, s->key); /* a longer key is hashed first */
+    if (st != CAB_SIGN_OK) {
+        cab_signer_free(s);
+        return st;
+    }
+    *out = s;
+    return CAB_SIGN_OK;
+}
+
 void cab_signer_free(cab_signer *s) {
     if (!s) return;
+    OPENSSL_cleanse(s->key, sizeof s->key);
     EVP_MAC_CTX_free(s->hmac); /* OpenSSL clears the key it holds */
     EVP_MD_CTX_free(s->md);
     EVP_MD_CTX_free(s->prefix_md);
@@ -450,13 +488,30 @@ void cab_signer_free(cab_signer *s) {
 }
 
 cab_sign_status cab_signer_sha256_hex(cab_signer *s, const void *data, size_t len, char out[65]) {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dl = 0;
-    if (!EVP_DigestInit_ex2(s->md, s->sha256, NULL) || !EVP_DigestUpdate(s->md, data, len) ||
-        !EVP_DigestFinal_ex(s->md, d, &dl) || dl != 32)
-        return CAB_SIGN_CRYPTO;
-    hex32(d, out);
-    return CAB_SIGN_OK;
+    unsigned char d[32];
+    cab_sign_status st = digest2(s, NULL, 0, data, len, d);
+    if (st == CAB_SIGN_OK) hex32(d, out);
+    return st;
+}
+
+/* HMAC-SHA256 of data (RFC 2104): with the keyed context of a client's
+ * signer, or from K0 on the digest context of a one-call signer. */
+static cab_sign_status hmac(cab_signer *s, const void *data, size_t len, unsigned char out[32]) {
+    unsigned char pad[64], inner[32];
+    size_t i, maclen = 0;
+    cab_sign_status st;
+    if (s->hmac)
+        return EVP_MAC_init(s->hmac, NULL, 0, NULL) && EVP_MAC_update(s->hmac, data, len) &&
+                       EVP_MAC_final(s->hmac, out, &maclen, 32) && maclen == 32
+                   ? CAB_SIGN_OK
+                   : CAB_SIGN_CRYPTO;
+    for (i = 0; i < sizeof pad; i++) pad[i] = s->key[i] ^ 0x36;
+    st = digest2(s, pad, sizeof pad, data, len, inner);
+    for (i = 0; i < sizeof pad; i++) pad[i] = s->key[i] ^ 0x5c;
+    if (st == CAB_SIGN_OK) st = digest2(s, pad, sizeof pad, inner, sizeof inner, out);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(inner, sizeof inner);
+    return st;
 }
 
 /* hex(sha256(canonical request)), resuming from the kept prefix state when
@@ -466,6 +521,7 @@ static cab_sign_status hash_canonical(cab_signer *s, char out[65]) {
     size_t plen = s->canon.date_line;
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
+    if (!s->prefix_md) return cab_signer_sha256_hex(s, cr->data, cr->len, out);
     if (!s->prefix_ok || plen != s->prefix.len || memcmp(cr->data, s->prefix.data, plen) != 0) {
         s->prefix_ok = 0;
         cab_buf_clear(&s->prefix);
@@ -497,7 +553,6 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
                          cab_buf *auth) {
     char payload[65], crhash[65], sig[65];
     unsigned char mac[32];
-    size_t maclen = 0;
     cab_sign_status st;
 
     if (!valid_ak(ak, ak_len)) return CAB_SIGN_BAD_KEY;
@@ -514,10 +569,7 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
         cab_buf_add(&s->sts, crhash, 64))
         return CAB_SIGN_NOMEM;
 
-    if (!EVP_MAC_init(s->hmac, NULL, 0, NULL) ||
-        !EVP_MAC_update(s->hmac, (const unsigned char *)s->sts.data, s->sts.len) ||
-        !EVP_MAC_final(s->hmac, mac, &maclen, sizeof mac) || maclen != 32)
-        return CAB_SIGN_CRYPTO;
+    if ((st = hmac(s, s->sts.data, s->sts.len, mac))) return st;
     hex32(mac, sig);
 
     cab_buf_clear(auth);

@@ -277,25 +277,18 @@ local SIGN_REQUIRED = { "method", "path", "headers", "ak", "sk" }
 -- '_' excepted, as in the official SDKs); X-Sdk-Date must be among them.
 -- details holds canonical_request, string_to_sign and signed_headers.
 function M.sign(t)
+  -- core.sign reads t raw, in C, and signs it in the same pass; false when
+  -- t breaks a rule below, which then reads t raw again to word the error.
+  local auth, details, code = core.sign(t)
+  if auth then return auth, details end
+  if auth == nil then return nil, Error.new(code, "sign: " .. details) end
   local o, err = input.options(t, SIGN_FIELDS, "sign field", "sign's argument")
   if not o then return nil, err end
   for _, k in ipairs(SIGN_REQUIRED) do
     if o[k] == nil then return nil, Error.invalid("sign: " .. k .. " is required") end
   end
   if o.sk == "" then return nil, Error.invalid("sign: sk is empty") end
-  local headers, why = input.strings(o.headers, "sign: headers")
-  if not headers then return nil, Error.invalid(why) end
-  local keyring, msg = core.signer(o.sk)
-  if not keyring then return nil, Error.new("INTERNAL", msg) end
-  local auth
-  auth, msg = keyring:sign(o.ak, o.method, o.path, o.query or "", headers, o.body or "")
-  if not auth then
-    keyring:close()
-    return nil, Error.invalid("sign: " .. msg)
-  end
-  local canonical, sts, signed = keyring:last()
-  keyring:close()
-  return auth, { canonical_request = canonical, string_to_sign = sts, signed_headers = signed }
+  return nil, Error.invalid(input.strings_refused(o.headers, "sign: headers"))
 end
 
 return M

@@ -116,17 +116,14 @@ function M.item(flat, row, i)
   return t
 end
 
---- A table of strings (br.sign's headers) copied raw; nil, message when a
--- name or value is not a string.
-function M.strings(t, what)
-  local copy = {}
+--- Why the table t (br.sign's headers) is not a map of strings to
+-- strings, read raw; nil when it is one.
+function M.strings_refused(t, what)
   for k, v in next, t do
     if type(k) ~= "string" or type(v) ~= "string" then
-      return nil, ("%s must map strings to strings, got %s = %s"):format(what, type(k), type(v))
+      return ("%s must map strings to strings, got %s = %s"):format(what, type(k), type(v))
     end
-    copy[k] = v
   end
-  return copy
 end
 
 return M
