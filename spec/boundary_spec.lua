@@ -37,6 +37,7 @@ local function watched(fields)
 end
 
 local on_collect = require "spec.support.on_collect"
+local child = require "spec.support.child"
 
 describe("the caller's tables are read once, raw", function()
   local server
@@ -288,6 +289,51 @@ describe("decoding returns what it checked", function()
 end)
 
 describe("the binding keeps no state between calls", function()
+  it("a finalizer may close a client while its keyring hands out a signature or a redaction", function()
+    -- Lua 5.1 and LuaJIT collect before they copy a pushed string: a
+    -- finalizer run there that closes the client must not free what is
+    -- being copied.  What comes back is whole, or says the client closed.
+    -- In a fresh interpreter, whose small heap makes the collector's
+    -- cycles short, so that finalizers run inside the calls.
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local on_collect = require "spec.support.on_collect"
+      local model = require "spec.standin.model"
+      local ak, sk = model.credentials.permanent.ak, model.credentials.permanent.sk
+      local project, list = model.seed_project, model.seed_query
+      local AUTH = "^SDK%-HMAC%-SHA256 Access=" .. ak .. ", SignedHeaders=[%w;%-]+, Signature=%x+$"
+      local text = "quoted: " .. sk .. " and more text after it"
+      collectgarbage("setpause", 100)
+      collectgarbage("setstepmul", 1000)
+      local n = { whole = 0, closed = 0, bad = 0 }
+      for _ = 1, 2000 do
+        local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = project, ak = ak, sk = sk })
+        for _ = 1, 20 do on_collect(function() c:close() end) end
+        local done, req = pcall(c.prepare, c, list)
+        if not (done and req) then
+          n.closed = n.closed + 1 -- nil, CLOSED; or raised: closed before the call
+        elseif req.headers.Authorization:find(AUTH) then
+          n.whole = n.whole + 1
+        else
+          n.bad = n.bad + 1
+          io.write("garbled: ", req.headers.Authorization, "\n")
+        end
+        local said
+        done, said = pcall(c.redact, c, text)
+        if done and said ~= "quoted: [REDACTED] and more text after it"
+            and said ~= "(not shown: the client was closed)" then
+          n.bad = n.bad + 1
+          io.write("garbled: ", said, "\n")
+        end
+      end
+      io.write(("whole %d closed %d bad %d"):format(n.whole, n.closed, n.bad))
+    ]])
+    assert.is_true(ok, out)
+    local whole, closed, bad = out:match("whole (%d+) closed (%d+) bad (%d+)$")
+    assert.are.equal("0", bad, out)
+    assert.is_true(tonumber(whole) > 0 and tonumber(closed) > 0, out)
+  end)
+
   it("a finalizer may decode while a large decode builds its tables", function()
     local items = {}
     for i = 1, 3000 do

@@ -64,6 +64,14 @@ static void unpin(keyring *k) {
     if (--k->pins == 0 && k->closing) keyring_free(k);
 }
 
+/* Pushes b, one of k's buffers, pinned: on 5.1 and LuaJIT the push
+ * collects before it copies. */
+static void push_pinned(lua_State *L, keyring *k, const cab_buf *b) {
+    k->pins++;
+    lua_pushlstring(L, b->data ? b->data : "", b->len);
+    unpin(k);
+}
+
 static keyring *check_open(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
     if (k->closed || k->closing) luaL_argerror(L, 1, "keyring is closed");
@@ -216,7 +224,7 @@ static int l_sign(lua_State *L) {
     req.n_headers = (size_t)n;
     st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
     if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
-    lua_pushlstring(L, k->auth.data, k->auth.len);
+    push_pinned(L, k, &k->auth);
     return 1;
 }
 
@@ -378,7 +386,7 @@ static int l_redact(lua_State *L) {
     }
     k = check_open(L);
     if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return luaL_error(L, "out of memory");
-    lua_pushlstring(L, k->shown.data ? k->shown.data : "", k->shown.len);
+    push_pinned(L, k, &k->shown);
     lua_pushboolean(L, cut);
     return 2;
 }
