@@ -30,6 +30,7 @@ local results, err = client:query(all_pairs, {
 })
 if not results then
   print(err)                                  -- the first failure
+  if not err.results then os.exit(1) end      -- refused before sending: bad input
   retry_later(err.unanswered)                 -- nothing was lost
   results = err.results
 end

@@ -13,7 +13,8 @@ local runs = {
 -- readme:begin prepare
 local req = assert(client:prepare(runs))
 -- Sent here by the curl CLI, its options in a private file (os.tmpname
--- makes it mode 0600) so that no credential shows in the process list.
+-- makes it mode 0600) so that no credential shows in the process list;
+-- -q: those options only, not ~/.curlrc's too.
 local function quoted(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
 local config = os.tmpname()
 local f = assert(io.open(config, "w"))
@@ -21,7 +22,7 @@ f:write("silent\nshow-error\nrequest = ", quoted(req.method), "\nurl = ", quoted
         "\ndata-binary = ", quoted(req.body), "\n")
 for name, value in pairs(req.headers) do f:write("header = ", quoted(name .. ": " .. value), "\n") end
 f:close()
-local curl = assert(io.popen("curl --config " .. config))
+local curl = assert(io.popen("curl -q --config " .. config))
 local results, err = br.decode(curl:read("*a"))
 curl:close()
 os.remove(config)

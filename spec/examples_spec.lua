@@ -51,6 +51,24 @@ describe("examples/", function()
     assert.are.equal(1, server:stats().requests)
   end)
 
+  it("batches.lua says what is wrong with a bad line, or with no input, and sends nothing", function()
+    local input = os.tmpname()
+    finally(function() os.remove(input) end)
+    local p = model.seed[1]
+    for _, case in ipairs({
+      { p.pipeline_id .. " " .. p.pipeline_run_id .. "\nabc def\n",
+        'INVALID_ARGUMENT: pairs[2].pipeline_id must be 32 letters or digits, got "abc"\n' },
+      { "", "INVALID_ARGUMENT: pairs is empty\n" },
+    }) do
+      files.write(input, case[1])
+      local out, ok, err = child.run_file("examples/batches.lua", user_env(server), input)
+      assert.is_false(ok)
+      assert.are.equal(case[2], out)
+      assert.are.equal("", err)
+    end
+    assert.are.equal(0, server:stats().requests)
+  end)
+
   it("batches.lua loses nothing when a batch fails, and asks again about the queued runs", function()
     local list = model.make_pairs("examples", 250)
     local input = os.tmpname()

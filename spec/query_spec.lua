@@ -200,7 +200,7 @@ describe("client:query against the stand-in", function()
       local f = assert(io.open(bodyfile, "wb"))
       f:write(req.body)
       f:close()
-      local cmd = { standin.clean_env .. "curl -sS --max-time 10 -X POST" }
+      local cmd = { standin.clean_env .. "curl -q -sS --max-time 10 -X POST" }
       for name, value in pairs(req.headers) do cmd[#cmd + 1] = "-H '" .. name .. ": " .. value .. "'" end
       cmd[#cmd + 1] = "--data-binary @" .. bodyfile .. " '" .. req.url .. "'"
       local p = io.popen(table.concat(cmd, " "))

@@ -307,7 +307,7 @@ end
 -- The curl command for request{ ... } below, without running it (the body
 -- is written to its file now).
 local function curl_command(s, t)
-  local cmd = { "curl", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST",
+  local cmd = { "curl", "-q", "-sS", "-i", "--max-time", "20", "-X", t.method or "POST",
     standin.curl_tls_options(s.tls) }
   for _, h in ipairs(t.headers or {}) do
     cmd[#cmd + 1] = "-H " .. shell_quote(h[1] .. ": " .. h[2])
@@ -426,7 +426,7 @@ local DEFAULT_CONFIG = {
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
   echo_first = 0, echo_status = 401, echo_form = "json",
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
-  stall_body_first = 0, stall_ms = 1000, fault_route = cjson.null,
+  stall_body_first = 0, stall_ms = 1000, fault_route = cjson.null, names = {},
 }
 
 local function with_defaults(t)
@@ -678,6 +678,8 @@ describe("stand-in server over HTTP", function()
     assert.has_error(function() s:config({ omit = { a = model.make_id("x", 1) } }) end)
     assert.has_error(function() s:config({ fail_ids = "x" }) end)
     assert.has_error(function() s:config({ fail_status = 200 }) end)
+    assert.has_error(function() s:config({ names = { short = "a name" } }) end)
+    assert.has_error(function() s:config({ names = { [model.make_id("x", 1)] = 1 } }) end)
     assert.has_error(function() s:config({ fail_status = 500.5 }) end)
     -- all or nothing: the good key of a refused change is not kept
     assert.has_error(function() s:config({ shuffle = true, fail_status = 600 }) end)
@@ -727,7 +729,7 @@ describe("stand-in server over HTTP", function()
 
   it("delays answers (delay_ms) while serving others concurrently", function()
     s:config({ delay_ms = 400 })
-    local out = run("curl -sS -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "
+    local out = run("curl -q -sS -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "
       .. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
       .. " --data-binary " .. shell_quote(seed_body()) .. " " .. shell_quote(s.url .. api_path()))
     local code, t = out:match("^(%d+) ([%d%.]+)")
@@ -738,7 +740,7 @@ describe("stand-in server over HTTP", function()
     s:config({ delay_ms = 600 })
     local urls = {}
     for i = 1, 5 do urls[i] = shell_quote(s.url .. api_path()) end
-    out = run("a=$(date +%s%N); curl -sS --no-progress-meter -Z --parallel-immediate --parallel-max 5"
+    out = run("a=$(date +%s%N); curl -q -sS --no-progress-meter -Z --parallel-immediate --parallel-max 5"
       .. " -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null -X POST -H "
       .. shell_quote("X-Auth-Token: " .. model.credentials.iam_token)
       .. " --data-binary " .. shell_quote(seed_body()) .. " " .. table.concat(urls, " ")
@@ -755,14 +757,14 @@ describe("stand-in server over HTTP", function()
 
   it("survives garbage", function()
     -- not HTTP
-    run("printf 'GARBAGE\\r\\n\\r\\n' | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
+    run("printf 'GARBAGE\\r\\n\\r\\n' | curl -q -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
     -- the client gives up in the middle of the body (Content-Length 10, 3 bytes sent)
-    run("curl -sS --max-time 1 -o /dev/null -X POST -H 'Content-Length: 10' --data-binary 'abc' "
+    run("curl -q -sS --max-time 1 -o /dev/null -X POST -H 'Content-Length: 10' --data-binary 'abc' "
       .. shell_quote(s.url .. api_path()) .. " >/dev/null 2>&1")
     -- a chunked body cut short
     run("printf 'POST " .. api_path()
       .. " HTTP/1.1\\r\\nHost: x\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n3\\r\\nabc\\r\\n'"
-      .. " | curl -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
+      .. " | curl -q -sS --max-time 1 telnet://127.0.0.1:" .. s.port .. " >/dev/null 2>&1")
     assert.equal(200, token_request(s).status)
     assert.is_true(s:running())
   end)
@@ -791,7 +793,7 @@ describe("stand-in server over HTTP", function()
       os.execute("sleep 0.1")
     end
     assert.is_true(gone, "server " .. pid .. " still running")
-    local code = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:" .. port
+    local code = run("curl -q -sS --max-time 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:" .. port
       .. "/_standin/stats 2>/dev/null")
     assert.equal("000", code)
   end)
@@ -807,7 +809,7 @@ describe("stand-in server over HTTP", function()
     s2:stop()
     assert.is_false(s2:running())
     s2:stop() -- twice is fine
-    local out = run("curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "
+    local out = run("curl -q -sS --max-time 2 -o /dev/null -w '%{http_code}' "
       .. shell_quote(s2.url .. "/_standin/stats") .. " 2>/dev/null")
     assert.equal("000", out)
   end)
@@ -1602,7 +1604,7 @@ describe("stand-in over TLS", function()
   end)
 
   local function curl_code(args)
-    return run("curl -sS --max-time 10 -o /dev/null -w '%{http_code}' " .. args .. " 2>&1; echo \" exit=$?\"")
+    return run("curl -q -sS --max-time 10 -o /dev/null -w '%{http_code}' " .. args .. " 2>&1; echo \" exit=$?\"")
   end
 
   it("makes a CA and a server certificate for 127.0.0.1 and localhost", function()

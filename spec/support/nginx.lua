@@ -236,7 +236,7 @@ end
 --- GET (or POST, when body is given) path; returns the status (a
 -- number, 0 when no answer came) and the body.
 function Nginx:get(path, max_time, body)
-  local cmd = { "curl -sS --max-time", tostring(max_time or 30), "-o - -w",
+  local cmd = { "curl -q -sS --max-time", tostring(max_time or 30), "-o - -w",
     shell_quote("\n%{http_code}") }
   if body then cmd[#cmd + 1] = "--data-binary " .. shell_quote(body) end
   cmd[#cmd + 1] = shell_quote(self.url .. path)
@@ -253,7 +253,7 @@ function Nginx:get_many(paths, max_time)
   local dir = self.prefix .. "/many"
   local cmd = { "mkdir -p " .. shell_quote(dir) .. ";", "start=$(date +%s%N);" }
   for i, path in ipairs(paths) do
-    cmd[#cmd + 1] = ("curl -sS --max-time %s -o %s -w '%%{http_code}' %s > %s 2>&1 &"):format(
+    cmd[#cmd + 1] = ("curl -q -sS --max-time %s -o %s -w '%%{http_code}' %s > %s 2>&1 &"):format(
       tostring(max_time or 30), shell_quote(dir .. "/body" .. i), shell_quote(self.url .. path),
       shell_quote(dir .. "/code" .. i))
   end

@@ -102,7 +102,7 @@ M.curl_tls_options = tls_options
 
 -- Run curl; returns status (number), body (string).
 local function curl(method, url, body, tls)
-  local cmd = { CLEAN .. "curl", "-sS", "--max-time", "10", "-X", method,
+  local cmd = { CLEAN .. "curl", "-q", "-sS", "--max-time", "10", "-X", method,
     "-o", "-", "-w", shell_quote("\n%{http_code}"), tls_options(tls) }
   if body then
     cmd[#cmd + 1] = "-H " .. shell_quote("Content-Type: application/json")
