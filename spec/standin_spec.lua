@@ -1231,7 +1231,7 @@ describe("stand-in fault modes over HTTP", function()
       { retry_after = "" }, { retry_after = 1 }, { retry_after = "1\r\nX-Evil: 1" }, { retry_after = false },
       { garbage_first = -3 }, { truncate_first = 2.5 }, { huge_body_bytes = -1 }, { huge_body_bytes = "20MB" },
       { echo_first = -1 }, { echo_status = 200 }, { echo_form = "base64" }, { echo_form = 1 },
-      { banner_first = -1 }, { banner = "" }, { banner = "caf\195\169" }, { banner = ("x"):rep(4097) },
+      { banner_first = -1 }, { banner = "" }, { banner = "caf\195\169" }, { banner = ("x"):rep(262145) },
       { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
       { fault_route = "results" }, { fault_route = 1 },
     }) do

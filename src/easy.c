@@ -1,4 +1,5 @@
 #include "easy.h"
+#include "limit.h"
 #include "requirements.h"
 
 #include <stdio.h>
@@ -11,6 +12,13 @@ struct cab_easy {
     char curl_err[CURL_ERROR_SIZE];
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer */
+    /* The answer's head as it arrives (on_header): its bytes so far, the
+     * Content-Length it gave (-1: none yet), and why on_header stopped the
+     * transfer, when it did. */
+    size_t head_bytes;
+    long long length;
+    int in_head;                /* a status line came, the blank line not yet */
+    enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS } head;
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     cab_http_response resp;
 };
@@ -50,13 +58,48 @@ static void forget_headers(cab_http_response *r) {
     r->request_id[0] = r->date[0] = r->retry_after[0] = '\0';
 }
 
+/* The Content-Length value of the header line p (len bytes), or -1 when
+ * the line is another header or its value is no number (libcurl refuses
+ * that one itself). */
+static long long content_length(const char *p, size_t len) {
+    char v[24];
+    char *end;
+    long long n;
+    v[0] = '\0';
+    capture(p, len, "content-length", v, sizeof v);
+    if (!v[0]) return -1;
+    n = strtoll(v, &end, 10);
+    return *end == '\0' && n >= 0 ? n : -1;
+}
+
+/* Each line of an answer's head.  Returning less than len stops the
+ * transfer: at a head larger than CAB_MAX_HEADER_BYTES (the limit every
+ * transport keeps), and at a second Content-Length that differs from the
+ * first, a framing no client can trust (RFC 9112 6.3). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-    cab_http_response *r = ud;
+    cab_easy *e = ud;
+    cab_http_response *r = &e->resp;
     size_t len = size * n;
+    long long length;
     if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
         /* A new response begins (after a 100 Continue, say). */
         forget_headers(r);
+        e->head_bytes = len;
+        e->length = -1;
+        e->in_head = 1;
         return len;
+    }
+    if ((e->head_bytes += len) > CAB_MAX_HEADER_BYTES) {
+        e->head = HEAD_TOO_LARGE;
+        return 0;
+    }
+    if (len <= 2) e->in_head = 0; /* the blank line: the head is whole */
+    if ((length = content_length(p, len)) >= 0) {
+        if (e->length >= 0 && e->length != length) {
+            e->head = HEAD_TWO_LENGTHS;
+            return 0;
+        }
+        e->length = length;
     }
     capture(p, len, "x-request-id", r->request_id, sizeof r->request_id);
     capture(p, len, "date", r->date, sizeof r->date);
@@ -97,7 +140,7 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, e);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, &e->resp);
+    SETOPT(CURLOPT_HEADERDATA, e);
     SETOPT(CURLOPT_ERRORBUFFER, e->curl_err);
     e->max_body = opt->max_body;
     return e;
@@ -166,6 +209,8 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
     e->too_large = 0;
+    e->head = HEAD_OK;
+    e->in_head = 0;
     forget_headers(&e->resp);
     e->curl_err[0] = '\0';
 
@@ -225,6 +270,16 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         *not_sent = 1;
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
     if (rc == CURLE_OK) return CAB_HTTP_OK;
+    /* libcurl refuses one header line longer than its own limit (100 KB)
+     * as out of memory: in the middle of a head, that is the head's size. */
+    if (e->head == HEAD_TOO_LARGE || (rc == CURLE_OUT_OF_MEMORY && e->in_head)) {
+        snprintf(err, errlen, "the answer's headers or trailers exceed %d bytes", CAB_MAX_HEADER_BYTES);
+        return CAB_HTTP_TOO_LARGE;
+    }
+    if (e->head == HEAD_TWO_LENGTHS) {
+        snprintf(err, errlen, "the answer gives two different Content-Lengths");
+        return CAB_HTTP_PROTOCOL;
+    }
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
         return CAB_HTTP_TOO_LARGE;

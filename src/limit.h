@@ -8,8 +8,8 @@
 /* Request headers, signed or not, that one request may carry. */
 #define CAB_MAX_HEADERS 64
 
-/* The most an answer's status line and headers may take (the built-in
- * HTTP/1.1 client; libcurl keeps its own, larger, limit per header). */
+/* The most an answer's status line and headers (or its trailers) may take,
+ * on every transport: past it the answer is RESPONSE_TOO_LARGE. */
 #define CAB_MAX_HEADER_BYTES (64 * 1024)
 
 /* Any timeout, deadline or wait, in seconds: one day.  In milliseconds it

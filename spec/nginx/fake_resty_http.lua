@@ -64,7 +64,13 @@ function Client:request(params)
     if not line then return nil, err end
     if line == "" then break end
     local k, v = line:match("^([^:]+):%s*(.-)%s*$")
-    if k then res.headers[k] = v end
+    if k then
+      -- A repeated header's values in a list, as resty.http keeps them.
+      local had = res.headers[k]
+      if type(had) == "table" then had[#had + 1] = v
+      elseif had then res.headers[k] = { had, v }
+      else res.headers[k] = v end
+    end
   end
   local sock = self.sock
   if (res.headers["transfer-encoding"] or ""):lower() == "chunked" then

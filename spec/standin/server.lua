@@ -243,12 +243,12 @@ local config_spec = {
   banner_first = { default = 0, check = is_count, what = "an integer >= 0" },
   -- What banner_first writes instead of an answer, as it is: by default
   -- the line an SSH server greets with; a spec may give an answer that
-  -- begins as HTTP and breaks its framing.  Printable ASCII, tabs and line
-  -- breaks, up to 4096 bytes.
+  -- begins as HTTP and breaks its framing (or its size).  Printable ASCII,
+  -- tabs and line breaks, up to 256 KiB.
   banner = {
     default = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
-    check = function(v) return type(v) == "string" and #v <= 4096 and v:find("^[ -~\r\n\t]+$") ~= nil end,
-    what = "a non-empty string of printable ASCII, tabs and line breaks, at most 4096 bytes",
+    check = function(v) return type(v) == "string" and #v <= 262144 and v:find("^[ -~\r\n\t]+$") ~= nil end,
+    what = "a non-empty string of printable ASCII, tabs and line breaks, at most 262144 bytes",
   },
   stall_body_first = { default = 0, check = is_count, what = "an integer >= 0" },
   stall_ms = {

@@ -36,6 +36,18 @@ local BAD_CHUNK = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF
 local BAD_LENGTH = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Length: twelve\r\n\r\n{\"result\":[]}"
 
+-- Answers whose framing cannot be trusted, or whose head is larger than
+-- every transport allows (64 KiB, core.limits.max_header_bytes): many
+-- header lines, and one line longer than libcurl's own 100 KB per line.
+local TWO_LENGTHS = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Length: 13\r\nContent-Length: 18\r\n\r\n{\"result\":[]}"
+local function with_head(lines)
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n" .. lines
+    .. "Content-Length: 13\r\n\r\n{\"result\":[]}"
+end
+local MANY_HEADERS = with_head(("X-Padding: " .. ("p"):rep(87) .. "\r\n"):rep(700))
+local LONG_HEADER = with_head("X-Padding: " .. ("p"):rep(120000) .. "\r\n")
+
 local RETRIED, NOT_RETRIED = 3, 1
 
 M.rows = {
@@ -49,6 +61,15 @@ M.rows = {
   { name = "an answer whose Content-Length is not a number", op = "query",
     standin = { banner_first = 3, banner = BAD_LENGTH },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer with two different Content-Lengths", op = "query",
+    standin = { banner_first = 3, banner = TWO_LENGTHS },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose headers take more than 64 KiB", op = "query",
+    standin = { banner_first = 3, banner = MANY_HEADERS },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer with one header line of 120 KB", op = "query",
+    standin = { banner_first = 3, banner = LONG_HEADER },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "the connection closed after the request was read, no answer", op = "query",
     standin = { reset_first = 3 },
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },

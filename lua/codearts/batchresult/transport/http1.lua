@@ -24,6 +24,7 @@ local M = {}
 -- The most a status line plus headers may take.
 local MAX_HEADER_BYTES = config.LIMITS.max_header_bytes
 local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
+M.MAX_HEADER_BYTES, M.HEAD_TOO_LARGE = MAX_HEADER_BYTES, HEAD_TOO_LARGE
 local READ_CHUNK = 65536
 -- How much of a server's unexpected words a message quotes.
 local QUOTE_BYTES = 60
@@ -143,7 +144,7 @@ end
 
 --- Fails a head that could not be read: too large, or the socket's error.
 local function head_failure(err, what)
-  if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
+  if err == "too large" then return nil, "RESPONSE_TOO_LARGE", HEAD_TOO_LARGE end
   return nil, kind_of(err), "reading the answer's " .. what .. ": " .. err
 end
 
@@ -233,7 +234,7 @@ local function read_chunked(r, limit)
   while true do
     local line, err = r:line(MAX_HEADER_BYTES)
     if not line then
-      if err == "too large" then return nil, "NETWORK", HEAD_TOO_LARGE end
+      if err == "too large" then return nil, "RESPONSE_TOO_LARGE", HEAD_TOO_LARGE end
       return nil, kind_of(err), "the answer was cut short: " .. err
     end
     if line == "" then break end

@@ -7,6 +7,9 @@
 --                                            | nil, kind, message, not_sent
 -- http is resty.http's module.
 --
+-- resty.http keeps no limit on an answer's head; the one every transport
+-- keeps is checked on the headers it parsed.
+--
 -- resty.http says that an answer is not HTTP only in words (its tests pin
 -- "couldn't parse HTTP version from response status line: …" and
 -- "unable to read chunksize"); those words, and a status or
@@ -37,6 +40,17 @@ local function left_ms(deadline)
   local left = deadline - ngx.now()
   if left <= 0 then return nil end
   return math.max(1, math.floor(left * 1000 + 0.5))
+end
+
+--- The bytes of the head that headers (resty.http's table: a repeated
+-- header's values in a list) stand for: "Name: value\r\n" each.
+local function head_bytes(headers)
+  local n = 0
+  for name, v in pairs(headers) do
+    if type(v) ~= "table" then v = { v } end
+    for _, one in ipairs(v) do n = n + #tostring(name) + #tostring(one) + 4 end
+  end
+  return n
 end
 
 --- Reads the body through res.body_reader, each read bounded by what is
@@ -88,6 +102,10 @@ function M.send(http, cfg, req, u, link, deadline)
     return nil, kind_of_error(err), "sending the request or reading the answer: " .. tostring(err), false
   end
   local h = res.headers or {}
+  if head_bytes(h) > http1.MAX_HEADER_BYTES then
+    httpc:close()
+    return nil, "RESPONSE_TOO_LARGE", http1.HEAD_TOO_LARGE, false
+  end
   local function header(name)
     -- resty.http's header table ignores case; a plain one may not.
     local v = h[name] or h[name:lower()]
