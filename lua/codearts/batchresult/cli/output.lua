@@ -48,25 +48,23 @@ end
 
 local encode = cjson.encode
 
---- s as well-formed UTF-8, which JSON must be (RFC 8259 8.1): each byte
--- of a sequence that is not (a server's stray Latin-1, say) becomes
--- U+FFFD.  Text that is ASCII, or already well formed, comes back as is.
-local function well_formed(s)
-  if not s:find("[\128-\255]") then return s end
-  local out, i, n, bad = {}, 1, #s, false
+--- A run of bytes >= 0x80 (UTF-8 sequences are made of nothing else) as
+-- well-formed UTF-8: each byte of a sequence that is not (a server's stray
+-- Latin-1, say) becomes U+FFFD.  nil when the run is well formed already.
+local function mended(run)
+  local out, i, n, bad = {}, 1, #run, false
   while i <= n do
-    local b, len = s:byte(i), 1
+    local b, len = run:byte(i), 0
     if b >= 0xC2 and b <= 0xDF then len = 2
     elseif b >= 0xE0 and b <= 0xEF then len = 3
     elseif b >= 0xF0 and b <= 0xF4 then len = 4
-    elseif b >= 0x80 then len = 0
     end
     for k = 1, len - 1 do
-      local c = s:byte(i + k)
-      if not c or c < 0x80 or c > 0xBF then len = 0 end
+      local c = run:byte(i + k)
+      if not c or c > 0xBF then len = 0 end
     end
     -- No overlong forms, surrogates, or code points past U+10FFFF.
-    local c = s:byte(i + 1) or 0
+    local c = run:byte(i + 1) or 0
     if len > 2 and ((b == 0xE0 and c < 0xA0) or (b == 0xED and c > 0x9F) or (b == 0xF0 and c < 0x90)
         or (b == 0xF4 and c > 0x8F)) then
       len = 0
@@ -74,10 +72,16 @@ local function well_formed(s)
     if len == 0 then
       out[#out + 1], i, bad = "\239\191\189", i + 1, true
     else
-      out[#out + 1], i = s:sub(i, i + len - 1), i + len
+      out[#out + 1], i = run:sub(i, i + len - 1), i + len
     end
   end
-  return bad and concat(out) or s
+  return bad and concat(out) or nil
+end
+
+--- s as well-formed UTF-8, which JSON must be (RFC 8259 8.1).
+local function well_formed(s)
+  if not s:find("[\128-\255]") then return s end
+  return (s:gsub("[\128-\255]+", mended))
 end
 
 local function json_string(s)
