@@ -84,8 +84,10 @@ local function well_formed(s)
   return (s:gsub("[\128-\255]+", mended))
 end
 
-local function json_string(s)
-  local e = encode(well_formed(s))
+--- s as a JSON string; checked: s is an id the library checked (32
+-- letters or digits), with nothing to mend.
+local function json_string(s, checked)
+  local e = encode(checked and s or well_formed(s))
   -- cjson also escapes "/": JSON allows it, but no one needs it.
   if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
   return e
@@ -133,14 +135,25 @@ local function remember(memo, v, make)
   return text
 end
 
+--- An id the library checked, as JSON (see CHECKED).
+local function json_id(v)
+  if type(v) == "string" then return json_string(v, true) end
+  return json_value(v)
+end
+
 -- By field list: each field's member start, '{"name":' for the first and
--- ',"name":' for the others, and the set of the fields' names.
-local OPENERS, KNOWN = {}, {}
+-- ',"name":' for the others; the set of the fields' names; and how each
+-- field's value is made JSON.  A record's pipeline id is one the caller
+-- gave, which the library checked: it matches each answer to an item by
+-- it (call.lua) and leaves out any other.  Run ids can be the server's
+-- (run, run --query), and are mended like any text.
+local OPENERS, KNOWN, MAKERS = {}, {}, {}
 for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS }) do
-  OPENERS[fields], KNOWN[fields] = {}, {}
+  OPENERS[fields], KNOWN[fields], MAKERS[fields] = {}, {}, {}
   for i, k in ipairs(fields) do
     OPENERS[fields][i] = (i == 1 and '{"' or ',"') .. k .. '":'
     KNOWN[fields][k] = true
+    MAKERS[fields][i] = k == "pipeline_id" and json_id or json_value
   end
 end
 
@@ -160,10 +173,10 @@ end
 --- Puts r as a JSON object: fields in order (null when absent), then the
 -- rest.
 local function json_object(b, r, fields)
-  local memo, openers, n = b.memo, OPENERS[fields], b.n
+  local memo, openers, makers, n = b.memo, OPENERS[fields], MAKERS[fields], b.n
   for i = 1, #fields do
     local v = r[fields[i]]
-    b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, json_value)
+    b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, makers[i])
     n = n + 2
   end
   local extra = extra_fields(r, KNOWN[fields])
