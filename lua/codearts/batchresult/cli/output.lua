@@ -135,7 +135,7 @@ local function remember(memo, v, make)
   return text
 end
 
---- An id the library checked, as JSON (see CHECKED).
+--- A pipeline id the library checked, as JSON (see MAKERS).
 local function json_id(v)
   if type(v) == "string" then return json_string(v, true) end
   return json_value(v)
