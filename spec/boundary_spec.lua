@@ -306,9 +306,8 @@ describe("the binding keeps no state between calls", function()
       collectgarbage("setpause", 100)
       collectgarbage("setstepmul", 1000)
       local n = { whole = 0, closed = 0, bad = 0 }
-      -- Where the collector's steps fall varies from run to run (5.3 seeds
-      -- its hashes with the time and addresses): go on until enough calls
-      -- have met a close.
+      -- Where the collector's steps fall varies from run to run: go on
+      -- until enough calls have met a close.
       for _ = 1, 20000 do
         if n.closed >= 100 then break end
         local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = project, ak = ak, sk = sk })
@@ -335,7 +334,12 @@ describe("the binding keeps no state between calls", function()
     assert.is_true(ok, out)
     local whole, closed, bad = out:match("whole (%d+) closed (%d+) bad (%d+)$")
     assert.are.equal("0", bad, out)
-    assert.is_true(tonumber(whole) > 0 and tonumber(closed) > 0, out)
+    assert.is_true(tonumber(whole) > 0, out)
+    -- On the Luas that collect before they copy, closes must have come
+    -- inside calls, or the test proved nothing.  (5.3 and 5.4 copy first;
+    -- 5.3's collector, seeded with the time and addresses, may finalize
+    -- only between calls in a whole run.)
+    if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(closed) > 0, out) end
   end)
 
   it("a finalizer may decode while a large decode builds its tables", function()
