@@ -342,6 +342,50 @@ describe("the binding keeps no state between calls", function()
     if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(closed) > 0, out) end
   end)
 
+  it("a finalizer may call br.sign, with another key, while br.sign hands out a signature", function()
+    -- br.sign keeps one signer per Lua state between calls; a call made
+    -- while another pushes its strings (a finalizer, on 5.1 and LuaJIT)
+    -- must sign on a signer of its own and leave the first one's alone.
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local on_collect = require "spec.support.on_collect"
+      local function args(ak, sk, project)
+        return { method = "POST", path = "/v5/" .. project .. "/api/pipelines/batch-runs/result",
+                 headers = { Host = "example.com", ["X-Sdk-Date"] = "20261201T120000Z" },
+                 body = '{"query":[]}', ak = ak, sk = sk }
+      end
+      local outer = args("OUTERAK", string.rep("o", 40), string.rep("a", 32))
+      local inner = args("INNERAK", string.rep("i", 80), string.rep("b", 32))
+      local want_outer, want_details = br.sign(outer)
+      local want_inner = br.sign(inner)
+      collectgarbage("setpause", 100)
+      collectgarbage("setstepmul", 1000)
+      local n, inside = { during = 0, bad = 0, calls = 0 }, false
+      local function finalizer()
+        if inside then n.during = n.during + 1 end
+        if br.sign(inner) ~= want_inner then n.bad = n.bad + 1 end
+      end
+      for _ = 1, 20000 do
+        if n.during >= 100 then break end
+        for _ = 1, 5 do on_collect(finalizer) end
+        inside = true
+        local auth, details = br.sign(outer)
+        inside = false
+        n.calls = n.calls + 1
+        if auth ~= want_outer or details.canonical_request ~= want_details.canonical_request
+            or details.string_to_sign ~= want_details.string_to_sign
+            or details.signed_headers ~= want_details.signed_headers then
+          n.bad = n.bad + 1
+        end
+      end
+      io.write(("calls %d during %d bad %d"):format(n.calls, n.during, n.bad))
+    ]])
+    assert.is_true(ok, out)
+    local during, bad = out:match("during (%d+) bad (%d+)$")
+    assert.are.equal("0", bad, out)
+    if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(during) > 0, out) end
+  end)
+
   it("a finalizer may decode while a large decode builds its tables", function()
     local items = {}
     for i = 1, 3000 do

@@ -4,7 +4,7 @@
  * text a server sent back.  The SK lives only here, in C memory: the HMAC
  * state keyed with it and the redactor's copy, both zeroed when the
  * keyring is closed or collected.  core.sign(t) signs br.sign's table
- * with a signer that lives only for the call. */
+ * with the key it gives, which is wiped when the call returns. */
 #include <string.h>
 
 #include "core.h"
@@ -21,10 +21,20 @@
  * older. */
 typedef struct {
     cab_sign_algorithms *a;
+    /* br.sign's signer and Authorization, kept between calls so that a
+     * call allocates nothing of its own; busy while a call signs and
+     * pushes (a finalizer that calls br.sign meanwhile gets a signer of
+     * its own). */
+    cab_signer *spare;
+    cab_buf auth;
+    int busy;
 } algorithms;
 
 static int algorithms_gc(lua_State *L) {
     algorithms *box = luaL_checkudata(L, 1, ALGORITHMS);
+    cab_signer_free(box->spare);
+    box->spare = NULL;
+    cab_buf_free(&box->auth);
     cab_sign_algorithms_free(box->a);
     box->a = NULL;
     return 0;
@@ -275,7 +285,7 @@ static int read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_
 /* A signed request, for push_signed. */
 typedef struct {
     cab_signer *s;
-    cab_buf auth;
+    cab_buf *auth;
 } signed_request;
 
 static void push_buf(lua_State *L, const cab_buf *b) {
@@ -284,10 +294,10 @@ static void push_buf(lua_State *L, const cab_buf *b) {
 
 /* (signed_request) -> authorization, details.  Every push may raise (out
  * of memory, or the error of a finalizer it runs), so core.sign runs this
- * protected and frees the signer whichever way it ends. */
+ * protected and lets go of the signer whichever way it ends. */
 static int push_signed(lua_State *L) {
     const signed_request *r = lua_touserdata(L, 1);
-    push_buf(L, &r->auth);
+    push_buf(L, r->auth);
     lua_createtable(L, 0, 3);
     push_buf(L, &cab_signer_canon(r->s)->canonical);
     lua_setfield(L, -2, "canonical_request");
@@ -298,20 +308,49 @@ static int push_signed(lua_State *L) {
     return 2;
 }
 
+/* A signer for core.sign, into r: the state's spare (made at its first
+ * use) unless a call already holds it, else one of r's own, with *own set. */
+static cab_sign_status take_signer(algorithms *box, signed_request *r, cab_buf *own_auth, int *own) {
+    cab_sign_status st = CAB_SIGN_OK;
+    *own = box->busy;
+    if (*own) {
+        r->auth = own_auth;
+        return cab_signer_new_keyless(&r->s, box->a);
+    }
+    if (!box->spare) st = cab_signer_new_keyless(&box->spare, box->a);
+    if (st == CAB_SIGN_OK) {
+        box->busy = 1;
+        r->s = box->spare;
+        r->auth = &box->auth;
+    }
+    return st;
+}
+
+static void release_signer(algorithms *box, signed_request *r, int own) {
+    if (own) {
+        cab_signer_free(r->s);
+        cab_buf_free(r->auth);
+    } else {
+        box->busy = 0;
+    }
+}
+
 /* core.sign(t) -> authorization, details | nil, message, code | false
- * br.sign in one pass, with a signer made and freed in the call.  false:
- * t breaks one of br.sign's rules about its fields, which br.sign then
- * words by reading t again.  Every read is raw and no Lua code runs in
- * between, so that second read sees what this one saw. */
+ * br.sign in one pass.  false: t breaks one of br.sign's rules about its
+ * fields, which br.sign then words by reading t again.  Every read is raw
+ * and no Lua code runs in between, so that second read sees what this one
+ * saw. */
 static int l_sign_once(lua_State *L) {
+    algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     const char *s[N_FIELDS] = {NULL};
     size_t len[N_FIELDS] = {0};
     cab_header hs[CAB_MAX_HEADERS];
     cab_request req;
-    signed_request r = {NULL, CAB_BUF_INIT};
+    signed_request r = {NULL, NULL};
+    cab_buf own_auth = CAB_BUF_INIT;
     cab_sign_algorithms *a;
     cab_sign_status st;
-    int n, status;
+    int n, status, own;
     lua_settop(L, 1);
     /* Pushed before the read: on 5.1 and LuaJIT this allocates, and a
      * finalizer run by that allocation could change t under the read. */
@@ -332,24 +371,20 @@ static int l_sign_once(lua_State *L) {
     req.body_len = len[F_BODY];
     req.headers = hs;
     req.n_headers = (size_t)n;
-    if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK ||
-        (st = cab_signer_new_once(&r.s, a, s[F_SK], len[F_SK])) != CAB_SIGN_OK)
+    if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK || (st = take_signer(box, &r, &own_auth, &own)) != CAB_SIGN_OK)
         return refused(L, st, cab_sign_strerror(st));
-    st = cab_sign(r.s, &req, s[F_AK], len[F_AK], &r.auth);
+    st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
     if (st != CAB_SIGN_OK) {
-        /* Nothing of ours outlives this: the pushes below may raise.  The
-         * header's name is still t's, as nothing was allocated since the
-         * read. */
+        /* Let go before the pushes below, which may raise.  The header's
+         * name is still t's, as nothing was allocated since the read. */
         const cab_header *h = refused_header(st, r.s, hs);
-        cab_signer_free(r.s);
-        cab_buf_free(&r.auth);
+        release_signer(box, &r, own);
         return sign_refused(L, st, h);
     }
     lua_pushvalue(L, 2);
     lua_pushlightuserdata(L, &r);
     status = lua_pcall(L, 1, 2, 0);
-    cab_signer_free(r.s);
-    cab_buf_free(&r.auth);
+    release_signer(box, &r, own);
     return status == 0 ? 2 : lua_error(L);
 }
 

@@ -395,7 +395,7 @@ struct cab_signer {
     EVP_MAC *mac;
     EVP_MD_CTX *md;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
-    /* A signer for one call (cab_signer_new_once) has neither hmac nor
+    /* A keyless signer (cab_signer_new_keyless) has neither hmac nor
      * prefix_md: keying an EVP_MAC context allocates a dozen blocks and
      * costs as much as the signature, so it keeps the SK as HMAC pads it
      * (RFC 2104's K0) and computes HMAC on md. */
@@ -451,10 +451,8 @@ cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, c
     return CAB_SIGN_OK;
 }
 
-cab_sign_status cab_signer_new_once(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
-                                    size_t sk_len) {
+cab_sign_status cab_signer_new_keyless(cab_signer **out, const cab_sign_algorithms *a) {
     cab_signer *s;
-    cab_sign_status st = CAB_SIGN_OK;
     *out = NULL;
     if (!(s = calloc(1, sizeof *s))) return CAB_SIGN_NOMEM;
     if (!EVP_MD_up_ref(a->sha256)) {
@@ -462,12 +460,9 @@ cab_sign_status cab_signer_new_once(cab_signer **out, const cab_sign_algorithms 
         return CAB_SIGN_CRYPTO;
     }
     s->sha256 = a->sha256;
-    if (!(s->md = EVP_MD_CTX_new())) st = CAB_SIGN_CRYPTO;
-    else if (sk_len <= sizeof s->key) memcpy(s->key, sk, sk_len);
-    else st = digest2(s, sk, sk_len, NULL, 0, s->key); /* a longer key is hashed first */
-    if (st != CAB_SIGN_OK) {
+    if (!(s->md = EVP_MD_CTX_new())) {
         cab_signer_free(s);
-        return st;
+        return CAB_SIGN_CRYPTO;
     }
     *out = s;
     return CAB_SIGN_OK;
@@ -579,6 +574,17 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
         cab_buf_adds(auth, ", Signature=") || cab_buf_add(auth, sig, 64))
         return CAB_SIGN_NOMEM;
     return CAB_SIGN_OK;
+}
+
+cab_sign_status cab_sign_with_key(cab_signer *s, const cab_request *req, const char *sk, size_t sk_len,
+                                  const char *ak, size_t ak_len, cab_buf *auth) {
+    cab_sign_status st = CAB_SIGN_OK;
+    memset(s->key, 0, sizeof s->key);
+    if (sk_len <= sizeof s->key) memcpy(s->key, sk, sk_len);
+    else st = digest2(s, sk, sk_len, NULL, 0, s->key); /* a longer key is hashed first */
+    if (st == CAB_SIGN_OK) st = cab_sign(s, req, ak, ak_len, auth);
+    OPENSSL_cleanse(s->key, sizeof s->key);
+    return st;
 }
 
 const cab_canon *cab_signer_canon(const cab_signer *s) { return &s->canon; }

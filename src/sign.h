@@ -96,17 +96,21 @@ void cab_sign_algorithms_free(cab_sign_algorithms *a);
 
 cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
                                size_t sk_len);
-/* A signer for one request (br.sign's): it allocates one digest context
- * and keys HMAC on it at each signature, and keeps no prefix state, so it
- * is cheap to make but no faster for a second request. */
-cab_sign_status cab_signer_new_once(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
-                                    size_t sk_len);
+/* A signer whose key comes with each request (br.sign's): it signs only
+ * through cab_sign_with_key, keys HMAC on its one digest context at each
+ * signature, and keeps no prefix state.  Its owner may keep it, buffers and
+ * all, for the next request, under another key. */
+cab_sign_status cab_signer_new_keyless(cab_signer **out, const cab_sign_algorithms *a);
 void cab_signer_free(cab_signer *s);
 
 /* Signs req and writes the Authorization value to auth.  After the call the
  * canonical request and string to sign are readable with the accessors. */
 cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, size_t ak_len,
                          cab_buf *auth);
+/* cab_sign on a keyless signer, with the key sk for this request only:
+ * the signer wipes it before returning. */
+cab_sign_status cab_sign_with_key(cab_signer *s, const cab_request *req, const char *sk, size_t sk_len,
+                                  const char *ak, size_t ak_len, cab_buf *auth);
 const cab_canon *cab_signer_canon(const cab_signer *s);
 const cab_buf *cab_signer_string_to_sign(const cab_signer *s);
 
