@@ -135,9 +135,10 @@ local function remember(memo, v, make)
   return text
 end
 
---- A pipeline id the library checked, as JSON (see MAKERS).
+--- A pipeline id the library checked, as JSON (see MAKERS): 32 letters
+-- or digits need no escaping.
 local function json_id(v)
-  if type(v) == "string" then return json_string(v, true) end
+  if type(v) == "string" then return '"' .. v .. '"' end
   return json_value(v)
 end
 
