@@ -14,18 +14,9 @@
  *     connects), then N timed ones, and prints
  *     "seconds <s> requests <N> bytes <answer bytes of the N>".
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include <curl/curl.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "request_file.h"
 
 /* Keeps the answer, as a client must, and counts it. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
@@ -34,67 +25,41 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return size * n;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    char *s = NULL;
-    long n;
-    if (!f) return NULL;
-    if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
-        (s = malloc((size_t)n + 1)) != NULL) {
-        if (fread(s, 1, (size_t)n, f) == (size_t)n) {
-            s[n] = '\0';
-            *len = (size_t)n;
-        } else {
-            free(s);
-            s = NULL;
-        }
-    }
-    fclose(f);
-    return s;
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "curl_bare: %s\n", what);
-    exit(1);
-}
+static void die(const char *what) { bench_die("curl_bare", what); }
 
 int main(int argc, char **argv) {
-    size_t len, got = 0, total = 0;
-    char *text, *line, *body;
+    size_t got = 0, total = 0, k;
+    request_file req;
+    const char *why;
     struct curl_slist *headers = NULL;
-    const char *url;
     CURL *h;
     long i, n, status = 0;
     double t0 = 0;
     if (argc < 3 || (n = atol(argv[2])) <= 0) die("usage: curl_bare REQUEST_FILE N [CA_FILE]");
-    if (!(text = slurp(argv[1], &len))) die("cannot read the request file");
-    if (!(body = strstr(text, "\n\n"))) die("no empty line before the body");
-    *body = '\0';
-    body += 2;
-    url = strtok(text, "\n");
-    while ((line = strtok(NULL, "\n")) != NULL)
-        if (!(headers = curl_slist_append(headers, line))) die("out of memory");
+    if ((why = request_file_read(argv[1], &req)) != NULL) die(why);
+    for (k = 0; k < req.n_headers; k++)
+        if (!(headers = curl_slist_append(headers, req.headers[k]))) die("out of memory");
     if (!(headers = curl_slist_append(headers, "Expect:"))) die("out of memory");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(h = curl_easy_init())) die("libcurl failed to start");
-    if (curl_easy_setopt(h, CURLOPT_URL, url) || curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) ||
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body) ||
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body)) ||
+    if (curl_easy_setopt(h, CURLOPT_URL, req.url) || curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) ||
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body) ||
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(req.body)) ||
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) || curl_easy_setopt(h, CURLOPT_WRITEDATA, &got) ||
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) || curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "") ||
         (argc > 3 && curl_easy_setopt(h, CURLOPT_CAINFO, argv[3])))
         die("libcurl refused an option");
     for (i = -1; i < n; i++) {
-        if (i == 0) t0 = now();
+        if (i == 0) t0 = bench_now();
         if (curl_easy_perform(h) != CURLE_OK || curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) ||
             status != 200 || got == 0)
             die("a request failed");
         if (i >= 0) total += got;
         got = 0;
     }
-    printf("seconds %.6f requests %ld bytes %zu\n", now() - t0, n, total);
+    printf("seconds %.6f requests %ld bytes %zu\n", bench_now() - t0, n, total);
     curl_easy_cleanup(h);
     curl_slist_free_all(headers);
     curl_global_cleanup();
-    free(text);
+    free(req.text);
     return 0;
 }

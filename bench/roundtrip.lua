@@ -6,9 +6,11 @@
 -- order flips each round), because this machine's speed drifts; each
 -- side's figure is the median of its rounds' rates, and the ratio the
 -- median of the per-round ratios.  Beside the library's work per call
--- (ours minus bare), the same work timed with no network at all.
+-- (ours minus bare), two figures that show where it goes: the library's C
+-- transport sending the same request from C (bench/multi_loop.c, timed
+-- in the same rounds), and the library's work timed with no network.
 --
---   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE OUT_DIR [CA_FILE]
+--   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE MULTI_LOOP OUT_DIR [CA_FILE]
 --
 -- Before timing, one request of each client goes to CHECK_PORT, whose
 -- access log (CHECK_LOG) must show them with the same length and body.
@@ -16,10 +18,10 @@ local common = require "common"
 local br = require "codearts.batchresult"
 local transport = require "codearts.batchresult.transport"
 
-local scheme, port, check_port, check_log, curl_bare, out, ca = ...
+local scheme, port, check_port, check_log, curl_bare, multi_loop, out, ca = ...
 port, check_port = tonumber(port), tonumber(check_port)
-assert((scheme == "http" or scheme == "https") and port and check_port and check_log and curl_bare and out,
-  "usage: roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE OUT_DIR [CA_FILE]")
+assert((scheme == "http" or scheme == "https") and port and check_port and check_log and curl_bare and multi_loop
+  and out, "usage: roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE MULTI_LOOP OUT_DIR [CA_FILE]")
 assert(scheme == "http" or ca, "https needs the CA's certificate")
 local ROUNDS = tonumber(os.getenv("BENCH_RT_ROUNDS")) or 9
 local N = tonumber(os.getenv("BENCH_RT_REQUESTS")) or 3000 -- of each side in a round
@@ -52,10 +54,11 @@ end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
---- curl_bare's run of n requests: seconds (after its warm-up request).
-local function bare(request_file, n, ca_file)
-  local err_file = out .. "/curl_bare.err"
-  local cmd = table.concat({ shell_quote(curl_bare), shell_quote(request_file), tostring(n),
+--- A C loop's run of n requests (program: curl_bare, or multi_loop):
+-- seconds (after its warm-up request).
+local function c_loop(program, request_file, n, ca_file)
+  local err_file = out .. "/c_loop.err"
+  local cmd = table.concat({ shell_quote(program), shell_quote(request_file), tostring(n),
                              ca_file and shell_quote(ca_file) or "", "2>" .. shell_quote(err_file) }, " ")
   local p = assert(io.popen(cmd))
   local line = p:read("*a")
@@ -63,12 +66,13 @@ local function bare(request_file, n, ca_file)
   local secs, reqs, bytes = line:match("^seconds (%S+) requests (%d+) bytes (%d+)")
   if not secs then
     local f = io.open(err_file)
-    error("curl_bare failed: " .. (f and f:read("*a") or line), 0)
+    error(program .. " failed: " .. (f and f:read("*a") or line), 0)
   end
   assert(tonumber(reqs) == n and tonumber(bytes) == n * ANSWER_BYTES,
-    ("curl_bare got %s bytes for %s requests, expected %d each"):format(bytes, reqs, ANSWER_BYTES))
+    ("%s got %s bytes for %s requests, expected %d each"):format(program, bytes, reqs, ANSWER_BYTES))
   return tonumber(secs)
 end
+local function bare(request_file, n, ca_file) return c_loop(curl_bare, request_file, n, ca_file) end
 
 --- wrk -t1 -c1 for WRK_SECONDS: its requests per second; fails on any
 -- error or non-2xx answer it saw.
@@ -108,15 +112,17 @@ local function check_same_request()
   write_request(checker, file)
   checker:close()
   bare(file, 1) -- a warm-up request and a timed one
+  c_loop(multi_loop, file, 1)
   f = assert(io.open(check_log, "rb"))
   f:seek("set", start)
   local lines = {}
   for line in f:lines() do lines[#lines + 1] = line end
   f:close()
-  assert(#lines == 3, "the check server logged " .. #lines .. " requests, expected 3")
-  for i = 2, 3 do
+  assert(#lines == 5, "the check server logged " .. #lines .. " requests, expected 5")
+  for i = 2, 5 do
     if lines[i] ~= lines[1] then
-      error(("client:query and curl_bare sent different requests:\n  %s\n  %s"):format(lines[1], lines[i]), 0)
+      error(("client:query, curl_bare and multi_loop sent different requests:\n  %s\n  %s")
+        :format(lines[1], lines[i]), 0)
     end
   end
   return lines[1]
@@ -153,15 +159,15 @@ local url = ("%s://127.0.0.1:%d/v5/%s/api/pipelines/batch-runs/result"):format(s
 
 ours(math.floor(N / 2)) -- warm-up
 
-local rate_ours, rate_bare, rate_wrk, vs_bare, vs_wrk = {}, {}, {}, {}, {}
+local rate_ours, rate_bare, rate_multi, rate_wrk, vs_bare, multi_vs_bare, vs_wrk = {}, {}, {}, {}, {}, {}, {}
 for r = 1, ROUNDS do
-  local a, b, w
+  local a, b, m, w
   if not TLS and r % 2 == 0 then w = wrk(url) end
-  if r % 2 == 1 then a = ours(N) end
+  if r % 2 == 1 then a = ours(N) else m = c_loop(multi_loop, request_file, N, ca) end
   b = bare(request_file, N, ca)
-  if r % 2 == 0 then a = ours(N) end
+  if r % 2 == 0 then a = ours(N) else m = c_loop(multi_loop, request_file, N, ca) end
   if not TLS and r % 2 == 1 then w = wrk(url) end
-  rate_ours[r], rate_bare[r], vs_bare[r] = N / a, N / b, b / a
+  rate_ours[r], rate_bare[r], rate_multi[r], vs_bare[r], multi_vs_bare[r] = N / a, N / b, N / m, b / a, b / m
   if w then rate_wrk[r], vs_wrk[r] = w, (N / a) / w end
 end
 local warm = warm_library_work(N)
@@ -176,6 +182,8 @@ print(("3. Round trips%s, %s: sequential client:query(6 pairs), local nginx (1 w
   :format(TLS and " over TLS (private CA, verified)" or "", common.LUA_NAME))
 print(("   %d rounds of %d requests a side, alternating; medians of the rounds"):format(ROUNDS, N))
 row("bare libcurl loop (bench/curl_bare.c), same request", bare_rps, "1.00x")
+row("our C transport alone, from C (bench/multi_loop.c)", median(rate_multi),
+  ("%.2fx bare"):format(median(multi_vs_bare)))
 row("ours: client:query(6 pairs)", ours_rps,
   ("%.2fx bare   target >= %.2fx"):format(ratio, TLS and 0.9 or 0.85))
 local shown = {}
@@ -184,7 +192,7 @@ print(("      (each signs, POSTs, decodes; library work per call about %.1f us; 
   :format(1e6 / ours_rps - 1e6 / bare_rps, table.concat(shown, " ")))
 print(("      (the same library work with no network, a transport answering at once: %.1f us per call)")
   :format(warm * 1e6))
-print(("      (nginx saw both as: %s)"):format(same))
+print(("      (nginx saw all three as: %s)"):format(same))
 local target = TLS and 0.9 or 0.85
 common.verdict(3, tag, ratio >= target,
   ("ours %.0f req/s = %.2fx bare libcurl's %.0f req/s, median of %d rounds, target >= %.2fx")

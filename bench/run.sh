@@ -8,7 +8,8 @@
 #                   br.sign{...} from Lua, key each call, vs the same (<= 2.0x)
 #   2. decoding     br.decode() vs lua-cjson on a 100-result answer   (<= 1.0x)
 #   3. round trips  client:query() vs a bare libcurl loop sending the same
-#                   request (bench/curl_bare.c), same local nginx,
+#                   request (bench/curl_bare.c), same local nginx, with
+#                   the library's C transport alone (bench/multi_loop.c),
 #                   interleaved rounds, Lua 5.4 and LuaJIT:  HTTP     (>= 0.85x)
 #                                                            HTTPS    (>= 0.9x)
 #                   and, for context, vs wrk -t1 -c1 over HTTP        (>= 0.5x)
@@ -83,6 +84,10 @@ $CC $CFLAGS_BENCH -Isrc bench/sign_bench.c src/sign.c src/buf.c -lcrypto -o "$OU
 # shellcheck disable=SC2086,SC2046
 $CC $CFLAGS_BENCH bench/curl_bare.c -o "$OUT/curl_bare" $(pkg-config --cflags --libs libcurl 2>/dev/null || echo -lcurl) ||
     fail "cannot compile bench/curl_bare.c"
+# shellcheck disable=SC2086,SC2046
+$CC $CFLAGS_BENCH -Isrc bench/multi_loop.c src/multi.c src/easy.c src/buf.c \
+    $(pkg-config --cflags --libs libcurl 2>/dev/null || echo -lcurl) -lpthread -o "$OUT/multi_loop" ||
+    fail "cannot compile bench/multi_loop.c"
 # The clock and the raw signing work for the Lua side, built per Lua.
 for lua in $RT_LUAS; do
     v=$(version_of "$lua")
@@ -128,7 +133,8 @@ trap 'stop_nginx; exit 143' TERM
 roundtrip() { # lua, http|https
     v=$(version_of "$1")
     if [ "$2" = https ]; then set -- "$1" https "$NGX_TLS_PORT" "$NGX_CA"; else set -- "$1" http "$NGX_PORT"; fi
-    with_lua "$v" "$1" bench/roundtrip.lua "$2" "$3" "$NGX_CHECK_PORT" "$NGX_CHECK_LOG" "$OUT/curl_bare" "$OUT" ${4:+"$4"}
+    with_lua "$v" "$1" bench/roundtrip.lua "$2" "$3" "$NGX_CHECK_PORT" "$NGX_CHECK_LOG" "$OUT/curl_bare" "$OUT/multi_loop" \
+        "$OUT" ${4:+"$4"}
 }
 
 rm -rf "$NGX_DIR"
