@@ -397,8 +397,9 @@ struct cab_signer {
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
     /* A keyless signer (cab_signer_new_keyless) has neither hmac nor
      * prefix_md: keying an EVP_MAC context allocates a dozen blocks and
-     * costs as much as the signature, so it keeps the SK as HMAC pads it
-     * (RFC 2104's K0) and computes HMAC on md. */
+     * costs as much as the signature, so it holds each request's key, for
+     * that signature only, as HMAC pads it (RFC 2104's K0) and computes
+     * HMAC on md. */
     unsigned char key[64];
     /* A client's canonical requests agree up to the x-sdk-date line (method,
      * path, query and the headers that sort before it), so the SHA-256 state
