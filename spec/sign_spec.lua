@@ -194,29 +194,46 @@ describe("br.sign's table", function()
   end)
 end)
 
-describe("a client's signer, reused across calls", function()
+describe("signers reused across calls", function()
   local core = require "codearts.batchresult.core"
 
-  -- One signer keeps the hash state of the canonical request up to the
-  -- X-Sdk-Date line between calls; every signature must still equal that
-  -- of a fresh signer, whether the prefix stayed the same or not.
-  it("signs each request as a fresh signer would", function()
+  -- A signer keeps the hash state of the canonical request up to the
+  -- X-Sdk-Date line between calls (a client's, and the one br.sign keeps
+  -- per Lua state); every signature must still equal that of a fresh
+  -- signer, whether the prefix stayed the same or not.
+  local function headers(date, host)
+    return { Host = host, ["X-Sdk-Date"] = date, ["Content-Type"] = "application/json", ["X-Project-Id"] = "p" }
+  end
+  local calls = {
+    { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000000Z", "a.example"), "{}" },
+    { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000001Z", "a.example"), "{\"x\":1}" },
+    { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000002Z", "b.example"), "{}" },
+    { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000003Z", "b.example"), "{}" },
+    { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000004Z", "b.example"), "{}" },
+  }
+
+  it("a client's signs each request as a fresh signer would", function()
     local reused = core.keyring("reused-secret")
-    local function headers(date, host)
-      return { Host = host, ["X-Sdk-Date"] = date, ["Content-Type"] = "application/json", ["X-Project-Id"] = "p" }
-    end
-    local calls = {
-      { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000000Z", "a.example"), "{}" },
-      { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000001Z", "a.example"), "{\"x\":1}" },
-      { "/v5/p/api/pipelines/batch-runs/result", "", headers("20250101T000002Z", "b.example"), "{}" },
-      { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000003Z", "b.example"), "{}" },
-      { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000004Z", "b.example"), "{}" },
-    }
     for i, call in ipairs(calls) do
       local fresh = core.keyring("reused-secret")
       local want = assert(fresh:sign("AK", "POST", call[1], call[2], call[3], call[4]))
       assert.are.equal(want, (reused:sign("AK", "POST", call[1], call[2], call[3], call[4])), "call " .. i)
       assert.are.equal((fresh:last()), (reused:last()))
+    end
+  end)
+
+  it("br.sign's signs each request, under another key each time, as a fresh signer would", function()
+    for round = 1, 2 do
+      for i, call in ipairs(calls) do
+        local sk = ("k"):rep(i * 20 + round) -- some keys longer than SHA-256's block
+        local fresh = core.keyring(sk)
+        local want = assert(fresh:sign("AK", "POST", call[1], call[2], call[3], call[4]))
+        local auth, details = br.sign { method = "POST", path = call[1], query = call[2], headers = call[3],
+                                        body = call[4], ak = "AK", sk = sk }
+        assert.are.equal(want, auth, "call " .. i .. ", round " .. round)
+        assert.are.equal((fresh:last()), details.canonical_request)
+        fresh:close()
+      end
     end
   end)
 end)

@@ -395,15 +395,15 @@ struct cab_signer {
     EVP_MAC *mac;
     EVP_MD_CTX *md;
     EVP_MAC_CTX *hmac; /* keyed once with the SK; re-initialised per call */
-    /* A keyless signer (cab_signer_new_keyless) has neither hmac nor
-     * prefix_md: keying an EVP_MAC context allocates a dozen blocks and
-     * costs as much as the signature, so it holds each request's key, for
-     * that signature only, as HMAC pads it (RFC 2104's K0) and computes
-     * HMAC on md. */
+    /* A keyless signer (cab_signer_new_keyless) has no hmac: keying an
+     * EVP_MAC context allocates a dozen blocks and costs as much as the
+     * signature, so it holds each request's key, for that signature only,
+     * as HMAC pads it (RFC 2104's K0) and computes HMAC on md. */
     unsigned char key[64];
-    /* A client's canonical requests agree up to the x-sdk-date line (method,
-     * path, query and the headers that sort before it), so the SHA-256 state
-     * after that prefix is kept and each call hashes only the rest. */
+    /* Consecutive canonical requests mostly agree up to the x-sdk-date line
+     * (method, path, query and the headers that sort before it): a client's
+     * always do.  So the SHA-256 state after that prefix is kept (it holds
+     * nothing of the key) and each call hashes only the rest. */
     EVP_MD_CTX *prefix_md;
     cab_buf prefix;
     int prefix_ok;
@@ -461,7 +461,7 @@ cab_sign_status cab_signer_new_keyless(cab_signer **out, const cab_sign_algorith
         return CAB_SIGN_CRYPTO;
     }
     s->sha256 = a->sha256;
-    if (!(s->md = EVP_MD_CTX_new())) {
+    if (!(s->md = EVP_MD_CTX_new()) || !(s->prefix_md = EVP_MD_CTX_new())) {
         cab_signer_free(s);
         return CAB_SIGN_CRYPTO;
     }
@@ -517,7 +517,6 @@ static cab_sign_status hash_canonical(cab_signer *s, char out[65]) {
     size_t plen = s->canon.date_line;
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
-    if (!s->prefix_md) return cab_signer_sha256_hex(s, cr->data, cr->len, out);
     if (!s->prefix_ok || plen != s->prefix.len || memcmp(cr->data, s->prefix.data, plen) != 0) {
         s->prefix_ok = 0;
         cab_buf_clear(&s->prefix);

@@ -97,9 +97,9 @@ void cab_sign_algorithms_free(cab_sign_algorithms *a);
 cab_sign_status cab_signer_new(cab_signer **out, const cab_sign_algorithms *a, const char *sk,
                                size_t sk_len);
 /* A signer whose key comes with each request (br.sign's): it signs only
- * through cab_sign_with_key, keys HMAC on its one digest context at each
- * signature, and keeps no prefix state.  Its owner may keep it, buffers and
- * all, for the next request, under another key. */
+ * through cab_sign_with_key and keys HMAC on its digest context at each
+ * signature.  Its owner may keep it, buffers and prefix state and all, for
+ * the next request, under another key. */
 cab_sign_status cab_signer_new_keyless(cab_signer **out, const cab_sign_algorithms *a);
 void cab_signer_free(cab_signer *s);
 
