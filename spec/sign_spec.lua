@@ -212,7 +212,7 @@ describe("signers reused across calls", function()
     { "/v5/q/api/pipelines/batch-runs", "a=1", headers("20250101T000004Z", "b.example"), "{}" },
   }
 
-  it("a client's signs each request as a fresh signer would", function()
+  it("a client's signer signs each request as a fresh one would", function()
     local reused = core.keyring("reused-secret")
     for i, call in ipairs(calls) do
       local fresh = core.keyring("reused-secret")
@@ -222,7 +222,7 @@ describe("signers reused across calls", function()
     end
   end)
 
-  it("br.sign's signs each request, under another key each time, as a fresh signer would", function()
+  it("br.sign's signer signs each request, under another key each time, as a fresh one would", function()
     for round = 1, 2 do
       for i, call in ipairs(calls) do
         local sk = ("k"):rep(i * 20 + round) -- some keys longer than SHA-256's block
