@@ -21,6 +21,10 @@ local PAIR_FIELDS = { "pipeline_id", "pipeline_run_id" }
 -- Pieces gathered before a write.
 local PIECES = 4096
 
+-- Fields whose values are each record's own (a pair's ids): remembering
+-- their text in b.memo would cost more than working it out again.
+local UNIQUE = { pipeline_id = true, pipeline_run_id = true }
+
 --- A buffer of pieces: b[1..b.n].  The writers below fill it directly
 -- (b[n + 1] = s; this runs for every field of every record) and call
 -- flush(b) after each record.  Names, statuses and reasons repeat, so
@@ -176,8 +180,9 @@ end
 local function json_object(b, r, fields)
   local memo, openers, makers, n = b.memo, OPENERS[fields], MAKERS[fields], b.n
   for i = 1, #fields do
-    local v = r[fields[i]]
-    b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, makers[i])
+    local k = fields[i]
+    local v = r[k]
+    b[n + 1], b[n + 2] = openers[i], UNIQUE[k] and makers[i](v) or memo[v] or remember(memo, v, makers[i])
     n = n + 2
   end
   local extra = extra_fields(r, KNOWN[fields])
@@ -225,8 +230,10 @@ local function csv_rows(b, list, fields)
   for i = 1, #list do
     local r, n = list[i], b.n
     for j = 1, nf do
-      local v = r[fields[j]]
-      b[n + 1], b[n + 2] = memo[v] or remember(memo, v, csv_field), j < nf and "," or "\r\n"
+      local k = fields[j]
+      local v = r[k]
+      b[n + 1], b[n + 2] = UNIQUE[k] and csv_field(v) or memo[v] or remember(memo, v, csv_field),
+        j < nf and "," or "\r\n"
       n = n + 2
     end
     b.n = n
@@ -293,16 +300,17 @@ local function cell(v)
 end
 
 -- The table's columns for each kind of record: heading, the field (a
--- function of the record), and what stands for a field that is absent.
+-- function of the record), what stands for a field that is absent, and
+-- whether the field is one of UNIQUE.
 local RESULT_COLUMNS = {
   { "PIPELINE", function(r) return r.pipeline_name or r.pipeline_id end, "?" },
-  { "RUN", function(r) return r.pipeline_run_id end, "?" },
+  { "RUN", function(r) return r.pipeline_run_id end, "?", unique = true },
   { "STATUS", function(r) return r.status end, "?" },
   { "REASON", function(r) return r.reason end, "-" },
 }
 local RUN_COLUMNS = {
-  { "PIPELINE", function(r) return r.pipeline_id end, "?" },
-  { "RUN", function(r) return r.pipeline_run_id end, "?" },
+  { "PIPELINE", function(r) return r.pipeline_id end, "?", unique = true },
+  { "RUN", function(r) return r.pipeline_run_id end, "?", unique = true },
 }
 
 local function table_rows(b, list, columns, paint)
@@ -319,6 +327,8 @@ local function table_rows(b, list, columns, paint)
       local text, w
       if v == nil then
         text, w = col[3], #col[3]
+      elseif col.unique then
+        text, w = cell(v)
       elseif seen[v] then
         text, w = seen[v], seen_width[v]
       else
