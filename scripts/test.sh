@@ -2,8 +2,9 @@
 # make test: the whole busted suite under each Lua given, then one plain
 # "N passed, N failed" line for them all.  Usage: test.sh LUA... (e.g.
 # lua5.4 lua5.1 lua5.3 luajit; the module for each must be built).
-# Each failure is printed again at the very end, so that a log cut to its
-# tail (as CI's is) still names it.
+# Each failure is printed again at the very end (or, when busted died
+# before its summary, its last lines), so that a log cut to its tail (as
+# CI's is) still names it.
 set -u
 out=$(mktemp)
 failures_seen=$(mktemp)
@@ -16,6 +17,7 @@ for lua in "$@"; do
     status=$(grep -E '[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$out" | tail -n 1)
     if [ -z "$status" ]; then
         echo "$lua: busted printed no summary"
+        { echo "[$lua] no summary; its last lines:"; tail -n 20 "$out"; echo; } >>"$failures_seen"
         total_failed=$((total_failed + 1))
         continue
     fi
