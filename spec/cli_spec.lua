@@ -584,9 +584,11 @@ describe("codearts-batchresult", function()
     end)
 
     it("with --query, lists the runs whose start could not be asked about; exit 3", function()
-      -- The stand-in's second run is ids[2]'s: its query fails.
+      -- The stand-in numbers runs in the order their requests reach it: one
+      -- request at a time, its second run is ids[2]'s, whose query fails.
       server:config { fail_ids = { model.run_id_for(ids[2], 2) } }
-      local r = run(concat({ "run", "--query", "--batch-size", "1", "--max-retries", "0", "-f", "csv" }, ids))
+      local r = run(concat({ "run", "--query", "--batch-size", "1", "--concurrency", "1", "--max-retries", "0",
+                             "-f", "csv" }, ids))
       assert.are.equal(3, r.status, cli.describe(r))
       local records = parse_csv(r.out)
       assert.are.equal(3, #records)
