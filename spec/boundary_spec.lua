@@ -254,6 +254,19 @@ describe("limits are the same in every layer", function()
     assert.truthy(tostring(why):find("more than " .. L.max_headers .. " headers", 1, true), why)
     m:close()
   end)
+
+  it("a table size hint out of range is clamped: an empty table, never an error or a huge allocation", function()
+    for _, sizes in ipairs({ { 0, 0 }, { 3, 2 }, { -1, -5 }, { 2 ^ 40, 2 ^ 40 } }) do
+      collectgarbage("collect")
+      local before = collectgarbage("count")
+      local t = core.new_table(sizes[1], sizes[2])
+      assert.is_nil(next(t))
+      assert.is_true(collectgarbage("count") - before < 8 * 1024, "took under 8 MB")
+      t[1], t.k = 1, 2
+      assert.are.same({ 1, k = 2 }, t)
+    end
+    assert.has_error(function() core.new_table("many", 0) end)
+  end)
 end)
 
 describe("decoding returns what it checked", function()

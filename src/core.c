@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <time.h>
 
+/* Above this, a size hint buys nothing but memory held up front. */
+#define CAB_MAX_TABLE_HINT 65536
+
 int cab_fail(lua_State *L, const char *fmt, ...) {
     va_list ap;
     lua_pushnil(L);
@@ -41,10 +44,25 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
+/* core.new_table(narray, nhash) -> an empty table with room for that many
+ * entries, for the tables a call fills, so that filling one never grows
+ * it step by step (only LuaJIT has table.new).  Sizes are hints: out of
+ * range, they are clamped. */
+static int clamp_size(lua_Integer n) {
+    return n < 0 ? 0 : n > CAB_MAX_TABLE_HINT ? CAB_MAX_TABLE_HINT : (int)n;
+}
+
+static int l_new_table(lua_State *L) {
+    lua_createtable(L, clamp_size(luaL_checkinteger(L, 1)), clamp_size(luaL_checkinteger(L, 2)));
+    return 1;
+}
+
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, l_new_table);
+    lua_setfield(L, -2, "new_table");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
     /* core.limits: limit.h, for config.lua and the transports. */

@@ -27,7 +27,7 @@ local transport = require "codearts.batchresult.transport"
 
 local M = {}
 
-local now = core.now
+local now, new_table = core.now, core.new_table
 
 --- The first occurrence of each item of flat (n items, width ids each),
 -- as a flat list of count items (flat itself when no item repeats), and
@@ -36,7 +36,7 @@ local now = core.now
 -- Lua has interned already, and 10,000 joined keys would be 10,000 new
 -- strings.
 local function unique(flat, n, width)
-  local uflat, index, count = flat, {}, 0
+  local uflat, index, count = flat, new_table(0, n), 0
   for i = 0, n - 1 do
     local base, t = i * width, index
     for f = 1, width - 1 do
@@ -67,9 +67,11 @@ local function unique(flat, n, width)
 end
 
 local function batches(count, size)
-  local jobs = {}
+  local jobs = new_table(math.ceil(count / size), 0)
   for first = 1, count, size do
-    jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0 }
+    -- Every field a job gets, up front (false: not yet).
+    jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
+                        body = false, req = false, opts = false, sent_at = 0, answered = false, skew_fixed = false }
   end
   return jobs
 end
@@ -131,7 +133,7 @@ function Call:build(job)
   local req, err = request(self.client, self.row, self.uflat, job)
   if not req then return nil, err end
   job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
-  local opts = job.opts or { idempotent = self.row.idempotent }
+  local opts = job.opts or { idempotent = self.row.idempotent, timeout_ms = 0 }
   job.opts, opts.timeout_ms = opts, config.ms(timeout)
   return req, opts
 end
@@ -174,7 +176,7 @@ function Call:done(job, res, kind, msg, not_sent)
       error = err and tostring(err), retry_in = again,
     })
   end
-  job.req = nil
+  job.req = false
   if again then return again end
   if answers then
     job.answered = true
@@ -210,7 +212,7 @@ function Call:gather()
     first_err = Error.new("CALLBACK", "a callback raised: " .. tostring(self.raised.value))
   end
 
-  local out, missing, unanswered = {}, {}, {}
+  local out, missing, unanswered = new_table(self.count, 1), {}, {}
   for j = 1, #jobs do
     local job = jobs[j]
     for i = job.first, job.last do
@@ -247,7 +249,7 @@ function M.run(client, row, flat, n, o)
   if not t then return nil, terr end
   local c = setmetatable({
     client = client, row = row, o = o, t = t, uflat = uflat, count = count, index = index,
-    jobs = batches(count, o.batch_size), found = {}, failed = 0, done_items = 0,
+    jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline and now() + o.deadline,
   }, Call)
   local ok, res, err = guard.pcall(c.gather, c)

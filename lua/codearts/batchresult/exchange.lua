@@ -6,6 +6,7 @@ local Error = require "codearts.batchresult.error"
 local M = {}
 
 local unpack = table.unpack or unpack
+local new_table = core.new_table
 local CONTENT_TYPE = "application/json;charset=UTF-8"
 
 -- The most of the server's own words an error message shows: an API
@@ -54,12 +55,11 @@ end
 -- none); now is the epoch second to sign with (the client's clock,
 -- corrected for the server's).
 function M.build(endpoint, creds, method, path, query, body, now)
-  local headers = {
-    ["Content-Type"] = CONTENT_TYPE,
-    Host = endpoint.host,
-    ["X-Project-Id"] = endpoint.project_id,
-    ["User-Agent"] = endpoint.user_agent,
-  }
+  local headers = new_table(0, 8)
+  headers["Content-Type"] = CONTENT_TYPE
+  headers.Host = endpoint.host
+  headers["X-Project-Id"] = endpoint.project_id
+  headers["User-Agent"] = endpoint.user_agent
   if creds.token then
     headers["X-Auth-Token"] = creds.token
   else
