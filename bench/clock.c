@@ -9,7 +9,11 @@
  *       SHA-256 of canonical, HMAC-SHA256 of string_to_sign with sk), done
  *       as bench/sign_bench.c does it, so that a Lua-side figure can be
  *       timed in the same window as the raw work (this VM's speed drifts).
+ *   benchclock.sleep(seconds)
+ *       sleeps (nanosleep): the CPU idles, as it does while a request
+ *       waits on the network.
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -59,11 +63,22 @@ static int l_raw_sign(lua_State *L) {
     return 2;
 }
 
+static int l_sleep(lua_State *L) {
+    double s = (double)luaL_checknumber(L, 1);
+    struct timespec ts;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    return 0;
+}
+
 int luaopen_benchclock(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");
     lua_pushcfunction(L, l_raw_sign);
     lua_setfield(L, -2, "raw_sign");
+    lua_pushcfunction(L, l_sleep);
+    lua_setfield(L, -2, "sleep");
     return 1;
 }

@@ -8,13 +8,15 @@
 -- median of the per-round ratios.  Beside the library's work per call
 -- (ours minus bare), two figures that show where it goes: the library's C
 -- transport sending the same request from C (bench/multi_loop.c, timed
--- in the same rounds), and the library's work timed with no network.
+-- in the same rounds), and the library's work timed with no network, back
+-- to back and after an idle sleep before each call.
 --
 --   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE MULTI_LOOP OUT_DIR [CA_FILE]
 --
 -- Before timing, one request of each client goes to CHECK_PORT, whose
 -- access log (CHECK_LOG) must show them with the same length and body.
 local common = require "common"
+local clock = require "benchclock"
 local br = require "codearts.batchresult"
 local transport = require "codearts.batchresult.transport"
 
@@ -130,9 +132,10 @@ end
 
 --- Seconds per client:query(list) with no network: a transport that
 -- answers every request at once with nginx's canned answer, so that the
--- library's own work runs alone, with warm caches, beside what it costs
--- between real round trips.
-local function warm_library_work(n)
+-- library's own work runs alone, beside what it costs between real round
+-- trips.  With nap, each call is timed alone after sleeping nap seconds,
+-- which leaves the CPU idle as a wait on the network does.
+local function library_work(n, nap)
   local canned = { status = 200, body = common.result_body(6) }
   local Canned = {}
   Canned.__index = Canned
@@ -146,10 +149,31 @@ local function warm_library_work(n)
   function Canned.close() end
   local for_call = transport.for_call
   transport.for_call = function() return setmetatable({}, Canned) end
-  local ok, secs = pcall(ours, n)
+  local ok, secs = pcall(function()
+    if not nap then return ours(n) end
+    local sum = 0
+    for _ = 1, n do
+      clock.sleep(nap)
+      sum = sum + ours(1)
+    end
+    return sum
+  end)
   transport.for_call = for_call
   if not ok then error(secs, 0) end
   return secs / n
+end
+
+--- Seconds of the raw OpenSSL work of k signatures, back to back and
+-- after sleeping nap seconds before each: how much a small working set
+-- slows after the same idle wait.
+local function raw_after_nap(n, k, nap)
+  local body, cr, sts = common.result_body(6), ("c"):rep(900), ("s"):rep(120)
+  local warm, cold = clock.raw_sign(n * k, common.SK, body, cr, sts) / n, 0
+  for _ = 1, n do
+    clock.sleep(nap)
+    cold = cold + clock.raw_sign(k, common.SK, body, cr, sts)
+  end
+  return warm, cold / n
 end
 
 local same = check_same_request()
@@ -170,7 +194,10 @@ for r = 1, ROUNDS do
   rate_ours[r], rate_bare[r], rate_multi[r], vs_bare[r], multi_vs_bare[r] = N / a, N / b, N / m, b / a, b / m
   if w then rate_wrk[r], vs_wrk[r] = w, (N / a) / w end
 end
-local warm = warm_library_work(N)
+local NAP = 100e-6
+local warm, after_nap = library_work(N), library_work(N, NAP)
+local RAW_K = math.max(1, math.floor(warm / 1.5e-6 + 0.5)) -- about as long as the library's work
+local raw_warm, raw_nap = raw_after_nap(N, RAW_K, NAP)
 client:close()
 
 local median = common.median
@@ -190,8 +217,11 @@ local shown = {}
 for i, v in ipairs(vs_bare) do shown[i] = ("%.2f"):format(v) end
 print(("      (each signs, POSTs, decodes; library work per call about %.1f us; per-round ratios %s)")
   :format(1e6 / ours_rps - 1e6 / bare_rps, table.concat(shown, " ")))
-print(("      (the same library work with no network, a transport answering at once: %.1f us per call)")
-  :format(warm * 1e6))
+print(("      (the same library work with no network, a transport answering at once: %.1f us per call;"
+  .. " after sleeping %.0f us before each call, as the CPU idles between round trips: %.1f us)")
+  :format(warm * 1e6, NAP * 1e6, after_nap * 1e6))
+print(("      (for scale, the raw OpenSSL work of %d signatures, which touches little memory: %.1f us back to back,"
+  .. " %.1f us after the same sleep)"):format(RAW_K, raw_warm * 1e6, raw_nap * 1e6))
 print(("      (nginx saw all three as: %s)"):format(same))
 local target = TLS and 0.9 or 0.85
 common.verdict(3, tag, ratio >= target,
