@@ -52,6 +52,15 @@ static inline int raw_hmac(raw_crypto *r, const void *p, size_t n, unsigned char
            EVP_MAC_final(r->hmac, out, &ml, 32);
 }
 
+/* The same HMAC keyed with key first, as a signer given the key with each
+ * request must (the context and its digest stay set up). */
+static inline int raw_hmac_keyed(raw_crypto *r, const char *key, size_t kl, const void *p, size_t n,
+                                 unsigned char out[32]) {
+    size_t ml = 0;
+    return EVP_MAC_init(r->hmac, (const unsigned char *)key, kl, NULL) &&
+           EVP_MAC_update(r->hmac, (const unsigned char *)p, n) && EVP_MAC_final(r->hmac, out, &ml, 32);
+}
+
 /* One signature's worth: SHA-256 of the body and of the canonical request,
  * HMAC of the string to sign.  Returns a byte of the results (so the work
  * cannot be optimised away), or -1 when libcrypto failed. */
@@ -59,6 +68,15 @@ static inline int raw_sign_once(raw_crypto *r, const char *body, size_t bl, cons
                          const char *sts, size_t sl) {
     unsigned char d1[32], d2[32], m[32];
     if (!raw_digest(r, body, bl, d1) || !raw_digest(r, cr, cl, d2) || !raw_hmac(r, sts, sl, m))
+        return -1;
+    return d1[0] ^ d2[0] ^ m[0];
+}
+
+/* The same, keying the HMAC with key first. */
+static inline int raw_sign_once_keyed(raw_crypto *r, const char *key, size_t kl, const char *body, size_t bl,
+                                      const char *cr, size_t cl, const char *sts, size_t sl) {
+    unsigned char d1[32], d2[32], m[32];
+    if (!raw_digest(r, body, bl, d1) || !raw_digest(r, cr, cl, d2) || !raw_hmac_keyed(r, key, kl, sts, sl, m))
         return -1;
     return d1[0] ^ d2[0] ^ m[0];
 }
