@@ -56,8 +56,7 @@ static int l_raw_sign(lua_State *L) {
     }
     t = now();
     for (i = 0; i < n; i++) {
-        int r = rekey ? raw_sign_once_keyed(&raw, sk, skl, body, bl, cr, cl, sts, sl)
-                      : raw_sign_once(&raw, body, bl, cr, cl, sts, sl);
+        int r = raw_sign_once(&raw, rekey ? sk : NULL, skl, body, bl, cr, cl, sts, sl);
         if (r < 0) return luaL_error(L, "libcrypto failed");
         acc += (unsigned)r;
     }

@@ -1,7 +1,7 @@
 /* The raw OpenSSL work one signature contains, done the fastest honest way
  * (prefetched SHA-256, a reused digest context, an HMAC context keyed once
- * and re-initialised per use): what bench/sign_bench.c and bench/clock.c
- * set the signer against.  Header-only: each bench program is one file. */
+ * and re-initialised per use, or keyed again per use): what
+ * bench/sign_bench.c and bench/clock.c set the signer against.  Header-only: each bench program is one file. */
 #ifndef BENCH_RAW_CRYPTO_H
 #define BENCH_RAW_CRYPTO_H
 
@@ -45,38 +45,23 @@ static inline int raw_digest(raw_crypto *r, const void *p, size_t n, unsigned ch
            EVP_DigestFinal_ex(r->mdctx, out, &dl);
 }
 
-static inline int raw_hmac(raw_crypto *r, const void *p, size_t n, unsigned char out[32]) {
+/* HMAC of p, keyed with key first, as a signer given the key with each
+ * request must; with key NULL, with the key set up once. */
+static inline int raw_hmac(raw_crypto *r, const char *key, size_t kl, const void *p, size_t n,
+                           unsigned char out[32]) {
     size_t ml = 0;
-    return EVP_MAC_init(r->hmac, NULL, 0, NULL) &&
-           EVP_MAC_update(r->hmac, (const unsigned char *)p, n) &&
-           EVP_MAC_final(r->hmac, out, &ml, 32);
-}
-
-/* The same HMAC keyed with key first, as a signer given the key with each
- * request must (the context and its digest stay set up). */
-static inline int raw_hmac_keyed(raw_crypto *r, const char *key, size_t kl, const void *p, size_t n,
-                                 unsigned char out[32]) {
-    size_t ml = 0;
-    return EVP_MAC_init(r->hmac, (const unsigned char *)key, kl, NULL) &&
+    return EVP_MAC_init(r->hmac, (const unsigned char *)key, key ? kl : 0, NULL) &&
            EVP_MAC_update(r->hmac, (const unsigned char *)p, n) && EVP_MAC_final(r->hmac, out, &ml, 32);
 }
 
 /* One signature's worth: SHA-256 of the body and of the canonical request,
- * HMAC of the string to sign.  Returns a byte of the results (so the work
- * cannot be optimised away), or -1 when libcrypto failed. */
-static inline int raw_sign_once(raw_crypto *r, const char *body, size_t bl, const char *cr, size_t cl,
-                         const char *sts, size_t sl) {
+ * HMAC of the string to sign (keyed as raw_hmac says).  Returns a byte of
+ * the results (so the work cannot be optimised away), or -1 when libcrypto
+ * failed. */
+static inline int raw_sign_once(raw_crypto *r, const char *key, size_t kl, const char *body, size_t bl,
+                                const char *cr, size_t cl, const char *sts, size_t sl) {
     unsigned char d1[32], d2[32], m[32];
-    if (!raw_digest(r, body, bl, d1) || !raw_digest(r, cr, cl, d2) || !raw_hmac(r, sts, sl, m))
-        return -1;
-    return d1[0] ^ d2[0] ^ m[0];
-}
-
-/* The same, keying the HMAC with key first. */
-static inline int raw_sign_once_keyed(raw_crypto *r, const char *key, size_t kl, const char *body, size_t bl,
-                                      const char *cr, size_t cl, const char *sts, size_t sl) {
-    unsigned char d1[32], d2[32], m[32];
-    if (!raw_digest(r, body, bl, d1) || !raw_digest(r, cr, cl, d2) || !raw_hmac_keyed(r, key, kl, sts, sl, m))
+    if (!raw_digest(r, body, bl, d1) || !raw_digest(r, cr, cl, d2) || !raw_hmac(r, key, kl, sts, sl, m))
         return -1;
     return d1[0] ^ d2[0] ^ m[0];
 }

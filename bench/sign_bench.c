@@ -122,7 +122,7 @@ static size_t raw_sts_len;
 static volatile unsigned char sink;
 
 static void raw_once(void) {
-    int r = raw_sign_once(&raw, body, body_len, raw_cr, raw_cr_len, raw_sts, raw_sts_len);
+    int r = raw_sign_once(&raw, NULL, 0, body, body_len, raw_cr, raw_cr_len, raw_sts, raw_sts_len);
     if (r < 0) die("libcrypto failed");
     sink ^= (unsigned char)r;
 }
@@ -223,7 +223,7 @@ int main(int argc, char **argv) {
         unsigned char mac[32];
         char hex[65];
         const char *sig;
-        if (!raw_hmac(&raw, raw_sts, raw_sts_len, mac)) die("hmac failed");
+        if (!raw_hmac(&raw, NULL, 0, raw_sts, raw_sts_len, mac)) die("hmac failed");
         to_hex(mac, 32, hex);
         sig = strstr(auth.data, "Signature=");
         if (!sig || strcmp(sig + 10, hex) != 0) die("raw signature differs from cab_sign's");
