@@ -1,7 +1,8 @@
 /* The raw OpenSSL work one signature contains, done the fastest honest way
  * (prefetched SHA-256, a reused digest context, an HMAC context keyed once
  * and re-initialised per use, or keyed again per use): what
- * bench/sign_bench.c and bench/clock.c set the signer against.  Header-only: each bench program is one file. */
+ * bench/sign_bench.c and bench/clock.c set the signer against.
+ * Header-only: each bench program is one file. */
 #ifndef BENCH_RAW_CRYPTO_H
 #define BENCH_RAW_CRYPTO_H
 
