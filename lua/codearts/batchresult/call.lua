@@ -69,7 +69,8 @@ end
 local function batches(count, size)
   local jobs = new_table(math.ceil(count / size), 0)
   for first = 1, count, size do
-    -- Every field a job gets, up front (false: not yet).
+    -- Every field a job will get, set now so that the record never regrows
+    -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
                         body = false, req = false, opts = false, sent_at = 0, answered = false, skew_fixed = false }
   end
