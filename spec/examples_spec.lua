@@ -80,7 +80,15 @@ describe("examples/", function()
     server:config { fail_ids = { list[150].pipeline_run_id }, fail_status = 400 }
 
     local out, progress = run_example(server, "examples/batches.lua", nil, input)
-    assert.are.equal("\r0/250\r100/250\r200/250\r250/250\n", progress)
+    -- With concurrency 8 the three batches (100, 100 and 50 pairs) are in
+    -- flight together and may end in any order; each end reports the pairs
+    -- done so far, the failed batch's included.
+    local orders = {
+      ["\r0/250\r100/250\r200/250\r250/250\n"] = true, -- 100, 100, 50
+      ["\r0/250\r100/250\r150/250\r250/250\n"] = true, -- 100, 50, 100
+      ["\r0/250\r50/250\r150/250\r250/250\n"] = true,  -- 50, 100, 100
+    }
+    assert.is_true(orders[progress] ~= nil, progress)
     assert.truthy(out:find("^DEVPIPE.00000400 %(HTTP 400%): "), out)
     local retried = {}
     for p, r in out:gmatch("retry later: (%w+) (%w+)\n") do
