@@ -24,6 +24,13 @@ function M.guard(seen)
   timer:start(20000, 0, vim.schedule_wrap(function() M.finish({ error = "timed out" }, seen) end))
 end
 
+--- Milliseconds on a monotonic clock read now.  uv.now() is the time the
+-- current loop iteration began, which counts as elapsed whatever ran
+-- earlier in the iteration (a require, a client's creation).
+function M.now_ms()
+  return uv.hrtime() / 1e6
+end
+
 --- A client of the stand-in, with the options in extra too.
 function M.client(br, extra)
   local o = { endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),

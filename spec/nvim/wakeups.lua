@@ -2,7 +2,6 @@
 -- query, which the stand-in answers after its delay (or after a retry),
 -- and how many times the event loop woke the library meanwhile.  Writes
 -- key=value lines and quits.
-local uv = vim.uv or vim.loop
 local harness = require "spec.nvim.harness"
 
 harness.guard()
@@ -10,11 +9,11 @@ local wakeups = harness.count_wakeups()
 local br = require "codearts.batchresult"
 local client = harness.client(br)
 
-local started = uv.now()
+local started = harness.now_ms()
 local ok, err = client:query(harness.pairs(), {
   callback = function(results, qerr)
     harness.finish {
-      wakeups = wakeups(), elapsed_ms = uv.now() - started,
+      wakeups = wakeups(), elapsed_ms = harness.now_ms() - started,
       error = qerr and tostring(qerr) or "", count = results and #results or -1,
     }
   end,
