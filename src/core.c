@@ -44,14 +44,15 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
-/* core.new_table(narray, nhash) -> an empty table with room for that many
- * entries, for the tables a call fills, so that filling one never grows
- * it step by step (only LuaJIT has table.new).  Sizes are hints: out of
- * range, they are clamped. */
+/* A size hint within 0..CAB_MAX_TABLE_HINT. */
 static int clamp_size(lua_Integer n) {
     return n < 0 ? 0 : n > CAB_MAX_TABLE_HINT ? CAB_MAX_TABLE_HINT : (int)n;
 }
 
+/* core.new_table(narray, nhash) -> an empty table with room for that many
+ * entries, for the tables a call fills, so that filling one never grows
+ * it step by step (only LuaJIT has table.new).  Sizes are hints: out of
+ * range, they are clamped. */
 static int l_new_table(lua_State *L) {
     lua_createtable(L, clamp_size(luaL_checkinteger(L, 1)), clamp_size(luaL_checkinteger(L, 2)));
     return 1;
