@@ -6,10 +6,12 @@
 -- order flips each round), because this machine's speed drifts; each
 -- side's figure is the median of its rounds' rates, and the ratio the
 -- median of the per-round ratios.  Beside the library's work per call
--- (ours minus bare), two figures that show where it goes: the library's C
+-- (ours minus bare), figures that show where it goes: the library's C
 -- transport sending the same request from C (bench/multi_loop.c, timed
--- in the same rounds), and the library's work timed with no network, back
--- to back and after an idle sleep before each call.
+-- in the same rounds); three more runs of each, with the call's time split
+-- into the transport's calls and the library's own work between them; and
+-- the library's work timed with no network, back to back and after an
+-- idle sleep before each call.
 --
 --   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE MULTI_LOOP OUT_DIR [CA_FILE]
 --
@@ -163,6 +165,32 @@ local function library_work(n, nap)
   return secs / n
 end
 
+--- Where a call's time goes between real round trips: seconds per
+-- client:query(list) over n calls against nginx, and of them the seconds
+-- spent inside the transport's calls (getting it, start, wait, close):
+-- the rest is the library's own work, measured in the same traffic.
+local function split(n)
+  local inside = 0
+  local function add(t0, ...)
+    inside = inside + now() - t0
+    return ...
+  end
+  local for_call = transport.for_call
+  transport.for_call = function(c)
+    local t = add(now(), for_call(c))
+    return {
+      start = function(_, ...) return add(now(), t:start(...)) end,
+      wait = function(_, ...) return add(now(), t:wait(...)) end,
+      cancel = function() return add(now(), t:cancel()) end,
+      close = function() return add(now(), t:close()) end,
+    }
+  end
+  local ok, secs = pcall(ours, n)
+  transport.for_call = for_call
+  if not ok then error(secs, 0) end
+  return secs / n, inside / n
+end
+
 --- Seconds of the raw OpenSSL work of k signatures, back to back and
 -- after sleeping nap seconds before each: how much a small working set
 -- slows after the same idle wait.
@@ -194,6 +222,12 @@ for r = 1, ROUNDS do
   rate_ours[r], rate_bare[r], rate_multi[r], vs_bare[r], multi_vs_bare[r] = N / a, N / b, N / m, b / a, b / m
   if w then rate_wrk[r], vs_wrk[r] = w, (N / a) / w end
 end
+local SPLIT_RUNS = 3
+local split_multi, split_call, split_inside = {}, {}, {}
+for r = 1, SPLIT_RUNS do
+  split_multi[r] = c_loop(multi_loop, request_file, N, ca) / N
+  split_call[r], split_inside[r] = split(N)
+end
 local NAP = 100e-6
 local warm, after_nap = library_work(N), library_work(N, NAP)
 local RAW_K = math.max(1, math.floor(warm / 1.5e-6 + 0.5)) -- about as long as the library's work
@@ -217,6 +251,10 @@ local shown = {}
 for i, v in ipairs(vs_bare) do shown[i] = ("%.2f"):format(v) end
 print(("      (each signs, POSTs, decodes; library work per call about %.1f us; per-round ratios %s)")
   :format(1e6 / ours_rps - 1e6 / bare_rps, table.concat(shown, " ")))
+local call_s, inside_s = median(split_call), median(split_inside)
+print(("      (%d more runs of each, medians: a call %.1f us, of which %.1f us inside the transport's calls, which"
+  .. " multi_loop does in %.1f us; the library's own work between them %.1f us)")
+  :format(SPLIT_RUNS, call_s * 1e6, inside_s * 1e6, median(split_multi) * 1e6, (call_s - inside_s) * 1e6))
 print(("      (the same library work with no network, a transport answering at once: %.1f us per call;"
   .. " after sleeping %.0f us before each call, as the CPU idles between round trips: %.1f us)")
   :format(warm * 1e6, NAP * 1e6, after_nap * 1e6))
