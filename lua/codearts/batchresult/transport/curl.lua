@@ -38,7 +38,9 @@ local Transport = {}
 Transport.__index = Transport
 
 --- The client's handle.  cfg: the client's configuration (connect
--- timeout, TLS, proxy, size limit).  Or nil, kind, message.
+-- timeout, TLS, proxy, size limit).  Or nil, kind, message.  Its field m
+-- is the core's multi handle, which transport/nvim.lua drives from
+-- Neovim's loop.
 function M.new(cfg)
   local m, msg = core.multi {
     connect_timeout_ms = config.ms(cfg.connect_timeout),
