@@ -86,6 +86,45 @@ describe("secrets echoed by a server", function()
     assert_hidden(err.message, { creds.iam_token }, "err.message")
   end)
 
+  -- Answers (played whole by banner_first) that put the secret where no
+  -- message goes: the error's code, its request id (header or body), and
+  -- a member's name that a DECODE message quotes.
+  local function answer(status, head, body)
+    return ("HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s")
+      :format(status, head, #body, body)
+  end
+  local PLACES = {
+    { "the error's code", function(x) return answer(401, "", '{"error_code":"' .. x .. '","error_msg":"m"}') end },
+    { "X-Request-Id", function(x) return answer(401, "X-Request-Id: " .. x .. "\r\n",
+      '{"error_code":"APIGW.0301","error_msg":"m"}') end },
+    { "the body's request_id", function(x)
+      return answer(401, "", '{"error_code":"APIGW.0301","error_msg":"m","request_id":"' .. x .. '"}') end },
+    { "a member named twice", function(x)
+      return answer(200, "", '{"result":[],"' .. x .. '":1,"' .. x .. '":2}') end },
+  }
+  for _, auth in ipairs(AUTHS) do
+    for _, place in ipairs(PLACES) do
+      it(("are hidden with %s, put in %s"):format(auth.name, place[1]), function()
+        local secret = auth.secrets[#auth.secrets]
+        server:config({ banner_first = 1, banner = place[2](secret) })
+        local events = {}
+        local o = { endpoint = server.url, project_id = PROJECT, max_retries = 0,
+                    logger = function(e) events[#events + 1] = e end }
+        for k, v in pairs(auth.opts) do o[k] = v end
+        local results, err = assert(br.new(o)):query(seed_pairs())
+        assert.is_nil(results)
+        assert.truthy(tostring(err):find("[REDACTED]", 1, true), tostring(err))
+        for _, field in ipairs({ "code", "message", "request_id" }) do
+          assert_hidden(tostring(err[field]), auth.secrets, "err." .. field)
+        end
+        assert_hidden(tostring(err), auth.secrets, "tostring(err)")
+        assert.are.equal(1, #events)
+        assert_hidden(events[1].error, auth.secrets, "the logger's error")
+        assert_hidden(tostring(events[1].request_id), auth.secrets, "the logger's request_id")
+      end)
+    end
+  end
+
   it("an error that quotes no secret is left as the server wrote it", function()
     local _, err = assert(br.new { endpoint = server.url, project_id = PROJECT, token = "wrong-token" })
       :query(seed_pairs())

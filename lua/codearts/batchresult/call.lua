@@ -153,7 +153,9 @@ end
 -- (the seconds to wait first).
 function Call:done(job, res, kind, msg, not_sent)
   local client, row, o = self.client, self.row, self.o
-  local answers, err = exchange.outcome(res, kind, msg, row, client.creds.keyring)
+  local keyring = client.creds.keyring
+  if res and res.request_id then res.request_id = exchange.shown_name(keyring, res.request_id) end
+  local answers, err = exchange.outcome(res, kind, msg, row, keyring)
   local again
   if not answers then
     err.retryable = retry.retryable(row, err, not_sent)

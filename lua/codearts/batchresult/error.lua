@@ -10,10 +10,14 @@
 local Error = {}
 Error.__index = Error
 
-local function one_line(s)
-  s = tostring(s):gsub("[\r\n]+", " ")
+--- s on one line: each run of ASCII control characters (line breaks, a
+-- terminal's escapes) becomes a space.  An explicit class, not %c, whose
+-- meaning follows the C locale a host may have set.
+function Error.one_line(s)
+  s = tostring(s):gsub("[%z\1-\31\127]+", " ")
   return s
 end
+local one_line = Error.one_line
 
 function Error.__tostring(e)
   local s = e.code
@@ -26,7 +30,7 @@ end
 --- Makes an error; fields (optional) adds status, request_id, retryable.
 function Error.new(code, message, fields)
   local e = fields or {}
-  e.code = code
+  e.code = one_line(code)
   e.message = one_line(message)
   e.retryable = e.retryable == true
   return setmetatable(e, Error)

@@ -9,9 +9,10 @@ local unpack = table.unpack or unpack
 local new_table = core.new_table
 local CONTENT_TYPE = "application/json;charset=UTF-8"
 
--- The most of the server's own words an error message shows: an API
--- error's message, or the start of a body that is not one.
-local MESSAGE_BYTES, SNIPPET_BYTES = 4096, 200
+-- The most of the server's own words an error shows: an API error's
+-- message, the start of a body that is not one, and a name the server
+-- gives (an error code, a request id).
+local MESSAGE_BYTES, SNIPPET_BYTES, NAME_BYTES = 4096, 200, 128
 
 --- A prepared request: { method, url, headers, body }.  Its tostring
 -- hides the credentials.
@@ -73,12 +74,19 @@ function M.build(endpoint, creds, method, path, query, body, now)
   return setmetatable({ method = method, url = url, headers = headers, body = body }, Request)
 end
 
---- text from the server as a message may show it: every secret of the
--- client, in any form, redacted (in C, where the SK is), then cut to at
--- most limit bytes, with "…" when it was cut.
+--- text from the server as an error or a log event may show it: every
+-- secret of the client, in any form, redacted (in C, where the SK is),
+-- then cut to at most limit bytes, with "…" when it was cut, on one line
+-- (each run of control characters, a terminal's escapes too, a space).
 local function shown(keyring, text, limit)
   local s, cut = keyring:redact(text, limit)
-  return cut and (s .. "…") or s
+  return Error.one_line(cut and (s .. "…") or s)
+end
+
+--- A name the server gave (an X-Request-Id, an error code) as it may be
+-- shown.
+function M.shown_name(keyring, name)
+  return shown(keyring, name, NAME_BYTES)
 end
 
 --- The error for a non-2xx answer: the API's own code and message when
@@ -88,26 +96,29 @@ local function api_error(res, keyring)
   if message then
     message = shown(keyring, message, MESSAGE_BYTES)
   else
-    local snippet = shown(keyring, res.body, SNIPPET_BYTES):gsub("%c+", " ")
+    local snippet = shown(keyring, res.body, SNIPPET_BYTES)
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
   end
-  return Error.new(code or "HTTP", message, {
+  return Error.new(code and M.shown_name(keyring, code) or "HTTP", message, {
     status = res.status,
-    request_id = res.request_id or body_request_id,
+    request_id = res.request_id or (body_request_id and M.shown_name(keyring, body_request_id)),
   })
 end
 
 --- What a transport reported for an attempt of operation row, as decoded
 -- items (each holding the string members row.answer.ids) or nil, err.
 -- keyring (core.keyring) hides the client's secrets in anything the
--- server sent.  err.retryable is the retry policy's to set.
+-- server sent (res.request_id is already as shown_name shows it).
+-- err.retryable is the retry policy's to set.
 function M.outcome(res, kind, msg, row, keyring)
   if not res then return nil, Error.new(kind, shown(keyring, msg, MESSAGE_BYTES)) end
   if res.status < 200 or res.status > 299 then return nil, api_error(res, keyring) end
   local answer = row.answer
   local items, why = core.decode_results(res.body, answer.list, unpack(answer.ids))
   if not items then
-    return nil, Error.new("DECODE", why, { status = res.status, request_id = res.request_id })
+    -- why may quote the body (a member's name, say).
+    return nil, Error.new("DECODE", shown(keyring, why, MESSAGE_BYTES),
+      { status = res.status, request_id = res.request_id })
   end
   return items
 end
