@@ -12,9 +12,10 @@ struct cab_easy {
     char curl_err[CURL_ERROR_SIZE];
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer */
-    /* The answer's head as it arrives (on_header): its bytes so far, the
-     * Content-Length it gave (-1: none yet), and why on_header stopped the
-     * transfer, when it did. */
+    /* The answer's heads as they arrive (on_header): their bytes so far
+     * (interim 1xx heads and trailers too), the Content-Length the last
+     * one gave (-1: none yet), and why on_header stopped the transfer,
+     * when it did. */
     size_t head_bytes;
     long long length;
     int in_head;                /* a status line came, the blank line not yet */
@@ -58,44 +59,54 @@ static void forget_headers(cab_http_response *r) {
     r->request_id[0] = r->date[0] = r->retry_after[0] = '\0';
 }
 
-/* The Content-Length value of the header line p (len bytes), or -1 when
- * the line is another header or its value is no number (libcurl refuses
- * that one itself). */
+/* The Content-Length value of the header line p (len bytes): -1 when the
+ * line is another header or its value is no number (libcurl refuses that
+ * one itself), -2 when it lists two different numbers ("358, 365"; the
+ * same one repeated counts once, RFC 9110 8.6). */
 static long long content_length(const char *p, size_t len) {
-    char v[24];
+    char v[64];
+    const char *at = v;
     char *end;
-    long long n;
+    long long n = -1, item;
     v[0] = '\0';
     capture(p, len, "content-length", v, sizeof v);
     if (!v[0]) return -1;
-    n = strtoll(v, &end, 10);
-    return *end == '\0' && n >= 0 ? n : -1;
+    for (;;) {
+        while (*at == ' ' || *at == '\t') at++;
+        if (*at < '0' || *at > '9') return -1;
+        item = strtoll(at, &end, 10);
+        if (n >= 0 && item != n) return -2;
+        n = item;
+        for (at = end; *at == ' ' || *at == '\t'; at++) {}
+        if (*at == '\0') return n;
+        if (*at++ != ',') return -1;
+    }
 }
 
 /* Each line of an answer's head.  Returning less than len stops the
- * transfer: at a head larger than CAB_MAX_HEADER_BYTES (the limit every
- * transport keeps), and at a second Content-Length that differs from the
- * first, a framing no client can trust (RFC 9112 6.3). */
+ * transfer: at heads larger than CAB_MAX_HEADER_BYTES together (the limit
+ * every transport keeps, interim 1xx heads and trailers included), and at
+ * two different Content-Lengths, a framing no client can trust (RFC 9112
+ * 6.3). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     cab_easy *e = ud;
     cab_http_response *r = &e->resp;
     size_t len = size * n;
     long long length;
-    if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
-        /* A new response begins (after a 100 Continue, say). */
-        forget_headers(r);
-        e->head_bytes = len;
-        e->length = -1;
-        e->in_head = 1;
-        return len;
-    }
     if ((e->head_bytes += len) > CAB_MAX_HEADER_BYTES) {
         e->head = HEAD_TOO_LARGE;
         return 0;
     }
+    if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
+        /* A new response begins (after a 100 Continue, say). */
+        forget_headers(r);
+        e->length = -1;
+        e->in_head = 1;
+        return len;
+    }
     if (len <= 2) e->in_head = 0; /* the blank line: the head is whole */
-    if ((length = content_length(p, len)) >= 0) {
-        if (e->length >= 0 && e->length != length) {
+    if ((length = content_length(p, len)) != -1) {
+        if (length == -2 || (e->length >= 0 && e->length != length)) {
             e->head = HEAD_TWO_LENGTHS;
             return 0;
         }
@@ -181,7 +192,8 @@ static cab_http_status classify(CURLcode rc) {
      * "unsupported protocol" means an answer in HTTP/0.9: no status line,
      * as when something else (an SSH server, say) listens on the port. */
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_WEIRD_SERVER_REPLY: return CAB_HTTP_PROTOCOL;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING: return CAB_HTTP_PROTOCOL; /* a gzip body that does not inflate */
     case CURLE_URL_MALFORMAT:
     case CURLE_BAD_FUNCTION_ARGUMENT: return CAB_HTTP_USAGE;
     default: return CAB_HTTP_NETWORK;
@@ -210,6 +222,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     e->resp.status = 0;
     e->too_large = 0;
     e->head = HEAD_OK;
+    e->head_bytes = 0;
     e->in_head = 0;
     forget_headers(&e->resp);
     e->curl_err[0] = '\0';
@@ -268,6 +281,12 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
     if (rc != CURLE_OK && !*not_sent &&
         curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK && pretransfer == 0)
         *not_sent = 1;
+    /* libcurl takes a connection closed in the middle of a head for the
+     * end of an answer without a body. */
+    if (rc == CURLE_OK && e->in_head) {
+        snprintf(err, errlen, "the connection closed in the middle of the answer's headers");
+        return CAB_HTTP_NETWORK;
+    }
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
     if (rc == CURLE_OK) return CAB_HTTP_OK;
     /* libcurl refuses one header line longer than its own limit (100 KB)

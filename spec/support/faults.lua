@@ -47,6 +47,11 @@ local function with_head(lines)
 end
 local MANY_HEADERS = with_head(("X-Padding: " .. ("p"):rep(87) .. "\r\n"):rep(700))
 local LONG_HEADER = with_head("X-Padding: " .. ("p"):rep(120000) .. "\r\n")
+-- One Content-Length header that lists two lengths (RFC 9110 8.6).
+local LISTED_LENGTHS = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Length: 13, 18\r\n\r\n{\"result\":[]}"
+-- A status line and half a header, then the connection closes.
+local CUT_HEAD = "HTTP/1.1 200 OK\r\nContent-Ty"
 
 local RETRIED, NOT_RETRIED = 3, 1
 
@@ -64,6 +69,9 @@ M.rows = {
   { name = "an answer with two different Content-Lengths", op = "query",
     standin = { banner_first = 3, banner = TWO_LENGTHS },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose one Content-Length lists two different lengths", op = "query",
+    standin = { banner_first = 3, banner = LISTED_LENGTHS },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "an answer whose headers take more than 64 KiB", op = "query",
     standin = { banner_first = 3, banner = MANY_HEADERS },
     expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
@@ -75,6 +83,12 @@ M.rows = {
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
   { name = "the connection closed after the request was read, no answer", op = "run",
     standin = { reset_first = 3 },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+  { name = "the connection closed in the middle of the answer's headers", op = "query",
+    standin = { banner_first = 3, banner = CUT_HEAD },
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "the connection closed in the middle of the answer's headers", op = "run",
+    standin = { banner_first = 3, banner = CUT_HEAD },
     expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
   { name = "a body cut short (fewer bytes than Content-Length)", op = "query", standin = { truncate_first = 3 },
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
@@ -90,6 +104,13 @@ M.rows = {
     saw = { requests = 3 } },
   { name = "503", op = "run", standin = { fail_first = 3 },
     expect = { code = "DEVPIPE.00000500", status = 503, retryable = false, attempts = NOT_RETRIED },
+    saw = { routes = { run = 1 } } },
+  -- the server gave up waiting for the request (RFC 9110 15.5.9)
+  { name = "408", op = "query", standin = { fail_first = 3, fail_first_status = 408 },
+    expect = { code = "DEVPIPE.00000408", status = 408, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "408", op = "run", standin = { fail_first = 3, fail_first_status = 408 },
+    expect = { code = "DEVPIPE.00000408", status = 408, retryable = false, attempts = NOT_RETRIED },
     saw = { routes = { run = 1 } } },
   -- the gateway refused before the service: not even a run did anything
   { name = "429 APIGW.0308 (the gateway's throttling)", op = "query",
