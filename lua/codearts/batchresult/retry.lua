@@ -4,8 +4,10 @@ local M = {}
 
 local BACKOFF_BASE, BACKOFF_CAP = 0.2, 10
 
--- The statuses that say "try again later".
-local RETRYABLE_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+-- The statuses that say "try again later".  408: the server gave up
+-- waiting for the request (on a kept-alive connection, often before it
+-- arrived) and closed the connection (RFC 9110 15.5.9).
+local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
 
 -- Gateway codes that say the gateway itself refused the request before it
 -- reached the service: even a request that is not idempotent did nothing.
@@ -33,14 +35,22 @@ end
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
                  Oct = 10, Nov = 11, Dec = 12 }
 
+local MONTH_DAYS = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
 --- Seconds since the epoch of an HTTP date ("Sun, 06 Nov 1994 08:49:37
--- GMT"), or nil.  Computed, not via os.time, which reads its table as
--- local time.
+-- GMT") from 1970 to 9999, or nil: a date that is no date (31 Feb,
+-- 25:00), or that X-Sdk-Date could not carry, is none.  Computed, not via
+-- os.time, which reads its table as local time.
 function M.http_time(s)
   local d, mon, y, h, mi, sec = tostring(s):match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   local m = MONTHS[mon]
   if not m then return nil end
-  y, d = tonumber(y), tonumber(d)
+  y, d, h, mi, sec = tonumber(y), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
+  local leap = y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)
+  if y < 1970 or d < 1 or d > MONTH_DAYS[m] or (m == 2 and d == 29 and not leap) or h > 23 or mi > 59
+    or sec > 60 then -- (60: a leap second)
+    return nil
+  end
   -- Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
   if m <= 2 then y = y - 1 end
   local era = math.floor(y / 400)
@@ -48,7 +58,7 @@ function M.http_time(s)
   local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
   local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
   local days = era * 146097 + doe - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  return days * 86400 + h * 3600 + mi * 60 + sec
 end
 
 --- Seconds to wait before attempt n+1, after attempt n failed with the
@@ -57,7 +67,8 @@ end
 -- jitter; never more than max_wait.  now is the server's epoch second.
 function M.delay(n, res, max_wait, now)
   local ra = res and res.retry_after
-  local wait = ra and tonumber(ra)
+  -- Seconds are digits only (RFC 9110 10.2.3): tonumber would take "0x10".
+  local wait = ra and tonumber(tostring(ra):match("^%s*(%d+)%s*$"))
   if ra and not wait then
     local at = M.http_time(ra)
     wait = at and at - now
