@@ -103,7 +103,9 @@ local function is_loopback(host)
   local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
   if not a then return false end
   for _, o in ipairs({ a, b, c, d }) do
-    if tonumber(o) > 255 then return false end
+    -- Decimal only: libcurl reads an octet with a leading zero as octal
+    -- (0127 is 87).
+    if tonumber(o) > 255 or (#o > 1 and o:sub(1, 1) == "0") then return false end
   end
   return tonumber(a) == 127
 end
