@@ -36,6 +36,13 @@ describe("retries", function()
     assert.are.equal(2, server:stats().requests)
   end)
 
+  it("read a Retry-After in seconds as digits only (0x10 is no number of seconds)", function()
+    server:config { fail_first = 1, fail_first_status = 503, retry_after = "0x10" }
+    local t0 = core.now()
+    assert(client_of(server, { max_retry_wait = 5 }):query(seed_pairs()))
+    assert.is_true(core.now() - t0 < 2, "waited 16 s (or the 5 s cap) for 0x10")
+  end)
+
   it("cap a Retry-After at max_retry_wait", function()
     server:config { fail_first = 1, fail_first_status = 503, retry_after = "3600" }
     local t0 = core.now()
@@ -162,6 +169,24 @@ describe("clock skew", function()
     assert.is_true(server:last().headers["x-sdk-date"] > os.date("!%Y%m%dT%H%M%SZ", os.time() + 3000))
   end)
 
+  -- A 0303 whose Date is no date, or one X-Sdk-Date cannot carry, teaches
+  -- nothing: the call fails with the server's code, and the client signs
+  -- with its own clock as before.
+  for _, date in ipairs({ "Mon, 01 Jan 0999 00:00:00 GMT", "Mon, 31 Feb 2026 12:00:00 GMT",
+                          "Mon, 01 Jan 2026 24:00:00 GMT", "Thu, 29 Feb 2027 00:00:00 GMT" }) do
+    it("is not learnt from an impossible Date: " .. date, function()
+      local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
+      server:config { banner_first = 1, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(date, #body, body) }
+      local c = client_of(server)
+      local _, err = c:query(seed_pairs())
+      assert.are.equal("APIGW.0303", err.code)
+      assert.are.equal(1, err.attempts)
+      assert.are.equal(0, c:clock_skew())
+      assert.are.equal(6, #assert(c:query(seed_pairs())))
+    end)
+  end
+
   it("is learnt again when the server's clock moves", function()
     server:config { clock_offset_s = 3600 }
     local c = client_of(server)
@@ -190,6 +215,39 @@ describe("limits and bad data", function()
   it("takes a big answer under the limit", function()
     server:config { huge_body_bytes = 2 * 1024 * 1024 }
     assert.are.equal(6, #assert(client_of(server):query(seed_pairs())))
+  end)
+
+  local function answer(status, head, body)
+    return ("HTTP/1.1 %d X\r\n%sContent-Length: %d\r\n\r\n%s"):format(status, head, #body, body)
+  end
+
+  it("counts interim 1xx heads toward the 64 KiB of headers", function()
+    -- Twenty 102 heads of 4 KB: each small, together over the limit.
+    local interim = ("HTTP/1.1 102 Processing\r\n" .. ("X-Padding: " .. ("p"):rep(87) .. "\r\n"):rep(40)
+      .. "\r\n"):rep(20)
+    server:config { banner_first = 3, banner = interim .. answer(200, "", '{"result":[]}') }
+    local _, err = client_of(server):query(seed_pairs())
+    assert.are.equal("RESPONSE_TOO_LARGE", err.code)
+    assert.are.equal(1, server:stats().requests)
+  end)
+
+  it("reports a gzip body that does not inflate as PROTOCOL, not retried", function()
+    server:config { banner_first = 3, banner = answer(200, "Content-Encoding: gzip\r\n", "not gzip at all") }
+    local _, err = client_of(server):query(seed_pairs())
+    assert.are.equal("PROTOCOL", err.code)
+    assert.is_false(err.retryable)
+    assert.are.equal(1, server:stats().requests)
+  end)
+
+  it("keeps an error on one line, whatever control characters the server sent", function()
+    server:config { banner_first = 1, banner = answer(400, "",
+      '{"error_code":"X\\nFAKE: line","error_msg":"a\\u000bb\\u001b[2Jc\\r\\nd"}') }
+    local events = {}
+    local _, err = client_of(server, { logger = function(e) events[#events + 1] = e end }):query(seed_pairs())
+    assert.are.equal("X FAKE: line", err.code)
+    assert.are.equal("a b [2Jc d", err.message)
+    assert.is_nil(tostring(err):find("%c"))
+    assert.is_nil(events[1].error:find("%c"))
   end)
 
   it("reports garbage JSON as DECODE and returns nothing half-done", function()
