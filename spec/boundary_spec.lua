@@ -355,6 +355,51 @@ describe("the binding keeps no state between calls", function()
     if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(closed) > 0, out) end
   end)
 
+  it("a finalizer may sign and redact with the same client while its keyring hands out either", function()
+    -- A keyring's signature and redaction are written into its own
+    -- buffers; on 5.1 and LuaJIT a finalizer run while one is pushed may
+    -- sign or redact with the same client, and so rewrite (or move) the
+    -- buffer being copied.  Each call must still get its own answer.
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local on_collect = require "spec.support.on_collect"
+      local model = require "spec.standin.model"
+      local ak, sk = model.credentials.permanent.ak, model.credentials.permanent.sk
+      local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = model.seed_project, ak = ak, sk = sk })
+      local other = { { pipeline_id = ("1"):rep(32), pipeline_run_id = ("2"):rep(32) } }
+      local text, other_text = "quoted: " .. sk .. " and more", ("x"):rep(3000) .. sk
+      local function signature_of(req)
+        local headers = {}
+        for k, v in pairs(req.headers) do if k ~= "Authorization" then headers[k] = v end end
+        return assert(br.sign { method = req.method, path = req.url:match("^https?://[^/]+(/.*)$"),
+                                headers = headers, body = req.body, ak = ak, sk = sk })
+      end
+      collectgarbage("setpause", 100)
+      collectgarbage("setstepmul", 1000)
+      local n, inside = { during = 0, bad = 0 }, false
+      local function finalizer()
+        if inside then n.during = n.during + 1 end
+        c:prepare(other)
+        c:redact(other_text)
+      end
+      for _ = 1, 20000 do
+        if n.during >= 200 then break end
+        for _ = 1, 5 do on_collect(finalizer) end
+        inside = true
+        local req = assert(c:prepare(model.seed_query))
+        local said = c:redact(text)
+        inside = false
+        if req.headers.Authorization ~= signature_of(req) then n.bad = n.bad + 1 end
+        if said ~= "quoted: [REDACTED] and more" then n.bad = n.bad + 1 end
+      end
+      io.write(("during %d bad %d"):format(n.during, n.bad))
+    ]])
+    assert.is_true(ok, out)
+    local during, bad = out:match("during (%d+) bad (%d+)$")
+    assert.are.equal("0", bad, out)
+    if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(during) > 0, out) end
+  end)
+
   it("a finalizer may call br.sign, with another key, while br.sign hands out a signature", function()
     -- br.sign keeps one signer per Lua state between calls; a call made
     -- while another pushes its strings (a finalizer, on 5.1 and LuaJIT)

@@ -46,6 +46,7 @@ typedef struct {
     int closed;
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
+    unsigned long writes; /* how many signs and redactions wrote its buffers */
     int pins;             /* calls still pushing out of its memory */
     int closing;          /* close() came while pinned */
 } keyring;
@@ -74,12 +75,29 @@ static void unpin(keyring *k) {
     if (--k->pins == 0 && k->closing) keyring_free(k);
 }
 
-/* Pushes b, one of k's buffers, pinned: on 5.1 and LuaJIT the push
- * collects before it copies. */
-static void push_pinned(lua_State *L, keyring *k, const cab_buf *b) {
-    k->pins++;
-    lua_pushlstring(L, b->data ? b->data : "", b->len);
-    unpin(k);
+/* On 5.1 and LuaJIT lua_pushlstring collects before it copies, and a
+ * finalizer run there may sign or redact with the same client, which
+ * rewrites k's buffers (and may move them).  So an answer leaves k's
+ * memory through a copy: a userdata on the stack holding bufs[0..n-1] end
+ * to end, made before the pushes.  NULL, with nothing pushed, when making
+ * it ran such a finalizer (k->writes is no longer `writes`): the caller
+ * makes its answer again. */
+static const char *copied(lua_State *L, const keyring *k, unsigned long writes, const cab_buf *const *bufs,
+                          int n) {
+    size_t total = 0, at = 0;
+    char *copy;
+    int i;
+    for (i = 0; i < n; i++) total += bufs[i]->len;
+    copy = lua_newuserdata(L, total ? total : 1);
+    if (k->writes != writes) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (bufs[i]->len) memcpy(copy + at, bufs[i]->data, bufs[i]->len);
+        at += bufs[i]->len;
+    }
+    return copy;
 }
 
 static keyring *check_open(lua_State *L) {
@@ -212,7 +230,7 @@ static int l_sign(lua_State *L) {
     cab_header hs[CAB_MAX_HEADERS];
     cab_request req;
     size_t ak_len;
-    const char *ak = luaL_checklstring(L, 2, &ak_len);
+    const char *ak = luaL_checklstring(L, 2, &ak_len), *copy;
     cab_sign_status st;
     int n;
     if (closed(L)) {
@@ -232,9 +250,19 @@ static int l_sign(lua_State *L) {
     if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.headers = hs;
     req.n_headers = (size_t)n;
-    st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
-    if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
-    push_pinned(L, k, &k->auth);
+    k->pins++;
+    for (;;) {
+        const cab_buf *auth = &k->auth;
+        st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
+        if (st != CAB_SIGN_OK) {
+            const cab_header *h = refused_header(st, k->s, hs);
+            unpin(k);
+            return sign_refused(L, st, h);
+        }
+        if ((copy = copied(L, k, ++k->writes, &auth, 1)) != NULL) break;
+    }
+    lua_pushlstring(L, copy, k->auth.len);
+    unpin(k);
     return 1;
 }
 
@@ -394,11 +422,18 @@ static int l_sign_once(lua_State *L) {
 static int l_last(lua_State *L) {
     keyring *k = check_signer(L);
     const cab_canon *c = cab_signer_canon(k->s);
-    const cab_buf *sts = cab_signer_string_to_sign(k->s);
+    const cab_buf *bufs[3];
+    const char *copy;
+    size_t len[3];
+    bufs[0] = &c->canonical;
+    bufs[1] = cab_signer_string_to_sign(k->s);
+    bufs[2] = &c->signed_headers;
     k->pins++;
-    lua_pushlstring(L, c->canonical.data ? c->canonical.data : "", c->canonical.len);
-    lua_pushlstring(L, sts->data ? sts->data : "", sts->len);
-    lua_pushlstring(L, c->signed_headers.data ? c->signed_headers.data : "", c->signed_headers.len);
+    while ((copy = copied(L, k, k->writes, bufs, 3)) == NULL) {}
+    len[0] = bufs[0]->len, len[1] = bufs[1]->len, len[2] = bufs[2]->len;
+    lua_pushlstring(L, copy, len[0]);
+    lua_pushlstring(L, copy + len[0], len[1]);
+    lua_pushlstring(L, copy + len[0] + len[1], len[2]);
     unpin(k);
     return 3;
 }
@@ -410,6 +445,7 @@ static int l_redact(lua_State *L) {
     keyring *k;
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
+    const char *copy;
     lua_Integer limit = luaL_optinteger(L, 3, 0);
     int cut = 0;
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
@@ -420,8 +456,17 @@ static int l_redact(lua_State *L) {
         return 2;
     }
     k = check_open(L);
-    if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return luaL_error(L, "out of memory");
-    push_pinned(L, k, &k->shown);
+    k->pins++;
+    for (;;) {
+        const cab_buf *shown = &k->shown;
+        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) {
+            unpin(k);
+            return luaL_error(L, "out of memory");
+        }
+        if ((copy = copied(L, k, ++k->writes, &shown, 1)) != NULL) break;
+    }
+    lua_pushlstring(L, copy, k->shown.len);
+    unpin(k);
     lua_pushboolean(L, cut);
     return 2;
 }
