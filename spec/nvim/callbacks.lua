@@ -15,6 +15,9 @@ for i = 1, 12 do
   list[i] = { pipeline_id = ("%032x"):format(i), pipeline_run_id = ("%032x"):format(100 + i) }
 end
 
+local bomb_ran = false
+local bomb = setmetatable({}, { __tostring = function() bomb_ran = true error("tostring ran") end })
+
 -- Each case: a name, the client's extra options, the call's options.
 local cases
 local c
@@ -22,6 +25,8 @@ cases = {
   { "progress", nil, { on_progress = function(done) if done > 0 then error("progress broke") end end } },
   { "logger", { logger = function() error("logger broke") end }, {} },
   { "close", nil, { on_progress = function(done) if done > 0 then c:close() end end } },
+  -- a value whose __tostring raises too: the library never runs it
+  { "bomb", nil, { on_progress = function(done) if done > 0 then error(bomb) end end } },
 }
 
 local function run(i)
@@ -36,6 +41,8 @@ local function run(i)
     seen[name .. "_code"] = err and err.code or "none"
     seen[name .. "_message"] = err and err.message or ""
     seen[name .. "_accounted"] = err and (#err.results + #err.results.missing + #err.unanswered) or -1
+    seen[name .. "_raised"] = err and tostring(rawequal(err.raised, bomb)) or "none"
+    seen[name .. "_tostring_ran"] = tostring(bomb_ran)
     vim.schedule(function() run(i + 1) end)
   end
   local ok, err = c:query(list, opts)

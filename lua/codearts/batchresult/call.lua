@@ -212,7 +212,12 @@ function Call:gather()
   if self.client.closed then
     first_err = Error.new("CLOSED", "the client was closed during the call")
   elseif self.raised then
-    first_err = Error.new("CALLBACK", "a callback raised: " .. tostring(self.raised.value))
+    -- Named without running code of the caller's: a __tostring may raise
+    -- as well.  The value itself goes with it.
+    local v = self.raised.value
+    local said = (type(v) == "string" or type(v) == "number") and tostring(v) or ("a " .. type(v) .. " value")
+    first_err = Error.new("CALLBACK", "a callback raised: " .. said)
+    first_err.raised = v
   end
 
   local out, missing, unanswered = new_table(self.count, 1), {}, {}
