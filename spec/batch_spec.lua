@@ -271,6 +271,21 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(list[1], results[1].pipeline_id)
     assert.are.equal(3, server:stats().runs)
   end)
+
+  it("run_and_query: one deadline bounds both halves", function()
+    -- Each answer takes 1 s: the start is answered, the query outlives
+    -- what is left of 1.5 s.
+    server:config { delay_ms = 1000 }
+    local list = ids(2)
+    local t0 = br.now()
+    local results, err = client:run_and_query(list, { deadline = 1.5 })
+    local took = br.now() - t0
+    assert.is_nil(results)
+    assert.are.equal("TIMEOUT", err.code)
+    assert.is_true(took < 1.9, ("took %.2f s"):format(took))
+    assert.are.equal(2, #err.results + #err.unqueried)
+    assert.are.equal(1, server:stats().runs)
+  end)
 end)
 
 describe("result sets from a query", function()

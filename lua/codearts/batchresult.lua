@@ -160,6 +160,8 @@ end
 -- (started, but the status request failed: { pipeline_id,
 -- pipeline_run_id } to ask again).
 local function run_and_query(priv, flat, n, o)
+  -- One deadline for both halves.
+  if o.deadline then o.deadline_at = core.now() + o.deadline end
   local runs, err = call.run(priv, operations.run, flat, n, o)
   local started = runs or (err and err.results)
   if not started then return nil, err end

@@ -244,7 +244,9 @@ function Call:gather()
 end
 
 --- Runs operation row for the caller's items (flat, n) with the settled
--- options o: results, or nil, err (see Call:gather); with o.dry_run the
+-- options o (o.deadline_at, when set: the br.now() at which o.deadline
+-- passes, for a call that began earlier): results, or nil, err (see
+-- Call:gather); with o.dry_run the
 -- requests it would send.  Whatever happens, the call's transport is
 -- closed (its requests in flight cancelled) before this returns or raises.
 -- A callback's error is raised again here, as the callback raised it,
@@ -258,7 +260,7 @@ function M.run(client, row, flat, n, o)
   local c = setmetatable({
     client = client, row = row, o = o, t = t, uflat = uflat, count = count, index = index,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
-    deadline = o.deadline and now() + o.deadline,
+    deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
   local ok, res, err = guard.pcall(c.gather, c)
   t:close()
