@@ -150,6 +150,9 @@ describe("secrets pasted where an id goes", function()
           function()
             return client:prepare({ { pipeline_id = model.seed[1].pipeline_id, pipeline_run_id = secret } })
           end,
+          function() return client:prepare(seed_pairs(), { operation = secret }) end,
+          -- a long id: redacted before its cut, so no start of the secret shows
+          function() return client:query({ { pipeline_id = ("x"):rep(170) .. secret, pipeline_run_id = "y" } }) end,
         }
         for i, call in ipairs(calls) do
           local res, err = call()
@@ -170,7 +173,32 @@ describe("secrets pasted where an id goes", function()
       client:close()
       assert.are.equal(0, server:stats().requests)
     end)
+
+    it(("are not quoted back by new(), with %s"):format(auth.name), function()
+      for _, secret in ipairs(auth.secrets) do
+        for _, change in ipairs({ { region = secret }, { endpoint = "https://h/" .. secret },
+                                  { ca_file = "/no/" .. secret } }) do
+          local o = { endpoint = server.url, project_id = PROJECT }
+          for k, v in pairs(auth.opts) do o[k] = v end
+          for k, v in pairs(change) do o[k] = v end
+          if change.region then o.endpoint = nil end
+          local client, err = br.new(o)
+          assert.is_nil(client)
+          assert.are.equal("INVALID_ARGUMENT", err.code)
+          assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+          assert_hidden(err.message, auth.secrets, "err.message")
+          assert_hidden(err.message:lower(), { secret:lower() }, "err.message, lower-cased")
+        end
+      end
+    end)
   end
+
+  it("a long bad id is quoted in part: a message stays short", function()
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT, token = creds.iam_token })
+    local _, err = client:query({ { pipeline_id = ("x"):rep(10 ^ 6), pipeline_run_id = "y" } })
+    assert.is_true(#err.message <= 256 + #"…", #err.message .. " bytes")
+    assert.truthy(err.message:find('^pairs%[1%]%.pipeline_id must be 32 letters or digits, got "xxx+…$'), err.message)
+  end)
 end)
 
 -- Every value reachable from roots through tables (keys, values and

@@ -13,6 +13,7 @@
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local config = require "codearts.batchresult.config"
+local exchange = require "codearts.batchresult.exchange"
 local input = require "codearts.batchresult.input"
 local operations = require "codearts.batchresult.operations"
 local regions = require "codearts.batchresult.regions"
@@ -113,9 +114,13 @@ end
 --- The caller's list for operation row, read once (input.items); a
 -- refusal quotes the bad value, which may be a secret pasted in the wrong
 -- place, so its message goes through the client's redactor.
+-- The most of a message about bad input that is shown: the item's name
+-- and more than 150 bytes of what it holds.
+local INPUT_MESSAGE_BYTES = 256
+
 local function items(priv, list, row)
   local flat, n = input.items(list, row)
-  if not flat then n.message = priv.creds.keyring:redact(n.message) end
+  if not flat then n.message = exchange.shown(priv.creds.keyring, n.message, INPUT_MESSAGE_BYTES) end
   return flat, n
 end
 
@@ -224,7 +229,10 @@ local PREPARE_OPTIONS = {
 function Client:prepare(list, opts)
   local priv = live(self)
   local o, err = input.options(opts, PREPARE_OPTIONS, "prepare option", "prepare options")
-  if not o then return nil, err end
+  if not o then
+    err.message = exchange.shown(priv.creds.keyring, err.message, INPUT_MESSAGE_BYTES)
+    return nil, err
+  end
   local row = operations[o.operation or "query"]
   local flat, n = items(priv, list, row)
   if not flat then return nil, n end

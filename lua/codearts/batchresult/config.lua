@@ -162,8 +162,12 @@ local function place(o, getenv)
   elseif o.region then
     url = regions.resolve(o.region, getenv)
     if not url then
+      -- The variable's name only for a name shaped like a region's
+      -- ("cn-north-4"): it is the name upper-cased, which no redaction of a
+      -- secret pasted here would hide.
+      local variable = o.region:find("^%l+%-%l+%-%d+$") and ("; or set " .. regions.env_name(o.region)) or ""
       return nil, Error.invalid("unknown region '" .. o.region .. "' (known: "
-        .. table.concat(regions.names(), ", ") .. "; or set " .. regions.env_name(o.region) .. ")")
+        .. table.concat(regions.names(), ", ") .. variable .. ")")
     end
   else
     return nil, Error.invalid("endpoint or region is required")
@@ -209,16 +213,9 @@ local function credentials(o, getenv)
   return { ak = ak, sk = sk, security_token = st }
 end
 
---- new()'s options -> config, secrets; or nil, err.  The caller's table
--- is read once, raw (input.lua).  secrets holds ak, sk, security_token or
--- token: the caller hands the SK to C and keeps none of it.  getenv is
--- os.getenv unless a test passes its own.
-function M.build(opts, getenv)
-  getenv = getenv or os.getenv
-  local o, err = input.options(opts, OPTIONS, "option", "options")
-  if not o then return nil, err end
-  local cfg
-  cfg, err = place(o, getenv)
+--- build's work on the options' copy o: config, secrets or nil, err.
+local function settle(o, getenv)
+  local cfg, err = place(o, getenv)
   if not cfg then return nil, err end
 
   local project = o.project_id or env(getenv, "HUAWEICLOUD_SDK_PROJECT_ID")
@@ -243,6 +240,37 @@ function M.build(opts, getenv)
   cfg.user_agent = o.user_agent or M.DEFAULT_USER_AGENT
   cfg.logger = o.logger
   cfg.transport = o.transport
+  return cfg, secrets
+end
+
+--- err, a refusal of new()'s options, with every secret they or the
+-- environment hold [REDACTED] in its message (a region or an endpoint may
+-- quote one pasted in the wrong place).
+local function hidden(err, o, getenv)
+  local secrets, given = {}, { o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
+                                env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }
+  for i = 1, 5 do
+    if given[i] and given[i] ~= "" then secrets[#secrets + 1] = given[i] end
+  end
+  if #secrets == 0 then return err end
+  local keyring = core.keyring(nil, (table.unpack or unpack)(secrets))
+  if keyring then
+    err.message = keyring:redact(err.message)
+    keyring:close()
+  end
+  return err
+end
+
+--- new()'s options -> config, secrets; or nil, err.  The caller's table
+-- is read once, raw (input.lua).  secrets holds ak, sk, security_token or
+-- token: the caller hands the SK to C and keeps none of it.  getenv is
+-- os.getenv unless a test passes its own.
+function M.build(opts, getenv)
+  getenv = getenv or os.getenv
+  local o, err = input.options(opts, OPTIONS, "option", "options")
+  if not o then return nil, err end
+  local cfg, secrets = settle(o, getenv)
+  if not cfg then return nil, hidden(secrets, o, getenv) end
   return cfg, secrets
 end
 

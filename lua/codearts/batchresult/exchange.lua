@@ -78,10 +78,11 @@ end
 -- secret of the client, in any form, redacted (in C, where the SK is),
 -- then cut to at most limit bytes, with "…" when it was cut, on one line
 -- (each run of control characters, a terminal's escapes too, a space).
-local function shown(keyring, text, limit)
+function M.shown(keyring, text, limit)
   local s, cut = keyring:redact(text, limit)
   return Error.one_line(cut and (s .. "…") or s)
 end
+local shown = M.shown
 
 --- A name the server gave (an X-Request-Id, an error code) as it may be
 -- shown.

@@ -14,9 +14,14 @@ local Error = require "codearts.batchresult.error"
 
 local M = {}
 
+-- The most of a bad id a message quotes: far more than a message shows
+-- once it is redacted and cut (batchresult.lua), so that this cut never
+-- shows.
+local QUOTED_BYTES = 1024
+
 --- A bad id as a message shows it: a string quoted, anything else by type.
 local function described(v)
-  if type(v) == "string" then return (("%q"):format(v):gsub("\\?\n", "\\n")) end
+  if type(v) == "string" then return (("%q"):format(v:sub(1, QUOTED_BYTES)):gsub("\\?\n", "\\n")) end
   return type(v)
 end
 
