@@ -61,6 +61,18 @@ describe("br.decode", function()
     assert.truthy(decode_error(''):find("empty", 1, true))
   end)
 
+  it("refuses a NUL character, which would cut a string short, and nothing else like it", function()
+    local id = ("a"):rep(32)
+    local function body(run_id) return '{"result":[{"pipeline_id":"' .. id .. '","pipeline_run_id":"' .. run_id .. '"}]}' end
+    -- \u0000 escaped, a NUL byte, and \u0000 after an escaped backslash
+    assert.truthy(decode_error(body(id .. "\\u0000zz")):find("NUL character at byte 113 of", 1, true))
+    assert.truthy(decode_error(body("a\0b")):find("NUL character at byte 82 of", 1, true))
+    assert.truthy(decode_error(body("a\\\\\\u0000b")):find("NUL character", 1, true))
+    -- a backslash escaped, then the text u0000; and other control characters
+    assert.are.equal("a\\u0000b", assert(br.decode(body("a\\\\u0000b")))[1].pipeline_run_id)
+    assert.are.equal("a\1b", assert(br.decode(body("a\\u0001b")))[1].pipeline_run_id)
+  end)
+
   it("names what is wrong with the shape", function()
     assert.truthy(decode_error('[1,2]'):find("not a JSON object", 1, true))
     assert.truthy(decode_error('{"results":[]}'):find('no "result"', 1, true))

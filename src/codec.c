@@ -177,13 +177,35 @@ static int cut_short(const char *s, size_t len) {
     return in_string || depth > 0;
 }
 
+/* Where the body holds a NUL character, from 1; 0 when it holds none.  A
+ * NUL is a NUL byte, or a \u0000 escape (one when an odd run of
+ * backslashes precedes its "u0000"): cJSON's strings end at a NUL, so a
+ * value holding one would come back cut short, and an id cut short might
+ * match another. */
+static size_t nul_at(const char *s, size_t len) {
+    const char *p = s, *end = s + len, *q;
+    if ((q = memchr(s, '\0', len)) != NULL) return (size_t)(q - s) + 1;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        for (q = p; q < end && *q == '\\'; q++) {}
+        if (((q - p) & 1) && end - q >= 5 && memcmp(q, "u0000", 5) == 0) return (size_t)(q - s);
+        p = q;
+    }
+    return 0;
+}
+
 /* Parses the whole body as one JSON value; trailing bytes other than white
- * space are an error, and so is a body cut short. */
+ * space are an error, and so are a body cut short and a NUL character. */
 static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
     const char *end = NULL;
     cJSON *root;
+    size_t nul;
     if (len == 0) {
         snprintf(err->message, sizeof err->message, "empty body");
+        return NULL;
+    }
+    if ((nul = nul_at(body, len)) != 0) {
+        snprintf(err->message, sizeof err->message,
+                 "the body holds a NUL character at byte %zu of %zu, which no string from it can carry", nul, len);
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
