@@ -272,6 +272,25 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(3, server:stats().runs)
   end)
 
+  it("run_and_query: a run id that is no id is not sent, and the call says so", function()
+    local list = ids(2)
+    local good = ("%032x"):format(7)
+    local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"../x\\n\\"y"},'
+      .. '{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(list[1], list[2], good)
+    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+      .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local results, err = client:run_and_query(list)
+    assert.is_nil(results)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find(list[1], 1, true), err.message)
+    assert.are.same({ { pipeline_id = list[1], pipeline_run_id = '../x\n"y' } }, err.unqueried)
+    assert.are.equal(1, #err.results + #err.results.missing)
+    assert.are.same({}, err.unanswered)
+    -- the query asked about the good pair only
+    assert.are.equal(('{"query":[{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(list[2], good),
+      server:last().body)
+  end)
+
   it("run_and_query: one deadline bounds both halves", function()
     -- Each answer takes 1 s: the start is answered, the query outlives
     -- what is left of 1.5 s.

@@ -162,35 +162,49 @@ end
 -- (started, but the status answer left it out), results.not_started (the
 -- server did not start it), or, when a call failed, err.unanswered (no
 -- answer to the start: it may or may not have started) or err.unqueried
--- (started, but the status request failed: { pipeline_id,
--- pipeline_run_id } to ask again).
+-- (started, but not asked about: { pipeline_id, pipeline_run_id }, to ask
+-- again when the status request failed; as the server gave them when the
+-- run id is no id, which is never sent, and the call fails with DECODE).
 local function run_and_query(priv, flat, n, o)
   -- One deadline for both halves.
   if o.deadline then o.deadline_at = core.now() + o.deadline end
   local runs, err = call.run(priv, operations.run, flat, n, o)
   local started = runs or (err and err.results)
   if not started then return nil, err end
-  local pairs_flat = {}
-  for i, r in ipairs(started) do
-    pairs_flat[2 * i - 1], pairs_flat[2 * i] = r.pipeline_id, r.pipeline_run_id
+  -- The server's run ids go into a query as ids do: a run id that is none
+  -- is not sent, and the call says so.
+  local pairs_flat, count, bad = {}, 0, {}
+  for _, r in ipairs(started) do
+    if input.is_id(r.pipeline_run_id) then
+      count = count + 1
+      pairs_flat[2 * count - 1], pairs_flat[2 * count] = r.pipeline_id, r.pipeline_run_id
+    else
+      bad[#bad + 1] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+    end
   end
   local res, qerr
-  if #started > 0 and not priv.closed then
-    res, qerr = call.run(priv, operations.query, pairs_flat, #started, o)
+  if count > 0 and not priv.closed then
+    res, qerr = call.run(priv, operations.query, pairs_flat, count, o)
   else
     res = results.wrap({})
     res.missing = {}
-    if #started > 0 then -- closed from a callback of the first call: none asked
+    if count > 0 then -- closed from a callback of the first call: none asked
       qerr = Error.new("CLOSED", "the client was closed during the call")
       qerr.unanswered = {}
-      for i in ipairs(started) do qerr.unanswered[i] = input.item(pairs_flat, operations.query, i) end
+      for i = 1, count do qerr.unanswered[i] = input.item(pairs_flat, operations.query, i) end
     end
   end
   local out = res or qerr.results
   out.not_started = started.missing
-  if not err and not qerr then return out end
   local failure = err or qerr
+  if not failure and #bad > 0 then
+    failure = Error.new("DECODE", exchange.shown(priv.creds.keyring, ('%s\'s answer gave pipeline %s the run id %q, '
+      .. "which is not 32 letters or digits"):format(operations.run.name, bad[1].pipeline_id, bad[1].pipeline_run_id),
+      INPUT_MESSAGE_BYTES))
+  end
+  if not failure then return out end
   local unanswered, unqueried = err and err.unanswered or {}, qerr and qerr.unanswered or {}
+  for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end
   failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
   return nil, failure
 end

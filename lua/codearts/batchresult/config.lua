@@ -93,10 +93,6 @@ local CALL_OPTIONS = {
   dry_run = { "boolean" },
 }
 
-local function is_id(s)
-  return #s == 32 and not s:find("[^0-9A-Za-z]")
-end
-
 local function is_loopback(host)
   host = host:lower()
   if host == "localhost" or host == "[::1]" then return true end
@@ -222,7 +218,7 @@ local function settle(o, getenv)
   if not project then
     return nil, Error.invalid("project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
   end
-  if not is_id(project) then return nil, Error.invalid("project_id must be 32 letters or digits") end
+  if not input.is_id(project) then return nil, Error.invalid("project_id must be 32 letters or digits") end
   cfg.project_id = project
 
   local secrets

@@ -111,6 +111,11 @@ function M.items(list, row)
   return nil, err
 end
 
+--- Whether v is an id: 32 letters or digits.
+function M.is_id(v)
+  return type(v) == "string" and #v == 32 and not v:find("[^0-9A-Za-z]")
+end
+
 --- A flat list's item i as the caller would write it: a table of the
 -- row's fields, or the id itself when items are bare.
 function M.item(flat, row, i)
