@@ -43,6 +43,11 @@
 --                        head with the full Content-Length and half the
 --                        body, wait stall_ms (default 1000), then the rest
 --   6. huge_body_bytes   pad every 200 answer to at least that many bytes
+--   7. stale_answer_first N  of the 200 answers sent whole: 100 ms after
+--                        one, write a second answer nobody asked for on
+--                        the same kept-alive connection (its statuses all
+--                        STALE), as a server that answers twice, or says
+--                        408 on an idle connection before closing it, does
 -- Steps 1-3 stand for failures in front of the service, so nothing is
 -- started; a run answer cut or stalled in step 5 has started its runs.  A
 -- counter starts again from 0 at a reset and whenever a config call sets
@@ -251,6 +256,7 @@ local config_spec = {
     what = "a non-empty string of printable ASCII, tabs and line breaks, at most 262144 bytes",
   },
   stall_body_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  stale_answer_first = { default = 0, check = is_count, what = "an integer >= 0" },
   stall_ms = {
     default = 1000,
     check = function(v) return is_number(v) and v >= 0 and v <= 60000 end,
@@ -268,7 +274,7 @@ local config_spec = {
 -- The counted fault modes: how many requests each has taken since its
 -- count last started again (at a reset, or when a config call set it).
 local FAULTS = { "reset_first", "banner_first", "fail_first", "garbage_first", "echo_first", "truncate_first",
-  "stall_body_first" }
+  "stall_body_first", "stale_answer_first" }
 local fault_used = {}
 for _, name in ipairs(FAULTS) do fault_used[name] = 0 end
 
@@ -524,6 +530,22 @@ local function hold_back(ctx)
   if left > 0 then cqueues.sleep(left) end
 end
 
+-- stale_answer_first: 100 ms from now, body again with every status
+-- STALE, written straight to the connection's socket, behind the back of
+-- lua-http, which goes on reading the connection's next request.
+local function send_stale_later(stream, body)
+  local sock = stream.connection and stream.connection.socket
+  if not sock then return end
+  local stale = body:gsub('"status":"[%w_]+"', '"status":"STALE"')
+  cqueues.running():wrap(function()
+    cqueues.sleep(0.1)
+    local ok, err = sock:xwrite(("HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#stale, stale), "bn")
+    if ok then ok, err = sock:flush("n") end
+    if not ok then log_peer("could not write the stale answer:", err) end
+  end)
+end
+
 -- Send an answer; every answer carries X-Request-Id, Date, Content-Type.
 -- body_value is JSON-encoded (raw() to send text as it is).  A 200 answer
 -- to an API request is where huge_body_bytes and truncate_first apply.
@@ -536,6 +558,9 @@ local function respond(stream, status, body_value, ctx)
     end
     truncate = take_fault("truncate_first", ctx)
     stall = not truncate and take_fault("stall_body_first", ctx)
+    if not (truncate or stall) and take_fault("stale_answer_first", ctx) then
+      send_stale_later(stream, body)
+    end
   end
   hold_back(ctx)
   local h = http_headers.new()

@@ -13,10 +13,13 @@
 --   endpoint  "dead" for a port where nothing listens (default: the stand-in)
 --   before    "query": the client first makes one query, which succeeds and
 --             leaves its connection alive, then the row's call
+--   pause     (optional) seconds between that query and the row's call
 --   options   client options over M.CLIENT
 --   expect    { code, status, retryable, attempts } of the error; and every
 --             item is accounted for: #err.results + #err.results.missing +
---             #err.unanswered == the distinct items given
+--             #err.unanswered == the distinct items given.  Or { ok = true }:
+--             the call succeeds, with an answer for every item, none of
+--             them the stand-in's STALE
 --   saw       (optional) what the stand-in's stats must hold afterwards
 --             (a subset: the keys given, nested tables too)
 --
@@ -128,6 +131,11 @@ M.rows = {
   { name = "connection refused", op = "run", endpoint = "dead",
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED } },
   -- issue 9: the run must not go again on a new connection
+  -- the server writes a second answer to the first query on its kept-alive
+  -- connection: the next call must not take it for its own
+  { name = "a query leaves its connection alive; the server answers it twice", op = "query",
+    before = "query", pause = 0.3, standin = { stale_answer_first = 1 }, expect = { ok = true },
+    saw = { requests = 2, connections = 2 } },
   { name = "a query leaves its connection alive; the server reads the run and closes without answering",
     op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
     expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },
@@ -160,6 +168,9 @@ function M.outcome(row, results, err)
   local out = { items = #M.items(row) }
   if results then
     out.ok, out.results, out.missing, out.unanswered = true, #results, #results.missing, 0
+    local statuses = {}
+    for i, r in ipairs(results) do statuses[i] = tostring(r.status) end
+    out.statuses = table.concat(statuses, ",")
     return out
   end
   out.ok = false
@@ -172,6 +183,19 @@ function M.outcome(row, results, err)
   local got = err.results or { missing = {} }
   out.results, out.missing, out.unanswered = #got, #(got.missing or {}), #(err.unanswered or {})
   return out
+end
+
+--- Calls k after seconds, as the host waits: nginx's cosocket sleep,
+-- Neovim's timer, else the shell's sleep.
+local function after(seconds, k)
+  local ngx, vim = rawget(_G, "ngx"), rawget(_G, "vim")
+  if ngx then
+    ngx.sleep(seconds)
+    return k()
+  end
+  if vim then return vim.defer_fn(k, math.floor(seconds * 1000)) end
+  os.execute("sleep " .. seconds)
+  return k()
 end
 
 --- Runs row with the library br against urls, and calls finish(outcome).
@@ -203,6 +227,7 @@ function M.run(br, row, urls, finish, async)
       local why = "BEFORE: the first query failed: " .. tostring(e)
       return done(nil, setmetatable({ code = "BEFORE" }, { __tostring = function() return why end }))
     end
+    if row.pause then return after(row.pause, main) end
     main()
   end)
 end
