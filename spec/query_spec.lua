@@ -392,6 +392,31 @@ describe("br.new accepts", function()
     end
   end)
 
+  it("whole numbers given as floats, kept as integers", function()
+    local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, token = "an-IAM-token-0001",
+                              batch_size = 2.0, concurrency = 3.0 })
+    assert.are.equal("2", tostring(c.batch_size))
+    assert.are.equal("3", tostring(c.concurrency))
+    local seen = {}
+    local pairs6 = seed_pairs()
+    assert(c:query(pairs6, { dry_run = true, batch_size = 4.0, on_progress = function(done, total)
+      seen[#seen + 1] = tostring(done) .. "/" .. tostring(total)
+    end }))
+    for _, s in ipairs(seen) do assert.is_nil(s:find(".", 1, true), s) end
+  end)
+
+  it("a method called with a dot: a raise that names the misuse, at the caller's line", function()
+    local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, token = "an-IAM-token-0001" })
+    -- (not tail calls, which would leave no caller's line to point at)
+    for _, f in ipairs({ function() local r = c.query(seed_pairs()) return r end,
+                         function() local r = c.prepare(nil) return r end }) do
+      local ok, e = pcall(f)
+      assert.is_false(ok)
+      assert.truthy(e:find("^spec/query_spec%.lua:%d+: codearts%.batchresult: a client's methods are called with a colon"),
+        e)
+    end
+  end)
+
   it("shows no secret in tostring", function()
     local c = assert(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AKIDEXAMPLE",
                               sk = "very-secret-key", security_token = "very-secret-token" })

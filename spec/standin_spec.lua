@@ -426,7 +426,7 @@ local DEFAULT_CONFIG = {
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
   echo_first = 0, echo_status = 401, echo_form = "json",
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
-  stall_body_first = 0, stall_ms = 1000, fault_route = cjson.null, names = {},
+  stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, names = {},
 }
 
 local function with_defaults(t)
@@ -1211,7 +1211,7 @@ describe("stand-in fault modes over HTTP", function()
 
   local function faults(t)
     local out = { reset_first = 0, banner_first = 0, fail_first = 0, garbage_first = 0, echo_first = 0,
-      truncate_first = 0, stall_body_first = 0 }
+      truncate_first = 0, stall_body_first = 0, stale_answer_first = 0 }
     for k, v in pairs(t or {}) do out[k] = v end
     return out
   end
@@ -1233,6 +1233,7 @@ describe("stand-in fault modes over HTTP", function()
       { echo_first = -1 }, { echo_status = 200 }, { echo_form = "base64" }, { echo_form = 1 },
       { banner_first = -1 }, { banner = "" }, { banner = "caf\195\169" }, { banner = ("x"):rep(262145) },
       { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
+      { stale_answer_first = -1 }, { stale_answer_first = 1.5 },
       { fault_route = "results" }, { fault_route = 1 },
     }) do
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
@@ -1438,6 +1439,26 @@ describe("stand-in fault modes over HTTP", function()
       local a = attempt(s, t)
       assert.is_true(a.ms >= 290 and a.r.complete, a.ms)
       assert.same(faults({ truncate_first = 1, stall_body_first = 1 }), s:stats().faults)
+    end)
+  end)
+
+  describe("stale_answer_first", function()
+    it("writes a second answer, all STALE, 100 ms after a 200, on the same connection", function()
+      s:config({ stale_answer_first = 1 })
+      -- One request on a connection held open for a second: what comes back.
+      local body = seed_body()
+      local request = table.concat({ "POST " .. api_path() .. " HTTP/1.1", "Host: 127.0.0.1",
+        "X-Auth-Token: " .. model.credentials.iam_token, "Content-Type: application/json",
+        "Content-Length: " .. #body, "", body }, "\r\n")
+      local out = run("bash -c " .. shell_quote(("exec 3<>/dev/tcp/127.0.0.1/%d && printf '%%s' %s >&3 && "
+        .. "timeout 1 cat <&3"):format(s.port, shell_quote(request))))
+      local answers = parse_responses(out)
+      assert.equal(2, #answers, out)
+      assert.equal(200, answers[1].status)
+      assert.is_nil(answers[1].body:find("STALE", 1, true))
+      assert.equal(200, answers[2].status)
+      assert.equal(#model.seed, select(2, answers[2].body:gsub('"status":"STALE"', "")))
+      assert.same(faults({ stale_answer_first = 1 }), s:stats().faults)
     end)
   end)
 

@@ -1,4 +1,5 @@
 #include "easy.h"
+#include "conns.h"
 #include "limit.h"
 #include "requirements.h"
 
@@ -272,10 +273,8 @@ nomem:
 
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
     curl_off_t pretransfer = 0;
-    /* ABORTED_BY_CALLBACK: multi.c stopped it before its request was
-     * written (on_prereq), as often as it may begin again. */
     *not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_ABORTED_BY_CALLBACK;
+                rc == CURLE_COULDNT_RESOLVE_PROXY || cab_conns_refused(rc);
     /* The request is written once the connection (and TLS) is up, just
      * after libcurl notes the pre-transfer time: a transfer that failed
      * with none noted (a connect or handshake that timed out, say) wrote

@@ -1,9 +1,9 @@
 #include "multi.h"
+#include "conns.h"
 #include "requirements.h"
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ typedef struct {
     CURLcode rc;      /* how libcurl ended it (SLOT_DONE) */
     unsigned long seq; /* order of completion, so answers come out first done, first out */
     unsigned long group; /* the call that started it */
-    int restarts;     /* times it began again on another connection (see on_prereq) */
+    int restarts;     /* times it began again, its connection not clean (conns.h) */
 } slot;
 
 /* A socket libcurl waits on (see "Watching from an event loop" in
@@ -46,9 +46,12 @@ struct cab_multi {
     unsigned long changes; /* see cab_multi_changes */
     int watched;           /* an event loop reads the record: keep it true */
     int unrecorded;        /* a socket went unrecorded, for lack of memory */
-    curl_socket_t *socks;  /* every socket libcurl opened here and has not closed */
-    int n_socks, cap_socks;
+    cab_conns *conns;      /* its connections, kept clean for reuse */
 };
+
+/* How often a transfer begins again when the connection it was given
+ * held bytes nobody asked for (conns.h): each such connection closes. */
+#define MAX_RESTARTS 2
 
 /* curl_global_init is not thread-safe before 7.84 and must run once; it is
  * deferred to the first client's transport so that nothing is initialised
@@ -135,82 +138,6 @@ static int on_timer(CURLM *multi, long timeout_ms, void *ud) {
     return 0;
 }
 
-/* A kept-alive HTTP/1.1 connection must be clean to be used again: bytes
- * that arrive on it while it is idle (a second answer to one request, or
- * a 408 before the server closes it) would be read as the answer to the
- * next request sent on it.  libcurl before 8 reuses such a connection.
- * So every socket is recorded from its opening to its closing, and just
- * before a request is written (CURLOPT_PREREQFUNCTION, from 7.80.0) each
- * one that no transfer waits on (an idle one, the connection this request
- * is about to reuse among them) is looked at: one with bytes to read is
- * shut down, which libcurl then sees as a dead connection, and the request,
- * not yet written, begins again (collect), at most twice. */
-#if LIBCURL_VERSION_NUM >= 0x075000
-#define MAX_RESTARTS 2
-
-static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
-    cab_multi *m = ud;
-    curl_socket_t sock;
-    (void)purpose;
-    if (m->n_socks == m->cap_socks) {
-        int n = m->cap_socks ? m->cap_socks * 2 : 8;
-        curl_socket_t *grown = realloc(m->socks, (size_t)n * sizeof *grown);
-        if (!grown) return CURL_SOCKET_BAD; /* the connect fails: nothing was sent */
-        m->socks = grown;
-        m->cap_socks = n;
-    }
-    if ((sock = socket(a->family, a->socktype, a->protocol)) != CURL_SOCKET_BAD) m->socks[m->n_socks++] = sock;
-    return sock;
-}
-
-static int on_close(void *ud, curl_socket_t sock) {
-    cab_multi *m = ud;
-    int i;
-    for (i = 0; i < m->n_socks; i++)
-        if (m->socks[i] == sock) {
-            m->socks[i] = m->socks[--m->n_socks];
-            break;
-        }
-    return close(sock);
-}
-
-static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
-    cab_multi *m = ud;
-    int i, stale = 0;
-    char byte;
-    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
-    for (i = 0; i < m->n_socks; i++) {
-        const watch *w = watch_of_sock(m, m->socks[i]);
-        if (w && w->events) continue; /* a transfer waits on it */
-        /* libcurl's sockets do not block; 0 (the server closed it) is
-         * libcurl's own to notice. */
-        if (recv(m->socks[i], &byte, 1, MSG_PEEK) > 0) {
-            (void)shutdown(m->socks[i], SHUT_RDWR);
-            stale = 1;
-        }
-    }
-    return stale ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
-}
-
-/* A new transfer's part in that: libcurl opens, closes and checks its
- * sockets through m.  0, or -1 when libcurl refused. */
-static int keep_clean(cab_multi *m, CURL *h) {
-    return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, m) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, m) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_PREREQDATA, m) != CURLE_OK
-               ? -1
-               : 0;
-}
-#else
-#define MAX_RESTARTS 0
-static int keep_clean(cab_multi *m, CURL *h) {
-    (void)m, (void)h;
-    return 0;
-}
-#endif
 
 static char *dup_or_null(const char *s, int *failed) {
     char *d;
@@ -237,7 +164,7 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
     m->pid = getpid();
     m->timer_due = -1;
-    if (failed || !(m->multi = curl_multi_init())) goto nomem;
+    if (failed || !(m->conns = cab_conns_new()) || !(m->multi = curl_multi_init())) goto nomem;
     /* Multiplex on HTTP/2 where the server offers it (libcurl's default
      * since 7.62, stated because batches rely on it).  The socket and
      * timer callbacks only record (see multi.h). */
@@ -268,7 +195,7 @@ void cab_multi_free(cab_multi *m) {
     for (i = 0; i < m->n_watches; i++)
         if (m->watches[i].lent >= 0) (void)close(m->watches[i].lent);
     free(m->watches);
-    free(m->socks);
+    cab_conns_free(m->conns);
     free(m->ca_file);
     free(m->ca_path);
     free(m->proxy);
@@ -297,7 +224,7 @@ static int idle_slot(cab_multi *m, char *err, size_t errlen) {
     }
     if (!m->slots[i].easy) {
         if (!(m->slots[i].easy = cab_easy_new(&m->opt, err, errlen))) return -1;
-        if (keep_clean(m, cab_easy_handle(m->slots[i].easy))) {
+        if (cab_conns_use(m->conns, cab_easy_handle(m->slots[i].easy))) {
             cab_easy_free(m->slots[i].easy);
             m->slots[i].easy = NULL;
             snprintf(err, errlen, "libcurl refused a socket option");
@@ -348,10 +275,10 @@ static void collect(cab_multi *m) {
         if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK) continue;
         i = (int)(intptr_t)priv;
         if (i < 0 || i >= m->n_slots || m->slots[i].state != SLOT_RUNNING) continue;
-        /* on_prereq stopped it before its request was written: it begins
-         * again, and the connection it had closes (libcurl closes an
-         * HTTP/1.1 connection whose transfer was stopped). */
-        if (msg->data.result == CURLE_ABORTED_BY_CALLBACK && m->slots[i].restarts < MAX_RESTARTS) {
+        if (msg->data.result == CURLE_OK) cab_conns_answered(m->conns, msg->easy_handle);
+        /* Stopped before its request left, for its connection was not
+         * clean: it begins again (libcurl closes that connection). */
+        if (cab_conns_refused(msg->data.result) && m->slots[i].restarts < MAX_RESTARTS) {
             m->slots[i].restarts++;
             (void)curl_multi_remove_handle(m->multi, msg->easy_handle);
             if (curl_multi_add_handle(m->multi, msg->easy_handle) == CURLM_OK) continue;

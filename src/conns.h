@@ -1,0 +1,37 @@
+/* The connections of a multi handle (multi.c), kept clean for reuse.  A
+ * kept-alive HTTP/1.1 connection that holds bytes nobody asked for (a
+ * second answer to one request, or a 408 a server writes before closing
+ * an idle connection) would have them read as the answer to the next
+ * request sent on it, and libcurl before 8 sends one there.  So libcurl
+ * opens and closes its sockets through here, each one noted with whether
+ * it has carried a whole HTTP/1.x answer; and just before a request is
+ * written on such a connection (CURLOPT_PREREQFUNCTION, libcurl 7.80.0),
+ * a connection with bytes to read is shut down, which libcurl then sees
+ * as dead, and the transfer is stopped (CURLE_ABORTED_BY_CALLBACK) before
+ * a byte of it left, for multi.c to begin again.  No Lua here. */
+#ifndef CAB_CONNS_H
+#define CAB_CONNS_H
+
+#include <curl/curl.h>
+
+typedef struct cab_conns cab_conns;
+
+/* A record; NULL when memory runs out. */
+cab_conns *cab_conns_new(void);
+/* Frees the record, not the sockets: libcurl closes those (through
+ * cab_conns_use's callbacks, so while the record lives). */
+void cab_conns_free(cab_conns *c);
+
+/* Makes the transfer h open, close and check its connections through c.
+ * 0, or -1 when libcurl refused.  Below 7.80.0, nothing. */
+int cab_conns_use(cab_conns *c, CURL *h);
+
+/* The transfer h ended well: its connection has carried a whole answer,
+ * and, when that was HTTP/1.x, is checked before it is used again. */
+void cab_conns_answered(cab_conns *c, CURL *h);
+
+/* Whether a transfer that ended with rc was stopped before its request
+ * left, for its connection was not clean. */
+int cab_conns_refused(CURLcode rc);
+
+#endif
