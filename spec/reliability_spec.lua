@@ -327,6 +327,19 @@ describe("TLS", function()
     assert.are.equal(6, #assert(client_of(server, { ca_file = pki.ca }):query(seed_pairs())))
   end)
 
+  it("never takes a second answer on a kept-alive connection for the next call's", function()
+    server:reset()
+    server:config { stale_answer_first = 1 }
+    local c = client_of(server, { ca_file = pki.ca })
+    for i = 1, 3 do
+      local results = assert(c:query(seed_pairs()))
+      for _, r in ipairs(results) do assert.are_not.equal("STALE", r.status, "call " .. i) end
+      if i == 1 then os.execute("sleep 0.3") end
+    end
+    assert.are.equal(1, server:stats().faults.stale_answer_first)
+    assert.are.equal(3, server:stats().requests)
+  end)
+
   it("succeeds with ca_path", function()
     local hashed = dir .. "/hashed"
     os.execute("mkdir -p '" .. hashed .. "' && cp '" .. pki.ca .. "' '" .. hashed .. "/' && "

@@ -98,10 +98,16 @@ function Client:__tostring()
   return ("codearts.batchresult client (%s, project %s, %s)"):format(self.endpoint, self.project_id, auth)
 end
 
+-- A method's client state, or a raise naming the misuse at the line that
+-- called the method (each method calls this itself, never in a tail call).
 local function live(self)
   local priv = private[self]
-  if not priv then error("codearts.batchresult: the client is closed", 2) end
-  return priv
+  if priv then return priv end
+  if getmetatable(self) ~= Client then
+    error("codearts.batchresult: a client's methods are called with a colon (client:query(…)), got "
+      .. type(self) .. " as the client", 3)
+  end
+  error("codearts.batchresult: the client is closed", 3)
 end
 
 --- client:clock_skew() -> seconds by which the server's clock is ahead of
@@ -127,8 +133,7 @@ end
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
 -- it returns true at once and the answer goes to the callback.
-local function start(self, row, list, opts)
-  local priv = live(self)
+local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = config.call_options(opts, priv.cfg) end
   if not o then return nil, err end
@@ -145,7 +150,7 @@ end
 -- opts.concurrency at a time, matched to the answers by their ids and
 -- returned in the order each pair first appears.  See README.md.
 function Client:query(list, opts)
-  return start(self, operations.query, list, opts)
+  return start(live(self), operations.query, list, opts)
 end
 
 --- client:run(pipeline_ids [, opts]) -> runs, or nil, err.
@@ -154,7 +159,7 @@ end
 -- .missing (pipeline ids the server did not start).  Batched, validated
 -- and reported like query; err.unanswered lists pipeline ids.
 function Client:run(ids, opts)
-  return start(self, operations.run, ids, opts)
+  return start(live(self), operations.run, ids, opts)
 end
 
 --- Starts the runs of flat (n pipeline ids), then asks how each started.
@@ -306,6 +311,7 @@ function M.sign(t)
   local auth, details, code = core.sign(t)
   if auth then return auth, details end
   if auth == nil then return nil, Error.new(code, "sign: " .. details) end
+  if t == nil then return nil, Error.invalid("sign's argument must be a table, got nil") end
   local o, err = input.options(t, SIGN_FIELDS, "sign field", "sign's argument")
   if not o then return nil, err end
   for _, k in ipairs(SIGN_REQUIRED) do

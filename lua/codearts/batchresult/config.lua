@@ -209,6 +209,15 @@ local function credentials(o, getenv)
   return { ak = ak, sk = sk, security_token = st }
 end
 
+-- The options that count things: checked to be whole numbers, and kept
+-- as integers (2.0 given is 2), so that counts made from them print so.
+local COUNTS = { "batch_size", "concurrency", "max_retries", "max_response_bytes" }
+local function as_integers(o)
+  for _, k in ipairs(COUNTS) do
+    if o[k] then o[k] = math.floor(o[k]) end
+  end
+end
+
 --- build's work on the options' copy o: config, secrets or nil, err.
 local function settle(o, getenv)
   local cfg, err = place(o, getenv)
@@ -265,6 +274,7 @@ function M.build(opts, getenv)
   getenv = getenv or os.getenv
   local o, err = input.options(opts, OPTIONS, "option", "options")
   if not o then return nil, err end
+  as_integers(o)
   local cfg, secrets = settle(o, getenv)
   if not cfg then return nil, hidden(secrets, o, getenv) end
   return cfg, secrets
@@ -275,6 +285,7 @@ end
 function M.call_options(opts, defaults)
   local o, err = input.options(opts, CALL_OPTIONS, "call option", "call options")
   if not o then return nil, err end
+  as_integers(o)
   o.batch_size = o.batch_size or defaults.batch_size
   o.concurrency = o.concurrency or defaults.concurrency
   o.max_retries = o.max_retries or defaults.max_retries

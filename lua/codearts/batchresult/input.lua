@@ -130,8 +130,10 @@ end
 -- strings, read raw; nil when it is one.
 function M.strings_refused(t, what)
   for k, v in next, t do
-    if type(k) ~= "string" or type(v) ~= "string" then
-      return ("%s must map strings to strings, got %s = %s"):format(what, type(k), type(v))
+    if type(k) ~= "string" then
+      return ("%s must map strings to strings, got a %s key"):format(what, type(k))
+    elseif type(v) ~= "string" then
+      return ("%s must map strings to strings, got %s = %s"):format(what, described(k), type(v))
     end
   end
 end
