@@ -63,7 +63,9 @@ describe("br.decode", function()
 
   it("refuses a NUL character, which would cut a string short, and nothing else like it", function()
     local id = ("a"):rep(32)
-    local function body(run_id) return '{"result":[{"pipeline_id":"' .. id .. '","pipeline_run_id":"' .. run_id .. '"}]}' end
+    local function body(run_id)
+      return '{"result":[{"pipeline_id":"' .. id .. '","pipeline_run_id":"' .. run_id .. '"}]}'
+    end
     -- \u0000 escaped, a NUL byte, and \u0000 after an escaped backslash
     assert.truthy(decode_error(body(id .. "\\u0000zz")):find("NUL character at byte 113 of", 1, true))
     assert.truthy(decode_error(body("a\0b")):find("NUL character at byte 82 of", 1, true))

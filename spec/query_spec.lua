@@ -412,8 +412,8 @@ describe("br.new accepts", function()
                          function() local r = c.prepare(nil) return r end }) do
       local ok, e = pcall(f)
       assert.is_false(ok)
-      assert.truthy(e:find("^spec/query_spec%.lua:%d+: codearts%.batchresult: a client's methods are called with a colon"),
-        e)
+      local where = "^spec/query_spec%.lua:%d+: "
+      assert.truthy(e:find(where .. "codearts%.batchresult: a client's methods are called with a colon"), e)
     end
   end)
 

@@ -1447,11 +1447,11 @@ describe("stand-in fault modes over HTTP", function()
       s:config({ stale_answer_first = 1 })
       -- One request on a connection held open for a second: what comes back.
       local body = seed_body()
-      local request = table.concat({ "POST " .. api_path() .. " HTTP/1.1", "Host: 127.0.0.1",
+      local raw_request = table.concat({ "POST " .. api_path() .. " HTTP/1.1", "Host: 127.0.0.1",
         "X-Auth-Token: " .. model.credentials.iam_token, "Content-Type: application/json",
         "Content-Length: " .. #body, "", body }, "\r\n")
       local out = run("bash -c " .. shell_quote(("exec 3<>/dev/tcp/127.0.0.1/%d && printf '%%s' %s >&3 && "
-        .. "timeout 1 cat <&3"):format(s.port, shell_quote(request))))
+        .. "timeout 1 cat <&3"):format(s.port, shell_quote(raw_request))))
       local answers = parse_responses(out)
       assert.equal(2, #answers, out)
       assert.equal(200, answers[1].status)
