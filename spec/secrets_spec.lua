@@ -52,15 +52,22 @@ describe("secrets echoed by a server", function()
   local server
   standin.for_block(function(s) server = s end)
 
+  --- A query with auth's credentials and a logger: results, err, and the
+  -- logger's events.
+  local function logged_query(auth)
+    local events = {}
+    local o = { endpoint = server.url, project_id = PROJECT, max_retries = 0,
+                logger = function(e) events[#events + 1] = e end }
+    for k, v in pairs(auth.opts) do o[k] = v end
+    local results, err = assert(br.new(o)):query(seed_pairs())
+    return results, err, events
+  end
+
   for _, auth in ipairs(AUTHS) do
     for _, form in ipairs(FORMS) do
       it(("are hidden with %s, written %s"):format(auth.name, form), function()
         server:config({ echo_first = 1, echo_form = form })
-        local events = {}
-        local o = { endpoint = server.url, project_id = PROJECT, max_retries = 0,
-                    logger = function(e) events[#events + 1] = e end }
-        for k, v in pairs(auth.opts) do o[k] = v end
-        local results, err = assert(br.new(o)):query(seed_pairs())
+        local results, err, events = logged_query(auth)
         assert.is_nil(results)
         assert.are.equal(401, err.status)
         assert.are.equal(1, server:stats().faults.echo_first)
@@ -107,11 +114,7 @@ describe("secrets echoed by a server", function()
       it(("are hidden with %s, put in %s"):format(auth.name, place[1]), function()
         local secret = auth.secrets[#auth.secrets]
         server:config({ banner_first = 1, banner = place[2](secret) })
-        local events = {}
-        local o = { endpoint = server.url, project_id = PROJECT, max_retries = 0,
-                    logger = function(e) events[#events + 1] = e end }
-        for k, v in pairs(auth.opts) do o[k] = v end
-        local results, err = assert(br.new(o)):query(seed_pairs())
+        local results, err, events = logged_query(auth)
         assert.is_nil(results)
         assert.truthy(tostring(err):find("[REDACTED]", 1, true), tostring(err))
         for _, field in ipairs({ "code", "message", "request_id" }) do
