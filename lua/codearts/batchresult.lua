@@ -117,13 +117,13 @@ function Client:clock_skew()
   return live(self).skew
 end
 
---- The caller's list for operation row, read once (input.items); a
--- refusal quotes the bad value, which may be a secret pasted in the wrong
--- place, so its message goes through the client's redactor.
 -- The most of a message about bad input that is shown: the item's name
 -- and more than 150 bytes of what it holds.
 local INPUT_MESSAGE_BYTES = 256
 
+--- The caller's list for operation row, read once (input.items); a
+-- refusal quotes the bad value, which may be a secret pasted in the wrong
+-- place, so its message goes through the client's redactor.
 local function items(priv, list, row)
   local flat, n = input.items(list, row)
   if not flat then n.message = exchange.shown(priv.creds.keyring, n.message, INPUT_MESSAGE_BYTES) end

@@ -74,7 +74,8 @@ function M.build(endpoint, creds, method, path, query, body, now)
   return setmetatable({ method = method, url = url, headers = headers, body = body }, Request)
 end
 
---- text from the server as an error or a log event may show it: every
+--- text (the server's, or a message quoting the caller's input) as an
+-- error or a log event may show it: every
 -- secret of the client, in any form, redacted (in C, where the SK is),
 -- then cut to at most limit bytes, with "…" when it was cut, on one line
 -- (each run of control characters, a terminal's escapes too, a space).
