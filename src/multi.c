@@ -138,7 +138,6 @@ static int on_timer(CURLM *multi, long timeout_ms, void *ud) {
     return 0;
 }
 
-
 static char *dup_or_null(const char *s, int *failed) {
     char *d;
     if (!s) return NULL;
