@@ -1,6 +1,7 @@
 /* The libcurl multi handle of a client: runs any number of transfers at
  * once, sharing one connection cache (and HTTP/2 connections, where the
- * server offers them).  Transfers are kept for reuse.  No Lua here.
+ * server offers them), each connection clean when used again (conns.h).
+ * Transfers are kept for reuse.  No Lua here.
  *
  * Each transfer belongs to a group, one per call: a call sees only its
  * own answers and cancels only its own transfers, so calls may run
