@@ -414,6 +414,8 @@ describe("codearts-batchresult", function()
         { { "query", "--token-file", "-", "--input", "-" }, "--token-file - reads stdin" },
         { { "query", "--token-file", "/nonexistent/token", arg_of(SEED[1]) }, "--token-file: cannot read" },
         { { "frobnicate" }, "unknown command 'frobnicate'" },
+        -- a second --input would replace the first, whose items would be lost
+        { { "query", "--input", "/dev/null", "--input", "/dev/null" }, "option '--input' must be used at most 1 time" },
         { {}, "a command is required" },
       }
       for _, case in ipairs(cases) do
@@ -428,6 +430,11 @@ describe("codearts-batchresult", function()
       r = run({ "query", arg_of(SEED[1]) }, { env = { HUAWEICLOUD_SDK_SK = false } })
       assert.are.equal(2, r.status, cli.describe(r))
       assert.truthy(r.err:find("HUAWEICLOUD_SDK_SK", 1, true))
+      -- an empty CODEARTS_ENDPOINT (as CI templates leave it) counts as unset
+      r = run({ "query", "--dry-run", arg_of(SEED[1]) },
+        { env = { CODEARTS_ENDPOINT = "", CODEARTS_REGION = "cn-north-4" } })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find(server.url .. "/v5/", 1, true), cli.describe(r)) -- cn-north-4's, as set here
       assert.are.equal(0, requests())
     end)
 
@@ -471,6 +478,22 @@ describe("codearts-batchresult", function()
       assert.are.equal(3, r.status, cli.describe(r))
       assert.truthy(r.err:find("^codearts%-batchresult: cannot start: .*codearts%.batchresult%.core.*`make` builds it"),
         r.err)
+    end)
+
+    it("is 3 when stdout was closed: the output is not written anywhere else", function()
+      local r = run({ "query", arg_of(SEED[1]) }, { stdout_closed = true })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.err:find("cannot write the output", 1, true), cli.describe(r))
+    end)
+
+    it("is 130 within a second of Ctrl-C, while an answer is awaited", function()
+      server:config { delay_ms = 10000 }
+      local t0 = br.now()
+      local r = run({ "query", arg_of(SEED[1]) }, { interrupt_after = 0.5 })
+      local took = br.now() - t0
+      assert.are.equal(130, r.status, cli.describe(r))
+      assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
+      assert.is_true(took < 2, ("took %.2f s"):format(took))
     end)
 
     it("is 3 when the server cannot be reached, and says why", function()
@@ -672,6 +695,9 @@ describe("codearts-batchresult", function()
         { { "run", "--token-file", token, creds.iam_token }, {}, creds.iam_token },
         { { "query", t.security_token .. ":" .. SEED[1].pipeline_run_id }, { env = temporary }, t.security_token },
         { { "query" }, { env = temporary, stdin = t.sk .. " " .. t.sk .. "\n" }, t.sk },
+        -- usage errors, said before there is a client
+        { { creds.permanent.sk }, {}, creds.permanent.sk },
+        { { "query", "--batch-size", t.sk, arg_of(SEED[1]) }, { env = temporary }, t.sk },
       }
       for _, case in ipairs(cases) do
         local r = run(case[1], case[2])

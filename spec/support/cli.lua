@@ -11,6 +11,8 @@
 --     command = "bin/codearts-batchresult" or an installed one,
 --     reader = "head -n 1",   -- stdout goes to this command, which may stop reading
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
+--     stdout_closed = true,    -- start the tool with its stdout closed
+--     interrupt_after = 0.5,   -- send it SIGINT (Ctrl-C) after so many seconds
 --   })
 --   r.out, r.err, r.status        (under pty, out holds stdout and stderr;
 --                                  with reader, out is what the reader printed)
@@ -41,6 +43,7 @@ function M.run(argv, o)
     if v then set[#set + 1] = k .. "=" .. quote(v) else parts[#parts + 1] = "-u " .. k end
   end
   for _, assignment in ipairs(set) do parts[#parts + 1] = assignment end
+  if o.interrupt_after then parts[#parts + 1] = "timeout --preserve-status -s INT " .. o.interrupt_after end
   parts[#parts + 1] = o.command or (child.interpreter .. " bin/codearts-batchresult")
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local cmd = table.concat(parts, " ")
@@ -61,7 +64,7 @@ function M.run(argv, o)
     cmd = "{ " .. cmd .. " 2>" .. quote(errf) .. "; echo $? >" .. quote(statusf) .. "; } | " .. o.reader
       .. " >" .. quote(outf) .. "; cat " .. quote(statusf)
   else
-    cmd = cmd .. " >" .. quote(outf) .. " 2>" .. quote(errf) .. "; echo $?"
+    cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(outf)) .. " 2>" .. quote(errf) .. "; echo $?"
   end
   if o.sigpipe == "ignore" then cmd = "trap '' PIPE; " .. cmd end
   local p = assert(io.popen(cmd))

@@ -17,6 +17,7 @@
 -- stderr, getenv), for the bench.
 local br = require "codearts.batchresult"
 local R = require "codearts.batchresult.results"
+local config = require "codearts.batchresult.config"
 local args = require "codearts.batchresult.cli.args"
 local input = require "codearts.batchresult.cli.input"
 local output = require "codearts.batchresult.cli.output"
@@ -113,11 +114,16 @@ local function log_line(e)
   return NAME .. ": " .. table.concat(parts, ", "):gsub("%c", "?") .. "\n"
 end
 
+local function nonempty(s)
+  if s ~= "" then return s end
+end
+
 local function new_client(a, token, sys, progress)
   local endpoint, region = a.endpoint, a.region
   if not endpoint and not region then
-    endpoint = sys.getenv("CODEARTS_ENDPOINT")
-    region = not endpoint and sys.getenv("CODEARTS_REGION") or nil
+    -- An empty variable (as CI templates leave them) counts as none.
+    endpoint = nonempty(sys.getenv("CODEARTS_ENDPOINT"))
+    region = not endpoint and nonempty(sys.getenv("CODEARTS_REGION")) or nil
   end
   if not endpoint and not region then
     stop(USAGE, "no endpoint: give --region REGION or --endpoint URL (or set CODEARTS_REGION or "
@@ -273,9 +279,15 @@ local function checked_writer(file, state)
   return function(s) check(file:write(s)) end, function() check(file:flush()) end
 end
 
---- The process's streams and environment.
+--- The process's streams and environment.  Descriptors 0 to 2 are taken
+-- first, by /dev/null read-only, where the caller closed one: else the
+-- next file opened (a socket of libcurl's) would get its number, and what
+-- is meant for stdout would go there.  Writing to it fails instead, as to
+-- a closed stream.  Where the three are open, this holds three spare
+-- descriptors for as long as the tool runs.
 function M.system()
-  return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv }
+  local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
+  return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held }
 end
 
 function M.main(argv, sys)
@@ -288,16 +300,21 @@ function M.main(argv, sys)
     if tostring(e):find("interrupted!$") then return { exit = INTERRUPTED, message = "interrupted" } end
     return debug.traceback(tostring(e), 2)
   end)
+  -- Whatever is said below may quote the user's input: redacted first,
+  -- by the client, or before there is one by the secrets the environment
+  -- holds.
   local client = state.client
-  if client then
-    -- Whatever is said below may quote the user's input: redacted first.
-    if not ok and type(status) == "table" and status.message then
-      status.message = client:redact(status.message)
-    elseif not ok and type(status) == "string" then
-      status = client:redact(status)
-    end
-    client:close()
+  local function redact(text)
+    if client then return client:redact(text) end
+    return config.without_secrets(text, nil, sys.getenv)
   end
+  if not ok and type(status) == "table" then
+    if status.message then status.message = redact(status.message) end
+    if status.text then status.text = redact(status.text) end
+  elseif not ok and type(status) == "string" then
+    status = redact(status)
+  end
+  if client then client:close() end
   if ok then return status end
   if type(status) == "table" and status.exit then
     if status.text then sys.stderr:write(status.text, "\n") end

@@ -169,7 +169,11 @@ local function place(o, getenv)
     return nil, Error.invalid("endpoint or region is required")
   end
   local ep, why = M.parse_endpoint(url)
-  if not ep then return nil, Error.invalid("endpoint '" .. url .. "' " .. why) end
+  if not ep then
+    -- quoted without user information, which may hold a password
+    local shown = url:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1…@")
+    return nil, Error.invalid("endpoint '" .. shown .. "' " .. why)
+  end
   return { endpoint = ep.base, host = ep.host, region = o.region }
 end
 
@@ -248,22 +252,23 @@ local function settle(o, getenv)
   return cfg, secrets
 end
 
---- err, a refusal of new()'s options, with every secret they or the
--- environment hold [REDACTED] in its message (a region or an endpoint may
--- quote one pasted in the wrong place).
-local function hidden(err, o, getenv)
+--- text with every secret that new()'s options o (nil: none) or the
+-- environment hold [REDACTED], in each form a client's redactor knows:
+-- for what is said before there is a client (a region or an endpoint may
+-- quote a secret pasted in the wrong place; so may a command line).
+function M.without_secrets(text, o, getenv)
+  o = o or {}
   local secrets, given = {}, { o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
                                 env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }
   for i = 1, 5 do
     if given[i] and given[i] ~= "" then secrets[#secrets + 1] = given[i] end
   end
-  if #secrets == 0 then return err end
+  if #secrets == 0 then return text end
   local keyring = core.keyring(nil, (table.unpack or unpack)(secrets))
-  if keyring then
-    err.message = keyring:redact(err.message)
-    keyring:close()
-  end
-  return err
+  if not keyring then return text end
+  text = keyring:redact(text)
+  keyring:close()
+  return text
 end
 
 --- new()'s options -> config, secrets; or nil, err.  The caller's table
@@ -276,7 +281,10 @@ function M.build(opts, getenv)
   if not o then return nil, err end
   as_integers(o)
   local cfg, secrets = settle(o, getenv)
-  if not cfg then return nil, hidden(secrets, o, getenv) end
+  if not cfg then
+    secrets.message = M.without_secrets(secrets.message, o, getenv)
+    return nil, secrets
+  end
   return cfg, secrets
 end
 

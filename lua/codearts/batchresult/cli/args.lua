@@ -91,8 +91,10 @@ local function output_options(cmd, filters)
   local progress, no_progress = cmd:flag("--progress", "Draw progress on stderr even when it is not a terminal."),
     cmd:flag("--no-progress", "Never draw progress.")
   local items = {
+    -- Given twice, it is refused: argparse would keep the last, and the
+    -- items of the first would be lost.
     cmd:option("-i --input", "Read the items from <file> ('-': stdin).  Without it and without "
-      .. "arguments, stdin is read when it is not a terminal."):argname "<file>",
+      .. "arguments, stdin is read when it is not a terminal."):argname "<file>":overwrite(false),
     cmd:option("-f --format", "Output format."):choices { "table", "json", "csv", "ndjson" }
       :default "table",
   }

@@ -71,8 +71,16 @@ function Transport:start(req, opts)
   return self.c:start(req.method, req.url, req.headers, req.body, opts.timeout_ms, opts.idempotent == false)
 end
 
+-- A wait with no end comes back to Lua this often, so that the standalone
+-- interpreter's Ctrl-C (a hook that runs at the next Lua instruction)
+-- stops it within a slice, not when an answer comes.
+local SLICE = 0.25
+
 function Transport:wait(seconds)
-  local slot, status, body, request_id, date, retry_after = self.c:next(seconds)
+  local slot, status, body, request_id, date, retry_after
+  repeat
+    slot, status, body, request_id, date, retry_after = self.c:next(seconds or SLICE)
+  until slot or seconds or status ~= "waited"
   if not slot then
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status
