@@ -205,6 +205,34 @@ describe("codearts-batchresult", function()
       end
     end)
 
+    it("keeps the table aligned for emoji, combining marks and zero-width characters", function()
+      -- Each name and the columns a terminal draws it in.
+      local names = {
+        { "\240\159\154\128 launch", 9 },     -- U+1F680, two columns
+        { "\226\156\133 ok", 5 },              -- U+2705, two
+        { "a\226\128\139b", 2 },               -- U+200B, none
+        { "cafe\204\129", 4 },                  -- e and U+0301, one
+        { "\225\132\128\225\133\161\225\134\168", 2 }, -- a Hangul syllable as jamo, two
+      }
+      local by_id = {}
+      for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
+      server:config { names = by_id }
+      local r = run(concat({ "query" }, seed_args()))
+      local starts = {}
+      for line in r.out:gmatch("[^\n]+") do
+        local at = line:find("START_", 1, true) or line:find("STATUS", 1, true)
+        if not at then break end
+        local before = line:sub(1, at - 1)
+        for _, n in ipairs(names) do
+          local i, j = before:find(n[1], 1, true)
+          if i then before = before:sub(1, i - 1) .. ("x"):rep(n[2]) .. before:sub(j + 1) end
+        end
+        starts[#starts + 1] = #before
+      end
+      assert.are.equal(7, #starts, r.out)
+      for i = 2, 7 do assert.are.equal(starts[1], starts[i], r.out) end
+    end)
+
     it("prints well-formed UTF-8 in JSON and NDJSON whatever bytes a server sends in a name", function()
       local FFFD = "\239\191\189"
       local sent = { "\255\254 latin-1", "surrogate \237\160\128", "cut \228\184", "café 中文" }

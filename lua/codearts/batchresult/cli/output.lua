@@ -254,15 +254,38 @@ end
 ------------------------------------------------------------------------
 
 -- Code points a terminal draws two columns wide (Unicode's East Asian
--- Wide and Fullwidth: CJK, kana, Hangul, fullwidth forms, most emoji),
--- as ranges, and the combining marks it draws over the character before.
+-- Wide and Fullwidth: CJK, kana, Hangul, fullwidth forms, and the emoji
+-- drawn as pictures), and those it draws in none (combining marks drawn
+-- over the character before, Hangul's medial and final jamo, zero-width
+-- and format characters, variation selectors): ranges, in order.
 local WIDE = {
-  { 0x1100, 0x115F }, { 0x2E80, 0x303E }, { 0x3041, 0x33FF }, { 0x3400, 0x4DBF },
-  { 0x4E00, 0x9FFF }, { 0xA000, 0xA4CF }, { 0xAC00, 0xD7A3 }, { 0xF900, 0xFAFF },
-  { 0xFE30, 0xFE4F }, { 0xFF00, 0xFF60 }, { 0xFFE0, 0xFFE6 }, { 0x1F300, 0x1F64F },
-  { 0x1F900, 0x1F9FF }, { 0x20000, 0x3FFFD },
+  { 0x1100, 0x115F }, { 0x231A, 0x231B }, { 0x23E9, 0x23EC }, { 0x23F0, 0x23F0 }, { 0x23F3, 0x23F3 },
+  { 0x25FD, 0x25FE }, { 0x2614, 0x2615 }, { 0x2648, 0x2653 }, { 0x267F, 0x267F }, { 0x2693, 0x2693 },
+  { 0x26A1, 0x26A1 }, { 0x26AA, 0x26AB }, { 0x26BD, 0x26BE }, { 0x26C4, 0x26C5 }, { 0x26CE, 0x26CE },
+  { 0x26D4, 0x26D4 }, { 0x26EA, 0x26EA }, { 0x26F2, 0x26F3 }, { 0x26F5, 0x26F5 }, { 0x26FA, 0x26FA },
+  { 0x26FD, 0x26FD }, { 0x2705, 0x2705 }, { 0x270A, 0x270B }, { 0x2728, 0x2728 }, { 0x274C, 0x274C },
+  { 0x274E, 0x274E }, { 0x2753, 0x2755 }, { 0x2757, 0x2757 }, { 0x2795, 0x2797 }, { 0x27B0, 0x27B0 },
+  { 0x27BF, 0x27BF }, { 0x2B1B, 0x2B1C }, { 0x2B50, 0x2B50 }, { 0x2B55, 0x2B55 }, { 0x2E80, 0x303E },
+  { 0x3041, 0x33FF }, { 0x3400, 0x4DBF }, { 0x4E00, 0x9FFF }, { 0xA000, 0xA4CF }, { 0xAC00, 0xD7A3 },
+  { 0xF900, 0xFAFF }, { 0xFE30, 0xFE4F }, { 0xFF00, 0xFF60 }, { 0xFFE0, 0xFFE6 }, { 0x1F004, 0x1F004 },
+  { 0x1F0CF, 0x1F0CF }, { 0x1F18E, 0x1F18E }, { 0x1F191, 0x1F19A }, { 0x1F200, 0x1F251 },
+  { 0x1F300, 0x1F64F }, { 0x1F680, 0x1F6FF }, { 0x1F7E0, 0x1F7EB }, { 0x1F90C, 0x1F9FF },
+  { 0x1FA70, 0x1FAFF }, { 0x20000, 0x3FFFD },
 }
-local COMBINING = { 0x0300, 0x036F }
+local ZERO = {
+  { 0x0300, 0x036F }, { 0x1160, 0x11FF }, { 0x1AB0, 0x1AFF }, { 0x1DC0, 0x1DFF }, { 0x200B, 0x200F },
+  { 0x2028, 0x202E }, { 0x2060, 0x2064 }, { 0x20D0, 0x20FF }, { 0xFE00, 0xFE0F }, { 0xFE20, 0xFE2F },
+  { 0xFEFF, 0xFEFF }, { 0xE0100, 0xE01EF },
+}
+
+--- Whether cp lies in one of ranges (in order).
+local function within(cp, ranges)
+  for _, r in ipairs(ranges) do
+    if cp < r[1] then return false end
+    if cp <= r[2] then return true end
+  end
+  return false
+end
 
 --- The columns one UTF-8 sequence takes (a stray or cut one: one).
 local function columns_of(seq)
@@ -278,12 +301,8 @@ local function columns_of(seq)
   else
     return 1
   end
-  if cp >= COMBINING[1] and cp <= COMBINING[2] then return 0 end
-  for _, r in ipairs(WIDE) do
-    if cp < r[1] then return 1 end
-    if cp <= r[2] then return 2 end
-  end
-  return 1
+  if within(cp, ZERO) then return 0 end
+  return within(cp, WIDE) and 2 or 1
 end
 
 --- A field as one line of text, and the columns a terminal draws it in:
@@ -293,7 +312,8 @@ end
 local function cell(v)
   if type(v) ~= "string" then v = json_value(v) end
   if v:find("^[ -~]*$") then return v, #v end -- printable ASCII: the usual case, checked fast
-  v = v:gsub("%c", " ")
+  -- (the C1 controls too, which UTF-8 writes as C2 80 to C2 9F)
+  v = v:gsub("%c", " "):gsub("\194[\128-\159]", " ")
   local n = 0
   for seq in v:gmatch("[^\128-\191][\128-\191]*") do n = n + columns_of(seq) end
   return v, n
