@@ -61,6 +61,11 @@ local function check(row, out, server)
     assert.are.equal(out.items, out.results + out.missing + out.unanswered,
       "not every item is accounted for: " .. what)
   end
+  if row.hidden then
+    for i = 1, #row.hidden - 4 do
+      assert.is_nil(out.message:find(row.hidden:sub(i, i + 4), 1, true), "a secret shows: " .. what)
+    end
+  end
   if row.saw then
     local problems = holds(server:stats(), row.saw, "stats", {})
     assert(#problems == 0, table.concat(problems, "; ") .. " (outcome: " .. what .. ")")

@@ -25,7 +25,7 @@ describe("in Neovim", function()
 
   -- Runs script in a headless nvim against the stand-in; what it wrote
   -- (key=value lines) as a table.
-  local function nvim(script)
+  local function nvim(script, extra_env)
     local ids = {}
     for i, s in ipairs(model.seed) do ids[i] = s.pipeline_id .. ":" .. s.pipeline_run_id end
     local c = model.credentials.permanent
@@ -33,8 +33,9 @@ describe("in Neovim", function()
       "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LUA_PATH -u LUA_CPATH",
       "NVIM_TEST_OUT=" .. sh_quote(out), "NVIM_TEST_ENDPOINT=" .. sh_quote(server.url),
       "NVIM_TEST_PROJECT=" .. model.seed_project, "NVIM_TEST_AK=" .. sh_quote(c.ak),
-      "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","),
-      "nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
+      "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","), extra_env or "",
+      -- (a bound, so that a Neovim that never quits fails the spec, not the run)
+      "timeout 60 nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
       "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null 2>&1",
     }, " ")
     os.remove(out)
@@ -48,6 +49,10 @@ describe("in Neovim", function()
   it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it closes the client", function()
     local got = nvim("spec/nvim/callbacks.lua")
     assert.is_nil(got.error)
+    for _, name in ipairs({ "yield", "api" }) do
+      assert.are.equal("none", got[name .. "_code"], got[name .. "_message"])
+      assert.are.equal("12", got[name .. "_results"], name)
+    end
     for _, name in ipairs({ "progress", "logger" }) do
       assert.are.equal("nil", got[name .. "_results"])
       assert.are.equal("CALLBACK", got[name .. "_code"], name)
@@ -108,9 +113,9 @@ describe("in Neovim", function()
   -- config: its whole answer, after 2 s or more, and the library woken at
   -- most 20 times meanwhile.  Loose: the bench reports the figure (target
   -- <= 10; polling every 5 ms made about 400).
-  local function waits_quietly(config)
+  local function waits_quietly(config, timeout)
     server:config(config)
-    local got = nvim("spec/nvim/wakeups.lua")
+    local got = nvim("spec/nvim/wakeups.lua", timeout and ("NVIM_TEST_TIMEOUT=" .. timeout))
     assert.are.equal("", got.error)
     assert.are.equal("6", got.count)
     assert.is_true(tonumber(got.elapsed_ms) >= 2000)
@@ -123,5 +128,12 @@ describe("in Neovim", function()
 
   it("waits for a retry's turn on one timer", function()
     waits_quietly { fail_first = 1, retry_after = "2" } -- a 503, then the answer
+  end)
+
+  it("waits for the retry after a timeout on one timer, too", function()
+    -- An attempt that outlasts the timeout: libcurl's own timer fired, and
+    -- must not be taken for one still due (which woke the loop at once,
+    -- again and again, until the retry).
+    waits_quietly({ stall_body_first = 1, stall_ms = 5000, retry_after = "2" }, 2)
   end)
 end)

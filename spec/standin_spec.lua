@@ -426,7 +426,8 @@ local DEFAULT_CONFIG = {
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
   echo_first = 0, echo_status = 401, echo_form = "json",
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
-  stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, names = {},
+  stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, fault_after = 0,
+  names = {},
 }
 
 local function with_defaults(t)
@@ -1233,7 +1234,7 @@ describe("stand-in fault modes over HTTP", function()
       { echo_first = -1 }, { echo_status = 200 }, { echo_form = "base64" }, { echo_form = 1 },
       { banner_first = -1 }, { banner = "" }, { banner = "caf\195\169" }, { banner = ("x"):rep(262145) },
       { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
-      { stale_answer_first = -1 }, { stale_answer_first = 1.5 },
+      { stale_answer_first = -1 }, { stale_answer_first = 1.5 }, { fault_after = -1 }, { fault_after = "1" },
       { fault_route = "results" }, { fault_route = 1 },
     }) do
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))

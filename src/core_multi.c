@@ -262,14 +262,13 @@ static int l_unwatch(lua_State *L) {
 }
 
 /* multi:act([fd, events]): lets libcurl act on lent descriptor fd, ready
- * for events (a string holding r for read, w for write, e for an error),
- * or on its timeout when fd is nil.  Does nothing on a closed handle. */
+ * for events (a string holding r for read, w for write), or on its
+ * timeout when fd is nil.  Does nothing on a closed handle. */
 static int l_act(lua_State *L) {
     cab_multi *m = drivable(L);
     int fd = lua_isnoneornil(L, 2) ? -1 : check_fd(L, 2);
     const char *ev = luaL_optstring(L, 3, "");
-    int events = (strchr(ev, 'r') ? CAB_WATCH_IN : 0) | (strchr(ev, 'w') ? CAB_WATCH_OUT : 0) |
-                 (strchr(ev, 'e') ? CAB_WATCH_ERR : 0);
+    int events = (strchr(ev, 'r') ? CAB_WATCH_IN : 0) | (strchr(ev, 'w') ? CAB_WATCH_OUT : 0);
     if (m) cab_multi_act(m, fd, events);
     return 0;
 }

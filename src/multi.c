@@ -457,8 +457,13 @@ void cab_multi_act(cab_multi *m, int fd, int events) {
         const watch *w = watch_of_lent(m, fd);
         if (!w || w->sock == CURL_SOCKET_BAD) return; /* libcurl is done with it */
         sock = w->sock;
-        mask = ((events & CAB_WATCH_IN) ? CURL_CSELECT_IN : 0) | ((events & CAB_WATCH_OUT) ? CURL_CSELECT_OUT : 0) |
-               ((events & CAB_WATCH_ERR) ? CURL_CSELECT_ERR : 0);
+        mask = ((events & CAB_WATCH_IN) ? CURL_CSELECT_IN : 0) | ((events & CAB_WATCH_OUT) ? CURL_CSELECT_OUT : 0);
+    } else {
+        /* libcurl's timer fires once: it sets a new one (on_timer) if it
+         * needs one.  Left as it was, the event loop would be told it is
+         * due at once, again and again. */
+        m->timer_due = -1;
+        m->changes++;
     }
     if ((mc = curl_multi_socket_action(m->multi, sock, mask, &still)) != CURLM_OK) fail_running(m, mc);
     collect(m);

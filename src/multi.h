@@ -80,7 +80,6 @@ int cab_multi_pending(const cab_multi *m, unsigned long group);
  * given back), and its number cannot be reused while lent. */
 #define CAB_WATCH_IN 1
 #define CAB_WATCH_OUT 2
-#define CAB_WATCH_ERR 4
 
 /* Lends a duplicate of every socket libcurl waits on, and sets *timeout_ms
  * to the milliseconds until libcurl needs cab_multi_act(m, -1, 0), or -1

@@ -1,6 +1,6 @@
 -- A test double of lua-resty-http's streaming interface (new, set_timeouts,
 -- connect{…} with its pool option, request{…}, res.body_reader,
--- set_keepalive, close), as its documentation describes it, for answers
+-- get_reused_times, set_keepalive, close), as its documentation describes it, for answers
 -- with a Content-Length or chunked; its errors for an answer that is not
 -- HTTP are the words resty.http's own tests pin.
 -- Debian packages no lua-resty-http and this machine reaches no LuaRocks,
@@ -100,6 +100,10 @@ function Client:request(params)
     return chunk
   end
   return res
+end
+
+function Client:get_reused_times()
+  return self.sock and self.sock:getreusedtimes()
 end
 
 function Client:set_keepalive(...)

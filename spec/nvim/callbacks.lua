@@ -27,6 +27,12 @@ cases = {
   { "close", nil, { on_progress = function(done) if done > 0 then c:close() end end } },
   -- a value whose __tostring raises too: the library never runs it
   { "bomb", nil, { on_progress = function(done) if done > 0 then error(bomb) end end } },
+  -- callbacks that yield, and that use vim.api (which libuv's callbacks
+  -- may not): the call goes on, and ends with every result
+  { "yield", { logger = function() coroutine.yield() end },
+    { on_progress = function() coroutine.yield() end } },
+  { "api", { logger = function() vim.api.nvim_buf_set_lines(0, 0, -1, false, { "logged" }) end },
+    { on_progress = function(done) vim.api.nvim_buf_set_lines(0, 0, -1, false, { tostring(done) }) end } },
 }
 
 local function run(i)
@@ -37,7 +43,7 @@ local function run(i)
   for k, v in pairs(case[3]) do opts[k] = v end
   opts.callback = function(results, err)
     local name = case[1]
-    seen[name .. "_results"] = tostring(results)
+    seen[name .. "_results"] = results and #results or tostring(results)
     seen[name .. "_code"] = err and err.code or "none"
     seen[name .. "_message"] = err and err.message or ""
     seen[name .. "_accounted"] = err and (#err.results + #err.results.missing + #err.unanswered) or -1

@@ -7,7 +7,7 @@ local harness = require "spec.nvim.harness"
 harness.guard()
 local wakeups = harness.count_wakeups()
 local br = require "codearts.batchresult"
-local client = harness.client(br)
+local client = harness.client(br, { timeout = tonumber(os.getenv("NVIM_TEST_TIMEOUT")) })
 
 local started = harness.now_ms()
 local ok, err = client:query(harness.pairs(), {

@@ -20,7 +20,8 @@
 -- Fault modes (config keys, all off by default and after a reset), for
 -- specs of a client's retries and limits.  They apply to API requests
 -- (anything not under /_standin/, whatever its credentials; with
--- fault_route "result" or "run", only to that route's), checked in this
+-- fault_route "result" or "run", only to that route's; with fault_after N,
+-- none of the first N since the reset), checked in this
 -- order; each counter counts only the requests that reach its step, so a
 -- request taken by one mode uses up no count of the later ones.  Every
 -- request has been read whole (head and body) before any of them acts:
@@ -262,6 +263,9 @@ local config_spec = {
     check = function(v) return is_number(v) and v >= 0 and v <= 60000 end,
     what = "a number from 0 to 60000",
   },
+  -- The fault modes take no request of the first fault_after API requests
+  -- since the reset (a spec's first call goes through whole).
+  fault_after = { default = 0, check = is_count, what = "an integer >= 0" },
   -- The route the fault modes take requests of: "result" (ShowBatchRunResult)
   -- or "run" (BatchRunPipeline); null: any API request.
   fault_route = {
@@ -482,6 +486,9 @@ end
 -- mode's step (see the top of this file), counting each one it takes.
 local function take_fault(name, ctx)
   if config.fault_route ~= cjson.null and ctx.route ~= config.fault_route then
+    return false
+  end
+  if ctx.number <= config.fault_after then
     return false
   end
   if fault_used[name] < config[name] then
@@ -1272,6 +1279,7 @@ local function onstream(_, stream)
     stats.connections = stats.connections + 1
   end
   stats.requests = stats.requests + 1
+  ctx.number = stats.requests -- its number among the API requests since the reset (fault_after)
   stats.in_flight = stats.in_flight + 1
   if stats.in_flight > stats.max_in_flight then
     stats.max_in_flight = stats.in_flight

@@ -22,6 +22,8 @@
 --             them the stand-in's STALE
 --   saw       (optional) what the stand-in's stats must hold afterwards
 --             (a subset: the keys given, nested tables too)
+--   hidden    (optional) a secret the answer quotes: the error's message
+--             shows no 5 bytes of it, its start included
 --
 -- Loaded by busted, inside nginx and inside Neovim: it needs only the
 -- library and the stand-in's model.
@@ -53,6 +55,11 @@ local LONG_HEADER = with_head("X-Padding: " .. ("p"):rep(120000) .. "\r\n")
 -- One Content-Length header that lists two lengths (RFC 9110 8.6).
 local LISTED_LENGTHS = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Length: 13, 18\r\n\r\n{\"result\":[]}"
+-- An SSH greeting that quotes the client's SK from its 54th byte: a
+-- transport that cut its quote short of the SK's end before the
+-- redaction would show the SK's start.
+local SK = model.credentials.permanent.sk
+local BANNER_WITH_SK = "SSH-2.0-" .. ("0"):rep(45) .. SK .. "\r\n"
 -- A status line and half a header, then the connection closes.
 local CUT_HEAD = "HTTP/1.1 200 OK\r\nContent-Ty"
 
@@ -63,6 +70,9 @@ M.rows = {
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "an answer that is not HTTP (an SSH banner)", op = "run", standin = { banner_first = 3 },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+  { name = "an answer that is not HTTP, quoting the SK", op = "query",
+    standin = { banner_first = 3, banner = BANNER_WITH_SK }, hidden = SK,
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a chunked answer whose chunk size is not hex", op = "query",
     standin = { banner_first = 3, banner = BAD_CHUNK },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
@@ -136,6 +146,12 @@ M.rows = {
   { name = "a query leaves its connection alive; the server answers it twice", op = "query",
     before = "query", pause = 0.3, standin = { stale_answer_first = 1 }, expect = { ok = true },
     saw = { requests = 2, connections = 2 } },
+  -- libcurl sends a query again by itself when the connection it reused
+  -- turns out reset, before any answer: so it must see the reset itself
+  -- (in Neovim's loop too), with no retry of the policy's needed
+  { name = "a query leaves its connection alive; the server resets it at the next query", op = "query",
+    before = "query", standin = { reset_first = 1, fault_after = 1 }, options = { max_retries = 0 },
+    expect = { ok = true }, saw = { requests = 3, faults = { reset_first = 1 } } },
   { name = "a query leaves its connection alive; the server reads the run and closes without answering",
     op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
     expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },

@@ -26,8 +26,11 @@ local MAX_HEADER_BYTES = config.LIMITS.max_header_bytes
 local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
 M.MAX_HEADER_BYTES, M.HEAD_TOO_LARGE = MAX_HEADER_BYTES, HEAD_TOO_LARGE
 local READ_CHUNK = 65536
--- How much of a server's unexpected words a message quotes.
-local QUOTE_BYTES = 60
+-- How much of a server's unexpected words a message quotes: as much as
+-- an error's message may show (exchange.lua redacts it, then cuts it to
+-- 4096 bytes).  A shorter cut here, before the redaction, could leave the
+-- start of a secret at its end.
+local QUOTE_BYTES = 4096
 
 local function too_large(limit)
   return ("the answer is larger than the limit of %d bytes"):format(limit)
@@ -45,6 +48,7 @@ M.kind_of = kind_of
 local function quoted(text)
   return (text:sub(1, QUOTE_BYTES):gsub("[%c\128-\255]", "?"))
 end
+M.quoted = quoted
 
 -- Reading an answer --------------------------------------------------------
 

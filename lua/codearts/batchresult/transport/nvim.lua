@@ -14,6 +14,9 @@ local M = {}
 
 -- Calls running asynchronously: coroutine -> the function that resumes it.
 local resumers = setmetatable({}, { __mode = "k" })
+-- The coroutines of those calls that yielded in Transport:sleep, waiting
+-- for the pump (any other yield is a callback's of the caller's).
+local parked = setmetatable({}, { __mode = "k" })
 
 -- libuv's names for the events multi:watch() numbers (1 read, 2 write).
 local EVENTS = { "r", "w", "rw" }
@@ -102,7 +105,10 @@ function Pump:arm()
     end
     if poll.events ~= events then
       poll.events = events
-      poll.handle:start(EVENTS[events], function(err, ready) self:step(fd, err and "e" or ready) end)
+      -- On an error (libuv's EBADF for a reset or a refused connect) libcurl
+      -- is told what it waits for, so that it reads the socket and meets the
+      -- error itself: a reset kept-alive connection then gets its resend.
+      poll.handle:start(EVENTS[events], function(err, ready) self:step(fd, err and EVENTS[events] or ready) end)
     end
   end
   if timeout >= 0 then
@@ -180,6 +186,10 @@ end
 -- nil, err outside Neovim.  body reports a failing on_progress or logger
 -- as an error value (CALLBACK, see call.lua); anything it raises reaches
 -- callback as INTERNAL.
+--
+-- The pump wakes a call from libuv's callbacks, where vim.api may not be
+-- called; the call goes on through vim.schedule instead, so that
+-- on_progress and logger run where they may use it, as callback does.
 function M.run_async(callback, body)
   if not M.available() then
     return nil, Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
@@ -189,13 +199,17 @@ function M.run_async(callback, body)
     local ok, e = coroutine.resume(co)
     if not ok then
       vim.schedule(function() callback(nil, Error.new("INTERNAL", tostring(e))) end)
+    elseif coroutine.status(co) == "suspended" and not parked[co] then
+      -- on_progress or logger yielded (they may, on every host): nobody
+      -- here would resume it, so the call goes on at the editor's next turn.
+      vim.schedule(resume)
     end
   end
   co = coroutine.create(function()
     local results, err = body()
     vim.schedule(function() callback(results, err) end)
   end)
-  resumers[co] = resume
+  resumers[co] = function() vim.schedule(resume) end
   resume()
   return true
 end
@@ -223,7 +237,10 @@ function Transport:sleep(left)
     self.timer:start(math.ceil(left * 1000), 0, function() self:wake() end)
   end
   self.sleeping = true
+  local co = coroutine.running()
+  parked[co] = true
   coroutine.yield()
+  parked[co] = nil
 end
 
 function Transport:wake()

@@ -71,7 +71,10 @@ local function read_body(httpc, res, deadline, limit)
   end
 end
 
-function M.send(http, cfg, req, u, link, deadline)
+--- One attempt over one connection: response, or nil, kind, message,
+-- not_sent, stale (stale: a pooled connection failed before any answer
+-- came, so the server most likely closed it while idle).
+local function send_once(http, cfg, req, u, link, deadline)
   local ms = left_ms(deadline) or 1
   local httpc = http.new()
   httpc:set_timeouts(math.min(ms, config.ms(cfg.connect_timeout)), ms, ms)
@@ -98,8 +101,10 @@ function M.send(http, cfg, req, u, link, deadline)
   local res
   res, err = httpc:request { method = req.method, path = u.path, headers = req.headers, body = req.body }
   if not res then
+    local kind = kind_of_error(err)
+    local stale = (httpc:get_reused_times() or 0) > 0 and kind == "NETWORK"
     httpc:close()
-    return nil, kind_of_error(err), "sending the request or reading the answer: " .. tostring(err), false
+    return nil, kind, "sending the request or reading the answer: " .. tostring(err), false, stale
   end
   local h = res.headers or {}
   if head_bytes(h) > http1.MAX_HEADER_BYTES then
@@ -120,7 +125,7 @@ function M.send(http, cfg, req, u, link, deadline)
   local length = header("Content-Length")
   if length and not header("Transfer-Encoding") and not tostring(length):match("^%s*%d+%s*$") then
     httpc:close()
-    return nil, "PROTOCOL", "bad Content-Length in the answer: " .. tostring(length):sub(1, 40), false
+    return nil, "PROTOCOL", "bad Content-Length in the answer: " .. http1.quoted(tostring(length)), false
   end
   local body, kind, msg = read_body(httpc, res, deadline, cfg.max_response_bytes)
   if not body then
@@ -136,6 +141,16 @@ function M.send(http, cfg, req, u, link, deadline)
     status = status, body = body, request_id = header("X-Request-Id"),
     date = header("Date"), retry_after = header("Retry-After"),
   }
+end
+
+function M.send(http, cfg, req, u, link, deadline)
+  local res, kind, msg, not_sent, stale = send_once(http, cfg, req, u, link, deadline)
+  if not res and stale and link.resend then
+    -- As the built-in client does (http1.lua), as libcurl does.
+    res, kind, msg, not_sent = send_once(http, cfg, req, u, link, deadline)
+  end
+  if res then return res end
+  return nil, kind, msg, not_sent
 end
 
 return M
