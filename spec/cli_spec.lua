@@ -701,6 +701,11 @@ describe("codearts-batchresult", function()
       r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = "\n" })
       assert.are.equal(2, r.status, cli.describe(r))
       assert.truthy(r.err:find("--token-file - is empty", 1, true))
+      r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token .. "\n\n" })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("--token-file - holds more than one line", 1, true), cli.describe(r))
+      assert.are.equal(1, select(2, r.err:gsub("\n", ""))) -- one line, which shows no token
+      assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true))
       -- No option takes a secret: the options each command offers.
       for _, command in ipairs({ "query", "run" }) do
         r = run({ command, "--help" })

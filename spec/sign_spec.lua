@@ -176,6 +176,9 @@ describe("br.sign's table", function()
       { refused(with("ak", "A K")) })
     assert.are.same({ "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ" },
       { refused(with("headers", { ["X-Sdk-Date"] = "x" })) })
+    -- a name with a NUL in it, named whole
+    assert.are.same({ "sign: header 'Ho st': header name is not an HTTP token" },
+      { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", ["Ho\0st"] = "h" })) })
   end)
 
   -- br.sign keys HMAC itself for its one call; a client's signer keys

@@ -217,9 +217,16 @@ static const cab_header *refused_header(cab_sign_status st, const cab_signer *s,
 
 /* refused() for cab_sign's status st, naming header h when not NULL. */
 static int sign_refused(lua_State *L, cab_sign_status st, const cab_header *h) {
+    luaL_Buffer b;
+    size_t i;
     if (!h) return refused(L, st, cab_sign_strerror(st));
-    lua_pushlstring(L, h->name, h->name_len);
-    lua_pushfstring(L, "header '%s': %s", lua_tostring(L, -1), cab_sign_strerror(st));
+    /* The name whole: a NUL in it shows as a space, not as its end. */
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "header '");
+    for (i = 0; i < h->name_len; i++) luaL_addchar(&b, h->name[i] ? h->name[i] : ' ');
+    luaL_addstring(&b, "': ");
+    luaL_addstring(&b, cab_sign_strerror(st));
+    luaL_pushresult(&b);
     return refused(L, st, lua_tostring(L, -1));
 }
 

@@ -51,6 +51,9 @@ end
 local function read_token(a, sys)
   local token = slurp(a.token_file, "--token-file", sys):gsub("\r?\n$", "")
   if token == "" then stop(USAGE, "--token-file " .. a.token_file .. " is empty") end
+  if token:find("[\r\n%z]") then
+    stop(USAGE, "--token-file " .. a.token_file .. " holds more than one line: the token goes on one line")
+  end
   return token
 end
 
