@@ -98,7 +98,7 @@ function Polling:wait(seconds)
       timer:close()
       self.resume()
     end)
-    coroutine.yield()
+    nvim_transport.park()
   end
 end
 local transport_new = nvim_transport.new

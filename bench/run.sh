@@ -163,7 +163,7 @@ nvim_target() {
     [ -f build/jit/codearts/batchresult/core.so ] || { echo "no build/jit/ (make LUA_VERSION=jit)" >&2; return 1; }
     rm -f "$OUT/nvim.report"
     env -u LUA_PATH -u LUA_CPATH BENCH_NVIM_OUT="$OUT/nvim.report" \
-        timeout 120 nvim --headless -u NONE -i NONE -c "luafile bench/nvim.lua" </dev/null >/dev/null 2>"$OUT/nvim.log"
+        timeout -k 5 120 nvim --headless -u NONE -i NONE -c "luafile bench/nvim.lua" </dev/null >/dev/null 2>"$OUT/nvim.log"
     [ -s "$OUT/nvim.report" ] || { cat "$OUT/nvim.log" >&2; return 1; }
     cat "$OUT/nvim.report"
     ! grep -q '^bench/nvim.lua: ' "$OUT/nvim.report"

@@ -35,7 +35,7 @@ describe("in Neovim", function()
       "NVIM_TEST_PROJECT=" .. model.seed_project, "NVIM_TEST_AK=" .. sh_quote(c.ak),
       "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","), extra_env or "",
       -- (a bound, so that a Neovim that never quits fails the spec, not the run)
-      "timeout 60 nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
+      "timeout -k 5 60 nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
       "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null 2>&1",
     }, " ")
     os.remove(out)

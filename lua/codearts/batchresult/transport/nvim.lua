@@ -14,9 +14,18 @@ local M = {}
 
 -- Calls running asynchronously: coroutine -> the function that resumes it.
 local resumers = setmetatable({}, { __mode = "k" })
--- The coroutines of those calls that yielded in Transport:sleep, waiting
--- for the pump (any other yield is a callback's of the caller's).
+-- The coroutines of those calls that yielded through park() (any other
+-- yield is a callback's of the caller's).
 local parked = setmetatable({}, { __mode = "k" })
+
+--- Gives the event loop back until the running call's resumer (resumer())
+-- is called: the one way a call's transport waits.
+function M.park()
+  local co = coroutine.running()
+  parked[co] = true
+  coroutine.yield()
+  parked[co] = nil
+end
 
 -- libuv's names for the events multi:watch() numbers (1 read, 2 write).
 local EVENTS = { "r", "w", "rw" }
@@ -237,10 +246,7 @@ function Transport:sleep(left)
     self.timer:start(math.ceil(left * 1000), 0, function() self:wake() end)
   end
   self.sleeping = true
-  local co = coroutine.running()
-  parked[co] = true
-  coroutine.yield()
-  parked[co] = nil
+  M.park()
 end
 
 function Transport:wake()
