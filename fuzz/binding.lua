@@ -797,11 +797,24 @@ local function dup_inside(v, dups)
   return false
 end
 
+--- Whether body holds a NUL character, which the decoder refuses (cJSON's
+-- strings end at one): a NUL byte, or \u0000 after an odd run of
+-- backslashes (a match starts at the first of its run).
+local function holds_nul(body)
+  if body:find("%z") then return true end
+  for run in body:gmatch("(\\+)u0000") do
+    if #run % 2 == 1 then return true end
+  end
+  return false
+end
+
 --- What the decoder must accept, by cJSON's reading of body: an object
 -- naming no member twice whose member `name` is an array of objects each
 -- with the string members ids, none of them naming a member twice either
--- (the rest of the body never reaches the caller).  The array, or nil.
+-- (the rest of the body never reaches the caller), and no NUL character
+-- anywhere.  The array, or nil.
 local function ref_results(body, name, ids)
+  if holds_nul(body) then return nil end
   local doc, dups = fuzz.json(body)
   if type(doc) ~= "table" or getmetatable(doc) or dups[doc] then return nil end
   local arr = rawget(doc, name)

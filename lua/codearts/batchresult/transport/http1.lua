@@ -382,17 +382,21 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
   }
 end
 
-function M.send(cfg, req, u, link, deadline)
-  local connect_ms = config.ms(cfg.connect_timeout)
-  local res, kind, msg, not_sent, stale = exchange_once(cfg, req, u, link, deadline, connect_ms)
-  if not res and stale and link.resend then
-    -- As libcurl does for a request that may go twice: a kept-alive
-    -- connection the server had closed is no failure of this request;
-    -- send it once more on a new one.
-    res, kind, msg, not_sent = exchange_once(cfg, req, u, link, deadline, connect_ms)
-  end
+--- once(...), an attempt over one connection (response, or nil, kind,
+-- message, not_sent, stale), made once more when it failed stale and
+-- link.resend allows: as libcurl does for a request that may go twice, a
+-- kept-alive connection the server had closed is no failure of the
+-- request, which goes again on a new one.  response, or nil, kind,
+-- message, not_sent.  The resty.http adapter sends through it too.
+function M.resending(link, once, ...)
+  local res, kind, msg, not_sent, stale = once(...)
+  if not res and stale and link.resend then res, kind, msg, not_sent = once(...) end
   if res then return res end
   return nil, kind, msg, not_sent
+end
+
+function M.send(cfg, req, u, link, deadline)
+  return M.resending(link, exchange_once, cfg, req, u, link, deadline, config.ms(cfg.connect_timeout))
 end
 
 return M

@@ -144,13 +144,7 @@ local function send_once(http, cfg, req, u, link, deadline)
 end
 
 function M.send(http, cfg, req, u, link, deadline)
-  local res, kind, msg, not_sent, stale = send_once(http, cfg, req, u, link, deadline)
-  if not res and stale and link.resend then
-    -- As the built-in client does (http1.lua), as libcurl does.
-    res, kind, msg, not_sent = send_once(http, cfg, req, u, link, deadline)
-  end
-  if res then return res end
-  return nil, kind, msg, not_sent
+  return http1.resending(link, send_once, http, cfg, req, u, link, deadline)
 end
 
 return M
