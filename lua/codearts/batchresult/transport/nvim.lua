@@ -14,17 +14,16 @@ local M = {}
 
 -- Calls running asynchronously: coroutine -> the function that resumes it.
 local resumers = setmetatable({}, { __mode = "k" })
--- The coroutines of those calls that yielded through park() (any other
--- yield is a callback's of the caller's).
-local parked = setmetatable({}, { __mode = "k" })
+-- What a call yields when its transport waits (park); any other yield is
+-- a callback's of the caller's.  A value, not a mark on the coroutine: on
+-- PUC Lua 5.1 the yield comes up through guard.lua's coroutine, values and
+-- all.
+local PARKED = setmetatable({}, { __tostring = function() return "parked" end })
 
 --- Gives the event loop back until the running call's resumer (resumer())
 -- is called: the one way a call's transport waits.
 function M.park()
-  local co = coroutine.running()
-  parked[co] = true
-  coroutine.yield()
-  parked[co] = nil
+  coroutine.yield(PARKED)
 end
 
 -- libuv's names for the events multi:watch() numbers (1 read, 2 write).
@@ -208,7 +207,7 @@ function M.run_async(callback, body)
     local ok, e = coroutine.resume(co)
     if not ok then
       vim.schedule(function() callback(nil, Error.new("INTERNAL", tostring(e))) end)
-    elseif coroutine.status(co) == "suspended" and not parked[co] then
+    elseif coroutine.status(co) == "suspended" and e ~= PARKED then
       -- on_progress or logger yielded (they may, on every host): nobody
       -- here would resume it, so the call goes on at the editor's next turn.
       vim.schedule(resume)
