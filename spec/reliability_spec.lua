@@ -231,6 +231,15 @@ describe("limits and bad data", function()
     assert.are.equal(1, server:stats().requests)
   end)
 
+  it("reports a Content-Length list too long to read whole as PROTOCOL", function()
+    local body = '{"result":[]}'
+    server:config { banner_first = 3, banner = ("HTTP/1.1 200 OK\r\nContent-Length: %s18\r\n\r\n%s")
+      :format(("13, "):rep(20), body) }
+    local _, err = client_of(server):query(seed_pairs())
+    assert.are.equal("PROTOCOL", err.code)
+    assert.are.equal(1, server:stats().requests)
+  end)
+
   it("reports a gzip body that does not inflate as PROTOCOL, not retried", function()
     server:config { banner_first = 3, banner = answer(200, "Content-Encoding: gzip\r\n", "not gzip at all") }
     local _, err = client_of(server):query(seed_pairs())

@@ -63,7 +63,8 @@ static void forget_headers(cab_http_response *r) {
 /* The Content-Length value of the header line p (len bytes): -1 when the
  * line is another header or its value is no number (libcurl refuses that
  * one itself), -2 when it lists two different numbers ("358, 365"; the
- * same one repeated counts once, RFC 9110 8.6). */
+ * same one repeated counts once, RFC 9110 8.6) or is too long to read
+ * whole. */
 static long long content_length(const char *p, size_t len) {
     char v[64];
     const char *at = v;
@@ -72,6 +73,7 @@ static long long content_length(const char *p, size_t len) {
     v[0] = '\0';
     capture(p, len, "content-length", v, sizeof v);
     if (!v[0]) return -1;
+    if (strlen(v) == sizeof v - 1) return -2; /* cut to fit: a length further on could differ */
     for (;;) {
         while (*at == ' ' || *at == '\t') at++;
         if (*at < '0' || *at > '9') return -1;
