@@ -92,6 +92,26 @@ describe("client:query with many pairs", function()
     assert.is_nil(results:find(list[7].pipeline_run_id))
   end)
 
+  it("takes no batch's answer for a pair another batch asked about", function()
+    -- Every answer also reports pair 5, which the third batch asks about:
+    -- only the third batch's word on it counts, and when that batch fails,
+    -- pair 5 is unanswered.
+    local list = make_pairs(6)
+    local FOREIGN = { list[5] }
+    server:config { foreign = FOREIGN }
+    local results = assert(client:query(list, { batch_size = 2, concurrency = 1 }))
+    for i, p in ipairs(list) do
+      assert.are.same(model.result_for(p.pipeline_id, p.pipeline_run_id), results[i])
+    end
+    server:config { foreign = FOREIGN, fail_ids = { list[5].pipeline_run_id }, fail_status = 400 }
+    local none, err = client:query(list, { batch_size = 2, concurrency = 1 })
+    assert.is_nil(none)
+    assert.are.equal(400, err.status)
+    assert.are.equal(4, #err.results)
+    assert.are.same({}, err.results.missing)
+    assert.are.same({ list[5], list[6] }, err.unanswered)
+  end)
+
   it("accounts for every pair when a batch fails", function()
     local list = make_pairs(500)
     server:config { fail_ids = { list[250].pipeline_run_id }, omit = { list[3].pipeline_run_id } }
@@ -247,6 +267,25 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(503, err.status)
     assert.are.equal(20, #err.results)
     assert.are.same({ unpack(list, 21, 30) }, err.unanswered)
+  end)
+
+  it("takes no batch's run id for a pipeline another batch was to start", function()
+    -- Every answer also reports pipeline 5, with a run id of its own: the
+    -- batch that was to start it fails (it may have started), so pipeline 5
+    -- is unanswered, whatever the other answers say.
+    local list = ids(6)
+    local forged = ("f"):rep(32)
+    server:config { foreign = { { pipeline_id = list[5], pipeline_run_id = forged } } }
+    local runs = assert(client:run(list, { batch_size = 2, concurrency = 1 }))
+    assert.are.equal(list[5], runs[5].pipeline_id)
+    assert.are_not.equal(forged, runs[5].pipeline_run_id)
+    server:config { foreign = { { pipeline_id = list[5], pipeline_run_id = forged } }, fail_ids = { list[5] } }
+    local none, err = client:run(list, { batch_size = 2, concurrency = 1 })
+    assert.is_nil(none)
+    assert.are.equal(500, err.status)
+    assert.are.equal(4, #err.results)
+    for _, r in ipairs(err.results) do assert.are_not.equal(forged, r.pipeline_run_id) end
+    assert.are.same({ list[5], list[6] }, err.unanswered)
   end)
 
   it("refuses an id that is not 32 letters or digits, naming it", function()

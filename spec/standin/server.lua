@@ -200,6 +200,23 @@ local config_spec = {
     end,
     what = "an object of pipeline ids to names",
   },
+  -- add to every 200 answer these items ({ pipeline_id, pipeline_run_id }
+  -- each) when its request did not ask for them, as a server answering
+  -- for pairs it was not asked about: in ShowBatchRunResult's answers with
+  -- the status and name FOREIGN, in BatchRunPipeline's as given
+  foreign = {
+    default = {},
+    check = function(v)
+      if not is_array(v) then return false end
+      for _, x in ipairs(v) do
+        if type(x) ~= "table" or not model.is_id(x.pipeline_id) or not model.is_id(x.pipeline_run_id) then
+          return false
+        end
+      end
+      return true
+    end,
+    what = "an array of objects with pipeline_id and pipeline_run_id",
+  },
   -- answer a request carrying any of these ids (same kinds as omit) with
   -- fail_status, so a spec can fail chosen batches whatever their order
   fail_ids = {
@@ -898,6 +915,15 @@ local function arrange(results, ids)
   return results
 end
 
+-- config.foreign's items that ids (the request's, of the kind key names)
+-- do not hold, each made by make(item), added to results.
+local function add_foreign(results, ids, key, make)
+  local asked = set_of(ids)
+  for _, f in ipairs(config.foreign) do
+    if not asked[f[key]] then results[#results + 1] = make(f) end
+  end
+end
+
 local function answer_result(stream, req, ctx)
   local items, err = parse_query(req)
   if not items then
@@ -915,6 +941,10 @@ local function answer_result(stream, req, ctx)
       results[#results + 1] = answer_for(q.pipeline_id, q.pipeline_run_id)
     end
   end
+  add_foreign(results, ids, "pipeline_run_id", function(f)
+    return result_json { pipeline_id = f.pipeline_id, pipeline_name = "FOREIGN", pipeline_run_id = f.pipeline_run_id,
+                         status = "FOREIGN" }
+  end)
   return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
 end
 
@@ -939,6 +969,9 @@ local function answer_run(stream, req, ctx)
     end
   end
   ctx.started = #results
+  add_foreign(results, ids, "pipeline_id", function(f)
+    return obj({ { "pipeline_id", f.pipeline_id }, { "pipeline_run_id", f.pipeline_run_id } })
+  end)
   return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
 end
 

@@ -183,13 +183,14 @@ function Call:done(job, res, kind, msg, not_sent)
   if again then return again end
   if answers then
     job.answered = true
-    -- An answer for an item not asked for, or a second one for the same
-    -- item, has no place in the result: the first one counts.
-    local found = self.found
+    -- An answer for an item this batch did not ask for (another batch's
+    -- included: that batch may fail, or answer it otherwise), or a second
+    -- one for the same item, has no place in the result: the first counts.
+    local found, first, last = self.found, job.first, job.last
     for i = 1, #answers do
       local r = answers[i]
       local at = self:find(r)
-      if at and not found[at] then found[at] = r end
+      if at and at >= first and at <= last and not found[at] then found[at] = r end
     end
   else
     self.failed = self.failed + 1
