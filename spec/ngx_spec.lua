@@ -446,6 +446,16 @@ describe("inside nginx (ngx_lua cosockets)", function()
       fails("PROTOCOL", answered(chunked(("%x"):format(#body), body, "XX0\r\n\r\n")))
     end)
 
+    it("asks for the body as it is, and refuses a coded one, naming the coding: PROTOCOL", function()
+      local gz = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
+      local out = answered(gz)
+      fails("PROTOCOL", out)
+      assert.truthy(out.err.message:find("(Content-Encoding: gzip)", 1, true), out.err.message)
+      assert.are.equal("identity", server:last().headers["accept-encoding"])
+      assert.are.same(expected(seed_pairs()), ok_outcome(answered("HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\n"
+        .. "Content-Length: " .. #body .. "\r\n\r\n" .. body)))
+    end)
+
     it("takes a connection closed in the middle of a chunk as a body cut short: NETWORK", function()
       local out = answered(chunked(("%x"):format(#body), body:sub(1, 10), ""))
       assert.is_false(out.ok)

@@ -38,6 +38,10 @@ M.CLIENT = { max_retries = 2, timeout = 0.5, connect_timeout = 0.5, max_retry_wa
 -- Answers that begin as HTTP and then break its framing, for banner_first.
 local BAD_CHUNK = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Transfer-Encoding: chunked\r\n\r\nzz\r\n{\"result\":[]}\r\n0\r\n\r\n"
+-- A body that says it is gzip and is not: libcurl fails to inflate it, and
+-- the cosocket clients, which ask for identity, decode no coding at all.
+local NOT_GZIP = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Encoding: gzip\r\nContent-Length: 15\r\n\r\nnot gzip at all"
 local BAD_LENGTH = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Length: twelve\r\n\r\n{\"result\":[]}"
 
@@ -133,6 +137,9 @@ M.rows = {
     standin = { fail_first = 3, fail_first_status = 429 },
     expect = { code = "APIGW.0308", status = 429, retryable = true, attempts = RETRIED },
     saw = { routes = { run = 3 } } },
+  { name = "a 200 whose body is coded as gzip and does not inflate", op = "query",
+    standin = { banner_first = 3, banner = NOT_GZIP },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a 200 whose body is not JSON", op = "query", standin = { garbage_first = 3 },
     expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   -- nothing was sent: a run may go again

@@ -50,6 +50,19 @@ local function quoted(text)
 end
 M.quoted = quoted
 
+-- Cosockets decode no content coding (libcurl does), so these clients ask
+-- for the body as it is; without an Accept-Encoding a server may code it
+-- any way it likes (RFC 9110 12.5.3).  A coded body all the same is a
+-- PROTOCOL failure, named, rather than bytes that fail as JSON.
+M.ACCEPT_ENCODING = "identity"
+
+--- The failure's message when the answer's Content-Encoding (nil when it
+-- has none) codes its body; nil when it does not.
+function M.coded(value)
+  if value == nil or value:lower():match("^[%s,]*identity[%s,]*$") or not value:find("%S") then return nil end
+  return "the answer's body is coded (Content-Encoding: " .. quoted(value) .. "), which this client does not ask for"
+end
+
 -- Reading an answer --------------------------------------------------------
 
 --- Reads lines and counted bytes from sock, keeping what one read brought
@@ -295,6 +308,7 @@ local function request_bytes(req, u)
     parts[#parts + 1] = value
     parts[#parts + 1] = "\r\n"
   end
+  parts[#parts + 1] = "Accept-Encoding: " .. M.ACCEPT_ENCODING .. "\r\n"
   if not have_host then
     parts[#parts + 1] = "Host: " .. req.url:match("^%a[%w+.-]*://([^/?#]*)") .. "\r\n"
   end
@@ -367,6 +381,11 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
   if not body then
     sock:close()
     return nil, until_close, msg, false
+  end
+  msg = M.coded(headers["content-encoding"])
+  if msg then
+    sock:close()
+    return nil, "PROTOCOL", msg, false
   end
 
   local conn = (headers.connection or ""):lower()

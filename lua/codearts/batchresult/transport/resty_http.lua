@@ -99,7 +99,9 @@ local function send_once(http, cfg, req, u, link, deadline)
   end
   httpc:set_timeouts(ms, ms, ms)
   local res
-  res, err = httpc:request { method = req.method, path = u.path, headers = req.headers, body = req.body }
+  local headers = { ["Accept-Encoding"] = http1.ACCEPT_ENCODING }
+  for name, value in pairs(req.headers) do headers[name] = value end
+  res, err = httpc:request { method = req.method, path = u.path, headers = headers, body = req.body }
   if not res then
     local kind = kind_of_error(err)
     local stale = (httpc:get_reused_times() or 0) > 0 and kind == "NETWORK"
@@ -131,6 +133,11 @@ local function send_once(http, cfg, req, u, link, deadline)
   if not body then
     httpc:close()
     return nil, kind, msg, false
+  end
+  msg = http1.coded(header("Content-Encoding"))
+  if msg then
+    httpc:close()
+    return nil, "PROTOCOL", msg, false
   end
   if link.keep then
     httpc:set_keepalive(link.keepalive_ms, link.pool_size)
