@@ -797,13 +797,45 @@ local function dup_inside(v, dups)
   return false
 end
 
---- Whether body holds a NUL character, which the decoder refuses (cJSON's
--- strings end at one): a NUL byte, or \u0000 after an odd run of
--- backslashes (a match starts at the first of its run).
-local function holds_nul(body)
-  if body:find("%z") then return true end
-  for run in body:gmatch("(\\+)u0000") do
-    if #run % 2 == 1 then return true end
+--- Whether a number's text, as long as the characters a number may hold
+-- run, follows JSON's grammar: -? (0 | [1-9] digits) (. digits)? ([eE] [+-]? digits)?
+local function json_number(tok)
+  local p = tok:match("^%-?0()") or tok:match("^%-?[1-9]%d*()")
+  if not p then return false end
+  p = tok:match("^%.%d+()", p) or p
+  p = tok:match("^[eE][%+%-]?%d+()", p) or p
+  return p == #tok + 1
+end
+
+--- Whether body breaks a rule of JSON's that cJSON lets pass, which the
+-- decoder refuses: a control character inside a string, or outside one
+-- other than JSON's white space; a NUL (cJSON's strings end at one), as a
+-- byte or as \u0000 after an odd run of backslashes; a number off JSON's
+-- grammar.
+local function breaks_lexis(body)
+  local i = 1
+  while i <= #body do
+    local c = body:byte(i)
+    if c == 34 then -- a string: to its closing quote, escapes skipped
+      local j = i + 1
+      while true do
+        local k = body:find('[\0-\31"\\]', j)
+        if not k then return false end -- cut short: cJSON says so
+        local b = body:byte(k)
+        if b < 32 then return true end
+        if b == 34 then i = k + 1 break end
+        if body:sub(k + 1, k + 5) == "u0000" then return true end
+        j = k + 2
+      end
+    elseif c == 45 or (c >= 48 and c <= 57) then
+      local tok = body:match("^[%d%.eE%+%-]+", i)
+      if not json_number(tok) then return true end
+      i = i + #tok
+    elseif c < 32 and c ~= 9 and c ~= 10 and c ~= 13 then
+      return true
+    else
+      i = i + 1
+    end
   end
   return false
 end
@@ -811,10 +843,10 @@ end
 --- What the decoder must accept, by cJSON's reading of body: an object
 -- naming no member twice whose member `name` is an array of objects each
 -- with the string members ids, none of them naming a member twice either
--- (the rest of the body never reaches the caller), and no NUL character
--- anywhere.  The array, or nil.
+-- (the rest of the body never reaches the caller), and none of the rules
+-- breaks_lexis checks broken.  The array, or nil.
 local function ref_results(body, name, ids)
-  if holds_nul(body) then return nil end
+  if breaks_lexis(body) then return nil end
   local doc, dups = fuzz.json(body)
   if type(doc) ~= "table" or getmetatable(doc) or dups[doc] then return nil end
   local arr = rawget(doc, name)

@@ -67,12 +67,41 @@ describe("br.decode", function()
       return '{"result":[{"pipeline_id":"' .. id .. '","pipeline_run_id":"' .. run_id .. '"}]}'
     end
     -- \u0000 escaped, a NUL byte, and \u0000 after an escaped backslash
-    assert.truthy(decode_error(body(id .. "\\u0000zz")):find("NUL character at byte 113 of", 1, true))
-    assert.truthy(decode_error(body("a\0b")):find("NUL character at byte 82 of", 1, true))
+    assert.truthy(decode_error(body(id .. "\\u0000zz")):find("at byte 113 of 124: a NUL character", 1, true))
+    assert.truthy(decode_error(body("a\0b")):find("at byte 82 of 87: a NUL character", 1, true))
     assert.truthy(decode_error(body("a\\\\\\u0000b")):find("NUL character", 1, true))
     -- a backslash escaped, then the text u0000; and other control characters
     assert.are.equal("a\\u0000b", assert(br.decode(body("a\\\\u0000b")))[1].pipeline_run_id)
     assert.are.equal("a\1b", assert(br.decode(body("a\\u0001b")))[1].pipeline_run_id)
+  end)
+
+  it("refuses what RFC 8259 refuses and cJSON would take, naming the byte", function()
+    local function refused(text, why, at)
+      local msg = decode_error(text)
+      assert.truthy(msg:find(("invalid JSON at byte %d of %d: %s"):format(at, #text, why), 1, true), msg)
+    end
+    local function ok(extra) return assert(br.decode('{"result":[],"x":' .. extra .. '}')) end
+    refused('{"result":[{"pipeline_id":"a\1b","pipeline_run_id":"b"}]}', "a control character inside a string", 29)
+    refused('{"result":[{"pipeline_id":"a\tb","pipeline_run_id":"b"}]}', "a control character inside a string", 29)
+    refused('\v{"result":[]}', "a control character outside a string", 1)
+    refused('{"result":[]}\1', "a control character outside a string", 14)
+    for _, n in ipairs { "012", "1.", "-", "1.e5", "1e", "1e+", "-01", ".5", "1.5.2", "00" } do
+      local text = '{"result":[],"x":' .. n .. '}'
+      local msg = decode_error(text)
+      assert.truthy(msg:find("invalid JSON", 1, true), n .. ": " .. msg)
+    end
+    refused('{"result":[],"x":012}', "a malformed number", 18)
+    -- wherever it falls in a long string (the scan reads eight bytes at a time)
+    for k = 1, 24 do
+      local text = '{"result":[],"x":"' .. ("a"):rep(k) .. "\31" .. ("b"):rep(30) .. '"}'
+      refused(text, "a control character inside a string", 18 + k + 1)
+      text = '{"result":[],"x":"' .. ("a"):rep(k) .. '\\"\\\\' .. ("b"):rep(k) .. '\\u00e9"}'
+      assert.are.same({}, assert(br.decode(text)))
+    end
+    -- what RFC 8259 allows, cJSON's white space among it
+    for _, n in ipairs { "0", "-0", "10", "1.5", "-1.5e10", "1E+2", "2e-3", "0.0" } do ok(n) end
+    ok('"tab\\t, \\u001f and \\u007f escaped, DEL \127 as it is"')
+    assert(br.decode(' \t\r\n{"result":[]}\r\n'))
   end)
 
   it("names what is wrong with the shape", function()

@@ -1,6 +1,7 @@
 #include "codec.h"
 #include "requirements.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,35 +178,101 @@ static int cut_short(const char *s, size_t len) {
     return in_string || depth > 0;
 }
 
-/* Where the body holds a NUL character, from 1; 0 when it holds none.  A
- * NUL is a NUL byte, or a \u0000 escape (one when an odd run of
- * backslashes precedes its "u0000"): cJSON's strings end at a NUL, so a
- * value holding one would come back cut short, and an id cut short might
- * match another. */
-static size_t nul_at(const char *s, size_t len) {
-    const char *p = s, *end = s + len, *q;
-    if ((q = memchr(s, '\0', len)) != NULL) return (size_t)(q - s) + 1;
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        for (q = p; q < end && *q == '\\'; q++) {}
-        if (((q - p) & 1) && end - q >= 5 && memcmp(q, "u0000", 5) == 0) return (size_t)(q - s);
-        p = q;
+/* The end of the number that starts at s[i], by JSON's grammar
+ * (-? int frac? exp?, no leading zero), where nothing that could go on a
+ * number may follow it: 0 when there is no such number. */
+static size_t number_end(const char *s, size_t len, size_t i) {
+#define DIGIT(k) ((k) < len && s[k] >= '0' && s[k] <= '9')
+    if (s[i] == '-') i++;
+    if (i < len && s[i] == '0') i++;
+    else if (DIGIT(i)) while (DIGIT(i)) i++;
+    else return 0;
+    if (i < len && s[i] == '.') {
+        if (!DIGIT(i + 1)) return 0;
+        for (i++; DIGIT(i); i++) {}
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+        if (!DIGIT(i)) return 0;
+        while (DIGIT(i)) i++;
+    }
+    if (DIGIT(i) || (i < len && (s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-'))) return 0;
+    return i;
+#undef DIGIT
+}
+
+#define NUL_WHY "a NUL character, which no string from it can carry"
+
+/* Where the body breaks a rule of JSON's (RFC 8259) that cJSON lets pass,
+ * from 1, with the rule in *why; 0 when it breaks none.  cJSON takes any
+ * byte up to a space as white space, a control character inside a string,
+ * and a number strtod reads ("012", "1."); and its strings end at a NUL, so
+ * a value holding one (a NUL byte, or a \u0000 escape) would come back cut
+ * short, and an id cut short might match another.  cJSON finds the rest. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether any of the eight bytes of w is below 0x20, a quote or a
+ * backslash: (v - ONES) & ~v & HIGHS is nonzero exactly when a byte of v
+ * is 0, and (w - 0x20 * ONES) & ~w & HIGHS when a byte of w is below 0x20.
+ * Most of a body is the inside of strings, which this skips in words. */
+static int stops_string(uint64_t w) {
+    uint64_t q = w ^ ('"' * ONES), b = w ^ ('\\' * ONES);
+    return (((w - 0x20 * ONES) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS ? 1 : 0;
+}
+
+static size_t lexis_fault(const char *s, size_t len, const char **why) {
+    size_t i = 0, at;
+    uint64_t w;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') {
+            for (i++; i < len && s[i] != '"'; i++) {
+                for (; len - i >= sizeof w; i += sizeof w) {
+                    memcpy(&w, s + i, sizeof w);
+                    if (stops_string(w)) break;
+                }
+                if (i == len || s[i] == '"') break;
+                c = (unsigned char)s[i];
+                if (c < 0x20) {
+                    *why = c ? "a control character inside a string" : NUL_WHY;
+                    return i + 1;
+                }
+                if (c == '\\' && ++i < len && s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0) {
+                    *why = NUL_WHY;
+                    return i;
+                }
+            }
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            at = i;
+            if ((i = number_end(s, len, i)) == 0) {
+                *why = "a malformed number";
+                return at + 1;
+            }
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            *why = c ? "a control character outside a string" : NUL_WHY;
+            return i + 1;
+        } else {
+            i++;
+        }
     }
     return 0;
 }
 
 /* Parses the whole body as one JSON value; trailing bytes other than white
- * space are an error, and so are a body cut short and a NUL character. */
+ * space are an error, and so are a body cut short and what lexis_fault finds. */
 static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
-    const char *end = NULL;
+    const char *end = NULL, *why = NULL;
     cJSON *root;
-    size_t nul;
+    size_t fault;
     if (len == 0) {
         snprintf(err->message, sizeof err->message, "empty body");
         return NULL;
     }
-    if ((nul = nul_at(body, len)) != 0) {
-        snprintf(err->message, sizeof err->message,
-                 "the body holds a NUL character at byte %zu of %zu, which no string from it can carry", nul, len);
+    if ((fault = lexis_fault(body, len, &why)) != 0) {
+        snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu of %zu: %s", fault, len, why);
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
