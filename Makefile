@@ -117,11 +117,11 @@ $(MODULE): $(OBJS) $(FLAGS_STAMP)
 # are LuaRocks' business.
 DEPS ?= apt
 deps-build:
-	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build
+	@[ "$(DEPS)" = none ] || LUA_VERSION=$(LUA_VERSION) sh scripts/deps.sh build
 deps:
-	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build test
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build luas test
 deps-bench:
-	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build test bench
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build luas test bench
 
 # The whole suite under every Lua the users have.  LuaJIT's module is also
 # the one nginx and Neovim load, so it is built whatever TEST_LUAS says.
@@ -142,12 +142,15 @@ bench: deps-bench all
 	@$(MAKE) --no-print-directory LUA_VERSION=jit all
 	@sh bench/run.sh $(LUA)
 
-# What `luarocks make` runs (INST_LIBDIR and INST_LUADIR come from it).
+# What `luarocks make` runs (INST_LIBDIR and INST_LUADIR come from it,
+# each one word for make however many spaces it holds: quoted here).
 install: $(MODULE)
-	install -d $(INST_LIBDIR)/codearts/batchresult
-	install -m 0755 $(MODULE) $(INST_LIBDIR)/codearts/batchresult/core.so
+	@[ -n "$(INST_LIBDIR)" ] && [ -n "$(INST_LUADIR)" ] || { echo "make install is what luarocks make runs; \
+	run that (README: Install), or give INST_LIBDIR and INST_LUADIR" >&2; exit 2; }
+	install -d "$(INST_LIBDIR)/codearts/batchresult"
+	install -m 0755 $(MODULE) "$(INST_LIBDIR)/codearts/batchresult/core.so"
 	cd lua && for f in $(LUA_SOURCES:lua/%=%); do \
-	    install -d $(INST_LUADIR)/$$(dirname $$f) && install -m 0644 $$f $(INST_LUADIR)/$$f; done
+	    install -d "$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(INST_LUADIR)/$$f"; done
 
 clean:
 	rm -rf build
@@ -163,7 +166,7 @@ rock:
 # scripts/lint.sh.
 .PHONY: lint deps-lint
 deps-lint:
-	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build lint
+	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build luas lint
 
 lint: deps-lint
 	@sh scripts/lint.sh

@@ -11,6 +11,7 @@ local model = require "spec.standin.model"
 local cli = require "spec.support.cli"
 local files = require "spec.support.files"
 local child = require "spec.support.child"
+local shell = require "spec.support.shell"
 
 local creds = model.credentials
 local SEED = model.seed
@@ -906,7 +907,7 @@ describe("codearts-batchresult", function()
       -- A copy without build/, so the install compiles from scratch.
       local sh = "cp -r Makefile *.rockspec src lua bin scripts " .. cli.quote(tmp) .. " && cd " .. cli.quote(tmp)
         .. " && luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree=" .. cli.quote(tmp .. "/tree")
-        .. " codearts-batchresult-0.1.0-1.rockspec 2>&1; echo \"exit=$?\""
+        .. " " .. (shell.release_rockspec()) .. " 2>&1; echo \"exit=$?\""
       p = io.popen(sh)
       local out = p:read("*a")
       p:close()

@@ -65,6 +65,8 @@ local function assert_queries(server, interpreter, lua_dir, lib_dir)
     query_with(server, interpreter, lua_dir, lib_dir))
 end
 
+local RELEASE, VERSION = shell.release_rockspec()
+
 local running_lua = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 
 describe("luarocks", function()
@@ -73,15 +75,16 @@ describe("luarocks", function()
   before_each(function() tmp = shell.temp_dir() end)
   after_each(function() shell.remove(tmp) end)
 
-  for _, rockspec in ipairs({ "codearts-batchresult-0.1.0-1.rockspec", "codearts-batchresult-scm-1.rockspec" }) do
+  for _, rockspec in ipairs({ RELEASE, "codearts-batchresult-scm-1.rockspec" }) do
     it("installs " .. rockspec .. " with luarocks make, offline, for " .. running_lua, function()
       local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
       copy_checkout(tmp .. "/x")
+      -- into a tree whose path holds a space, which make must keep one word
+      local tree = tmp .. "/my tree"
       local out = run_in(tmp .. "/x", "luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree="
-        .. q(tmp .. "/tree") .. " " .. rockspec)
+        .. q(tree) .. " " .. rockspec)
       assert.truthy(out:find("is now installed", 1, true), out)
-      assert_queries(server, running_lua, tmp .. "/tree/share/lua/" .. lua_version,
-        tmp .. "/tree/lib/lua/" .. lua_version)
+      assert_queries(server, running_lua, tree .. "/share/lua/" .. lua_version, tree .. "/lib/lua/" .. lua_version)
     end)
   end
 
@@ -110,11 +113,11 @@ describe("luarocks", function()
       local who = "GIT_AUTHOR_NAME=spec GIT_AUTHOR_EMAIL=spec@invalid GIT_COMMITTER_NAME=spec"
         .. " GIT_COMMITTER_EMAIL=spec@invalid "
       run_in(r, "git init -q && git add -A && " .. who .. "git commit -q -m 'the release'")
-      local out = run_in(r, who .. "sh examples/release.sh 0.1.0")
-      assert.truthy(out:find("codearts-batchresult-0.1.0-1.src.rock builds and loads\n", 1, true), out)
+      local out = run_in(r, who .. "sh examples/release.sh " .. VERSION)
+      assert.truthy(out:find("codearts-batchresult-" .. VERSION .. "-1.src.rock builds and loads\n", 1, true), out)
       -- The rock it made installs and queries.
       run_in(tmp, "luarocks --lua-version=5.4 build --deps-mode=none --tree=" .. q(tmp .. "/tree") .. " "
-        .. q(r .. "/codearts-batchresult-0.1.0-1.src.rock"))
+        .. q(r .. "/codearts-batchresult-" .. VERSION .. "-1.src.rock"))
       assert_queries(server, "lua5.4", tmp .. "/tree/share/lua/5.4", tmp .. "/tree/lib/lua/5.4")
     end)
   end)

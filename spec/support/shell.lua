@@ -46,4 +46,14 @@ function M.repo_root()
   return (out:gsub("%s+$", ""))
 end
 
+--- The release rockspec's file name (the one with a version number, as
+-- the Makefile's RELEASE_ROCKSPEC picks it) and its version, so that the
+-- specs follow a release's rename (README: Releasing).
+function M.release_rockspec()
+  local out, ok = M.run("cd " .. M.quote(M.repo_root()) .. " && ls codearts-batchresult-[0-9]*.rockspec")
+  assert(ok, "no release rockspec: " .. out)
+  local name = out:match("([^\n]+)%s*$")
+  return name, assert(name:match("^codearts%-batchresult%-(.+)%-%d+%.rockspec$"), name)
+end
+
 return M
