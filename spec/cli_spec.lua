@@ -467,7 +467,7 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
-    it("is 3 when the call fails: what arrived is printed, the error and the unanswered pairs on stderr", function()
+    it("is 3 when the call fails: what arrived and the unanswered pairs are printed, the error on stderr", function()
       local list = model.make_pairs("cli-fail", 10)
       local args = { "query", "--batch-size", "4", "--concurrency", "1", "--max-retries", "0" }
       for _, p in ipairs(list) do args[#args + 1] = arg_of(p) end

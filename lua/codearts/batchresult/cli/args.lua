@@ -46,8 +46,9 @@ Exit status:
   1  at least one run did not start (START_FAILED, or a pair or pipeline the
      server did not report)
   2  usage error or invalid input (named on stderr); nothing was sent
-  3  the call failed (API, network, TLS): the results that arrived are
-     printed, the error and the unanswered items go to stderr]]
+  3  the call failed (API, network, TLS): the results that arrived and the
+     unanswered items are printed (with --format csv, the unanswered items
+     on stderr), the error goes to stderr]]
 
 --- The converter of a numeric option: a decimal number, or a message
 -- that names the option (argparse's own names only the value).
