@@ -191,9 +191,12 @@ local function credentials(o, getenv)
   local ak, sk, st, from
   if o.ak or o.sk then
     ak, sk, st, from = o.ak, o.sk, o.security_token, "option"
+  elseif o.security_token then
+    return nil, Error.invalid("security_token is given without ak and sk: give all three, or take all from "
+      .. "the environment")
   else
     ak, sk = env(getenv, "HUAWEICLOUD_SDK_AK"), env(getenv, "HUAWEICLOUD_SDK_SK")
-    st = o.security_token or env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    st = env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
     from = "environment variable HUAWEICLOUD_SDK_"
     -- The environment is read here, not where the options were: check it too.
     for name, v in pairs({ AK = ak, SK = sk, SECURITY_TOKEN = st }) do
