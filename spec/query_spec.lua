@@ -179,6 +179,26 @@ describe("client:query against the stand-in", function()
       assert.are.equal(creds.temporary.security_token, server:last().headers["x-security-token"])
     end)
 
+    it("never through a proxy the environment names, for an http:// (loopback) endpoint", function()
+      -- A proxy off this machine would get the credentials unencrypted:
+      -- here a port where nothing listens stands for it, and the call must
+      -- not go there.
+      local dead = standin.start()
+      local proxy = dead.url
+      dead:stop()
+      local out, ok = child.run([[
+        local br = require "codearts.batchresult"
+        local c = assert(br.new { endpoint = os.getenv("ENDPOINT"), max_retries = 0 })
+        local r = assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                                     pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
+        io.write(r[1].pipeline_name)
+      ]], { ENDPOINT = server.url, http_proxy = proxy, ALL_PROXY = proxy, all_proxy = proxy,
+            HUAWEICLOUD_SDK_AK = creds.permanent.ak, HUAWEICLOUD_SDK_SK = creds.permanent.sk,
+            HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+      assert.is_true(ok, out)
+      assert.are.equal("Pipeline 1", out)
+    end)
+
     it("a region whose endpoint the environment overrides", function()
       local out, ok = child.run([[
         local br = require "codearts.batchresult"
@@ -361,6 +381,10 @@ describe("br.new refuses", function()
     refused({ token = "t\0", ak = false, sk = false }, "token")
   end)
   it("a token together with an AK/SK", function() refused({ token = "an-IAM-token-0001" }, "not both") end)
+  it("a proxy for an http:// endpoint, which is for loopback only", function()
+    refused({ endpoint = "http://127.0.0.1:8080", proxy = "http://192.0.2.1:3128" },
+      "proxy cannot serve an http:// endpoint")
+  end)
   it("a security_token without the AK/SK it goes with, which the environment's must not make whole", function()
     refused({ ak = false, sk = false, security_token = "a-temporary-token" },
       "security_token is given without ak and sk: give all three, or take all from the environment")

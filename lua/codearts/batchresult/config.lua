@@ -246,6 +246,10 @@ local function settle(o, getenv)
     if not f then return nil, Error.invalid("ca_file '" .. o.ca_file .. "' cannot be read") end
     f:close()
   end
+  if o.proxy and cfg.endpoint:find("^http://") then
+    return nil, Error.invalid("proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
+      .. "would carry the request off this machine unencrypted")
+  end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
   cfg.tls_verify = o.tls_verify ~= false

@@ -45,7 +45,12 @@ function M.new(cfg)
   local m, msg = core.multi {
     connect_timeout_ms = config.ms(cfg.connect_timeout),
     ca_file = cfg.ca_file, ca_path = cfg.ca_path, tls_verify = cfg.tls_verify,
-    proxy = cfg.proxy, max_response_bytes = cfg.max_response_bytes,
+    -- An http:// endpoint is on loopback (config.lua): reached directly,
+    -- whatever proxy the environment names ("" turns libcurl's reading of
+    -- http_proxy and ALL_PROXY off), or its credentials would go off this
+    -- machine unencrypted.
+    proxy = cfg.proxy or (cfg.endpoint:find("^http://") and "" or nil),
+    max_response_bytes = cfg.max_response_bytes,
   }
   if not m then return nil, "INTERNAL", msg end
   return setmetatable({ m = m }, Handle)
