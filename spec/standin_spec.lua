@@ -427,7 +427,7 @@ local DEFAULT_CONFIG = {
   echo_first = 0, echo_status = 401, echo_form = "json",
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
   stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, fault_after = 0,
-  names = {},
+  names = {}, foreign = {},
 }
 
 local function with_defaults(t)
@@ -1236,6 +1236,7 @@ describe("stand-in fault modes over HTTP", function()
       { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
       { stale_answer_first = -1 }, { stale_answer_first = 1.5 }, { fault_after = -1 }, { fault_after = "1" },
       { fault_route = "results" }, { fault_route = 1 },
+      { foreign = "a" }, { foreign = { { pipeline_id = ("a"):rep(32) } } }, { foreign = { ("a"):rep(32) } },
     }) do
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
     end
