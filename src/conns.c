@@ -2,6 +2,7 @@
 #include "requirements.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,18 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
         c->all = grown;
         c->cap = n;
     }
-    if ((sock = socket(a->family, a->socktype, a->protocol)) != CURL_SOCKET_BAD) {
+    /* Close-on-exec: a program this process runs (os.execute, io.popen)
+     * must not hold the connection, keeping it open past close() and free
+     * to write on it. */
+#ifdef SOCK_CLOEXEC
+    sock = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+    if ((sock = socket(a->family, a->socktype, a->protocol)) != CURL_SOCKET_BAD && fcntl(sock, F_SETFD, FD_CLOEXEC) != 0) {
+        close(sock);
+        sock = CURL_SOCKET_BAD;
+    }
+#endif
+    if (sock != CURL_SOCKET_BAD) {
         conn *k = &c->all[c->n++];
         memset(k, 0, sizeof *k);
         k->sock = sock;
