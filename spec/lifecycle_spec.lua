@@ -233,6 +233,66 @@ describe("a call's end", function()
     collectgarbage("setpause", pause)
   end)
 
+  it("leaves its connections out of the programs this process runs (close-on-exec)", function()
+    -- The inodes of the TCP sockets connected to the stand-in's port.
+    local port = assert(tonumber(server.url:match(":(%d+)$")))
+    local function to_standin()
+      local set = {}
+      for _, file in ipairs({ "/proc/self/net/tcp", "/proc/self/net/tcp6" }) do
+        local f = io.open(file)
+        if f then
+          for line in f:lines() do
+            -- sl, local_address, rem_address, st, …, the inode 10th
+            local col = {}
+            for word in line:gmatch("%S+") do col[#col + 1] = word end
+            local rem = col[3] and col[3]:match(":(%x+)$")
+            if rem and tonumber(rem, 16) == port and col[4] == "01" then set[col[10]] = true end
+          end
+          f:close()
+        end
+      end
+      return set
+    end
+    local before = to_standin()
+    local c = client()
+    assert(c:query(model.make_pairs("exec", 3))) -- a connection, kept alive
+    local ours = {}
+    for inode in pairs(to_standin()) do
+      if not before[inode] then ours[#ours + 1] = inode end
+    end
+    assert.is_true(#ours >= 1, "no connection of the client's found")
+    local p = io.popen("ls -l /proc/$$/fd")
+    local held = p:read("*a")
+    p:close()
+    for _, inode in ipairs(ours) do
+      assert.is_nil(held:find("socket:[" .. inode .. "]", 1, true), "a child shell holds the connection:\n" .. held)
+    end
+    c:close()
+  end)
+
+  it("a child forked during a call (from on_progress) ends the call there: nothing of it runs twice", function()
+    local fork = require "spec.support.fork"
+    local c = client()
+    local ids = {}
+    for i = 1, 6 do ids[i] = ("%032x"):format(0xf0 + i) end
+    local before = server:stats()
+    local pid
+    local runs, err = c:run(ids, { batch_size = 1, concurrency = 1, on_progress = function(done)
+      if done == 2 and pid == nil then pid = assert(fork.fork()) end
+    end })
+    if pid == 0 then
+      -- the child: CLOSED, with the two runs it saw started, the rest unanswered
+      local ok = runs == nil and err.code == "CLOSED" and err.message:find("forked", 1, true)
+        and #err.results == 2 and #err.unanswered == 4
+      fork.exit(ok and 0 or 1)
+    end
+    assert.are.equal(0, fork.wait(pid), "the child's outcome")
+    assert.is_nil(err)
+    assert.are.equal(6, #runs)
+    local after = server:stats()
+    assert.are.equal(6, after.run_pipelines - before.run_pipelines, "a pipeline started twice")
+  end)
+
   it("after fork(), parent and child each ask over connections of their own", function()
     local fork = require "spec.support.fork"
     local c = client()

@@ -83,10 +83,13 @@ static multi_box *check_open(lua_State *L) {
 }
 
 /* A call whose handle is still open; NULL (with nil, "INTERNAL", why
- * pushed) when the client was closed. */
+ * pushed) when the client was closed, or the handle is a parent
+ * process's. */
 static call_box *check_call(lua_State *L) {
     call_box *c = luaL_checkudata(L, 1, CALL);
-    if (c->closed || !c->box->m || c->box->closing) {
+    /* In a child forked during the call, the handle is the parent's: it
+     * is never driven here (the call ends, call.lua). */
+    if (c->closed || !c->box->m || c->box->closing || cab_multi_inherited(c->box->m)) {
         lua_pushnil(L);
         lua_pushliteral(L, "INTERNAL");
         lua_pushliteral(L, "the transport was closed");

@@ -118,8 +118,15 @@ function Call:callback(fn, ...)
   if not ok then self.raised = { value = e } end
 end
 
+--- Whether this process is a child forked during the call (from a
+-- callback): the requests in flight are the parent's, and so are the
+-- batches still to send, or a run would start twice.
+function Call:forked()
+  return self.handle ~= nil and self.handle:inherited()
+end
+
 function Call:stopped()
-  return self.raised ~= nil or self.client.closed == true
+  return self.raised ~= nil or self.client.closed == true or self:forked()
 end
 
 function Call:build(job)
@@ -219,6 +226,8 @@ function Call:gather()
     local said = (type(v) == "string" or type(v) == "number") and tostring(v) or ("a " .. type(v) .. " value")
     first_err = Error.new("CALLBACK", "a callback raised: " .. said)
     first_err.raised = v
+  elseif self:forked() then
+    first_err = Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
   end
 
   local out, missing, unanswered = new_table(self.count, 1), {}, {}
@@ -259,7 +268,7 @@ function M.run(client, row, flat, n, o)
   local t, terr = transport.for_call(client)
   if not t then return nil, terr end
   local c = setmetatable({
-    client = client, row = row, o = o, t = t, uflat = uflat, count = count, index = index,
+    client = client, handle = client.curl, row = row, o = o, t = t, uflat = uflat, count = count, index = index,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
