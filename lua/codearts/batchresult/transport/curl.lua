@@ -37,7 +37,7 @@ Handle.__index = Handle
 local Transport = {}
 Transport.__index = Transport
 
---- The client's handle.  cfg: the client's configuration (connect
+--- The client's handle.  cfg: the client's configuration (endpoint, connect
 -- timeout, TLS, proxy, size limit).  Or nil, kind, message.  Its field m
 -- is the core's multi handle, which transport/nvim.lua drives from
 -- Neovim's loop.
