@@ -349,6 +349,15 @@ describe("TLS", function()
     assert.are.equal(3, server:stats().requests)
   end)
 
+  it("refuses a ca_file or ca_path that is not there, naming it", function()
+    for _, k in ipairs({ "ca_file", "ca_path" }) do
+      local c, err = br.new(server:options({ [k] = dir .. "/no-such-" .. k }))
+      assert.is_nil(c)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.are.equal(k .. " '" .. dir .. "/no-such-" .. k .. "' cannot be read", err.message)
+    end
+  end)
+
   it("succeeds with ca_path", function()
     local hashed = dir .. "/hashed"
     os.execute("mkdir -p '" .. hashed .. "' && cp '" .. pki.ca .. "' '" .. hashed .. "/' && "

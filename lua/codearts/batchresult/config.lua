@@ -241,10 +241,11 @@ local function settle(o, getenv)
   secrets, err = credentials(o, getenv)
   if not secrets then return nil, err end
 
-  if o.ca_file then
-    local f = io.open(o.ca_file, "rb")
-    if not f then return nil, Error.invalid("ca_file '" .. o.ca_file .. "' cannot be read") end
-    f:close()
+  -- A typo here would show only later, as a certificate not trusted.
+  for _, k in ipairs({ "ca_file", "ca_path" }) do
+    local f = o[k] and io.open(o[k], "rb")
+    if o[k] and not f then return nil, Error.invalid(k .. " '" .. o[k] .. "' cannot be read") end
+    if f then f:close() end
   end
   if o.proxy and cfg.endpoint:find("^http://") then
     return nil, Error.invalid("proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
