@@ -104,6 +104,25 @@ describe("br.decode", function()
     assert(br.decode(' \t\r\n{"result":[]}\r\n'))
   end)
 
+  it("decodes members in any order, a null before the others among them, call after call", function()
+    -- Alphabetical, as many encoders write them: reason (null) comes first
+    -- in the first result, a string in the second.
+    local body = '{"result":[{"pipeline_id":"p1","pipeline_name":"one","pipeline_run_id":"r1","reason":null,'
+      .. '"status":"START_SUCCESS"},{"pipeline_id":"p2","pipeline_name":"two","pipeline_run_id":"r2",'
+      .. '"reason":"banned","status":"START_FAILED"}]}'
+    local want = {
+      { pipeline_id = "p1", pipeline_name = "one", pipeline_run_id = "r1", status = "START_SUCCESS" },
+      { pipeline_id = "p2", pipeline_name = "two", pipeline_run_id = "r2", reason = "banned", status = "START_FAILED" },
+    }
+    for _ = 1, 50 do
+      local got = assert(br.decode(body))
+      assert.are.same(want[1], { pipeline_id = got[1].pipeline_id, pipeline_name = got[1].pipeline_name,
+        pipeline_run_id = got[1].pipeline_run_id, reason = got[1].reason, status = got[1].status })
+      assert.are.same(want[2], { pipeline_id = got[2].pipeline_id, pipeline_name = got[2].pipeline_name,
+        pipeline_run_id = got[2].pipeline_run_id, reason = got[2].reason, status = got[2].status })
+    end
+  end)
+
   it("names what is wrong with the shape", function()
     assert.truthy(decode_error('[1,2]'):find("not a JSON object", 1, true))
     assert.truthy(decode_error('{"results":[]}'):find('no "result"', 1, true))

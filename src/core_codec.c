@@ -33,7 +33,8 @@ static void push_string(lua_State *L, const char *s) {
 /* Arrays of objects (the result list) repeat the same member names in the
  * same order.  The names of the first object are kept, by position, as Lua
  * strings in a table just under the array's items; a later object whose
- * k-th name matches reuses the string instead of interning it again. */
+ * k-th name matches reuses the string instead of interning it again.  A
+ * position whose member was null holds no name (NULL) until one comes. */
 #define KEY_CACHE 16
 typedef struct {
     const char *name[KEY_CACHE];
@@ -52,7 +53,7 @@ static int push_record(lua_State *L, const cJSON *v, key_cache *kc) {
     lua_createtable(L, 0, count_children(v));
     for (c = v->child; c; c = c->next, k++) {
         if (cJSON_IsNull(c) || !c->string) continue; /* null: the member is absent */
-        if (k < kc->n && strcmp(kc->name[k], c->string) == 0) {
+        if (k < kc->n && kc->name[k] && strcmp(kc->name[k], c->string) == 0) {
             lua_rawgeti(L, keys, k + 1);
         } else {
             push_string(L, c->string);
@@ -88,8 +89,7 @@ static int push_json(lua_State *L, const cJSON *v) {
             lua_rawset(L, -3);
         }
     } else if (cJSON_IsArray(v)) {
-        key_cache kc;
-        kc.n = 0;
+        key_cache kc = {{NULL}, 0};
         lua_createtable(L, count_children(v), 0);
         lua_createtable(L, KEY_CACHE, 0); /* the cached key strings, by position */
         for (c = v->child, i = 1; c; c = c->next, i++) {
