@@ -157,6 +157,30 @@ describe("a call's end", function()
       still_clean(c)
     end)
 
+    it("queries again, and waits for a retry there without spinning while the outer call's answer comes", function()
+      -- The outer call's first answer stalls for 3 s; the inner call, made
+      -- when the other batch is done, is refused with Retry-After: 1 and
+      -- sleeps that second with the outer transfer running on the handle.
+      server:config { stall_body_first = 1, stall_ms = 3000 }
+      local c = client()
+      local outer = model.make_pairs("outer", 2)
+      local inner = model.make_pairs("inner", 1)
+      local cpu, wall, inner_err
+      local results = assert(c:query(outer, { batch_size = 1, concurrency = 2, on_progress = function(done)
+        if done ~= 1 then return end
+        server:config { fail_ids = { inner[1].pipeline_run_id }, fail_status = 503, retry_after = "1" }
+        local t0, c0 = now(), os.clock()
+        local _, e = c:query(inner, { max_retries = 1 })
+        wall, cpu, inner_err = now() - t0, os.clock() - c0, e
+      end }))
+      assert.are.same(expected(outer), results)
+      assert.are.equal(503, inner_err.status)
+      assert.are.equal(2, inner_err.attempts)
+      assert.is_true(wall >= 0.9, ("the inner call took %.2f s"):format(wall))
+      -- a spin would take the whole second of CPU
+      assert.is_true(cpu < 0.5, ("%.2f s of CPU in a %.2f s wait"):format(cpu, wall))
+    end)
+
     it("yields: the call goes on when its coroutine is resumed", function()
       local c = client()
       local yields = 0

@@ -356,9 +356,19 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
         collect(m);
         if ((i = first_done(m, group)) >= 0) break;
         if (running(m, group) == 0) {
-            /* curl_multi_poll waits its whole timeout even with nothing to
-             * watch: a sleep that keeps the caller's clock. */
-            if (wait_ms > 0) (void)curl_multi_poll(m->multi, NULL, 0, (int)wait_ms, NULL);
+            /* A sleep of wait_ms that keeps the caller's clock (curl_multi_poll
+             * waits its whole timeout even with nothing to watch) and the
+             * transfers of other calls on the handle (one made from another's
+             * callback) going: their events end a poll early, so they are
+             * driven, or the poll would return at once again and spin. */
+            while (wait_ms > 0 && (slice = (long)(until - now_ms())) > 0) {
+                if ((mc = drive(m, &still)) == CURLM_OK)
+                    mc = curl_multi_poll(m->multi, NULL, 0, (int)(slice < 1000 ? slice : 1000), NULL);
+                if (mc != CURLM_OK) {
+                    fail_running(m, mc);
+                    break;
+                }
+            }
             return CAB_MULTI_IDLE;
         }
         if ((mc = drive(m, &still)) != CURLM_OK) break;

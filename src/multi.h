@@ -44,8 +44,9 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
  * it failed; its answer is readable with cab_multi_response until
  * cab_multi_release.  wait_ms < 0 waits as long as it takes.  With wait_ms
  * >= 0 it returns CAB_MULTI_WAITED when that passes first; when nothing of
- * the group is running it sleeps wait_ms and returns CAB_MULTI_IDLE (so a
- * caller can wait for a retry's turn here too).  With wait_ms < 0 and
+ * the group is running it sleeps wait_ms, still driving the other groups'
+ * transfers, and returns CAB_MULTI_IDLE (so a caller can wait for a retry's
+ * turn here too).  With wait_ms < 0 and
  * nothing of the group running it returns CAB_MULTI_IDLE at once. */
 int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_status *st, int *not_sent,
                    char *err, size_t errlen);
