@@ -60,6 +60,25 @@ describe("a call's end", function()
     end)
   end)
 
+  it("waits for answers, not in a spin, while a retry is due and every slot is busy", function()
+    -- Batch 1 is refused with Retry-After: 1 while batches 2 and 3 stall
+    -- for 2 s: from 1 s on, the retry waits for a free slot.
+    local list = model.make_pairs("busy", 3)
+    server:config { fail_ids = { list[1].pipeline_run_id }, fail_status = 503, retry_after = "1",
+                    stall_body_first = 2, stall_ms = 2000 }
+    local t0, c0 = now(), os.clock()
+    local results, err = client():query(list, { batch_size = 1, concurrency = 2, max_retries = 1 })
+    local wall, cpu = now() - t0, os.clock() - c0
+    assert.is_nil(results)
+    assert.are.equal(503, err.status)
+    assert.are.equal(2, err.attempts)
+    assert.are.same({ list[1] }, err.unanswered)
+    assert.are.same(expected({ list[2], list[3] }), err.results)
+    assert.is_true(wall >= 1.9, ("the call took %.2f s"):format(wall))
+    -- a spin would take most of that second of CPU
+    assert.is_true(cpu < 0.5, ("%.2f s of CPU in a %.2f s call"):format(cpu, wall))
+  end)
+
   it("composes the deadline with the timeout: each attempt gets the smaller", function()
     server:config { delay_ms = 1000 }
     local c = client({ timeout = 0.3, max_retries = 0 })

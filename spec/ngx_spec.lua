@@ -218,6 +218,21 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.is_true(s.max_in_flight >= 2, "max_in_flight " .. tostring(s.max_in_flight))
   end)
 
+  it("waits for answers, not in a spin, while a retry is due and every slot is busy", function()
+    -- Batch 1 is refused with Retry-After: 1 while batches 2 and 3 stall
+    -- for 2 s: from 1 s on, the retry waits for a free slot.  A spin there
+    -- never yields, and the worker would hang for good.
+    local list = generated(3)
+    server:config { fail_ids = { list[1].pipeline_run_id }, fail_status = 503, retry_after = "1",
+                    stall_body_first = 2, stall_ms = 2000 }
+    local out = call("/query?client=retry_once&n=3&batch_size=1&concurrency=2")
+    assert.is_false(out.ok)
+    assert.are.equal(503, out.err.status)
+    assert.are.equal(1, out.err.unanswered)
+    assert.are.equal(4, server:stats().requests)
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=once")))
+  end)
+
   it("abandons the requests in flight when on_progress raises", function()
     server:config { delay_ms = 200 }
     -- batches 1 and 2 go out together; the first answer stops the call,

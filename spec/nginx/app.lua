@@ -27,6 +27,7 @@ local PROFILES = {
   wrong_sk = { sk = "not-the-right-secret-key-0001" },
   dead = { endpoint_env = "DEAD_URL", max_retries = 1 },
   once = { max_retries = 0 },
+  retry_once = { max_retries = 1 },
   small = { max_response_bytes = 4096, max_retries = 0 },
   short = { timeout = 0.3, max_retries = 0 },
   v6 = { endpoint_env = "V6_URL" },

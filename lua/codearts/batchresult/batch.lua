@@ -60,11 +60,16 @@ function M.run(t, jobs, concurrency, call)
       return false
     end
     if in_flight == 0 and #delayed == 0 and fresh > #jobs then return true end
-    -- Wait for an answer, but no longer than the next retry is due.
+    -- Wait for an answer, but, when a slot is free for it, no longer than
+    -- the next retry is due (with every slot busy, a retry that is due
+    -- would make the wait 0, again and again: a spin, and inside nginx a
+    -- worker that never yields).
     local wait
-    for _, d in ipairs(delayed) do
-      local left = math.max(0, d.due - now())
-      if not wait or left < wait then wait = left end
+    if in_flight < concurrency then
+      for _, d in ipairs(delayed) do
+        local left = math.max(0, d.due - now())
+        if not wait or left < wait then wait = left end
+      end
     end
     local token, res, kind, msg, not_sent = t:wait(wait)
     local job = token and by_token[token]
