@@ -450,6 +450,17 @@ describe("inside nginx (ngx_lua cosockets)", function()
         ok_outcome(answered(chunked(("%x;name=value"):format(#body), body, "\r\n0\r\n\r\n"))))
     end)
 
+    it("reads a header line of 60,000 spaces in its own time, bounded by the attempt's timeout", function()
+      -- A pattern that trims with backtracking takes seconds of CPU on it.
+      local spaces = (" "):rep(60000)
+      for _, head in ipairs({ "X-Pad: a" .. spaces .. "b\r\n", "X-Pad:" .. spaces .. "\r\n",
+                              "X-Pad: a\r\n" .. spaces .. "\r\n" }) do
+        local out = answered("HTTP/1.1 200 OK\r\n" .. head .. "Content-Length: " .. #body .. "\r\n\r\n" .. body)
+        assert.are.same(expected(seed_pairs()), ok_outcome(out))
+        assert.is_true(out.seconds < 2, ("%.1f s"):format(out.seconds))
+      end
+    end)
+
     it("refuses a status that is not three digits, a header line without a colon: PROTOCOL", function()
       fails("PROTOCOL", answered("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"))
       fails("PROTOCOL", answered("HTTP/1.1 200 OK\r\nthis is no header\r\nContent-Length: 0\r\n\r\n"))

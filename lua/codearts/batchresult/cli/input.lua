@@ -18,6 +18,7 @@
 -- For pipeline ids: a JSON array of strings, {"pipeline_ids": [ … ]}, or
 -- one id per line (blank lines and # comments allowed).
 local cjson = require "cjson.safe"
+local trim = require("codearts.batchresult.text").trim
 
 local M = {}
 
@@ -84,10 +85,6 @@ local function lines(text)
   end
 end
 
---- s without the white space around it.  Greedy, so linear on any text.
-local function trim(s)
-  return s:match("^%s*(.*%S)") or ""
-end
 
 --- A line of the line formats without its comment and surrounding white
 -- space ("" for a blank or comment line).  A # starts a comment at the

@@ -18,6 +18,7 @@
 -- before Content-Length bytes came, or in the middle of a chunk) is a
 -- NETWORK failure.
 local config = require "codearts.batchresult.config"
+local trim = require("codearts.batchresult.text").trim
 
 local M = {}
 
@@ -190,15 +191,15 @@ local function read_head(r)
       if not line then return head_failure(err, "headers") end
       budget = budget - #line
       if line == "" then break end
-      local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
+      local name, value = line:match("^([^:%s]+)%s*:(.*)$")
       if name then
-        name = name:lower()
+        name, value = name:lower(), trim(value)
         headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
         last = name
       elseif last and line:find("^[ \t]") then
         -- An obsolete folded line continues the header before it
         -- (RFC 9112 5.2: replaced by a space).
-        headers[last] = headers[last] .. " " .. line:match("^%s*(.-)%s*$")
+        headers[last] = headers[last] .. " " .. trim(line)
       else
         return nil, "PROTOCOL", "bad header line in the answer: " .. quoted(line)
       end
