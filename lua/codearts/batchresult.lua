@@ -187,17 +187,20 @@ local function run_and_query(priv, flat, n, o)
       bad[#bad + 1] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
     end
   end
-  local res, qerr
-  if count > 0 and not priv.closed then
+  -- A first half that the caller's side ended (a callback that raised, in
+  -- Neovim's callback mode; the client closed; the process forked) ends
+  -- the call: the runs that started are left unqueried.
+  local ended = priv.closed or (err and (err.code == "CALLBACK" or err.code == "CLOSED"))
+  local res, qerr, unqueried
+  if count > 0 and not ended then
     res, qerr = call.run(priv, operations.query, pairs_flat, count, o)
+    unqueried = qerr and qerr.unanswered or {}
   else
-    res = results.wrap({})
+    res, unqueried = results.wrap({}), {}
     res.missing = {}
-    if count > 0 then -- closed from a callback of the first call: none asked
-      qerr = Error.new("CLOSED", "the client was closed during the call")
-      qerr.unanswered = {}
-      for i = 1, count do qerr.unanswered[i] = input.item(pairs_flat, operations.query, i) end
-    end
+    for i = 1, count do unqueried[i] = input.item(pairs_flat, operations.query, i) end
+    -- (closed between the halves, by a finalizer: nothing else says so)
+    if count > 0 and not err then qerr = Error.new("CLOSED", "the client was closed during the call") end
   end
   local out = res or qerr.results
   out.not_started = started.missing
@@ -208,7 +211,7 @@ local function run_and_query(priv, flat, n, o)
       INPUT_MESSAGE_BYTES))
   end
   if not failure then return out end
-  local unanswered, unqueried = err and err.unanswered or {}, qerr and qerr.unanswered or {}
+  local unanswered = err and err.unanswered or {}
   for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end
   failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
   return nil, failure
@@ -217,8 +220,9 @@ end
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.
 -- Starts the pipelines, then asks how each run started.  results is what
 -- query returns, with .not_started (pipeline ids the server did not
--- start).  On failure err.results holds the start results of the runs that
--- did start, and err.unanswered the pipeline ids that got no answer.
+-- start).  On failure err.results holds that result set for what did
+-- arrive, err.unanswered the pipeline ids whose start got no answer, and
+-- err.unqueried the runs that started but were not asked about.
 function Client:run_and_query(ids, opts)
   local priv = live(self)
   local o, err = config.call_options(opts, priv.cfg)

@@ -15,10 +15,15 @@ for i = 1, 12 do
   list[i] = { pipeline_id = ("%032x"):format(i), pipeline_run_id = ("%032x"):format(100 + i) }
 end
 
+local ids = {}
+for i, pair in ipairs(list) do ids[i] = pair.pipeline_id end
+local ops = {} -- the operations run_and_query's on_progress saw
+
 local bomb_ran = false
 local bomb = setmetatable({}, { __tostring = function() bomb_ran = true error("tostring ran") end })
 
--- Each case: a name, the client's extra options, the call's options.
+-- Each case: a name, the client's extra options, the call's options, and
+-- the method (query when none).
 local cases
 local c
 cases = {
@@ -27,6 +32,12 @@ cases = {
   { "close", nil, { on_progress = function(done) if done > 0 then c:close() end end } },
   -- a value whose __tostring raises too: the library never runs it
   { "bomb", nil, { on_progress = function(done) if done > 0 then error(bomb) end end } },
+  -- raising in run_and_query's first half ends the whole call: no status
+  -- request follows
+  { "raq", nil, { on_progress = function(done, _, op)
+    ops[#ops + 1] = op
+    if done > 0 then error("raq broke") end
+  end }, "run_and_query" },
   -- callbacks that yield, and that use vim.api (which libuv's callbacks
   -- may not): the call goes on, and ends with every result
   { "yield", { logger = function() coroutine.yield() end },
@@ -49,9 +60,11 @@ local function run(i)
     seen[name .. "_accounted"] = err and (#err.results + #err.results.missing + #err.unanswered) or -1
     seen[name .. "_raised"] = err and tostring(rawequal(err.raised, bomb)) or "none"
     seen[name .. "_tostring_ran"] = tostring(bomb_ran)
+    seen[name .. "_ops"] = table.concat(ops, ",")
     vim.schedule(function() run(i + 1) end)
   end
-  local ok, err = c:query(list, opts)
+  local method = case[4] or "query"
+  local ok, err = c[method](c, method == "query" and list or ids, opts)
   if not ok then seen[case[1] .. "_refused"] = tostring(err) end
 end
 run(1)
