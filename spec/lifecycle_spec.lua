@@ -200,6 +200,27 @@ describe("a call's end", function()
       assert.is_true(cpu < 0.5, ("%.2f s of CPU in a %.2f s wait"):format(cpu, wall))
     end)
 
+    it("yields outside any coroutine: the error goes on up, on every Lua, and the call is closed", function()
+      local transport = require "codearts.batchresult.transport"
+      local for_call, closed = transport.for_call, 0
+      transport.for_call = function(...)
+        local t = assert(for_call(...))
+        local close = t.close
+        t.close = function(self) closed = closed + 1 return close(self) end
+        return t
+      end
+      finally(function() transport.for_call = for_call end)
+      local c = client()
+      local ok, e = pcall(c.query, c, list, with { on_progress = function(done)
+        if done > 0 then coroutine.yield() end
+      end })
+      assert.is_false(ok)
+      -- (in the interpreter's words: LuaJIT speaks of a C-call boundary)
+      assert.truthy(tostring(e):find("attempt to yield", 1, true), tostring(e))
+      assert.are.equal(1, closed)
+      still_clean(c)
+    end)
+
     it("yields: the call goes on when its coroutine is resumed", function()
       local c = client()
       local yields = 0

@@ -14,6 +14,10 @@ local function yieldable_pcall(f, ...)
   local co = coroutine.create(f)
   local r = pack(coroutine.resume(co, ...))
   while r[1] and coroutine.status(co) == "suspended" do
+    -- A yield with no coroutine to reach: f fails, as it would on the
+    -- other Luas (the outer yield would raise here, past the caller's
+    -- clean-up).
+    if not coroutine.running() then return false, "attempt to yield from outside a coroutine" end
     r = pack(coroutine.resume(co, coroutine.yield(unpack(r, 2, r.n))))
   end
   return unpack(r, 1, r.n)
