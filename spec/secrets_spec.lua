@@ -180,7 +180,7 @@ describe("secrets pasted where an id goes", function()
     it(("are not quoted back by new(), with %s"):format(auth.name), function()
       for _, secret in ipairs(auth.secrets) do
         for _, change in ipairs({ { region = secret }, { endpoint = "https://h/" .. secret },
-                                  { ca_file = "/no/" .. secret } }) do
+                                  { ca_file = "/no/" .. secret }, { transport = secret } }) do
           local o = { endpoint = server.url, project_id = PROJECT }
           for k, v in pairs(auth.opts) do o[k] = v end
           for k, v in pairs(change) do o[k] = v end

@@ -269,7 +269,7 @@ function M.without_secrets(text, o, getenv)
   local secrets, given = {}, { o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
                                 env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }
   for i = 1, 5 do
-    if given[i] and given[i] ~= "" then secrets[#secrets + 1] = given[i] end
+    if type(given[i]) == "string" and given[i] ~= "" then secrets[#secrets + 1] = given[i] end
   end
   if #secrets == 0 then return text end
   local keyring = core.keyring(nil, (table.unpack or unpack)(secrets))
@@ -285,8 +285,12 @@ end
 -- os.getenv unless a test passes its own.
 function M.build(opts, getenv)
   getenv = getenv or os.getenv
-  local o, err = input.options(opts, OPTIONS, "option", "options")
-  if not o then return nil, err end
+  local o, err, copy = input.options(opts, OPTIONS, "option", "options")
+  if not o then
+    -- (a secret pasted into another option, the transport say, is quoted)
+    if copy then err.message = M.without_secrets(err.message, copy, getenv) end
+    return nil, err
+  end
   as_integers(o)
   local cfg, secrets = settle(o, getenv)
   if not cfg then

@@ -47,14 +47,17 @@ end
 -- { type, check } }: unknown names and wrong types are errors, and
 -- check(v) returns why a value is wrong.  kind names one option in
 -- messages ("option", "call option"); plural names the table.  An error
--- about one option carries its name as err.option.
+-- about one option carries its name as err.option, and comes with the
+-- whole copy, so that the caller can redact the secrets it holds from the
+-- message.
 function M.options(t, rules, kind, plural)
   if t == nil then return {} end
   if type(t) ~= "table" then
     return nil, Error.invalid(("%s must be a table, got %s"):format(plural, type(t)))
   end
   local copy = {}
-  for k, v in next, t do
+  for k, v in next, t do copy[k] = v end
+  for k, v in next, copy do
     local rule, why = rules[k], nil
     if not rule then
       why = ("unknown %s %s"):format(kind, key_name(k))
@@ -67,9 +70,8 @@ function M.options(t, rules, kind, plural)
     if why then
       local err = Error.invalid(why)
       err.option = k
-      return nil, err
+      return nil, err, copy
     end
-    copy[k] = v
   end
   return copy
 end
