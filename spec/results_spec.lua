@@ -294,6 +294,16 @@ describe("rs:where", function()
     assert.are.equal(3, #rs:where(function(r) return r.reason end))
   end)
 
+  it("reads a filter table raw, on every Lua: no __pairs or __index of it runs", function()
+    local ran = false
+    local filter = setmetatable({}, {
+      __pairs = function() ran = true return next, { status = "START_SUCCESS" }, nil end,
+      __index = function() ran = true end,
+    })
+    assert.are.equal(#rs, #rs:where(filter))
+    assert.is_false(ran)
+  end)
+
   it("matches other fields by equality", function()
     assert.are.same({ "Pipeline 1", "Pipeline 4", "Pipeline 5" }, names(rs:where { status = "START_FAILED" }))
     assert.are.same({ "Pipeline 5" }, names(rs:where { pipeline_id = "1d5107b3cd4746a3a03efef83b9e4e45" }))

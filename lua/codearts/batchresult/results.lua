@@ -279,7 +279,7 @@ function methods:where(filter)
     error(PREFIX .. "where: filter must be a function or a table of field = value, got " .. ft, 2)
   end
   local tests = {}
-  for field, want in pairs(filter) do
+  for field, want in next, filter do
     if type(field) ~= "string" then
       error(PREFIX .. "where: filter keys must be field names, got a " .. type(field) .. " key", 2)
     end
