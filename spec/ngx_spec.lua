@@ -482,6 +482,14 @@ describe("inside nginx (ngx_lua cosockets)", function()
         .. "Content-Length: " .. #body .. "\r\n\r\n" .. body)))
     end)
 
+    it("refuses trailers over 64 KiB in all, in lines of 100 bytes: RESPONSE_TOO_LARGE", function()
+      local trailers = ("X-Padding: " .. ("p"):rep(87) .. "\r\n"):rep(700)
+      fails("RESPONSE_TOO_LARGE", answered(chunked(("%x"):format(#body), body, "\r\n0\r\n" .. trailers .. "\r\n")))
+      -- the same lines in the head
+      fails("RESPONSE_TOO_LARGE", answered("HTTP/1.1 200 OK\r\n" .. trailers .. "Content-Length: " .. #body
+        .. "\r\n\r\n" .. body))
+    end)
+
     it("takes a connection closed in the middle of a chunk as a body cut short: NETWORK", function()
       local out = answered(chunked(("%x"):format(#body), body:sub(1, 10), ""))
       assert.is_false(out.ok)

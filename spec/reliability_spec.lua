@@ -240,6 +240,15 @@ describe("limits and bad data", function()
     assert.are.equal(1, server:stats().requests)
   end)
 
+  it("refuses trailers over 64 KiB in all: RESPONSE_TOO_LARGE, not retried", function()
+    server:config { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      .. "d\r\n{\"result\":[]}\r\n0\r\n" .. ("X-Padding: " .. ("p"):rep(87) .. "\r\n"):rep(700) .. "\r\n" }
+    local _, err = client_of(server):query(seed_pairs())
+    assert.are.equal("RESPONSE_TOO_LARGE", err.code)
+    assert.is_false(err.retryable)
+    assert.are.equal(1, server:stats().requests)
+  end)
+
   it("reports a gzip body that does not inflate as PROTOCOL, not retried", function()
     server:config { banner_first = 3, banner = answer(200, "Content-Encoding: gzip\r\n", "not gzip at all") }
     local _, err = client_of(server):query(seed_pairs())

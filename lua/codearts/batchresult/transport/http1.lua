@@ -105,8 +105,10 @@ function Reader:line(limit)
     local nl = self.buf:find("\n", 1, true)
     if nl then
       local line = self.buf:sub(1, nl - 1)
-      self.buf = self.buf:sub(nl + 1)
       if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      -- (a line already read whole counts as much as one still coming)
+      if #line > limit then return nil, "too large" end
+      self.buf = self.buf:sub(nl + 1)
       return line
     end
     if #self.buf > limit then return nil, "too large" end
@@ -248,14 +250,17 @@ local function read_chunked(r, limit)
     if data:sub(-2) ~= "\r\n" then return nil, "PROTOCOL", "bad chunk framing in the answer" end
     parts[#parts + 1] = data:sub(1, -3)
   end
-  -- Trailers, if any, up to the empty line that ends the message.
+  -- Trailers, if any, up to the empty line that ends the message: at most
+  -- MAX_HEADER_BYTES of them together, as for the head.
+  local budget = MAX_HEADER_BYTES
   while true do
-    local line, err = r:line(MAX_HEADER_BYTES)
+    local line, err = r:line(budget)
     if not line then
       if err == "too large" then return nil, "RESPONSE_TOO_LARGE", HEAD_TOO_LARGE end
       return nil, kind_of(err), "the answer was cut short: " .. err
     end
     if line == "" then break end
+    budget = budget - #line
   end
   return table.concat(parts)
 end

@@ -139,7 +139,11 @@ local function send_once(http, cfg, req, u, link, deadline)
     httpc:close()
     return nil, "PROTOCOL", msg, false
   end
-  if link.keep then
+  -- resty.http reads a chunked answer's trailers only when the answer
+  -- announces them (Trailer), and otherwise leaves them on the connection,
+  -- where the next answer would begin: such a connection is not pooled.
+  local chunked = (header("Transfer-Encoding") or ""):lower():find("chunked", 1, true)
+  if link.keep and not chunked then
     httpc:set_keepalive(link.keepalive_ms, link.pool_size)
   else
     httpc:close()
