@@ -92,6 +92,17 @@ describe("client:query with many pairs", function()
     assert.is_nil(results:find(list[7].pipeline_run_id))
   end)
 
+  it("counts in err.batches the batches that were sent", function()
+    local c = client_of(server)
+    local list = make_pairs(30)
+    local _, err = c:query(list, { batch_size = 10, on_progress = function(done) if done == 0 then c:close() end end })
+    assert.are.equal("CLOSED", err.code)
+    assert.are.equal(0, err.batches)
+    assert.are.equal(0, err.failed_batches)
+    assert.are.equal(30, #err.unanswered)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
   it("takes no batch's answer for a pair another batch asked about", function()
     -- Every answer also reports pair 5, which the third batch asks about:
     -- only the third batch's word on it counts, and when that batch fails,

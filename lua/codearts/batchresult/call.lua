@@ -230,9 +230,10 @@ function Call:gather()
     first_err = Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
   end
 
-  local out, missing, unanswered = new_table(self.count, 1), {}, {}
+  local out, missing, unanswered, sent = new_table(self.count, 1), {}, {}, 0
   for j = 1, #jobs do
     local job = jobs[j]
+    if job.attempts > 0 then sent = sent + 1 end
     for i = job.first, job.last do
       if found[i] then
         out[#out + 1] = found[i]
@@ -247,7 +248,7 @@ function Call:gather()
   out.missing = missing
   if first_err then
     first_err.results, first_err.unanswered = out, unanswered
-    first_err.batches, first_err.failed_batches = #jobs, self.failed
+    first_err.batches, first_err.failed_batches = sent, self.failed
     return nil, first_err
   end
   return out
