@@ -20,6 +20,25 @@ describe("retries", function()
   local server
   standin.for_block(function(s) server = s end)
 
+  it("wait with a jitter of their own in each process, on every Lua (math.random is never seeded on most)", function()
+    local child = require "spec.support.child"
+    local script = [[
+      local retry = require "codearts.batchresult.retry"
+      local out = {}
+      for n = 1, 4 do
+        local w = retry.delay(n, nil, 100, 0)
+        assert(w >= 0 and w <= 0.2 * 2 ^ (n - 1), w)
+        out[n] = ("%.6f"):format(w)
+      end
+      io.write(table.concat(out, " "))
+    ]]
+    local a, ok_a = child.run(script)
+    local b, ok_b = child.run(script)
+    assert.is_true(ok_a, a)
+    assert.is_true(ok_b, b)
+    assert.are_not.equal(a, b)
+  end)
+
   it("get past 503s, honouring Retry-After in seconds", function()
     server:config { fail_first = 2, fail_first_status = 503, retry_after = "1" }
     local t0 = core.now()

@@ -1,7 +1,9 @@
 #include "core.h"
 #include "limit.h"
 
+#include <openssl/rand.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Above this, a size hint buys nothing but memory held up front. */
@@ -44,6 +46,24 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
+/* core.random() -> a number in [0, 1) from OpenSSL's generator, for the
+ * backoff's jitter: math.random is never seeded on Lua 5.1, 5.3 and
+ * LuaJIT, so every process would wait alike, and seeding it is the host
+ * program's business.  Should the generator fail, 0.5: a wait without
+ * jitter, rather than a failed call. */
+static int l_random(lua_State *L) {
+    unsigned char b[7];
+    uint64_t v = 0;
+    size_t i;
+    if (RAND_bytes(b, (int)sizeof b) != 1) {
+        lua_pushnumber(L, 0.5);
+        return 1;
+    }
+    for (i = 0; i < sizeof b; i++) v = v << 8 | b[i];
+    lua_pushnumber(L, (lua_Number)(v >> 3) / 9007199254740992.0); /* 53 bits over 2^53 */
+    return 1;
+}
+
 /* A size hint within 0..CAB_MAX_TABLE_HINT. */
 static int clamp_size(lua_Integer n) {
     return n < 0 ? 0 : n > CAB_MAX_TABLE_HINT ? CAB_MAX_TABLE_HINT : (int)n;
@@ -64,6 +84,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "now");
     lua_pushcfunction(L, l_new_table);
     lua_setfield(L, -2, "new_table");
+    lua_pushcfunction(L, l_random);
+    lua_setfield(L, -2, "random");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
     /* core.limits: limit.h, for config.lua and the transports. */

@@ -1,5 +1,7 @@
 --- The retry policy: which failures may pass if the request goes again,
 -- how long to wait first, and the clock skew an APIGW.0303 answer reveals.
+local core = require "codearts.batchresult.core"
+
 local M = {}
 
 local BACKOFF_BASE, BACKOFF_CAP = 0.2, 10
@@ -73,7 +75,7 @@ function M.delay(n, res, max_wait, now)
     local at = M.http_time(ra)
     wait = at and at - now
   end
-  if not wait then wait = math.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)) end
+  if not wait then wait = core.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)) end
   return math.min(math.max(wait, 0), max_wait)
 end
 
