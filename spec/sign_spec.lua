@@ -106,6 +106,10 @@ describe("br.sign", function()
     end)
     it("the same header twice in different case", function()
       assert.truthy(try(with("host", "other")):lower():find("twice"))
+      -- unsigned ones too (a name with "_"): they are sent all the same
+      local h = with("X_Foo", "a")
+      h.x_foo = "b"
+      assert.truthy(try(h):lower():find("twice"))
     end)
     it("a missing or malformed X-Sdk-Date", function()
       assert.truthy(try({ Host = "h" }):find("X-Sdk-Date", 1, true))

@@ -283,8 +283,8 @@ int cab_unsigned_payload(const cab_request *req) {
 }
 
 cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_hash, cab_canon *c) {
-    const cab_header *sorted[CAB_MAX_HEADERS];
-    size_t i, j, ns = 0, total;
+    const cab_header *sorted[CAB_MAX_HEADERS], *unsigned_ones[CAB_MAX_HEADERS];
+    size_t i, j, ns = 0, nu = 0, total;
     cab_buf *b = &c->canonical;
     char *p, *q;
 
@@ -303,7 +303,13 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
         unsigned char all = all_classes(h->name, h->name_len);
         if (h->name_len == 0 || !(all & CC_TCHAR)) return CAB_SIGN_BAD_HEADER_NAME;
         if (has_cr_lf_nul(h->value, h->value_len)) return CAB_SIGN_BAD_HEADER_VALUE;
-        if (!(all & CC_SIGNABLE)) continue;
+        if (!(all & CC_SIGNABLE)) {
+            /* Unsigned, but sent all the same: twice is refused too. */
+            for (j = 0; j < nu; j++)
+                if (name_icmp(unsigned_ones[j], h) == 0) return CAB_SIGN_DUP_HEADER;
+            unsigned_ones[nu++] = h;
+            continue;
+        }
         for (j = ns; j > 0 && name_icmp(sorted[j - 1], h) > 0; j--) sorted[j] = sorted[j - 1];
         if (j > 0 && name_icmp(sorted[j - 1], h) == 0) return CAB_SIGN_DUP_HEADER;
         sorted[j] = h;
