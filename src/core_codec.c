@@ -287,13 +287,14 @@ static int l_encode_ids(lua_State *L) {
 
 /* ---- answers ------------------------------------------------------------ */
 
-/* Runs push(L) on a parsed tree in protected mode, then frees the tree,
- * then raises again what push raised (a memory error, most likely): the
- * tree is never left behind.  push finds arg as the light userdata at 1
+/* Runs the function on top of the stack (pushed before the tree was
+ * parsed: on 5.1 and LuaJIT pushing a C function allocates, and may
+ * raise) on a parsed tree in protected mode, then frees the tree, then
+ * raises again what it raised (a memory error, most likely): the tree is
+ * never left behind.  The function finds arg as the light userdata at 1
  * and leaves its nresults on the stack. */
-static void with_tree(lua_State *L, cJSON *tree, lua_CFunction push, const void *arg, int nresults) {
+static void with_tree(lua_State *L, cJSON *tree, const void *arg, int nresults) {
     int rc;
-    lua_pushcfunction(L, push);
     lua_pushlightuserdata(L, (void *)arg);
     rc = lua_pcall(L, 1, nresults, 0);
     cJSON_Delete(tree);
@@ -321,8 +322,9 @@ static int l_decode_results(lua_State *L) {
     if (nids > MAX_FIELDS) return luaL_error(L, "at most %d id fields", MAX_FIELDS);
     for (i = 0; i < nids; i++) ids[i] = check_name(L, i + 3);
     ids[nids] = NULL;
+    lua_pushcfunction(L, push_result);
     if (!(tree = cab_decode_results(body, len, list, ids, &result, &err))) return cab_fail(L, "%s", err.message);
-    with_tree(L, tree, push_result, result, 1);
+    with_tree(L, tree, result, 1);
     if (lua_isnil(L, -1)) return cab_fail(L, "JSON nested too deeply");
     return 1;
 }
@@ -345,8 +347,10 @@ static int l_decode_error(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
     cab_api_error e;
-    cJSON *tree = cab_decode_error_body(body, len, &e);
-    with_tree(L, tree, push_error, &e, 3);
+    cJSON *tree;
+    lua_pushcfunction(L, push_error);
+    tree = cab_decode_error_body(body, len, &e);
+    with_tree(L, tree, &e, 3);
     return 3;
 }
 
