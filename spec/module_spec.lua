@@ -29,4 +29,13 @@ describe("core.so for " .. version, function()
     assert.truthy(needed:find("libcjson", 1, true))
     assert.truthy(needed:find("libcrypto", 1, true))
   end)
+
+  it("takes a transport's string options as strings only (a number would be a string nothing holds)", function()
+    local core = require "codearts.batchresult.core"
+    for _, name in ipairs({ "ca_file", "ca_path", "proxy" }) do
+      assert.has_error(function()
+        core.multi { connect_timeout_ms = 1000, tls_verify = true, max_response_bytes = 1000, [name] = 12 }
+      end, name .. ": must be a string")
+    end
+  end)
 end)

@@ -123,10 +123,16 @@ static long opt_ms(lua_State *L, int t, const char *name) {
     return ms;
 }
 
+/* A string field of table t, or NULL when absent.  A string only (a number
+ * would become a new string that nothing holds once popped): the string
+ * stays alive, since the table holds it. */
 static const char *opt_string(lua_State *L, int t, const char *name) {
-    const char *s;
+    const char *s = NULL;
     raw_field(L, t, name);
-    s = luaL_optstring(L, -1, NULL); /* stays alive: the table holds it */
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: must be a string", name);
+        s = lua_tostring(L, -1);
+    }
     lua_pop(L, 1);
     return s;
 }
