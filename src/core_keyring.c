@@ -47,8 +47,6 @@ typedef struct {
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
     unsigned long writes; /* how many signs and redactions wrote its buffers */
-    int pins;             /* calls still pushing out of its memory */
-    int closing;          /* close() came while pinned */
 } keyring;
 
 static void keyring_free(keyring *k) {
@@ -58,7 +56,6 @@ static void keyring_free(keyring *k) {
     k->r = NULL;
     cab_buf_free(&k->auth);
     cab_buf_free(&k->shown);
-    k->closing = 0;
     k->closed = 1;
 }
 
@@ -67,21 +64,15 @@ static int keyring_gc(lua_State *L) {
     return 0;
 }
 
-/* A finalizer may run whenever Lua allocates, and may close the client
- * (and so this keyring) while a call still pushes strings out of the
- * keyring's memory: such a call pins it, and a close meanwhile is done at
- * the last unpin (as in core_multi.c). */
-static void unpin(keyring *k) {
-    if (--k->pins == 0 && k->closing) keyring_free(k);
-}
-
-/* On 5.1 and LuaJIT lua_pushlstring collects before it copies, and a
- * finalizer run there may sign or redact with the same client, which
- * rewrites k's buffers (and may move them).  So an answer leaves k's
- * memory through a copy: a userdata on the stack holding bufs[0..n-1] end
- * to end, made before the pushes.  NULL, with nothing pushed, when making
- * it ran such a finalizer (k->writes is no longer `writes`): the caller
- * makes its answer again. */
+/* A finalizer may run whenever Lua allocates (on 5.1 and LuaJIT
+ * lua_pushlstring collects before it copies), and may sign or redact with
+ * the same client, which rewrites k's buffers (and may move them), or
+ * close the client, which frees them.  So an answer leaves k's memory
+ * through a copy: a userdata on the stack holding bufs[0..n-1] end to end,
+ * made before the pushes, with nothing of k's held while it is allocated.
+ * NULL, with nothing pushed, when making it ran such a finalizer (k->writes
+ * is no longer `writes`, or k is closed): the caller makes its answer
+ * again, or reports the close. */
 static const char *copied(lua_State *L, const keyring *k, unsigned long writes, const cab_buf *const *bufs,
                           int n) {
     size_t total = 0, at = 0;
@@ -89,7 +80,7 @@ static const char *copied(lua_State *L, const keyring *k, unsigned long writes, 
     int i;
     for (i = 0; i < n; i++) total += bufs[i]->len;
     copy = lua_newuserdata(L, total ? total : 1);
-    if (k->writes != writes) {
+    if (k->closed || k->writes != writes) {
         lua_pop(L, 1);
         return NULL;
     }
@@ -102,7 +93,7 @@ static const char *copied(lua_State *L, const keyring *k, unsigned long writes, 
 
 static keyring *check_open(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    if (k->closed || k->closing) luaL_argerror(L, 1, "keyring is closed");
+    if (k->closed) luaL_argerror(L, 1, "keyring is closed");
     return k;
 }
 
@@ -118,7 +109,23 @@ static keyring *check_signer(lua_State *L) {
  * than raise, and the call ends with CLOSED. */
 static int closed(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    return k->closed || k->closing;
+    return k->closed;
+}
+
+/* What sign says once the keyring is closed: nil, message, CLOSED. */
+static int closed_result(lua_State *L) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "the client was closed");
+    lua_pushliteral(L, "CLOSED");
+    return 3;
+}
+
+/* What redact says once the keyring is closed: the secrets are gone, so
+ * nothing of the text can be shown safely. */
+static int closed_text(lua_State *L) {
+    lua_pushliteral(L, "(not shown: the client was closed)");
+    lua_pushboolean(L, 0);
+    return 2;
 }
 
 /* Says what it is and nothing of the keys. */
@@ -240,12 +247,7 @@ static int l_sign(lua_State *L) {
     const char *ak = luaL_checklstring(L, 2, &ak_len), *copy;
     cab_sign_status st;
     int n;
-    if (closed(L)) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the client was closed");
-        lua_pushliteral(L, "CLOSED");
-        return 3;
-    }
+    if (closed(L)) return closed_result(L);
     k = check_signer(L);
     req.method = luaL_checklstring(L, 3, &req.method_len);
     req.path = luaL_checklstring(L, 4, &req.path_len);
@@ -257,19 +259,14 @@ static int l_sign(lua_State *L) {
     if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.headers = hs;
     req.n_headers = (size_t)n;
-    k->pins++;
     for (;;) {
         const cab_buf *auth = &k->auth;
         st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
-        if (st != CAB_SIGN_OK) {
-            const cab_header *h = refused_header(st, k->s, hs);
-            unpin(k);
-            return sign_refused(L, st, h);
-        }
+        if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
         if ((copy = copied(L, k, ++k->writes, &auth, 1)) != NULL) break;
+        if (k->closed) return closed_result(L);
     }
     lua_pushlstring(L, copy, k->auth.len);
-    unpin(k);
     return 1;
 }
 
@@ -435,13 +432,12 @@ static int l_last(lua_State *L) {
     bufs[0] = &c->canonical;
     bufs[1] = cab_signer_string_to_sign(k->s);
     bufs[2] = &c->signed_headers;
-    k->pins++;
-    while ((copy = copied(L, k, k->writes, bufs, 3)) == NULL) {}
+    while ((copy = copied(L, k, k->writes, bufs, 3)) == NULL)
+        if (k->closed) luaL_argerror(L, 1, "keyring is closed");
     len[0] = bufs[0]->len, len[1] = bufs[1]->len, len[2] = bufs[2]->len;
     lua_pushlstring(L, copy, len[0]);
     lua_pushlstring(L, copy + len[0], len[1]);
     lua_pushlstring(L, copy + len[0] + len[1], len[2]);
-    unpin(k);
     return 3;
 }
 
@@ -456,32 +452,21 @@ static int l_redact(lua_State *L) {
     lua_Integer limit = luaL_optinteger(L, 3, 0);
     int cut = 0;
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
-    if (closed(L)) {
-        /* The secrets are gone, so nothing can be shown safely. */
-        lua_pushliteral(L, "(not shown: the client was closed)");
-        lua_pushboolean(L, 0);
-        return 2;
-    }
+    if (closed(L)) return closed_text(L);
     k = check_open(L);
-    k->pins++;
     for (;;) {
         const cab_buf *shown = &k->shown;
-        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) {
-            unpin(k);
-            return luaL_error(L, "out of memory");
-        }
+        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return luaL_error(L, "out of memory");
         if ((copy = copied(L, k, ++k->writes, &shown, 1)) != NULL) break;
+        if (k->closed) return closed_text(L);
     }
     lua_pushlstring(L, copy, k->shown.len);
-    unpin(k);
     lua_pushboolean(L, cut);
     return 2;
 }
 
 static int l_close(lua_State *L) {
-    keyring *k = luaL_checkudata(L, 1, KEYRING);
-    if (k->pins) k->closing = 1;
-    else keyring_free(k);
+    keyring_free(luaL_checkudata(L, 1, KEYRING));
     return 0;
 }
 
