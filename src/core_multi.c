@@ -356,16 +356,32 @@ static int l_start(lua_State *L) {
  *    | nil, "INTERNAL", message     the client was closed
  * Drives every transfer until one of the call's is done, or wait passes.
  * not_sent is true when the request provably never reached the server. */
+/* Pushes the answer at the light userdata at 1: status, body, request_id,
+ * date, retry_after (absent ones nil). */
+static int push_response(lua_State *L) {
+    const cab_http_response *r = lua_touserdata(L, 1);
+    lua_pushinteger(L, (lua_Integer)r->status);
+    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
+    if (r->request_id[0]) lua_pushstring(L, r->request_id); else lua_pushnil(L);
+    if (r->date[0]) lua_pushstring(L, r->date); else lua_pushnil(L);
+    if (r->retry_after[0]) lua_pushstring(L, r->retry_after); else lua_pushnil(L);
+    return 5;
+}
+
 static int l_next(lua_State *L) {
-    call_box *c = check_call(L);
+    call_box *c;
     lua_Number wait = luaL_optnumber(L, 2, -1);
     cab_http_status st;
     char err[256];
     const cab_http_response *r;
-    int not_sent, slot;
+    int not_sent, slot, fn, rc;
     long wait_ms = -1;
     multi_box *b;
-    if (!c) return 3;
+    /* First, before the call is checked: on 5.1 and LuaJIT pushing a C
+     * function allocates, and a finalizer may close the client. */
+    lua_pushcfunction(L, push_response);
+    fn = lua_gettop(L);
+    if (!(c = check_call(L))) return 3;
     b = c->box;
     /* Whole milliseconds, rounded up (0.0004 s must not become "no wait
      * at all" and spin), at most the longest wait there is. */
@@ -386,18 +402,17 @@ static int l_next(lua_State *L) {
         lua_pushboolean(L, not_sent);
         return 5;
     }
+    /* The answer is copied into Lua strings in protected mode, with the
+     * handle pinned: whatever the pushes raise (memory), the slot is
+     * released and the pin dropped, and then it is raised again. */
     r = cab_multi_response(b->m, slot);
     pin(b);
-    lua_pushinteger(L, (lua_Integer)r->status);
-    lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
-    if (r->request_id[0]) lua_pushstring(L, r->request_id); else lua_pushnil(L);
-    if (r->date[0]) lua_pushstring(L, r->date); else lua_pushnil(L);
-    if (r->retry_after[0]) lua_pushstring(L, r->retry_after); else lua_pushnil(L);
-    /* Everything is copied into Lua strings: the transfer may be reused.
-     * (Had a push failed for memory, the slot would stay finished and the
-     * call's cancel or collection would reclaim it.) */
+    lua_pushvalue(L, fn);
+    lua_pushlightuserdata(L, (void *)r);
+    rc = lua_pcall(L, 1, 5, 0);
     if (b->m) cab_multi_release(b->m, slot);
     unpin(b);
+    if (rc != 0) return lua_error(L);
     return 6;
 }
 
