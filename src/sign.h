@@ -2,7 +2,7 @@
  *
  * Pure functions: no I/O, no Lua.  The canonical-request builder is plain
  * string work; the signer adds SHA-256 and HMAC from libcrypto.  The rules
- * (FACTS.md, "Authentication"):
+ * (spec/fixtures/FACTS.md, "Authentication"):
  *
  *   CanonicalRequest = METHOD \n URI/ \n query \n headers \n \n signed \n hash
  *   StringToSign     = "SDK-HMAC-SHA256" \n X-Sdk-Date \n hex(sha256(CR))

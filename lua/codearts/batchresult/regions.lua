@@ -1,4 +1,4 @@
---- The CodeArts Pipeline endpoints by region (FACTS.md, "Endpoints").
+--- The CodeArts Pipeline endpoints by region (spec/fixtures/FACTS.md, "Endpoints").
 local M = {}
 
 local patterns = {
