@@ -241,8 +241,8 @@ static size_t item_range(lua_State *L, int flat, int at, int width, lua_Integer 
 
 /* Entry k (1-based) of the flat list at index flat, which must be a
  * string.  The pointer stays valid while an encoder runs: the flat list,
- * on the stack, holds the string, and nothing between here and the end of
- * the encoding runs Lua code or changes the list. */
+ * on the stack, holds the string, and nothing changes the list (a
+ * finalizer run by the encoder's allocation cannot reach it). */
 static const char *flat_string(lua_State *L, int flat, lua_Integer k) {
     const char *s;
     lua_rawgeti(L, flat, (int)k);

@@ -200,7 +200,7 @@ local function run_and_query(priv, flat, n, o)
     res.missing = {}
     for i = 1, count do unqueried[i] = input.item(pairs_flat, operations.query, i) end
     -- (closed between the halves, by a finalizer: nothing else says so)
-    if count > 0 and not err then qerr = Error.new("CLOSED", "the client was closed during the call") end
+    if count > 0 and not err then qerr = Error.closed() end
   end
   local out = res or qerr.results
   out.not_started = started.missing

@@ -218,7 +218,7 @@ function Call:gather()
   if not self:stopped() then batch.run(self.t, jobs, o.concurrency, self) end
   local first_err = self.first_err
   if self.client.closed then
-    first_err = Error.new("CLOSED", "the client was closed during the call")
+    first_err = Error.closed()
   elseif self.raised then
     -- Named without running code of the caller's: a __tostring may raise
     -- as well.  The value itself goes with it.

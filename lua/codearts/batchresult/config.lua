@@ -1,8 +1,8 @@
 --- The option rules and every limit, defined once: what new() and a call's
 -- opts accept, and the client configuration built from them.  Whatever is
 -- accepted here every transport accepts: the limits that the C core
--- enforces come from it (core.limits), and time reaches the transports
--- only as whole milliseconds made by M.ms.
+-- enforces come from it (core.limits), and a call's timeouts reach the
+-- transports as whole milliseconds made by M.ms.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local input = require "codearts.batchresult.input"

@@ -1,7 +1,9 @@
 --- Errors as values.  Every runtime failure of the library is returned as
 -- `nil, err`, where err is a table of this class:
 --   code        the API's error_code (e.g. "APIGW.0301") or one of ours:
---               INVALID_ARGUMENT, NETWORK, TIMEOUT, TLS, DECODE, HTTP, INTERNAL
+--               INVALID_ARGUMENT, NETWORK, TIMEOUT, TLS, PROTOCOL, DECODE,
+--               HTTP, RESPONSE_TOO_LARGE, CLOSED, CALLBACK,
+--               UNSUPPORTED_CONTEXT, INTERNAL (README: Errors)
 --   message     one line
 --   status      the HTTP status, or nil when no answer came
 --   request_id  X-Request-Id of the answer, or nil
@@ -38,6 +40,11 @@ end
 
 function Error.invalid(message)
   return Error.new("INVALID_ARGUMENT", message)
+end
+
+--- The error of a call whose client was closed while it ran.
+function Error.closed()
+  return Error.new("CLOSED", "the client was closed during the call")
 end
 
 function Error.is(v)

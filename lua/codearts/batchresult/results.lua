@@ -30,6 +30,8 @@
 -- called with `.` instead of `:`) raises an error: it is a bug in the
 -- caller, not a runtime failure, so it does not follow the library's
 -- `nil, err` convention.
+local Error = require "codearts.batchresult.error"
+
 local M = {}
 
 local type, pairs, ipairs, tostring, error, getmetatable, setmetatable =
@@ -400,8 +402,7 @@ local NAME_MAX, REASON_MAX = 30, 60
 local function show(v, default)
   local t = type(v)
   if t == "string" then
-    local s = v:gsub("%c+", " ")
-    return s
+    return Error.one_line(v)
   elseif t == "nil" then
     return default
   elseif t == "number" or t == "boolean" then

@@ -19,6 +19,7 @@
 --                      | nil, "idle"    nothing in flight (after sleeping
 --                                       `seconds`, when given)
 --                      | nil, "waited"  `seconds` passed first
+--                      | nil, "closed"  the client was closed meanwhile
 --   t:cancel()    abandon all in flight; no late answer surfaces afterwards
 --   t:close()     the call is over (cancels too)
 -- where req is { method, url, headers, body }, response is

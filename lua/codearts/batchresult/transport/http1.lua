@@ -51,6 +51,14 @@ local function quoted(text)
 end
 M.quoted = quoted
 
+--- The whole milliseconds left before deadline (an ngx.now()), at least
+-- 1; or nil once it has passed.  The resty.http adapter times with it too.
+function M.left_ms(deadline)
+  local left = deadline - ngx.now()
+  if left <= 0 then return nil end
+  return math.max(1, math.floor(left * 1000 + 0.5))
+end
+
 -- Cosockets decode no content coding (libcurl does), so these clients ask
 -- for the body as it is; without an Accept-Encoding a server may code it
 -- any way it likes (RFC 9110 12.5.3).  A coded body all the same is a
@@ -79,9 +87,8 @@ end
 -- The read timeout is what is left of the attempt's time, so that slow
 -- drips of bytes cannot stretch it.
 function Reader:arm()
-  local left = self.deadline - ngx.now()
-  if left <= 0 then return nil, "timeout" end
-  local ms = math.max(1, math.floor(left * 1000 + 0.5))
+  local ms = M.left_ms(self.deadline)
+  if not ms then return nil, "timeout" end
   self.sock:settimeouts(self.connect_ms, ms, ms)
   return true
 end
@@ -294,33 +301,25 @@ end
 
 -- Sending one request -------------------------------------------------------
 
---- The request as the pieces of one send() call.
+--- The request as the pieces of one send() call.  req is exchange.build's:
+-- its headers name the Host, and the body's length is added here.
 local function request_bytes(req, u)
   local parts = { req.method, " ", u.path, " HTTP/1.1\r\n" }
   local body = req.body or ""
-  local have_host, have_length = false, false
-  for name, value in pairs(req.headers or {}) do
+  for name, value in pairs(req.headers) do
     name, value = tostring(name), tostring(value)
     -- Values are checked when a client is made; a header split here
     -- would be a request smuggled by whoever chose the value.
     if name:find("[%c%s:]") or value:find("[\r\n%z]") then
       return nil, "header " .. name .. " holds a control character"
     end
-    local lower = name:lower()
-    if lower == "host" then have_host = true end
-    if lower == "content-length" then have_length = true end
     parts[#parts + 1] = name
     parts[#parts + 1] = ": "
     parts[#parts + 1] = value
     parts[#parts + 1] = "\r\n"
   end
   parts[#parts + 1] = "Accept-Encoding: " .. M.ACCEPT_ENCODING .. "\r\n"
-  if not have_host then
-    parts[#parts + 1] = "Host: " .. req.url:match("^%a[%w+.-]*://([^/?#]*)") .. "\r\n"
-  end
-  if not have_length and (#body > 0 or req.method == "POST" or req.method == "PUT") then
-    parts[#parts + 1] = "Content-Length: " .. #body .. "\r\n"
-  end
+  parts[#parts + 1] = "Content-Length: " .. #body .. "\r\n"
   parts[#parts + 1] = "\r\n"
   parts[#parts + 1] = body
   return parts
@@ -331,7 +330,7 @@ end
 -- (true: the request never left, since no connection was made).
 local function connect(cfg, u, link, deadline, connect_ms)
   local sock = ngx.socket.tcp()
-  local left = math.max(1, math.floor((deadline - ngx.now()) * 1000 + 0.5))
+  local left = M.left_ms(deadline) or 1
   sock:settimeouts(math.min(connect_ms, left), left, left)
   local ok, err = sock:connect(u.host, u.port, { pool = link.pool })
   if not ok then

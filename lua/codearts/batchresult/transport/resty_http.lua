@@ -35,12 +35,7 @@ local function kind_of_error(err)
   return kind_of(err)
 end
 
---- ms left before deadline, at least 1; or nil once it has passed.
-local function left_ms(deadline)
-  local left = deadline - ngx.now()
-  if left <= 0 then return nil end
-  return math.max(1, math.floor(left * 1000 + 0.5))
-end
+local left_ms = http1.left_ms
 
 --- The bytes of the head that headers (resty.http's table: a repeated
 -- header's values in a list) stand for: "Name: value\r\n" each.
