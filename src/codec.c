@@ -219,7 +219,7 @@ static size_t number_end(const char *s, size_t len, size_t i) {
  * Most of a body is the inside of strings, which this skips in words. */
 static int stops_string(uint64_t w) {
     uint64_t q = w ^ ('"' * ONES), b = w ^ ('\\' * ONES);
-    return (((w - 0x20 * ONES) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS ? 1 : 0;
+    return ((((w - 0x20 * ONES) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) != 0;
 }
 
 static size_t lexis_fault(const char *s, size_t len, const char **why) {

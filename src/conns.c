@@ -80,15 +80,12 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     }
     /* Close-on-exec: a program this process runs (os.execute, io.popen)
      * must not hold the connection, keeping it open past close() and free
-     * to write on it. */
-#ifdef SOCK_CLOEXEC
-    sock = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-#else
-    if ((sock = socket(a->family, a->socktype, a->protocol)) != CURL_SOCKET_BAD && fcntl(sock, F_SETFD, FD_CLOEXEC) != 0) {
+     * to write on it.  (fcntl, as SOCK_CLOEXEC is not everywhere.) */
+    if ((sock = socket(a->family, a->socktype, a->protocol)) != CURL_SOCKET_BAD &&
+        fcntl(sock, F_SETFD, FD_CLOEXEC) != 0) {
         close(sock);
         sock = CURL_SOCKET_BAD;
     }
-#endif
     if (sock != CURL_SOCKET_BAD) {
         conn *k = &c->all[c->n++];
         memset(k, 0, sizeof *k);

@@ -183,6 +183,7 @@ static int tables_build(tables *t, const secret *s, size_t n) {
     size_t i, at, runs = 0, shorts = 0, base = 0, heads, bits = 64;
     unsigned j;
     tables_clear(t);
+    if (n == 0) return -1; /* never (the caller adds a secret): no malloc(0) below */
     for (i = 0; i < n; i++) {
         if (s[i].len >= RUN) runs += s[i].len - RUN + 1;
         else shorts++;

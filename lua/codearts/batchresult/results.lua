@@ -34,8 +34,8 @@ local Error = require "codearts.batchresult.error"
 
 local M = {}
 
-local type, pairs, ipairs, tostring, error, getmetatable, setmetatable =
-  type, pairs, ipairs, tostring, error, getmetatable, setmetatable
+local type, next, ipairs, tostring, error, getmetatable, setmetatable =
+  type, next, ipairs, tostring, error, getmetatable, setmetatable
 local concat, sort, rep = table.concat, table.sort, string.rep
 
 local PREFIX = "codearts.batchresult.results: "
