@@ -91,7 +91,14 @@ describe("br.decode", function()
       assert.truthy(msg:find("invalid JSON", 1, true), n .. ": " .. msg)
     end
     refused('{"result":[],"x":012}', "a malformed number", 18)
-    -- wherever it falls in a long string (the scan reads eight bytes at a time)
+    -- wherever it falls in a long string (the scan reads eight bytes at a
+    -- time), and a body that ends in a string, or in its escape
+    for k = 0, 24 do
+      for _, tail in ipairs({ "", "\\", "\\u00" }) do
+        local msg = decode_error('{"result":[],"x":"' .. ("a"):rep(k) .. tail)
+        assert.truthy(msg:find("ends early", 1, true), msg)
+      end
+    end
     for k = 1, 24 do
       local text = '{"result":[],"x":"' .. ("a"):rep(k) .. "\31" .. ("b"):rep(30) .. '"}'
       refused(text, "a control character inside a string", 18 + k + 1)

@@ -1,5 +1,6 @@
 #include "codec.h"
 #include "requirements.h"
+#include "word.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -210,36 +211,36 @@ static size_t number_end(const char *s, size_t len, size_t i) {
  * and a number strtod reads ("012", "1."); and its strings end at a NUL, so
  * a value holding one (a NUL byte, or a \u0000 escape) would come back cut
  * short, and an id cut short might match another.  cJSON finds the rest. */
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-
 /* Whether any of the eight bytes of w is below 0x20, a quote or a
- * backslash: (v - ONES) & ~v & HIGHS is nonzero exactly when a byte of v
- * is 0, and (w - 0x20 * ONES) & ~w & HIGHS when a byte of w is below 0x20.
- * Most of a body is the inside of strings, which this skips in words. */
+ * backslash (word.h).  Most of a body is the inside of strings, which
+ * this skips in words. */
 static int stops_string(uint64_t w) {
-    uint64_t q = w ^ ('"' * ONES), b = w ^ ('\\' * ONES);
-    return ((((w - 0x20 * ONES) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) != 0;
+    return (cab_word_below(w, 0x20) | cab_word_has(w, '"') | cab_word_has(w, '\\')) != 0;
 }
+
+/* Whether c ends a run of plain string bytes: a control character, a
+ * quote or a backslash. */
+#define STOPS(c) ((unsigned char)(c) < 0x20 || (c) == '"' || (c) == '\\')
 
 static size_t lexis_fault(const char *s, size_t len, const char **why) {
     size_t i = 0, at;
-    uint64_t w;
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"') {
-            for (i++; i < len && s[i] != '"'; i++) {
-                for (; len - i >= sizeof w; i += sizeof w) {
-                    memcpy(&w, s + i, sizeof w);
-                    if (stops_string(w)) break;
-                }
-                if (i == len || s[i] == '"') break;
+            for (i++;; i++) {
+                /* Plain bytes: in words, then one by one up to the byte
+                 * that stopped the word. */
+                while (len - i >= 8 && !stops_string(cab_word(s + i))) i += 8;
+                while (i < len && !STOPS(s[i])) i++;
+                if (i == len || s[i] == '"') break; /* (cut short: cJSON says so) */
                 c = (unsigned char)s[i];
                 if (c < 0x20) {
                     *why = c ? "a control character inside a string" : NUL_WHY;
                     return i + 1;
                 }
-                if (c == '\\' && ++i < len && s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0) {
+                /* A backslash: the escape it starts is skipped. */
+                if (++i == len) break;
+                if (s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0) {
                     *why = NUL_WHY;
                     return i;
                 }

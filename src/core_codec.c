@@ -43,9 +43,9 @@ typedef struct {
 
 static int push_json(lua_State *L, const cJSON *v);
 
-/* Pushes object v, an item of an array; the array's key table is on top of
- * the stack on entry. */
-static int push_record(lua_State *L, const cJSON *v, key_cache *kc) {
+/* Pushes object v.  With kc (v is an item of an array), the array's key
+ * table is on top of the stack on entry, and the names come from it. */
+static int push_object(lua_State *L, const cJSON *v, key_cache *kc) {
     const cJSON *c;
     int k = 0, keys;
     if (!lua_checkstack(L, 4)) return -1;
@@ -53,11 +53,11 @@ static int push_record(lua_State *L, const cJSON *v, key_cache *kc) {
     lua_createtable(L, 0, count_children(v));
     for (c = v->child; c; c = c->next, k++) {
         if (cJSON_IsNull(c) || !c->string) continue; /* null: the member is absent */
-        if (k < kc->n && kc->name[k] && strcmp(kc->name[k], c->string) == 0) {
+        if (kc && k < kc->n && kc->name[k] && strcmp(kc->name[k], c->string) == 0) {
             lua_rawgeti(L, keys, k + 1);
         } else {
             push_string(L, c->string);
-            if (k < KEY_CACHE) {
+            if (kc && k < KEY_CACHE) {
                 /* Remember this name at this position (replacing any other). */
                 lua_pushvalue(L, -1);
                 lua_rawseti(L, keys, k + 1);
@@ -81,19 +81,13 @@ static int push_json(lua_State *L, const cJSON *v) {
     if (cJSON_IsString(v)) {
         push_string(L, v->valuestring);
     } else if (cJSON_IsObject(v)) {
-        lua_createtable(L, 0, count_children(v));
-        for (c = v->child; c; c = c->next) {
-            if (cJSON_IsNull(c) || !c->string) continue; /* null: the member is absent */
-            push_string(L, c->string);
-            if (push_json(L, c)) return -1;
-            lua_rawset(L, -3);
-        }
+        if (push_object(L, v, NULL)) return -1;
     } else if (cJSON_IsArray(v)) {
         key_cache kc = {{NULL}, 0};
         lua_createtable(L, count_children(v), 0);
         lua_createtable(L, KEY_CACHE, 0); /* the cached key strings, by position */
         for (c = v->child, i = 1; c; c = c->next, i++) {
-            if (cJSON_IsObject(c) ? push_record(L, c, &kc) : push_json(L, c)) return -1;
+            if (cJSON_IsObject(c) ? push_object(L, c, &kc) : push_json(L, c)) return -1;
             lua_rawseti(L, -3, i);
         }
         lua_pop(L, 1);

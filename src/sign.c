@@ -1,5 +1,6 @@
 #include "sign.h"
 #include "requirements.h"
+#include "word.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,24 +64,17 @@ static int all_in(const char *s, size_t n, unsigned char cls) {
     return (all_classes(s, n) & cls) == cls;
 }
 
-/* Whether s[0..n) holds CR, LF or NUL, eight bytes at a time: a byte of
- * x is zero exactly where (x - 0x01..01) & ~x & 0x80..80 has its high bit. */
+/* Whether s[0..n) holds CR, LF or NUL, eight bytes at a time (word.h). */
 static int has_cr_lf_nul(const char *s, size_t n) {
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    const uint64_t cr = ones * '\r', lf = ones * '\n';
-    uint64_t hit = 0, w, x;
+    uint64_t hit = 0, w;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        x = w ^ cr;
-        hit |= (x - ones) & ~x;
-        x = w ^ lf;
-        hit |= (x - ones) & ~x;
-        hit |= (w - ones) & ~w;
+        w = cab_word(s + i);
+        hit |= cab_word_has(w, '\r') | cab_word_has(w, '\n') | cab_word_has(w, '\0');
     }
     for (; i < n; i++)
         if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-    return (hit & highs) != 0;
+    return hit != 0;
 }
 
 static int is_token(const char *s, size_t n) { return n > 0 && all_in(s, n, CC_TCHAR); }
