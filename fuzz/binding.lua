@@ -231,8 +231,17 @@ local function table_value(depth)
   return t
 end
 
+-- v as JSON text, at most 20 tables deep and JSON_NODES values in all (a
+-- table made before, & b, may sit in a table many times: without a bound
+-- the text of such a graph grows exponentially with its depth).
+local JSON_NODES = 20000
+local json_left
+
 local function json_text(v, depth)
   depth = depth or 0
+  if depth == 0 then json_left = JSON_NODES end
+  json_left = json_left - 1
+  if json_left < 0 then return "null" end
   local tv = type(v)
   if tv == "string" then
     return '"' .. v:gsub('[%c"\\]', function(ch)
@@ -254,7 +263,7 @@ local function json_text(v, depth)
     for k in next, v do if type(k) == "string" then keys[#keys + 1] = k end end
     table.sort(keys)
     local out = {}
-    for i, k in ipairs(keys) do out[i] = json_text(k) .. ":" .. json_text(rawget(v, k), depth + 1) end
+    for i, k in ipairs(keys) do out[i] = json_text(k, depth + 1) .. ":" .. json_text(rawget(v, k), depth + 1) end
     return "{" .. table.concat(out, ",") .. "}"
   end
   return "null"
