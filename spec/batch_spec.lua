@@ -101,6 +101,14 @@ describe("client:query with many pairs", function()
     assert.are.equal(0, err.failed_batches)
     assert.are.equal(30, #err.unanswered)
     assert.are.equal(0, server:stats().requests)
+    -- the deadline passes during the first batch: the others are never sent
+    server:config { delay_ms = 1500 }
+    local _, late = client_of(server):query(make_pairs(3), { batch_size = 1, concurrency = 1, deadline = 1,
+                                                             max_retries = 0 })
+    assert.are.equal("TIMEOUT", late.code)
+    assert.are.equal(1, late.batches)
+    assert.are.equal(1, late.failed_batches)
+    assert.are.equal(3, #late.unanswered)
   end)
 
   it("takes no batch's answer for a pair another batch asked about", function()

@@ -205,12 +205,6 @@ static size_t number_end(const char *s, size_t len, size_t i) {
 
 #define NUL_WHY "a NUL character, which no string from it can carry"
 
-/* Where the body breaks a rule of JSON's (RFC 8259) that cJSON lets pass,
- * from 1, with the rule in *why; 0 when it breaks none.  cJSON takes any
- * byte up to a space as white space, a control character inside a string,
- * and a number strtod reads ("012", "1."); and its strings end at a NUL, so
- * a value holding one (a NUL byte, or a \u0000 escape) would come back cut
- * short, and an id cut short might match another.  cJSON finds the rest. */
 /* Whether any of the eight bytes of w is below 0x20, a quote or a
  * backslash (word.h).  Most of a body is the inside of strings, which
  * this skips in words. */
@@ -222,6 +216,12 @@ static int stops_string(uint64_t w) {
  * quote or a backslash. */
 #define STOPS(c) ((unsigned char)(c) < 0x20 || (c) == '"' || (c) == '\\')
 
+/* Where the body breaks a rule of JSON's (RFC 8259) that cJSON lets pass,
+ * from 1, with the rule in *why; 0 when it breaks none.  cJSON takes any
+ * byte up to a space as white space, a control character inside a string,
+ * and a number strtod reads ("012", "1."); and its strings end at a NUL, so
+ * a value holding one (a NUL byte, or a \u0000 escape) would come back cut
+ * short, and an id cut short might match another.  cJSON finds the rest. */
 static size_t lexis_fault(const char *s, size_t len, const char **why) {
     size_t i = 0, at;
     while (i < len) {

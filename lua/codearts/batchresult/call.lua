@@ -200,7 +200,9 @@ function Call:done(job, res, kind, msg, not_sent)
       if at and at >= first and at <= last and not found[at] then found[at] = r end
     end
   else
-    self.failed = self.failed + 1
+    -- (a batch the deadline kept from being sent is unanswered, but it is
+    -- no batch sent that failed)
+    if job.attempts > 0 then self.failed = self.failed + 1 end
     err.attempts = job.attempts
     self.first_err = self.first_err or err
   end
