@@ -101,13 +101,16 @@ describe("client:query with many pairs", function()
     assert.are.equal(0, err.failed_batches)
     assert.are.equal(30, #err.unanswered)
     assert.are.equal(0, server:stats().requests)
-    -- the deadline passes during the first batch: the others are never sent
+    -- the deadline passes during the first batch: the last is never sent
+    -- (the second may be, with the millisecond left), and what was not
+    -- sent did not fail either
     server:config { delay_ms = 1500 }
     local _, late = client_of(server):query(make_pairs(3), { batch_size = 1, concurrency = 1, deadline = 1,
                                                              max_retries = 0 })
     assert.are.equal("TIMEOUT", late.code)
-    assert.are.equal(1, late.batches)
-    assert.are.equal(1, late.failed_batches)
+    assert.is_true(late.batches >= 1 and late.batches <= 2, late.batches .. " batches")
+    assert.are.equal(late.batches, late.failed_batches)
+    assert.is_true(server:stats().requests <= late.batches)
     assert.are.equal(3, #late.unanswered)
   end)
 
