@@ -710,6 +710,15 @@ describe("codearts-batchresult", function()
       assert.truthy(r.err:find("--token-file - holds more than one line", 1, true), cli.describe(r))
       assert.are.equal(1, select(2, r.err:gsub("\n", ""))) -- one line, which shows no token
       assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true))
+      -- The token pasted into a flag the library refuses, before there is
+      -- a client: the message quotes the flag's value, redacted
+      for _, flag in ipairs({ "--endpoint", "--region", "--ca-file", "--project-id" }) do
+        local value = flag == "--endpoint" and ("https://example.com/v3?X-Auth-Token=" .. creds.iam_token)
+          or creds.iam_token
+        r = run({ "query", "--token-file", "-", flag, value, arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true), flag .. ": " .. r.err)
+      end
       -- No option takes a secret: the options each command offers.
       for _, command in ipairs({ "query", "run" }) do
         r = run({ command, "--help" })

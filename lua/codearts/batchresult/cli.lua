@@ -206,6 +206,7 @@ local function run(argv, sys, state)
   check_usage(a)
   local from = text_source(a, sys)
   local token = a.token_file and read_token(a, sys)
+  state.token = token -- a secret main must redact, should there be no client
 
   local on_tty = terminal.isatty(sys.stderr)
   local show_progress = a.progress or (on_tty and not a.no_progress)
@@ -305,11 +306,11 @@ function M.main(argv, sys)
   end)
   -- Whatever is said below may quote the user's input: redacted first,
   -- by the client, or before there is one by the secrets the environment
-  -- holds.
+  -- and the token file hold.
   local client = state.client
   local function redact(text)
     if client then return client:redact(text) end
-    return config.without_secrets(text, nil, sys.getenv)
+    return config.without_secrets(text, { token = state.token }, sys.getenv)
   end
   if not ok and type(status) == "table" then
     if status.message then status.message = redact(status.message) end
