@@ -79,9 +79,13 @@ end
 -- secret of the client, in any form, redacted (in C, where the SK is),
 -- then cut to at most limit bytes, with "…" when it was cut, on one line
 -- (each run of control characters, a terminal's escapes too, a space).
+-- That may join pieces of a secret that control characters kept apart (a
+-- secret with spaces, sent with tabs for them), so the line is redacted
+-- again.
 function M.shown(keyring, text, limit)
   local s, cut = keyring:redact(text, limit)
-  return Error.one_line(cut and (s .. "…") or s)
+  s = keyring:redact(Error.one_line(s))
+  return cut and (s .. "…") or s
 end
 local shown = M.shown
 
