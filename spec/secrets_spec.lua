@@ -128,6 +128,25 @@ describe("secrets echoed by a server", function()
     end
   end
 
+  it("a secret with spaces, quoted with control characters for them, stays hidden once on one line", function()
+    -- Every 8 bytes of the quote hold a control character, so only the
+    -- line the error shows (each run of them a space) holds the secret.
+    local sk = "Ab3x9Q K7pz2W m4Rt8Y Zq1"
+    local quote = sk:gsub(" ", "\t")
+    local body = "secret " .. quote .. " echoed"
+    server:config { banner_first = 1, banner = ("HTTP/1.1 502 Bad Gateway\r\nContent-Length: %d\r\n\r\n%s")
+      :format(#body, body) }
+    local events = {}
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = "AKSPACES0001", sk = sk,
+                              max_retries = 0, logger = function(e) events[#events + 1] = e end })
+    local _, err = c:query(seed_pairs())
+    assert.are.equal(502, err.status)
+    assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+    assert_hidden(tostring(err), { sk }, "tostring(err)")
+    assert_hidden(events[1].error, { sk }, "the logger's error")
+    c:close()
+  end)
+
   it("an error that quotes no secret is left as the server wrote it", function()
     local _, err = assert(br.new { endpoint = server.url, project_id = PROJECT, token = "wrong-token" })
       :query(seed_pairs())
@@ -154,6 +173,9 @@ describe("secrets pasted where an id goes", function()
             return client:prepare({ { pipeline_id = model.seed[1].pipeline_id, pipeline_run_id = secret } })
           end,
           function() return client:prepare(seed_pairs(), { operation = secret }) end,
+          -- a secret as a call option's name
+          function() return client:query(seed_pairs(), { [secret] = 1 }) end,
+          function() return client:run_and_query({ model.seed[1].pipeline_id }, { [secret] = true }) end,
           -- a long id: redacted before its cut, so no start of the secret shows
           function() return client:query({ { pipeline_id = ("x"):rep(170) .. secret, pipeline_run_id = "y" } }) end,
         }

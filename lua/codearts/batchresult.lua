@@ -130,12 +130,20 @@ local function items(priv, list, row)
   return flat, n
 end
 
+--- A call's options settled, or nil, err with the client's secrets
+-- redacted from what it quotes (an unknown option's name may be one).
+local function call_options(priv, opts)
+  local o, err = config.call_options(opts, priv.cfg)
+  if not o then err.message = exchange.shown(priv.creds.keyring, err.message, INPUT_MESSAGE_BYTES) end
+  return o, err
+end
+
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
 -- it returns true at once and the answer goes to the callback.
 local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
-  if opts ~= nil then o, err = config.call_options(opts, priv.cfg) end
+  if opts ~= nil then o, err = call_options(priv, opts) end
   if not o then return nil, err end
   local flat, n = items(priv, list, row)
   if not flat then return nil, n end
@@ -225,7 +233,7 @@ end
 -- err.unqueried the runs that started but were not asked about.
 function Client:run_and_query(ids, opts)
   local priv = live(self)
-  local o, err = config.call_options(opts, priv.cfg)
+  local o, err = call_options(priv, opts)
   if not o then return nil, err end
   if o.dry_run then
     return nil, Error.invalid("run_and_query has no dry_run: the runs it would ask about do not exist "
