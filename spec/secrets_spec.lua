@@ -147,6 +147,21 @@ describe("secrets echoed by a server", function()
     c:close()
   end)
 
+  it("a request id too long to show whole is dropped, not cut where a secret begins", function()
+    local id = ("r"):rep(120) .. creds.permanent.sk
+    local body = '{"error_code":"X.1","error_msg":"no"}'
+    server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nX-Request-Id: %s\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(id, #body, body) }
+    local events = {}
+    local c = assert(br.new(server:options { max_retries = 0, logger = function(e) events[#events + 1] = e end }))
+    local _, err = c:query(seed_pairs())
+    assert.are.equal("X.1", err.code)
+    assert.is_nil(err.request_id)
+    assert.is_nil(events[1].request_id)
+    assert_hidden(tostring(err), { creds.permanent.sk }, "tostring(err)")
+    c:close()
+  end)
+
   it("an error that quotes no secret is left as the server wrote it", function()
     local _, err = assert(br.new { endpoint = server.url, project_id = PROJECT, token = "wrong-token" })
       :query(seed_pairs())

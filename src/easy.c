@@ -37,7 +37,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return cab_buf_add(&e->resp.body, p, len) ? 0 : len; /* 0 aborts: out of memory */
 }
 
-/* Copies the value of "name: value" into dst when the line's name is name. */
+/* Copies the value of "name: value" into dst when the line's name is name;
+ * a value too long for dst is not kept at all, since a cut one could end
+ * in the start of a secret that no redaction would then recognise. */
 static void capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
     size_t nl = strlen(name), i;
     const char *v, *end = line + len;
@@ -51,7 +53,7 @@ static void capture(const char *line, size_t len, const char *name, char *dst, s
     while (v < end && (*v == ' ' || *v == '\t')) v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
     len = (size_t)(end - v);
-    if (len >= dstlen) len = dstlen - 1;
+    if (len >= dstlen) len = 0;
     memcpy(dst, v, len);
     dst[len] = '\0';
 }
