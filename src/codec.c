@@ -334,13 +334,16 @@ static int duplicate_member(const cJSON *obj, const char **name) {
     return found;
 }
 
-/* A name from the body as a message may show it: at most 40 bytes, each
- * byte outside printable ASCII as '?', so that the message stays one line
- * of plain text whatever the body holds. */
-static void shown_name(const char *name, char out[41]) {
-    size_t i;
-    for (i = 0; i < 40 && name[i]; i++) out[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
-    out[i] = '\0';
+/* A name from the body as a message may show it: quoted whole when it is
+ * at most 40 bytes of printable ASCII, else by its length only.  A name
+ * cut short or rewritten could end in, or hide, the start of a secret
+ * that the redaction after this (exchange.lua) would then not recognise. */
+#define SHOWN_NAME 48
+static void shown_name(const char *name, char out[SHOWN_NAME]) {
+    size_t i, n = strlen(name);
+    for (i = 0; i < n && name[i] >= 0x20 && name[i] < 0x7f; i++) {}
+    if (i == n && n <= 40) snprintf(out, SHOWN_NAME, "\"%s\"", name);
+    else snprintf(out, SHOWN_NAME, "of %zu bytes", n);
 }
 
 /* Where a problem is, for a message: the body itself, or item i (from 1)
@@ -354,7 +357,7 @@ typedef struct {
  * -1 then, else 0. */
 static int no_duplicates_here(const cJSON *v, place at, cab_decode_error *err) {
     const char *name = NULL;
-    char shown[41], where[48];
+    char shown[SHOWN_NAME], where[48];
     int rc = duplicate_member(v, &name);
     if (rc == 0) return 0;
     if (at.list) snprintf(where, sizeof where, "%.24s[%zu]", at.list, at.i);
@@ -363,7 +366,7 @@ static int no_duplicates_here(const cJSON *v, place at, cab_decode_error *err) {
         snprintf(err->message, sizeof err->message, "out of memory checking %s", where);
     } else {
         shown_name(name, shown);
-        snprintf(err->message, sizeof err->message, "%s names the member \"%s\" twice", where, shown);
+        snprintf(err->message, sizeof err->message, "%s names the member %s twice", where, shown);
     }
     return -1;
 }
