@@ -72,8 +72,8 @@ local function text_source(a, sys)
 end
 
 --- The items: arguments, then the text of `from` (text_source).
-local function read_items(a, sys, from)
-  local items = input.items(a.command == "query" and "pairs" or "ids")
+local function read_items(a, sys, from, client)
+  local items = input.items(a.command == "query" and "pairs" or "ids", function(s) return client:redact(s) end)
   local ok, why = input.from_arguments(items, a.command == "query" and a.pairs or a.pipeline_ids)
   if not ok then stop(USAGE, why) end
   if from then
@@ -215,7 +215,7 @@ local function run(argv, sys, state)
   -- redactor (main), since a user may paste a secret where an id goes.
   local client = new_client(a, token, sys, progress)
   state.client = client
-  local items = read_items(a, sys, from)
+  local items = read_items(a, sys, from, client)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
                  on_progress = show_progress and progress.update or nil }

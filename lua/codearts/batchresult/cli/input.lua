@@ -28,9 +28,10 @@ local M = {}
 local Items = {}
 Items.__index = Items
 
---- An empty list of items; kind is "pairs" or "ids".
-function M.items(kind)
-  return setmetatable({ kind = kind, list = {}, from = {}, at = {}, n = 0 }, Items)
+--- An empty list of items; kind is "pairs" or "ids"; redact(text) hides
+-- the client's secrets in what a message quotes of the user's text.
+function M.items(kind, redact)
+  return setmetatable({ kind = kind, redact = redact, list = {}, from = {}, at = {}, n = 0 }, Items)
 end
 
 function Items:add(item, source, at)
@@ -47,10 +48,11 @@ end
 -- Longest piece of the user's text quoted back in a message.
 local SHOWN_MAX = 60
 
---- Text from the user, fit to quote in a one-line message: control
--- characters as "?", long text cut.
-local function shown(s)
-  s = s:gsub("%c", "?")
+--- Text from the user, fit to quote in a one-line message: the secrets in
+-- it redacted first (a cut before would leave a secret's start, and the
+-- "?" a secret's pieces), then control characters as "?", long text cut.
+local function shown(items, s)
+  s = items.redact(s):gsub("%c", "?")
   if #s > SHOWN_MAX then s = s:sub(1, SHOWN_MAX - 3) .. "..." end
   return s
 end
@@ -58,7 +60,7 @@ end
 --- Items from the command line's arguments: PIPELINE_ID:PIPELINE_RUN_ID
 -- pairs, or pipeline ids as they are.  Returns true, or nil, message.
 function M.from_arguments(items, argv)
-  local function where(i) return ("argument %d (%s)"):format(i, shown(argv[i])) end
+  local function where(i) return ("argument %d (%s)"):format(i, shown(items, argv[i])) end
   for i, a in ipairs(argv) do
     if items.kind == "ids" then
       items:add(a, where, i)
@@ -109,7 +111,7 @@ local function pair_lines(items, text, label)
         local sep
         p, sep, r = body:match("^([^%s,:]*)([%s,:]*)(.*)$")
         if p == "" or r == "" or r:find("[%s,:]") or select(2, sep:gsub("[,:]", "")) > 1 then
-          return nil, ("%s: %s, got %s"):format(where(n), SEPARATOR, shown(body))
+          return nil, ("%s: %s, got %s"):format(where(n), SEPARATOR, shown(items, body))
         end
       end
     end
