@@ -27,11 +27,12 @@ local MAX_HEADER_BYTES = config.LIMITS.max_header_bytes
 local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
 M.MAX_HEADER_BYTES, M.HEAD_TOO_LARGE = MAX_HEADER_BYTES, HEAD_TOO_LARGE
 local READ_CHUNK = 65536
--- How much of a server's unexpected words a message quotes: as much as
--- an error's message may show (exchange.lua redacts it, then cuts it to
--- 4096 bytes).  A shorter cut here, before the redaction, could leave the
+-- How much of a server's unexpected words a message quotes: more than an
+-- error's message may show (exchange.lua redacts it, then cuts it to 4096
+-- bytes), so that this cut, made before the redaction, falls where the
+-- message is cut again after it: a cut within what is shown could leave the
 -- start of a secret at its end.
-local QUOTE_BYTES = 4096
+local QUOTE_BYTES = 2 * 4096
 
 local function too_large(limit)
   return ("the answer is larger than the limit of %d bytes"):format(limit)
@@ -45,9 +46,11 @@ local function kind_of(err)
 end
 M.kind_of = kind_of
 
---- The start of text the server sent, as one printable line for a message.
+--- The start of text the server sent, for a message.  Its bytes are kept
+-- as they are (rewritten, a secret's would escape the redaction); the
+-- message is made one line after it is redacted (exchange.lua).
 local function quoted(text)
-  return (text:sub(1, QUOTE_BYTES):gsub("[%c\128-\255]", "?"))
+  return text:sub(1, QUOTE_BYTES)
 end
 M.quoted = quoted
 
