@@ -37,25 +37,31 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return cab_buf_add(&e->resp.body, p, len) ? 0 : len; /* 0 aborts: out of memory */
 }
 
-/* Copies the value of "name: value" into dst when the line's name is name;
- * a value too long for dst is not kept at all, since a cut one could end
- * in the start of a secret that no redaction would then recognise. */
-static void capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
+/* Copies the value of "name: value" into dst when the line's name is name:
+ * CAPTURED, or CAPTURE_TOO_LONG for a value too long for dst, which is not
+ * kept at all (dst empty), since a cut one could end in the start of a
+ * secret that no redaction would then recognise; OTHER_HEADER else. */
+enum { OTHER_HEADER, CAPTURED, CAPTURE_TOO_LONG };
+static int capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
     size_t nl = strlen(name), i;
     const char *v, *end = line + len;
-    if (len <= nl || line[nl] != ':') return;
+    if (len <= nl || line[nl] != ':') return OTHER_HEADER;
     for (i = 0; i < nl; i++) {
         char c = line[i];
         if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
-        if (c != name[i]) return;
+        if (c != name[i]) return OTHER_HEADER;
     }
     v = line + nl + 1;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
     len = (size_t)(end - v);
-    if (len >= dstlen) len = 0;
+    if (len >= dstlen) {
+        dst[0] = '\0';
+        return CAPTURE_TOO_LONG;
+    }
     memcpy(dst, v, len);
     dst[len] = '\0';
+    return CAPTURED;
 }
 
 static void forget_headers(cab_http_response *r) {
@@ -72,10 +78,11 @@ static long long content_length(const char *p, size_t len) {
     const char *at = v;
     char *end;
     long long n = -1, item;
-    v[0] = '\0';
-    capture(p, len, "content-length", v, sizeof v);
-    if (!v[0]) return -1;
-    if (strlen(v) == sizeof v - 1) return -2; /* cut to fit: a length further on could differ */
+    switch (capture(p, len, "content-length", v, sizeof v)) {
+    case OTHER_HEADER: return -1;
+    case CAPTURE_TOO_LONG: return -2; /* not read whole: a length further on could differ */
+    default: break;
+    }
     for (;;) {
         while (*at == ' ' || *at == '\t') at++;
         if (*at < '0' || *at > '9') return -1;
