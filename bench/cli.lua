@@ -63,7 +63,7 @@ local ok, err = pcall(function()
 
     collectgarbage("collect")
     t = now()
-    local items = input.items("pairs", function(text) return text end) -- (a valid file: nothing is quoted)
+    local items = input.items("pairs", function(s) return s end) -- (a valid file: nothing is quoted)
     assert(input.from_text(items, files.read(input_file), "input"))
     reads[r] = now() - t
     assert(items.n == PAIRS)

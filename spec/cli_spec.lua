@@ -715,7 +715,8 @@ describe("codearts-batchresult", function()
       for _, flag in ipairs({ "--endpoint", "--region", "--ca-file", "--project-id" }) do
         local value = flag == "--endpoint" and ("https://example.com/v3?X-Auth-Token=" .. creds.iam_token)
           or creds.iam_token
-        r = run({ "query", "--token-file", "-", flag, value, arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token })
+        r = run({ "query", "--token-file", "-", flag, value, arg_of(SEED[2]) },
+          { env = no_aksk, stdin = creds.iam_token })
         assert.are.equal(2, r.status, cli.describe(r))
         assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true), flag .. ": " .. r.err)
       end
