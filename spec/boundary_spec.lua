@@ -255,6 +255,46 @@ describe("limits are the same in every layer", function()
     m:close()
   end)
 
+  it("a memory error while a keyring or a transport hands out an answer leaves nothing pinned", function()
+    -- Each allocation of a sign, and of the pushes of an answer, fails in
+    -- turn; close() must then close at once (the SK wiped, the handle and
+    -- its connections gone), not wait for the collector.
+    if rawget(_G, "jit") then
+      pending("LuaJIT on 64 bits takes no other allocator")
+      return
+    end
+    local out, ok = child.run([[
+      local core = require "codearts.batchresult.core"
+      local oom = require("spec.support.clib")("oom")
+      local url = os.getenv("URL")
+      local headers = { Host = "h", ["X-Sdk-Date"] = "20260101T000000Z" }
+      local failed, open = { keyring = 0, transport = 0 }, 0
+      for n = 1, 20 do
+        local k = core.keyring("SKsecretSKsecret0123456789")
+        if not oom.pcall(n, k.sign, k, "AK", "POST", "/p", "", headers, "{}") then
+          failed.keyring = failed.keyring + 1
+        end
+        k:close()
+        if not tostring(k):find("(closed)", 1, true) then open = open + 1 end
+      end
+      for n = 1, 10 do
+        local m = assert(core.multi { connect_timeout_ms = 2000, max_response_bytes = 100000 })
+        local c = m:call()
+        assert(c:start("POST", url, { ["Content-Type"] = "application/json" }, "{}", 5000, false))
+        -- (next allocates nothing of Lua's before it pushes the answer)
+        if not oom.pcall(n, c.next, c, 5) then failed.transport = failed.transport + 1 end
+        c:close()
+        m:close()
+        if not tostring(m):find("(closed)", 1, true) then open = open + 1 end
+      end
+      io.write(("failed %d %d still open %d"):format(failed.keyring, failed.transport, open))
+    ]], { URL = server.url .. "/v5/" .. model.seed_project .. "/api/pipelines/batch-runs/result" })
+    assert.is_true(ok, out)
+    assert.truthy(out:find("still open 0$"), out)
+    local keyring, transport = out:match("failed (%d+) (%d+)")
+    assert.is_true(tonumber(keyring) > 0 and tonumber(transport) > 0, "no call failed: " .. out)
+  end)
+
   it("a table size hint out of range is clamped: an empty table, never an error or a huge allocation", function()
     for _, sizes in ipairs({ { 0, 0 }, { 3, 2 }, { -1, -5 }, { 2 ^ 40, 2 ^ 40 } }) do
       collectgarbage("collect")

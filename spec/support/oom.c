@@ -1,0 +1,54 @@
+/* Memory errors on request, for the specs of what a failed allocation
+ * leaves behind (spec/support/clib.lua builds it).  PUC Lua only: LuaJIT
+ * on 64 bits cannot take another allocator.  Test code only. */
+#include <stddef.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+typedef struct {
+    lua_Alloc real;
+    void *ud;
+    long countdown; /* allocations until the failing starts */
+    int failing;
+} failing_alloc;
+
+/* Lets allocations through until the countdown's, then fails every one
+ * (Lua 5.3 and 5.4 collect and try a failed one again); a block that
+ * shrinks or is freed always goes through (Lua counts on that). */
+static void *failing(void *ud, void *p, size_t osize, size_t nsize) {
+    failing_alloc *f = ud;
+    if (nsize > 0 && (p == NULL || nsize > osize)) {
+        if (f->countdown > 0 && --f->countdown == 0) f->failing = 1;
+        if (f->failing) return NULL;
+    }
+    return f->real(f->ud, p, osize, nsize);
+}
+
+/* pcall(n, f, ...) -> what pcall(f, ...) gives, with the n-th allocation
+ * of the call, and every one after it, failing.  The state's own
+ * allocator is back before this returns: nothing outside the call fails,
+ * and the state may unload this library before it frees its last blocks. */
+static int l_pcall(lua_State *L) {
+    failing_alloc f;
+    lua_Integer n = luaL_checkinteger(L, 1);
+    int base, ok;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    base = lua_gettop(L);
+    f.real = lua_getallocf(L, &f.ud);
+    f.countdown = (long)n;
+    f.failing = 0;
+    lua_setallocf(L, failing, &f);
+    ok = lua_pcall(L, base - 2, LUA_MULTRET, 0) == 0;
+    lua_setallocf(L, f.real, f.ud);
+    lua_pushboolean(L, ok);
+    lua_insert(L, 2);
+    return lua_gettop(L) - 1;
+}
+
+__attribute__((visibility("default"))) int luaopen_specoom(lua_State *L) {
+    lua_newtable(L);
+    lua_pushcfunction(L, l_pcall);
+    lua_setfield(L, -2, "pcall");
+    return 1;
+}
