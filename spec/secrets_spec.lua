@@ -233,6 +233,19 @@ describe("secrets pasted where an id goes", function()
     end)
   end
 
+  it("are not quoted back by new() when they hold control characters, which its message shows as spaces", function()
+    local sk = "Ab3x9Q\tK7pz2W\tm4Rt8Y\tZq1"
+    for _, o in ipairs({ { ak = "AKTABS000001", sk = sk }, { ak = "AKTABS000001", sk = "Q7" .. sk,
+                                                             security_token = sk } }) do
+      o.region = "xx-" .. sk
+      local client, err = br.new(o)
+      assert.is_nil(client)
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+      assert_hidden(err.message, { sk, (sk:gsub("\t", " ")) }, "err.message")
+    end
+  end)
+
   it("a long bad id is quoted in part: a message stays short", function()
     local client = assert(br.new { endpoint = server.url, project_id = PROJECT, token = creds.iam_token })
     local _, err = client:query({ { pipeline_id = ("x"):rep(10 ^ 6), pipeline_run_id = "y" } })

@@ -269,7 +269,13 @@ function M.without_secrets(text, o, getenv)
   local secrets, given = {}, { o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
                                 env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }
   for i = 1, 5 do
-    if type(given[i]) == "string" and given[i] ~= "" then secrets[#secrets + 1] = given[i] end
+    if type(given[i]) == "string" and given[i] ~= "" then
+      secrets[#secrets + 1] = given[i]
+      -- An error's message is already on one line (Error.new), so a secret
+      -- holding a tab is quoted with a space for it: that form too.
+      local flat = Error.one_line(given[i])
+      if flat ~= given[i] then secrets[#secrets + 1] = flat end
+    end
   end
   if #secrets == 0 then return text end
   local keyring = core.keyring(nil, (table.unpack or unpack)(secrets))
