@@ -193,7 +193,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (st == CAB_SIGN_BAD_HEADER_NAME || st == CAB_SIGN_BAD_HEADER_VALUE ||
                st == CAB_SIGN_DUP_HEADER || st == CAB_SIGN_BAD_DATE) {
         if (canon.bad_header >= req.n_headers) abort();
-    } else if (st != CAB_SIGN_BAD_METHOD && st != CAB_SIGN_TOO_MANY_HEADERS &&
+    } else if (st != CAB_SIGN_BAD_METHOD && st != CAB_SIGN_BAD_PATH && st != CAB_SIGN_BAD_QUERY &&
+               st != CAB_SIGN_TOO_MANY_HEADERS &&
                st != CAB_SIGN_NO_DATE) {
         abort(); /* NOMEM or CRYPTO: not from a canonical request */
     }

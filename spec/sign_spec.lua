@@ -180,6 +180,16 @@ describe("br.sign's table", function()
       { refused(with("ak", "A K")) })
     assert.are.same({ "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ" },
       { refused(with("headers", { ["X-Sdk-Date"] = "x" })) })
+    -- A query in the path, a doubled '?' or a fragment would be read apart
+    -- from what was signed.
+    for _, path in ipairs({ "", "p", "/p?a=1", "/p#f" }) do
+      assert.are.same({ "sign: path does not start with '/', or holds '?' or '#' (give the query apart)" },
+        { refused(with("path", path)) }, path)
+    end
+    for _, query in ipairs({ "?a=1", "a=1#f" }) do
+      assert.are.same({ "sign: query starts with '?' or holds '#' (give what follows the '?')" },
+        { refused(with("query", query)) }, query)
+    end
     -- a name with a NUL in it, named whole
     assert.are.same({ "sign: header 'Ho st': header name is not an HTTP token" },
       { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", ["Ho\0st"] = "h" })) })

@@ -287,6 +287,13 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     c->date = NULL;
     c->date_len = 0;
     if (!is_token(req->method, req->method_len)) return CAB_SIGN_BAD_METHOD;
+    /* What a server would read apart from what was signed: a query in the
+     * path, a '?' doubled, or a fragment, which never goes on the wire. */
+    if (req->path_len == 0 || req->path[0] != '/' || memchr(req->path, '?', req->path_len) ||
+        memchr(req->path, '#', req->path_len))
+        return CAB_SIGN_BAD_PATH;
+    if (req->query_len > 0 && (req->query[0] == '?' || memchr(req->query, '#', req->query_len)))
+        return CAB_SIGN_BAD_QUERY;
     if (req->n_headers > CAB_MAX_HEADERS) return CAB_SIGN_TOO_MANY_HEADERS;
 
     /* Validate every header, signed or not: all of them go on the wire.
@@ -595,6 +602,8 @@ const char *cab_sign_strerror(cab_sign_status st) {
     case CAB_SIGN_OK: return "ok";
     case CAB_SIGN_NOMEM: return "out of memory";
     case CAB_SIGN_BAD_METHOD: return "method is not an HTTP token";
+    case CAB_SIGN_BAD_PATH: return "path does not start with '/', or holds '?' or '#' (give the query apart)";
+    case CAB_SIGN_BAD_QUERY: return "query starts with '?' or holds '#' (give what follows the '?')";
     case CAB_SIGN_BAD_HEADER_NAME: return "header name is not an HTTP token";
     case CAB_SIGN_BAD_HEADER_VALUE: return "header value holds CR, LF or NUL";
     case CAB_SIGN_DUP_HEADER: return "header given twice (names ignore case)";
