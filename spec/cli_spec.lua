@@ -910,6 +910,18 @@ describe("codearts-batchresult", function()
       r = run({ "--version" })
       assert.are.equal("codearts-batchresult " .. br.VERSION .. "\n", r.out)
     end)
+
+    it("are 3 when they cannot be written, and 0 when the reader stops early", function()
+      for _, argv in ipairs({ { "--help" }, { "run", "--help" }, { "--version" } }) do
+        local r = run(argv, { stdout = "/dev/full" })
+        assert.are.equal(3, r.status, cli.describe(r))
+        assert.truthy(r.err:find("cannot write the output", 1, true), cli.describe(r))
+        r = run(argv, { stdout_closed = true })
+        assert.are.equal(3, r.status, cli.describe(r))
+        r = run(argv, { reader = "head -c 1" })
+        assert.are.equal(0, r.status, cli.describe(r))
+      end
+    end)
   end)
 
   describe("installed by luarocks make", function()

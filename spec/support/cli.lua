@@ -12,6 +12,7 @@
 --     reader = "head -n 1",   -- stdout goes to this command, which may stop reading
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
 --     stdout_closed = true,    -- start the tool with its stdout closed
+--     stdout = "/dev/full",    -- stdout goes to this file instead (r.out is then nil)
 --     interrupt_after = 0.5,   -- send it SIGINT (Ctrl-C) after so many seconds
 --   })
 --   r.out, r.err, r.status        (under pty, out holds stdout and stderr;
@@ -64,7 +65,8 @@ function M.run(argv, o)
     cmd = "{ " .. cmd .. " 2>" .. quote(errf) .. "; echo $? >" .. quote(statusf) .. "; } | " .. o.reader
       .. " >" .. quote(outf) .. "; cat " .. quote(statusf)
   else
-    cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(outf)) .. " 2>" .. quote(errf) .. "; echo $?"
+    cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(o.stdout or outf)) .. " 2>" .. quote(errf)
+      .. "; echo $?"
   end
   if o.sigpipe == "ignore" then cmd = "trap '' PIPE; " .. cmd end
   local p = assert(io.popen(cmd))

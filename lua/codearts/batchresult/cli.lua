@@ -190,7 +190,7 @@ local function check_usage(a)
   end
 end
 
-local function parse(argv)
+local function parse(argv, state)
   local ok, a = pcall(function()
     return args.parser():parse(argv)
   end)
@@ -198,11 +198,17 @@ local function parse(argv)
   if type(a) == "table" and a.usage then
     error({ exit = USAGE, text = a.usage }, 0)
   end
+  if type(a) == "table" and a.print then -- --help, --version
+    state.status = OK
+    state.stdout(a.print .. "\n")
+    state.flush()
+    error({ exit = OK }, 0)
+  end
   error(a, 0)
 end
 
 local function run(argv, sys, state)
-  local a = parse(argv)
+  local a = parse(argv, state)
   check_usage(a)
   local from = text_source(a, sys)
   local token = a.token_file and read_token(a, sys)

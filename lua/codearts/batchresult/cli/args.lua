@@ -119,8 +119,15 @@ local function output_options(cmd, filters)
   cmd:group("Input and output", (table.unpack or unpack)(items))
 end
 
+-- --help raises { print = text } for the tool to write, as it writes its
+-- output (a full disk is an error), instead of argparse's print and exit.
+local function help(cmd)
+  cmd:add_help { action = function() error({ print = cmd:get_help() }, 0) end }
+end
+
 --- The parser.  Its error handler raises { usage = text } instead of
 -- exiting with status 1, as argparse would: a usage error is status 2.
+-- --help and --version raise { print = text }.
 function M.parser()
   local parser = argparse(M.NAME)
     :description("Asks Huawei Cloud CodeArts Pipeline how a batch of pipeline runs started "
@@ -131,9 +138,9 @@ function M.parser()
       .. "       " .. M.NAME .. " query|run --help")
     :command_target "command"
     :help_max_width(100)
+  help(parser)
   parser:flag("--version", "Print the version and exit."):action(function()
-    print(M.NAME .. " " .. br.VERSION)
-    os.exit(0)
+    error({ print = M.NAME .. " " .. br.VERSION }, 0)
   end)
 
   local query = parser:command("query", "Ask how pipeline runs started.")
@@ -141,6 +148,7 @@ function M.parser()
     :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
   query:argument("pairs", "PIPELINE_ID:PIPELINE_RUN_ID pairs; or --input, or stdin."):args "*"
     :argname "<pipeline_id:run_id>"
+  help(query)
   output_options(query, true)
   connection_options(query)
 
@@ -149,6 +157,7 @@ function M.parser()
     :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
   run:argument("pipeline_ids", "Pipeline ids; or --input (one per line, or a JSON array), or stdin.")
     :args "*":argname "<pipeline_id>"
+  help(run)
   run:flag("--query", "After starting them, ask how each run started (the output of query).")
   output_options(run, true)
   connection_options(run)
