@@ -654,6 +654,41 @@ describe("codearts-batchresult", function()
     end)
   end)
 
+  describe("run, interrupted", function()
+    -- Lua 5.1's interpreter stops only its main thread (README: Errors).
+    if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
+
+    it("prints the runs that started and lists the rest as unanswered; exit 130", function()
+      local list = {}
+      for i = 1, 6 do list[i] = SEED[i].pipeline_id end
+      -- One pipeline at a time, each answer 0.4 s after its request: Ctrl-C
+      -- after 1 s finds two started, one in flight and three not sent.
+      server:config { delay_ms = 400 }
+      for _, with_query in ipairs({ false, true }) do
+        server:reset()
+        server:config { delay_ms = 400 }
+        local argv = concat({ "run", "-f", "json", "--batch-size", "1", "--concurrency", "1" },
+          with_query and { "--query" } or {}, list)
+        local r = run(argv, { interrupt_after = 1.0 })
+        assert.are.equal(130, r.status, cli.describe(r))
+        assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
+        local doc = cjson.decode(r.out)
+        -- The server may have started the one in flight, which is listed
+        -- as unanswered: it may or may not have started.
+        local started = server:stats().run_pipelines
+        local listed = with_query and doc.unqueried or doc.result
+        if with_query then
+          -- Interrupted in its first half: the runs that started are not
+          -- asked about, and are listed with their run ids.
+          assert.are.same({}, doc.result)
+        end
+        assert.is_true(#listed >= 1 and started - #listed <= 1 and started - #listed >= 0, cli.describe(r))
+        assert.are.equal(#list, #listed + #doc.unanswered)
+        assert.is_true(#doc.unanswered >= 1, cli.describe(r))
+      end
+    end)
+  end)
+
   describe("--dry-run", function()
     it("prints the signed requests with the credentials redacted, sends nothing, exits 0", function()
       local list = model.make_pairs("cli-dry", 5)

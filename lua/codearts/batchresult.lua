@@ -138,6 +138,13 @@ local function call_options(priv, opts)
   return o, err
 end
 
+--- A call's outcome as a public method gives it: Ctrl-C stops the
+-- script, so the INTERRUPTED error is raised, holding what arrived.
+local function outcome(res, err)
+  if err and err.code == "INTERRUPTED" then error(err, 0) end
+  return res, err
+end
+
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
 -- it returns true at once and the answer goes to the callback.
@@ -150,7 +157,7 @@ local function start(priv, row, list, opts)
   if o.callback then
     return nvim.run_async(o.callback, function() return call.run(priv, row, flat, n, o) end)
   end
-  return call.run(priv, row, flat, n, o)
+  return outcome(call.run(priv, row, flat, n, o))
 end
 
 --- client:query(pairs [, opts]) -> results, or nil, err.
@@ -196,9 +203,9 @@ local function run_and_query(priv, flat, n, o)
     end
   end
   -- A first half that the caller's side ended (a callback that raised, in
-  -- Neovim's callback mode; the client closed; the process forked) ends
-  -- the call: the runs that started are left unqueried.
-  local ended = priv.closed or (err and (err.code == "CALLBACK" or err.code == "CLOSED"))
+  -- Neovim's callback mode; the client closed; the process forked;
+  -- Ctrl-C) ends the call: the runs that started are left unqueried.
+  local ended = priv.closed or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
   local res, qerr, unqueried
   if count > 0 and not ended then
     res, qerr = call.run(priv, operations.query, pairs_flat, count, o)
@@ -244,7 +251,7 @@ function Client:run_and_query(ids, opts)
   if o.callback then
     return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end)
   end
-  return run_and_query(priv, flat, n, o)
+  return outcome(run_and_query(priv, flat, n, o))
 end
 
 local PREPARE_OPTIONS = {

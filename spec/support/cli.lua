@@ -44,7 +44,12 @@ function M.run(argv, o)
     if v then set[#set + 1] = k .. "=" .. quote(v) else parts[#parts + 1] = "-u " .. k end
   end
   for _, assignment in ipairs(set) do parts[#parts + 1] = assignment end
-  if o.interrupt_after then parts[#parts + 1] = "timeout --preserve-status -s INT " .. o.interrupt_after end
+  -- One SIGINT, as a terminal's Ctrl-C sends: without --foreground,
+  -- timeout signals the tool and then its own process group, and the
+  -- second one, should it come after the first was handled, kills.
+  if o.interrupt_after then
+    parts[#parts + 1] = "timeout --foreground --preserve-status -s INT " .. o.interrupt_after
+  end
   parts[#parts + 1] = o.command or (child.interpreter .. " bin/codearts-batchresult")
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local cmd = table.concat(parts, " ")

@@ -29,6 +29,12 @@ local M = {}
 
 local now, new_table = core.now, core.new_table
 
+--- Whether v is what the standalone interpreter raises at Ctrl-C: lua.c's
+-- "interrupted!", with the place it was raised at in front.
+local function interrupt(v)
+  return type(v) == "string" and v:find("interrupted!$") ~= nil
+end
+
 --- The first occurrence of each item of flat (n items, width ids each),
 -- as a flat list of count items (flat itself when no item repeats), and
 -- an index from the ids to an item's position there: index[id1][id2]… =
@@ -193,7 +199,6 @@ function Call:done(job, res, kind, msg, not_sent)
   job.req = false
   if again then return again end
   if answers then
-    job.answered = true
     -- An answer for an item this batch did not ask for (another batch's
     -- included: that batch may fail, or answer it otherwise), or a second
     -- one for the same item, has no place in the result: the first counts.
@@ -203,6 +208,9 @@ function Call:done(job, res, kind, msg, not_sent)
       local at = self:find(r)
       if at and at >= first and at <= last and not found[at] then found[at] = r end
     end
+    -- Only now, so that a call interrupted above lists the items not yet
+    -- taken as unanswered (a run may have started them), not as missing.
+    job.answered = true
   else
     -- (a batch the deadline kept from being sent is unanswered, but it is
     -- no batch sent that failed)
@@ -214,17 +222,21 @@ function Call:done(job, res, kind, msg, not_sent)
   if o.on_progress then self:callback(o.on_progress, self.done_items, self.count, row.name) end
 end
 
---- Runs the batches and gathers the answers: the items' answers in the
--- items' order with .missing (items whose batch was answered without
--- them), or nil, err with err.results (the same, for what did arrive) and
--- err.unanswered (items of failed batches).
+--- The error of a call that Ctrl-C stopped.
+local function interrupted()
+  return Error.new("INTERRUPTED", "interrupted (Ctrl-C) during the call")
+end
+
+--- Runs the batches and gathers the answers (Call:account).
 function Call:gather()
-  local o, row, uflat, jobs, found = self.o, self.row, self.uflat, self.jobs, self.found
+  local o, row = self.o, self.row
   if o.on_progress then self:callback(o.on_progress, 0, self.count, row.name) end
-  if not self:stopped() then batch.run(self.t, jobs, o.concurrency, self) end
+  if not self:stopped() then batch.run(self.t, self.jobs, o.concurrency, self) end
   local first_err = self.first_err
   if self.client.closed then
     first_err = Error.closed()
+  elseif self.raised and interrupt(self.raised.value) then
+    first_err = interrupted()
   elseif self.raised then
     -- Named without running code of the caller's: a __tostring may raise
     -- as well.  The value itself goes with it.
@@ -235,7 +247,16 @@ function Call:gather()
   elseif self:forked() then
     first_err = Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
   end
+  return self:account(first_err)
+end
 
+--- Every item accounted for, as the batches stand: the items' answers in
+-- the items' order with .missing (items whose batch was answered without
+-- them); or, with first_err, nil, first_err with err.results (the same,
+-- for what did arrive) and err.unanswered (items of failed batches, and
+-- of batches in flight or never sent).
+function Call:account(first_err)
+  local row, uflat, jobs, found = self.row, self.uflat, self.jobs, self.found
   local out, missing, unanswered, sent = new_table(self.count, 1), {}, {}, 0
   for j = 1, #jobs do
     local job = jobs[j]
@@ -268,7 +289,9 @@ end
 -- closed (its requests in flight cancelled) before this returns or raises.
 -- A callback's error is raised again here, as the callback raised it,
 -- unless the call runs in Neovim's callback mode (o.callback), where it is
--- the CALLBACK error the callback receives.
+-- the CALLBACK error the callback receives.  Ctrl-C (the interpreter's
+-- raise, in a callback or in the library's own code) ends the call with
+-- the INTERRUPTED error, which the public methods raise.
 function M.run(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   if o.dry_run then return dry_run(client, row, uflat, count, o) end
@@ -281,8 +304,11 @@ function M.run(client, row, flat, n, o)
   }, Call)
   local ok, res, err = guard.pcall(c.gather, c)
   t:close()
-  if not ok then error(res, 0) end
-  if c.raised and not o.callback then error(c.raised.value, 0) end
+  if not ok then
+    if not interrupt(res) then error(res, 0) end
+    res, err = c:account(interrupted())
+  end
+  if c.raised and not o.callback and err.code ~= "INTERRUPTED" then error(c.raised.value, 0) end
   return res, err
 end
 

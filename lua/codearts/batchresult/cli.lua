@@ -162,12 +162,21 @@ local function invalid_item(err, items)
 end
 
 --- The call the command makes, and the kind of records it gives back.
+-- Ctrl-C during it is its INTERRUPTED error, raised: taken as the call's
+-- error here, so that what arrived is printed.
 local function call(client, a, items, opts)
-  if a.command == "query" then return "results", client:query(items.list, opts) end
-  -- run_and_query refuses dry_run (the runs' ids are not known before
-  -- they start): a dry run of run --query shows the requests that start.
-  if a.query and not a.dry_run then return "results", client:run_and_query(items.list, opts) end
-  return "runs", client:run(items.list, opts)
+  local kind, method = "runs", client.run
+  if a.command == "query" then
+    kind, method = "results", client.query
+  elseif a.query and not a.dry_run then
+    -- run_and_query refuses dry_run (the runs' ids are not known before
+    -- they start): a dry run of run --query shows the requests that start.
+    kind, method = "results", client.run_and_query
+  end
+  local ok, records, err = pcall(method, client, items.list, opts)
+  if ok then return kind, records, err end
+  if br.Error.is(records) and records.code == "INTERRUPTED" then return kind, nil, records end
+  error(records, 0)
 end
 
 --- The records a filter keeps, from all of them; the summary and the exit
@@ -260,7 +269,7 @@ local function run(argv, sys, state)
     summary = ("%d %s: %d started"):format(n, n == 1 and "pipeline" or "pipelines", #records)
       .. output.counts(kind, lists)
   end
-  if err then status = FAILED end
+  if err then status = err.code == "INTERRUPTED" and INTERRUPTED or FAILED end
   state.status = status
 
   local wrote_lists = output.write(out, a.format, kind, records, lists,

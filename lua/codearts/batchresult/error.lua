@@ -2,8 +2,9 @@
 -- `nil, err`, where err is a table of this class:
 --   code        the API's error_code (e.g. "APIGW.0301") or one of ours:
 --               INVALID_ARGUMENT, NETWORK, TIMEOUT, TLS, PROTOCOL, DECODE,
---               HTTP, RESPONSE_TOO_LARGE, CLOSED, CALLBACK,
---               UNSUPPORTED_CONTEXT, INTERNAL (README: Errors)
+--               HTTP, RESPONSE_TOO_LARGE, CLOSED, CALLBACK, INTERRUPTED
+--               (raised, not returned), UNSUPPORTED_CONTEXT, INTERNAL
+--               (README: Errors)
 --   message     one line
 --   status      the HTTP status, or nil when no answer came
 --   request_id  X-Request-Id of the answer, or nil
