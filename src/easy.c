@@ -1,4 +1,5 @@
 #include "easy.h"
+#include "ascii.h"
 #include "conns.h"
 #include "limit.h"
 #include "requirements.h"
@@ -47,9 +48,7 @@ static int capture(const char *line, size_t len, const char *name, char *dst, si
     const char *v, *end = line + len;
     if (len <= nl || line[nl] != ':') return OTHER_HEADER;
     for (i = 0; i < nl; i++) {
-        char c = line[i];
-        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
-        if (c != name[i]) return OTHER_HEADER;
+        if (cab_lower((unsigned char)line[i]) != (unsigned char)name[i]) return OTHER_HEADER;
     }
     v = line + nl + 1;
     while (v < end && (*v == ' ' || *v == '\t')) v++;

@@ -1,4 +1,5 @@
 #include "redact.h"
+#include "ascii.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -279,19 +280,12 @@ void cab_redactor_free(cab_redactor *r) {
 
 /* ---- escapes and characters --------------------------------------------- */
 
-static int hex_digit(unsigned char c) {
-    unsigned d = (unsigned)c - '0';
-    if (d < 10) return (int)d;
-    d = ((unsigned)c | 0x20) - 'a';
-    return d < 6 ? (int)d + 10 : -1;
-}
-
 /* The value of the 4 hex digits at p, or -1. */
 static long hex4(const unsigned char *p) {
     long v = 0;
     int i, d;
     for (i = 0; i < 4; i++) {
-        if ((d = hex_digit(p[i])) < 0) return -1;
+        if ((d = cab_hex_value(p[i])) < 0) return -1;
         v = v << 4 | d;
     }
     return v;
@@ -305,7 +299,7 @@ static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned cha
     int h, l;
     *nb = 1;
     if (t[i] == '%') {
-        if (left < 3 || (h = hex_digit(t[i + 1])) < 0 || (l = hex_digit(t[i + 2])) < 0) return 0;
+        if (left < 3 || (h = cab_hex_value(t[i + 1])) < 0 || (l = cab_hex_value(t[i + 2])) < 0) return 0;
         b[0] = (unsigned char)(h << 4 | l);
         return 3;
     }

@@ -1,4 +1,5 @@
 #include "sign.h"
+#include "ascii.h"
 #include "requirements.h"
 #include "word.h"
 
@@ -79,17 +80,6 @@ static int has_cr_lf_nul(const char *s, size_t n) {
 
 static int is_token(const char *s, size_t n) { return n > 0 && all_in(s, n, CC_TCHAR); }
 
-static unsigned char lower(unsigned char c) {
-    return (unsigned char)(c | ((unsigned)(c - 'A') < 26u) << 5);
-}
-
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static const char HEX_UPPER[] = "0123456789ABCDEF";
 /* Lower-case hex of 32 digest bytes, two characters at a time. */
 static void hex32(const unsigned char in[32], char out[65]) {
@@ -138,8 +128,8 @@ static size_t percent_decode(const char *s, size_t n, char *out, int plus_is_spa
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         int hi, lo;
-        if (c == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+        if (c == '%' && i + 2 < n && (hi = cab_hex_value((unsigned char)s[i + 1])) >= 0 &&
+            (lo = cab_hex_value((unsigned char)s[i + 2])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 3;
         } else {
@@ -230,7 +220,7 @@ static int add_canonical_query(cab_buf *b, const char *q, size_t n, cab_buf *scr
 static int name_icmp(const cab_header *a, const cab_header *b) {
     size_t i, n = a->name_len < b->name_len ? a->name_len : b->name_len;
     for (i = 0; i < n; i++) {
-        unsigned char x = lower((unsigned char)a->name[i]), y = lower((unsigned char)b->name[i]);
+        unsigned char x = cab_lower((unsigned char)a->name[i]), y = cab_lower((unsigned char)b->name[i]);
         if (x != y) return x < y ? -1 : 1;
     }
     return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
@@ -241,7 +231,7 @@ static int name_is(const cab_header *h, const char *lower_name, size_t n) {
     size_t i;
     if (h->name_len != n) return 0;
     for (i = 0; i < n; i++)
-        if (lower((unsigned char)h->name[i]) != (unsigned char)lower_name[i]) return 0;
+        if (cab_lower((unsigned char)h->name[i]) != (unsigned char)lower_name[i]) return 0;
     return 1;
 }
 
@@ -341,7 +331,7 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
             c->date_len = n;
             c->date_line = (size_t)(p - b->data);
         }
-        for (j = 0; j < h->name_len; j++) p[j] = (char)lower((unsigned char)h->name[j]);
+        for (j = 0; j < h->name_len; j++) p[j] = (char)cab_lower((unsigned char)h->name[j]);
         memcpy(q, p, h->name_len);
         p += h->name_len;
         q += h->name_len;

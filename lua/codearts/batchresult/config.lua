@@ -106,37 +106,41 @@ local function is_loopback(host)
   return tonumber(a) == 127
 end
 
+--- url -> scheme and host (both lower case; an IPv6 literal in its
+-- brackets), port (nil when the URL names none) and what follows (path,
+-- query, fragment); or nil, message.  The one reading of a URL, for the
+-- endpoint here and for nginx's client (transport/ngx.lua).
+function M.split_url(url)
+  local scheme, authority, rest = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil, "must be scheme://host[:port]" end
+  if authority:find("@", 1, true) then return nil, "must not contain user information" end
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = authority:match("^([^:%[%]]+)(.*)$") end
+  if not host then return nil, "has no host" end
+  if port ~= "" then
+    port = tonumber(port:match("^:(%d+)$"))
+    if not port or port < 1 or port > 65535 then return nil, "has a bad port" end
+  else
+    port = nil
+  end
+  return scheme:lower(), host:lower(), port, rest
+end
+
 --- Splits "https://host[:port][/]" into scheme, the Host header's value
 -- and the base URL; nil, message when it is not such a URL.
 function M.parse_endpoint(url)
   if url:find("[%s%c]") then
     return nil, "must not contain white space or control characters"
   end
-  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)/?$")
-  if not scheme then
-    return nil, "must be scheme://host[:port] with no path, query or fragment"
-  end
-  scheme = scheme:lower()
+  local scheme, host, port, rest = M.split_url(url)
+  if not scheme then return nil, host end
+  if rest ~= "" and rest ~= "/" then return nil, "must be scheme://host[:port] with no path, query or fragment" end
   if scheme ~= "https" and scheme ~= "http" then
     return nil, "scheme must be https (or http on loopback)"
-  end
-  if authority:find("@", 1, true) then return nil, "must not contain user information" end
-  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  if not host then host, port = authority:match("^([^:%[%]]+)(.*)$") end
-  if not host or host == "" then return nil, "has no host" end
-  if port ~= "" then
-    local digits = port:match("^:(%d+)$")
-    if not digits or tonumber(digits) < 1 or tonumber(digits) > 65535 then
-      return nil, "has a bad port"
-    end
-    port = tonumber(digits)
-  else
-    port = nil
   end
   if scheme == "http" and not is_loopback(host) then
     return nil, "http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
   end
-  host = host:lower()
   local default = scheme == "https" and 443 or 80
   local host_header = (port and port ~= default) and (host .. ":" .. port) or host
   return { scheme = scheme, host = host_header, base = scheme .. "://" .. host_header }

@@ -27,6 +27,8 @@
 --
 -- Only the phases that may yield have cosockets; M.available() says
 -- whether this is one of them.
+local config = require "codearts.batchresult.config"
+
 local M = {}
 
 -- The phases (ngx.get_phase() names) in which ngx_lua 0.10.23 lets Lua
@@ -60,19 +62,10 @@ end
 --- url -> { scheme, host (as connected to), name (for SNI and the
 -- certificate check), port, path }, or nil, message.
 local function parse_url(url)
-  local scheme, authority, path = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
-  if not scheme then return nil, "not an absolute URL: " .. url end
-  scheme = scheme:lower()
+  local scheme, host, port, path = config.split_url(url)
+  if not scheme then return nil, "the URL " .. host end
   if scheme ~= "http" and scheme ~= "https" then return nil, "unsupported scheme " .. scheme end
-  local host, rest = authority:match("^(%[[%x:.]+%])(.*)$")
-  if not host then host, rest = authority:match("^([^:%[%]]+)(.*)$") end
-  if not host then return nil, "no host in " .. url end
-  local port = scheme == "https" and 443 or 80
-  if rest ~= "" then
-    port = tonumber(rest:match("^:(%d+)$"))
-    if not port or port < 1 or port > 65535 then return nil, "bad port in " .. url end
-  end
-  host = host:lower()
+  port = port or (scheme == "https" and 443 or 80)
   -- name is what TLS checks the certificate against (and sends in SNI:
   -- ngx_lua uses one value for both).  nginx checks it as a DNS name only,
   -- so an IP address endpoint verifies only against a certificate that

@@ -1,0 +1,20 @@
+/* ASCII by value, whatever the C locale says (sign.c, redact.c, easy.c):
+ * HTTP's names and hex digits are ASCII, and a host may have set a locale
+ * whose tolower() differs. */
+#ifndef CAB_ASCII_H
+#define CAB_ASCII_H
+
+/* c, lower-cased when it is a capital letter. */
+static inline unsigned char cab_lower(unsigned char c) {
+    return (unsigned char)(c | ((unsigned)(c - 'A') < 26u) << 5);
+}
+
+/* The value of the hex digit c (either case), or -1. */
+static inline int cab_hex_value(unsigned char c) {
+    unsigned d = (unsigned)c - '0';
+    if (d < 10) return (int)d;
+    d = ((unsigned)c | 0x20) - 'a';
+    return d < 6 ? (int)d + 10 : -1;
+}
+
+#endif
