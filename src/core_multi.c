@@ -76,12 +76,6 @@ static void unpin(multi_box *b) {
     close_if_free(b);
 }
 
-static multi_box *check_open(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
-    if (!b->m || b->closing) luaL_argerror(L, 1, "transport is closed");
-    return b;
-}
-
 /* A call whose handle is still open; NULL (with nil, "INTERNAL", why
  * pushed) when the client was closed, or the handle is a parent
  * process's. */
@@ -176,13 +170,14 @@ static const char *kind_name(cab_http_status st) {
     }
 }
 
-/* multi:call() -> a call's view of the handle, with a group of its own. */
+/* multi:call() -> a call's view of the handle, with a group of its own;
+ * nil when the handle is closed. */
 static int l_call(lua_State *L) {
-    multi_box *b = check_open(L);
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
     call_box *c = lua_newuserdata(L, sizeof *c);
     c->box = b;
-    c->group = cab_multi_group(b->m);
-    c->closed = 0;
+    c->group = 0;
+    c->closed = 1;
     luaL_getmetatable(L, CALL);
     lua_setmetatable(L, -2);
     /* The call keeps the handle alive: its user value holds it. */
@@ -190,6 +185,14 @@ static int l_call(lua_State *L) {
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
     cab_setuservalue(L, -2);
+    /* Only now, after the allocations: a finalizer they ran may have
+     * closed the client, and with it this handle. */
+    if (!b->m || b->closing) {
+        lua_pushnil(L);
+        return 1;
+    }
+    c->group = cab_multi_group(b->m);
+    c->closed = 0;
     return 1;
 }
 
@@ -243,8 +246,13 @@ static int l_watch(lua_State *L) {
         return 1;
     }
     /* Every allocation comes before the descriptors are lent: a memory
-     * error cannot lose one. */
+     * error cannot lose one.  A finalizer run by it may close the client,
+     * and with it this handle. */
     lua_createtable(L, 0, cab_multi_watch_entries(m));
+    if (!(m = drivable(L))) {
+        lua_pushnil(L);
+        return 1;
+    }
     n = cab_multi_watch(m, &timeout_ms);
     for (i = 0; i < n; i++) {
         int fd, events;

@@ -128,7 +128,7 @@ end
 -- callback): the requests in flight are the parent's, and so are the
 -- batches still to send, or a run would start twice.
 function Call:forked()
-  return self.handle ~= nil and self.handle:inherited()
+  return self.handle and self.handle:inherited()
 end
 
 function Call:stopped()
@@ -295,13 +295,15 @@ end
 function M.run(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   if o.dry_run then return dry_run(client, row, uflat, count, o) end
-  local t, terr = transport.for_call(client)
-  if not t then return nil, terr end
   local c = setmetatable({
-    client = client, handle = client.curl, row = row, o = o, t = t, uflat = uflat, count = count, index = index,
+    client = client, handle = false, row = row, o = o, t = false, uflat = uflat, count = count, index = index,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
+  local t, terr = transport.for_call(client)
+  -- (nothing sent: every item is unanswered)
+  if not t then return c:account(terr) end
+  c.t, c.handle = t, client.curl
   local ok, res, err = guard.pcall(c.gather, c)
   t:close()
   if not ok then

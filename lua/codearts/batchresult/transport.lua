@@ -21,6 +21,8 @@ end
 -- gets its own view of it (transport/curl.lua).  In nginx, cosockets, per
 -- call: nginx pools the connections itself.
 function M.for_call(client)
+  -- (closed by a finalizer since the method began)
+  if client.closed then return nil, Error.closed() end
   local cfg = client.cfg
   local name = cfg.transport or (in_nginx() and "ngx") or "curl"
   local t, kind, msg
@@ -43,6 +45,7 @@ function M.for_call(client)
     if not client.curl then return nil, Error.new(kind, msg) end
   end
   t = client.curl:call()
+  if not t then return nil, Error.closed() end
   local resume = nvim.resumer()
   if resume then return nvim.new(client.curl, t, resume) end
   return t

@@ -57,9 +57,11 @@ function M.new(cfg)
   return setmetatable({ m = m }, Handle)
 end
 
---- A transport for one call.
+--- A transport for one call, or nil when the handle is closed (a
+-- finalizer may close the client while a call begins).
 function Handle:call()
-  return setmetatable({ c = self.m:call() }, Transport)
+  local c = self.m:call()
+  return c and setmetatable({ c = c }, Transport)
 end
 
 --- Whether this handle was made by another process, which this one was
