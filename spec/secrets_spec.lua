@@ -246,6 +246,34 @@ describe("secrets pasted where an id goes", function()
     end
   end)
 
+  it("are not quoted back by br.sign, nor by any error's option", function()
+    local sk = creds.permanent.sk
+    local H = { Host = "h.example", ["X-Sdk-Date"] = "20200101T000000Z" }
+    local function with(k, v)
+      local t = { method = "POST", path = "/p", headers = H, body = "{}", ak = "AK", sk = sk }
+      t[k] = v
+      return t
+    end
+    local errs = {
+      select(2, br.sign(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", [sk .. " "] = "v" }))),
+      select(2, br.sign(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", [sk] = 1 }))),
+      select(2, br.sign(with(sk, "x"))),
+      select(2, br.new { endpoint = server.url, project_id = PROJECT, ak = "AK", sk = sk, [sk] = 1 }),
+    }
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = "AK", sk = sk })
+    errs[#errs + 1] = select(2, client:query(seed_pairs(), { [sk] = 1 }))
+    errs[#errs + 1] = select(2, client:prepare(seed_pairs(), { [sk] = 1 }))
+    client:close()
+    for i, err in ipairs(errs) do
+      assert.are.equal("INVALID_ARGUMENT", err.code)
+      assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+      for k, v in pairs(err) do
+        if type(v) == "string" then assert_hidden(v, { sk }, "error " .. i .. "'s " .. k) end
+      end
+    end
+    assert.are.equal(0, server:stats().requests)
+  end)
+
   it("a long bad id is quoted in part: a message stays short", function()
     local client = assert(br.new { endpoint = server.url, project_id = PROJECT, token = creds.iam_token })
     local _, err = client:query({ { pipeline_id = ("x"):rep(10 ^ 6), pipeline_run_id = "y" } })

@@ -121,12 +121,21 @@ end
 -- and more than 150 bytes of what it holds.
 local INPUT_MESSAGE_BYTES = 256
 
+--- err, about the caller's input, with every secret the client holds
+-- redacted from what it quotes (its message, cut short, and an unknown
+-- option's name), as a user may paste a secret in the wrong place.
+local function redacted(priv, err)
+  local keyring = priv.creds.keyring
+  err.message = exchange.shown(keyring, err.message, INPUT_MESSAGE_BYTES)
+  if type(err.option) == "string" then err.option = exchange.shown(keyring, err.option, INPUT_MESSAGE_BYTES) end
+  return err
+end
+
 --- The caller's list for operation row, read once (input.items); a
--- refusal quotes the bad value, which may be a secret pasted in the wrong
--- place, so its message goes through the client's redactor.
+-- refusal quotes the bad value, so it is redacted.
 local function items(priv, list, row)
   local flat, n = input.items(list, row)
-  if not flat then n.message = exchange.shown(priv.creds.keyring, n.message, INPUT_MESSAGE_BYTES) end
+  if not flat then redacted(priv, n) end
   return flat, n
 end
 
@@ -134,7 +143,7 @@ end
 -- redacted from what it quotes (an unknown option's name may be one).
 local function call_options(priv, opts)
   local o, err = config.call_options(opts, priv.cfg)
-  if not o then err.message = exchange.shown(priv.creds.keyring, err.message, INPUT_MESSAGE_BYTES) end
+  if not o then redacted(priv, err) end
   return o, err
 end
 
@@ -267,10 +276,7 @@ local PREPARE_OPTIONS = {
 function Client:prepare(list, opts)
   local priv = live(self)
   local o, err = input.options(opts, PREPARE_OPTIONS, "prepare option", "prepare options")
-  if not o then
-    err.message = exchange.shown(priv.creds.keyring, err.message, INPUT_MESSAGE_BYTES)
-    return nil, err
-  end
+  if not o then return nil, redacted(priv, err) end
   local row = operations[o.operation or "query"]
   local flat, n = items(priv, list, row)
   if not flat then return nil, n end
@@ -320,24 +326,41 @@ local SIGN_FIELDS = {
 }
 local SIGN_REQUIRED = { "method", "path", "headers", "ak", "sk" }
 
+--- The rule of br.sign's that t breaks, read raw, as an error.
+local function sign_rule_broken(t)
+  if t == nil then return Error.invalid("sign's argument must be a table, got nil") end
+  local o, err = input.options(t, SIGN_FIELDS, "sign field", "sign's argument")
+  if not o then return err end
+  for _, k in ipairs(SIGN_REQUIRED) do
+    if o[k] == nil then return Error.invalid("sign: " .. k .. " is required") end
+  end
+  if o.sk == "" then return Error.invalid("sign: sk is empty") end
+  return Error.invalid(input.strings_refused(o.headers, "sign: headers"))
+end
+
+--- Why br.sign refused t: core.sign's error (code, message) when it gave
+-- one, else the rule t breaks.  Redacted: it may quote a header's or a
+-- field's name, and the sk given (or the environment's) may have been
+-- pasted there.
+local function sign_refused(t, code, message)
+  local err = code and Error.new(code, "sign: " .. message) or sign_rule_broken(t)
+  local sk = type(t) == "table" and rawget(t, "sk")
+  local secrets = { sk = type(sk) == "string" and sk or nil }
+  err.message = config.without_secrets(err.message, secrets):sub(1, INPUT_MESSAGE_BYTES)
+  if type(err.option) == "string" then err.option = config.without_secrets(err.option, secrets) end
+  return err
+end
+
 --- br.sign{ method, path, query, headers, body, ak, sk } -> authorization,
 -- details, or nil, err.  Signs exactly the headers given (names holding
 -- '_' excepted, as in the official SDKs); X-Sdk-Date must be among them.
 -- details holds canonical_request, string_to_sign and signed_headers.
 function M.sign(t)
   -- core.sign reads t raw, in C, and signs it in the same pass; false when
-  -- t breaks a rule below, which then reads t raw again to word the error.
+  -- t breaks one of br.sign's rules about its fields.
   local auth, details, code = core.sign(t)
   if auth then return auth, details end
-  if auth == nil then return nil, Error.new(code, "sign: " .. details) end
-  if t == nil then return nil, Error.invalid("sign's argument must be a table, got nil") end
-  local o, err = input.options(t, SIGN_FIELDS, "sign field", "sign's argument")
-  if not o then return nil, err end
-  for _, k in ipairs(SIGN_REQUIRED) do
-    if o[k] == nil then return nil, Error.invalid("sign: " .. k .. " is required") end
-  end
-  if o.sk == "" then return nil, Error.invalid("sign: sk is empty") end
-  return nil, Error.invalid(input.strings_refused(o.headers, "sign: headers"))
+  return nil, sign_refused(t, code, details)
 end
 
 return M

@@ -269,7 +269,7 @@ end
 -- for what is said before there is a client (a region or an endpoint may
 -- quote a secret pasted in the wrong place; so may a command line).
 function M.without_secrets(text, o, getenv)
-  o = o or {}
+  o, getenv = o or {}, getenv or os.getenv
   local secrets, given = {}, { o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
                                 env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }
   for i = 1, 5 do
@@ -298,7 +298,10 @@ function M.build(opts, getenv)
   local o, err, copy = input.options(opts, OPTIONS, "option", "options")
   if not o then
     -- (a secret pasted into another option, the transport say, is quoted)
-    if copy then err.message = M.without_secrets(err.message, copy, getenv) end
+    if copy then
+      err.message = M.without_secrets(err.message, copy, getenv)
+      if type(err.option) == "string" then err.option = M.without_secrets(err.option, copy, getenv) end
+    end
     return nil, err
   end
   as_integers(o)
