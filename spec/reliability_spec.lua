@@ -191,8 +191,12 @@ describe("clock skew", function()
   -- A 0303 whose Date is no date, or one X-Sdk-Date cannot carry, teaches
   -- nothing: the call fails with the server's code, and the client signs
   -- with its own clock as before.
+  -- Nor from a clock outside 2020 to 2099: one in year 9999 made every
+  -- later request unsignable, the client never to reach the server again.
   for _, date in ipairs({ "Mon, 01 Jan 0999 00:00:00 GMT", "Mon, 31 Feb 2026 12:00:00 GMT",
-                          "Mon, 01 Jan 2026 24:00:00 GMT", "Thu, 29 Feb 2027 00:00:00 GMT" }) do
+                          "Mon, 01 Jan 2026 24:00:00 GMT", "Thu, 29 Feb 2027 00:00:00 GMT",
+                          "Fri, 31 Dec 9999 23:59:59 GMT", "Fri, 01 Jan 2100 00:00:00 GMT",
+                          "Tue, 31 Dec 2019 23:59:59 GMT" }) do
     it("is not learnt from an impossible Date: " .. date, function()
       local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
       server:config { banner_first = 1, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
@@ -203,6 +207,25 @@ describe("clock skew", function()
       assert.are.equal(1, err.attempts)
       assert.are.equal(0, c:clock_skew())
       assert.are.equal(6, #assert(c:query(seed_pairs())))
+    end)
+  end
+
+  -- The gateway's codes count only under the gateway's status: a 5xx
+  -- quoting one says nothing of whether a run started.
+  for _, case in ipairs({ { 502, "APIGW.0303" }, { 500, "APIGW.0308" }, { 503, "APIGW.0308" } }) do
+    it(("does not send a run again for %s under HTTP %d"):format(case[2], case[1]), function()
+      local body = ('{"error_code":"%s","error_msg":"quoted"}'):format(case[2])
+      server:config { banner_first = 3, banner = ("HTTP/1.1 %d Oops\r\nDate: %s\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(case[1], os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 7200), #body, body) }
+      local c = client_of(server)
+      local _, err = c:run({ model.seed[1].pipeline_id })
+      assert.are.equal(case[2], err.code)
+      assert.are.equal(1, err.attempts)
+      assert.is_false(err.retryable)
+      assert.are.equal(1, server:stats().requests)
+      assert.are.equal(0, c:clock_skew())
+      c:close()
     end)
   end
 

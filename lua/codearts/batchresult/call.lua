@@ -176,7 +176,7 @@ function Call:done(job, res, kind, msg, not_sent)
   local again
   if not answers then
     err.retryable = retry.retryable(row, err, not_sent)
-    if err.code == "APIGW.0303" and not client.creds.token and not job.skew_fixed then
+    if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.skew_fixed then
       -- Signature expired: our clock is off.  Take the server's, once;
       -- the gateway refused the request, so this holds for any operation.
       local skew = retry.skew(res, os.time())

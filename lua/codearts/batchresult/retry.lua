@@ -12,8 +12,10 @@ local BACKOFF_BASE, BACKOFF_CAP = 0.2, 10
 local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
 
 -- Gateway codes that say the gateway itself refused the request before it
--- reached the service: even a request that is not idempotent did nothing.
-local GATEWAY_REFUSED = { ["APIGW.0308"] = true } -- throttled
+-- reached the service, with the status the gateway gives them: even a
+-- request that is not idempotent did nothing.  The same code under
+-- another status is no such refusal (a 500 may quote it from anywhere).
+local GATEWAY_REFUSED = { ["APIGW.0308"] = 429 } -- throttled
 
 --- Whether err, a failed attempt of operation row, may pass if the same
 -- request is sent again.  not_sent: the request provably never left (the
@@ -31,7 +33,7 @@ function M.retryable(row, err, not_sent)
   end
   if row.idempotent then return transient end
   if not err.status then return transient and not_sent == true end
-  return transient and GATEWAY_REFUSED[err.code] == true
+  return transient and GATEWAY_REFUSED[err.code] == err.status
 end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
@@ -79,12 +81,19 @@ function M.delay(n, res, max_wait, now)
   return math.min(math.max(wait, 0), max_wait)
 end
 
+-- The server's Date is believed only within these years (epoch seconds
+-- of 2020-01-01 and 2100-01-01): a clock outside them is broken, and
+-- taking it would sign every later request with that time (one in year
+-- 9999 could not even be written as X-Sdk-Date).
+local PLAUSIBLE_FROM, PLAUSIBLE_TO = 1577836800, 4102444800
+
 --- The server's clock minus ours (seconds), from the Date of an answer
--- that says the signature expired (APIGW.0303); nil when it has none.
--- ours is our epoch second.
+-- that says the signature expired (APIGW.0303); nil when it has none, or
+-- none to believe.  ours is our epoch second.
 function M.skew(res, ours)
   local server = res and res.date and M.http_time(res.date)
-  return server and server - ours
+  if not server or server < PLAUSIBLE_FROM or server >= PLAUSIBLE_TO then return nil end
+  return server - ours
 end
 
 return M
