@@ -346,6 +346,18 @@ describe("br.new refuses", function()
   it("an unknown region", function()
     refused({ endpoint = false, region = "xx-nowhere-1" }, "unknown region 'xx-nowhere-1'")
   end)
+  it("a region whose override in the environment names no endpoint, naming the variable", function()
+    local config = require "codearts.batchresult.config"
+    local o = { region = "cn-north-4", project_id = PROJECT, ak = "AK", sk = "SK" }
+    local _, err = config.build(o, function(name)
+      if name == "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4" then return " , https://a.example" end
+    end)
+    assert.are.equal("HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 is set, but names no endpoint first",
+      err.message)
+  end)
+  it("an empty user_agent, which libcurl would leave out of a request that signs it", function()
+    refused({ user_agent = "" }, "user_agent must not be empty")
+  end)
   it("a missing credential", function()
     refused({ sk = false }, "missing credential: sk")
     refused({ ak = false }, "missing credential: ak")

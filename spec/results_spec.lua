@@ -620,6 +620,12 @@ describe("tostring", function()
     }, "\n"), tostring(odd()))
   end)
 
+  it("shows a pipeline id that stands in for a missing name whole", function()
+    local id = ("0123456789abcdef"):rep(2)
+    local s = tostring(R.wrap { { pipeline_id = id, pipeline_run_id = "r", status = "START_SUCCESS" } })
+    assert.truthy(s:find("  " .. id .. "  r  START_SUCCESS  -", 1, true), s)
+  end)
+
   it("cuts long names and reasons by characters, keeps one line per result", function()
     local long_name = ("流水线"):rep(20)
     local rs = R.wrap {

@@ -73,7 +73,7 @@ local OPTIONS = {
   timeout = { "number", seconds }, connect_timeout = { "number", seconds },
   ca_file = { "string", non_empty }, ca_path = { "string", non_empty },
   tls_verify = { "boolean" }, proxy = { "string", non_empty },
-  user_agent = { "string", header_safe },
+  user_agent = { "string", non_empty }, -- (libcurl would leave an empty one out, signed)
   batch_size = { "number", whole(1, L.max_batch_size) },
   concurrency = { "number", whole(1, L.max_concurrency) },
   max_retries = { "number", whole(0, L.max_retries) },
@@ -160,7 +160,9 @@ local function place(o, getenv)
   elseif o.endpoint then
     url = o.endpoint
   elseif o.region then
-    url = regions.resolve(o.region, getenv)
+    local why
+    url, why = regions.resolve(o.region, getenv)
+    if why then return nil, Error.invalid(why) end
     if not url then
       -- The variable's name only for a name shaped like a region's
       -- ("cn-north-4"): it is the name upper-cased, which no redaction of a

@@ -22,13 +22,16 @@ function M.env_name(region)
   return "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_" .. region:upper():gsub("-", "_")
 end
 
---- The endpoint for region, or nil.  The environment override wins; like
--- the SDKs, it may list several endpoints separated by commas, of which
--- the first is used.
+--- The endpoint for region, or nil (and why, when the override is what
+-- is wrong).  The environment override wins; like the SDKs, it may list
+-- several endpoints separated by commas, of which the first is used.
 function M.resolve(region, getenv)
-  local env = (getenv or os.getenv)(M.env_name(region))
+  local name = M.env_name(region)
+  local env = (getenv or os.getenv)(name)
   if env and env:find("%S") then
-    return (env:match("^%s*([^,%s]+)"))
+    local first = env:match("^%s*([^,%s]+)")
+    if not first then return nil, name .. " is set, but names no endpoint first" end
+    return first
   end
   return M.endpoints[region]
 end

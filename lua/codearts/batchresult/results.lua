@@ -498,10 +498,12 @@ function Set.__tostring(self)
   local rows, name_w, status_w = {}, 0, 0
   for i = 1, #self do
     local r = self[i]
+    -- Without a name, the id stands in for it, whole, as ids always are.
     local name = r.pipeline_name
-    if type(name) ~= "string" or not name:find("%S") then name = r.pipeline_id end
+    local shown = type(name) == "string" and name:find("%S") and clip(show(name, "?"), NAME_MAX)
+      or show(r.pipeline_id, "?")
     local row = {
-      clip(show(name, "?"), NAME_MAX),
+      shown,
       show(r.pipeline_run_id, "?"),
       show(r.status, "?"),
       clip(show(r.reason, "-"), REASON_MAX),
