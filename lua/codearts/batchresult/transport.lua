@@ -9,10 +9,12 @@ local nvim = require "codearts.batchresult.transport.nvim"
 
 local M = {}
 
---- Whether this is nginx with ngx_lua (OpenResty or a distribution's).
+--- Whether this is nginx with ngx_lua (OpenResty or a distribution's),
+-- with its cosockets: ngx.run_worker_thread's Lua has ngx.get_phase but
+-- no ngx.socket, and there libcurl may block, as that thread is for.
 local function in_nginx()
   local ngx = rawget(_G, "ngx")
-  return type(ngx) == "table" and type(ngx.get_phase) == "function"
+  return type(ngx) == "table" and type(ngx.get_phase) == "function" and type(ngx.socket) == "table"
 end
 
 --- The transport for one call of client (its private state), or nil,
