@@ -21,7 +21,7 @@ struct cab_easy {
     size_t head_bytes;
     long long length;
     int in_head;                /* a status line came, the blank line not yet */
-    enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS } head;
+    enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS, HEAD_BAD_LENGTH } head;
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     cab_http_response resp;
 };
@@ -68,10 +68,10 @@ static void forget_headers(cab_http_response *r) {
 }
 
 /* The Content-Length value of the header line p (len bytes): -1 when the
- * line is another header or its value is no number (libcurl refuses that
- * one itself), -2 when it lists two different numbers ("358, 365"; the
- * same one repeated counts once, RFC 9110 8.6) or is too long to read
- * whole. */
+ * line is another header, -2 when it lists two different numbers ("358,
+ * 365"; the same one repeated counts once, RFC 9110 8.6) or is too long
+ * to read whole, -3 when it is not digits ("+13", "13abc", "13 14"), which
+ * libcurl would read in part. */
 static long long content_length(const char *p, size_t len) {
     char v[64];
     const char *at = v;
@@ -84,13 +84,13 @@ static long long content_length(const char *p, size_t len) {
     }
     for (;;) {
         while (*at == ' ' || *at == '\t') at++;
-        if (*at < '0' || *at > '9') return -1;
+        if (*at < '0' || *at > '9') return -3;
         item = strtoll(at, &end, 10);
         if (n >= 0 && item != n) return -2;
         n = item;
         for (at = end; *at == ' ' || *at == '\t'; at++) {}
         if (*at == '\0') return n;
-        if (*at++ != ',') return -1;
+        if (*at++ != ',') return -3;
     }
 }
 
@@ -117,6 +117,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     }
     if (len <= 2) e->in_head = 0; /* the blank line: the head is whole */
     if ((length = content_length(p, len)) != -1) {
+        if (length == -3) {
+            e->head = HEAD_BAD_LENGTH;
+            return 0;
+        }
         if (length == -2 || (e->length >= 0 && e->length != length)) {
             e->head = HEAD_TWO_LENGTHS;
             return 0;
@@ -308,6 +312,10 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
     }
     if (e->head == HEAD_TWO_LENGTHS) {
         snprintf(err, errlen, "the answer gives two different Content-Lengths");
+        return CAB_HTTP_PROTOCOL;
+    }
+    if (e->head == HEAD_BAD_LENGTH) {
+        snprintf(err, errlen, "the answer's Content-Length is not a number");
         return CAB_HTTP_PROTOCOL;
     }
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
