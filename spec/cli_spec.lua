@@ -281,7 +281,8 @@ describe("codearts-batchresult", function()
       local inputs = {
         json = cjson.encode(list),
         body = cjson.encode({ query = list }),
-        csv = table.concat(csv, "\r\n") .. "\r\n\r\n",
+        -- (",,": the empty rows a spreadsheet writes at the end)
+        csv = table.concat(csv, "\r\n") .. "\r\n,,\r\n\r\n , ,\r\n",
         lines = table.concat(lines, "\n"),
       }
       for name, text in pairs(inputs) do
@@ -554,6 +555,18 @@ describe("codearts-batchresult", function()
       assert.are.equal("", statuses { "--reason-kind", "other" })
     end)
 
+    it("leave no escape of the server's in the summary on a terminal", function()
+      local body = cjson.encode({ result = { { pipeline_id = SEED[1].pipeline_id, pipeline_name = "n",
+        pipeline_run_id = SEED[1].pipeline_run_id, status = "X\27]0;pwned\7\27[2J\194\155" } } })
+        :gsub("\194\155", "\\u009b") -- (the stand-in sends ASCII only)
+      server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local r = run({ "query", arg_of(SEED[1]) }, { pty = true })
+      assert.truthy(r.out:find("1 run: 1 X ]0;pwned  [2J ", 1, true), r.out)
+      assert.is_nil(r.out:find("\27]", 1, true), r.out)
+      assert.is_nil(r.out:find("\194\155", 1, true), r.out)
+    end)
+
     it("leave the summary on a terminal counting every run", function()
       local r = run(concat({ "query", "--succeeded" }, seed_args()), { pty = true })
       assert.are.equal(1, r.status, cli.describe(r))
@@ -636,6 +649,22 @@ describe("codearts-batchresult", function()
                         { pipeline_id = ids[2], pipeline_run_id = model.run_id_for(ids[2], 2) } }, doc.result)
       assert.are.same({ ids[3] }, doc.unanswered)
       assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), r.err)
+    end)
+
+    it("says what failed on stderr even when stdout's reader stops early", function()
+      -- 600 runs, so that the output outgrows the pipe; the last batch fails.
+      local many = {}
+      for i, p in ipairs(model.make_pairs("cli-head", 600)) do many[i] = p.pipeline_id end
+      server:config { fail_ids = { many[600] } }
+      for _, format in ipairs({ "csv", "ndjson", "table" }) do
+        local r = run(concat({ "run", "-f", format, "--max-retries", "0" }, many), { reader = "head -n 1" })
+        assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), cli.describe(r))
+        if format ~= "table" then
+          assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. many[600] .. "\n", 1, true), r.err)
+        end
+        server:reset()
+        server:config { fail_ids = { many[600] } }
+      end
     end)
 
     it("with --query, lists the runs whose start could not be asked about; exit 3", function()

@@ -46,6 +46,15 @@ describe("client:query against the stand-in", function()
     assert.are.same(expected(seed_pairs()), results)
   end)
 
+  it("leaves no C1 control (U+009B is a terminal's CSI) in an error's message", function()
+    local body = '{"error_code":"DEV.1","error_msg":"bad \\u009b2J\\u009b31m news"}'
+    server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local _, err = client():query(seed_pairs())
+    assert.are.equal("DEV.1", err.code)
+    assert.are.equal("bad  2J 31m news", err.message)
+  end)
+
   it("turns a JSON null reason into an absent field", function()
     local results = assert(client():query(seed_pairs()))
     assert.are.equal("START_SUCCESS", results[2].status)

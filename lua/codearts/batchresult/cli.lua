@@ -272,13 +272,20 @@ local function run(argv, sys, state)
   if err then status = err.code == "INTERRUPTED" and INTERRUPTED or FAILED end
   state.status = status
 
-  local wrote_lists = output.write(out, a.format, kind, records, lists,
-    terminal.painter(terminal.colour(sys.stdout, sys.getenv)))
-  if not wrote_lists then
-    output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
+  local function to_stderr()
+    if not output.holds_lists(a.format) then
+      output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
+    end
+    if err then sys.stderr:write(NAME .. ": " .. tostring(err):gsub("%c", "?") .. "\n") end
   end
+  -- Into a pipe or a file, stderr's part goes first: a reader that stops
+  -- early (| head) ends the tool at its next write, and must not cost the
+  -- error and the items that got no answer.  On a terminal, after.
+  local stderr_first = not terminal.isatty(sys.stdout)
+  if stderr_first then to_stderr() end
+  output.write(out, a.format, kind, records, lists, terminal.painter(terminal.colour(sys.stdout, sys.getenv)))
   state.flush()
-  if err then sys.stderr:write(NAME .. ": " .. tostring(err):gsub("%c", "?") .. "\n") end
+  if not stderr_first then to_stderr() end
   if on_tty then
     local paint = terminal.painter(terminal.colour(sys.stderr, sys.getenv))
     sys.stderr:write(paint(status == OK and "START_SUCCESS" or "START_FAILED", summary) .. "\n")

@@ -14,10 +14,11 @@ local Error = {}
 Error.__index = Error
 
 --- s on one line: each run of ASCII control characters (line breaks, a
--- terminal's escapes) becomes a space.  An explicit class, not %c, whose
--- meaning follows the C locale a host may have set.
+-- terminal's escapes) becomes a space, and so does each C1 control in
+-- UTF-8 (C2 80 to C2 9F: U+009B is a terminal's CSI).  An explicit class,
+-- not %c, whose meaning follows the C locale a host may have set.
 function Error.one_line(s)
-  s = tostring(s):gsub("[%z\1-\31\127]+", " ")
+  s = tostring(s):gsub("[%z\1-\31\127]+", " "):gsub("\194[\128-\159]", " ")
   return s
 end
 local one_line = Error.one_line

@@ -199,8 +199,13 @@ end
 
 local HEADER = "a CSV header must name both pipeline_id and pipeline_run_id"
 
+-- (",,": a spreadsheet's empty row)
 local function blank(fields)
-  return fields and #fields == 1 and trim(fields[1]) == ""
+  if not fields then return false end
+  for _, f in ipairs(fields) do
+    if trim(f) ~= "" then return false end
+  end
+  return true
 end
 
 --- The first record that is not blank: its line, fields (nil, why when

@@ -445,7 +445,7 @@ end
 -- were written (table and json hold them; csv and ndjson do not).
 function M.write(write, format, kind, records, lists, paint)
   local fields = kind == "results" and RESULT_FIELDS or PAIR_FIELDS
-  local b, complete = buffer(write), true
+  local b = buffer(write)
   if format == "json" then
     put(b, "{")
     json_array(b, "result", records, function(_, r) json_object(b, r, fields) end)
@@ -458,16 +458,20 @@ function M.write(write, format, kind, records, lists, paint)
     put(b, "}\n")
   elseif format == "csv" then
     csv_rows(b, records, fields)
-    complete = false
   elseif format == "ndjson" then
     ndjson_rows(b, records, fields)
-    complete = false
   else
     table_rows(b, records, kind == "results" and RESULT_COLUMNS or RUN_COLUMNS, paint)
     table_lists(b, kind, lists)
   end
   flush(b, true)
-  return complete
+end
+
+--- Whether format's output holds the lists (missing, unanswered, …):
+-- CSV and NDJSON hold results only, and their lists go to stderr
+-- (list_lines).
+function M.holds_lists(format)
+  return format ~= "csv" and format ~= "ndjson"
 end
 
 --- Requests of a dry run, as the library shows them (credentials
@@ -498,7 +502,9 @@ function M.summary(summary, lists, kinds)
     return a < b
   end)
   for _, status in ipairs(statuses) do
-    local text = summary.by_status[status] .. " " .. status
+    -- (the server's text, cleaned as the table's: on a terminal, a status
+    -- holding escapes would drive it)
+    local text = summary.by_status[status] .. " " .. (cell(status))
     if status == "START_FAILED" then
       local why = {}
       for _, kind in ipairs(kinds) do
