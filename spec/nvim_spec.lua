@@ -111,6 +111,43 @@ describe("in Neovim", function()
     assert.are.equal(got.fds_before, got.fds_after)
   end)
 
+  it("keeps nothing of a finished call, and a dropped client's sockets close", function()
+    local got = nvim("spec/nvim/release.lua")
+    assert.is_nil(got.error)
+    -- (each callback was kept for good, with what it reaches, the client
+    -- and its sockets)
+    assert.are.equal("0", got.kept, got.kept .. " callbacks kept")
+    assert.are.equal(got.fds_before, got.fds_after)
+  end)
+
+  it("wakes a call whose answer libcurl took in outside the pump, as soon as the editor is free", function()
+    server:config { delay_ms = 400 }
+    local got = nvim("spec/nvim/news.lua")
+    assert.is_nil(got.error)
+    -- (it slept until another call's answer came, 400 ms later)
+    for _, name in ipairs({ "inner", "sync" }) do
+      assert.is_true(tonumber(got[name .. "_ms"]) < 200, name .. ": after " .. got[name .. "_ms"] .. " ms")
+    end
+  end)
+
+  it("ends a call at once when no descriptor is left to watch its socket", function()
+    local got = nvim("spec/nvim/fd_short.lua")
+    assert.is_nil(got.error) -- (it slept, with its failure ready, until anything woke the pump)
+    assert.is_true(tonumber(got.ms) < 500, "after " .. got.ms .. " ms")
+    if got.code ~= "none" then assert.are.equal("6", got.accounted, got.code) end
+  end)
+
+  it("starts a call on the main loop, even when asked from a libuv callback", function()
+    local got = nvim("spec/nvim/fast_start.lua")
+    assert.are.equal("", got.error) -- (not E5560 from on_progress or logger, as CALLBACK)
+    assert.are.equal("6", got.count)
+    assert.are.equal("true", got.returned)
+    assert.are.equal("false", got.progressed_before)
+    assert.are.equal("nil", got.bad)
+    assert.are.equal("INVALID_ARGUMENT", got.bad_code)
+    assert.is_nil(got.bad_called)
+  end)
+
   -- spec/nvim/wakeups.lua's query, against the stand-in set up with
   -- config: its whole answer, after 2 s or more, and the library woken at
   -- most 20 times meanwhile.  Loose: the bench reports the figure (target

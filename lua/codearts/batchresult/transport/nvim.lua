@@ -13,7 +13,10 @@ local Error = require "codearts.batchresult.error"
 local M = {}
 
 -- Calls running asynchronously: coroutine -> the function that resumes it.
-local resumers = setmetatable({}, { __mode = "k" })
+-- Not weak: each value refers to its key, which LuaJIT (no ephemerons)
+-- would then never collect.  run_async removes a call's entry when its
+-- coroutine ends, as every such call does (its waits all have an end).
+local resumers = {}
 -- What a call yields when its transport waits (park); any other yield is
 -- a callback's of the caller's.  A value, not a mark on the coroutine: on
 -- PUC Lua 5.1 the yield comes up through guard.lua's coroutine, values and
@@ -51,13 +54,14 @@ local EVENTS = { "r", "w", "rw" }
 local Pump = {}
 Pump.__index = Pump
 
-local pumps = setmetatable({}, { __mode = "k" }) -- client handle -> its pump
-
+-- A field of the handle, not a weak table's value: that would keep the
+-- multi handle (p.m) one collection longer than the client, and its
+-- sockets open.
 local function pump_of(handle, uv)
-  local p = pumps[handle]
+  local p = handle.nvim_pump
   if not p then
     p = setmetatable({ m = handle.m, uv = uv, polls = {}, calls = {}, n = 0 }, Pump)
-    pumps[handle] = p
+    handle.nvim_pump = p
   end
   return p
 end
@@ -75,7 +79,7 @@ function Pump:join(t)
   end
   -- The first read of the record also has the handle keep it true for
   -- every drive from now on, synchronous ones too (see multi.c).
-  self:arm()
+  self:settle()
 end
 
 function Pump:leave(t)
@@ -151,9 +155,14 @@ end
 local function has_news(t) return t.inner.c:ready() end
 local function always() return true end
 
---- Re-arms, and resumes every sleeping call with an answer to take.
+--- Re-arms, and resumes every sleeping call with an answer to take: arm()
+-- marks the record seen, so the prepare handle no longer tells of answers
+-- that a drive outside the pump (a synchronous call, another call's
+-- wait, watch() itself) took in since.  false when the client was closed.
 function Pump:settle()
-  if self:arm() then self:wake(has_news) end
+  if not self:arm() then return false end
+  self:wake(has_news)
+  return true
 end
 
 --- The client was closed: every descriptor goes back, and every call
@@ -205,6 +214,7 @@ function M.run_async(callback, body)
   local co
   local function resume()
     local ok, e = coroutine.resume(co)
+    if coroutine.status(co) == "dead" then resumers[co] = nil end
     if not ok then
       vim.schedule(function() callback(nil, Error.new("INTERNAL", tostring(e))) end)
     elseif coroutine.status(co) == "suspended" and e ~= PARKED then
@@ -218,7 +228,10 @@ function M.run_async(callback, body)
     vim.schedule(function() callback(results, err) end)
   end)
   resumers[co] = function() vim.schedule(resume) end
-  resume()
+  -- Even the call's start waits for the main loop: run_async may be called
+  -- from a libuv callback or under textlock, where on_progress(0, …) could
+  -- not use vim.api.
+  vim.schedule(resume)
   return true
 end
 
@@ -239,7 +252,8 @@ end
 --- Gives the event loop back until the pump finds news for the call (an
 -- answer, or the client closed) or `left` seconds (if given) pass.
 function Transport:sleep(left)
-  if not self.pump:arm() then return end -- closed: wait(0) says so
+  -- closed, or news of its own already (wait(0) takes it): no sleep
+  if not self.pump:settle() or self.inner.c:ready() then return end
   if left then
     self.timer = self.timer or self.uv.new_timer()
     self.timer:start(math.ceil(left * 1000), 0, function() self:wake() end)
