@@ -27,6 +27,8 @@ local LOCATIONS = {
   "location = /callbacks { content_by_lua_block { " .. APP .. "app.callbacks_handler() } }",
   "location = /query_then_run { content_by_lua_block { " .. APP .. "app.query_then_run_handler() } }",
   "location = /ending { content_by_lua_block { " .. APP .. "app.ending_handler() } }",
+  "location = /raw_steps { content_by_lua_block { " .. APP .. "app.raw_steps_handler() } }",
+  "location = /attempt { content_by_lua_block { " .. APP .. "app.attempt_handler() } }",
   -- the query in other phases that may yield
   [[location = /rewrite {
       rewrite_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
@@ -550,6 +552,41 @@ describe("inside nginx (ngx_lua cosockets)", function()
       assert.is_false(out.ok)
       assert.are.equal("RESPONSE_TOO_LARGE", out.err.code)
     end)
+  end)
+
+  describe("reads raw answers alike through the built-in client and resty.http (a test double)", function()
+    -- One attempt against this nginx's fake API writing steps (strings
+    -- written, numbers of seconds waited) on the raw connection.
+    local function attempt(http, steps, timeout_ms)
+      local json = cjson.encode(steps):gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+      assert.are.equal(200, (n:get("/fake_mode?mode=raw")))
+      assert.are.equal(200, (n:get("/raw_steps?steps=" .. json)))
+      return call(("/attempt?http=%s&timeout_ms=%d"):format(http, timeout_ms or 3000))
+    end
+    local body = cjson.encode({ result = model.results_for(seed_pairs()) })
+
+    for _, http in ipairs({ "builtin", "resty" }) do
+      it(http .. ": bounds the attempt by its timeout while the head's lines drip in: TIMEOUT", function()
+        local steps = { "HTTP/1.1 200 OK\r\n" }
+        for _ = 1, 10 do
+          steps[#steps + 1] = 0.2
+          steps[#steps + 1] = "X-A: b\r\n"
+        end
+        steps[#steps + 1] = "Content-Length: " .. #body .. "\r\n\r\n" .. body
+        local out = attempt(http, steps, 1000)
+        assert.are.equal("TIMEOUT", out.kind, cjson.encode(out))
+        assert.is_true(out.seconds < 1.3, ("TIMEOUT after %.2f s"):format(out.seconds))
+      end)
+
+      it(http .. ": refuses a NUL byte in a header line: PROTOCOL", function()
+        local out = attempt(http, { "HTTP/1.1 200 OK\r\nX-Foo: a\0b\r\nContent-Length: " .. #body .. "\r\n\r\n"
+          .. body })
+        assert.are.equal("PROTOCOL", out.kind, cjson.encode(out))
+        -- the same answer without it is taken
+        assert.are.equal(200, attempt(http, { "HTTP/1.1 200 OK\r\nX-Foo: ab\r\nContent-Length: " .. #body
+          .. "\r\n\r\n" .. body }).status)
+      end)
+    end
   end)
 
   describe("phases without cosockets", function()

@@ -163,7 +163,8 @@ function M.timer_handler()
 end
 
 -- A fake API answered by this same nginx, for the shapes of answer the
--- stand-in never sends: chunked bodies, `Connection: close`, interim 100s.
+-- stand-in never sends: chunked bodies, `Connection: close`, interim 100s,
+-- and raw bytes (mode "raw").
 -- The mode comes from the `box` dict (key "fake_mode").
 function M.fake_api(forced)
   local mode = forced or ngx.shared.box:get("fake_mode") or "chunked"
@@ -173,6 +174,16 @@ function M.fake_api(forced)
     return ngx.exec("@fake_close")
   end
   ngx.req.read_body()
+  if mode == "raw" then
+    -- bytes no HTTP server would write, as the spec gave them (box
+    -- "raw_steps": strings to write, numbers of seconds to wait), on the
+    -- raw connection, closed after them
+    local sock = assert(ngx.req.socket(true))
+    for _, step in ipairs(cjson.decode(ngx.shared.box:get("raw_steps"))) do
+      if type(step) == "number" then ngx.sleep(step) else sock:send(step) end
+    end
+    return
+  end
   local req = cjson.decode(ngx.req.get_body_data() or "") or {}
   local body = cjson.encode({ result = model.results_for(req.query or {}) })
   ngx.header.content_type = "application/json;charset=UTF-8"
@@ -242,6 +253,33 @@ function M.resty_handler()
     out.error = tostring(wkind) .. ": " .. tostring(wmsg)
   end
   ngx.say(cjson.encode(out))
+end
+
+--- content_by_lua: GET /raw_steps?steps=JSON -> stored for the fake
+-- API's raw mode.
+function M.raw_steps_handler()
+  ngx.shared.box:set("raw_steps", ngx.req.get_uri_args().steps)
+  ngx.say("ok")
+end
+
+--- content_by_lua: GET /attempt?http=builtin|resty&timeout_ms=n -> one
+-- attempt of a query of this nginx's fake API through that client (the
+-- test double standing in for resty.http), driven by hand: { status,
+-- kind, message, seconds }.
+function M.attempt_handler()
+  local args = ngx.req.get_uri_args()
+  package.loaded["resty.http"] = require "spec.nginx.fake_resty_http"
+  local t = assert(ngx_transport.new({ timeout = 5, connect_timeout = 2, tls_verify = true,
+                                       max_response_bytes = 1048576 }, { http = args.http }))
+  package.loaded["resty.http"] = nil
+  ngx.update_time()
+  local started = ngx.now()
+  assert(t:start(assert(M.client("self"):prepare(model.seed_query)),
+    { timeout_ms = tonumber(args.timeout_ms), idempotent = true }))
+  local _, res, kind, msg = t:wait()
+  t:close()
+  ngx.update_time()
+  ngx.say(cjson.encode({ status = res and res.status, kind = kind, message = msg, seconds = ngx.now() - started }))
 end
 
 -- Yielding callbacks -------------------------------------------------------

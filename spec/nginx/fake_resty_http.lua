@@ -1,5 +1,6 @@
 -- A test double of lua-resty-http's streaming interface (new, set_timeouts,
--- connect{…} with its pool option, request{…}, res.body_reader,
+-- connect{…} with its pool option, request{…} (send_request{…} then
+-- read_response{…}), res.body_reader,
 -- get_reused_times, set_keepalive, close), as its documentation describes it, for answers
 -- with a Content-Length or chunked; its errors for an answer that is not
 -- HTTP are the words resty.http's own tests pin.
@@ -41,15 +42,26 @@ local function header_table()
   })
 end
 
-function Client:request(params)
+-- Whether an answer to method with status has a body, as resty.http
+-- decides (_should_receive_body).
+local function has_body(method, status)
+  return method ~= "HEAD" and status ~= 204 and status ~= 304 and not (status >= 100 and status < 200)
+end
+
+function Client:send_request(params)
   M.log.request = { method = params.method, path = params.path }
   local lines = { params.method .. " " .. params.path .. " HTTP/1.1" }
   for k, v in pairs(params.headers or {}) do lines[#lines + 1] = k .. ": " .. v end
   lines[#lines + 1] = "Content-Length: " .. #(params.body or "")
   local _, err = self.sock:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. (params.body or ""))
   if err then return nil, err end
-  local status_line
-  status_line, err = self.sock:receive("*l")
+  return true
+end
+
+-- One answer's status line and headers, each line one receive("*l"), as
+-- resty.http reads them: an interim 1xx answer is returned as it is.
+function Client:read_response(params)
+  local status_line, err = self.sock:receive("*l")
   if not status_line then return nil, err end
   if not tonumber(status_line:sub(6, 8)) then
     return nil, "couldn't parse HTTP version from response status line: " .. status_line
@@ -62,17 +74,21 @@ function Client:request(params)
     local line
     line, err = self.sock:receive("*l")
     if not line then return nil, err end
-    if line == "" then break end
-    local k, v = line:match("^([^:]+):%s*(.-)%s*$")
-    if k then
-      -- A repeated header's values in a list, as resty.http keeps them.
-      local had = res.headers[k]
-      if type(had) == "table" then had[#had + 1] = v
-      elseif had then res.headers[k] = { had, v }
-      else res.headers[k] = v end
-    end
+    -- the head ends at the first line that is no header (resty.http's
+    -- unanchored "([^:\s]+):\s*(.*)")
+    local k, v = line:match("([^:%s]+):%s*(.*)")
+    if not k then break end
+    -- A repeated header's values in a list, as resty.http keeps them.
+    local had = res.headers[k]
+    if type(had) == "table" then had[#had + 1] = v
+    elseif had then res.headers[k] = { had, v }
+    else res.headers[k] = v end
   end
   local sock = self.sock
+  if not has_body(params.method, res.status) then
+    res.body_reader = function() return nil end
+    return res
+  end
   if (res.headers["transfer-encoding"] or ""):lower() == "chunked" then
     res.body_reader = function()
       local line, rerr = sock:receive("*l")
@@ -91,15 +107,28 @@ function Client:request(params)
     end
     return res
   end
-  local left = tonumber(res.headers["content-length"]) or 0
+  -- resty.http's tonumber: a repeated header (a list) or a list of
+  -- lengths is no length, and the body runs to the connection's end
+  local left, ended = tonumber(res.headers["content-length"]), false
   res.body_reader = function(size)
-    if left == 0 then return nil end
-    local chunk, rerr = sock:receive(math.min(size or left, left))
-    if not chunk then return nil, rerr end
-    left = left - #chunk
+    if left == 0 or ended then return nil end
+    local chunk, rerr, partial = sock:receive(left and math.min(size or left, left) or size)
+    if not chunk then
+      -- without a length, as resty.http: the last bytes with "closed", then nil
+      ended = not left
+      if ended and rerr == "closed" then return partial, rerr end
+      return nil, rerr
+    end
+    if left then left = left - #chunk end
     return chunk
   end
   return res
+end
+
+function Client:request(params)
+  local ok, err = self:send_request(params)
+  if not ok then return nil, err end
+  return self:read_response(params)
 end
 
 function Client:get_reused_times()

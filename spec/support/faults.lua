@@ -67,6 +67,29 @@ local BANNER_WITH_SK = "SSH-2.0-" .. ("0"):rep(45) .. SK .. "\r\n"
 -- A status line and half a header, then the connection closes.
 local CUT_HEAD = "HTTP/1.1 200 OK\r\nContent-Ty"
 
+-- A 503 with the API's error body (framed as body says, when given), the
+-- head's lines given (Content-Length among them, or Transfer-Encoding),
+-- and what comes before it.
+local BUSY = '{"error_code":"DEVPIPE.00000503","error_msg":"busy"}'
+local function busy(lines, body, before)
+  return (before or "") .. "HTTP/1.1 503 Service Unavailable\r\n"
+    .. "Content-Type: application/json;charset=UTF-8\r\n" .. lines .. "\r\n" .. (body or BUSY)
+end
+local function busy_length(value) return busy("Content-Length: " .. value .. "\r\n") end
+-- Interim answers, each skipped, before the real one.
+local INTERIM = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+  .. "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+-- 101 switches to a protocol the client never asked for: that is the
+-- answer (libcurl's HTTP failure), not an interim one.
+local SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
+  .. "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"result\":[]}"
+-- A head of 16,000 short lines: 48,000 bytes without their line breaks,
+-- 80,000 with them.
+local SHORT_LINES = with_head(("a:b\r\n"):rep(16000))
+-- No body, whatever Content-Length says (RFC 9112 6.3): none is waited for.
+local NOT_MODIFIED = "HTTP/1.1 304 Not Modified\r\nContent-Length: 13\r\n\r\n"
+local NO_CONTENT = "HTTP/1.1 204 No Content\r\nContent-Length: 13\r\n\r\n{\"result\":[]}"
+
 local RETRIED, NOT_RETRIED = 3, 1
 
 M.rows = {
@@ -89,6 +112,43 @@ M.rows = {
   { name = "an answer whose one Content-Length lists two different lengths", op = "query",
     standin = { banner_first = 3, banner = LISTED_LENGTHS },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 503 after interim answers (100, 102, 103)", op = "query",
+    standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. "\r\n", nil, INTERIM) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a 101 Switching Protocols nobody asked for", op = "query", standin = { banner_first = 3, banner = SWITCH },
+    expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 503 with its Content-Length given twice, equal", op = "query",
+    standin = { banner_first = 3, banner = busy(("Content-Length: %d\r\n"):rep(2):format(#BUSY, #BUSY)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a 503 whose one Content-Length lists the same length twice", op = "query",
+    standin = { banner_first = 3, banner = busy_length(#BUSY .. ", " .. #BUSY) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a 503 whose Content-Length has 17 leading zeros", op = "query",
+    standin = { banner_first = 3, banner = busy_length(("0"):rep(17) .. #BUSY) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a chunked 503 whose chunk size has 14 leading zeros", op = "query",
+    standin = { banner_first = 3,
+      banner = busy("Transfer-Encoding: chunked\r\n", ("%016x\r\n%s\r\n0\r\n\r\n"):format(#BUSY, BUSY)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "an answer whose Content-Length (10 digits) is over max_response_bytes", op = "query",
+    standin = { banner_first = 3, banner = busy_length("9999999999") },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose Content-Length (25 digits) is over max_response_bytes", op = "query",
+    standin = { banner_first = 3, banner = busy_length(("9"):rep(25)) },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 304 with a Content-Length and no body", op = "query",
+    standin = { banner_first = 3, banner = NOT_MODIFIED },
+    expect = { code = "HTTP", status = 304, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 204 with a Content-Length and a body", op = "query", standin = { banner_first = 3, banner = NO_CONTENT },
+    expect = { code = "DECODE", status = 204, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose head of 16,000 short lines takes 80 KB with its line breaks", op = "query",
+    standin = { banner_first = 3, banner = SHORT_LINES },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "an answer whose headers take more than 64 KiB", op = "query",
     standin = { banner_first = 3, banner = MANY_HEADERS },
     expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },

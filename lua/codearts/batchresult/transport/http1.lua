@@ -179,7 +179,7 @@ local function head_failure(err, what)
 end
 
 --- The status and headers (lower-case names; repeated ones joined with
--- ", "), skipping 1xx interim answers.  nil, kind, message on failure.
+-- ", "), skipping 1xx interim answers (but 101).  nil, kind, message on failure.
 local function read_head(r)
   -- The first bytes tell whether the server speaks HTTP at all: one that
   -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
@@ -187,36 +187,52 @@ local function read_head(r)
   if r.buf ~= "" and not may_be_http(r.buf) then
     return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. quoted(r.buf)
   end
+  -- Every head counts, interim ones too, line breaks included, as libcurl
+  -- counts them: 80 KB of short lines is as large as one long one.
   local budget = MAX_HEADER_BYTES
   while true do
     local line, err = r:line(budget)
     if not line then return head_failure(err, "status line") end
-    budget = budget - #line
+    budget = budget - #line - 2
     local minor, status, rest = line:match("^HTTP/1%.(%d) (%d%d%d)(.*)$")
     status = tonumber(status)
-    if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") then
+    if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
       return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
     end
-    local headers, last = {}, nil
+    -- Each header's values in a list, joined once at the end: joining as
+    -- they come would copy a long header again for each of its lines.
+    local values, last = {}, nil
     while true do
       line, err = r:line(budget)
       if not line then return head_failure(err, "headers") end
-      budget = budget - #line
+      budget = budget - #line - 2
       if line == "" then break end
+      -- A NUL would cut the line short for many a reader: the answer
+      -- cannot be trusted (libcurl refuses it too).
+      if line:find("\0", 1, true) then
+        return nil, "PROTOCOL", "a NUL byte in a header line of the answer: " .. quoted(line)
+      end
       local name, value = line:match("^([^:%s]+)%s*:(.*)$")
       if name then
-        name, value = name:lower(), trim(value)
-        headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+        name = name:lower()
+        values[name] = values[name] or {}
+        table.insert(values[name], trim(value))
         last = name
       elseif last and line:find("^[ \t]") then
         -- An obsolete folded line continues the header before it
         -- (RFC 9112 5.2: replaced by a space).
-        headers[last] = headers[last] .. " " .. trim(line)
+        local list = values[last]
+        list[#list] = list[#list] .. " " .. trim(line)
       else
         return nil, "PROTOCOL", "bad header line in the answer: " .. quoted(line)
       end
     end
-    if status >= 200 then
+    -- The 1xx are interim answers, the real one still to come; but 101
+    -- switches to another protocol, which this client never asks for: it
+    -- is the answer, as libcurl takes it (an HTTP failure).
+    if status >= 200 or status == 101 then
+      local headers = {}
+      for name, list in pairs(values) do headers[name] = table.concat(list, ", ") end
       return status, headers, minor == "0"
     end
   end
@@ -224,19 +240,22 @@ end
 
 --- The body's length from Content-Length: n, or nil, message when it is
 -- not a number (a list of one repeated number counts as that number, as
--- RFC 9110 8.6 allows).
+-- RFC 9110 8.6 allows).  A length of more than 15 digits, past what a
+-- double holds exactly, is math.huge: over any limit, as libcurl takes it.
+-- The resty.http adapter reads lengths with it too.
 local function content_length(value)
   local n
   for item in (value .. ","):gmatch("([^,]*),") do
-    local digits = item:match("^%s*(%d+)%s*$")
-    local this = digits and #digits <= 15 and tonumber(digits)
-    if not this or (n and this ~= n) then
+    -- leading zeros say nothing, and take none of the 15 digits
+    local digits = item:match("^%s*0*(%d-)%s*$")
+    if not digits or not item:find("%d") or (n and digits ~= n) then
       return nil, "bad Content-Length in the answer: " .. quoted(value)
     end
-    n = this
+    n = digits
   end
-  return n
+  return #n <= 15 and (tonumber(n) or 0) or math.huge
 end
+M.content_length = content_length
 
 --- A chunked body, at most limit bytes.
 local function read_chunked(r, limit)
@@ -248,8 +267,9 @@ local function read_chunked(r, limit)
       return nil, kind_of(err), "the answer was cut short: " .. err
     end
     -- hex digits, then optionally chunk extensions after a ";"
-    local hex, ext = line:match("^(%x+)[ \t]*(.*)$")
-    local n = hex and #hex <= 15 and (ext == "" or ext:sub(1, 1) == ";") and tonumber(hex, 16)
+    -- (leading zeros take none of the 15 digits a double holds exactly)
+    local hex, ext = line:match("^0*(%x*)[ \t]*(.*)$")
+    local n = line:find("^%x") and #hex <= 15 and (ext == "" or ext:sub(1, 1) == ";") and (tonumber(hex, 16) or 0)
     if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. quoted(line) end
     if n == 0 then break end
     size = size + n
@@ -270,14 +290,20 @@ local function read_chunked(r, limit)
       return nil, kind_of(err), "the answer was cut short: " .. err
     end
     if line == "" then break end
-    budget = budget - #line
+    budget = budget - #line - 2
   end
   return table.concat(parts)
 end
 
 --- The body of an answer whose head was read: body, until_close (the
--- body ended with the connection), or nil, kind, message.
+-- body ended with the connection, or the connection is not to be used
+-- again), or nil, kind, message.
 local function read_body(r, req, status, headers, limit)
+  -- These have no body whatever their headers say (RFC 9112 6.3), so none
+  -- is waited for; one sent all the same would be read as the next
+  -- answer, so their connection is not used again.  After a 101 comes
+  -- another protocol.
+  if status == 101 or status == 204 or status == 304 or req.method == "HEAD" then return "", true end
   local te = headers["transfer-encoding"]
   if te and te:lower():find("chunked%s*$") then
     return read_chunked(r, limit)
@@ -294,7 +320,6 @@ local function read_body(r, req, status, headers, limit)
     end
     return body
   end
-  if not te and (status == 204 or status == 304 or req.method == "HEAD") then return "" end
   -- Some other coding, or no length: the body ends with the connection.
   local body, err = r:rest(limit)
   if body then return body, true end
@@ -340,7 +365,15 @@ local function connect(cfg, u, link, deadline, connect_ms)
     return nil, kind_of(err), ("cannot connect to %s:%d: %s"):format(u.host, u.port, err), true
   end
   if u.scheme == "https" and sock:getreusedtimes() == 0 then
-    -- A pooled connection has shaken hands already.
+    -- A pooled connection has shaken hands already.  The handshake is
+    -- timed by the connect timeout, re-armed to what resolving the name
+    -- and connecting left of the attempt.
+    left = M.left_ms(deadline)
+    if not left then
+      sock:close()
+      return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true
+    end
+    sock:settimeouts(math.min(connect_ms, left), left, left)
     -- false: no session object is wanted back.
     ok, err = sock:sslhandshake(false, u.name, cfg.tls_verify ~= false)
     if not ok then

@@ -32,10 +32,12 @@ local config = require "codearts.batchresult.config"
 local M = {}
 
 -- The phases (ngx.get_phase() names) in which ngx_lua 0.10.23 lets Lua
--- yield, and so offers cosockets, ngx.thread and ngx.sleep.
+-- yield, and so offers cosockets, ngx.thread and ngx.sleep.  Not
+-- ssl_client_hello: ngx_lua documents it as yieldable, but under Debian's
+-- nginx a yield there aborts the handshake.
 local YIELDABLE = {
   server_rewrite = true, rewrite = true, access = true, content = true, timer = true,
-  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+  ssl_cert = true, ssl_session_fetch = true,
 }
 
 --- Whether this code runs inside nginx's Lua VM (ngx_lua or the resty

@@ -38,31 +38,63 @@ end
 local left_ms = http1.left_ms
 
 --- The bytes of the head that headers (resty.http's table: a repeated
--- header's values in a list) stand for: "Name: value\r\n" each.
+-- header's values in a list) stand for: "Name: value\r\n" each; and
+-- whether a NUL byte is among them.
 local function head_bytes(headers)
-  local n = 0
+  local n, nul = 0, false
   for name, v in pairs(headers) do
     if type(v) ~= "table" then v = { v } end
-    for _, one in ipairs(v) do n = n + #tostring(name) + #tostring(one) + 4 end
+    for _, one in ipairs(v) do
+      local line = tostring(name) .. tostring(one)
+      n = n + #line + 4
+      nul = nul or line:find("\0", 1, true) ~= nil
+    end
   end
-  return n
+  return n, nul
 end
 
---- Reads the body through res.body_reader, each read bounded by what is
--- left of the attempt.  body, or nil, kind, message.
-local function read_body(httpc, res, deadline, limit)
+-- The socket methods that wait on the network.
+local WAITS = { connect = true, sslhandshake = true, tlshandshake = true, send = true,
+                receive = true, receiveany = true }
+
+--- sock as resty.http is to see it: before each wait, its timeouts are
+-- re-armed to what is left of the attempt (connecting and the handshake
+-- also to at most connect_ms), and once nothing is left the wait fails at
+-- once with "timeout".  resty.http sets timeouts once, and a cosocket's
+-- bound each read alone, so a head whose lines drip in would stretch the
+-- attempt without end.
+local function bounded(sock, deadline, connect_ms)
+  return setmetatable({}, { __index = function(_, name)
+    local method = sock[name]
+    if not WAITS[name] then
+      if type(method) ~= "function" then return method end
+      return function(_, ...) return method(sock, ...) end
+    end
+    return function(_, ...)
+      local ms = left_ms(deadline)
+      if not ms then return nil, "timeout" end
+      sock:settimeouts(math.min(connect_ms, ms), ms, ms)
+      return method(sock, ...)
+    end
+  end })
+end
+
+--- Reads the body through res.body_reader, each read bounded (through
+-- the socket) by what is left of the attempt.  until_close: the body ends
+-- with the connection, where resty.http hands over its last bytes with
+-- the error "closed".  body, or nil, kind, message.
+local function read_body(res, limit, until_close)
   local parts, size = {}, 0
   if not res.body_reader then return "" end
   while true do
-    local ms = left_ms(deadline)
-    if not ms then return nil, "TIMEOUT", "reading the answer: timeout" end
-    httpc:set_timeouts(ms, ms, ms)
     local chunk, err = res.body_reader(READ_CHUNK)
-    if err then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
+    local last = until_close and err == "closed"
+    if err and not last then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
     if not chunk then return table.concat(parts) end
     size = size + #chunk
     if size > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
     parts[#parts + 1] = chunk
+    if last then return table.concat(parts) end
   end
 end
 
@@ -70,9 +102,11 @@ end
 -- not_sent, stale (stale: a pooled connection failed before any answer
 -- came, so the server most likely closed it while idle).
 local function send_once(http, cfg, req, u, link, deadline)
+  local connect_ms = config.ms(cfg.connect_timeout)
   local ms = left_ms(deadline) or 1
   local httpc = http.new()
-  httpc:set_timeouts(math.min(ms, config.ms(cfg.connect_timeout)), ms, ms)
+  httpc.sock = bounded(httpc.sock, deadline, connect_ms)
+  httpc:set_timeouts(math.min(ms, connect_ms), ms, ms)
   local ok, err = httpc:connect {
     scheme = u.scheme, host = u.host, port = u.port, pool = link.pool,
     ssl_server_name = u.name, ssl_verify = cfg.tls_verify ~= false,
@@ -87,58 +121,81 @@ local function send_once(http, cfg, req, u, link, deadline)
     end
     return nil, kind_of(err), e, true
   end
-  ms = left_ms(deadline)
-  if not ms then
+  if not left_ms(deadline) then
+    -- (said here, while it is sure that no byte of the request left)
     httpc:close()
     return nil, "TIMEOUT", "connecting: timeout", true
   end
-  httpc:set_timeouts(ms, ms, ms)
-  local res
+  local function fail(kind, msg)
+    httpc:close()
+    return nil, kind, msg, false
+  end
   local headers = { ["Accept-Encoding"] = http1.ACCEPT_ENCODING }
   for name, value in pairs(req.headers) do headers[name] = value end
-  res, err = httpc:request { method = req.method, path = u.path, headers = headers, body = req.body }
+  local params = { method = req.method, path = u.path, headers = headers, body = req.body }
+  local res
+  res, err = httpc:request(params)
   if not res then
     local kind = kind_of_error(err)
     local stale = (httpc:get_reused_times() or 0) > 0 and kind == "NETWORK"
     httpc:close()
     return nil, kind, "sending the request or reading the answer: " .. tostring(err), false, stale
   end
-  local h = res.headers or {}
-  if head_bytes(h) > http1.MAX_HEADER_BYTES then
-    httpc:close()
-    return nil, "RESPONSE_TOO_LARGE", http1.HEAD_TOO_LARGE, false
+  -- resty.http hands over an interim answer (1xx) as the answer: the
+  -- real one, still to come, is read after it, every head counting
+  -- towards the limit (as libcurl counts them).  But 101 switches to
+  -- another protocol, never asked for: it is the answer, as under libcurl.
+  local head = 0
+  while true do
+    local status = res.status
+    if type(status) ~= "number" or status < 100 or status > 999 or status % 1 ~= 0 then
+      return fail("PROTOCOL", "bad status line in the answer")
+    end
+    local bytes, nul = head_bytes(res.headers or {})
+    head = head + bytes
+    if head > http1.MAX_HEADER_BYTES then return fail("RESPONSE_TOO_LARGE", http1.HEAD_TOO_LARGE) end
+    -- (as the built-in client and libcurl refuse it)
+    if nul then return fail("PROTOCOL", "a NUL byte in a header line of the answer") end
+    if status >= 200 or status == 101 then break end
+    res, err = httpc:read_response(params)
+    if not res then return fail(kind_of_error(err), "reading the answer: " .. tostring(err)) end
   end
+  local h = res.headers or {}
   local function header(name)
     -- resty.http's header table ignores case; a plain one may not.
     local v = h[name] or h[name:lower()]
     if type(v) == "table" then v = table.concat(v, ", ") end
     return v
   end
-  local status = res.status
-  if type(status) ~= "number" or status < 100 or status > 999 or status % 1 ~= 0 then
-    httpc:close()
-    return nil, "PROTOCOL", "bad status line in the answer", false
+  local status, limit = res.status, cfg.max_response_bytes
+  local te = header("Transfer-Encoding")
+  local length = not te and header("Content-Length")
+  -- Only an answer read to its end by its length goes back to the pool:
+  -- resty.http leaves a chunked answer's trailers unread unless the
+  -- answer announces them, a 204 or 304 may have a body on the wire all
+  -- the same, and after a 101 comes another protocol.
+  local body, kind, msg, whole
+  if status == 101 or status == 204 or status == 304 then
+    body = ""
+  elseif length then
+    -- Read here, by http1's rules: resty.http takes no list of equal
+    -- lengths (RFC 9110 8.6), and would wait for a length over the limit.
+    local n, why = http1.content_length(length)
+    if not n then return fail("PROTOCOL", why) end
+    if n > limit then return fail("RESPONSE_TOO_LARGE", too_large(limit)) end
+    body = ""
+    if n > 0 then body, err = httpc.sock:receive(n) end
+    if not body then
+      kind, msg = kind_of(err), ("the answer was cut short (%d bytes announced): %s"):format(n, err)
+    end
+    whole = true
+  else
+    body, kind, msg = read_body(res, limit, not (te or ""):lower():find("chunked", 1, true))
   end
-  local length = header("Content-Length")
-  if length and not header("Transfer-Encoding") and not tostring(length):match("^%s*%d+%s*$") then
-    httpc:close()
-    return nil, "PROTOCOL", "bad Content-Length in the answer: " .. http1.quoted(tostring(length)), false
-  end
-  local body, kind, msg = read_body(httpc, res, deadline, cfg.max_response_bytes)
-  if not body then
-    httpc:close()
-    return nil, kind, msg, false
-  end
+  if not body then return fail(kind, msg) end
   msg = http1.coded(header("Content-Encoding"))
-  if msg then
-    httpc:close()
-    return nil, "PROTOCOL", msg, false
-  end
-  -- resty.http reads a chunked answer's trailers only when the answer
-  -- announces them (Trailer), and otherwise leaves them on the connection,
-  -- where the next answer would begin: such a connection is not pooled.
-  local chunked = (header("Transfer-Encoding") or ""):lower():find("chunked", 1, true)
-  if link.keep and not chunked then
+  if msg then return fail("PROTOCOL", msg) end
+  if link.keep and whole then
     httpc:set_keepalive(link.keepalive_ms, link.pool_size)
   else
     httpc:close()
