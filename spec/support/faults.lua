@@ -44,6 +44,12 @@ local NOT_GZIP = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-
   .. "Content-Encoding: gzip\r\nContent-Length: 15\r\n\r\nnot gzip at all"
 local BAD_LENGTH = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Length: twelve\r\n\r\n{\"result\":[]}"
+-- Lengths that begin with digits and are no number: libcurl itself reads
+-- their first digits.
+local function length_of(value)
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+    .. "Content-Length: " .. value .. "\r\n\r\n{\"result\":[]}"
+end
 
 -- Answers whose framing cannot be trusted, or whose head is larger than
 -- every transport allows (64 KiB, core.limits.max_header_bytes): many
@@ -105,6 +111,12 @@ M.rows = {
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "an answer whose Content-Length is not a number", op = "query",
     standin = { banner_first = 3, banner = BAD_LENGTH },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose Content-Length is digits and more (13abc)", op = "query",
+    standin = { banner_first = 3, banner = length_of("13abc") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose Content-Length has a sign (+13)", op = "query",
+    standin = { banner_first = 3, banner = length_of("+13") },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "an answer with two different Content-Lengths", op = "query",
     standin = { banner_first = 3, banner = TWO_LENGTHS },
