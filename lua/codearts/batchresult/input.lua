@@ -100,7 +100,9 @@ function M.items(list, row)
   local name = ("%s[%d]%s"):format(what, i, field and ("." .. field) or "")
   local message
   if problem == "hole" then
-    message = ("%s is missing, but the list goes on to %s[%.0f]"):format(name, what, value)
+    -- (a key past 2^53, which a double holds only near, in its own notation)
+    local last = value < 2 ^ 53 and ("%.0f"):format(value) or ("%.17g"):format(value)
+    message = ("%s is missing, but the list goes on to %s[%s]"):format(name, what, last)
   elseif problem == "missing" then
     message = name .. " is missing" .. raw_note(item)
   elseif problem == "type" and not field and not row.bare then
