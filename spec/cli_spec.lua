@@ -716,6 +716,20 @@ describe("codearts-batchresult", function()
         assert.is_true(#doc.unanswered >= 1, cli.describe(r))
       end
     end)
+
+    it("is 130 when Ctrl-C comes in run --query's second half, after a failed start", function()
+      -- Three starts of 0.4 s each, the second failing; Ctrl-C while the
+      -- runs that started are asked about.
+      local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
+      server:config { delay_ms = 400, fail_ids = { list[2] } }
+      local r = run(concat({ "run", "--query", "-f", "json", "--batch-size", "1", "--concurrency", "1",
+                             "--max-retries", "0" }, list), { interrupt_after = 1.6 })
+      assert.are.equal(130, r.status, cli.describe(r))
+      assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
+      local doc = cjson.decode(r.out)
+      assert.are.same({ list[2] }, doc.unanswered)
+      assert.are.equal(2, #doc.result + #doc.unqueried)
+    end)
   end)
 
   describe("--dry-run", function()

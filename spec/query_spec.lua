@@ -55,6 +55,13 @@ describe("client:query against the stand-in", function()
     assert.are.equal("bad  2J 31m news", err.message)
   end)
 
+  it("raises a callback's own error again, even one that ends in interrupted!", function()
+    local ok, e = pcall(client().query, client(), seed_pairs(), {
+      on_progress = function() error("stop: interrupted!", 0) end })
+    assert.is_false(ok)
+    assert.are.equal("stop: interrupted!", e)
+  end)
+
   it("turns a JSON null reason into an absent field", function()
     local results = assert(client():query(seed_pairs()))
     assert.are.equal("START_SUCCESS", results[2].status)

@@ -274,6 +274,19 @@ describe("secrets pasted where an id goes", function()
     assert.are.equal(0, server:stats().requests)
   end)
 
+  it("are not quoted back by a client when they hold control characters, which messages show as spaces", function()
+    local sk = "Ab3x9Q\tK7pz2W\tm4Rt8Y\tZq1Lp0"
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = "AKTABS000001", sk = sk })
+    local errs = { select(2, c:query(seed_pairs(), { [sk] = 1 })), select(2, c:run({ sk })) }
+    c:close()
+    for i, err in ipairs(errs) do
+      assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+      for k, v in pairs(err) do
+        if type(v) == "string" then assert_hidden(v, { sk, (sk:gsub("\t", " ")) }, "error " .. i .. "'s " .. k) end
+      end
+    end
+  end)
+
   it("a long bad id is quoted in part: a message stays short", function()
     local client = assert(br.new { endpoint = server.url, project_id = PROJECT, token = creds.iam_token })
     local _, err = client:query({ { pipeline_id = ("x"):rep(10 ^ 6), pipeline_run_id = "y" } })

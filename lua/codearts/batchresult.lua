@@ -52,7 +52,9 @@ function M.new(opts)
   if not cfg then return nil, secrets end
   -- From here on the SK lives only in the keyring's C memory: it signs
   -- with it and redacts it, and secrets, which held it, is dropped.
-  local keyring, msg = core.keyring(secrets.sk, secrets.security_token, secrets.token)
+  -- (each secret also in the form a one-line message shows it)
+  local forms = config.secret_forms({ secrets.sk, secrets.security_token, secrets.token }, 3)
+  local keyring, msg = core.keyring(secrets.sk, (table.unpack or unpack)(forms))
   if not keyring then return nil, Error.new("INTERNAL", msg) end
   local creds = { ak = secrets.ak, keyring = keyring, security_token = secrets.security_token,
                   token = secrets.token }
@@ -125,10 +127,7 @@ local INPUT_MESSAGE_BYTES = 256
 -- redacted from what it quotes (its message, cut short, and an unknown
 -- option's name), as a user may paste a secret in the wrong place.
 local function redacted(priv, err)
-  local keyring = priv.creds.keyring
-  err.message = exchange.shown(keyring, err.message, INPUT_MESSAGE_BYTES)
-  if type(err.option) == "string" then err.option = exchange.shown(keyring, err.option, INPUT_MESSAGE_BYTES) end
-  return err
+  return exchange.shown_input(priv.creds.keyring, err, INPUT_MESSAGE_BYTES)
 end
 
 --- The caller's list for operation row, read once (input.items); a
@@ -228,7 +227,8 @@ local function run_and_query(priv, flat, n, o)
   end
   local out = res or qerr.results
   out.not_started = started.missing
-  local failure = err or qerr
+  -- (Ctrl-C in the second half wins: it must stop the script)
+  local failure = (qerr and qerr.code == "INTERRUPTED") and qerr or err or qerr
   if not failure and #bad > 0 then
     failure = Error.new("DECODE", exchange.shown(priv.creds.keyring, ('%s\'s answer gave pipeline %s the run id %q, '
       .. "which is not 32 letters or digits"):format(operations.run.name, bad[1].pipeline_id, bad[1].pipeline_run_id),
@@ -345,10 +345,7 @@ end
 local function sign_refused(t, code, message)
   local err = code and Error.new(code, "sign: " .. message) or sign_rule_broken(t)
   local sk = type(t) == "table" and rawget(t, "sk")
-  local secrets = { sk = type(sk) == "string" and sk or nil }
-  err.message = config.without_secrets(err.message, secrets):sub(1, INPUT_MESSAGE_BYTES)
-  if type(err.option) == "string" then err.option = config.without_secrets(err.option, secrets) end
-  return err
+  return config.input_error_without_secrets(err, { sk = sk }, nil, INPUT_MESSAGE_BYTES)
 end
 
 --- br.sign{ method, path, query, headers, body, ak, sk } -> authorization,

@@ -29,11 +29,7 @@ local M = {}
 
 local now, new_table = core.now, core.new_table
 
---- Whether v is what the standalone interpreter raises at Ctrl-C: lua.c's
--- "interrupted!", with the place it was raised at in front.
-local function interrupt(v)
-  return type(v) == "string" and v:find("interrupted!$") ~= nil
-end
+local interrupt = Error.is_interrupt
 
 --- The first occurrence of each item of flat (n items, width ids each),
 -- as a flat list of count items (flat itself when no item repeats), and

@@ -323,7 +323,7 @@ function M.main(argv, sys)
   local ok, status = xpcall(function() return run(argv, sys, state) end, function(e)
     if type(e) == "table" then return e end
     -- Ctrl-C: the interpreter raises this in the running code.
-    if tostring(e):find("interrupted!$") then return { exit = INTERRUPTED, message = "interrupted" } end
+    if br.Error.is_interrupt(e) then return { exit = INTERRUPTED, message = "interrupted" } end
     return debug.traceback(tostring(e), 2)
   end)
   -- Whatever is said below may quote the user's input: redacted first,

@@ -5,6 +5,7 @@
 -- transports as whole milliseconds made by M.ms.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
+local exchange = require "codearts.batchresult.exchange"
 local input = require "codearts.batchresult.input"
 local regions = require "codearts.batchresult.regions"
 
@@ -266,29 +267,58 @@ local function settle(o, getenv)
   return cfg, secrets
 end
 
---- text with every secret that new()'s options o (nil: none) or the
--- environment hold [REDACTED], in each form a client's redactor knows:
--- for what is said before there is a client (a region or an endpoint may
--- quote a secret pasted in the wrong place; so may a command line).
-function M.without_secrets(text, o, getenv)
-  o, getenv = o or {}, getenv or os.getenv
-  local secrets, given = {}, { o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
-                                env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }
-  for i = 1, 5 do
-    if type(given[i]) == "string" and given[i] ~= "" then
-      secrets[#secrets + 1] = given[i]
-      -- An error's message is already on one line (Error.new), so a secret
-      -- holding a tab is quoted with a space for it: that form too.
-      local flat = Error.one_line(given[i])
-      if flat ~= given[i] then secrets[#secrets + 1] = flat end
+--- The strings a redactor is given for the secrets among given[1..n]
+-- (strings; others, and empty ones, skipped): each, and the forms the
+-- library's own messages may give it when they differ: quoted as %q
+-- quotes ("\9" for a tab), and on one line (an error's message is made one
+-- line before it is redacted, Error.new: a space for a tab).
+function M.secret_forms(given, n)
+  local forms = {}
+  for i = 1, n do
+    local s = given[i]
+    if type(s) == "string" and s ~= "" then
+      forms[#forms + 1] = s
+      local quoted = ("%q"):format(s):sub(2, -2)
+      for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted) }) do
+        if form ~= s then forms[#forms + 1] = form end
+      end
     end
   end
-  if #secrets == 0 then return text end
-  local keyring = core.keyring(nil, (table.unpack or unpack)(secrets))
+  return forms
+end
+
+--- A redactor (a keyring that signs nothing) for every secret that
+-- new()'s options o (nil: none) or the environment hold, or nil when
+-- there is none: for what is said before there is a client.  The caller
+-- closes it.
+function M.redactor(o, getenv)
+  o, getenv = o or {}, getenv or os.getenv
+  local forms = M.secret_forms({ o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
+                                 env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }, 5)
+  if #forms == 0 then return nil end
+  return (core.keyring(nil, (table.unpack or unpack)(forms)))
+end
+
+--- text with every secret of M.redactor's [REDACTED] (a region or an
+-- endpoint may quote a secret pasted in the wrong place; so may a command
+-- line).
+function M.without_secrets(text, o, getenv)
+  local keyring = M.redactor(o, getenv)
   if not keyring then return text end
   text = keyring:redact(text)
   keyring:close()
   return text
+end
+
+--- err, about new()'s or br.sign's input, with every secret of
+-- M.redactor's redacted from what it quotes, cut to limit bytes (nil: not
+-- cut) (exchange.shown_input).
+function M.input_error_without_secrets(err, o, getenv, limit)
+  local keyring = M.redactor(o, getenv)
+  if not keyring then return err end
+  exchange.shown_input(keyring, err, limit)
+  keyring:close()
+  return err
 end
 
 --- new()'s options -> config, secrets; or nil, err.  The caller's table
@@ -300,17 +330,13 @@ function M.build(opts, getenv)
   local o, err, copy = input.options(opts, OPTIONS, "option", "options")
   if not o then
     -- (a secret pasted into another option, the transport say, is quoted)
-    if copy then
-      err.message = M.without_secrets(err.message, copy, getenv)
-      if type(err.option) == "string" then err.option = M.without_secrets(err.option, copy, getenv) end
-    end
+    if copy then M.input_error_without_secrets(err, copy, getenv) end
     return nil, err
   end
   as_integers(o)
   local cfg, secrets = settle(o, getenv)
   if not cfg then
-    secrets.message = M.without_secrets(secrets.message, o, getenv)
-    return nil, secrets
+    return nil, M.input_error_without_secrets(secrets, o, getenv)
   end
   return cfg, secrets
 end

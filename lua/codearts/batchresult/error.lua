@@ -49,6 +49,12 @@ function Error.closed()
   return Error.new("CLOSED", "the client was closed during the call")
 end
 
+--- Whether v is what the standalone interpreter (lua.c, luajit.c) raises
+-- at Ctrl-C: "interrupted!", with the place it was raised at in front.
+function Error.is_interrupt(v)
+  return type(v) == "string" and (v == "interrupted!" or v:find("^[^\n]*:%d+: interrupted!$") ~= nil)
+end
+
 function Error.is(v)
   return getmetatable(v) == Error
 end

@@ -89,6 +89,15 @@ function M.shown(keyring, text, limit)
 end
 local shown = M.shown
 
+--- err, about the caller's input, with every secret keyring knows
+-- redacted from what it quotes, as a user may paste a secret in the wrong
+-- place: its message and an option's name, each cut to limit bytes.
+function M.shown_input(keyring, err, limit)
+  err.message = shown(keyring, err.message, limit)
+  if type(err.option) == "string" then err.option = shown(keyring, err.option, limit) end
+  return err
+end
+
 --- A name the server gave (an X-Request-Id, an error code) as it may be
 -- shown.
 function M.shown_name(keyring, name)

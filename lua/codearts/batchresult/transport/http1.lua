@@ -52,7 +52,6 @@ M.kind_of = kind_of
 local function quoted(text)
   return text:sub(1, QUOTE_BYTES)
 end
-M.quoted = quoted
 
 --- The whole milliseconds left before deadline (an ngx.now()), at least
 -- 1; or nil once it has passed.  The resty.http adapter times with it too.
