@@ -91,10 +91,11 @@ local shown = M.shown
 
 --- err, about the caller's input, with every secret keyring knows
 -- redacted from what it quotes, as a user may paste a secret in the wrong
--- place: its message and an option's name, each cut to limit bytes.
+-- place: its message (shown, cut to limit bytes), and an option's name,
+-- which is otherwise left as the caller's key, for a program to compare.
 function M.shown_input(keyring, err, limit)
   err.message = shown(keyring, err.message, limit)
-  if type(err.option) == "string" then err.option = shown(keyring, err.option, limit) end
+  if type(err.option) == "string" then err.option = (keyring:redact(err.option)) end
   return err
 end
 
