@@ -91,11 +91,15 @@ local shown = M.shown
 
 --- err, about the caller's input, with every secret keyring knows
 -- redacted from what it quotes, as a user may paste a secret in the wrong
--- place: its message (shown, cut to limit bytes), and an option's name,
--- which is otherwise left as the caller's key, for a program to compare.
+-- place: its message (shown, cut to limit bytes), and an option's name
+-- when it holds a secret; else that name is left as the caller's key, for
+-- a program to compare (also when a closed client can redact nothing).
 function M.shown_input(keyring, err, limit)
   err.message = shown(keyring, err.message, limit)
-  if type(err.option) == "string" then err.option = (keyring:redact(err.option)) end
+  if type(err.option) == "string" then
+    local said = keyring:redact(err.option)
+    if said:find("[REDACTED]", 1, true) then err.option = said end
+  end
   return err
 end
 
