@@ -18,7 +18,8 @@ local now = core.now
 --   finished, or a number of seconds after which to send it again.
 -- call:stopped(): whether the call must end now (asked after every attempt
 --   that ends, before every one that starts).
--- Returns true when every job finished, false when stopped; either way
+-- Returns true when every job finished, false when stopped or when the
+-- transport says it was closed; either way
 -- nothing is left in flight.  What build or done raises goes on up: the
 -- caller cancels the transport.
 function M.run(t, jobs, concurrency, call)
@@ -72,6 +73,12 @@ function M.run(t, jobs, concurrency, call)
       end
     end
     local token, res, kind, msg, not_sent = t:wait(wait)
+    -- Closed under the call (the client closed, or this process a child
+    -- forked during it): nothing more will come.
+    if res == "closed" then
+      t:cancel()
+      return false
+    end
     local job = token and by_token[token]
     if job then -- (an answer to no request of this call is dropped)
       by_token[token] = nil

@@ -112,23 +112,28 @@ end
 local Call = {}
 Call.__index = Call
 
---- The caller's on_progress or logger: what it raises is kept, and ends
--- the call once it returns here.
-function Call:callback(fn, ...)
-  if self.raised ~= nil then return end
-  local ok, e = guard.pcall(fn, ...)
-  if not ok then self.raised = { value = e } end
-end
-
---- Whether this process is a child forked during the call (from a
--- callback): the requests in flight are the parent's, and so are the
--- batches still to send, or a run would start twice.
+--- Whether this process is a child forked during the call: the requests
+-- in flight are the parent's, and so are the batches still to send, or a
+-- run would start twice.  Only the caller's code forks, so this is asked
+-- after each callback and when the call ends early, not at every step:
+-- it costs a system call (getpid).  A fork anywhere else (a finalizer)
+-- is met by the transport, which drives nothing of the parent's and says
+-- it is closed.
 function Call:forked()
   return self.handle and self.handle:inherited()
 end
 
+--- The caller's on_progress or logger: what it raises is kept, and ends
+-- the call once it returns here, as a fork inside it does.
+function Call:callback(fn, ...)
+  if self.raised ~= nil then return end
+  local ok, e = guard.pcall(fn, ...)
+  if not ok then self.raised = { value = e } end
+  self.in_child = self.in_child or self:forked()
+end
+
 function Call:stopped()
-  return self.raised ~= nil or self.client.closed == true or self:forked()
+  return self.raised ~= nil or self.client.closed == true or self.in_child
 end
 
 function Call:build(job)
@@ -227,7 +232,7 @@ end
 function Call:gather()
   local o, row = self.o, self.row
   if o.on_progress then self:callback(o.on_progress, 0, self.count, row.name) end
-  if not self:stopped() then batch.run(self.t, self.jobs, o.concurrency, self) end
+  local finished = not self:stopped() and batch.run(self.t, self.jobs, o.concurrency, self)
   local first_err = self.first_err
   if self.client.closed then
     first_err = Error.closed()
@@ -240,7 +245,7 @@ function Call:gather()
     local said = (type(v) == "string" or type(v) == "number") and tostring(v) or ("a " .. type(v) .. " value")
     first_err = Error.new("CALLBACK", "a callback raised: " .. said)
     first_err.raised = v
-  elseif self:forked() then
+  elseif self.in_child or (not finished and self:forked()) then
     first_err = Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
   end
   return self:account(first_err)
@@ -292,7 +297,8 @@ function M.run(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   if o.dry_run then return dry_run(client, row, uflat, count, o) end
   local c = setmetatable({
-    client = client, handle = false, row = row, o = o, t = false, uflat = uflat, count = count, index = index,
+    client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
+    index = index,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
