@@ -411,6 +411,81 @@ describe("a call's end", function()
     assert.are.equal(6, after.run_pipelines - before.run_pipelines, "a pipeline started twice")
   end)
 
+  it("a child forked outside a callback during a call ends the call there: nothing of it runs twice", function()
+    -- As a finalizer or a signal handler would, with no callback to ask
+    -- after: a count hook, set once the call has its transport, forks at
+    -- its k-th turn, wherever the call then is (between two instructions
+    -- of the library's own code), in any coroutine (Lua 5.1 runs the call
+    -- in one of its own).  In a fresh interpreter, so that nothing forked
+    -- outlives it; LuaJIT's compiled code runs no hooks.
+    local before = server:stats()
+    local out, ok = child.run(([[
+      local br = require "codearts.batchresult"
+      local fork = require "spec.support.fork"
+      local model = require "spec.standin.model"
+      local transport = require "codearts.batchresult.transport"
+      if rawget(_G, "jit") then jit.off() end
+      local for_call, create, hook, armed = transport.for_call, coroutine.create, nil, false
+      transport.for_call = function(client)
+        local t, err = for_call(client)
+        armed = true
+        debug.sethook(hook, "", 37)
+        return t, err
+      end
+      coroutine.create = function(f)
+        local co = create(f)
+        if armed then debug.sethook(co, hook, "", 37) end
+        return co
+      end
+      local n = { rounds = 0, closed = 0, whole = 0, bad = 0 }
+      for k = 1, 150 do
+        local c = assert(br.new { endpoint = %q, project_id = model.seed_project,
+                                  ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk })
+        local ids = {}
+        for i = 1, 6 do ids[i] = ("%%028x%%04x"):format(0xf1, k * 16 + i) end
+        local left, pid = k, nil
+        hook = function()
+          left = left - 1
+          if left == 0 then
+            armed = false
+            pid = fork.fork()
+          end
+        end
+        local done, runs, err = pcall(c.run, c, ids, { batch_size = 1, concurrency = 1, max_retries = 0 })
+        armed = false
+        debug.sethook()
+        if pid == 0 then
+          -- the forked child: CLOSED, with every run accounted for; or the
+          -- whole answer, when the fork came after the last of it
+          local good = done and ((runs == nil and err.code == "CLOSED" and err.message:find("forked", 1, true)
+            and #err.results + #err.unanswered == 6) or (runs and #runs == 6))
+          if not good then io.stderr:write(("k=%%d child: %%s %%s\n"):format(k, tostring(runs), tostring(err))) end
+          fork.exit(not good and 3 or runs and 4 or 0)
+        end
+        n.rounds = n.rounds + 1
+        if not (done and runs and #runs == 6) then
+          n.bad = n.bad + 1
+          io.write(("k=%%d parent: %%s %%s\n"):format(k, tostring(runs), tostring(err)))
+        end
+        if pid then
+          local status = fork.wait(pid)
+          if status == 0 then n.closed = n.closed + 1
+          elseif status == 4 then n.whole = n.whole + 1
+          else n.bad = n.bad + 1 end
+        end
+        c:close()
+        if not pid then break end -- past the call's end
+      end
+      io.write(("rounds %%d closed %%d whole %%d bad %%d"):format(n.rounds, n.closed, n.whole, n.bad))
+    ]]):format(server.url))
+    assert.is_true(ok, out)
+    local rounds, closed, bad = out:match("rounds (%d+) closed (%d+) whole %d+ bad (%d+)$")
+    assert.are.equal("0", bad, out)
+    assert.is_true(tonumber(closed) > 0, out)
+    assert.are.equal(6 * tonumber(rounds), server:stats().run_pipelines - before.run_pipelines,
+      "a pipeline started twice: " .. out)
+  end)
+
   it("after fork(), parent and child each ask over connections of their own", function()
     local fork = require "spec.support.fork"
     local c = client()

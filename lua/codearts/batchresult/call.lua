@@ -117,8 +117,8 @@ Call.__index = Call
 -- run would start twice.  Only the caller's code forks, so this is asked
 -- after each callback and when the call ends early, not at every step:
 -- it costs a system call (getpid).  A fork anywhere else (a finalizer)
--- is met by the transport, which drives nothing of the parent's and says
--- it is closed.
+-- is met by the transport, which drives nothing of the parent's: its
+-- attempts fail, and the call asks then.
 function Call:forked()
   return self.handle and self.handle:inherited()
 end
@@ -167,6 +167,9 @@ end
 -- (the seconds to wait first).
 function Call:done(job, res, kind, msg, not_sent)
   local client, row, o = self.client, self.row, self.o
+  -- A forked child's transport fails every attempt (Call:forked): the
+  -- call ends there, and the attempt is not retried.
+  if not res and not self.in_child then self.in_child = self:forked() end
   local keyring = client.creds.keyring
   -- A header's request id longer than 127 bytes is none (libcurl's
   -- transport keeps none): dropped, never cut before it is redacted.
