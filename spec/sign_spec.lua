@@ -1,6 +1,7 @@
 -- The signer against Huawei's own SDKs: every vector, byte for byte.
 local br = require "codearts.batchresult"
 local vectors = require "spec.support.vectors"
+local child = require "spec.support.child"
 local digest = require "openssl.digest"
 
 local function hex(s)
@@ -193,6 +194,38 @@ describe("br.sign's table", function()
     -- a name with a NUL in it, named whole
     assert.are.same({ "sign: header 'Ho st': header name is not an HTTP token" },
       { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", ["Ho\0st"] = "h" })) })
+  end)
+
+  it("quotes a refused header's name whole while a finalizer takes it out of the table", function()
+    -- The quote allocates; a finalizer run then may drop the caller's last
+    -- reference to the name (it read freed memory, and crashed 5.1 and
+    -- LuaJIT).  In a fresh interpreter: a crash fails this, not the run.
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local on_collect = require "spec.support.on_collect"
+      local headers, name, took = nil, nil, 0
+      local function fin()
+        if headers and name and rawget(headers, name) then
+          headers[name], name, took = nil, nil, took + 1
+          collectgarbage("collect")
+        end
+        on_collect(fin)
+      end
+      on_collect(fin)
+      collectgarbage("setpause", 100)
+      collectgarbage("setstepmul", 1000)
+      for i = 1, 8 do
+        name = ("bad name %d "):format(i) .. ("n"):rep(1024 * 1024)
+        local want = ("sign: header '%s"):format(name:sub(1, 200)) -- (the message is cut)
+        headers = { Host = "h", ["X-Sdk-Date"] = "20240101T000000Z", [name] = "v" }
+        local auth, err = br.sign { method = "POST", path = "/", headers = headers, ak = "AK", sk = "SK" }
+        assert(auth == nil and err.code == "INVALID_ARGUMENT" and err.message:sub(1, #want) == want,
+          "round " .. i .. ": " .. tostring(err and err.message):sub(1, 80))
+      end
+      io.write("took ", took)
+    ]])
+    assert.is_true(ok, out)
+    assert.is_truthy(out:match("^took [1-9]"), out)
   end)
 
   -- br.sign keys HMAC itself for its one call; a client's signer keys

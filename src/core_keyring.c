@@ -180,10 +180,14 @@ static int l_keyring(lua_State *L) {
 
 /* Collects a {name = value} table into hs, raw: the count (past
  * CAB_MAX_HEADERS only the first are kept), or -1 when a name or value is
- * not a string.  The strings stay referenced by the table, which stays on
- * the stack while we sign. */
+ * not a string.  Each kept name and value also stays on the stack, above
+ * the table, for as long as the caller's frame lasts: a refusal quotes a
+ * name while it allocates, and a finalizer run meanwhile may take the
+ * header out of the table, which would free the string under the quote.
+ * The stack is grown first, before any pointer is taken. */
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     int n = 0;
+    if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 3)) return luaL_error(L, "out of memory");
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
@@ -193,9 +197,12 @@ static int collect_headers(lua_State *L, int idx, cab_header *hs) {
         if (n < CAB_MAX_HEADERS) {
             hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
             hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
+            /* Kept: name, value, and the name again for the walk. */
+            lua_pushvalue(L, -2);
+        } else {
+            lua_pop(L, 1);
         }
         n++;
-        lua_pop(L, 1);
     }
     return n;
 }
