@@ -74,7 +74,9 @@ PKG_LIBS   := $(foreach d,$(DEP_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) \
 CFLAGS  ?= -O2 -g
 WERROR  ?= -Werror
 WARN    ?= -Wall -Wextra $(WERROR) -pedantic
-ALL_CFLAGS = $(CFLAGS) -std=c99 $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS)
+# The Lua headers' directory comes first, so that a -I in CFLAGS (say
+# /usr/local/include, holding another Lua's lua.h) cannot stand in for it.
+ALL_CFLAGS = $(LUA_CFLAGS) $(CFLAGS) -std=c99 $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS)
 LIBFLAG ?= -shared
 
 export LUA_PATH  := ./?.lua;./lua/?.lua;./lua/?/init.lua;;
@@ -90,11 +92,14 @@ all: $(MODULE)
 # to, the compiler and every flag.  Rewritten only when that changes, and
 # every object and the module depend on it, so nothing made for another
 # Lua, or with other flags, is ever linked.  Headers that are not the Lua
-# the directory is named for stop the build here.
+# the directory is named for stop the build here: the ones the compiler
+# finds with the very flags it compiles with.
 FLAGS_STAMP := $(BUILD)/flags
 $(FLAGS_STAMP): FORCE | deps-build
 	@mkdir -p $(BUILD)
-	@found=$$(sh scripts/lua-abi.sh $(CC) $(LUA_CFLAGS)) || exit 1; \
+	@found=$$(sh scripts/lua-abi.sh $(CC) $(ALL_CFLAGS)) || { \
+	    [ -n "$(LUA_CFLAGS)" ] || echo "pkg-config knows no $(LUA_PC): give LUA_INCDIR=<the directory of Lua $(LUA_VERSION)'s lua.h>" >&2; \
+	    exit 1; }; \
 	if [ "$$found" != "$(LUA_VERSION)" ]; then \
 	    echo "$(BUILD) is for Lua $(LUA_VERSION), but the Lua headers found ($(LUA_CFLAGS)) are Lua $$found's" >&2; \
 	    exit 1; \

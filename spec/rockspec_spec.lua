@@ -6,6 +6,8 @@
 --   make`), then `make` again, in one checkout: each result is built for
 --   its own Lua, whatever was built before it, and loads and queries the
 --   stand-in under its interpreters (lua5.1 and luajit for the 5.1 build);
+-- * once per make test: luarocks make for Lua 5.1 with Lua 5.4's headers
+--   named in CFLAGS: the module is built for 5.1 all the same;
 -- * once per make test: examples/release.sh in a git copy of the checkout
 --   (tag, `make rock`, `luarocks build` of the source rock), and the rock
 --   it made installs and queries.
@@ -102,6 +104,19 @@ describe("luarocks", function()
       assert_queries(server, "lua5.4", tree .. "/share/lua/5.4", tree .. "/lib/lua/5.4")
       run_in(x, "make")
       assert_queries(server, "lua5.4", x .. "/lua", x .. "/build/5.4")
+    end)
+  end)
+
+  once.describe("with another Lua's headers named in CFLAGS", function()
+    it("builds for the Lua LuaRocks targets, whose headers come first", function()
+      -- As CFLAGS=-I/usr/local/include would, where a Lua 5.4 built from
+      -- source put its lua.h: the 5.1 module was built from those.
+      local x, tree = tmp .. "/x", tmp .. "/tree"
+      copy_checkout(x)
+      local out = run_in(x, "luarocks --lua-version=5.1 make --deps-mode=none --tree=" .. q(tree) .. " "
+        .. RELEASE .. " CFLAGS='-O2 -fPIC -I/usr/include/lua5.4'")
+      assert.truthy(out:find("is now installed", 1, true), out)
+      assert_queries(server, "lua5.1", tree .. "/share/lua/5.1", tree .. "/lib/lua/5.1")
     end)
   end)
 
