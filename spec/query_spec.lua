@@ -422,6 +422,25 @@ describe("br.new refuses", function()
     refused({ endpoint = "http://127.0.0.1:8080", proxy = "http://192.0.2.1:3128" },
       "proxy cannot serve an http:// endpoint")
   end)
+  it("a proxy URL libcurl cannot take, quoted without its user information (it failed every call later, "
+    .. "retried as NETWORK, quoting the password)", function()
+    local function bad_proxy(url, says)
+      local err = refused({ proxy = url }, says)
+      assert.are.equal("proxy", err.option)
+      assert.is_nil(err.message:find("s3cretpass", 1, true), err.message)
+    end
+    bad_proxy("http://user:s3cretpass@127.0.0.1:99999", "proxy 'http://…@127.0.0.1:99999' has a bad port")
+    bad_proxy("not a url at all", "must not contain white space")
+    bad_proxy("ftp://u:s3cretpass@proxy.example:21", "scheme must be http, https, socks4, socks4a, socks5 or socks5h")
+    bad_proxy("http://proxy.example:3128/path", "with no path")
+    bad_proxy("proxy.example:3128", "must be scheme://host[:port]")
+    for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/" }) do
+      local o = { proxy = url }
+      for k, v in pairs(base) do o[k] = v end
+      local c = assert(br.new(o))
+      c:close()
+    end
+  end)
   it("a security_token without the AK/SK it goes with, which the environment's must not make whole", function()
     refused({ ak = false, sk = false, security_token = "a-temporary-token" },
       "security_token is given without ak and sk: give all three, or take all from the environment")

@@ -53,7 +53,7 @@ function M.new(opts)
   -- From here on the SK lives only in the keyring's C memory: it signs
   -- with it and redacts it, and secrets, which held it, is dropped.
   -- (each secret also in the form a one-line message shows it)
-  local forms = config.secret_forms({ secrets.sk, secrets.security_token, secrets.token }, 3)
+  local forms = config.secret_forms({ secrets.sk, secrets.security_token, secrets.token, secrets.proxy_userinfo }, 4)
   local keyring, msg = core.keyring(secrets.sk, (table.unpack or unpack)(forms))
   if not keyring then return nil, Error.new("INTERNAL", msg) end
   local creds = { ak = secrets.ak, keyring = keyring, security_token = secrets.security_token,

@@ -147,6 +147,27 @@ function M.parse_endpoint(url)
   return { scheme = scheme, host = host_header, base = scheme .. "://" .. host_header }
 end
 
+-- A URL's user information ("user:password@"), which is a secret.
+local USERINFO = "^(%a[%w+.-]*://)([^/?#]*)@"
+
+--- url as a message may quote it: without its user information.
+local function without_userinfo(url)
+  return (url:gsub(USERINFO, "%1…@"))
+end
+
+-- The proxies libcurl speaks to (CURLOPT_PROXY).
+local PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
+
+--- Why url is no proxy URL libcurl takes, checked here so that it cannot
+-- fail every call later (as NETWORK, retried, quoting it whole); or nil.
+local function proxy_problem(url)
+  if url:find("[%s%c]") then return "must not contain white space or control characters" end
+  local scheme, host, _, rest = M.split_url((url:gsub(USERINFO, "%1")))
+  if not scheme then return host end
+  if not PROXY_SCHEMES[scheme] then return "scheme must be http, https, socks4, socks4a, socks5 or socks5h" end
+  if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
+end
+
 local function env(getenv, name)
   local v = getenv(name)
   if v == "" then return nil end
@@ -176,11 +197,7 @@ local function place(o, getenv)
     return nil, Error.invalid("endpoint or region is required")
   end
   local ep, why = M.parse_endpoint(url)
-  if not ep then
-    -- quoted without user information, which may hold a password
-    local shown = url:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1…@")
-    return nil, Error.invalid("endpoint '" .. shown .. "' " .. why)
-  end
+  if not ep then return nil, Error.invalid("endpoint '" .. without_userinfo(url) .. "' " .. why) end
   return { endpoint = ep.base, host = ep.host, region = o.region }
 end
 
@@ -254,9 +271,19 @@ local function settle(o, getenv)
     if o[k] and not f then return nil, Error.invalid(k .. " '" .. o[k] .. "' cannot be read") end
     if f then f:close() end
   end
-  if o.proxy and cfg.endpoint:find("^http://") then
-    return nil, Error.invalid("proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
-      .. "would carry the request off this machine unencrypted")
+  if o.proxy then
+    local why = proxy_problem(o.proxy)
+    if why then
+      local e = Error.invalid("proxy '" .. without_userinfo(o.proxy) .. "' " .. why)
+      e.option = "proxy"
+      return nil, e
+    end
+    if cfg.endpoint:find("^http://") then
+      return nil, Error.invalid("proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
+        .. "would carry the request off this machine unencrypted")
+    end
+    -- libcurl's messages may quote the proxy's URL: the client redacts it.
+    secrets.proxy_userinfo = select(2, o.proxy:match(USERINFO))
   end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
@@ -323,7 +350,8 @@ end
 
 --- new()'s options -> config, secrets; or nil, err.  The caller's table
 -- is read once, raw (input.lua).  secrets holds ak, sk, security_token or
--- token: the caller hands the SK to C and keeps none of it.  getenv is
+-- token, and the proxy's user information: the caller hands the SK to C
+-- and keeps none of it.  getenv is
 -- os.getenv unless a test passes its own.
 function M.build(opts, getenv)
   getenv = getenv or os.getenv
