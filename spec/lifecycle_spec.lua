@@ -486,6 +486,57 @@ describe("a call's end", function()
       "a pipeline started twice: " .. out)
   end)
 
+  it("a child forked between run_and_query's halves (outside any callback) queries nothing", function()
+    local before = server:stats()
+    local out, ok = child.run(([[
+      local br = require "codearts.batchresult"
+      local call = require "codearts.batchresult.call"
+      local fork = require "spec.support.fork"
+      local model = require "spec.standin.model"
+      local run, n, pid = call.run, 0, nil
+      call.run = function(...)
+        n = n + 1
+        local res, err = run(...)
+        if n == 1 then pid = assert(fork.fork()) end -- after the first half
+        return res, err
+      end
+      local c = assert(br.new { endpoint = %q, project_id = model.seed_project,
+                                ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk })
+      local ids = {}
+      for i = 1, 4 do ids[i] = ("%%028x%%04x"):format(0xabc, i) end
+      local res, err = c:run_and_query(ids, { batch_size = 1, concurrency = 2 })
+      if pid == 0 then
+        fork.exit((res == nil and err.code == "CLOSED" and err.message:find("forked", 1, true)
+          and #err.unqueried == 4) and 0 or 1)
+      end
+      io.write(("parent %%s child %%d"):format(tostring(res and #res), fork.wait(pid)))
+    ]]):format(server.url))
+    assert.is_true(ok, out)
+    assert.are.equal("parent 4 child 0", out)
+    local after = server:stats()
+    assert.are.equal(4, after.routes.run - before.routes.run)
+    assert.are.equal(4, after.routes.result - before.routes.result, "the child queried too")
+  end)
+
+  it("runs no callback in a child forked by one (the logger), on_progress included", function()
+    local out, ok = child.run(([[
+      local br = require "codearts.batchresult"
+      local fork = require "spec.support.fork"
+      local model = require "spec.standin.model"
+      local pid
+      local c = assert(br.new { endpoint = %q, project_id = model.seed_project,
+                                ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk,
+                                logger = function() if pid == nil then pid = assert(fork.fork()) end end })
+      local late = 0
+      local runs, err = c:run({ ("%%032x"):format(0xab1), ("%%032x"):format(0xab2) }, { batch_size = 1,
+        concurrency = 1, on_progress = function(done) if pid == 0 and done > 0 then late = late + 1 end end })
+      if pid == 0 then fork.exit((late == 0 and err and err.code == "CLOSED") and 0 or 1) end
+      io.write(("parent %%s child %%d"):format(tostring(runs and #runs), fork.wait(pid)))
+    ]]):format(server.url))
+    assert.is_true(ok, out)
+    assert.are.equal("parent 2 child 0", out)
+  end)
+
   it("after fork(), parent and child each ask over connections of their own", function()
     local fork = require "spec.support.fork"
     local c = client()

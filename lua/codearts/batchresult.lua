@@ -213,7 +213,11 @@ local function run_and_query(priv, flat, n, o)
   -- A first half that the caller's side ended (a callback that raised, in
   -- Neovim's callback mode; the client closed; the process forked;
   -- Ctrl-C) ends the call: the runs that started are left unqueried.
-  local ended = priv.closed or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
+  -- Forked between the halves (from a finalizer): the queries are the
+  -- parent's too.
+  local forked = priv.curl and priv.curl:inherited()
+  local ended = priv.closed or forked
+    or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
   local res, qerr, unqueried
   if count > 0 and not ended then
     res, qerr = call.run(priv, operations.query, pairs_flat, count, o)
@@ -222,8 +226,9 @@ local function run_and_query(priv, flat, n, o)
     res, unqueried = results.wrap({}), {}
     res.missing = {}
     for i = 1, count do unqueried[i] = input.item(pairs_flat, operations.query, i) end
-    -- (closed between the halves, by a finalizer: nothing else says so)
-    if count > 0 and not err then qerr = Error.closed() end
+    -- (closed or forked between the halves, by a finalizer: nothing else
+    -- says so)
+    if count > 0 and not err then qerr = forked and Error.forked() or Error.closed() end
   end
   local out = res or qerr.results
   out.not_started = started.missing

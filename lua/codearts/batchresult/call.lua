@@ -124,9 +124,10 @@ function Call:forked()
 end
 
 --- The caller's on_progress or logger: what it raises is kept, and ends
--- the call once it returns here, as a fork inside it does.
+-- the call once it returns here, as a fork inside it does.  No callback
+-- runs once either has happened.
 function Call:callback(fn, ...)
-  if self.raised ~= nil then return end
+  if self.raised ~= nil or self.in_child then return end
   local ok, e = guard.pcall(fn, ...)
   if not ok then self.raised = { value = e } end
   self.in_child = self.in_child or self:forked()
@@ -249,7 +250,7 @@ function Call:gather()
     first_err = Error.new("CALLBACK", "a callback raised: " .. said)
     first_err.raised = v
   elseif self.in_child or (not finished and self:forked()) then
-    first_err = Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
+    first_err = Error.forked()
   end
   return self:account(first_err)
 end

@@ -49,6 +49,12 @@ function Error.closed()
   return Error.new("CLOSED", "the client was closed during the call")
 end
 
+--- The error of a call in a child forked while it ran: the call is the
+-- parent's to finish.
+function Error.forked()
+  return Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
+end
+
 --- Whether v is what the standalone interpreter (lua.c, luajit.c) raises
 -- at Ctrl-C: "interrupted!", with the place it was raised at in front.
 function Error.is_interrupt(v)
