@@ -445,6 +445,41 @@ describe("br.new refuses", function()
     refused({ ak = false, sk = false, security_token = "a-temporary-token" },
       "security_token is given without ak and sk: give all three, or take all from the environment")
   end)
+  it("options a finalizer rewrites while new() reads them: refused, never raised (5.1 raised 'invalid key to "
+    .. "next')", function()
+    -- Lua 5.1 may run a collection step at each call of next, so a walk
+    -- in Lua met the finalizer mid-way; a fresh interpreter keeps the
+    -- collector's cycles short.
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local on_collect = require "spec.support.on_collect"
+      local t
+      local function fin()
+        if t then
+          for k in pairs(t) do rawset(t, k, nil) end
+          for i = 1, 64 do rawset(t, "z" .. i, i) end
+          t = nil
+        end
+        on_collect(fin)
+      end
+      on_collect(fin)
+      collectgarbage("setpause", 100)
+      collectgarbage("setstepmul", 1000)
+      local raised, refused = 0, 0
+      for _ = 1, 2000 do
+        local o = { endpoint = "http://127.0.0.1:1", project_id = ("a"):rep(32), ak = "AK", sk = "SK" }
+        for j = 1, 40 do o["opt" .. j] = j end
+        t = o
+        local done, c, err = pcall(br.new, o)
+        t = nil
+        if not done then raised = raised + 1
+        elseif not c and err.code == "INVALID_ARGUMENT" then refused = refused + 1 end
+      end
+      io.write(("raised %d refused %d"):format(raised, refused))
+    ]])
+    assert.is_true(ok, out)
+    assert.are.equal("raised 0 refused 2000", out)
+  end)
   it("options that are not a table", function()
     local c, err = br.new("https://example.com")
     assert.is_nil(c)

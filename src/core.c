@@ -78,12 +78,47 @@ static int l_new_table(lua_State *L) {
     return 1;
 }
 
+/* core.raw_copy(t) -> t's own fields, read raw, in a new table.  In C,
+ * because Lua's own walk of next may run a collection step at each call
+ * (5.1), and a finalizer run then may change t under the walk, which then
+ * raises ("invalid key to 'next'").  Here only making the copy may run
+ * one, before the walk, which stores nothing past the count taken before
+ * it (a presized table does not grow); when t changed in between, the
+ * copy is made again. */
+static int l_raw_copy(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    for (;;) {
+        int n = 0, i = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            lua_pop(L, 1);
+            n++;
+        }
+        lua_createtable(L, 0, n);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            if (++i > n) {
+                lua_pop(L, 2);
+                break;
+            }
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, 2);
+        }
+        if (i == n) return 1;
+        lua_settop(L, 1);
+    }
+}
+
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");
     lua_pushcfunction(L, l_new_table);
     lua_setfield(L, -2, "new_table");
+    lua_pushcfunction(L, l_raw_copy);
+    lua_setfield(L, -2, "raw_copy");
     lua_pushcfunction(L, l_random);
     lua_setfield(L, -2, "random");
     lua_pushliteral(L, CAB_VERSION);

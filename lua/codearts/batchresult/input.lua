@@ -55,8 +55,8 @@ function M.options(t, rules, kind, plural)
   if type(t) ~= "table" then
     return nil, Error.invalid(("%s must be a table, got %s"):format(plural, type(t)))
   end
-  local copy = {}
-  for k, v in next, t do copy[k] = v end
+  -- (in C: a walk here could meet a finalizer that changes t, core.c)
+  local copy = core.raw_copy(t)
   for k, v in next, copy do
     local rule, why = rules[k], nil
     if not rule then
