@@ -228,6 +228,24 @@ describe("br.sign's table", function()
     assert.is_truthy(out:match("^took [1-9]"), out)
   end)
 
+  it("words a refusal from its one read of the table, whatever changes the table after it", function()
+    -- It read the table again to word the refusal: a finalizer that took
+    -- the bad field out in between made it "INVALID_ARGUMENT: nil".  Here
+    -- that happens as the reading (core.sign) returns.
+    local sign = core.sign
+    local t = full()
+    t.bogus = true
+    core.sign = function(...)
+      local a, b, c, d = sign(...)
+      rawset(t, "bogus", nil)
+      return a, b, c, d
+    end
+    local auth, err = br.sign(t)
+    core.sign = sign
+    assert.is_nil(auth)
+    assert.are.same({ "INVALID_ARGUMENT", "unknown sign field 'bogus'", "bogus" }, { err.code, err.message, err.option })
+  end)
+
   -- br.sign keys HMAC itself for its one call; a client's signer keys
   -- OpenSSL's.  Keys longer than SHA-256's block are hashed first.
   it("signs as a client's signer does, whatever the key's length", function()

@@ -180,7 +180,7 @@ static int l_keyring(lua_State *L) {
 
 /* Collects a {name = value} table into hs, raw: the count (past
  * CAB_MAX_HEADERS only the first are kept), or -1 when a name or value is
- * not a string.  Each kept name and value also stays on the stack, above
+ * not a string (that name and value are left on top of the stack).  Each kept name and value also stays on the stack, above
  * the table, for as long as the caller's frame lasts: a refusal quotes a
  * name while it allocates, and a finalizer run meanwhile may take the
  * header out of the table, which would free the string under the quote.
@@ -190,10 +190,7 @@ static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 3)) return luaL_error(L, "out of memory");
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
-            lua_pop(L, 2);
-            return -1;
-        }
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) return -1;
         if (n < CAB_MAX_HEADERS) {
             hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
             hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
@@ -299,18 +296,21 @@ static int sign_field(lua_State *L, int idx) {
 }
 
 /* Reads br.sign's table (index 1) raw into s/len, and its headers table
- * into index idx: 1 when it keeps every rule of br.sign's (only its
- * fields, each of its type, the required ones there, sk not empty). */
-static int read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
-    int seen = 0;
-    if (lua_type(L, 1) != LUA_TTABLE) return 0;
+ * into index idx.  NULL when it keeps every rule of br.sign's (only its
+ * fields, each of its type, the required ones there, sk not empty); else
+ * the rule it breaks, for br.sign to word, with what it is about pushed:
+ *   "field"    a key that is no field, or a field of the wrong type: the
+ *              key and its value
+ *   "missing"  a required field absent: its name
+ *   "empty"    sk is "" */
+static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
+    int seen = 0, f;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
-        int f = sign_field(L, -2), want = f == F_HEADERS ? LUA_TTABLE : LUA_TSTRING;
-        if (f < 0 || lua_type(L, -1) != want) {
-            lua_pop(L, 2);
-            return 0;
-        }
+        int want;
+        f = sign_field(L, -2);
+        want = f == F_HEADERS ? LUA_TTABLE : LUA_TSTRING;
+        if (f < 0 || lua_type(L, -1) != want) return "field";
         seen |= 1 << f;
         if (f == F_HEADERS) lua_replace(L, idx);
         else {
@@ -318,7 +318,12 @@ static int read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_
             lua_pop(L, 1);
         }
     }
-    return (seen & SIGN_REQUIRED) == SIGN_REQUIRED && len[F_SK] > 0;
+    for (f = 0; f < N_FIELDS; f++)
+        if ((SIGN_REQUIRED & (1 << f)) && !(seen & (1 << f))) {
+            lua_pushstring(L, SIGN_FIELDS[f].name);
+            return "missing";
+        }
+    return len[F_SK] > 0 ? NULL : "empty";
 }
 
 /* A signed request, for push_signed. */
@@ -374,11 +379,12 @@ static void release_signer(algorithms *box, signed_request *r, int own) {
     }
 }
 
-/* core.sign(t) -> authorization, details | nil, message, code | false
- * br.sign in one pass.  false: t breaks one of br.sign's rules about its
- * fields, which br.sign then words by reading t again.  Every read is raw
- * and no Lua code runs in between, so that second read sees what this one
- * saw. */
+/* core.sign(t) -> authorization, details | nil, message, code
+ *               | false, rule, key, value
+ * br.sign in one pass, t read once, raw.  false: t breaks one of br.sign's
+ * rules about its fields (read_sign_table's rules, and "header": a
+ * header's name or value is not a string, with that name and value),
+ * which br.sign words from what this returns, never reading t again. */
 static int l_sign_once(lua_State *L) {
     algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     const char *s[N_FIELDS] = {NULL};
@@ -389,15 +395,25 @@ static int l_sign_once(lua_State *L) {
     cab_buf own_auth = CAB_BUF_INIT;
     cab_sign_algorithms *a;
     cab_sign_status st;
-    int n, status, own;
+    const char *rule;
+    int n, status, own, top, i;
+    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     /* Pushed before the read: on 5.1 and LuaJIT this allocates, and a
      * finalizer run by that allocation could change t under the read. */
     lua_pushcfunction(L, push_signed);
     lua_pushnil(L); /* index 3: the headers */
-    if (!read_sign_table(L, 3, s, len) || (n = collect_headers(L, 3, hs)) < 0) {
+    top = lua_gettop(L);
+    if ((rule = read_sign_table(L, 3, s, len)) != NULL || (n = collect_headers(L, 3, hs)) < 0) {
+        /* What the rule is about is on the stack above top: at most the
+         * key and value (collect_headers may have kept others below). */
+        int about = lua_gettop(L) - top;
+        if (!rule) rule = "header";
+        if (about > 2) about = 2;
         lua_pushboolean(L, 0);
-        return 1;
+        lua_pushstring(L, rule);
+        for (i = 0; i < about; i++) lua_pushvalue(L, -2 - about);
+        return 2 + about;
     }
     if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.method = s[F_METHOD];

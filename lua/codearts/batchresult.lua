@@ -329,28 +329,27 @@ local SIGN_FIELDS = {
   method = { "string" }, path = { "string" }, query = { "string" }, headers = { "table" },
   body = { "string" }, ak = { "string" }, sk = { "string" },
 }
-local SIGN_REQUIRED = { "method", "path", "headers", "ak", "sk" }
-
---- The rule of br.sign's that t breaks, read raw, as an error.
-local function sign_rule_broken(t)
-  if t == nil then return Error.invalid("sign's argument must be a table, got nil") end
-  local o, err = input.options(t, SIGN_FIELDS, "sign field", "sign's argument")
-  if not o then return err end
-  for _, k in ipairs(SIGN_REQUIRED) do
-    if o[k] == nil then return Error.invalid("sign: " .. k .. " is required") end
-  end
-  if o.sk == "" then return Error.invalid("sign: sk is empty") end
-  return Error.invalid(input.strings_refused(o.headers, "sign: headers"))
-end
-
---- Why br.sign refused t: core.sign's error (code, message) when it gave
--- one, else the rule t breaks.  Redacted: it may quote a header's or a
+--- Why br.sign refused t, as an error, from what core.sign said: nil,
+-- message, code when it signed nothing; or false, rule, key, value: the
+-- rule of br.sign's that t breaks, with what core.sign read (t is never
+-- read again: a finalizer may have changed it since), worded as the
+-- checks of other tables word it.  Redacted: it may quote a header's or a
 -- field's name, and the sk given (or the environment's) may have been
 -- pasted there.
-local function sign_refused(t, code, message)
-  local err = code and Error.new(code, "sign: " .. message) or sign_rule_broken(t)
-  local sk = type(t) == "table" and rawget(t, "sk")
-  return config.input_error_without_secrets(err, { sk = sk }, nil, INPUT_MESSAGE_BYTES)
+local function sign_refused(t, signed, a, b, c)
+  local err
+  if signed == nil then
+    err = Error.new(b, "sign: " .. a)
+  elseif a == "field" then
+    err = select(2, input.options({ [b] = c }, SIGN_FIELDS, "sign field", "sign's argument"))
+  elseif a == "missing" then
+    err = Error.invalid("sign: " .. b .. " is required")
+  elseif a == "empty" then
+    err = Error.invalid("sign: sk is empty")
+  else -- "header"
+    err = Error.invalid(input.strings_refused({ [b] = c }, "sign: headers"))
+  end
+  return config.input_error_without_secrets(err, { sk = rawget(t, "sk") }, nil, INPUT_MESSAGE_BYTES)
 end
 
 --- br.sign{ method, path, query, headers, body, ak, sk } -> authorization,
@@ -358,11 +357,11 @@ end
 -- '_' excepted, as in the official SDKs); X-Sdk-Date must be among them.
 -- details holds canonical_request, string_to_sign and signed_headers.
 function M.sign(t)
-  -- core.sign reads t raw, in C, and signs it in the same pass; false when
-  -- t breaks one of br.sign's rules about its fields.
-  local auth, details, code = core.sign(t)
-  if auth then return auth, details end
-  return nil, sign_refused(t, code, details)
+  if type(t) ~= "table" then return nil, Error.invalid("sign's argument must be a table, got " .. type(t)) end
+  -- core.sign reads t raw, in C, and signs it in the same pass.
+  local auth, a, b, c = core.sign(t)
+  if auth then return auth, a end
+  return nil, sign_refused(t, auth, a, b, c)
 end
 
 return M
