@@ -480,6 +480,29 @@ describe("br.new refuses", function()
     assert.is_true(ok, out)
     assert.are.equal("raised 0 refused 2000", out)
   end)
+  it("naming the option each refusal is about in err.option, as the README says", function()
+    local cases = {
+      { { endpoint = false, region = "xx-nowhere-1" }, "region" },
+      { { endpoint = "https://example.com/v5" }, "endpoint" },
+      { { project_id = "abc" }, "project_id" },
+      { { token = "an-IAM-token-0001" }, "token" },
+      { { token = "", ak = false, sk = false }, "token" },
+      { { ak = false, sk = false, security_token = "a-temporary-token" }, "security_token" },
+      { { ak = false }, "ak" },
+      { { ak = "A K" }, "ak" },
+      { { endpoint = "http://127.0.0.1:8080", proxy = "http://192.0.2.1:3128" }, "proxy" },
+    }
+    for _, case in ipairs(cases) do
+      assert.are.equal(case[2], refused(case[1], "").option, next(case[1]))
+    end
+    local c = assert(br.new(base))
+    local ids = { ("%032x"):format(1) }
+    local _, err = c:run_and_query(ids, { dry_run = true })
+    assert.are.same({ "INVALID_ARGUMENT", "dry_run" }, { err.code, err.option })
+    _, err = c:query({ { pipeline_id = ids[1], pipeline_run_id = ids[1] } }, { callback = function() end })
+    assert.are.same({ "INVALID_ARGUMENT", "callback" }, { err.code, err.option })
+    c:close()
+  end)
   it("options that are not a table", function()
     local c, err = br.new("https://example.com")
     assert.is_nil(c)

@@ -400,12 +400,16 @@ describe("TLS", function()
     assert.are.equal(3, server:stats().requests)
   end)
 
-  it("refuses a ca_file or ca_path that is not there, naming it", function()
+  it("refuses a ca_file or ca_path that is not there, or not a file and a directory, naming it", function()
+    local says = { ca_file = "' cannot be read as a file", ca_path = "' is not a directory that can be read" }
+    -- (a directory as ca_file and a file as ca_path failed later, as TLS)
+    local wrong = { ca_file = dir, ca_path = pki.ca }
     for _, k in ipairs({ "ca_file", "ca_path" }) do
-      local c, err = br.new(server:options({ [k] = dir .. "/no-such-" .. k }))
-      assert.is_nil(c)
-      assert.are.equal("INVALID_ARGUMENT", err.code)
-      assert.are.equal(k .. " '" .. dir .. "/no-such-" .. k .. "' cannot be read", err.message)
+      for _, path in ipairs({ dir .. "/no-such-" .. k, wrong[k] }) do
+        local c, err = br.new(server:options({ [k] = path }))
+        assert.is_nil(c)
+        assert.are.same({ "INVALID_ARGUMENT", k .. " '" .. path .. says[k], k }, { err.code, err.message, err.option })
+      end
     end
   end)
 

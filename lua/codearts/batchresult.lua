@@ -257,8 +257,10 @@ function Client:run_and_query(ids, opts)
   local o, err = call_options(priv, opts)
   if not o then return nil, err end
   if o.dry_run then
-    return nil, Error.invalid("run_and_query has no dry_run: the runs it would ask about do not exist "
+    local e = Error.invalid("run_and_query has no dry_run: the runs it would ask about do not exist "
       .. "until they start (use run with dry_run)")
+    e.option = "dry_run"
+    return nil, e
   end
   local flat, n = items(priv, ids, operations.run)
   if not flat then return nil, n end

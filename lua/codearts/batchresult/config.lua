@@ -174,6 +174,14 @@ local function env(getenv, name)
   return v
 end
 
+--- nil, and the INVALID_ARGUMENT error about option (err.option, as
+-- input.options sets it; nil for a value the environment gave).
+local function refused(option, message)
+  local err = Error.invalid(message)
+  err.option = option
+  return nil, err
+end
+
 --- Where to send: { endpoint, host, region } or nil, err.
 local function place(o, getenv)
   local url
@@ -184,20 +192,22 @@ local function place(o, getenv)
   elseif o.region then
     local why
     url, why = regions.resolve(o.region, getenv)
-    if why then return nil, Error.invalid(why) end
+    if why then return refused("region", why) end
     if not url then
       -- The variable's name only for a name shaped like a region's
       -- ("cn-north-4"): it is the name upper-cased, which no redaction of a
       -- secret pasted here would hide.
       local variable = o.region:find("^%l+%-%l+%-%d+$") and ("; or set " .. regions.env_name(o.region)) or ""
-      return nil, Error.invalid("unknown region '" .. o.region .. "' (known: "
+      return refused("region", "unknown region '" .. o.region .. "' (known: "
         .. table.concat(regions.names(), ", ") .. variable .. ")")
     end
   else
     return nil, Error.invalid("endpoint or region is required")
   end
   local ep, why = M.parse_endpoint(url)
-  if not ep then return nil, Error.invalid("endpoint '" .. without_userinfo(url) .. "' " .. why) end
+  if not ep then
+    return refused(o.endpoint and "endpoint" or "region", "endpoint '" .. without_userinfo(url) .. "' " .. why)
+  end
   return { endpoint = ep.base, host = ep.host, region = o.region }
 end
 
@@ -207,17 +217,17 @@ end
 local function credentials(o, getenv)
   if o.token then
     if o.ak or o.sk or o.security_token then
-      return nil, Error.invalid("give token or ak/sk, not both")
+      return refused("token", "give token or ak/sk, not both")
     end
-    if o.token == "" then return nil, Error.invalid("token is empty") end
+    if o.token == "" then return refused("token", "token is empty") end
     return { token = o.token }
   end
   local ak, sk, st, from
   if o.ak or o.sk then
     ak, sk, st, from = o.ak, o.sk, o.security_token, "option"
   elseif o.security_token then
-    return nil, Error.invalid("security_token is given without ak and sk: give all three, or take all from "
-      .. "the environment")
+    return refused("security_token", "security_token is given without ak and sk: give all three, or take all "
+      .. "from the environment")
   else
     ak, sk = env(getenv, "HUAWEICLOUD_SDK_AK"), env(getenv, "HUAWEICLOUD_SDK_SK")
     st = env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
@@ -227,14 +237,16 @@ local function credentials(o, getenv)
       if header_safe(v) then return nil, Error.invalid(from .. name .. " must not contain CR, LF or NUL") end
     end
   end
+  local option = from == "option"
   if not ak or ak == "" then
-    return nil, Error.invalid("missing credential: ak (" .. from .. (from == "option" and "" or "AK") .. ")")
+    return refused(option and "ak" or nil, "missing credential: ak (" .. from .. (option and "" or "AK") .. ")")
   end
   if not sk or sk == "" then
-    return nil, Error.invalid("missing credential: sk (" .. from .. (from == "option" and "" or "SK") .. ")")
+    return refused(option and "sk" or nil, "missing credential: sk (" .. from .. (option and "" or "SK") .. ")")
   end
   if ak:find("[%s,%c\128-\255]") then
-    return nil, Error.invalid("ak holds a space, comma or non-ASCII character")
+    return refused(option and "ak" or nil, (option and "ak" or from .. "AK")
+      .. " holds a space, comma or non-ASCII character")
   end
   if st == "" then st = nil end
   return { ak = ak, sk = sk, security_token = st }
@@ -258,28 +270,35 @@ local function settle(o, getenv)
   if not project then
     return nil, Error.invalid("project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
   end
-  if not input.is_id(project) then return nil, Error.invalid("project_id must be 32 letters or digits") end
+  if not input.is_id(project) then
+    if o.project_id then return refused("project_id", "project_id must be 32 letters or digits") end
+    return refused(nil, "environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits")
+  end
   cfg.project_id = project
 
   local secrets
   secrets, err = credentials(o, getenv)
   if not secrets then return nil, err end
 
-  -- A typo here would show only later, as a certificate not trusted.
-  for _, k in ipairs({ "ca_file", "ca_path" }) do
-    local f = o[k] and io.open(o[k], "rb")
-    if o[k] and not f then return nil, Error.invalid(k .. " '" .. o[k] .. "' cannot be read") end
+  -- A typo here would show only later, as a certificate not trusted: a
+  -- file that cannot be read (a directory reads as an error), a directory
+  -- that is none (its "." cannot be opened).
+  if o.ca_file then
+    local f = io.open(o.ca_file, "rb")
+    local why = f and select(2, f:read(0))
     if f then f:close() end
+    if not f or why then return refused("ca_file", "ca_file '" .. o.ca_file .. "' cannot be read as a file") end
+  end
+  if o.ca_path then
+    local f = io.open(o.ca_path .. "/.", "rb")
+    if not f then return refused("ca_path", "ca_path '" .. o.ca_path .. "' is not a directory that can be read") end
+    f:close()
   end
   if o.proxy then
     local why = proxy_problem(o.proxy)
-    if why then
-      local e = Error.invalid("proxy '" .. without_userinfo(o.proxy) .. "' " .. why)
-      e.option = "proxy"
-      return nil, e
-    end
+    if why then return refused("proxy", "proxy '" .. without_userinfo(o.proxy) .. "' " .. why) end
     if cfg.endpoint:find("^http://") then
-      return nil, Error.invalid("proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
+      return refused("proxy", "proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
         .. "would carry the request off this machine unencrypted")
     end
     -- libcurl's messages may quote the proxy's URL: the client redacts it.

@@ -209,7 +209,9 @@ end
 -- on_progress and logger run where they may use it, as callback does.
 function M.run_async(callback, body)
   if not M.available() then
-    return nil, Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
+    local err = Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
+    err.option = "callback"
+    return nil, err
   end
   local co
   local function resume()
