@@ -503,6 +503,17 @@ describe("br.new refuses", function()
     assert.are.same({ "INVALID_ARGUMENT", "callback" }, { err.code, err.option })
     c:close()
   end)
+  it("a bad value from the environment, naming the variable", function()
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local _, e1 = br.new { endpoint = "https://example.com", ak = "AK", sk = "SK" }
+      local _, e2 = br.new { endpoint = "https://example.com", project_id = ("a"):rep(32) }
+      io.write(e1.message, "|", tostring(e1.option), "|", e2.message, "|", tostring(e2.option))
+    ]], { HUAWEICLOUD_SDK_PROJECT_ID = "not-an-id", HUAWEICLOUD_SDK_AK = "A K", HUAWEICLOUD_SDK_SK = "SK" })
+    assert.is_true(ok, out)
+    assert.are.equal("environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits|nil|"
+      .. "environment variable HUAWEICLOUD_SDK_AK holds a space, comma or non-ASCII character|nil", out)
+  end)
   it("options that are not a table", function()
     local c, err = br.new("https://example.com")
     assert.is_nil(c)
