@@ -179,8 +179,16 @@ describe("br.sign's table", function()
       { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", "v" })) })
     assert.are.same({ "sign: access key is empty or holds a space, comma or control character" },
       { refused(with("ak", "A K")) })
-    assert.are.same({ "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ" },
-      { refused(with("headers", { ["X-Sdk-Date"] = "x" })) })
+    -- the shape, and a time that exists (it is UTC: no leap second)
+    for _, date in ipairs({ "x", "99999999T999999Z", "20241301T000000Z", "20240231T000000Z", "20230229T000000Z",
+                            "21000229T000000Z", "20240101T240000Z", "20240101T006000Z", "20240101T000060Z",
+                            "20240100T000000Z" }) do
+      assert.are.same({ "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ, a time that exists" },
+        { refused(with("headers", { ["X-Sdk-Date"] = date })) }, date)
+    end
+    for _, date in ipairs({ "20240229T235959Z", "20000229T000000Z", "20241231T000000Z", "19700101T000000Z" }) do
+      assert.is_string((br.sign(with("headers", { ["X-Sdk-Date"] = date }))), date)
+    end
     -- A query in the path, a doubled '?' or a fragment would be read apart
     -- from what was signed.
     for _, path in ipairs({ "", "p", "/p?a=1", "/p#f" }) do
@@ -203,7 +211,7 @@ describe("br.sign's table", function()
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
       local on_collect = require "spec.support.on_collect"
-      local headers, name, took = nil, nil, 0
+      local headers, name, took, refusals = nil, nil, 0, 0
       local function fin()
         if headers and name and rawget(headers, name) then
           headers[name], name, took = nil, nil, took + 1
@@ -219,13 +227,17 @@ describe("br.sign's table", function()
         local want = ("sign: header '%s"):format(name:sub(1, 200)) -- (the message is cut)
         headers = { Host = "h", ["X-Sdk-Date"] = "20240101T000000Z", [name] = "v" }
         local auth, err = br.sign { method = "POST", path = "/", headers = headers, ak = "AK", sk = "SK" }
-        assert(auth == nil and err.code == "INVALID_ARGUMENT" and err.message:sub(1, #want) == want,
-          "round " .. i .. ": " .. tostring(err and err.message):sub(1, 80))
+        -- (signed when the finalizer took the header out before the read)
+        if not auth then
+          assert(err.code == "INVALID_ARGUMENT" and err.message:sub(1, #want) == want,
+            "round " .. i .. ": " .. err.message:sub(1, 80))
+          refusals = refusals + 1
+        end
       end
-      io.write("took ", took)
+      io.write("took ", took, " refused ", refusals)
     ]])
     assert.is_true(ok, out)
-    assert.is_truthy(out:match("^took [1-9]"), out)
+    assert.is_truthy(out:match("^took [1-9]%d* refused [1-9]"), out)
   end)
 
   it("words a refusal from its one read of the table, whatever changes the table after it", function()

@@ -244,12 +244,29 @@ static void trimmed(const cab_header *h, const char **v, size_t *n) {
     *n = len;
 }
 
+/* The number the n decimal digits at d write. */
+static int digits(const char *d, int n) {
+    int v = 0;
+    while (n-- > 0) v = v * 10 + (*d++ - '0');
+    return v;
+}
+
+/* Whether d[0..n) is a time X-Sdk-Date can name: YYYYMMDDTHHMMSSZ, with a
+ * month, a day of that month, an hour, a minute and a second that exist
+ * (the gateway refuses "20240231T250000Z" only after it is sent). */
 static int valid_date(const char *d, size_t n) {
+    static const int month_days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     size_t i;
+    int year, month, day;
     if (n != 16 || d[8] != 'T' || d[15] != 'Z') return 0;
     for (i = 0; i < 15; i++)
         if (i != 8 && (d[i] < '0' || d[i] > '9')) return 0;
-    return 1;
+    year = digits(d, 4);
+    month = digits(d + 4, 2);
+    day = digits(d + 6, 2);
+    if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1]) return 0;
+    if (month == 2 && day == 29 && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))) return 0;
+    return digits(d + 9, 2) < 24 && digits(d + 11, 2) < 60 && digits(d + 13, 2) < 60;
 }
 
 int cab_unsigned_payload(const cab_request *req) {
@@ -599,7 +616,7 @@ const char *cab_sign_strerror(cab_sign_status st) {
     case CAB_SIGN_DUP_HEADER: return "header given twice (names ignore case)";
     case CAB_SIGN_TOO_MANY_HEADERS: return "too many headers";
     case CAB_SIGN_NO_DATE: return "X-Sdk-Date header missing";
-    case CAB_SIGN_BAD_DATE: return "X-Sdk-Date is not YYYYMMDDTHHMMSSZ";
+    case CAB_SIGN_BAD_DATE: return "X-Sdk-Date is not YYYYMMDDTHHMMSSZ, a time that exists";
     case CAB_SIGN_BAD_KEY: return "access key is empty or holds a space, comma or control character";
     case CAB_SIGN_CRYPTO: return "libcrypto failed";
     }

@@ -55,7 +55,7 @@ typedef enum {
     CAB_SIGN_DUP_HEADER,       /* the same name twice, ignoring case */
     CAB_SIGN_TOO_MANY_HEADERS, /* more than CAB_MAX_HEADERS (limit.h) */
     CAB_SIGN_NO_DATE,          /* no X-Sdk-Date among the headers */
-    CAB_SIGN_BAD_DATE,         /* X-Sdk-Date not YYYYMMDDTHHMMSSZ */
+    CAB_SIGN_BAD_DATE,         /* X-Sdk-Date not YYYYMMDDTHHMMSSZ, or no such time */
     CAB_SIGN_BAD_KEY,          /* AK empty or holds a character that would break the header */
     CAB_SIGN_CRYPTO            /* libcrypto failed */
 } cab_sign_status;
