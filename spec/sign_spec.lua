@@ -255,7 +255,8 @@ describe("br.sign's table", function()
     local auth, err = br.sign(t)
     core.sign = sign
     assert.is_nil(auth)
-    assert.are.same({ "INVALID_ARGUMENT", "unknown sign field 'bogus'", "bogus" }, { err.code, err.message, err.option })
+    assert.are.same({ "INVALID_ARGUMENT", "unknown sign field 'bogus'", "bogus" },
+      { err.code, err.message, err.option })
   end)
 
   -- br.sign keys HMAC itself for its one call; a client's signer keys
