@@ -434,12 +434,31 @@ describe("br.new refuses", function()
     bad_proxy("ftp://u:s3cretpass@proxy.example:21", "scheme must be http, https, socks4, socks4a, socks5 or socks5h")
     bad_proxy("http://proxy.example:3128/path", "with no path")
     bad_proxy("proxy.example:3128", "must be scheme://host[:port]")
+    -- user information is all up to the last '@', whatever the URL
+    bad_proxy("alice:s3cretpass@proxy.example:3128", "proxy '…@proxy.example:3128' must be scheme://host[:port]")
+    for _, c in ipairs({ "/", "?", "#", "@" }) do
+      bad_proxy("http://alice:s3cret" .. c .. "pass@proxy.example:3128",
+        "proxy 'http://…@proxy.example:3128' must percent-encode '/', '?', '#' and '@' in its user information")
+    end
+    bad_proxy("http://alice:s3cretpass@pro!xy:3128", "proxy 'http://…@pro!xy:3128' has a bad host")
     for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/" }) do
       local o = { proxy = url }
       for k, v in pairs(base) do o[k] = v end
       local c = assert(br.new(o))
       c:close()
     end
+  end)
+  it("nothing: the environment's proxy is libcurl's to read, but its user information is redacted", function()
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local c = assert(br.new { endpoint = "https://example.invalid", project_id = ("a"):rep(32), ak = "AK",
+                                sk = "SK", max_retries = 0 })
+      local _, err = c:query({ { pipeline_id = ("a"):rep(32), pipeline_run_id = ("b"):rep(32) } })
+      io.write(tostring(err))
+    ]], { https_proxy = "http://alice:S3cretPassw0rd@pro!xy:3128" })
+    assert.is_true(ok, out)
+    assert.is_nil(out:find("S3cret", 1, true), out)
+    assert.are.equal("NETWORK: Unsupported proxy syntax in 'http://[REDACTED]@pro!xy:3128'", out)
   end)
   it("a security_token without the AK/SK it goes with, which the environment's must not make whole", function()
     refused({ ak = false, sk = false, security_token = "a-temporary-token" },
@@ -508,11 +527,16 @@ describe("br.new refuses", function()
       local br = require "codearts.batchresult"
       local _, e1 = br.new { endpoint = "https://example.com", ak = "AK", sk = "SK" }
       local _, e2 = br.new { endpoint = "https://example.com", project_id = ("a"):rep(32) }
-      io.write(e1.message, "|", tostring(e1.option), "|", e2.message, "|", tostring(e2.option))
-    ]], { HUAWEICLOUD_SDK_PROJECT_ID = "not-an-id", HUAWEICLOUD_SDK_AK = "A K", HUAWEICLOUD_SDK_SK = "SK" })
+      local _, e3 = br.new { region = "cn-north-4", project_id = ("a"):rep(32), ak = "AK", sk = "SK" }
+      io.write(e1.message, "|", tostring(e1.option), "|", e2.message, "|", tostring(e2.option), "|", e3.message,
+        "|", tostring(e3.option))
+    ]], { HUAWEICLOUD_SDK_PROJECT_ID = "not-an-id", HUAWEICLOUD_SDK_AK = "A K", HUAWEICLOUD_SDK_SK = "SK",
+          HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = "ftp://x.example" })
     assert.is_true(ok, out)
     assert.are.equal("environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits|nil|"
-      .. "environment variable HUAWEICLOUD_SDK_AK holds a space, comma or non-ASCII character|nil", out)
+      .. "environment variable HUAWEICLOUD_SDK_AK holds a space, comma or non-ASCII character|nil|"
+      .. "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 names an endpoint 'ftp://x.example' scheme must be "
+      .. "https (or http on loopback)|nil", out)
   end)
   it("options that are not a table", function()
     local c, err = br.new("https://example.com")

@@ -2,6 +2,7 @@
 -- attempts the server saw counted.  Then clock skew, limits, the deadline,
 -- TLS and what a logger sees.
 local br = require "codearts.batchresult"
+local unpack = table.unpack or unpack
 local core = require "codearts.batchresult.core"
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
@@ -401,11 +402,14 @@ describe("TLS", function()
   end)
 
   it("refuses a ca_file or ca_path that is not there, or not a file and a directory, naming it", function()
-    local says = { ca_file = "' cannot be read as a file", ca_path = "' is not a directory that can be read" }
-    -- (a directory as ca_file and a file as ca_path failed later, as TLS)
-    local wrong = { ca_file = dir, ca_path = pki.ca }
+    local says = { ca_file = "' is not a file that can be read", ca_path = "' is not a directory that can be read" }
+    -- (a directory or a device as ca_file and a file as ca_path failed
+    -- later, as TLS; a FIFO as ca_file made new() wait for a writer)
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo '" .. fifo .. "'"))
+    local wrong = { ca_file = { dir, "/dev/null", fifo }, ca_path = { pki.ca, fifo } }
     for _, k in ipairs({ "ca_file", "ca_path" }) do
-      for _, path in ipairs({ dir .. "/no-such-" .. k, wrong[k] }) do
+      for _, path in ipairs({ dir .. "/no-such-" .. k, unpack(wrong[k]) }) do
         local c, err = br.new(server:options({ [k] = path }))
         assert.is_nil(c)
         assert.are.same({ "INVALID_ARGUMENT", k .. " '" .. path .. says[k], k }, { err.code, err.message, err.option })

@@ -247,16 +247,38 @@ describe("br.sign's table", function()
     local sign = core.sign
     local t = full()
     t.bogus = true
-    core.sign = function(...)
-      local a, b, c, d = sign(...)
+    local function after(...)
       rawset(t, "bogus", nil)
-      return a, b, c, d
+      return ...
     end
+    core.sign = function(...) return after(sign(...)) end
     local auth, err = br.sign(t)
     core.sign = sign
     assert.is_nil(auth)
     assert.are.same({ "INVALID_ARGUMENT", "unknown sign field 'bogus'", "bogus" },
       { err.code, err.message, err.option })
+  end)
+
+  it("redacts the sk it read from a refusal, whatever changes the table after the read", function()
+    -- It read t.sk again to redact the refusal: a finalizer that took it
+    -- out in between left the SK quoted (a field named with it).
+    local sign, SK = core.sign, "MySecretKeyValue1234"
+    for _, bad in ipairs({ "field", "header" }) do
+      local t = full()
+      t.sk = SK
+      if bad == "field" then t[SK] = 1 else t.headers = { [SK] = 1 } end
+      local function after(...)
+        rawset(t, "sk", nil)
+        return ...
+      end
+      core.sign = function(...) return after(sign(...)) end
+      local auth, err = br.sign(t)
+      core.sign = sign
+      assert.is_nil(auth)
+      local said = err.message .. " " .. tostring(err.option)
+      assert.is_nil(said:find(SK, 1, true), said)
+      assert.truthy(said:find("[REDACTED]", 1, true), said)
+    end
   end)
 
   -- br.sign keys HMAC itself for its one call; a client's signer keys

@@ -1,9 +1,12 @@
 #include "core.h"
 #include "limit.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Above this, a size hint buys nothing but memory held up front. */
@@ -111,6 +114,17 @@ static int l_raw_copy(lua_State *L) {
     }
 }
 
+/* core.file_kind(path) -> "file", "directory" or "other" | nil, message:
+ * what path names, asked without opening it (opening a FIFO waits for a
+ * writer), for new()'s ca_file and ca_path. */
+static int l_file_kind(lua_State *L) {
+    struct stat st;
+    const char *path = luaL_checkstring(L, 1);
+    if (stat(path, &st) != 0) return cab_fail(L, "%s", strerror(errno));
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    return 1;
+}
+
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
@@ -119,6 +133,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "new_table");
     lua_pushcfunction(L, l_raw_copy);
     lua_setfield(L, -2, "raw_copy");
+    lua_pushcfunction(L, l_file_kind);
+    lua_setfield(L, -2, "file_kind");
     lua_pushcfunction(L, l_random);
     lua_setfield(L, -2, "random");
     lua_pushliteral(L, CAB_VERSION);

@@ -187,7 +187,7 @@ static int l_keyring(lua_State *L) {
  * The stack is grown first, before any pointer is taken. */
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     int n = 0;
-    if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 3)) return luaL_error(L, "out of memory");
+    if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 10)) return luaL_error(L, "out of memory");
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) return -1;
@@ -295,12 +295,14 @@ static int sign_field(lua_State *L, int idx) {
     return -1;
 }
 
-/* Reads br.sign's table (index 1) raw into s/len, and its headers table
- * into index idx.  NULL when it keeps every rule of br.sign's (only its
- * fields, each of its type, the required ones there, sk not empty); else
- * the rule it breaks, for br.sign to word, with what it is about pushed:
+/* Reads br.sign's table (index 1) raw into s/len, its headers table into
+ * index idx, and its sk (when a string) into index idx + 1, where it stays
+ * referenced for the redaction of a refusal.  NULL when it keeps every
+ * rule of br.sign's (only its fields, each of its type, the required ones
+ * there, sk not empty); else the rule it breaks, for br.sign to word,
+ * with what it is about pushed:
  *   "field"    a key that is no field, or a field of the wrong type: the
- *              key and its value
+ *              key and its value (the walk goes on to the end for the sk)
  *   "missing"  a required field absent: its name
  *   "empty"    sk is "" */
 static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
@@ -310,10 +312,20 @@ static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS
         int want;
         f = sign_field(L, -2);
         want = f == F_HEADERS ? LUA_TTABLE : LUA_TSTRING;
-        if (f < 0 || lua_type(L, -1) != want) return "field";
+        if (f < 0 || lua_type(L, -1) != want) {
+            lua_pushvalue(L, -2);
+            while (lua_next(L, 1)) {
+                if (sign_field(L, -2) == F_SK && lua_type(L, -1) == LUA_TSTRING) lua_replace(L, idx + 1);
+                else lua_pop(L, 1);
+            }
+            return "field";
+        }
         seen |= 1 << f;
         if (f == F_HEADERS) lua_replace(L, idx);
-        else {
+        else if (f == F_SK) {
+            s[f] = lua_tolstring(L, -1, &len[f]);
+            lua_replace(L, idx + 1);
+        } else {
             s[f] = lua_tolstring(L, -1, &len[f]);
             lua_pop(L, 1);
         }
@@ -379,12 +391,20 @@ static void release_signer(algorithms *box, signed_request *r, int own) {
     }
 }
 
-/* core.sign(t) -> authorization, details | nil, message, code
- *               | false, rule, key, value
+/* What l_sign_once returns after the n values a refusal pushed: the sk
+ * it read (index 4), for the refusal's redaction. */
+static int with_sk(lua_State *L, int n) {
+    lua_pushvalue(L, 4);
+    return n + 1;
+}
+
+/* core.sign(t) -> authorization, details | nil, message, code, sk
+ *               | false, rule, sk, key, value
  * br.sign in one pass, t read once, raw.  false: t breaks one of br.sign's
  * rules about its fields (read_sign_table's rules, and "header": a
  * header's name or value is not a string, with that name and value),
- * which br.sign words from what this returns, never reading t again. */
+ * which br.sign words from what this returns, never reading t again: sk
+ * is the one it read (nil when none), to redact from the words. */
 static int l_sign_once(lua_State *L) {
     algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     const char *s[N_FIELDS] = {NULL};
@@ -403,6 +423,7 @@ static int l_sign_once(lua_State *L) {
      * finalizer run by that allocation could change t under the read. */
     lua_pushcfunction(L, push_signed);
     lua_pushnil(L); /* index 3: the headers */
+    lua_pushnil(L); /* index 4: the sk */
     top = lua_gettop(L);
     if ((rule = read_sign_table(L, 3, s, len)) != NULL || (n = collect_headers(L, 3, hs)) < 0) {
         /* What the rule is about is on the stack above top: at most the
@@ -412,10 +433,11 @@ static int l_sign_once(lua_State *L) {
         if (about > 2) about = 2;
         lua_pushboolean(L, 0);
         lua_pushstring(L, rule);
-        for (i = 0; i < about; i++) lua_pushvalue(L, -2 - about);
-        return 2 + about;
+        lua_pushvalue(L, 4);
+        for (i = 0; i < about; i++) lua_pushvalue(L, -3 - about);
+        return 3 + about;
     }
-    if (n > CAB_MAX_HEADERS) return too_many_headers(L);
+    if (n > CAB_MAX_HEADERS) return with_sk(L, too_many_headers(L));
     req.method = s[F_METHOD];
     req.method_len = len[F_METHOD];
     req.path = s[F_PATH];
@@ -427,14 +449,14 @@ static int l_sign_once(lua_State *L) {
     req.headers = hs;
     req.n_headers = (size_t)n;
     if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK || (st = take_signer(box, &r, &own_auth, &own)) != CAB_SIGN_OK)
-        return refused(L, st, cab_sign_strerror(st));
+        return with_sk(L, refused(L, st, cab_sign_strerror(st)));
     st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
     if (st != CAB_SIGN_OK) {
         /* Let go before the pushes below, which may raise.  The header's
          * name is still t's, as nothing was allocated since the read. */
         const cab_header *h = refused_header(st, r.s, hs);
         release_signer(box, &r, own);
-        return sign_refused(L, st, h);
+        return with_sk(L, sign_refused(L, st, h));
     }
     lua_pushvalue(L, 2);
     lua_pushlightuserdata(L, &r);

@@ -53,7 +53,12 @@ function M.new(opts)
   -- From here on the SK lives only in the keyring's C memory: it signs
   -- with it and redacts it, and secrets, which held it, is dropped.
   -- (each secret also in the form a one-line message shows it)
-  local forms = config.secret_forms({ secrets.sk, secrets.security_token, secrets.token, secrets.proxy_userinfo }, 4)
+  local given, n = { secrets.sk, secrets.security_token, secrets.token }, 3
+  for _, info in ipairs(secrets.proxy_userinfo) do
+    n = n + 1
+    given[n] = info
+  end
+  local forms = config.secret_forms(given, n)
   local keyring, msg = core.keyring(secrets.sk, (table.unpack or unpack)(forms))
   if not keyring then return nil, Error.new("INTERNAL", msg) end
   local creds = { ak = secrets.ak, keyring = keyring, security_token = secrets.security_token,
@@ -331,27 +336,27 @@ local SIGN_FIELDS = {
   method = { "string" }, path = { "string" }, query = { "string" }, headers = { "table" },
   body = { "string" }, ak = { "string" }, sk = { "string" },
 }
---- Why br.sign refused t, as an error, from what core.sign said: nil,
--- message, code when it signed nothing; or false, rule, key, value: the
--- rule of br.sign's that t breaks, with what core.sign read (t is never
--- read again: a finalizer may have changed it since), worded as the
--- checks of other tables word it.  Redacted: it may quote a header's or a
--- field's name, and the sk given (or the environment's) may have been
--- pasted there.
-local function sign_refused(t, signed, a, b, c)
-  local err
+--- Why br.sign refused a table, as an error, from what core.sign said:
+-- nil, message, code, sk when it signed nothing; or false, rule, sk, key,
+-- value: the rule of br.sign's that the table breaks, with what core.sign
+-- read (the table is never read again: a finalizer may have changed it
+-- since), worded as the checks of other tables word it.  Redacted with the
+-- sk core.sign read (and the environment's): a header's or a field's name
+-- may quote it, pasted in the wrong place.
+local function sign_refused(signed, a, b, c, d)
+  local err, sk
   if signed == nil then
-    err = Error.new(b, "sign: " .. a)
+    err, sk = Error.new(b, "sign: " .. a), c
   elseif a == "field" then
-    err = select(2, input.options({ [b] = c }, SIGN_FIELDS, "sign field", "sign's argument"))
+    err, sk = select(2, input.options({ [c] = d }, SIGN_FIELDS, "sign field", "sign's argument")), b
   elseif a == "missing" then
-    err = Error.invalid("sign: " .. b .. " is required")
+    err, sk = Error.invalid("sign: " .. c .. " is required"), b
   elseif a == "empty" then
-    err = Error.invalid("sign: sk is empty")
+    err, sk = Error.invalid("sign: sk is empty"), b
   else -- "header"
-    err = Error.invalid(input.strings_refused({ [b] = c }, "sign: headers"))
+    err, sk = Error.invalid(input.strings_refused({ [c] = d }, "sign: headers")), b
   end
-  return config.input_error_without_secrets(err, { sk = rawget(t, "sk") }, nil, INPUT_MESSAGE_BYTES)
+  return config.input_error_without_secrets(err, { sk = sk }, nil, INPUT_MESSAGE_BYTES)
 end
 
 --- br.sign{ method, path, query, headers, body, ak, sk } -> authorization,
@@ -361,9 +366,9 @@ end
 function M.sign(t)
   if type(t) ~= "table" then return nil, Error.invalid("sign's argument must be a table, got " .. type(t)) end
   -- core.sign reads t raw, in C, and signs it in the same pass.
-  local auth, a, b, c = core.sign(t)
+  local auth, a, b, c, d = core.sign(t)
   if auth then return auth, a end
-  return nil, sign_refused(t, auth, a, b, c)
+  return nil, sign_refused(auth, a, b, c, d)
 end
 
 return M

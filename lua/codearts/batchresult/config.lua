@@ -147,12 +147,21 @@ function M.parse_endpoint(url)
   return { scheme = scheme, host = host_header, base = scheme .. "://" .. host_header }
 end
 
--- A URL's user information ("user:password@"), which is a secret.
-local USERINFO = "^(%a[%w+.-]*://)([^/?#]*)@"
+--- A URL's user information ("user:password"), which is a secret, or nil:
+-- all up to its last '@' (after the scheme, when there is one), which is
+-- more than the URL's grammar takes when a password holds '/', '?' or
+-- '#' unencoded, as libcurl lets it.
+local function userinfo(url)
+  return url:match("^%a[%w+.-]*://(.*)@") or url:match("^(.*)@")
+end
 
---- url as a message may quote it: without its user information.
+--- url as a message may quote it, and the rest of it: without its user
+-- information.
 local function without_userinfo(url)
-  return (url:gsub(USERINFO, "%1…@"))
+  local info = userinfo(url)
+  if not info then return url, url end
+  local i, j = url:find(info, 1, true)
+  return url:sub(1, i - 1) .. "…" .. url:sub(j + 1), url:sub(1, i - 1) .. url:sub(j + 2)
 end
 
 -- The proxies libcurl speaks to (CURLOPT_PROXY).
@@ -162,11 +171,20 @@ local PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true
 -- fail every call later (as NETWORK, retried, quoting it whole); or nil.
 local function proxy_problem(url)
   if url:find("[%s%c]") then return "must not contain white space or control characters" end
-  local scheme, host, _, rest = M.split_url((url:gsub(USERINFO, "%1")))
+  local scheme, host, _, rest = M.split_url((select(2, without_userinfo(url))))
   if not scheme then return host end
   if not PROXY_SCHEMES[scheme] then return "scheme must be http, https, socks4, socks4a, socks5 or socks5h" end
+  if (userinfo(url) or ""):find("[/?#@]") then
+    return "must percent-encode '/', '?', '#' and '@' in its user information"
+  end
+  if not (host:find("^[%w.-]+$") or host:find("^%[[%x:.]+%]$")) then return "has a bad host" end
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
 end
+
+-- What libcurl takes as the proxy for an https:// endpoint when the
+-- option names none (an http:// endpoint is on loopback, and reached
+-- directly: transport/curl.lua).
+local PROXY_VARIABLES = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" }
 
 local function env(getenv, name)
   local v = getenv(name)
@@ -192,7 +210,7 @@ local function place(o, getenv)
   elseif o.region then
     local why
     url, why = regions.resolve(o.region, getenv)
-    if why then return refused("region", why) end
+    if why then return refused(nil, why) end
     if not url then
       -- The variable's name only for a name shaped like a region's
       -- ("cn-north-4"): it is the name upper-cased, which no redaction of a
@@ -206,7 +224,10 @@ local function place(o, getenv)
   end
   local ep, why = M.parse_endpoint(url)
   if not ep then
-    return refused(o.endpoint and "endpoint" or "region", "endpoint '" .. without_userinfo(url) .. "' " .. why)
+    local said = "endpoint '" .. without_userinfo(url) .. "' " .. why
+    if o.endpoint then return refused("endpoint", said) end
+    -- (the region's override variable named it)
+    return refused(nil, regions.env_name(o.region) .. " names an " .. said)
   end
   return { endpoint = ep.base, host = ep.host, region = o.region }
 end
@@ -268,7 +289,7 @@ local function settle(o, getenv)
 
   local project = o.project_id or env(getenv, "HUAWEICLOUD_SDK_PROJECT_ID")
   if not project then
-    return nil, Error.invalid("project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
+    return refused("project_id", "project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
   end
   if not input.is_id(project) then
     if o.project_id then return refused("project_id", "project_id must be 32 letters or digits") end
@@ -281,18 +302,18 @@ local function settle(o, getenv)
   if not secrets then return nil, err end
 
   -- A typo here would show only later, as a certificate not trusted: a
-  -- file that cannot be read (a directory reads as an error), a directory
-  -- that is none (its "." cannot be opened).
+  -- ca_file that is no regular file (asked before it is opened: opening a
+  -- FIFO waits for a writer) or cannot be read, a ca_path that is no
+  -- directory or cannot be read.
   if o.ca_file then
-    local f = io.open(o.ca_file, "rb")
-    local why = f and select(2, f:read(0))
+    local f = core.file_kind(o.ca_file) == "file" and io.open(o.ca_file, "rb")
     if f then f:close() end
-    if not f or why then return refused("ca_file", "ca_file '" .. o.ca_file .. "' cannot be read as a file") end
+    if not f then return refused("ca_file", "ca_file '" .. o.ca_file .. "' is not a file that can be read") end
   end
   if o.ca_path then
-    local f = io.open(o.ca_path .. "/.", "rb")
+    local f = core.file_kind(o.ca_path) == "directory" and io.open(o.ca_path .. "/.", "rb")
+    if f then f:close() end
     if not f then return refused("ca_path", "ca_path '" .. o.ca_path .. "' is not a directory that can be read") end
-    f:close()
   end
   if o.proxy then
     local why = proxy_problem(o.proxy)
@@ -301,8 +322,15 @@ local function settle(o, getenv)
       return refused("proxy", "proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
         .. "would carry the request off this machine unencrypted")
     end
-    -- libcurl's messages may quote the proxy's URL: the client redacts it.
-    secrets.proxy_userinfo = select(2, o.proxy:match(USERINFO))
+  end
+  -- libcurl's messages may quote the proxy's URL, the option's or the
+  -- environment's: the client redacts their user information.
+  secrets.proxy_userinfo = { o.proxy and userinfo(o.proxy) }
+  if not o.proxy then
+    for _, name in ipairs(PROXY_VARIABLES) do
+      local url = env(getenv, name)
+      secrets.proxy_userinfo[#secrets.proxy_userinfo + 1] = url and userinfo(url)
+    end
   end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
@@ -369,8 +397,8 @@ end
 
 --- new()'s options -> config, secrets; or nil, err.  The caller's table
 -- is read once, raw (input.lua).  secrets holds ak, sk, security_token or
--- token, and the proxy's user information: the caller hands the SK to C
--- and keeps none of it.  getenv is
+-- token, and proxy_userinfo (the user information of the proxies calls may
+-- use, a list): the caller hands the SK to C and keeps none of it.  getenv is
 -- os.getenv unless a test passes its own.
 function M.build(opts, getenv)
   getenv = getenv or os.getenv
