@@ -644,6 +644,10 @@ local function do_call(method, list, opts, cl)
     if expect.bad then
       check(err.option ~= nil and expect.bad[err.option], "%s: err.option %s is not a bad option (%s)", what,
         show(err.option), err.message)
+    elseif expect.callback or expect.no_dry then
+      -- (an option refused for where it is used, not for its value)
+      local want = expect.callback and "callback" or "dry_run"
+      check(err.option == want, "%s: err.option %s, not %s (%s)", what, show(err.option), want, err.message)
     else
       check(err.option == nil, "%s: err.option set for %s", what, err.message)
     end
