@@ -441,12 +441,21 @@ describe("br.new refuses", function()
         "proxy 'http://…@proxy.example:3128' must percent-encode '/', '?', '#' and '@' in its user information")
     end
     bad_proxy("http://alice:s3cretpass@pro!xy:3128", "proxy 'http://…@pro!xy:3128' has a bad host")
-    for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/" }) do
+    -- what libcurl takes: user information where the scheme's letters are
+    -- too, none, '_' and UTF-8 in a host name
+    for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/",
+                           "http://tp@proxy.example:3128", "http://@proxy.example:3128", "http://:@proxy.example",
+                           "http://my_proxy:3128", "http://b\195\188cher.example:3128", "http://[::1]:3128" }) do
       local o = { proxy = url }
       for k, v in pairs(base) do o[k] = v end
-      local c = assert(br.new(o))
+      local c = assert(br.new(o), url)
+      -- a user name alone is no secret: a short one redacted would blank
+      -- its letters out of every message (and out of err.option)
+      local _, err = c:query({}, { batch_size = 0 })
+      assert.are.equal("batch_size", err.option, url)
       c:close()
     end
+    refused({ endpoint = "https://tp@h.example" }, "endpoint 'https://…@h.example' must not contain user information")
   end)
   it("nothing: the environment's proxy is libcurl's to read, but its user information is redacted", function()
     local out, ok = child.run([[

@@ -147,21 +147,23 @@ function M.parse_endpoint(url)
   return { scheme = scheme, host = host_header, base = scheme .. "://" .. host_header }
 end
 
---- A URL's user information ("user:password"), which is a secret, or nil:
--- all up to its last '@' (after the scheme, when there is one), which is
--- more than the URL's grammar takes when a password holds '/', '?' or
--- '#' unencoded, as libcurl lets it.
+--- A URL's user information ("user:password"), or nil, and what comes
+-- before it ("scheme://", or "" with no scheme): all up to the URL's last
+-- '@', which is more than the URL's grammar takes when a password holds
+-- '/', '?' or '#' unencoded, as libcurl lets it.
 local function userinfo(url)
-  return url:match("^%a[%w+.-]*://(.*)@") or url:match("^(.*)@")
+  local before, info = url:match("^(%a[%w+.-]*://)(.*)@")
+  if before then return info, before end
+  return url:match("^(.*)@"), ""
 end
 
---- url as a message may quote it, and the rest of it: without its user
+--- url as a message may quote it, and url without it: with no user
 -- information.
 local function without_userinfo(url)
-  local info = userinfo(url)
+  local info, before = userinfo(url)
   if not info then return url, url end
-  local i, j = url:find(info, 1, true)
-  return url:sub(1, i - 1) .. "…" .. url:sub(j + 1), url:sub(1, i - 1) .. url:sub(j + 2)
+  local after = url:sub(#before + #info + 2)
+  return before .. "…@" .. after, before .. after
 end
 
 -- The proxies libcurl speaks to (CURLOPT_PROXY).
@@ -177,7 +179,8 @@ local function proxy_problem(url)
   if (userinfo(url) or ""):find("[/?#@]") then
     return "must percent-encode '/', '?', '#' and '@' in its user information"
   end
-  if not (host:find("^[%w.-]+$") or host:find("^%[[%x:.]+%]$")) then return "has a bad host" end
+  -- (libcurl refuses these in a host name at every call; '_' and UTF-8 it takes)
+  if host:find("[!$&'()*+,;=%%<>\"{}|\\^`]") then return "has a bad host" end
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
 end
 
@@ -324,12 +327,18 @@ local function settle(o, getenv)
     end
   end
   -- libcurl's messages may quote the proxy's URL, the option's or the
-  -- environment's: the client redacts their user information.
-  secrets.proxy_userinfo = { o.proxy and userinfo(o.proxy) }
+  -- environment's: the client redacts their user information when it
+  -- holds a password (a user name alone is no secret, and a short one,
+  -- redacted, would blank its letters out of every message).
+  local function password_part(url)
+    local info = url and userinfo(url)
+    return info and info:find(":.") and info or nil
+  end
+  secrets.proxy_userinfo = { password_part(o.proxy) }
   if not o.proxy then
     for _, name in ipairs(PROXY_VARIABLES) do
-      local url = env(getenv, name)
-      secrets.proxy_userinfo[#secrets.proxy_userinfo + 1] = url and userinfo(url)
+      local info = password_part(env(getenv, name))
+      if info then secrets.proxy_userinfo[#secrets.proxy_userinfo + 1] = info end
     end
   end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
