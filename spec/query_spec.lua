@@ -480,19 +480,14 @@ describe("br.new refuses", function()
     -- collector's cycles short.
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
-      local on_collect = require "spec.support.on_collect"
       local t
-      local function fin()
+      require("spec.support.each_collection")(function()
         if t then
           for k in pairs(t) do rawset(t, k, nil) end
           for i = 1, 64 do rawset(t, "z" .. i, i) end
           t = nil
         end
-        on_collect(fin)
-      end
-      on_collect(fin)
-      collectgarbage("setpause", 100)
-      collectgarbage("setstepmul", 1000)
+      end)
       local raised, refused = 0, 0
       for _ = 1, 2000 do
         local o = { endpoint = "http://127.0.0.1:1", project_id = ("a"):rep(32), ak = "AK", sk = "SK" }

@@ -137,6 +137,19 @@ describe("br.sign's table", function()
     assert.are.equal("INVALID_ARGUMENT", err.code)
     return err.message, err.option
   end
+  -- br.sign(t), with change() run as core.sign returns: what a finalizer
+  -- may do between the read and the refusal's words.
+  local function sign_then(t, change)
+    local sign = core.sign
+    local function after(...)
+      change()
+      return ...
+    end
+    core.sign = function(...) return after(sign(...)) end
+    local auth, err = br.sign(t)
+    core.sign = sign
+    return auth, err
+  end
 
   -- The library's rule: tables are read raw, metatables never consulted.
   it("is read raw: fields behind __index or __pairs do not count", function()
@@ -210,18 +223,13 @@ describe("br.sign's table", function()
     -- LuaJIT).  In a fresh interpreter: a crash fails this, not the run.
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
-      local on_collect = require "spec.support.on_collect"
       local headers, name, took, refusals = nil, nil, 0, 0
-      local function fin()
+      require("spec.support.each_collection")(function()
         if headers and name and rawget(headers, name) then
           headers[name], name, took = nil, nil, took + 1
           collectgarbage("collect")
         end
-        on_collect(fin)
-      end
-      on_collect(fin)
-      collectgarbage("setpause", 100)
-      collectgarbage("setstepmul", 1000)
+      end)
       for i = 1, 8 do
         name = ("bad name %d "):format(i) .. ("n"):rep(1024 * 1024)
         local want = ("sign: header '%s"):format(name:sub(1, 200)) -- (the message is cut)
@@ -244,16 +252,9 @@ describe("br.sign's table", function()
     -- It read the table again to word the refusal: a finalizer that took
     -- the bad field out in between made it "INVALID_ARGUMENT: nil".  Here
     -- that happens as the reading (core.sign) returns.
-    local sign = core.sign
     local t = full()
     t.bogus = true
-    local function after(...)
-      rawset(t, "bogus", nil)
-      return ...
-    end
-    core.sign = function(...) return after(sign(...)) end
-    local auth, err = br.sign(t)
-    core.sign = sign
+    local auth, err = sign_then(t, function() rawset(t, "bogus", nil) end)
     assert.is_nil(auth)
     assert.are.same({ "INVALID_ARGUMENT", "unknown sign field 'bogus'", "bogus" },
       { err.code, err.message, err.option })
@@ -262,18 +263,12 @@ describe("br.sign's table", function()
   it("redacts the sk it read from a refusal, whatever changes the table after the read", function()
     -- It read t.sk again to redact the refusal: a finalizer that took it
     -- out in between left the SK quoted (a field named with it).
-    local sign, SK = core.sign, "MySecretKeyValue1234"
+    local SK = "MySecretKeyValue1234"
     for _, bad in ipairs({ "field", "header" }) do
       local t = full()
       t.sk = SK
       if bad == "field" then t[SK] = 1 else t.headers = { [SK] = 1 } end
-      local function after(...)
-        rawset(t, "sk", nil)
-        return ...
-      end
-      core.sign = function(...) return after(sign(...)) end
-      local auth, err = br.sign(t)
-      core.sign = sign
+      local auth, err = sign_then(t, function() rawset(t, "sk", nil) end)
       assert.is_nil(auth)
       local said = err.message .. " " .. tostring(err.option)
       assert.is_nil(said:find(SK, 1, true), said)
