@@ -180,11 +180,13 @@ static int l_keyring(lua_State *L) {
 
 /* Collects a {name = value} table into hs, raw: the count (past
  * CAB_MAX_HEADERS only the first are kept), or -1 when a name or value is
- * not a string (that name and value are left on top of the stack).  Each kept name and value also stays on the stack, above
- * the table, for as long as the caller's frame lasts: a refusal quotes a
- * name while it allocates, and a finalizer run meanwhile may take the
- * header out of the table, which would free the string under the quote.
- * The stack is grown first, before any pointer is taken. */
+ * not a string (that name and value are left on top of the stack).  Each
+ * kept name and value also stays on the stack, above the table, for as
+ * long as the caller's frame lasts: a refusal quotes a name while it
+ * allocates, and a finalizer run meanwhile may take the header out of the
+ * table, which would free the string under the quote.  The stack is grown
+ * first, before any pointer is taken, with room for what a refusal pushes
+ * after it. */
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     int n = 0;
     if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 10)) return luaL_error(L, "out of memory");
