@@ -130,13 +130,15 @@ deps-bench:
 
 # The whole suite under every Lua the users have.  LuaJIT's module is also
 # the one nginx and Neovim load, so it is built whatever TEST_LUAS says.
+# TEST_JOBS suites run at once (scripts/test.sh).
 TEST_LUAS ?= 5.4 5.1 5.3 jit
+TEST_JOBS ?= 2
 lua_of = $(if $(filter jit,$(1)),luajit,lua$(1))
 
 test: deps
 	@for v in $(sort $(TEST_LUAS) jit); do \
 	    $(MAKE) --no-print-directory LUA_VERSION=$$v all || exit 1; done
-	@sh scripts/test.sh $(foreach v,$(TEST_LUAS),$(call lua_of,$(v)))
+	@TEST_JOBS=$(TEST_JOBS) sh scripts/test.sh $(foreach v,$(TEST_LUAS),$(call lua_of,$(v)))
 
 demo: deps all
 	@sh scripts/demo.sh $(LUA)

@@ -2,18 +2,84 @@
 # make test: the whole busted suite under each Lua given, then one plain
 # "N passed, N failed" line for them all.  Usage: test.sh LUA... (e.g.
 # lua5.4 lua5.1 lua5.3 luajit; the module for each must be built).
+#
+# TEST_JOBS (default 2) suites run at once: each spends most of its time
+# waiting on its servers and timers, so two share a 2-core machine at
+# little cost to either.  The Luas are dealt out to that many lanes in the
+# order given, each lane running its own in turn; a suite's output is
+# printed whole once it ends (with TEST_JOBS=1, as it runs).
+#
 # Each failure is printed again at the very end (or, when busted died
 # before its summary, its last lines), so that a log cut to its tail (as
 # CI's is) still names it.
 set -u
-out=$(mktemp)
-failures_seen=$(mktemp)
-trap 'rm -f "$out" "$failures_seen"' EXIT
+
+# A lane: the suites of the Luas whose place in the list (from 0) is
+# LANE modulo JOBS, in turn, each's output into DIR/<place from 1>.out.
+if [ "${1:-}" = --lane ]; then
+    lane=$2 jobs=$3 dir=$4
+    shift 4
+    i=0
+    for lua in "$@"; do
+        i=$((i + 1))
+        [ $(((i - 1) % jobs)) -eq "$lane" ] || continue
+        echo "== $lua: started ($(date +%H:%M:%S))"
+        busted --lua="$lua" spec >"$dir/$i.out" 2>&1
+        echo "== $lua: done ($(date +%H:%M:%S))"
+    done
+    exit 0
+fi
+
+jobs=${TEST_JOBS:-2}
+case $jobs in '' | *[!0-9]* | 0) echo "TEST_JOBS must be a whole number above 0, not '$jobs'" >&2; exit 2 ;; esac
+dir=$(mktemp -d)
+lanes=""
+# A lane runs in a session of its own, so that it can be stopped whole:
+# busted takes SIGINT for the failure of one test and goes on, and the
+# servers the specs start would outlive it.
+# (dash's kill takes no "--"; "-PID" after the signal is a group.)
+stop_lanes() {
+    for pid in $lanes; do kill -TERM "-$pid" 2>/dev/null; done
+    exit "$1"
+}
+trap 'rm -rf "$dir"' EXIT
+trap 'stop_lanes 130' INT
+trap 'stop_lanes 143' TERM
+trap 'stop_lanes 129' HUP
+
+if [ "$jobs" -eq 1 ] || [ $# -le 1 ]; then
+    i=0
+    for lua in "$@"; do
+        i=$((i + 1))
+        echo "== busted under $lua"
+        busted --lua="$lua" spec 2>&1 | tee "$dir/$i.out"
+    done
+else
+    lane=0
+    while [ "$lane" -lt "$jobs" ]; do
+        setsid -w sh "$0" --lane "$lane" "$jobs" "$dir" "$@" &
+        lanes="$lanes $!"
+        lane=$((lane + 1))
+    done
+    wait
+    i=0
+    for lua in "$@"; do
+        i=$((i + 1))
+        echo
+        echo "== busted under $lua"
+        cat "$dir/$i.out"
+    done
+fi
+
 total_passed=0
 total_failed=0
+failures_seen=$dir/failures
+: >"$failures_seen"
+i=0
+echo
 for lua in "$@"; do
-    echo "== busted under $lua"
-    busted --lua="$lua" spec 2>&1 | tee "$out"
+    i=$((i + 1))
+    out=$dir/$i.out
     status=$(grep -E '[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$out" | tail -n 1)
     if [ -z "$status" ]; then
         echo "$lua: busted printed no summary"
