@@ -1,3 +1,6 @@
+/* For MAP_ANONYMOUS and madvise (fork_mark_new). */
+#define _DEFAULT_SOURCE
+
 #include "multi.h"
 #include "conns.h"
 #include "requirements.h"
@@ -8,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +44,7 @@ struct cab_multi {
     unsigned long done_seq;
     unsigned long groups; /* the last group id handed out */
     pid_t pid;            /* the process that made it */
+    int *fork_mark;       /* 1, in a page a forked child sees zeroed; or NULL */
     watch *watches;       /* what the socket callback recorded */
     int n_watches, cap_watches;
     long long timer_due;   /* when libcurl next needs to run (now_ms), or -1 */
@@ -138,6 +143,28 @@ static int on_timer(CURLM *multi, long timeout_ms, void *ud) {
     return 0;
 }
 
+/* A page the kernel zeroes in a forked child (MADV_WIPEONFORK, Linux
+ * 4.14), holding 1: reading it tells a child from its parent without the
+ * system call getpid is, which a call asks at each step.  NULL where the
+ * kernel has no such pages; then getpid tells. */
+static int *fork_mark_new(void) {
+#ifdef MADV_WIPEONFORK
+    long size = sysconf(_SC_PAGESIZE);
+    void *page;
+    if (size <= 0) return NULL;
+    page = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return NULL;
+    if (madvise(page, (size_t)size, MADV_WIPEONFORK) != 0) {
+        (void)munmap(page, (size_t)size);
+        return NULL;
+    }
+    *(int *)page = 1;
+    return page;
+#else
+    return NULL;
+#endif
+}
+
 static char *dup_or_null(const char *s, int *failed) {
     char *d;
     if (!s) return NULL;
@@ -162,6 +189,7 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     m->opt.ca_path = m->ca_path = dup_or_null(opt->ca_path, &failed);
     m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
     m->pid = getpid();
+    m->fork_mark = fork_mark_new();
     m->timer_due = -1;
     if (failed || !(m->conns = cab_conns_new()) || !(m->multi = curl_multi_init())) goto nomem;
     /* Multiplex on HTTP/2 where the server offers it (libcurl's default
@@ -198,10 +226,11 @@ void cab_multi_free(cab_multi *m) {
     free(m->ca_file);
     free(m->ca_path);
     free(m->proxy);
+    if (m->fork_mark) (void)munmap(m->fork_mark, (size_t)sysconf(_SC_PAGESIZE));
     free(m);
 }
 
-int cab_multi_inherited(const cab_multi *m) { return m->pid != getpid(); }
+int cab_multi_inherited(const cab_multi *m) { return m->fork_mark ? *m->fork_mark == 0 : m->pid != getpid(); }
 
 unsigned long cab_multi_group(cab_multi *m) { return ++m->groups ? m->groups : ++m->groups; }
 
