@@ -17,6 +17,14 @@ local PROJECT = model.seed_project
 
 local APP = 'local app = require "spec.nginx.app"; '
 
+--- s in base64, as coreutils' base64 gives it (s holds no single quote).
+local function base64(s)
+  local p = assert(io.popen("printf %s '" .. s .. "' | base64 -w0"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
 local LOCATIONS = {
   "location = /query { content_by_lua_block { " .. APP .. "app.query_handler() } }",
   "location = /box { content_by_lua_block { " .. APP .. "app.box_handler() } }",
@@ -24,6 +32,7 @@ local LOCATIONS = {
   "location = /available { content_by_lua_block { " .. APP .. "app.available_handler() } }",
   "location = /fake_mode { content_by_lua_block { " .. APP .. "app.fake_mode_handler() } }",
   "location = /resty { content_by_lua_block { " .. APP .. "app.resty_handler() } }",
+  "location = /resty_proxy { content_by_lua_block { " .. APP .. "app.resty_proxy_handler() } }",
   "location = /callbacks { content_by_lua_block { " .. APP .. "app.callbacks_handler() } }",
   "location = /query_then_run { content_by_lua_block { " .. APP .. "app.query_then_run_handler() } }",
   "location = /ending { content_by_lua_block { " .. APP .. "app.ending_handler() } }",
@@ -194,6 +203,27 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.are.same({ status = 200, pool = "codearts.batchresult:fresh", keepalives = 0 }, out.run)
   end)
 
+  it("hands resty.http a proxy's login as Proxy-Authorization, never in a pool's name; refuses other proxies",
+    function()
+    local out = call("/resty_proxy")
+    assert.are.equal(200, out.status)
+    -- resty.http reads no login in a proxy URL: it goes as a header, its
+    -- percent-encoding undone
+    local basic = "Basic " .. base64("al@ice:S3cret:pw")
+    assert.are.same({ http_proxy = "http://127.0.0.1:9", https_proxy = "http://127.0.0.1:9",
+                      http_proxy_authorization = basic, https_proxy_authorization = basic }, out.proxy_opts)
+    -- resty.http and nginx's debug log print pool names
+    assert.is_nil(out.pool:find("S3cret", 1, true), out.pool)
+    assert.truthy(out.pool:find("http://127.0.0.1:9#login", 1, true), out.pool)
+    assert.are.same({ made = false, kind = "INVALID_ARGUMENT",
+      message = "the proxy option's scheme is socks5, and lua-resty-http speaks only to http:// proxies" },
+      out.refused)
+    -- a failure to connect is no TLS failure, whatever the host's name says
+    assert.are.equal("NETWORK", out.unresolved.kind, out.unresolved.message)
+    assert.truthy(out.unresolved.message:find("ssl-gw", 1, true), out.unresolved.message)
+    assert.is_true(out.unresolved.not_sent)
+  end)
+
   it("reuses its connections across requests", function()
     for _ = 1, 5 do ok_outcome(call("/query")) end
     local s = server:stats()
@@ -299,6 +329,20 @@ describe("inside nginx (ngx_lua cosockets)", function()
       local out = call("/ending?case=logger_raises")
       assert.are.same({ ok = false, raised = "logger says no" }, out.first)
       assert.are.same(expected(generated(12)), ok_outcome(out))
+    end)
+
+    it("close() elsewhere (a timer) ends a call waiting out a retry's delay at once, and one awaiting an answer",
+      function()
+      local waits = { { fail_first = 1, fail_first_status = 503, retry_after = "20" }, { delay_ms = 10000 } }
+      for _, wait in ipairs(waits) do
+        server:reset()
+        server:config(wait)
+        local out = call("/ending?case=closed_elsewhere")
+        assert.is_false(out.ok)
+        assert.are.equal("CLOSED", out.err.code, out.err.text)
+        assert.is_true(out.seconds < 2, ("took %.2f s"):format(out.seconds))
+        assert.are.equal(1, server:stats().requests)
+      end
     end)
 
     it("a client made in nginx's master (init_by_lua) works in the worker", function()

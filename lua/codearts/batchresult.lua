@@ -314,6 +314,11 @@ function Client:close()
   -- ends with CLOSED; libcurl's handle waits for the C side to let go.
   priv.closed = true
   if priv.curl then priv.curl:close() end
+  if priv.ngx_calls then
+    local calls = {}
+    for t in pairs(priv.ngx_calls) do calls[#calls + 1] = t end
+    for _, t in ipairs(calls) do t:cancel() end
+  end
   priv.creds.keyring:close()
   private[self] = nil
 end

@@ -255,6 +255,35 @@ function M.resty_handler()
   ngx.say(cjson.encode(out))
 end
 
+--- content_by_lua: GET /resty_proxy -> what the transport hands
+-- resty.http (the test double) for a proxy with a login; how it refuses a
+-- proxy resty.http cannot speak to; and how it names a failure to
+-- connect to a host whose name holds "ssl" (no resolver here): { status,
+-- pool, proxy_opts, refused, unresolved }.
+function M.resty_proxy_handler()
+  local fake = require "spec.nginx.fake_resty_http"
+  package.loaded["resty.http"] = fake
+  local function cfg(proxy)
+    return { timeout = 5, connect_timeout = 2, tls_verify = true, max_response_bytes = 1048576, proxy = proxy }
+  end
+  -- (the double connects to the endpoint itself, whatever the proxy)
+  local t = assert(ngx_transport.new(cfg("http://al%40ice:S3cret%3Apw@127.0.0.1:9"), { http = "resty" }))
+  assert(t:start(assert(M.client("default"):prepare(model.seed_query)), { timeout_ms = 3000, idempotent = true }))
+  local _, res = t:wait()
+  t:close()
+  local out = { status = res and res.status, pool = fake.log.connect.pool, proxy_opts = fake.log.connect.proxy_opts }
+  local refused, kind, msg = ngx_transport.new(cfg("socks5://127.0.0.1:9"), { http = "resty" })
+  out.refused = { made = refused ~= nil, kind = kind, message = msg }
+  t = assert(ngx_transport.new(cfg(), { http = "resty" }))
+  assert(t:start({ method = "POST", url = "https://ssl-gw.example.invalid/v5/x", headers = {}, body = "{}" },
+    { timeout_ms = 3000, idempotent = true }))
+  local _, _, fkind, fmsg, not_sent = t:wait()
+  t:close()
+  out.unresolved = { kind = fkind, message = fmsg, not_sent = not_sent }
+  package.loaded["resty.http"] = nil
+  ngx.say(cjson.encode(out))
+end
+
 --- content_by_lua: GET /raw_steps?steps=JSON -> stored for the fake
 -- API's raw mode.
 function M.raw_steps_handler()
@@ -385,6 +414,20 @@ local ENDINGS = {
     local out = outcome(c:query(generated(12)))
     out.first = { ok = ok, raised = tostring(e) }
     c:close()
+    return out
+  end,
+  -- closed by a timer 0.5 s into the call, which is then waiting out a
+  -- retry's delay (the stand-in's Retry-After) or a batch's answer (its
+  -- delay): the call ends at once
+  closed_elsewhere = function()
+    local c = standin_client { timeout = 20 }
+    assert(ngx.timer.at(0.5, function() c:close() end))
+    ngx.update_time()
+    local started = ngx.now()
+    local results, err = c:query(model.seed_query)
+    ngx.update_time()
+    local out = outcome(results, err)
+    out.seconds = ngx.now() - started
     return out
   end,
   -- the client nginx's master made in init_by_lua, used by this worker

@@ -166,6 +166,13 @@ local function without_userinfo(url)
   return before .. "…@" .. after, before .. after
 end
 
+--- A proxy URL (as proxy_problem passed it) without its user information,
+-- and that information ("user:password", percent-encoded), or nil: for
+-- HTTP clients other than libcurl (transport/ngx.lua).
+function M.proxy_parts(url)
+  return (select(2, without_userinfo(url))), (userinfo(url))
+end
+
 -- The proxies libcurl speaks to (CURLOPT_PROXY).
 local PROXY_SCHEMES = { http = true, https = true, socks4 = true, socks4a = true, socks5 = true, socks5h = true }
 

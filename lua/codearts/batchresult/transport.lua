@@ -34,6 +34,10 @@ function M.for_call(client)
     if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end
     t, kind, msg = ngx_transport.new(cfg)
     if not t then return nil, Error.new(kind, msg) end
+    -- Another request or a timer may close the client while this call
+    -- waits: close() cancels the transport, which wakes it.
+    client.ngx_calls = client.ngx_calls or setmetatable({}, { __mode = "k" })
+    client.ngx_calls[t] = true
     return t
   end
   if client.curl and client.curl:inherited() then

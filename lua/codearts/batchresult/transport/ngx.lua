@@ -23,7 +23,9 @@
 --     it always means the loopback address (RFC 6761), so it is connected
 --     to as 127.0.0.1 while TLS still checks the name "localhost".
 --   * Proxies.  The built-in client speaks to the endpoint directly; the
---     proxy option is refused unless lua-resty-http is there to use it.
+--     proxy option is refused unless lua-resty-http is there to use it,
+--     and then unless it is an http:// proxy, the only kind resty.http
+--     speaks to.
 --
 -- Only the phases that may yield have cosockets; M.available() says
 -- whether this is one of them.
@@ -107,19 +109,52 @@ local FRESH_POOL = "codearts.batchresult:fresh"
 
 --- Where the connection for a request to u comes from, and where it goes
 -- after: { pool, keep (hand it back to the pool), resend (send once more
--- when a pooled connection turns out dead), keepalive_ms, pool_size }.
-local function link_for(cfg, u, idempotent)
+-- when a pooled connection turns out dead), keepalive_ms, pool_size,
+-- proxy_opts (resty.http's) }.  t: the transport.
+local function link_for(t, u, idempotent)
   if idempotent == false then
-    return { pool = FRESH_POOL, keep = false, resend = false }
+    return { pool = FRESH_POOL, keep = false, resend = false, proxy_opts = t.proxy_opts }
   end
   -- One pool per scheme, host, port, name, TLS verification and proxy: a
   -- connection verified for one name, or not verified at all, must never
-  -- serve another client's request.
+  -- serve another client's request, nor a tunnel opened with one proxy
+  -- login another login's.
   return {
     pool = ("codearts.batchresult:%s:%s:%d:%s:%s:%s"):format(u.scheme, u.host, u.port, u.name,
-      cfg.tls_verify == false and "noverify" or "verify", cfg.proxy or ""),
+      t.cfg.tls_verify == false and "noverify" or "verify", t.proxy_pool or ""),
     keep = true, resend = true, keepalive_ms = KEEPALIVE_MS, pool_size = POOL_SIZE,
+    proxy_opts = t.proxy_opts,
   }
+end
+
+-- A number for each proxy login this worker has seen: a pool's name says
+-- which login opened its tunnels by that number, not by the password,
+-- since resty.http and nginx's debug log print pool names.
+local proxy_logins, proxy_login_count = {}, 0
+
+--- The proxy options resty.http takes for cfg.proxy (an http:// URL, the
+-- only kind it speaks to), and the proxy's part of a pool name; or nil,
+-- why.  resty.http reads no user information in a proxy URL (it would take
+-- the user name for the host): the login goes as Proxy-Authorization.
+local function resty_proxy(proxy)
+  local url, login = config.proxy_parts(proxy)
+  local scheme = url:match("^[^:]*"):lower()
+  if scheme ~= "http" then
+    return nil, "the proxy option's scheme is " .. scheme .. ", and lua-resty-http speaks only to http:// proxies"
+  end
+  local opts = { http_proxy = url, https_proxy = url }
+  local pool = url
+  if login then
+    local user, password = login:match("^([^:]*):?(.*)$")
+    local auth = "Basic " .. ngx.encode_base64(ngx.unescape_uri(user) .. ":" .. ngx.unescape_uri(password))
+    opts.http_proxy_authorization, opts.https_proxy_authorization = auth, auth
+    if not proxy_logins[login] then
+      proxy_login_count = proxy_login_count + 1
+      proxy_logins[login] = proxy_login_count
+    end
+    pool = pool .. "#login" .. proxy_logins[login]
+  end
+  return opts, pool
 end
 
 -- The transport ------------------------------------------------------------
@@ -264,11 +299,15 @@ function M.new(cfg, how)
   elseif which ~= "builtin" then
     http = find_resty_http()
   end
-  local send
+  local send, proxy_opts, proxy_pool
   if http then
     local adapter = require "codearts.batchresult.transport.resty_http"
     send = function(...) return adapter.send(http, ...) end
     which = "resty"
+    if cfg.proxy then
+      proxy_opts, proxy_pool = resty_proxy(cfg.proxy)
+      if not proxy_opts then return nil, "INVALID_ARGUMENT", proxy_pool end
+    end
   else
     if cfg.proxy then
       return nil, "INVALID_ARGUMENT", "the proxy option needs lua-resty-http inside nginx; "
@@ -284,6 +323,7 @@ function M.new(cfg, how)
   if not order_sema then return nil, "INTERNAL", "cannot make a semaphore: " .. tostring(why) end
   return setmetatable({
     cfg = cfg, send = send, http = which, semaphore = semaphore,
+    proxy_opts = proxy_opts, proxy_pool = proxy_pool,
     next_token = 0,
     -- the call's side: requests started and not yet taken by wait(), and
     -- their outcomes, oldest first (queue[head..tail]), with the
@@ -307,7 +347,7 @@ function Transport:start(req, opts)
   local deadline = ngx.now() + opts.timeout_ms / 1000
   self.next_token = self.next_token + 1
   local token = self.next_token
-  ok, why = order(self, { "start", token, self.epoch, req, u, link_for(self.cfg, u, opts.idempotent), deadline })
+  ok, why = order(self, { "start", token, self.epoch, req, u, link_for(self, u, opts.idempotent), deadline })
   if not ok then
     self.orders = {}
     return nil, "INTERNAL", "cannot start a light thread: " .. tostring(why)
@@ -318,9 +358,10 @@ end
 
 function Transport:wait(seconds)
   if self.in_flight == 0 then
-    -- ngx.sleep counts whole milliseconds, and ngx.sleep(0) only yields
-    -- (loudly, in Debian's nginx, which lacks OpenResty's patch for it).
-    if seconds and seconds > 0 then ngx.sleep(math.max(seconds, 0.001)) end
+    -- Slept on the semaphore, which cancel() posts, so that a client
+    -- closed elsewhere ends a call waiting out a retry's delay at once.
+    -- It counts whole milliseconds: 0 would return without yielding.
+    if seconds and seconds > 0 then self.sema:wait(math.max(seconds, 0.001)) end
     return nil, "idle"
   end
   local sema, epoch = self.sema, self.epoch

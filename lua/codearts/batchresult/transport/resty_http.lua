@@ -57,13 +57,20 @@ end
 local WAITS = { connect = true, sslhandshake = true, tlshandshake = true, send = true,
                 receive = true, receiveany = true }
 
+--- A socket method's results, as they are, noting in seen when it failed.
+local function noted(seen, name, ok, ...)
+  if not ok then seen.failed = name end
+  return ok, ...
+end
+
 --- sock as resty.http is to see it: before each wait, its timeouts are
 -- re-armed to what is left of the attempt (connecting and the handshake
 -- also to at most connect_ms), and once nothing is left the wait fails at
 -- once with "timeout".  resty.http sets timeouts once, and a cosocket's
 -- bound each read alone, so a head whose lines drip in would stretch the
--- attempt without end.
-local function bounded(sock, deadline, connect_ms)
+-- attempt without end.  seen.failed names the last wait that failed, for
+-- the kind of a failure resty.http reports only in words.
+local function bounded(sock, deadline, connect_ms, seen)
   return setmetatable({}, { __index = function(_, name)
     local method = sock[name]
     if not WAITS[name] then
@@ -72,12 +79,17 @@ local function bounded(sock, deadline, connect_ms)
     end
     return function(_, ...)
       local ms = left_ms(deadline)
-      if not ms then return nil, "timeout" end
+      if not ms then
+        seen.failed = name
+        return nil, "timeout"
+      end
       sock:settimeouts(math.min(connect_ms, ms), ms, ms)
-      return method(sock, ...)
+      return noted(seen, name, method(sock, ...))
     end
   end })
 end
+
+local HANDSHAKES = { sslhandshake = true, tlshandshake = true }
 
 --- Reads the body through res.body_reader, each read bounded (through
 -- the socket) by what is left of the attempt.  until_close: the body ends
@@ -104,21 +116,20 @@ end
 local function send_once(http, cfg, req, u, link, deadline)
   local connect_ms = config.ms(cfg.connect_timeout)
   local ms = left_ms(deadline) or 1
-  local httpc = http.new()
-  httpc.sock = bounded(httpc.sock, deadline, connect_ms)
+  local httpc, seen = http.new(), {}
+  httpc.sock = bounded(httpc.sock, deadline, connect_ms, seen)
   httpc:set_timeouts(math.min(ms, connect_ms), ms, ms)
   local ok, err = httpc:connect {
     scheme = u.scheme, host = u.host, port = u.port, pool = link.pool,
     ssl_server_name = u.name, ssl_verify = cfg.tls_verify ~= false,
-    proxy_opts = cfg.proxy and { http_proxy = cfg.proxy, https_proxy = cfg.proxy } or nil,
+    proxy_opts = link.proxy_opts,
   }
   if not ok then
-    -- resty.http reports a failed handshake through connect too; either
-    -- way no byte of the request left.
+    -- resty.http reports a failed handshake through connect too, in words
+    -- that may quote a host name ("ssl-gw…"): the socket says which wait
+    -- failed.  Either way no byte of the request left.
     local e = tostring(err)
-    if e:find("handshake", 1, true) or e:find("certificate", 1, true) or e:find("ssl", 1, true) then
-      return nil, e:find("timeout", 1, true) and "TIMEOUT" or "TLS", e, true
-    end
+    if HANDSHAKES[seen.failed] then return nil, e:find("timeout", 1, true) and "TIMEOUT" or "TLS", e, true end
     return nil, kind_of(err), e, true
   end
   if not left_ms(deadline) then
