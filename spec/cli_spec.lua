@@ -529,6 +529,18 @@ describe("codearts-batchresult", function()
       assert.is_true(took < 2, ("took %.2f s"):format(took))
     end)
 
+    it("is 130 within a second of Ctrl-C, while a retry's delay is waited out", function()
+      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
+      server:config { fail_first = 1, fail_first_status = 503, retry_after = "10" }
+      local t0 = br.now()
+      local r = run({ "query", arg_of(SEED[1]) }, { interrupt_after = 0.7 })
+      local took = br.now() - t0
+      assert.are.equal(130, r.status, cli.describe(r))
+      assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
+      assert.is_true(took < 2, ("took %.2f s"):format(took))
+      assert.are.equal(1, requests())
+    end)
+
     it("is 3 when the server cannot be reached, and says why", function()
       local r = run({ "query", "--endpoint", "http://127.0.0.1:9", "--max-retries", "0", arg_of(SEED[1]) })
       assert.are.equal(3, r.status, cli.describe(r))
@@ -809,6 +821,8 @@ describe("codearts-batchresult", function()
     end)
 
     it("never quotes a secret pasted where an item goes, nor sends anything", function()
+      local PROXY_PASSWORD = "Pr0xyPassw0rd99"
+      local proxy_env = { HTTPS_PROXY = "http://alice:" .. PROXY_PASSWORD .. "@127.0.0.1:9" }
       local token = os.tmpname()
       files.write(token, creds.iam_token .. "\n")
       local t = creds.temporary
@@ -827,6 +841,13 @@ describe("codearts-batchresult", function()
         -- usage errors, said before there is a client
         { { creds.permanent.sk }, {}, creds.permanent.sk },
         { { "query", "--batch-size", t.sk, arg_of(SEED[1]) }, { env = temporary }, t.sk },
+        -- a client with an IAM token still hides the SK and the security
+        -- token the environment holds
+        { { "query", "--token-file", token, t.sk .. ":" .. SEED[1].pipeline_run_id }, { env = temporary }, t.sk },
+        { { "run", "--token-file", token }, { env = temporary, stdin = t.security_token .. "\n" }, t.security_token },
+        -- the password of the environment's proxy, before there is a client
+        { { "query", "--region", PROXY_PASSWORD, arg_of(SEED[1]) }, { env = proxy_env }, PROXY_PASSWORD },
+        { { "--bogus-" .. PROXY_PASSWORD }, { env = proxy_env }, PROXY_PASSWORD },
       }
       for _, case in ipairs(cases) do
         local r = run(case[1], case[2])

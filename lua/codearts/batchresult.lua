@@ -54,9 +54,9 @@ function M.new(opts)
   -- with it and redacts it, and secrets, which held it, is dropped.
   -- (each secret also in the form a one-line message shows it)
   local given, n = { secrets.sk, secrets.security_token, secrets.token }, 3
-  for _, info in ipairs(secrets.proxy_userinfo) do
+  for _, held in ipairs(secrets.held) do
     n = n + 1
-    given[n] = info
+    given[n] = held
   end
   local forms = config.secret_forms(given, n)
   local keyring, msg = core.keyring(secrets.sk, (table.unpack or unpack)(forms))

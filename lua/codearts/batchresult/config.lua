@@ -196,10 +196,36 @@ end
 -- directly: transport/curl.lua).
 local PROXY_VARIABLES = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" }
 
+local held_secrets -- below
+
 local function env(getenv, name)
   local v = getenv(name)
   if v == "" then return nil end
   return v
+end
+
+--- A proxy URL's user information when it holds a password, else nil: a
+-- user name alone is no secret, and a short one, redacted, would blank
+-- its letters out of every message.
+local function password_part(url)
+  local info = type(url) == "string" and userinfo(url)
+  return info and info:find(":.") and info or nil
+end
+
+--- The secrets that no message may quote besides a client's own
+-- credentials, whether or not it uses them: the environment's SK and
+-- security token (a client with an IAM token, or keys of its own, may be
+-- told of them by mistake), and the passwords of the proxy option and of
+-- the environment's proxies (libcurl's messages may quote their URLs).
+-- A list, with no holes.
+function held_secrets(o, getenv)
+  local held = {}
+  local function add(s) if s then held[#held + 1] = s end end
+  add(env(getenv, "HUAWEICLOUD_SDK_SK"))
+  add(env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN"))
+  add(password_part(o.proxy))
+  for _, name in ipairs(PROXY_VARIABLES) do add(password_part(env(getenv, name))) end
+  return held
 end
 
 --- nil, and the INVALID_ARGUMENT error about option (err.option, as
@@ -333,21 +359,7 @@ local function settle(o, getenv)
         .. "would carry the request off this machine unencrypted")
     end
   end
-  -- libcurl's messages may quote the proxy's URL, the option's or the
-  -- environment's: the client redacts their user information when it
-  -- holds a password (a user name alone is no secret, and a short one,
-  -- redacted, would blank its letters out of every message).
-  local function password_part(url)
-    local info = url and userinfo(url)
-    return info and info:find(":.") and info or nil
-  end
-  secrets.proxy_userinfo = { password_part(o.proxy) }
-  if not o.proxy then
-    for _, name in ipairs(PROXY_VARIABLES) do
-      local info = password_part(env(getenv, name))
-      if info then secrets.proxy_userinfo[#secrets.proxy_userinfo + 1] = info end
-    end
-  end
+  secrets.held = held_secrets(o, getenv)
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
   cfg.tls_verify = o.tls_verify ~= false
@@ -361,12 +373,15 @@ end
 -- (strings; others, and empty ones, skipped): each, and the forms the
 -- library's own messages may give it when they differ: quoted as %q
 -- quotes ("\9" for a tab), and on one line (an error's message is made one
--- line before it is redacted, Error.new: a space for a tab).
+-- line before it is redacted, Error.new: a space for a tab).  A secret
+-- given twice (the environment's SK, which the client also signs with)
+-- is taken once.
 function M.secret_forms(given, n)
-  local forms = {}
+  local forms, seen = {}, {}
   for i = 1, n do
     local s = given[i]
-    if type(s) == "string" and s ~= "" then
+    if type(s) == "string" and s ~= "" and not seen[s] then
+      seen[s] = true
       forms[#forms + 1] = s
       local quoted = ("%q"):format(s):sub(2, -2)
       for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted) }) do
@@ -383,8 +398,10 @@ end
 -- closes it.
 function M.redactor(o, getenv)
   o, getenv = o or {}, getenv or os.getenv
-  local forms = M.secret_forms({ o.sk, o.security_token, o.token, env(getenv, "HUAWEICLOUD_SDK_SK"),
-                                 env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN") }, 5)
+  local given = held_secrets(o, getenv)
+  local n = #given
+  given[n + 1], given[n + 2], given[n + 3] = o.sk, o.security_token, o.token
+  local forms = M.secret_forms(given, n + 3)
   if #forms == 0 then return nil end
   return (core.keyring(nil, (table.unpack or unpack)(forms)))
 end
@@ -413,8 +430,8 @@ end
 
 --- new()'s options -> config, secrets; or nil, err.  The caller's table
 -- is read once, raw (input.lua).  secrets holds ak, sk, security_token or
--- token, and proxy_userinfo (the user information of the proxies calls may
--- use, a list): the caller hands the SK to C and keeps none of it.  getenv is
+-- token, and held (held_secrets: more to redact, a list): the caller hands
+-- the SK to C and keeps none of it.  getenv is
 -- os.getenv unless a test passes its own.
 function M.build(opts, getenv)
   getenv = getenv or os.getenv

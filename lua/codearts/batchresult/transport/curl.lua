@@ -79,16 +79,22 @@ function Transport:start(req, opts)
   return self.c:start(req.method, req.url, req.headers, req.body, opts.timeout_ms, opts.idempotent == false)
 end
 
--- A wait with no end comes back to Lua this often, so that the standalone
+-- A wait comes back to Lua at least this often, so that the standalone
 -- interpreter's Ctrl-C (a hook that runs at the next Lua instruction)
--- stops it within a slice, not when an answer comes.
+-- stops it within a slice, not when an answer comes or a retry's delay
+-- (up to max_retry_wait) ends.
 local SLICE = 0.25
+local now = core.now
 
 function Transport:wait(seconds)
   local slot, status, body, request_id, date, retry_after
+  local due = seconds and now() + seconds
   repeat
-    slot, status, body, request_id, date, retry_after = self.c:next(seconds or SLICE)
-  until slot or seconds or status ~= "waited"
+    local left = due and math.max(0, due - now())
+    slot, status, body, request_id, date, retry_after = self.c:next(left and math.min(left, SLICE) or SLICE)
+    -- (with nothing in flight, a slice slept says "idle")
+    local again = status == "waited" or (status == "idle" and due)
+  until slot or not again or (due and now() >= due)
   if not slot then
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status
