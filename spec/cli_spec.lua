@@ -234,6 +234,27 @@ describe("codearts-batchresult", function()
       for i = 2, 7 do assert.are.equal(starts[1], starts[i], r.out) end
     end)
 
+    it("keeps the table aligned for names of ill-formed UTF-8, each bad byte drawn as U+FFFD", function()
+      -- an overlong '/', a surrogate, a code point past U+10FFFF, a cut sequence
+      local sent = { "\192\175", "\237\160\128", "\244\144\128\128", "abc\228\184" }
+      local by_id = {}
+      for i, n in ipairs(sent) do by_id[SEED[i].pipeline_id] = n end
+      server:config { names = by_id }
+      local r = run(concat({ "query" }, seed_args()))
+      for _, n in ipairs(sent) do assert.is_nil(r.out:find(n, 1, true), r.out) end
+      assert.truthy(r.out:find("abc\239\191\189\239\191\189 ", 1, true), r.out)
+      -- every character left is one column: ASCII, or U+FFFD
+      local starts = {}
+      for line in r.out:gmatch("[^\n]+") do
+        local at = line:find("START_", 1, true) or line:find("STATUS", 1, true)
+        if not at then break end
+        local _, cols = line:sub(1, at - 1):gsub("[^\128-\191][\128-\191]*", "")
+        starts[#starts + 1] = cols
+      end
+      assert.are.equal(7, #starts, r.out)
+      for i = 2, 7 do assert.are.equal(starts[1], starts[i], r.out) end
+    end)
+
     it("prints well-formed UTF-8 in JSON and NDJSON whatever bytes a server sends in a name", function()
       local FFFD = "\239\191\189"
       local sent = { "\255\254 latin-1", "surrogate \237\160\128", "cut \228\184", "café 中文" }
@@ -539,6 +560,17 @@ describe("codearts-batchresult", function()
       assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
       assert.is_true(took < 2, ("took %.2f s"):format(took))
       assert.are.equal(1, requests())
+    end)
+
+    it("is 2 for a usage error, whose message carries no terminal control of the command line's", function()
+      for _, argv in ipairs({ { "query", "--x\27]0;pwned\7\27[2J" }, { "query", "ab\194\155c:d" } }) do
+        local r = run(argv)
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.is_nil(r.err:find("[%z\1-\9\11-\31\127]"), r.err)
+        assert.is_nil(r.err:find("\194[\128-\159]"), r.err)
+        assert.truthy(r.err:find("?", 1, true), r.err)
+      end
+      assert.are.equal(0, requests())
     end)
 
     it("is 3 when the server cannot be reached, and says why", function()

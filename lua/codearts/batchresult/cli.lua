@@ -22,6 +22,7 @@ local args = require "codearts.batchresult.cli.args"
 local input = require "codearts.batchresult.cli.input"
 local output = require "codearts.batchresult.cli.output"
 local terminal = require "codearts.batchresult.cli.terminal"
+local printable = require("codearts.batchresult.text").printable
 
 local M = {}
 
@@ -276,7 +277,7 @@ local function run(argv, sys, state)
     if not output.holds_lists(a.format) then
       output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
     end
-    if err then sys.stderr:write(NAME .. ": " .. tostring(err):gsub("%c", "?") .. "\n") end
+    if err then sys.stderr:write(NAME .. ": " .. printable(tostring(err)) .. "\n") end
   end
   -- Into a pipe or a file, stderr's part goes first: a reader that stops
   -- early (| head) ends the tool at its next write, and must not cost the
@@ -343,12 +344,13 @@ function M.main(argv, sys)
   if client then client:close() end
   if ok then return status end
   if type(status) == "table" and status.exit then
-    if status.text then sys.stderr:write(status.text, "\n") end
-    if status.message then sys.stderr:write(NAME, ": ", (status.message:gsub("%c", "?")), "\n") end
+    -- (argparse's usage text quotes the command line as it is)
+    if status.text then sys.stderr:write(printable(status.text, true), "\n") end
+    if status.message then sys.stderr:write(NAME, ": ", printable(status.message), "\n") end
     return status.exit
   end
   -- A bug: say so, and do not let it pass for a run that did not start (1).
-  sys.stderr:write(NAME, ": internal error: ", tostring(status), "\n")
+  sys.stderr:write(NAME, ": internal error: ", printable(tostring(status)), "\n")
   return FAILED
 end
 
