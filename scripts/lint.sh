@@ -11,8 +11,9 @@ echo "== luacheck"
 luacheck --codes --quiet --no-color lua bin/codearts-batchresult spec bench fuzz scripts examples ./*.rockspec .luacheckrc || failed="$failed luacheck"
 
 # cppcheck reads no system header: the library versions that
-# src/requirements.h checks are given as the Debian 12 ones.
-versions="-DLIBCURL_VERSION_NUM=0x075801 -DOPENSSL_VERSION_MAJOR=3
+# src/requirements.h checks are given as the Debian 12 ones, and Linux's
+# MADV_WIPEONFORK (so that src/multi.c's use of it is checked too).
+versions="-DLIBCURL_VERSION_NUM=0x075801 -DOPENSSL_VERSION_MAJOR=3 -DMADV_WIPEONFORK=18
           -DCJSON_VERSION_MAJOR=1 -DCJSON_VERSION_MINOR=7 -DCJSON_VERSION_PATCH=15"
 for num in 504 501; do
     echo "== cppcheck (LUA_VERSION_NUM $num)"

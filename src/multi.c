@@ -1,5 +1,6 @@
-/* For MAP_ANONYMOUS and madvise (fork_mark_new). */
-#define _DEFAULT_SOURCE
+/* For MAP_ANONYMOUS and madvise (fork_mark_new): a feature-test macro,
+ * the one reserved name a program is meant to define. */
+#define _DEFAULT_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 
 #include "multi.h"
 #include "conns.h"
