@@ -135,9 +135,12 @@ TEST_LUAS ?= 5.4 5.1 5.3 jit
 TEST_JOBS ?= 2
 lua_of = $(if $(filter jit,$(1)),luajit,lua$(1))
 
-test: deps
+# The module for each Lua of TEST_LUAS, and LuaJIT's.
+build-all: deps
 	@for v in $(sort $(TEST_LUAS) jit); do \
 	    $(MAKE) --no-print-directory LUA_VERSION=$$v all || exit 1; done
+
+test: build-all
 	@TEST_JOBS=$(TEST_JOBS) sh scripts/test.sh $(foreach v,$(TEST_LUAS),$(call lua_of,$(v)))
 
 demo: deps all
