@@ -267,7 +267,7 @@ function M.resty_proxy_handler()
     return { timeout = 5, connect_timeout = 2, tls_verify = true, max_response_bytes = 1048576, proxy = proxy }
   end
   -- (the double connects to the endpoint itself, whatever the proxy)
-  local t = assert(ngx_transport.new(cfg("http://al%40ice:S3cret%3Apw@127.0.0.1:9"), { http = "resty" }))
+  local t = assert(ngx_transport.new(cfg("http://al%40ice:S3cret%3Ap+w@127.0.0.1:9"), { http = "resty" }))
   assert(t:start(assert(M.client("default"):prepare(model.seed_query)), { timeout_ms = 3000, idempotent = true }))
   local _, res = t:wait()
   t:close()
