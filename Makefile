@@ -91,9 +91,10 @@ all: $(MODULE)
 # What the objects in $(BUILD) were made with: the Lua its headers belong
 # to, the compiler and every flag.  Rewritten only when that changes, and
 # every object and the module depend on it, so nothing made for another
-# Lua, or with other flags, is ever linked.  Headers that are not the Lua
-# the directory is named for stop the build here: the ones the compiler
-# finds with the very flags it compiles with.
+# Lua, or with other flags, is ever linked.  Each make writes its own
+# draft of it, as CI's steps and the specs run makes side by side.
+# Headers that are not the Lua the directory is named for stop the build
+# here: the ones the compiler finds with the very flags it compiles with.
 FLAGS_STAMP := $(BUILD)/flags
 $(FLAGS_STAMP): FORCE | deps-build
 	@mkdir -p $(BUILD)
@@ -104,8 +105,8 @@ $(FLAGS_STAMP): FORCE | deps-build
 	    echo "$(BUILD) is for Lua $(LUA_VERSION), but the Lua headers found ($(LUA_CFLAGS)) are Lua $$found's" >&2; \
 	    exit 1; \
 	fi; \
-	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" >$@.new; \
-	if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" >$@.new.$$$$; \
+	if cmp -s $@.new.$$$$ $@; then rm -f $@.new.$$$$; else mv -f $@.new.$$$$ $@; fi
 
 FORCE:
 

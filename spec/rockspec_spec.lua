@@ -6,6 +6,7 @@
 --   make`), then `make` again, in one checkout: each result is built for
 --   its own Lua, whatever was built before it, and loads and queries the
 --   stand-in under its interpreters (lua5.1 and luajit for the 5.1 build);
+--   then makes side by side in that checkout;
 -- * once per make test: luarocks make for Lua 5.1 with Lua 5.4's headers
 --   named in CFLAGS: the module is built for 5.1 all the same;
 -- * once per make test: examples/release.sh in a git copy of the checkout
@@ -104,6 +105,17 @@ describe("luarocks", function()
       assert_queries(server, "lua5.4", tree .. "/share/lua/5.4", tree .. "/lib/lua/5.4")
       run_in(x, "make")
       assert_queries(server, "lua5.4", x .. "/lua", x .. "/build/5.4")
+      -- Makes side by side in a built checkout (as CI's steps and the
+      -- specs run them) all succeed, and none rebuilds: each writes its own
+      -- draft of the build's record of flags.
+      local stamp = run_in(x, "ls --full-time build/5.4/flags")
+      local makes = {}
+      for i = 1, 6 do makes[i] = "(make DEPS=none all >/dev/null 2>&1 || echo FAILED)" end
+      for _ = 1, 5 do
+        local out = run_in(x, table.concat(makes, " & ") .. " & wait")
+        assert.is_nil(out:find("FAILED", 1, true), out)
+      end
+      assert.are.equal(stamp, run_in(x, "ls --full-time build/5.4/flags"))
     end)
   end)
 
