@@ -1,6 +1,8 @@
 -- Specs for the ShowBatchRunResult stand-in itself: its data model, its
 -- SDK-HMAC-SHA256 verifier (against the shared vectors) and the server over
--- real HTTP on loopback, driven with the curl CLI.
+-- real HTTP on loopback, driven with the curl CLI.  The server is LuaJIT
+-- and the client curl whatever Lua runs the suite, so the specs over HTTP
+-- run once per make test (spec/support/once.lua).
 --
 --   busted --lua=lua5.4 spec/standin_spec.lua
 --
@@ -12,6 +14,7 @@ local cjson = require "cjson"
 local model = require "spec.standin.model"
 local verify = require "spec.standin.verify"
 local standin = require "spec.support.standin"
+local once = require "spec.support.once"
 
 local files = require "spec.support.files"
 local write_file = files.write
@@ -463,7 +466,7 @@ local function assert_error(r, status, code, msg)
   end
 end
 
-describe("stand-in server over HTTP", function()
+once.describe("stand-in server over HTTP", function()
   local s
   standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
@@ -816,7 +819,7 @@ describe("stand-in server over HTTP", function()
   end)
 end)
 
-describe("stand-in BatchRunPipeline and test modes over HTTP", function()
+once.describe("stand-in BatchRunPipeline and test modes over HTTP", function()
   local s
   standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
@@ -1206,7 +1209,7 @@ local function assert_cut_short(a)
   return r
 end
 
-describe("stand-in fault modes over HTTP", function()
+once.describe("stand-in fault modes over HTTP", function()
   local s
   standin.for_block(function(server) s = server end, function() os.remove(tmp_body) end)
 
@@ -1616,7 +1619,7 @@ describe("stand-in fault modes over HTTP", function()
   end)
 end)
 
-describe("stand-in over TLS", function()
+once.describe("stand-in over TLS", function()
   local s, ca
   standin.for_block(function(server) s = server end, function()
     os.remove(tmp_body)
