@@ -537,30 +537,24 @@ describe("codearts-batchresult", function()
       assert.truthy(r.err:find("cannot write the output", 1, true), cli.describe(r))
     end)
 
-    it("is 130 within a second of Ctrl-C, while an answer is awaited", function()
-      -- Lua 5.1's interpreter stops only its main thread, and a call there
-      -- runs in a coroutine (guard.lua): it stops when the answer comes.
-      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
-      server:config { delay_ms = 10000 }
-      local t0 = br.now()
-      local r = run({ "query", arg_of(SEED[1]) }, { interrupt_after = 0.5 })
-      local took = br.now() - t0
-      assert.are.equal(130, r.status, cli.describe(r))
-      assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
-      assert.is_true(took < 2, ("took %.2f s"):format(took))
-    end)
-
-    it("is 130 within a second of Ctrl-C, while a retry's delay is waited out", function()
-      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
-      server:config { fail_first = 1, fail_first_status = 503, retry_after = "10" }
-      local t0 = br.now()
-      local r = run({ "query", arg_of(SEED[1]) }, { interrupt_after = 0.7 })
-      local took = br.now() - t0
-      assert.are.equal(130, r.status, cli.describe(r))
-      assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
-      assert.is_true(took < 2, ("took %.2f s"):format(took))
-      assert.are.equal(1, requests())
-    end)
+    -- Lua 5.1's interpreter stops only its main thread, and a call there
+    -- runs in a coroutine (guard.lua): it stops when the answer comes.
+    for _, case in ipairs({
+      { "while an answer is awaited", { delay_ms = 10000 }, 0.5 },
+      { "while a retry's delay is waited out", { fail_first = 1, fail_first_status = 503, retry_after = "10" }, 0.7 },
+    }) do
+      it("is 130 within a second of Ctrl-C, " .. case[1], function()
+        if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
+        server:config(case[2])
+        local t0 = br.now()
+        local r = run({ "query", arg_of(SEED[1]) }, { interrupt_after = case[3] })
+        local took = br.now() - t0
+        assert.are.equal(130, r.status, cli.describe(r))
+        assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
+        assert.is_true(took < 2, ("took %.2f s"):format(took))
+        assert.are.equal(1, requests())
+      end)
+    end
 
     it("is 2 for a usage error, whose message carries no terminal control of the command line's", function()
       for _, argv in ipairs({ { "query", "--x\27]0;pwned\7\27[2J" }, { "query", "ab\194\155c:d" } }) do
