@@ -18,6 +18,21 @@ local expected = model.expected
 local on_collect = require "spec.support.on_collect"
 local child = require "spec.support.child"
 
+-- The start of a child script that forks (child.run), to be formatted with
+-- the stand-in's URL: the modules, and new_client(opts), a client of the
+-- stand-in with the seed's project and keys, opts over them.
+local FORK_CHILD = [[
+  local br = require "codearts.batchresult"
+  local fork = require "spec.support.fork"
+  local model = require "spec.standin.model"
+  local function new_client(opts)
+    local o = { endpoint = %q, project_id = model.seed_project,
+                ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return assert(br.new(o))
+  end
+]]
+
 describe("a call's end", function()
   local server
   standin.for_block(function(s) server = s end)
@@ -419,10 +434,7 @@ describe("a call's end", function()
     -- in one of its own).  In a fresh interpreter, so that nothing forked
     -- outlives it; LuaJIT's compiled code runs no hooks.
     local before = server:stats()
-    local out, ok = child.run(([[
-      local br = require "codearts.batchresult"
-      local fork = require "spec.support.fork"
-      local model = require "spec.standin.model"
+    local out, ok = child.run((FORK_CHILD .. [[
       local transport = require "codearts.batchresult.transport"
       if rawget(_G, "jit") then jit.off() end
       local for_call, create, hook, armed = transport.for_call, coroutine.create, nil, false
@@ -439,8 +451,7 @@ describe("a call's end", function()
       end
       local n = { rounds = 0, closed = 0, whole = 0, bad = 0 }
       for k = 1, 150 do
-        local c = assert(br.new { endpoint = %q, project_id = model.seed_project,
-                                  ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk })
+        local c = new_client()
         local ids = {}
         for i = 1, 6 do ids[i] = ("%%028x%%04x"):format(0xf1, k * 16 + i) end
         local left, pid = k, nil
@@ -488,11 +499,8 @@ describe("a call's end", function()
 
   it("a child forked between run_and_query's halves (outside any callback) queries nothing", function()
     local before = server:stats()
-    local out, ok = child.run(([[
-      local br = require "codearts.batchresult"
+    local out, ok = child.run((FORK_CHILD .. [[
       local call = require "codearts.batchresult.call"
-      local fork = require "spec.support.fork"
-      local model = require "spec.standin.model"
       local run, n, pid = call.run, 0, nil
       call.run = function(...)
         n = n + 1
@@ -500,8 +508,7 @@ describe("a call's end", function()
         if n == 1 then pid = assert(fork.fork()) end -- after the first half
         return res, err
       end
-      local c = assert(br.new { endpoint = %q, project_id = model.seed_project,
-                                ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk })
+      local c = new_client()
       local ids = {}
       for i = 1, 4 do ids[i] = ("%%028x%%04x"):format(0xabc, i) end
       local res, err = c:run_and_query(ids, { batch_size = 1, concurrency = 2 })
@@ -519,14 +526,9 @@ describe("a call's end", function()
   end)
 
   it("runs no callback in a child forked by one (the logger), on_progress included", function()
-    local out, ok = child.run(([[
-      local br = require "codearts.batchresult"
-      local fork = require "spec.support.fork"
-      local model = require "spec.standin.model"
+    local out, ok = child.run((FORK_CHILD .. [[
       local pid
-      local c = assert(br.new { endpoint = %q, project_id = model.seed_project,
-                                ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk,
-                                logger = function() if pid == nil then pid = assert(fork.fork()) end end })
+      local c = new_client { logger = function() if pid == nil then pid = assert(fork.fork()) end end }
       local late = 0
       local runs, err = c:run({ ("%%032x"):format(0xab1), ("%%032x"):format(0xab2) }, { batch_size = 1,
         concurrency = 1, on_progress = function(done) if pid == 0 and done > 0 then late = late + 1 end end })
