@@ -10,6 +10,7 @@ case $? in
 0) echo "Every pipeline started." ;;
 1) echo "Some pipelines did not start: see the table above." >&2; exit 1 ;;
 2) echo "Bad pipeline ids or settings: see the message above." >&2; exit 2 ;;
-*) echo "CodeArts could not be asked: see the error above." >&2; exit 3 ;;
+*) echo "The call failed: see the error above. Runs it lists as unanswered may have started:" >&2
+   echo "check them before running this step again." >&2; exit 3 ;;
 esac
 # readme:end step

@@ -1019,6 +1019,15 @@ describe("codearts-batchresult", function()
       assert.are.equal(1, r.status, cli.describe(r))
       assert.truthy(r.out:find(refused[1].reason, 1, true), r.out)
       assert.truthy(r.err:find("Some pipelines did not start", 1, true), r.err)
+      -- a failed call: the runs unanswered, which may have started, are
+      -- named, and the step says not to run again blindly
+      server:reset()
+      server:config { fail_first = 1, fail_first_status = 500 }
+      files.write(list, started[2].pipeline_id .. "\n")
+      r = run({ list }, ci)
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy((r.out .. r.err):find(started[2].pipeline_id, 1, true), cli.describe(r))
+      assert.truthy(r.err:find("may have started", 1, true), r.err)
     end)
   end)
 
