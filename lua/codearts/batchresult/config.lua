@@ -196,8 +196,6 @@ end
 -- directly: transport/curl.lua).
 local PROXY_VARIABLES = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" }
 
-local held_secrets -- below
-
 local function env(getenv, name)
   local v = getenv(name)
   if v == "" then return nil end
@@ -218,7 +216,7 @@ end
 -- told of them by mistake), and the passwords of the proxy option and of
 -- the environment's proxies (libcurl's messages may quote their URLs).
 -- A list, with no holes.
-function held_secrets(o, getenv)
+local function held_secrets(o, getenv)
   local held = {}
   local function add(s) if s then held[#held + 1] = s end end
   add(env(getenv, "HUAWEICLOUD_SDK_SK"))

@@ -1,7 +1,7 @@
 --- Text helpers for what comes from outside (a server's header lines, the
--- lines of an input file, a command line), in time linear in its length: a pattern such as
--- "^%s*(.-)%s*$", or even "^%s*(.*%S)", takes quadratic time on a long
--- run of white space, which a server or a file may hold.
+-- lines of an input file, a command line), in time linear in its length:
+-- a pattern such as "^%s*(.-)%s*$", or even "^%s*(.*%S)", takes quadratic
+-- time on a long run of white space, which a server or a file may hold.
 local M = {}
 
 --- s without the white space at either end.

@@ -315,7 +315,7 @@ local function cell(v)
   -- (the C1 controls too, which UTF-8 writes as C2 80 to C2 9F); each
   -- byte of ill-formed UTF-8 as the U+FFFD a terminal would draw, in a
   -- number of its own choosing, for it
-  v = well_formed(v:gsub("%c", " "):gsub("\194[\128-\159]", " "))
+  v = well_formed((v:gsub("%c", " "):gsub("\194[\128-\159]", " ")))
   local n = 0
   for seq in v:gmatch("[^\128-\191][\128-\191]*") do n = n + columns_of(seq) end
   return v, n
