@@ -31,7 +31,11 @@ if [ "${1:-}" = --lane ]; then
 fi
 
 jobs=${TEST_JOBS:-2}
-case $jobs in '' | *[!0-9]* | 0) echo "TEST_JOBS must be a whole number above 0, not '$jobs'" >&2; exit 2 ;; esac
+case $jobs in '' | *[!0-9]*) jobs=0 ;; esac
+if [ "$jobs" -lt 1 ]; then
+    echo "TEST_JOBS must be a whole number above 0, not '${TEST_JOBS:-}'" >&2
+    exit 2
+fi
 dir=$(mktemp -d)
 lanes=""
 # A lane runs in a session of its own, so that it can be stopped whole:
