@@ -115,8 +115,9 @@ Call.__index = Call
 --- Whether this process is a child forked during the call: the requests
 -- in flight are the parent's, and so are the batches still to send, or a
 -- run would start twice.  Only the caller's code forks, so this is asked
--- after each callback and when the call ends early, not at every step:
--- it costs a system call (getpid).  A fork anywhere else (a finalizer)
+-- after each callback and when the call ends early, not at every step
+-- (where the kernel cannot mark a page to be wiped in a child, the check
+-- is a system call: src/multi.c).  A fork anywhere else (a finalizer)
 -- is met by the transport, which drives nothing of the parent's: its
 -- attempts fail, and the call asks then.
 function Call:forked()
