@@ -42,6 +42,6 @@ print(("   %-42s %9.2f us/op  %6.1f MB/s  1.00x")
   :format("lua-cjson " .. (cjson._VERSION or "") .. ": cjson.decode(body)", c_s * 1e6, #body / c_s / 1e6))
 print(("   %-42s %9.2f us/op  %6.1f MB/s  %.2fx cjson   target <= 1.00x")
   :format("ours: br.decode(body)", o_s * 1e6, #body / o_s / 1e6, ratio))
-common.verdict(2, "decoding", ratio <= 1.0,
+common.verdict(2, "decoding, " .. common.LUA_SHORT, ratio <= 1.0,
   ("br.decode %.1f us = %.2fx lua-cjson's %.1f us, median of %d rounds, target <= 1.00x")
     :format(o_s * 1e6, ratio, c_s * 1e6, ROUNDS))

@@ -6,7 +6,8 @@
 #
 #   1. signing      cab_sign() vs the raw OpenSSL work it contains   (<= 1.5x)
 #                   br.sign{...} from Lua, key each call, vs the same (<= 2.0x)
-#   2. decoding     br.decode() vs lua-cjson on a 100-result answer   (<= 1.0x)
+#   2. decoding     br.decode() vs lua-cjson on a 100-result answer,
+#                   Lua 5.4 and LuaJIT                                (<= 1.0x)
 #   3. round trips  client:query() vs a bare libcurl loop sending the same
 #                   request (bench/curl_bare.c), same local nginx, with
 #                   the library's C transport alone (bench/multi_loop.c),
@@ -22,8 +23,8 @@
 #                   its answer, vs the 5 ms polling it replaced       (<= 10)
 #
 # Usage (from the repository root): sh bench/run.sh [lua interpreter]
-# The round trips run under that Lua and LuaJIT (the module built for
-# each: make bench builds both); the rest under that Lua.  Shorter runs:
+# The decoding and the round trips run under that Lua and LuaJIT (the
+# module built for each: make bench builds both); the rest under that Lua.  Shorter runs:
 # BENCH_RT_ROUNDS (9) and BENCH_RT_REQUESTS (3000 a side and round),
 # BENCH_BATCH_RUNS (300: most of the run's time, at 0.7 s a call),
 # BENCH_CLI_RUNS (10).  Generated files go to bench/out/.  Exits 0 even
@@ -121,7 +122,11 @@ sign_target() {
 section sign sign_target
 
 # ---- 2. decoding -----------------------------------------------------------
-section decode with_lua "$MAIN_V" "$LUA" bench/decode.lua
+# On both Luas of the round trips: lua-cjson is markedly faster on LuaJIT.
+for lua in $RT_LUAS; do
+    v=$(version_of "$lua")
+    section "decode-$v" with_lua "$v" "$lua" bench/decode.lua
+done
 
 # ---- 3. round trips --------------------------------------------------------
 . bench/nginx.sh
