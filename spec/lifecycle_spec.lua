@@ -162,6 +162,12 @@ describe("a call's end", function()
       c:close()
     end)
 
+    it("is a C function (type): the call runs as with a Lua one, on every Lua", function()
+      local c = client({ logger = type })
+      assert.are.same(expected(list), assert(c:query(list, with { on_progress = type })))
+      still_clean(c)
+    end)
+
     it("closes the client: CLOSED, every pair accounted for", function()
       for _, where in ipairs({ "on_progress", "logger" }) do
         local c

@@ -11,7 +11,9 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 local unpack = table.unpack or unpack
 
 local function yieldable_pcall(f, ...)
-  local co = coroutine.create(f)
+  -- (5.1's coroutine.create takes only a Lua function: a caller's logger
+  -- may well be print)
+  local co = coroutine.create(function(...) return f(...) end)
   local r = pack(coroutine.resume(co, ...))
   while r[1] and coroutine.status(co) == "suspended" do
     -- A yield with no coroutine to reach: f fails, as it would on the
