@@ -46,10 +46,11 @@ describe("in Neovim", function()
     return got
   end
 
-  it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it closes the client", function()
+  it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it closes the client;"
+    .. " a call without a callback made from one waits synchronously", function()
     local got = nvim("spec/nvim/callbacks.lua")
     assert.is_nil(got.error)
-    for _, name in ipairs({ "yield", "api" }) do
+    for _, name in ipairs({ "yield", "api", "sync" }) do
       assert.are.equal("none", got[name .. "_code"], got[name .. "_message"])
       assert.are.equal("12", got[name .. "_results"], name)
     end
@@ -69,6 +70,7 @@ describe("in Neovim", function()
     assert.are.equal("CLOSED", got.close_code)
     assert.are.equal("the client was closed during the call", got.close_message)
     assert.are.equal("12", got.close_accounted)
+    assert.are.equal("12", got.sync_inner)
   end)
 
   it("answers through the callback while the editor keeps running", function()

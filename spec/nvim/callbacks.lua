@@ -44,6 +44,15 @@ cases = {
     { on_progress = function() coroutine.yield() end } },
   { "api", { logger = function() vim.api.nvim_buf_set_lines(0, 0, -1, false, { "logged" }) end },
     { on_progress = function(done) vim.api.nvim_buf_set_lines(0, 0, -1, false, { tostring(done) }) end } },
+  -- a call without the callback option, made from a callback: it waits
+  -- synchronously, as anywhere else (here inside a C function, gsub, which
+  -- a wait that yields could not cross)
+  { "sync", nil, { on_progress = function(done)
+    if done ~= 4 then return end
+    local other = client()
+    seen.sync_inner = ("x"):gsub("x", function() return tostring(#assert(other:query(list))) end)
+    other:close()
+  end } },
 }
 
 local function run(i)

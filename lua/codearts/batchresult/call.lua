@@ -307,7 +307,7 @@ function M.run(client, row, flat, n, o)
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
-  local t, terr = transport.for_call(client)
+  local t, terr = transport.for_call(client, o.callback ~= nil)
   -- (nothing sent: every item is unanswered)
   if not t then return c:account(terr) end
   c.t, c.handle = t, client.curl

@@ -21,8 +21,10 @@ end
 -- err.  The call owns it and closes it when it ends.  libcurl's comes from
 -- the client's handle, kept between calls for its connections; each call
 -- gets its own view of it (transport/curl.lua).  In nginx, cosockets, per
--- call: nginx pools the connections itself.
-function M.for_call(client)
+-- call: nginx pools the connections itself.  async: the call was started
+-- with Neovim's callback option; a call without it waits synchronously,
+-- even when made from such a call's on_progress or logger.
+function M.for_call(client, async)
   -- (closed by a finalizer since the method began)
   if client.closed then return nil, Error.closed() end
   local cfg = client.cfg
@@ -52,7 +54,7 @@ function M.for_call(client)
   end
   t = client.curl:call()
   if not t then return nil, Error.closed() end
-  local resume = nvim.resumer()
+  local resume = async and nvim.resumer()
   if resume then return nvim.new(client.curl, t, resume) end
   return t
 end
