@@ -488,6 +488,26 @@ describe("inside nginx (ngx_lua cosockets)", function()
       assert.are.equal(kind, out.err.code, out.err.text)
       assert.is_false(out.err.retryable)
     end
+    -- The same answer through libcurl, here in plain Lua: the reference
+    -- the cosockets must agree with (README: Retries).
+    local function curl_answered(raw)
+      server:config { banner_first = 1, banner = raw }
+      local c = curl_client { max_retries = 0 }
+      local results, err = c:query(seed_pairs())
+      c:close()
+      return results, err
+    end
+    local function fails_alike(kind, raw)
+      fails(kind, answered(raw))
+      local _, err = curl_answered(raw)
+      assert.are.equal(kind, err and err.code, "libcurl: " .. tostring(err))
+    end
+    local function taken_alike(raw)
+      assert.are.same(expected(seed_pairs()), ok_outcome(answered(raw)))
+      local results, err = curl_answered(raw)
+      assert(results, "libcurl: " .. tostring(err))
+      assert.are.same(expected(seed_pairs()), plain(results))
+    end
 
     it("takes folded headers, a repeated equal Content-Length and chunk extensions", function()
       assert.are.same(expected(seed_pairs()), ok_outcome(answered("HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n"
@@ -516,6 +536,49 @@ describe("inside nginx (ngx_lua cosockets)", function()
     it("refuses two different Content-Lengths and a chunk not followed by CRLF: PROTOCOL", function()
       fails("PROTOCOL", answered("HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}"))
       fails("PROTOCOL", answered(chunked(("%x"):format(#body), body, "XX0\r\n\r\n")))
+    end)
+
+    it("refuses a Transfer-Encoding other than chunked, as libcurl does: PROTOCOL", function()
+      local head = "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: "
+      fails_alike("PROTOCOL", head .. "foo\r\n\r\n" .. body)
+      fails_alike("PROTOCOL", head .. "xchunked\r\n\r\n" .. ("%x\r\n%s\r\n0\r\n\r\n"):format(#body, body))
+      -- the coding's name is matched whole, in any case, beside empty list items
+      taken_alike(head .. " , Chunked ,\r\n\r\n" .. ("%x\r\n%s\r\n0\r\n\r\n"):format(#body, body))
+    end)
+
+    it("refuses gzip before chunked, a transfer coding it never asks for, naming it: PROTOCOL", function()
+      -- (libcurl would inflate a real gzip body: README, OpenResty)
+      local out = answered("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        .. ("%x\r\n%s\r\n0\r\n\r\n"):format(#body, body))
+      fails("PROTOCOL", out)
+      assert.truthy(out.err.message:find("Transfer-Encoding", 1, true), out.err.message)
+      assert.truthy(out.err.message:find("gzip, chunked", 1, true), out.err.message)
+    end)
+
+    it("refuses a bad or a second Content-Length in any head or trailer, chunked too, as libcurl does: PROTOCOL",
+      function()
+        local chunks = ("%x\r\n%s\r\n0\r\n"):format(#body, body)
+        local te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+        fails_alike("PROTOCOL", te .. "Content-Length: abc\r\n\r\n" .. chunks .. "\r\n")
+        fails_alike("PROTOCOL", te .. "Content-Length: 5\r\nContent-Length: 6\r\n\r\n" .. chunks .. "\r\n")
+        fails_alike("PROTOCOL", te .. "\r\n" .. chunks .. "Content-Length: abc\r\n\r\n")
+        fails_alike("PROTOCOL", te .. "Content-Length: 5\r\n\r\n" .. chunks .. "Content-Length: 6\r\n\r\n")
+        fails_alike("PROTOCOL", "HTTP/1.1 100 Continue\r\nContent-Length: abc\r\n\r\nHTTP/1.1 200 OK\r\n"
+          .. "Content-Length: " .. #body .. "\r\n\r\n" .. body)
+        fails_alike("PROTOCOL", "HTTP/1.1 304 Not Modified\r\nContent-Length: abc\r\n\r\n")
+        -- a valid one beside chunks says nothing: the chunks frame the body
+        taken_alike(te .. "Content-Length: 5\r\n\r\n" .. chunks .. "\r\n")
+      end)
+
+    it("refuses a chunk size of more than 16 hex digits, leading zeros counted, as libcurl does: PROTOCOL", function()
+      fails_alike("PROTOCOL", chunked(("%017x"):format(#body), body, "\r\n0\r\n\r\n"))
+      fails_alike("PROTOCOL", chunked(("%x"):format(#body), body, "\r\n" .. ("0"):rep(17) .. "\r\n\r\n"))
+      taken_alike(chunked(("%016x"):format(#body), body, "\r\n" .. ("0"):rep(16) .. "\r\n\r\n"))
+    end)
+
+    it("refuses a status line of another HTTP/1.x than 1.0 and 1.1, as libcurl does: PROTOCOL", function()
+      fails_alike("PROTOCOL", "HTTP/1.2 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body)
+      fails_alike("PROTOCOL", "HTTP/1.9 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body)
     end)
 
     it("asks for the body as it is, and refuses a coded one, naming the coding: PROTOCOL", function()

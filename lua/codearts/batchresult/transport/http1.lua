@@ -12,11 +12,11 @@
 -- as a kind of the transport contract (transport/curl.lua).
 --
 -- An answer that is not HTTP (an SSH banner, say) or breaks HTTP/1.1's
--- framing (a bad status line, header line, chunk or Content-Length) is a
--- PROTOCOL failure: sending the same request again to the same server
--- would get the same answer.  A body cut short (the connection closed
--- before Content-Length bytes came, or in the middle of a chunk) is a
--- NETWORK failure.
+-- framing (a bad status line, header line, chunk or Content-Length, or a
+-- Transfer-Encoding other than chunked) is a PROTOCOL failure: sending
+-- the same request again to the same server would get the same answer.
+-- A body cut short (the connection closed before Content-Length bytes
+-- came, or in the middle of a chunk) is a NETWORK failure.
 local config = require "codearts.batchresult.config"
 local trim = require("codearts.batchresult.text").trim
 
@@ -177,66 +177,6 @@ local function head_failure(err, what)
   return nil, kind_of(err), "reading the answer's " .. what .. ": " .. err
 end
 
---- The status and headers (lower-case names; repeated ones joined with
--- ", "), skipping 1xx interim answers (but 101).  nil, kind, message on failure.
-local function read_head(r)
-  -- The first bytes tell whether the server speaks HTTP at all: one that
-  -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
-  while #r.buf < #HTTP_PREFIX and r:fill() do end
-  if r.buf ~= "" and not may_be_http(r.buf) then
-    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. quoted(r.buf)
-  end
-  -- Every head counts, interim ones too, line breaks included, as libcurl
-  -- counts them: 80 KB of short lines is as large as one long one.
-  local budget = MAX_HEADER_BYTES
-  while true do
-    local line, err = r:line(budget)
-    if not line then return head_failure(err, "status line") end
-    budget = budget - #line - 2
-    local minor, status, rest = line:match("^HTTP/1%.(%d) (%d%d%d)(.*)$")
-    status = tonumber(status)
-    if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
-      return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
-    end
-    -- Each header's values in a list, joined once at the end: joining as
-    -- they come would copy a long header again for each of its lines.
-    local values, last = {}, nil
-    while true do
-      line, err = r:line(budget)
-      if not line then return head_failure(err, "headers") end
-      budget = budget - #line - 2
-      if line == "" then break end
-      -- A NUL would cut the line short for many a reader: the answer
-      -- cannot be trusted (libcurl refuses it too).
-      if line:find("\0", 1, true) then
-        return nil, "PROTOCOL", "a NUL byte in a header line of the answer: " .. quoted(line)
-      end
-      local name, value = line:match("^([^:%s]+)%s*:(.*)$")
-      if name then
-        name = name:lower()
-        values[name] = values[name] or {}
-        table.insert(values[name], trim(value))
-        last = name
-      elseif last and line:find("^[ \t]") then
-        -- An obsolete folded line continues the header before it
-        -- (RFC 9112 5.2: replaced by a space).
-        local list = values[last]
-        list[#list] = list[#list] .. " " .. trim(line)
-      else
-        return nil, "PROTOCOL", "bad header line in the answer: " .. quoted(line)
-      end
-    end
-    -- The 1xx are interim answers, the real one still to come; but 101
-    -- switches to another protocol, which this client never asks for: it
-    -- is the answer, as libcurl takes it (an HTTP failure).
-    if status >= 200 or status == 101 then
-      local headers = {}
-      for name, list in pairs(values) do headers[name] = table.concat(list, ", ") end
-      return status, headers, minor == "0"
-    end
-  end
-end
-
 --- The body's length from Content-Length: n, or nil, message when it is
 -- not a number (a list of one repeated number counts as that number, as
 -- RFC 9110 8.6 allows).  A length of more than 15 digits, past what a
@@ -256,8 +196,113 @@ local function content_length(value)
 end
 M.content_length = content_length
 
---- A chunked body, at most limit bytes.
-local function read_chunked(r, limit)
+--- A header line's name, in lower case, and its value, trimmed; nil when
+-- the line is no "name: value" (a folded line, say).  Heads and trailers
+-- are read with it.
+local function header_line(line)
+  local name, value = line:match("^([^:%s]+)%s*:(.*)$")
+  if name then return name:lower(), trim(value) end
+end
+
+--- The status, headers (lower-case names; repeated ones joined with
+-- ", "), whether it is HTTP/1.0, and the body's length from Content-Length
+-- (nil without one), skipping 1xx interim answers (but 101).  nil, kind,
+-- message on failure.
+local function read_head(r)
+  -- The first bytes tell whether the server speaks HTTP at all: one that
+  -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
+  while #r.buf < #HTTP_PREFIX and r:fill() do end
+  if r.buf ~= "" and not may_be_http(r.buf) then
+    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. quoted(r.buf)
+  end
+  -- Every head counts, interim ones too, line breaks included, as libcurl
+  -- counts them: 80 KB of short lines is as large as one long one.
+  local budget = MAX_HEADER_BYTES
+  while true do
+    local line, err = r:line(budget)
+    if not line then return head_failure(err, "status line") end
+    budget = budget - #line - 2
+    -- HTTP/1.0 or 1.1 only: libcurl refuses another 1.x ("Unsupported
+    -- HTTP version"), whose framing rules nobody knows.
+    local minor, status, rest = line:match("^HTTP/1%.([01]) (%d%d%d)(.*)$")
+    status = tonumber(status)
+    if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
+      return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
+    end
+    -- Each header's values in a list, joined once at the end: joining as
+    -- they come would copy a long header again for each of its lines.
+    local values, last = {}, nil
+    while true do
+      line, err = r:line(budget)
+      if not line then return head_failure(err, "headers") end
+      budget = budget - #line - 2
+      if line == "" then break end
+      -- A NUL would cut the line short for many a reader: the answer
+      -- cannot be trusted (libcurl refuses it too).
+      if line:find("\0", 1, true) then
+        return nil, "PROTOCOL", "a NUL byte in a header line of the answer: " .. quoted(line)
+      end
+      local name, value = header_line(line)
+      if name then
+        values[name] = values[name] or {}
+        table.insert(values[name], value)
+        last = name
+      elseif last and line:find("^[ \t]") then
+        -- An obsolete folded line continues the header before it
+        -- (RFC 9112 5.2: replaced by a space).
+        local list = values[last]
+        list[#list] = list[#list] .. " " .. trim(line)
+      else
+        return nil, "PROTOCOL", "bad header line in the answer: " .. quoted(line)
+      end
+    end
+    -- Every head's Content-Length is checked, an interim one's and a
+    -- bodyless answer's too, as libcurl's transport checks each header
+    -- line it is handed (src/easy.c's on_header): one that is no number,
+    -- or two different ones, and no length can be trusted.
+    local length, why
+    if values["content-length"] then
+      length, why = content_length(table.concat(values["content-length"], ", "))
+      if not length then return nil, "PROTOCOL", why end
+    end
+    -- The 1xx are interim answers, the real one still to come; but 101
+    -- switches to another protocol, which this client never asks for: it
+    -- is the answer, as libcurl takes it (an HTTP failure).
+    if status >= 200 or status == 101 then
+      local headers = {}
+      for name, list in pairs(values) do headers[name] = table.concat(list, ", ") end
+      return status, headers, minor == "0", length
+    end
+  end
+end
+
+--- Whether the answer's Transfer-Encoding (nil when it has none) frames
+-- its body in chunks: true; false when it names no coding at all (an
+-- empty list, which libcurl ignores too); nil, message when it names any
+-- other coding, or chunked twice.  libcurl refuses codings it does not
+-- know; one it could undo (gzip, say) cosockets cannot, and this client
+-- never offers one (it sends no TE header, where a client offers any
+-- coding besides chunked: RFC 9112 7.4).  Names are matched whole
+-- (xchunked is no chunked), in any case, with the list's optional spaces
+-- around commas.
+local function chunked_coding(value)
+  if not value then return false end
+  local codings = {}
+  for item in (value .. ","):gmatch("([^,]*),") do
+    item = trim(item)
+    if item ~= "" then codings[#codings + 1] = item:lower() end
+  end
+  if #codings == 0 then return false end
+  if #codings == 1 and codings[1] == "chunked" then return true end
+  return nil, "the answer's Transfer-Encoding is not chunked alone, the only transfer coding this "
+    .. "client reads: " .. quoted(value)
+end
+M.chunked_coding = chunked_coding
+
+--- A chunked body, at most limit bytes.  length is the head's
+-- Content-Length (checked; nil without one), which the trailers' must
+-- agree with.
+local function read_chunked(r, limit, length)
   local parts, size = {}, 0
   while true do
     local line, err = r:line(1024)
@@ -265,10 +310,14 @@ local function read_chunked(r, limit)
       if err == "too large" then return nil, "PROTOCOL", "a chunk size line is too long" end
       return nil, kind_of(err), "the answer was cut short: " .. err
     end
-    -- hex digits, then optionally chunk extensions after a ";"
-    -- (leading zeros take none of the 15 digits a double holds exactly)
-    local hex, ext = line:match("^0*(%x*)[ \t]*(.*)$")
-    local n = line:find("^%x") and #hex <= 15 and (ext == "" or ext:sub(1, 1) == ";") and (tonumber(hex, 16) or 0)
+    -- Hex digits, then optionally chunk extensions after a ";".  At most
+    -- 16 digits, leading zeros counted, below 8000000000000000: what
+    -- libcurl reads into its signed 64-bit curl_off_t (CHUNK_MAXNUM_LEN);
+    -- it refuses a longer or larger size as framing it cannot read.  (A
+    -- size past what a double holds exactly is over any limit.)
+    local hex, ext = line:match("^(%x*)[ \t]*(.*)$")
+    local n = hex ~= "" and (#hex < 16 or #hex == 16 and hex:find("^[0-7]"))
+      and (ext == "" or ext:sub(1, 1) == ";") and tonumber(hex, 16)
     if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. quoted(line) end
     if n == 0 then break end
     size = size + n
@@ -290,36 +339,42 @@ local function read_chunked(r, limit)
     end
     if line == "" then break end
     budget = budget - #line - 2
+    -- A Content-Length here is checked beside the head's, as libcurl's
+    -- transport checks every line of trailers too.
+    local name, value = header_line(line)
+    if name == "content-length" then
+      length = length and length .. ", " .. value or value
+      local ok, why = content_length(length)
+      if not ok then return nil, "PROTOCOL", why end
+    end
   end
   return table.concat(parts)
 end
 
---- The body of an answer whose head was read: body, until_close (the
--- body ended with the connection, or the connection is not to be used
--- again), or nil, kind, message.
-local function read_body(r, req, status, headers, limit)
+--- The body of an answer whose head was read (length: its Content-Length,
+-- read_head's): body, until_close (the body ended with the connection, or
+-- the connection is not to be used again), or nil, kind, message.
+local function read_body(r, req, status, headers, length, limit)
   -- These have no body whatever their headers say (RFC 9112 6.3), so none
   -- is waited for; one sent all the same would be read as the next
   -- answer, so their connection is not used again.  After a 101 comes
   -- another protocol.
   if status == 101 or status == 204 or status == 304 or req.method == "HEAD" then return "", true end
-  local te = headers["transfer-encoding"]
-  if te and te:lower():find("chunked%s*$") then
-    return read_chunked(r, limit)
-  end
-  local length = headers["content-length"]
-  if not te and length then
-    local n, why = content_length(length)
-    if not n then return nil, "PROTOCOL", why end
-    if n > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
-    if n == 0 then return "" end
-    local body, err = r:exact(n)
+  -- Chunks frame the body whatever Content-Length says (RFC 9112 6.3), as
+  -- libcurl takes it; the length was checked all the same (read_head).
+  local chunked, why = chunked_coding(headers["transfer-encoding"])
+  if chunked == nil then return nil, "PROTOCOL", why end
+  if chunked then return read_chunked(r, limit, headers["content-length"]) end
+  if length then
+    if length > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
+    if length == 0 then return "" end
+    local body, err = r:exact(length)
     if not body then
-      return nil, kind_of(err), ("the answer was cut short (%d bytes announced): %s"):format(n, err)
+      return nil, kind_of(err), ("the answer was cut short (%d bytes announced): %s"):format(length, err)
     end
     return body
   end
-  -- Some other coding, or no length: the body ends with the connection.
+  -- No length: the body ends with the connection.
   local body, err = r:rest(limit)
   if body then return body, true end
   if err == "too large" then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
@@ -410,14 +465,14 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
   end
 
   local r = new_reader(sock, deadline, connect_ms)
-  local status, headers, http10 = read_head(r)
+  local status, headers, http10, length = read_head(r)
   if not status then
     sock:close()
     local stale = reused and not r.got_any and headers ~= "TIMEOUT"
     return nil, headers, http10, false, stale
   end
   local body, until_close
-  body, until_close, msg = read_body(r, req, status, headers, cfg.max_response_bytes)
+  body, until_close, msg = read_body(r, req, status, headers, length, cfg.max_response_bytes)
   if not body then
     sock:close()
     return nil, until_close, msg, false
