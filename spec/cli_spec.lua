@@ -118,6 +118,24 @@ describe("codearts-batchresult", function()
 
   local function requests() return server:stats().requests end
 
+  --- Has the stand-in answer the next request with body, as a raw HTTP 200:
+  -- any bytes and JSON types (its own answers encode text as ASCII JSON).
+  local function answer_raw(body)
+    server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+  end
+
+  --- body of ShowBatchRunResult's answer: SEED[i]'s pair for each of
+  -- fields (a list of tables of the other fields, as JSON text).
+  local function results_body(fields)
+    local out = {}
+    for i, f in ipairs(fields) do
+      out[i] = ('{"pipeline_id":"%s","pipeline_run_id":"%s",%s}'):format(SEED[i].pipeline_id,
+        SEED[i].pipeline_run_id, f)
+    end
+    return '{"result":[' .. table.concat(out, ",") .. "]}"
+  end
+
   describe("query", function()
     it("takes pairs as arguments and prints the table of make demo, missing pairs after it", function()
       server:config { omit = { SEED[3].pipeline_run_id } }
@@ -234,6 +252,33 @@ describe("codearts-batchresult", function()
       for i = 2, 7 do assert.are.equal(starts[1], starts[i], r.out) end
     end)
 
+    it("keeps the table aligned for Thai, Devanagari, Hebrew and Arabic names with their combining marks", function()
+      -- Each name and the columns a terminal draws it in: its marks (Mn)
+      -- none, its letters and spacing vowel signs (Mc) one each.
+      local names = {
+        { "\224\184\151\224\184\181\224\185\136\224\184\153\224\184\181\224\185\136", 2 }, -- Thai: 2 letters, 4 marks
+        { "\224\164\185\224\164\191\224\164\168\224\165\141\224\164\166\224\165\128", 5 }, -- हिन्दी: virama U+094D none
+        { "\215\169\214\184\215\129\215\156\215\149\214\185\215\157", 4 }, -- Hebrew: points U+05B8, U+05C1, U+05B9
+        { "\217\133\217\142\216\177\217\146\216\173\217\142\216\168\217\139\216\167", 5 }, -- Arabic: 4 vowel marks
+      }
+      local by_id = {}
+      for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
+      server:config { names = by_id }
+      local r = run(concat({ "query" }, seed_args { 1, 2, 3, 4 }))
+      local starts = {}
+      for line in r.out:gmatch("[^\n]+") do
+        local at = line:find(" [%x]+ ") or line:find(" RUN ", 1, true)
+        local before = line:sub(1, at)
+        for _, n in ipairs(names) do
+          local i, j = before:find(n[1], 1, true)
+          if i then before = before:sub(1, i - 1) .. ("x"):rep(n[2]) .. before:sub(j + 1) end
+        end
+        starts[#starts + 1] = #before
+      end
+      assert.are.equal(5, #starts, r.out)
+      for i = 2, 5 do assert.are.equal(starts[1], starts[i], r.out) end
+    end)
+
     it("keeps the table aligned for names of ill-formed UTF-8, each bad byte drawn as U+FFFD", function()
       -- an overlong '/', a surrogate, a code point past U+10FFFF, a cut sequence
       local sent = { "\192\175", "\237\160\128", "\244\144\128\128", "abc\228\184" }
@@ -274,6 +319,37 @@ describe("codearts-batchresult", function()
         assert.are.equal(want[i], cjson.decode(line).pipeline_name)
       end
       assert.are.equal(4, i)
+    end)
+
+    it("prints CSV on a terminal with the server's controls made printable, byte for byte elsewhere", function()
+      local name = "Evil\27]0;PWNED\7\27[2J\rname\194\155x"
+      local json_name = '"Evil\\u001b]0;PWNED\\u0007\\u001b[2J\\rname\\u009bx"'
+      local body = results_body { '"pipeline_name":' .. json_name .. ',"status":"START_SUCCESS"' }
+      answer_raw(body)
+      local r = run({ "query", "-f", "csv", arg_of(SEED[1]) }, { pty = true })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find(",Evil?]0;PWNED??[2J?name?x,", 1, true), r.out)
+      assert.is_nil(r.out:find("\27]", 1, true), r.out)
+      assert.is_nil(r.out:find("\27[2J", 1, true), r.out)
+      assert.is_nil(r.out:find("\194\155", 1, true), r.out)
+      answer_raw(body)
+      r = run({ "query", "-f", "csv", arg_of(SEED[1]) })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.equal(name, parse_csv(r.out)[2][2])
+    end)
+
+    it("prints JSON and NDJSON with C1 controls and DEL escaped, the same data", function()
+      local body = results_body { '"pipeline_name":"a\\u009b2J\\u0085\\u007fz","status":"START_SUCCESS"' }
+      for _, format in ipairs({ "json", "ndjson" }) do
+        answer_raw(body)
+        local r = run({ "query", "-f", format, arg_of(SEED[1]) })
+        assert.are.equal(0, r.status, cli.describe(r))
+        assert.is_nil(r.out:find("[\127\194]"), r.out)
+        assert.truthy(r.out:find('"a\\u009b2J\\u0085\\u007fz"', 1, true), r.out)
+        local got = cjson.decode(r.out)
+        if format == "json" then got = got.result[1] end
+        assert.are.equal("a\194\1552J\194\133\127z", got.pipeline_name)
+      end
     end)
 
     it("prints NDJSON, one result object per line, and the missing pairs on stderr", function()
@@ -453,7 +529,7 @@ describe("codearts-batchresult", function()
       local cases = {
         { { "query", "--format", "xml", arg_of(SEED[1]) }, "argument for option '--format' must be one of" },
         { { "query", "--batch-size", "0", arg_of(SEED[1]) }, "option batch_size must be a whole number" },
-        { { "query", "--batch-size", "0", arg_of(SEED[1]) }, "(--batch-size 0)" },
+        { { "query", "--batch-size", "0", arg_of(SEED[1]) }, "(--batch-size)" },
         { { "query", "--batch-size", "many", arg_of(SEED[1]) }, "--batch-size: expected a number, got 'many'" },
         { { "query", "--timeout", "0x10", arg_of(SEED[1]) }, "--timeout: expected a number, got '0x10'" },
         { { "query", "--deadline", "0", arg_of(SEED[1]) }, "deadline must be a number of seconds" },
@@ -486,6 +562,18 @@ describe("codearts-batchresult", function()
         { env = { CODEARTS_ENDPOINT = "", CODEARTS_REGION = "cn-north-4" } })
       assert.are.equal(0, r.status, cli.describe(r))
       assert.truthy(r.out:find(server.url .. "/v5/", 1, true), cli.describe(r)) -- cn-north-4's, as set here
+      assert.are.equal(0, requests())
+    end)
+
+    it("is 2 for a value the library refuses, naming the flag and showing no more than the library", function()
+      local r = run({ "query", "--endpoint", "https://deploy:Pa55w0rdXYZ@api.example.com", arg_of(SEED[1]) })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("must not contain user information (--endpoint)\n", 1, true), r.err)
+      assert.is_nil(r.err:find("Pa55w0rd", 1, true), r.err)
+      r = run({ "query", "--project-id", ("a"):rep(300), arg_of(SEED[1]) })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("(--project-id)", 1, true), r.err)
+      assert.is_nil(r.err:find(("a"):rep(40), 1, true), r.err)
       assert.are.equal(0, requests())
     end)
 
@@ -527,8 +615,10 @@ describe("codearts-batchresult", function()
       local r = run({ "--version" },
         { command = child.interpreter .. " " .. cli.quote(dir .. "/bin/codearts-batchresult") })
       assert.are.equal(3, r.status, cli.describe(r))
-      assert.truthy(r.err:find("^codearts%-batchresult: cannot start: .*codearts%.batchresult%.core.*`make` builds it"),
-        r.err)
+      -- The hint builds for this Lua: the Makefile's default is 5.4.
+      local version = (rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")):gsub("%p", "%%%0")
+      assert.truthy(r.err:find("^codearts%-batchresult: cannot start: .*codearts%.batchresult%.core.*`make LUA_VERSION="
+        .. version .. "` builds it; looked in .*/build/" .. version .. "%)"), r.err)
     end)
 
     it("is 3 when stdout was closed: the output is not written anywhere else", function()
@@ -594,15 +684,21 @@ describe("codearts-batchresult", function()
     end)
 
     it("leave no escape of the server's in the summary on a terminal", function()
-      local body = cjson.encode({ result = { { pipeline_id = SEED[1].pipeline_id, pipeline_name = "n",
-        pipeline_run_id = SEED[1].pipeline_run_id, status = "X\27]0;pwned\7\27[2J\194\155" } } })
-        :gsub("\194\155", "\\u009b") -- (the stand-in sends ASCII only)
-      server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+      answer_raw(results_body { '"pipeline_name":"n","status":"X\\u001b]0;pwned\\u0007\\u001b[2J\\u009b"' })
       local r = run({ "query", arg_of(SEED[1]) }, { pty = true })
       assert.truthy(r.out:find("1 run: 1 X ]0;pwned  [2J ", 1, true), r.out)
       assert.is_nil(r.out:find("\27]", 1, true), r.out)
       assert.is_nil(r.out:find("\194\155", 1, true), r.out)
+    end)
+
+    it("leave a summary on a terminal in one order whatever JSON types the statuses are", function()
+      local statuses = { '"status":7', '"status":"RUNNING"', '"status":true', '"status":{"a":1}',
+                         '"status":"START_FAILED"', '"status":2' }
+      answer_raw(results_body(statuses))
+      local r = run(concat({ "query" }, seed_args()), { pty = true })
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.out:find('6 runs: 1 START_FAILED, 1 true, 1 2, 1 7, 1 RUNNING, 1 {"a":1}', 1, true), r.out)
+      assert.is_nil(r.out:find("internal error", 1, true), r.out)
     end)
 
     it("leave the summary on a terminal counting every run", function()
@@ -721,6 +817,35 @@ describe("codearts-batchresult", function()
     end)
   end)
 
+  describe("run, when a server sends a secret back", function()
+    it("never prints the client's token a server gave as a run id, in any format", function()
+      local id = SEED[1].pipeline_id
+      local token = os.tmpname()
+      files.write(token, creds.iam_token .. "\n")
+      local t = creds.temporary
+      for _, case in ipairs({
+        { { "--token-file", token }, { HUAWEICLOUD_SDK_AK = false, HUAWEICLOUD_SDK_SK = false }, creds.iam_token },
+        { {}, { HUAWEICLOUD_SDK_AK = t.ak, HUAWEICLOUD_SDK_SK = t.sk,
+                HUAWEICLOUD_SDK_SECURITY_TOKEN = t.security_token }, t.security_token },
+      }) do
+        for _, format in ipairs({ "table", "json", "csv", "ndjson" }) do
+          -- BatchRunPipeline's answer: the run id is the secret, so its
+          -- status is not asked, and the pair is listed as not known.
+          answer_raw(cjson.encode({ result = { { pipeline_id = id, pipeline_run_id = case[3] } } }))
+          local r = run(concat({ "run", "--query", "-f", format, "--max-retries", "0" }, case[1], { id }),
+            { env = case[2] })
+          assert.are.equal(3, r.status, cli.describe(r))
+          local printed = r.out .. r.err
+          assert.truthy(printed:find(id .. ":[REDACTED]", 1, true) or printed:find('"[REDACTED]"', 1, true), printed)
+          for i = 1, #case[3] - 7 do
+            assert.is_nil(printed:find(case[3]:sub(i, i + 7), 1, true), format .. ": " .. printed)
+          end
+        end
+      end
+      os.remove(token)
+    end)
+  end)
+
   describe("run, interrupted", function()
     -- Lua 5.1's interpreter stops only its main thread (README: Errors).
     if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
@@ -816,6 +941,11 @@ describe("codearts-batchresult", function()
       os.remove(path)
       assert.are.equal(0, r.status, cli.describe(r))
       assert.are.equal(creds.iam_token, server:last().headers["x-auth-token"])
+      -- a byte order mark, as some editors write, is not the token's
+      r = run({ "query", "--token-file", "-", arg_of(SEED[2]) },
+        { env = no_aksk, stdin = "\239\187\191" .. creds.iam_token })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.equal(creds.iam_token, server:last().headers["x-auth-token"])
       r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token })
       assert.are.equal(0, r.status, cli.describe(r))
       r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = "\n" })
@@ -867,6 +997,10 @@ describe("codearts-batchresult", function()
         -- usage errors, said before there is a client
         { { creds.permanent.sk }, {}, creds.permanent.sk },
         { { "query", "--batch-size", t.sk, arg_of(SEED[1]) }, { env = temporary }, t.sk },
+        -- and the token file's token, read for that before the arguments
+        { { "query", "--token-file", token, "--timeout", creds.iam_token, arg_of(SEED[1]) }, {}, creds.iam_token },
+        { { "query", "--token-file=" .. token, "--" .. creds.iam_token }, {}, creds.iam_token },
+        { { "query", "--" .. creds.iam_token, "--token-file", "-" }, { stdin = creds.iam_token }, creds.iam_token },
         -- a client with an IAM token still hides the SK and the security
         -- token the environment holds
         { { "query", "--token-file", token, t.sk .. ":" .. SEED[1].pipeline_run_id }, { env = temporary }, t.sk },
@@ -929,6 +1063,20 @@ describe("codearts-batchresult", function()
       assert.truthy(r.out:find("\27[31mSTART_FAILED", 1, true), r.out)
       assert.truthy(r.out:find("6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued, 1 change_request)",
         1, true), r.out)
+    end)
+
+    it("fits the progress line to a narrow terminal, so that it never wraps, and erases it", function()
+      server:config { delay_ms = 150 }
+      local r = run(args, { pty = true, columns = 30 })
+      assert.are.equal(1, r.status, cli.describe(r))
+      local drawn = 0
+      for line in r.out:gmatch("\r(asking[^\r\n]*)") do
+        drawn = drawn + 1
+        assert.is_true(#line <= 29, line)
+      end
+      assert.is_true(drawn >= 2, r.out)
+      assert.truthy(r.out:find("\rasking 6/6 %[########%] %d+/s"), r.out) -- the bar narrowed, the rate kept
+      assert.truthy(r.out:find("\r +\r"), r.out) -- erased
     end)
 
     it("draws no progress for a call of one batch, even on a terminal", function()

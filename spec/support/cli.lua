@@ -8,6 +8,7 @@
 --     stdin = "text",      -- stdin is a file holding it (default /dev/null)
 --     pipe = "text",       -- stdin is a pipe from printf instead
 --     pty = true,          -- under script(1): stdin, stdout and stderr a terminal
+--     columns = 30,        -- with pty: the terminal is so many columns wide (stty)
 --     command = "bin/codearts-batchresult" or an installed one,
 --     reader = "head -n 1",   -- stdout goes to this command, which may stop reading
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
@@ -58,6 +59,8 @@ function M.run(argv, o)
   if o.pty then
     -- script(1) gives the command a terminal for all three streams and
     -- copies what it writes (stdout and stderr, with CRLF) to its stdout.
+    -- Its size is 0 x 0 (script's own stdin is no terminal) unless set.
+    if o.columns then cmd = "stty cols " .. o.columns .. " rows 24 && " .. cmd end
     cmd = "script -qec " .. quote(cmd) .. " /dev/null </dev/null"
   elseif o.pipe then
     cmd = "printf '%s' " .. quote(o.pipe) .. " | " .. cmd

@@ -48,14 +48,50 @@ local function slurp(name, option, sys)
   return text
 end
 
---- The IAM token of --token-file, without the one line break that ends it.
-local function read_token(a, sys)
-  local token = slurp(a.token_file, "--token-file", sys):gsub("\r?\n$", "")
-  if token == "" then stop(USAGE, "--token-file " .. a.token_file .. " is empty") end
+--- The IAM token in file name, without the one line break that ends it,
+-- nor the byte order mark an editor may put before it (as --input's).
+local function read_token(name, sys)
+  local token = slurp(name, "--token-file", sys):gsub("^\239\187\191", ""):gsub("\r?\n$", "")
+  if token == "" then stop(USAGE, "--token-file " .. name .. " is empty") end
   if token:find("[\r\n%z]") then
-    stop(USAGE, "--token-file " .. a.token_file .. " holds more than one line: the token goes on one line")
+    stop(USAGE, "--token-file " .. name .. " holds more than one line: the token goes on one line")
   end
   return token
+end
+
+--- The file the last --token-file of the raw arguments names, as argparse
+-- reads them: "--token-file FILE" or "--token-file=FILE", up to "--", and
+-- never a value that starts with "-" (bar "-"), which it takes for an
+-- option.  nil when there is none.
+local function token_file_in(argv)
+  local name
+  for i, s in ipairs(argv) do
+    if s == "--" then break end
+    local v = s:match("^%-%-token%-file=(.*)$")
+    if s == "--token-file" then v = argv[i + 1] end
+    if v and (v == "-" or not v:find("^%-")) then name = v end
+  end
+  return name
+end
+
+--- Reads the token of --token-file before the arguments are parsed, into
+-- state.token, so that main redacts it from a usage error that quotes it
+-- (pasted into another option).  What went wrong waits for the parse: a
+-- bad command line is said first.  Returns token_of(name), the token of
+-- the parsed --token-file, which takes the read already made (stdin
+-- cannot be read twice) and raises its error.
+local function early_token(argv, sys, state)
+  local early = token_file_in(argv)
+  local ok, token
+  if early then
+    ok, token = pcall(read_token, early, sys)
+    if ok then state.token = token end
+  end
+  return function(name)
+    if name ~= early then return read_token(name, sys) end
+    if not ok then error(token, 0) end
+    return token
+  end
 end
 
 --- Where the items' text comes from, besides the arguments: --input's
@@ -73,8 +109,8 @@ local function text_source(a, sys)
 end
 
 --- The items: arguments, then the text of `from` (text_source).
-local function read_items(a, sys, from, client)
-  local items = input.items(a.command == "query" and "pairs" or "ids", function(s) return client:redact(s) end)
+local function read_items(a, sys, from, redact)
+  local items = input.items(a.command == "query" and "pairs" or "ids", redact)
   local ok, why = input.from_arguments(items, a.command == "query" and a.pairs or a.pipeline_ids)
   if not ok then stop(USAGE, why) end
   if from then
@@ -100,8 +136,11 @@ local FLAGS = {
 local function refused(err, a)
   local msg = tostring(err)
   for _, f in ipairs(FLAGS) do
+    -- The flag alone: its value is in the message as far as the library
+    -- shows it, a password in a URL's user information removed, a long
+    -- value cut.
     if a[f[1]] ~= nil and err.message:find(f[1], 1, true) then
-      return ("%s (%s %s)"):format(msg, f[2], tostring(a[f[1]]))
+      return ("%s (%s)"):format(msg, f[2])
     end
   end
   return msg
@@ -180,6 +219,21 @@ local function call(client, a, items, opts)
   error(records, 0)
 end
 
+--- list (pairs or pipeline ids) with each string in it redacted: a run id
+-- in it may be the server's, and a server may send the client's token back.
+local function redacted(list, redact)
+  local out = {}
+  for i, v in ipairs(list) do
+    if type(v) == "table" then
+      local pair = {}
+      for k, x in pairs(v) do pair[k] = type(x) == "string" and redact(x) or x end
+      v = pair
+    end
+    out[i] = type(v) == "string" and redact(v) or v
+  end
+  return out
+end
+
 --- The records a filter keeps, from all of them; the summary and the exit
 -- status have been taken from all of them before.
 local function filtered(records, a)
@@ -218,20 +272,22 @@ local function parse(argv, state)
 end
 
 local function run(argv, sys, state)
+  local token_of = early_token(argv, sys, state)
   local a = parse(argv, state)
   check_usage(a)
   local from = text_source(a, sys)
-  local token = a.token_file and read_token(a, sys)
+  local token = a.token_file and token_of(a.token_file)
   state.token = token -- a secret main must redact, should there be no client
 
   local on_tty = terminal.isatty(sys.stderr)
   local show_progress = a.progress or (on_tty and not a.no_progress)
-  local progress = terminal.progress(sys.stderr, a.progress)
+  local progress = terminal.progress(sys.stderr, a.progress, sys.getenv)
   -- The client first: from here on every message is shown through its
   -- redactor (main), since a user may paste a secret where an id goes.
   local client = new_client(a, token, sys, progress)
   state.client = client
-  local items = read_items(a, sys, from, client)
+  local function redact(text) return client:redact(text) end
+  local items = read_items(a, sys, from, redact)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
                  on_progress = show_progress and progress.update or nil }
@@ -254,6 +310,7 @@ local function run(argv, sys, state)
   records = records or err.results or {}
   local lists = { missing = records.missing or {}, not_started = records.not_started,
                   unanswered = err and err.unanswered, unqueried = err and err.unqueried }
+  for k, list in pairs(lists) do lists[k] = redacted(list, redact) end
   -- The exit status and the summary count every record, filtered or not.
   local status, summary
   if kind == "results" then
@@ -282,9 +339,11 @@ local function run(argv, sys, state)
   -- Into a pipe or a file, stderr's part goes first: a reader that stops
   -- early (| head) ends the tool at its next write, and must not cost the
   -- error and the items that got no answer.  On a terminal, after.
-  local stderr_first = not terminal.isatty(sys.stdout)
+  local stdout_tty = terminal.isatty(sys.stdout)
+  local stderr_first = not stdout_tty
   if stderr_first then to_stderr() end
-  output.write(out, a.format, kind, records, lists, terminal.painter(terminal.colour(sys.stdout, sys.getenv)))
+  output.write(out, a.format, kind, records, lists, terminal.painter(terminal.colour(sys.stdout, sys.getenv)),
+    stdout_tty)
   state.flush()
   if not stderr_first then to_stderr() end
   if on_tty then

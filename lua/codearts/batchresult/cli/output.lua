@@ -8,6 +8,7 @@
 -- no string made per record: for 10,000 results the tool's own work must
 -- stay small beside the call's.
 local cjson = require "cjson"
+local printable = require("codearts.batchresult.text").printable
 
 local M = {}
 
@@ -88,12 +89,20 @@ local function well_formed(s)
   return (s:gsub("[\128-\255]+", mended))
 end
 
+--- A C1 control (U+0080 to U+009F, as UTF-8) as JSON's \u escape.
+local function c1_escape(c)
+  return ("\\u%04x"):format(c:byte(2))
+end
+
 --- s as a JSON string; checked: s is an id the library checked (32
--- letters or digits), with nothing to mend.
+-- letters or digits), with nothing to mend.  cjson escapes C0 and DEL; the
+-- C1 controls are escaped here, the same data, so that a server's U+009B
+-- (a CSI) cannot drive the terminal the JSON is printed on.
 local function json_string(s, checked)
   local e = encode(checked and s or well_formed(s))
   -- cjson also escapes "/": JSON allows it, but no one needs it.
   if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
+  if e:find("\194[\128-\159]") then e = e:gsub("\194[\128-\159]", c1_escape) end
   return e
 end
 
@@ -224,7 +233,18 @@ local function csv_field(v)
   return v
 end
 
-local function csv_rows(b, list, fields)
+--- A field for a terminal: what a server sent, made printable as the
+-- table makes it (its escapes would drive the terminal: set its title,
+-- clear it), line breaks kept; ill-formed UTF-8 as U+FFFD.
+local function csv_field_shown(v)
+  if type(v) ~= "string" then return csv_field(v) end
+  return csv_field(printable(well_formed(v), true))
+end
+
+--- RFC 4180 rows; on_terminal: fields made printable (csv_field_shown),
+-- else byte for byte as the server sent them.
+local function csv_rows(b, list, fields, on_terminal)
+  local field = on_terminal and csv_field_shown or csv_field
   local memo, nf = b.memo, #fields
   put(b, concat(fields, ",") .. "\r\n")
   for i = 1, #list do
@@ -232,7 +252,7 @@ local function csv_rows(b, list, fields)
     for j = 1, nf do
       local k = fields[j]
       local v = r[k]
-      b[n + 1], b[n + 2] = UNIQUE[k] and csv_field(v) or memo[v] or remember(memo, v, csv_field),
+      b[n + 1], b[n + 2] = UNIQUE[k] and field(v) or memo[v] or remember(memo, v, field),
         j < nf and "," or "\r\n"
       n = n + 2
     end
@@ -253,6 +273,16 @@ end
 -- The table, as `make demo` prints it: aligned columns, a header.
 ------------------------------------------------------------------------
 
+--- Ranges, { first, last }, from text listing them in hexadecimal
+-- ("0591-05BD 05BF").
+local function ranges_of(text)
+  local ranges = {}
+  for first, last in text:gmatch("(%x+)%-?(%x*)") do
+    ranges[#ranges + 1] = { tonumber(first, 16), tonumber(last ~= "" and last or first, 16) }
+  end
+  return ranges
+end
+
 -- Code points a terminal draws two columns wide (Unicode's East Asian
 -- Wide and Fullwidth: CJK, kana, Hangul, fullwidth forms, and the emoji
 -- drawn as pictures), and those it draws in none (combining marks drawn
@@ -272,17 +302,49 @@ local WIDE = {
   { 0x1F300, 0x1F64F }, { 0x1F680, 0x1F6FF }, { 0x1F7E0, 0x1F7EB }, { 0x1F90C, 0x1F9FF },
   { 0x1FA70, 0x1FAFF }, { 0x20000, 0x3FFFD },
 }
-local ZERO = {
-  { 0x0300, 0x036F }, { 0x1160, 0x11FF }, { 0x1AB0, 0x1AFF }, { 0x1DC0, 0x1DFF }, { 0x200B, 0x200F },
-  { 0x2028, 0x202E }, { 0x2060, 0x2064 }, { 0x20D0, 0x20FF }, { 0xFE00, 0xFE0F }, { 0xFE20, 0xFE2F },
-  { 0xFEFF, 0xFEFF }, { 0xE0100, 0xE01EF },
-}
+-- Zero width: every combining mark of the BMP (Unicode 14's general
+-- categories Mn and Me: Latin's accents, Hebrew's points, Arabic's and
+-- Syriac's vowels, the Indic scripts' vowel signs and viramas, Thai, Lao,
+-- Tibetan, Myanmar, Khmer, combining half marks, variation selectors),
+-- with Hangul's medial and final jamo, zero-width and format characters
+-- (U+200B to U+200F, U+2028 to U+202E, U+2060 to U+2064, U+FEFF) and the
+-- supplementary variation selectors.  Hexadecimal, FIRST-LAST or one
+-- code point, in order.
+local ZERO = ranges_of [[
+  0300-036F 0483-0489 0591-05BD 05BF 05C1-05C2 05C4-05C5 05C7 0610-061A 064B-065F 0670 06D6-06DC
+  06DF-06E4 06E7-06E8 06EA-06ED 0711 0730-074A 07A6-07B0 07EB-07F3 07FD 0816-0819 081B-0823
+  0825-0827 0829-082D 0859-085B 0898-089F 08CA-08E1 08E3-0902 093A 093C 0941-0948 094D 0951-0957
+  0962-0963 0981 09BC 09C1-09C4 09CD 09E2-09E3 09FE 0A01-0A02 0A3C 0A41-0A42 0A47-0A48 0A4B-0A4D
+  0A51 0A70-0A71 0A75 0A81-0A82 0ABC 0AC1-0AC5 0AC7-0AC8 0ACD 0AE2-0AE3 0AFA-0AFF 0B01 0B3C 0B3F
+  0B41-0B44 0B4D 0B55-0B56 0B62-0B63 0B82 0BC0 0BCD 0C00 0C04 0C3C 0C3E-0C40 0C46-0C48 0C4A-0C4D
+  0C55-0C56 0C62-0C63 0C81 0CBC 0CBF 0CC6 0CCC-0CCD 0CE2-0CE3 0D00-0D01 0D3B-0D3C 0D41-0D44 0D4D
+  0D62-0D63 0D81 0DCA 0DD2-0DD4 0DD6 0E31 0E34-0E3A 0E47-0E4E 0EB1 0EB4-0EBC 0EC8-0ECD 0F18-0F19
+  0F35 0F37 0F39 0F71-0F7E 0F80-0F84 0F86-0F87 0F8D-0F97 0F99-0FBC 0FC6 102D-1030 1032-1037
+  1039-103A 103D-103E 1058-1059 105E-1060 1071-1074 1082 1085-1086 108D 109D 1160-11FF 135D-135F
+  1712-1714 1732-1733 1752-1753 1772-1773 17B4-17B5 17B7-17BD 17C6 17C9-17D3 17DD 180B-180D 180F
+  1885-1886 18A9 1920-1922 1927-1928 1932 1939-193B 1A17-1A18 1A1B 1A56 1A58-1A5E 1A60 1A62
+  1A65-1A6C 1A73-1A7C 1A7F 1AB0-1ACE 1B00-1B03 1B34 1B36-1B3A 1B3C 1B42 1B6B-1B73 1B80-1B81
+  1BA2-1BA5 1BA8-1BA9 1BAB-1BAD 1BE6 1BE8-1BE9 1BED 1BEF-1BF1 1C2C-1C33 1C36-1C37 1CD0-1CD2
+  1CD4-1CE0 1CE2-1CE8 1CED 1CF4 1CF8-1CF9 1DC0-1DFF 200B-200F 2028-202E 2060-2064 20D0-20F0
+  2CEF-2CF1 2D7F 2DE0-2DFF 302A-302D 3099-309A A66F-A672 A674-A67D A69E-A69F A6F0-A6F1 A802 A806
+  A80B A825-A826 A82C A8C4-A8C5 A8E0-A8F1 A8FF A926-A92D A947-A951 A980-A982 A9B3 A9B6-A9B9
+  A9BC-A9BD A9E5 AA29-AA2E AA31-AA32 AA35-AA36 AA43 AA4C AA7C AAB0 AAB2-AAB4 AAB7-AAB8 AABE-AABF
+  AAC1 AAEC-AAED AAF6 ABE5 ABE8 ABED FB1E FE00-FE0F FE20-FE2F FEFF E0100-E01EF
+]]
 
---- Whether cp lies in one of ranges (in order).
+--- Whether cp lies in one of ranges (in order, apart): a binary search.
 local function within(cp, ranges)
-  for _, r in ipairs(ranges) do
-    if cp < r[1] then return false end
-    if cp <= r[2] then return true end
+  local lo, hi = 1, #ranges
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    local r = ranges[mid]
+    if cp < r[1] then
+      hi = mid - 1
+    elseif cp > r[2] then
+      lo = mid + 1
+    else
+      return true
+    end
   end
   return false
 end
@@ -443,9 +505,9 @@ end
 
 --- Writes records (kind "results" or "runs") in format; lists holds
 -- missing, not_started, unanswered and unqueried (any may be nil).  paint(status,
--- text) colours a status cell of the table.  Returns whether the lists
--- were written (table and json hold them; csv and ndjson do not).
-function M.write(write, format, kind, records, lists, paint)
+-- text) colours a status cell of the table; on_terminal: stdout is a
+-- terminal (CSV's fields are then made printable).
+function M.write(write, format, kind, records, lists, paint, on_terminal)
   local fields = kind == "results" and RESULT_FIELDS or PAIR_FIELDS
   local b = buffer(write)
   if format == "json" then
@@ -459,7 +521,7 @@ function M.write(write, format, kind, records, lists, paint)
     end
     put(b, "}\n")
   elseif format == "csv" then
-    csv_rows(b, records, fields)
+    csv_rows(b, records, fields, on_terminal)
   elseif format == "ndjson" then
     ndjson_rows(b, records, fields)
   else
@@ -488,6 +550,20 @@ end
 -- The summary.
 ------------------------------------------------------------------------
 
+local RANK = { START_SUCCESS = 1, START_FAILED = 2 }
+
+--- The order of the summary's statuses, total whatever JSON type a server
+-- gives them: the documented ones first, then by type, then by value
+-- (numbers as numbers, strings as bytes, the rest by their JSON text).
+local function status_before(a, b)
+  local ra, rb = RANK[a] or 3, RANK[b] or 3
+  if ra ~= rb then return ra < rb end
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  if ta == "number" or ta == "string" then return a < b end
+  return json_value(a) < json_value(b)
+end
+
 --- "6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued,
 -- 1 change_request)", and what was not reported, started or answered.
 -- summary is br.summary's; kinds the reason kinds in their order.
@@ -496,13 +572,7 @@ function M.summary(summary, lists, kinds)
   for status, n in pairs(summary.by_status) do
     if n > 0 then statuses[#statuses + 1] = status end
   end
-  -- The documented statuses first, any other after them.
-  local rank = { START_SUCCESS = 1, START_FAILED = 2 }
-  table.sort(statuses, function(a, b)
-    local ra, rb = rank[a] or 3, rank[b] or 3
-    if ra ~= rb then return ra < rb end
-    return a < b
-  end)
+  table.sort(statuses, status_before)
   for _, status in ipairs(statuses) do
     -- (the server's text, cleaned as the table's: on a terminal, a status
     -- holding escapes would drive it)

@@ -29,33 +29,67 @@ function M.colour(file, getenv)
   return M.isatty(file) and getenv("NO_COLOR") == nil and getenv("TERM") ~= "dumb"
 end
 
+--- The columns of the terminal stderr is, as stty reports them (given
+-- stderr for its stdin), else $COLUMNS; nil when neither says (stderr
+-- not a terminal, or one whose size is not known: 0).
+function M.columns(getenv)
+  local p = io.popen("stty size <&2 2>/dev/null")
+  local out = p and p:read("*a") or ""
+  if p then p:close() end
+  local n = tonumber(out:match("^%d+ (%d+)") or "")
+  if not n or n < 1 then n = tonumber(getenv("COLUMNS") or "") end
+  if n and n >= 1 then return n end
+end
+
 local BAR = 24
+local MIN_BAR = 4 -- a narrower bar says nothing: none is drawn
+local RATE_ROOM = #" 99999/s" -- kept for the rate when the bar is narrowed
 local REDRAW = 0.1 -- seconds between two redraws, at most ten a second
+
+--- The progress line, "asking 300/1000 [#######-----------------] 1234/s",
+-- in width - 1 columns at most (nil: any): its bar narrowed or left out,
+-- then the line cut.  A line that wrapped could not be redrawn in place
+-- with "\r", and some terminals wrap on a write to the last column.  The
+-- bar's width is worked out from the widest count, so that it keeps it
+-- from one draw to the next.
+local function progress_text(verb, done, total, rate, width)
+  local bar = BAR
+  if width then bar = math.min(BAR, width - 1 - #("%s %d/%d []"):format(verb, total, total) - RATE_ROOM) end
+  local text = ("%s %d/%d"):format(verb, done, total)
+  if bar >= MIN_BAR then
+    local filled = total > 0 and math.floor(bar * done / total) or bar
+    text = text .. (" [%s%s]"):format(("#"):rep(filled), ("-"):rep(bar - filled))
+  end
+  text = text .. rate
+  return width and text:sub(1, width - 1) or text
+end
 
 -- What the line says the tool is doing, by the operation the library
 -- names: run_and_query starts the runs, then asks about them, and each
 -- counts from 0.
 local VERBS = { BatchRunPipeline = "starting", ShowBatchRunResult = "asking" }
 
---- A progress line on file: "asking 300/1000 [#######-----------------]
+--- A progress line on file (stderr): "asking 300/1000 [#######-----------------]
 -- 1234/s", drawn by update(done, total, operation) (the library's
--- on_progress) and redrawn in place with "\r".  Unless forced, nothing
--- is drawn for a call of one batch: p.batch_size (the client's) tells.
+-- on_progress) and redrawn in place with "\r", fit to the terminal's width
+-- (M.columns, asked at the first draw; getenv is the environment's).
+-- Unless forced, nothing is drawn for a call of one batch: p.batch_size
+-- (the client's) tells.
 --
 -- p.update(done, total, operation), p.clear() (erases the line, e.g.
 -- before a log line), p.redraw() (after it), p.finish() (erases it for
 -- good).
-function M.progress(file, forced)
+function M.progress(file, forced, getenv)
   local p = {}
   local op
   local start, drawn_at, line = br.now(), nil, nil
+  local width -- false: not known
 
   local function draw(done, total)
+    if width == nil then width = M.columns(getenv) or false end
     local elapsed = br.now() - start
-    local filled = total > 0 and math.floor(BAR * done / total) or BAR
-    local text = ("%s %d/%d [%s%s]"):format(VERBS[op] or "asking", done, total,
-      ("#"):rep(filled), ("-"):rep(BAR - filled))
-    if elapsed > 0 then text = text .. (" %d/s"):format(math.floor(done / elapsed + 0.5)) end
+    local rate = elapsed > 0 and (" %d/s"):format(math.floor(done / elapsed + 0.5)) or ""
+    local text = progress_text(VERBS[op] or "asking", done, total, rate, width or nil)
     local pad = line and #line > #text and (" "):rep(#line - #text) or ""
     file:write("\r" .. text .. pad)
     file:flush()
