@@ -222,7 +222,7 @@ static cab_http_status fail_with(CURLcode rc, const char *detail, char *err, siz
 
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, long timeout_ms, int once, char *err, size_t errlen) {
+                                 size_t body_len, int once, char *err, size_t errlen) {
     struct curl_slist *list, *tmp;
     CURLcode rc;
     size_t i;
@@ -274,7 +274,6 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
      * The body's size goes before it: COPYPOSTFIELDS copies that many bytes. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, once ? 1L : 0L)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_PIPEWAIT, pipewait)) != CURLE_OK ||
-        (rc = curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, timeout_ms)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_COPYPOSTFIELDS, body)) != CURLE_OK)
@@ -283,6 +282,11 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
 nomem:
     snprintf(err, errlen, "out of memory");
     return CAB_HTTP_NOMEM;
+}
+
+void cab_easy_timed_out(cab_easy *e, long timeout_ms) {
+    snprintf(e->curl_err, sizeof e->curl_err, "no whole answer within the timeout of %ld ms (%zu bytes of its body came)",
+             timeout_ms, e->resp.body.len);
 }
 
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {

@@ -49,13 +49,16 @@ void cab_easy_free(cab_easy *e);
 
 /* Sets up the next request.  headers are complete "Name: value" lines;
  * they and the body are copied, so the caller's memory may go at once.
- * timeout_ms (> 0) bounds this attempt: the caller has taken the smaller
- * of the client's timeout and what is left of the call's deadline.  once:
- * the request is not idempotent and must reach the network at most once,
- * so it gets a fresh connection (see easy.c). */
+ * once: the request is not idempotent and must reach the network at most
+ * once, so it gets a fresh connection (see easy.c).  The attempt's timeout
+ * is kept by the multi handle (multi.c), which tells cab_easy_timed_out. */
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
-                                 size_t body_len, long timeout_ms, int once, char *err, size_t errlen);
+                                 size_t body_len, int once, char *err, size_t errlen);
+
+/* The transfer was stopped, its timeout of timeout_ms up: what
+ * cab_easy_finish then says of it. */
+void cab_easy_timed_out(cab_easy *e, long timeout_ms);
 
 /* Classifies how libcurl ended the transfer (rc) and reads the status.
  * *not_sent is set when the request provably never reached the server

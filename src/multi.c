@@ -7,6 +7,7 @@
 #include "requirements.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@ typedef struct {
     unsigned long seq; /* order of completion, so answers come out first done, first out */
     unsigned long group; /* the call that started it */
     int restarts;     /* times it began again, its connection not clean (conns.h) */
+    long timeout_ms;  /* what bounds the attempt (> 0), or 0 for nothing */
+    long long due;    /* when it times out (now_ms) */
 } slot;
 
 /* A socket libcurl waits on (see "Watching from an event loop" in
@@ -271,8 +274,7 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
     CURLMcode mc;
     *st = CAB_HTTP_NOMEM;
     if (i < 0) return -1;
-    *st = cab_easy_prepare(m->slots[i].easy, method, url, headers, n_headers, body, body_len,
-                           timeout_ms, once, err, errlen);
+    *st = cab_easy_prepare(m->slots[i].easy, method, url, headers, n_headers, body, body_len, once, err, errlen);
     if (*st != CAB_HTTP_OK) return -1;
     h = cab_easy_handle(m->slots[i].easy);
     /* The slot's index rides on the handle, to find it when it is done. */
@@ -289,6 +291,8 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
     m->slots[i].state = SLOT_RUNNING;
     m->slots[i].group = group;
     m->slots[i].restarts = 0;
+    m->slots[i].timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    m->slots[i].due = now_ms() + timeout_ms;
     m->running++;
     return i;
 }
@@ -362,6 +366,42 @@ static void fail_running(cab_multi *m, CURLMcode mc) {
     }
 }
 
+/* Ends as timed out every running transfer whose time is up.  The library
+ * keeps the attempts' timeouts rather than libcurl (CURLOPT_TIMEOUT_MS),
+ * which checks a transfer's time before it reads its socket: an answer
+ * that came in while the caller's code ran past the timeout (a callback
+ * that blocks, a coroutine resumed late) would be thrown away.  So this
+ * runs only after the transfers were driven and what they finished
+ * collected. */
+static void expire(cab_multi *m) {
+    long long now = now_ms();
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        slot *s = &m->slots[i];
+        if (s->state != SLOT_RUNNING || !s->timeout_ms || now < s->due) continue;
+        (void)curl_multi_remove_handle(m->multi, cab_easy_handle(s->easy));
+        cab_easy_timed_out(s->easy, s->timeout_ms);
+        s->rc = CURLE_OPERATION_TIMEDOUT;
+        s->state = SLOT_DONE;
+        s->seq = m->done_seq++;
+        m->changes++;
+        m->running--;
+    }
+}
+
+/* Milliseconds until the first running transfer times out, at most
+ * limit (>= 0). */
+static long until_expiry(const cab_multi *m, long limit) {
+    long long now = now_ms();
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        const slot *s = &m->slots[i];
+        if (s->state == SLOT_RUNNING && s->timeout_ms && s->due - now < limit)
+            limit = s->due > now ? (long)(s->due - now) : 0;
+    }
+    return limit;
+}
+
 /* Runs every transfer once.  curl_multi_perform tells the socket callback
  * nothing, so once an event loop watches the record (cab_multi_watch), a
  * call waiting here (a synchronous one on the same handle) would leave the
@@ -370,14 +410,25 @@ static void fail_running(cab_multi *m, CURLMcode mc) {
  * socket callback for every transfer: libcurl marks it deprecated in
  * favour of curl_multi_socket_action, which runs only the transfers of one
  * socket, but it is the one call that brings the whole record up to date. */
-static CURLMcode drive(cab_multi *m, int *still) {
+static CURLMcode perform(cab_multi *m, int *still) {
     if (!m->watched) return curl_multi_perform(m->multi, still);
     CURL_IGNORE_DEPRECATION(return curl_multi_socket_all(m->multi, still);)
 }
 
+/* Runs every transfer once, then marks those finished done, and those
+ * whose time is up timed out. */
+static CURLMcode drive(cab_multi *m) {
+    int still;
+    CURLMcode mc = perform(m, &still);
+    if (mc != CURLM_OK) return mc;
+    collect(m);
+    expire(m);
+    return CURLM_OK;
+}
+
 int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_status *st, int *not_sent,
                    char *err, size_t errlen) {
-    int i, still;
+    int i;
     CURLMcode mc = CURLM_OK;
     long long until = wait_ms >= 0 ? now_ms() + wait_ms : 0;
     *not_sent = 0;
@@ -392,8 +443,8 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
              * callback) going: their events end a poll early, so they are
              * driven, or the poll would return at once again and spin. */
             while (wait_ms > 0 && (slice = (long)(until - now_ms())) > 0) {
-                if ((mc = drive(m, &still)) == CURLM_OK)
-                    mc = curl_multi_poll(m->multi, NULL, 0, (int)(slice < 1000 ? slice : 1000), NULL);
+                if ((mc = drive(m)) == CURLM_OK)
+                    mc = curl_multi_poll(m->multi, NULL, 0, (int)until_expiry(m, slice < 1000 ? slice : 1000), NULL);
                 if (mc != CURLM_OK) {
                     fail_running(m, mc);
                     break;
@@ -401,16 +452,16 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
             }
             return CAB_MULTI_IDLE;
         }
-        if ((mc = drive(m, &still)) != CURLM_OK) break;
-        collect(m);
+        if ((mc = drive(m)) != CURLM_OK) break;
         if ((i = first_done(m, group)) >= 0) break;
         if (wait_ms >= 0) {
             long long left = until - now_ms();
             if (left <= 0) return CAB_MULTI_WAITED;
             if (left < slice) slice = (long)left;
         }
-        /* libcurl never sleeps past its next timer, so timeouts hold. */
-        if ((mc = curl_multi_wait(m->multi, NULL, 0, (int)slice, NULL)) != CURLM_OK) break;
+        /* libcurl never sleeps past its next timer, nor this past the
+         * first attempt's timeout, so timeouts hold. */
+        if ((mc = curl_multi_wait(m->multi, NULL, 0, (int)until_expiry(m, slice), NULL)) != CURLM_OK) break;
     }
     if (mc != CURLM_OK) {
         fail_running(m, mc);
@@ -462,6 +513,9 @@ int cab_multi_watch(cab_multi *m, long *timeout_ms) {
         long long left = m->timer_due - now_ms();
         *timeout_ms = left > 0 ? (long)left : 0;
     }
+    /* The attempts' timeouts are the library's: the loop acts on them too. */
+    if (m->running) *timeout_ms = until_expiry(m, *timeout_ms < 0 ? LONG_MAX : *timeout_ms);
+    if (*timeout_ms == LONG_MAX) *timeout_ms = -1;
     return m->n_watches;
 }
 
@@ -507,6 +561,7 @@ void cab_multi_act(cab_multi *m, int fd, int events) {
     }
     if ((mc = curl_multi_socket_action(m->multi, sock, mask, &still)) != CURLM_OK) fail_running(m, mc);
     collect(m);
+    expire(m);
 }
 
 unsigned long cab_multi_changes(const cab_multi *m) { return m->changes; }

@@ -30,8 +30,11 @@ int cab_multi_inherited(const cab_multi *m);
 unsigned long cab_multi_group(cab_multi *m);
 
 /* Starts a request of group on an idle transfer; timeout_ms (> 0) bounds
- * it; once: sent at most once (see cab_easy_prepare).  Returns its slot
- * (>= 0), or -1 with *st and err saying why. */
+ * it: checked each time the transfers are driven, after they have read
+ * what came, so time the caller spends away from the handle (its
+ * callbacks) cannot throw away an answer that came meanwhile.  once: sent
+ * at most once (see cab_easy_prepare).  Returns its slot (>= 0), or -1
+ * with *st and err saying why. */
 int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const char *url,
                     const char *const *headers, size_t n_headers, const char *body, size_t body_len,
                     long timeout_ms, int once, cab_http_status *st, char *err, size_t errlen);

@@ -231,6 +231,12 @@ M.rows = {
   { name = "a query leaves its connection alive; the server resets it at the next query", op = "query",
     before = "query", standin = { reset_first = 1, fault_after = 1 }, options = { max_retries = 0 },
     expect = { ok = true }, saw = { requests = 3, faults = { reset_first = 1 } } },
+  -- The timeout bounds the wait for the server, not the caller's own code:
+  -- answers that came in while a callback ran past it count
+  { name = "the logger blocks past the timeout while the other batches' answers come in", op = "run",
+    options = { batch_size = 2, concurrency = 3, max_retries = 0, logger = function(event)
+      if event.batch == 1 then os.execute("sleep 0.8") end
+    end }, expect = { ok = true }, saw = { routes = { run = 3 } } },
   { name = "a query leaves its connection alive; the server reads the run and closes without answering",
     op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
     expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },

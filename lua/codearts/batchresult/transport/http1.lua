@@ -61,6 +61,24 @@ function M.left_ms(deadline)
   return math.max(1, math.floor(left * 1000 + 0.5))
 end
 
+-- How long an attempt whose time ran out between its waits may still read.
+local GRACE = 0.05
+
+--- The whole milliseconds the next wait of an attempt may take, by
+-- attempt.deadline (an ngx.now()); nil once it has passed.  A wait that
+-- outlasts it fails, and ends the attempt; so time found gone before a
+-- wait went by outside the waits, in the caller's code (a callback that
+-- blocked the worker, say), while the answer may have come in.  Then the
+-- attempt gets GRACE more, once, to read what is there, as libcurl's
+-- transport reads what came before it looks at the time (src/multi.c).
+-- The resty.http adapter times with it too.
+function M.wait_ms(attempt)
+  local ms = M.left_ms(attempt.deadline)
+  if ms or attempt.graced then return ms end
+  attempt.graced, attempt.deadline = true, ngx.now() + GRACE
+  return M.left_ms(attempt.deadline)
+end
+
 -- Cosockets decode no content coding (libcurl does), so these clients ask
 -- for the body as it is; without an Accept-Encoding a server may code it
 -- any way it likes (RFC 9110 12.5.3).  A coded body all the same is a
@@ -89,7 +107,7 @@ end
 -- The read timeout is what is left of the attempt's time, so that slow
 -- drips of bytes cannot stretch it.
 function Reader:arm()
-  local ms = M.left_ms(self.deadline)
+  local ms = M.wait_ms(self)
   if not ms then return nil, "timeout" end
   self.sock:settimeouts(self.connect_ms, ms, ms)
   return true

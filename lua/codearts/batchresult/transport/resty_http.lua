@@ -35,7 +35,7 @@ local function kind_of_error(err)
   return kind_of(err)
 end
 
-local left_ms = http1.left_ms
+local left_ms, wait_ms = http1.left_ms, http1.wait_ms
 
 --- The bytes of the head that headers (resty.http's table: a repeated
 -- header's values in a list) stand for: "Name: value\r\n" each; and
@@ -64,13 +64,13 @@ local function noted(seen, name, ok, ...)
 end
 
 --- sock as resty.http is to see it: before each wait, its timeouts are
--- re-armed to what is left of the attempt (connecting and the handshake
--- also to at most connect_ms), and once nothing is left the wait fails at
--- once with "timeout".  resty.http sets timeouts once, and a cosocket's
+-- re-armed to what is left of the attempt (http1.wait_ms; connecting and
+-- the handshake also to at most connect_ms), and once nothing is left the
+-- wait fails at once with "timeout".  resty.http sets timeouts once, and a cosocket's
 -- bound each read alone, so a head whose lines drip in would stretch the
 -- attempt without end.  seen.failed names the last wait that failed, for
 -- the kind of a failure resty.http reports only in words.
-local function bounded(sock, deadline, connect_ms, seen)
+local function bounded(sock, attempt, connect_ms, seen)
   return setmetatable({}, { __index = function(_, name)
     local method = sock[name]
     if not WAITS[name] then
@@ -78,7 +78,7 @@ local function bounded(sock, deadline, connect_ms, seen)
       return function(_, ...) return method(sock, ...) end
     end
     return function(_, ...)
-      local ms = left_ms(deadline)
+      local ms = wait_ms(attempt)
       if not ms then
         seen.failed = name
         return nil, "timeout"
@@ -117,7 +117,7 @@ local function send_once(http, cfg, req, u, link, deadline)
   local connect_ms = config.ms(cfg.connect_timeout)
   local ms = left_ms(deadline) or 1
   local httpc, seen = http.new(), {}
-  httpc.sock = bounded(httpc.sock, deadline, connect_ms, seen)
+  httpc.sock = bounded(httpc.sock, { deadline = deadline }, connect_ms, seen)
   httpc:set_timeouts(math.min(ms, connect_ms), ms, ms)
   local ok, err = httpc:connect {
     scheme = u.scheme, host = u.host, port = u.port, pool = link.pool,
