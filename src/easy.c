@@ -21,6 +21,7 @@ struct cab_easy {
     size_t head_bytes;
     long long length;
     int in_head;                /* a status line came, the blank line not yet */
+    int switched;               /* the last status line said 101 */
     enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS, HEAD_BAD_LENGTH } head;
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     cab_http_response resp;
@@ -110,9 +111,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     }
     if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
         /* A new response begins (after a 100 Continue, say). */
+        const char *code = memchr(p, ' ', len);
         forget_headers(r);
         e->length = -1;
         e->in_head = 1;
+        e->switched = code && (size_t)(p + len - code) > 4 && !memcmp(code, " 101", 4);
         return len;
     }
     if (len <= 2) e->in_head = 0; /* the blank line: the head is whole */
@@ -239,6 +242,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     e->head = HEAD_OK;
     e->head_bytes = 0;
     e->in_head = 0;
+    e->switched = 0;
     forget_headers(&e->resp);
     e->curl_err[0] = '\0';
 
@@ -305,6 +309,13 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
     if (rc == CURLE_OK && e->in_head) {
         snprintf(err, errlen, "the connection closed in the middle of the answer's headers");
         return CAB_HTTP_NETWORK;
+    }
+    /* A 101 nobody asked for (no Upgrade is ever sent) whose connection
+     * then closes: libcurl, waiting for the answer after it, calls that
+     * no answer; the 101 is the answer, as when more follows it. */
+    if (rc == CURLE_GOT_NOTHING && e->switched && !e->in_head) {
+        e->resp.status = 101;
+        return CAB_HTTP_OK;
     }
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
     if (rc == CURLE_OK) return CAB_HTTP_OK;

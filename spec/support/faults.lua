@@ -87,8 +87,8 @@ local INTERIM = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
   .. "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
 -- 101 switches to a protocol the client never asked for: that is the
 -- answer (libcurl's HTTP failure), not an interim one.
-local SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
-  .. "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"result\":[]}"
+local SWITCHED = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
+local SWITCH = SWITCHED .. "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"result\":[]}"
 -- A head of 16,000 short lines: 48,000 bytes without their line breaks,
 -- 80,000 with them.
 local SHORT_LINES = with_head(("a:b\r\n"):rep(16000))
@@ -129,6 +129,12 @@ M.rows = {
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
     saw = { requests = 3 } },
   { name = "a 101 Switching Protocols nobody asked for", op = "query", standin = { banner_first = 3, banner = SWITCH },
+    expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 101 Switching Protocols nobody asked for, then the connection closes", op = "query",
+    standin = { banner_first = 3, banner = SWITCHED },
+    expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 101 Switching Protocols nobody asked for, then the connection closes", op = "run",
+    standin = { banner_first = 3, banner = SWITCHED },
     expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a 503 with its Content-Length given twice, equal", op = "query",
     standin = { banner_first = 3, banner = busy(("Content-Length: %d\r\n"):rep(2):format(#BUSY, #BUSY)) },
