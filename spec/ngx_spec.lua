@@ -570,6 +570,12 @@ describe("inside nginx (ngx_lua cosockets)", function()
         taken_alike(te .. "Content-Length: 5\r\n\r\n" .. chunks .. "\r\n")
       end)
 
+    it("refuses a trailer line that is no header, as libcurl does: PROTOCOL", function()
+      local chunks = ("%x\r\n%s\r\n0\r\n"):format(#body, body)
+      fails_alike("PROTOCOL",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. chunks .. "Bad Trailer\r\n\r\n")
+    end)
+
     it("refuses a chunk size of more than 16 hex digits, leading zeros counted, as libcurl does: PROTOCOL", function()
       fails_alike("PROTOCOL", chunked(("%017x"):format(#body), body, "\r\n0\r\n\r\n"))
       fails_alike("PROTOCOL", chunked(("%x"):format(#body), body, "\r\n" .. ("0"):rep(17) .. "\r\n\r\n"))

@@ -337,6 +337,14 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
         return CAB_HTTP_TOO_LARGE;
     }
+    /* A transfer's own refusal to take an argument is libcurl's header
+     * store refusing a line of the answer (a trailer that is no header):
+     * options are all set before it starts. */
+    if (rc == CURLE_BAD_FUNCTION_ARGUMENT) {
+        snprintf(err, errlen, "the answer has a header or trailer line that is no header: %s",
+                 e->curl_err[0] ? e->curl_err : curl_easy_strerror(rc));
+        return CAB_HTTP_PROTOCOL;
+    }
     /* libcurl reports chunked framing it cannot read as a receive error,
      * like a dropped connection; its message tells them apart. */
     if (rc == CURLE_RECV_ERROR && strstr(e->curl_err, "chunked-encoding")) {

@@ -357,9 +357,11 @@ local function read_chunked(r, limit, length)
     end
     if line == "" then break end
     budget = budget - #line - 2
-    -- A Content-Length here is checked beside the head's, as libcurl's
+    -- Each line must be a header, as libcurl's header store requires; a
+    -- Content-Length here is checked beside the head's, as libcurl's
     -- transport checks every line of trailers too.
     local name, value = header_line(line)
+    if not name then return nil, "PROTOCOL", "bad trailer line in the answer: " .. quoted(line) end
     if name == "content-length" then
       length = length and length .. ", " .. value or value
       local ok, why = content_length(length)
