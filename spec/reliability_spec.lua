@@ -424,6 +424,45 @@ describe("TLS", function()
     assert.are.equal(6, #assert(client_of(server, { ca_path = hashed }):query(seed_pairs())))
   end)
 
+  it("takes a reset in the middle of the handshake for a connection failure: NETWORK, retried, a run too", function()
+    -- A server that lets the ClientHello in and closes without reading it:
+    -- the kernel resets the connection, as an overloaded balancer may.
+    local script = dir .. "/reset.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local cqueues, socket = require "cqueues", require "cqueues.socket"
+      local srv = assert(socket.listen { host = "127.0.0.1", port = 0 })
+      assert(srv:listen())
+      local _, _, port = srv:localname()
+      io.write(port, "\n")
+      io.stdout:flush()
+      local cq = cqueues.new()
+      cq:wrap(function()
+        for con in srv:clients() do
+          cq:wrap(function()
+            cqueues.sleep(0.1)
+            con:close()
+          end)
+        end
+      end)
+      assert(cq:loop())
+    ]])
+    f:close()
+    local p = assert(io.popen("sh -c 'echo $$; exec " .. require("spec.support.child").interpreter .. " "
+      .. script .. "'"))
+    local pid, port = p:read("*l"), tonumber(p:read("*l"))
+    finally(function()
+      os.execute("kill " .. pid)
+      p:close()
+    end)
+    local c = assert(br.new { endpoint = "https://127.0.0.1:" .. port, project_id = PROJECT, ak = creds.permanent.ak,
+                             sk = creds.permanent.sk, max_retries = 2, max_retry_wait = 0.05 })
+    for _, call in ipairs({ { c.query, seed_pairs() }, { c.run, { seed_pairs()[1].pipeline_id } } }) do
+      local _, err = call[1](c, call[2])
+      assert.are.same({ "NETWORK", true, 3 }, { err.code, err.retryable, err.attempts }, tostring(err))
+    end
+  end)
+
   it("tls_verify = false works, and says so loudly", function()
     local c = client_of(server, { tls_verify = false })
     assert.truthy(tostring(c):find("TLS verification OFF", 1, true))

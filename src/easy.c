@@ -4,6 +4,7 @@
 #include "limit.h"
 #include "requirements.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,17 @@ void cab_easy_timed_out(cab_easy *e, long timeout_ms) {
              timeout_ms, e->resp.body.len);
 }
 
+/* Whether the transfer ended as the system reset or broke its connection:
+ * libcurl's message for a failed read or write on the socket, with the
+ * system's error.  (That error outlives the transfer that met it, so the
+ * message must say this transfer met one.) */
+static int connection_broken(cab_easy *e) {
+    long os_errno = 0;
+    if (strncmp(e->curl_err, "Recv failure", 12) != 0 && strncmp(e->curl_err, "Send failure", 12) != 0) return 0;
+    if (curl_easy_getinfo(e->easy, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK) return 0;
+    return os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED;
+}
+
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
     curl_off_t pretransfer = 0;
     *not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
@@ -337,6 +349,11 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
         return CAB_HTTP_TOO_LARGE;
     }
+    /* A connection reset or broken in the middle of the TLS handshake is
+     * the network's failure, not TLS's: no byte of the request left, and
+     * another try may well get through (a balancer that was overloaded). */
+    if (rc == CURLE_SSL_CONNECT_ERROR && connection_broken(e))
+        return fail_with(CURLE_RECV_ERROR, e->curl_err, err, errlen);
     /* A transfer's own refusal to take an argument is libcurl's header
      * store refusing a line of the answer (a trailer that is no header):
      * options are all set before it starts. */
