@@ -109,6 +109,17 @@ M.rows = {
   { name = "a chunked answer whose chunk size is not hex", op = "query",
     standin = { banner_first = 3, banner = BAD_CHUNK },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "an answer whose Transfer-Encoding is not chunked (foo)", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: foo\r\n\r\n{\"result\":[]}" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "an answer whose Transfer-Encoding only ends in chunked (xchunked)", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n"
+      .. "d\r\n{\"result\":[]}\r\n0\r\n\r\n" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a chunked answer whose Content-Length beside the chunks is not a number", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+      .. "Content-Length: abc\r\n\r\nd\r\n{\"result\":[]}\r\n0\r\n\r\n" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
   { name = "an answer whose Content-Length is not a number", op = "query",
     standin = { banner_first = 3, banner = BAD_LENGTH },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },

@@ -110,6 +110,15 @@ local function read_body(res, limit, until_close)
   end
 end
 
+--- Header name's value in a head's headers hs (repeated ones joined with
+-- ", "): resty.http's header table ignores case, a plain one may not.
+local function header_of(hs, name)
+  hs = hs or {}
+  local v = hs[name] or hs[name:lower()]
+  if type(v) == "table" then v = table.concat(v, ", ") end
+  return v
+end
+
 --- One attempt over one connection: response, or nil, kind, message,
 -- not_sent, stale (stale: a pooled connection failed before any answer
 -- came, so the server most likely closed it while idle).
@@ -156,7 +165,7 @@ local function send_once(http, cfg, req, u, link, deadline)
   -- real one, still to come, is read after it, every head counting
   -- towards the limit (as libcurl counts them).  But 101 switches to
   -- another protocol, never asked for: it is the answer, as under libcurl.
-  local head = 0
+  local head, length, why = 0
   while true do
     local status = res.status
     if type(status) ~= "number" or status < 100 or status > 999 or status % 1 ~= 0 then
@@ -167,32 +176,38 @@ local function send_once(http, cfg, req, u, link, deadline)
     if head > http1.MAX_HEADER_BYTES then return fail("RESPONSE_TOO_LARGE", http1.HEAD_TOO_LARGE) end
     -- (as the built-in client and libcurl refuse it)
     if nul then return fail("PROTOCOL", "a NUL byte in a header line of the answer") end
+    -- Every head's Content-Length is checked, as the built-in client and
+    -- libcurl check it: one that is no number, or two different ones, and
+    -- no length can be trusted.
+    length = header_of(res.headers, "Content-Length")
+    if length then
+      length, why = http1.content_length(length)
+      if not length then return fail("PROTOCOL", why) end
+    end
     if status >= 200 or status == 101 then break end
     res, err = httpc:read_response(params)
     if not res then return fail(kind_of_error(err), "reading the answer: " .. tostring(err)) end
   end
-  local h = res.headers or {}
-  local function header(name)
-    -- resty.http's header table ignores case; a plain one may not.
-    local v = h[name] or h[name:lower()]
-    if type(v) == "table" then v = table.concat(v, ", ") end
-    return v
-  end
+  local function header(name) return header_of(res.headers, name) end
   local status, limit = res.status, cfg.max_response_bytes
-  local te = header("Transfer-Encoding")
-  local length = not te and header("Content-Length")
   -- Only an answer read to its end by its length goes back to the pool:
   -- resty.http leaves a chunked answer's trailers unread unless the
   -- answer announces them, a 204 or 304 may have a body on the wire all
   -- the same, and after a 101 comes another protocol.
   local body, kind, msg, whole
+  local chunked
+  if status ~= 101 and status ~= 204 and status ~= 304 then
+    -- Only chunked alone frames a body in chunks; any other coding is
+    -- refused, as the built-in client and libcurl refuse it.
+    chunked, why = http1.chunked_coding(header("Transfer-Encoding"))
+    if chunked == nil then return fail("PROTOCOL", why) end
+  end
   if status == 101 or status == 204 or status == 304 then
     body = ""
-  elseif length then
+  elseif length and not chunked then
     -- Read here, by http1's rules: resty.http takes no list of equal
     -- lengths (RFC 9110 8.6), and would wait for a length over the limit.
-    local n, why = http1.content_length(length)
-    if not n then return fail("PROTOCOL", why) end
+    local n = length
     if n > limit then return fail("RESPONSE_TOO_LARGE", too_large(limit)) end
     body = ""
     if n > 0 then body, err = httpc.sock:receive(n) end
@@ -201,7 +216,7 @@ local function send_once(http, cfg, req, u, link, deadline)
     end
     whole = true
   else
-    body, kind, msg = read_body(res, limit, not (te or ""):lower():find("chunked", 1, true))
+    body, kind, msg = read_body(res, limit, not chunked)
   end
   if not body then return fail(kind, msg) end
   msg = http1.coded(header("Content-Encoding"))
