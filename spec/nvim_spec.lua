@@ -132,6 +132,13 @@ describe("in Neovim", function()
     end
   end)
 
+  it("takes an answer that came within the timeout while the editor was busy past it", function()
+    server:config { delay_ms = 600 }
+    local got = nvim("spec/nvim/busy.lua")
+    assert.is_nil(got.error)
+    assert.are.same({ "none", "6" }, { got.code, got.results })
+  end)
+
   it("ends a call at once when no descriptor is left to watch its socket", function()
     local got = nvim("spec/nvim/fd_short.lua")
     assert.is_nil(got.error) -- (it slept, with its failure ready, until anything woke the pump)

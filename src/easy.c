@@ -22,8 +22,8 @@ struct cab_easy {
     size_t head_bytes;
     long long length;
     int in_head;                /* a status line came, the blank line not yet */
-    int switched;               /* the last status line said 101 */
-    enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS, HEAD_BAD_LENGTH } head;
+    int switched;               /* the last status line said 101 (see on_header) */
+    enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS, HEAD_BAD_LENGTH, HEAD_SWITCHED } head;
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     cab_http_response resp;
 };
@@ -120,6 +120,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
         return len;
     }
     if (len <= 2) e->in_head = 0; /* the blank line: the head is whole */
+    /* A 101 nobody asked for (no Upgrade is ever sent) is the answer: what
+     * follows is another protocol, and libcurl would wait for an answer
+     * after it until the timeout, or call a close no answer. */
+    if (len <= 2 && e->switched) {
+        e->head = HEAD_SWITCHED;
+        return 0;
+    }
     if ((length = content_length(p, len)) != -1) {
         if (length == -3) {
             e->head = HEAD_BAD_LENGTH;
@@ -322,10 +329,7 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         snprintf(err, errlen, "the connection closed in the middle of the answer's headers");
         return CAB_HTTP_NETWORK;
     }
-    /* A 101 nobody asked for (no Upgrade is ever sent) whose connection
-     * then closes: libcurl, waiting for the answer after it, calls that
-     * no answer; the 101 is the answer, as when more follows it. */
-    if (rc == CURLE_GOT_NOTHING && e->switched && !e->in_head) {
+    if (e->head == HEAD_SWITCHED) {
         e->resp.status = 101;
         return CAB_HTTP_OK;
     }

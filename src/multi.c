@@ -366,16 +366,48 @@ static void fail_running(cab_multi *m, CURLMcode mc) {
     }
 }
 
+/* Runs every transfer once.  curl_multi_perform tells the socket callback
+ * nothing, so once an event loop watches the record (cab_multi_watch), a
+ * call waiting here (a synchronous one on the same handle) would leave the
+ * record stale for the loop: a socket libcurl opened here would never be
+ * watched.  curl_multi_socket_all is curl_multi_perform and then the
+ * socket callback for every transfer: libcurl marks it deprecated in
+ * favour of curl_multi_socket_action, which runs only the transfers of one
+ * socket, but it is the one call that brings the whole record up to date. */
+static CURLMcode perform(cab_multi *m, int *still) {
+    if (!m->watched) return curl_multi_perform(m->multi, still);
+    CURL_IGNORE_DEPRECATION(return curl_multi_socket_all(m->multi, still);)
+}
+
+/* Whether a running transfer's time is up. */
+static int overdue(const cab_multi *m, long long now) {
+    int i;
+    for (i = 0; i < m->n_slots; i++)
+        if (m->slots[i].state == SLOT_RUNNING && m->slots[i].timeout_ms && now >= m->slots[i].due) return 1;
+    return 0;
+}
+
+/* How many more passes over every transfer libcurl gets before one whose
+ * time is up is ended: a pass that reads an HTTP/2 stream's last frames
+ * may complete its transfer only in the next one. */
+#define LAST_LOOKS 3
+
 /* Ends as timed out every running transfer whose time is up.  The library
  * keeps the attempts' timeouts rather than libcurl (CURLOPT_TIMEOUT_MS),
  * which checks a transfer's time before it reads its socket: an answer
  * that came in while the caller's code ran past the timeout (a callback
- * that blocks, a coroutine resumed late) would be thrown away.  So this
- * runs only after the transfers were driven and what they finished
- * collected. */
+ * that blocks, a coroutine resumed late, an editor busy past it) would be
+ * thrown away.  So this runs after what finished was collected, and first
+ * lets libcurl read every socket again (an event loop's timer may fire
+ * before the socket's event, and its pass reads no socket). */
 static void expire(cab_multi *m) {
-    long long now = now_ms();
-    int i;
+    long long now;
+    int i, still;
+    for (i = 0; i < LAST_LOOKS && overdue(m, now_ms()); i++) {
+        if (perform(m, &still) != CURLM_OK) break;
+        collect(m);
+    }
+    now = now_ms();
     for (i = 0; i < m->n_slots; i++) {
         slot *s = &m->slots[i];
         if (s->state != SLOT_RUNNING || !s->timeout_ms || now < s->due) continue;
@@ -400,19 +432,6 @@ static long until_expiry(const cab_multi *m, long limit) {
             limit = s->due > now ? (long)(s->due - now) : 0;
     }
     return limit;
-}
-
-/* Runs every transfer once.  curl_multi_perform tells the socket callback
- * nothing, so once an event loop watches the record (cab_multi_watch), a
- * call waiting here (a synchronous one on the same handle) would leave the
- * record stale for the loop: a socket libcurl opened here would never be
- * watched.  curl_multi_socket_all is curl_multi_perform and then the
- * socket callback for every transfer: libcurl marks it deprecated in
- * favour of curl_multi_socket_action, which runs only the transfers of one
- * socket, but it is the one call that brings the whole record up to date. */
-static CURLMcode perform(cab_multi *m, int *still) {
-    if (!m->watched) return curl_multi_perform(m->multi, still);
-    CURL_IGNORE_DEPRECATION(return curl_multi_socket_all(m->multi, still);)
 }
 
 /* Runs every transfer once, then marks those finished done, and those

@@ -29,6 +29,7 @@
 --                        where LuaJIT's FFI can set SO_LINGER 0, else a FIN)
 --      banner_first N    answer with banner, bytes that are not HTTP (by
 --                        default an SSH server's greeting line), then FIN
+--                        (banner_hold_ms later: 0 by default)
 --   2. fail_first N      answer fail_first_status (default 503), with
 --                        Retry-After: retry_after when that is set
 --   3. garbage_first N   answer 200 with a complete body that is not JSON
@@ -272,6 +273,11 @@ local config_spec = {
     default = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
     check = function(v) return type(v) == "string" and #v <= 262144 and v:find("^[ -~\r\n\t]+$") ~= nil end,
     what = "a non-empty string of printable ASCII, tabs and line breaks, at most 262144 bytes",
+  },
+  banner_hold_ms = {
+    default = 0,
+    check = function(v) return is_number(v) and v >= 0 and v <= 60000 end,
+    what = "a number of milliseconds from 0 to 60000",
   },
   stall_body_first = { default = 0, check = is_count, what = "an integer >= 0" },
   stale_answer_first = { default = 0, check = is_count, what = "an integer >= 0" },
@@ -1025,8 +1031,9 @@ local function reset_connection(stream, ctx)
   sock:close()
 end
 
--- banner_first: write config.banner, then close with a FIN.  The request
--- was read whole, so nothing unread turns the close into an RST.
+-- banner_first: write config.banner, then, banner_hold_ms later, close
+-- with a FIN.  The request was read whole, so nothing unread turns the
+-- close into an RST.
 local function send_banner(stream, ctx)
   local sock = raw_socket(stream, ctx)
   if not sock then
@@ -1039,6 +1046,7 @@ local function send_banner(stream, ctx)
   if not ok then
     log_peer("could not write the banner:", err)
   end
+  if config.banner_hold_ms > 0 then cqueues.sleep(config.banner_hold_ms / 1000) end
   sock:close()
 end
 
