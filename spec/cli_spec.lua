@@ -95,6 +95,42 @@ local function table_rows(text)
   return rows
 end
 
+--- A new directory, removed when the test ends.
+local function temporary_dir()
+  local p = io.popen("mktemp -d")
+  local dir = p:read("*l")
+  p:close()
+  finally(function() os.execute("rm -rf " .. cli.quote(dir)) end)
+  return dir
+end
+
+--- Asserts that text holds no n bytes (8 unless told) of secret.
+local function assert_hidden(text, secret, n, label)
+  n = n or 8
+  for i = 1, #secret - n + 1 do
+    assert.is_nil(text:find(secret:sub(i, i + n - 1), 1, true), (label or "") .. ": " .. text)
+  end
+end
+
+--- Asserts that the table in out keeps its STATUS column aligned over
+-- rows lines, each name of names ({ text, the columns a terminal draws
+-- it in }) counted as so many columns.
+local function assert_aligned(out, names, rows)
+  local starts = {}
+  for line in out:gmatch("[^\n]+") do
+    local at = line:find("START_", 1, true) or line:find("STATUS", 1, true)
+    if not at then break end
+    local before = line:sub(1, at - 1)
+    for _, n in ipairs(names) do
+      local i, j = before:find(n[1], 1, true)
+      if i then before = before:sub(1, i - 1) .. ("x"):rep(n[2]) .. before:sub(j + 1) end
+    end
+    starts[#starts + 1] = #before
+  end
+  assert.are.equal(rows, #starts, out)
+  for i = 2, rows do assert.are.equal(starts[1], starts[i], out) end
+end
+
 describe("codearts-batchresult", function()
   local server, env
   standin.for_block(function(s)
@@ -236,21 +272,24 @@ describe("codearts-batchresult", function()
       local by_id = {}
       for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
       server:config { names = by_id }
-      local r = run(concat({ "query" }, seed_args()))
-      local starts = {}
-      for line in r.out:gmatch("[^\n]+") do
-        local at = line:find("START_", 1, true) or line:find("STATUS", 1, true)
-        if not at then break end
-        local before = line:sub(1, at - 1)
-        for _, n in ipairs(names) do
-          local i, j = before:find(n[1], 1, true)
-          if i then before = before:sub(1, i - 1) .. ("x"):rep(n[2]) .. before:sub(j + 1) end
-        end
-        starts[#starts + 1] = #before
-      end
-      assert.are.equal(7, #starts, r.out)
-      for i = 2, 7 do assert.are.equal(starts[1], starts[i], r.out) end
+      assert_aligned(run(concat({ "query" }, seed_args())).out, names, 7)
     end)
+
+    it("keeps the table aligned by Unicode's East Asian Width: vertical and small forms wide, text emoji narrow",
+      function()
+        -- Each name and the columns a terminal draws it in.
+        local names = {
+          { "\239\185\144\239\185\145\239\185\146", 6 }, -- U+FE50 to U+FE52, small form variants: wide
+          { "\240\159\140\161\240\159\140\164", 2 },     -- U+1F321, U+1F324, text-style emoji: narrow
+          { "\234\165\160a", 3 },                         -- U+A960, a Hangul jamo: wide
+          { "\240\155\128\128", 2 },                     -- U+1B000, a kana: wide
+          { "\239\184\144", 2 },                          -- U+FE10, a vertical comma: wide
+        }
+        local by_id = {}
+        for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
+        server:config { names = by_id }
+        assert_aligned(run(concat({ "query" }, seed_args())).out, names, 7)
+      end)
 
     it("keeps the table aligned for Thai, Devanagari, Hebrew and Arabic names with their combining marks", function()
       -- Each name and the columns a terminal draws it in: its marks (Mn)
@@ -264,19 +303,7 @@ describe("codearts-batchresult", function()
       local by_id = {}
       for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
       server:config { names = by_id }
-      local r = run(concat({ "query" }, seed_args { 1, 2, 3, 4 }))
-      local starts = {}
-      for line in r.out:gmatch("[^\n]+") do
-        local at = line:find(" [%x]+ ") or line:find(" RUN ", 1, true)
-        local before = line:sub(1, at)
-        for _, n in ipairs(names) do
-          local i, j = before:find(n[1], 1, true)
-          if i then before = before:sub(1, i - 1) .. ("x"):rep(n[2]) .. before:sub(j + 1) end
-        end
-        starts[#starts + 1] = #before
-      end
-      assert.are.equal(5, #starts, r.out)
-      for i = 2, 5 do assert.are.equal(starts[1], starts[i], r.out) end
+      assert_aligned(run(concat({ "query" }, seed_args { 1, 2, 3, 4 })).out, names, 5)
     end)
 
     it("keeps the table aligned for names of ill-formed UTF-8, each bad byte drawn as U+FFFD", function()
@@ -577,6 +604,22 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    it("is 2 for a value the library refuses, naming the flag of the option it is about, none for the environment's",
+      function()
+        -- "timeout" in the value: the flag is --endpoint's all the same
+        local r = run({ "query", "--timeout", "5", "--endpoint", "ftp://timeout.example", arg_of(SEED[1]) })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find("'ftp://timeout.example' scheme must be https (or http on loopback) (--endpoint)\n",
+          1, true), r.err)
+        -- the endpoint of --region's variable: about no flag
+        r = run({ "query", "--timeout", "5", "--region", "cn-north-4", arg_of(SEED[1]) },
+          { env = { [REGION_VAR] = "ftp://timeout.example" } })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find(REGION_VAR .. " names an endpoint 'ftp://timeout.example' scheme must be https "
+          .. "(or http on loopback)\n", 1, true), r.err)
+        assert.are.equal(0, requests())
+      end)
+
     it("is 3 when the call fails: what arrived and the unanswered pairs are printed, the error on stderr", function()
       local list = model.make_pairs("cli-fail", 10)
       local args = { "query", "--batch-size", "4", "--concurrency", "1", "--max-retries", "0" }
@@ -606,10 +649,7 @@ describe("codearts-batchresult", function()
     end)
 
     it("is 3, never the interpreter's 1, when the tool cannot load its modules", function()
-      local p = io.popen("mktemp -d")
-      local dir = p:read("*l")
-      p:close()
-      finally(function() os.execute("rm -rf " .. cli.quote(dir)) end)
+      local dir = temporary_dir()
       -- A checkout whose C module was never built.
       os.execute("cp -r bin lua " .. cli.quote(dir))
       local r = run({ "--version" },
@@ -656,6 +696,14 @@ describe("codearts-batchresult", function()
       end
       assert.are.equal(0, requests())
     end)
+
+    it("is 2 for a usage error, whose message shows a line feed of the command line's as ?, forging no line",
+      function()
+        local r = run({ "query", "--x\ncodearts-batchresult: all 3 pipelines started" })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("Usage: codearts-batchresult query [options] [PIPELINE_ID:PIPELINE_RUN_ID ...]\n\n"
+          .. "Error: unknown option '--x?codearts-batchresult: all 3 pipelines started'\n", r.err)
+      end)
 
     it("is 3 when the server cannot be reached, and says why", function()
       local r = run({ "query", "--endpoint", "http://127.0.0.1:9", "--max-retries", "0", arg_of(SEED[1]) })
@@ -817,17 +865,24 @@ describe("codearts-batchresult", function()
     end)
   end)
 
-  describe("run, when a server sends a secret back", function()
-    it("never prints the client's token a server gave as a run id, in any format", function()
-      local id = SEED[1].pipeline_id
+  describe("when a server sends a secret back", function()
+    --- The clients whose secret a server may send back: { arguments,
+    -- environment, the secret }.
+    local function clients()
       local token = os.tmpname()
       files.write(token, creds.iam_token .. "\n")
+      finally(function() os.remove(token) end)
       local t = creds.temporary
-      for _, case in ipairs({
+      return {
         { { "--token-file", token }, { HUAWEICLOUD_SDK_AK = false, HUAWEICLOUD_SDK_SK = false }, creds.iam_token },
         { {}, { HUAWEICLOUD_SDK_AK = t.ak, HUAWEICLOUD_SDK_SK = t.sk,
                 HUAWEICLOUD_SDK_SECURITY_TOKEN = t.security_token }, t.security_token },
-      }) do
+      }
+    end
+
+    it("never prints the client's token a server gave as a run id, in any format", function()
+      local id = SEED[1].pipeline_id
+      for _, case in ipairs(clients()) do
         for _, format in ipairs({ "table", "json", "csv", "ndjson" }) do
           -- BatchRunPipeline's answer: the run id is the secret, so its
           -- status is not asked, and the pair is listed as not known.
@@ -837,12 +892,36 @@ describe("codearts-batchresult", function()
           assert.are.equal(3, r.status, cli.describe(r))
           local printed = r.out .. r.err
           assert.truthy(printed:find(id .. ":[REDACTED]", 1, true) or printed:find('"[REDACTED]"', 1, true), printed)
-          for i = 1, #case[3] - 7 do
-            assert.is_nil(printed:find(case[3]:sub(i, i + 7), 1, true), format .. ": " .. printed)
-          end
+          assert_hidden(printed, case[3], 8, format)
         end
       end
-      os.remove(token)
+    end)
+
+    it("never prints it in a record: run's run id, query's name, reason and status, in any format", function()
+      local id = SEED[1].pipeline_id
+      for _, case in ipairs(clients()) do
+        local secret = cjson.encode(case[3]):sub(2, -2) -- (in a JSON string)
+        for _, f in ipairs({ { "table" }, { "json" }, { "csv" }, { "ndjson" }, { "table", pty = true } }) do
+          local label = f[1] .. (f.pty and " on a terminal" or "")
+          -- BatchRunPipeline's answer: the run started, its id the secret.
+          answer_raw(cjson.encode({ result = { { pipeline_id = id, pipeline_run_id = case[3] } } }))
+          local r = run(concat({ "run", "-f", f[1] }, case[1], { id }), { env = case[2], pty = f.pty })
+          assert.are.equal(0, r.status, cli.describe(r))
+          local printed = r.out .. r.err
+          assert.truthy(printed:find("[REDACTED]", 1, true), label .. ": " .. printed)
+          assert_hidden(printed, case[3], 8, "run, " .. label)
+          answer_raw(results_body {
+            '"pipeline_name":"' .. secret .. '","status":"START_SUCCESS"',
+            '"pipeline_name":"n","status":"START_FAILED","reason":"queued behind ' .. secret .. '"',
+            '"pipeline_name":"n","status":"' .. secret .. '"',
+          })
+          r = run(concat({ "query", "-f", f[1] }, case[1], seed_args { 1, 2, 3 }), { env = case[2], pty = f.pty })
+          assert.are.equal(1, r.status, cli.describe(r))
+          printed = r.out .. r.err
+          assert.is_true(select(2, printed:gsub("%[REDACTED%]", "")) >= 3, label .. ": " .. printed)
+          assert_hidden(printed, case[3], 8, "query, " .. label)
+        end
+      end
     end)
   end)
 
@@ -1014,12 +1093,56 @@ describe("codearts-batchresult", function()
         assert.are.equal(2, r.status, cli.describe(r))
         assert.truthy(r.err:find("[REDACT", 1, true), r.err)
         -- Nor any 8 bytes of it (or its start, case[4] bytes of it).
-        local n = case[4] or 8
-        for i = 1, #case[3] - n + 1 do
-          assert.is_nil(r.err:find(case[3]:sub(i, i + n - 1), 1, true), r.err)
-        end
+        assert_hidden(r.err, case[3], case[4])
       end
       os.remove(token)
+      assert.are.equal(0, requests())
+    end)
+
+    it("redact the token of --token-file=-NAME, a file whose name starts with '-', from a usage error", function()
+      local dir = temporary_dir()
+      files.write(dir .. "/-token", creds.iam_token .. "\n")
+      local r = run({ "query", "--token-file=-token", "--timeout", creds.iam_token, arg_of(SEED[1]) }, { cwd = dir })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("--timeout: expected a number, got '[REDACTED]'", 1, true), r.err)
+      assert_hidden(r.err, creds.iam_token)
+      -- the token the call sends
+      r = run({ "query", "--token-file=-token", arg_of(SEED[2]) },
+        { cwd = dir, env = { HUAWEICLOUD_SDK_AK = false, HUAWEICLOUD_SDK_SK = false } })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.equal(creds.iam_token, server:last().headers["x-auth-token"])
+    end)
+
+    it("never read --token-file for --help or --version, and never more than a token's size", function()
+      local NAME = "codearts-batchresult"
+      local fifo = temporary_dir() .. "/fifo"
+      assert.truthy(os.execute("mkfifo " .. cli.quote(fifo)))
+      -- stdin a terminal where nothing is typed for 3 s; a FIFO nobody
+      -- writes: a read would wait, and the tool be killed after 2 s
+      for _, case in ipairs({
+        { { "query", "--token-file", "-", "--help" }, { pty = true, idle_input = 3 }, "Usage: " .. NAME .. " query" },
+        { { "run", "-h", "--token-file", "-" }, { pty = true, idle_input = 3 }, "Usage: " .. NAME .. " run" },
+        { { "query", "--token-file", fifo, "--version" }, {}, NAME .. " " .. br.VERSION },
+        { { "query", "--token-file=" .. fifo, "--help" }, {}, "Usage: " .. NAME .. " query" },
+      }) do
+        case[2].time_limit = 2
+        local r = run(case[1], case[2])
+        assert.are.equal(0, r.status, cli.describe(r))
+        assert.truthy(r.out:find(case[3], 1, true), r.out)
+      end
+      -- A usage error with stdin a terminal: said without waiting for the token.
+      local r = run({ "query", "--token-file", "-", "--bogus" }, { pty = true, idle_input = 3, time_limit = 2 })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.out:find("Error: unknown option '--bogus'", 1, true), r.out)
+      -- /dev/zero, in 400 MB: no more than a token's size is read, before
+      -- the arguments are parsed (for a usage error) or after.
+      for _, argv in ipairs({ { "query", "--token-file", "/dev/zero", "--bogus" },
+                              { "query", "--token-file", "/dev/zero", arg_of(SEED[1]) } }) do
+        r = run(argv, { memory_kb = 400000, time_limit = 10 })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.is_nil(r.err:find("internal error", 1, true), r.err)
+      end
+      assert.truthy(r.err:find("--token-file /dev/zero holds more than 65536 bytes", 1, true), r.err)
       assert.are.equal(0, requests())
     end)
 
@@ -1077,6 +1200,15 @@ describe("codearts-batchresult", function()
       assert.is_true(drawn >= 2, r.out)
       assert.truthy(r.out:find("\rasking 6/6 %[########%] %d+/s"), r.out) -- the bar narrowed, the rate kept
       assert.truthy(r.out:find("\r +\r"), r.out) -- erased
+    end)
+
+    it("draws the whole progress line when $COLUMNS is no whole number of columns, or too large", function()
+      server:config { delay_ms = 150 }
+      for _, columns in ipairs({ "1e20", "1.5", "1e999", "99999999999999999999" }) do
+        local r = run(args, { pty = true, env = { COLUMNS = columns } })
+        assert.are.equal(1, r.status, cli.describe(r))
+        assert.truthy(r.out:find("\rasking 6/6 %[" .. ("#"):rep(24) .. "%] %d+/s"), columns .. ": " .. r.out)
+      end
     end)
 
     it("draws no progress for a call of one batch, even on a terminal", function()
@@ -1137,10 +1269,7 @@ describe("codearts-batchresult", function()
 
   describe("the README's CI example", function()
     it("fails the job, showing the runs that did not start, and passes when all started", function()
-      local p = io.popen("mktemp -d")
-      local dir = p:read("*l")
-      p:close()
-      finally(function() os.execute("rm -rf " .. cli.quote(dir)) end)
+      local dir = temporary_dir()
       -- codearts-batchresult on PATH: the checkout's, under this Lua.
       local pwd = io.popen("pwd")
       local root = pwd:read("*l")
@@ -1209,15 +1338,12 @@ describe("codearts-batchresult", function()
   describe("installed by luarocks make", function()
     it("runs as codearts-batchresult from the tree's bin/", function()
       local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
-      local p = io.popen("mktemp -d")
-      local tmp = p:read("*l")
-      p:close()
-      finally(function() os.execute("rm -rf " .. cli.quote(tmp)) end)
+      local tmp = temporary_dir()
       -- A copy without build/, so the install compiles from scratch.
       local sh = "cp -r Makefile *.rockspec src lua bin scripts " .. cli.quote(tmp) .. " && cd " .. cli.quote(tmp)
         .. " && luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree=" .. cli.quote(tmp .. "/tree")
         .. " " .. (shell.release_rockspec()) .. " 2>&1; echo \"exit=$?\""
-      p = io.popen(sh)
+      local p = io.popen(sh)
       local out = p:read("*a")
       p:close()
       assert.truthy(out:find("exit=0%s*$"), out)

@@ -9,6 +9,11 @@
 --     pipe = "text",       -- stdin is a pipe from printf instead
 --     pty = true,          -- under script(1): stdin, stdout and stderr a terminal
 --     columns = 30,        -- with pty: the terminal is so many columns wide (stty)
+--     idle_input = 3,      -- with pty: nothing is typed for so many seconds, and
+--                          -- the terminal's input ends then (else at once)
+--     cwd = "/tmp/x",      -- run in this directory (the launcher by its full path)
+--     time_limit = 3,      -- kill the tool (SIGKILL: status 137) after so many seconds
+--     memory_kb = 400000,  -- the tool's address space, at most (ulimit -v)
 --     command = "bin/codearts-batchresult" or an installed one,
 --     reader = "head -n 1",   -- stdout goes to this command, which may stop reading
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
@@ -22,6 +27,14 @@ local child = require "spec.support.child"
 local files = require "spec.support.files"
 
 local M = {}
+
+-- The checkout, which the specs run from.
+local ROOT
+do
+  local p = assert(io.popen("pwd"))
+  ROOT = p:read("*l")
+  p:close()
+end
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -51,17 +64,22 @@ function M.run(argv, o)
   if o.interrupt_after then
     parts[#parts + 1] = "timeout --foreground --preserve-status -s INT " .. o.interrupt_after
   end
-  parts[#parts + 1] = o.command or (child.interpreter .. " bin/codearts-batchresult")
+  if o.time_limit then parts[#parts + 1] = "timeout -s KILL " .. o.time_limit end
+  parts[#parts + 1] = o.command or (child.interpreter .. " " .. quote(ROOT .. "/bin/codearts-batchresult"))
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local cmd = table.concat(parts, " ")
+  if o.cwd then cmd = "cd " .. quote(o.cwd) .. " && " .. cmd end
+  if o.memory_kb then cmd = "ulimit -v " .. o.memory_kb .. " && " .. cmd end
 
   local inf, outf, errf, statusf = os.tmpname(), os.tmpname(), os.tmpname(), os.tmpname()
   if o.pty then
     -- script(1) gives the command a terminal for all three streams and
     -- copies what it writes (stdout and stderr, with CRLF) to its stdout.
     -- Its size is 0 x 0 (script's own stdin is no terminal) unless set.
+    -- script ends the terminal's input when its own ends.
     if o.columns then cmd = "stty cols " .. o.columns .. " rows 24 && " .. cmd end
-    cmd = "script -qec " .. quote(cmd) .. " /dev/null </dev/null"
+    cmd = (o.idle_input and ("sleep " .. o.idle_input .. " | ") or "") .. "script -qec " .. quote(cmd)
+      .. " /dev/null" .. (o.idle_input and "" or " </dev/null")
   elseif o.pipe then
     cmd = "printf '%s' " .. quote(o.pipe) .. " | " .. cmd
   else

@@ -36,22 +36,33 @@ local function stop(status, message)
   error({ exit = status, message = message }, 0)
 end
 
---- The content of the file named by an option ("-": stdin).
-local function slurp(name, option, sys)
+-- The most --token-file may hold.  An IAM token is a few KB, and no
+-- server takes a header much larger: a file that holds more (/dev/zero,
+-- say) is no token, and is never read to its end.
+local TOKEN_BYTES = 65536
+
+--- The content of the file named by an option ("-": stdin); limit: read
+-- no more than limit + 1 bytes (nil: all of it).
+local function slurp(name, option, sys, limit)
   local f, why = sys.stdin, nil
   if name ~= "-" then f, why = io.open(name, "rb") end
   if not f then stop(USAGE, option .. ": cannot read " .. why) end -- why names the file
   local text
-  text, why = f:read("*a") -- "*a", not "a": Lua 5.1 needs the star
+  text, why = f:read(limit and limit + 1 or "*a") -- "*a", not "a": Lua 5.1 needs the star
   if f ~= sys.stdin then f:close() end
-  if not text then stop(USAGE, ("%s: cannot read %s: %s"):format(option, name, tostring(why))) end
-  return text
+  -- (a count read at the end of the file gives nil, and no reason)
+  if not text and why then stop(USAGE, ("%s: cannot read %s: %s"):format(option, name, tostring(why))) end
+  return text or ""
 end
 
 --- The IAM token in file name, without the one line break that ends it,
 -- nor the byte order mark an editor may put before it (as --input's).
 local function read_token(name, sys)
-  local token = slurp(name, "--token-file", sys):gsub("^\239\187\191", ""):gsub("\r?\n$", "")
+  local token = slurp(name, "--token-file", sys, TOKEN_BYTES)
+  if #token > TOKEN_BYTES then
+    stop(USAGE, ("--token-file %s holds more than %d bytes: an IAM token is a few KB"):format(name, TOKEN_BYTES))
+  end
+  token = token:gsub("^\239\187\191", ""):gsub("\r?\n$", "")
   if token == "" then stop(USAGE, "--token-file " .. name .. " is empty") end
   if token:find("[\r\n%z]") then
     stop(USAGE, "--token-file " .. name .. " holds more than one line: the token goes on one line")
@@ -60,38 +71,35 @@ local function read_token(name, sys)
 end
 
 --- The file the last --token-file of the raw arguments names, as argparse
--- reads them: "--token-file FILE" or "--token-file=FILE", up to "--", and
--- never a value that starts with "-" (bar "-"), which it takes for an
--- option.  nil when there is none.
+-- reads them, up to "--": "--token-file=FILE", whatever FILE is, or
+-- "--token-file FILE", where a FILE that starts with "-" (bar "-") is
+-- taken for an option.  nil when there is none.
 local function token_file_in(argv)
   local name
   for i, s in ipairs(argv) do
     if s == "--" then break end
     local v = s:match("^%-%-token%-file=(.*)$")
-    if s == "--token-file" then v = argv[i + 1] end
-    if v and (v == "-" or not v:find("^%-")) then name = v end
+    if s == "--token-file" then
+      v = argv[i + 1]
+      if v and v ~= "-" and v:find("^%-") then v = nil end
+    end
+    if v then name = v end
   end
   return name
 end
 
---- Reads the token of --token-file before the arguments are parsed, into
--- state.token, so that main redacts it from a usage error that quotes it
--- (pasted into another option).  What went wrong waits for the parse: a
--- bad command line is said first.  Returns token_of(name), the token of
--- the parsed --token-file, which takes the read already made (stdin
--- cannot be read twice) and raises its error.
-local function early_token(argv, sys, state)
-  local early = token_file_in(argv)
-  local ok, token
-  if early then
-    ok, token = pcall(read_token, early, sys)
-    if ok then state.token = token end
-  end
-  return function(name)
-    if name ~= early then return read_token(name, sys) end
-    if not ok then error(token, 0) end
-    return token
-  end
+--- The token of the raw arguments' --token-file, read when the arguments
+-- hold a usage error, for main to redact from argparse's message, which
+-- quotes them (the token pasted into another option); nil when there is
+-- none, or it cannot be read: the usage error is said all the same.
+-- Read only then, so that --help and --version never read the file (nor
+-- wait on a FIFO), and never from stdin when it is a terminal: the read
+-- would wait for a person to type the token.
+local function token_for_usage(argv, sys)
+  local name = token_file_in(argv)
+  if not name or (name == "-" and terminal.isatty(sys.stdin)) then return nil end
+  local ok, token = pcall(read_token, name, sys)
+  if ok then return token end
 end
 
 --- Where the items' text comes from, besides the arguments: --input's
@@ -124,26 +132,26 @@ local function read_items(a, sys, from, redact)
   return items
 end
 
--- The library's client options each flag sets, to name the flag when the
--- library refuses a value.
+-- The flag that sets each of the library's options (the key of its value
+-- in the parsed arguments too), to name the flag when the library refuses
+-- a value.
 local FLAGS = {
-  { "batch_size", "--batch-size" }, { "concurrency", "--concurrency" }, { "timeout", "--timeout" },
-  { "max_retries", "--max-retries" }, { "ca_file", "--ca-file" }, { "project_id", "--project-id" },
-  { "endpoint", "--endpoint" }, { "region", "--region" }, { "deadline", "--deadline" },
+  batch_size = "--batch-size", concurrency = "--concurrency", timeout = "--timeout",
+  max_retries = "--max-retries", ca_file = "--ca-file", project_id = "--project-id",
+  endpoint = "--endpoint", region = "--region", deadline = "--deadline",
 }
 
---- A refusal of the library's, with the flag that set the value it names.
+--- A refusal of the library's, with the flag that set the value it is
+-- about: the option its error names (err.option), when a flag gave it.
+-- None for a value the environment gave ($CODEARTS_REGION, say), nor for
+-- an error about no one option.  The flag alone: its value is in the
+-- message as far as the library shows it, a password in a URL's user
+-- information removed, a long value cut.
 local function refused(err, a)
-  local msg = tostring(err)
-  for _, f in ipairs(FLAGS) do
-    -- The flag alone: its value is in the message as far as the library
-    -- shows it, a password in a URL's user information removed, a long
-    -- value cut.
-    if a[f[1]] ~= nil and err.message:find(f[1], 1, true) then
-      return ("%s (%s)"):format(msg, f[2])
-    end
-  end
-  return msg
+  local option = err.option
+  local flag = type(option) == "string" and FLAGS[option]
+  if flag and a[option] ~= nil then return ("%s (%s)"):format(tostring(err), flag) end
+  return tostring(err)
 end
 
 --- One line per attempt, from the library's logger event: never a header
@@ -219,19 +227,46 @@ local function call(client, a, items, opts)
   error(records, 0)
 end
 
---- list (pairs or pipeline ids) with each string in it redacted: a run id
--- in it may be the server's, and a server may send the client's token back.
-local function redacted(list, redact)
-  local out = {}
-  for i, v in ipairs(list) do
-    if type(v) == "table" then
-      local pair = {}
-      for k, x in pairs(v) do pair[k] = type(x) == "string" and redact(x) or x end
-      v = pair
+--- client:redact, each distinct text redacted once: a call's statuses,
+-- reasons, names and pipeline ids repeat, and 10,000 results must stay
+-- cheap to print.
+local function memo_redactor(client)
+  local memo = {}
+  return function(text)
+    local said = memo[text]
+    if not said then
+      said = client:redact(text)
+      memo[text] = said
     end
-    out[i] = type(v) == "string" and redact(v) or v
+    return said
   end
-  return out
+end
+
+--- The table t, with every string in it (its values, and its keys: a
+-- field the API adds later is printed by name), in the tables it holds
+-- too, redacted: what a server sent, about to be printed.  The library
+-- returns it as the server sent it, and a server may send the client's
+-- token back (as a run id, a name, a reason).  Changed in place: the
+-- tables are the call's, the tool's alone, and 10,000 results are not
+-- copied.
+local function redact_all(t, redact)
+  local renamed
+  for k, x in pairs(t) do
+    -- (setting a key that is there is allowed while pairs walks)
+    if type(x) == "string" then
+      t[k] = redact(x)
+    elseif type(x) == "table" then
+      redact_all(x, redact)
+    end
+    if type(k) == "string" and redact(k) ~= k then
+      renamed = renamed or {}
+      renamed[#renamed + 1] = k
+    end
+  end
+  for _, k in ipairs(renamed or {}) do
+    t[redact(k)], t[k] = t[k], nil
+  end
+  return t
 end
 
 --- The records a filter keeps, from all of them; the summary and the exit
@@ -254,13 +289,14 @@ local function check_usage(a)
   end
 end
 
-local function parse(argv, state)
+local function parse(argv, sys, state)
   local ok, a = pcall(function()
     return args.parser():parse(argv)
   end)
   if ok then return a end
   if type(a) == "table" and a.usage then
-    error({ exit = USAGE, text = a.usage }, 0)
+    state.token = token_for_usage(argv, sys)
+    error({ exit = USAGE, usage = a.usage, usage_error = a.message }, 0)
   end
   if type(a) == "table" and a.print then -- --help, --version
     state.status = OK
@@ -272,11 +308,10 @@ local function parse(argv, state)
 end
 
 local function run(argv, sys, state)
-  local token_of = early_token(argv, sys, state)
-  local a = parse(argv, state)
+  local a = parse(argv, sys, state)
   check_usage(a)
   local from = text_source(a, sys)
-  local token = a.token_file and token_of(a.token_file)
+  local token = a.token_file and read_token(a.token_file, sys)
   state.token = token -- a secret main must redact, should there be no client
 
   local on_tty = terminal.isatty(sys.stderr)
@@ -286,7 +321,7 @@ local function run(argv, sys, state)
   -- redactor (main), since a user may paste a secret where an id goes.
   local client = new_client(a, token, sys, progress)
   state.client = client
-  local function redact(text) return client:redact(text) end
+  local redact = memo_redactor(client)
   local items = read_items(a, sys, from, redact)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
@@ -307,10 +342,11 @@ local function run(argv, sys, state)
     return OK
   end
 
-  records = records or err.results or {}
-  local lists = { missing = records.missing or {}, not_started = records.not_started,
-                  unanswered = err and err.unanswered, unqueried = err and err.unqueried }
-  for k, list in pairs(lists) do lists[k] = redacted(list, redact) end
+  -- Every string the tool prints of what the server sent goes through the
+  -- client's redactor, the records' as the lists' (a run id in unqueried).
+  records = redact_all(records or err.results or {}, redact)
+  local lists = redact_all({ missing = records.missing or {}, not_started = records.not_started,
+                             unanswered = err and err.unanswered, unqueried = err and err.unqueried }, redact)
   -- The exit status and the summary count every record, filtered or not.
   local status, summary
   if kind == "results" then
@@ -396,15 +432,20 @@ function M.main(argv, sys)
   end
   if not ok and type(status) == "table" then
     if status.message then status.message = redact(status.message) end
-    if status.text then status.text = redact(status.text) end
+    if status.usage_error then status.usage_error = redact(status.usage_error) end
   elseif not ok and type(status) == "string" then
     status = redact(status)
   end
   if client then client:close() end
   if ok then return status end
   if type(status) == "table" and status.exit then
-    -- (argparse's usage text quotes the command line as it is)
-    if status.text then sys.stderr:write(printable(status.text, true), "\n") end
+    if status.usage then
+      -- As argparse shows a usage error: the usage, its lines kept (the
+      -- tool's own text), then the error, which quotes the command line
+      -- as it is: each of its control characters shows as "?", a line
+      -- feed too, which could forge a line of the tool's.
+      sys.stderr:write(printable(status.usage, true), "\n\nError: ", printable(status.usage_error), "\n")
+    end
     if status.message then sys.stderr:write(NAME, ": ", printable(status.message), "\n") end
     return status.exit
   end

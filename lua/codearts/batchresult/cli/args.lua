@@ -125,8 +125,10 @@ local function help(cmd)
   cmd:add_help { action = function() error({ print = cmd:get_help() }, 0) end }
 end
 
---- The parser.  Its error handler raises { usage = text } instead of
--- exiting with status 1, as argparse would: a usage error is status 2.
+--- The parser.  Its error handler raises { usage = text, message = text }
+-- instead of printing them and exiting with status 1, as argparse would: a
+-- usage error is status 2, and its message, which quotes the command
+-- line, is shown apart from the usage.
 -- --help and --version raise { print = text }.
 function M.parser()
   local parser = argparse(M.NAME)
@@ -163,7 +165,7 @@ function M.parser()
   connection_options(run)
 
   parser.error = function(p, msg)
-    error({ usage = p:get_usage() .. "\n\nError: " .. msg }, 0)
+    error({ usage = p:get_usage(), message = msg }, 0)
   end
   return parser
 end

@@ -283,25 +283,32 @@ local function ranges_of(text)
   return ranges
 end
 
--- Code points a terminal draws two columns wide (Unicode's East Asian
--- Wide and Fullwidth: CJK, kana, Hangul, fullwidth forms, and the emoji
--- drawn as pictures), and those it draws in none (combining marks drawn
--- over the character before, Hangul's medial and final jamo, zero-width
--- and format characters, variation selectors): ranges, in order.
-local WIDE = {
-  { 0x1100, 0x115F }, { 0x231A, 0x231B }, { 0x23E9, 0x23EC }, { 0x23F0, 0x23F0 }, { 0x23F3, 0x23F3 },
-  { 0x25FD, 0x25FE }, { 0x2614, 0x2615 }, { 0x2648, 0x2653 }, { 0x267F, 0x267F }, { 0x2693, 0x2693 },
-  { 0x26A1, 0x26A1 }, { 0x26AA, 0x26AB }, { 0x26BD, 0x26BE }, { 0x26C4, 0x26C5 }, { 0x26CE, 0x26CE },
-  { 0x26D4, 0x26D4 }, { 0x26EA, 0x26EA }, { 0x26F2, 0x26F3 }, { 0x26F5, 0x26F5 }, { 0x26FA, 0x26FA },
-  { 0x26FD, 0x26FD }, { 0x2705, 0x2705 }, { 0x270A, 0x270B }, { 0x2728, 0x2728 }, { 0x274C, 0x274C },
-  { 0x274E, 0x274E }, { 0x2753, 0x2755 }, { 0x2757, 0x2757 }, { 0x2795, 0x2797 }, { 0x27B0, 0x27B0 },
-  { 0x27BF, 0x27BF }, { 0x2B1B, 0x2B1C }, { 0x2B50, 0x2B50 }, { 0x2B55, 0x2B55 }, { 0x2E80, 0x303E },
-  { 0x3041, 0x33FF }, { 0x3400, 0x4DBF }, { 0x4E00, 0x9FFF }, { 0xA000, 0xA4CF }, { 0xAC00, 0xD7A3 },
-  { 0xF900, 0xFAFF }, { 0xFE30, 0xFE4F }, { 0xFF00, 0xFF60 }, { 0xFFE0, 0xFFE6 }, { 0x1F004, 0x1F004 },
-  { 0x1F0CF, 0x1F0CF }, { 0x1F18E, 0x1F18E }, { 0x1F191, 0x1F19A }, { 0x1F200, 0x1F251 },
-  { 0x1F300, 0x1F64F }, { 0x1F680, 0x1F6FF }, { 0x1F7E0, 0x1F7EB }, { 0x1F90C, 0x1F9FF },
-  { 0x1FA70, 0x1FAFF }, { 0x20000, 0x3FFFD },
-}
+-- Code points a terminal draws two columns wide: Unicode 14's East Asian
+-- Wide and Fullwidth ones, which glibc's wcwidth draws on (CJK, kana,
+-- Hangul, fullwidth and vertical forms, and the emoji drawn as pictures; a
+-- text-style emoji such as U+1F321 is narrow), and the unassigned code
+-- points Unicode makes W by default (in CJK's blocks, planes 2 and 3).
+-- ZERO is looked in first.  Made with Python 3.11's unicodedata (Unicode
+-- 14.0), in ranges of the code points c where
+--   u.east_asian_width(chr(c)) in ("W", "F") and (u.category(chr(c)) != "Cn"
+--     or any(a <= c <= b for a, b in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+--       (0xF900, 0xFAFF), (0x20000, 0x2FFFD), (0x30000, 0x3FFFD))))
+-- (it answers "F" for every unassigned code point).
+local WIDE = ranges_of [[
+  1100-115F 231A-231B 2329-232A 23E9-23EC 23F0 23F3 25FD-25FE 2614-2615 2648-2653 267F 2693 26A1
+  26AA-26AB 26BD-26BE 26C4-26C5 26CE 26D4 26EA 26F2-26F3 26F5 26FA 26FD 2705 270A-270B 2728 274C
+  274E 2753-2755 2757 2795-2797 27B0 27BF 2B1B-2B1C 2B50 2B55 2E80-2E99 2E9B-2EF3 2F00-2FD5
+  2FF0-2FFB 3000-303E 3041-3096 3099-30FF 3105-312F 3131-318E 3190-31E3 31F0-321E 3220-3247
+  3250-4DBF 4E00-A48C A490-A4C6 A960-A97C AC00-D7A3 F900-FAFF FE10-FE19 FE30-FE52 FE54-FE66
+  FE68-FE6B FF01-FF60 FFE0-FFE6 16FE0-16FE4 16FF0-16FF1 17000-187F7 18800-18CD5 18D00-18D08
+  1AFF0-1AFF3 1AFF5-1AFFB 1AFFD-1AFFE 1B000-1B122 1B150-1B152 1B164-1B167 1B170-1B2FB 1F004 1F0CF
+  1F18E 1F191-1F19A 1F200-1F202 1F210-1F23B 1F240-1F248 1F250-1F251 1F260-1F265 1F300-1F320
+  1F32D-1F335 1F337-1F37C 1F37E-1F393 1F3A0-1F3CA 1F3CF-1F3D3 1F3E0-1F3F0 1F3F4 1F3F8-1F43E 1F440
+  1F442-1F4FC 1F4FF-1F53D 1F54B-1F54E 1F550-1F567 1F57A 1F595-1F596 1F5A4 1F5FB-1F64F 1F680-1F6C5
+  1F6CC 1F6D0-1F6D2 1F6D5-1F6D7 1F6DD-1F6DF 1F6EB-1F6EC 1F6F4-1F6FC 1F7E0-1F7EB 1F7F0 1F90C-1F93A
+  1F93C-1F945 1F947-1F9FF 1FA70-1FA74 1FA78-1FA7C 1FA80-1FA86 1FA90-1FAAC 1FAB0-1FABA 1FAC0-1FAC5
+  1FAD0-1FAD9 1FAE0-1FAE7 1FAF0-1FAF6 20000-2FFFD 30000-3FFFD
+]]
 -- Zero width: every combining mark of the BMP (Unicode 14's general
 -- categories Mn and Me: Latin's accents, Hebrew's points, Arabic's and
 -- Syriac's vowels, the Indic scripts' vowel signs and viramas, Thai, Lao,

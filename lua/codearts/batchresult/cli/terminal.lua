@@ -29,16 +29,25 @@ function M.colour(file, getenv)
   return M.isatty(file) and getenv("NO_COLOR") == nil and getenv("TERM") ~= "dumb"
 end
 
+local MAX_COLUMNS = 10000 -- wider is no terminal's
+
+--- s as a count of columns: a whole number from 1 to MAX_COLUMNS, in
+-- decimal digits alone; else nil.  Anything else ("1e20", "1.5", a number
+-- past 2^63) is no width: string.sub cannot cut a line at it.
+local function width_of(s)
+  local n = s and s:find("^%d+$") and tonumber(s)
+  if n and n >= 1 and n <= MAX_COLUMNS then return n end
+end
+
 --- The columns of the terminal stderr is, as stty reports them (given
 -- stderr for its stdin), else $COLUMNS; nil when neither says (stderr
--- not a terminal, or one whose size is not known: 0).
+-- not a terminal, or one whose size is not known: 0), or says no width
+-- (width_of).
 function M.columns(getenv)
   local p = io.popen("stty size <&2 2>/dev/null")
   local out = p and p:read("*a") or ""
   if p then p:close() end
-  local n = tonumber(out:match("^%d+ (%d+)") or "")
-  if not n or n < 1 then n = tonumber(getenv("COLUMNS") or "") end
-  if n and n >= 1 then return n end
+  return width_of(out:match("^%d+ (%d+)")) or width_of(getenv("COLUMNS"))
 end
 
 local BAR = 24
