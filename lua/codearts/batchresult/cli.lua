@@ -227,48 +227,6 @@ local function call(client, a, items, opts)
   error(records, 0)
 end
 
---- client:redact, each distinct text redacted once: a call's statuses,
--- reasons, names and pipeline ids repeat, and 10,000 results must stay
--- cheap to print.
-local function memo_redactor(client)
-  local memo = {}
-  return function(text)
-    local said = memo[text]
-    if not said then
-      said = client:redact(text)
-      memo[text] = said
-    end
-    return said
-  end
-end
-
---- The table t, with every string in it (its values, and its keys: a
--- field the API adds later is printed by name), in the tables it holds
--- too, redacted: what a server sent, about to be printed.  The library
--- returns it as the server sent it, and a server may send the client's
--- token back (as a run id, a name, a reason).  Changed in place: the
--- tables are the call's, the tool's alone, and 10,000 results are not
--- copied.
-local function redact_all(t, redact)
-  local renamed
-  for k, x in pairs(t) do
-    -- (setting a key that is there is allowed while pairs walks)
-    if type(x) == "string" then
-      t[k] = redact(x)
-    elseif type(x) == "table" then
-      redact_all(x, redact)
-    end
-    if type(k) == "string" and redact(k) ~= k then
-      renamed = renamed or {}
-      renamed[#renamed + 1] = k
-    end
-  end
-  for _, k in ipairs(renamed or {}) do
-    t[redact(k)], t[k] = t[k], nil
-  end
-  return t
-end
-
 --- The records a filter keeps, from all of them; the summary and the exit
 -- status have been taken from all of them before.
 local function filtered(records, a)
@@ -321,7 +279,7 @@ local function run(argv, sys, state)
   -- redactor (main), since a user may paste a secret where an id goes.
   local client = new_client(a, token, sys, progress)
   state.client = client
-  local redact = memo_redactor(client)
+  local redact = output.redactor(client)
   local items = read_items(a, sys, from, redact)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
@@ -344,8 +302,8 @@ local function run(argv, sys, state)
 
   -- Every string the tool prints of what the server sent goes through the
   -- client's redactor, the records' as the lists' (a run id in unqueried).
-  records = redact_all(records or err.results or {}, redact)
-  local lists = redact_all({ missing = records.missing or {}, not_started = records.not_started,
+  records = output.redact_all(records or err.results or {}, redact)
+  local lists = output.redact_all({ missing = records.missing or {}, not_started = records.not_started,
                              unanswered = err and err.unanswered, unqueried = err and err.unqueried }, redact)
   -- The exit status and the summary count every record, filtered or not.
   local status, summary

@@ -609,4 +609,46 @@ function M.counts(kind, lists)
   return #parts > 0 and ("; " .. concat(parts, ", ")) or ""
 end
 
+--- client:redact, each distinct text redacted once: a call's statuses,
+-- reasons, names and pipeline ids repeat, and 10,000 results must stay
+-- cheap to print.
+function M.redactor(client)
+  local memo = {}
+  return function(text)
+    local said = memo[text]
+    if not said then
+      said = client:redact(text)
+      memo[text] = said
+    end
+    return said
+  end
+end
+
+--- The table t, with every string in it (its values, and its keys: a
+-- field the API adds later is printed by name), in the tables it holds
+-- too, redacted: what a server sent, about to be printed.  The library
+-- returns it as the server sent it, and a server may send the client's
+-- token back (as a run id, a name, a reason).  Changed in place: the
+-- tables are the call's, the tool's alone, and 10,000 results are not
+-- copied.
+function M.redact_all(t, redact)
+  local renamed
+  for k, x in pairs(t) do
+    -- (setting a key that is there is allowed while pairs walks)
+    if type(x) == "string" then
+      t[k] = redact(x)
+    elseif type(x) == "table" then
+      M.redact_all(x, redact)
+    end
+    if type(k) == "string" and redact(k) ~= k then
+      renamed = renamed or {}
+      renamed[#renamed + 1] = k
+    end
+  end
+  for _, k in ipairs(renamed or {}) do
+    t[redact(k)], t[k] = t[k], nil
+  end
+  return t
+end
+
 return M
