@@ -73,6 +73,13 @@ describe("br.decode", function()
     -- a backslash escaped, then the text u0000; and other control characters
     assert.are.equal("a\\u0000b", assert(br.decode(body("a\\\\u0000b")))[1].pipeline_run_id)
     assert.are.equal("a\1b", assert(br.decode(body("a\\u0001b")))[1].pipeline_run_id)
+    -- a \u without four hex digits, which cJSON reads as \u0000: refused
+    -- wherever it is, also where it would cut a string to a valid id
+    for _, bad in ipairs({ "\\uZZZZ", "\\u12G4", "\\u-123", "\\u 123" }) do
+      assert.truthy(decode_error(body(id .. bad .. "-x")):find("at byte 113 of " .. (#body(id .. bad .. "-x"))
+        .. ": a \\u escape without four hex digits", 1, true), bad)
+    end
+    assert.are.equal("a\195\169", assert(br.decode(body("a\\u00E9")))[1].pipeline_run_id)
   end)
 
   it("refuses what RFC 8259 refuses and cJSON would take, naming the byte", function()

@@ -1,4 +1,5 @@
 #include "codec.h"
+#include "ascii.h"
 #include "requirements.h"
 #include "word.h"
 
@@ -238,11 +239,20 @@ static size_t lexis_fault(const char *s, size_t len, const char **why) {
                     *why = c ? "a control character inside a string" : NUL_WHY;
                     return i + 1;
                 }
-                /* A backslash: the escape it starts is skipped. */
+                /* A backslash: the escape it starts is skipped.  cJSON
+                 * reads a \u without four hex digits as \u0000 (its hex
+                 * reader gives 0), which would cut the string there. */
                 if (++i == len) break;
-                if (s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0) {
-                    *why = NUL_WHY;
-                    return i;
+                if (s[i] == 'u' && len - i > 4) {
+                    if (cab_hex_value((unsigned char)s[i + 1]) < 0 || cab_hex_value((unsigned char)s[i + 2]) < 0 ||
+                        cab_hex_value((unsigned char)s[i + 3]) < 0 || cab_hex_value((unsigned char)s[i + 4]) < 0) {
+                        *why = "a \\u escape without four hex digits";
+                        return i;
+                    }
+                    if (memcmp(s + i + 1, "0000", 4) == 0) {
+                        *why = NUL_WHY;
+                        return i;
+                    }
                 }
             }
             i++;
