@@ -38,6 +38,27 @@ local LOCATIONS = {
   "location = /ending { content_by_lua_block { " .. APP .. "app.ending_handler() } }",
   "location = /raw_steps { content_by_lua_block { " .. APP .. "app.raw_steps_handler() } }",
   "location = /attempt { content_by_lua_block { " .. APP .. "app.attempt_handler() } }",
+  -- a query of two batches at once (one client timeout of 1 s) whose
+  -- on_progress blocks the worker 1.5 s at the first answer:
+  -- { code, seconds }
+  [[location = /blocking { content_by_lua_block {
+      local model = require "spec.standin.model"
+      local creds = model.credentials.permanent
+      local c = assert(require("codearts.batchresult").new { endpoint = os.getenv("STANDIN_URL"),
+        project_id = model.seed_project, ak = creds.ak, sk = creds.sk, timeout = 1, max_retries = 0 })
+      local blocked = false
+      ngx.update_time()
+      local started = ngx.now()
+      local _, err = c:query(model.make_pairs("ngx", 2), { batch_size = 1, concurrency = 2,
+        on_progress = function(done)
+          if done > 0 and not blocked then
+            blocked = true
+            os.execute("sleep 1.5")
+          end
+        end })
+      ngx.update_time()
+      ngx.say(require("cjson").encode({ code = err and err.code, seconds = ngx.now() - started }))
+    } }]],
   -- the query in other phases that may yield
   [[location = /rewrite {
       rewrite_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
@@ -304,6 +325,17 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.are.equal("TIMEOUT", out.err.code)
     assert.is_true(out.seconds >= 0.29 and out.seconds < 0.8, ("TIMEOUT after %.3f s"):format(out.seconds))
     assert.are.equal(1, server:stats().requests)
+  end)
+
+  it("times out a request on time after a callback blocked the worker past its timeout", function()
+    -- One batch answers at once, the other stalls in its body for 3 s;
+    -- the first answer's on_progress holds the worker until 1.5 s, when
+    -- the stalled request's 1 s is long gone.  (libcurl says TIMEOUT at
+    -- once then, 1.6 s in.)
+    server:config { stall_body_first = 1, stall_ms = 3000 }
+    local out = call("/blocking")
+    assert.are.equal("TIMEOUT", out.code, cjson.encode(out))
+    assert.is_true(out.seconds >= 1.5 and out.seconds < 2.1, ("TIMEOUT after %.2f s"):format(out.seconds))
   end)
 
   describe("leaves the client clean however a call ends", function()
@@ -689,6 +721,35 @@ describe("inside nginx (ngx_lua cosockets)", function()
         local out = attempt(http, steps, 1000)
         assert.are.equal("TIMEOUT", out.kind, cjson.encode(out))
         assert.is_true(out.seconds < 1.3, ("TIMEOUT after %.2f s"):format(out.seconds))
+      end)
+
+      it(http .. ": bounds the attempt by its timeout while a header line, the body or a chunk drips in: TIMEOUT",
+        function()
+        -- text's bytes in 10 pieces, 0.2 s apart: each gap far shorter
+        -- than the timeout, all of them twice as long
+        local function dripping(steps, text)
+          local step = math.ceil(#text / 10)
+          for i = 1, #text, step do
+            steps[#steps + 1] = 0.2
+            steps[#steps + 1] = text:sub(i, i + step - 1)
+          end
+          return steps
+        end
+        local head = "HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\n"
+        local answers = {
+          { "a header line", dripping({ head }, "X-Pad: " .. ("p"):rep(40) .. "\r\n") },
+          { "the body", dripping({ head .. "\r\n" }, body) },
+          { "a chunk", dripping({ ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n"):format(#body) },
+            body .. "\r\n0\r\n\r\n") },
+        }
+        -- every case tried before any is judged, so that a failure shows all
+        local got, late = {}, false
+        for _, a in ipairs(answers) do
+          local out = attempt(http, a[2], 1000)
+          got[#got + 1] = a[1] .. ": " .. cjson.encode(out)
+          late = late or out.kind ~= "TIMEOUT" or out.seconds >= 1.3
+        end
+        assert.is_false(late, table.concat(got, "\n"))
       end)
 
       it(http .. ": refuses a NUL byte in a header line: PROTOCOL", function()

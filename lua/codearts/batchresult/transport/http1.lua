@@ -95,7 +95,8 @@ end
 -- Reading an answer --------------------------------------------------------
 
 --- Reads lines and counted bytes from sock, keeping what one read brought
--- beyond the line asked for.  Every read first checks the deadline.
+-- beyond the line asked for.  Every read first checks the deadline.  The
+-- resty.http adapter reads through one too (M.reader).
 local Reader = {}
 Reader.__index = Reader
 
@@ -103,24 +104,38 @@ local function new_reader(sock, deadline, connect_ms)
   return setmetatable({ sock = sock, buf = "", deadline = deadline, connect_ms = connect_ms,
                         got_any = false }, Reader)
 end
+M.reader = new_reader
 
--- The read timeout is what is left of the attempt's time, so that slow
--- drips of bytes cannot stretch it.
+-- The timeouts are what is left of the attempt's time, so that slow
+-- drips of bytes cannot stretch it (and connecting, which the resty.http
+-- adapter arms with it too, at most connect_ms).
 function Reader:arm()
   local ms = M.wait_ms(self)
   if not ms then return nil, "timeout" end
-  self.sock:settimeouts(self.connect_ms, ms, ms)
+  self.sock:settimeouts(math.min(self.connect_ms, ms), ms, ms)
   return true
+end
+
+--- The next bytes that come, at most max of them; nil, err at the end of
+-- the stream or on failure.  Every read of the socket goes through here,
+-- for receiveany returns as soon as any bytes came: ngx_lua restarts a
+-- read's timer each time some arrive, so one receive(n) or receive("*l")
+-- would bound only each gap between them, and a body dripping a byte at a
+-- time would outlast the attempt however short its time.
+function Reader:piece(max)
+  local ok, err = self:arm()
+  if not ok then return nil, err end
+  local data
+  data, err = self.sock:receiveany(max)
+  if not data then return nil, err end
+  self.got_any = true
+  return data
 end
 
 --- More bytes into buf; nil, err at the end of the stream or on failure.
 function Reader:fill()
-  local ok, err = self:arm()
-  if not ok then return nil, err end
-  local data
-  data, err = self.sock:receiveany(READ_CHUNK)
+  local data, err = self:piece(READ_CHUNK)
   if not data then return nil, err end
-  self.got_any = true
   self.buf = self.buf .. data
   return true
 end
@@ -144,22 +159,23 @@ function Reader:line(limit)
   end
 end
 
---- Exactly n bytes: what is buffered, then straight from the socket.
+--- Exactly n bytes: what is buffered, then from the socket, never reading
+-- past them; or nil, err, the bytes that came before the failure.
 function Reader:exact(n)
   if #self.buf >= n then
     local s = self.buf:sub(1, n)
     self.buf = self.buf:sub(n + 1)
     return s
   end
-  local head = self.buf
+  local parts, size = { self.buf }, #self.buf
   self.buf = ""
-  local ok, err = self:arm()
-  if not ok then return nil, err end
-  local rest
-  rest, err = self.sock:receive(n - #head)
-  if not rest then return nil, err end
-  self.got_any = true
-  return head .. rest
+  while size < n do
+    local data, err = self:piece(math.min(n - size, READ_CHUNK))
+    if not data then return nil, err, table.concat(parts) end
+    parts[#parts + 1] = data
+    size = size + #data
+  end
+  return table.concat(parts)
 end
 
 --- Everything up to the end of the stream, at most limit bytes.
@@ -167,10 +183,7 @@ function Reader:rest(limit)
   local parts, size = { self.buf }, #self.buf
   self.buf = ""
   while size <= limit do
-    local ok, err = self:arm()
-    if not ok then return nil, err end
-    local data
-    data, err = self.sock:receiveany(READ_CHUNK)
+    local data, err = self:piece(READ_CHUNK)
     if not data then
       if err == "closed" then return table.concat(parts) end
       return nil, err

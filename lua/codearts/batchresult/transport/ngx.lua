@@ -363,6 +363,12 @@ function Transport:start(req, opts)
 end
 
 function Transport:wait(seconds)
+  -- The caller's code ran since the last wait, and may have blocked the
+  -- worker (os.execute in a callback, say) while nginx's cached clock
+  -- stood still.  nginx times its next event wait by that clock: stale,
+  -- a read timer already due looks as far off as it was before the block,
+  -- and would fire that much late (a whole timeout late, seen).
+  ngx.update_time()
   if self.in_flight == 0 then
     -- Slept on the semaphore, which cancel() posts, so that a client
     -- closed elsewhere ends a call waiting out a retry's delay at once.

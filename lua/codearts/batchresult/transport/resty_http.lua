@@ -29,13 +29,15 @@ local NOT_HTTP = { "couldn't parse", "unable to read chunksize" }
 --- A failure resty.http reported, as a kind.
 local function kind_of_error(err)
   local e = tostring(err)
+  -- a line too long, as the socket below (bounded) reports it
+  if e == http1.HEAD_TOO_LARGE then return "RESPONSE_TOO_LARGE" end
   for _, words in ipairs(NOT_HTTP) do
     if e:find(words, 1, true) then return "PROTOCOL" end
   end
   return kind_of(err)
 end
 
-local left_ms, wait_ms = http1.left_ms, http1.wait_ms
+local left_ms = http1.left_ms
 
 --- The bytes of the head that headers (resty.http's table: a repeated
 -- header's values in a list) stand for: "Name: value\r\n" each; and
@@ -53,9 +55,8 @@ local function head_bytes(headers)
   return n, nul
 end
 
--- The socket methods that wait on the network.
-local WAITS = { connect = true, sslhandshake = true, tlshandshake = true, send = true,
-                receive = true, receiveany = true }
+-- The socket methods that wait on the network, besides the reads.
+local WAITS = { connect = true, sslhandshake = true, tlshandshake = true, send = true }
 
 --- A socket method's results, as they are, noting in seen when it failed.
 local function noted(seen, name, ok, ...)
@@ -63,30 +64,57 @@ local function noted(seen, name, ok, ...)
   return ok, ...
 end
 
---- sock as resty.http is to see it: before each wait, its timeouts are
--- re-armed to what is left of the attempt (http1.wait_ms; connecting and
--- the handshake also to at most connect_ms), and once nothing is left the
--- wait fails at once with "timeout".  resty.http sets timeouts once, and a cosocket's
--- bound each read alone, so a head whose lines drip in would stretch the
--- attempt without end.  seen.failed names the last wait that failed, for
--- the kind of a failure resty.http reports only in words.
-local function bounded(sock, attempt, connect_ms, seen)
+--- The reads resty.http makes (receive("*l"), receive(n), receive("*a"),
+-- receiveany(max)), each made by r (an http1 reader), which reads in
+-- pieces of what has come, each wait armed to what is left of the attempt
+-- (http1's Reader:piece says why).  A line is read through r's buffer:
+-- the bytes that came after it stay there for the next read.
+local READS = {
+  receive = function(r, pattern)
+    if type(pattern) == "number" then return r:exact(pattern) end
+    if pattern == "*l" or pattern == "l" then
+      -- (no line of a head may be longer than all of it)
+      local line, err = r:line(http1.MAX_HEADER_BYTES)
+      if err == "too large" then err = http1.HEAD_TOO_LARGE end
+      return line, err
+    end
+    if pattern == "*a" or pattern == "a" then return r:rest(math.huge) end
+    error("the resty.http adapter reads no pattern " .. tostring(pattern), 2)
+  end,
+  receiveany = function(r, max)
+    if r.buf == "" then return r:piece(max) end
+    local s = r.buf:sub(1, max)
+    r.buf = r.buf:sub(max + 1)
+    return s
+  end,
+}
+
+--- sock as resty.http is to see it, and the http1 reader its reads go
+-- through, which is also the attempt (wait_ms's) until deadline: before
+-- each wait, its timeouts are re-armed to what is left of the attempt
+-- (connecting and the handshake also to at most connect_ms), and once
+-- nothing is left the wait fails at once with "timeout".  resty.http sets
+-- timeouts once, and a cosocket's bound each wait alone, so a head whose
+-- lines drip in would stretch the attempt without end.  seen.failed names
+-- the last wait that failed, for the kind of a failure resty.http reports
+-- only in words.
+local function bounded(sock, deadline, connect_ms, seen)
+  local r = http1.reader(sock, deadline, connect_ms)
   return setmetatable({}, { __index = function(_, name)
     local method = sock[name]
+    if READS[name] then
+      return function(_, ...) return noted(seen, name, READS[name](r, ...)) end
+    end
     if not WAITS[name] then
       if type(method) ~= "function" then return method end
       return function(_, ...) return method(sock, ...) end
     end
     return function(_, ...)
-      local ms = wait_ms(attempt)
-      if not ms then
-        seen.failed = name
-        return nil, "timeout"
-      end
-      sock:settimeouts(math.min(connect_ms, ms), ms, ms)
+      local ok, err = r:arm()
+      if not ok then return noted(seen, name, nil, err) end
       return noted(seen, name, method(sock, ...))
     end
-  end })
+  end }), r
 end
 
 local HANDSHAKES = { sslhandshake = true, tlshandshake = true }
@@ -126,7 +154,8 @@ local function send_once(http, cfg, req, u, link, deadline)
   local connect_ms = config.ms(cfg.connect_timeout)
   local ms = left_ms(deadline) or 1
   local httpc, seen = http.new(), {}
-  httpc.sock = bounded(httpc.sock, { deadline = deadline }, connect_ms, seen)
+  local sock, reader = bounded(httpc.sock, deadline, connect_ms, seen)
+  httpc.sock = sock
   httpc:set_timeouts(math.min(ms, connect_ms), ms, ms)
   local ok, err = httpc:connect {
     scheme = u.scheme, host = u.host, port = u.port, pool = link.pool,
@@ -221,7 +250,9 @@ local function send_once(http, cfg, req, u, link, deadline)
   if not body then return fail(kind, msg) end
   msg = http1.coded(header("Content-Encoding"))
   if msg then return fail("PROTOCOL", msg) end
-  if link.keep and whole then
+  -- (bytes past the body, read with its last line, are an answer no
+  -- request asked for)
+  if link.keep and whole and reader.buf == "" then
     httpc:set_keepalive(link.keepalive_ms, link.pool_size)
   else
     httpc:close()
