@@ -134,6 +134,8 @@ describe("R.wrap and R.is", function()
       "codearts.batchresult.results: wrap: the array already has a metatable")
     assert.has_error(function() R.wrap({ {}, "x" }) end,
       "codearts.batchresult.results: wrap: element 2 is a string, not a result table")
+    assert.has_error(function() R.summary({ 1, 2 }) end,
+      "codearts.batchresult.results: summary: element 1 is a number, not a result table")
   end)
 
   it("tells sets from everything else", function()

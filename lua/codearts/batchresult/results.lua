@@ -160,6 +160,16 @@ local function new_set()
   return setmetatable({}, Set)
 end
 
+--- Raises, naming the function and pointing at its caller, when an
+-- element of array is not a table.
+local function only_tables(array, name)
+  for i = 1, #array do
+    if type(array[i]) ~= "table" then
+      error(PREFIX .. name .. ": element " .. i .. " is a " .. type(array[i]) .. ", not a result table", 3)
+    end
+  end
+end
+
 --- R.wrap(array) -> array: gives a plain result array the methods, in
 -- place, and returns it.  Wrapping a set again changes nothing.
 -- R.wrap(nil, err) returns nil, err, so the answer of a query can be
@@ -175,11 +185,7 @@ function M.wrap(array, err)
   local mt = getmetatable(array)
   if mt == Set then return array end
   if mt ~= nil then error(PREFIX .. "wrap: the array already has a metatable", 2) end
-  for i = 1, #array do
-    if type(array[i]) ~= "table" then
-      error(PREFIX .. "wrap: element " .. i .. " is a " .. type(array[i]) .. ", not a result table", 2)
-    end
-  end
+  only_tables(array, "wrap")
   return setmetatable(array, Set)
 end
 
@@ -370,6 +376,7 @@ function M.summary(results)
   if type(results) ~= "table" then
     error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
   end
+  only_tables(results, "summary")
   local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
   local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
   local n = #results
