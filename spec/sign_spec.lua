@@ -202,15 +202,17 @@ describe("br.sign's table", function()
     for _, date in ipairs({ "20240229T235959Z", "20000229T000000Z", "20241231T000000Z", "19700101T000000Z" }) do
       assert.is_string((br.sign(with("headers", { ["X-Sdk-Date"] = date }))), date)
     end
-    -- A query in the path, a doubled '?' or a fragment would be read apart
+    -- A query in the path, a doubled '?', a fragment, or a control
+    -- character (which ends or splits a request line) would be read apart
     -- from what was signed.
-    for _, path in ipairs({ "", "p", "/p?a=1", "/p#f" }) do
-      assert.are.same({ "sign: path does not start with '/', or holds '?' or '#' (give the query apart)" },
-        { refused(with("path", path)) }, path)
+    for _, path in ipairs({ "", "p", "/p?a=1", "/p#f", "/v1/x HTTP/1.1\r\nX-Injected: 1\r\n\r\n/", "/a\0b",
+                            "/a\tb", "/a\127b" }) do
+      assert.are.same({ "sign: path does not start with '/', or holds '?', '#' or a control character (give the"
+        .. " query apart)" }, { refused(with("path", path)) }, path)
     end
-    for _, query in ipairs({ "?a=1", "a=1#f" }) do
-      assert.are.same({ "sign: query starts with '?' or holds '#' (give what follows the '?')" },
-        { refused(with("query", query)) }, query)
+    for _, query in ipairs({ "?a=1", "a=1#f", "a=1 HTTP/1.1\r\nX-Injected: 1", "a=\0", "a=\127" }) do
+      assert.are.same({ "sign: query starts with '?', or holds '#' or a control character (give what follows"
+        .. " the '?')" }, { refused(with("query", query)) }, query)
     end
     -- a name with a NUL in it, named whole
     assert.are.same({ "sign: header 'Ho st': header name is not an HTTP token" },

@@ -80,6 +80,16 @@ static int has_cr_lf_nul(const char *s, size_t n) {
 
 static int is_token(const char *s, size_t n) { return n > 0 && all_in(s, n, CC_TCHAR); }
 
+/* Whether s holds no control character (DEL included), which would end
+ * or split a request line as a client writes it.  (A space is taken, and
+ * percent-encoded, as the SDKs take one.) */
+static int no_controls(const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] == 0x7f) return 0;
+    return 1;
+}
+
 static const char HEX_UPPER[] = "0123456789ABCDEF";
 /* Lower-case hex of 32 digest bytes, two characters at a time. */
 static void hex32(const unsigned char in[32], char out[65]) {
@@ -295,11 +305,13 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     c->date_len = 0;
     if (!is_token(req->method, req->method_len)) return CAB_SIGN_BAD_METHOD;
     /* What a server would read apart from what was signed: a query in the
-     * path, a '?' doubled, or a fragment, which never goes on the wire. */
+     * path, a '?' doubled, a fragment, which never goes on the wire, or a
+     * control character. */
     if (req->path_len == 0 || req->path[0] != '/' || memchr(req->path, '?', req->path_len) ||
-        memchr(req->path, '#', req->path_len))
+        memchr(req->path, '#', req->path_len) || !no_controls(req->path, req->path_len))
         return CAB_SIGN_BAD_PATH;
-    if (req->query_len > 0 && (req->query[0] == '?' || memchr(req->query, '#', req->query_len)))
+    if (req->query_len > 0 && (req->query[0] == '?' || memchr(req->query, '#', req->query_len) ||
+                               !no_controls(req->query, req->query_len)))
         return CAB_SIGN_BAD_QUERY;
     if (req->n_headers > CAB_MAX_HEADERS) return CAB_SIGN_TOO_MANY_HEADERS;
 
@@ -609,8 +621,10 @@ const char *cab_sign_strerror(cab_sign_status st) {
     case CAB_SIGN_OK: return "ok";
     case CAB_SIGN_NOMEM: return "out of memory";
     case CAB_SIGN_BAD_METHOD: return "method is not an HTTP token";
-    case CAB_SIGN_BAD_PATH: return "path does not start with '/', or holds '?' or '#' (give the query apart)";
-    case CAB_SIGN_BAD_QUERY: return "query starts with '?' or holds '#' (give what follows the '?')";
+    case CAB_SIGN_BAD_PATH:
+        return "path does not start with '/', or holds '?', '#' or a control character (give the query apart)";
+    case CAB_SIGN_BAD_QUERY:
+        return "query starts with '?', or holds '#' or a control character (give what follows the '?')";
     case CAB_SIGN_BAD_HEADER_NAME: return "header name is not an HTTP token";
     case CAB_SIGN_BAD_HEADER_VALUE: return "header value holds CR, LF or NUL";
     case CAB_SIGN_DUP_HEADER: return "header given twice (names ignore case)";

@@ -29,8 +29,8 @@ typedef struct {
 /* A request as it goes on the wire.  path and query are taken as sent
  * (percent-encoded or not): the signer decodes and re-encodes them, as the
  * gateway does.  path starts with '/', query has no leading '?', and
- * neither holds a query of its own or a fragment (CAB_SIGN_BAD_PATH,
- * CAB_SIGN_BAD_QUERY). */
+ * neither holds a query of its own, a fragment or a control character
+ * (CAB_SIGN_BAD_PATH, CAB_SIGN_BAD_QUERY). */
 typedef struct {
     const char *method;
     size_t method_len;
@@ -48,8 +48,8 @@ typedef enum {
     CAB_SIGN_OK = 0,
     CAB_SIGN_NOMEM,
     CAB_SIGN_BAD_METHOD,       /* empty, or not an HTTP token */
-    CAB_SIGN_BAD_PATH,         /* not starting with '/', or holding '?' or '#' */
-    CAB_SIGN_BAD_QUERY,        /* starting with '?', or holding '#' */
+    CAB_SIGN_BAD_PATH,         /* not starting with '/', or holding '?', '#' or a control character */
+    CAB_SIGN_BAD_QUERY,        /* starting with '?', or holding '#' or a control character */
     CAB_SIGN_BAD_HEADER_NAME,  /* empty, or not an HTTP token */
     CAB_SIGN_BAD_HEADER_VALUE, /* holds CR, LF or NUL */
     CAB_SIGN_DUP_HEADER,       /* the same name twice, ignoring case */
