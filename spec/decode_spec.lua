@@ -61,6 +61,12 @@ describe("br.decode", function()
     assert.truthy(decode_error(''):find("empty", 1, true))
   end)
 
+  it("says when valid JSON nests deeper than cJSON goes (1000 levels), and where", function()
+    local function nested(n) return '{"result":[],"x":' .. ("["):rep(n) .. ("]"):rep(n) .. "}" end
+    assert.are.equal(0, #assert(br.decode(nested(999)))) -- with the object around them, 1000 levels
+    assert.are.equal("JSON nested more than 1000 deep, at byte 1017 of 2018", decode_error(nested(1000)))
+  end)
+
   it("refuses a NUL character, which would cut a string short, and nothing else like it", function()
     local id = ("a"):rep(32)
     local function body(run_id)

@@ -205,6 +205,7 @@ static size_t number_end(const char *s, size_t len, size_t i) {
 }
 
 #define NUL_WHY "a NUL character, which no string from it can carry"
+static const char DEPTH_WHY[] = "nested deeper than cJSON goes";
 
 /* Whether any of the eight bytes of w is below 0x20, a quote or a
  * backslash (word.h).  Most of a body is the inside of strings, which
@@ -225,6 +226,7 @@ static int stops_string(uint64_t w) {
  * short, and an id cut short might match another.  cJSON finds the rest. */
 static size_t lexis_fault(const char *s, size_t len, const char **why) {
     size_t i = 0, at;
+    long depth = 0; /* (a bracket that closes none is cJSON's to refuse) */
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"') {
@@ -266,6 +268,12 @@ static size_t lexis_fault(const char *s, size_t len, const char **why) {
             *why = c ? "a control character outside a string" : NUL_WHY;
             return i + 1;
         } else {
+            /* cJSON stops deeper than this with no word of why */
+            if ((c == '[' || c == '{') && ++depth > CJSON_NESTING_LIMIT) {
+                *why = DEPTH_WHY;
+                return i + 1;
+            }
+            if (c == ']' || c == '}') depth--;
             i++;
         }
     }
@@ -283,7 +291,11 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
         return NULL;
     }
     if ((fault = lexis_fault(body, len, &why)) != 0) {
-        snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu of %zu: %s", fault, len, why);
+        if (why == DEPTH_WHY) /* (valid JSON all the same) */
+            snprintf(err->message, sizeof err->message, "JSON nested more than %d deep, at byte %zu of %zu",
+                     CJSON_NESTING_LIMIT, fault, len);
+        else
+            snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu of %zu: %s", fault, len, why);
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
