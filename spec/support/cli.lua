@@ -13,7 +13,6 @@
 --                          -- the terminal's input ends then (else at once)
 --     cwd = "/tmp/x",      -- run in this directory (the launcher by its full path)
 --     time_limit = 3,      -- kill the tool (SIGKILL: status 137) after so many seconds
---     memory_kb = 400000,  -- the tool's address space, at most (ulimit -v)
 --     command = "bin/codearts-batchresult" or an installed one,
 --     reader = "head -n 1",   -- stdout goes to this command, which may stop reading
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
@@ -69,7 +68,6 @@ function M.run(argv, o)
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local cmd = table.concat(parts, " ")
   if o.cwd then cmd = "cd " .. quote(o.cwd) .. " && " .. cmd end
-  if o.memory_kb then cmd = "ulimit -v " .. o.memory_kb .. " && " .. cmd end
 
   local inf, outf, errf, statusf = os.tmpname(), os.tmpname(), os.tmpname(), os.tmpname()
   if o.pty then
