@@ -224,28 +224,27 @@ local function send_once(http, cfg, req, u, link, deadline)
   -- answer announces them, a 204 or 304 may have a body on the wire all
   -- the same, and after a 101 comes another protocol.
   local body, kind, msg, whole
-  local chunked
-  if status ~= 101 and status ~= 204 and status ~= 304 then
-    -- Only chunked alone frames a body in chunks; any other coding is
-    -- refused, as the built-in client and libcurl refuse it.
-    chunked, why = http1.chunked_coding(header("Transfer-Encoding"))
-    if chunked == nil then return fail("PROTOCOL", why) end
-  end
   if status == 101 or status == 204 or status == 304 then
     body = ""
-  elseif length and not chunked then
-    -- Read here, by http1's rules: resty.http takes no list of equal
-    -- lengths (RFC 9110 8.6), and would wait for a length over the limit.
-    local n = length
-    if n > limit then return fail("RESPONSE_TOO_LARGE", too_large(limit)) end
-    body = ""
-    if n > 0 then body, err = httpc.sock:receive(n) end
-    if not body then
-      kind, msg = kind_of(err), ("the answer was cut short (%d bytes announced): %s"):format(n, err)
-    end
-    whole = true
   else
-    body, kind, msg = read_body(res, limit, not chunked)
+    -- Only chunked alone frames a body in chunks; any other coding is
+    -- refused, as the built-in client and libcurl refuse it.
+    local chunked
+    chunked, why = http1.chunked_coding(header("Transfer-Encoding"))
+    if chunked == nil then return fail("PROTOCOL", why) end
+    if length and not chunked then
+      -- Read here, by http1's rules: resty.http takes no list of equal
+      -- lengths (RFC 9110 8.6), and would wait for a length over the limit.
+      if length > limit then return fail("RESPONSE_TOO_LARGE", too_large(limit)) end
+      body = ""
+      if length > 0 then body, err = httpc.sock:receive(length) end
+      if not body then
+        kind, msg = kind_of(err), ("the answer was cut short (%d bytes announced): %s"):format(length, err)
+      end
+      whole = true
+    else
+      body, kind, msg = read_body(res, limit, not chunked)
+    end
   end
   if not body then return fail(kind, msg) end
   msg = http1.coded(header("Content-Encoding"))
