@@ -823,8 +823,8 @@ end
 --- Whether body breaks a rule of JSON's that cJSON lets pass, which the
 -- decoder refuses: a control character inside a string, or outside one
 -- other than JSON's white space; a NUL (cJSON's strings end at one), as a
--- byte or as \u0000 after an odd run of backslashes; a number off JSON's
--- grammar.
+-- byte or as \u0000 after an odd run of backslashes; a \u escape without
+-- four hex digits (cJSON reads it as \u0000); a number off JSON's grammar.
 local function breaks_lexis(body)
   local i = 1
   while i <= #body do
@@ -837,7 +837,8 @@ local function breaks_lexis(body)
         local b = body:byte(k)
         if b < 32 then return true end
         if b == 34 then i = k + 1 break end
-        if body:sub(k + 1, k + 5) == "u0000" then return true end
+        local esc = body:sub(k + 1, k + 5)
+        if #esc == 5 and esc:byte() == 117 and (esc == "u0000" or not esc:find("^u%x%x%x%x$")) then return true end
         j = k + 2
       end
     elseif c == 45 or (c >= 48 and c <= 57) then
