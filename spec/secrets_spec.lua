@@ -77,6 +77,11 @@ describe("secrets echoed by a server", function()
         assert.are.equal(1, #events)
         assert_hidden(events[1].error, auth.secrets, "the logger's event")
         for name, value in pairs(events[1].headers) do assert_hidden(value, auth.secrets, "header " .. name) end
+        -- nor the request's signature (64 hex digits), echoed with its
+        -- Authorization header
+        for what, text in pairs({ message = err.message, tostring = tostring(err), logger = events[1].error }) do
+          assert.is_nil(text:find(("%x"):rep(64)), what .. ": " .. text)
+        end
       end)
     end
   end

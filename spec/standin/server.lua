@@ -1068,6 +1068,9 @@ local function credentials_of(req)
   for _, cred in pairs({ model.credentials.permanent, model.credentials.temporary }) do
     if auth and auth.access == cred.ak then found[#found + 1] = cred.sk end
   end
+  -- last, the Authorization header whole: its signature would let anyone
+  -- send the request again
+  found[#found + 1] = first(h["authorization"])
   return found
 end
 

@@ -172,7 +172,7 @@ function Call:done(job, res, kind, msg, not_sent)
   -- A forked child's transport fails every attempt (Call:forked): the
   -- call ends there, and the attempt is not retried.
   if not res and not self.in_child then self.in_child = self:forked() end
-  local keyring = client.creds.keyring
+  local keyring = exchange.with_signature(client.creds.keyring, job.req and job.req.headers.Authorization)
   -- A header's request id longer than 127 bytes is none (libcurl's
   -- transport keeps none): dropped, never cut before it is redacted.
   if res and res.request_id then

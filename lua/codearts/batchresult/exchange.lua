@@ -89,6 +89,43 @@ function M.shown(keyring, text, limit)
 end
 local shown = M.shown
 
+--- text with every occurrence of needle (found as plain text) replaced.
+local function without(text, needle)
+  local out, at = {}, 1
+  while true do
+    local i, j = text:find(needle, at, true)
+    if not i then break end
+    out[#out + 1] = text:sub(at, i - 1)
+    out[#out + 1] = "[REDACTED]"
+    at = j + 1
+  end
+  if at == 1 then return text end
+  out[#out + 1] = text:sub(at)
+  return table.concat(out)
+end
+
+--- A keyring that hides, besides the client's secrets, the signature of
+-- the request a server's text answers (authorization: its Authorization
+-- header; nil for a token client, whose token keyring hides).  A server
+-- that echoes the request would show the signature, and with it a request
+-- anyone could send again while its X-Sdk-Date holds.  Its forms: raw
+-- (JSON decoded), and percent- or \u-escaped in text that is not JSON.
+-- A piece of it, cut short, is no signature: nothing can be sent with it.
+function M.with_signature(keyring, authorization)
+  local sig = authorization and authorization:match("Signature=(%x+)")
+  if not sig then return keyring end
+  local forms = { sig }
+  for i, fmt in ipairs({ "%%%02X", "%%%02x", "\\u%04x", "\\u%04X" }) do
+    forms[i + 1] = sig:gsub(".", function(c) return fmt:format(c:byte()) end)
+  end
+  return {
+    redact = function(_, text, limit)
+      for i = 1, #forms do text = without(text, forms[i]) end
+      return keyring:redact(text, limit)
+    end,
+  }
+end
+
 --- err, about the caller's input, with every secret keyring knows
 -- redacted from what it quotes, as a user may paste a secret in the wrong
 -- place: its message (shown, cut to limit bytes), and an option's name
