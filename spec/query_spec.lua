@@ -55,6 +55,18 @@ describe("client:query against the stand-in", function()
     assert.are.equal("bad  2J 31m news", err.message)
   end)
 
+  it("takes a blank error code or message from the server for none: HTTP, and the body's start", function()
+    for _, body in ipairs({ '{"error_code":"","error_msg":""}', '{"error_code":"   ","error_msg":" "}',
+                            '{"code":"","message":""}' }) do
+      server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local _, err = client():query(seed_pairs())
+      assert.are.equal("HTTP", err.code, body)
+      assert.are.equal(400, err.status)
+      assert.are.equal("the server answered HTTP 400: " .. body, err.message)
+    end
+  end)
+
   it("raises a callback's own error again, even one that ends in interrupted!", function()
     local ok, e = pcall(client().query, client(), seed_pairs(), {
       on_progress = function() error("stop: interrupted!", 0) end })

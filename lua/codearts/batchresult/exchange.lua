@@ -150,6 +150,9 @@ end
 -- the body is a Huawei-style error, else HTTP with the start of the body.
 local function api_error(res, keyring)
   local code, message, body_request_id = core.decode_error(res.body)
+  -- A blank code or message says nothing: an error has a code, and a line.
+  if code and not code:find("%S") then code = nil end
+  if message and not message:find("%S") then message = nil end
   if message then
     message = shown(keyring, message, MESSAGE_BYTES)
   else
