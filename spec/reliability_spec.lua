@@ -189,6 +189,18 @@ describe("clock skew", function()
     assert.is_true(server:last().headers["x-sdk-date"] > os.date("!%Y%m%dT%H%M%SZ", os.time() + 3000))
   end)
 
+  it("is learnt with max_retries 0, but the batch is not sent again: a retry it would be", function()
+    server:config { clock_offset_s = 3600 }
+    local c = client_of(server)
+    local _, err = c:run({ ("a"):rep(32) }, { max_retries = 0 })
+    assert.are.equal("APIGW.0303", err.code)
+    assert.are.equal(1, err.attempts)
+    assert.are.equal(1, server:stats().requests)
+    assert.is_true(math.abs(c:clock_skew() - 3600) <= 2, "skew " .. c:clock_skew())
+    assert(c:query(seed_pairs()))
+    assert.are.equal(2, server:stats().requests)
+  end)
+
   -- A 0303 whose Date is no date, or one X-Sdk-Date cannot carry, teaches
   -- nothing: the call fails with the server's code, and the client signs
   -- with its own clock as before.

@@ -185,8 +185,13 @@ function Call:done(job, res, kind, msg, not_sent)
     if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.skew_fixed then
       -- Signature expired: our clock is off.  Take the server's, once;
       -- the gateway refused the request, so this holds for any operation.
+      -- Sent again at once, as one of the batch's retries: with
+      -- max_retries 0 nothing is sent twice, and the next call signs right.
       local skew = retry.skew(res, os.time())
-      if skew then client.skew, job.skew_fixed, again = skew, true, 0 end
+      if skew then
+        client.skew, job.skew_fixed = skew, true
+        if job.attempts <= o.max_retries then again = 0 end
+      end
     elseif err.retryable and job.attempts <= o.max_retries then
       again = retry.delay(job.attempts, res, client.cfg.max_retry_wait, os.time() + client.skew)
       if self.deadline and now() + again >= self.deadline then again = nil end
