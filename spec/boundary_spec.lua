@@ -61,6 +61,18 @@ describe("the caller's tables are read once, raw", function()
     assert.are.equal(0, calls.n)
   end)
 
+  it("br.regions is the caller's copy: changing it moves no client, nor breaks new()", function()
+    local real = br.regions["cn-north-4"]
+    br.regions["cn-north-4"], br.regions["my-own-region"] = "http://127.0.0.1:9", "https://x.example"
+    br.regions[1] = "x"
+    local c = assert(br.new { region = "cn-north-4", project_id = ("0"):rep(32), ak = "AK", sk = "SK" })
+    assert.are.equal(real, c.endpoint)
+    local none, err = br.new { region = "my-own-region", project_id = ("0"):rep(32), ak = "AK", sk = "SK" }
+    assert.is_nil(none)
+    assert.truthy(err.message:find("unknown region 'my-own-region'", 1, true), err.message)
+    br.regions["cn-north-4"], br.regions["my-own-region"], br.regions[1] = real, nil, nil
+  end)
+
   it("an unknown option's key is named without running its __tostring", function()
     local mt, calls = watched()
     local key = setmetatable({}, mt)

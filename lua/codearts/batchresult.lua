@@ -27,8 +27,9 @@ local M = {
   -- simply absent).
   null = core.null,
   Error = Error,
-  --- region -> endpoint, for reference.
-  regions = regions.endpoints,
+  --- region -> endpoint, for reference: a copy, so that changing it
+  -- changes no client's endpoint.
+  regions = regions.copy(),
   reason_kind = results.reason_kind,
   --- The kinds br.reason_kind answers, in a fixed order.
   REASON_KINDS = results.REASON_KINDS,

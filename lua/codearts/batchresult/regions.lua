@@ -8,11 +8,12 @@ local patterns = {
   ["pipeline"] = { "af-north-1", "me-east-1", "af-south-1" },
 }
 
---- region name -> "https://…" endpoint
-M.endpoints = {}
+-- region name -> "https://…" endpoint: the module's own, never handed out
+-- (M.copy), so that no caller's change moves a client's endpoint.
+local endpoints = {}
 for prefix, names in pairs(patterns) do
   for _, region in ipairs(names) do
-    M.endpoints[region] = "https://" .. prefix .. "." .. region .. ".myhuaweicloud.com"
+    endpoints[region] = "https://" .. prefix .. "." .. region .. ".myhuaweicloud.com"
   end
 end
 
@@ -33,13 +34,20 @@ function M.resolve(region, getenv)
     if not first then return nil, name .. " is set, but names no endpoint first" end
     return first
   end
-  return M.endpoints[region]
+  return endpoints[region]
+end
+
+--- region name -> endpoint, a table of the caller's own (br.regions).
+function M.copy()
+  local t = {}
+  for name, url in pairs(endpoints) do t[name] = url end
+  return t
 end
 
 --- The region names, sorted.
 function M.names()
   local t = {}
-  for name in pairs(M.endpoints) do t[#t + 1] = name end
+  for name in pairs(endpoints) do t[#t + 1] = name end
   table.sort(t)
   return t
 end
