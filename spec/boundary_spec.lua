@@ -61,6 +61,22 @@ describe("the caller's tables are read once, raw", function()
     assert.are.equal(0, calls.n)
   end)
 
+  it("a NUL in an option's name or value does not cut the message short (Lua 5.1's format did)", function()
+    local base = { endpoint = "http://127.0.0.1:9", project_id = ("0"):rep(32), ak = "AK", sk = "SK" }
+    local function with(k, v)
+      local t = {}
+      for name, value in pairs(base) do t[name] = value end
+      t[k] = v
+      return t
+    end
+    local _, err = br.new(with("time\0out", 1))
+    assert.are.equal("unknown option 'time out'", err.message)
+    _, err = br.new(with("transport", "cu\0rl"))
+    assert.are.equal('option transport must be "curl" or "ngx", got "cu rl"', err.message)
+    _, err = br.sign { ["bo\0dy"] = "x" }
+    assert.are.equal("unknown sign field 'bo dy'", err.message)
+  end)
+
   it("br.regions is the caller's copy: changing it moves no client, nor breaks new()", function()
     local real = br.regions["cn-north-4"]
     br.regions["cn-north-4"], br.regions["my-own-region"] = "http://127.0.0.1:9", "https://x.example"

@@ -57,15 +57,17 @@ function M.options(t, rules, kind, plural)
   end
   -- (in C: a walk here could meet a finalizer that changes t, core.c)
   local copy = core.raw_copy(t)
+  -- (joined with .., not format's %s: Lua 5.1's stops at a NUL in a name
+  -- or in what a check quotes)
   for k, v in next, copy do
     local rule, why = rules[k], nil
     if not rule then
-      why = ("unknown %s %s"):format(kind, key_name(k))
+      why = "unknown " .. kind .. " " .. key_name(k)
     elseif type(v) ~= rule[1] then
-      why = ("%s %s must be a %s, got %s"):format(kind, k, rule[1], type(v))
+      why = kind .. " " .. k .. " must be a " .. rule[1] .. ", got " .. type(v)
     elseif rule[2] then
       why = rule[2](v)
-      why = why and ("%s %s must %s"):format(kind, k, why)
+      why = why and (kind .. " " .. k .. " must " .. why)
     end
     if why then
       local err = Error.invalid(why)
