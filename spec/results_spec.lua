@@ -138,6 +138,25 @@ describe("R.wrap and R.is", function()
       "codearts.batchresult.results: summary: element 1 is a number, not a result table")
   end)
 
+  it("raises naming the method when a set was given an element that is no result table", function()
+    local calls = {
+      succeeded = function(rs) return rs:succeeded() end, failed = function(rs) return rs:failed() end,
+      where = function(rs) return rs:where({ status = "START_FAILED" }) end,
+      group_by = function(rs) return rs:group_by("status") end, find = function(rs) return rs:find("x") end,
+      pairs = function(rs) return rs:pairs() end, summary = function(rs) return rs:summary() end,
+    }
+    for name, call in pairs(calls) do
+      local rs = R.wrap({ {}, {} })
+      rs[2] = 5
+      assert.has_error(function() call(rs) end,
+        "codearts.batchresult.results: rs:" .. name .. ": element 2 is a number, not a result table")
+    end
+    local rs = R.wrap({ {} })
+    rs[1] = "x"
+    assert.has_error(function() return tostring(rs) end,
+      "codearts.batchresult.results: tostring: element 1 is a string, not a result table")
+  end)
+
   it("tells sets from everything else", function()
     assert.is_true(R.is(R.wrap({})))
     assert.is_false(R.is({}))

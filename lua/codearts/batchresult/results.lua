@@ -160,12 +160,13 @@ local function new_set()
   return setmetatable({}, Set)
 end
 
---- Raises, naming the function and pointing at its caller, when an
+--- Raises, naming the function and pointing at its caller (level: of
+-- error(), 3 when only_tables is called by the function itself), when an
 -- element of array is not a table.
-local function only_tables(array, name)
+local function only_tables(array, name, level)
   for i = 1, #array do
     if type(array[i]) ~= "table" then
-      error(PREFIX .. name .. ": element " .. i .. " is a " .. type(array[i]) .. ", not a result table", 3)
+      error(PREFIX .. name .. ": element " .. i .. " is a " .. type(array[i]) .. ", not a result table", level or 3)
     end
   end
 end
@@ -195,11 +196,13 @@ function M.is(v)
 end
 
 -- A method called as rs.where{…} gets the filter as self; say so rather
--- than fail later on a confusing index error.
+-- than fail later on a confusing index error.  So too for a set that the
+-- caller has put something other than a result table in.
 local function check_self(self, name)
   if getmetatable(self) ~= Set then
     error(PREFIX .. "call rs:" .. name .. "(…) with a colon, on a result set", 3)
   end
+  only_tables(self, "rs:" .. name, 4)
 end
 
 --- A new set of the results for which keep(r) is true, in order.
@@ -502,6 +505,7 @@ end
 -- copies.  An empty set reads "0 results".  No addresses, so the text is
 -- the same on every run and fit for a test to compare.
 function Set.__tostring(self)
+  only_tables(self, "tostring")
   local rows, name_w, status_w = {}, 0, 0
   for i = 1, #self do
     local r = self[i]
