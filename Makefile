@@ -57,6 +57,16 @@ OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS))
 uniq = $(if $(1),$(firstword $(1)) $(call uniq,$(filter-out $(firstword $(1)),$(1))))
 DEP_INCDIRS := $(call uniq,$(CURL_INCDIR) $(CJSON_INCDIR) $(OPENSSL_INCDIR))
 DEP_LIBDIRS := $(call uniq,$(CURL_LIBDIR) $(CJSON_LIBDIR) $(OPENSSL_LIBDIR))
+# A library directory the compiler searches anyway (the system's, where
+# Debian's libcurl is found) goes last, at link and at load time: else it
+# would shadow a copy that CJSON_DIR=… or OPENSSL_DIR=… points to, whose
+# header the build takes (the compiler skips -I of its own directories).
+ifneq ($(DEP_LIBDIRS),)
+CC_LIBDIRS  := $(realpath $(subst :, ,$(shell $(CC) -print-search-dirs 2>/dev/null | sed -n 's/^libraries: =//p')))
+is_cc_dir    = $(filter $(realpath $(1)),$(CC_LIBDIRS))
+DEP_LIBDIRS := $(foreach d,$(DEP_LIBDIRS),$(if $(call is_cc_dir,$(d)),,$(d))) \
+               $(foreach d,$(DEP_LIBDIRS),$(if $(call is_cc_dir,$(d)),$(d)))
+endif
 pkg = $(if $($(1)_INCDIR)$($(1)_LIBDIR),,$(shell pkg-config $(2) $(3) 2>/dev/null))
 PKG_CFLAGS := $(LUA_CFLAGS) $(addprefix -I,$(DEP_INCDIRS)) \
               $(call pkg,CURL,--cflags,libcurl) $(call pkg,OPENSSL,--cflags,libcrypto)
