@@ -119,6 +119,23 @@ describe("luarocks", function()
     end)
   end)
 
+  -- What LuaRocks passes when CJSON_DIR=… names a copy of cJSON's while
+  -- libcurl and OpenSSL are the system's: that copy is linked and loaded.
+  once.describe("with CJSON_DIR naming a copy of cJSON's own", function()
+    it("links and loads that copy, not the system's beside libcurl", function()
+      local sys = assert(shell.run("pkg-config --variable=libdir libcjson")):match("^%s*(.-)%s*$")
+      local own = tmp .. "/cjson/lib"
+      run_in(tmp, "mkdir -p cjson/lib && cp " .. q(sys .. "/libcjson.so.1") .. " cjson/lib/libcjson.so.1"
+        .. " && ln -s libcjson.so.1 cjson/lib/libcjson.so")
+      copy_checkout(tmp .. "/x")
+      run_in(tmp .. "/x", ("make -s LUA_VERSION=5.4 CURL_INCDIR=/usr/include CURL_LIBDIR=%s"
+        .. " CJSON_INCDIR=/usr/include CJSON_LIBDIR=%s OPENSSL_INCDIR=/usr/include OPENSSL_LIBDIR=%s")
+        :format(q(sys), q(own), q(sys)))
+      local ldd = run_in(tmp .. "/x", "ldd build/5.4/codearts/batchresult/core.so")
+      assert.are.equal(own .. "/libcjson.so.1", ldd:match("libcjson%.so%.1 => (%S+)"), ldd)
+    end)
+  end)
+
   once.describe("with another Lua's headers named in CFLAGS", function()
     it("builds for the Lua LuaRocks targets, whose headers come first", function()
       -- As CFLAGS=-I/usr/local/include would, where a Lua 5.4 built from
