@@ -109,21 +109,38 @@ end
 -- header; nil for a token client, whose token keyring hides).  A server
 -- that echoes the request would show the signature, and with it a request
 -- anyone could send again while its X-Sdk-Date holds.  Its forms: raw
--- (JSON decoded), and percent- or \u-escaped in text that is not JSON.
--- A piece of it, cut short, is no signature: nothing can be sent with it.
-function M.with_signature(keyring, authorization)
-  local sig = authorization and authorization:match("Signature=(%x+)")
-  if not sig then return keyring end
-  local forms = { sig }
-  for i, fmt in ipairs({ "%%%02X", "%%%02x", "\\u%04x", "\\u%04X" }) do
-    forms[i + 1] = sig:gsub(".", function(c) return fmt:format(c:byte()) end)
+-- (JSON decoded), and percent- or \u-escaped in text that is not JSON,
+-- made only for a text with such escapes (this runs on every answer with
+-- a request id).  A piece of it, cut short, is no signature: nothing can
+-- be sent with it.
+local Signed = {}
+Signed.__index = Signed
+
+local ESCAPES = { "%%%02X", "%%%02x", "\\u%04x", "\\u%04X" }
+
+function Signed:redact(text, limit)
+  local sig = self.sig
+  if sig == nil then
+    -- (found only when there is text to redact: a plain find, as the
+    -- signer writes it, last)
+    local at = self.authorization:find(", Signature=", 1, true)
+    sig = at and self.authorization:sub(at + 12) or false
+    self.sig = sig
   end
-  return {
-    redact = function(_, text, limit)
-      for i = 1, #forms do text = without(text, forms[i]) end
-      return keyring:redact(text, limit)
-    end,
-  }
+  if sig and sig ~= "" then
+    text = without(text, sig)
+    if text:find("%", 1, true) or text:find("\\u") then
+      for _, fmt in ipairs(ESCAPES) do
+        text = without(text, (sig:gsub(".", function(c) return fmt:format(c:byte()) end)))
+      end
+    end
+  end
+  return self.keyring:redact(text, limit)
+end
+
+function M.with_signature(keyring, authorization)
+  if not authorization then return keyring end
+  return setmetatable({ keyring = keyring, authorization = authorization, sig = nil }, Signed)
 end
 
 --- err, about the caller's input, with every secret keyring knows
