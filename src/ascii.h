@@ -1,8 +1,10 @@
-/* ASCII by value, whatever the C locale says (sign.c, redact.c, easy.c):
+/* ASCII by value, whatever the C locale says (sign.c, redact.c, head.c):
  * HTTP's names and hex digits are ASCII, and a host may have set a locale
  * whose tolower() differs. */
 #ifndef CAB_ASCII_H
 #define CAB_ASCII_H
+
+#include <string.h>
 
 /* c, lower-cased when it is a capital letter. */
 static inline unsigned char cab_lower(unsigned char c) {
@@ -15,6 +17,12 @@ static inline int cab_hex_value(unsigned char c) {
     if (d < 10) return (int)d;
     d = ((unsigned)c | 0x20) - 'a';
     return d < 6 ? (int)d + 10 : -1;
+}
+
+/* Whether c may be in a token (RFC 9110 5.6.2), a field's name. */
+static inline int cab_is_tchar(unsigned char c) {
+    return ((unsigned)(cab_lower(c) - 'a') < 26u) || ((unsigned)(c - '0') < 10u) ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 #endif

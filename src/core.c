@@ -140,7 +140,7 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
     /* core.limits: limit.h, for config.lua and the transports. */
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, CAB_MAX_HEADERS);
     lua_setfield(L, -2, "max_headers");
     lua_pushinteger(L, CAB_MAX_HEADER_BYTES);
@@ -149,6 +149,10 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "max_seconds");
     lua_pushinteger(L, (lua_Integer)CAB_MAX_RESPONSE_BYTES);
     lua_setfield(L, -2, "max_response_bytes");
+    lua_pushinteger(L, CAB_MAX_REQUEST_ID_BYTES);
+    lua_setfield(L, -2, "max_request_id_bytes");
+    lua_pushinteger(L, CAB_MAX_TIME_FIELD_BYTES);
+    lua_setfield(L, -2, "max_time_field_bytes");
     lua_setfield(L, -2, "limits");
     cab_register_codec(L);
     cab_register_keyring(L);

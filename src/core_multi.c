@@ -370,9 +370,9 @@ static int push_response(lua_State *L) {
     const cab_http_response *r = lua_touserdata(L, 1);
     lua_pushinteger(L, (lua_Integer)r->status);
     lua_pushlstring(L, r->body.data ? r->body.data : "", r->body.len);
-    if (r->request_id[0]) lua_pushstring(L, r->request_id); else lua_pushnil(L);
-    if (r->date[0]) lua_pushstring(L, r->date); else lua_pushnil(L);
-    if (r->retry_after[0]) lua_pushstring(L, r->retry_after); else lua_pushnil(L);
+    if (r->fields.request_id[0]) lua_pushstring(L, r->fields.request_id); else lua_pushnil(L);
+    if (r->fields.date[0]) lua_pushstring(L, r->fields.date); else lua_pushnil(L);
+    if (r->fields.retry_after[0]) lua_pushstring(L, r->fields.retry_after); else lua_pushnil(L);
     return 5;
 }
 

@@ -1,5 +1,4 @@
 #include "easy.h"
-#include "ascii.h"
 #include "conns.h"
 #include "limit.h"
 #include "requirements.h"
@@ -15,15 +14,8 @@ struct cab_easy {
     char curl_err[CURL_ERROR_SIZE];
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer */
-    /* The answer's heads as they arrive (on_header): their bytes so far
-     * (interim 1xx heads and trailers too), the Content-Length the last
-     * one gave (-1: none yet), and why on_header stopped the transfer,
-     * when it did. */
-    size_t head_bytes;
-    long long length;
-    int in_head;                /* a status line came, the blank line not yet */
-    int switched;               /* the last status line said 101 (see on_header) */
-    enum { HEAD_OK, HEAD_TOO_LARGE, HEAD_TWO_LENGTHS, HEAD_BAD_LENGTH, HEAD_SWITCHED } head;
+    cab_head head;              /* the answer's heads as they arrive (on_header) */
+    cab_head_verdict verdict;   /* why on_header stopped the transfer, when it did */
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     cab_http_response resp;
 };
@@ -40,108 +32,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return cab_buf_add(&e->resp.body, p, len) ? 0 : len; /* 0 aborts: out of memory */
 }
 
-/* Copies the value of "name: value" into dst when the line's name is name:
- * CAPTURED, or CAPTURE_TOO_LONG for a value too long for dst, which is not
- * kept at all (dst empty), since a cut one could end in the start of a
- * secret that no redaction would then recognise; OTHER_HEADER else. */
-enum { OTHER_HEADER, CAPTURED, CAPTURE_TOO_LONG };
-static int capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
-    size_t nl = strlen(name), i;
-    const char *v, *end = line + len;
-    if (len <= nl || line[nl] != ':') return OTHER_HEADER;
-    for (i = 0; i < nl; i++) {
-        if (cab_lower((unsigned char)line[i]) != (unsigned char)name[i]) return OTHER_HEADER;
-    }
-    v = line + nl + 1;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
-    len = (size_t)(end - v);
-    if (len >= dstlen) {
-        dst[0] = '\0';
-        return CAPTURE_TOO_LONG;
-    }
-    memcpy(dst, v, len);
-    dst[len] = '\0';
-    return CAPTURED;
-}
-
-static void forget_headers(cab_http_response *r) {
-    r->request_id[0] = r->date[0] = r->retry_after[0] = '\0';
-}
-
-/* The Content-Length value of the header line p (len bytes): -1 when the
- * line is another header, -2 when it lists two different numbers ("358,
- * 365"; the same one repeated counts once, RFC 9110 8.6) or is too long
- * to read whole, -3 when it is not digits ("+13", "13abc", "13 14"), which
- * libcurl would read in part. */
-static long long content_length(const char *p, size_t len) {
-    char v[64];
-    const char *at = v;
-    char *end;
-    long long n = -1, item;
-    switch (capture(p, len, "content-length", v, sizeof v)) {
-    case OTHER_HEADER: return -1;
-    case CAPTURE_TOO_LONG: return -2; /* not read whole: a length further on could differ */
-    default: break;
-    }
-    for (;;) {
-        while (*at == ' ' || *at == '\t') at++;
-        if (*at < '0' || *at > '9') return -3;
-        item = strtoll(at, &end, 10);
-        if (n >= 0 && item != n) return -2;
-        n = item;
-        for (at = end; *at == ' ' || *at == '\t'; at++) {}
-        if (*at == '\0') return n;
-        if (*at++ != ',') return -3;
-    }
-}
-
-/* Each line of an answer's head.  Returning less than len stops the
- * transfer: at heads larger than CAB_MAX_HEADER_BYTES together (the limit
- * every transport keeps, interim 1xx heads and trailers included), and at
- * two different Content-Lengths, a framing no client can trust (RFC 9112
- * 6.3). */
+/* Each line of an answer's heads and trailers, to the head reader
+ * (head.h): returning less than len stops the transfer, with the reader's
+ * verdict kept for cab_easy_finish. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     cab_easy *e = ud;
-    cab_http_response *r = &e->resp;
     size_t len = size * n;
-    long long length;
-    if ((e->head_bytes += len) > CAB_MAX_HEADER_BYTES) {
-        e->head = HEAD_TOO_LARGE;
-        return 0;
-    }
-    if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
-        /* A new response begins (after a 100 Continue, say). */
-        const char *code = memchr(p, ' ', len);
-        forget_headers(r);
-        e->length = -1;
-        e->in_head = 1;
-        e->switched = code && (size_t)(p + len - code) > 4 && !memcmp(code, " 101", 4);
-        return len;
-    }
-    if (len <= 2) e->in_head = 0; /* the blank line: the head is whole */
-    /* A 101 nobody asked for (no Upgrade is ever sent) is the answer: what
-     * follows is another protocol, and libcurl would wait for an answer
-     * after it until the timeout, or call a close no answer. */
-    if (len <= 2 && e->switched) {
-        e->head = HEAD_SWITCHED;
-        return 0;
-    }
-    if ((length = content_length(p, len)) != -1) {
-        if (length == -3) {
-            e->head = HEAD_BAD_LENGTH;
-            return 0;
-        }
-        if (length == -2 || (e->length >= 0 && e->length != length)) {
-            e->head = HEAD_TWO_LENGTHS;
-            return 0;
-        }
-        e->length = length;
-    }
-    capture(p, len, "x-request-id", r->request_id, sizeof r->request_id);
-    capture(p, len, "date", r->date, sizeof r->date);
-    capture(p, len, "retry-after", r->retry_after, sizeof r->retry_after);
-    return len;
+    return (e->verdict = cab_head_line(&e->head, p, len)) == CAB_HEAD_OK ? len : 0;
 }
 
 #define SETOPT(opt, val)                                                      \
@@ -247,11 +144,8 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
     e->too_large = 0;
-    e->head = HEAD_OK;
-    e->head_bytes = 0;
-    e->in_head = 0;
-    e->switched = 0;
-    forget_headers(&e->resp);
+    e->verdict = CAB_HEAD_OK;
+    cab_head_start(&e->head, &e->resp.fields);
     e->curl_err[0] = '\0';
 
     /* "Expect:" stops libcurl from waiting for 100 Continue on large bodies. */
@@ -325,11 +219,11 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         *not_sent = 1;
     /* libcurl takes a connection closed in the middle of a head for the
      * end of an answer without a body. */
-    if (rc == CURLE_OK && e->in_head) {
+    if (rc == CURLE_OK && e->head.in_head) {
         snprintf(err, errlen, "the connection closed in the middle of the answer's headers");
         return CAB_HTTP_NETWORK;
     }
-    if (e->head == HEAD_SWITCHED) {
+    if (e->verdict == CAB_HEAD_SWITCHED) {
         e->resp.status = 101;
         return CAB_HTTP_OK;
     }
@@ -337,16 +231,20 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
     if (rc == CURLE_OK) return CAB_HTTP_OK;
     /* libcurl refuses one header line longer than its own limit (100 KB)
      * as out of memory: in the middle of a head, that is the head's size. */
-    if (e->head == HEAD_TOO_LARGE || (rc == CURLE_OUT_OF_MEMORY && e->in_head)) {
+    if (e->verdict == CAB_HEAD_TOO_LARGE || (rc == CURLE_OUT_OF_MEMORY && e->head.in_head)) {
         snprintf(err, errlen, "the answer's headers or trailers exceed %d bytes", CAB_MAX_HEADER_BYTES);
         return CAB_HTTP_TOO_LARGE;
     }
-    if (e->head == HEAD_TWO_LENGTHS) {
+    if (e->verdict == CAB_HEAD_TWO_LENGTHS) {
         snprintf(err, errlen, "the answer gives two different Content-Lengths");
         return CAB_HTTP_PROTOCOL;
     }
-    if (e->head == HEAD_BAD_LENGTH) {
+    if (e->verdict == CAB_HEAD_BAD_LENGTH) {
         snprintf(err, errlen, "the answer's Content-Length is not a number");
+        return CAB_HTTP_PROTOCOL;
+    }
+    if (e->verdict == CAB_HEAD_BAD_LINE) {
+        snprintf(err, errlen, "the answer has a header or trailer line that is no field");
         return CAB_HTTP_PROTOCOL;
     }
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "head.h"
 
 typedef struct {
     long connect_timeout_ms; /* 0 = libcurl's default */
@@ -30,14 +31,11 @@ typedef enum {
     CAB_HTTP_USAGE    /* libcurl refused an option or the URL */
 } cab_http_status;
 
-/* The parts of an answer the client uses.  Header values are copied (and
- * cut to fit) from the last response's headers. */
+/* The parts of an answer the client uses. */
 typedef struct {
     long status;
     cab_buf body;
-    char request_id[128]; /* X-Request-Id */
-    char date[64];        /* Date */
-    char retry_after[64]; /* Retry-After */
+    cab_head_fields fields; /* from its head (head.h) */
 } cab_http_response;
 
 typedef struct cab_easy cab_easy;

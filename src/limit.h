@@ -20,4 +20,11 @@
  * size_t holds on every platform and a double counts exactly. */
 #define CAB_MAX_RESPONSE_BYTES (1024L * 1024 * 1024)
 
+/* The longest X-Request-Id, and Date or Retry-After, an answer's head
+ * gives that counts: a longer one is none on every transport, never cut
+ * (a cut one could end in the start of a secret no redaction would
+ * recognise).  An HTTP date takes 29 bytes. */
+#define CAB_MAX_REQUEST_ID_BYTES 127
+#define CAB_MAX_TIME_FIELD_BYTES 63
+
 #endif

@@ -24,6 +24,11 @@
 --             (a subset: the keys given, nested tables too)
 --   hidden    (optional) a secret the answer quotes: the error's message
 --             shows no 5 bytes of it, its start included
+--   resty     false: not run through lua-resty-http's interface, whose
+--             own parser ends the head at a folded line (README)
+-- expect may also hold request_id (err.request_id; false: none) and waits:
+-- a character for each attempt the logger saw, "0" when it was retried at
+-- once, "+" after a wait, "." when it was not retried.
 --
 -- Loaded by busted, inside nginx and inside Neovim: it needs only the
 -- library and the stand-in's model.
@@ -97,6 +102,35 @@ local NOT_MODIFIED = "HTTP/1.1 304 Not Modified\r\nContent-Length: 13\r\n\r\n"
 local NO_CONTENT = "HTTP/1.1 204 No Content\r\nContent-Length: 13\r\n\r\n{\"result\":[]}"
 
 local RETRIED, NOT_RETRIED = 3, 1
+
+-- Heads whose fields a transport could read more than one way.  Each
+-- keeps the last line of a repeated field, unfolds a folded one, reads no
+-- trailer's, and takes an empty one, or one longer than libcurl's
+-- transport keeps (127 bytes for a request id, 63 for the others), as
+-- none.  busy_head: a 503 with these lines in its head.
+local function busy_head(lines) return busy(lines .. "Content-Length: " .. #BUSY .. "\r\n") end
+local BUSY_WITH_TRAILER = busy("X-Request-Id: head\r\nTransfer-Encoding: chunked\r\n",
+  ("%x\r\n%s\r\n0\r\nX-Request-Id: trailer\r\nRetry-After: 0\r\n\r\n"):format(#BUSY, BUSY))
+-- A 401 APIGW.0303 (the signature expired) with these lines in its head:
+-- the client learns the server's clock from its Date, and sends again.
+local EXPIRED = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information: signature expired"}'
+local function expired(lines)
+  return "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json;charset=UTF-8\r\n" .. lines
+    .. "Content-Length: " .. #EXPIRED .. "\r\n\r\n" .. EXPIRED
+end
+-- An HTTP date of os.time() + seconds, in English whatever the locale.
+local function http_date(seconds)
+  local t = os.date("!*t", os.time() + (seconds or 0))
+  return ("%s, %02d %s %04d %02d:%02d:%02d GMT"):format(
+    ({ "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" })[t.wday], t.day,
+    ({ "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" })[t.month],
+    t.year, t.hour, t.min, t.sec)
+end
+local ID_127 = ("i"):rep(127)
+-- A chunked 503 with these trailers.
+local function busy_trailers(lines)
+  return busy("Transfer-Encoding: chunked\r\n", ("%x\r\n%s\r\n0\r\n%s\r\n"):format(#BUSY, BUSY, lines))
+end
 
 M.rows = {
   { name = "an answer that is not HTTP (an SSH banner)", op = "query", standin = { banner_first = 3 },
@@ -257,6 +291,82 @@ M.rows = {
     options = { batch_size = 2, concurrency = 3, max_retries = 0, logger = function(event)
       if event.batch == 1 then os.execute("sleep 0.8") end
     end }, expect = { ok = true }, saw = { routes = { run = 3 } } },
+  { name = "a 503 whose X-Request-Id is given twice", op = "query",
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: first\r\nX-Request-Id: second\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = "second" } },
+  { name = "a 503 whose X-Request-Id is folded over two lines", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: first\r\n  \t second \r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED,
+               request_id = "first second" } },
+  { name = "a 503 whose folded line continues another header after X-Request-Id", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: first\r\nX-Other: a\r\n second\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = "first" } },
+  { name = "a 503 whose X-Request-Id is empty", op = "query",
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id:   \r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = false } },
+  { name = "a 503 whose X-Request-Id takes 127 bytes", op = "query",
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: " .. ID_127 .. "\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = ID_127 } },
+  { name = "a 503 whose X-Request-Id takes 128 bytes, its last line", op = "query",
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: a\r\nX-Request-Id: " .. ID_127 .. "i\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = false } },
+  { name = "a 503 whose X-Request-Id takes 128 bytes once unfolded", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: " .. ID_127:sub(3) .. "\r\n ii\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = false } },
+  { name = "a chunked 503 with X-Request-Id and Retry-After in its trailers", op = "query",
+    options = { max_retry_wait = 5 }, standin = { banner_first = 3, banner = BUSY_WITH_TRAILER },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = "head",
+               waits = "++." } },
+  { name = "a 503 whose Retry-After is given twice, 30 then 0", op = "query",
+    standin = { banner_first = 3, banner = busy_head("Retry-After: 30\r\nRetry-After: 0\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, waits = "00." } },
+  { name = "a 503 whose Retry-After is 63 zeros", op = "query", options = { max_retry_wait = 5 },
+    standin = { banner_first = 3, banner = busy_head("Retry-After: " .. ("0"):rep(63) .. "\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, waits = "00." } },
+  { name = "a 503 whose Retry-After is 64 zeros", op = "query", options = { max_retry_wait = 5 },
+    standin = { banner_first = 3, banner = busy_head("Retry-After: " .. ("0"):rep(64) .. "\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, waits = "++." } },
+  { name = "a 503 whose first header line is folded", op = "query", resty = false,
+    standin = { banner_first = 3, banner = "HTTP/1.1 503 Service Unavailable\r\n folded\r\n"
+      .. "Content-Length: " .. #BUSY .. "\r\n\r\n" .. BUSY },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose Content-Length has a space before its colon", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Content-Length : " .. #BUSY .. "\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose X-Request-Id has a space before its colon", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id : spaced\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 with a header line that has no colon", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("No-Colon\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 with a field whose name holds a space", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X Foo: bar\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose Content-Length is folded onto a second line", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. "\r\n 0\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose Content-Length is followed by a blank folded line", op = "query",
+    resty = false, standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. "\r\n \t\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
+  { name = "a chunked 503 whose first trailer line is folded", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_trailers(" folded\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a chunked 503 whose trailer is folded", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_trailers("X-Trailer: a\r\n b\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
+  { name = "a chunked 503 whose Content-Length trailer is folded", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_trailers("Content-Length: 0\r\n 5\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 401 APIGW.0303 whose Date is given twice, the last one right", op = "query",
+    standin = { banner_first = 1, banner = expired("Date: Sat, 01 Jan 2000 00:00:00 GMT\r\nDate: " .. http_date()
+      .. "\r\n") },
+    expect = { ok = true }, saw = { routes = { result = 2 } } },
+  { name = "a 401 APIGW.0303 whose Date is folded", op = "query", resty = false,
+    standin = { banner_first = 1, banner = expired("Date: " .. http_date():gsub(" (%d%d:)", "\r\n\t%1") .. "\r\n") },
+    expect = { ok = true }, saw = { routes = { result = 2 } } },
+  { name = "a 401 APIGW.0303 whose Date is empty", op = "query",
+    standin = { banner_first = 1, banner = expired("Date: " .. http_date() .. "\r\nDate:\r\n") },
+    expect = { code = "APIGW.0303", status = 401, retryable = false, attempts = NOT_RETRIED } },
   { name = "a query leaves its connection alive; the server reads the run and closes without answering",
     op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
     expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },
@@ -299,7 +409,7 @@ function M.outcome(row, results, err)
     out.code, out.message = "RAISED", tostring(err)
     return out
   end
-  out.code, out.message, out.status = err.code, tostring(err), err.status
+  out.code, out.message, out.status, out.request_id = err.code, tostring(err), err.status, err.request_id
   out.retryable, out.attempts = err.retryable, err.attempts
   local got = err.results or { missing = {} }
   out.results, out.missing, out.unanswered = #got, #(got.missing or {}), #(err.unanswered or {})
@@ -324,11 +434,19 @@ end
 -- from the last one); else the calls return their answers, and finish is
 -- called before run returns.  A raised error is an outcome too (RAISED).
 function M.run(br, row, urls, finish, async)
-  local client, err = br.new(M.client_options(row, urls))
+  local options, waits = M.client_options(row, urls), {}
+  if row.expect.waits then
+    function options.logger(e)
+      waits[#waits + 1] = e.retry_in == nil and "." or e.retry_in == 0 and "0" or "+"
+    end
+  end
+  local client, err = br.new(options)
   if not client then return finish(M.outcome(row, nil, err)) end
   local function done(results, e)
     client:close()
-    finish(M.outcome(row, results, e))
+    local out = M.outcome(row, results, e)
+    if row.expect.waits then out.waits = table.concat(waits) end
+    finish(out)
   end
   -- calls client[op](items) and hands what it gives to k
   local function call(op, items, k)

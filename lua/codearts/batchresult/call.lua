@@ -173,11 +173,7 @@ function Call:done(job, res, kind, msg, not_sent)
   -- call ends there, and the attempt is not retried.
   if not res and not self.in_child then self.in_child = self:forked() end
   local keyring = exchange.with_signature(client.creds.keyring, job.req and job.req.headers.Authorization)
-  -- A header's request id longer than 127 bytes is none (libcurl's
-  -- transport keeps none): dropped, never cut before it is redacted.
-  if res and res.request_id then
-    res.request_id = #res.request_id < 128 and exchange.shown_name(keyring, res.request_id) or nil
-  end
+  if res then exchange.read_heads(res, keyring) end
   local answers, err = exchange.outcome(res, kind, msg, row, keyring)
   local again
   if not answers then

@@ -163,6 +163,25 @@ function M.shown_name(keyring, name)
   return shown(keyring, name, NAME_BYTES)
 end
 
+-- The longest X-Request-Id, and Date or Retry-After, that counts: as
+-- long as libcurl's transport keeps (src/limit.h).
+local ID_BYTES, TIME_BYTES = core.limits.max_request_id_bytes, core.limits.max_time_field_bytes
+
+local function counted(value, most)
+  if value and value ~= "" and #value <= most then return value end
+end
+
+--- Reads an answer's head fields in res by one rule on every transport
+-- (each hands over the last line of a repeated field, unfolded, from the
+-- head alone): an empty one, or one longer than libcurl's transport
+-- keeps, is none, never cut before it is redacted.  The request id is
+-- then as shown_name shows it.
+function M.read_heads(res, keyring)
+  local id = counted(res.request_id, ID_BYTES)
+  res.request_id = id and M.shown_name(keyring, id)
+  res.date, res.retry_after = counted(res.date, TIME_BYTES), counted(res.retry_after, TIME_BYTES)
+end
+
 --- The error for a non-2xx answer: the API's own code and message when
 -- the body is a Huawei-style error, else HTTP with the start of the body.
 local function api_error(res, keyring)
@@ -178,7 +197,7 @@ local function api_error(res, keyring)
   end
   return Error.new(code and M.shown_name(keyring, code) or "HTTP", message, {
     status = res.status,
-    request_id = res.request_id or (body_request_id and M.shown_name(keyring, body_request_id)),
+    request_id = res.request_id or (counted(body_request_id, ID_BYTES) and M.shown_name(keyring, body_request_id)),
   })
 end
 

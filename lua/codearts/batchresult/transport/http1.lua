@@ -227,18 +227,62 @@ local function content_length(value)
 end
 M.content_length = content_length
 
---- A header line's name, in lower case, and its value, trimmed; nil when
--- the line is no "name: value" (a folded line, say).  Heads and trailers
--- are read with it.
+--- A field line's name, in lower case, and its value, trimmed; nil when
+-- the line is no "name: value", its name a token (RFC 9110 5.1): libcurl
+-- reads "Content-Length : 5" as some other field, so a reader that took it
+-- for the length would frame the body otherwise.
 local function header_line(line)
-  local name, value = line:match("^([^:%s]+)%s*:(.*)$")
+  local name, value = line:match("^([0-9A-Za-z!#$%%&'*+%-.^_`|~]+):(.*)$")
   if name then return name:lower(), trim(value) end
 end
 
+--- The field lines of a head or of trailers (what: "header" or
+-- "trailer"), up to the empty line, in budget bytes: each field's values
+-- in a list (lower-case names), and the budget left; nil, kind, message
+-- on failure.  Each line must be a field or an obsolete folded line that
+-- continues one (RFC 9112 5.2: replaced by a space), as libcurl's header
+-- store and transport (src/head.c) require.
+local function read_fields(r, budget, what)
+  -- Each field's values in a list, joined once at the end: joining as
+  -- they come would copy a long field again for each of its lines.
+  local values, last = {}, nil
+  while true do
+    local line, err = r:line(budget)
+    if not line then return head_failure(err, what .. "s") end
+    budget = budget - #line - 2
+    if line == "" then return values, budget end
+    -- A NUL would cut the line short for many a reader: the answer
+    -- cannot be trusted (libcurl refuses it too).
+    if line:find("\0", 1, true) then
+      return nil, "PROTOCOL", "a NUL byte in a " .. what .. " line of the answer: " .. quoted(line)
+    end
+    local name, value
+    if line:find("^[ \t]") then
+      name = last
+      if name then
+        local list, more = values[name], trim(line)
+        if more ~= "" then list[#list] = list[#list] == "" and more or list[#list] .. " " .. more end
+      end
+    else
+      name, value = header_line(line)
+      if name then
+        values[name] = values[name] or {}
+        table.insert(values[name], value)
+        last = name
+      end
+    end
+    if not name then return nil, "PROTOCOL", "bad " .. what .. " line in the answer: " .. quoted(line) end
+  end
+end
+
+-- The fields the client reads as one value: of a repeated one, the last
+-- line counts, as libcurl's transport keeps it (src/head.c).
+local SINGLE = { date = true, ["retry-after"] = true, ["x-request-id"] = true }
+
 --- The status, headers (lower-case names; repeated ones joined with
--- ", "), whether it is HTTP/1.0, and the body's length from Content-Length
--- (nil without one), skipping 1xx interim answers (but 101).  nil, kind,
--- message on failure.
+-- ", ", but SINGLE's), whether it is HTTP/1.0, and the body's length from
+-- Content-Length (nil without one), skipping 1xx interim answers (but
+-- 101).  nil, kind, message on failure.
 local function read_head(r)
   -- The first bytes tell whether the server speaks HTTP at all: one that
   -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
@@ -260,38 +304,14 @@ local function read_head(r)
     if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
       return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
     end
-    -- Each header's values in a list, joined once at the end: joining as
-    -- they come would copy a long header again for each of its lines.
-    local values, last = {}, nil
-    while true do
-      line, err = r:line(budget)
-      if not line then return head_failure(err, "headers") end
-      budget = budget - #line - 2
-      if line == "" then break end
-      -- A NUL would cut the line short for many a reader: the answer
-      -- cannot be trusted (libcurl refuses it too).
-      if line:find("\0", 1, true) then
-        return nil, "PROTOCOL", "a NUL byte in a header line of the answer: " .. quoted(line)
-      end
-      local name, value = header_line(line)
-      if name then
-        values[name] = values[name] or {}
-        table.insert(values[name], value)
-        last = name
-      elseif last and line:find("^[ \t]") then
-        -- An obsolete folded line continues the header before it
-        -- (RFC 9112 5.2: replaced by a space).
-        local list = values[last]
-        list[#list] = list[#list] .. " " .. trim(line)
-      else
-        return nil, "PROTOCOL", "bad header line in the answer: " .. quoted(line)
-      end
-    end
+    local values, why
+    values, budget, why = read_fields(r, budget, "header")
+    if not values then return nil, budget, why end
     -- Every head's Content-Length is checked, an interim one's and a
     -- bodyless answer's too, as libcurl's transport checks each header
-    -- line it is handed (src/easy.c's on_header): one that is no number,
+    -- line it is handed (src/head.c): one that is no number,
     -- or two different ones, and no length can be trusted.
-    local length, why
+    local length
     if values["content-length"] then
       length, why = content_length(table.concat(values["content-length"], ", "))
       if not length then return nil, "PROTOCOL", why end
@@ -301,7 +321,9 @@ local function read_head(r)
     -- is the answer, as libcurl takes it (an HTTP failure).
     if status >= 200 or status == 101 then
       local headers = {}
-      for name, list in pairs(values) do headers[name] = table.concat(list, ", ") end
+      for name, list in pairs(values) do
+        headers[name] = SINGLE[name] and list[#list] or table.concat(list, ", ")
+      end
       return status, headers, minor == "0", length
     end
   end
@@ -360,26 +382,16 @@ local function read_chunked(r, limit, length)
     parts[#parts + 1] = data:sub(1, -3)
   end
   -- Trailers, if any, up to the empty line that ends the message: at most
-  -- MAX_HEADER_BYTES of them together, as for the head.
-  local budget = MAX_HEADER_BYTES
-  while true do
-    local line, err = r:line(budget)
-    if not line then
-      if err == "too large" then return nil, "RESPONSE_TOO_LARGE", HEAD_TOO_LARGE end
-      return nil, kind_of(err), "the answer was cut short: " .. err
-    end
-    if line == "" then break end
-    budget = budget - #line - 2
-    -- Each line must be a header, as libcurl's header store requires; a
-    -- Content-Length here is checked beside the head's, as libcurl's
-    -- transport checks every line of trailers too.
-    local name, value = header_line(line)
-    if not name then return nil, "PROTOCOL", "bad trailer line in the answer: " .. quoted(line) end
-    if name == "content-length" then
-      length = length and length .. ", " .. value or value
-      local ok, why = content_length(length)
-      if not ok then return nil, "PROTOCOL", why end
-    end
+  -- MAX_HEADER_BYTES of them together, as for the head.  A Content-Length
+  -- here is checked beside the head's, as libcurl's transport checks every
+  -- line of trailers too.
+  local trailers, kind, why = read_fields(r, MAX_HEADER_BYTES, "trailer")
+  if not trailers then return nil, kind, why end
+  if trailers["content-length"] then
+    local all = table.concat(trailers["content-length"], ", ")
+    local ok
+    ok, why = content_length(length and length .. ", " .. all or all)
+    if not ok then return nil, "PROTOCOL", why end
   end
   return table.concat(parts)
 end

@@ -17,6 +17,7 @@
 -- request twice by itself.
 local config = require "codearts.batchresult.config"
 local http1 = require "codearts.batchresult.transport.http1"
+local trim = require("codearts.batchresult.text").trim
 
 local M = {}
 
@@ -138,12 +139,15 @@ local function read_body(res, limit, until_close)
   end
 end
 
---- Header name's value in a head's headers hs (repeated ones joined with
--- ", "): resty.http's header table ignores case, a plain one may not.
-local function header_of(hs, name)
+--- Header name's value in a head's headers hs: resty.http's header table
+-- ignores case, a plain one may not.  A repeated one's lines are joined
+-- with ", "; but of a field the client reads as one value (single), the
+-- last line counts, trimmed, as the other transports keep it.
+local function header_of(hs, name, single)
   hs = hs or {}
   local v = hs[name] or hs[name:lower()]
-  if type(v) == "table" then v = table.concat(v, ", ") end
+  if type(v) == "table" then v = single and v[#v] or table.concat(v, ", ") end
+  if v and single then v = trim(v) end
   return v
 end
 
@@ -257,8 +261,8 @@ local function send_once(http, cfg, req, u, link, deadline)
     httpc:close()
   end
   return {
-    status = status, body = body, request_id = header("X-Request-Id"),
-    date = header("Date"), retry_after = header("Retry-After"),
+    status = status, body = body, request_id = header_of(res.headers, "X-Request-Id", true),
+    date = header_of(res.headers, "Date", true), retry_after = header_of(res.headers, "Retry-After", true),
   }
 end
 

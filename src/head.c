@@ -1,0 +1,181 @@
+#include "head.h"
+#include "ascii.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Narrows [*v, *end) to the text between its spaces, tabs and line breaks. */
+static void trim(const char **v, const char **end) {
+    while (*v < *end && (**v == ' ' || **v == '\t')) (*v)++;
+    while (*end > *v && ((*end)[-1] == '\r' || (*end)[-1] == '\n' || (*end)[-1] == ' ' || (*end)[-1] == '\t'))
+        (*end)--;
+}
+
+/* Copies the value of "name: value" into dst when the line's name is name:
+ * CAPTURED, or CAPTURE_TOO_LONG for a value too long for dst, which is not
+ * kept at all (dst empty), since a cut one could end in the start of a
+ * secret that no redaction would then recognise; OTHER_HEADER else. */
+enum { OTHER_HEADER, CAPTURED, CAPTURE_TOO_LONG };
+static int capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
+    size_t nl = strlen(name), i;
+    const char *v, *end = line + len;
+    if (len <= nl || line[nl] != ':') return OTHER_HEADER;
+    for (i = 0; i < nl; i++) {
+        if (cab_lower((unsigned char)line[i]) != (unsigned char)name[i]) return OTHER_HEADER;
+    }
+    v = line + nl + 1;
+    trim(&v, &end);
+    len = (size_t)(end - v);
+    if (len >= dstlen) {
+        dst[0] = '\0';
+        return CAPTURE_TOO_LONG;
+    }
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+    return CAPTURED;
+}
+
+/* Keeps the line's value when it is one of the fields the client reads
+ * (a repeated field's last line wins), and notes which field a folded
+ * line after it continues. */
+static void keep(cab_head *h, const char *line, size_t len) {
+    cab_head_fields *f = h->fields;
+    const struct { const char *name; char *dst; size_t size; } kept[] = {
+        { "x-request-id", f->request_id, sizeof f->request_id },
+        { "date", f->date, sizeof f->date },
+        { "retry-after", f->retry_after, sizeof f->retry_after },
+    };
+    size_t i;
+    h->folding = NULL;
+    for (i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        switch (capture(line, len, kept[i].name, kept[i].dst, kept[i].size)) {
+        case CAPTURED:
+            h->folding = kept[i].dst;
+            h->folding_size = kept[i].size;
+            return;
+        case CAPTURE_TOO_LONG: return;
+        default: break;
+        }
+    }
+}
+
+/* Joins a folded line's text (trimmed, not empty) to the field h->folding
+ * holds, with one space; a field it makes too long is none, as a long
+ * line is. */
+static void unfold(cab_head *h, const char *v, size_t n) {
+    char *dst = h->folding;
+    size_t have;
+    if (!dst) return; /* it continues a field the client does not read */
+    have = strlen(dst);
+    if (have + (have > 0) + n >= h->folding_size) {
+        dst[0] = '\0';
+        h->folding = NULL;
+        return;
+    }
+    if (have) dst[have++] = ' ';
+    memcpy(dst + have, v, n);
+    dst[have + n] = '\0';
+}
+
+/* The Content-Length value of the header line p (len bytes): -1 when the
+ * line is another header, -2 when it lists two different numbers ("358,
+ * 365"; the same one repeated counts once, RFC 9110 8.6) or is too long
+ * to read whole, -3 when it is not digits ("+13", "13abc", "13 14"), which
+ * libcurl would read in part. */
+static long long content_length(const char *p, size_t len) {
+    char v[64];
+    const char *at = v;
+    char *end;
+    long long n = -1, item;
+    switch (capture(p, len, "content-length", v, sizeof v)) {
+    case OTHER_HEADER: return -1;
+    case CAPTURE_TOO_LONG: return -2; /* not read whole: a length further on could differ */
+    default: break;
+    }
+    for (;;) {
+        while (*at == ' ' || *at == '\t') at++;
+        if (*at < '0' || *at > '9') return -3;
+        item = strtoll(at, &end, 10);
+        if (n >= 0 && item != n) return -2;
+        n = item;
+        for (at = end; *at == ' ' || *at == '\t'; at++) {}
+        if (*at == '\0') return n;
+        if (*at++ != ',') return -3;
+    }
+}
+
+/* Whether the line is a field: a name, a token (RFC 9110 5.1), then a
+ * colon.  libcurl reads "Content-Length : 5" as some other field, and a
+ * reader that took it for the length would frame the body otherwise: the
+ * answer is refused instead, as the cosocket transport refuses it. */
+static int is_field(const char *p, size_t len) {
+    size_t i;
+    for (i = 0; i < len && p[i] != ':'; i++) {
+        if (!cab_is_tchar((unsigned char)p[i])) return 0;
+    }
+    return i > 0 && i < len;
+}
+
+void cab_head_start(cab_head *h, cab_head_fields *fields) {
+    memset(h, 0, sizeof *h);
+    h->fields = fields;
+    h->length = -1;
+    fields->request_id[0] = fields->date[0] = fields->retry_after[0] = '\0';
+}
+
+/* Heads larger than CAB_MAX_HEADER_BYTES together (the limit every
+ * transport keeps, interim 1xx heads and trailers included), and two
+ * different Content-Lengths, a framing no client can trust (RFC 9112
+ * 6.3), stop the transfer. */
+cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
+    long long length;
+    if (len > CAB_MAX_HEADER_BYTES - h->bytes) return CAB_HEAD_TOO_LARGE;
+    h->bytes += len;
+    /* A NUL would cut the line short for many a reader (libcurl refuses
+     * it before this sees it). */
+    if (memchr(p, '\0', len)) return CAB_HEAD_BAD_LINE;
+    if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
+        /* A new answer begins (after a 100 Continue, say). */
+        const char *code = memchr(p, ' ', len);
+        size_t bytes = h->bytes;
+        cab_head_start(h, h->fields);
+        h->bytes = bytes;
+        h->in_head = 1;
+        h->switched = code && (size_t)(p + len - code) > 4 && !memcmp(code, " 101", 4);
+        return CAB_HEAD_OK;
+    }
+    if (len <= 2) {
+        /* The blank line: the head is whole (trailers may follow).  A 101
+         * nobody asked for (no Upgrade is ever sent) is the answer: what
+         * follows is another protocol, and libcurl would wait for an answer
+         * after it until the timeout, or call a close no answer. */
+        h->in_head = h->in_field = h->in_length = 0;
+        return h->switched ? CAB_HEAD_SWITCHED : CAB_HEAD_OK;
+    }
+    if (*p == ' ' || *p == '\t') {
+        /* An obsolete folded line (RFC 9112 5.2) continues the field before
+         * it, read as one space: with no field before it, it is no header
+         * line, and a Content-Length it continues is no number ("13\r\n
+         * 18"). */
+        const char *v = p, *end = p + len;
+        trim(&v, &end);
+        if (!h->in_field) return CAB_HEAD_BAD_LINE;
+        if (v == end) return CAB_HEAD_OK;
+        if (h->in_length) return CAB_HEAD_BAD_LENGTH;
+        if (h->in_head) unfold(h, v, (size_t)(end - v));
+        return CAB_HEAD_OK;
+    }
+    if (!is_field(p, len)) return CAB_HEAD_BAD_LINE;
+    h->in_field = 1;
+    h->in_length = 0;
+    if ((length = content_length(p, len)) != -1) {
+        if (length == -3) return CAB_HEAD_BAD_LENGTH;
+        if (length == -2 || (h->length >= 0 && h->length != length)) return CAB_HEAD_TWO_LENGTHS;
+        h->length = length;
+        h->in_length = 1;
+    }
+    /* Only the head's fields count: a trailer's would change an answer
+     * already given. */
+    if (h->in_head) keep(h, p, len);
+    return CAB_HEAD_OK;
+}

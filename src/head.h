@@ -1,0 +1,51 @@
+/* An answer's heads as libcurl hands them over, a line at a time
+ * (CURLOPT_HEADERFUNCTION): interim 1xx heads, the answer's own, then its
+ * trailers.  Keeps the fields the client reads and refuses framing no
+ * client can trust, by the rule the cosocket transport reads them by
+ * (lua/codearts/batchresult/transport/http1.lua).  No I/O, no libcurl. */
+#ifndef CAB_HEAD_H
+#define CAB_HEAD_H
+
+#include <stddef.h>
+
+#include "limit.h"
+
+/* The fields the client reads, from the last head (never a trailer): a
+ * repeated field's last line, unfolded; empty when there is none, or it
+ * is too long to keep whole. */
+typedef struct {
+    char request_id[CAB_MAX_REQUEST_ID_BYTES + 1]; /* X-Request-Id */
+    char date[CAB_MAX_TIME_FIELD_BYTES + 1];        /* Date */
+    char retry_after[CAB_MAX_TIME_FIELD_BYTES + 1]; /* Retry-After */
+} cab_head_fields;
+
+typedef enum {
+    CAB_HEAD_OK,
+    CAB_HEAD_TOO_LARGE,   /* heads and trailers over CAB_MAX_HEADER_BYTES together */
+    CAB_HEAD_TWO_LENGTHS, /* two different Content-Lengths (RFC 9112 6.3) */
+    CAB_HEAD_BAD_LENGTH,  /* a Content-Length that is no number */
+    CAB_HEAD_BAD_LINE,    /* no field ("name: value", the name a token), nor one folded into a field */
+    CAB_HEAD_SWITCHED     /* a 101's head ended: another protocol follows */
+} cab_head_verdict;
+
+typedef struct {
+    cab_head_fields *fields;
+    size_t bytes;       /* of every line so far */
+    long long length;   /* the Content-Length the last head gave; -1: none */
+    int in_head;        /* a status line came, its blank line not yet */
+    int switched;       /* the last status line said 101 */
+    int in_field;       /* a field line came in this head or these trailers */
+    int in_length;      /* the last line was a Content-Length */
+    char *folding;      /* the kept field a folded line continues, or NULL */
+    size_t folding_size;
+} cab_head;
+
+/* Starts reading an answer, whose fields go to fields (emptied now). */
+void cab_head_start(cab_head *h, cab_head_fields *fields);
+
+/* Reads one line (len bytes, its line break included, not NUL-
+ * terminated).  Anything but CAB_HEAD_OK says why the answer cannot be
+ * read on: the transfer stops there. */
+cab_head_verdict cab_head_line(cab_head *h, const char *line, size_t len);
+
+#endif
