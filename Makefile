@@ -229,10 +229,10 @@ test-valgrind: deps deps-valgrind all
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := decode_results decode_error canonical redact binding
+FUZZ_TARGETS := decode_results decode_error canonical redact head binding
 FUZZ_BUILD   := build/fuzz
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
-FUZZ_SRCS    := src/codec.c src/sign.c src/buf.c src/redact.c
+FUZZ_SRCS    := src/codec.c src/sign.c src/buf.c src/redact.c src/head.c
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined -std=c99 $(WARN) -D_POSIX_C_SOURCE=200809L -Isrc \
                 $(shell pkg-config --cflags libcrypto 2>/dev/null)

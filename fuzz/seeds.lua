@@ -138,4 +138,30 @@ local many = { date }
 for i = 1, 129 do many[#many + 1] = { ("H%03d"):format(i), tostring(i) } end
 write(C, "too-many-headers", frame("GET", "/", "", many, ""))
 write(C, "empty", "")
+-- ---- head -------------------------------------------------------------------
+
+-- Heads as libcurl hands them over, a line at a time: an answer's, with
+-- interim heads before it and trailers after, its fields repeated, folded,
+-- empty, at and past their limits, and lines that are no field.
+local H = "head"
+local function head(...) return table.concat({ ... }, "\r\n") .. "\r\n" end
+local now = "Date: Sun, 06 Nov 1994 08:49:37 GMT"
+write(H, "answer", head("HTTP/1.1 503 Service Unavailable", "Content-Type: application/json", now,
+  "Retry-After: 5", "X-Request-Id: 1b2c3d", "Content-Length: 13", ""))
+write(H, "repeated", head("HTTP/1.1 503 X", "x-request-id: a", "X-REQUEST-ID: b", "Retry-After: 30",
+  "retry-after: 0", now, "Date:", ""))
+write(H, "folded", head("HTTP/1.1 503 X", "X-Request-Id: a", " \t b ", "\tc", "X-Other: o", " d",
+  "Date: Sun, 06 Nov 1994", " 08:49:37 GMT", ""))
+write(H, "interim-and-trailers", head("HTTP/1.1 100 Continue", "X-Request-Id: interim", "",
+  "HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "X-Request-Id: head", "", "X-Request-Id: trailer",
+  "Retry-After: 0", " folded trailer", ""))
+write(H, "limits", head("HTTP/1.1 503 X", "X-Request-Id: " .. ("i"):rep(127), "Retry-After: " .. ("0"):rep(63),
+  "Date: " .. ("d"):rep(64), "X-Request-Id: " .. ("i"):rep(126), " ii", ""))
+write(H, "lengths", head("HTTP/1.1 200 OK", "Content-Length: 13, 13", "Content-Length: 13", " ", ""))
+write(H, "bad-lines", head("HTTP/1.1 200 OK", "Content-Length : 13", "X Foo: bar", "No-Colon", ": empty", ""))
+write(H, "folded-length", head("HTTP/1.1 200 OK", "Content-Length: 13", " 14", ""))
+write(H, "first-folded", head("HTTP/1.1 200 OK", " folded", ""))
+write(H, "switched", head("HTTP/1.1 101 Switching Protocols", "Upgrade: foo", "", "HTTP/1.1 200 OK", ""))
+write(H, "bare-newlines", "HTTP/1.1 200 OK\nX-Request-Id: lf\n\tmore\n\n")
+
 print("seeds written under fuzz/corpus/")
