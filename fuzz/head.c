@@ -27,19 +27,28 @@ typedef struct {
     size_t len;
 } line;
 
-static int blank_line(line l) { return l.len <= 2; }
-static int status_line(line l) { return l.len >= 5 && !memcmp(l.p, "HTTP/", 5); }
+static int blank_line(line l) {
+    return (l.len == 1 && l.p[0] == '\n') || (l.len == 2 && !memcmp(l.p, "\r\n", 2));
+}
 static int folded(line l) { return l.len > 0 && (l.p[0] == ' ' || l.p[0] == '\t'); }
 static int space(char c) { return c == ' ' || c == '\t'; }
 
-/* s (n bytes) without its spaces and tabs before, and spaces, tabs, CRs
- * and LFs after, appended to out (cap bytes, NUL-terminated), with one
+/* Whether the line's status code (after its first space) is 1xx. */
+static int interim(line l) {
+    const char *sp = memchr(l.p, ' ', l.len);
+    return sp && (size_t)(l.p + l.len - sp) > 4 && sp[1] == '1';
+}
+
+/* s (n bytes) without its line break (LF, or CRLF) and the spaces and
+ * tabs around what is left, appended to out (cap bytes, NUL-terminated), with one
  * space before it when out holds text and it has some.  Returns 0 when
  * out overflowed (then past any limit). */
 static int add_trimmed(char *out, size_t cap, const char *s, size_t n) {
     size_t have = strlen(out);
+    if (n && s[n - 1] == '\n') n--;
+    if (n && s[n - 1] == '\r') n--;
     while (n && space(*s)) s++, n--;
-    while (n && (space(s[n - 1]) || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+    while (n && space(s[n - 1])) n--;
     if (!n) return 1;
     if (have + 1 + n + 1 > cap) return 0;
     if (have) out[have++] = ' ';
@@ -56,8 +65,15 @@ static void reference(const line *lines, size_t n, const char *name, size_t most
     char *value = malloc(cap);
     if (!value) abort();
     out[0] = value[0] = '\0';
-    for (i = 0; i < n; i++)
-        if (status_line(lines[i])) start = i + 1;
+    /* The status lines: the first line, and each after a 1xx head's blank
+     * line (the final head's trailers follow it, no status line). */
+    for (i = 0; i < n;) {
+        int more = interim(lines[i]);
+        start = ++i;
+        while (i < n && !blank_line(lines[i])) i++;
+        if (i == n || !more) break;
+        i++;
+    }
     for (i = start; i < n && !blank_line(lines[i]); i++) {
         line l = lines[i];
         if (folded(l)) {
@@ -85,7 +101,7 @@ static void reference(const line *lines, size_t n, const char *name, size_t most
 static void check_field(const char *f, size_t size) {
     size_t n = strnlen(f, size);
     if (n == size) abort(); /* not NUL-terminated */
-    if (n && (space(f[0]) || space(f[n - 1]) || f[n - 1] == '\r' || f[n - 1] == '\n')) abort();
+    if (n && (space(f[0]) || space(f[n - 1]))) abort();
 }
 
 static void expect(const line *lines, size_t n, const char *name, const char *got, size_t size) {

@@ -162,6 +162,10 @@ write(H, "bad-lines", head("HTTP/1.1 200 OK", "Content-Length : 13", "X Foo: bar
 write(H, "folded-length", head("HTTP/1.1 200 OK", "Content-Length: 13", " 14", ""))
 write(H, "first-folded", head("HTTP/1.1 200 OK", " folded", ""))
 write(H, "switched", head("HTTP/1.1 101 Switching Protocols", "Upgrade: foo", "", "HTTP/1.1 200 OK", ""))
-write(H, "bare-newlines", "HTTP/1.1 200 OK\nX-Request-Id: lf\n\tmore\n\n")
+write(H, "bare-newlines", "HTTP/1.1 200 OK\nX-Request-Id: lf\n\tmore\n \nX-Request-Id: last\n\n")
+write(H, "status-like-fields", head("HTTP/1.1 200 OK", "X-Request-Id: a", "HTTP/a: b", "", "HTTP/1.1 200 OK", ""))
+write(H, "long-lengths", head("HTTP/1.1 200 OK", "Content-Length: 99999999999999999999, 99999999999999999998", ""))
+write(H, "control-characters", head("HTTP/1.1 200 OK", "X-Request-Id:\rabc\r", "Date: \v" .. now:sub(7), ""))
+write(H, "long-trailer", head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "", "X-T: " .. ("t"):rep(4089), ""))
 
 print("seeds written under fuzz/corpus/")

@@ -125,7 +125,22 @@ static int l_file_kind(lua_State *L) {
     return 1;
 }
 
+/* core.limits: limit.h, for config.lua and the transports. */
+static const struct {
+    const char *name;
+    lua_Integer value;
+} LIMITS[] = {
+    { "max_headers", CAB_MAX_HEADERS },
+    { "max_header_bytes", CAB_MAX_HEADER_BYTES },
+    { "max_seconds", CAB_MAX_SECONDS },
+    { "max_response_bytes", (lua_Integer)CAB_MAX_RESPONSE_BYTES },
+    { "max_request_id_bytes", CAB_MAX_REQUEST_ID_BYTES },
+    { "max_time_field_bytes", CAB_MAX_TIME_FIELD_BYTES },
+    { "max_trailer_line_bytes", CAB_MAX_TRAILER_LINE_BYTES },
+};
+
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
+    size_t i;
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");
@@ -139,20 +154,11 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "random");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
-    /* core.limits: limit.h, for config.lua and the transports. */
-    lua_createtable(L, 0, 6);
-    lua_pushinteger(L, CAB_MAX_HEADERS);
-    lua_setfield(L, -2, "max_headers");
-    lua_pushinteger(L, CAB_MAX_HEADER_BYTES);
-    lua_setfield(L, -2, "max_header_bytes");
-    lua_pushinteger(L, CAB_MAX_SECONDS);
-    lua_setfield(L, -2, "max_seconds");
-    lua_pushinteger(L, (lua_Integer)CAB_MAX_RESPONSE_BYTES);
-    lua_setfield(L, -2, "max_response_bytes");
-    lua_pushinteger(L, CAB_MAX_REQUEST_ID_BYTES);
-    lua_setfield(L, -2, "max_request_id_bytes");
-    lua_pushinteger(L, CAB_MAX_TIME_FIELD_BYTES);
-    lua_setfield(L, -2, "max_time_field_bytes");
+    lua_createtable(L, 0, (int)(sizeof LIMITS / sizeof LIMITS[0]));
+    for (i = 0; i < sizeof LIMITS / sizeof LIMITS[0]; i++) {
+        lua_pushinteger(L, LIMITS[i].value);
+        lua_setfield(L, -2, LIMITS[i].name);
+    }
     lua_setfield(L, -2, "limits");
     cab_register_codec(L);
     cab_register_keyring(L);

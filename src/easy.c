@@ -74,6 +74,7 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, e);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L); /* a proxy's answer is no head of ours (head.h) */
     SETOPT(CURLOPT_HEADERDATA, e);
     SETOPT(CURLOPT_ERRORBUFFER, e->curl_err);
     e->max_body = opt->max_body;

@@ -1,14 +1,25 @@
 #include "head.h"
 #include "ascii.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Narrows [*v, *end) to the text between its spaces, tabs and line breaks. */
+/* Where the line p (len bytes) ends before its line break (LF, or CRLF). */
+static const char *line_end(const char *p, size_t len) {
+    const char *end = p + len;
+    if (end > p && end[-1] == '\n') end--;
+    if (end > p && end[-1] == '\r') end--;
+    return end;
+}
+
+/* Narrows [*v, *end), a line or its end, to what stands between its line
+ * break and the spaces and tabs around it: HTTP's optional white space
+ * (RFC 9110 5.6.3), all a value is trimmed of. */
 static void trim(const char **v, const char **end) {
+    *end = line_end(*v, (size_t)(*end - *v));
     while (*v < *end && (**v == ' ' || **v == '\t')) (*v)++;
-    while (*end > *v && ((*end)[-1] == '\r' || (*end)[-1] == '\n' || (*end)[-1] == ' ' || (*end)[-1] == '\t'))
-        (*end)--;
+    while (*end > *v && ((*end)[-1] == ' ' || (*end)[-1] == '\t')) (*end)--;
 }
 
 /* Copies the value of "name: value" into dst when the line's name is name:
@@ -79,14 +90,15 @@ static void unfold(cab_head *h, const char *v, size_t n) {
 
 /* The Content-Length value of the header line p (len bytes): -1 when the
  * line is another header, -2 when it lists two different numbers ("358,
- * 365"; the same one repeated counts once, RFC 9110 8.6) or is too long
- * to read whole, -3 when it is not digits ("+13", "13abc", "13 14"), which
- * libcurl would read in part. */
+ * 365"; the same one repeated counts once, RFC 9110 8.6, leading zeros
+ * aside) or is too long to read whole, -3 when it is not digits ("+13",
+ * "13abc", "13 14"), which libcurl would read in part.  A number past 18
+ * digits is LLONG_MAX, over any limit; numbers are compared as digits, so
+ * two such are still told apart. */
 static long long content_length(const char *p, size_t len) {
     char v[64];
-    const char *at = v;
-    char *end;
-    long long n = -1, item;
+    const char *at = v, *digits = NULL, *first = NULL;
+    size_t n = 0, first_n = 0;
     switch (capture(p, len, "content-length", v, sizeof v)) {
     case OTHER_HEADER: return -1;
     case CAPTURE_TOO_LONG: return -2; /* not read whole: a length further on could differ */
@@ -95,13 +107,16 @@ static long long content_length(const char *p, size_t len) {
     for (;;) {
         while (*at == ' ' || *at == '\t') at++;
         if (*at < '0' || *at > '9') return -3;
-        item = strtoll(at, &end, 10);
-        if (n >= 0 && item != n) return -2;
-        n = item;
-        for (at = end; *at == ' ' || *at == '\t'; at++) {}
-        if (*at == '\0') return n;
+        while (*at == '0' && at[1] >= '0' && at[1] <= '9') at++;
+        for (digits = at, n = 0; *at >= '0' && *at <= '9'; at++) n++;
+        if (first && (n != first_n || memcmp(first, digits, n) != 0)) return -2;
+        first = digits;
+        first_n = n;
+        while (*at == ' ' || *at == '\t') at++;
+        if (*at == '\0') break;
         if (*at++ != ',') return -3;
     }
+    return first_n > 18 ? LLONG_MAX : strtoll(first, NULL, 10);
 }
 
 /* Whether the line is a field: a name, a token (RFC 9110 5.1), then a
@@ -120,45 +135,58 @@ void cab_head_start(cab_head *h, cab_head_fields *fields) {
     memset(h, 0, sizeof *h);
     h->fields = fields;
     h->length = -1;
+    h->expect_status = 1;
     fields->request_id[0] = fields->date[0] = fields->retry_after[0] = '\0';
 }
 
-/* Heads larger than CAB_MAX_HEADER_BYTES together (the limit every
- * transport keeps, interim 1xx heads and trailers included), and two
- * different Content-Lengths, a framing no client can trust (RFC 9112
- * 6.3), stop the transfer. */
+/* Whether the line is the blank line that ends a head or the trailers. */
+static int blank(const char *p, size_t len) {
+    return (len == 1 && p[0] == '\n') || (len == 2 && p[0] == '\r' && p[1] == '\n');
+}
+
+/* A head (interim 1xx heads included) or the trailers larger than
+ * CAB_MAX_HEADER_BYTES (the limit every transport keeps), a trailer line
+ * longer than libcurl takes, and two different Content-Lengths, a framing
+ * no client can trust (RFC 9112 6.3), stop the transfer. */
 cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
+    const char *v = p, *end = p + len;
     long long length;
     if (len > CAB_MAX_HEADER_BYTES - h->bytes) return CAB_HEAD_TOO_LARGE;
     h->bytes += len;
     /* A NUL would cut the line short for many a reader (libcurl refuses
      * it before this sees it). */
     if (memchr(p, '\0', len)) return CAB_HEAD_BAD_LINE;
-    if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
-        /* A new answer begins (after a 100 Continue, say). */
+    trim(&v, &end);
+    if (h->expect_status) {
+        /* A status line: libcurl has read it.  A 1xx but 101 is an
+         * interim answer, whose head another status line follows. */
         const char *code = memchr(p, ' ', len);
         size_t bytes = h->bytes;
         cab_head_start(h, h->fields);
         h->bytes = bytes;
+        h->expect_status = 0;
         h->in_head = 1;
-        h->switched = code && (size_t)(p + len - code) > 4 && !memcmp(code, " 101", 4);
+        h->interim = code && (size_t)(p + len - code) > 4 && code[1] == '1';
+        h->switched = h->interim && !memcmp(code, " 101", 4);
         return CAB_HEAD_OK;
     }
-    if (len <= 2) {
-        /* The blank line: the head is whole (trailers may follow).  A 101
-         * nobody asked for (no Upgrade is ever sent) is the answer: what
-         * follows is another protocol, and libcurl would wait for an answer
-         * after it until the timeout, or call a close no answer. */
+    if (blank(p, len)) {
+        /* A head is whole (a 101's is the answer: what follows is another
+         * protocol, and libcurl would wait for an answer after it until the
+         * timeout, or call a close no answer), or the trailers are.  The
+         * trailers count on their own. */
+        if (h->switched) return CAB_HEAD_SWITCHED;
+        h->expect_status = h->in_head && h->interim;
+        if (h->in_head && !h->interim) h->bytes = 0;
         h->in_head = h->in_field = h->in_length = 0;
-        return h->switched ? CAB_HEAD_SWITCHED : CAB_HEAD_OK;
+        return CAB_HEAD_OK;
     }
+    if (!h->in_head && (size_t)(line_end(p, len) - p) > CAB_MAX_TRAILER_LINE_BYTES) return CAB_HEAD_BAD_LINE;
     if (*p == ' ' || *p == '\t') {
         /* An obsolete folded line (RFC 9112 5.2) continues the field before
          * it, read as one space: with no field before it, it is no header
          * line, and a Content-Length it continues is no number ("13\r\n
          * 18"). */
-        const char *v = p, *end = p + len;
-        trim(&v, &end);
         if (!h->in_field) return CAB_HEAD_BAD_LINE;
         if (v == end) return CAB_HEAD_OK;
         if (h->in_length) return CAB_HEAD_BAD_LENGTH;

@@ -32,7 +32,9 @@ typedef struct {
     cab_head_fields *fields;
     size_t bytes;       /* of every line so far */
     long long length;   /* the Content-Length the last head gave; -1: none */
+    int expect_status;  /* the next line is a status line (first, or after a 1xx head) */
     int in_head;        /* a status line came, its blank line not yet */
+    int interim;        /* the last status line said 1xx */
     int switched;       /* the last status line said 101 */
     int in_field;       /* a field line came in this head or these trailers */
     int in_length;      /* the last line was a Content-Length */
@@ -40,7 +42,9 @@ typedef struct {
     size_t folding_size;
 } cab_head;
 
-/* Starts reading an answer, whose fields go to fields (emptied now). */
+/* Starts reading an answer, whose fields go to fields (emptied now).
+ * libcurl must hand over no CONNECT answer's head
+ * (CURLOPT_SUPPRESS_CONNECT_HEADERS): after a final head come trailers. */
 void cab_head_start(cab_head *h, cab_head_fields *fields);
 
 /* Reads one line (len bytes, its line break included, not NUL-

@@ -27,4 +27,9 @@
 #define CAB_MAX_REQUEST_ID_BYTES 127
 #define CAB_MAX_TIME_FIELD_BYTES 63
 
+/* The longest trailer line, its line break aside, that libcurl takes (it
+ * holds one with CRLF and a NUL in 4096 bytes): a longer one is PROTOCOL
+ * on every transport. */
+#define CAB_MAX_TRAILER_LINE_BYTES 4093
+
 #endif

@@ -131,6 +131,14 @@ local ID_127 = ("i"):rep(127)
 local function busy_trailers(lines)
   return busy("Transfer-Encoding: chunked\r\n", ("%x\r\n%s\r\n0\r\n%s\r\n"):format(#BUSY, BUSY, lines))
 end
+-- A 503 whose head, status line to blank line, takes bytes in all.
+local function busy_of_size(bytes)
+  local bare = busy_head("X-Padding: \r\n")
+  local head = #bare - #BUSY
+  return busy_head("X-Padding: " .. ("p"):rep(bytes - head) .. "\r\n")
+end
+-- A chunked 503 with a trailer line of bytes, its CRLF aside.
+local function trailer_of_size(bytes) return busy_trailers("X-T: " .. ("t"):rep(bytes - 5) .. "\r\n") end
 
 M.rows = {
   { name = "an answer that is not HTTP (an SSH banner)", op = "query", standin = { banner_first = 3 },
@@ -341,6 +349,66 @@ M.rows = {
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
   { name = "a 503 with a field whose name holds a space", op = "query", resty = false,
     standin = { banner_first = 3, banner = busy_head("X Foo: bar\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 with a field named HTTP/a", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: a\r\nHTTP/a: b\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a chunked 503 with a trailer named HTTP/a", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_trailers("HTTP/a: b\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 with a line of one space and a bare LF between two X-Request-Ids", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id: a\r\n \nX-Request-Id: b\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = "b" } },
+  { name = "a 503 with a line of a colon alone", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head(":\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  -- (the CR is kept, and shown as a space, as an error shows a control character)
+  { name = "a 503 whose X-Request-Id begins with a CR", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head("X-Request-Id:\rabc\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = " abc" } },
+  { name = "a 401 APIGW.0303 whose Date begins with a CR", op = "query", resty = false,
+    standin = { banner_first = 1, banner = expired("Date:\r" .. http_date() .. "\r\n") },
+    expect = { code = "APIGW.0303", status = 401, retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose head of short lines ended by bare LFs takes 60 KB", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_head(("a:b\n"):rep(15000)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
+  { name = "a 503 whose head takes 65,536 bytes", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_of_size(65536) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
+  { name = "a 503 whose head takes 65,537 bytes", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy_of_size(65537) },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a chunked 503 whose head and trailers take 40 KB each", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n" .. ("X-Padding: p\r\n"):rep(3000),
+      ("%x\r\n%s\r\n0\r\n%s\r\n"):format(#BUSY, BUSY, ("X-T: t\r\n"):rep(5000))) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
+  { name = "a chunked 503 with a trailer line of 4,093 bytes", op = "query", resty = false,
+    standin = { banner_first = 3, banner = trailer_of_size(4093) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
+  { name = "a chunked 503 with a trailer line of 4,094 bytes", op = "query", resty = false,
+    standin = { banner_first = 3, banner = trailer_of_size(4094) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  -- libcurl refuses a Content-Length line whose first number is over the
+  -- limit before anything reads the rest of it (README: Errors).
+  { name = "a 503 whose one Content-Length lists two different lengths of 20 digits", op = "query",
+    standin = { banner_first = 3, banner = busy("Content-Length: 99999999999999999999, 99999999999999999998\r\n") },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose one Content-Length lists its length, then one of 20 digits", op = "query",
+    standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. ", 99999999999999999999\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 with its Content-Length, then a second one of 20 digits", op = "query",
+    standin = { banner_first = 3,
+                banner = busy("Content-Length: " .. #BUSY .. "\r\nContent-Length: 99999999999999999999\r\n") },
+    expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 with two different Content-Lengths, then a third of 20 digits", op = "query",
+    standin = { banner_first = 3, banner = busy("Content-Length: 1\r\nContent-Length: 2\r\n"
+      .. "Content-Length: 99999999999999999999\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose Content-Length list goes on on a folded line", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. ",\r\n " .. #BUSY .. "\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "a 503 whose Content-Length is empty but for a folded line", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Content-Length:\r\n " .. #BUSY .. "\r\n") },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
   { name = "a 503 whose Content-Length is folded onto a second line", op = "query", resty = false,
     standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. "\r\n 0\r\n") },

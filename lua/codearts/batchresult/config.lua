@@ -21,6 +21,7 @@ M.LIMITS = {
   max_response_bytes = core.limits.max_response_bytes, -- 1 GiB
   max_headers = core.limits.max_headers,               -- request headers
   max_header_bytes = core.limits.max_header_bytes,     -- an answer's head, on every transport
+  max_trailer_line_bytes = core.limits.max_trailer_line_bytes, -- a trailer line, as libcurl takes it
   max_batch_size = 10000,
   max_concurrency = 256,
   max_retries = 100,

@@ -18,12 +18,14 @@
 -- A body cut short (the connection closed before Content-Length bytes
 -- came, or in the middle of a chunk) is a NETWORK failure.
 local config = require "codearts.batchresult.config"
-local trim = require("codearts.batchresult.text").trim
+local trim = require("codearts.batchresult.text").trim_ows
 
 local M = {}
 
 -- The most a status line plus headers may take.
 local MAX_HEADER_BYTES = config.LIMITS.max_header_bytes
+-- The longest trailer line libcurl takes: a longer one is PROTOCOL.
+local MAX_TRAILER_LINE_BYTES = config.LIMITS.max_trailer_line_bytes
 local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
 M.MAX_HEADER_BYTES, M.HEAD_TOO_LARGE = MAX_HEADER_BYTES, HEAD_TOO_LARGE
 local READ_CHUNK = 65536
@@ -140,20 +142,21 @@ function Reader:fill()
   return true
 end
 
---- One line without its CRLF; nil, err, or nil, "too large" past limit
--- bytes.
+--- One line without its line break (LF, or CRLF), and the bytes it took
+-- with it; nil, err, or nil, "too large" past limit bytes, its line break
+-- counted.
 function Reader:line(limit)
   while true do
     local nl = self.buf:find("\n", 1, true)
     if nl then
+      -- (a line already read whole counts as much as one still coming)
+      if nl > limit then return nil, "too large" end
       local line = self.buf:sub(1, nl - 1)
       if line:sub(-1) == "\r" then line = line:sub(1, -2) end
-      -- (a line already read whole counts as much as one still coming)
-      if #line > limit then return nil, "too large" end
       self.buf = self.buf:sub(nl + 1)
-      return line
+      return line, nl
     end
-    if #self.buf > limit then return nil, "too large" end
+    if #self.buf >= limit then return nil, "too large" end
     local ok, err = self:fill()
     if not ok then return nil, err end
   end
@@ -217,7 +220,7 @@ local function content_length(value)
   local n
   for item in (value .. ","):gmatch("([^,]*),") do
     -- leading zeros say nothing, and take none of the 15 digits
-    local digits = item:match("^%s*0*(%d-)%s*$")
+    local digits = item:match("^[ \t]*0*(%d-)[ \t]*$")
     if not digits or not item:find("%d") or (n and digits ~= n) then
       return nil, "bad Content-Length in the answer: " .. quoted(value)
     end
@@ -247,10 +250,13 @@ local function read_fields(r, budget, what)
   -- they come would copy a long field again for each of its lines.
   local values, last = {}, nil
   while true do
-    local line, err = r:line(budget)
-    if not line then return head_failure(err, what .. "s") end
-    budget = budget - #line - 2
+    local line, used = r:line(budget)
+    if not line then return head_failure(used, what .. "s") end
+    budget = budget - used
     if line == "" then return values, budget end
+    if what == "trailer" and #line > MAX_TRAILER_LINE_BYTES then
+      return nil, "PROTOCOL", ("a trailer line of the answer is longer than %d bytes"):format(MAX_TRAILER_LINE_BYTES)
+    end
     -- A NUL would cut the line short for many a reader: the answer
     -- cannot be trusted (libcurl refuses it too).
     if line:find("\0", 1, true) then
@@ -259,9 +265,11 @@ local function read_fields(r, budget, what)
     local name, value
     if line:find("^[ \t]") then
       name = last
-      if name then
-        local list, more = values[name], trim(line)
-        if more ~= "" then list[#list] = list[#list] == "" and more or list[#list] .. " " .. more end
+      local list, more = values[name], trim(line)
+      if name == "content-length" and more ~= "" then
+        return nil, "PROTOCOL", "bad Content-Length in the answer: continued on a folded line"
+      elseif list and more ~= "" then
+        list[#list] = list[#list] == "" and more or list[#list] .. " " .. more
       end
     else
       name, value = header_line(line)
@@ -279,11 +287,43 @@ end
 -- line counts, as libcurl's transport keeps it (src/head.c).
 local SINGLE = { date = true, ["retry-after"] = true, ["x-request-id"] = true }
 
+-- The statuses whose answers have no body, whatever their heads say, as
+-- libcurl reads them (RFC 9112 6.3).
+local BODYLESS = { [204] = true, [304] = true }
+for code = 100, 199 do BODYLESS[code] = true end
+
+--- The body's length by a head's Content-Length lines (a list, or nil)
+-- in an answer of status whose body may take limit bytes: true, and the
+-- length (nil: none); or nil, kind, message.  Every head's Content-Length
+-- is checked, an interim one's and a bodyless answer's too, as libcurl's
+-- transport checks each line it is handed (src/head.c): one that is no
+-- number, or two different ones, and no length can be trusted.  But
+-- libcurl itself first refuses a line whose first number is over the
+-- limit, in an answer that may have a body: the lines before it are
+-- checked, then the answer is too large.  The resty.http adapter checks
+-- its heads with it too.
+local function head_length(lines, status, limit)
+  local upto, length, why = 0
+  for i = 1, lines and #lines or 0 do
+    local first = not BODYLESS[status] and lines[i]:match("^[ \t]*0*(%d+)")
+    if first and (#first > 15 or tonumber(first) > limit) then break end
+    upto = i
+  end
+  if upto > 0 then
+    length, why = content_length(table.concat(lines, ", ", 1, upto))
+    if not length then return nil, "PROTOCOL", why end
+  end
+  if lines and upto < #lines then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
+  return true, length
+end
+M.head_length = head_length
+
 --- The status, headers (lower-case names; repeated ones joined with
 -- ", ", but SINGLE's), whether it is HTTP/1.0, and the body's length from
 -- Content-Length (nil without one), skipping 1xx interim answers (but
--- 101).  nil, kind, message on failure.
-local function read_head(r)
+-- 101); limit: the most the body may take.  nil, kind, message on
+-- failure.
+local function read_head(r, limit)
   -- The first bytes tell whether the server speaks HTTP at all: one that
   -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
   while #r.buf < #HTTP_PREFIX and r:fill() do end
@@ -294,9 +334,9 @@ local function read_head(r)
   -- counts them: 80 KB of short lines is as large as one long one.
   local budget = MAX_HEADER_BYTES
   while true do
-    local line, err = r:line(budget)
-    if not line then return head_failure(err, "status line") end
-    budget = budget - #line - 2
+    local line, used = r:line(budget)
+    if not line then return head_failure(used, "status line") end
+    budget = budget - used
     -- HTTP/1.0 or 1.1 only: libcurl refuses another 1.x ("Unsupported
     -- HTTP version"), whose framing rules nobody knows.
     local minor, status, rest = line:match("^HTTP/1%.([01]) (%d%d%d)(.*)$")
@@ -307,15 +347,8 @@ local function read_head(r)
     local values, why
     values, budget, why = read_fields(r, budget, "header")
     if not values then return nil, budget, why end
-    -- Every head's Content-Length is checked, an interim one's and a
-    -- bodyless answer's too, as libcurl's transport checks each header
-    -- line it is handed (src/head.c): one that is no number,
-    -- or two different ones, and no length can be trusted.
-    local length
-    if values["content-length"] then
-      length, why = content_length(table.concat(values["content-length"], ", "))
-      if not length then return nil, "PROTOCOL", why end
-    end
+    local ok, length, msg = head_length(values["content-length"], status, limit)
+    if not ok then return nil, length, msg end
     -- The 1xx are interim answers, the real one still to come; but 101
     -- switches to another protocol, which this client never asks for: it
     -- is the answer, as libcurl takes it (an HTTP failure).
@@ -510,7 +543,7 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
   end
 
   local r = new_reader(sock, deadline, connect_ms)
-  local status, headers, http10, length = read_head(r)
+  local status, headers, http10, length = read_head(r, cfg.max_response_bytes)
   if not status then
     sock:close()
     local stale = reused and not r.got_any and headers ~= "TIMEOUT"

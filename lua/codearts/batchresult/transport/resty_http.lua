@@ -17,7 +17,7 @@
 -- request twice by itself.
 local config = require "codearts.batchresult.config"
 local http1 = require "codearts.batchresult.transport.http1"
-local trim = require("codearts.batchresult.text").trim
+local trim = require("codearts.batchresult.text").trim_ows
 
 local M = {}
 
@@ -76,8 +76,9 @@ local READS = {
     if pattern == "*l" or pattern == "l" then
       -- (no line of a head may be longer than all of it)
       local line, err = r:line(http1.MAX_HEADER_BYTES)
+      if line then return line end
       if err == "too large" then err = http1.HEAD_TOO_LARGE end
-      return line, err
+      return nil, err
     end
     if pattern == "*a" or pattern == "a" then return r:rest(math.huge) end
     error("the resty.http adapter reads no pattern " .. tostring(pattern), 2)
@@ -210,13 +211,11 @@ local function send_once(http, cfg, req, u, link, deadline)
     -- (as the built-in client and libcurl refuse it)
     if nul then return fail("PROTOCOL", "a NUL byte in a header line of the answer") end
     -- Every head's Content-Length is checked, as the built-in client and
-    -- libcurl check it: one that is no number, or two different ones, and
-    -- no length can be trusted.
-    length = header_of(res.headers, "Content-Length")
-    if length then
-      length, why = http1.content_length(length)
-      if not length then return fail("PROTOCOL", why) end
-    end
+    -- libcurl check it.
+    local lines = (res.headers or {})["Content-Length"] or (res.headers or {})["content-length"]
+    local msg
+    ok, length, msg = http1.head_length(type(lines) == "string" and { lines } or lines, status, cfg.max_response_bytes)
+    if not ok then return fail(length, msg) end
     if status >= 200 or status == 101 then break end
     res, err = httpc:read_response(params)
     if not res then return fail(kind_of_error(err), "reading the answer: " .. tostring(err)) end
