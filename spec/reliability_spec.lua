@@ -413,6 +413,24 @@ describe("TLS", function()
     assert.are.equal(3, server:stats().requests)
   end)
 
+  it("goes through an HTTP CONNECT proxy, whose own heads are none of the answer's", function()
+    -- The proxy answers CONNECT with an X-Request-Id and a Date of its own
+    -- (spec/standin/connect_proxy.lua): the answer's head comes after it.
+    local proxy = standin.start { program = "connect_proxy.lua" }
+    local url = proxy.url
+    finally(function() proxy:stop() end)
+    local c = client_of(server, { ca_file = pki.ca, proxy = url, max_retries = 0 })
+    assert.are.equal(6, #assert(c:query(seed_pairs())))
+    server:config { fail_first = 1 }
+    local _, err = c:query(seed_pairs())
+    assert.are.equal(503, err.status)
+    assert.are_not.equal("from-the-proxy", err.request_id)
+    c:close()
+    proxy:stop()
+    _, err = client_of(server, { ca_file = pki.ca, proxy = url, max_retries = 0 }):query(seed_pairs())
+    assert.are.equal("NETWORK", err.code, "the calls went around the proxy")
+  end)
+
   it("refuses a ca_file or ca_path that is not there, or not a file and a directory, naming it", function()
     local says = { ca_file = "' is not a file that can be read", ca_path = "' is not a directory that can be read" }
     -- (a directory or a device as ca_file and a file as ca_path failed

@@ -247,7 +247,10 @@ end
 -- verbose (also log problems caused by clients; or set STANDIN_VERBOSE=1),
 -- tls = { cert = PEM file, key = PEM file, ca = PEM file or nil } (serve
 -- HTTPS only; s.url is then https://, and s.tls is this table: control
--- calls trust ca, or with no ca skip verification; make_ca makes all three).
+-- calls trust ca, or with no ca skip verification; make_ca makes all three),
+-- program (another program of spec/standin/ that takes the same command
+-- line: "connect_proxy.lua", an HTTP CONNECT proxy; then s.url is its URL,
+-- and only stop is for it).
 function M.start(opts)
   opts = opts or {}
   local lua = opts.lua or os.getenv("STANDIN_LUA") or "luajit"
@@ -262,7 +265,7 @@ function M.start(opts)
     assert(type(tls.cert) == "string" and type(tls.key) == "string", "tls needs cert and key files")
   end
   local cmd = table.concat({
-    CLEAN .. shell_quote(lua), shell_quote(standin_dir() .. "/server.lua"),
+    CLEAN .. shell_quote(lua), shell_quote(standin_dir() .. "/" .. (opts.program or "server.lua")),
     "--port", "0",
     "--host", shell_quote(host),
     "--ready-file", shell_quote(ready),
