@@ -166,6 +166,10 @@ write(H, "bare-newlines", "HTTP/1.1 200 OK\nX-Request-Id: lf\n\tmore\n \nX-Reque
 write(H, "status-like-fields", head("HTTP/1.1 200 OK", "X-Request-Id: a", "HTTP/a: b", "", "HTTP/1.1 200 OK", ""))
 write(H, "long-lengths", head("HTTP/1.1 200 OK", "Content-Length: 99999999999999999999, 99999999999999999998", ""))
 write(H, "control-characters", head("HTTP/1.1 200 OK", "X-Request-Id:\rabc\r", "Date: \v" .. now:sub(7), ""))
+write(H, "status-lines", head("HTTP/1.1 100 Continue", "", "HTTP/1.1 103 Early Hints", "Link: </a>", "",
+  "HTTP/1.1 503\tX", ""))
+write(H, "http2", head("HTTP/2 200 ", "x-request-id: h2", "content-length: 13", ""))
+write(H, "zeros-length", head("HTTP/1.1 200 OK", "Content-Length: " .. ("0"):rep(70) .. "13", ""))
 write(H, "long-trailer", head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "", "X-T: " .. ("t"):rep(4089), ""))
 
 print("seeds written under fuzz/corpus/")

@@ -244,6 +244,10 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         snprintf(err, errlen, "the answer's Content-Length is not a number");
         return CAB_HTTP_PROTOCOL;
     }
+    if (e->verdict == CAB_HEAD_BAD_STATUS) {
+        snprintf(err, errlen, "bad status line in the answer");
+        return CAB_HTTP_PROTOCOL;
+    }
     if (e->verdict == CAB_HEAD_BAD_LINE) {
         snprintf(err, errlen, "the answer has a header or trailer line that is no field");
         return CAB_HTTP_PROTOCOL;

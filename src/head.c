@@ -2,7 +2,6 @@
 #include "ascii.h"
 
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Where the line p (len bytes) ends before its line break (LF, or CRLF). */
@@ -22,20 +21,28 @@ static void trim(const char **v, const char **end) {
     while (*end > *v && ((*end)[-1] == ' ' || (*end)[-1] == '\t')) (*end)--;
 }
 
+/* Whether the line is the field name ("name: value", the name in any
+ * case); then [*v, *end) is its value, trimmed. */
+static int field_value(const char *line, size_t len, const char *name, const char **v, const char **end) {
+    size_t nl = strlen(name), i;
+    if (len <= nl || line[nl] != ':') return 0;
+    for (i = 0; i < nl; i++) {
+        if (cab_lower((unsigned char)line[i]) != (unsigned char)name[i]) return 0;
+    }
+    *v = line + nl + 1;
+    *end = line + len;
+    trim(v, end);
+    return 1;
+}
+
 /* Copies the value of "name: value" into dst when the line's name is name:
  * CAPTURED, or CAPTURE_TOO_LONG for a value too long for dst, which is not
  * kept at all (dst empty), since a cut one could end in the start of a
  * secret that no redaction would then recognise; OTHER_HEADER else. */
 enum { OTHER_HEADER, CAPTURED, CAPTURE_TOO_LONG };
 static int capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen) {
-    size_t nl = strlen(name), i;
-    const char *v, *end = line + len;
-    if (len <= nl || line[nl] != ':') return OTHER_HEADER;
-    for (i = 0; i < nl; i++) {
-        if (cab_lower((unsigned char)line[i]) != (unsigned char)name[i]) return OTHER_HEADER;
-    }
-    v = line + nl + 1;
-    trim(&v, &end);
+    const char *v, *end;
+    if (!field_value(line, len, name, &v, &end)) return OTHER_HEADER;
     len = (size_t)(end - v);
     if (len >= dstlen) {
         dst[0] = '\0';
@@ -88,35 +95,50 @@ static void unfold(cab_head *h, const char *v, size_t n) {
     dst[have + n] = '\0';
 }
 
+static int digit(char c) { return c >= '0' && c <= '9'; }
+
 /* The Content-Length value of the header line p (len bytes): -1 when the
  * line is another header, -2 when it lists two different numbers ("358,
  * 365"; the same one repeated counts once, RFC 9110 8.6, leading zeros
- * aside) or is too long to read whole, -3 when it is not digits ("+13",
- * "13abc", "13 14"), which libcurl would read in part.  A number past 18
- * digits is LLONG_MAX, over any limit; numbers are compared as digits, so
- * two such are still told apart. */
+ * aside), -3 when it is not digits ("+13", "13abc", "13 14"), which
+ * libcurl would read in part.  A number past 18 digits is LLONG_MAX, over
+ * any limit; numbers are compared as digits, so two such are still told
+ * apart. */
 static long long content_length(const char *p, size_t len) {
-    char v[64];
-    const char *at = v, *digits = NULL, *first = NULL;
-    size_t n = 0, first_n = 0;
-    switch (capture(p, len, "content-length", v, sizeof v)) {
-    case OTHER_HEADER: return -1;
-    case CAPTURE_TOO_LONG: return -2; /* not read whole: a length further on could differ */
-    default: break;
-    }
+    const char *at, *end, *digits, *first = NULL;
+    size_t n, first_n = 0;
+    if (!field_value(p, len, "content-length", &at, &end)) return -1;
     for (;;) {
-        while (*at == ' ' || *at == '\t') at++;
-        if (*at < '0' || *at > '9') return -3;
-        while (*at == '0' && at[1] >= '0' && at[1] <= '9') at++;
-        for (digits = at, n = 0; *at >= '0' && *at <= '9'; at++) n++;
+        while (at < end && (*at == ' ' || *at == '\t')) at++;
+        if (at == end || !digit(*at)) return -3;
+        while (*at == '0' && at + 1 < end && digit(at[1])) at++;
+        for (digits = at, n = 0; at < end && digit(*at); at++) n++;
         if (first && (n != first_n || memcmp(first, digits, n) != 0)) return -2;
         first = digits;
         first_n = n;
-        while (*at == ' ' || *at == '\t') at++;
-        if (*at == '\0') break;
+        while (at < end && (*at == ' ' || *at == '\t')) at++;
+        if (at == end) break;
         if (*at++ != ',') return -3;
     }
-    return first_n > 18 ? LLONG_MAX : strtoll(first, NULL, 10);
+    if (first_n > 18) return LLONG_MAX;
+    {
+        long long v = 0;
+        for (n = 0; n < first_n; n++) v = v * 10 + (first[n] - '0');
+        return v;
+    }
+}
+
+/* Whether the line is a status line as libcurl writes an HTTP/2 or 3 one
+ * ("HTTP/2 200 ") or an HTTP/1.x server must (RFC 9112 4): the version,
+ * one space, three digits, then a space or the line's end.  libcurl takes
+ * more ("HTTP/1.1 503\tX", two spaces, "http/1.1"), the cosocket
+ * transport not. */
+static int status_line(const char *p, size_t len) {
+    const char *end = line_end(p, len), *code;
+    if ((size_t)(end - p) >= 12 && (!memcmp(p, "HTTP/1.0 ", 9) || !memcmp(p, "HTTP/1.1 ", 9))) code = p + 9;
+    else if ((size_t)(end - p) >= 10 && (!memcmp(p, "HTTP/2 ", 7) || !memcmp(p, "HTTP/3 ", 7))) code = p + 7;
+    else return 0;
+    return digit(code[0]) && digit(code[1]) && digit(code[2]) && (code + 3 == end || code[3] == ' ');
 }
 
 /* Whether the line is a field: a name, a token (RFC 9110 5.1), then a
@@ -158,16 +180,17 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
     if (memchr(p, '\0', len)) return CAB_HEAD_BAD_LINE;
     trim(&v, &end);
     if (h->expect_status) {
-        /* A status line: libcurl has read it.  A 1xx but 101 is an
-         * interim answer, whose head another status line follows. */
+        /* A 1xx but 101 is an interim answer, whose head another status
+         * line follows. */
         const char *code = memchr(p, ' ', len);
         size_t bytes = h->bytes;
+        if (!status_line(p, len)) return CAB_HEAD_BAD_STATUS;
         cab_head_start(h, h->fields);
         h->bytes = bytes;
         h->expect_status = 0;
         h->in_head = 1;
-        h->interim = code && (size_t)(p + len - code) > 4 && code[1] == '1';
-        h->switched = h->interim && !memcmp(code, " 101", 4);
+        h->interim = code[1] == '1';
+        h->switched = !memcmp(code, " 101", 4);
         return CAB_HEAD_OK;
     }
     if (blank(p, len)) {

@@ -25,6 +25,7 @@ typedef enum {
     CAB_HEAD_TWO_LENGTHS, /* two different Content-Lengths (RFC 9112 6.3) */
     CAB_HEAD_BAD_LENGTH,  /* a Content-Length that is no number */
     CAB_HEAD_BAD_LINE,    /* no field ("name: value", the name a token), nor one folded into a field */
+    CAB_HEAD_BAD_STATUS,  /* a status line not as RFC 9112 4 writes one */
     CAB_HEAD_SWITCHED     /* a 101's head ended: another protocol follows */
 } cab_head_verdict;
 

@@ -226,7 +226,7 @@ local function content_length(value)
     end
     n = digits
   end
-  return #n <= 15 and (tonumber(n) or 0) or math.huge
+  return #n <= 15 and (tonumber(n) or 0) or math.huge, n
 end
 M.content_length = content_length
 
@@ -239,23 +239,62 @@ local function header_line(line)
   if name then return name:lower(), trim(value) end
 end
 
+-- The fields the client reads as one value: of a repeated one, the last
+-- line counts, as libcurl's transport keeps it (src/head.c).
+local SINGLE = { date = true, ["retry-after"] = true, ["x-request-id"] = true }
+
+-- The statuses whose answers have no body, whatever their heads say, as
+-- libcurl reads them (RFC 9112 6.3).
+local BODYLESS = { [204] = true, [304] = true }
+for code = 100, 199 do BODYLESS[code] = true end
+
+--- The Content-Length lines of a head, or of its trailers, each taken as
+-- it comes, as libcurl and src/head.c take them: lengths:add(value) is
+-- true, or nil, kind, message; lengths.length is the length so far (nil:
+-- none).  A line that is no number, or lists or follows another number,
+-- is PROTOCOL.  But libcurl itself refuses a line whose first number
+-- is past a 64-bit length (its sign aside), in an answer that may have a
+-- body, before anything reads on: too large.  (One that fits and is over
+-- the limit fails once the head is whole, and not at all beside chunks.)
+local Lengths = {}
+Lengths.__index = Lengths
+
+local function new_lengths(bodied, limit)
+  return setmetatable({ bodied = bodied, limit = limit }, Lengths)
+end
+
+function Lengths:add(value)
+  local first = self.bodied and value:match("^[ \t]*%+?0*(%d+)")
+  if first and (#first > 19 or #first == 19 and first > "9223372036854775807") then
+    return nil, "RESPONSE_TOO_LARGE", too_large(self.limit)
+  end
+  local length, digits = content_length(self.digits and self.digits .. ", " .. value or value)
+  if not length then return nil, "PROTOCOL", digits end
+  self.length, self.digits = length, digits
+  return true
+end
+
 --- The field lines of a head or of trailers (what: "header" or
 -- "trailer"), up to the empty line, in budget bytes: each field's values
 -- in a list (lower-case names), and the budget left; nil, kind, message
 -- on failure.  Each line must be a field or an obsolete folded line that
 -- continues one (RFC 9112 5.2: replaced by a space), as libcurl's header
--- store and transport (src/head.c) require.
-local function read_fields(r, budget, what)
+-- store and transport (src/head.c) require; each Content-Length goes to
+-- lengths as it comes.  libcurl reads trailers its own way: it ends one at
+-- any CR, counts each as if it ended in CRLF, and counts no blank line.
+local function read_fields(r, budget, what, lengths)
   -- Each field's values in a list, joined once at the end: joining as
   -- they come would copy a long field again for each of its lines.
-  local values, last = {}, nil
+  local values, last, trailer = {}, nil, what == "trailer"
   while true do
-    local line, used = r:line(budget)
+    local line, used = r:line(trailer and budget + 2 or budget)
     if not line then return head_failure(used, what .. "s") end
-    budget = budget - used
-    if line == "" then return values, budget end
-    if what == "trailer" and #line > MAX_TRAILER_LINE_BYTES then
-      return nil, "PROTOCOL", ("a trailer line of the answer is longer than %d bytes"):format(MAX_TRAILER_LINE_BYTES)
+    if line == "" then return values, budget - (trailer and 0 or used) end
+    budget = budget - (trailer and #line + 2 or used)
+    if budget < 0 then return head_failure("too large") end
+    if trailer and (#line > MAX_TRAILER_LINE_BYTES or line:find("\r", 1, true)) then
+      return nil, "PROTOCOL", ("a trailer line of the answer holds a CR or is longer than %d bytes")
+        :format(MAX_TRAILER_LINE_BYTES)
     end
     -- A NUL would cut the line short for many a reader: the answer
     -- cannot be trusted (libcurl refuses it too).
@@ -277,46 +316,28 @@ local function read_fields(r, budget, what)
         values[name] = values[name] or {}
         table.insert(values[name], value)
         last = name
+        if name == "content-length" then
+          local ok, kind, msg = lengths:add(value)
+          if not ok then return nil, kind, msg end
+        end
       end
     end
     if not name then return nil, "PROTOCOL", "bad " .. what .. " line in the answer: " .. quoted(line) end
   end
 end
 
--- The fields the client reads as one value: of a repeated one, the last
--- line counts, as libcurl's transport keeps it (src/head.c).
-local SINGLE = { date = true, ["retry-after"] = true, ["x-request-id"] = true }
-
--- The statuses whose answers have no body, whatever their heads say, as
--- libcurl reads them (RFC 9112 6.3).
-local BODYLESS = { [204] = true, [304] = true }
-for code = 100, 199 do BODYLESS[code] = true end
-
 --- The body's length by a head's Content-Length lines (a list, or nil)
 -- in an answer of status whose body may take limit bytes: true, and the
--- length (nil: none); or nil, kind, message.  Every head's Content-Length
--- is checked, an interim one's and a bodyless answer's too, as libcurl's
--- transport checks each line it is handed (src/head.c): one that is no
--- number, or two different ones, and no length can be trusted.  But
--- libcurl itself first refuses a line whose first number is over the
--- limit, in an answer that may have a body: the lines before it are
--- checked, then the answer is too large.  The resty.http adapter checks
--- its heads with it too.
-local function head_length(lines, status, limit)
-  local upto, length, why = 0
-  for i = 1, lines and #lines or 0 do
-    local first = not BODYLESS[status] and lines[i]:match("^[ \t]*0*(%d+)")
-    if first and (#first > 15 or tonumber(first) > limit) then break end
-    upto = i
+-- length (nil: none); or nil, kind, message.  The resty.http adapter
+-- checks its heads with it.
+function M.head_length(lines, status, limit)
+  local lengths = new_lengths(not BODYLESS[status], limit)
+  for _, value in ipairs(lines or {}) do
+    local ok, kind, msg = lengths:add(value)
+    if not ok then return nil, kind, msg end
   end
-  if upto > 0 then
-    length, why = content_length(table.concat(lines, ", ", 1, upto))
-    if not length then return nil, "PROTOCOL", why end
-  end
-  if lines and upto < #lines then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
-  return true, length
+  return true, lengths.length
 end
-M.head_length = head_length
 
 --- The status, headers (lower-case names; repeated ones joined with
 -- ", ", but SINGLE's), whether it is HTTP/1.0, and the body's length from
@@ -344,11 +365,11 @@ local function read_head(r, limit)
     if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
       return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
     end
+    local lengths = new_lengths(not BODYLESS[status], limit)
     local values, why
-    values, budget, why = read_fields(r, budget, "header")
+    values, budget, why = read_fields(r, budget, "header", lengths)
     if not values then return nil, budget, why end
-    local ok, length, msg = head_length(values["content-length"], status, limit)
-    if not ok then return nil, length, msg end
+    local length = lengths.length
     -- The 1xx are interim answers, the real one still to come; but 101
     -- switches to another protocol, which this client never asks for: it
     -- is the answer, as libcurl takes it (an HTTP failure).
@@ -418,14 +439,10 @@ local function read_chunked(r, limit, length)
   -- MAX_HEADER_BYTES of them together, as for the head.  A Content-Length
   -- here is checked beside the head's, as libcurl's transport checks every
   -- line of trailers too.
-  local trailers, kind, why = read_fields(r, MAX_HEADER_BYTES, "trailer")
+  local lengths = new_lengths(false, limit)
+  if length then lengths:add(length) end
+  local trailers, kind, why = read_fields(r, MAX_HEADER_BYTES, "trailer", lengths)
   if not trailers then return nil, kind, why end
-  if trailers["content-length"] then
-    local all = table.concat(trailers["content-length"], ", ")
-    local ok
-    ok, why = content_length(length and length .. ", " .. all or all)
-    if not ok then return nil, "PROTOCOL", why end
-  end
   return table.concat(parts)
 end
 
