@@ -236,20 +236,8 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
         snprintf(err, errlen, "the answer's headers or trailers exceed %d bytes", CAB_MAX_HEADER_BYTES);
         return CAB_HTTP_TOO_LARGE;
     }
-    if (e->verdict == CAB_HEAD_TWO_LENGTHS) {
-        snprintf(err, errlen, "the answer gives two different Content-Lengths");
-        return CAB_HTTP_PROTOCOL;
-    }
-    if (e->verdict == CAB_HEAD_BAD_LENGTH) {
-        snprintf(err, errlen, "the answer's Content-Length is not a number");
-        return CAB_HTTP_PROTOCOL;
-    }
-    if (e->verdict == CAB_HEAD_BAD_STATUS) {
-        snprintf(err, errlen, "bad status line in the answer");
-        return CAB_HTTP_PROTOCOL;
-    }
-    if (e->verdict == CAB_HEAD_BAD_LINE) {
-        snprintf(err, errlen, "the answer has a header or trailer line that is no field");
+    if (e->verdict != CAB_HEAD_OK) {
+        snprintf(err, errlen, "%s", cab_head_refusal(e->verdict));
         return CAB_HTTP_PROTOCOL;
     }
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -230,3 +230,13 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
     if (h->in_head) keep(h, p, len);
     return CAB_HEAD_OK;
 }
+
+const char *cab_head_refusal(cab_head_verdict v) {
+    switch (v) {
+    case CAB_HEAD_TWO_LENGTHS: return "the answer gives two different Content-Lengths";
+    case CAB_HEAD_BAD_LENGTH: return "the answer's Content-Length is not a number";
+    case CAB_HEAD_BAD_STATUS: return "bad status line in the answer";
+    case CAB_HEAD_BAD_LINE: return "the answer has a header or trailer line that is no field";
+    default: return "the answer's head was refused";
+    }
+}

@@ -53,4 +53,8 @@ void cab_head_start(cab_head *h, cab_head_fields *fields);
  * read on: the transfer stops there. */
 cab_head_verdict cab_head_line(cab_head *h, const char *line, size_t len);
 
+/* The one-line message for a verdict that makes the answer PROTOCOL
+ * (CAB_HEAD_TWO_LENGTHS, _BAD_LENGTH, _BAD_STATUS, _BAD_LINE). */
+const char *cab_head_refusal(cab_head_verdict v);
+
 #endif
