@@ -86,7 +86,7 @@ $CC $CFLAGS_BENCH -Isrc bench/sign_bench.c src/sign.c src/buf.c -lcrypto -o "$OU
 $CC $CFLAGS_BENCH bench/curl_bare.c -o "$OUT/curl_bare" $(pkg-config --cflags --libs libcurl 2>/dev/null || echo -lcurl) ||
     fail "cannot compile bench/curl_bare.c"
 # shellcheck disable=SC2086,SC2046
-$CC $CFLAGS_BENCH -Isrc bench/multi_loop.c src/multi.c src/easy.c src/conns.c src/buf.c \
+$CC $CFLAGS_BENCH -Isrc bench/multi_loop.c src/multi.c src/easy.c src/head.c src/conns.c src/buf.c \
     $(pkg-config --cflags --libs libcurl 2>/dev/null || echo -lcurl) -lpthread -o "$OUT/multi_loop" ||
     fail "cannot compile bench/multi_loop.c"
 # The clock and the raw signing work for the Lua side, built per Lua.
