@@ -140,13 +140,20 @@ local function read_body(res, limit, until_close)
   end
 end
 
---- Header name's value in a head's headers hs: resty.http's header table
--- ignores case, a plain one may not.  A repeated one's lines are joined
--- with ", "; but of a field the client reads as one value (single), the
--- last line counts, trimmed, as the other transports keep it.
-local function header_of(hs, name, single)
+--- Header name's lines in a head's headers hs, as given: a string, or a
+-- list when repeated.  resty.http's header table ignores case, a plain one
+-- may not.
+local function lines_of(hs, name)
   hs = hs or {}
-  local v = hs[name] or hs[name:lower()]
+  return hs[name] or hs[name:lower()]
+end
+
+--- Its value.  A repeated one's lines are joined with ", "; but of a
+-- field the client reads as one value (single), the last line counts,
+-- trimmed, as the other transports keep it.
+
+local function header_of(hs, name, single)
+  local v = lines_of(hs, name)
   if type(v) == "table" then v = single and v[#v] or table.concat(v, ", ") end
   if v and single then v = trim(v) end
   return v
@@ -212,10 +219,11 @@ local function send_once(http, cfg, req, u, link, deadline)
     if nul then return fail("PROTOCOL", "a NUL byte in a header line of the answer") end
     -- Every head's Content-Length is checked, as the built-in client and
     -- libcurl check it.
-    local lines = (res.headers or {})["Content-Length"] or (res.headers or {})["content-length"]
-    local msg
-    ok, length, msg = http1.head_length(type(lines) == "string" and { lines } or lines, status, cfg.max_response_bytes)
-    if not ok then return fail(length, msg) end
+    local lines = lines_of(res.headers, "Content-Length")
+    local fits, msg
+    if type(lines) == "string" then lines = { lines } end
+    fits, length, msg = http1.head_length(lines, status, cfg.max_response_bytes)
+    if not fits then return fail(length, msg) end
     if status >= 200 or status == 101 then break end
     res, err = httpc:read_response(params)
     if not res then return fail(kind_of_error(err), "reading the answer: " .. tostring(err)) end
