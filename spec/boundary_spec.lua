@@ -326,6 +326,55 @@ describe("limits are the same in every layer", function()
     assert.is_true(tonumber(keyring) > 0 and tonumber(transport) > 0, "no call failed: " .. out)
   end)
 
+  it("each allocation of the C module's own failing in turn ends a query with nil, err, never a raise", function()
+    -- (spec/support/failmalloc.c, preloaded into a child: the sanitizers'
+    -- runtime, preloaded already, would have to come first)
+    if os.getenv("LD_PRELOAD") then
+      pending("under a preloaded sanitizer")
+      return
+    end
+    local dir = os.tmpname()
+    os.remove(dir)
+    local lib = dir .. "/failmalloc.so"
+    assert(os.execute(("mkdir -p '%s' && cc -shared -fPIC -O1 -o '%s' spec/support/failmalloc.c -ldl")
+      :format(dir, lib)))
+    local code = [[
+      local br = require "codearts.batchresult"
+      local list = require("spec.standin.model").seed_query
+      local c, err = br.new { endpoint = os.getenv("URL"), project_id = os.getenv("PROJECT"),
+                              ak = os.getenv("AK"), sk = os.getenv("SK"), max_retries = 0 }
+      if not c then io.write("new: ", err.code) return end
+      local ok, results, qerr = pcall(c.query, c, list)
+      if not ok then io.write("raised: ", tostring(results)) return end
+      if results then io.write("results: ", #results) return end
+      io.write("error: ", qerr.code, " accounted: ", tostring(#qerr.results + #qerr.unanswered == #list))
+    ]]
+    local env = { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk, LD_PRELOAD = lib,
+                  FAILMALLOC_IN = "codearts/batchresult/core.so" }
+    local failed, total, outcomes = 0, nil, {}
+    for n = 1, 200 do
+      env.FAILMALLOC_AT = tostring(n)
+      local out = child.run(code, env)
+      local at, seen = out:match("failmalloc: failed (%d+) of (%d+)")
+      assert(at, out)
+      if at == "0" then
+        total = tonumber(seen)
+        break
+      end
+      failed = failed + 1
+      out = out:gsub("failmalloc: [^\n]*\n?", "")
+      outcomes[#outcomes + 1] = n .. ": " .. out
+      assert.is_nil(out:find("raised: ", 1, true), out)
+      assert.truthy(out == "new: INTERNAL" or out == "results: " .. #seed_pairs()
+        or out:find("^error: %u+ accounted: true$"), out)
+    end
+    os.remove(lib)
+    os.remove(dir)
+    -- (how many there are depends a little on timing: the loop ends at the
+    -- first run with fewer)
+    assert.is_true(total ~= nil and failed > 10, table.concat(outcomes, "\n"))
+  end)
+
   it("a table size hint out of range is clamped: an empty table, never an error or a huge allocation", function()
     for _, sizes in ipairs({ { 0, 0 }, { 3, 2 }, { -1, -5 }, { 2 ^ 40, 2 ^ 40 } }) do
       collectgarbage("collect")

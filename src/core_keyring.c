@@ -120,10 +120,11 @@ static int closed_result(lua_State *L) {
     return 3;
 }
 
-/* What redact says once the keyring is closed: the secrets are gone, so
- * nothing of the text can be shown safely. */
-static int closed_text(lua_State *L) {
-    lua_pushliteral(L, "(not shown: the client was closed)");
+/* What redact says when it cannot redact: once the keyring is closed (the
+ * secrets are gone), or when memory runs out.  Nothing of the text can be
+ * shown safely, and a failure to show it is no failure of the call. */
+static int not_shown(lua_State *L, const char *why) {
+    lua_pushfstring(L, "(not shown: %s)", why);
     lua_pushboolean(L, 0);
     return 2;
 }
@@ -490,7 +491,8 @@ static int l_last(lua_State *L) {
 
 /* keyring:redact(text [, limit]) -> text with every secret, in every form
  * (see redact.h), replaced by [REDACTED], then cut to at most limit bytes;
- * and whether it was cut.  Closed, it shows nothing of text. */
+ * and whether it was cut.  Closed, or out of memory, it shows nothing of
+ * text. */
 static int l_redact(lua_State *L) {
     keyring *k;
     size_t len;
@@ -499,13 +501,13 @@ static int l_redact(lua_State *L) {
     lua_Integer limit = luaL_optinteger(L, 3, 0);
     int cut = 0;
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
-    if (closed(L)) return closed_text(L);
+    if (closed(L)) return not_shown(L, "the client was closed");
     k = check_open(L);
     for (;;) {
         const cab_buf *shown = &k->shown;
-        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return luaL_error(L, "out of memory");
+        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return not_shown(L, "out of memory");
         if ((copy = copied(L, k, ++k->writes, &shown, 1)) != NULL) break;
-        if (k->closed) return closed_text(L);
+        if (k->closed) return not_shown(L, "the client was closed");
     }
     lua_pushlstring(L, copy, k->shown.len);
     lua_pushboolean(L, cut);

@@ -299,6 +299,15 @@ static int l_changes(lua_State *L) {
     return 1;
 }
 
+/* call:start's refusal: nil, kind, message (as a runtime failure, which
+ * the request loop accounts for; misuse raises). */
+static int not_started(lua_State *L, cab_http_status st, const char *message) {
+    lua_pushnil(L);
+    lua_pushstring(L, kind_name(st));
+    lua_pushstring(L, message);
+    return 3;
+}
+
 /* call:start(method, url, headers, body, timeout_ms, once)
  *   -> slot | nil, kind, message
  * headers is a {name = value} table (read raw); values were checked for
@@ -339,19 +348,14 @@ static int l_start(lua_State *L) {
         offs[n++] = b->lines.len;
         if (cab_buf_add(&b->lines, name, nl) || cab_buf_add(&b->lines, ": ", 2) ||
             cab_buf_add(&b->lines, value, vl) || cab_buf_add(&b->lines, "", 1))
-            return luaL_error(L, "out of memory");
+            return not_started(L, CAB_HTTP_NOMEM, "out of memory");
         lua_pop(L, 1);
     }
     /* The buffer may have moved while growing: take pointers only now. */
     for (i = 0; i < n; i++) ptrs[i] = b->lines.data + offs[i];
     slot = cab_multi_start(b->m, c->group, method, url, ptrs, n, body, body_len, timeout_ms, once, &st, err,
                            sizeof err);
-    if (slot < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, kind_name(st));
-        lua_pushstring(L, err);
-        return 3;
-    }
+    if (slot < 0) return not_started(L, st, err);
     lua_pushinteger(L, (lua_Integer)slot + 1);
     return 1;
 }
