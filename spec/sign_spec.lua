@@ -292,6 +292,34 @@ describe("br.sign's table", function()
       keyring:close()
     end
   end)
+
+  -- A key longer than 64 bytes signs as its SHA-256 (RFC 2104), which is
+  -- as good as the key: once br.sign returns, no copy of it may be left,
+  -- whether the request was signed or refused before its digest was taken.
+  it("leaves no hash of a long key behind, signing or refusing", function()
+    local memscan = require("spec.support.clib")("memscan")
+    local sk = ("k"):rep(30) .. ("0123456789"):rep(5)
+    local p = io.popen("printf %s '" .. sk .. "' | openssl dgst -sha256 -r")
+    local digest_hex = assert(p:read("*a"):match("^(%x+)"))
+    p:close()
+    -- As the SHA-256 state holds it: eight 32-bit words, little-endian
+    -- (x86-64, arm64), looked for in two halves so that no Lua string
+    -- here holds it whole.
+    local function words(h)
+      return (h:gsub("(%x%x)(%x%x)(%x%x)(%x%x)", function(a, b, c, d)
+        return string.char(tonumber(d, 16), tonumber(c, 16), tonumber(b, 16), tonumber(a, 16))
+      end))
+    end
+    local first, second = words(digest_hex:sub(1, 32)), words(digest_hex:sub(33))
+    assert.are.equal(0, memscan.count(first, second), "found before any signing")
+    for _, ak in ipairs({ "bad ak", "AK" }) do
+      local t = full()
+      t.sk, t.ak = sk, ak
+      local auth = br.sign(t)
+      assert.are.equal(ak == "AK", auth ~= nil)
+      assert.are.equal(0, memscan.count(first, second), "left after br.sign with the ak " .. ak)
+    end
+  end)
 end)
 
 describe("signers reused across calls", function()

@@ -605,11 +605,16 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
 cab_sign_status cab_sign_with_key(cab_signer *s, const cab_request *req, const char *sk, size_t sk_len,
                                   const char *ak, size_t ak_len, cab_buf *auth) {
     cab_sign_status st = CAB_SIGN_OK;
+    int hashed = sk_len > sizeof s->key;
     memset(s->key, 0, sizeof s->key);
-    if (sk_len <= sizeof s->key) memcpy(s->key, sk, sk_len);
+    if (!hashed) memcpy(s->key, sk, sk_len);
     else st = digest2(s, sk, sk_len, NULL, 0, s->key); /* a longer key is hashed first */
     if (st == CAB_SIGN_OK) st = cab_sign(s, req, ak, ak_len, auth);
     OPENSSL_cleanse(s->key, sizeof s->key);
+    /* That hash, as good as the key, stays in md's state until md hashes
+     * again, which a refused request never gets to: resetting md wipes it
+     * (OpenSSL clears a digest's state as it frees it). */
+    if (hashed && !EVP_MD_CTX_reset(s->md) && st == CAB_SIGN_OK) st = CAB_SIGN_CRYPTO;
     return st;
 }
 
