@@ -303,26 +303,29 @@ static void collect(cab_multi *m) {
     int left;
     while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
         void *priv = NULL;
+        /* (msg is libcurl's, and no longer valid once its handle is removed) */
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
         int i;
         if (msg->msg != CURLMSG_DONE) continue;
-        if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK) continue;
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK) continue;
         i = (int)(intptr_t)priv;
         if (i < 0 || i >= m->n_slots || m->slots[i].state != SLOT_RUNNING) continue;
-        if (msg->data.result == CURLE_OK) cab_conns_answered(m->conns, msg->easy_handle);
+        if (rc == CURLE_OK) cab_conns_answered(m->conns, easy);
         /* Stopped before its request left, for its connection was not
          * clean: it begins again (libcurl closes that connection). */
-        if (cab_conns_refused(msg->data.result) && m->slots[i].restarts < MAX_RESTARTS) {
+        if (cab_conns_refused(rc) && m->slots[i].restarts < MAX_RESTARTS) {
             m->slots[i].restarts++;
-            (void)curl_multi_remove_handle(m->multi, msg->easy_handle);
-            if (curl_multi_add_handle(m->multi, msg->easy_handle) == CURLM_OK) continue;
+            (void)curl_multi_remove_handle(m->multi, easy);
+            if (curl_multi_add_handle(m->multi, easy) == CURLM_OK) continue;
         }
-        m->slots[i].rc = msg->data.result;
+        m->slots[i].rc = rc;
         m->slots[i].state = SLOT_DONE;
         m->slots[i].seq = m->done_seq++;
         m->changes++;
         /* Removing a handle that was added cannot fail; its connection
          * stays in the cache for the next request. */
-        (void)curl_multi_remove_handle(m->multi, msg->easy_handle);
+        (void)curl_multi_remove_handle(m->multi, easy);
         m->running--;
     }
 }
