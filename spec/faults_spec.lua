@@ -60,6 +60,7 @@ local function check(row, out, server)
     assert.are.equal(e.attempts, out.attempts, what)
     assert.are.equal(out.items, out.results + out.missing + out.unanswered,
       "not every item is accounted for: " .. what)
+    if e.says then assert.truthy(out.message:lower():find(e.says, 1, true), what) end
     if e.request_id ~= nil then assert.are.equal(e.request_id or nil, out.request_id, what) end
     if e.waits then assert.are.equal(e.waits, out.waits, what) end
   end

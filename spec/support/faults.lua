@@ -26,7 +26,8 @@
 --             shows no 5 bytes of it, its start included
 --   resty     false: not run through lua-resty-http's interface, whose
 --             own parser ends the head at a folded line (README)
--- expect may also hold request_id (err.request_id; false: none) and waits:
+-- expect may also hold says (words err.message must hold, in any case),
+-- request_id (err.request_id; false: none) and waits:
 -- a character for each attempt the logger saw, "0" when it was retried at
 -- once, "+" after a wait, "." when it was not retried.
 --
@@ -229,12 +230,14 @@ M.rows = {
   { name = "an answer with one header line of 120 KB", op = "query",
     standin = { banner_first = 3, banner = LONG_HEADER },
     expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
-  { name = "the connection closed after the request was read, no answer", op = "query",
+  { name = "the connection reset after the request was read, no answer", op = "query",
     standin = { reset_first = 3 },
-    expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
-  { name = "the connection closed after the request was read, no answer", op = "run",
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED, says = "reset by peer" },
+    saw = { requests = 3 } },
+  { name = "the connection reset after the request was read, no answer", op = "run",
     standin = { reset_first = 3 },
-    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, says = "reset by peer" },
+    saw = { routes = { run = 1 } } },
   { name = "the connection closed in the middle of the answer's headers", op = "query",
     standin = { banner_first = 3, banner = CUT_HEAD },
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },

@@ -347,10 +347,14 @@ end
 local function read_head(r, limit)
   -- The first bytes tell whether the server speaks HTTP at all: one that
   -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
-  while #r.buf < #HTTP_PREFIX and r:fill() do end
+  local filled, err = true, nil
+  while #r.buf < #HTTP_PREFIX and filled do filled, err = r:fill() end
   if r.buf ~= "" and not may_be_http(r.buf) then
     return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. quoted(r.buf)
   end
+  -- (said as the read said it, a reset say; after a failed read nginx has
+  -- closed the socket, which no read may try again)
+  if not filled then return head_failure(err, "status line") end
   -- Every head counts, interim ones too, line breaks included, as libcurl
   -- counts them: 80 KB of short lines is as large as one long one.
   local budget = MAX_HEADER_BYTES
