@@ -73,6 +73,19 @@ local LOCATIONS = {
       content_by_lua_block { ngx.say("logged") }
       log_by_lua_block { ]] .. APP .. [[app.query_into_box("log:" .. ngx.var.arg_key) }
     }]],
+  -- and where Lua cannot yield, in a phase that may: a string.gsub
+  -- callback, a module's main chunk that require runs
+  [[location = /no_yield { content_by_lua_block { ]] .. APP .. [[
+      local out
+      if ngx.var.arg_in == "require" then
+        package.preload.no_yield = function() return app.run_query({}) end
+        out = require "no_yield"
+        package.loaded.no_yield = nil
+      else
+        string.gsub("x", "x", function() out = app.run_query({}) end)
+      end
+      ngx.say(require("cjson").encode(out))
+    } }]],
   -- a fake API served by this nginx (SELF_URL), for chunked and closing answers
   "location /v5/ { content_by_lua_block { " .. APP .. "app.fake_api() } }",
   "location @fake_close { keepalive_timeout 0; content_by_lua_block { " .. APP .. "app.fake_api('close') } }",
@@ -781,6 +794,19 @@ describe("inside nginx (ngx_lua cosockets)", function()
       assert.truthy(out.err.message:find("ngx.timer.at", 1, true), out.err.message)
       assert.are.equal(0, server:stats().requests)
     end)
+
+    for _, within in ipairs({ "gsub", "require" }) do
+      it("where Lua cannot yield (" .. within .. "): nil, err, nothing sent, the request answered", function()
+        local out = call("/no_yield?in=" .. within)
+        assert.is_false(out.ok)
+        assert.are.equal("UNSUPPORTED_CONTEXT", out.err.code)
+        assert.truthy(out.err.message:find("cannot yield", 1, true), out.err.message)
+        assert.are.equal(6, out.err.unanswered)
+        assert.are.equal(0, server:stats().requests)
+        -- and the worker goes on as before
+        assert.are.same(expected(seed_pairs()), ok_outcome(call("/query")))
+      end)
+    end
 
     it("a timer started in init_worker works", function()
       local out = boxed("init_worker_timer")

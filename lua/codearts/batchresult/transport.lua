@@ -33,6 +33,7 @@ function M.for_call(client, async)
   if name == "ngx" then
     local ngx_transport = require "codearts.batchresult.transport.ngx"
     local ok, why = ngx_transport.available()
+    if ok then ok, why = ngx_transport.yieldable() end
     if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end
     t, kind, msg = ngx_transport.new(cfg)
     if not t then return nil, Error.new(kind, msg) end

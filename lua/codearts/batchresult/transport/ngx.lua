@@ -63,6 +63,19 @@ function M.available()
     .. "ngx.timer.at(0, function() … end)"):format(phase)
 end
 
+--- true when the running code may yield, as a call waiting on cosockets
+-- does; else false and why.  In a phase that may, Lua still cannot yield
+-- inside a C call: a metamethod, string.gsub's or table.sort's callback,
+-- a module's main chunk that require runs.  A light thread spawned there
+-- makes ngx_lua abort the request, past any pcall, so this asks first:
+-- ngx.sleep(0) says so as an error.
+function M.yieldable()
+  if pcall(ngx.sleep, 0) then return true end
+  return false, "cannot send from here: Lua cannot yield inside a C call (a metamethod, a string.gsub or "
+    .. "table.sort callback, a module's main chunk that require runs); call from the handler itself, "
+    .. "or from a timer, ngx.timer.at(0, function() … end)"
+end
+
 --- url -> { scheme, host (as connected to), name (for SNI and the
 -- certificate check), port, path }, or nil, message.
 local function parse_url(url)
