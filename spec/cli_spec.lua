@@ -731,6 +731,31 @@ describe("codearts-batchresult", function()
       assert.are.equal("", statuses { "--reason-kind", "other" })
     end)
 
+    it("choose by reason kind only among the runs that failed, and the summary names only theirs", function()
+      answer_raw(results_body { '"pipeline_name":"ok","status":"START_SUCCESS","reason":""',
+                                '"pipeline_name":"no","status":"START_FAILED","reason":"whatever"' })
+      local r = run(concat({ "query", "-f", "csv", "--reason-kind", "other" }, seed_args { 1, 2 }))
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.is_nil(r.out:find(",ok,", 1, true), r.out)
+      assert.truthy(r.out:find(",no,", 1, true), r.out)
+      answer_raw(results_body { '"pipeline_name":"ok","status":"START_SUCCESS","reason":""',
+                                '"pipeline_name":"no","status":"START_FAILED","reason":"whatever"' })
+      r = run(concat({ "query" }, seed_args { 1, 2 }), { pty = true })
+      assert.truthy(r.out:find("2 runs: 1 START_SUCCESS, 1 START_FAILED (1 other)", 1, true), r.out)
+    end)
+
+    -- A secret is redacted from what is printed, and may share 8 bytes
+    -- with a status: the counting comes first.
+    it("count and choose by what the server said, whatever a secret shares with it", function()
+      local secret = { HUAWEICLOUD_SDK_SECURITY_TOKEN = "xSTART_SUCCESSx" }
+      local r = run(concat({ "query", "-f", "csv" }, seed_args { 2, 3 }), { env = secret })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find(",[REDACTED],", 1, true), r.out)
+      r = run(concat({ "query", "-f", "csv", "--succeeded" }, seed_args { 2, 3 }), { env = secret })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find("Pipeline 2", 1, true) and r.out:find("Pipeline 3", 1, true), r.out)
+    end)
+
     it("leave no escape of the server's in the summary on a terminal", function()
       answer_raw(results_body { '"pipeline_name":"n","status":"X\\u001b]0;pwned\\u0007\\u001b[2J\\u009b"' })
       local r = run({ "query", arg_of(SEED[1]) }, { pty = true })

@@ -233,9 +233,11 @@ local function filtered(records, a)
   if a.failed then records = records:failed() end
   if a.succeeded then records = records:succeeded() end
   if #a.reason_kind > 0 then
+    -- (runs that failed for such a reason: a run that started may carry a
+    -- reason too)
     local wanted = {}
     for _, k in ipairs(a.reason_kind) do wanted[k] = true end
-    records = records:where { reason_kind = function(kind) return wanted[kind] == true end }
+    records = records:failed():where { reason_kind = function(kind) return wanted[kind] == true end }
   end
   return records
 end
@@ -300,12 +302,12 @@ local function run(argv, sys, state)
     return OK
   end
 
-  -- Every string the tool prints of what the server sent goes through the
-  -- client's redactor, the records' as the lists' (a run id in unqueried).
-  records = output.redact_all(records or err.results or {}, redact)
-  local lists = output.redact_all({ missing = records.missing or {}, not_started = records.not_started,
-                             unanswered = err and err.unanswered, unqueried = err and err.unqueried }, redact)
-  -- The exit status and the summary count every record, filtered or not.
+  records = records or err.results or {}
+  local lists = { missing = records.missing or {}, not_started = records.not_started,
+                  unanswered = err and err.unanswered, unqueried = err and err.unqueried }
+  -- The exit status, the summary and the filters go by what the server
+  -- said, every record counting, filtered or not; only what is printed is
+  -- redacted (a secret may share 8 bytes with "START_SUCCESS").
   local status, summary
   if kind == "results" then
     records = R.wrap(records)
@@ -313,7 +315,7 @@ local function run(argv, sys, state)
     status = (all_started and #lists.missing == 0 and #(lists.not_started or {}) == 0) and OK or NOT_STARTED
     -- Only a terminal shows the summary, and its reason kinds take a while
     -- to work out for 10,000 results.
-    summary = on_tty and output.summary(br.summary(records), lists, R.REASON_KINDS)
+    summary = on_tty and output.summary(br.summary(records), br.summary(records:failed()), lists, R.REASON_KINDS)
     records = filtered(records, a)
   else
     status = #lists.missing == 0 and OK or NOT_STARTED
@@ -323,6 +325,10 @@ local function run(argv, sys, state)
   end
   if err then status = err.code == "INTERRUPTED" and INTERRUPTED or FAILED end
   state.status = status
+  -- Every string the tool prints of what the server sent goes through the
+  -- client's redactor, the records' as the lists' (a run id in unqueried).
+  records, lists = output.redact_all(records, redact), output.redact_all(lists, redact)
+  summary = summary and redact(summary)
 
   local function to_stderr()
     if not output.holds_lists(a.format) then

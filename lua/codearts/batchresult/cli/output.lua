@@ -573,8 +573,9 @@ end
 
 --- "6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued,
 -- 1 change_request)", and what was not reported, started or answered.
--- summary is br.summary's; kinds the reason kinds in their order.
-function M.summary(summary, lists, kinds)
+-- summary is br.summary's of every result, failed that of the failed ones
+-- (whose reasons it names); kinds the reason kinds in their order.
+function M.summary(summary, failed, lists, kinds)
   local parts, statuses = {}, {}
   for status, n in pairs(summary.by_status) do
     if n > 0 then statuses[#statuses + 1] = status end
@@ -587,7 +588,7 @@ function M.summary(summary, lists, kinds)
     if status == "START_FAILED" then
       local why = {}
       for _, kind in ipairs(kinds) do
-        local n = summary.by_reason_kind[kind]
+        local n = failed.by_reason_kind[kind]
         if n > 0 then why[#why + 1] = n .. " " .. kind end
       end
       if #why > 0 then text = text .. " (" .. concat(why, ", ") .. ")" end
