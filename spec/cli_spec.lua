@@ -842,6 +842,26 @@ describe("codearts-batchresult", function()
       assert.are.equal(2, s.requests)
       assert.are.equal(2, s.run_pipelines)
     end)
+
+    it("says on stderr which runs started when its output cannot be written; exit 3", function()
+      server:config { omit = { ids[2] } }
+      local n = 0
+      for _, format in ipairs({ "table", "json", "csv" }) do
+        for _, where in ipairs({ { stdout_closed = true }, { stdout = "/dev/full" } }) do
+          local r = run(concat({ "run", "-f", format }, ids), where)
+          assert.are.equal(3, r.status, cli.describe(r))
+          assert.truthy(r.err:find("cannot write the output", 1, true), cli.describe(r))
+          for i, id in ipairs({ ids[1], ids[3] }) do
+            local line = "codearts-batchresult: started, not printed: " .. id .. ":" .. model.run_id_for(id, n + i)
+            assert.truthy(r.err:find(line .. "\n", 1, true), cli.describe(r))
+          end
+          -- once, whether the format's lists go to stderr anyway or not
+          local _, said = r.err:gsub("not started: " .. ids[2], "")
+          assert.are.equal(1, said, cli.describe(r))
+          n = n + 2
+        end
+      end
+    end)
   end)
 
   describe("run, when the call fails", function()

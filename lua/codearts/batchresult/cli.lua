@@ -308,9 +308,10 @@ local function run(argv, sys, state)
   -- The exit status, the summary and the filters go by what the server
   -- said, every record counting, filtered or not; only what is printed is
   -- redacted (a secret may share 8 bytes with "START_SUCCESS").
-  local status, summary
+  local status, summary, started
   if kind == "results" then
     records = R.wrap(records)
+    started = records
     local all_started = #records:succeeded() == #records
     status = (all_started and #lists.missing == 0 and #(lists.not_started or {}) == 0) and OK or NOT_STARTED
     -- Only a terminal shows the summary, and its reason kinds take a while
@@ -318,6 +319,7 @@ local function run(argv, sys, state)
     summary = on_tty and output.summary(br.summary(records), br.summary(records:failed()), lists, R.REASON_KINDS)
     records = filtered(records, a)
   else
+    started = records
     status = #lists.missing == 0 and OK or NOT_STARTED
     local n = #records + #lists.missing
     summary = ("%d %s: %d started"):format(n, n == 1 and "pipeline" or "pipelines", #records)
@@ -327,7 +329,9 @@ local function run(argv, sys, state)
   state.status = status
   -- Every string the tool prints of what the server sent goes through the
   -- client's redactor, the records' as the lists' (a run id in unqueried).
-  records, lists = output.redact_all(records, redact), output.redact_all(lists, redact)
+  -- (In place: the records printed are some of those tables.)
+  output.redact_all(started, redact)
+  output.redact_all(lists, redact)
   summary = summary and redact(summary)
 
   local function to_stderr()
@@ -335,6 +339,16 @@ local function run(argv, sys, state)
       output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
     end
     if err then sys.stderr:write(NAME .. ": " .. printable(tostring(err)) .. "\n") end
+  end
+  -- Should the output fail to be written (a full disk, a closed stdout),
+  -- the pipelines a run started are said on stderr all the same, and what
+  -- only the output would have listed: nothing that started goes unsaid.
+  if a.command == "run" then
+    state.unwritten = function()
+      local function write(s) sys.stderr:write(s) end
+      output.started_lines(write, started, NAME)
+      if output.holds_lists(a.format) then output.list_lines(write, kind, lists, NAME) end
+    end
   end
   -- Into a pipe or a file, stderr's part goes first: a reader that stops
   -- early (| head) ends the tool at its next write, and must not cost the
@@ -360,6 +374,7 @@ local function checked_writer(file, state)
   local function check(ok, why, code)
     if ok then return end
     if code == EPIPE then stop(state.status or FAILED) end
+    if state.unwritten then state.unwritten() end
     stop(FAILED, "cannot write the output: " .. tostring(why))
   end
   return function(s) check(file:write(s)) end, function() check(file:flush()) end

@@ -510,6 +510,12 @@ end
 -- The formats.
 ------------------------------------------------------------------------
 
+--- The runs a run started, on stderr when the output could not be
+-- written: one line each, "PREFIX: started, not printed: PIPELINE:RUN".
+function M.started_lines(write, records, prefix)
+  for i = 1, #records do write(("%s: started, not printed: %s\n"):format(prefix, item_text(records[i]))) end
+end
+
 --- Writes records (kind "results" or "runs") in format; lists holds
 -- missing, not_started, unanswered and unqueried (any may be nil).  paint(status,
 -- text) colours a status cell of the table; on_terminal: stdout is a
