@@ -1004,6 +1004,29 @@ describe("codearts-batchresult", function()
       end
     end)
 
+    -- As a CI job is cancelled (timeout(1), Docker, GitLab, Jenkins), or
+    -- its terminal closed; a SIGHUP ignored from the start (nohup) stays so.
+    it("takes SIGTERM and SIGHUP as Ctrl-C: the runs that started are printed; exit 130", function()
+      local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
+      for _, signal in ipairs({ "TERM", "HUP" }) do
+        server:reset()
+        server:config { delay_ms = 400 }
+        local r = run(concat({ "run", "-f", "json", "--batch-size", "1", "--concurrency", "1" }, list),
+          { interrupt_after = 0.6, signal = signal })
+        assert.are.equal(130, r.status, cli.describe(r))
+        assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
+        local doc = cjson.decode(r.out)
+        assert.are.equal(#list, #doc.result + #doc.unanswered, cli.describe(r))
+        assert.is_true(#doc.result >= 1 and #doc.unanswered >= 1, cli.describe(r))
+      end
+      server:reset()
+      server:config { delay_ms = 400 }
+      local r = run({ "run", "-f", "json", list[1] },
+        { interrupt_after = 0.2, signal = "HUP",
+          command = "nohup " .. child.interpreter .. " bin/codearts-batchresult" })
+      assert.are.equal(0, r.status, cli.describe(r))
+    end)
+
     it("is 130 when Ctrl-C comes in run --query's second half, after a failed start", function()
       -- Three starts of 0.4 s each, the second failing; Ctrl-C while the
       -- runs that started are asked about.

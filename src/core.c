@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -125,6 +126,35 @@ static int l_file_kind(lua_State *L) {
     return 1;
 }
 
+/* A termination signal, raised again as SIGINT (async-signal-safe). */
+static void as_interrupt(int sig) {
+    (void)sig;
+    raise(SIGINT);
+}
+
+/* core.terminate_as_interrupt() -> true | nil, message.  For the
+ * command-line tool only: SIGTERM and SIGHUP (a CI job cancelled, a
+ * terminal closed) become SIGINT, which the standalone interpreter turns
+ * into an error in the running code, as it does Ctrl-C, so that the tool
+ * says what started before it exits.  No state is kept: the interpreter's
+ * own handler does the rest.  A signal the tool was started ignoring
+ * (nohup's SIGHUP) stays ignored. */
+static int l_terminate_as_interrupt(lua_State *L) {
+    static const int SIGNALS[] = {SIGTERM, SIGHUP};
+    struct sigaction sa, old;
+    size_t i;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = as_interrupt;
+    if (sigemptyset(&sa.sa_mask) != 0) return cab_fail(L, "%s", strerror(errno));
+    for (i = 0; i < sizeof SIGNALS / sizeof SIGNALS[0]; i++) {
+        if (sigaction(SIGNALS[i], NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));
+        if (old.sa_handler != SIG_IGN && sigaction(SIGNALS[i], &sa, NULL) != 0)
+            return cab_fail(L, "%s", strerror(errno));
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* core.limits: limit.h, for config.lua and the transports. */
 static const struct {
     const char *name;
@@ -152,6 +182,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "file_kind");
     lua_pushcfunction(L, l_random);
     lua_setfield(L, -2, "random");
+    lua_pushcfunction(L, l_terminate_as_interrupt);
+    lua_setfield(L, -2, "terminate_as_interrupt");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_createtable(L, 0, (int)(sizeof LIMITS / sizeof LIMITS[0]));

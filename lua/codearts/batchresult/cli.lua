@@ -16,6 +16,7 @@
 -- sys replaces the process's streams and environment (stdin, stdout,
 -- stderr, getenv), for the bench.
 local br = require "codearts.batchresult"
+local core = require "codearts.batchresult.core"
 local R = require "codearts.batchresult.results"
 local config = require "codearts.batchresult.config"
 local args = require "codearts.batchresult.cli.args"
@@ -385,8 +386,11 @@ end
 -- next file opened (a socket of libcurl's) would get its number, and what
 -- is meant for stdout would go there.  Writing to it fails instead, as to
 -- a closed stream.  Where the three are open, this holds three spare
--- descriptors for as long as the tool runs.
+-- descriptors for as long as the tool runs.  And SIGTERM and SIGHUP (a
+-- CI job cancelled) end the call as Ctrl-C does, so that the tool says
+-- which runs started.
 function M.system()
+  core.terminate_as_interrupt()
   local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
   return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held }
 end

@@ -48,7 +48,8 @@ Exit status:
   2  usage error or invalid input (named on stderr); nothing was sent
   3  the call failed (API, network, TLS): the results that arrived and the
      unanswered items are printed (with --format csv or ndjson, the
-     unanswered items on stderr), the error goes to stderr]]
+     unanswered items on stderr), the error goes to stderr
+  130 interrupted (Ctrl-C, SIGTERM or SIGHUP): printed as for 3]]
 
 --- The converter of a numeric option: a decimal number, or a message
 -- that names the option (argparse's own names only the value).
