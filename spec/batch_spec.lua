@@ -333,6 +333,25 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(3, server:stats().runs)
   end)
 
+  it("run: a run id that is no id fails the call, the runs as the server gave them in err.results", function()
+    local list = ids(2)
+    local good = ("%032x"):format(7)
+    for _, bad in ipairs({ "", "../x" }) do
+      local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s"},'
+        .. '{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(list[1], bad, list[2], good)
+      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local runs, err = client:run(list)
+      assert.is_nil(runs)
+      assert.are.equal("DECODE", err.code)
+      assert.truthy(err.message:find(list[1], 1, true), err.message)
+      assert.are.same({ { pipeline_id = list[1], pipeline_run_id = bad }, { pipeline_id = list[2],
+        pipeline_run_id = good } }, { err.results[1], err.results[2] })
+      assert.are.same({}, err.results.missing)
+      assert.are.same({}, err.unanswered)
+    end
+  end)
+
   it("run_and_query: a run id that is no id is not sent, and the call says so", function()
     local list = ids(2)
     local good = ("%032x"):format(7)
