@@ -2,6 +2,7 @@
 -- nothing lost; and BatchRunPipeline.  Against the local stand-in over
 -- real HTTP, which shuffles, omits and fails on request.
 local br = require "codearts.batchresult"
+local cjson = require "cjson"
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
 
@@ -333,14 +334,21 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(3, server:stats().runs)
   end)
 
+  --- Has the stand-in answer the next start with these runs ({ pipeline
+  -- id, run id } each), whatever the run ids hold.
+  local function answer_runs(runs)
+    local result = {}
+    for i, r in ipairs(runs) do result[i] = { pipeline_id = r[1], pipeline_run_id = r[2] } end
+    local body = cjson.encode({ result = result })
+    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+      .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+  end
+
   it("run: a run id that is no id fails the call, the runs as the server gave them in err.results", function()
     local list = ids(2)
     local good = ("%032x"):format(7)
     for _, bad in ipairs({ "", "../x" }) do
-      local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s"},'
-        .. '{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(list[1], bad, list[2], good)
-      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
-        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      answer_runs { { list[1], bad }, { list[2], good } }
       local runs, err = client:run(list)
       assert.is_nil(runs)
       assert.are.equal("DECODE", err.code)
@@ -355,10 +363,7 @@ describe("client:run and client:run_and_query", function()
   it("run_and_query: a run id that is no id is not sent, and the call says so", function()
     local list = ids(2)
     local good = ("%032x"):format(7)
-    local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"../x\\n\\"y"},'
-      .. '{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(list[1], list[2], good)
-    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
-      .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    answer_runs { { list[1], '../x\n"y' }, { list[2], good } }
     local results, err = client:run_and_query(list)
     assert.is_nil(results)
     assert.are.equal("DECODE", err.code)
