@@ -812,6 +812,16 @@ describe("codearts-batchresult", function()
       for i, run_ in ipairs(runs(9)) do assert.are.same({ run_.pipeline_id, run_.pipeline_run_id }, rows[i + 1]) end
     end)
 
+    -- `while read id; do codearts-batchresult run $id; done < file`, with
+    -- an empty $id, must not start the rest of the file.
+    it("reads stdin only when told (--input -): with no ids it starts nothing; exit 2", function()
+      local r = run({ "run" }, { stdin = table.concat(ids, "\n") .. "\n" })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("no pipeline ids given", 1, true), cli.describe(r))
+      assert.truthy(r.err:find("--input -", 1, true), cli.describe(r))
+      assert.are.equal(0, requests())
+    end)
+
     it("reads pipeline ids one per line or as a JSON array, and exits 1 when one did not start", function()
       server:config { omit = { ids[2] } }
       for _, text in ipairs({
@@ -819,7 +829,7 @@ describe("codearts-batchresult", function()
         cjson.encode(ids),
         cjson.encode({ pipeline_ids = ids }),
       }) do
-        local r = run({ "run", "-f", "json" }, { stdin = text })
+        local r = run({ "run", "-f", "json", "--input", "-" }, { stdin = text })
         assert.are.equal(1, r.status, cli.describe(r))
         local doc = cjson.decode(r.out)
         assert.are.equal(2, #doc.result)
@@ -1133,7 +1143,7 @@ describe("codearts-batchresult", function()
       local temporary = { HUAWEICLOUD_SDK_AK = t.ak, HUAWEICLOUD_SDK_SK = t.sk,
                           HUAWEICLOUD_SDK_SECURITY_TOKEN = t.security_token }
       local cases = {
-        { { "run" }, { stdin = creds.permanent.sk .. "\n" }, creds.permanent.sk },
+        { { "run", "-i", "-" }, { stdin = creds.permanent.sk .. "\n" }, creds.permanent.sk },
         { { "query", "--input", token, "--token-file", token }, {}, creds.iam_token },
         { { "run", "--token-file", token, creds.iam_token }, {}, creds.iam_token },
         { { "query", t.security_token .. ":" .. SEED[1].pipeline_run_id }, { env = temporary }, t.security_token },
@@ -1152,7 +1162,8 @@ describe("codearts-batchresult", function()
         -- a client with an IAM token still hides the SK and the security
         -- token the environment holds
         { { "query", "--token-file", token, t.sk .. ":" .. SEED[1].pipeline_run_id }, { env = temporary }, t.sk },
-        { { "run", "--token-file", token }, { env = temporary, stdin = t.security_token .. "\n" }, t.security_token },
+        { { "run", "--token-file", token, "-i", "-" }, { env = temporary, stdin = t.security_token .. "\n" },
+          t.security_token },
         -- the password of the environment's proxy, before there is a client
         { { "query", "--region", PROXY_PASSWORD, arg_of(SEED[1]) }, { env = proxy_env }, PROXY_PASSWORD },
         { { "--bogus-" .. PROXY_PASSWORD }, { env = proxy_env }, PROXY_PASSWORD },

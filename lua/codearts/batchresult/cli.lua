@@ -107,9 +107,11 @@ end
 -- file ("-": stdin), or stdin when no item is an argument and stdin is not
 -- a terminal; nil for none.
 local function text_source(a, sys)
-  local argv = a.command == "query" and a.pairs or a.pipeline_ids
   local from = a.input
-  if not from and #argv == 0 and not terminal.isatty(sys.stdin) then from = "-" end
+  -- Only query reads stdin untold: a script's run with an empty argument
+  -- list (`run $id`, $id empty, in a `while read` loop) must start
+  -- nothing, not the rest of the loop's input.
+  if not from and a.command == "query" and #a.pairs == 0 and not terminal.isatty(sys.stdin) then from = "-" end
   if from == "-" and a.token_file == "-" then
     stop(USAGE, "--token-file - reads stdin, so the items cannot come from it: give them as arguments "
       .. "or with --input FILE")
@@ -126,9 +128,12 @@ local function read_items(a, sys, from, redact)
     ok, why = input.from_text(items, slurp(from, "--input", sys), from == "-" and "input" or from)
     if not ok then stop(USAGE, why) end
   end
-  if items.n == 0 then
-    stop(USAGE, ("no %s given: give them as arguments, with --input FILE, or on stdin (see --help)")
-      :format(items.kind == "pairs" and "PIPELINE_ID:PIPELINE_RUN_ID pairs" or "pipeline ids"))
+  if items.n == 0 and items.kind == "pairs" then
+    stop(USAGE, "no PIPELINE_ID:PIPELINE_RUN_ID pairs given: give them as arguments, with --input FILE, "
+      .. "or on stdin (see --help)")
+  elseif items.n == 0 then
+    stop(USAGE, "no pipeline ids given: give them as arguments, or with --input FILE (--input - for stdin, "
+      .. "which run reads only when told; see --help)")
   end
   return items
 end

@@ -24,7 +24,7 @@ Examples:
       codearts-batchresult query --format json | jq '.result[].status'
 
   # Start pipelines, say how each started; exit 1 when any did not
-  codearts-batchresult run --query --region cn-north-4 < pipeline-ids.txt
+  codearts-batchresult run --query --region cn-north-4 --input pipeline-ids.txt
 
   # What would be sent (signed, credentials hidden); sends nothing
   codearts-batchresult query --dry-run --region cn-north-4 PIPELINE_ID:RUN_ID]]
@@ -96,7 +96,8 @@ local function output_options(cmd, filters)
     -- Given twice, it is refused: argparse would keep the last, and the
     -- items of the first would be lost.
     cmd:option("-i --input", "Read the items from <file> ('-': stdin).  Without it and without "
-      .. "arguments, stdin is read when it is not a terminal."):argname "<file>":overwrite(false),
+      .. "arguments, query reads stdin when it is not a terminal; run, only when told."):argname "<file>"
+      :overwrite(false),
     cmd:option("-f --format", "Output format."):choices { "table", "json", "csv", "ndjson" }
       :default "table",
   }
@@ -158,7 +159,7 @@ function M.parser()
   local run = parser:command("run", "Start pipelines; with --query, say how each run started.")
     :usage("Usage: " .. M.NAME .. " run [options] [--query] [PIPELINE_ID ...]")
     :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
-  run:argument("pipeline_ids", "Pipeline ids; or --input (one per line, or a JSON array), or stdin.")
+  run:argument("pipeline_ids", "Pipeline ids; or --input (one per line, or a JSON array; '-': stdin).")
     :args "*":argname "<pipeline_id>"
   help(run)
   run:flag("--query", "After starting them, ask how each run started (the output of query).")
