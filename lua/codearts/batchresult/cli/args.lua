@@ -51,6 +51,9 @@ Exit status:
      unanswered items on stderr), the error goes to stderr
   130 interrupted (Ctrl-C, SIGTERM or SIGHUP): printed as for 3]]
 
+-- Every --help ends with them: each command's is read alone.
+local EPILOG = EXAMPLES .. "\n\n" .. ENVIRONMENT .. "\n\n" .. EXIT_STATUS
+
 --- The converter of a numeric option: a decimal number, or a message
 -- that names the option (argparse's own names only the value).
 local function number(flag)
@@ -136,7 +139,7 @@ function M.parser()
   local parser = argparse(M.NAME)
     :description("Asks Huawei Cloud CodeArts Pipeline how a batch of pipeline runs started "
       .. "(ShowBatchRunResult), or starts pipelines (BatchRunPipeline).")
-    :epilog(EXAMPLES .. "\n\n" .. ENVIRONMENT .. "\n\n" .. EXIT_STATUS)
+    :epilog(EPILOG)
     :usage("Usage: " .. M.NAME .. " query [options] [PIPELINE_ID:PIPELINE_RUN_ID ...]\n"
       .. "       " .. M.NAME .. " run   [options] [--query] [PIPELINE_ID ...]\n"
       .. "       " .. M.NAME .. " query|run --help")
@@ -149,7 +152,7 @@ function M.parser()
 
   local query = parser:command("query", "Ask how pipeline runs started.")
     :usage("Usage: " .. M.NAME .. " query [options] [PIPELINE_ID:PIPELINE_RUN_ID ...]")
-    :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
+    :epilog(EPILOG)
   query:argument("pairs", "PIPELINE_ID:PIPELINE_RUN_ID pairs; or --input, or stdin."):args "*"
     :argname "<pipeline_id:run_id>"
   help(query)
@@ -158,7 +161,7 @@ function M.parser()
 
   local run = parser:command("run", "Start pipelines; with --query, say how each run started.")
     :usage("Usage: " .. M.NAME .. " run [options] [--query] [PIPELINE_ID ...]")
-    :epilog(EXAMPLES .. "\n\n" .. EXIT_STATUS)
+    :epilog(EPILOG)
   run:argument("pipeline_ids", "Pipeline ids; or --input (one per line, or a JSON array; '-': stdin).")
     :args "*":argname "<pipeline_id>"
   help(run)
