@@ -341,7 +341,7 @@ describe("client:run and client:run_and_query", function()
     for i, r in ipairs(runs) do result[i] = { pipeline_id = r[1], pipeline_run_id = r[2] } end
     local body = cjson.encode({ result = result })
     server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
-      .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      .. "application/json\r\nX-Request-Id: the-start\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
   end
 
   it("run: a run id that is no id fails the call, the runs as the server gave them in err.results", function()
@@ -357,6 +357,13 @@ describe("client:run and client:run_and_query", function()
         pipeline_run_id = good } }, { err.results[1], err.results[2] })
       assert.are.same({}, err.results.missing)
       assert.are.same({}, err.unanswered)
+      -- as any DECODE of a 2xx answer says it
+      assert.are.equal(200, err.status)
+      assert.are.equal("the-start", err.request_id)
+      assert.are.equal(1, err.attempts)
+      assert.is_false(err.retryable)
+      assert.are.equal(1, err.batches)
+      assert.are.equal(1, err.failed_batches)
     end
   end)
 
@@ -369,6 +376,7 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal("DECODE", err.code)
     assert.truthy(err.message:find(list[1], 1, true), err.message)
     assert.are.same({ { pipeline_id = list[1], pipeline_run_id = '../x\n"y' } }, err.unqueried)
+    assert.are.equal("the-start", err.request_id)
     assert.are.equal(1, #err.results + #err.results.missing)
     assert.are.same({}, err.unanswered)
     -- the query asked about the good pair only

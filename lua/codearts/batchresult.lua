@@ -159,25 +159,19 @@ local function outcome(res, err)
   return res, err
 end
 
-local function as_given(_, ...) return ... end
-
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
--- it returns true at once and the answer goes to the callback.  checked
--- (priv, res, err) -> res, err, when given, has the last word on what a
--- call that sends gives back.
-local function start(priv, row, list, opts, checked)
+-- it returns true at once and the answer goes to the callback.
+local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = call_options(priv, opts) end
   if not o then return nil, err end
   local flat, n = items(priv, list, row)
   if not flat then return nil, n end
-  -- (a dry run gives back the requests)
-  if not checked or o.dry_run then checked = as_given end
   if o.callback then
-    return nvim.run_async(o.callback, function() return checked(priv, call.run(priv, row, flat, n, o)) end)
+    return nvim.run_async(o.callback, function() return call.run(priv, row, flat, n, o) end)
   end
-  return outcome(checked(priv, call.run(priv, row, flat, n, o)))
+  return outcome(call.run(priv, row, flat, n, o))
 end
 
 --- client:query(pairs [, opts]) -> results, or nil, err.
@@ -188,39 +182,13 @@ function Client:query(list, opts)
   return start(live(self), operations.query, list, opts)
 end
 
---- The runs of started whose run id is no id (not 32 letters or digits:
--- no query could ask about it), as the server gave them, and the DECODE
--- error that names the first; an empty list when there is none.
-local function unusable_runs(priv, started)
-  local bad = {}
-  for _, r in ipairs(started) do
-    if not input.is_id(r.pipeline_run_id) then
-      bad[#bad + 1] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
-    end
-  end
-  if #bad == 0 then return bad end
-  return bad, Error.new("DECODE", exchange.shown(priv.creds.keyring, ('%s\'s answer gave pipeline %s the run id %q, '
-    .. "which is not 32 letters or digits"):format(operations.run.name, bad[1].pipeline_id, bad[1].pipeline_run_id),
-    INPUT_MESSAGE_BYTES))
-end
-
---- What client:run gives back: a run id that is no id fails the call
--- with DECODE, the runs (that one as the server gave it) in err.results.
-local function usable_runs(priv, runs, err)
-  if not runs then return nil, err end
-  local _, unusable = unusable_runs(priv, runs)
-  if not unusable then return runs end
-  unusable.results, unusable.unanswered = runs, {}
-  return nil, unusable
-end
-
 --- client:run(pipeline_ids [, opts]) -> runs, or nil, err.
 -- Starts the pipelines (BatchRunPipeline).  runs is an array of
 -- { pipeline_id, pipeline_run_id } in the order of pipeline_ids, with
 -- .missing (pipeline ids the server did not start).  Batched, validated
 -- and reported like query; err.unanswered lists pipeline ids.
 function Client:run(ids, opts)
-  return start(live(self), operations.run, ids, opts, usable_runs)
+  return start(live(self), operations.run, ids, opts)
 end
 
 --- Starts the runs of flat (n pipeline ids), then asks how each started.
@@ -238,13 +206,14 @@ local function run_and_query(priv, flat, n, o)
   local started = runs or (err and err.results)
   if not started then return nil, err end
   -- The server's run ids go into a query as ids do: a run id that is none
-  -- is not sent, and the call says so.
-  local bad, bad_err = unusable_runs(priv, started)
-  local pairs_flat, count = {}, 0
+  -- (the first half then failed with DECODE, saying so) is not sent.
+  local pairs_flat, count, bad = {}, 0, {}
   for _, r in ipairs(started) do
     if input.is_id(r.pipeline_run_id) then
       count = count + 1
       pairs_flat[2 * count - 1], pairs_flat[2 * count] = r.pipeline_id, r.pipeline_run_id
+    else
+      bad[#bad + 1] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
     end
   end
   -- A first half that the caller's side ended (a callback that raised, in
@@ -270,7 +239,7 @@ local function run_and_query(priv, flat, n, o)
   local out = res or qerr.results
   out.not_started = started.missing
   -- (Ctrl-C in the second half wins: it must stop the script)
-  local failure = (qerr and qerr.code == "INTERRUPTED") and qerr or err or qerr or bad_err
+  local failure = (qerr and qerr.code == "INTERRUPTED") and qerr or err or qerr
   if not failure then return out end
   local unanswered = err and err.unanswered or {}
   for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end

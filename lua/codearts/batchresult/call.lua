@@ -165,6 +165,17 @@ function Call:find(answer)
   return t
 end
 
+--- Why answer r, taken for an item, holds what no later call could use:
+-- an id the server made (row.answer.made) that is no id.  Or nil.
+local function unusable(row, r)
+  for name, words in pairs(row.answer.made or {}) do
+    if not input.is_id(r[name]) then
+      return ("%s's answer gave pipeline %s the %s %q, which is not 32 letters or digits"):format(row.name,
+        r.pipeline_id, words, r[name])
+    end
+  end
+end
+
 --- An attempt ended: keep its answers, or decide whether to send it again
 -- (the seconds to wait first).
 function Call:done(job, res, kind, msg, not_sent)
@@ -209,16 +220,25 @@ function Call:done(job, res, kind, msg, not_sent)
     -- An answer for an item this batch did not ask for (another batch's
     -- included: that batch may fail, or answer it otherwise), or a second
     -- one for the same item, has no place in the result: the first counts.
-    local found, first, last = self.found, job.first, job.last
+    local found, first, last, why = self.found, job.first, job.last, nil
     for i = 1, #answers do
       local r = answers[i]
       local at = self:find(r)
-      if at and at >= first and at <= last and not found[at] then found[at] = r end
+      if at and at >= first and at <= last and not found[at] then
+        found[at] = r
+        why = why or unusable(row, r)
+      end
     end
     -- Only now, so that a call interrupted above lists the items not yet
     -- taken as unanswered (a run may have started them), not as missing.
     job.answered = true
-  else
+    if why then
+      -- The answers stay, as given (the runs started); the call fails.
+      err = exchange.undecodable(res, why, keyring)
+      err.retryable = retry.retryable(row, err, false)
+    end
+  end
+  if err then
     -- (a batch the deadline kept from being sent is unanswered, but it is
     -- no batch sent that failed)
     if job.attempts > 0 then self.failed = self.failed + 1 end

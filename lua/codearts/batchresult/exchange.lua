@@ -211,12 +211,14 @@ function M.outcome(res, kind, msg, row, keyring)
   if res.status < 200 or res.status > 299 then return nil, api_error(res, keyring) end
   local answer = row.answer
   local items, why = core.decode_results(res.body, answer.list, unpack(answer.ids))
-  if not items then
-    -- why may quote the body (a member's name, say).
-    return nil, Error.new("DECODE", shown(keyring, why, MESSAGE_BYTES),
-      { status = res.status, request_id = res.request_id })
-  end
+  -- (why may quote the body: a member's name, say)
+  if not items then return nil, M.undecodable(res, why, keyring) end
   return items
+end
+
+--- The DECODE error of a 2xx answer res the call cannot use, and why.
+function M.undecodable(res, why, keyring)
+  return Error.new("DECODE", shown(keyring, why, MESSAGE_BYTES), { status = res.status, request_id = res.request_id })
 end
 
 return M

@@ -15,7 +15,10 @@
 --   encode      function(flat, first, last) -> body | nil, message: the
 --               body for items first..last of the flat list input.lua made
 --   answer      the answer's shape: its items are listed under `list`, and
---               each holds the string members `ids`
+--               each holds the string members `ids`; of those, `made` (when
+--               given) names the ids the server makes (a run's), in words:
+--               one that is not 32 letters or digits fails the call
+--               (DECODE), its answer kept as given
 --   wrap        (optional) function(array) -> array: what the call returns
 --   idempotent  whether sending the request twice does no harm (RFC 9110
 --               9.2.2); a request that is not is sent at most once per
@@ -53,7 +56,7 @@ M.run = {
   fields = { "pipeline_id" },
   bare = true,
   encode = function(flat, first, last) return core.encode_ids("pipeline_ids", flat, first, last) end,
-  answer = { list = "result", ids = { "pipeline_id", "pipeline_run_id" } },
+  answer = { list = "result", ids = { "pipeline_id", "pipeline_run_id" }, made = { pipeline_run_id = "run id" } },
   idempotent = false,
 }
 
