@@ -238,8 +238,9 @@ end
 --- Where to send: { endpoint, host, region } or nil, err.
 local function place(o, getenv)
   local url
+  -- (region is the way to name an endpoint: the option these are about)
   if o.endpoint and o.region then
-    return nil, Error.invalid("give endpoint or region, not both")
+    return refused("endpoint", "give endpoint or region, not both")
   elseif o.endpoint then
     url = o.endpoint
   elseif o.region then
@@ -255,7 +256,7 @@ local function place(o, getenv)
         .. table.concat(regions.names(), ", ") .. variable .. ")")
     end
   else
-    return nil, Error.invalid("endpoint or region is required")
+    return refused("endpoint", "endpoint or region is required")
   end
   local ep, why = M.parse_endpoint(url)
   if not ep then
