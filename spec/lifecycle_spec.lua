@@ -183,6 +183,17 @@ describe("a call's end", function()
       end
     end)
 
+    it("runs no callback once one has closed the client", function()
+      local c, seen = nil, {}
+      c = client({ logger = function(e)
+        seen[#seen + 1] = "logger " .. e.batch
+        if e.batch == 1 then c:close() end
+      end })
+      local _, err = c:query(list, with { on_progress = function(done) seen[#seen + 1] = "progress " .. done end })
+      assert.are.equal("CLOSED", err.code)
+      assert.are.same({ "progress 0", "logger 1" }, seen)
+    end)
+
     it("queries again on the same client: both calls get whole results", function()
       local c = client()
       local inner = {}

@@ -126,9 +126,9 @@ end
 
 --- The caller's on_progress or logger: what it raises is kept, and ends
 -- the call once it returns here, as a fork inside it does.  No callback
--- runs once either has happened.
+-- runs once either has happened, nor once the client is closed.
 function Call:callback(fn, ...)
-  if self.raised ~= nil or self.in_child then return end
+  if self:stopped() then return end
   local ok, e = guard.pcall(fn, ...)
   if not ok then self.raised = { value = e } end
   self.in_child = self.in_child or self:forked()
