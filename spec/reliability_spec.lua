@@ -168,6 +168,8 @@ describe("retries", function()
     local _, err2 = client_of(server):query(seed_pairs(), { deadline = 0.5 })
     assert.are.equal("TIMEOUT", err2.code)
     assert.is_true(core.now() - t0 < 1.5)
+    -- said as the deadline's, not as a timeout nobody set
+    assert.are.equal("TIMEOUT: the call's deadline of 0.5s passed before the answer came", tostring(err2))
   end)
 end)
 

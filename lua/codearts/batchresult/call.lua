@@ -145,6 +145,7 @@ function Call:build(job)
     if left <= 0 then
       return nil, Error.new("TIMEOUT", ("the call's deadline of %gs passed"):format(self.o.deadline))
     end
+    job.by_deadline = left < timeout
     timeout = math.min(timeout, left)
   end
   local req, err = request(self.client, self.row, self.uflat, job)
@@ -185,6 +186,11 @@ function Call:done(job, res, kind, msg, not_sent)
   if not res and not self.in_child then self.in_child = self:forked() end
   local keyring = exchange.with_signature(client.creds.keyring, job.req and job.req.headers.Authorization)
   if res then exchange.read_heads(res, keyring) end
+  -- An attempt the deadline cut short that times out as the deadline
+  -- passes (not connecting, say, earlier) is the deadline's doing.
+  if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
+    msg = ("the call's deadline of %gs passed before the answer came"):format(o.deadline)
+  end
   local answers, err = exchange.outcome(res, kind, msg, row, keyring)
   local again
   if not answers then
