@@ -41,7 +41,8 @@ print(("%d answered, %d not reported by the server"):format(#results, #results.m
 -- readme:begin sets
 local queued = results:failed():where { reason_kind = "queued" }
 print(queued)                       -- "3 results: 3 START_FAILED" and one line each
-local later = client:query(queued:pairs())
+-- (an empty list is refused: there must be something to ask)
+local later = #queued > 0 and client:query(queued:pairs())
 -- readme:end sets
 if later then
   print("asked again:", later:summary().total)
