@@ -56,6 +56,19 @@ describe("retries", function()
     assert.are.equal(2, server:stats().requests)
   end)
 
+  -- RFC 9110 5.6.7: a recipient takes the obsolete forms too.
+  for _, form in ipairs({ { "RFC 850", "!%A, %d-%b-%y %H:%M:%S GMT" }, { "asctime", "!%a %b %e %H:%M:%S %Y" } }) do
+    it("honour a Retry-After given as an HTTP date in its " .. form[1] .. " form", function()
+      local soon = os.date(form[2], os.time() + 2)
+      server:config { fail_first = 1, fail_first_status = 503, retry_after = soon }
+      local t0 = core.now()
+      assert(client_of(server):query(seed_pairs()))
+      local took = core.now() - t0
+      assert.is_true(took >= 1 and took < 4, ("waited %.2f s for %s"):format(took, soon))
+      assert.are.equal(2, server:stats().requests)
+    end)
+  end
+
   it("read a Retry-After in seconds as digits only (0x10 is no number of seconds)", function()
     server:config { fail_first = 1, fail_first_status = 503, retry_after = "0x10" }
     local t0 = core.now()
