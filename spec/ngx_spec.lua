@@ -75,15 +75,20 @@ local LOCATIONS = {
     }]],
   -- and where Lua cannot yield, in a phase that may: a string.gsub
   -- callback, a module's main chunk that require runs
+  -- (or a metamethod, which LuaJIT yields across); then a light thread
+  -- that sleeps, which nothing the call left behind may wake early
   [[location = /no_yield { content_by_lua_block { ]] .. APP .. [[
       local out
       if ngx.var.arg_in == "require" then
         package.preload.no_yield = function() return app.run_query({}) end
         out = require "no_yield"
         package.loaded.no_yield = nil
+      elseif ngx.var.arg_in == "__index" then
+        out = setmetatable({}, { __index = function() return app.run_query({}) end }).x
       else
         string.gsub("x", "x", function() out = app.run_query({}) end)
       end
+      out.after = { ngx.thread.wait(ngx.thread.spawn(function() ngx.sleep(0.1) return "slept" end)) }
       ngx.say(require("cjson").encode(out))
     } }]],
   -- a fake API served by this nginx (SELF_URL), for chunked and closing answers
@@ -803,10 +808,17 @@ describe("inside nginx (ngx_lua cosockets)", function()
         assert.truthy(out.err.message:find("cannot yield", 1, true), out.err.message)
         assert.are.equal(6, out.err.unanswered)
         assert.are.equal(0, server:stats().requests)
-        -- and the worker goes on as before
+        -- nothing left to wake the request early, and the worker goes on
+        assert.are.same({ true, "slept" }, out.after)
         assert.are.same(expected(seed_pairs()), ok_outcome(call("/query")))
       end)
     end
+
+    it("inside a metamethod, which LuaJIT yields across, the call is made", function()
+      local out = call("/no_yield?in=__index")
+      assert.are.same(expected(seed_pairs()), ok_outcome(out))
+      assert.are.same({ true, "slept" }, out.after)
+    end)
 
     it("a timer started in init_worker works", function()
       local out = boxed("init_worker_timer")
