@@ -126,9 +126,21 @@ static int l_file_kind(lua_State *L) {
     return 1;
 }
 
-/* A termination signal, raised again as SIGINT (async-signal-safe). */
+static const int TERMINATIONS[] = {SIGTERM, SIGHUP};
+#define N_TERMINATIONS (sizeof TERMINATIONS / sizeof TERMINATIONS[0])
+
+/* A termination signal, raised again as SIGINT, once: the interpreter's
+ * handler leaves SIGINT to its default after the first, and a second
+ * termination (timeout(1) signals the tool and then its process group; a
+ * closing terminal sends SIGHUP twice) would kill the tool before it says
+ * what started.  sigaction and raise are async-signal-safe. */
 static void as_interrupt(int sig) {
+    struct sigaction ignore;
+    size_t i;
     (void)sig;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    for (i = 0; i < N_TERMINATIONS; i++) (void)sigaction(TERMINATIONS[i], &ignore, NULL);
     raise(SIGINT);
 }
 
@@ -138,17 +150,18 @@ static void as_interrupt(int sig) {
  * into an error in the running code, as it does Ctrl-C, so that the tool
  * says what started before it exits.  No state is kept: the interpreter's
  * own handler does the rest.  A signal the tool was started ignoring
- * (nohup's SIGHUP) stays ignored. */
+ * (nohup's SIGHUP) stays ignored; after the first, both are. */
 static int l_terminate_as_interrupt(lua_State *L) {
-    static const int SIGNALS[] = {SIGTERM, SIGHUP};
     struct sigaction sa, old;
     size_t i;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = as_interrupt;
+    /* (a read or a write under way goes on, as under no handler) */
+    sa.sa_flags = SA_RESTART;
     if (sigemptyset(&sa.sa_mask) != 0) return cab_fail(L, "%s", strerror(errno));
-    for (i = 0; i < sizeof SIGNALS / sizeof SIGNALS[0]; i++) {
-        if (sigaction(SIGNALS[i], NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));
-        if (old.sa_handler != SIG_IGN && sigaction(SIGNALS[i], &sa, NULL) != 0)
+    for (i = 0; i < N_TERMINATIONS; i++) {
+        if (sigaction(TERMINATIONS[i], NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));
+        if (old.sa_handler != SIG_IGN && sigaction(TERMINATIONS[i], &sa, NULL) != 0)
             return cab_fail(L, "%s", strerror(errno));
     }
     lua_pushboolean(L, 1);
