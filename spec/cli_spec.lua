@@ -871,6 +871,36 @@ describe("codearts-batchresult", function()
           n = n + 2
         end
       end
+      -- with --query, each run with how it started, which may be not at all
+      server:reset()
+      local six = {}
+      for i = 1, 6 do six[i] = SEED[i].pipeline_id end
+      local r = run(concat({ "run", "--query", "-f", "json" }, six), { stdout = "/dev/full" })
+      assert.are.equal(3, r.status, cli.describe(r))
+      local statuses = {}
+      for i, id in ipairs(six) do
+        local run_id = model.run_id_for(id, i)
+        local status = model.result_for(id, run_id).status
+        statuses[status] = true
+        local line = ("codearts-batchresult: not printed: %s:%s %s\n"):format(id, run_id, status)
+        assert.truthy(r.err:find(line, 1, true), cli.describe(r))
+      end
+      assert.is_true(statuses.START_FAILED and statuses.START_SUCCESS)
+    end)
+
+    it("says on stderr which runs started when an interrupt cuts its output short; exit 130", function()
+      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end -- (README: Lua 5.1)
+      -- 1,000 runs, so that the output outgrows the pipe, whose reader
+      -- waits: the tool is still printing when SIGTERM comes.
+      local many = {}
+      for i, p in ipairs(model.make_pairs("cli-cut", 1000)) do many[i] = p.pipeline_id end
+      local r = run(concat({ "run", "-f", "csv" }, many),
+        { reader = "{ sleep 3; cat; }", interrupt_after = 2, signal = "TERM" })
+      assert.are.equal(130, r.status, cli.describe(r))
+      for _, i in ipairs({ 1, 500, 1000 }) do
+        local line = "codearts-batchresult: started, output cut short: " .. many[i] .. ":"
+        assert.truthy(r.err:find(line, 1, true), cli.describe(r))
+      end
     end)
   end)
 
@@ -1019,11 +1049,13 @@ describe("codearts-batchresult", function()
     -- its terminal closed; a SIGHUP ignored from the start (nohup) stays so.
     it("takes SIGTERM and SIGHUP as Ctrl-C: the runs that started are printed; exit 130", function()
       local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
-      for _, signal in ipairs({ "TERM", "HUP" }) do
+      -- (twice, as timeout(1) signals the tool and then its process group,
+      -- and a closing terminal sends SIGHUP twice)
+      for _, case in ipairs({ { "TERM" }, { "HUP" }, { "TERM", twice = true }, { "HUP", twice = true } }) do
         server:reset()
         server:config { delay_ms = 400 }
         local r = run(concat({ "run", "-f", "json", "--batch-size", "1", "--concurrency", "1" }, list),
-          { interrupt_after = 0.6, signal = signal })
+          { interrupt_after = 1.0, signal = case[1], signal_twice = case.twice })
         assert.are.equal(130, r.status, cli.describe(r))
         assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
         local doc = cjson.decode(r.out)

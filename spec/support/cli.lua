@@ -20,6 +20,8 @@
 --     stdout = "/dev/full",    -- stdout goes to this file instead (r.out is then nil)
 --     interrupt_after = 0.5,   -- send it SIGINT (Ctrl-C) after so many seconds
 --     signal = "TERM",         -- send that signal instead
+--     signal_twice = true,     -- and again at once (as timeout(1) without
+--                              -- --foreground does, to the process group)
 --   })
 --   r.out, r.err, r.status        (under pty, out holds stdout and stderr;
 --                                  with reader, out is what the reader printed)
@@ -62,7 +64,8 @@ function M.run(argv, o)
   -- timeout signals the tool and then its own process group, and the
   -- second one, should it come after the first was handled, kills.
   if o.interrupt_after then
-    parts[#parts + 1] = "timeout --foreground --preserve-status -s " .. (o.signal or "INT") .. " " .. o.interrupt_after
+    parts[#parts + 1] = "timeout " .. (o.signal_twice and "" or "--foreground ") .. "--preserve-status -s "
+      .. (o.signal or "INT") .. " " .. o.interrupt_after
   end
   if o.time_limit then parts[#parts + 1] = "timeout -s KILL " .. o.time_limit end
   parts[#parts + 1] = o.command or (child.interpreter .. " " .. quote(ROOT .. "/bin/codearts-batchresult"))

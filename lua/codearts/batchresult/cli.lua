@@ -347,12 +347,13 @@ local function run(argv, sys, state)
     if err then sys.stderr:write(NAME .. ": " .. printable(tostring(err)) .. "\n") end
   end
   -- Should the output fail to be written (a full disk, a closed stdout),
-  -- the pipelines a run started are said on stderr all the same, and what
-  -- only the output would have listed: nothing that started goes unsaid.
+  -- or be cut short (Ctrl-C, SIGTERM), what a run started is said on
+  -- stderr all the same (why: how the output ended), and what only the
+  -- output would have listed: nothing that started goes unsaid.
   if a.command == "run" then
-    state.unwritten = function()
+    state.unwritten = function(why)
       local function write(s) sys.stderr:write(s) end
-      output.started_lines(write, started, NAME)
+      output.unprinted_lines(write, kind, started, NAME, why)
       if output.holds_lists(a.format) then output.list_lines(write, kind, lists, NAME) end
     end
   end
@@ -365,6 +366,7 @@ local function run(argv, sys, state)
   output.write(out, a.format, kind, records, lists, terminal.painter(terminal.colour(sys.stdout, sys.getenv)),
     stdout_tty)
   state.flush()
+  state.unwritten = nil
   if not stderr_first then to_stderr() end
   if on_tty then
     local paint = terminal.painter(terminal.colour(sys.stderr, sys.getenv))
@@ -380,7 +382,7 @@ local function checked_writer(file, state)
   local function check(ok, why, code)
     if ok then return end
     if code == EPIPE then stop(state.status or FAILED) end
-    if state.unwritten then state.unwritten() end
+    if state.unwritten then state.unwritten("not printed") end
     stop(FAILED, "cannot write the output: " .. tostring(why))
   end
   return function(s) check(file:write(s)) end, function() check(file:flush()) end
@@ -410,6 +412,10 @@ function M.main(argv, sys)
     if br.Error.is_interrupt(e) then return { exit = INTERRUPTED, message = "interrupted" } end
     return debug.traceback(tostring(e), 2)
   end)
+  -- Interrupted while it printed what a run started: the rest on stderr.
+  if not ok and type(status) == "table" and status.exit == INTERRUPTED and state.unwritten then
+    state.unwritten("output cut short")
+  end
   -- Whatever is said below may quote the user's input: redacted first,
   -- by the client, or before there is one by the secrets the environment
   -- and the token file hold.

@@ -510,10 +510,19 @@ end
 -- The formats.
 ------------------------------------------------------------------------
 
---- The runs a run started, on stderr when the output could not be
--- written: one line each, "PREFIX: started, not printed: PIPELINE:RUN".
-function M.started_lines(write, records, prefix)
-  for i = 1, #records do write(("%s: started, not printed: %s\n"):format(prefix, item_text(records[i]))) end
+--- What a run started, on stderr when the output could not be written
+-- (why: "not printed") or was cut short: one line each, a run (kind
+-- "runs") as "PREFIX: started, not printed: PIPELINE:RUN", a result (run
+-- --query) as "PREFIX: not printed: PIPELINE:RUN STATUS".
+function M.unprinted_lines(write, kind, records, prefix, why)
+  for i = 1, #records do
+    local r = records[i]
+    if kind == "runs" then
+      write(("%s: started, %s: %s\n"):format(prefix, why, item_text(r)))
+    else
+      write(("%s: %s: %s %s\n"):format(prefix, why, item_text(r), (cell(r.status))))
+    end
+  end
 end
 
 --- Writes records (kind "results" or "runs") in format; lists holds
