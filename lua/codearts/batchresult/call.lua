@@ -169,7 +169,7 @@ end
 --- Why answer r, taken for an item, holds what no later call could use:
 -- an id the server made (row.answer.made) that is no id.  Or nil.
 local function unusable(row, r)
-  for name, words in pairs(row.answer.made or {}) do
+  for name, words in pairs(row.answer.made) do
     if not input.is_id(r[name]) then
       return ("%s's answer gave pipeline %s the %s %q, which is not 32 letters or digits"):format(row.name,
         r.pipeline_id, words, r[name])
@@ -226,13 +226,13 @@ function Call:done(job, res, kind, msg, not_sent)
     -- An answer for an item this batch did not ask for (another batch's
     -- included: that batch may fail, or answer it otherwise), or a second
     -- one for the same item, has no place in the result: the first counts.
-    local found, first, last, why = self.found, job.first, job.last, nil
+    local found, first, last, made, why = self.found, job.first, job.last, row.answer.made, nil
     for i = 1, #answers do
       local r = answers[i]
       local at = self:find(r)
       if at and at >= first and at <= last and not found[at] then
         found[at] = r
-        why = why or unusable(row, r)
+        if made and not why then why = unusable(row, r) end
       end
     end
     -- Only now, so that a call interrupted above lists the items not yet
