@@ -74,7 +74,7 @@ PKG_CFLAGS := $(LUA_CFLAGS) $(addprefix -I,$(DEP_INCDIRS)) \
 # process provides the Lua API (LuaJIT and Neovim break otherwise).
 PKG_LIBS   := $(foreach d,$(DEP_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) \
               $(or $(call pkg,CURL,--libs,libcurl),-lcurl) -lcjson \
-              $(or $(call pkg,OPENSSL,--libs,libcrypto),-lcrypto) -lpthread
+              $(or $(call pkg,OPENSSL,--libs,libcrypto),-lcrypto) -lpthread -ldl
 
 # CFLAGS (optimisation, sanitizers) may be replaced from the command line;
 # the language level, warnings and visibility always apply.  Our builds

@@ -85,6 +85,19 @@ local LOCATIONS = {
         package.loaded.no_yield = nil
       elseif ngx.var.arg_in == "__index" then
         out = setmetatable({}, { __index = function() return app.run_query({}) end }).x
+      elseif ngx.var.arg_in == "xpcall" then
+        -- the handler of an error the VM raised (indexing nil)
+        xpcall(function() local none; return none.x end, function(e) out = app.run_query({}) return e end)
+      elseif ngx.var.arg_in == "__gc" then
+        -- a finalizer the collector runs while Lua allocates
+        local p = newproxy(true)
+        getmetatable(p).__gc = function() out = out or app.run_query({}) end
+        p = nil -- luacheck: ignore 311
+        local keep = {}
+        for i = 1, 1e6 do
+          if out then break end
+          keep[i % 64] = { i }
+        end
       else
         string.gsub("x", "x", function() out = app.run_query({}) end)
       end
@@ -800,7 +813,7 @@ describe("inside nginx (ngx_lua cosockets)", function()
       assert.are.equal(0, server:stats().requests)
     end)
 
-    for _, within in ipairs({ "gsub", "require" }) do
+    for _, within in ipairs({ "gsub", "require", "xpcall", "__gc" }) do
       it("where Lua cannot yield (" .. within .. "): nil, err, nothing sent, the request answered", function()
         local out = call("/no_yield?in=" .. within)
         assert.is_false(out.ok)

@@ -1,6 +1,7 @@
 #include "core.h"
 #include "limit.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -168,6 +169,29 @@ static int l_terminate_as_interrupt(lua_State *L) {
     return 1;
 }
 
+/* core.can_yield() -> whether the running code may yield, as the host's
+ * lua_isyieldable says (the VM knows: a C function's callback, an error
+ * handler, a finalizer); nil where the host has none (PUC 5.1).  For the
+ * nginx transport: a light thread spawned where Lua cannot yield makes
+ * ngx_lua abort the request, and ngx_lua's coroutine table has no
+ * isyieldable.  Found in the host at load time (upvalue 1), as the module
+ * built for 5.1, whose lua.h does not declare it, runs in LuaJIT too. */
+static int l_can_yield(lua_State *L) {
+    int (*isyieldable)(lua_State *);
+    void *found = lua_touserdata(L, lua_upvalueindex(1));
+    if (!found) return 0;
+    *(void **)&isyieldable = found; /* (POSIX's way from dlsym to a function) */
+    lua_pushboolean(L, isyieldable(L));
+    return 1;
+}
+
+static void push_can_yield(lua_State *L) {
+    void *host = dlopen(NULL, RTLD_LAZY);
+    lua_pushlightuserdata(L, host ? dlsym(host, "lua_isyieldable") : NULL);
+    if (host) dlclose(host);
+    lua_pushcclosure(L, l_can_yield, 1);
+}
+
 /* core.limits: limit.h, for config.lua and the transports. */
 static const struct {
     const char *name;
@@ -197,6 +221,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "random");
     lua_pushcfunction(L, l_terminate_as_interrupt);
     lua_setfield(L, -2, "terminate_as_interrupt");
+    push_can_yield(L);
+    lua_setfield(L, -2, "can_yield");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_createtable(L, 0, (int)(sizeof LIMITS / sizeof LIMITS[0]));

@@ -30,6 +30,7 @@
 -- Only the phases that may yield have cosockets; M.available() says
 -- whether this is one of them.
 local config = require "codearts.batchresult.config"
+local core = require "codearts.batchresult.core"
 
 local M = {}
 
@@ -63,30 +64,18 @@ function M.available()
     .. "ngx.timer.at(0, function() … end)"):format(phase)
 end
 
--- The C functions LuaJIT yields across (it also yields across
--- metamethods and iterators, which run in no C frame).
-local YIELDS_ACROSS = { [pcall] = true, [xpcall] = true }
-
 --- true when the running code may yield, as a call waiting on cosockets
 -- does; else false and why.  In a phase that may, Lua still cannot yield
--- inside a C function's call: string.gsub's or table.sort's callback, a
--- module's main chunk that require runs.  A light thread spawned there
--- makes ngx_lua abort the request, past any pcall, so this looks first,
--- down the running coroutine's stack.  (ngx_lua's coroutine table has no
--- isyieldable, and a probe such as ngx.sleep(0) leaves its timer armed
--- when it fails.)
+-- inside some calls: string.gsub's or table.sort's callback, a module's
+-- main chunk that require runs, an error handler, a finalizer.  A light
+-- thread spawned there makes ngx_lua abort the request, past any pcall,
+-- so this asks the VM first (core.can_yield; LuaJIT has it).  Not with a
+-- probe such as ngx.sleep(0), which leaves its timer armed when it fails.
 function M.yieldable()
-  local level = 2
-  while true do
-    local frame = debug.getinfo(level, "Sf")
-    if not frame then return true end
-    if frame.what == "C" and not YIELDS_ACROSS[frame.func] then
-      return false, "cannot send from here: Lua cannot yield inside a call of a C function (a string.gsub or "
-        .. "table.sort callback, a module's main chunk that require runs); call from the handler itself, "
-        .. "or from a timer, ngx.timer.at(0, function() … end)"
-    end
-    level = level + 1
-  end
+  if core.can_yield() ~= false then return true end
+  return false, "cannot send from here: Lua cannot yield here (a string.gsub or table.sort callback, a "
+    .. "module's main chunk that require runs, an error handler, a finalizer); call from the handler itself, "
+    .. "or from a timer, ngx.timer.at(0, function() … end)"
 end
 
 --- url -> { scheme, host (as connected to), name (for SNI and the
