@@ -1070,6 +1070,15 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, r.status, cli.describe(r))
     end)
 
+    it("takes SIGTERM at once while it waits for stdin that never ends", function()
+      local t0 = br.now()
+      local r = run({ "query" }, { idle_stdin = 6, interrupt_after = 0.5, signal = "TERM" })
+      assert.are.equal(130, r.status, cli.describe(r))
+      assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
+      assert.is_true(br.now() - t0 < 4, ("took %.2f s"):format(br.now() - t0))
+      assert.are.equal(0, requests())
+    end)
+
     it("is 130 when Ctrl-C comes in run --query's second half, after a failed start", function()
       -- Three starts of 0.4 s each, the second failing; Ctrl-C while the
       -- runs that started are asked about.

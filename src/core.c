@@ -157,8 +157,8 @@ static int l_terminate_as_interrupt(lua_State *L) {
     size_t i;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = as_interrupt;
-    /* (a read or a write under way goes on, as under no handler) */
-    sa.sa_flags = SA_RESTART;
+    /* (no SA_RESTART, as lua.c installs its SIGINT handler: a read of
+     * stdin that never ends must not hold the signal back) */
     if (sigemptyset(&sa.sa_mask) != 0) return cab_fail(L, "%s", strerror(errno));
     for (i = 0; i < N_TERMINATIONS; i++) {
         if (sigaction(TERMINATIONS[i], NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));

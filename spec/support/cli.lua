@@ -7,6 +7,7 @@
 --     env = { NAME = value or false (unset) },
 --     stdin = "text",      -- stdin is a file holding it (default /dev/null)
 --     pipe = "text",       -- stdin is a pipe from printf instead
+--     idle_stdin = 5,      -- stdin is a pipe nothing is written to, for so many seconds
 --     pty = true,          -- under script(1): stdin, stdout and stderr a terminal
 --     columns = 30,        -- with pty: the terminal is so many columns wide (stty)
 --     idle_input = 3,      -- with pty: nothing is typed for so many seconds, and
@@ -84,6 +85,10 @@ function M.run(argv, o)
       .. " /dev/null" .. (o.idle_input and "" or " </dev/null")
   elseif o.pipe then
     cmd = "printf '%s' " .. quote(o.pipe) .. " | " .. cmd
+  elseif o.idle_stdin then
+    -- (in the background, holding the pipe open, so that the shell waits
+    -- for the tool alone)
+    cmd = "{ sleep " .. o.idle_stdin .. " & } | " .. cmd
   else
     files.write(inf, o.stdin or "")
     cmd = cmd .. " <" .. quote(inf)

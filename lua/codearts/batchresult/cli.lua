@@ -31,6 +31,7 @@ local OK, NOT_STARTED, USAGE, FAILED = 0, 1, 2, 3
 local INTERRUPTED = 130 -- 128 + SIGINT, as shells report it
 local NAME = args.NAME
 local EPIPE = 32 -- errno of a write to a pipe nobody reads (Linux, BSD, macOS)
+local EINTR = 4 -- errno of a write a signal broke off (Linux, BSD, macOS)
 
 -- Ends the run early: main catches it and returns status.
 local function stop(status, message)
@@ -382,7 +383,16 @@ local function checked_writer(file, state)
   local function check(ok, why, code)
     if ok then return end
     if code == EPIPE then stop(state.status or FAILED) end
-    if state.unwritten then state.unwritten("not printed") end
+    -- (said once, whatever comes while it is said)
+    local unwritten = state.unwritten
+    state.unwritten = nil
+    -- A write a termination signal broke off (its reader had stalled):
+    -- interrupted, as the signal meant.
+    if code == EINTR then
+      if unwritten then unwritten("output cut short") end
+      stop(INTERRUPTED, "interrupted")
+    end
+    if unwritten then unwritten("not printed") end
     stop(FAILED, "cannot write the output: " .. tostring(why))
   end
   return function(s) check(file:write(s)) end, function() check(file:flush()) end
@@ -413,8 +423,10 @@ function M.main(argv, sys)
     return debug.traceback(tostring(e), 2)
   end)
   -- Interrupted while it printed what a run started: the rest on stderr.
-  if not ok and type(status) == "table" and status.exit == INTERRUPTED and state.unwritten then
-    state.unwritten("output cut short")
+  local unwritten = state.unwritten
+  state.unwritten = nil
+  if not ok and type(status) == "table" and status.exit == INTERRUPTED and unwritten then
+    unwritten("output cut short")
   end
   -- Whatever is said below may quote the user's input: redacted first,
   -- by the client, or before there is one by the secrets the environment
