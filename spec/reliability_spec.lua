@@ -69,6 +69,21 @@ describe("retries", function()
     end)
   end
 
+  it("read an RFC 850 date's two-digit year as the one within 50 years of this one (RFC 9110 5.6.7)", function()
+    local retry = require "codearts.batchresult.retry"
+    local function in_year(year, s)
+      local t = retry.http_time(s, year)
+      return t and os.date("!%Y-%m-%d", t)
+    end
+    assert.are.equal("1994-11-06", in_year(2026, "Sunday, 06-Nov-94 08:49:37 GMT"))
+    assert.are.equal("2076-11-06", in_year(2026, "Friday, 06-Nov-76 08:49:37 GMT"))
+    assert.are.equal("1977-11-06", in_year(2026, "Sunday, 06-Nov-77 08:49:37 GMT"))
+    assert.are.equal("2100-01-01", in_year(2099, "Friday, 01-Jan-00 00:00:00 GMT"))
+    assert.are.equal("2050-01-01", in_year(2099, "Saturday, 01-Jan-50 00:00:00 GMT"))
+    assert.are.equal("2149-01-01", in_year(2099, "Friday, 01-Jan-49 00:00:00 GMT"))
+    assert.is_nil(in_year(2026, "Sunday, 31-Feb-94 08:49:37 GMT"))
+  end)
+
   it("read a Retry-After in seconds as digits only (0x10 is no number of seconds)", function()
     server:config { fail_first = 1, fail_first_status = 503, retry_after = "0x10" }
     local t0 = core.now()

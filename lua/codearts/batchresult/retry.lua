@@ -42,18 +42,22 @@ local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, 
 local MONTH_DAYS = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
 
 --- An HTTP date's day, month, year, hour, minute and second, as text, in
--- any of the three forms a recipient must take (RFC 9110 5.6.7).
-local function date_fields(s)
+-- any of the three forms a recipient must take (RFC 9110 5.6.7); this_year
+-- reads a two-digit year.
+local function date_fields(s, this_year)
   -- IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   local d, mon, y, h, mi, sec = s:match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if d then return d, mon, y, h, mi, sec end
-  -- RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT", whose year is read as the
-  -- latest one ending so that is at most 50 years from now
+  -- RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT", whose year is the one
+  -- ending so within 50 years of this one, the past's when it is 50 away
   d, mon, y, h, mi, sec = s:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if d then
-    local this_year = tonumber(os.date("!%Y"))
     y = this_year - this_year % 100 + tonumber(y)
-    if y > this_year + 50 then y = y - 100 end
+    if y > this_year + 50 then
+      y = y - 100
+    elseif y <= this_year - 50 then
+      y = y + 100
+    end
     return d, mon, y, h, mi, sec
   end
   -- asctime: "Sun Nov  6 08:49:37 1994"
@@ -64,9 +68,9 @@ end
 --- Seconds since the epoch of an HTTP date from 1970 to 9999, or nil: a
 -- date that is no date (31 Feb, 25:00), or that X-Sdk-Date could not
 -- carry, is none.  Computed, not via os.time, which reads its table as
--- local time.
-function M.http_time(s)
-  local d, mon, y, h, mi, sec = date_fields(tostring(s))
+-- local time.  this_year (default: this one, UTC) reads a two-digit year.
+function M.http_time(s, this_year)
+  local d, mon, y, h, mi, sec = date_fields(tostring(s), this_year or tonumber(os.date("!%Y")))
   local m = MONTHS[mon]
   if not m then return nil end
   y, d, h, mi, sec = tonumber(y), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
