@@ -315,10 +315,9 @@ local function run(argv, sys, state)
   -- The exit status, the summary and the filters go by what the server
   -- said, every record counting, filtered or not; only what is printed is
   -- redacted (a secret may share 8 bytes with "START_SUCCESS").
-  local status, summary, started
+  if kind == "results" then records = R.wrap(records) end
+  local started, status, summary = records -- (all of them, before any filter)
   if kind == "results" then
-    records = R.wrap(records)
-    started = records
     local all_started = #records:succeeded() == #records
     status = (all_started and #lists.missing == 0 and #(lists.not_started or {}) == 0) and OK or NOT_STARTED
     -- Only a terminal shows the summary, and its reason kinds take a while
@@ -326,7 +325,6 @@ local function run(argv, sys, state)
     summary = on_tty and output.summary(br.summary(records), br.summary(records:failed()), lists, R.REASON_KINDS)
     records = filtered(records, a)
   else
-    started = records
     status = #lists.missing == 0 and OK or NOT_STARTED
     local n = #records + #lists.missing
     summary = ("%d %s: %d started"):format(n, n == 1 and "pipeline" or "pipelines", #records)
@@ -353,6 +351,7 @@ local function run(argv, sys, state)
   -- output would have listed: nothing that started goes unsaid.
   if a.command == "run" then
     state.unwritten = function(why)
+      state.unwritten = nil -- (said once, whatever comes while it is said)
       local function write(s) sys.stderr:write(s) end
       output.unprinted_lines(write, kind, started, NAME, why)
       if output.holds_lists(a.format) then output.list_lines(write, kind, lists, NAME) end
@@ -383,16 +382,13 @@ local function checked_writer(file, state)
   local function check(ok, why, code)
     if ok then return end
     if code == EPIPE then stop(state.status or FAILED) end
-    -- (said once, whatever comes while it is said)
-    local unwritten = state.unwritten
-    state.unwritten = nil
     -- A write a termination signal broke off (its reader had stalled):
     -- interrupted, as the signal meant.
     if code == EINTR then
-      if unwritten then unwritten("output cut short") end
+      if state.unwritten then state.unwritten("output cut short") end
       stop(INTERRUPTED, "interrupted")
     end
-    if unwritten then unwritten("not printed") end
+    if state.unwritten then state.unwritten("not printed") end
     stop(FAILED, "cannot write the output: " .. tostring(why))
   end
   return function(s) check(file:write(s)) end, function() check(file:flush()) end
@@ -423,10 +419,8 @@ function M.main(argv, sys)
     return debug.traceback(tostring(e), 2)
   end)
   -- Interrupted while it printed what a run started: the rest on stderr.
-  local unwritten = state.unwritten
-  state.unwritten = nil
-  if not ok and type(status) == "table" and status.exit == INTERRUPTED and unwritten then
-    unwritten("output cut short")
+  if not ok and type(status) == "table" and status.exit == INTERRUPTED and state.unwritten then
+    state.unwritten("output cut short")
   end
   -- Whatever is said below may quote the user's input: redacted first,
   -- by the client, or before there is one by the secrets the environment
