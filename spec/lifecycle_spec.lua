@@ -184,14 +184,17 @@ describe("a call's end", function()
     end)
 
     it("runs no callback once one has closed the client", function()
+      -- The batches run at once, so the first to end may be any of them: the
+      -- logger closes the client on whichever it hears of first.
       local c, seen = nil, {}
       c = client({ logger = function(e)
-        seen[#seen + 1] = "logger " .. e.batch
-        if e.batch == 1 then c:close() end
+        seen[#seen + 1] = "logger"
+        assert.is_number(e.batch)
+        c:close()
       end })
       local _, err = c:query(list, with { on_progress = function(done) seen[#seen + 1] = "progress " .. done end })
       assert.are.equal("CLOSED", err.code)
-      assert.are.same({ "progress 0", "logger 1" }, seen)
+      assert.are.same({ "progress 0", "logger" }, seen)
     end)
 
     it("queries again on the same client: both calls get whole results", function()
