@@ -602,6 +602,22 @@ describe("summary", function()
     assert.is_nil(getmetatable(plain))
   end)
 
+  it("reads the array and its results raw: no __len or __index of the caller's runs or counts", function()
+    local ran = {}
+    local function spy(name, value)
+      return function() ran[#ran + 1] = name return value end
+    end
+    local hidden = setmetatable({}, { __index = spy("result __index", "START_FAILED") })
+    local proxy = setmetatable({ { status = "START_SUCCESS" }, hidden },
+      { __len = spy("__len", 5), __index = spy("__index", { status = "START_FAILED" }) })
+    assert.are.same({
+      total = 2,
+      by_status = { START_SUCCESS = 1, START_FAILED = 0 },
+      by_reason_kind = { banned = 0, queued = 0, change_request = 0, other = 0 },
+    }, R.summary(proxy))
+    assert.are.same({}, ran)
+  end)
+
   it("raises on what is not a table", function()
     assert.has_error(function() R.summary(nil) end,
       "codearts.batchresult.results: summary: expected an array of results, got nil")

@@ -30,12 +30,13 @@
 -- called with `.` instead of `:`) raises an error: it is a bug in the
 -- caller, not a runtime failure, so it does not follow the library's
 -- `nil, err` convention.
+local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 
 local M = {}
 
-local type, next, ipairs, tostring, error, getmetatable, setmetatable =
-  type, next, ipairs, tostring, error, getmetatable, setmetatable
+local type, next, ipairs, tostring, error, getmetatable, setmetatable, rawget =
+  type, next, ipairs, tostring, error, getmetatable, setmetatable, rawget
 local concat, sort, rep = table.concat, table.sort, string.rep
 
 local PREFIX = "codearts.batchresult.results: "
@@ -374,20 +375,23 @@ end
 -- status the documentation does not list is counted under its own value;
 -- a result with no status is counted in total only.  by_reason_kind
 -- counts only the results that have a reason.  results may be a set or
--- any plain array of result tables.
+-- any plain array of result tables: read once and raw, as every entry
+-- reads the caller's tables (input.lua), so an __index or __len of the
+-- caller's neither runs nor counts.
 function M.summary(results)
   if type(results) ~= "table" then
     error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
   end
+  results = core.raw_copy(results)
   only_tables(results, "summary")
   local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
   local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
   local n = #results
   for i = 1, n do
     local r = results[i]
-    local status = r.status
+    local status = rawget(r, "status")
     if status ~= nil and status == status then by_status[status] = (by_status[status] or 0) + 1 end
-    local kind = reason_kind(r.reason)
+    local kind = reason_kind(rawget(r, "reason"))
     if kind then by_kind[kind] = by_kind[kind] + 1 end
   end
   return { total = n, by_status = by_status, by_reason_kind = by_kind }
