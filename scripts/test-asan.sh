@@ -50,8 +50,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
 # started without the preload (spec/support/standin.lua's clean_env): the
 # curl CLI, for one, deadlocks in setlocale() under a preloaded libasan.
 # So that such a slip fails the run instead of hanging it, the suite gets
-# TEST_ASAN_TIMEOUT seconds (timeout kills its whole process group).
-limit=${TEST_ASAN_TIMEOUT:-600}
+# TEST_ASAN_TIMEOUT seconds (timeout kills its whole process group): four
+# times the 300 s it takes beside make test-valgrind, as a machine busy
+# with more than CI (load 13 on 2 cores) took over 600.
+limit=${TEST_ASAN_TIMEOUT:-1200}
 echo "test-asan: $module, LD_PRELOAD=$LD_PRELOAD"
 timeout -k 10 "$limit" sh scripts/test.sh "$lua"
 status=$?
