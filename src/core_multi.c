@@ -61,9 +61,8 @@ static int multi_tostring(lua_State *L) {
  * (and so this handle) in the middle of a call that is still pushing an
  * answer out of the handle's memory: such a call pins the handle, and a
  * close that comes meanwhile only marks it, to be done at the last unpin.
- * Likewise while an event loop watches descriptors the handle lent it:
- * they stay open until given back (unwatch), and the close waits for the
- * last one. */
+ * Likewise while an event loop watches the descriptor the handle lent
+ * it: it stays open until given back (unwatch), and the close waits. */
 static void pin(multi_box *b) { b->pins++; }
 
 static void close_if_free(multi_box *b) {
@@ -232,44 +231,32 @@ static int check_fd(lua_State *L, int i) {
     return (int)fd;
 }
 
-/* multi:watch() -> timeout_ms, { [fd] = events }, changes | nil (closed)
- * What libcurl waits on: each descriptor (a duplicate lent to the caller,
- * until unwatch) with its events, 1 read, 2 write, 3 both; the ms until
- * act() must run libcurl's timeout (-1: no timeout); and changes() as it
- * is now.  A descriptor lent before and missing here is no longer wanted. */
+/* multi:watch() -> timeout_ms, fd, changes | nil (closed)
+ * What to watch for libcurl: fd, a descriptor to poll for reading (lent
+ * to the caller until unwatch; false when none could be made, and the
+ * transfers failed); the ms until act() must run libcurl's timeout (-1:
+ * no timeout); and changes() as it is now. */
 static int l_watch(lua_State *L) {
     cab_multi *m = drivable(L);
     long timeout_ms;
-    int i, n;
+    int fd;
     if (!m) {
         lua_pushnil(L);
         return 1;
     }
-    /* Every allocation comes before the descriptors are lent: a memory
-     * error cannot lose one.  A finalizer run by it may close the client,
-     * and with it this handle. */
-    lua_createtable(L, 0, cab_multi_watch_entries(m));
-    if (!(m = drivable(L))) {
-        lua_pushnil(L);
-        return 1;
-    }
-    n = cab_multi_watch(m, &timeout_ms);
-    for (i = 0; i < n; i++) {
-        int fd, events;
-        if (!cab_multi_watched(m, i, &fd, &events)) continue;
-        lua_pushinteger(L, events);
-        lua_rawseti(L, -2, fd);
-    }
+    /* (Nothing below allocates: no memory error can lose what is lent.) */
+    fd = cab_multi_watch(m, &timeout_ms);
     lua_pushinteger(L, timeout_ms);
-    lua_insert(L, -2);
+    if (fd >= 0) lua_pushinteger(L, fd);
+    else lua_pushboolean(L, 0);
     lua_pushnumber(L, (lua_Number)cab_multi_changes(m));
     return 3;
 }
 
 /* multi:unwatch(fd): gives back descriptor fd, which the caller no longer
- * watches (libuv: its poll handle is stopped or closed).  A close that
- * waited for it happens now.  Works on a closing handle: that is how its
- * descriptors come back. */
+ * watches (libuv: its poll handle is closed).  A close that waited for it
+ * happens now.  Works on a closing handle: that is how its descriptor
+ * comes back. */
 static int l_unwatch(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
     int fd = check_fd(L, 2);
@@ -278,15 +265,13 @@ static int l_unwatch(lua_State *L) {
     return 0;
 }
 
-/* multi:act([fd, events]): lets libcurl act on lent descriptor fd, ready
- * for events (a string holding r for read, w for write), or on its
- * timeout when fd is nil.  Does nothing on a closed handle. */
+/* multi:act([fd]): lets libcurl act on what the lent descriptor fd finds
+ * ready, or on its timeout when fd is nil.  Does nothing on a closed
+ * handle. */
 static int l_act(lua_State *L) {
     cab_multi *m = drivable(L);
     int fd = lua_isnoneornil(L, 2) ? -1 : check_fd(L, 2);
-    const char *ev = luaL_optstring(L, 3, "");
-    int events = (strchr(ev, 'r') ? CAB_WATCH_IN : 0) | (strchr(ev, 'w') ? CAB_WATCH_OUT : 0);
-    if (m) cab_multi_act(m, fd, events);
+    if (m) cab_multi_act(m, fd);
     return 0;
 }
 

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,9 +35,8 @@ typedef struct {
 /* A socket libcurl waits on (see "Watching from an event loop" in
  * multi.h). */
 typedef struct {
-    curl_socket_t sock; /* libcurl's; CURL_SOCKET_BAD once libcurl is done with it */
-    int events;         /* CAB_WATCH_IN | CAB_WATCH_OUT: what libcurl waits for */
-    int lent;           /* the duplicate lent to the event loop, or -1 */
+    curl_socket_t sock; /* libcurl's */
+    int what;           /* CURL_POLL_IN, _OUT or _INOUT: what libcurl waits for */
 } watch;
 
 struct cab_multi {
@@ -51,6 +52,9 @@ struct cab_multi {
     int *fork_mark;       /* 1, in a page a forked child sees zeroed; or NULL */
     watch *watches;       /* what the socket callback recorded */
     int n_watches, cap_watches;
+    int set;              /* the epoll set of the recorded sockets, lent to
+                             the event loop; -1 before it first watches */
+    int set_lent;         /* the loop watches set: it stays open */
     long long timer_due;   /* when libcurl next needs to run (now_ms), or -1 */
     unsigned long changes; /* see cab_multi_changes */
     int watched;           /* an event loop reads the record: keep it true */
@@ -91,19 +95,23 @@ static watch *watch_of_sock(cab_multi *m, curl_socket_t sock) {
     return NULL;
 }
 
-/* The entry lent as fd, or NULL. */
-static watch *watch_of_lent(cab_multi *m, int fd) {
-    int i;
-    for (i = 0; i < m->n_watches; i++)
-        if (m->watches[i].lent == fd) return &m->watches[i];
-    return NULL;
-}
-
 static void watch_drop(cab_multi *m, watch *w) { *w = m->watches[--m->n_watches]; }
 
-/* libcurl's socket callback: records what it waits for on sock.  A socket
- * it is done with (it may close it as soon as this returns) leaves the
- * record, unless its duplicate is lent: that stays open until given back. */
+/* Brings sock's place in the epoll set in line with what libcurl waits
+ * for (nothing: out of it); 0, or -1 when the kernel refused. */
+static int set_follow(cab_multi *m, curl_socket_t sock, int what) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    ev.data.fd = sock;
+    if (!ev.events) return epoll_ctl(m->set, EPOLL_CTL_DEL, sock, &ev) == 0 || errno == ENOENT ? 0 : -1;
+    if (epoll_ctl(m->set, EPOLL_CTL_MOD, sock, &ev) == 0) return 0;
+    return errno == ENOENT && epoll_ctl(m->set, EPOLL_CTL_ADD, sock, &ev) == 0 ? 0 : -1;
+}
+
+/* libcurl's socket callback: records what it waits for on sock, in the
+ * epoll set too once there is one.  A socket it is done with (it may
+ * close it as soon as this returns) leaves both. */
 static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *sockp) {
     cab_multi *m = ud;
     watch *w = watch_of_sock(m, sock);
@@ -111,12 +119,8 @@ static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *s
     (void)sockp;
     m->changes++;
     if (what == CURL_POLL_REMOVE) {
-        if (w && w->lent < 0) {
-            watch_drop(m, w);
-        } else if (w) {
-            w->sock = CURL_SOCKET_BAD;
-            w->events = 0;
-        }
+        if (w) watch_drop(m, w);
+        if (m->set >= 0) (void)set_follow(m, sock, 0);
         return 0;
     }
     if (!w) {
@@ -132,9 +136,9 @@ static int on_socket(CURL *easy, curl_socket_t sock, int what, void *ud, void *s
         }
         w = &m->watches[m->n_watches++];
         w->sock = sock;
-        w->lent = -1;
     }
-    w->events = ((what & CURL_POLL_IN) ? CAB_WATCH_IN : 0) | ((what & CURL_POLL_OUT) ? CAB_WATCH_OUT : 0);
+    w->what = what;
+    if (m->set >= 0 && set_follow(m, sock, what) != 0) m->unrecorded = 1;
     return 0;
 }
 
@@ -195,6 +199,7 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     m->pid = getpid();
     m->fork_mark = fork_mark_new();
     m->timer_due = -1;
+    m->set = -1;
     if (failed || !(m->conns = cab_conns_new()) || !(m->multi = curl_multi_init())) goto nomem;
     /* Multiplex on HTTP/2 where the server offers it (libcurl's default
      * since 7.62, stated because batches rely on it).  The socket and
@@ -223,8 +228,7 @@ void cab_multi_free(cab_multi *m) {
     free(m->slots);
     /* Cleaning up may still call on_socket, which needs m. */
     if (m->multi) curl_multi_cleanup(m->multi);
-    for (i = 0; i < m->n_watches; i++)
-        if (m->watches[i].lent >= 0) (void)close(m->watches[i].lent);
+    if (m->set >= 0) (void)close(m->set);
     free(m->watches);
     cab_conns_free(m->conns);
     free(m->ca_file);
@@ -515,20 +519,31 @@ void cab_multi_cancel(cab_multi *m, unsigned long group) {
     }
 }
 
+/* Opens the epoll set and puts every recorded socket in it; 0, or -1
+ * (the set stays unopened) when the kernel refused. */
+static int set_open(cab_multi *m) {
+    int i;
+    if ((m->set = epoll_create1(EPOLL_CLOEXEC)) < 0) return -1;
+    for (i = 0; i < m->n_watches; i++) {
+        if (set_follow(m, m->watches[i].sock, m->watches[i].what) != 0) {
+            (void)close(m->set);
+            m->set = -1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cab_multi_watch(cab_multi *m, long *timeout_ms) {
-    int i, short_of_fds = m->unrecorded;
+    int unwatchable = m->unrecorded;
     m->watched = 1;
     m->unrecorded = 0;
-    for (i = 0; i < m->n_watches; i++) {
-        watch *w = &m->watches[i];
-        if (w->sock == CURL_SOCKET_BAD || w->lent >= 0 || !w->events) continue;
-        /* Close-on-exec: the editor's child processes must not hold it. */
-        if ((w->lent = fcntl(w->sock, F_DUPFD_CLOEXEC, 0)) < 0) short_of_fds = 1;
-    }
-    /* A socket that cannot be watched (unrecorded, or no descriptor left
-     * to lend) would stall its transfers until they time out: they fail
+    if (m->set < 0 && set_open(m) != 0) unwatchable = 1;
+    m->set_lent = m->set >= 0;
+    /* A socket that cannot be watched (unrecorded, or the kernel refused
+     * the set) would stall its transfers until they time out: they fail
      * now instead. */
-    if (short_of_fds) fail_running(m, CURLM_OUT_OF_MEMORY);
+    if (unwatchable) fail_running(m, CURLM_OUT_OF_MEMORY);
     if (m->timer_due < 0) {
         *timeout_ms = -1;
     } else {
@@ -538,50 +553,56 @@ int cab_multi_watch(cab_multi *m, long *timeout_ms) {
     /* The attempts' timeouts are the library's: the loop acts on them too. */
     if (m->running) *timeout_ms = until_expiry(m, *timeout_ms < 0 ? LONG_MAX : *timeout_ms);
     if (*timeout_ms == LONG_MAX) *timeout_ms = -1;
-    return m->n_watches;
-}
-
-int cab_multi_watch_entries(const cab_multi *m) { return m->n_watches; }
-
-int cab_multi_watched(const cab_multi *m, int i, int *fd, int *events) {
-    const watch *w = &m->watches[i];
-    if (w->sock == CURL_SOCKET_BAD || w->lent < 0 || !w->events) return 0;
-    *fd = w->lent;
-    *events = w->events;
-    return 1;
+    return m->set;
 }
 
 void cab_multi_unwatch(cab_multi *m, int fd) {
-    watch *w = fd >= 0 ? watch_of_lent(m, fd) : NULL;
-    if (!w) return;
-    (void)close(w->lent);
-    w->lent = -1;
-    if (w->sock == CURL_SOCKET_BAD) watch_drop(m, w);
+    if (fd >= 0 && fd == m->set) m->set_lent = 0;
 }
 
-int cab_multi_lent(const cab_multi *m) {
-    int i, n = 0;
-    for (i = 0; i < m->n_watches; i++) n += m->watches[i].lent >= 0;
-    return n;
+int cab_multi_lent(const cab_multi *m) { return m->set_lent; }
+
+/* What libcurl is told of a socket the set found ready: what it waits
+ * for, on an error or a hang-up, so that it reads or writes the socket
+ * and meets the error itself (a reset kept-alive connection then gets its
+ * resend). */
+static int ready_mask(const watch *w, uint32_t ready) {
+    if (ready & (EPOLLERR | EPOLLHUP)) ready |= EPOLLIN | EPOLLOUT;
+    return ((ready & EPOLLIN) && (w->what & CURL_POLL_IN) ? CURL_CSELECT_IN : 0) |
+           ((ready & EPOLLOUT) && (w->what & CURL_POLL_OUT) ? CURL_CSELECT_OUT : 0);
 }
 
-void cab_multi_act(cab_multi *m, int fd, int events) {
-    curl_socket_t sock = CURL_SOCKET_TIMEOUT;
-    int mask = 0, still;
+/* Lets libcurl act on each socket the set finds ready now.  Acting on one
+ * may close others: each is looked up in the record as its turn comes. */
+#define READY_AT_ONCE 16
+static CURLMcode act_on_ready(cab_multi *m) {
+    struct epoll_event ready[READY_AT_ONCE];
+    int n = epoll_wait(m->set, ready, READY_AT_ONCE, 0), i, still;
+    for (i = 0; i < n; i++) {
+        const watch *w = watch_of_sock(m, ready[i].data.fd);
+        CURLMcode mc;
+        if (!w) continue;
+        mc = curl_multi_socket_action(m->multi, w->sock, ready_mask(w, ready[i].events), &still);
+        if (mc != CURLM_OK) return mc;
+    }
+    return CURLM_OK;
+}
+
+void cab_multi_act(cab_multi *m, int fd) {
+    int still;
     CURLMcode mc;
     if (fd >= 0) {
-        const watch *w = watch_of_lent(m, fd);
-        if (!w || w->sock == CURL_SOCKET_BAD) return; /* libcurl is done with it */
-        sock = w->sock;
-        mask = ((events & CAB_WATCH_IN) ? CURL_CSELECT_IN : 0) | ((events & CAB_WATCH_OUT) ? CURL_CSELECT_OUT : 0);
+        if (fd != m->set) return;
+        mc = act_on_ready(m);
     } else {
         /* libcurl's timer fires once: it sets a new one (on_timer) if it
          * needs one.  Left as it was, the event loop would be told it is
          * due at once, again and again. */
         m->timer_due = -1;
         m->changes++;
+        mc = curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &still);
     }
-    if ((mc = curl_multi_socket_action(m->multi, sock, mask, &still)) != CURLM_OK) fail_running(m, mc);
+    if (mc != CURLM_OK) fail_running(m, mc);
     collect(m);
     expire(m);
 }

@@ -70,48 +70,36 @@ int cab_multi_pending(const cab_multi *m, unsigned long group);
 /* Watching from an event loop (Neovim's, transport/nvim.lua), instead of
  * waiting inside cab_multi_next.  libcurl's socket and timer callbacks
  * record which of its sockets it waits on, for what, and when it next
- * needs to run; they only record, and no Lua runs inside them.  After each
- * step the loop reads the record with cab_multi_watch, watches what it
- * lists, and calls cab_multi_act when a descriptor is ready or the timeout
- * passes.
+ * needs to run; they only record, and no Lua runs inside them.  The
+ * sockets go into an epoll set (Linux), whose one descriptor the loop
+ * watches for reading: it is ready when any of them is.  After each step
+ * the loop reads the record with cab_multi_watch, and calls cab_multi_act
+ * when the set is ready or the timeout passes.
  *
- * libcurl closes its sockets inside its own calls, while the loop may
- * still watch them (and libuv must never watch a closed descriptor, whose
- * number may already belong to a new socket).  So the loop never sees
- * libcurl's descriptors: each one it watches is a duplicate lent to it,
- * open until it gives it back with cab_multi_unwatch, after it stopped
- * watching.  A duplicate keeps its socket open too (no FIN before it is
- * given back), and its number cannot be reused while lent. */
-#define CAB_WATCH_IN 1
-#define CAB_WATCH_OUT 2
-
-/* Lends a duplicate of every socket libcurl waits on, and sets *timeout_ms
- * to the milliseconds until libcurl needs cab_multi_act(m, -1, 0), or -1
- * when it needs no timeout.  Returns how many entries cab_multi_watched
- * reads.  From the first call on, cab_multi_next also keeps the record
- * true (see multi.c).  When no descriptor is left to duplicate, every
- * running transfer fails, as for lack of memory. */
+ * The loop never sees libcurl's sockets.  libcurl closes them inside its
+ * own calls, while the loop may still watch them (and libuv must never
+ * watch a closed descriptor, whose number may already belong to a new
+ * socket); and libuv reports an error on a socket (a reset, a refused
+ * connect) as EBADF, which luv writes to the editor's stderr.  The set
+ * is the handle's for its whole life, lent to the loop until it gives it
+ * back with cab_multi_unwatch, after it stopped watching. */
+/* Lends the set, and sets *timeout_ms to the milliseconds until libcurl
+ * needs cab_multi_act(m, -1), or -1 when it needs no timeout.  Returns
+ * the set's descriptor, or -1 when the kernel refused to make one: then
+ * every running transfer fails, as for lack of memory (as it does when a
+ * socket could not be recorded).  From the first call on, cab_multi_next
+ * also keeps the record true (see multi.c). */
 int cab_multi_watch(cab_multi *m, long *timeout_ms);
 
-/* How many entries the record holds: at least what cab_multi_watch
- * returns next. */
-int cab_multi_watch_entries(const cab_multi *m);
-
-/* Entry i (0 <= i < what cab_multi_watch returned): 1 with the lent
- * descriptor and its CAB_WATCH_IN/OUT events, or 0 when it is no longer
- * wanted (the loop stops watching it, if it did, and gives it back). */
-int cab_multi_watched(const cab_multi *m, int i, int *fd, int *events);
-
-/* Gives back a lent descriptor, which the loop no longer watches: it is
- * closed (and lent again, as a new duplicate, if libcurl still wants it). */
+/* Gives back the lent set, which the loop no longer watches. */
 void cab_multi_unwatch(cab_multi *m, int fd);
 
-/* How many descriptors are lent and not given back. */
+/* Whether the set is lent and not given back. */
 int cab_multi_lent(const cab_multi *m);
 
-/* Lets libcurl act on lent descriptor fd, ready for events (CAB_WATCH_*),
- * or, with fd < 0, on its timeout; then marks finished transfers done. */
-void cab_multi_act(cab_multi *m, int fd, int events);
+/* Lets libcurl act on the sockets the lent set fd finds ready, or, with
+ * fd < 0, on its timeout; then marks finished transfers done. */
+void cab_multi_act(cab_multi *m, int fd);
 
 /* A number that changes whenever the record does or a transfer finishes:
  * a loop that compares it before blocking sees what a call elsewhere (a

@@ -3,7 +3,7 @@
 -- it would wait, it yields, and the event loop resumes it when one of its
 -- answers is in, when its wait is over, or when the client was closed.
 -- Nothing polls: the client's handle has one pump (below), which watches
--- the descriptors libcurl waits on and keeps one timer for libcurl's next
+-- the sockets libcurl waits on and keeps one timer for libcurl's next
 -- timeout, and runs libcurl only when one of them fires.  So the editor
 -- keeps drawing and typing while a query is in flight, and a wait of
 -- seconds costs a few wake-ups.
@@ -29,28 +29,26 @@ function M.park()
   coroutine.yield(PARKED)
 end
 
--- libuv's names for the events multi:watch() numbers (1 read, 2 write).
-local EVENTS = { "r", "w", "rw" }
-
 --- The pump of a client's libcurl handle (transport/curl.lua's Handle):
 -- every call of the client in callback mode waits through it, so that
 -- calls in flight together share its watch, as they share libcurl's
 -- sockets.
 --
 -- After each step it reads what libcurl waits on (multi:watch(), which
--- libcurl's socket and timer callbacks recorded) and arms a libuv poll
--- handle per descriptor and one timer; when one fires it lets libcurl act
--- on it (multi:act()) and resumes the calls whose answers are in.  A
--- prepare handle, which runs just before the loop blocks and never wakes
--- it, compares multi:changes(): a synchronous call on the same client, a
--- cancel or a close changes the record, or finishes a transfer, without
--- any of these handles firing.
+-- libcurl's socket and timer callbacks recorded) and arms one libuv poll
+-- handle and one timer; when one fires it lets libcurl act (multi:act())
+-- and resumes the calls whose answers are in.  A prepare handle, which
+-- runs just before the loop blocks and never wakes it, compares
+-- multi:changes(): a synchronous call on the same client, a cancel or a
+-- close changes the record, or finishes a transfer, without any of these
+-- handles firing.
 --
--- libcurl closes its sockets inside its own calls, and libuv must never
--- watch a closed descriptor (its number may already name a new socket).
--- So the pump watches duplicates that the handle lends it, each open
--- until the pump gives it back (multi:unwatch()) after closing the poll
--- handle on it: a watched descriptor is never closed.
+-- The poll handle watches no socket of libcurl's but the handle's epoll
+-- set of them (src/multi.h), lent to the pump until it gives it back
+-- (multi:unwatch()) after closing the poll handle: libcurl closes its
+-- sockets inside its own calls, which libuv must never watch, and libuv
+-- reports a socket's error (a reset, a refused connect) as EBADF, which
+-- luv writes over the editor's screen.
 local Pump = {}
 Pump.__index = Pump
 
@@ -60,7 +58,7 @@ Pump.__index = Pump
 local function pump_of(handle, uv)
   local p = handle.nvim_pump
   if not p then
-    p = setmetatable({ m = handle.m, uv = uv, polls = {}, calls = {}, n = 0 }, Pump)
+    p = setmetatable({ m = handle.m, uv = uv, calls = {}, n = 0 }, Pump)
     handle.nvim_pump = p
   end
   return p
@@ -89,39 +87,26 @@ function Pump:leave(t)
   if self.n == 0 then self:disarm() end
 end
 
---- Stops watching descriptor fd, then gives it back.
-function Pump:forget(fd)
-  self.polls[fd].handle:close()
-  self.polls[fd] = nil
-  self.m:unwatch(fd)
+--- Stops watching the lent descriptor, then gives it back.
+function Pump:forget()
+  self.poll:close()
+  self.m:unwatch(self.fd)
+  self.poll, self.fd = nil, nil
 end
 
---- Brings the poll handles and the timer in line with what libcurl waits
+--- Brings the poll handle and the timer in line with what libcurl waits
 -- on now.  false when the client was closed.
 function Pump:arm()
-  local timeout, fds, changes = self.m:watch()
+  local timeout, fd, changes = self.m:watch()
   if not timeout then return self:closed() end
-  for fd in pairs(self.polls) do
-    if not fds[fd] then self:forget(fd) end
-  end
-  for fd, events in pairs(fds) do
-    local poll = self.polls[fd]
-    if not poll then
-      local handle, err = self.uv.new_poll(fd)
-      if not handle then
-        self.m:unwatch(fd)
-        error("cannot watch a socket: " .. tostring(err))
-      end
-      poll = { handle = handle }
-      self.polls[fd] = poll
+  if fd and not self.poll then
+    local handle, err = self.uv.new_poll(fd)
+    if not handle then
+      self.m:unwatch(fd)
+      error("cannot watch libcurl's sockets: " .. tostring(err))
     end
-    if poll.events ~= events then
-      poll.events = events
-      -- On an error (libuv's EBADF for a reset or a refused connect) libcurl
-      -- is told what it waits for, so that it reads the socket and meets the
-      -- error itself: a reset kept-alive connection then gets its resend.
-      poll.handle:start(EVENTS[events], function(err, ready) self:step(fd, err and EVENTS[events] or ready) end)
-    end
+    self.poll, self.fd = handle, fd
+    handle:start("r", function() self:step(fd) end)
   end
   if timeout >= 0 then
     -- The loop's clock was read when this iteration began: a timer set
@@ -135,10 +120,10 @@ function Pump:arm()
   return true
 end
 
---- libcurl acts on descriptor fd, ready for events, or (fd nil) on its
--- timeout; then the pump settles.
-function Pump:step(fd, events)
-  self.m:act(fd, events)
+--- libcurl acts on what the lent descriptor fd finds ready, or (fd nil)
+-- on its timeout; then the pump settles.
+function Pump:step(fd)
+  self.m:act(fd)
   self:settle()
 end
 
@@ -174,7 +159,7 @@ function Pump:closed()
 end
 
 function Pump:disarm()
-  for fd in pairs(self.polls) do self:forget(fd) end
+  if self.poll then self:forget() end
   if self.timer then
     self.timer:close()
     self.prepare:close()
