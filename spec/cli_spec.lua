@@ -669,19 +669,23 @@ describe("codearts-batchresult", function()
 
     -- Lua 5.1's interpreter stops only its main thread, and a call there
     -- runs in a coroutine (guard.lua): it stops when the answer comes.
+    -- Ctrl-C comes once the stand-in has the request (or has refused it),
+    -- not after a time: on a loaded machine the tool could still be
+    -- loading its modules then.  (case[3]: the seconds it has from Ctrl-C,
+    -- as when Ctrl-C came 0.5 s and 0.7 s into a 2 s budget.)
     for _, case in ipairs({
-      { "while an answer is awaited", { delay_ms = 10000 }, 0.5 },
-      { "while a retry's delay is waited out", { fail_first = 1, fail_first_status = 503, retry_after = "10" }, 0.7 },
+      { "while an answer is awaited", { delay_ms = 10000 }, 1.5, { "requests", 1 } },
+      { "while a retry's delay is waited out", { fail_first = 1, fail_first_status = 503, retry_after = "10" }, 1.3,
+        { "503", 1 } },
     }) do
       it("is 130 within a second of Ctrl-C, " .. case[1], function()
         if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
         server:config(case[2])
-        local t0 = br.now()
-        local r = run({ "query", arg_of(SEED[1]) }, { interrupt_after = case[3] })
-        local took = br.now() - t0
+        local when = server:stats_reach(case[4][1], case[4][2])
+        local r = run({ "query", arg_of(SEED[1]) }, { interrupt_when = when })
         assert.are.equal(130, r.status, cli.describe(r))
         assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
-        assert.is_true(took < 2, ("took %.2f s"):format(took))
+        assert.is_true(r.after_signal < case[3], ("took %.2f s after Ctrl-C"):format(r.after_signal))
         assert.are.equal(1, requests())
       end)
     end
@@ -894,8 +898,12 @@ describe("codearts-batchresult", function()
       -- waits: the tool is still printing when SIGTERM comes.
       local many = {}
       for i, p in ipairs(model.make_pairs("cli-cut", 1000)) do many[i] = p.pipeline_id end
+      -- SIGTERM once the tool waits to write (its stdout a full pipe), and
+      -- the reader reads only once it went: not after times, which a loaded
+      -- machine outran (the call itself was interrupted).
       local r = run(concat({ "run", "-f", "csv" }, many),
-        { reader = "{ sleep 3; cat; }", interrupt_after = 2, signal = "TERM" })
+        { reader = 'until [ -s "$SIGNALLED" ]; do sleep 0.05; done; cat', signal = "TERM",
+          interrupt_when = 'grep -q pipe_ "/proc/$TOOL_PID/wchan"' })
       assert.are.equal(130, r.status, cli.describe(r))
       for _, i in ipairs({ 1, 500, 1000 }) do
         local line = "codearts-batchresult: started, output cut short: " .. many[i] .. ":"
@@ -1018,15 +1026,18 @@ describe("codearts-batchresult", function()
     it("prints the runs that started and lists the rest as unanswered; exit 130", function()
       local list = {}
       for i = 1, 6 do list[i] = SEED[i].pipeline_id end
-      -- One pipeline at a time, each answer 0.4 s after its request: Ctrl-C
-      -- after 1 s finds two started, one in flight and three not sent.
-      server:config { delay_ms = 400 }
+      -- One pipeline at a time, two answered at once and the third's answer
+      -- held (half its body, then 10 s of nothing): Ctrl-C once the third
+      -- request has come finds two started, one in flight and three not
+      -- sent.  (It came after 1 s, with each answer 0.4 s after its
+      -- request: a loaded machine had not had the first answer by then.)
+      local held = { stall_body_first = 1, fault_after = 2, stall_ms = 10000 }
       for _, with_query in ipairs({ false, true }) do
         server:reset()
-        server:config { delay_ms = 400 }
+        server:config(held)
         local argv = concat({ "run", "-f", "json", "--batch-size", "1", "--concurrency", "1" },
           with_query and { "--query" } or {}, list)
-        local r = run(argv, { interrupt_after = 1.0 })
+        local r = run(argv, { interrupt_when = server:stats_reach("requests", 3) })
         assert.are.equal(130, r.status, cli.describe(r))
         assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
         local doc = cjson.decode(r.out)
@@ -1053,9 +1064,12 @@ describe("codearts-batchresult", function()
       -- and a closing terminal sends SIGHUP twice)
       for _, case in ipairs({ { "TERM" }, { "HUP" }, { "TERM", twice = true }, { "HUP", twice = true } }) do
         server:reset()
-        server:config { delay_ms = 400 }
+        -- the first answer at once, the second held (half its body, then
+        -- 10 s of nothing): the signal comes once that request has (not 1 s
+        -- in, which a loaded machine reached before the first answer)
+        server:config { stall_body_first = 1, fault_after = 1, stall_ms = 10000 }
         local r = run(concat({ "run", "-f", "json", "--batch-size", "1", "--concurrency", "1" }, list),
-          { interrupt_after = 1.0, signal = case[1], signal_twice = case.twice })
+          { interrupt_when = server:stats_reach("requests", 2), signal = case[1], signal_twice = case.twice })
         assert.are.equal(130, r.status, cli.describe(r))
         assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
         local doc = cjson.decode(r.out)
@@ -1065,27 +1079,32 @@ describe("codearts-batchresult", function()
       server:reset()
       server:config { delay_ms = 400 }
       local r = run({ "run", "-f", "json", list[1] },
-        { interrupt_after = 0.2, signal = "HUP",
+        { interrupt_when = server:stats_reach("requests", 1), signal = "HUP",
           command = "nohup " .. child.interpreter .. " bin/codearts-batchresult" })
       assert.are.equal(0, r.status, cli.describe(r))
     end)
 
     it("takes SIGTERM at once while it waits for stdin that never ends", function()
-      local t0 = br.now()
-      local r = run({ "query" }, { idle_stdin = 6, interrupt_after = 0.5, signal = "TERM" })
+      -- SIGTERM once the tool waits in its read of the pipe (not after a
+      -- time: on a loaded machine it came before the tool took SIGTERM)
+      local r = run({ "query" }, { idle_stdin = 6, signal = "TERM",
+                                   interrupt_when = 'grep -q pipe_ "/proc/$TOOL_PID/wchan"' })
       assert.are.equal(130, r.status, cli.describe(r))
       assert.truthy(r.err:find("interrupted", 1, true), cli.describe(r))
-      assert.is_true(br.now() - t0 < 4, ("took %.2f s"):format(br.now() - t0))
+      assert.is_true(r.after_signal < 3.5, ("took %.2f s after SIGTERM"):format(r.after_signal))
       assert.are.equal(0, requests())
     end)
 
     it("is 130 when Ctrl-C comes in run --query's second half, after a failed start", function()
-      -- Three starts of 0.4 s each, the second failing; Ctrl-C while the
-      -- runs that started are asked about.
+      -- Three starts, the second failing; Ctrl-C while the runs that
+      -- started are asked about: once that query has come, its answer held
+      -- (half its body, then 10 s of nothing).  (It came 1.6 s in, with
+      -- each answer 0.4 s after its request: a loaded machine was still in
+      -- the first half then, or already done.)
       local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
-      server:config { delay_ms = 400, fail_ids = { list[2] } }
+      server:config { fail_ids = { list[2] }, stall_body_first = 1, fault_route = "result", stall_ms = 10000 }
       local r = run(concat({ "run", "--query", "-f", "json", "--batch-size", "1", "--concurrency", "1",
-                             "--max-retries", "0" }, list), { interrupt_after = 1.6 })
+                             "--max-retries", "0" }, list), { interrupt_when = server:stats_reach("result", 1) })
       assert.are.equal(130, r.status, cli.describe(r))
       assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
       local doc = cjson.decode(r.out)

@@ -437,7 +437,17 @@ describe("TLS", function()
     for i = 1, 3 do
       local results = assert(c:query(seed_pairs()))
       for _, r in ipairs(results) do assert.are_not.equal("STALE", r.status, "call " .. i) end
-      if i == 1 then os.execute("sleep 0.3") end
+      -- The stand-in writes its second answer 100 ms after the first: the
+      -- next call waits until it has (a fixed pause could end first on a
+      -- loaded machine, and a request sent before the bytes came can take
+      -- them for its answer, whatever the client does).
+      if i == 1 then
+        local t0 = core.now()
+        while server:stats().stale_written < 1 do
+          assert(core.now() - t0 < 10, "the stand-in wrote no stale answer")
+          os.execute("sleep 0.05")
+        end
+      end
     end
     assert.are.equal(1, server:stats().faults.stale_answer_first)
     assert.are.equal(3, server:stats().requests)

@@ -20,12 +20,21 @@
 --     stdout_closed = true,    -- start the tool with its stdout closed
 --     stdout = "/dev/full",    -- stdout goes to this file instead (r.out is then nil)
 --     interrupt_after = 0.5,   -- send it SIGINT (Ctrl-C) after so many seconds
+--     interrupt_when = "sh",   -- or once this shell command succeeds (asked
+--                              -- every 50 ms, for at most 30 s; $TOOL_PID is
+--                              -- the tool's pid): an event, not a time, which
+--                              -- a loaded machine could reach before the tool
+--                              -- has even started (server:stats_reach makes one)
 --     signal = "TERM",         -- send that signal instead
 --     signal_twice = true,     -- and again at once (as timeout(1) without
 --                              -- --foreground does, to the process group)
 --   })
 --   r.out, r.err, r.status        (under pty, out holds stdout and stderr;
 --                                  with reader, out is what the reader printed)
+--   r.after_signal                (with interrupt_when: seconds from the
+--                                  signal to the tool's end)
+-- With interrupt_when, $SIGNALLED names a file that is not empty once the
+-- signal went, for a reader to wait on.
 local child = require "spec.support.child"
 local files = require "spec.support.files"
 
@@ -64,7 +73,7 @@ function M.run(argv, o)
   -- One SIGINT, as a terminal's Ctrl-C sends: without --foreground,
   -- timeout signals the tool and then its own process group, and the
   -- second one, should it come after the first was handled, kills.
-  if o.interrupt_after then
+  if o.interrupt_after and not o.interrupt_when then
     parts[#parts + 1] = "timeout " .. (o.signal_twice and "" or "--foreground ") .. "--preserve-status -s "
       .. (o.signal or "INT") .. " " .. o.interrupt_after
   end
@@ -72,6 +81,15 @@ function M.run(argv, o)
   parts[#parts + 1] = o.command or (child.interpreter .. " " .. quote(ROOT .. "/bin/codearts-batchresult"))
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local cmd = table.concat(parts, " ")
+  local pidf, sigf, endf
+  if o.interrupt_when then
+    -- The tool's pid, written by the shell that then becomes the tool; it
+    -- runs in the foreground, as from a prompt (a command started with &
+    -- would have SIGINT ignored).
+    pidf, sigf, endf = os.tmpname(), os.tmpname(), os.tmpname()
+    os.remove(sigf)
+    cmd = "sh -c 'echo $$ >\"$0\"; exec \"$@\"' " .. quote(pidf) .. " " .. cmd
+  end
   if o.cwd then cmd = "cd " .. quote(o.cwd) .. " && " .. cmd end
 
   local inf, outf, errf, statusf = os.tmpname(), os.tmpname(), os.tmpname(), os.tmpname()
@@ -93,19 +111,42 @@ function M.run(argv, o)
     files.write(inf, o.stdin or "")
     cmd = cmd .. " <" .. quote(inf)
   end
+  -- (with interrupt_when: the time the tool ended, to the nanosecond)
+  local ended = endf and ("; date +%s.%N >" .. quote(endf)) or ""
   if o.reader then
     -- The tool's own status, not the reader's.
-    cmd = "{ " .. cmd .. " 2>" .. quote(errf) .. "; echo $? >" .. quote(statusf) .. "; } | " .. o.reader
+    cmd = "{ " .. cmd .. " 2>" .. quote(errf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | " .. o.reader
       .. " >" .. quote(outf) .. "; cat " .. quote(statusf)
   else
     cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(o.stdout or outf)) .. " 2>" .. quote(errf)
-      .. "; echo $?"
+      .. "; echo $?" .. ended
+  end
+  if o.interrupt_when then
+    -- A watcher in the background asks the condition until it holds, then
+    -- signals the tool (twice, at once, for signal_twice) and notes when.
+    local kill = "kill -s " .. (o.signal or "INT") .. " \"$TOOL_PID\""
+    local watcher = table.concat({
+      "{ i=0; until [ -s " .. quote(pidf) .. " ] && TOOL_PID=$(cat " .. quote(pidf) .. ") && { " .. o.interrupt_when
+        .. "; } >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge 600 ] && break; sleep 0.05; done",
+      "date +%s.%N >" .. quote(sigf .. ".at"),
+      kill .. (o.signal_twice and ("; " .. kill) or ""),
+      "mv " .. quote(sigf .. ".at") .. " " .. quote(sigf) .. "; } </dev/null >/dev/null 2>&1 & watcher=$!",
+    }, "; ")
+    cmd = "SIGNALLED=" .. quote(sigf) .. "; export SIGNALLED; " .. watcher .. "; " .. cmd
+      .. "; kill $watcher 2>/dev/null"
   end
   if o.sigpipe == "ignore" then cmd = "trap '' PIPE; " .. cmd end
   local p = assert(io.popen(cmd))
   local status = tonumber(p:read("*a"):match("(%d+)%s*$"))
   p:close()
   local r = { out = files.read(outf), err = files.read(errf), status = status, command = cmd }
+  if o.interrupt_when then
+    -- (the watcher may be stopped between its signal and its mv)
+    local at = tonumber(files.read(sigf) or files.read(sigf .. ".at") or "")
+    local done_at = tonumber(files.read(endf) or "")
+    r.after_signal = at and done_at and done_at - at
+    for _, f in ipairs({ pidf, sigf, sigf .. ".at", endf }) do os.remove(f) end
+  end
   os.remove(inf)
   os.remove(outf)
   os.remove(errf)

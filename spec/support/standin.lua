@@ -142,13 +142,28 @@ end
 --   garbage_first = n, echo_first = n, truncate_first = n,
 --   stall_body_first = n } (requests each fault mode took since the reset),
 --   routes = { result = n, run = n, other = n } (API requests per route,
---   counted on arrival, those a fault mode took included) }
+--   counted on arrival, those a fault mode took included),
+--   stale_written (stale_answer_first's second answers written out whole:
+--   a spec waits for it, not for a time, before its next call) }
 -- ok counts the full, proper 200 answers: not garbage_first's nor the
 -- truncated ones, which statuses["200"] counts (a reset counts in neither).
 -- Numbers decode as floats on Lua 5.3+ (lua-cjson), which compare equal to
 -- integers.
 function Server:stats()
   return self:_control("GET", "/_standin/stats")
+end
+
+--- A shell command that succeeds once the stand-in's stats give key a
+-- number of at least n: a number of the stats' top level ("requests",
+-- "run_pipelines"), a route's count ("result", "run") or a status's
+-- ("503"), each key named once in the stats.  For a spec that waits on
+-- what the server saw rather than for a time (spec/support/cli.lua's
+-- interrupt_when).
+function Server:stats_reach(key, n)
+  assert(type(key) == "string" and key:match("^[%w_]+$"), "a key of the stats")
+  local url = self.url .. "/_standin/stats"
+  return ("n=$(%scurl -q -sS --max-time 5 %s %s | grep -o '\"%s\":[0-9]*' | head -n 1 | cut -d: -f2); "
+    .. "[ \"${n:-0}\" -ge %d ]"):format(CLEAN, tls_options(self.tls), shell_quote(url), key, n)
 end
 
 -- Zero the counters, forget the last request, restore the default config.
