@@ -13,7 +13,10 @@
 --   endpoint  "dead" for a port where nothing listens (default: the stand-in)
 --   before    "query": the client first makes one query, which succeeds and
 --             leaves its connection alive, then the row's call
---   pause     (optional) seconds between that query and the row's call
+--   stale     (optional) true: the row's call waits, after that query, until
+--             the stand-in says it has written its stale answer (its
+--             stats' stale_written), so that the bytes are there before the
+--             call; a pause of a fixed time was too short on a loaded machine
 --   options   client options over M.CLIENT
 --   expect    { code, status, retryable, attempts } of the error; and every
 --             item is accounted for: #err.results + #err.results.missing +
@@ -288,7 +291,7 @@ M.rows = {
   -- the server writes a second answer to the first query on its kept-alive
   -- connection: the next call must not take it for its own
   { name = "a query leaves its connection alive; the server answers it twice", op = "query",
-    before = "query", pause = 0.3, standin = { stale_answer_first = 1 }, expect = { ok = true },
+    before = "query", stale = true, standin = { stale_answer_first = 1 }, expect = { ok = true },
     saw = { requests = 2, connections = 2 } },
   -- libcurl sends a query again by itself when the connection it reused
   -- turns out reset, before any answer: so it must see the reset itself
@@ -532,17 +535,27 @@ function M.outcome(row, results, err)
   return out
 end
 
---- Calls k after seconds, as the host waits: nginx's cosocket sleep,
--- Neovim's timer, else the shell's sleep.
-local function after(seconds, k)
-  local ngx, vim = rawget(_G, "ngx"), rawget(_G, "vim")
-  if ngx then
-    ngx.sleep(seconds)
-    return k()
+--- Calls k(true) once the stand-in at url has written its stale answer
+-- (stale_answer_first's), which it does 100 ms after the answer, so that
+-- its bytes are at the client before the next call: not after a pause,
+-- which a loaded machine could outlast (and a request sent before the
+-- bytes came takes them for its answer, whatever the client does).  Its
+-- stats are asked every 50 ms through the curl CLI, outside the library,
+-- the host held meanwhile (os.execute), as a host busy with other work
+-- would be when the bytes come; k(false) after 10 s.
+local function after_stale(url, k)
+  local cmd = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LSAN_OPTIONS curl -q -sS --max-time 5 '"
+    .. url .. "/_standin/stats'"
+  local started = os.time()
+  while os.time() - started <= 10 do
+    local p = io.popen(cmd)
+    local body = p and p:read("*a") or ""
+    if p then p:close() end
+    local n = tonumber(body:match('"stale_written":(%d+)'))
+    if n and n >= 1 then return k(true) end
+    os.execute("sleep 0.05")
   end
-  if vim then return vim.defer_fn(k, math.floor(seconds * 1000)) end
-  os.execute("sleep " .. seconds)
-  return k()
+  return k(false)
 end
 
 --- Runs row with the library br against urls, and calls finish(outcome).
@@ -582,7 +595,13 @@ function M.run(br, row, urls, finish, async)
       local why = "BEFORE: the first query failed: " .. tostring(e)
       return done(nil, setmetatable({ code = "BEFORE" }, { __tostring = function() return why end }))
     end
-    if row.pause then return after(row.pause, main) end
+    if row.stale then
+      return after_stale(urls.standin, function(written)
+        if written then return main() end
+        local why = "BEFORE: the stand-in wrote no stale answer within 10 s"
+        done(nil, setmetatable({ code = "BEFORE" }, { __tostring = function() return why end }))
+      end)
+    end
     main()
   end)
 end

@@ -602,6 +602,16 @@ end
 -- request, which goes again on a new one.  response, or nil, kind,
 -- message, not_sent.  The resty.http adapter sends through it too.
 function M.resending(link, once, ...)
+  if link.keep then
+    -- The worker's event loop turns once before a pooled connection is
+    -- taken: ngx_lua's pool closes one that bytes came on while it was
+    -- idle (an answer no request asked for) only when its loop sees them,
+    -- and a call's batches follow one another without a turn, so the next
+    -- request would take those bytes for its answer.  The pool cannot be
+    -- asked without a wait (libcurl peeks at the socket): 1 ms is the
+    -- shortest that logs nothing (ngx.sleep(0) warns at every call).
+    ngx.sleep(0.001)
+  end
   local res, kind, msg, not_sent, stale = once(...)
   if not res and stale and link.resend then res, kind, msg, not_sent = once(...) end
   if res then return res end
