@@ -109,12 +109,14 @@ describe("a call's end", function()
   it("sends a fresh client's first batches at once over http://", function()
     server:config { delay_ms = 1000 }
     local list = model.make_pairs("first", 3)
-    local c = client({ timeout = 1.6 })
+    -- (3 s one after another; a loaded machine is given 1.5 s over the 1 s,
+    -- and the timeout sends nothing again meanwhile)
+    local c = client({ timeout = 5 })
     local t0 = now()
     local results = assert(c:query(list, { batch_size = 1, concurrency = 3 }))
     assert.are.same(expected(list), results)
     local took = now() - t0
-    assert.is_true(took < 1.6, ("three 1 s batches took %.2f s"):format(took))
+    assert.is_true(took < 2.5, ("three 1 s batches took %.2f s"):format(took))
     assert.are.equal(3, server:stats().max_in_flight)
   end)
 

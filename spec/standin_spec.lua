@@ -1138,7 +1138,9 @@ once.describe("stand-in BatchRunPipeline and test modes over HTTP", function()
   end)
 
   it("delays concurrent requests side by side (delay_ms)", function()
-    s:config({ delay_ms = 300 })
+    -- 1 s each: 4 s one after another, so that the start of four curl
+    -- processes on a loaded machine cannot pass for a delay in series
+    s:config({ delay_ms = 1000 })
     local outs, bodies, parts = {}, {}, {}
     for i = 1, 4 do
       outs[i], bodies[i] = os.tmpname(), os.tmpname()
@@ -1156,8 +1158,8 @@ once.describe("stand-in BatchRunPipeline and test modes over HTTP", function()
       assert.equal(200, r.status)
     end
     assert.truthy(ms, out)
-    assert.is_true(ms >= 290, "took " .. tostring(ms) .. " ms: not delayed")
-    assert.is_true(ms < 900, "took " .. tostring(ms) .. " ms: delays not concurrent")
+    assert.is_true(ms >= 990, "took " .. tostring(ms) .. " ms: not delayed")
+    assert.is_true(ms < 2500, "took " .. tostring(ms) .. " ms: delays not concurrent")
     local st = s:stats()
     assert.equal(4, st.max_in_flight)
     assert.equal(0, st.in_flight)
