@@ -6,12 +6,18 @@
 # build.  Usage: deps.sh build [luas] [test] [bench] [check] [fuzz] [lint]
 # (build: for the Lua LUA_VERSION names, 5.1, 5.3, 5.4 or jit, default 5.4;
 # luas: all four).
+#
+# a|b: either package will do.  Debian's luajit and the luajit2 fork
+# conflict, and a machine may have either (Neovim runs on both): the one
+# present counts, and when neither is, the first that installs without
+# removing anything is installed.  apt-get never removes a package here
+# (--no-remove): a package that conflicts with one installed stops it.
 set -eu
 
 lua_pkgs() {
     case "$1" in
         5.1) echo "lua5.1 liblua5.1-0-dev" ;;
-        jit) echo "luajit2 libluajit2-5.1-dev" ;;
+        jit) echo "luajit2|luajit libluajit2-5.1-dev|libluajit-5.1-dev" ;;
         *) echo "lua$1 liblua$1-dev" ;;
     esac
 }
@@ -35,22 +41,45 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     exit 0
 fi
 
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
 missing=""
-for p in $want; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing="$missing $p"
-    fi
+for group in $want; do
+    found=no
+    for p in $(echo "$group" | tr '|' ' '); do
+        if installed "$p"; then found=yes; break; fi
+    done
+    [ $found = yes ] || missing="$missing $group"
 done
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing missing Debian packages:$missing" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >&2
+    # Of each group, the first alternative apt can install without
+    # removing anything (else the first, and apt says what is in the way).
+    install=""
+    for group in $missing; do
+        pick=${group%%|*}
+        case $group in *"|"*)
+            for p in $(echo "$group" | tr '|' ' '); do
+                if apt-get install -s -q --no-remove --no-install-recommends "$p" >/dev/null 2>&1; then
+                    pick=$p; break
+                fi
+            done ;;
+        esac
+        install="$install $pick"
+    done
+    echo "installing missing Debian packages:$install" >&2
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >&2
+    if ! apt-get install -y -q --no-remove --no-install-recommends $install >&2; then
+        echo "deps.sh: apt-get did not install$install (above; it is not let remove" \
+            "a package here): install them yourself and run make again" >&2
+        exit 1
+    fi
 else
-    echo "missing packages:$missing" >&2
-    echo "install them (e.g. sudo apt-get install$missing) and run make again" >&2
+    echo "missing packages (a|b: either):$missing" >&2
+    echo "install them (e.g. sudo apt-get install$(echo "$missing" | sed 's/|[^ ]*//g')) and run make again" >&2
     exit 1
 fi

@@ -1,0 +1,112 @@
+-- scripts/deps.sh on machines unlike this one, simulated: a copy of this
+-- machine's dpkg status with packages swapped (Debian's luajit for the
+-- luajit2 fork, libcurl's GnuTLS flavour for OpenSSL's), read by the real
+-- dpkg-query (--admindir) and the real apt-get, which only simulates
+-- (-s, with Dir::State::status on the copy).  deps.sh finds both on PATH;
+-- they run as root, as make does when it installs.  Nothing is installed.
+local shell = require "spec.support.shell"
+local q = shell.quote
+
+local root = shell.repo_root()
+local usable = shell.run("command -v dpkg-query && command -v apt-cache && [ \"$(id -u)\" = 0 ]")
+
+-- Fields of apt-cache's records that a dpkg status file may not hold.
+local archive_only = { Filename = true, Size = true, MD5sum = true, SHA256 = true,
+  ["Description-md5"] = true, Tag = true }
+
+-- This machine's status without the packages of drop, with those of add
+-- (as apt-cache knows them) installed, in dir/status.
+local function status_copy(dir, drop, add)
+  local dropped = {}
+  for _, name in ipairs(drop) do dropped[name] = true end
+  local f = assert(io.open("/var/lib/dpkg/status"))
+  local text = f:read("*a")
+  f:close()
+  local out = {}
+  for stanza in (text .. "\n\n"):gmatch("(.-)\n\n+") do
+    local name = stanza:match("^Package: (%S+)")
+    if name and not dropped[name] then out[#out + 1] = stanza end
+  end
+  for _, name in ipairs(add) do
+    local record, ok = shell.run("apt-cache show --no-all-versions " .. q(name))
+    assert(ok, record)
+    local lines = {}
+    for line in record:gsub("\n+$", ""):gmatch("[^\n]+") do
+      if not archive_only[line:match("^([%w-]+):")] then lines[#lines + 1] = line end
+    end
+    table.insert(lines, 2, "Status: install ok installed")
+    out[#out + 1] = table.concat(lines, "\n")
+  end
+  f = assert(io.open(dir .. "/status", "w"))
+  f:write(table.concat(out, "\n\n"), "\n")
+  f:close()
+end
+
+-- deps.sh's output (apt's included) and whether it succeeded, with the
+-- status copy in dir standing in for the machine's.
+local function deps(dir, env, sets)
+  local bin = dir .. "/bin"
+  local wrappers = {
+    ["dpkg-query"] = 'exec /usr/bin/dpkg-query --admindir="$ADMINDIR" "$@"\n',
+    -- update would fetch the real lists: they are already here.
+    ["apt-get"] = '[ "$1" = update ] && exit 0\n'
+      .. 'exec /usr/bin/apt-get -s -o Dir::State::status="$ADMINDIR/status" "$@"\n',
+  }
+  shell.run("mkdir -p " .. q(bin) .. " " .. q(dir .. "/updates") .. " " .. q(dir .. "/info"))
+  for name, body in pairs(wrappers) do
+    local f = assert(io.open(bin .. "/" .. name, "w"))
+    f:write("#!/bin/sh\n", body)
+    f:close()
+  end
+  shell.run("chmod +x " .. q(bin) .. "/*")
+  return shell.run(("cd %s && ADMINDIR=%s PATH=%s:$PATH %s sh scripts/deps.sh %s")
+    :format(q(root), q(dir), q(bin), env, sets))
+end
+
+local luajit2 = { "luajit2", "libluajit2-5.1-2", "libluajit2-5.1-common", "libluajit2-5.1-dev",
+  -- nginx's Lua module needs the fork: a machine with Debian's LuaJIT has none.
+  "libnginx-mod-http-lua", "lua-resty-core", "lua-resty-lrucache" }
+local luajit = { "luajit", "libluajit-5.1-2", "libluajit-5.1-common" }
+
+local function with_status(drop, add, run)
+  local dir = shell.temp_dir()
+  finally(function() shell.remove(dir) end)
+  status_copy(dir, drop, add)
+  return run(dir)
+end
+
+describe("scripts/deps.sh", function()
+  if not usable then
+    pending("needs Debian's dpkg-query and apt-cache, as root")
+    return
+  end
+
+  it("takes Debian's luajit and its headers for luajit2's", function()
+    with_status(luajit2, { "luajit", "libluajit-5.1-2", "libluajit-5.1-common", "libluajit-5.1-dev" },
+      function(dir)
+        local out, ok = deps(dir, "LUA_VERSION=jit", "build luas")
+        assert(ok, out)
+        assert.is_nil(out:find("install", 1, true), out)
+      end)
+  end)
+
+  it("installs the headers of the LuaJIT present, removing nothing", function()
+    with_status(luajit2, luajit, function(dir)
+      local out, ok = deps(dir, "LUA_VERSION=jit", "build")
+      assert(ok, out)
+      assert.truthy(out:find("installing missing Debian packages: libluajit-5.1-dev\n", 1, true), out)
+      assert.truthy(out:find("\nInst libluajit-5.1-dev ", 1, true), out)
+      assert.is_nil(out:find("Remv", 1, true), out)
+    end)
+  end)
+
+  it("stops rather than remove a package in the way (libcurl's GnuTLS flavour)", function()
+    with_status({ "libcurl4-openssl-dev" }, { "libcurl4-gnutls-dev" }, function(dir)
+      local out, ok = deps(dir, "LUA_VERSION=5.4", "build")
+      assert.is_false(ok, out)
+      assert.truthy(out:find("Packages need to be removed but remove is disabled", 1, true), out)
+      assert.truthy(out:find("did not install libcurl4-openssl-dev (above; it is not let remove", 1, true), out)
+      assert.is_nil(out:find("Remv", 1, true), out)
+    end)
+  end)
+end)
