@@ -3,6 +3,7 @@
 #   make test            the busted suite under Lua 5.4, 5.1, 5.3 and LuaJIT
 #                        (installs missing Debian packages first; TEST_LUAS=5.4 for one)
 #   make demo            start the local stand-in, run examples/query.lua against it
+#                        (installs the missing Debian packages it needs first)
 #   make bench           speed figures, each beside its comparison
 #   make lint            luacheck over the Lua, cppcheck and clang-tidy over src/
 #   make rock            the source rock of the release rockspec, from its tag (README: Releasing)
@@ -94,7 +95,7 @@ export LUA_CPATH := ./$(BUILD)/?.so;;
 
 LUA_SOURCES := $(shell find lua -name '*.lua')
 
-.PHONY: all deps deps-build deps-bench test demo bench install clean FORCE
+.PHONY: all deps deps-build deps-demo deps-bench test demo bench install clean FORCE
 
 all: $(MODULE)
 
@@ -136,6 +137,8 @@ deps-build:
 	@[ "$(DEPS)" = none ] || LUA_VERSION=$(LUA_VERSION) sh scripts/deps.sh build
 deps:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build luas test
+deps-demo:
+	@[ "$(DEPS)" = none ] || LUA_VERSION=$(LUA_VERSION) sh scripts/deps.sh build demo
 deps-bench:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build luas test bench
 
@@ -154,7 +157,7 @@ build-all: deps
 test: build-all
 	@TEST_JOBS=$(TEST_JOBS) sh scripts/test.sh $(foreach v,$(TEST_LUAS),$(call lua_of,$(v)))
 
-demo: deps all
+demo: deps-demo all
 	@sh scripts/demo.sh $(LUA)
 
 # The round trips run under LuaJIT too, and the Neovim figure inside

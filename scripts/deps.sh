@@ -3,7 +3,7 @@
 # are installed with apt-get when we are root on Debian; otherwise the
 # script names them and fails.  Where there is no dpkg-query (not Debian),
 # it names what the sets hold, Debian's names, and leaves the check to the
-# build.  Usage: deps.sh build [luas] [test] [bench] [check] [fuzz] [lint]
+# build.  Usage: deps.sh build [luas] [demo] [test] [bench] [check] [fuzz] [lint]
 # (build: for the Lua LUA_VERSION names, 5.1, 5.3, 5.4 or jit, default 5.4;
 # luas: all four).
 #
@@ -23,6 +23,8 @@ lua_pkgs() {
 }
 build="$(lua_pkgs "${LUA_VERSION:-5.4}") libcurl4-openssl-dev libcjson-dev libssl-dev pkg-config make gcc"
 luas="$(lua_pkgs 5.4) $(lua_pkgs 5.1) $(lua_pkgs 5.3) $(lua_pkgs jit)"
+# make demo's stand-in (spec/standin/server.lua) runs on LuaJIT with these.
+demo="luajit2|luajit lua-http lua-luaossl lua-cjson"
 test="lua-busted luarocks lua-http lua-luaossl lua-cjson curl openssl ca-certificates nginx libnginx-mod-http-lua neovim git
       lua-argparse lua-term bsdutils"
 bench="nginx wrk openssl lua-cjson"
