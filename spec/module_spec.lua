@@ -30,6 +30,25 @@ describe("core.so for " .. version, function()
     assert.truthy(needed:find("libcrypto", 1, true))
   end)
 
+  it("is refused, naming both versions and its file, by a Lua layer of another version", function()
+    -- The real module, as a copy of another version would be: all of it
+    -- but VERSION.  The child starts clean of the suite's sanitizers and
+    -- loads the plain build.
+    local shell = require "spec.support.shell"
+    local lua = version == "jit" and "luajit" or "lua" .. version
+    local cpath = "./build/" .. version .. "/?.so"
+    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote(cpath) .. " " .. lua
+      .. [[ -e 'package.loaded["codearts.batchresult.core"] = setmetatable({ VERSION = "0.0.9" },
+        { __index = require "codearts.batchresult.core" })
+      local ok, err = pcall(require, "codearts.batchresult")
+      io.write(tostring(ok), "\n", tostring(err))']])
+    local config = require "codearts.batchresult.config"
+    assert.are.equal("false\ncodearts.batchresult " .. config.VERSION
+      .. " cannot use the C module codearts.batchresult.core 0.0.9 (./build/" .. version
+      .. "/codearts/batchresult/core.so): rebuild it (from a checkout `make LUA_VERSION=" .. version
+      .. "`, and examples/nvim/install.sh again for Neovim's copy; else reinstall the rock)", out)
+  end)
+
   it("takes a transport's string options as strings only (a number would be a string nothing holds)", function()
     local core = require "codearts.batchresult.core"
     for _, name in ipairs({ "ca_file", "ca_path", "proxy" }) do

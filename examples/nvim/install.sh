@@ -2,7 +2,8 @@
 # In the checkout (~/src/codearts-batchresult in init.lua): builds the C
 # module for Neovim's LuaJIT and puts it where Neovim's require finds it,
 # beside the Lua sources; then copies the example plugin into your
-# configuration (README: Neovim).
+# configuration (README: Neovim).  Run it again after updating the checkout:
+# the copy is not rebuilt by make.
 set -e
 make LUA_VERSION=jit
 cp build/jit/codearts/batchresult/core.so lua/codearts/batchresult/core.so

@@ -4,14 +4,44 @@
 -- enforces come from it (core.limits), and a call's timeouts reach the
 -- transports as whole milliseconds made by M.ms.
 local core = require "codearts.batchresult.core"
-local Error = require "codearts.batchresult.error"
-local exchange = require "codearts.batchresult.exchange"
-local input = require "codearts.batchresult.input"
-local regions = require "codearts.batchresult.regions"
 
 local M = {}
 
 M.VERSION = "0.1.0"
+
+-- Where the C module was loaded from: Neovim's require looks in the
+-- runtimepath's lua/ directories first, plain Lua in package.cpath.
+local function core_path()
+  local vim = rawget(_G, "vim")
+  if type(vim) == "table" and vim.api then
+    local found = vim.api.nvim_get_runtime_file("lua/codearts/batchresult/core.so", false)[1]
+    if found then return found end
+  end
+  for template in package.cpath:gmatch("[^;]+") do
+    local path = template:gsub("%?", "codearts/batchresult/core")
+    local f = io.open(path)
+    if f then
+      f:close()
+      return path
+    end
+  end
+  return "not on package.cpath"
+end
+
+-- A C module of another version (a copy left by examples/nvim/install.sh,
+-- an older install earlier on the path) would fail later in ways that name
+-- nothing: stop before anything uses it, saying which is which.
+if core.VERSION ~= M.VERSION then
+  error(("codearts.batchresult %s cannot use the C module codearts.batchresult.core %s (%s): rebuild it"
+    .. " (from a checkout `make LUA_VERSION=%s`, and examples/nvim/install.sh again for Neovim's copy;"
+    .. " else reinstall the rock)"):format(M.VERSION, tostring(core.VERSION), core_path(),
+    rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")), 0)
+end
+
+local Error = require "codearts.batchresult.error"
+local exchange = require "codearts.batchresult.exchange"
+local input = require "codearts.batchresult.input"
+local regions = require "codearts.batchresult.regions"
 M.DEFAULT_USER_AGENT = "codearts-batchresult/" .. M.VERSION
 
 --- Every limit, with where it comes from.  Seconds bound every timeout,
