@@ -1,0 +1,99 @@
+-- bin/codearts-batchresult before the tool runs: what it says when a module
+-- cannot be loaded, and an interrupt while they load.  The tool runs from
+-- the checkout, in a child of this Lua, with LUA_PATH and LUA_CPATH that
+-- hold none of the system's directories: only what a test puts there.
+local shell = require "spec.support.shell"
+local q = shell.quote
+
+local root = shell.repo_root()
+local lua = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+local abi = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
+
+-- A directory with share/ and lib/ trees for LUA_PATH and LUA_CPATH.
+local function module_dir()
+  local dir = shell.temp_dir()
+  finally(function() shell.remove(dir) end)
+  shell.run("mkdir -p " .. q(dir .. "/share") .. " " .. q(dir .. "/lib"))
+  return dir
+end
+
+-- Puts the Debian package's modules for this Lua into dir's trees (links
+-- to the installed files).
+local function add_package(dir, package)
+  local files, ok = shell.run("dpkg -L " .. q(package))
+  assert(ok, files)
+  for path in files:gmatch("[^\n]+") do
+    for _, tree in ipairs({ { "/usr/share/lua/" .. abi .. "/", "/share/" },
+      { "/usr/lib/x86_64-linux-gnu/lua/" .. abi .. "/", "/lib/" } }) do
+      local rel = path:sub(1, #tree[1]) == tree[1] and path:sub(#tree[1] + 1)
+      if rel and rel ~= "" and not rel:find("/$") then
+        local to = dir .. tree[2] .. rel
+        local out, linked = shell.run(("[ -d %s ] && mkdir -p %s || { mkdir -p %s && ln -s %s %s; }")
+          :format(q(path), q(to), q(to:match("^(.*)/")), q(path), q(to)))
+        assert(linked, out)
+      end
+    end
+  end
+end
+
+-- The tool's stderr and exit status, run with only dir's modules beside
+-- the checkout's.  prelude: shell commands before it.
+local function start(dir, prelude)
+  local out = shell.run(("cd %s && %s LUA_PATH=%s LUA_CPATH=%s %s bin/codearts-batchresult --version 2>&1 >/dev/null;"
+    .. " echo \"status=$?\""):format(q(root), prelude or "", q(dir .. "/share/?.lua;" .. dir .. "/share/?/init.lua"),
+    q(dir .. "/lib/?.so"), lua))
+  local err, status = out:match("^(.-)status=(%d+)%s*$")
+  return err, tonumber(status)
+end
+
+describe("bin/codearts-batchresult, starting", function()
+  local usable = shell.run("dpkg -L lua-argparse lua-term lua-cjson >/dev/null")
+
+  it("names each module of others it cannot find and the package that provides it, then starts", function()
+    if not usable then
+      pending("needs Debian's lua-argparse, lua-term and lua-cjson")
+      return
+    end
+    local packages = {
+      argparse = { "lua-argparse", "Debian: lua-argparse; LuaRocks: argparse" },
+      term = { "lua-term", "Debian: lua-term; LuaRocks: lua-term" },
+      cjson = { "lua-cjson", "Debian: lua-cjson; LuaRocks: lua-cjson" },
+    }
+    local dir = module_dir()
+    local named = {}
+    for _ = 1, 4 do
+      local err, status = start(dir)
+      if status == 0 then break end
+      assert.are.equal(3, status, err)
+      local missing = err:match("^codearts%-batchresult: cannot start: module '([^']+)' not found")
+      local package = assert(packages[(missing or ""):match("^[^.]*")], err)
+      -- One line, the package named, and no build hint: make builds none of them.
+      assert.are.equal(("codearts-batchresult: cannot start: module '%s' not found (%s)\n")
+        :format(missing, package[2]), err)
+      named[#named + 1] = package[1]
+      add_package(dir, package[1])
+    end
+    table.sort(named)
+    assert.are.same({ "lua-argparse", "lua-cjson", "lua-term" }, named)
+    local err, status = start(dir)
+    assert.are.equal(0, status, err)
+  end)
+
+  it("exits 130 when interrupted while its modules load", function()
+    -- A module that holds the loading (it says so, then spins) stands in
+    -- for argparse; SIGINT comes once it spins.  LuaJIT's interpreter, not
+    -- its compiled loops, sees the interrupt: the spin is not compiled.
+    -- (A KILL after 20 s ends a tool that did not stop.)
+    local dir = module_dir()
+    local f = assert(io.open(dir .. "/share/argparse.lua", "w"))
+    f:write('if jit then jit.off() end\n',
+      'local ready = assert(io.open(os.getenv("READY"), "w")) ready:close() while true do end\n')
+    f:close()
+    local out = shell.run(("cd %s && READY=%s LUA_PATH=%s LUA_CPATH=%s %s bin/codearts-batchresult --version"
+      .. " 2>%s & pid=$!; i=0; while [ ! -e %s ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done;"
+      .. " kill -INT $pid; (sleep 20; kill -KILL $pid) >/dev/null 2>&1 & wait $pid; echo \"status=$?\"; cat %s")
+      :format(q(root), q(dir .. "/ready"), q(dir .. "/share/?.lua"), q(dir .. "/lib/?.so"), lua,
+        q(dir .. "/err"), q(dir .. "/ready"), q(dir .. "/err")))
+    assert.are.equal("status=130\ncodearts-batchresult: interrupted\n", out)
+  end)
+end)
