@@ -7,6 +7,12 @@
 #   sh examples/release.sh 0.1.0
 set -eu
 version=$1
+# The rocks would fetch from github.com/OWNER, which is no one's.
+placeholders=$(grep -l 'github\.com/OWNER/' ./*.rockspec | tr '\n' ' ')
+if [ -n "$placeholders" ]; then
+    echo "release.sh: replace OWNER, a placeholder, in the source.url of $placeholders(README: Releasing)" >&2
+    exit 1
+fi
 git tag -a "v$version" -m "codearts-batchresult $version"
 make rock
 tree=$(mktemp -d)

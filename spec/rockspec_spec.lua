@@ -9,9 +9,10 @@
 --   then makes side by side in that checkout;
 -- * once per make test: luarocks make for Lua 5.1 with Lua 5.4's headers
 --   named in CFLAGS: the module is built for 5.1 all the same;
--- * once per make test: examples/release.sh in a git copy of the checkout
---   (tag, `make rock`, `luarocks build` of the source rock), and the rock
---   it made installs and queries.
+-- * once per make test: examples/release.sh in a git copy of the checkout,
+--   refused while a rockspec holds OWNER, then with an owner (tag, `make
+--   rock`, `luarocks build` of the source rock), and the rock it made
+--   installs and queries.
 --
 -- Every command runs as a user's would, without the suite's sanitizer
 -- set-up or make variables (spec.support.shell).
@@ -157,6 +158,15 @@ describe("luarocks", function()
       local who = "GIT_AUTHOR_NAME=spec GIT_AUTHOR_EMAIL=spec@invalid GIT_COMMITTER_NAME=spec"
         .. " GIT_COMMITTER_EMAIL=spec@invalid "
       run_in(r, "git init -q && git add -A && " .. who .. "git commit -q -m 'the release'")
+      -- While a rockspec names no owner, nothing is tagged.
+      local refused, ok = shell.run("cd " .. q(r) .. " && " .. who .. "sh examples/release.sh " .. VERSION)
+      assert.is_false(ok, refused)
+      assert.truthy(refused:find("release.sh: replace OWNER, a placeholder, in the source.url of ./"
+        .. RELEASE .. " ./codearts-batchresult-scm-1.rockspec (README: Releasing)\n", 1, true), refused)
+      assert.are.equal("", run_in(r, "git tag"))
+      -- The owner's name given, as README's Releasing says.
+      run_in(r, "sed -i 's|github.com/OWNER/|github.com/example/|' ./*.rockspec && " .. who
+        .. "git commit -q -am 'the owner'")
       local out = run_in(r, who .. "sh examples/release.sh " .. VERSION)
       assert.truthy(out:find("codearts-batchresult-" .. VERSION .. "-1.src.rock builds and loads\n", 1, true), out)
       -- The rock it made installs and queries.
