@@ -11,6 +11,12 @@
 
 LUA_VERSION ?= 5.4
 
+# make splits its words on spaces: a directory with one in it would reach
+# the compiler in pieces, and the build fail blaming something else.
+DIR_VARS := LUA_INCDIR CURL_INCDIR CURL_LIBDIR CJSON_INCDIR CJSON_LIBDIR OPENSSL_INCDIR OPENSSL_LIBDIR
+$(foreach v,$(DIR_VARS),$(if $(word 2,$($(v))),$(error $(v)=$($(v)) holds a space, \
+    which make cannot pass on: name the directory by a path without one (a symbolic link to it))))
+
 # LuaRocks passes LUA_INCDIR and no version: then the headers found there
 # decide the version (scripts/lua-abi.sh), and a LUA_VERSION given beside
 # them must agree.
