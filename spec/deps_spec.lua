@@ -4,6 +4,8 @@
 -- dpkg-query (--admindir) and the real apt-get, which only simulates
 -- (-s, with Dir::State::status on the copy).  deps.sh finds both on PATH;
 -- they run as root, as make does when it installs.  Nothing is installed.
+-- Its subject is no Lua's: it runs once per make test.
+local once = require "spec.support.once"
 local shell = require "spec.support.shell"
 local q = shell.quote
 
@@ -78,7 +80,7 @@ local function with_status(drop, add, run)
   return run(dir)
 end
 
-describe("scripts/deps.sh", function()
+once.describe("scripts/deps.sh", function()
   if not usable then
     pending("needs Debian's dpkg-query and apt-cache, as root")
     return
