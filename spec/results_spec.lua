@@ -618,6 +618,15 @@ describe("summary", function()
     assert.are.same({}, ran)
   end)
 
+  it("raises at a hole, naming the missing element, as wrap does", function()
+    local holed = { { status = "START_SUCCESS" }, nil, { status = "START_FAILED" }, { status = "START_FAILED" } }
+    for _, f in ipairs({ R.summary, R.wrap }) do
+      local ok, e = pcall(f, holed)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find(": element 2 is a nil, not a result table", 1, true), tostring(e))
+    end
+  end)
+
   it("raises on what is not a table", function()
     assert.has_error(function() R.summary(nil) end,
       "codearts.batchresult.results: summary: expected an array of results, got nil")

@@ -30,7 +30,6 @@
 -- called with `.` instead of `:`) raises an error: it is a bug in the
 -- caller, not a runtime failure, so it does not follow the library's
 -- `nil, err` convention.
-local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 
 local M = {}
@@ -170,6 +169,25 @@ local function only_tables(array, name, level)
       error(PREFIX .. name .. ": element " .. i .. " is a " .. type(array[i]) .. ", not a result table", level or 3)
     end
   end
+end
+
+--- The items 1..n of the caller's array, read raw (input.lua's rule: an
+-- __index or __len of the caller's neither runs nor counts), into a list
+-- of the library's.  Raises, naming the function name, at a hole (a whole
+-- number key past a missing one) or an item that is no table.
+local function raw_results(array, name)
+  local out, n = {}, 0
+  while rawget(array, n + 1) ~= nil do
+    n = n + 1
+    out[n] = rawget(array, n)
+  end
+  for k in next, array do
+    if type(k) == "number" and k > n and k % 1 == 0 then
+      error(PREFIX .. name .. ": element " .. n + 1 .. " is a nil, not a result table", 3)
+    end
+  end
+  only_tables(out, name, 4)
+  return out
 end
 
 --- R.wrap(array) -> array: gives a plain result array the methods, in
@@ -382,8 +400,7 @@ function M.summary(results)
   if type(results) ~= "table" then
     error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
   end
-  results = core.raw_copy(results)
-  only_tables(results, "summary")
+  results = raw_results(results, "summary")
   local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
   local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
   local n = #results
