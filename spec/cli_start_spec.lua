@@ -79,21 +79,39 @@ describe("bin/codearts-batchresult, starting", function()
     assert.are.equal(0, status, err)
   end)
 
-  it("exits 130 when interrupted while its modules load", function()
-    -- A module that holds the loading (it says so, then spins) stands in
-    -- for argparse; SIGINT comes once it spins.  LuaJIT's interpreter, not
-    -- its compiled loops, sees the interrupt: the spin is not compiled.
-    -- (A KILL after 20 s ends a tool that did not stop.)
-    local dir = module_dir()
-    local f = assert(io.open(dir .. "/share/argparse.lua", "w"))
+  -- Runs bin/codearts-batchresult --version from root (with env before it)
+  -- while a module that holds the loading (it says so, then spins) stands
+  -- in for one the tool loads, written to path; SIGINT comes once it
+  -- spins.  LuaJIT's interpreter, not its compiled loops, sees the
+  -- interrupt: the spin is not compiled.  (A KILL after 20 s ends a tool
+  -- that did not stop.)  Returns the exit status and stderr as one string.
+  local function interrupted(dir, from, env, path)
+    local f = assert(io.open(path, "w"))
     f:write('if jit then jit.off() end\n',
       'local ready = assert(io.open(os.getenv("READY"), "w")) ready:close() while true do end\n')
     f:close()
-    local out = shell.run(("cd %s && READY=%s LUA_PATH=%s LUA_CPATH=%s %s bin/codearts-batchresult --version"
+    return (shell.run(("cd %s && READY=%s %s %s bin/codearts-batchresult --version"
       .. " 2>%s & pid=$!; i=0; while [ ! -e %s ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done;"
       .. " kill -INT $pid; (sleep 20; kill -KILL $pid) >/dev/null 2>&1 & wait $pid; echo \"status=$?\"; cat %s")
-      :format(q(root), q(dir .. "/ready"), q(dir .. "/share/?.lua"), q(dir .. "/lib/?.so"), lua,
-        q(dir .. "/err"), q(dir .. "/ready"), q(dir .. "/err")))
-    assert.are.equal("status=130\ncodearts-batchresult: interrupted\n", out)
+      :format(q(from), q(dir .. "/ready"), env, lua, q(dir .. "/err"), q(dir .. "/ready"), q(dir .. "/err"))))
+  end
+
+  it("exits 130 when interrupted while its modules load", function()
+    local dir = module_dir()
+    local env = ("LUA_PATH=%s LUA_CPATH=%s"):format(q(dir .. "/share/?.lua"), q(dir .. "/lib/?.so"))
+    assert.are.equal("status=130\ncodearts-batchresult: interrupted\n",
+      interrupted(dir, root, env, dir .. "/share/argparse.lua"))
+  end)
+
+  it("exits 130 when interrupted while the library's error module loads", function()
+    -- In a copy of the tool and the library whose error.lua holds the
+    -- loading: 5.1 and LuaJIT then refuse to load it again, and 5.3 and 5.4
+    -- would run it again, so the tool must tell an interrupt without it.
+    local dir = module_dir()
+    local out, ok = shell.run(("cp -R %s %s %s && ln -s %s %s"):format(q(root .. "/bin"), q(root .. "/lua"), q(dir),
+      q(root .. "/build"), q(dir .. "/build")))
+    assert(ok, out)
+    assert.are.equal("status=130\ncodearts-batchresult: interrupted\n",
+      interrupted(dir, dir, "", dir .. "/lua/codearts/batchresult/error.lua"))
   end)
 end)
