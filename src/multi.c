@@ -6,7 +6,6 @@
 #include "conns.h"
 #include "requirements.h"
 
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
