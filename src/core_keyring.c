@@ -394,20 +394,34 @@ static void release_signer(algorithms *box, signed_request *r, int own) {
     }
 }
 
-/* What l_sign_once returns after the n values a refusal pushed: the sk
- * it read (index 4), for the refusal's redaction. */
+/* The n values a refusal pushed, and after them the sk l_sign_once read
+ * (index 4), for the refusal's redaction: n + 1. */
 static int with_sk(lua_State *L, int n) {
     lua_pushvalue(L, 4);
     return n + 1;
 }
 
-/* core.sign(t) -> authorization, details | nil, message, code, sk
- *               | false, rule, sk, key, value
- * br.sign in one pass, t read once, raw.  false: t breaks one of br.sign's
- * rules about its fields (read_sign_table's rules, and "header": a
- * header's name or value is not a string, with that name and value),
- * which br.sign words from what this returns, never reading t again: sk
- * is the one it read (nil when none), to redact from the words. */
+/* A refusal of br.sign's: the n values on top of the stack handed to
+ * br.sign's Lua wording (upvalue 2), whose nil, err br.sign returns. */
+static int refuse(lua_State *L, int n) {
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_insert(L, -(n + 1));
+    lua_call(L, n, 2);
+    return 2;
+}
+
+/* br.sign(t) -> authorization, details | nil, err: made by
+ * core.signer(words) and called by the caller itself, with no Lua between
+ * (br.sign is a hot path of sans-I/O users).  t is read once, raw, and
+ * signed in the same pass.  A t that is refused is worded by words, a Lua
+ * function, from what this read, never reading t again:
+ *   words(nil, message, code, sk)       it signed nothing (a bad request)
+ *   words(false, rule, sk, key, value)  t breaks one of br.sign's rules
+ *                                       about its fields (read_sign_table's
+ *                                       rules; "header": a header's name or
+ *                                       value is not a string; "table": t is
+ *                                       no table, key its type's name)
+ * where sk is the one it read (nil when none), to redact from the words. */
 static int l_sign_once(lua_State *L) {
     algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     const char *s[N_FIELDS] = {NULL};
@@ -420,7 +434,6 @@ static int l_sign_once(lua_State *L) {
     cab_sign_status st;
     const char *rule;
     int n, status, own, top, i;
-    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     /* Pushed before the read: on 5.1 and LuaJIT this allocates, and a
      * finalizer run by that allocation could change t under the read. */
@@ -428,6 +441,13 @@ static int l_sign_once(lua_State *L) {
     lua_pushnil(L); /* index 3: the headers */
     lua_pushnil(L); /* index 4: the sk */
     top = lua_gettop(L);
+    if (!lua_istable(L, 1)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "table");
+        lua_pushnil(L);
+        lua_pushstring(L, luaL_typename(L, 1));
+        return refuse(L, 4);
+    }
     if ((rule = read_sign_table(L, 3, s, len)) != NULL || (n = collect_headers(L, 3, hs)) < 0) {
         /* What the rule is about is on the stack above top: at most the
          * key and value (collect_headers may have kept others below). */
@@ -438,9 +458,9 @@ static int l_sign_once(lua_State *L) {
         lua_pushstring(L, rule);
         lua_pushvalue(L, 4);
         for (i = 0; i < about; i++) lua_pushvalue(L, -3 - about);
-        return 3 + about;
+        return refuse(L, 3 + about);
     }
-    if (n > CAB_MAX_HEADERS) return with_sk(L, too_many_headers(L));
+    if (n > CAB_MAX_HEADERS) return refuse(L, with_sk(L, too_many_headers(L)));
     req.method = s[F_METHOD];
     req.method_len = len[F_METHOD];
     req.path = s[F_PATH];
@@ -452,20 +472,30 @@ static int l_sign_once(lua_State *L) {
     req.headers = hs;
     req.n_headers = (size_t)n;
     if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK || (st = take_signer(box, &r, &own_auth, &own)) != CAB_SIGN_OK)
-        return with_sk(L, refused(L, st, cab_sign_strerror(st)));
+        return refuse(L, with_sk(L, refused(L, st, cab_sign_strerror(st))));
     st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
     if (st != CAB_SIGN_OK) {
         /* Let go before the pushes below, which may raise.  The header's
          * name is still t's, as nothing was allocated since the read. */
         const cab_header *h = refused_header(st, r.s, hs);
         release_signer(box, &r, own);
-        return with_sk(L, sign_refused(L, st, h));
+        return refuse(L, with_sk(L, sign_refused(L, st, h)));
     }
     lua_pushvalue(L, 2);
     lua_pushlightuserdata(L, &r);
     status = lua_pcall(L, 1, 2, 0);
     release_signer(box, &r, own);
     return status == 0 ? 2 : lua_error(L);
+}
+
+/* core.signer(words) -> br.sign, wording its refusals with words (see
+ * l_sign_once). */
+static int l_signer(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, l_sign_once, 2);
+    return 1;
 }
 
 /* keyring:last() -> canonical request, string to sign, signed headers of
@@ -532,6 +562,6 @@ void cab_register_keyring(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_keyring, 1);
     lua_setfield(L, -3, "keyring");
-    lua_pushcclosure(L, l_sign_once, 1);
-    lua_setfield(L, -2, "sign");
+    lua_pushcclosure(L, l_signer, 1);
+    lua_setfield(L, -2, "signer");
 }

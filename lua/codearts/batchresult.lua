@@ -337,17 +337,19 @@ local SIGN_FIELDS = {
   method = { "string" }, path = { "string" }, query = { "string" }, headers = { "table" },
   body = { "string" }, ak = { "string" }, sk = { "string" },
 }
---- Why br.sign refused a table, as an error, from what core.sign said:
--- nil, message, code, sk when it signed nothing; or false, rule, sk, key,
--- value: the rule of br.sign's that the table breaks, with what core.sign
--- read (the table is never read again: a finalizer may have changed it
--- since), worded as the checks of other tables word it.  Redacted with the
--- sk core.sign read (and the environment's): a header's or a field's name
--- may quote it, pasted in the wrong place.
+--- Why br.sign refused its argument, as nil, err, from what the C side
+-- read (core.signer): nil, message, code, sk when it signed nothing; or
+-- false, rule, sk, key, value: the rule of br.sign's that the argument
+-- breaks, with what it read (the table is never read again: a finalizer
+-- may have changed it since), worded as the checks of other tables word
+-- it.  Redacted with the sk it read (and the environment's): a header's or
+-- a field's name may quote it, pasted in the wrong place.
 local function sign_refused(signed, a, b, c, d)
   local err, sk
   if signed == nil then
     err, sk = Error.new(b, "sign: " .. a), c
+  elseif a == "table" then
+    return nil, Error.invalid("sign's argument must be a table, got " .. c)
   elseif a == "field" then
     err, sk = select(2, input.options({ [c] = d }, SIGN_FIELDS, "sign field", "sign's argument")), b
   elseif a == "missing" then
@@ -357,19 +359,15 @@ local function sign_refused(signed, a, b, c, d)
   else -- "header"
     err, sk = Error.invalid(input.strings_refused({ [c] = d }, "sign: headers")), b
   end
-  return config.input_error_without_secrets(err, { sk = sk }, nil, INPUT_MESSAGE_BYTES)
+  return nil, config.input_error_without_secrets(err, { sk = sk }, nil, INPUT_MESSAGE_BYTES)
 end
 
 --- br.sign{ method, path, query, headers, body, ak, sk } -> authorization,
 -- details, or nil, err.  Signs exactly the headers given (names holding
 -- '_' excepted, as in the official SDKs); X-Sdk-Date must be among them.
 -- details holds canonical_request, string_to_sign and signed_headers.
-function M.sign(t)
-  if type(t) ~= "table" then return nil, Error.invalid("sign's argument must be a table, got " .. type(t)) end
-  -- core.sign reads t raw, in C, and signs it in the same pass.
-  local auth, a, b, c, d = core.sign(t)
-  if auth then return auth, a end
-  return nil, sign_refused(auth, a, b, c, d)
-end
+-- It is C's own function (the table read raw and signed in one pass),
+-- with sign_refused for the words of a refusal.
+M.sign = core.signer(sign_refused)
 
 return M
