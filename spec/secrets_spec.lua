@@ -348,6 +348,25 @@ local function reachable_strings(roots)
   return strings
 end
 
+describe("client:redact", function()
+  -- Text with no secret comes back as it was given (C gives back the
+  -- caller's own string, copying nothing); text that holds one, or is cut,
+  -- comes back redacted or cut, as before.
+  it("gives text holding no secret back whole, and redacts or cuts the rest", function()
+    local core = require "codearts.batchresult.core"
+    local secret = "SKsecretSKsecret0123456789"
+    local k = core.keyring(secret)
+    assert.are.same({ "nothing secret", false }, { k:redact("nothing secret") })
+    assert.are.same({ "", false }, { k:redact("") })
+    assert.are.same({ "nothing secret", false }, { k:redact("nothing secret", 14) })
+    assert.are.same({ "nothing", true }, { k:redact("nothing secret", 7) })
+    assert.are.same({ "a [REDACTED] b", false }, { k:redact("a " .. secret .. " b") })
+    assert.are.same({ "a [REDACTED]", false }, { k:redact("a " .. secret:sub(1, RUN)) })
+    k:close()
+    assert.are.same({ "(not shown: the client was closed)", false }, { k:redact("nothing secret") })
+  end)
+end)
+
 describe("after new(), the SK", function()
   local server
   standin.for_block(function(s) server = s end)
