@@ -405,6 +405,15 @@ describe("decoding returns what it checked", function()
     refused('{"result":[{"pipeline_id":"' .. good .. '","pipeline_run_id":"' .. good .. '","meta":{"a":1,"a":2}}]}',
       'result[1] names the member "a" twice')
     refused('{"result":[],"result":[{"pipeline_id":1}]}', 'the body names the member "result" twice')
+    -- In a later item, which an item that names the same members before it
+    -- lets the check skip comparing pairs: a name its own, or inside.
+    local item = '{"pipeline_id":"' .. good .. '","pipeline_run_id":"' .. good .. '"'
+    refused('{"result":[' .. item .. ',"m":{}},' .. item .. ',"m":{"a":1,"a":2}}]}',
+      'result[2] names the member "a" twice')
+    refused('{"result":[' .. item .. ',"m":1},' .. item .. ',"pipeline_id":1}]}',
+      'result[2] names the member "pipeline_id" twice')
+    refused('{"result":[' .. item .. '},' .. item .. '},' .. item .. ',"pipeline_run_id":"x"}]}',
+      'result[3] names the member "pipeline_run_id" twice')
     -- Many members: the check sorts rather than comparing every pair.
     local members = {}
     for i = 1, 5000 do members[i] = ('"m%d":%d'):format(i, i) end
