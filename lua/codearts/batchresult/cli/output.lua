@@ -99,6 +99,8 @@ end
 -- C1 controls are escaped here, the same data, so that a server's U+009B
 -- (a CSI) cannot drive the terminal the JSON is printed on.
 local function json_string(s, checked)
+  -- Most text is printable ASCII with nothing to escape: quoted as is.
+  if not s:find('[%c"\\\128-\255]') then return '"' .. s .. '"' end
   local e = encode(checked and s or well_formed(s))
   -- cjson also escapes "/": JSON allows it, but no one needs it.
   if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
