@@ -49,6 +49,61 @@ describe("core.so for " .. version, function()
       .. "`, and examples/nvim/install.sh again for Neovim's copy; else reinstall the rock)", out)
   end)
 
+  it("is refused, saying so, by a Lua layer written for another interface of the same version", function()
+    -- A module built from another commit of the same version: here one
+    -- from before INTERFACE (a build of 7f3f7fb, which had core.sign where
+    -- the Lua layer now calls core.signer, failed at require with
+    -- "attempt to call a nil value").
+    local shell = require "spec.support.shell"
+    local lua = version == "jit" and "luajit" or "lua" .. version
+    local cpath = "./build/" .. version .. "/?.so"
+    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote(cpath) .. " " .. lua
+      .. [[ -e 'local core = require "codearts.batchresult.core"
+      package.loaded["codearts.batchresult.core"] = { VERSION = core.VERSION }
+      local ok, err = pcall(require, "codearts.batchresult")
+      io.write(tostring(ok), "\n", tostring(err))']])
+    local config = require "codearts.batchresult.config"
+    assert.are.equal("false\ncodearts.batchresult " .. config.VERSION
+      .. " cannot use the C module codearts.batchresult.core " .. config.VERSION
+      .. " of another build (interface 1, not " .. config.INTERFACE .. ") (./build/" .. version
+      .. "/codearts/batchresult/core.so): rebuild it (from a checkout"
+      .. " `make LUA_VERSION=" .. version .. "`, and examples/nvim/install.sh again for Neovim's copy; else reinstall"
+      .. " the rock)", out)
+  end)
+
+  -- What the Lua layer may call, as this interface has it.  When this
+  -- fails, the module's functions changed: raise CAB_INTERFACE in
+  -- src/core.h and INTERFACE in config.lua together, and write the new
+  -- names here.
+  it("offers the functions and methods of its interface", function()
+    local core = require "codearts.batchresult.core"
+    local config = require "codearts.batchresult.config"
+    local function names(t)
+      local out = {}
+      for k, v in pairs(t) do out[#out + 1] = k .. (type(v) == "function" and "()" or "") end
+      table.sort(out)
+      return table.concat(out, " ")
+    end
+    local function methods(o) return names(debug.getmetatable(o).__index) end
+    local multi = core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000 }
+    local keyring = core.keyring("SK")
+    local offered = {
+      core = names(core), keyring = methods(keyring), multi = methods(multi), call = methods(multi:call()),
+    }
+    multi:close()
+    keyring:close()
+    assert.are.equal(2, config.INTERFACE)
+    assert.are.equal(config.INTERFACE, core.INTERFACE)
+    assert.are.same({
+      core = "INTERFACE VERSION can_yield() decode_error() decode_results() encode_ids() encode_query() file_kind()"
+        .. " keyring() limits multi() new_table() now() null random() raw_copy() read_items() signer()"
+        .. " terminate_as_interrupt()",
+      keyring = "close() last() redact() sign()",
+      multi = "act() call() changes() close() inherited() pending() unwatch() watch()",
+      call = "cancel() close() next() pending() ready() start()",
+    }, offered)
+  end)
+
   it("takes a transport's string options as strings only (a number would be a string nothing holds)", function()
     local core = require "codearts.batchresult.core"
     for _, name in ipairs({ "ca_file", "ca_path", "proxy" }) do

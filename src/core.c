@@ -225,6 +225,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "can_yield");
     lua_pushliteral(L, CAB_VERSION);
     lua_setfield(L, -2, "VERSION");
+    lua_pushinteger(L, CAB_INTERFACE);
+    lua_setfield(L, -2, "INTERFACE");
     lua_createtable(L, 0, (int)(sizeof LIMITS / sizeof LIMITS[0]));
     for (i = 0; i < sizeof LIMITS / sizeof LIMITS[0]; i++) {
         lua_pushinteger(L, LIMITS[i].value);

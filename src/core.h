@@ -7,6 +7,13 @@
 #include "compat.h"
 
 #define CAB_VERSION "0.1.0"
+/* What the Lua layer may call (core.INTERFACE, checked by config.lua):
+ * raised with config.lua's INTERFACE whenever a function or method of the
+ * module is added, removed or renamed, or changes what it takes or gives,
+ * so that a module built from another commit of the same version is
+ * refused (a copy Neovim's install left, say).  1: every build before
+ * core.signer, which had no INTERFACE. */
+#define CAB_INTERFACE 2
 
 /* The one symbol the module exports; everything else is built hidden. */
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L);

@@ -28,13 +28,20 @@ local function core_path()
   return "not on package.cpath"
 end
 
--- A C module of another version (a copy left by examples/nvim/install.sh,
--- an older install earlier on the path) would fail later in ways that name
--- nothing: stop before anything uses it, saying which is which.
-if core.VERSION ~= M.VERSION then
+-- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
+M.INTERFACE = 2
+
+-- A C module of another version or build (a copy left by
+-- examples/nvim/install.sh, an older install earlier on the path) would
+-- fail later in ways that name nothing: stop before anything uses it,
+-- saying which is which.
+if core.VERSION ~= M.VERSION or core.INTERFACE ~= M.INTERFACE then
+  local other = core.VERSION ~= M.VERSION and tostring(core.VERSION)
+    or ("%s of another build (interface %s, not %d)"):format(tostring(core.VERSION), tostring(core.INTERFACE or 1),
+      M.INTERFACE)
   error(("codearts.batchresult %s cannot use the C module codearts.batchresult.core %s (%s): rebuild it"
     .. " (from a checkout `make LUA_VERSION=%s`, and examples/nvim/install.sh again for Neovim's copy;"
-    .. " else reinstall the rock)"):format(M.VERSION, tostring(core.VERSION), core_path(),
+    .. " else reinstall the rock)"):format(M.VERSION, other, core_path(),
     rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")), 0)
 end
 
