@@ -538,6 +538,35 @@ describe("the binding keeps no state between calls", function()
     if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(during) > 0, out) end
   end)
 
+  it("a finalizer may redact text with no secret while its keyring hands out a redaction", function()
+    -- Such a redaction gives its text back as it came, but has rewritten
+    -- the keyring's buffer all the same: it once left that unsaid, and the
+    -- call it ran inside copied the buffer into a block of its own text's
+    -- size (a heap overflow with the longer text, the other text with the
+    -- shorter).  Texts with no secret, alone in the finalizers.
+    for _, other in ipairs({ "plain text, no secret", ("y"):rep(3000) }) do
+      local out, ok = child.run([[
+        local br = require "codearts.batchresult"
+        local on_collect = require "spec.support.on_collect"
+        local sk = "SKsecretSKsecret0123456789"
+        local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = ("a"):rep(32), ak = "AK", sk = sk })
+        local text, other = "quoted: " .. sk .. " and more", os.getenv("OTHER")
+        collectgarbage("setpause", 100)
+        collectgarbage("setstepmul", 1000)
+        local bad = 0
+        for i = 1, 20000 do
+          for _ = 1, 5 do on_collect(function() c:redact(other) end) end
+          local pad = {}
+          for k = 1, i % 13 do pad[k] = {} end
+          if c:redact(text) ~= "quoted: [REDACTED] and more" then bad = bad + 1 end
+        end
+        io.write(("bad %d"):format(bad))
+      ]], { OTHER = other })
+      assert.is_true(ok, out)
+      assert.are.equal("bad 0", out:match("bad %d+$"), out)
+    end
+  end)
+
   it("a finalizer may call br.sign, with another key, while br.sign hands out a signature", function()
     -- br.sign keeps one signer per Lua state between calls; a call made
     -- while another pushes its strings (a finalizer, on 5.1 and LuaJIT)

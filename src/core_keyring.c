@@ -3,8 +3,8 @@
  * redacts sk and the other secrets (a security token, an IAM token) from
  * text a server sent back.  The SK lives only here, in C memory: the HMAC
  * state keyed with it and the redactor's copy, both zeroed when the
- * keyring is closed or collected.  core.sign(t) signs br.sign's table
- * with the key it gives, which is wiped when the call returns. */
+ * keyring is closed or collected.  br.sign(t) (made by core.signer) signs
+ * its table with the key it gives, which is wiped when the call returns. */
 #include <string.h>
 
 #include "core.h"
@@ -15,7 +15,7 @@
 #define ALGORITHMS "codearts.batchresult.algorithms"
 
 /* The state's SHA-256 and HMAC (sign.h), fetched at its first signer: an
- * upvalue of core.keyring and core.sign, freed when the state closes.
+ * upvalue of core.keyring and of br.sign, freed when the state closes.
  * Its finalizer runs before the module is unloaded, since Lua finalizes
  * in the reverse order objects were made, and the loader's handle is
  * older. */
@@ -268,16 +268,20 @@ static int l_sign(lua_State *L) {
     req.n_headers = (size_t)n;
     for (;;) {
         const cab_buf *auth = &k->auth;
+        unsigned long writes;
         st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
+        /* k's buffers changed, whatever st says: a call this one runs
+         * inside (a finalizer, see copied) makes its answer again. */
+        writes = ++k->writes;
         if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
-        if ((copy = copied(L, k, ++k->writes, &auth, 1)) != NULL) break;
+        if ((copy = copied(L, k, writes, &auth, 1)) != NULL) break;
         if (k->closed) return closed_result(L);
     }
     lua_pushlstring(L, copy, k->auth.len);
     return 1;
 }
 
-/* br.sign's fields: the keys core.sign reads, in its slots' order. */
+/* br.sign's fields: the keys it reads, in its slots' order. */
 enum { F_METHOD, F_PATH, F_QUERY, F_HEADERS, F_BODY, F_AK, F_SK, N_FIELDS };
 static const struct {
     const char *name;
@@ -352,7 +356,7 @@ static void push_buf(lua_State *L, const cab_buf *b) {
 }
 
 /* (signed_request) -> authorization, details.  Every push may raise (out
- * of memory, or the error of a finalizer it runs), so core.sign runs this
+ * of memory, or the error of a finalizer it runs), so br.sign runs this
  * protected and lets go of the signer whichever way it ends. */
 static int push_signed(lua_State *L) {
     const signed_request *r = lua_touserdata(L, 1);
@@ -367,7 +371,7 @@ static int push_signed(lua_State *L) {
     return 2;
 }
 
-/* A signer for core.sign, into r: the state's spare (made at its first
+/* A signer for br.sign, into r: the state's spare (made at its first
  * use) unless a call already holds it, else one of r's own, with *own set. */
 static cab_sign_status take_signer(algorithms *box, signed_request *r, cab_buf *own_auth, int *own) {
     cab_sign_status st = CAB_SIGN_OK;
@@ -535,7 +539,11 @@ static int l_redact(lua_State *L) {
     k = check_open(L);
     for (;;) {
         const cab_buf *shown = &k->shown;
-        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return not_shown(L, "out of memory");
+        int failed = cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut);
+        /* k's buffers changed, however it ended: a call this one runs
+         * inside (a finalizer, see copied) makes its answer again. */
+        unsigned long writes = ++k->writes;
+        if (failed) return not_shown(L, "out of memory");
         /* Most text holds no secret: it is given back as it came, with
          * nothing allocated. */
         if (!cut && k->shown.len == len && (len == 0 || memcmp(k->shown.data, text, len) == 0)) {
@@ -543,7 +551,7 @@ static int l_redact(lua_State *L) {
             lua_pushboolean(L, 0);
             return 2;
         }
-        if ((copy = copied(L, k, ++k->writes, &shown, 1)) != NULL) break;
+        if ((copy = copied(L, k, writes, &shown, 1)) != NULL) break;
         if (k->closed) return not_shown(L, "the client was closed");
     }
     lua_pushlstring(L, copy, k->shown.len);
