@@ -11,8 +11,8 @@
  * raised with config.lua's INTERFACE whenever a function or method of the
  * module is added, removed or renamed, or changes what it takes or gives,
  * so that a module built from another commit of the same version is
- * refused (a copy Neovim's install left, say).  1: every build before
- * core.signer, which had no INTERFACE. */
+ * refused (a copy Neovim's install left, say).  Builds before this had
+ * no number. */
 #define CAB_INTERFACE 2
 
 /* The one symbol the module exports; everything else is built hidden. */

@@ -9,7 +9,8 @@
 --   -> exchange.lua (signed request out, results or error back)
 --   -> results.lua (result sets) -> caller.
 -- The request loop lives in Lua, so that a transport may yield or call
--- back; C never calls back into Lua.
+-- back.  No Lua runs inside libcurl; C calls Lua only to word br.sign's
+-- refusals (sign_refused).
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local config = require "codearts.batchresult.config"

@@ -37,8 +37,8 @@ M.INTERFACE = 2
 -- saying which is which.
 if core.VERSION ~= M.VERSION or core.INTERFACE ~= M.INTERFACE then
   local other = core.VERSION ~= M.VERSION and tostring(core.VERSION)
-    or ("%s of another build (interface %s, not %d)"):format(tostring(core.VERSION), tostring(core.INTERFACE or 1),
-      M.INTERFACE)
+    or ("%s of another build (interface %s, not %d)"):format(tostring(core.VERSION),
+      core.INTERFACE and tostring(core.INTERFACE) or "unnumbered", M.INTERFACE)
   error(("codearts.batchresult %s cannot use the C module codearts.batchresult.core %s (%s): rebuild it"
     .. " (from a checkout `make LUA_VERSION=%s`, and examples/nvim/install.sh again for Neovim's copy;"
     .. " else reinstall the rock)"):format(M.VERSION, other, core_path(),
