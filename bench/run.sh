@@ -16,7 +16,8 @@
 #                   and, for context, vs wrk -t1 -c1 over HTTP        (>= 0.5x)
 #   4. batching     10,000 pairs, batches of 100, 8 at once, 50 ms answers,
 #                   median of 300 calls vs the ideal 650 ms           (<= 1.10x)
-#   5. memory       those 300 calls in one process, from call 100 to 300:
+#   5. memory       300 more such calls in that process, made first, each
+#                   after a full collection, from call 100 to 300:
 #                   Lua heap growth (< 64 KB), VmRSS growth (<= 1 MB)
 #   6. the CLI      its own work beside the library call it makes    (< 10%)
 #   7. Neovim       wake-ups while a query with a callback waits 2 s for
@@ -26,7 +27,8 @@
 # The decoding and the round trips run under that Lua and LuaJIT (the
 # module built for each: make bench builds both); the rest under that Lua.  Shorter runs:
 # BENCH_RT_ROUNDS (9) and BENCH_RT_REQUESTS (3000 a side and round),
-# BENCH_BATCH_RUNS (300: most of the run's time, at 0.7 s a call),
+# BENCH_BATCH_RUNS (300 a pass, two passes: most of the run's time, at
+# 0.7 s a call),
 # BENCH_CLI_RUNS (10).  Generated files go to bench/out/.  Exits 0 even
 # when a target is missed (the MISS is printed); non-zero only when the
 # helpers could not be built.
