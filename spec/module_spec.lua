@@ -78,6 +78,27 @@ describe("core.so for " .. version, function()
     assert.are.equal(refusal("unnumbered") .. "\n" .. refusal("1"), out)
   end)
 
+  it("stays loaded while the interpreter closes: objects a finalizer makes then are finalized by its code", function()
+    -- LuaJIT unloads C modules before it finalizes what finalizers made
+    -- during lua_close: a keyring or a transport made then had its __gc
+    -- run in unmapped memory (a segmentation fault at exit).
+    local shell = require "spec.support.shell"
+    local lua = version == "jit" and "luajit" or "lua" .. version
+    local cpath = "./build/" .. version .. "/?.so"
+    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote(cpath) .. " " .. lua
+      .. [[ -e 'local core = require "codearts.batchresult.core"
+      local mt = { __gc = function()
+        _G.late = { core.keyring("SK"), core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000 } }
+      end }
+      _G.keep = newproxy and getmetatable(newproxy(true)) and (function()
+        local p = newproxy(true)
+        getmetatable(p).__gc = mt.__gc
+        return p
+      end)() or setmetatable({}, mt)
+      io.write("closing")'; echo " exit=$?"]])
+    assert.are.equal("closing exit=0\n", out)
+  end)
+
   -- What the Lua layer may call, as this interface has it.  When this
   -- fails, the module's functions changed: raise CAB_INTERFACE in
   -- src/core.h and INTERFACE in config.lua together, and write the new

@@ -1,3 +1,5 @@
+/* (dladdr and RTLD_NODELETE, for pin_module) */
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #include "core.h"
 #include "limit.h"
 
@@ -192,6 +194,19 @@ static void push_can_yield(lua_State *L) {
     lua_pushcclosure(L, l_can_yield, 1);
 }
 
+/* Keeps this module mapped until the process ends (RTLD_NODELETE marks
+ * it so; the handle itself is not needed).  LuaJIT's lua_close unloads C
+ * modules and only then finalizes what finalizers made while it closed (a
+ * client made in one), whose __gc is this module's code: it ran unmapped
+ * memory.  Failing to pin costs only that protection. */
+static void pin_module(void) {
+    static const char here = 0;
+    Dl_info info;
+    void *self;
+    if (dladdr(&here, &info) && info.dli_fname && (self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE)))
+        dlclose(self);
+}
+
 /* core.limits: limit.h, for config.lua and the transports. */
 static const struct {
     const char *name;
@@ -208,6 +223,7 @@ static const struct {
 
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
     size_t i;
+    pin_module();
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");
