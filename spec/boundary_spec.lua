@@ -567,6 +567,32 @@ describe("the binding keeps no state between calls", function()
     end
   end)
 
+  it("a finalizer may close a keyring while its sign turns a number argument into a string", function()
+    -- keyring:sign checked that it was open, then read its arguments; a
+    -- number's string allocates, and a finalizer run by that closed it:
+    -- it then signed with no signer (a segmentation fault).
+    local out, ok = child.run([[
+      local core = require "codearts.batchresult.core"
+      local on_collect = require "spec.support.on_collect"
+      collectgarbage("setpause", 100)
+      collectgarbage("setstepmul", 1000)
+      local n = { signed = 0, closed = 0 }
+      local headers = { Host = "h", ["X-Sdk-Date"] = "20261201T120000Z" }
+      for i = 1, 20000 do
+        local k = assert(core.keyring("SKsecretSKsecret0123456789"))
+        for _ = 1, 5 do on_collect(function() k:close() end) end
+        local pad = {}
+        for j = 1, i % 13 do pad[j] = {} end
+        local auth, _, code = k:sign("AK", "GET", "/p", 67890 + i, headers, 3.5 + i)
+        if auth then n.signed = n.signed + 1 elseif code == "CLOSED" then n.closed = n.closed + 1 end
+      end
+      io.write(("signed %d closed %d"):format(n.signed, n.closed))
+    ]])
+    assert.is_true(ok, out)
+    local signed, closed = out:match("signed (%d+) closed (%d+)$")
+    assert.are.equal(20000, tonumber(signed) + tonumber(closed), out)
+  end)
+
   it("a finalizer may call br.sign, with another key, while br.sign hands out a signature", function()
     -- br.sign keeps one signer per Lua state between calls; a call made
     -- while another pushes its strings (a finalizer, on 5.1 and LuaJIT)

@@ -254,8 +254,6 @@ static int l_sign(lua_State *L) {
     const char *ak = luaL_checklstring(L, 2, &ak_len), *copy;
     cab_sign_status st;
     int n;
-    if (closed(L)) return closed_result(L);
-    k = check_signer(L);
     req.method = luaL_checklstring(L, 3, &req.method_len);
     req.path = luaL_checklstring(L, 4, &req.path_len);
     req.query = luaL_optlstring(L, 5, "", &req.query_len);
@@ -266,6 +264,10 @@ static int l_sign(lua_State *L) {
     if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.headers = hs;
     req.n_headers = (size_t)n;
+    /* Only now: turning a number argument into a string allocates, and a
+     * finalizer run by that may close the keyring. */
+    if (closed(L)) return closed_result(L);
+    k = check_signer(L);
     for (;;) {
         const cab_buf *auth = &k->auth;
         unsigned long writes;
