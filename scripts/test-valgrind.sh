@@ -25,8 +25,9 @@ export LUA_PATH="./?.lua;./lua/?.lua;./lua/?/init.lua;;"
 version=$("$lua" -e 'io.write(rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+"))')
 export LUA_CPATH="./build/$version/?.so;;"
 
-# --keep-debuginfo: Lua unloads the module at exit, before the leak check,
-# and its stack frames would otherwise show as ???.  The driver also gets
+# --keep-debuginfo: Lua unloads C modules at exit, before the leak check
+# (this one stays: src/core.c pins it; cjson and the specs' helpers go),
+# and their stack frames would otherwise show as ???.  The driver also gets
 # --track-origins (where an uninitialised value came from), which would
 # double the suite's time.
 memcheck() {

@@ -203,7 +203,10 @@ static void pin_module(void) {
     static const char here = 0;
     Dl_info info;
     void *self;
-    if (dladdr(&here, &info) && info.dli_fname && (self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE)))
+    /* (RTLD_NOLOAD: the object already loaded, never another file that a
+     * relative path names now) */
+    if (dladdr(&here, &info) && info.dli_fname &&
+        (self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)))
         dlclose(self);
 }
 
