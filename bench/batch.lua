@@ -81,6 +81,7 @@ local ok, err = pcall(function()
   -- The settled pass first: a higher peak the other pass reached would
   -- leave the allocator room that growth could fill unseen.
   local _, heap, rss = pass(true)
+  local settled_hwm = status_kb("VmHWM")
   local times, free_heap, free_rss = pass(false)
   local in_flight = server:stats().max_in_flight
   client:close()
@@ -107,13 +108,13 @@ local ok, err = pcall(function()
   end
   local heap_growth, rss_growth = heap[4] - heap[2], rss[4] - rss[2]
   print()
-  print(("5. Memory of %d more of the same calls, made first (%s), each after a full collection (untimed)")
+  print(("5. Memory of %d other calls like those, made before them (%s), each after a full collection (untimed)")
     :format(RUNS, common.LUA_NAME))
   print("   after call              " .. ("%10d"):rep(#at):format(unpack(at)))
   print("   Lua heap (KB)           " .. ("%10.0f"):rep(#at):format(unpack(heap)))
   print("   VmRSS (MB)              " .. ("%10.2f"):rep(#at):format(mb(rss)))
   print(("   from call %d to %d: Lua heap %+.1f KB (target < %d KB), VmRSS %+.2f MB (target <= 1 MB);"
-    .. " peak RSS %.1f MB"):format(FROM, RUNS, heap_growth, HEAP_KB, rss_growth / 1024, status_kb("VmHWM") / 1024))
+    .. " peak RSS %.1f MB"):format(FROM, RUNS, heap_growth, HEAP_KB, rss_growth / 1024, settled_hwm / 1024))
   print("   for context, the timed calls, one after another, after these:")
   print("   Lua heap (KB)           " .. ("%10.0f"):rep(#at):format(unpack(free_heap)))
   print("   VmRSS (MB)              " .. ("%10.2f"):rep(#at):format(mb(free_rss)))
