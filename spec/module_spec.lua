@@ -10,6 +10,16 @@ end
 local version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
 local so = (os.getenv("CODEARTS_BUILD_DIR") or ("./build/" .. version)) .. "/codearts/batchresult/core.so"
 
+--- The output of a child Lua running code (a shell word: single-quoted)
+-- with only the plain build and the Lua sources on its paths, clean of the
+-- suite's sanitizers.
+local function child(code)
+  local shell = require "spec.support.shell"
+  local lua = version == "jit" and "luajit" or "lua" .. version
+  return sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote("./build/" .. version .. "/?.so")
+    .. " " .. lua .. " -e " .. code)
+end
+
 describe("core.so for " .. version, function()
   it("exports luaopen_codearts_batchresult_core and nothing else of its own", function()
     local defined = {}
@@ -34,11 +44,7 @@ describe("core.so for " .. version, function()
     -- The real module, as a copy of another version would be: all of it
     -- but VERSION.  The child starts clean of the suite's sanitizers and
     -- loads the plain build.
-    local shell = require "spec.support.shell"
-    local lua = version == "jit" and "luajit" or "lua" .. version
-    local cpath = "./build/" .. version .. "/?.so"
-    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote(cpath) .. " " .. lua
-      .. [[ -e 'package.loaded["codearts.batchresult.core"] = setmetatable({ VERSION = "0.0.9" },
+    local out = child([['package.loaded["codearts.batchresult.core"] = setmetatable({ VERSION = "0.0.9" },
         { __index = require "codearts.batchresult.core" })
       local ok, err = pcall(require, "codearts.batchresult")
       io.write(tostring(ok), "\n", tostring(err))']])
@@ -55,11 +61,7 @@ describe("core.so for " .. version, function()
     -- the Lua layer now calls core.signer, failed at require with
     -- "attempt to call a nil value").  One of another number is said by
     -- its number.
-    local shell = require "spec.support.shell"
-    local lua = version == "jit" and "luajit" or "lua" .. version
-    local cpath = "./build/" .. version .. "/?.so"
-    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote(cpath) .. " " .. lua
-      .. [[ -e 'local core = require "codearts.batchresult.core"
+    local out = child([['local core = require "codearts.batchresult.core"
       package.loaded["codearts.batchresult.core"] = { VERSION = core.VERSION }
       local ok, err = pcall(require, "codearts.batchresult")
       io.write(tostring(ok), "\n", tostring(err), "\n")
@@ -82,11 +84,7 @@ describe("core.so for " .. version, function()
     -- LuaJIT unloads C modules before it finalizes what finalizers made
     -- during lua_close: a keyring or a transport made then had its __gc
     -- run in unmapped memory (a segmentation fault at exit).
-    local shell = require "spec.support.shell"
-    local lua = version == "jit" and "luajit" or "lua" .. version
-    local cpath = "./build/" .. version .. "/?.so"
-    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote(cpath) .. " " .. lua
-      .. [[ -e 'local core = require "codearts.batchresult.core"
+    local out = child([['local core = require "codearts.batchresult.core"
       local mt = { __gc = function()
         _G.late = { core.keyring("SK"), core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000 } }
       end }
