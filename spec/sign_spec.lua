@@ -375,6 +375,25 @@ describe("signers reused across calls", function()
       end
     end
   end)
+
+  -- A refused request leaves the signer's canonical request half written
+  -- beside the last string to sign: last() gives none of that mix.
+  it("a keyring's last() gives the last sign's parts, and nothing after a refusal", function()
+    local keyring = core.keyring("secret")
+    assert.is_nil(keyring:last())
+    local call = calls[1]
+    local auth = assert(keyring:sign("AK", "POST", call[1], call[2], call[3], call[4]))
+    local canonical, sts, signed = keyring:last()
+    assert.truthy(canonical:find("^POST\n"))
+    assert.truthy(auth:find("Signature=%x+$"))
+    assert.truthy(sts:find("^SDK%-HMAC%-SHA256\n"))
+    assert.are.equal("content-type;host;x-project-id;x-sdk-date", signed)
+    assert.is_nil(keyring:sign("AK", "POST", "no-slash", "", call[3], call[4]))
+    assert.is_nil(keyring:last())
+    assert(keyring:sign("AK", "POST", call[1], call[2], call[3], call[4]))
+    assert.are.same({ canonical, sts, signed }, { keyring:last() })
+    keyring:close()
+  end)
 end)
 
 describe("fuzzing regressions", function()

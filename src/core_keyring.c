@@ -47,6 +47,8 @@ typedef struct {
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
     unsigned long writes; /* how many signs and redactions wrote its buffers */
+    int last_signed;      /* whether its last sign signed: a refused one leaves the signer's
+                           * canonical request half written */
 } keyring;
 
 static void keyring_free(keyring *k) {
@@ -275,6 +277,7 @@ static int l_sign(lua_State *L) {
         /* k's buffers changed, whatever st says: a call this one runs
          * inside (a finalizer, see copied) makes its answer again. */
         writes = ++k->writes;
+        k->last_signed = st == CAB_SIGN_OK;
         if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
         if ((copy = copied(L, k, writes, &auth, 1)) != NULL) break;
         if (k->closed) return closed_result(L);
@@ -505,8 +508,9 @@ static int l_signer(lua_State *L) {
 }
 
 /* keyring:last() -> canonical request, string to sign, signed headers of
- * the last successful sign: what to compare when a gateway says the
- * signature does not match. */
+ * the last sign, when it signed: what to compare when a gateway says the
+ * signature does not match.  nil when it signed nothing yet, or when the
+ * last sign was refused. */
 static int l_last(lua_State *L) {
     keyring *k = check_signer(L);
     const cab_canon *c = cab_signer_canon(k->s);
@@ -516,8 +520,16 @@ static int l_last(lua_State *L) {
     bufs[0] = &c->canonical;
     bufs[1] = cab_signer_string_to_sign(k->s);
     bufs[2] = &c->signed_headers;
-    while ((copy = copied(L, k, k->writes, bufs, 3)) == NULL)
+    for (;;) {
+        /* (asked again when a finalizer signed with k, or closed it,
+         * while the copy was made) */
         if (k->closed) luaL_argerror(L, 1, "keyring is closed");
+        if (!k->last_signed) {
+            lua_pushnil(L);
+            return 1;
+        }
+        if ((copy = copied(L, k, k->writes, bufs, 3)) != NULL) break;
+    }
     len[0] = bufs[0]->len, len[1] = bufs[1]->len, len[2] = bufs[2]->len;
     lua_pushlstring(L, copy, len[0]);
     lua_pushlstring(L, copy + len[0], len[1]);
