@@ -368,6 +368,22 @@ describe("client:run and client:run_and_query", function()
     end
   end)
 
+  -- The message quotes the run id: redacted before it is quoted, as
+  -- quoting doubles the backslashes of a JSON-escaped form.
+  it("run: a run id that is no id, holding the SK in an escaped form, is quoted redacted", function()
+    local list = ids(1)
+    local escaped = creds.sk:gsub(".", function(c) return ("\\u%04x"):format(c:byte()) end)
+    for _, bad in ipairs({ escaped, (creds.sk:gsub("/", "\\/")) }) do
+      answer_runs { { list[1], bad } }
+      local _, err = client:run(list)
+      assert.are.equal("DECODE", err.code)
+      assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+      for _, piece in ipairs({ "u0073\\u0074", "key-0001", "permanent" }) do
+        assert.falsy(err.message:find(piece, 1, true), err.message)
+      end
+    end
+  end)
+
   it("run_and_query: a run id that is no id is not sent, and the call says so", function()
     local list = ids(2)
     local good = ("%032x"):format(7)

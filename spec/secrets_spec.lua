@@ -23,6 +23,10 @@ local function decoded(s)
   return s
 end
 
+-- A secret as JSON may escape it: every byte \u-escaped, or each "/" as "\/".
+local function json_u(s) return (s:gsub(".", function(c) return ("\\u%04x"):format(c:byte()) end)) end
+local function json_slash(s) return (s:gsub("/", "\\/")) end
+
 --- Fails when text, as it is or decoded, holds RUN bytes in a row of a
 -- secret: a secret whole, or the start a cut would leave.
 local function assert_hidden(text, secrets, where)
@@ -198,6 +202,12 @@ describe("secrets pasted where an id goes", function()
           function() return client:run_and_query({ model.seed[1].pipeline_id }, { [secret] = true }) end,
           -- a long id: redacted before its cut, so no start of the secret shows
           function() return client:query({ { pipeline_id = ("x"):rep(170) .. secret, pipeline_run_id = "y" } }) end,
+          -- JSON-escaped: redacted before the message quotes it, which
+          -- doubles its backslashes
+          function() return client:run({ json_u(secret) }) end,
+          function()
+            return client:query({ { pipeline_id = model.seed[1].pipeline_id, pipeline_run_id = json_slash(secret) } })
+          end,
         }
         for i, call in ipairs(calls) do
           local res, err = call()
@@ -262,6 +272,7 @@ describe("secrets pasted where an id goes", function()
     local errs = {
       select(2, br.sign(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", [sk .. " "] = "v" }))),
       select(2, br.sign(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", [sk] = 1 }))),
+      select(2, br.sign(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", [json_u(sk)] = 1 }))),
       select(2, br.sign(with(sk, "x"))),
       select(2, br.new { endpoint = server.url, project_id = PROJECT, ak = "AK", sk = sk, [sk] = 1 }),
     }

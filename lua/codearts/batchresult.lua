@@ -140,7 +140,7 @@ end
 --- The caller's list for operation row, read once (input.items); a
 -- refusal quotes the bad value, so it is redacted.
 local function items(priv, list, row)
-  local flat, n = input.items(list, row)
+  local flat, n = input.items(list, row, priv.creds.keyring)
   if not flat then redacted(priv, n) end
   return flat, n
 end
@@ -358,7 +358,9 @@ local function sign_refused(signed, a, b, c, d)
   elseif a == "empty" then
     err, sk = Error.invalid("sign: sk is empty"), b
   else -- "header"
-    err, sk = Error.invalid(input.strings_refused({ [c] = d }, "sign: headers")), b
+    local keyring = config.redactor({ sk = b })
+    err, sk = Error.invalid(input.strings_refused({ [c] = d }, "sign: headers", keyring)), b
+    if keyring then keyring:close() end
   end
   return nil, config.input_error_without_secrets(err, { sk = sk }, nil, INPUT_MESSAGE_BYTES)
 end

@@ -167,12 +167,13 @@ function Call:find(answer)
 end
 
 --- Why answer r, taken for an item, holds what no later call could use:
--- an id the server made (row.answer.made) that is no id.  Or nil.
-local function unusable(row, r)
+-- an id the server made (row.answer.made) that is no id, quoted as
+-- keyring redacts it.  Or nil.
+local function unusable(row, r, keyring)
   for name, words in pairs(row.answer.made) do
     if not input.is_id(r[name]) then
-      return ("%s's answer gave pipeline %s the %s %q, which is not 32 letters or digits"):format(row.name,
-        r.pipeline_id, words, r[name])
+      return ("%s's answer gave pipeline %s the %s %s, which is not 32 letters or digits"):format(row.name,
+        r.pipeline_id, words, input.quoted(r[name], keyring))
     end
   end
 end
@@ -232,7 +233,7 @@ function Call:done(job, res, kind, msg, not_sent)
       local at = self:find(r)
       if at and at >= first and at <= last and not found[at] then
         found[at] = r
-        if made and not why then why = unusable(row, r) end
+        if made and not why then why = unusable(row, r, keyring) end
       end
     end
     -- Only now, so that a call interrupted above lists the items not yet

@@ -14,15 +14,26 @@ local Error = require "codearts.batchresult.error"
 
 local M = {}
 
--- The most of a bad id a message quotes: far more than a message shows
--- once it is redacted and cut (batchresult.lua), so that this cut never
--- shows.
+-- The most of a bad id a message quotes: far more than an input error
+-- shows once it is redacted and cut (batchresult.lua), so that there this
+-- cut never shows.
 local QUOTED_BYTES = 1024
 
---- A bad id as a message shows it: a string quoted, anything else by type.
-local function described(v)
-  if type(v) == "string" then return (("%q"):format(v:sub(1, QUOTED_BYTES)):gsub("\\?\n", "\\n")) end
-  return type(v)
+--- A bad id as a message shows it: a string quoted (its first
+-- QUOTED_BYTES, then "…" when there is more), anything else by type.  With
+-- keyring (a core.keyring, or anything with its redact), the string is
+-- redacted before it is quoted: quoting doubles each backslash, which
+-- turns a secret's escaped form (\u0073, \/) into one no redactor reads
+-- as that secret.
+function M.quoted(v, keyring)
+  if type(v) ~= "string" then return type(v) end
+  local shown, cut
+  if keyring then
+    shown, cut = keyring:redact(v, QUOTED_BYTES)
+  else
+    shown, cut = v:sub(1, QUOTED_BYTES), #v > QUOTED_BYTES
+  end
+  return (("%q"):format(shown):gsub("\\?\n", "\\n")) .. (cut and "…" or "")
 end
 
 -- Said when a table the caller gave has a metatable: what it hides is not
@@ -82,7 +93,7 @@ end
 -- as a flat array of id strings, item after item, and the count of items;
 -- or nil, err naming the item, with err.index (its position in the list)
 -- and err.field (nil when the item itself is wrong).
-function M.items(list, row)
+function M.items(list, row, keyring)
   local what = row.what
   if type(list) ~= "table" then
     local shape = row.bare and "id strings" or ("{ " .. table.concat(row.fields, " = …, ") .. " = … }")
@@ -110,7 +121,7 @@ function M.items(list, row)
   elseif problem == "type" and not field and not row.bare then
     message = ("%s must be a table, got %s"):format(name, type(value))
   else
-    message = ("%s must be 32 letters or digits, got %s"):format(name, described(value))
+    message = ("%s must be 32 letters or digits, got %s"):format(name, M.quoted(value, keyring))
   end
   local err = Error.invalid(message)
   err.index, err.field = i, field
@@ -134,12 +145,12 @@ end
 
 --- Why the table t (br.sign's headers) is not a map of strings to
 -- strings, read raw; nil when it is one.
-function M.strings_refused(t, what)
+function M.strings_refused(t, what, keyring)
   for k, v in next, t do
     if type(k) ~= "string" then
       return ("%s must map strings to strings, got a %s key"):format(what, type(k))
     elseif type(v) ~= "string" then
-      return ("%s must map strings to strings, got %s = %s"):format(what, described(k), type(v))
+      return ("%s must map strings to strings, got %s = %s"):format(what, M.quoted(k, keyring), type(v))
     end
   end
 end
