@@ -680,3 +680,163 @@ describe("the binding keeps no state between calls", function()
     assert.is_true(during > 0, "no finalizer ran during a decode")
   end)
 end)
+
+-- The internal core API, driven by hostile Lua: a finalizer runs at any
+-- allocation (before a string is copied, on 5.1 and LuaJIT), and may
+-- change or free what a C function is reading.  Each case failed before
+-- its fix on some Lua (noted), and holds on all four.
+describe("core's functions read what a finalizer may change", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("a finalizer may cancel a call while next() hands out one of its answers", function()
+    -- The cancel gave the slot being read to the next request, whose
+    -- answer then overwrote it: 5.3 returned another request's request
+    -- id; 5.1 and LuaJIT read freed memory (ASan).  The call's other
+    -- request goes to a port that never answers, so the cancel has
+    -- something to cancel.
+    local out, ok = child.run(([[
+      local core = require "codearts.batchresult.core"
+      local on_collect = require "spec.support.on_collect"
+      local peer = require("cqueues.socket").listen("127.0.0.1", 0)
+      assert(peer:listen())
+      local _, _, port = peer:localname()
+      local URL, STALL = %q, "http://127.0.0.1:" .. port .. "/"
+      local m = assert(core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000000 })
+      local c, armed, other, fired, wrong = nil, false, nil, 0, 0
+      local function fin()
+        if armed and c:pending() == 1 then
+          armed, fired = false, fired + 1
+          c:cancel()
+          local c2 = m:call()
+          assert(c2:start("GET", URL .. "/other", {}, ("b"):rep(200000), 5000, false))
+          local _, status, _, rid = c2:next()
+          other = status and rid
+          c2:close()
+        end
+        on_collect(fin)
+      end
+      on_collect(fin)
+      if _VERSION == "Lua 5.4" then collectgarbage("incremental", 0, 1000, 0)
+      else collectgarbage("setpause", 0); collectgarbage("setstepmul", 100000) end
+      for _ = 1, 100 do
+        c = assert(m:call())
+        assert(c:start("GET", URL .. "/first", {}, "", 5000, false))
+        assert(c:start("GET", STALL, {}, "", 5000, false))
+        armed, other = true, nil
+        local _, status, body, rid = c:next()
+        armed = false
+        if status ~= 404 or not body:find("APIG.0101", 1, true) or (other and rid == other) then
+          wrong = wrong + 1
+        end
+        c:close()
+      end
+      io.write(("fired %%d wrong %%d"):format(fired, wrong))
+    ]]):format(server.url))
+    assert.is_true(ok, out)
+    assert.are.equal("0", out:match("wrong (%d+)$"), out)
+  end)
+
+  it("a finalizer may close the client while call:start turns number arguments into strings", function()
+    -- start checked the call, then converted its arguments: a finalizer
+    -- run by that closed the handle, and start used it (a segmentation
+    -- fault on 5.1, 5.3 and LuaJIT).
+    local out, ok = child.run([[
+      local core = require "codearts.batchresult.core"
+      local on_collect = require "spec.support.on_collect"
+      collectgarbage("setpause", 0)
+      collectgarbage("setstepmul", 100000)
+      local started, closed = 0, 0
+      for i = 1, 300 do
+        local m = assert(core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000 })
+        local c = assert(m:call())
+        on_collect(function() m:close() end)
+        local slot, kind = c:start(1e300 + i, 2e300 + i, {}, 3e300, 1000, false)
+        if slot then started = started + 1 elseif kind == "INTERNAL" then closed = closed + 1 end
+        m:close()
+      end
+      io.write(("started %d closed %d"):format(started, closed))
+    ]])
+    assert.is_true(ok, out)
+    local started, closed = out:match("started (%d+) closed (%d+)$")
+    assert.are.equal(300, tonumber(started) + tonumber(closed), out)
+  end)
+
+  it("a finalizer may drop core.multi's options from their table while it reads them", function()
+    -- A string option was read, then popped, while the table held it; a
+    -- finalizer run by a later read could take it out and have it
+    -- collected before it was copied (ASan: use after free, 5.1 and 5.3).
+    local out, ok = child.run([[
+      local core = require "codearts.batchresult.core"
+      local on_collect = require "spec.support.on_collect"
+      local t, armed, n = nil, false, 0
+      local function fin()
+        if armed then
+          n = n + 1
+          if t.ca_file and n == 3 then armed = false; t.ca_file = nil; collectgarbage() end
+        end
+        on_collect(fin)
+      end
+      on_collect(fin)
+      collectgarbage("setpause", 0)
+      collectgarbage("setstepmul", 100000)
+      for i = 1, 50 do
+        t = { connect_timeout_ms = 1000, max_response_bytes = 1000, ca_file = ("/no/such/ca-"):rep(8) .. i }
+        n, armed = 0, true
+        local m = assert(core.multi(t))
+        armed = false
+        m:close()
+      end
+      io.write("made 50")
+    ]])
+    assert.is_true(ok, out)
+    assert.truthy(out:find("made 50$"), out)
+  end)
+
+  it("a finalizer may change the list core's encoders read while they allocate the body", function()
+    -- The ids were read, then the body allocated, then written from what
+    -- was read: a finalizer run by that allocation could put other ids in
+    -- the caller's list and have the first collected.  The body is
+    -- written from the ids the list holds once it is allocated (before the
+    -- fix, 5.3 and 5.4 wrote others, and 5.1 and LuaJIT failed).
+    local out, ok = child.run([[
+      local core = require "codearts.batchresult.core"
+      local on_collect = require "spec.support.on_collect"
+      local flat, armed, n, wrong, changed = nil, false, 0, 0, 0
+      local function id(i, tag) return ("%s%030d"):format(tag, i) end
+      local function fin()
+        if armed then
+          n = n + 1
+          if n == 2 then
+            armed, changed = false, changed + 1
+            for i = 1, #flat do flat[i] = false end
+            collectgarbage()
+            for i = 1, #flat do flat[i] = id(i, "zz") end
+          end
+        end
+        on_collect(fin)
+      end
+      on_collect(fin)
+      collectgarbage("setpause", 0)
+      collectgarbage("setstepmul", 100000)
+      for round = 1, 200 do
+        flat = {}
+        for i = 1, 4 do flat[i] = id(i + round, "aa") end
+        n, armed = 0, true
+        local body = round % 2 == 0 and core.encode_ids("pipeline_ids", flat, 1, 4) or core.encode_query(flat, 1, 2)
+        armed = false
+        -- (the ids it read first, when the finalizer ran only as the body
+        -- was handed out)
+        local first = 1
+        if not body:find(flat[1], 1, true) then first = 2 end
+        for i = 1, 4 do
+          local want = first == 1 and flat[i] or id(i + round, "aa")
+          if not body:find(want, 1, true) then wrong = wrong + 1 end
+        end
+      end
+      io.write(("changed %d wrong %d"):format(changed, wrong))
+    ]])
+    assert.is_true(ok, out)
+    assert.are.equal("0", out:match("wrong (%d+)$"), out)
+  end)
+end)

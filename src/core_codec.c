@@ -234,9 +234,7 @@ static size_t item_range(lua_State *L, int flat, int at, int width, lua_Integer 
 }
 
 /* Entry k (1-based) of the flat list at index flat, which must be a
- * string.  The pointer stays valid while an encoder runs: the flat list,
- * on the stack, holds the string, and nothing changes the list (a
- * finalizer run by the encoder's allocation cannot reach it). */
+ * string.  Taking it allocates nothing. */
 static const char *flat_string(lua_State *L, int flat, lua_Integer k) {
     const char *s;
     lua_rawgeti(L, flat, (int)k);
@@ -246,20 +244,42 @@ static const char *flat_string(lua_State *L, int flat, lua_Integer k) {
     return s;
 }
 
-/* core.encode_query(flat, first, last) -> body
- * {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} for items first..last
- * of a flat list of pairs (read_items with the two id fields). */
-static int l_encode_query(lua_State *L) {
-    lua_Integer first;
-    size_t n = item_range(L, 1, 2, 2, &first), i;
-    cab_pair *pairs = lua_newuserdata(L, n * sizeof *pairs);
-    char *out;
+/* The n pairs from item first on of the flat list at index 1. */
+static void read_pairs(lua_State *L, lua_Integer first, size_t n, cab_pair *pairs) {
+    size_t i;
     for (i = 0; i < n; i++) {
         lua_Integer k = (first - 1 + (lua_Integer)i) * 2;
         pairs[i].pipeline_id = flat_string(L, 1, k + 1);
         pairs[i].pipeline_run_id = flat_string(L, 1, k + 2);
     }
-    out = lua_newuserdata(L, cab_query_size(pairs, n));
+}
+
+/* The n ids from item first on of the flat list at index 2. */
+static void read_ids(lua_State *L, lua_Integer first, size_t n, const char **ids) {
+    size_t i;
+    for (i = 0; i < n; i++) ids[i] = flat_string(L, 2, first + (lua_Integer)i);
+}
+
+/* The encoders read the ids again once the output is allocated, and write
+ * them only then: a finalizer run by that allocation may change the list
+ * (a caller of core's holds it) and have what it held collected.  Should
+ * the ids read then need more room, the output is allocated again. */
+
+/* core.encode_query(flat, first, last) -> body
+ * {"query":[{"pipeline_id":…,"pipeline_run_id":…},…]} for items first..last
+ * of a flat list of pairs (read_items with the two id fields). */
+static int l_encode_query(lua_State *L) {
+    lua_Integer first;
+    size_t n = item_range(L, 1, 2, 2, &first), size;
+    cab_pair *pairs = lua_newuserdata(L, n * sizeof *pairs);
+    char *out;
+    read_pairs(L, first, n, pairs);
+    for (;;) {
+        out = lua_newuserdata(L, size = cab_query_size(pairs, n));
+        read_pairs(L, first, n, pairs);
+        if (cab_query_size(pairs, n) <= size) break;
+        lua_pop(L, 1);
+    }
     lua_pushlstring(L, out, cab_encode_query(pairs, n, out));
     return 1;
 }
@@ -270,11 +290,16 @@ static int l_encode_query(lua_State *L) {
 static int l_encode_ids(lua_State *L) {
     const char *key = check_name(L, 1);
     lua_Integer first;
-    size_t n = item_range(L, 2, 3, 1, &first), i;
+    size_t n = item_range(L, 2, 3, 1, &first), size;
     const char **ids = lua_newuserdata(L, n * sizeof *ids);
     char *out;
-    for (i = 0; i < n; i++) ids[i] = flat_string(L, 2, first + (lua_Integer)i);
-    out = lua_newuserdata(L, cab_ids_size(key, ids, n));
+    read_ids(L, first, n, ids);
+    for (;;) {
+        out = lua_newuserdata(L, size = cab_ids_size(key, ids, n));
+        read_ids(L, first, n, ids);
+        if (cab_ids_size(key, ids, n) <= size) break;
+        lua_pop(L, 1);
+    }
     lua_pushlstring(L, out, cab_encode_ids(key, ids, n, out));
     return 1;
 }

@@ -117,8 +117,9 @@ static long opt_ms(lua_State *L, int t, const char *name) {
 }
 
 /* A string field of table t, or NULL when absent.  A string only (a number
- * would become a new string that nothing holds once popped): the string
- * stays alive, since the table holds it. */
+ * would become a new string).  The value stays on the stack: the table
+ * alone does not keep the string alive, as a finalizer run by a later
+ * allocation may take it out of the table and collect. */
 static const char *opt_string(lua_State *L, int t, const char *name) {
     const char *s = NULL;
     raw_field(L, t, name);
@@ -126,7 +127,6 @@ static const char *opt_string(lua_State *L, int t, const char *name) {
         if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: must be a string", name);
         s = lua_tostring(L, -1);
     }
-    lua_pop(L, 1);
     return s;
 }
 
@@ -301,7 +301,7 @@ static int not_started(lua_State *L, cab_http_status st, const char *message) {
  * is left of the call's deadline.  once: the request must reach the
  * network at most once (it is not idempotent). */
 static int l_start(lua_State *L) {
-    call_box *c = check_call(L);
+    call_box *c;
     const char *method = luaL_checkstring(L, 2);
     const char *url = luaL_checkstring(L, 3);
     const char *ptrs[CAB_MAX_HEADERS];
@@ -314,12 +314,15 @@ static int l_start(lua_State *L) {
     int slot, once;
     multi_box *b;
 
-    if (!c) return 3;
-    b = c->box;
     luaL_checktype(L, 4, LUA_TTABLE);
     body = luaL_optlstring(L, 5, "", &body_len);
     timeout_ms = check_ms(L, 6, "timeout_ms");
     once = lua_toboolean(L, 7);
+    /* Only now, after the arguments: turning a number into a string
+     * allocates, and a finalizer run by that may close the client.
+     * Nothing below allocates in Lua until the transfer is started. */
+    if (!(c = check_call(L))) return 3;
+    b = c->box;
     cab_buf_clear(&b->lines);
     lua_pushnil(L);
     while (lua_next(L, 4)) {

@@ -510,6 +510,10 @@ void cab_multi_cancel(cab_multi *m, unsigned long group) {
     int i;
     for (i = 0; i < m->n_slots; i++) {
         if (group != 0 && m->slots[i].group != group) continue;
+        /* An answer handed out is being read (a finalizer run while
+         * core_multi.c pushes it may cancel its call): it is released by
+         * its reader, never given to another transfer under it. */
+        if (group != 0 && m->slots[i].state == SLOT_FINISHED) continue;
         if (m->slots[i].state == SLOT_RUNNING) {
             (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
             m->running--;
