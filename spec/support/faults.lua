@@ -486,6 +486,19 @@ M.rows = {
   { name = "a 401 APIGW.0303 whose Date is empty", op = "query",
     standin = { banner_first = 1, banner = expired("Date: " .. http_date() .. "\r\nDate:\r\n") },
     expect = { code = "APIGW.0303", status = 401, retryable = false, attempts = NOT_RETRIED } },
+  -- A chunk that announces more than max_response_bytes, then stalls: the
+  -- bytes are counted as they come (libcurl, resty.http), so it is the
+  -- timeout that ends it, on every transport.
+  { name = "a chunk size over max_response_bytes, then the body stalls", op = "query",
+    options = { max_response_bytes = 1024 },
+    standin = { banner_first = 3, banner_hold_ms = 2000, banner = "HTTP/1.1 200 OK\r\n"
+      .. "Transfer-Encoding: chunked\r\n\r\n100000\r\n{\"result\":[" },
+    expect = { code = "TIMEOUT", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "a chunk size over max_response_bytes, then the body stalls", op = "run",
+    options = { max_response_bytes = 1024 },
+    standin = { banner_first = 3, banner_hold_ms = 2000, banner = "HTTP/1.1 200 OK\r\n"
+      .. "Transfer-Encoding: chunked\r\n\r\n100000\r\n{\"result\":[" },
+    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
   { name = "a query leaves its connection alive; the server reads the run and closes without answering",
     op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
     expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },

@@ -431,8 +431,21 @@ local function read_chunked(r, limit, length)
       and (ext == "" or ext:sub(1, 1) == ";") and tonumber(hex, 16)
     if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. quoted(line) end
     if n == 0 then break end
+    if size + n > limit then
+      -- Counted as the bytes come, as libcurl and resty.http count them: a
+      -- size that only announces more than the limit is no answer over it
+      -- until the byte past the limit has come (a server that stalls after
+      -- it is TIMEOUT there, so here too).
+      local left = limit - size + 1
+      while left > 0 do
+        local piece = math.min(left, 65536)
+        local _, cut = r:exact(piece)
+        if cut then return nil, kind_of(cut), "the answer was cut short: " .. cut end
+        left = left - piece
+      end
+      return nil, "RESPONSE_TOO_LARGE", too_large(limit)
+    end
     size = size + n
-    if size > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
     local data
     data, err = r:exact(n + 2)
     if not data then return nil, kind_of(err), "the answer was cut short: " .. err end
