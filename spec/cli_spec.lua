@@ -561,6 +561,9 @@ describe("codearts-batchresult", function()
         { { "query", "--timeout", "0x10", arg_of(SEED[1]) }, "--timeout: expected a number, got '0x10'" },
         { { "query", "--deadline", "0", arg_of(SEED[1]) }, "deadline must be a number of seconds" },
         { { "query", "--timeuot", "3", arg_of(SEED[1]) }, "unknown option '--timeuot'" },
+        -- argparse's hint, on the error's line (not after a "?" for its line feed)
+        { { "query", "--timeuot", "3", arg_of(SEED[1]) }, "unknown option '--timeuot' Did you mean '--timeout'?\n" },
+        { { "quer" }, "unknown command 'quer' Did you mean 'query'?\n" },
         { { "query", "--region", "cn-nowhere-1", arg_of(SEED[1]) }, "unknown region 'cn-nowhere-1'" },
         { { "query", "--failed", "--succeeded", arg_of(SEED[1]) }, "option '--succeeded' can not be used together" },
         { { "run", "--failed", SEED[1].pipeline_id }, "--failed, --succeeded and --reason-kind need --query" },

@@ -444,7 +444,12 @@ function M.main(argv, sys)
       -- tool's own text), then the error, which quotes the command line
       -- as it is: each of its control characters shows as "?", a line
       -- feed too, which could forge a line of the tool's.
-      sys.stderr:write(printable(status.usage, true), "\n\nError: ", printable(status.usage_error), "\n")
+      -- argparse ends some errors with a suggestion of its own on a line
+      -- of its own ("\nDid you mean '--timeout'?"): joined with a space,
+      -- not shown as "?" as a line feed the user typed is.
+      local said, hint = status.usage_error:match("^(.*)\n(Did you mean [^\n]*)$")
+      local message = said and (printable(said) .. " " .. printable(hint)) or printable(status.usage_error)
+      sys.stderr:write(printable(status.usage, true), "\n\nError: ", message, "\n")
     end
     if status.message then sys.stderr:write(NAME, ": ", printable(status.message), "\n") end
     return status.exit
