@@ -39,6 +39,20 @@ end
 local on_collect = require "spec.support.on_collect"
 local child = require "spec.support.child"
 
+-- What a child script of core's functions starts with.
+local CORE_CHILD = 'local core = require "codearts.batchresult.core"; '
+  .. 'local on_collect = require "spec.support.on_collect"; '
+  .. 'local each_collection = require "spec.support.each_collection"\n'
+
+--- Checks a child's run (its output and whether it exited 0) that ends in
+-- "<done> N <closed> M": every one of its total tries ended one way or
+-- the other.
+local function counted(out, ok, done, closed, total)
+  assert.is_true(ok, out)
+  local a, b = out:match(done .. " (%d+) " .. closed .. " (%d+)$")
+  assert.are.equal(total, tonumber(a) + tonumber(b), out)
+end
+
 describe("the caller's tables are read once, raw", function()
   local server
   standin.for_block(function(s) server = s end)
@@ -588,9 +602,7 @@ describe("the binding keeps no state between calls", function()
       end
       io.write(("signed %d closed %d"):format(n.signed, n.closed))
     ]])
-    assert.is_true(ok, out)
-    local signed, closed = out:match("signed (%d+) closed (%d+)$")
-    assert.are.equal(20000, tonumber(signed) + tonumber(closed), out)
+    counted(out, ok, "signed", "closed", 20000)
   end)
 
   it("a finalizer may call br.sign, with another key, while br.sign hands out a signature", function()
@@ -695,28 +707,23 @@ describe("core's functions read what a finalizer may change", function()
     -- id; 5.1 and LuaJIT read freed memory (ASan).  The call's other
     -- request goes to a port that never answers, so the cancel has
     -- something to cancel.
-    local out, ok = child.run(([[
-      local core = require "codearts.batchresult.core"
-      local on_collect = require "spec.support.on_collect"
+    local out, ok = child.run((CORE_CHILD .. [[
       local peer = require("cqueues.socket").listen("127.0.0.1", 0)
       assert(peer:listen())
       local _, _, port = peer:localname()
       local URL, STALL = %q, "http://127.0.0.1:" .. port .. "/"
       local m = assert(core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000000 })
       local c, armed, other, fired, wrong = nil, false, nil, 0, 0
-      local function fin()
-        if armed and c:pending() == 1 then
-          armed, fired = false, fired + 1
-          c:cancel()
-          local c2 = m:call()
-          assert(c2:start("GET", URL .. "/other", {}, ("b"):rep(200000), 5000, false))
-          local _, status, _, rid = c2:next()
-          other = status and rid
-          c2:close()
-        end
-        on_collect(fin)
-      end
-      on_collect(fin)
+      each_collection(function()
+        if not (armed and c:pending() == 1) then return end
+        armed, fired = false, fired + 1
+        c:cancel()
+        local c2 = m:call()
+        assert(c2:start("GET", URL .. "/other", {}, ("b"):rep(200000), 5000, false))
+        local _, status, _, rid = c2:next()
+        other = status and rid
+        c2:close()
+      end)
       if _VERSION == "Lua 5.4" then collectgarbage("incremental", 0, 1000, 0)
       else collectgarbage("setpause", 0); collectgarbage("setstepmul", 100000) end
       for _ = 1, 100 do
@@ -741,9 +748,7 @@ describe("core's functions read what a finalizer may change", function()
     -- start checked the call, then converted its arguments: a finalizer
     -- run by that closed the handle, and start used it (a segmentation
     -- fault on 5.1, 5.3 and LuaJIT).
-    local out, ok = child.run([[
-      local core = require "codearts.batchresult.core"
-      local on_collect = require "spec.support.on_collect"
+    local out, ok = child.run(CORE_CHILD .. [[
       collectgarbage("setpause", 0)
       collectgarbage("setstepmul", 100000)
       local started, closed = 0, 0
@@ -757,27 +762,20 @@ describe("core's functions read what a finalizer may change", function()
       end
       io.write(("started %d closed %d"):format(started, closed))
     ]])
-    assert.is_true(ok, out)
-    local started, closed = out:match("started (%d+) closed (%d+)$")
-    assert.are.equal(300, tonumber(started) + tonumber(closed), out)
+    counted(out, ok, "started", "closed", 300)
   end)
 
   it("a finalizer may drop core.multi's options from their table while it reads them", function()
     -- A string option was read, then popped, while the table held it; a
     -- finalizer run by a later read could take it out and have it
     -- collected before it was copied (ASan: use after free, 5.1 and 5.3).
-    local out, ok = child.run([[
-      local core = require "codearts.batchresult.core"
-      local on_collect = require "spec.support.on_collect"
+    local out, ok = child.run(CORE_CHILD .. [[
       local t, armed, n = nil, false, 0
-      local function fin()
-        if armed then
-          n = n + 1
-          if t.ca_file and n == 3 then armed = false; t.ca_file = nil; collectgarbage() end
-        end
-        on_collect(fin)
-      end
-      on_collect(fin)
+      each_collection(function()
+        if not armed then return end
+        n = n + 1
+        if t.ca_file and n == 3 then armed = false; t.ca_file = nil; collectgarbage() end
+      end)
       collectgarbage("setpause", 0)
       collectgarbage("setstepmul", 100000)
       for i = 1, 50 do
@@ -799,24 +797,19 @@ describe("core's functions read what a finalizer may change", function()
     -- the caller's list and have the first collected.  The body is
     -- written from the ids the list holds once it is allocated (before the
     -- fix, 5.3 and 5.4 wrote others, and 5.1 and LuaJIT failed).
-    local out, ok = child.run([[
-      local core = require "codearts.batchresult.core"
-      local on_collect = require "spec.support.on_collect"
+    local out, ok = child.run(CORE_CHILD .. [[
       local flat, armed, n, wrong, changed = nil, false, 0, 0, 0
       local function id(i, tag) return ("%s%030d"):format(tag, i) end
-      local function fin()
-        if armed then
-          n = n + 1
-          if n == 2 then
-            armed, changed = false, changed + 1
-            for i = 1, #flat do flat[i] = false end
-            collectgarbage()
-            for i = 1, #flat do flat[i] = id(i, "zz") end
-          end
+      each_collection(function()
+        if not armed then return end
+        n = n + 1
+        if n == 2 then
+          armed, changed = false, changed + 1
+          for i = 1, #flat do flat[i] = false end
+          collectgarbage()
+          for i = 1, #flat do flat[i] = id(i, "zz") end
         end
-        on_collect(fin)
-      end
-      on_collect(fin)
+      end)
       collectgarbage("setpause", 0)
       collectgarbage("setstepmul", 100000)
       for round = 1, 200 do
