@@ -564,6 +564,8 @@ describe("codearts-batchresult", function()
         -- argparse's hint, on the error's line (not after a "?" for its line feed)
         { { "query", "--timeuot", "3", arg_of(SEED[1]) }, "unknown option '--timeuot' Did you mean '--timeout'?\n" },
         { { "quer" }, "unknown command 'quer' Did you mean 'query'?\n" },
+        -- (a line feed the user typed shows as "?", even before such words)
+        { { "query", "--x\nDid you mean --timeout?", arg_of(SEED[1]) }, "unknown option '--x?Did you mean" },
         { { "query", "--region", "cn-nowhere-1", arg_of(SEED[1]) }, "unknown region 'cn-nowhere-1'" },
         { { "query", "--failed", "--succeeded", arg_of(SEED[1]) }, "option '--succeeded' can not be used together" },
         { { "run", "--failed", SEED[1].pipeline_id }, "--failed, --succeeded and --reason-kind need --query" },

@@ -258,9 +258,9 @@ local config_spec = {
     default = "json",
     check = function(v)
       return v == "json" or v == "json_slash" or v == "json_u" or v == "percent" or v == "percent_lower"
-        or v == "html" or v == "truncated"
+        or v == "percent_one" or v == "html" or v == "truncated"
     end,
-    what = 'one of "json", "json_slash", "json_u", "percent", "percent_lower", "html", "truncated"',
+    what = 'one of "json", "json_slash", "json_u", "percent", "percent_lower", "percent_one", "html", "truncated"',
   },
   truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
   huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
@@ -1092,6 +1092,8 @@ end
 --   json_slash     the same, written by hand with every "/" as "\/"
 --   json_u         the same, every byte of them as \u00XX
 --   percent        every byte as %XX (percent_lower: %xx), in the message
+--   percent_one    one byte as %XX, the 11th from the end (inside the
+--                  signature of an Authorization header), the rest as is
 --   html           an HTML page (not JSON), a credential starting 150
 --                  bytes in, so that a client's 200-byte snippet would cut it
 --   truncated      the first 24 bytes of each, and "..."
@@ -1106,6 +1108,9 @@ local function echo_body(req)
       quoted[i] = each_byte(c, "%%%02X")
     elseif form == "percent_lower" then
       quoted[i] = each_byte(c, "%%%02x")
+    elseif form == "percent_one" then
+      local at = math.max(1, #c - 10)
+      quoted[i] = c:sub(1, at - 1) .. each_byte(c:sub(at, at), "%%%02X") .. c:sub(at + 1)
     elseif form == "truncated" then
       quoted[i] = c:sub(1, 24) .. "..."
     else

@@ -445,9 +445,10 @@ function M.main(argv, sys)
       -- as it is: each of its control characters shows as "?", a line
       -- feed too, which could forge a line of the tool's.
       -- argparse ends some errors with a suggestion of its own on a line
-      -- of its own ("\nDid you mean '--timeout'?"): joined with a space,
-      -- not shown as "?" as a line feed the user typed is.
-      local said, hint = status.usage_error:match("^(.*)\n(Did you mean [^\n]*)$")
+      -- of its own, after the quoted name ("…'--timeuot'\nDid you mean
+      -- '--timeout'?"): joined with a space, not shown as "?" as a line
+      -- feed the user typed is.
+      local said, hint = status.usage_error:match("^(.*')\n(Did you mean [^\n]*)$")
       local message = said and (printable(said) .. " " .. printable(hint)) or printable(status.usage_error)
       sys.stderr:write(printable(status.usage, true), "\n\nError: ", message, "\n")
     end

@@ -108,15 +108,14 @@ end
 -- the request a server's text answers (authorization: its Authorization
 -- header; nil for a token client, whose token keyring hides).  A server
 -- that echoes the request would show the signature, and with it a request
--- anyone could send again while its X-Sdk-Date holds.  Its forms: raw
--- (JSON decoded), and percent- or \u-escaped in text that is not JSON,
--- made only for a text with such escapes (this runs on every answer with
--- a request id).  A piece of it, cut short, is no signature: nothing can
--- be sent with it.
+-- anyone could send again while its X-Sdk-Date holds.  Raw (JSON decoded)
+-- it is taken out here; in a text with escapes (percent or \u, wholly or
+-- in part) a redactor of the signature's own, made then, reads every mix
+-- of forms, as the client's keyring does for its secrets (this runs on
+-- every answer with a request id, which mostly has none).  A piece of it,
+-- cut short, is no signature: nothing can be sent with it.
 local Signed = {}
 Signed.__index = Signed
-
-local ESCAPES = { "%%%02X", "%%%02x", "\\u%04x", "\\u%04X" }
 
 function Signed:redact(text, limit)
   local sig = self.sig
@@ -130,9 +129,14 @@ function Signed:redact(text, limit)
   if sig and sig ~= "" then
     text = without(text, sig)
     if text:find("%", 1, true) or text:find("\\u") then
-      for _, fmt in ipairs(ESCAPES) do
-        text = without(text, (sig:gsub(".", function(c) return fmt:format(c:byte()) end)))
+      local escaped = self.escaped
+      if not escaped then
+        local why
+        escaped, why = core.keyring(nil, sig)
+        if not escaped then return "(not shown: " .. why .. ")", false end
+        self.escaped = escaped
       end
+      text = escaped:redact(text)
     end
   end
   return self.keyring:redact(text, limit)
@@ -140,7 +144,7 @@ end
 
 function M.with_signature(keyring, authorization)
   if not authorization then return keyring end
-  return setmetatable({ keyring = keyring, authorization = authorization, sig = nil }, Signed)
+  return setmetatable({ keyring = keyring, authorization = authorization, sig = nil, escaped = nil }, Signed)
 end
 
 --- err, about the caller's input, with every secret keyring knows
