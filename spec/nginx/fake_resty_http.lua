@@ -90,19 +90,24 @@ function Client:read_response(params)
     return res
   end
   if (res.headers["transfer-encoding"] or ""):lower() == "chunked" then
-    res.body_reader = function()
-      local line, rerr = sock:receive("*l")
-      if not line then return nil, rerr end
-      local n = tonumber(line, 16)
-      if not n then return nil, "unable to read chunksize" end
-      if n == 0 then
-        sock:receive(2)
-        return nil
+    -- As resty.http's reader: a chunk longer than the size asked for is
+    -- handed over in pieces of that size.
+    local left = 0
+    res.body_reader = function(size)
+      if left == 0 then
+        local line, rerr = sock:receive("*l")
+        if not line then return nil, rerr end
+        left = tonumber(line, 16)
+        if not left then return nil, "unable to read chunksize" end
+        if left == 0 then
+          sock:receive(2)
+          return nil
+        end
       end
-      local chunk
-      chunk, rerr = sock:receive(n)
+      local chunk, rerr = sock:receive(size and math.min(size, left) or left)
       if not chunk then return nil, rerr end
-      sock:receive(2)
+      left = left - #chunk
+      if left == 0 then sock:receive(2) end
       return chunk
     end
     return res

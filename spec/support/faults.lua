@@ -505,6 +505,22 @@ M.rows = {
     saw = { routes = { result = 1, run = 1 } } },
 }
 
+-- The byte past max_response_bytes (13 here) ends a chunked answer as it
+-- comes, in a chunk not yet whole too, whatever the server does next.
+for _, case in ipairs({
+  { "a chunk size past any length, then 14 bytes and a stall", 1500, '7fffffffffffffff\r\n{"result":[]}x' },
+  { "a 13-byte chunk, then one byte of a 2-byte chunk and a close", 0, 'd\r\n{"result":[]}\r\n2\r\nx' },
+  { "a 32-byte chunk of which 14 bytes come, then a close", 0, '20\r\n{"result":[]}xy' },
+}) do
+  for _, op in ipairs({ "query", "run" }) do
+    M.rows[#M.rows + 1] = { name = case[1], op = op, options = { max_response_bytes = 13 },
+      standin = { banner_first = 3, banner_hold_ms = case[2],
+                  banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. case[3] },
+      expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED },
+      saw = op == "query" and { requests = 1 } or { routes = { run = 1 } } }
+  end
+end
+
 --- The row's items: the reference page's six pairs, or their pipelines.
 function M.items(row)
   if row.op == "query" then return model.seed_query end

@@ -122,14 +122,17 @@ end
 local HANDSHAKES = { sslhandshake = true, tlshandshake = true }
 
 --- Reads the body through res.body_reader, each read bounded (through
--- the socket) by what is left of the attempt.  until_close: the body ends
--- with the connection, where resty.http hands over its last bytes with
--- the error "closed".  body, or nil, kind, message.
+-- the socket) by what is left of the attempt, and asking for no more than
+-- the byte past limit: the bytes are counted as they come, as libcurl
+-- counts them, not once a chunk the server announced is whole.
+-- until_close: the body ends with the connection, where resty.http hands
+-- over its last bytes with the error "closed".  body, or nil, kind,
+-- message.
 local function read_body(res, limit, until_close)
   local parts, size = {}, 0
   if not res.body_reader then return "" end
   while true do
-    local chunk, err = res.body_reader(READ_CHUNK)
+    local chunk, err = res.body_reader(math.min(READ_CHUNK, limit - size + 1))
     local last = until_close and err == "closed"
     if err and not last then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
     if not chunk then return table.concat(parts) end
