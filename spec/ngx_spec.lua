@@ -308,6 +308,12 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.is_true(s.max_in_flight >= 2, "max_in_flight " .. tostring(s.max_in_flight))
   end)
 
+  it("sends a request larger than one send's piece (16 KB): 200 pairs in one batch", function()
+    local out = call("/query?n=200&batch_size=200")
+    assert.are.same(expected(generated(200)), ok_outcome(out))
+    assert.are.equal(1, server:stats().requests)
+  end)
+
   it("waits for answers, not in a spin, while a retry is due and every slot is busy", function()
     -- Batch 1 is refused with Retry-After: 1 while batches 2 and 3 stall
     -- for 2 s: from 1 s on, the retry waits for a free slot.  A spin there

@@ -299,6 +299,13 @@ M.rows = {
   { name = "a query leaves its connection alive; the server resets it at the next query", op = "query",
     before = "query", standin = { reset_first = 1, fault_after = 1 }, options = { max_retries = 0 },
     expect = { ok = true }, saw = { requests = 3, faults = { reset_first = 1 } } },
+  -- a reused connection that dies after some bytes of the answer came is no
+  -- connection closed while idle: no transport sends the query again by
+  -- itself (libcurl resends only when no byte of an answer came)
+  { name = "a query leaves its connection alive; at the next query the server closes it in the middle of the headers",
+    op = "query", before = "query", standin = { banner_first = 1, fault_after = 1, banner = CUT_HEAD },
+    options = { max_retries = 0 },
+    expect = { code = "NETWORK", retryable = true, attempts = NOT_RETRIED }, saw = { requests = 2 } },
   -- The timeout bounds the wait for the server, not the caller's own code:
   -- answers that came in while a callback ran past it count
   { name = "the logger blocks past the timeout while the other batches' answers come in", op = "run",

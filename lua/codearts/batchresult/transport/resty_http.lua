@@ -57,7 +57,7 @@ local function head_bytes(headers)
 end
 
 -- The socket methods that wait on the network, besides the reads.
-local WAITS = { connect = true, sslhandshake = true, tlshandshake = true, send = true }
+local WAITS = { connect = true, sslhandshake = true, tlshandshake = true }
 
 --- A socket method's results, as they are, noting in seen when it failed.
 local function noted(seen, name, ok, ...)
@@ -66,11 +66,13 @@ local function noted(seen, name, ok, ...)
 end
 
 --- The reads resty.http makes (receive("*l"), receive(n), receive("*a"),
--- receiveany(max)), each made by r (an http1 reader), which reads in
--- pieces of what has come, each wait armed to what is left of the attempt
--- (http1's Reader:piece says why).  A line is read through r's buffer:
--- the bytes that came after it stay there for the next read.
-local READS = {
+-- receiveany(max)), and its sends, each made by r (an http1 reader), which
+-- reads in pieces of what has come and sends in pieces, each wait armed to
+-- what is left of the attempt (http1's Reader:piece and Reader:send say
+-- why).  A line is read through r's buffer: the bytes that came after it
+-- stay there for the next read.
+local BY_READER = {
+  send = function(r, data) return r:send(data) end,
   receive = function(r, pattern)
     if type(pattern) == "number" then return r:exact(pattern) end
     if pattern == "*l" or pattern == "l" then
@@ -104,8 +106,8 @@ local function bounded(sock, deadline, connect_ms, seen)
   local r = http1.reader(sock, deadline, connect_ms)
   return setmetatable({}, { __index = function(_, name)
     local method = sock[name]
-    if READS[name] then
-      return function(_, ...) return noted(seen, name, READS[name](r, ...)) end
+    if BY_READER[name] then
+      return function(_, ...) return noted(seen, name, BY_READER[name](r, ...)) end
     end
     if not WAITS[name] then
       if type(method) ~= "function" then return method end
@@ -201,7 +203,9 @@ local function send_once(http, cfg, req, u, link, deadline)
   res, err = httpc:request(params)
   if not res then
     local kind = kind_of_error(err)
-    local stale = (httpc:get_reused_times() or 0) > 0 and kind == "NETWORK"
+    -- (as the built-in client and libcurl: only when no byte of an answer
+    -- came; after some, the server had read the request)
+    local stale = (httpc:get_reused_times() or 0) > 0 and kind == "NETWORK" and not reader.got_any
     httpc:close()
     return nil, kind, "sending the request or reading the answer: " .. tostring(err), false, stale
   end
