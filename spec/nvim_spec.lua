@@ -46,7 +46,8 @@ describe("in Neovim", function()
     return got
   end
 
-  it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it closes the client;"
+  it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it (or a dry run's caller)"
+    .. " closes the client;"
     .. " a call without a callback made from one waits synchronously", function()
     local got = nvim("spec/nvim/callbacks.lua")
     assert.is_nil(got.error)
@@ -71,6 +72,8 @@ describe("in Neovim", function()
     assert.are.equal("the client was closed during the call", got.close_message)
     assert.are.equal("12", got.close_accounted)
     assert.are.equal("12", got.sync_inner)
+    assert.are.equal("CLOSED", got.dry_closed_code)
+    assert.are.equal("12", got.dry_closed_accounted)
   end)
 
   it("answers through the callback while the editor keeps running", function()

@@ -22,8 +22,8 @@ local ops = {} -- the operations run_and_query's on_progress saw
 local bomb_ran = false
 local bomb = setmetatable({}, { __tostring = function() bomb_ran = true error("tostring ran") end })
 
--- Each case: a name, the client's extra options, the call's options, and
--- the method (query when none).
+-- Each case: a name, the client's extra options, the call's options, the
+-- method (query when none), and whether to close the client at once.
 local cases
 local c
 cases = {
@@ -53,6 +53,9 @@ cases = {
     seen.sync_inner = ("x"):gsub("x", function() return tostring(#assert(other:query(list))) end)
     other:close()
   end } },
+  -- a dry run whose client is closed on the same turn, before the call
+  -- starts on the next: CLOSED, every item accounted for, as any call
+  { "dry_closed", nil, { dry_run = true }, nil, "close at once" },
 }
 
 local function run(i)
@@ -75,5 +78,6 @@ local function run(i)
   local method = case[4] or "query"
   local ok, err = c[method](c, method == "query" and list or ids, opts)
   if not ok then seen[case[1] .. "_refused"] = tostring(err) end
+  if case[5] then c:close() end
 end
 run(1)

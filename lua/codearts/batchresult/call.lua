@@ -97,17 +97,6 @@ local function request(client, row, uflat, job)
   return exchange.build(client.endpoint, client.creds, row.method, path, query, job.body, os.time() + client.skew)
 end
 
---- The requests the call would send, one per batch, sending nothing.
-local function dry_run(client, row, uflat, count, o)
-  local out = {}
-  for i, job in ipairs(batches(count, o.batch_size)) do
-    local req, err = request(client, row, uflat, job)
-    if not req then return nil, err end
-    out[i] = req
-  end
-  return out
-end
-
 -- A call in flight: what batch.run drives (build, done, stopped).
 local Call = {}
 Call.__index = Call
@@ -122,6 +111,17 @@ Call.__index = Call
 -- attempts fail, and the call asks then.
 function Call:forked()
   return self.handle and self.handle:inherited()
+end
+
+--- The requests the call would send, one per batch, sending nothing.
+function Call:dry_run()
+  local out = {}
+  for i, job in ipairs(self.jobs) do
+    local req, err = request(self.client, self.row, self.uflat, job)
+    if not req then return nil, err end
+    out[i] = req
+  end
+  return out
 end
 
 --- The caller's on_progress or logger: what it raises is kept, and ends
@@ -328,13 +328,18 @@ end
 -- the INTERRUPTED error, which the public methods raise.
 function M.run(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
-  if o.dry_run then return dry_run(client, row, uflat, count, o) end
   local c = setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
     index = index,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
+  if o.dry_run then
+    -- A client closed since the method began (Neovim's callback mode starts
+    -- the call on the editor's next turn) ends it as it ends any call.
+    if client.closed then return c:account(Error.closed()) end
+    return c:dry_run()
+  end
   local t, terr = transport.for_call(client, o.callback ~= nil)
   -- (nothing sent: every item is unanswered)
   if not t then return c:account(terr) end
