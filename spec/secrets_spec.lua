@@ -156,6 +156,23 @@ describe("secrets echoed by a server", function()
     c:close()
   end)
 
+  -- Made one line, the quote holds the secret again, redacted again: each
+  -- piece shorter than [REDACTED] grew the text past the cut.
+  it("a text redacted again once on one line is still cut to its limit", function()
+    local sk = "p w"
+    local code = ("p\tw."):rep(30) -- 120 bytes: under a code's 128
+    local body = ('{"error_code":"%s","error_msg":"m"}'):format((code:gsub("\t", "\\t")))
+    server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = "AKSPACES0001", sk = sk,
+                              max_retries = 0 })
+    local _, err = c:query(seed_pairs())
+    c:close()
+    assert.are.equal(400, err.status)
+    assert.truthy(err.code:find("[REDACTED]", 1, true), err.code)
+    assert.is_true(#err.code <= 128 + #"…", #err.code .. " bytes: " .. err.code)
+  end)
+
   it("a request id too long to show whole is dropped, not cut where a secret begins", function()
     local id = ("r"):rep(120) .. creds.permanent.sk
     local body = '{"error_code":"X.1","error_msg":"no"}'

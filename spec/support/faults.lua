@@ -204,6 +204,11 @@ M.rows = {
     standin = { banner_first = 3, banner = busy_length(#BUSY .. ", " .. #BUSY) },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
     saw = { requests = 3 } },
+  -- (an empty 503 with its length twice, as proxies write one)
+  { name = "a 503 with no body and its Content-Length of 0 given twice", op = "query",
+    standin = { banner_first = 3, banner = busy("Content-Length: 0\r\nContent-Length: 00\r\n", "") },
+    expect = { code = "HTTP", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
   { name = "a 503 whose Content-Length has 17 leading zeros", op = "query",
     standin = { banner_first = 3, banner = busy_length(("0"):rep(17) .. #BUSY) },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },

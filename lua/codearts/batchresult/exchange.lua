@@ -84,8 +84,10 @@ end
 -- again.
 function M.shown(keyring, text, limit)
   local s, cut = keyring:redact(text, limit)
-  s = keyring:redact(Error.one_line(s))
-  return cut and (s .. "…") or s
+  -- (cut again to limit: a secret whole again may be shorter than its marker)
+  local again
+  s, again = keyring:redact(Error.one_line(s), limit)
+  return (cut or again) and (s .. "…") or s
 end
 local shown = M.shown
 

@@ -241,8 +241,8 @@ local function content_length(value)
   local n
   for item in (value .. ","):gmatch("([^,]*),") do
     -- leading zeros say nothing, and take none of the 15 digits
-    local digits = item:match("^[ \t]*0*(%d-)[ \t]*$")
-    if not digits or not item:find("%d") or (n and digits ~= n) then
+    local digits = item:match("^[ \t]*0*(%d+)[ \t]*$")
+    if not digits or (n and digits ~= n) then
       return nil, "bad Content-Length in the answer: " .. quoted(value)
     end
     n = digits
