@@ -336,6 +336,31 @@ describe("a call's end", function()
     collectgarbage("setpause", pause)
   end)
 
+  it("a finalizer that closes the client during a dry run ends it with CLOSED, every pair accounted for", function()
+    local list = model.make_pairs("fin-dry", 2000)
+    for k = 1, 3 do
+      local c = assert(br.new { endpoint = "https://example.invalid", project_id = model.seed_project,
+                                ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk })
+      local cycles = 0
+      local function arm()
+        on_collect(function()
+          cycles = cycles + 1
+          if cycles >= k then c:close() else arm() end
+        end)
+      end
+      collectgarbage()
+      arm()
+      local requests, err = c:query(list, { dry_run = true, batch_size = 1 })
+      c:close()
+      if requests then
+        assert.are.equal(2000, #requests) -- (the collector came too late)
+      else
+        assert.are.equal("CLOSED", err.code)
+        assert.are.equal(2000, #err.results + #err.results.missing + #err.unanswered)
+      end
+    end
+  end)
+
   it("a finalizer that closes the client as a call takes its transport ends the call with CLOSED", function()
     -- A collector that never rests, and a chain of finalizers that closes
     -- the client after a number of collections that changes every round,

@@ -118,6 +118,8 @@ function Call:dry_run()
   local out = {}
   for i, job in ipairs(self.jobs) do
     local req, err = request(self.client, self.row, self.uflat, job)
+    -- (a finalizer may close the client between two batches' signatures)
+    if not req and self.client.closed then return self:account(Error.closed()) end
     if not req then return nil, err end
     out[i] = req
   end
