@@ -395,6 +395,29 @@ describe("br.new refuses", function()
   it("an empty user_agent, which libcurl would leave out of a request that signs it", function()
     refused({ user_agent = "" }, "user_agent must not be empty")
   end)
+  it("a user_agent, security_token or token that libcurl or the signer would not send as given", function()
+    -- libcurl leaves out a header whose value is only white space, after it was signed
+    for _, v in ipairs({ "   ", "\t", " \v\f " }) do
+      refused({ user_agent = v }, "user_agent must not be empty or only white space")
+      -- (a secret's every form is redacted, a tab's one-line form, a space, too: the option names it)
+      assert.are.equal("security_token", refused({ security_token = v }, "security_token").option)
+      assert.are.equal("token", refused({ ak = false, sk = false, token = v }, "token").option)
+    end
+    -- a control character other than a tab is no field value (RFC 9110 5.5): the signer refuses it
+    refused({ user_agent = "app\1" }, "user_agent must not contain a control character other than a tab")
+    refused({ security_token = "tok\127en" }, "security_token must not contain a control character")
+    refused({ ak = false, sk = false, token = "tok\31en" }, "token must not contain a control character")
+    -- from the environment, naming the variable
+    local config = require "codearts.batchresult.config"
+    local env = { HUAWEICLOUD_SDK_AK = "AK", HUAWEICLOUD_SDK_SK = "SK", HUAWEICLOUD_SDK_SECURITY_TOKEN = "  " }
+    local _, err = config.build({ endpoint = "https://example.com", project_id = PROJECT },
+      function(name) return env[name] end)
+    assert.are.equal("environment variable HUAWEICLOUD_SDK_SECURITY_TOKEN must not be empty or only white space",
+      err.message)
+    -- a tab inside is a field value's own
+    assert.truthy(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK",
+      user_agent = "app\t1.0", security_token = "a\tb" }):close()
+  end)
   it("a missing credential", function()
     refused({ sk = false }, "missing credential: sk")
     refused({ ak = false }, "missing credential: ak")

@@ -105,6 +105,28 @@ describe("br.sign", function()
     it("a header name that is not a token", function()
       assert.truthy(try(with("Bad Name", "v")):find("Bad Name", 1, true))
     end)
+    it("a header value the SDKs trim differently: other controls, white space beyond ASCII at an end", function()
+      -- Python's str.strip takes 0x1C-0x1F away, Go's strings.TrimSpace keeps them;
+      -- both take U+00A0 and U+3000 away, Java and Node sign them
+      assert.truthy(try(with("User-Agent", "app\31")):find("User-Agent", 1, true))
+      assert.truthy(try(with("User-Agent", "app\194\160")):find("User-Agent", 1, true))
+      assert.truthy(try(with("User-Agent", "\227\128\128app")):find("User-Agent", 1, true))
+      -- at an end once the tab is trimmed, as the SDKs that trim take both
+      assert.truthy(try(with("User-Agent", "\t\227\128\128app")):find("User-Agent", 1, true))
+      assert.truthy(try(with("User-Agent", "app\194\160 ")):find("User-Agent", 1, true))
+      -- (inside a value, they are the value's own)
+      assert.truthy(br.sign { method = "POST", path = "/p", body = "", ak = "AK", sk = "SK",
+                              headers = with("User-Agent", "\ta\227\128\128 p\194\160p\t") })
+    end)
+    it("an X-Sdk-Content-Sha256 that every SDK would sign as given, not as the body's hash", function()
+      local empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+      assert.truthy(try(with("X-Sdk-Content-Sha256", "unsigned-payload")):find("X-Sdk-Content-Sha256", 1, true))
+      assert.truthy(try(with("X-Sdk-Content-Sha256", empty:upper())):find("X-Sdk-Content-Sha256", 1, true))
+      assert.truthy(try(with("X-Sdk-Content-Sha256", empty), { body = "{}" }):find("X-Sdk-Content-Sha256", 1, true))
+      local _, d = br.sign { method = "POST", path = "/p", headers = with("X-Sdk-Content-Sha256", " " .. empty),
+                             body = "", ak = "AK", sk = "SK" }
+      assert.are.equal(empty, d.canonical_request:match("\n([^\n]*)$"))
+    end)
     it("the same header twice in different case", function()
       assert.truthy(try(with("host", "other")):lower():find("twice"))
       -- unsigned ones too (a name with "_"): they are sent all the same

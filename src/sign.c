@@ -65,17 +65,48 @@ static int all_in(const char *s, size_t n, unsigned char cls) {
     return (all_classes(s, n) & cls) == cls;
 }
 
-/* Whether s[0..n) holds CR, LF or NUL, eight bytes at a time (word.h). */
-static int has_cr_lf_nul(const char *s, size_t n) {
-    uint64_t hit = 0, w;
-    size_t i = 0;
+/* Whether the UTF-8 at s[0..n) starts (at_end = 0) or ends (at_end = 1)
+ * with a Unicode White_Space character beyond ASCII: U+0085, U+00A0,
+ * U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, and
+ * U+FEFF.  Go's strings.TrimSpace and Python's str.strip trim these from a
+ * header value (Node's trim too, but for U+0085), Java and Node sign them:
+ * no one signature matches every signer. */
+static int unicode_space_edge(const char *s, size_t n, int at_end) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t k;
+    for (k = 2; k <= 3 && k <= n; k++) {
+        const unsigned char *c = at_end ? u + n - k : u;
+        if (k == 2 && c[0] == 0xC2 && (c[1] == 0x85 || c[1] == 0xA0)) return 1;
+        if (k == 3) {
+            unsigned cp;
+            if ((c[0] & 0xF0) != 0xE0 || (c[1] & 0xC0) != 0x80 || (c[2] & 0xC0) != 0x80) continue;
+            cp = (unsigned)(c[0] & 0x0F) << 12 | (unsigned)(c[1] & 0x3F) << 6 | (c[2] & 0x3F);
+            if (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+                cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether c is a control character other than a tab: no field value
+ * holds one (RFC 9110 5.5), and the SDKs trim them differently (Python
+ * strips 0x1C-0x1F, Go keeps them). */
+#define FIELD_CONTROL(c) (((unsigned char)(c) < ' ' && (c) != '\t') || (unsigned char)(c) == 0x7f)
+
+/* Whether s[0..n) holds such a control, eight bytes at a time (word.h): a
+ * word that may hold one (it has a byte below a space) is read byte by byte. */
+static int has_field_control(const char *s, size_t n) {
+    size_t i = 0, j;
     for (; i + 8 <= n; i += 8) {
-        w = cab_word(s + i);
-        hit |= cab_word_has(w, '\r') | cab_word_has(w, '\n') | cab_word_has(w, '\0');
+        uint64_t w = cab_word(s + i);
+        if (!(cab_word_below(w, ' ') | cab_word_has(w, 0x7f))) continue;
+        for (j = i; j < i + 8; j++)
+            if (FIELD_CONTROL(s[j])) return 1;
     }
     for (; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
-    return hit != 0;
+        if (FIELD_CONTROL(s[i])) return 1;
+    return 0;
 }
 
 static int is_token(const char *s, size_t n) { return n > 0 && all_in(s, n, CC_TCHAR); }
@@ -319,10 +350,16 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
      * Then sort the signed ones by name (insertion sort: a handful). */
     for (i = 0; i < req->n_headers; i++) {
         const cab_header *h = &req->headers[i];
+        const char *v;
+        size_t n;
         c->bad_header = i;
         unsigned char all = all_classes(h->name, h->name_len);
         if (h->name_len == 0 || !(all & CC_TCHAR)) return CAB_SIGN_BAD_HEADER_NAME;
-        if (has_cr_lf_nul(h->value, h->value_len)) return CAB_SIGN_BAD_HEADER_VALUE;
+        if (has_field_control(h->value, h->value_len)) return CAB_SIGN_BAD_HEADER_VALUE;
+        /* (what is left once the ASCII white space is trimmed: the SDKs
+         * that trim take both) */
+        trimmed(h, &v, &n);
+        if (unicode_space_edge(v, n, 0) || unicode_space_edge(v, n, 1)) return CAB_SIGN_BAD_HEADER_VALUE;
         if (!(all & CC_SIGNABLE)) {
             /* Unsigned, but sent all the same: twice is refused too. */
             for (j = 0; j < nu; j++)
@@ -581,6 +618,23 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
         memcpy(payload, CAB_UNSIGNED_PAYLOAD, sizeof CAB_UNSIGNED_PAYLOAD);
     else if ((st = cab_signer_sha256_hex(s, req->body, req->body_len, payload)))
         return st;
+    else {
+        /* Every SDK signs an X-Sdk-Content-Sha256 header's value as the
+         * payload line, whatever it holds; the body's hash is that value
+         * only when it is the hash, in lower case. */
+        size_t i;
+        for (i = 0; i < req->n_headers; i++) {
+            const cab_header *h = &req->headers[i];
+            const char *v;
+            size_t n;
+            if (!name_is(h, "x-sdk-content-sha256", 20)) continue;
+            trimmed(h, &v, &n);
+            if (n != 64 || memcmp(v, payload, 64) != 0) {
+                s->canon.bad_header = i;
+                return CAB_SIGN_BAD_CONTENT_SHA256;
+            }
+        }
+    }
     if ((st = cab_canonicalize(req, payload, &s->canon))) return st;
     if ((st = hash_canonical(s, crhash))) return st;
 
@@ -631,12 +685,15 @@ const char *cab_sign_strerror(cab_sign_status st) {
     case CAB_SIGN_BAD_QUERY:
         return "query starts with '?', or holds '#' or a control character (give what follows the '?')";
     case CAB_SIGN_BAD_HEADER_NAME: return "header name is not an HTTP token";
-    case CAB_SIGN_BAD_HEADER_VALUE: return "header value holds CR, LF or NUL";
+    case CAB_SIGN_BAD_HEADER_VALUE:
+        return "header value holds a control character other than a tab, or white space beyond ASCII at an end";
     case CAB_SIGN_DUP_HEADER: return "header given twice (names ignore case)";
     case CAB_SIGN_TOO_MANY_HEADERS: return "too many headers";
     case CAB_SIGN_NO_DATE: return "X-Sdk-Date header missing";
     case CAB_SIGN_BAD_DATE: return "X-Sdk-Date is not YYYYMMDDTHHMMSSZ, a time that exists";
     case CAB_SIGN_BAD_KEY: return "access key is empty or holds a space, comma or control character";
+    case CAB_SIGN_BAD_CONTENT_SHA256:
+        return "X-Sdk-Content-Sha256 is neither UNSIGNED-PAYLOAD nor the body's SHA-256 in lower-case hex";
     case CAB_SIGN_CRYPTO: return "libcrypto failed";
     }
     return "unknown signing error";

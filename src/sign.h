@@ -57,6 +57,7 @@ typedef enum {
     CAB_SIGN_NO_DATE,          /* no X-Sdk-Date among the headers */
     CAB_SIGN_BAD_DATE,         /* X-Sdk-Date not YYYYMMDDTHHMMSSZ, or no such time */
     CAB_SIGN_BAD_KEY,          /* AK empty or holds a character that would break the header */
+    CAB_SIGN_BAD_CONTENT_SHA256, /* X-Sdk-Content-Sha256 neither UNSIGNED-PAYLOAD nor the body's hash */
     CAB_SIGN_CRYPTO            /* libcrypto failed */
 } cab_sign_status;
 

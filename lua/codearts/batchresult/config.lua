@@ -104,6 +104,16 @@ local function non_empty(v)
   return header_safe(v)
 end
 
+--- Why v cannot be a request header's whole value (user_agent, the
+-- tokens), or nil: libcurl leaves out a header whose value is empty or
+-- only white space (its ISSPACE: space, \t, \v, \f), after it was signed
+-- (nginx's clients send it); and the signer refuses a control character
+-- other than a tab (RFC 9110 5.5).
+local function field_value(v)
+  if not v:find("[^ \t\v\f]") then return "not be empty or only white space" end
+  if v:find("[%z\1-\8\10-\31\127]") then return "not contain a control character other than a tab" end
+end
+
 local OPTIONS = {
   endpoint = { "string", header_safe }, region = { "string", header_safe },
   project_id = { "string", header_safe },
@@ -112,7 +122,7 @@ local OPTIONS = {
   timeout = { "number", seconds }, connect_timeout = { "number", seconds },
   ca_file = { "string", non_empty }, ca_path = { "string", non_empty },
   tls_verify = { "boolean" }, proxy = { "string", non_empty },
-  user_agent = { "string", non_empty }, -- (libcurl would leave an empty one out, signed)
+  user_agent = { "string", field_value },
   batch_size = { "number", whole(1, L.max_batch_size) },
   concurrency = { "number", whole(1, L.max_concurrency) },
   max_retries = { "number", whole(0, L.max_retries) },
@@ -313,7 +323,8 @@ local function credentials(o, getenv)
     if o.ak or o.sk or o.security_token then
       return refused("token", "give token or ak/sk, not both")
     end
-    if o.token == "" then return refused("token", "token is empty") end
+    local why = field_value(o.token)
+    if why then return refused("token", "token must " .. why) end
     return { token = o.token }
   end
   local ak, sk, st, from
@@ -343,6 +354,11 @@ local function credentials(o, getenv)
       .. " holds a space, comma or non-ASCII character")
   end
   if st == "" then st = nil end
+  local why = st and field_value(st)
+  if why then
+    return refused(option and "security_token" or nil, (option and "security_token" or from .. "SECURITY_TOKEN")
+      .. " must " .. why)
+  end
   return { ak = ak, sk = sk, security_token = st }
 end
 
