@@ -35,6 +35,31 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
   end)
   teardown(function() if home then shell.remove(home) end end)
 
+  -- README: run install.sh again after updating the checkout.  A Neovim
+  -- (here a plain LuaJIT, which maps the module the same way) that has the
+  -- module loaded meanwhile must go on running: the copy it maps is not
+  -- written over.  CFLAGS stands for the update: the build differs.
+  it("installs again under a process that has the module loaded, which goes on", function()
+    local checkout = home .. "/src/codearts-batchresult"
+    files.write(checkout .. "/hold.lua", [[
+      package.path, package.cpath = "lua/?.lua;" .. package.path, "lua/?.so;" .. package.cpath
+      local br = require "codearts.batchresult"
+      local t = { method = "POST", path = "/p", headers = { Host = "h", ["X-Sdk-Date"] = "20261203T000000Z" },
+        body = "{}", ak = "AK", sk = "SK" }
+      local before = assert(br.sign(t))
+      io.open("ready", "w"):close()
+      while not io.open("go") do os.execute("sleep 0.05") end
+      print(assert(br.sign(t)) == before and "signed the same" or "signed otherwise")
+    ]])
+    local out = shell.run(("cd %s && { luajit hold.lua > held.txt 2>&1 & pid=$!; i=0;"
+      .. " while [ ! -e ready ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done;"
+      .. " CFLAGS='-O1 -g' HOME=%s sh examples/nvim/install.sh > install.txt 2>&1 || echo install failed;"
+      .. " touch go; wait $pid; echo status=$?; cat held.txt; }")
+      :format(shell.quote(checkout), shell.quote(home)))
+    assert.are.equal("status=0\nsigned the same\n", out)
+    assert.truthy(files.read(checkout .. "/install.txt"):find("-O1 -g", 1, true), "install.sh did not rebuild")
+  end)
+
   it(":PipelineStatus answers in a scratch buffer, without blocking", function()
     server:config { delay_ms = 1000 }
     local runs = {}

@@ -103,6 +103,12 @@ describe("README.md", function()
     assert.is_true(listed >= 10)
   end)
 
+  it("gives user_agent's default as the library sends it", function()
+    local config = require "codearts.batchresult.config"
+    local row = readme:match("\n| `user_agent` | `([^`]*)` |")
+    assert.are.equal(config.DEFAULT_USER_AGENT, row)
+  end)
+
   once.describe("make demo", function()
     it("shows what make demo prints", function()
       local shown
@@ -110,7 +116,9 @@ describe("README.md", function()
         if b.lang == "text" and b.output == "make demo" then shown = b.body end
       end
       assert(shown, "README.md shows no output of make demo")
-      local out, ok = shell.run("make demo")
+      -- (whatever Lua's own path variables say: Lua 5.3 and 5.4 read them first)
+      local out, ok = shell.run("LUA_PATH_5_4='/nonexistent/?.lua' LUA_CPATH_5_4='/nonexistent/?.so'"
+        .. " LUA_PATH_5_3='/nonexistent/?.lua' LUA_CPATH_5_3='/nonexistent/?.so' make demo")
       assert.is_true(ok, out)
       for line in shown:gmatch("[^\n]+") do
         if line ~= "..." then

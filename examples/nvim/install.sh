@@ -6,6 +6,8 @@
 # the copy is not rebuilt by make.
 set -e
 make LUA_VERSION=jit
-cp build/jit/codearts/batchresult/core.so lua/codearts/batchresult/core.so
+# A new file, not the old one written over: a Neovim that has the old copy
+# loaded would crash on its next call into it.
+install -m 0755 build/jit/codearts/batchresult/core.so lua/codearts/batchresult/core.so
 mkdir -p ~/.config/nvim
 cp -r examples/nvim/plugin examples/nvim/lua ~/.config/nvim/
