@@ -415,6 +415,51 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(2, #err.results + #err.unqueried)
     assert.are.equal(1, server:stats().runs)
   end)
+
+  -- The standalone interpreter's Ctrl-C is a hook that raises
+  -- "interrupted!" at the next Lua instruction, wherever that is; here a
+  -- hook of the spec's raises it at instruction `at` after the start's
+  -- last batch is in, unless the query half has begun by then (Lua 5.1
+  -- runs callbacks in a coroutine, which a hook set there would not
+  -- leave).
+  local own_thread = _VERSION ~= "Lua 5.1" or rawget(_G, "jit")
+  local function interrupted_between_halves(list, at)
+    local ok, raised = pcall(client.run_and_query, client, list, { batch_size = 5,
+      on_progress = function(done, total, operation)
+        if operation == "BatchRunPipeline" and done == total then
+          local seen = 0
+          debug.sethook(function()
+            seen = seen + 1
+            if seen == at then
+              debug.sethook()
+              error("interrupted!")
+            end
+          end, "", 1)
+        elseif operation == "ShowBatchRunResult" then
+          debug.sethook()
+        end
+      end })
+    debug.sethook()
+    return not ok and raised
+  end
+
+  it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()
+    if not own_thread then return end
+    local list = ids(10)
+    -- at each of many instructions after the start's last batch, through
+    -- the seam between the halves and into the query half
+    for at = 1, 1200, 6 do
+      server:reset()
+      local err = interrupted_between_halves(list, at)
+      if err then
+        assert.is_true(br.Error.is(err), ("instruction %d: raised %s"):format(at, tostring(err)))
+        assert.are.equal("INTERRUPTED", err.code)
+        assert.are.equal(#list, #err.results + #err.results.missing + #err.results.not_started
+          + #err.unanswered + #err.unqueried, "instruction " .. at)
+      end
+      assert.are.equal(10, server:stats().run_pipelines)
+    end
+  end)
 end)
 
 describe("result sets from a query", function()

@@ -15,6 +15,7 @@ local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local config = require "codearts.batchresult.config"
 local exchange = require "codearts.batchresult.exchange"
+local guard = require "codearts.batchresult.guard"
 local input = require "codearts.batchresult.input"
 local operations = require "codearts.batchresult.operations"
 local regions = require "codearts.batchresult.regions"
@@ -200,10 +201,7 @@ end
 -- (started, but not asked about: { pipeline_id, pipeline_run_id }, to ask
 -- again when the status request failed; as the server gave them when the
 -- run id is no id, which is never sent, and the call fails with DECODE).
-local function run_and_query(priv, flat, n, o)
-  -- One deadline for both halves.
-  if o.deadline then o.deadline_at = core.now() + o.deadline end
-  local runs, err = call.run(priv, operations.run, flat, n, o)
+local function after_start(priv, runs, err, o, second)
   local started = runs or (err and err.results)
   if not started then return nil, err end
   -- The server's run ids go into a query as ids do: a run id that is none
@@ -227,7 +225,7 @@ local function run_and_query(priv, flat, n, o)
     or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
   local res, qerr, unqueried
   if count > 0 and not ended then
-    res, qerr = call.run(priv, operations.query, pairs_flat, count, o)
+    res, qerr = call.run(priv, operations.query, pairs_flat, count, o, second)
     unqueried = qerr and qerr.unanswered or {}
   else
     res, unqueried = results.wrap({}), {}
@@ -246,6 +244,27 @@ local function run_and_query(priv, flat, n, o)
   for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end
   failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
   return nil, failure
+end
+
+local function run_and_query(priv, flat, n, o)
+  -- One deadline for both halves.
+  if o.deadline then o.deadline_at = core.now() + o.deadline end
+  -- Ctrl-C comes wherever the interpreter is: each half's call takes it
+  -- inside its own guard, and this one takes it between them (walking the
+  -- runs that started takes a while for many), where a bare raise would
+  -- lose the run ids of every pipeline started.  Then the call ends as it
+  -- does when Ctrl-C comes in its first half: the runs that started are
+  -- left unqueried (a query half that had begun is abandoned).
+  local first, second = {}, {}
+  local ok, res, err = guard.pcall(function()
+    local runs, rerr = call.run(priv, operations.run, flat, n, o, first)
+    return after_start(priv, runs, rerr, o, second)
+  end)
+  if ok then return res, err end
+  if not Error.is_interrupt(res) then error(res, 0) end
+  if second.t then second.t:close() end
+  local _, stopped = call.stopped(first, priv, operations.run, flat, n, o)
+  return after_start(priv, nil, stopped, o, {})
 end
 
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.

@@ -317,6 +317,18 @@ function Call:account(first_err)
   return out
 end
 
+--- A call of operation row for the items flat (n), de-duplicated and
+-- batched: nothing sent yet.
+local function new_call(client, row, flat, n, o)
+  local uflat, count, index = unique(flat, n, #row.fields)
+  return setmetatable({
+    client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
+    index = index,
+    jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
+    deadline = o.deadline_at or (o.deadline and now() + o.deadline),
+  }, Call)
+end
+
 --- Runs operation row for the caller's items (flat, n) with the settled
 -- options o (o.deadline_at, when set: the br.now() at which o.deadline
 -- passes, for a call that began earlier): results, or nil, err (see
@@ -327,33 +339,48 @@ end
 -- unless the call runs in Neovim's callback mode (o.callback), where it is
 -- the CALLBACK error the callback receives.  Ctrl-C (the interpreter's
 -- raise, in a callback or in the library's own code) ends the call with
--- the INTERRUPTED error, which the public methods raise.
-function M.run(client, row, flat, n, o)
-  local uflat, count, index = unique(flat, n, #row.fields)
-  local c = setmetatable({
-    client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index,
-    jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
-    deadline = o.deadline_at or (o.deadline and now() + o.deadline),
-  }, Call)
+-- the INTERRUPTED error, which the public methods raise.  hold (optional)
+-- gets the call's transport and Call as soon as they are made, for
+-- M.stopped.
+function M.run(client, row, flat, n, o, hold)
   if o.dry_run then
+    local c = new_call(client, row, flat, n, o)
     -- A client closed since the method began (Neovim's callback mode starts
     -- the call on the editor's next turn) ends it as it ends any call.
     if client.closed then return c:account(Error.closed()) end
     return c:dry_run()
   end
   local t, terr = transport.for_call(client, o.callback ~= nil)
-  -- (nothing sent: every item is unanswered)
-  if not t then return c:account(terr) end
-  c.t, c.handle = t, client.curl
-  local ok, res, err = guard.pcall(c.gather, c)
-  t:close()
+  if hold then hold.t = t end
+  -- De-duplicating and batching many items takes a while: Ctrl-C there
+  -- ends the call with every item accounted for (none sent), as it does
+  -- once the requests go out.
+  local c
+  local ok, res, err = guard.pcall(function()
+    c = new_call(client, row, flat, n, o)
+    if hold then hold.c = c end
+    -- (nothing sent: every item is unanswered)
+    if not t then return c:account(terr) end
+    c.t, c.handle = t, client.curl
+    return c:gather()
+  end)
+  if t then t:close() end
   if not ok then
     if not interrupt(res) then error(res, 0) end
+    c = c or new_call(client, row, flat, n, o)
     res, err = c:account(interrupted())
   end
   if c.raised and not o.callback and err.code ~= "INTERRUPTED" then error(c.raised.value, 0) end
   return res, err
+end
+
+--- The outcome of a call M.run was given hold for, that Ctrl-C stopped
+-- where M.run's own guard did not see it (in its last steps, or in its
+-- caller's): its transport closed, nil, the INTERRUPTED error accounting
+-- for every item as the batches stand.
+function M.stopped(hold, client, row, flat, n, o)
+  if hold.t then hold.t:close() end
+  return (hold.c or new_call(client, row, flat, n, o)):account(interrupted())
 end
 
 return M
