@@ -40,6 +40,28 @@ describe("retries", function()
     assert.are_not.equal(a, b)
   end)
 
+  it("read a Retry-After date against the same answer's Date, the server's clock, not ours", function()
+    local retry = require "codearts.batchresult.retry"
+    local now = os.time()
+    for _, off in ipairs({ -600, 0, 600 }) do -- a server clock 10 minutes off ours: no APIGW.0303 yet
+      local res = { date = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + off),
+                    retry_after = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + off + 5) }
+      assert.are.equal(5, retry.delay(1, res, 30, now))
+    end
+  end)
+
+  it("log a run's attempt whose answer gave a run id that is no id with the error the call ends with", function()
+    local pid = ("b"):rep(32)
+    local body = '{"result":[{"pipeline_id":"' .. pid .. '","pipeline_run_id":"not-an-id"}]}'
+    server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local events = {}
+    local runs, err = client_of(server, { logger = function(e) events[#events + 1] = e end }):run({ pid })
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.are.equal(1, #events)
+    assert.are.equal(tostring(err), events[1].error)
+  end)
+
   it("get past 503s, honouring Retry-After in seconds", function()
     server:config { fail_first = 2, fail_first_status = 503, retry_after = "1" }
     local t0 = core.now()

@@ -99,7 +99,10 @@ function M.delay(n, res, max_wait, now)
   local wait = ra and tonumber(tostring(ra):match("^%s*(%d+)%s*$"))
   if ra and not wait then
     local at = M.http_time(ra)
-    wait = at and at - now
+    -- (against the same answer's Date when it has one: both are the
+    -- server's clock, which may be minutes off ours without an APIGW.0303)
+    local sent = res.date and M.http_time(res.date)
+    wait = at and at - (sent or now)
   end
   if not wait then wait = core.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)) end
   return math.min(math.max(wait, 0), max_wait)
