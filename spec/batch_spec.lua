@@ -443,6 +443,18 @@ describe("client:run and client:run_and_query", function()
     return not ok and raised
   end
 
+  it("run: Ctrl-C in the logger keeps the runs its attempt started", function()
+    local list = ids(3)
+    local logged = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+      logger = function() error("interrupted!") end })
+    local ok, err = pcall(logged.run, logged, list)
+    assert.is_false(ok)
+    assert.are.equal("INTERRUPTED", err.code)
+    assert.are.equal(3, #err.results)
+    assert.are.equal(0, #err.unanswered)
+    assert.are.equal(3, server:stats().run_pipelines)
+  end)
+
   it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()
     if not own_thread then return end
     local list = ids(10)

@@ -213,18 +213,8 @@ function Call:done(job, res, kind, msg, not_sent)
       if self.deadline and now() + again >= self.deadline then again = nil end
     end
   end
-  local logger = client.cfg.logger
-  if logger and job.req then
-    self:callback(logger, {
-      operation = row.name, batch = job.n, items = job.last - job.first + 1,
-      method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
-      status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
-      duration = now() - job.sent_at, attempt = job.attempts,
-      error = err and tostring(err), retry_in = again,
-    })
-  end
-  job.req = false
-  if again then return again end
+  -- Answers are kept before the attempt is logged, so that its event says
+  -- how the attempt ended (a run id that is no id fails it).
   if answers then
     -- An answer for an item this batch did not ask for (another batch's
     -- included: that batch may fail, or answer it otherwise), or a second
@@ -247,6 +237,18 @@ function Call:done(job, res, kind, msg, not_sent)
       err.retryable = retry.retryable(row, err, false)
     end
   end
+  local logger = client.cfg.logger
+  if logger and job.req then
+    self:callback(logger, {
+      operation = row.name, batch = job.n, items = job.last - job.first + 1,
+      method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
+      status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
+      duration = now() - job.sent_at, attempt = job.attempts,
+      error = err and tostring(err), retry_in = again,
+    })
+  end
+  job.req = false
+  if again then return again end
   if err then
     -- (a batch the deadline kept from being sent is unanswered, but it is
     -- no batch sent that failed)
