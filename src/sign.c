@@ -360,6 +360,13 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
          * that trim take both) */
         trimmed(h, &v, &n);
         if (unicode_space_edge(v, n, 0) || unicode_space_edge(v, n, 1)) return CAB_SIGN_BAD_HEADER_VALUE;
+        /* Every SDK signs an X-Sdk-Content-Sha256 header's value as the
+         * payload line, whatever it holds: the line signed here is that
+         * value only when it is UNSIGNED-PAYLOAD or the body's hash, in
+         * lower case. */
+        if (name_is(h, "x-sdk-content-sha256", 20) &&
+            (n != strlen(payload_hash) || memcmp(v, payload_hash, n) != 0))
+            return CAB_SIGN_BAD_CONTENT_SHA256;
         if (!(all & CC_SIGNABLE)) {
             /* Unsigned, but sent all the same: twice is refused too. */
             for (j = 0; j < nu; j++)
@@ -618,23 +625,6 @@ cab_sign_status cab_sign(cab_signer *s, const cab_request *req, const char *ak, 
         memcpy(payload, CAB_UNSIGNED_PAYLOAD, sizeof CAB_UNSIGNED_PAYLOAD);
     else if ((st = cab_signer_sha256_hex(s, req->body, req->body_len, payload)))
         return st;
-    else {
-        /* Every SDK signs an X-Sdk-Content-Sha256 header's value as the
-         * payload line, whatever it holds; the body's hash is that value
-         * only when it is the hash, in lower case. */
-        size_t i;
-        for (i = 0; i < req->n_headers; i++) {
-            const cab_header *h = &req->headers[i];
-            const char *v;
-            size_t n;
-            if (!name_is(h, "x-sdk-content-sha256", 20)) continue;
-            trimmed(h, &v, &n);
-            if (n != 64 || memcmp(v, payload, 64) != 0) {
-                s->canon.bad_header = i;
-                return CAB_SIGN_BAD_CONTENT_SHA256;
-            }
-        }
-    }
     if ((st = cab_canonicalize(req, payload, &s->canon))) return st;
     if ((st = hash_canonical(s, crhash))) return st;
 
