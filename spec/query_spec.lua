@@ -418,6 +418,27 @@ describe("br.new refuses", function()
     assert.truthy(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK",
       user_agent = "app\t1.0", security_token = "a\tb" }):close()
   end)
+  it("a user_agent, security_token or endpoint host that the signer would refuse, by the signer's own rule", function()
+    -- every white space beyond ASCII, and a few characters that are none, at each end and inside
+    local chars = { "\194\133", "\194\160", "\225\154\128", "\226\128\128", "\226\128\138", "\226\128\168",
+      "\226\128\169", "\226\128\175", "\226\129\159", "\227\128\128", "\239\187\191",
+      "\226\128\139", "\195\169", "\194\161" }
+    for _, c in ipairs(chars) do
+      for _, v in ipairs({ c .. "app", "app" .. c, " \t" .. c .. "app", "app" .. c .. "\t ", "a" .. c .. "pp" }) do
+        local signed = br.sign { method = "GET", path = "/", body = "", ak = "AK", sk = "SK",
+          headers = { ["X-Sdk-Date"] = "20261203T000000Z", ["User-Agent"] = v } }
+        local o = { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK" }
+        for _, name in ipairs({ "user_agent", "security_token" }) do
+          o[name] = v
+          local c2, err = br.new(o)
+          assert.are.equal(signed ~= nil, c2 ~= nil, ("%s %q: %s"):format(name, v, tostring(err)))
+          if c2 then c2:close() else assert.are.equal(name, err.option) end
+          o[name] = nil
+        end
+      end
+    end
+    refused({ endpoint = "https://example.com\194\160" }, "white space beyond ASCII")
+  end)
   it("a missing credential", function()
     refused({ sk = false }, "missing credential: sk")
     refused({ ak = false }, "missing credential: ak")
