@@ -104,11 +104,11 @@ local function non_empty(v)
   return header_safe(v)
 end
 
---- Whether v, trimmed of spaces and tabs, starts or ends with the UTF-8 of
--- white space beyond ASCII the signer refuses at either
--- end of a header value (src/sign.c unicode_space_edge; sign_spec checks
--- that the two agree): U+0085, U+00A0, U+1680,
--- U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF.
+--- Whether v, trimmed of spaces and tabs, starts or ends with white space
+-- beyond ASCII, which the signer refuses at either end of a header value
+-- (src/sign.c unicode_space_edge; query_spec checks that the two agree):
+-- U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
+-- U+3000 and U+FEFF, in UTF-8.
 local UNICODE_SPACES = { "\194[\133\160]", "\225\154\128", "\226\128[\128-\138\168\169\175]", "\226\129\159",
   "\227\128\128", "\239\187\191" }
 local function unicode_space_edge(v)
