@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #include "core.h"
 #include "limit.h"
+#include "sign.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -116,6 +117,15 @@ static int l_raw_copy(lua_State *L) {
         if (i == n) return 1;
         lua_settop(L, 1);
     }
+}
+
+/* core.unicode_space_edge(s) -> whether the signer would refuse s as a
+ * header's value for white space beyond ASCII at an end (sign.h). */
+static int l_unicode_space_edge(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_pushboolean(L, cab_unicode_space_edge(s, len));
+    return 1;
 }
 
 /* core.file_kind(path) -> "file", "directory" or "other" | nil, message:
@@ -236,6 +246,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "raw_copy");
     lua_pushcfunction(L, l_file_kind);
     lua_setfield(L, -2, "file_kind");
+    lua_pushcfunction(L, l_unicode_space_edge);
+    lua_setfield(L, -2, "unicode_space_edge");
     lua_pushcfunction(L, l_random);
     lua_setfield(L, -2, "random");
     lua_pushcfunction(L, l_terminate_as_interrupt);

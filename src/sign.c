@@ -71,7 +71,7 @@ static int all_in(const char *s, size_t n, unsigned char cls) {
  * U+FEFF.  Go's strings.TrimSpace and Python's str.strip trim these from a
  * header value (Node's trim too, but for U+0085), Java and Node sign them:
  * no one signature matches every signer. */
-static int unicode_space_edge(const char *s, size_t n, int at_end) {
+static int unicode_space_at(const char *s, size_t n, int at_end) {
     const unsigned char *u = (const unsigned char *)s;
     size_t k;
     for (k = 2; k <= 3 && k <= n; k++) {
@@ -276,13 +276,26 @@ static int name_is(const cab_header *h, const char *lower_name, size_t n) {
     return 1;
 }
 
-static void trimmed(const cab_header *h, const char **v, size_t *n) {
-    const char *s = h->value;
-    size_t len = h->value_len;
+/* s[0..n) without the spaces and tabs at its ends, into v[0..*n). */
+static void trim(const char *s, size_t len, const char **v, size_t *n) {
     while (len && HAS(*s, CC_SPACE)) s++, len--;
     while (len && HAS(s[len - 1], CC_SPACE)) len--;
     *v = s;
     *n = len;
+}
+
+static void trimmed(const cab_header *h, const char **v, size_t *n) { trim(h->value, h->value_len, v, n); }
+
+/* (of a value already trimmed) */
+static int unicode_space_edge(const char *v, size_t n) {
+    return unicode_space_at(v, n, 0) || unicode_space_at(v, n, 1);
+}
+
+int cab_unicode_space_edge(const char *s, size_t len) {
+    const char *v;
+    size_t n;
+    trim(s, len, &v, &n);
+    return unicode_space_edge(v, n);
 }
 
 /* The number the n decimal digits at d write. */
@@ -359,7 +372,7 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
         /* (what is left once the ASCII white space is trimmed: the SDKs
          * that trim take both) */
         trimmed(h, &v, &n);
-        if (unicode_space_edge(v, n, 0) || unicode_space_edge(v, n, 1)) return CAB_SIGN_BAD_HEADER_VALUE;
+        if (unicode_space_edge(v, n)) return CAB_SIGN_BAD_HEADER_VALUE;
         /* Every SDK signs an X-Sdk-Content-Sha256 header's value as the
          * payload line, whatever it holds: the line signed here is that
          * value only when it is UNSIGNED-PAYLOAD or the body's hash, in

@@ -74,6 +74,12 @@ typedef struct {
 
 void cab_canon_free(cab_canon *c);
 
+/* Whether s[0..len), once the spaces and tabs at its ends are trimmed,
+ * starts or ends with white space beyond ASCII, which cab_canonicalize
+ * refuses in a header's value: also what br.new asks of the options that
+ * become header values (config.lua), so that the list lives here only. */
+int cab_unicode_space_edge(const char *s, size_t len);
+
 /* Whether the request carries X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD, in
  * which case that literal replaces the hex SHA-256 of the body. */
 int cab_unsigned_payload(const cab_request *req);

@@ -29,7 +29,7 @@ local function core_path()
 end
 
 -- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
-M.INTERFACE = 2
+M.INTERFACE = 3
 
 -- A C module of another version or build (a copy left by
 -- examples/nvim/install.sh, an older install earlier on the path) would
@@ -104,21 +104,6 @@ local function non_empty(v)
   return header_safe(v)
 end
 
---- Whether v, trimmed of spaces and tabs, starts or ends with white space
--- beyond ASCII, which the signer refuses at either end of a header value
--- (src/sign.c unicode_space_edge; query_spec checks that the two agree):
--- U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
--- U+3000 and U+FEFF, in UTF-8.
-local UNICODE_SPACES = { "\194[\133\160]", "\225\154\128", "\226\128[\128-\138\168\169\175]", "\226\129\159",
-  "\227\128\128", "\239\187\191" }
-local function unicode_space_edge(v)
-  v = v:match("^[ \t]*(.-)[ \t]*$")
-  for _, p in ipairs(UNICODE_SPACES) do
-    if v:find("^" .. p) or v:find(p .. "$") then return true end
-  end
-  return false
-end
-
 --- Why v cannot be a request header's whole value (user_agent, the
 -- tokens), or nil: libcurl leaves out a header whose value is empty or
 -- only white space (its ISSPACE: space, \t, \v, \f), after it was signed
@@ -127,7 +112,7 @@ end
 local function field_value(v)
   if not v:find("[^ \t\v\f]") then return "not be empty or only white space" end
   if v:find("[%z\1-\8\10-\31\127]") then return "not contain a control character other than a tab" end
-  if unicode_space_edge(v) then return "not start or end with white space beyond ASCII" end
+  if core.unicode_space_edge(v) then return "not start or end with white space beyond ASCII" end
 end
 
 local OPTIONS = {
@@ -200,7 +185,7 @@ function M.parse_endpoint(url)
   local scheme, host, port, rest = M.split_url(url)
   if not scheme then return nil, host end
   if rest ~= "" and rest ~= "/" then return nil, "must be scheme://host[:port] with no path, query or fragment" end
-  if unicode_space_edge(host) then return nil, "has a host that starts or ends with white space beyond ASCII" end
+  if core.unicode_space_edge(host) then return nil, "has a host that starts or ends with white space beyond ASCII" end
   if scheme ~= "https" and scheme ~= "http" then
     return nil, "scheme must be https (or http on loopback)"
   end
