@@ -39,24 +39,26 @@ once.describe("examples/openresty (a real nginx on the README's nginx.conf)", fu
   local server, n
   local root = shell.repo_root()
 
+  -- The README's config, changed only where the README says (above).
+  local function config(prefix, port)
+    files.write(prefix .. "/resolver.conf", "resolver 127.0.0.1;\n")
+    return substituted(assert(files.read(CONF)), {
+      { "user www-data;", nginx.as_root() and "user root;" or "user www-data;" },
+      { "pid /run/nginx.pid;", "pid " .. prefix .. "/nginx.pid;" },
+      { "/var/log/nginx/", prefix .. "/" },
+      { "/var/lib/nginx/", prefix .. "/" },
+      { "/etc/nginx/lua/", root .. "/examples/openresty/lua/" },
+      { "/usr/local/share/lua/5.1/", root .. "/lua/" },
+      { "/usr/local/lib/lua/5.1/", root .. "/build/jit/" },
+      { "/etc/nginx/resolver.conf", prefix .. "/resolver.conf" },
+      { "listen 127.0.0.1:8080;", "listen 127.0.0.1:" .. port .. ";" },
+    })
+  end
+
   standin.for_block(function(s)
     server = s
-    local conf = assert(files.read(CONF))
     n = nginx.start {
-      config = function(prefix, port)
-        files.write(prefix .. "/resolver.conf", "resolver 127.0.0.1;\n")
-        return substituted(conf, {
-          { "user www-data;", nginx.as_root() and "user root;" or "user www-data;" },
-          { "pid /run/nginx.pid;", "pid " .. prefix .. "/nginx.pid;" },
-          { "/var/log/nginx/", prefix .. "/" },
-          { "/var/lib/nginx/", prefix .. "/" },
-          { "/etc/nginx/lua/", root .. "/examples/openresty/lua/" },
-          { "/usr/local/share/lua/5.1/", root .. "/lua/" },
-          { "/usr/local/lib/lua/5.1/", root .. "/build/jit/" },
-          { "/etc/nginx/resolver.conf", prefix .. "/resolver.conf" },
-          { "listen 127.0.0.1:8080;", "listen 127.0.0.1:" .. port .. ";" },
-        })
-      end,
+      config = config,
       env = {
         HUAWEICLOUD_SDK_AK = creds.ak, HUAWEICLOUD_SDK_SK = creds.sk,
         HUAWEICLOUD_SDK_PROJECT_ID = model.seed_project,
@@ -92,6 +94,20 @@ once.describe("examples/openresty (a real nginx on the README's nginx.conf)", fu
     status, body = n:get("/pipelines/status")
     assert.are.equal(400, status, body)
     assert.are.equal("runs: none given\n", body)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  it("answers 500 when nginx's environment lacks the credentials, and logs why", function()
+    local bare = nginx.start { config = config, env = { HUAWEICLOUD_SDK_PROJECT_ID = model.seed_project } }
+    local ok, failure = pcall(function()
+      local status, body = bare:get("/pipelines/status?runs=" .. runs_arg(model.seed_query))
+      assert.are.equal(500, status, body)
+      assert.falsy(body:find("credential", 1, true), body)
+      local log = bare:error_log()
+      assert.truthy(log:find("pipeline status: INVALID_ARGUMENT: missing credential: ak", 1, true), log)
+    end)
+    bare:stop()
+    assert(ok, failure)
     assert.are.equal(0, server:stats().requests)
   end)
 end)

@@ -41,11 +41,17 @@ function M.handler()
     ngx.say(bad)
     return
   end
+  -- err is a table: tostring gives "CODE (HTTP status): message [request id]".
   local c, err = shared_client()
+  if not c then
+    -- nginx's own setup (credentials, project): no fault of the caller's,
+    -- and not the caller's to read
+    ngx.log(ngx.ERR, "pipeline status: ", tostring(err))
+    return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
+  end
   local results
-  if c then results, err = c:query(runs) end
+  results, err = c:query(runs)
   if not results then
-    -- err is a table: tostring gives "CODE (HTTP status): message [request id]".
     ngx.log(ngx.ERR, "pipeline status: ", tostring(err))
     ngx.status = err.code == "INVALID_ARGUMENT" and ngx.HTTP_BAD_REQUEST or ngx.HTTP_BAD_GATEWAY
     ngx.say(tostring(err))
