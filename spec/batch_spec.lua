@@ -368,6 +368,27 @@ describe("client:run and client:run_and_query", function()
     end
   end)
 
+  -- A run id that is null, absent or no string is no id either: the other
+  -- runs of the batch started, and their ids must not be lost with it.
+  it("run: a run id that is null, absent or of another type fails the call, the other runs kept", function()
+    local list = ids(2)
+    local good = ("%032x"):format(7)
+    for _, bad in ipairs({ "null", "12345", "absent", "true", '{"id":"x"}', "[1]" }) do
+      local first = bad == "absent" and ('{"pipeline_id":"%s"}'):format(list[1])
+        or ('{"pipeline_id":"%s","pipeline_run_id":%s}'):format(list[1], bad)
+      local body = ('{"result":[%s,{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(first, list[2], good)
+      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local runs, err = client:run(list)
+      assert.is_nil(runs)
+      assert.are.equal("DECODE", err.code)
+      assert.truthy(err.message:find(list[1], 1, true), err.message)
+      assert.are.same({ pipeline_id = list[2], pipeline_run_id = good }, err.results[2])
+      assert.are.equal(list[1], err.results[1].pipeline_id)
+      assert.are.same({}, err.unanswered)
+    end
+  end)
+
   -- The message quotes the run id: redacted before it is quoted, as
   -- quoting doubles the backslashes of a JSON-escaped form.
   it("run: a run id that is no id, holding the SK in an escaped form, is quoted redacted", function()

@@ -56,7 +56,10 @@ M.run = {
   fields = { "pipeline_id" },
   bare = true,
   encode = function(flat, first, last) return core.encode_ids("pipeline_ids", flat, first, last) end,
-  answer = { list = "result", ids = { "pipeline_id", "pipeline_run_id" }, made = { pipeline_run_id = "run id" } },
+  -- (only the id an answer is matched by must be a string: a run id that is
+  -- none, null or absent included, is call.lua's to refuse, so that the run
+  -- ids of the batch's other pipelines, which started, are kept)
+  answer = { list = "result", ids = { "pipeline_id" }, made = { pipeline_run_id = "run id" } },
   idempotent = false,
 }
 
