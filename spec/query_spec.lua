@@ -57,7 +57,7 @@ describe("client:query against the stand-in", function()
 
   it("takes a blank error code or message from the server for none: HTTP, and the body's start", function()
     for _, body in ipairs({ '{"error_code":"","error_msg":""}', '{"error_code":"   ","error_msg":" "}',
-                            '{"code":"","message":""}' }) do
+                            '{"code":"","message":""}', '{"error_code":"\\u0007","error_msg":"\\u001b\\u0085"}' }) do
       server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
         .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
       local _, err = client():query(seed_pairs())

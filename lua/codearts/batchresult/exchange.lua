@@ -193,15 +193,16 @@ end
 local function api_error(res, keyring)
   local code, message, body_request_id = core.decode_error(res.body)
   -- A blank code or message says nothing: an error has a code, and a line.
+  -- Blank as shown: control characters alone become spaces there.
+  if code then code = M.shown_name(keyring, code) end
+  if message then message = shown(keyring, message, MESSAGE_BYTES) end
   if code and not code:find("%S") then code = nil end
   if message and not message:find("%S") then message = nil end
-  if message then
-    message = shown(keyring, message, MESSAGE_BYTES)
-  else
+  if not message then
     local snippet = shown(keyring, res.body, SNIPPET_BYTES)
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
   end
-  return Error.new(code and M.shown_name(keyring, code) or "HTTP", message, {
+  return Error.new(code or "HTTP", message, {
     status = res.status,
     request_id = res.request_id or (counted(body_request_id, ID_BYTES) and M.shown_name(keyring, body_request_id)),
   })
