@@ -621,6 +621,20 @@ describe("inside nginx (ngx_lua cosockets)", function()
       taken_alike(head .. " , Chunked ,\r\n\r\n" .. ("%x\r\n%s\r\n0\r\n\r\n"):format(#body, body))
     end)
 
+    it("reads the body until the connection closes under a Transfer-Encoding naming no coding, as libcurl does",
+      function()
+        -- Content-Length says where the JSON ends; libcurl ignores it and
+        -- takes the bytes after it too, which are no JSON
+        for _, te in ipairs({ "", " , " }) do
+          fails_alike("DECODE", "HTTP/1.1 200 OK\r\nTransfer-Encoding:" .. te .. "\r\nContent-Length: " .. #body
+            .. "\r\n\r\n" .. body .. "xyz")
+        end
+      end)
+
+    it("takes anything after a chunk size's hex digits up to the line's end, as libcurl does", function()
+      taken_alike(chunked(("%x junk"):format(#body), body, "\r\n0z\r\n\r\n"))
+    end)
+
     it("refuses gzip before chunked, a transfer coding it never asks for, naming it: PROTOCOL", function()
       -- (libcurl would inflate a real gzip body: README, OpenResty)
       local out = answered("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"

@@ -162,6 +162,10 @@ M.rows = {
     standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n"
       .. "d\r\n{\"result\":[]}\r\n0\r\n\r\n" },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  { name = "an answer whose Transfer-Encoding names no coding: its body ends with the connection", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\nContent-Length: 13\r\n\r\n"
+      .. "{\"result\":[]}xyz" },
+    expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a chunked answer whose Content-Length beside the chunks is not a number", op = "query",
     standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
       .. "Content-Length: abc\r\n\r\nd\r\n{\"result\":[]}\r\n0\r\n\r\n" },

@@ -410,7 +410,8 @@ end
 
 --- Whether the answer's Transfer-Encoding (nil when it has none) frames
 -- its body in chunks: true; false when it names no coding at all (an
--- empty list, which libcurl ignores too); nil, message when it names any
+-- empty list, after which libcurl reads the body until the connection
+-- closes, whatever Content-Length says); nil, message when it names any
 -- other coding, or chunked twice.  libcurl refuses codings it does not
 -- know; one it could undo (gzip, say) cosockets cannot, and this client
 -- never offers one (it sends no TE header, where a client offers any
@@ -447,9 +448,10 @@ local function read_chunked(r, limit, length)
     -- libcurl reads into its signed 64-bit curl_off_t (CHUNK_MAXNUM_LEN);
     -- it refuses a longer or larger size as framing it cannot read.  (A
     -- size past what a double holds exactly is over any limit.)
-    local hex, ext = line:match("^(%x*)[ \t]*(.*)$")
-    local n = hex ~= "" and (#hex < 16 or #hex == 16 and hex:find("^[0-7]"))
-      and (ext == "" or ext:sub(1, 1) == ";") and tonumber(hex, 16)
+    -- libcurl (lib/http_chunks.c) reads the hex digits and skips whatever
+    -- follows them up to the line feed, extensions or not: so does this.
+    local hex = line:match("^(%x*)")
+    local n = hex ~= "" and (#hex < 16 or #hex == 16 and hex:find("^[0-7]")) and tonumber(hex, 16)
     if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. quoted(line) end
     if n == 0 then break end
     if size + n > limit then
@@ -498,6 +500,10 @@ local function read_body(r, req, status, headers, length, limit)
   local chunked, why = chunked_coding(headers["transfer-encoding"])
   if chunked == nil then return nil, "PROTOCOL", why end
   if chunked then return read_chunked(r, limit, headers["content-length"]) end
+  -- A Transfer-Encoding that names no coding (an empty value, or only
+  -- commas) still overrides Content-Length for libcurl, which then reads
+  -- the body until the connection closes (RFC 9112 6.3): so does this.
+  if headers["transfer-encoding"] ~= nil then length = nil end
   if length then
     if length > limit then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
     if length == 0 then return "" end

@@ -250,7 +250,17 @@ local function send_once(http, cfg, req, u, link, deadline)
     local chunked
     chunked, why = http1.chunked_coding(header("Transfer-Encoding"))
     if chunked == nil then return fail("PROTOCOL", why) end
-    if length and not chunked then
+    if not chunked and header("Transfer-Encoding") ~= nil then
+      -- A Transfer-Encoding naming no coding still overrides the length,
+      -- as libcurl reads it: the body ends with the connection (resty.http
+      -- would go by the length; its reads are all in reader's buffer).
+      body, err = reader:rest(limit)
+      if err == "too large" then
+        kind, msg = "RESPONSE_TOO_LARGE", too_large(limit)
+      elseif not body then
+        kind, msg = kind_of(err), "reading the answer: " .. tostring(err)
+      end
+    elseif length and not chunked then
       -- Read here, by http1's rules: resty.http takes no list of equal
       -- lengths (RFC 9110 8.6), and would wait for a length over the limit.
       if length > limit then return fail("RESPONSE_TOO_LARGE", too_large(limit)) end
