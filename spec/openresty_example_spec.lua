@@ -76,6 +76,13 @@ once.describe("examples/openresty (a real nginx on the README's nginx.conf)", fu
     assert.are.equal(2, server:stats().requests)
   end)
 
+  it("takes runs percent-encoded, as URL libraries encode a query's value", function()
+    local encoded = runs_arg(model.seed_query):gsub(":", "%%3A"):gsub(",", "%%2C")
+    local status, body = n:get("/pipelines/status?runs=" .. encoded)
+    assert.are.equal(200, status, body .. n:error_log())
+    assert.are.equal(answers.shown(server, model.seed_query) .. "\n", body)
+  end)
+
   it("logs a failure in words, not as a table, and answers 502", function()
     server:config { fail_ids = { model.seed_query[2].pipeline_run_id }, fail_status = 400 }
     local status, body = n:get("/pipelines/status?runs=" .. runs_arg(model.seed_query))

@@ -35,7 +35,10 @@ local function parse_runs(arg)
 end
 
 function M.handler()
-  local runs, bad = parse_runs(ngx.var.arg_runs)
+  -- The value percent-decoded: URL libraries (Python's urlencode, JavaScript's
+  -- URLSearchParams) send ":" as %3A and "," as %2C.
+  local arg = ngx.var.arg_runs
+  local runs, bad = parse_runs(arg and ngx.unescape_uri(arg))
   if not runs then
     ngx.status = ngx.HTTP_BAD_REQUEST
     ngx.say(bad)
