@@ -821,6 +821,25 @@ describe("codearts-batchresult", function()
       for i, run_ in ipairs(runs(9)) do assert.are.same({ run_.pipeline_id, run_.pipeline_run_id }, rows[i + 1]) end
     end)
 
+    -- A server that echoes each request's Authorization into its results
+    -- would put a signature anyone could send again (starting the
+    -- pipelines once more) into a CI log: each is printed [REDACTED].
+    it("prints no signature a server echoed into its results, as JSON or NDJSON", function()
+      server:config { echo_authorization = true }
+      for _, argv in ipairs({ concat({ "run", "--format", "json" }, ids), concat({ "query", "-f", "json" },
+          seed_args({ 1, 2, 3 })), concat({ "run", "--format", "ndjson" }, ids),
+          concat({ "query", "-f", "ndjson" }, seed_args({ 1, 2, 3 })) }) do
+        local r = run(argv)
+        -- (a query's first seed pair did not start: 1)
+        assert.are.equal(argv[1] == "run" and 0 or 1, r.status, cli.describe(r))
+        local _, echoes = r.out:gsub("SDK%-HMAC%-SHA256 Access=" .. creds.permanent.ak .. ", SignedHeaders=[^,]+, "
+          .. "Signature=%[REDACTED%]", "")
+        assert.are.equal(3, echoes, r.out)
+        assert.is_nil(r.out:find(("%x"):rep(64)), r.out)
+      end
+      server:config { echo_authorization = false }
+    end)
+
     -- `while read id; do codearts-batchresult run $id; done < file`, with
     -- an empty $id, must not start the rest of the file.
     it("reads stdin only when told (--input -): with no ids it starts nothing; exit 2", function()

@@ -395,6 +395,36 @@ describe("client:redact", function()
   end)
 end)
 
+describe("client:redact, of a result that echoes its request", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  -- Results are data, as the server sent them; client:redact, which the
+  -- command-line tool prints them through, hides the signatures of the
+  -- client's latest requests (a piece of one signs nothing, so is left).
+  it("hides the signature of each request the client sent, whole and in either case", function()
+    server:config { echo_authorization = true }
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
+                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local echoes = {}
+    local results = assert(client:query(seed_pairs(), { batch_size = 1 }))
+    for _, r in ipairs(results) do echoes[#echoes + 1] = r.request_authorization end
+    local runs = assert(client:run({ seed_pairs()[1].pipeline_id }))
+    echoes[#echoes + 1] = runs[1].request_authorization
+    server:config { echo_authorization = false }
+    assert.are.equal(#seed_pairs() + 1, #echoes)
+    for _, echo in ipairs(echoes) do
+      local sig = assert(echo:match("Signature=(%x+)$"))
+      assert.are.equal(64, #sig)
+      assert.are.equal((echo:gsub(sig, "[REDACTED]")), client:redact(echo))
+      assert.are.equal("<[REDACTED]>", client:redact("<" .. sig:upper() .. ">"))
+      assert.are.equal("ab[REDACTED]cd", client:redact("ab" .. sig .. "cd"))
+      assert.are.equal(sig:sub(2), client:redact(sig:sub(2)))
+    end
+    client:close()
+  end)
+end)
+
 describe("after new(), the SK", function()
   local server
   standin.for_block(function(s) server = s end)

@@ -315,10 +315,12 @@ end
 
 --- client:redact(text) -> text with every secret of this client (the SK,
 -- the security token, the IAM token) [REDACTED], in each form the library
--- redacts a server's text: for messages of your own that quote input.
+-- redacts a server's text, and the signatures of its latest requests: for
+-- messages of your own that quote input, and results you show.
 function Client:redact(text)
   if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string", 2) end
-  return (live(self).creds.keyring:redact(text))
+  local priv = live(self)
+  return (priv.creds.keyring:redact(exchange.without_signatures(priv, text)))
 end
 
 --- Frees the connections and the key material; the client is unusable

@@ -181,6 +181,14 @@ local config_spec = {
     check = function(v) return type(v) == "boolean" end,
     what = "true or false",
   },
+  -- give every item of a 200 answer, of either API, one more member,
+  -- request_authorization: the Authorization header its request carried,
+  -- as a server that echoes the request into its answer would
+  echo_authorization = {
+    default = false,
+    check = function(v) return type(v) == "boolean" end,
+    what = "true or false",
+  },
   -- leave out of the answer the items with these ids: pipeline_run_id for
   -- ShowBatchRunResult, pipeline_id for BatchRunPipeline
   omit = {
@@ -938,6 +946,16 @@ local function add_foreign(results, ids, key, make)
   end
 end
 
+-- items, each with the request's Authorization when config.echo_authorization
+-- says so.
+local function echoed(items, req)
+  if not config.echo_authorization then return items end
+  local member = ',"request_authorization":' .. json_string(first(req.headers_multi["authorization"]) or "") .. "}"
+  local out = {}
+  for i, item in ipairs(items) do out[i] = raw(json_encode(item):sub(1, -2) .. member) end
+  return out
+end
+
 local function answer_result(stream, req, ctx)
   local items, err = parse_query(req)
   if not items then
@@ -959,7 +977,7 @@ local function answer_result(stream, req, ctx)
     return result_json { pipeline_id = f.pipeline_id, pipeline_name = "FOREIGN", pipeline_run_id = f.pipeline_run_id,
                          status = "FOREIGN" }
   end)
-  return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
+  return respond(stream, 200, obj({ { "result", echoed(arrange(results, ids), req) } }), ctx)
 end
 
 local function answer_run(stream, req, ctx)
@@ -986,7 +1004,7 @@ local function answer_run(stream, req, ctx)
   add_foreign(results, ids, "pipeline_id", function(f)
     return obj({ { "pipeline_id", f.pipeline_id }, { "pipeline_run_id", f.pipeline_run_id } })
   end)
-  return respond(stream, 200, obj({ { "result", arrange(results, ids) } }), ctx)
+  return respond(stream, 200, obj({ { "result", echoed(arrange(results, ids), req) } }), ctx)
 end
 
 -- SO_LINGER with a zero timeout, so that closing the socket sends an RST

@@ -187,7 +187,9 @@ function Call:done(job, res, kind, msg, not_sent)
   -- A forked child's transport fails every attempt (Call:forked): the
   -- call ends there, and the attempt is not retried.
   if not res and not self.in_child then self.in_child = self:forked() end
-  local keyring = exchange.with_signature(client.creds.keyring, job.req and job.req.headers.Authorization)
+  local authorization = job.req and job.req.headers.Authorization
+  local keyring = exchange.with_signature(client.creds.keyring, authorization)
+  if authorization then exchange.keep_authorization(client, authorization) end
   if res then exchange.read_heads(res, keyring) end
   -- An attempt the deadline cut short that times out as the deadline
   -- passes (not connecting, say, earlier) is the deadline's doing.

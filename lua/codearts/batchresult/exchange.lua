@@ -149,6 +149,64 @@ function M.with_signature(keyring, authorization)
   return setmetatable({ keyring = keyring, authorization = authorization, sig = nil, escaped = nil }, Signed)
 end
 
+--- The Authorization headers of a client's latest requests (priv: its
+-- private state), for client:redact: a server may echo one into a result,
+-- which the library hands over as data and the command-line tool prints.
+-- Kept as sent, in a ring, and read only when a text could hold one.
+local KEPT = 1024
+function M.keep_authorization(priv, authorization)
+  local kept = priv.authorizations
+  if not kept then
+    kept = { n = 0 }
+    priv.authorizations = kept
+  end
+  kept.n = kept.n + 1
+  kept[(kept.n - 1) % KEPT + 1] = authorization
+  kept.signatures = nil
+end
+
+--- The set of the kept headers' signatures, in lower case.
+local function signatures(kept)
+  local set = {}
+  for i = 1, math.min(kept.n, KEPT) do
+    local sig = kept[i]:match(", Signature=(%x+)$")
+    if sig then set[sig:lower()] = true end
+  end
+  kept.signatures = set
+  return set
+end
+
+--- run (of hex digits) with every signature of set in it [REDACTED]; nil
+-- when it holds none.
+local function without_signatures_in(run, set)
+  local out, from, at = {}, 1, 1
+  while at + 63 <= #run do
+    if set[run:sub(at, at + 63):lower()] then
+      out[#out + 1] = run:sub(from, at - 1)
+      out[#out + 1] = "[REDACTED]"
+      at = at + 64
+      from = at
+    else
+      at = at + 1
+    end
+  end
+  if from == 1 then return nil end
+  out[#out + 1] = run:sub(from)
+  return table.concat(out)
+end
+
+--- text without the signatures of the requests keep_authorization kept,
+-- whole (64 hex digits, in either case: a piece of one sends nothing) as
+-- they stand in a result, which is decoded.
+function M.without_signatures(priv, text)
+  local kept = priv.authorizations
+  if not kept or #text < 64 then return text end
+  local set = kept.signatures or signatures(kept)
+  return (text:gsub("%x+", function(run)
+    if #run >= 64 then return without_signatures_in(run, set) end
+  end))
+end
+
 --- err, about the caller's input, with every secret keyring knows
 -- redacted from what it quotes, as a user may paste a secret in the wrong
 -- place: its message (shown, cut to limit bytes), and an option's name
