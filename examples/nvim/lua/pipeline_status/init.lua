@@ -37,14 +37,18 @@ end
 
 --- args: "PIPELINE_ID:RUN_ID" strings.
 function M.show(args)
+  -- The client first: a message quoting an argument goes through its
+  -- redactor, as a secret may be pasted where a pair goes.
+  local c, err = shared_client()
+  if not c then return fail(err) end
   local runs = {}
   for i, arg in ipairs(args) do
     local pipeline_id, pipeline_run_id = arg:match("^([^:]*):([^:]*)$")
-    if not pipeline_id then return fail(("argument %d: expected PIPELINE_ID:RUN_ID, got %s"):format(i, arg)) end
+    if not pipeline_id then
+      return fail(("argument %d: expected PIPELINE_ID:RUN_ID, got %s"):format(i, c:redact(arg)))
+    end
     runs[i] = { pipeline_id = pipeline_id, pipeline_run_id = pipeline_run_id }
   end
-  local c, err = shared_client()
-  if not c then return fail(err) end
   -- Returns at once; the callback runs on the main loop once answered.
   local started, refused = c:query(runs, {
     callback = function(results, qerr)
