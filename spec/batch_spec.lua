@@ -312,6 +312,61 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ list[5], list[6] }, err.unanswered)
   end)
 
+  -- Every run an answer lists is one the server says it made: none is
+  -- dropped, and no pipeline a run may have started is called not started.
+  it("a pipeline another batch says started, which its own answer leaves out, may have started", function()
+    local list = ids(4)
+    local claimed = ("e"):rep(32)
+    server:config { foreign = { { pipeline_id = list[3], pipeline_run_id = claimed } }, omit = { list[3] } }
+    local runs, err = client:run(list, { batch_size = 2, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.is_false(err.retryable)
+    assert.truthy(err.message:find(list[3], 1, true), err.message)
+    assert.are.same({ list[3] }, err.unanswered)
+    assert.are.same({}, err.results.missing)
+    assert.are.same({ list[1], list[2], list[4] },
+      { err.results[1].pipeline_id, err.results[2].pipeline_id, err.results[3].pipeline_id })
+  end)
+
+  --- Has the stand-in answer the next BatchRunPipeline with items (JSON
+  -- texts), as a 200.
+  local function run_answer(items)
+    local body = '{"result":[' .. table.concat(items, ",") .. "]}"
+    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+      .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+  end
+  local function run_item(pipeline_id, run_id)
+    return ('{"pipeline_id":"%s","pipeline_run_id":"%s"}'):format(pipeline_id, run_id)
+  end
+
+  it("a second run for one pipeline fails the call with DECODE naming it, the runs kept", function()
+    local list = ids(2)
+    local r1, r2, again = ("a"):rep(32), ("b"):rep(32), ("d"):rep(32)
+    run_answer { run_item(list[1], r1), run_item(list[2], r2), run_item(list[1], again) }
+    local runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find(again, 1, true), err.message)
+    assert.are.same({ { pipeline_id = list[1], pipeline_run_id = r1 },
+                      { pipeline_id = list[2], pipeline_run_id = r2 } }, { err.results[1], err.results[2] })
+    assert.are.same({}, err.unanswered)
+    -- the same run twice is one run
+    run_answer { run_item(list[1], r1), run_item(list[2], r2), run_item(list[1], r1) }
+    assert(client:run(list))
+  end)
+
+  it("runs of pipelines written otherwise (in capitals) fail the call; its pipelines may have started", function()
+    local list = ids(2)
+    run_answer { run_item(list[1]:upper(), ("a"):rep(32)), run_item(list[2]:upper(), ("b"):rep(32)) }
+    local runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find(list[1]:upper(), 1, true), err.message)
+    assert.are.same(list, err.unanswered)
+    assert.are.equal(0, #err.results)
+  end)
+
   it("refuses an id that is not 32 letters or digits, naming it", function()
     local list = ids(3)
     list[2] = "not-an-id"

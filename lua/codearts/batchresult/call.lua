@@ -180,6 +180,27 @@ local function unusable(row, r, keyring)
   end
 end
 
+--- Why run r (of an answer of row's, which has answer.made), which names
+-- item at of the batch (nil: none asked), is one the call cannot place:
+-- for a pipeline not asked (one of the batch's, written otherwise, say),
+-- or a second, other run of one.  nil when it is the same run again.
+local function unplaced(row, r, at, found, keyring)
+  local name, words = next(row.answer.made)
+  if at and found[at][name] == r[name] then return nil end
+  return ("%s's answer gave pipeline %s the %s %s, which the call cannot place (%s)"):format(row.name,
+    input.quoted(r.pipeline_id, keyring), words, input.quoted(r[name], keyring),
+    at and "a second one for that pipeline" or "a pipeline not asked")
+end
+
+--- The error of a call whose answers disagree about item: its own batch's
+-- answer left it out, and another's said it started.
+local function disagreeing(row, item, keyring)
+  local err = Error.new("DECODE", ("%s's answers disagree: another batch's answer started pipeline %s, its own "
+    .. "did not list it"):format(row.name, input.quoted(item, keyring)))
+  err.retryable = false
+  return err
+end
+
 --- An attempt ended: keep its answers, or decide whether to send it again
 -- (the seconds to wait first).
 function Call:done(job, res, kind, msg, not_sent)
@@ -221,18 +242,28 @@ function Call:done(job, res, kind, msg, not_sent)
     -- An answer for an item this batch did not ask for (another batch's
     -- included: that batch may fail, or answer it otherwise), or a second
     -- one for the same item, has no place in the result: the first counts.
-    local found, first, last, made, why = self.found, job.first, job.last, row.answer.made, nil
+    -- But every item of a run's answer is a run the server made: another
+    -- batch's pipeline it names may have started (Call:account), and a run
+    -- the call cannot place at all fails the call rather than be lost.
+    local found, first, last, made, why, stray = self.found, job.first, job.last, row.answer.made, nil, nil
     for i = 1, #answers do
       local r = answers[i]
       local at = self:find(r)
       if at and at >= first and at <= last and not found[at] then
         found[at] = r
         if made and not why then why = unusable(row, r, keyring) end
+      elseif made and at and (at < first or at > last) then
+        self.claimed = self.claimed or {}
+        self.claimed[at] = true
+      elseif made and not stray then
+        stray = unplaced(row, r, at, found, keyring)
       end
     end
     -- Only now, so that a call interrupted above lists the items not yet
-    -- taken as unanswered (a run may have started them), not as missing.
-    job.answered = true
+    -- taken as unanswered (a run may have started them), not as missing;
+    -- and not at all past a run left unplaced, which may be one of them.
+    job.answered = not stray
+    why = why or stray
     if why then
       -- The answers stay, as given (the runs started); the call fails.
       err = exchange.undecodable(res, why, keyring)
@@ -304,10 +335,13 @@ function Call:account(first_err)
     for i = job.first, job.last do
       if found[i] then
         out[#out + 1] = found[i]
-      elseif job.answered then
+      elseif job.answered and not (self.claimed and self.claimed[i]) then
         missing[#missing + 1] = input.item(uflat, row, i)
       else
-        unanswered[#unanswered + 1] = input.item(uflat, row, i)
+        local item = input.item(uflat, row, i)
+        unanswered[#unanswered + 1] = item
+        -- (answered, and yet another batch's answer said it started)
+        if job.answered and not first_err then first_err = disagreeing(row, item, self.client.creds.keyring) end
       end
     end
   end
@@ -327,7 +361,7 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index,
+    index = index, claimed = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
