@@ -200,6 +200,10 @@ function M.run_async(callback, body)
   end
   local co
   local function resume()
+    -- A scheduler of the caller's may have resumed the coroutine (an
+    -- on_progress or logger that yielded to it) and even run the call to
+    -- its end meanwhile: a wake-up left over is no longer this one's.
+    if coroutine.status(co) ~= "suspended" then return end
     local ok, e = coroutine.resume(co)
     if coroutine.status(co) == "dead" then resumers[co] = nil end
     if not ok then
@@ -212,6 +216,7 @@ function M.run_async(callback, body)
   end
   co = coroutine.create(function()
     local results, err = body()
+    resumers[co] = nil
     vim.schedule(function() callback(results, err) end)
   end)
   resumers[co] = function() vim.schedule(resume) end
