@@ -142,11 +142,27 @@ describe("in Neovim", function()
     assert.are.same({ "none", "6" }, { got.code, got.results })
   end)
 
-  it("ends a call at once when no descriptor is left to watch its socket", function()
+  it("ends a call at once when no descriptor is left to watch its socket, as the network's failure", function()
     local got = nvim("spec/nvim/fd_short.lua")
     assert.is_nil(got.error) -- (it slept, with its failure ready, until anything woke the pump)
     assert.is_true(tonumber(got.ms) < 500, "after " .. got.ms .. " ms")
-    if got.code ~= "none" then assert.are.equal("6", got.accounted, got.code) end
+    if got.code ~= "none" then
+      -- (not INTERNAL's "Out of memory": a synchronous call fails so too)
+      assert.are.equal("NETWORK", got.code, got.message)
+      assert.truthy(got.message:find("the connections cannot be watched: Too many open files", 1, true), got.message)
+      assert.are.equal("6", got.accounted, got.code)
+    end
+  end)
+
+  -- A callback may yield to a scheduler of the plugin's, which resumes it
+  -- later: when that resume runs the call to its end, a wake-up the pump
+  -- queued meanwhile finds the call over, and must not end it again.
+  it("calls back once when on_progress yields to a scheduler that resumes it while the editor is busy", function()
+    server:config { delay_ms = 200 }
+    local got = nvim("spec/nvim/yield_to_scheduler.lua")
+    server:config { delay_ms = 0 }
+    assert.is_nil(got.error)
+    assert.are.same({ "1", "results 6", "true" }, { got.calls, got.cb1, got.resume })
   end)
 
   it("starts a call on the main loop, even when asked from a libuv callback", function()

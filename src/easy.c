@@ -196,6 +196,8 @@ void cab_easy_timed_out(cab_easy *e, long timeout_ms) {
              timeout_ms, e->resp.body.len);
 }
 
+void cab_easy_stopped(cab_easy *e, const char *why) { snprintf(e->curl_err, sizeof e->curl_err, "%s", why); }
+
 /* Whether the transfer ended as the system reset or broke its connection:
  * libcurl's message for a failed read or write on the socket, with the
  * system's error.  (That error outlives the transfer that met it, so the

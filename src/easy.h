@@ -58,6 +58,10 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
  * cab_easy_finish then says of it. */
 void cab_easy_timed_out(cab_easy *e, long timeout_ms);
 
+/* The transfer was stopped for a reason of the host's (why, copied): what
+ * cab_easy_finish then says of it. */
+void cab_easy_stopped(cab_easy *e, const char *why);
+
 /* Classifies how libcurl ended the transfer (rc) and reads the status.
  * *not_sent is set when the request provably never reached the server
  * (no connection could be made), so even a non-idempotent call may be

@@ -358,18 +358,26 @@ int cab_multi_pending(const cab_multi *m, unsigned long group) {
     return n;
 }
 
-/* The multi handle itself failed (mc): every running transfer fails. */
-static void fail_running(cab_multi *m, CURLMcode mc) {
+/* Every running transfer fails with rc; why (when not NULL) is what
+ * cab_easy_finish then says of it, else libcurl's words for rc.  Whether
+ * its request was sent, cab_easy_finish tells. */
+static void fail_running(cab_multi *m, CURLcode rc, const char *why) {
     int i;
     for (i = 0; i < m->n_slots; i++) {
         if (m->slots[i].state != SLOT_RUNNING) continue;
         (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
-        m->slots[i].rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+        if (why) cab_easy_stopped(m->slots[i].easy, why);
+        m->slots[i].rc = rc;
         m->slots[i].state = SLOT_DONE;
         m->slots[i].seq = m->done_seq++;
         m->changes++;
         m->running--;
     }
+}
+
+/* The multi handle itself failed (mc): every running transfer fails. */
+static void fail_multi(cab_multi *m, CURLMcode mc) {
+    fail_running(m, mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR, NULL);
 }
 
 /* Runs every transfer once.  curl_multi_perform tells the socket callback
@@ -471,7 +479,7 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
                 if ((mc = drive(m)) == CURLM_OK)
                     mc = curl_multi_poll(m->multi, NULL, 0, (int)until_expiry(m, slice < 1000 ? slice : 1000), NULL);
                 if (mc != CURLM_OK) {
-                    fail_running(m, mc);
+                    fail_multi(m, mc);
                     break;
                 }
             }
@@ -489,7 +497,7 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
         if ((mc = curl_multi_wait(m->multi, NULL, 0, (int)until_expiry(m, slice), NULL)) != CURLM_OK) break;
     }
     if (mc != CURLM_OK) {
-        fail_running(m, mc);
+        fail_multi(m, mc);
         if ((i = first_done(m, group)) < 0) return CAB_MULTI_IDLE;
     }
     m->slots[i].state = SLOT_FINISHED;
@@ -522,31 +530,38 @@ void cab_multi_cancel(cab_multi *m, unsigned long group) {
     }
 }
 
-/* Opens the epoll set and puts every recorded socket in it; 0, or -1
- * (the set stays unopened) when the kernel refused. */
+/* Opens the epoll set and puts every recorded socket in it; 0, or the
+ * system's error (the set stays unopened) when the kernel refused. */
 static int set_open(cab_multi *m) {
-    int i;
-    if ((m->set = epoll_create1(EPOLL_CLOEXEC)) < 0) return -1;
+    int i, err;
+    if ((m->set = epoll_create1(EPOLL_CLOEXEC)) < 0) return errno;
     for (i = 0; i < m->n_watches; i++) {
         if (set_follow(m, m->watches[i].sock, m->watches[i].what) != 0) {
+            err = errno;
             (void)close(m->set);
             m->set = -1;
-            return -1;
+            return err;
         }
     }
     return 0;
 }
 
 int cab_multi_watch(cab_multi *m, long *timeout_ms) {
-    int unwatchable = m->unrecorded;
+    int unrecorded = m->unrecorded, no_set = m->set < 0 ? set_open(m) : 0;
     m->watched = 1;
     m->unrecorded = 0;
-    if (m->set < 0 && set_open(m) != 0) unwatchable = 1;
     m->set_lent = m->set >= 0;
     /* A socket that cannot be watched (unrecorded, or the kernel refused
-     * the set) would stall its transfers until they time out: they fail
-     * now instead. */
-    if (unwatchable) fail_running(m, CURLM_OUT_OF_MEMORY);
+     * the set: no descriptor left, say) would stall its transfers until
+     * they time out: they fail now instead, the latter as the network's
+     * failure, as a socket that cannot be opened fails a synchronous call. */
+    if (unrecorded) {
+        fail_running(m, CURLE_OUT_OF_MEMORY, NULL);
+    } else if (no_set) {
+        char why[128];
+        snprintf(why, sizeof why, "the connections cannot be watched: %s", strerror(no_set));
+        fail_running(m, CURLE_RECV_ERROR, why);
+    }
     if (m->timer_due < 0) {
         *timeout_ms = -1;
     } else {
@@ -605,7 +620,7 @@ void cab_multi_act(cab_multi *m, int fd) {
         m->changes++;
         mc = curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &still);
     }
-    if (mc != CURLM_OK) fail_running(m, mc);
+    if (mc != CURLM_OK) fail_multi(m, mc);
     collect(m);
     expire(m);
 }
