@@ -62,7 +62,7 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
 
   --- What spec/nvim/example_driver.lua wrote after `:PipelineStatus args`
   -- in a headless Neovim with the example installed: its key=value lines.
-  local function pipeline_status(args)
+  local function pipeline_status(args, extra_env)
     local out = home .. "/out.txt"
     os.remove(out)
     local cmd = table.concat({
@@ -73,7 +73,7 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
       "HUAWEICLOUD_SDK_AK=" .. shell.quote(creds.ak), "HUAWEICLOUD_SDK_SK=" .. shell.quote(creds.sk),
       "HUAWEICLOUD_SDK_PROJECT_ID=" .. model.seed_project,
       "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4=" .. shell.quote(server.url),
-      "NVIM_TEST_OUT=" .. shell.quote(out), "NVIM_TEST_RUNS=" .. shell.quote(args),
+      "NVIM_TEST_OUT=" .. shell.quote(out), "NVIM_TEST_RUNS=" .. shell.quote(args), extra_env or "",
       "nvim --headless -i NONE -c", shell.quote("luafile " .. shell.repo_root() .. "/spec/nvim/example_driver.lua"),
       "</dev/null",
     }, " ")
@@ -109,5 +109,17 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
     local text = pipeline_status(creds.sk)
     assert.truthy(text:find("PipelineStatus: argument 1: expected PIPELINE_ID:RUN_ID, got [REDACTED]\n", 1, true), text)
     assert.is_nil(text:find(creds.sk:sub(1, 8), 1, true), text)
+  end)
+
+  -- No window can be split from the command-line window: an answer that
+  -- comes while the user is in it opens its buffer once they leave (review).
+  it(":PipelineStatus shows an answer that came while the command-line window was open, once it is left", function()
+    local runs = {}
+    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
+    local text = pipeline_status(table.concat(runs, " "), "NVIM_TEST_CMDWIN=1000")
+    assert.is_nil(text:find("error=", 1, true), text)
+    assert.truthy(text:find("cmdwin=:\n", 1, true), text)
+    assert.truthy(text:find("buftype=nofile\n", 1, true), text)
+    assert.truthy(text:find("line=", 1, true), text)
   end)
 end)

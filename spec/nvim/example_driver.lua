@@ -32,6 +32,18 @@ local ok, err = pcall(vim.cmd, "PipelineStatus " .. os.getenv("NVIM_TEST_RUNS"))
 local returned_ms = now_ms() - started
 if not ok then return finish { "error=" .. tostring(err) } end
 
+-- With $NVIM_TEST_CMDWIN, the user is in the command-line window (q:),
+-- where no window can be split, when the answer comes; and leaves it
+-- after that many milliseconds.
+local cmdwin_ms, cmdwin_type = tonumber(os.getenv("NVIM_TEST_CMDWIN")), "none"
+if cmdwin_ms then
+  vim.api.nvim_feedkeys("q:", "n", false)
+  vim.defer_fn(function()
+    cmdwin_type = vim.fn.getcmdwintype()
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(":q<CR>", true, false, true), "n", false)
+  end, cmdwin_ms)
+end
+
 local poll = uv.new_timer()
 poll:start(20, 20, vim.schedule_wrap(function()
   if #messages > 0 then
@@ -47,6 +59,7 @@ poll:start(20, 20, vim.schedule_wrap(function()
     "buftype=" .. vim.bo[buf].buftype,
     "modifiable=" .. tostring(vim.bo[buf].modifiable),
     "windows=" .. #vim.api.nvim_list_wins(),
+    "cmdwin=" .. cmdwin_type,
   }
   for _, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do lines[#lines + 1] = "line=" .. line end
   finish(lines)

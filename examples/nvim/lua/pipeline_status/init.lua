@@ -53,7 +53,13 @@ function M.show(args)
   local started, refused = c:query(runs, {
     callback = function(results, qerr)
       if not results then return fail(qerr) end
-      scratch(vim.split(tostring(results), "\n", { plain = true, trimempty = true }))
+      local lines = vim.split(tostring(results), "\n", { plain = true, trimempty = true })
+      -- No window can be split from the command-line window (q:): the
+      -- buffer opens once it is left.
+      if vim.fn.getcmdwintype() == "" then return scratch(lines) end
+      vim.api.nvim_create_autocmd("CmdwinLeave", { once = true, callback = function()
+        vim.schedule(function() scratch(lines) end)
+      end })
     end,
   })
   if not started then fail(refused) end
