@@ -192,15 +192,6 @@ local function unplaced(row, r, at, found, keyring)
     at and "a second one for that pipeline" or "a pipeline not asked")
 end
 
---- The error of a call whose answers disagree about item: its own batch's
--- answer left it out, and another's said it started.
-local function disagreeing(row, item, keyring)
-  local err = Error.new("DECODE", ("%s's answers disagree: another batch's answer started pipeline %s, its own "
-    .. "did not list it"):format(row.name, input.quoted(item, keyring)))
-  err.retryable = false
-  return err
-end
-
 --- An attempt ended: keep its answers, or decide whether to send it again
 -- (the seconds to wait first).
 function Call:done(job, res, kind, msg, not_sent)
@@ -253,8 +244,12 @@ function Call:done(job, res, kind, msg, not_sent)
         found[at] = r
         if made and not why then why = unusable(row, r, keyring) end
       elseif made and at and (at < first or at > last) then
+        -- (kept, every one: the run its own batch's answer gives must be
+        -- the same, or one of the two would be lost: Call:account)
         self.claimed = self.claimed or {}
-        self.claimed[at] = true
+        local runs = self.claimed[at] or {}
+        runs[#runs + 1] = r
+        self.claimed[at] = runs
       elseif made and not stray then
         stray = unplaced(row, r, at, found, keyring)
       end
@@ -321,6 +316,25 @@ function Call:gather()
   return self:account(first_err)
 end
 
+--- The error of a call whose answers disagree about a pipeline that
+-- other batches' answers gave runs (claims): its own batch's answer gave
+-- it another run (own), or, answered, none; else nil.  Either way a run
+-- would be lost, or a pipeline that started called not started.
+function Call:disagreement(claims, own, answered)
+  local name, words = next(self.row.answer.made)
+  local keyring = self.client.creds.keyring
+  for _, c in ipairs(claims) do
+    if (own and c[name] ~= own[name]) or (not own and answered) then
+      local err = Error.new("DECODE", ("%s's answers disagree: another batch's answer gave pipeline %s the %s %s,"
+        .. " its own %s"):format(self.row.name, input.quoted(c.pipeline_id, keyring), words,
+        input.quoted(c[name], keyring), own and ("the %s %s"):format(words, input.quoted(own[name], keyring))
+        or "did not list it"))
+      err.retryable = false
+      return err
+    end
+  end
+end
+
 --- Every item accounted for, as the batches stand: the items' answers in
 -- the items' order with .missing (items whose batch was answered without
 -- them); or, with first_err, nil, first_err with err.results (the same,
@@ -333,16 +347,17 @@ function Call:account(first_err)
     local job = jobs[j]
     if job.attempts > 0 then sent = sent + 1 end
     for i = job.first, job.last do
+      local claims = self.claimed and self.claimed[i]
       if found[i] then
         out[#out + 1] = found[i]
-      elseif job.answered and not (self.claimed and self.claimed[i]) then
+      elseif job.answered and not claims then
         missing[#missing + 1] = input.item(uflat, row, i)
       else
-        local item = input.item(uflat, row, i)
-        unanswered[#unanswered + 1] = item
-        -- (answered, and yet another batch's answer said it started)
-        if job.answered and not first_err then first_err = disagreeing(row, item, self.client.creds.keyring) end
+        -- (a claimed pipeline its own batch's answer left out may have
+        -- started: no "not started")
+        unanswered[#unanswered + 1] = input.item(uflat, row, i)
       end
+      if claims and not first_err then first_err = self:disagreement(claims, found[i], job.answered) end
     end
   end
   if row.wrap then out = row.wrap(out) end
