@@ -65,6 +65,15 @@ describe("client:query against the stand-in", function()
       assert.are.equal(400, err.status)
       assert.are.equal("the server answered HTTP 400: " .. body, err.message)
     end
+    -- blank past the length a code or message is cut to (whose "…" is no text)
+    for _, body in ipairs({ '{"error_code":"' .. (" "):rep(200) .. '","error_msg":"' .. ("\\t"):rep(5000) .. '"}',
+                            '{"error_code":"X.1","error_msg":"' .. ("\\u0001"):rep(5000) .. '"}' }) do
+      server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local _, err = client():query(seed_pairs())
+      assert.are.equal(body:find("X.1", 1, true) and "X.1" or "HTTP", err.code)
+      assert.truthy(err.message:find("^the server answered HTTP 400: {"), err.message)
+    end
   end)
 
   it("raises a callback's own error again, even one that ends in interrupted!", function()

@@ -252,10 +252,13 @@ local function api_error(res, keyring)
   local code, message, body_request_id = core.decode_error(res.body)
   -- A blank code or message says nothing: an error has a code, and a line.
   -- Blank as shown: control characters alone become spaces there.
+  -- (judged whole: cut to its limit, a blank one would gain a "…"; shown
+  -- whole, it is no longer than it came, but for a secret's marker)
+  local function blank(text) return not shown(keyring, text, #text):find("%S") end
+  if code and blank(code) then code = nil end
+  if message and blank(message) then message = nil end
   if code then code = M.shown_name(keyring, code) end
   if message then message = shown(keyring, message, MESSAGE_BYTES) end
-  if code and not code:find("%S") then code = nil end
-  if message and not message:find("%S") then message = nil end
   if not message then
     local snippet = shown(keyring, res.body, SNIPPET_BYTES)
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
