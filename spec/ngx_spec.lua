@@ -631,6 +631,11 @@ describe("inside nginx (ngx_lua cosockets)", function()
         end
       end)
 
+    it("skips a chunk size line's rest however long, as libcurl does", function()
+      taken_alike(chunked(("%x;"):format(#body) .. ("x"):rep(2000), body, "\r\n0\r\n\r\n"))
+      taken_alike(chunked(("%x"):format(#body) .. (" junk"):rep(300), body, "\r\n0\r\n\r\n"))
+    end)
+
     it("takes anything after a chunk size's hex digits up to the line's end, as libcurl does", function()
       taken_alike(chunked(("%x junk"):format(#body), body, "\r\n0z\r\n\r\n"))
     end)

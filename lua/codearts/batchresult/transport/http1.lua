@@ -183,6 +183,25 @@ function Reader:line(limit)
   end
 end
 
+--- Skips the bytes up to the next line feed and it, as libcurl skips a
+-- chunk size line's rest, however long: true, or nil, err, or nil,
+-- "too large" past limit bytes (none is kept).
+function Reader:skip_line(limit)
+  local skipped = 0
+  while true do
+    local nl = self.buf:find("\n", 1, true)
+    if nl then
+      self.buf = self.buf:sub(nl + 1)
+      return true
+    end
+    skipped = skipped + #self.buf
+    self.buf = ""
+    if skipped > limit then return nil, "too large" end
+    local ok, err = self:fill()
+    if not ok then return nil, err end
+  end
+end
+
 --- Exactly n bytes: what is buffered, then from the socket, never reading
 -- past them; or nil, err, the bytes that came before the failure.
 function Reader:exact(n)
@@ -439,10 +458,19 @@ local function read_chunked(r, limit, length)
   local parts, size = {}, 0
   while true do
     local line, err = r:line(1024)
-    if not line then
-      if err == "too large" then return nil, "PROTOCOL", "a chunk size line is too long" end
-      return nil, kind_of(err), "the answer was cut short: " .. err
+    if err == "too large" then
+      -- (the size's digits come first: past them, libcurl skips any number
+      -- of bytes up to the line feed)
+      line = r.buf:match("^%x*")
+      if #line >= 1024 then return nil, "PROTOCOL", "a chunk size line is too long" end
+      local ok
+      ok, err = r:skip_line(limit)
+      if not ok then
+        if err == "too large" then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
+        line = nil
+      end
     end
+    if not line then return nil, kind_of(err), "the answer was cut short: " .. err end
     -- Hex digits, then optionally chunk extensions after a ";".  At most
     -- 16 digits, leading zeros counted, below 8000000000000000: what
     -- libcurl reads into its signed 64-bit curl_off_t (CHUNK_MAXNUM_LEN);
