@@ -427,7 +427,7 @@ local DEFAULT_CONFIG = {
   shuffle = false, omit = {}, fail_ids = {}, fail_status = 500,
   reset_first = 0, fail_first = 0, fail_first_status = 503, retry_after = cjson.null,
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
-  echo_first = 0, echo_status = 401, echo_form = "json",
+  echo_first = 0, echo_status = 401, echo_form = "json", echo_authorization = false,
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", banner_hold_ms = 0,
   stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, fault_after = 0,
   names = {}, foreign = {},
