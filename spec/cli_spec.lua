@@ -934,6 +934,40 @@ describe("codearts-batchresult", function()
         assert.truthy(r.err:find(line, 1, true), cli.describe(r))
       end
     end)
+
+    -- A pipe write larger than the pipe takes whole is cut short by a
+    -- signal, not broken off, and stdio then writes the rest at once: the
+    -- tool must write in pieces the pipe takes whole, so that SIGTERM
+    -- ends it while its reader stalls (review).
+    it("ends at once when SIGTERM comes while a stalled reader holds up its JSON", function()
+      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end -- (README: Lua 5.1)
+      local many = {}
+      for i, p in ipairs(model.make_pairs("cli-json-cut", 5000)) do many[i] = p.pipeline_id end
+      local r = run({ "run", "-f", "json", "--input", "-" }, { stdin = table.concat(many, "\n") .. "\n",
+          reader = 'until [ -s "$SIGNALLED" ]; do sleep 0.05; done; sleep 3; cat', signal = "TERM",
+          interrupt_when = 'grep -q pipe_ "/proc/$TOOL_PID/wchan"' })
+      assert.are.equal(130, r.status, cli.describe(r))
+      assert.is_true(r.after_signal < 2.5, ("ended %.2f s after SIGTERM"):format(r.after_signal))
+      assert.truthy(r.err:find("codearts-batchresult: started, output cut short: " .. many[5000] .. ":", 1, true),
+        cli.describe(r))
+    end)
+
+    -- From the call's end to the output, the tool wraps, counts and
+    -- redacts what came (some 50 ms for 20,000 runs): an interrupt there
+    -- must not cost a run either (review).
+    it("says every run that started when SIGTERM comes as the last answer arrives", function()
+      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end -- (README: Lua 5.1)
+      local many = {}
+      for i, p in ipairs(model.make_pairs("cli-late", 20000)) do many[i] = p.pipeline_id end
+      local r = run({ "run", "-f", "json", "--input", "-" }, { stdin = table.concat(many, "\n") .. "\n",
+        signal = "TERM", interrupt_when = server:stats_reach("run_pipelines", #many) })
+      -- (0 when it had printed all before the signal came)
+      assert.truthy(r.status == 130 or r.status == 0, cli.describe(r))
+      local said = r.out .. r.err
+      for _, i in ipairs({ 1, 10000, 20000 }) do
+        assert.truthy(said:find(many[i], 1, true), ("pipeline %d unsaid: %s"):format(i, r.err:sub(1, 300)))
+      end
+    end)
   end)
 
   describe("run, when the call fails", function()

@@ -32,6 +32,7 @@ local INTERRUPTED = 130 -- 128 + SIGINT, as shells report it
 local NAME = args.NAME
 local EPIPE = 32 -- errno of a write to a pipe nobody reads (Linux, BSD, macOS)
 local EINTR = 4 -- errno of a write a signal broke off (Linux, BSD, macOS)
+local PIPE_BUF = 4096 -- bytes a pipe takes in one piece, or not at all (Linux; POSIX: at least 512)
 
 -- Ends the run early: main catches it and returns status.
 local function stop(status, message)
@@ -294,6 +295,28 @@ local function run(argv, sys, state)
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
                  on_progress = show_progress and progress.update or nil }
   local kind, records, err = call(client, a, items, opts)
+  -- Should the output fail to be written (a full disk, a closed stdout),
+  -- or be cut short (Ctrl-C, SIGTERM), what a run started is said on
+  -- stderr all the same (why: how the output ended), and the lists the
+  -- output would have held: nothing that started goes unsaid.  each, when
+  -- given, is what every line goes through.
+  local function unwritten(got, lists, held, each)
+    return function(why)
+      state.unwritten = nil -- (said once, whatever comes while it is said)
+      local function write(s) sys.stderr:write(each and each(s) or s) end
+      output.unprinted_lines(write, kind, got, NAME, why)
+      if held then output.list_lines(write, kind, lists, NAME) end
+    end
+  end
+  -- From the call's end: an interrupt before the output is under way
+  -- (below) must not cost the runs either.  Every list then, and every
+  -- line redacted, as the records are not yet, or are in part.
+  if a.command == "run" and not a.dry_run then
+    local got = records or (err and err.results) or {}
+    state.unwritten = unwritten(got, { missing = got.missing or {}, not_started = got.not_started,
+                                       unanswered = err and err.unanswered, unqueried = err and err.unqueried },
+                                true, redact)
+  end
   progress.finish()
 
   local ran = records or (err and (err.results or err.unanswered))
@@ -345,18 +368,8 @@ local function run(argv, sys, state)
     end
     if err then sys.stderr:write(NAME .. ": " .. printable(tostring(err)) .. "\n") end
   end
-  -- Should the output fail to be written (a full disk, a closed stdout),
-  -- or be cut short (Ctrl-C, SIGTERM), what a run started is said on
-  -- stderr all the same (why: how the output ended), and what only the
-  -- output would have listed: nothing that started goes unsaid.
-  if a.command == "run" then
-    state.unwritten = function(why)
-      state.unwritten = nil -- (said once, whatever comes while it is said)
-      local function write(s) sys.stderr:write(s) end
-      output.unprinted_lines(write, kind, started, NAME, why)
-      if output.holds_lists(a.format) then output.list_lines(write, kind, lists, NAME) end
-    end
-  end
+  -- (now the lists the output would not hold are said first, to_stderr)
+  if a.command == "run" then state.unwritten = unwritten(started, lists, output.holds_lists(a.format)) end
   -- Into a pipe or a file, stderr's part goes first: a reader that stops
   -- early (| head) ends the tool at its next write, and must not cost the
   -- error and the items that got no answer.  On a terminal, after.
@@ -391,7 +404,15 @@ local function checked_writer(file, state)
     if state.unwritten then state.unwritten("not printed") end
     stop(FAILED, "cannot write the output: " .. tostring(why))
   end
-  return function(s) check(file:write(s)) end, function() check(file:flush()) end
+  -- In pieces of at most PIPE_BUF bytes: a pipe takes each whole or not
+  -- at all, so a termination signal breaks off a write to a stalled
+  -- reader (EINTR, above).  A larger write would be cut short by the
+  -- signal instead, and stdio would write the rest at once, waiting on
+  -- the reader with the signal spent (SIGTERM then being ignored).
+  return function(s)
+    if #s <= PIPE_BUF then return check(file:write(s)) end
+    for i = 1, #s, PIPE_BUF do check(file:write(s:sub(i, i + PIPE_BUF - 1))) end
+  end, function() check(file:flush()) end
 end
 
 --- The process's streams and environment.  Descriptors 0 to 2 are taken
