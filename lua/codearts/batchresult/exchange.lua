@@ -149,11 +149,12 @@ function M.with_signature(keyring, authorization)
   return setmetatable({ keyring = keyring, authorization = authorization, sig = nil, escaped = nil }, Signed)
 end
 
---- The Authorization headers of a client's latest requests (priv: its
--- private state), for client:redact: a server may echo one into a result,
--- which the library hands over as data and the command-line tool prints.
--- Kept as sent, in a ring, and read only when a text could hold one.
-local KEPT = 1024
+--- The signatures of a client's latest requests (priv: its private
+-- state), for client:redact: a server may echo one into a result, which
+-- the library hands over as data and the command-line tool prints.  Kept
+-- in a ring, as the last 64 bytes of each Authorization sent (where the
+-- signer puts it), and read only when a text could hold one.
+local KEPT, SIGNATURE_BYTES = 1024, 64
 function M.keep_authorization(priv, authorization)
   local kept = priv.authorizations
   if not kept then
@@ -161,16 +162,16 @@ function M.keep_authorization(priv, authorization)
     priv.authorizations = kept
   end
   kept.n = kept.n + 1
-  kept[(kept.n - 1) % KEPT + 1] = authorization
+  kept[(kept.n - 1) % KEPT + 1] = authorization:sub(-SIGNATURE_BYTES)
   kept.signatures = nil
 end
 
---- The set of the kept headers' signatures, in lower case.
+--- The set of the kept signatures, in lower case.
 local function signatures(kept)
   local set = {}
   for i = 1, math.min(kept.n, KEPT) do
-    local sig = kept[i]:match(", Signature=(%x+)$")
-    if sig then set[sig:lower()] = true end
+    local sig = kept[i]
+    if sig:find("^%x+$") then set[sig:lower()] = true end
   end
   kept.signatures = set
   return set
@@ -180,11 +181,11 @@ end
 -- when it holds none.
 local function without_signatures_in(run, set)
   local out, from, at = {}, 1, 1
-  while at + 63 <= #run do
-    if set[run:sub(at, at + 63):lower()] then
+  while at + SIGNATURE_BYTES - 1 <= #run do
+    if set[run:sub(at, at + SIGNATURE_BYTES - 1):lower()] then
       out[#out + 1] = run:sub(from, at - 1)
       out[#out + 1] = "[REDACTED]"
-      at = at + 64
+      at = at + SIGNATURE_BYTES
       from = at
     else
       at = at + 1
@@ -200,10 +201,10 @@ end
 -- they stand in a result, which is decoded.
 function M.without_signatures(priv, text)
   local kept = priv.authorizations
-  if not kept or #text < 64 then return text end
+  if not kept or #text < SIGNATURE_BYTES then return text end
   local set = kept.signatures or signatures(kept)
   return (text:gsub("%x+", function(run)
-    if #run >= 64 then return without_signatures_in(run, set) end
+    if #run >= SIGNATURE_BYTES then return without_signatures_in(run, set) end
   end))
 end
 
