@@ -2,6 +2,7 @@
 -- transport got back, as decoded items or an error.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
+local input = require "codearts.batchresult.input"
 
 local M = {}
 
@@ -210,12 +211,13 @@ end
 
 --- err, about the caller's input, with every secret keyring knows
 -- redacted from what it quotes, as a user may paste a secret in the wrong
--- place: its message (shown, cut to limit bytes), and an option's name
--- when it holds a secret; else that name is left as the caller's key, for
--- a program to compare (also when a closed client can redact nothing).
+-- place: its message (shown, cut to limit bytes), and an unknown option's
+-- name when it holds a secret; else that name is left as the caller's
+-- key, for a program to compare (also when a closed client can redact
+-- nothing), and a known option's always (a secret may hold "endpoint").
 function M.shown_input(keyring, err, limit)
   err.message = shown(keyring, err.message, limit)
-  if type(err.option) == "string" then
+  if type(err.option) == "string" and input.names_unknown(err) then
     local said = keyring:redact(err.option)
     if said:find("[REDACTED]", 1, true) then err.option = said end
   end

@@ -54,6 +54,16 @@ local function key_name(k)
   return "of type " .. type(k)
 end
 
+-- The errors M.options made about a name no rule has (weak keys: the
+-- errors are the caller's).  Only such a name is the caller's own text in
+-- err.option, where a secret pasted in the wrong place could show.
+local unknown_names = setmetatable({}, { __mode = "k" })
+
+--- Whether err (an error of M.options's) names an option that is none.
+function M.names_unknown(err)
+  return unknown_names[err] == true
+end
+
 --- Copies the options table t (nil means none) by rules, { name =
 -- { type, check } }: unknown names and wrong types are errors, and
 -- check(v) returns why a value is wrong.  kind names one option in
@@ -83,6 +93,7 @@ function M.options(t, rules, kind, plural)
     if why then
       local err = Error.invalid(why)
       err.option = k
+      if not rule then unknown_names[err] = true end
       return nil, err, copy
     end
   end
