@@ -428,7 +428,7 @@ local DEFAULT_CONFIG = {
   reset_first = 0, fail_first = 0, fail_first_status = 503, retry_after = cjson.null,
   garbage_first = 0, truncate_first = 0, huge_body_bytes = 0,
   echo_first = 0, echo_status = 401, echo_form = "json", echo_authorization = false,
-  banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", banner_hold_ms = 0,
+  banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", banner_hex = cjson.null, banner_hold_ms = 0,
   stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, fault_after = 0,
   names = {}, foreign = {},
 }
@@ -1238,6 +1238,7 @@ once.describe("stand-in fault modes over HTTP", function()
       { garbage_first = -3 }, { truncate_first = 2.5 }, { huge_body_bytes = -1 }, { huge_body_bytes = "20MB" },
       { echo_first = -1 }, { echo_status = 200 }, { echo_form = "base64" }, { echo_form = 1 },
       { banner_first = -1 }, { banner = "" }, { banner = "caf\195\169" }, { banner = ("x"):rep(262145) },
+      { banner_hex = "" }, { banner_hex = "abc" }, { banner_hex = "zz" }, { banner_hex = 12 },
       { banner_hold_ms = -1 }, { banner_hold_ms = 60001 }, { banner_hold_ms = "1s" },
       { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
       { stale_answer_first = -1 }, { stale_answer_first = 1.5 }, { fault_after = -1 }, { fault_after = "1" },

@@ -13,7 +13,8 @@ struct cab_easy {
     struct curl_slist *headers; /* the current request's, freed at the next */
     char curl_err[CURL_ERROR_SIZE];
     size_t max_body;
-    int too_large;              /* the write callback stopped the transfer */
+    int too_large;              /* the write callback stopped the transfer: the limit */
+    int body_nomem;             /* the write callback stopped it: out of memory */
     cab_head head;              /* the answer's heads as they arrive (on_header) */
     cab_head_verdict verdict;   /* why on_header stopped the transfer, when it did */
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
@@ -29,7 +30,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
         e->too_large = 1;
         return 0;
     }
-    return cab_buf_add(&e->resp.body, p, len) ? 0 : len; /* 0 aborts: out of memory */
+    if (cab_buf_add(&e->resp.body, p, len)) {
+        e->body_nomem = 1;
+        return 0; /* aborts */
+    }
+    return len;
 }
 
 /* Each line of an answer's heads and trailers, to the head reader
@@ -111,7 +116,7 @@ static cab_http_status classify(CURLcode rc) {
     case CURLE_USE_SSL_FAILED: return CAB_HTTP_TLS;
     case CURLE_FILESIZE_EXCEEDED: return CAB_HTTP_TOO_LARGE;
     case CURLE_OUT_OF_MEMORY:
-    case CURLE_WRITE_ERROR: return CAB_HTTP_NOMEM; /* unless too_large: see finish */
+    case CURLE_WRITE_ERROR: return CAB_HTTP_NOMEM; /* as on_body refused: see finish */
     /* The URL's scheme is checked before a client is made, so libcurl's
      * "unsupported protocol" means an answer in HTTP/0.9: no status line,
      * as when something else (an SSH server, say) listens on the port. */
@@ -144,7 +149,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
 
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
-    e->too_large = 0;
+    e->too_large = e->body_nomem = 0;
     e->verdict = CAB_HEAD_OK;
     cab_head_start(&e->head, &e->resp.fields);
     e->curl_err[0] = '\0';
@@ -245,6 +250,13 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
         return CAB_HTTP_TOO_LARGE;
+    }
+    /* libcurl's decoder fails a coded body that has bytes after its end
+     * (a second gzip member, junk) as a write error, as if on_body had
+     * refused: a body that does not decode as its coding says. */
+    if (rc == CURLE_WRITE_ERROR && !e->body_nomem) {
+        snprintf(err, errlen, "the answer's body does not decode as its Content-Encoding says (bytes after its end)");
+        return CAB_HTTP_PROTOCOL;
     }
     /* A connection reset or broken in the middle of the TLS handshake is
      * the network's failure, not TLS's: no byte of the request left, and

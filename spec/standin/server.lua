@@ -29,7 +29,8 @@
 --                        where LuaJIT's FFI can set SO_LINGER 0, else a FIN)
 --      banner_first N    answer with banner, bytes that are not HTTP (by
 --                        default an SSH server's greeting line), then FIN
---                        (banner_hold_ms later: 0 by default)
+--                        (banner_hold_ms later: 0 by default); banner_hex,
+--                        when set, gives those bytes in hex instead
 --   2. fail_first N      answer fail_first_status (default 503), with
 --                        Retry-After: retry_after when that is set
 --   3. garbage_first N   answer 200 with a complete body that is not JSON
@@ -281,6 +282,16 @@ local config_spec = {
     default = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
     check = function(v) return type(v) == "string" and #v <= 262144 and v:find("^[ -~\r\n\t]+$") ~= nil end,
     what = "a non-empty string of printable ASCII, tabs and line breaks, at most 262144 bytes",
+  },
+  -- The banner's bytes in hex, for bytes JSON text cannot carry (a gzip
+  -- body's): when set, written instead of banner.
+  banner_hex = {
+    default = cjson.null,
+    check = function(v)
+      return v == cjson.null or (type(v) == "string" and #v > 0 and #v <= 524288 and #v % 2 == 0
+        and v:find("^%x+$") ~= nil)
+    end,
+    what = "null, or an even number of hex digits, at most 524288",
   },
   banner_hold_ms = {
     default = 0,
@@ -1065,7 +1076,11 @@ local function send_banner(stream, ctx)
   if not sock then
     return
   end
-  local ok, err = sock:xwrite(config.banner, "bn")
+  local banner = config.banner
+  if config.banner_hex ~= cjson.null then
+    banner = config.banner_hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  local ok, err = sock:xwrite(banner, "bn")
   if ok then
     ok, err = sock:flush("n")
   end

@@ -51,6 +51,14 @@ local BAD_CHUNK = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF
 -- the cosocket clients, which ask for identity, decode no coding at all.
 local NOT_GZIP = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Encoding: gzip\r\nContent-Length: 15\r\n\r\nnot gzip at all"
+-- A gzip body with bytes after its end: libcurl's decoder fails it as if
+-- the body had been refused (a write error), which is no lack of memory.
+-- (the gzip of {"result":[]}, then "junk"; in hex, as the stand-in takes
+-- bytes that are not text)
+local GZIP_THEN_JUNK_BODY = "1f8b0800000000000203ab562a4a2d2ecd2951b28a8ead05000e6627a30d000000" .. "6a756e6b"
+local GZIP_THEN_JUNK = ("HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"):format(#GZIP_THEN_JUNK_BODY / 2):gsub(".",
+  function(c) return ("%02x"):format(c:byte()) end) .. GZIP_THEN_JUNK_BODY
 local BAD_LENGTH = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Length: twelve\r\n\r\n{\"result\":[]}"
 -- Lengths that begin with digits and are no number: libcurl itself reads
@@ -288,6 +296,9 @@ M.rows = {
     saw = { routes = { run = 3 } } },
   { name = "a 200 whose body is coded as gzip and does not inflate", op = "query",
     standin = { banner_first = 3, banner = NOT_GZIP },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 200 whose gzip body has bytes after its end", op = "query",
+    standin = { banner_first = 3, banner_hex = GZIP_THEN_JUNK },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a 200 whose body is not JSON", op = "query", standin = { garbage_first = 3 },
     expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
