@@ -59,6 +59,11 @@ local GZIP_THEN_JUNK_BODY = "1f8b0800000000000203ab562a4a2d2ecd2951b28a8ead05000
 local GZIP_THEN_JUNK = ("HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"):format(#GZIP_THEN_JUNK_BODY / 2):gsub(".",
   function(c) return ("%02x"):format(c:byte()) end) .. GZIP_THEN_JUNK_BODY
+-- A 200 whose body is an error, not results: its request_id counts as
+-- an X-Request-Id would.
+local OK_ERROR = '{"error_code":"DEV.00000001","error_msg":"m","request_id":"in-the-body"}'
+local OK_ERROR_BODY = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: "
+  .. #OK_ERROR .. "\r\n\r\n" .. OK_ERROR
 local BAD_LENGTH = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Length: twelve\r\n\r\n{\"result\":[]}"
 -- Lengths that begin with digits and are no number: libcurl itself reads
@@ -300,6 +305,10 @@ M.rows = {
   { name = "a 200 whose gzip body has bytes after its end", op = "query",
     standin = { banner_first = 3, banner_hex = GZIP_THEN_JUNK },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 200 whose body is an error with a request_id, and no X-Request-Id", op = "query",
+    standin = { banner_first = 3, banner = OK_ERROR_BODY },
+    expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED, request_id = "in-the-body" },
+    saw = { requests = 1 } },
   { name = "a 200 whose body is not JSON", op = "query", standin = { garbage_first = 3 },
     expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   -- nothing was sent: a run may go again

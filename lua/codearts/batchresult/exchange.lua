@@ -249,6 +249,12 @@ function M.read_heads(res, keyring)
   res.date, res.retry_after = counted(res.date, TIME_BYTES), counted(res.retry_after, TIME_BYTES)
 end
 
+--- An answer's request id: its X-Request-Id (res.request_id, as read_heads
+-- left it), or else its body's request_id (body_id) by the same rule.
+local function request_id(res, body_id, keyring)
+  return res.request_id or (counted(body_id, ID_BYTES) and M.shown_name(keyring, body_id)) or nil
+end
+
 --- The error for a non-2xx answer: the API's own code and message when
 -- the body is a Huawei-style error, else HTTP with the start of the body.
 local function api_error(res, keyring)
@@ -266,10 +272,8 @@ local function api_error(res, keyring)
     local snippet = shown(keyring, res.body, SNIPPET_BYTES)
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
   end
-  return Error.new(code or "HTTP", message, {
-    status = res.status,
-    request_id = res.request_id or (counted(body_request_id, ID_BYTES) and M.shown_name(keyring, body_request_id)),
-  })
+  return Error.new(code or "HTTP", message,
+    { status = res.status, request_id = request_id(res, body_request_id, keyring) })
 end
 
 --- What a transport reported for an attempt of operation row, as decoded
@@ -289,7 +293,9 @@ end
 
 --- The DECODE error of a 2xx answer res the call cannot use, and why.
 function M.undecodable(res, why, keyring)
-  return Error.new("DECODE", shown(keyring, why, MESSAGE_BYTES), { status = res.status, request_id = res.request_id })
+  local body_id = not res.request_id and select(3, core.decode_error(res.body))
+  return Error.new("DECODE", shown(keyring, why, MESSAGE_BYTES),
+    { status = res.status, request_id = request_id(res, body_id, keyring) })
 end
 
 return M
