@@ -389,6 +389,37 @@ describe("limits are the same in every layer", function()
     assert.is_true(total ~= nil and failed > 10, table.concat(outcomes, "\n"))
   end)
 
+  it("Lua's memory error in a call's own work ends it with INTERNAL, every item accounted for, never a raise",
+    function()
+    -- Every allocation over 512 KB fails: the 1 MB answers' bodies as they
+    -- become Lua strings, which the transport raises as Lua's memory error.
+    if rawget(_G, "jit") then
+      pending("LuaJIT on 64 bits takes no other allocator")
+      return
+    end
+    server:config { huge_body_bytes = 1024 * 1024 }
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local oom = require("spec.support.clib")("oom")
+      local c = assert(br.new { endpoint = os.getenv("URL"), project_id = os.getenv("PROJECT"),
+                                ak = os.getenv("AK"), sk = os.getenv("SK"), max_retries = 0 })
+      local list = require("spec.standin.model").seed_query
+      local runs = {}
+      for i = 1, 3 do runs[i] = ("%032x"):format(i) end
+      for _, call in ipairs({ { c.query, list }, { c.run, runs } }) do
+        local ok, res, err = oom.pcall_over(512 * 1024, call[1], c, call[2], { batch_size = 2 })
+        if not ok then io.write("raised: ", tostring(res), "\n")
+        elseif res then io.write("results: ", #res, "\n")
+        else
+          io.write(err.code, " ", err.message, " accounted: ",
+            tostring(#err.results + #err.results.missing + #err.unanswered == #call[2]), "\n")
+        end
+      end
+    ]], { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk })
+    assert.is_true(ok, out)
+    assert.are.equal(("INTERNAL out of memory during the call accounted: true\n"):rep(2), out)
+  end)
+
   it("a table size hint out of range is clamped: an empty table, never an error or a huge allocation", function()
     for _, sizes in ipairs({ { 0, 0 }, { 3, 2 }, { -1, -5 }, { 2 ^ 40, 2 ^ 40 } }) do
       collectgarbage("collect")

@@ -293,6 +293,14 @@ local function interrupted()
   return Error.new("INTERRUPTED", "interrupted (Ctrl-C) during the call")
 end
 
+--- The error of a call that Lua's memory error v stopped (an allocation
+-- of the library's own, such as an answer's tables or its body's string,
+-- that failed; a failed allocation of the C stages' is INTERNAL already),
+-- or nil when v is something else.
+local function out_of_memory(v)
+  if v == "not enough memory" then return Error.new("INTERNAL", "out of memory during the call") end
+end
+
 --- Runs the batches and gathers the answers (Call:account).
 function Call:gather()
   local o, row = self.o, self.row
@@ -392,7 +400,8 @@ end
 -- unless the call runs in Neovim's callback mode (o.callback), where it is
 -- the CALLBACK error the callback receives.  Ctrl-C (the interpreter's
 -- raise, in a callback or in the library's own code) ends the call with
--- the INTERRUPTED error, which the public methods raise.  hold (optional)
+-- the INTERRUPTED error, which the public methods raise; Lua's memory
+-- error there, with INTERNAL, which they return.  hold (optional)
 -- gets the call's transport and Call as soon as they are made, for
 -- M.stopped.
 function M.run(client, row, flat, n, o, hold)
@@ -419,9 +428,10 @@ function M.run(client, row, flat, n, o, hold)
   end)
   if t then t:close() end
   if not ok then
-    if not interrupt(res) then error(res, 0) end
+    local stop = interrupt(res) and interrupted() or out_of_memory(res)
+    if not stop then error(res, 0) end
     c = c or new_call(client, row, flat, n, o)
-    res, err = c:account(interrupted())
+    res, err = c:account(stop)
   end
   if c.raised and not o.callback and err.code ~= "INTERRUPTED" then error(c.raised.value, 0) end
   return res, err
