@@ -308,14 +308,19 @@ describe("client:run and client:run_and_query", function()
     assert.truthy(derr.message:find(forged, 1, true), derr.message)
     assert.are.equal(list[5], derr.results[5].pipeline_id)
     assert.are_not.equal(forged, derr.results[5].pipeline_run_id)
+    -- Its own batch fails: the run the others gave it is the one known,
+    -- never lost (a caller who starts the unanswered again must not start
+    -- it twice).
     server:config { foreign = { { pipeline_id = list[5], pipeline_run_id = forged } }, fail_ids = { list[5] } }
     local none, err = client:run(list, { batch_size = 2, concurrency = 1 })
     assert.is_nil(none)
     assert.are.equal(500, err.status)
-    assert.are.equal(4, #err.results)
-    for _, r in ipairs(err.results) do assert.are_not.equal(forged, r.pipeline_run_id) end
-    assert.are.same({ list[5], list[6] }, err.unanswered)
+    assert.are.equal(5, #err.results)
+    for i = 1, 4 do assert.are_not.equal(forged, err.results[i].pipeline_run_id) end
+    assert.are.same({ pipeline_id = list[5], pipeline_run_id = forged }, err.results[5])
+    assert.are.same({ list[6] }, err.unanswered)
   end)
+
 
   -- Every run an answer lists is one the server says it made: none is
   -- dropped, and no pipeline a run may have started is called not started.
@@ -447,6 +452,28 @@ describe("client:run and client:run_and_query", function()
       assert.are.same({ pipeline_id = list[2], pipeline_run_id = good }, err.results[2])
       assert.are.equal(list[1], err.results[1].pipeline_id)
       assert.are.same({}, err.unanswered)
+    end
+  end)
+
+  -- An item with no pipeline id to place it by, or no object at all, is a
+  -- run the call cannot place: the runs beside it started, and are kept.
+  it("run: an item whose pipeline id is null, absent or no string, or that is no object, fails; the rest kept",
+    function()
+    local list = ids(3)
+    local r1 = ("%032x"):format(7)
+    local run_id = ('"pipeline_run_id":"%s"'):format(("%032x"):format(8))
+    for _, bad in ipairs({ '{"pipeline_id":null,' .. run_id .. "}", "{" .. run_id .. "}",
+                           '{"pipeline_id":12345,' .. run_id .. "}", "null", "42", '"x"', "[1]" }) do
+      local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s"},%s]}'):format(list[1], r1, bad)
+      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local runs, err = client:run(list)
+      assert.is_nil(runs)
+      assert.are.equal("DECODE", err.code)
+      assert.truthy(err.message:find("result[2]", 1, true), bad .. ": " .. err.message)
+      assert.are.same({ { pipeline_id = list[1], pipeline_run_id = r1 } }, { err.results[1], err.results[2] })
+      -- (the runs not placed may be theirs)
+      assert.are.same({ list[2], list[3] }, err.unanswered)
     end
   end)
 

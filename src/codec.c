@@ -443,7 +443,10 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
         const char *const *id;
         place at;
         i++;
-        if (!cJSON_IsObject(item)) {
+        /* With no ids to check, an item is the caller's to place or refuse
+         * (a run's answer: refusing it here would drop the batch's other
+         * runs, which started). */
+        if (!cJSON_IsObject(item) && *ids) {
             snprintf(err->message, sizeof err->message, "%.40s[%zu] is not an object", list, i);
             goto bad;
         }

@@ -38,7 +38,7 @@ typedef struct {
 /* Parses an answer whose items are listed under the member named list
  * ("result" for both operations) and checks its shape: an object whose
  * list is an array of objects, each with the string members named in ids
- * (a NULL-terminated list).  No object that reaches the caller (the top
+ * (a NULL-terminated list); with no ids, an array of any values.  No object that reaches the caller (the top
  * level, and every object inside the list) may name a member twice: JSON
  * leaves duplicates undefined, and a check that read one of them while
  * the table kept the other would check nothing; the body's other members

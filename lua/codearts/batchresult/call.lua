@@ -160,6 +160,7 @@ end
 
 --- The position of the item an answer is for, by the row's fields, or nil.
 function Call:find(answer)
+  if type(answer) ~= "table" then return nil end -- (a run's answer may hold anything: row.answer)
   local fields, t = self.row.fields, self.index
   for f = 1, #fields do
     t = t[answer[fields[f]]]
@@ -180,16 +181,21 @@ local function unusable(row, r, keyring)
   end
 end
 
---- Why run r (of an answer of row's, which has answer.made), which names
--- item at of the batch (nil: none asked), is one the call cannot place:
--- for a pipeline not asked (one of the batch's, written otherwise, say),
--- or a second, other run of one.  nil when it is the same run again.
-local function unplaced(row, r, at, found, keyring)
-  local name, words = next(row.answer.made)
+--- Why item i of an answer of row's (which has answer.made), r, which
+-- names item at of the batch (nil: none asked), is a run the call cannot
+-- place: for a pipeline not asked (one of the batch's, written otherwise,
+-- say), or for none, or a second, other run of one; or no run at all.
+-- nil when it is the same run again.
+local function unplaced(row, r, i, at, found, keyring)
+  local list, name, words = row.answer.list, next(row.answer.made)
+  if type(r) ~= "table" then
+    return ("%s's answer's %s[%d] is not an object, which the call cannot place"):format(row.name, list, i)
+  end
   if at and found[at][name] == r[name] then return nil end
   return ("%s's answer gave pipeline %s the %s %s, which the call cannot place (%s)"):format(row.name,
     input.quoted(r.pipeline_id, keyring), words, input.quoted(r[name], keyring),
-    at and "a second one for that pipeline" or "a pipeline not asked")
+    at and "a second one for that pipeline" or type(r.pipeline_id) == "string" and "a pipeline not asked"
+    or ("%s[%d].pipeline_id is missing or not a string"):format(list, i))
 end
 
 --- An attempt ended: keep its answers, or decide whether to send it again
@@ -251,7 +257,7 @@ function Call:done(job, res, kind, msg, not_sent)
         runs[#runs + 1] = r
         self.claimed[at] = runs
       elseif made and not stray then
-        stray = unplaced(row, r, at, found, keyring)
+        stray = unplaced(row, r, i, at, found, keyring)
       end
     end
     -- Only now, so that a call interrupted above lists the items not yet
@@ -356,13 +362,15 @@ function Call:account(first_err)
     if job.attempts > 0 then sent = sent + 1 end
     for i = job.first, job.last do
       local claims = self.claimed and self.claimed[i]
-      if found[i] then
-        out[#out + 1] = found[i]
+      -- (a claimed pipeline whose own batch got no answer started as the
+      -- claim says, and one that answer left out may have: no "not
+      -- started")
+      local r = found[i] or (claims and not job.answered and claims[1])
+      if r then
+        out[#out + 1] = r
       elseif job.answered and not claims then
         missing[#missing + 1] = input.item(uflat, row, i)
       else
-        -- (a claimed pipeline its own batch's answer left out may have
-        -- started: no "not started")
         unanswered[#unanswered + 1] = input.item(uflat, row, i)
       end
       if claims and not first_err then first_err = self:disagreement(claims, found[i], job.answered) end

@@ -15,8 +15,9 @@
 --   encode      function(flat, first, last) -> body | nil, message: the
 --               body for items first..last of the flat list input.lua made
 --   answer      the answer's shape: its items are listed under `list`, and
---               each holds the string members `ids`; of those, `made` (when
---               given) names the ids the server makes (a run's), in words:
+--               each is an object holding the string members `ids` (with no
+--               ids, any value); `made` (when given) names the members the
+--               server makes (a run's id), in words:
 --               one that is not 32 letters or digits fails the call
 --               (DECODE), its answer kept as given
 --   wrap        (optional) function(array) -> array: what the call returns
@@ -56,10 +57,10 @@ M.run = {
   fields = { "pipeline_id" },
   bare = true,
   encode = function(flat, first, last) return core.encode_ids("pipeline_ids", flat, first, last) end,
-  -- (only the id an answer is matched by must be a string: a run id that is
-  -- none, null or absent included, is call.lua's to refuse, so that the run
+  -- (no member must be a string, nor any item an object: an item that is
+  -- no run of a pipeline asked is call.lua's to refuse, so that the run
   -- ids of the batch's other pipelines, which started, are kept)
-  answer = { list = "result", ids = { "pipeline_id" }, made = { pipeline_run_id = "run id" } },
+  answer = { list = "result", ids = {}, made = { pipeline_run_id = "run id" } },
   idempotent = false,
 }
 
