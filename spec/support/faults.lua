@@ -179,6 +179,13 @@ M.rows = {
     standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\nContent-Length: 13\r\n\r\n"
       .. "{\"result\":[]}xyz" },
     expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  -- libcurl takes the message as whole at the CR of the blank line that
+  -- ends the trailers: a close before its LF loses nothing
+  { name = "a chunked 503 whose connection closes between the CR and the LF of its last line", op = "query",
+    standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
+      ("%x\r\n%s\r\n0\r\n\r"):format(#BUSY, BUSY)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
   { name = "a chunked answer whose Content-Length beside the chunks is not a number", op = "query",
     standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
       .. "Content-Length: abc\r\n\r\nd\r\n{\"result\":[]}\r\n0\r\n\r\n" },

@@ -316,18 +316,22 @@ end
 
 --- The field lines of a head or of trailers (what: "header" or
 -- "trailer"), up to the empty line, in budget bytes: each field's values
--- in a list (lower-case names), and the budget left; nil, kind, message
--- on failure.  Each line must be a field or an obsolete folded line that
+-- in a list (lower-case names), the budget left, and whether the
+-- connection ended them (trailers only, below); nil, kind, message on
+-- failure.  Each line must be a field or an obsolete folded line that
 -- continues one (RFC 9112 5.2: replaced by a space), as libcurl's header
 -- store and transport (src/head.c) require; each Content-Length goes to
 -- lengths as it comes.  libcurl reads trailers its own way: it ends one at
--- any CR, counts each as if it ended in CRLF, and counts no blank line.
+-- any CR, counts each as if it ended in CRLF, and counts no blank line;
+-- and the message is whole at the blank line's CR, so a close before its
+-- LF ends it.
 local function read_fields(r, budget, what, lengths)
   -- Each field's values in a list, joined once at the end: joining as
   -- they come would copy a long field again for each of its lines.
   local values, last, trailer = {}, nil, what == "trailer"
   while true do
     local line, used = r:line(trailer and budget + 2 or budget)
+    if not line and trailer and used == "closed" and r.buf == "\r" then return values, budget, true end
     if not line then return head_failure(used, what .. "s") end
     if line == "" then return values, budget - (trailer and 0 or used) end
     budget = budget - (trailer and #line + 2 or used)
@@ -453,7 +457,7 @@ M.chunked_coding = chunked_coding
 
 --- A chunked body, at most limit bytes.  length is the head's
 -- Content-Length (checked; nil without one), which the trailers' must
--- agree with.
+-- agree with.  The body, and whether the connection ended the message.
 local function read_chunked(r, limit, length)
   local parts, size = {}, 0
   while true do
@@ -509,9 +513,9 @@ local function read_chunked(r, limit, length)
   -- line of trailers too.
   local lengths = new_lengths(false, limit)
   if length then lengths:add(length) end
-  local trailers, kind, why = read_fields(r, MAX_HEADER_BYTES, "trailer", lengths)
-  if not trailers then return nil, kind, why end
-  return table.concat(parts)
+  local trailers, left, closed = read_fields(r, MAX_HEADER_BYTES, "trailer", lengths)
+  if not trailers then return nil, left, closed end -- (nil, kind, message)
+  return table.concat(parts), closed
 end
 
 --- The body of an answer whose head was read (length: its Content-Length,
