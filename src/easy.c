@@ -218,10 +218,11 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
     curl_off_t pretransfer = 0;
     *not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                 rc == CURLE_COULDNT_RESOLVE_PROXY || cab_conns_refused(rc);
-    /* The request is written once the connection (and TLS) is up, just
-     * after libcurl notes the pre-transfer time: a transfer that failed
-     * with none noted (a connect or handshake that timed out, say) wrote
-     * nothing. */
+    /* libcurl notes the pre-transfer time as its DO phase ends, once the
+     * request's first write has gone out (what does not fit goes later,
+     * after the time is noted): a transfer that failed with none noted
+     * failed connecting, in the TLS handshake, or in that first write, and
+     * a send that fails sends no byte (over TLS, no whole record). */
     if (rc != CURLE_OK && !*not_sent &&
         curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK && pretransfer == 0)
         *not_sent = 1;
