@@ -367,6 +367,26 @@ describe("client:run and client:run_and_query", function()
     assert(client:run(list))
   end)
 
+  it("two runs one answer gives another batch's pipeline fail the call with DECODE, though that batch fails", function()
+    local list = ids(2)
+    local r1, r2, r3 = ("a"):rep(32), ("b"):rep(32), ("d"):rep(32)
+    -- (the first batch's answer gives pipeline 2 two runs; its own batch gets a 500)
+    run_answer { run_item(list[1], r1), run_item(list[2], r2), run_item(list[2], r3) }
+    server:config { fail_ids = { list[2] } }
+    local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.truthy(err.message:find(r3, 1, true) or err.message:find(r2, 1, true), err.message)
+    assert.are.equal("DECODE", err.code)
+    assert.are.same({ pipeline_id = list[1], pipeline_run_id = r1 }, err.results[1])
+    -- a claimed run id that is no id fails the call too, as its own batch's would
+    run_answer { run_item(list[1], r1), run_item(list[2], "bogus") }
+    server:config { fail_ids = { list[2] } }
+    runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find("bogus", 1, true), err.message)
+  end)
+
   it("runs of pipelines written otherwise (in capitals) fail the call; its pipelines may have started", function()
     local list = ids(2)
     run_answer { run_item(list[1]:upper(), ("a"):rep(32)), run_item(list[2]:upper(), ("b"):rep(32)) }

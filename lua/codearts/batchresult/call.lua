@@ -182,16 +182,16 @@ local function unusable(row, r, keyring)
 end
 
 --- Why item i of an answer of row's (which has answer.made), r, which
--- names item at of the batch (nil: none asked), is a run the call cannot
--- place: for a pipeline not asked (one of the batch's, written otherwise,
--- say), or for none, or a second, other run of one; or no run at all.
--- nil when it is the same run again.
-local function unplaced(row, r, i, at, found, keyring)
+-- names item at (nil: none asked), whose run the call holds already
+-- (known), is a run the call cannot place: for a pipeline not asked (one
+-- of the batch's, written otherwise, say), or for none, or a second, other
+-- run of one; or no run at all.  nil when it is the same run again.
+local function unplaced(row, r, i, at, known, keyring)
   local list, name, words = row.answer.list, next(row.answer.made)
   if type(r) ~= "table" then
     return ("%s's answer's %s[%d] is not an object, which the call cannot place"):format(row.name, list, i)
   end
-  if at and found[at][name] == r[name] then return nil end
+  if at and known[name] == r[name] then return nil end
   return ("%s's answer gave pipeline %s the %s %s, which the call cannot place (%s)"):format(row.name,
     input.quoted(r.pipeline_id, keyring), words, input.quoted(r[name], keyring),
     at and "a second one for that pipeline" or type(r.pipeline_id) == "string" and "a pipeline not asked"
@@ -251,13 +251,16 @@ function Call:done(job, res, kind, msg, not_sent)
         if made and not why then why = unusable(row, r, keyring) end
       elseif made and at and (at < first or at > last) then
         -- (kept, every one: the run its own batch's answer gives must be
-        -- the same, or one of the two would be lost: Call:account)
+        -- the same, or one of the two would be lost: Call:account; and
+        -- so must any other batch's)
         self.claimed = self.claimed or {}
         local runs = self.claimed[at] or {}
+        if runs[1] and not stray then stray = unplaced(row, r, i, at, runs[1], keyring) end
+        if not why then why = unusable(row, r, keyring) end
         runs[#runs + 1] = r
         self.claimed[at] = runs
       elseif made and not stray then
-        stray = unplaced(row, r, i, at, found, keyring)
+        stray = unplaced(row, r, i, at, at and found[at], keyring)
       end
     end
     -- Only now, so that a call interrupted above lists the items not yet
