@@ -552,8 +552,8 @@ describe("client:run and client:run_and_query", function()
   -- runs callbacks in a coroutine, which a hook set there would not
   -- leave).
   local own_thread = _VERSION ~= "Lua 5.1" or rawget(_G, "jit")
-  local function interrupted_between_halves(list, at)
-    local ok, raised = pcall(client.run_and_query, client, list, { batch_size = 5,
+  local function interrupted_between_halves(list, at, raise)
+    local ok, raised, err = pcall(client.run_and_query, client, list, { batch_size = 5,
       on_progress = function(done, total, operation)
         if operation == "BatchRunPipeline" and done == total then
           local seen = 0
@@ -561,6 +561,7 @@ describe("client:run and client:run_and_query", function()
             seen = seen + 1
             if seen == at then
               debug.sethook()
+              if raise then error(raise, 0) end
               error("interrupted!")
             end
           end, "", 1)
@@ -569,8 +570,30 @@ describe("client:run and client:run_and_query", function()
         end
       end })
     debug.sethook()
+    if raise then return ok, raised, err end
     return not ok and raised
   end
+
+  -- Lua's memory error, raised where an allocation fails (here by the
+  -- same hook, between the halves), ends the call as Ctrl-C does, but
+  -- returned, with INTERNAL.
+  it("run_and_query: a memory error between the halves leaves the runs that started unqueried, returned", function()
+    if not own_thread then return end
+    local list = ids(10)
+    local stopped = 0
+    for at = 1, 1200, 6 do
+      server:reset()
+      local ok, res, err = interrupted_between_halves(list, at, "not enough memory")
+      assert.is_true(ok, ("instruction %d: raised %s"):format(at, tostring(res)))
+      if not res then
+        assert.are.equal("INTERNAL", err.code, "instruction " .. at)
+        assert.are.equal(#list, #err.results + #err.results.missing + #err.results.not_started
+          + #err.unanswered + #err.unqueried, "instruction " .. at)
+        stopped = stopped + 1
+      end
+    end
+    assert.is_true(stopped > 0)
+  end)
 
   it("run: Ctrl-C in the logger keeps the runs its attempt started", function()
     local list = ids(3)

@@ -201,36 +201,42 @@ end
 -- (started, but not asked about: { pipeline_id, pipeline_run_id }, to ask
 -- again when the status request failed; as the server gave them when the
 -- run id is no id, which is never sent, and the call fails with DECODE).
-local function after_start(priv, runs, err, o, second)
+local function after_start(priv, runs, err, o, second, stopped)
   local started = runs or (err and err.results)
   if not started then return nil, err end
-  -- The server's run ids go into a query as ids do: a run id that is none
-  -- (the first half then failed with DECODE, saying so) is not sent.
-  local pairs_flat, count, bad = {}, 0, {}
-  for _, r in ipairs(started) do
-    if input.is_id(r.pipeline_run_id) then
-      count = count + 1
-      pairs_flat[2 * count - 1], pairs_flat[2 * count] = r.pipeline_id, r.pipeline_run_id
-    else
-      bad[#bad + 1] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
-    end
-  end
   -- A first half that the caller's side ended (a callback that raised, in
   -- Neovim's callback mode; the client closed; the process forked;
-  -- Ctrl-C) ends the call: the runs that started are left unqueried.
-  -- Forked between the halves (from a finalizer): the queries are the
-  -- parent's too.
+  -- Ctrl-C), or a stop between the halves (stopped), ends the call: the
+  -- runs that started are left unqueried.  Forked between the halves
+  -- (from a finalizer): the queries are the parent's too.
   local forked = priv.curl and priv.curl:inherited()
-  local ended = priv.closed or forked
+  local ended = stopped or priv.closed or forked
     or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
-  local res, qerr, unqueried
+  -- The server's run ids go into a query as ids do: a run id that is none
+  -- (the first half then failed with DECODE, saying so) is not sent.  (An
+  -- ended call lists them unqueried straight away: it may have ended for
+  -- want of memory, which the query's list would take again.)
+  local pairs_flat, count, bad, unqueried = {}, 0, {}, {}
+  for _, r in ipairs(started) do
+    local pair = ended and { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+    if input.is_id(r.pipeline_run_id) then
+      count = count + 1
+      if pair then
+        unqueried[count] = pair
+      else
+        pairs_flat[2 * count - 1], pairs_flat[2 * count] = r.pipeline_id, r.pipeline_run_id
+      end
+    else
+      bad[#bad + 1] = pair or { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+    end
+  end
+  local res, qerr
   if count > 0 and not ended then
     res, qerr = call.run(priv, operations.query, pairs_flat, count, o, second)
     unqueried = qerr and qerr.unanswered or {}
   else
-    res, unqueried = results.wrap({}), {}
+    res = results.wrap({})
     res.missing = {}
-    for i = 1, count do unqueried[i] = input.item(pairs_flat, operations.query, i) end
     -- (closed or forked between the halves, by a finalizer: nothing else
     -- says so)
     if count > 0 and not err then qerr = forked and Error.forked() or Error.closed() end
@@ -261,10 +267,12 @@ local function run_and_query(priv, flat, n, o)
     return after_start(priv, runs, rerr, o, second)
   end)
   if ok then return res, err end
-  if not Error.is_interrupt(res) then error(res, 0) end
+  -- (Lua's memory error there ends it so too, with INTERNAL)
+  local stop = call.out_of_memory(res)
+  if not stop and not Error.is_interrupt(res) then error(res, 0) end
   if second.t then second.t:close() end
-  local _, stopped = call.stopped(first, priv, operations.run, flat, n, o)
-  return after_start(priv, nil, stopped, o, {})
+  local _, stopped = call.stopped(first, priv, operations.run, flat, n, o, stop)
+  return after_start(priv, nil, stopped, o, {}, true)
 end
 
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.

@@ -309,6 +309,7 @@ end
 local function out_of_memory(v)
   if v == "not enough memory" then return Error.new("INTERNAL", "out of memory during the call") end
 end
+M.out_of_memory = out_of_memory
 
 --- Runs the batches and gathers the answers (Call:account).
 function Call:gather()
@@ -440,7 +441,9 @@ function M.run(client, row, flat, n, o, hold)
   if t then t:close() end
   if not ok then
     local stop = interrupt(res) and interrupted() or out_of_memory(res)
-    if not stop then error(res, 0) end
+    -- (memory that ran out before the call was made, as it de-duplicated
+    -- and batched, would run out again: raised, as nothing was sent)
+    if not stop or (not c and stop.code == "INTERNAL") then error(res, 0) end
     c = c or new_call(client, row, flat, n, o)
     res, err = c:account(stop)
   end
@@ -448,13 +451,14 @@ function M.run(client, row, flat, n, o, hold)
   return res, err
 end
 
---- The outcome of a call M.run was given hold for, that Ctrl-C stopped
--- where M.run's own guard did not see it (in its last steps, or in its
--- caller's): its transport closed, nil, the INTERRUPTED error accounting
--- for every item as the batches stand.
-function M.stopped(hold, client, row, flat, n, o)
+--- The outcome of a call M.run was given hold for, that Ctrl-C (or Lua's
+-- memory error: stop, M.out_of_memory's) stopped where M.run's own guard
+-- did not see it (in its last steps, or in its caller's): its transport
+-- closed, nil, the INTERRUPTED error (or stop) accounting for every item
+-- as the batches stand.
+function M.stopped(hold, client, row, flat, n, o, stop)
   if hold.t then hold.t:close() end
-  return (hold.c or new_call(client, row, flat, n, o)):account(interrupted())
+  return (hold.c or new_call(client, row, flat, n, o)):account(stop or interrupted())
 end
 
 return M
