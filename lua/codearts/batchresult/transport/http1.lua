@@ -331,7 +331,11 @@ local function read_fields(r, budget, what, lengths)
   local values, last, trailer = {}, nil, what == "trailer"
   while true do
     local line, used = r:line(trailer and budget + 2 or budget)
-    if not line and trailer and used == "closed" and r.buf == "\r" then return values, budget, true end
+    if not line and trailer and used == "closed" then
+      if r.buf == "\r" then return values, budget, true end
+      -- (libcurl refuses a CR followed by anything but a LF as it comes)
+      if r.buf:find("\r[^\n]") then return nil, "PROTOCOL", "a CR in the answer's trailers without its LF" end
+    end
     if not line then return head_failure(used, what .. "s") end
     if line == "" then return values, budget - (trailer and 0 or used) end
     budget = budget - (trailer and #line + 2 or used)
