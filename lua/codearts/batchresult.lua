@@ -218,16 +218,13 @@ local function after_start(priv, runs, err, o, second, stopped)
   -- want of memory, which the query's list would take again.)
   local pairs_flat, count, bad, unqueried = {}, 0, {}, {}
   for _, r in ipairs(started) do
-    local pair = ended and { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
-    if input.is_id(r.pipeline_run_id) then
-      count = count + 1
-      if pair then
-        unqueried[count] = pair
-      else
-        pairs_flat[2 * count - 1], pairs_flat[2 * count] = r.pipeline_id, r.pipeline_run_id
-      end
+    local id = input.is_id(r.pipeline_run_id)
+    if id then count = count + 1 end
+    if id and not ended then
+      pairs_flat[2 * count - 1], pairs_flat[2 * count] = r.pipeline_id, r.pipeline_run_id
     else
-      bad[#bad + 1] = pair or { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+      local pair = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+      if id then unqueried[count] = pair else bad[#bad + 1] = pair end
     end
   end
   local res, qerr
