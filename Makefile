@@ -142,8 +142,9 @@ $(MODULE): $(OBJS) $(FLAGS_STAMP)
 # named.  LuaRocks builds pass DEPS=none: there the external dependencies
 # are LuaRocks' business.
 DEPS ?= apt
+# Headers named by LUA_INCDIR are the caller's: no Debian Lua is asked for.
 deps-build:
-	@[ "$(DEPS)" = none ] || LUA_VERSION=$(LUA_VERSION) sh scripts/deps.sh build
+	@[ "$(DEPS)" = none ] || LUA_VERSION=$(if $(LUA_INCDIR),none,$(LUA_VERSION)) sh scripts/deps.sh build
 deps:
 	@[ "$(DEPS)" = none ] || sh scripts/deps.sh build luas test
 deps-demo:

@@ -4,8 +4,8 @@
 # script names them and fails.  Where there is no dpkg-query (not Debian),
 # it names what the sets hold, Debian's names, and leaves the check to the
 # build.  Usage: deps.sh build [luas] [demo] [test] [bench] [check] [fuzz] [lint]
-# (build: for the Lua LUA_VERSION names, 5.1, 5.3, 5.4 or jit, default 5.4;
-# luas: all four).
+# (build: for the Lua LUA_VERSION names, 5.1, 5.3, 5.4 or jit, default 5.4,
+# or none when the caller names its own headers (LUA_INCDIR); luas: all four).
 #
 # a|b: either package will do.  Debian's luajit and the luajit2 fork
 # conflict, and a machine may have either (Neovim runs on both): the one
@@ -16,6 +16,7 @@ set -eu
 
 lua_pkgs() {
     case "$1" in
+        none) ;;
         5.1) echo "lua5.1 liblua5.1-0-dev" ;;
         jit) echo "luajit2|luajit libluajit2-5.1-dev|libluajit-5.1-dev" ;;
         *) echo "lua$1 liblua$1-dev" ;;
@@ -57,6 +58,14 @@ done
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    # make -j runs the deps.sh of two targets at once, and apt-get refuses
+    # a second run while one holds its lock: the second waits for the
+    # first here, then looks again at what is missing.
+    if [ -z "${CAB_DEPS_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+        locks=/run/lock
+        [ -d $locks ] || locks=/tmp
+        CAB_DEPS_LOCKED=1 exec flock $locks/codearts-batchresult-deps sh "$0" "$@"
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >&2
     # Of each group, the first alternative apt can install without

@@ -50,9 +50,12 @@ local function with_copy(dir, cmd)
   local bin = dir .. "/bin"
   local wrappers = {
     ["dpkg-query"] = 'exec /usr/bin/dpkg-query --admindir="$ADMINDIR" "$@"\n',
-    -- update would fetch the real lists: they are already here.
-    ["apt-get"] = '[ "$1" = update ] && exit 0\n'
-      .. 'exec /usr/bin/apt-get -s -o Dir::State::status="$ADMINDIR/status" "$@"\n',
+    -- One run at a time, as apt-get's lock allows; update would fetch the
+    -- real lists (they are already here), so it only holds the lock a while.
+    ["apt-get"] = 'mkdir "$ADMINDIR/apt.lock" 2>/dev/null || { echo "E: Could not get lock" >&2; exit 100; }\n'
+      .. 'trap \'rmdir "$ADMINDIR/apt.lock"\' EXIT\n'
+      .. '[ "$1" = update ] && { sleep 1; exit 0; }\n'
+      .. '/usr/bin/apt-get -s -o Dir::State::status="$ADMINDIR/status" "$@"\n',
   }
   shell.run("mkdir -p " .. q(bin) .. " " .. q(dir .. "/updates") .. " " .. q(dir .. "/info"))
   for name, body in pairs(wrappers) do
@@ -112,6 +115,26 @@ once.describe("scripts/deps.sh", function()
       assert.truthy(out:find("Packages need to be removed but remove is disabled", 1, true), out)
       assert.truthy(out:find("did not install libcurl4-openssl-dev (above; it is not let remove", 1, true), out)
       assert.is_nil(out:find("Remv", 1, true), out)
+    end)
+  end)
+
+  it("runs apt-get once at a time when make -j runs two deps.sh at once", function()
+    with_status({ "pkg-config" }, {}, function(dir)
+      local out, ok = with_copy(dir, "sh -c " .. q("LUA_VERSION=5.4 sh scripts/deps.sh build & a=$!;"
+        .. " LUA_VERSION=5.4 sh scripts/deps.sh build; b=$?; wait $a; echo \"exits $? $b\"") .. " 2>&1")
+      assert(ok, out)
+      assert.truthy(out:find("exits 0 0\n", 1, true), out)
+      assert.is_nil(out:find("Could not get lock", 1, true), out)
+      local _, installs = out:gsub("installing missing Debian packages: pkg%-config\n", "")
+      assert.are.equal(2, installs, out)
+    end)
+  end)
+
+  it("asks for no Debian Lua when make is given the headers (LUA_INCDIR)", function()
+    with_status({ "lua5.3", "liblua5.3-dev" }, {}, function(dir)
+      local out, ok = with_copy(dir, "make deps-build LUA_INCDIR=/usr/include/lua5.3 2>&1")
+      assert(ok, out)
+      assert.is_nil(out:find("install", 1, true), out)
     end)
   end)
 
