@@ -126,12 +126,18 @@ describe("examples/", function()
   end)
 
   once.describe("from-checkout.sh", function()
-    it("runs examples/query.lua from the checkout, whatever Lua 5.4's own path variables say", function()
-      -- (Lua 5.4 reads LUA_PATH_5_4 and LUA_CPATH_5_4 before LUA_PATH and LUA_CPATH)
-      local out, ok = shell.run(("LUA_PATH_5_4='/nonexistent/?.lua' LUA_CPATH_5_4='/nonexistent/?.so'"
-        .. " HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s HUAWEICLOUD_SDK_PROJECT_ID=%s"
-        .. " CODEARTS_ENDPOINT=%s sh examples/from-checkout.sh"):format(shell.quote(creds.ak), shell.quote(creds.sk),
-        model.seed_project, shell.quote(server.url)))
+    it("builds and runs examples/query.lua in a fresh checkout, whatever LUA_VERSION and Lua 5.4's own path "
+      .. "variables say", function()
+      -- (Lua 5.4 reads LUA_PATH_5_4 and LUA_CPATH_5_4 before LUA_PATH and
+      -- LUA_CPATH; make reads LUA_VERSION, which a CI matrix may export)
+      local dir = shell.temp_dir()
+      finally(function() shell.remove(dir) end)
+      shell.copy_checkout(dir)
+      local out, ok = shell.run(("cd %s && LUA_VERSION=5.1 LUA_PATH_5_4='/nonexistent/?.lua'"
+        .. " LUA_CPATH_5_4='/nonexistent/?.so' HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s"
+        .. " HUAWEICLOUD_SDK_PROJECT_ID=%s CODEARTS_ENDPOINT=%s sh examples/from-checkout.sh 2>&1")
+        :format(shell.quote(dir), shell.quote(creds.ak), shell.quote(creds.sk), model.seed_project,
+          shell.quote(server.url)))
       assert.is_true(ok, out)
       for _, s in ipairs(model.seed) do
         assert.truthy(out:find(s.pipeline_name .. "  " .. s.pipeline_run_id .. "  " .. s.status, 1, true), out)

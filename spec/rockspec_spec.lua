@@ -24,12 +24,7 @@ local model = require "spec.standin.model"
 local q = shell.quote
 local creds = model.credentials.permanent
 
--- Copies the checkout's sources (not build/) into dir.
-local function copy_checkout(dir)
-  local out, ok = shell.run(("mkdir -p %s && tar cf - Makefile *.rockspec src lua bin scripts examples"
-    .. " | tar xf - -C %s"):format(q(dir), q(dir)))
-  assert(ok, out)
-end
+local copy_checkout = shell.copy_checkout
 
 -- Runs cmd in dir; raises with its output when it fails.
 local function run_in(dir, cmd)

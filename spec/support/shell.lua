@@ -46,6 +46,13 @@ function M.repo_root()
   return (out:gsub("%s+$", ""))
 end
 
+--- Copies the checkout's sources (not build/) into dir.
+function M.copy_checkout(dir)
+  local out, ok = M.run(("cd %s && mkdir -p %s && tar cf - Makefile *.rockspec src lua bin scripts examples"
+    .. " | tar xf - -C %s"):format(M.quote(M.repo_root()), M.quote(dir), M.quote(dir)))
+  assert(ok, out)
+end
+
 --- The release rockspec's file name (the one with a version number, as
 -- the Makefile's RELEASE_ROCKSPEC picks it) and its version, so that the
 -- specs follow a release's rename (README: Releasing).
