@@ -13,6 +13,15 @@ if [ -n "$placeholders" ]; then
     echo "release.sh: replace OWNER, a placeholder, in the source.url of $placeholders(README: Releasing)" >&2
     exit 1
 fi
+# The tag holds HEAD: what is not committed would not be released.
+if ! git diff --quiet HEAD --; then
+    echo "release.sh: the checkout has changes not committed; commit them first (README: Releasing)" >&2
+    exit 1
+fi
+if [ ! -f "codearts-batchresult-$version-1.rockspec" ]; then
+    echo "release.sh: no codearts-batchresult-$version-1.rockspec here; rename the release rockspec first (README: Releasing)" >&2
+    exit 1
+fi
 git tag -a "v$version" -m "codearts-batchresult $version"
 make rock
 tree=$(mktemp -d)

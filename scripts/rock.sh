@@ -3,7 +3,7 @@
 # as it would be from the public repository, but fetched from this
 # checkout: git's url.<base>.insteadOf points the rockspec's source.url
 # here, so nothing goes over the network.  The rock holds the tagged
-# commit (the rockspec's source.tag), not the working tree.
+# commit (the rockspec's source.tag) and its rockspec, not the working tree.
 # Usage: rock.sh ROCKSPEC     (writes NAME-VERSION.src.rock here)
 set -eu
 rockspec=$1
@@ -23,7 +23,14 @@ if ! git rev-parse -q --verify "refs/tags/$tag^{commit}" >/dev/null; then
     echo "rock.sh: there is no tag $tag here; tag the release first (README: Releasing)" >&2
     exit 1
 fi
+# The rock carries the rockspec as tagged, not as the working tree has it.
+tagged=$(mktemp -d)
+trap 'rm -rf "$tagged"' EXIT
+if ! git show "$tag:$rockspec" >"$tagged/$(basename "$rockspec")"; then
+    echo "rock.sh: tag $tag holds no $rockspec" >&2
+    exit 1
+fi
 # (LuaRocks clones the tag, a detached head: git need not say so.)
 GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0="url.file://$(pwd)/.insteadOf" GIT_CONFIG_VALUE_0="$url" \
     GIT_CONFIG_KEY_1=advice.detachedHead GIT_CONFIG_VALUE_1=false \
-    luarocks pack "$rockspec"
+    luarocks pack "$tagged/$(basename "$rockspec")"

@@ -162,8 +162,23 @@ describe("luarocks", function()
       -- The owner's name given, as README's Releasing says.
       run_in(r, "sed -i 's|github.com/OWNER/|github.com/example/|' ./*.rockspec && " .. who
         .. "git commit -q -am 'the owner'")
+      -- Nor while the checkout holds a change not committed, which the
+      -- tag would not hold.
+      run_in(r, "echo '-- not committed' >> " .. RELEASE)
+      refused, ok = shell.run("cd " .. q(r) .. " && " .. who .. "sh examples/release.sh " .. VERSION)
+      assert.is_false(ok, refused)
+      assert.truthy(refused:find("release.sh: the checkout has changes not committed; commit them first"
+        .. " (README: Releasing)\n", 1, true), refused)
+      assert.are.equal("", run_in(r, "git tag"))
+      run_in(r, "git checkout -q -- " .. RELEASE)
       local out = run_in(r, who .. "sh examples/release.sh " .. VERSION)
       assert.truthy(out:find("codearts-batchresult-" .. VERSION .. "-1.src.rock builds and loads\n", 1, true), out)
+      -- make rock packs the rockspec as tagged, whatever the working tree
+      -- has made of it since.
+      run_in(r, "echo '-- not tagged' >> " .. RELEASE .. " && rm codearts-batchresult-" .. VERSION
+        .. "-1.src.rock && make rock")
+      assert.are.equal(run_in(r, "git show v" .. VERSION .. ":" .. RELEASE),
+        run_in(r, "unzip -p codearts-batchresult-" .. VERSION .. "-1.src.rock " .. RELEASE))
       -- The rock it made installs and queries.
       run_in(tmp, "luarocks --lua-version=5.4 build --deps-mode=none --tree=" .. q(tmp .. "/tree") .. " "
         .. q(r .. "/codearts-batchresult-" .. VERSION .. "-1.src.rock"))
