@@ -420,6 +420,55 @@ describe("limits are the same in every layer", function()
     assert.are.equal(("INTERNAL out of memory during the call accounted: true\n"):rep(2), out)
   end)
 
+  it("any one of a run's allocations failing raises only before a request went out (Lua 5.1's guard)", function()
+    -- Lua 5.3 and 5.4 collect and try a failed allocation again, and 5.2+
+    -- and LuaJIT protect with pcall itself; 5.1's guard runs the call in a
+    -- coroutine of its own, and what it does once the call has ended must
+    -- not allocate, or a memory error there loses the started runs.
+    if _VERSION ~= "Lua 5.1" or rawget(_G, "jit") then
+      pending("Lua 5.1's guard only")
+      return
+    end
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local oom = require("spec.support.clib")("oom")
+      local url = os.getenv("URL")
+      local c = assert(br.new { endpoint = url, project_id = os.getenv("PROJECT"),
+                                ak = os.getenv("AK"), sk = os.getenv("SK"), max_retries = 0 })
+      local function runs_seen()
+        local p = io.popen("curl -s " .. url .. "/_standin/stats")
+        local stats = p:read("*a")
+        p:close()
+        return tonumber(stats:match("\"routes\":%b{}"):match("\"run\":(%d+)"))
+      end
+      local runs = {}
+      for i = 1, 3 do runs[i] = ("%032x"):format(i) end
+      local failed = 0
+      for _, call in ipairs({ c.run, c.run_and_query }) do
+        local n, came = 0, true
+        while came do
+          n = n + 1
+          local before = runs_seen()
+          local ok, res, err
+          came, ok, res, err = oom.pcall_once(n, call, c, runs, { batch_size = 2 })
+          if not ok then
+            if runs_seen() > before then io.write(n, ": raised after a request: ", tostring(res), "\n") end
+          elseif not res then
+            failed = failed + 1
+            local r = err.results
+            if #r + #r.missing + #(r.not_started or {}) + #err.unanswered + #(err.unqueried or {}) ~= #runs then
+              io.write(n, ": ", err.code, " not accounted\n")
+            end
+          end
+        end
+      end
+      io.write("failed ", failed)
+    ]], { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk })
+    assert.is_true(ok, out)
+    assert.truthy(out:find("^failed %d+$"), out)
+    assert.is_true(tonumber(out:match("%d+$")) > 20, out)
+  end)
+
   it("a table size hint out of range is clamped: an empty table, never an error or a huge allocation", function()
     for _, sizes in ipairs({ { 0, 0 }, { 3, 2 }, { -1, -5 }, { 2 ^ 40, 2 ^ 40 } }) do
       collectgarbage("collect")

@@ -10,6 +10,7 @@ typedef struct {
     lua_Alloc real;
     void *ud;
     long countdown; /* allocations until the failing starts (0: never) */
+    int once;       /* only the countdown's allocation fails */
     int failing;
     size_t over;    /* when not 0: every block grown past this fails, and no other */
 } failing_alloc;
@@ -20,7 +21,10 @@ typedef struct {
 static void *failing(void *ud, void *p, size_t osize, size_t nsize) {
     failing_alloc *f = ud;
     if (nsize > 0 && (p == NULL || nsize > osize)) {
-        if (f->countdown > 0 && --f->countdown == 0) f->failing = 1;
+        if (f->countdown > 0 && --f->countdown == 0) {
+            if (f->once) return NULL;
+            f->failing = 1;
+        }
         if (f->failing || (f->over && nsize > f->over)) return NULL;
     }
     return f->real(f->ud, p, osize, nsize);
@@ -49,8 +53,24 @@ static int pcall_failing(lua_State *L, failing_alloc *f) {
 static int l_pcall(lua_State *L) {
     failing_alloc f;
     f.countdown = (long)luaL_checkinteger(L, 1);
+    f.once = 0;
     f.over = 0;
     return pcall_failing(L, &f);
+}
+
+/* pcall_once(n, f, ...) -> whether the call made an n-th allocation, then
+ * what pcall(f, ...) gives, with that allocation failing, and only that
+ * one. */
+static int l_pcall_once(lua_State *L) {
+    failing_alloc f;
+    int n;
+    f.countdown = (long)luaL_checkinteger(L, 1);
+    f.once = 1;
+    f.over = 0;
+    n = pcall_failing(L, &f);
+    lua_pushboolean(L, f.countdown == 0);
+    lua_insert(L, -(n + 1));
+    return n + 1;
 }
 
 /* pcall_over(bytes, f, ...) -> what pcall(f, ...) gives, with every
@@ -58,6 +78,7 @@ static int l_pcall(lua_State *L) {
 static int l_pcall_over(lua_State *L) {
     failing_alloc f;
     f.countdown = 0;
+    f.once = 0;
     f.over = (size_t)luaL_checkinteger(L, 1);
     return pcall_failing(L, &f);
 }
@@ -66,6 +87,8 @@ __attribute__((visibility("default"))) int luaopen_specoom(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_pcall);
     lua_setfield(L, -2, "pcall");
+    lua_pushcfunction(L, l_pcall_once);
+    lua_setfield(L, -2, "pcall_once");
     lua_pushcfunction(L, l_pcall_over);
     lua_setfield(L, -2, "pcall_over");
     return 1;

@@ -7,22 +7,23 @@
 -- logger may thus yield (to a scheduler, to nginx) wherever it runs.
 local M = {}
 
-local pack = table.pack or function(...) return { n = select("#", ...), ... } end
-local unpack = table.unpack or unpack
-
+-- Once f has run, nothing here allocates: its results and yields are
+-- handed on as arguments (a tail call per yield), never packed into a
+-- table, since a memory error here, outside any protection, would lose
+-- what the call did (the runs it started, say).
 local function yieldable_pcall(f, ...)
   -- (5.1's coroutine.create takes only a Lua function: a caller's logger
   -- may well be print)
   local co = coroutine.create(function(...) return f(...) end)
-  local r = pack(coroutine.resume(co, ...))
-  while r[1] and coroutine.status(co) == "suspended" do
+  local function step(ok, ...)
+    if not ok or coroutine.status(co) ~= "suspended" then return ok, ... end
     -- A yield with no coroutine to reach: f fails, as it would on the
     -- other Luas (the outer yield would raise here, past the caller's
     -- clean-up).
     if not coroutine.running() then return false, "attempt to yield from outside a coroutine" end
-    r = pack(coroutine.resume(co, coroutine.yield(unpack(r, 2, r.n))))
+    return step(coroutine.resume(co, coroutine.yield(...)))
   end
-  return unpack(r, 1, r.n)
+  return step(coroutine.resume(co, ...))
 end
 
 --- pcall(f, ...), and a yield inside f reaches the caller's coroutine.
