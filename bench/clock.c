@@ -56,7 +56,7 @@ static int l_raw_sign(lua_State *L) {
     }
     t = now();
     for (i = 0; i < n; i++) {
-        int r = raw_sign_once(&raw, rekey ? sk : NULL, skl, body, bl, cr, cl, sts, sl);
+        int r = raw_sign_once(&raw, rekey ? sk : NULL, skl, body, bl, cr, cl, 0, sts, sl);
         if (r < 0) return luaL_error(L, "libcrypto failed");
         acc += (unsigned)r;
     }

@@ -104,4 +104,20 @@ function M.verdict(n, name, ok, detail)
   print(("VERDICT %d %-26s %s  (%s)"):format(n, name, ok and "PASS" or "MISS ***", detail))
 end
 
+--- A ratio as the rows and verdicts print it: three decimals, so that one
+-- just past its target (2.004 against <= 2.00x) does not print as the
+-- target itself beside a MISS.
+function M.x(ratio)
+  return ("%.3fx"):format(ratio)
+end
+
+--- A verdict's detail for a ratio that is the median of per-round ratios
+-- (what: "ours / theirs"; rounds: "5 runs", "9 rounds"), with each side's
+-- median (a, b: name and figure) for scale.  Not "A = r x B": the two
+-- medians may come from different rounds, so A / B need not be r.
+function M.ratio_detail(what, ratio, rounds, a, b, target)
+  return ("%s %s, the median of %s' ratios (medians: %s, %s), target %s")
+    :format(what, M.x(ratio), rounds, a, b, target)
+end
+
 return M

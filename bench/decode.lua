@@ -38,10 +38,10 @@ end
 local o_s, c_s, ratio = common.median(ours), common.median(cjsons), common.median(ratios)
 print(("2. Decoding a %d-result answer (%d B) into Lua tables, %s, %d alternating rounds of about %.1f s"
   .. " a side, medians"):format(N, #body, common.LUA_NAME, ROUNDS, SECONDS))
-print(("   %-42s %9.2f us/op  %6.1f MB/s  1.00x")
+print(("   %-42s %9.2f us/op  %6.1f MB/s  1.000x")
   :format("lua-cjson " .. (cjson._VERSION or "") .. ": cjson.decode(body)", c_s * 1e6, #body / c_s / 1e6))
-print(("   %-42s %9.2f us/op  %6.1f MB/s  %.2fx cjson   target <= 1.00x")
-  :format("ours: br.decode(body)", o_s * 1e6, #body / o_s / 1e6, ratio))
+print(("   %-42s %9.2f us/op  %6.1f MB/s  %s cjson (the median of the rounds' ratios)   target <= 1.00x")
+  :format("ours: br.decode(body)", o_s * 1e6, #body / o_s / 1e6, common.x(ratio)))
 common.verdict(2, "decoding, " .. common.LUA_SHORT, ratio <= 1.0,
-  ("br.decode %.1f us = %.2fx lua-cjson's %.1f us, median of %d rounds, target <= 1.00x")
-    :format(o_s * 1e6, ratio, c_s * 1e6, ROUNDS))
+  common.ratio_detail("br.decode / lua-cjson", ratio, ROUNDS .. " rounds",
+    ("br.decode %.1f us"):format(o_s * 1e6), ("lua-cjson %.1f us"):format(c_s * 1e6), "<= 1.00x"))

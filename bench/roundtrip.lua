@@ -16,7 +16,9 @@
 --   roundtrip.lua http|https PORT CHECK_PORT CHECK_LOG CURL_BARE MULTI_LOOP OUT_DIR [CA_FILE]
 --
 -- Before timing, one request of each client goes to CHECK_PORT, whose
--- access log (CHECK_LOG) must show them with the same length and body.
+-- access log (CHECK_LOG) must show them alike: the same method, URI,
+-- request length (as nginx counts it) and Content-Length.  It logs
+-- lengths only, no header or body bytes.
 local common = require "common"
 local clock = require "benchclock"
 local br = require "codearts.batchresult"
@@ -241,14 +243,15 @@ local function row(label, r, tail)
 end
 print(("3. Round trips%s, %s: sequential client:query(6 pairs), local nginx (1 worker, canned answer, keep-alive)")
   :format(TLS and " over TLS (private CA, verified)" or "", common.LUA_NAME))
-print(("   %d rounds of %d requests a side, alternating; medians of the rounds"):format(ROUNDS, N))
-row("bare libcurl loop (bench/curl_bare.c), same request", bare_rps, "1.00x")
+print(("   %d rounds of %d requests a side, alternating; medians of the rounds (each ratio the median of the rounds'"
+  .. " ratios)"):format(ROUNDS, N))
+row("bare libcurl loop (bench/curl_bare.c), same request", bare_rps, "1.000x")
 row("our C transport alone, from C (bench/multi_loop.c)", median(rate_multi),
-  ("%.2fx bare"):format(median(multi_vs_bare)))
+  common.x(median(multi_vs_bare)) .. " bare")
 row("ours: client:query(6 pairs)", ours_rps,
-  ("%.2fx bare   target >= %.2fx"):format(ratio, TLS and 0.9 or 0.85))
+  ("%s bare   target >= %.2fx"):format(common.x(ratio), TLS and 0.9 or 0.85))
 local shown = {}
-for i, v in ipairs(vs_bare) do shown[i] = ("%.2f"):format(v) end
+for i, v in ipairs(vs_bare) do shown[i] = ("%.3f"):format(v) end
 print(("      (each signs, POSTs, decodes; library work per call about %.1f us; per-round ratios %s)")
   :format(1e6 / ours_rps - 1e6 / bare_rps, table.concat(shown, " ")))
 local call_s, inside_s = median(split_call), median(split_inside)
@@ -263,13 +266,13 @@ print(("      (for scale, the raw OpenSSL work of %d signatures, which touches l
 print(("      (nginx saw all three as: %s)"):format(same))
 local target = TLS and 0.9 or 0.85
 common.verdict(3, tag, ratio >= target,
-  ("ours %.0f req/s = %.2fx bare libcurl's %.0f req/s, median of %d rounds, target >= %.2fx")
-    :format(ours_rps, ratio, bare_rps, ROUNDS, target))
+  common.ratio_detail("ours / bare libcurl", ratio, ROUNDS .. " rounds", ("ours %.0f req/s"):format(ours_rps),
+    ("bare %.0f req/s"):format(bare_rps), (">= %.2fx"):format(target)))
 if not TLS then
   local wrk_rps, wrk_ratio = median(rate_wrk), median(vs_wrk)
   row(("context: wrk -t1 -c1 -d%ds, GET, same location"):format(WRK_SECONDS), wrk_rps,
-    ("ours %.2fx wrk   target >= 0.50x"):format(wrk_ratio))
+    ("ours %s wrk   target >= 0.50x"):format(common.x(wrk_ratio)))
   common.verdict(3, "vs wrk, " .. common.LUA_SHORT, wrk_ratio >= 0.5,
-    ("ours %.0f req/s = %.2fx wrk's %.0f req/s, median of %d rounds, target >= 0.50x")
-      :format(ours_rps, wrk_ratio, wrk_rps, ROUNDS))
+    common.ratio_detail("ours / wrk", wrk_ratio, ROUNDS .. " rounds", ("ours %.0f req/s"):format(ours_rps),
+      ("wrk %.0f req/s"):format(wrk_rps), ">= 0.50x"))
 end
