@@ -13,19 +13,24 @@ if [ -n "$placeholders" ]; then
     echo "release.sh: replace OWNER, a placeholder, in the source.url of $placeholders(README: Releasing)" >&2
     exit 1
 fi
-# The tag holds HEAD: what is not committed would not be released.
-if ! git diff --quiet HEAD --; then
+# The tag holds HEAD: what is not committed (a new file too) would not be
+# released.
+if [ -n "$(git status --porcelain)" ]; then
     echo "release.sh: the checkout has changes not committed; commit them first (README: Releasing)" >&2
     exit 1
 fi
-if [ ! -f "codearts-batchresult-$version-1.rockspec" ]; then
-    echo "release.sh: no codearts-batchresult-$version-1.rockspec here; rename the release rockspec first (README: Releasing)" >&2
+rockspec=codearts-batchresult-$version-1.rockspec
+if ! git cat-file -e "HEAD:$rockspec" 2>/dev/null; then
+    echo "release.sh: HEAD holds no $rockspec; rename the release rockspec first (README: Releasing)" >&2
     exit 1
 fi
 git tag -a "v$version" -m "codearts-batchresult $version"
-make rock
+make rock RELEASE_ROCKSPEC="$rockspec"
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 luarocks --lua-version=5.4 build --deps-mode=none --tree="$tree" "codearts-batchresult-$version-1.src.rock"
 VERSION=$version LUA_PATH="$tree/share/lua/5.4/?.lua" LUA_CPATH="$tree/lib/lua/5.4/?.so" lua5.4 -e '
   local want = os.getenv("VERSION")

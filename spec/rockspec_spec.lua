@@ -171,12 +171,22 @@ describe("luarocks", function()
         .. " (README: Releasing)\n", 1, true), refused)
       assert.are.equal("", run_in(r, "git tag"))
       run_in(r, "git checkout -q -- " .. RELEASE)
+      -- A new file not committed (the release rockspec copied, not moved,
+      -- say) is such a change too.
+      run_in(r, "touch not-committed.rockspec")
+      refused, ok = shell.run("cd " .. q(r) .. " && " .. who .. "sh examples/release.sh " .. VERSION)
+      assert.is_false(ok, refused)
+      assert.truthy(refused:find("release.sh: the checkout has changes not committed", 1, true), refused)
+      assert.are.equal("", run_in(r, "git tag"))
+      run_in(r, "rm not-committed.rockspec")
       local out = run_in(r, who .. "sh examples/release.sh " .. VERSION)
       assert.truthy(out:find("codearts-batchresult-" .. VERSION .. "-1.src.rock builds and loads\n", 1, true), out)
-      -- make rock packs the rockspec as tagged, whatever the working tree
-      -- has made of it since.
-      run_in(r, "echo '-- not tagged' >> " .. RELEASE .. " && rm codearts-batchresult-" .. VERSION
-        .. "-1.src.rock && make rock")
+      -- make rock packs the rockspec as tagged, fetching from this
+      -- checkout what its source.url names (there is no network here),
+      -- whatever commits and the working tree have made of it since.
+      run_in(r, "sed -i 's|github.com/example/|github.com/another/|' " .. RELEASE .. " && " .. who
+        .. "git commit -q -am 'another owner' && echo '-- not tagged' >> " .. RELEASE
+        .. " && rm codearts-batchresult-" .. VERSION .. "-1.src.rock && make rock")
       assert.are.equal(run_in(r, "git show v" .. VERSION .. ":" .. RELEASE),
         run_in(r, "unzip -p codearts-batchresult-" .. VERSION .. "-1.src.rock " .. RELEASE))
       -- The rock it made installs and queries.
