@@ -245,6 +245,46 @@ describe("client:query against the stand-in", function()
       assert.are.equal("Pipeline 1", out)
     end)
 
+    it("through the proxy option, whatever no_proxy says; through the environment's proxy as new() found it",
+      function()
+      -- Ports where nothing listens stand for the endpoint (9) and the
+      -- proxy: a failed connection's message names the one it tried.
+      local dead = standin.start()
+      local proxy_port = dead.url:match(":(%d+)$")
+      dead:stop()
+      local password = "s3cretProxyPassword"
+      local out, ok = child.run([[
+        local br = require "codearts.batchresult"
+        local setenv = require("spec.support.clib")("setenv")
+        local list = { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                         pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } }
+        local function tried(c)
+          local _, err = c:query(list)
+          return (err.message:match("port (%d+)") or err.message) .. "\n"
+        end
+        local port = os.getenv("PROXY_PORT")
+        local opts = { endpoint = "https://127.0.0.1:9", max_retries = 0, proxy = "http://127.0.0.1:" .. port }
+        -- the option, with NO_PROXY naming every host
+        io.write(tried(assert(br.new(opts))))
+        -- none named at new(): a variable set after it is not read
+        opts.proxy = nil
+        setenv("NO_PROXY", "")
+        local c = assert(br.new(opts))
+        setenv("https_proxy", "ftp://alice:" .. os.getenv("PASSWORD") .. "@127.0.0.1:" .. port)
+        io.write(tried(c))
+        -- one named at new(), with no_proxy naming another host
+        setenv("https_proxy", "http://alice:" .. os.getenv("PASSWORD") .. "@127.0.0.1:" .. port)
+        setenv("NO_PROXY", "example.com")
+        io.write(tried(assert(br.new(opts))))
+      ]], { PROXY_PORT = proxy_port, PASSWORD = password, NO_PROXY = "*", https_proxy = false,
+            HTTPS_PROXY = false, all_proxy = false, ALL_PROXY = false, no_proxy = false,
+            HUAWEICLOUD_SDK_AK = creds.permanent.ak, HUAWEICLOUD_SDK_SK = creds.permanent.sk,
+            HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+      assert.is_true(ok, out)
+      assert.is_nil(out:find(password, 1, true), out)
+      assert.are.equal(proxy_port .. "\n9\n" .. proxy_port .. "\n", out)
+    end)
+
     it("a region whose endpoint the environment overrides", function()
       local out, ok = child.run([[
         local br = require "codearts.batchresult"

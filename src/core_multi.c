@@ -130,7 +130,7 @@ static const char *opt_string(lua_State *L, int t, const char *name) {
     return s;
 }
 
-/* core.multi{ connect_timeout_ms, ca_file, ca_path, proxy,
+/* core.multi{ connect_timeout_ms, ca_file, ca_path, proxy, noproxy,
  *             tls_verify, max_response_bytes } -> handle | nil, message */
 static int l_multi(lua_State *L) {
     cab_http_options o;
@@ -142,6 +142,7 @@ static int l_multi(lua_State *L) {
     o.ca_file = opt_string(L, 1, "ca_file");
     o.ca_path = opt_string(L, 1, "ca_path");
     o.proxy = opt_string(L, 1, "proxy");
+    o.noproxy = opt_string(L, 1, "noproxy");
     raw_field(L, 1, "tls_verify");
     o.tls_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
     raw_field(L, 1, "max_response_bytes");

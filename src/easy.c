@@ -76,6 +76,7 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     /* A declared Content-Length over the limit fails before any byte. */
     if (opt->max_body) SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_body);
     if (opt->proxy) SETOPT(CURLOPT_PROXY, opt->proxy);
+    if (opt->noproxy) SETOPT(CURLOPT_NOPROXY, opt->noproxy);
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, e);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);

@@ -15,7 +15,8 @@ typedef struct {
     long connect_timeout_ms; /* 0 = libcurl's default */
     const char *ca_file;     /* NULL = the system's trust store */
     const char *ca_path;     /* a directory of hashed CA certificates, or NULL */
-    const char *proxy;       /* NULL = libcurl's proxy environment variables */
+    const char *proxy;       /* the proxy's URL, "" for none; NULL = libcurl's environment variables */
+    const char *noproxy;     /* hosts reached directly (CURLOPT_NOPROXY); NULL = libcurl's no_proxy */
     int tls_verify;          /* 0 turns peer and host verification off */
     size_t max_body;         /* the most answer bytes kept; 0 = no limit */
 } cab_http_options;

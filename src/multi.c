@@ -41,7 +41,7 @@ typedef struct {
 struct cab_multi {
     CURLM *multi;
     cab_http_options opt;
-    char *ca_file, *ca_path, *proxy; /* our copies of the options' strings */
+    char *ca_file, *ca_path, *proxy, *noproxy; /* our copies of the options' strings */
     slot *slots;
     int n_slots;
     int running;
@@ -195,6 +195,7 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
     m->opt.ca_file = m->ca_file = dup_or_null(opt->ca_file, &failed);
     m->opt.ca_path = m->ca_path = dup_or_null(opt->ca_path, &failed);
     m->opt.proxy = m->proxy = dup_or_null(opt->proxy, &failed);
+    m->opt.noproxy = m->noproxy = dup_or_null(opt->noproxy, &failed);
     m->pid = getpid();
     m->fork_mark = fork_mark_new();
     m->timer_due = -1;
@@ -233,6 +234,7 @@ void cab_multi_free(cab_multi *m) {
     free(m->ca_file);
     free(m->ca_path);
     free(m->proxy);
+    free(m->noproxy);
     if (m->fork_mark) (void)munmap(m->fork_mark, (size_t)sysconf(_SC_PAGESIZE));
     free(m);
 }

@@ -241,8 +241,8 @@ local function proxy_problem(url)
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
 end
 
--- What libcurl takes as the proxy for an https:// endpoint when the
--- option names none (an http:// endpoint is on loopback, and reached
+-- What libcurl takes as the proxy for an https:// endpoint, in its order,
+-- when the option names none (an http:// endpoint is on loopback, and reached
 -- directly: transport/curl.lua).
 local PROXY_VARIABLES = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" }
 
@@ -250,6 +250,21 @@ local function env(getenv, name)
   local v = getenv(name)
   if v == "" then return nil end
   return v
+end
+
+--- The proxy libcurl is to use ("" for none) and the hosts it is to reach
+-- directly, settled by new(): the option's, bypassed for no host (else
+-- libcurl would still read no_proxy); for an https:// endpoint without
+-- one, the environment's, looked up once here in libcurl's order (libcurl
+-- would look again at every transfer, so that a variable set after new()
+-- would be used, its password never redacted); an http:// endpoint is on
+-- loopback, reached directly.
+local function libcurl_proxy(o, endpoint, getenv)
+  if o.proxy then return o.proxy, "" end
+  if endpoint:find("^http://") then return "", "" end
+  local proxy
+  for _, name in ipairs(PROXY_VARIABLES) do proxy = proxy or getenv(name) end
+  return proxy or "", getenv("no_proxy") or getenv("NO_PROXY") or ""
 end
 
 --- A proxy URL's user information when it holds a password, else nil: a
@@ -417,6 +432,7 @@ local function settle(o, getenv)
   secrets.held = held_secrets(o, getenv)
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
+  cfg.libcurl_proxy, cfg.libcurl_noproxy = libcurl_proxy(o, cfg.endpoint, getenv)
   cfg.tls_verify = o.tls_verify ~= false
   cfg.user_agent = o.user_agent or M.DEFAULT_USER_AGENT
   cfg.logger = o.logger

@@ -46,11 +46,10 @@ function M.new(cfg)
   local m, msg = core.multi {
     connect_timeout_ms = config.ms(cfg.connect_timeout),
     ca_file = cfg.ca_file, ca_path = cfg.ca_path, tls_verify = cfg.tls_verify,
-    -- An http:// endpoint is on loopback (config.lua): reached directly,
-    -- whatever proxy the environment names ("" turns libcurl's reading of
-    -- http_proxy and ALL_PROXY off), or its credentials would go off this
-    -- machine unencrypted.
-    proxy = cfg.proxy or (cfg.endpoint:find("^http://") and "" or nil),
+    -- Settled by new() (config.lua), so that libcurl reads no proxy
+    -- variable of its own: an http:// endpoint's is "", as one off this
+    -- machine would get its credentials unencrypted.
+    proxy = cfg.libcurl_proxy, noproxy = cfg.libcurl_noproxy,
     max_response_bytes = cfg.max_response_bytes,
   }
   if not m then return nil, "INTERNAL", msg end
