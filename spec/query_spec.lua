@@ -565,6 +565,14 @@ describe("br.new refuses", function()
       c:close()
     end
     refused({ endpoint = "https://tp@h.example" }, "endpoint 'https://…@h.example' must not contain user information")
+    -- a host libcurl refuses at every call (INTERNAL), or decodes ('%')
+    -- to connect elsewhere than the Host signed; one beyond ASCII, which
+    -- it would turn into its IDNA form while the Host signed stays as given
+    for _, url in ipairs({ "https://a!b.example", "https://h\\evil.example", "https://ex%61mple.com", 'https://h"o',
+                           "https://h;x.example" }) do
+      refused({ endpoint = url }, "endpoint '" .. url .. "' has a bad host")
+    end
+    refused({ endpoint = "https://b\195\188cher.example" }, "has a host beyond ASCII: give its xn-- form")
   end)
   it("nothing: the environment's proxy is libcurl's to read, but its user information is redacted", function()
     local out, ok = child.run([[

@@ -178,6 +178,10 @@ end
 
 --- Splits "https://host[:port][/]" into scheme, the Host header's value
 -- and the base URL; nil, message when it is not such a URL.
+-- What libcurl refuses in a host name, at every call ('_' it takes; '%'
+-- it would decode, to connect to a host other than the one signed).
+local BAD_HOST = "[!$&'()*+,;=%%<>\"{}|\\^`]"
+
 function M.parse_endpoint(url)
   if url:find("[%s%c]") then
     return nil, "must not contain white space or control characters"
@@ -186,6 +190,9 @@ function M.parse_endpoint(url)
   if not scheme then return nil, host end
   if rest ~= "" and rest ~= "/" then return nil, "must be scheme://host[:port] with no path, query or fragment" end
   if core.unicode_space_edge(host) then return nil, "has a host that starts or ends with white space beyond ASCII" end
+  if host:find(BAD_HOST) then return nil, "has a bad host" end
+  -- (signed as given, while libcurl would connect to its IDNA form)
+  if host:find("[\128-\255]") then return nil, "has a host beyond ASCII: give its xn-- form" end
   if scheme ~= "https" and scheme ~= "http" then
     return nil, "scheme must be https (or http on loopback)"
   end
@@ -236,8 +243,7 @@ local function proxy_problem(url)
   if (userinfo(url) or ""):find("[/?#@]") then
     return "must percent-encode '/', '?', '#' and '@' in its user information"
   end
-  -- (libcurl refuses these in a host name at every call; '_' and UTF-8 it takes)
-  if host:find("[!$&'()*+,;=%%<>\"{}|\\^`]") then return "has a bad host" end
+  if host:find(BAD_HOST) then return "has a bad host" end
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
 end
 
