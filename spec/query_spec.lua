@@ -466,6 +466,14 @@ describe("br.new refuses", function()
     -- a tab inside is a field value's own
     assert.truthy(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK",
       user_agent = "app\t1.0", security_token = "a\tb" }):close()
+    -- past 256 KiB: three such values would pass the 1 MiB request head
+    -- libcurl refuses at every call ("Out of memory")
+    local long = ("x"):rep(256 * 1024 + 1)
+    refused({ user_agent = long }, "user_agent must be at most 262144 bytes")
+    refused({ security_token = long }, "security_token must be at most 262144 bytes")
+    refused({ ak = false, sk = false, token = long }, "token must be at most 262144 bytes")
+    assert.truthy(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK",
+      user_agent = long:sub(2), security_token = long:sub(2) }):close()
   end)
   it("a user_agent, security_token or endpoint host that the signer would refuse, by the signer's own rule", function()
     -- every white space beyond ASCII, and a few characters that are none, at each end and inside

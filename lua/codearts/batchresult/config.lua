@@ -104,12 +104,18 @@ local function non_empty(v)
   return header_safe(v)
 end
 
+-- The longest user_agent, token or security_token: libcurl refuses a
+-- request whose head passes 1 MiB, at every call, and three such values
+-- stay under it.
+local MAX_FIELD_BYTES = 256 * 1024
+
 --- Why v cannot be a request header's whole value (user_agent, the
 -- tokens), or nil: libcurl leaves out a header whose value is empty or
 -- only white space (its ISSPACE: space, \t, \v, \f), after it was signed
 -- (nginx's clients send it); and the signer refuses a control character
 -- other than a tab (RFC 9110 5.5), and white space beyond ASCII at an end.
 local function field_value(v)
+  if #v > MAX_FIELD_BYTES then return "be at most " .. MAX_FIELD_BYTES .. " bytes" end
   if not v:find("[^ \t\v\f]") then return "not be empty or only white space" end
   if v:find("[%z\1-\8\10-\31\127]") then return "not contain a control character other than a tab" end
   if core.unicode_space_edge(v) then return "not start or end with white space beyond ASCII" end
