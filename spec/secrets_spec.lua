@@ -7,6 +7,7 @@
 local br = require "codearts.batchresult"
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
+local child = require "spec.support.child"
 
 local creds = model.credentials
 local PROJECT = model.seed_project
@@ -413,6 +414,22 @@ describe("client:redact", function()
     assert.are.same({ "a [REDACTED]", false }, { k:redact("a " .. secret:sub(1, RUN)) })
     k:close()
     assert.are.same({ "(not shown: the client was closed)", false }, { k:redact("nothing secret") })
+  end)
+
+  it("leaves text whole for the environment's unused secrets that are no secret: blank, or too short to match",
+    function()
+    -- (an IAM-token client holds the environment's SK and security token
+    -- as secrets all the same; one of " " or "o" redacted would blank
+    -- every space or every o out of every message)
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local c = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = ("a"):rep(32), token = "tok" })
+      io.write(c:redact("hello world, nothing secret here"))
+      local _, err = br.new { endpoint = "https://127.0.0.1:9", project_id = ("a"):rep(32), ak = "AK", sk = "  \t" }
+      io.write("|", err.option, " ", err.message)
+    ]], { HUAWEICLOUD_SDK_SK = " ", HUAWEICLOUD_SDK_SECURITY_TOKEN = "o" })
+    assert.is_true(ok, out)
+    assert.are.equal("hello world, nothing secret here|sk sk is only white space", out)
   end)
 end)
 

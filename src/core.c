@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #include "core.h"
 #include "limit.h"
+#include "redact.h"
 #include "sign.h"
 
 #include <dlfcn.h>
@@ -220,7 +221,8 @@ static void pin_module(void) {
         dlclose(self);
 }
 
-/* core.limits: limit.h, for config.lua and the transports. */
+/* core.limits: limit.h (and redaction's shortest run), for config.lua and
+ * the transports. */
 static const struct {
     const char *name;
     lua_Integer value;
@@ -232,6 +234,7 @@ static const struct {
     { "max_request_id_bytes", CAB_MAX_REQUEST_ID_BYTES },
     { "max_time_field_bytes", CAB_MAX_TIME_FIELD_BYTES },
     { "max_trailer_line_bytes", CAB_MAX_TRAILER_LINE_BYTES },
+    { "redact_min_run", CAB_REDACT_MIN_RUN },
 };
 
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {

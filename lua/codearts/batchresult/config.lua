@@ -29,7 +29,7 @@ local function core_path()
 end
 
 -- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
-M.INTERFACE = 3
+M.INTERFACE = 4
 
 -- A C module of another version or build (a copy left by
 -- examples/nvim/install.sh, an older install earlier on the path) would
@@ -292,10 +292,14 @@ end
 -- security token (a client with an IAM token, or keys of its own, may be
 -- told of them by mistake), and the passwords of the proxy option and of
 -- the environment's proxies (libcurl's messages may quote their URLs).
--- A list, with no holes.
+-- A list, with no holes.  A value that is only white space, or shorter
+-- than the shortest run redaction matches (redact.h), is no real secret,
+-- and redacted it would blank its letters out of every message.
 local function held_secrets(o, getenv)
   local held = {}
-  local function add(s) if s then held[#held + 1] = s end end
+  local function add(s)
+    if s and s:find("%S") and #s >= core.limits.redact_min_run then held[#held + 1] = s end
+  end
   add(env(getenv, "HUAWEICLOUD_SDK_SK"))
   add(env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN"))
   add(password_part(o.proxy))
@@ -377,6 +381,10 @@ local function credentials(o, getenv)
   end
   if not sk or sk == "" then
     return refused(option and "sk" or nil, "missing credential: sk (" .. from .. (option and "" or "SK") .. ")")
+  end
+  -- (no key, and redacted it would blank every space out of every message)
+  if not sk:find("%S") then
+    return refused(option and "sk" or nil, (option and "sk" or from .. "SK") .. " is only white space")
   end
   if ak:find("[%s,%c\128-\255]") then
     return refused(option and "ak" or nil, (option and "ak" or from .. "AK")
