@@ -292,16 +292,16 @@ end
 -- security token (a client with an IAM token, or keys of its own, may be
 -- told of them by mistake), and the passwords of the proxy option and of
 -- the environment's proxies (libcurl's messages may quote their URLs).
--- A list, with no holes.  A value that is only white space, or shorter
--- than the shortest run redaction matches (redact.h), is no real secret,
--- and redacted it would blank its letters out of every message.
+-- A list, with no holes.  An environment key that is only white space,
+-- or shorter than the shortest run redaction matches (redact.h), is no
+-- key, and redacted it would blank its letters out of every message.
 local function held_secrets(o, getenv)
   local held = {}
-  local function add(s)
-    if s and s:find("%S") and #s >= core.limits.redact_min_run then held[#held + 1] = s end
+  local function add(s) if s then held[#held + 1] = s end end
+  for _, name in ipairs({ "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN" }) do
+    local key = env(getenv, name)
+    if key and key:find("%S") and #key >= core.limits.redact_min_run then add(key) end
   end
-  add(env(getenv, "HUAWEICLOUD_SDK_SK"))
-  add(env(getenv, "HUAWEICLOUD_SDK_SECURITY_TOKEN"))
   add(password_part(o.proxy))
   for _, name in ipairs(PROXY_VARIABLES) do add(password_part(env(getenv, name))) end
   return held
