@@ -886,6 +886,76 @@ describe("inside nginx (ngx_lua cosockets)", function()
   end)
 end)
 
+describe("inside nginx, with the system's clock stepped during an attempt", function()
+  -- nginx and its worker run with the wall clock moved by the seconds in
+  -- a file (spec/support/clockshift.c, preloaded), as NTP or `date -s`
+  -- move it; an attempt is timed by the monotonic clock, as libcurl's is.
+  local server, n, dir, shift_file
+
+  local function shift(seconds)
+    local f = assert(io.open(shift_file, "w"))
+    f:write(tostring(seconds))
+    f:close()
+  end
+
+  standin.for_block(function(s)
+    server = s
+    dir = os.tmpname()
+    os.remove(dir)
+    shift_file = dir .. "/shift"
+    local lib = dir .. "/clockshift.so"
+    assert(os.execute(("mkdir -p '%s' && cc -shared -fPIC -O1 -o '%s' spec/support/clockshift.c -ldl")
+      :format(dir, lib)))
+    shift(0)
+    -- /stepped?timeout=T&step=S: a query whose attempt may take T s,
+    -- the clock stepped S s 0.3 s into it: { code, seconds }
+    n = nginx.start {
+      locations = { [[location = /stepped { content_by_lua_block {
+        local core = require "codearts.batchresult.core"
+        local model = require "spec.standin.model"
+        local args = ngx.req.get_uri_args()
+        local c = assert(require("codearts.batchresult").new { endpoint = os.getenv("STANDIN_URL"),
+          project_id = model.seed_project, ak = model.credentials.permanent.ak,
+          sk = model.credentials.permanent.sk, timeout = tonumber(args.timeout), max_retries = 0 })
+        assert(ngx.timer.at(0.3, function()
+          local f = assert(io.open(os.getenv("CLOCK_SHIFT_FILE"), "w"))
+          f:write(args.step)
+          f:close()
+        end))
+        local started = core.now()
+        local _, err = c:query(model.seed_query)
+        ngx.say(require("cjson").encode({ code = err and err.code, seconds = core.now() - started }))
+      } }]] },
+      env = { STANDIN_URL = s.url, CLOCK_SHIFT_FILE = shift_file, LD_PRELOAD = lib },
+    }
+  end, function()
+    if n then n:stop() end
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  before_each(function() shift(0) end)
+
+  -- The answer's head and half its body come 0.5 s in, after the step,
+  -- and the rest stall_ms later: the attempt reads on across the step.
+  it("an hour forward does not end an attempt early", function()
+    server:config { delay_ms = 500, stall_body_first = 1, stall_ms = 1000 }
+    local status, body = n:get("/stepped?timeout=3&step=3600")
+    assert.are.equal(200, status, body)
+    local out = cjson.decode(body)
+    assert.is_nil(out.code, body)
+    assert.is_true(out.seconds >= 1.4 and out.seconds < 3, body)
+  end)
+
+  it("an hour back does not stretch an attempt past its timeout", function()
+    server:config { delay_ms = 500, stall_body_first = 1, stall_ms = 2000 }
+    local status, body = n:get("/stepped?timeout=1&step=-3600")
+    assert.are.equal(200, status, body)
+    local out = cjson.decode(body)
+    assert.are.equal("TIMEOUT", out.code, body)
+    assert.is_true(out.seconds >= 0.9 and out.seconds < 2, body)
+  end)
+end)
+
 describe("the ngx transport outside nginx", function()
   local ngx_transport = require "codearts.batchresult.transport.ngx"
 

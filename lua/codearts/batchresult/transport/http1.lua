@@ -7,7 +7,7 @@
 --                                      | nil, kind, message, not_sent
 -- u is the parsed URL (ngx.lua's parse_url), link says where the
 -- connection comes from and where it goes after (ngx.lua's link_for:
--- { pool, keep, resend }), deadline is the ngx.now() by which this attempt
+-- { pool, keep, resend }), deadline is the core.now() by which this attempt
 -- must end.  It never raises on a network event: every failure comes back
 -- as a kind of the transport contract (transport/curl.lua).
 --
@@ -18,6 +18,10 @@
 -- A body cut short (the connection closed before Content-Length bytes
 -- came, or in the middle of a chunk) is a NETWORK failure.
 local config = require "codearts.batchresult.config"
+-- The attempt's clock: monotonic, as the call's deadline and libcurl's
+-- are (ngx.now() is the wall clock, which a step of the system's time
+-- would end an attempt early with, or stretch past its timeout).
+local now = require("codearts.batchresult.core").now
 local trim = require("codearts.batchresult.text").trim_ows
 
 local M = {}
@@ -55,10 +59,10 @@ local function quoted(text)
   return text:sub(1, QUOTE_BYTES)
 end
 
---- The whole milliseconds left before deadline (an ngx.now()), at least
+--- The whole milliseconds left before deadline (a core.now()), at least
 -- 1; or nil once it has passed.  The resty.http adapter times with it too.
 function M.left_ms(deadline)
-  local left = deadline - ngx.now()
+  local left = deadline - now()
   if left <= 0 then return nil end
   return math.max(1, math.floor(left * 1000 + 0.5))
 end
@@ -67,7 +71,7 @@ end
 local GRACE = 0.05
 
 --- The whole milliseconds the next wait of an attempt may take, by
--- attempt.deadline (an ngx.now()); nil once it has passed.  A wait that
+-- attempt.deadline (a core.now()); nil once it has passed.  A wait that
 -- outlasts it fails, and ends the attempt; so time found gone before a
 -- wait went by outside the waits, in the caller's code (a callback that
 -- blocked the worker, say), while the answer may have come in.  Then the
@@ -77,7 +81,7 @@ local GRACE = 0.05
 function M.wait_ms(attempt)
   local ms = M.left_ms(attempt.deadline)
   if ms or attempt.graced then return ms end
-  attempt.graced, attempt.deadline = true, ngx.now() + GRACE
+  attempt.graced, attempt.deadline = true, now() + GRACE
   return M.left_ms(attempt.deadline)
 end
 

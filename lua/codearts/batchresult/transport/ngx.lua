@@ -364,8 +364,10 @@ function Transport:start(req, opts)
   local u
   u, why = parse_url(req.url)
   if not u then return nil, "INTERNAL", why end
+  -- (nginx times the cosocket's waits by its cached clock: fresh, as in
+  -- wait(); the attempt itself is timed by the monotonic clock, http1.lua)
   ngx.update_time()
-  local deadline = ngx.now() + opts.timeout_ms / 1000
+  local deadline = core.now() + opts.timeout_ms / 1000
   self.next_token = self.next_token + 1
   local token = self.next_token
   ok, why = order(self, { "start", token, self.epoch, req, u, link_for(self, u, opts.idempotent), deadline })
