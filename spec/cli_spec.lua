@@ -1142,6 +1142,24 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, r.status, cli.describe(r))
     end)
 
+    -- Ctrl-C pressed again while the tool stops (within a quarter of a
+    -- second), or after a SIGTERM: the interpreter's own handler would let
+    -- the second kill the tool before it says what started.
+    it("is not ended by a second Ctrl-C while it stops: the runs that started are printed; exit 130", function()
+      local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
+      for _, first in ipairs({ "INT", "TERM" }) do
+        server:reset()
+        server:config { stall_body_first = 1, fault_after = 1, stall_ms = 10000 }
+        local r = run(concat({ "run", "-f", "json", "--batch-size", "1", "--concurrency", "1" }, list),
+          { interrupt_when = server:stats_reach("requests", 2), signal = first, again = { "INT", 0.02 } })
+        assert.are.equal(130, r.status, cli.describe(r))
+        assert.truthy(r.err:find("codearts-batchresult: INTERRUPTED: ", 1, true), cli.describe(r))
+        local doc = cjson.decode(r.out)
+        assert.are.equal(#list, #doc.result + #doc.unanswered, cli.describe(r))
+        assert.is_true(#doc.result >= 1, cli.describe(r))
+      end
+    end)
+
     it("takes SIGTERM at once while it waits for stdin that never ends", function()
       -- SIGTERM once the tool waits in its read of the pipe (not after a
       -- time: on a loaded machine it came before the tool took SIGTERM)

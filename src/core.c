@@ -143,11 +143,22 @@ static int l_file_kind(lua_State *L) {
 static const int TERMINATIONS[] = {SIGTERM, SIGHUP};
 #define N_TERMINATIONS (sizeof TERMINATIONS / sizeof TERMINATIONS[0])
 
-/* A termination signal, raised again as SIGINT, once: the interpreter's
- * handler leaves SIGINT to its default after the first, and a second
- * termination (timeout(1) signals the tool and then its process group; a
- * closing terminal sends SIGHUP twice) would kill the tool before it says
- * what started.  sigaction and raise are async-signal-safe. */
+/* The interpreter's SIGINT handler (lua.c's, which turns SIGINT into an
+ * error in the running code and puts SIGINT back to its default), when
+ * the tool takes SIGINT too; else NULL.  Set by the tool's one call of
+ * terminate_as_interrupt, before any signal comes, and only read after:
+ * the process's signal dispositions, which it belongs with, are global
+ * too. */
+static void (*interpreter_on_interrupt)(int);
+
+/* The first of SIGINT (when taken), SIGTERM and SIGHUP: all three are
+ * ignored from then on, and the interpreter's SIGINT handler runs once.
+ * Its default would otherwise let a second one (Ctrl-C pressed twice;
+ * timeout(1) signalling the tool and then its process group; a closing
+ * terminal sending SIGHUP twice) kill the tool before it says what
+ * started.  The three are blocked while this runs (see
+ * terminate_as_interrupt), and one pending when SIGINT is ignored again
+ * is dropped.  sigaction and raise are async-signal-safe. */
 static void as_interrupt(int sig) {
     struct sigaction ignore;
     size_t i;
@@ -155,28 +166,50 @@ static void as_interrupt(int sig) {
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
     for (i = 0; i < N_TERMINATIONS; i++) (void)sigaction(TERMINATIONS[i], &ignore, NULL);
-    raise(SIGINT);
+    if (!interpreter_on_interrupt) {
+        raise(SIGINT);
+        return;
+    }
+    interpreter_on_interrupt(SIGINT);
+    (void)sigaction(SIGINT, &ignore, NULL);
 }
 
-/* core.terminate_as_interrupt() -> true | nil, message.  For the
- * command-line tool only: SIGTERM and SIGHUP (a CI job cancelled, a
+/* core.terminate_as_interrupt(take_sigint) -> true | nil, message.  For
+ * the command-line tool only: SIGTERM and SIGHUP (a CI job cancelled, a
  * terminal closed) become SIGINT, which the standalone interpreter turns
  * into an error in the running code, as it does Ctrl-C, so that the tool
- * says what started before it exits.  No state is kept: the interpreter's
- * own handler does the rest.  A signal the tool was started ignoring
- * (nohup's SIGHUP) stays ignored; after the first, both are. */
+ * says what started before it exits; with take_sigint, a second Ctrl-C
+ * is ignored too (Lua 5.1's tool leaves it, as its Ctrl-C stops no call:
+ * README).  A signal the tool was started ignoring (nohup's SIGHUP) stays
+ * ignored; after the first, all are. */
 static int l_terminate_as_interrupt(lua_State *L) {
     struct sigaction sa, old;
+    int take_sigint = lua_toboolean(L, 1);
     size_t i;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = as_interrupt;
     /* (no SA_RESTART, as lua.c installs its SIGINT handler: a read of
      * stdin that never ends must not hold the signal back) */
-    if (sigemptyset(&sa.sa_mask) != 0) return cab_fail(L, "%s", strerror(errno));
+    if (sigemptyset(&sa.sa_mask) != 0 || sigaddset(&sa.sa_mask, SIGINT) != 0) return cab_fail(L, "%s", strerror(errno));
+    for (i = 0; i < N_TERMINATIONS; i++)
+        if (sigaddset(&sa.sa_mask, TERMINATIONS[i]) != 0) return cab_fail(L, "%s", strerror(errno));
     for (i = 0; i < N_TERMINATIONS; i++) {
         if (sigaction(TERMINATIONS[i], NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));
         if (old.sa_handler != SIG_IGN && sigaction(TERMINATIONS[i], &sa, NULL) != 0)
             return cab_fail(L, "%s", strerror(errno));
+    }
+    /* SIGINT only from an interpreter that handles it (lua.c does), and
+     * only once. */
+    if (take_sigint && !interpreter_on_interrupt) {
+        if (sigaction(SIGINT, NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));
+        if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_IGN && old.sa_handler != SIG_DFL &&
+            old.sa_handler != as_interrupt) {
+            interpreter_on_interrupt = old.sa_handler;
+            if (sigaction(SIGINT, &sa, NULL) != 0) {
+                interpreter_on_interrupt = NULL;
+                return cab_fail(L, "%s", strerror(errno));
+            }
+        }
     }
     lua_pushboolean(L, 1);
     return 1;

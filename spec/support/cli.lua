@@ -28,6 +28,8 @@
 --     signal = "TERM",         -- send that signal instead
 --     signal_twice = true,     -- and again at once (as timeout(1) without
 --                              -- --foreground does, to the process group)
+--     again = { "INT", 0.05 }, -- then that signal that many seconds later
+--                              -- (Ctrl-C pressed again while the tool stops)
 --   })
 --   r.out, r.err, r.status        (under pty, out holds stdout and stderr;
 --                                  with reader, out is what the reader printed)
@@ -129,7 +131,8 @@ function M.run(argv, o)
       "{ i=0; until [ -s " .. quote(pidf) .. " ] && TOOL_PID=$(cat " .. quote(pidf) .. ") && { " .. o.interrupt_when
         .. "; } >/dev/null 2>&1; do i=$((i + 1)); [ $i -ge 600 ] && break; sleep 0.05; done",
       "date +%s.%N >" .. quote(sigf .. ".at"),
-      kill .. (o.signal_twice and ("; " .. kill) or ""),
+      kill .. (o.signal_twice and ("; " .. kill) or "")
+        .. (o.again and ("; sleep " .. o.again[2] .. "; kill -s " .. o.again[1] .. " \"$TOOL_PID\"") or ""),
       "mv " .. quote(sigf .. ".at") .. " " .. quote(sigf) .. "; } </dev/null >/dev/null 2>&1 & watcher=$!",
     }, "; ")
     cmd = "SIGNALLED=" .. quote(sigf) .. "; export SIGNALLED; " .. watcher .. "; " .. cmd
