@@ -1485,6 +1485,18 @@ describe("codearts-batchresult", function()
       assert.are.equal("", r.err)
       assert.are.equal(1, r.status)
     end)
+
+    it("has run say on stderr every run that started, when SIGPIPE is ignored", function()
+      -- (what went into the pipe the reader may never have read)
+      local ids = {}
+      for i = 1, 2000 do ids[i] = ("%032x"):format(i) end
+      local r = run({ "run", "-f", "csv", "--input", "-" },
+        { stdin = table.concat(ids, "\n"), reader = "head -n 1", sigpipe = "ignore" })
+      assert.are.equal("pipeline_id,pipeline_run_id\r\n", r.out, cli.describe(r))
+      local _, said = r.err:gsub("codearts%-batchresult: started, not printed: %x+:%x+\n", "")
+      assert.are.equal(#ids, said, cli.describe(r))
+      assert.are.equal(0, r.status, cli.describe(r))
+    end)
   end)
 
   describe("the README's CI example", function()

@@ -390,11 +390,16 @@ end
 
 --- A writer to file that stops the run when the file cannot be written:
 -- quietly, with the status already decided, when the reader has gone (a
--- pipe into `head`); with a message otherwise (a full disk).
+-- pipe into `head`), but for what a run started, which the reader may
+-- not have read of what it was given; with a message otherwise (a full
+-- disk).
 local function checked_writer(file, state)
   local function check(ok, why, code)
     if ok then return end
-    if code == EPIPE then stop(state.status or FAILED) end
+    if code == EPIPE then
+      if state.unwritten then state.unwritten("not printed") end
+      stop(state.status or FAILED)
+    end
     -- A write a termination signal broke off (its reader had stalled):
     -- interrupted, as the signal meant.
     if code == EINTR then
