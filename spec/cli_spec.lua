@@ -1346,10 +1346,13 @@ describe("codearts-batchresult", function()
         assert.are.equal(0, r.status, cli.describe(r))
         assert.truthy(r.out:find(case[3], 1, true), r.out)
       end
-      -- A usage error with stdin a terminal: said without waiting for the token.
-      local r = run({ "query", "--token-file", "-", "--bogus" }, { pty = true, idle_input = 3, time_limit = 2 })
-      assert.are.equal(2, r.status, cli.describe(r))
-      assert.truthy(r.out:find("Error: unknown option '--bogus'", 1, true), r.out)
+      -- A usage error with stdin a terminal: said without waiting for the
+      -- token, whether stdin is named "-" or by a file that is it.
+      for _, name in ipairs({ "-", "/dev/stdin" }) do
+        local r = run({ "query", "--token-file", name, "--bogus" }, { pty = true, idle_input = 3, time_limit = 2 })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.out:find("Error: unknown option '--bogus'", 1, true), r.out)
+      end
       -- A file of 16 MiB (as /dev/zero would be, without end): no more
       -- than a token's size is read, before the arguments are parsed (for a
       -- usage error) or after.  (No cap on memory here: the sanitizers'

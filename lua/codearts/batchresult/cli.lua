@@ -96,11 +96,18 @@ end
 -- quotes them (the token pasted into another option); nil when there is
 -- none, or it cannot be read: the usage error is said all the same.
 -- Read only then, so that --help and --version never read the file (nor
--- wait on a FIFO), and never from stdin when it is a terminal: the read
--- would wait for a person to type the token.
+-- wait on a FIFO), and never from a terminal (stdin, or a file that is
+-- one: /dev/stdin, /dev/tty): the read would wait for a person to type
+-- the token.
 local function token_for_usage(argv, sys)
   local name = token_file_in(argv)
   if not name or (name == "-" and terminal.isatty(sys.stdin)) then return nil end
+  local f = name ~= "-" and io.open(name, "rb")
+  if f then
+    local tty = terminal.isatty(f)
+    f:close()
+    if tty then return nil end
+  end
   local ok, token = pcall(read_token, name, sys)
   if ok then return token end
 end
