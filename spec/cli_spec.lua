@@ -1359,6 +1359,7 @@ describe("codearts-batchresult", function()
       -- runs need address space.)
       local big = temporary_dir() .. "/zeros"
       assert.truthy(os.execute("head -c 16777216 /dev/zero > " .. cli.quote(big)))
+      local r
       for _, argv in ipairs({ { "query", "--token-file", big, "--bogus" },
                               { "query", "--token-file", big, arg_of(SEED[1]) } }) do
         r = run(argv, { time_limit = 10 })
