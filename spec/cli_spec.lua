@@ -548,6 +548,13 @@ describe("codearts-batchresult", function()
         assert.are.equal(2, r.status, cli.describe(r))
         assert.truthy(r.err:find("codearts-batchresult: " .. case[2], 1, true), cli.describe(r))
       end
+      -- stdin read untold, or by --input -, that is a directory
+      for _, argv in ipairs({ { "query" }, { "query", "--input", "-" } }) do
+        local r = run(argv, { stdin_from = "/" })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find("codearts-batchresult: " .. (argv[2] and "--input: " or "")
+          .. "cannot read stdin: Is a directory\n", 1, true), cli.describe(r))
+      end
       os.remove(path)
       assert.are.equal(0, requests())
     end)

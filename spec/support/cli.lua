@@ -6,6 +6,7 @@
 --   local r = cli.run({ "query", "--format", "json", "P:R" }, {
 --     env = { NAME = value or false (unset) },
 --     stdin = "text",      -- stdin is a file holding it (default /dev/null)
+--     stdin_from = "/",    -- stdin opened from that path instead
 --     pipe = "text",       -- stdin is a pipe from printf instead
 --     idle_stdin = 5,      -- stdin is a pipe nothing is written to, for so many seconds
 --     pty = true,          -- under script(1): stdin, stdout and stderr a terminal
@@ -109,6 +110,8 @@ function M.run(argv, o)
     -- (in the background, holding the pipe open, so that the shell waits
     -- for the tool alone)
     cmd = "{ sleep " .. o.idle_stdin .. " & } | " .. cmd
+  elseif o.stdin_from then
+    cmd = cmd .. " <" .. quote(o.stdin_from)
   else
     files.write(inf, o.stdin or "")
     cmd = cmd .. " <" .. quote(inf)

@@ -54,7 +54,10 @@ local function slurp(name, option, sys, limit)
   text, why = f:read(limit and limit + 1 or "*a") -- "*a", not "a": Lua 5.1 needs the star
   if f ~= sys.stdin then f:close() end
   -- (a count read at the end of the file gives nil, and no reason)
-  if not text and why then stop(USAGE, ("%s: cannot read %s: %s"):format(option, name, tostring(why))) end
+  if not text and why then
+    stop(USAGE, ("%scannot read %s: %s"):format(option and option .. ": " or "", name == "-" and "stdin" or name,
+      tostring(why)))
+  end
   return text or ""
 end
 
@@ -134,7 +137,8 @@ local function read_items(a, sys, from, redact)
   local ok, why = input.from_arguments(items, a.command == "query" and a.pairs or a.pipeline_ids)
   if not ok then stop(USAGE, why) end
   if from then
-    ok, why = input.from_text(items, slurp(from, "--input", sys), from == "-" and "input" or from)
+    -- (stdin read untold is named by no option)
+    ok, why = input.from_text(items, slurp(from, a.input and "--input", sys), from == "-" and "input" or from)
     if not ok then stop(USAGE, why) end
   end
   if items.n == 0 and items.kind == "pairs" then
