@@ -1353,6 +1353,14 @@ describe("codearts-batchresult", function()
         assert.are.equal(0, r.status, cli.describe(r))
         assert.truthy(r.out:find(case[3], 1, true), r.out)
       end
+      -- A usage error with the token in a FIFO its writer has already
+      -- written and closed: read once, never opened again (which would
+      -- find it empty, and wait for another writer).
+      for _ = 1, 10 do
+        os.execute("(printf %s tok > " .. cli.quote(fifo) .. " &)")
+        local r = run({ "query", "--token-file", fifo, "--bogus" }, { time_limit = 3 })
+        assert.are.equal(2, r.status, cli.describe(r))
+      end
       -- A usage error with stdin a terminal: said without waiting for the
       -- token, whether stdin is named "-" or by a file that is it.
       for _, name in ipairs({ "-", "/dev/stdin" }) do

@@ -45,11 +45,17 @@ end
 local TOKEN_BYTES = 65536
 
 --- The content of the file named by an option ("-": stdin); limit: read
--- no more than limit + 1 bytes (nil: all of it).
-local function slurp(name, option, sys, limit)
+-- no more than limit + 1 bytes (nil: all of it).  With no_terminal, nil
+-- when the file is a terminal, whose read would wait for typing (looked
+-- at on the file read, as a FIFO opened again may be empty).
+local function slurp(name, option, sys, limit, no_terminal)
   local f, why = sys.stdin, nil
   if name ~= "-" then f, why = io.open(name, "rb") end
   if not f then stop(USAGE, option .. ": cannot read " .. why) end -- why names the file
+  if no_terminal and terminal.isatty(f) then
+    if f ~= sys.stdin then f:close() end
+    return nil
+  end
   local text
   text, why = f:read(limit and limit + 1 or "*a") -- "*a", not "a": Lua 5.1 needs the star
   if f ~= sys.stdin then f:close() end
@@ -62,9 +68,11 @@ local function slurp(name, option, sys, limit)
 end
 
 --- The IAM token in file name, without the one line break that ends it,
--- nor the byte order mark an editor may put before it (as --input's).
-local function read_token(name, sys)
-  local token = slurp(name, "--token-file", sys, TOKEN_BYTES)
+-- nor the byte order mark an editor may put before it (as --input's);
+-- with no_terminal, nil when the file is a terminal (slurp).
+local function read_token(name, sys, no_terminal)
+  local token = slurp(name, "--token-file", sys, TOKEN_BYTES, no_terminal)
+  if not token then return nil end
   if #token > TOKEN_BYTES then
     stop(USAGE, ("--token-file %s holds more than %d bytes: an IAM token is a few KB"):format(name, TOKEN_BYTES))
   end
@@ -104,14 +112,8 @@ end
 -- the token.
 local function token_for_usage(argv, sys)
   local name = token_file_in(argv)
-  if not name or (name == "-" and terminal.isatty(sys.stdin)) then return nil end
-  local f = name ~= "-" and io.open(name, "rb")
-  if f then
-    local tty = terminal.isatty(f)
-    f:close()
-    if tty then return nil end
-  end
-  local ok, token = pcall(read_token, name, sys)
+  if not name then return nil end
+  local ok, token = pcall(read_token, name, sys, true)
   if ok then return token end
 end
 
