@@ -276,13 +276,20 @@ describe("client:query against the stand-in", function()
         setenv("https_proxy", "http://alice:" .. os.getenv("PASSWORD") .. "@127.0.0.1:" .. port)
         setenv("NO_PROXY", "example.com")
         io.write(tried(assert(br.new(opts))))
+        -- an empty variable is unset, as libcurl reads them: the next counts
+        setenv("https_proxy", "")
+        setenv("HTTPS_PROXY", "http://127.0.0.1:" .. port)
+        io.write(tried(assert(br.new(opts))))
+        setenv("no_proxy", "")
+        setenv("NO_PROXY", "127.0.0.1")
+        io.write(tried(assert(br.new(opts))))
       ]], { PROXY_PORT = proxy_port, PASSWORD = password, NO_PROXY = "*", https_proxy = false,
             HTTPS_PROXY = false, all_proxy = false, ALL_PROXY = false, no_proxy = false,
             HUAWEICLOUD_SDK_AK = creds.permanent.ak, HUAWEICLOUD_SDK_SK = creds.permanent.sk,
             HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
       assert.is_true(ok, out)
       assert.is_nil(out:find(password, 1, true), out)
-      assert.are.equal(proxy_port .. "\n9\n" .. proxy_port .. "\n", out)
+      assert.are.equal(proxy_port .. "\n9\n" .. proxy_port .. "\n" .. proxy_port .. "\n9\n", out)
     end)
 
     it("a region whose endpoint the environment overrides", function()

@@ -274,9 +274,10 @@ end
 local function libcurl_proxy(o, endpoint, getenv)
   if o.proxy then return o.proxy, "" end
   if endpoint:find("^http://") then return "", "" end
+  -- (an empty variable is unset to libcurl: the next one counts)
   local proxy
-  for _, name in ipairs(PROXY_VARIABLES) do proxy = proxy or getenv(name) end
-  return proxy or "", getenv("no_proxy") or getenv("NO_PROXY") or ""
+  for _, name in ipairs(PROXY_VARIABLES) do proxy = proxy or env(getenv, name) end
+  return proxy or "", env(getenv, "no_proxy") or env(getenv, "NO_PROXY") or ""
 end
 
 --- A proxy URL's user information when it holds a password, else nil: a
