@@ -182,12 +182,12 @@ function M.split_url(url)
   return scheme:lower(), host:lower(), port, rest
 end
 
---- Splits "https://host[:port][/]" into scheme, the Host header's value
--- and the base URL; nil, message when it is not such a URL.
 -- What libcurl refuses in a host name, at every call ('_' it takes; '%'
 -- it would decode, to connect to a host other than the one signed).
 local BAD_HOST = "[!$&'()*+,;=%%<>\"{}|\\^`]"
 
+--- Splits "https://host[:port][/]" into scheme, the Host header's value
+-- and the base URL; nil, message when it is not such a URL.
 function M.parse_endpoint(url)
   if url:find("[%s%c]") then
     return nil, "must not contain white space or control characters"
