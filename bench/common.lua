@@ -111,6 +111,12 @@ function M.x(ratio)
   return ("%.3fx"):format(ratio)
 end
 
+--- The ratio a verdict judges: the one it prints (M.x), so that the two
+-- never disagree (2.0004 printed 2.000x beside a MISS).
+function M.judged(ratio)
+  return tonumber(("%.3f"):format(ratio))
+end
+
 --- A verdict's detail for a ratio that is the median of per-round ratios
 -- (what: "ours / theirs"; rounds: "5 runs", "9 rounds"), with each side's
 -- median (a, b: name and figure) for scale.  Not "A = r x B": the two

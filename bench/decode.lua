@@ -42,6 +42,6 @@ print(("   %-42s %9.2f us/op  %6.1f MB/s  1.000x")
   :format("lua-cjson " .. (cjson._VERSION or "") .. ": cjson.decode(body)", c_s * 1e6, #body / c_s / 1e6))
 print(("   %-42s %9.2f us/op  %6.1f MB/s  %s cjson (the median of the rounds' ratios)   target <= 1.00x")
   :format("ours: br.decode(body)", o_s * 1e6, #body / o_s / 1e6, common.x(ratio)))
-common.verdict(2, "decoding, " .. common.LUA_SHORT, ratio <= 1.0,
+common.verdict(2, "decoding, " .. common.LUA_SHORT, common.judged(ratio) <= 1.0,
   common.ratio_detail("br.decode / lua-cjson", ratio, ROUNDS .. " rounds",
     ("br.decode %.1f us"):format(o_s * 1e6), ("lua-cjson %.1f us"):format(c_s * 1e6), "<= 1.00x"))

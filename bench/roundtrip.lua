@@ -265,14 +265,14 @@ print(("      (for scale, the raw OpenSSL work of %d signatures, which touches l
   .. " %.1f us after the same sleep)"):format(RAW_K, raw_warm * 1e6, raw_nap * 1e6))
 print(("      (nginx saw all three as: %s)"):format(same))
 local target = TLS and 0.9 or 0.85
-common.verdict(3, tag, ratio >= target,
+common.verdict(3, tag, common.judged(ratio) >= target,
   common.ratio_detail("ours / bare libcurl", ratio, ROUNDS .. " rounds", ("ours %.0f req/s"):format(ours_rps),
     ("bare %.0f req/s"):format(bare_rps), (">= %.2fx"):format(target)))
 if not TLS then
   local wrk_rps, wrk_ratio = median(rate_wrk), median(vs_wrk)
   row(("context: wrk -t1 -c1 -d%ds, GET, same location"):format(WRK_SECONDS), wrk_rps,
     ("ours %s wrk   target >= 0.50x"):format(common.x(wrk_ratio)))
-  common.verdict(3, "vs wrk, " .. common.LUA_SHORT, wrk_ratio >= 0.5,
+  common.verdict(3, "vs wrk, " .. common.LUA_SHORT, common.judged(wrk_ratio) >= 0.5,
     common.ratio_detail("ours / wrk", wrk_ratio, ROUNDS .. " rounds", ("ours %.0f req/s"):format(ours_rps),
       ("wrk %.0f req/s"):format(wrk_rps), ">= 0.50x"))
 end
