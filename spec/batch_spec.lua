@@ -578,7 +578,10 @@ describe("client:run and client:run_and_query", function()
   -- same hook, between the halves), ends the call as Ctrl-C does, but
   -- returned, with INTERNAL.
   it("run_and_query: a memory error between the halves leaves the runs that started unqueried, returned", function()
-    if not own_thread then return end
+    if not own_thread then
+      pending("Lua 5.1 runs callbacks in a coroutine of the library's, which a hook set there would not leave")
+      return
+    end
     local list = ids(10)
     local stopped = 0
     for at = 1, 1200, 6 do
@@ -608,7 +611,10 @@ describe("client:run and client:run_and_query", function()
   end)
 
   it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()
-    if not own_thread then return end
+    if not own_thread then
+      pending("Lua 5.1 runs callbacks in a coroutine of the library's, which a hook set there would not leave")
+      return
+    end
     local list = ids(10)
     -- at each of many instructions after the start's last batch, through
     -- the seam between the halves and into the query half
