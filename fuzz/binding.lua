@@ -700,6 +700,16 @@ end
 
 -- ---- br.new --------------------------------------------------------------------
 
+--- Whether v may be a request header's whole value (user_agent, the
+-- tokens), as README's table of br.new says: true/false, or nil when the
+-- reference cannot tell (a byte beyond ASCII at an end, which may be white
+-- space).
+local function ref_field_value(v)
+  if #v > 256 * 1024 or not v:find("[^ \t\v\f]") or v:find("[%z\1-\8\10-\31\127]") then return false end
+  if v:find("^[\128-\255]") or v:find("[\128-\255]$") then return nil end
+  return true
+end
+
 --- Whether new() must accept opts (true/false), or nil when the reference
 -- cannot tell (an endpoint or file it does not know); and the bad options.
 local function ref_new(opts)
@@ -721,8 +731,14 @@ local function ref_new(opts)
   if o("token") then
     if o("ak") or o("sk") or o("security_token") or o("token") == "" then return false end
   else
-    if not o("ak") or o("ak") == "" or not o("sk") or o("sk") == "" then return false end
+    if not o("ak") or o("ak") == "" or not o("sk") or not o("sk"):find("%S") then return false end
     if o("ak"):find("[%s,%c\128-\255]") then return false end
+  end
+  for _, k in ipairs({ "user_agent", "token", "security_token" }) do
+    if o(k) then
+      local ok = ref_field_value(o(k))
+      if ok ~= true then return ok end
+    end
   end
   if o("ca_file") then
     local f = io.open(o("ca_file"), "rb")
