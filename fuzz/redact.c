@@ -15,8 +15,10 @@
  * Forms: r raw; p, l every byte as %XX in upper, lower case; j as JSON
  * writes a string (\" \\ \/ \b \f \n \r \t, \u00XX for other controls,
  * the rest raw); u, U every character as \uXXXX in lower, upper case (a
- * surrogate pair past U+FFFF, a byte that is not UTF-8 raw); m each
- * character in a form picked at random; ? one form picked at random.
+ * surrogate pair past U+FFFF, a byte that is not UTF-8 raw); f as a form
+ * (application/x-www-form-urlencoded) writes it (a space as +, letters,
+ * digits and *-._ raw, the rest %XX); m each character in a form picked at
+ * random; ? one form picked at random.
  * Other braces are text.  Any input not of this form is binary: 1 to 3
  * secrets are cut from its first bytes, the rest is the text, and each
  * secret goes into it 1 to 3 times, a random slice in a random form, with
@@ -129,6 +131,12 @@ static int units_at(const unsigned char *t, size_t n, size_t i, unit u[2]) {
     u[0].len = 1;
     u[0].b[0] = p[0];
     u[0].nb = 1;
+    if (p[0] == '+') {
+        u[1].len = 1;
+        u[1].b[0] = ' ';
+        u[1].nb = 1;
+        return 2;
+    }
     if (p[0] == '%' && left >= 3 && (hi = hex_at(p + 1, 2)) >= 0) {
         u[1].len = 3;
         u[1].b[0] = (unsigned char)hi;
@@ -431,12 +439,25 @@ static void put_json(cab_buf *b, unsigned char c) {
     }
 }
 
-/* Writes p[0..n) in form f (one of "rpljuUm"). */
+/* Writes byte c as a form does. */
+static void put_form_byte(cab_buf *b, unsigned char c) {
+    char x[4];
+    if (c == ' ') {
+        add(b, "+", 1);
+    } else if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c && strchr("*-._", c))) {
+        add(b, &c, 1);
+    } else {
+        snprintf(x, sizeof x, "%%%02X", c);
+        add(b, x, 3);
+    }
+}
+
+/* Writes p[0..n) in form f (one of "rpljuUfm"). */
 static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
-    static const char forms[] = "rpljuU";
+    static const char forms[] = "rpljuUf";
     size_t i = 0, k;
     while (i < n) {
-        char g = f == 'm' ? forms[rnd() % 6] : f;
+        char g = f == 'm' ? forms[rnd() % 7] : f;
         unsigned long cp;
         unsigned len = char_at(p + i, n - i, &cp);
         char x[4];
@@ -452,6 +473,8 @@ static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
                 add(b, x, 3);
             } else if (g == 'j') {
                 put_json(b, p[i]);
+            } else if (g == 'f') {
+                put_form_byte(b, p[i]);
             } else {
                 add(b, p + i, 1);
             }
@@ -459,7 +482,7 @@ static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
     }
 }
 
-static char random_form(void) { return "rpljuUm"[rnd() % 7]; }
+static char random_form(void) { return "rpljuUfm"[rnd() % 8]; }
 
 /* Parses a placeholder {N F [FROM][,COUNT]} at p; 0 if there is none. */
 static size_t placeholder(const uint8_t *p, size_t n, cab_buf *b) {
@@ -467,7 +490,7 @@ static size_t placeholder(const uint8_t *p, size_t n, cab_buf *b) {
     int which, has_from = 0;
     char f;
     if (n < 4 || p[0] != '{' || p[1] < '0' || p[1] > '2' || (which = p[1] - '0') >= nsec ||
-        !p[2] || !strchr("rpljuUm?", p[2]))
+        !p[2] || !strchr("rpljuUfm?", p[2]))
         return 0;
     f = p[2] == '?' ? random_form() : (char)p[2];
     for (v = 0; i < n && i < 12 && p[i] >= '0' && p[i] <= '9'; i++, has_from = 1) v = v * 10 + (p[i] - '0');

@@ -655,3 +655,66 @@ describe("result sets from a query", function()
     client:close()
   end)
 end)
+
+-- What a callback raises is text the library did not write: in Neovim's
+-- callback mode (the one place it becomes an error value, CALLBACK) it is
+-- shown as a server's text is, redacted and cut.  Driven in a real
+-- `nvim --headless` from the checkout (lua/ and the module built for
+-- LuaJIT, build/jit/), against the stand-in.
+describe("a callback's raised text, as CALLBACK in Neovim's callback mode", function()
+  local shell = require "spec.support.shell"
+  local server
+  standin.for_block(function(s) server = s end)
+
+  local SCRIPT = [[
+    package.path = "./lua/?.lua;" .. package.path
+    package.cpath = "./build/jit/?.so;" .. package.cpath
+    local function finish(t)
+      local f = assert(io.open(os.getenv("OUT"), "w"))
+      f:write(vim.json.encode(t))
+      f:close()
+      vim.cmd("qa!")
+    end
+    vim.defer_fn(function() finish { code = "HUNG" } end, 20000)
+    local br = require "codearts.batchresult"
+    local said = os.getenv("SAID")
+    local c = assert(br.new { endpoint = os.getenv("ENDPOINT"), project_id = os.getenv("PROJECT"),
+                              ak = os.getenv("AK"), sk = os.getenv("SK") })
+    assert(c:query({ { pipeline_id = ("a"):rep(32), pipeline_run_id = ("b"):rep(32) } }, {
+      on_progress = function(done) if done > 0 then error(said, 0) end end,
+      callback = function(_, err)
+        finish { code = err.code, message = err.message, shown = tostring(err), raised = err.raised == said }
+      end,
+    }))
+  ]]
+
+  it("shows no secret, raw or percent-encoded, and is cut to 4096 bytes; err.raised is as raised", function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    local script, out = dir .. "/raise.lua", dir .. "/out.json"
+    local f = assert(io.open(script, "w"))
+    f:write(SCRIPT)
+    f:close()
+    local sk = creds.sk
+    local encoded = sk:gsub(".", function(ch) return ("%%%02X"):format(ch:byte()) end)
+    local said = "signing with " .. sk .. " (" .. encoded .. ") failed: " .. ("x"):rep(5000)
+    local printed = shell.run(table.concat({
+      "env -u LUA_PATH -u LUA_CPATH", "OUT=" .. shell.quote(out), "SAID=" .. shell.quote(said),
+      "ENDPOINT=" .. shell.quote(server.url), "PROJECT=" .. PROJECT, "AK=" .. shell.quote(creds.ak),
+      "SK=" .. shell.quote(sk),
+      "timeout -k 5 60 nvim --headless -u NONE -i NONE -c", shell.quote("luafile " .. script), "</dev/null",
+    }, " "))
+    local got = cjson.decode((assert(require("spec.support.files").read(out), "nvim wrote nothing: " .. printed)))
+    assert.are.equal("CALLBACK", got.code, got.message)
+    assert.is_true(got.raised)
+    local prefix = "a callback raised: "
+    local head = prefix .. "signing with [REDACTED] ([REDACTED]) failed: xxx"
+    assert.are.equal(head, got.message:sub(1, #head))
+    assert.are.equal(#prefix + 4096 + #"…", #got.message)
+    assert.are.equal("…", got.message:sub(-#"…"))
+    for _, text in ipairs({ got.message, got.shown }) do
+      for i = 1, #sk - 7 do assert.is_nil(text:find(sk:sub(i, i + 7), 1, true), text:sub(1, 100)) end
+      assert.is_nil(text:find(encoded:sub(1, 24), 1, true), text:sub(1, 100))
+    end
+  end)
+end)

@@ -1094,6 +1094,25 @@ describe("codearts-batchresult", function()
         end
       end
     end)
+
+    -- A table's cell shows each control character as a space, which makes
+    -- such a secret whole again there (review).
+    it("never prints a token with spaces that the server sent with tabs for them, in any format", function()
+      local secret = "my iam token value here"
+      local token = os.tmpname()
+      files.write(token, secret .. "\n")
+      finally(function() os.remove(token) end)
+      local sent = cjson.encode((secret:gsub(" ", "\t"))):sub(2, -2)
+      for _, format in ipairs({ "table", "json", "csv", "ndjson" }) do
+        answer_raw(results_body { '"pipeline_name":"n","status":"START_FAILED","reason":"' .. sent .. '"' })
+        local r = run({ "query", "-f", format, "--token-file", token, arg_of(SEED[1]) },
+          { env = { HUAWEICLOUD_SDK_AK = false, HUAWEICLOUD_SDK_SK = false } })
+        assert.are.equal(1, r.status, cli.describe(r))
+        local printed = r.out .. r.err
+        assert.truthy(printed:find("[REDACTED]", 1, true), format .. ": " .. printed)
+        assert_hidden(printed, secret, 8, format)
+      end
+    end)
   end)
 
   describe("run, interrupted", function()

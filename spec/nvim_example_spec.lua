@@ -111,6 +111,18 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
     assert.is_nil(text:find(creds.sk:sub(1, 8), 1, true), text)
   end)
 
+  -- A server may echo a credential into a result: the buffer shows the
+  -- results redacted (review).
+  it(":PipelineStatus shows the results with the client's secrets redacted", function()
+    server:config { names = { [model.seed_query[1].pipeline_id] = "leaked " .. creds.sk } }
+    local runs = {}
+    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
+    local text = pipeline_status(table.concat(runs, " "))
+    server:config { names = {} }
+    assert.truthy(text:find("line=[^\n]*leaked %[REDACTED%]"), text)
+    assert.is_nil(text:find(creds.sk:sub(1, 8), 1, true), text)
+  end)
+
   -- No window can be split from the command-line window: an answer that
   -- comes while the user is in it opens its buffer once they leave (review).
   it(":PipelineStatus shows an answer that came while the command-line window was open, once it is left", function()

@@ -83,6 +83,17 @@ once.describe("examples/openresty (a real nginx on the README's nginx.conf)", fu
     assert.are.equal(answers.shown(server, model.seed_query) .. "\n", body)
   end)
 
+  -- Results are the server's data; one that echoes a credential into a
+  -- result must not hand it to whoever asks nginx (review).
+  it("answers with the client's secrets redacted from the results", function()
+    server:config { names = { [model.seed_query[1].pipeline_id] = "leaked " .. creds.sk } }
+    local status, body = n:get("/pipelines/status?runs=" .. runs_arg(model.seed_query))
+    server:config { names = {} }
+    assert.are.equal(200, status, body .. n:error_log())
+    assert.truthy(body:find("leaked [REDACTED]", 1, true), body)
+    assert.is_nil(body:find(creds.sk:sub(1, 8), 1, true), body)
+  end)
+
   it("logs a failure in words, not as a table, and answers 502", function()
     server:config { fail_ids = { model.seed_query[2].pipeline_run_id }, fail_status = 400 }
     local status, body = n:get("/pipelines/status?runs=" .. runs_arg(model.seed_query))

@@ -291,6 +291,10 @@ static long hex4(const unsigned char *p) {
     return v;
 }
 
+/* Whether escape_at may find an escape at byte c: at any other byte the
+ * raw byte is the text's only reading (raw_run's fast path). */
+static int may_escape(unsigned char c) { return c == '%' || c == '\\' || c == '+'; }
+
 /* If an escape starts at t[i] (of n bytes), stores the bytes it stands for
  * in b, their count in *nb, and returns its length; else returns 0. */
 static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned char b[4], unsigned *nb) {
@@ -298,6 +302,12 @@ static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned cha
     long cp, lo;
     int h, l;
     *nb = 1;
+    if (t[i] == '+') {
+        /* A form (application/x-www-form-urlencoded) writes a space so; the
+         * raw '+' is read too, as a URL's path or login keeps it. */
+        b[0] = ' ';
+        return 1;
+    }
     if (t[i] == '%') {
         if (left < 3 || (h = cab_hex_value(t[i + 1])) < 0 || (l = cab_hex_value(t[i + 2])) < 0) return 0;
         b[0] = (unsigned char)(h << 4 | l);
@@ -633,7 +643,7 @@ static size_t raw_run(walk *w, stream *s, size_t u, size_t stop) {
     unsigned len = s->len;
     for (; u < stop && !w->done; u++) {
         unsigned char c = t[u];
-        if (c == '%' || c == '\\') break;
+        if (may_escape(c)) break;
         key = (key << 8 | c) & low_bytes(RUN);
         back = (back + (ONES & low_bytes(len))) << 8 | 1;
         if (len < RUN) len++;
@@ -641,7 +651,7 @@ static size_t raw_run(walk *w, stream *s, size_t u, size_t stop) {
         if (len == RUN && is_head(w->tab, RUN, key)) {
             size_t start = u + 1 - back_of(back, RUN), v = u + 1;
             const unsigned char *end, *q = key ? after_run(w, key, &end) : NULL;
-            for (; q && v < stop && q < end && t[v] == *q && *q != '%' && *q != '\\'; v++) q++;
+            for (; q && v < stop && q < end && t[v] == *q && !may_escape(*q); v++) q++;
             if (v - u > RUN) { /* the state: the secret's last RUN bytes so far */
                 key = pack(q - RUN, RUN);
                 back = raw_back;
@@ -680,7 +690,7 @@ static void scan(walk *w) {
     size_t u = 0, next = SETTLE_EVERY;
     while (u < w->n && !w->done) {
         bucket *b = &w->at[u % RING];
-        if (b->n <= 1 && w->t[u] != '%' && w->t[u] != '\\') {
+        if (b->n <= 1 && !may_escape(w->t[u])) {
             /* One stream here: raw bytes up to the next node where others
              * wait (an escape's end) are its alone. */
             stream s = {0, 0, 0};

@@ -164,6 +164,12 @@ end
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
 -- it returns true at once and the answer goes to the callback.
+--- text as the client shows what it did not write (exchange.shown), for
+-- nvim.run_async's INTERNAL errors.
+local function shown_by(priv)
+  return function(text) return exchange.shown(priv.creds.keyring, text, exchange.MESSAGE_BYTES) end
+end
+
 local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = call_options(priv, opts) end
@@ -171,7 +177,7 @@ local function start(priv, row, list, opts)
   local flat, n = items(priv, list, row)
   if not flat then return nil, n end
   if o.callback then
-    return nvim.run_async(o.callback, function() return call.run(priv, row, flat, n, o) end)
+    return nvim.run_async(o.callback, function() return call.run(priv, row, flat, n, o) end, shown_by(priv))
   end
   return outcome(call.run(priv, row, flat, n, o))
 end
@@ -291,7 +297,7 @@ function Client:run_and_query(ids, opts)
   local flat, n = items(priv, ids, operations.run)
   if not flat then return nil, n end
   if o.callback then
-    return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end)
+    return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end, shown_by(priv))
   end
   return outcome(run_and_query(priv, flat, n, o))
 end
@@ -356,7 +362,13 @@ function M.decode(body)
   end
   local answer = operations.query.answer
   local list, why = core.decode_results(body, answer.list, (table.unpack or unpack)(answer.ids))
-  if not list then return nil, Error.new("DECODE", why) end
+  if not list then
+    -- (a member name it quotes may be a secret the environment holds, as
+    -- a client's DECODE hides them: redacted once on one line)
+    local err = Error.new("DECODE", why)
+    err.message = config.without_secrets(err.message)
+    return nil, err
+  end
   return results.wrap(list)
 end
 

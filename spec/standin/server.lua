@@ -267,9 +267,10 @@ local config_spec = {
     default = "json",
     check = function(v)
       return v == "json" or v == "json_slash" or v == "json_u" or v == "percent" or v == "percent_lower"
-        or v == "percent_one" or v == "html" or v == "truncated"
+        or v == "percent_one" or v == "html" or v == "truncated" or v == "upper"
     end,
-    what = 'one of "json", "json_slash", "json_u", "percent", "percent_lower", "percent_one", "html", "truncated"',
+    what = 'one of "json", "json_slash", "json_u", "percent", "percent_lower", "percent_one", "html", "truncated",'
+      .. ' "upper"',
   },
   truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
   huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
@@ -1146,6 +1147,8 @@ local function echo_body(req)
       quoted[i] = c:sub(1, at - 1) .. each_byte(c:sub(at, at), "%%%02X") .. c:sub(at + 1)
     elseif form == "truncated" then
       quoted[i] = c:sub(1, 24) .. "..."
+    elseif form == "upper" then
+      quoted[i] = c:upper()
     else
       quoted[i] = c
     end
@@ -1155,7 +1158,7 @@ local function echo_body(req)
     return raw("<html><head><title>401 Unauthorized</title></head><body><p>" .. ("x"):rep(100)
       .. "</p><p>" .. said .. "</p>" .. ("<p>padding</p>"):rep(30) .. "</body></html>")
   end
-  if form == "json" or form == "truncated" then
+  if form == "json" or form == "truncated" or form == "upper" then
     return error_body("APIGW.0301", IAM .. said)
   end
   -- escaped by hand: json_string would escape the backslashes again

@@ -60,7 +60,9 @@ function M.handler()
     ngx.say(tostring(err))
     return
   end
-  ngx.say(tostring(results))
+  -- Results are the server's data, as it sent them, and a server may
+  -- echo a credential into one: redacted before the caller reads them.
+  ngx.say(c:redact(tostring(results)))
 end
 
 return M

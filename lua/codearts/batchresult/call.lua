@@ -121,6 +121,8 @@ function Call:dry_run()
     -- (a finalizer may close the client between two batches' signatures)
     if not req and self.client.closed then return self:account(Error.closed()) end
     if not req then return nil, err end
+    local authorization = req.headers.Authorization
+    if authorization then exchange.keep_authorization(self.client, authorization) end
     out[i] = req
   end
   return out
@@ -311,6 +313,20 @@ local function out_of_memory(v)
 end
 M.out_of_memory = out_of_memory
 
+--- The CALLBACK error for what a callback raised.  Named without running
+-- code of the caller's (a __tostring may raise as well), and as the
+-- library shows any text it did not write: the client's secrets redacted
+-- (a callback may well quote the SK), then cut.  The value itself goes
+-- with it, as raised.
+function Call:raised_error()
+  local v = self.raised.value
+  local said = (type(v) == "string" or type(v) == "number")
+    and exchange.shown(self.client.creds.keyring, tostring(v), exchange.MESSAGE_BYTES) or ("a " .. type(v) .. " value")
+  local err = Error.new("CALLBACK", "a callback raised: " .. said)
+  err.raised = v
+  return err
+end
+
 --- Runs the batches and gathers the answers (Call:account).
 function Call:gather()
   local o, row = self.o, self.row
@@ -322,14 +338,13 @@ function Call:gather()
   elseif self.raised and interrupt(self.raised.value) then
     first_err = interrupted()
   elseif self.raised then
-    -- Named without running code of the caller's: a __tostring may raise
-    -- as well.  The value itself goes with it.
-    local v = self.raised.value
-    local said = (type(v) == "string" or type(v) == "number") and tostring(v) or ("a " .. type(v) .. " value")
-    first_err = Error.new("CALLBACK", "a callback raised: " .. said)
-    first_err.raised = v
+    first_err = self:raised_error()
   elseif self.in_child or (not finished and self:forked()) then
     first_err = Error.forked()
+  elseif self.refused then
+    -- (rather than an earlier batch's failure: it is why the rest went
+    -- unsent, and what the caller must mend)
+    first_err = self.refused
   end
   return self:account(first_err)
 end

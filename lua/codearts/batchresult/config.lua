@@ -280,12 +280,20 @@ local function libcurl_proxy(o, endpoint, getenv)
   return proxy or "", env(getenv, "no_proxy") or env(getenv, "NO_PROXY") or ""
 end
 
+--- s with each %XX as its byte, as libcurl reads a URL's login; a "+"
+-- stays a "+".
+function M.percent_decoded(s)
+  return (s:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
 --- A proxy URL's user information when it holds a password, else nil: a
 -- user name alone is no secret, and a short one, redacted, would blank
--- its letters out of every message.
+-- its letters out of every message.  Percent-decoded, as libcurl reads it
+-- and sends it to the proxy: the password a text may show, raw or in any
+-- form, the URL's own among them (redact.h reads %XX as its byte).
 local function password_part(url)
   local info = type(url) == "string" and userinfo(url)
-  return info and info:find(":.") and info or nil
+  return info and info:find(":.") and M.percent_decoded(info) or nil
 end
 
 --- The secrets that no message may quote besides a client's own

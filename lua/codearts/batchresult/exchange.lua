@@ -12,8 +12,10 @@ local CONTENT_TYPE = "application/json;charset=UTF-8"
 
 -- The most of the server's own words an error shows: an API error's
 -- message, the start of a body that is not one, and a name the server
--- gives (an error code, a request id).
+-- gives (an error code, a request id).  (MESSAGE_BYTES also bounds what a
+-- callback raised, as its CALLBACK error shows it: call.lua.)
 local MESSAGE_BYTES, SNIPPET_BYTES, NAME_BYTES = 4096, 200, 128
+M.MESSAGE_BYTES = MESSAGE_BYTES
 
 --- A prepared request: { method, url, headers, body }.  Its tostring
 -- hides the credentials.
@@ -92,11 +94,12 @@ function M.shown(keyring, text, limit)
 end
 local shown = M.shown
 
---- text with every occurrence of needle (found as plain text) replaced.
+--- text with every occurrence of needle, a string in lower case, replaced:
+-- found as plain text in either case, as hex digits are read.
 local function without(text, needle)
-  local out, at = {}, 1
+  local out, at, lower = {}, 1, text:lower()
   while true do
-    local i, j = text:find(needle, at, true)
+    local i, j = lower:find(needle, at, true)
     if not i then break end
     out[#out + 1] = text:sub(at, i - 1)
     out[#out + 1] = "[REDACTED]"
@@ -111,12 +114,13 @@ end
 -- the request a server's text answers (authorization: its Authorization
 -- header; nil for a token client, whose token keyring hides).  A server
 -- that echoes the request would show the signature, and with it a request
--- anyone could send again while its X-Sdk-Date holds.  Raw (JSON decoded)
--- it is taken out here; in a text with escapes (percent or \u, wholly or
--- in part) a redactor of the signature's own, made then, reads every mix
--- of forms, as the client's keyring does for its secrets (this runs on
--- every answer with a request id, which mostly has none).  A piece of it,
--- cut short, is no signature: nothing can be sent with it.
+-- anyone could send again while its X-Sdk-Date holds, in either case (hex
+-- digits read the same in both).  Raw (JSON decoded) it is taken out here;
+-- in a text with escapes (percent or \u, wholly or in part) a redactor of
+-- the signature's own, made then, reads every mix of forms, as the
+-- client's keyring does for its secrets (this runs on every answer with a
+-- request id, which mostly has none).  A piece of it, cut short, is no
+-- signature: nothing can be sent with it.
 local Signed = {}
 Signed.__index = Signed
 
@@ -135,7 +139,7 @@ function Signed:redact(text, limit)
       local escaped = self.escaped
       if not escaped then
         local why
-        escaped, why = core.keyring(nil, sig)
+        escaped, why = core.keyring(nil, sig, sig:upper())
         if not escaped then return "(not shown: " .. why .. ")", false end
         self.escaped = escaped
       end

@@ -376,6 +376,12 @@ local function columns_of(seq)
   return within(cp, WIDE) and 2 or 1
 end
 
+--- v with each control character a space (the C1 controls too, which
+-- UTF-8 writes as C2 80 to C2 9F), as a table's cell shows it.
+local function controls_as_spaces(v)
+  return (v:gsub("%c", " "):gsub("\194[\128-\159]", " "))
+end
+
 --- A field as one line of text, and the columns a terminal draws it in:
 -- a server's control characters (line breaks, terminal escapes) become
 -- spaces, and each UTF-8 sequence counts its columns, so that a Chinese
@@ -383,10 +389,9 @@ end
 local function cell(v)
   if type(v) ~= "string" then v = json_value(v) end
   if v:find("^[ -~]*$") then return v, #v end -- printable ASCII: the usual case, checked fast
-  -- (the C1 controls too, which UTF-8 writes as C2 80 to C2 9F); each
-  -- byte of ill-formed UTF-8 as the U+FFFD a terminal would draw, in a
-  -- number of its own choosing, for it
-  v = well_formed((v:gsub("%c", " "):gsub("\194[\128-\159]", " ")))
+  -- (each byte of ill-formed UTF-8 as the U+FFFD a terminal would draw,
+  -- in a number of its own choosing, for it)
+  v = well_formed(controls_as_spaces(v))
   local n = 0
   for seq in v:gmatch("[^\128-\191][\128-\191]*") do n = n + columns_of(seq) end
   return v, n
@@ -629,13 +634,20 @@ end
 
 --- client:redact, each distinct text redacted once: a call's statuses,
 -- reasons, names and pipeline ids repeat, and 10,000 results must stay
--- cheap to print.
+-- cheap to print.  A text with control characters is redacted again as a
+-- table's cell shows it: a secret with spaces, sent with tabs for them,
+-- is whole only there; when it is, that is the text printed, in any format.
 function M.redactor(client)
   local memo = {}
   return function(text)
     local said = memo[text]
     if not said then
       said = client:redact(text)
+      if said:find("%c") or said:find("\194[\128-\159]") then
+        local line = controls_as_spaces(said)
+        local again = client:redact(line)
+        if again ~= line then said = again end
+      end
       memo[text] = said
     end
     return said

@@ -33,12 +33,6 @@ local MAX_TRAILER_LINE_BYTES = config.LIMITS.max_trailer_line_bytes
 local HEAD_TOO_LARGE = ("the answer's headers or trailers exceed %d bytes"):format(MAX_HEADER_BYTES)
 M.MAX_HEADER_BYTES, M.HEAD_TOO_LARGE = MAX_HEADER_BYTES, HEAD_TOO_LARGE
 local READ_CHUNK = 65536
--- How much of a server's unexpected words a message quotes: more than an
--- error's message may show (exchange.lua redacts it, then cuts it to 4096
--- bytes), so that this cut, made before the redaction, falls where the
--- message is cut again after it: a cut within what is shown could leave the
--- start of a secret at its end.
-local QUOTE_BYTES = 2 * 4096
 
 local function too_large(limit)
   return ("the answer is larger than the limit of %d bytes"):format(limit)
@@ -52,12 +46,10 @@ local function kind_of(err)
 end
 M.kind_of = kind_of
 
---- The start of text the server sent, for a message.  Its bytes are kept
--- as they are (rewritten, a secret's would escape the redaction); the
--- message is made one line after it is redacted (exchange.lua).
-local function quoted(text)
-  return text:sub(1, QUOTE_BYTES)
-end
+-- A server's unexpected words are quoted whole (a line, a header's value,
+-- a first read: never more than the head's limit or one read) and as they
+-- are: exchange.lua redacts a message, then cuts it and makes it one line.
+-- Cut before, or rewritten, a secret in them would escape the redaction.
 
 --- The whole milliseconds left before deadline (a core.now()), at least
 -- 1; or nil once it has passed.  The resty.http adapter times with it too.
@@ -95,7 +87,7 @@ M.ACCEPT_ENCODING = "identity"
 -- has none) codes its body; nil when it does not.
 function M.coded(value)
   if value == nil or value:lower():match("^[%s,]*identity[%s,]*$") or not value:find("%S") then return nil end
-  return "the answer's body is coded (Content-Encoding: " .. quoted(value) .. "), which this client does not ask for"
+  return "the answer's body is coded (Content-Encoding: " .. value .. "), which this client does not ask for"
 end
 
 -- Reading an answer --------------------------------------------------------
@@ -266,7 +258,7 @@ local function content_length(value)
     -- leading zeros say nothing, and take none of the 15 digits
     local digits = item:match("^[ \t]*0*(%d+)[ \t]*$")
     if not digits or (n and digits ~= n) then
-      return nil, "bad Content-Length in the answer: " .. quoted(value)
+      return nil, "bad Content-Length in the answer: " .. value
     end
     n = digits
   end
@@ -351,7 +343,7 @@ local function read_fields(r, budget, what, lengths)
     -- A NUL would cut the line short for many a reader: the answer
     -- cannot be trusted (libcurl refuses it too).
     if line:find("\0", 1, true) then
-      return nil, "PROTOCOL", "a NUL byte in a " .. what .. " line of the answer: " .. quoted(line)
+      return nil, "PROTOCOL", "a NUL byte in a " .. what .. " line of the answer: " .. line
     end
     local name, value
     if line:find("^[ \t]") then
@@ -374,7 +366,7 @@ local function read_fields(r, budget, what, lengths)
         end
       end
     end
-    if not name then return nil, "PROTOCOL", "bad " .. what .. " line in the answer: " .. quoted(line) end
+    if not name then return nil, "PROTOCOL", "bad " .. what .. " line in the answer: " .. line end
   end
 end
 
@@ -402,7 +394,7 @@ local function read_head(r, limit)
   local filled, err = true, nil
   while #r.buf < #HTTP_PREFIX and filled do filled, err = r:fill() end
   if r.buf ~= "" and not may_be_http(r.buf) then
-    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. quoted(r.buf)
+    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. r.buf
   end
   -- (said as the read said it, a reset say; after a failed read nginx has
   -- closed the socket, which no read may try again)
@@ -419,7 +411,7 @@ local function read_head(r, limit)
     local minor, status, rest = line:match("^HTTP/1%.([01]) (%d%d%d)(.*)$")
     status = tonumber(status)
     if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
-      return nil, "PROTOCOL", "bad status line in the answer: " .. quoted(line)
+      return nil, "PROTOCOL", "bad status line in the answer: " .. line
     end
     local lengths = new_lengths(not BODYLESS[status], limit)
     local values, why
@@ -459,7 +451,7 @@ local function chunked_coding(value)
   if #codings == 0 then return false end
   if #codings == 1 and codings[1] == "chunked" then return true end
   return nil, "the answer's Transfer-Encoding is not chunked alone, the only transfer coding this "
-    .. "client reads: " .. quoted(value)
+    .. "client reads: " .. value
 end
 M.chunked_coding = chunked_coding
 
@@ -492,7 +484,7 @@ local function read_chunked(r, limit, length)
     -- follows them up to the line feed, extensions or not: so does this.
     local hex = line:match("^(%x*)")
     local n = hex ~= "" and (#hex < 16 or #hex == 16 and hex:find("^[0-7]")) and tonumber(hex, 16)
-    if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. quoted(line) end
+    if not n then return nil, "PROTOCOL", "bad chunk size line in the answer: " .. line end
     if n == 0 then break end
     if size + n > limit then
       -- Counted as the bytes come, as libcurl and resty.http count them: a

@@ -147,12 +147,6 @@ end
 -- since resty.http and nginx's debug log print pool names.
 local proxy_logins, proxy_login_count = {}, 0
 
---- s with each %XX as its byte, as libcurl reads a URL's login; a "+"
--- stays a "+" (ngx.unescape_uri would make it a space, as in a form).
-local function percent_decoded(s)
-  return (s:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
-
 --- The proxy options resty.http takes for cfg.proxy (an http:// URL, the
 -- only kind it speaks to), and the proxy's part of a pool name; or nil,
 -- why.  resty.http reads no user information in a proxy URL (it would take
@@ -167,7 +161,10 @@ local function resty_proxy(proxy)
   local pool = url
   if login then
     local user, password = login:match("^([^:]*):?(.*)$")
-    local auth = "Basic " .. ngx.encode_base64(percent_decoded(user) .. ":" .. percent_decoded(password))
+    -- (decoded as libcurl reads a URL's login: ngx.unescape_uri would make
+    -- a "+" a space, as in a form)
+    local decoded = config.percent_decoded
+    local auth = "Basic " .. ngx.encode_base64(decoded(user) .. ":" .. decoded(password))
     opts.http_proxy_authorization, opts.https_proxy_authorization = auth, auth
     if not proxy_logins[login] then
       proxy_login_count = proxy_login_count + 1

@@ -187,12 +187,13 @@ end
 -- loop, and hands what it returns to callback on the main loop.  true, or
 -- nil, err outside Neovim.  body reports a failing on_progress or logger
 -- as an error value (CALLBACK, see call.lua); anything it raises reaches
--- callback as INTERNAL.
+-- callback as INTERNAL, its words as shown(text) gives them (redacted by
+-- the client: the error of a bug may quote anything).
 --
 -- The pump wakes a call from libuv's callbacks, where vim.api may not be
 -- called; the call goes on through vim.schedule instead, so that
 -- on_progress and logger run where they may use it, as callback does.
-function M.run_async(callback, body)
+function M.run_async(callback, body, shown)
   if not M.available() then
     local err = Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
     err.option = "callback"
@@ -207,7 +208,8 @@ function M.run_async(callback, body)
     local ok, e = coroutine.resume(co)
     if coroutine.status(co) == "dead" then resumers[co] = nil end
     if not ok then
-      vim.schedule(function() callback(nil, Error.new("INTERNAL", tostring(e))) end)
+      local said = shown(tostring(e))
+      vim.schedule(function() callback(nil, Error.new("INTERNAL", said)) end)
     elseif coroutine.status(co) == "suspended" and e ~= PARKED then
       -- on_progress or logger yielded (they may, on every host): nobody
       -- here would resume it, so the call goes on at the editor's next turn.
