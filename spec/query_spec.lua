@@ -182,6 +182,106 @@ describe("client:query against the stand-in", function()
     end)
   end)
 
+  -- After more than five AK/SK failures in a row the key is locked for five
+  -- minutes: a call that sent each of its batches with credentials the
+  -- server refused would lock the key by itself.
+  describe("a refused credential (401) ends the call: no other batch, nor a retry, goes out", function()
+    local SIGNED_WRONG = { sk = "not-the-right-secret-key-0001" }
+
+    local function pairs_of(n)
+      local list = {}
+      for i = 1, n do list[i] = { pipeline_id = hex_id(i), pipeline_run_id = hex_id(1000 + i) } end
+      return list
+    end
+
+    local function ids_of(n)
+      local list = {}
+      for i = 1, n do list[i] = hex_id(i) end
+      return list
+    end
+
+    --- err is the 401 (code) that ended a call of given items, after the
+    -- server got requests: nothing else went.  batches: how many were sent
+    -- (err.batches), and failed (err.failed_batches).
+    local function ended_by(err, code, given, requests, batches, failed)
+      assert.are.equal(code, err.code, tostring(err))
+      assert.are.equal(401, err.status)
+      assert.are.equal(requests, server:stats().requests)
+      assert.are.equal(batches, err.batches)
+      assert.are.equal(failed, err.failed_batches)
+      assert.are.equal(given, #err.results + #err.results.missing + #err.unanswered)
+    end
+
+    it("query, a pair a batch: one request of twelve, signed or with a token", function()
+      for _, creds_of in ipairs({ SIGNED_WRONG, { token = "wrong-token" } }) do
+        server:reset()
+        local _, err = client(creds_of):query(pairs_of(12), { batch_size = 1, concurrency = 1 })
+        ended_by(err, "APIGW.0301", 12, 1, 1, 1)
+        assert.are.equal(12, #err.unanswered)
+      end
+    end)
+
+    it("run, 700 ids in batches of 100: one request at concurrency 1; at 4, the four in flight end", function()
+      for _, concurrency in ipairs({ 1, 4 }) do
+        server:reset()
+        local logged = {}
+        local c = client { sk = SIGNED_WRONG.sk, logger = function(e) logged[#logged + 1] = e.status end }
+        local _, err = c:run(ids_of(700), { batch_size = 100, concurrency = concurrency })
+        ended_by(err, "APIGW.0301", 700, concurrency, concurrency, concurrency)
+        assert.are.equal(concurrency, server:stats().routes.run)
+        assert.are.equal(700, #err.unanswered)
+        for i = 1, concurrency do assert.are.equal(401, logged[i]) end
+        assert.are.equal(concurrency, #logged)
+      end
+    end)
+
+    it("query: another batch's retry is not sent either", function()
+      -- (the first batch's 503 asks for a retry in a second; meanwhile the
+      -- second batch goes, and is refused)
+      server:config { fail_first = 1, fail_first_status = 503, retry_after = "1" }
+      local _, err = client(SIGNED_WRONG):query(pairs_of(12), { batch_size = 1, concurrency = 1 })
+      ended_by(err, "APIGW.0301", 12, 2, 2, 1)
+      assert.are.equal(12, #err.unanswered)
+    end)
+
+    it("APIGW.0303 whose Date cannot set the clock: one request", function()
+      -- (the server's clock 200 years ahead: a Date no client believes)
+      server:config { clock_offset_s = 200 * 365 * 86400 }
+      local _, err = client():query(pairs_of(12), { batch_size = 1, concurrency = 1 })
+      ended_by(err, "APIGW.0303", 12, 1, 1, 1)
+    end)
+
+    it("APIGW.0303 again once the clock was set: two requests", function()
+      local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
+      server:config { banner_first = 2, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 7200), #body, body) }
+      local _, err = client():query(pairs_of(12), { batch_size = 1, concurrency = 1 })
+      ended_by(err, "APIGW.0303", 12, 2, 1, 1)
+      assert.are.equal(2, err.attempts)
+    end)
+
+    it("APIGW.0303 that set the clock is no refusal: with max_retries 0 the other batches go, signed right",
+      function()
+      server:config { clock_offset_s = 3600 }
+      local _, err = client({ max_retries = 0 }):query(pairs_of(12), { batch_size = 1, concurrency = 1 })
+      ended_by(err, "APIGW.0303", 12, 12, 12, 1)
+      assert.are.equal(11, #err.results)
+    end)
+
+    it("run_and_query: the runs that started before it are not queried with the refused credential", function()
+      local ids = ids_of(4)
+      server:config { fail_ids = { ids[3] }, fail_status = 401 }
+      local _, err = client():run_and_query(ids, { batch_size = 2, concurrency = 1 })
+      assert.are.equal(401, err.status, tostring(err))
+      assert.are.equal(2, server:stats().routes.run)
+      assert.are.equal(2, server:stats().requests)
+      assert.are.equal(2, #err.unqueried)
+      assert.are.same({ ids[3], ids[4] }, err.unanswered)
+      assert.are.equal(0, #err.results)
+    end)
+  end)
+
   describe("credentials", function()
     it("an IAM token, sent as X-Auth-Token without a signature", function()
       assert.are.same(expected(seed_pairs()), assert(client({ token = creds.iam_token }):query(seed_pairs())))

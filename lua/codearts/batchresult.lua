@@ -214,10 +214,12 @@ local function after_start(priv, runs, err, o, second, stopped)
   -- Neovim's callback mode; the client closed; the process forked;
   -- Ctrl-C), or a stop between the halves (stopped), ends the call: the
   -- runs that started are left unqueried.  Forked between the halves
-  -- (from a finalizer): the queries are the parent's too.
+  -- (from a finalizer): the queries are the parent's too.  So does a
+  -- refused credential (401), which the queries would carry again
+  -- (Retries: a key refused too often is locked).
   local forked = priv.curl and priv.curl:inherited()
   local ended = stopped or priv.closed or forked
-    or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
+    or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED" or err.status == 401))
   -- The server's run ids go into a query as ids do: a run id that is none
   -- (the first half then failed with DECODE, saying so) is not sent.  (An
   -- ended call lists them unqueried straight away: it may have ended for

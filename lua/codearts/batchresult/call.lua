@@ -97,7 +97,7 @@ local function request(client, row, uflat, job)
   return exchange.build(client.endpoint, client.creds, row.method, path, query, job.body, os.time() + client.skew)
 end
 
--- A call in flight: what batch.run drives (build, done, stopped).
+-- A call in flight: what batch.run drives (build, done, stopped, draining).
 local Call = {}
 Call.__index = Call
 
@@ -114,6 +114,8 @@ function Call:forked()
 end
 
 --- The requests the call would send, one per batch, sending nothing.
+-- Their signatures are kept for client:redact as a sent one's are: a
+-- request prepared is sent by the caller, and its answer may echo it.
 function Call:dry_run()
   local out = {}
   for i, job in ipairs(self.jobs) do
@@ -140,6 +142,13 @@ end
 
 function Call:stopped()
   return self.raised ~= nil or self.client.closed == true or self.in_child
+end
+
+--- Whether the call sends nothing more: the server refused its
+-- credentials (Call:done).  Unlike a stop, the attempts in flight end as
+-- they do, and are logged and counted.
+function Call:draining()
+  return self.refused ~= false
 end
 
 function Call:build(job)
@@ -217,7 +226,7 @@ function Call:done(job, res, kind, msg, not_sent)
     msg = ("the call's deadline of %gs passed before the answer came"):format(o.deadline)
   end
   local answers, err = exchange.outcome(res, kind, msg, row, keyring)
-  local again
+  local again, clock_set
   if not answers then
     err.retryable = retry.retryable(row, err, not_sent)
     if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.skew_fixed then
@@ -227,13 +236,19 @@ function Call:done(job, res, kind, msg, not_sent)
       -- max_retries 0 nothing is sent twice, and the next call signs right.
       local skew = retry.skew(res, os.time())
       if skew then
-        client.skew, job.skew_fixed = skew, true
+        client.skew, job.skew_fixed, clock_set = skew, true, true
         if job.attempts <= o.max_retries then again = 0 end
       end
     elseif err.retryable and job.attempts <= o.max_retries then
       again = retry.delay(job.attempts, res, client.cfg.max_retry_wait, os.time() + client.skew)
       if self.deadline and now() + again >= self.deadline then again = nil end
     end
+    -- A refused credential: more than five AK/SK failures in a row lock
+    -- the key for five minutes, so the call's other batches, each refused
+    -- as surely, must not go out (Call:draining).  An expired signature
+    -- whose clock was just set right is no refusal yet: what is sent next
+    -- is signed anew.
+    if err.status == 401 and not clock_set then self.refused = self.refused or err end
   end
   -- Answers are kept before the attempt is logged, so that its event says
   -- how the attempt ended (a run id that is no id fails it).
@@ -411,7 +426,7 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index, claimed = false,
+    index = index, claimed = false, refused = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
