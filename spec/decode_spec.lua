@@ -88,6 +88,55 @@ describe("br.decode", function()
     assert.are.equal("a\195\169", assert(br.decode(body("a\\u00E9")))[1].pipeline_run_id)
   end)
 
+  it("reads a lone UTF-16 surrogate escape as U+FFFD, in values and names, and keeps the batch", function()
+    local FFFD, GRIN = "\239\191\189", "\240\159\152\128" -- U+FFFD and U+1F600 in UTF-8
+    local function body(name, extra)
+      return '{"result":[{"pipeline_id":"a","pipeline_run_id":"b","pipeline_name":"' .. name .. '"' .. (extra or "")
+        .. '},{"pipeline_id":"c","pipeline_run_id":"d"}]}'
+    end
+    local cases = {
+      { [[build \ud83d!]], "build " .. FFFD .. "!" }, -- a high half, then no escape
+      { [[build \ud83d]], "build " .. FFFD }, -- a high half at the end of the string
+      { [[\ud83d\ud83d\ude00]], FFFD .. GRIN }, -- a high half, then a pair
+      { [[\uD83D\u00e9]], FFFD .. "\195\169" }, -- a high half, then a \u that is no low half
+      { [[\ud83d\n]], FFFD .. "\n" }, -- a high half, then another escape
+      { [[\ud83d\\ude00]], FFFD .. "\\ude00" }, -- a high half, then an escaped backslash
+      { [[x\ude00]], "x" .. FFFD }, -- a lone low half
+      { [[\uDE00\uD83D]], FFFD .. FFFD }, -- the halves the wrong way round
+      { [[\ud83d\ude00\udE00]], GRIN .. FFFD }, -- a pair, then a low half
+      { [[\ud83d\ude00 \uD83D\uDE00]], GRIN .. " " .. GRIN }, -- pairs stay as they are
+    }
+    for _, case in ipairs(cases) do
+      local r = assert(br.decode(body(case[1])))
+      assert.are.same({ "a", "b", case[2] }, { r[1].pipeline_id, r[1].pipeline_run_id, r[1].pipeline_name })
+      assert.are.same({ "c", "d" }, { r[2].pipeline_id, r[2].pipeline_run_id })
+    end
+    -- in a member name, the top level's too; names are then compared decoded
+    local r = assert(br.decode('{"x\\udbff":1,' .. body("n", [[,"\ud800y":2,"z\udc00":3]]):sub(2)))
+    assert.are.same({ 2, 3 }, { r[1][FFFD .. "y"], r[1]["z" .. FFFD] })
+    assert.are.equal("result[1] names the member of 4 bytes twice",
+      decode_error(body("n", [[,"\ud800y":2,"\uFFFDy":3]])))
+    assert.are.equal("the body names the member of 4 bytes twice",
+      decode_error('{"\\ud800y":1,"\\udfffy":2,' .. body("n"):sub(2)))
+  end)
+
+  it("names the same bytes in a body with a lone surrogate as in one without", function()
+    -- each body twice: with a lone surrogate, and with \uFFFD in its place
+    local function same(text)
+      local lone, mended = decode_error(text:format([[\ud83d]])), decode_error(text:format([[\uFFFD]]))
+      assert.are.equal(mended, lone)
+      return lone
+    end
+    for k = 0, 17 do -- wherever it falls in the scan's eight-byte words
+      local pad = ("a"):rep(k)
+      assert.truthy(same('{"result":[],"x":"' .. pad .. '%s\1"}'):find("at byte " .. (25 + k), 1, true))
+      assert.truthy(same('{"result":[],"x":"' .. pad .. '%s\\u0000"}'):find("at byte " .. (25 + k), 1, true))
+      assert.truthy(same('{"result":[],"x":"' .. pad .. '%s",}'):find("near byte", 1, true))
+      assert.truthy(same('{"result":[],"x":"' .. pad .. '%s"} x'):find("trailing data at byte " .. (28 + k), 1, true))
+      assert.truthy(same('{"result":[],"x":"' .. pad .. '%s\\ude'):find("ends early", 1, true))
+    end
+  end)
+
   it("refuses what RFC 8259 refuses and cJSON would take, naming the byte", function()
     local function refused(text, why, at)
       local msg = decode_error(text)
@@ -140,6 +189,27 @@ describe("br.decode", function()
         pipeline_run_id = got[1].pipeline_run_id, reason = got[1].reason, status = got[1].status })
       assert.are.same(want[2], { pipeline_id = got[2].pipeline_id, pipeline_name = got[2].pipeline_name,
         pipeline_run_id = got[2].pipeline_run_id, reason = got[2].reason, status = got[2].status })
+    end
+  end)
+
+  -- cJSON reads every number as a double; README says what comes back
+  -- (review: -0 came back as the integer 0 on 5.3 and later).
+  it("gives numbers as README says: doubles, whole ones as integers on 5.3+, -0 as -0.0", function()
+    local body = '{"result":[{"pipeline_id":"p","pipeline_run_id":"r","big":9007199254740993,"huge":1e400,'
+      .. '"one":1.0,"neg_zero":-0,"neg_zero_f":-0.0,"half":0.5}]}'
+    local r = assert(br.decode(body))[1]
+    assert.are.equal(9007199254740992, r.big)
+    assert.are.equal(math.huge, r.huge)
+    assert.are.equal(0.5, r.half)
+    assert.are.equal(1, r.one)
+    for _, v in ipairs({ r.neg_zero, r.neg_zero_f }) do
+      assert.are.equal(0, v)
+      assert.are.equal(-math.huge, 1 / v)
+    end
+    if math.type then
+      assert.are.equal("integer", math.type(r.one))
+      assert.are.equal("integer", math.type(r.big))
+      assert.are.equal("float", math.type(r.neg_zero))
     end
   end)
 

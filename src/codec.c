@@ -218,13 +218,61 @@ static int stops_string(uint64_t w) {
  * quote or a backslash. */
 #define STOPS(c) ((unsigned char)(c) < 0x20 || (c) == '"' || (c) == '\\')
 
+/* The value of the four hex digits at s (either case), or -1. */
+static long hex4(const char *s) {
+    long v = 0;
+    int k, d;
+    for (k = 0; k < 4; k++) {
+        if ((d = cab_hex_value((unsigned char)s[k])) < 0) return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* lexis_fault's word for a lone surrogate when it has no copy to mend it
+ * in: parse_all then makes one, so no message ever says it. */
+static const char LONE_WHY[] = "a lone surrogate";
+/* The hex digits of U+FFFD, for a \u escape (no NUL: they go inside one). */
+static const char REPLACEMENT[4] = {'F', 'F', 'F', 'D'};
+
+/* Checks the \u escape whose u is s[i] (four bytes follow it) for
+ * lexis_fault.  cJSON reads a \u without four hex digits as \u0000 (its
+ * hex reader gives 0), which would cut the string there, and refuses a
+ * UTF-16 surrogate that is not half of a pair, though JSON's grammar
+ * allows one (a back end that cut an emoji between its halves writes
+ * one): when mend is a copy of s, such a surrogate is written there as
+ * \uFFFD, the replacement character, as long as it, so that every byte a
+ * message names stays where it was; with no copy, it is a fault
+ * (LONE_WHY), for the caller to make one.  Returns the index of the last
+ * byte checked (the u, or the u of a pair's low half), or 0 with *why set
+ * on a fault. */
+static size_t unicode_escape(const char *s, size_t len, size_t i, char *mend, const char **why) {
+    long v = hex4(s + i + 1);
+    if (v <= 0) {
+        *why = v < 0 ? "a \\u escape without four hex digits" : NUL_WHY;
+        return 0;
+    }
+    if (v < 0xD800 || v > 0xDFFF) return i;
+    if (v < 0xDC00 && len - i > 10 && s[i + 5] == '\\' && s[i + 6] == 'u' && (v = hex4(s + i + 7)) >= 0xDC00 &&
+        v <= 0xDFFF)
+        return i + 6; /* a pair, which cJSON joins */
+    if (!mend) {
+        *why = LONE_WHY;
+        return 0;
+    }
+    memcpy(mend + i + 1, REPLACEMENT, sizeof REPLACEMENT);
+    return i;
+}
+
 /* Where the body breaks a rule of JSON's (RFC 8259) that cJSON lets pass,
  * from 1, with the rule in *why; 0 when it breaks none.  cJSON takes any
  * byte up to a space as white space, a control character inside a string,
  * and a number strtod reads ("012", "1."); and its strings end at a NUL, so
  * a value holding one (a NUL byte, or a \u0000 escape) would come back cut
- * short, and an id cut short might match another.  cJSON finds the rest. */
-static size_t lexis_fault(const char *s, size_t len, const char **why) {
+ * short, and an id cut short might match another.  cJSON finds the rest.
+ * A lone surrogate escape is mended in mend, a copy of s, when there is
+ * one, and is a fault (LONE_WHY) when there is none (unicode_escape). */
+static size_t lexis_fault(const char *s, size_t len, char *mend, const char **why) {
     size_t i = 0, at;
     long depth = 0; /* (a bracket that closes none is cJSON's to refuse) */
     while (i < len) {
@@ -241,20 +289,12 @@ static size_t lexis_fault(const char *s, size_t len, const char **why) {
                     *why = c ? "a control character inside a string" : NUL_WHY;
                     return i + 1;
                 }
-                /* A backslash: the escape it starts is skipped.  cJSON
-                 * reads a \u without four hex digits as \u0000 (its hex
-                 * reader gives 0), which would cut the string there. */
+                /* A backslash: the escape it starts is skipped, a \u
+                 * checked first. */
                 if (++i == len) break;
                 if (s[i] == 'u' && len - i > 4) {
-                    if (cab_hex_value((unsigned char)s[i + 1]) < 0 || cab_hex_value((unsigned char)s[i + 2]) < 0 ||
-                        cab_hex_value((unsigned char)s[i + 3]) < 0 || cab_hex_value((unsigned char)s[i + 4]) < 0) {
-                        *why = "a \\u escape without four hex digits";
-                        return i;
-                    }
-                    if (memcmp(s + i + 1, "0000", 4) == 0) {
-                        *why = NUL_WHY;
-                        return i;
-                    }
+                    at = i;
+                    if ((i = unicode_escape(s, len, i, mend, why)) == 0) return at;
                 }
             }
             i++;
@@ -280,28 +320,14 @@ static size_t lexis_fault(const char *s, size_t len, const char **why) {
     return 0;
 }
 
-/* Parses the whole body as one JSON value; trailing bytes other than white
- * space are an error, and so are a body cut short and what lexis_fault finds. */
-static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
-    const char *end = NULL, *why = NULL;
-    cJSON *root;
-    size_t fault;
-    if (len == 0) {
-        snprintf(err->message, sizeof err->message, "empty body");
-        return NULL;
-    }
-    if ((fault = lexis_fault(body, len, &why)) != 0) {
-        if (why == DEPTH_WHY) /* (valid JSON all the same) */
-            snprintf(err->message, sizeof err->message, "JSON nested more than %d deep, at byte %zu of %zu",
-                     CJSON_NESTING_LIMIT, fault, len);
-        else
-            snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu of %zu: %s", fault, len, why);
-        return NULL;
-    }
-    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+/* Parses text, which passed lexis_fault, as one JSON value; trailing
+ * bytes other than white space are an error, and so is a body cut short. */
+static cJSON *parse_checked(const char *text, size_t len, cab_decode_error *err) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
-        size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        if (cut_short(body, len))
+        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        if (cut_short(text, len))
             snprintf(err->message, sizeof err->message,
                      "invalid JSON: the body ends early, after %zu bytes", len);
         else
@@ -309,13 +335,48 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
                      (at < len ? at : len - 1) + 1, len);
         return NULL;
     }
-    while (end < body + len && *end && strchr(" \t\r\n", *end)) end++;
-    if (end < body + len) {
+    while (end < text + len && *end && strchr(" \t\r\n", *end)) end++;
+    if (end < text + len) {
         snprintf(err->message, sizeof err->message,
-                 "invalid JSON: trailing data at byte %zu of %zu", (size_t)(end - body) + 1, len);
+                 "invalid JSON: trailing data at byte %zu of %zu", (size_t)(end - text) + 1, len);
         cJSON_Delete(root);
         return NULL;
     }
+    return root;
+}
+
+/* Parses the whole body as one JSON value (parse_checked), refusing what
+ * lexis_fault finds.  A body with a lone surrogate escape is parsed from a
+ * copy with each one mended, made only then: most bodies hold none. */
+static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
+    const char *why = NULL;
+    char *mended = NULL;
+    cJSON *root;
+    size_t fault;
+    if (len == 0) {
+        snprintf(err->message, sizeof err->message, "empty body");
+        return NULL;
+    }
+    if ((fault = lexis_fault(body, len, NULL, &why)) != 0 && why == LONE_WHY) {
+        if (!(mended = malloc(len))) {
+            snprintf(err->message, sizeof err->message, "out of memory mending a surrogate at byte %zu of %zu",
+                     fault, len);
+            return NULL;
+        }
+        memcpy(mended, body, len);
+        fault = lexis_fault(body, len, mended, &why);
+    }
+    if (fault != 0) {
+        if (why == DEPTH_WHY) /* (valid JSON all the same) */
+            snprintf(err->message, sizeof err->message, "JSON nested more than %d deep, at byte %zu of %zu",
+                     CJSON_NESTING_LIMIT, fault, len);
+        else
+            snprintf(err->message, sizeof err->message, "invalid JSON at byte %zu of %zu: %s", fault, len, why);
+        free(mended);
+        return NULL;
+    }
+    root = parse_checked(mended ? mended : body, len, err);
+    free(mended);
     return root;
 }
 

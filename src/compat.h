@@ -7,6 +7,7 @@
 #define CAB_COMPAT_H
 
 #include <lauxlib.h>
+#include <math.h>
 #include <lua.h>
 
 #if LUA_VERSION_NUM >= 502
@@ -35,10 +36,12 @@ static inline int cab_absindex(lua_State *L, int i) {
     return (i > 0 || i <= LUA_REGISTRYINDEX) ? i : lua_gettop(L) + i + 1;
 }
 
-/* Pushes a JSON number as an integer where the value is one (5.3+). */
+/* Pushes a JSON number as an integer where the value is one (5.3+); -0
+ * stays a float, as an integer has no sign to keep. */
 static inline void cab_pushnumber(lua_State *L, double d) {
 #if LUA_VERSION_NUM >= 503
-    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && (double)(lua_Integer)d == d) {
+    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && (double)(lua_Integer)d == d &&
+        !(d == 0 && signbit(d))) {
         lua_pushinteger(L, (lua_Integer)d);
         return;
     }
