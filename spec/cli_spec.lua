@@ -1547,6 +1547,21 @@ describe("codearts-batchresult", function()
       assert.are.equal(#ids, said, cli.describe(r))
       assert.are.equal(0, r.status, cli.describe(r))
     end)
+
+    -- SIGPIPE's default ended the tool at its first write to the pipe,
+    -- saying nothing of the runs that started (review).
+    it("has run say on stderr every run that started, then end by SIGPIPE, as by default", function()
+      local ids = {}
+      for i = 1, 2000 do ids[i] = ("%032x"):format(i) end
+      for _, format in ipairs({ "csv", "json", "table" }) do
+        local r = run({ "run", "-f", format, "--input", "-" },
+          { stdin = table.concat(ids, "\n"), reader = "head -c 10" })
+        local _, said = r.err:gsub("codearts%-batchresult: started, not printed: %x+:%x+\n", "")
+        assert.are.equal(#ids, said, format .. ": " .. cli.describe(r))
+        assert.are.equal(128 + 13, r.status, cli.describe(r))
+        server:reset()
+      end
+    end)
   end)
 
   describe("the README's CI example", function()

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -215,6 +216,46 @@ static int l_terminate_as_interrupt(lua_State *L) {
     return 1;
 }
 
+/* core.ignore_sigpipe() -> whether SIGPIPE had its default action (to
+ * end the process) and is now ignored, so that a write to a pipe whose
+ * reader has gone fails with EPIPE instead.  For the command-line tool's
+ * run, which must say on stderr which runs started before it ends
+ * (core.end_by_sigpipe); false where SIGPIPE was already handled or
+ * ignored, which is left as it was. */
+static int l_ignore_sigpipe(lua_State *L) {
+    struct sigaction old, ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    if (sigemptyset(&ignore.sa_mask) != 0 || sigaction(SIGPIPE, NULL, &old) != 0)
+        return cab_fail(L, "%s", strerror(errno));
+    if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (sigaction(SIGPIPE, &ignore, NULL) != 0) return cab_fail(L, "%s", strerror(errno));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.end_by_sigpipe(): SIGPIPE's default action put back, unblocked and
+ * raised, after core.ignore_sigpipe: the process ends as the write to a
+ * reader that had gone would have ended it (a shell's pipefail sees 141).
+ * nil, message if it could not. */
+static int l_end_by_sigpipe(lua_State *L) {
+    struct sigaction dfl;
+    sigset_t pipe_only;
+    int rc;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    if (sigemptyset(&dfl.sa_mask) != 0 || sigaction(SIGPIPE, &dfl, NULL) != 0 || sigemptyset(&pipe_only) != 0 ||
+        sigaddset(&pipe_only, SIGPIPE) != 0)
+        return cab_fail(L, "%s", strerror(errno));
+    /* (this thread's mask: raise sends it the signal) */
+    if ((rc = pthread_sigmask(SIG_UNBLOCK, &pipe_only, NULL)) != 0) return cab_fail(L, "%s", strerror(rc));
+    if (raise(SIGPIPE) != 0) return cab_fail(L, "%s", strerror(errno));
+    return cab_fail(L, "SIGPIPE did not end the process");
+}
+
 /* core.can_yield() -> whether the running code may yield, as the host's
  * lua_isyieldable says (the VM knows: a C function's callback, an error
  * handler, a finalizer); nil where the host has none (PUC 5.1).  For the
@@ -288,6 +329,10 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "random");
     lua_pushcfunction(L, l_terminate_as_interrupt);
     lua_setfield(L, -2, "terminate_as_interrupt");
+    lua_pushcfunction(L, l_ignore_sigpipe);
+    lua_setfield(L, -2, "ignore_sigpipe");
+    lua_pushcfunction(L, l_end_by_sigpipe);
+    lua_setfield(L, -2, "end_by_sigpipe");
     push_can_yield(L);
     lua_setfield(L, -2, "can_yield");
     lua_pushliteral(L, CAB_VERSION);

@@ -382,7 +382,12 @@ local function run(argv, sys, state)
     if err then sys.stderr:write(NAME .. ": " .. printable(tostring(err)) .. "\n") end
   end
   -- (now the lists the output would not hold are said first, to_stderr)
-  if a.command == "run" then state.unwritten = unwritten(started, lists, output.holds_lists(a.format)) end
+  if a.command == "run" then
+    state.unwritten = unwritten(started, lists, output.holds_lists(a.format))
+    -- A reader that stops early (`| head`) must not end the tool by
+    -- SIGPIPE before it says which runs started (checked_writer).
+    state.sigpipe_ignored = sys.ignore_sigpipe and sys.ignore_sigpipe()
+  end
   -- Into a pipe or a file, stderr's part goes first: a reader that stops
   -- early (| head) ends the tool at its next write, and must not cost the
   -- error and the items that got no answer.  On a terminal, after.
@@ -411,6 +416,8 @@ local function checked_writer(file, state)
     if ok then return end
     if code == EPIPE then
       if state.unwritten then state.unwritten("not printed") end
+      -- (SIGPIPE held back only for that: the tool now ends by it)
+      if state.sigpipe_ignored then core.end_by_sigpipe() end
       stop(state.status or FAILED)
     end
     -- A write a termination signal broke off (its reader had stalled):
@@ -445,7 +452,8 @@ end
 function M.system()
   core.terminate_as_interrupt(not (_VERSION == "Lua 5.1" and not rawget(_G, "jit")))
   local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
-  return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held }
+  return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held,
+           ignore_sigpipe = core.ignore_sigpipe }
 end
 
 function M.main(argv, sys)
