@@ -76,6 +76,28 @@ describe("in Neovim", function()
     assert.are.equal("12", got.dry_closed_accounted)
   end)
 
+  -- What a callback raises is text the library did not write: as
+  -- CALLBACK it is shown as a server's text is, redacted and cut (review).
+  it("shows what a callback raised with no secret, raw or percent-encoded, cut to 4096 bytes; err.raised as raised",
+    function()
+    local sk = model.credentials.permanent.sk
+    local encoded = sk:gsub(".", function(ch) return ("%%%02X"):format(ch:byte()) end)
+    local said = "signing with " .. sk .. " (" .. encoded .. ") failed: " .. ("x"):rep(5000)
+    local got = nvim("spec/nvim/callback_raised.lua", "NVIM_TEST_SAID=" .. sh_quote(said))
+    assert.is_nil(got.error)
+    assert.are.equal("CALLBACK", got.code, got.message)
+    assert.are.equal("true", got.raised)
+    local prefix = "a callback raised: "
+    local head = prefix .. "signing with [REDACTED] ([REDACTED]) failed: xxx"
+    assert.are.equal(head, got.message:sub(1, #head))
+    assert.are.equal(#prefix + 4096 + #"…", #got.message)
+    assert.are.equal("…", got.message:sub(-#"…"))
+    for _, text in ipairs({ got.message, got.shown }) do
+      for i = 1, #sk - 7 do assert.is_nil(text:find(sk:sub(i, i + 7), 1, true), text:sub(1, 100)) end
+      assert.is_nil(text:find(encoded:sub(1, 24), 1, true), text:sub(1, 100))
+    end
+  end)
+
   it("answers through the callback while the editor keeps running", function()
     server:config { delay_ms = 1000 }
     local got = nvim("spec/nvim/query.lua")

@@ -46,6 +46,20 @@ function M.run(code, env)
   return run(env_prefix(env) .. " " .. M.interpreter .. " -e " .. quote(code))
 end
 
+--- A query of one pair to https://example.invalid (no server: whatever
+-- the environment's proxy makes of it) in a fresh interpreter with env:
+-- writes tostring(err), then what then runs of more, Lua code with the
+-- client as c.  Returns as M.run does.
+function M.query_nowhere(env, more)
+  return M.run([[
+    local br = require "codearts.batchresult"
+    local c = assert(br.new { endpoint = "https://example.invalid", project_id = ("a"):rep(32), ak = "AK",
+                              sk = "SK", max_retries = 0 })
+    local _, err = c:query({ { pipeline_id = ("a"):rep(32), pipeline_run_id = ("b"):rep(32) } })
+    io.write(tostring(err))
+  ]] .. (more or "") .. "\nc:close()", env)
+end
+
 --- Runs the Lua file at path the same way, its standard input read from
 -- the file named input (default /dev/null).  Returns its standard output,
 -- whether it exited with 0, and its standard error.
