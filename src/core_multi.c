@@ -135,7 +135,7 @@ static const char *opt_string(lua_State *L, int t, const char *name) {
 static int l_multi(lua_State *L) {
     cab_http_options o;
     multi_box *b;
-    char err[256];
+    char err[CAB_EASY_ERR_SIZE];
     lua_Number max_body;
     luaL_checktype(L, 1, LUA_TTABLE);
     o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout_ms");
@@ -309,7 +309,7 @@ static int l_start(lua_State *L) {
     size_t offs[CAB_MAX_HEADERS];
     size_t body_len, n = 0, i;
     const char *body;
-    char err[256];
+    char err[CAB_EASY_ERR_SIZE];
     cab_http_status st;
     long timeout_ms;
     int slot, once;
@@ -373,7 +373,7 @@ static int l_next(lua_State *L) {
     call_box *c;
     lua_Number wait = luaL_optnumber(L, 2, -1);
     cab_http_status st;
-    char err[256];
+    char err[CAB_EASY_ERR_SIZE];
     const cab_http_response *r;
     int not_sent, slot, fn, rc;
     long wait_ms = -1;

@@ -1,7 +1,6 @@
 #include "easy.h"
 #include "conns.h"
 #include "limit.h"
-#include "redact.h"
 #include "requirements.h"
 
 #include <errno.h>
@@ -12,7 +11,7 @@
 struct cab_easy {
     CURL *easy;
     struct curl_slist *headers; /* the current request's, freed at the next */
-    char curl_err[CURL_ERROR_SIZE];
+    char curl_err[CURL_ERROR_SIZE + sizeof CAB_EASY_CUT - 1]; /* (room for the mark of a cut) */
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer: the limit */
     int body_nomem;             /* the write callback stopped it: out of memory */
@@ -216,28 +215,13 @@ static int connection_broken(cab_easy *e) {
     return os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED;
 }
 
-/* What a text cut to fit its buffer of size bytes (one that fills it)
- * keeps: all but its last bytes, then "…".  At the cut, the start of a
- * secret it quoted (a proxy's password in libcurl's words, a server's line
- * in ours) may be left shorter than the shortest run redaction reads as
- * the secret, and that run may take six bytes a byte, written as \u00XX
- * (redact.h): the redaction that follows could not tell it from text. */
-#define CUT_BACK (6 * (CAB_REDACT_MIN_RUN - 1))
-static void mark_cut(char *s, size_t size) {
-    static const char ELLIPSIS[] = "\xE2\x80\xA6";
-    size_t len = strlen(s);
-    if (len + 1 < size || len < CUT_BACK) return;
-    memcpy(s + len - CUT_BACK, ELLIPSIS, sizeof ELLIPSIS);
-}
-
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen);
 
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
-    cab_http_status st;
-    mark_cut(e->curl_err, sizeof e->curl_err);
-    st = finish(e, rc, not_sent, err, errlen);
-    if (st != CAB_HTTP_OK) mark_cut(err, errlen); /* (only a failure says anything) */
-    return st;
+    /* libcurl cuts its message to fit the buffer, before the library can
+     * redact it: the cut is marked (easy.h) for the redaction to mend. */
+    if (strlen(e->curl_err) == CURL_ERROR_SIZE - 1) strcat(e->curl_err, CAB_EASY_CUT);
+    return finish(e, rc, not_sent, err, errlen);
 }
 
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
