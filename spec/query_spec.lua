@@ -269,6 +269,30 @@ describe("client:query against the stand-in", function()
       assert.are.equal(11, #err.results)
     end)
 
+    it("APIGW.0303 on a later batch, signed by the clock an earlier one set, is a refusal", function()
+      -- (the server's clock an hour ahead, so the first request sets it;
+      -- from the third on, an APIGW.0303 that the clock set changes nothing)
+      server:config { clock_offset_s = 3600 }
+      local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
+      server:config { fault_after = 2, banner_first = 10, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600), #body, body) }
+      local _, err = client({ max_retries = 0 }):query(pairs_of(5), { batch_size = 1, concurrency = 1 })
+      ended_by(err, "APIGW.0303", 5, 3, 3, 2)
+      assert.are.equal(1, #err.results)
+    end)
+
+    it("run_and_query: an APIGW.0303 that set the clock stops neither half", function()
+      server:config { clock_offset_s = 3600 }
+      local ids = ids_of(4)
+      local _, err = client({ max_retries = 0 }):run_and_query(ids, { batch_size = 1, concurrency = 1 })
+      assert.are.equal("APIGW.0303", err.code, tostring(err))
+      assert.are.equal(4, server:stats().routes.run)
+      assert.are.equal(3, #err.results)
+      assert.are.equal(0, #err.unqueried)
+      assert.are.same({ ids[1] }, err.unanswered)
+    end)
+
     it("run_and_query: the runs that started before it are not queried with the refused credential", function()
       local ids = ids_of(4)
       server:config { fail_ids = { ids[3] }, fail_status = 401 }

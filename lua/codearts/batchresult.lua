@@ -207,7 +207,7 @@ end
 -- (started, but not asked about: { pipeline_id, pipeline_run_id }, to ask
 -- again when the status request failed; as the server gave them when the
 -- run id is no id, which is never sent, and the call fails with DECODE).
-local function after_start(priv, runs, err, o, second, stopped)
+local function after_start(priv, runs, err, o, second, stopped, refused)
   local started = runs or (err and err.results)
   if not started then return nil, err end
   -- A first half that the caller's side ended (a callback that raised, in
@@ -215,11 +215,12 @@ local function after_start(priv, runs, err, o, second, stopped)
   -- Ctrl-C), or a stop between the halves (stopped), ends the call: the
   -- runs that started are left unqueried.  Forked between the halves
   -- (from a finalizer): the queries are the parent's too.  So does a
-  -- refused credential (401), which the queries would carry again
-  -- (Retries: a key refused too often is locked).
+  -- refused credential (refused: the first half's Call:done said so),
+  -- which the queries would carry again (Retries: a key refused too often
+  -- is locked); not an APIGW.0303 that set the clock right.
   local forked = priv.curl and priv.curl:inherited()
-  local ended = stopped or priv.closed or forked
-    or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED" or err.status == 401))
+  local ended = stopped or refused or priv.closed or forked
+    or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
   -- The server's run ids go into a query as ids do: a run id that is none
   -- (the first half then failed with DECODE, saying so) is not sent.  (An
   -- ended call lists them unqueried straight away: it may have ended for
@@ -269,7 +270,7 @@ local function run_and_query(priv, flat, n, o)
   local first, second = {}, {}
   local ok, res, err = guard.pcall(function()
     local runs, rerr = call.run(priv, operations.run, flat, n, o, first)
-    return after_start(priv, runs, rerr, o, second)
+    return after_start(priv, runs, rerr, o, second, false, first.c and first.c.refused)
   end)
   if ok then return res, err end
   -- (Lua's memory error there ends it so too, with INTERNAL)

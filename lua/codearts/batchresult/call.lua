@@ -74,7 +74,7 @@ local function batches(count, size)
     -- Every field a job will get, set now so that the record never regrows
     -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
-                        body = false, req = false, opts = false, sent_at = 0, answered = false, skew_fixed = false }
+                        body = false, req = false, opts = false, sent_at = 0, answered = false, clock_was_set = false }
   end
   return jobs
 end
@@ -164,6 +164,8 @@ function Call:build(job)
   local req, err = request(self.client, self.row, self.uflat, job)
   if not req then return nil, err end
   job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
+  -- (signed by the clock an APIGW.0303 of this call set right: Call:done)
+  job.clock_was_set = self.clock_set
   local opts = job.opts or { idempotent = self.row.idempotent, timeout_ms = 0 }
   job.opts, opts.timeout_ms = opts, config.ms(timeout)
   return req, opts
@@ -229,14 +231,15 @@ function Call:done(job, res, kind, msg, not_sent)
   local again, clock_set
   if not answers then
     err.retryable = retry.retryable(row, err, not_sent)
-    if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.skew_fixed then
-      -- Signature expired: our clock is off.  Take the server's, once;
+    if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.clock_was_set then
+      -- Signature expired: our clock is off.  Take the server's, once a
+      -- call (a request signed by it and refused again is refused: below);
       -- the gateway refused the request, so this holds for any operation.
       -- Sent again at once, as one of the batch's retries: with
       -- max_retries 0 nothing is sent twice, and the next call signs right.
       local skew = retry.skew(res, os.time())
       if skew then
-        client.skew, job.skew_fixed, clock_set = skew, true, true
+        client.skew, self.clock_set, clock_set = skew, true, true
         if job.attempts <= o.max_retries then again = 0 end
       end
     elseif err.retryable and job.attempts <= o.max_retries then
@@ -426,7 +429,7 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index, claimed = false, refused = false,
+    index = index, claimed = false, refused = false, clock_set = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
