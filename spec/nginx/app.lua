@@ -35,7 +35,8 @@ local PROFILES = {
   tls_ip = { endpoint_env = "TLS_IP_URL" },
   untrusted = { endpoint_env = "UNTRUSTED_URL", max_retries = 0 },
   insecure = { endpoint_env = "UNTRUSTED_URL", tls_verify = false },
-  ca_file = { ca_file_env = "CA_FILE" },
+  ca_file = { endpoint_env = "TLS_URL", ca_file_env = "CA_FILE" },
+  ca_file_http = { ca_file_env = "CA_FILE" },
   -- this nginx itself, as the fake API below
   self = { endpoint_env = "SELF_URL", max_retries = 0 },
   self_small = { endpoint_env = "SELF_URL", max_retries = 0, max_response_bytes = 4096 },
@@ -81,7 +82,7 @@ local function outcome(results, err)
     ok = false,
     err = {
       code = err.code, message = err.message, status = err.status, request_id = err.request_id,
-      retryable = err.retryable, text = tostring(err),
+      retryable = err.retryable, text = tostring(err), option = err.option,
       unanswered = err.unanswered and #err.unanswered, batches = err.batches,
       failed_batches = err.failed_batches,
     },

@@ -29,14 +29,14 @@ function M.for_call(client, async)
   if client.closed then return nil, Error.closed() end
   local cfg = client.cfg
   local name = cfg.transport or (in_nginx() and "ngx") or "curl"
-  local t, kind, msg
+  local t, kind, msg, option
   if name == "ngx" then
     local ngx_transport = require "codearts.batchresult.transport.ngx"
     local ok, why = ngx_transport.available()
     if ok then ok, why = ngx_transport.yieldable() end
     if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end
-    t, kind, msg = ngx_transport.new(cfg)
-    if not t then return nil, Error.new(kind, msg) end
+    t, kind, msg, option = ngx_transport.new(cfg)
+    if not t then return nil, Error.new(kind, msg, { option = option }) end
     -- Another request or a timer may close the client while this call
     -- waits: close() cancels the transport, which wakes it.
     client.ngx_calls = client.ngx_calls or setmetatable({}, { __mode = "k" })

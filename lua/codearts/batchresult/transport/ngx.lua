@@ -297,15 +297,18 @@ Transport.__index = Transport
 
 --- cfg: the client's configuration (timeouts, TLS, proxy, size limit).
 -- how (optional): { http = "builtin" | "resty" } picks the HTTP client;
--- by default lua-resty-http when it loads, else the built-in one.
+-- by default lua-resty-http when it loads, else the built-in one.  The
+-- transport, or nil, kind, message and, when an option is why, its name.
 function M.new(cfg, how)
   if not M.inside_nginx() then
     return nil, "INTERNAL", "the ngx transport works only inside nginx (OpenResty / ngx_lua)"
   end
   how = how or {}
-  if cfg.ca_file or cfg.ca_path then
+  -- (an http:// endpoint, on loopback, trusts no CA)
+  if (cfg.ca_file or cfg.ca_path) and not cfg.endpoint:find("^http://") then
     return nil, "INVALID_ARGUMENT", "ca_file and ca_path cannot be used inside nginx: ngx_lua takes "
-      .. "trusted CAs only from nginx's lua_ssl_trusted_certificate directive; set it there"
+      .. "trusted CAs only from nginx's lua_ssl_trusted_certificate directive; set it there",
+      cfg.ca_file and "ca_file" or "ca_path"
   end
   local which, http = how.http, nil
   if which == "resty" then
@@ -324,12 +327,12 @@ function M.new(cfg, how)
     which = "resty"
     if cfg.proxy then
       proxy_opts, proxy_pool = resty_proxy(cfg.proxy)
-      if not proxy_opts then return nil, "INVALID_ARGUMENT", proxy_pool end
+      if not proxy_opts then return nil, "INVALID_ARGUMENT", proxy_pool, "proxy" end
     end
   else
     if cfg.proxy then
       return nil, "INVALID_ARGUMENT", "the proxy option needs lua-resty-http inside nginx; "
-        .. "the built-in client connects directly"
+        .. "the built-in client connects directly", "proxy"
     end
     send = require("codearts.batchresult.transport.http1").send
     which = "builtin"
