@@ -353,6 +353,16 @@ M.rows = {
     options = { batch_size = 2, concurrency = 3, max_retries = 0, logger = function(event)
       if event.batch == 1 then os.execute("sleep 0.8") end
     end }, expect = { ok = true }, saw = { routes = { run = 3 } } },
+  -- A refused credential: more than five AK/SK failures in a row lock the
+  -- key, so the call's other batches must not go out (README: Retries)
+  { name = "a wrong SK: the first batch's 401 ends the query, no other batch sent", op = "query",
+    options = { sk = "not-the-right-secret-key-0001", batch_size = 1, concurrency = 1 },
+    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED },
+    saw = { requests = 1 } },
+  { name = "a wrong SK: the first batch's 401 ends the run, no other batch sent", op = "run",
+    options = { sk = "not-the-right-secret-key-0001", batch_size = 1, concurrency = 1 },
+    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED },
+    saw = { requests = 1, routes = { run = 1 } } },
   { name = "a 503 whose X-Request-Id is given twice", op = "query",
     standin = { banner_first = 3, banner = busy_head("X-Request-Id: first\r\nX-Request-Id: second\r\n") },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = "second" } },
