@@ -601,6 +601,22 @@ describe("inside nginx (ngx_lua cosockets)", function()
       end
     end)
 
+    -- A cut short where libcurl's words were written is said beside them,
+    -- never read from them: a server's own "…" cuts nothing (review).
+    it("quotes a server's words that end with an ellipsis whole", function()
+      for _, case in ipairs({
+        { "HTTP/1.1 abc The gateway is restarting, please wait…\r\n\r\n", "please wait…" },
+        { "SSH-2.0-OpenSSH…\r\n", "SSH-2.0-OpenSSH…" },
+      }) do
+        server:config { banner_first = 1, banner_hex = (case[1]:gsub(".", function(c)
+          return ("%02x"):format(c:byte())
+        end)) }
+        local out = call("/query?client=once")
+        fails("PROTOCOL", out)
+        assert.truthy(out.err.message:find(case[2], 1, true), out.err.message)
+      end
+    end)
+
     it("takes folded headers, a repeated equal Content-Length and chunk extensions", function()
       assert.are.same(expected(seed_pairs()), ok_outcome(answered("HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\n"
         .. "Content-Length: " .. #body .. ", " .. #body .. "\r\n\r\n" .. body)))

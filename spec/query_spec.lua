@@ -293,6 +293,23 @@ describe("client:query against the stand-in", function()
       assert.are.same({ ids[1] }, err.unanswered)
     end)
 
+    -- One method, one clock: what the first half set right, the second
+    -- does not learn again from an APIGW.0303 on a request signed by it
+    -- (review).
+    it("run_and_query: APIGW.0303 in the second half, signed by the clock the first set, is a refusal", function()
+      server:config { clock_offset_s = 3600 }
+      local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
+      server:config { fault_after = 2, banner_first = 10, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600), #body, body) }
+      local ids = ids_of(2)
+      local _, err = client():run_and_query(ids, { batch_size = 2 })
+      assert.are.equal("APIGW.0303", err.code, tostring(err))
+      assert.are.equal(2, server:stats().routes.run)
+      assert.are.equal(1, server:stats().routes.result)
+      assert.are.equal(2, #err.unqueried)
+    end)
+
     it("run_and_query: the runs that started before it are not queried with the refused credential", function()
       local ids = ids_of(4)
       server:config { fail_ids = { ids[3] }, fail_status = 401 }

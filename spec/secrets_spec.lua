@@ -559,6 +559,11 @@ describe("what is said with no client", function()
       assert.is_nil(out:find("://u:A", 1, true), pad .. ": " .. out)
       assert.truthy(out:find("…$") or out:find("[REDACTED]", 1, true), pad .. ": " .. out)
     end
+    -- A password the cut fell in, redacted as it stands, leaves nothing
+    -- to drop: the words before it stay (review).
+    local out, ok = child.query_nowhere { https_proxy = "http://user:" .. ("A"):rep(240) .. "@pro!xy:3128" }
+    assert.is_true(ok, out)
+    assert.are.equal("NETWORK: Unsupported proxy syntax in 'http://[REDACTED]…", out)
   end)
 end)
 

@@ -351,12 +351,13 @@ static int l_start(lua_State *L) {
 
 /* call:next([wait])
  *   -> slot, status, body, request_id, date, retry_after   (an answer)
- *    | slot, nil, kind, message, not_sent                  (no answer)
+ *    | slot, nil, kind, message, not_sent, cut             (no answer)
  *    | nil, "idle"      nothing of the call's was running (after sleeping wait seconds)
  *    | nil, "waited"    wait seconds passed with nothing of the call's finished
  *    | nil, "INTERNAL", message     the client was closed
  * Drives every transfer until one of the call's is done, or wait passes.
- * not_sent is true when the request provably never reached the server. */
+ * not_sent is true when the request provably never reached the server;
+ * cut, when message ends with libcurl's words cut short (easy.h). */
 /* Pushes the answer at the light userdata at 1: status, body, request_id,
  * date, retry_after (absent ones nil). */
 static int push_response(lua_State *L) {
@@ -396,12 +397,14 @@ static int l_next(lua_State *L) {
     }
     lua_pushinteger(L, (lua_Integer)slot + 1);
     if (st != CAB_HTTP_OK) {
+        int cut = cab_multi_words_cut(b->m, slot);
         cab_multi_release(b->m, slot);
         lua_pushnil(L);
         lua_pushstring(L, kind_name(st));
         lua_pushstring(L, err);
         lua_pushboolean(L, not_sent);
-        return 5;
+        lua_pushboolean(L, cut);
+        return 6;
     }
     /* The answer is copied into Lua strings in protected mode, with the
      * handle pinned: whatever the pushes raise (memory), the slot is

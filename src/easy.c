@@ -11,7 +11,8 @@
 struct cab_easy {
     CURL *easy;
     struct curl_slist *headers; /* the current request's, freed at the next */
-    char curl_err[CURL_ERROR_SIZE + sizeof CAB_EASY_CUT - 1]; /* (room for the mark of a cut) */
+    char curl_err[CURL_ERROR_SIZE];
+    int words_cut;              /* (cab_easy_words_cut) */
     size_t max_body;
     int too_large;              /* the write callback stopped the transfer: the limit */
     int body_nomem;             /* the write callback stopped it: out of memory */
@@ -218,11 +219,15 @@ static int connection_broken(cab_easy *e) {
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen);
 
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
-    /* libcurl cuts its message to fit the buffer, before the library can
-     * redact it: the cut is marked (easy.h) for the redaction to mend. */
-    if (strlen(e->curl_err) == CURL_ERROR_SIZE - 1) strcat(e->curl_err, CAB_EASY_CUT);
-    return finish(e, rc, not_sent, err, errlen);
+    cab_http_status st = finish(e, rc, not_sent, err, errlen);
+    /* libcurl cuts its message to fit its buffer, which it then fills (a
+     * message of exactly that length counts too: nothing tells them apart) */
+    size_t said = strlen(e->curl_err), len = st != CAB_HTTP_OK ? strlen(err) : 0;
+    e->words_cut = said == CURL_ERROR_SIZE - 1 && len >= said && memcmp(err + len - said, e->curl_err, said) == 0;
+    return st;
 }
+
+int cab_easy_words_cut(const cab_easy *e) { return e->words_cut; }
 
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
     curl_off_t pretransfer = 0;

@@ -66,17 +66,17 @@ void cab_easy_stopped(cab_easy *e, const char *why);
 /* The room a failure's words take in err: libcurl's message (at most
  * CURL_ERROR_SIZE - 1 bytes) with the library's own before it. */
 #define CAB_EASY_ERR_SIZE 512
-/* What ends libcurl's message when libcurl cut it short to fit its
- * buffer: the start of a secret may end it, too short for redaction to
- * read as one, so whoever redacts the words drops bytes before the mark
- * after redacting them (exchange.lua). */
-#define CAB_EASY_CUT "\xE2\x80\xA6"
-
 /* Classifies how libcurl ended the transfer (rc) and reads the status.
  * *not_sent is set when the request provably never reached the server
  * (no connection could be made), so even a non-idempotent call may be
  * sent again.  err takes CAB_EASY_ERR_SIZE bytes. */
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen);
+
+/* Whether the err of the last cab_easy_finish ends with libcurl's message
+ * cut short to fit libcurl's buffer: the start of a secret may end it,
+ * too short for redaction to read as one, so whoever redacts it must drop
+ * what may be left of one after redacting it (exchange.lua). */
+int cab_easy_words_cut(const cab_easy *e);
 
 CURL *cab_easy_handle(const cab_easy *e);
 const cab_http_response *cab_easy_response(const cab_easy *e);

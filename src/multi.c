@@ -511,6 +511,8 @@ const cab_http_response *cab_multi_response(const cab_multi *m, int slot) {
     return cab_easy_response(m->slots[slot].easy);
 }
 
+int cab_multi_words_cut(const cab_multi *m, int slot) { return cab_easy_words_cut(m->slots[slot].easy); }
+
 void cab_multi_release(cab_multi *m, int slot) {
     if (slot >= 0 && slot < m->n_slots && m->slots[slot].state == SLOT_FINISHED)
         m->slots[slot].state = SLOT_IDLE;

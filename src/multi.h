@@ -56,6 +56,10 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
 
 const cab_http_response *cab_multi_response(const cab_multi *m, int slot);
 
+/* Whether the err cab_multi_next gave of slot ends with libcurl's words
+ * cut short (cab_easy_words_cut); until cab_multi_release. */
+int cab_multi_words_cut(const cab_multi *m, int slot);
+
 /* Gives a finished slot's transfer back for reuse. */
 void cab_multi_release(cab_multi *m, int slot);
 

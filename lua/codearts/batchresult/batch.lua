@@ -13,7 +13,7 @@ local now = core.now
 -- call:build(job) -> req, opts or nil, err: the request to send, built (and
 --   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
 --   transport's options for it (see transport/curl.lua).
--- call:done(job, response) or call:done(job, nil, kind, message, not_sent)
+-- call:done(job, response) or call:done(job, nil, kind, message, not_sent, cut)
 --   when an attempt ends, in completion order: nil when the job is
 --   finished, or a number of seconds after which to send it again.
 -- call:stopped(): whether the call must end now (asked after every attempt
@@ -75,7 +75,7 @@ function M.run(t, jobs, concurrency, call)
         if not wait or left < wait then wait = left end
       end
     end
-    local token, res, kind, msg, not_sent = t:wait(wait)
+    local token, res, kind, msg, not_sent, cut = t:wait(wait)
     -- Closed under the call (the client closed, or this process a child
     -- forked during it): nothing more will come.
     if res == "closed" then
@@ -86,7 +86,7 @@ function M.run(t, jobs, concurrency, call)
     if job then -- (an answer to no request of this call is dropped)
       by_token[token] = nil
       in_flight = in_flight - 1
-      local again = call:done(job, res, kind, msg, not_sent)
+      local again = call:done(job, res, kind, msg, not_sent, cut)
       if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
     end
   end

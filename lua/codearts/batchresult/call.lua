@@ -213,7 +213,7 @@ end
 
 --- An attempt ended: keep its answers, or decide whether to send it again
 -- (the seconds to wait first).
-function Call:done(job, res, kind, msg, not_sent)
+function Call:done(job, res, kind, msg, not_sent, cut)
   local client, row, o = self.client, self.row, self.o
   -- A forked child's transport fails every attempt (Call:forked): the
   -- call ends there, and the attempt is not retried.
@@ -227,7 +227,7 @@ function Call:done(job, res, kind, msg, not_sent)
   if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
     msg = ("the call's deadline of %gs passed before the answer came"):format(o.deadline)
   end
-  local answers, err = exchange.outcome(res, kind, msg, row, keyring)
+  local answers, err = exchange.outcome(res, kind, msg, row, keyring, cut)
   local again, clock_set
   if not answers then
     err.retryable = retry.retryable(row, err, not_sent)
@@ -448,7 +448,8 @@ end
 -- the INTERRUPTED error, which the public methods raise; Lua's memory
 -- error there, with INTERNAL, which they return.  hold (optional)
 -- gets the call's transport and Call as soon as they are made, for
--- M.stopped.
+-- M.stopped; its clock_set says the clock was set right by an APIGW.0303
+-- earlier in the same method (run_and_query's first half: Call:done).
 function M.run(client, row, flat, n, o, hold)
   if o.dry_run then
     local c = new_call(client, row, flat, n, o)
@@ -465,7 +466,7 @@ function M.run(client, row, flat, n, o, hold)
   local c
   local ok, res, err = guard.pcall(function()
     c = new_call(client, row, flat, n, o)
-    if hold then hold.c = c end
+    if hold then hold.c, c.clock_set = c, hold.clock_set == true end
     -- (nothing sent: every item is unanswered)
     if not t then return c:account(terr) end
     c.t, c.handle = t, client.curl

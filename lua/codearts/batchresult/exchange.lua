@@ -280,30 +280,38 @@ local function api_error(res, keyring)
     { status = res.status, request_id = request_id(res, body_request_id, keyring) })
 end
 
--- A transport's message that was cut before the library saw it (libcurl
--- cuts its own to 255 bytes) ends with "…" (src/easy.h).  The cut may have
--- left the start of a secret there, shorter than the shortest run
--- redaction reads as one (core.limits.redact_min_run bytes), each byte as
--- long as \u00XX writes it: so many bytes go, after the redaction.
-local CUT = "…"
+-- A transport's message whose words were cut short where they were
+-- written (cut: libcurl cuts its own to 255 bytes) may end with the start
+-- of a secret, shorter than the shortest run redaction reads as one
+-- (core.limits.redact_min_run bytes), each byte as long as \u00XX writes
+-- it.  Whatever that left lies after the last [REDACTED], if any.
 local CUT_BACK = 6 * (core.limits.redact_min_run - 1)
+local REDACTED = "[REDACTED]"
 
 --- A transport's message as an error shows it (shown), with what a cut
--- made before it may have left of a secret dropped (CUT).
-local function transport_words(keyring, msg)
-  if msg:sub(-#CUT) ~= CUT then return shown(keyring, msg, MESSAGE_BYTES) end
-  local said = shown(keyring, msg:sub(1, -#CUT - 1), MESSAGE_BYTES)
+-- before it may have left of a secret dropped, then "…".
+local function transport_words(keyring, msg, cut)
+  local said = shown(keyring, msg, MESSAGE_BYTES)
+  if not cut then return said end
+  local after, at = 0, 1
+  while true do
+    local _, j = said:find(REDACTED, at, true)
+    if not j then break end
+    after, at = j, j + 1
+  end
+  local keep = #said - math.min(CUT_BACK, #said - after)
   -- (and a character the drop split)
-  return (said:sub(1, math.max(0, #said - CUT_BACK)):gsub("[\192-\255][\128-\191]*$", "")) .. CUT
+  return (said:sub(1, keep):gsub("[\192-\255][\128-\191]*$", "")) .. "…"
 end
 
 --- What a transport reported for an attempt of operation row, as decoded
 -- items (each holding the string members row.answer.ids) or nil, err.
 -- keyring (core.keyring) hides the client's secrets in anything the
--- server sent (res.request_id is already as shown_name shows it).
+-- server sent (res.request_id is already as shown_name shows it); cut:
+-- the transport's words were cut short (transport_words).
 -- err.retryable is the retry policy's to set.
-function M.outcome(res, kind, msg, row, keyring)
-  if not res then return nil, Error.new(kind, transport_words(keyring, msg)) end
+function M.outcome(res, kind, msg, row, keyring, cut)
+  if not res then return nil, Error.new(kind, transport_words(keyring, msg, cut)) end
   if res.status < 200 or res.status > 299 then return nil, api_error(res, keyring) end
   local answer = row.answer
   local items, why = core.decode_results(res.body, answer.list, unpack(answer.ids))

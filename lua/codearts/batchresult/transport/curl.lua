@@ -15,7 +15,7 @@
 --       the network at most once: no transport sends it again by itself,
 --       nor writes it on a kept-alive connection the server may have closed
 --   t:wait([seconds]) -> token, response
---                      | token, nil, kind, message, not_sent
+--                      | token, nil, kind, message, not_sent, cut
 --                      | nil, "idle"    nothing in flight (after sleeping
 --                                       `seconds`, when given)
 --                      | nil, "waited"  `seconds` passed first
@@ -26,7 +26,9 @@
 -- { status, body, request_id, date, retry_after }, kind is NETWORK,
 -- TIMEOUT, TLS, RESPONSE_TOO_LARGE, PROTOCOL (the answer is not HTTP, or
 -- breaks its framing) or INTERNAL, and not_sent is true when the request
--- provably never reached the server.
+-- provably never reached the server.  cut is true when the message ends
+-- with words cut short where they were written (libcurl's, to its 255
+-- bytes), which may end in the start of a secret (exchange.lua).
 local config = require "codearts.batchresult.config"
 local core = require "codearts.batchresult.core"
 
@@ -98,7 +100,8 @@ function Transport:wait(seconds)
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status
   end
-  if not status then return slot, nil, body, request_id, date end
+  -- (then: kind, message, not_sent, cut)
+  if not status then return slot, nil, body, request_id, date, retry_after end
   return slot, { status = status, body = body, request_id = request_id, date = date,
                  retry_after = retry_after }
 end

@@ -267,8 +267,8 @@ function Transport:wait(seconds)
   local due = seconds and core.now() + seconds
   while true do
     -- Takes an answer that is in; libcurl runs once on the way.
-    local token, res, kind, msg, not_sent = self.inner:wait(0)
-    if token then return token, res, kind, msg, not_sent end
+    local token, res, kind, msg, not_sent, cut = self.inner:wait(0)
+    if token then return token, res, kind, msg, not_sent, cut end
     if res == "closed" or (res == "idle" and not due) then return nil, res end
     local left = due and due - core.now()
     if left and left <= 0 then return nil, res end
