@@ -158,27 +158,32 @@ end
 -- state), for client:redact: a server may echo one into a result, which
 -- the library hands over as data and the command-line tool prints.  Kept
 -- in a ring, as the last 64 bytes of each Authorization sent (where the
--- signer puts it), and read only when a text could hold one.
+-- signer puts it), and read only when a text could hold one.  A finalizer
+-- may sign or redact with the same client whenever Lua allocates (on 5.1
+-- and LuaJIT, while a string is made): so the ring is made whole at once,
+-- and each change allocates nothing between reading it and writing it.
 local KEPT, SIGNATURE_BYTES = 1024, 64
 function M.keep_authorization(priv, authorization)
   local kept = priv.authorizations
   if not kept then
-    kept = { n = 0 }
+    kept = core.new_table(KEPT, 2)
+    kept.n, kept.signatures = 0, false
     priv.authorizations = kept
   end
-  kept.n = kept.n + 1
-  kept[(kept.n - 1) % KEPT + 1] = authorization:sub(-SIGNATURE_BYTES)
-  kept.signatures = nil
+  local sig = authorization:sub(-SIGNATURE_BYTES)
+  local n = kept.n + 1
+  kept[(n - 1) % KEPT + 1], kept.n, kept.signatures = sig, n, false
 end
 
---- The set of the kept signatures, in lower case.
+--- The set of the kept signatures, in lower case (kept while no other
+-- was kept meanwhile).
 local function signatures(kept)
-  local set = {}
-  for i = 1, math.min(kept.n, KEPT) do
+  local set, n = {}, kept.n
+  for i = 1, math.min(n, KEPT) do
     local sig = kept[i]
     if sig:find("^%x+$") then set[sig:lower()] = true end
   end
-  kept.signatures = set
+  if kept.n == n then kept.signatures = set end
   return set
 end
 
