@@ -17,8 +17,11 @@
  * the rest raw); u, U every character as \uXXXX in lower, upper case (a
  * surrogate pair past U+FFFF, a byte that is not UTF-8 raw); f as a form
  * (application/x-www-form-urlencoded) writes it (a space as +, letters,
- * digits and *-._ raw, the rest %XX); m each character in a form picked at
- * random; ? one form picked at random.
+ * digits and *-._ raw, the rest %XX); c a space as a control character
+ * (one of \t \n \r \0 ESC DEL, or C1's NEL or CSI as UTF-8 writes them,
+ * picked at random, as a terminal or a table shows one as a space), the
+ * rest raw; m each character in a form picked at random; ? one form picked
+ * at random.
  * Other braces are text.  Any input not of this form is binary: 1 to 3
  * secrets are cut from its first bytes, the rest is the text, and each
  * secret goes into it 1 to 3 times, a random slice in a random form, with
@@ -131,8 +134,14 @@ static int units_at(const unsigned char *t, size_t n, size_t i, unit u[2]) {
     u[0].len = 1;
     u[0].b[0] = p[0];
     u[0].nb = 1;
-    if (p[0] == '+') {
+    if (p[0] == '+' || p[0] < 0x20 || p[0] == 0x7f) {
         u[1].len = 1;
+        u[1].b[0] = ' ';
+        u[1].nb = 1;
+        return 2;
+    }
+    if (p[0] == 0xc2 && left >= 2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+        u[1].len = 2;
         u[1].b[0] = ' ';
         u[1].nb = 1;
         return 2;
@@ -452,12 +461,24 @@ static void put_form_byte(cab_buf *b, unsigned char c) {
     }
 }
 
-/* Writes p[0..n) in form f (one of "rpljuUfm"). */
+/* Writes byte c, a space as a control character picked at random. */
+static void put_control_byte(cab_buf *b, unsigned char c) {
+    static const struct {
+        char b[3];
+        size_t n;
+    } controls[] = {{"\t", 1}, {"\n", 1}, {"\r", 1}, {"\0", 1},
+                    {"\033", 1}, {"\177", 1}, {"\302\205", 2}, {"\302\233", 2}};
+    size_t k = rnd() % (sizeof controls / sizeof *controls);
+    if (c == ' ') add(b, controls[k].b, controls[k].n);
+    else add(b, &c, 1);
+}
+
+/* Writes p[0..n) in form f (one of "rpljuUfcm"). */
 static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
-    static const char forms[] = "rpljuUf";
+    static const char forms[] = "rpljuUfc";
     size_t i = 0, k;
     while (i < n) {
-        char g = f == 'm' ? forms[rnd() % 7] : f;
+        char g = f == 'm' ? forms[rnd() % 8] : f;
         unsigned long cp;
         unsigned len = char_at(p + i, n - i, &cp);
         char x[4];
@@ -475,6 +496,8 @@ static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
                 put_json(b, p[i]);
             } else if (g == 'f') {
                 put_form_byte(b, p[i]);
+            } else if (g == 'c') {
+                put_control_byte(b, p[i]);
             } else {
                 add(b, p + i, 1);
             }
@@ -482,7 +505,7 @@ static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
     }
 }
 
-static char random_form(void) { return "rpljuUfm"[rnd() % 8]; }
+static char random_form(void) { return "rpljuUfcm"[rnd() % 9]; }
 
 /* Parses a placeholder {N F [FROM][,COUNT]} at p; 0 if there is none. */
 static size_t placeholder(const uint8_t *p, size_t n, cab_buf *b) {
@@ -490,7 +513,7 @@ static size_t placeholder(const uint8_t *p, size_t n, cab_buf *b) {
     int which, has_from = 0;
     char f;
     if (n < 4 || p[0] != '{' || p[1] < '0' || p[1] > '2' || (which = p[1] - '0') >= nsec ||
-        !p[2] || !strchr("rpljuUfm?", p[2]))
+        !p[2] || !strchr("rpljuUfcm?", p[2]))
         return 0;
     f = p[2] == '?' ? random_form() : (char)p[2];
     for (v = 0; i < n && i < 12 && p[i] >= '0' && p[i] <= '9'; i++, has_from = 1) v = v * 10 + (p[i] - '0');

@@ -489,6 +489,31 @@ describe("client:redact", function()
     k:close()
   end)
 
+  -- A terminal, and the command-line tool's table, show a control character
+  -- as a space: a secret with spaces, echoed with controls for them, is
+  -- whole on screen.
+  it("reads a control character as a space too, ASCII's or C1's as UTF-8 writes them, only where a space is",
+    function()
+    local secret = "my iam token is here ok"
+    local client = assert(br.new { endpoint = "https://example.invalid", project_id = PROJECT, token = secret })
+    local function with(space) return (secret:gsub(" ", function() return space end)) end
+    for _, space in ipairs({ "\t", "\0", "\n", "\27", "\31", "\127", "\194\133", "\194\128", "\194\159" }) do
+      assert.are.equal("<[REDACTED]>", client:redact("<" .. with(space) .. ">"), ("%q"):format(space))
+    end
+    -- mixed with the other forms, and cut short to a run of 8 bytes or more
+    assert.are.equal("<[REDACTED]>", client:redact("<my\tiam+token%20is\27here\194\133ok>"))
+    assert.are.equal("next=[REDACTED]&x", client:redact("next=token\0is\there&x"))
+    -- a control is only a space: where a letter of the secret is, it is no match
+    local letters = "my\tia\tm\ttoke\t\tis\the\te\tok"
+    assert.are.equal(letters, client:redact(letters))
+    -- nor is a character that is no control (no-break space, C2 A0), nor a
+    -- control escaped (JSON's \t and %09 are a tab, never a space)
+    for _, space in ipairs({ "\194\160", "\\t", "%09" }) do
+      assert.are.equal(with(space), client:redact(with(space)), ("%q"):format(space))
+    end
+    client:close()
+  end)
+
   it("leaves text whole for the environment's unused secrets that are no secret: blank, or too short to match",
     function()
     -- (an IAM-token client holds the environment's SK and security token

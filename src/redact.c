@@ -291,9 +291,19 @@ static long hex4(const unsigned char *p) {
     return v;
 }
 
-/* Whether escape_at may find an escape at byte c: at any other byte the
- * raw byte is the text's only reading (raw_run's fast path). */
-static int may_escape(unsigned char c) { return c == '%' || c == '\\' || c == '+'; }
+/* The bytes at which escape_at may find an escape: '%', '\\', '+', the
+ * ASCII controls and 0xC2 (C1 controls' lead byte).  At any other byte the
+ * raw byte is the text's only reading (raw_run's fast path); a table, as
+ * the fast path asks about every byte. */
+static const unsigned char escape_starts[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['%'] = 1, ['+'] = 1, ['\\'] = 1, [0x7f] = 1, [0xc2] = 1,
+};
+
+static int may_escape(unsigned char c) { return escape_starts[c]; }
 
 /* If an escape starts at t[i] (of n bytes), stores the bytes it stands for
  * in b, their count in *nb, and returns its length; else returns 0. */
@@ -307,6 +317,13 @@ static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned cha
          * raw '+' is read too, as a URL's path or login keeps it. */
         b[0] = ' ';
         return 1;
+    }
+    if (t[i] < 0x20 || t[i] == 0x7f || (t[i] == 0xc2 && left >= 2 && t[i + 1] >= 0x80 && t[i + 1] <= 0x9f)) {
+        /* A terminal, or the command-line tool's table, shows a control
+         * character (C1's as UTF-8 writes them) as a space: a secret with
+         * spaces, echoed with controls for them, is whole on screen. */
+        b[0] = ' ';
+        return t[i] == 0xc2 ? 2 : 1;
     }
     if (t[i] == '%') {
         if (left < 3 || (h = cab_hex_value(t[i + 1])) < 0 || (l = cab_hex_value(t[i + 2])) < 0) return 0;

@@ -8,15 +8,18 @@
  * An occurrence is a span of the text whose bytes, decoded, are a run of at
  * least min(CAB_REDACT_MIN_RUN, its length) consecutive bytes of one secret.
  * Any byte of the span may be written raw, as %XX (either hex case), a
- * space as '+' (as a form, application/x-www-form-urlencoded, writes it),
- * or as a JSON string escape: \" \\ \/ \b \f \n \r \t, or \uXXXX (either
- * case) standing for the code point's UTF-8 bytes, a surrogate pair for one
- * 4-byte sequence; the forms mix freely.  An escape is also its own raw
- * bytes: '+' is a '+' too, as %41 is "%41" too.  Nothing else is decoded:
- * %2B is '+' (never a space), %252F is "%2F", and an invalid escape (a lone
- * surrogate, non-hex digits) is only its own raw bytes.  A span may begin
- * or end inside an escape that stands for several bytes; the whole escape
- * is removed.
+ * space as '+' (as a form, application/x-www-form-urlencoded, writes it)
+ * or as one control character (as a terminal or a table shows one: an
+ * ASCII byte 0x00-0x1F or 0x7F, or a C1 control as UTF-8 writes it, C2 80
+ * to C2 9F), or as a JSON string escape: \" \\ \/ \b \f \n \r \t, or
+ * \uXXXX (either case) standing for the code point's UTF-8 bytes, a
+ * surrogate pair for one 4-byte sequence; the forms mix freely.  An escape
+ * is also its own raw bytes: '+' is a '+' too, a tab a tab, as %41 is
+ * "%41" too.  Nothing else is decoded: %2B is '+' (never a space), %09 and
+ * \t are a tab (never a space), %252F is "%2F", and an invalid escape (a
+ * lone surrogate, non-hex digits) is only its own raw bytes.  A span may
+ * begin or end inside an escape that stands for several bytes; the whole
+ * escape is removed.
  *
  * Each maximal span (overlapping and adjacent ones merged, widened to whole
  * UTF-8 characters) becomes one CAB_REDACTED.  The cut to a length limit
