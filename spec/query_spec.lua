@@ -240,8 +240,29 @@ describe("client:query against the stand-in", function()
       -- second batch goes, and is refused)
       server:config { fail_first = 1, fail_first_status = 503, retry_after = "1" }
       local _, err = client(SIGNED_WRONG):query(pairs_of(12), { batch_size = 1, concurrency = 1 })
-      ended_by(err, "APIGW.0301", 12, 2, 2, 1)
+      -- (the batch whose retry was waiting ended in its 503: failed too)
+      ended_by(err, "APIGW.0301", 12, 2, 2, 2)
       assert.are.equal(12, #err.unanswered)
+    end)
+
+    -- A batch in flight that fails once the call drains is not told it
+    -- will be sent again, counts as failed, and every batch reaches
+    -- on_progress, as a deadline's do (review).
+    it("query: a batch in flight whose 503 comes after the 401 is not retried, and progress reaches the total",
+      function()
+      local body = '{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}'
+      local list = pairs_of(3)
+      server:config { banner_first = 1, banner = ("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body), delay_ms = 300, fail_status = 503,
+        fail_ids = { list[1].pipeline_run_id, list[2].pipeline_run_id, list[3].pipeline_run_id } }
+      local events, progress = {}, {}
+      local c = client { logger = function(e) events[#events + 1] = e end }
+      local _, err = c:query(list, { batch_size = 1, concurrency = 2,
+                                     on_progress = function(done) progress[#progress + 1] = done end })
+      ended_by(err, "APIGW.0301", 3, 2, 2, 2)
+      assert.are.equal(2, #events)
+      for _, e in ipairs(events) do assert.is_nil(e.retry_in, e.error) end
+      assert.are.same({ 0, 1, 2, 3 }, progress)
     end)
 
     it("APIGW.0303 whose Date cannot set the clock: one request", function()
@@ -308,6 +329,18 @@ describe("client:query against the stand-in", function()
       assert.are.equal(2, server:stats().routes.run)
       assert.are.equal(1, server:stats().routes.result)
       assert.are.equal(2, #err.unqueried)
+    end)
+
+    -- The two halves are one method: their batches count together
+    -- (review: the counts were the failing half's alone).
+    it("run_and_query: err.batches and err.failed_batches count both halves", function()
+      local ids = ids_of(3)
+      server:config { fail_ids = { ids[2], model.run_id_for(ids[1], 1) }, fail_status = 502 }
+      local _, err = client({ max_retries = 0 }):run_and_query(ids, { batch_size = 1, concurrency = 1 })
+      assert.are.equal(3, server:stats().routes.run)
+      assert.are.equal(2, server:stats().routes.result)
+      assert.are.equal(5, err.batches, tostring(err))
+      assert.are.equal(2, err.failed_batches)
     end)
 
     it("run_and_query: the runs that started before it are not queried with the refused credential", function()

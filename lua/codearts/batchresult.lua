@@ -207,7 +207,7 @@ end
 -- (started, but not asked about: { pipeline_id, pipeline_run_id }, to ask
 -- again when the status request failed; as the server gave them when the
 -- run id is no id, which is never sent, and the call fails with DECODE).
-local function after_start(priv, runs, err, o, second, stopped, refused)
+local function after_start(priv, runs, err, o, second, stopped, first_call)
   local started = runs or (err and err.results)
   if not started then return nil, err end
   -- A first half that the caller's side ended (a callback that raised, in
@@ -215,11 +215,11 @@ local function after_start(priv, runs, err, o, second, stopped, refused)
   -- Ctrl-C), or a stop between the halves (stopped), ends the call: the
   -- runs that started are left unqueried.  Forked between the halves
   -- (from a finalizer): the queries are the parent's too.  So does a
-  -- refused credential (refused: the first half's Call:done said so),
+  -- refused credential (the first half's Call:done said so),
   -- which the queries would carry again (Retries: a key refused too often
   -- is locked); not an APIGW.0303 that set the clock right.
   local forked = priv.curl and priv.curl:inherited()
-  local ended = stopped or refused or priv.closed or forked
+  local ended = stopped or (first_call and first_call.refused) or priv.closed or forked
     or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
   -- The server's run ids go into a query as ids do: a run id that is none
   -- (the first half then failed with DECODE, saying so) is not sent.  (An
@@ -255,6 +255,15 @@ local function after_start(priv, runs, err, o, second, stopped, refused)
   local unanswered = err and err.unanswered or {}
   for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end
   failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
+  -- (the batches of both halves, which are one method)
+  if first_call then
+    local sent, failed = first_call:batch_counts()
+    if second.c then
+      local sent2, failed2 = second.c:batch_counts()
+      sent, failed = sent + sent2, failed + failed2
+    end
+    failure.batches, failure.failed_batches = sent, failed
+  end
   return nil, failure
 end
 
@@ -272,7 +281,7 @@ local function run_and_query(priv, flat, n, o)
     local runs, rerr = call.run(priv, operations.run, flat, n, o, first)
     -- (one method: a clock the first half set right is set for the second)
     second.clock_set = first.c and first.c.clock_set
-    return after_start(priv, runs, rerr, o, second, false, first.c and first.c.refused)
+    return after_start(priv, runs, rerr, o, second, false, first.c)
   end)
   if ok then return res, err end
   -- (Lua's memory error there ends it so too, with INTERNAL)

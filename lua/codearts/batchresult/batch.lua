@@ -18,23 +18,24 @@ local now = core.now
 --   finished, or a number of seconds after which to send it again.
 -- call:stopped(): whether the call must end now (asked after every attempt
 --   that ends, before every one that starts).
--- call:draining(): whether the call sends nothing more, neither a job nor
---   a retry, but lets the attempts in flight end and hands them to done.
--- Returns true when every job finished, false when stopped, drained with
--- jobs left unsent (or waiting to be sent again), or when the transport
--- says it was closed; either way nothing is left in flight.  What build or
+-- call:draining(): whether the call sends nothing more: a job waiting to
+--   be sent again is built at once (which fails, and goes to done), and
+--   the attempts in flight end as they do.
+-- Returns true when every job finished, false when stopped or when the
+-- transport says it was closed; either way nothing is left in flight.  What build or
 -- done raises goes on up: the caller cancels the transport.
 function M.run(t, jobs, concurrency, call)
   local fresh, in_flight, by_token = 1, 0, {}
   local delayed = {} -- { job, due } of jobs waiting to be sent again
 
   while true do
-    while in_flight < concurrency and not call:stopped() and not call:draining() do
-      -- The next job to send: a retry whose time has come, else a fresh one.
+    while in_flight < concurrency and not call:stopped() do
+      -- The next job to send: a retry whose time has come (or any, once
+      -- the call drains), else a fresh one.
       local job
-      local clock = now()
+      local clock, draining = now(), call:draining()
       for i, d in ipairs(delayed) do
-        if d.due <= clock then
+        if d.due <= clock or draining then
           job = table.remove(delayed, i).job
           break
         end
@@ -62,14 +63,13 @@ function M.run(t, jobs, concurrency, call)
       t:cancel()
       return false
     end
-    local all_done = #delayed == 0 and fresh > #jobs
-    if in_flight == 0 and (all_done or call:draining()) then return all_done end
+    if in_flight == 0 and #delayed == 0 and fresh > #jobs then return true end
     -- Wait for an answer, but, when a slot is free for it, no longer than
-    -- the next retry is due (with every slot busy, or the call draining, a
-    -- retry that is due would make the wait 0, again and again: a spin,
-    -- and inside nginx a worker that never yields).
+    -- the next retry is due (with every slot busy, a retry that is due
+    -- would make the wait 0, again and again: a spin, and inside nginx a
+    -- worker that never yields).
     local wait
-    if in_flight < concurrency and not call:draining() then
+    if in_flight < concurrency then
       for _, d in ipairs(delayed) do
         local left = math.max(0, d.due - now())
         if not wait or left < wait then wait = left end

@@ -146,12 +146,15 @@ end
 
 --- Whether the call sends nothing more: the server refused its
 -- credentials (Call:done).  Unlike a stop, the attempts in flight end as
--- they do, and are logged and counted.
+-- they do, and are logged and counted; every other batch, never sent or
+-- waiting to be sent again, ends at once with the refusal (Call:build), as
+-- a passed deadline ends them.
 function Call:draining()
   return self.refused ~= false
 end
 
 function Call:build(job)
+  if self.refused then return nil, self.refused end
   local timeout = self.client.cfg.timeout
   if self.deadline then
     local left = self.deadline - now()
@@ -252,6 +255,8 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     -- whose clock was just set right is no refusal yet: what is sent next
     -- is signed anew.
     if err.status == 401 and not clock_set then self.refused = self.refused or err end
+    -- (nor is anything sent again once the call drains)
+    if self.refused then again = nil end
   end
   -- Answers are kept before the attempt is logged, so that its event says
   -- how the attempt ended (a run id that is no id fails it).
@@ -391,12 +396,20 @@ end
 -- them); or, with first_err, nil, first_err with err.results (the same,
 -- for what did arrive) and err.unanswered (items of failed batches, and
 -- of batches in flight or never sent).
+--- How many of the call's batches were sent, and how many of those failed.
+function Call:batch_counts()
+  local sent = 0
+  for j = 1, #self.jobs do
+    if self.jobs[j].attempts > 0 then sent = sent + 1 end
+  end
+  return sent, self.failed
+end
+
 function Call:account(first_err)
   local row, uflat, jobs, found = self.row, self.uflat, self.jobs, self.found
-  local out, missing, unanswered, sent = new_table(self.count, 1), {}, {}, 0
+  local out, missing, unanswered = new_table(self.count, 1), {}, {}
   for j = 1, #jobs do
     local job = jobs[j]
-    if job.attempts > 0 then sent = sent + 1 end
     for i = job.first, job.last do
       local claims = self.claimed and self.claimed[i]
       -- (a claimed pipeline whose own batch got no answer started as the
@@ -417,7 +430,7 @@ function Call:account(first_err)
   out.missing = missing
   if first_err then
     first_err.results, first_err.unanswered = out, unanswered
-    first_err.batches, first_err.failed_batches = sent, self.failed
+    first_err.batches, first_err.failed_batches = self:batch_counts()
     return nil, first_err
   end
   return out
