@@ -290,14 +290,19 @@ describe("client:query against the stand-in", function()
       assert.are.equal(11, #err.results)
     end)
 
-    it("APIGW.0303 on a later batch, signed by the clock an earlier one set, is a refusal", function()
-      -- (the server's clock an hour ahead, so the first request sets it;
-      -- from the third on, an APIGW.0303 that the clock set changes nothing)
-      server:config { clock_offset_s = 3600 }
+    --- The stand-in's clock an hour ahead, so that a first request sets
+    -- the client's, and every answer after the first `after` an APIGW.0303
+    -- dated by that clock: refused, however it is signed.
+    local function expired_after(after)
       local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
-      server:config { fault_after = 2, banner_first = 10, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
-        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
-        :format(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600), #body, body) }
+      server:config { clock_offset_s = 3600, fault_after = after, banner_first = 10,
+        banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\nContent-Type: application/json\r\n"
+          .. "Content-Length: %d\r\n\r\n%s")
+          :format(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600), #body, body) }
+    end
+
+    it("APIGW.0303 on a later batch, signed by the clock an earlier one set, is a refusal", function()
+      expired_after(2)
       local _, err = client({ max_retries = 0 }):query(pairs_of(5), { batch_size = 1, concurrency = 1 })
       ended_by(err, "APIGW.0303", 5, 3, 3, 2)
       assert.are.equal(1, #err.results)
@@ -318,11 +323,7 @@ describe("client:query against the stand-in", function()
     -- does not learn again from an APIGW.0303 on a request signed by it
     -- (review).
     it("run_and_query: APIGW.0303 in the second half, signed by the clock the first set, is a refusal", function()
-      server:config { clock_offset_s = 3600 }
-      local body = '{"error_code":"APIGW.0303","error_msg":"Incorrect app authentication information"}'
-      server:config { fault_after = 2, banner_first = 10, banner = ("HTTP/1.1 401 Unauthorized\r\nDate: %s\r\n"
-        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
-        :format(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600), #body, body) }
+      expired_after(2)
       local ids = ids_of(2)
       local _, err = client():run_and_query(ids, { batch_size = 2 })
       assert.are.equal("APIGW.0303", err.code, tostring(err))
