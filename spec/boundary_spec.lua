@@ -389,6 +389,43 @@ describe("limits are the same in every layer", function()
     assert.is_true(total ~= nil and failed > 10, table.concat(outcomes, "\n"))
   end)
 
+  -- The decoder's own allocations (a body's copy that mends a lone
+  -- surrogate, the check for names given twice) failing say INTERNAL: the
+  -- body is right (review: they said DECODE).
+  it("each allocation of br.decode's own failing in turn gives results or INTERNAL, never DECODE", function()
+    if os.getenv("LD_PRELOAD") then
+      pending("under a preloaded sanitizer")
+      return
+    end
+    local dir = os.tmpname()
+    os.remove(dir)
+    local lib = dir .. "/failmalloc.so"
+    assert(os.execute(("mkdir -p '%s' && cc -shared -fPIC -O1 -o '%s' spec/support/failmalloc.c -ldl")
+      :format(dir, lib)))
+    local code = [[
+      local br = require "codearts.batchresult"
+      local r, err = br.decode('{"result":[{"pipeline_id":"p","pipeline_run_id":"r","pipeline_name":"x\\ud83d"},'
+        .. '{"pipeline_id":"q","pipeline_run_id":"s"}]}')
+      io.write(r and ("results: " .. #r) or (err.code .. ": " .. err.message))
+    ]]
+    local env = { LD_PRELOAD = lib, FAILMALLOC_IN = "codearts/batchresult/core.so" }
+    local outcomes, internal = {}, 0
+    for n = 1, 50 do
+      env.FAILMALLOC_AT = tostring(n)
+      local out = child.run(code, env)
+      local at = out:match("failmalloc: failed (%d+) of")
+      assert(at, out)
+      if at == "0" then break end
+      out = out:gsub("failmalloc: [^\n]*\n?", "")
+      outcomes[#outcomes + 1] = n .. ": " .. out
+      assert.truthy(out == "results: 2" or out:find("^INTERNAL: out of memory"), out)
+      if out:find("^INTERNAL") then internal = internal + 1 end
+    end
+    os.remove(lib)
+    os.remove(dir)
+    assert.is_true(internal >= 1, table.concat(outcomes, "\n"))
+  end)
+
   it("Lua's memory error in a call's own work ends it with INTERNAL, every item accounted for, never a raise",
     function()
     -- Every allocation over 512 KB fails: the 1 MB answers' bodies as they

@@ -353,6 +353,7 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
     char *mended = NULL;
     cJSON *root;
     size_t fault;
+    err->nomem = 0;
     if (len == 0) {
         snprintf(err->message, sizeof err->message, "empty body");
         return NULL;
@@ -361,6 +362,7 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
         if (!(mended = malloc(len))) {
             snprintf(err->message, sizeof err->message, "out of memory mending a surrogate at byte %zu of %zu",
                      fault, len);
+            err->nomem = 1;
             return NULL;
         }
         memcpy(mended, body, len);
@@ -447,6 +449,7 @@ static int no_duplicates_here(const cJSON *v, place at, cab_decode_error *err) {
     else snprintf(where, sizeof where, "the body");
     if (rc < 0) {
         snprintf(err->message, sizeof err->message, "out of memory checking %s", where);
+        err->nomem = 1;
     } else {
         shown_name(name, shown);
         snprintf(err->message, sizeof err->message, "%s names the member %s twice", where, shown);

@@ -33,6 +33,7 @@ size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *o
 /* Why a body could not be decoded, with where. */
 typedef struct {
     char message[160];
+    int nomem; /* memory ran out, in the decoder's own work: no fault of the body's */
 } cab_decode_error;
 
 /* Parses an answer whose items are listed under the member named list

@@ -326,9 +326,10 @@ static int push_result(lua_State *L) {
     return 1;
 }
 
-/* core.decode_results(body, list, id_field...) -> array | nil, message.
- * The answer's items are under the member named list; each named id field
- * must be a string member of every item. */
+/* core.decode_results(body, list, id_field...) -> array | nil, message
+ * [, "INTERNAL" when the decoder's own memory ran out: the body may be
+ * right].  The answer's items are under the member named list; each named
+ * id field must be a string member of every item. */
 static int l_decode_results(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
@@ -342,7 +343,12 @@ static int l_decode_results(lua_State *L) {
     for (i = 0; i < nids; i++) ids[i] = check_name(L, i + 3);
     ids[nids] = NULL;
     lua_pushcfunction(L, push_result);
-    if (!(tree = cab_decode_results(body, len, list, ids, &result, &err))) return cab_fail(L, "%s", err.message);
+    if (!(tree = cab_decode_results(body, len, list, ids, &result, &err))) {
+        cab_fail(L, "%s", err.message);
+        if (!err.nomem) return 2;
+        lua_pushliteral(L, "INTERNAL");
+        return 3;
+    }
     with_tree(L, tree, result, 1);
     if (lua_isnil(L, -1)) return cab_fail(L, "JSON nested too deeply");
     return 1;

@@ -375,11 +375,12 @@ function M.decode(body)
     return nil, Error.invalid("body must be a string, got " .. type(body))
   end
   local answer = operations.query.answer
-  local list, why = core.decode_results(body, answer.list, (table.unpack or unpack)(answer.ids))
+  local list, why, code = core.decode_results(body, answer.list, (table.unpack or unpack)(answer.ids))
   if not list then
     -- (a member name it quotes may be a secret the environment holds, as
-    -- a client's DECODE hides them: redacted once on one line)
-    local err = Error.new("DECODE", why)
+    -- a client's DECODE hides them: redacted once on one line; INTERNAL
+    -- when memory ran out)
+    local err = Error.new(code or "DECODE", why)
     err.message = config.without_secrets(err.message)
     return nil, err
   end

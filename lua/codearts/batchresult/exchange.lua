@@ -319,16 +319,17 @@ function M.outcome(res, kind, msg, row, keyring, cut)
   if not res then return nil, Error.new(kind, transport_words(keyring, msg, cut)) end
   if res.status < 200 or res.status > 299 then return nil, api_error(res, keyring) end
   local answer = row.answer
-  local items, why = core.decode_results(res.body, answer.list, unpack(answer.ids))
+  local items, why, code = core.decode_results(res.body, answer.list, unpack(answer.ids))
   -- (why may quote the body: a member's name, say)
-  if not items then return nil, M.undecodable(res, why, keyring) end
+  if not items then return nil, M.undecodable(res, why, keyring, code) end
   return items
 end
 
---- The DECODE error of a 2xx answer res the call cannot use, and why.
-function M.undecodable(res, why, keyring)
+--- The DECODE error of a 2xx answer res the call cannot use, and why (or,
+-- with code INTERNAL, why memory ran out decoding it).
+function M.undecodable(res, why, keyring, code)
   local body_id = not res.request_id and select(3, core.decode_error(res.body))
-  return Error.new("DECODE", shown(keyring, why, MESSAGE_BYTES),
+  return Error.new(code or "DECODE", shown(keyring, why, MESSAGE_BYTES),
     { status = res.status, request_id = request_id(res, body_id, keyring) })
 end
 
