@@ -160,19 +160,20 @@ end
 -- in a ring, as the last 64 bytes of each Authorization sent (where the
 -- signer puts it), and read only when a text could hold one.  A finalizer
 -- may sign or redact with the same client whenever Lua allocates (on 5.1
--- and LuaJIT, while a string is made): so the ring is made whole at once,
--- and each change allocates nothing between reading it and writing it.
+-- and LuaJIT, while the ring grows): so a slot is filled before the count
+-- takes it in, and a redaction meanwhile finds no hole.  (A keep made by
+-- such a finalizer may then be written over: one signature, in a race.)
 local KEPT, SIGNATURE_BYTES = 1024, 64
 function M.keep_authorization(priv, authorization)
   local kept = priv.authorizations
   if not kept then
-    kept = core.new_table(KEPT, 2)
-    kept.n, kept.signatures = 0, false
+    kept = { n = 0, signatures = false }
     priv.authorizations = kept
   end
   local sig = authorization:sub(-SIGNATURE_BYTES)
   local n = kept.n + 1
-  kept[(n - 1) % KEPT + 1], kept.n, kept.signatures = sig, n, false
+  kept[(n - 1) % KEPT + 1] = sig
+  kept.n, kept.signatures = n, false
 end
 
 --- The set of the kept signatures, in lower case (kept while no other
