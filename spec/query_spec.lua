@@ -253,23 +253,33 @@ describe("client:query against the stand-in", function()
       local body = '{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}'
       local list = pairs_of(3)
       -- (the first request to come gets the 401 at once, the other the
-      -- 503 later; the third pair would be answered 200, were it sent)
+      -- 503 a second later; the third pair would be answered 200, were it
+      -- sent)
       server:config { banner_first = 1, banner = ("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body), delay_ms = 300, fail_status = 503,
+        .. "Content-Length: %d\r\n\r\n%s"):format(#body, body), delay_ms = 1000, fail_status = 503,
         fail_ids = { list[1].pipeline_run_id, list[2].pipeline_run_id } }
       local events, progress = {}, {}
       local c = client { logger = function(e) events[#events + 1] = e end }
       local _, err = c:query(list, { batch_size = 1, concurrency = 2,
                                      on_progress = function(done) progress[#progress + 1] = done end })
-      -- (not the requests the stand-in counts: libcurl may send a query
-      -- again by itself on a connection the 401 closed, README: Errors)
       assert.are.equal("APIGW.0301", err.code, tostring(err))
-      assert.are.equal(2, err.batches)
+      -- On a loaded machine the two requests may reach the stand-in a
+      -- second apart, the 503 then first: its retry is due, and the third
+      -- batch may go, before the 401 drains the call.  Whatever comes after
+      -- the 401 is sent no more.  (Batches, not the requests the stand-in
+      -- counts: libcurl may send a query again by itself on a connection
+      -- the 401 closed, README: Errors.)
+      local refused_at
+      for i, e in ipairs(events) do
+        if e.status == 401 then refused_at = refused_at or i end
+        if refused_at and i > refused_at then assert.is_nil(e.retry_in, e.error) end
+      end
+      assert.truthy(refused_at)
+      local third_sent = server:stats().statuses["200"] ~= nil
+      assert.are.equal(third_sent and 3 or 2, err.batches)
+      assert.are.equal(err.batches, #events)
       assert.are.equal(2, err.failed_batches)
-      assert.are.equal(3, #err.unanswered)
-      assert.is_nil(server:stats().statuses["200"], "the third batch was sent")
-      assert.are.equal(2, #events)
-      for _, e in ipairs(events) do assert.is_nil(e.retry_in, e.error) end
+      assert.are.equal(third_sent and 2 or 3, #err.unanswered)
       assert.are.same({ 0, 1, 2, 3 }, progress)
     end)
 
