@@ -340,18 +340,26 @@ describe("limits are the same in every layer", function()
     assert.is_true(tonumber(keyring) > 0 and tonumber(transport) > 0, "no call failed: " .. out)
   end)
 
-  it("each allocation of the C module's own failing in turn ends a query with nil, err, never a raise", function()
-    -- (spec/support/failmalloc.c, preloaded into a child: the sanitizers'
-    -- runtime, preloaded already, would have to come first)
+  --- spec/support/failmalloc.c built for a child to preload (removed
+  -- when the case ends); nil, the case pending, under a preloaded
+  -- sanitizer, whose runtime would have to come first.
+  local function failmalloc()
     if os.getenv("LD_PRELOAD") then
       pending("under a preloaded sanitizer")
-      return
+      return nil
     end
     local dir = os.tmpname()
     os.remove(dir)
     local lib = dir .. "/failmalloc.so"
     assert(os.execute(("mkdir -p '%s' && cc -shared -fPIC -O1 -o '%s' spec/support/failmalloc.c -ldl")
       :format(dir, lib)))
+    finally(function() os.remove(lib) os.remove(dir) end)
+    return lib
+  end
+
+  it("each allocation of the C module's own failing in turn ends a query with nil, err, never a raise", function()
+    local lib = failmalloc()
+    if not lib then return end
     local code = [[
       local br = require "codearts.batchresult"
       local list = require("spec.standin.model").seed_query
@@ -382,8 +390,6 @@ describe("limits are the same in every layer", function()
       assert.truthy(out == "new: INTERNAL" or out == "results: " .. #seed_pairs()
         or out:find("^error: %u+ accounted: true$"), out)
     end
-    os.remove(lib)
-    os.remove(dir)
     -- (how many there are depends a little on timing: the loop ends at the
     -- first run with fewer)
     assert.is_true(total ~= nil and failed > 10, table.concat(outcomes, "\n"))
@@ -393,15 +399,8 @@ describe("limits are the same in every layer", function()
   -- surrogate, the check for names given twice) failing say INTERNAL: the
   -- body is right (review: they said DECODE).
   it("each allocation of br.decode's own failing in turn gives results or INTERNAL, never DECODE", function()
-    if os.getenv("LD_PRELOAD") then
-      pending("under a preloaded sanitizer")
-      return
-    end
-    local dir = os.tmpname()
-    os.remove(dir)
-    local lib = dir .. "/failmalloc.so"
-    assert(os.execute(("mkdir -p '%s' && cc -shared -fPIC -O1 -o '%s' spec/support/failmalloc.c -ldl")
-      :format(dir, lib)))
+    local lib = failmalloc()
+    if not lib then return end
     local code = [[
       local br = require "codearts.batchresult"
       local r, err = br.decode('{"result":[{"pipeline_id":"p","pipeline_run_id":"r","pipeline_name":"x\\ud83d"},'
@@ -421,8 +420,6 @@ describe("limits are the same in every layer", function()
       assert.truthy(out == "results: 2" or out:find("^INTERNAL: out of memory"), out)
       if out:find("^INTERNAL") then internal = internal + 1 end
     end
-    os.remove(lib)
-    os.remove(dir)
     assert.is_true(internal >= 1, table.concat(outcomes, "\n"))
   end)
 
