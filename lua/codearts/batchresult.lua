@@ -161,15 +161,15 @@ local function outcome(res, err)
   return res, err
 end
 
---- A call of operation row for the caller's list: options and items read
--- once and checked before anything is sent.  With opts.callback (Neovim),
--- it returns true at once and the answer goes to the callback.
 --- text as the client shows what it did not write (exchange.shown), for
 -- nvim.run_async's INTERNAL errors.
 local function shown_by(priv)
   return function(text) return exchange.shown(priv.creds.keyring, text, exchange.MESSAGE_BYTES) end
 end
 
+--- A call of operation row for the caller's list: options and items read
+-- once and checked before anything is sent.  With opts.callback (Neovim),
+-- it returns true at once and the answer goes to the callback.
 local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = call_options(priv, opts) end

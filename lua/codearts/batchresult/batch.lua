@@ -22,8 +22,8 @@ local now = core.now
 --   be sent again is built at once (which fails, and goes to done), and
 --   the attempts in flight end as they do.
 -- Returns true when every job finished, false when stopped or when the
--- transport says it was closed; either way nothing is left in flight.  What build or
--- done raises goes on up: the caller cancels the transport.
+-- transport says it was closed; either way nothing is left in flight.
+-- What build or done raises goes on up: the caller cancels the transport.
 function M.run(t, jobs, concurrency, call)
   local fresh, in_flight, by_token = 1, 0, {}
   local delayed = {} -- { job, due } of jobs waiting to be sent again

@@ -391,11 +391,6 @@ function Call:disagreement(claims, own, answered)
   end
 end
 
---- Every item accounted for, as the batches stand: the items' answers in
--- the items' order with .missing (items whose batch was answered without
--- them); or, with first_err, nil, first_err with err.results (the same,
--- for what did arrive) and err.unanswered (items of failed batches, and
--- of batches in flight or never sent).
 --- How many of the call's batches were sent, and how many of those failed.
 function Call:batch_counts()
   local sent = 0
@@ -405,6 +400,11 @@ function Call:batch_counts()
   return sent, self.failed
 end
 
+--- Every item accounted for, as the batches stand: the items' answers in
+-- the items' order with .missing (items whose batch was answered without
+-- them); or, with first_err, nil, first_err with err.results (the same,
+-- for what did arrive) and err.unanswered (items of failed batches, and
+-- of batches in flight or never sent).
 function Call:account(first_err)
   local row, uflat, jobs, found = self.row, self.uflat, self.jobs, self.found
   local out, missing, unanswered = new_table(self.count, 1), {}, {}

@@ -24,18 +24,14 @@ local QUOTED_BYTES = 1024
 -- keyring (a core.keyring, or anything with its redact), the string is
 -- redacted before it is quoted: quoting doubles each backslash, which
 -- turns a secret's escaped form (\u0073, \/) into one no redactor reads
--- as that secret.  Quoting also writes a control character as an escape
--- (\9), where a message's one line (Error.one_line) would have made it a
--- space: a secret with spaces, sent with tabs for them, is whole only
--- there, so when that line shows one, the line is what is quoted.
+-- as that secret.  (A secret with spaces, sent with tabs for them, is
+-- found as it came: the redactor reads a control character as a space,
+-- src/redact.h.)
 function M.quoted(v, keyring)
   if type(v) ~= "string" then return type(v) end
   local shown, cut
   if keyring then
     shown, cut = keyring:redact(v, QUOTED_BYTES)
-    local line = Error.one_line(shown)
-    local redacted = keyring:redact(line)
-    if redacted ~= line then shown = redacted end
   else
     shown, cut = v:sub(1, QUOTED_BYTES), #v > QUOTED_BYTES
   end
