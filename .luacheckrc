@@ -2,7 +2,7 @@
 -- the Lua it runs on and the globals its host provides; nothing is waived
 -- without a reason beside it.
 
--- The library, the specs and the tools run on Lua 5.1, 5.3, 5.4 and LuaJIT:
+-- The library, the specs and the tools run on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT:
 -- any of their standard globals may be read (guarded, as `table.unpack or
 -- unpack`).
 std = "max"

@@ -1,13 +1,13 @@
 # codearts-batchresult
 #   make                 build the C module for Lua $(LUA_VERSION) into build/$(LUA_VERSION)/
-#   make test            the busted suite under Lua 5.4, 5.1, 5.3 and LuaJIT
+#   make test            the busted suite under Lua 5.4, 5.1, 5.3, 5.2 and LuaJIT
 #                        (installs missing Debian packages first; TEST_LUAS=5.4 for one)
 #   make demo            start the local stand-in, run examples/query.lua against it
 #                        (installs the missing Debian packages it needs first)
 #   make bench           speed figures, each beside its comparison
 #   make lint            luacheck over the Lua, cppcheck and clang-tidy over src/
 #   make rock            the source rock of the release rockspec, from its tag (README: Releasing)
-#   make LUA_VERSION=5.1|5.3|5.4|jit   pick the Lua to build for
+#   make LUA_VERSION=5.1|5.2|5.3|5.4|jit   pick the Lua to build for
 
 LUA_VERSION ?= 5.4
 
@@ -155,7 +155,7 @@ deps-bench:
 # The whole suite under every Lua the users have.  LuaJIT's module is also
 # the one nginx and Neovim load, so it is built whatever TEST_LUAS says.
 # TEST_JOBS suites run at once (scripts/test.sh).
-TEST_LUAS ?= 5.4 5.1 5.3 jit
+TEST_LUAS ?= 5.4 5.1 5.3 5.2 jit
 TEST_JOBS ?= 2
 lua_of = $(if $(filter jit,$(1)),luajit,lua$(1))
 

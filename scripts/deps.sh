@@ -4,8 +4,8 @@
 # script names them and fails.  Where there is no dpkg-query (not Debian),
 # it names what the sets hold, Debian's names, and leaves the check to the
 # build.  Usage: deps.sh build [luas] [demo] [test] [bench] [check] [fuzz] [lint]
-# (build: for the Lua LUA_VERSION names, 5.1, 5.3, 5.4 or jit, default 5.4,
-# or none when the caller names its own headers (LUA_INCDIR); luas: all four).
+# (build: for the Lua LUA_VERSION names, 5.1, 5.2, 5.3, 5.4 or jit, default 5.4,
+# or none when the caller names its own headers (LUA_INCDIR); luas: all five).
 #
 # a|b: either package will do.  Debian's luajit and the luajit2 fork
 # conflict, and a machine may have either (Neovim runs on both): the one
@@ -23,7 +23,7 @@ lua_pkgs() {
     esac
 }
 build="$(lua_pkgs "${LUA_VERSION:-5.4}") libcurl4-openssl-dev libcjson-dev libssl-dev pkg-config make gcc"
-luas="$(lua_pkgs 5.4) $(lua_pkgs 5.1) $(lua_pkgs 5.3) $(lua_pkgs jit)"
+luas="$(lua_pkgs 5.4) $(lua_pkgs 5.1) $(lua_pkgs 5.3) $(lua_pkgs 5.2) $(lua_pkgs jit)"
 # make demo's stand-in (spec/standin/server.lua) runs on LuaJIT with these.
 demo="luajit2|luajit lua-http lua-luaossl lua-cjson"
 test="lua-busted luarocks lua-http lua-luaossl lua-cjson curl openssl ca-certificates nginx libnginx-mod-http-lua neovim git

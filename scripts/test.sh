@@ -1,28 +1,30 @@
 #!/bin/sh
 # make test: the whole busted suite under each Lua given, then one plain
 # "N passed, N failed" line for them all.  Usage: test.sh LUA... (e.g.
-# lua5.4 lua5.1 lua5.3 luajit; the module for each must be built).
+# lua5.4 lua5.1 lua5.3 lua5.2 luajit; the module for each must be built).
 #
 # TEST_JOBS (default 2) suites run at once: each spends most of its time
 # waiting on its servers and timers, so two share a 2-core machine at
-# little cost to either.  The Luas are dealt out to that many lanes in the
-# order given, each lane running its own in turn; a suite's output is
-# printed whole once it ends (with TEST_JOBS=1, as it runs).
+# little cost to either.  That many lanes each take the next Lua not yet
+# taken, in the order given, whenever they are free (Lua 5.4's suite is
+# the longest: it alone runs the once-only specs); the output is printed
+# whole once all end (with TEST_JOBS=1, as it runs).
 #
 # Each failure is printed again at the very end (or, when busted died
 # before its summary, its last lines), so that a log cut to its tail (as
 # CI's is) still names it.
 set -u
 
-# A lane: the suites of the Luas whose place in the list (from 0) is
-# LANE modulo JOBS, in turn, each's output into DIR/<place from 1>.out.
+# A lane: the suite of each Lua it takes, in turn, its output into
+# DIR/<place from 1>.out.  A lane takes a Lua by making DIR/<place>.taken,
+# which only one mkdir can do.
 if [ "${1:-}" = --lane ]; then
-    lane=$2 jobs=$3 dir=$4
-    shift 4
+    dir=$2
+    shift 2
     i=0
     for lua in "$@"; do
         i=$((i + 1))
-        [ $(((i - 1) % jobs)) -eq "$lane" ] || continue
+        mkdir "$dir/$i.taken" 2>/dev/null || continue
         echo "== $lua: started ($(date +%H:%M:%S))"
         busted --lua="$lua" spec >"$dir/$i.out" 2>&1
         echo "== $lua: done ($(date +%H:%M:%S))"
@@ -61,7 +63,7 @@ if [ "$jobs" -eq 1 ] || [ $# -le 1 ]; then
 else
     lane=0
     while [ "$lane" -lt "$jobs" ]; do
-        setsid -w sh "$0" --lane "$lane" "$jobs" "$dir" "$@" &
+        setsid -w sh "$0" --lane "$dir" "$@" &
         lanes="$lanes $!"
         lane=$((lane + 1))
     done

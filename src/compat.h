@@ -1,4 +1,4 @@
-/* Static shims over the Lua 5.1 / LuaJIT / 5.3 / 5.4 C APIs.
+/* Static shims over the Lua 5.1 / LuaJIT / 5.2 / 5.3 / 5.4 C APIs.
  *
  * Everything here is static and named cab_*: the module must define and
  * export no lua_* or luaL_* symbol of its own, or it would clash with the
