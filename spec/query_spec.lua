@@ -37,13 +37,18 @@ describe("client:query against the stand-in", function()
     assert.are.equal(1, server:stats().ok)
   end)
 
-  it("sends with libcurl where ngx.get_phase exists but no cosockets do (ngx.run_worker_thread's Lua)", function()
-    rawset(_G, "ngx", { get_phase = function() return "content" end })
-    local ok, results, err = pcall(function() return client():query(seed_pairs()) end)
-    rawset(_G, "ngx", nil)
-    assert.is_true(ok, tostring(results))
-    assert.is_nil(err)
-    assert.are.same(expected(seed_pairs()), results)
+  it("sends with libcurl where ngx.get_phase exists but no cosockets do (ngx.run_worker_thread's Lua), "
+    .. "or an ngx table is not ngx_lua's (no ngx.config.ngx_lua_version)", function()
+    local function phase() return "content" end
+    for _, fake in ipairs({ { get_phase = phase }, { get_phase = phase, socket = {} },
+                            { get_phase = phase, socket = {}, config = {} } }) do
+      rawset(_G, "ngx", fake)
+      local ok, results, err = pcall(function() return client():query(seed_pairs()) end)
+      rawset(_G, "ngx", nil)
+      assert.is_true(ok, tostring(results))
+      assert.is_nil(err)
+      assert.are.same(expected(seed_pairs()), results)
+    end
   end)
 
   it("leaves no C1 control (U+009B is a terminal's CSI) in an error's message", function()

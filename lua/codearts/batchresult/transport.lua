@@ -5,17 +5,10 @@
 -- offers the calls documented at the top of transport/curl.lua.
 local Error = require "codearts.batchresult.error"
 local curl = require "codearts.batchresult.transport.curl"
+local ngx_transport = require "codearts.batchresult.transport.ngx"
 local nvim = require "codearts.batchresult.transport.nvim"
 
 local M = {}
-
---- Whether this is nginx with ngx_lua (OpenResty or a distribution's),
--- with its cosockets: ngx.run_worker_thread's Lua has ngx.get_phase but
--- no ngx.socket, and there libcurl may block, as that thread is for.
-local function in_nginx()
-  local ngx = rawget(_G, "ngx")
-  return type(ngx) == "table" and type(ngx.get_phase) == "function" and type(ngx.socket) == "table"
-end
 
 --- The transport for one call of client (its private state), or nil,
 -- err.  The call owns it and closes it when it ends.  libcurl's comes from
@@ -28,10 +21,9 @@ function M.for_call(client, async)
   -- (closed by a finalizer since the method began)
   if client.closed then return nil, Error.closed() end
   local cfg = client.cfg
-  local name = cfg.transport or (in_nginx() and "ngx") or "curl"
+  local name = cfg.transport or (ngx_transport.inside_nginx() and "ngx") or "curl"
   local t, kind, msg, option
   if name == "ngx" then
-    local ngx_transport = require "codearts.batchresult.transport.ngx"
     local ok, why = ngx_transport.available()
     if ok then ok, why = ngx_transport.yieldable() end
     if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end

@@ -44,7 +44,9 @@ local YIELDABLE = {
 }
 
 --- Whether this code runs inside nginx's Lua VM (ngx_lua or the resty
--- CLI), where a call must not block.
+-- CLI), where a call must not block: the transport a call picks when the
+-- client names none.  ngx.run_worker_thread's Lua has ngx.get_phase but
+-- no ngx.socket, and there libcurl may block, as that thread is for.
 function M.inside_nginx()
   local ngx = rawget(_G, "ngx")
   return type(ngx) == "table" and type(ngx.get_phase) == "function"
