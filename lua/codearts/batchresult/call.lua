@@ -472,6 +472,8 @@ function M.run(client, row, flat, n, o, hold)
     return c:dry_run()
   end
   local t, terr = transport.for_call(client, o.callback ~= nil)
+  -- (an option the transport refuses: bad input, so no accounting)
+  if not t and terr.code == "INVALID_ARGUMENT" then return nil, terr end
   if hold then hold.t = t end
   -- De-duplicating and batching many items takes a while: Ctrl-C there
   -- ends the call with every item accounted for (none sent), as it does
