@@ -1288,6 +1288,12 @@ describe("codearts-batchresult", function()
       assert.truthy(r.err:find("--token-file - holds more than one line", 1, true), cli.describe(r))
       assert.are.equal(1, select(2, r.err:gsub("\n", ""))) -- one line, which shows no token
       assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true))
+      -- a token the library refuses: named by its flag, as every refused value is
+      for _, bad in ipairs({ "abc\1def", "   " }) do
+        r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = bad })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find("token .* %(%-%-token%-file%)\n$"), r.err)
+      end
       -- The token pasted into a flag the library refuses, before there is
       -- a client: the message quotes the flag's value, redacted
       for _, flag in ipairs({ "--endpoint", "--region", "--ca-file", "--project-id" }) do

@@ -153,13 +153,13 @@ local function read_items(a, sys, from, redact)
   return items
 end
 
--- The flag that sets each of the library's options (the key of its value
--- in the parsed arguments too), to name the flag when the library refuses
--- a value.
+-- The flag that sets each of the library's options, to name the flag when
+-- the library refuses a value.  The key of the flag's value in the parsed
+-- arguments is the flag's name, "_" for "-" (argparse's rule).
 local FLAGS = {
   batch_size = "--batch-size", concurrency = "--concurrency", timeout = "--timeout",
   max_retries = "--max-retries", ca_file = "--ca-file", project_id = "--project-id",
-  endpoint = "--endpoint", region = "--region", deadline = "--deadline",
+  endpoint = "--endpoint", region = "--region", deadline = "--deadline", token = "--token-file",
 }
 
 --- A refusal of the library's, with the flag that set the value it is
@@ -171,7 +171,7 @@ local FLAGS = {
 local function refused(err, a)
   local option = err.option
   local flag = type(option) == "string" and FLAGS[option]
-  if flag and a[option] ~= nil then return ("%s (%s)"):format(tostring(err), flag) end
+  if flag and a[flag:sub(3):gsub("-", "_")] ~= nil then return ("%s (%s)"):format(tostring(err), flag) end
   return tostring(err)
 end
 
