@@ -51,7 +51,7 @@ typedef enum {
     CAB_SIGN_BAD_PATH,         /* not starting with '/', or holding '?', '#' or a control character */
     CAB_SIGN_BAD_QUERY,        /* starting with '?', or holding '#' or a control character */
     CAB_SIGN_BAD_HEADER_NAME,  /* empty, or not an HTTP token */
-    CAB_SIGN_BAD_HEADER_VALUE, /* holds CR, LF or NUL */
+    CAB_SIGN_BAD_HEADER_VALUE, /* holds a control character other than a tab, or white space beyond ASCII at an end */
     CAB_SIGN_DUP_HEADER,       /* the same name twice, ignoring case */
     CAB_SIGN_TOO_MANY_HEADERS, /* more than CAB_MAX_HEADERS (limit.h) */
     CAB_SIGN_NO_DATE,          /* no X-Sdk-Date among the headers */

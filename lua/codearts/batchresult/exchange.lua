@@ -82,9 +82,10 @@ end
 -- secret of the client, in any form, redacted (in C, where the SK is),
 -- then cut to at most limit bytes, with "…" when it was cut, on one line
 -- (each run of control characters, a terminal's escapes too, a space).
--- That may join pieces of a secret that control characters kept apart (a
--- secret with spaces, sent with tabs for them), so the line is redacted
--- again.
+-- That may join pieces of a secret that runs of control characters kept
+-- apart (a secret with spaces, sent with "\r\n" for them: the redactor
+-- reads one control character as a space, not a run), so the line is
+-- redacted again.
 function M.shown(keyring, text, limit)
   local s, cut = keyring:redact(text, limit)
   -- (cut again to limit: a secret whole again may be shorter than its marker)
