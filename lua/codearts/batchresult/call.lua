@@ -88,13 +88,13 @@ local function request(client, row, uflat, job)
     if not body then return nil, Error.new("INTERNAL", why) end
     job.body = body
   end
-  local query = row.query and row.query(uflat, job.first, job.last) or ""
   local path = client.paths[row]
   if not path then
     path = operations.path(row, client.endpoint.project_id)
     client.paths[row] = path
   end
-  return exchange.build(client.endpoint, client.creds, row.method, path, query, job.body, os.time() + client.skew)
+  -- (no operation has a query string)
+  return exchange.build(client.endpoint, client.creds, row.method, path, "", job.body, os.time() + client.skew)
 end
 
 -- A call in flight: what batch.run drives (build, done, stopped, draining).

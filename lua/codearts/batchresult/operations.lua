@@ -5,8 +5,6 @@
 --   name        the API's own name, for messages
 --   method      the HTTP method
 --   path        the path, with {project_id} standing for the client's
---   query       (optional) function(flat, first, last) -> the query string
---               (percent-encoded, no "?"); none when absent
 --   what        how messages name the caller's list ("pairs[2]…")
 --   fields      an item's id fields; also the batch key: answers are
 --               matched to the items they are for by these, and items
@@ -28,7 +26,8 @@
 --
 -- Adding an operation (say ShowPipelineRunDetail, a GET with a query
 -- string) takes a row here and, for a new body or answer shape, its codec
--- in src/codec.c bound in src/core_codec.c.
+-- in src/codec.c bound in src/core_codec.c; a query string, a field of
+-- the row that call.lua's request reads (none has one yet).
 local core = require "codearts.batchresult.core"
 local results = require "codearts.batchresult.results"
 

@@ -251,7 +251,6 @@ end
 -- not a number (a list of one repeated number counts as that number, as
 -- RFC 9110 8.6 allows).  A length of more than 15 digits, past what a
 -- double holds exactly, is math.huge: over any limit, as libcurl takes it.
--- The resty.http adapter reads lengths with it too.
 local function content_length(value)
   local n
   for item in (value .. ","):gmatch("([^,]*),") do
@@ -264,7 +263,6 @@ local function content_length(value)
   end
   return #n <= 15 and (tonumber(n) or 0) or math.huge, n
 end
-M.content_length = content_length
 
 --- A field line's name, in lower case, and its value, trimmed; nil when
 -- the line is no "name: value", its name a token (RFC 9110 5.1): libcurl
