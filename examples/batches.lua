@@ -6,7 +6,9 @@
 --   lua5.4 examples/batches.lua < runs.txt
 local br = require "codearts.batchresult"
 
-local client = assert(br.new { region = "cn-north-4" })
+-- (error(tostring(err)), not assert: Lua 5.1's assert takes no table)
+local client, why = br.new { region = "cn-north-4" }
+if not client then error(tostring(why), 0) end
 
 local all_pairs = {}
 for line in io.lines() do

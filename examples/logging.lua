@@ -5,7 +5,7 @@
 local br = require "codearts.batchresult"
 
 -- readme:begin logging
-local client = br.new {
+local client, why = br.new {
   region = "cn-north-4",
   logger = function(e)
     io.stderr:write(("%s %s attempt %d: %s %.3fs %s\n"):format(e.method, e.url, e.attempt,
@@ -13,7 +13,10 @@ local client = br.new {
   end,
 }
 -- readme:end logging
-assert(client:query {
+-- (error(tostring(err)), not assert: Lua 5.1's assert takes no table)
+if not client then error(tostring(why), 0) end
+local results, err = client:query {
   { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db", pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" },
-})
+}
 client:close()
+if not results then error(tostring(err), 0) end

@@ -5,13 +5,16 @@
 --   lua5.4 examples/prepare.lua
 local br = require "codearts.batchresult"
 
-local client = assert(br.new { region = "cn-north-4" })
+-- (error(tostring(err)), not assert: Lua 5.1's assert takes no table)
+local client, why = br.new { region = "cn-north-4" }
+if not client then error(tostring(why), 0) end
 local runs = {
   { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db", pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" },
 }
 
 -- readme:begin prepare
-local req = assert(client:prepare(runs))
+local req, refused = client:prepare(runs)
+if not req then error(tostring(refused), 0) end
 -- Sent here by the curl CLI, its options in a private file (os.tmpname
 -- makes it mode 0600) so that no credential shows in the process list;
 -- -q: those options only, not ~/.curlrc's too.

@@ -110,6 +110,20 @@ describe("examples/", function()
       .. "\nasked again:\t" .. #queued .. "\n$"), out)
   end)
 
+  it("each says why it could not make its client or call, on every Lua (5.1's assert takes no error table)",
+    function()
+      for _, path in ipairs({ "examples/batches.lua", "examples/prepare.lua", "examples/logging.lua" }) do
+        local out, ok, err = child.run_file(path, user_env(server, { HUAWEICLOUD_SDK_SK = false }), "/dev/null")
+        assert.is_false(ok, path)
+        assert.truthy(err:find("INVALID_ARGUMENT: .*HUAWEICLOUD_SDK_SK"), path .. ": " .. out .. err)
+      end
+      -- a call that fails: the server's refusal, whole
+      local out, ok, err = child.run_file("examples/logging.lua", user_env(server, { HUAWEICLOUD_SDK_SK = "wrong" }))
+      assert.is_false(ok)
+      assert.truthy(err:find("APIGW.0301 (HTTP 401): ", 1, true), out .. err)
+      assert.are.equal(0, server:stats().ok)
+    end)
+
   it("prepare.lua signs, sends with the curl CLI, and decodes", function()
     local out = run_example(server, "examples/prepare.lua")
     assert.are.equal(1, server:stats().requests)

@@ -138,6 +138,8 @@ describe("client:query against the stand-in", function()
       assert.is_false(err.retryable)
       assert.truthy(tostring(err):find("^APIGW%.0301 %(HTTP 401%): Incorrect IAM authentication information"))
       assert.truthy(tostring(err):find("[request " .. err.request_id .. "]", 1, true))
+      -- joined by .. as tostring shows it, on either side
+      assert.are.equal("failed: " .. tostring(err) .. "!", "failed: " .. err .. "!")
       assert.is_true(br.Error.is(err))
       assert.is_false(br.Error.is({ code = "APIGW.0301" }))
     end)

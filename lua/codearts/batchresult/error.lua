@@ -9,7 +9,8 @@
 --   status      the HTTP status, or nil when no answer came
 --   request_id  X-Request-Id of the answer, or nil
 --   retryable   whether the same request may succeed later
--- tostring(err) reads: CODE (HTTP 401): message [request 5f1…]
+-- tostring(err) reads: CODE (HTTP 401): message [request 5f1…], and
+-- "failed: " .. err joins that text.
 local Error = {}
 Error.__index = Error
 
@@ -29,6 +30,10 @@ function Error.__tostring(e)
   s = s .. ": " .. e.message
   if e.request_id then s = s .. " [request " .. e.request_id .. "]" end
   return s
+end
+
+function Error.__concat(a, b)
+  return tostring(a) .. tostring(b)
 end
 
 --- Makes an error; fields (optional) adds status, request_id, retryable.
