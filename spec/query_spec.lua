@@ -600,6 +600,13 @@ describe("client:query against the stand-in", function()
 
     it("a non-table", function() refused("pairs", "got string") end)
     it("an empty list", function() refused({}, "empty") end)
+    it("one pair not in a list, or a list of other keys: empty, saying what it holds", function()
+      refused({ pipeline_id = good, pipeline_run_id = good },
+        "pairs is empty (it is one item, not a list of them: give { { pipeline_id = …, … } })")
+      refused({ first = { pipeline_id = good, pipeline_run_id = good } }, "pairs is empty (it holds keys other than 1..n)")
+      local _, err = client():run({ a = good })
+      assert.are.equal("pipeline_ids is empty (it holds keys other than 1..n)", err.message)
+    end)
     it("an item that is not a table", function() refused({ 42 }, "pairs[1] must be a table") end)
     it("a missing field", function()
       refused({ { pipeline_id = good, pipeline_run_id = good }, { pipeline_id = good } },

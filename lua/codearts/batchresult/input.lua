@@ -47,6 +47,16 @@ local function raw_note(t)
   return ""
 end
 
+--- What an empty list holds instead of items 1..n, for its message:
+-- often one item given without the list around it.
+local function not_items_note(list, row)
+  if next(list) == nil then return "" end
+  if not row.bare and rawget(list, row.fields[1]) ~= nil then
+    return " (it is one item, not a list of them: give { { " .. row.fields[1] .. " = …, … } })"
+  end
+  return " (it holds keys other than 1..n)"
+end
+
 --- An option's name as a message shows it, without running any code of
 -- the caller's: tostring would call a table key's __tostring (which may
 -- also raise, or return no string).
@@ -119,7 +129,10 @@ function M.items(list, row, keyring)
     flat, n, field, problem, value, item = core.read_items(list, (table.unpack or unpack)(row.fields))
   end
   if flat then
-    if n == 0 then return nil, Error.invalid(what .. " is empty" .. raw_note(list)) end
+    if n == 0 then
+      local note = raw_note(list)
+      return nil, Error.invalid(what .. " is empty" .. (note ~= "" and note or not_items_note(list, row)))
+    end
     return flat, n
   end
   local i = n
