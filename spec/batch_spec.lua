@@ -88,6 +88,9 @@ describe("client:query with many pairs", function()
     assert.are.equal(248, #results)
     assert.are.same({ list[7], list[180] }, results.missing)
     assert.is_nil(results:find(list[7].pipeline_run_id))
+    -- and tostring's first line says so; a set made from it has no missing
+    assert.truthy(tostring(results):find("^248 results: [^\n]*; 2 not reported\n"), tostring(results))
+    assert.truthy(tostring(results:where {}):find("^248 results: [^\n;]*\n"))
   end)
 
   it("counts in err.batches the batches that were sent", function()

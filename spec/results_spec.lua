@@ -129,13 +129,13 @@ describe("R.wrap and R.is", function()
 
   it("raises on what is not an array of results", function()
     assert.has_error(function() R.wrap("results") end,
-      "codearts.batchresult.results: wrap: expected an array of results, got string")
+      "codearts.batchresult: wrap: expected an array of results, got string")
     assert.has_error(function() R.wrap(setmetatable({}, {})) end,
-      "codearts.batchresult.results: wrap: the array already has a metatable")
+      "codearts.batchresult: wrap: the array already has a metatable")
     assert.has_error(function() R.wrap({ {}, "x" }) end,
-      "codearts.batchresult.results: wrap: element 2 is a string, not a result table")
+      "codearts.batchresult: wrap: element 2 is a string, not a result table")
     assert.has_error(function() R.summary({ 1, 2 }) end,
-      "codearts.batchresult.results: summary: element 1 is a number, not a result table")
+      "codearts.batchresult: summary: element 1 is a number, not a result table")
   end)
 
   it("raises naming the method when a set was given an element that is no result table", function()
@@ -149,12 +149,12 @@ describe("R.wrap and R.is", function()
       local rs = R.wrap({ {}, {} })
       rs[2] = 5
       assert.has_error(function() call(rs) end,
-        "codearts.batchresult.results: rs:" .. name .. ": element 2 is a number, not a result table")
+        "codearts.batchresult: results:" .. name .. ": element 2 is a number, not a result table")
     end
     local rs = R.wrap({ {} })
     rs[1] = "x"
     assert.has_error(function() return tostring(rs) end,
-      "codearts.batchresult.results: tostring: element 1 is a string, not a result table")
+      "codearts.batchresult: tostring: element 1 is a string, not a result table")
   end)
 
   it("tells sets from everything else", function()
@@ -369,7 +369,7 @@ describe("rs:where", function()
 
   it("raises on a reason_kind that does not exist", function()
     assert.has_error(function() rs:where { reason_kind = "queue" } end,
-      "codearts.batchresult.results: where: unknown reason_kind 'queue'"
+      "codearts.batchresult: where: unknown reason_kind 'queue'"
         .. " (expected banned, queued, change_request or other)")
     assert.has_error(function() rs:where { reason_kind = 1 } end)
   end)
@@ -400,7 +400,7 @@ describe("rs:where", function()
   end)
 
   it("raises on a filter that is neither a function nor a table", function()
-    local msg = "codearts.batchresult.results: where: filter must be a function or a table of field = value, got "
+    local msg = "codearts.batchresult: where: filter must be a function or a table of field = value, got "
     assert.has_error(function() rs:where() end, msg .. "nil")
     assert.has_error(function() rs:where("START_FAILED") end, msg .. "string")
     assert.has_error(function() rs:where(1) end, msg .. "number")
@@ -409,7 +409,7 @@ describe("rs:where", function()
 
   it("raises on a key that is not a field name", function()
     assert.has_error(function() rs:where { "START_FAILED" } end,
-      "codearts.batchresult.results: where: filter keys must be field names, got a number key")
+      "codearts.batchresult: where: filter keys must be field names, got a number key")
   end)
 
   it("chains", function()
@@ -489,7 +489,7 @@ describe("rs:group_by", function()
   it("raises on a key that is neither a name nor a function", function()
     local rs = R.wrap(example())
     assert.has_error(function() rs:group_by() end,
-      "codearts.batchresult.results: group_by: key must be a field name or a function, got nil")
+      "codearts.batchresult: group_by: key must be a field name or a function, got nil")
     assert.has_error(function() rs:group_by(1) end)
   end)
 end)
@@ -629,7 +629,7 @@ describe("summary", function()
 
   it("raises on what is not a table", function()
     assert.has_error(function() R.summary(nil) end,
-      "codearts.batchresult.results: summary: expected an array of results, got nil")
+      "codearts.batchresult: summary: expected an array of results, got nil")
   end)
 end)
 
@@ -753,9 +753,9 @@ describe("result sets", function()
   it("raise when a method is called with a dot", function()
     local rs = R.wrap(example())
     assert.has_error(function() rs.failed() end,
-      "codearts.batchresult.results: call rs:failed(…) with a colon, on a result set")
+      "codearts.batchresult: call results:failed(…) with a colon, on a result set")
     assert.has_error(function() rs.where { status = "START_FAILED" } end,
-      "codearts.batchresult.results: call rs:where(…) with a colon, on a result set")
+      "codearts.batchresult: call results:where(…) with a colon, on a result set")
     assert.has_error(function() rs.summary(example()) end)
   end)
 end)

@@ -38,7 +38,7 @@ local type, next, ipairs, tostring, error, getmetatable, setmetatable, rawget =
   type, next, ipairs, tostring, error, getmetatable, setmetatable, rawget
 local concat, sort, rep = table.concat, table.sort, string.rep
 
-local PREFIX = "codearts.batchresult.results: "
+local PREFIX = "codearts.batchresult: "
 
 local SUCCESS, FAILED = "START_SUCCESS", "START_FAILED"
 
@@ -219,9 +219,9 @@ end
 -- caller has put something other than a result table in.
 local function check_self(self, name)
   if getmetatable(self) ~= Set then
-    error(PREFIX .. "call rs:" .. name .. "(…) with a colon, on a result set", 3)
+    error(PREFIX .. "call results:" .. name .. "(…) with a colon, on a result set", 3)
   end
-  only_tables(self, "rs:" .. name, 4)
+  only_tables(self, "results:" .. name, 4)
 end
 
 --- A new set of the results for which keep(r) is true, in order.
@@ -485,13 +485,22 @@ local function pad(s, w)
   return s .. rep(" ", w - width(s))
 end
 
---- The header: "6 results: 3 START_SUCCESS, 3 START_FAILED".  The
--- documented statuses come first, any others after them in sorted order,
--- results without a status last as "no status".
+--- How many of the items asked the server did not report (the set's
+-- missing list, which only a call's own set has), for the header.
+local function not_reported(self)
+  local missing = rawget(self, "missing")
+  local n = type(missing) == "table" and #missing or 0
+  return n > 0 and ("; " .. n .. " not reported") or ""
+end
+
+--- The header: "6 results: 3 START_SUCCESS, 3 START_FAILED", then
+-- "; 1 not reported" when the server left out items it was asked about.
+-- The documented statuses come first, any others after them in sorted
+-- order, results without a status last as "no status".
 local function header(self)
   local n = #self
   local head = n .. (n == 1 and " result" or " results")
-  if n == 0 then return head end
+  if n == 0 then return head .. not_reported(self) end
   local counts, others, none = {}, {}, 0
   for i = 1, n do
     local s = self[i].status
@@ -512,7 +521,7 @@ local function header(self)
   if counts[FAILED] then parts[#parts + 1] = counts[FAILED] .. " " .. FAILED end
   for _, s in ipairs(others) do parts[#parts + 1] = counts[s] .. " " .. s end
   if none > 0 then parts[#parts + 1] = none .. " no status" end
-  return head .. ": " .. concat(parts, ", ")
+  return head .. ": " .. concat(parts, ", ") .. not_reported(self)
 end
 
 --- tostring(rs): a header with the count, then one line per result, in
