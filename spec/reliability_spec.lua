@@ -220,6 +220,9 @@ describe("retries", function()
     assert.is_true(core.now() - t0 < 1.5)
     -- said as the deadline's, not as a timeout nobody set
     assert.are.equal("TIMEOUT: the call's deadline of 0.5s passed before the answer came", tostring(err2))
+    -- in whole milliseconds, rounded up, as times are kept
+    local _, err3 = client_of(server):query(seed_pairs(), { deadline = 1e-6 })
+    assert.truthy(tostring(err3):find("^TIMEOUT: the call's deadline of 0%.001s passed"), tostring(err3))
   end)
 end)
 

@@ -97,6 +97,12 @@ local function request(client, row, uflat, job)
   return exchange.build(client.endpoint, client.creds, row.method, path, "", job.body, os.time() + client.skew)
 end
 
+--- "the call's deadline of 0.5s passed", the deadline as README says
+-- times are kept: whole milliseconds, rounded up (1e-06 reads 0.001s).
+local function deadline_passed(o)
+  return ("the call's deadline of %gs passed"):format(math.ceil(o.deadline * 1000) / 1000)
+end
+
 -- A call in flight: what batch.run drives (build, done, stopped, draining).
 local Call = {}
 Call.__index = Call
@@ -159,7 +165,7 @@ function Call:build(job)
   if self.deadline then
     local left = self.deadline - now()
     if left <= 0 then
-      return nil, Error.new("TIMEOUT", ("the call's deadline of %gs passed"):format(self.o.deadline))
+      return nil, Error.new("TIMEOUT", deadline_passed(self.o))
     end
     job.by_deadline = left < timeout
     timeout = math.min(timeout, left)
@@ -228,7 +234,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   -- An attempt the deadline cut short that times out as the deadline
   -- passes (not connecting, say, earlier) is the deadline's doing.
   if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
-    msg = ("the call's deadline of %gs passed before the answer came"):format(o.deadline)
+    msg = deadline_passed(o) .. " before the answer came"
   end
   local answers, err = exchange.outcome(res, kind, msg, row, keyring, cut)
   local again, clock_set
