@@ -1,5 +1,9 @@
--- br.decode: answer bodies into result tables.
+-- br.decode: answer bodies into result tables, and an answer that is an
+-- error into the client's error for it.
 local br = require "codearts.batchresult"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+local child = require "spec.support.child"
 
 -- The reference page's example response, as documented (on one line, as the page has it).
 -- luacheck: push no max line length
@@ -223,9 +227,190 @@ describe("br.decode", function()
       :find("result[1].pipeline_id", 1, true))
   end)
 
-  it("refuses a body that is not a string", function()
-    local r, err = br.decode(nil)
+  -- (review: br.decode(1) returned INVALID_ARGUMENT, which README does not
+  -- promise it; the other helpers raise at misuse)
+  it("raises at a body that is not a string, or a status that is no HTTP status, naming br.decode", function()
+    local function raised(...)
+      local args = { n = select("#", ...), ... }
+      -- (not a tail call, so that the line that called it is named)
+      local ok, msg = pcall(function()
+        local r = br.decode((table.unpack or unpack)(args, 1, args.n))
+        return r
+      end)
+      assert.is_false(ok)
+      assert.truthy(msg:find("^spec/decode_spec%.lua:%d+: codearts%.batchresult: br%.decode's "), msg)
+      return msg
+    end
+    for _, v in ipairs({ 1, true, {} }) do
+      assert.truthy(raised(v):find("body must be a string, got " .. type(v), 1, true))
+    end
+    assert.truthy(raised(nil):find("body must be a string, got nil", 1, true))
+    local why = "status must be an HTTP status, a whole number from 100 to 599, got "
+    for _, v in ipairs({ 0, 99, 600, 401.5, -401, 1 / 0 }) do
+      assert.truthy(raised('{"result":[]}', v):find(why .. tostring(v), 1, true))
+    end
+    assert.truthy(raised('{"result":[]}', "401"):find(why .. "string", 1, true))
+    assert.truthy(raised('{"result":[]}', 0 / 0):find(why, 1, true))
+    -- a whole number as a float is that status
+    assert.are.same({}, assert(br.decode('{"result":[]}', 200.0)))
+    assert.are.equal("HTTP (HTTP 404): the server answered HTTP 404", tostring(select(2, br.decode("", 404.0))))
+  end)
+end)
+
+describe("br.decode of an answer that is an error", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  local creds = model.credentials.permanent
+  local WRONG_SK = { sk = "wrong/" .. creds.sk }
+
+  --- The body and the status the curl CLI got for request req, as README's
+  -- prepare example sends it.
+  local function curl(req)
+    local bodyfile = os.tmpname()
+    local f = assert(io.open(bodyfile, "wb"))
+    f:write(req.body)
+    f:close()
+    local cmd = { standin.clean_env .. "curl -q -sS --max-time 10 -X " .. req.method .. " -w '\\n%{http_code}'" }
+    for name, value in pairs(req.headers) do cmd[#cmd + 1] = "-H '" .. name .. ": " .. value .. "'" end
+    cmd[#cmd + 1] = "--data-binary @" .. bodyfile .. " '" .. req.url .. "'"
+    local p = io.popen(table.concat(cmd, " "))
+    local out = p:read("*a")
+    p:close()
+    os.remove(bodyfile)
+    local body, status = out:match("^(.*)\n(%d%d%d)$")
+    return assert(body, out), tonumber(status)
+  end
+
+  --- The request prepare gives a client with options opts (the stand-in's
+  -- own by default) for the seed's pairs.
+  local function prepared(opts)
+    local c = assert(br.new(server:options(opts)))
+    local req = assert(c:prepare(model.seed_query))
+    c:close()
+    return req
+  end
+
+  --- What err says that a body can say: each request is signed at its own
+  -- second, which the stand-in quotes (in the canonical request of a bad
+  -- signature), so that time is taken out of the message.
+  local function said(err)
+    return { code = err.code, status = err.status, retryable = err.retryable,
+             message = (err.message:gsub("%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ", "<time>")) }
+  end
+
+  -- (review: with a wrong SK the prepare example's br.decode said only
+  -- 'body has no "result"')
+  it("gives the API's error for what curl printed for a wrong SK, as a client's call does", function()
+    local body, status = curl(prepared(WRONG_SK))
+    assert.are.equal(401, status)
+    local r, err = br.decode(body)
     assert.is_nil(r)
-    assert.are.equal("INVALID_ARGUMENT", err.code)
+    assert.are.equal("APIGW.0301", err.code)
+    assert.truthy(err.message:find("^Incorrect IAM authentication information: verify aksk signature fail, "
+      .. "canonicalRequest: POST|/v5/"), err.message)
+    assert.are.same({ nil, nil, false }, { err.status, err.request_id, err.retryable })
+    -- with the status: what a client's call with the same SK got, but for
+    -- its X-Request-Id, which curl printed no more than a body has one
+    local c = assert(br.new(server:options(WRONG_SK)))
+    local _, call_err = c:query(model.seed_query, { max_retries = 0 })
+    c:close()
+    local _, with = br.decode(body, status)
+    assert.are.same(said(call_err), said(with))
+    assert.truthy(call_err.request_id)
+    assert.is_nil(with.request_id)
+    -- (and without it, the same but the status)
+    local shown = said(with)
+    shown.status = nil
+    assert.are.same(shown, said(err))
+  end)
+
+  it("gives APIGW.0303 for an expired X-Sdk-Date, with the server's message", function()
+    -- (signed anew at a time long past, as a request sent too late was)
+    local req = prepared()
+    req.headers.Authorization = nil
+    req.headers["X-Sdk-Date"] = "20200101T000000Z"
+    req.headers.Authorization = assert(br.sign({ method = req.method, path = req.url:match("^https?://[^/]+([^?]*)"),
+      query = "", headers = req.headers, body = req.body, ak = creds.ak, sk = creds.sk }))
+    local body, status = curl(req)
+    assert.are.equal(401, status)
+    for _, given in ipairs({ false, status }) do
+      local _, err = br.decode(body, given or nil)
+      assert.are.equal("APIGW.0303", err.code)
+      assert.are.equal(given or nil, err.status)
+      assert.truthy(err.message:find("^Incorrect app authentication information: signature expired, "
+        .. "signature time:20200101T000000Z,server time:%d+T%d+Z$"), err.message)
+    end
+  end)
+
+  it("with a status, gives what a client's call gives for a failure the server planned", function()
+    server:config({ fail_first = 1, fail_first_status = 503 })
+    local body, status = curl(prepared())
+    assert.are.equal(503, status)
+    -- (set again, the count starts again: the client's request fails alike)
+    server:config({ fail_first = 1, fail_first_status = 503 })
+    local c = assert(br.new(server:options()))
+    local _, call_err = c:query(model.seed_query, { max_retries = 0 })
+    c:close()
+    local want = said(call_err)
+    assert.are.same({ "DEVPIPE.00000500", 503, true }, { want.code, want.status, want.retryable })
+    -- (but retryable: whether to send again is the request's, which a body does not say)
+    want.retryable = false
+    assert.are.same(want, said(select(2, br.decode(body, status))))
+  end)
+
+  it("with a status, reads a body as a client reads an answer with that status", function()
+    local answer = curl(prepared())
+    assert.are.equal(6, #assert(br.decode(answer, 200)))
+    -- not 2xx: the API's error, or HTTP with the start of the body
+    local function err_of(body, status) return tostring(select(2, br.decode(body, status))) end
+    assert.are.equal('HTTP (HTTP 404): the server answered HTTP 404: ' .. answer:sub(1, 200) .. "…",
+      err_of(answer, 404))
+    assert.are.equal("HTTP (HTTP 502): the server answered HTTP 502: <html><body>Bad Gateway</body></html>",
+      err_of("<html><body>Bad Gateway</body></html>", 502))
+    assert.are.equal('APIGW.0301 (HTTP 401): the server answered HTTP 401: {"error_code":"APIGW.0301"}',
+      err_of('{"error_code":"APIGW.0301"}', 401))
+    -- 2xx: a result set or DECODE, an error body too, as a client's
+    assert.are.equal('DECODE (HTTP 200): body has no "result"',
+      err_of('{"error_code":"APIGW.0301","error_msg":"refused"}', 200))
+    -- the body's request id, also where it is no API error
+    local _, err = br.decode('{"error_code":"DEV.1","error_msg":"m","request_id":"r-1"}', 400)
+    assert.are.same({ "DEV.1", "m", 400, "r-1" }, { err.code, err.message, err.status, err.request_id })
+    _, err = br.decode('{"results":[],"request_id":"r-2"}', 200)
+    assert.are.same({ "DECODE", 200, "r-2" }, { err.code, err.status, err.request_id })
+  end)
+
+  it("without a status, gives only a body that is plainly an API error as one", function()
+    local function err_of(body) return tostring(select(2, br.decode(body))) end
+    assert.are.equal("DEV.00000001: m [request r-1]",
+      err_of('{"code":"DEV.00000001","message":"m","request_id":"r-1"}'))
+    -- no message, or a blank one, or no code: DECODE, not knowing the status
+    for _, body in ipairs({ '{"error_code":"APIGW.0301"}', '{"error_code":"APIGW.0301","error_msg":" \\t\\u0001"}',
+                            '{"error_msg":"refused"}', '{"error_code":7,"error_msg":"refused"}' }) do
+      assert.are.equal('DECODE: body has no "result"', err_of(body), body)
+    end
+    assert.are.equal("DECODE: invalid JSON near byte 1 of 13", err_of("<html></html>"))
+    -- a result set is one, whatever else it says
+    assert.are.equal(0, #assert(br.decode('{"result":[],"error_code":"APIGW.0301","error_msg":"refused"}')))
+  end)
+
+  it("hides the environment's secrets from the server's words", function()
+    server:config({ echo_first = 1, echo_form = "json" })
+    local body, status = curl(prepared())
+    assert.truthy(body:find(creds.sk, 1, true))
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      for _, status in ipairs({ false, 401 }) do
+        io.write(tostring(select(2, br.decode(os.getenv("BODY"), status or nil))), "\n")
+      end
+    ]], { HUAWEICLOUD_SDK_SK = creds.sk, BODY = body })
+    assert.is_true(ok, out)
+    assert.are.equal(401, status)
+    local plain, with = out:match("^(.-)\n(.-)\n$")
+    assert.truthy(plain:find("^APIGW%.0301: Incorrect IAM authentication information: the request "
+      .. "carried %[REDACTED%]"), out)
+    assert.truthy(with:find("^APIGW%.0301 %(HTTP 401%): Incorrect IAM authentication information: the request "
+      .. "carried %[REDACTED%]"), out)
+    assert.is_nil(out:find(creds.sk, 1, true))
   end)
 end)

@@ -367,23 +367,40 @@ function Client:close()
 end
 Client.__close = Client.close
 
---- br.decode(body) -> results, or nil, err (code DECODE): the result set
--- of a ShowBatchRunResult answer obtained some other way, in the order of
--- the answer.
-function M.decode(body)
+--- br.decode's error for the answer res it could not read (why and code:
+-- what core.decode_results said, nil when it was not asked): as a
+-- client's call gives it, with the environment's secrets hidden
+-- (config.redactor), as a client hides its own.  A body with no 2xx
+-- status said is an API error when it plainly is one.
+local function undecoded(res, why, code)
+  local keyring, oom = config.redactor()
+  if not keyring then keyring, oom = core.keyring(nil) end
+  if not keyring then return Error.new("INTERNAL", oom) end
+  local ok = res.status and res.status >= 200 and res.status <= 299
+  local err = not ok and not code and exchange.api_error(res, keyring) or exchange.undecodable(res, why, keyring, code)
+  keyring:close()
+  return err
+end
+
+--- br.decode(body [, status]) -> results, or nil, err: the result set of
+-- a ShowBatchRunResult answer obtained some other way, in the order of
+-- the answer; err as a client's call gives it for an answer with that
+-- HTTP status and body.  Without status, a body that is no result set but
+-- plainly an API error is that error (err.status nil).  Misuse raises.
+function M.decode(body, status)
   if type(body) ~= "string" then
-    return nil, Error.invalid("body must be a string, got " .. type(body))
+    error("codearts.batchresult: br.decode's body must be a string, got " .. type(body), 2)
   end
+  if status ~= nil and not (type(status) == "number" and status >= 100 and status <= 599 and status % 1 == 0) then
+    error("codearts.batchresult: br.decode's status must be an HTTP status, a whole number from 100 to 599, got "
+      .. (type(status) == "number" and tostring(status) or type(status)), 2)
+  end
+  -- (401.0 as the integer a client's err.status is, on Lua 5.3 and later)
+  status = status and math.floor(status)
+  if status and (status < 200 or status > 299) then return nil, undecoded({ status = status, body = body }) end
   local answer = operations.query.answer
   local list, why, code = core.decode_results(body, answer.list, (table.unpack or unpack)(answer.ids))
-  if not list then
-    -- (a member name it quotes may be a secret the environment holds, as
-    -- a client's DECODE hides them: redacted once on one line; INTERNAL
-    -- when memory ran out)
-    local err = Error.new(code or "DECODE", why)
-    err.message = config.without_secrets(err.message)
-    return nil, err
-  end
+  if not list then return nil, undecoded({ status = status, body = body }, why, code) end
   return results.wrap(list)
 end
 

@@ -268,7 +268,9 @@ end
 
 --- The error for a non-2xx answer: the API's own code and message when
 -- the body is a Huawei-style error, else HTTP with the start of the body.
-local function api_error(res, keyring)
+-- With no status (res.status nil: br.decode was given none), only a body
+-- that has both a code and a message is an error; else nil.
+function M.api_error(res, keyring)
   local code, message, body_request_id = core.decode_error(res.body)
   -- A blank code or message says nothing: an error has a code, and a line.
   -- Blank as shown: control characters alone become spaces there.
@@ -279,6 +281,7 @@ local function api_error(res, keyring)
   if message and blank(message) then message = nil end
   if code then code = M.shown_name(keyring, code) end
   if message then message = shown(keyring, message, MESSAGE_BYTES) end
+  if not res.status and not (code and message) then return nil end
   if not message then
     local snippet = shown(keyring, res.body, SNIPPET_BYTES)
     message = "the server answered HTTP " .. res.status .. (snippet:find("%S") and (": " .. snippet) or "")
@@ -319,7 +322,7 @@ end
 -- err.retryable is the retry policy's to set.
 function M.outcome(res, kind, msg, row, keyring, cut)
   if not res then return nil, Error.new(kind, transport_words(keyring, msg, cut)) end
-  if res.status < 200 or res.status > 299 then return nil, api_error(res, keyring) end
+  if res.status < 200 or res.status > 299 then return nil, M.api_error(res, keyring) end
   local answer = row.answer
   local items, why, code = core.decode_results(res.body, answer.list, unpack(answer.ids))
   -- (why may quote the body: a member's name, say)
