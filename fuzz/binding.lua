@@ -749,10 +749,11 @@ local function ref_new(opts)
 end
 
 local function do_new(opts)
-  -- ca_file is opened: keep it to names the script knows, never a FIFO.
+  -- ca_file is opened and loaded: keep it to names the script knows,
+  -- never a FIFO; fuzz/ca.pem holds one certificate (a CA made for this).
   if type(opts) == "table" and type(rawget(opts, "ca_file")) == "string" and #rawget(opts, "ca_file") > 1
     and rawget(opts, "ca_file") ~= "no/such/file" then
-    rawset(opts, "ca_file", "README.md")
+    rawset(opts, "ca_file", "fuzz/ca.pem")
   end
   local res, outcome = call_entry("br.new", false, { opts }, br.new, opts)
   if outcome then return { outcome } end
@@ -952,15 +953,34 @@ local function check_results(list, body, name, ids, what)
   end
 end
 
+--- Whether br.decode, given no status, may read body as the API's own
+-- error: the code and the message an error body gives each say something.
+local function plainly_api_error(body)
+  local code, message = core.decode_error(body)
+  return code ~= nil and message ~= nil and br.Error.one_line(code):find("%S") ~= nil
+    and br.Error.one_line(message):find("%S") ~= nil
+end
+
 local function do_decode(body)
   local res = invoke(br.decode, body)
+  if type(body) ~= "string" then
+    -- misuse: raised, naming br.decode (or memory ran out saying so)
+    check(caller_calls == 0, "br.decode: ran the caller's code")
+    check(res.status == "mem" and res.lf > 0 or res.status == "err"
+      and tostring(res[1]):find("br.decode's body must be a string", 1, true), "br.decode: a %s not raised at",
+      type(body))
+    return { "raised" }
+  end
   local outcome = public(res, "br.decode")
   if outcome then return { outcome } end
   local list, err = res[1], res[2]
   if not list then
-    judge_error(err, "br.decode", codes_for({ DECODE = true }))
-    check(type(body) == "string" or err.code == "INVALID_ARGUMENT", "br.decode: wrong code for a non-string")
-    if type(body) == "string" and not failures(res) then
+    check(br.Error.is(err), "br.decode: returned nil and no Error (%s)", type(err))
+    local api = err.code ~= "DECODE" and err.code ~= "INTERNAL"
+    judge_error(err, "br.decode", api and { [err.code] = true } or codes_for({ DECODE = true }))
+    check(not api or plainly_api_error(body), "br.decode: code %s for a body that is no API error: %q",
+      tostring(err.code), body:sub(1, 200))
+    if not failures(res) then
       check(not ref_results(body, "result", { "pipeline_id", "pipeline_run_id" }),
         "br.decode: refused an answer the reference accepts (%s): %q", err.message, body:sub(1, 200))
     end

@@ -593,6 +593,13 @@ describe("codearts-batchresult", function()
       local r = run({ "query", arg_of(SEED[1]) }, { env = { CODEARTS_REGION = false } })
       assert.are.equal(2, r.status, cli.describe(r))
       assert.truthy(r.err:find("no endpoint: give --region REGION or --endpoint URL", 1, true))
+      -- no project id: the flag named, as for the endpoint (an empty variable is none)
+      for _, unset in ipairs({ false, "" }) do
+        r = run({ "query", arg_of(SEED[1]) }, { env = { HUAWEICLOUD_SDK_PROJECT_ID = unset } })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: no project id: give --project-id ID (or set "
+          .. "HUAWEICLOUD_SDK_PROJECT_ID)\n", r.err)
+      end
       r = run({ "query", arg_of(SEED[1]) }, { env = { HUAWEICLOUD_SDK_SK = false } })
       assert.are.equal(2, r.status, cli.describe(r))
       assert.truthy(r.err:find("HUAWEICLOUD_SDK_SK", 1, true))
@@ -609,11 +616,34 @@ describe("codearts-batchresult", function()
       assert.are.equal(2, r.status, cli.describe(r))
       assert.truthy(r.err:find("must not contain user information (--endpoint)\n", 1, true), r.err)
       assert.is_nil(r.err:find("Pa55w0rd", 1, true), r.err)
+      -- a long value: quoted as far as the library cuts it
       r = run({ "query", "--project-id", ("a"):rep(300), arg_of(SEED[1]) })
       assert.are.equal(2, r.status, cli.describe(r))
-      assert.truthy(r.err:find("(--project-id)", 1, true), r.err)
-      assert.is_nil(r.err:find(("a"):rep(40), 1, true), r.err)
+      assert.truthy(r.err:find('got "' .. ("a"):rep(40), 1, true), r.err)
+      assert.truthy(r.err:find('a… (--project-id)\n', 1, true), r.err)
+      assert.is_nil(r.err:find(("a"):rep(250), 1, true), r.err)
       assert.are.equal(0, requests())
+    end)
+
+    it("is 2 for a --ca-file that holds no certificate, before any request (each call failed TLS, 3)", function()
+      local pki = standin.make_ca()
+      local tls = standin.start { tls = pki }
+      finally(function()
+        tls:stop()
+        standin.remove_ca(pki)
+      end)
+      local text = temporary_dir() .. "/passwd"
+      files.write(text, "root:x:0:0:root:/root:/bin/sh\n")
+      for _, path in ipairs({ text, pki.key }) do
+        local r = run({ "query", "--endpoint", tls.url, "--ca-file", path, "--max-retries", "0", arg_of(SEED[1]) })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: INVALID_ARGUMENT: ca_file '" .. path .. "' holds no PEM certificate "
+          .. "that OpenSSL can load (--ca-file)\n", r.err)
+      end
+      assert.are.equal(0, tls:stats().requests)
+      local r = run({ "query", "--endpoint", tls.url, "--ca-file", pki.ca, arg_of(SEED[2]) })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.equal(1, tls:stats().requests)
     end)
 
     it("is 2 for a value the library refuses, naming the flag of the option it is about, none for the environment's",
@@ -627,8 +657,8 @@ describe("codearts-batchresult", function()
         r = run({ "query", "--timeout", "5", "--region", "cn-north-4", arg_of(SEED[1]) },
           { env = { [REGION_VAR] = "ftp://timeout.example" } })
         assert.are.equal(2, r.status, cli.describe(r))
-        assert.truthy(r.err:find(REGION_VAR .. " names an endpoint 'ftp://timeout.example' scheme must be https "
-          .. "(or http on loopback)\n", 1, true), r.err)
+        assert.truthy(r.err:find("endpoint 'ftp://timeout.example' (from environment variable " .. REGION_VAR
+          .. ") scheme must be https (or http on loopback)\n", 1, true), r.err)
         assert.are.equal(0, requests())
       end)
 

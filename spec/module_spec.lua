@@ -118,11 +118,12 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(7, config.INTERFACE)
+    assert.are.equal(8, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
-      core = "INTERFACE VERSION can_yield() decode_error() decode_results() encode_ids() encode_query()"
-        .. " end_by_sigpipe() file_kind() ignore_sigpipe() keyring() limits multi() new_table() now() null random()"
+      core = "INTERFACE VERSION ca_certificates() can_yield() decode_error() decode_results() encode_ids()"
+        .. " encode_query() end_by_sigpipe() file_kind() ignore_sigpipe() keyring() limits multi() new_table() now()"
+        .. " null random()"
         .. " raw_copy() read_items() signer() terminate_as_interrupt() unicode_space_edge()",
       keyring = "close() last() redact() sign()",
       multi = "act() call() changes() close() inherited() pending() unwatch() watch()",
@@ -137,5 +138,98 @@ describe("core.so for " .. version, function()
         core.multi { connect_timeout_ms = 1000, tls_verify = true, max_response_bytes = 1000, [name] = 12 }
       end, name .. ": must be a string")
     end
+  end)
+end)
+
+-- Setup mistakes a newcomer makes, caught by new() and named as given
+-- (README: "nothing accepted there fails later"), against the stand-in
+-- over real HTTPS where a call shows what new() took.
+describe("br.new, given a setup mistake", function()
+  local br = require "codearts.batchresult"
+  local standin = require "spec.support.standin"
+  local model = require "spec.standin.model"
+  local files = require "spec.support.files"
+  local shell = require "spec.support.shell"
+  local fresh = require "spec.support.child"
+  local pki, other, server, dir
+
+  setup(function()
+    pki, other = standin.make_ca(), standin.make_ca()
+    server = standin.start { tls = pki }
+    dir = assert(io.popen("mktemp -d")):read("*l")
+  end)
+  teardown(function()
+    server:stop()
+    standin.remove_ca(pki)
+    standin.remove_ca(other)
+    os.execute("rm -rf " .. shell.quote(dir))
+  end)
+
+  --- A file of dir holding text, by name.
+  local function file(name, text)
+    local path = dir .. "/" .. name
+    files.write(path, text)
+    return path
+  end
+
+  it("refuses a ca_file that gives OpenSSL no certificate, naming it, where every call failed TLS", function()
+    local pem = files.read(pki.ca)
+    local der = dir .. "/ca.der"
+    assert(os.execute(standin.clean_env .. "openssl x509 -in " .. shell.quote(pki.ca) .. " -outform DER -out "
+      .. shell.quote(der)))
+    -- (a body line changed: its base64 no longer decodes)
+    local broken = pem:gsub("\n[^\n-][^\n]*\n", "\n!!!!\n", 1)
+    local wrong = {
+      file("passwd", "root:x:0:0:root:/root:/bin/sh\n"), pki.ca_key, der, file("empty.pem", ""),
+      file("broken.pem", broken),
+    }
+    for _, path in ipairs(wrong) do
+      local c, err = br.new(server:options { ca_file = path })
+      assert.is_nil(c, path)
+      assert.are.same({ "INVALID_ARGUMENT", "ca_file", "ca_file '" .. path .. "' holds no PEM certificate that "
+        .. "OpenSSL can load" }, { err.code, err.option, err.message })
+    end
+  end)
+
+  it("takes a PEM file of one CA or of several among other text, which the calls then trust", function()
+    local bundle = file("bundle.pem", "# another CA first\n" .. files.read(other.ca) .. "\n# then ours\n"
+      .. files.read(pki.ca))
+    for _, path in ipairs({ pki.ca, bundle }) do
+      local c = assert(br.new(server:options { ca_file = path }))
+      assert.are.equal(#model.seed_query, #assert(c:query(model.seed_query)), path)
+      c:close()
+    end
+  end)
+
+  it("quotes a project id it refuses, redacted and cut as a call's refused id is", function()
+    local sk = model.credentials.permanent.sk
+    local said = {}
+    for i, id in ipairs({ "abc", "id " .. sk, ("b"):rep(400) }) do
+      local _, err = br.new(server:options { project_id = id })
+      assert.are.equal("project_id", err.option)
+      said[i] = err.message
+    end
+    assert.are.equal('project_id must be 32 letters or digits, got "abc"', said[1])
+    assert.are.equal('project_id must be 32 letters or digits, got "id [REDACTED]"', said[2])
+    local head = 'project_id must be 32 letters or digits, got "'
+    assert.are.equal(head .. ("b"):rep(256 - #head) .. "…", said[3])
+    local out, ok = fresh.run([[
+      local _, err = require("codearts.batchresult").new { endpoint = "https://example.com", ak = "AK", sk = "SK" }
+      io.write(err.message, "|", tostring(err.option))
+    ]], { HUAWEICLOUD_SDK_PROJECT_ID = "not-an-id" })
+    assert.is_true(ok, out)
+    assert.are.equal('environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits, got "not-an-id"'
+      .. "|nil", out)
+  end)
+
+  it("says in a sentence which variable named a region's bad endpoint", function()
+    local out, ok = fresh.run([[
+      local _, err = require("codearts.batchresult").new { region = "cn-north-4", project_id = ("a"):rep(32),
+        ak = "AK", sk = "SK" }
+      io.write(err.message, "|", tostring(err.option))
+    ]], { HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = "127.0.0.1:1" })
+    assert.is_true(ok, out)
+    assert.are.equal("endpoint '127.0.0.1:1' (from environment variable "
+      .. "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4) must be scheme://host[:port]|nil", out)
   end)
 end)

@@ -870,10 +870,11 @@ describe("br.new refuses", function()
     ]], { HUAWEICLOUD_SDK_PROJECT_ID = "not-an-id", HUAWEICLOUD_SDK_AK = "A K", HUAWEICLOUD_SDK_SK = "SK",
           HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = "ftp://x.example" })
     assert.is_true(ok, out)
-    assert.are.equal("environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits|nil|"
+    assert.are.equal("environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits, got "
+      .. '"not-an-id"|nil|'
       .. "environment variable HUAWEICLOUD_SDK_AK holds a space, comma or non-ASCII character|nil|"
-      .. "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 names an endpoint 'ftp://x.example' scheme must be "
-      .. "https (or http on loopback)|nil", out)
+      .. "endpoint 'ftp://x.example' (from environment variable HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4) "
+      .. "scheme must be https (or http on loopback)|nil", out)
   end)
   it("options that are not a table", function()
     local c, err = br.new("https://example.com")

@@ -7,7 +7,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -138,6 +140,41 @@ static int l_file_kind(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     if (stat(path, &st) != 0) return cab_fail(L, "%s", strerror(errno));
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    return 1;
+}
+
+/* How many certificates the store holds (its CRLs are none). */
+static int count_certificates(X509_STORE *store) {
+    STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
+    int i, n = 0;
+    for (i = 0; i < sk_X509_OBJECT_num(objects); i++)
+        if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objects, i)) == X509_LU_X509) n++;
+    return n;
+}
+
+/* core.ca_certificates(path) -> how many certificates path gives when it
+ * is loaded as libcurl's OpenSSL backend loads CURLOPT_CAINFO (PEM, into
+ * a certificate store: X509_STORE_load_file, which SSL_CTX_load_verify_file
+ * calls), 0 when OpenSSL refuses it | nil, message when no store could be
+ * made.  For new()'s ca_file: a file that gives none (a key, a text, a
+ * block OpenSSL cannot read) would fail every call with "error setting
+ * certificate file", or, holding a CRL alone, trust nothing.  OpenSSL's
+ * error queue is this thread's, and libcurl (or nginx, around us) reads
+ * it after a failure of its own: what this load adds to it is dropped,
+ * what was there before is left.  No Lua call until the store is freed,
+ * as one may raise. */
+static int l_ca_certificates(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    int n = 0, made;
+    X509_STORE *store;
+    (void)ERR_set_mark();
+    store = X509_STORE_new();
+    made = store != NULL;
+    if (made && X509_STORE_load_file(store, path) == 1) n = count_certificates(store);
+    X509_STORE_free(store);
+    (void)ERR_pop_to_mark();
+    if (!made) return cab_fail(L, "out of memory");
+    lua_pushinteger(L, n);
     return 1;
 }
 
@@ -323,6 +360,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "raw_copy");
     lua_pushcfunction(L, l_file_kind);
     lua_setfield(L, -2, "file_kind");
+    lua_pushcfunction(L, l_ca_certificates);
+    lua_setfield(L, -2, "ca_certificates");
     lua_pushcfunction(L, l_unicode_space_edge);
     lua_setfield(L, -2, "unicode_space_edge");
     lua_pushcfunction(L, l_random);

@@ -127,9 +127,7 @@ function Client:clock_skew()
   return live(self).skew
 end
 
--- The most of a message about bad input that is shown: the item's name
--- and more than 150 bytes of what it holds.
-local INPUT_MESSAGE_BYTES = 256
+local INPUT_MESSAGE_BYTES = config.INPUT_MESSAGE_BYTES
 
 --- err, about the caller's input, with every secret the client holds
 -- redacted from what it quotes (its message, cut short, and an unknown

@@ -167,11 +167,14 @@ local FLAGS = {
 -- None for a value the environment gave ($CODEARTS_REGION, say), nor for
 -- an error about no one option.  The flag alone: its value is in the
 -- message as far as the library shows it, a password in a URL's user
--- information removed, a long value cut.
+-- information removed, a long value cut.  A project id refused that no
+-- flag gave is one there was none of (the environment's would name no
+-- option): told as the missing endpoint is, flag first.
 local function refused(err, a)
   local option = err.option
   local flag = type(option) == "string" and FLAGS[option]
   if flag and a[flag:sub(3):gsub("-", "_")] ~= nil then return ("%s (%s)"):format(tostring(err), flag) end
+  if option == "project_id" then return "no project id: give --project-id ID (or set HUAWEICLOUD_SDK_PROJECT_ID)" end
   return tostring(err)
 end
 

@@ -29,7 +29,7 @@ local function core_path()
 end
 
 -- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
-M.INTERFACE = 7
+M.INTERFACE = 8
 
 -- A C module of another version or build (a copy left by
 -- examples/nvim/install.sh, an older install earlier on the path) would
@@ -324,6 +324,24 @@ local function refused(option, message)
   return nil, err
 end
 
+-- The most of a message about bad input that is shown: the item's name
+-- and more than 150 bytes of what it holds (an id new() or a call refuses).
+M.INPUT_MESSAGE_BYTES = 256
+
+--- nil, and the INVALID_ARGUMENT error about option (nil: the
+-- environment's) whose value, called name, is no id: quoted as a call
+-- quotes a refused id, redacted before it is quoted (input.quoted), the
+-- message cut to M.INPUT_MESSAGE_BYTES.  (A keyring of no secret still cuts.)
+local function id_refused(o, getenv, option, name, value)
+  local keyring = M.redactor(o, getenv) or core.keyring(nil)
+  local _, err = refused(option, name .. " must be 32 letters or digits, got " .. input.quoted(value, keyring))
+  if keyring then
+    exchange.shown_input(keyring, err, M.INPUT_MESSAGE_BYTES)
+    keyring:close()
+  end
+  return nil, err
+end
+
 --- Where to send: { endpoint, host, region } or nil, err.
 local function place(o, getenv)
   local url
@@ -349,10 +367,10 @@ local function place(o, getenv)
   end
   local ep, why = M.parse_endpoint(url)
   if not ep then
-    local said = "endpoint '" .. without_userinfo(url) .. "' " .. why
-    if o.endpoint then return refused("endpoint", said) end
+    if o.endpoint then return refused("endpoint", "endpoint '" .. without_userinfo(url) .. "' " .. why) end
     -- (the region's override variable named it)
-    return refused(nil, regions.env_name(o.region) .. " names an " .. said)
+    return refused(nil, "endpoint '" .. without_userinfo(url) .. "' (from environment variable "
+      .. regions.env_name(o.region) .. ") " .. why)
   end
   return { endpoint = ep.base, host = ep.host, region = o.region }
 end
@@ -408,6 +426,31 @@ local function credentials(o, getenv)
   return { ak = ak, sk = sk, security_token = st }
 end
 
+--- true, or nil, err for a ca_file or ca_path that every call would fail
+-- with (TLS) or trust nothing from, a typo that would show only then: a
+-- ca_file that is no regular file (asked before it is opened: opening a
+-- FIFO waits for a writer), cannot be read, or gives no certificate when
+-- loaded as libcurl loads it (core.ca_certificates); a ca_path that is no
+-- directory or cannot be read.
+local function trust_checked(o)
+  if o.ca_file then
+    local f = core.file_kind(o.ca_file) == "file" and io.open(o.ca_file, "rb")
+    if f then f:close() end
+    if not f then return refused("ca_file", "ca_file '" .. o.ca_file .. "' is not a file that can be read") end
+    local n, why = core.ca_certificates(o.ca_file)
+    if not n then return nil, Error.new("INTERNAL", "ca_file: " .. why) end
+    if n == 0 then
+      return refused("ca_file", "ca_file '" .. o.ca_file .. "' holds no PEM certificate that OpenSSL can load")
+    end
+  end
+  if o.ca_path then
+    local f = core.file_kind(o.ca_path) == "directory" and io.open(o.ca_path .. "/.", "rb")
+    if f then f:close() end
+    if not f then return refused("ca_path", "ca_path '" .. o.ca_path .. "' is not a directory that can be read") end
+  end
+  return true
+end
+
 -- The options that count things: checked to be whole numbers, and kept
 -- as integers (2.0 given is 2), so that counts made from them print so.
 local COUNTS = { "batch_size", "concurrency", "max_retries", "max_response_bytes" }
@@ -427,8 +470,8 @@ local function settle(o, getenv)
     return refused("project_id", "project_id is required (or set HUAWEICLOUD_SDK_PROJECT_ID)")
   end
   if not input.is_id(project) then
-    if o.project_id then return refused("project_id", "project_id must be 32 letters or digits") end
-    return refused(nil, "environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits")
+    if o.project_id then return id_refused(o, getenv, "project_id", "project_id", project) end
+    return id_refused(o, getenv, nil, "environment variable HUAWEICLOUD_SDK_PROJECT_ID", project)
   end
   cfg.project_id = project
 
@@ -436,20 +479,9 @@ local function settle(o, getenv)
   secrets, err = credentials(o, getenv)
   if not secrets then return nil, err end
 
-  -- A typo here would show only later, as a certificate not trusted: a
-  -- ca_file that is no regular file (asked before it is opened: opening a
-  -- FIFO waits for a writer) or cannot be read, a ca_path that is no
-  -- directory or cannot be read.
-  if o.ca_file then
-    local f = core.file_kind(o.ca_file) == "file" and io.open(o.ca_file, "rb")
-    if f then f:close() end
-    if not f then return refused("ca_file", "ca_file '" .. o.ca_file .. "' is not a file that can be read") end
-  end
-  if o.ca_path then
-    local f = core.file_kind(o.ca_path) == "directory" and io.open(o.ca_path .. "/.", "rb")
-    if f then f:close() end
-    if not f then return refused("ca_path", "ca_path '" .. o.ca_path .. "' is not a directory that can be read") end
-  end
+  local trusted
+  trusted, err = trust_checked(o)
+  if not trusted then return nil, err end
   if o.proxy then
     local why = proxy_problem(o.proxy)
     if why then return refused("proxy", "proxy '" .. without_userinfo(o.proxy) .. "' " .. why) end
