@@ -1584,6 +1584,23 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, r.status, cli.describe(r))
     end)
 
+    -- A -v line or a progress redraw into a stderr whose reader had gone
+    -- ended the tool by SIGPIPE mid-call, the runs started said nowhere
+    -- (review).
+    it("has run finish its call and its output when stderr's reader stops early", function()
+      local ids = {}
+      for i = 1, 60 do ids[i] = ("%032x"):format(i) end
+      for _, flag in ipairs({ "-v", "--progress" }) do
+        local r = run({ "run", flag, "-f", "csv", "--batch-size", "1", "--concurrency", "1", "--input", "-" },
+          { stdin = table.concat(ids, "\n"), err_reader = "head -c 1" })
+        assert.are.equal(0, r.status, flag .. ": " .. cli.describe(r))
+        local _, printed = r.out:gsub("\n", "")
+        assert.are.equal(1 + #ids, printed, flag .. ": " .. cli.describe(r))
+        assert.are.equal(#ids, server:stats().requests, flag)
+        server:reset()
+      end
+    end)
+
     -- SIGPIPE's default ended the tool at its first write to the pipe,
     -- saying nothing of the runs that started (review).
     it("has run say on stderr every run that started, then end by SIGPIPE, as by default", function()

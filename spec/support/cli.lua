@@ -17,6 +17,7 @@
 --     time_limit = 3,      -- kill the tool (SIGKILL: status 137) after so many seconds
 --     command = "bin/codearts-batchresult" or an installed one,
 --     reader = "head -n 1",   -- stdout goes to this command, which may stop reading
+--     err_reader = "head -c 1", -- or stderr does (r.err is then what it printed)
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
 --     stdout_closed = true,    -- start the tool with its stdout closed
 --     stdout = "/dev/full",    -- stdout goes to this file instead (r.out is then nil)
@@ -122,6 +123,10 @@ function M.run(argv, o)
     -- The tool's own status, not the reader's.
     cmd = "{ " .. cmd .. " 2>" .. quote(errf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | " .. o.reader
       .. " >" .. quote(outf) .. "; cat " .. quote(statusf)
+  elseif o.err_reader then
+    -- (stderr into the pipe first, then stdout into its file)
+    cmd = "{ " .. cmd .. " 2>&1 >" .. quote(outf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | "
+      .. o.err_reader .. " >" .. quote(errf) .. "; cat " .. quote(statusf)
   else
     cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(o.stdout or outf)) .. " 2>" .. quote(errf)
       .. "; echo $?" .. ended

@@ -310,6 +310,13 @@ local function run(argv, sys, state)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
                  on_progress = show_progress and progress.update or nil }
+  -- A run's call starts pipelines: a reader of stderr that stops early
+  -- (2> >(head)) must not end the tool by SIGPIPE at a -v line or a
+  -- progress redraw, with the runs that started said nowhere.  Such a
+  -- write fails, and costs only its line; stdout's end is checked_writer's.
+  if a.command == "run" and not a.dry_run then
+    state.sigpipe_ignored = sys.ignore_sigpipe and sys.ignore_sigpipe()
+  end
   local kind, records, err = call(client, a, items, opts)
   -- Should the output fail to be written (a full disk, a closed stdout),
   -- or be cut short (Ctrl-C, SIGTERM), what a run started is said on
@@ -387,9 +394,6 @@ local function run(argv, sys, state)
   -- (now the lists the output would not hold are said first, to_stderr)
   if a.command == "run" then
     state.unwritten = unwritten(started, lists, output.holds_lists(a.format))
-    -- A reader that stops early (`| head`) must not end the tool by
-    -- SIGPIPE before it says which runs started (checked_writer).
-    state.sigpipe_ignored = sys.ignore_sigpipe and sys.ignore_sigpipe()
   end
   -- Into a pipe or a file, stderr's part goes first: a reader that stops
   -- early (| head) ends the tool at its next write, and must not cost the
