@@ -264,23 +264,7 @@ describe("br.decode of an answer that is an error", function()
   local creds = model.credentials.permanent
   local WRONG_SK = { sk = "wrong/" .. creds.sk }
 
-  --- The body and the status the curl CLI got for request req, as README's
-  -- prepare example sends it.
-  local function curl(req)
-    local bodyfile = os.tmpname()
-    local f = assert(io.open(bodyfile, "wb"))
-    f:write(req.body)
-    f:close()
-    local cmd = { standin.clean_env .. "curl -q -sS --max-time 10 -X " .. req.method .. " -w '\\n%{http_code}'" }
-    for name, value in pairs(req.headers) do cmd[#cmd + 1] = "-H '" .. name .. ": " .. value .. "'" end
-    cmd[#cmd + 1] = "--data-binary @" .. bodyfile .. " '" .. req.url .. "'"
-    local p = io.popen(table.concat(cmd, " "))
-    local out = p:read("*a")
-    p:close()
-    os.remove(bodyfile)
-    local body, status = out:match("^(.*)\n(%d%d%d)$")
-    return assert(body, out), tonumber(status)
-  end
+  local curl = require("spec.support.curl").send
 
   --- The request prepare gives a client with options opts (the stand-in's
   -- own by default) for the seed's pairs.

@@ -511,17 +511,7 @@ describe("client:query against the stand-in", function()
       local req = assert(c:prepare(seed_pairs()))
       assert.are.equal("POST", req.method)
       assert.are.equal(server.url .. "/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result", req.url)
-      local bodyfile = os.tmpname()
-      local f = assert(io.open(bodyfile, "wb"))
-      f:write(req.body)
-      f:close()
-      local cmd = { standin.clean_env .. "curl -q -sS --max-time 10 -X POST" }
-      for name, value in pairs(req.headers) do cmd[#cmd + 1] = "-H '" .. name .. ": " .. value .. "'" end
-      cmd[#cmd + 1] = "--data-binary @" .. bodyfile .. " '" .. req.url .. "'"
-      local p = io.popen(table.concat(cmd, " "))
-      local body = p:read("*a")
-      p:close()
-      os.remove(bodyfile)
+      local body = require("spec.support.curl").send(req)
       -- decode cannot know what was asked, so it reports nothing missing.
       local want = expected(seed_pairs())
       want.missing = nil
@@ -603,7 +593,8 @@ describe("client:query against the stand-in", function()
     it("one pair not in a list, or a list of other keys: empty, saying what it holds", function()
       refused({ pipeline_id = good, pipeline_run_id = good },
         "pairs is empty (it is one item, not a list of them: give { { pipeline_id = …, … } })")
-      refused({ first = { pipeline_id = good, pipeline_run_id = good } }, "pairs is empty (it holds keys other than 1..n)")
+      refused({ first = { pipeline_id = good, pipeline_run_id = good } },
+        "pairs is empty (it holds keys other than 1..n)")
       local _, err = client():run({ a = good })
       assert.are.equal("pipeline_ids is empty (it holds keys other than 1..n)", err.message)
     end)
