@@ -11,6 +11,7 @@ local model = require "spec.standin.model"
 local cli = require "spec.support.cli"
 local files = require "spec.support.files"
 local child = require "spec.support.child"
+local failmalloc = require "spec.support.failmalloc"
 local shell = require "spec.support.shell"
 
 local creds = model.credentials
@@ -171,6 +172,34 @@ describe("codearts-batchresult", function()
     end
     return '{"result":[' .. table.concat(out, ",") .. "]}"
   end
+
+  -- A redaction that failed renamed the API's own fields: "status" and
+  -- "pipeline_run_id" became "(not shown: out of memory)" for every
+  -- record, as the failure was remembered (review).
+  it("prints the API's fields by their names, and exits 3 not 2, when an allocation of the module's fails, in turn",
+    function()
+    local lib, remove = failmalloc.build()
+    if not lib then return pending("under a preloaded sanitizer") end
+    finally(remove)
+    local n = 0
+    repeat
+      n = n + 1
+      local r = run(concat({ "query", "-f", "json" }, seed_args()),
+        { env = { LD_PRELOAD = lib, FAILMALLOC_IN = "codearts/batchresult/core.so", FAILMALLOC_AT = tostring(n) } })
+      local failed = assert(r.err:match("failmalloc: failed (%d+) of"), cli.describe(r))
+      -- (memory is no usage error: 3, as a call that failed; review)
+      assert.are_not.equal(2, r.status, n .. ": " .. cli.describe(r))
+      -- (a value that could not be shown says so; no field is named so)
+      assert.is_nil(r.out:find('"%(not shown: [^"]*":'), n .. ": " .. cli.describe(r))
+      if r.status == 1 then
+        local doc = cjson.decode(r.out)
+        for _, rec in ipairs(doc.result) do
+          assert.truthy(rec.status ~= cjson.null and rec.pipeline_run_id ~= cjson.null, n .. ": " .. r.out)
+        end
+      end
+    until failed == "0" or n == 300
+    assert.is_true(n > 10 and n < 300, tostring(n))
+  end)
 
   describe("query", function()
     it("takes pairs as arguments and prints the table of make demo, missing pairs after it", function()

@@ -217,7 +217,8 @@ local function new_client(a, token, sys, progress)
     ca_file = a.ca_file, timeout = a.timeout, batch_size = a.batch_size,
     concurrency = a.concurrency, max_retries = a.max_retries, logger = logger,
   }
-  if not client then stop(USAGE, refused(err, a)) end
+  -- (INTERNAL, memory that ran out, is no usage error)
+  if not client then stop(err.code == "INVALID_ARGUMENT" and USAGE or FAILED, refused(err, a)) end
   return client
 end
 

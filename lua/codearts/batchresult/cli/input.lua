@@ -53,7 +53,7 @@ local SHOWN_MAX = 60
 -- it redacted first (a cut before would leave a secret's start, and the
 -- "?" a secret's pieces), then control characters as "?", long text cut.
 local function shown(items, s)
-  s = printable(items.redact(s))
+  s = printable((items.redact(s)))
   if #s > SHOWN_MAX then s = s:sub(1, SHOWN_MAX - 3) .. "..." end
   return s
 end

@@ -637,16 +637,18 @@ end
 -- cheap to print.  Once is enough for a table's cell too, which shows each
 -- control character as a space: the redactor reads a control character as
 -- a space of a secret as well (src/redact.h), so a secret with spaces,
--- sent with tabs for them, is found in the text as it came.
+-- sent with tabs for them, is found in the text as it came.  Also says
+-- whether the redaction failed (README: "(not shown: out of memory)"),
+-- which is not kept: the next one may not.
 function M.redactor(client)
   local memo = {}
   return function(text)
     local said = memo[text]
-    if not said then
-      said = client:redact(text)
-      memo[text] = said
-    end
-    return said
+    if said then return said, false end
+    said = client:redact(text)
+    local failed = said ~= text and said:find("^%(not shown: ") ~= nil
+    if not failed then memo[text] = said end
+    return said, failed
   end
 end
 
@@ -656,7 +658,9 @@ end
 -- returns it as the server sent it, and a server may send the client's
 -- token back (as a run id, a name, a reason).  Changed in place: the
 -- tables are the call's, the tool's alone, and 10,000 results are not
--- copied.
+-- copied.  The API's own field names are never renamed; another field
+-- whose name cannot be redacted (memory ran out) is left out, as its
+-- name cannot be shown, nor its value under another.
 function M.redact_all(t, redact)
   local renamed
   for k, x in pairs(t) do
@@ -666,13 +670,16 @@ function M.redact_all(t, redact)
     elseif type(x) == "table" then
       M.redact_all(x, redact)
     end
-    if type(k) == "string" and redact(k) ~= k then
+    if type(k) == "string" and not KNOWN[RESULT_FIELDS][k] and redact(k) ~= k then
       renamed = renamed or {}
       renamed[#renamed + 1] = k
     end
   end
   for _, k in ipairs(renamed or {}) do
-    t[redact(k)], t[k] = t[k], nil
+    local said, failed = redact(k)
+    local v = t[k]
+    t[k] = nil
+    if not failed then t[said] = v end
   end
   return t
 end
