@@ -97,6 +97,28 @@ local function request(client, row, uflat, job)
   return exchange.build(client.endpoint, client.creds, row.method, path, "", job.body, os.time() + client.skew)
 end
 
+--- The error of a call that Lua's memory error v stopped (an allocation
+-- of the library's own, such as an answer's tables or its body's string,
+-- that failed; a failed allocation of the C stages' is INTERNAL already),
+-- or nil when v is something else.
+local function out_of_memory(v)
+  if v == "not enough memory" then return Error.new("INTERNAL", "out of memory during the call") end
+end
+M.out_of_memory = out_of_memory
+
+--- exchange.outcome, and once more after a full collection should Lua's
+-- memory run out as it builds an answer's tables: a run's answer is the
+-- only word of which pipelines started, and the garbage of a long call
+-- may be what filled the memory.  A second memory error goes up as the
+-- first would have (M.run accounts for the call as its batches stand).
+local function outcome(...)
+  local ok, answers, err = pcall(exchange.outcome, ...)
+  if ok then return answers, err end
+  if not out_of_memory(answers) then error(answers, 0) end
+  collectgarbage()
+  return exchange.outcome(...)
+end
+
 --- "the call's deadline of 0.5s passed", the deadline as README says
 -- times are kept: whole milliseconds, rounded up (1e-06 reads 0.001s).
 local function deadline_passed(o)
@@ -236,7 +258,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
     msg = deadline_passed(o) .. " before the answer came"
   end
-  local answers, err = exchange.outcome(res, kind, msg, row, keyring, cut)
+  local answers, err = outcome(res, kind, msg, row, keyring, cut)
   local again, clock_set
   if not answers then
     err.retryable = retry.retryable(row, err, not_sent)
@@ -332,15 +354,6 @@ end
 local function interrupted()
   return Error.new("INTERRUPTED", "interrupted (Ctrl-C) during the call")
 end
-
---- The error of a call that Lua's memory error v stopped (an allocation
--- of the library's own, such as an answer's tables or its body's string,
--- that failed; a failed allocation of the C stages' is INTERNAL already),
--- or nil when v is something else.
-local function out_of_memory(v)
-  if v == "not enough memory" then return Error.new("INTERNAL", "out of memory during the call") end
-end
-M.out_of_memory = out_of_memory
 
 --- The CALLBACK error for what a callback raised.  Named without running
 -- code of the caller's (a __tostring may raise as well), and as the
