@@ -93,6 +93,16 @@ describe("client:query with many pairs", function()
     assert.truthy(tostring(results:where {}):find("^248 results: [^\n;]*\n"))
   end)
 
+  it("sends every batch that waits to be sent again, however many wait at once", function()
+    -- (300 retries waiting together, each due a second after its 503)
+    local list = make_pairs(300)
+    server:config { fail_first = 300, fail_first_status = 503, retry_after = "1" }
+    local results = assert(client:query(list, { batch_size = 1, concurrency = 32, max_retries = 1 }))
+    assert.are.equal(300, #results)
+    assert.are.same({}, results.missing)
+    assert.are.equal(600, server:stats().requests)
+  end)
+
   it("counts in err.batches the batches that were sent", function()
     local c = client_of(server)
     local list = make_pairs(30)

@@ -9,6 +9,41 @@ local M = {}
 
 local now = core.now
 
+-- The jobs waiting to be sent again: a binary heap on when each is due,
+-- the next at [1].  Adding one or taking the next costs log n, so that
+-- thousands of retries waiting (a 503 with Retry-After on every batch)
+-- stay cheap; a list scanned at every step made them quadratic.
+local function push(heap, job, due)
+  local i = #heap + 1
+  heap[i] = { job = job, due = due }
+  while i > 1 do
+    local up = math.floor(i / 2)
+    if heap[up].due <= heap[i].due then break end
+    heap[up], heap[i] = heap[i], heap[up]
+    i = up
+  end
+end
+
+local function pop(heap)
+  local top, n = heap[1], #heap
+  local last = heap[n]
+  heap[n] = nil
+  n = n - 1
+  if n > 0 then
+    heap[1] = last
+    local i = 1
+    while true do
+      local least, l = i, 2 * i
+      if l <= n and heap[l].due < heap[least].due then least = l end
+      if l + 1 <= n and heap[l + 1].due < heap[least].due then least = l + 1 end
+      if least == i then break end
+      heap[i], heap[least] = heap[least], heap[i]
+      i = least
+    end
+  end
+  return top.job
+end
+
 --- Runs jobs[1..n] through transport t, for call, which answers:
 -- call:build(job) -> req, opts or nil, err: the request to send, built (and
 --   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
@@ -26,20 +61,14 @@ local now = core.now
 -- What build or done raises goes on up: the caller cancels the transport.
 function M.run(t, jobs, concurrency, call)
   local fresh, in_flight, by_token = 1, 0, {}
-  local delayed = {} -- { job, due } of jobs waiting to be sent again
+  local delayed = {} -- the jobs waiting to be sent again (push, pop)
 
   while true do
     while in_flight < concurrency and not call:stopped() do
-      -- The next job to send: a retry whose time has come (or any, once
-      -- the call drains), else a fresh one.
+      -- The next job to send: the retry due first, once its time has come
+      -- (or at once, when the call drains), else a fresh one.
       local job
-      local clock, draining = now(), call:draining()
-      for i, d in ipairs(delayed) do
-        if d.due <= clock or draining then
-          job = table.remove(delayed, i).job
-          break
-        end
-      end
+      if delayed[1] and (delayed[1].due <= now() or call:draining()) then job = pop(delayed) end
       if not job and fresh <= #jobs then
         job, fresh = jobs[fresh], fresh + 1
       end
@@ -56,7 +85,7 @@ function M.run(t, jobs, concurrency, call)
         in_flight = in_flight + 1
       else
         local again = call:done(job, nil, kind, msg, true)
-        if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
+        if again then push(delayed, job, now() + again) end
       end
     end
     if call:stopped() then
@@ -68,13 +97,7 @@ function M.run(t, jobs, concurrency, call)
     -- the next retry is due (with every slot busy, a retry that is due
     -- would make the wait 0, again and again: a spin, and inside nginx a
     -- worker that never yields).
-    local wait
-    if in_flight < concurrency then
-      for _, d in ipairs(delayed) do
-        local left = math.max(0, d.due - now())
-        if not wait or left < wait then wait = left end
-      end
-    end
+    local wait = in_flight < concurrency and delayed[1] and math.max(0, delayed[1].due - now()) or nil
     local token, res, kind, msg, not_sent, cut = t:wait(wait)
     -- Closed under the call (the client closed, or this process a child
     -- forked during it): nothing more will come.
@@ -87,7 +110,7 @@ function M.run(t, jobs, concurrency, call)
       by_token[token] = nil
       in_flight = in_flight - 1
       local again = call:done(job, res, kind, msg, not_sent, cut)
-      if again then delayed[#delayed + 1] = { job = job, due = now() + again } end
+      if again then push(delayed, job, now() + again) end
     end
   end
 end
