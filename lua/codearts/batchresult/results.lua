@@ -217,10 +217,15 @@ end
 -- A method called as rs.where{…} gets the filter as self; say so rather
 -- than fail later on a confusing index error.  So too for a set that the
 -- caller has put something other than a result table in.
-local function check_self(self, name)
+-- (level: of error(), 3 when check_set is called by the method itself)
+local function check_set(self, name, level)
   if getmetatable(self) ~= Set then
-    error(PREFIX .. "call results:" .. name .. "(…) with a colon, on a result set", 3)
+    error(PREFIX .. "call results:" .. name .. "(…) with a colon, on a result set", level or 3)
   end
+end
+
+local function check_self(self, name)
+  check_set(self, name, 4)
   only_tables(self, "results:" .. name, 4)
 end
 
@@ -361,11 +366,16 @@ function methods:group_by(key)
 end
 
 --- rs:find(pipeline_run_id) -> the first result with that run id, or nil.
+-- A walk through the set, checked as it goes: a lookup in a loop would
+-- otherwise check the whole set each time.  For many lookups, index the
+-- set once: rs:group_by("pipeline_run_id").
 function methods:find(pipeline_run_id)
-  check_self(self, "find")
+  check_set(self, "find")
   if pipeline_run_id == nil then return nil end
   for i = 1, #self do
-    if self[i].pipeline_run_id == pipeline_run_id then return self[i] end
+    local r = self[i]
+    if type(r) ~= "table" then only_tables(self, "results:find") end
+    if r.pipeline_run_id == pipeline_run_id then return r end
   end
   return nil
 end
