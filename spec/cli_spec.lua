@@ -852,6 +852,23 @@ describe("codearts-batchresult", function()
       assert.is_nil(r.out:find("internal error", 1, true), r.out)
     end)
 
+    -- One long name padded every line of the table to its width (review:
+    -- 10,000 rows and a 16 KB name made 160 MB of spaces).
+    it("leave a name wider than 64 columns to push its own line, not pad every line", function()
+      answer_raw(results_body { '"pipeline_name":"' .. ("n"):rep(5000) .. '","status":"START_SUCCESS"',
+                                '"pipeline_name":"short","status":"START_SUCCESS"' })
+      local r = run({ "query", arg_of(SEED[1]), arg_of(SEED[2]) })
+      assert.are.equal(0, r.status, cli.describe(r))
+      local lines = {}
+      for line in r.out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+      assert.are.equal(3, #lines, r.out)
+      -- the header and the short line aligned to 64 columns; the long one
+      -- whole, two spaces after it
+      assert.truthy(lines[1]:find("^PIPELINE" .. (" "):rep(64 - 8 + 2) .. "RUN "), lines[1])
+      assert.truthy(lines[2]:find("^" .. ("n"):rep(5000) .. "  " .. SEED[1].pipeline_run_id, 1), lines[2]:sub(-80))
+      assert.truthy(lines[3]:find("^short" .. (" "):rep(64 - 5 + 2) .. SEED[2].pipeline_run_id), lines[3])
+    end)
+
     it("leave the summary on a terminal counting every run", function()
       local r = run(concat({ "query", "--succeeded" }, seed_args()), { pty = true })
       assert.are.equal(1, r.status, cli.describe(r))

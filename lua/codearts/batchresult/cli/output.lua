@@ -411,6 +411,11 @@ local RUN_COLUMNS = {
   { "RUN", function(r) return r.pipeline_run_id end, "?", unique = true },
 }
 
+-- The widest a column is aligned to: a longer cell (a name the server
+-- made 10 MB long) pushes the rest of its own line right, rather than
+-- padding every line of the table to its width.
+local ALIGN_MAX = 64
+
 local function table_rows(b, list, columns, paint)
   local ncol, n = #columns, #list
   -- Every cell's text and width, row after row in one array, each text
@@ -439,6 +444,7 @@ local function table_rows(b, list, columns, paint)
   end
   local status_col
   for c = 1, ncol do
+    widest[c] = math.min(widest[c], ALIGN_MAX)
     if columns[c][1] == "STATUS" then status_col = c end
     put(b, columns[c][1] .. (c < ncol and rep(" ", widest[c] - #columns[c][1] + 2) or "\n"))
   end
@@ -451,7 +457,7 @@ local function table_rows(b, list, columns, paint)
       local text, after = texts[k + c], "\n"
       if c == status_col then text = paint(list[i].status, text) end
       if c < ncol then
-        local pad = widest[c] - widths[k + c] + 2
+        local pad = math.max(widest[c] - widths[k + c], 0) + 2
         after = pads[pad] or rep(" ", pad)
         pads[pad] = after
       end
