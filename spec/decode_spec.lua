@@ -397,4 +397,28 @@ describe("br.decode of an answer that is an error", function()
       .. "carried %[REDACTED%]"), out)
     assert.is_nil(out:find(creds.sk, 1, true))
   end)
+
+  -- A redactor that memory could not make read as "no secret", and the
+  -- server's words went out whole (review).
+  it("hides them when an allocation of the module's fails, each in turn: INTERNAL, never the words unredacted",
+    function()
+      local lib, remove = require("spec.support.failmalloc").build()
+      if not lib then return pending("under a preloaded sanitizer") end
+      finally(remove)
+      local body = '{"error_code":"APIGW.0301","error_msg":"the request carried ' .. creds.sk .. ' here"}'
+      local n, failed = 0
+      repeat
+        n = n + 1
+        local out = child.run([[
+          local br = require "codearts.batchresult"
+          for _, status in ipairs({ false, 401 }) do
+            io.write(tostring(select(2, br.decode(os.getenv("BODY"), status or nil))), "\n")
+          end
+        ]], { HUAWEICLOUD_SDK_SK = creds.sk, BODY = body, LD_PRELOAD = lib,
+              FAILMALLOC_IN = "codearts/batchresult/core.so", FAILMALLOC_AT = tostring(n) })
+        failed = assert(out:match("failmalloc: failed (%d+) of"), out)
+        assert.is_nil(out:find(creds.sk, 1, true), n .. ": " .. out)
+      until failed == "0" or n == 100
+      assert.is_true(n > 1 and n < 100, tostring(n))
+    end)
 end)

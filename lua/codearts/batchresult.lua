@@ -372,7 +372,7 @@ Client.__close = Client.close
 -- status said is an API error when it plainly is one.
 local function undecoded(res, why, code)
   local keyring, oom = config.redactor()
-  if not keyring then keyring, oom = core.keyring(nil) end
+  if keyring == false then keyring, oom = core.keyring(nil) end
   if not keyring then return Error.new("INTERNAL", oom) end
   local ok = res.status and res.status >= 200 and res.status <= 299
   local err = not ok and not code and exchange.api_error(res, keyring) or exchange.undecodable(res, why, keyring, code)
@@ -426,7 +426,8 @@ local function sign_refused(signed, a, b, c, d)
   elseif a == "empty" then
     err, sk = Error.invalid("sign: sk is empty"), b
   else -- "header"
-    local keyring = config.redactor({ sk = b })
+    -- (with no keyring, none or no memory, redacted below, or INTERNAL)
+    local keyring = config.redactor({ sk = b }) or nil
     err, sk = Error.invalid(input.strings_refused({ [c] = d }, "sign: headers", keyring)), b
     if keyring then keyring:close() end
   end

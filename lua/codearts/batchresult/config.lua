@@ -333,12 +333,12 @@ M.INPUT_MESSAGE_BYTES = 256
 -- quotes a refused id, redacted before it is quoted (input.quoted), the
 -- message cut to M.INPUT_MESSAGE_BYTES.  (A keyring of no secret still cuts.)
 local function id_refused(o, getenv, option, name, value)
-  local keyring = M.redactor(o, getenv) or core.keyring(nil)
+  local keyring, why = M.redactor(o, getenv)
+  if keyring == false then keyring, why = core.keyring(nil) end
+  if not keyring then return nil, Error.new("INTERNAL", why) end
   local _, err = refused(option, name .. " must be 32 letters or digits, got " .. input.quoted(value, keyring))
-  if keyring then
-    exchange.shown_input(keyring, err, M.INPUT_MESSAGE_BYTES)
-    keyring:close()
-  end
+  exchange.shown_input(keyring, err, M.INPUT_MESSAGE_BYTES)
+  keyring:close()
   return nil, err
 end
 
@@ -525,25 +525,26 @@ function M.secret_forms(given, n)
 end
 
 --- A redactor (a keyring that signs nothing) for every secret that
--- new()'s options o (nil: none) or the environment hold, or nil when
--- there is none: for what is said before there is a client.  The caller
--- closes it.
+-- new()'s options o (nil: none) or the environment hold, false when there
+-- is none, or nil, why when memory ran out (which must not read as none):
+-- for what is said before there is a client.  The caller closes it.
 function M.redactor(o, getenv)
   o, getenv = o or {}, getenv or os.getenv
   local given = held_secrets(o, getenv)
   local n = #given
   given[n + 1], given[n + 2], given[n + 3] = o.sk, o.security_token, o.token
   local forms = M.secret_forms(given, n + 3)
-  if #forms == 0 then return nil end
-  return (core.keyring(nil, (table.unpack or unpack)(forms)))
+  if #forms == 0 then return false end
+  return core.keyring(nil, (table.unpack or unpack)(forms))
 end
 
 --- text with every secret of M.redactor's [REDACTED] (a region or an
 -- endpoint may quote a secret pasted in the wrong place; so may a command
--- line).
+-- line); none of it when memory ran out.
 function M.without_secrets(text, o, getenv)
-  local keyring = M.redactor(o, getenv)
-  if not keyring then return text end
+  local keyring, why = M.redactor(o, getenv)
+  if keyring == false then return text end
+  if not keyring then return "(not shown: " .. why .. ")" end
   text = keyring:redact(text)
   keyring:close()
   return text
@@ -551,10 +552,11 @@ end
 
 --- err, about new()'s or br.sign's input, with every secret of
 -- M.redactor's redacted from what it quotes, cut to limit bytes (nil: not
--- cut) (exchange.shown_input).
+-- cut) (exchange.shown_input); INTERNAL when memory ran out.
 function M.input_error_without_secrets(err, o, getenv, limit)
-  local keyring = M.redactor(o, getenv)
-  if not keyring then return err end
+  local keyring, why = M.redactor(o, getenv)
+  if keyring == false then return err end
+  if not keyring then return Error.new("INTERNAL", why) end
   exchange.shown_input(keyring, err, limit)
   keyring:close()
   return err
