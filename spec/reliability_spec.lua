@@ -223,6 +223,11 @@ describe("retries", function()
     -- in whole milliseconds, rounded up, as times are kept
     local _, err3 = client_of(server):query(seed_pairs(), { deadline = 1e-6 })
     assert.truthy(tostring(err3):find("^TIMEOUT: the call's deadline of 0%.001s passed"), tostring(err3))
+    -- (rounded up from what was given, not from a double's error: 2.007 *
+    -- 1000 is 2007.0000000000002; review)
+    local config = require "codearts.batchresult.config"
+    for i = 1, 100000 do assert(config.ms(i / 1000) == i, i) end
+    assert.are.same({ 1, 1, 86400000 }, { config.ms(0.0004), config.ms(1e-9), config.ms(86400) })
   end)
 end)
 

@@ -122,7 +122,8 @@ end
 --- "the call's deadline of 0.5s passed", the deadline as README says
 -- times are kept: whole milliseconds, rounded up (1e-06 reads 0.001s).
 local function deadline_passed(o)
-  return ("the call's deadline of %gs passed"):format(math.ceil(o.deadline * 1000) / 1000)
+  local seconds = ("%.3f"):format(config.ms(o.deadline) / 1000):gsub("%.?0+$", "")
+  return ("the call's deadline of %ss passed"):format(seconds)
 end
 
 -- A call in flight: what batch.run drives (build, done, stopped, draining).

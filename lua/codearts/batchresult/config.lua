@@ -73,7 +73,9 @@ M.DEFAULTS = {
 --- Seconds as the whole milliseconds a transport takes: rounded up, so
 -- that 0.0004 s is 1 ms and never 0 (which libcurl reads as "no limit").
 function M.ms(seconds)
-  return math.max(1, math.ceil(seconds * 1000))
+  -- (less a nanosecond: 2.007 * 1000 is 2007.0000000000002 in a double,
+  -- which is 2007 ms, not 2008)
+  return math.max(1, math.ceil(seconds * 1000 - 1e-6))
 end
 
 -- Rules: { type, check = function(v) -> why | nil }, why completing
