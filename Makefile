@@ -98,9 +98,9 @@ LIBFLAG ?= -shared
 
 export LUA_PATH  := ./?.lua;./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./$(BUILD)/?.so;;
-# Lua 5.3 and 5.4 read LUA_PATH_5_x and LUA_CPATH_5_x before these: a
+# Lua 5.2, 5.3 and 5.4 read LUA_PATH_5_x and LUA_CPATH_5_x before these: a
 # user's own would make the demo and the specs' commands load another copy.
-unexport LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4 LUA_CPATH_5_4
+unexport LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4 LUA_CPATH_5_4
 
 LUA_SOURCES := $(shell find lua -name '*.lua')
 

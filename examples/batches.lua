@@ -6,7 +6,7 @@
 --   lua5.4 examples/batches.lua < runs.txt
 local br = require "codearts.batchresult"
 
--- (error(tostring(err)), not assert: Lua 5.1's assert takes no table)
+-- (error(tostring(err)), not assert: the assert of Lua 5.1 and 5.2 takes no table)
 local client, why = br.new { region = "cn-north-4" }
 if not client then error(tostring(why), 0) end
 

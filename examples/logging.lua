@@ -13,7 +13,7 @@ local client, why = br.new {
   end,
 }
 -- readme:end logging
--- (error(tostring(err)), not assert: Lua 5.1's assert takes no table)
+-- (error(tostring(err)), not assert: the assert of Lua 5.1 and 5.2 takes no table)
 if not client then error(tostring(why), 0) end
 local results, err = client:query {
   { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db", pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" },

@@ -140,6 +140,10 @@ describe("client:query against the stand-in", function()
       assert.truthy(tostring(err):find("[request " .. err.request_id .. "]", 1, true))
       -- joined by .. as tostring shows it, on either side
       assert.are.equal("failed: " .. tostring(err) .. "!", "failed: " .. err .. "!")
+      assert.are.equal(tostring(err) .. 7, err .. 7)
+      -- (and nothing else, as .. joins nothing else: a caller's bug)
+      assert.has_error(function() return err .. nil end, "attempt to concatenate a nil value")
+      assert.has_error(function() return {} .. err end, "attempt to concatenate a table value")
       assert.is_true(br.Error.is(err))
       assert.is_false(br.Error.is({ code = "APIGW.0301" }))
     end)
@@ -593,6 +597,7 @@ describe("client:query against the stand-in", function()
     it("one pair not in a list, or a list of other keys: empty, saying what it holds", function()
       refused({ pipeline_id = good, pipeline_run_id = good },
         "pairs is empty (it is one item, not a list of them: give { { pipeline_id = …, … } })")
+      refused({ pipeline_run_id = good }, "pairs is empty (it is one item, not a list of them")
       refused({ first = { pipeline_id = good, pipeline_run_id = good } },
         "pairs is empty (it holds keys other than 1..n)")
       local _, err = client():run({ a = good })

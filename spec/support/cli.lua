@@ -60,7 +60,8 @@ M.quote = quote
 -- Never inherited: the tool must find its module and its settings itself.
 local UNSET = { "HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN",
                 "HUAWEICLOUD_SDK_PROJECT_ID", "CODEARTS_ENDPOINT", "CODEARTS_REGION", "NO_COLOR",
-                "LUA_PATH", "LUA_CPATH", "LUA_PATH_5_3", "LUA_PATH_5_4", "LUA_CPATH_5_3", "LUA_CPATH_5_4" }
+                "LUA_PATH", "LUA_CPATH", "LUA_PATH_5_2", "LUA_PATH_5_3", "LUA_PATH_5_4", "LUA_CPATH_5_2",
+                "LUA_CPATH_5_3", "LUA_CPATH_5_4" }
 
 function M.run(argv, o)
   o = o or {}

@@ -32,8 +32,15 @@ function Error.__tostring(e)
   return s
 end
 
+-- (an error joins a string or a number; anything else raises, as
+-- joining it would without an error beside it)
 function Error.__concat(a, b)
-  return tostring(a) .. tostring(b)
+  local function text(v)
+    if getmetatable(v) == Error then return tostring(v) end
+    if type(v) == "string" or type(v) == "number" then return v end
+    error("attempt to concatenate a " .. type(v) .. " value", 3)
+  end
+  return text(a) .. text(b)
 end
 
 --- Makes an error; fields (optional) adds status, request_id, retryable.

@@ -51,8 +51,12 @@ end
 -- often one item given without the list around it.
 local function not_items_note(list, row)
   if next(list) == nil then return "" end
-  if not row.bare and rawget(list, row.fields[1]) ~= nil then
-    return " (it is one item, not a list of them: give { { " .. row.fields[1] .. " = …, … } })"
+  if not row.bare then
+    for _, f in ipairs(row.fields) do
+      if rawget(list, f) ~= nil then
+        return " (it is one item, not a list of them: give { { " .. row.fields[1] .. " = …, … } })"
+      end
+    end
   end
   return " (it holds keys other than 1..n)"
 end
