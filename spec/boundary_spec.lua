@@ -344,55 +344,87 @@ describe("limits are the same in every layer", function()
   -- when the case ends); nil, the case pending, under a preloaded
   -- sanitizer, whose runtime would have to come first.
   local function failmalloc()
-    if os.getenv("LD_PRELOAD") then
+    local lib, remove = require("spec.support.failmalloc").build()
+    if not lib then
       pending("under a preloaded sanitizer")
       return nil
     end
-    local dir = os.tmpname()
-    os.remove(dir)
-    local lib = dir .. "/failmalloc.so"
-    assert(os.execute(("mkdir -p '%s' && cc -shared -fPIC -O1 -o '%s' spec/support/failmalloc.c -ldl")
-      :format(dir, lib)))
-    finally(function() os.remove(lib) os.remove(dir) end)
+    finally(remove)
     return lib
   end
 
-  it("each allocation of the C module's own failing in turn ends a query with nil, err, never a raise", function()
-    local lib = failmalloc()
-    if not lib then return end
-    local code = [[
-      local br = require "codearts.batchresult"
-      local list = require("spec.standin.model").seed_query
-      local c, err = br.new { endpoint = os.getenv("URL"), project_id = os.getenv("PROJECT"),
-                              ak = os.getenv("AK"), sk = os.getenv("SK"), max_retries = 0 }
-      if not c then io.write("new: ", err.code) return end
-      local ok, results, qerr = pcall(c.query, c, list)
-      if not ok then io.write("raised: ", tostring(results)) return end
-      if results then io.write("results: ", #results) return end
-      io.write("error: ", qerr.code, " accounted: ", tostring(#qerr.results + #qerr.unanswered == #list))
-    ]]
-    local env = { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk, LD_PRELOAD = lib,
-                  FAILMALLOC_IN = "codearts/batchresult/core.so" }
-    local failed, total, outcomes = 0, nil, {}
-    for n = 1, 200 do
+  --- What code, run in a child with env (failmalloc preloaded), writes
+  -- with the FAILMALLOC_AT-th allocation of env.FAILMALLOC_IN's failing,
+  -- for n = 1, 2, … up to max, until a run makes fewer: the list of what
+  -- each run wrote (failmalloc's line taken out), and whether a run made
+  -- fewer (how many there are depends a little on timing).
+  local function each_failing(code, env, max)
+    local outs = {}
+    for n = 1, max do
       env.FAILMALLOC_AT = tostring(n)
       local out = child.run(code, env)
-      local at, seen = out:match("failmalloc: failed (%d+) of (%d+)")
+      local at = out:match("failmalloc: failed (%d+) of")
       assert(at, out)
-      if at == "0" then
-        total = tonumber(seen)
-        break
-      end
-      failed = failed + 1
-      out = out:gsub("failmalloc: [^\n]*\n?", "")
-      outcomes[#outcomes + 1] = n .. ": " .. out
-      assert.is_nil(out:find("raised: ", 1, true), out)
-      assert.truthy(out == "new: INTERNAL" or out == "results: " .. #seed_pairs()
-        or out:find("^error: %u+ accounted: true$"), out)
+      if at == "0" then return outs, true end
+      outs[n] = (out:gsub("failmalloc: [^\n]*\n?", ""))
     end
-    -- (how many there are depends a little on timing: the loop ends at the
-    -- first run with fewer)
-    assert.is_true(total ~= nil and failed > 10, table.concat(outcomes, "\n"))
+    return outs, false
+  end
+
+  -- A query of the seed pairs against the stand-in, writing how it ended.
+  local QUERY = [[
+    local br = require "codearts.batchresult"
+    local list = require("spec.standin.model").seed_query
+    local c, err = br.new { endpoint = os.getenv("URL"), project_id = os.getenv("PROJECT"),
+                            ak = os.getenv("AK"), sk = os.getenv("SK"), max_retries = 0 }
+    if not c then io.write("new: ", err.code, ": ", err.message) return end
+    local ok, results, qerr = pcall(c.query, c, list)
+    if not ok then io.write("raised: ", tostring(results)) return end
+    if results then io.write("results: ", #results) return end
+    io.write("error: ", qerr.code, ": ", qerr.message, " accounted: ",
+      tostring(#qerr.results + #qerr.unanswered == #list))
+  ]]
+
+  --- QUERY's outcomes under failmalloc, with allocations of the object
+  -- whose path holds within failing in turn; each checked to be an end a
+  -- query may have: results, or nil, err with every item accounted for.
+  local function failing_queries(lib, within)
+    local outs, ended = each_failing(QUERY, { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk,
+                                              LD_PRELOAD = lib, FAILMALLOC_IN = within }, 400)
+    for _, out in ipairs(outs) do
+      assert.is_nil(out:find("raised: ", 1, true), out)
+      assert.truthy(out:find("^new: INTERNAL: ") or out == "results: " .. #seed_pairs()
+        or out:find("^error: [%u_]+: .* accounted: true$"), out)
+    end
+    assert.is_true(ended and #outs > 10, table.concat(outs, "\n"))
+    return outs
+  end
+
+  -- Each says so in the library's words: the answer's body's buffer
+  -- failing said libcurl's "Failure writing output to destination".
+  it("each allocation of the C module's own failing in turn ends a query with nil, err, never a raise, "
+    .. "as out of memory", function()
+    local lib = failmalloc()
+    if not lib then return end
+    local outs = failing_queries(lib, "codearts/batchresult/core.so")
+    for _, out in ipairs(outs) do
+      if out:find("INTERNAL: ", 1, true) then assert.truthy(out:find("INTERNAL: out of memory", 1, true), out) end
+    end
+    assert.truthy(table.concat(outs, "\n"):find("INTERNAL: out of memory (reading the answer's body)", 1, true),
+      table.concat(outs, "\n"))
+  end)
+
+  -- libcurl 7.71 to 8.5 say of their memory running out in the middle of
+  -- a head what they say of a header line longer than their own 100 KB
+  -- (an answer of faults.lua's): a head of a few hundred bytes was said to
+  -- exceed 64 KiB.  It cannot be told which, and the words say so.
+  it("libcurl's memory failing in the middle of a small head never says the head exceeded the limit", function()
+    local lib = failmalloc()
+    if not lib then return end
+    for _, out in ipairs(failing_queries(lib, "libcurl")) do
+      assert.is_nil(out:find("exceed", 1, true), out)
+      if out:find("RESPONSE_TOO_LARGE", 1, true) then assert.truthy(out:find("ran out of memory", 1, true), out) end
+    end
   end)
 
   -- The decoder's own allocations (a body's copy that mends a lone
@@ -407,20 +439,13 @@ describe("limits are the same in every layer", function()
         .. '{"pipeline_id":"q","pipeline_run_id":"s"}]}')
       io.write(r and ("results: " .. #r) or (err.code .. ": " .. err.message))
     ]]
-    local env = { LD_PRELOAD = lib, FAILMALLOC_IN = "codearts/batchresult/core.so" }
-    local outcomes, internal = {}, 0
-    for n = 1, 50 do
-      env.FAILMALLOC_AT = tostring(n)
-      local out = child.run(code, env)
-      local at = out:match("failmalloc: failed (%d+) of")
-      assert(at, out)
-      if at == "0" then break end
-      out = out:gsub("failmalloc: [^\n]*\n?", "")
-      outcomes[#outcomes + 1] = n .. ": " .. out
+    local outs = each_failing(code, { LD_PRELOAD = lib, FAILMALLOC_IN = "codearts/batchresult/core.so" }, 50)
+    local internal = 0
+    for _, out in ipairs(outs) do
       assert.truthy(out == "results: 2" or out:find("^INTERNAL: out of memory"), out)
       if out:find("^INTERNAL") then internal = internal + 1 end
     end
-    assert.is_true(internal >= 1, table.concat(outcomes, "\n"))
+    assert.is_true(internal >= 1, table.concat(outs, "\n"))
   end)
 
   it("Lua's memory error in a call's own work ends it with INTERNAL, every item accounted for, never a raise",
@@ -452,6 +477,51 @@ describe("limits are the same in every layer", function()
     ]], { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk })
     assert.is_true(ok, out)
     assert.are.equal(("INTERNAL out of memory during the call accounted: true\n"):rep(2), out)
+  end)
+
+  it("a Lua stack that cannot grow for a signature's headers is out of memory to every caller, "
+    .. "never a raise of other words", function()
+    -- Lua 5.2 and later say a stack that could not grow for want of memory
+    -- by lua_checkstack's 0, not by their memory error: the signer raised
+    -- an "out of memory" of its own, which no caller took for one (a call
+    -- raised it again, after requests had gone out).  A fresh coroutine's
+    -- stack is small, and every block over `over` bytes fails: the grown
+    -- stack among them, at some sizes before anything else.
+    if rawget(_G, "jit") then
+      pending("LuaJIT on 64 bits takes no other allocator")
+      return
+    end
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local oom = require("spec.support.clib")("oom")
+      local list = require("spec.standin.model").seed_query
+      local c = assert(br.new { endpoint = os.getenv("URL"), project_id = os.getenv("PROJECT"),
+                                ak = os.getenv("AK"), sk = os.getenv("SK"), max_retries = 0 })
+      local signed = { method = "GET", path = "/", headers = { Host = "h", ["X-Sdk-Date"] = "20260101T000000Z" },
+                       ak = "AK", sk = "SK" }
+      local calls = { prepare = function() return c:prepare(list) end, query = function() return c:query(list) end,
+                      sign = function() return br.sign(signed) end }
+      for over = 1000, 8000, 250 do
+        for _, name in ipairs({ "prepare", "query", "sign" }) do
+          local ok, res, err = coroutine.wrap(function() return oom.pcall_over(over, calls[name]) end)()
+          if not ok then io.write(name, " raised: ", tostring(res), "\n")
+          elseif res then io.write(name, " results\n")
+          else
+            local lost = name == "query" and #err.results + #err.results.missing + #err.unanswered ~= #list
+            io.write(name, " ", err.code, ": ", err.message, lost and " (not accounted)" or "", "\n")
+          end
+        end
+      end
+    ]], { URL = server.url, PROJECT = PROJECT, AK = creds.ak, SK = creds.sk })
+    assert.is_true(ok, out)
+    for line in out:gmatch("[^\n]+") do
+      local said = line:match("^%a+ (.*)$")
+      assert.truthy(said == "results" or said == "raised: not enough memory" or said:find("^INTERNAL: .*out of memory"),
+        line)
+      assert.is_nil(said:find("not accounted", 1, true), line)
+    end
+    -- (Lua 5.1 raises its memory error where the stack cannot grow)
+    if _VERSION ~= "Lua 5.1" then assert.truthy(out:find("\nsign INTERNAL: sign: out of memory\n"), out) end
   end)
 
   it("any one of a run's allocations failing raises only before a request went out (Lua 5.1's guard)", function()

@@ -181,21 +181,30 @@ static int l_keyring(lua_State *L) {
     return 1;
 }
 
+/* What collect_headers says instead of a count. */
+enum { HEADERS_NOT_STRINGS = -1, HEADERS_NO_ROOM = -2 };
+
 /* Collects a {name = value} table into hs, raw: the count (past
- * CAB_MAX_HEADERS only the first are kept), or -1 when a name or value is
- * not a string (that name and value are left on top of the stack).  Each
- * kept name and value also stays on the stack, above the table, for as
- * long as the caller's frame lasts: a refusal quotes a name while it
- * allocates, and a finalizer run meanwhile may take the header out of the
- * table, which would free the string under the quote.  The stack is grown
- * first, before any pointer is taken, with room for what a refusal pushes
- * after it. */
+ * CAB_MAX_HEADERS only the first are kept), HEADERS_NOT_STRINGS when a
+ * name or value is not a string (that name and value are left on top of
+ * the stack), or HEADERS_NO_ROOM, with nothing pushed, when the stack
+ * cannot grow.  Each kept name and value also stays on the stack, above
+ * the table, for as long as the caller's frame lasts: a refusal quotes a
+ * name while it allocates, and a finalizer run meanwhile may take the
+ * header out of the table, which would free the string under the quote.
+ * The stack is grown first, before any pointer is taken, with room for
+ * what a refusal pushes after it.  Lua 5.2 and later say that memory ran
+ * out growing it by returning 0, not by raising their memory error (5.1
+ * and LuaJIT raise it): the callers refuse with INTERNAL, as when the
+ * signer's own memory runs out.  A raise of our own words would be no
+ * memory error to the library's Lua (call.lua's out_of_memory): a call
+ * would raise it again, its runs started so far untold. */
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     int n = 0;
-    if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 10)) return luaL_error(L, "out of memory");
+    if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 10)) return HEADERS_NO_ROOM;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) return -1;
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) return HEADERS_NOT_STRINGS;
         if (n < CAB_MAX_HEADERS) {
             hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
             hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
@@ -261,8 +270,8 @@ static int l_sign(lua_State *L) {
     req.query = luaL_optlstring(L, 5, "", &req.query_len);
     luaL_checktype(L, 6, LUA_TTABLE);
     req.body = luaL_optlstring(L, 7, "", &req.body_len);
-    if ((n = collect_headers(L, 6, hs)) < 0)
-        return refused(L, CAB_SIGN_OK, "header names and values must be strings");
+    if ((n = collect_headers(L, 6, hs)) == HEADERS_NO_ROOM) return refused(L, CAB_SIGN_NOMEM, "out of memory");
+    if (n == HEADERS_NOT_STRINGS) return refused(L, CAB_SIGN_OK, "header names and values must be strings");
     if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.headers = hs;
     req.n_headers = (size_t)n;
@@ -442,7 +451,7 @@ static int l_sign_once(lua_State *L) {
     cab_sign_algorithms *a;
     cab_sign_status st;
     const char *rule;
-    int n, status, own, top, i;
+    int n = 0, status, own, top, i;
     lua_settop(L, 1);
     /* Pushed before the read: on 5.1 and LuaJIT this allocates, and a
      * finalizer run by that allocation could change t under the read. */
@@ -457,7 +466,9 @@ static int l_sign_once(lua_State *L) {
         lua_pushstring(L, luaL_typename(L, 1));
         return refuse(L, 4);
     }
-    if ((rule = read_sign_table(L, 3, s, len)) != NULL || (n = collect_headers(L, 3, hs)) < 0) {
+    if ((rule = read_sign_table(L, 3, s, len)) == NULL && (n = collect_headers(L, 3, hs)) == HEADERS_NO_ROOM)
+        return refuse(L, with_sk(L, refused(L, CAB_SIGN_NOMEM, "out of memory")));
+    if (rule || n == HEADERS_NOT_STRINGS) {
         /* What the rule is about is on the stack above top: at most the
          * key and value (collect_headers may have kept others below). */
         int about = lua_gettop(L) - top;

@@ -216,6 +216,25 @@ static int connection_broken(cab_easy *e) {
     return os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED;
 }
 
+/* libcurl refuses one header line longer than its own limit
+ * (CURL_MAX_HTTP_HEADER, 100 KB), a head larger than ours, in words that
+ * depend on its version: from 8.6.0 as CURLE_TOO_LARGE (100, a name older
+ * headers lack); before 7.71.0 as out of memory, its message saying so;
+ * from 7.71.0 to 8.5 as out of memory, with no message at all, as when its
+ * memory runs out.  line_refused: libcurl said it refused a line of the
+ * head; line_refused_or_nomem: it may have, or run out of memory. */
+#define CAB_CURLE_TOO_LARGE 100
+static int line_refused(const cab_easy *e, CURLcode rc) {
+    if (!e->head.in_head) return 0;
+    return (int)rc == CAB_CURLE_TOO_LARGE ||
+           (rc == CURLE_OUT_OF_MEMORY && strncmp(e->curl_err, "Rejected ", 9) == 0);
+}
+
+static int line_refused_or_nomem(const cab_easy *e, CURLcode rc) {
+    unsigned int v = curl_version_info(CURLVERSION_NOW)->version_num;
+    return e->head.in_head && rc == CURLE_OUT_OF_MEMORY && v >= 0x074700 && v < 0x080600;
+}
+
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen);
 
 cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
@@ -253,10 +272,14 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
     }
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
     if (rc == CURLE_OK) return CAB_HTTP_OK;
-    /* libcurl refuses one header line longer than its own limit (100 KB)
-     * as out of memory: in the middle of a head, that is the head's size. */
-    if (e->verdict == CAB_HEAD_TOO_LARGE || (rc == CURLE_OUT_OF_MEMORY && e->head.in_head)) {
+    if (e->verdict == CAB_HEAD_TOO_LARGE || line_refused(e, rc)) {
         snprintf(err, errlen, "the answer's headers or trailers exceed %d bytes", CAB_MAX_HEADER_BYTES);
+        return CAB_HTTP_TOO_LARGE;
+    }
+    if (line_refused_or_nomem(e, rc)) {
+        snprintf(err, errlen, "a line of the answer's headers is longer than the %d bytes libcurl takes, or "
+                              "libcurl ran out of memory reading them (libcurl %s says the same of both)",
+                 CURL_MAX_HTTP_HEADER, curl_version_info(CURLVERSION_NOW)->version);
         return CAB_HTTP_TOO_LARGE;
     }
     if (e->verdict != CAB_HEAD_OK) {
@@ -267,10 +290,16 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
         snprintf(err, errlen, "the answer is larger than the limit of %zu bytes", e->max_body);
         return CAB_HTTP_TOO_LARGE;
     }
+    /* on_body's refusal is a write error to libcurl, whose words for it
+     * ("Failure writing output to destination") do not say why. */
+    if (e->body_nomem) {
+        snprintf(err, errlen, "out of memory (reading the answer's body)");
+        return CAB_HTTP_NOMEM;
+    }
     /* libcurl's decoder fails a coded body that has bytes after its end
      * (a second gzip member, junk) as a write error, as if on_body had
      * refused: a body that does not decode as its coding says. */
-    if (rc == CURLE_WRITE_ERROR && !e->body_nomem) {
+    if (rc == CURLE_WRITE_ERROR) {
         snprintf(err, errlen, "the answer's body does not decode as its Content-Encoding says (bytes after its end)");
         return CAB_HTTP_PROTOCOL;
     }
