@@ -641,6 +641,7 @@ describe("br.new refuses", function()
 
   it("an unknown region", function()
     refused({ endpoint = false, region = "xx-nowhere-1" }, "unknown region 'xx-nowhere-1'")
+    refused({ endpoint = false, region = "CN-North-4" }, "; names are lower case: 'cn-north-4')")
   end)
   it("a region whose override in the environment names no endpoint, naming the variable", function()
     local config = require "codearts.batchresult.config"

@@ -361,8 +361,11 @@ local function place(o, getenv)
       -- ("cn-north-4"): it is the name upper-cased, which no redaction of a
       -- secret pasted here would hide.
       local variable = o.region:find("^%l+%-%l+%-%d+$") and ("; or set " .. regions.env_name(o.region)) or ""
+      local lower = o.region:lower()
+      local case = lower ~= o.region and regions.resolve(lower, getenv) and ("; names are lower case: '"
+        .. lower .. "'") or ""
       return refused("region", "unknown region '" .. o.region .. "' (known: "
-        .. table.concat(regions.names(), ", ") .. variable .. ")")
+        .. table.concat(regions.names(), ", ") .. variable .. case .. ")")
     end
   else
     return refused("endpoint", "endpoint or region is required")
