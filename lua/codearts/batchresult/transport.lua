@@ -5,10 +5,16 @@
 -- offers the calls documented at the top of transport/curl.lua.
 local Error = require "codearts.batchresult.error"
 local curl = require "codearts.batchresult.transport.curl"
-local ngx_transport = require "codearts.batchresult.transport.ngx"
 local nvim = require "codearts.batchresult.transport.nvim"
 
 local M = {}
+
+--- transport/ngx.lua, loaded only where there is an ngx to ask about
+-- (nginx, or a test): elsewhere its compiling would cost every program's
+-- start.
+local function ngx_transport()
+  return require "codearts.batchresult.transport.ngx"
+end
 
 --- The transport for one call of client (its private state), or nil,
 -- err.  The call owns it and closes it when it ends.  libcurl's comes from
@@ -21,13 +27,14 @@ function M.for_call(client, async)
   -- (closed by a finalizer since the method began)
   if client.closed then return nil, Error.closed() end
   local cfg = client.cfg
-  local name = cfg.transport or (ngx_transport.inside_nginx() and "ngx") or "curl"
+  local name = cfg.transport or (rawget(_G, "ngx") ~= nil and ngx_transport().inside_nginx() and "ngx") or "curl"
   local t, kind, msg, option
   if name == "ngx" then
-    local ok, why = ngx_transport.available()
-    if ok then ok, why = ngx_transport.yieldable() end
+    local cosockets = ngx_transport()
+    local ok, why = cosockets.available()
+    if ok then ok, why = cosockets.yieldable() end
     if not ok then return nil, Error.new("UNSUPPORTED_CONTEXT", why) end
-    t, kind, msg, option = ngx_transport.new(cfg)
+    t, kind, msg, option = cosockets.new(cfg)
     if not t then return nil, Error.new(kind, msg, { option = option }) end
     -- Another request or a timer may close the client while this call
     -- waits: close() cancels the transport, which wakes it.
