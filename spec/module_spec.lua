@@ -118,7 +118,7 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(8, config.INTERFACE)
+    assert.are.equal(9, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION ca_certificates() can_yield() decode_error() decode_results() encode_ids()"
@@ -126,8 +126,8 @@ describe("core.so for " .. version, function()
         .. " null random()"
         .. " raw_copy() read_items() signer() terminate_as_interrupt() unicode_space_edge()",
       keyring = "close() last() redact() sign()",
-      multi = "act() call() changes() close() inherited() pending() unwatch() watch()",
-      call = "cancel() close() next() pending() ready() start()",
+      multi = "act() call() changes() close() inherited() news() pending() unwatch() watch()",
+      call = "cancel() close() group() next() pending() ready() start()",
     }, offered)
   end)
 

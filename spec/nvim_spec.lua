@@ -157,6 +157,26 @@ describe("in Neovim", function()
     end
   end)
 
+  -- A pump that asked every waiting call at each step examined K calls K
+  -- times (scale review: 2,157,129 asks for K = 1600).  A handful per
+  -- call is what a call's own waits and wake-up examine.
+  it("wakes only the calls with news: 200 calls at once each get their own answer, each examined a few times",
+    function()
+    server:config { delay_ms = 500 }
+    local got = nvim("spec/nvim/many.lua")
+    assert.is_nil(got.error)
+    for _, k in ipairs({ 50, 200 }) do
+      assert.are.equal(tostring(k), got["answered_" .. k], k)
+      assert.are.equal("0", got["wrong_" .. k], k)
+      local examined = tonumber(got["examined_" .. k])
+      assert.is_true(examined <= 4 * k, ("%d calls: %d examined"):format(k, examined))
+    end
+    for j, s in ipairs(model.seed) do
+      local r = model.result_for(s.pipeline_id, s.pipeline_run_id)
+      assert.are.equal(r.status .. "|" .. (r.reason or "-"), got["answer_" .. j], j)
+    end
+  end)
+
   it("takes an answer that came within the timeout while the editor was busy past it", function()
     server:config { delay_ms = 600 }
     local got = nvim("spec/nvim/busy.lua")

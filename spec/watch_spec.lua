@@ -118,6 +118,40 @@ describe("a handle watched from an event loop", function()
     assert.is_nil(kind(set))
   end)
 
+  -- What transport/nvim.lua wakes: only the calls news() names, so it
+  -- must name every answer that came in, whoever's wait took it in.
+  it("names the calls whose answers came in since it last asked, whichever wait took them in", function()
+    local m = handle()
+    local a, b = m:call(), m:call()
+    assert.are_not.equal(a:group(), b:group())
+    server:config { delay_ms = 200 }
+    start(a)
+    local set = turn(m)
+    assert.are.same({}, m:news())
+    -- b waits with nothing of its own in flight: libcurl runs a's there.
+    assert.are.same({ nil, "idle" }, { b:next(0.5) })
+    assert.are.same({ a:group() }, m:news())
+    assert.are.same({}, m:news()) -- (named once)
+    local slot, status = a:next(0)
+    assert.is_number(slot)
+    assert.are.equal(404, status)
+    -- An answer its own call took before anyone asked is no news.
+    start(a)
+    assert.are.equal(404, select(2, a:next()))
+    assert.are.same({}, m:news())
+    -- Two calls' answers in at once: both named.
+    start(a)
+    start(b)
+    until_ready(m, a)
+    until_ready(m, b)
+    local named = m:news()
+    table.sort(named)
+    assert.are.same({ a:group(), b:group() }, named)
+    m:unwatch(set)
+    m:close()
+    assert.is_nil(m:news())
+  end)
+
   it("keeps the set true through a synchronous wait on the same handle", function()
     local m = handle()
     local a, b = m:call(), m:call()

@@ -5,9 +5,10 @@
  * call's is answered; cancel() and close() abandon the call's transfers,
  * and so does the collector when a call is left behind (a coroutine never
  * resumed).  An event loop drives the handle instead with watch(), act()
- * and unwatch() (see multi.h), and waits for a call's answer with
- * call:ready().  No Lua code runs inside libcurl's callbacks, so a Lua
- * error can never unwind through libcurl. */
+ * and unwatch() (see multi.h), learns which calls to wake from news()
+ * and call:group(), and asks one call with call:ready().  No Lua code
+ * runs inside libcurl's callbacks, so a Lua error can never unwind
+ * through libcurl. */
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -285,6 +286,36 @@ static int l_changes(lua_State *L) {
     return 1;
 }
 
+/* multi:news() -> { group, … } | nil (closed)
+ * The groups (call:group()) with an answer that came in since news() was
+ * last asked, whichever drive took it in: the calls an event loop wakes.
+ * A group may be listed more than once. */
+static int l_news(lua_State *L) {
+    cab_multi *m = drivable(L);
+    unsigned long group;
+    int n, i, listed = 0;
+    if (!m) {
+        lua_pushnil(L);
+        return 1;
+    }
+    /* The list is made at its full size first: its allocation may raise,
+     * or run a finalizer that closes the client, and filling it then
+     * allocates nothing, so all news listed reaches the caller. */
+    n = cab_multi_news(m);
+    lua_createtable(L, n, 0);
+    if (!(m = drivable(L))) {
+        lua_pushnil(L);
+        return 1;
+    }
+    /* (A finalizer may also have finished more: they stay for the next
+     * ask, which the changes they made call for.) */
+    for (i = 0; listed < n && (i = cab_multi_take_news(m, i, &group)) >= 0; i++) {
+        lua_pushnumber(L, (lua_Number)group);
+        lua_rawseti(L, -2, ++listed);
+    }
+    return 1;
+}
+
 /* call:start's refusal: nil, kind, message (as a runtime failure, which
  * the request loop accounts for; misuse raises). */
 static int not_started(lua_State *L, cab_http_status st, const char *message) {
@@ -430,6 +461,13 @@ static int l_call_ready(lua_State *L) {
     return 1;
 }
 
+/* call:group() -> the call's group, as multi:news() lists it. */
+static int l_call_group(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    lua_pushnumber(L, (lua_Number)c->group);
+    return 1;
+}
+
 /* call:cancel(): abandons the call's requests in flight.  A call that
  * ended normally has none, and nothing is asked of the system; one left
  * with some in a forked child leaves them to the parent. */
@@ -466,11 +504,11 @@ void cab_register_http(lua_State *L) {
                                              {"pending", l_pending}, {"close", l_close},
                                              {"watch", l_watch},     {"unwatch", l_unwatch},
                                              {"act", l_act},         {"changes", l_changes},
-                                             {NULL, NULL}};
+                                             {"news", l_news},       {NULL, NULL}};
     static const luaL_Reg call_methods[] = {{"start", l_start},   {"next", l_next},
                                             {"cancel", l_call_cancel}, {"pending", l_call_pending},
                                             {"ready", l_call_ready}, {"close", l_call_close},
-                                            {NULL, NULL}};
+                                            {"group", l_call_group}, {NULL, NULL}};
     cab_new_class(L, MULTI, multi_methods, multi_gc, multi_tostring);
     cab_new_class(L, CALL, call_methods, l_call_close, call_tostring);
     lua_pushcfunction(L, l_multi);

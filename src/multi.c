@@ -29,6 +29,7 @@ typedef struct {
     int restarts;     /* times it began again, its connection not clean (conns.h) */
     long timeout_ms;  /* what bounds the attempt (> 0), or 0 for nothing */
     long long due;    /* when it times out (now_ms) */
+    int news;         /* done since cab_multi_take_news last listed it */
 } slot;
 
 /* A socket libcurl waits on (see "Watching from an event loop" in
@@ -302,6 +303,18 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
     return i;
 }
 
+/* Running transfer s ended with rc (its handle already removed): done,
+ * its answer waiting for its call, which an event loop learns of
+ * (cab_multi_changes, cab_multi_take_news) whoever's drive ended it. */
+static void mark_done(cab_multi *m, slot *s, CURLcode rc) {
+    s->rc = rc;
+    s->state = SLOT_DONE;
+    s->seq = m->done_seq++;
+    s->news = 1;
+    m->changes++;
+    m->running--;
+}
+
 /* Marks every transfer libcurl reports finished as done. */
 static void collect(cab_multi *m) {
     CURLMsg *msg;
@@ -324,14 +337,10 @@ static void collect(cab_multi *m) {
             (void)curl_multi_remove_handle(m->multi, easy);
             if (curl_multi_add_handle(m->multi, easy) == CURLM_OK) continue;
         }
-        m->slots[i].rc = rc;
-        m->slots[i].state = SLOT_DONE;
-        m->slots[i].seq = m->done_seq++;
-        m->changes++;
         /* Removing a handle that was added cannot fail; its connection
          * stays in the cache for the next request. */
         (void)curl_multi_remove_handle(m->multi, easy);
-        m->running--;
+        mark_done(m, &m->slots[i], rc);
     }
 }
 
@@ -369,11 +378,7 @@ static void fail_running(cab_multi *m, CURLcode rc, const char *why) {
         if (m->slots[i].state != SLOT_RUNNING) continue;
         (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
         if (why) cab_easy_stopped(m->slots[i].easy, why);
-        m->slots[i].rc = rc;
-        m->slots[i].state = SLOT_DONE;
-        m->slots[i].seq = m->done_seq++;
-        m->changes++;
-        m->running--;
+        mark_done(m, &m->slots[i], rc);
     }
 }
 
@@ -429,11 +434,7 @@ static void expire(cab_multi *m) {
         if (s->state != SLOT_RUNNING || !s->timeout_ms || now < s->due) continue;
         (void)curl_multi_remove_handle(m->multi, cab_easy_handle(s->easy));
         cab_easy_timed_out(s->easy, s->timeout_ms);
-        s->rc = CURLE_OPERATION_TIMEDOUT;
-        s->state = SLOT_DONE;
-        s->seq = m->done_seq++;
-        m->changes++;
-        m->running--;
+        mark_done(m, s, CURLE_OPERATION_TIMEDOUT);
     }
 }
 
@@ -632,3 +633,24 @@ void cab_multi_act(cab_multi *m, int fd) {
 unsigned long cab_multi_changes(const cab_multi *m) { return m->changes; }
 
 int cab_multi_ready(const cab_multi *m, unsigned long group) { return first_done(m, group) >= 0; }
+
+/* A slot done since it was last listed whose answer still waits: one
+ * taken meanwhile (its call was awake) is no news. */
+static int is_news(const slot *s) { return s->news && s->state == SLOT_DONE; }
+
+int cab_multi_news(const cab_multi *m) {
+    int i, n = 0;
+    for (i = 0; i < m->n_slots; i++) n += is_news(&m->slots[i]);
+    return n;
+}
+
+int cab_multi_take_news(cab_multi *m, int from, unsigned long *group) {
+    int i;
+    for (i = from; i < m->n_slots; i++) {
+        if (!is_news(&m->slots[i])) continue;
+        m->slots[i].news = 0;
+        *group = m->slots[i].group;
+        return i;
+    }
+    return -1;
+}

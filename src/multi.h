@@ -113,4 +113,16 @@ unsigned long cab_multi_changes(const cab_multi *m);
 /* Whether an answer of group waits to be taken by cab_multi_next. */
 int cab_multi_ready(const cab_multi *m, unsigned long group);
 
+/* The news for an event loop: the answers waiting that came in since the
+ * loop last took them, whichever drive took them in (the loop's, a
+ * synchronous call's, another group's wait), so that a step wakes only
+ * their calls rather than asking every call cab_multi_ready.
+ * cab_multi_news counts them (a group with two answers twice), without
+ * taking any.  cab_multi_take_news takes one: the first in slot `from`
+ * (>= 0) or later, its group in *group; it returns its slot, or -1 when
+ * none is left.  Only what is taken is forgotten: a caller takes no more
+ * than it has made room for, and the rest wait for the next time. */
+int cab_multi_news(const cab_multi *m);
+int cab_multi_take_news(cab_multi *m, int from, unsigned long *group);
+
 #endif

@@ -37,7 +37,9 @@ end
 -- After each step it reads what libcurl waits on (multi:watch(), which
 -- libcurl's socket and timer callbacks recorded) and arms one libuv poll
 -- handle and one timer; when one fires it lets libcurl act (multi:act())
--- and resumes the calls whose answers are in.  A prepare handle, which
+-- and resumes the calls whose answers are in, which multi:news() names:
+-- a step costs the calls it wakes, not every call waiting (asking each
+-- call at every step cost K calls K times).  A prepare handle, which
 -- runs just before the loop blocks and never wakes it, compares
 -- multi:changes(): a synchronous call on the same client, a cancel or a
 -- close changes the record, or finishes a transfer, without any of these
@@ -58,6 +60,8 @@ Pump.__index = Pump
 local function pump_of(handle, uv)
   local p = handle.nvim_pump
   if not p then
+    -- calls: the calls waiting through it, by their group (call:group()),
+    -- as multi:news() names them.
     p = setmetatable({ m = handle.m, uv = uv, calls = {}, n = 0 }, Pump)
     handle.nvim_pump = p
   end
@@ -66,7 +70,7 @@ end
 
 --- Call t (a Transport) waits through the pump until it leaves.
 function Pump:join(t)
-  self.calls[t] = true
+  self.calls[t.group] = t
   self.n = self.n + 1
   if self.n == 1 then
     self.timer = self.uv.new_timer()
@@ -81,8 +85,8 @@ function Pump:join(t)
 end
 
 function Pump:leave(t)
-  if not self.calls[t] then return end
-  self.calls[t] = nil
+  if self.calls[t.group] ~= t then return end
+  self.calls[t.group] = nil
   self.n = self.n - 1
   if self.n == 0 then self:disarm() end
 end
@@ -98,7 +102,7 @@ end
 -- on now.  false when the client was closed.
 function Pump:arm()
   local timeout, fd, changes = self.m:watch()
-  if not timeout then return self:closed() end
+  if not timeout then return false end
   if fd and not self.poll then
     local handle, err = self.uv.new_poll(fd)
     if not handle then
@@ -127,34 +131,32 @@ function Pump:step(fd)
   self:settle()
 end
 
---- Resumes the sleeping calls for which wake_if(t) holds.  Each resumed
--- call may start, finish or close anything: the calls are picked first.
-function Pump:wake(wake_if)
-  local picked = {}
-  for t in pairs(self.calls) do
-    if t.sleeping and wake_if(t) then picked[#picked + 1] = t end
-  end
-  for _, t in ipairs(picked) do t:wake() end
-end
-
-local function has_news(t) return t.inner.c:ready() end
-local function always() return true end
-
 --- Re-arms, and resumes every sleeping call with an answer to take: arm()
 -- marks the record seen, so the prepare handle no longer tells of answers
 -- that a drive outside the pump (a synchronous call, another call's
--- wait, watch() itself) took in since.  false when the client was closed.
+-- wait, watch() itself) took in since; news() names them all.  A call
+-- named that is awake takes its answer by itself: it looks (ready())
+-- before it sleeps.  false when the client was closed.
 function Pump:settle()
-  if not self:arm() then return false end
-  self:wake(has_news)
+  local news = self:arm() and self.m:news()
+  if not news then return self:closed() end
+  for _, group in ipairs(news) do
+    -- (a group of no call here is a synchronous call's; wake() wakes a
+    -- call named twice once)
+    local t = self.calls[group]
+    if t then t:wake() end
+  end
   return true
 end
 
 --- The client was closed: every descriptor goes back, and every call
--- wakes to find out.
+-- wakes to find out.  Each resumed call may start, finish or close
+-- anything: the calls are picked first.
 function Pump:closed()
   self:disarm()
-  self:wake(always)
+  local picked = {}
+  for _, t in pairs(self.calls) do picked[#picked + 1] = t end
+  for _, t in ipairs(picked) do t:wake() end
   return false
 end
 
@@ -234,7 +236,8 @@ end
 -- (from the event loop) to continue the coroutine that runs the call.
 function M.new(handle, inner, resume)
   local uv = vim.uv or vim.loop
-  local t = setmetatable({ inner = inner, resume = resume, uv = uv, pump = pump_of(handle, uv) }, Transport)
+  local t = setmetatable({ inner = inner, group = inner.c:group(), resume = resume, uv = uv,
+                          pump = pump_of(handle, uv) }, Transport)
   t.pump:join(t)
   return t
 end
