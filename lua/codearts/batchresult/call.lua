@@ -74,7 +74,8 @@ local function batches(count, size)
     -- Every field a job will get, set now so that the record never regrows
     -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
-                        body = false, req = false, opts = false, sent_at = 0, answered = false, clock_was_set = false }
+                        waiting = false, body = false, req = false, opts = false, sent_at = 0, answered = false,
+                        clock_was_set = false }
   end
   return jobs
 end
@@ -183,6 +184,7 @@ function Call:draining()
 end
 
 function Call:build(job)
+  job.waiting = false
   if self.refused then return nil, self.refused end
   local timeout = self.client.cfg.timeout
   if self.deadline then
@@ -339,7 +341,11 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     })
   end
   job.req = false
-  if again then return again end
+  -- (waiting to be sent again: a failed batch, should the call end now)
+  if again then
+    job.waiting = true
+    return again
+  end
   if err then
     -- (a batch the deadline kept from being sent is unanswered, but it is
     -- no batch sent that failed)
@@ -411,13 +417,17 @@ function Call:disagreement(claims, own, answered)
   end
 end
 
---- How many of the call's batches were sent, and how many of those failed.
+--- How many of the call's batches were sent, and how many of those failed:
+-- gave up, or waited to be sent again when the call ended, however it
+-- ended (a deadline's and a drain's go through done, the others not).
 function Call:batch_counts()
-  local sent = 0
+  local sent, waiting = 0, 0
   for j = 1, #self.jobs do
-    if self.jobs[j].attempts > 0 then sent = sent + 1 end
+    local job = self.jobs[j]
+    if job.attempts > 0 then sent = sent + 1 end
+    if job.waiting then waiting = waiting + 1 end
   end
-  return sent, self.failed
+  return sent, self.failed + waiting
 end
 
 --- Every item accounted for, as the batches stand: the items' answers in
