@@ -47,16 +47,25 @@ local YIELDABLE = {
 -- CLI), where a call must not block: the transport a call picks when the
 -- client names none.  ngx.run_worker_thread's Lua has ngx.get_phase but
 -- no ngx.socket, and there libcurl may block, as that thread is for.
+-- Read raw: ngx_lua's fields are the table's own, and a test's stand-in
+-- for ngx may raise at a field it lacks.
 function M.inside_nginx()
   local ngx = rawget(_G, "ngx")
-  return type(ngx) == "table" and type(ngx.get_phase) == "function"
-    and type(ngx.socket) == "table" and ngx.config ~= nil and ngx.config.ngx_lua_version ~= nil
+  if type(ngx) ~= "table" then return false end
+  local ngx_config = rawget(ngx, "config")
+  return type(rawget(ngx, "get_phase")) == "function" and type(rawget(ngx, "socket")) == "table"
+    and type(ngx_config) == "table" and rawget(ngx_config, "ngx_lua_version") ~= nil
 end
 
 --- true when cosockets can be used here and now; else false and why:
 -- the phase, and where to go instead.
 function M.available()
   if not M.inside_nginx() then
+    local ngx = rawget(_G, "ngx")
+    if type(ngx) == "table" and type(rawget(ngx, "get_phase")) == "function" and rawget(ngx, "socket") == nil then
+      return false, "the ngx transport needs cosockets, which ngx.run_worker_thread's Lua has none of: "
+        .. "leave the transport unset there, and libcurl is used"
+    end
     return false, "the ngx transport works only inside nginx (OpenResty / ngx_lua)"
   end
   local phase = ngx.get_phase()
