@@ -596,14 +596,7 @@ describe("client:run and client:run_and_query", function()
   -- The standalone interpreter's Ctrl-C is a hook that raises
   -- "interrupted!" at the next Lua instruction, wherever that is; here a
   -- hook of the spec's raises it at instruction `at` after the start's
-  -- last batch is in, unless the query half has begun by then (Lua 5.1
-  -- runs callbacks in a coroutine, which a hook set there would not
-  -- leave).
-  -- Whether the hook can reach the call here; else the spec is pending.
-  local function own_thread()
-    if _VERSION ~= "Lua 5.1" or rawget(_G, "jit") then return true end
-    pending("Lua 5.1 runs callbacks in a coroutine of the library's, which a hook set there would not leave")
-  end
+  -- last batch is in, unless the query half has begun by then.
   local function interrupted_between_halves(list, at, raise)
     local ok, raised, err = pcall(client.run_and_query, client, list, { batch_size = 5,
       on_progress = function(done, total, operation)
@@ -630,7 +623,6 @@ describe("client:run and client:run_and_query", function()
   -- same hook, between the halves), ends the call as Ctrl-C does, but
   -- returned, with INTERNAL.
   it("run_and_query: a memory error between the halves leaves the runs that started unqueried, returned", function()
-    if not own_thread() then return end
     local list = ids(10)
     local stopped = 0
     for at = 1, 1200, 6 do
@@ -696,7 +688,6 @@ describe("client:run and client:run_and_query", function()
   end)
 
   it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()
-    if not own_thread() then return end
     local list = ids(10)
     -- at each of many instructions after the start's last batch, through
     -- the seam between the halves and into the query half

@@ -738,8 +738,6 @@ describe("codearts-batchresult", function()
       assert.truthy(r.err:find("cannot write the output", 1, true), cli.describe(r))
     end)
 
-    -- Lua 5.1's interpreter stops only its main thread, and a call there
-    -- runs in a coroutine (guard.lua): it stops when the answer comes.
     -- Ctrl-C comes once the stand-in has the request (or has refused it),
     -- not after a time: on a loaded machine the tool could still be
     -- loading its modules then.  (case[3]: the seconds it has from Ctrl-C,
@@ -750,10 +748,6 @@ describe("codearts-batchresult", function()
         { "503", 1 } },
     }) do
       it("is 130 within a second of Ctrl-C, " .. case[1], function()
-        if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
-          pending("Lua 5.1's interpreter stops only its main thread (README: Command line)")
-          return
-        end
         server:config(case[2])
         local when = server:stats_reach(case[4][1], case[4][2])
         local r = run({ "query", arg_of(SEED[1]) }, { interrupt_when = when })
@@ -1003,10 +997,6 @@ describe("codearts-batchresult", function()
     end)
 
     it("says on stderr which runs started when an interrupt cuts its output short; exit 130", function()
-      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
-        pending("Lua 5.1's interpreter stops only its main thread (README: Command line)")
-        return
-      end
       -- 1,000 runs, so that the output outgrows the pipe, whose reader
       -- waits: the tool is still printing when SIGTERM comes.
       local many = {}
@@ -1029,10 +1019,6 @@ describe("codearts-batchresult", function()
     -- tool must write in pieces the pipe takes whole, so that SIGTERM
     -- ends it while its reader stalls (review).
     it("ends at once when SIGTERM comes while a stalled reader holds up its JSON", function()
-      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
-        pending("Lua 5.1's interpreter stops only its main thread (README: Command line)")
-        return
-      end
       local many = {}
       for i, p in ipairs(model.make_pairs("cli-json-cut", 5000)) do many[i] = p.pipeline_id end
       local r = run({ "run", "-f", "json", "--input", "-" }, { stdin = table.concat(many, "\n") .. "\n",
@@ -1048,10 +1034,6 @@ describe("codearts-batchresult", function()
     -- redacts what came (some 50 ms for 20,000 runs): an interrupt there
     -- must not cost a run either (review).
     it("says every run that started when SIGTERM comes as the last answer arrives", function()
-      if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
-        pending("Lua 5.1's interpreter stops only its main thread (README: Command line)")
-        return
-      end
       local many = {}
       for i, p in ipairs(model.make_pairs("cli-late", 20000)) do many[i] = p.pipeline_id end
       local r = run({ "run", "-f", "json", "--input", "-" }, { stdin = table.concat(many, "\n") .. "\n",
@@ -1192,9 +1174,6 @@ describe("codearts-batchresult", function()
   end)
 
   describe("run, interrupted", function()
-    -- Lua 5.1's interpreter stops only its main thread (README: Errors).
-    if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then return end
-
     it("prints the runs that started and lists the rest as unanswered; exit 130", function()
       local list = {}
       for i = 1, 6 do list[i] = SEED[i].pipeline_id end

@@ -455,10 +455,11 @@ end
 -- a closed stream.  Where the three are open, this holds three spare
 -- descriptors for as long as the tool runs.  And SIGTERM and SIGHUP (a
 -- CI job cancelled) end the call as Ctrl-C does, and no signal after the
--- first ends the tool, so that it says which runs started; except a
--- second Ctrl-C on Lua 5.1, whose first stops no call (README).
+-- first ends the tool, so that it says which runs started.  (The tool's
+-- calls run on the main thread, where Lua 5.1's Ctrl-C stops them too:
+-- guard.lua.)
 function M.system()
-  core.terminate_as_interrupt(not (_VERSION == "Lua 5.1" and not rawget(_G, "jit")))
+  core.terminate_as_interrupt(true)
   local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
   return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held,
            ignore_sigpipe = core.ignore_sigpipe }

@@ -5,6 +5,12 @@
 -- of its own, whose yields are handed up to the caller's coroutine and
 -- whose resumptions are handed back down.  A caller's on_progress or
 -- logger may thus yield (to a scheduler, to nginx) wherever it runs.
+--
+-- Except on the main thread, where a yield has no coroutine to reach:
+-- there f runs under plain pcall, on that thread, since 5.1's lua.c sets
+-- its Ctrl-C hook on the main thread only.  In a coroutine of the
+-- library's the call ran on through Ctrl-C, starting pipelines, and the
+-- interpreter's "interrupted!" came after it, past the call's accounting.
 local M = {}
 
 -- Once f has run, nothing here allocates: its results and yields are
@@ -12,15 +18,14 @@ local M = {}
 -- table, since a memory error here, outside any protection, would lose
 -- what the call did (the runs it started, say).
 local function yieldable_pcall(f, ...)
+  -- (a yield inside f then fails there, in 5.1's words, as on the other
+  -- Luas, and f's own clean-up runs)
+  if not coroutine.running() then return pcall(f, ...) end
   -- (5.1's coroutine.create takes only a Lua function: a caller's logger
   -- may well be print)
   local co = coroutine.create(function(...) return f(...) end)
   local function step(ok, ...)
     if not ok or coroutine.status(co) ~= "suspended" then return ok, ... end
-    -- A yield with no coroutine to reach: f fails, as it would on the
-    -- other Luas (the outer yield would raise here, past the caller's
-    -- clean-up).
-    if not coroutine.running() then return false, "attempt to yield from outside a coroutine" end
     return step(coroutine.resume(co, coroutine.yield(...)))
   end
   return step(coroutine.resume(co, ...))
