@@ -526,9 +526,10 @@ describe("limits are the same in every layer", function()
 
   it("any one of a run's allocations failing raises only before a request went out (Lua 5.1's guard)", function()
     -- Lua 5.3 and 5.4 collect and try a failed allocation again, and 5.2+
-    -- and LuaJIT protect with pcall itself; 5.1's guard runs the call in a
-    -- coroutine of its own, and what it does once the call has ended must
-    -- not allocate, or a memory error there loses the started runs.
+    -- and LuaJIT protect with pcall itself; 5.1's guard runs a call made
+    -- inside a coroutine in a coroutine of its own (so the calls here are
+    -- made in one), and what it does once the call has ended must not
+    -- allocate, or a memory error there loses the started runs.
     if _VERSION ~= "Lua 5.1" or rawget(_G, "jit") then
       pending("Lua 5.1's guard only")
       return
@@ -554,7 +555,9 @@ describe("limits are the same in every layer", function()
           n = n + 1
           local before = runs_seen()
           local ok, res, err
-          came, ok, res, err = oom.pcall_once(n, call, c, runs, { batch_size = 2 })
+          came, ok, res, err = coroutine.wrap(function()
+            return oom.pcall_once(n, call, c, runs, { batch_size = 2 })
+          end)()
           if not ok then
             if runs_seen() > before then io.write(n, ": raised after a request: ", tostring(res), "\n") end
           elseif not res then

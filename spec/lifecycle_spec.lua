@@ -477,8 +477,8 @@ describe("a call's end", function()
     -- As a finalizer or a signal handler would, with no callback to ask
     -- after: a count hook, set once the call has its transport, forks at
     -- its k-th turn, wherever the call then is (between two instructions
-    -- of the library's own code), in any coroutine (Lua 5.1 runs the call
-    -- in one of its own).  In a fresh interpreter, so that nothing forked
+    -- of the library's own code), in any coroutine (Lua 5.1 runs a call
+    -- made inside a coroutine in one of its own).  In a fresh interpreter, so that nothing forked
     -- outlives it; LuaJIT's compiled code runs no hooks.
     local before = server:stats()
     local out, ok = child.run((FORK_CHILD .. [[

@@ -118,7 +118,7 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(9, config.INTERFACE)
+    assert.are.equal(10, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION ca_certificates() can_yield() decode_error() decode_results() encode_ids()"

@@ -212,17 +212,15 @@ static void as_interrupt(int sig) {
     (void)sigaction(SIGINT, &ignore, NULL);
 }
 
-/* core.terminate_as_interrupt(take_sigint) -> true | nil, message.  For
- * the command-line tool only: SIGTERM and SIGHUP (a CI job cancelled, a
+/* core.terminate_as_interrupt() -> true | nil, message.  For the
+ * command-line tool only: SIGTERM and SIGHUP (a CI job cancelled, a
  * terminal closed) become SIGINT, which the standalone interpreter turns
  * into an error in the running code, as it does Ctrl-C, so that the tool
- * says what started before it exits; with take_sigint, a second Ctrl-C
- * is ignored too (Lua 5.1's tool leaves it, as its Ctrl-C stops no call:
- * README).  A signal the tool was started ignoring (nohup's SIGHUP) stays
- * ignored; after the first, all are. */
+ * says what started before it exits; and a second Ctrl-C is ignored too.
+ * A signal the tool was started ignoring (nohup's SIGHUP) stays ignored;
+ * after the first, all are. */
 static int l_terminate_as_interrupt(lua_State *L) {
     struct sigaction sa, old;
-    int take_sigint = lua_toboolean(L, 1);
     size_t i;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = as_interrupt;
@@ -238,7 +236,7 @@ static int l_terminate_as_interrupt(lua_State *L) {
     }
     /* SIGINT only from an interpreter that handles it (lua.c does), and
      * only once. */
-    if (take_sigint && !interpreter_on_interrupt) {
+    if (!interpreter_on_interrupt) {
         if (sigaction(SIGINT, NULL, &old) != 0) return cab_fail(L, "%s", strerror(errno));
         if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_IGN && old.sa_handler != SIG_DFL &&
             old.sa_handler != as_interrupt) {

@@ -459,7 +459,7 @@ end
 -- calls run on the main thread, where Lua 5.1's Ctrl-C stops them too:
 -- guard.lua.)
 function M.system()
-  core.terminate_as_interrupt(true)
+  core.terminate_as_interrupt()
   local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
   return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held,
            ignore_sigpipe = core.ignore_sigpipe }

@@ -49,8 +49,7 @@ Exit status:
   3  the call failed (API, network, TLS): the results that arrived and the
      unanswered items are printed (with --format csv or ndjson, the
      unanswered items on stderr), the error goes to stderr
-  130 interrupted (Ctrl-C, SIGTERM or SIGHUP): printed as for 3 (but under
-      Lua 5.1, whose interpreter lets the call run on: see README)]]
+  130 interrupted (Ctrl-C, SIGTERM or SIGHUP): printed as for 3]]
 
 -- Every --help ends with them: each command's is read alone.
 local EPILOG = EXAMPLES .. "\n\n" .. ENVIRONMENT .. "\n\n" .. EXIT_STATUS
