@@ -184,7 +184,6 @@ function Call:draining()
 end
 
 function Call:build(job)
-  job.waiting = false
   if self.refused then return nil, self.refused end
   local timeout = self.client.cfg.timeout
   if self.deadline then
@@ -197,7 +196,7 @@ function Call:build(job)
   end
   local req, err = request(self.client, self.row, self.uflat, job)
   if not req then return nil, err end
-  job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
+  job.attempts, job.req, job.sent_at, job.waiting = job.attempts + 1, req, now(), false
   -- (signed by the clock an APIGW.0303 of this call set right: Call:done)
   job.clock_was_set = self.clock_set
   local opts = job.opts or { idempotent = self.row.idempotent, timeout_ms = 0 }
@@ -264,6 +263,9 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   local answers, err = outcome(res, kind, msg, row, keyring, cut)
   local again, clock_set
   if not answers then
+    -- (failed, from here until it is sent again or given up: counted so,
+    -- should the call end in between: Call:batch_counts)
+    job.waiting = true
     err.retryable = retry.retryable(row, err, not_sent)
     if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.clock_was_set then
       -- Signature expired: our clock is off.  Take the server's, once a
@@ -341,11 +343,8 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     })
   end
   job.req = false
-  -- (waiting to be sent again: a failed batch, should the call end now)
-  if again then
-    job.waiting = true
-    return again
-  end
+  if again then return again end
+  job.waiting = false
   if err then
     -- (a batch the deadline kept from being sent is unanswered, but it is
     -- no batch sent that failed)
@@ -418,14 +417,17 @@ function Call:disagreement(claims, own, answered)
 end
 
 --- How many of the call's batches were sent, and how many of those failed:
--- gave up, or waited to be sent again when the call ended, however it
--- ended (a deadline's and a drain's go through done, the others not).
+-- gave up, or had an attempt fail and were not yet sent again when the
+-- call ended, however it ended (a deadline's and a drain's go through
+-- done, the others not).
 function Call:batch_counts()
   local sent, waiting = 0, 0
   for j = 1, #self.jobs do
     local job = self.jobs[j]
-    if job.attempts > 0 then sent = sent + 1 end
-    if job.waiting then waiting = waiting + 1 end
+    if job.attempts > 0 then
+      sent = sent + 1
+      if job.waiting then waiting = waiting + 1 end
+    end
   end
   return sent, self.failed + waiting
 end
