@@ -224,15 +224,25 @@ static int connection_broken(cab_easy *e) {
  * memory runs out.  line_refused: libcurl said it refused a line of the
  * head; line_refused_or_nomem: it may have, or run out of memory. */
 #define CAB_CURLE_TOO_LARGE 100
+
+/* The request went and the answer's final head has not ended: a line
+ * refused is one of that head's (its status line too, which libcurl
+ * refuses before the head reader sees it, and one after a 1xx head). */
+static int in_answer_head(const cab_easy *e) {
+    long sent = 0;
+    if (curl_easy_getinfo(e->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) return 0;
+    return sent > 0 && (e->head.expect_status || e->head.in_head);
+}
+
 static int line_refused(const cab_easy *e, CURLcode rc) {
-    if (!e->head.in_head) return 0;
+    if (!in_answer_head(e)) return 0;
     return (int)rc == CAB_CURLE_TOO_LARGE ||
            (rc == CURLE_OUT_OF_MEMORY && strncmp(e->curl_err, "Rejected ", 9) == 0);
 }
 
 static int line_refused_or_nomem(const cab_easy *e, CURLcode rc) {
     unsigned int v = curl_version_info(CURLVERSION_NOW)->version_num;
-    return e->head.in_head && rc == CURLE_OUT_OF_MEMORY && v >= 0x074700 && v < 0x080600;
+    return rc == CURLE_OUT_OF_MEMORY && v >= 0x074700 && v < 0x080600 && in_answer_head(e);
 }
 
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen);
