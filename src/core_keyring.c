@@ -183,6 +183,7 @@ static int l_keyring(lua_State *L) {
 
 /* What collect_headers says instead of a count. */
 enum { HEADERS_NOT_STRINGS = -1, HEADERS_NO_ROOM = -2 };
+#define NO_ROOM "Lua's stack cannot grow for the headers (out of memory, or at its limit)"
 
 /* Collects a {name = value} table into hs, raw: the count (past
  * CAB_MAX_HEADERS only the first are kept), HEADERS_NOT_STRINGS when a
@@ -193,10 +194,10 @@ enum { HEADERS_NOT_STRINGS = -1, HEADERS_NO_ROOM = -2 };
  * name while it allocates, and a finalizer run meanwhile may take the
  * header out of the table, which would free the string under the quote.
  * The stack is grown first, before any pointer is taken, with room for
- * what a refusal pushes after it.  Lua 5.2 and later say that memory ran
- * out growing it by returning 0, not by raising their memory error (5.1
- * and LuaJIT raise it): the callers refuse with INTERNAL, as when the
- * signer's own memory runs out.  A raise of our own words would be no
+ * what a refusal pushes after it.  Lua 5.2 and later say that it cannot
+ * grow (memory ran out, or the stack is at its limit) by returning 0, not
+ * by raising (5.1 and LuaJIT raise their memory error): the callers
+ * refuse with INTERNAL, as when the signer's own memory runs out.  A raise of our own words would be no
  * memory error to the library's Lua (call.lua's out_of_memory): a call
  * would raise it again, its runs started so far untold. */
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
@@ -270,7 +271,7 @@ static int l_sign(lua_State *L) {
     req.query = luaL_optlstring(L, 5, "", &req.query_len);
     luaL_checktype(L, 6, LUA_TTABLE);
     req.body = luaL_optlstring(L, 7, "", &req.body_len);
-    if ((n = collect_headers(L, 6, hs)) == HEADERS_NO_ROOM) return refused(L, CAB_SIGN_NOMEM, "out of memory");
+    if ((n = collect_headers(L, 6, hs)) == HEADERS_NO_ROOM) return refused(L, CAB_SIGN_NOMEM, NO_ROOM);
     if (n == HEADERS_NOT_STRINGS) return refused(L, CAB_SIGN_OK, "header names and values must be strings");
     if (n > CAB_MAX_HEADERS) return too_many_headers(L);
     req.headers = hs;
@@ -467,7 +468,7 @@ static int l_sign_once(lua_State *L) {
         return refuse(L, 4);
     }
     if ((rule = read_sign_table(L, 3, s, len)) == NULL && (n = collect_headers(L, 3, hs)) == HEADERS_NO_ROOM)
-        return refuse(L, with_sk(L, refused(L, CAB_SIGN_NOMEM, "out of memory")));
+        return refuse(L, with_sk(L, refused(L, CAB_SIGN_NOMEM, NO_ROOM)));
     if (rule || n == HEADERS_NOT_STRINGS) {
         /* What the rule is about is on the stack above top: at most the
          * key and value (collect_headers may have kept others below). */
