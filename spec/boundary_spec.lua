@@ -300,14 +300,19 @@ describe("limits are the same in every layer", function()
     m:close()
   end)
 
+  --- Whether this Lua takes another allocator (spec/support/oom.c); else
+  -- the case is pending.
+  local function other_allocator()
+    if not rawget(_G, "jit") then return true end
+    pending("LuaJIT on 64 bits takes no other allocator")
+    return false
+  end
+
   it("a memory error while a keyring or a transport hands out an answer leaves nothing pinned", function()
     -- Each allocation of a sign, and of the pushes of an answer, fails in
     -- turn; close() must then close at once (the SK wiped, the handle and
     -- its connections gone), not wait for the collector.
-    if rawget(_G, "jit") then
-      pending("LuaJIT on 64 bits takes no other allocator")
-      return
-    end
+    if not other_allocator() then return end
     local out, ok = child.run([[
       local core = require "codearts.batchresult.core"
       local oom = require("spec.support.clib")("oom")
@@ -452,10 +457,7 @@ describe("limits are the same in every layer", function()
     function()
     -- Every allocation over 512 KB fails: the 1 MB answers' bodies as they
     -- become Lua strings, which the transport raises as Lua's memory error.
-    if rawget(_G, "jit") then
-      pending("LuaJIT on 64 bits takes no other allocator")
-      return
-    end
+    if not other_allocator() then return end
     server:config { huge_body_bytes = 1024 * 1024 }
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
@@ -487,10 +489,7 @@ describe("limits are the same in every layer", function()
     -- raised it again, after requests had gone out).  A fresh coroutine's
     -- stack is small, and every block over `over` bytes fails: the grown
     -- stack among them, at some sizes before anything else.
-    if rawget(_G, "jit") then
-      pending("LuaJIT on 64 bits takes no other allocator")
-      return
-    end
+    if not other_allocator() then return end
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
       local oom = require("spec.support.clib")("oom")
