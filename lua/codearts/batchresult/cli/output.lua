@@ -457,7 +457,9 @@ local function table_rows(b, list, columns, paint)
       local text, after = texts[k + c], "\n"
       if c == status_col then text = paint(list[i].status, text) end
       if c < ncol then
-        local pad = math.max(widest[c] - widths[k + c], 0) + 2
+        -- (a cell wider than its column aligns to: two spaces)
+        local pad = widest[c] - widths[k + c]
+        pad = (pad > 0 and pad or 0) + 2
         after = pads[pad] or rep(" ", pad)
         pads[pad] = after
       end
@@ -658,6 +660,9 @@ function M.redactor(client)
   end
 end
 
+-- The API's own field names, which a server's text cannot rename.
+local API_FIELDS = KNOWN[RESULT_FIELDS]
+
 --- The table t, with every string in it (its values, and its keys: a
 -- field the API adds later is printed by name), in the tables it holds
 -- too, redacted: what a server sent, about to be printed.  The library
@@ -676,7 +681,7 @@ function M.redact_all(t, redact)
     elseif type(x) == "table" then
       M.redact_all(x, redact)
     end
-    if type(k) == "string" and not KNOWN[RESULT_FIELDS][k] and redact(k) ~= k then
+    if type(k) == "string" and not API_FIELDS[k] and redact(k) ~= k then
       renamed = renamed or {}
       renamed[#renamed + 1] = k
     end
