@@ -371,8 +371,7 @@ Client.__close = Client.close
 -- (config.redactor), as a client hides its own.  A body with no 2xx
 -- status said is an API error when it plainly is one.
 local function undecoded(res, why, code)
-  local keyring, oom = config.redactor()
-  if keyring == false then keyring, oom = core.keyring(nil) end
+  local keyring, oom = config.quoting_keyring()
   if not keyring then return Error.new("INTERNAL", oom) end
   local ok = res.status and res.status >= 200 and res.status <= 299
   local err = not ok and not code and exchange.api_error(res, keyring) or exchange.undecodable(res, why, keyring, code)

@@ -335,8 +335,7 @@ M.INPUT_MESSAGE_BYTES = 256
 -- quotes a refused id, redacted before it is quoted (input.quoted), the
 -- message cut to M.INPUT_MESSAGE_BYTES.  (A keyring of no secret still cuts.)
 local function id_refused(o, getenv, option, name, value)
-  local keyring, why = M.redactor(o, getenv)
-  if keyring == false then keyring, why = core.keyring(nil) end
+  local keyring, why = M.quoting_keyring(o, getenv)
   if not keyring then return nil, Error.new("INTERNAL", why) end
   local _, err = refused(option, name .. " must be 32 letters or digits, got " .. input.quoted(value, keyring))
   exchange.shown_input(keyring, err, M.INPUT_MESSAGE_BYTES)
@@ -541,6 +540,15 @@ function M.redactor(o, getenv)
   local forms = M.secret_forms(given, n + 3)
   if #forms == 0 then return false end
   return core.keyring(nil, (table.unpack or unpack)(forms))
+end
+
+--- M.redactor's keyring, or where there is no secret one that hides
+-- nothing (it still cuts what it quotes): for a message that quotes the
+-- caller or the server; nil, why when memory ran out.
+function M.quoting_keyring(o, getenv)
+  local keyring, why = M.redactor(o, getenv)
+  if keyring == false then return core.keyring(nil) end
+  return keyring, why
 end
 
 --- text with every secret of M.redactor's [REDACTED] (a region or an
