@@ -1519,6 +1519,15 @@ describe("codearts-batchresult", function()
         1, true), r.out)
     end)
 
+    it("draws no colour on a terminal that says it has none (TERM=dumb), nor with NO_COLOR set", function()
+      for _, env in ipairs({ { TERM = "dumb" }, { NO_COLOR = "" } }) do
+        local r = run(args, { pty = true, env = env })
+        assert.are.equal(1, r.status, cli.describe(r))
+        assert.truthy(r.out:find("START_FAILED", 1, true), r.out)
+        assert.is_nil(r.out:find("\27[", 1, true), r.out)
+      end
+    end)
+
     it("fits the progress line to a narrow terminal, so that it never wraps, and erases it", function()
       server:config { delay_ms = 150 }
       local r = run(args, { pty = true, columns = 30 })

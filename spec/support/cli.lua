@@ -67,6 +67,9 @@ function M.run(argv, o)
   o = o or {}
   local parts, set = { "env" }, {}
   for _, name in ipairs(UNSET) do parts[#parts + 1] = "-u " .. name end
+  -- A terminal of a kind that shows colour, whatever this process was
+  -- given (a CI job's TERM may be dumb, or none): a case sets its own.
+  if not (o.env and o.env.TERM ~= nil) then set[#set + 1] = "TERM=xterm" end
   local names = {}
   for k in pairs(o.env or {}) do names[#names + 1] = k end
   table.sort(names)
