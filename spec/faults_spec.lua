@@ -62,6 +62,7 @@ local function check(row, out, server)
       "not every item is accounted for: " .. what)
     if e.says then assert.truthy(out.message:lower():find(e.says, 1, true), what) end
     if e.request_id ~= nil then assert.are.equal(e.request_id or nil, out.request_id, what) end
+    if e.retry_after ~= nil then assert.are.equal(e.retry_after or nil, out.retry_after, what) end
     if e.waits then assert.are.equal(e.waits, out.waits, what) end
   end
   if row.hidden then

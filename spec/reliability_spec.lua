@@ -27,7 +27,7 @@ describe("retries", function()
       local retry = require "codearts.batchresult.retry"
       local out = {}
       for n = 1, 4 do
-        local w = retry.delay(n, nil, 100, 0)
+        local w = retry.delay(n, nil, 100)
         assert(w >= 0 and w <= 0.2 * 2 ^ (n - 1), w)
         out[n] = ("%.6f"):format(w)
       end
@@ -46,7 +46,7 @@ describe("retries", function()
     for _, off in ipairs({ -600, 0, 600 }) do -- a server clock 10 minutes off ours: no APIGW.0303 yet
       local res = { date = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + off),
                     retry_after = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + off + 5) }
-      assert.are.equal(5, retry.delay(1, res, 30, now))
+      assert.are.equal(5, retry.asked(res, now))
     end
   end)
 
@@ -113,11 +113,24 @@ describe("retries", function()
     assert.is_true(core.now() - t0 < 2, "waited 16 s (or the 5 s cap) for 0x10")
   end)
 
-  it("cap a Retry-After at max_retry_wait", function()
+  -- It was cut to max_retry_wait, and the request sent long before the
+  -- time the server named, only to be refused again.
+  it("give up at once, not early, on a Retry-After longer than max_retry_wait, and say how long it asked", function()
     server:config { fail_first = 1, fail_first_status = 503, retry_after = "3600" }
     local t0 = core.now()
-    assert(client_of(server, { max_retry_wait = 0.2 }):query(seed_pairs()))
+    local results, err = client_of(server, { max_retry_wait = 0.2 }):query(seed_pairs())
+    assert.is_nil(results)
     assert.is_true(core.now() - t0 < 2)
+    assert.are.same({ 503, true, 1, 3600 }, { err.status, err.retryable, err.attempts, err.retry_after })
+    assert.are.equal(1, server:stats().requests)
+  end)
+
+  it("wait out a Retry-After of exactly max_retry_wait", function()
+    server:config { fail_first = 1, fail_first_status = 503, retry_after = "1" }
+    local t0 = core.now()
+    assert(client_of(server, { max_retry_wait = 1 }):query(seed_pairs()))
+    assert.is_true(core.now() - t0 >= 1)
+    assert.are.equal(2, server:stats().requests)
   end)
 
   it("back off and then give up, saying how many attempts were made", function()

@@ -30,7 +30,8 @@
 --   resty     false: not run through lua-resty-http's interface, whose
 --             own parser ends the head at a folded line (README)
 -- expect may also hold says (words err.message must hold, in any case),
--- request_id (err.request_id; false: none) and waits:
+-- request_id (err.request_id; false: none), retry_after (err.retry_after;
+-- false: none) and waits:
 -- a character for each attempt the logger saw, "0" when it was retried at
 -- once, "+" after a wait, "." when it was not retried.
 --
@@ -128,6 +129,10 @@ local RETRIED, NOT_RETRIED = 3, 1
 -- transport keeps (127 bytes for a request id, 63 for the others), as
 -- none.  busy_head: a 503 with these lines in its head.
 local function busy_head(lines) return busy(lines .. "Content-Length: " .. #BUSY .. "\r\n") end
+-- The gateway's throttling, asking for an hour.
+local THROTTLED = '{"error_code":"APIGW.0308","error_msg":"throttled"}'
+local THROTTLED_LONG = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Retry-After: 3600\r\nContent-Length: " .. #THROTTLED .. "\r\n\r\n" .. THROTTLED
 local BUSY_WITH_TRAILER = busy("X-Request-Id: head\r\nTransfer-Encoding: chunked\r\n",
   ("%x\r\n%s\r\n0\r\nX-Request-Id: trailer\r\nRetry-After: 0\r\n\r\n"):format(#BUSY, BUSY))
 -- A 401 APIGW.0303 (the signature expired) with these lines in its head:
@@ -397,16 +402,27 @@ M.rows = {
   { name = "a chunked 503 with X-Request-Id and Retry-After in its trailers", op = "query",
     options = { max_retry_wait = 5 }, standin = { banner_first = 3, banner = BUSY_WITH_TRAILER },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, request_id = "head",
-               waits = "++." } },
+               retry_after = false, waits = "++." } },
   { name = "a 503 whose Retry-After is given twice, 30 then 0", op = "query",
     standin = { banner_first = 3, banner = busy_head("Retry-After: 30\r\nRetry-After: 0\r\n") },
-    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, waits = "00." } },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, retry_after = 0,
+               waits = "00." } },
+  { name = "a 503 whose Retry-After is longer than max_retry_wait", op = "query", options = { max_retry_wait = 5 },
+    standin = { banner_first = 3, banner = busy_head("Retry-After: 6\r\n") },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = NOT_RETRIED, retry_after = 6,
+               waits = "." }, saw = { requests = 1 } },
+  { name = "a 429 APIGW.0308 whose Retry-After is longer than max_retry_wait", op = "run",
+    options = { max_retry_wait = 5 }, standin = { banner_first = 3, banner = THROTTLED_LONG },
+    expect = { code = "APIGW.0308", status = 429, retryable = true, attempts = NOT_RETRIED, retry_after = 3600,
+               waits = "." }, saw = { routes = { run = 1 } } },
   { name = "a 503 whose Retry-After is 63 zeros", op = "query", options = { max_retry_wait = 5 },
     standin = { banner_first = 3, banner = busy_head("Retry-After: " .. ("0"):rep(63) .. "\r\n") },
-    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, waits = "00." } },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, retry_after = 0,
+               waits = "00." } },
   { name = "a 503 whose Retry-After is 64 zeros", op = "query", options = { max_retry_wait = 5 },
     standin = { banner_first = 3, banner = busy_head("Retry-After: " .. ("0"):rep(64) .. "\r\n") },
-    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, waits = "++." } },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, retry_after = false,
+               waits = "++." } },
   { name = "a 503 whose first header line is folded", op = "query", resty = false,
     standin = { banner_first = 3, banner = "HTTP/1.1 503 Service Unavailable\r\n folded\r\n"
       .. "Content-Length: " .. #BUSY .. "\r\n\r\n" .. BUSY },
@@ -625,7 +641,7 @@ function M.outcome(row, results, err)
     return out
   end
   out.code, out.message, out.status, out.request_id = err.code, tostring(err), err.status, err.request_id
-  out.retryable, out.attempts = err.retryable, err.attempts
+  out.retryable, out.attempts, out.retry_after = err.retryable, err.attempts, err.retry_after
   local got = err.results or { missing = {} }
   out.results, out.missing, out.unanswered = #got, #(got.missing or {}), #(err.unanswered or {})
   return out

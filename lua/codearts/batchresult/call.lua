@@ -267,6 +267,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     -- should the call end in between: Call:batch_counts)
     job.waiting = true
     err.retryable = retry.retryable(row, err, not_sent)
+    err.retry_after = res and retry.asked(res, os.time() + client.skew)
     if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.clock_was_set then
       -- Signature expired: our clock is off.  Take the server's, once a
       -- call (a request signed by it and refused again is refused: below);
@@ -279,8 +280,8 @@ function Call:done(job, res, kind, msg, not_sent, cut)
         if job.attempts <= o.max_retries then again = 0 end
       end
     elseif err.retryable and job.attempts <= o.max_retries then
-      again = retry.delay(job.attempts, res, client.cfg.max_retry_wait, os.time() + client.skew)
-      if self.deadline and now() + again >= self.deadline then again = nil end
+      again = retry.delay(job.attempts, err.retry_after, client.cfg.max_retry_wait)
+      if again and self.deadline and now() + again >= self.deadline then again = nil end
     end
     -- A refused credential: more than five AK/SK failures in a row lock
     -- the key for five minutes, so the call's other batches, each refused

@@ -89,23 +89,32 @@ function M.http_time(s, this_year)
   return days * 86400 + h * 3600 + mi * 60 + sec
 end
 
---- Seconds to wait before attempt n+1, after attempt n failed with the
--- answer res (nil when none came): the server's Retry-After (seconds, or
--- an HTTP date) when it gave one, else exponential backoff with full
--- jitter; never more than max_wait.  now is the server's epoch second.
-function M.delay(n, res, max_wait, now)
-  local ra = res and res.retry_after
+--- Seconds the failed answer res asked to wait before the request goes
+-- again: its Retry-After, seconds or an HTTP date; nil when it has none
+-- that reads as a wait.  now is the server's epoch second.
+function M.asked(res, now)
+  local ra = res.retry_after
+  if not ra then return nil end
   -- Seconds are digits only (RFC 9110 10.2.3): tonumber would take "0x10".
-  local wait = ra and tonumber(tostring(ra):match("^%s*(%d+)%s*$"))
-  if ra and not wait then
+  local wait = tonumber(tostring(ra):match("^%s*(%d+)%s*$"))
+  if not wait then
     local at = M.http_time(ra)
     -- (against the same answer's Date when it has one: both are the
     -- server's clock, which may be minutes off ours without an APIGW.0303)
     local sent = res.date and M.http_time(res.date)
     wait = at and at - (sent or now)
   end
-  if not wait then wait = core.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)) end
-  return math.min(math.max(wait, 0), max_wait)
+  return wait and math.max(wait, 0)
+end
+
+--- Seconds to wait before attempt n+1, after attempt n failed with an
+-- answer that asked to wait asked seconds (nil: it did not ask): that
+-- wait, else exponential backoff with full jitter, at most max_wait.  nil
+-- when the server asked for longer than max_wait: a request sent before
+-- the time it named would only be refused again.
+function M.delay(n, asked, max_wait)
+  if asked then return asked <= max_wait and asked or nil end
+  return math.min(core.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)), max_wait)
 end
 
 -- The server's Date is believed only within these years (epoch seconds
