@@ -1477,6 +1477,20 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    it("says how long the server asks to wait, when it gives up rather than send earlier", function()
+      server:config { fail_first = 1, fail_first_status = 503, retry_after = "3600" }
+      local r = run({ "query", arg_of(SEED[2]) })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.err:find("(HTTP 503)", 1, true), r.err)
+      assert.truthy(r.err:find("(the server asks to wait 3600 s)\n", 1, true), r.err)
+      assert.are.equal(1, requests())
+      server:reset()
+      server:config { fail_first = 1, fail_first_status = 503, retry_after = ("9"):rep(40) }
+      r = run({ "query", arg_of(SEED[2]) })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.err:find("(the server asks to wait 1e+40 s)\n", 1, true), r.err)
+    end)
+
     it("-v prints one line per attempt, with no secret", function()
       server:config { fail_first = 1, fail_first_status = 503, retry_after = "0" }
       local t = creds.temporary

@@ -178,6 +178,14 @@ local function refused(err, a)
   return tostring(err)
 end
 
+--- A call's error as the tool says it: with the wait the server asked
+-- for, when it named one, so that a script knows when to try again.
+local function failure(err)
+  if not err.retry_after then return tostring(err) end
+  -- (%g: a server may ask for more seconds than an integer holds)
+  return ("%s (the server asks to wait %.14g s)"):format(tostring(err), err.retry_after)
+end
+
 --- One line per attempt, from the library's logger event: never a header
 -- (its credentials are [REDACTED] anyway), only what says how it went.
 local function log_line(e)
@@ -346,7 +354,7 @@ local function run(argv, sys, state)
   local ran = records or (err and (err.results or err.unanswered))
   if not ran then
     if err.code == "INVALID_ARGUMENT" then stop(USAGE, invalid_item(err, items) or refused(err, a)) end
-    stop(FAILED, tostring(err))
+    stop(FAILED, failure(err))
   end
   local out = state.stdout
   if a.dry_run then
@@ -390,7 +398,7 @@ local function run(argv, sys, state)
     if not output.holds_lists(a.format) then
       output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
     end
-    if err then sys.stderr:write(NAME .. ": " .. printable(tostring(err)) .. "\n") end
+    if err then sys.stderr:write(NAME .. ": " .. printable(failure(err)) .. "\n") end
   end
   -- (now the lists the output would not hold are said first, to_stderr)
   if a.command == "run" then
