@@ -453,6 +453,34 @@ describe("limits are the same in every layer", function()
     assert.is_true(internal >= 1, table.concat(outs, "\n"))
   end)
 
+  -- The SK pasted as an option's value or name went out whole when memory
+  -- ran out redacting it (review): new() dropped the INTERNAL its
+  -- redaction gave, and a refused name was kept unless its redaction held
+  -- a marker, which "(not shown: out of memory)" does not.
+  it("each allocation of the C module's own failing in turn never shows the SK that refused options quote",
+    function()
+    local lib = failmalloc()
+    if not lib then return end
+    local code = [[
+      local br = require "codearts.batchresult"
+      local sk, url, project = os.getenv("SK"), os.getenv("URL"), os.getenv("PROJECT")
+      local function said(_, err) io.write(err.code, ": ", err.message, " | ", tostring(err.option), "\n") end
+      said(br.new { endpoint = url, project_id = project, ak = "AK", sk = sk, transport = sk })
+      said(br.new { endpoint = url, project_id = project, ak = "AK", sk = sk, [sk] = 1 })
+      local c, err = br.new { endpoint = url, project_id = project, ak = "AK", sk = sk }
+      if not c then return said(c, err) end
+      said(c:query(require("spec.standin.model").seed_query, { [sk] = true }))
+    ]]
+    local outs, ended = each_failing(code, { URL = server.url, PROJECT = PROJECT, SK = creds.sk, LD_PRELOAD = lib,
+                                             FAILMALLOC_IN = "codearts/batchresult/core.so" }, 200)
+    local all = table.concat(outs, "\n")
+    assert.is_true(ended, all)
+    for n, out in ipairs(outs) do assert.is_nil(out:find(creds.sk, 1, true), n .. ": " .. out) end
+    -- (each way to fail was met: new()'s redactor, and a name's redaction)
+    assert.truthy(all:find("INTERNAL: out of memory | nil", 1, true), all)
+    assert.truthy(all:find("| (not shown: out of memory)\n", 1, true), all)
+  end)
+
   it("Lua's memory error in a call's own work ends it with INTERNAL, every item accounted for, never a raise",
     function()
     -- Every allocation over 512 KB fails: the 1 MB answers' bodies as they

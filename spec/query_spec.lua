@@ -661,9 +661,11 @@ describe("br.new refuses", function()
     -- libcurl leaves out a header whose value is only white space, after it was signed
     for _, v in ipairs({ "   ", "\t", " \v\f " }) do
       refused({ user_agent = v }, "user_agent must not be empty or only white space")
-      -- (a secret's every form is redacted, a tab's one-line form, a space, too: the option names it)
-      assert.are.equal("security_token", refused({ security_token = v }, "security_token").option)
-      assert.are.equal("token", refused({ ak = false, sk = false, token = v }, "token").option)
+      -- (in words whole: white space alone is no key to redact, review)
+      assert.are.equal("security_token", refused({ security_token = v },
+        "security_token must not be empty or only white space").option)
+      assert.are.equal("token", refused({ ak = false, sk = false, token = v },
+        "token must not be empty or only white space").option)
     end
     -- a control character other than a tab is no field value (RFC 9110 5.5): the signer refuses it
     refused({ user_agent = "app\1" }, "user_agent must not contain a control character other than a tab")
@@ -687,6 +689,26 @@ describe("br.new refuses", function()
     refused({ ak = false, sk = false, token = long }, "token must be at most 262144 bytes")
     assert.truthy(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK",
       user_agent = long:sub(2), security_token = long:sub(2) }):close()
+  end)
+  -- A key shorter than the shortest run redaction matches, or white space
+  -- alone, is no key: redacted from a refusal, it blanked its letters out
+  -- of it ("proj[REDACTED]ct_id" for the sk "e"; review).  From the
+  -- shortest run on, a key pasted into the wrong option is redacted.
+  it("in words whole, when a key given is too short to redact or only white space", function()
+    local short = PROJECT:sub(2)
+    local min = require("codearts.batchresult.core").limits.redact_min_run
+    assert.are.equal('project_id must be 32 letters or digits, got "' .. short .. '"',
+      refused({ project_id = short, sk = "e" }, "project_id").message)
+    assert.are.equal("sk is only white space", refused({ sk = " \t " }, "sk").message)
+    local key = ("k"):rep(min - 1)
+    assert.are.equal('project_id must be 32 letters or digits, got "' .. key .. '"',
+      refused({ project_id = key, security_token = key }, "project_id").message)
+    key = ("k"):rep(min)
+    assert.are.equal('project_id must be 32 letters or digits, got "[REDACTED]"',
+      refused({ project_id = key, security_token = key }, "project_id").message)
+    key = ("t"):rep(min)
+    assert.are.equal('project_id must be 32 letters or digits, got "[REDACTED]"',
+      refused({ project_id = key, ak = false, sk = false, token = key }, "project_id").message)
   end)
   it("a user_agent, security_token or endpoint host that the signer would refuse, by the signer's own rule", function()
     -- every white space beyond ASCII, and a few characters that are none, at each end and inside

@@ -219,6 +219,18 @@ describe("br.sign's table", function()
       assert.are.same({ "sign: " .. k .. " is required" }, { refused(with(k, nil)) })
     end
     assert.are.same({ "sign: sk is empty" }, { refused(with("sk", "")) })
+    -- white space alone is no key, as new() says of its sk (it was signed
+    -- with, and redacted from the refusals: review); by new()'s reading,
+    -- Lua's %s, where a NUL is none
+    for _, sk in ipairs({ " ", "\t", " \t\r\n\v\f" }) do
+      assert.are.same({ "sign: sk is only white space" }, { refused(with("sk", sk)) }, ("%q"):format(sk))
+    end
+    assert.is_string((br.sign(with("sk", " \0 "))))
+    -- a key too short to redact is no key to a refusal's words either
+    local short = with("headers", { ["X-Sdk-Date"] = "x" })
+    short.sk = "e"
+    assert.are.same({ "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ, a time that exists" },
+      { refused(short) })
     assert.are.same({ 'sign: headers must map strings to strings, got "X" = number' },
       { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", X = 1 })) })
     assert.are.same({ "sign: headers must map strings to strings, got a number key" },

@@ -321,12 +321,14 @@ static int sign_field(lua_State *L, int idx) {
  * index idx, and its sk (when a string) into index idx + 1, where it stays
  * referenced for the redaction of a refusal.  NULL when it keeps every
  * rule of br.sign's (only its fields, each of its type, the required ones
- * there, sk not empty); else the rule it breaks, for br.sign to word,
+ * there, sk a key); else the rule it breaks, for br.sign to word,
  * with what it is about pushed:
  *   "field"    a key that is no field, or a field of the wrong type: the
  *              key and its value (the walk goes on to the end for the sk)
  *   "missing"  a required field absent: its name
- *   "empty"    sk is "" */
+ *   "empty"    sk is "" or only white space: no key, as new() says of
+ *              its sk (the bytes of Lua's %s in the C locale, which new()
+ *              reads by; a NUL in sk stops strspn short, and is no space) */
 static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
     int seen = 0, f;
     lua_pushnil(L);
@@ -357,7 +359,7 @@ static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS
             lua_pushstring(L, SIGN_FIELDS[f].name);
             return "missing";
         }
-    return len[F_SK] > 0 ? NULL : "empty";
+    return strspn(s[F_SK], " \t\n\v\f\r") < len[F_SK] ? NULL : "empty";
 }
 
 /* A signed request, for push_signed. */

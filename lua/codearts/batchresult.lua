@@ -423,7 +423,8 @@ local function sign_refused(signed, a, b, c, d)
   elseif a == "missing" then
     err, sk = Error.invalid("sign: " .. c .. " is required"), b
   elseif a == "empty" then
-    err, sk = Error.invalid("sign: sk is empty"), b
+    -- (white space alone is no key either, as new() says of its sk)
+    err, sk = Error.invalid(b == "" and "sign: sk is empty" or "sign: sk is only white space"), b
   else -- "header"
     -- (with no keyring, none or no memory, redacted below, or INTERNAL)
     local keyring = config.redactor({ sk = b }) or nil

@@ -298,20 +298,28 @@ local function password_part(url)
   return info and info:find(":.") and M.percent_decoded(info) or nil
 end
 
+--- key when it is one that a message said before there is a client
+-- redacts, else nil: a key (the environment's, or an option's: an sk,
+-- security_token or token, br.sign's sk) that is only white space, or
+-- shorter than the shortest run redaction matches (redact.h), is no key,
+-- and redacted it would blank its letters out of every message, the one
+-- refusing it too.  (A client redacts the keys it uses however short:
+-- br.new's keyring.)
+local function as_key(key)
+  if type(key) == "string" and key:find("%S") and #key >= core.limits.redact_min_run then return key end
+end
+
 --- The secrets that no message may quote besides a client's own
 -- credentials, whether or not it uses them: the environment's SK and
 -- security token (a client with an IAM token, or keys of its own, may be
--- told of them by mistake), and the passwords of the proxy option and of
--- the environment's proxies (libcurl's messages may quote their URLs).
--- A list, with no holes.  An environment key that is only white space,
--- or shorter than the shortest run redaction matches (redact.h), is no
--- key, and redacted it would blank its letters out of every message.
+-- told of them by mistake; each as as_key takes it), and the passwords of
+-- the proxy option and of the environment's proxies (libcurl's messages
+-- may quote their URLs).  A list, with no holes.
 local function held_secrets(o, getenv)
   local held = {}
   local function add(s) if s then held[#held + 1] = s end end
   for _, name in ipairs({ "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN" }) do
-    local key = env(getenv, name)
-    if key and key:find("%S") and #key >= core.limits.redact_min_run then add(key) end
+    add(as_key(env(getenv, name)))
   end
   add(password_part(o.proxy))
   for _, name in ipairs(PROXY_VARIABLES) do add(password_part(env(getenv, name))) end
@@ -529,14 +537,15 @@ function M.secret_forms(given, n)
 end
 
 --- A redactor (a keyring that signs nothing) for every secret that
--- new()'s options o (nil: none) or the environment hold, false when there
--- is none, or nil, why when memory ran out (which must not read as none):
--- for what is said before there is a client.  The caller closes it.
+-- new()'s options o (nil: none) or the environment hold, each key as
+-- as_key takes it, false when there is none, or nil, why when memory ran
+-- out (which must not read as none): for what is said before there is a
+-- client.  The caller closes it.
 function M.redactor(o, getenv)
   o, getenv = o or {}, getenv or os.getenv
   local given = held_secrets(o, getenv)
   local n = #given
-  given[n + 1], given[n + 2], given[n + 3] = o.sk, o.security_token, o.token
+  given[n + 1], given[n + 2], given[n + 3] = as_key(o.sk), as_key(o.security_token), as_key(o.token)
   local forms = M.secret_forms(given, n + 3)
   if #forms == 0 then return false end
   return core.keyring(nil, (table.unpack or unpack)(forms))
@@ -585,7 +594,8 @@ function M.build(opts, getenv)
   local o, err, copy = input.options(opts, OPTIONS, "option", "options")
   if not o then
     -- (a secret pasted into another option, the transport say, is quoted)
-    if copy then M.input_error_without_secrets(err, copy, getenv) end
+    -- (INTERNAL when memory ran out: err would quote it unredacted)
+    if copy then err = M.input_error_without_secrets(err, copy, getenv) end
     return nil, err
   end
   as_integers(o)

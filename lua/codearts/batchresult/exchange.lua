@@ -223,15 +223,14 @@ end
 --- err, about the caller's input, with every secret keyring knows
 -- redacted from what it quotes, as a user may paste a secret in the wrong
 -- place: its message (shown, cut to limit bytes), and an unknown option's
--- name when it holds a secret; else that name is left as the caller's
--- key, for a program to compare (also when a closed client can redact
--- nothing), and a known option's always (a secret may hold "endpoint").
+-- name as redaction gives it, which is the caller's key, for a program to
+-- compare, when it holds no secret; a known option's is left (a secret
+-- may hold "endpoint").  (When redaction cannot be done it gives
+-- "(not shown: …)", with no marker in it, for a name that may be the
+-- secret itself: so whatever it gives is the name.)
 function M.shown_input(keyring, err, limit)
   err.message = shown(keyring, err.message, limit)
-  if type(err.option) == "string" and input.names_unknown(err) then
-    local said = keyring:redact(err.option)
-    if said:find("[REDACTED]", 1, true) then err.option = said end
-  end
+  if type(err.option) == "string" and input.names_unknown(err) then err.option = keyring:redact(err.option) end
   return err
 end
 
