@@ -38,6 +38,61 @@ local function client_of(server)
   return assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
 end
 
+--- A test of a hook's debug.getinfo(level, "S"): whether it is of the
+-- function that marker opens ("function Call:done(", say) in the file
+-- that defines fn.  Found by its words, so that no edit of the library
+-- moves a spec's hook to some other line.
+local function opened_by(fn, marker)
+  local source = debug.getinfo(fn, "S").source
+  local n = 0
+  for line in io.lines(source:sub(2)) do
+    n = n + 1
+    if line:find(marker, 1, true) then
+      return function(info) return info.source == source and info.linedefined == n end
+    end
+  end
+  error(marker .. " is not in " .. source)
+end
+
+--- Ctrl-C as the interpreter's hook raises it, at the k-th event of a
+-- hook of mask's for which at(event) says true (called from the hook: its
+-- level 3 is the function running): the error fn (a call of the client's
+-- public methods) raised or returned, and whether the hook raised it.
+local function interrupted_at(k, mask, at, fn, ...)
+  local seen = 0
+  debug.sethook(function(event)
+    if at(event) then
+      seen = seen + 1
+      if seen == k then
+        debug.sethook()
+        error("interrupted!")
+      end
+    end
+  end, mask)
+  local ok, raised, err = pcall(fn, ...)
+  debug.sethook()
+  return ok and err or raised, seen >= k
+end
+
+--- What err.failed_batches was when Ctrl-C came at each of the events
+-- picked (see interrupted_at) in turn, pick() giving each call its own
+-- at(event), of a call of one batch always refused with a 503; and, last,
+-- the count of the call that ran on to its end.
+local function failed_at_each(mask, pick, fn, ...)
+  local counts = {}
+  repeat
+    local err, stopped = interrupted_at(#counts + 1, mask, pick(), fn, ...)
+    if stopped then
+      assert.are.equal("INTERRUPTED", err.code, tostring(err))
+    else
+      assert.are.equal(503, err.status, tostring(err))
+    end
+    assert.are.equal(1, err.batches)
+    counts[#counts + 1] = err.failed_batches
+  until not stopped
+  return counts
+end
+
 describe("client:query with many pairs", function()
   local server, client
   standin.for_block(function(s)
@@ -134,6 +189,52 @@ describe("client:query with many pairs", function()
     assert.is_false(ok)
     assert.are.equal("INTERRUPTED", err.code, tostring(err))
     assert.are.same({ 1, 1 }, { err.batches, err.failed_batches })
+  end)
+
+  -- A batch given up stopped being counted as waiting before it was
+  -- counted as failed: Ctrl-C in between left it out (review).  Here
+  -- Ctrl-C at each line of Call:done in turn: the batch is counted failed
+  -- from the moment its attempt is known to have failed, to the end.
+  it("counts in err.failed_batches a batch given up, whichever line of done Ctrl-C comes at", function()
+    local is_done = opened_by(require("codearts.batchresult.call").run, "function Call:done(")
+    server:config { fail_first = 1000, fail_first_status = 503 }
+    local function in_done() return is_done(debug.getinfo(3, "S")) end
+    local counts = failed_at_each("l", function() return in_done end, client.query, client, make_pairs(1),
+      { max_retries = 0 })
+    local first = 1
+    while counts[first] == 0 do first = first + 1 end
+    local expected = {}
+    for i = 1, #counts do expected[i] = i < first and 0 or 1 end
+    assert.are.same(expected, counts)
+    assert.is_true(first > 1 and first < #counts, table.concat(counts, " "))
+  end)
+
+  -- Sending a batch again stopped counting it as failed as the request
+  -- was being built: Ctrl-C before the transport took it left it out
+  -- (review).  Here Ctrl-C at each line from its failure to its retry's
+  -- start in turn.
+  it("counts in err.failed_batches a batch waiting, whichever line Ctrl-C comes at until it is sent again", function()
+    local is_done = opened_by(require("codearts.batchresult.call").run, "function Call:done(")
+    local is_start = opened_by(require("codearts.batchresult.transport.curl").new, "function Transport:start(")
+    server:config { fail_first = 1000, fail_first_status = 503, retry_after = "0" }
+    -- The lines from the failed attempt's done returning the delay to the
+    -- retry going to the transport (its second start).
+    local function waiting_lines()
+      local waiting, starts = false, 0
+      return function(event)
+        local info = debug.getinfo(3, "S")
+        if event == "call" and is_start(info) then starts = starts + 1 end
+        if event == "return" and is_done(info) and starts == 1 then waiting = true end
+        return event == "line" and waiting and starts == 1
+      end
+    end
+    local counts = failed_at_each("crl", waiting_lines, client.query, client, make_pairs(1), { max_retries = 1 })
+    local ones = {}
+    for i = 1, #counts do ones[i] = 1 end
+    assert.are.same(ones, counts)
+    assert.is_true(#counts > 10, #counts .. " lines")
+    -- (every retry stopped before it went out: one request a stopped call)
+    assert.are.equal(#counts + 1, server:stats().requests)
   end)
 
   it("counts in err.batches the batches that were sent", function()
@@ -704,6 +805,24 @@ describe("client:run and client:run_and_query", function()
     local unanswered = {}
     for p in r.out:gmatch("\nunanswered (%w+)") do unanswered[#unanswered + 1] = p end
     assert.are.same({ unpack(list, 2) }, unanswered)
+  end)
+
+  -- Ctrl-C between the halves once the query half had ended counted the
+  -- start's batches only (review).
+  it("run_and_query: Ctrl-C just after the query half counts the batches of both halves", function()
+    local run = require("codearts.batchresult.call").run
+    local halves = 0
+    -- (at the first line once the second call.run returned)
+    local function after_query(event)
+      if event == "return" and debug.getinfo(3, "f").func == run then halves = halves + 1 end
+      return event == "line" and halves == 2
+    end
+    local err, stopped = interrupted_at(1, "rl", after_query, client.run_and_query, client, ids(3), { batch_size = 1 })
+    assert.is_true(stopped)
+    assert.are.equal("INTERRUPTED", err.code, tostring(err))
+    assert.are.equal(6, server:stats().requests)
+    assert.are.same({ 6, 0 }, { err.batches, err.failed_batches })
+    assert.are.equal(3, #err.unqueried)
   end)
 
   it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()

@@ -287,7 +287,9 @@ local function run_and_query(priv, flat, n, o)
   if not stop and not Error.is_interrupt(res) then error(res, 0) end
   if second.t then second.t:close() end
   local _, stopped = call.stopped(first, priv, operations.run, flat, n, o, stop)
-  return after_start(priv, nil, stopped, o, {}, true)
+  -- (with the calls of both halves, for the batches of both: a query half
+  -- may have finished)
+  return after_start(priv, nil, stopped, o, second, true, first.c)
 end
 
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.

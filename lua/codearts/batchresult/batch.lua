@@ -56,6 +56,9 @@ end
 -- call:draining(): whether the call sends nothing more: a job waiting to
 --   be sent again is built at once (which fails, and goes to done), and
 --   the attempts in flight end as they do.
+-- A job's state becomes "sent" once the transport has taken its attempt,
+-- not before: until then, a job whose last attempt failed is still one
+-- that failed (call.lua's Call:batch_counts).
 -- Returns true when every job finished, false when stopped or when the
 -- transport says it was closed; either way nothing is left in flight.
 -- What build or done raises goes on up: the caller cancels the transport.
@@ -81,6 +84,7 @@ function M.run(t, jobs, concurrency, call)
         kind, msg = opts_or_err.code, opts_or_err.message
       end
       if token then
+        job.state = "sent"
         by_token[token] = job
         in_flight = in_flight + 1
       else

@@ -68,13 +68,18 @@ local function unique(flat, n, width)
   return uflat, count, index
 end
 
+--- The call's batches.  A job's state says where its attempts stand, each
+-- change one assignment, so that a call ended between any two steps
+-- counts it right (Call:batch_counts): "new" (none made), "sent" (an
+-- attempt the transport took: in flight, or answered), "waiting" (an
+-- attempt failed; to be sent again) or "failed" (given up).
 local function batches(count, size)
   local jobs = new_table(math.ceil(count / size), 0)
   for first = 1, count, size do
     -- Every field a job will get, set now so that the record never regrows
     -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
-                        waiting = false, body = false, req = false, opts = false, sent_at = 0, answered = false,
+                        state = "new", body = false, req = false, opts = false, sent_at = 0, answered = false,
                         clock_was_set = false }
   end
   return jobs
@@ -196,7 +201,9 @@ function Call:build(job)
   end
   local req, err = request(self.client, self.row, self.uflat, job)
   if not req then return nil, err end
-  job.attempts, job.req, job.sent_at, job.waiting = job.attempts + 1, req, now(), false
+  -- (a job waiting stays so until the transport takes the attempt:
+  -- batch.run)
+  job.attempts, job.req, job.sent_at = job.attempts + 1, req, now()
   -- (signed by the clock an APIGW.0303 of this call set right: Call:done)
   job.clock_was_set = self.clock_set
   local opts = job.opts or { idempotent = self.row.idempotent, timeout_ms = 0 }
@@ -263,9 +270,9 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   local answers, err = outcome(res, kind, msg, row, keyring, cut)
   local again, clock_set
   if not answers then
-    -- (failed, from here until it is sent again or given up: counted so,
-    -- should the call end in between: Call:batch_counts)
-    job.waiting = true
+    -- (failed, from here until it is sent again: counted so, should the
+    -- call end in between)
+    job.state = "waiting"
     err.retryable = retry.retryable(row, err, not_sent)
     err.retry_after = res and retry.asked(res, os.time() + client.skew)
     if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.clock_was_set then
@@ -345,11 +352,8 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   end
   job.req = false
   if again then return again end
-  job.waiting = false
   if err then
-    -- (a batch the deadline kept from being sent is unanswered, but it is
-    -- no batch sent that failed)
-    if job.attempts > 0 then self.failed = self.failed + 1 end
+    job.state = "failed"
     err.attempts = job.attempts
     self.first_err = self.first_err or err
   end
@@ -419,18 +423,18 @@ end
 
 --- How many of the call's batches were sent, and how many of those failed:
 -- gave up, or had an attempt fail and were not yet sent again when the
--- call ended, however it ended (a deadline's and a drain's go through
--- done, the others not).
+-- call ended, however it ended.  (A batch the deadline kept from being
+-- sent is unanswered, and failed, but it is no batch sent that failed.)
 function Call:batch_counts()
-  local sent, waiting = 0, 0
+  local sent, failed = 0, 0
   for j = 1, #self.jobs do
     local job = self.jobs[j]
     if job.attempts > 0 then
       sent = sent + 1
-      if job.waiting then waiting = waiting + 1 end
+      if job.state == "waiting" or job.state == "failed" then failed = failed + 1 end
     end
   end
-  return sent, self.failed + waiting
+  return sent, failed
 end
 
 --- Every item accounted for, as the batches stand: the items' answers in
@@ -476,7 +480,7 @@ local function new_call(client, row, flat, n, o)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
     index = index, claimed = false, refused = false, clock_set = false,
-    jobs = batches(count, o.batch_size), found = new_table(count, 0), failed = 0, done_items = 0,
+    jobs = batches(count, o.batch_size), found = new_table(count, 0), done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
 end
