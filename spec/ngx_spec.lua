@@ -59,6 +59,23 @@ local LOCATIONS = {
       ngx.update_time()
       ngx.say(require("cjson").encode({ code = err and err.code, seconds = ngx.now() - started }))
     } }]],
+  -- one attempt, through ?http=builtin|resty (the test double standing in
+  -- for resty.http), of a request with a body of ?bytes= bytes to the
+  -- stand-in: { status, body, kind, message }
+  [[location = /big_request { content_by_lua_block {
+      local model = require "spec.standin.model"
+      package.loaded["resty.http"] = require "spec.nginx.fake_resty_http"
+      local t = assert(require("codearts.batchresult.transport.ngx").new({ timeout = 5, connect_timeout = 2,
+        max_response_bytes = 1048576 }, { http = ngx.var.arg_http }))
+      package.loaded["resty.http"] = nil
+      local url = os.getenv("STANDIN_URL") .. "/v5/" .. model.seed_project .. "/api/pipelines/batch-runs"
+      assert(t:start({ method = "POST", url = url, headers = { Host = url:match("^http://([^/]+)") },
+        body = ("x"):rep(tonumber(ngx.var.arg_bytes)) }, { timeout_ms = 5000, idempotent = false }))
+      local _, res, kind, msg = t:wait()
+      t:close()
+      ngx.say(require("cjson").encode({ status = res and res.status, body = res and res.body, kind = kind,
+        message = msg }))
+    } }]],
   -- the query in other phases that may yield
   [[location = /rewrite {
       rewrite_by_lua_block { ]] .. APP .. [[ngx.ctx.out = app.run_query(ngx.req.get_uri_args()) }
@@ -547,6 +564,24 @@ describe("inside nginx (ngx_lua cosockets)", function()
       assert.are.equal("TIMEOUT", out.err.code)
       assert.is_true(out.err.retryable)
     end)
+  end)
+
+  describe("takes an answer the server wrote before it read the whole request, as libcurl does", function()
+    local REFUSED = '{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}'
+    -- 8 MiB: more than Linux lets the client's send buffer (4 MiB at
+    -- most, tcp_wmem) and the server's window hold together, so that the
+    -- send is still going when the stand-in, which reads only the head,
+    -- answers and resets the connection: the send fails, the answer
+    -- already in the client's socket
+    for _, http in ipairs({ "builtin", "resty" }) do
+      it(http .. ": a 401 written on the request's head, then an RST in the middle of the body", function()
+        server:config { early_first = 1, banner = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+          .. "Content-Length: " .. #REFUSED .. "\r\n\r\n" .. REFUSED }
+        local out = call("/big_request?bytes=8388608&http=" .. http)
+        assert.are.same({ status = 401, body = REFUSED }, out)
+        assert.are.equal(1, server:stats().faults.early_first)
+      end)
+    end
   end)
 
   describe("reads HTTP/1.1 strictly (the stand-in's banner_first writes the answer)", function()

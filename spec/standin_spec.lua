@@ -430,7 +430,7 @@ local DEFAULT_CONFIG = {
   echo_first = 0, echo_status = 401, echo_form = "json", echo_authorization = false,
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", banner_hex = cjson.null, banner_hold_ms = 0,
   stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, fault_after = 0,
-  names = {}, foreign = {},
+  early_first = 0, names = {}, foreign = {},
 }
 
 local function with_defaults(t)
@@ -1217,7 +1217,7 @@ once.describe("stand-in fault modes over HTTP", function()
 
   local function faults(t)
     local out = { reset_first = 0, banner_first = 0, fail_first = 0, garbage_first = 0, echo_first = 0,
-      truncate_first = 0, stall_body_first = 0, stale_answer_first = 0 }
+      truncate_first = 0, stall_body_first = 0, stale_answer_first = 0, early_first = 0 }
     for k, v in pairs(t or {}) do out[k] = v end
     return out
   end

@@ -24,7 +24,12 @@
 -- none of the first N since the reset), checked in this
 -- order; each counter counts only the requests that reach its step, so a
 -- request taken by one mode uses up no count of the later ones.  Every
--- request has been read whole (head and body) before any of them acts:
+-- request has been read whole (head and body) before any of them acts,
+-- but the first:
+--   0. early_first N     answer with banner (or banner_hex) as soon as the
+--                        request's head is read, its body left unread, then
+--                        close with an RST (SO_LINGER 0, as reset_first):
+--                        a gateway that refuses a request on its head
 --   1. reset_first N     close the connection without an answer (an RST
 --                        where LuaJIT's FFI can set SO_LINGER 0, else a FIN)
 --      banner_first N    answer with banner, bytes that are not HTTP (by
@@ -51,12 +56,12 @@
 --                        the same kept-alive connection (its statuses all
 --                        STALE), as a server that answers twice, or says
 --                        408 on an idle connection before closing it, does
--- Steps 1-3 stand for failures in front of the service, so nothing is
+-- Steps 0-3 stand for failures in front of the service, so nothing is
 -- started; a run answer cut or stalled in step 5 has started its runs.  A
 -- counter starts again from 0 at a reset and whenever a config call sets
 -- its key.  delay_ms holds back every answer, the resets and banners
--- included, until that long after its request arrived: the stand-in's own
--- work counts in it, as a service's would.
+-- included, until that long after its request (early_first's: its head)
+-- arrived: the stand-in's own work counts in it, as a service's would.
 
 -- Find model.lua / verify.lua next to this file, whatever the cwd.
 do
@@ -275,9 +280,10 @@ local config_spec = {
   truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
   huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
   banner_first = { default = 0, check = is_count, what = "an integer >= 0" },
-  -- What banner_first writes instead of an answer, as it is: by default
-  -- the line an SSH server greets with; a spec may give an answer that
-  -- begins as HTTP and breaks its framing (or its size).  Printable ASCII,
+  early_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  -- What banner_first and early_first write instead of an answer, as it
+  -- is: by default the line an SSH server greets with; a spec may give an
+  -- answer that begins as HTTP and breaks its framing (or its size).  Printable ASCII,
   -- tabs and line breaks, up to 256 KiB.
   banner = {
     default = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
@@ -320,8 +326,8 @@ local config_spec = {
 
 -- The counted fault modes: how many requests each has taken since its
 -- count last started again (at a reset, or when a config call set it).
-local FAULTS = { "reset_first", "banner_first", "fail_first", "garbage_first", "echo_first", "truncate_first",
-  "stall_body_first", "stale_answer_first" }
+local FAULTS = { "early_first", "reset_first", "banner_first", "fail_first", "garbage_first", "echo_first",
+  "truncate_first", "stall_body_first", "stale_answer_first" }
 local fault_used = {}
 for _, name in ipairs(FAULTS) do fault_used[name] = 0 end
 
@@ -1052,14 +1058,8 @@ local function raw_socket(stream, ctx)
   return stream.connection:take_socket()
 end
 
--- reset_first: drop the connection without a byte of answer.  With
--- SO_LINGER 0 the close is an RST (curl: "Connection reset by peer"), else
--- a FIN ("Empty reply from server").
-local function reset_connection(stream, ctx)
-  local sock = raw_socket(stream, ctx)
-  if not sock then
-    return
-  end
+-- Closes sock with an RST where SO_LINGER 0 can be set, else a FIN.
+local function close_with_reset(sock)
   if set_linger_zero then
     local fd = sock:pollfd()
     if not (fd and fd >= 0 and set_linger_zero(fd)) then
@@ -1069,14 +1069,19 @@ local function reset_connection(stream, ctx)
   sock:close()
 end
 
--- banner_first: write config.banner, then, banner_hold_ms later, close
--- with a FIN.  The request was read whole, so nothing unread turns the
--- close into an RST.
-local function send_banner(stream, ctx)
+-- reset_first: drop the connection without a byte of answer.  With
+-- SO_LINGER 0 the close is an RST (curl: "Connection reset by peer"), else
+-- a FIN ("Empty reply from server").
+local function reset_connection(stream, ctx)
   local sock = raw_socket(stream, ctx)
   if not sock then
     return
   end
+  close_with_reset(sock)
+end
+
+-- Writes config.banner (or banner_hex's bytes) to sock.
+local function write_banner(sock)
   local banner = config.banner
   if config.banner_hex ~= cjson.null then
     banner = config.banner_hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
@@ -1088,8 +1093,32 @@ local function send_banner(stream, ctx)
   if not ok then
     log_peer("could not write the banner:", err)
   end
+end
+
+-- banner_first: write config.banner, then, banner_hold_ms later, close
+-- with a FIN.  The request was read whole, so nothing unread turns the
+-- close into an RST.
+local function send_banner(stream, ctx)
+  local sock = raw_socket(stream, ctx)
+  if not sock then
+    return
+  end
+  write_banner(sock)
   if config.banner_hold_ms > 0 then cqueues.sleep(config.banner_hold_ms / 1000) end
   sock:close()
+end
+
+-- early_first: write config.banner while the client may still be sending
+-- the body, which is never read, and close with an RST: the client's send
+-- then fails, the answer already in its socket.  (A handler, as
+-- run_handler calls it: the request, unread, is not looked at.)
+local function answer_early(stream, _, ctx)
+  local sock = raw_socket(stream, ctx)
+  if not sock then
+    return
+  end
+  write_banner(sock)
+  close_with_reset(sock)
 end
 
 -- garbage_first's bodies, taken in turn: JSON cut in the middle of a
@@ -1287,8 +1316,8 @@ local function abandon(stream)
   end
 end
 
--- Build the request record from what was received.
-local function read_request(stream)
+-- The request record from its head: its body is read_body's to read.
+local function read_head(stream)
   local headers, err = stream:get_headers()
   if not headers then
     -- malformed HTTP: lua-http answers a bare 400 itself on shutdown
@@ -1319,7 +1348,19 @@ local function read_request(stream)
       end
     end
   end
-  if (headers:get("expect") or ""):lower() == "100-continue" then
+  return {
+    method = method,
+    path = path,
+    query = query,
+    headers_multi = multi,
+    headers = single,
+    expects_continue = (headers:get("expect") or ""):lower() == "100-continue",
+  }
+end
+
+-- Reads the body of req (read_head's) into req.body: req, or nil, message.
+local function read_body(stream, req)
+  if req.expects_continue then
     stream:write_continue()
   end
   local body, berr = stream:get_body_as_string(30)
@@ -1328,14 +1369,8 @@ local function read_request(stream)
     abandon(stream)
     return nil, berr or "connection closed before the whole body was received"
   end
-  return {
-    method = method,
-    path = path,
-    query = query,
-    headers_multi = multi,
-    headers = single,
-    body = body,
-  }
+  req.body = body
+  return req
 end
 
 
@@ -1351,21 +1386,9 @@ local function run_handler(what, handler, stream, req, ctx)
   end
 end
 
-local function onstream(_, stream)
-  local ctx = { request_id = request_id() }
-  local req, err = read_request(stream)
-  ctx.arrived = cqueues.monotime()
-  if not req then
-    log_peer("could not read request:", err)
-    return
-  end
-  local is_control = req.path:sub(1, 10) == "/_standin/"
-  if is_control then
-    run_handler("control", handle_control, stream, req, ctx)
-    return
-  end
-
-  -- an API request
+-- Counts an API request in the stats as it arrives: the stats it counts
+-- in, which a reset during the request replaces.
+local function count_arrival(stream, req, ctx)
   ctx.api = true
   local conn = stream.connection
   if conn and not seen_connections[conn] then
@@ -1386,6 +1409,44 @@ local function onstream(_, stream)
     method = req.method, path = req.path, query = req.query,
     headers = req.headers, body = req.body,
   }
+  return my_stats
+end
+
+-- early_first, for an API request whose head alone is read: true when it
+-- took the request (and answered it), false when the request goes on.
+local function answered_early(stream, req, ctx)
+  ctx.route = route_of(req.path) or "other"
+  ctx.number = stats.requests + 1 -- as count_arrival numbers it
+  if not take_fault("early_first", ctx) then
+    return false
+  end
+  ctx.arrived, ctx.delay_s = cqueues.monotime(), config.delay_ms / 1000
+  local my_stats = count_arrival(stream, req, ctx)
+  run_handler("API", answer_early, stream, req, ctx)
+  my_stats.in_flight = my_stats.in_flight - 1
+  return true
+end
+
+local function onstream(_, stream)
+  local ctx = { request_id = request_id() }
+  local req, err = read_head(stream)
+  local api = req and req.path:sub(1, 10) ~= "/_standin/"
+  if api and answered_early(stream, req, ctx) then
+    return
+  end
+  if req then
+    req, err = read_body(stream, req)
+  end
+  ctx.arrived = cqueues.monotime()
+  if not req then
+    log_peer("could not read request:", err)
+    return
+  end
+  if not api then
+    run_handler("control", handle_control, stream, req, ctx)
+    return
+  end
+  local my_stats = count_arrival(stream, req, ctx)
   run_handler("API", handle_api, stream, req, ctx)
   my_stats.in_flight = my_stats.in_flight - 1
   if ctx.status then

@@ -120,6 +120,10 @@ local SHORT_LINES = with_head(("a:b\r\n"):rep(16000))
 -- No body, whatever Content-Length says (RFC 9112 6.3): none is waited for.
 local NOT_MODIFIED = "HTTP/1.1 304 Not Modified\r\nContent-Length: 13\r\n\r\n"
 local NO_CONTENT = "HTTP/1.1 204 No Content\r\nContent-Length: 13\r\n\r\n{\"result\":[]}"
+-- The gateway's refusal of a credential, for early_first.
+local REFUSED = '{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: AK access failed"}'
+local REFUSED_EARLY = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Length: " .. #REFUSED .. "\r\n\r\n" .. REFUSED
 
 local RETRIED, NOT_RETRIED = 3, 1
 
@@ -281,6 +285,38 @@ M.rows = {
   { name = "an answer whose status line takes 120 KB after a 100 Continue", op = "query",
     standin = { banner_first = 3, banner = "HTTP/1.1 100 Continue\r\n\r\n" .. LONG_STATUS },
     expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  -- libcurl judges every status line's first bytes as they come, the one
+  -- after an interim answer too
+  { name = "bytes that are not HTTP and no line's end, then a close", op = "query",
+    standin = { banner_first = 3, banner = "xyz" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "bytes that are not HTTP and no line's end, the connection left open", op = "query",
+    standin = { banner_first = 3, banner = "xyz", banner_hold_ms = 2000 },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 100 Continue, then bytes that are not HTTP, then a close", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 100 Continue\r\n\r\nxyz" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 100 Continue, then bytes that are not HTTP, the connection left open", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 100 Continue\r\n\r\nxyz", banner_hold_ms = 2000 },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  -- a gateway that refuses a request on its head: the answer is there
+  -- however the connection ends, and a refused credential ends the call
+  { name = "a 401 APIGW.0301 written on the request's head, the body left unread, then an RST", op = "query",
+    standin = { early_first = 1, banner = REFUSED_EARLY },
+    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED },
+    saw = { requests = 1, faults = { early_first = 1 } } },
+  { name = "a 401 APIGW.0301 written on the request's head, the body left unread, then an RST", op = "run",
+    standin = { early_first = 1, banner = REFUSED_EARLY },
+    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED },
+    saw = { routes = { run = 1 }, faults = { early_first = 1 } } },
+  -- libcurl skips a chunk size line's rest however long, and counts none of
+  -- it as the body's (resty.http reads no chunk extension at all: README)
+  { name = "a chunked 503 whose chunk size line has an extension of 100,000 bytes, over max_response_bytes",
+    op = "query", resty = false, options = { max_response_bytes = 2000 },
+    standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
+      ("%x;%s\r\n%s\r\n0\r\n\r\n"):format(#BUSY, ("e"):rep(100000), BUSY)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
   { name = "the connection reset after the request was read, no answer", op = "query",
     standin = { reset_first = 3 },
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED, says = "reset by peer" },

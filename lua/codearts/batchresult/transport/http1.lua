@@ -179,20 +179,19 @@ function Reader:line(limit)
   end
 end
 
---- Skips the bytes up to the next line feed and it, as libcurl skips a
--- chunk size line's rest, however long: true, or nil, err, or nil,
--- "too large" past limit bytes (none is kept).
-function Reader:skip_line(limit)
-  local skipped = 0
+--- Skips the bytes up to the next line feed and it, none of them kept:
+-- true, or nil, err.  libcurl 7.88 skips a chunk size line's rest so
+-- (lib/http_chunks.c, CHUNK_LF), however long, and counts none of it as
+-- the body's: only the attempt's time bounds it (tried: it reads through
+-- an extension of 50 MB under a max_response_bytes of 2000).
+function Reader:skip_line()
   while true do
     local nl = self.buf:find("\n", 1, true)
     if nl then
       self.buf = self.buf:sub(nl + 1)
       return true
     end
-    skipped = skipped + #self.buf
     self.buf = ""
-    if skipped > limit then return nil, "too large" end
     local ok, err = self:fill()
     if not ok then return nil, err end
   end
@@ -381,26 +380,36 @@ function M.head_length(lines, status, limit)
   return true, lengths.length
 end
 
+--- Reads the first bytes of the next status line through r until they
+-- tell whether it can be HTTP/1.x: true, or nil, kind, message.  A server
+-- that greets with "SSH-2.0-…" (or writes "xyz" after a 100 Continue) and
+-- hangs up is no connection cut short, nor one that holds it a timeout:
+-- libcurl judges each status line's bytes as they come, and refuses them
+-- at once.  The resty.http adapter checks with it too.
+local function await_status_line(r)
+  while #r.buf < #HTTP_PREFIX and may_be_http(r.buf) do
+    local filled, err = r:fill()
+    -- (said as the read said it, a reset say; after a failed read nginx
+    -- has closed the socket, which no read may try again)
+    if not filled then return head_failure(err, "status line") end
+  end
+  if not may_be_http(r.buf) then return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. r.buf end
+  return true
+end
+M.await_status_line = await_status_line
+
 --- The status, headers (lower-case names; repeated ones joined with
 -- ", ", but SINGLE's), whether it is HTTP/1.0, and the body's length from
 -- Content-Length (nil without one), skipping 1xx interim answers (but
 -- 101); limit: the most the body may take.  nil, kind, message on
 -- failure.
 local function read_head(r, limit)
-  -- The first bytes tell whether the server speaks HTTP at all: one that
-  -- greets with "SSH-2.0-…" and hangs up is not a connection cut short.
-  local filled, err = true, nil
-  while #r.buf < #HTTP_PREFIX and filled do filled, err = r:fill() end
-  if r.buf ~= "" and not may_be_http(r.buf) then
-    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. r.buf
-  end
-  -- (said as the read said it, a reset say; after a failed read nginx has
-  -- closed the socket, which no read may try again)
-  if not filled then return head_failure(err, "status line") end
   -- Every head counts, interim ones too, line breaks included, as libcurl
   -- counts them: 80 KB of short lines is as large as one long one.
   local budget = MAX_HEADER_BYTES
   while true do
+    local ok, kind, msg = await_status_line(r)
+    if not ok then return nil, kind, msg end
     local line, used = r:line(budget)
     if not line then return head_failure(used, "status line") end
     budget = budget - used
@@ -462,15 +471,12 @@ local function read_chunked(r, limit, length)
     local line, err = r:line(1024)
     if err == "too large" then
       -- (the size's digits come first: past them, libcurl skips any number
-      -- of bytes up to the line feed)
+      -- of bytes up to the line feed, none of them the body's)
       line = r.buf:match("^%x*")
       if #line >= 1024 then return nil, "PROTOCOL", "a chunk size line is too long" end
       local ok
-      ok, err = r:skip_line(limit)
-      if not ok then
-        if err == "too large" then return nil, "RESPONSE_TOO_LARGE", too_large(limit) end
-        line = nil
-      end
+      ok, err = r:skip_line()
+      if not ok then line = nil end
     end
     if not line then return nil, kind_of(err), "the answer was cut short: " .. err end
     -- Hex digits, then optionally chunk extensions after a ";".  At most
@@ -628,15 +634,19 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
     return nil, "INTERNAL", why, true
   end
   local r = new_reader(sock, deadline, connect_ms)
-  local _, err = r:send(bytes)
-  if err then
-    sock:close()
-    return nil, kind_of(err), "sending the request: " .. err, false, reused and err ~= "timeout"
-  end
-
+  -- A server may answer before it has read the whole request (a refusal
+  -- on its head alone, say) and close, so that the send fails with the
+  -- answer already in the socket.  libcurl reads while it sends and takes
+  -- that answer; so does this, reading what came after a failed send.
+  -- Only when no byte of an answer came is the send's failure the
+  -- attempt's (and a pooled connection's stale, as when a read fails).
+  local _, send_err = r:send(bytes)
   local status, headers, http10, length = read_head(r, cfg.max_response_bytes)
   if not status then
     sock:close()
+    if send_err and not r.got_any then
+      return nil, kind_of(send_err), "sending the request: " .. send_err, false, reused and send_err ~= "timeout"
+    end
     local stale = reused and not r.got_any and headers ~= "TIMEOUT"
     return nil, headers, http10, false, stale
   end
@@ -653,7 +663,7 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
   end
 
   local conn = (headers.connection or ""):lower()
-  if not link.keep or until_close or r.buf ~= "" or conn:find("close", 1, true)
+  if not link.keep or send_err or until_close or r.buf ~= "" or conn:find("close", 1, true)
       or (http10 and not conn:find("keep-alive", 1, true)) then
     sock:close()
   else

@@ -164,6 +164,18 @@ local function header_of(hs, name, single)
   return v
 end
 
+--- The next head resty.http reads (read_response's res), the first bytes
+-- of its status line judged first as the built-in client and libcurl
+-- judge them, before resty.http waits for the line's end: res, or nil,
+-- kind, message.
+local function next_head(httpc, params, reader)
+  local ok, kind, msg = http1.await_status_line(reader)
+  if not ok then return nil, kind, msg end
+  local res, err = httpc:read_response(params)
+  if not res then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
+  return res
+end
+
 --- One attempt over one connection: response, or nil, kind, message,
 -- not_sent, stale (stale: a pooled connection failed before any answer
 -- came, so the server most likely closed it while idle).
@@ -199,15 +211,23 @@ local function send_once(http, cfg, req, u, link, deadline)
   local headers = { ["Accept-Encoding"] = http1.ACCEPT_ENCODING }
   for name, value in pairs(req.headers) do headers[name] = value end
   local params = { method = req.method, path = u.path, headers = headers, body = req.body }
-  local res
-  res, err = httpc:request(params)
+  -- resty.http's request(), in its two steps: a server may answer before
+  -- it has read the whole request (a refusal on its head alone, say) and
+  -- close, so that the send fails with the answer already in the socket,
+  -- which is read all the same, as libcurl and the built-in client read
+  -- it.  Only when no byte of an answer came is the send's failure the
+  -- attempt's.
+  local sent, send_err = httpc:send_request(params)
+  local res, kind, msg = next_head(httpc, params, reader)
   if not res then
-    local kind = kind_of_error(err)
+    if not sent and not reader.got_any then
+      kind, msg = kind_of_error(send_err), "sending the request: " .. tostring(send_err)
+    end
     -- (as the built-in client and libcurl: only when no byte of an answer
     -- came; after some, the server had read the request)
     local stale = (httpc:get_reused_times() or 0) > 0 and kind == "NETWORK" and not reader.got_any
     httpc:close()
-    return nil, kind, "sending the request or reading the answer: " .. tostring(err), false, stale
+    return nil, kind, msg, false, stale
   end
   -- resty.http hands over an interim answer (1xx) as the answer: the
   -- real one, still to come, is read after it, every head counting
@@ -227,13 +247,13 @@ local function send_once(http, cfg, req, u, link, deadline)
     -- Every head's Content-Length is checked, as the built-in client and
     -- libcurl check it.
     local lines = lines_of(res.headers, "Content-Length")
-    local fits, msg
+    local fits
     if type(lines) == "string" then lines = { lines } end
     fits, length, msg = http1.head_length(lines, status, cfg.max_response_bytes)
     if not fits then return fail(length, msg) end
     if status >= 200 or status == 101 then break end
-    res, err = httpc:read_response(params)
-    if not res then return fail(kind_of_error(err), "reading the answer: " .. tostring(err)) end
+    res, kind, msg = next_head(httpc, params, reader)
+    if not res then return fail(kind, msg) end
   end
   local function header(name) return header_of(res.headers, name) end
   local status, limit = res.status, cfg.max_response_bytes
@@ -241,7 +261,7 @@ local function send_once(http, cfg, req, u, link, deadline)
   -- resty.http leaves a chunked answer's trailers unread unless the
   -- answer announces them, a 204 or 304 may have a body on the wire all
   -- the same, and after a 101 comes another protocol.
-  local body, kind, msg, whole
+  local body, whole
   if status == 101 or status == 204 or status == 304 then
     body = ""
   else
@@ -279,7 +299,7 @@ local function send_once(http, cfg, req, u, link, deadline)
   if msg then return fail("PROTOCOL", msg) end
   -- (bytes past the body, read with its last line, are an answer no
   -- request asked for)
-  if link.keep and whole and reader.buf == "" then
+  if link.keep and whole and sent and reader.buf == "" then
     httpc:set_keepalive(link.keepalive_ms, link.pool_size)
   else
     httpc:close()
