@@ -327,9 +327,16 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
         return CAB_HTTP_PROTOCOL;
     }
     /* libcurl reports chunked framing it cannot read as a receive error,
-     * like a dropped connection; its message tells them apart. */
+     * like a dropped connection; its message tells them apart.  It keeps a
+     * trailer line in a buffer capped at its limit, and says a longer one
+     * ran it out of memory, as it says of its memory running out. */
     if (rc == CURLE_RECV_ERROR && strstr(e->curl_err, "chunked-encoding")) {
-        snprintf(err, errlen, "%s", e->curl_err);
+        if (strstr(e->curl_err, "Out of memory"))
+            snprintf(err, errlen, "a trailer line of the answer is longer than the %d bytes libcurl takes, or libcurl "
+                                  "ran out of memory reading the chunks (libcurl %s says the same of both)",
+                     CAB_MAX_TRAILER_LINE_BYTES, curl_version_info(CURLVERSION_NOW)->version);
+        else
+            snprintf(err, errlen, "%s", e->curl_err);
         return CAB_HTTP_PROTOCOL;
     }
     return fail_with(rc, e->curl_err, err, errlen);

@@ -512,7 +512,7 @@ M.rows = {
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED } },
   { name = "a chunked 503 with a trailer line of 4,094 bytes", op = "query", resty = false,
     standin = { banner_first = 3, banner = trailer_of_size(4094) },
-    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "trailer line" } },
   -- libcurl refuses a Content-Length line whose first number is over the
   -- limit before anything reads the rest of it (README: Errors).
   { name = "a 503 whose one Content-Length lists two different lengths of 20 digits", op = "query",
