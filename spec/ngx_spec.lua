@@ -272,7 +272,7 @@ describe("inside nginx (ngx_lua cosockets)", function()
     for _, t in ipairs(out.log.timeouts) do
       assert.is_true(t[1] <= 3000 and t[2] <= 3000 and t[3] <= 3000)
     end
-    assert.are.same({ 60000, 32 }, out.log.keepalive)
+    assert.are.same({ 60000, 256 }, out.log.keepalive)
     -- a request that must go at most once connects through a pool no
     -- connection is ever put in, and closes its connection
     assert.are.same({ status = 200, pool = "codearts.batchresult:fresh", keepalives = 0 }, out.run)
@@ -1068,5 +1068,64 @@ describe("the ngx transport outside nginx", function()
     assert.is_nil(parse("https://example.com:0/"))
     assert.is_nil(parse("https://example.com:99999/"))
     assert.is_nil(parse("example.com/v5"))
+  end)
+end)
+
+describe("inside nginx, the transport's pools", function()
+  local server, n
+
+  -- Decoded JSON from nginx's path, which must answer 200.
+  local function call(path)
+    local status, body = n:get(path)
+    assert(status == 200, ("GET %s answered %s: %s\n%s"):format(path, status, body, n:error_log()))
+    return cjson.decode(body)
+  end
+
+  standin.for_block(function(s)
+    server = s
+    n = nginx.start {
+      locations = {
+        "location = /query { content_by_lua_block { " .. APP .. "app.query_handler() } }",
+        "location = /proxy_logins { content_by_lua_block { "
+          .. "require('spec.nginx.pools').proxy_logins_handler() } }",
+      },
+      env = { STANDIN_URL = s.url },
+    }
+  end, function()
+    if n then n:stop() end
+  end)
+
+  it("keep a call's connections at concurrency 64: later calls connect no more", function()
+    -- 128 batches of one pair, 64 at once: each held 100 ms, so that all
+    -- 64 are out together
+    server:config { delay_ms = 100 }
+    local query = "/query?n=128&batch_size=1&concurrency=64"
+    assert.is_true(call(query).ok)
+    local first = server:stats()
+    assert.is_true(first.max_in_flight > 32, "max_in_flight " .. first.max_in_flight)
+    for _ = 1, 3 do assert.is_true(call(query).ok) end
+    local after = server:stats()
+    assert.are.equal(4 * 128, after.requests)
+    -- (a pool smaller than 64 closes what does not fit in it at each
+    -- call's end, and the next call connects as many again)
+    assert.is_true(after.connections - first.connections <= 2,
+      ("connections: %d after the first call, %d after three more"):format(first.connections, after.connections))
+  end)
+
+  it("name a proxy login's pools by no password, keep no login, and never mix two logins", function()
+    local out = call("/proxy_logins?used=20&made=4000")
+    local alice_a, alice_b, bob_a, alice_a_again = (table.unpack or unpack)(out.pools)
+    assert.are_not.equal(alice_a, alice_b)
+    assert.are_not.equal(alice_a, bob_a)
+    assert.are.equal(alice_a, alice_a_again)
+    for _, pool in ipairs(out.pools) do
+      assert.truthy(pool:find("http://127.0.0.1:9#login", 1, true), pool)
+      assert.is_nil(pool:find("alice", 1, true), pool)
+      assert.is_nil(pool:find(out.marker, 1, true), pool)
+    end
+    -- nothing the worker can still reach holds a password of a transport
+    -- closed, nor grows with every login seen
+    assert.are.equal(0, out.held, out.held_first)
+    assert.is_true(out.grew_kb < 64, ("the heap grew %.0f kB across 4000 logins"):format(out.grew_kb))
   end)
 end)

@@ -114,9 +114,13 @@ end
 
 -- Pools ----------------------------------------------------------------------
 
--- Connections are kept for a minute, up to 32 per pool, as long as the
--- server does not ask to close them.
-local KEEPALIVE_MS, POOL_SIZE = 60000, 32
+-- Connections are kept for a minute, as long as the server does not ask
+-- to close them, as many per pool as a client may have in flight: a pool
+-- smaller than the call's concurrency closes the rest at setkeepalive, so
+-- that every call reconnects them.  ngx_lua fixes a pool's size when it
+-- first makes it, whatever later calls ask for, so one size serves every
+-- client: the largest concurrency allowed.
+local KEEPALIVE_MS, POOL_SIZE = 60000, config.LIMITS.max_concurrency
 
 -- A request that must go on the network at most once (BatchRunPipeline:
 -- opts.idempotent == false) never takes a pooled connection.  A kept-alive
@@ -153,10 +157,15 @@ local function link_for(t, u, idempotent)
   }
 end
 
--- A number for each proxy login this worker has seen: a pool's name says
--- which login opened its tunnels by that number, not by the password,
--- since resty.http and nginx's debug log print pool names.
-local proxy_logins, proxy_login_count = {}, 0
+-- The key of the digest that names a proxy login's pools: resty.http
+-- and nginx's debug log print pool names, so a name must not show the
+-- login, nor let a short password be found by digesting guesses.  Made
+-- once per Lua VM (OpenSSL's generator, through core.random; should it
+-- fail, the key is known, and a name still shows no login), so that a
+-- login's name is the same for every client, and the worker keeps no
+-- login at all.
+local LOGIN_KEY = ("%.17g:%.17g:%.17g:%.17g"):format(core.random(), core.random(), core.random(),
+  core.random())
 
 --- The proxy options resty.http takes for cfg.proxy (an http:// URL, the
 -- only kind it speaks to), and the proxy's part of a pool name; or nil,
@@ -177,11 +186,8 @@ local function resty_proxy(proxy)
     local decoded = config.percent_decoded
     local auth = "Basic " .. ngx.encode_base64(decoded(user) .. ":" .. decoded(password))
     opts.http_proxy_authorization, opts.https_proxy_authorization = auth, auth
-    if not proxy_logins[login] then
-      proxy_login_count = proxy_login_count + 1
-      proxy_logins[login] = proxy_login_count
-    end
-    pool = pool .. "#login" .. proxy_logins[login]
+    -- named by what opens the tunnel, so that two logins never share one
+    pool = pool .. "#login" .. ngx.encode_base64(ngx.hmac_sha1(LOGIN_KEY, auth))
   end
   return opts, pool
 end
