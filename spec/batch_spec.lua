@@ -76,21 +76,28 @@ end
 
 --- What err.failed_batches was when Ctrl-C came at each of the events
 -- picked (see interrupted_at) in turn, pick() giving each call its own
--- at(event), of a call of one batch always refused with a 503; and, last,
--- the count of the call that ran on to its end.
+-- at(event), of a call of one batch that fails; and, last, the count of
+-- the call that ran on to its end, whose error is returned too.
 local function failed_at_each(mask, pick, fn, ...)
-  local counts = {}
+  local counts, err, stopped = {}, nil, nil
   repeat
-    local err, stopped = interrupted_at(#counts + 1, mask, pick(), fn, ...)
-    if stopped then
-      assert.are.equal("INTERRUPTED", err.code, tostring(err))
-    else
-      assert.are.equal(503, err.status, tostring(err))
-    end
+    err, stopped = interrupted_at(#counts + 1, mask, pick(), fn, ...)
+    if stopped then assert.are.equal("INTERRUPTED", err.code, tostring(err)) end
     assert.are.equal(1, err.batches)
     counts[#counts + 1] = err.failed_batches
   until not stopped
-  return counts
+  return counts, err
+end
+
+--- counts (failed_at_each's) are 0 up to a point inside them, and 1 from
+-- there to the end.
+local function failed_from_a_point(counts)
+  local first = 1
+  while counts[first] == 0 do first = first + 1 end
+  local expected = {}
+  for i = 1, #counts do expected[i] = i < first and 0 or 1 end
+  assert.are.same(expected, counts)
+  assert.is_true(first > 1 and first < #counts, table.concat(counts, " "))
 end
 
 describe("client:query with many pairs", function()
@@ -199,14 +206,41 @@ describe("client:query with many pairs", function()
     local is_done = opened_by(require("codearts.batchresult.call").run, "function Call:done(")
     server:config { fail_first = 1000, fail_first_status = 503 }
     local function in_done() return is_done(debug.getinfo(3, "S")) end
-    local counts = failed_at_each("l", function() return in_done end, client.query, client, make_pairs(1),
+    local counts, err = failed_at_each("l", function() return in_done end, client.query, client, make_pairs(1),
       { max_retries = 0 })
-    local first = 1
-    while counts[first] == 0 do first = first + 1 end
-    local expected = {}
-    for i = 1, #counts do expected[i] = i < first and 0 or 1 end
-    assert.are.same(expected, counts)
-    assert.is_true(first > 1 and first < #counts, table.concat(counts, " "))
+    assert.are.equal(503, err.status, tostring(err))
+    failed_from_a_point(counts)
+  end)
+
+  -- A run's answer the call cannot use (a run id that is no id) failed its
+  -- batch only at the end of done (review).
+  it("counts in err.failed_batches a run whose answer it cannot use, whichever line of done Ctrl-C comes at", function()
+    local is_done = opened_by(require("codearts.batchresult.call").run, "function Call:done(")
+    local pid = ("b"):rep(32)
+    local body = '{"result":[{"pipeline_id":"' .. pid .. '","pipeline_run_id":"not-an-id"}]}'
+    server:config { banner_first = 1000,
+                    banner = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local function in_done() return is_done(debug.getinfo(3, "S")) end
+    local counts, err = failed_at_each("l", function() return in_done end, client.run, client, { pid })
+    assert.are.equal("DECODE", err.code, tostring(err))
+    failed_from_a_point(counts)
+    -- failed from the moment the answer is known to be unusable: as its
+    -- error is made
+    local undecodable = require("codearts.batchresult.exchange").undecodable
+    err = interrupted_at(1, "c", function() return debug.getinfo(3, "f").func == undecodable end, client.run,
+      client, { pid })
+    assert.are.equal("INTERRUPTED", err.code, tostring(err))
+    assert.are.same({ 1, 1 }, { err.batches, err.failed_batches })
+  end)
+
+  -- A batch built but not yet taken by the transport counted as sent.
+  it("counts in err.batches no batch that Ctrl-C stopped before the transport took it", function()
+    local is_start = opened_by(require("codearts.batchresult.transport.curl").new, "function Transport:start(")
+    local err = interrupted_at(1, "c", function() return is_start(debug.getinfo(3, "S")) end,
+      client.query, client, make_pairs(1))
+    assert.are.equal("INTERRUPTED", err.code, tostring(err))
+    assert.are.same({ 0, 0, 1 }, { err.batches, err.failed_batches, #err.unanswered })
+    assert.are.equal(0, server:stats().requests)
   end)
 
   -- Sending a batch again stopped counting it as failed as the request
@@ -228,7 +262,8 @@ describe("client:query with many pairs", function()
         return event == "line" and waiting and starts == 1
       end
     end
-    local counts = failed_at_each("crl", waiting_lines, client.query, client, make_pairs(1), { max_retries = 1 })
+    local counts, err = failed_at_each("crl", waiting_lines, client.query, client, make_pairs(1), { max_retries = 1 })
+    assert.are.equal(503, err.status, tostring(err))
     local ones = {}
     for i = 1, #counts do ones[i] = 1 end
     assert.are.same(ones, counts)

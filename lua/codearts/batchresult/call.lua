@@ -335,7 +335,9 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     job.answered = not stray
     why = why or stray
     if why then
-      -- The answers stay, as given (the runs started); the call fails.
+      -- The answers stay, as given (the runs started); the batch fails,
+      -- and is counted so from here (Call:batch_counts).
+      job.state = "failed"
       err = exchange.undecodable(res, why, keyring)
       err.retryable = retry.retryable(row, err, false)
     end
@@ -429,7 +431,8 @@ function Call:batch_counts()
   local sent, failed = 0, 0
   for j = 1, #self.jobs do
     local job = self.jobs[j]
-    if job.attempts > 0 then
+    -- (built is not sent: "new" until the transport takes an attempt)
+    if job.attempts > 0 and job.state ~= "new" then
       sent = sent + 1
       if job.state == "waiting" or job.state == "failed" then failed = failed + 1 end
     end
