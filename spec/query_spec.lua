@@ -710,6 +710,26 @@ describe("br.new refuses", function()
     assert.are.equal('project_id must be 32 letters or digits, got "[REDACTED]"',
       refused({ project_id = key, ak = false, sk = false, token = key }, "project_id").message)
   end)
+  -- A key of control characters is a key, but its one line (as a message
+  -- shows it) was a space: redacted, that blanked every space out of every
+  -- message, the one refusing it too (review).
+  it("in words whole, when a key of control characters is refused, or held from the environment", function()
+    local message = refused({ sk = ("\0"):rep(8) }, "sk").message
+    assert.is_nil(message:find("[REDACTED]", 1, true), message)
+    assert.truthy(message:find("sk must not contain", 1, true), message)
+    -- a client's own such key, and the messages of its calls
+    local client = assert(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK",
+                                   sk = "\1\2\3\4\5\6\7\8" })
+    local _, e = client:query({ { pipeline_id = "abc" } })
+    client:close()
+    assert.are.equal("INVALID_ARGUMENT", e.code)
+    assert.is_nil(e.message:find("[REDACTED]", 1, true), e.message)
+    local config = require "codearts.batchresult.config"
+    local env = { HUAWEICLOUD_SDK_SK = ("\0"):rep(8) }
+    local _, err = config.build({ endpoint = "https://example.com", project_id = "abc", ak = "AK", sk = "SK" },
+      function(name) return env[name] end)
+    assert.are.equal('project_id must be 32 letters or digits, got "abc"', err.message)
+  end)
   it("a user_agent, security_token or endpoint host that the signer would refuse, by the signer's own rule", function()
     -- every white space beyond ASCII, and a few characters that are none, at each end and inside
     local chars = { "\194\133", "\194\160", "\225\154\128", "\226\128\128", "\226\128\138", "\226\128\168",

@@ -528,8 +528,11 @@ function M.secret_forms(given, n)
       seen[s] = true
       forms[#forms + 1] = s
       local quoted = ("%q"):format(s):sub(2, -2)
+      -- (a form that is no key as as_key reads one, the one line of a key
+      -- of control characters say, would blank its bytes out of every
+      -- message: a space)
       for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted) }) do
-        if form ~= s then forms[#forms + 1] = form end
+        if form ~= s and as_key(form) then forms[#forms + 1] = form end
       end
     end
   end
