@@ -50,6 +50,15 @@ describe("retries", function()
     end
   end)
 
+  it("read a Retry-After date against our clock when the answer's Date is none to believe", function()
+    local retry = require "codearts.batchresult.retry"
+    local now = os.time()
+    local at = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + 5)
+    for _, date in ipairs({ "Thu, 01 Jan 1970 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT" }) do
+      assert.are.equal(5, retry.asked({ date = date, retry_after = at }, now))
+    end
+  end)
+
   it("log a run's attempt whose answer gave a run id that is no id with the error the call ends with", function()
     local pid = ("b"):rep(32)
     local body = '{"result":[{"pipeline_id":"' .. pid .. '","pipeline_run_id":"not-an-id"}]}'

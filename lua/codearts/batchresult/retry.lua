@@ -89,6 +89,20 @@ function M.http_time(s, this_year)
   return days * 86400 + h * 3600 + mi * 60 + sec
 end
 
+-- The server's Date is believed only within these years (epoch seconds
+-- of 2020-01-01 and 2100-01-01): a clock outside them is broken, and
+-- taking it would sign every later request with that time (one in year
+-- 9999 could not even be written as X-Sdk-Date), or read a Retry-After's
+-- date against it as decades of waiting.
+local PLAUSIBLE_FROM, PLAUSIBLE_TO = 1577836800, 4102444800
+
+--- The server's clock (epoch seconds) by its Date in res, or nil when it
+-- has none to believe.
+local function server_time(res)
+  local t = res.date and M.http_time(res.date)
+  if t and t >= PLAUSIBLE_FROM and t < PLAUSIBLE_TO then return t end
+end
+
 --- Seconds the failed answer res asked to wait before the request goes
 -- again: its Retry-After, seconds or an HTTP date; nil when it has none
 -- that reads as a wait.  now is the server's epoch second.
@@ -99,10 +113,9 @@ function M.asked(res, now)
   local wait = tonumber(tostring(ra):match("^%s*(%d+)%s*$"))
   if not wait then
     local at = M.http_time(ra)
-    -- (against the same answer's Date when it has one: both are the
+    -- (against the same answer's Date when it has one to believe: both are the
     -- server's clock, which may be minutes off ours without an APIGW.0303)
-    local sent = res.date and M.http_time(res.date)
-    wait = at and at - (sent or now)
+    wait = at and at - (server_time(res) or now)
   end
   return wait and math.max(wait, 0)
 end
@@ -117,19 +130,12 @@ function M.delay(n, asked, max_wait)
   return math.min(core.random() * math.min(BACKOFF_CAP, BACKOFF_BASE * 2 ^ (n - 1)), max_wait)
 end
 
--- The server's Date is believed only within these years (epoch seconds
--- of 2020-01-01 and 2100-01-01): a clock outside them is broken, and
--- taking it would sign every later request with that time (one in year
--- 9999 could not even be written as X-Sdk-Date).
-local PLAUSIBLE_FROM, PLAUSIBLE_TO = 1577836800, 4102444800
-
 --- The server's clock minus ours (seconds), from the Date of an answer
 -- that says the signature expired (APIGW.0303); nil when it has none, or
 -- none to believe.  ours is our epoch second.
 function M.skew(res, ours)
-  local server = res and res.date and M.http_time(res.date)
-  if not server or server < PLAUSIBLE_FROM or server >= PLAUSIBLE_TO then return nil end
-  return server - ours
+  local server = res and server_time(res)
+  return server and server - ours
 end
 
 return M
