@@ -79,7 +79,7 @@ end
 -- at(event), of a call of one batch that fails; and, last, the count of
 -- the call that ran on to its end, whose error is returned too.
 local function failed_at_each(mask, pick, fn, ...)
-  local counts, err, stopped = {}, nil, nil
+  local counts, err, stopped = {}
   repeat
     err, stopped = interrupted_at(#counts + 1, mask, pick(), fn, ...)
     if stopped then assert.are.equal("INTERRUPTED", err.code, tostring(err)) end
