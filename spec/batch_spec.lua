@@ -371,6 +371,18 @@ describe("client:query with many pairs", function()
     assert.is_true(s.connections <= 4, "connections: " .. s.connections)
   end)
 
+  it("keeps open, between calls, every connection of more than 4 batches at once", function()
+    -- libcurl by itself keeps 4 per transfer under way: as a call's last
+    -- batches finished, it closed the others' connections, which the
+    -- next call opened again.
+    local c = client_of(server)
+    for _ = 1, 10 do assert(c:query(make_pairs(64), { batch_size = 1, concurrency = 16 })) end
+    c:close()
+    local s = server:stats()
+    assert.are.equal(640, s.requests)
+    assert.is_true(s.connections <= 16, "connections: " .. s.connections)
+  end)
+
   it("reports progress at the start and after each batch, in pairs, naming the operation", function()
     local calls = {}
     assert(client:query(make_pairs(250), {

@@ -343,6 +343,7 @@ static const struct {
     { "max_request_id_bytes", CAB_MAX_REQUEST_ID_BYTES },
     { "max_time_field_bytes", CAB_MAX_TIME_FIELD_BYTES },
     { "max_trailer_line_bytes", CAB_MAX_TRAILER_LINE_BYTES },
+    { "max_concurrency", CAB_MAX_CONCURRENCY },
     { "redact_min_run", CAB_REDACT_MIN_RUN },
 };
 

@@ -32,4 +32,9 @@
  * on every transport. */
 #define CAB_MAX_TRAILER_LINE_BYTES 4093
 
+/* The most batches a call sends at once (its concurrency), and so the
+ * most connections a client keeps open between calls: libcurl's cache,
+ * and nginx's pool, hold that many. */
+#define CAB_MAX_CONCURRENCY 256
+
 #endif

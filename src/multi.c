@@ -4,6 +4,7 @@
 
 #include "multi.h"
 #include "conns.h"
+#include "limit.h"
 #include "requirements.h"
 
 #include <limits.h>
@@ -206,6 +207,10 @@ cab_multi *cab_multi_new(const cab_http_options *opt, char *err, size_t errlen) 
      * since 7.62, stated because batches rely on it).  The socket and
      * timer callbacks only record (see multi.h). */
     if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK ||
+        /* (left unset, libcurl keeps 4 connections for each transfer
+         * under way: as a call's last batches finish it closes the ones
+         * the others used, which the next call opens again) */
+        curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)CAB_MAX_CONCURRENCY) != CURLM_OK ||
         curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
         curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||

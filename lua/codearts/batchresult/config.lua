@@ -60,7 +60,7 @@ M.LIMITS = {
   max_header_bytes = core.limits.max_header_bytes,     -- an answer's head, on every transport
   max_trailer_line_bytes = core.limits.max_trailer_line_bytes, -- a trailer line, as libcurl takes it
   max_batch_size = 10000,
-  max_concurrency = 256,
+  max_concurrency = core.limits.max_concurrency,       -- 256: connections a client keeps too
   max_retries = 100,
 }
 local L = M.LIMITS
