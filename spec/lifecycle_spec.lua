@@ -50,6 +50,56 @@ describe("a call's end", function()
     assert.are.equal(before, server:stats().connections)
   end
 
+  -- The inodes of the TCP sockets connected to the stand-in's port.
+  local function to_standin()
+    local port = assert(tonumber(server.url:match(":(%d+)$")))
+    local set = {}
+    for _, file in ipairs({ "/proc/self/net/tcp", "/proc/self/net/tcp6" }) do
+      local f = io.open(file)
+      if f then
+        for line in f:lines() do
+          -- sl, local_address, rem_address, st, …, the inode 10th
+          local col = {}
+          for word in line:gmatch("%S+") do col[#col + 1] = word end
+          local rem = col[3] and col[3]:match(":(%x+)$")
+          if rem and tonumber(rem, 16) == port and col[4] == "01" then set[col[10]] = true end
+        end
+        f:close()
+      end
+    end
+    return set
+  end
+
+  -- The inodes of the sockets of the connections c keeps alive after a
+  -- query.
+  local function connected(c)
+    local before = to_standin()
+    assert(c:query(model.make_pairs("kept", 3)))
+    local ours = {}
+    for inode in pairs(to_standin()) do
+      if not before[inode] then ours[#ours + 1] = inode end
+    end
+    assert.is_true(#ours >= 1, "no connection of the client's found")
+    return ours
+  end
+
+  -- The exit status of a forked child that runs f: f's, or 3 when it
+  -- raised (the error on stderr), never busted's next case.
+  local function in_child(f)
+    local ok, status = pcall(f)
+    if not ok then io.stderr:write(tostring(status), "\n") end
+    return ok and status or 3
+  end
+
+  -- `ls -l` of the descriptors of the process who, a shell word: $$ the
+  -- shell io.popen starts, $PPID the process that started it.
+  local function descriptors(who)
+    local p = io.popen("ls -l /proc/" .. who .. "/fd")
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
   describe("BatchRunPipeline", function()
     it("is never sent twice, even on a connection kept alive since a query", function()
       local c = client()
@@ -414,36 +464,9 @@ describe("a call's end", function()
   end)
 
   it("leaves its connections out of the programs this process runs (close-on-exec)", function()
-    -- The inodes of the TCP sockets connected to the stand-in's port.
-    local port = assert(tonumber(server.url:match(":(%d+)$")))
-    local function to_standin()
-      local set = {}
-      for _, file in ipairs({ "/proc/self/net/tcp", "/proc/self/net/tcp6" }) do
-        local f = io.open(file)
-        if f then
-          for line in f:lines() do
-            -- sl, local_address, rem_address, st, …, the inode 10th
-            local col = {}
-            for word in line:gmatch("%S+") do col[#col + 1] = word end
-            local rem = col[3] and col[3]:match(":(%x+)$")
-            if rem and tonumber(rem, 16) == port and col[4] == "01" then set[col[10]] = true end
-          end
-          f:close()
-        end
-      end
-      return set
-    end
-    local before = to_standin()
     local c = client()
-    assert(c:query(model.make_pairs("exec", 3))) -- a connection, kept alive
-    local ours = {}
-    for inode in pairs(to_standin()) do
-      if not before[inode] then ours[#ours + 1] = inode end
-    end
-    assert.is_true(#ours >= 1, "no connection of the client's found")
-    local p = io.popen("ls -l /proc/$$/fd")
-    local held = p:read("*a")
-    p:close()
+    local ours = connected(c)
+    local held = descriptors("$$")
     for _, inode in ipairs(ours) do
       assert.is_nil(held:find("socket:[" .. inode .. "]", 1, true), "a child shell holds the connection:\n" .. held)
     end
@@ -612,5 +635,87 @@ describe("a call's end", function()
       assert.are.equal(before.requests + 50, after.requests)
       assert.is_true(after.connections > before.connections, "the child connected on its own")
     end
+  end)
+
+  it("a forked child lets go of the parent's connections at its next call or close()", function()
+    -- Else the child held them open for its whole life: the parent's
+    -- close() no longer ended them, nor did the server's (CLOSE_WAIT).
+    local fork = require "spec.support.fork"
+    local c = client()
+    local ours = connected(c)
+    for _, step in ipairs({ "query", "close" }) do
+      local pid = assert(fork.fork())
+      if pid == 0 then
+        fork.exit(in_child(function()
+          local ok = step == "close" or c:query(model.make_pairs("child", 3)) ~= nil
+          if step == "close" then c:close() end
+          local held = descriptors("$PPID")
+          for _, inode in ipairs(ours) do
+            if held:find("socket:[" .. inode .. "]", 1, true) then ok = false end
+          end
+          return ok and 0 or 1
+        end))
+      end
+      assert.are.equal(0, fork.wait(pid), "after the child's " .. step)
+    end
+    still_clean(c) -- and nothing was said on them
+    c:close()
+  end)
+
+  -- close(2) and dup2(2), which only LuaJIT's ffi offers the specs.
+  local it_jit = rawget(_G, "jit") and it or pending
+  it_jit("a forked child keeps what it opened under the numbers of the parent's connections", function()
+    -- As a daemon does after fork(), it closes every descriptor and opens
+    -- its own: its call, which closes the inherited descriptors that are
+    -- still the parent's connections, closes none of them.
+    local ffi = require "ffi"
+    ffi.cdef "int close(int fd); int dup2(int from, int to); int socket(int domain, int type, int protocol);"
+    local fork = require "spec.support.fork"
+    local c = client()
+    local ours = connected(c)
+    -- What the child puts under the numbers it closed: files io.open opens
+    -- (it takes the lowest free numbers), or new sockets.
+    local fills = {
+      files = function(numbers, files)
+        for _, fd in ipairs(numbers) do ffi.C.close(fd) end
+        for i = 1, 32 do files[i] = assert(io.open("/dev/null", "w")) end
+      end,
+      sockets = function(numbers)
+        for _, fd in ipairs(numbers) do
+          local sock = ffi.C.socket(2, 1, 0) -- AF_INET, SOCK_STREAM
+          ffi.C.dup2(sock, fd)
+          ffi.C.close(sock)
+        end
+      end,
+    }
+    for _, kind in ipairs({ "files", "sockets" }) do
+      local pid = assert(fork.fork())
+      if pid == 0 then
+        fork.exit(in_child(function()
+          local numbers, files = {}, {}
+          local held = descriptors("$PPID")
+          for i, inode in ipairs(ours) do
+            numbers[i] = assert(tonumber(held:match("(%d+) %-> socket:%[" .. inode .. "%]")))
+          end
+          -- what each number now is, as ls -l names it
+          local function targets()
+            local now_held, t = descriptors("$PPID"), {}
+            for i, fd in ipairs(numbers) do t[i] = now_held:match(" " .. fd .. " %-> ([^\n]+)") or "(none)" end
+            return table.concat(t, " ")
+          end
+          fills[kind](numbers, files)
+          local filled = targets()
+          local answered = c:query(model.make_pairs("child", 3)) ~= nil
+          c:close()
+          local kept = targets() == filled
+          for _, f in ipairs(files) do kept = kept and f:write("x") and f:flush() end
+          local placed = not filled:find("(none)", 1, true)
+          for _, inode in ipairs(ours) do placed = placed and not filled:find("socket:[" .. inode .. "]", 1, true) end
+          return not placed and 2 or (answered and kept) and 0 or 1
+        end))
+      end
+      assert.are.equal(0, fork.wait(pid), kind .. " (2: not where the connections were; 1: lost; 3: raised)")
+    end
+    c:close()
   end)
 end)

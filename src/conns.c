@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A socket libcurl opened and has not closed. */
 typedef struct {
     curl_socket_t sock;
+    dev_t dev;                 /* its device and inode (fstat): what tells */
+    ino_t ino;                 /* it from whatever later takes its number */
     char ip[INET6_ADDRSTRLEN]; /* its local address and port, once connected */
     long port;                 /* (0 until looked up) */
     int answered;              /* it carried a whole HTTP/1.x answer */
@@ -28,6 +31,17 @@ void cab_conns_free(cab_conns *c) {
     if (!c) return;
     free(c->all);
     free(c);
+}
+
+void cab_conns_disown(cab_conns *c) {
+    int i;
+    for (i = 0; i < c->n; i++) {
+        const conn *k = &c->all[i];
+        struct stat st;
+        if (fstat(k->sock, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == k->dev && st.st_ino == k->ino)
+            (void)close(k->sock);
+    }
+    c->n = 0;
 }
 
 #if LIBCURL_VERSION_NUM >= 0x075000
@@ -70,6 +84,7 @@ static conn *conn_at(cab_conns *c, const char *ip, long port) {
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
     cab_conns *c = ud;
     curl_socket_t sock;
+    struct stat st;
     (void)purpose;
     if (c->n == c->cap) {
         int n = c->cap ? c->cap * 2 : 8;
@@ -80,9 +95,10 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     }
     /* Close-on-exec: a program this process runs (os.execute, io.popen)
      * must not hold the connection, keeping it open past close() and free
-     * to write on it.  (fcntl, as SOCK_CLOEXEC is not everywhere.) */
+     * to write on it.  (fcntl, as SOCK_CLOEXEC is not everywhere.)  Its
+     * identity, for a forked child (cab_conns_disown). */
     if ((sock = socket(a->family, a->socktype, a->protocol)) != CURL_SOCKET_BAD &&
-        fcntl(sock, F_SETFD, FD_CLOEXEC) != 0) {
+        (fcntl(sock, F_SETFD, FD_CLOEXEC) != 0 || fstat(sock, &st) != 0)) {
         close(sock);
         sock = CURL_SOCKET_BAD;
     }
@@ -90,6 +106,8 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
         conn *k = &c->all[c->n++];
         memset(k, 0, sizeof *k);
         k->sock = sock;
+        k->dev = st.st_dev;
+        k->ino = st.st_ino;
     }
     return sock;
 }

@@ -30,6 +30,14 @@ int cab_conns_use(cab_conns *c, CURL *h);
  * and, when that was HTTP/1.x, is checked before it is used again. */
 void cab_conns_answered(cab_conns *c, CURL *h);
 
+/* In a child forked from the process that opened them: closes each
+ * socket still open under its number, and forgets them all.  The child's
+ * own code may have closed one and opened something else under its
+ * number (a daemon closes every descriptor after fork): only a
+ * descriptor that is the same socket (fstat: a socket, of the same device
+ * and inode) is closed.  No call to libcurl, which would write on them. */
+void cab_conns_disown(cab_conns *c);
+
 /* Whether a transfer that ended with rc was stopped before its request
  * left, for its connection was not clean. */
 int cab_conns_refused(CURLcode rc);

@@ -36,12 +36,18 @@ typedef struct {
 } call_box;
 
 /* Frees what b holds, unless a parent process made it: a forked child
- * must not close the connections it shares with its parent (libcurl would
- * write TLS close_notify and HTTP/2 GOAWAY on them), so it keeps the
- * handle, unused, for the rest of its life. */
+ * must not close the connections it shares with its parent through
+ * libcurl (which would write TLS close_notify and HTTP/2 GOAWAY on them),
+ * so it keeps the handle, unused, for the rest of its life, and only lets
+ * go of its descriptors of them (else the parent's close would not end
+ * them while the child lives). */
 static void multi_free(multi_box *b) {
-    if (b->m && cab_multi_inherited(b->m)) b->inherited = b->m;
-    else cab_multi_free(b->m);
+    if (b->m && cab_multi_inherited(b->m)) {
+        cab_multi_disown(b->m);
+        b->inherited = b->m;
+    } else {
+        cab_multi_free(b->m);
+    }
     b->m = NULL;
     b->closing = 0;
     cab_buf_free(&b->lines);
@@ -198,10 +204,12 @@ static int l_call(lua_State *L) {
 }
 
 /* multi:inherited() -> whether another process made the handle (this one
- * was forked from it): then it must be dropped and a new one made. */
+ * was forked from it): then it must be closed and a new one made.  Still
+ * true once closed, so that a call of the parent's that the child goes on
+ * with (forked from a callback) knows it, whoever closed the handle. */
 static int l_inherited(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
-    lua_pushboolean(L, b->m != NULL && cab_multi_inherited(b->m));
+    lua_pushboolean(L, b->inherited != NULL || (b->m != NULL && cab_multi_inherited(b->m)));
     return 1;
 }
 

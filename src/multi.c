@@ -247,6 +247,11 @@ void cab_multi_free(cab_multi *m) {
 
 int cab_multi_inherited(const cab_multi *m) { return m->fork_mark ? *m->fork_mark == 0 : m->pid != getpid(); }
 
+/* The epoll set stays open: every epoll set (eventfd, timerfd) shares one
+ * inode, so nothing proves that its number is still the set's.  It holds
+ * no connection open. */
+void cab_multi_disown(cab_multi *m) { cab_conns_disown(m->conns); }
+
 unsigned long cab_multi_group(cab_multi *m) { return ++m->groups ? m->groups : ++m->groups; }
 
 /* An idle slot, with a transfer, growing the table when all are busy. */

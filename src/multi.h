@@ -26,6 +26,12 @@ void cab_multi_free(cab_multi *m);
  * or close them, so the child must neither use nor free m.  */
 int cab_multi_inherited(const cab_multi *m);
 
+/* In such a child: closes its descriptors of m's connections, without a
+ * call to libcurl (a close here writes nothing while the parent holds
+ * them), so that the child does not hold them open for the rest of its
+ * life, past the parent's close.  m stays unused and unfreed. */
+void cab_multi_disown(cab_multi *m);
+
 /* A new group id, never 0. */
 unsigned long cab_multi_group(cab_multi *m);
 

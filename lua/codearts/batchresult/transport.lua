@@ -44,8 +44,10 @@ function M.for_call(client, async)
   end
   if client.curl and client.curl:inherited() then
     -- This process was forked from the one that made the handle: its
-    -- connections are the parent's.  Leave it be (never used nor freed
-    -- here) and start afresh.
+    -- connections are the parent's.  Closing it here only lets go of this
+    -- process's descriptors of them (it is never used nor freed here),
+    -- so that the parent's close ends them; then start afresh.
+    client.curl:close()
     client.curl = nil
   end
   if not client.curl then

@@ -66,8 +66,9 @@ function Handle:call()
 end
 
 --- Whether this handle was made by another process, which this one was
--- forked from: its connections are the parent's, and it must be left
--- alone (the C side never frees it) and replaced.
+-- forked from (still true once closed): its connections are the parent's,
+-- and it must be closed (the C side then only closes this process's
+-- descriptors of them, and never frees it) and replaced.
 function Handle:inherited()
   return self.m:inherited()
 end
