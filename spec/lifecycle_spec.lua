@@ -662,14 +662,10 @@ describe("a call's end", function()
     c:close()
   end)
 
-  -- close(2) and dup2(2), which only LuaJIT's ffi offers the specs.
-  local it_jit = rawget(_G, "jit") and it or pending
-  it_jit("a forked child keeps what it opened under the numbers of the parent's connections", function()
+  it("a forked child keeps what it opened under the numbers of the parent's connections", function()
     -- As a daemon does after fork(), it closes every descriptor and opens
     -- its own: its call, which closes the inherited descriptors that are
     -- still the parent's connections, closes none of them.
-    local ffi = require "ffi"
-    ffi.cdef "int close(int fd); int dup2(int from, int to); int socket(int domain, int type, int protocol);"
     local fork = require "spec.support.fork"
     local c = client()
     local ours = connected(c)
@@ -677,14 +673,14 @@ describe("a call's end", function()
     -- (it takes the lowest free numbers), or new sockets.
     local fills = {
       files = function(numbers, files)
-        for _, fd in ipairs(numbers) do ffi.C.close(fd) end
+        for _, fd in ipairs(numbers) do fork.close(fd) end
         for i = 1, 32 do files[i] = assert(io.open("/dev/null", "w")) end
       end,
       sockets = function(numbers)
         for _, fd in ipairs(numbers) do
-          local sock = ffi.C.socket(2, 1, 0) -- AF_INET, SOCK_STREAM
-          ffi.C.dup2(sock, fd)
-          ffi.C.close(sock)
+          local sock = fork.tcp_socket()
+          fork.dup2(sock, fd)
+          fork.close(sock)
         end
       end,
     }

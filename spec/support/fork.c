@@ -1,5 +1,7 @@
-/* fork(2) for the specs (spec/support/fork.lua builds it): Debian packages
- * no POSIX binding for every Lua the suite runs under.  Test code only. */
+/* fork(2), and the descriptor calls a forked child's specs make, for the
+ * specs (spec/support/fork.lua builds it): Debian packages no POSIX
+ * binding for every Lua the suite runs under.  Test code only. */
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,22 @@ static int l_exit(lua_State *L) {
     return 0;
 }
 
+/* close(fd), dup2(from, to) -> the call's result (-1: failed) */
+static int l_close(lua_State *L) {
+    lua_pushinteger(L, close((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+static int l_dup2(lua_State *L) {
+    lua_pushinteger(L, dup2((int)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2)));
+    return 1;
+}
+
+/* tcp_socket() -> a new IPv4 stream socket's descriptor (-1: failed) */
+static int l_tcp_socket(lua_State *L) {
+    lua_pushinteger(L, socket(AF_INET, SOCK_STREAM, 0));
+    return 1;
+}
+
 __attribute__((visibility("default"))) int luaopen_specfork(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_fork);
@@ -42,5 +60,11 @@ __attribute__((visibility("default"))) int luaopen_specfork(lua_State *L) {
     lua_setfield(L, -2, "wait");
     lua_pushcfunction(L, l_exit);
     lua_setfield(L, -2, "exit");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "close");
+    lua_pushcfunction(L, l_dup2);
+    lua_setfield(L, -2, "dup2");
+    lua_pushcfunction(L, l_tcp_socket);
+    lua_setfield(L, -2, "tcp_socket");
     return 1;
 }
