@@ -345,6 +345,24 @@ describe("a call's end", function()
     end)
   end)
 
+  -- A client's state was the value of a weak-keyed table: on Lua 5.1 and
+  -- LuaJIT, which know no ephemerons, a logger that used the client kept
+  -- both, with their connections, for ever (review).
+  it("a client dropped whose logger uses it is collected, with its connections, on every Lua", function()
+    local alive = setmetatable({}, { __mode = "k" })
+    for _ = 1, 20 do
+      local c
+      c = client { logger = function(e) c:redact(e.url) end }
+      assert(c:query(model.seed_query))
+      alive[c] = true
+    end
+    collectgarbage()
+    collectgarbage()
+    local left = 0
+    for _ in pairs(alive) do left = left + 1 end
+    assert.are.equal(0, left)
+  end)
+
   it("a call left behind has its requests cancelled by the collector", function()
     local handle = assert(curl.new { endpoint = server.url, connect_timeout = 5, tls_verify = true,
                                      max_response_bytes = 1e6 })

@@ -41,9 +41,19 @@ local M = {
   now = core.now,
 }
 
--- A client's private state, out of the client table, so that neither
--- tostring nor a table dump nor an error can reveal what it holds.
-local private = setmetatable({}, { __mode = "k" })
+-- A client's private state is kept by a function in the client table,
+-- under a key of the module's own, which gives it back: neither tostring
+-- nor a table dump nor an error can reveal what it holds.  (Not in a
+-- weak-keyed table beside the clients: on Lua 5.1 and LuaJIT, which know
+-- no ephemerons, an entry whose state leads back to its client, through a
+-- logger that uses it, was never collected, nor its connections.)
+local STATE = {}
+
+--- self's state, or nil (closed, or no client).
+local function private(self)
+  local state = type(self) == "table" and rawget(self, STATE)
+  return state and state()
+end
 
 local Client = {}
 Client.__index = Client
@@ -80,7 +90,7 @@ function M.new(opts)
     concurrency = cfg.concurrency,
     max_retries = cfg.max_retries,
   }, Client)
-  private[self] = {
+  local state = {
     cfg = cfg,
     creds = creds,
     paths = {}, -- each operation's path for this client's project (call.lua)
@@ -90,11 +100,12 @@ function M.new(opts)
     endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                  user_agent = cfg.user_agent },
   }
+  self[STATE] = function() return state end
   return self
 end
 
 function Client:__tostring()
-  local priv = private[self]
+  local priv = private(self)
   local auth
   if not priv then
     auth = "closed"
@@ -111,7 +122,7 @@ end
 -- A method's client state, or a raise naming the misuse at the line that
 -- called the method (each method calls this itself, never in a tail call).
 local function live(self)
-  local priv = private[self]
+  local priv = private(self)
   if priv then return priv end
   if getmetatable(self) ~= Client then
     error("codearts.batchresult: a client's methods are called with a colon (client:query(…)), got "
@@ -351,7 +362,7 @@ end
 --- Frees the connections and the key material; the client is unusable
 -- afterwards.  Also runs at the end of a Lua 5.4 <close> variable.
 function Client:close()
-  local priv = private[self]
+  local priv = private(self)
   if not priv then return end
   -- A call running (this close came from its callback) sees this and
   -- ends with CLOSED; libcurl's handle waits for the C side to let go.
@@ -363,7 +374,7 @@ function Client:close()
     for _, t in ipairs(calls) do t:cancel() end
   end
   priv.creds.keyring:close()
-  private[self] = nil
+  self[STATE] = nil
 end
 Client.__close = Client.close
 
