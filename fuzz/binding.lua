@@ -503,6 +503,9 @@ end
 local function names_bad(option, bad)
   if option == nil then return false end
   if bad[option] then return true end
+  -- (an unknown name that could not be redacted, memory or the client
+  -- gone, is not shown at all: it may be a secret)
+  if type(option) == "string" and option:find("^%(not shown: [^)]*%)$") then return true end
   if type(option) ~= "string" or not option:find("[REDACTED]", 1, true) then return false end
   local pat = "^" .. option:gsub("%p", "%%%0"):gsub("%%%[REDACTED%%%]", ".+") .. "$"
   for k in pairs(bad) do
