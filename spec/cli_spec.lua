@@ -1534,8 +1534,8 @@ describe("codearts-batchresult", function()
     end)
 
     it("draws no colour on a terminal that says it has none (TERM=dumb), nor with NO_COLOR set", function()
-      for _, env in ipairs({ { TERM = "dumb" }, { NO_COLOR = "" } }) do
-        local r = run(args, { pty = true, env = env })
+      for _, settings in ipairs({ { TERM = "dumb" }, { NO_COLOR = "" } }) do
+        local r = run(args, { pty = true, env = settings })
         assert.are.equal(1, r.status, cli.describe(r))
         assert.truthy(r.out:find("START_FAILED", 1, true), r.out)
         assert.is_nil(r.out:find("\27[", 1, true), r.out)
