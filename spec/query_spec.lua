@@ -729,6 +729,11 @@ describe("br.new refuses", function()
     local _, err = config.build({ endpoint = "https://example.com", project_id = "abc", ak = "AK", sk = "SK" },
       function(name) return env[name] end)
     assert.are.equal('project_id must be 32 letters or digits, got "abc"', err.message)
+    -- a key whose one line (its tabs one space) is short is still a key:
+    -- pasted into another option, its one line is redacted (review)
+    local sk = "ABC\t\t\t\t\t\tDEF"
+    message = refused({ sk = sk, transport = sk }, "transport").message
+    assert.are.equal('option transport must be "curl" or "ngx", got "[REDACTED]"', message)
   end)
   it("a user_agent, security_token or endpoint host that the signer would refuse, by the signer's own rule", function()
     -- every white space beyond ASCII, and a few characters that are none, at each end and inside

@@ -528,11 +528,11 @@ function M.secret_forms(given, n)
       seen[s] = true
       forms[#forms + 1] = s
       local quoted = ("%q"):format(s):sub(2, -2)
-      -- (a form that is no key as as_key reads one, the one line of a key
-      -- of control characters say, would blank its bytes out of every
-      -- message: a space)
+      -- (but one of white space alone, the one line of a key of control
+      -- characters, which would blank every space out of every message;
+      -- a short one is kept: the key's bytes, shrunk, only match whole)
       for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted) }) do
-        if form ~= s and as_key(form) then forms[#forms + 1] = form end
+        if form ~= s and form:find("%S") then forms[#forms + 1] = form end
       end
     end
   end
