@@ -231,6 +231,35 @@ describe("the caller's tables are read once, raw", function()
     assert.are.equal("host;x-sdk-date", d.signed_headers)
     assert.are.equal(0, calls.n)
   end)
+
+  -- next's order follows the string hash seed, a new one each run on Lua
+  -- 5.2 and later and on LuaJIT: the first bad option next met was named,
+  -- batch_size one run, timeout the next (review).
+  it("of several bad options, fields or keys, the same one is named in every run", function()
+    local code = [[
+      local br = require "codearts.batchresult"
+      local function say(err) io.write(err.message, " (", tostring(err.option), ")\n") end
+      say(select(2, br.new { timeout = -1, batch_size = 0, concurrency = 0, max_retries = -1, logger = 5,
+                             zeta = 1, alpha = 1 }))
+      say(select(2, br.new { zeta = 1, [true] = 1, [2.5] = 1, alpha = 1, beta = 1 }))
+      local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = ("a"):rep(32), token = "t-0001" })
+      say(select(2, c:query({}, { deadline = -1, concurrency = 0, batch_size = 0, bogus = 1 })))
+      say(select(2, br.sign { method = 1, path = 2, query = 3, zz = 1, aa = 2 }))
+      say(select(2, br.sign { method = "GET", path = "/", headers = {}, ak = "AK", sk = "SK",
+                              zz = 1, aa = 2, [7] = 1, ["a\0"] = 1, [false] = 1 }))
+    ]]
+    local first = child.run(code)
+    assert.are.equal(table.concat({
+      "option batch_size must be a whole number from 1 to 10000, got 0 (batch_size)",
+      -- ("'" sorts before the digits, and they before "of type …")
+      "unknown option 'alpha' (alpha)",
+      "call option batch_size must be a whole number from 1 to 10000, got 0 (batch_size)",
+      "sign field method must be a string, got number (method)",
+      -- (a NUL sorts first, and shows as a space)
+      "unknown sign field 'a ' (a\0)",
+    }, "\n") .. "\n", first)
+    for _ = 2, 20 do assert.are.equal(first, (child.run(code))) end
+  end)
 end)
 
 describe("limits are the same in every layer", function()

@@ -981,6 +981,30 @@ describe("br.new accepts", function()
     end
   end)
 
+  it("quotes a refused id the same on every Lua: control bytes as Lua 5.4's %q writes them", function()
+    local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, token = "an-IAM-token-0001" })
+    local id = 'ab\tc\27[2J"q\\\0' .. '1\r\n\127x\0'
+    local _, err = c:query({ { pipeline_id = id, pipeline_run_id = ("b"):rep(32) } })
+    local quoted = [["ab\9c\27[2J\"q\\\0001\13\n\127x\0"]]
+    assert.are.equal("pairs[1].pipeline_id must be 32 letters or digits, got " .. quoted, err.message)
+    -- (Lua 5.4's own %q, where it is 5.4's: a line feed there is a
+    -- backslash and the line feed)
+    if _VERSION == "Lua 5.4" and not rawget(_G, "jit") then
+      assert.are.equal(quoted, (("%q"):format(id):gsub("\\\n", "\\n")))
+    end
+  end)
+
+  it("redacts a secret with a tab, pasted into an id, and as a refusal quotes it", function()
+    local sk = "Abc\tDef\tGhi\tJkl\tMno" -- (each piece shorter than a run that counts)
+    local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, ak = "AK", sk = sk })
+    local _, err = c:query({ { pipeline_id = "x" .. sk, pipeline_run_id = ("b"):rep(32) } })
+    assert.are.equal('pairs[1].pipeline_id must be 32 letters or digits, got "x[REDACTED]"', err.message)
+    -- (the form a refusal quotes it in: for a message of the caller's own)
+    local said = "got " .. require("codearts.batchresult.input").quoted(sk)
+    assert.are.equal('got "Abc\\9Def\\9Ghi\\9Jkl\\9Mno"', said)
+    assert.are.equal('got "[REDACTED]"', c:redact(said))
+  end)
+
   it("shows no secret in tostring", function()
     local c = assert(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AKIDEXAMPLE",
                               sk = "very-secret-key", security_token = "very-secret-token" })

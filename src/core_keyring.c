@@ -5,6 +5,7 @@
  * state keyed with it and the redactor's copy, both zeroed when the
  * keyring is closed or collected.  br.sign(t) (made by core.signer) signs
  * its table with the key it gives, which is wiped when the call returns. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core.h"
@@ -317,6 +318,63 @@ static int sign_field(lua_State *L, int idx) {
     return -1;
 }
 
+/* A key as a refusal shows it (input.lua's key_name): 'name' for a
+ * string (the quotes left to shown_byte), %.17g for a number, "of type T"
+ * for any other, those two written into own. */
+typedef struct {
+    const char *s;
+    size_t len;
+    int quoted;
+    char own[40];
+} shown_key;
+
+static void show_key(lua_State *L, int idx, shown_key *k) {
+    k->quoted = lua_type(L, idx) == LUA_TSTRING;
+    if (k->quoted) {
+        k->s = lua_tolstring(L, idx, &k->len);
+        return;
+    }
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        snprintf(k->own, sizeof k->own, "%.17g", (double)lua_tonumber(L, idx));
+    else
+        snprintf(k->own, sizeof k->own, "of type %s", luaL_typename(L, idx));
+    k->s = k->own;
+    k->len = strlen(k->own);
+}
+
+/* Byte i of k as shown, of its shown_length. */
+static unsigned char shown_byte(const shown_key *k, size_t i) {
+    if (!k->quoted) return (unsigned char)k->s[i];
+    return i == 0 || i == k->len + 1 ? '\'' : (unsigned char)k->s[i - 1];
+}
+
+static size_t shown_length(const shown_key *k) { return k->len + (k->quoted ? 2 : 0); }
+
+/* Whether the key at a shows before the key at b, byte by byte: as Lua's
+ * < orders the shown names in the C locale, as input.options does.  Reads
+ * and allocates nothing of Lua's, inside br.sign's walk. */
+static int shows_before(lua_State *L, int a, int b) {
+    shown_key x, y;
+    size_t i, xn, yn;
+    show_key(L, a, &x);
+    show_key(L, b, &y);
+    xn = shown_length(&x);
+    yn = shown_length(&y);
+    for (i = 0; i < xn && i < yn; i++)
+        if (shown_byte(&x, i) != shown_byte(&y, i)) return shown_byte(&x, i) < shown_byte(&y, i);
+    return xn < yn;
+}
+
+/* Whether the refused key at a (field f, -1 for a key that is no field) is
+ * named before the one at b (field g), in input.options's order: a field of
+ * the wrong type before a key that is no field, each the first by its name
+ * (SIGN_FIELDS's order is not the names'). */
+static int refused_before(lua_State *L, int a, int f, int b, int g) {
+    if ((f < 0) != (g < 0)) return f >= 0;
+    if (f >= 0) return strcmp(SIGN_FIELDS[f].name, SIGN_FIELDS[g].name) < 0;
+    return shows_before(L, a, b);
+}
+
 /* Reads br.sign's table (index 1) raw into s/len, its headers table into
  * index idx, and its sk (when a string) into index idx + 1, where it stays
  * referenced for the redaction of a refusal.  NULL when it keeps every
@@ -324,25 +382,37 @@ static int sign_field(lua_State *L, int idx) {
  * there, sk a key); else the rule it breaks, for br.sign to word,
  * with what it is about pushed:
  *   "field"    a key that is no field, or a field of the wrong type: the
- *              key and its value (the walk goes on to the end for the sk)
+ *              key and its value, of those the one refused_before names
+ *              first (not the first of lua_next's order, which follows the
+ *              string hash seed, a new one each run on Lua 5.2 and later and
+ *              on LuaJIT: the same table is refused for the same key every
+ *              time); the walk goes on to the end, for them and for the sk
  *   "missing"  a required field absent: its name
  *   "empty"    sk is "" or only white space: no key, as new() says of
  *              its sk (the bytes of Lua's %s in the C locale, which new()
  *              reads by; a NUL in sk stops strspn short, and is no space) */
 static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
-    int seen = 0, f;
+    /* bad, bad + 1: the key and value refused so far, of field bad_field
+     * (-1: no field; NONE: nothing refused yet) */
+    enum { NONE = -2 };
+    int seen = 0, f, bad_field = NONE, bad = lua_gettop(L) + 1;
+    lua_pushnil(L);
+    lua_pushnil(L);
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         int want;
         f = sign_field(L, -2);
         want = f == F_HEADERS ? LUA_TTABLE : LUA_TSTRING;
         if (f < 0 || lua_type(L, -1) != want) {
-            lua_pushvalue(L, -2);
-            while (lua_next(L, 1)) {
-                if (sign_field(L, -2) == F_SK && lua_type(L, -1) == LUA_TSTRING) lua_replace(L, idx + 1);
-                else lua_pop(L, 1);
+            if (bad_field == NONE || refused_before(L, -2, f, bad, bad_field)) {
+                lua_replace(L, bad + 1);
+                lua_pushvalue(L, -1);
+                lua_replace(L, bad);
+                bad_field = f;
+            } else {
+                lua_pop(L, 1);
             }
-            return "field";
+            continue;
         }
         seen |= 1 << f;
         if (f == F_HEADERS) lua_replace(L, idx);
@@ -354,6 +424,8 @@ static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS
             lua_pop(L, 1);
         }
     }
+    if (bad_field != NONE) return "field";
+    lua_pop(L, 2);
     for (f = 0; f < N_FIELDS; f++)
         if ((SIGN_REQUIRED & (1 << f)) && !(seen & (1 << f))) {
             lua_pushstring(L, SIGN_FIELDS[f].name);

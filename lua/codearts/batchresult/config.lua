@@ -527,7 +527,7 @@ function M.secret_forms(given, n)
     if type(s) == "string" and s ~= "" and not seen[s] then
       seen[s] = true
       forms[#forms + 1] = s
-      local quoted = ("%q"):format(s):sub(2, -2)
+      local quoted = input.escaped(s)
       -- (but one of white space alone, the one line of a key of control
       -- characters, which would blank every space out of every message;
       -- a short one is kept: the key's bytes, shrunk, only match whole)

@@ -19,7 +19,28 @@ local M = {}
 -- cut never shows.
 local QUOTED_BYTES = 1024
 
---- A bad id as a message shows it: a string quoted (its first
+--- The escape of one byte of M.escaped's: a quote and a backslash
+-- behind a backslash, a line feed as \n (on one line), any other control
+-- byte as its decimal code, in three digits when a digit follows (\0002,
+-- not \02, which reads as the code 2).
+local function escape(c, digit)
+  if c == '"' or c == "\\" then return "\\" .. c .. digit end
+  if c == "\n" then return "\\n" .. digit end
+  return (digit == "" and "\\%d" or "\\%03d"):format(c:byte()) .. digit
+end
+
+--- s as a message quotes it, between its double quotes, the same on every
+-- Lua: as Lua 5.4's %q writes it (a tab as \9, an escape as \27), but for
+-- a line feed, \n.  Not %q itself: Lua 5.1's and LuaJIT's leave a tab or
+-- an escape raw, which a message, made one line, shows as a space.  The
+-- control bytes are below 32, and 127, an explicit class: %c follows the
+-- C locale a host may have set.  (config.secret_forms redacts a secret in
+-- this form too.)
+function M.escaped(s)
+  return (s:gsub('([%z\1-\31"\\\127])(%d?)', escape))
+end
+
+--- A bad id as a message shows it: a string quoted (M.escaped; its first
 -- QUOTED_BYTES, then "…" when there is more), anything else by type.  With
 -- keyring (a core.keyring, or anything with its redact), the string is
 -- redacted before it is quoted: quoting doubles each backslash, which
@@ -35,7 +56,7 @@ function M.quoted(v, keyring)
   else
     shown, cut = v:sub(1, QUOTED_BYTES), #v > QUOTED_BYTES
   end
-  return (("%q"):format(shown):gsub("\\?\n", "\\n")) .. (cut and "…" or "")
+  return '"' .. M.escaped(shown) .. '"' .. (cut and "…" or "")
 end
 
 -- Said when a table the caller gave has a metatable: what it hides is not
@@ -80,6 +101,36 @@ function M.names_unknown(err)
   return unknown_names[err] == true
 end
 
+--- Why option k, whose rule is rule, may not be v; nil when it may.
+-- (Joined with .., not format's %s: Lua 5.1's stops at a NUL in a name or
+-- in what a check quotes.)
+local function broken(rule, k, v, kind)
+  if type(v) ~= rule[1] then return kind .. " " .. k .. " must be a " .. rule[1] .. ", got " .. type(v) end
+  local why = rule[2] and rule[2](v)
+  return why and (kind .. " " .. k .. " must " .. why)
+end
+
+--- The option of copy a refusal names, and why; nil when there is none.
+-- One order, not next's, which follows the string hash seed (a new one
+-- each run on Lua 5.2 and later and on LuaJIT), so that the same options
+-- are refused for the same one every time: a known option with a wrong
+-- value first, the first by name, else the unknown name that shows first.
+local function refusal(copy, rules, kind)
+  local known, known_why, unknown, unknown_shown
+  for k, v in next, copy do
+    local rule = rules[k]
+    if not rule then
+      local shown = key_name(k)
+      if unknown == nil or shown < unknown_shown then unknown, unknown_shown = k, shown end
+    elseif known == nil or k < known then
+      local why = broken(rule, k, v, kind)
+      if why then known, known_why = k, why end
+    end
+  end
+  if known ~= nil then return known, known_why end
+  if unknown ~= nil then return unknown, "unknown " .. kind .. " " .. unknown_shown end
+end
+
 --- Copies the options table t (nil means none) by rules, { name =
 -- { type, check } }: unknown names and wrong types are errors, and
 -- check(v) returns why a value is wrong.  kind names one option in
@@ -94,26 +145,12 @@ function M.options(t, rules, kind, plural)
   end
   -- (in C: a walk here could meet a finalizer that changes t, core.c)
   local copy = core.raw_copy(t)
-  -- (joined with .., not format's %s: Lua 5.1's stops at a NUL in a name
-  -- or in what a check quotes)
-  for k, v in next, copy do
-    local rule, why = rules[k], nil
-    if not rule then
-      why = "unknown " .. kind .. " " .. key_name(k)
-    elseif type(v) ~= rule[1] then
-      why = kind .. " " .. k .. " must be a " .. rule[1] .. ", got " .. type(v)
-    elseif rule[2] then
-      why = rule[2](v)
-      why = why and (kind .. " " .. k .. " must " .. why)
-    end
-    if why then
-      local err = Error.invalid(why)
-      err.option = k
-      if not rule then unknown_names[err] = true end
-      return nil, err, copy
-    end
-  end
-  return copy
+  local k, why = refusal(copy, rules, kind)
+  if k == nil then return copy end
+  local err = Error.invalid(why)
+  err.option = k
+  if not rules[k] then unknown_names[err] = true end
+  return nil, err, copy
 end
 
 --- The caller's list for operation row (its `what`, `fields` and `bare`)

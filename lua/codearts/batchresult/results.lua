@@ -36,7 +36,7 @@ local M = {}
 
 local type, next, ipairs, tostring, error, getmetatable, setmetatable, rawget =
   type, next, ipairs, tostring, error, getmetatable, setmetatable, rawget
-local concat, sort, rep = table.concat, table.sort, string.rep
+local concat, sort, rep, floor = table.concat, table.sort, string.rep, math.floor
 
 local PREFIX = "codearts.batchresult: "
 
@@ -174,7 +174,9 @@ end
 --- The items 1..n of the caller's array, read raw (input.lua's rule: an
 -- __index or __len of the caller's neither runs nor counts), into a list
 -- of the library's.  Raises, naming the function name, at a hole (a whole
--- number key past a missing one) or an item that is no table.
+-- number key past a missing one, math.huge among them, as core.read_items
+-- counts them: not k % 1 == 0, which is NaN for it) or an item that is no
+-- table.
 local function raw_results(array, name)
   local out, n = {}, 0
   while rawget(array, n + 1) ~= nil do
@@ -182,7 +184,7 @@ local function raw_results(array, name)
     out[n] = rawget(array, n)
   end
   for k in next, array do
-    if type(k) == "number" and k > n and k % 1 == 0 then
+    if type(k) == "number" and k > n and floor(k) == k then
       error(PREFIX .. name .. ": element " .. n + 1 .. " is a nil, not a result table", 3)
     end
   end
@@ -313,13 +315,23 @@ function methods:where(filter)
   if ft ~= "table" then
     error(PREFIX .. "where: filter must be a function or a table of field = value, got " .. ft, 2)
   end
-  local tests = {}
-  for field, want in next, filter do
-    if type(field) ~= "string" then
-      error(PREFIX .. "where: filter keys must be field names, got a " .. type(field) .. " key", 2)
+  -- The keys in one order, not next's, which follows the string hash seed
+  -- (a new one each run on Lua 5.2 and later and on LuaJIT): a refusal
+  -- names the same key each time, and the filter's functions run in the
+  -- same order.
+  local fields, bad = {}, nil
+  for field in next, filter do
+    local t = type(field)
+    if t == "string" then
+      fields[#fields + 1] = field
+    elseif bad == nil or t < bad then
+      bad = t
     end
-    tests[#tests + 1] = field_test(field, want)
   end
+  if bad then error(PREFIX .. "where: filter keys must be field names, got a " .. bad .. " key", 2) end
+  sort(fields)
+  local tests = {}
+  for i, field in ipairs(fields) do tests[i] = field_test(field, rawget(filter, field)) end
   return keep_if(self, function(r)
     for i = 1, #tests do
       if not tests[i](r) then return false end
