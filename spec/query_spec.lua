@@ -981,6 +981,35 @@ describe("br.new accepts", function()
     end
   end)
 
+  -- Every method was named client:query(…); redact checked its text
+  -- first; close called with a dot returned, having closed nothing (review).
+  it("a method called with a dot is named, whichever it is; close too, and redact before its text", function()
+    local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, token = "an-IAM-token-0001" })
+    local function raised(f)
+      local ok, e = pcall(f)
+      assert.is_false(ok)
+      return e:match("^spec/query_spec%.lua:%d+: (.*)$") or e
+    end
+    local function misuse(method, got)
+      return "codearts.batchresult: a client's methods are called with a colon (client:" .. method
+        .. "(…)), got " .. got .. " as the client"
+    end
+    -- (not tail calls, which would leave no caller's line to point at)
+    assert.are.equal(misuse("run", "table"), raised(function() local r = c.run(seed_pairs()) return r end))
+    assert.are.equal(misuse("clock_skew", "nil"), raised(function() local r = c.clock_skew() return r end))
+    local alias = c.run_and_query -- (named by what it is, not by the name it was called by)
+    assert.are.equal(misuse("run_and_query", "nil"), raised(function() local r = alias() return r end))
+    assert.are.equal(misuse("redact", "string"), raised(function() local r = c.redact("text") return r end))
+    assert.are.equal(misuse("close", "nil"), raised(function() local r = c.close() return r end))
+    assert.are.equal(0, c:clock_skew()) -- (still open)
+    c:close()
+    c:close() -- (a closed client's close does nothing)
+    assert.are.equal("codearts.batchresult: the client is closed",
+      raised(function() local r = c:redact(5) return r end))
+  end)
+
+  -- %q left a tab and an escape raw on Lua 5.1, which the one-line message
+  -- made spaces: "ab c" there, "ab\9c" on 5.2 and later (review).
   it("quotes a refused id the same on every Lua: control bytes as Lua 5.4's %q writes them", function()
     local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, token = "an-IAM-token-0001" })
     local id = 'ab\tc\27[2J"q\\\0' .. '1\r\n\127x\0'

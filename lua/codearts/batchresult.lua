@@ -119,14 +119,28 @@ function Client:__tostring()
   return ("codearts.batchresult client (%s, project %s, %s)"):format(self.endpoint, self.project_id, auth)
 end
 
+--- Raises, when self is no client, that the method called name was
+-- called with a dot (level: error()'s, as the function that calls this
+-- would give it: at the line that called the method).
+local function check_client(self, name, level)
+  if getmetatable(self) ~= Client then
+    error("codearts.batchresult: a client's methods are called with a colon (client:" .. name .. "(…)), got "
+      .. type(self) .. " as the client", level + 1)
+  end
+end
+
 -- A method's client state, or a raise naming the misuse at the line that
 -- called the method (each method calls this itself, never in a tail call).
 local function live(self)
   local priv = private(self)
   if priv then return priv end
   if getmetatable(self) ~= Client then
-    error("codearts.batchresult: a client's methods are called with a colon (client:query(…)), got "
-      .. type(self) .. " as the client", 3)
+    -- (the method by what it is, not by the name the caller called it by)
+    local method, name = debug.getinfo(2, "f").func, nil
+    for k, f in next, Client do
+      if f == method then name = k end
+    end
+    check_client(self, name, 3)
   end
   error("codearts.batchresult: the client is closed", 3)
 end
@@ -354,8 +368,8 @@ end
 -- redacts a server's text, and the signatures of its latest requests: for
 -- messages of your own that quote input, and results you show.
 function Client:redact(text)
-  if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string", 2) end
   local priv = live(self)
+  if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string", 2) end
   return (priv.creds.keyring:redact(exchange.without_signatures(priv, text)))
 end
 
@@ -363,7 +377,11 @@ end
 -- afterwards.  Also runs at the end of a Lua 5.4 <close> variable.
 function Client:close()
   local priv = private(self)
-  if not priv then return end
+  if not priv then
+    -- (closing a closed client does nothing)
+    check_client(self, "close", 2)
+    return
+  end
   -- A call running (this close came from its callback) sees this and
   -- ends with CLOSED; libcurl's handle waits for the C side to let go.
   priv.closed = true
