@@ -54,12 +54,20 @@ Exit status:
 -- Every --help ends with them: each command's is read alone.
 local EPILOG = EXAMPLES .. "\n\n" .. ENVIRONMENT .. "\n\n" .. EXIT_STATUS
 
+--- Whether s is a decimal number: a sign, digits with at most one point,
+-- and an exponent.  Checked before tonumber, which on Lua 5.1 and LuaJIT
+-- also reads "nan", "inf" and hexadecimal (through strtod), and on 5.2
+-- and later does not: one answer on every Lua ("0x10" is a typo here).
+local function is_decimal(s)
+  local digits = s:match("^[+-]?([%d.]+)$") or s:match("^[+-]?([%d.]+)[eE][+-]?%d+$")
+  return digits ~= nil and digits:find("%d") ~= nil and not digits:find("%..*%.")
+end
+
 --- The converter of a numeric option: a decimal number, or a message
 -- that names the option (argparse's own names only the value).
 local function number(flag)
   return function(s)
-    local n = not s:find("[xX]") and tonumber(s) -- no hexadecimal: "0x10" is a typo here
-    if n then return n end
+    if is_decimal(s) then return tonumber(s) end
     return nil, ("%s: expected a number, got '%s'"):format(flag, s)
   end
 end
