@@ -356,11 +356,64 @@ describe("a call's end", function()
       assert(c:query(model.seed_query))
       alive[c] = true
     end
+    -- (LuaJIT's traces may hold a logger they called as a constant until
+    -- flushed, as they would any function: that is LuaJIT's keeping)
+    local jit = rawget(_G, "jit")
+    if jit then jit.flush() end
     collectgarbage()
     collectgarbage()
     local left = 0
     for _ in pairs(alive) do left = left + 1 end
     assert.are.equal(0, left)
+  end)
+
+  -- The state was kept by a function in the client table, which gave it,
+  -- an IAM token with it, to whoever called it (review).
+  it("a client's fields, called or opened, give nothing of its state", function()
+    local token = "an-IAM-token-kept-out-of-sight-0001"
+    local c = assert(br.new { endpoint = server.url, project_id = model.seed_project, token = token })
+    -- whether v, or a table it leads to (not through metatables), holds
+    -- the token
+    local function holds(v, seen)
+      if type(v) == "string" then return v:find(token, 1, true) ~= nil end
+      if type(v) ~= "table" or seen[v] then return false end
+      seen[v] = true
+      for k, w in next, v do
+        if holds(k, seen) or holds(w, seen) then return true end
+      end
+      return false
+    end
+    for k, v in pairs(c) do
+      local found = { k, v }
+      if type(v) == "function" then found[3] = select(2, pcall(v)) end
+      if type(v) == "userdata" then found[3] = getmetatable(v) end
+      for i = 1, 3 do assert.is_false(holds(found[i], {}), tostring(k)) end
+    end
+    c:close()
+  end)
+
+  -- A finalizer that used a client the same collection found unreachable
+  -- met it with its keyring freed: a token client still sent, its errors
+  -- worded by a closed keyring (review).
+  it("a client used by a finalizer after the collector found it unreachable is closed", function()
+    local seen
+    do
+      local held = {}
+      -- (made first, so finalized after the client's keyring)
+      local keep = on_collect(function()
+        local c = held[1]
+        seen = { tostring(c), pcall(c.query, c, model.seed_query) }
+      end)
+      held[1] = assert(br.new { endpoint = server.url, project_id = model.seed_project, token = "an-IAM-token-0001" })
+      held[2] = keep -- (the two found unreachable together)
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.truthy(seen, "the finalizer did not run")
+    assert.truthy(seen[1]:find("closed", 1, true), seen[1])
+    assert.is_false(seen[2])
+    assert.truthy(tostring(seen[3]):find("the client is closed", 1, true), tostring(seen[3]))
+    assert.are.equal(0, server:stats().requests)
   end)
 
   it("a call left behind has its requests cancelled by the collector", function()

@@ -31,6 +31,13 @@ static inline void cab_setfuncs(lua_State *L, const luaL_Reg *l) {
 #define cab_setuservalue(L, idx) ((void)lua_setfenv((L), (idx)))
 #endif
 
+/* Pushes the user value of the userdata at idx (5.1: its environment). */
+#if LUA_VERSION_NUM >= 502
+#define cab_getuservalue(L, idx) ((void)lua_getuservalue((L), (idx)))
+#else
+#define cab_getuservalue(L, idx) lua_getfenv((L), (idx))
+#endif
+
 /* lua_absindex arrived in 5.2. */
 static inline int cab_absindex(lua_State *L, int i) {
     return (i > 0 || i <= LUA_REGISTRYINDEX) ? i : lua_gettop(L) + i + 1;

@@ -123,6 +123,65 @@ static int l_raw_copy(lua_State *L) {
     }
 }
 
+#define BOX "codearts.batchresult.box"
+
+/* core.box(t) -> a userdata that keeps t, a client's state, as its user
+ * value, for the client table to hold: a dump of the client shows the box
+ * alone, and only core.unbox opens it.  (A function in the client table
+ * that gave the state back would give it to any caller, a token with it,
+ * and LuaJIT's traces keep a function they call alive.)  Its finalizer
+ * empties it: a finalizer that uses the client after the collector found
+ * it unreachable (and so may have freed its keyring) meets a closed
+ * client. */
+static int l_box(lua_State *L) {
+    int *gone;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    gone = lua_newuserdata(L, sizeof *gone);
+    *gone = 0;
+    luaL_getmetatable(L, BOX);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);
+    cab_setuservalue(L, -2);
+    return 1;
+}
+
+/* core.unbox(v) -> the table core.box kept, or nil when v is no box or
+ * its finalizer ran. */
+static int l_unbox(lua_State *L) {
+    const int *gone = lua_touserdata(L, 1);
+    int is_box = 0;
+    if (gone && lua_getmetatable(L, 1)) {
+        luaL_getmetatable(L, BOX);
+        is_box = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!is_box || *gone) {
+        lua_pushnil(L);
+        return 1;
+    }
+    cab_getuservalue(L, 1);
+    return 1;
+}
+
+static int box_gc(lua_State *L) {
+    int *gone = lua_touserdata(L, 1);
+    *gone = 1;
+    return 0;
+}
+
+static void register_box(lua_State *L) {
+    luaL_newmetatable(L, BOX);
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_box);
+    lua_setfield(L, -2, "box");
+    lua_pushcfunction(L, l_unbox);
+    lua_setfield(L, -2, "unbox");
+}
+
 /* core.unicode_space_edge(s) -> whether the signer would refuse s as a
  * header's value for white space beyond ASCII at an end (sign.h). */
 static int l_unicode_space_edge(lua_State *L) {
@@ -383,6 +442,7 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
         lua_setfield(L, -2, LIMITS[i].name);
     }
     lua_setfield(L, -2, "limits");
+    register_box(L);
     cab_register_codec(L);
     cab_register_keyring(L);
     cab_register_http(L);

@@ -41,18 +41,18 @@ local M = {
   now = core.now,
 }
 
--- A client's private state is kept by a function in the client table,
--- under a key of the module's own, which gives it back: neither tostring
--- nor a table dump nor an error can reveal what it holds.  (Not in a
+-- A client's private state, in a box (core.box) the client table holds
+-- under STATE: neither tostring nor a table dump nor an error can reveal
+-- what it holds, and only core.unbox opens it.  (Not the value of a
 -- weak-keyed table beside the clients: on Lua 5.1 and LuaJIT, which know
 -- no ephemerons, an entry whose state leads back to its client, through a
 -- logger that uses it, was never collected, nor its connections.)
-local STATE = {}
+local STATE = "_state"
+local unbox = core.unbox
 
---- self's state, or nil (closed, or no client).
+--- self's state, or nil (closed, collected, or no client).
 local function private(self)
-  local state = type(self) == "table" and rawget(self, STATE)
-  return state and state()
+  return type(self) == "table" and unbox(rawget(self, STATE)) or nil
 end
 
 local Client = {}
@@ -100,7 +100,7 @@ function M.new(opts)
     endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                  user_agent = cfg.user_agent },
   }
-  self[STATE] = function() return state end
+  self[STATE] = core.box(state)
   return self
 end
 
@@ -140,7 +140,8 @@ local function live(self)
     for k, f in next, Client do
       if f == method then name = k end
     end
-    check_client(self, name, 3)
+    -- (a method the caller wrapped is none of these: named by its kind)
+    check_client(self, name or "method", 3)
   end
   error("codearts.batchresult: the client is closed", 3)
 end
