@@ -319,11 +319,11 @@ function methods:where(filter)
   -- (a new one each run on Lua 5.2 and later and on LuaJIT): a refusal
   -- names the same key each time, and the filter's functions run in the
   -- same order.
-  local fields, bad = {}, nil
-  for field in next, filter do
+  local fields, wants, bad = {}, {}, nil
+  for field, want in next, filter do
     local t = type(field)
     if t == "string" then
-      fields[#fields + 1] = field
+      fields[#fields + 1], wants[field] = field, want
     elseif bad == nil or t < bad then
       bad = t
     end
@@ -331,7 +331,8 @@ function methods:where(filter)
   if bad then error(PREFIX .. "where: filter keys must be field names, got a " .. bad .. " key", 2) end
   sort(fields)
   local tests = {}
-  for i, field in ipairs(fields) do tests[i] = field_test(field, rawget(filter, field)) end
+  -- (from the one walk of filter's: it is read once)
+  for i, field in ipairs(fields) do tests[i] = field_test(field, wants[field]) end
   return keep_if(self, function(r)
     for i = 1, #tests do
       if not tests[i](r) then return false end
