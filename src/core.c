@@ -310,6 +310,27 @@ static int l_terminate_as_interrupt(lua_State *L) {
     return 1;
 }
 
+/* core.hold_terminations() -> true | nil, message.  For the command-line
+ * tool, once its work is done and said: SIGINT, SIGTERM and SIGHUP are
+ * ignored from then on.  A signal's interrupt is raised in whatever Lua
+ * runs next, and past the tool's protected call the interpreter would
+ * end it with its own error and exit 1 (read as "a run did not start")
+ * after all was said.  Called inside that protection, this ends the
+ * window: an interrupt whose signal came before it is raised there, at
+ * the latest by the next event (its own return), and none comes after. */
+static int l_hold_terminations(lua_State *L) {
+    struct sigaction ignore;
+    size_t i;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    if (sigemptyset(&ignore.sa_mask) != 0 || sigaction(SIGINT, &ignore, NULL) != 0)
+        return cab_fail(L, "%s", strerror(errno));
+    for (i = 0; i < N_TERMINATIONS; i++)
+        if (sigaction(TERMINATIONS[i], &ignore, NULL) != 0) return cab_fail(L, "%s", strerror(errno));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* core.ignore_sigpipe() -> whether SIGPIPE had its default action (to
  * end the process) and is now ignored, so that a write to a pipe whose
  * reader has gone fails with EPIPE instead.  For the command-line tool's
@@ -426,6 +447,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "random");
     lua_pushcfunction(L, l_terminate_as_interrupt);
     lua_setfield(L, -2, "terminate_as_interrupt");
+    lua_pushcfunction(L, l_hold_terminations);
+    lua_setfield(L, -2, "hold_terminations");
     lua_pushcfunction(L, l_ignore_sigpipe);
     lua_setfield(L, -2, "ignore_sigpipe");
     lua_pushcfunction(L, l_end_by_sigpipe);

@@ -461,28 +461,42 @@ end
 -- next file opened (a socket of libcurl's) would get its number, and what
 -- is meant for stdout would go there.  Writing to it fails instead, as to
 -- a closed stream.  Where the three are open, this holds three spare
--- descriptors for as long as the tool runs.  And SIGTERM and SIGHUP (a
--- CI job cancelled) end the call as Ctrl-C does, and no signal after the
--- first ends the tool, so that it says which runs started.  (The tool's
--- calls run on the main thread, where Lua 5.1's Ctrl-C stops them too:
--- guard.lua.)
+-- descriptors for as long as the tool runs.  And from main's protected
+-- call on, SIGTERM and SIGHUP (a CI job cancelled) end the call as Ctrl-C
+-- does, and no signal after the first ends the tool, so that it says
+-- which runs started.  (The tool's calls run on the main thread, where
+-- Lua 5.1's Ctrl-C stops them too: guard.lua.)
 function M.system()
-  core.terminate_as_interrupt()
   local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
   return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held,
-           ignore_sigpipe = core.ignore_sigpipe }
+           ignore_sigpipe = core.ignore_sigpipe, take_terminations = core.terminate_as_interrupt,
+           hold_terminations = core.hold_terminations }
+end
+
+local function caught(e)
+  if type(e) == "table" then return e end
+  -- Ctrl-C: the interpreter raises this in the running code.
+  if br.Error.is_interrupt(e) then return { exit = INTERRUPTED, message = "interrupted" } end
+  return debug.traceback(tostring(e), 2)
 end
 
 function M.main(argv, sys)
   sys = sys or M.system()
   local state = {}
   state.stdout, state.flush = checked_writer(sys.stdout, state)
-  local ok, status = xpcall(function() return run(argv, sys, state) end, function(e)
-    if type(e) == "table" then return e end
-    -- Ctrl-C: the interpreter raises this in the running code.
-    if br.Error.is_interrupt(e) then return { exit = INTERRUPTED, message = "interrupted" } end
-    return debug.traceback(tostring(e), 2)
-  end)
+  -- The work, then, still inside a protected call, the end of interrupts:
+  -- an interrupt whose signal came as the work ended is raised in there,
+  -- and none after, where the interpreter would end the tool by its own
+  -- error, exit 1 ("a run did not start"), with everything said.
+  local done, ok, status = xpcall(function()
+    local ok, status = xpcall(function()
+      if sys.take_terminations then sys.take_terminations() end
+      return run(argv, sys, state)
+    end, caught)
+    if sys.hold_terminations then sys.hold_terminations() end
+    return ok, status
+  end, caught)
+  if not done then ok, status = false, ok end
   -- Interrupted while it printed what a run started: the rest on stderr.
   if not ok and type(status) == "table" and status.exit == INTERRUPTED and state.unwritten then
     state.unwritten("output cut short")
