@@ -11,8 +11,8 @@
 # whole once all end (with TEST_JOBS=1, as it runs).
 #
 # Each failure is printed again at the very end (or, when busted died
-# before its summary, its last lines), so that a log cut to its tail (as
-# CI's is) still names it.
+# before its summary, its last lines), and after them a line naming each
+# failed test, so that a log cut to its tail (as CI's is) still names it.
 set -u
 
 # A lane: the suite of each Lua it takes, in turn, its output into
@@ -80,7 +80,9 @@ fi
 total_passed=0
 total_failed=0
 failures_seen=$dir/failures
+failures_named=$dir/failures_named
 : >"$failures_seen"
+: >"$failures_named"
 i=0
 echo
 for lua in "$@"; do
@@ -101,6 +103,10 @@ for lua in "$@"; do
         # busted's report: blank-line separated blocks after the summary.
         awk -v lua="$lua" 'BEGIN { RS = "" } /^(Failure|Error) / { print "[" lua "] " $0 "\n" }' \
             "$out" >>"$failures_seen"
+        # (and its first two lines, where and which test, for the list
+        # printed last: a block may run to megabytes of a tool's output)
+        awk -v lua="$lua" 'BEGIN { RS = ""; FS = "\n" } /^(Failure|Error) / { print "[" lua "] " $1 ": " $2 }' \
+            "$out" >>"$failures_named"
     fi
     total_passed=$((total_passed + passed))
     total_failed=$((total_failed + failures + errors))
@@ -109,6 +115,10 @@ echo
 if [ -s "$failures_seen" ]; then
     echo "== what failed"
     cat "$failures_seen"
+    if [ -s "$failures_named" ]; then
+        echo "== the tests that failed"
+        cat "$failures_named"
+    fi
 fi
 echo "all: $total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]
