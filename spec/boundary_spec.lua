@@ -260,6 +260,31 @@ describe("the caller's tables are read once, raw", function()
     }, "\n") .. "\n", first)
     for _ = 2, 20 do assert.are.equal(first, (child.run(code))) end
   end)
+
+  -- tostring worded a refused number by Lua: -0 as "-0" on 5.1 and
+  -- LuaJIT, "-0.0" on 5.3 and 5.4; 2^53 as "9.007199254741e+15" or
+  -- "9007199254740992"; NaN as "nan" or "-nan" (stop 34's note).
+  it("words a refused number alike on every Lua", function()
+    local seconds = "option timeout must be a number of seconds > 0 and <= "
+      .. require("codearts.batchresult.core").limits.max_seconds .. ", got "
+    local whole = "option batch_size must be a whole number from 1 to 10000, got "
+    -- (not the literal -0.0: 5.1 keeps one constant for it and 0, and
+    -- 1 / 0 was then 1 / -0.0 in this function)
+    local negative_zero = tonumber("-0.0")
+    for _, case in ipairs({
+      { { timeout = negative_zero }, seconds .. "0" }, { { timeout = 0 / 0 }, seconds .. "nan" },
+      { { timeout = -(0 / 0) }, seconds .. "nan" }, { { timeout = -1 / 0 }, seconds .. "-inf" },
+      { { timeout = 1e300 }, seconds .. "1e+300" }, { { timeout = -2.5 }, seconds .. "-2.5" },
+      { { batch_size = negative_zero }, whole .. "0" }, { { batch_size = 2.5 }, whole .. "2.5" },
+      { { batch_size = 2 ^ 53 }, whole .. "9007199254740992" },
+      { { batch_size = 2 ^ 60 }, whole .. "1.1529215046068e+18" },
+      { { batch_size = 1 / 0 }, whole .. "inf" },
+    }) do
+      local c, err = br.new(case[1])
+      assert.is_nil(c)
+      assert.are.equal(case[2], err.message)
+    end
+  end)
 end)
 
 describe("limits are the same in every layer", function()

@@ -81,16 +81,25 @@ end
 -- Rules: { type, check = function(v) -> why | nil }, why completing
 -- "option <name> must …".
 
+--- A refused number, worded alike on every Lua: tostring gives -0 as
+-- "-0" or "-0.0", 2^53 as "9007199254740992" or "9.007199254741e+15",
+-- and NaN with or without its sign, by Lua.
+local function number_text(v)
+  if v ~= v then return "nan" end
+  if v == math.floor(v) and math.abs(v) <= 2 ^ 53 then return ("%d"):format(v) end
+  return ("%.14g"):format(v)
+end
+
 local function seconds(v)
   if not (v > 0 and v <= L.max_seconds) then
-    return ("be a number of seconds > 0 and <= %d, got %s"):format(L.max_seconds, tostring(v))
+    return ("be a number of seconds > 0 and <= %d, got %s"):format(L.max_seconds, number_text(v))
   end
 end
 
 local function whole(min, max)
   return function(v)
     if not (v >= min and v <= max and math.floor(v) == v) then
-      return ("be a whole number from %d to %d, got %s"):format(min, max, tostring(v))
+      return ("be a whole number from %d to %d, got %s"):format(min, max, number_text(v))
     end
   end
 end
