@@ -1273,31 +1273,71 @@ describe("codearts-batchresult", function()
       end
     end)
 
-    -- Past main's protected call, the interpreter raised a signal's
-    -- interrupt itself, and ended the tool by its own error (exit 1, "a
-    -- run did not start") with everything said: CI, once in 5,039 cases.
-    -- Here SIGTERM comes at each line in turn from the output's last
-    -- write to the end.
-    it("ends 0 or 130, never by the interpreter's error, whatever line SIGTERM comes at as it ends", function()
-      local list = { SEED[1].pipeline_id, SEED[2].pipeline_id }
+    --- Runs the tool once for each line from its first write to from
+    -- ("stdout" or "stderr") to its end, with SIGTERM at that line
+    -- (spec/support/late_signal.lua), and check(r, what) each time.  The
+    -- tool ends with 130 and "interrupted" (signalled) or the status it
+    -- would have had, never by the interpreter's own error.
+    local function signal_at_each_line(argv, from, o, statuses, check)
       local sent = os.tmpname()
       finally(function() os.remove(sent) end)
       local n, signalled = 0
       repeat
         n = n + 1
         os.remove(sent)
-        local r = run(concat({ "run", "-f", "json" }, list), {
-          env = { LATE_SIGNAL_AT = tostring(n), LATE_SIGNAL_SENT = sent },
-          command = child.interpreter .. " spec/support/late_signal.lua bin/codearts-batchresult" })
+        local opts = { env = { LATE_SIGNAL_AT = tostring(n), LATE_SIGNAL_FROM = from, LATE_SIGNAL_SENT = sent },
+                       command = child.interpreter .. " spec/support/late_signal.lua bin/codearts-batchresult" }
+        for k, v in pairs(o) do opts[k] = v end
+        local r = run(argv, opts)
         signalled = files.read(sent) ~= nil
         local what = ("line %d: %s"):format(n, cli.describe(r))
-        assert.truthy(r.status == 0 or (signalled and r.status == 130), what)
+        assert.truthy(r.status == statuses or (signalled and r.status == 130), what)
         assert.is_nil(r.err:find("interrupted!", 1, true), what)
+        assert.is_nil(r.err:find("internal error", 1, true), what)
         if r.status == 130 then assert.truthy(r.err:find("codearts-batchresult: interrupted\n", 1, true), what) end
-        -- (each run said: in the output, or on stderr when it was cut short)
-        for _, id in ipairs(list) do assert.truthy((r.out .. r.err):find(id, 1, true), what) end
+        check(r, what)
       until not signalled or n == 1000
       assert.is_true(n > 5 and n < 1000, tostring(n))
+    end
+
+    -- Past main's protected call, the interpreter raised a signal's
+    -- interrupt itself, and ended the tool by its own error (exit 1, "a
+    -- run did not start") with everything said: CI, once in 5,039 cases.
+    it("ends 0 or 130, never by the interpreter's error, whatever line SIGTERM comes at as it ends", function()
+      local list = { SEED[1].pipeline_id, SEED[2].pipeline_id }
+      signal_at_each_line(concat({ "run", "-f", "json" }, list), "stdout", {}, 0, function(r, what)
+        -- (each run said: in the output, or on stderr when it was cut short)
+        for _, id in ipairs(list) do assert.truthy((r.out .. r.err):find(id, 1, true), what) end
+      end)
+    end)
+
+    -- An interrupt while it listed on stderr what got no answer, or what
+    -- started but could not be printed, ended the list there; and on
+    -- LuaJIT one raised in main's message handler read "internal error:
+    -- error in error handling" (review).  (Each sweep starts the tool
+    -- some 300 times: under Lua 5.4's interpreter and LuaJIT's, whose
+    -- hooks and message handlers differ; 5.1's to 5.3's raise the
+    -- interrupt as 5.4's does.  Not under ASan or memcheck, which do not
+    -- watch the tool's processes.)
+    local it_sweeps = os.getenv("CODEARTS_SPEC_ONCE") ~= "no" and (rawget(_G, "jit") or _VERSION == "Lua 5.4")
+      and it or pending
+    it_sweeps("says everything, whatever line SIGTERM comes at while it lists on stderr", function()
+      local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id, SEED[4].pipeline_id }
+      server:config { fail_ids = { list[3], list[4] } }
+      local argv = { "run", "--batch-size", "2", "--max-retries", "0", "-f" }
+      for _, case in ipairs({ { "csv", {} }, { "json", { stdout_closed = true } } }) do
+        signal_at_each_line(concat(argv, { case[1] }, list), "stderr", case[2], 3, function(r, what)
+          local said = (r.out or "") .. r.err
+          for i = 1, 2 do assert.truthy(said:find(list[i], 1, true), what) end
+          for i = 3, 4 do
+            assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. list[i] .. "\n", 1, true), what)
+          end
+          assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500)", 1, true), what)
+        end)
+      end
+      local full = "cannot write the output: No space left on device\n"
+      signal_at_each_line({ "query", "-f", "json", arg_of(SEED[1]) }, "stdout", { stdout = "/dev/full" }, 3,
+        function(r, what) assert.truthy(r.status == 130 or r.err:find(full, 1, true), what) end)
     end)
 
     it("takes SIGTERM at once while it waits for stdin that never ends", function()

@@ -248,6 +248,9 @@ static const int TERMINATIONS[] = {SIGTERM, SIGHUP};
  * too. */
 static void (*interpreter_on_interrupt)(int);
 
+/* Whether as_interrupt ran: set by it, read by core.termination_came. */
+static volatile sig_atomic_t termination_came;
+
 /* The first of SIGINT (when taken), SIGTERM and SIGHUP: all three are
  * ignored from then on, and the interpreter's SIGINT handler runs once.
  * Its default would otherwise let a second one (Ctrl-C pressed twice;
@@ -260,6 +263,7 @@ static void as_interrupt(int sig) {
     struct sigaction ignore;
     size_t i;
     (void)sig;
+    termination_came = 1;
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
     for (i = 0; i < N_TERMINATIONS; i++) (void)sigaction(TERMINATIONS[i], &ignore, NULL);
@@ -328,6 +332,16 @@ static int l_hold_terminations(lua_State *L) {
     for (i = 0; i < N_TERMINATIONS; i++)
         if (sigaction(TERMINATIONS[i], &ignore, NULL) != 0) return cab_fail(L, "%s", strerror(errno));
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.termination_came() -> whether a signal terminate_as_interrupt
+ * took came.  LuaJIT does not call a message handler again when an
+ * interrupt is raised inside it, as PUC Lua does, but ends the protected
+ * call with "error in error handling": the tool tells that from its own
+ * error by this. */
+static int l_termination_came(lua_State *L) {
+    lua_pushboolean(L, termination_came != 0);
     return 1;
 }
 
@@ -449,6 +463,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "terminate_as_interrupt");
     lua_pushcfunction(L, l_hold_terminations);
     lua_setfield(L, -2, "hold_terminations");
+    lua_pushcfunction(L, l_termination_came);
+    lua_setfield(L, -2, "termination_came");
     lua_pushcfunction(L, l_ignore_sigpipe);
     lua_setfield(L, -2, "ignore_sigpipe");
     lua_pushcfunction(L, l_end_by_sigpipe);

@@ -1,28 +1,30 @@
 -- Runs a launcher (bin/codearts-batchresult) as the interpreter runs a
 -- script, and sends this process SIGTERM at the Nth line the interpreter
--- runs after the launcher's latest write to stdout: a signal landing at
--- one exact point as the tool ends, which a signal sent from outside
--- reaches only by chance.
+-- runs from the launcher's first write to stdout (or stderr): a signal
+-- landing at one exact point as the tool ends, which a signal sent from
+-- outside reaches only by chance.
 --
 --   lua late_signal.lua LAUNCHER ARG...
---   LATE_SIGNAL_AT=N     the line, counted from 1 after each write
---   LATE_SIGNAL_SENT=F   a file written once the signal went
+--   LATE_SIGNAL_AT=N       the line, counted from 1 after that write
+--   LATE_SIGNAL_FROM=name  "stdout" (the default) or "stderr"
+--   LATE_SIGNAL_SENT=F     a file written once the signal went
 local launcher = arg[1]
 local at = assert(tonumber(os.getenv("LATE_SIGNAL_AT")), "LATE_SIGNAL_AT")
 local sent_file = assert(os.getenv("LATE_SIGNAL_SENT"), "LATE_SIGNAL_SENT")
+local from = assert(({ stdout = io.stdout, stderr = io.stderr })[os.getenv("LATE_SIGNAL_FROM") or "stdout"],
+  "LATE_SIGNAL_FROM")
 
 local stat = assert(io.open("/proc/self/stat"))
 local pid = assert(stat:read("*n"))
 stat:close()
 
--- Every write to stdout starts the count again, so that N past the
--- output's last write lands after it.  (The file methods are shared by
--- every file: only stdout's writes count.)
+-- (The file methods are shared by every file: only that one's first
+-- write, whether it was written or failed, starts the count.)
 local methods = getmetatable(io.stdout).__index
 local write = methods.write
 local since
 methods.write = function(f, ...)
-  if f == io.stdout then since = 0 end
+  if f == from and not since then since = 0 end
   return write(f, ...)
 end
 

@@ -300,6 +300,24 @@ local function parse(argv, sys, state)
   error(a, 0)
 end
 
+--- Lines to stderr that an interrupt must not cut short: lines(write, ...)
+-- gives them, a write each.  Should an interrupt stop it, main calls it
+-- again once no other can come, and it goes on from the line it was at
+-- (which may be written twice; none is lost).
+local function resumable(stderr, lines)
+  local said = 0
+  return function(...)
+    local n = 0
+    lines(function(s)
+      n = n + 1
+      if n > said then
+        stderr:write(s)
+        said = n
+      end
+    end, ...)
+  end
+end
+
 local function run(argv, sys, state)
   local a = parse(argv, sys, state)
   check_usage(a)
@@ -333,12 +351,14 @@ local function run(argv, sys, state)
   -- output would have held: nothing that started goes unsaid.  each, when
   -- given, is what every line goes through.
   local function unwritten(got, lists, held, each)
-    return function(why)
-      state.unwritten = nil -- (said once, whatever comes while it is said)
-      local function write(s) sys.stderr:write(each and each(s) or s) end
-      output.unprinted_lines(write, kind, got, NAME, why)
-      if held then output.list_lines(write, kind, lists, NAME) end
-    end
+    local said_why
+    return resumable(sys.stderr, function(write, why)
+      said_why = said_why or why -- (should main finish it: the first words)
+      local function put(s) write(each and each(s) or s) end
+      output.unprinted_lines(put, kind, got, NAME, said_why)
+      if held then output.list_lines(put, kind, lists, NAME) end
+      state.unwritten = nil
+    end)
   end
   -- From the call's end: an interrupt before the output is under way
   -- (below) must not cost the runs either.  Every list then, and every
@@ -394,13 +414,12 @@ local function run(argv, sys, state)
   output.redact_all(lists, redact)
   summary = summary and redact(summary)
 
-  local function to_stderr()
-    if not output.holds_lists(a.format) then
-      output.list_lines(function(s) sys.stderr:write(s) end, kind, lists, NAME)
-    end
-    if err then sys.stderr:write(NAME .. ": " .. printable(failure(err)) .. "\n") end
-  end
-  -- (now the lists the output would not hold are said first, to_stderr)
+  state.to_stderr = resumable(sys.stderr, function(write)
+    if not output.holds_lists(a.format) then output.list_lines(write, kind, lists, NAME) end
+    if err then write(NAME .. ": " .. printable(failure(err)) .. "\n") end
+    state.to_stderr = nil
+  end)
+  -- (now the lists the output would not hold are said first, by to_stderr)
   if a.command == "run" then
     state.unwritten = unwritten(started, lists, output.holds_lists(a.format))
   end
@@ -409,12 +428,12 @@ local function run(argv, sys, state)
   -- error and the items that got no answer.  On a terminal, after.
   local stdout_tty = terminal.isatty(sys.stdout)
   local stderr_first = not stdout_tty
-  if stderr_first then to_stderr() end
+  if stderr_first then state.to_stderr() end
   output.write(out, a.format, kind, records, lists, terminal.painter(terminal.colour(sys.stdout, sys.getenv)),
     stdout_tty)
   state.flush()
   state.unwritten = nil
-  if not stderr_first then to_stderr() end
+  if not stderr_first then state.to_stderr() end
   if on_tty then
     local paint = terminal.painter(terminal.colour(sys.stderr, sys.getenv))
     sys.stderr:write(paint(status == OK and "START_SUCCESS" or "START_FAILED", summary) .. "\n")
@@ -470,7 +489,7 @@ function M.system()
   local held = { io.open("/dev/null", "r"), io.open("/dev/null", "r"), io.open("/dev/null", "r") }
   return { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr, getenv = os.getenv, held = held,
            ignore_sigpipe = core.ignore_sigpipe, take_terminations = core.terminate_as_interrupt,
-           hold_terminations = core.hold_terminations }
+           hold_terminations = core.hold_terminations, termination_came = core.termination_came }
 end
 
 local function caught(e)
@@ -497,9 +516,15 @@ function M.main(argv, sys)
     return ok, status
   end, caught)
   if not done then ok, status = false, ok end
-  -- Interrupted while it printed what a run started: the rest on stderr.
-  if not ok and type(status) == "table" and status.exit == INTERRUPTED and state.unwritten then
-    state.unwritten("output cut short")
+  -- (an interrupt raised in caught itself, on LuaJIT)
+  if not ok and status == "error in error handling" and sys.termination_came and sys.termination_came() then
+    status = { exit = INTERRUPTED, message = "interrupted" }
+  end
+  -- Interrupted while it said on stderr what got no answer, or printed
+  -- what a run started: the rest now, with no interrupt to come.
+  if not ok and type(status) == "table" and status.exit == INTERRUPTED then
+    if state.to_stderr then state.to_stderr() end
+    if state.unwritten then state.unwritten("output cut short") end
   end
   -- Whatever is said below may quote the user's input: redacted first,
   -- by the client, or before there is one by the secrets the environment
