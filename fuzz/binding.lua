@@ -495,8 +495,6 @@ local function one_line(s, what)
   check(not s:find("[\r\n]"), "%s: message of more than one line: %q", what, s)
 end
 
---- The error value a public entry returned: an Error with a code and a
--- one-line message; its code must be one of codes.
 --- Whether option, the name an error gives (err.option), is one of the
 -- keys of set bad: as given, or with a secret it holds as [REDACTED],
 -- each standing for at least one byte of the key.
@@ -514,6 +512,8 @@ local function names_bad(option, bad)
   return false
 end
 
+--- The error value a public entry returned: an Error with a code and a
+-- one-line message; its code must be one of codes.
 local function judge_error(err, what, codes)
   check(br.Error.is(err), "%s: returned nil and no Error (%s)", what, type(err))
   one_line(err.message, what)
@@ -800,8 +800,7 @@ local function do_sign(t)
     if type(t) == "table" then
       local bad, any = bad_options(t, SIGN_RULES)
       if any then
-        check(details.option ~= nil and bad[details.option], "br.sign: err.option %s is not a bad field",
-          show(details.option))
+        check(names_bad(details.option, bad), "br.sign: err.option %s is not a bad field", show(details.option))
       end
     end
     return { "err", details.code }
