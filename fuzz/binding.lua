@@ -437,6 +437,16 @@ local function string_rule(extra)
   return function(v) return type(v) == "string" and header_safe(v) and (not extra or extra(v)) end
 end
 local function non_empty(v) return v ~= "" end
+--- Whether v may be a request header's whole value (user_agent, the
+-- tokens), as README's table of br.new says: true/false, or nil when the
+-- reference cannot tell (a byte beyond ASCII at an end, which may be white
+-- space).
+local function ref_field_value(v)
+  if #v > 256 * 1024 or not v:find("[^ \t\v\f]") or v:find("[%z\1-\8\10-\31\127]") then return false end
+  if v:find("^[\128-\255]") or v:find("[\128-\255]$") then return nil end
+  return true
+end
+local function field_value(v) return type(v) == "string" and ref_field_value(v) end
 local function of_type(t) return function(v) return type(v) == t end end
 
 local NEW_RULES = {
@@ -444,7 +454,7 @@ local NEW_RULES = {
   sk = string_rule(), security_token = string_rule(), token = string_rule(),
   timeout = seconds, connect_timeout = seconds, max_retry_wait = seconds,
   ca_file = string_rule(non_empty), ca_path = string_rule(non_empty), proxy = string_rule(non_empty),
-  tls_verify = of_type("boolean"), user_agent = string_rule(),
+  tls_verify = of_type("boolean"), user_agent = field_value,
   batch_size = whole(1, 10000), concurrency = whole(1, 256), max_retries = whole(0, 100),
   max_response_bytes = whole(1, 2 ^ 30), logger = of_type("function"),
   transport = function(v) return v == "curl" or v == "ngx" end,
@@ -460,15 +470,16 @@ local SIGN_RULES = {
   headers = of_type("table"), body = of_type("string"), ak = of_type("string"), sk = of_type("string"),
 }
 
---- The raw entries of opts that break rules: a set (key -> true), and
--- whether there is any.
+--- The raw entries of opts that break rules, or may (a rule that cannot
+-- tell gives nil): a set (key -> true); and whether any surely does.
 local function bad_options(opts, rules)
   local bad, any = {}, false
   for k, v in next, opts do
     local rule = rawget(rules, k)
-    if not rule or not rule(v) then
+    local ok = rule and rule(v)
+    if ok ~= true then
       bad[k] = true
-      any = true
+      if ok == false or not rule then any = true end
     end
   end
   return bad, any
@@ -702,16 +713,6 @@ local function dry(opts)
 end
 
 -- ---- br.new --------------------------------------------------------------------
-
---- Whether v may be a request header's whole value (user_agent, the
--- tokens), as README's table of br.new says: true/false, or nil when the
--- reference cannot tell (a byte beyond ASCII at an end, which may be white
--- space).
-local function ref_field_value(v)
-  if #v > 256 * 1024 or not v:find("[^ \t\v\f]") or v:find("[%z\1-\8\10-\31\127]") then return false end
-  if v:find("^[\128-\255]") or v:find("[\128-\255]$") then return nil end
-  return true
-end
 
 --- Whether new() must accept opts (true/false), or nil when the reference
 -- cannot tell (an endpoint or file it does not know); and the bad options.
