@@ -277,7 +277,13 @@ describe("the caller's tables are read once, raw", function()
       { { timeout = 1e300 }, seconds .. "1e+300" }, { { timeout = -2.5 }, seconds .. "-2.5" },
       { { batch_size = negative_zero }, whole .. "0" }, { { batch_size = 2.5 }, whole .. "2.5" },
       { { batch_size = 2 ^ 53 }, whole .. "9007199254740992" },
-      { { batch_size = 2 ^ 60 }, whole .. "1.1529215046068e+18" },
+      { { batch_size = 2 ^ 60 }, whole .. "1.152921504606847e+18" },
+      { { batch_size = -2 ^ 63 }, whole .. "-9.223372036854776e+18" },
+      { { batch_size = math.mininteger or -2 ^ 63 }, whole .. "-9.223372036854776e+18" },
+      -- (as few digits as read back as the number: in 14, both read as
+      -- allowed; review)
+      { { timeout = 86400.00000000001 }, seconds .. "86400.00000000001" },
+      { { batch_size = 2 + 2 ^ -51 }, whole .. "2.0000000000000004" },
       { { batch_size = 1 / 0 }, whole .. "inf" },
     }) do
       local c, err = br.new(case[1])

@@ -1335,9 +1335,35 @@ describe("codearts-batchresult", function()
           assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500)", 1, true), what)
         end)
       end
+      -- From the call's end, before anything is written: a query's lists
+      -- and error line were lost (review).
+      server:config { fail_ids = { SEED[3].pipeline_run_id } }
+      signal_at_each_line(concat({ "query", "--batch-size", "2", "--max-retries", "0", "-f", "csv" },
+        seed_args({ 1, 2, 3, 4 })), "call:finish", {}, 3, function(r, what)
+        for i = 3, 4 do assert.truthy(r.err:find("unanswered: " .. arg_of(SEED[i]) .. "\n", 1, true), what) end
+        assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500)", 1, true), what)
+      end)
       local full = "cannot write the output: No space left on device\n"
       signal_at_each_line({ "query", "-f", "json", arg_of(SEED[1]) }, "stdout", { stdout = "/dev/full" }, 3,
         function(r, what) assert.truthy(r.status == 130 or r.err:find(full, 1, true), what) end)
+    end)
+
+    -- A write to a slow reader of stderr that the signal broke off was
+    -- counted as written: under LuaJIT's traces the interrupt came only
+    -- after the next lines were written, and main, finishing the list,
+    -- went on past it (review).
+    it("lists every pipeline when SIGTERM breaks off a write to a slow reader of stderr", function()
+      local many = {}
+      for i = 1, 3000 do many[i] = ("%032x"):format(i) end
+      server:config { fail_ids = many }
+      local r = run(concat({ "run", "-f", "csv", "--max-retries", "0" }, many), {
+        err_reader = "{ sleep 2; cat; }", signal = "TERM",
+        interrupt_when = 'grep -q pipe_write "/proc/$TOOL_PID/wchan"' })
+      assert.are.equal(130, r.status, cli.describe(r))
+      for i = 1, #many do
+        assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. many[i] .. "\n", 1, true),
+          ("pipeline %d unlisted: %s"):format(i, cli.describe(r)))
+      end
     end)
 
     it("takes SIGTERM at once while it waits for stdin that never ends", function()

@@ -6,13 +6,17 @@
 --
 --   lua late_signal.lua LAUNCHER ARG...
 --   LATE_SIGNAL_AT=N       the line, counted from 1 after that write
---   LATE_SIGNAL_FROM=name  "stdout" (the default) or "stderr"
+--   LATE_SIGNAL_FROM=name  "stdout" (the default) or "stderr", or
+--                          "call:NAME": from the first call of a
+--                          function of that name
 --   LATE_SIGNAL_SENT=F     a file written once the signal went
 local launcher = arg[1]
 local at = assert(tonumber(os.getenv("LATE_SIGNAL_AT")), "LATE_SIGNAL_AT")
 local sent_file = assert(os.getenv("LATE_SIGNAL_SENT"), "LATE_SIGNAL_SENT")
-local from = assert(({ stdout = io.stdout, stderr = io.stderr })[os.getenv("LATE_SIGNAL_FROM") or "stdout"],
-  "LATE_SIGNAL_FROM")
+local from_name = os.getenv("LATE_SIGNAL_FROM") or "stdout"
+local called = from_name:match("^call:(.+)$")
+local from = ({ stdout = io.stdout, stderr = io.stderr })[from_name]
+assert(from or called, "LATE_SIGNAL_FROM")
 
 local stat = assert(io.open("/proc/self/stat"))
 local pid = assert(stat:read("*n"))
@@ -28,7 +32,11 @@ methods.write = function(f, ...)
   return write(f, ...)
 end
 
-debug.sethook(function()
+debug.sethook(function(event)
+  if event == "call" then
+    if not since and called and debug.getinfo(2, "n").name == called then since = 0 end
+    return
+  end
   if not since then return end
   since = since + 1
   if since < at then return end
@@ -39,7 +47,7 @@ debug.sethook(function()
   -- (the interpreter's handler replaces this hook with its own, which
   -- raises the interrupt at the next instruction after this returns)
   os.execute("kill -s TERM " .. pid)
-end, "l")
+end, called and "cl" or "l")
 
 -- As the interpreter runs a script: arg[0] the launcher, its arguments
 -- as the chunk's.

@@ -311,7 +311,11 @@ local function resumable(stderr, lines)
     lines(function(s)
       n = n + 1
       if n > said then
-        stderr:write(s)
+        -- (a write the signal broke off, to a slow reader, goes again:
+        -- no other signal can break it; under LuaJIT's traces the
+        -- interrupt may come only after the next lines were written)
+        local ok, _, code = stderr:write(s)
+        if not ok and code == EINTR then stderr:write(s) end
         said = n
       end
     end, ...)
@@ -368,6 +372,15 @@ local function run(argv, sys, state)
     state.unwritten = unwritten(got, { missing = got.missing or {}, not_started = got.not_started,
                                        unanswered = err and err.unanswered, unqueried = err and err.unqueried },
                                 true, redact)
+  elseif not a.dry_run then
+    -- (a query's: what got no answer, and the call's error)
+    local got = records or (err and err.results) or {}
+    local lists = { missing = got.missing or {}, unanswered = err and err.unanswered }
+    state.to_stderr = resumable(sys.stderr, function(write)
+      output.list_lines(function(s) write(redact(s)) end, kind, lists, NAME)
+      if err then write(NAME .. ": " .. printable(failure(err)) .. "\n") end
+      state.to_stderr = nil
+    end)
   end
   progress.finish()
 

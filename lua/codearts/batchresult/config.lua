@@ -83,11 +83,16 @@ end
 
 --- A refused number, worded alike on every Lua: tostring gives -0 as
 -- "-0" or "-0.0", 2^53 as "9007199254740992" or "9.007199254741e+15",
--- and NaN with or without its sign, by Lua.
+-- and NaN with or without its sign, by Lua.  And in as few digits as
+-- read back as it: 14 showed 86400.00000000001 as the 86400 allowed.
 local function number_text(v)
   if v ~= v then return "nan" end
-  if v == math.floor(v) and math.abs(v) <= 2 ^ 53 then return ("%d"):format(v) end
-  return ("%.14g"):format(v)
+  if v == math.floor(v) and v >= -2 ^ 53 and v <= 2 ^ 53 then return ("%d"):format(v) end
+  for digits = 14, 16 do
+    local s = ("%." .. digits .. "g"):format(v)
+    if tonumber(s) == v then return s end
+  end
+  return ("%.17g"):format(v)
 end
 
 local function seconds(v)
