@@ -1,27 +1,64 @@
 -- Run by spec/nvim_spec.lua inside `nvim --headless`, against the stand-in
 -- answering after 400 ms.  A call X in the callback mode whose answer
 -- libcurl takes in outside the pump, while the editor is busy elsewhere:
---   inner  in another call Y's wait: Y's on_progress keeps the editor busy
---          while X's answer comes, then Y sends its next batch and waits
---   sync   in a synchronous query on the same client, after which a call
---          Z in the callback mode starts and waits (it starts on the next
---          turn, but once it joined the pump on the same turn)
+--   inner  in another call Y's wait: X starts once the stand-in has Y's
+--          first request, so X's answer comes after Y's; Y's on_progress
+--          keeps the editor busy until the stand-in has written X's answer
+--          (once X's request is out), then Y sends its next batch and waits
+--   sync   in a synchronous query on the same client, made once the
+--          stand-in has X's request, so X's answer comes while it waits;
+--          after it a call Z in the callback mode starts and waits (it
+--          starts on the next turn, but once it joined the pump on the
+--          same turn)
 -- X's callback must come as soon as the editor is free again (the *_ms:
 -- how long after), not when Y's or Z's answer happens to wake the pump.
+-- Each order is made by what the stand-in saw, not by timers: on a busy
+-- machine a timer ran late, and X's answer came first.
 -- Writes key=value lines and quits.
 local harness = require "spec.nvim.harness"
+local uv = vim.uv or vim.loop
 local seen = {}
 
 harness.guard(seen)
 local br = require "codearts.batchresult"
 local list = harness.pairs()
-local DELAY = 400
+
+-- The stand-in's counters (spec/support/standin.lua's Server:stats): now,
+-- while the editor waits, or later to fn, while the editor runs.
+local STATS = { "curl", "-q", "-sS", "--max-time", "5", os.getenv("NVIM_TEST_ENDPOINT") .. "/_standin/stats" }
+local function stats_now()
+  local p = assert(io.popen(table.concat(STATS, " ")))
+  local s = vim.json.decode(p:read("*a"))
+  p:close()
+  return s
+end
+local function stats_later(fn)
+  assert(vim.fn.jobstart(STATS, { stdout_buffered = true,
+    on_stdout = function(_, lines) fn(vim.json.decode(table.concat(lines, "\n"))) end }) > 0)
+end
+
+-- Calls fn once the stand-in's count key reaches n; the editor runs
+-- meanwhile, so that the calls go on.
+local pause = uv.new_timer()
+local function once_counted(key, n, fn)
+  stats_later(function(s)
+    if s[key] >= n then return fn() end
+    pause:start(10, 0, vim.schedule_wrap(function() once_counted(key, n, fn) end))
+  end)
+end
+
+-- Keeps the editor busy until the stand-in's count key reaches n.
+local function busy_until_counted(key, n)
+  while stats_now()[key] < n do uv.sleep(10) end
+end
 
 local cases
 local function run(i)
   local case = cases[i]
   if not case then return harness.finish(seen) end
   local c, left, free_at = harness.client(br), 2, nil
+  -- (the stand-in's counts go on from the cases before)
+  local before = stats_now()
   local function over(results, err)
     if not results then seen.error = tostring(err) end
     left = left - 1
@@ -34,33 +71,39 @@ local function run(i)
   -- editor is free again.
   local function x()
     assert(c:query(list, { callback = function(results, err)
+      if not free_at then
+        seen.error = case.name .. ": X's callback came before the editor was busy and free again"
+        return harness.finish(seen)
+      end
       seen[case.name .. "_ms"] = harness.now_ms() - free_at
       over(results, err)
     end }))
   end
-  case.busy(c, x, function() free_at = harness.now_ms() end, over)
+  case.busy(c, x, function() free_at = harness.now_ms() end, over, before)
 end
 
 cases = {
-  { name = "inner", busy = function(c, x, free, over)
-    -- Y: two batches; X starts halfway through Y's first, so its answer
-    -- comes while Y's on_progress is busy for DELAY ms.
+  { name = "inner", busy = function(c, x, free, over, before)
+    -- Y: two batches, one after the other; X's answer comes while Y's
+    -- on_progress is busy after the first.
     assert(c:query(list, { batch_size = 3, concurrency = 1, callback = over, on_progress = function(done)
       if done ~= 3 then return end
-      local till = harness.now_ms() + DELAY
-      repeat until harness.now_ms() >= till
+      -- (X's request must be out before the editor stops; on_progress may
+      -- yield, and the call goes on at the editor's next turn)
+      while stats_now().requests < before.requests + 2 do coroutine.yield() end
+      busy_until_counted("ok", before.ok + 2) -- Y's first answer and X's
       free()
     end }))
-    vim.defer_fn(x, DELAY / 2)
+    once_counted("requests", before.requests + 1, x)
   end },
-  { name = "sync", busy = function(c, x, free, over)
+  { name = "sync", busy = function(c, x, free, over, before)
     x()
-    vim.defer_fn(function()
+    once_counted("requests", before.requests + 1, function()
       local results, err = c:query(list)
       free()
       if not results then seen.error = tostring(err) end
       assert(c:query(list, { callback = over })) -- Z
-    end, DELAY / 2)
+    end)
   end },
 }
 run(1)

@@ -1,8 +1,16 @@
 -- Run by spec/nvim_spec.lua inside `nvim --headless`: a call in the
--- callback mode whose on_progress yields as async plugins do (a timer of
--- the plugin's resumes it 100 ms later), while the editor is busy from
--- 50 ms to 350 ms, so that the answer and that resume meet.  Writes how
--- many times the callback came, with what, and quits.
+-- callback mode whose on_progress yields as async plugins do, to a
+-- scheduler of the plugin's that resumes it later from a libuv timer, so
+-- that the answer and that resume meet.  Once the stand-in has the call's
+-- request, the editor is kept busy until the stand-in has written the
+-- answer, and the scheduler's timer is started (due at once) just before
+-- the editor is free: the next turn of the loop then runs that timer,
+-- which queues the resume, and then finds the answer (libuv runs timers
+-- before it polls), which has the pump queue a wake-up behind the resume;
+-- the resume runs the call to its end.  (Ordered by what the stand-in
+-- saw, not by times: on a busy machine a timer of 50 ms ran before the
+-- request was out.)  Writes how many times the callback came, with what,
+-- and quits.
 local uv = vim.uv or vim.loop
 local harness = require "spec.nvim.harness"
 local seen = { calls = 0 }
@@ -10,25 +18,61 @@ harness.guard(seen)
 local br = require "codearts.batchresult"
 local c = harness.client(br)
 
+-- The stand-in's counters (spec/support/standin.lua's Server:stats): now,
+-- while the editor waits, or later to fn, while the editor runs.
+local STATS = { "curl", "-q", "-sS", "--max-time", "5", os.getenv("NVIM_TEST_ENDPOINT") .. "/_standin/stats" }
+local function stats_now()
+  local p = assert(io.popen(table.concat(STATS, " ")))
+  local s = vim.json.decode(p:read("*a"))
+  p:close()
+  return s
+end
+local function stats_later(fn)
+  assert(vim.fn.jobstart(STATS, { stdout_buffered = true,
+    on_stdout = function(_, lines) fn(vim.json.decode(table.concat(lines, "\n"))) end }) > 0)
+end
+
+-- Calls fn once the stand-in's count key reaches n; the editor runs
+-- meanwhile, so that the calls go on.
+local pause = uv.new_timer()
+local function once_counted(key, n, fn)
+  stats_later(function(s)
+    if s[key] >= n then return fn() end
+    pause:start(10, 0, vim.schedule_wrap(function() once_counted(key, n, fn) end))
+  end)
+end
+
+-- Keeps the editor busy until the stand-in's count key reaches n.
+local function busy_until_counted(key, n)
+  while stats_now()[key] < n do uv.sleep(10) end
+end
+
+--- The plugin's scheduler: resumes co from a timer.
+local function resume_soon(co)
+  local t = uv.new_timer()
+  t:start(0, 0, function()
+    t:close()
+    vim.schedule(function() seen.resume = tostring((coroutine.resume(co))) end)
+  end)
+end
+
 assert(c:query(harness.pairs(), {
   on_progress = function(done)
     if done ~= 0 then return end
     local co = coroutine.running()
-    local t = uv.new_timer()
-    t:start(100, 0, function()
-      t:close()
-      vim.schedule(function() seen.resume = tostring((coroutine.resume(co))) end)
+    once_counted("requests", 1, function()
+      busy_until_counted("ok", 1)
+      resume_soon(co)
     end)
     coroutine.yield()
   end,
   callback = function(results, err)
     seen.calls = seen.calls + 1
     seen["cb" .. seen.calls] = results and ("results " .. #results) or (err.code .. ": " .. err.message)
+    -- Two turns later: a second callback, from a wake-up queued before
+    -- this one, would have come by then.
+    if seen.calls == 1 then
+      vim.schedule(function() vim.schedule(function() harness.finish(seen) end) end)
+    end
   end,
 }))
-
-vim.defer_fn(function()
-  local t = uv.hrtime()
-  while uv.hrtime() - t < 300e6 do end
-end, 50)
-vim.defer_fn(function() harness.finish(seen) end, 1500)
