@@ -1,7 +1,8 @@
 -- What the scripts that spec/nvim_spec.lua runs inside `nvim --headless`
 -- share: their settings from the environment (NVIM_TEST_*), a way to write
--- what they saw as key=value lines and quit, a guard against hanging, and
--- a count of the library's wake-ups (bench/nvim.lua counts with it too).
+-- what they saw as key=value lines and quit, a guard against hanging,
+-- a count of the library's wake-ups (bench/nvim.lua counts with it too),
+-- and the stand-in's counters.
 local uv = vim.uv or vim.loop
 
 local M = {}
@@ -75,6 +76,38 @@ function M.count_wakeups()
   end
   uv.new_timer, uv.new_poll = counting(uv.new_timer), counting(uv.new_poll)
   return function() return n end
+end
+
+-- The stand-in's counters (spec/support/standin.lua's Server:stats): now,
+-- while the editor waits, or later to fn, while the editor runs.
+local function stats_command()
+  return { "curl", "-q", "-sS", "--max-time", "5", os.getenv("NVIM_TEST_ENDPOINT") .. "/_standin/stats" }
+end
+
+function M.stats_now()
+  local p = assert(io.popen(table.concat(stats_command(), " ")))
+  local s = vim.json.decode(p:read("*a"))
+  p:close()
+  return s
+end
+
+function M.stats_later(fn)
+  assert(vim.fn.jobstart(stats_command(), { stdout_buffered = true,
+    on_stdout = function(_, lines) fn(vim.json.decode(table.concat(lines, "\n"))) end }) > 0)
+end
+
+--- Calls fn once the stand-in's count key reaches n; the editor runs
+-- meanwhile, so that the calls go on.
+function M.once_counted(key, n, fn)
+  M.stats_later(function(s)
+    if s[key] >= n then return fn() end
+    vim.defer_fn(function() M.once_counted(key, n, fn) end, 10)
+  end)
+end
+
+--- Keeps the editor busy until the stand-in's count key reaches n.
+function M.busy_until_counted(key, n)
+  while M.stats_now()[key] < n do uv.sleep(10) end
 end
 
 return M

@@ -16,41 +16,13 @@
 -- machine a timer ran late, and X's answer came first.
 -- Writes key=value lines and quits.
 local harness = require "spec.nvim.harness"
-local uv = vim.uv or vim.loop
 local seen = {}
 
 harness.guard(seen)
 local br = require "codearts.batchresult"
 local list = harness.pairs()
 
--- The stand-in's counters (spec/support/standin.lua's Server:stats): now,
--- while the editor waits, or later to fn, while the editor runs.
-local STATS = { "curl", "-q", "-sS", "--max-time", "5", os.getenv("NVIM_TEST_ENDPOINT") .. "/_standin/stats" }
-local function stats_now()
-  local p = assert(io.popen(table.concat(STATS, " ")))
-  local s = vim.json.decode(p:read("*a"))
-  p:close()
-  return s
-end
-local function stats_later(fn)
-  assert(vim.fn.jobstart(STATS, { stdout_buffered = true,
-    on_stdout = function(_, lines) fn(vim.json.decode(table.concat(lines, "\n"))) end }) > 0)
-end
-
--- Calls fn once the stand-in's count key reaches n; the editor runs
--- meanwhile, so that the calls go on.
-local pause = uv.new_timer()
-local function once_counted(key, n, fn)
-  stats_later(function(s)
-    if s[key] >= n then return fn() end
-    pause:start(10, 0, vim.schedule_wrap(function() once_counted(key, n, fn) end))
-  end)
-end
-
--- Keeps the editor busy until the stand-in's count key reaches n.
-local function busy_until_counted(key, n)
-  while stats_now()[key] < n do uv.sleep(10) end
-end
+local stats_now, once_counted, busy_until_counted = harness.stats_now, harness.once_counted, harness.busy_until_counted
 
 local cases
 local function run(i)
