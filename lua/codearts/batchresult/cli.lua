@@ -364,6 +364,15 @@ local function run(argv, sys, state)
       state.unwritten = nil
     end)
   end
+  -- stderr's part of what the call gave: lists' lines (each through
+  -- each, when given), then the call's error; resumable, as state.to_stderr.
+  local function said_on_stderr(lists, each)
+    return resumable(sys.stderr, function(write)
+      output.list_lines(function(s) write(each and each(s) or s) end, kind, lists, NAME)
+      if err then write(NAME .. ": " .. printable(failure(err)) .. "\n") end
+      state.to_stderr = nil
+    end)
+  end
   -- From the call's end: an interrupt before the output is under way
   -- (below) must not cost the runs either.  Every list then, and every
   -- line redacted, as the records are not yet, or are in part.
@@ -375,12 +384,7 @@ local function run(argv, sys, state)
   elseif not a.dry_run then
     -- (a query's: what got no answer, and the call's error)
     local got = records or (err and err.results) or {}
-    local lists = { missing = got.missing or {}, unanswered = err and err.unanswered }
-    state.to_stderr = resumable(sys.stderr, function(write)
-      output.list_lines(function(s) write(redact(s)) end, kind, lists, NAME)
-      if err then write(NAME .. ": " .. printable(failure(err)) .. "\n") end
-      state.to_stderr = nil
-    end)
+    state.to_stderr = said_on_stderr({ missing = got.missing or {}, unanswered = err and err.unanswered }, redact)
   end
   progress.finish()
 
@@ -427,11 +431,7 @@ local function run(argv, sys, state)
   output.redact_all(lists, redact)
   summary = summary and redact(summary)
 
-  state.to_stderr = resumable(sys.stderr, function(write)
-    if not output.holds_lists(a.format) then output.list_lines(write, kind, lists, NAME) end
-    if err then write(NAME .. ": " .. printable(failure(err)) .. "\n") end
-    state.to_stderr = nil
-  end)
+  state.to_stderr = said_on_stderr(output.holds_lists(a.format) and {} or lists)
   -- (now the lists the output would not hold are said first, by to_stderr)
   if a.command == "run" then
     state.unwritten = unwritten(started, lists, output.holds_lists(a.format))
