@@ -261,6 +261,30 @@ describe("the caller's tables are read once, raw", function()
     for _ = 2, 20 do assert.are.equal(first, (child.run(code))) end
   end)
 
+  -- README (Errors, INVALID_ARGUMENT) names the one in two rounds; its
+  -- words had said "the first by name" of every bad value (claims review).
+  it("of several bad options, names the one README's two rounds name", function()
+    local id = ("a"):rep(32)
+    for _, case in ipairs({
+      -- the first round: each option's own rule, else an unknown name
+      { { endpoint = "ftp://x", timeout = -1 }, "timeout" },
+      { { ca_file = "/nonexistent", timeout = -1 }, "timeout" },
+      { { project_id = "x", timeout = -1 }, "timeout" },
+      { { endpoint = "ftp://x", zzz = 1 }, "zzz" },
+      { { project_id = "x", endpoint = "https://a.example", proxy = "" }, "proxy" },
+      -- the second: endpoint and region, project_id, credentials, CA, proxy
+      { { project_id = "x", endpoint = "ftp://x" }, "endpoint" },
+      { { project_id = "x", endpoint = "https://a.example", token = "t", ca_file = "/nonexistent" }, "project_id" },
+      { { project_id = id, endpoint = "https://a.example", token = "t", ca_file = "/nonexistent",
+          proxy = "ftp://q" }, "ca_file" },
+      { { project_id = id, endpoint = "https://a.example", token = "t", proxy = "ftp://q" }, "proxy" },
+    }) do
+      local c, err = br.new(case[1])
+      assert.is_nil(c)
+      assert.are.equal(case[2], err.option, err.message)
+    end
+  end)
+
   -- tostring worded a refused number by Lua: -0 as "-0" on 5.1 and
   -- LuaJIT, "-0.0" on 5.3 and 5.4; 2^53 as "9.007199254741e+15" or
   -- "9007199254740992"; NaN as "nan" or "-nan" (stop 34's note).
