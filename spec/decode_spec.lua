@@ -65,6 +65,24 @@ describe("br.decode", function()
     assert.truthy(decode_error(''):find("empty", 1, true))
   end)
 
+  -- A closer was counted against any opener, so a whole body with a ']'
+  -- where '}' closes said it ended early, naming no place (review).
+  it("names the closer of the wrong kind, or with nothing open, where a body that ends early was said", function()
+    local id = "6ba9a2dbc7024c22a9a6614516dc22db"
+    assert.are.equal("invalid JSON near byte 61 of 62", decode_error('{"result":[{"pipeline_id":"' .. id .. '"]}'))
+    assert.are.equal("invalid JSON near byte 17 of 17", decode_error('{"a":1,"b":[1,2,}'))
+    assert.are.equal("invalid JSON near byte 1 of 12", decode_error(']{"result":['))
+    -- brackets in strings are no brackets; each closed by its own kind, the rest open
+    local open = '{"result":[{"a":[1]},{"b":{}},"]}"'
+    assert.are.equal("invalid JSON: the body ends early, after " .. #open .. " bytes", decode_error(open))
+    -- at every depth up to cJSON's, where each level's kind is kept
+    local deep = '{"result":[],"x":' .. ('[{"k":'):rep(499) .. "["
+    assert.truthy(decode_error(deep):find("ends early", 1, true))
+    assert.truthy(decode_error(deep .. "]}"):find("ends early", 1, true))
+    assert.are.equal("invalid JSON near byte " .. (#deep + 1) .. " of " .. (#deep + 1), decode_error(deep .. "}"))
+    assert.are.equal("invalid JSON near byte " .. (#deep + 2) .. " of " .. (#deep + 2), decode_error(deep .. "]]"))
+  end)
+
   it("says when valid JSON nests deeper than cJSON goes (1000 levels), and where", function()
     local function nested(n) return '{"result":[],"x":' .. ("["):rep(n) .. ("]"):rep(n) .. "}" end
     assert.are.equal(0, #assert(br.decode(nested(999)))) -- with the object around them, 1000 levels

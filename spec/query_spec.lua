@@ -918,7 +918,7 @@ describe("br.new refuses", function()
     assert.is_true(ok, out)
     assert.are.equal("environment variable HUAWEICLOUD_SDK_PROJECT_ID must be 32 letters or digits, got "
       .. '"not-an-id"|nil|'
-      .. "environment variable HUAWEICLOUD_SDK_AK holds a space, comma or non-ASCII character|nil|"
+      .. "environment variable HUAWEICLOUD_SDK_AK holds a space, comma, control or non-ASCII character|nil|"
       .. "endpoint 'ftp://x.example' (from environment variable HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4) "
       .. "scheme must be https (or http on loopback)|nil", out)
   end)
@@ -926,6 +926,42 @@ describe("br.new refuses", function()
     local c, err = br.new("https://example.com")
     assert.is_nil(c)
     assert.are.equal("INVALID_ARGUMENT", err.code)
+  end)
+  -- An empty security_token was taken for none: the client signed as a
+  -- permanent key, with no X-Security-Token, saying nothing (review).
+  it("an empty security_token, as one of white space, and sends nothing; an empty variable is unset", function()
+    local server = standin.start()
+    finally(function() server:stop() end)
+    local t = creds.temporary
+    for _, v in ipairs({ "", " " }) do
+      local c, err = br.new(server:options({ ak = t.ak, sk = t.sk, security_token = v }))
+      assert.is_nil(c)
+      assert.are.same({ "INVALID_ARGUMENT", "security_token", "security_token must not be empty or only white space" },
+        { err.code, err.option, err.message })
+    end
+    assert.are.equal(0, server:stats().requests)
+    -- the environment's, empty, is none: a permanent key is signed without it
+    local p = creds.permanent
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local c = assert(br.new { endpoint = os.getenv("ENDPOINT") })
+      local r = assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                                   pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
+      io.write(r[1].pipeline_name, "|", tostring(c))
+    ]], { ENDPOINT = server.url, HUAWEICLOUD_SDK_AK = p.ak, HUAWEICLOUD_SDK_SK = p.sk,
+          HUAWEICLOUD_SDK_SECURITY_TOKEN = "", HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+    assert.is_true(ok, out)
+    assert.truthy(out:find("^Pipeline 1|"), out)
+    assert.is_nil(out:find("temporary", 1, true), out)
+    assert.is_nil(server:last().headers["x-security-token"])
+  end)
+  -- A control character was refused as "a space, comma or non-ASCII
+  -- character", which it is none of (review).
+  it("an ak holding a control character, saying so", function()
+    for _, ak in ipairs({ "AK\1ID", "AK\127ID" }) do
+      local err = refused({ ak = ak }, "")
+      assert.are.same({ "ak", "ak holds a space, comma, control or non-ASCII character" }, { err.option, err.message })
+    end
   end)
 end)
 

@@ -159,22 +159,37 @@ size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *o
 /* ---- decoding ----------------------------------------------------------- */
 
 /* Whether a body that failed to parse was cut short: it ends inside a
- * string or with a bracket still open.  Run only on failure, to tell a
- * truncated transfer from malformed JSON. */
+ * string or with a bracket still open, and every bracket before closed
+ * one of its own kind.  A ']' where '}' closes, or a closer with nothing
+ * open, is an error where it stands, for cJSON's position to name.  Run
+ * only on failure, to tell a truncated transfer from malformed JSON.
+ * A bit per open bracket tells its kind, in a fixed array: the body passed
+ * lexis_fault, which scans strings as this does and counts the same
+ * brackets, so up to the first closer with nothing open (where this stops)
+ * the depth is lexis_fault's, at most CJSON_NESTING_LIMIT; past it would
+ * be no body cut short either (cJSON stops there). */
 static int cut_short(const char *s, size_t len) {
+    unsigned char curly[(CJSON_NESTING_LIMIT + 7) / 8] = {0}; /* bit d: level d is a '{' */
     size_t i, depth = 0;
     int in_string = 0;
     for (i = 0; i < len; i++) {
         char c = s[i];
+        unsigned char bit;
         if (in_string) {
             if (c == '\\') i++;
             else if (c == '"') in_string = 0;
         } else if (c == '"') {
             in_string = 1;
         } else if (c == '{' || c == '[') {
+            if (depth == CJSON_NESTING_LIMIT) return 0;
+            bit = (unsigned char)(1u << (depth % 8));
+            if (c == '{') curly[depth / 8] |= bit;
+            else curly[depth / 8] &= (unsigned char)~bit;
             depth++;
-        } else if ((c == '}' || c == ']') && depth > 0) {
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) return 0;
             depth--;
+            if (((curly[depth / 8] >> (depth % 8)) & 1) != (c == '}')) return 0;
         }
     }
     return in_string || depth > 0;

@@ -441,9 +441,10 @@ local function credentials(o, getenv)
   end
   if ak:find("[%s,%c\128-\255]") then
     return refused(option and "ak" or nil, (option and "ak" or from .. "AK")
-      .. " holds a space, comma or non-ASCII character")
+      .. " holds a space, comma, control or non-ASCII character")
   end
-  if st == "" then st = nil end
+  -- (an empty variable is unset, env's rule; an empty option is refused as
+  -- white space is: taken for none, it signed as a permanent key, silently)
   local why = st and field_value(st)
   if why then
     return refused(option and "security_token" or nil, (option and "security_token" or from .. "SECURITY_TOKEN")
