@@ -235,8 +235,10 @@ describe("br.sign's table", function()
       { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", X = 1 })) })
     assert.are.same({ "sign: headers must map strings to strings, got a number key" },
       { refused(with("headers", { ["X-Sdk-Date"] = "20200101T000000Z", "v" })) })
-    assert.are.same({ "sign: access key is empty or holds a space, comma or control character" },
-      { refused(with("ak", "A K")) })
+    for _, ak in ipairs({ "A K", "A,K", "A\1K", "AK\127", "AK\200" }) do
+      assert.are.same({ "sign: access key is empty or holds a space, comma, control or non-ASCII character" },
+        { refused(with("ak", ak)) }, ("%q"):format(ak))
+    end
     -- the shape, and a time that exists (it is UTC: no leap second)
     for _, date in ipairs({ "x", "99999999T999999Z", "20241301T000000Z", "20240231T000000Z", "20230229T000000Z",
                             "21000229T000000Z", "20240101T240000Z", "20240101T006000Z", "20240101T000060Z",

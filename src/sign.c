@@ -694,7 +694,7 @@ const char *cab_sign_strerror(cab_sign_status st) {
     case CAB_SIGN_TOO_MANY_HEADERS: return "too many headers";
     case CAB_SIGN_NO_DATE: return "X-Sdk-Date header missing";
     case CAB_SIGN_BAD_DATE: return "X-Sdk-Date is not YYYYMMDDTHHMMSSZ, a time that exists";
-    case CAB_SIGN_BAD_KEY: return "access key is empty or holds a space, comma or control character";
+    case CAB_SIGN_BAD_KEY: return "access key is empty or holds a space, comma, control or non-ASCII character";
     case CAB_SIGN_BAD_CONTENT_SHA256:
         return "X-Sdk-Content-Sha256 is neither UNSIGNED-PAYLOAD nor the body's SHA-256 in lower-case hex";
     case CAB_SIGN_CRYPTO: return "libcrypto failed";
