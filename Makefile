@@ -6,6 +6,7 @@
 #                        (installs the missing Debian packages it needs first)
 #   make bench           speed figures, each beside its comparison
 #   make lint            luacheck over the Lua, cppcheck and clang-tidy over src/
+#   make install         what luarocks make runs: INST_LIBDIR, INST_LUADIR, DESTDIR (README: Install)
 #   make rock            the source rock of the release rockspec, from its tag (README: Releasing)
 #   make LUA_VERSION=5.1|5.2|5.3|5.4|jit   pick the Lua to build for
 
@@ -32,6 +33,23 @@ $(error LUA_VERSION=$(LUA_VERSION), but LUA_INCDIR=$(LUA_INCDIR) holds the heade
 endif
 endif
 LUA_VERSION := $(HEADERS_LUA)
+endif
+
+# Refused before anything runs for it: another value would have deps.sh
+# look for Debian packages that do not exist (liblualuajit-dev) and leave
+# a build directory behind.  (Headers in LUA_INCDIR name one of these.)
+LUA_VERSIONS := 5.1 5.2 5.3 5.4 jit
+ifneq ($(words $(LUA_VERSION)) $(words $(filter $(LUA_VERSIONS),$(LUA_VERSION))),1 1)
+$(error LUA_VERSION=$(LUA_VERSION) is none of $(LUA_VERSIONS) (jit: LuaJIT))
+endif
+# The Lua whose modules' directories a build's module belongs in: LuaJIT
+# loads 5.1's.
+LUA_ABI := $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
+
+# make install takes its directories from LuaRocks (INST_LIBDIR and
+# INST_LUADIR, below): a PREFIX would go unused, and the files elsewhere.
+ifeq ($(origin PREFIX),command line)
+$(error PREFIX means nothing here: make install installs into INST_LIBDIR and INST_LUADIR (README: Install))
 endif
 
 ifeq ($(LUA_VERSION),jit)
@@ -178,13 +196,32 @@ bench: deps-bench all
 
 # What `luarocks make` runs (INST_LIBDIR and INST_LUADIR come from it,
 # each one word for make however many spaces it holds: quoted here).
+# DESTDIR, as in GNU's convention, is put before both, for a packager's
+# staged install.
 install: $(MODULE)
-	@[ -n "$(INST_LIBDIR)" ] && [ -n "$(INST_LUADIR)" ] || { echo "make install is what luarocks make runs; \
-	run that (README: Install), or give INST_LIBDIR and INST_LUADIR" >&2; exit 2; }
-	install -d "$(INST_LIBDIR)/codearts/batchresult"
-	install -m 0755 $(MODULE) "$(INST_LIBDIR)/codearts/batchresult/core.so"
+	install -d "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult"
+	install -m 0755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult/core.so"
 	cd lua && for f in $(LUA_SOURCES:lua/%=%); do \
-	    install -d "$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(INST_LUADIR)/$$f"; done
+	    install -d "$(DESTDIR)$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(DESTDIR)$(INST_LUADIR)/$$f"; done
+
+# Checked before anything is built for the install (make reads all of
+# this file before it makes anything).  A directory named
+# for a Lua (…/lib/lua/5.1) must be the build's: LUA_VERSION defaults to
+# 5.4 on this call whatever the last make built.  (Its spaces are made
+# '|' first, so that only its last element is read.)
+ifneq ($(filter install,$(MAKECMDGOALS)),)
+ifeq ($(and $(INST_LIBDIR),$(INST_LUADIR)),)
+$(error make install is what luarocks make runs; run that (README: Install), or give INST_LIBDIR and INST_LUADIR)
+endif
+empty :=
+space := $(empty) $(empty)
+INST_LUA := $(lastword $(subst /, ,$(subst $(space),|,$(INST_LIBDIR))))
+ifneq ($(filter $(filter-out $(LUA_ABI),5.1 5.2 5.3 5.4),$(INST_LUA)),)
+$(error INST_LIBDIR=$(INST_LIBDIR) is for Lua $(INST_LUA), but LUA_VERSION=$(LUA_VERSION) builds for \
+    $(if $(filter jit,$(LUA_VERSION)),LuaJIT,Lua $(LUA_VERSION)): give LUA_VERSION=$(INST_LUA)$(if \
+    $(filter 5.1,$(INST_LUA)), (or jit, for LuaJIT)))
+endif
+endif
 
 clean:
 	rm -rf build

@@ -32,6 +32,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 luarocks --lua-version=5.4 build --deps-mode=none --tree="$tree" "codearts-batchresult-$version-1.src.rock"
+# Lua 5.4 reads LUA_PATH_5_4 and LUA_CPATH_5_4, where set, instead of these:
+# it would check another copy.
+unset LUA_PATH_5_4 LUA_CPATH_5_4
 VERSION=$version LUA_PATH="$tree/share/lua/5.4/?.lua" LUA_CPATH="$tree/lib/lua/5.4/?.so" lua5.4 -e '
   local want = os.getenv("VERSION")
   for _, name in ipairs { "codearts.batchresult", "codearts.batchresult.core" } do

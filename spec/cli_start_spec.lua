@@ -1,8 +1,11 @@
--- bin/codearts-batchresult before the tool runs: what it says when a module
--- cannot be loaded, and an interrupt while they load.  The tool runs from
--- the checkout, in a child of this Lua, with LUA_PATH and LUA_CPATH that
--- hold none of the system's directories: only what a test puts there.
+-- bin/codearts-batchresult before the tool runs: where it loads its modules
+-- from, what it says when a module cannot be loaded, and an interrupt while
+-- they load.  The tool runs from the checkout, or a copy of its bin/ and
+-- lua/, in a child of this Lua, with LUA_PATH and LUA_CPATH that hold none
+-- of the system's directories (only what a test puts there) unless a test
+-- says otherwise.
 local shell = require "spec.support.shell"
+local config = require "codearts.batchresult.config"
 local q = shell.quote
 
 local root = shell.repo_root()
@@ -46,8 +49,111 @@ local function start(dir, prelude)
   return err, tonumber(status)
 end
 
+-- A copy of the checkout's bin/ and lua/ in dir/c, with build/ a link to
+-- the checkout's (build, true) or none; returns dir/c.
+local function copy_tool(dir, build)
+  local c = dir .. "/c"
+  local out, ok = shell.run(("mkdir %s && cp -R %s %s %s"):format(q(c), q(root .. "/bin"), q(root .. "/lua"), q(c))
+    .. (build and (" && ln -s %s %s"):format(q(root .. "/build"), q(c .. "/build")) or ""))
+  assert(ok, out)
+  return c
+end
+
+-- `command --version` run in directory from, with the interpreter's own
+-- module paths unless env (shell assignments) sets them: its output
+-- (stdout and stderr) and whether it exited with 0.
+local function version_from(from, command, env)
+  return shell.run(("cd %s && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_2 -u LUA_CPATH_5_2 -u LUA_PATH_5_3"
+    .. " -u LUA_CPATH_5_3 -u LUA_PATH_5_4 -u LUA_CPATH_5_4 %s %s %s --version"):format(q(from), env or "", lua,
+    command))
+end
+
 describe("bin/codearts-batchresult, starting", function()
   local usable = shell.run("dpkg -L lua-argparse lua-term lua-cjson >/dev/null")
+
+  it("never loads a module from the directory it is started in", function()
+    if not usable then
+      pending("needs Debian's lua-argparse, lua-term and lua-cjson")
+      return
+    end
+    -- Lua's default paths search ./ (under 5.1 and LuaJIT first of all),
+    -- and Lua files before C modules: each stray would run in place of the
+    -- real module, and say so.
+    local dir = module_dir()
+    local c = copy_tool(dir, true)
+    for _, cwd in ipairs({ dir, c, c .. "/bin" }) do
+      for _, stray in ipairs({ "codearts/batchresult/core.lua", "cjson.lua" }) do
+        local path = cwd .. "/" .. stray
+        local out, ok = shell.run("mkdir -p " .. q(path:match("^(.*)/")))
+        assert(ok, out)
+        local f = assert(io.open(path, "w"))
+        f:write(("print(%q) os.exit(0)\n"):format("STRAY " .. stray .. " RUN from the current directory"))
+        f:close()
+      end
+    end
+    -- The checkout's own paths are found from the script's, however it is
+    -- named: by a path from elsewhere, from the checkout (./bin/…), and
+    -- from bin/ itself (no directory in it at all).
+    local started = {
+      { dir, q(root .. "/bin/codearts-batchresult") },
+      { dir, "c/bin/codearts-batchresult" },
+      { c, "./bin/codearts-batchresult" },
+      { c .. "/bin", "codearts-batchresult" },
+    }
+    -- Entries that start with ? name the current directory too.
+    for _, env in ipairs({ "", "LUA_PATH='?.lua;?/init.lua;;' LUA_CPATH='?.so;;'" }) do
+      for _, how in ipairs(started) do
+        local out, ok = version_from(how[1], how[2], env)
+        assert.are.same({ "codearts-batchresult " .. config.VERSION .. "\n", true }, { out, ok },
+          "from " .. how[1] .. ": " .. env .. " " .. how[2])
+      end
+    end
+  end)
+
+  -- The C module's path and what the tool says of it, when dir/lib holds
+  -- core.so (written by fill(path)), and the copy has no build/.
+  local function not_loaded(fill)
+    local dir = module_dir()
+    local c = copy_tool(dir)
+    local so = dir .. "/lib/codearts/batchresult/core.so"
+    local out, ok = shell.run("mkdir -p " .. q(dir .. "/lib/codearts/batchresult"))
+    assert(ok, out)
+    fill(so)
+    out, ok = version_from(c, "bin/codearts-batchresult", "LUA_CPATH=" .. q(dir .. "/lib/?.so;;"))
+    assert.is_false(ok, out)
+    return so, out
+  end
+
+  it("says why the C module it found cannot be loaded, on one line", function()
+    local so, out = not_loaded(function(path)
+      assert(io.open(path, "w")):close()
+    end)
+    local prefix = "codearts-batchresult: cannot start: error loading module 'codearts.batchresult.core' from file '"
+      .. so .. "': " .. so .. ": "
+    assert.are.equal(prefix, out:sub(1, #prefix))
+    -- The system's reason (glibc: "file too short"): one line, not empty,
+    -- and no word of another Lua.
+    assert.truthy(out:sub(#prefix + 1):find("^[^\n]+\n$"), out)
+    assert.is_nil(out:find("another Lua", 1, true), out)
+  end)
+
+  it("says that the C module it found was built for another Lua, and how to build it for this one", function()
+    -- Another Lua's build from the checkout's (make build-all): 5.1's lacks
+    -- symbols 5.4 has, and 5.4's symbols 5.1 (and LuaJIT) lack.
+    local other = root .. "/build/" .. (abi == "5.1" and "5.4" or "5.1") .. "/codearts/batchresult/core.so"
+    local so, out = not_loaded(function(path)
+      local copied, ok = shell.run("cp " .. q(other) .. " " .. q(path))
+      assert(ok, copied)
+    end)
+    local symbol = out:match(": undefined symbol: (luaL?_[%w_]+) ")
+    assert(symbol, out)
+    local jit = rawget(_G, "jit")
+    local version = jit and "jit" or abi
+    assert.are.equal("codearts-batchresult: cannot start: error loading module 'codearts.batchresult.core' from file '"
+      .. so .. "': " .. so .. ": undefined symbol: " .. symbol .. " (a build for another Lua than this interpreter's, "
+      .. (jit and jit.version or _VERSION) .. ": rebuild it with `luarocks --lua-version=" .. abi
+      .. " make`, or from a checkout `make LUA_VERSION=" .. version .. "`)\n", out)
+  end)
 
   it("names each module of others it cannot find and the package that provides it, then starts", function()
     if not usable then

@@ -16,6 +16,73 @@ describe("the Makefile", function()
     end)
   end
 
+  -- Any other value had deps.sh ask for Debian packages that do not exist
+  -- (liblualuajit-dev) and left build/luajit behind.
+  it("refuses a LUA_VERSION it cannot build for, naming those it can, before doing anything", function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    shell.copy_checkout(dir)
+    local out, ok = shell.run(("cd %s && make DEPS=none LUA_VERSION=luajit all"):format(q(dir)))
+    assert.is_false(ok, out)
+    assert.are.equal("LUA_VERSION=luajit is none of 5.1 5.2 5.3 5.4 jit (jit: LuaJIT).  Stop.\n",
+      out:match("^Makefile:%d+: %*%*%* (.*)$"), out)
+    assert.is_false(select(2, shell.run("[ -e " .. q(dir .. "/build") .. " ]")), "make left build/ behind")
+  end)
+
+  describe("install", function()
+    local tmp
+    before_each(function() tmp = shell.temp_dir() end)
+    after_each(function() shell.remove(tmp) end)
+
+    -- make install in the checkout, with these words after it.
+    local function install(words)
+      return shell.run(("cd %s && make -s DEPS=none install %s"):format(q(root), words))
+    end
+
+    -- LUA_VERSION defaults to 5.4 on the install's own call, whatever the
+    -- last make built: a directory named for another Lua got 5.4's module.
+    it("refuses a directory of another Lua's modules than the build's, installing nothing", function()
+      for _, case in ipairs({
+        { "", "/lib/lua/5.1", "Lua 5.1, but LUA_VERSION=5.4 builds for Lua 5.4: give LUA_VERSION=5.1"
+          .. " (or jit, for LuaJIT)" },
+        { "LUA_VERSION=jit", "/lib/lua/5.4/", "Lua 5.4, but LUA_VERSION=jit builds for LuaJIT: give LUA_VERSION=5.4" },
+      }) do
+        local out, ok = install(("%s INST_LIBDIR=%s INST_LUADIR=%s"):format(case[1], q(tmp .. case[2]),
+          q(tmp .. "/share")))
+        assert.is_false(ok, out)
+        assert.are.equal("INST_LIBDIR=" .. tmp .. case[2] .. " is for " .. case[3] .. ".  Stop.\n",
+          out:match("^Makefile:%d+: %*%*%* (.*)$"), out)
+        assert.are.equal("", (shell.run("ls -A " .. q(tmp))))
+      end
+      -- LuaJIT loads 5.1's modules.
+      local out, ok = shell.run(("cd %s && make -n DEPS=none LUA_VERSION=jit install INST_LIBDIR=%s INST_LUADIR=%s")
+        :format(q(root), q(tmp .. "/lib/lua/5.1"), q(tmp .. "/share/lua/5.1")))
+      assert(ok, out)
+      assert.truthy(out:find("install -m 0755 build/jit/codearts/batchresult/core.so", 1, true), out)
+    end)
+
+    it("puts DESTDIR before both directories, for a staged install, and refuses PREFIX", function()
+      local live = tmp .. "/live"
+      local dirs = ("INST_LIBDIR=%s INST_LUADIR=%s"):format(q(live .. "/lib/lua/5.4"), q(live .. "/share/lua/5.4"))
+      local out, ok = install("PREFIX=/usr " .. dirs)
+      assert.is_false(ok, out)
+      assert.are.equal("PREFIX means nothing here: make install installs into INST_LIBDIR and INST_LUADIR"
+        .. " (README: Install).  Stop.\n", out:match("^Makefile:%d+: %*%*%* (.*)$"), out)
+      out, ok = install("LUA_VERSION=5.4 DESTDIR=" .. q(tmp .. "/stage") .. " " .. dirs)
+      assert(ok, out)
+      assert.is_false(select(2, shell.run("[ -e " .. q(live) .. " ]")), "make install wrote into the live path")
+      -- The staged tree is a whole install: Lua 5.4 loads the module from it.
+      local staged = tmp .. "/stage" .. live
+      out, ok = shell.run(("env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 LUA_PATH=%s LUA_CPATH=%s lua5.4 -e %s"):format(
+        q(staged .. "/share/lua/5.4/?.lua"), q(staged .. "/lib/lua/5.4/?.so"),
+        q('local br = require "codearts.batchresult" io.write(br.VERSION, " ", package.searchpath('
+          .. '"codearts.batchresult.core", package.cpath))')))
+      assert(ok, out)
+      local config = require "codearts.batchresult.config"
+      assert.are.equal(config.VERSION .. " " .. staged .. "/lib/lua/5.4/codearts/batchresult/core.so", out)
+    end)
+  end)
+
   -- make test's log is cut to its tail in CI, where one failure's message
   -- (a tool's whole output) filled it, and no line said which test failed.
   it("test: names each failed test on a line of its own after every failure's message", function()
