@@ -179,8 +179,19 @@ describe("luarocks", function()
       assert.truthy(refused:find("release.sh: the checkout has changes not committed", 1, true), refused)
       assert.are.equal("", run_in(r, "git tag"))
       run_in(r, "rm not-committed.rockspec")
-      local out = run_in(r, who .. "sh examples/release.sh " .. VERSION)
+      -- Its check loads the rock it built, whatever Lua 5.4's own path
+      -- variables name (it read a decoy's version before; install review).
+      local decoy = tmp .. "/decoy"
+      run_in(tmp, "mkdir -p " .. q(decoy .. "/codearts/batchresult"))
+      for _, name in ipairs({ "codearts/batchresult.lua", "codearts/batchresult/core.lua" }) do
+        local f = assert(io.open(decoy .. "/" .. name, "w"))
+        f:write('io.stderr:write("DECOY loaded\\n") return { VERSION = os.getenv("VERSION") }\n')
+        f:close()
+      end
+      local out = run_in(r, "LUA_PATH_5_4=" .. q(decoy .. "/?.lua;;") .. " LUA_CPATH_5_4=" .. q(decoy .. "/?.so;;")
+        .. " " .. who .. "sh examples/release.sh " .. VERSION)
       assert.truthy(out:find("codearts-batchresult-" .. VERSION .. "-1.src.rock builds and loads\n", 1, true), out)
+      assert.falsy(out:find("DECOY", 1, true), out)
       -- make rock packs the rockspec as tagged, fetching from this
       -- checkout what its source.url names (there is no network here),
       -- whatever commits and the working tree have made of it since.
