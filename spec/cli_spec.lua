@@ -477,6 +477,35 @@ describe("codearts-batchresult", function()
       end
     end)
 
+    -- A free-text cell such as 5" disk joined the lines up to the next
+    -- such quote into one record: the pairs on them were never asked, and
+    -- the exit could be 0 (review).
+    it("refuses CSV with a quote inside an unquoted field, naming its line; quoted fields may span lines", function()
+      local function csv(notes)
+        local rows = { "pipeline_id,pipeline_run_id,note" }
+        for i, note in ipairs(notes) do
+          rows[i + 1] = ("%s,%s,%s"):format(SEED[i].pipeline_id, SEED[i].pipeline_run_id, note)
+        end
+        return table.concat(rows, "\n") .. "\n"
+      end
+      local r = run({ "query", "-f", "json" }, { stdin = csv { '5" disk', "ok", '12" screen', "x" } })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal("codearts-batchresult: input line 2: a quote inside an unquoted field\n", r.err)
+      assert.are.equal("", r.out)
+      assert.are.same({}, server:stats().items)
+      -- (the line it is on, past a quoted field that spans lines)
+      r = run({ "query" }, { stdin = csv { '"two\nlines"', 'a "b"', "x" } })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal("codearts-batchresult: input line 4: a quote inside an unquoted field\n", r.err)
+      assert.are.same({}, server:stats().items)
+      -- Quoted, as RFC 4180 has it: "" a quote, a line break kept inside.
+      r = run({ "query", "-f", "json" }, { stdin = csv { '"5"" disk"', '"two\r\nlines, ""3"""', '""', '"x"' } })
+      assert.are.equal(1, r.status, cli.describe(r)) -- (SEED[1] did not start)
+      assert.are.same({ expected(SEED[1]), expected(SEED[2]), expected(SEED[3]), expected(SEED[4]) },
+        plain(cjson.decode(r.out).result))
+      assert.are.same({ 4 }, server:stats().items)
+    end)
+
     it("takes arguments and --input together, and asks each pair once", function()
       local path = os.tmpname()
       files.write(path, arg_of(SEED[6]) .. "\n" .. arg_of(SEED[2]) .. "\n")
@@ -588,6 +617,28 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    -- --input /dev/zero, or an endless stdin, was read until memory ran
+    -- out: "internal error: not enough memory", exit 3 (review).  Here a
+    -- sparse file one byte over README's 256 MiB, which takes no disk, and
+    -- which a tool without the limit would read to its end, not forever.
+    it("is 2 for input of more than 256 MiB, read no further, and nothing is sent", function()
+      local big = temporary_dir() .. "/zeros"
+      assert.truthy(os.execute("truncate -s " .. (256 * 1048576 + 1) .. " " .. cli.quote(big)))
+      for _, case in ipairs({
+        { { "query", "--input", big }, {}, "--input " .. big },
+        { { "run", "--input", "-" }, { stdin_from = big }, "--input -" },
+        { { "query" }, { stdin_from = big }, "stdin" },
+      }) do
+        local o = case[2]
+        o.time_limit = 60
+        local r = run(case[1], o)
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: " .. case[3] .. " holds more than 256 MiB: no list of items "
+          .. "is that long\n", r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
     it("is 2 for a usage error, which says what is wrong, and nothing is sent", function()
       local cases = {
         { { "query", "--format", "xml", arg_of(SEED[1]) }, "argument for option '--format' must be one of" },
@@ -604,6 +655,11 @@ describe("codearts-batchresult", function()
         { { "query", "--x\nDid you mean --timeout?", arg_of(SEED[1]) }, "unknown option '--x?Did you mean" },
         { { "query", "--region", "cn-nowhere-1", arg_of(SEED[1]) }, "unknown region 'cn-nowhere-1'" },
         { { "query", "--failed", "--succeeded", arg_of(SEED[1]) }, "option '--succeeded' can not be used together" },
+        -- (--reason-kind chooses among the runs that failed: with --succeeded, none)
+        { { "query", "--succeeded", "--reason-kind", "banned", arg_of(SEED[1]) },
+          "option '--reason-kind' can not be used together with option '--succeeded'" },
+        { { "run", "--query", "--reason-kind", "other", "--succeeded", SEED[1].pipeline_id },
+          "option '--succeeded' can not be used together with option '--reason-kind'" },
         { { "run", "--failed", SEED[1].pipeline_id }, "--failed, --succeeded and --reason-kind need --query" },
         { { "query", "--reason-kind", "sleepy", arg_of(SEED[1]) }, "must be one of" },
         { { "query", "--token-file", "-", "--input", "-" }, "--token-file - reads stdin" },

@@ -39,15 +39,42 @@ local function stop(status, message)
   error({ exit = status, message = message }, 0)
 end
 
--- The most --token-file may hold.  An IAM token is a few KB, and no
--- server takes a header much larger: a file that holds more (/dev/zero,
--- say) is no token, and is never read to its end.
-local TOKEN_BYTES = 65536
+-- The most a file named by an option may hold, and how a message says
+-- it.  A file that holds more (/dev/zero, an endless stdin) is never read
+-- to its end.  An IAM token is a few KB, and no server takes a header
+-- much larger.  The items' text (README: Command line) is capped far
+-- above any real list, 100,000 pairs being some 6.6 MB of lines, only so
+-- that such a file stops the tool before it has taken all memory.
+local TOKEN_LIMIT = { bytes = 65536, said = "65536 bytes: an IAM token is a few KB" }
+local INPUT_LIMIT = { bytes = 256 * 1048576, said = "256 MiB: no list of items is that long" }
 
---- The content of the file named by an option ("-": stdin); limit: read
--- no more than limit + 1 bytes (nil: all of it).  With no_terminal, nil
--- when the file is a terminal, whose read would wait for typing (looked
--- at on the file read, as a FIFO opened again may be empty).
+-- Bytes asked of a file at a time: Lua 5.2 and later, and LuaJIT, set
+-- aside the whole count of a read before reading.
+local CHUNK = 1048576
+
+--- Up to limit + 1 bytes of f, read a chunk at a time: the chunks, and
+-- their size; nil, 0, why when f cannot be read.  (Not joined here: what
+-- is over the limit is never copied.)
+local function read_upto(f, limit)
+  local parts, size = {}, 0
+  while size <= limit do
+    local part, why = f:read(math.min(CHUNK, limit + 1 - size))
+    -- (the end of the file gives nil, and no reason)
+    if not part then
+      if why then return nil, 0, why end
+      break
+    end
+    parts[#parts + 1] = part
+    size = size + #part
+  end
+  return parts, size
+end
+
+--- The content of the file named by an option ("-": stdin; no option for
+-- stdin read untold), stopping the tool when it holds more than limit
+-- allows (TOKEN_LIMIT, INPUT_LIMIT).  With no_terminal, nil when the file
+-- is a terminal, whose read would wait for typing (looked at on the file
+-- read, as a FIFO opened again may be empty).
 local function slurp(name, option, sys, limit, no_terminal)
   local f, why = sys.stdin, nil
   if name ~= "-" then f, why = io.open(name, "rb") end
@@ -56,26 +83,25 @@ local function slurp(name, option, sys, limit, no_terminal)
     if f ~= sys.stdin then f:close() end
     return nil
   end
-  local text
-  text, why = f:read(limit and limit + 1 or "*a") -- "*a", not "a": Lua 5.1 needs the star
+  local parts, size
+  parts, size, why = read_upto(f, limit.bytes)
   if f ~= sys.stdin then f:close() end
-  -- (a count read at the end of the file gives nil, and no reason)
-  if not text and why then
+  if not parts then
     stop(USAGE, ("%scannot read %s: %s"):format(option and option .. ": " or "", name == "-" and "stdin" or name,
       tostring(why)))
   end
-  return text or ""
+  if size > limit.bytes then
+    stop(USAGE, ("%s holds more than %s"):format(option and option .. " " .. name or "stdin", limit.said))
+  end
+  return table.concat(parts)
 end
 
 --- The IAM token in file name, without the one line break that ends it,
 -- nor the byte order mark an editor may put before it (as --input's);
 -- with no_terminal, nil when the file is a terminal (slurp).
 local function read_token(name, sys, no_terminal)
-  local token = slurp(name, "--token-file", sys, TOKEN_BYTES, no_terminal)
+  local token = slurp(name, "--token-file", sys, TOKEN_LIMIT, no_terminal)
   if not token then return nil end
-  if #token > TOKEN_BYTES then
-    stop(USAGE, ("--token-file %s holds more than %d bytes: an IAM token is a few KB"):format(name, TOKEN_BYTES))
-  end
   token = token:gsub("^\239\187\191", ""):gsub("\r?\n$", "")
   if token == "" then stop(USAGE, "--token-file " .. name .. " is empty") end
   if token:find("[\r\n%z]") then
@@ -140,7 +166,8 @@ local function read_items(a, sys, from, redact)
   if not ok then stop(USAGE, why) end
   if from then
     -- (stdin read untold is named by no option)
-    ok, why = input.from_text(items, slurp(from, a.input and "--input", sys), from == "-" and "input" or from)
+    local text = slurp(from, a.input and "--input", sys, INPUT_LIMIT)
+    ok, why = input.from_text(items, text, from == "-" and "input" or from)
     if not ok then stop(USAGE, why) end
   end
   if items.n == 0 and items.kind == "pairs" then

@@ -115,13 +115,17 @@ local function output_options(cmd, filters)
   if filters then
     local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start."),
       cmd:flag("--succeeded", "Print only the runs that started.")
+    local reason_kind = cmd:option("--reason-kind", "Print only the runs that failed for this kind of "
+      .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated; not with --succeeded).  "
+      .. "The summary and the exit status count every run."):argname "<kind>"
+      :choices(br.REASON_KINDS):count "*"
     cmd:mutex(failed, succeeded)
+    -- (it chooses among the runs that failed: with --succeeded, none would
+    -- ever be printed)
+    cmd:mutex(succeeded, reason_kind)
     items[#items + 1] = failed
     items[#items + 1] = succeeded
-    items[#items + 1] = cmd:option("--reason-kind", "Print only the runs that failed for this kind of "
-      .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated).  The summary and the "
-      .. "exit status count every run."):argname "<kind>"
-      :choices(br.REASON_KINDS):count "*"
+    items[#items + 1] = reason_kind
   end
   items[#items + 1] = progress
   items[#items + 1] = no_progress

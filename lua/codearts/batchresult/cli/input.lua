@@ -130,71 +130,62 @@ local function id_lines(items, text, label)
   return true
 end
 
---- One CSV record's fields; s is the record, its line breaks inside
--- quotes included, and its quotes balanced.  nil, why when text follows
--- a closing quote.
-local function csv_fields(s)
-  if not s:find('"', 1, true) then
-    local fields, i = {}, 1
-    while true do
-      local c = s:find(",", i, true)
-      fields[#fields + 1] = s:sub(i, (c or #s + 1) - 1)
-      if not c then return fields end
-      i = c + 1
-    end
-  end
-  local fields, i = {}, 1
+--- A quoted field's text, from just past its opening quote at line[i] to
+-- its closing quote, which may be lines later: next_line gives them, n
+-- being line's number, and a line break inside the field is kept.  The
+-- parts gather in a list, joined once: a quote left open early must not
+-- make each later line copy all before it.  Returns the text, the line
+-- the field closed on, its number and the place after the closing quote;
+-- nil when the text ends first.
+local function quoted(line, n, i, next_line)
+  local parts = {}
   while true do
-    local field
-    if s:sub(i, i) == '"' then
-      local parts, j = {}, i + 1
-      while true do
-        local q = s:find('"', j, true)
-        if not q then return nil, "a quoted field is not closed" end
-        parts[#parts + 1] = s:sub(j, q - 1)
-        if s:sub(q + 1, q + 1) ~= '"' then
-          j = q + 1
-          break
-        end
-        parts[#parts + 1] = '"'
-        j = q + 2
-      end
-      field, i = table.concat(parts), j
-      local after = s:sub(i, i)
-      if after ~= "," and after ~= "" then return nil, "text after a closing quote" end
+    local q = line:find('"', i, true)
+    if not q then
+      parts[#parts + 1] = line:sub(i)
+      parts[#parts + 1] = "\n"
+      n, line = next_line()
+      if not n then return nil end
+      i = 1
+    elseif line:byte(q + 1) == 34 then -- "": one quote
+      parts[#parts + 1] = line:sub(i, q)
+      i = q + 2
     else
-      local c = s:find(",", i, true) or #s + 1
-      field, i = s:sub(i, c - 1), c
+      parts[#parts + 1] = line:sub(i, q - 1)
+      return table.concat(parts), line, n, q + 1
     end
-    fields[#fields + 1] = field
-    if i > #s then return fields end
-    i = i + 1
   end
 end
 
---- An iterator over text's CSV records: the line each starts on, and its
--- fields (nil and why when the record is malformed).  A quoted field may
--- span lines; quotes balance at the end of a record.
+--- An iterator over text's CSV records, as RFC 4180 reads them: the line
+-- each starts on, and its fields; when one is malformed, the line at fault
+-- (where a quoted field that is never closed opens), nil and why.  A
+-- record goes on past a line's end only inside a quoted field: a quote in
+-- an unquoted field (5" disk) is refused, as RFC 4180 2.5 has it, rather
+-- than taken to open one, which would join the lines that follow to its
+-- record, and lose theirs.
 local function csv_records(text)
   local next_line = lines(text)
   return function()
-    -- The record's lines gather in a list, joined once: a quote left open
-    -- early must not make each later line copy all before it.
-    local start, parts, quotes
-    repeat
-      local n, line = next_line()
-      if not n then
-        if parts then return start, nil, "a quoted field is not closed" end
-        return nil
-      end
-      if parts then
-        parts[#parts + 1] = line
+    local start, line = next_line()
+    if not start then return nil end
+    local fields, n, i = {}, start, 1
+    while true do
+      local field
+      if line:byte(i) == 34 then
+        local opened = n
+        field, line, n, i = quoted(line, n, i + 1, next_line)
+        if not field then return opened, nil, "a quoted field is not closed" end
+        if i <= #line and line:byte(i) ~= 44 then return n, nil, "text after a closing quote" end
       else
-        start, parts, quotes = n, { line }, 0
+        local c = line:find('[,"]', i) or #line + 1
+        if line:byte(c) == 34 then return n, nil, "a quote inside an unquoted field" end
+        field, i = line:sub(i, c - 1), c
       end
-      quotes = quotes + select(2, line:gsub('"', ""))
-    until quotes % 2 == 0
-    return start, csv_fields(table.concat(parts, "\n"))
+      fields[#fields + 1] = field
+      if i > #line then return start, fields end
+      i = i + 1
+    end
   end
 end
 
