@@ -845,6 +845,18 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    -- A lone byte 9B is a CSI to a terminal that reads 8-bit controls; it
+    -- reached stderr raw (cli review).
+    it("is 2 for a usage error, whose message shows ill-formed UTF-8 of the command line's as U+FFFD", function()
+      for _, argv in ipairs({ { "query", "ab\155c:d" }, { "\1552J" }, { "query", "--x\155[2J" } }) do
+        local r = run(argv)
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.is_nil(r.err:find("[\128-\159]"), r.err)
+        assert.truthy(r.err:find("\239\191\189", 1, true), r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
     it("is 2 for a usage error, whose message shows a line feed of the command line's as ?, forging no line",
       function()
         local r = run({ "query", "--x\ncodearts-batchresult: all 3 pipelines started" })

@@ -8,7 +8,11 @@
 -- no string made per record: for 10,000 results the tool's own work must
 -- stay small beside the call's.
 local cjson = require "cjson"
-local printable = require("codearts.batchresult.text").printable
+local printable, well_formed
+do
+  local text = require "codearts.batchresult.text"
+  printable, well_formed = text.printable, text.well_formed
+end
 
 local M = {}
 
@@ -52,42 +56,6 @@ end
 ------------------------------------------------------------------------
 
 local encode = cjson.encode
-
---- A run of bytes >= 0x80 (UTF-8 sequences are made of nothing else) as
--- well-formed UTF-8: each byte of a sequence that is not (a server's stray
--- Latin-1, say) becomes U+FFFD.  nil when the run is well formed already.
-local function mended(run)
-  local out, i, n, bad = {}, 1, #run, false
-  while i <= n do
-    local b, len = run:byte(i), 0
-    if b >= 0xC2 and b <= 0xDF then len = 2
-    elseif b >= 0xE0 and b <= 0xEF then len = 3
-    elseif b >= 0xF0 and b <= 0xF4 then len = 4
-    end
-    for k = 1, len - 1 do
-      local c = run:byte(i + k)
-      if not c or c > 0xBF then len = 0 end
-    end
-    -- No overlong forms, surrogates, or code points past U+10FFFF.
-    local c = run:byte(i + 1) or 0
-    if len > 2 and ((b == 0xE0 and c < 0xA0) or (b == 0xED and c > 0x9F) or (b == 0xF0 and c < 0x90)
-        or (b == 0xF4 and c > 0x8F)) then
-      len = 0
-    end
-    if len == 0 then
-      out[#out + 1], i, bad = "\239\191\189", i + 1, true
-    else
-      out[#out + 1], i = run:sub(i, i + len - 1), i + len
-    end
-  end
-  return bad and concat(out) or nil
-end
-
---- s as well-formed UTF-8, which JSON must be (RFC 8259 8.1).
-local function well_formed(s)
-  if not s:find("[\128-\255]") then return s end
-  return (s:gsub("[\128-\255]+", mended))
-end
 
 --- A C1 control (U+0080 to U+009F, as UTF-8) as JSON's \u escape.
 local function c1_escape(c)
@@ -240,7 +208,7 @@ end
 -- clear it), line breaks kept; ill-formed UTF-8 as U+FFFD.
 local function csv_field_shown(v)
   if type(v) ~= "string" then return csv_field(v) end
-  return csv_field(printable(well_formed(v), true))
+  return csv_field(printable(v, true))
 end
 
 --- RFC 4180 rows; on_terminal: fields made printable (csv_field_shown),
