@@ -638,6 +638,85 @@ describe("client:redact, of a result that echoes its request", function()
     end
     client:close()
   end)
+
+  -- An echo may escape a signature, in part or wholly, as JSON or a URL
+  -- writes text: each form signs the request as well (review).
+  local function percent(s) return (s:gsub(".", function(c) return ("%%%02X"):format(c:byte()) end)) end
+  local function escaped_forms(sig)
+    local at = 11 -- one byte, inside the signature
+    local function one(escape) return sig:sub(1, at - 1) .. escape(sig:sub(at, at)) .. sig:sub(at + 1) end
+    return {
+      ["one byte as \\u00XX"] = one(json_u),
+      ["one byte as %XX"] = one(percent),
+      ["wholly \\u-escaped"] = json_u(sig),
+      ["in upper case, percent-encoded"] = percent(sig:upper()),
+    }
+  end
+
+  --- Fails unless client:redact hides sig in each escaped form.
+  local function assert_escapes_hidden(client, sig)
+    for form, text in pairs(escaped_forms(sig)) do
+      local shown = client:redact("<" .. text .. ">")
+      assert.are.equal("<[REDACTED]>", shown, form)
+      assert_hidden(shown, { sig, sig:upper() }, form)
+    end
+  end
+
+  --- The signature of a query of the client's pair i, as the stand-in
+  -- received it.
+  local function signed_query(client, i)
+    local results = assert(client:query({ seed_pairs()[i] }))
+    return assert(results[1].request_authorization:match("Signature=(%x+)$"))
+  end
+
+  it("hides the signature of a request the client sent, written with escapes", function()
+    server:config { echo_authorization = true }
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
+                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local sig = signed_query(client, 1)
+    assert_escapes_hidden(client, sig)
+    -- (a piece of one, escaped or beside an escape, signs nothing: left)
+    for _, text in ipairs({ "<%20" .. sig:sub(1, 40) .. ">", "<" .. percent(sig:sub(1, 40)) .. ">" }) do
+      assert.are.equal(text, client:redact(text))
+    end
+    server:config { echo_authorization = false }
+    client:close()
+  end)
+
+  -- "%39" ends in the digit it escapes: before a signature's other
+  -- bytes, the raw digits hold the whole signature, yet the escape is part
+  -- of what is hidden (one that begins with a digit: most do).
+  it("hides a signature whose first digit is escaped as %3X, the escape whole", function()
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
+                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local sig
+    for i = 1, 40 do
+      local req = assert(client:prepare({ { pipeline_id = ("%032x"):format(i), pipeline_run_id = ("2"):rep(32) } }))
+      sig = req.headers.Authorization:match("Signature=(%x+)$")
+      if sig:find("^%d") then break end
+    end
+    assert.truthy(sig:find("^%d"), sig)
+    assert.are.equal("<[REDACTED]>", client:redact("<%3" .. sig .. ">"))
+    assert.are.equal("<[REDACTED]>", client:redact("<\\u003" .. sig .. ">"))
+    client:close()
+  end)
+
+  -- What is kept of the signatures to find them escaped is made once,
+  -- then again once another signature is kept: the newer is hidden too,
+  -- and the older still.
+  it("hides an older request's signature written with escapes, and a newer one's", function()
+    server:config { echo_authorization = true }
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
+                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local older = signed_query(client, 1)
+    assert_escapes_hidden(client, older)
+    local newer = signed_query(client, 2)
+    assert.are_not.equal(older, newer)
+    assert_escapes_hidden(client, newer)
+    assert_escapes_hidden(client, older)
+    server:config { echo_authorization = false }
+    client:close()
+  end)
 end)
 
 describe("after new(), the SK", function()

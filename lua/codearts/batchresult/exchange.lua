@@ -111,6 +111,13 @@ local function without(text, needle)
   return table.concat(out)
 end
 
+--- Whether text holds an escape that can write a hex digit (percent or
+-- \u; JSON's others, a form's "+" and a control character write none):
+-- only then can a signature stand in it other than raw.
+local function has_escape(text)
+  return text:find("%", 1, true) ~= nil or text:find("\\u") ~= nil
+end
+
 --- A keyring that hides, besides the client's secrets, the signature of
 -- the request a server's text answers (authorization: its Authorization
 -- header; nil for a token client, whose token keyring hides).  A server
@@ -136,7 +143,7 @@ function Signed:redact(text, limit)
   end
   if sig and sig ~= "" then
     text = without(text, sig)
-    if text:find("%", 1, true) or text:find("\\u") then
+    if has_escape(text) then
       local escaped = self.escaped
       if not escaped then
         local why
@@ -164,17 +171,20 @@ end
 -- and LuaJIT, while the ring grows): so a slot is filled before the count
 -- takes it in, and a redaction meanwhile finds no hole.  (A keep made by
 -- such a finalizer may then be written over: one signature, in a race.)
+-- What is made of the kept ones (their set, and the set of their tails)
+-- is dropped at each keep, its fields there from the start: setting them
+-- allocates nothing, so no finalizer runs between the count and them.
 local KEPT, SIGNATURE_BYTES = 1024, 64
 function M.keep_authorization(priv, authorization)
   local kept = priv.authorizations
   if not kept then
-    kept = { n = 0, signatures = false }
+    kept = { n = 0, signatures = false, tails = false }
     priv.authorizations = kept
   end
   local sig = authorization:sub(-SIGNATURE_BYTES)
   local n = kept.n + 1
   kept[(n - 1) % KEPT + 1] = sig
-  kept.n, kept.signatures = n, false
+  kept.n, kept.signatures, kept.tails = n, false, false
 end
 
 --- The set of the kept signatures, in lower case (kept while no other
@@ -208,12 +218,72 @@ local function without_signatures_in(run, set)
   return table.concat(out)
 end
 
+-- A signature written with escapes is read, from its first digit on, as
+-- decoded() reads the text, but for at most its first 4 digits: the
+-- first escape's own digits may be taken as they stand ("%31" is also
+-- "31"), while no later escape's can (a digit is reached only from the
+-- byte before it, a "%" or a "u", which no hex digit ends).  So its last
+-- TAIL digits always stand in decoded(text).
+local TAIL = SIGNATURE_BYTES - 4
+
+local function ascii_of(code)
+  local c = tonumber(code, 16)
+  if c < 128 then return string.char(c) end
+end
+
+--- text with each escape that writes an ASCII character (%XX, \uXXXX,
+-- in either case) read as that character, in lower case.  (Percent first,
+-- then \u: a "\u" that %5C writes is read too, which finds no fewer.)
+local function decoded(text)
+  return (text:gsub("%%(%x%x)", ascii_of):gsub("\\u(%x%x%x%x)", ascii_of):lower())
+end
+
+--- The kept signatures by their last TAIL digits (kept while no other
+-- was kept meanwhile, as signatures()).
+local function tails(kept)
+  local by_tail, n = {}, kept.n
+  for sig in pairs(kept.signatures or signatures(kept)) do by_tail[sig:sub(-TAIL)] = sig end
+  if kept.n == n then kept.tails = by_tail end
+  return by_tail
+end
+
+--- text with every kept signature that it holds written with escapes
+-- (percent or \u, wholly or in part, as an echo of a request may write
+-- them) [REDACTED], found by its tail in decoded(text) and taken out by a
+-- redactor of those signatures alone, which reads every mix of forms, as
+-- Signed:redact's does (closed at once: its tables are C memory the
+-- collector does not count); or "(not shown: why)".
+local function without_escaped_signatures(kept, text)
+  local by_tail, found, seen = kept.tails or tails(kept), {}, {}
+  for run in decoded(text):gmatch("%x+") do
+    for i = 1, #run - TAIL + 1 do
+      local sig = by_tail[run:sub(i, i + TAIL - 1)]
+      if sig and not seen[sig] then
+        seen[sig] = true
+        found[#found + 1] = sig
+        found[#found + 1] = sig:upper()
+      end
+    end
+  end
+  if #found == 0 then return text end
+  local escaped, why = core.keyring(nil, unpack(found))
+  if not escaped then return "(not shown: " .. why .. ")" end
+  local said = escaped:redact(text)
+  escaped:close()
+  return said
+end
+
 --- text without the signatures of the requests keep_authorization kept,
 -- whole (64 hex digits, in either case: a piece of one sends nothing) as
--- they stand in a result, which is decoded.
+-- they stand in a result, which is decoded; and, in text with an escape
+-- (percent or \u, wholly or in part, as an echo of a request may write
+-- them), as Signed:redact reads a server's text.  The escapes go first:
+-- an escape's last digit may begin a raw run, which taken out alone
+-- would leave the escape's first part shown.
 function M.without_signatures(priv, text)
   local kept = priv.authorizations
   if not kept or #text < SIGNATURE_BYTES then return text end
+  if has_escape(text) then text = without_escaped_signatures(kept, text) end
   local set = kept.signatures or signatures(kept)
   return (text:gsub("%x+", function(run)
     if #run >= SIGNATURE_BYTES then return without_signatures_in(run, set) end
