@@ -25,7 +25,7 @@ describe("in Neovim", function()
 
   -- Runs script in a headless nvim against the stand-in; what it wrote
   -- (key=value lines) as a table.
-  local function nvim(script, extra_env)
+  local function nvim(script, extra_env, err_file)
     local ids = {}
     for i, s in ipairs(model.seed) do ids[i] = s.pipeline_id .. ":" .. s.pipeline_run_id end
     local c = model.credentials.permanent
@@ -36,7 +36,7 @@ describe("in Neovim", function()
       "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","), extra_env or "",
       -- (a bound, so that a Neovim that never quits fails the spec, not the run)
       "timeout -k 5 60 nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
-      "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null 2>&1",
+      "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null", err_file and ("2>" .. sh_quote(err_file)) or "2>&1",
     }, " ")
     os.remove(out)
     os.execute(cmd)
@@ -45,6 +45,27 @@ describe("in Neovim", function()
     for k, v in text:gmatch("([%w_]+)=([^\n]*)") do got[k] = v end
     return got
   end
+
+  -- It wrote on stderr, over the editor's screen (nvim review).
+  it("warns of tls_verify = false through vim.notify, not on stderr, also from a libuv callback", function()
+    local err_file = os.tmpname()
+    local got = nvim("spec/nvim/tls_warning.lua", nil, err_file)
+    local stderr = files.read(err_file)
+    os.remove(err_file)
+    assert.is_nil(got.error)
+    -- (the one made inside the callback is said at the next turn: one said by then)
+    assert.are.same({ "true", "true", "1", "true" }, { got.direct, got.from_callback, got.notified_in_callback,
+                                                        got.raising })
+    assert.are.equal("2", got.notified)
+    for i = 1, 2 do
+      assert.truthy(got["message_" .. i]:find("^codearts%.batchresult: TLS verification is OFF for http://"),
+        got["message_" .. i])
+      assert.are.same({ "true", "false" }, { got["warn_" .. i], got["fast_" .. i] })
+    end
+    -- (the raising notify's warning goes to stderr instead, once)
+    local _, warnings = stderr:gsub("TLS verification is OFF", "")
+    assert.are.equal(1, warnings, stderr)
+  end)
 
   it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it (or a dry run's caller)"
     .. " closes the client;"

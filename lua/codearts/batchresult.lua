@@ -58,6 +58,24 @@ end
 local Client = {}
 Client.__index = Client
 
+--- A warning for whoever runs the program: on stderr, or in Neovim, whose
+-- screen stderr would write over, through vim.notify (at the editor's
+-- next turn when this runs inside a libuv callback, where vim.notify may
+-- not be called).
+local function warn(message)
+  local vim = rawget(_G, "vim")
+  if type(vim) == "table" and vim.notify and vim.log and vim.schedule then
+    local function notify() vim.notify("codearts.batchresult: " .. message, vim.log.levels.WARN) end
+    if vim.in_fast_event and vim.in_fast_event() then
+      vim.schedule(notify)
+      return
+    end
+    -- (a vim.notify of a plugin's that raises must not fail new())
+    if pcall(notify) then return end
+  end
+  io.stderr:write("codearts.batchresult: WARNING: ", message, "\n")
+end
+
 --- Creates a client.  See README.md for the options; returns nil, err
 -- (code INVALID_ARGUMENT) when one is wrong.
 function M.new(opts)
@@ -78,8 +96,8 @@ function M.new(opts)
                   token = secrets.token }
   if not cfg.tls_verify then
     -- An escape hatch, and it must be loud: say so once, where it is made.
-    io.stderr:write("codearts.batchresult: WARNING: TLS verification is OFF for ", cfg.endpoint,
-      " (tls_verify = false): anyone on the path can read and change these requests\n")
+    warn("TLS verification is OFF for " .. cfg.endpoint
+      .. " (tls_verify = false): anyone on the path can read and change these requests")
   end
   local self = setmetatable({
     endpoint = cfg.endpoint,
