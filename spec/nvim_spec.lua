@@ -36,7 +36,8 @@ describe("in Neovim", function()
       "NVIM_TEST_SK=" .. sh_quote(c.sk), "NVIM_TEST_PAIRS=" .. table.concat(ids, ","), extra_env or "",
       -- (a bound, so that a Neovim that never quits fails the spec, not the run)
       "timeout -k 5 60 nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. plugin),
-      "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null", err_file and ("2>" .. sh_quote(err_file)) or "2>&1",
+      "-c", sh_quote("luafile " .. script), "</dev/null >/dev/null",
+      err_file and ("2>" .. sh_quote(err_file)) or "2>&1",
     }, " ")
     os.remove(out)
     os.execute(cmd)
