@@ -701,6 +701,18 @@ describe("client:redact, of a result that echoes its request", function()
     client:close()
   end)
 
+  -- The same in a server's text, which a keyring of the answered request's
+  -- signature reads: the raw pass went first there, and left "<%3[REDACTED]>".
+  it("hides, in a server's text, a signature after %3X or \\u003X, the escape whole", function()
+    local exchange = require "codearts.batchresult.exchange"
+    local sig = "9" .. ("ab"):rep(31) .. "c"
+    local keyring = exchange.with_signature(assert(require("codearts.batchresult.core").keyring(nil)),
+      "SDK-HMAC-SHA256 Access=AK, SignedHeaders=content-type;host, Signature=" .. sig)
+    for _, text in ipairs({ "<%3" .. sig .. ">", "<\\u003" .. sig .. ">", "<" .. sig .. ">" }) do
+      assert.are.equal("<[REDACTED]>", (keyring:redact(text)), text)
+    end
+  end)
+
   -- What is kept of the signatures to find them escaped is made once,
   -- then again once another signature is kept: the newer is hidden too,
   -- and the older still.

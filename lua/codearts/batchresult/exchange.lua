@@ -142,7 +142,8 @@ function Signed:redact(text, limit)
     self.sig = sig
   end
   if sig and sig ~= "" then
-    text = without(text, sig)
+    -- (escapes first, as without_signatures takes them: "%3" before a
+    -- signature whose first digit is 3 goes with it)
     if has_escape(text) then
       local escaped = self.escaped
       if not escaped then
@@ -153,6 +154,7 @@ function Signed:redact(text, limit)
       end
       text = escaped:redact(text)
     end
+    text = without(text, sig)
   end
   return self.keyring:redact(text, limit)
 end
