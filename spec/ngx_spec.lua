@@ -9,6 +9,7 @@
 local br = require "codearts.batchresult"
 local standin = require "spec.support.standin"
 local nginx = require "spec.support.nginx"
+local shell = require "spec.support.shell"
 local model = require "spec.standin.model"
 local cjson = require "cjson"
 
@@ -16,6 +17,11 @@ local creds = model.credentials.permanent
 local PROJECT = model.seed_project
 
 local APP = 'local app = require "spec.nginx.app"; '
+
+--- s as a URL's query value.
+local function escaped(s)
+  return (s:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
 
 --- s in base64, as coreutils' base64 gives it (s holds no single quote).
 local function base64(s)
@@ -38,6 +44,9 @@ local LOCATIONS = {
   "location = /ending { content_by_lua_block { " .. APP .. "app.ending_handler() } }",
   "location = /raw_steps { content_by_lua_block { " .. APP .. "app.raw_steps_handler() } }",
   "location = /attempt { content_by_lua_block { " .. APP .. "app.attempt_handler() } }",
+  "location = /one { content_by_lua_block { " .. APP .. "app.one_handler() } }",
+  -- over this nginx's HTTPS: the server name (SNI) the client sent, in brackets
+  'location = /sni { return 200 "[$ssl_server_name]"; }',
   -- a query of two batches at once (one client timeout of 1 s) whose
   -- on_progress blocks the worker 1.5 s at the first answer:
   -- { code, seconds }
@@ -208,6 +217,8 @@ describe("inside nginx (ngx_lua cosockets)", function()
     n = nginx.start {
       locations = LOCATIONS,
       http = http,
+      -- nginx's own HTTPS, with the stand-in's certificate (127.0.0.1 and localhost)
+      tls = ca,
       env = {
         STANDIN_URL = s.url,
         DEAD_URL = dead_url,
@@ -216,6 +227,7 @@ describe("inside nginx (ngx_lua cosockets)", function()
         UNTRUSTED_URL = "https://localhost:" .. untrusted_server.port,
         CA_FILE = ca.ca,
         V6_URL = "http://[::1]:" .. v6_server.port,
+        LOCALHOST_V6_URL = "http://localhost:" .. v6_server.port,
       },
     }
   end, function()
@@ -315,6 +327,21 @@ describe("inside nginx (ngx_lua cosockets)", function()
 
   it("reaches an IPv6 endpoint", function()
     assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=v6")))
+  end)
+
+  -- libcurl tries both of localhost's addresses; a server listening on
+  -- ::1 alone (Node's often do) refuses 127.0.0.1
+  it("reaches localhost on ::1 when 127.0.0.1 refuses, as libcurl does, a run too", function()
+    assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=localhost_v6")))
+    local url = escaped("http://localhost:" .. v6_server.port .. "/_standin/config")
+    for _, http in ipairs({ "builtin", "resty" }) do
+      for _, idempotent in ipairs({ "1", "0" }) do
+        local out = call(("/one?http=%s&idempotent=%s&url=%s"):format(http, idempotent, url))
+        assert.are.equal(200, out.status, cjson.encode(out))
+      end
+    end
+    local _, want = curl_client({ endpoint = "http://localhost:" .. v6_server.port }):query(seed_pairs())
+    assert.is_nil(want)
   end)
 
   it("works in the rewrite and access phases", function()
@@ -789,10 +816,33 @@ describe("inside nginx (ngx_lua cosockets)", function()
       local out = call("/query?client=tls_ip")
       assert.is_false(out.ok)
       assert.are.equal("TLS", out.err.code, out.err.text)
-      -- in words, or (when ngx_lua reports the handshake as done) in nginx's log
-      assert.truthy(out.err.message:find("host mismatch", 1, true)
-        or n:error_log():find('certificate does not match host "127.0.0.1"', 1, true), out.err.message)
+      assert.is_false(out.err.retryable)
+      assert.truthy(out.err.message:find("cannot check a certificate against an IP address", 1, true),
+        out.err.message)
     end)
+
+    -- RFC 6066 3 allows no IP address as the server name; libcurl sends none
+    for _, http in ipairs({ "builtin", "resty" }) do
+      it(http .. ": sends an IP address endpoint no server name (SNI), a named one its name", function()
+        local function sni(url, verify)
+          return call(("/one?http=%s&verify=%s&url=%s"):format(http, verify, escaped(url .. "/sni")))
+        end
+        local port = n.tls_port
+        assert.are.same({ status = 200, body = "[]" }, sni("https://127.0.0.1:" .. port, "0"))
+        assert.are.same({ status = 200, body = "[]" }, sni("https://[::1]:" .. port, "0"))
+        assert.are.same({ status = 200, body = "[localhost]" }, sni("https://localhost:" .. port, "1"))
+        -- verified, an address still fails closed
+        for _, url in ipairs({ "https://127.0.0.1:" .. port, "https://[::1]:" .. port }) do
+          local out = sni(url, "1")
+          assert.are.equal("TLS", out.kind, cjson.encode(out))
+          assert.truthy(out.message:find("cannot check a certificate against an IP address", 1, true), out.message)
+        end
+        -- its chain checked first: an untrusted one fails as such
+        local out = sni(untrusted_server.url, "1")
+        assert.are.equal("TLS", out.kind, cjson.encode(out))
+        assert.truthy(out.message:find("unable to verify the first certificate", 1, true), out.message)
+      end)
+    end
 
     it("refuses a server whose CA nginx does not trust: TLS", function()
       local out = call("/query?client=untrusted")
@@ -966,6 +1016,86 @@ describe("inside nginx (ngx_lua cosockets)", function()
   end)
 end)
 
+describe("inside nginx, the phases at its edges", function()
+  -- A call in nginx's master (init_by_lua), in a TLS session lookup
+  -- (ssl_session_fetch_by_lua: ngx_lua documents it as yieldable, but this
+  -- nginx's OpenSSL cannot wait there, and a yield kills the handler past
+  -- any pcall) and in an exiting worker (exit_worker_by_lua): each returns
+  -- UNSUPPORTED_CONTEXT, advice that works there, and sends nothing.
+  local server, n, ca
+
+  -- Polls the box for key until something is there.
+  local function boxed(key)
+    for _ = 1, 100 do
+      local status, body = n:get("/box?key=" .. key)
+      if status == 200 then return cjson.decode(body) end
+      os.execute(standin.clean_env .. "sleep 0.05")
+    end
+    error("nothing in the box under " .. key .. "\n" .. n:error_log())
+  end
+
+  local function refused(out, phase)
+    assert.are.equal(phase, out.phase)
+    assert.is_false(out.ok)
+    assert.are.equal("UNSUPPORTED_CONTEXT", out.err.code, cjson.encode(out))
+    assert.truthy(out.err.message:find("nginx's " .. phase .. " phase", 1, true), out.err.message)
+    assert.are.equal(6, out.err.unanswered)
+  end
+
+  standin.for_block(function(s)
+    server = s
+    ca = standin.make_ca()
+    n = nginx.start {
+      locations = { "location = /box { content_by_lua_block { " .. APP .. "app.box_handler() } }" },
+      -- TLS 1.2 and no tickets: a client resumes a session by its id,
+      -- which nginx looks up through ssl_session_fetch_by_lua
+      http = { "lua_shared_dict box 1m;", "ssl_protocols TLSv1.2;", "ssl_session_tickets off;",
+        "init_by_lua_block { " .. APP .. "app.query_into_box('init') }",
+        "ssl_session_fetch_by_lua_block { " .. APP .. "app.query_into_box('ssl_session_fetch') }",
+        "exit_worker_by_lua_block { " .. APP .. "app.query_into_log('exit_worker') }" },
+      tls = ca,
+      env = { STANDIN_URL = s.url },
+    }
+  end, function()
+    if n then n:stop() end
+    if ca then standin.remove_ca(ca) end
+  end)
+
+  it("init_by_lua: nil, err pointing to a timer started in init_worker_by_lua", function()
+    local out = boxed("init")
+    refused(out, "init")
+    assert.truthy(out.err.message:find("from init_worker_by_lua instead, in a timer", 1, true), out.err.message)
+  end)
+
+  it("ssl_session_fetch_by_lua: nil, err pointing to ngx.timer.at; the handler and the handshake go on", function()
+    -- a session, then a handshake that offers it back
+    local sess = n.prefix .. "/session.pem"
+    local connect = ("openssl s_client -tls1_2 -connect 127.0.0.1:%d "):format(n.tls_port)
+    local out, ok = shell.run(connect .. "-sess_out " .. sess .. " </dev/null")
+    assert(ok, out)
+    out, ok = shell.run(connect .. "-sess_in " .. sess .. " </dev/null")
+    assert(ok, out)
+    assert.truthy(out:find("Verify return code", 1, true), out)
+    out = boxed("ssl_session_fetch")
+    refused(out, "ssl_session_fetch")
+    assert.truthy(out.err.message:find("ngx.timer.at(0", 1, true), out.err.message)
+    assert.is_nil(n:error_log():find("cannot yield", 1, true), n:error_log())
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  -- (last: it stops nginx)
+  it("exit_worker_by_lua: nil, err saying that no call can be made there", function()
+    n:stop()
+    local box = n:error_log():match("box%[exit_worker%]=(%b{})")
+    assert(box, n:error_log())
+    local out = cjson.decode(box)
+    refused(out, "exit_worker")
+    assert.truthy(out.err.message:find("no call can be made there", 1, true), out.err.message)
+    assert.is_nil(out.err.message:find("ngx.timer.at", 1, true), out.err.message)
+    assert.are.equal(0, server:stats().requests)
+  end)
+end)
+
 describe("inside nginx, with the system's clock stepped during an attempt", function()
   -- nginx and its worker run with the wall clock moved by the seconds in
   -- a file (spec/support/clockshift.c, preloaded), as NTP or `date -s`
@@ -1060,16 +1190,16 @@ describe("the ngx transport outside nginx", function()
     local parse = ngx_transport._parse_url
     assert.are.same({ scheme = "https", host = "example.com", name = "example.com", port = 443, path = "/v5/x" },
       parse("https://example.com/v5/x"))
-    assert.are.same({ scheme = "http", host = "127.0.0.1", name = "127.0.0.1", port = 8080, path = "/" },
+    -- an IP address is no name, to send as SNI or check a certificate against
+    assert.are.same({ scheme = "http", host = "127.0.0.1", port = 8080, path = "/" },
       parse("http://127.0.0.1:8080"))
-    -- IPv6 literals keep their brackets (ngx_lua wants them); TLS checks
-    -- the bare address
-    assert.are.same({ scheme = "https", host = "[::1]", name = "::1", port = 8443, path = "/a?b=c" },
+    -- IPv6 literals keep their brackets (ngx_lua wants them)
+    assert.are.same({ scheme = "https", host = "[::1]", port = 8443, path = "/a?b=c" },
       parse("https://[::1]:8443/a?b=c"))
     -- localhost is the loopback address whatever nginx's resolver says,
-    -- and TLS still checks the name localhost
-    assert.are.same({ scheme = "https", host = "127.0.0.1", name = "localhost", port = 443, path = "/" },
-      parse("HTTPS://LocalHost/"))
+    -- ::1 when 127.0.0.1 refuses, and TLS still checks the name localhost
+    assert.are.same({ scheme = "https", host = "127.0.0.1", name = "localhost", port = 443, path = "/",
+                      fallback = "[::1]" }, parse("HTTPS://LocalHost/"))
     assert.is_nil(parse("ftp://example.com/"))
     assert.is_nil(parse("https://example.com:0/"))
     assert.is_nil(parse("https://example.com:99999/"))

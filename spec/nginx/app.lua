@@ -6,7 +6,7 @@
 -- (where nothing listens), TLS_URL (the stand-in over HTTPS, its CA given to
 -- nginx as lua_ssl_trusted_certificate), TLS_IP_URL (the same by IP address),
 -- UNTRUSTED_URL (HTTPS with a CA nginx does not trust), CA_FILE (a CA file),
--- V6_URL (a stand-in on [::1]).
+-- V6_URL (a stand-in on [::1]), LOCALHOST_V6_URL (the same as localhost).
 local br = require "codearts.batchresult"
 local ngx_transport = require "codearts.batchresult.transport.ngx"
 local model = require "spec.standin.model"
@@ -31,6 +31,7 @@ local PROFILES = {
   small = { max_response_bytes = 4096, max_retries = 0 },
   short = { timeout = 0.3, max_retries = 0 },
   v6 = { endpoint_env = "V6_URL" },
+  localhost_v6 = { endpoint_env = "LOCALHOST_V6_URL" },
   tls = { endpoint_env = "TLS_URL" },
   tls_ip = { endpoint_env = "TLS_IP_URL" },
   untrusted = { endpoint_env = "UNTRUSTED_URL", max_retries = 0 },
@@ -131,6 +132,13 @@ function M.query_into_box(key, args)
   out.phase = ngx.get_phase()
   out.available = { ngx_transport.available() }
   ngx.shared.box:set(key, cjson.encode(out))
+end
+
+--- query_into_box, and then the box's entry in nginx's error log (at
+-- warn), for a phase after which no request reads the box: exit_worker.
+function M.query_into_log(key)
+  M.query_into_box(key)
+  ngx.log(ngx.WARN, "box[", key, "]=", ngx.shared.box:get(key))
 end
 
 --- A timer that runs the query and stores its outcome under key.
@@ -482,6 +490,23 @@ function M.fault_handler()
   out.resty_connects = fake and fake.log.connects
   ngx.header.content_type = "application/json"
   ngx.say(cjson.encode(out))
+end
+
+--- content_by_lua: GET /one?url=U&http=builtin|resty&verify=0|1
+-- &idempotent=0|1 -> one GET of U through the transport (with the test
+-- double standing in for resty.http), driven by hand: { status, body,
+-- kind, message }.
+function M.one_handler()
+  local args = ngx.req.get_uri_args()
+  package.loaded["resty.http"] = require "spec.nginx.fake_resty_http"
+  local t = assert(ngx_transport.new({ timeout = 5, connect_timeout = 2, tls_verify = args.verify ~= "0",
+                                       max_response_bytes = 1048576 }, { http = args.http }))
+  package.loaded["resty.http"] = nil
+  assert(t:start({ method = "GET", url = args.url, headers = { Host = args.url:match("^%a+://([^/]+)") } },
+    { timeout_ms = 5000, idempotent = args.idempotent ~= "0" }))
+  local _, res, kind, msg = t:wait()
+  t:close()
+  ngx.say(cjson.encode({ status = res and res.status, body = res and res.body, kind = kind, message = msg }))
 end
 
 --- content_by_lua: GET /available -> the phase and available() in it.

@@ -8,7 +8,8 @@
 --   }
 --   nginx.start { config = function(prefix, port) return text end, env = {…} }
 --                                              -- a whole config file of one's own
---   n.url, n.port, n.prefix
+--   nginx.start { tls = { cert = f, key = f }, … } -- also HTTPS on 127.0.0.1 and [::1]
+--   n.url, n.port, n.prefix, n.tls_port (with tls)
 --   local status, body = n:get("/q")
 --   local answers, seconds = n:get_many({ "/q", "/q", "/q" })  -- at once
 --   n:error_log()  n:stop()
@@ -106,6 +107,7 @@ http {
 %s
   server {
     listen 127.0.0.1:%d;
+%s
     location = /_nginx_ready { return 200 '%s'; }
 %s
   }
@@ -121,7 +123,15 @@ local function as_list(v)
   return v
 end
 
-local function config_text(opts, prefix, root, port, token)
+-- The main server's HTTPS, on a port of its own, when opts.tls asks for
+-- it: by address and by IPv6 literal, so that a client may name either.
+local TLS = [[
+    listen 127.0.0.1:%d ssl;
+    listen [::1]:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;]]
+
+local function config_text(opts, prefix, root, port, token, tls_port)
   local loads = {}
   for _, m in ipairs(M.MODULES) do loads[#loads + 1] = "load_module " .. m .. ";" end
   local envs = {}
@@ -130,7 +140,8 @@ local function config_text(opts, prefix, root, port, token)
   local user = M.as_root() and "user root;" or ""
   return CONF:format(table.concat(loads, "\n"), user, prefix, prefix, table.concat(envs, "\n"),
     prefix, prefix, prefix, prefix, prefix, root, root, root, root,
-    table.concat(as_list(opts.http), "\n"), port, token,
+    table.concat(as_list(opts.http), "\n"), port,
+    opts.tls and TLS:format(tls_port, tls_port, opts.tls.cert, opts.tls.key) or "", token,
     table.concat(as_list(opts.locations), "\n"))
 end
 
@@ -150,11 +161,13 @@ end
 --- Starts nginx.  opts: locations (a string or list of `location … { … }`
 -- blocks), http (a string or list of http-level directives), env (name ->
 -- value, for os.getenv inside nginx), timeout (seconds to wait for the
--- worker, default 10).  Or, instead of locations and http, config: a
--- function(prefix, port) that returns a whole config, which must listen on
--- 127.0.0.1:port, keep its pid file (nginx.pid) and error log (error.log)
--- in prefix, and answer GET / with any status once ready.  Raises an error with
--- nginx's own words when it cannot start.
+-- worker, default 10), tls ({ cert =, key = } PEM files: the main server
+-- also serves HTTPS with them on 127.0.0.1 and [::1], at n.tls_port).  Or,
+-- instead of locations, http and tls, config: a function(prefix, port) that
+-- returns a whole config, which must listen on 127.0.0.1:port, keep its
+-- pid file (nginx.pid) and error log (error.log) in prefix, and answer GET
+-- / with any status once ready.  Raises an error with nginx's own words
+-- when it cannot start.
 function M.start(opts)
   opts = opts or {}
   -- nginx must find lua/, spec/ and build/jit/ whatever its working directory.
@@ -177,11 +190,13 @@ function M.start(opts)
   end
   -- A busy port is found by trying it: nginx binds before it becomes a
   -- daemon, so its exit status says whether the port was free.
-  local port, err
+  local port, tls_port, err
   for _ = 1, 20 do
-    port = random_port()
+    port, tls_port = random_port(), random_port()
+    -- (one port twice is no busy port, and nginx would refuse it otherwise)
+    if tls_port == port then tls_port = port + 1 end
     files.write(prefix .. "/nginx.conf", opts.config and opts.config(prefix, port)
-      or config_text(opts, prefix, root, port, token))
+      or config_text(opts, prefix, root, port, token, tls_port))
     out, ok = run(table.concat(env, " ") .. " " .. shell_quote(binary) .. " -p " .. shell_quote(prefix)
       .. " -c " .. shell_quote(prefix .. "/nginx.conf") .. " </dev/null")
     if ok then break end
@@ -194,7 +209,7 @@ function M.start(opts)
   end
 
   local self = setmetatable({ prefix = prefix, port = port, url = "http://127.0.0.1:" .. port,
-                              token = token }, Nginx)
+                              tls_port = opts.tls and tls_port, token = token }, Nginx)
   -- The daemon writes its pid file just after the starting process exits.
   local waited, timeout = 0, opts.timeout or 10
   while waited < timeout do

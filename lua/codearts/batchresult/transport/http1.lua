@@ -582,22 +582,53 @@ local function request_bytes(req, u)
   return parts
 end
 
+--- try(host) for u's host, and once more for u.fallback (localhost's
+-- ::1) when u has one and the host refused the connection: a server may
+-- listen on ::1 alone, where libcurl reaches it too.  A refusal sent
+-- nothing, so even a request that must go at most once may try again.
+-- try returns true, or nil, err.  Returns true, or nil, err and the
+-- addresses tried ("127.0.0.1:80, then [::1]:80").  The resty.http
+-- adapter connects through it too.
+function M.connect_to(u, try)
+  local ok, err = try(u.host)
+  local tried = ("%s:%d"):format(u.host, u.port)
+  if ok or not (u.fallback and err == "connection refused") then return ok, err, tried end
+  ok, err = try(u.fallback)
+  return ok, err, ("%s, then %s:%d"):format(tried, u.fallback, u.port)
+end
+
+--- Why an https handshake that verified the server's chain (tls_verify
+-- on) does not verify u's host, or nil when it did.  ngx_lua checks a
+-- certificate only against the name it sends as the server name, and
+-- only as a DNS name; an IP address endpoint sends none (RFC 6066 3), so
+-- its chain alone was checked, and it fails closed here, as README says
+-- it does.  The resty.http adapter checks it too.
+function M.unchecked_name(cfg, u)
+  if u.scheme ~= "https" or u.name or cfg.tls_verify == false then return nil end
+  return "TLS handshake with " .. u.host .. ": nginx cannot check a certificate against an IP address "
+    .. "(ngx_lua checks DNS names only): name the host in the endpoint, or set tls_verify = false"
+end
+
 --- Connects through link.pool (a pooled connection, or a fresh one) and,
 -- for https, shakes hands.  Returns sock, or nil, kind, message, not_sent
 -- (true: the request never left, since no connection was made).
 local function connect(cfg, u, link, deadline, connect_ms)
-  local sock = ngx.socket.tcp()
-  local left = M.left_ms(deadline) or 1
-  sock:settimeouts(math.min(connect_ms, left), left, left)
-  local ok, err = sock:connect(u.host, u.port, { pool = link.pool })
+  local sock
+  local ok, err, tried = M.connect_to(u, function(host)
+    -- (a cosocket whose connect failed is closed: a fresh one for each try)
+    sock = ngx.socket.tcp()
+    local left = M.left_ms(deadline) or 1
+    sock:settimeouts(math.min(connect_ms, left), left, left)
+    return sock:connect(host, u.port, { pool = link.pool })
+  end)
   if not ok then
-    return nil, kind_of(err), ("cannot connect to %s:%d: %s"):format(u.host, u.port, err), true
+    return nil, kind_of(err), ("cannot connect to %s: %s"):format(tried, err), true
   end
   if u.scheme == "https" and sock:getreusedtimes() == 0 then
     -- A pooled connection has shaken hands already.  The handshake is
     -- timed by the connect timeout, re-armed to what resolving the name
     -- and connecting left of the attempt.
-    left = M.left_ms(deadline)
+    local left = M.left_ms(deadline)
     if not left then
       sock:close()
       return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true
@@ -605,17 +636,23 @@ local function connect(cfg, u, link, deadline, connect_ms)
     sock:settimeouts(math.min(connect_ms, left), left, left)
     -- false: no session object is wanted back.
     ok, err = sock:sslhandshake(false, u.name, cfg.tls_verify ~= false)
+    local peer = u.name or u.host
     if not ok then
       sock:close()
       if err == "timeout" then return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true end
-      return nil, "TLS", "TLS handshake with " .. u.name .. " failed: " .. tostring(err), true
+      return nil, "TLS", "TLS handshake with " .. peer .. " failed: " .. tostring(err), true
     end
     -- ngx_lua 0.10.23 may report success for a handshake whose host name
     -- check failed (seen when the server resumes a session), having
     -- closed the connection and logged why; that is still a failure.
     if not sock:getreusedtimes() then
-      return nil, "TLS", "TLS handshake with " .. u.name .. " failed: nginx closed the "
+      return nil, "TLS", "TLS handshake with " .. peer .. " failed: nginx closed the "
         .. "connection (its error log says why, e.g. a certificate that does not match the host name)", true
+    end
+    local why = M.unchecked_name(cfg, u)
+    if why then
+      sock:close()
+      return nil, "TLS", why, true
     end
   end
   return sock

@@ -21,7 +21,8 @@
 --     directive, which reads no /etc/hosts; the endpoint's host needs one
 --     (`resolver 127.0.0.53;` or the like).  "localhost" is the exception:
 --     it always means the loopback address (RFC 6761), so it is connected
---     to as 127.0.0.1 while TLS still checks the name "localhost".
+--     to as 127.0.0.1, and as ::1 when that is refused (as libcurl tries
+--     both), while TLS still checks the name "localhost".
 --   * Proxies.  The built-in client speaks to the endpoint directly; the
 --     proxy option is refused unless lua-resty-http is there to use it,
 --     and then unless it is an http:// proxy, the only kind resty.http
@@ -37,10 +38,23 @@ local M = {}
 -- The phases (ngx.get_phase() names) in which ngx_lua 0.10.23 lets Lua
 -- yield, and so offers cosockets, ngx.thread and ngx.sleep.  Not
 -- ssl_client_hello: ngx_lua documents it as yieldable, but under Debian's
--- nginx a yield there aborts the handshake.
+-- nginx a yield there aborts the handshake.  Nor ssl_session_fetch, for
+-- the same reason: its OpenSSL has no asynchronous session lookup, and
+-- ngx_lua kills the handler at its first yield, past any pcall ("cannot
+-- yield in sess get cb"), so that the call would never return.
 local YIELDABLE = {
   server_rewrite = true, rewrite = true, access = true, content = true, timer = true,
-  ssl_cert = true, ssl_session_fetch = true,
+  ssl_cert = true,
+}
+
+-- What to do instead of a call in a phase without cosockets: run it in a
+-- timer, which every such phase may start but these two.
+local TIMER = "run the call in a timer instead, ngx.timer.at(0, function() … end)"
+local INSTEAD = {
+  -- (nginx's master, before any worker runs: a timer there fails, "no request")
+  init = "make it from init_worker_by_lua instead, in a timer started there, ngx.timer.at(0, function() … end)",
+  -- (the worker is exiting: ngx_lua disables timers there too)
+  exit_worker = "no call can be made there, as ngx_lua disables timers there too: make it before the worker exits",
 }
 
 --- Whether this code runs inside nginx's Lua VM (ngx_lua or the resty
@@ -71,8 +85,7 @@ function M.available()
   local phase = ngx.get_phase()
   if YIELDABLE[phase] then return true end
   return false, ("cannot send from nginx's %s phase: ngx_lua offers no cosockets there, and a "
-    .. "blocking call would stall the whole worker; run the call in a timer instead, "
-    .. "ngx.timer.at(0, function() … end)"):format(phase)
+    .. "blocking call would stall the whole process; %s"):format(phase, INSTEAD[phase] or TIMER)
 end
 
 --- true when the running code may yield, as a call waiting on cosockets
@@ -90,26 +103,27 @@ function M.yieldable()
 end
 
 --- url -> { scheme, host (as connected to), name (for SNI and the
--- certificate check), port, path }, or nil, message.
+-- certificate check; nil for an IP address), port, path, fallback (where
+-- to connect when host refuses: localhost's ::1; nil) }, or nil, message.
 local function parse_url(url)
   local scheme, host, port, path = config.split_url(url)
   if not scheme then return nil, "the URL " .. host end
   if scheme ~= "http" and scheme ~= "https" then return nil, "unsupported scheme " .. scheme end
   port = port or (scheme == "https" and 443 or 80)
-  -- name is what TLS checks the certificate against (and sends in SNI:
-  -- ngx_lua uses one value for both).  nginx checks it as a DNS name only,
-  -- so an IP address endpoint verifies only against a certificate that
-  -- carries the address as a name, and fails closed otherwise; it is
-  -- never left out, which would skip the check altogether.
-  local name = host
-  if host:sub(1, 1) == "[" then
-    -- An IPv6 literal: cosockets take it with its brackets.
-    name = host:sub(2, -2)
+  -- name is what TLS checks the certificate against, and sends as the
+  -- server name (SNI): ngx_lua uses one value for both.  An IP address
+  -- (an IPv6 literal, in the brackets cosockets take it with) is no name:
+  -- RFC 6066 3 forbids sending it, and libcurl sends none.  Without a
+  -- name ngx_lua checks only the chain, so such an endpoint fails closed
+  -- once verified (http1.unchecked_name).
+  local name, fallback = host, nil
+  if host:sub(1, 1) == "[" or host:find("^%d+%.%d+%.%d+%.%d+$") then
+    name = nil
   elseif host == "localhost" then
-    host = "127.0.0.1"
+    host, fallback = "127.0.0.1", "[::1]"
   end
   if path == "" then path = "/" end
-  return { scheme = scheme, host = host, name = name, port = port, path = path }
+  return { scheme = scheme, host = host, name = name, port = port, path = path, fallback = fallback }
 end
 
 -- Pools ----------------------------------------------------------------------
@@ -150,7 +164,7 @@ local function link_for(t, u, idempotent)
   -- serve another client's request, nor a tunnel opened with one proxy
   -- login another login's.
   return {
-    pool = ("codearts.batchresult:%s:%s:%d:%s:%s:%s"):format(u.scheme, u.host, u.port, u.name,
+    pool = ("codearts.batchresult:%s:%s:%d:%s:%s:%s"):format(u.scheme, u.host, u.port, u.name or "",
       t.cfg.tls_verify == false and "noverify" or "verify", t.proxy_pool or ""),
     keep = true, resend = true, keepalive_ms = KEEPALIVE_MS, pool_size = POOL_SIZE,
     proxy_opts = t.proxy_opts,

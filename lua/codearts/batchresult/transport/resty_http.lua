@@ -186,11 +186,14 @@ local function send_once(http, cfg, req, u, link, deadline)
   local sock, reader = bounded(httpc.sock, deadline, connect_ms, seen)
   httpc.sock = sock
   httpc:set_timeouts(math.min(ms, connect_ms), ms, ms)
-  local ok, err = httpc:connect {
-    scheme = u.scheme, host = u.host, port = u.port, pool = link.pool,
-    ssl_server_name = u.name, ssl_verify = cfg.tls_verify ~= false,
-    proxy_opts = link.proxy_opts,
-  }
+  -- (ssl_server_name nil, for an IP address: resty.http then sends none)
+  local ok, err = http1.connect_to(u, function(host)
+    return httpc:connect {
+      scheme = u.scheme, host = host, port = u.port, pool = link.pool,
+      ssl_server_name = u.name, ssl_verify = cfg.tls_verify ~= false,
+      proxy_opts = link.proxy_opts,
+    }
+  end)
   if not ok then
     -- resty.http reports a failed handshake through connect too, in words
     -- that may quote a host name ("ssl-gw…"): the socket says which wait
@@ -198,6 +201,11 @@ local function send_once(http, cfg, req, u, link, deadline)
     local e = tostring(err)
     if HANDSHAKES[seen.failed] then return nil, e:find("timeout", 1, true) and "TIMEOUT" or "TLS", e, true end
     return nil, kind_of(err), e, true
+  end
+  local unchecked = http1.unchecked_name(cfg, u)
+  if unchecked then
+    httpc:close()
+    return nil, "TLS", unchecked, true
   end
   if not left_ms(deadline) then
     -- (said here, while it is sure that no byte of the request left)
