@@ -168,6 +168,17 @@ local function expected(list)
   return { results = model.results_for(list), missing = {} }
 end
 
+--- What nginx n put in its box under key, polled for until it is there
+-- (10 s at most).
+local function boxed_in(n, key)
+  for _ = 1, 200 do
+    local status, body = n:get("/box?key=" .. key)
+    if status == 200 then return cjson.decode(body) end
+    os.execute(standin.clean_env .. "sleep 0.05")
+  end
+  error("nothing in the box under " .. key .. "\n" .. n:error_log())
+end
+
 describe("inside nginx (ngx_lua cosockets)", function()
   local server, tls_server, untrusted_server, v6_server, n
   local ca, other_ca
@@ -186,15 +197,7 @@ describe("inside nginx (ngx_lua cosockets)", function()
     return { results = out.results, missing = out.missing }
   end
 
-  -- Polls the box for key until something is there.
-  local function boxed(key)
-    for _ = 1, 200 do
-      local status, body = n:get("/box?key=" .. key)
-      if status == 200 then return cjson.decode(body) end
-      os.execute(standin.clean_env .. "sleep 0.05")
-    end
-    error("nothing in the box under " .. key .. "\n" .. n:error_log())
-  end
+  local function boxed(key) return boxed_in(n, key) end
 
   -- A plain-Lua client (libcurl) with nginx's client options.
   local function curl_client(opts)
@@ -1024,15 +1027,7 @@ describe("inside nginx, the phases at its edges", function()
   -- UNSUPPORTED_CONTEXT, advice that works there, and sends nothing.
   local server, n, ca
 
-  -- Polls the box for key until something is there.
-  local function boxed(key)
-    for _ = 1, 100 do
-      local status, body = n:get("/box?key=" .. key)
-      if status == 200 then return cjson.decode(body) end
-      os.execute(standin.clean_env .. "sleep 0.05")
-    end
-    error("nothing in the box under " .. key .. "\n" .. n:error_log())
-  end
+  local function boxed(key) return boxed_in(n, key) end
 
   local function refused(out, phase)
     assert.are.equal(phase, out.phase)

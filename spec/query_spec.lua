@@ -14,6 +14,19 @@ local function seed_pairs() return model.seed_query end
 
 local expected = model.expected
 
+--- A child Lua's query of the first seed pair with a client made from
+-- the environment env (ENDPOINT too): what it wrote (the pipeline's name,
+-- "|", tostring of the client), and whether it succeeded.
+local function query_from_env(env)
+  return child.run([[
+    local br = require "codearts.batchresult"
+    local c = assert(br.new { endpoint = os.getenv("ENDPOINT") })
+    local r = assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
+                                 pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
+    io.write(r[1].pipeline_name, "|", tostring(c))
+  ]], env)
+end
+
 local function hex_id(n)
   return ("%032x"):format(n)
 end
@@ -417,14 +430,9 @@ describe("client:query against the stand-in", function()
     end)
 
     it("from the environment, as the official SDKs read it", function()
-      local out, ok = child.run([[
-        local br = require "codearts.batchresult"
-        local c = assert(br.new { endpoint = os.getenv("ENDPOINT") })
-        local r = assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
-                                     pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
-        io.write(r[1].pipeline_name, "|", tostring(c))
-      ]], { ENDPOINT = server.url, HUAWEICLOUD_SDK_AK = creds.temporary.ak, HUAWEICLOUD_SDK_SK = creds.temporary.sk,
-            HUAWEICLOUD_SDK_SECURITY_TOKEN = creds.temporary.security_token, HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+      local out, ok = query_from_env({ ENDPOINT = server.url, HUAWEICLOUD_SDK_AK = creds.temporary.ak,
+        HUAWEICLOUD_SDK_SK = creds.temporary.sk, HUAWEICLOUD_SDK_SECURITY_TOKEN = creds.temporary.security_token,
+        HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
       assert.is_true(ok, out)
       assert.truthy(out:find("^Pipeline 1|"), out)
       assert.is_nil(out:find(creds.temporary.sk, 1, true))
@@ -942,14 +950,8 @@ describe("br.new refuses", function()
     assert.are.equal(0, server:stats().requests)
     -- the environment's, empty, is none: a permanent key is signed without it
     local p = creds.permanent
-    local out, ok = child.run([[
-      local br = require "codearts.batchresult"
-      local c = assert(br.new { endpoint = os.getenv("ENDPOINT") })
-      local r = assert(c:query { { pipeline_id = "6ba9a2dbc7024c22a9a6614516dc22db",
-                                   pipeline_run_id = "e41fe3981361476eb6dad17ad98c683c" } })
-      io.write(r[1].pipeline_name, "|", tostring(c))
-    ]], { ENDPOINT = server.url, HUAWEICLOUD_SDK_AK = p.ak, HUAWEICLOUD_SDK_SK = p.sk,
-          HUAWEICLOUD_SDK_SECURITY_TOKEN = "", HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
+    local out, ok = query_from_env({ ENDPOINT = server.url, HUAWEICLOUD_SDK_AK = p.ak, HUAWEICLOUD_SDK_SK = p.sk,
+                                     HUAWEICLOUD_SDK_SECURITY_TOKEN = "", HUAWEICLOUD_SDK_PROJECT_ID = PROJECT })
     assert.is_true(ok, out)
     assert.truthy(out:find("^Pipeline 1|"), out)
     assert.is_nil(out:find("temporary", 1, true), out)

@@ -614,13 +614,19 @@ describe("client:redact, of a result that echoes its request", function()
     client:close()
   end)
 
+  --- A client of the stand-in, which from now on echoes each request's
+  -- Authorization in its answers (the case sets echo_authorization back).
+  local function echoing_client()
+    server:config { echo_authorization = true }
+    return assert(br.new { endpoint = server.url, project_id = PROJECT,
+                           ak = creds.permanent.ak, sk = creds.permanent.sk })
+  end
+
   -- Results are data, as the server sent them; client:redact, which the
   -- command-line tool prints them through, hides the signatures of the
   -- client's latest requests (a piece of one signs nothing, so is left).
   it("hides the signature of each request the client sent, whole and in either case", function()
-    server:config { echo_authorization = true }
-    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
-                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local client = echoing_client()
     local echoes = {}
     local results = assert(client:query(seed_pairs(), { batch_size = 1 }))
     for _, r in ipairs(results) do echoes[#echoes + 1] = r.request_authorization end
@@ -670,9 +676,7 @@ describe("client:redact, of a result that echoes its request", function()
   end
 
   it("hides the signature of a request the client sent, written with escapes", function()
-    server:config { echo_authorization = true }
-    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
-                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local client = echoing_client()
     local sig = signed_query(client, 1)
     assert_escapes_hidden(client, sig)
     -- (a piece of one, escaped or beside an escape, signs nothing: left)
@@ -717,9 +721,7 @@ describe("client:redact, of a result that echoes its request", function()
   -- then again once another signature is kept: the newer is hidden too,
   -- and the older still.
   it("hides an older request's signature written with escapes, and a newer one's", function()
-    server:config { echo_authorization = true }
-    local client = assert(br.new { endpoint = server.url, project_id = PROJECT,
-                                   ak = creds.permanent.ak, sk = creds.permanent.sk })
+    local client = echoing_client()
     local older = signed_query(client, 1)
     assert_escapes_hidden(client, older)
     local newer = signed_query(client, 2)
