@@ -118,17 +118,96 @@ local function has_escape(text)
   return text:find("%", 1, true) ~= nil or text:find("\\u") ~= nil
 end
 
+-- A signature is 64 hex digits.  Written with escapes, it is read, from
+-- its first digit on, as read_escapes reads the text, but for at most its
+-- first HEAD digits: the first escape's own digits may be taken as they
+-- stand ("%31" is also "31"), while no later escape's can (a digit is
+-- reached only from the byte before it, a "%" or a "u", which no hex digit
+-- ends).  So its last TAIL digits always stand in what read_escapes reads.
+local SIGNATURE_BYTES, HEAD = 64, 4
+local TAIL = SIGNATURE_BYTES - HEAD
+
+--- text read as the characters its escapes write (%XX and \uXXXX, in
+-- either case, of an ASCII character; no other, nor one an escape wrote,
+-- as a redactor reads them): each in lower case, and the first and last
+-- byte of text it stands for.
+local function read_escapes(text)
+  local chars, from, to, i, n = {}, {}, {}, 1, 0
+  while i <= #text do
+    local c, last, code = text:sub(i, i), i, nil
+    if c == "%" then
+      code = text:match("^%x%x", i + 1)
+      last = i + 2
+    elseif c == "\\" then
+      code = text:match("^u(%x%x%x%x)", i + 1)
+      last = i + 5
+    end
+    code = code and tonumber(code, 16)
+    if code and code < 128 then c = string.char(code) else last = i end
+    n = n + 1
+    chars[n], from[n], to[n] = c:lower(), i, last
+    i = last + 1
+  end
+  return chars, from, to
+end
+
+--- Where in text the signature sig (lower case) begins whose last TAIL
+-- digits are read_escapes' characters i and on: the first byte of its
+-- first character, or of the escape whose own digits begin it (see HEAD);
+-- nil when its first digits are not there.
+local function signature_start(text, chars, from, to, i, sig)
+  for m = HEAD, 0, -1 do
+    local e = i - m
+    if e >= 1 and table.concat(chars, "", e, i - 1) == sig:sub(HEAD - m + 1, HEAD) then
+      if m == HEAD then return from[e] end
+      local k = e - 1
+      if k >= 1 and to[k] > from[k] then
+        local digits = text:sub(from[k] + (text:byte(from[k]) == 37 and 1 or 2), to[k]):lower()
+        if digits:sub(-(HEAD - m)) == sig:sub(1, HEAD - m) then return from[k] end
+      end
+    end
+  end
+end
+
+--- text with each signature of by_tail (lower case, by its last TAIL
+-- digits) that it holds written with escapes, wholly or in part, in any
+-- case or a mix of cases, [REDACTED], with each escape it begins or ends
+-- in whole.  Found and cut here, by position: a redactor of the
+-- signatures would compare their bytes as they were kept, in one case,
+-- and build its tables again for each one added.
+local function without_escaped(text, by_tail)
+  local chars, from, to = read_escapes(text)
+  local read, spans = table.concat(chars), {}
+  for s, run in read:gmatch("()(%x+)") do
+    for i = s, s + #run - TAIL do
+      local sig = by_tail[read:sub(i, i + TAIL - 1)]
+      local first = sig and signature_start(text, chars, from, to, i, sig)
+      if first then spans[#spans + 1] = { first, to[i + TAIL - 1] } end
+    end
+  end
+  if #spans == 0 then return text end
+  table.sort(spans, function(a, b) return a[1] < b[1] end)
+  local out, at = {}, 1
+  for _, span in ipairs(spans) do
+    if span[1] >= at then
+      out[#out + 1] = text:sub(at, span[1] - 1)
+      out[#out + 1] = "[REDACTED]"
+    end
+    at = math.max(at, span[2] + 1)
+  end
+  out[#out + 1] = text:sub(at)
+  return table.concat(out)
+end
+
 --- A keyring that hides, besides the client's secrets, the signature of
 -- the request a server's text answers (authorization: its Authorization
 -- header; nil for a token client, whose token keyring hides).  A server
 -- that echoes the request would show the signature, and with it a request
 -- anyone could send again while its X-Sdk-Date holds, in either case (hex
--- digits read the same in both).  Raw (JSON decoded) it is taken out here;
--- in a text with escapes (percent or \u, wholly or in part) a redactor of
--- the signature's own, made then, reads every mix of forms, as the
--- client's keyring does for its secrets (this runs on every answer with a
--- request id, which mostly has none).  A piece of it, cut short, is no
--- signature: nothing can be sent with it.
+-- digits read the same in both).  Raw (JSON decoded) it is taken out
+-- here, and so is it written with escapes (percent or \u, wholly or in
+-- part, in any mix of cases: without_escaped).  A piece of it, cut short,
+-- is no signature: nothing can be sent with it.
 local Signed = {}
 Signed.__index = Signed
 
@@ -144,15 +223,8 @@ function Signed:redact(text, limit)
   if sig and sig ~= "" then
     -- (escapes first, as without_signatures takes them: "%3" before a
     -- signature whose first digit is 3 goes with it)
-    if has_escape(text) then
-      local escaped = self.escaped
-      if not escaped then
-        local why
-        escaped, why = core.keyring(nil, sig, sig:upper())
-        if not escaped then return "(not shown: " .. why .. ")", false end
-        self.escaped = escaped
-      end
-      text = escaped:redact(text)
+    if has_escape(text) and #sig == SIGNATURE_BYTES then
+      text = without_escaped(text, { [sig:lower():sub(-TAIL)] = sig:lower() })
     end
     text = without(text, sig)
   end
@@ -161,7 +233,7 @@ end
 
 function M.with_signature(keyring, authorization)
   if not authorization then return keyring end
-  return setmetatable({ keyring = keyring, authorization = authorization, sig = nil, escaped = nil }, Signed)
+  return setmetatable({ keyring = keyring, authorization = authorization, sig = nil }, Signed)
 end
 
 --- The signatures of a client's latest requests (priv: its private
@@ -176,7 +248,7 @@ end
 -- What is made of the kept ones (their set, and the set of their tails)
 -- is dropped at each keep, its fields there from the start: setting them
 -- allocates nothing, so no finalizer runs between the count and them.
-local KEPT, SIGNATURE_BYTES = 1024, 64
+local KEPT = 1024
 function M.keep_authorization(priv, authorization)
   local kept = priv.authorizations
   if not kept then
@@ -220,26 +292,6 @@ local function without_signatures_in(run, set)
   return table.concat(out)
 end
 
--- A signature written with escapes is read, from its first digit on, as
--- decoded() reads the text, but for at most its first 4 digits: the
--- first escape's own digits may be taken as they stand ("%31" is also
--- "31"), while no later escape's can (a digit is reached only from the
--- byte before it, a "%" or a "u", which no hex digit ends).  So its last
--- TAIL digits always stand in decoded(text).
-local TAIL = SIGNATURE_BYTES - 4
-
-local function ascii_of(code)
-  local c = tonumber(code, 16)
-  if c < 128 then return string.char(c) end
-end
-
---- text with each escape that writes an ASCII character (%XX, \uXXXX,
--- in either case) read as that character, in lower case.  (Percent first,
--- then \u: a "\u" that %5C writes is read too, which finds no fewer.)
-local function decoded(text)
-  return (text:gsub("%%(%x%x)", ascii_of):gsub("\\u(%x%x%x%x)", ascii_of):lower())
-end
-
 --- The kept signatures by their last TAIL digits (kept while no other
 -- was kept meanwhile, as signatures()).
 local function tails(kept)
@@ -247,32 +299,6 @@ local function tails(kept)
   for sig in pairs(kept.signatures or signatures(kept)) do by_tail[sig:sub(-TAIL)] = sig end
   if kept.n == n then kept.tails = by_tail end
   return by_tail
-end
-
---- text with every kept signature that it holds written with escapes
--- (percent or \u, wholly or in part, as an echo of a request may write
--- them) [REDACTED], found by its tail in decoded(text) and taken out by a
--- redactor of those signatures alone, which reads every mix of forms, as
--- Signed:redact's does (closed at once: its tables are C memory the
--- collector does not count); or "(not shown: why)".
-local function without_escaped_signatures(kept, text)
-  local by_tail, found, seen = kept.tails or tails(kept), {}, {}
-  for run in decoded(text):gmatch("%x+") do
-    for i = 1, #run - TAIL + 1 do
-      local sig = by_tail[run:sub(i, i + TAIL - 1)]
-      if sig and not seen[sig] then
-        seen[sig] = true
-        found[#found + 1] = sig
-        found[#found + 1] = sig:upper()
-      end
-    end
-  end
-  if #found == 0 then return text end
-  local escaped, why = core.keyring(nil, unpack(found))
-  if not escaped then return "(not shown: " .. why .. ")" end
-  local said = escaped:redact(text)
-  escaped:close()
-  return said
 end
 
 --- text without the signatures of the requests keep_authorization kept,
@@ -285,7 +311,7 @@ end
 function M.without_signatures(priv, text)
   local kept = priv.authorizations
   if not kept or #text < SIGNATURE_BYTES then return text end
-  if has_escape(text) then text = without_escaped_signatures(kept, text) end
+  if has_escape(text) then text = without_escaped(text, kept.tails or tails(kept)) end
   local set = kept.signatures or signatures(kept)
   return (text:gsub("%x+", function(run)
     if #run >= SIGNATURE_BYTES then return without_signatures_in(run, set) end
