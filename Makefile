@@ -39,6 +39,9 @@ endif
 # look for Debian packages that do not exist (liblualuajit-dev) and leave
 # a build directory behind.  (Headers in LUA_INCDIR name one of these.)
 LUA_VERSIONS := 5.1 5.2 5.3 5.4 jit
+# (a value with a space around it, "5.4 ", names the same Lua, and must
+# name the same build directory)
+override LUA_VERSION := $(strip $(LUA_VERSION))
 ifneq ($(words $(LUA_VERSION)) $(words $(filter $(LUA_VERSIONS),$(LUA_VERSION))),1 1)
 $(error LUA_VERSION=$(LUA_VERSION) is none of $(LUA_VERSIONS) (jit: LuaJIT))
 endif

@@ -155,6 +155,23 @@ describe("bin/codearts-batchresult, starting", function()
       .. " make`, or from a checkout `make LUA_VERSION=" .. version .. "`)\n", out)
   end)
 
+  -- The hint had the user rebuild this project for a module of another's
+  -- (fixes review).
+  it("names the package of a module of others built for another Lua, with no rebuild hint", function()
+    local other = "/usr/lib/x86_64-linux-gnu/lua/" .. (abi == "5.1" and "5.4" or "5.1")
+    if not usable or not io.open(other .. "/cjson.so") then
+      pending("needs Debian's lua-cjson for Lua 5.1 and 5.4")
+      return
+    end
+    local out, ok = version_from(root, "bin/codearts-batchresult", "LUA_CPATH=" .. q(other .. "/?.so;;"))
+    assert.is_false(ok, out)
+    local jit = rawget(_G, "jit")
+    assert.truthy(out:find("^codearts%-batchresult: cannot start: error loading module 'cjson[.%w]*' from file '"
+      .. other:gsub("%p", "%%%0") .. "/cjson%.so': [^\n]*: undefined symbol: luaL?_[%w_]+ %(a build for another Lua"
+      .. " than this interpreter's, " .. (jit and jit.version or _VERSION):gsub("%p", "%%%0")
+      .. ": install the one for it: Debian: lua%-cjson; LuaRocks: lua%-cjson%)\n$"), out)
+  end)
+
   it("names each module of others it cannot find and the package that provides it, then starts", function()
     if not usable then
       pending("needs Debian's lua-argparse, lua-term and lua-cjson")

@@ -29,6 +29,14 @@ describe("the Makefile", function()
     assert.is_false(select(2, shell.run("[ -e " .. q(dir .. "/build") .. " ]")), "make left build/ behind")
   end)
 
+  -- "5.4 " passed the check, and build/5.4 with its space failed to make
+  -- (fixes review).
+  it("takes a LUA_VERSION with spaces around it as the Lua it names", function()
+    local out, ok = shell.run(("cd %s && make -s DEPS=none LUA_VERSION=' 5.4 ' all && echo built"):format(q(root)))
+    assert.is_true(ok, out)
+    assert.are.equal("built\n", out)
+  end)
+
   describe("install", function()
     local tmp
     before_each(function() tmp = shell.temp_dir() end)
