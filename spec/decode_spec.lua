@@ -83,6 +83,19 @@ describe("br.decode", function()
     assert.are.equal("invalid JSON near byte " .. (#deep + 2) .. " of " .. (#deep + 2), decode_error(deep .. "]]"))
   end)
 
+  -- Brackets still open at the end made any failure "ends early", though
+  -- cJSON stopped well before it (fixes review).
+  it("says a body ends early only when what follows where cJSON stopped is what a cut leaves", function()
+    assert.are.equal("invalid JSON near byte 19 of 22", decode_error('{"pipeline_runs":[x, ['))
+    assert.are.equal("invalid JSON near byte 7 of 13", decode_error('{"a":[x, "abc'))
+    -- cut in a number, a literal, a string (an escape too), after a comma,
+    -- a name, or white space
+    for _, body in ipairs({ '{"a":[1,2', '{"a":tr', '{"a":{"b":nul', '{"a":"abc', '{"a":"ab\\', '{"a":[1,2,',
+                            '{"a"', '{"a":[1,2] ', '{"a":["x",' }) do
+      assert.are.equal("invalid JSON: the body ends early, after " .. #body .. " bytes", decode_error(body), body)
+    end
+  end)
+
   it("says when valid JSON nests deeper than cJSON goes (1000 levels), and where", function()
     local function nested(n) return '{"result":[],"x":' .. ("["):rep(n) .. ("]"):rep(n) .. "}" end
     assert.are.equal(0, #assert(br.decode(nested(999)))) -- with the object around them, 1000 levels

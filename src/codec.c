@@ -158,19 +158,38 @@ size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *o
 
 /* ---- decoding ----------------------------------------------------------- */
 
-/* Whether a body that failed to parse was cut short: it ends inside a
- * string or with a bracket still open, and every bracket before closed
- * one of its own kind.  A ']' where '}' closes, or a closer with nothing
- * open, is an error where it stands, for cJSON's position to name.  Run
- * only on failure, to tell a truncated transfer from malformed JSON.
+/* Whether s[at..len), from where cJSON stopped, is what a body cut short
+ * ends in: its last byte (cJSON names the last when it read to the end),
+ * or one number or literal (true, false, null) begun, and white space. */
+static int ends_in_token(const char *s, size_t len, size_t at) {
+    size_t i = at;
+    if (i + 1 >= len) return 1;
+    if (s[i] >= 'a' && s[i] <= 'z') {
+        while (i < len && s[i] >= 'a' && s[i] <= 'z') i++;
+    } else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+        while (i < len && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
+                           (s[i] >= '0' && s[i] <= '9')))
+            i++;
+    }
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
+    return i == len;
+}
+
+/* Whether a body that failed to parse where cJSON stopped (at) was cut
+ * short: it ends inside a string that was open there, or with a bracket
+ * still open and nothing after at but what a cut leaves (ends_in_token);
+ * and every bracket before closed one of its own kind.  A ']' where '}'
+ * closes, a closer with nothing open, or a fault well before the end
+ * ({"a":[x, [) is an error where it stands, for cJSON's position to name.
+ * Run only on failure, to tell a truncated transfer from malformed JSON.
  * A bit per open bracket tells its kind, in a fixed array: the body passed
  * lexis_fault, which scans strings as this does and counts the same
  * brackets, so up to the first closer with nothing open (where this stops)
  * the depth is lexis_fault's, at most CJSON_NESTING_LIMIT; past it would
  * be no body cut short either (cJSON stops there). */
-static int cut_short(const char *s, size_t len) {
+static int cut_short(const char *s, size_t len, size_t at) {
     unsigned char curly[(CJSON_NESTING_LIMIT + 7) / 8] = {0}; /* bit d: level d is a '{' */
-    size_t i, depth = 0;
+    size_t i, depth = 0, opened = 0; /* opened: where the string it is in began */
     int in_string = 0;
     for (i = 0; i < len; i++) {
         char c = s[i];
@@ -180,6 +199,7 @@ static int cut_short(const char *s, size_t len) {
             else if (c == '"') in_string = 0;
         } else if (c == '"') {
             in_string = 1;
+            opened = i;
         } else if (c == '{' || c == '[') {
             if (depth == CJSON_NESTING_LIMIT) return 0;
             bit = (unsigned char)(1u << (depth % 8));
@@ -192,7 +212,8 @@ static int cut_short(const char *s, size_t len) {
             if (((curly[depth / 8] >> (depth % 8)) & 1) != (c == '}')) return 0;
         }
     }
-    return in_string || depth > 0;
+    if (in_string) return opened <= at;
+    return depth > 0 && ends_in_token(s, len, at);
 }
 
 /* The end of the number that starts at s[i], by JSON's grammar
@@ -342,7 +363,7 @@ static cJSON *parse_checked(const char *text, size_t len, cab_decode_error *err)
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        if (cut_short(text, len))
+        if (cut_short(text, len, at))
             snprintf(err->message, sizeof err->message,
                      "invalid JSON: the body ends early, after %zu bytes", len);
         else
