@@ -840,10 +840,13 @@ describe("inside nginx (ngx_lua cosockets)", function()
           assert.are.equal("TLS", out.kind, cjson.encode(out))
           assert.truthy(out.message:find("cannot check a certificate against an IP address", 1, true), out.message)
         end
-        -- its chain checked first: an untrusted one fails as such
+        -- its chain checked first: an untrusted one fails as such, in the
+        -- handshake, or (ngx_lua resuming a session an earlier unverified
+        -- connection made) as nginx closing the connection after it
         local out = sni(untrusted_server.url, "1")
         assert.are.equal("TLS", out.kind, cjson.encode(out))
-        assert.truthy(out.message:find("unable to verify the first certificate", 1, true), out.message)
+        assert.truthy(out.message:find("unable to verify the first certificate", 1, true)
+          or out.message:find("failed: nginx closed the connection", 1, true), out.message)
       end)
     end
 

@@ -609,6 +609,15 @@ function M.unchecked_name(cfg, u)
     .. "(ngx_lua checks DNS names only): name the host in the endpoint, or set tls_verify = false"
 end
 
+--- The failure of a handshake ngx_lua 0.10.23 reported done though its
+-- check failed (seen when the server resumes a session): it closed the
+-- connection and logged why, and the socket then says it was never used
+-- (getreusedtimes gives nil).  The resty.http adapter says it too.
+function M.closed_handshake(u)
+  return "TLS handshake with " .. (u.name or u.host) .. " failed: nginx closed the connection (its error "
+    .. "log says why, e.g. a certificate that does not match the host name, or a chain it does not trust)"
+end
+
 --- Connects through link.pool (a pooled connection, or a fresh one) and,
 -- for https, shakes hands.  Returns sock, or nil, kind, message, not_sent
 -- (true: the request never left, since no connection was made).
@@ -642,13 +651,7 @@ local function connect(cfg, u, link, deadline, connect_ms)
       if err == "timeout" then return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true end
       return nil, "TLS", "TLS handshake with " .. peer .. " failed: " .. tostring(err), true
     end
-    -- ngx_lua 0.10.23 may report success for a handshake whose host name
-    -- check failed (seen when the server resumes a session), having
-    -- closed the connection and logged why; that is still a failure.
-    if not sock:getreusedtimes() then
-      return nil, "TLS", "TLS handshake with " .. peer .. " failed: nginx closed the "
-        .. "connection (its error log says why, e.g. a certificate that does not match the host name)", true
-    end
+    if not sock:getreusedtimes() then return nil, "TLS", M.closed_handshake(u), true end
     local why = M.unchecked_name(cfg, u)
     if why then
       sock:close()

@@ -202,6 +202,7 @@ local function send_once(http, cfg, req, u, link, deadline)
     if HANDSHAKES[seen.failed] then return nil, e:find("timeout", 1, true) and "TIMEOUT" or "TLS", e, true end
     return nil, kind_of(err), e, true
   end
+  if u.scheme == "https" and not httpc.sock:getreusedtimes() then return nil, "TLS", http1.closed_handshake(u), true end
   local unchecked = http1.unchecked_name(cfg, u)
   if unchecked then
     httpc:close()
