@@ -639,6 +639,7 @@ describe("client:redact, of a result that echoes its request", function()
       assert.are.equal(64, #sig)
       assert.are.equal((echo:gsub(sig, "[REDACTED]")), client:redact(echo))
       assert.are.equal("<[REDACTED]>", client:redact("<" .. sig:upper() .. ">"))
+      assert.are.equal("<[REDACTED]>", client:redact("<" .. sig:gsub("%l", string.upper, 4) .. ">"))
       assert.are.equal("ab[REDACTED]cd", client:redact("ab" .. sig .. "cd"))
       assert.are.equal(sig:sub(2), client:redact(sig:sub(2)))
     end
