@@ -683,6 +683,13 @@ describe("client:redact, of a result that echoes its request", function()
     local client = echoing_client()
     local sig = signed_query(client, 1)
     assert_escapes_hidden(client, sig)
+    -- (in a long text, where positions are read a piece at a time: at
+    -- every place about where two pieces meet)
+    local written = json_u(sig)
+    for at = 3300, 4100, 37 do
+      assert.are.equal(("x"):rep(at) .. "[REDACTED]" .. ("y"):rep(5000),
+        client:redact(("x"):rep(at) .. written .. ("y"):rep(5000)), at)
+    end
     -- (a piece of one, escaped or beside an escape, signs nothing: left)
     for _, text in ipairs({ "<%20" .. sig:sub(1, 40) .. ">", "<" .. percent(sig:sub(1, 40)) .. ">" }) do
       assert.are.equal(text, client:redact(text))

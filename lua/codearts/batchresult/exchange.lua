@@ -169,25 +169,64 @@ local function signature_start(text, chars, from, to, i, sig)
   end
 end
 
+local function ascii_of(code)
+  local c = tonumber(code, 16)
+  if c < 128 then return string.char(c) end
+end
+
+--- Whether by_tail (kept signatures, lower case, by their last TAIL
+-- digits) holds a tail that text, its escapes read, holds: two gsubs,
+-- which cost about the text's size, where read_escapes costs some
+-- sixty times it.  (They read an escape an escape wrote, "%5Cu0031", as
+-- no redactor does: it finds more, never less.)
+local function holds_tail(text, by_tail)
+  local read = text:gsub("%%(%x%x)", ascii_of):gsub("\\u(%x%x%x%x)", ascii_of):lower()
+  for run in read:gmatch("%x+") do
+    for i = 1, #run - TAIL + 1 do
+      if by_tail[run:sub(i, i + TAIL - 1)] then return true end
+    end
+  end
+  return false
+end
+
+-- The most bytes a signature written with escapes spans (each digit as
+-- \uXXXX), and the pieces without_escaped reads positions in, which
+-- overlap by that much, so that each signature stands whole in one.
+local WRITTEN, PIECE = 6 * SIGNATURE_BYTES, 4096
+
+--- The spans (first and last byte, offset added) of the signatures of
+-- by_tail written with escapes in piece, added to spans.
+local function spans_in(piece, offset, by_tail, spans)
+  local chars, from, to = read_escapes(piece)
+  local read = table.concat(chars)
+  for s, run in read:gmatch("()(%x+)") do
+    for i = s, s + #run - TAIL do
+      local sig = by_tail[read:sub(i, i + TAIL - 1)]
+      local first = sig and signature_start(piece, chars, from, to, i, sig)
+      if first then spans[#spans + 1] = { first + offset, to[i + TAIL - 1] + offset } end
+    end
+  end
+end
+
 --- text with each signature of by_tail (lower case, by its last TAIL
 -- digits) that it holds written with escapes, wholly or in part, in any
 -- case or a mix of cases, [REDACTED], with each escape it begins or ends
 -- in whole.  Found and cut here, by position: a redactor of the
 -- signatures would compare their bytes as they were kept, in one case,
--- and build its tables again for each one added.
+-- and build its tables again for each one added.  Positions are read
+-- only in a text that holds a tail, a piece at a time: memory stays a
+-- few times the text's size.
 local function without_escaped(text, by_tail)
-  local chars, from, to = read_escapes(text)
-  local read, spans = table.concat(chars), {}
-  for s, run in read:gmatch("()(%x+)") do
-    for i = s, s + #run - TAIL do
-      local sig = by_tail[read:sub(i, i + TAIL - 1)]
-      local first = sig and signature_start(text, chars, from, to, i, sig)
-      if first then spans[#spans + 1] = { first, to[i + TAIL - 1] } end
-    end
-  end
+  if not holds_tail(text, by_tail) then return text end
+  local spans, at = {}, 1
+  repeat
+    spans_in(text:sub(at, at + PIECE - 1), at - 1, by_tail, spans)
+    at = at + PIECE - WRITTEN
+  until at + WRITTEN > #text
   if #spans == 0 then return text end
-  table.sort(spans, function(a, b) return a[1] < b[1] end)
-  local out, at = {}, 1
+  table.sort(spans, function(x, y) return x[1] < y[1] end)
+  local out
+  out, at = {}, 1
   for _, span in ipairs(spans) do
     if span[1] >= at then
       out[#out + 1] = text:sub(at, span[1] - 1)
