@@ -28,7 +28,7 @@ ifeq ($(HEADERS_LUA),)
 $(error LUA_INCDIR=$(LUA_INCDIR) holds no usable lua.h)
 endif
 ifeq ($(origin LUA_VERSION),command line)
-ifneq ($(LUA_VERSION),$(HEADERS_LUA))
+ifneq ($(strip $(LUA_VERSION)),$(HEADERS_LUA))
 $(error LUA_VERSION=$(LUA_VERSION), but LUA_INCDIR=$(LUA_INCDIR) holds the headers of Lua $(HEADERS_LUA))
 endif
 endif

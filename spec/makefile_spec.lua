@@ -35,6 +35,13 @@ describe("the Makefile", function()
     local out, ok = shell.run(("cd %s && make -s DEPS=none LUA_VERSION=' 5.4 ' all && echo built"):format(q(root)))
     assert.is_true(ok, out)
     assert.are.equal("built\n", out)
+    -- and beside LUA_INCDIR, whose headers it is checked against (what
+    -- make would run, not run: other flags would rebuild build/5.4 under
+    -- the suites that load it)
+    out, ok = shell.run(("cd %s && make -n DEPS=none LUA_INCDIR=/usr/include/lua5.4 LUA_VERSION='5.4 ' all")
+      :format(q(root)))
+    assert.is_true(ok, out)
+    assert.is_nil(out:find("holds the headers of", 1, true), out)
   end)
 
   describe("install", function()
