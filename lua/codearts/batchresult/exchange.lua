@@ -127,6 +127,12 @@ end
 local SIGNATURE_BYTES, HEAD = 64, 4
 local TAIL = SIGNATURE_BYTES - HEAD
 
+--- The ASCII character the hex digits of an escape write, or nil.
+local function ascii_of(code)
+  local c = tonumber(code, 16)
+  if c < 128 then return string.char(c) end
+end
+
 --- text read as the characters its escapes write (%XX and \uXXXX, in
 -- either case, of an ASCII character; no other, nor one an escape wrote,
 -- as a redactor reads them): each in lower case, and the first and last
@@ -136,14 +142,12 @@ local function read_escapes(text)
   while i <= #text do
     local c, last, code = text:sub(i, i), i, nil
     if c == "%" then
-      code = text:match("^%x%x", i + 1)
-      last = i + 2
+      code, last = text:match("^%x%x", i + 1), i + 2
     elseif c == "\\" then
-      code = text:match("^u(%x%x%x%x)", i + 1)
-      last = i + 5
+      code, last = text:match("^u(%x%x%x%x)", i + 1), i + 5
     end
-    code = code and tonumber(code, 16)
-    if code and code < 128 then c = string.char(code) else last = i end
+    local written = code and ascii_of(code)
+    if written then c = written else last = i end
     n = n + 1
     chars[n], from[n], to[n] = c:lower(), i, last
     i = last + 1
@@ -167,11 +171,6 @@ local function signature_start(text, chars, from, to, i, sig)
       end
     end
   end
-end
-
-local function ascii_of(code)
-  local c = tonumber(code, 16)
-  if c < 128 then return string.char(c) end
 end
 
 --- Whether by_tail (kept signatures, lower case, by their last TAIL
