@@ -532,6 +532,29 @@ describe("codearts-batchresult", function()
       assert.are.equal(2000, i)
       assert.are.equal(14, requests())
     end)
+
+    -- A CSV header with a quote error was read as lines: the message was
+    -- the library's, that "pipeline_id" is no id, and hid the CSV fault
+    -- (cli review).
+    it("names the CSV fault of a header with a quote error as it names a data line's, and sends nothing", function()
+      local data = arg_of(SEED[1]):gsub(":", ",") .. "\n" .. arg_of(SEED[2]):gsub(":", ",") .. "\n"
+      for _, case in ipairs({
+        { 'pipeline_id,"pipeline_run_id\n', "input line 1: a quoted field is not closed" },
+        { 'pipeline_run_id",pipeline_id\n', "input line 1: a quote inside an unquoted field" },
+        { '\r\n,,\r\n"pipeline_id" x,pipeline_run_id\r\n', "input line 3: text after a closing quote" },
+      }) do
+        local r = run({ "query" }, { stdin = case[1] .. data })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: " .. case[2] .. "\n", r.err)
+        assert.are.equal("", r.out)
+      end
+      assert.are.same({}, server:stats().items)
+      -- (a quote error in a comment that names the columns is no header)
+      local r = run({ "query", "-f", "json" },
+        { stdin = arg_of(SEED[2]) .. '  # columns: pipeline_id, "pipeline_run_id\n' .. arg_of(SEED[3]) .. "\n" })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.are.same({ expected(SEED[2]), expected(SEED[3]) }, plain(cjson.decode(r.out).result))
+    end)
   end)
 
   describe("exit status", function()

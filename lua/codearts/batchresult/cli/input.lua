@@ -245,12 +245,28 @@ local function pair_csv(items, text, label)
   return true
 end
 
+--- The fields of text's first line that holds any, read loosely: without
+-- its # comment and its quotes.  For a malformed first record: only blank
+-- records come before it, and their lines read so are blank too.
+local function loose_first(text)
+  for _, line in lines(text) do
+    local _, fields = csv_records((content(line):gsub('"', "")))()
+    if not blank(fields) then return fields end
+  end
+end
+
 --- Whether text's first record looks like a CSV header: it names
 -- pipeline_id or pipeline_run_id as a field.  A first line that is a #
--- comment makes it the line format, whatever the comment says.
+-- comment makes it the line format, whatever the comment says.  A
+-- malformed first record that names one when read loosely (a quote error:
+-- pipeline_id,"pipeline_run_id) is a header too, so that the CSV reader
+-- names its fault.  The line format refuses such text too (that name is
+-- no id), only with a message that hides the fault: no text it accepted
+-- is read as CSV.
 local function csv_header(text)
   if text:find("^%s*#") then return false end
   local _, first = first_record(csv_records(text))
+  first = first or loose_first(text)
   if not first then return false end
   local pcol, rcol = columns(first)
   return (pcol or rcol) ~= nil
