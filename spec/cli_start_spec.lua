@@ -59,13 +59,13 @@ local function copy_tool(dir, build)
   return c
 end
 
--- `command --version` run in directory from, with the interpreter's own
--- module paths unless env (shell assignments) sets them: its output
--- (stdout and stderr) and whether it exited with 0.
-local function version_from(from, command, env)
+-- `command --version` (or command option) run in directory from, with the
+-- interpreter's own module paths unless env (shell assignments) sets them:
+-- its output (stdout and stderr) and whether it exited with 0.
+local function version_from(from, command, env, option)
   return shell.run(("cd %s && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_2 -u LUA_CPATH_5_2 -u LUA_PATH_5_3"
-    .. " -u LUA_CPATH_5_3 -u LUA_PATH_5_4 -u LUA_CPATH_5_4 %s %s %s --version"):format(q(from), env or "", lua,
-    command))
+    .. " -u LUA_CPATH_5_3 -u LUA_PATH_5_4 -u LUA_CPATH_5_4 %s %s %s %s"):format(q(from), env or "", lua,
+    command, option or "--version"))
 end
 
 describe("bin/codearts-batchresult, starting", function()
@@ -236,5 +236,29 @@ describe("bin/codearts-batchresult, starting", function()
     assert(ok, out)
     assert.are.equal("status=130\ncodearts-batchresult: interrupted\n",
       interrupted(dir, dir, "", dir .. "/lua/codearts/batchresult/error.lua"))
+  end)
+
+  -- Started by a link from another directory, the tool looked for the
+  -- checkout beside the link, found none and could not start (cli review).
+  it("finds the checkout through a link to it, and a relative link to that link, from anywhere", function()
+    if not usable then
+      pending("needs Debian's lua-argparse, lua-term and lua-cjson")
+      return
+    end
+    -- Only the packages' modules on the paths: the checkout's are found
+    -- from the script's path, or not at all.
+    local dir = module_dir()
+    for _, package in ipairs({ "lua-argparse", "lua-cjson", "lua-term" }) do add_package(dir, package) end
+    local env = ("LUA_PATH=%s LUA_CPATH=%s"):format(q(dir .. "/share/?.lua;" .. dir .. "/share/?/init.lua"),
+      q(dir .. "/lib/?.so"))
+    local link, relative = dir .. "/a b'c/tool", dir .. "/d e/tool"
+    local out, ok = shell.run(("mkdir %s %s && ln -s %s %s && ln -s %s %s"):format(q(dir .. "/a b'c"),
+      q(dir .. "/d e"), q(root .. "/bin/codearts-batchresult"), q(link), q("../a b'c/tool"), q(relative)))
+    assert(ok, out)
+    local help, started = version_from(root, "bin/codearts-batchresult", env, "--help")
+    assert.are.same({ "Usage: codearts-batchresult ", true }, { help:sub(1, 28), started }, help)
+    for _, path in ipairs({ link, relative }) do
+      assert.are.same({ help, true }, { version_from("/", q(path), env, "--help") }, path)
+    end
   end)
 end)
