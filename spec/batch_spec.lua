@@ -602,6 +602,110 @@ describe("client:run and client:run_and_query", function()
     assert.truthy(err.message:find("bogus", 1, true), err.message)
   end)
 
+  -- Every run a lying answer lists is in err.results or err.unplaced: the
+  -- call kept the first run it could not place and lost the rest (review).
+  --- How many times err lists the run (pipeline id, run id): in
+  -- err.results and in err.unplaced together.
+  local function times_listed(err, pipeline_id, run_id)
+    local n = 0
+    for _, list in ipairs({ err.results, err.unplaced }) do
+      for _, r in ipairs(list) do
+        if r.pipeline_id == pipeline_id and r.pipeline_run_id == run_id then n = n + 1 end
+      end
+    end
+    return n
+  end
+  local function run_of(pipeline_id, run_id) return { pipeline_id = pipeline_id, pipeline_run_id = run_id } end
+
+  it("run: every second run an answer gives a pipeline is in err.unplaced, the message counting them", function()
+    local list = ids(2)
+    local r1, r2, r3, r4 = ("1"):rep(32), ("2"):rep(32), ("3"):rep(32), ("4"):rep(32)
+    run_answer { run_item(list[1], r1), run_item(list[1], r2), run_item(list[2], r3), run_item(list[2], r4) }
+    local runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find(r2, 1, true), err.message)
+    assert.truthy(err.message:find("(and 1 more run the call cannot place, in err.unplaced)", 1, true), err.message)
+    assert.are.same({ run_of(list[1], r2), run_of(list[2], r4) }, err.unplaced)
+    assert.are.same({ run_of(list[1], r1), run_of(list[2], r3) }, { err.results[1], err.results[2] })
+    for _, run in ipairs({ { list[1], r1 }, { list[1], r2 }, { list[2], r3 }, { list[2], r4 } }) do
+      assert.are.equal(1, times_listed(err, run[1], run[2]), run[2])
+    end
+    -- and run_and_query's error carries them
+    run_answer { run_item(list[1], r1), run_item(list[1], r2), run_item(list[2], r3), run_item(list[2], r4) }
+    local results, rqerr = client:run_and_query(list)
+    assert.is_nil(results)
+    assert.are.same({ run_of(list[1], r2), run_of(list[2], r4) }, rqerr.unplaced)
+  end)
+
+  it("run: every run for a pipeline not asked is in err.unplaced, in the order met", function()
+    local list = ids(2)
+    local r1, r2, s1, s2 = ("1"):rep(32), ("2"):rep(32), ("5"):rep(32), ("6"):rep(32)
+    local x, y = ("x"):rep(32), ("y"):rep(32)
+    run_answer { run_item(list[1], r1), run_item(list[2], r2), run_item(x, s1), run_item(y, s2) }
+    local runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find(s1, 1, true), err.message)
+    assert.truthy(err.message:find("and 1 more run", 1, true), err.message)
+    assert.are.same({ run_of(x, s1), run_of(y, s2) }, err.unplaced)
+    assert.are.same({}, err.unanswered)
+    for _, run in ipairs({ { list[1], r1 }, { list[2], r2 }, { x, s1 }, { y, s2 } }) do
+      assert.are.equal(1, times_listed(err, run[1], run[2]), run[2])
+    end
+  end)
+
+  it("run: every run another batch's answer gives a pipeline its own answer contradicts is in err.unplaced",
+    function()
+    local list = ids(3)
+    local a1, x2, x3 = ("a"):rep(32), ("b"):rep(32), ("d"):rep(32)
+    -- (the first batch's answer also starts pipelines 2 and 3; their own
+    -- batches' answers, the stand-in's, give them runs of their own)
+    run_answer { run_item(list[1], a1), run_item(list[2], x2), run_item(list[3], x3) }
+    local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.is_false(err.retryable)
+    assert.truthy(err.message:find("disagree", 1, true), err.message)
+    assert.truthy(err.message:find(x2, 1, true), err.message)
+    assert.truthy(err.message:find("and 1 more run", 1, true), err.message)
+    assert.are.same({ run_of(list[2], x2), run_of(list[3], x3) }, err.unplaced)
+    assert.are.equal(3, #err.results)
+    for i = 1, 3 do
+      assert.are.equal(list[i], err.results[i].pipeline_id)
+      assert.are.equal(1, times_listed(err, list[i], err.results[i].pipeline_run_id))
+    end
+    assert.are.equal(1, times_listed(err, list[2], x2))
+    assert.are.equal(1, times_listed(err, list[3], x3))
+    -- Another batch failing first ends the call with its error: the run
+    -- contradicted is in err.unplaced all the same.
+    run_answer { run_item(list[1], a1), run_item(list[2], x2) }
+    server:config { fail_ids = { list[3] } }
+    runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal(500, err.status)
+    assert.are.same({ run_of(list[2], x2) }, err.unplaced)
+    assert.are.same({ list[3] }, err.unanswered)
+    assert.are.equal(2, #err.results)
+  end)
+
+  it("run: err.unplaced gives ids that are no string as nil, an item that is no object as {}, the SK redacted",
+    function()
+    local list = ids(1)
+    local r1 = ("1"):rep(32)
+    run_answer { run_item(list[1], r1), "null", ('{"pipeline_id":12345,"pipeline_run_id":"%s"}'):format(creds.sk),
+                 ('{"pipeline_id":"%s"}'):format(("x"):rep(32)) }
+    local runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.truthy(err.message:find("and 2 more runs", 1, true), err.message)
+    assert.are.same({ {}, { pipeline_run_id = "[REDACTED]" }, { pipeline_id = ("x"):rep(32) } }, err.unplaced)
+    -- a failed call with nothing it cannot place says so too
+    server:config { fail_ids = { list[1] } }
+    local _, none = client:run(list)
+    assert.are.same({}, none.unplaced)
+  end)
+
   it("runs of pipelines written otherwise (in capitals) fail the call; its pipelines may have started", function()
     local list = ids(2)
     run_answer { run_item(list[1]:upper(), ("a"):rep(32)), run_item(list[2]:upper(), ("b"):rep(32)) }

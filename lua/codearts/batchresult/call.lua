@@ -31,6 +31,10 @@ local now, new_table = core.now, core.new_table
 
 local interrupt = Error.is_interrupt
 
+-- The most of a run's id err.unplaced shows, as a message quotes one
+-- (input.quoted).
+local SHOWN_ID_BYTES = 1024
+
 --- The first occurrence of each item of flat (n items, width ids each),
 -- as a flat list of count items (flat itself when no item repeats), and
 -- an index from the ids to an item's position there: index[id1][id2]… =
@@ -235,20 +239,63 @@ local function unusable(row, r, keyring)
 end
 
 --- Why item i of an answer of row's (which has answer.made), r, which
--- names item at (nil: none asked), whose run the call holds already
--- (known), is a run the call cannot place: for a pipeline not asked (one
--- of the batch's, written otherwise, say), or for none, or a second, other
--- run of one; or no run at all.  nil when it is the same run again.
-local function unplaced(row, r, i, at, known, keyring)
+-- names item at (nil: none asked), is a run the call cannot place: for a
+-- pipeline not asked (one of the batch's, written otherwise, say), or for
+-- none, or a second, other run of one; or no run at all.
+local function unplaced(row, r, i, at, keyring)
   local list, name, words = row.answer.list, next(row.answer.made)
   if type(r) ~= "table" then
     return ("%s's answer's %s[%d] is not an object, which the call cannot place"):format(row.name, list, i)
   end
-  if at and known[name] == r[name] then return nil end
   return ("%s's answer gave pipeline %s the %s %s, which the call cannot place (%s)"):format(row.name,
     input.quoted(r.pipeline_id, keyring), words, input.quoted(r[name], keyring),
     at and "a second one for that pipeline" or type(r.pipeline_id) == "string" and "a pipeline not asked"
     or ("%s[%d].pipeline_id is missing or not a string"):format(list, i))
+end
+
+--- Whether the run id id is the one the call holds for the item at
+-- already: its own batch's answer's, or the first another batch's gave.
+function Call:known(at, id)
+  local name, found, claim = next(self.row.answer.made), self.found[at], self.claimed[at]
+  return (found and found[name] == id) or (claim and claim[name] == id) or false
+end
+
+--- Takes an answer of job's (its items, answers): the first for each item
+-- the batch asked about is the item's.  Any other (another batch's
+-- included: that batch may fail, or answer it otherwise), or a second
+-- one for the same item, has no place in the result: the first counts.
+-- But every item of a run's answer is a run the server made: each one
+-- not the run the call holds for its pipeline is kept in self.met, in the
+-- order met (Call:unplaced_list lists those the call cannot place), and the
+-- first of another batch's pipeline may have started it (Call:account).
+-- Returns why the batch fails (a run id that is no id, or the first run
+-- it cannot place), or nil; and that run's record, or nil.
+function Call:take(job, answers, keyring)
+  local row, found, claimed, met = self.row, self.found, self.claimed, self.met
+  local made = row.answer.made
+  local name, why, stray = made and next(made), nil, nil
+  for i = 1, #answers do
+    local r = answers[i]
+    local at = self:find(r)
+    local ours = at and at >= job.first and at <= job.last
+    if ours and not found[at] then
+      found[at] = r
+      if made and not why then why = unusable(row, r, keyring) end
+    elseif made and not (at and self:known(at, r[name])) then
+      -- (the first run another batch's answer gives a pipeline is placed
+      -- unless its own batch's answer disagrees: Call:placed)
+      local claim = at and not ours and not claimed[at]
+      local rec = { r = r, at = at, keyring = keyring, claim = claim, why = false, err = false, listed = false }
+      met[#met + 1] = rec
+      if claim then
+        claimed[at] = r
+        why = why or unusable(row, r, keyring)
+      elseif not stray then
+        stray, rec.why = rec, unplaced(row, r, i, at, keyring)
+      end
+    end
+  end
+  return why or (stray and stray.why), stray
 end
 
 --- An attempt ended: keep its answers, or decide whether to send it again
@@ -302,44 +349,20 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   -- Answers are kept before the attempt is logged, so that its event says
   -- how the attempt ended (a run id that is no id fails it).
   if answers then
-    -- An answer for an item this batch did not ask for (another batch's
-    -- included: that batch may fail, or answer it otherwise), or a second
-    -- one for the same item, has no place in the result: the first counts.
-    -- But every item of a run's answer is a run the server made: another
-    -- batch's pipeline it names may have started (Call:account), and a run
-    -- the call cannot place at all fails the call rather than be lost.
-    local found, first, last, made, why, stray = self.found, job.first, job.last, row.answer.made, nil, nil
-    for i = 1, #answers do
-      local r = answers[i]
-      local at = self:find(r)
-      if at and at >= first and at <= last and not found[at] then
-        found[at] = r
-        if made and not why then why = unusable(row, r, keyring) end
-      elseif made and at and (at < first or at > last) then
-        -- (kept, every one: the run its own batch's answer gives must be
-        -- the same, or one of the two would be lost: Call:account; and
-        -- so must any other batch's)
-        self.claimed = self.claimed or {}
-        local runs = self.claimed[at] or {}
-        if runs[1] and not stray then stray = unplaced(row, r, i, at, runs[1], keyring) end
-        if not why then why = unusable(row, r, keyring) end
-        runs[#runs + 1] = r
-        self.claimed[at] = runs
-      elseif made and not stray then
-        stray = unplaced(row, r, i, at, at and found[at], keyring)
-      end
-    end
+    local why, stray = self:take(job, answers, keyring)
     -- Only now, so that a call interrupted above lists the items not yet
     -- taken as unanswered (a run may have started them), not as missing;
     -- and not at all past a run left unplaced, which may be one of them.
     job.answered = not stray
-    why = why or stray
     if why then
       -- The answers stay, as given (the runs started); the batch fails,
       -- and is counted so from here (Call:batch_counts).
       job.state = "failed"
       err = exchange.undecodable(res, why, keyring)
       err.retryable = retry.retryable(row, err, false)
+      -- (the first error to name a run the call cannot place: its message
+      -- counts the others, should the call end with it: Call:account)
+      if stray and why == stray.why and not self.named then self.named, stray.err = stray, err end
     end
   end
   local logger = client.cfg.logger
@@ -404,22 +427,82 @@ function Call:gather()
   return self:account(first_err)
 end
 
---- The error of a call whose answers disagree about a pipeline that
--- other batches' answers gave runs (claims): its own batch's answer gave
--- it another run (own), or, answered, none; else nil.  Either way a run
--- would be lost, or a pipeline that started called not started.
-function Call:disagreement(claims, own, answered)
+--- The error of a call whose answers disagree about a pipeline: another
+-- batch's answer gave it run c, its own batch's answer another (own), or,
+-- answered, none.  Either way a run would be lost, or a pipeline that
+-- started called not started.
+function Call:disagreement(c, own)
   local name, words = next(self.row.answer.made)
   local keyring = self.client.creds.keyring
-  for _, c in ipairs(claims) do
-    if (own and c[name] ~= own[name]) or (not own and answered) then
-      local err = Error.new("DECODE", ("%s's answers disagree: another batch's answer gave pipeline %s the %s %s,"
-        .. " its own %s"):format(self.row.name, input.quoted(c.pipeline_id, keyring), words,
-        input.quoted(c[name], keyring), own and ("the %s %s"):format(words, input.quoted(own[name], keyring))
-        or "did not list it"))
-      err.retryable = false
-      return err
+  local err = Error.new("DECODE", ("%s's answers disagree: another batch's answer gave pipeline %s the %s %s,"
+    .. " its own %s"):format(self.row.name, input.quoted(c.pipeline_id, keyring), words,
+    input.quoted(c[name], keyring), own and ("the %s %s"):format(words, input.quoted(own[name], keyring))
+    or "did not list it"))
+  err.retryable = false
+  return err
+end
+
+--- The run the result holds for the item at (of job's), or nil: its own
+-- batch's answer's; else, when that batch got no answer, the run another
+-- batch's answer gave it (so that starting err.unanswered again does not
+-- start it twice).  A pipeline that answer left out may have started as
+-- the other says: it is unanswered, not missing (Call:account).
+function Call:placed(at, job)
+  return self.found[at] or (not job.answered and self.claimed[at]) or nil
+end
+
+--- Whether the run r was met (Call:take) and listed already in seen
+-- (err.unplaced's, by pipeline id and run id); if not, it is from now.
+-- Only runs with both ids strings are known again: what else could say
+-- two items are one run?
+local function listed_before(seen, r, name)
+  if type(r) ~= "table" or type(r.pipeline_id) ~= "string" or type(r[name]) ~= "string" then return false end
+  local runs = seen[r.pipeline_id] or {}
+  seen[r.pipeline_id] = runs
+  if runs[r[name]] then return true end
+  runs[r[name]] = true
+  return false
+end
+
+--- An id of a run err.unplaced lists, as the error message quotes it: a
+-- string redacted (a lying server may echo the SK into it), on one line
+-- and cut; anything else nil (the message names its type).
+local function shown_id(v, keyring)
+  if type(v) == "string" then return exchange.shown(keyring, v, SHOWN_ID_BYTES) end
+end
+
+--- The runs of the call's answers that it cannot place (self.met's not
+-- in the result), each once, in the order met: { pipeline_id, <the
+-- run id field> } (shown_id), an empty table for an item that is no
+-- object.  With no first_err, the error for the first that its pipeline's
+-- own batch's answer contradicts (Call:disagreement) takes its place.
+function Call:unplaced_list(first_err)
+  local name, list, seen = next(self.row.answer.made), {}, {}
+  local size = self.o.batch_size
+  for _, rec in ipairs(self.met) do
+    local r, at = rec.r, rec.at
+    local placed = at and self:placed(at, self.jobs[math.floor((at - 1) / size) + 1])
+    rec.listed = not (placed and placed[name] == r[name])
+    if rec.listed and not listed_before(seen, r, name) then
+      list[#list + 1] = type(r) == "table"
+        and { pipeline_id = shown_id(r.pipeline_id, rec.keyring), [name] = shown_id(r[name], rec.keyring) } or {}
+      if rec.claim and not first_err then
+        first_err = self:disagreement(r, placed)
+        self.named, rec.err = rec, first_err
+      end
     end
+  end
+  return list, first_err
+end
+
+--- err's message, when it names the first run in list (err.unplaced)
+-- that the call cannot place, counts the others: a lying server may list
+-- many, and a message names one.
+local function count_unplaced(err, list, named)
+  local more = #list - 1
+  if named and named.err == err and named.listed and more > 0 then
+    err.message = err.message .. (" (and %d more run%s the call cannot place, in err.unplaced)"):format(more,
+      more == 1 and "" or "s")
   end
 end
 
@@ -443,33 +526,32 @@ end
 --- Every item accounted for, as the batches stand: the items' answers in
 -- the items' order with .missing (items whose batch was answered without
 -- them); or, with first_err, nil, first_err with err.results (the same,
--- for what did arrive) and err.unanswered (items of failed batches, and
--- of batches in flight or never sent).
+-- for what did arrive), err.unanswered (items of failed batches, and
+-- of batches in flight or never sent) and, for a run, err.unplaced
+-- (Call:unplaced_list).
 function Call:account(first_err)
-  local row, uflat, jobs, found = self.row, self.uflat, self.jobs, self.found
+  local row, uflat, jobs = self.row, self.uflat, self.jobs
   local out, missing, unanswered = new_table(self.count, 1), {}, {}
   for j = 1, #jobs do
     local job = jobs[j]
     for i = job.first, job.last do
-      local claims = self.claimed and self.claimed[i]
-      -- (a claimed pipeline whose own batch got no answer started as the
-      -- claim says, and one that answer left out may have: no "not
-      -- started")
-      local r = found[i] or (claims and not job.answered and claims[1])
+      local r = self:placed(i, job)
       if r then
         out[#out + 1] = r
-      elseif job.answered and not claims then
+      elseif job.answered and not self.claimed[i] then
         missing[#missing + 1] = input.item(uflat, row, i)
       else
         unanswered[#unanswered + 1] = input.item(uflat, row, i)
       end
-      if claims and not first_err then first_err = self:disagreement(claims, found[i], job.answered) end
     end
   end
   if row.wrap then out = row.wrap(out) end
   out.missing = missing
+  local lost
+  if row.answer.made then lost, first_err = self:unplaced_list(first_err) end
   if first_err then
-    first_err.results, first_err.unanswered = out, unanswered
+    first_err.results, first_err.unanswered, first_err.unplaced = out, unanswered, lost
+    if lost then count_unplaced(first_err, lost, self.named) end
     first_err.batches, first_err.failed_batches = self:batch_counts()
     return nil, first_err
   end
@@ -482,7 +564,7 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index, claimed = false, refused = false, clock_set = false,
+    index = index, claimed = {}, met = {}, named = false, refused = false, clock_set = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
