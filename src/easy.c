@@ -19,6 +19,7 @@ struct cab_easy {
     cab_head head;              /* the answer's heads as they arrive (on_header) */
     cab_head_verdict verdict;   /* why on_header stopped the transfer, when it did */
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
+    long http_version;          /* libcurl's own default, for requests that may go again */
     cab_http_response resp;
 };
 
@@ -85,6 +86,10 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_HEADERDATA, e);
     SETOPT(CURLOPT_ERRORBUFFER, e->curl_err);
     e->max_body = opt->max_body;
+    /* libcurl's default, set back after a request sent over HTTP/1.1 (see
+     * cab_easy_prepare): a libcurl without HTTP/2 refuses to be asked for it. */
+    e->http_version = (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) ? CURL_HTTP_VERSION_2TLS
+                                                                                         : CURL_HTTP_VERSION_1_1;
     return e;
 fail:
     snprintf(err, errlen, "libcurl refused an option: %s", curl_easy_strerror(rc));
@@ -148,6 +153,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
      * asked), and waiting would send a fresh client's first batches one
      * after the other. */
     long pipewait = strncmp(url, "https:", 6) == 0;
+    long version = once ? (long)CURL_HTTP_VERSION_1_1 : e->http_version;
 
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
@@ -179,14 +185,22 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
         if (cab_buf_adds(&e->url, url)) cab_buf_free(&e->url); /* only costs a parse next time */
     }
     /* A request that must go at most once (RFC 9110 9.2.2: it is not
-     * idempotent) gets a connection of its own.  libcurl resends a request
-     * by itself only when a reused connection dies before any answer ("the
-     * server closed it while idle"): it cannot tell that from a server
-     * that read the request and then died.  A fresh connection is never
-     * resent; the only resends left are HTTP/2 refusals (REFUSED_STREAM,
-     * GOAWAY), which promise the request was not processed (RFC 9113 8.7).
+     * idempotent) gets a connection of its own, over HTTP/1.1.  libcurl
+     * resends a request by itself when a reused connection dies before any
+     * answer ("the server closed it while idle"), which it cannot tell from
+     * a server that read the request and then died; and over HTTP/2 when
+     * the server refuses its stream (REFUSED_STREAM or GOAWAY: on new
+     * connections, again and again) or sends it to HTTP/1.1
+     * (HTTP_1_1_REQUIRED), on the server's word that it did not take the
+     * request, which a broken or lying server gives after reading it
+     * whole (RFC 9113 8.7 trusts it).  HTTP/1.1 on a fresh connection is
+     * never resent, whatever the server claims, and a fresh connection
+     * carries one request anyway: HTTP/2 would multiplex nothing on it.
+     * Other requests may go again: libcurl's default (HTTP/2 when TLS
+     * offers it) is theirs, set back since the handle is reused.
      * The body's size goes before it: COPYPOSTFIELDS copies that many bytes. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, once ? 1L : 0L)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_HTTP_VERSION, version)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_PIPEWAIT, pipewait)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||

@@ -10,12 +10,26 @@
 -- (atomically: FILE.tmp then rename).  With --watch-pid it exits within
 -- about a second of that process going away.  With --tls-cert and
 -- --tls-key (PEM files; the cert file may hold the chain after the leaf) it
--- serves HTTPS only, HTTP/1.1 only (see tls_context).
+-- serves HTTPS only, HTTP/1.1 only (see tls_context) unless told to
+-- offer HTTP/2 (below).
 --
 -- API:      POST /v5/{project_id}/api/pipelines/batch-runs/result
 --           POST /v5/{project_id}/api/pipelines/batch-runs
 -- Control:  GET /_standin/stats, POST /_standin/reset,
---           GET|POST /_standin/config, GET /_standin/last   (no auth)
+--           GET|POST /_standin/config, GET /_standin/last,
+--           GET|POST /_standin/h2   (no auth)
+--
+-- HTTP/2 (over TLS; off at the start and after a reset): POST
+-- /_standin/h2 with {} makes the TLS handshakes after it offer h2 by ALPN
+-- (connections made before keep their HTTP/1.1); with {"reset_run": CODE}
+-- it also refuses every BatchRunPipeline request once it is read whole,
+-- before any check: over HTTP/2 with RST_STREAM CODE (7 REFUSED_STREAM,
+-- 13 HTTP_1_1_REQUIRED...), over HTTP/1.1, which has no streams, by closing
+-- the connection as reset_first does.  That is a server that says it did not
+-- take a request it has read, which only a client's not sending it again
+-- keeps from starting the pipelines twice.  Both calls answer
+-- {"h2": true|false, "reset_run": CODE|null}; /_standin/last's "version"
+-- says whether a request came over HTTP "1.1" or "2".
 --
 -- Fault modes (config keys, all off by default and after a reset), for
 -- specs of a client's retries and limits.  They apply to API requests
@@ -380,6 +394,8 @@ local last_request = nil
 -- Runs BatchRunPipeline has started since the start or the last reset: the
 -- n of model.run_id_for, so that specs can predict the ids after a reset.
 local runs_started = 0
+-- POST /_standin/h2's mode: nil (off), or { reset_run = code or nil }.
+local h2_mode
 
 local function reset_stats()
   stats = {
@@ -1080,6 +1096,17 @@ local function reset_connection(stream, ctx)
   close_with_reset(sock)
 end
 
+-- /_standin/h2's reset_run: over HTTP/2 the stream is reset, its connection
+-- left open for the next (a refused stream, not a broken connection).
+local function refuse_run(stream, ctx)
+  if stream.connection.version ~= 2 then
+    return reset_connection(stream, ctx)
+  end
+  hold_back(ctx)
+  ctx.responded = true -- the reset is the answer: run_handler must not send one
+  return stream:write_rst_stream_frame(h2_mode.reset_run, 10)
+end
+
 -- Writes config.banner (or banner_hex's bytes) to sock.
 local function write_banner(sock)
   local banner = config.banner
@@ -1199,6 +1226,9 @@ local function handle_api(stream, req, ctx)
   -- respond), so concurrent requests wait side by side, not in turn.
   ctx.delay_s = config.delay_ms / 1000
   ctx.route = route_of(req.path) or "other"
+  if h2_mode and h2_mode.reset_run and ctx.route == "run" then
+    return refuse_run(stream, ctx)
+  end
   -- The fault modes in front of the service, in their documented order.
   if take_fault("reset_first", ctx) then
     return reset_connection(stream, ctx)
@@ -1243,6 +1273,28 @@ local function config_json()
   return obj(o)
 end
 
+local function h2_json()
+  return obj({ { "h2", h2_mode ~= nil }, { "reset_run", h2_mode and h2_mode.reset_run or cjson.null } })
+end
+
+-- POST /_standin/h2 (see the top of this file): all or nothing, as config.
+local function set_h2(stream, req, ctx)
+  local ok, t = pcall(cjson.decode, req.body ~= "" and req.body or "{}")
+  if not ok or type(t) ~= "table" then
+    return fail(stream, ctx, 400, "STANDIN.H2", "the body must be a JSON object")
+  end
+  for k, v in pairs(t) do
+    if k ~= "reset_run" then
+      return fail(stream, ctx, 400, "STANDIN.H2", "unknown key: " .. tostring(k))
+    end
+    if v ~= cjson.null and not (is_count(v) and v <= 0xffffffff) then
+      return fail(stream, ctx, 400, "STANDIN.H2", "reset_run must be an HTTP/2 error code (0 to 4294967295) or null")
+    end
+  end
+  h2_mode = { reset_run = t.reset_run ~= cjson.null and t.reset_run or nil }
+  return respond(stream, 200, h2_json(), ctx)
+end
+
 -- A table's members as { name, value } pairs sorted by name, for obj().
 local function sorted_members(t)
   local out = {}
@@ -1273,6 +1325,7 @@ local function handle_control(stream, req, ctx)
     config = default_config()
     last_request = nil
     runs_started = 0
+    h2_mode = nil
     return respond(stream, 200, obj({ { "reset", true } }), ctx)
   elseif p == "/_standin/config" and (m == "POST" or m == "PUT") then
     local ok, t = pcall(cjson.decode, req.body ~= "" and req.body or "{}")
@@ -1297,7 +1350,12 @@ local function handle_control(stream, req, ctx)
       { "query", last_request.query },
       { "headers", obj(sorted_members(last_request.headers)) },
       { "body", last_request.body },
+      { "version", last_request.version },
     }), ctx)
+  elseif p == "/_standin/h2" and m == "POST" then
+    return set_h2(stream, req, ctx)
+  elseif p == "/_standin/h2" and m == "GET" then
+    return respond(stream, 200, h2_json(), ctx)
   end
   return fail(stream, ctx, 404, "STANDIN.NOT_FOUND", "no such control endpoint: " .. m .. " " .. p)
 end
@@ -1405,9 +1463,11 @@ local function count_arrival(stream, req, ctx)
   stats.items[#stats.items + 1] = count_items(req)
   local route = route_of(req.path) or "other"
   stats.routes[route] = stats.routes[route] + 1
+  local version = conn and conn.version or 1.1
   last_request = {
     method = req.method, path = req.path, query = req.query,
     headers = req.headers, body = req.body,
+    version = version == 2 and "2" or ("%.1f"):format(version),
   }
   return my_stats
 end
@@ -1469,11 +1529,22 @@ end
 ---------------------------------------------------------------------------
 local cq = cqueues.new()
 
+-- The TLS handshake's ALPN choice: none (so the client speaks HTTP/1.1)
+-- unless /_standin/h2 asked for HTTP/2 and the client offers h2.
+local function alpn_select(_, protos)
+  if not h2_mode then return nil end
+  for _, proto in ipairs(protos) do
+    if proto == "h2" then return proto end
+  end
+  return nil
+end
+
 -- The server's TLS context from PEM files: the first certificate in
 -- cert_file is the server's, any after it its chain.  http.tls's server
--- defaults (its cipher list and options), and no ALPN: without an ALPN
--- answer clients speak HTTP/1.1, so no client negotiates h2 and the fault
--- modes look the same as over plain HTTP.  Returns ctx, or nil, message.
+-- defaults (its cipher list and options), and no ALPN answer unless
+-- /_standin/h2 asks for one: without it clients speak HTTP/1.1, so no
+-- client negotiates h2 and the fault modes look the same as over plain
+-- HTTP.  Returns ctx, or nil, message.
 local function tls_context(cert_file, key_file)
   local http_tls = require "http.tls"
   local x509 = require "openssl.x509"
@@ -1512,6 +1583,7 @@ local function tls_context(cert_file, key_file)
     end
     -- OpenSSL checks here that the key is the certificate's
     assert(ctx:setPrivateKey(pkey.new(key_pem, "PEM")))
+    if http_tls.has_alpn then ctx:setAlpnSelect(alpn_select) end -- else HTTP/1.1 only, as /_standin/last shows
     return ctx
   end)
   if not ok then

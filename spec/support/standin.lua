@@ -216,8 +216,15 @@ function Server:config(t)
   return self:_control("POST", "/_standin/config", body)
 end
 
--- The last API request: { method, path, query, headers = { lower-name = value }, body },
--- or nil when there was none since the start or the last reset.
+-- Over TLS, offers HTTP/2 to new handshakes from now on (until a reset);
+-- t.reset_run = CODE also refuses every BatchRunPipeline request once read
+-- whole: RST_STREAM CODE over HTTP/2, a closed connection over HTTP/1.1.
+function Server:h2(t)
+  return self:_control("POST", "/_standin/h2", next(t) == nil and "{}" or cjson.encode(t))
+end
+
+-- The last API request: { method, path, query, headers = { lower-name = value }, body,
+-- version = "1.1" | "2" }, or nil when there was none since the start or the last reset.
 function Server:last()
   return self:_control("GET", "/_standin/last")
 end

@@ -1,0 +1,52 @@
+-- A run reaches the network at most once, whatever an HTTP/2 server says
+-- (README: Retries).  Over HTTP/2 libcurl would send a request again by
+-- itself when the server resets its stream with REFUSED_STREAM (on a new
+-- connection, again and again) or HTTP_1_1_REQUIRED (over HTTP/1.1): both
+-- claim the request was not taken, which a broken or lying server may claim
+-- after reading it whole.  The stand-in, over TLS with its own CA, offers
+-- h2 and resets every run once read (its /_standin/h2).
+local br = require "codearts.batchresult"
+local model = require "spec.standin.model"
+local standin = require "spec.support.standin"
+
+local PIPELINE = ("c%031x"):format(1)
+
+describe("a run against an HTTP/2 server that resets its stream once it has read it", function()
+  local pki
+  local box = standin.for_block(nil, function()
+    if pki then standin.remove_ca(pki) end
+  end, function()
+    pki = standin.make_ca()
+    return { tls = pki }
+  end)
+
+  -- HTTP/2 offered from now on, every run's stream reset with code.
+  local function reset_runs_with(code)
+    box.server:h2 { reset_run = code }
+  end
+
+  local function client()
+    return assert(br.new(box.server:options { ca_file = pki.ca, max_retries = 0, timeout = 5 }))
+  end
+
+  for _, case in ipairs { { code = 0xd, name = "HTTP_1_1_REQUIRED" }, { code = 0x7, name = "REFUSED_STREAM" } } do
+    it(("goes once, over HTTP/1.1, and fails with its pipeline unanswered (RST_STREAM %s)"):format(case.name),
+      function()
+        reset_runs_with(case.code)
+        local c = client()
+        local runs, err = c:run { PIPELINE }
+        local seen = box.server:stats()
+        assert.are.equal(1, seen.routes.run, "the stand-in received the run this many times")
+        assert.are.equal("1.1", box.server:last().version)
+        assert.is_nil(runs)
+        assert.are.equal("NETWORK", err.code)
+        assert.is_false(err.retryable)
+        assert.are.equal(1, err.attempts)
+        assert.are.same({ PIPELINE }, err.unanswered)
+        -- the handle the run used takes HTTP/2 back for a query
+        assert(c:query(model.seed_query))
+        assert.are.equal("2", box.server:last().version)
+        c:close()
+      end)
+  end
+end)
