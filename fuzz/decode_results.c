@@ -6,9 +6,12 @@
  * in it are then encoded as a query body (cab_encode_query) and that body
  * must decode again to the same ids, in the same order; the pipeline ids
  * likewise through cab_encode_ids (the BatchRunPipeline body), and
- * cab_is_id must agree with its definition on every id. */
+ * cab_is_id must agree with its definition on every id.  Every proper
+ * prefix of an accepted body short of its last byte that is no white space
+ * is what a transfer cut there leaves, and must be said to end early. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +66,31 @@ static void ids_round_trip(const cab_pair *pairs, int n) {
     cJSON_Delete(root);
     free(body);
     free(ids);
+}
+
+/* The message for body[0..k) must say it ends early. */
+static void ends_early(const char *body, size_t k) {
+    const cJSON *result;
+    cab_decode_error err;
+    char want[sizeof err.message];
+    cJSON *tree = cab_decode_results(body, k, "result", IDS, &result, &err);
+    snprintf(want, sizeof want, "invalid JSON: the body ends early, after %zu bytes", k);
+    if (tree || strcmp(err.message, want) != 0) abort();
+}
+
+/* The prefixes of an accepted body of size bytes that leave out some of
+ * its value: each one for a body of up to 512 bytes (as most inputs are),
+ * else two, as each is decoded whole again. */
+static void prefixes_end_early(const char *body, size_t size) {
+    size_t end = size, k;
+    while (end > 0 && (body[end - 1] == ' ' || body[end - 1] == '\t' || body[end - 1] == '\r' || body[end - 1] == '\n'))
+        end--;
+    if (end <= 512) {
+        for (k = 1; k < end; k++) ends_early(body, k);
+    } else {
+        ends_early(body, end / 2);
+        ends_early(body, end - 1);
+    }
 }
 
 /* Re-encodes the decoded pairs and decodes that body: the ids must survive. */
@@ -148,5 +176,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     round_trip(result);
     cJSON_Delete(tree);
+    prefixes_end_early((const char *)data, size);
     return 0;
 }

@@ -96,6 +96,49 @@ describe("br.decode", function()
     end
   end)
 
+  -- Only bracket kinds and what followed cJSON's stop were checked, so a
+  -- missing comma with a bracket open was "ends early"; and a cut inside a
+  -- number was "a malformed number" (review: 943 of 105,000 bodies).
+  it("says a body ends early exactly when JSON's grammar could go on from its last byte", function()
+    local function ends_early(body)
+      assert.are.equal("invalid JSON: the body ends early, after " .. #body .. " bytes", decode_error(body), body)
+    end
+    -- every proper prefix of the reference answer, of one with every kind
+    -- of token, escapes and white space in it (all white space at the
+    -- start: a prefix of a text yet to come), and of one after a UTF-8 byte
+    -- order mark, which cJSON skips
+    local tokens = ' \t\r\n{ "result" :\t[ {"pipeline_id":"a","pipeline_run_id":"b",\r\n'
+      .. '"n":[-0.5e+10,0,12.25E-3,7,-0,1e5],"t":true,"f":false,"z":null,'
+      .. '"s":"caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\/ \\b\\f\\n\\r\\t","o":{"k":[[],{}, [ { } ],[ ]]}} ] }'
+    for _, body in ipairs({ EXAMPLE, tokens, "\239\187\191" .. EXAMPLE }) do
+      assert(br.decode(body .. " \r\n"))
+      for k = 1, #body - 1 do ends_early(body:sub(1, k)) end
+    end
+    -- a top-level value cut short too; a whole one is no object
+    for _, body in ipairs({ "tru", "fals", "n", '"abc', '"\\u00', "-", "-0.", "1e", "1e+", "[", "{", '{"' }) do
+      ends_early(body)
+    end
+    for _, body in ipairs({ "-0", "1", "true", '"abc"' }) do
+      assert.are.equal("body is not a JSON object", decode_error(body))
+    end
+  end)
+
+  it("names the byte of a body malformed with brackets still open, or in a number, not a cut", function()
+    -- where cJSON stopped, from 1
+    local near = { ["[1 2"] = 4, ["[true false"] = 7, ['{"a":1 "b":2'] = 8, ['{"a":1 "b"'] = 8, ["[1,2 3"] = 6,
+                   ['{"a":[1]]'] = 9, ['{"a" 1}'] = 6, ["[1,]"] = 4, ["{,}"] = 3, ['["a\\x"'] = 4, ['{"a":tx'] = 6,
+                   ['{"a":[1}'] = 8, ['{"a":1,}'] = 8, ['{"a":{]'] = 7, ["\239\187{}"] = 1 }
+    for body, at in pairs(near) do
+      assert.are.equal(("invalid JSON near byte %d of %d"):format(at, #body), decode_error(body), body)
+    end
+    -- a leading zero, a dot with no digit after it: no JSON text goes on
+    for body, at in pairs({ ["[01"] = 2, ['{"a":1.e5'] = 6, ["[--"] = 2, ["[1.5."] = 2 }) do
+      assert.are.equal(("invalid JSON at byte %d of %d: a malformed number"):format(at, #body), decode_error(body))
+    end
+    -- a control character in a string that is still open is one
+    assert.are.equal('invalid JSON at byte 7 of 7: a control character inside a string', decode_error('{"a":"\1'))
+  end)
+
   it("says when valid JSON nests deeper than cJSON goes (1000 levels), and where", function()
     local function nested(n) return '{"result":[],"x":' .. ("["):rep(n) .. ("]"):rep(n) .. "}" end
     assert.are.equal(0, #assert(br.decode(nested(999)))) -- with the object around them, 1000 levels
@@ -393,6 +436,16 @@ describe("br.decode of an answer that is an error", function()
     assert.are.same({ "DEV.1", "m", 400, "r-1" }, { err.code, err.message, err.status, err.request_id })
     _, err = br.decode('{"results":[],"request_id":"r-2"}', 200)
     assert.are.same({ "DECODE", 200, "r-2" }, { err.code, err.status, err.request_id })
+  end)
+
+  it("says that every proper prefix of the stand-in's answer ends early, as a transfer cut there", function()
+    local answer = curl(prepared())
+    assert.are.equal(6, #assert(br.decode(answer, 200)))
+    for k = 1, #answer - 1 do
+      local _, err = br.decode(answer:sub(1, k), 200)
+      assert.are.equal("DECODE (HTTP 200): invalid JSON: the body ends early, after " .. k .. " bytes",
+        tostring(err))
+    end
   end)
 
   it("without a status, gives only a body that is plainly an API error as one", function()

@@ -158,62 +158,111 @@ size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *o
 
 /* ---- decoding ----------------------------------------------------------- */
 
-/* Whether s[at..len), from where cJSON stopped, is what a body cut short
- * ends in: its last byte (cJSON names the last when it read to the end),
- * or one number or literal (true, false, null) begun, and white space. */
-static int ends_in_token(const char *s, size_t len, size_t at) {
-    size_t i = at;
-    if (i + 1 >= len) return 1;
-    if (s[i] >= 'a' && s[i] <= 'z') {
-        while (i < len && s[i] >= 'a' && s[i] <= 'z') i++;
-    } else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
-        while (i < len && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
-                           (s[i] >= '0' && s[i] <= '9')))
-            i++;
+/* Where json_prefix is in a text: between tokens (a value due, a name
+ * due, a colon due, or a value ended), inside a string, a literal, or a
+ * number (after '-', a leading '0', integer digits, '.', fraction digits,
+ * 'e', its sign, exponent digits). */
+enum { P_VALUE, P_NAME, P_COLON, P_AFTER, P_STRING, P_ESCAPE, P_HEX, P_LITERAL,
+       P_MINUS, P_ZERO, P_INT, P_DOT, P_FRAC, P_E, P_SIGN, P_EXP, P_BAD };
+
+/* The state a number in state st goes to on c: P_AFTER when c cannot go
+ * on it and it is whole (c is then read after it), P_BAD when c cannot
+ * go on it and it is not, or when no JSON number goes on so ("01"). */
+static int number_step(int st, char c) {
+    int digit = c >= '0' && c <= '9';
+    switch (st) {
+    case P_MINUS: return c == '0' ? P_ZERO : digit ? P_INT : P_BAD;
+    case P_DOT: return digit ? P_FRAC : P_BAD;
+    case P_E: return c == '+' || c == '-' ? P_SIGN : digit ? P_EXP : P_BAD;
+    case P_SIGN: return digit ? P_EXP : P_BAD;
+    case P_EXP: return digit ? P_EXP : P_AFTER;
+    default: /* P_ZERO, P_INT, P_FRAC: whole numbers so far */
+        if (digit) return st == P_ZERO ? P_BAD : st;
+        if (c == '.' && st != P_FRAC) return P_DOT;
+        return c == 'e' || c == 'E' ? P_E : P_AFTER;
     }
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
-    return i == len;
 }
 
-/* Whether a body that failed to parse where cJSON stopped (at) was cut
- * short: it ends inside a string that was open there, or with a bracket
- * still open and nothing after at but what a cut leaves (ends_in_token);
- * and every bracket before closed one of its own kind.  A ']' where '}'
- * closes, a closer with nothing open, or a fault well before the end
- * ({"a":[x, [) is an error where it stands, for cJSON's position to name.
- * Run only on failure, to tell a truncated transfer from malformed JSON.
- * A bit per open bracket tells its kind, in a fixed array: the body passed
- * lexis_fault, which scans strings as this does and counts the same
- * brackets, so up to the first closer with nothing open (where this stops)
- * the depth is lexis_fault's, at most CJSON_NESTING_LIMIT; past it would
- * be no body cut short either (cJSON stops there). */
-static int cut_short(const char *s, size_t len, size_t at) {
-    unsigned char curly[(CJSON_NESTING_LIMIT + 7) / 8] = {0}; /* bit d: level d is a '{' */
-    size_t i, depth = 0, opened = 0; /* opened: where the string it is in began */
-    int in_string = 0;
-    for (i = 0; i < len; i++) {
+/* The state a value due goes to on its first byte c, or P_BAD; a
+ * literal's rest in *literal. */
+static int value_start(char c, const char **literal) {
+    const char *rest = c == 't' ? "rue" : c == 'f' ? "alse" : c == 'n' ? "ull" : NULL;
+    if (rest) {
+        *literal = rest;
+        return P_LITERAL;
+    }
+    if (c == '"') return P_STRING;
+    return c == '-' ? P_MINUS : number_step(P_MINUS, c);
+}
+
+/* Whether s[0..len) is a proper prefix of a JSON text (RFC 8259): no whole
+ * text, but one that more bytes would make.  A transfer cut short leaves
+ * one; a body malformed before its end ("[1 2", "{"a":1 "b"") is none,
+ * brackets open or not, and its place is cJSON's to name.  Run only on a
+ * failure, by a pushdown automaton over the whole body: the closer of each
+ * open bracket is kept in a fixed array, as deep as cJSON goes (deeper is
+ * no body cut short: lexis_fault refuses it).  White space is JSON's four
+ * bytes; a control byte in a string makes no prefix. */
+static int json_prefix(const char *s, size_t len) {
+    char closer[CJSON_NESTING_LIMIT];
+    const char *literal = ""; /* the rest of the literal being read */
+    size_t i = 0, depth = 0;
+    int st = P_VALUE, first = 0, name = 0, hex = 0; /* first: right after an opener */
+    /* cJSON skips a UTF-8 byte order mark that starts a body (RFC 8259
+     * lets a parser): a body cut inside or after one is cut short too. */
+    while (i < len && i < 3 && s[i] == "\xEF\xBB\xBF"[i]) i++;
+    if (i > 0 && i < 3 && i < len) return 0;
+    while (i < len) {
         char c = s[i];
-        unsigned char bit;
-        if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-            opened = i;
-        } else if (c == '{' || c == '[') {
-            if (depth == CJSON_NESTING_LIMIT) return 0;
-            bit = (unsigned char)(1u << (depth % 8));
-            if (c == '{') curly[depth / 8] |= bit;
-            else curly[depth / 8] &= (unsigned char)~bit;
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0) return 0;
+        int ws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+        if (st >= P_MINUS) { /* a byte that ends a number is read again after it */
+            if ((st = number_step(st, c)) == P_BAD) return 0;
+            if (st != P_AFTER) i++;
+            continue;
+        }
+        i++;
+        if (st == P_STRING) {
+            if ((unsigned char)c < 0x20) return 0;
+            if (c == '"') st = name ? P_COLON : P_AFTER;
+            else if (c == '\\') st = P_ESCAPE;
+        } else if (st == P_ESCAPE) {
+            if (c == 'u') hex = 4;
+            else if (!c || !strchr("\"\\/bfnrt", c)) return 0;
+            st = c == 'u' ? P_HEX : P_STRING;
+        } else if (st == P_HEX) {
+            if (cab_hex_value((unsigned char)c) < 0) return 0;
+            if (--hex == 0) st = P_STRING;
+        } else if (st == P_LITERAL) {
+            if (c != *literal++) return 0;
+            if (!*literal) st = P_AFTER;
+        } else if (ws) {
+            /* between tokens */
+        } else if ((c == ']' && first && st == P_VALUE) || (c == '}' && first && st == P_NAME) ||
+                   (st == P_AFTER && depth > 0 && c == closer[depth - 1])) {
             depth--;
-            if (((curly[depth / 8] >> (depth % 8)) & 1) != (c == '}')) return 0;
+            st = P_AFTER;
+        } else if (st == P_AFTER && depth > 0 && c == ',') {
+            st = closer[depth - 1] == '}' ? P_NAME : P_VALUE;
+            first = 0;
+        } else if (st == P_COLON && c == ':') {
+            st = P_VALUE;
+            first = 0;
+        } else if (st == P_NAME && c == '"') {
+            st = P_STRING;
+            name = 1;
+        } else if (st == P_VALUE && (c == '[' || c == '{')) {
+            if (depth == CJSON_NESTING_LIMIT) return 0;
+            closer[depth++] = c == '[' ? ']' : '}';
+            st = c == '[' ? P_VALUE : P_NAME;
+            first = 1;
+        } else if (st != P_VALUE || (st = value_start(c, &literal)) == P_BAD) {
+            return 0;
+        } else {
+            name = 0;
         }
     }
-    if (in_string) return opened <= at;
-    return depth > 0 && ends_in_token(s, len, at);
+    /* a whole text: its value ended (a number may end at the end) */
+    return depth > 0 || (st != P_AFTER && st != P_ZERO && st != P_INT && st != P_FRAC && st != P_EXP);
 }
 
 /* The end of the number that starts at s[i], by JSON's grammar
@@ -242,6 +291,7 @@ static size_t number_end(const char *s, size_t len, size_t i) {
 
 #define NUL_WHY "a NUL character, which no string from it can carry"
 static const char DEPTH_WHY[] = "nested deeper than cJSON goes";
+static const char NUMBER_WHY[] = "a malformed number";
 
 /* Whether any of the eight bytes of w is below 0x20, a quote or a
  * backslash (word.h).  Most of a body is the inside of strings, which
@@ -337,7 +387,7 @@ static size_t lexis_fault(const char *s, size_t len, char *mend, const char **wh
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             at = i;
             if ((i = number_end(s, len, i)) == 0) {
-                *why = "a malformed number";
+                *why = NUMBER_WHY;
                 return at + 1;
             }
         } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
@@ -356,6 +406,12 @@ static size_t lexis_fault(const char *s, size_t len, char *mend, const char **wh
     return 0;
 }
 
+/* Says that a body of len bytes was cut short: a transfer that stopped
+ * early, not JSON malformed where a byte can be named. */
+static void ends_early(cab_decode_error *err, size_t len) {
+    snprintf(err->message, sizeof err->message, "invalid JSON: the body ends early, after %zu bytes", len);
+}
+
 /* Parses text, which passed lexis_fault, as one JSON value; trailing
  * bytes other than white space are an error, and so is a body cut short. */
 static cJSON *parse_checked(const char *text, size_t len, cab_decode_error *err) {
@@ -363,9 +419,8 @@ static cJSON *parse_checked(const char *text, size_t len, cab_decode_error *err)
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        if (cut_short(text, len, at))
-            snprintf(err->message, sizeof err->message,
-                     "invalid JSON: the body ends early, after %zu bytes", len);
+        if (json_prefix(text, len))
+            ends_early(err, len);
         else
             snprintf(err->message, sizeof err->message, "invalid JSON near byte %zu of %zu",
                      (at < len ? at : len - 1) + 1, len);
@@ -405,7 +460,11 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
         fault = lexis_fault(body, len, mended, &why);
     }
     if (fault != 0) {
-        if (why == DEPTH_WHY) /* (valid JSON all the same) */
+        /* A body cut inside a number ("[1.", "{"a":-") ends in a number
+         * that is malformed only because it is cut. */
+        if (why == NUMBER_WHY && json_prefix(body, len))
+            ends_early(err, len);
+        else if (why == DEPTH_WHY) /* (valid JSON all the same) */
             snprintf(err->message, sizeof err->message, "JSON nested more than %d deep, at byte %zu of %zu",
                      CJSON_NESTING_LIMIT, fault, len);
         else
