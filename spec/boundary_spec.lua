@@ -638,6 +638,40 @@ describe("limits are the same in every layer", function()
     end
   end)
 
+  it("a Lua stack that cannot grow for a deep answer's tables is out of memory (INTERNAL), never a body nested "
+    .. "too deeply", function()
+    -- The decoder caps nesting where the stack fits it, so a stack that
+    -- cannot grow (5.2 and later: lua_checkstack's 0) is memory that ran
+    -- out: a DECODE error would call a right body wrong.  A member 995
+    -- deep, under the cap, and every block over `over` bytes failing: the
+    -- grown stack among them.
+    if not other_allocator() then return end
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local oom = require("spec.support.clib")("oom")
+      local id, depth = ("a"):rep(32), 995
+      local body = '{"result":[{"pipeline_id":"' .. id .. '","pipeline_run_id":"' .. id .. '","x":'
+        .. ('{"a":'):rep(depth) .. "1" .. ("}"):rep(depth) .. "}]}"
+      assert(br.decode(body), "the body is right")
+      for over = 1024, 65536, 1024 do
+        local ok, res, err = coroutine.wrap(function() return oom.pcall_over(over, br.decode, body) end)()
+        if not ok then io.write("raised: ", tostring(res), "\n")
+        elseif res then io.write("results\n")
+        else io.write(err.code, ": ", err.message, "\n") end
+      end
+    ]])
+    assert.is_true(ok, out)
+    for line in out:gmatch("[^\n]+") do
+      assert.truthy(line == "results" or line == "raised: not enough memory" or line:find("^INTERNAL: .*out of memory"),
+        line)
+    end
+    -- (Lua 5.1 raises its memory error where the stack cannot grow)
+    if _VERSION ~= "Lua 5.1" then
+      assert.truthy(out:find("\nINTERNAL: Lua's stack cannot grow for the answer's items (out of memory, or at its "
+        .. "limit)\n", 1, true), out)
+    end
+  end)
+
   it("any one of a run's allocations failing raises only before a request went out (Lua 5.1's guard)", function()
     -- Lua 5.3 and 5.4 collect and try a failed allocation again, and 5.2+
     -- and LuaJIT protect with pcall itself; 5.1's guard runs a call made

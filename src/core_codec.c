@@ -71,9 +71,11 @@ static int push_object(lua_State *L, const cJSON *v, key_cache *kc) {
     return 0;
 }
 
-/* Pushes v as a Lua value; returns 0, or -1 when nesting outruns the Lua
- * stack (cJSON itself stops at CJSON_NESTING_LIMIT).  Tables are created
- * at their final size. */
+/* Pushes v as a Lua value; returns 0, or -1 when the Lua stack cannot
+ * grow: Lua 5.2 and later say so by lua_checkstack's 0 when memory runs
+ * out (5.1 and LuaJIT raise their memory error), or at the stack's limit,
+ * which the decoder's cap on nesting (CJSON_NESTING_LIMIT) keeps us under.
+ * Tables are created at their final size. */
 static int push_json(lua_State *L, const cJSON *v) {
     const cJSON *c;
     int i;
@@ -320,16 +322,18 @@ static void with_tree(lua_State *L, cJSON *tree, const void *arg, int nresults) 
     if (rc != 0) lua_error(L);
 }
 
-/* The result array, or nil when it nests deeper than the Lua stack goes. */
+/* The result array, or nil when the Lua stack could not grow for it. */
 static int push_result(lua_State *L) {
     if (push_json(L, lua_touserdata(L, 1))) lua_pushnil(L);
     return 1;
 }
 
+#define NO_ROOM "Lua's stack cannot grow for the answer's items (out of memory, or at its limit)"
+
 /* core.decode_results(body, list, id_field...) -> array | nil, message
- * [, "INTERNAL" when the decoder's own memory ran out: the body may be
- * right].  The answer's items are under the member named list; each named
- * id field must be a string member of every item. */
+ * [, "INTERNAL" when the decoder's own memory ran out, or the Lua stack's:
+ * the body may be right].  The answer's items are under the member named
+ * list; each named id field must be a string member of every item. */
 static int l_decode_results(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
@@ -350,7 +354,12 @@ static int l_decode_results(lua_State *L) {
         return 3;
     }
     with_tree(L, tree, result, 1);
-    if (lua_isnil(L, -1)) return cab_fail(L, "JSON nested too deeply");
+    if (lua_isnil(L, -1)) {
+        /* Memory, not the body: the nesting was capped in the decoder. */
+        cab_fail(L, "%s", NO_ROOM);
+        lua_pushliteral(L, "INTERNAL");
+        return 3;
+    }
     return 1;
 }
 
