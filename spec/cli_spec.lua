@@ -1974,4 +1974,85 @@ describe("codearts-batchresult", function()
       assert.are.equal("codearts-batchresult " .. br.VERSION .. "\n", r.out)
     end)
   end)
+
+  describe("a server's words and numbers, as printed", function()
+    --- Has the stand-in answer the next request with an HTTP status line,
+    -- one more header line and body, raw bytes (any, 0x9B too).
+    local function answer_with(status_line, header, body)
+      local raw = ("%s\r\nContent-Type: application/json\r\n%s\r\nContent-Length: %d\r\n\r\n%s"):format(status_line,
+        header, #body, body)
+      server:config { banner_first = 1, banner_hex = (raw:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) }
+    end
+
+    --- text with every well-formed UTF-8 sequence taken out: what is left
+    -- of bytes >= 0x80 is ill-formed (a lone 0x9B: a CSI to a terminal).
+    -- Written here, apart from the tool's text.lua.
+    local function ill_formed_left(text)
+      return (text:gsub("[\194-\223][\128-\191]", ""):gsub("[\224-\239][\128-\191][\128-\191]", "")
+        :gsub("[\240-\244][\128-\191][\128-\191][\128-\191]", ""))
+    end
+
+    -- The server quotes the signature of the client's first request in its
+    -- answer to the second: only the client knows it was one (each
+    -- answer's own request's is redacted by the library).  The first
+    -- answer is held 3 s (stall_body_first) while cli.run's watcher, once
+    -- the first request is in, reads its Signature (/_standin/last) and
+    -- sets the next answer, a 503 quoting it; its SIGCONT then does nothing.
+    it("never print the signature of an earlier request that a server quotes, with -v or without", function()
+      local mark = ("S"):rep(64) -- (a signature's length: 64 hex digits)
+      local body = '{"error_code":"X.1","error_msg":"busy; previous request was signed ' .. mark .. '"}'
+      local echo = cjson.encode { banner_first = 1, banner = ("HTTP/1.1 503 Service Unavailable\r\n"
+        .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      local sig_file = os.tmpname()
+      finally(function() os.remove(sig_file) end)
+      local curl = standin.clean_env .. "curl -q -sS -f --max-time 5 "
+      local when = server:stats_reach("requests", 1)
+        .. " && sig=$(" .. curl .. cli.quote(server.url .. "/_standin/last")
+        .. " | grep -o 'Signature=[0-9a-f]*' | cut -d= -f2) && [ ${#sig} -eq 64 ]"
+        .. " && printf '%s' " .. cli.quote(echo) .. ' | sed "s/' .. mark .. '/$sig/" | ' .. curl
+        .. "-o /dev/null -H 'Content-Type: application/json' --data-binary @- "
+        .. cli.quote(server.url .. "/_standin/config")
+        .. " && printf '%s' \"$sig\" >" .. cli.quote(sig_file)
+      for _, verbose in ipairs({ false, true }) do
+        server:reset()
+        server:config { stall_body_first = 1, stall_ms = 3000 }
+        local argv = concat({ "query", "-f", "json", "--max-retries", "0", "--batch-size", "1", "--concurrency", "1" },
+          verbose and { "-v" } or {}, seed_args({ 1, 2 }))
+        local r = run(argv, { interrupt_when = when, signal = "CONT" })
+        local sig = files.read(sig_file)
+        assert.are.equal(64, sig and #sig, "the watcher read no signature: " .. cli.describe(r))
+        assert.are.equal(1, server:stats().faults.banner_first, "the 503 came too late: " .. cli.describe(r))
+        assert.are.equal(3, r.status, cli.describe(r))
+        assert.truthy(r.err:find("previous request was signed [REDACTED]", 1, true), cli.describe(r))
+        if verbose then assert.truthy(r.err:find(" attempt 1: HTTP 503", 1, true), cli.describe(r)) end
+        local printed = r.out .. r.err
+        assert_hidden(printed, sig, 16, "raw")
+        assert_hidden(printed:lower(), sig, 16, "lower case")
+        assert_hidden(printed, sig:upper(), 16, "upper case")
+      end
+    end)
+
+    it("show a server's lone 0x9B byte (an 8-bit CSI) as U+FFFD in -v lines, as in the error", function()
+      answer_with("HTTP/1.1 500 Internal Server Error", "X-Request-Id: req\155" .. "2J",
+        '{"error_code":"X.1","error_msg":"bad \155' .. '31m red"}')
+      local r = run({ "query", "-v", "--max-retries", "0", arg_of(SEED[1]) })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.truthy(r.err:find(" attempt 1: HTTP 500", 1, true), cli.describe(r))
+      assert.truthy(r.err:find("bad \239\191\189" .. "31m red", 1, true), cli.describe(r))
+      assert.is_nil(ill_formed_left(r.err):find("[\128-\255]"), cli.describe(r))
+      assert.is_nil(r.err:find("\194[\128-\159]"), cli.describe(r)) -- (nor a C1 control as UTF-8)
+    end)
+
+    it("as JSON, in the fewest digits that read back as the number", function()
+      -- (%.14g reads back as neither, and %.17g gives 0.79999999999999993)
+      answer_raw(results_body { '"pipeline_name":"n","status":"START_SUCCESS","m":0.7999999999999999,'
+        .. '"n":1.000000000000001' })
+      local r = run({ "query", "-f", "json", arg_of(SEED[1]) })
+      assert.are.equal(0, r.status, cli.describe(r))
+      assert.truthy(r.out:find('"m":0.7999999999999999,"n":1.000000000000001}', 1, true), cli.describe(r))
+      local got = cjson.decode(r.out).result[1]
+      assert.are.equal(0.1 + 0.7, got.m)
+      assert.are.equal(1 + 1e-15, got.n)
+    end)
+  end)
 end)

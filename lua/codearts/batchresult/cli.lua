@@ -13,6 +13,7 @@
 --     1  a run did not start, or the server did not report an item
 --     2  usage error or invalid input: nothing was sent
 --     3  the call failed: what arrived is printed, the error is on stderr
+--   130  interrupted (Ctrl-C, SIGTERM, SIGHUP), as shells report a SIGINT
 -- sys replaces the process's streams and environment (stdin, stdout,
 -- stderr, getenv), for the bench.
 local br = require "codearts.batchresult"
@@ -205,6 +206,15 @@ local function refused(err, a)
   return tostring(err)
 end
 
+--- text about a call as stderr shows it: through redact, the client's
+-- redactor (a server may quote the signature of one of the client's
+-- earlier requests, which only the client knows), then each control
+-- character "?" and ill-formed UTF-8 as U+FFFD (text.printable).
+local function shown(text, redact)
+  -- (redact's second value, whether it failed, is no keep_lines)
+  return printable((redact(text)))
+end
+
 --- A call's error as the tool says it: with the wait the server asked
 -- for, when it named one, so that a script knows when to try again.
 local function failure(err)
@@ -214,20 +224,24 @@ local function failure(err)
 end
 
 --- One line per attempt, from the library's logger event: never a header
--- (its credentials are [REDACTED] anyway), only what says how it went.
-local function log_line(e)
+-- (its credentials are [REDACTED] anyway), only what says how it went,
+-- shown as the other messages about the call are (shown).
+local function log_line(e, redact)
   local parts = { ("%s %s attempt %d: %s, %.3f s"):format(e.method, e.url, e.attempt,
     e.status and ("HTTP " .. e.status) or "no answer", e.duration) }
   if e.request_id then parts[#parts + 1] = "request " .. e.request_id end
   if e.error then parts[#parts + 1] = e.error end
   if e.retry_in then parts[#parts + 1] = ("retry in %.2f s"):format(e.retry_in) end
-  return NAME .. ": " .. table.concat(parts, ", "):gsub("%c", "?") .. "\n"
+  return NAME .. ": " .. shown(table.concat(parts, ", "), redact) .. "\n"
 end
 
 local function nonempty(s)
   if s ~= "" then return s end
 end
 
+--- The client, and its redactor (output.redactor), which the -v lines go
+-- through too: the logger is given before the client exists, and runs
+-- only in its calls.
 local function new_client(a, token, sys, progress)
   local endpoint, region = a.endpoint, a.region
   if not endpoint and not region then
@@ -239,11 +253,11 @@ local function new_client(a, token, sys, progress)
     stop(USAGE, "no endpoint: give --region REGION or --endpoint URL (or set CODEARTS_REGION or "
       .. "CODEARTS_ENDPOINT)")
   end
-  local logger
+  local logger, redact
   if a.verbose then
     logger = function(e)
       progress.clear()
-      sys.stderr:write(log_line(e))
+      sys.stderr:write(log_line(e, redact))
       progress.redraw()
     end
   end
@@ -254,7 +268,8 @@ local function new_client(a, token, sys, progress)
   }
   -- (INTERNAL, memory that ran out, is no usage error)
   if not client then stop(err.code == "INVALID_ARGUMENT" and USAGE or FAILED, refused(err, a)) end
-  return client
+  redact = output.redactor(client)
+  return client, redact
 end
 
 --- The library's refusal of item i, named as the user gave it:
@@ -361,9 +376,8 @@ local function run(argv, sys, state)
   local progress = terminal.progress(sys.stderr, a.progress, sys.getenv)
   -- The client first: from here on every message is shown through its
   -- redactor (main), since a user may paste a secret where an id goes.
-  local client = new_client(a, token, sys, progress)
+  local client, redact = new_client(a, token, sys, progress)
   state.client = client
-  local redact = output.redactor(client)
   local items = read_items(a, sys, from, redact)
   progress.batch_size = client.batch_size
   local opts = { deadline = a.deadline, dry_run = a.dry_run or nil,
@@ -396,7 +410,7 @@ local function run(argv, sys, state)
   local function said_on_stderr(lists, each)
     return resumable(sys.stderr, function(write)
       output.list_lines(function(s) write(each and each(s) or s) end, kind, lists, NAME)
-      if err then write(NAME .. ": " .. printable(failure(err)) .. "\n") end
+      if err then write(NAME .. ": " .. shown(failure(err), redact) .. "\n") end
       state.to_stderr = nil
     end)
   end

@@ -49,6 +49,7 @@ local Error = require "codearts.batchresult.error"
 local exchange = require "codearts.batchresult.exchange"
 local input = require "codearts.batchresult.input"
 local regions = require "codearts.batchresult.regions"
+local number_text = require("codearts.batchresult.text").number_text
 M.DEFAULT_USER_AGENT = "codearts-batchresult/" .. M.VERSION
 
 --- Every limit, with where it comes from.  Seconds bound every timeout,
@@ -81,19 +82,6 @@ end
 -- Rules: { type, check = function(v) -> why | nil }, why completing
 -- "option <name> must …".
 
---- A refused number, worded alike on every Lua: tostring gives -0 as
--- "-0" or "-0.0", 2^53 as "9007199254740992" or "9.007199254741e+15",
--- and NaN with or without its sign, by Lua.  And in as few digits as
--- read back as it: 14 showed 86400.00000000001 as the 86400 allowed.
-local function number_text(v)
-  if v ~= v then return "nan" end
-  if v == math.floor(v) and v >= -2 ^ 53 and v <= 2 ^ 53 then return ("%d"):format(v) end
-  for digits = 14, 16 do
-    local s = ("%." .. digits .. "g"):format(v)
-    if tonumber(s) == v then return s end
-  end
-  return ("%.17g"):format(v)
-end
 
 local function seconds(v)
   if not (v > 0 and v <= L.max_seconds) then

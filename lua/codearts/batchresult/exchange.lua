@@ -23,8 +23,7 @@ local Request = {}
 Request.__index = Request
 
 --- The headers that carry credentials: never shown, nor logged.
-M.SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
-local SECRET_HEADERS = M.SECRET_HEADERS
+local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
 
 --- headers as they may be shown: the credential headers [REDACTED].
 function M.shown_headers(headers)

@@ -69,4 +69,19 @@ function M.printable(s, keep_lines)
   return (s:gsub(keep_lines and "[%z\1-\9\11-\31\127]" or "[%z\1-\31\127]", "?"):gsub("\194[\128-\159]", "?"))
 end
 
+--- A number worded alike on every Lua: tostring gives -0 as "-0" or
+-- "-0.0", 2^53 as "9007199254740992" or "9.007199254741e+15", and NaN
+-- with or without its sign, by Lua.  And in as few digits as read back as
+-- it: 14 showed a refused 86400.00000000001 as the 86400 allowed (an
+-- option's refusal, config.lua; and the CLI's JSON numbers).
+function M.number_text(v)
+  if v ~= v then return "nan" end
+  if v == math.floor(v) and v >= -2 ^ 53 and v <= 2 ^ 53 then return ("%d"):format(v) end
+  for digits = 14, 16 do
+    local s = ("%." .. digits .. "g"):format(v)
+    if tonumber(s) == v then return s end
+  end
+  return ("%.17g"):format(v)
+end
+
 return M

@@ -8,10 +8,10 @@
 -- no string made per record: for 10,000 results the tool's own work must
 -- stay small beside the call's.
 local cjson = require "cjson"
-local printable, well_formed
+local number_text, printable, well_formed
 do
   local text = require "codearts.batchresult.text"
-  printable, well_formed = text.printable, text.well_formed
+  number_text, printable, well_formed = text.number_text, text.printable, text.well_formed
 end
 
 local M = {}
@@ -62,14 +62,13 @@ local function c1_escape(c)
   return ("\\u%04x"):format(c:byte(2))
 end
 
---- s as a JSON string; checked: s is an id the library checked (32
--- letters or digits), with nothing to mend.  cjson escapes C0 and DEL; the
+--- s as a JSON string, well-formed UTF-8.  cjson escapes C0 and DEL; the
 -- C1 controls are escaped here, the same data, so that a server's U+009B
 -- (a CSI) cannot drive the terminal the JSON is printed on.
-local function json_string(s, checked)
+local function json_string(s)
   -- Most text is printable ASCII with nothing to escape: quoted as is.
   if not s:find('[%c"\\\128-\255]') then return '"' .. s .. '"' end
-  local e = encode(checked and s or well_formed(s))
+  local e = encode(well_formed(s))
   -- cjson also escapes "/": JSON allows it, but no one needs it.
   if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
   if e:find("\194[\128-\159]") then e = e:gsub("\194[\128-\159]", c1_escape) end
@@ -77,13 +76,11 @@ local function json_string(s, checked)
 end
 
 --- A number as JSON: whole numbers in full (cjson would round them to 14
--- digits), others in the fewest digits that read back the same.
+-- digits), others in the fewest digits that read back the same; JSON has
+-- no NaN nor infinity.
 local function json_number(v)
   if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  if v == math.floor(v) and v >= -2 ^ 53 and v <= 2 ^ 53 then return ("%.0f"):format(v) end
-  local s = ("%.14g"):format(v)
-  if tonumber(s) ~= v then s = ("%.17g"):format(v) end
-  return s
+  return number_text(v)
 end
 
 --- v as JSON.  Fields the API may add later can hold anything JSON can: a
