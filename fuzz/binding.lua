@@ -647,6 +647,8 @@ local function do_call(method, list, opts, cl)
   local expect
   if opts ~= nil and type(opts) ~= "table" then
     expect = { option_table = true }
+  elseif debug.getmetatable(opts) ~= nil then
+    expect = { metatable = true }
   else
     local bad, any = bad_options(opts or {}, rules)
     if any then expect = { bad = bad } end
@@ -717,7 +719,9 @@ end
 --- Whether new() must accept opts (true/false), or nil when the reference
 -- cannot tell (an endpoint or file it does not know); and the bad options.
 local function ref_new(opts)
-  if type(opts) ~= "table" then return false end
+  -- (a metatable refuses the options as a whole, naming no option:
+  -- input.lua)
+  if type(opts) ~= "table" or debug.getmetatable(opts) ~= nil then return false end
   local bad, any = bad_options(opts, NEW_RULES)
   if any then return false, bad end
   local o = function(k) return rawget(opts, k) end
@@ -798,7 +802,7 @@ local function do_sign(t)
   local auth, details = res[1], res[2]
   if not auth then
     judge_error(details, "br.sign", codes_for())
-    if type(t) == "table" then
+    if type(t) == "table" and debug.getmetatable(t) == nil then
       local bad, any = bad_options(t, SIGN_RULES)
       if any then
         check(names_bad(details.option, bad), "br.sign: err.option %s is not a bad field", show(details.option))
@@ -808,6 +812,8 @@ local function do_sign(t)
   end
   -- Accepted: the reference's necessary conditions.
   check(type(t) == "table" and not select(2, bad_options(t, SIGN_RULES)), "br.sign: bad fields accepted")
+  check(debug.getmetatable(t) == nil and debug.getmetatable(rawget(t, "headers")) == nil,
+    "br.sign: a table with a metatable accepted")
   for _, k in ipairs({ "method", "path", "headers", "ak", "sk" }) do
     check(rawget(t, k) ~= nil, "br.sign: signed without %s", k)
   end
@@ -1246,8 +1252,9 @@ local function parse_action()
     if c ~= "P" then opts = dry(opts) end
     return function()
       local out = do_call(method, list, opts, cl)
-      -- The same call on a plain copy: metatables must change nothing.
-      if not storm and not cl.closed then
+      -- The same call on a plain copy: metatables must change nothing
+      -- (but on the options, which are refused for one).
+      if not storm and not cl.closed and debug.getmetatable(opts) == nil then
         local again = do_call(method, plain(list), plain(opts), cl)
         check(same(out, again), "client:%s: the plain copy gets another answer (%s / %s)", method,
           tostring(out[2] or out[1]), tostring(again[2] or again[1]))
@@ -1258,7 +1265,8 @@ local function parse_action()
     local t = value(0)
     return function()
       local out = do_sign(t)
-      if out[1] ~= "mem" then
+      local named = type(t) == "table" and (debug.getmetatable(t) or debug.getmetatable(rawget(t, "headers")))
+      if out[1] ~= "mem" and not named then
         local again = do_sign(plain(t))
         if again[1] ~= "mem" then
           check(same(out, again), "br.sign: the plain copy gets another answer")

@@ -118,7 +118,7 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(13, config.INTERFACE)
+    assert.are.equal(14, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION box() ca_certificates() can_yield() decode_error() decode_results() encode_ids()"
@@ -231,5 +231,136 @@ describe("br.new, given a setup mistake", function()
     assert.is_true(ok, out)
     assert.are.equal("endpoint '127.0.0.1:1' (from environment variable "
       .. "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4) must be scheme://host[:port]|nil", out)
+  end)
+end)
+
+-- Tables read as named fields are read raw (input.lua), so one with a
+-- metatable is refused, not read past: what its __index served (a table
+-- of defaults, the common idiom) silently did not count.  A dry run
+-- started the pipelines; inherited credentials gave way to the
+-- environment's.  Checked against the stand-in over real HTTP, which
+-- counts what reached it, with a metatable whose every metamethod counts
+-- its calls and that hides itself from getmetatable.
+describe("a table of options with a metatable", function()
+  local br = require "codearts.batchresult"
+  local standin = require "spec.support.standin"
+  local model = require "spec.standin.model"
+  local fresh = require "spec.support.child"
+  local server
+  standin.for_block(function(s) server = s end)
+
+  local RAW = " must be a plain table, got one with a metatable (tables are read raw: fields behind a metatable do "
+    .. "not count)"
+
+  --- A table of the own fields own whose metatable serves fields, and
+  -- calls, the count of metamethods run.
+  local function inheriting(own, fields)
+    local calls = { n = 0 }
+    local mt = { __metatable = "hidden" }
+    for _, name in ipairs({ "__index", "__newindex", "__len", "__pairs", "__ipairs", "__call", "__tostring",
+                            "__eq", "__lt", "__le", "__concat" }) do
+      mt[name] = function(_, k)
+        calls.n = calls.n + 1
+        if name == "__index" then return fields[k] end
+        if name == "__pairs" or name == "__ipairs" then return next, fields, nil end
+      end
+    end
+    return setmetatable(own, mt), calls
+  end
+
+  local function ids(n)
+    local out = {}
+    for i = 1, n do out[i] = model.make_id("mo", i) end
+    return out
+  end
+
+  it("of new() is refused, before the environment's credentials stand in for those it inherits", function()
+    local creds = model.credentials.permanent
+    local opts, calls = inheriting({ endpoint = server.url },
+      { project_id = model.seed_project, ak = creds.ak, sk = creds.sk })
+    local c, err = br.new(opts)
+    assert.is_nil(c)
+    assert.are.same({ "INVALID_ARGUMENT", "options" .. RAW }, { err.code, err.message })
+    assert.is_nil(err.option)
+    assert.are.equal(0, calls.n)
+    -- With the environment's account set, new() took it instead, and its
+    -- calls went out signed with that account's key, for its project.
+    local temporary = model.credentials.temporary
+    local out, ok = fresh.run(([[
+      local br = require "codearts.batchresult"
+      local c, err = br.new(setmetatable({ endpoint = %q },
+        { __index = { project_id = %q, ak = %q, sk = %q } }))
+      io.write(tostring(c and select(2, c:query({ { pipeline_id = %q, pipeline_run_id = %q } })) or err))
+    ]]):format(server.url, model.seed_project, creds.ak, creds.sk, ids(2)[1], ids(2)[2]),
+      { HUAWEICLOUD_SDK_AK = temporary.ak, HUAWEICLOUD_SDK_SK = temporary.sk,
+        HUAWEICLOUD_SDK_PROJECT_ID = ("e"):rep(32) })
+    assert.is_true(ok, out)
+    assert.are.equal("INVALID_ARGUMENT: options" .. RAW, out)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  it("of a call is refused, and nothing is sent: a dry run inherited starts no pipeline", function()
+    local c = assert(br.new(server:options()))
+    local pair = { { pipeline_id = ids(2)[1], pipeline_run_id = ids(2)[2] } }
+    for _, call in ipairs({
+      { "run", ids(2), { dry_run = true } },
+      { "query", pair, { dry_run = true } },
+      { "run_and_query", ids(2), { batch_size = 1 } },
+      { "prepare", ids(2), { operation = "run" }, "prepare options" },
+    }) do
+      local name, list, fields, plural = call[1], call[2], call[3], call[4] or "call options"
+      local opts, calls = inheriting({}, fields)
+      local res, err = c[name](c, list, opts)
+      assert.is_nil(res, name)
+      assert.are.same({ "INVALID_ARGUMENT", plural .. RAW }, { err.code, err.message }, name)
+      assert.is_nil(err.results, name)
+      assert.are.equal(0, calls.n, name)
+    end
+    local stats = server:stats()
+    assert.are.same({ 0, 0 }, { stats.requests, stats.run_pipelines })
+    c:close()
+  end)
+
+  it("for br.sign, or as its headers, is refused, and what the metatable serves is not signed", function()
+    local headers = { Host = "h.example", ["X-Sdk-Date"] = "20240102T030405Z" }
+    local fields = { method = "GET", path = "/", headers = headers, ak = "AK", sk = "SK" }
+    local t, calls = inheriting({}, fields)
+    local none, err = br.sign(t)
+    assert.is_nil(none)
+    assert.are.same({ "INVALID_ARGUMENT", "sign's argument" .. RAW }, { err.code, err.message })
+    -- (its own fields all there: the metatable alone refuses it)
+    local whole = inheriting({ method = "GET", path = "/", headers = headers, ak = "AK", sk = "SK" },
+      { query = "a=1" })
+    none, err = br.sign(whole)
+    assert.is_nil(none)
+    assert.are.equal("sign's argument" .. RAW, err.message)
+    local hidden, hcalls = inheriting({ Host = "h.example" }, { ["X-Sdk-Date"] = "20240102T030405Z" })
+    none, err = br.sign { method = "GET", path = "/", headers = hidden, ak = "AK", sk = "SK" }
+    assert.is_nil(none)
+    assert.are.same({ "INVALID_ARGUMENT", "sign: headers" .. RAW }, { err.code, err.message })
+    assert.are.equal(0, calls.n + hcalls.n)
+    assert.truthy(br.sign(fields))
+  end)
+end)
+
+-- br:new{…} hands the module in as the options: it said "unknown option
+-- 'Error'", br:sign{} "unknown sign field 'Error'", and br:summary()
+-- counted an empty set.  The reverse of a client's method called with a
+-- dot, and raised as that is, at the line that made the call.
+describe("a module function that takes a table, called with a colon", function()
+  local br = require "codearts.batchresult"
+
+  it("raises, naming the slip, at the caller's line", function()
+    for _, case in ipairs({
+      { "new", function() local c = br:new { region = "cn-north-4" } return c end },
+      { "sign", function() local a = br:sign {} return a end },
+      { "summary", function() local s = br:summary() return s end },
+      { "sign", function() local a = br.sign(br) return a end },
+    }) do
+      local ok, e = pcall(case[2])
+      assert.is_false(ok)
+      assert.are.equal("spec/module_spec.lua:" .. debug.getinfo(case[2], "S").linedefined
+        .. ": codearts.batchresult: call br." .. case[1] .. "(…) with a dot, not br:" .. case[1], e)
+    end
   end)
 end)

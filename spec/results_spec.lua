@@ -1,5 +1,4 @@
 -- codearts.batchresult.results: result sets, reason kinds, summaries.
--- Pure Lua: none of this needs the C module.
 local R = require "codearts.batchresult.results"
 local child = require "spec.support.child"
 
@@ -316,14 +315,26 @@ describe("rs:where", function()
     assert.are.equal(3, #rs:where(function(r) return r.reason end))
   end)
 
-  it("reads a filter table raw, on every Lua: no __pairs or __index of it runs", function()
-    local ran = false
-    local filter = setmetatable({}, {
-      __pairs = function() ran = true return next, { status = "START_SUCCESS" }, nil end,
-      __index = function() ran = true end,
-    })
-    assert.are.equal(#rs, #rs:where(filter))
-    assert.is_false(ran)
+  -- A filter is read raw: one whose fields a metatable serves (inherited
+  -- from a table of defaults) matched every result.  It is refused, as
+  -- misuse, without running any of its metamethods, on every Lua (a
+  -- __metatable field, which getmetatable answers instead, hides nothing).
+  it("refuses a filter table with a metatable, running none of its metamethods", function()
+    local ran = 0
+    local mt = { __metatable = false }
+    for _, name in ipairs({ "__index", "__newindex", "__len", "__pairs", "__ipairs", "__call", "__tostring",
+                            "__eq", "__concat" }) do
+      mt[name] = function()
+        ran = ran + 1
+        if name == "__pairs" then return next, { status = "START_FAILED" }, nil end
+        if name == "__index" then return "START_FAILED" end
+      end
+    end
+    local msg = "codearts.batchresult: where: filter must be a plain table, got one with a metatable "
+      .. "(tables are read raw: fields behind a metatable do not count)"
+    assert.has_error(function() rs:where(setmetatable({}, mt)) end, msg)
+    assert.has_error(function() rs:where(setmetatable({ status = "START_FAILED" }, mt)) end, msg)
+    assert.are.equal(0, ran)
   end)
 
   it("matches other fields by equality", function()

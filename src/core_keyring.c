@@ -444,6 +444,13 @@ static void push_buf(lua_State *L, const cab_buf *b) {
     lua_pushlstring(L, b->data ? b->data : "", b->len);
 }
 
+/* Whether the table at idx has a metatable (pushing nothing). */
+static int has_metatable(lua_State *L, int idx) {
+    if (!lua_getmetatable(L, idx)) return 0;
+    lua_pop(L, 1);
+    return 1;
+}
+
 /* (signed_request) -> authorization, details.  Every push may raise (out
  * of memory, or the error of a finalizer it runs), so br.sign runs this
  * protected and lets go of the signer whichever way it ends. */
@@ -504,17 +511,26 @@ static int refuse(lua_State *L, int n) {
 }
 
 /* br.sign(t) -> authorization, details | nil, err: made by
- * core.signer(words) and called by the caller itself, with no Lua between
- * (br.sign is a hot path of sans-I/O users).  t is read once, raw, and
- * signed in the same pass.  A t that is refused is worded by words, a Lua
- * function, from what this read, never reading t again:
+ * core.signer(words, module) and called by the caller itself, with no Lua
+ * between (br.sign is a hot path of sans-I/O users).  t is read once, raw,
+ * and signed in the same pass.  A t that is refused is worded by words, a
+ * Lua function, from what this read, never reading t again:
  *   words(nil, message, code, sk)       it signed nothing (a bad request)
  *   words(false, rule, sk, key, value)  t breaks one of br.sign's rules
  *                                       about its fields (read_sign_table's
  *                                       rules; "header": a header's name or
  *                                       value is not a string; "table": t is
- *                                       no table, key its type's name)
- * where sk is the one it read (nil when none), to redact from the words. */
+ *                                       no table, key its type's name;
+ *                                       "metatable": t, or with key
+ *                                       "headers" its headers, has one;
+ *                                       "module": t is module, br:sign{…}
+ *                                       called with a colon, which words
+ *                                       raises)
+ * where sk is the one it read (nil when none), to redact from the words.
+ * A metatable is refused rather than read past: what its __index or
+ * __pairs serves (a table of defaults) would silently not be signed.
+ * lua_getmetatable is raw: no __metatable field answers for it, and no
+ * metamethod runs. */
 static int l_sign_once(lua_State *L) {
     algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     const char *s[N_FIELDS] = {NULL};
@@ -541,7 +557,20 @@ static int l_sign_once(lua_State *L) {
         lua_pushstring(L, luaL_typename(L, 1));
         return refuse(L, 4);
     }
-    if ((rule = read_sign_table(L, 3, s, len)) == NULL && (n = collect_headers(L, 3, hs)) == HEADERS_NO_ROOM)
+    rule = lua_rawequal(L, 1, lua_upvalueindex(3)) ? "module" : has_metatable(L, 1) ? "metatable" : NULL;
+    if (rule) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, rule);
+        return refuse(L, 2);
+    }
+    if ((rule = read_sign_table(L, 3, s, len)) == NULL && has_metatable(L, 3)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "metatable");
+        lua_pushvalue(L, 4);
+        lua_pushliteral(L, "headers");
+        return refuse(L, 4);
+    }
+    if (rule == NULL && (n = collect_headers(L, 3, hs)) == HEADERS_NO_ROOM)
         return refuse(L, with_sk(L, refused(L, CAB_SIGN_NOMEM, NO_ROOM)));
     if (rule || n == HEADERS_NOT_STRINGS) {
         /* What the rule is about is on the stack above top: at most the
@@ -583,13 +612,15 @@ static int l_sign_once(lua_State *L) {
     return status == 0 ? 2 : lua_error(L);
 }
 
-/* core.signer(words) -> br.sign, wording its refusals with words (see
- * l_sign_once). */
+/* core.signer(words [, module]) -> br.sign, wording its refusals with
+ * words and refusing module as its argument (see l_sign_once). */
 static int l_signer(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 2);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 1);
-    lua_pushcclosure(L, l_sign_once, 2);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, l_sign_once, 3);
     return 1;
 }
 

@@ -35,11 +35,12 @@ local M = {
   reason_kind = results.reason_kind,
   --- The kinds br.reason_kind answers, in a fixed order.
   REASON_KINDS = results.REASON_KINDS,
-  summary = results.summary,
   --- Seconds of a monotonic clock (CLOCK_MONOTONIC), for timing a call:
   -- unlike os.time, fractional, and never set back.
   now = core.now,
 }
+-- (made for M: br:summary(), which hands M in as the set, raises)
+M.summary = results.summary_for(M)
 
 -- A client's private state, in a box (core.box) the client table holds
 -- under STATE: neither tostring nor a table dump nor an error can reveal
@@ -79,6 +80,7 @@ end
 --- Creates a client.  See README.md for the options; returns nil, err
 -- (code INVALID_ARGUMENT) when one is wrong.
 function M.new(opts)
+  if rawequal(opts, M) then input.dot_slip("new", 2) end
   local cfg, secrets = config.build(opts)
   if not cfg then return nil, secrets end
   -- From here on the SK lives only in the keyring's C memory: it signs
@@ -461,13 +463,20 @@ local SIGN_FIELDS = {
 -- breaks, with what it read (the table is never read again: a finalizer
 -- may have changed it since), worded as the checks of other tables word
 -- it.  Redacted with the sk it read (and the environment's): a header's or
--- a field's name may quote it, pasted in the wrong place.
+-- a field's name may quote it, pasted in the wrong place.  The argument
+-- that is this module (br:sign{…}) raises, at the line that called
+-- br.sign (level 3: past C's frame).
 local function sign_refused(signed, a, b, c, d)
   local err, sk
   if signed == nil then
     err, sk = Error.new(b, "sign: " .. a), c
+  elseif a == "module" then
+    input.dot_slip("sign", 3)
   elseif a == "table" then
     return nil, Error.invalid("sign's argument must be a table, got " .. c)
+  elseif a == "metatable" then
+    -- (c: "headers" when they have it, nil when the argument does)
+    return nil, Error.invalid(input.metatable_words(c and ("sign: " .. c) or "sign's argument"))
   elseif a == "field" then
     err, sk = select(2, input.options({ [c] = d }, SIGN_FIELDS, "sign field", "sign's argument")), b
   elseif a == "missing" then
@@ -489,7 +498,8 @@ end
 -- '_' excepted, as in the official SDKs); X-Sdk-Date must be among them.
 -- details holds canonical_request, string_to_sign and signed_headers.
 -- It is C's own function (the table read raw and signed in one pass),
--- with sign_refused for the words of a refusal.
-M.sign = core.signer(sign_refused)
+-- with sign_refused for the words of a refusal, and this module, which it
+-- refuses as its argument (called with a colon).
+M.sign = core.signer(sign_refused, M)
 
 return M

@@ -4,11 +4,14 @@
 -- signing and the C binding see only that copy.
 --
 -- The rule: tables are read RAW.  Only a table's own fields count
--- (rawget, next); metatables are ignored, so an __index, __len or __pairs
--- of the caller's never runs and never answers differently on a second
--- look.  A list's items are its keys 1..n; other keys (a result set's
--- `missing`, say) are not items, and a positive whole-number key past a
--- missing one is an error, so that nothing is silently left out.
+-- (rawget, next), so an __index, __len or __pairs of the caller's never
+-- runs and never answers differently on a second look.  A table read as
+-- named fields (options, a filter, br.sign's argument and its headers)
+-- that has a metatable is refused: what its __index serves (a table of
+-- defaults, say) would silently not count.  A list's items are its keys
+-- 1..n; other keys (a result set's `missing`, say) are not items, and a
+-- positive whole-number key past a missing one is an error, so that
+-- nothing is silently left out.
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 
@@ -59,13 +62,45 @@ function M.quoted(v, keyring)
   return '"' .. M.escaped(shown) .. '"' .. (cut and "…" or "")
 end
 
--- Said when a table the caller gave has a metatable: what it hides is not
--- read.
+-- Said of a table the caller gave that has a metatable: what it hides is
+-- not read.
+local RAW = "tables are read raw: fields behind a metatable do not count"
+
+-- (not getmetatable, which answers a __metatable field's value instead,
+-- whatever a proxy put there; neither runs a metamethod)
+local debug_getmetatable = debug.getmetatable
+
+--- Whether the caller's value v has a metatable of its own: a table does
+-- only when the caller gave it one.
+local function has_metatable(v)
+  return type(v) == "table" and debug_getmetatable(v) ~= nil
+end
+
 local function raw_note(t)
-  if type(t) == "table" and getmetatable(t) ~= nil then
-    return " (tables are read raw: fields behind a metatable do not count)"
-  end
-  return ""
+  return has_metatable(t) and (" (" .. RAW .. ")") or ""
+end
+
+--- The refusal of a table the caller gave, read as named fields, that has
+-- a metatable (what: the table's name in messages, "options"): for
+-- br.sign, whose C finds the metatable itself.
+function M.metatable_words(what)
+  return what .. " must be a plain table, got one with a metatable (" .. RAW .. ")"
+end
+
+--- M.metatable_words(what) when the table t has a metatable; nil when it
+-- is plain.  Every entry that reads a table as named fields asks this
+-- first, and refuses in its own way (nil, err; or a raise for misuse).
+function M.metatable_refused(t, what)
+  if has_metatable(t) then return M.metatable_words(what) end
+end
+
+--- Raises, at level (error()'s, as the function that calls this would
+-- give it: at the line that called the entry), that br.name was called
+-- with a colon: br:new{…} hands the module table in as the options,
+-- whose fields read as unknown options, or as an empty list.  (The
+-- reverse of a client's method called with a dot, batchresult.lua.)
+function M.dot_slip(name, level)
+  error("codearts.batchresult: call br." .. name .. "(…) with a dot, not br:" .. name, level + 1)
 end
 
 --- What an empty list holds instead of items 1..n, for its message:
@@ -132,17 +167,19 @@ local function refusal(copy, rules, kind)
 end
 
 --- Copies the options table t (nil means none) by rules, { name =
--- { type, check } }: unknown names and wrong types are errors, and
--- check(v) returns why a value is wrong.  kind names one option in
--- messages ("option", "call option"); plural names the table.  An error
--- about one option carries its name as err.option, and comes with the
--- whole copy, so that the caller can redact the secrets it holds from the
--- message.
+-- { type, check } }: a metatable on t, unknown names and wrong types are
+-- errors, and check(v) returns why a value is wrong.  kind names one
+-- option in messages ("option", "call option"); plural names the table.
+-- An error about one option carries its name as err.option, and comes
+-- with the whole copy, so that the caller can redact the secrets it holds
+-- from the message.
 function M.options(t, rules, kind, plural)
   if t == nil then return {} end
   if type(t) ~= "table" then
     return nil, Error.invalid(("%s must be a table, got %s"):format(plural, type(t)))
   end
+  local behind = M.metatable_refused(t, plural)
+  if behind then return nil, Error.invalid(behind) end
   -- (in C: a walk here could meet a finalizer that changes t, core.c)
   local copy = core.raw_copy(t)
   local k, why = refusal(copy, rules, kind)

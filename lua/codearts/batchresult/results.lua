@@ -20,17 +20,19 @@
 --   R.is(v)                   -> boolean
 --   R.reason_kind(reason)     -> kind, or nil when reason is nil
 --   R.summary(results)        -> { total, by_status, by_reason_kind }
+--   R.summary_for(module)     -> R.summary, raising on br:summary()
 --   R.REASON_KINDS            the four kinds, in a fixed order
 -- Methods (each one that returns a set returns a NEW set, in the original
 -- order, sharing the result tables; none modifies the set it is called on):
 --   rs:succeeded()  rs:failed()  rs:where(filter)  rs:group_by(key)
 --   rs:find(pipeline_run_id)  rs:pairs()  rs:summary()  tostring(rs)
 --
--- Misuse (a filter of the wrong type, an unknown reason kind, a method
--- called with `.` instead of `:`) raises an error: it is a bug in the
--- caller, not a runtime failure, so it does not follow the library's
--- `nil, err` convention.
+-- Misuse (a filter of the wrong type or with a metatable, an unknown
+-- reason kind, a method called with `.` instead of `:`) raises an error:
+-- it is a bug in the caller, not a runtime failure, so it does not follow
+-- the library's `nil, err` convention.
 local Error = require "codearts.batchresult.error"
+local input = require "codearts.batchresult.input"
 
 local M = {}
 
@@ -305,7 +307,9 @@ end
 --     a function value       (v) -> boolean, given the field's value
 --                            (for reason_kind, the kind).
 --   An empty table matches everything.
--- Any other filter, or a key that is not a string, raises.
+-- Any other filter, a table with a metatable (read raw, what its __index
+-- serves would not count: input.lua), or a key that is not a string,
+-- raises.
 function methods:where(filter)
   check_self(self, "where")
   local ft = type(filter)
@@ -315,6 +319,9 @@ function methods:where(filter)
   if ft ~= "table" then
     error(PREFIX .. "where: filter must be a function or a table of field = value, got " .. ft, 2)
   end
+  -- (a filter whose fields an __index serves would match everything)
+  local behind = input.metatable_refused(filter, "where: filter")
+  if behind then error(PREFIX .. behind, 2) end
   -- The keys in one order, not next's, which follows the string hash seed
   -- (a new one each run on Lua 5.2 and later and on LuaJIT): a refusal
   -- names the same key each time, and the filter's functions run in the
@@ -419,23 +426,34 @@ end
 -- any plain array of result tables: read once and raw, as every entry
 -- reads the caller's tables (input.lua), so an __index or __len of the
 -- caller's neither runs nor counts.
-function M.summary(results)
-  if type(results) ~= "table" then
-    error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
+--
+-- R.summary_for(module) is R.summary for the module table module, as
+-- br.summary: it raises when given module itself (br:summary(), called
+-- with a colon), which would read as an empty set.  (A function of its
+-- own, not a check around R.summary: the raises must point at the line
+-- that called it, which a tail call on Lua 5.1 loses.)
+local function summary_for(module)
+  return function(results)
+    if type(results) ~= "table" then
+      error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
+    end
+    if rawequal(results, module) then input.dot_slip("summary", 2) end
+    results = raw_results(results, "summary")
+    local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
+    local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
+    local n = #results
+    for i = 1, n do
+      local r = results[i]
+      local status = rawget(r, "status")
+      if status ~= nil and status == status then by_status[status] = (by_status[status] or 0) + 1 end
+      local kind = reason_kind(rawget(r, "reason"))
+      if kind then by_kind[kind] = by_kind[kind] + 1 end
+    end
+    return { total = n, by_status = by_status, by_reason_kind = by_kind }
   end
-  results = raw_results(results, "summary")
-  local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
-  local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
-  local n = #results
-  for i = 1, n do
-    local r = results[i]
-    local status = rawget(r, "status")
-    if status ~= nil and status == status then by_status[status] = (by_status[status] or 0) + 1 end
-    local kind = reason_kind(rawget(r, "reason"))
-    if kind then by_kind[kind] = by_kind[kind] + 1 end
-  end
-  return { total = n, by_status = by_status, by_reason_kind = by_kind }
 end
+M.summary_for = summary_for
+M.summary = summary_for(nil)
 
 --- rs:summary() -> R.summary(rs).
 function methods:summary()
