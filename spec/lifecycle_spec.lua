@@ -235,6 +235,53 @@ describe("a call's end", function()
       end
     end)
 
+    -- README's run: a close from the callback keeps the runs whose answer
+    -- the process had read, as err.results, not as unanswered ("may have
+    -- started").  At the first batch's on_progress, once the stand-in has
+    -- answered the other batch too, a query of the callback's own on the
+    -- client reads that answer into the run's view of the shared handle;
+    -- then the client is closed, by the callback (closer "run") or by
+    -- the inner query's own on_progress (closer "inner").
+    local function run_closed_after_both_answers(closer)
+      server:reset()
+      local c = client()
+      local ids = { model.make_id("kept", 1), model.make_id("kept", 2) }
+      local function close_it(done) if done > 0 then c:close() end end
+      local _, err = c:run(ids, { batch_size = 1, concurrency = 2, on_progress = function(done)
+        if done ~= 1 then return end
+        local since = now()
+        while server:stats().runs < 2 do assert(now() - since < 10, "the stand-in answered no second run") end
+        c:query(model.make_pairs("inner", 1), { on_progress = closer == "inner" and close_it or nil })
+        close_it(done)
+      end })
+      assert.are.equal("CLOSED", err.code, closer)
+      assert.are.same({}, err.unanswered, closer)
+      assert.are.equal(2, #err.results, closer)
+      -- the runs the stand-in started, one each (its 1st and 2nd, in
+      -- whichever order the two requests came)
+      local started = {}
+      for _, r in ipairs(err.results) do
+        local n = r.pipeline_run_id == model.run_id_for(r.pipeline_id, 1) and 1
+          or r.pipeline_run_id == model.run_id_for(r.pipeline_id, 2) and 2
+        assert.truthy(n, "a run the stand-in started: " .. r.pipeline_run_id)
+        started[n] = r.pipeline_id
+      end
+      local sorted = { ids[1], ids[2] }
+      table.sort(sorted)
+      table.sort(started)
+      assert.are.same(sorted, started)
+      assert.are.equal(2, server:stats().run_pipelines, closer)
+    end
+
+    it("closes the client after its own query read another batch's run: CLOSED, that run kept", function()
+      run_closed_after_both_answers("run")
+    end)
+
+    it("makes a query whose on_progress closes the client after it read the run's other answer: that run kept",
+      function()
+        run_closed_after_both_answers("inner")
+      end)
+
     it("runs no callback once one has closed the client", function()
       -- The batches run at once, so the first to end may be any of them: the
       -- logger closes the client on whichever it hears of first.

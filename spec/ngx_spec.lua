@@ -68,6 +68,23 @@ local LOCATIONS = {
       ngx.update_time()
       ngx.say(require("cjson").encode({ code = err and err.code, seconds = ngx.now() - started }))
     } }]],
+  -- a run of two batches at once whose on_progress, at the first answer,
+  -- sleeps while the other batch's thread takes its answer in, then
+  -- closes the client: { code, results, unanswered }
+  [[location = /close_kept { content_by_lua_block {
+      local model = require "spec.standin.model"
+      local creds = model.credentials.permanent
+      local c = assert(require("codearts.batchresult").new { endpoint = os.getenv("STANDIN_URL"),
+        project_id = model.seed_project, ak = creds.ak, sk = creds.sk })
+      local _, err = c:run({ model.make_id("ngx-kept", 1), model.make_id("ngx-kept", 2) }, { batch_size = 1,
+        concurrency = 2, on_progress = function(done)
+          if done ~= 1 then return end
+          ngx.sleep(0.3)
+          c:close()
+        end })
+      ngx.say(require("cjson").encode({ code = err and err.code, results = err and #err.results,
+        unanswered = err and #err.unanswered }))
+    } }]],
   -- one attempt, through ?http=builtin|resty (the test double standing in
   -- for resty.http), of a request with a body of ?bytes= bytes to the
   -- stand-in: { status, body, kind, message }
@@ -444,6 +461,13 @@ describe("inside nginx (ngx_lua cosockets)", function()
       assert.is_true(out.closed_raises)
       -- the batch still out was cancelled, and none sent after
       assert.is_true(server:stats().requests <= 2)
+    end)
+
+    it("close() from on_progress once the other batch's run is in: CLOSED, that run kept, not unanswered",
+      function()
+      server:reset()
+      assert.are.same({ code = "CLOSED", results = 2, unanswered = 0 }, call("/close_kept"))
+      assert.are.equal(2, server:stats().run_pipelines)
     end)
 
     it("a call left in a coroutine never resumed spoils nothing: the next call gets whole results", function()

@@ -69,7 +69,7 @@ describe("in Neovim", function()
   end)
 
   it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it (or a dry run's caller)"
-    .. " closes the client;"
+    .. " closes the client (a run keeping the answers it had read);"
     .. " a call without a callback made from one waits synchronously", function()
     local got = nvim("spec/nvim/callbacks.lua")
     assert.is_nil(got.error)
@@ -94,6 +94,10 @@ describe("in Neovim", function()
     assert.are.equal("the client was closed during the call", got.close_message)
     assert.are.equal("12", got.close_accounted)
     assert.are.equal("12", got.sync_inner)
+    -- (a run's answer read in before the close: kept, not unanswered)
+    assert.are.equal("CLOSED", got.close_kept_code)
+    assert.are.equal("12", got.close_kept_accounted)
+    assert.are.equal("0", got.close_kept_unanswered)
     assert.are.equal("CLOSED", got.dry_closed_code)
     assert.are.equal("12", got.dry_closed_accounted)
   end)

@@ -4,13 +4,17 @@
  * hands a request over; next() drives all transfers until one of the
  * call's is answered; cancel() and close() abandon the call's transfers,
  * and so does the collector when a call is left behind (a coroutine never
- * resumed).  An event loop drives the handle instead with watch(), act()
- * and unwatch() (see multi.h), learns which calls to wake from news()
- * and call:group(), and asks one call with call:ready().  No Lua code
- * runs inside libcurl's callbacks, so a Lua error can never unwind
- * through libcurl. */
+ * resumed).  call:take() gives an outcome already in without driving
+ * anything, even once the client is closed: the handle's outcomes not
+ * yet taken are kept for their calls when it is freed.  An event loop
+ * drives the handle instead with watch(), act() and unwatch() (see
+ * multi.h), learns which calls to wake from news() and call:group(), and
+ * asks one call with call:ready().  No Lua code runs inside libcurl's
+ * callbacks, so a Lua error can never unwind through libcurl. */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -20,6 +24,8 @@
 #define MULTI "codearts.batchresult.multi"
 #define CALL "codearts.batchresult.call"
 
+typedef struct call_box call_box;
+
 typedef struct {
     cab_multi *m;         /* NULL once closed */
     cab_multi *inherited; /* a parent process's handle, never used nor freed here */
@@ -27,15 +33,85 @@ typedef struct {
     int pins;             /* calls into it that are still reading its memory */
     int closing;          /* close() came while pinned or lending descriptors:
                              free once neither */
+    call_box *calls;      /* its calls not yet closed, for keep_outcomes */
 } multi_box;
 
-typedef struct {
+/* How one of a call's transfers ended, copied out of the handle before
+ * the call took it (keep_outcomes). */
+typedef struct kept_outcome {
+    struct kept_outcome *next;
+    int slot;
+    cab_http_status st;
+    int not_sent, cut;
+    char err[CAB_EASY_ERR_SIZE]; /* when st is not CAB_HTTP_OK */
+    cab_http_response r;         /* when it is */
+} kept_outcome;
+
+struct call_box {
     multi_box *box; /* kept alive by the call's user value */
     unsigned long group;
     int closed;
-} call_box;
+    call_box *prev, *next; /* in box->calls while not closed */
+    kept_outcome *kept;    /* first finished first; the call owns them */
+};
 
-/* Frees what b holds, unless a parent process made it: a forked child
+static void kept_drop(call_box *c) {
+    while (c->kept) {
+        kept_outcome *k = c->kept;
+        c->kept = k->next;
+        cab_buf_free(&k->r.body);
+        free(k);
+    }
+}
+
+/* A copy of the outcome of finished slot (taken, with st, not_sent and
+ * err, by cab_multi_take), or NULL when memory ran out. */
+static kept_outcome *kept_copy(const multi_box *b, int slot, cab_http_status st, int not_sent, const char *err) {
+    kept_outcome *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->slot = slot;
+    k->st = st;
+    k->not_sent = not_sent;
+    if (st != CAB_HTTP_OK) {
+        k->cut = cab_multi_words_cut(b->m, slot);
+        snprintf(k->err, sizeof k->err, "%s", err);
+    } else {
+        const cab_http_response *r = cab_multi_response(b->m, slot);
+        k->r.status = r->status;
+        k->r.fields = r->fields;
+        if (r->body.len && cab_buf_add(&k->r.body, r->body.data, r->body.len)) {
+            free(k);
+            return NULL;
+        }
+    }
+    return k;
+}
+
+/* Call c's outcomes that b's handle holds, not yet taken, move into c's
+ * memory, to be taken with take(): the handle is about to be freed (the
+ * client closed) or the call's transfers abandoned, and these are
+ * answers the process has read (a run's is the only word of which
+ * pipelines started) that the caller's own code was running past (a
+ * callback that closes the client, see batch.lua), or that a drive for
+ * another call finished.  One that finds no memory is lost, as all were
+ * before, the call counting its batch as unanswered. */
+static void keep_outcomes(multi_box *b, call_box *c) {
+    kept_outcome **tail = &c->kept;
+    cab_http_status st;
+    char err[CAB_EASY_ERR_SIZE];
+    int slot, not_sent;
+    while (*tail) tail = &(*tail)->next;
+    while ((slot = cab_multi_take(b->m, c->group, &st, &not_sent, err, sizeof err)) >= 0) {
+        kept_outcome *k = kept_copy(b, slot, st, not_sent, err);
+        cab_multi_release(b->m, slot);
+        if (!k) continue;
+        *tail = k;
+        tail = &k->next;
+    }
+}
+
+/* Frees what b holds, its calls' outcomes not yet taken copied out
+ * first, unless a parent process made it: a forked child
  * must not close the connections it shares with its parent through
  * libcurl (which would write TLS close_notify and HTTP/2 GOAWAY on them),
  * so it keeps the handle, unused, for the rest of its life, and only lets
@@ -46,6 +122,8 @@ static void multi_free(multi_box *b) {
         cab_multi_disown(b->m);
         b->inherited = b->m;
     } else {
+        call_box *c;
+        for (c = b->calls; b->m && c; c = c->next) keep_outcomes(b, c);
         cab_multi_free(b->m);
     }
     b->m = NULL;
@@ -185,6 +263,8 @@ static int l_call(lua_State *L) {
     c->box = b;
     c->group = 0;
     c->closed = 1;
+    c->prev = c->next = NULL;
+    c->kept = NULL;
     luaL_getmetatable(L, CALL);
     lua_setmetatable(L, -2);
     /* The call keeps the handle alive: its user value holds it. */
@@ -200,6 +280,9 @@ static int l_call(lua_State *L) {
     }
     c->group = cab_multi_group(b->m);
     c->closed = 0;
+    c->next = b->calls;
+    if (b->calls) b->calls->prev = c;
+    b->calls = c;
     return 1;
 }
 
@@ -388,15 +471,6 @@ static int l_start(lua_State *L) {
     return 1;
 }
 
-/* call:next([wait])
- *   -> slot, status, body, request_id, date, retry_after   (an answer)
- *    | slot, nil, kind, message, not_sent, cut             (no answer)
- *    | nil, "idle"      nothing of the call's was running (after sleeping wait seconds)
- *    | nil, "waited"    wait seconds passed with nothing of the call's finished
- *    | nil, "INTERNAL", message     the client was closed
- * Drives every transfer until one of the call's is done, or wait passes.
- * not_sent is true when the request provably never reached the server;
- * cut, when message ends with libcurl's words cut short (easy.h). */
 /* Pushes the answer at the light userdata at 1: status, body, request_id,
  * date, retry_after (absent ones nil). */
 static int push_response(lua_State *L) {
@@ -409,13 +483,83 @@ static int push_response(lua_State *L) {
     return 5;
 }
 
+/* Pushes the rest of an outcome that failed (after its slot): nil, kind,
+ * message, not_sent, cut.  Returns the six values with the slot. */
+static int push_failure(lua_State *L, cab_http_status st, const char *err, int not_sent, int cut) {
+    lua_pushnil(L);
+    lua_pushstring(L, kind_name(st));
+    lua_pushstring(L, err);
+    lua_pushboolean(L, not_sent);
+    lua_pushboolean(L, cut);
+    return 6;
+}
+
+/* Pushes the outcome of b's finished slot, as next() returns it, and
+ * releases the slot; fn is push_response's index. */
+static int push_outcome(lua_State *L, multi_box *b, int slot, cab_http_status st, int not_sent, const char *err,
+                        int fn) {
+    const cab_http_response *r;
+    int rc;
+    lua_pushinteger(L, (lua_Integer)slot + 1);
+    if (st != CAB_HTTP_OK) {
+        int cut = cab_multi_words_cut(b->m, slot);
+        cab_multi_release(b->m, slot);
+        return push_failure(L, st, err, not_sent, cut);
+    }
+    /* The answer is copied into Lua strings in protected mode, with the
+     * handle pinned: whatever the pushes raise (memory), the slot is
+     * released and the pin dropped, and then it is raised again. */
+    r = cab_multi_response(b->m, slot);
+    pin(b);
+    lua_pushvalue(L, fn);
+    lua_pushlightuserdata(L, (void *)r);
+    rc = lua_pcall(L, 1, 5, 0);
+    if (b->m) cab_multi_release(b->m, slot);
+    unpin(b);
+    if (rc != 0) return lua_error(L);
+    return 6;
+}
+
+/* Pushes c's first kept outcome, as next() returns it, and frees it.  It
+ * leaves the list before anything is pushed: a finalizer run by a push
+ * may cancel or close the call (kept_drop). */
+static int push_kept(lua_State *L, call_box *c, int fn) {
+    kept_outcome *k = c->kept;
+    int rc;
+    c->kept = k->next;
+    lua_pushinteger(L, (lua_Integer)k->slot + 1);
+    if (k->st != CAB_HTTP_OK) {
+        char err[CAB_EASY_ERR_SIZE];
+        cab_http_status st = k->st;
+        int not_sent = k->not_sent, cut = k->cut;
+        memcpy(err, k->err, sizeof err);
+        free(k);
+        return push_failure(L, st, err, not_sent, cut);
+    }
+    lua_pushvalue(L, fn);
+    lua_pushlightuserdata(L, &k->r);
+    rc = lua_pcall(L, 1, 5, 0);
+    cab_buf_free(&k->r.body);
+    free(k);
+    if (rc != 0) return lua_error(L);
+    return 6;
+}
+
+/* call:next([wait])
+ *   -> slot, status, body, request_id, date, retry_after   (an answer)
+ *    | slot, nil, kind, message, not_sent, cut             (no answer)
+ *    | nil, "idle"      nothing of the call's was running (after sleeping wait seconds)
+ *    | nil, "waited"    wait seconds passed with nothing of the call's finished
+ *    | nil, "INTERNAL", message     the client was closed
+ * Drives every transfer until one of the call's is done, or wait passes.
+ * not_sent is true when the request provably never reached the server;
+ * cut, when message ends with libcurl's words cut short (easy.h). */
 static int l_next(lua_State *L) {
     call_box *c;
     lua_Number wait = luaL_optnumber(L, 2, -1);
     cab_http_status st;
     char err[CAB_EASY_ERR_SIZE];
-    const cab_http_response *r;
-    int not_sent, slot, fn, rc;
+    int not_sent, slot, fn;
     long wait_ms = -1;
     multi_box *b;
     /* First, before the call is checked: on 5.1 and LuaJIT pushing a C
@@ -434,29 +578,35 @@ static int l_next(lua_State *L) {
         lua_pushstring(L, slot == CAB_MULTI_WAITED ? "waited" : "idle");
         return 2;
     }
-    lua_pushinteger(L, (lua_Integer)slot + 1);
-    if (st != CAB_HTTP_OK) {
-        int cut = cab_multi_words_cut(b->m, slot);
-        cab_multi_release(b->m, slot);
+    return push_outcome(L, b, slot, st, not_sent, err, fn);
+}
+
+/* call:take()
+ *   -> slot, status, body, request_id, date, retry_after | slot, nil, kind, message, not_sent, cut
+ *    | nil    none
+ * The outcome next() would give first, when one of the call's transfers
+ * has already finished, without driving libcurl (so without reading
+ * anything more).  Once the client is closed too: then the outcomes the
+ * handle held for the call were kept for it (keep_outcomes), for the call
+ * to account for the answers the process had read.  Not in a forked
+ * child: what the handle holds is the parent's. */
+static int l_call_take(lua_State *L) {
+    call_box *c = luaL_checkudata(L, 1, CALL);
+    multi_box *b = c->box;
+    cab_http_status st;
+    char err[CAB_EASY_ERR_SIZE];
+    int not_sent, slot, fn;
+    /* First: a finalizer run by the allocation may close the client (and
+     * keep the handle's outcomes for the call). */
+    lua_pushcfunction(L, push_response);
+    fn = lua_gettop(L);
+    if (c->kept) return push_kept(L, c, fn);
+    if (c->closed || !b->m || cab_multi_inherited(b->m) ||
+        (slot = cab_multi_take(b->m, c->group, &st, &not_sent, err, sizeof err)) < 0) {
         lua_pushnil(L);
-        lua_pushstring(L, kind_name(st));
-        lua_pushstring(L, err);
-        lua_pushboolean(L, not_sent);
-        lua_pushboolean(L, cut);
-        return 6;
+        return 1;
     }
-    /* The answer is copied into Lua strings in protected mode, with the
-     * handle pinned: whatever the pushes raise (memory), the slot is
-     * released and the pin dropped, and then it is raised again. */
-    r = cab_multi_response(b->m, slot);
-    pin(b);
-    lua_pushvalue(L, fn);
-    lua_pushlightuserdata(L, (void *)r);
-    rc = lua_pcall(L, 1, 5, 0);
-    if (b->m) cab_multi_release(b->m, slot);
-    unpin(b);
-    if (rc != 0) return lua_error(L);
-    return 6;
+    return push_outcome(L, b, slot, st, not_sent, err, fn);
 }
 
 /* call:ready() -> whether next() has something for the call without
@@ -476,13 +626,21 @@ static int l_call_group(lua_State *L) {
     return 1;
 }
 
-/* call:cancel(): abandons the call's requests in flight.  A call that
- * ended normally has none, and nothing is asked of the system; one left
- * with some in a forked child leaves them to the parent. */
+/* Abandons c's transfers; keep: their outcomes already in stay for
+ * take().  A call that ended normally has none, and nothing is asked of
+ * the system; one left with some in a forked child leaves them to the
+ * parent. */
+static void cancel(call_box *c, int keep) {
+    multi_box *b = c->box;
+    if (!b->m || cab_multi_pending(b->m, c->group) == 0 || cab_multi_inherited(b->m)) return;
+    if (keep) keep_outcomes(b, c);
+    cab_multi_cancel(b->m, c->group);
+}
+
+/* call:cancel(): abandons the call's requests in flight; the outcomes
+ * already in stay, for take(). */
 static int l_call_cancel(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
-    cab_multi *m = c->box->m;
-    if (m && cab_multi_pending(m, c->group) > 0 && !cab_multi_inherited(m)) cab_multi_cancel(m, c->group);
+    cancel(luaL_checkudata(L, 1, CALL), 1);
     return 0;
 }
 
@@ -493,11 +651,18 @@ static int l_call_pending(lua_State *L) {
     return 1;
 }
 
-/* call:close(), and the collector: cancels, and the call is over. */
+/* call:close(), and the collector: abandons the call's transfers and
+ * their outcomes, and the call is over. */
 static int l_call_close(lua_State *L) {
     call_box *c = luaL_checkudata(L, 1, CALL);
-    if (!c->closed) l_call_cancel(L);
+    multi_box *b = c->box;
+    if (c->closed) return 0;
+    cancel(c, 0);
+    kept_drop(c);
     c->closed = 1;
+    if (c->prev) c->prev->next = c->next;
+    else b->calls = c->next;
+    if (c->next) c->next->prev = c->prev;
     return 0;
 }
 
@@ -515,7 +680,8 @@ void cab_register_http(lua_State *L) {
                                              {"news", l_news},       {NULL, NULL}};
     static const luaL_Reg call_methods[] = {{"start", l_start},   {"next", l_next},
                                             {"cancel", l_call_cancel}, {"pending", l_call_pending},
-                                            {"ready", l_call_ready}, {"close", l_call_close},
+                                            {"ready", l_call_ready}, {"take", l_call_take},
+                                            {"close", l_call_close},
                                             {"group", l_call_group}, {NULL, NULL}};
     cab_new_class(L, MULTI, multi_methods, multi_gc, multi_tostring);
     cab_new_class(L, CALL, call_methods, l_call_close, call_tostring);

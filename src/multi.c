@@ -481,7 +481,7 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
     for (;;) {
         long slice = 1000;
         collect(m);
-        if ((i = first_done(m, group)) >= 0) break;
+        if (first_done(m, group) >= 0) break;
         if (running(m, group) == 0) {
             /* A sleep of wait_ms that keeps the caller's clock (curl_multi_poll
              * waits its whole timeout even with nothing to watch) and the
@@ -499,7 +499,7 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
             return CAB_MULTI_IDLE;
         }
         if ((mc = drive(m)) != CURLM_OK) break;
-        if ((i = first_done(m, group)) >= 0) break;
+        if (first_done(m, group) >= 0) break;
         if (wait_ms >= 0) {
             long long left = until - now_ms();
             if (left <= 0) return CAB_MULTI_WAITED;
@@ -509,10 +509,16 @@ int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_sta
          * first attempt's timeout, so timeouts hold. */
         if ((mc = curl_multi_wait(m->multi, NULL, 0, (int)until_expiry(m, slice), NULL)) != CURLM_OK) break;
     }
-    if (mc != CURLM_OK) {
-        fail_multi(m, mc);
-        if ((i = first_done(m, group)) < 0) return CAB_MULTI_IDLE;
-    }
+    if (mc != CURLM_OK) fail_multi(m, mc);
+    i = cab_multi_take(m, group, st, not_sent, err, errlen);
+    return i >= 0 ? i : CAB_MULTI_IDLE;
+}
+
+int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *not_sent, char *err,
+                   size_t errlen) {
+    int i = first_done(m, group);
+    *not_sent = 0;
+    if (i < 0) return -1;
     m->slots[i].state = SLOT_FINISHED;
     *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
     return i;

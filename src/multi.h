@@ -60,6 +60,12 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
 int cab_multi_next(cab_multi *m, unsigned long group, long wait_ms, cab_http_status *st, int *not_sent,
                    char *err, size_t errlen);
 
+/* Takes, as cab_multi_next does, the slot of group that finished first
+ * among those not yet taken, without driving any transfer: what earlier
+ * drives (any group's) finished.  -1 when none has. */
+int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *not_sent, char *err,
+                   size_t errlen);
+
 const cab_http_response *cab_multi_response(const cab_multi *m, int slot);
 
 /* Whether the err cab_multi_next gave of slot ends with libcurl's words

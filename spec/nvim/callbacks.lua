@@ -53,6 +53,17 @@ cases = {
     seen.sync_inner = ("x"):gsub("x", function() return tostring(#assert(other:query(list))) end)
     other:close()
   end } },
+  -- a run whose on_progress, at the first answer, waits until the
+  -- stand-in answered the other batch too, reads that answer in with a
+  -- synchronous query of its own on the client, then closes it: CLOSED,
+  -- that run kept (err.results), none unanswered
+  { "close_kept", nil, { batch_size = 6, concurrency = 2, on_progress = function(done)
+    if done == 0 then seen.close_kept_runs = harness.stats_now().runs end
+    if done ~= 6 then return end
+    harness.busy_until_counted("runs", seen.close_kept_runs + 2)
+    assert(c:query(list))
+    c:close()
+  end }, "run" },
   -- a dry run whose client is closed on the same turn, before the call
   -- starts on the next: CLOSED, every item accounted for, as any call
   { "dry_closed", nil, { dry_run = true }, nil, "close at once" },
@@ -70,6 +81,7 @@ local function run(i)
     seen[name .. "_code"] = err and err.code or "none"
     seen[name .. "_message"] = err and err.message or ""
     seen[name .. "_accounted"] = err and (#err.results + #err.results.missing + #err.unanswered) or -1
+    seen[name .. "_unanswered"] = err and #err.unanswered or -1
     seen[name .. "_raised"] = err and tostring(rawequal(err.raised, bomb)) or "none"
     seen[name .. "_tostring_ran"] = tostring(bomb_ran)
     seen[name .. "_ops"] = table.concat(ops, ",")

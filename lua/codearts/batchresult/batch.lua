@@ -44,6 +44,31 @@ local function pop(heap)
   return top.job
 end
 
+--- The job in flight that an outcome (token) is for, no longer in flight;
+-- nil for an answer to no request of this call (dropped).
+local function taken(by_token, token)
+  local job = token and by_token[token]
+  if job then by_token[token] = nil end
+  return job
+end
+
+--- The call ends early (stopped, or the client closed): the outcomes
+-- already in go to call:done first, without a wait or a read more, so
+-- that a run's answer the process has read (the only word of which
+-- pipelines it started) is kept rather than called unanswered, "may have
+-- started"; then the rest is abandoned.  done runs no callback once the
+-- call is stopped, and a batch it would send again stays unsent.
+local function stop(t, by_token, call)
+  while true do
+    local token, res, kind, msg, not_sent, cut = t:ready()
+    if not token then break end
+    local job = taken(by_token, token)
+    if job then call:done(job, res, kind, msg, not_sent, cut) end
+  end
+  t:cancel()
+  return false
+end
+
 --- Runs jobs[1..n] through transport t, for call, which answers:
 -- call:build(job) -> req, opts or nil, err: the request to send, built (and
 --   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
@@ -60,7 +85,8 @@ end
 -- not before: until then, a job whose last attempt failed is still one
 -- that failed (call.lua's Call:batch_counts).
 -- Returns true when every job finished, false when stopped or when the
--- transport says it was closed; either way nothing is left in flight.
+-- transport says it was closed; either way nothing is left in flight,
+-- and every outcome that was already in went to done (stop).
 -- What build or done raises goes on up: the caller cancels the transport.
 function M.run(t, jobs, concurrency, call)
   local fresh, in_flight, by_token = 1, 0, {}
@@ -92,10 +118,7 @@ function M.run(t, jobs, concurrency, call)
         if again then push(delayed, job, now() + again) end
       end
     end
-    if call:stopped() then
-      t:cancel()
-      return false
-    end
+    if call:stopped() then return stop(t, by_token, call) end
     if in_flight == 0 and #delayed == 0 and fresh > #jobs then return true end
     -- Wait for an answer, but, when a slot is free for it, no longer than
     -- the next retry is due (with every slot busy, a retry that is due
@@ -105,13 +128,9 @@ function M.run(t, jobs, concurrency, call)
     local token, res, kind, msg, not_sent, cut = t:wait(wait)
     -- Closed under the call (the client closed, or this process a child
     -- forked during it): nothing more will come.
-    if res == "closed" then
-      t:cancel()
-      return false
-    end
-    local job = token and by_token[token]
-    if job then -- (an answer to no request of this call is dropped)
-      by_token[token] = nil
+    if res == "closed" then return stop(t, by_token, call) end
+    local job = taken(by_token, token)
+    if job then
       in_flight = in_flight - 1
       local again = call:done(job, res, kind, msg, not_sent, cut)
       if again then push(delayed, job, now() + again) end

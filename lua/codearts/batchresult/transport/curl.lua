@@ -20,8 +20,15 @@
 --                                       `seconds`, when given)
 --                      | nil, "waited"  `seconds` passed first
 --                      | nil, "closed"  the client was closed meanwhile
---   t:cancel()    abandon all in flight; no late answer surfaces afterwards
---   t:close()     the call is over (cancels too)
+--   t:ready() -> token, response | token, nil, kind, message, not_sent, cut
+--              | nil
+--       an outcome already in, as wait gives it, or nil when none is,
+--       without waiting or reading anything more; also after a cancel,
+--       and once the client was closed (which cancels every call's)
+--   t:cancel()    abandon all in flight: no late answer surfaces
+--                 afterwards; the outcomes already in stay, for ready()
+--                 (a run's answer is the only word of what it started)
+--   t:close()     the call is over (cancels, and drops those too)
 -- where req is { method, url, headers, body }, response is
 -- { status, body, request_id, date, retry_after }, kind is NETWORK,
 -- TIMEOUT, TLS, RESPONSE_TOO_LARGE, PROTOCOL (the answer is not HTTP, or
@@ -88,6 +95,14 @@ end
 local SLICE = 0.25
 local now = core.now
 
+--- An outcome as the view gives it (c:next(), c:take()), as wait gives it.
+local function outcome(slot, status, body, request_id, date, retry_after)
+  -- (then: kind, message, not_sent, cut)
+  if not status then return slot, nil, body, request_id, date, retry_after end
+  return slot, { status = status, body = body, request_id = request_id, date = date,
+                 retry_after = retry_after }
+end
+
 function Transport:wait(seconds)
   local slot, status, body, request_id, date, retry_after
   local due = seconds and now() + seconds
@@ -101,10 +116,12 @@ function Transport:wait(seconds)
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status
   end
-  -- (then: kind, message, not_sent, cut)
-  if not status then return slot, nil, body, request_id, date, retry_after end
-  return slot, { status = status, body = body, request_id = request_id, date = date,
-                 retry_after = retry_after }
+  return outcome(slot, status, body, request_id, date, retry_after)
+end
+
+function Transport:ready()
+  local slot, status, body, request_id, date, retry_after = self.c:take()
+  if slot then return outcome(slot, status, body, request_id, date, retry_after) end
 end
 
 function Transport:cancel()

@@ -410,6 +410,16 @@ function Transport:start(req, opts)
   return token
 end
 
+--- The oldest outcome queued, taken.
+local function take(self)
+  local head = self.head
+  local out = self.queue[head]
+  self.queue[head], self.head = nil, head + 1
+  self.in_flight = self.in_flight - 1
+  if out[2] then return out[1], out[2] end
+  return out[1], nil, out[3], out[4], out[5]
+end
+
 function Transport:wait(seconds)
   -- The caller's code ran since the last wait, and may have blocked the
   -- worker (os.execute in a callback, say) while nginx's cached clock
@@ -435,23 +445,28 @@ function Transport:wait(seconds)
     -- Not a network event: the semaphore refused to wait here at all.
     error("the ngx transport cannot wait: " .. tostring(err), 0)
   end
-  local head = self.head
-  local out = self.queue[head]
-  self.queue[head], self.head = nil, head + 1
-  self.in_flight = self.in_flight - 1
-  if out[2] then return out[1], out[2] end
-  return out[1], nil, out[3], out[4], out[5]
+  return take(self)
 end
 
---- Abandons every request this transport started, from whatever
--- coroutine: no outcome of theirs surfaces afterwards, the dispatcher
--- kills their threads as soon as it runs, and a caller waiting is woken
--- and finds nothing in flight.
+function Transport:ready()
+  if self.head > self.tail then return nil end
+  -- (the semaphore's post for it, which its count holds: 0 never yields)
+  self.sema:wait(0)
+  return take(self)
+end
+
+--- Abandons every request this transport started and has no outcome of
+-- yet, from whatever coroutine (client:close() cancels its calls'
+-- transports): no outcome of theirs surfaces afterwards, the dispatcher
+-- kills their threads as soon as it runs, and a caller waiting is woken.
+-- The outcomes already queued stay, for ready() (and wait) to give, as
+-- the transport contract has it (transport/curl.lua).
 function Transport:cancel()
-  local old = self.sema
-  self.queue, self.head, self.tail, self.in_flight = {}, 1, 0, 0
+  local old, queued = self.sema, self.tail - self.head + 1
+  self.in_flight = queued
   self.epoch = self.epoch + 1
-  self.sema = self.semaphore.new(0) or old
+  -- (posted once for each outcome queued, as deliver does)
+  self.sema = self.semaphore.new(queued) or old
   local waiting = -old:count()
   if waiting > 0 then old:post(waiting) end
   if self.dispatching then order(self, { "kill" }) end
@@ -459,6 +474,7 @@ end
 
 function Transport:close()
   self:cancel()
+  self.queue, self.head, self.tail, self.in_flight = {}, 1, 0, 0
   self.closed = true
 end
 

@@ -279,6 +279,10 @@ function Transport:wait(seconds)
   end
 end
 
+function Transport:ready()
+  return self.inner:ready()
+end
+
 function Transport:cancel()
   self.inner:cancel()
 end
