@@ -1387,8 +1387,10 @@ describe("codearts-batchresult", function()
         assert.is_nil(r.err:find("internal error", 1, true), what)
         if r.status == 130 then assert.truthy(r.err:find("codearts-batchresult: interrupted\n", 1, true), what) end
         check(r, what)
-      until not signalled or n == 1000
-      assert.is_true(n > 5 and n < 1000, tostring(n))
+      -- (a bound on the sweep, not a target: from call:finish to its end
+      -- the tool runs some 1,030 lines on LuaJIT, each message redacted)
+      until not signalled or n == 2000
+      assert.is_true(n > 5 and n < 2000, tostring(n))
     end
 
     -- Past main's protected call, the interpreter raised a signal's
