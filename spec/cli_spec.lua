@@ -2057,4 +2057,97 @@ describe("codearts-batchresult", function()
       assert.are.equal(1 + 1e-15, got.n)
     end)
   end)
+
+  -- A failed run's err.unplaced holds the runs its answers listed that the
+  -- call cannot place: the server says it started them.  The tool printed
+  -- err.results and the other lists, not these, so a script never learnt
+  -- of them (review).
+  describe("run, when the server's answer lists runs the call cannot place", function()
+    local ids = { SEED[1].pipeline_id, SEED[2].pipeline_id }
+    local r1, r2, r3, r4 = ("1"):rep(32), ("2"):rep(32), ("3"):rep(32), ("4"):rep(32)
+    local HEADING = "Started, but the call cannot place them (the server's answer lied or broke)"
+
+    --- Has the stand-in answer the next BatchRunPipeline with items (JSON
+    -- texts), as a raw HTTP 200; its queries it answers as ever.
+    local function run_answer(items)
+      local body = '{"result":[' .. table.concat(items, ",") .. "]}"
+      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    end
+    local function run_item(pipeline_id, run_id)
+      return ('{"pipeline_id":"%s","pipeline_run_id":"%s"}'):format(pipeline_id, run_id)
+    end
+    --- Each pipeline two runs: the second of each is one the call cannot place.
+    local function two_runs_each()
+      run_answer { run_item(ids[1], r1), run_item(ids[1], r2), run_item(ids[2], r3), run_item(ids[2], r4) }
+    end
+
+    it("lists them in every format, with --query too; exit 3", function()
+      for _, query in ipairs({ {}, { "--query" } }) do
+        for _, format in ipairs({ "table", "json", "csv", "ndjson" }) do
+          local label = format .. (query[1] and " --query" or "")
+          two_runs_each()
+          local r = run(concat({ "run", "-f", format }, query, ids))
+          assert.are.equal(3, r.status, label .. ": " .. cli.describe(r))
+          assert.truthy(r.err:find("codearts-batchresult: DECODE", 1, true), label .. ": " .. cli.describe(r))
+          if format == "json" then
+            assert.are.same({ { pipeline_id = ids[1], pipeline_run_id = r2 },
+                              { pipeline_id = ids[2], pipeline_run_id = r4 } }, cjson.decode(r.out).unplaced, label)
+          elseif format == "table" then
+            local list = ("\n%s (2):\n  %s:%s\n  %s:%s\n"):format(HEADING, ids[1], r2, ids[2], r4)
+            assert.truthy(r.out:find(list, 1, true), label .. ": " .. cli.describe(r))
+          else
+            for _, run_ in ipairs({ { ids[1], r2 }, { ids[2], r4 } }) do
+              local line = ("codearts-batchresult: started, the call cannot place: %s:%s\n"):format(run_[1], run_[2])
+              assert.truthy(r.err:find(line, 1, true), label .. ": " .. cli.describe(r))
+            end
+          end
+        end
+      end
+    end)
+
+    it("counts them in the summary on a terminal", function()
+      for _, case in ipairs({ { {}, "2 pipelines: 2 started; 2 runs the call cannot place" },
+                              { { "--query" }, "; 2 runs the call cannot place" } }) do
+        two_runs_each()
+        local r = run(concat({ "run" }, case[1], ids), { pty = true })
+        assert.are.equal(3, r.status, cli.describe(r))
+        assert.truthy(r.out:find(case[2], 1, true), cli.describe(r))
+      end
+    end)
+
+    it("says them on stderr when the output cannot be written", function()
+      for _, format in ipairs({ "table", "json", "csv" }) do
+        two_runs_each()
+        local r = run(concat({ "run", "-f", format }, ids), { stdout = "/dev/full" })
+        assert.are.equal(3, r.status, cli.describe(r))
+        for _, run_ in ipairs({ { ids[1], r2 }, { ids[2], r4 } }) do
+          local line = ("codearts-batchresult: started, the call cannot place: %s:%s\n"):format(run_[1], run_[2])
+          local _, said = r.err:gsub(line:gsub("%p", "%%%0"), "")
+          assert.are.equal(1, said, format .. ": " .. cli.describe(r))
+        end
+      end
+    end)
+
+    it("shows an id that is no string, and an item that is no object, as the other lists show a missing value",
+      function()
+      -- (ids[2]'s run has no run id: a run not asked about, in unqueried)
+      for _, format in ipairs({ "table", "json" }) do
+        run_answer { run_item(ids[1], r1), '{"pipeline_id":"' .. ids[2] .. '"}', "null",
+                     '{"pipeline_id":12345,"pipeline_run_id":"' .. r2 .. '"}' }
+        local r = run(concat({ "run", "--query", "-f", format }, ids))
+        assert.are.equal(3, r.status, cli.describe(r))
+        if format == "json" then
+          local doc = cjson.decode(r.out)
+          assert.are.same({ { pipeline_id = ids[2], pipeline_run_id = cjson.null } }, doc.unqueried)
+          assert.are.same({ { pipeline_id = cjson.null, pipeline_run_id = cjson.null },
+                            { pipeline_id = cjson.null, pipeline_run_id = r2 } }, doc.unplaced)
+        else
+          assert.truthy(r.out:find("\n  " .. ids[2] .. ":null\n", 1, true), cli.describe(r))
+          assert.truthy(r.out:find(("\n%s (2):\n  null:null\n  null:%s\n"):format(HEADING, r2), 1, true),
+            cli.describe(r))
+        end
+      end
+    end)
+  end)
 end)

@@ -342,6 +342,14 @@ local function parse(argv, sys, state)
   error(a, 0)
 end
 
+--- The lists that go with got, what the call gave, and err, its error
+-- (output.write's).  A run's err.unplaced is one: the server says it
+-- started those runs, and a script told of none could not stop them.
+local function lists_of(got, err)
+  return { missing = got.missing or {}, not_started = got.not_started, unanswered = err and err.unanswered,
+           unqueried = err and err.unqueried, unplaced = err and err.unplaced }
+end
+
 --- Lines to stderr that an interrupt must not cut short: lines(write, ...)
 -- gives them, a write each.  Should an interrupt stop it, main calls it
 -- again once no other can come, and it goes on from the line it was at
@@ -419,9 +427,7 @@ local function run(argv, sys, state)
   -- line redacted, as the records are not yet, or are in part.
   if a.command == "run" and not a.dry_run then
     local got = records or (err and err.results) or {}
-    state.unwritten = unwritten(got, { missing = got.missing or {}, not_started = got.not_started,
-                                       unanswered = err and err.unanswered, unqueried = err and err.unqueried },
-                                true, redact)
+    state.unwritten = unwritten(got, lists_of(got, err), true, redact)
   elseif not a.dry_run then
     -- (a query's: what got no answer, and the call's error)
     local got = records or (err and err.results) or {}
@@ -443,8 +449,7 @@ local function run(argv, sys, state)
   end
 
   records = records or err.results or {}
-  local lists = { missing = records.missing or {}, not_started = records.not_started,
-                  unanswered = err and err.unanswered, unqueried = err and err.unqueried }
+  local lists = lists_of(records, err)
   -- The exit status, the summary and the filters go by what the server
   -- said, every record counting, filtered or not; only what is printed is
   -- redacted (a secret may share 8 bytes with "START_SUCCESS").

@@ -1,7 +1,8 @@
 --- What the tool prints on stdout: results (query, run --query) or started
 -- runs (run) as a table, JSON, CSV or NDJSON, and the lists that go with
 -- them (pairs the server did not report, pipelines it did not start, items
--- a failed call left unanswered).  Also the one-line summary.
+-- a failed call left unanswered, runs it cannot place).  Also the one-line
+-- summary.
 --
 -- Every writer takes `write`, a function given the text in order.  Text is
 -- gathered in pieces and handed over a few thousand pieces at a time, with
@@ -447,19 +448,29 @@ local function item_text(v)
   return (cell(v))
 end
 
+-- The runs a failed run's answers listed that the call cannot place
+-- (err.unplaced): the server says it started them, so a script must see
+-- them, as it sees the runs that are placed.
+local UNPLACED = { "unplaced", "Started, but the call cannot place them (the server's answer lied or broke)",
+                   "started, the call cannot place", runs = "the call cannot place" }
+
 -- The lists, in the order they are printed: key in `lists`, and what the
--- table's heading and a stderr line call them.  A run's `missing` lists
--- the pipelines the server did not start.
+-- table's heading and a stderr line call them; `runs`, when set, what the
+-- summary's count calls them ("2 runs the call cannot place", where the
+-- stderr line's words would read "2 started, the call cannot place").  A
+-- run's `missing` lists the pipelines the server did not start.
 local LISTS = {
   results = {
     { "missing", "Not reported by the server", "not reported by the server" },
     { "not_started", "Not started", "not started" },
     { "unanswered", "Unanswered (the call failed)", "unanswered" },
     { "unqueried", "Started, status not known (the call failed)", "status not known" },
+    UNPLACED,
   },
   runs = {
     { "missing", "Not started", "not started" },
     { "unanswered", "Unanswered (the call failed)", "unanswered" },
+    UNPLACED,
   },
 }
 
@@ -506,9 +517,9 @@ function M.unprinted_lines(write, kind, records, prefix, why)
 end
 
 --- Writes records (kind "results" or "runs") in format; lists holds
--- missing, not_started, unanswered and unqueried (any may be nil).  paint(status,
--- text) colours a status cell of the table; on_terminal: stdout is a
--- terminal (CSV's fields are then made printable).
+-- missing, not_started, unanswered, unqueried and unplaced (any may be
+-- nil).  paint(status, text) colours a status cell of the table;
+-- on_terminal: stdout is a terminal (CSV's fields are then made printable).
 function M.write(write, format, kind, records, lists, paint, on_terminal)
   local fields = kind == "results" and RESULT_FIELDS or PAIR_FIELDS
   local b = buffer(write)
@@ -595,12 +606,17 @@ function M.summary(summary, failed, lists, kinds)
   return line .. M.counts("results", lists)
 end
 
---- "; 2 not reported by the server, 5 unanswered", or "".
+--- "; 2 not reported by the server, 5 unanswered, 1 run the call cannot
+-- place", or "".
 function M.counts(kind, lists)
   local parts = {}
   for _, l in ipairs(LISTS[kind]) do
-    local list = lists[l[1]]
-    if list and #list > 0 then parts[#parts + 1] = #list .. " " .. l[3] end
+    local n = lists[l[1]] and #lists[l[1]] or 0
+    if n > 0 and l.runs then
+      parts[#parts + 1] = ("%d run%s %s"):format(n, n == 1 and "" or "s", l.runs)
+    elseif n > 0 then
+      parts[#parts + 1] = n .. " " .. l[3]
+    end
   end
   return #parts > 0 and ("; " .. concat(parts, ", ")) or ""
 end
