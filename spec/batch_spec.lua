@@ -555,16 +555,31 @@ describe("client:run and client:run_and_query", function()
       { err.results[1].pipeline_id, err.results[2].pipeline_id, err.results[3].pipeline_id })
   end)
 
-  --- Has the stand-in answer the next BatchRunPipeline with items (JSON
-  -- texts), as a 200.
-  local function run_answer(items)
+  --- Has the stand-in answer the next BatchRunPipeline (the next times,
+  -- when given) with items (JSON texts), as a 200.
+  local function run_answer(items, times)
     local body = '{"result":[' .. table.concat(items, ",") .. "]}"
-    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
+    server:config { banner_first = times or 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
       .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
   end
   local function run_item(pipeline_id, run_id)
     return ('{"pipeline_id":"%s","pipeline_run_id":"%s"}'):format(pipeline_id, run_id)
   end
+
+  -- Every run a lying answer lists is in err.results or err.unplaced: the
+  -- call kept the first run it could not place and lost the rest (review).
+  --- How many times err lists the run (pipeline id, run id): in
+  -- err.results and in err.unplaced together.
+  local function times_listed(err, pipeline_id, run_id)
+    local n = 0
+    for _, list in ipairs({ err.results, err.unplaced }) do
+      for _, r in ipairs(list) do
+        if r.pipeline_id == pipeline_id and r.pipeline_run_id == run_id then n = n + 1 end
+      end
+    end
+    return n
+  end
+  local function run_of(pipeline_id, run_id) return { pipeline_id = pipeline_id, pipeline_run_id = run_id } end
 
   it("a second run for one pipeline fails the call with DECODE naming it, the runs kept", function()
     local list = ids(2)
@@ -582,17 +597,19 @@ describe("client:run and client:run_and_query", function()
     assert(client:run(list))
   end)
 
-  it("two runs one answer gives another batch's pipeline fail the call with DECODE, though that batch fails", function()
+  it("two runs one answer gives another batch's pipeline whose batch fails: the first kept, the other unplaced",
+    function()
     local list = ids(2)
     local r1, r2, r3 = ("a"):rep(32), ("b"):rep(32), ("d"):rep(32)
-    -- (the first batch's answer gives pipeline 2 two runs; its own batch gets a 500)
+    -- (the first batch's answer gives pipeline 2 two runs; its own batch
+    -- gets a 500, the call's error)
     run_answer { run_item(list[1], r1), run_item(list[2], r2), run_item(list[2], r3) }
     server:config { fail_ids = { list[2] } }
     local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
     assert.is_nil(runs)
-    assert.truthy(err.message:find(r3, 1, true) or err.message:find(r2, 1, true), err.message)
-    assert.are.equal("DECODE", err.code)
-    assert.are.same({ pipeline_id = list[1], pipeline_run_id = r1 }, err.results[1])
+    assert.are.equal(500, err.status)
+    assert.are.same({ run_of(list[1], r1), run_of(list[2], r2) }, { err.results[1], err.results[2] })
+    assert.are.same({ run_of(list[2], r3) }, err.unplaced)
     -- a claimed run id that is no id fails the call too, as its own batch's would
     run_answer { run_item(list[1], r1), run_item(list[2], "bogus") }
     server:config { fail_ids = { list[2] } }
@@ -601,21 +618,6 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal("DECODE", err.code)
     assert.truthy(err.message:find("bogus", 1, true), err.message)
   end)
-
-  -- Every run a lying answer lists is in err.results or err.unplaced: the
-  -- call kept the first run it could not place and lost the rest (review).
-  --- How many times err lists the run (pipeline id, run id): in
-  -- err.results and in err.unplaced together.
-  local function times_listed(err, pipeline_id, run_id)
-    local n = 0
-    for _, list in ipairs({ err.results, err.unplaced }) do
-      for _, r in ipairs(list) do
-        if r.pipeline_id == pipeline_id and r.pipeline_run_id == run_id then n = n + 1 end
-      end
-    end
-    return n
-  end
-  local function run_of(pipeline_id, run_id) return { pipeline_id = pipeline_id, pipeline_run_id = run_id } end
 
   it("run: every second run an answer gives a pipeline is in err.unplaced, the message counting them", function()
     local list = ids(2)
@@ -687,6 +689,57 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ run_of(list[2], x2) }, err.unplaced)
     assert.are.same({ list[3] }, err.unanswered)
     assert.are.equal(2, #err.results)
+  end)
+
+  -- Every run another batch's answer gives a pipeline waits for that
+  -- pipeline's own answer: the second was named the one the call cannot
+  -- place as soon as it came, though the own answer, later, gave that run,
+  -- and the run really unplaced went unnamed (review fixes12).
+  it("run: the runs another batch's answer gives a pipeline end alike, whichever answer comes first", function()
+    local p1, p2 = id("c", 1), id("c", 2)
+    local x, w = ("x"):rep(32), ("w"):rep(32)
+    -- (the batch order drives the answers' order, one batch at a time: the
+    -- stand-in's run for a pipeline is its n-th, n its batch's place)
+    local function nth(order, p) return model.run_id_for(p, order[1] == p and 1 or 2) end
+    for _, order in ipairs({ { p1, p2 }, { p2, p1 } }) do
+      server:reset()
+      local y = nth(order, p2)
+      server:config { foreign = { run_of(p2, x), run_of(p2, y) } }
+      local runs, err = client:run(order, { batch_size = 1, concurrency = 1 })
+      assert.is_nil(runs)
+      assert.are.equal("DECODE", err.code)
+      assert.are.same({ run_of(p2, x) }, err.unplaced)
+      assert.truthy(err.message:find("disagree", 1, true) and err.message:find(x, 1, true), err.message)
+      assert.falsy(err.message:find("more run", 1, true), err.message)
+      assert.are.equal(2, #err.results)
+      for _, run in ipairs({ { p1, nth(order, p1) }, { p2, y }, { p2, x } }) do
+        assert.are.equal(1, times_listed(err, run[1], run[2]), run[2])
+      end
+    end
+    -- Neither its own: both unplaced, the message naming the first.
+    server:reset()
+    server:config { foreign = { run_of(p2, x), run_of(p2, w) } }
+    local _, err = client:run({ p1, p2 }, { batch_size = 1, concurrency = 1 })
+    assert.are.same({ run_of(p2, x), run_of(p2, w) }, err.unplaced)
+    assert.truthy(err.message:find(('gave pipeline "%s" the run id "%s"'):format(p2, x), 1, true), err.message)
+    assert.truthy(err.message:find("(and 1 more run the call cannot place, in err.unplaced)", 1, true), err.message)
+    assert.are.equal(1, times_listed(err, p2, nth({ p1, p2 }, p2)))
+  end)
+
+  it("run: a run several answers list is in err.unplaced once, though its pipeline id is no string", function()
+    local list = ids(3)
+    local z = ("z"):rep(32)
+    local items = { run_item(list[1], ("1"):rep(32)), run_item(list[2], ("2"):rep(32)),
+                    run_item(list[3], ("3"):rep(32)), ('{"pipeline_id":null,"pipeline_run_id":"%s"}'):format(z) }
+    -- (every batch's answer lists them all)
+    run_answer(items, 3)
+    local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.are.same({ { pipeline_run_id = z } }, err.unplaced)
+    assert.truthy(err.message:find(z, 1, true), err.message)
+    assert.falsy(err.message:find("more run", 1, true), err.message)
+    for i = 1, 3 do assert.are.same(run_of(list[i], tostring(i):rep(32)), err.results[i]) end
   end)
 
   it("run: err.unplaced gives ids that are no string as nil, an item that is no object as {}, the SK redacted",

@@ -253,49 +253,41 @@ local function unplaced(row, r, i, at, keyring)
     or ("%s[%d].pipeline_id is missing or not a string"):format(list, i))
 end
 
---- Whether the run id id is the one the call holds for the item at
--- already: its own batch's answer's, or the first another batch's gave.
-function Call:known(at, id)
-  local name, found, claim = next(self.row.answer.made), self.found[at], self.claimed[at]
-  return (found and found[name] == id) or (claim and claim[name] == id) or false
-end
-
 --- Takes an answer of job's (its items, answers): the first for each item
--- the batch asked about is the item's.  Any other (another batch's
--- included: that batch may fail, or answer it otherwise), or a second
--- one for the same item, has no place in the result: the first counts.
--- But every item of a run's answer is a run the server made: each one
--- not the run the call holds for its pipeline is kept in self.met, in the
--- order met (Call:unplaced_list lists those the call cannot place), and the
--- first of another batch's pipeline may have started it (Call:account).
--- Returns why the batch fails (a run id that is no id, or the first run
--- it cannot place), or nil; and that run's record, or nil.
+-- the batch asked about is the item's (self.found).  Any other (another
+-- batch's included: that batch may fail, or answer it otherwise), or a
+-- second one for the same item, has no place in the result: the first
+-- counts.  But every item of a run's answer is a run the server made:
+-- each other one is kept in self.met, in the order met, for
+-- Call:unplaced_list to find the runs the call cannot place.  Those of
+-- another batch's pipelines (claims) wait for that: the pipeline's own
+-- answer decides, and may not have come yet; the first may even be the
+-- one placed (Call:placed).  Returns why the batch fails, or nil: a run
+-- id that is no id (bad), and the first run that can be nowhere (stray).
 function Call:take(job, answers, keyring)
   local row, found, claimed, met = self.row, self.found, self.claimed, self.met
   local made = row.answer.made
-  local name, why, stray = made and next(made), nil, nil
+  local name, bad, stray = made and next(made), nil, nil
   for i = 1, #answers do
     local r = answers[i]
     local at = self:find(r)
     local ours = at and at >= job.first and at <= job.last
     if ours and not found[at] then
       found[at] = r
-      if made and not why then why = unusable(row, r, keyring) end
-    elseif made and not (at and self:known(at, r[name])) then
-      -- (the first run another batch's answer gives a pipeline is placed
-      -- unless its own batch's answer disagrees: Call:placed)
-      local claim = at and not ours and not claimed[at]
-      local rec = { r = r, at = at, keyring = keyring, claim = claim, why = false, err = false, listed = false }
-      met[#met + 1] = rec
-      if claim then
-        claimed[at] = r
-        why = why or unusable(row, r, keyring)
-      elseif not stray then
-        stray, rec.why = rec, unplaced(row, r, i, at, keyring)
+      if made and not bad then bad = unusable(row, r, keyring) end
+    elseif made then
+      met[#met + 1] = { r = r, at = at, keyring = keyring }
+      if at and not ours then
+        if not claimed[at] then
+          claimed[at] = r
+          bad = bad or unusable(row, r, keyring)
+        end
+      elseif not stray and not (at and found[at][name] == r[name]) then
+        stray = unplaced(row, r, i, at, keyring)
       end
     end
   end
-  return why or (stray and stray.why), stray
+  return bad, stray
 end
 
 --- An attempt ended: keep its answers, or decide whether to send it again
@@ -349,20 +341,20 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   -- Answers are kept before the attempt is logged, so that its event says
   -- how the attempt ended (a run id that is no id fails it).
   if answers then
-    local why, stray = self:take(job, answers, keyring)
+    local bad, stray = self:take(job, answers, keyring)
     -- Only now, so that a call interrupted above lists the items not yet
     -- taken as unanswered (a run may have started them), not as missing;
     -- and not at all past a run left unplaced, which may be one of them.
     job.answered = not stray
-    if why then
+    if bad or stray then
       -- The answers stay, as given (the runs started); the batch fails,
       -- and is counted so from here (Call:batch_counts).
       job.state = "failed"
-      err = exchange.undecodable(res, why, keyring)
+      err = exchange.undecodable(res, bad or stray, keyring)
       err.retryable = retry.retryable(row, err, false)
-      -- (the first error to name a run the call cannot place: its message
-      -- counts the others, should the call end with it: Call:account)
-      if stray and why == stray.why and not self.named then self.named, stray.err = stray, err end
+      -- (it names a run in err.unplaced: should the call end with it, its
+      -- message counts the others there: Call:account)
+      if not bad then self.naming = self.naming or err end
     end
   end
   local logger = client.cfg.logger
@@ -443,24 +435,22 @@ function Call:disagreement(c, own)
 end
 
 --- The run the result holds for the item at (of job's), or nil: its own
--- batch's answer's; else, when that batch got no answer, the run another
--- batch's answer gave it (so that starting err.unanswered again does not
+-- batch's answer's; else, when that batch got no answer, the first run
+-- another batch's answer gave it (so that starting err.unanswered again does not
 -- start it twice).  A pipeline that answer left out may have started as
 -- the other says: it is unanswered, not missing (Call:account).
 function Call:placed(at, job)
   return self.found[at] or (not job.answered and self.claimed[at]) or nil
 end
 
---- Whether the run r was met (Call:take) and listed already in seen
--- (err.unplaced's, by pipeline id and run id); if not, it is from now.
--- Only runs with both ids strings are known again: what else could say
--- two items are one run?
+--- Whether the run r is listed already in seen (err.unplaced's run ids);
+-- if not, it is from now.  A run id names one run, whatever pipeline an
+-- answer gives it; one that is no string cannot say two items are one.
 local function listed_before(seen, r, name)
-  if type(r) ~= "table" or type(r.pipeline_id) ~= "string" or type(r[name]) ~= "string" then return false end
-  local runs = seen[r.pipeline_id] or {}
-  seen[r.pipeline_id] = runs
-  if runs[r[name]] then return true end
-  runs[r[name]] = true
+  local id = type(r) == "table" and r[name]
+  if type(id) ~= "string" then return false end
+  if seen[id] then return true end
+  seen[id] = true
   return false
 end
 
@@ -471,39 +461,43 @@ local function shown_id(v, keyring)
   if type(v) == "string" then return exchange.shown(keyring, v, SHOWN_ID_BYTES) end
 end
 
---- The runs of the call's answers that it cannot place (self.met's not
--- in the result), each once, in the order met: { pipeline_id, <the
--- run id field> } (shown_id), an empty table for an item that is no
--- object.  With no first_err, the error for the first that its pipeline's
--- own batch's answer contradicts (Call:disagreement) takes its place.
-function Call:unplaced_list(first_err)
-  local name, list, seen = next(self.row.answer.made), {}, {}
-  local size = self.o.batch_size
-  for _, rec in ipairs(self.met) do
-    local r, at = rec.r, rec.at
-    local placed = at and self:placed(at, self.jobs[math.floor((at - 1) / size) + 1])
-    rec.listed = not (placed and placed[name] == r[name])
-    if rec.listed and not listed_before(seen, r, name) then
+--- The runs of the call's answers that it cannot place: each run met
+-- (Call:take) that is not the one the result holds for its pipeline
+-- (Call:placed), once, in the order met, as { pipeline_id, <the run id
+-- field> } (shown_id; {} for an item that is no object).  And the
+-- first's record, or nil.  The rest are in the result: a run ends in
+-- exactly one of the two.
+function Call:unplaced_list()
+  local name, list, seen, first = next(self.row.answer.made), {}, {}, nil
+  for _, m in ipairs(self.met) do
+    local r, at = m.r, m.at
+    local kept = at and self:placed(at, self.jobs[math.floor((at - 1) / self.o.batch_size) + 1])
+    if not (kept and kept[name] == r[name]) and not listed_before(seen, r, name) then
       list[#list + 1] = type(r) == "table"
-        and { pipeline_id = shown_id(r.pipeline_id, rec.keyring), [name] = shown_id(r[name], rec.keyring) } or {}
-      if rec.claim and not first_err then
-        first_err = self:disagreement(r, placed)
-        self.named, rec.err = rec, first_err
-      end
+        and { pipeline_id = shown_id(r.pipeline_id, m.keyring), [name] = shown_id(r[name], m.keyring) } or {}
+      first = first or m
     end
   end
-  return list, first_err
+  return list, first
 end
 
---- err's message, when it names the first run in list (err.unplaced)
--- that the call cannot place, counts the others: a lying server may list
--- many, and a message names one.
-local function count_unplaced(err, list, named)
-  local more = #list - 1
-  if named and named.err == err and named.listed and more > 0 then
-    err.message = err.message .. (" (and %d more run%s the call cannot place, in err.unplaced)"):format(more,
-      more == 1 and "" or "s")
+--- err.unplaced for first_err, and the error the call ends with: first_err,
+-- or with none (every batch answered, each of its runs placed or a claim)
+-- the disagreement the first run the call cannot place is, which names it.
+-- The message of an error that names a run there counts the others: a
+-- lying server may list many, and a message names one.
+function Call:unplaced_error(first_err)
+  local list, first = self:unplaced_list()
+  local names = first_err == self.naming
+  if not first_err and first then
+    first_err, names = self:disagreement(first.r, self.found[first.at]), true
   end
+  local more = #list - 1
+  if first_err and names and more > 0 then
+    first_err.message = first_err.message .. (" (and %d more run%s the call cannot place, in err.unplaced)"):format(
+      more, more == 1 and "" or "s")
+  end
+  return list, first_err
 end
 
 --- How many of the call's batches were sent, and how many of those failed:
@@ -548,10 +542,9 @@ function Call:account(first_err)
   if row.wrap then out = row.wrap(out) end
   out.missing = missing
   local lost
-  if row.answer.made then lost, first_err = self:unplaced_list(first_err) end
+  if row.answer.made then lost, first_err = self:unplaced_error(first_err) end
   if first_err then
     first_err.results, first_err.unanswered, first_err.unplaced = out, unanswered, lost
-    if lost then count_unplaced(first_err, lost, self.named) end
     first_err.batches, first_err.failed_batches = self:batch_counts()
     return nil, first_err
   end
@@ -564,7 +557,7 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index, claimed = {}, met = {}, named = false, refused = false, clock_set = false,
+    index = index, claimed = {}, met = {}, naming = false, refused = false, clock_set = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
