@@ -597,6 +597,27 @@ describe("client:run and client:run_and_query", function()
     assert(client:run(list))
   end)
 
+  -- Ctrl-C in run_and_query's status half, after a start that failed
+  -- with a run it cannot place: the INTERRUPTED won, without err.unplaced
+  -- (review fixes12).
+  it("run_and_query: Ctrl-C in the status half keeps the runs the start could not place", function()
+    local list, kept, stray = ids(2), ("1"):rep(32), ("5"):rep(32)
+    run_answer({ run_item(list[1], kept), run_item(list[1], stray) })
+    local loop, calls = require("codearts.batchresult.batch").run, 0
+    -- (at the first line of the status half's request loop, inside the
+    -- guard of its call)
+    local function in_query(event)
+      if event == "call" and debug.getinfo(3, "f").func == loop then calls = calls + 1 end
+      return event == "line" and calls == 2
+    end
+    local err, stopped = interrupted_at(1, "cl", in_query, client.run_and_query, client, list, { batch_size = 2 })
+    assert.is_true(stopped)
+    assert.are.equal("INTERRUPTED", err.code, tostring(err))
+    assert.are.same({ run_of(list[1], stray) }, err.unplaced)
+    assert.are.same({ run_of(list[1], kept) }, err.unqueried)
+    assert.are.same({ list[2] }, err.unanswered)
+  end)
+
   it("two runs one answer gives another batch's pipeline whose batch fails: the first kept, the other unplaced",
     function()
     local list = ids(2)

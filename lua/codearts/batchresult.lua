@@ -296,6 +296,8 @@ local function after_start(priv, runs, err, o, second, stopped, first_call)
   -- (Ctrl-C in the second half wins: it must stop the script)
   local failure = (qerr and qerr.code == "INTERRUPTED") and qerr or err or qerr
   if not failure then return out end
+  -- (and the runs the start could not place, whichever error won)
+  failure.unplaced = err and err.unplaced
   local unanswered = err and err.unanswered or {}
   for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end
   failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
