@@ -763,6 +763,21 @@ describe("client:run and client:run_and_query", function()
     for i = 1, 3 do assert.are.same(run_of(list[i], tostring(i):rep(32)), err.results[i]) end
   end)
 
+  -- A run id placed for one pipeline and given to another by the same
+  -- answer, or given to two pipelines not asked, is listed for each
+  -- pipeline: err.unplaced de-duplicated by run id alone left one out, or
+  -- listed a run again that err.results held (review claims3).
+  it("run: one run id given to several pipelines is in err.unplaced for each it cannot place", function()
+    local list, x = ids(1), ("9"):rep(32)
+    local b, c = id("d", 2), id("d", 3)
+    run_answer { run_item(list[1], x), run_item(b, x), run_item(c, x), run_item(c, x) }
+    local runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.same({ run_of(list[1], x) }, { unpack(err.results) })
+    assert.are.same({ run_of(b, x), run_of(c, x) }, err.unplaced)
+    assert.truthy(err.message:find("and 1 more run ", 1, true), err.message)
+  end)
+
   it("run: err.unplaced gives ids that are no string as nil, an item that is no object as {}, the SK redacted",
     function()
     local list = ids(1)

@@ -443,14 +443,18 @@ function Call:placed(at, job)
   return self.found[at] or (not job.answered and self.claimed[at]) or nil
 end
 
---- Whether the run r is listed already in seen (err.unplaced's run ids);
--- if not, it is from now.  A run id names one run, whatever pipeline an
--- answer gives it; one that is no string cannot say two items are one.
+--- Whether the run r is listed already in seen (err.unplaced's, by
+-- pipeline id, false for none that is a string, then run id); if not, it
+-- is from now.  Two items are one run when they give the same run id to
+-- the same pipeline, or to none; a run id that is no string cannot say so.
 local function listed_before(seen, r, name)
   local id = type(r) == "table" and r[name]
   if type(id) ~= "string" then return false end
-  if seen[id] then return true end
-  seen[id] = true
+  local pipeline = type(r.pipeline_id) == "string" and r.pipeline_id or false
+  local runs = seen[pipeline] or {}
+  seen[pipeline] = runs
+  if runs[id] then return true end
+  runs[id] = true
   return false
 end
 
