@@ -778,6 +778,21 @@ describe("client:run and client:run_and_query", function()
     assert.truthy(err.message:find("and 1 more run ", 1, true), err.message)
   end)
 
+  -- A close from a callback, the way README gives to stop a run and keep
+  -- its runs, showed every id in err.unplaced as "(not shown: the client
+  -- was closed)": they were redacted at the call's end (review fixes13).
+  it("run: a close from on_progress keeps err.unplaced's ids", function()
+    local list, r1, r2, z = ids(2), ("1"):rep(32), ("2"):rep(32), id("e", 9)
+    run_answer { run_item(list[1], r1), run_item(z, r2) }
+    local c = client_of(server)
+    local runs, err = c:run(list, { batch_size = 1, concurrency = 1,
+                                    on_progress = function(done) if done == 1 then c:close() end end })
+    assert.is_nil(runs)
+    assert.are.equal("CLOSED", err.code)
+    assert.are.same({ run_of(list[1], r1) }, { unpack(err.results) })
+    assert.are.same({ run_of(z, r2) }, err.unplaced)
+  end)
+
   it("run: err.unplaced gives ids that are no string as nil, an item that is no object as {}, the SK redacted",
     function()
     local list = ids(1)

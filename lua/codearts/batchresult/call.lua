@@ -253,6 +253,26 @@ local function unplaced(row, r, i, at, keyring)
     or ("%s[%d].pipeline_id is missing or not a string"):format(list, i))
 end
 
+--- An id of a run err.unplaced lists, as the error message quotes it: a
+-- string redacted (a lying server may echo the SK into it), on one line
+-- and cut; anything else nil (the message names its type).  Once the
+-- client is closed (closed, its keyring shows no text: an answer a close
+-- from a callback kept), an id of the API's shape, which holds nothing to
+-- redact but the run's name, is shown as it is.
+local function shown_id(v, keyring, closed)
+  if type(v) ~= "string" then return nil end
+  if closed and input.is_id(v) then return v end
+  return exchange.shown(keyring, v, SHOWN_ID_BYTES)
+end
+
+--- The run r (an item of an answer) as err.unplaced lists it: { pipeline_id,
+-- <the run id field, name> } (shown_id), {} for an item that is no
+-- object.  Made as its answer is taken, while the keyring can redact.
+local function shown_run(r, name, keyring, closed)
+  if type(r) ~= "table" then return {} end
+  return { pipeline_id = shown_id(r.pipeline_id, keyring, closed), [name] = shown_id(r[name], keyring, closed) }
+end
+
 --- Takes an answer of job's (its items, answers): the first for each item
 -- the batch asked about is the item's (self.found).  Any other (another
 -- batch's included: that batch may fail, or answer it otherwise), or a
@@ -276,7 +296,7 @@ function Call:take(job, answers, keyring)
       found[at] = r
       if made and not bad then bad = unusable(row, r, keyring) end
     elseif made then
-      met[#met + 1] = { r = r, at = at, keyring = keyring }
+      met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring, self.client.closed) }
       if at and not ours then
         if not claimed[at] then
           claimed[at] = r
@@ -458,17 +478,9 @@ local function listed_before(seen, r, name)
   return false
 end
 
---- An id of a run err.unplaced lists, as the error message quotes it: a
--- string redacted (a lying server may echo the SK into it), on one line
--- and cut; anything else nil (the message names its type).
-local function shown_id(v, keyring)
-  if type(v) == "string" then return exchange.shown(keyring, v, SHOWN_ID_BYTES) end
-end
-
 --- The runs of the call's answers that it cannot place: each run met
 -- (Call:take) that is not the one the result holds for its pipeline
--- (Call:placed), once, in the order met, as { pipeline_id, <the run id
--- field> } (shown_id; {} for an item that is no object).  And the
+-- (Call:placed), once, in the order met, as shown_run made it.  And the
 -- first's record, or nil.  The rest are in the result: a run ends in
 -- exactly one of the two.
 function Call:unplaced_list()
@@ -477,8 +489,7 @@ function Call:unplaced_list()
     local r, at = m.r, m.at
     local kept = at and self:placed(at, self.jobs[math.floor((at - 1) / self.o.batch_size) + 1])
     if not (kept and kept[name] == r[name]) and not listed_before(seen, r, name) then
-      list[#list + 1] = type(r) == "table"
-        and { pipeline_id = shown_id(r.pipeline_id, m.keyring), [name] = shown_id(r[name], m.keyring) } or {}
+      list[#list + 1] = m.shown
       first = first or m
     end
   end
