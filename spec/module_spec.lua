@@ -347,7 +347,7 @@ end)
 -- 'Error'", br:sign{} "unknown sign field 'Error'", and br:summary()
 -- counted an empty set.  The reverse of a client's method called with a
 -- dot, and raised as that is, at the line that made the call.
-describe("a module function that takes a table, called with a colon", function()
+describe("a module function, called with a colon", function()
   local br = require "codearts.batchresult"
 
   it("raises, naming the slip, at the caller's line", function()
@@ -356,6 +356,9 @@ describe("a module function that takes a table, called with a colon", function()
       { "sign", function() local a = br:sign {} return a end },
       { "summary", function() local s = br:summary() return s end },
       { "sign", function() local a = br.sign(br) return a end },
+      -- (review fixes13: "other", and "body must be a string, got table")
+      { "reason_kind", function() local k = br:reason_kind("Pipeline is banned") return k end },
+      { "decode", function() local r = br:decode('{"result":[]}') return r end },
     }) do
       local ok, e = pcall(case[2])
       assert.is_false(ok)

@@ -32,7 +32,6 @@ local M = {
   --- region -> endpoint, for reference: a copy, so that changing it
   -- changes no client's endpoint.
   regions = regions.copy(),
-  reason_kind = results.reason_kind,
   --- The kinds br.reason_kind answers, in a fixed order.
   REASON_KINDS = results.REASON_KINDS,
   --- Seconds of a monotonic clock (CLOCK_MONOTONIC), for timing a call:
@@ -41,6 +40,14 @@ local M = {
 }
 -- (made for M: br:summary(), which hands M in as the set, raises)
 M.summary = results.summary_for(M)
+
+--- br.reason_kind: results.reason_kind, which takes any value a server
+-- may send as a reason, but for M itself: br:reason_kind(r), called with a
+-- colon, hands M in, which would read as a reason of kind "other".
+function M.reason_kind(reason)
+  if rawequal(reason, M) then input.dot_slip("reason_kind", 2) end
+  return results.reason_kind(reason)
+end
 
 -- A client's private state, in a box (core.box) the client table holds
 -- under STATE: neither tostring nor a table dump nor an error can reveal
@@ -439,6 +446,7 @@ end
 -- HTTP status and body.  Without status, a body that is no result set but
 -- plainly an API error is that error (err.status nil).  Misuse raises.
 function M.decode(body, status)
+  if rawequal(body, M) then input.dot_slip("decode", 2) end
   if type(body) ~= "string" then
     error("codearts.batchresult: br.decode's body must be a string, got " .. type(body), 2)
   end
