@@ -300,8 +300,11 @@ local function after_start(priv, runs, err, o, second, stopped, first_call)
   end
   local out = res or qerr.results
   out.not_started = started.missing
-  -- (Ctrl-C in the second half wins: it must stop the script)
-  local failure = (qerr and qerr.code == "INTERRUPTED") and qerr or err or qerr
+  -- (what the caller's side did in the second half wins: Ctrl-C must stop
+  -- the script, a callback's raise reach the caller as CALLBACK, a close
+  -- read as one; else the start's error, the first)
+  local by_caller = qerr and (qerr.code == "INTERRUPTED" or qerr.code == "CALLBACK" or qerr.code == "CLOSED")
+  local failure = by_caller and qerr or err or qerr
   if not failure then return out end
   -- (and the runs the start could not place, whichever error won)
   failure.unplaced = err and err.unplaced

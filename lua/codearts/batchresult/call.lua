@@ -254,23 +254,26 @@ local function unplaced(row, r, i, at, keyring)
 end
 
 --- An id of a run err.unplaced lists, as the error message quotes it: a
--- string redacted (a lying server may echo the SK into it), on one line
--- and cut; anything else nil (the message names its type).  Once the
--- client is closed (closed, its keyring shows no text: an answer a close
--- from a callback kept), an id of the API's shape, which holds nothing to
--- redact but the run's name, is shown as it is.
-local function shown_id(v, keyring, closed)
-  if type(v) ~= "string" then return nil end
-  if closed and input.is_id(v) then return v end
-  return exchange.shown(keyring, v, SHOWN_ID_BYTES)
+-- string redacted (a lying server may echo the SK into it, or a piece of
+-- it, even in an id of the API's shape), on one line and cut; anything
+-- else nil (the message names its type).
+local function shown_id(v, keyring)
+  if type(v) == "string" then return exchange.shown(keyring, v, SHOWN_ID_BYTES) end
 end
 
 --- The run r (an item of an answer) as err.unplaced lists it: { pipeline_id,
 -- <the run id field, name> } (shown_id), {} for an item that is no
--- object.  Made as its answer is taken, while the keyring can redact.
-local function shown_run(r, name, keyring, closed)
+-- object.  Made as its answer is taken, while the keyring can redact
+-- (closed, it shows no text: an answer a close from a callback kept).
+local function shown_run(r, name, keyring)
   if type(r) ~= "table" then return {} end
-  return { pipeline_id = shown_id(r.pipeline_id, keyring, closed), [name] = shown_id(r[name], keyring, closed) }
+  return { pipeline_id = shown_id(r.pipeline_id, keyring), [name] = shown_id(r[name], keyring) }
+end
+
+--- Whether the items a and b of answers, for one pipeline, give it one
+-- run: the same run id (name), a string (what else could say so?).
+local function same_run(a, b, name)
+  return type(a[name]) == "string" and a[name] == b[name]
 end
 
 --- Takes an answer of job's (its items, answers): the first for each item
@@ -296,13 +299,13 @@ function Call:take(job, answers, keyring)
       found[at] = r
       if made and not bad then bad = unusable(row, r, keyring) end
     elseif made then
-      met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring, self.client.closed) }
+      met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring) }
       if at and not ours then
         if not claimed[at] then
           claimed[at] = r
           bad = bad or unusable(row, r, keyring)
         end
-      elseif not stray and not (at and found[at][name] == r[name]) then
+      elseif not stray and not (at and same_run(found[at], r, name)) then
         stray = unplaced(row, r, i, at, keyring)
       end
     end
@@ -488,7 +491,7 @@ function Call:unplaced_list()
   for _, m in ipairs(self.met) do
     local r, at = m.r, m.at
     local kept = at and self:placed(at, self.jobs[math.floor((at - 1) / self.o.batch_size) + 1])
-    if not (kept and kept[name] == r[name]) and not listed_before(seen, r, name) then
+    if not (kept and same_run(kept, r, name)) and not listed_before(seen, r, name) then
       list[#list + 1] = m.shown
       first = first or m
     end
