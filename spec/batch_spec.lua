@@ -840,9 +840,9 @@ describe("client:run and client:run_and_query", function()
   -- fixes14): only a run id that is a string says two items are one run.
   it("run: items that give a pipeline no run id, or one that is no string, are each in err.unplaced", function()
     local list = ids(1)
-    run_answer { ('{"pipeline_id":"%s"}'):format(list[1]), ('{"pipeline_id":"%s","pipeline_run_id":null}'):format(list[1]),
-                 ('{"pipeline_id":"%s","pipeline_run_id":7}'):format(list[1]),
-                 ('{"pipeline_id":"%s","pipeline_run_id":7}'):format(list[1]) }
+    local item = '{"pipeline_id":"' .. list[1] .. '"%s}'
+    run_answer { item:format(""), item:format(',"pipeline_run_id":null'), item:format(',"pipeline_run_id":7'),
+                 item:format(',"pipeline_run_id":7') }
     local runs, err = client:run(list)
     assert.is_nil(runs)
     assert.are.equal("DECODE", err.code)

@@ -520,29 +520,42 @@ static int push_outcome(lua_State *L, multi_box *b, int slot, cab_http_status st
     return 6;
 }
 
-/* Pushes c's first kept outcome, as next() returns it, and frees it.  It
- * leaves the list before anything is pushed: a finalizer run by a push
- * may cancel or close the call (kept_drop). */
+/* Pushes the kept outcome at the light userdata at 1 as next() returns
+ * it after its slot, for push_kept to run in protected mode. */
+static int push_kept_rest(lua_State *L) {
+    kept_outcome *k = lua_touserdata(L, 1);
+    if (k->st != CAB_HTTP_OK) {
+        push_failure(L, k->st, k->err, k->not_sent, k->cut);
+        return 5;
+    }
+    lua_settop(L, 0);
+    lua_pushlightuserdata(L, &k->r);
+    return push_response(L);
+}
+
+/* Pushes c's first kept outcome, as next() returns it, and frees it; fn
+ * is push_kept_rest's index.  It leaves the list before anything is
+ * pushed: a finalizer run by a push may cancel or close the call
+ * (kept_drop).  Should a push raise (memory), it goes back first in the
+ * list, unless the call was closed meanwhile, for a take once memory was
+ * freed (guard.again_on_memory): it is an answer the process read, a
+ * run's only word of what it started. */
 static int push_kept(lua_State *L, call_box *c, int fn) {
     kept_outcome *k = c->kept;
     int rc;
     c->kept = k->next;
     lua_pushinteger(L, (lua_Integer)k->slot + 1);
-    if (k->st != CAB_HTTP_OK) {
-        char err[CAB_EASY_ERR_SIZE];
-        cab_http_status st = k->st;
-        int not_sent = k->not_sent, cut = k->cut;
-        memcpy(err, k->err, sizeof err);
-        free(k);
-        return push_failure(L, st, err, not_sent, cut);
-    }
     lua_pushvalue(L, fn);
-    lua_pushlightuserdata(L, &k->r);
+    lua_pushlightuserdata(L, k);
     rc = lua_pcall(L, 1, 5, 0);
+    if (rc != 0 && !c->closed) {
+        k->next = c->kept;
+        c->kept = k;
+        return lua_error(L);
+    }
     cab_buf_free(&k->r.body);
     free(k);
-    if (rc != 0) return lua_error(L);
-    return 6;
+    return rc != 0 ? lua_error(L) : 6;
 }
 
 /* call:next([wait])
@@ -596,11 +609,12 @@ static int l_call_take(lua_State *L) {
     cab_http_status st;
     char err[CAB_EASY_ERR_SIZE];
     int not_sent, slot, fn;
-    /* First: a finalizer run by the allocation may close the client (and
-     * keep the handle's outcomes for the call). */
+    /* First: a finalizer run by the allocations may close the client (and
+     * keep the handle's outcomes for the call), or the call. */
     lua_pushcfunction(L, push_response);
     fn = lua_gettop(L);
-    if (c->kept) return push_kept(L, c, fn);
+    lua_pushcfunction(L, push_kept_rest);
+    if (c->kept) return push_kept(L, c, fn + 1);
     if (c->closed || !b->m || cab_multi_inherited(b->m) ||
         (slot = cab_multi_take(b->m, c->group, &st, &not_sent, err, sizeof err)) < 0) {
         lua_pushnil(L);

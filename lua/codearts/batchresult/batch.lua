@@ -4,6 +4,7 @@
 -- not C, so that a transport may yield (OpenResty) or resume a coroutine
 -- from a callback (Neovim) inside t:wait().
 local core = require "codearts.batchresult.core"
+local guard = require "codearts.batchresult.guard"
 
 local M = {}
 
@@ -60,7 +61,9 @@ end
 -- call is stopped, and a batch it would send again stays unsent.
 local function stop(t, by_token, call)
   while true do
-    local token, res, kind, msg, not_sent, cut = t:ready()
+    -- (its strings made once more should memory run out: the outcome
+    -- stays kept for that, and a run's answer is all it says it started)
+    local token, res, kind, msg, not_sent, cut = guard.again_on_memory(t.ready, t)
     if not token then break end
     local job = taken(by_token, token)
     if job then call:done(job, res, kind, msg, not_sent, cut) end

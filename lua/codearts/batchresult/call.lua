@@ -117,16 +117,11 @@ end
 M.out_of_memory = out_of_memory
 
 --- exchange.outcome, and once more after a full collection should Lua's
--- memory run out as it builds an answer's tables: a run's answer is the
--- only word of which pipelines started, and the garbage of a long call
--- may be what filled the memory.  A second memory error goes up as the
--- first would have (M.run accounts for the call as its batches stand).
+-- memory run out as it builds an answer's tables (guard.again_on_memory;
+-- a second memory error goes up, and M.run accounts for the call as its
+-- batches stand).
 local function outcome(...)
-  local ok, answers, err = pcall(exchange.outcome, ...)
-  if ok then return answers, err end
-  if not out_of_memory(answers) then error(answers, 0) end
-  collectgarbage()
-  return exchange.outcome(...)
+  return guard.again_on_memory(exchange.outcome, ...)
 end
 
 --- "the call's deadline of 0.5s passed", the deadline as README says

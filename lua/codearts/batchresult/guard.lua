@@ -34,4 +34,18 @@ end
 --- pcall(f, ...), and a yield inside f reaches the caller's coroutine.
 M.pcall = (_VERSION == "Lua 5.1" and not rawget(_G, "jit")) and yieldable_pcall or pcall
 
+--- f(...) (at most six results), and once more after a full collection
+-- should Lua's memory run out in it, as it makes an answer's strings or
+-- tables: an answer the process read is a run's only word of which
+-- pipelines started, and the garbage of a long call may be what filled
+-- the memory.  A second memory error goes up as the first would have.
+-- (f must not yield: plain pcall.)
+function M.again_on_memory(f, ...)
+  local ok, a, b, c, d, e, g = pcall(f, ...)
+  if ok then return a, b, c, d, e, g end
+  if a ~= "not enough memory" then error(a, 0) end
+  collectgarbage()
+  return f(...)
+end
+
 return M
