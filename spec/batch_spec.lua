@@ -850,6 +850,18 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ { pipeline_id = list[1] }, { pipeline_id = list[1] }, { pipeline_id = list[1] } }, err.unplaced)
   end)
 
+  -- A claim placed for a pipeline whose own batch failed, its run id null,
+  -- was in err.results and in err.unplaced too (review fixes15).
+  it("run: a claim placed with a run id that is no string is in err.results only", function()
+    local list, r1 = ids(2), ("1"):rep(32)
+    run_answer { run_item(list[1], r1), ('{"pipeline_id":"%s","pipeline_run_id":null}'):format(list[2]) }
+    server:config { fail_ids = { list[2] } }
+    local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.same({ run_of(list[1], r1), { pipeline_id = list[2] } }, { unpack(err.results) })
+    assert.are.same({}, err.unplaced)
+  end)
+
   it("run: err.unplaced gives ids that are no string as nil, an item that is no object as {}, the SK redacted",
     function()
     local list = ids(1)

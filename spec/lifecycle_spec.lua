@@ -305,6 +305,69 @@ describe("a call's end", function()
       assert.are.equal(_VERSION == "Lua 5.1", failed)
     end)
 
+    --- upvalue name of function f.
+    local function upvalue(f, name)
+      for i = 1, math.huge do
+        local n, v = debug.getupvalue(f, i)
+        if n == name or n == nil then return v end
+      end
+    end
+
+    -- Memory that ran out as the answer's table was made, once the view
+    -- had given the answer up (Transport:ready), or as an outcome still
+    -- in libcurl's handle was taken (a stop other than a close, which had
+    -- not kept it first), lost the answer on Lua 5.1 (review fixes15).
+    -- Each allocation of the take fails in turn; every run stays kept.
+    it("keeps a kept answer whichever allocation of its taking fails", function()
+      local oom = require("spec.support.clib")("oom")
+      local Transport = upvalue(upvalue(curl.new, "Handle").call, "Transport")
+      local ready = Transport.ready
+      finally(function() Transport.ready = ready end)
+      for n = 1, 12 do
+        local armed = false
+        Transport.ready = function(t)
+          if not armed then return ready(t) end
+          armed = false
+          local _, ok, a, b, c, d, e, f = oom.pcall_once(n, ready, t)
+          if not ok then error(a, 0) end
+          return a, b, c, d, e, f
+        end
+        run_closed_after_both_answers("run", function() armed = true end)
+      end
+    end)
+
+    it("keeps an answer in libcurl's handle whichever allocation fails as a raise ends the call", function()
+      local oom = require("spec.support.clib")("oom")
+      local methods = debug.getregistry()["codearts.batchresult.call"].__index
+      local take = methods.take
+      finally(function() methods.take = take end)
+      for n = 1, 8 do
+        local armed = false
+        methods.take = function(call, ...)
+          if not armed then return take(call, ...) end
+          armed = false
+          local _, ok, a, b, c, d, e, f = oom.pcall_once(n, take, call, ...)
+          if not ok then error(a, 0) end
+          return a, b, c, d, e, f
+        end
+        server:reset()
+        local c = client()
+        local ids = { model.make_id("kept", 1), model.make_id("kept", 2) }
+        local err = select(2, pcall(c.run, c, ids, { batch_size = 1, concurrency = 2, on_progress = function(done)
+          if done ~= 1 then return end
+          local since = now()
+          while server:stats().runs < 2 do assert(now() - since < 10, "the stand-in answered no second run") end
+          c:query(model.make_pairs("inner", 1))
+          armed = true
+          error("interrupted!", 0)
+        end }))
+        assert.are.equal("INTERRUPTED", err.code, n)
+        assert.are.same({}, err.unanswered, n)
+        assert.are.equal(2, #err.results, n)
+        c:close()
+      end
+    end)
+
     it("runs no callback once one has closed the client", function()
       -- The batches run at once, so the first to end may be any of them: the
       -- logger closes the client on whichever it hears of first.

@@ -53,13 +53,16 @@ local function taken(by_token, token)
   return job
 end
 
---- The call ends early (stopped, or the client closed): the outcomes
--- already in go to call:done first, without a wait or a read more, so
--- that a run's answer the process has read (the only word of which
--- pipelines it started) is kept rather than called unanswered, "may have
--- started"; then the rest is abandoned.  done runs no callback once the
--- call is stopped, and a batch it would send again stays unsent.
+--- The call ends early (stopped, or the client closed): the rest is
+-- abandoned, and the outcomes already in go to call:done, without a wait
+-- or a read more, so that a run's answer the process has read (the only
+-- word of which pipelines it started) is kept rather than called
+-- unanswered, "may have started".  Cancelled first: the outcomes are then
+-- kept by the transport, where one whose making runs out of memory stays
+-- for the next try.  done runs no callback once the call is stopped, and
+-- a batch it would send again stays unsent.
 local function stop(t, by_token, call)
+  t:cancel()
   while true do
     -- (its strings made once more should memory run out: the outcome
     -- stays kept for that, and a run's answer is all it says it started)
@@ -68,7 +71,6 @@ local function stop(t, by_token, call)
     local job = taken(by_token, token)
     if job then call:done(job, res, kind, msg, not_sent, cut) end
   end
-  t:cancel()
   return false
 end
 

@@ -486,7 +486,7 @@ function Call:unplaced_list()
   for _, m in ipairs(self.met) do
     local r, at = m.r, m.at
     local kept = at and self:placed(at, self.jobs[math.floor((at - 1) / self.o.batch_size) + 1])
-    if not (kept and same_run(kept, r, name)) and not listed_before(seen, r, name) then
+    if not (kept and (rawequal(kept, r) or same_run(kept, r, name))) and not listed_before(seen, r, name) then
       list[#list + 1] = m.shown
       first = first or m
     end

@@ -95,16 +95,26 @@ end
 local SLICE = 0.25
 local now = core.now
 
---- An outcome as the view gives it (c:next(), c:take()), as wait gives it.
-local function outcome(slot, status, body, request_id, date, retry_after)
+--- A table for an answer, made before the view gives the answer up: once
+-- it has (c:next(), c:take()), a memory error making the table would lose
+-- it, and a run's answer is the only word of which pipelines started.
+-- Filling its keys then allocates nothing.
+local function response_table()
+  return { status = false, body = false, request_id = false, date = false, retry_after = false }
+end
+
+--- An outcome as the view gives it, as wait gives it: the answer in res
+-- (response_table's).
+local function outcome(res, slot, status, body, request_id, date, retry_after)
   -- (then: kind, message, not_sent, cut)
   if not status then return slot, nil, body, request_id, date, retry_after end
-  return slot, { status = status, body = body, request_id = request_id, date = date,
-                 retry_after = retry_after }
+  res.status, res.body, res.request_id, res.date, res.retry_after = status, body, request_id, date, retry_after
+  return slot, res
 end
 
 function Transport:wait(seconds)
   local slot, status, body, request_id, date, retry_after
+  local res = response_table()
   local due = seconds and now() + seconds
   repeat
     local left = due and math.max(0, due - now())
@@ -116,12 +126,13 @@ function Transport:wait(seconds)
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status
   end
-  return outcome(slot, status, body, request_id, date, retry_after)
+  return outcome(res, slot, status, body, request_id, date, retry_after)
 end
 
 function Transport:ready()
+  local res = response_table()
   local slot, status, body, request_id, date, retry_after = self.c:take()
-  if slot then return outcome(slot, status, body, request_id, date, retry_after) end
+  if slot then return outcome(res, slot, status, body, request_id, date, retry_after) end
 end
 
 function Transport:cancel()
