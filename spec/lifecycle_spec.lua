@@ -283,29 +283,23 @@ describe("a call's end", function()
         run_closed_after_both_answers("inner")
       end)
 
-    -- A memory error as a kept answer's strings were made lost it on Lua
-    -- 5.1 and LuaJIT (no emergency collection): the outcome had left the
-    -- list, and was freed (review newc).  It stays kept, and is taken
-    -- again after a full collection.  (5.2 and later collect in the
-    -- allocation itself: no memory error comes.)
-    it("takes a kept answer again when memory ran out as its strings were made", function()
+    --- f, whose next call once arm() was called has its n-th allocation
+    -- fail (spec/support/oom.c), and failed(): whether that raised.
+    local function failing_once(f, n)
       local oom = require("spec.support.clib")("oom")
-      local methods = debug.getregistry()["codearts.batchresult.call"].__index
-      local take, armed, failed = methods.take, false, false
-      finally(function() methods.take = take end)
-      methods.take = function(call, ...)
-        if not armed then return take(call, ...) end
+      local armed, raised = false, false
+      local function wrapped(...)
+        if not armed then return f(...) end
         armed = false
-        local made, ok, a, b, c, d, e, f = oom.pcall_once(1, take, call, ...)
-        failed = made and not ok
+        local made, ok, a, b, c, d, e, g = oom.pcall_once(n, f, ...)
+        raised = made and not ok
         if not ok then error(a, 0) end
-        return a, b, c, d, e, f
+        return a, b, c, d, e, g
       end
-      run_closed_after_both_answers("run", function() armed = true end)
-      assert.are.equal(_VERSION == "Lua 5.1", failed)
-    end)
+      return wrapped, function() armed = true end, function() return raised end
+    end
 
-    --- upvalue name of function f.
+    --- The upvalue name of function f.
     local function upvalue(f, name)
       for i = 1, math.huge do
         local n, v = debug.getupvalue(f, i)
@@ -313,43 +307,44 @@ describe("a call's end", function()
       end
     end
 
+    -- A memory error as a kept answer's strings were made lost it on Lua
+    -- 5.1 and LuaJIT (no emergency collection): the outcome had left the
+    -- list, and was freed (review newc).  It stays kept, and is taken
+    -- again after a full collection.  (5.2 and later collect in the
+    -- allocation itself: no memory error comes.)
+    it("takes a kept answer again when memory ran out as its strings were made", function()
+      local methods = debug.getregistry()["codearts.batchresult.call"].__index
+      local take = methods.take
+      finally(function() methods.take = take end)
+      local arm, failed
+      methods.take, arm, failed = failing_once(take, 1)
+      run_closed_after_both_answers("run", arm)
+      assert.are.equal(_VERSION == "Lua 5.1", failed())
+    end)
+
     -- Memory that ran out as the answer's table was made, once the view
     -- had given the answer up (Transport:ready), or as an outcome still
     -- in libcurl's handle was taken (a stop other than a close, which had
     -- not kept it first), lost the answer on Lua 5.1 (review fixes15).
     -- Each allocation of the take fails in turn; every run stays kept.
     it("keeps a kept answer whichever allocation of its taking fails", function()
-      local oom = require("spec.support.clib")("oom")
       local Transport = upvalue(upvalue(curl.new, "Handle").call, "Transport")
       local ready = Transport.ready
       finally(function() Transport.ready = ready end)
       for n = 1, 12 do
-        local armed = false
-        Transport.ready = function(t)
-          if not armed then return ready(t) end
-          armed = false
-          local _, ok, a, b, c, d, e, f = oom.pcall_once(n, ready, t)
-          if not ok then error(a, 0) end
-          return a, b, c, d, e, f
-        end
-        run_closed_after_both_answers("run", function() armed = true end)
+        local arm
+        Transport.ready, arm = failing_once(ready, n)
+        run_closed_after_both_answers("run", arm)
       end
     end)
 
     it("keeps an answer in libcurl's handle whichever allocation fails as a raise ends the call", function()
-      local oom = require("spec.support.clib")("oom")
       local methods = debug.getregistry()["codearts.batchresult.call"].__index
       local take = methods.take
       finally(function() methods.take = take end)
       for n = 1, 8 do
-        local armed = false
-        methods.take = function(call, ...)
-          if not armed then return take(call, ...) end
-          armed = false
-          local _, ok, a, b, c, d, e, f = oom.pcall_once(n, take, call, ...)
-          if not ok then error(a, 0) end
-          return a, b, c, d, e, f
-        end
+        local arm
+        methods.take, arm = failing_once(take, n)
         server:reset()
         local c = client()
         local ids = { model.make_id("kept", 1), model.make_id("kept", 2) }
@@ -358,7 +353,7 @@ describe("a call's end", function()
           local since = now()
           while server:stats().runs < 2 do assert(now() - since < 10, "the stand-in answered no second run") end
           c:query(model.make_pairs("inner", 1))
-          armed = true
+          arm()
           error("interrupted!", 0)
         end }))
         assert.are.equal("INTERRUPTED", err.code, n)
