@@ -74,27 +74,10 @@ local function stop(t, by_token, call)
   return false
 end
 
---- Runs jobs[1..n] through transport t, for call, which answers:
--- call:build(job) -> req, opts or nil, err: the request to send, built (and
---   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
---   transport's options for it (see transport/curl.lua).
--- call:done(job, response) or call:done(job, nil, kind, message, not_sent, cut)
---   when an attempt ends, in completion order: nil when the job is
---   finished, or a number of seconds after which to send it again.
--- call:stopped(): whether the call must end now (asked after every attempt
---   that ends, before every one that starts).
--- call:draining(): whether the call sends nothing more: a job waiting to
---   be sent again is built at once (which fails, and goes to done), and
---   the attempts in flight end as they do.
--- A job's state becomes "sent" once the transport has taken its attempt,
--- not before: until then, a job whose last attempt failed is still one
--- that failed (call.lua's Call:batch_counts).
--- Returns true when every job finished, false when stopped or when the
--- transport says it was closed; either way nothing is left in flight,
--- and every outcome that was already in went to done (stop).
--- What build or done raises goes on up: the caller cancels the transport.
-function M.run(t, jobs, concurrency, call)
-  local fresh, in_flight, by_token = 1, 0, {}
+--- The request loop of M.run (below), by_token the jobs in flight by the
+-- transport's tokens.
+local function loop(t, jobs, concurrency, call, by_token)
+  local fresh, in_flight = 1, 0
   local delayed = {} -- the jobs waiting to be sent again (push, pop)
 
   while true do
@@ -141,6 +124,39 @@ function M.run(t, jobs, concurrency, call)
       if again then push(delayed, job, now() + again) end
     end
   end
+end
+
+--- Runs jobs[1..n] through transport t, for call, which answers:
+-- call:build(job) -> req, opts or nil, err: the request to send, built (and
+--   signed) when it starts, so each attempt has a fresh X-Sdk-Date, and the
+--   transport's options for it (see transport/curl.lua).
+-- call:done(job, response) or call:done(job, nil, kind, message, not_sent, cut)
+--   when an attempt ends, in completion order: nil when the job is
+--   finished, or a number of seconds after which to send it again.
+-- call:stopped(): whether the call must end now (asked after every attempt
+--   that ends, before every one that starts).
+-- call:halt(v): whether v, raised in the loop, is Ctrl-C or Lua's memory
+--   error, which stop the call (stopped() true from then on).
+-- call:draining(): whether the call sends nothing more: a job waiting to
+--   be sent again is built at once (which fails, and goes to done), and
+--   the attempts in flight end as they do.
+-- A job's state becomes "sent" once the transport has taken its attempt,
+-- not before: until then, a job whose last attempt failed is still one
+-- that failed (call.lua's Call:batch_counts).
+-- Returns true when every job finished, false when stopped or when the
+-- transport says it was closed; either way nothing is left in flight,
+-- and every outcome that was already in went to done (stop).
+-- What build or done raises goes on up: the caller cancels the transport.
+-- Ctrl-C or a memory error, which the interpreter raises at whatever line
+-- of the loop runs next, goes up too, but after the outcomes already in
+-- went to done, as for any stop: a run's answer the process read is the
+-- only word of which pipelines it started.
+function M.run(t, jobs, concurrency, call)
+  local by_token = {}
+  local ok, finished = guard.pcall(loop, t, jobs, concurrency, call, by_token)
+  if ok then return finished end
+  if call:halt(finished) then stop(t, by_token, call) end
+  error(finished, 0)
 end
 
 return M

@@ -175,7 +175,15 @@ function Call:callback(fn, ...)
 end
 
 function Call:stopped()
-  return self.raised ~= nil or self.client.closed == true or self.in_child
+  return self.raised ~= nil or self.halted or self.client.closed == true or self.in_child
+end
+
+--- Whether v, raised in the request loop (batch.lua), is Ctrl-C or Lua's
+-- memory error; if so, the call is stopped from now (no callback runs),
+-- for the loop to hand on the answers already in before v goes up.
+function Call:halt(v)
+  self.halted = interrupt(v) or out_of_memory(v) ~= nil
+  return self.halted
 end
 
 --- Whether the call sends nothing more: the server refused its
@@ -570,7 +578,7 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index, claimed = {}, met = {}, naming = false, refused = false, clock_set = false,
+    index = index, claimed = {}, met = {}, naming = false, refused = false, clock_set = false, halted = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
