@@ -6,6 +6,7 @@
 local br = require "codearts.batchresult"
 local core = require "codearts.batchresult.core"
 local standin = require "spec.support.standin"
+local allocator = require "spec.support.allocator"
 local model = require "spec.standin.model"
 
 local creds = model.credentials.permanent
@@ -391,19 +392,12 @@ describe("limits are the same in every layer", function()
     m:close()
   end)
 
-  --- Whether this Lua takes another allocator (spec/support/oom.c); else
-  -- the case is pending.
-  local function other_allocator()
-    if not rawget(_G, "jit") then return true end
-    pending("LuaJIT on 64 bits takes no other allocator")
-    return false
-  end
 
   it("a memory error while a keyring or a transport hands out an answer leaves nothing pinned", function()
     -- Each allocation of a sign, and of the pushes of an answer, fails in
     -- turn; close() must then close at once (the SK wiped, the handle and
     -- its connections gone), not wait for the collector.
-    if not other_allocator() then return end
+    if not allocator.other(pending) then return end
     local out, ok = child.run([[
       local core = require "codearts.batchresult.core"
       local oom = require("spec.support.clib")("oom")
@@ -576,7 +570,7 @@ describe("limits are the same in every layer", function()
     function()
     -- Every allocation over 512 KB fails: the 1 MB answers' bodies as they
     -- become Lua strings, which the transport raises as Lua's memory error.
-    if not other_allocator() then return end
+    if not allocator.other(pending) then return end
     server:config { huge_body_bytes = 1024 * 1024 }
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
@@ -608,7 +602,7 @@ describe("limits are the same in every layer", function()
     -- raised it again, after requests had gone out).  A fresh coroutine's
     -- stack is small, and every block over `over` bytes fails: the grown
     -- stack among them, at some sizes before anything else.
-    if not other_allocator() then return end
+    if not allocator.other(pending) then return end
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
       local oom = require("spec.support.clib")("oom")
@@ -652,7 +646,7 @@ describe("limits are the same in every layer", function()
     -- out: a DECODE error would call a right body wrong.  A member 995
     -- deep, under the cap, and every block over `over` bytes failing: the
     -- grown stack among them.
-    if not other_allocator() then return end
+    if not allocator.other(pending) then return end
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
       local oom = require("spec.support.clib")("oom")
