@@ -31,10 +31,6 @@ local now, new_table = core.now, core.new_table
 
 local interrupt = Error.is_interrupt
 
--- The most of a run's id err.unplaced shows, as a message quotes one
--- (input.quoted).
-local SHOWN_ID_BYTES = 1024
-
 --- The first occurrence of each item of flat (n items, width ids each),
 -- as a flat list of count items (flat itself when no item repeats), and
 -- an index from the ids to an item's position there: index[id1][id2]… =
@@ -261,7 +257,7 @@ end
 -- it, even in an id of the API's shape), on one line and cut; anything
 -- else nil (the message names its type).
 local function shown_id(v, keyring)
-  if type(v) == "string" then return exchange.shown(keyring, v, SHOWN_ID_BYTES) end
+  if type(v) == "string" then return exchange.shown(keyring, v, input.QUOTED_BYTES) end
 end
 
 --- The run r (an item of an answer) as err.unplaced lists it: { pipeline_id,

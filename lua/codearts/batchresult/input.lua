@@ -19,8 +19,10 @@ local M = {}
 
 -- The most of a bad id a message quotes: far more than an input error
 -- shows once it is redacted and cut (batchresult.lua), so that there this
--- cut never shows.
+-- cut never shows.  (Also how much of a run's id err.unplaced shows:
+-- call.lua.)
 local QUOTED_BYTES = 1024
+M.QUOTED_BYTES = QUOTED_BYTES
 
 --- The escape of one byte of M.escaped's: a quote and a backslash
 -- behind a backslash, a line feed as \n (on one line), any other control
