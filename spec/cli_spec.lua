@@ -616,7 +616,7 @@ describe("codearts-batchresult", function()
           .. "white space, a comma or a colon, got " .. SEED[2].pipeline_id },
         { "a b c\n", "input line 1: expected two ids" },
         { "[{", "input: invalid JSON" },
-        { '{"pairs": []}', 'input: expected a JSON array, or an object with a "query" array' },
+        { '{"pairs": []}', 'input: expected a JSON array, or an object with a "query" or "result" array' },
         { '["' .. arg_of(SEED[1]) .. '"]', "input item 1: expected an object" },
         { "pipeline_id,run\n", "input line 1: a CSV header must name both pipeline_id and pipeline_run_id" },
         { 'pipeline_id,pipeline_run_id\n"abc,def\n', 'input line 2: a quoted field is not closed' },
@@ -1072,6 +1072,74 @@ describe("codearts-batchresult", function()
       assert.are.equal(2, s.run_pipelines)
     end)
 
+    -- The tool's own JSON and NDJSON were refused as query's --input,
+    -- "expected a JSON array, or an object with a "query" array", while
+    -- its CSV was taken (review).
+    it("takes what it printed, as JSON or NDJSON, as query's --input, and asks about those runs", function()
+      local dir = temporary_dir()
+      local want = {}
+      for i, id in ipairs(ids) do want[i] = model.result_for(id, model.run_id_for(id, i)) end
+      for _, format in ipairs({ "json", "ndjson" }) do
+        server:reset()
+        local r = run(concat({ "run", "-f", format }, ids))
+        assert.are.equal(0, r.status, cli.describe(r))
+        local path = dir .. "/runs." .. format
+        files.write(path, r.out)
+        r = run({ "query", "-f", "json", "--input", path })
+        assert.are_not.equal(2, r.status, cli.describe(r))
+        assert.are.same(want, plain(cjson.decode(r.out).result), format .. ": " .. cli.describe(r))
+        assert.are.equal(2, requests())
+      end
+      -- An NDJSON line the tool cannot read is named by its number.
+      server:reset()
+      local r = run({ "query" }, { stdin = cjson.encode(SEED[1]) .. "\n\n{oops\n" })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("codearts-batchresult: input line 3: invalid JSON", 1, true), cli.describe(r))
+      r = run({ "query" }, { stdin = cjson.encode(SEED[1]) .. "\n[1]\n" })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("codearts-batchresult: input line 2: expected an object", 1, true), cli.describe(r))
+      assert.are.equal(0, requests())
+    end)
+
+    -- stdout went out in pieces of 4096 bytes cut anywhere, not at line
+    -- ends: two tools writing into one pipe (xargs -P2 ... | jq) mixed
+    -- halves of records (review).  Here the pipe's reader starts only
+    -- once both tools wait on the full pipe to write, so that their
+    -- writes go in turn.
+    it("writes its output in whole lines: two tools' NDJSON into one pipe mix no record", function()
+      local dir = temporary_dir()
+      local inputs, asked = {}, {}
+      for k, name in ipairs({ "a", "b" }) do
+        local lines = {}
+        for i, p in ipairs(model.make_pairs("cli-pipe-" .. name, 3000)) do
+          lines[i] = arg_of(p)
+          asked[lines[i]] = true
+        end
+        inputs[k] = dir .. "/" .. name .. ".txt"
+        files.write(inputs[k], table.concat(lines, "\n") .. "\n")
+      end
+      local pids = cli.quote(dir .. "/pids")
+      local tool = child.interpreter .. " bin/codearts-batchresult query -f ndjson --input "
+      local both = ("%s%s & echo $! >>%s; %s%s & echo $! >>%s; wait"):format(tool, cli.quote(inputs[1]), pids, tool,
+        cli.quote(inputs[2]), pids)
+      -- (cat given /dev/null first: with no file named, it would read the
+      -- pipe meant for the reader's own cat)
+      local reader = ("{ i=0; until [ \"$(cat /dev/null $(sed 's|.*|/proc/&/wchan|' %s 2>/dev/null) 2>/dev/null "
+        .. "| grep -o pipe_write | wc -l)\" -ge 2 ] || [ $i -ge 600 ]; do i=$((i + 1)); sleep 0.05; done; cat; }")
+        :format(pids)
+      local r = run({}, { command = "sh -c " .. cli.quote(both), reader = reader })
+      local _, unreported = r.err:gsub("not reported by the server: ", "")
+      local seen = 0
+      for line in r.out:gmatch("([^\n]*)\n") do
+        local ok, rec = pcall(cjson.decode, line)
+        assert.is_true(ok and type(rec) == "table" and asked[tostring(rec.pipeline_id) .. ":"
+          .. tostring(rec.pipeline_run_id)] == true, "a broken line: " .. line:sub(1, 300))
+        seen = seen + 1
+      end
+      assert.are.equal(6000 - unreported, seen, cli.describe(r))
+      assert.is_true(seen > 5000, cli.describe(r))
+    end)
+
     it("says on stderr which runs started when its output cannot be written; exit 3", function()
       server:config { omit = { ids[2] } }
       local n = 0
@@ -1172,6 +1240,41 @@ describe("codearts-batchresult", function()
       assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), r.err)
     end)
 
+    -- The same words, "Unanswered (the call failed)", for a start that
+    -- never left and one whose answer was lost after the server read it:
+    -- a user who ran the list again started the second twice (review).
+    it("says whether the pipelines that got no answer may have started, or were not sent", function()
+      local cases = {
+        { "not sent", "Unanswered, not sent: none of them started", true,
+          args = { "--endpoint", "http://127.0.0.1:9" } }, -- (connection refused)
+        { "may have started", "Unanswered, may have started: check before running again", false,
+          args = {}, config = { reset_first = 1 } }, -- (read, then the connection closed)
+      }
+      for _, case in ipairs(cases) do
+        server:reset()
+        local function call(argv)
+          if case.config then server:config(case.config) end
+          local r = run(concat({ "run", "--max-retries", "0" }, case.args, argv, { ids[1] }))
+          assert.are.equal(3, r.status, cli.describe(r))
+          assert.truthy(r.err:find("codearts-batchresult: NETWORK: ", 1, true), cli.describe(r))
+          return r
+        end
+        local doc = cjson.decode(call({ "-f", "json" }).out)
+        assert.are.same({ ids[1] }, doc.unanswered)
+        assert.are.equal(case[3], doc.unanswered_not_sent)
+        doc = cjson.decode(call({ "--query", "-f", "json" }).out)
+        assert.are.same({ ids[1] }, doc.unanswered)
+        assert.are.equal(case[3], doc.unanswered_not_sent)
+        local r = call({ "-f", "csv" })
+        assert.truthy(r.err:find("codearts-batchresult: unanswered, " .. case[1] .. ": " .. ids[1] .. "\n", 1, true),
+          cli.describe(r))
+        r = call({})
+        assert.truthy(r.out:find("\n" .. case[2] .. " (1):\n  " .. ids[1] .. "\n", 1, true), cli.describe(r))
+        -- (the stand-in read every request of the second case, none of the first's)
+        assert.are.equal(case.config and 4 or 0, requests())
+      end
+    end)
+
     it("says what failed on stderr even when stdout's reader stops early", function()
       -- 600 runs, so that the output outgrows the pipe; the last batch fails.
       local many = {}
@@ -1181,7 +1284,8 @@ describe("codearts-batchresult", function()
         local r = run(concat({ "run", "-f", format, "--max-retries", "0" }, many), { reader = "head -n 1" })
         assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), cli.describe(r))
         if format ~= "table" then
-          assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. many[600] .. "\n", 1, true), r.err)
+          assert.truthy(r.err:find("codearts-batchresult: unanswered, may have started: " .. many[600] .. "\n", 1,
+            true), r.err)
         end
         server:reset()
         server:config { fail_ids = { many[600] } }
@@ -1423,7 +1527,8 @@ describe("codearts-batchresult", function()
           local said = (r.out or "") .. r.err
           for i = 1, 2 do assert.truthy(said:find(list[i], 1, true), what) end
           for i = 3, 4 do
-            assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. list[i] .. "\n", 1, true), what)
+            assert.truthy(r.err:find("codearts-batchresult: unanswered, may have started: " .. list[i] .. "\n", 1,
+              true), what)
           end
           assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500)", 1, true), what)
         end)
@@ -1454,7 +1559,7 @@ describe("codearts-batchresult", function()
         interrupt_when = 'grep -q pipe_write "/proc/$TOOL_PID/wchan"' })
       assert.are.equal(130, r.status, cli.describe(r))
       for i = 1, #many do
-        assert.truthy(r.err:find("codearts-batchresult: unanswered: " .. many[i] .. "\n", 1, true),
+        assert.truthy(r.err:find("codearts-batchresult: unanswered, may have started: " .. many[i] .. "\n", 1, true),
           ("pipeline %d unlisted: %s"):format(i, cli.describe(r)))
       end
     end)
@@ -1746,6 +1851,23 @@ describe("codearts-batchresult", function()
         assert.truthy(r.out:find("START_FAILED", 1, true), r.out)
         assert.is_nil(r.out:find("\27[", 1, true), r.out)
       end
+    end)
+
+    -- With TERM unset (a CI runner's pseudo-terminal, env -i) colour and
+    -- progress were drawn as on an xterm (review).
+    it("draws no colour nor progress on a terminal whose TERM is unset or empty, as on a dumb one", function()
+      server:config { delay_ms = 150 }
+      for _, term in ipairs({ false, "", "dumb" }) do
+        local r = run(args, { pty = true, env = { TERM = term } })
+        local what = tostring(term) .. ": " .. cli.describe(r)
+        assert.are.equal(1, r.status, what)
+        assert.is_nil(r.out:find("\27", 1, true), what)
+        assert.is_nil(r.out:find("asking", 1, true), what)
+        assert.truthy(r.out:find("6 runs: 3 START_SUCCESS", 1, true), what)
+      end
+      -- (--progress still draws it)
+      local r = run(concat(args, { "--progress" }), { pty = true, env = { TERM = false } })
+      assert.truthy(r.out:find("\rasking 6/6 [", 1, true), cli.describe(r))
     end)
 
     it("fits the progress line to a narrow terminal, so that it never wraps, and erases it", function()

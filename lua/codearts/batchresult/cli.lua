@@ -34,6 +34,7 @@ local NAME = args.NAME
 local EPIPE = 32 -- errno of a write to a pipe nobody reads (Linux, BSD, macOS)
 local EINTR = 4 -- errno of a write a signal broke off (Linux, BSD, macOS)
 local PIPE_BUF = 4096 -- bytes a pipe takes in one piece, or not at all (Linux; POSIX: at least 512)
+local LF, byte = 10, string.byte
 
 -- Ends the run early: main catches it and returns status.
 local function stop(status, message)
@@ -342,12 +343,29 @@ local function parse(argv, sys, state)
   error(a, 0)
 end
 
+--- Whether a run's call that failed with err provably started none of
+-- the pipelines it left unanswered: it sent no batch, or its one failed
+-- batch never reached the service (err.retryable says so of a run: the
+-- connection could not be made, or the gateway refused it) and no other
+-- failed.  The library says it of the call's first failure alone: with
+-- two failed, the other may have started its pipelines; and a batch cut
+-- off in flight ends the call with an error of its own (INTERRUPTED),
+-- which is not retryable.
+local function none_started(err)
+  return err.batches == 0 or (err.retryable == true and err.failed_batches == 1)
+end
+
 --- The lists that go with got, what the call gave, and err, its error
 -- (output.write's).  A run's err.unplaced is one: the server says it
 -- started those runs, and a script told of none could not stop them.
-local function lists_of(got, err)
+-- For a run, whether its unanswered pipelines may have started: a user
+-- who starts them again on the strength of the list starts twice any
+-- that did.
+local function lists_of(got, err, command)
+  local not_sent
+  if err and err.unanswered and command == "run" then not_sent = #err.unanswered > 0 and none_started(err) end
   return { missing = got.missing or {}, not_started = got.not_started, unanswered = err and err.unanswered,
-           unqueried = err and err.unqueried, unplaced = err and err.unplaced }
+           unqueried = err and err.unqueried, unplaced = err and err.unplaced, unanswered_not_sent = not_sent }
 end
 
 --- Lines to stderr that an interrupt must not cut short: lines(write, ...)
@@ -380,7 +398,8 @@ local function run(argv, sys, state)
   state.token = token -- a secret main must redact, should there be no client
 
   local on_tty = terminal.isatty(sys.stderr)
-  local show_progress = a.progress or (on_tty and not a.no_progress)
+  -- (a line redrawn with "\r" is for a terminal known to take it)
+  local show_progress = a.progress or (on_tty and not a.no_progress and not terminal.dumb(sys.getenv))
   local progress = terminal.progress(sys.stderr, a.progress, sys.getenv)
   -- The client first: from here on every message is shown through its
   -- redactor (main), since a user may paste a secret where an id goes.
@@ -427,7 +446,7 @@ local function run(argv, sys, state)
   -- line redacted, as the records are not yet, or are in part.
   if a.command == "run" and not a.dry_run then
     local got = records or (err and err.results) or {}
-    state.unwritten = unwritten(got, lists_of(got, err), true, redact)
+    state.unwritten = unwritten(got, lists_of(got, err, a.command), true, redact)
   elseif not a.dry_run then
     -- (a query's: what got no answer, and the call's error)
     local got = records or (err and err.results) or {}
@@ -449,7 +468,7 @@ local function run(argv, sys, state)
   end
 
   records = records or err.results or {}
-  local lists = lists_of(records, err)
+  local lists = lists_of(records, err, a.command)
   -- The exit status, the summary and the filters go by what the server
   -- said, every record counting, filtered or not; only what is printed is
   -- redacted (a secret may share 8 bytes with "START_SUCCESS").
@@ -500,6 +519,13 @@ local function run(argv, sys, state)
   return status
 end
 
+--- The place of the last line end in s from i to last, or nil.
+local function last_line_end(s, i, last)
+  for j = last, i, -1 do
+    if byte(s, j) == LF then return j end
+  end
+end
+
 --- A writer to file that stops the run when the file cannot be written:
 -- quietly, with the status already decided, when the reader has gone (a
 -- pipe into `head`), but for what a run started, which the reader may
@@ -523,15 +549,42 @@ local function checked_writer(file, state)
     if state.unwritten then state.unwritten("not printed") end
     stop(FAILED, "cannot write the output: " .. tostring(why))
   end
-  -- In pieces of at most PIPE_BUF bytes: a pipe takes each whole or not
-  -- at all, so a termination signal breaks off a write to a stalled
-  -- reader (EINTR, above).  A larger write would be cut short by the
-  -- signal instead, and stdio would write the rest at once, waiting on
-  -- the reader with the signal spent (SIGTERM then being ignored).
+  -- In pieces of at most PIPE_BUF bytes, each one write(2) (stdio's
+  -- buffer flushed after it): a pipe takes each whole or not at all, so a
+  -- termination signal breaks off a write to a stalled reader (EINTR,
+  -- above).  A larger write would be cut short by the signal instead, and
+  -- stdio would write the rest at once, waiting on the reader with the
+  -- signal spent (SIGTERM then being ignored).  Each piece ends at a line
+  -- end (a line longer than PIPE_BUF is cut): two tools writing into one
+  -- pipe (xargs -P) or appending to one file then mix whole lines, never
+  -- halves of records.  The text after the last line end waits in held
+  -- for the next line end, or the flush.
+  local held = ""
+  local function put(piece)
+    check(file:write(piece))
+    check(file:flush())
+  end
   return function(s)
-    if #s <= PIPE_BUF then return check(file:write(s)) end
-    for i = 1, #s, PIPE_BUF do check(file:write(s:sub(i, i + PIPE_BUF - 1))) end
-  end, function() check(file:flush()) end
+    if held ~= "" then s, held = held .. s, "" end
+    local i, n = 1, #s
+    while i <= n do
+      local last = math.min(i + PIPE_BUF - 1, n)
+      local j = last_line_end(s, i, last)
+      -- (no line end: the rest of a line, held, or a line longer than
+      -- PIPE_BUF, cut)
+      if not j and last == n then
+        held = s:sub(i)
+        return
+      end
+      j = j or last
+      put(s:sub(i, j))
+      i = j + 1
+    end
+  end, function()
+    if held ~= "" then put(held) end
+    held = ""
+    check(file:flush())
+  end
 end
 
 --- The process's streams and environment.  Descriptors 0 to 2 are taken

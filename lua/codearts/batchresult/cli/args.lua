@@ -15,8 +15,8 @@ Examples:
   codearts-batchresult query --region cn-north-4 \
       6ba9a2dbc7024c22a9a6614516dc22db:e41fe3981361476eb6dad17ad98c683c
 
-  # Pairs from a file (JSON, CSV with a header, or "PIPELINE_ID RUN_ID" lines),
-  # only the runs that did not start, as CSV
+  # Pairs from a file (JSON, CSV with a header, "PIPELINE_ID RUN_ID" lines, or
+  # what run printed), only the runs that did not start, as CSV
   codearts-batchresult query --input runs.csv --failed --format csv
 
   # Pairs on stdin, as JSON for jq
@@ -38,6 +38,8 @@ Environment:
   HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_<REGION>   a region's endpoint,
                                            e.g. ..._CN_NORTH_4
   NO_COLOR                                 set: no colour
+  TERM                                     dumb, empty or unset: no colour,
+                                           no progress line
 No option takes a secret: the command line is visible to other users (ps).]]
 
 local EXIT_STATUS = [[

@@ -11,6 +11,9 @@
 -- Formats, for pairs:
 --   a JSON array of {"pipeline_id": …, "pipeline_run_id": …} objects;
 --   the API's request body, {"query": [ …the same… ]};
+--   the tool's own output, --format json ({"result": [ …the same… ], …})
+--   or --format ndjson (one such object a line), so that what run
+--   printed can be asked about;
 --   CSV (RFC 4180) whose header names pipeline_id and pipeline_run_id, in
 --   any order, among any other columns;
 --   lines of two ids separated by white space, a comma or a colon, with
@@ -285,26 +288,82 @@ local function value(v)
   return v
 end
 
+--- Adds v, the JSON value at where(i), as a pair.
+local function add_pair(items, v, where, i)
+  if json_type(v) ~= "an object" and not (type(v) == "table" and next(v) == nil) then
+    return nil, ("%s: expected an object {\"pipeline_id\": …, \"pipeline_run_id\": …}, got %s")
+      :format(where(i), json_type(v))
+  end
+  items:add({ pipeline_id = value(v.pipeline_id), pipeline_run_id = value(v.pipeline_run_id) }, where, i)
+  return true
+end
+
+--- Whether doc, a JSON object, is a pair: the first line of NDJSON (the
+-- tool's own --format ndjson).
+local function is_pair(doc)
+  return json_type(doc) == "an object" and (doc.pipeline_id ~= nil or doc.pipeline_run_id ~= nil)
+end
+
+--- Pairs from NDJSON, one object a line; blank lines are skipped.
+local function ndjson_pairs(items, text, label)
+  local function where(n) return label .. " line " .. n end
+  for n, line in lines(text) do
+    if trim(line) ~= "" then
+      local v, why = cjson.decode(line)
+      if v == nil then return nil, ("%s: invalid JSON: %s"):format(where(n), why) end
+      local ok, err = add_pair(items, v, where, n)
+      if not ok then return nil, err end
+    end
+  end
+  return true
+end
+
+--- Whether text, which opens with "{" and is no one JSON value, is
+-- NDJSON: its first line a pair of its own.
+local function ndjson(text)
+  local first = text:match("^%s*([^\n]*)")
+  local doc = cjson.decode(first)
+  return doc ~= nil and is_pair(doc)
+end
+
+-- The members of a JSON object that hold the items, the first found: for
+-- pairs, the API's body, {"query": […]}, or the tool's own --format json,
+-- {"result": […], …}.
+local KEYS = { pairs = { "query", "result" }, ids = { "pipeline_ids" } }
+
+local function member(doc, keys)
+  for _, k in ipairs(keys) do
+    if doc[k] ~= nil then return doc[k] end
+  end
+end
+
 local function json_items(items, text, label, open)
-  local key = items.kind == "pairs" and "query" or "pipeline_ids"
   local doc, why = cjson.decode(text)
+  if doc == nil and open == "{" and items.kind == "pairs" and ndjson(text) then
+    return ndjson_pairs(items, text, label)
+  end
   if doc == nil then return nil, ("%s: invalid JSON: %s"):format(label, why) end
+  if items.kind == "pairs" and is_pair(doc) then
+    -- (NDJSON of one line)
+    return add_pair(items, doc, function(n) return label .. " line " .. n end, 1)
+  end
+  local keys = KEYS[items.kind]
   local list = doc
-  if open == "{" then list = doc[key] end
+  if open == "{" then list = member(doc, keys) end
   if type(list) ~= "table" or json_type(list) == "an object" then
-    return nil, ("%s: expected a JSON array, or an object with a \"%s\" array"):format(label, key)
+    return nil, ("%s: expected a JSON array, or an object with a %s array"):format(label,
+      '"' .. table.concat(keys, '" or "') .. '"')
   end
   local function where(i) return label .. " item " .. i end
   for i = 1, #list do
     local v = list[i]
-    if items.kind == "ids" then
-      if v == cjson.null then return nil, where(i) .. ": expected a pipeline id, got null" end
-      items:add(v, where, i)
-    elseif json_type(v) ~= "an object" and not (type(v) == "table" and next(v) == nil) then
-      return nil, ("%s: expected an object {\"pipeline_id\": …, \"pipeline_run_id\": …}, got %s")
-        :format(where(i), json_type(v))
+    if items.kind == "pairs" then
+      local ok, err = add_pair(items, v, where, i)
+      if not ok then return nil, err end
+    elseif v == cjson.null then
+      return nil, where(i) .. ": expected a pipeline id, got null"
     else
-      items:add({ pipeline_id = value(v.pipeline_id), pipeline_run_id = value(v.pipeline_run_id) }, where, i)
+      items:add(v, where, i)
     end
   end
   return true

@@ -454,6 +454,15 @@ end
 local UNPLACED = { "unplaced", "Started, but the call cannot place them (the server's answer lied or broke)",
                    "started, the call cannot place", runs = "the call cannot place" }
 
+-- The items a failed call left unanswered: a query's, asked again at no
+-- cost; a run's, named by whether they may have started, as a user who
+-- runs them again on the strength of the list starts each again that did
+-- (lists.unanswered_not_sent, set for a run alone: entries).
+local UNANSWERED = { "unanswered", "Unanswered (the call failed)", "unanswered" }
+local MAY_HAVE_STARTED = { "unanswered", "Unanswered, may have started: check before running again",
+                           "unanswered, may have started" }
+local NOT_SENT = { "unanswered", "Unanswered, not sent: none of them started", "unanswered, not sent" }
+
 -- The lists, in the order they are printed: key in `lists`, and what the
 -- table's heading and a stderr line call them; `runs`, when set, what the
 -- summary's count calls them ("2 runs the call cannot place", where the
@@ -463,20 +472,33 @@ local LISTS = {
   results = {
     { "missing", "Not reported by the server", "not reported by the server" },
     { "not_started", "Not started", "not started" },
-    { "unanswered", "Unanswered (the call failed)", "unanswered" },
+    UNANSWERED,
     { "unqueried", "Started, status not known (the call failed)", "status not known" },
     UNPLACED,
   },
   runs = {
     { "missing", "Not started", "not started" },
-    { "unanswered", "Unanswered (the call failed)", "unanswered" },
+    UNANSWERED,
     UNPLACED,
   },
 }
 
+--- LISTS[kind], the unanswered items named as lists says of them: for a
+-- run, whether they may have started (lists.unanswered_not_sent, true or
+-- false; nil for a query).
+local function entries(kind, lists)
+  local not_sent = lists.unanswered_not_sent
+  if not_sent == nil then return LISTS[kind] end
+  local out = {}
+  for i, l in ipairs(LISTS[kind]) do
+    out[i] = l == UNANSWERED and (not_sent and NOT_SENT or MAY_HAVE_STARTED) or l
+  end
+  return out
+end
+
 --- The lists as text after a table: a heading and one item per line.
 local function table_lists(b, kind, lists)
-  for _, l in ipairs(LISTS[kind]) do
+  for _, l in ipairs(entries(kind, lists)) do
     local list = lists[l[1]]
     if list and #list > 0 then
       put(b, ("\n%s (%d):\n"):format(l[2], #list))
@@ -491,7 +513,7 @@ end
 --- The lists on stderr, for the formats whose stdout holds records only:
 -- one line per item, "PREFIX: not reported by the server: PIPELINE:RUN".
 function M.list_lines(write, kind, lists, prefix)
-  for _, l in ipairs(LISTS[kind]) do
+  for _, l in ipairs(entries(kind, lists)) do
     local list = lists[l[1]]
     for i = 1, list and #list or 0 do write(("%s: %s: %s\n"):format(prefix, l[3], item_text(list[i]))) end
   end
@@ -518,8 +540,9 @@ end
 
 --- Writes records (kind "results" or "runs") in format; lists holds
 -- missing, not_started, unanswered, unqueried and unplaced (any may be
--- nil).  paint(status, text) colours a status cell of the table;
--- on_terminal: stdout is a terminal (CSV's fields are then made printable).
+-- nil), and for a run's call that failed, unanswered_not_sent (entries).
+-- paint(status, text) colours a status cell of the table; on_terminal:
+-- stdout is a terminal (CSV's fields are then made printable).
 function M.write(write, format, kind, records, lists, paint, on_terminal)
   local fields = kind == "results" and RESULT_FIELDS or PAIR_FIELDS
   local b = buffer(write)
@@ -531,6 +554,10 @@ function M.write(write, format, kind, records, lists, paint, on_terminal)
         put(b, ",")
         json_array(b, l[1], lists[l[1]], json_item)
       end
+    end
+    -- (a run's: whether its unanswered pipelines may have started)
+    if lists.unanswered and lists.unanswered_not_sent ~= nil then
+      put(b, ',"unanswered_not_sent":' .. tostring(lists.unanswered_not_sent))
     end
     put(b, "}\n")
   elseif format == "csv" then
@@ -610,7 +637,7 @@ end
 -- place", or "".
 function M.counts(kind, lists)
   local parts = {}
-  for _, l in ipairs(LISTS[kind]) do
+  for _, l in ipairs(entries(kind, lists)) do
     local n = lists[l[1]] and #lists[l[1]] or 0
     if n > 0 and l.runs then
       parts[#parts + 1] = ("%d run%s %s"):format(n, n == 1 and "" or "s", l.runs)

@@ -22,11 +22,20 @@ function M.painter(enabled)
   end
 end
 
+--- Whether the terminal is a dumb one, which takes neither colour nor a
+-- line redrawn in place: TERM=dumb, or TERM unset or empty, which says
+-- nothing of what the terminal takes (a CI runner's pseudo-terminal, a
+-- program started with `env -i`).
+function M.dumb(getenv)
+  local kind = getenv("TERM")
+  return kind == nil or kind == "" or kind == "dumb"
+end
+
 --- Whether to colour what goes to file: only a terminal, never with
 -- NO_COLOR set (https://no-color.org; set to anything, even empty) nor on
 -- a dumb terminal.
 function M.colour(file, getenv)
-  return M.isatty(file) and getenv("NO_COLOR") == nil and getenv("TERM") ~= "dumb"
+  return M.isatty(file) and getenv("NO_COLOR") == nil and not M.dumb(getenv)
 end
 
 local MAX_COLUMNS = 10000 -- wider is no terminal's
