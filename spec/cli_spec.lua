@@ -927,6 +927,17 @@ describe("codearts-batchresult", function()
       assert.truthy(r.out:find("2 runs: 1 START_SUCCESS, 1 START_FAILED (1 other)", 1, true), r.out)
     end)
 
+    -- The reasons of a run in another status (RUNNING, which the facts
+    -- allow) were counted under START_FAILED's (review facts2).
+    it("name in the summary the reasons of the START_FAILED runs alone", function()
+      local queued = '"reason":"Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state."'
+      answer_raw(results_body { '"pipeline_name":"a","status":"START_FAILED",' .. queued,
+                                '"pipeline_name":"b","status":"RUNNING",' .. queued,
+                                '"pipeline_name":"c","status":"QUEUED","reason":"whatever"' })
+      local r = run(concat({ "query" }, seed_args { 1, 2, 3 }), { pty = true })
+      assert.truthy(r.out:find("3 runs: 1 START_FAILED (1 queued), 1 QUEUED, 1 RUNNING", 1, true), r.out)
+    end)
+
     -- A secret is redacted from what is printed, and may share 8 bytes
     -- with a status: the counting comes first.
     it("count and choose by what the server said, whatever a secret shares with it", function()

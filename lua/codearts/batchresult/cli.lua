@@ -479,7 +479,8 @@ local function run(argv, sys, state)
     status = (all_started and #lists.missing == 0 and #(lists.not_started or {}) == 0) and OK or NOT_STARTED
     -- Only a terminal shows the summary, and its reason kinds take a while
     -- to work out for 10,000 results.
-    summary = on_tty and output.summary(br.summary(records), br.summary(records:failed()), lists, R.REASON_KINDS)
+    summary = on_tty and output.summary(br.summary(records), br.summary(records:where { status = "START_FAILED" }),
+      lists, R.REASON_KINDS)
     records = filtered(records, a)
   else
     status = #lists.missing == 0 and OK or NOT_STARTED

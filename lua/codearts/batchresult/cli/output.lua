@@ -606,8 +606,10 @@ end
 
 --- "6 runs: 3 START_SUCCESS, 3 START_FAILED (1 banned, 1 queued,
 -- 1 change_request)", and what was not reported, started or answered.
--- summary is br.summary's of every result, failed that of the failed ones
--- (whose reasons it names); kinds the reason kinds in their order.
+-- summary is br.summary's of every result, failed that of the
+-- START_FAILED ones (whose reasons it names: not those of a run in
+-- another status, RUNNING say, which results:failed() holds too); kinds
+-- the reason kinds in their order.
 function M.summary(summary, failed, lists, kinds)
   local parts, statuses = {}, {}
   for status, n in pairs(summary.by_status) do
