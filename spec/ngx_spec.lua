@@ -45,6 +45,22 @@ local LOCATIONS = {
   "location = /raw_steps { content_by_lua_block { " .. APP .. "app.raw_steps_handler() } }",
   "location = /attempt { content_by_lua_block { " .. APP .. "app.attempt_handler() } }",
   "location = /one { content_by_lua_block { " .. APP .. "app.one_handler() } }",
+  -- the ngx transport's wait of 0.5 ms, one request of a query in flight:
+  -- whether it yielded, which lets a light thread woken just before it
+  -- run: { yielded, status }
+  [[location = /short_wait { content_by_lua_block {
+      local app = require "spec.nginx.app"
+      local t = assert(require("codearts.batchresult.transport.ngx").new({ timeout = 5, connect_timeout = 2,
+        tls_verify = true, max_response_bytes = 1048576 }, {}))
+      assert(t:start(assert(app.client("default"):prepare(require("spec.standin.model").seed_query)),
+        { timeout_ms = 5000, idempotent = true }))
+      local woken, yielded = require("ngx.semaphore").new(0), false
+      ngx.thread.spawn(function() woken:wait(5) yielded = true end)
+      woken:post(1)
+      local _, status = t:wait(0.0005)
+      t:close()
+      ngx.say(require("cjson").encode({ yielded = yielded, status = status }))
+  } }]],
   -- over this nginx's HTTPS: the server name (SNI) the client sent, in brackets
   'location = /sni { return 200 "[$ssl_server_name]"; }',
   -- a query of two batches at once (one client timeout of 1 s) whose
@@ -397,6 +413,14 @@ describe("inside nginx (ngx_lua cosockets)", function()
     assert.are.equal(1, out.err.unanswered)
     assert.are.equal(4, server:stats().requests)
     assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=once")))
+  end)
+
+  -- ngx.semaphore counts whole milliseconds: a wait under one came back
+  -- at once, and a call whose retry was due in less spun until it was
+  -- (review).
+  it("yields in a wait shorter than a millisecond with a request in flight", function()
+    server:config { stall_body_first = 1, stall_ms = 2000 }
+    assert.are.same({ yielded = true, status = "waited" }, call("/short_wait"))
   end)
 
   it("abandons the requests in flight when on_progress raises", function()
@@ -766,6 +790,19 @@ describe("inside nginx (ngx_lua cosockets)", function()
 
     it("takes anything after a chunk size's hex digits up to the line's end, as libcurl does", function()
       taken_alike(chunked(("%x junk"):format(#body), body, "\r\n0z\r\n\r\n"))
+    end)
+
+    -- The client takes each line and chunk where it stands in what it
+    -- read: cut off it, each copied all that followed (review).  (The
+    -- stand-in's config goes on curl's command line: no larger answer.)
+    it("takes an answer of 8,000 one-byte chunks and 500 trailers, as libcurl does", function()
+      local padded = (" "):rep(8000 - #body) .. body
+      local chunks = {}
+      for i = 1, #padded do
+        chunks[i] = (i % 7 == 0 and "1;n=v\r\n%s\r\n" or "1\r\n%s\r\n"):format(padded:sub(i, i))
+      end
+      taken_alike("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. table.concat(chunks) .. "0\r\n"
+        .. ("X-T: t\r\n"):rep(500) .. "\r\n")
     end)
 
     it("refuses gzip before chunked, a transfer coding it never asks for, naming it: PROTOCOL", function()

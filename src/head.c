@@ -1,7 +1,6 @@
 #include "head.h"
 #include "ascii.h"
 
-#include <limits.h>
 #include <string.h>
 
 /* Where the line p (len bytes) ends before its line break (LF, or CRLF). */
@@ -97,35 +96,45 @@ static void unfold(cab_head *h, const char *v, size_t n) {
 
 static int digit(char c) { return c >= '0' && c <= '9'; }
 
-/* The Content-Length value of the header line p (len bytes): -1 when the
- * line is another header, -2 when it lists two different numbers ("358,
- * 365"; the same one repeated counts once, RFC 9110 8.6, leading zeros
- * aside), -3 when it is not digits ("+13", "13abc", "13 14"), which
- * libcurl would read in part.  A number past 18 digits is LLONG_MAX, over
- * any limit; numbers are compared as digits, so two such are still told
- * apart. */
-static long long content_length(const char *p, size_t len) {
-    const char *at, *end, *digits, *first = NULL;
-    size_t n, first_n = 0;
-    if (!field_value(p, len, "content-length", &at, &end)) return -1;
+/* What a header line says of the answer's length (content_length). */
+enum { NOT_LENGTH, LENGTH, LISTS_TWO, NOT_DIGITS };
+
+/* Reads the header line p (len bytes): NOT_LENGTH when it is another
+ * header, LISTS_TWO when its Content-Length lists two different numbers
+ * ("358, 365"; the same one repeated counts once, RFC 9110 8.6, leading
+ * zeros aside), NOT_DIGITS when it is not digits ("+13", "13abc", "13
+ * 14"), which libcurl would read in part; else LENGTH, and [*digits,
+ * *digits + *n) is the number, without its leading zeros.  Numbers are
+ * compared as digits, however many: no value holds every one of them. */
+static int content_length(const char *p, size_t len, const char **digits, size_t *n) {
+    const char *at, *end, *d;
+    size_t k;
+    *digits = NULL;
+    if (!field_value(p, len, "content-length", &at, &end)) return NOT_LENGTH;
     for (;;) {
         while (at < end && (*at == ' ' || *at == '\t')) at++;
-        if (at == end || !digit(*at)) return -3;
+        if (at == end || !digit(*at)) return NOT_DIGITS;
         while (*at == '0' && at + 1 < end && digit(at[1])) at++;
-        for (digits = at, n = 0; at < end && digit(*at); at++) n++;
-        if (first && (n != first_n || memcmp(first, digits, n) != 0)) return -2;
-        first = digits;
-        first_n = n;
+        for (d = at, k = 0; at < end && digit(*at); at++) k++;
+        if (*digits && (k != *n || memcmp(*digits, d, k) != 0)) return LISTS_TWO;
+        *digits = d;
+        *n = k;
         while (at < end && (*at == ' ' || *at == '\t')) at++;
-        if (at == end) break;
-        if (*at++ != ',') return -3;
+        if (at == end) return LENGTH;
+        if (*at++ != ',') return NOT_DIGITS;
     }
-    if (first_n > 18) return LLONG_MAX;
-    {
-        long long v = 0;
-        for (n = 0; n < first_n; n++) v = v * 10 + (first[n] - '0');
-        return v;
+}
+
+/* Whether a line's length (n digits) is the one h keeps from the lines
+ * before it, which it becomes when there was none: different ones are a
+ * framing no client can trust (RFC 9112 6.3). */
+static int same_length(cab_head *h, const char *digits, size_t n) {
+    if (!h->length_digits) {
+        memcpy(h->length, digits, n < sizeof h->length ? n : sizeof h->length);
+        h->length_digits = n;
+        return 1;
     }
+    return n == h->length_digits && n <= sizeof h->length && !memcmp(h->length, digits, n);
 }
 
 /* Whether the line is a status line as libcurl writes an HTTP/2 or 3 one
@@ -156,7 +165,6 @@ static int is_field(const char *p, size_t len) {
 void cab_head_start(cab_head *h, cab_head_fields *fields) {
     memset(h, 0, sizeof *h);
     h->fields = fields;
-    h->length = -1;
     h->expect_status = 1;
     fields->request_id[0] = fields->date[0] = fields->retry_after[0] = '\0';
 }
@@ -171,8 +179,8 @@ static int blank(const char *p, size_t len) {
  * longer than libcurl takes, and two different Content-Lengths, a framing
  * no client can trust (RFC 9112 6.3), stop the transfer. */
 cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
-    const char *v = p, *end = p + len;
-    long long length;
+    const char *v = p, *end = p + len, *digits;
+    size_t n;
     if (len > CAB_MAX_HEADER_BYTES - h->bytes) return CAB_HEAD_TOO_LARGE;
     h->bytes += len;
     /* A NUL would cut the line short for many a reader (libcurl refuses
@@ -219,11 +227,14 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
     if (!is_field(p, len)) return CAB_HEAD_BAD_LINE;
     h->in_field = 1;
     h->in_length = 0;
-    if ((length = content_length(p, len)) != -1) {
-        if (length == -3) return CAB_HEAD_BAD_LENGTH;
-        if (length == -2 || (h->length >= 0 && h->length != length)) return CAB_HEAD_TWO_LENGTHS;
-        h->length = length;
+    switch (content_length(p, len, &digits, &n)) {
+    case NOT_DIGITS: return CAB_HEAD_BAD_LENGTH;
+    case LISTS_TWO: return CAB_HEAD_TWO_LENGTHS;
+    case LENGTH:
+        if (!same_length(h, digits, n)) return CAB_HEAD_TWO_LENGTHS;
         h->in_length = 1;
+        break;
+    default: break;
     }
     /* Only the head's fields count: a trailer's would change an answer
      * already given. */

@@ -29,10 +29,22 @@ typedef enum {
     CAB_HEAD_SWITCHED     /* a 101's head ended: another protocol follows */
 } cab_head_verdict;
 
+/* The most digits of a Content-Length kept, to be told apart from another
+ * line's, leading zeros aside: far past any length (a 64-bit one has 19).
+ * Two lengths on different lines (a head's and a trailer's too) that are
+ * both longer are taken as different, as the cosocket transport takes
+ * them: a bound that holds every digit of them would take a head's size.
+ * (Within one line every digit is compared.) */
+#define CAB_HEAD_LENGTH_DIGITS 40
+
 typedef struct {
     cab_head_fields *fields;
     size_t bytes;       /* of every line so far */
-    long long length;   /* the Content-Length the last head gave; -1: none */
+    /* The first Content-Length of the last head, or of the trailers when it
+     * gave none: its digits (the first CAB_HEAD_LENGTH_DIGITS of them) and
+     * how many it has, 0 when there is none. */
+    char length[CAB_HEAD_LENGTH_DIGITS];
+    size_t length_digits;
     int expect_status;  /* the next line is a status line (first, or after a 1xx head) */
     int in_head;        /* a status line came, its blank line not yet */
     int interim;        /* the last status line said 1xx */

@@ -529,6 +529,30 @@ M.rows = {
     standin = { banner_first = 3, banner = busy("Content-Length: 1\r\nContent-Length: 2\r\n"
       .. "Content-Length: 99999999999999999999\r\n") },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },
+  -- Lengths on different lines are told apart digit by digit, however
+  -- large (a head's and its trailers' too), up to 40 digits; two longer
+  -- ones are taken as different (src/head.h: CAB_HEAD_LENGTH_DIGITS).
+  { name = "a 503 with two different Content-Lengths of 19 digits", op = "query",
+    standin = { banner_first = 3, banner = busy("Content-Length: 1000000000000000000\r\n"
+      .. "Content-Length: 1000000000000000001\r\n") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a chunked 503 whose head and trailers give different Content-Lengths of 19 digits", op = "query",
+    resty = false, standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n"
+      .. "Content-Length: 1000000000000000000\r\n", ("%x\r\n%s\r\n0\r\nContent-Length: 1000000000000000001\r\n\r\n")
+      :format(#BUSY, BUSY)) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 204 with two different Content-Lengths of 20 digits", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 204 No Content\r\nContent-Length: 99999999999999999999\r\n"
+      .. "Content-Length: 99999999999999999998\r\n\r\n" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 204 with its Content-Length of 40 digits given twice", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 204 No Content\r\n"
+      .. ("Content-Length: %s\r\n"):rep(2):format(("9"):rep(40), "000" .. ("9"):rep(40)) .. "\r\n" },
+    expect = { code = "DECODE", status = 204, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 204 with its Content-Length of 41 digits given twice", op = "query",
+    standin = { banner_first = 3, banner = "HTTP/1.1 204 No Content\r\n"
+      .. ("Content-Length: %s\r\n"):rep(2):format(("9"):rep(41), ("9"):rep(41)) .. "\r\n" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a 503 whose Content-Length list goes on on a folded line", op = "query", resty = false,
     standin = { banner_first = 3, banner = busy("Content-Length: " .. #BUSY .. ",\r\n " .. #BUSY .. "\r\n") },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED } },

@@ -225,6 +225,14 @@ end
 -- only the unit of a loop (ngx.semaphore counts milliseconds in an int).
 local WAIT_SLICE = 3600
 
+--- seconds as a semaphore is to wait them: it counts whole milliseconds,
+-- and would return from a wait under one at once, without yielding, so
+-- that a call waiting for a retry's time to come would spin until it came
+-- (seen: 42 turns).  0 stays a look at what is in.
+local function sema_seconds(seconds)
+  return seconds > 0 and math.max(seconds, 0.001) or 0
+end
+
 -- How the threads are arranged.  Each request runs in a light thread of
 -- its own, so that the call's coroutine may do anything between two waits
 -- (a callback that sleeps, uses a cosocket or runs another call): the
@@ -430,14 +438,13 @@ function Transport:wait(seconds)
   if self.in_flight == 0 then
     -- Slept on the semaphore, which cancel() posts, so that a client
     -- closed elsewhere ends a call waiting out a retry's delay at once.
-    -- It counts whole milliseconds: 0 would return without yielding.
-    if seconds and seconds > 0 then self.sema:wait(math.max(seconds, 0.001)) end
+    if seconds and seconds > 0 then self.sema:wait(sema_seconds(seconds)) end
     return nil, "idle"
   end
   local sema, epoch = self.sema, self.epoch
   local ok, err
   repeat
-    ok, err = sema:wait(seconds or WAIT_SLICE)
+    ok, err = sema:wait(seconds and sema_seconds(seconds) or WAIT_SLICE)
   until ok or seconds or err ~= "timeout"
   if self.epoch ~= epoch then return nil, "idle" end -- cancelled while waiting
   if not ok then

@@ -85,12 +85,7 @@ local BY_READER = {
     if pattern == "*a" or pattern == "a" then return r:rest(math.huge) end
     error("the resty.http adapter reads no pattern " .. tostring(pattern), 2)
   end,
-  receiveany = function(r, max)
-    if r.buf == "" then return r:piece(max) end
-    local s = r.buf:sub(1, max)
-    r.buf = r.buf:sub(max + 1)
-    return s
-  end,
+  receiveany = function(r, max) return r:some(max) end,
 }
 
 --- sock as resty.http is to see it, and the http1 reader its reads go
@@ -308,7 +303,7 @@ local function send_once(http, cfg, req, u, link, deadline)
   if msg then return fail("PROTOCOL", msg) end
   -- (bytes past the body, read with its last line, are an answer no
   -- request asked for)
-  if link.keep and whole and sent and reader.buf == "" then
+  if link.keep and whole and sent and reader:left() == 0 then
     httpc:set_keepalive(link.keepalive_ms, link.pool_size)
   else
     httpc:close()
