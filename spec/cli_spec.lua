@@ -930,7 +930,8 @@ describe("codearts-batchresult", function()
     -- The reasons of a run in another status (RUNNING, which the facts
     -- allow) were counted under START_FAILED's (review facts2).
     it("name in the summary the reasons of the START_FAILED runs alone", function()
-      local queued = '"reason":"Reached the maximum of 1 concurrencies for single pipeline. Entering the queuing state."'
+      local queued = '"reason":"Reached the maximum of 1 concurrencies for single pipeline. '
+        .. 'Entering the queuing state."'
       answer_raw(results_body { '"pipeline_name":"a","status":"START_FAILED",' .. queued,
                                 '"pipeline_name":"b","status":"RUNNING",' .. queued,
                                 '"pipeline_name":"c","status":"QUEUED","reason":"whatever"' })
