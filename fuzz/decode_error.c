@@ -2,9 +2,10 @@
  *
  * cab_decode_error_body must never crash, read past the body (not
  * NUL-terminated here) or leak.  What it reports must agree with the tree
- * it returns: each member it names is a string inside that tree, preferring
- * error_code/error_msg over code/message; when it returns no tree, every
- * member is NULL. */
+ * it returns: code and message are a pair of one form, error_code/error_msg
+ * when neither is blank, else code/message when neither is, else no
+ * message and the first of error_code and code that is not blank; when it
+ * returns no tree, every member is NULL. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,9 +20,22 @@ static const char *string_member(const cJSON *obj, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const char *either(const cJSON *obj, const char *first, const char *second) {
-    const char *v = string_member(obj, first);
-    return v ? v : second ? string_member(obj, second) : NULL;
+/* Blank: ASCII controls, spaces, C1 controls in UTF-8 only. */
+static int blank(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (!(*p <= 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f && p++))) return 0;
+    return 1;
+}
+
+static const char *said(const cJSON *obj, const char *name) {
+    const char *s = string_member(obj, name);
+    return s && !blank(s) ? s : NULL;
+}
+
+/* Whether code and message are obj's pair c/m, whole. */
+static int pair(const cJSON *obj, const char *c, const char *m, const cab_api_error *e) {
+    return said(obj, c) && said(obj, m) && e->code == said(obj, c) && e->message == said(obj, m);
 }
 
 static volatile size_t sink;
@@ -37,10 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     if (!cJSON_IsObject(tree)) abort();
-    if (e.code != either(tree, "error_code", "code") ||
-        e.message != either(tree, "error_msg", "message") ||
-        e.request_id != either(tree, "request_id", NULL))
+    if (said(tree, "error_code") && said(tree, "error_msg") ? !pair(tree, "error_code", "error_msg", &e)
+        : said(tree, "code") && said(tree, "message")     ? !pair(tree, "code", "message", &e)
+        : e.message || e.code != (said(tree, "error_code") ? said(tree, "error_code") : said(tree, "code")))
         abort();
+    if (e.request_id != string_member(tree, "request_id")) abort();
     /* Every string it hands out is readable to its end. */
     if (e.code) sink = strlen(e.code);
     if (e.message) sink = strlen(e.message);

@@ -438,6 +438,37 @@ describe("br.decode of an answer that is an error", function()
     assert.are.same({ "DECODE", 200, "r-2" }, { err.code, err.status, err.request_id })
   end)
 
+  -- As the Go SDK reads them: error_code and error_msg when neither is
+  -- blank, else code and message when neither is; one form's code never
+  -- goes with the other's message.
+  it("reads an error body's code and message as a pair of one form", function()
+    local function read(body, status)
+      local _, err = br.decode(body, status)
+      return { err.code, err.message }
+    end
+    local function snippet(status, body) return "the server answered HTTP " .. status .. ": " .. body end
+    local throttled = '{"error_code":"","error_msg":"","code":"APIGW.0308","message":"throttled"}'
+    assert.are.same({ "APIGW.0308", "throttled" }, read(throttled, 429))
+    assert.are.same({ "APIGW.0308", "throttled" }, read(throttled))
+    -- blank as shown: C1 controls too
+    assert.are.same({ "C.1", "m" },
+      read('{"error_code":"\\u0085","error_msg":" \\u0007","code":"C.1","message":"m"}', 400))
+    assert.are.same({ "APIGW.0308", "t" }, read('{"code":"APIGW.0308","message":"t","error_msg":"em"}', 429))
+    assert.are.same({ "X", "from message" },
+      read('{"error_code":"APIGW.0301","code":"X","message":"from message"}', 401))
+    -- no whole pair: the code given, with the start of the body
+    for _, body in ipairs({ '{"error_code":"DEV.2","error_msg":"","message":"m"}',
+                            '{"error_code":"DEV.2","message":"m"}', '{"error_msg":"em","code":"DEV.2"}' }) do
+      assert.are.same({ "DEV.2", snippet(400, body) }, read(body, 400), body)
+      assert.are.equal("DECODE", select(2, br.decode(body)).code, body)
+    end
+    local blank_message = '{"error_code":"","code":"APIGW.0308","message":" "}'
+    assert.are.same({ "APIGW.0308", snippet(429, blank_message) }, read(blank_message, 429))
+    -- objects nested inside are not read
+    local nested = '{"error":{"code":"DEV.1","message":"nested"}}'
+    assert.are.same({ "HTTP", snippet(400, nested) }, read(nested, 400))
+  end)
+
   it("says that every proper prefix of the stand-in's answer ends early, as a transfer cut there", function()
     local answer = curl(prepared())
     assert.are.equal(6, #assert(br.decode(answer, 200)))

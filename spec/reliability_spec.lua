@@ -87,6 +87,18 @@ describe("retries", function()
     assert.are.equal(2, server:stats().requests)
   end)
 
+  -- The gateway's throttling code in the code/message form, beside a blank
+  -- error_code/error_msg pair, is still the gateway's refusal: read as
+  -- HTTP, it left a run unsent again though nothing had started.
+  it("send a run again after a 429 whose body gives APIGW.0308 as code and message, error_code blank", function()
+    local body = '{"error_code":"","error_msg":"","code":"APIGW.0308","message":"throttled"}'
+    server:config { banner_first = 1, banner = ("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local runs = assert(client_of(server):run({ model.seed[1].pipeline_id }))
+    assert.are.equal(1, #runs)
+    assert.are.equal(2, server:stats().requests)
+  end)
+
   -- RFC 9110 5.6.7: a recipient takes the obsolete forms too.
   for _, form in ipairs({ { "RFC 850", "!%A, %d-%b-%y %H:%M:%S GMT" }, { "asctime", "!%a %b %e %H:%M:%S %Y" } }) do
     it("honour a Retry-After given as an HTTP date in its " .. form[1] .. " form", function()

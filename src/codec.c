@@ -637,6 +637,36 @@ static const char *string_member(const cJSON *obj, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Whether s says nothing once shown on one line: only ASCII control
+ * characters, spaces and C1 controls in UTF-8 (C2 80 to C2 9F), each of
+ * which the Lua side's Error.one_line shows as a space.  A blank code or
+ * message must not win over the other form's full pair. */
+static int blank(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p <= 0x20 || *p == 0x7f)
+            p++;
+        else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            p += 2;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* obj's string member name, when it is one and not blank, else NULL. */
+static const char *said(const cJSON *obj, const char *name) {
+    const char *s = string_member(obj, name);
+    return s && !blank(s) ? s : NULL;
+}
+
+/* Reads one form's code and message into out; whether both say something. */
+static int said_pair(const cJSON *obj, const char *code, const char *message, cab_api_error *out) {
+    out->code = said(obj, code);
+    out->message = said(obj, message);
+    return out->code && out->message;
+}
+
 cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out) {
     cab_decode_error ignored;
     cJSON *root;
@@ -648,10 +678,13 @@ cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out) {
         cJSON_Delete(root);
         return NULL;
     }
-    out->code = string_member(root, "error_code");
-    if (!out->code) out->code = string_member(root, "code");
-    out->message = string_member(root, "error_msg");
-    if (!out->message) out->message = string_member(root, "message");
+    /* A form's code and message are one statement: the other form's
+     * message says nothing of this form's code (as the Go SDK reads them). */
+    if (!said_pair(root, "error_code", "error_msg", out) && !said_pair(root, "code", "message", out)) {
+        out->code = said(root, "error_code");
+        if (!out->code) out->code = said(root, "code");
+        out->message = NULL;
+    }
     out->request_id = string_member(root, "request_id");
     return root;
 }

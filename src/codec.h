@@ -50,10 +50,15 @@ typedef struct {
 cJSON *cab_decode_results(const char *body, size_t len, const char *list, const char *const *ids,
                           const cJSON **result, cab_decode_error *err);
 
-/* What a Huawei-style error body says: {"error_code","error_msg"} or
- * {"code","message"}, and "request_id" when present.  Members absent or not
- * strings are NULL.  Returns the tree to free, or NULL when the body is not
- * a JSON object, or names a member twice (then every member is NULL). */
+/* What a Huawei-style error body says, read as the Go SDK reads it, by
+ * pairs: "error_code" and "error_msg" when both are strings that are not
+ * blank (not only spaces and control characters, C1 ones too), else "code"
+ * and "message" when both are; else no message, and the code is the first
+ * of "error_code" and "code" that is a string not blank (NULL when none
+ * is).  The forms are never mixed; objects nested inside are not read.
+ * "request_id" is the member's string, blank or not, NULL when it is
+ * absent or no string.  Returns the tree to free, or NULL when the body is
+ * not a JSON object, or names a member twice (then every member is NULL). */
 typedef struct {
     const char *code;
     const char *message;
