@@ -20,11 +20,16 @@ static const char *string_member(const cJSON *obj, const char *name) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Blank: ASCII controls, spaces, C1 controls in UTF-8 only. */
+/* Blank: ASCII controls and spaces; in UTF-8, C1 controls, U+2028 and
+ * U+2029 only. */
 static int blank(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++)
-        if (!(*p <= 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f && p++))) return 0;
+    for (; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f) continue;
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) p += 1;
+        else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) p += 2;
+        else return 0;
+    }
     return 1;
 }
 

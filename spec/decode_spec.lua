@@ -453,6 +453,10 @@ describe("br.decode of an answer that is an error", function()
     -- blank as shown: C1 controls too
     assert.are.same({ "C.1", "m" },
       read('{"error_code":"\\u0085","error_msg":" \\u0007","code":"C.1","message":"m"}', 400))
+    assert.are.same({ "C.1", "m" },
+      read('{"error_code":"\\u2028","error_msg":"e","code":"C.1","message":"m"}', 400))
+    -- (a message is one line: a line separator in it shows as a space)
+    assert.are.same({ "E.1", "a b" }, read('{"error_code":"E.1","error_msg":"a\\u2029b"}', 400))
     assert.are.same({ "APIGW.0308", "t" }, read('{"code":"APIGW.0308","message":"t","error_msg":"em"}', 429))
     assert.are.same({ "X", "from message" },
       read('{"error_code":"APIGW.0301","code":"X","message":"from message"}', 401))

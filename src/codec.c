@@ -638,9 +638,10 @@ static const char *string_member(const cJSON *obj, const char *name) {
 }
 
 /* Whether s says nothing once shown on one line: only ASCII control
- * characters, spaces and C1 controls in UTF-8 (C2 80 to C2 9F), each of
- * which the Lua side's Error.one_line shows as a space.  A blank code or
- * message must not win over the other form's full pair. */
+ * characters, spaces, and in UTF-8 C1 controls (C2 80 to C2 9F) and the
+ * line and paragraph separators (E2 80 A8, E2 80 A9), each of which the
+ * Lua side's Error.one_line shows as a space.  A blank code or message
+ * must not win over the other form's full pair. */
 static int blank(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
@@ -648,6 +649,8 @@ static int blank(const char *s) {
             p++;
         else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
             p += 2;
+        else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+            p += 3;
         else
             return 0;
     }

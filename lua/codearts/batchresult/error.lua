@@ -16,10 +16,12 @@ Error.__index = Error
 
 --- s on one line: each run of ASCII control characters (line breaks, a
 -- terminal's escapes) becomes a space, and so does each C1 control in
--- UTF-8 (C2 80 to C2 9F: U+009B is a terminal's CSI).  An explicit class,
--- not %c, whose meaning follows the C locale a host may have set.
+-- UTF-8 (C2 80 to C2 9F: U+009B is a terminal's CSI) and each of
+-- Unicode's line and paragraph separators (U+2028, U+2029: E2 80 A8, A9),
+-- which some viewers break a line at.  An explicit class, not %c, whose
+-- meaning follows the C locale a host may have set.
 function Error.one_line(s)
-  s = tostring(s):gsub("[%z\1-\31\127]+", " "):gsub("\194[\128-\159]", " ")
+  s = tostring(s):gsub("[%z\1-\31\127]+", " "):gsub("\194[\128-\159]", " "):gsub("\226\128[\168\169]", " ")
   return s
 end
 local one_line = Error.one_line
