@@ -36,8 +36,9 @@ typedef struct {
     call_box *calls;      /* its calls not yet closed, for keep_outcomes */
 } multi_box;
 
-/* How one of a call's transfers ended, copied out of the handle before
- * the call took it (keep_outcomes). */
+/* How one of a call's transfers ended, moved out of the handle before
+ * the call took it (keep_outcomes); or, with nothing in it, a spare: the
+ * room to keep one in. */
 typedef struct kept_outcome {
     struct kept_outcome *next;
     int slot;
@@ -53,38 +54,43 @@ struct call_box {
     int closed;
     call_box *prev, *next; /* in box->calls while not closed */
     kept_outcome *kept;    /* first finished first; the call owns them */
+    kept_outcome *spare;   /* one for each transfer started whose outcome
+                              was neither given nor kept (spare_add) */
 };
 
-static void kept_drop(call_box *c) {
-    while (c->kept) {
-        kept_outcome *k = c->kept;
-        c->kept = k->next;
+static void kept_free(kept_outcome **list) {
+    while (*list) {
+        kept_outcome *k = *list;
+        *list = k->next;
         cab_buf_free(&k->r.body);
         free(k);
     }
 }
 
-/* A copy of the outcome of finished slot (taken, with st, not_sent and
- * err, by cab_multi_take), or NULL when memory ran out. */
-static kept_outcome *kept_copy(const multi_box *b, int slot, cab_http_status st, int not_sent, const char *err) {
+static void kept_drop(call_box *c) {
+    kept_free(&c->kept);
+    kept_free(&c->spare);
+}
+
+/* Makes the room to keep the outcome of a transfer about to start:
+ * keeping comes when memory may be out (a close, a cancel after a memory
+ * error), and must not lose the answer for want of it.  0, or -1 when
+ * memory ran out. */
+static int spare_add(call_box *c) {
     kept_outcome *k = calloc(1, sizeof *k);
-    if (!k) return NULL;
-    k->slot = slot;
-    k->st = st;
-    k->not_sent = not_sent;
-    if (st != CAB_HTTP_OK) {
-        k->cut = cab_multi_words_cut(b->m, slot);
-        snprintf(k->err, sizeof k->err, "%s", err);
-    } else {
-        const cab_http_response *r = cab_multi_response(b->m, slot);
-        k->r.status = r->status;
-        k->r.fields = r->fields;
-        if (r->body.len && cab_buf_add(&k->r.body, r->body.data, r->body.len)) {
-            free(k);
-            return NULL;
-        }
-    }
-    return k;
+    if (!k) return -1;
+    k->next = c->spare;
+    c->spare = k;
+    return 0;
+}
+
+/* Frees the room of a transfer whose outcome was given, or that did not
+ * start (a call closed meanwhile has none: kept_drop freed them). */
+static void spare_drop(call_box *c) {
+    kept_outcome *k = c->spare;
+    if (!k) return;
+    c->spare = k->next;
+    free(k);
 }
 
 /* Call c's outcomes that b's handle holds, not yet taken, move into c's
@@ -93,8 +99,8 @@ static kept_outcome *kept_copy(const multi_box *b, int slot, cab_http_status st,
  * answers the process has read (a run's is the only word of which
  * pipelines started) that the caller's own code was running past (a
  * callback that closes the client, see batch.lua), or that a drive for
- * another call finished.  One that finds no memory is lost, as all were
- * before, the call counting its batch as unanswered. */
+ * another call finished.  Nothing is allocated: each goes into its
+ * transfer's spare, its body moved, not copied. */
 static void keep_outcomes(multi_box *b, call_box *c) {
     kept_outcome **tail = &c->kept;
     cab_http_status st;
@@ -102,15 +108,28 @@ static void keep_outcomes(multi_box *b, call_box *c) {
     int slot, not_sent;
     while (*tail) tail = &(*tail)->next;
     while ((slot = cab_multi_take(b->m, c->group, &st, &not_sent, err, sizeof err)) >= 0) {
-        kept_outcome *k = kept_copy(b, slot, st, not_sent, err);
+        kept_outcome *k = c->spare;
+        c->spare = k->next;
+        k->next = NULL;
+        k->slot = slot;
+        k->st = st;
+        k->not_sent = not_sent;
+        if (st != CAB_HTTP_OK) {
+            k->cut = cab_multi_words_cut(b->m, slot);
+            snprintf(k->err, sizeof k->err, "%s", err);
+        } else {
+            const cab_http_response *r = cab_multi_response(b->m, slot);
+            k->r.status = r->status;
+            k->r.fields = r->fields;
+            cab_multi_move_body(b->m, slot, &k->r.body);
+        }
         cab_multi_release(b->m, slot);
-        if (!k) continue;
         *tail = k;
         tail = &k->next;
     }
 }
 
-/* Frees what b holds, its calls' outcomes not yet taken copied out
+/* Frees what b holds, its calls' outcomes not yet taken kept out of it
  * first, unless a parent process made it: a forked child
  * must not close the connections it shares with its parent through
  * libcurl (which would write TLS close_notify and HTTP/2 GOAWAY on them),
@@ -264,7 +283,7 @@ static int l_call(lua_State *L) {
     c->group = 0;
     c->closed = 1;
     c->prev = c->next = NULL;
-    c->kept = NULL;
+    c->kept = c->spare = NULL;
     luaL_getmetatable(L, CALL);
     lua_setmetatable(L, -2);
     /* The call keeps the handle alive: its user value holds it. */
@@ -464,9 +483,13 @@ static int l_start(lua_State *L) {
     }
     /* The buffer may have moved while growing: take pointers only now. */
     for (i = 0; i < n; i++) ptrs[i] = b->lines.data + offs[i];
+    if (spare_add(c)) return not_started(L, CAB_HTTP_NOMEM, "out of memory");
     slot = cab_multi_start(b->m, c->group, method, url, ptrs, n, body, body_len, timeout_ms, once, &st, err,
                            sizeof err);
-    if (slot < 0) return not_started(L, st, err);
+    if (slot < 0) {
+        spare_drop(c);
+        return not_started(L, st, err);
+    }
     lua_pushinteger(L, (lua_Integer)slot + 1);
     return 1;
 }
@@ -494,27 +517,38 @@ static int push_failure(lua_State *L, cab_http_status st, const char *err, int n
     return 6;
 }
 
-/* Pushes the outcome of b's finished slot, as next() returns it, and
- * releases the slot; fn is push_response's index. */
-static int push_outcome(lua_State *L, multi_box *b, int slot, cab_http_status st, int not_sent, const char *err,
+/* Pushes the outcome of c's finished slot, as next() returns it, and
+ * releases the slot once it was given; fn is push_response's index. */
+static int push_outcome(lua_State *L, call_box *c, int slot, cab_http_status st, int not_sent, const char *err,
                         int fn) {
+    multi_box *b = c->box;
     const cab_http_response *r;
     int rc;
     lua_pushinteger(L, (lua_Integer)slot + 1);
     if (st != CAB_HTTP_OK) {
         int cut = cab_multi_words_cut(b->m, slot);
         cab_multi_release(b->m, slot);
+        spare_drop(c);
         return push_failure(L, st, err, not_sent, cut);
     }
     /* The answer is copied into Lua strings in protected mode, with the
-     * handle pinned: whatever the pushes raise (memory), the slot is
-     * released and the pin dropped, and then it is raised again. */
+     * handle pinned (a finalizer a push runs may close the client).
+     * Should a push raise (memory), the slot goes back to be taken again
+     * (unless the call was closed meanwhile), before the pin is dropped
+     * and a close waiting for it keeps it: it is an answer the process
+     * read, a run's only word of what it started.  The loop takes it
+     * once it stopped (batch.lua). */
     r = cab_multi_response(b->m, slot);
     pin(b);
     lua_pushvalue(L, fn);
     lua_pushlightuserdata(L, (void *)r);
     rc = lua_pcall(L, 1, 5, 0);
-    if (b->m) cab_multi_release(b->m, slot);
+    if (rc != 0 && !c->closed) {
+        cab_multi_untake(b->m, slot);
+    } else {
+        cab_multi_release(b->m, slot);
+        spare_drop(c);
+    }
     unpin(b);
     if (rc != 0) return lua_error(L);
     return 6;
@@ -591,7 +625,7 @@ static int l_next(lua_State *L) {
         lua_pushstring(L, slot == CAB_MULTI_WAITED ? "waited" : "idle");
         return 2;
     }
-    return push_outcome(L, b, slot, st, not_sent, err, fn);
+    return push_outcome(L, c, slot, st, not_sent, err, fn);
 }
 
 /* call:take()
@@ -620,7 +654,7 @@ static int l_call_take(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    return push_outcome(L, b, slot, st, not_sent, err, fn);
+    return push_outcome(L, c, slot, st, not_sent, err, fn);
 }
 
 /* call:ready() -> whether next() has something for the call without

@@ -358,3 +358,8 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
 
 CURL *cab_easy_handle(const cab_easy *e) { return e->easy; }
 const cab_http_response *cab_easy_response(const cab_easy *e) { return &e->resp; }
+
+void cab_easy_take_body(cab_easy *e, cab_buf *to) {
+    *to = e->resp.body;
+    memset(&e->resp.body, 0, sizeof e->resp.body);
+}

@@ -81,4 +81,9 @@ int cab_easy_words_cut(const cab_easy *e);
 CURL *cab_easy_handle(const cab_easy *e);
 const cab_http_response *cab_easy_response(const cab_easy *e);
 
+/* Moves the answer's body into *to (empty), leaving e's empty: a body kept
+ * past the transfer's next request without a copy, so without an
+ * allocation that could fail.  The next request grows a new one. */
+void cab_easy_take_body(cab_easy *e, cab_buf *to);
+
 #endif

@@ -535,6 +535,13 @@ void cab_multi_release(cab_multi *m, int slot) {
         m->slots[slot].state = SLOT_IDLE;
 }
 
+void cab_multi_untake(cab_multi *m, int slot) {
+    if (slot >= 0 && slot < m->n_slots && m->slots[slot].state == SLOT_FINISHED)
+        m->slots[slot].state = SLOT_DONE;
+}
+
+void cab_multi_move_body(cab_multi *m, int slot, cab_buf *to) { cab_easy_take_body(m->slots[slot].easy, to); }
+
 void cab_multi_cancel(cab_multi *m, unsigned long group) {
     int i;
     for (i = 0; i < m->n_slots; i++) {

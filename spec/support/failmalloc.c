@@ -1,9 +1,13 @@
 /* A malloc that fails on request, preloaded (LD_PRELOAD) into a child
  * process by the specs of what the C module does when its own allocations
  * fail.  Only allocations made by code in an object whose path holds
- * FAILMALLOC_IN count; the FAILMALLOC_AT-th of them fails.  At exit it
- * says on stderr whether one failed ("failmalloc: failed 3 of 40").
- * Linux and glibc; test code only. */
+ * FAILMALLOC_IN count, and, when FAILMALLOC_WHILE names a variable, only
+ * while the environment sets it to 1 (the child sets it around the work
+ * it means, spec/support/setenv.c); the FAILMALLOC_AT-th of them fails.
+ * At exit it says on stderr whether one failed ("failmalloc: failed 3 of
+ * 40"), in a process where that object allocated: the programs the child
+ * starts (a shell, curl) inherit the preload, and their words would be
+ * taken for the child's.  Linux and glibc; test code only. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,9 +19,9 @@ static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
 static void (*real_free)(void *);
-static const char *in;
+static const char *in, *window;
 static long at, seen;
-static int ready, busy;
+static int ready, busy, met;
 
 /* dlsym may allocate before the real functions are known: from here. */
 static _Alignas(16) char early[4096];
@@ -37,10 +41,17 @@ static void setup(void) {
     real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
     real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
     in = getenv("FAILMALLOC_IN");
+    window = getenv("FAILMALLOC_WHILE");
     a = getenv("FAILMALLOC_AT");
     at = a ? atol(a) : 0;
     ready = 1;
     busy = 0;
+}
+
+/* Whether allocations count now (FAILMALLOC_WHILE). */
+static int counting(void) {
+    const char *v;
+    return !window || ((v = getenv(window)) && strcmp(v, "1") == 0);
 }
 
 /* Whether the allocation the code at caller asks for fails. */
@@ -49,7 +60,10 @@ static int fails(void *caller) {
     int hit = 0;
     if (busy || !in) return 0;
     busy = 1;
-    if (dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, in)) hit = ++seen == at;
+    if (dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, in)) {
+        met = 1;
+        if (counting()) hit = ++seen == at;
+    }
     busy = 0;
     if (hit) errno = ENOMEM;
     return hit;
@@ -83,5 +97,5 @@ void free(void *p) {
 }
 
 __attribute__((destructor)) static void report(void) {
-    if (in) fprintf(stderr, "failmalloc: failed %ld of %ld\n", at > 0 && at <= seen ? at : 0, seen);
+    if (met) fprintf(stderr, "failmalloc: failed %ld of %ld\n", at > 0 && at <= seen ? at : 0, seen);
 }
