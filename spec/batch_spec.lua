@@ -555,6 +555,141 @@ describe("client:run and client:run_and_query", function()
       { err.results[1].pipeline_id, err.results[2].pipeline_id, err.results[3].pipeline_id })
   end)
 
+  -- err.unsent: the unanswered pipelines that provably never reached the
+  -- service, safe to start again.  The tool guessed it from counts (one
+  -- failed batch, retryable) and called a pipeline whose batch the service
+  -- answered "not sent" (review fixes17).
+  it("run: err.unsent is not a pipeline whose batch the service answered, though one batch alone failed", function()
+    local a, b, c = id("a", 1), id("b", 1), id("c", 1)
+    local claimed = ("e"):rep(32)
+    -- a's batch: throttled by the gateway (APIGW.0308), for longer than
+    -- max_retry_wait, so given up; b's answer also gives c a run; c's own
+    -- answer leaves c out
+    server:config { fail_ids = { a }, fail_status = 429, retry_after = "1000",
+                    foreign = { { pipeline_id = c, pipeline_run_id = claimed } }, omit = { c } }
+    local runs, err = client:run({ a, b, c }, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal("APIGW.0308", err.code)
+    assert.are.same({ 3, 1 }, { err.batches, err.failed_batches })
+    assert.are.same({ a, c }, err.unanswered)
+    assert.are.same({ { pipeline_id = c, pipeline_run_id = claimed } }, err.unplaced)
+    assert.are.same({ a }, err.unsent)
+    -- the stand-in: one request each, a's the one refused by the gateway
+    -- (429), c's reached the service
+    local s = server:stats()
+    assert.are.same({ 3, 1, 2 }, { s.routes.run, s.statuses["429"], s.runs })
+  end)
+
+  it("run: err.unsent is every pipeline when the connection is refused", function()
+    local dead = standin.start()
+    local url = dead.url
+    dead:stop()
+    local c = assert(br.new { endpoint = url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                              max_retry_wait = 0.05 })
+    local list = ids(3)
+    local runs, err = c:run(list, { batch_size = 1, concurrency = 2 })
+    assert.is_nil(runs)
+    assert.are.equal("NETWORK", err.code)
+    assert.are.same(list, err.unanswered)
+    assert.are.same(list, err.unsent)
+    -- run_and_query's are the start's: pipeline ids
+    local results, qerr = c:run_and_query(list, { batch_size = 1, concurrency = 2 })
+    c:close()
+    assert.is_nil(results)
+    assert.are.same(list, qerr.unanswered)
+    assert.are.same(list, qerr.unsent)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
+  -- (the status half's error went up with the queries' err.unsent, pairs)
+  it("run_and_query: err.unsent is the start's, none, when only the status half failed", function()
+    -- (the gateway refuses the query: its pairs never reached the service)
+    local body = '{"error_code":"APIGW.0308","error_msg":"throttled"}'
+    server:config { banner_first = 1, fault_route = "result", banner = ("HTTP/1.1 429 Too Many Requests\r\n"
+      .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                              max_retries = 0 })
+    local list = ids(2)
+    local results, err = c:run_and_query(list)
+    c:close()
+    assert.is_nil(results)
+    assert.are.equal("APIGW.0308", err.code)
+    assert.are.equal(2, #err.unqueried)
+    assert.are.same({}, err.unanswered)
+    assert.are.same({}, err.unsent)
+  end)
+
+  it("run: err.unsent holds the batches a refused credential kept from being sent, not the refused one", function()
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = ("x"):rep(40) })
+    local list = ids(3)
+    local runs, err = c:run(list, { batch_size = 1, concurrency = 1 })
+    c:close()
+    assert.is_nil(runs)
+    assert.are.equal(401, err.status)
+    assert.are.same(list, err.unanswered)
+    assert.are.same({ list[2], list[3] }, err.unsent)
+    local s = server:stats()
+    assert.are.same({ 1, 1 }, { s.routes.run, s.statuses["401"] })
+  end)
+
+  it("run: err.unsent holds no pipeline whose request the server read before it dropped the connection", function()
+    server:config { reset_first = 1, fault_route = "run" }
+    local list = ids(2)
+    local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+    assert.is_nil(runs)
+    assert.are.equal("NETWORK", err.code)
+    assert.is_false(err.retryable)
+    assert.are.same({ list[1] }, err.unanswered)
+    assert.are.same({}, err.unsent)
+    local s = server:stats()
+    assert.are.same({ 2, 1, 1 }, { s.routes.run, s.faults.reset_first, s.run_pipelines })
+  end)
+
+  it("run: Ctrl-C with one batch in flight and one not yet sent: only the latter is in err.unsent", function()
+    local cli = require "spec.support.cli"
+    local child = require "spec.support.child"
+    local list = ids(2)
+    -- (the first start's answer held back: Ctrl-C comes, once the
+    -- stand-in has read it, while it is awaited)
+    server:config { delay_ms = 10000 }
+    local code = ([[
+      local br = require "codearts.batchresult"
+      local c = assert(br.new { endpoint = %q, project_id = %q, ak = %q, sk = %q })
+      local ok, err = pcall(c.run, c, { %q, %q }, { batch_size = 1, concurrency = 1 })
+      if type(err) ~= "table" then return print("raised " .. tostring(err)) end
+      print("code " .. err.code)
+      for _, p in ipairs(err.unanswered) do print("unanswered " .. p) end
+      for _, p in ipairs(err.unsent) do print("unsent " .. p) end
+    ]]):format(server.url, PROJECT, creds.ak, creds.sk, unpack(list))
+    local r = cli.run({}, { command = child.interpreter .. " -e " .. cli.quote(code),
+      env = { LUA_PATH = package.path, LUA_CPATH = package.cpath },
+      interrupt_when = server:stats_reach("requests", 1) })
+    assert.are.equal(0, r.status, cli.describe(r))
+    assert.are.equal(("code INTERRUPTED\nunanswered %s\nunanswered %s\nunsent %s\n"):format(list[1], list[2], list[2]),
+      r.out, cli.describe(r))
+    -- the first reached the service, the second never came
+    assert.are.equal(1, server:stats().routes.run)
+    assert.are.same({ list[1] }, cjson.decode(server:last().body).pipeline_ids)
+  end)
+
+  it("run: err.unsent is empty in a child forked during the call: the parent sends the batches left", function()
+    local fork = require "spec.support.fork"
+    local list, pid = ids(4), nil
+    local runs, err = client:run(list, { batch_size = 1, concurrency = 1, on_progress = function(done)
+      if done == 2 and pid == nil then pid = assert(fork.fork()) end
+    end })
+    if pid == 0 then
+      -- (the child: two batches never sent by it, which the parent sends;
+      -- it exits whatever it finds, or it would run the specs after this)
+      local ok, good = pcall(function() return runs == nil and #err.unanswered == 2 and #err.unsent == 0 end)
+      fork.exit(ok and good and 0 or 1)
+    end
+    assert.are.equal(0, fork.wait(pid), "the child's outcome")
+    assert.is_nil(err)
+    assert.are.equal(4, #runs)
+    assert.are.equal(4, server:stats().run_pipelines)
+  end)
+
   --- Has the stand-in answer the next BatchRunPipeline (the next times,
   -- when given) with items (JSON texts), as a 200.
   local function run_answer(items, times)

@@ -1113,6 +1113,32 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    -- An object with both "query" and "result" used one, silently; a null
+    -- "query" beside a "result" list was "expected a JSON array, or an
+    -- object with a "query" or "result" array" (review fixes17).
+    it("refuses an object, or a pair, with two members that hold pairs; a null member holds none", function()
+      local pair = cjson.encode(SEED[1])
+      local line_pair = pair:sub(1, -2) .. ',"result":[' .. cjson.encode(SEED[2]) .. "]}"
+      for _, case in ipairs({
+        { '{"query":[' .. pair .. '],"result":[]}', 'input: an object with both "query" and "result": give one' },
+        { '{"result":[' .. pair .. '],"query":[]}', 'input: an object with both "query" and "result": give one' },
+        { line_pair, 'input line 1: a pair with a "result" member too: give the pairs, or an object with "result",'
+          .. " not both" },
+        { pair .. "\n" .. line_pair:gsub('"result"', '"query"') .. "\n",
+          'input line 2: a pair with a "query" member too: give the pairs, or an object with "query", not both' },
+      }) do
+        local r = run({ "query" }, { stdin = case[1] })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: " .. case[2] .. "\n", r.err)
+      end
+      assert.are.equal(0, requests())
+      -- {"query": null, "result": [...]}: the list is "result"'s
+      local r = run({ "query", "-f", "json" }, { stdin = '{"query":null,"result":[' .. pair .. "]}" })
+      assert.are_not.equal(2, r.status, cli.describe(r))
+      assert.are.equal(SEED[1].pipeline_run_id, cjson.decode(r.out).result[1].pipeline_run_id)
+      assert.are.equal(1, requests())
+    end)
+
     -- stdout went out in pieces of 4096 bytes cut anywhere, not at line
     -- ends: two tools writing into one pipe (xargs -P2 ... | jq) mixed
     -- halves of records (review).  Here the pipe's reader starts only
@@ -1257,9 +1283,9 @@ describe("codearts-batchresult", function()
     -- a user who ran the list again started the second twice (review).
     it("says whether the pipelines that got no answer may have started, or were not sent", function()
       local cases = {
-        { "not sent", "Unanswered, not sent: none of them started", true,
+        { "not sent", "Unanswered, not sent: none of them started", { ids[1] },
           args = { "--endpoint", "http://127.0.0.1:9" } }, -- (connection refused)
-        { "may have started", "Unanswered, may have started: check before running again", false,
+        { "may have started", "Unanswered, may have started: check before running again", {},
           args = {}, config = { reset_first = 1 } }, -- (read, then the connection closed)
       }
       for _, case in ipairs(cases) do
@@ -1273,10 +1299,10 @@ describe("codearts-batchresult", function()
         end
         local doc = cjson.decode(call({ "-f", "json" }).out)
         assert.are.same({ ids[1] }, doc.unanswered)
-        assert.are.equal(case[3], doc.unanswered_not_sent)
+        assert.are.same(case[3], doc.unsent)
         doc = cjson.decode(call({ "--query", "-f", "json" }).out)
         assert.are.same({ ids[1] }, doc.unanswered)
-        assert.are.equal(case[3], doc.unanswered_not_sent)
+        assert.are.same(case[3], doc.unsent)
         local r = call({ "-f", "csv" })
         assert.truthy(r.err:find("codearts-batchresult: unanswered, " .. case[1] .. ": " .. ids[1] .. "\n", 1, true),
           cli.describe(r))
@@ -1285,6 +1311,47 @@ describe("codearts-batchresult", function()
         -- (the stand-in read every request of the second case, none of the first's)
         assert.are.equal(case.config and 4 or 0, requests())
       end
+    end)
+
+    -- The tool guessed "not sent" from counts (one batch failed, and that
+    -- one retryable): a pipeline whose batch the service answered, leaving
+    -- it out, was listed so (review fixes17).  Each pipeline is named by
+    -- what the library proves of it (err.unsent).
+    it("lists as may have started a pipeline whose batch reached the service, beside one the gateway refused",
+      function()
+      local a, b, c = ids[1], ids[2], ids[3]
+      local claimed = ("e"):rep(32)
+      local function call(argv)
+        server:reset()
+        -- a's batch throttled by the gateway, for longer than the tool
+        -- waits; b's answer also gives c a run; c's own leaves c out
+        server:config { fail_ids = { a }, fail_status = 429, retry_after = "1000", omit = { c },
+                        foreign = { { pipeline_id = c, pipeline_run_id = claimed } } }
+        local r = run(concat({ "run", "--batch-size", "1", "--concurrency", "1" }, argv, { a, b, c }))
+        assert.are.equal(3, r.status, cli.describe(r))
+        assert.truthy(r.err:find("codearts-batchresult: APIGW.0308 (HTTP 429): ", 1, true), cli.describe(r))
+        -- (c's request reached the service; a's alone was refused)
+        local s = server:stats()
+        assert.are.same({ 3, 1 }, { s.routes.run, s.statuses["429"] })
+        return r
+      end
+      local r = call({})
+      assert.truthy(r.out:find("\nUnanswered, not sent: none of them started (1):\n  " .. a .. "\n", 1, true),
+        cli.describe(r))
+      assert.truthy(r.out:find("\nUnanswered, may have started: check before running again (1):\n  " .. c .. "\n", 1,
+        true), cli.describe(r))
+      r = call({ "-f", "csv" })
+      assert.truthy(r.err:find("codearts-batchresult: unanswered, not sent: " .. a .. "\n", 1, true), cli.describe(r))
+      assert.truthy(r.err:find("codearts-batchresult: unanswered, may have started: " .. c .. "\n", 1, true),
+        cli.describe(r))
+      assert.falsy(r.err:find("not sent: " .. c, 1, true), cli.describe(r))
+      local doc = cjson.decode(call({ "-f", "json" }).out)
+      assert.are.same({ a, c }, doc.unanswered)
+      assert.are.same({ a }, doc.unsent)
+      -- (and a terminal's summary counts the two apart)
+      local output = require "codearts.batchresult.cli.output"
+      assert.are.equal("; 1 unanswered (not sent), 1 unanswered (may have started)",
+        output.counts("runs", { missing = {}, unanswered = { a, c }, unsent = { a }, may_have_started = { c } }))
     end)
 
     it("says what failed on stderr even when stdout's reader stops early", function()

@@ -311,6 +311,8 @@ local function after_start(priv, runs, err, o, second, stopped, first_call)
   local unanswered = err and err.unanswered or {}
   for _, pair in ipairs(bad) do unqueried[#unqueried + 1] = pair end
   failure.results, failure.unanswered, failure.unqueried = out, unanswered, unqueried
+  -- (the start's: the queries' unsent are pairs, asked again at no cost)
+  failure.unsent = err and err.unsent or {}
   -- (the batches of both halves, which are one method)
   if first_call then
     local sent, failed = first_call:batch_counts()

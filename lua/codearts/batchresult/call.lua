@@ -72,7 +72,9 @@ end
 -- change one assignment, so that a call ended between any two steps
 -- counts it right (Call:batch_counts): "new" (none made), "sent" (an
 -- attempt the transport took: in flight, or answered), "waiting" (an
--- attempt failed; to be sent again) or "failed" (given up).
+-- attempt failed; to be sent again) or "failed" (given up).  reached: an
+-- attempt that ended may have reached the service (Call:done), which no
+-- later attempt undoes.
 local function batches(count, size)
   local jobs = new_table(math.ceil(count / size), 0)
   for first = 1, count, size do
@@ -80,7 +82,7 @@ local function batches(count, size)
     -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
                         state = "new", body = false, req = false, opts = false, sent_at = 0, answered = false,
-                        clock_was_set = false }
+                        clock_was_set = false, reached = false }
   end
   return jobs
 end
@@ -329,6 +331,9 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     msg = deadline_passed(o) .. " before the answer came"
   end
   local answers, err = outcome(res, kind, msg, row, keyring, cut)
+  -- (before the state changes: until then, a call ended in between takes
+  -- the attempt for one in flight, which may have reached the service)
+  if answers or not retry.before_service(err, not_sent) then job.reached = true end
   local again, clock_set
   if not answers then
     -- (failed, from here until it is sent again: counted so, should the
@@ -534,15 +539,27 @@ function Call:batch_counts()
   return sent, failed
 end
 
+--- Whether item i of job, unanswered, provably never reached the service,
+-- so that sending it again cannot do anything twice: no attempt of its
+-- batch is in flight (a job "sent" that the call ended before its outcome
+-- was taken may have reached it) nor may have reached it (job.reached),
+-- and no other batch's answer says it started (self.claimed).  In a child
+-- forked during the call, none: the batches left are the parent's to send.
+function Call:unsent(job, i, in_child)
+  return not in_child and job.state ~= "sent" and not job.reached and not self.claimed[i]
+end
+
 --- Every item accounted for, as the batches stand: the items' answers in
 -- the items' order with .missing (items whose batch was answered without
 -- them); or, with first_err, nil, first_err with err.results (the same,
 -- for what did arrive), err.unanswered (items of failed batches, and
--- of batches in flight or never sent) and, for a run, err.unplaced
--- (Call:unplaced_list).
+-- of batches in flight or never sent), err.unsent (those of them that
+-- provably never reached the service: Call:unsent) and, for a run,
+-- err.unplaced (Call:unplaced_list).
 function Call:account(first_err)
   local row, uflat, jobs = self.row, self.uflat, self.jobs
-  local out, missing, unanswered = new_table(self.count, 1), {}, {}
+  local out, missing, unanswered, unsent = new_table(self.count, 1), {}, {}, {}
+  local in_child = self.in_child or self:forked()
   for j = 1, #jobs do
     local job = jobs[j]
     for i = job.first, job.last do
@@ -552,7 +569,9 @@ function Call:account(first_err)
       elseif job.answered and not self.claimed[i] then
         missing[#missing + 1] = input.item(uflat, row, i)
       else
-        unanswered[#unanswered + 1] = input.item(uflat, row, i)
+        local item = input.item(uflat, row, i)
+        unanswered[#unanswered + 1] = item
+        if self:unsent(job, i, in_child) then unsent[#unsent + 1] = item end
       end
     end
   end
@@ -561,7 +580,7 @@ function Call:account(first_err)
   local lost
   if row.answer.made then lost, first_err = self:unplaced_error(first_err) end
   if first_err then
-    first_err.results, first_err.unanswered, first_err.unplaced = out, unanswered, lost
+    first_err.results, first_err.unanswered, first_err.unsent, first_err.unplaced = out, unanswered, unsent, lost
     first_err.batches, first_err.failed_batches = self:batch_counts()
     return nil, first_err
   end

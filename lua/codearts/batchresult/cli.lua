@@ -343,29 +343,33 @@ local function parse(argv, sys, state)
   error(a, 0)
 end
 
---- Whether a run's call that failed with err provably started none of
--- the pipelines it left unanswered: it sent no batch, or its one failed
--- batch never reached the service (err.retryable says so of a run: the
--- connection could not be made, or the gateway refused it) and no other
--- failed.  The library says it of the call's first failure alone: with
--- two failed, the other may have started its pipelines; and a batch cut
--- off in flight ends the call with an error of its own (INTERRUPTED),
--- which is not retryable.
-local function none_started(err)
-  return err.batches == 0 or (err.retryable == true and err.failed_batches == 1)
+--- A run's unanswered pipelines in two, in their order: those unsent
+-- holds (err.unsent: the library proves they never reached the service),
+-- and the rest, which may have started.
+local function split_unsent(unanswered, unsent)
+  local never = {}
+  for _, id in ipairs(unsent or {}) do never[id] = true end
+  local not_sent, rest = {}, {}
+  for _, id in ipairs(unanswered) do
+    local into = never[id] and not_sent or rest
+    into[#into + 1] = id
+  end
+  return not_sent, rest
 end
 
 --- The lists that go with got, what the call gave, and err, its error
 -- (output.write's).  A run's err.unplaced is one: the server says it
 -- started those runs, and a script told of none could not stop them.
--- For a run, whether its unanswered pipelines may have started: a user
+-- A run's unanswered pipelines go in two besides (split_unsent): a user
 -- who starts them again on the strength of the list starts twice any
--- that did.
+-- that did start.
 local function lists_of(got, err, command)
-  local not_sent
-  if err and err.unanswered and command == "run" then not_sent = #err.unanswered > 0 and none_started(err) end
-  return { missing = got.missing or {}, not_started = got.not_started, unanswered = err and err.unanswered,
-           unqueried = err and err.unqueried, unplaced = err and err.unplaced, unanswered_not_sent = not_sent }
+  local lists = { missing = got.missing or {}, not_started = got.not_started, unanswered = err and err.unanswered,
+                  unqueried = err and err.unqueried, unplaced = err and err.unplaced }
+  if command == "run" and lists.unanswered then
+    lists.unsent, lists.may_have_started = split_unsent(lists.unanswered, err.unsent)
+  end
+  return lists
 end
 
 --- Lines to stderr that an interrupt must not cut short: lines(write, ...)

@@ -17,11 +17,21 @@ local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = tru
 -- another status is no such refusal (a 500 may quote it from anywhere).
 local GATEWAY_REFUSED = { ["APIGW.0308"] = 429 } -- throttled
 
+--- Whether the failed attempt err provably never reached the service: the
+-- request never left (not_sent: the connection could not be made, or the
+-- call never handed it to the transport), or the gateway refused it before
+-- the service (GATEWAY_REFUSED).  Such an attempt did nothing, even one
+-- that starts pipelines: the one rule both for sending a run again
+-- (M.retryable) and for calling its pipelines unsent (call.lua).
+function M.before_service(err, not_sent)
+  if not err.status then return not_sent == true end
+  return GATEWAY_REFUSED[err.code] == err.status
+end
+
 --- Whether err, a failed attempt of operation row, may pass if the same
--- request is sent again.  not_sent: the request provably never left (the
--- connection could not be made).  An idempotent request may go again
--- after any transient failure; one that is not (BatchRunPipeline, which
--- starts pipelines) only when it never left or the gateway refused it,
+-- request is sent again.  An idempotent request may go again after any
+-- transient failure; one that is not (BatchRunPipeline, which starts
+-- pipelines) only when it never reached the service (M.before_service),
 -- since a reset, a timeout or a 5xx after sending could mean the
 -- pipelines did start.
 function M.retryable(row, err, not_sent)
@@ -32,8 +42,7 @@ function M.retryable(row, err, not_sent)
     transient = err.code == "NETWORK" or err.code == "TIMEOUT"
   end
   if row.idempotent then return transient end
-  if not err.status then return transient and not_sent == true end
-  return transient and GATEWAY_REFUSED[err.code] == err.status
+  return transient and M.before_service(err, not_sent)
 end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,

@@ -304,6 +304,36 @@ local function is_pair(doc)
   return json_type(doc) == "an object" and (doc.pipeline_id ~= nil or doc.pipeline_run_id ~= nil)
 end
 
+-- The members of a JSON object that hold the items, the first found: for
+-- pairs, the API's body, {"query": […]}, or the tool's own --format json,
+-- {"result": […], …}.
+local KEYS = { pairs = { "query", "result" }, ids = { "pipeline_ids" } }
+
+--- The first of keys that doc, a JSON object, has (a null member is none:
+-- no value), and the second, or nil.
+local function members(doc, keys)
+  local first
+  for _, k in ipairs(keys) do
+    if doc[k] ~= nil and doc[k] ~= cjson.null then
+      if first then return first, k end
+      first = k
+    end
+  end
+  return first
+end
+
+--- Adds v, a line of NDJSON (where(i)), as a pair: refused when it also
+-- has a member that holds items, as it may be a document with stray pair
+-- members, whose items the user meant.
+local function add_line_pair(items, v, where, i)
+  local k = json_type(v) == "an object" and members(v, KEYS.pairs)
+  if k then
+    return nil, ('%s: a pair with a "%s" member too: give the pairs, or an object with "%s", not both')
+      :format(where(i), k, k)
+  end
+  return add_pair(items, v, where, i)
+end
+
 --- Pairs from NDJSON, one object a line; blank lines are skipped.
 local function ndjson_pairs(items, text, label)
   local function where(n) return label .. " line " .. n end
@@ -311,7 +341,7 @@ local function ndjson_pairs(items, text, label)
     if trim(line) ~= "" then
       local v, why = cjson.decode(line)
       if v == nil then return nil, ("%s: invalid JSON: %s"):format(where(n), why) end
-      local ok, err = add_pair(items, v, where, n)
+      local ok, err = add_line_pair(items, v, where, n)
       if not ok then return nil, err end
     end
   end
@@ -326,17 +356,6 @@ local function ndjson(text)
   return doc ~= nil and is_pair(doc)
 end
 
--- The members of a JSON object that hold the items, the first found: for
--- pairs, the API's body, {"query": […]}, or the tool's own --format json,
--- {"result": […], …}.
-local KEYS = { pairs = { "query", "result" }, ids = { "pipeline_ids" } }
-
-local function member(doc, keys)
-  for _, k in ipairs(keys) do
-    if doc[k] ~= nil then return doc[k] end
-  end
-end
-
 local function json_items(items, text, label, open)
   local doc, why = cjson.decode(text)
   if doc == nil and open == "{" and items.kind == "pairs" and ndjson(text) then
@@ -345,11 +364,16 @@ local function json_items(items, text, label, open)
   if doc == nil then return nil, ("%s: invalid JSON: %s"):format(label, why) end
   if items.kind == "pairs" and is_pair(doc) then
     -- (NDJSON of one line)
-    return add_pair(items, doc, function(n) return label .. " line " .. n end, 1)
+    return add_line_pair(items, doc, function(n) return label .. " line " .. n end, 1)
   end
   local keys = KEYS[items.kind]
   local list = doc
-  if open == "{" then list = member(doc, keys) end
+  if open == "{" then
+    -- (with two, which did the user mean?)
+    local k, also = members(doc, keys)
+    if also then return nil, ('%s: an object with both "%s" and "%s": give one'):format(label, k, also) end
+    list = k and doc[k]
+  end
   if type(list) ~= "table" or json_type(list) == "an object" then
     return nil, ("%s: expected a JSON array, or an object with a %s array"):format(label,
       '"' .. table.concat(keys, '" or "') .. '"')

@@ -455,13 +455,18 @@ local UNPLACED = { "unplaced", "Started, but the call cannot place them (the ser
                    "started, the call cannot place", runs = "the call cannot place" }
 
 -- The items a failed call left unanswered: a query's, asked again at no
--- cost; a run's, named by whether they may have started, as a user who
--- runs them again on the strength of the list starts each again that did
--- (lists.unanswered_not_sent, set for a run alone: entries).
+-- cost, in one list; a run's in two (entries), as a user who runs them
+-- again on the strength of a list starts each again that did start: those
+-- that provably never reached the service (lists.unsent, set for a run
+-- alone), and the rest (lists.may_have_started).  `counted`: what the
+-- summary's count calls them.
 local UNANSWERED = { "unanswered", "Unanswered (the call failed)", "unanswered" }
-local MAY_HAVE_STARTED = { "unanswered", "Unanswered, may have started: check before running again",
-                           "unanswered, may have started" }
-local NOT_SENT = { "unanswered", "Unanswered, not sent: none of them started", "unanswered, not sent" }
+local RUN_UNANSWERED = {
+  { "unsent", "Unanswered, not sent: none of them started", "unanswered, not sent",
+    counted = "unanswered (not sent)" },
+  { "may_have_started", "Unanswered, may have started: check before running again", "unanswered, may have started",
+    counted = "unanswered (may have started)" },
+}
 
 -- The lists, in the order they are printed: key in `lists`, and what the
 -- table's heading and a stderr line call them; `runs`, when set, what the
@@ -483,15 +488,17 @@ local LISTS = {
   },
 }
 
---- LISTS[kind], the unanswered items named as lists says of them: for a
--- run, whether they may have started (lists.unanswered_not_sent, true or
--- false; nil for a query).
+--- LISTS[kind], for a run's failed call (lists.unsent set) with its
+-- unanswered items in the two lists of RUN_UNANSWERED.
 local function entries(kind, lists)
-  local not_sent = lists.unanswered_not_sent
-  if not_sent == nil then return LISTS[kind] end
+  if not lists.unsent then return LISTS[kind] end
   local out = {}
-  for i, l in ipairs(LISTS[kind]) do
-    out[i] = l == UNANSWERED and (not_sent and NOT_SENT or MAY_HAVE_STARTED) or l
+  for _, l in ipairs(LISTS[kind]) do
+    if l == UNANSWERED then
+      for _, u in ipairs(RUN_UNANSWERED) do out[#out + 1] = u end
+    else
+      out[#out + 1] = l
+    end
   end
   return out
 end
@@ -540,7 +547,8 @@ end
 
 --- Writes records (kind "results" or "runs") in format; lists holds
 -- missing, not_started, unanswered, unqueried and unplaced (any may be
--- nil), and for a run's call that failed, unanswered_not_sent (entries).
+-- nil), and for a run's call that failed, unsent and may_have_started
+-- (entries; JSON holds unanswered, all of them, and unsent).
 -- paint(status, text) colours a status cell of the table; on_terminal:
 -- stdout is a terminal (CSV's fields are then made printable).
 function M.write(write, format, kind, records, lists, paint, on_terminal)
@@ -555,9 +563,11 @@ function M.write(write, format, kind, records, lists, paint, on_terminal)
         json_array(b, l[1], lists[l[1]], json_item)
       end
     end
-    -- (a run's: whether its unanswered pipelines may have started)
-    if lists.unanswered and lists.unanswered_not_sent ~= nil then
-      put(b, ',"unanswered_not_sent":' .. tostring(lists.unanswered_not_sent))
+    -- (a run's: those of its unanswered pipelines that never reached the
+    -- service; the rest may have started)
+    if lists.unsent then
+      put(b, ",")
+      json_array(b, "unsent", lists.unsent, json_item)
     end
     put(b, "}\n")
   elseif format == "csv" then
@@ -644,7 +654,7 @@ function M.counts(kind, lists)
     if n > 0 and l.runs then
       parts[#parts + 1] = ("%d run%s %s"):format(n, n == 1 and "" or "s", l.runs)
     elseif n > 0 then
-      parts[#parts + 1] = n .. " " .. l[3]
+      parts[#parts + 1] = n .. " " .. (l.counted or l[3])
     end
   end
   return #parts > 0 and ("; " .. concat(parts, ", ")) or ""
