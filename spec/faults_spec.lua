@@ -44,8 +44,9 @@ local function holds(got, want, path, problems)
 end
 
 --- Checks an outcome (faults.outcome's shape) against the row, and the
--- stand-in's stats against row.saw.
-local function check(row, out, server)
+-- stand-in's stats against row.saw (row.saw_libcurl, when it has one,
+-- under libcurl).
+local function check(row, out, server, libcurl)
   local e = row.expect
   local what = cjson.encode(out)
   if e.ok then
@@ -70,21 +71,24 @@ local function check(row, out, server)
       assert.is_nil(out.message:find(row.hidden:sub(i, i + 4), 1, true), "a secret shows: " .. what)
     end
   end
-  if row.saw then
-    local problems = holds(server:stats(), row.saw, "stats", {})
+  local saw = libcurl and row.saw_libcurl or row.saw
+  if saw then
+    local problems = holds(server:stats(), saw, "stats", {})
     assert(#problems == 0, table.concat(problems, "; ") .. " (outcome: " .. what .. ")")
   end
 end
 
 --- it() for each row (through resty.http, those without resty = false);
 -- outcome_of(row, index) runs it and returns the outcome.  server is the
--- block's stand-in box (standin.for_block's).
-local function each_row(box, outcome_of, resty)
+-- block's stand-in box (standin.for_block's); libcurl: the block's
+-- transport is libcurl.
+local function each_row(box, outcome_of, resty, libcurl)
   for i, row in ipairs(faults.rows) do
     local test = (resty and row.resty == false) and pending or it
     test(("%s: %s"):format(row.op, row.name), function()
       if row.standin then box.server:config(row.standin) end
-      check(row, outcome_of(row, i), box.server)
+      if row.one_per_conn then box.server:one_per_conn(true) end
+      check(row, outcome_of(row, i), box.server, libcurl)
     end)
   end
 end
@@ -98,7 +102,7 @@ describe("the fault table over libcurl (plain Lua)", function()
     local out
     faults.run(br, row, urls, function(o) out = o end)
     return out
-  end)
+  end, false, true)
 end)
 
 -- nginx with the app's /fault location; init, when given, runs in
@@ -158,5 +162,5 @@ once.describe("the fault table in Neovim's loop (callback mode)", function()
     }, " "))
     assert.are.equal("", printed)
     return cjson.decode((assert(files.read(out_file), "nvim wrote nothing")))
-  end)
+  end, false, true)
 end)

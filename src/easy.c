@@ -20,6 +20,7 @@ struct cab_easy {
     cab_head_verdict verdict;   /* why on_header stopped the transfer, when it did */
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     long http_version;          /* libcurl's own default, for requests that may go again */
+    int once;                   /* the request must go at most once (cab_easy_prepare) */
     cab_http_response resp;
 };
 
@@ -159,6 +160,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     e->resp.status = 0;
     e->too_large = e->body_nomem = 0;
     e->verdict = CAB_HEAD_OK;
+    e->once = once;
     cab_head_start(&e->head, &e->resp.fields);
     e->curl_err[0] = '\0';
 
@@ -210,6 +212,25 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
 nomem:
     snprintf(err, errlen, "out of memory");
     return CAB_HTTP_NOMEM;
+}
+
+int cab_easy_stale(const cab_easy *e, CURLcode rc) {
+    long connects = -1, head_bytes = -1;
+    if (e->once || (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_GOT_NOTHING)) return 0;
+    if (e->head.bytes || e->resp.body.len) return 0;
+    /* No connection made: every one the transfer wrote on was kept-alive
+     * (libcurl's own resends, on other kept ones, make none either). */
+    if (curl_easy_getinfo(e->easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
+        curl_easy_getinfo(e->easy, CURLINFO_HEADER_SIZE, &head_bytes) != CURLE_OK)
+        return 0;
+    return connects == 0 && head_bytes == 0;
+}
+
+int cab_easy_fresh(cab_easy *e) {
+    /* (cab_easy_prepare sets it back for the handle's next request) */
+    if (curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK) return -1;
+    e->curl_err[0] = '\0';
+    return 0;
 }
 
 void cab_easy_timed_out(cab_easy *e, long timeout_ms) {

@@ -55,6 +55,20 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
                                  const char *const *headers, size_t n_headers, const char *body,
                                  size_t body_len, int once, char *err, size_t errlen);
 
+/* Whether the transfer, ended with rc, was of a request that may go
+ * twice and failed on kept-alive connections only, before any byte of an
+ * answer came: the server most likely closed them while idle (RFC 9112
+ * 9.5 lets it), so the request is no failure yet, and goes once more on a
+ * new connection (multi.c).  libcurl 7.88 first resends it by itself,
+ * up to 5 times (CONN_MAX_RETRIES), each time on another kept-alive
+ * connection when there is one, all of which a server that drops later
+ * requests on a connection drops too. */
+int cab_easy_stale(const cab_easy *e, CURLcode rc);
+
+/* Makes the transfer, begun again, go on a new connection: 0, or -1 when
+ * libcurl refused. */
+int cab_easy_fresh(cab_easy *e);
+
 /* The transfer was stopped, its timeout of timeout_ms up: what
  * cab_easy_finish then says of it. */
 void cab_easy_timed_out(cab_easy *e, long timeout_ms);

@@ -28,6 +28,7 @@ typedef struct {
     unsigned long seq; /* order of completion, so answers come out first done, first out */
     unsigned long group; /* the call that started it */
     int restarts;     /* times it began again, its connection not clean (conns.h) */
+    int resent;       /* it began again on a new connection, its kept ones dead (cab_easy_stale) */
     long timeout_ms;  /* what bounds the attempt (> 0), or 0 for nothing */
     long long due;    /* when it times out (now_ms) */
     int news;         /* done since cab_multi_take_news last listed it */
@@ -307,6 +308,7 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
     m->slots[i].state = SLOT_RUNNING;
     m->slots[i].group = group;
     m->slots[i].restarts = 0;
+    m->slots[i].resent = 0;
     m->slots[i].timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
     m->slots[i].due = now_ms() + timeout_ms;
     m->running++;
@@ -325,6 +327,24 @@ static void mark_done(cab_multi *m, slot *s, CURLcode rc) {
     m->running--;
 }
 
+/* Whether s's transfer, ended with rc, begins again rather than being
+ * done; not counted as an attempt, as its request either never left or
+ * found its connections closed before any answer. */
+static int begins_again(slot *s, CURLcode rc) {
+    /* Stopped before its request left, for its connection was not clean
+     * (libcurl closes that connection). */
+    if (cab_conns_refused(rc) && s->restarts < MAX_RESTARTS) {
+        s->restarts++;
+        return 1;
+    }
+    /* Its kept-alive connections were dead: once more, on a new one. */
+    if (!s->resent && cab_easy_stale(s->easy, rc)) {
+        s->resent = 1;
+        return cab_easy_fresh(s->easy) == 0;
+    }
+    return 0;
+}
+
 /* Marks every transfer libcurl reports finished as done. */
 static void collect(cab_multi *m) {
     CURLMsg *msg;
@@ -340,16 +360,10 @@ static void collect(cab_multi *m) {
         i = (int)(intptr_t)priv;
         if (i < 0 || i >= m->n_slots || m->slots[i].state != SLOT_RUNNING) continue;
         if (rc == CURLE_OK) cab_conns_answered(m->conns, easy);
-        /* Stopped before its request left, for its connection was not
-         * clean: it begins again (libcurl closes that connection). */
-        if (cab_conns_refused(rc) && m->slots[i].restarts < MAX_RESTARTS) {
-            m->slots[i].restarts++;
-            (void)curl_multi_remove_handle(m->multi, easy);
-            if (curl_multi_add_handle(m->multi, easy) == CURLM_OK) continue;
-        }
         /* Removing a handle that was added cannot fail; its connection
          * stays in the cache for the next request. */
         (void)curl_multi_remove_handle(m->multi, easy);
+        if (begins_again(&m->slots[i], rc) && curl_multi_add_handle(m->multi, easy) == CURLM_OK) continue;
         mark_done(m, &m->slots[i], rc);
     }
 }

@@ -17,7 +17,7 @@
 --           POST /v5/{project_id}/api/pipelines/batch-runs
 -- Control:  GET /_standin/stats, POST /_standin/reset,
 --           GET|POST /_standin/config, GET /_standin/last,
---           GET|POST /_standin/h2   (no auth)
+--           GET|POST /_standin/h2, POST /_standin/one_per_conn   (no auth)
 --
 -- HTTP/2 (over TLS; off at the start and after a reset): POST
 -- /_standin/h2 with {} makes the TLS handshakes after it offer h2 by ALPN
@@ -30,6 +30,15 @@
 -- keeps from starting the pipelines twice.  Both calls answer
 -- {"h2": true|false, "reset_run": CODE|null}; /_standin/last's "version"
 -- says whether a request came over HTTP "1.1" or "2".
+--
+-- One answer per connection (off at the start and after a reset): POST
+-- /_standin/one_per_conn with {"on": true} answers the first API request
+-- on each connection as usual, and reads any later one on it whole and
+-- closes the connection without a byte of answer (a FIN), before every
+-- fault mode below: a server that closes a kept-alive connection as a
+-- request comes on it (RFC 9112 9.5 lets it close an idle one at any
+-- time).  The stats tell what it dropped: requests - connections.  It
+-- answers {"one_per_conn": true|false}.
 --
 -- Fault modes (config keys, all off by default and after a reset), for
 -- specs of a client's retries and limits.  They apply to API requests
@@ -396,6 +405,8 @@ local last_request = nil
 local runs_started = 0
 -- POST /_standin/h2's mode: nil (off), or { reset_run = code or nil }.
 local h2_mode
+-- POST /_standin/one_per_conn's mode: true (on) or false.
+local one_per_conn = false
 
 local function reset_stats()
   stats = {
@@ -1096,6 +1107,13 @@ local function reset_connection(stream, ctx)
   close_with_reset(sock)
 end
 
+-- one_per_conn: close the connection without a byte of answer, with a FIN
+-- (the request was read whole, so nothing unread makes it an RST).
+local function drop_connection(stream, ctx)
+  local sock = raw_socket(stream, ctx)
+  if sock then sock:close() end
+end
+
 -- /_standin/h2's reset_run: over HTTP/2 the stream is reset, its connection
 -- left open for the next (a refused stream, not a broken connection).
 local function refuse_run(stream, ctx)
@@ -1229,6 +1247,9 @@ local function handle_api(stream, req, ctx)
   if h2_mode and h2_mode.reset_run and ctx.route == "run" then
     return refuse_run(stream, ctx)
   end
+  if one_per_conn and ctx.reused then
+    return drop_connection(stream, ctx)
+  end
   -- The fault modes in front of the service, in their documented order.
   if take_fault("reset_first", ctx) then
     return reset_connection(stream, ctx)
@@ -1295,6 +1316,16 @@ local function set_h2(stream, req, ctx)
   return respond(stream, 200, h2_json(), ctx)
 end
 
+-- POST /_standin/one_per_conn (see the top of this file).
+local function set_one_per_conn(stream, req, ctx)
+  local ok, t = pcall(cjson.decode, req.body)
+  if not ok or type(t) ~= "table" or type(t.on) ~= "boolean" then
+    return fail(stream, ctx, 400, "STANDIN.ONE_PER_CONN", 'the body must be {"on": true} or {"on": false}')
+  end
+  one_per_conn = t.on
+  return respond(stream, 200, obj({ { "one_per_conn", one_per_conn } }), ctx)
+end
+
 -- A table's members as { name, value } pairs sorted by name, for obj().
 local function sorted_members(t)
   local out = {}
@@ -1326,6 +1357,7 @@ local function handle_control(stream, req, ctx)
     last_request = nil
     runs_started = 0
     h2_mode = nil
+    one_per_conn = false
     return respond(stream, 200, obj({ { "reset", true } }), ctx)
   elseif p == "/_standin/config" and (m == "POST" or m == "PUT") then
     local ok, t = pcall(cjson.decode, req.body ~= "" and req.body or "{}")
@@ -1356,6 +1388,8 @@ local function handle_control(stream, req, ctx)
     return set_h2(stream, req, ctx)
   elseif p == "/_standin/h2" and m == "GET" then
     return respond(stream, 200, h2_json(), ctx)
+  elseif p == "/_standin/one_per_conn" and m == "POST" then
+    return set_one_per_conn(stream, req, ctx)
   end
   return fail(stream, ctx, 404, "STANDIN.NOT_FOUND", "no such control endpoint: " .. m .. " " .. p)
 end
@@ -1449,6 +1483,7 @@ end
 local function count_arrival(stream, req, ctx)
   ctx.api = true
   local conn = stream.connection
+  ctx.reused = conn and seen_connections[conn] -- it carried an API request before (one_per_conn)
   if conn and not seen_connections[conn] then
     seen_connections[conn] = true
     stats.connections = stats.connections + 1

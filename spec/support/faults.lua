@@ -10,6 +10,9 @@
 --             (BatchRunPipeline, sent at most once)
 --   standin   the stand-in's config for it (spec/standin/server.lua's fault
 --             modes), set after a reset
+--   one_per_conn  (optional) true: the stand-in answers only the first
+--             request on each connection, and closes it at any later one
+--             without an answer (spec/standin/server.lua's one_per_conn)
 --   endpoint  "dead" for a port where nothing listens (default: the stand-in)
 --   before    "query": the client first makes one query, which succeeds and
 --             leaves its connection alive, then the row's call
@@ -18,6 +21,8 @@
 --             stats' stale_written), so that the bytes are there before the
 --             call; a pause of a fixed time was too short on a loaded machine
 --   options   client options over M.CLIENT
+--   first     (optional) the row's call gives only the first this many
+--             items (the "before" query gives them all)
 --   expect    { code, status, retryable, attempts } of the error; and every
 --             item is accounted for: #err.results + #err.results.missing +
 --             #err.unanswered == the distinct items given.  Or { ok = true }:
@@ -25,6 +30,9 @@
 --             them the stand-in's STALE
 --   saw       (optional) what the stand-in's stats must hold afterwards
 --             (a subset: the keys given, nested tables too)
+--   saw_libcurl  (optional) what they must hold instead under libcurl
+--             (plain Lua and Neovim), where it differs by libcurl's own
+--             doing
 --   hidden    (optional) a secret the answer quotes: the error's message
 --             shows no 5 bytes of it, its start included
 --   resty     false: not run through lua-resty-http's interface, whose
@@ -390,6 +398,27 @@ M.rows = {
   { name = "a query leaves its connection alive; the server resets it at the next query", op = "query",
     before = "query", standin = { reset_first = 1, fault_after = 1 }, options = { max_retries = 0 },
     expect = { ok = true }, saw = { requests = 3, faults = { reset_first = 1 } } },
+  -- A server that closes a kept-alive connection as the next request comes
+  -- (one_per_conn): six single-pair batches leave six kept connections,
+  -- then a one-pair query with no retry of the policy's goes once more, on
+  -- a new connection, and succeeds, as no attempt of the policy's
+  -- (README: Retries).  The cosocket transport sends it twice: one
+  -- dropped on a kept connection, one on a new one.  libcurl 7.88 first
+  -- resends it by itself on the other kept connections, up to 5 times
+  -- (CONN_MAX_RETRIES; it cannot be told not to before 8.16), so six were
+  -- dropped before the new one.  Each answer is held 100 ms, so that the
+  -- six batches are in flight together, none of them taking another's
+  -- connection; the timeout is long enough for libcurl's resends.
+  { name = "kept-alive connections the server closes as the next request comes", op = "query",
+    before = "query", one_per_conn = true, first = 1, standin = { delay_ms = 100 },
+    options = { batch_size = 1, concurrency = 8, max_retries = 0, timeout = 5 }, expect = { ok = true },
+    saw = { connections = 7, requests = 8, routes = { result = 8 } },
+    saw_libcurl = { connections = 7, requests = 13, routes = { result = 13 } } },
+  -- a run never goes on a kept connection, so it is answered, sent once
+  { name = "kept-alive connections the server closes as the next request comes", op = "run",
+    before = "query", one_per_conn = true, first = 1, standin = { delay_ms = 100 },
+    options = { batch_size = 1, concurrency = 8, max_retries = 0, timeout = 5 }, expect = { ok = true },
+    saw = { connections = 7, requests = 7, routes = { result = 6, run = 1 } } },
   -- a reused connection that dies after some bytes of the answer came is no
   -- connection closed while idle: no transport sends the query again by
   -- itself (libcurl resends only when no byte of an answer came)
@@ -664,12 +693,15 @@ for _, case in ipairs({
   end
 end
 
---- The row's items: the reference page's six pairs, or their pipelines.
+--- The row's items: the reference page's six pairs, or their pipelines
+-- (the first row.first of them, when it says).
 function M.items(row)
-  if row.op == "query" then return model.seed_query end
-  local ids = {}
-  for i, r in ipairs(model.seed_query) do ids[i] = r.pipeline_id end
-  return ids
+  local items = {}
+  for i = 1, row.first or #model.seed_query do
+    local r = model.seed_query[i]
+    items[i] = row.op == "query" and r or r.pipeline_id
+  end
+  return items
 end
 
 --- The row's client options, for the stand-in at urls.standin (urls.dead:

@@ -223,6 +223,13 @@ function Server:h2(t)
   return self:_control("POST", "/_standin/h2", next(t) == nil and "{}" or cjson.encode(t))
 end
 
+--- on: answers only the first API request on each connection from now on
+-- (until a reset), closing the connection at any later one, read whole,
+-- without an answer (spec/standin/server.lua's one_per_conn).
+function Server:one_per_conn(on)
+  return self:_control("POST", "/_standin/one_per_conn", cjson.encode({ on = on }))
+end
+
 -- The last API request: { method, path, query, headers = { lower-name = value }, body,
 -- version = "1.1" | "2" }, or nil when there was none since the start or the last reset.
 function Server:last()

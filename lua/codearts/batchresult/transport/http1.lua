@@ -7,9 +7,10 @@
 --                                      | nil, kind, message, not_sent
 -- u is the parsed URL (ngx.lua's parse_url), link says where the
 -- connection comes from and where it goes after (ngx.lua's link_for:
--- { pool, keep, resend }), deadline is the core.now() by which this attempt
--- must end.  It never raises on a network event: every failure comes back
--- as a kind of the transport contract (transport/curl.lua).
+-- { pool, keep, resend: the link a resend goes through }), deadline is
+-- the core.now() by which this attempt must end.  It never raises on a
+-- network event: every failure comes back as a kind of the transport
+-- contract (transport/curl.lua).
 --
 -- An answer that is not HTTP (an SSH banner, say) or breaks HTTP/1.1's
 -- framing (a bad status line, header line, chunk or Content-Length, or a
@@ -705,7 +706,7 @@ end
 --- One attempt over one connection.  Returns response, or nil, kind,
 -- message, not_sent, stale (stale: a pooled connection died before any
 -- byte of an answer came, so the server most likely closed it while idle).
-local function exchange_once(cfg, req, u, link, deadline, connect_ms)
+local function exchange_once(link, cfg, req, u, deadline, connect_ms)
   local sock, kind, msg, not_sent = connect(cfg, u, link, deadline, connect_ms)
   if not sock then return nil, kind, msg, not_sent end
   local reused = (sock:getreusedtimes() or 0) > 0
@@ -756,12 +757,16 @@ local function exchange_once(cfg, req, u, link, deadline, connect_ms)
   }
 end
 
---- once(...), an attempt over one connection (response, or nil, kind,
--- message, not_sent, stale), made once more when it failed stale and
--- link.resend allows: as libcurl does for a request that may go twice, a
--- kept-alive connection the server had closed is no failure of the
--- request, which goes again on a new one.  response, or nil, kind,
--- message, not_sent.  The resty.http adapter sends through it too.
+--- once(link, ...), an attempt over one connection (response, or nil,
+-- kind, message, not_sent, stale), made once more when it failed stale
+-- and link.resend gives a link for that: a kept-alive connection the
+-- server had closed (RFC 9112 9.5 lets it close an idle one at any time)
+-- is no failure of a request that may go twice, which goes again through
+-- link.resend, a pool that holds no connection (ngx.lua's FRESH_POOL), so
+-- on a new one: taken from the same pool, it would find the next kept
+-- connection, which such a server closes too.  As libcurl's transport
+-- does (src/multi.c), and no attempt of the policy's.  response, or nil,
+-- kind, message, not_sent.  The resty.http adapter sends through it too.
 function M.resending(link, once, ...)
   if link.keep then
     -- The worker's event loop turns once before a pooled connection is
@@ -773,14 +778,14 @@ function M.resending(link, once, ...)
     -- shortest that logs nothing (ngx.sleep(0) warns at every call).
     ngx.sleep(0.001)
   end
-  local res, kind, msg, not_sent, stale = once(...)
-  if not res and stale and link.resend then res, kind, msg, not_sent = once(...) end
+  local res, kind, msg, not_sent, stale = once(link, ...)
+  if not res and stale and link.resend then res, kind, msg, not_sent = once(link.resend, ...) end
   if res then return res end
   return nil, kind, msg, not_sent
 end
 
 function M.send(cfg, req, u, link, deadline)
-  return M.resending(link, exchange_once, cfg, req, u, link, deadline, config.ms(cfg.connect_timeout))
+  return M.resending(link, exchange_once, cfg, req, u, deadline, config.ms(cfg.connect_timeout))
 end
 
 return M

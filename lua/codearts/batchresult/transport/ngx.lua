@@ -149,16 +149,17 @@ local KEEPALIVE_MS, POOL_SIZE = 60000, config.LIMITS.max_concurrency
 -- a plain failure to connect (not_sent), and whose failure after it is
 -- final.  The price is one connection setup (and TLS handshake) per
 -- BatchRunPipeline batch, which starts pipelines: a rare, slow call.
+-- A query that found a pooled connection dead goes once more through it
+-- too (http1.resending), so on a new connection.
 local FRESH_POOL = "codearts.batchresult:fresh"
 
 --- Where the connection for a request to u comes from, and where it goes
--- after: { pool, keep (hand it back to the pool), resend (send once more
--- when a pooled connection turns out dead), keepalive_ms, pool_size,
--- proxy_opts (resty.http's) }.  t: the transport.
+-- after: { pool, keep (hand it back to the pool), resend (the link to send
+-- once more through when a pooled connection turns out dead, or false),
+-- keepalive_ms, pool_size, proxy_opts (resty.http's) }.  t: the transport.
 local function link_for(t, u, idempotent)
-  if idempotent == false then
-    return { pool = FRESH_POOL, keep = false, resend = false, proxy_opts = t.proxy_opts }
-  end
+  local fresh = { pool = FRESH_POOL, keep = false, resend = false, proxy_opts = t.proxy_opts }
+  if idempotent == false then return fresh end
   -- One pool per scheme, host, port, name, TLS verification and proxy: a
   -- connection verified for one name, or not verified at all, must never
   -- serve another client's request, nor a tunnel opened with one proxy
@@ -166,7 +167,7 @@ local function link_for(t, u, idempotent)
   return {
     pool = ("codearts.batchresult:%s:%s:%d:%s:%s:%s"):format(u.scheme, u.host, u.port, u.name or "",
       t.cfg.tls_verify == false and "noverify" or "verify", t.proxy_pool or ""),
-    keep = true, resend = true, keepalive_ms = KEEPALIVE_MS, pool_size = POOL_SIZE,
+    keep = true, resend = fresh, keepalive_ms = KEEPALIVE_MS, pool_size = POOL_SIZE,
     proxy_opts = t.proxy_opts,
   }
 end

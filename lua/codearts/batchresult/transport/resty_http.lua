@@ -174,7 +174,7 @@ end
 --- One attempt over one connection: response, or nil, kind, message,
 -- not_sent, stale (stale: a pooled connection failed before any answer
 -- came, so the server most likely closed it while idle).
-local function send_once(http, cfg, req, u, link, deadline)
+local function send_once(link, http, cfg, req, u, deadline)
   local connect_ms = config.ms(cfg.connect_timeout)
   local ms = left_ms(deadline) or 1
   local httpc, seen = http.new(), {}
@@ -315,7 +315,7 @@ local function send_once(http, cfg, req, u, link, deadline)
 end
 
 function M.send(http, cfg, req, u, link, deadline)
-  return http1.resending(link, send_once, http, cfg, req, u, link, deadline)
+  return http1.resending(link, send_once, http, cfg, req, u, deadline)
 end
 
 return M
