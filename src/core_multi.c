@@ -55,7 +55,8 @@ struct call_box {
     call_box *prev, *next; /* in box->calls while not closed */
     kept_outcome *kept;    /* first finished first; the call owns them */
     kept_outcome *spare;   /* one for each transfer started whose outcome
-                              was neither given nor kept (spare_add) */
+                              was neither given nor kept, nor abandoned
+                              (spare_add) */
 };
 
 static void kept_free(kept_outcome **list) {
@@ -680,9 +681,12 @@ static int l_call_group(lua_State *L) {
  * parent. */
 static void cancel(call_box *c, int keep) {
     multi_box *b = c->box;
+    int abandoned;
     if (!b->m || cab_multi_pending(b->m, c->group) == 0 || cab_multi_inherited(b->m)) return;
     if (keep) keep_outcomes(b, c);
-    cab_multi_cancel(b->m, c->group);
+    /* (a transfer abandoned will have no outcome to keep: its room goes,
+     * or a call that starts and cancels again and again would pile them) */
+    for (abandoned = cab_multi_cancel(b->m, c->group); abandoned > 0; abandoned--) spare_drop(c);
 }
 
 /* call:cancel(): abandons the call's requests in flight; the outcomes

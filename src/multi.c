@@ -230,7 +230,7 @@ nomem:
 void cab_multi_free(cab_multi *m) {
     int i;
     if (!m) return;
-    cab_multi_cancel(m, 0);
+    (void)cab_multi_cancel(m, 0);
     for (i = 0; i < m->n_slots; i++) cab_easy_free(m->slots[i].easy);
     free(m->slots);
     /* Cleaning up may still call on_socket, which needs m. */
@@ -556,8 +556,8 @@ void cab_multi_untake(cab_multi *m, int slot) {
 
 void cab_multi_move_body(cab_multi *m, int slot, cab_buf *to) { cab_easy_take_body(m->slots[slot].easy, to); }
 
-void cab_multi_cancel(cab_multi *m, unsigned long group) {
-    int i;
+int cab_multi_cancel(cab_multi *m, unsigned long group) {
+    int i, n = 0;
     for (i = 0; i < m->n_slots; i++) {
         if (group != 0 && m->slots[i].group != group) continue;
         /* An answer handed out is being read (a finalizer run while
@@ -568,8 +568,10 @@ void cab_multi_cancel(cab_multi *m, unsigned long group) {
             (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
             m->running--;
         }
+        if (m->slots[i].state != SLOT_IDLE) n++;
         m->slots[i].state = SLOT_IDLE;
     }
+    return n;
 }
 
 /* Opens the epoll set and puts every recorded socket in it; 0, or the

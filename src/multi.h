@@ -86,8 +86,8 @@ void cab_multi_untake(cab_multi *m, int slot);
 void cab_multi_move_body(cab_multi *m, int slot, cab_buf *to);
 
 /* Abandons group's running and unreleased transfers (their connections
- * close); group 0 abandons every group's. */
-void cab_multi_cancel(cab_multi *m, unsigned long group);
+ * close); group 0 abandons every group's.  How many it abandoned. */
+int cab_multi_cancel(cab_multi *m, unsigned long group);
 
 /* How many transfers of group (0: of every group) are running or hold an
  * answer not yet released. */
