@@ -454,6 +454,31 @@ describe("client:run and client:run_and_query", function()
     return t
   end
 
+  --- client:run(list), one pipeline a batch, one at a time, in a child
+  -- interpreter that Ctrl-C stops once the stand-in has seen
+  -- after_requests requests: its output (spec.support.cli's run), whose
+  -- lines say the error's code, then each pipeline started, unanswered
+  -- and unsent, in that order.
+  local function run_interrupted(list, after_requests)
+    local cli = require "spec.support.cli"
+    local child = require "spec.support.child"
+    local code = ([[
+      local br = require "codearts.batchresult"
+      local c = assert(br.new { endpoint = %q, project_id = %q, ak = %q, sk = %q })
+      local ok, err = pcall(c.run, c, { %s }, { batch_size = 1, concurrency = 1 })
+      if type(err) ~= "table" then return print("raised " .. tostring(err)) end
+      print("code " .. err.code)
+      for _, r in ipairs(err.results) do print("started " .. r.pipeline_id) end
+      for _, p in ipairs(err.unanswered) do print("unanswered " .. p) end
+      for _, p in ipairs(err.unsent) do print("unsent " .. p) end
+    ]]):format(server.url, PROJECT, creds.ak, creds.sk, "'" .. table.concat(list, "', '") .. "'")
+    local r = cli.run({}, { command = child.interpreter .. " -e " .. cli.quote(code),
+      env = { LUA_PATH = package.path, LUA_CPATH = package.cpath },
+      interrupt_when = server:stats_reach("requests", after_requests) })
+    assert.are.equal(0, r.status, cli.describe(r))
+    return r
+  end
+
   it("starts each pipeline once and returns the run ids in input order", function()
     local list = ids(120)
     list[#list + 1] = list[5] -- a duplicate
@@ -647,24 +672,11 @@ describe("client:run and client:run_and_query", function()
 
   it("run: Ctrl-C with one batch in flight and one not yet sent: only the latter is in err.unsent", function()
     local cli = require "spec.support.cli"
-    local child = require "spec.support.child"
     local list = ids(2)
     -- (the first start's answer held back: Ctrl-C comes, once the
     -- stand-in has read it, while it is awaited)
     server:config { delay_ms = 10000 }
-    local code = ([[
-      local br = require "codearts.batchresult"
-      local c = assert(br.new { endpoint = %q, project_id = %q, ak = %q, sk = %q })
-      local ok, err = pcall(c.run, c, { %q, %q }, { batch_size = 1, concurrency = 1 })
-      if type(err) ~= "table" then return print("raised " .. tostring(err)) end
-      print("code " .. err.code)
-      for _, p in ipairs(err.unanswered) do print("unanswered " .. p) end
-      for _, p in ipairs(err.unsent) do print("unsent " .. p) end
-    ]]):format(server.url, PROJECT, creds.ak, creds.sk, unpack(list))
-    local r = cli.run({}, { command = child.interpreter .. " -e " .. cli.quote(code),
-      env = { LUA_PATH = package.path, LUA_CPATH = package.cpath },
-      interrupt_when = server:stats_reach("requests", 1) })
-    assert.are.equal(0, r.status, cli.describe(r))
+    local r = run_interrupted(list, 1)
     assert.are.equal(("code INTERRUPTED\nunanswered %s\nunanswered %s\nunsent %s\n"):format(list[1], list[2], list[2]),
       r.out, cli.describe(r))
     -- the first reached the service, the second never came
@@ -1236,24 +1248,11 @@ describe("client:run and client:run_and_query", function()
   -- then raised a bare "interrupted!": every run id lost (review).
   it("run: Ctrl-C at the interpreter stops the call at once, every pipeline accounted for, on every Lua", function()
     local cli = require "spec.support.cli"
-    local child = require "spec.support.child"
     local list = ids(6)
     -- The first start answered at once, the second's answer held (half its
     -- body, then 10 s of nothing): Ctrl-C comes while it is awaited.
     server:config { fault_after = 1, stall_body_first = 1, stall_ms = 10000 }
-    local code = ([[
-      local br = require "codearts.batchresult"
-      local c = assert(br.new { endpoint = %q, project_id = %q, ak = %q, sk = %q })
-      local ok, err = pcall(c.run, c, { %q, %q, %q, %q, %q, %q }, { batch_size = 1, concurrency = 1 })
-      if type(err) ~= "table" then return print("raised " .. tostring(err)) end
-      print("code " .. err.code)
-      for _, r in ipairs(err.results) do print("started " .. r.pipeline_id) end
-      for _, p in ipairs(err.unanswered) do print("unanswered " .. p) end
-    ]]):format(server.url, PROJECT, creds.ak, creds.sk, unpack(list))
-    local r = cli.run({}, { command = child.interpreter .. " -e " .. cli.quote(code),
-      env = { LUA_PATH = package.path, LUA_CPATH = package.cpath },
-      interrupt_when = server:stats_reach("requests", 2) })
-    assert.are.equal(0, r.status, cli.describe(r))
+    local r = run_interrupted(list, 2)
     -- Two starts reached the server, and none after Ctrl-C did.
     assert.are.equal(2, server:stats().routes.run, cli.describe(r))
     assert.truthy(r.out:find("^code INTERRUPTED\n"), cli.describe(r))

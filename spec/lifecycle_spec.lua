@@ -312,14 +312,6 @@ describe("a call's end", function()
       return wrapped, function() armed = true end, function() return raised end
     end
 
-    --- The upvalue name of function f.
-    local function upvalue(f, name)
-      for i = 1, math.huge do
-        local n, v = debug.getupvalue(f, i)
-        if n == name or n == nil then return v end
-      end
-    end
-
     -- A memory error as a kept answer's strings were made lost it on Lua
     -- 5.1 (no emergency collection; LuaJIT neither, but it takes no other
     -- allocator): the outcome had left the list, and was freed (review
@@ -344,7 +336,7 @@ describe("a call's end", function()
     -- Each allocation of the take fails in turn; every run stays kept.
     it("keeps a kept answer whichever allocation of its taking fails", function()
       if not allocator.other(pending) then return end
-      local Transport = upvalue(upvalue(curl.new, "Handle").call, "Transport")
+      local Transport = require "spec.support.curl_view"
       local ready = Transport.ready
       finally(function() Transport.ready = ready end)
       for n = 1, 12 do
