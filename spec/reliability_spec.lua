@@ -609,3 +609,81 @@ describe("TLS", function()
     assert.are.equal(6, #assert(c:query(seed_pairs())))
   end)
 end)
+
+describe("a kept-alive connection that dies under a request", function()
+  -- A query whose kept-alive connection died under it was begun again by
+  -- libcurl on a new connection, which was refused: said "not sent"
+  -- (err.unsent), though the server had read it (review fixes18).
+  it("does not take a query for unsent once it went out on a kept-alive connection that then died", function()
+    local dir = assert(io.popen("mktemp -d")):read("*l")
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    local script, log = dir .. "/drop_then_refuse.lua", dir .. "/drop_then_refuse.log"
+    local f = assert(io.open(script, "w"))
+    -- Answers the first request on its one connection, reads the second
+    -- whole, then stops listening and closes the connection unanswered.
+    f:write([[
+      local socket = require "cqueues.socket"
+      local srv = assert(socket.listen { host = "127.0.0.1", port = 0 })
+      assert(srv:listen())
+      local _, _, port = srv:localname()
+      io.write(port, "\n")
+      io.stdout:flush()
+      local con = assert(srv:accept())
+      con:setmode("b", "b") -- (CRLF as written, not LF made CRLF)
+      local function pair_asked()
+        local length
+        repeat
+          local line = assert(con:read("*l")):gsub("\r$", "")
+          length = length or tonumber(line:lower():match("^content%-length:%s*(%d+)"))
+        until line == ""
+        return assert(con:read(length)):match('"pipeline_id":"(%w+)","pipeline_run_id":"(%w+)"')
+      end
+      local answer = ('{"result":[{"pipeline_id":"%s","pipeline_name":"p","pipeline_run_id":"%s",'
+        .. '"status":"START_SUCCESS","reason":null}]}'):format(pair_asked())
+      assert(con:write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(#answer, answer)))
+      assert(con:flush())
+      local second = pair_asked()
+      srv:close()
+      local out = assert(io.open(arg[1], "w"))
+      out:write(second, "\n")
+      out:close()
+      con:close()
+    ]])
+    f:close()
+    local p = assert(io.popen("sh -c 'echo $$; exec " .. (os.getenv("STANDIN_LUA") or "luajit") .. " "
+      .. script .. " " .. log .. "'"))
+    local pid, port = p:read("*l"), tonumber(p:read("*l"))
+    finally(function()
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      p:close()
+    end)
+    local c = assert(br.new { endpoint = "http://127.0.0.1:" .. port, project_id = PROJECT,
+                              ak = creds.permanent.ak, sk = creds.permanent.sk, max_retries = 0 })
+    local pairs_ = seed_pairs()
+    assert(c:query({ pairs_[1] }))
+    local res, err = c:query({ pairs_[2] })
+    c:close()
+    assert.is_nil(res)
+    assert.are.equal("NETWORK", err.code, tostring(err))
+    assert.are.same({ pairs_[2] }, err.unanswered)
+    assert.are.same({}, err.unsent)
+    -- (the server read it)
+    assert.are.equal(pairs_[2].pipeline_id .. "\n", assert(io.open(log)):read("*a"))
+  end)
+
+  -- The same under nginx: the built-in client's resend, refused at
+  -- connect, said not_sent of a request the kept connection had carried.
+  it("leaves the nginx client's resend refused at connect no not_sent: the kept connection carried it", function()
+    local http1 = require "codearts.batchresult.transport.http1"
+    local tried = {}
+    local function once(link)
+      tried[#tried + 1] = link.name
+      if link.name == "kept" then return nil, "NETWORK", "closed", false, true end
+      return nil, "NETWORK", "connection refused", true
+    end
+    local res, kind, _, not_sent = http1.resending({ name = "kept", resend = { name = "new" } }, once)
+    assert.are.same({ "kept", "new" }, tried)
+    assert.are.same({ nil, "NETWORK", false }, { res, kind, not_sent })
+  end)
+end)

@@ -535,6 +535,9 @@ int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *
     if (i < 0) return -1;
     m->slots[i].state = SLOT_FINISHED;
     *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
+    /* (begun again on a new connection, after its request went out on a
+     * kept one: whatever the new one did, the server may have read it) */
+    if (m->slots[i].resent) *not_sent = 0;
     return i;
 }
 

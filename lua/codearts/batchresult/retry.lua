@@ -15,7 +15,10 @@ local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = tru
 -- reached the service, with the status the gateway gives them: even a
 -- request that is not idempotent did nothing.  The same code under
 -- another status is no such refusal (a 500 may quote it from anywhere).
-local GATEWAY_REFUSED = { ["APIGW.0308"] = 429 } -- throttled
+local GATEWAY_REFUSED = {
+  ["APIGW.0308"] = 429, -- throttled
+  ["APIGW.0303"] = 401, -- the signature expired (call.lua sends it again once, the clock set right)
+}
 
 --- Whether the failed attempt err provably never reached the service: the
 -- request never left (not_sent: the connection could not be made, or the

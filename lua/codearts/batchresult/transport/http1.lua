@@ -779,7 +779,12 @@ function M.resending(link, once, ...)
     ngx.sleep(0.001)
   end
   local res, kind, msg, not_sent, stale = once(link, ...)
-  if not res and stale and link.resend then res, kind, msg, not_sent = once(link.resend, ...) end
+  if not res and stale and link.resend then
+    res, kind, msg = once(link.resend, ...)
+    -- (whatever the new connection did, the request went out on the kept
+    -- one, which the server may have read before it closed it)
+    not_sent = false
+  end
   if res then return res end
   return nil, kind, msg, not_sent
 end
