@@ -535,6 +535,26 @@ describe("TLS", function()
     assert.are.equal("NETWORK", err.code, "the calls went around the proxy")
   end)
 
+  -- A run whose proxy refused the tunnel (502: the server is down) was
+  -- taken for one that may have started: libcurl counts the CONNECT in
+  -- the request's size (review fixes19).
+  it("takes a run whose proxy could not open the tunnel for one never sent: retried, in err.unsent", function()
+    local proxy = standin.start { program = "connect_proxy.lua" }
+    finally(function() proxy:stop() end)
+    local dead = standin.start()
+    local dead_url = dead.url:gsub("^http:", "https:")
+    dead:stop()
+    local c = assert(br.new { endpoint = dead_url, project_id = PROJECT, ak = creds.permanent.ak,
+                              sk = creds.permanent.sk, ca_file = pki.ca, proxy = proxy.url, max_retries = 1,
+                              max_retry_wait = 0.05 })
+    local list = { seed_pairs()[1].pipeline_id }
+    local runs, err = c:run(list)
+    c:close()
+    assert.is_nil(runs)
+    assert.are.same({ "NETWORK", true, 2 }, { err.code, err.retryable, err.attempts }, tostring(err))
+    assert.are.same(list, err.unsent)
+  end)
+
   it("refuses a ca_file or ca_path that is not there, or not a file and a directory, naming it", function()
     local says = { ca_file = "' is not a file that can be read", ca_path = "' is not a directory that can be read" }
     -- (a directory or a device as ca_file and a file as ca_path failed

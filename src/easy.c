@@ -295,23 +295,20 @@ int cab_easy_words_cut(const cab_easy *e) { return e->words_cut; }
 
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
     curl_off_t pretransfer = 0;
-    long issued = 0;
-    *not_sent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                rc == CURLE_COULDNT_RESOLVE_PROXY || cab_conns_refused(rc);
     /* libcurl notes the pre-transfer time as its DO phase ends, once the
      * request's first write has gone out (what does not fit goes later,
-     * after the time is noted): a transfer that failed with none noted
-     * failed connecting, in the TLS handshake, or in that first write, and
-     * a send that fails sends no byte (over TLS, no whole record). */
-    if (rc != CURLE_OK && !*not_sent &&
-        curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK && pretransfer == 0)
-        *not_sent = 1;
-    /* Unless a request went out before: libcurl begins a transfer again by
-     * itself when a kept-alive connection dies under its request, and a
-     * new connection that then fails to connect ends it so, though the
-     * server may have read the first.  (Not known: as good as sent.) */
-    if (*not_sent && (curl_easy_getinfo(e->easy, CURLINFO_REQUEST_SIZE, &issued) != CURLE_OK || issued > 0))
-        *not_sent = 0;
+     * after the time is noted), and keeps it when it begins the transfer
+     * again by itself (a kept-alive connection that died under the
+     * request).  Not known: as good as noted. */
+    int wrote = rc != CURLE_OK &&
+                (curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK || pretransfer != 0);
+    /* A transfer that failed with none noted failed connecting (to the
+     * server, or through a proxy's tunnel), in the TLS handshake, or in
+     * that first write, and a send that fails sends no byte (over TLS, no
+     * whole record).  One noted did write a request, though it ended
+     * failing to connect: begun again on a new connection, which was
+     * refused, after the server may have read the first. */
+    *not_sent = rc != CURLE_OK && !wrote;
     /* libcurl takes a connection closed in the middle of a head for the
      * end of an answer without a body. */
     if (rc == CURLE_OK && e->head.in_head) {
