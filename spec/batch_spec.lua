@@ -454,6 +454,18 @@ describe("client:run and client:run_and_query", function()
     return t
   end
 
+  --- client[method](ids(n)) on a client of its own that sends nothing
+  -- twice (max_retries = 0), which must fail: the ids, and the error.
+  local function failed_call(method, n)
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                              max_retries = 0 })
+    local list = ids(n)
+    local got, err = c[method](c, list)
+    c:close()
+    assert.is_nil(got)
+    return list, err
+  end
+
   --- client:run(list), one pipeline a batch, one at a time, in a child
   -- interpreter that Ctrl-C stops once the stand-in has seen
   -- after_requests requests: its output (spec.support.cli's run), whose
@@ -630,12 +642,7 @@ describe("client:run and client:run_and_query", function()
   -- expired, the service never saw it; review fixes18)
   it("run: err.unsent holds a pipeline whose start the gateway refused as signed too long ago", function()
     server:config { clock_offset_s = 7200 }
-    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
-                              max_retries = 0 })
-    local list = ids(1)
-    local runs, err = c:run(list)
-    c:close()
-    assert.is_nil(runs)
+    local list, err = failed_call("run", 1)
     assert.are.same({ "APIGW.0303", 401 }, { err.code, err.status })
     assert.are.same(list, err.unanswered)
     assert.are.same(list, err.unsent)
@@ -648,12 +655,7 @@ describe("client:run and client:run_and_query", function()
     local body = '{"error_code":"APIGW.0308","error_msg":"throttled"}'
     server:config { banner_first = 1, fault_route = "result", banner = ("HTTP/1.1 429 Too Many Requests\r\n"
       .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
-    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk,
-                              max_retries = 0 })
-    local list = ids(2)
-    local results, err = c:run_and_query(list)
-    c:close()
-    assert.is_nil(results)
+    local _, err = failed_call("run_and_query", 2)
     assert.are.equal("APIGW.0308", err.code)
     assert.are.equal(2, #err.unqueried)
     assert.are.same({}, err.unanswered)
