@@ -312,6 +312,17 @@ describe("a call's end", function()
       return wrapped, function() armed = true end, function() return raised end
     end
 
+    --- t[name], put back as it was once the case ends, so that the case
+    -- may replace it.
+    local function restored(t, name)
+      local original = t[name]
+      finally(function() t[name] = original end)
+      return original
+    end
+
+    --- The methods of core's call objects (libcurl's view of a call).
+    local function call_methods() return debug.getregistry()["codearts.batchresult.call"].__index end
+
     -- A memory error as a kept answer's strings were made lost it on Lua
     -- 5.1 (no emergency collection; LuaJIT neither, but it takes no other
     -- allocator): the outcome had left the list, and was freed (review
@@ -320,9 +331,8 @@ describe("a call's end", function()
     -- comes.)
     it("takes a kept answer again when memory ran out as its strings were made", function()
       if not allocator.other(pending) then return end
-      local methods = debug.getregistry()["codearts.batchresult.call"].__index
-      local take = methods.take
-      finally(function() methods.take = take end)
+      local methods = call_methods()
+      local take = restored(methods, "take")
       local arm, failed
       methods.take, arm, failed = failing_once(take, 1)
       run_closed_after_both_answers("run", arm)
@@ -337,8 +347,7 @@ describe("a call's end", function()
     it("keeps a kept answer whichever allocation of its taking fails", function()
       if not allocator.other(pending) then return end
       local Transport = require "spec.support.curl_view"
-      local ready = Transport.ready
-      finally(function() Transport.ready = ready end)
+      local ready = restored(Transport, "ready")
       for n = 1, 12 do
         local arm
         Transport.ready, arm = failing_once(ready, n)
@@ -358,9 +367,8 @@ describe("a call's end", function()
 
     it("keeps an answer in libcurl's handle whichever allocation fails as a raise ends the call", function()
       if not allocator.other(pending) then return end
-      local methods = debug.getregistry()["codearts.batchresult.call"].__index
-      local take = methods.take
-      finally(function() methods.take = take end)
+      local methods = call_methods()
+      local take = restored(methods, "take")
       for n = 1, 8 do
         local arm
         methods.take, arm = failing_once(take, n)
@@ -379,9 +387,8 @@ describe("a call's end", function()
     -- query, fails in turn: it stays for the stop that the error makes.
     it("keeps an answer whichever allocation of the wait that gives it fails", function()
       if not allocator.other(pending) then return end
-      local methods = debug.getregistry()["codearts.batchresult.call"].__index
-      local next_outcome = methods.next
-      finally(function() methods.next = next_outcome end)
+      local methods = call_methods()
+      local next_outcome = restored(methods, "next")
       local raised = false
       for n = 1, 8 do
         local arm, failed

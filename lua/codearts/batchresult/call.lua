@@ -107,10 +107,9 @@ end
 
 --- The error of a call that Lua's memory error v stopped (an allocation
 -- of the library's own, such as an answer's tables or its body's string,
--- that failed; a failed allocation of the C stages' is INTERNAL already),
--- or nil when v is something else.
+-- that failed: Error.is_out_of_memory), or nil when v is something else.
 local function out_of_memory(v)
-  if v == "not enough memory" then return Error.new("INTERNAL", "out of memory during the call") end
+  if Error.is_out_of_memory(v) then return Error.new("INTERNAL", "out of memory during the call") end
 end
 M.out_of_memory = out_of_memory
 
@@ -180,7 +179,7 @@ end
 -- memory error; if so, the call is stopped from now (no callback runs),
 -- for the loop to hand on the answers already in before v goes up.
 function Call:halt(v)
-  self.halted = interrupt(v) or out_of_memory(v) ~= nil
+  self.halted = interrupt(v) or Error.is_out_of_memory(v)
   return self.halted
 end
 

@@ -75,6 +75,13 @@ function Error.is_interrupt(v)
   return type(v) == "string" and (v == "interrupted!" or v:find("^[^\n]*:%d+: interrupted!$") ~= nil)
 end
 
+--- Whether v is Lua's own memory error (an allocation of the library's
+-- Lua, an answer's tables say, that failed; a failed allocation of the C
+-- stages' is INTERNAL already).
+function Error.is_out_of_memory(v)
+  return v == "not enough memory"
+end
+
 function Error.is(v)
   return getmetatable(v) == Error
 end

@@ -11,6 +11,8 @@
 -- its Ctrl-C hook on the main thread only.  In a coroutine of the
 -- library's the call ran on through Ctrl-C, starting pipelines, and the
 -- interpreter's "interrupted!" came after it, past the call's accounting.
+local Error = require "codearts.batchresult.error"
+
 local M = {}
 
 -- Once f has run, nothing here allocates: its results and yields are
@@ -43,7 +45,7 @@ M.pcall = (_VERSION == "Lua 5.1" and not rawget(_G, "jit")) and yieldable_pcall 
 function M.again_on_memory(f, ...)
   local ok, a, b, c, d, e, g = pcall(f, ...)
   if ok then return a, b, c, d, e, g end
-  if a ~= "not enough memory" then error(a, 0) end
+  if not Error.is_out_of_memory(a) then error(a, 0) end
   collectgarbage()
   return f(...)
 end
