@@ -662,17 +662,31 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({}, err.unsent)
   end)
 
-  it("run: err.unsent holds the batches a refused credential kept from being sent, not the refused one", function()
+  -- (a 401 APIGW.0301 is the gateway's refusal of the credential: the
+  -- service never saw the refused batch; review newcomer2)
+  it("run: err.unsent holds the batch the gateway refused for a wrong credential, and those it kept from being sent", function()
     local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = ("x"):rep(40) })
     local list = ids(3)
     local runs, err = c:run(list, { batch_size = 1, concurrency = 1 })
     c:close()
     assert.is_nil(runs)
-    assert.are.equal(401, err.status)
+    assert.are.same({ "APIGW.0301", 401 }, { err.code, err.status })
     assert.are.same(list, err.unanswered)
-    assert.are.same({ list[2], list[3] }, err.unsent)
+    assert.are.same(list, err.unsent)
     local s = server:stats()
-    assert.are.same({ 1, 1 }, { s.routes.run, s.statuses["401"] })
+    assert.are.same({ 1, 1, 0 }, { s.routes.run, s.statuses["401"], s.run_pipelines })
+  end)
+
+  -- (the same code under another status is no gateway refusal: a 500 may
+  -- quote it from anywhere)
+  it("run: err.unsent holds no pipeline of a batch answered 500 with APIGW.0301", function()
+    local body = '{"error_code":"APIGW.0301","error_msg":"quoted"}'
+    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 500 Internal Server Error\r\n"
+      .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local list, err = failed_call("run", 1)
+    assert.are.same({ "APIGW.0301", 500 }, { err.code, err.status })
+    assert.are.same(list, err.unanswered)
+    assert.are.same({}, err.unsent)
   end)
 
   it("run: err.unsent holds no pipeline whose request the server read before it dropped the connection", function()

@@ -17,6 +17,7 @@ local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = tru
 -- another status is no such refusal (a 500 may quote it from anywhere).
 local GATEWAY_REFUSED = {
   ["APIGW.0308"] = 429, -- throttled
+  ["APIGW.0301"] = 401, -- the credential or its signature is wrong (never sent again: a 401 is not transient)
   ["APIGW.0303"] = 401, -- the signature expired (call.lua sends it again once, the clock set right)
 }
 
