@@ -343,6 +343,27 @@ describe("a table of options with a metatable", function()
   end)
 end)
 
+-- br.reason_kind(r) given the result, not r.reason, said "other" for
+-- every result (review newcomer2); a reason that is a table of the
+-- server's own is still a reason.
+describe("br.reason_kind, given a result for its reason", function()
+  local br = require "codearts.batchresult"
+
+  it("raises, naming the slip, at the caller's line; a table that is no result stays \"other\"", function()
+    for _, r in ipairs({ { pipeline_id = ("a"):rep(32), pipeline_run_id = ("b"):rep(32), reason = "banned" },
+                         { pipeline_run_id = ("b"):rep(32) }, { pipeline_id = ("a"):rep(32) } }) do
+      local function slip() local k = br.reason_kind(r) return k end
+      local ok, e = pcall(slip)
+      assert.is_false(ok)
+      assert.are.equal("spec/module_spec.lua:" .. debug.getinfo(slip, "S").linedefined
+        .. ": codearts.batchresult: br.reason_kind takes a result's reason (r.reason), not the result", e)
+    end
+    assert.are.equal("other", br.reason_kind({ "banned" }))
+    -- (read raw: an __index that serves ids is not consulted)
+    assert.are.equal("other", br.reason_kind(setmetatable({}, { __index = function() return "x" end })))
+  end)
+end)
+
 -- br:new{…} hands the module in as the options: it said "unknown option
 -- 'Error'", br:sign{} "unknown sign field 'Error'", and br:summary()
 -- counted an empty set.  The reverse of a client's method called with a

@@ -42,10 +42,15 @@ local M = {
 M.summary = results.summary_for(M)
 
 --- br.reason_kind: results.reason_kind, which takes any value a server
--- may send as a reason, but for M itself: br:reason_kind(r), called with a
--- colon, hands M in, which would read as a reason of kind "other".
+-- may send as a reason, but for two slips that would read as a reason of
+-- kind "other": M itself (br:reason_kind(r), called with a colon), and a
+-- result given for its reason (br.reason_kind(r)), which the ids it holds
+-- tell, read raw.
 function M.reason_kind(reason)
   if rawequal(reason, M) then input.dot_slip("reason_kind", 2) end
+  if type(reason) == "table" and (rawget(reason, "pipeline_run_id") ~= nil or rawget(reason, "pipeline_id") ~= nil) then
+    error("codearts.batchresult: br.reason_kind takes a result's reason (r.reason), not the result", 2)
+  end
   return results.reason_kind(reason)
 end
 
