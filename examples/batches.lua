@@ -10,11 +10,17 @@ local br = require "codearts.batchresult"
 local client, why = br.new { region = "cn-north-4" }
 if not client then error(tostring(why), 0) end
 
-local all_pairs = {}
+-- (blank lines skipped; any other line that is not two words stops the
+-- script before anything is sent, rather than leave a run out unsaid)
+local all_pairs, n = {}, 0
 for line in io.lines() do
+  n = n + 1
   local pipeline_id, pipeline_run_id = line:match("^%s*(%w+)%s+(%w+)%s*$")
   if pipeline_id then
     all_pairs[#all_pairs + 1] = { pipeline_id = pipeline_id, pipeline_run_id = pipeline_run_id }
+  elseif line:find("%S") then
+    io.stderr:write(("line %d: expected PIPELINE_ID RUN_ID, got %q\n"):format(n, line))
+    os.exit(2)
   end
 end
 
@@ -44,9 +50,9 @@ print(("%d answered, %d not reported by the server"):format(#results, #results.m
 local queued = results:failed():where { reason_kind = "queued" }
 print(queued)                       -- "3 results: 3 START_FAILED" and one line each
 -- (an empty list is refused: there must be something to ask)
-local later = #queued > 0 and client:query(queued:pairs())
--- readme:end sets
-if later then
-  print("asked again:", later:summary().total)
+if #queued > 0 then
+  local later, later_err = client:query(queued:pairs())
+  if later then print("asked again:", later:summary().total) else print(later_err) end
 end
+-- readme:end sets
 client:close()

@@ -57,14 +57,17 @@ describe("examples/", function()
     local p = model.seed[1]
     for _, case in ipairs({
       { p.pipeline_id .. " " .. p.pipeline_run_id .. "\nabc def\n",
-        'INVALID_ARGUMENT: pairs[2].pipeline_id must be 32 letters or digits, got "abc"\n' },
-      { "", "INVALID_ARGUMENT: pairs is empty\n" },
+        'INVALID_ARGUMENT: pairs[2].pipeline_id must be 32 letters or digits, got "abc"\n', "" },
+      { "", "INVALID_ARGUMENT: pairs is empty\n", "" },
+      -- (a line it cannot read is said, not skipped: review newcomer2)
+      { p.pipeline_id .. " " .. p.pipeline_run_id .. "\n\n" .. p.pipeline_id .. ":" .. p.pipeline_run_id .. "\n", "",
+        ('line 3: expected PIPELINE_ID RUN_ID, got "%s:%s"\n'):format(p.pipeline_id, p.pipeline_run_id) },
     }) do
       files.write(input, case[1])
       local out, ok, err = child.run_file("examples/batches.lua", user_env(server), input)
       assert.is_false(ok)
       assert.are.equal(case[2], out)
-      assert.are.equal("", err)
+      assert.are.equal(case[3], err)
     end
     assert.are.equal(0, server:stats().requests)
   end)
