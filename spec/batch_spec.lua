@@ -470,20 +470,28 @@ describe("client:run and client:run_and_query", function()
   -- interpreter that Ctrl-C stops once the stand-in has seen
   -- after_requests requests: its output (spec.support.cli's run), whose
   -- lines say the error's code, then each pipeline started, unanswered
-  -- and unsent, in that order.
-  local function run_interrupted(list, after_requests)
+  -- and unsent, in that order.  With inner (a pair), on_progress queries
+  -- it once two batches are done, and a last line says the error that
+  -- call raised, if the call's error holds one (err.raised): its code
+  -- and how many pairs it left unanswered.
+  local function run_interrupted(list, after_requests, inner)
     local cli = require "spec.support.cli"
     local child = require "spec.support.child"
     local code = ([[
       local br = require "codearts.batchresult"
       local c = assert(br.new { endpoint = %q, project_id = %q, ak = %q, sk = %q })
-      local ok, err = pcall(c.run, c, { %s }, { batch_size = 1, concurrency = 1 })
+      local inner, o = %s, { batch_size = 1, concurrency = 1 }
+      if inner then o.on_progress = function(done) if done == 2 then c:query({ inner }) end end end
+      local ok, err = pcall(c.run, c, { %s }, o)
       if type(err) ~= "table" then return print("raised " .. tostring(err)) end
       print("code " .. err.code)
       for _, r in ipairs(err.results) do print("started " .. r.pipeline_id) end
       for _, p in ipairs(err.unanswered) do print("unanswered " .. p) end
       for _, p in ipairs(err.unsent) do print("unsent " .. p) end
-    ]]):format(server.url, PROJECT, creds.ak, creds.sk, "'" .. table.concat(list, "', '") .. "'")
+      if err.raised then print("inner " .. err.raised.code .. " " .. #err.raised.unanswered) end
+    ]]):format(server.url, PROJECT, creds.ak, creds.sk,
+      inner and ("{ pipeline_id = %q, pipeline_run_id = %q }"):format(inner.pipeline_id, inner.pipeline_run_id) or "nil",
+      "'" .. table.concat(list, "', '") .. "'")
     local r = cli.run({}, { command = child.interpreter .. " -e " .. cli.quote(code),
       env = { LUA_PATH = package.path, LUA_CPATH = package.cpath },
       interrupt_when = server:stats_reach("requests", after_requests) })
@@ -714,6 +722,21 @@ describe("client:run and client:run_and_query", function()
     -- the first reached the service, the second never came
     assert.are.equal(1, server:stats().routes.run)
     assert.are.same({ list[1] }, cjson.decode(server:last().body).pipeline_ids)
+  end)
+
+  -- Ctrl-C in a query made from on_progress: the run raised that query's
+  -- error as the callback's, one pair unanswered, and the runs it had
+  -- started were reported nowhere (review inputs2).
+  it("run: Ctrl-C in a call made from its callback stops the run too, every pipeline accounted for", function()
+    local cli = require "spec.support.cli"
+    local list, pair = ids(4), model.seed_query[1]
+    -- (the query's answer held: Ctrl-C comes while it is awaited)
+    server:config { stall_body_first = 1, fault_route = "result", stall_ms = 10000 }
+    local r = run_interrupted(list, 3, pair)
+    assert.are.equal(("code INTERRUPTED\nstarted %s\nstarted %s\nunanswered %s\nunanswered %s\nunsent %s\nunsent %s\n"
+      .. "inner INTERRUPTED 1\n"):format(list[1], list[2], list[3], list[4], list[3], list[4]), r.out, cli.describe(r))
+    local s = server:stats()
+    assert.are.same({ 2, 1, 2 }, { s.routes.run, s.routes.result, s.run_pipelines })
   end)
 
   it("run: err.unsent is empty in a child forked during the call: the parent sends the batches left", function()

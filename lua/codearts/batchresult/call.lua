@@ -433,6 +433,9 @@ function Call:gather()
     first_err = Error.closed()
   elseif self.raised and interrupt(self.raised.value) then
     first_err = interrupted()
+    -- (Ctrl-C in a call made in a callback: that call's error, which
+    -- accounts for its own items, goes with this one's)
+    if Error.is(self.raised.value) then first_err.raised = self.raised.value end
   elseif self.raised then
     first_err = self:raised_error()
   elseif self.in_child or (not finished and self:forked()) then

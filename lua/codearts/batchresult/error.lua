@@ -69,9 +69,12 @@ function Error.forked()
   return Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
 end
 
---- Whether v is what the standalone interpreter (lua.c, luajit.c) raises
--- at Ctrl-C: "interrupted!", with the place it was raised at in front.
+--- Whether v is Ctrl-C: what the standalone interpreter (lua.c,
+-- luajit.c) raises at it, "interrupted!" with the place it was raised at
+-- in front, or the INTERRUPTED error a call raises for it (a call made in
+-- a callback of another, which Ctrl-C then stops too).
 function Error.is_interrupt(v)
+  if Error.is(v) then return v.code == "INTERRUPTED" end
   return type(v) == "string" and (v == "interrupted!" or v:find("^[^\n]*:%d+: interrupted!$") ~= nil)
 end
 
