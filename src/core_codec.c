@@ -137,9 +137,10 @@ static const char *id_problem(lua_State *L) {
 
 /* The count of the list's items: its keys 1..n, read raw.  Other keys (a
  * result set's `missing`, say) are not items.  A positive whole number key
- * past a missing one is a hole: 0 then, with *hole the first missing index
- * and *last the largest key. */
-static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, lua_Number *last) {
+ * past a missing one is a hole: -1 then, with *hole the first missing
+ * index, and the largest key at stack index last, as the list holds it
+ * (an integer past 2^53 is not the double it compares as). */
+static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, int last) {
     lua_Integer count = 0;
     lua_Number max = 0;
     lua_pushnil(L);
@@ -149,7 +150,11 @@ static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, lua_Nu
             lua_Number k = lua_tonumber(L, -1);
             if (k >= 1 && k == floor(k)) {
                 count++;
-                if (k > max) max = k;
+                if (k > max) {
+                    max = k;
+                    lua_pushvalue(L, -1);
+                    lua_replace(L, last);
+                }
             }
         }
     }
@@ -160,7 +165,6 @@ static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, lua_Nu
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    *last = max;
     return -1;
 }
 
@@ -178,14 +182,11 @@ static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, lua_Nu
 static int l_read_items(lua_State *L) {
     int nf = lua_gettop(L) - 1, f, flat;
     lua_Integer n, i, hole = 0, k = 0;
-    lua_Number last = 0;
     luaL_checktype(L, 1, LUA_TTABLE);
     if (nf > MAX_FIELDS) return luaL_error(L, "at most %d fields", MAX_FIELDS);
     for (f = 0; f < nf; f++) luaL_checktype(L, f + 2, LUA_TSTRING);
-    if ((n = count_items(L, 1, &hole, &last)) < 0) {
-        lua_pushnumber(L, last);
-        return bad_item(L, hole, 0, "hole", -1, 0);
-    }
+    lua_pushnil(L); /* count_items' largest key */
+    if ((n = count_items(L, 1, &hole, lua_gettop(L))) < 0) return bad_item(L, hole, 0, "hole", -1, 0);
     if (n > INT_MAX / (nf ? nf : 1)) return luaL_error(L, "too many items");
     lua_createtable(L, (int)(n * (nf ? nf : 1)), 0);
     flat = lua_gettop(L);

@@ -119,6 +119,17 @@ local function not_items_note(list, row)
   return " (it holds keys other than 1..n)"
 end
 
+--- Why list, an empty one, holds no item, for its message: the library's
+-- own objects by name (a call's error given for its err.unanswered, a
+-- result set a filter emptied), which the metatable's note would misname.
+local function empty_note(list, row)
+  if Error.is(list) then return " (it is an error: its items are err.unanswered)" end
+  -- (required here: results requires this module)
+  if require("codearts.batchresult.results").is(list) then return " (an empty result set)" end
+  local note = raw_note(list)
+  return note ~= "" and note or not_items_note(list, row)
+end
+
 --- An option's name as a message shows it, without running any code of
 -- the caller's: tostring would call a table key's __tostring (which may
 -- also raise, or return no string).
@@ -209,18 +220,17 @@ function M.items(list, row, keyring)
     flat, n, field, problem, value, item = core.read_items(list, (table.unpack or unpack)(row.fields))
   end
   if flat then
-    if n == 0 then
-      local note = raw_note(list)
-      return nil, Error.invalid(what .. " is empty" .. (note ~= "" and note or not_items_note(list, row)))
-    end
+    if n == 0 then return nil, Error.invalid(what .. " is empty" .. empty_note(list, row)) end
     return flat, n
   end
   local i = n
   local name = ("%s[%d]%s"):format(what, i, field and ("." .. field) or "")
   local message
   if problem == "hole" then
-    -- (a key past 2^53, which a double holds only near, in its own notation)
-    local last = value < 2 ^ 53 and ("%.0f"):format(value) or ("%.17g"):format(value)
+    -- (an integer key as it is; a float past 2^53, which a double holds
+    -- only near, in its own notation)
+    local last = math.type and math.type(value) == "integer" and ("%d"):format(value)
+      or value < 2 ^ 53 and ("%.0f"):format(value) or ("%.17g"):format(value)
     message = ("%s is missing, but the list goes on to %s[%s]"):format(name, what, last)
   elseif problem == "missing" then
     message = name .. " is missing" .. raw_note(item)
