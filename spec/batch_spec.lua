@@ -490,7 +490,8 @@ describe("client:run and client:run_and_query", function()
       for _, p in ipairs(err.unsent) do print("unsent " .. p) end
       if err.raised then print("inner " .. err.raised.code .. " " .. #err.raised.unanswered) end
     ]]):format(server.url, PROJECT, creds.ak, creds.sk,
-      inner and ("{ pipeline_id = %q, pipeline_run_id = %q }"):format(inner.pipeline_id, inner.pipeline_run_id) or "nil",
+      inner and ("{ pipeline_id = %q, pipeline_run_id = %q }"):format(inner.pipeline_id, inner.pipeline_run_id)
+        or "nil",
       "'" .. table.concat(list, "', '") .. "'")
     local r = cli.run({}, { command = child.interpreter .. " -e " .. cli.quote(code),
       env = { LUA_PATH = package.path, LUA_CPATH = package.cpath },
@@ -672,7 +673,7 @@ describe("client:run and client:run_and_query", function()
 
   -- (a 401 APIGW.0301 is the gateway's refusal of the credential: the
   -- service never saw the refused batch; review newcomer2)
-  it("run: err.unsent holds the batch the gateway refused for a wrong credential, and those it kept from being sent", function()
+  it("run: err.unsent holds the batch the gateway refused for a wrong credential, and those it kept back", function()
     local c = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = ("x"):rep(40) })
     local list = ids(3)
     local runs, err = c:run(list, { batch_size = 1, concurrency = 1 })
