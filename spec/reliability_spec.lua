@@ -630,46 +630,47 @@ describe("TLS", function()
   end)
 end)
 
+describe("kept-alive connections holding bytes nobody asked for", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  -- Each was refused in turn (conns.c), and the third refusal ended the
+  -- query: "operation aborted by pre-request callback" (review fixes20).
+  it("cost the next query no attempt, however many there are", function()
+    local n = 5
+    -- (each answer held 100 ms: the batches are in flight together, each
+    -- on a connection of its own)
+    server:config { stale_answer_first = n, delay_ms = 100 }
+    local events = {}
+    local c = client_of(server, { max_retries = 0, logger = function(e) events[#events + 1] = e end })
+    local pairs_ = seed_pairs()
+    assert(c:query({ unpack(pairs_, 1, n) }, { batch_size = 1, concurrency = n }))
+    -- (the stand-in writes its second answers 100 ms after the first)
+    local t0 = core.now()
+    while server:stats().stale_written < n do
+      assert(core.now() - t0 < 10, "the stand-in wrote no stale answers")
+      os.execute("sleep 0.05")
+    end
+    events = {}
+    local results = assert(c:query({ pairs_[n + 1] }))
+    c:close()
+    assert.are.same({ pairs_[n + 1].pipeline_id }, { results[1].pipeline_id })
+    assert.are_not.equal("STALE", results[1].status)
+    assert.are.same({ 1, 200 }, { #events, events[1].status })
+    assert.are.same({ n + 1, n + 1 }, { server:stats().requests, server:stats().connections })
+  end)
+end)
+
 describe("a kept-alive connection that dies under a request", function()
-  -- A query whose kept-alive connection died under it was begun again by
-  -- libcurl on a new connection, which was refused: said "not sent"
-  -- (err.unsent), though the server had read it (review fixes18).
-  it("does not take a query for unsent once it went out on a kept-alive connection that then died", function()
+  -- Starts a server of its own: source, a cqueues script given a log file
+  -- as arg[1], which writes its port on its first line.  Returns the port
+  -- and the log's name; the server is stopped when the case ends.
+  local function serve(source)
     local dir = assert(io.popen("mktemp -d")):read("*l")
     finally(function() os.execute("rm -rf '" .. dir .. "'") end)
-    local script, log = dir .. "/drop_then_refuse.lua", dir .. "/drop_then_refuse.log"
+    local script, log = dir .. "/server.lua", dir .. "/server.log"
     local f = assert(io.open(script, "w"))
-    -- Answers the first request on its one connection, reads the second
-    -- whole, then stops listening and closes the connection unanswered.
-    f:write([[
-      local socket = require "cqueues.socket"
-      local srv = assert(socket.listen { host = "127.0.0.1", port = 0 })
-      assert(srv:listen())
-      local _, _, port = srv:localname()
-      io.write(port, "\n")
-      io.stdout:flush()
-      local con = assert(srv:accept())
-      con:setmode("b", "b") -- (CRLF as written, not LF made CRLF)
-      local function pair_asked()
-        local length
-        repeat
-          local line = assert(con:read("*l")):gsub("\r$", "")
-          length = length or tonumber(line:lower():match("^content%-length:%s*(%d+)"))
-        until line == ""
-        return assert(con:read(length)):match('"pipeline_id":"(%w+)","pipeline_run_id":"(%w+)"')
-      end
-      local answer = ('{"result":[{"pipeline_id":"%s","pipeline_name":"p","pipeline_run_id":"%s",'
-        .. '"status":"START_SUCCESS","reason":null}]}'):format(pair_asked())
-      assert(con:write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
-        :format(#answer, answer)))
-      assert(con:flush())
-      local second = pair_asked()
-      srv:close()
-      local out = assert(io.open(arg[1], "w"))
-      out:write(second, "\n")
-      out:close()
-      con:close()
-    ]])
+    f:write(source)
     f:close()
     local p = assert(io.popen("sh -c 'echo $$; exec " .. (os.getenv("STANDIN_LUA") or "luajit") .. " "
       .. script .. " " .. log .. "'"))
@@ -678,8 +679,64 @@ describe("a kept-alive connection that dies under a request", function()
       os.execute("kill " .. pid .. " 2>/dev/null")
       p:close()
     end)
-    local c = assert(br.new { endpoint = "http://127.0.0.1:" .. port, project_id = PROJECT,
-                              ak = creds.permanent.ak, sk = creds.permanent.sk, max_retries = 0 })
+    return port, log
+  end
+
+  -- What the servers share: a listener whose port goes to stdout; the pair
+  -- a request on a connection asks about (nil once it is closed), its
+  -- answer, and a note of a pair in the log.
+  local PREAMBLE = [[
+    local socket = require "cqueues.socket"
+    local srv = assert(socket.listen { host = "127.0.0.1", port = 0 })
+    assert(srv:listen())
+    local _, _, port = srv:localname()
+    io.write(port, "\n")
+    io.stdout:flush()
+    local function pair_asked(con)
+      local length
+      repeat
+        local line = con:read("*l")
+        if not line then return nil end
+        line = line:gsub("\r$", "")
+        length = length or tonumber(line:lower():match("^content%-length:%s*(%d+)"))
+      until line == ""
+      return assert(con:read(length)):match('"pipeline_id":"(%w+)","pipeline_run_id":"(%w+)"')
+    end
+    local function answer(con, id, run)
+      local body = ('{"result":[{"pipeline_id":"%s","pipeline_name":"p","pipeline_run_id":"%s",'
+        .. '"status":"START_SUCCESS","reason":null}]}'):format(id, run)
+      assert(con:write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+        :format(#body, body)))
+      assert(con:flush())
+    end
+    local function note(id)
+      local out = assert(io.open(arg[1], "w"))
+      out:write(id, "\n")
+      out:close()
+    end
+  ]]
+
+  local function client_at(port)
+    return assert(br.new { endpoint = "http://127.0.0.1:" .. port, project_id = PROJECT,
+                           ak = creds.permanent.ak, sk = creds.permanent.sk, max_retries = 0 })
+  end
+
+  -- A query whose kept-alive connection died under it was begun again by
+  -- libcurl on a new connection, which was refused: said "not sent"
+  -- (err.unsent), though the server had read it (review fixes18).
+  it("does not take a query for unsent once it went out on a kept-alive connection that then died", function()
+    -- Answers the first request on its one connection, reads the second
+    -- whole, then stops listening and closes the connection unanswered.
+    local port, log = serve(PREAMBLE .. [[
+      local con = assert(srv:accept())
+      con:setmode("b", "b") -- (CRLF as written, not LF made CRLF)
+      answer(con, pair_asked(con))
+      local second = pair_asked(con)
+      srv:close()
+      note(second)
+      con:close()
+    ]])
+    local c = client_at(port)
     local pairs_ = seed_pairs()
     assert(c:query({ pairs_[1] }))
     local res, err = c:query({ pairs_[2] })
@@ -690,6 +747,53 @@ describe("a kept-alive connection that dies under a request", function()
     assert.are.same({}, err.unsent)
     -- (the server read it)
     assert.are.equal(pairs_[2].pipeline_id .. "\n", assert(io.open(log)):read("*a"))
+  end)
+
+  -- The same when libcurl's resend found its other kept-alive connection
+  -- holding a 408 and was refused (conns.c): beginning the transfer again
+  -- forgot the request had gone out (review fixes20).
+  it("does not take a query for unsent once it went out, when libcurl's resend meets a dirty connection", function()
+    -- Two connections each answer a request.  The one a second request
+    -- comes on writes a 408 on the other (a server closing it as idle),
+    -- stops listening, and closes unanswered: libcurl resends on the
+    -- other, which is refused for its 408, and then cannot connect.
+    local port, log = serve(PREAMBLE .. [[
+      local cqueues = require "cqueues"
+      local cq, cons = cqueues.new(), {}
+      local function serve(con)
+        con:setmode("b", "b")
+        answer(con, pair_asked(con))
+        local second = pair_asked(con)
+        if second then
+          for _, other in ipairs(cons) do
+            if other ~= con then
+              assert(other:write("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+              assert(other:flush())
+            end
+          end
+          srv:close()
+          note(second)
+        end
+        con:close()
+      end
+      cq:wrap(function()
+        for k = 1, 2 do
+          cons[k] = assert(srv:accept())
+          cq:wrap(serve, cons[k])
+        end
+      end)
+      assert(cq:loop())
+    ]])
+    local c = client_at(port)
+    local pairs_ = seed_pairs()
+    assert(c:query({ pairs_[1], pairs_[2] }, { batch_size = 1, concurrency = 2 }))
+    local res, err = c:query({ pairs_[3] })
+    c:close()
+    assert.is_nil(res)
+    assert.are.same({ "NETWORK", 1 }, { err.code, err.attempts }, tostring(err))
+    assert.are.same({ pairs_[3] }, err.unanswered)
+    assert.are.same({}, err.unsent)
+    assert.are.equal(pairs_[3].pipeline_id .. "\n", assert(io.open(log)):read("*a"))
   end)
 
   -- The same under nginx: the built-in client's resend, refused at

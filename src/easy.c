@@ -226,6 +226,11 @@ int cab_easy_stale(const cab_easy *e, CURLcode rc) {
     return connects == 0 && head_bytes == 0;
 }
 
+int cab_easy_wrote(const cab_easy *e) {
+    curl_off_t pretransfer = 0;
+    return curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK || pretransfer != 0;
+}
+
 int cab_easy_fresh(cab_easy *e) {
     /* (cab_easy_prepare sets it back for the handle's next request) */
     if (curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK) return -1;
@@ -294,21 +299,14 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
 int cab_easy_words_cut(const cab_easy *e) { return e->words_cut; }
 
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
-    curl_off_t pretransfer = 0;
-    /* libcurl notes the pre-transfer time as its DO phase ends, once the
-     * request's first write has gone out (what does not fit goes later,
-     * after the time is noted), and keeps it when it begins the transfer
-     * again by itself (a kept-alive connection that died under the
-     * request).  Not known: as good as noted. */
-    int wrote = rc != CURLE_OK &&
-                (curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK || pretransfer != 0);
-    /* A transfer that failed with none noted failed connecting (to the
-     * server, or through a proxy's tunnel), in the TLS handshake, or in
-     * that first write, and a send that fails sends no byte (over TLS, no
-     * whole record).  One noted did write a request, though it ended
-     * failing to connect: begun again on a new connection, which was
-     * refused, after the server may have read the first. */
-    *not_sent = rc != CURLE_OK && !wrote;
+    /* A transfer that failed with no pre-transfer time noted
+     * (cab_easy_wrote) failed connecting (to the server, or through a
+     * proxy's tunnel), in the TLS handshake, or in that first write, and a
+     * send that fails sends no byte (over TLS, no whole record).  One
+     * noted did write a request, though it ended failing to connect:
+     * begun again on a new connection, which was refused, after the
+     * server may have read the first. */
+    *not_sent = rc != CURLE_OK && !cab_easy_wrote(e);
     /* libcurl takes a connection closed in the middle of a head for the
      * end of an answer without a body. */
     if (rc == CURLE_OK && e->head.in_head) {

@@ -65,6 +65,14 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
  * requests on a connection drops too. */
 int cab_easy_stale(const cab_easy *e, CURLcode rc);
 
+/* Whether the transfer has written a request: libcurl notes the
+ * pre-transfer time as its DO phase ends, once the request's first write
+ * has gone out (what does not fit goes later, after the time is noted),
+ * and keeps it when it begins the transfer again by itself (a kept-alive
+ * connection that died under the request), but not once the multi handle
+ * takes the transfer back (multi.c).  Not known: as good as noted. */
+int cab_easy_wrote(const cab_easy *e);
+
 /* Makes the transfer, begun again, go on a new connection: 0, or -1 when
  * libcurl refused. */
 int cab_easy_fresh(cab_easy *e);

@@ -29,6 +29,7 @@ typedef struct {
     unsigned long group; /* the call that started it */
     int restarts;     /* times it began again, its connection not clean (conns.h) */
     int resent;       /* it began again on a new connection, its kept ones dead (cab_easy_stale) */
+    int went_out;     /* it began again after a request of it went out: the server may have read it */
     long timeout_ms;  /* what bounds the attempt (> 0), or 0 for nothing */
     long long due;    /* when it times out (now_ms) */
     int news;         /* done since cab_multi_take_news last listed it */
@@ -65,7 +66,11 @@ struct cab_multi {
 };
 
 /* How often a transfer begins again when the connection it was given
- * held bytes nobody asked for (conns.h): each such connection closes. */
+ * held bytes nobody asked for (conns.h): each such connection closes.
+ * The last time goes on a new connection, which is never refused, so
+ * that any number of dirty kept-alive connections costs no attempt.  (A
+ * cap rather than none: each refusal closes one connection, but the
+ * other transfers under way may keep leaving dirty ones in the cache.) */
 #define MAX_RESTARTS 2
 
 /* curl_global_init is not thread-safe before 7.84 and must run once; it is
@@ -309,6 +314,7 @@ int cab_multi_start(cab_multi *m, unsigned long group, const char *method, const
     m->slots[i].group = group;
     m->slots[i].restarts = 0;
     m->slots[i].resent = 0;
+    m->slots[i].went_out = 0;
     m->slots[i].timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
     m->slots[i].due = now_ms() + timeout_ms;
     m->running++;
@@ -332,14 +338,18 @@ static void mark_done(cab_multi *m, slot *s, CURLcode rc) {
  * found its connections closed before any answer. */
 static int begins_again(slot *s, CURLcode rc) {
     /* Stopped before its request left, for its connection was not clean
-     * (libcurl closes that connection). */
+     * (libcurl closes that connection).  libcurl may have written it on
+     * another kept-alive connection before, which died under it, and
+     * begun it again there by itself: beginning again forgets that
+     * (curl_multi_add_handle resets the pre-transfer time), so it is kept
+     * here. */
     if (cab_conns_refused(rc) && s->restarts < MAX_RESTARTS) {
-        s->restarts++;
-        return 1;
+        s->went_out |= cab_easy_wrote(s->easy);
+        return ++s->restarts < MAX_RESTARTS || cab_easy_fresh(s->easy) == 0;
     }
     /* Its kept-alive connections were dead: once more, on a new one. */
     if (!s->resent && cab_easy_stale(s->easy, rc)) {
-        s->resent = 1;
+        s->resent = s->went_out = 1;
         return cab_easy_fresh(s->easy) == 0;
     }
     return 0;
@@ -535,9 +545,9 @@ int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *
     if (i < 0) return -1;
     m->slots[i].state = SLOT_FINISHED;
     *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
-    /* (begun again on a new connection, after its request went out on a
-     * kept one: whatever the new one did, the server may have read it) */
-    if (m->slots[i].resent) *not_sent = 0;
+    /* (begun again after its request went out on a kept connection:
+     * whatever the next one did, the server may have read it) */
+    if (m->slots[i].went_out) *not_sent = 0;
     return i;
 }
 
