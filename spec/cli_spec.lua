@@ -640,6 +640,65 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    -- lua-cjson kept the last of a member given twice, and the CSV reader
+    -- the first of a column named twice and none of a row's extra fields,
+    -- each silently: {"pipeline_ids":["A"],"pipeline_ids":["B"]} started
+    -- only B (newcomer review).
+    it("is 2 for a member given twice, a column named twice or a row longer than its header, naming them", function()
+      local p, r = SEED[1], SEED[2]
+      local pair = ('{"pipeline_id":"%s","pipeline_run_id":"%s"}'):format(p.pipeline_id, p.pipeline_run_id)
+      local twice = ('{"pipeline_id":"%s","pipeline_\\u0069d":"%s","pipeline_run_id":"%s"}'):format(p.pipeline_id,
+        r.pipeline_id, p.pipeline_run_id)
+      for _, case in ipairs({
+        { "run", ('{"pipeline_ids":["%s"],"pipeline_ids":["%s"]}'):format(p.pipeline_id, r.pipeline_id),
+          'input: the member "pipeline_ids" is given twice: give it once' },
+        { "query", "[" .. pair .. "," .. twice .. "]", 'input item 2: the member "pipeline_id" is given twice' },
+        { "query", '{"query":[' .. pair .. "," .. twice .. "]}",
+          'input item 2: the member "pipeline_id" is given twice' },
+        { "query", '{"result":[],"unanswered":[' .. pair .. "," .. twice .. "]}",
+          'input "unanswered" item 2: the member "pipeline_id" is given twice' },
+        { "query", pair .. "\n" .. twice .. "\n", 'input line 2: the member "pipeline_id" is given twice' },
+        { "query", "pipeline_id,pipeline_run_id,pipeline_id\n" .. p.pipeline_id .. "," .. p.pipeline_run_id .. ","
+          .. r.pipeline_id .. "\n", "input line 1: the header names the column pipeline_id twice (columns 1 and 3)" },
+        { "query", "pipeline_id,pipeline_run_id\n" .. p.pipeline_id .. "," .. p.pipeline_run_id .. "\n"
+          .. p.pipeline_id .. "," .. p.pipeline_run_id .. "," .. r.pipeline_run_id .. "\n",
+          "input line 3: 3 fields, but the header names 2 columns" },
+      }) do
+        local r2 = run({ case[1], "--input", "-" }, { stdin = case[2] })
+        assert.are.equal(2, r2.status, cli.describe(r2))
+        assert.truthy(r2.err:find("^codearts%-batchresult: " .. case[3]:gsub("%p", "%%%0")), cli.describe(r2))
+      end
+      assert.are.equal(0, requests())
+    end)
+
+    -- lua-cjson's own words reached the user: "Expected the end but found
+    -- T_OBJ_BEGIN at character 285" for jq's pretty output of several
+    -- objects (newcomer review).
+    it("says what is wrong with JSON it cannot read, by line and column, in words of its own", function()
+      local pretty = {}
+      for i = 1, 2 do
+        pretty[i] = ('{\n  "pipeline_id": "%s",\n  "pipeline_run_id": "%s"\n}\n'):format(SEED[i].pipeline_id,
+          SEED[i].pipeline_run_id)
+      end
+      for _, case in ipairs({
+        { "query", table.concat(pretty), "input: several JSON values (the second starts at line 5, column 1): "
+          .. "give one array, or NDJSON, one object per line (jq -c)" },
+        { "run", '[\n  "' .. SEED[1].pipeline_id .. '"\n]\n[]\n', "input: several JSON values (the second starts at "
+          .. 'line 4, column 1): give one array of pipeline ids, or {"pipeline_ids": […]}, or one id per line' },
+        { "query", "[\n" .. cjson.encode(SEED[1]) .. ",\n]\n",
+          'input: invalid JSON at line 3, column 1: expected a value, found "]"' },
+        { "query", "[\n" .. cjson.encode(SEED[1]) .. ",\n",
+          "input: invalid JSON: the text ends before the JSON value does" },
+        { "query", cjson.encode(SEED[1]) .. "\n" .. '{"pipeline_id" 1}\n',
+          'input line 2: invalid JSON at column 16: expected ":", found a number' },
+      }) do
+        local r = run({ case[1], "--input", "-" }, { stdin = case[2] })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: " .. case[3] .. "\n", r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
     -- --input /dev/zero, or an endless stdin, was read until memory ran
     -- out: "internal error: not enough memory", exit 3 (review).  Here a
     -- sparse file one byte over README's 256 MiB, which takes no disk, and
@@ -816,6 +875,66 @@ describe("codearts-batchresult", function()
       r = run(args)
       assert.are.equal(3, r.status, cli.describe(r))
       assert.truthy(r.out:find("\nUnanswered (the call failed) (4):\n  " .. arg_of(list[5]) .. "\n", 1, true), r.out)
+    end)
+
+    -- Given back to query --input, a failed query's output had only its
+    -- "result" pairs asked again: the unanswered ones, which most need
+    -- asking, were dropped unsaid; with an empty "result" the tool said no
+    -- pairs were given (newcomer review).
+    it("asks again every pair a failed call's JSON lists, its unanswered ones too, given back as --input", function()
+      local dir = temporary_dir()
+      local list = model.make_pairs("cli-again", 12)
+      local given = {}
+      for i, p in ipairs(list) do given[i] = arg_of(p) end
+      -- Some pairs answered, or none (one batch of all twelve).
+      for _, case in ipairs({ { fail = 6, batch = "4" }, { fail = 1, batch = "12" } }) do
+        server:reset()
+        -- (list[2] not reported: "missing"; the batch of list[fail] fails: "unanswered")
+        server:config { fail_ids = { list[case.fail].pipeline_run_id }, omit = { list[2].pipeline_run_id } }
+        local r = run(concat({ "query", "-f", "json", "--batch-size", case.batch, "--concurrency", "1",
+                               "--max-retries", "0" }, given))
+        assert.are.equal(3, r.status, cli.describe(r))
+        local partial = cjson.decode(r.out)
+        assert.are.equal(12, #partial.result + #partial.missing + #partial.unanswered, r.out)
+        local path = dir .. "/partial.json"
+        files.write(path, r.out)
+        server:reset()
+        r = run({ "query", "-f", "json", "--input", path })
+        -- (1: some of the runs did not start, as the model has it)
+        assert.is_true(r.status == 0 or r.status == 1, cli.describe(r))
+        local want = {}
+        for i, p in ipairs(list) do want[i] = expected(p) end
+        local got = plain(cjson.decode(r.out).result)
+        table.sort(got, function(a, b) return a.pipeline_run_id < b.pipeline_run_id end)
+        table.sort(want, function(a, b) return a.pipeline_run_id < b.pipeline_run_id end)
+        assert.are.same(want, got)
+        -- (one request, every pair in it, each once)
+        assert.are.same({ 12 }, server:stats().items)
+      end
+      -- A run's lists hold pipelines, with no run to query: left out, and said.
+      server:reset()
+      local ids = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id }
+      server:config { fail_ids = { ids[3] } }
+      local r = run(concat({ "run", "-f", "json", "--batch-size", "2", "--max-retries", "0" }, ids))
+      assert.are.equal(3, r.status, cli.describe(r))
+      local path = dir .. "/run.json"
+      files.write(path, r.out)
+      server:reset()
+      r = run({ "query", "-f", "json", "--input", path })
+      assert.are_not.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("^codearts%-batchresult: " .. path:gsub("%p", "%%%0")
+        .. ': 1 pipeline with no run to query %(in "unanswered"[^)]*%), left out\n'), cli.describe(r))
+      assert.are.same({ 2 }, server:stats().items)
+      -- With no pair at all: the file is named, with what it held.
+      files.write(path, '{"result":[],"missing":[],"unanswered":["' .. ids[3] .. '"]}')
+      server:reset()
+      r = run({ "query", "--input", path })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal(("codearts-batchresult: %s: 1 pipeline with no run to query (in \"unanswered\"), left out\n"
+        .. "codearts-batchresult: no PIPELINE_ID:PIPELINE_RUN_ID pairs given: %s holds none (no pair in \"result\", "
+        .. "\"missing\", \"unanswered\", only 1 pipeline with no run to query (in \"unanswered\"))\n")
+        :format(path, path), r.err)
+      assert.are.equal(0, requests())
     end)
 
     it("is 3, never the interpreter's 1, when the tool cannot load its modules", function()

@@ -202,6 +202,25 @@ describe("bin/codearts-batchresult, starting", function()
     assert.are.equal(0, status, err)
   end)
 
+  -- Installed in a tree of its own, without the paths LuaRocks sets, the
+  -- tool said only that its module was not found, with no hint (newcomer
+  -- review).
+  it("says how to set the paths when its own modules are on none, as README's Install does", function()
+    -- The script alone: no lua/ beside it, nor a link to a checkout.
+    local dir = module_dir()
+    local out, ok = shell.run(("mkdir %s && cp %s %s"):format(q(dir .. "/bin"), q(root .. "/bin/codearts-batchresult"),
+      q(dir .. "/bin")))
+    assert(ok, out)
+    local err, status = start(dir, "cd " .. q(dir) .. " &&")
+    assert.are.equal(3, status, err)
+    assert.are.equal("codearts-batchresult: cannot start: module 'codearts.batchresult.cli' not found (in a"
+      .. ' --tree=DIR, the tool finds its modules once `eval "$(luarocks --lua-version=' .. abi .. ' path'
+      .. ' --tree=DIR)"` has set the paths)\n', err)
+    -- README's own words, which the hint repeats.
+    local readme = assert(io.open(root .. "/README.md")):read("*a")
+    assert.truthy(readme:find('`eval "$(luarocks --lua-version=5.4 path --tree=DIR)"` has set the paths', 1, true))
+  end)
+
   -- Runs bin/codearts-batchresult --version from root (with env before it)
   -- while a module that holds the loading (it says so, then spins) stands
   -- in for one the tool loads, written to path; SIGINT comes once it

@@ -169,8 +169,16 @@ local function read_items(a, sys, from, redact)
   if from then
     -- (stdin read untold is named by no option)
     local text = slurp(from, a.input and "--input", sys, INPUT_LIMIT)
-    ok, why = input.from_text(items, text, from == "-" and "input" or from)
+    local label = from == "-" and "input" or from
+    ok, why = input.from_text(items, text, label)
     if not ok then stop(USAGE, why) end
+    -- (what the text held and the tool leaves out, said, never dropped unsaid)
+    for _, note in ipairs(items.notes) do sys.stderr:write(NAME, ": ", printable(redact(note)), "\n") end
+    -- (a text that gave none: what it held, not the hint to give some)
+    if items.n == 0 then
+      stop(USAGE, ("no %s given: %s holds none (%s)"):format(items.kind == "pairs"
+        and "PIPELINE_ID:PIPELINE_RUN_ID pairs" or "pipeline ids", label, items.held))
+    end
   end
   if items.n == 0 and items.kind == "pairs" then
     stop(USAGE, "no PIPELINE_ID:PIPELINE_RUN_ID pairs given: give them as arguments, with --input FILE, "

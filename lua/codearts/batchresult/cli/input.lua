@@ -11,15 +11,19 @@
 -- Formats, for pairs:
 --   a JSON array of {"pipeline_id": …, "pipeline_run_id": …} objects;
 --   the API's request body, {"query": [ …the same… ]};
---   the tool's own output, --format json ({"result": [ …the same… ], …})
---   or --format ndjson (one such object a line), so that what run
---   printed can be asked about;
+--   the tool's own output, --format json ({"result": [ …the same… ], …},
+--   every pair of its lists read: a failed call's "unanswered" pairs are
+--   the ones most worth asking again) or --format ndjson (one such object
+--   a line), so that what run printed can be asked about;
 --   CSV (RFC 4180) whose header names pipeline_id and pipeline_run_id, in
 --   any order, among any other columns;
 --   lines of two ids separated by white space, a comma or a colon, with
 --   blank lines and # comments.
 -- For pipeline ids: a JSON array of strings, {"pipeline_ids": [ … ]}, or
 -- one id per line (blank lines and # comments allowed).
+-- A member given twice (JSON), a column named twice or a row longer than
+-- its header (CSV) is refused: whichever the reader kept, the other was
+-- dropped unsaid.
 local cjson = require "cjson.safe"
 local trim = require("codearts.batchresult.text").trim
 local printable = require("codearts.batchresult.text").printable
@@ -34,8 +38,11 @@ Items.__index = Items
 
 --- An empty list of items; kind is "pairs" or "ids"; redact(text) hides
 -- the client's secrets in what a message quotes of the user's text.
+-- notes: lines for stderr about what the text held and was not read (a
+-- run's pipelines, with no run to query); held: what the text held, for
+-- the message when it gave no item.
 function M.items(kind, redact)
-  return setmetatable({ kind = kind, redact = redact, list = {}, from = {}, at = {}, n = 0 }, Items)
+  return setmetatable({ kind = kind, redact = redact, list = {}, from = {}, at = {}, n = 0, notes = {} }, Items)
 end
 
 function Items:add(item, source, at)
@@ -212,15 +219,18 @@ local function first_record(records)
 end
 
 --- The columns of a CSV header's pipeline_id and pipeline_run_id (the
--- first of each), nil when absent.
+-- first of each), nil when absent; then, when the header names either
+-- twice, that name and its two columns.
 local function columns(header)
-  local pcol, rcol
+  local at = {}
   for i, name in ipairs(header) do
     name = trim(name)
-    if name == "pipeline_id" then pcol = pcol or i end
-    if name == "pipeline_run_id" then rcol = rcol or i end
+    if (name == "pipeline_id" or name == "pipeline_run_id") and at[name] then
+      return at.pipeline_id, at.pipeline_run_id, name, at[name], i
+    end
+    at[name] = at[name] or i
   end
-  return pcol, rcol
+  return at.pipeline_id, at.pipeline_run_id
 end
 
 --- Pairs from CSV whose header (the first record) names the two columns;
@@ -230,7 +240,11 @@ local function pair_csv(items, text, label)
   local records = csv_records(text)
   local n, header, why = first_record(records)
   if not header then return nil, where(n) .. ": " .. why end
-  local pcol, rcol = columns(header)
+  local pcol, rcol, twice, first, again = columns(header)
+  if twice then
+    return nil, ("%s: the header names the column %s twice (columns %d and %d): give it once")
+      :format(where(n), twice, first, again)
+  end
   if not (pcol and rcol) then return nil, where(n) .. ": " .. HEADER end
   local need = math.max(pcol, rcol)
   for line, fields, err in records do
@@ -239,6 +253,11 @@ local function pair_csv(items, text, label)
       if #fields < need then
         return nil, ("%s: %d field%s, but the header puts pipeline_id and pipeline_run_id in columns %d "
           .. "and %d"):format(where(line), #fields, #fields == 1 and "" or "s", pcol, rcol)
+      end
+      -- (a field more than the header names: a comma in an id, or a
+      -- column shifted, which would pair the wrong ids)
+      if #fields > #header then
+        return nil, ("%s: %d fields, but the header names %d columns"):format(where(line), #fields, #header)
       end
       -- Trimmed like the header's names ("a, b" is common): ids hold no
       -- white space, so none is lost.
@@ -309,6 +328,17 @@ end
 -- {"result": […], …}.
 local KEYS = { pairs = { "query", "result" }, ids = { "pipeline_ids" } }
 
+-- The lists of the tool's own --format json (output.lua's), "result" and
+-- those beside it: each holds pairs or, as a run's "missing", "unanswered"
+-- and "unsent" and run --query's "not_started" do, pipeline ids.
+local OWN_LISTS = { "result", "missing", "not_started", "unanswered", "unqueried", "unplaced", "unsent" }
+
+-- What to give instead of several JSON values, for each kind of items.
+local SEVERAL = {
+  pairs = "give one array, or NDJSON, one object per line (jq -c)",
+  ids = 'give one array of pipeline ids, or {"pipeline_ids": […]}, or one id per line',
+}
+
 --- The first of keys that doc, a JSON object, has (a null member is none:
 -- no value), and the second, or nil.
 local function members(doc, keys)
@@ -334,14 +364,140 @@ local function add_line_pair(items, v, where, i)
   return add_pair(items, v, where, i)
 end
 
+-- lua-cjson's names for what it found and expected, in a message's words:
+-- its own (T_OBJ_BEGIN) mean nothing to a user.
+local FOUND = {
+  T_OBJ_BEGIN = '"{"', T_OBJ_END = '"}"', T_ARR_BEGIN = '"["', T_ARR_END = '"]"', T_STRING = "a string",
+  T_NUMBER = "a number", T_BOOLEAN = "true or false", T_NULL = "null", T_COLON = '":"', T_COMMA = '","',
+}
+local EXPECTED = {
+  value = "a value", colon = '":"', ["object key string"] = "a member name (a string)",
+  ["comma or array end"] = '"," or "]"', ["comma or object end"] = '"," or "}"',
+}
+-- What starts a value: found after a whole one, a second value.
+local STARTS = { T_OBJ_BEGIN = true, T_ARR_BEGIN = true, T_STRING = true, T_NUMBER = true, T_BOOLEAN = true,
+                 T_NULL = true }
+
+--- The line and column of text's byte at.
+local function line_column(text, at)
+  local before = text:sub(1, at - 1)
+  local _, breaks = before:gsub("\n", "")
+  return breaks + 1, at - (before:match(".*()\n") or 0)
+end
+
+--- What is wrong with text, which lua-cjson refused with why, in the
+-- user's words: where (line and column; only the column for one line of
+-- NDJSON, its line named already), and what was found there.  several:
+-- what to give instead of several values (SEVERAL).
+local function fault(text, why, one_line, several)
+  local at = tonumber(why:match(" at character (%d+)$"))
+  local expected, found = why:match("^Expected (.-) but found (.-) at character")
+  local place = ""
+  -- (the end has no place worth naming: it is past the last line)
+  if at and found ~= "T_END" then
+    local line, column = line_column(text, at)
+    place = one_line and (" at column " .. column) or (" at line " .. line .. ", column " .. column)
+  end
+  if expected == "the end" and STARTS[found] then
+    return ("several JSON values (the second starts%s): %s"):format(place, several)
+  end
+  local said
+  if found == "T_END" then
+    said = (one_line and "the line" or "the text") .. " ends before the JSON value does"
+  elseif expected == "the end" then
+    said = "more text after the JSON value: " .. (FOUND[found] or found)
+  elseif expected then
+    said = ("expected %s, found %s"):format(EXPECTED[expected] or expected, FOUND[found] or found)
+  else
+    -- ("Found too many nested data structures (1001) at character 1001")
+    said = why:gsub("^Found too many nested data structures", "arrays and objects nested too deep")
+      :gsub(" at character %d+$", "")
+  end
+  return "invalid JSON" .. place .. ": " .. said
+end
+
+--- The closing quote of the JSON string whose opening quote is text's
+-- byte i (a backslash escapes the byte after it).
+local function string_end(text, i)
+  while true do
+    i = text:find('["\\]', i + 1)
+    if text:byte(i) == 34 then return i end
+    i = i + 1
+  end
+end
+
+--- The first member that an object in text, one JSON value lua-cjson has
+-- read, names twice (lua-cjson keeps the last, unsaid): its name; then
+-- the top-level object's member it is in (nil: the top-level value, or an
+-- item of the top-level array), and the item (of the top-level array, or
+-- of that member's array) it is in, nil for none.  Names are compared
+-- decoded: "a" and "\u0061" are one.  Each byte is passed once: linear,
+-- for the longest text.
+local function named_twice(text)
+  -- For each depth: an object's names so far (an array's: false), whether
+  -- a name comes next in it, and an array's item.
+  local names, name_next, item = {}, {}, {}
+  local depth, i, member = 0, 1, nil
+  while true do
+    i = text:find('[%[%]{}",]', i)
+    if not i then return nil end
+    local c = text:sub(i, i)
+    if c == '"' then
+      local e = string_end(text, i)
+      if names[depth] and name_next[depth] then
+        local name = text:sub(i + 1, e - 1)
+        if name:find("\\", 1, true) then name = cjson.decode('"' .. name .. '"') end
+        if names[depth][name] then
+          if names[1] == false then return name, nil, item[1] end
+          if depth == 1 then return name end
+          return name, member, names[2] == false and item[2] or nil
+        end
+        names[depth][name], name_next[depth] = true, false
+        if depth == 1 then member = name end
+      end
+      i = e
+    elseif c == "{" or c == "[" then
+      depth = depth + 1
+      names[depth], name_next[depth], item[depth] = c == "{" and {}, true, 1
+    elseif c == "," then
+      if names[depth] then name_next[depth] = true else item[depth] = item[depth] + 1 end
+    else
+      depth = depth - 1
+    end
+    i = i + 1
+  end
+end
+
+--- Names item i of a list: of the top-level array (key nil) or of the
+-- items' member ("runs.json item 2"), or of another list of the tool's
+-- own output, by its name ('runs.json "unanswered" item 2').
+local function list_where(label, key)
+  local named = key and key ~= KEYS.pairs[1] and key ~= KEYS.pairs[2] and key ~= KEYS.ids[1]
+  local prefix = label .. (named and ' "' .. key .. '"' or "") .. " item "
+  return function(i) return prefix .. i end
+end
+
+--- Refuses a member that an object in text, one JSON value lua-cjson has
+-- read, names twice: nil, a message that names it and where it is (in
+-- place, when given: the line of NDJSON); true when there is none.
+local function once_each(items, text, label, place)
+  local name, member, i = named_twice(text)
+  if not name then return true end
+  if not place then
+    place = i and list_where(label, member)(i) or member and (label .. ' "' .. shown(items, member) .. '"') or label
+  end
+  return nil, ('%s: the member "%s" is given twice: give it once'):format(place, shown(items, name))
+end
+
 --- Pairs from NDJSON, one object a line; blank lines are skipped.
 local function ndjson_pairs(items, text, label)
   local function where(n) return label .. " line " .. n end
   for n, line in lines(text) do
     if trim(line) ~= "" then
       local v, why = cjson.decode(line)
-      if v == nil then return nil, ("%s: invalid JSON: %s"):format(where(n), why) end
-      local ok, err = add_line_pair(items, v, where, n)
+      if v == nil then return nil, where(n) .. ": " .. fault(line, why, true, SEVERAL.pairs) end
+      local ok, err = once_each(items, line, label, where(n))
+      if ok then ok, err = add_line_pair(items, v, where, n) end
       if not ok then return nil, err end
     end
   end
@@ -356,34 +512,78 @@ local function ndjson(text)
   return doc ~= nil and is_pair(doc)
 end
 
+--- Whether v, a decoded JSON value, is an array (an empty one included).
+local function is_array(v)
+  return type(v) == "table" and json_type(v) ~= "an object"
+end
+
+local function not_array(label, keys)
+  return ("%s: expected a JSON array, or an object with a %s array"):format(label,
+    '"' .. table.concat(keys, '" or "') .. '"')
+end
+
+--- Pairs from the tool's own --format json, doc: every pair its lists
+-- (OWN_LISTS) hold, a failed query's "unanswered" the most worth asking
+-- again.  A pipeline id there (a run's) has no run to ask about: left
+-- out, and said so in a note, counted once each, as "unsent" lists again
+-- some of "unanswered".
+local function own_pairs(items, doc, label)
+  local seen, pipelines, lists, read = {}, 0, {}, {}
+  for _, k in ipairs(OWN_LISTS) do
+    local list = value(doc[k])
+    if list ~= nil and not is_array(list) then
+      return nil, (k == "result" and not_array(label, KEYS.pairs) or ('%s: "%s" is not an array'):format(label, k))
+    end
+    local where, held = list_where(label, k), nil
+    for i = 1, list and #list or 0 do
+      if type(list[i]) == "string" then
+        if not seen[list[i]] then seen[list[i]], pipelines = true, pipelines + 1 end
+        held = true
+      else
+        local ok, err = add_pair(items, list[i], where, i)
+        if not ok then return nil, err end
+      end
+    end
+    if list then read[#read + 1] = '"' .. k .. '"' end
+    if held then lists[#lists + 1] = '"' .. k .. '"' end
+  end
+  local skipped = ("%d pipeline%s with no run to query (in %s)"):format(pipelines, pipelines == 1 and "" or "s",
+    table.concat(lists, ", "))
+  if pipelines > 0 then items.notes[#items.notes + 1] = ("%s: %s, left out"):format(label, skipped) end
+  items.held = "no pair in " .. table.concat(read, ", ") .. (pipelines > 0 and ", only " .. skipped or "")
+  return true
+end
+
 local function json_items(items, text, label, open)
   local doc, why = cjson.decode(text)
   if doc == nil and open == "{" and items.kind == "pairs" and ndjson(text) then
     return ndjson_pairs(items, text, label)
   end
-  if doc == nil then return nil, ("%s: invalid JSON: %s"):format(label, why) end
+  if doc == nil then return nil, label .. ": " .. fault(text, why, false, SEVERAL[items.kind]) end
+  local ok, twice = once_each(items, text, label)
+  if not ok then return nil, twice end
   if items.kind == "pairs" and is_pair(doc) then
     -- (NDJSON of one line)
     return add_line_pair(items, doc, function(n) return label .. " line " .. n end, 1)
   end
   local keys = KEYS[items.kind]
-  local list = doc
+  local list, k = doc, nil
   if open == "{" then
     -- (with two, which did the user mean?)
-    local k, also = members(doc, keys)
+    local also
+    k, also = members(doc, keys)
     if also then return nil, ('%s: an object with both "%s" and "%s": give one'):format(label, k, also) end
+    if k == "result" then return own_pairs(items, doc, label) end
     list = k and doc[k]
   end
-  if type(list) ~= "table" or json_type(list) == "an object" then
-    return nil, ("%s: expected a JSON array, or an object with a %s array"):format(label,
-      '"' .. table.concat(keys, '" or "') .. '"')
-  end
-  local function where(i) return label .. " item " .. i end
+  if not is_array(list) then return nil, not_array(label, keys) end
+  items.held = k and ('an empty "%s" array'):format(k) or "an empty JSON array"
+  local where = list_where(label, k)
   for i = 1, #list do
     local v = list[i]
     if items.kind == "pairs" then
-      local ok, err = add_pair(items, v, where, i)
-      if not ok then return nil, err end
+      local added, err = add_pair(items, v, where, i)
+      if not added then return nil, err end
     elseif v == cjson.null then
       return nil, where(i) .. ": expected a pipeline id, got null"
     else
@@ -400,8 +600,12 @@ function M.from_text(items, text, label)
   text = text:gsub("^\239\187\191", "") -- a UTF-8 byte order mark, as spreadsheets write
   local open = text:match("^%s*([%[{])")
   if open then return json_items(items, text, label, open) end
+  items.held = text:find("%S") and "only blank lines and comments" or "nothing"
   if items.kind == "ids" then return id_lines(items, text, label) end
-  if csv_header(text) then return pair_csv(items, text, label) end
+  if csv_header(text) then
+    items.held = "a CSV header and no rows"
+    return pair_csv(items, text, label)
+  end
   return pair_lines(items, text, label)
 end
 
