@@ -18,10 +18,10 @@
  * surrogate pair past U+FFFF, a byte that is not UTF-8 raw); f as a form
  * (application/x-www-form-urlencoded) writes it (a space as +, letters,
  * digits and *-._ raw, the rest %XX); c a space as a control character
- * (one of \t \n \r \0 ESC DEL, or C1's NEL or CSI as UTF-8 writes them,
- * picked at random, as a terminal or a table shows one as a space), the
- * rest raw; m each character in a form picked at random; ? one form picked
- * at random.
+ * (one of \t \n \r \0 ESC DEL, C1's NEL or CSI as UTF-8 writes them, or
+ * U+2028 or U+2029, picked at random, as a terminal, a table or a one-line
+ * message shows one as a space), the rest raw; m each character in a form
+ * picked at random; ? one form picked at random.
  * Other braces are text.  Any input not of this form is binary: 1 to 3
  * secrets are cut from its first bytes, the rest is the text, and each
  * secret goes into it 1 to 3 times, a random slice in a random form, with
@@ -142,6 +142,13 @@ static int units_at(const unsigned char *t, size_t n, size_t i, unit u[2]) {
     }
     if (p[0] == 0xc2 && left >= 2 && p[1] >= 0x80 && p[1] <= 0x9f) {
         u[1].len = 2;
+        u[1].b[0] = ' ';
+        u[1].nb = 1;
+        return 2;
+    }
+    if (p[0] == 0xe2 && left >= 3 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+        /* U+2028, U+2029: a one-line message shows each as a space. */
+        u[1].len = 3;
         u[1].b[0] = ' ';
         u[1].nb = 1;
         return 2;
@@ -464,10 +471,11 @@ static void put_form_byte(cab_buf *b, unsigned char c) {
 /* Writes byte c, a space as a control character picked at random. */
 static void put_control_byte(cab_buf *b, unsigned char c) {
     static const struct {
-        char b[3];
+        char b[4];
         size_t n;
-    } controls[] = {{"\t", 1}, {"\n", 1}, {"\r", 1}, {"\0", 1},
-                    {"\033", 1}, {"\177", 1}, {"\302\205", 2}, {"\302\233", 2}};
+    } controls[] = {{"\t", 1}, {"\n", 1}, {"\r", 1}, {"\0", 1}, {"\033", 1},
+                    {"\177", 1}, {"\302\205", 2}, {"\302\233", 2}, {"\342\200\250", 3},
+                    {"\342\200\251", 3}};
     size_t k = rnd() % (sizeof controls / sizeof *controls);
     if (c == ' ') add(b, controls[k].b, controls[k].n);
     else add(b, &c, 1);

@@ -292,15 +292,15 @@ static long hex4(const unsigned char *p) {
 }
 
 /* The bytes at which escape_at may find an escape: '%', '\\', '+', the
- * ASCII controls and 0xC2 (C1 controls' lead byte).  At any other byte the
- * raw byte is the text's only reading (raw_run's fast path); a table, as
- * the fast path asks about every byte. */
+ * ASCII controls, 0xC2 (C1 controls' lead byte) and 0xE2 (that of U+2028
+ * and U+2029).  At any other byte the raw byte is the text's only reading
+ * (raw_run's fast path); a table, as the fast path asks about every byte. */
 static const unsigned char escape_starts[256] = {
     [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
     [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
     [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
     [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
-    ['%'] = 1, ['+'] = 1, ['\\'] = 1, [0x7f] = 1, [0xc2] = 1,
+    ['%'] = 1, ['+'] = 1, ['\\'] = 1, [0x7f] = 1, [0xc2] = 1, [0xe2] = 1,
 };
 
 static int may_escape(unsigned char c) { return escape_starts[c]; }
@@ -324,6 +324,13 @@ static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned cha
          * spaces, echoed with controls for them, is whole on screen. */
         b[0] = ' ';
         return t[i] == 0xc2 ? 2 : 1;
+    }
+    if (t[i] == 0xe2 && left >= 3 && t[i + 1] == 0x80 && (t[i + 2] == 0xa8 || t[i + 2] == 0xa9)) {
+        /* Unicode's line and paragraph separators: a one-line message
+         * (Error.one_line) shows each as a space, and a table as one
+         * column, so they too may stand for a space of a secret. */
+        b[0] = ' ';
+        return 3;
     }
     if (t[i] == '%') {
         if (left < 3 || (h = cab_hex_value(t[i + 1])) < 0 || (l = cab_hex_value(t[i + 2])) < 0) return 0;

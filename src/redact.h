@@ -11,13 +11,16 @@
  * space as '+' (as a form, application/x-www-form-urlencoded, writes it)
  * or as one control character (as a terminal or a table shows one: an
  * ASCII byte 0x00-0x1F or 0x7F, or a C1 control as UTF-8 writes it, C2 80
- * to C2 9F), or as a JSON string escape: \" \\ \/ \b \f \n \r \t, or
+ * to C2 9F) or one of Unicode's line and paragraph separators (U+2028,
+ * U+2029: E2 80 A8, E2 80 A9; a one-line message shows each as a space),
+ * or as a JSON string escape: \" \\ \/ \b \f \n \r \t, or
  * \uXXXX (either case) standing for the code point's UTF-8 bytes, a
  * surrogate pair for one 4-byte sequence; the forms mix freely.  An escape
  * is also its own raw bytes: '+' is a '+' too, a tab a tab, as %41 is
  * "%41" too.  Nothing else is decoded: %2B is '+' (never a space), %09 and
- * \t are a tab (never a space), %252F is "%2F", and an invalid escape (a
- * lone surrogate, non-hex digits) is only its own raw bytes.  A span may
+ * \t are a tab, \u0085 is U+0085 and \u2028 is U+2028 (each never a
+ * space), %252F is "%2F", and an invalid escape (a lone surrogate, non-hex
+ * digits) is only its own raw bytes.  A span may
  * begin or end inside an escape that stands for several bytes; the whole
  * escape is removed.
  *

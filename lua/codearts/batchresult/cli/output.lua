@@ -660,20 +660,41 @@ function M.counts(kind, lists)
   return #parts > 0 and ("; " .. concat(parts, ", ")) or ""
 end
 
---- client:redact, each distinct text redacted once: a call's statuses,
--- reasons, names and pipeline ids repeat, and 10,000 results must stay
--- cheap to print.  Once is enough for a table's cell too, which shows each
--- control character as a space: the redactor reads a control character as
--- a space of a secret as well (src/redact.h), so a secret with spaces,
--- sent with tabs for them, is found in the text as it came.  Also says
--- whether the redaction failed (README: "(not shown: out of memory)"),
--- which is not kept: the next one may not.
+-- What the display steps make of a text (each may join pieces of a
+-- secret that the redactor saw apart, a token holding "?" sent with a
+-- control character for it): JSON's and NDJSON's ill-formed UTF-8 as
+-- U+FFFD, CSV's control characters on a terminal as "?" (line feeds
+-- kept), and a stderr line's (line feeds "?" too).  A table's control
+-- characters become spaces, which the redactor reads as spaces of a
+-- secret already (src/redact.h).
+local SHOWN_FORMS = { well_formed, function(s) return printable(s, true) end, printable }
+
+--- text redacted as every display step shows it: client:redact's text,
+-- unless a step changes that into text holding a secret; then that text
+-- as stderr shows it (printable: well-formed, with no control character
+-- left for any step to change), redacted.  Redacting again only when a
+-- step changes the text keeps this cheap: most text has nothing to change.
+local function redacted(client, text)
+  local said = client:redact(text)
+  if not said:find("[%z\1-\31\127\128-\255]") then return said end
+  for _, form in ipairs(SHOWN_FORMS) do
+    local shown = form(said)
+    if shown ~= said and client:redact(shown) ~= shown then return client:redact(printable(said)) end
+  end
+  return said
+end
+
+--- client:redact, as the output shows text (redacted), each distinct text
+-- redacted once: a call's statuses, reasons, names and pipeline ids
+-- repeat, and 10,000 results must stay cheap to print.  Also says whether
+-- the redaction failed (README: "(not shown: out of memory)"), which is
+-- not kept: the next one may not.
 function M.redactor(client)
   local memo = {}
   return function(text)
     local said = memo[text]
     if said then return said, false end
-    said = client:redact(text)
+    said = redacted(client, text)
     local failed = said ~= text and said:find("^%(not shown: ") ~= nil
     if not failed then memo[text] = said end
     return said, failed

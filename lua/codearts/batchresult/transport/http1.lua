@@ -427,7 +427,11 @@ end
 -- that greets with "SSH-2.0-…" (or writes "xyz" after a 100 Continue) and
 -- hangs up is no connection cut short, nor one that holds it a timeout:
 -- libcurl judges each status line's bytes as they come, and refuses them
--- at once.  The resty.http adapter checks with it too.
+-- at once.  The resty.http adapter checks with it too.  The message
+-- quotes the answer's first line only when it came whole, its line end
+-- too: a read ends where a TCP segment did, and what came of a line may
+-- end with the start of a secret the server echoed, too short for the
+-- redaction to read as one.
 local function await_status_line(r)
   while r:left() < #HTTP_PREFIX and may_be_http(r:unread()) do
     local filled, err = r:fill()
@@ -435,7 +439,10 @@ local function await_status_line(r)
     -- has closed the socket, which no read may try again)
     if not filled then return head_failure(err, "status line") end
   end
-  if not may_be_http(r:unread()) then return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. r:unread() end
+  if not may_be_http(r:unread()) then
+    local line = r:unread():match("^[^\n]*\n")
+    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. (line or "(its first line, cut short: not quoted)")
+  end
   return true
 end
 M.await_status_line = await_status_line
