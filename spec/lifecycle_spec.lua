@@ -577,6 +577,17 @@ describe("a call's end", function()
     c:close()
   end)
 
+  -- tostring read the client table's fields, which a caller may change
+  -- to no effect (review inputs2).
+  it("tostring(client) says what the client uses, and once closed only that it is closed", function()
+    local c = assert(br.new { endpoint = server.url, project_id = model.seed_project, token = "an-IAM-token-0001" })
+    c.endpoint, c.project_id = "https://example.invalid", ("0"):rep(32)
+    assert.are.equal(("codearts.batchresult client (%s, project %s, IAM token)"):format(server.url, model.seed_project),
+      tostring(c))
+    c:close()
+    assert.are.equal("codearts.batchresult client (closed)", tostring(c))
+  end)
+
   -- A finalizer that used a client the same collection found unreachable
   -- met it with its keyring freed: a token client still sent, its errors
   -- worded by a closed keyring (review).

@@ -942,3 +942,37 @@ describe("after new(), the SK", function()
     client:close()
   end)
 end)
+
+-- A secret pasted into the endpoint, whose host then resolved, went out
+-- raw in the tls_verify warning, tostring(client) and a logger's url
+-- (review secrets3).
+describe("a secret in the endpoint", function()
+  local sk = "secretkeyabcdefgh"
+  local endpoint = "https://" .. sk .. ".invalid"
+
+  it("is redacted from what the client shows of it: its field, tostring, a logger's url and Host", function()
+    local events = {}
+    local c = assert(br.new { endpoint = endpoint, project_id = PROJECT, ak = creds.permanent.ak, sk = sk,
+                              max_retries = 0, logger = function(e) events[#events + 1] = e end })
+    local _, err = c:query(seed_pairs())
+    assert.are.equal("NETWORK", err.code)
+    assert.are.equal("https://[REDACTED].invalid", c.endpoint)
+    assert.are.equal(("codearts.batchresult client (https://[REDACTED].invalid, project %s, AK/SK, access key %s…)")
+      :format(PROJECT, creds.permanent.ak:sub(1, 4)), tostring(c))
+    assert.are.equal(1, #events)
+    assert.are.equal("https://[REDACTED].invalid/v5/" .. PROJECT .. "/api/pipelines/batch-runs/result", events[1].url)
+    assert.are.equal("[REDACTED].invalid", events[1].headers.Host)
+    assert_hidden(err.message, { sk }, "err.message")
+    c:close()
+  end)
+
+  it("is redacted from the tls_verify warning", function()
+    local out, ok = child.run(([[
+      local br = require "codearts.batchresult"
+      assert(br.new { endpoint = %q, project_id = %q, ak = "AK", sk = %q, tls_verify = false }):close()
+    ]]):format(endpoint, PROJECT, sk))
+    assert.is_true(ok, out)
+    assert.are.equal("codearts.batchresult: WARNING: TLS verification is OFF for https://[REDACTED].invalid "
+      .. "(tls_verify = false): anyone on the path can read and change these requests\n", out)
+  end)
+end)

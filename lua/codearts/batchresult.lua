@@ -108,13 +108,17 @@ function M.new(opts)
   if not keyring then return nil, Error.new("INTERNAL", msg) end
   local creds = { ak = secrets.ak, keyring = keyring, security_token = secrets.security_token,
                   token = secrets.token }
+  -- The endpoint as the client shows it (its field, tostring, the warning
+  -- below): redacted, as a secret pasted into it (a host that resolved)
+  -- is still a secret.
+  local shown_endpoint = keyring:redact(cfg.endpoint)
   if not cfg.tls_verify then
     -- An escape hatch, and it must be loud: say so once, where it is made.
-    warn("TLS verification is OFF for " .. cfg.endpoint
+    warn("TLS verification is OFF for " .. shown_endpoint
       .. " (tls_verify = false): anyone on the path can read and change these requests")
   end
   local self = setmetatable({
-    endpoint = cfg.endpoint,
+    endpoint = shown_endpoint,
     region = cfg.region,
     project_id = cfg.project_id,
     user_agent = cfg.user_agent,
@@ -131,24 +135,26 @@ function M.new(opts)
     skew = 0,
     endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                  user_agent = cfg.user_agent },
+    shown_endpoint = shown_endpoint,
   }
   self[STATE] = core.box(state)
   return self
 end
 
+--- What the client uses, from its state (not its table's fields, which a
+-- caller may change to no effect): nothing of it once closed.
 function Client:__tostring()
   local priv = private(self)
+  if not priv then return "codearts.batchresult client (closed)" end
   local auth
-  if not priv then
-    auth = "closed"
-  elseif priv.creds.token then
+  if priv.creds.token then
     auth = "IAM token"
   else
     auth = "AK/SK, access key " .. priv.creds.ak:sub(1, 4) .. "…"
       .. (priv.creds.security_token and ", temporary" or "")
   end
-  if priv and not priv.cfg.tls_verify then auth = auth .. ", TLS verification OFF" end
-  return ("codearts.batchresult client (%s, project %s, %s)"):format(self.endpoint, self.project_id, auth)
+  if not priv.cfg.tls_verify then auth = auth .. ", TLS verification OFF" end
+  return ("codearts.batchresult client (%s, project %s, %s)"):format(priv.shown_endpoint, priv.cfg.project_id, auth)
 end
 
 --- Raises, when self is no client, that the method called name was

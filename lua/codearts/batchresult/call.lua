@@ -387,7 +387,8 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   if logger and job.req then
     self:callback(logger, {
       operation = row.name, batch = job.n, items = job.last - job.first + 1,
-      method = job.req.method, url = job.req.url, headers = exchange.shown_headers(job.req.headers),
+      method = job.req.method, url = client.creds.keyring:redact(job.req.url),
+      headers = exchange.shown_headers(job.req.headers, client.creds.keyring),
       status = res and res.status, request_id = (res and res.request_id) or (err and err.request_id),
       duration = now() - job.sent_at, attempt = job.attempts,
       error = err and tostring(err), retry_in = again,

@@ -25,10 +25,14 @@ Request.__index = Request
 --- The headers that carry credentials: never shown, nor logged.
 local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
 
---- headers as they may be shown: the credential headers [REDACTED].
-function M.shown_headers(headers)
+--- headers as they may be shown: the credential headers [REDACTED], and,
+-- given the client's keyring, every secret in the others (a Host that is
+-- a secret pasted into the endpoint).
+function M.shown_headers(headers, keyring)
   local t = {}
-  for k, v in pairs(headers) do t[k] = SECRET_HEADERS[k] and "[REDACTED]" or v end
+  for k, v in pairs(headers) do
+    t[k] = SECRET_HEADERS[k] and "[REDACTED]" or keyring and keyring:redact(v) or v
+  end
   return t
 end
 
