@@ -643,6 +643,40 @@ describe("secrets a display step would show whole again", function()
   end)
 end)
 
+-- tostring(results) cuts names at 30 characters and reasons at 60:
+-- redacting its text after left the start of a secret the cut made too
+-- short to be redacted, as README's examples did (review secrets3).
+describe("client:redact, given a result set", function()
+  local server
+  standin.for_block(function(s) server = s end)
+
+  it("returns a copy with every string redacted, so that tostring's cuts come after redaction", function()
+    local token = "Tok3nSecretValue0123456789"
+    local p = seed_pairs()[1]
+    local name, reason = ("n"):rep(23) .. token, ("r"):rep(53) .. token
+    local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s","pipeline_name":"%s",'
+      .. '"status":"START_FAILED","reason":"%s"}]}'):format(p.pipeline_id, p.pipeline_run_id, name, reason)
+    server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token, max_retries = 0 })
+    local results = assert(c:query({ p, seed_pairs()[2] }))
+    -- (the stand-in's answer left the second pair out: it is missing)
+    assert.are.same({ seed_pairs()[2] }, results.missing)
+    -- what the cut leaves of the token, which redaction after misses
+    assert.truthy(c:redact(tostring(results)):find(token:sub(1, 6), 1, true))
+    local shown = c:redact(results)
+    assert.is_true(br.summary(shown).total == 1)
+    assert.are.same({ ("n"):rep(23) .. "[REDACTED]", ("r"):rep(53) .. "[REDACTED]" },
+      { shown[1].pipeline_name, shown[1].reason })
+    assert.are.same(results.missing, shown.missing)
+    assert_hidden(tostring(shown), { token }, "tostring of the copy")
+    assert.is_nil(tostring(shown):find(token:sub(1, 6), 1, true), tostring(shown))
+    -- the set itself is as the server sent it
+    assert.are.equal(name, results[1].pipeline_name)
+    c:close()
+  end)
+end)
+
 -- A proxy URL's user information percent-encodes '@', '/', '?' and '#';
 -- the password libcurl sends, and a text may show, is the decoded one.
 describe("a proxy's password, percent-encoded in its URL", function()

@@ -413,10 +413,15 @@ end
 -- the security token, the IAM token) [REDACTED], in each form the library
 -- redacts a server's text, and the signatures of its latest requests: for
 -- messages of your own that quote input, and results you show.
+-- client:redact(results) -> a copy of the result set, each string in it so
+-- redacted: tostring(results) cuts names and reasons, and what a cut leaves
+-- of a secret may be too short to be redacted after.
 function Client:redact(text)
   local priv = live(self)
-  if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string", 2) end
-  return (priv.creds.keyring:redact(exchange.without_signatures(priv, text)))
+  local function redact(s) return (priv.creds.keyring:redact(exchange.without_signatures(priv, s))) end
+  if results.is(text) then return results.redacted(text, redact) end
+  if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string or a result set", 2) end
+  return redact(text)
 end
 
 --- Frees the connections and the key material; the client is unusable

@@ -61,8 +61,9 @@ function M.handler()
     return
   end
   -- Results are the server's data, as it sent them, and a server may
-  -- echo a credential into one: redacted before the caller reads them.
-  ngx.say(c:redact(tostring(results)))
+  -- echo a credential into one: redacted before the caller reads them
+  -- (and before tostring cuts long names, which could leave a piece).
+  ngx.say(tostring(c:redact(results)))
 end
 
 return M

@@ -218,6 +218,28 @@ function M.is(v)
   return getmetatable(v) == Set
 end
 
+--- R.redacted(rs, redact) -> a new result set: rs's results and its
+-- missing list, read raw, with every string value in them, at any depth,
+-- as redact gives it (client:redact's copy).  Keys are kept: they are
+-- the API's names, and two that redacted alike would become one.
+function M.redacted(rs, redact)
+  local copies = {}
+  local function copy(v)
+    if type(v) == "string" then return redact(v) end
+    if type(v) ~= "table" then return v end
+    -- (a table met again, as in a cycle, is the copy made of it)
+    if copies[v] then return copies[v] end
+    local t = {}
+    copies[v] = t
+    for k, x in next, v do t[k] = copy(x) end
+    return t
+  end
+  local out = {}
+  for i = 1, #rs do out[i] = copy(rawget(rs, i)) end
+  if type(rawget(rs, "missing")) == "table" then out.missing = copy(rawget(rs, "missing")) end
+  return setmetatable(out, Set)
+end
+
 -- A method called as rs.where{…} gets the filter as self; say so rather
 -- than fail later on a confusing index error.  So too for a set that the
 -- caller has put something other than a result table in.

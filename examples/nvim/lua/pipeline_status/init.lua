@@ -53,8 +53,9 @@ function M.show(args)
   local started, refused = c:query(runs, {
     callback = function(results, qerr)
       if not results then return fail(qerr) end
-      -- (redacted: a server may echo a credential into a result)
-      local lines = vim.split(c:redact(tostring(results)), "\n", { plain = true, trimempty = true })
+      -- (redacted before tostring cuts long names: a server may echo a
+      -- credential into a result)
+      local lines = vim.split(tostring(c:redact(results)), "\n", { plain = true, trimempty = true })
       -- No window can be split from the command-line window (q:): the
       -- buffer opens once it is left.
       if vim.fn.getcmdwintype() == "" then return scratch(lines) end
