@@ -454,6 +454,14 @@ describe("client:run and client:run_and_query", function()
     return t
   end
 
+  --- Has the stand-in answer the next request on route ("run" or
+  -- "result") with status (a status line's code and text), headers (each
+  -- line with its CRLF, or "") and body, a JSON text.
+  local function answer_next(route, status, body, headers)
+    server:config { banner_first = 1, fault_route = route, banner = ("HTTP/1.1 %s\r\nContent-Type: application/json"
+      .. "\r\n%sContent-Length: %d\r\n\r\n%s"):format(status, headers or "", #body, body) }
+  end
+
   --- client[method](ids(n)) on a client of its own that sends nothing
   -- twice (max_retries = 0), which must fail: the ids, and the error.
   local function failed_call(method, n)
@@ -661,9 +669,7 @@ describe("client:run and client:run_and_query", function()
   -- (the status half's error went up with the queries' err.unsent, pairs)
   it("run_and_query: err.unsent is the start's, none, when only the status half failed", function()
     -- (the gateway refuses the query: its pairs never reached the service)
-    local body = '{"error_code":"APIGW.0308","error_msg":"throttled"}'
-    server:config { banner_first = 1, fault_route = "result", banner = ("HTTP/1.1 429 Too Many Requests\r\n"
-      .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    answer_next("result", "429 Too Many Requests", '{"error_code":"APIGW.0308","error_msg":"throttled"}')
     local _, err = failed_call("run_and_query", 2)
     assert.are.equal("APIGW.0308", err.code)
     assert.are.equal(2, #err.unqueried)
@@ -689,9 +695,7 @@ describe("client:run and client:run_and_query", function()
   -- (the same code under another status is no gateway refusal: a 500 may
   -- quote it from anywhere)
   it("run: err.unsent holds no pipeline of a batch answered 500 with APIGW.0301", function()
-    local body = '{"error_code":"APIGW.0301","error_msg":"quoted"}'
-    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 500 Internal Server Error\r\n"
-      .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    answer_next("run", "500 Internal Server Error", '{"error_code":"APIGW.0301","error_msg":"quoted"}')
     local list, err = failed_call("run", 1)
     assert.are.same({ "APIGW.0301", 500 }, { err.code, err.status })
     assert.are.same(list, err.unanswered)
@@ -1121,9 +1125,7 @@ describe("client:run and client:run_and_query", function()
   local function answer_runs(runs)
     local result = {}
     for i, r in ipairs(runs) do result[i] = { pipeline_id = r[1], pipeline_run_id = r[2] } end
-    local body = cjson.encode({ result = result })
-    server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
-      .. "application/json\r\nX-Request-Id: the-start\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+    answer_next("run", "200 OK", cjson.encode({ result = result }), "X-Request-Id: the-start\r\n")
   end
 
   it("run: a run id that is no id fails the call, the runs as the server gave them in err.results", function()
@@ -1158,8 +1160,7 @@ describe("client:run and client:run_and_query", function()
       local first = bad == "absent" and ('{"pipeline_id":"%s"}'):format(list[1])
         or ('{"pipeline_id":"%s","pipeline_run_id":%s}'):format(list[1], bad)
       local body = ('{"result":[%s,{"pipeline_id":"%s","pipeline_run_id":"%s"}]}'):format(first, list[2], good)
-      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
-        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      answer_next("run", "200 OK", body)
       local runs, err = client:run(list)
       assert.is_nil(runs)
       assert.are.equal("DECODE", err.code)
@@ -1180,8 +1181,7 @@ describe("client:run and client:run_and_query", function()
     for _, bad in ipairs({ '{"pipeline_id":null,' .. run_id .. "}", "{" .. run_id .. "}",
                            '{"pipeline_id":12345,' .. run_id .. "}", "null", "42", '"x"', "[1]" }) do
       local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s"},%s]}'):format(list[1], r1, bad)
-      server:config { banner_first = 1, fault_route = "run", banner = ("HTTP/1.1 200 OK\r\nContent-Type: "
-        .. "application/json\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body) }
+      answer_next("run", "200 OK", body)
       local runs, err = client:run(list)
       assert.is_nil(runs)
       assert.are.equal("DECODE", err.code)
