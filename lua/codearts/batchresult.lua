@@ -409,6 +409,12 @@ function Client:prepare(list, opts)
   return reqs[1]
 end
 
+--- text with every secret of the client whose state is priv redacted,
+-- and the signatures of its latest requests.
+local function redacted_text(priv, text)
+  return (priv.creds.keyring:redact(exchange.without_signatures(priv, text)))
+end
+
 --- client:redact(text) -> text with every secret of this client (the SK,
 -- the security token, the IAM token) [REDACTED], in each form the library
 -- redacts a server's text, and the signatures of its latest requests: for
@@ -418,10 +424,9 @@ end
 -- of a secret may be too short to be redacted after.
 function Client:redact(text)
   local priv = live(self)
-  local function redact(s) return (priv.creds.keyring:redact(exchange.without_signatures(priv, s))) end
-  if results.is(text) then return results.redacted(text, redact) end
-  if type(text) ~= "string" then error("codearts.batchresult: redact's text must be a string or a result set", 2) end
-  return redact(text)
+  if type(text) == "string" then return redacted_text(priv, text) end
+  if results.is(text) then return results.redacted(text, function(s) return redacted_text(priv, s) end) end
+  error("codearts.batchresult: redact's text must be a string or a result set", 2)
 end
 
 --- Frees the connections and the key material; the client is unusable
