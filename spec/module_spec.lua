@@ -358,6 +358,12 @@ describe("br.reason_kind, given a result for its reason", function()
       assert.are.equal("spec/module_spec.lua:" .. debug.getinfo(slip, "S").linedefined
         .. ": codearts.batchresult: br.reason_kind takes a result's reason (r.reason), not the result", e)
     end
+    local set = assert(br.decode('{"result":[]}'))
+    local function set_slip() local k = br.reason_kind(set) return k end
+    local ok, e = pcall(set_slip)
+    assert.is_false(ok)
+    assert.are.equal("spec/module_spec.lua:" .. debug.getinfo(set_slip, "S").linedefined
+      .. ": codearts.batchresult: br.reason_kind takes a result's reason (r.reason), not a result set", e)
     assert.are.equal("other", br.reason_kind({ "banned" }))
     -- (read raw: an __index that serves ids is not consulted)
     assert.are.equal("other", br.reason_kind(setmetatable({}, { __index = function() return "x" end })))

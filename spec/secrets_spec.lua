@@ -675,6 +675,45 @@ describe("client:redact, given a result set", function()
     assert.are.equal(name, results[1].pipeline_name)
     c:close()
   end)
+
+  -- tostring shows a field on one line, a run of control characters as
+  -- one space: a secret with spaces, sent with two tabs for each, which
+  -- the redactor reads as two spaces, was whole there (review fixes21).
+  it("copies a field that one line would show a secret in as that line, redacted", function()
+    local token = "ab cd ef gh ij kl"
+    local p = seed_pairs()[1]
+    local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s","pipeline_name":"n",'
+      .. '"status":"START_FAILED","reason":"echo: %s"}]}'):format(p.pipeline_id, p.pipeline_run_id,
+        (token:gsub(" ", "\\t\\t")))
+    server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token, max_retries = 0 })
+    local results = assert(c:query({ p }))
+    assert.are.equal("echo: " .. token:gsub(" ", "\t\t"), c:redact(results[1].reason))
+    local shown = c:redact(results)
+    assert.are.equal("echo: [REDACTED]", shown[1].reason)
+    assert_hidden(tostring(shown), { token }, "tostring of the copy")
+    c:close()
+  end)
+
+  -- (a run_and_query set's not_started was not copied, and a run's list
+  -- was refused: review claims4)
+  it("copies every list a set holds, and takes a run's list and err.results too", function()
+    local c = assert(br.new(server:options()))
+    local ids = {}
+    for i, p in ipairs(seed_pairs()) do ids[i] = p.pipeline_id end
+    server:config { omit = { ids[2] } }
+    local results = assert(c:run_and_query({ ids[1], ids[2] }))
+    local shown = c:redact(results)
+    assert.are.same({ ids[2] }, shown.not_started)
+    assert.are.same(results.missing, shown.missing)
+    assert.is_true(getmetatable(shown) == getmetatable(results))
+    server:config { omit = {} }
+    local runs = assert(c:run({ ids[1] }))
+    assert.are.same(runs, c:redact(runs))
+    assert.has_error(function() c:redact(42) end, "codearts.batchresult: redact takes a string or a table, got number")
+    c:close()
+  end)
 end)
 
 -- A proxy URL's user information percent-encodes '@', '/', '?' and '#';

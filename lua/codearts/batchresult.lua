@@ -42,12 +42,15 @@ local M = {
 M.summary = results.summary_for(M)
 
 --- br.reason_kind: results.reason_kind, which takes any value a server
--- may send as a reason, but for two slips that would read as a reason of
--- kind "other": M itself (br:reason_kind(r), called with a colon), and a
--- result given for its reason (br.reason_kind(r)), which the ids it holds
--- tell, read raw.
+-- may send as a reason, but for slips that would read as a reason of kind
+-- "other": M itself (br:reason_kind(r), called with a colon), a result
+-- set, and a result given for its reason (br.reason_kind(r)), which the
+-- ids it holds tell, read raw.
 function M.reason_kind(reason)
   if rawequal(reason, M) then input.dot_slip("reason_kind", 2) end
+  if results.is(reason) then
+    error("codearts.batchresult: br.reason_kind takes a result's reason (r.reason), not a result set", 2)
+  end
   if type(reason) == "table" and (rawget(reason, "pipeline_run_id") ~= nil or rawget(reason, "pipeline_id") ~= nil) then
     error("codearts.batchresult: br.reason_kind takes a result's reason (r.reason), not the result", 2)
   end
@@ -419,14 +422,15 @@ end
 -- the security token, the IAM token) [REDACTED], in each form the library
 -- redacts a server's text, and the signatures of its latest requests: for
 -- messages of your own that quote input, and results you show.
--- client:redact(results) -> a copy of the result set, each string in it so
--- redacted: tostring(results) cuts names and reasons, and what a cut leaves
--- of a secret may be too short to be redacted after.
+-- client:redact(t) -> a copy of the table t (a result set, a run's list),
+-- each string in it so redacted: tostring(results) cuts names and
+-- reasons, and what a cut leaves of a secret may be too short to be
+-- redacted after.
 function Client:redact(text)
   local priv = live(self)
   if type(text) == "string" then return redacted_text(priv, text) end
-  if results.is(text) then return results.redacted(text, function(s) return redacted_text(priv, s) end) end
-  error("codearts.batchresult: redact's text must be a string or a result set", 2)
+  if type(text) == "table" then return results.redacted(text, function(s) return redacted_text(priv, s) end) end
+  error("codearts.batchresult: redact takes a string or a table, got " .. type(text), 2)
 end
 
 --- Frees the connections and the key material; the client is unusable

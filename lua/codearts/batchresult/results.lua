@@ -218,26 +218,34 @@ function M.is(v)
   return getmetatable(v) == Set
 end
 
---- R.redacted(rs, redact) -> a new result set: rs's results and its
--- missing list, read raw, with every string value in them, at any depth,
--- as redact gives it (client:redact's copy).  Keys are kept: they are
--- the API's names, and two that redacted alike would become one.
-function M.redacted(rs, redact)
+--- R.redacted(t, redact) -> a copy of the table t (a result set, a run's
+-- list, err.results), read raw, every string value in it, at any depth,
+-- as redact gives it (client:redact's copy); a result set's copy is one
+-- too.  tostring shows each field on one line (Error.one_line: a run of
+-- control characters one space), where a secret the redactor read apart
+-- may be whole: such a value is copied as that line, redacted.  Keys are
+-- kept: they are the API's names, and two that redacted alike would
+-- become one.
+function M.redacted(t, redact)
   local copies = {}
+  local function text(s)
+    local said = redact(s)
+    local line = Error.one_line(said)
+    if line ~= said and redact(line) ~= line then return redact(line) end
+    return said
+  end
   local function copy(v)
-    if type(v) == "string" then return redact(v) end
+    if type(v) == "string" then return text(v) end
     if type(v) ~= "table" then return v end
     -- (a table met again, as in a cycle, is the copy made of it)
     if copies[v] then return copies[v] end
-    local t = {}
-    copies[v] = t
-    for k, x in next, v do t[k] = copy(x) end
-    return t
+    local c = {}
+    copies[v] = c
+    for k, x in next, v do c[k] = copy(x) end
+    return c
   end
-  local out = {}
-  for i = 1, #rs do out[i] = copy(rawget(rs, i)) end
-  if type(rawget(rs, "missing")) == "table" then out.missing = copy(rawget(rs, "missing")) end
-  return setmetatable(out, Set)
+  local out = copy(t)
+  return M.is(t) and setmetatable(out, Set) or out
 end
 
 -- A method called as rs.where{…} gets the filter as self; say so rather
