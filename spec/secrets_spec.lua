@@ -1039,6 +1039,25 @@ describe("a secret in the endpoint", function()
     c:close()
   end)
 
+  -- (review fixes21, claims4: a prepared request's tostring, which the
+  -- CLI's --dry-run prints, showed it; and a secret with capitals was
+  -- missed, for the host is shown in lower case)
+  it("is redacted from a prepared request's tostring, in lower case too", function()
+    for _, secret in ipairs({ sk, "SecretKeyAbcdefgh" }) do
+      local c = assert(br.new { endpoint = "https://" .. secret .. ".invalid", project_id = PROJECT,
+                                ak = creds.permanent.ak, sk = secret })
+      assert.are.equal("https://[REDACTED].invalid", c.endpoint)
+      local req = assert(c:prepare(seed_pairs()))
+      local shown = tostring(req)
+      assert.truthy(shown:find("\nHost: [REDACTED].invalid\n", 1, true), shown)
+      assert.truthy(shown:find("^POST https://%[REDACTED%]%.invalid/v5/"), shown)
+      assert_hidden(shown, { secret, secret:lower() }, "tostring(request)")
+      -- (the request itself holds what must be sent)
+      assert.are.equal(secret:lower() .. ".invalid", req.headers.Host)
+      c:close()
+    end
+  end)
+
   it("is redacted from the tls_verify warning", function()
     local out, ok = child.run(([[
       local br = require "codearts.batchresult"

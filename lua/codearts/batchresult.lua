@@ -110,7 +110,7 @@ function M.new(opts)
   local keyring, msg = core.keyring(secrets.sk, (table.unpack or unpack)(forms))
   if not keyring then return nil, Error.new("INTERNAL", msg) end
   local creds = { ak = secrets.ak, keyring = keyring, security_token = secrets.security_token,
-                  token = secrets.token }
+                  token = secrets.token, request_meta = exchange.request_meta(keyring) }
   -- The endpoint as the client shows it (its field, tostring, the warning
   -- below): redacted, as a secret pasted into it (a host that resolved)
   -- is still a secret.

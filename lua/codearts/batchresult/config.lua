@@ -520,9 +520,10 @@ end
 -- (strings; others, and empty ones, skipped): each, and the forms the
 -- library's own messages may give it when they differ: quoted as %q
 -- quotes ("\9" for a tab, but on Lua 5.1), and on one line (an error's message is made one
--- line before it is redacted, Error.new: a space for a tab).  A secret
--- given twice (the environment's SK, which the client also signs with)
--- is taken once.
+-- line before it is redacted, Error.new: a space for a tab), and in
+-- lower case, as a URL's host is shown (split_url: a secret pasted into
+-- the endpoint).  A secret given twice (the environment's SK, which the
+-- client also signs with) is taken once.
 function M.secret_forms(given, n)
   local forms, seen = {}, {}
   for i = 1, n do
@@ -534,7 +535,7 @@ function M.secret_forms(given, n)
       -- (but one of white space alone, the one line of a key of control
       -- characters, which would blank every space out of every message;
       -- a short one is kept: the key's bytes, shrunk, only match whole)
-      for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted) }) do
+      for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted), s:lower() }) do
         if form ~= s and form:find("%S") then forms[#forms + 1] = form end
       end
     end

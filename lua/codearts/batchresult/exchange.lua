@@ -17,11 +17,6 @@ local CONTENT_TYPE = "application/json;charset=UTF-8"
 local MESSAGE_BYTES, SNIPPET_BYTES, NAME_BYTES = 4096, 200, 128
 M.MESSAGE_BYTES = MESSAGE_BYTES
 
---- A prepared request: { method, url, headers, body }.  Its tostring
--- hides the credentials.
-local Request = {}
-Request.__index = Request
-
 --- The headers that carry credentials: never shown, nor logged.
 local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
 
@@ -36,15 +31,21 @@ function M.shown_headers(headers, keyring)
   return t
 end
 
-function Request.__tostring(req)
-  local shown, names = M.shown_headers(req.headers), {}
-  for name in pairs(shown) do names[#names + 1] = name end
-  table.sort(names)
-  local lines = { req.method .. " " .. req.url }
-  for _, name in ipairs(names) do lines[#lines + 1] = name .. ": " .. shown[name] end
-  lines[#lines + 1] = ""
-  lines[#lines + 1] = req.body
-  return table.concat(lines, "\n")
+--- The metatable of a client's prepared requests, { method, url,
+-- headers, body }, made once per client: tostring shows a request with
+-- the credential headers [REDACTED], and every other secret keyring knows
+-- redacted (one pasted into the endpoint shows in the url and the Host).
+function M.request_meta(keyring)
+  return { __tostring = function(req)
+    local shown, names = M.shown_headers(req.headers), {}
+    for name in pairs(shown) do names[#names + 1] = name end
+    table.sort(names)
+    local lines = { req.method .. " " .. req.url }
+    for _, name in ipairs(names) do lines[#lines + 1] = name .. ": " .. shown[name] end
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = req.body
+    return (keyring:redact(table.concat(lines, "\n")))
+  end }
 end
 
 -- X-Sdk-Date changes once a second; format it only then.
@@ -58,9 +59,10 @@ end
 
 --- The signed request for body: a request any HTTP client can send.
 -- endpoint = { host, url_base, project_id, user_agent }; creds = { ak,
--- keyring, security_token } or { token }; query is percent-encoded ("" for
--- none); now is the epoch second to sign with (the client's clock,
--- corrected for the server's).
+-- keyring, security_token } or { token }, with request_meta (of the
+-- keyring: M.request_meta); query is percent-encoded ("" for none); now
+-- is the epoch second to sign with (the client's clock, corrected for the
+-- server's).
 function M.build(endpoint, creds, method, path, query, body, now)
   local headers = new_table(0, 8)
   headers["Content-Type"] = CONTENT_TYPE
@@ -77,7 +79,7 @@ function M.build(endpoint, creds, method, path, query, body, now)
     headers.Authorization = auth
   end
   local url = endpoint.url_base .. path .. (query ~= "" and ("?" .. query) or "")
-  return setmetatable({ method = method, url = url, headers = headers, body = body }, Request)
+  return setmetatable({ method = method, url = url, headers = headers, body = body }, creds.request_meta)
 end
 
 --- text (the server's, or a message quoting the caller's input) as an
