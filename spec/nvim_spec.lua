@@ -124,6 +124,15 @@ describe("in Neovim", function()
     end
   end)
 
+  -- (a call's INTERRUPTED error raised by a callback was taken for
+  -- Ctrl-C, and the callback given INTERRUPTED, which is never returned:
+  -- review fixes21)
+  it("gives CALLBACK when a callback raises a call's INTERRUPTED error, err.raised as raised", function()
+    local got = nvim("spec/nvim/callback_raised.lua")
+    assert.is_nil(got.error)
+    assert.are.same({ "CALLBACK", "a callback raised: a table value", "true" }, { got.code, got.message, got.raised })
+  end)
+
   it("answers through the callback while the editor keeps running", function()
     server:config { delay_ms = 1000 }
     local got = nvim("spec/nvim/query.lua")

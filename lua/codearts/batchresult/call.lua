@@ -432,10 +432,11 @@ function Call:gather()
   local first_err = self.first_err
   if self.client.closed then
     first_err = Error.closed()
-  elseif self.raised and interrupt(self.raised.value) then
+  elseif self.raised and not self.o.callback and interrupt(self.raised.value) then
     first_err = interrupted()
     -- (Ctrl-C in a call made in a callback: that call's error, which
-    -- accounts for its own items, goes with this one's)
+    -- accounts for its own items, goes with this one's.  Not in callback
+    -- mode, where no Ctrl-C reaches Lua, and INTERRUPTED is never given)
     if Error.is(self.raised.value) then first_err.raised = self.raised.value end
   elseif self.raised then
     first_err = self:raised_error()
