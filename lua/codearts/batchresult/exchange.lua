@@ -34,17 +34,19 @@ end
 --- The metatable of a client's prepared requests, { method, url,
 -- headers, body }, made once per client: tostring shows a request with
 -- the credential headers [REDACTED], and every other secret keyring knows
--- redacted (one pasted into the endpoint shows in the url and the Host).
+-- redacted from the url, the header values and the body (one pasted into
+-- the endpoint shows in the url and the Host); the method and the header
+-- names are the library's own.
 function M.request_meta(keyring)
   return { __tostring = function(req)
-    local shown, names = M.shown_headers(req.headers), {}
+    local shown, names = M.shown_headers(req.headers, keyring), {}
     for name in pairs(shown) do names[#names + 1] = name end
     table.sort(names)
-    local lines = { req.method .. " " .. req.url }
+    local lines = { req.method .. " " .. keyring:redact(req.url) }
     for _, name in ipairs(names) do lines[#lines + 1] = name .. ": " .. shown[name] end
     lines[#lines + 1] = ""
-    lines[#lines + 1] = req.body
-    return (keyring:redact(table.concat(lines, "\n")))
+    lines[#lines + 1] = (keyring:redact(req.body))
+    return table.concat(lines, "\n")
   end }
 end
 
