@@ -699,6 +699,68 @@ describe("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    -- lua-cjson reads a NUL byte as the text's end and took what came
+    -- before it for the whole: a string left open after it crashed the
+    -- tool (internal error, exit 3), a member given twice after it was
+    -- refused, a second array after it dropped unsaid (review).
+    it("is 2 for JSON text that holds a NUL byte, naming its line and column, and nothing is sent", function()
+      local function pair(i)
+        return ('{"pipeline_id":"%s","pipeline_run_id":"%s"}'):format(SEED[i].pipeline_id, SEED[i].pipeline_run_id)
+      end
+      local said = "invalid JSON at line %d, column %d: a NUL byte, which JSON text cannot hold"
+      for _, case in ipairs({
+        { "query", "[" .. pair(1) .. ']\0"', said:format(1, 106) },
+        { "query", pair(1) .. "\n" .. pair(2) .. '\0"\n', said:format(2, 104) },
+        { "query", "[" .. pair(1) .. ']\0{"a":1,"a":2}', said:format(1, 106) },
+        { "query", "[" .. pair(1) .. "]\0[" .. pair(2) .. "]", said:format(1, 106) },
+        { "run", '[\n"\195\169",\0"' .. SEED[1].pipeline_id .. '"]', said:format(2, 5) },
+      }) do
+        local r = run({ case[1], "--input", "-" }, { stdin = case[2] })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: input: " .. case[3] .. "\n", r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
+    -- The column counted bytes: ["é", ] put the "]", its 7th character, at
+    -- column 8 (review).
+    it("counts JSON's columns in characters", function()
+      for _, case in ipairs({
+        { '["\195\169", ]', "line 1, column 7" },
+        { '[\n  "\230\151\165\230\156\172", ]', "line 2, column 9" },
+      }) do
+        local r = run({ "query", "--input", "-" }, { stdin = case[1] })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: input: invalid JSON at " .. case[2]
+          .. ': expected a value, found "]"\n', r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
+    -- lua-cjson's words for a token it could not read still showed: "found
+    -- invalid token", "found invalid escape code" (review).
+    it("says what it could not read of JSON in words of its own", function()
+      local pair = cjson.encode(SEED[1])
+      for _, case in ipairs({
+        { '["\\x"]', "input: invalid JSON at line 1, column 3: expected a value, found an unknown backslash escape" },
+        { '["\\u12G4"]', 'input: invalid JSON at line 1, column 3: expected a value, found a "\\u" escape that '
+          .. "gives no character" },
+        { '["\\ud800"]', 'input: invalid JSON at line 1, column 3: expected a value, found a "\\u" escape that '
+          .. "gives no character" },
+        { "[tru]", "input: invalid JSON at line 1, column 2: expected a value, found text that is not JSON" },
+        { "[-]", "input: invalid JSON at line 1, column 2: expected a value, found a malformed number" },
+        { '{"query":[]}x',
+          "input: invalid JSON at line 1, column 13: more text after the JSON value: text that is not JSON" },
+        { '["abc', "input: invalid JSON: the text ends inside a string" },
+        { pair .. '\n{"pipeline_id":"abc\n', "input line 2: invalid JSON: the line ends inside a string" },
+      }) do
+        local r = run({ "query", "--input", "-" }, { stdin = case[1] })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: " .. case[2] .. "\n", r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
     -- --input /dev/zero, or an endless stdin, was read until memory ran
     -- out: "internal error: not enough memory", exit 3 (review).  Here a
     -- sparse file one byte over README's 256 MiB, which takes no disk, and
@@ -2447,6 +2509,33 @@ describe("codearts-batchresult", function()
           assert.are.equal(1, said, format .. ": " .. cli.describe(r))
         end
       end
+    end)
+
+    -- Given back to query --input, a failed run's JSON was refused whole
+    -- for a run in "unplaced" with a null id, or one in "result" whose run
+    -- id is no id, though README says it can be given as it is
+    -- (review): each is left out, counted on stderr.
+    it("are left out of its JSON given back to query --input, and counted; a list the user wrote still refuses them",
+      function()
+      run_answer { run_item(ids[1], r1), run_item(ids[2], "abc"), "null",
+                   '{"pipeline_id":12345,"pipeline_run_id":"' .. r2 .. '"}' }
+      local r = run(concat({ "run", "-f", "json" }, ids))
+      assert.are.equal(3, r.status, cli.describe(r))
+      local path = temporary_dir() .. "/run.json"
+      files.write(path, r.out)
+      server:reset()
+      r = run({ "query", "-f", "json", "--input", path })
+      assert.are.equal(1, r.status, cli.describe(r)) -- (the run did not start, as the model has it)
+      assert.are.equal(("codearts-batchresult: %s: 3 runs that cannot be asked (in \"result\", \"unplaced\"), left "
+        .. "out\n"):format(path), r.err)
+      assert.are.same({ expected({ pipeline_id = ids[1], pipeline_run_id = r1 }) }, plain(cjson.decode(r.out).result))
+      assert.are.same({ 1 }, server:stats().items)
+      server:reset()
+      r = run({ "query", "--input", "-" },
+        { stdin = '{"query":[{"pipeline_id":null,"pipeline_run_id":"' .. r2 .. '"}]}' })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal("codearts-batchresult: input item 1: pipeline_id is missing\n", r.err)
+      assert.are.equal(0, requests())
     end)
 
     it("shows an id that is no string, and an item that is no object, as the other lists show a missing value",

@@ -27,6 +27,7 @@
 local cjson = require "cjson.safe"
 local trim = require("codearts.batchresult.text").trim
 local printable = require("codearts.batchresult.text").printable
+local is_id = require("codearts.batchresult.input").is_id
 
 local M = {}
 
@@ -307,9 +308,15 @@ local function value(v)
   return v
 end
 
+--- Whether v, a decoded JSON value, may be an object ({} decodes as an
+-- empty table, which may be an array).
+local function is_object(v)
+  return json_type(v) == "an object" or (type(v) == "table" and next(v) == nil)
+end
+
 --- Adds v, the JSON value at where(i), as a pair.
 local function add_pair(items, v, where, i)
-  if json_type(v) ~= "an object" and not (type(v) == "table" and next(v) == nil) then
+  if not is_object(v) then
     return nil, ("%s: expected an object {\"pipeline_id\": …, \"pipeline_run_id\": …}, got %s")
       :format(where(i), json_type(v))
   end
@@ -365,11 +372,19 @@ local function add_line_pair(items, v, where, i)
 end
 
 -- lua-cjson's names for what it found and expected, in a message's words:
--- its own (T_OBJ_BEGIN) mean nothing to a user.
+-- its own (T_OBJ_BEGIN, "invalid token") mean nothing to a user.  The
+-- last four here, and the last of ENDS, are lua-cjson 2.1.0's words for a
+-- token it could not read.
 local FOUND = {
   T_OBJ_BEGIN = '"{"', T_OBJ_END = '"}"', T_ARR_BEGIN = '"["', T_ARR_END = '"]"', T_STRING = "a string",
   T_NUMBER = "a number", T_BOOLEAN = "true or false", T_NULL = "null", T_COLON = '":"', T_COMMA = '","',
+  ["invalid token"] = "text that is not JSON", ["invalid number"] = "a malformed number",
+  ["invalid escape code"] = "an unknown backslash escape",
+  ["invalid unicode escape code"] = 'a "\\u" escape that gives no character',
 }
+-- What lua-cjson found when the text ended too soon (with no NUL byte in
+-- it, an unclosed string ends only there): how it ends.
+local ENDS = { T_END = "before the JSON value does", ["unexpected end of string"] = "inside a string" }
 local EXPECTED = {
   value = "a value", colon = '":"', ["object key string"] = "a member name (a string)",
   ["comma or array end"] = '"," or "]"', ["comma or object end"] = '"," or "}"',
@@ -378,11 +393,14 @@ local EXPECTED = {
 local STARTS = { T_OBJ_BEGIN = true, T_ARR_BEGIN = true, T_STRING = true, T_NUMBER = true, T_BOOLEAN = true,
                  T_NULL = true }
 
---- The line and column of text's byte at.
+--- The line and column of text's byte at, the column in characters, as
+-- an editor counts them: UTF-8's bytes other than continuation bytes.
 local function line_column(text, at)
   local before = text:sub(1, at - 1)
   local _, breaks = before:gsub("\n", "")
-  return breaks + 1, at - (before:match(".*()\n") or 0)
+  local line = before:sub((before:match(".*()\n") or 0) + 1)
+  local _, continued = line:gsub("[\128-\191]", "")
+  return breaks + 1, #line - continued + 1
 end
 
 --- What is wrong with text, which lua-cjson refused with why, in the
@@ -394,7 +412,7 @@ local function fault(text, why, one_line, several)
   local expected, found = why:match("^Expected (.-) but found (.-) at character")
   local place = ""
   -- (the end has no place worth naming: it is past the last line)
-  if at and found ~= "T_END" then
+  if at and not ENDS[found] then
     local line, column = line_column(text, at)
     place = one_line and (" at column " .. column) or (" at line " .. line .. ", column " .. column)
   end
@@ -402,8 +420,8 @@ local function fault(text, why, one_line, several)
     return ("several JSON values (the second starts%s): %s"):format(place, several)
   end
   local said
-  if found == "T_END" then
-    said = (one_line and "the line" or "the text") .. " ends before the JSON value does"
+  if ENDS[found] then
+    said = (one_line and "the line" or "the text") .. " ends " .. ENDS[found]
   elseif expected == "the end" then
     said = "more text after the JSON value: " .. (FOUND[found] or found)
   elseif expected then
@@ -417,7 +435,9 @@ local function fault(text, why, one_line, several)
 end
 
 --- The closing quote of the JSON string whose opening quote is text's
--- byte i (a backslash escapes the byte after it).
+-- byte i (a backslash escapes the byte after it).  There is one: text is
+-- JSON that lua-cjson read to its end, which it does only when the text
+-- holds no NUL byte (json_items refuses one), read as the text's end.
 local function string_end(text, i)
   while true do
     i = text:find('["\\]', i + 1)
@@ -522,39 +542,82 @@ local function not_array(label, keys)
     '"' .. table.concat(keys, '" or "') .. '"')
 end
 
+--- A count of what the tool's own output lists hold that gives no pair to
+-- ask, left out: what (a format for "s" or ""), the lists that held any,
+-- and the items counted (each once: a pipeline id by its text, as "unsent"
+-- lists again some of "unanswered"; a run by its table, each counted).
+local function tally(what)
+  return { n = 0, what = what, lists = {}, seen = {} }
+end
+
+--- Counts key, an item of the list k, in t.
+local function count(t, k, key)
+  if not t.seen[key] then t.seen[key], t.n = true, t.n + 1 end
+  if t.lists[#t.lists] ~= k then t.lists[#t.lists + 1] = k end
+end
+
+--- What t counted, for a message ('1 pipeline with no run to query (in
+-- "unanswered")'), nil for nothing.
+local function counted(t)
+  if t.n == 0 then return nil end
+  return ('%d %s (in "%s")'):format(t.n, t.what:format(t.n == 1 and "" or "s"), table.concat(t.lists, '", "'))
+end
+
+--- Adds the pairs of list, the tool's own output's list k (its items
+-- named by where), counting in left what gives no pair to ask: a pipeline
+-- id (a run's), which has no run to ask about, and a run whose ids are not
+-- both ids, as a failed run's "unplaced" may hold (an id that is no string
+-- shows as null) and a run's "result" (its run ids as the server gave them).
+local function own_list(items, list, k, where, left)
+  for i = 1, #list do
+    local v = list[i]
+    if type(v) == "string" then
+      count(left.pipelines, k, v)
+    elseif is_object(v) and not (is_id(v.pipeline_id) and is_id(v.pipeline_run_id)) then
+      count(left.runs, k, v)
+    else
+      local ok, err = add_pair(items, v, where, i)
+      if not ok then return nil, err end
+    end
+  end
+  return true
+end
+
 --- Pairs from the tool's own --format json, doc: every pair its lists
 -- (OWN_LISTS) hold, a failed query's "unanswered" the most worth asking
--- again.  A pipeline id there (a run's) has no run to ask about: left
--- out, and said so in a note, counted once each, as "unsent" lists again
--- some of "unanswered".
+-- again.  What gives no pair to ask (own_list) is left out, and said so
+-- in a note that counts it: the output is the tool's, given back as it
+-- is, not a list the user wrote.
 local function own_pairs(items, doc, label)
-  local seen, pipelines, lists, read = {}, 0, {}, {}
+  local left = { pipelines = tally("pipeline%s with no run to query"), runs = tally("run%s that cannot be asked") }
+  local read = {}
   for _, k in ipairs(OWN_LISTS) do
     local list = value(doc[k])
     if list ~= nil and not is_array(list) then
       return nil, (k == "result" and not_array(label, KEYS.pairs) or ('%s: "%s" is not an array'):format(label, k))
     end
-    local where, held = list_where(label, k), nil
-    for i = 1, list and #list or 0 do
-      if type(list[i]) == "string" then
-        if not seen[list[i]] then seen[list[i]], pipelines = true, pipelines + 1 end
-        held = true
-      else
-        local ok, err = add_pair(items, list[i], where, i)
-        if not ok then return nil, err end
-      end
+    if list then
+      read[#read + 1] = k
+      local ok, err = own_list(items, list, k, list_where(label, k), left)
+      if not ok then return nil, err end
     end
-    if list then read[#read + 1] = '"' .. k .. '"' end
-    if held then lists[#lists + 1] = '"' .. k .. '"' end
   end
-  local skipped = ("%d pipeline%s with no run to query (in %s)"):format(pipelines, pipelines == 1 and "" or "s",
-    table.concat(lists, ", "))
-  if pipelines > 0 then items.notes[#items.notes + 1] = ("%s: %s, left out"):format(label, skipped) end
-  items.held = "no pair in " .. table.concat(read, ", ") .. (pipelines > 0 and ", only " .. skipped or "")
+  local said = {}
+  for _, t in ipairs({ left.pipelines, left.runs }) do said[#said + 1] = counted(t) end
+  local skipped = table.concat(said, " and ")
+  if skipped ~= "" then items.notes[#items.notes + 1] = ("%s: %s, left out"):format(label, skipped) end
+  items.held = ('no pair in "%s"'):format(table.concat(read, '", "')) .. (skipped ~= "" and ", only " .. skipped or "")
   return true
 end
 
 local function json_items(items, text, label, open)
+  -- (lua-cjson reads a NUL byte as the text's end, and would take what
+  -- comes before it for the whole: what follows dropped unsaid)
+  local nul = text:find("\0", 1, true)
+  if nul then
+    return nil, ("%s: invalid JSON at line %d, column %d: a NUL byte, which JSON text cannot hold"):format(label,
+      line_column(text, nul))
+  end
   local doc, why = cjson.decode(text)
   if doc == nil and open == "{" and items.kind == "pairs" and ndjson(text) then
     return ndjson_pairs(items, text, label)
