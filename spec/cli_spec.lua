@@ -674,6 +674,14 @@ describe("codearts-batchresult", function()
     -- lua-cjson's own words reached the user: "Expected the end but found
     -- T_OBJ_BEGIN at character 285" for jq's pretty output of several
     -- objects (newcomer review).
+    --- Runs command with stdin as its input (--input -), which the tool
+    -- must refuse: exit status 2, and said the one line on stderr.
+    local function refused_input(command, stdin, said)
+      local r = run({ command, "--input", "-" }, { stdin = stdin })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal("codearts-batchresult: " .. said .. "\n", r.err)
+    end
+
     it("says what is wrong with JSON it cannot read, by line and column, in words of its own", function()
       local pretty = {}
       for i = 1, 2 do
@@ -692,9 +700,7 @@ describe("codearts-batchresult", function()
         { "query", cjson.encode(SEED[1]) .. "\n" .. '{"pipeline_id" 1}\n',
           'input line 2: invalid JSON at column 16: expected ":", found a number' },
       }) do
-        local r = run({ case[1], "--input", "-" }, { stdin = case[2] })
-        assert.are.equal(2, r.status, cli.describe(r))
-        assert.are.equal("codearts-batchresult: " .. case[3] .. "\n", r.err)
+        refused_input(case[1], case[2], case[3])
       end
       assert.are.equal(0, requests())
     end)
@@ -715,9 +721,7 @@ describe("codearts-batchresult", function()
         { "query", "[" .. pair(1) .. "]\0[" .. pair(2) .. "]", said:format(1, 106) },
         { "run", '[\n"\195\169",\0"' .. SEED[1].pipeline_id .. '"]', said:format(2, 5) },
       }) do
-        local r = run({ case[1], "--input", "-" }, { stdin = case[2] })
-        assert.are.equal(2, r.status, cli.describe(r))
-        assert.are.equal("codearts-batchresult: input: " .. case[3] .. "\n", r.err)
+        refused_input(case[1], case[2], "input: " .. case[3])
       end
       assert.are.equal(0, requests())
     end)
@@ -729,10 +733,7 @@ describe("codearts-batchresult", function()
         { '["\195\169", ]', "line 1, column 7" },
         { '[\n  "\230\151\165\230\156\172", ]', "line 2, column 9" },
       }) do
-        local r = run({ "query", "--input", "-" }, { stdin = case[1] })
-        assert.are.equal(2, r.status, cli.describe(r))
-        assert.are.equal("codearts-batchresult: input: invalid JSON at " .. case[2]
-          .. ': expected a value, found "]"\n', r.err)
+        refused_input("query", case[1], "input: invalid JSON at " .. case[2] .. ': expected a value, found "]"')
       end
       assert.are.equal(0, requests())
     end)
@@ -754,9 +755,7 @@ describe("codearts-batchresult", function()
         { '["abc', "input: invalid JSON: the text ends inside a string" },
         { pair .. '\n{"pipeline_id":"abc\n', "input line 2: invalid JSON: the line ends inside a string" },
       }) do
-        local r = run({ "query", "--input", "-" }, { stdin = case[1] })
-        assert.are.equal(2, r.status, cli.describe(r))
-        assert.are.equal("codearts-batchresult: " .. case[2] .. "\n", r.err)
+        refused_input("query", case[1], case[2])
       end
       assert.are.equal(0, requests())
     end)
