@@ -441,7 +441,8 @@ local function await_status_line(r)
   end
   if not may_be_http(r:unread()) then
     local line = r:unread():match("^[^\n]*\n")
-    return nil, "PROTOCOL", "the answer is not HTTP/1.x: " .. (line or "(its first line, cut short: not quoted)")
+    return nil, "PROTOCOL",
+      "the answer is not HTTP/1.x: " .. (line or "(its first line did not come whole in the first read: not quoted)")
   end
   return true
 end
