@@ -630,6 +630,20 @@ describe("secrets a display step would show whole again", function()
     end
   end)
 
+  -- JSON writes a quote as \" and a tab as \t, CSV a quote as "": each
+  -- rebuilt a token holding those, which the fast test let through
+  -- (review fixes22).
+  it("JSON and CSV never print a token holding \\\", \"\" or \\t, which their escapes would write", function()
+    for _, case in ipairs({
+      { 'abc\\"defg', 'abc\\"defg', "json" }, { 'abc\\"defg', 'abc\\"defg', "ndjson" },
+      { 'abc""defg', 'abc\\"defg', "csv" }, { "Pr0xy\\tPassw0", "Pr0xy\\tPassw0", "json" },
+    }) do
+      local out = printed_query(case[1], "echo: " .. case[2], case[3])
+      assert_hidden(out, { case[1] }, case[3] .. " " .. case[1])
+      assert.truthy(out:find("[REDACTED]", 1, true), case[3] .. ": " .. out)
+    end
+  end)
+
   it("no format prints a token holding U+FFFD sent with a byte that is no UTF-8 for it (JSON's, a table's)",
     function()
     local token = "abcdefg\239\191\189hijklmn"
