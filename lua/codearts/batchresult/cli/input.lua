@@ -397,8 +397,13 @@ local STARTS = { T_OBJ_BEGIN = true, T_ARR_BEGIN = true, T_STRING = true, T_NUMB
 -- an editor counts them: UTF-8's bytes other than continuation bytes.
 local function line_column(text, at)
   local before = text:sub(1, at - 1)
-  local _, breaks = before:gsub("\n", "")
-  local line = before:sub((before:match(".*()\n") or 0) + 1)
+  -- (the last line end found forwards: ".*()\n" retries from every byte
+  -- of a line that has none, which takes hours on a long one)
+  local breaks, start, nl = 0, 1, before:find("\n", 1, true)
+  while nl do
+    breaks, start, nl = breaks + 1, nl + 1, before:find("\n", nl + 1, true)
+  end
+  local line = before:sub(start)
   local _, continued = line:gsub("[\128-\191]", "")
   return breaks + 1, #line - continued + 1
 end
