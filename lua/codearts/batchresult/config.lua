@@ -328,6 +328,29 @@ local function held_secrets(o, getenv)
   return held
 end
 
+-- A run of this many bytes of a secret counts as the secret, as the
+-- redactor counts it (src/redact.h CAB_REDACT_MIN_RUN).
+local SECRET_RUN = 8
+
+--- Whether host (lower case, as split_url gives it) holds a run of
+-- SECRET_RUN bytes of one of secrets' (sk, security_token, token, held),
+-- in any case: the host is shown in lower case, where the redaction of a
+-- secret with capitals would not find it.
+local function host_holds_secret(host, secrets)
+  local all = { secrets.sk, secrets.security_token, secrets.token }
+  for _, s in ipairs(secrets.held) do all[#all + 1] = s end
+  for i = 1, 3 + #secrets.held do
+    local s = all[i]
+    if type(s) == "string" and #s >= SECRET_RUN then
+      s = s:lower()
+      for at = 1, #host - SECRET_RUN + 1 do
+        if s:find(host:sub(at, at + SECRET_RUN - 1), 1, true) then return true end
+      end
+    end
+  end
+  return false
+end
+
 --- nil, and the INVALID_ARGUMENT error about option (err.option, as
 -- input.options sets it; nil for a value the environment gave).
 local function refused(option, message)
@@ -506,6 +529,13 @@ local function settle(o, getenv)
     end
   end
   secrets.held = held_secrets(o, getenv)
+  if host_holds_secret(cfg.host, secrets) then
+    -- (not quoted: in another case than the secret's, no redaction would
+    -- hide it)
+    return refused(o.endpoint and "endpoint" or nil, (o.endpoint and "endpoint" or "the region's endpoint")
+      .. "'s host holds a secret (the SK, a token or a proxy's password, pasted in the wrong place): the request "
+      .. "would carry it to that host, and every text naming the host would show it")
+  end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
   cfg.libcurl_proxy, cfg.libcurl_noproxy = libcurl_proxy(o, cfg.endpoint, getenv)
@@ -520,10 +550,9 @@ end
 -- (strings; others, and empty ones, skipped): each, and the forms the
 -- library's own messages may give it when they differ: quoted as %q
 -- quotes ("\9" for a tab, but on Lua 5.1), and on one line (an error's message is made one
--- line before it is redacted, Error.new: a space for a tab), and in
--- lower case, as a URL's host is shown (split_url: a secret pasted into
--- the endpoint).  A secret given twice (the environment's SK, which the
--- client also signs with) is taken once.
+-- line before it is redacted, Error.new: a space for a tab).  A secret
+-- given twice (the environment's SK, which the client also signs with)
+-- is taken once.
 function M.secret_forms(given, n)
   local forms, seen = {}, {}
   for i = 1, n do
@@ -535,7 +564,7 @@ function M.secret_forms(given, n)
       -- (but one of white space alone, the one line of a key of control
       -- characters, which would blank every space out of every message;
       -- a short one is kept: the key's bytes, shrunk, only match whole)
-      for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted), s:lower() }) do
+      for _, form in ipairs({ quoted, Error.one_line(s), Error.one_line(quoted) }) do
         if form ~= s and form:find("%S") then forms[#forms + 1] = form end
       end
     end
