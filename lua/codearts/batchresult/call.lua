@@ -434,10 +434,11 @@ function Call:gather()
     first_err = Error.closed()
   elseif self.raised and not self.o.callback and interrupt(self.raised.value) then
     first_err = interrupted()
-    -- (Ctrl-C in a call made in a callback: that call's error, which
-    -- accounts for its own items, goes with this one's.  Not in callback
+    -- (what the callback raised goes with it: the interpreter's
+    -- "interrupted!", or, for Ctrl-C in a call made in the callback, that
+    -- call's error, which accounts for its own items.  Not in callback
     -- mode, where no Ctrl-C reaches Lua, and INTERRUPTED is never given)
-    if Error.is(self.raised.value) then first_err.raised = self.raised.value end
+    first_err.raised = self.raised.value
   elseif self.raised then
     first_err = self:raised_error()
   elseif self.in_child or (not finished and self:forked()) then
