@@ -637,8 +637,11 @@ describe("secrets a display step would show whole again", function()
     for _, case in ipairs({
       { 'abc\\"defg', 'abc\\"defg', "json" }, { 'abc\\"defg', 'abc\\"defg', "ndjson" },
       { 'abc""defg', 'abc\\"defg', "csv" }, { "Pr0xy\\tPassw0", "Pr0xy\\tPassw0", "json" },
+      -- (on a terminal, "?" for a control character, then the quote
+      -- doubled: review fixes23)
+      { 'a?b""cdef', 'a\\u0001b\\"cdef', "csv", true },
     }) do
-      local out = printed_query(case[1], "echo: " .. case[2], case[3])
+      local out = printed_query(case[1], "echo: " .. case[2], case[3], case[4])
       assert_hidden(out, { case[1] }, case[3] .. " " .. case[1])
       assert.truthy(out:find("[REDACTED]", 1, true), case[3] .. ": " .. out)
     end

@@ -660,18 +660,17 @@ function M.counts(kind, lists)
   return #parts > 0 and ("; " .. concat(parts, ", ")) or ""
 end
 
--- What the display steps make of a text (each may join pieces of a
--- secret that the redactor saw apart: a token holding "?" sent with a
--- control character for it, one holding \" sent with a bare quote):
--- JSON's and NDJSON's string escapes and U+FFFD for ill-formed UTF-8,
--- CSV's doubled quotes and, on a terminal, "?" for a control character
--- (line feeds kept), and a stderr line's "?" (line feeds too).  A table's
--- control characters become spaces, which the redactor reads as spaces
--- of a secret already (src/redact.h).
+-- What each output makes of a text, the very functions it uses (each may
+-- join pieces of a secret that the redactor saw apart: a token holding "?"
+-- sent with a control character for it, one holding \" sent with a bare
+-- quote): JSON's and NDJSON's string, CSV's field into a pipe and on a
+-- terminal ("?" for a control character, then quotes doubled), the
+-- table's cell, and a stderr line.
 local SHOWN_FORMS = {
   function(s) return json_string(s):sub(2, -2) end,
-  function(s) return (s:gsub('"', '""')) end,
-  function(s) return printable(s, true) end,
+  csv_field,
+  csv_field_shown,
+  function(s) return (cell(s)) end,
   printable,
 }
 
