@@ -867,7 +867,7 @@ describe("br.new refuses", function()
     local out, ok = child.query_nowhere { https_proxy = "http://alice:S3cretPassw0rd@pro!xy:3128" }
     assert.is_true(ok, out)
     assert.is_nil(out:find("S3cret", 1, true), out)
-    assert.are.equal("NETWORK: Unsupported proxy syntax in 'http://[REDACTED]@pro!xy:3128'", out)
+    assert.are.equal("NETWORK: Unsupported proxy syntax in 'http://alice:[REDACTED]@pro!xy:3128'", out)
   end)
   it("a security_token without the AK/SK it goes with, which the environment's must not make whole", function()
     refused({ ak = false, sk = false, security_token = "a-temporary-token" },

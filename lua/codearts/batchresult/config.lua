@@ -290,14 +290,19 @@ function M.percent_decoded(s)
   return (s:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
 end
 
---- A proxy URL's user information when it holds a password, else nil: a
--- user name alone is no secret, and a short one, redacted, would blank
--- its letters out of every message.  Percent-decoded, as libcurl reads it
--- and sends it to the proxy: the password a text may show, raw or in any
--- form, the URL's own among them (redact.h reads %XX as its byte).
+--- The secret of a proxy URL's user information when it holds a
+-- password, else nil (a user name alone is no secret): the password alone
+-- when it is as long as the shortest run the redaction matches (the user
+-- name's runs, held too, would blank its words, "pipeline" of a user
+-- pipeline-bot, out of every message), else the whole user:password (a
+-- short password alone would blank its letters).  Percent-decoded, as
+-- libcurl reads it and sends it to the proxy: what a text may show, raw or
+-- in any form, the URL's own among them (redact.h reads %XX as its byte).
 local function password_part(url)
   local info = type(url) == "string" and userinfo(url)
-  return info and info:find(":.") and M.percent_decoded(info) or nil
+  if not (info and info:find(":.")) then return nil end
+  local password = M.percent_decoded(info:match(":(.*)"))
+  return #password >= core.limits.redact_min_run and password or M.percent_decoded(info)
 end
 
 --- key when it is one that a message said before there is a client
@@ -315,8 +320,8 @@ end
 -- credentials, whether or not it uses them: the environment's SK and
 -- security token (a client with an IAM token, or keys of its own, may be
 -- told of them by mistake; each as as_key takes it), and the passwords of
--- the proxy option and of the environment's proxies (libcurl's messages
--- may quote their URLs).  A list, with no holes.
+-- the proxy option and of the environment's proxies (password_part:
+-- libcurl's messages may quote their URLs).  A list, with no holes.
 local function held_secrets(o, getenv)
   local held = {}
   local function add(s) if s then held[#held + 1] = s end end
@@ -328,23 +333,21 @@ local function held_secrets(o, getenv)
   return held
 end
 
--- A run of this many bytes of a secret counts as the secret, as the
--- redactor counts it (src/redact.h CAB_REDACT_MIN_RUN).
-local SECRET_RUN = 8
-
---- Whether host (lower case, as split_url gives it) holds a run of
--- SECRET_RUN bytes of one of secrets' (sk, security_token, token, held),
--- in any case: the host is shown in lower case, where the redaction of a
--- secret with capitals would not find it.
-local function host_holds_secret(host, secrets)
-  local all = { secrets.sk, secrets.security_token, secrets.token }
-  for _, s in ipairs(secrets.held) do all[#all + 1] = s end
-  for i = 1, 3 + #secrets.held do
-    local s = all[i]
-    if type(s) == "string" and #s >= SECRET_RUN then
+--- Whether host (lower case, as split_url gives it) holds a run of a
+-- secret as long as the redaction matches (credentials' sk,
+-- security_token or token, or one of held: held_secrets'), in any case:
+-- the host is shown in lower case, where the redaction of a secret with
+-- capitals would not find it.  (A shorter secret, redacted only whole,
+-- is not looked for: one of a letter or two would refuse every endpoint.)
+local function host_holds_secret(host, credentials, held)
+  local run = core.limits.redact_min_run
+  local all = { credentials.sk or false, credentials.security_token or false, credentials.token or false }
+  for _, s in ipairs(held) do all[#all + 1] = s end
+  for _, s in ipairs(all) do
+    if s and #s >= run then
       s = s:lower()
-      for at = 1, #host - SECRET_RUN + 1 do
-        if s:find(host:sub(at, at + SECRET_RUN - 1), 1, true) then return true end
+      for at = 1, #host - run + 1 do
+        if s:find(host:sub(at, at + run - 1), 1, true) then return true end
       end
     end
   end
@@ -529,12 +532,13 @@ local function settle(o, getenv)
     end
   end
   secrets.held = held_secrets(o, getenv)
-  if host_holds_secret(cfg.host, secrets) then
+  if host_holds_secret(cfg.host, secrets, secrets.held) then
     -- (not quoted: in another case than the secret's, no redaction would
     -- hide it)
-    return refused(o.endpoint and "endpoint" or nil, (o.endpoint and "endpoint" or "the region's endpoint")
-      .. "'s host holds a secret (the SK, a token or a proxy's password, pasted in the wrong place): the request "
-      .. "would carry it to that host, and every text naming the host would show it")
+    local named = o.endpoint and "endpoint" or ("the endpoint of region '" .. o.region
+      .. "' (built in, or set by environment variable " .. regions.env_name(o.region) .. ")")
+    return refused(o.endpoint and "endpoint" or "region", named .. "'s host holds a secret (the SK, a token or a "
+      .. "proxy's password): the request would carry it to that host, and every text naming the host would show it")
   end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
