@@ -123,6 +123,17 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
     assert.is_nil(text:find(creds.sk:sub(1, 8), 1, true), text)
   end)
 
+  -- With no room to split a window (E36), the answer was lost, with a
+  -- stack trace (review nvim3).
+  it(":PipelineStatus shows the answer in the current window when no window can be split", function()
+    local runs = {}
+    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
+    local text = pipeline_status(table.concat(runs, " "), "NVIM_TEST_FULL=1")
+    assert.is_nil(text:find("error=", 1, true), text)
+    assert.truthy(text:find("buftype=nofile\n", 1, true), text)
+    assert.truthy(text:find("line=", 1, true), text)
+  end)
+
   -- No window can be split from the command-line window: an answer that
   -- comes while the user is in it opens its buffer once they leave (review).
   it(":PipelineStatus shows an answer that came while the command-line window was open, once it is left", function()

@@ -23,9 +23,13 @@ local function fail(err)
   vim.notify("PipelineStatus: " .. tostring(err), vim.log.levels.ERROR)
 end
 
--- A new scratch buffer in a split, holding lines.
+-- A new scratch buffer in a split, holding lines; in the current window
+-- when no window can be split (E36: not enough room), and said when that
+-- cannot be left either (E37: its changes not written).
 local function scratch(lines)
-  vim.cmd("new")
+  if not pcall(vim.cmd, "new") and not pcall(vim.cmd, "enew") then
+    return vim.notify(table.concat(lines, "\n"))
+  end
   local buf = vim.api.nvim_get_current_buf()
   vim.bo[buf].buftype = "nofile"
   vim.bo[buf].bufhidden = "wipe"
