@@ -62,6 +62,11 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
 
   --- What spec/nvim/example_driver.lua wrote after `:PipelineStatus args`
   -- in a headless Neovim with the example installed: its key=value lines.
+  -- The seed's pairs as :PipelineStatus takes them.
+  local seed_runs = {}
+  for i, p in ipairs(model.seed_query) do seed_runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
+  local SEED_RUNS = table.concat(seed_runs, " ")
+
   local function pipeline_status(args, extra_env)
     local out = home .. "/out.txt"
     os.remove(out)
@@ -83,9 +88,7 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
 
   it(":PipelineStatus answers in a scratch buffer, without blocking", function()
     server:config { delay_ms = 1000 }
-    local runs = {}
-    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
-    local text = pipeline_status(table.concat(runs, " "))
+    local text = pipeline_status(SEED_RUNS)
     local got, lines = {}, {}
     for k, v in text:gmatch("([%w_]+)=([^\n]*)") do
       if k == "line" then lines[#lines + 1] = v else got[k] = v end
@@ -115,9 +118,7 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
   -- results redacted (review).
   it(":PipelineStatus shows the results with the client's secrets redacted", function()
     server:config { names = { [model.seed_query[1].pipeline_id] = "leaked " .. creds.sk } }
-    local runs = {}
-    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
-    local text = pipeline_status(table.concat(runs, " "))
+    local text = pipeline_status(SEED_RUNS)
     server:config { names = {} }
     assert.truthy(text:find("line=[^\n]*leaked %[REDACTED%]"), text)
     assert.is_nil(text:find(creds.sk:sub(1, 8), 1, true), text)
@@ -126,9 +127,7 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
   -- With no room to split a window (E36), the answer was lost, with a
   -- stack trace (review nvim3).
   it(":PipelineStatus shows the answer in the current window when no window can be split", function()
-    local runs = {}
-    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
-    local text = pipeline_status(table.concat(runs, " "), "NVIM_TEST_FULL=1")
+    local text = pipeline_status(SEED_RUNS, "NVIM_TEST_FULL=1")
     assert.is_nil(text:find("error=", 1, true), text)
     assert.truthy(text:find("buftype=nofile\n", 1, true), text)
     assert.truthy(text:find("line=", 1, true), text)
@@ -137,9 +136,7 @@ once.describe("examples/nvim (a real Neovim, set up as the README says)", functi
   -- No window can be split from the command-line window: an answer that
   -- comes while the user is in it opens its buffer once they leave (review).
   it(":PipelineStatus shows an answer that came while the command-line window was open, once it is left", function()
-    local runs = {}
-    for i, p in ipairs(model.seed_query) do runs[i] = p.pipeline_id .. ":" .. p.pipeline_run_id end
-    local text = pipeline_status(table.concat(runs, " "), "NVIM_TEST_CMDWIN=1000")
+    local text = pipeline_status(SEED_RUNS, "NVIM_TEST_CMDWIN=1000")
     assert.is_nil(text:find("error=", 1, true), text)
     assert.truthy(text:find("cmdwin=:\n", 1, true), text)
     assert.truthy(text:find("buftype=nofile\n", 1, true), text)

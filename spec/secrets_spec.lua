@@ -1069,13 +1069,14 @@ describe("a secret in the endpoint", function()
       local c = assert(br.new { region = "cn-south-1", project_id = %q, ak = "AK", sk = "an-sk-of-its-own",
                                 proxy = "http://pipeline-bot:S3cr3tPw@127.0.0.1:9" })
       io.write(c.endpoint)
-    ]]):format(PROJECT, PROJECT), { HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = "https://xk9pqz2mvbn7.example" })
+    ]]):format(PROJECT, PROJECT),
+      { HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = "https://xk9pqz2mvbn7.example" })
     assert.is_true(ok, out)
     assert.are.equal("region the endpoint of region 'cn-north-4' (built in, or set by environment variable "
       .. "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4)'s host holds a secret\n"
       .. "https://cloudpipeline-ext.cn-south-1.myhuaweicloud.com", out)
     -- (a proxy's password too, from the environment)
-    local out, ok = child.run(([[
+    out, ok = child.run(([[
       local br = require "codearts.batchresult"
       local _, err = br.new { endpoint = "https://proxypassw0rd.invalid", project_id = %q, ak = "AK", sk = "SK" }
       io.write(err.option, " ", err.message:sub(1, 30))
