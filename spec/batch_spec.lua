@@ -744,6 +744,19 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ 2, 1, 2 }, { s.routes.run, s.routes.result, s.run_pipelines })
   end)
 
+  -- What a callback raised went with INTERRUPTED only when it was an
+  -- inner call's error: the interpreter's "interrupted!", raised in a
+  -- callback (or by one, under Neovim), was lost (review fixes22).
+  it("run: INTERRUPTED's err.raised is what the callback raised, the interpreter's interrupted! too", function()
+    local list = ids(2)
+    local ok, err = pcall(client.run, client, list, { batch_size = 1, concurrency = 1,
+      on_progress = function(done) if done == 1 then error("interrupted!", 0) end end })
+    assert.is_false(ok)
+    assert.are.same({ "INTERRUPTED", "interrupted!" }, { err.code, err.raised })
+    assert.are.same({ { list[1] }, { list[2] }, { list[2] } }, { { err.results[1].pipeline_id }, err.unanswered,
+      err.unsent })
+  end)
+
   it("run: err.unsent is empty in a child forked during the call: the parent sends the batches left", function()
     local fork = require "spec.support.fork"
     local list, pid = ids(4), nil
