@@ -21,6 +21,10 @@
 --     sigpipe = "ignore",      -- start the tool with SIGPIPE ignored (as some CI runners do)
 --     stdout_closed = true,    -- start the tool with its stdout closed
 --     stdout = "/dev/full",    -- stdout goes to this file instead (r.out is then nil)
+--     file_blocks = 100,       -- the tool may write at most so many 512-byte blocks to a
+--                              -- file (ulimit -f, SIGXFSZ ignored: a write past them
+--                              -- fails, EFBIG, as on a full disk); its stderr's too
+--     hot = true,              -- under LuaJIT, every loop compiled at once (-Ohotloop=1)
 --     interrupt_after = 0.5,   -- send it SIGINT (Ctrl-C) after so many seconds
 --     interrupt_when = "sh",   -- or once this shell command succeeds (asked
 --                              -- every 50 ms, for at most 30 s; $TOOL_PID is
@@ -86,7 +90,8 @@ function M.run(argv, o)
       .. (o.signal or "INT") .. " " .. o.interrupt_after
   end
   if o.time_limit then parts[#parts + 1] = "timeout -s KILL " .. o.time_limit end
-  parts[#parts + 1] = o.command or (child.interpreter .. " " .. quote(ROOT .. "/bin/codearts-batchresult"))
+  parts[#parts + 1] = o.command or (child.interpreter .. ((o.hot and rawget(_G, "jit")) and " -Ohotloop=1" or "")
+    .. " " .. quote(ROOT .. "/bin/codearts-batchresult"))
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local cmd = table.concat(parts, " ")
   local pidf, sigf, endf
@@ -151,6 +156,7 @@ function M.run(argv, o)
       .. "; kill $watcher 2>/dev/null"
   end
   if o.sigpipe == "ignore" then cmd = "trap '' PIPE; " .. cmd end
+  if o.file_blocks then cmd = "trap '' XFSZ; ulimit -f " .. o.file_blocks .. "; " .. cmd end
   local p = assert(io.popen(cmd))
   local status = tonumber(p:read("*a"):match("(%d+)%s*$"))
   p:close()

@@ -36,6 +36,20 @@ local EINTR = 4 -- errno of a write a signal broke off (Linux, BSD, macOS)
 local PIPE_BUF = 4096 -- bytes a pipe takes in one piece, or not at all (Linux; POSIX: at least 512)
 local LF, byte = 10, string.byte
 
+--- f, run by LuaJIT's interpreter alone, never compiled into a trace: a
+-- trace compiles file:write and file:flush into C calls whose result a
+-- guard checks, and a failed guard leaves the trace and runs the call
+-- again in the interpreter (LuaJIT/LuaJIT#798 is the same kind), where a
+-- flush that failed has nothing left to write and succeeds.  The failure
+-- was lost: output that a full disk or a reader gone stopped, once under
+-- way, ended the tool with status 0 and nothing said.  For each function
+-- that reads what a write gave.
+local function interpreted(f)
+  local jit = rawget(_G, "jit")
+  if jit then jit.off(f) end
+  return f
+end
+
 -- Ends the run early: main catches it and returns status.
 local function stop(status, message)
   error({ exit = status, message = message }, 0)
@@ -388,7 +402,7 @@ local function resumable(stderr, lines)
   local said = 0
   return function(...)
     local n = 0
-    lines(function(s)
+    lines(interpreted(function(s)
       n = n + 1
       if n > said then
         -- (a write the signal broke off, to a slow reader, goes again:
@@ -398,7 +412,7 @@ local function resumable(stderr, lines)
         if not ok and code == EINTR then stderr:write(s) end
         said = n
       end
-    end, ...)
+    end), ...)
   end
 end
 
@@ -573,10 +587,10 @@ local function checked_writer(file, state)
   -- halves of records.  The text after the last line end waits in held
   -- for the next line end, or the flush.
   local held = ""
-  local function put(piece)
+  local put = interpreted(function(piece)
     check(file:write(piece))
     check(file:flush())
-  end
+  end)
   return function(s)
     if held ~= "" then s, held = held .. s, "" end
     local i, n = 1, #s
@@ -593,11 +607,11 @@ local function checked_writer(file, state)
       put(s:sub(i, j))
       i = j + 1
     end
-  end, function()
+  end, interpreted(function()
     if held ~= "" then put(held) end
     held = ""
     check(file:flush())
-  end
+  end)
 end
 
 --- The process's streams and environment.  Descriptors 0 to 2 are taken
