@@ -192,6 +192,18 @@ describe("in Neovim", function()
     end
   end)
 
+  -- A wake-up queued from a libuv callback that runs before the loop
+  -- waits (the pump's prepare handle, a timer due while another's callback
+  -- made a synchronous call) waited for the editor's next event: a key,
+  -- or 'updatetime' later (review nvim3).
+  it("calls back, or starts a call, at once in an idle editor after a synchronous call in a libuv timer's callback",
+    function()
+    server:config { delay_ms = 1000 }
+    local got = nvim("spec/nvim/timer_sync.lua")
+    assert.is_nil(got.error)
+    assert.are.same({ "called back", "called back", "started" }, { got.sync_50, got.sync_400, got.start })
+  end)
+
   -- A pump that asked every waiting call at each step examined K calls K
   -- times (scale review: 2,157,129 asks for K = 1600).  A handful per
   -- call is what a call's own waits and wake-up examine.

@@ -172,6 +172,19 @@ end
 local Transport = {}
 Transport.__index = Transport
 
+--- fn() at the editor's next turn (vim.schedule), even when asked from a
+-- libuv callback.  Neovim stops libuv's loop when its own handles queue
+-- an event, not when vim.schedule does: queued from a callback that runs
+-- before the loop waits (the pump's prepare handle, after a synchronous
+-- call took a call's answer in; a timer that fell due while a timer's
+-- callback made one), fn waited for the editor's next event, a key or
+-- 'updatetime' later.  Stopping the loop has it come back to the editor
+-- after that wait's mere look.
+local function later(fn)
+  vim.schedule(fn)
+  if vim.in_fast_event() then (vim.uv or vim.loop).stop() end
+end
+
 --- Whether this Lua is Neovim's (vim.uv since 0.10, vim.loop before).
 function M.available()
   local vim = rawget(_G, "vim")
@@ -193,8 +206,9 @@ end
 -- the client: the error of a bug may quote anything).
 --
 -- The pump wakes a call from libuv's callbacks, where vim.api may not be
--- called; the call goes on through vim.schedule instead, so that
--- on_progress and logger run where they may use it, as callback does.
+-- called; the call goes on at the editor's next turn instead (later()),
+-- so that on_progress and logger run where they may use it, as callback
+-- does.
 function M.run_async(callback, body, shown)
   if not M.available() then
     local err = Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
@@ -223,11 +237,11 @@ function M.run_async(callback, body, shown)
     resumers[co] = nil
     vim.schedule(function() callback(results, err) end)
   end)
-  resumers[co] = function() vim.schedule(resume) end
+  resumers[co] = function() later(resume) end
   -- Even the call's start waits for the main loop: run_async may be called
   -- from a libuv callback or under textlock, where on_progress(0, …) could
   -- not use vim.api.
-  vim.schedule(resume)
+  later(resume)
   return true
 end
 
