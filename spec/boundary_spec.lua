@@ -197,6 +197,25 @@ describe("the caller's tables are read once, raw", function()
         assert.is_nil(runs)
         assert.truthy(rerr.message:find(("but the list goes on to pipeline_ids[%d]"):format(k), 1, true), rerr.message)
       end
+      local two53, two60 = math.tointeger(2 ^ 53), math.tointeger(2 ^ 60)
+      -- Among keys that compare equal as doubles, the largest, whatever
+      -- order the table is walked in (the first met was named: review
+      -- cfix24).
+      for _, keys in ipairs({ { two53, two53 + 1 }, { two53 + 1, two53 },
+                              { math.maxinteger - 1, math.maxinteger }, { math.maxinteger, math.maxinteger - 1 } }) do
+        local list = { p[1].pipeline_id }
+        for _, k in ipairs(keys) do list[k] = p[2].pipeline_id end
+        runs, rerr = c:run(list)
+        assert.is_nil(runs)
+        assert.truthy(rerr.message:find(("but the list goes on to pipeline_ids[%d]"):format(math.max(keys[1], keys[2])),
+          1, true), rerr.message)
+      end
+      local list = { p[1].pipeline_id }
+      for i = 0, 20 do list[two60 + i] = p[2].pipeline_id end
+      runs, rerr = c:run(list)
+      assert.is_nil(runs)
+      assert.truthy(rerr.message:find(("but the list goes on to pipeline_ids[%d]"):format(two60 + 20), 1, true),
+        rerr.message)
     end
     assert.are.equal(0, server:stats().requests)
   end)

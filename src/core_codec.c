@@ -150,7 +150,13 @@ static lua_Integer count_items(lua_State *L, int list, lua_Integer *hole, int la
             lua_Number k = lua_tonumber(L, -1);
             if (k >= 1 && k == floor(k)) {
                 count++;
+#if LUA_VERSION_NUM >= 503
+                /* (integer keys past 2^53 may compare equal as doubles:
+                 * those are compared exactly) */
+                if (k > max || (k == max && lua_compare(L, last, -1, LUA_OPLT))) {
+#else
                 if (k > max) {
+#endif
                     max = k;
                     lua_pushvalue(L, -1);
                     lua_replace(L, last);
