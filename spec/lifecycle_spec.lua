@@ -588,6 +588,24 @@ describe("a call's end", function()
     assert.are.equal("codearts.batchresult client (closed)", tostring(c))
   end)
 
+  -- A copy of a client's table (vim.deepcopy, a table-copy helper) held
+  -- its state after close(): it answered, half closed, where a closed
+  -- client raises (review inputs3).
+  it("a copy of a client's table is closed with it", function()
+    local c = assert(br.new { endpoint = server.url, project_id = model.seed_project, token = "an-IAM-token-0001" })
+    local copy = setmetatable({}, getmetatable(c))
+    for k, v in pairs(c) do copy[k] = v end
+    assert.truthy(tostring(copy):find("IAM token", 1, true))
+    c:close()
+    assert.are.equal("codearts.batchresult client (closed)", tostring(copy))
+    for _, method in ipairs({ "query", "run", "run_and_query", "prepare", "redact" }) do
+      local ok, err = pcall(copy[method], copy, {})
+      assert.is_false(ok, method)
+      assert.truthy(tostring(err):find("the client is closed", 1, true), method .. ": " .. tostring(err))
+    end
+    assert.are.equal(0, server:stats().requests)
+  end)
+
   -- A finalizer that used a client the same collection found unreachable
   -- met it with its keyring freed: a token client still sent, its errors
   -- worded by a closed keyring (review).

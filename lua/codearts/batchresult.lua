@@ -66,9 +66,12 @@ end
 local STATE = "_state"
 local unbox = core.unbox
 
---- self's state, or nil (closed, collected, or no client).
+--- self's state, or nil (closed, collected, or no client).  A copy of a
+-- client's table (vim.deepcopy copies the box as it is) holds the box
+-- after close() took it from the client: closed all the same.
 local function private(self)
-  return type(self) == "table" and unbox(rawget(self, STATE)) or nil
+  local priv = type(self) == "table" and unbox(rawget(self, STATE)) or nil
+  if priv and not priv.closed then return priv end
 end
 
 local Client = {}

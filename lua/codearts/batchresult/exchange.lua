@@ -17,16 +17,19 @@ local CONTENT_TYPE = "application/json;charset=UTF-8"
 local MESSAGE_BYTES, SNIPPET_BYTES, NAME_BYTES = 4096, 200, 128
 M.MESSAGE_BYTES = MESSAGE_BYTES
 
---- The headers that carry credentials: never shown, nor logged.
-local SECRET_HEADERS = { Authorization = true, ["X-Security-Token"] = true, ["X-Auth-Token"] = true }
+--- The headers that carry credentials, by name in lower case (as HTTP
+-- reads names, whatever their case): never shown, nor logged.
+local SECRET_HEADERS = { authorization = true, ["x-security-token"] = true, ["x-auth-token"] = true }
 
 --- headers as they may be shown: the credential headers [REDACTED], and,
 -- given the client's keyring, every secret in the others (a Host that is
--- a secret pasted into the endpoint).
+-- a secret pasted into the endpoint).  (A prepared request is the
+-- caller's, who may name its headers in lower case, as HTTP/2 does: the
+-- signature is no secret the keyring knows.)
 function M.shown_headers(headers, keyring)
   local t = {}
   for k, v in pairs(headers) do
-    t[k] = SECRET_HEADERS[k] and "[REDACTED]" or keyring and keyring:redact(v) or v
+    t[k] = type(k) == "string" and SECRET_HEADERS[k:lower()] and "[REDACTED]" or keyring and keyring:redact(v) or v
   end
   return t
 end
