@@ -6,7 +6,7 @@
 #                        (installs the missing Debian packages it needs first)
 #   make bench           speed figures, each beside its comparison
 #   make lint            luacheck over the Lua, cppcheck and clang-tidy over src/
-#   make install         what luarocks make runs: INST_LIBDIR, INST_LUADIR, DESTDIR (README: Install)
+#   make install         what luarocks make runs: INST_LIBDIR, INST_LUADIR, INST_BINDIR, DESTDIR (README: Install)
 #   make rock            the source rock of the release rockspec, from its tag (README: Releasing)
 #   make LUA_VERSION=5.1|5.2|5.3|5.4|jit   pick the Lua to build for
 
@@ -200,12 +200,23 @@ bench: deps-bench all
 # What `luarocks make` runs (INST_LIBDIR and INST_LUADIR come from it,
 # each one word for make however many spaces it holds: quoted here).
 # DESTDIR, as in GNU's convention, is put before both, for a packager's
-# staged install.
+# staged install.  Given INST_BINDIR (LuaRocks gives the rock's bin/), the
+# command-line tool too: bin/codearts-batchresult, its first line naming
+# the interpreter LUA names (LuaRocks gives the one it targets), which the
+# rockspecs have LuaRocks install as it is, not wrapped in a script of its
+# own (see their deploy).  A LUA that is no path is found on PATH by env.
+TOOL_INTERPRETER = $(if $(filter /%,$(LUA)),$(LUA),/usr/bin/env $(LUA))
 install: $(MODULE)
 	install -d "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult"
 	install -m 0755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult/core.so"
 	cd lua && for f in $(LUA_SOURCES:lua/%=%); do \
 	    install -d "$(DESTDIR)$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(DESTDIR)$(INST_LUADIR)/$$f"; done
+ifneq ($(INST_BINDIR),)
+	install -d "$(DESTDIR)$(INST_BINDIR)"
+	{ printf '#!%s\n' "$(TOOL_INTERPRETER)" && sed 1d bin/codearts-batchresult; } \
+	    >"$(DESTDIR)$(INST_BINDIR)/codearts-batchresult"
+	chmod 0755 "$(DESTDIR)$(INST_BINDIR)/codearts-batchresult"
+endif
 
 # Checked before anything is built for the install (make reads all of
 # this file before it makes anything).  A directory named
@@ -215,6 +226,11 @@ install: $(MODULE)
 ifneq ($(filter install,$(MAKECMDGOALS)),)
 ifeq ($(and $(INST_LIBDIR),$(INST_LUADIR)),)
 $(error make install is what luarocks make runs; run that (README: Install), or give INST_LIBDIR and INST_LUADIR)
+endif
+# The kernel reads a script's first line up to a space as the interpreter.
+ifneq ($(and $(INST_BINDIR),$(word 2,$(LUA))),)
+$(error LUA=$(LUA) holds a space, which the tool's first line, naming its interpreter, cannot hold: name it by a path \
+    without one (a symbolic link to it))
 endif
 empty :=
 space := $(empty) $(empty)

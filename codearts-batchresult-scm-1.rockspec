@@ -1,3 +1,5 @@
+-- (1.1: the first format that knows deploy, below)
+rockspec_format = "1.1"
 package = "codearts-batchresult"
 version = "scm-1"
 source = {
@@ -51,9 +53,18 @@ build = {
   install_variables = {
     INST_LIBDIR = "$(LIBDIR)",
     INST_LUADIR = "$(LUADIR)",
+    -- make install writes the command-line tool there, started by the
+    -- interpreter LuaRocks targets (README: Install).
+    INST_BINDIR = "$(BINDIR)",
+    LUA = "$(LUA)",
   },
-  install = {
-    -- LuaRocks wraps it in a script that runs it with this Lua and paths.
-    bin = { ["codearts-batchresult"] = "bin/codearts-batchresult" },
-  },
+}
+-- LuaRocks' wrapper of a Lua script requires luarocks.loader before the
+-- script runs, from a path that searches the directory the tool is started
+-- in (./?.lua: first under 5.1 and LuaJIT, and in `luarocks path`'s
+-- LUA_PATH): a luarocks/loader.lua there would run, the credentials in the
+-- environment.  The tool make install writes starts itself with this
+-- interpreter and drops those entries first (README: Command line).
+deploy = {
+  wrap_bin_scripts = false,
 }

@@ -96,6 +96,32 @@ describe("the Makefile", function()
       local config = require "codearts.batchresult.config"
       assert.are.equal(config.VERSION .. " " .. staged .. "/lib/lua/5.4/codearts/batchresult/core.so", out)
     end)
+
+    -- What LuaRocks installs as the tool (INST_BINDIR and LUA given, as the
+    -- rockspecs do): a packager may have it too.  Not given an interpreter's
+    -- path, it names the Lua LUA_VERSION builds for, found on PATH; and it
+    -- finds its modules from its own place, with no paths set.
+    it("writes the command-line tool into INST_BINDIR, under DESTDIR, started by the Lua it was built for", function()
+      local live = tmp .. "/live"
+      local out, ok = install(("LUA_VERSION=5.4 DESTDIR=%s INST_BINDIR=%s INST_LIBDIR=%s INST_LUADIR=%s"):format(
+        q(tmp .. "/stage"), q(live .. "/bin"), q(live .. "/lib/lua/5.4"), q(live .. "/share/lua/5.4")))
+      assert(ok, out)
+      local tool = tmp .. "/stage" .. live .. "/bin/codearts-batchresult"
+      assert.are.equal("#!/usr/bin/env lua5.4\n", (shell.run("head -n 1 " .. q(tool))))
+      out, ok = shell.run("cd / && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 " .. q(tool)
+        .. " --version")
+      assert(ok, out)
+      local config = require "codearts.batchresult.config"
+      assert.are.equal("codearts-batchresult " .. config.VERSION .. "\n", out)
+      -- An interpreter's path with a space cannot be a script's first line.
+      out, ok = install(("LUA='/opt/my lua/bin/lua' INST_BINDIR=%s INST_LIBDIR=%s INST_LUADIR=%s"):format(
+        q(live .. "/bin"), q(live .. "/lib/lua/5.4"), q(live .. "/share/lua/5.4")))
+      assert.is_false(ok, out)
+      assert.are.equal("LUA=/opt/my lua/bin/lua holds a space, which the tool's first line, naming its interpreter,"
+        .. " cannot hold: name it by a path without one (a symbolic link to it).  Stop.\n",
+        out:match("^Makefile:%d+: %*%*%* (.*)$"), out)
+      assert.is_false(select(2, shell.run("[ -e " .. q(live) .. " ]")), "make install wrote into the live path")
+    end)
   end)
 
   -- make test's log is cut to its tail in CI, where one failure's message

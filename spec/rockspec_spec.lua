@@ -87,6 +87,48 @@ describe("luarocks", function()
     end)
   end
 
+  -- LuaRocks' wrapper of the tool required luarocks.loader before the
+  -- tool's first line, from a path that searched the directory it was
+  -- started in (Lua 5.1's and LuaJIT's default path, first of all;
+  -- `luarocks path`'s LUA_PATH, third): a luarocks/loader.lua there ran, the
+  -- credentials in the environment (review install2).
+  it("installs a tool that loads nothing from the directory it is started in, for " .. running_lua, function()
+    local lua_version = rawget(_G, "jit") and "5.1" or _VERSION:match("%d+%.%d+")
+    copy_checkout(tmp .. "/x")
+    local tree = tmp .. "/my tree"
+    run_in(tmp .. "/x", "luarocks --lua-version=" .. lua_version .. " make --deps-mode=none --tree=" .. q(tree) .. " "
+      .. RELEASE)
+    -- Strays, each of which would note its name in the marker.
+    local cwd, marker = tmp .. "/cwd", tmp .. "/marker"
+    for _, name in ipairs({ "luarocks/loader.lua", "codearts/batchresult/core.lua", "codearts/batchresult/cli.lua",
+      "cjson.lua", "argparse.lua" }) do
+      run_in(tmp, "mkdir -p " .. q(cwd .. "/" .. name:match("^(.-)[^/]*$")))
+      local f = assert(io.open(cwd .. "/" .. name, "w"))
+      f:write(("local f = io.open(%q, 'a') f:write(%q) f:close()\n"):format(marker, name .. "\n"))
+      f:close()
+    end
+    -- (luarocks, a Lua script itself, runs elsewhere than among the strays)
+    local paths = run_in(tmp, "luarocks --lua-version=" .. lua_version .. " path --tree=" .. q(tree))
+    local env = ("CODEARTS_ENDPOINT=%s HUAWEICLOUD_SDK_PROJECT_ID=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s")
+      :format(q(server.url), q(model.seed_project), q(creds.ak), q(creds.sk))
+    local tool = q(tree .. "/bin/codearts-batchresult")
+    local seed = model.seed[2]
+    local unset = "unset LUA_PATH LUA_CPATH LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4"
+      .. " LUA_CPATH_5_4"
+    -- The tree's paths as `luarocks path` sets them for a shell, then the
+    -- interpreter's own (none of the tree's).
+    for _, setup in ipairs({ unset .. "\n" .. paths, unset }) do
+      local out, ok = shell.run("cd " .. q(cwd) .. " && " .. setup .. "\n" .. env .. " " .. tool .. " --version && "
+        .. env .. " " .. tool .. " query -f csv " .. seed.pipeline_id .. ":" .. seed.pipeline_run_id)
+      local f = io.open(marker)
+      assert.is_nil(f, f and f:read("*a"))
+      assert.is_true(ok, out)
+      assert.are.equal(("codearts-batchresult %s\npipeline_id,pipeline_name,pipeline_run_id,status,reason\r\n"
+        .. "%s,%s,%s,%s,\r\n"):format(VERSION, seed.pipeline_id, seed.pipeline_name, seed.pipeline_run_id, seed.status),
+        out)
+    end
+  end)
+
   once.describe("after make, for Lua 5.1 and 5.4, then make again", function()
     it("builds each for its own Lua, and each loads and queries", function()
       local x, tree = tmp .. "/x", tmp .. "/tree"
