@@ -1840,6 +1840,23 @@ describe("codearts-batchresult", function()
       end
     end)
 
+    -- An interrupt that came while the tool listed the runs whose output
+    -- a full disk refused left out why they were not printed (review
+    -- fixes25).
+    it("says why the output was not printed when SIGTERM comes as it lists the runs that started", function()
+      local many = {}
+      for i = 1, 3000 do many[i] = ("%032x"):format(i) end
+      local r = run({ "run", "-f", "json", "--input", "-" }, {
+        stdin = table.concat(many, "\n"), stdout = "/dev/full", err_reader = "{ sleep 2; cat; }", signal = "TERM",
+        interrupt_when = 'grep -q pipe_write "/proc/$TOOL_PID/wchan"' })
+      assert.are.equal(130, r.status, cli.describe(r))
+      local tail = "\ncodearts-batchresult: cannot write the output: No space left on device\n"
+        .. "codearts-batchresult: interrupted\n"
+      assert.are.equal(tail, r.err:sub(-#tail), cli.describe(r))
+      local _, listed = r.err:gsub("codearts%-batchresult: started, not printed: %x+:%x+\n", "")
+      assert.are.equal(#many, listed, cli.describe(r))
+    end)
+
     it("takes SIGTERM at once while it waits for stdin that never ends", function()
       -- SIGTERM once the tool waits in its read of the pipe (not after a
       -- time: on a loaded machine it came before the tool took SIGTERM)

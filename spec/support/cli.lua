@@ -134,7 +134,7 @@ function M.run(argv, o)
       .. " >" .. quote(outf) .. "; cat " .. quote(statusf)
   elseif o.err_reader then
     -- (stderr into the pipe first, then stdout into its file)
-    cmd = "{ " .. cmd .. " 2>&1 >" .. quote(outf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | "
+    cmd = "{ " .. cmd .. " 2>&1 >" .. quote(o.stdout or outf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | "
       .. o.err_reader .. " >" .. quote(errf) .. "; cat " .. quote(statusf)
   else
     cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(o.stdout or outf)) .. " 2>" .. quote(errf)

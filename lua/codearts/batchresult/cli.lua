@@ -573,8 +573,11 @@ local function checked_writer(file, state)
       if state.unwritten then state.unwritten("output cut short") end
       stop(INTERRUPTED, "interrupted")
     end
+    -- (kept, for main to say should an interrupt come while the runs
+    -- are listed: it is why they were not printed)
+    state.write_failed = "cannot write the output: " .. tostring(why)
     if state.unwritten then state.unwritten("not printed") end
-    stop(FAILED, "cannot write the output: " .. tostring(why))
+    stop(FAILED, state.write_failed)
   end
   -- In pieces of at most PIPE_BUF bytes, each one write(2) (stdio's
   -- buffer flushed after it): a pipe takes each whole or not at all, so a
@@ -694,6 +697,9 @@ function M.main(argv, sys)
       local said, hint = status.usage_error:match("^(.*')\n(Did you mean [^\n]*)$")
       local message = said and (printable(said) .. " " .. printable(hint)) or printable(status.usage_error)
       sys.stderr:write(printable(status.usage, true), "\n\nError: ", message, "\n")
+    end
+    if status.exit == INTERRUPTED and state.write_failed then
+      sys.stderr:write(NAME, ": ", printable(state.write_failed), "\n")
     end
     if status.message then sys.stderr:write(NAME, ": ", printable(status.message), "\n") end
     return status.exit
