@@ -107,6 +107,19 @@ describe("luarocks", function()
       f:write(("local f = io.open(%q, 'a') f:write(%q) f:close()\n"):format(marker, name .. "\n"))
       f:close()
     end
+    -- Another install on the path, which the tool must not run when
+    -- started by a link to its own (review install3); and a readlink
+    -- among the strays, for a PATH that names the current directory.
+    local other = tmp .. "/other"
+    run_in(tmp, "mkdir -p " .. q(other .. "/codearts/batchresult"))
+    local stray = assert(io.open(other .. "/codearts/batchresult/cli.lua", "w"))
+    stray:write(("local f = io.open(%q, 'a') f:write('another install\\n') f:close()\n"):format(marker))
+    stray:close()
+    stray = assert(io.open(cwd .. "/readlink", "w"))
+    stray:write(("#!/bin/sh\necho 'readlink in the current directory' >>%s\n"):format(q(marker)))
+    stray:close()
+    run_in(tmp, "chmod +x " .. q(cwd .. "/readlink") .. " && mkdir -p " .. q(tmp .. "/home bin") .. " && ln -s "
+      .. q(tree .. "/bin/codearts-batchresult") .. " " .. q(tmp .. "/home bin/tool"))
     -- (luarocks, a Lua script itself, runs elsewhere than among the strays)
     local paths = run_in(tmp, "luarocks --lua-version=" .. lua_version .. " path --tree=" .. q(tree))
     local env = ("CODEARTS_ENDPOINT=%s HUAWEICLOUD_SDK_PROJECT_ID=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s")
@@ -116,10 +129,14 @@ describe("luarocks", function()
     local unset = "unset LUA_PATH LUA_CPATH LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4"
       .. " LUA_CPATH_5_4"
     -- The tree's paths as `luarocks path` sets them for a shell, then the
-    -- interpreter's own (none of the tree's).
-    for _, setup in ipairs({ unset .. "\n" .. paths, unset }) do
-      local out, ok = shell.run("cd " .. q(cwd) .. " && " .. setup .. "\n" .. env .. " " .. tool .. " --version && "
-        .. env .. " " .. tool .. " query -f csv " .. seed.pipeline_id .. ":" .. seed.pipeline_run_id)
+    -- interpreter's own (none of the tree's), then another install's first
+    -- and the tool started by a link.
+    for _, setup in ipairs({ { unset .. "\n" .. paths, tool }, { unset, tool },
+                             { unset .. "\nexport LUA_PATH=" .. q(other .. "/?.lua;;") .. " PATH=\":$PATH\"",
+                               q(tmp .. "/home bin/tool") } }) do
+      local out, ok = shell.run("cd " .. q(cwd) .. " && " .. setup[1] .. "\n" .. env .. " " .. setup[2]
+        .. " --version && " .. env .. " " .. setup[2] .. " query -f csv " .. seed.pipeline_id .. ":"
+        .. seed.pipeline_run_id)
       local f = io.open(marker)
       assert.is_nil(f, f and f:read("*a"))
       assert.is_true(ok, out)

@@ -53,7 +53,9 @@ end
 -- not a terminal, or one whose size is not known: 0), or says no width
 -- (width_of).
 function M.columns(getenv)
-  local p = io.popen("stty size <&2 2>/dev/null")
+  -- (command -p: the system's stty, never one a PATH naming the current
+  -- directory would find there)
+  local p = io.popen("command -p stty size <&2 2>/dev/null")
   local out = p and p:read("*a") or ""
   if p then p:close() end
   return width_of(out:match("^%d+ (%d+)")) or width_of(getenv("COLUMNS"))
