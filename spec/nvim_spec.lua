@@ -204,6 +204,18 @@ describe("in Neovim", function()
     assert.are.same({ "called back", "called back", "started" }, { got.sync_50, got.sync_400, got.start })
   end)
 
+  -- The pump's prepare handle noticed those only when it ran after them:
+  -- a plugin's prepare handle older than the pump's runs after it, and
+  -- the loop then waited with the answer in, or the client closed, until
+  -- anything else woke it (review fixes25).
+  it("calls back at once in an idle editor after a synchronous call or a close in a plugin's older prepare handle",
+    function()
+    server:config { delay_ms = 2000 }
+    local got = nvim("spec/nvim/prepare_sync.lua")
+    assert.is_nil(got.error)
+    assert.are.same({ "called back", "called back", "CLOSED" }, { got.sync, got.close, got.close_code })
+  end)
+
   -- A pump that asked every waiting call at each step examined K calls K
   -- times (scale review: 2,157,129 asks for K = 1600).  A handful per
   -- call is what a call's own waits and wake-up examine.
