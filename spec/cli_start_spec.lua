@@ -257,6 +257,38 @@ describe("bin/codearts-batchresult, starting", function()
       interrupted(dir, dir, "", dir .. "/lua/codearts/batchresult/error.lua"))
   end)
 
+  -- Ctrl-C while the tool found its modules: one that came as it ran
+  -- readlink for a link was taken for a link left unresolved (a protected
+  -- io.popen), and the tool went on to start runs, its next signal then
+  -- killing it unreported; one that came anywhere else there ended it by
+  -- the interpreter, exit 1, a traceback (review fixes26).  The
+  -- interrupt, as lua.c raises it at a call, a return or a line, at each
+  -- such event in turn: from the script's protected call on (after the
+  -- call's own event, which comes before it protects anything), and from
+  -- io.popen's on, wherever that falls.
+  it("exits 130 when interrupted at any step while it finds its modules, started by a link", function()
+    if not usable then
+      pending("needs Debian's lua-argparse, lua-term and lua-cjson")
+      return
+    end
+    local dir = module_dir()
+    local out, ok = shell.run(("ln -s %s %s"):format(q(root .. "/bin/codearts-batchresult"), q(dir .. "/tool")))
+    assert(ok, out)
+    local steps = {}
+    for n = 2, 60 do steps[#steps + 1] = { "pcall", n } end
+    for n = 100, 600, 50 do steps[#steps + 1] = { "pcall", n } end
+    for n = 1, 40 do steps[#steps + 1] = { "io.popen", n } end
+    for _, step in ipairs(steps) do
+      local init = ("local n, armed = 0, false debug.sethook(function(event) if not armed then armed = event == 'call'"
+        .. " and debug.getinfo(2, 'f').func == %s if not armed then return end end n = n + 1 if n == %d then"
+        .. " debug.sethook() error('interrupted!') end end, 'crl')"):format(step[1], step[2])
+      out = shell.run(("cd %s && LUA_INIT=%s %s %s --version 2>&1; echo \"status=$?\""):format(q(dir), q(init), lua,
+        q(dir .. "/tool")))
+      assert.are.equal("codearts-batchresult: interrupted\nstatus=130\n", out, ("at step %d from %s"):format(step[2],
+        step[1]))
+    end
+  end)
+
   -- Started by a link from another directory, the tool looked for the
   -- checkout beside the link, found none and could not start (cli review).
   it("finds the checkout through a link to it, and a relative link to that link, from anywhere", function()
