@@ -54,6 +54,21 @@ local function opened_by(fn, marker)
   error(marker .. " is not in " .. source)
 end
 
+--- A test of a hook's debug.getinfo(level, "Sl"): whether it is at the
+-- line holding marker in the file that defines fn, found by its words as
+-- opened_by finds a function.
+local function at_line(fn, marker)
+  local source = debug.getinfo(fn, "S").source
+  local n = 0
+  for line in io.lines(source:sub(2)) do
+    n = n + 1
+    if line:find(marker, 1, true) then
+      return function(info) return info.source == source and info.currentline == n end
+    end
+  end
+  error(marker .. " is not in " .. source)
+end
+
 --- Ctrl-C as the interpreter's hook raises it, at the k-th event of a
 -- hook of mask's for which at(event) says true (called from the hook: its
 -- level 3 is the function running): the error fn (a call of the client's
@@ -1350,6 +1365,76 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(6, server:stats().requests)
     assert.are.same({ 6, 0 }, { err.batches, err.failed_batches })
     assert.are.equal(3, #err.unqueried)
+  end)
+
+  -- Ctrl-C in a call's last steps, once every batch was answered (as
+  -- the call closed its transport, or its outcome was given), raised the
+  -- bare "interrupted!": every run the call started lost (review
+  -- inputs3).  Here at each instruction in turn from the last answer's
+  -- on_progress to the method's return, of each method: the call returns,
+  -- or raises INTERRUPTED with every item accounted for, all of them
+  -- answered; but at the return itself, once the method's guard ended,
+  -- which no Lua code can guard: the line past it, and on PUC Lua 5.1 the
+  -- return of the guard's own frame around pcall.
+  it("run, query, run_and_query: Ctrl-C at each instruction after the last answer keeps every item", function()
+    local guard = require "codearts.batchresult.guard"
+    local past_guard = at_line(br.new, "if ok then return res, err end")
+    local guard_return = at_line(guard.again_on_memory, "then return pcall(f, ...) end")
+    local function is_return(info) return past_guard(info) or guard_return(info) end
+    --- client[method](list) with Ctrl-C at instruction `at` from the last
+    -- answer's on_progress: how many instructions ran from there, what
+    -- the call raised, and where the hook raised it.
+    local function interrupted_after_last_answer(method, list, at)
+      local seen, where, call = 0, nil, nil
+      local o = { batch_size = 1, concurrency = 2, on_progress = function(done, total, operation)
+        if done == total and (method ~= "run_and_query" or operation == "ShowBatchRunResult") then
+          debug.sethook(function()
+            seen = seen + 1
+            if seen == at then
+              debug.sethook()
+              where = debug.getinfo(2, "Slf")
+              -- (in this spec's function, once the method returned: its
+              -- result came)
+              if where.func ~= call then error("interrupted!") end
+            end
+          end, "", 1)
+        end
+      end }
+      -- (no global read once the method returned: busted's environment
+      -- would read it in a function of its own)
+      local sethook = debug.sethook
+      function call()
+        local res, err = client[method](client, list, o)
+        sethook()
+        return res, err
+      end
+      local ok, raised = pcall(call)
+      debug.sethook()
+      return seen, not ok and raised, where
+    end
+    for _, method in ipairs({ "run", "query", "run_and_query" }) do
+      local list = method == "query" and make_pairs(2) or ids(2)
+      server:reset()
+      local last = interrupted_after_last_answer(method, list, -1)
+      local stopped = 0
+      for at = 1, last do
+        local _, err, where = interrupted_after_last_answer(method, list, at)
+        local what = ("%s, instruction %d of %d"):format(method, at, last)
+        if err and not br.Error.is(err) then
+          assert.is_true(where ~= nil and is_return(where), ("%s: raised %s at %s:%s"):format(what, tostring(err),
+            where and where.short_src, where and where.currentline))
+        elseif err then
+          assert.are.equal("INTERRUPTED", err.code, what)
+          assert.are.same({ {}, {} }, { err.unanswered, err.results.missing }, what)
+          assert.are.equal(#list, #err.results + #(err.unqueried or {}), what)
+          stopped = stopped + 1
+        end
+      end
+      assert.is_true(stopped > 0, method)
+      -- (each call started every pipeline: each is in a result or in the
+      -- error, as counted above)
+      if method ~= "query" then assert.are.equal(#list * (last + 1), server:stats().run_pipelines, method) end
+    end
   end)
 
   it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()

@@ -229,6 +229,47 @@ local function outcome(res, err)
   return res, err
 end
 
+--- outcome(body(...)): what guarded runs under its guard.
+local function outcome_of(body, ...)
+  return outcome(body(...))
+end
+
+--- A public method's call of operation row for flat (n items), options
+-- o: body(hold) (call.run given hold, the call's own, for call.stopped),
+-- and its outcome, under one guard up to the method's return.  Ctrl-C
+-- comes wherever the interpreter is: inside a call.run's guard the call
+-- takes it, but in its last steps (closing its transport), between
+-- run_and_query's halves or as the outcome is given, a bare raise would
+-- lose the run ids of every pipeline started.  Taken here, it ends the
+-- method as it does inside the call: the INTERRUPTED error, raised,
+-- accounting for every item as the call's batches stand (ended(hold, err)
+-- gives the method's outcome from it, when that is more than the call's:
+-- run_and_query's).  Lua's memory error there ends it so too, with
+-- INTERNAL, unless it came before the call was made (nothing sent): that
+-- one is raised as Lua raised it, as call.run raises it.  Past this
+-- guard there is only the return itself, which no Lua code can guard
+-- (README: Errors, INTERRUPTED).
+local function guarded(priv, row, flat, n, o, body, ended)
+  local hold = {}
+  local ok, res, err = guard.pcall(outcome_of, body, hold)
+  if ok then return res, err end
+  -- (the INTERRUPTED error the outcome raised accounts for the call
+  -- already, and a callback's error of the library's class goes up as
+  -- raised)
+  if Error.is(res) then error(res, 0) end
+  local stop = call.out_of_memory(res)
+  if not (stop or Error.is_interrupt(res)) or (stop and not hold.c) then error(res, 0) end
+  local _, stopped = call.stopped(hold, priv, row, flat, n, o, stop)
+  if ended then return outcome(ended(hold, stopped)) end
+  return outcome(nil, stopped)
+end
+
+--- Operation row for flat (n items), options o, as client:query and
+-- client:run call it: one call.run, guarded.
+local function one_call(priv, row, flat, n, o)
+  return guarded(priv, row, flat, n, o, function(hold) return call.run(priv, row, flat, n, o, hold) end)
+end
+
 --- text as the client shows what it did not write (exchange.shown), for
 -- nvim.run_async's INTERNAL errors.
 local function shown_by(priv)
@@ -245,9 +286,9 @@ local function start(priv, row, list, opts)
   local flat, n = items(priv, list, row)
   if not flat then return nil, n end
   if o.callback then
-    return nvim.run_async(o.callback, function() return call.run(priv, row, flat, n, o) end, shown_by(priv))
+    return nvim.run_async(o.callback, function() return one_call(priv, row, flat, n, o) end, shown_by(priv))
   end
-  return outcome(call.run(priv, row, flat, n, o))
+  return one_call(priv, row, flat, n, o)
 end
 
 --- client:query(pairs [, opts]) -> results, or nil, err.
@@ -345,28 +386,23 @@ end
 local function run_and_query(priv, flat, n, o)
   -- One deadline for both halves.
   if o.deadline then o.deadline_at = core.now() + o.deadline end
-  -- Ctrl-C comes wherever the interpreter is: each half's call takes it
-  -- inside its own guard, and this one takes it between them (walking the
-  -- runs that started takes a while for many), where a bare raise would
-  -- lose the run ids of every pipeline started.  Then the call ends as it
-  -- does when Ctrl-C comes in its first half: the runs that started are
-  -- left unqueried (a query half that had begun is abandoned).
-  local first, second = {}, {}
-  local ok, res, err = guard.pcall(function()
+  -- Each half's call takes Ctrl-C inside its own guard; guarded takes it
+  -- between them (walking the runs that started takes a while for many)
+  -- and after.  Then the call ends as it does when Ctrl-C comes in its
+  -- first half: the runs that started are left unqueried (a query half
+  -- that had begun is abandoned).
+  local second = {}
+  return guarded(priv, operations.run, flat, n, o, function(first)
     local runs, rerr = call.run(priv, operations.run, flat, n, o, first)
     -- (one method: a clock the first half set right is set for the second)
     second.clock_set = first.c and first.c.clock_set
     return after_start(priv, runs, rerr, o, second, false, first.c)
+  end, function(first, stopped)
+    if second.t then second.t:close() end
+    -- (with the calls of both halves, for the batches of both: a query
+    -- half may have finished)
+    return after_start(priv, nil, stopped, o, second, true, first.c)
   end)
-  if ok then return res, err end
-  -- (Lua's memory error there ends it so too, with INTERNAL)
-  local stop = call.out_of_memory(res)
-  if not stop and not Error.is_interrupt(res) then error(res, 0) end
-  if second.t then second.t:close() end
-  local _, stopped = call.stopped(first, priv, operations.run, flat, n, o, stop)
-  -- (with the calls of both halves, for the batches of both: a query half
-  -- may have finished)
-  return after_start(priv, nil, stopped, o, second, true, first.c)
 end
 
 --- client:run_and_query(pipeline_ids [, opts]) -> results, or nil, err.
@@ -390,7 +426,7 @@ function Client:run_and_query(ids, opts)
   if o.callback then
     return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end, shown_by(priv))
   end
-  return outcome(run_and_query(priv, flat, n, o))
+  return run_and_query(priv, flat, n, o)
 end
 
 local PREPARE_OPTIONS = {
