@@ -171,9 +171,12 @@ describe("client:query with many pairs", function()
   end)
 
   it("sends every batch that waits to be sent again, however many wait at once", function()
-    -- (300 retries waiting together, each due a second after its 503)
+    -- (300 retries waiting together, each due 5 s after its 503: time for
+    -- the 300 first attempts to have come, all failing, even under
+    -- valgrind on a loaded machine, where a second was too short and a
+    -- retry came among them, to fail again)
     local list = make_pairs(300)
-    server:config { fail_first = 300, fail_first_status = 503, retry_after = "1" }
+    server:config { fail_first = 300, fail_first_status = 503, retry_after = "5" }
     local results = assert(client:query(list, { batch_size = 1, concurrency = 32, max_retries = 1 }))
     assert.are.equal(300, #results)
     assert.are.same({}, results.missing)
