@@ -38,35 +38,32 @@ local function client_of(server)
   return assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.ak, sk = creds.sk })
 end
 
---- A test of a hook's debug.getinfo(level, "S"): whether it is of the
--- function that marker opens ("function Call:done(", say) in the file
--- that defines fn.  Found by its words, so that no edit of the library
--- moves a spec's hook to some other line.
-local function opened_by(fn, marker)
+--- The line of the file that defines fn holding marker's words: its
+-- source, as debug.getinfo names it, and its number.  Found by its words,
+-- so that no edit of the library moves a spec's hook to some other line.
+local function line_of(fn, marker)
   local source = debug.getinfo(fn, "S").source
   local n = 0
   for line in io.lines(source:sub(2)) do
     n = n + 1
-    if line:find(marker, 1, true) then
-      return function(info) return info.source == source and info.linedefined == n end
-    end
+    if line:find(marker, 1, true) then return source, n end
   end
   error(marker .. " is not in " .. source)
 end
 
+--- A test of a hook's debug.getinfo(level, "S"): whether it is of the
+-- function that marker opens ("function Call:done(", say) in the file
+-- that defines fn.
+local function opened_by(fn, marker)
+  local source, n = line_of(fn, marker)
+  return function(info) return info.source == source and info.linedefined == n end
+end
+
 --- A test of a hook's debug.getinfo(level, "Sl"): whether it is at the
--- line holding marker in the file that defines fn, found by its words as
--- opened_by finds a function.
+-- line holding marker in the file that defines fn.
 local function at_line(fn, marker)
-  local source = debug.getinfo(fn, "S").source
-  local n = 0
-  for line in io.lines(source:sub(2)) do
-    n = n + 1
-    if line:find(marker, 1, true) then
-      return function(info) return info.source == source and info.currentline == n end
-    end
-  end
-  error(marker .. " is not in " .. source)
+  local source, n = line_of(fn, marker)
+  return function(info) return info.source == source and info.currentline == n end
 end
 
 --- Ctrl-C as the interpreter's hook raises it, at the k-th event of a

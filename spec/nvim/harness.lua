@@ -32,6 +32,61 @@ function M.now_ms()
   return uv.hrtime() / 1e6
 end
 
+--- For cases run one after the other in an editor left idle (no
+-- vim.wait, no key, and an 'updatetime' longer than the run, set here:
+-- its wait, every 4 s by default, would wake the editor now and then).
+-- The handles a case makes are closed when it is over, not in their
+-- callbacks: a handle closing makes the loop's next wait for events a
+-- mere look, which woke the editor.  Guarded (M.guard).
+--   idle.keep(h)                        h closed when the case is over
+--   idle.once(ms, fn)                   fn in ms from now
+--   idle.mark(name, said, over, next)   seen[name] = said() 1 s from now,
+--                                       the marker standing for the
+--                                       editor's next event; then next()
+--                                       once over() tells the case is over
+--   idle.run(br, cases)                 each case(client, next) in turn,
+--                                       then finish(seen)
+function M.idle(seen)
+  M.guard(seen)
+  vim.o.updatetime = 60000
+  local idle, handles = {}, {}
+  function idle.keep(h)
+    handles[#handles + 1] = h
+    return h
+  end
+  -- A timer counts from the loop's clock, read when its iteration began
+  -- (a synchronous query behind, in a libuv callback): the lag is added,
+  -- not the clock updated, which would have the loop run timers that
+  -- fell due meanwhile right away, where a plugin's would run them at its
+  -- next turn.
+  function idle.once(ms, fn)
+    idle.keep(uv.new_timer()):start(ms + math.max(0, math.floor(M.now_ms() - uv.now())), 0, fn)
+  end
+  function idle.mark(name, said, over, next)
+    idle.once(1000, function()
+      seen[name] = said()
+      local function wait() if over() then next() else idle.once(50, wait) end end
+      wait()
+    end)
+  end
+  function idle.run(br, cases)
+    local function run(i)
+      if not cases[i] then return M.finish(seen) end
+      local c = M.client(br)
+      cases[i](c, function()
+        c:close()
+        for j, h in ipairs(handles) do
+          h:close()
+          handles[j] = nil
+        end
+        vim.schedule(function() run(i + 1) end)
+      end)
+    end
+    run(1)
+  end
+  return idle
+end
+
 --- A client of the stand-in, with the options in extra too.
 function M.client(br, extra)
   local o = { endpoint = os.getenv("NVIM_TEST_ENDPOINT"), project_id = os.getenv("NVIM_TEST_PROJECT"),

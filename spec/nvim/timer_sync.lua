@@ -11,55 +11,13 @@
 -- event) is set 1 s ahead: when it fires, X must have called back, and Y
 -- must have started (case=called back, started).  Writes key=value lines
 -- and quits.
-local uv = vim.uv or vim.loop
 local harness = require "spec.nvim.harness"
 local seen = {}
 
-harness.guard(seen)
--- (the 'updatetime' wait, every 4 s by default, would wake the editor
--- before the marker now and then)
-vim.o.updatetime = 60000
+local idle = harness.idle(seen)
 local br = require "codearts.batchresult"
 local list = harness.pairs()
-
--- fn in ms from now.  A timer counts from the loop's clock, read when its
--- iteration began (a synchronous query behind, in a timer's callback): the
--- lag is added, not the clock updated, which would have the loop run
--- timers that fell due meanwhile right away, where a plugin's would run
--- them at its next turn.  The timers close when the case is over, not in
--- their callbacks: a handle closing makes the loop's next wait for events
--- a mere look, which woke the editor.
-local timers = {}
-local function once(ms, fn)
-  local timer = uv.new_timer()
-  timers[#timers + 1] = timer
-  timer:start(ms + math.max(0, math.floor(harness.now_ms() - uv.now())), 0, fn)
-end
-
--- The marker: name's outcome is what said() tells 1 s after now; then
--- next() once over() tells that the case is over too.
-local function mark(name, said, over, next)
-  once(1000, function()
-    seen[name] = said()
-    local function wait() if over() then next() else once(50, wait) end end
-    wait()
-  end)
-end
-
-local cases
-local function run(i)
-  local case = cases[i]
-  if not case then return harness.finish(seen) end
-  local c = harness.client(br)
-  case(c, function()
-    c:close()
-    for j, timer in ipairs(timers) do
-      timer:close()
-      timers[j] = nil
-    end
-    vim.schedule(function() run(i + 1) end)
-  end)
-end
+local once, mark = idle.once, idle.mark
 
 local function sync_after(ms)
   return function(c, next)
@@ -83,7 +41,7 @@ local function sync_after(ms)
   end
 end
 
-cases = {
+idle.run(br, {
   sync_after(50),
   sync_after(400),
   function(c, next)
@@ -104,5 +62,4 @@ cases = {
       }))
     end)
   end,
-}
-run(1)
+})
