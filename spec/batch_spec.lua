@@ -1437,6 +1437,38 @@ describe("client:run and client:run_and_query", function()
     end
   end)
 
+  -- A dry run sends nothing: Ctrl-C in one was accounted as a call's, its
+  -- pipelines "may have started" (review fixes27).  The interpreter's own
+  -- interrupted! goes up, as before a call begins.
+  it("run and query with dry_run: Ctrl-C at each instruction raises the interpreter's interrupted!", function()
+    for _, method in ipairs({ "run", "query" }) do
+      local list = method == "query" and make_pairs(2) or ids(2)
+      local at, returned = 0, false
+      local sethook = debug.sethook
+      repeat
+        at = at + 1
+        local seen = 0
+        local ok, raised = pcall(function()
+          sethook(function()
+            seen = seen + 1
+            if seen == at then
+              sethook()
+              error("interrupted!")
+            end
+          end, "", 1)
+          local reqs = client[method](client, list, { dry_run = true })
+          returned = true
+          sethook()
+          assert(#reqs == 1)
+        end)
+        sethook()
+        assert.is_false(not ok and br.Error.is(raised), ("%s, instruction %d: %s"):format(method, at, tostring(raised)))
+      until returned or at > 5000
+      assert.is_true(returned, method .. ": never returned")
+    end
+    assert.are.equal(0, server:stats().requests)
+  end)
+
   it("run_and_query: Ctrl-C between the halves leaves the runs that started unqueried, never lost", function()
     local list = ids(10)
     -- at each of many instructions after the start's last batch, through

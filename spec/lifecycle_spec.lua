@@ -191,6 +191,30 @@ describe("a call's end", function()
       still_clean(c)
     end)
 
+    -- A callback's memory error, raised again by the call, was taken by
+    -- the method's guard for the call's own: INTERNAL, returned (review
+    -- fixes27).
+    it("raises Lua's memory error (on_progress, run_and_query's query half): it goes on up as raised", function()
+      local c = client()
+      for _, method in ipairs({ "query", "run", "run_and_query" }) do
+        local items = method == "query" and list or { list[1].pipeline_id }
+        local ok, e = pcall(c[method], c, items, with { on_progress = function(done)
+          if done > 0 then error("not enough memory", 0) end
+        end })
+        assert.is_false(ok, method)
+        assert.are.equal("not enough memory", e, method)
+      end
+      -- (in the query half: the run half's progress is 1 of 1 first)
+      local seen = 0
+      local ok, e = pcall(c.run_and_query, c, { list[1].pipeline_id }, with { on_progress = function()
+        seen = seen + 1
+        if seen == 3 then error("not enough memory", 0) end
+      end })
+      assert.is_false(ok)
+      assert.are.equal("not enough memory", e)
+      still_clean(c)
+    end)
+
     it("raises a value whose __tostring raises too: that value goes on up, and no code of it runs", function()
       local ran = 0
       local bomb = setmetatable({}, { __tostring = function() ran = ran + 1 error("tostring ran") end })
