@@ -289,6 +289,20 @@ describe("bin/codearts-batchresult, starting", function()
     end
   end)
 
+  -- A Lua the tool was never built for (its _VERSION, as the next one
+  -- will say it) ended it by the interpreter, exit 1 (review fixes27).
+  it("cannot start, exit 3, under a Lua it has no build for, naming the build to make", function()
+    if rawget(_G, "jit") then
+      pending("LuaJIT's build is build/jit, whatever _VERSION says")
+      return
+    end
+    local out = shell.run(("cd %s && LUA_INIT=%s %s bin/codearts-batchresult --version 2>&1; echo \"status=$?\"")
+      :format(q(root), q('_VERSION = "Lua 5.9"'), lua))
+    assert.truthy(out:find("^codearts%-batchresult: cannot start: module 'codearts%.batchresult%.core' not found"
+      .. " %(from a checkout, `make LUA_VERSION=5%.9` builds it"), out)
+    assert.truthy(out:find("\nstatus=3\n$"), out)
+  end)
+
   -- Started by a link from another directory, the tool looked for the
   -- checkout beside the link, found none and could not start (cli review).
   it("finds the checkout through a link to it, and a relative link to that link, from anywhere", function()
