@@ -191,27 +191,35 @@ describe("a call's end", function()
       still_clean(c)
     end)
 
-    -- A callback's memory error, raised again by the call, was taken by
-    -- the method's guard for the call's own: INTERNAL, returned (review
-    -- fixes27).
-    it("raises Lua's memory error (on_progress, run_and_query's query half): it goes on up as raised", function()
+    -- Lua's memory error in a callback, which the library cannot tell from
+    -- one of its own, ends the call with INTERNAL, returned, every item
+    -- accounted for, in every method and either half of run_and_query
+    -- (review fixes27 found query and run raising it, run_and_query
+    -- returning it).
+    it("returns INTERNAL for Lua's memory error in on_progress, every item accounted for", function()
       local c = client()
+      local function accounted(err, n, what)
+        assert.are.equal("INTERNAL", err.code, what)
+        local results = err.results or {}
+        assert.are.equal(n, #results + #(results.missing or {}) + #(results.not_started or {}) + #(err.unanswered or {})
+          + #(err.unqueried or {}), what)
+      end
       for _, method in ipairs({ "query", "run", "run_and_query" }) do
         local items = method == "query" and list or { list[1].pipeline_id }
-        local ok, e = pcall(c[method], c, items, with { on_progress = function(done)
+        local res, err = c[method](c, items, with { on_progress = function(done)
           if done > 0 then error("not enough memory", 0) end
         end })
-        assert.is_false(ok, method)
-        assert.are.equal("not enough memory", e, method)
+        assert.is_nil(res, method)
+        accounted(err, #items, method)
       end
       -- (in the query half: the run half's progress is 1 of 1 first)
       local seen = 0
-      local ok, e = pcall(c.run_and_query, c, { list[1].pipeline_id }, with { on_progress = function()
+      local res, err = c:run_and_query({ list[1].pipeline_id }, with { on_progress = function()
         seen = seen + 1
         if seen == 3 then error("not enough memory", 0) end
       end })
-      assert.is_false(ok)
-      assert.are.equal("not enough memory", e)
+      assert.is_nil(res)
+      accounted(err, 1, "the query half")
       still_clean(c)
     end)
 

@@ -254,11 +254,11 @@ local function guarded(priv, row, flat, n, o, body, ended)
   local ok, res, err = guard.pcall(outcome_of, body, hold)
   if ok then return res, err end
   -- (the INTERRUPTED error the outcome raised accounts for the call
-  -- already; a callback's error, which a call raised again, goes up as
-  -- raised, a memory error of the callback's too (hold.next: the hold of
-  -- run_and_query's second half); and a dry run sent nothing, as before
-  -- the call begins)
-  if Error.is(res) or hold.raised or (hold.next and hold.next.raised) or o.dry_run then error(res, 0) end
+  -- already, and a callback's error of the library's class goes up as
+  -- raised; a dry run sent nothing, as before the call begins.  Lua's
+  -- memory error, which a callback's allocation raises as the library's
+  -- does, ends the call below, every item accounted for: README.)
+  if Error.is(res) or o.dry_run then error(res, 0) end
   local stop = call.out_of_memory(res)
   if not (stop or Error.is_interrupt(res)) or (stop and not hold.c) then error(res, 0) end
   local _, stopped = call.stopped(hold, priv, row, flat, n, o, stop)
@@ -395,7 +395,6 @@ local function run_and_query(priv, flat, n, o)
   -- that had begun is abandoned).
   local second = {}
   return guarded(priv, operations.run, flat, n, o, function(first)
-    first.next = second
     local runs, rerr = call.run(priv, operations.run, flat, n, o, first)
     -- (one method: a clock the first half set right is set for the second)
     second.clock_set = first.c and first.c.clock_set

@@ -617,9 +617,8 @@ end
 -- the INTERRUPTED error, which the public methods raise; Lua's memory
 -- error there, with INTERNAL, which they return.  hold (optional)
 -- gets the call's transport and Call as soon as they are made, for
--- M.stopped, and raised = true when a callback's error is raised again;
--- its clock_set says the clock was set right by an APIGW.0303 earlier in
--- the same method (run_and_query's first half: Call:done).
+-- M.stopped; its clock_set says the clock was set right by an APIGW.0303
+-- earlier in the same method (run_and_query's first half: Call:done).
 function M.run(client, row, flat, n, o, hold)
   if o.dry_run then
     local c = new_call(client, row, flat, n, o)
@@ -653,11 +652,7 @@ function M.run(client, row, flat, n, o, hold)
     c = c or new_call(client, row, flat, n, o)
     res, err = c:account(stop)
   end
-  if c.raised and not o.callback and err.code ~= "INTERRUPTED" then
-    -- (the caller's to raise again as it is, whatever it is: hold says so)
-    if hold then hold.raised = true end
-    error(c.raised.value, 0)
-  end
+  if c.raised and not o.callback and err.code ~= "INTERRUPTED" then error(c.raised.value, 0) end
   return res, err
 end
 
