@@ -50,7 +50,9 @@ Transport.__index = Transport
 --- The client's handle.  cfg: the client's configuration (endpoint, connect
 -- timeout, TLS, proxy, size limit).  Or nil, kind, message.  Its field m
 -- is the core's multi handle, which transport/nvim.lua drives from
--- Neovim's loop.
+-- Neovim's loop; its field drove, when set (by that transport's pump), is
+-- called after each drive of m made through the handle, a view's wait or
+-- the handle's close, either of which may take other calls' answers in.
 function M.new(cfg)
   local m, msg = core.multi {
     connect_timeout_ms = config.ms(cfg.connect_timeout),
@@ -69,7 +71,7 @@ end
 -- finalizer may close the client while a call begins).
 function Handle:call()
   local c = self.m:call()
-  return c and setmetatable({ c = c }, Transport)
+  return c and setmetatable({ c = c, handle = self }, Transport)
 end
 
 --- Whether this handle was made by another process, which this one was
@@ -82,6 +84,7 @@ end
 
 function Handle:close()
   self.m:close()
+  if self.drove then self.drove() end
 end
 
 function Transport:start(req, opts)
@@ -122,6 +125,8 @@ function Transport:wait(seconds)
     -- (with nothing in flight, a slice slept says "idle")
     local again = status == "waited" or (status == "idle" and due)
   until slot or not again or (due and now() >= due)
+  local drove = self.handle.drove
+  if drove then drove() end
   if not slot then
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status

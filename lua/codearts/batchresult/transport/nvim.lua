@@ -44,7 +44,8 @@ end
 -- multi:changes(): a synchronous call on the same client, a cancel or a
 -- close changes the record, or finishes a transfer, without any of these
 -- handles firing.  Such a drive made inside a libuv callback settles the
--- pump itself (drove(), below): the prepare handle may have run already.
+-- pump itself (the handle's drove, below): the prepare handle may have
+-- run already.
 --
 -- The poll handle watches no socket of libcurl's but the handle's epoll
 -- set of them (src/multi.h), lent to the pump until it gives it back
@@ -54,34 +55,6 @@ end
 -- luv writes over the editor's screen.
 local Pump = {}
 Pump.__index = Pump
-
---- Settles pump p after a drive made outside it (...: the drive's
--- results), when the drive ran inside a libuv callback while calls wait.
--- The prepare handle sees such a drive only if it runs after it: libuv
--- runs prepare handles newest first, so that a plugin's started before
--- the pump's runs after it, and the loop then waited with a call's answer
--- in (or its client closed) until anything else woke it, seconds later.
--- A drive on the main loop is always followed by the prepare handle.
-local function drove(p, ...)
-  if p.prepare and vim.in_fast_event() then p:settle() end
-  return ...
-end
-
---- Has the drives of handle's that its pump p does not make settle it:
--- the waits of the calls made from now on (a synchronous call's take the
--- answers of the calls in callback mode in too), and the handle's close.
-local function watch_drives(handle, p)
-  local call, close = handle.call, handle.close
-  function handle.call(h)
-    local t = call(h)
-    if t then
-      local wait = t.wait
-      function t.wait(view, seconds) return drove(p, wait(view, seconds)) end
-    end
-    return t
-  end
-  function handle.close(h) return drove(p, close(h)) end
-end
 
 -- A field of the handle, not a weak table's value: that would keep the
 -- multi handle (p.m) one collection longer than the client, and its
@@ -93,7 +66,17 @@ local function pump_of(handle, uv)
     -- as multi:news() names them.
     p = setmetatable({ m = handle.m, uv = uv, calls = {}, n = 0 }, Pump)
     handle.nvim_pump = p
-    watch_drives(handle, p)
+    -- A drive made outside the pump (a synchronous call's wait, a close)
+    -- inside a libuv callback, while calls wait, settles it at once: the
+    -- prepare handle sees such a drive only if it runs after it, and libuv
+    -- runs prepare handles newest first, so that a plugin's started before
+    -- the pump's runs after it; the loop then waited with a call's answer
+    -- in (or its client closed) until anything else woke it, seconds
+    -- later.  A drive on the main loop is always followed by the prepare
+    -- handle.
+    function handle.drove()
+      if p.prepare and vim.in_fast_event() then p:settle() end
+    end
   end
   return p
 end
