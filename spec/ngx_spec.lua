@@ -2,7 +2,10 @@
 -- cosockets in ngx.threads and never block the worker.  A real nginx (one
 -- worker) runs the handlers of spec/nginx/app.lua; this spec drives it over
 -- HTTP with the curl CLI, against the local CodeArts stand-in, and compares
--- with what the libcurl transport answers here, in plain Lua.
+-- with what the libcurl transport answers here, in plain Lua.  nginx runs
+-- LuaJIT whatever Lua runs the suite, so the blocks inside it run once per
+-- `make test` (spec.support.once); the transport outside nginx is tested
+-- under each Lua.
 --
 -- Needs nginx and libnginx-mod-http-lua (Debian), and the C module built
 -- for LuaJIT (`make LUA_VERSION=jit`).
@@ -12,6 +15,7 @@ local nginx = require "spec.support.nginx"
 local shell = require "spec.support.shell"
 local model = require "spec.standin.model"
 local cjson = require "cjson"
+local once = require "spec.support.once"
 
 local creds = model.credentials.permanent
 local PROJECT = model.seed_project
@@ -212,7 +216,7 @@ local function boxed_in(n, key)
   error("nothing in the box under " .. key .. "\n" .. n:error_log())
 end
 
-describe("inside nginx (ngx_lua cosockets)", function()
+once.describe("inside nginx (ngx_lua cosockets)", function()
   local server, tls_server, untrusted_server, v6_server, n
   local ca, other_ca
   local dead_url
@@ -1083,7 +1087,7 @@ describe("inside nginx (ngx_lua cosockets)", function()
   end)
 end)
 
-describe("inside nginx, the phases at its edges", function()
+once.describe("inside nginx, the phases at its edges", function()
   -- A call in nginx's master (init_by_lua), in a TLS session lookup
   -- (ssl_session_fetch_by_lua: ngx_lua documents it as yieldable, but this
   -- nginx's OpenSSL cannot wait there, and a yield kills the handler past
@@ -1155,7 +1159,7 @@ describe("inside nginx, the phases at its edges", function()
   end)
 end)
 
-describe("inside nginx, with the system's clock stepped during an attempt", function()
+once.describe("inside nginx, with the system's clock stepped during an attempt", function()
   -- nginx and its worker run with the wall clock moved by the seconds in
   -- a file (spec/support/clockshift.c, preloaded), as NTP or `date -s`
   -- move it; an attempt is timed by the monotonic clock, as libcurl's is.
@@ -1266,7 +1270,7 @@ describe("the ngx transport outside nginx", function()
   end)
 end)
 
-describe("inside nginx, the transport's pools", function()
+once.describe("inside nginx, the transport's pools", function()
   local server, n
 
   -- Decoded JSON from nginx's path, which must answer 200.

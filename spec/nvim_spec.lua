@@ -1,15 +1,18 @@
 -- Neovim: a query with a callback returns at once and never freezes the
 -- editor.  Driven in a real `nvim --headless`, with the module loaded from
 -- a plugin-style runtimepath, against the stand-in answering after 1 s.
+-- Neovim runs LuaJIT whatever Lua runs the suite, so this runs once per
+-- `make test` (spec.support.once).
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
 local files = require "spec.support.files"
+local once = require "spec.support.once"
 
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
-describe("in Neovim", function()
+once.describe("in Neovim", function()
   local server, plugin, out
   standin.for_block(function(s) server = s end)
 

@@ -1,5 +1,6 @@
 -- For specs whose subject does not depend on the Lua running the suite
--- (builds, installs, shell how-tos, servers of the specs' own): they run
+-- (builds, installs, shell how-tos, servers of the specs' own, and the
+-- library inside nginx and Neovim, which run their own LuaJIT): they run
 -- once per `make test`, under Lua 5.4, and are pending under the other
 -- Luas.  Also pending under ASan and memcheck (CODEARTS_SPEC_ONCE=no, set
 -- by scripts/test-asan.sh and test-valgrind.sh): their work is done in
