@@ -8,7 +8,7 @@
 #      binding's hostile cases (proxies whose __index makes fresh strings,
 #      lists whose __len lies, finalizers that decode and encode during a
 #      large decode, one that closes the client mid-query);
-#   2. the whole busted suite (VALGRIND_SUITE=no skips it; about 1.5 min).
+#   2. the busted suite (VALGRIND_SUITE=no skips it).
 #
 # Each fails on any memcheck error and on any block definitely lost; blocks
 # still reachable at exit (libcurl's, OpenSSL's, the interpreter's) are not

@@ -13,6 +13,7 @@ local files = require "spec.support.files"
 local child = require "spec.support.child"
 local failmalloc = require "spec.support.failmalloc"
 local shell = require "spec.support.shell"
+local once = require "spec.support.once"
 
 local creds = model.credentials
 local SEED = model.seed
@@ -132,7 +133,7 @@ local function assert_aligned(out, names, rows)
   for i = 2, rows do assert.are.equal(starts[1], starts[i], out) end
 end
 
-describe("codearts-batchresult", function()
+once.unchecked("codearts-batchresult", function()
   local server, env
   standin.for_block(function(s)
     server = s
@@ -1790,10 +1791,8 @@ describe("codearts-batchresult", function()
     -- error in error handling" (review).  (Each sweep starts the tool
     -- some 300 times: under Lua 5.4's interpreter and LuaJIT's, whose
     -- hooks and message handlers differ; 5.1's to 5.3's raise the
-    -- interrupt as 5.4's does.  Not under ASan or memcheck, which do not
-    -- watch the tool's processes.)
-    local it_sweeps = os.getenv("CODEARTS_SPEC_ONCE") ~= "no" and (rawget(_G, "jit") or _VERSION == "Lua 5.4")
-      and it or pending
+    -- interrupt as 5.4's does.)
+    local it_sweeps = (rawget(_G, "jit") or _VERSION == "Lua 5.4") and it or pending
     it_sweeps("says everything, whatever line SIGTERM comes at while it lists on stderr", function()
       local list = { SEED[1].pipeline_id, SEED[2].pipeline_id, SEED[3].pipeline_id, SEED[4].pipeline_id }
       server:config { fail_ids = { list[3], list[4] } }

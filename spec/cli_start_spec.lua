@@ -6,6 +6,7 @@
 -- says otherwise.
 local shell = require "spec.support.shell"
 local config = require "codearts.batchresult.config"
+local once = require "spec.support.once"
 local q = shell.quote
 
 local root = shell.repo_root()
@@ -68,7 +69,7 @@ local function version_from(from, command, env, option)
     command, option or "--version"))
 end
 
-describe("bin/codearts-batchresult, starting", function()
+once.unchecked("bin/codearts-batchresult, starting", function()
   local usable = shell.run("dpkg -L lua-argparse lua-term lua-cjson >/dev/null")
 
   it("never loads a module from the directory it is started in", function()
