@@ -222,6 +222,22 @@ once.unchecked("bin/codearts-batchresult, starting", function()
     assert.truthy(readme:find('`eval "$(luarocks --lua-version=5.4 path --tree=DIR)"` has set the paths', 1, true))
   end)
 
+  -- The tool of a rock removed from a tree, or the one LuaRocks set aside
+  -- as codearts-batchresult~ when another Lua's rock was installed there,
+  -- was told to set the paths, which would find nothing (review fixes28).
+  it("names the rock to install again when the LuaRocks tree it is in holds no modules for its Lua", function()
+    local dir = module_dir()
+    local out, ok = shell.run(("mkdir -p %s %s && cp %s %s"):format(q(dir .. "/bin"),
+      q(dir .. "/lib/luarocks/rocks-" .. abi), q(root .. "/bin/codearts-batchresult"), q(dir .. "/bin")))
+    assert(ok, out)
+    local real = shell.run("cd " .. q(dir) .. " && pwd -P"):match("[^\n]+")
+    local err, status = start(dir, "cd " .. q(dir) .. " &&")
+    assert.are.equal(3, status, err)
+    assert.are.equal("codearts-batchresult: cannot start: module 'codearts.batchresult.cli' not found (the"
+      .. " LuaRocks tree it is in, " .. real .. ", holds no codearts-batchresult for Lua " .. abi .. ": install it"
+      .. " there again, `luarocks --lua-version=" .. abi .. " --tree=" .. real .. " make` in a checkout)\n", err)
+  end)
+
   -- Runs bin/codearts-batchresult --version from root (with env before it)
   -- while a module that holds the loading (it says so, then spins) stands
   -- in for one the tool loads, written to path; SIGINT comes once it
