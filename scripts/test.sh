@@ -1,7 +1,7 @@
 #!/bin/sh
 # make test: the whole busted suite under each Lua given, then one plain
 # "N passed, N failed" line for them all.  Usage: test.sh LUA... (e.g.
-# lua5.4 lua5.1 lua5.3 lua5.2 luajit; the module for each must be built).
+# lua5.4 luajit lua5.1 lua5.3 lua5.2; the module for each must be built).
 #
 # TEST_JOBS (default 2) suites run at once: each spends most of its time
 # waiting on its servers and timers, so two share a 2-core machine at

@@ -26,16 +26,16 @@ function M.describe(name, fn)
   end
 end
 
--- For specs whose work is all in the command-line tool, a process of its
--- own that loads the checkout's plain module (bin/codearts-batchresult
--- finds build/<version> itself, whatever the suite loads): they run under
--- every Lua in `make test`, and are pending under ASan and memcheck, which
--- would not watch that process.
+-- For specs whose work is all in processes of their own that load a
+-- plain module (the command-line tool, which finds the checkout's
+-- build/<version> itself whatever the suite loads; luarocks and what it
+-- installs): they run under every Lua in `make test`, and are pending
+-- under ASan and memcheck, which would not watch those processes.
 --
 --   once.unchecked("codearts-batchresult", function() ... end)
 function M.unchecked(name, fn)
   if checked then
-    busted.pending(name .. " (the tool's processes, which ASan and memcheck do not watch: make test runs it)")
+    busted.pending(name .. " (processes of its own, which ASan and memcheck do not watch: make test runs it)")
   else
     busted.describe(name, fn)
   end
