@@ -71,6 +71,17 @@ once.describe("in Neovim", function()
     assert.are.equal(1, warnings, stderr)
   end)
 
+  -- The warning of a client made inside a libuv callback was queued with
+  -- vim.schedule, which does not wake the loop from a timer that fell due
+  -- while another's callback was busy: in an idle editor it was said at
+  -- the next key, or 'updatetime' later (as calls were in review nvim3).
+  it("warns at once in an idle editor of tls_verify = false given in a libuv timer's callback that fell due late",
+    function()
+    local got = nvim("spec/nvim/warning_idle.lua")
+    assert.is_nil(got.error)
+    assert.are.equal("1", got.warned)
+  end)
+
   it("gives the callback CALLBACK when on_progress or logger raises, CLOSED when it (or a dry run's caller)"
     .. " closes the client (a run keeping the answers it had read);"
     .. " a call without a callback made from one waits synchronously", function()

@@ -80,13 +80,13 @@ Client.__index = Client
 --- A warning for whoever runs the program: on stderr, or in Neovim, whose
 -- screen stderr would write over, through vim.notify (at the editor's
 -- next turn when this runs inside a libuv callback, where vim.notify may
--- not be called).
+-- not be called: nvim.later, which that turn does not wait for an event).
 local function warn(message)
   local vim = rawget(_G, "vim")
   if type(vim) == "table" and vim.notify and vim.log and vim.schedule then
     local function notify() vim.notify("codearts.batchresult: " .. message, vim.log.levels.WARN) end
     if vim.in_fast_event and vim.in_fast_event() then
-      vim.schedule(notify)
+      nvim.later(notify)
       return
     end
     -- (a vim.notify of a plugin's that raises must not fail new())

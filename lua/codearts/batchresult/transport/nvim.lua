@@ -197,6 +197,7 @@ local function later(fn)
   vim.schedule(fn)
   if vim.in_fast_event() then (vim.uv or vim.loop).stop() end
 end
+M.later = later
 
 --- Whether this Lua is Neovim's (vim.uv since 0.10, vim.loop before).
 function M.available()
