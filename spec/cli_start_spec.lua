@@ -235,7 +235,9 @@ once.unchecked("bin/codearts-batchresult, starting", function()
     assert.are.equal(3, status, err)
     assert.are.equal("codearts-batchresult: cannot start: module 'codearts.batchresult.cli' not found (the"
       .. " LuaRocks tree it is in, " .. real .. ", holds no codearts-batchresult for Lua " .. abi .. ": install it"
-      .. " there again, `luarocks --lua-version=" .. abi .. " --tree=" .. real .. " make` in a checkout)\n", err)
+      .. " there again, in a checkout `luarocks --lua-version=" .. abi .. " --tree=" .. q(real) .. " make"
+      .. " --deps-mode=none` with the release's rockspec, as README's Install does; or delete this copy of the"
+      .. " tool)\n", err)
   end)
 
   -- Runs bin/codearts-batchresult --version from root (with env before it)
