@@ -39,9 +39,9 @@ trap 'rm -rf "$logs"' EXIT
 
 export CODEARTS_BUILD_DIR="./$build"
 # The specs whose work is all in processes of their own (builds, the
-# examples, nginx and Neovim, the command-line tool, which loads the plain
-# module, the stand-in's own specs) ran in make test: nothing here would
-# watch them (spec/support/once.lua).
+# examples, nginx and Neovim, the command-line tool, the stand-in's own
+# specs) ran in make test: they load no ASan build, which is all this
+# would watch (spec/support/once.lua).
 export CODEARTS_SPEC_ONCE=no
 export LD_PRELOAD="$preload"
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:log_path=$logs/asan"
