@@ -235,9 +235,19 @@ once.unchecked("bin/codearts-batchresult, starting", function()
     assert.are.equal(3, status, err)
     assert.are.equal("codearts-batchresult: cannot start: module 'codearts.batchresult.cli' not found (the"
       .. " LuaRocks tree it is in, " .. real .. ", holds no codearts-batchresult for Lua " .. abi .. ": install it"
-      .. " there again, in a checkout `luarocks --lua-version=" .. abi .. " --tree=" .. q(real) .. " make"
-      .. " --deps-mode=none` with the release's rockspec, as README's Install does; or delete this copy of the"
-      .. " tool)\n", err)
+      .. " there again, `luarocks --lua-version=" .. abi .. " --tree=" .. q(real) .. " make --deps-mode=none"
+      .. " codearts-batchresult-[0-9]*.rockspec` in a checkout; or delete this copy of the tool)\n", err)
+    -- A tree whose path holds a newline: one line all the same, the
+    -- module named (review fixes41: the message was cut at the newline)
+    local odd = dir .. "/new\nline"
+    out, ok = shell.run(("mkdir -p %s %s && cp %s %s"):format(q(odd .. "/bin"),
+      q(odd .. "/lib/luarocks/rocks-" .. abi), q(root .. "/bin/codearts-batchresult"), q(odd .. "/bin")))
+    assert(ok, out)
+    err, status = start(dir, "cd " .. q(odd) .. " &&")
+    assert.are.equal(3, status, err)
+    assert.are.equal("codearts-batchresult: cannot start: module 'codearts.batchresult.cli' not found (the"
+      .. " LuaRocks tree it is in, " .. real .. "/new?line, holds no codearts-batchresult for Lua " .. abi
+      .. ": install it there again, as README's Install does; or delete this copy of the tool)\n", err)
   end)
 
   -- Runs bin/codearts-batchresult --version from root (with env before it)
