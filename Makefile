@@ -1,6 +1,6 @@
 # codearts-batchresult
 #   make                 build the C module for Lua $(LUA_VERSION) into build/$(LUA_VERSION)/
-#   make test            the busted suite under Lua 5.4, 5.1, 5.3, 5.2 and LuaJIT
+#   make test            the busted suite under Lua 5.4, LuaJIT, 5.1, 5.3 and 5.2
 #                        (installs missing Debian packages first; TEST_LUAS=5.4 for one)
 #   make demo            start the local stand-in, run examples/query.lua against it
 #                        (installs the missing Debian packages it needs first)
