@@ -13,7 +13,9 @@
 --   standin.remove_ca(ca)
 --
 -- Runs on any Lua (5.1-5.4, LuaJIT); needs only lua-cjson, a POSIX shell,
--- env(1) and the curl CLI (make_ca: the openssl CLI).  The server itself
+-- env(1), a C compiler (spec/support/control.c: the control calls over
+-- plain HTTP) and the curl CLI (an HTTPS stand-in's control calls; make_ca:
+-- the openssl CLI).  The server itself
 -- runs under LuaJIT (lua-http is packaged for Lua 5.1-5.3 only); set
 -- STANDIN_LUA to use another interpreter.
 --
@@ -45,8 +47,16 @@ end
 
 local read_file = require("spec.support.files").read
 
+--- spec/support/control.c, built at first use: the control calls over
+-- plain HTTP, and sleep, without starting a program.
+local control
+local function helper()
+  control = control or require("spec.support.clib")("control")
+  return control
+end
+
 local function sleep(seconds)
-  os.execute(CLEAN .. "sleep " .. string.format("%.3f", seconds))
+  helper().sleep(seconds)
 end
 
 local function pid_alive(pid)
@@ -120,7 +130,13 @@ local function curl(method, url, body, tls)
 end
 
 function Server:_control(method, path, body)
-  local code, resp = curl(method, self.url .. path, body, self.tls)
+  local code, resp
+  if self.tls then
+    code, resp = curl(method, self.url .. path, body, self.tls)
+  else
+    code, resp = helper().request(self.host, tostring(self.port), method, path, body)
+    if not code then error("stand-in control call " .. method .. " " .. self.url .. path .. " failed: " .. resp, 2) end
+  end
   if code ~= 200 then
     error("stand-in control call " .. method .. " " .. path .. " answered " .. code .. ": " .. resp, 3)
   end

@@ -1,0 +1,182 @@
+/* The stand-in's control calls over plain HTTP, from inside the process
+ * running the specs (spec/support/standin.lua builds it).  Each call was a
+ * curl(1) started through a shell: some 30 ms of CPU, most of it the
+ * dynamic linking of libcurl's dependencies, and a suite makes thousands.
+ * One request per connection, read whole; blocking, with a time limit.
+ * Test code only: the module under test never runs here. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+/* A connected socket to host:port, with reads and writes that give up
+ * after seconds; -1 with *why set when none could be made. */
+static int connect_to(const char *host, const char *port, int seconds, const char **why) {
+    struct addrinfo hints, *list, *a;
+    struct timeval tv;
+    int fd = -1, rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(host, port, &hints, &list)) != 0) {
+        *why = gai_strerror(rc);
+        return -1;
+    }
+    *why = "no address to connect to";
+    tv.tv_sec = seconds;
+    tv.tv_usec = 0;
+    for (a = list; a; a = a->ai_next) {
+        if ((fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol)) < 0) continue;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0 &&
+            connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        *why = strerror(errno);
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(list);
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Where the answer's body starts (after the empty line), or NULL. */
+static const char *body_start(const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i + 3 < n; i++)
+        if (memcmp(s + i, "\r\n\r\n", 4) == 0) return s + i + 4;
+    return NULL;
+}
+
+/* The answer's Content-Length, or -1 when its head gives none. */
+static long content_length(const char *head, const char *end) {
+    const char *line = head, *name = "\r\ncontent-length:";
+    size_t k = strlen(name);
+    for (; line + k < end; line++)
+        if (strncasecmp(line, name, k) == 0) return strtol(line + k, NULL, 10);
+    return -1;
+}
+
+/* Reads the answer to the request just sent: until its Content-Length is
+ * in, or the server closes.  Returns a malloc'd buffer (*n bytes), or
+ * NULL with *why set. */
+static char *read_answer(int fd, size_t *n, const char **why) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap), *grown;
+    const char *body;
+    long want;
+    *why = "out of memory";
+    if (!buf) return NULL;
+    for (;;) {
+        ssize_t k;
+        if (len == cap) {
+            if (!(grown = realloc(buf, cap * 2))) break;
+            buf = grown;
+            cap *= 2;
+        }
+        k = recv(fd, buf + len, cap - len, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            *why = errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno);
+            break;
+        }
+        if (k == 0) {
+            *n = len;
+            return buf;
+        }
+        len += (size_t)k;
+        if ((body = body_start(buf, len)) != NULL && (want = content_length(buf, body)) >= 0 &&
+            len - (size_t)(body - buf) >= (size_t)want) {
+            *n = len;
+            return buf;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+/* request(host, port, method, path [, json_body [, seconds]])
+ *   -> status, body | nil, message */
+static int l_request(lua_State *L) {
+    const char *host = luaL_checkstring(L, 1), *port = luaL_checkstring(L, 2);
+    const char *method = luaL_checkstring(L, 3), *path = luaL_checkstring(L, 4);
+    size_t body_len = 0, n = 0;
+    const char *body = luaL_optlstring(L, 5, "", &body_len), *why = NULL, *start;
+    int seconds = (int)luaL_optinteger(L, 6, 10), fd, status = 0;
+    char head[512], *answer;
+    int v6 = strchr(host, ':') != NULL; /* (an IPv6 address goes in brackets) */
+    int head_len = snprintf(head, sizeof head,
+                            "%s %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nContent-Type: application/json\r\n"
+                            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                            method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, body_len);
+    luaL_argcheck(L, head_len > 0 && (size_t)head_len < sizeof head, 4, "too long");
+    if ((fd = connect_to(host, port, seconds, &why)) < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    if (send_all(fd, head, (size_t)head_len) || send_all(fd, body, body_len)) {
+        why = strerror(errno);
+        close(fd);
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    answer = read_answer(fd, &n, &why);
+    close(fd);
+    if (!answer) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    start = body_start(answer, n);
+    if (!start || sscanf(answer, "HTTP/1.%*c %d", &status) != 1) {
+        free(answer);
+        lua_pushnil(L);
+        lua_pushstring(L, "the answer is not HTTP/1.x");
+        return 2;
+    }
+    lua_pushinteger(L, status);
+    lua_pushlstring(L, start, n - (size_t)(start - answer));
+    free(answer);
+    return 2;
+}
+
+/* sleep(seconds): without starting sleep(1) through a shell */
+static int l_sleep(lua_State *L) {
+    double s = luaL_checknumber(L, 1);
+    struct timespec ts;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+    return 0;
+}
+
+int luaopen_speccontrol(lua_State *L) {
+    lua_newtable(L);
+    lua_pushcfunction(L, l_request);
+    lua_setfield(L, -2, "request");
+    lua_pushcfunction(L, l_sleep);
+    lua_setfield(L, -2, "sleep");
+    return 1;
+}
