@@ -14,7 +14,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -168,21 +167,9 @@ static int l_request(lua_State *L) {
     return 2;
 }
 
-/* sleep(seconds): without starting sleep(1) through a shell */
-static int l_sleep(lua_State *L) {
-    double s = luaL_checknumber(L, 1);
-    struct timespec ts;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
-    return 0;
-}
-
 int luaopen_speccontrol(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, l_request);
     lua_setfield(L, -2, "request");
-    lua_pushcfunction(L, l_sleep);
-    lua_setfield(L, -2, "sleep");
     return 1;
 }

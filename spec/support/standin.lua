@@ -47,16 +47,16 @@ end
 
 local read_file = require("spec.support.files").read
 
+local function sleep(seconds)
+  os.execute(CLEAN .. "sleep " .. string.format("%.3f", seconds))
+end
+
 --- spec/support/control.c, built at first use: the control calls over
--- plain HTTP, and sleep, without starting a program.
+-- plain HTTP, without starting a program.
 local control
 local function helper()
   control = control or require("spec.support.clib")("control")
   return control
-end
-
-local function sleep(seconds)
-  helper().sleep(seconds)
 end
 
 local function pid_alive(pid)
