@@ -8,19 +8,28 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
-/* A connected socket to host:port, with reads and writes that give up
- * after seconds; -1 with *why set when none could be made. */
+/* Seconds of a monotonic clock. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A connected socket to host:port, whose connect and writes give up after
+ * seconds; -1 with *why set when none could be made. */
 static int connect_to(const char *host, const char *port, int seconds, const char **why) {
     struct addrinfo hints, *list, *a;
     struct timeval tv;
@@ -37,11 +46,10 @@ static int connect_to(const char *host, const char *port, int seconds, const cha
     tv.tv_usec = 0;
     for (a = list; a; a = a->ai_next) {
         if ((fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol)) < 0) continue;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0 &&
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0 &&
             connect(fd, a->ai_addr, a->ai_addrlen) == 0)
             break;
-        *why = strerror(errno);
+        *why = errno == EINPROGRESS || errno == EAGAIN ? "timed out" : strerror(errno);
         close(fd);
         fd = -1;
     }
@@ -68,45 +76,68 @@ static const char *body_start(const char *s, size_t n) {
     return NULL;
 }
 
-/* The answer's Content-Length, or -1 when its head gives none. */
+/* The answer's Content-Length, from its head (head to end, the empty
+ * line's start), or -1 when it gives none (or no number). */
 static long content_length(const char *head, const char *end) {
-    const char *line = head, *name = "\r\ncontent-length:";
+    const char *p = head, *name = "\r\ncontent-length:";
     size_t k = strlen(name);
-    for (; line + k < end; line++)
-        if (strncasecmp(line, name, k) == 0) return strtol(line + k, NULL, 10);
-    return -1;
+    long v = -1;
+    for (; p + k <= end; p++)
+        if (strncasecmp(p, name, k) == 0) break;
+    if (p + k > end) return -1;
+    for (p += k; p < end && (*p == ' ' || *p == '\t'); p++) {}
+    for (; p < end && *p >= '0' && *p <= '9' && v < 100000000; p++) v = (v < 0 ? 0 : v * 10) + (*p - '0');
+    return v;
 }
 
-/* Reads the answer to the request just sent: until its Content-Length is
- * in, or the server closes.  Returns a malloc'd buffer (*n bytes), or
- * NULL with *why set. */
-static char *read_answer(int fd, size_t *n, const char **why) {
+/* Reads the answer to the request just sent, by the monotonic time
+ * deadline: until its Content-Length is in, or (with none) the server
+ * closes.  Returns a malloc'd buffer (*n bytes), or NULL with *why set. */
+static char *read_answer(int fd, double deadline, size_t *n, const char **why) {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap), *grown;
     const char *body;
-    long want;
+    size_t body_at = 0; /* where the body starts in buf, once known (0: not yet) */
+    long want = -1;
+    struct pollfd pfd;
     *why = "out of memory";
     if (!buf) return NULL;
+    pfd.fd = fd;
+    pfd.events = POLLIN;
     for (;;) {
         ssize_t k;
+        double left = deadline - now();
+        int ready;
         if (len == cap) {
             if (!(grown = realloc(buf, cap * 2))) break;
             buf = grown;
             cap *= 2;
         }
-        k = recv(fd, buf + len, cap - len, 0);
+        if (left <= 0 || (ready = poll(&pfd, 1, (int)(left * 1000) + 1)) == 0) {
+            *why = "timed out";
+            break;
+        }
+        if (ready < 0 && errno == EINTR) continue;
+        k = ready < 0 ? -1 : recv(fd, buf + len, cap - len, 0);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            *why = errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno);
+            *why = strerror(errno);
             break;
         }
         if (k == 0) {
+            if (want >= 0) {
+                *why = "the server closed before the whole answer came";
+                break;
+            }
             *n = len;
             return buf;
         }
         len += (size_t)k;
-        if ((body = body_start(buf, len)) != NULL && (want = content_length(buf, body)) >= 0 &&
-            len - (size_t)(body - buf) >= (size_t)want) {
+        if (!body_at && (body = body_start(buf, len)) != NULL) {
+            body_at = (size_t)(body - buf);
+            want = content_length(buf, body - 2);
+        }
+        if (body_at && want >= 0 && len - body_at >= (size_t)want) {
             *n = len;
             return buf;
         }
@@ -123,6 +154,7 @@ static int l_request(lua_State *L) {
     size_t body_len = 0, n = 0;
     const char *body = luaL_optlstring(L, 5, "", &body_len), *why = NULL, *start;
     int seconds = (int)luaL_optinteger(L, 6, 10), fd, status = 0;
+    double deadline = now() + seconds;
     char head[512], *answer;
     int v6 = strchr(host, ':') != NULL; /* (an IPv6 address goes in brackets) */
     int head_len = snprintf(head, sizeof head,
@@ -142,7 +174,7 @@ static int l_request(lua_State *L) {
         lua_pushstring(L, why);
         return 2;
     }
-    answer = read_answer(fd, &n, &why);
+    answer = read_answer(fd, deadline, &n, &why);
     close(fd);
     if (!answer) {
         lua_pushnil(L);

@@ -14,8 +14,8 @@
 --
 -- Runs on any Lua (5.1-5.4, LuaJIT); needs only lua-cjson, a POSIX shell,
 -- env(1), a C compiler (spec/support/control.c: the control calls over
--- plain HTTP) and the curl CLI (an HTTPS stand-in's control calls; make_ca:
--- the openssl CLI).  The server itself
+-- plain HTTP) and the curl CLI (an HTTPS stand-in's control calls, and the
+-- shell command of stats_reach; make_ca: the openssl CLI).  The server itself
 -- runs under LuaJIT (lua-http is packaged for Lua 5.1-5.3 only); set
 -- STANDIN_LUA to use another interpreter.
 --
