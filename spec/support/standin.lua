@@ -350,7 +350,9 @@ function M.start(opts)
     pcall(Server.stop, self)
     error("the stand-in was not ready after " .. timeout .. " s (command: " .. cmd .. ")")
   end
-  self.url = (tls and "https://" or "http://") .. host .. ":" .. port
+  -- (an IPv6 address in brackets, as a URL gives one)
+  local in_url = host:find(":", 1, true) and "[" .. host .. "]" or host
+  self.url = (tls and "https://" or "http://") .. in_url .. ":" .. port
   return self
 end
 
