@@ -279,7 +279,7 @@ end
 --- rs:succeeded() -> the results whose status is START_SUCCESS.
 function methods:succeeded()
   check_self(self, "succeeded")
-  return keep_if(self, function(r) return r.status == SUCCESS end)
+  return keep_if(self, function(r) return rawget(r, "status") == SUCCESS end)
 end
 
 --- rs:failed() -> every other result: START_FAILED, but also a status the
@@ -287,21 +287,25 @@ end
 -- the run started.  succeeded() and failed() always split a set in two.
 function methods:failed()
   check_self(self, "failed")
-  return keep_if(self, function(r) return r.status ~= SUCCESS end)
+  return keep_if(self, function(r) return rawget(r, "status") ~= SUCCESS end)
 end
 
 -- Fields where a string filter value is a substring to look for: free
 -- text, where nobody wants to spell out the whole message or name.
 local SUBSTRING_FIELDS = { reason = true, pipeline_name = true }
 
+--- The value of field (a name, or "reason_kind": the kind of the
+-- result's reason) in result r, read raw, as every method reads a
+-- result: an __index of the caller's, which a result may have been given
+-- since, neither runs nor counts (README: read once, raw).
+local function field_of(r, field)
+  if field == "reason_kind" then return reason_kind(rawget(r, "reason")) end
+  return rawget(r, field)
+end
+
 --- One test of a table filter, as a function of the result.
 local function field_test(field, want)
-  local get
-  if field == "reason_kind" then
-    get = function(r) return reason_kind(r.reason) end
-  else
-    get = function(r) return r[field] end
-  end
+  local function get(r) return field_of(r, field) end
   if type(want) == "function" then
     return function(r) return want(get(r)) and true or false end
   end
@@ -311,15 +315,15 @@ local function field_test(field, want)
       error(PREFIX .. "where: unknown reason_kind " .. shown
         .. " (expected banned, queued, change_request or other)", 3)
     end
-    return function(r) return reason_kind(r.reason) == want end
+    return function(r) return get(r) == want end
   end
   if SUBSTRING_FIELDS[field] and type(want) == "string" then
     return function(r)
-      local v = r[field]
+      local v = get(r)
       return type(v) == "string" and v:find(want, 1, true) ~= nil
     end
   end
-  return function(r) return r[field] == want end
+  return function(r) return get(r) == want end
 end
 
 --- rs:where(filter) -> the results that match filter.
@@ -389,10 +393,8 @@ end
 function methods:group_by(key)
   check_self(self, "group_by")
   local get
-  if key == "reason_kind" then
-    get = function(r) return reason_kind(r.reason) end
-  elseif type(key) == "string" then
-    get = function(r) return r[key] end
+  if type(key) == "string" then
+    get = function(r) return field_of(r, key) end
   elseif type(key) == "function" then
     get = key
   else
@@ -425,7 +427,7 @@ function methods:find(pipeline_run_id)
   for i = 1, #self do
     local r = self[i]
     if type(r) ~= "table" then only_tables(self, "results:find") end
-    if r.pipeline_run_id == pipeline_run_id then return r end
+    if rawget(r, "pipeline_run_id") == pipeline_run_id then return r end
   end
   return nil
 end
@@ -438,7 +440,7 @@ function methods:pairs()
   local out = {}
   for i = 1, #self do
     local r = self[i]
-    out[i] = { pipeline_id = r.pipeline_id, pipeline_run_id = r.pipeline_run_id }
+    out[i] = { pipeline_id = rawget(r, "pipeline_id"), pipeline_run_id = rawget(r, "pipeline_run_id") }
   end
   return out
 end
@@ -559,22 +561,25 @@ end
 --- How many of the items asked the server did not report (the set's
 -- missing list, which only a call's own set has), for the header.
 local function not_reported(self)
-  local missing = rawget(self, "missing")
-  local n = type(missing) == "table" and #missing or 0
+  local missing, n = rawget(self, "missing"), 0
+  -- (counted raw: a __len the caller gave it neither runs nor counts)
+  if type(missing) == "table" then
+    while rawget(missing, n + 1) ~= nil do n = n + 1 end
+  end
   return n > 0 and ("; " .. n .. " not reported") or ""
 end
 
 --- The header: "6 results: 3 START_SUCCESS, 3 START_FAILED", then
 -- "; 1 not reported" when the server left out items it was asked about.
 -- The documented statuses come first, any others after them in sorted
--- order, results without a status last as "no status".
-local function header(self)
-  local n = #self
+-- order, results without a status last as "no status".  statuses[i] is
+-- the status of the set's result i, as its row shows it (read once).
+local function header(self, statuses, n)
   local head = n .. (n == 1 and " result" or " results")
   if n == 0 then return head .. not_reported(self) end
   local counts, others, none = {}, {}, 0
   for i = 1, n do
-    local s = self[i].status
+    local s = statuses[i]
     if s == nil then
       none = none + 1
     else
@@ -607,19 +612,24 @@ end
 -- the same on every run and fit for a test to compare.
 function Set.__tostring(self)
   only_tables(self, "tostring")
-  local rows, name_w, status_w = {}, 0, 0
-  for i = 1, #self do
+  local rows, statuses, name_w, status_w = {}, {}, 0, 0
+  local n = #self
+  for i = 1, n do
     local r = self[i]
+    -- (each field read once, raw, so that the header counts what the
+    -- rows show)
+    local status = rawget(r, "status")
     -- Without a name, the id stands in for it, whole, as ids always are.
-    local name = r.pipeline_name
+    local name = rawget(r, "pipeline_name")
     local shown = type(name) == "string" and name:find("%S") and clip(show(name, "?"), NAME_MAX)
-      or show(r.pipeline_id, "?")
+      or show(rawget(r, "pipeline_id"), "?")
     local row = {
       shown,
-      show(r.pipeline_run_id, "?"),
-      show(r.status, "?"),
-      clip(show(r.reason, "-"), REASON_MAX),
+      show(rawget(r, "pipeline_run_id"), "?"),
+      show(status, "?"),
+      clip(show(rawget(r, "reason"), "-"), REASON_MAX),
     }
+    statuses[i] = status
     if width(row[1]) > name_w then name_w = width(row[1]) end
     if width(row[3]) > status_w then status_w = width(row[3]) end
     rows[i] = row
@@ -628,7 +638,7 @@ function Set.__tostring(self)
   for i = 1, #rows do
     if width(rows[i][2]) > run_w then run_w = width(rows[i][2]) end
   end
-  local lines = { header(self) }
+  local lines = { header(self, statuses, n) }
   for i = 1, #rows do
     local row = rows[i]
     lines[#lines + 1] = "  " .. pad(row[1], name_w) .. "  " .. pad(row[2], run_w) .. "  "
