@@ -718,6 +718,23 @@ describe("tostring", function()
     assert.truthy(s:find("  " .. id .. "  r  START_SUCCESS  -", 1, true), s)
   end)
 
+  -- A Chinese name was padded by its characters, not the columns a
+  -- terminal draws them in (two each), so the next column stood further
+  -- right on its row (review results42).
+  it("aligns its columns as a terminal draws them: a wide character takes two", function()
+    local rs = R.wrap {
+      { pipeline_id = "p", pipeline_name = "构建流水线", pipeline_run_id = "r1", status = "START_SUCCESS" },
+      { pipeline_id = "q", pipeline_name = "Build", pipeline_run_id = "r2", status = "START_FAILED", reason = "x" },
+      { pipeline_id = "s", pipeline_name = "e\204\129t\195\169", pipeline_run_id = "r3", status = "START_FAILED" },
+    }
+    assert.are.equal(table.concat({
+      "3 results: 1 START_SUCCESS, 2 START_FAILED",
+      "  构建流水线  r1  START_SUCCESS  -",
+      "  Build       r2  START_FAILED   x",
+      "  e\204\129t\195\169         r3  START_FAILED   -",
+    }, "\n"), tostring(rs))
+  end)
+
   it("cuts long names and reasons by characters, keeps one line per result", function()
     local long_name = ("流水线"):rep(20)
     local rs = R.wrap {
@@ -732,7 +749,8 @@ describe("tostring", function()
     assert.are.equal(3, #lines)
     assert.are.equal("  " .. ("流水线"):rep(9) .. "流水…  r  START_FAILED  line one line two and "
       .. ("x"):rep(37) .. "…", lines[2])
-    assert.are.equal("  q" .. (" "):rep(29) .. "  s  START_FAILED  " .. ("word "):rep(11) .. "word…", lines[3])
+    -- (the name above: 29 wide characters and "…", 59 columns)
+    assert.are.equal("  q" .. (" "):rep(58) .. "  s  START_FAILED  " .. ("word "):rep(11) .. "word…", lines[3])
   end)
 
   it("never shows an address, and is the same every time", function()

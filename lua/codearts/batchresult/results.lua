@@ -32,6 +32,7 @@
 -- it is a bug in the caller, not a runtime failure, so it does not follow
 -- the library's `nil, err` convention.
 local Error = require "codearts.batchresult.error"
+local width = require("codearts.batchresult.columns").of
 local input = require "codearts.batchresult.input"
 
 local M = {}
@@ -515,10 +516,10 @@ local function show(v, default)
   return "<" .. t .. ">"
 end
 
---- Characters in s, counting a UTF-8 sequence as one: what pads and cuts
--- must count, so that a Chinese pipeline name neither throws the columns
--- off nor is cut in the middle of a character.
-local function width(s)
+--- Characters in s, counting a UTF-8 sequence as one: what a cut counts,
+-- so that a Chinese pipeline name is not cut in the middle of a
+-- character.  (Padding counts columns, a wide character's two: columns.)
+local function characters(s)
   local _, n = s:gsub("[^\128-\191]", "")
   return n
 end
@@ -532,7 +533,7 @@ local WORD_BACKOFF = 12
 -- easier to recognise whole than a long one halved), and the punctuation
 -- and spaces left before "…" go: "…single pipeline…", not "pipeline. …".
 local function clip(s, max)
-  if width(s) <= max then return s end
+  if characters(s) <= max then return s end
   local n, cut = 0, nil
   for i = 1, #s do
     local b = s:byte(i)

@@ -9,6 +9,7 @@
 -- no string made per record: for 10,000 results the tool's own work must
 -- stay small beside the call's.
 local cjson = require "cjson"
+local width_of = require("codearts.batchresult.columns").of
 local number_text, printable, well_formed
 do
   local text = require "codearts.batchresult.text"
@@ -241,107 +242,6 @@ end
 -- The table, as `make demo` prints it: aligned columns, a header.
 ------------------------------------------------------------------------
 
---- Ranges, { first, last }, from text listing them in hexadecimal
--- ("0591-05BD 05BF").
-local function ranges_of(text)
-  local ranges = {}
-  for first, last in text:gmatch("(%x+)%-?(%x*)") do
-    ranges[#ranges + 1] = { tonumber(first, 16), tonumber(last ~= "" and last or first, 16) }
-  end
-  return ranges
-end
-
--- Code points a terminal draws two columns wide: Unicode 14's East Asian
--- Wide and Fullwidth ones, which glibc's wcwidth draws on (CJK, kana,
--- Hangul, fullwidth and vertical forms, and the emoji drawn as pictures; a
--- text-style emoji such as U+1F321 is narrow), and the unassigned code
--- points Unicode makes W by default (in CJK's blocks, planes 2 and 3).
--- ZERO is looked in first.  Made with Python 3.11's unicodedata (Unicode
--- 14.0), in ranges of the code points c where
---   u.east_asian_width(chr(c)) in ("W", "F") and (u.category(chr(c)) != "Cn"
---     or any(a <= c <= b for a, b in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF),
---       (0xF900, 0xFAFF), (0x20000, 0x2FFFD), (0x30000, 0x3FFFD))))
--- (it answers "F" for every unassigned code point).
-local WIDE = ranges_of [[
-  1100-115F 231A-231B 2329-232A 23E9-23EC 23F0 23F3 25FD-25FE 2614-2615 2648-2653 267F 2693 26A1
-  26AA-26AB 26BD-26BE 26C4-26C5 26CE 26D4 26EA 26F2-26F3 26F5 26FA 26FD 2705 270A-270B 2728 274C
-  274E 2753-2755 2757 2795-2797 27B0 27BF 2B1B-2B1C 2B50 2B55 2E80-2E99 2E9B-2EF3 2F00-2FD5
-  2FF0-2FFB 3000-303E 3041-3096 3099-30FF 3105-312F 3131-318E 3190-31E3 31F0-321E 3220-3247
-  3250-4DBF 4E00-A48C A490-A4C6 A960-A97C AC00-D7A3 F900-FAFF FE10-FE19 FE30-FE52 FE54-FE66
-  FE68-FE6B FF01-FF60 FFE0-FFE6 16FE0-16FE4 16FF0-16FF1 17000-187F7 18800-18CD5 18D00-18D08
-  1AFF0-1AFF3 1AFF5-1AFFB 1AFFD-1AFFE 1B000-1B122 1B150-1B152 1B164-1B167 1B170-1B2FB 1F004 1F0CF
-  1F18E 1F191-1F19A 1F200-1F202 1F210-1F23B 1F240-1F248 1F250-1F251 1F260-1F265 1F300-1F320
-  1F32D-1F335 1F337-1F37C 1F37E-1F393 1F3A0-1F3CA 1F3CF-1F3D3 1F3E0-1F3F0 1F3F4 1F3F8-1F43E 1F440
-  1F442-1F4FC 1F4FF-1F53D 1F54B-1F54E 1F550-1F567 1F57A 1F595-1F596 1F5A4 1F5FB-1F64F 1F680-1F6C5
-  1F6CC 1F6D0-1F6D2 1F6D5-1F6D7 1F6DD-1F6DF 1F6EB-1F6EC 1F6F4-1F6FC 1F7E0-1F7EB 1F7F0 1F90C-1F93A
-  1F93C-1F945 1F947-1F9FF 1FA70-1FA74 1FA78-1FA7C 1FA80-1FA86 1FA90-1FAAC 1FAB0-1FABA 1FAC0-1FAC5
-  1FAD0-1FAD9 1FAE0-1FAE7 1FAF0-1FAF6 20000-2FFFD 30000-3FFFD
-]]
--- Zero width: every combining mark of the BMP (Unicode 14's general
--- categories Mn and Me: Latin's accents, Hebrew's points, Arabic's and
--- Syriac's vowels, the Indic scripts' vowel signs and viramas, Thai, Lao,
--- Tibetan, Myanmar, Khmer, combining half marks, variation selectors),
--- with Hangul's medial and final jamo, zero-width and format characters
--- (U+200B to U+200F, U+2028 to U+202E, U+2060 to U+2064, U+FEFF) and the
--- supplementary variation selectors.  Hexadecimal, FIRST-LAST or one
--- code point, in order.
-local ZERO = ranges_of [[
-  0300-036F 0483-0489 0591-05BD 05BF 05C1-05C2 05C4-05C5 05C7 0610-061A 064B-065F 0670 06D6-06DC
-  06DF-06E4 06E7-06E8 06EA-06ED 0711 0730-074A 07A6-07B0 07EB-07F3 07FD 0816-0819 081B-0823
-  0825-0827 0829-082D 0859-085B 0898-089F 08CA-08E1 08E3-0902 093A 093C 0941-0948 094D 0951-0957
-  0962-0963 0981 09BC 09C1-09C4 09CD 09E2-09E3 09FE 0A01-0A02 0A3C 0A41-0A42 0A47-0A48 0A4B-0A4D
-  0A51 0A70-0A71 0A75 0A81-0A82 0ABC 0AC1-0AC5 0AC7-0AC8 0ACD 0AE2-0AE3 0AFA-0AFF 0B01 0B3C 0B3F
-  0B41-0B44 0B4D 0B55-0B56 0B62-0B63 0B82 0BC0 0BCD 0C00 0C04 0C3C 0C3E-0C40 0C46-0C48 0C4A-0C4D
-  0C55-0C56 0C62-0C63 0C81 0CBC 0CBF 0CC6 0CCC-0CCD 0CE2-0CE3 0D00-0D01 0D3B-0D3C 0D41-0D44 0D4D
-  0D62-0D63 0D81 0DCA 0DD2-0DD4 0DD6 0E31 0E34-0E3A 0E47-0E4E 0EB1 0EB4-0EBC 0EC8-0ECD 0F18-0F19
-  0F35 0F37 0F39 0F71-0F7E 0F80-0F84 0F86-0F87 0F8D-0F97 0F99-0FBC 0FC6 102D-1030 1032-1037
-  1039-103A 103D-103E 1058-1059 105E-1060 1071-1074 1082 1085-1086 108D 109D 1160-11FF 135D-135F
-  1712-1714 1732-1733 1752-1753 1772-1773 17B4-17B5 17B7-17BD 17C6 17C9-17D3 17DD 180B-180D 180F
-  1885-1886 18A9 1920-1922 1927-1928 1932 1939-193B 1A17-1A18 1A1B 1A56 1A58-1A5E 1A60 1A62
-  1A65-1A6C 1A73-1A7C 1A7F 1AB0-1ACE 1B00-1B03 1B34 1B36-1B3A 1B3C 1B42 1B6B-1B73 1B80-1B81
-  1BA2-1BA5 1BA8-1BA9 1BAB-1BAD 1BE6 1BE8-1BE9 1BED 1BEF-1BF1 1C2C-1C33 1C36-1C37 1CD0-1CD2
-  1CD4-1CE0 1CE2-1CE8 1CED 1CF4 1CF8-1CF9 1DC0-1DFF 200B-200F 2028-202E 2060-2064 20D0-20F0
-  2CEF-2CF1 2D7F 2DE0-2DFF 302A-302D 3099-309A A66F-A672 A674-A67D A69E-A69F A6F0-A6F1 A802 A806
-  A80B A825-A826 A82C A8C4-A8C5 A8E0-A8F1 A8FF A926-A92D A947-A951 A980-A982 A9B3 A9B6-A9B9
-  A9BC-A9BD A9E5 AA29-AA2E AA31-AA32 AA35-AA36 AA43 AA4C AA7C AAB0 AAB2-AAB4 AAB7-AAB8 AABE-AABF
-  AAC1 AAEC-AAED AAF6 ABE5 ABE8 ABED FB1E FE00-FE0F FE20-FE2F FEFF E0100-E01EF
-]]
-
---- Whether cp lies in one of ranges (in order, apart): a binary search.
-local function within(cp, ranges)
-  local lo, hi = 1, #ranges
-  while lo <= hi do
-    local mid = math.floor((lo + hi) / 2)
-    local r = ranges[mid]
-    if cp < r[1] then
-      hi = mid - 1
-    elseif cp > r[2] then
-      lo = mid + 1
-    else
-      return true
-    end
-  end
-  return false
-end
-
---- The columns one UTF-8 sequence takes (a stray or cut one: one).
-local function columns_of(seq)
-  local b = seq:byte(1)
-  if #seq ~= (b >= 0xF0 and 4 or b >= 0xE0 and 3 or b >= 0xC0 and 2 or 1) then return 1 end
-  local cp
-  if b >= 0xF0 then
-    cp = (b % 8) * 0x40000 + (seq:byte(2) % 64) * 0x1000 + (seq:byte(3) % 64) * 0x40 + seq:byte(4) % 64
-  elseif b >= 0xE0 then
-    cp = (b % 16) * 0x1000 + (seq:byte(2) % 64) * 0x40 + seq:byte(3) % 64
-  elseif b >= 0xC0 then
-    cp = (b % 32) * 0x40 + seq:byte(2) % 64
-  else
-    return 1
-  end
-  if within(cp, ZERO) then return 0 end
-  return within(cp, WIDE) and 2 or 1
-end
-
 --- v with each control character a space (the C1 controls too, which
 -- UTF-8 writes as C2 80 to C2 9F), as a table's cell shows it.
 local function controls_as_spaces(v)
@@ -358,9 +258,7 @@ local function cell(v)
   -- (each byte of ill-formed UTF-8 as the U+FFFD a terminal would draw,
   -- in a number of its own choosing, for it)
   v = well_formed(controls_as_spaces(v))
-  local n = 0
-  for seq in v:gmatch("[^\128-\191][\128-\191]*") do n = n + columns_of(seq) end
-  return v, n
+  return v, width_of(v)
 end
 
 -- The table's columns for each kind of record: heading, the field (a
