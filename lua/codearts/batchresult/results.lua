@@ -316,9 +316,7 @@ local function field_test(field, want)
       error(PREFIX .. "where: unknown reason_kind " .. shown
         .. " (expected banned, queued, change_request or other)", 3)
     end
-    return function(r) return get(r) == want end
-  end
-  if SUBSTRING_FIELDS[field] and type(want) == "string" then
+  elseif SUBSTRING_FIELDS[field] and type(want) == "string" then
     return function(r)
       local v = get(r)
       return type(v) == "string" and v:find(want, 1, true) ~= nil
@@ -479,7 +477,7 @@ local function summary_for(module)
       local r = results[i]
       local status = rawget(r, "status")
       if status ~= nil and status == status then by_status[status] = (by_status[status] or 0) + 1 end
-      local kind = reason_kind(rawget(r, "reason"))
+      local kind = field_of(r, "reason_kind")
       if kind then by_kind[kind] = by_kind[kind] + 1 end
     end
     return { total = n, by_status = by_status, by_reason_kind = by_kind }
