@@ -21,6 +21,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+/* How long a call may take (curl's --max-time, as the calls had). */
+#define LIMIT_SECONDS 10
+
 /* Seconds of a monotonic clock. */
 static double now(void) {
     struct timespec ts;
@@ -29,8 +32,8 @@ static double now(void) {
 }
 
 /* A connected socket to host:port, whose connect and writes give up after
- * seconds; -1 with *why set when none could be made. */
-static int connect_to(const char *host, const char *port, int seconds, const char **why) {
+ * LIMIT_SECONDS; -1 with *why set when none could be made. */
+static int connect_to(const char *host, const char *port, const char **why) {
     struct addrinfo hints, *list, *a;
     struct timeval tv;
     int fd = -1, rc;
@@ -42,7 +45,7 @@ static int connect_to(const char *host, const char *port, int seconds, const cha
         return -1;
     }
     *why = "no address to connect to";
-    tv.tv_sec = seconds;
+    tv.tv_sec = LIMIT_SECONDS;
     tv.tv_usec = 0;
     for (a = list; a; a = a->ai_next) {
         if ((fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol)) < 0) continue;
@@ -92,15 +95,16 @@ static long content_length(const char *head, const char *end) {
 
 /* Reads the answer to the request just sent, by the monotonic time
  * deadline: until its Content-Length is in, or (with none) the server
- * closes.  Returns a malloc'd buffer (*n bytes), or NULL with *why set. */
-static char *read_answer(int fd, double deadline, size_t *n, const char **why) {
+ * closes.  Returns a malloc'd buffer (*n bytes) whose body starts at
+ * *body_at (0: the head never ended), or NULL with *why set. */
+static char *read_answer(int fd, double deadline, size_t *n, size_t *body_at, const char **why) {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap), *grown;
     const char *body;
-    size_t body_at = 0; /* where the body starts in buf, once known (0: not yet) */
     long want = -1;
     struct pollfd pfd;
     *why = "out of memory";
+    *body_at = 0;
     if (!buf) return NULL;
     pfd.fd = fd;
     pfd.events = POLLIN;
@@ -133,11 +137,11 @@ static char *read_answer(int fd, double deadline, size_t *n, const char **why) {
             return buf;
         }
         len += (size_t)k;
-        if (!body_at && (body = body_start(buf, len)) != NULL) {
-            body_at = (size_t)(body - buf);
+        if (!*body_at && (body = body_start(buf, len)) != NULL) {
+            *body_at = (size_t)(body - buf);
             want = content_length(buf, body - 2);
         }
-        if (body_at && want >= 0 && len - body_at >= (size_t)want) {
+        if (*body_at && want >= 0 && len - *body_at >= (size_t)want) {
             *n = len;
             return buf;
         }
@@ -146,15 +150,14 @@ static char *read_answer(int fd, double deadline, size_t *n, const char **why) {
     return NULL;
 }
 
-/* request(host, port, method, path [, json_body [, seconds]])
- *   -> status, body | nil, message */
+/* request(host, port, method, path [, json_body]) -> status, body | nil, message */
 static int l_request(lua_State *L) {
     const char *host = luaL_checkstring(L, 1), *port = luaL_checkstring(L, 2);
     const char *method = luaL_checkstring(L, 3), *path = luaL_checkstring(L, 4);
-    size_t body_len = 0, n = 0;
-    const char *body = luaL_optlstring(L, 5, "", &body_len), *why = NULL, *start;
-    int seconds = (int)luaL_optinteger(L, 6, 10), fd, status = 0;
-    double deadline = now() + seconds;
+    size_t body_len = 0, n = 0, body_at = 0;
+    const char *body = luaL_optlstring(L, 5, "", &body_len), *why = NULL;
+    int fd, status = 0;
+    double deadline = now() + LIMIT_SECONDS;
     char head[512], *answer;
     int v6 = strchr(host, ':') != NULL; /* (an IPv6 address goes in brackets) */
     int head_len = snprintf(head, sizeof head,
@@ -162,7 +165,7 @@ static int l_request(lua_State *L) {
                             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                             method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, body_len);
     luaL_argcheck(L, head_len > 0 && (size_t)head_len < sizeof head, 4, "too long");
-    if ((fd = connect_to(host, port, seconds, &why)) < 0) {
+    if ((fd = connect_to(host, port, &why)) < 0) {
         lua_pushnil(L);
         lua_pushstring(L, why);
         return 2;
@@ -174,16 +177,15 @@ static int l_request(lua_State *L) {
         lua_pushstring(L, why);
         return 2;
     }
-    answer = read_answer(fd, deadline, &n, &why);
+    answer = read_answer(fd, deadline, &n, &body_at, &why);
     close(fd);
     if (!answer) {
         lua_pushnil(L);
         lua_pushstring(L, why);
         return 2;
     }
-    start = body_start(answer, n);
     /* "HTTP/1.x NNN " (the buffer holds no NUL to stop a sscanf) */
-    if (start && n > 13 && memcmp(answer, "HTTP/1.", 7) == 0 && answer[8] == ' ' &&
+    if (body_at && n > 13 && memcmp(answer, "HTTP/1.", 7) == 0 && answer[8] == ' ' &&
         isdigit((unsigned char)answer[9]) && isdigit((unsigned char)answer[10]) &&
         isdigit((unsigned char)answer[11]))
         status = (answer[9] - '0') * 100 + (answer[10] - '0') * 10 + (answer[11] - '0');
@@ -194,7 +196,7 @@ static int l_request(lua_State *L) {
         return 2;
     }
     lua_pushinteger(L, status);
-    lua_pushlstring(L, start, n - (size_t)(start - answer));
+    lua_pushlstring(L, answer + body_at, n - body_at);
     free(answer);
     return 2;
 }
