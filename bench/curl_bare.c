@@ -4,9 +4,9 @@
  * client:prepare), sequentially, and checks each answer's status.  Nothing
  * is signed, encoded or decoded: what client:query costs above this is the
  * library's own work.  The options that change what goes on the wire are
- * the client's (src/easy.c): "Expect:" and an empty CURLOPT_ACCEPT_ENCODING
- * (libcurl's Accept-Encoding header); bench/roundtrip.lua checks that both
- * requests arrive with the same length.
+ * the client's (src/easy.c): "Expect:" and "Accept-Encoding: identity";
+ * bench/roundtrip.lua checks that both requests arrive with the same
+ * length.
  *
  *   curl_bare REQUEST_FILE N [CA_FILE]
  *     REQUEST_FILE: the URL on the first line, then one header per line,
@@ -42,13 +42,15 @@ int main(int argc, char **argv) {
     if ((why = request_file_read(argv[1], &req)) != NULL) die(why);
     for (k = 0; k < req.n_headers; k++)
         if (!(headers = curl_slist_append(headers, req.headers[k]))) die("out of memory");
-    if (!(headers = curl_slist_append(headers, "Expect:"))) die("out of memory");
+    if (!(headers = curl_slist_append(headers, "Expect:")) ||
+        !(headers = curl_slist_append(headers, "Accept-Encoding: identity")))
+        die("out of memory");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(h = curl_easy_init())) die("libcurl failed to start");
     if (curl_easy_setopt(h, CURLOPT_URL, req.url) || curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) ||
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body) ||
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(req.body)) ||
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) || curl_easy_setopt(h, CURLOPT_WRITEDATA, &got) ||
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) || curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "") ||
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
         (argc > 3 && curl_easy_setopt(h, CURLOPT_CAINFO, argv[3])))
         die("libcurl refused an option");
     for (i = -1; i < n; i++) {

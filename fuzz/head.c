@@ -104,6 +104,13 @@ static void check_field(const char *f, size_t size) {
     if (n && (space(f[0]) || space(f[n - 1]))) abort();
 }
 
+/* A kept list: within its array, and NUL-terminated at its length
+ * (a line holding a NUL is refused before it is kept). */
+static void check_list(const cab_head_list *l) {
+    if (l->too_long) return;
+    if (l->len > CAB_HEAD_LIST_BYTES || strnlen(l->text, sizeof l->text) != l->len) abort();
+}
+
 static void expect(const line *lines, size_t n, const char *name, const char *got, size_t size) {
     char want[CAB_MAX_HEADER_BYTES + 2];
     reference(lines, n, name, size - 1, want, sizeof want);
@@ -135,15 +142,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_field(fields.date, sizeof fields.date);
         check_field(fields.retry_after, sizeof fields.retry_after);
         if (h.bytes > CAB_MAX_HEADER_BYTES) abort();
+        check_list(&h.coding);
+        check_list(&h.transfer);
         if (h.folding && h.folding != fields.request_id && h.folding != fields.date &&
             h.folding != fields.retry_after)
             abort();
         if (v != CAB_HEAD_OK) {
+            char msg[256];
+            cab_head_refusal(&h, v, msg, sizeof msg);
             taken = 0;
             break;
         }
     }
     if (taken && at == size) {
+        char msg[256];
+        cab_head_coded(&h, msg, sizeof msg);
         expect(lines, n, "x-request-id", fields.request_id, sizeof fields.request_id);
         expect(lines, n, "date", fields.date, sizeof fields.date);
         expect(lines, n, "retry-after", fields.retry_after, sizeof fields.retry_after);

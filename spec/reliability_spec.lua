@@ -398,12 +398,23 @@ describe("limits and bad data", function()
     assert.are.equal(1, server:stats().requests)
   end)
 
-  it("reports a gzip body that does not inflate as PROTOCOL, not retried", function()
-    server:config { banner_first = 3, banner = answer(200, "Content-Encoding: gzip\r\n", "not gzip at all") }
-    local _, err = client_of(server):query(seed_pairs())
-    assert.are.equal("PROTOCOL", err.code)
-    assert.is_false(err.retryable)
-    assert.are.equal(1, server:stats().requests)
+  -- libcurl's decoders took a gzip cut short, or without its checksum,
+  -- for a whole one (review wire43): the fault table has those.
+  it("asks for the body as it is, takes one said to be identity, and refuses any other coding: PROTOCOL", function()
+    local c = client_of(server)
+    assert(c:query(seed_pairs()))
+    assert.are.equal("identity", server:last().headers["accept-encoding"])
+    server:config { banner_first = 1, banner = answer(200, "Content-Encoding: identity\r\n", '{"result":[]}') }
+    assert.are.equal(#seed_pairs(), #assert(c:query(seed_pairs())).missing)
+    for _, coding in ipairs { "gzip", "br", "identity, identity" } do
+      server:reset()
+      server:config { banner_first = 3, banner = answer(200, "Content-Encoding: " .. coding .. "\r\n", "{}") }
+      local _, err = c:query(seed_pairs())
+      assert.are.equal("PROTOCOL", err.code)
+      assert.truthy(err.message:find("(Content-Encoding: " .. coding .. ")", 1, true), err.message)
+      assert.is_false(err.retryable)
+      assert.are.equal(1, server:stats().requests)
+    end
   end)
 
   it("keeps an error on one line, whatever control characters the server sent", function()

@@ -72,7 +72,6 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_SSL_VERIFYPEER, opt->tls_verify ? 1L : 0L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, opt->tls_verify ? 2L : 0L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_ACCEPT_ENCODING, "");
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
     if (opt->ca_file) SETOPT(CURLOPT_CAINFO, opt->ca_file);
     if (opt->ca_path) SETOPT(CURLOPT_CAPATH, opt->ca_path);
@@ -130,7 +129,7 @@ static cab_http_status classify(CURLcode rc) {
      * as when something else (an SSH server, say) listens on the port. */
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_BAD_CONTENT_ENCODING: return CAB_HTTP_PROTOCOL; /* a gzip body that does not inflate */
+    case CURLE_BAD_CONTENT_ENCODING: return CAB_HTTP_PROTOCOL; /* a Transfer-Encoding libcurl refuses itself */
     case CURLE_URL_MALFORMAT:
     case CURLE_BAD_FUNCTION_ARGUMENT: return CAB_HTTP_USAGE;
     default: return CAB_HTTP_NETWORK;
@@ -164,8 +163,16 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     cab_head_start(&e->head, &e->resp.fields);
     e->curl_err[0] = '\0';
 
-    /* "Expect:" stops libcurl from waiting for 100 Continue on large bodies. */
-    if (!(list = curl_slist_append(NULL, "Expect:"))) goto nomem;
+    /* "Expect:" stops libcurl from waiting for 100 Continue on large bodies.
+     * The body is asked for as it is, as on every transport: libcurl's
+     * decoders take a coded body cut short, or without its checksum, for
+     * a whole one (cab_head_coded refuses one coded all the same). */
+    if (!(list = curl_slist_append(NULL, "Expect:")) ||
+        !(tmp = curl_slist_append(list, "Accept-Encoding: identity"))) {
+        curl_slist_free_all(list);
+        goto nomem;
+    }
+    list = tmp;
     for (i = 0; i < n_headers; i++) {
         if (!(tmp = curl_slist_append(list, headers[i]))) {
             curl_slist_free_all(list);
@@ -318,7 +325,7 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
         return CAB_HTTP_OK;
     }
     if (rc == CURLE_OK) rc = curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &e->resp.status);
-    if (rc == CURLE_OK) return CAB_HTTP_OK;
+    if (rc == CURLE_OK) return cab_head_coded(&e->head, err, errlen) ? CAB_HTTP_PROTOCOL : CAB_HTTP_OK;
     if (e->verdict == CAB_HEAD_TOO_LARGE || line_refused(e, rc)) {
         snprintf(err, errlen, "the answer's headers or trailers exceed %d bytes", CAB_MAX_HEADER_BYTES);
         return CAB_HTTP_TOO_LARGE;
@@ -330,7 +337,7 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
         return CAB_HTTP_TOO_LARGE;
     }
     if (e->verdict != CAB_HEAD_OK) {
-        snprintf(err, errlen, "%s", cab_head_refusal(e->verdict));
+        cab_head_refusal(&e->head, e->verdict, err, errlen);
         return CAB_HTTP_PROTOCOL;
     }
     if (e->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
@@ -342,13 +349,6 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
     if (e->body_nomem) {
         snprintf(err, errlen, "out of memory (reading the answer's body)");
         return CAB_HTTP_NOMEM;
-    }
-    /* libcurl's decoder fails a coded body that has bytes after its end
-     * (a second gzip member, junk) as a write error, as if on_body had
-     * refused: a body that does not decode as its coding says. */
-    if (rc == CURLE_WRITE_ERROR) {
-        snprintf(err, errlen, "the answer's body does not decode as its Content-Encoding says (bytes after its end)");
-        return CAB_HTTP_PROTOCOL;
     }
     /* A connection reset or broken in the middle of the TLS handshake is
      * the network's failure, not TLS's: no byte of the request left, and

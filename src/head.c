@@ -1,6 +1,7 @@
 #include "head.h"
 #include "ascii.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Where the line p (len bytes) ends before its line break (LF, or CRLF). */
@@ -92,6 +93,48 @@ static void unfold(cab_head *h, const char *v, size_t n) {
     if (have) dst[have++] = ' ';
     memcpy(dst + have, v, n);
     dst[have + n] = '\0';
+}
+
+/* Adds sep, then a line's value v[0..n), to the list l. */
+static void list_add(cab_head_list *l, const char *sep, const char *v, size_t n) {
+    size_t sl = strlen(sep);
+    if (!l->too_long && sl + n > CAB_HEAD_LIST_BYTES - l->len) l->too_long = 1;
+    if (l->too_long) return;
+    memcpy(l->text + l->len, sep, sl);
+    memcpy(l->text + l->len + sl, v, n);
+    l->len += sl + n;
+    l->text[l->len] = '\0';
+    l->line_empty = l->line_empty && n == 0;
+}
+
+/* Whether s[0..n) is the name lower, in any case. */
+static int is_name(const char *s, size_t n, const char *lower) {
+    size_t i;
+    if (n != strlen(lower)) return 0;
+    for (i = 0; i < n && cab_lower((unsigned char)s[i]) == (unsigned char)lower[i]; i++) {}
+    return i == n;
+}
+
+/* Whether the byte is white space to Lua's %s (in the C locale). */
+static int lua_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Whether a Transfer-Encoding list names no coding, or chunked alone: its
+ * items trimmed of spaces and tabs, empty ones skipped, names in any case
+ * (http1.lua's chunked_coding). */
+static int chunked_or_none(const cab_head_list *l) {
+    size_t i = 0, a, b, items = 0;
+    int chunked = 0;
+    if (l->too_long) return 0;
+    while (i < l->len) {
+        for (a = i; i < l->len && l->text[i] != ','; i++) {}
+        b = i++;
+        while (a < b && (l->text[a] == ' ' || l->text[a] == '\t')) a++;
+        while (b > a && (l->text[b - 1] == ' ' || l->text[b - 1] == '\t')) b--;
+        if (a == b) continue;
+        items++;
+        chunked = is_name(l->text + a, b - a, "chunked");
+    }
+    return items == 0 || (items == 1 && chunked);
 }
 
 static int digit(char c) { return c >= '0' && c <= '9'; }
@@ -198,6 +241,7 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
         h->expect_status = 0;
         h->in_head = 1;
         h->interim = code[1] == '1';
+        h->bodyless = !memcmp(code, " 204", 4) || !memcmp(code, " 304", 4);
         h->switched = !memcmp(code, " 101", 4);
         return CAB_HEAD_OK;
     }
@@ -207,6 +251,12 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
          * timeout, or call a close no answer), or the trailers are.  The
          * trailers count on their own. */
         if (h->switched) return CAB_HEAD_SWITCHED;
+        /* Chunks are the one transfer coding read, as on every transport:
+         * libcurl would undo a gzip before them, and take one cut short
+         * for a whole one.  (An answer with no body has none to frame.) */
+        if (h->in_head && !h->interim && !h->bodyless && !chunked_or_none(&h->transfer))
+            return CAB_HEAD_BAD_TRANSFER;
+        h->listing = NULL;
         h->expect_status = h->in_head && h->interim;
         if (h->in_head && !h->interim) h->bytes = 0;
         h->in_head = h->in_field = h->in_length = 0;
@@ -222,11 +272,21 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
         if (v == end) return CAB_HEAD_OK;
         if (h->in_length) return CAB_HEAD_BAD_LENGTH;
         if (h->in_head) unfold(h, v, (size_t)(end - v));
+        if (h->listing) list_add(h->listing, h->listing->line_empty ? "" : " ", v, (size_t)(end - v));
         return CAB_HEAD_OK;
     }
     if (!is_field(p, len)) return CAB_HEAD_BAD_LINE;
     h->in_field = 1;
     h->in_length = 0;
+    h->listing = NULL;
+    if (h->in_head) {
+        if (field_value(p, len, "content-encoding", &v, &end)) h->listing = &h->coding;
+        else if (field_value(p, len, "transfer-encoding", &v, &end)) h->listing = &h->transfer;
+    }
+    if (h->listing) {
+        h->listing->line_empty = 1;
+        list_add(h->listing, h->listing->lines++ ? ", " : "", v, (size_t)(end - v));
+    }
     switch (content_length(p, len, &digits, &n)) {
     case NOT_DIGITS: return CAB_HEAD_BAD_LENGTH;
     case LISTS_TWO: return CAB_HEAD_TWO_LENGTHS;
@@ -242,12 +302,43 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
     return CAB_HEAD_OK;
 }
 
-const char *cab_head_refusal(cab_head_verdict v) {
-    switch (v) {
-    case CAB_HEAD_TWO_LENGTHS: return "the answer gives two different Content-Lengths";
-    case CAB_HEAD_BAD_LENGTH: return "the answer's Content-Length is not a number";
-    case CAB_HEAD_BAD_STATUS: return "bad status line in the answer";
-    case CAB_HEAD_BAD_LINE: return "the answer has a header or trailer line that is no field";
-    default: return "the answer's head was refused";
+int cab_head_coded(const cab_head *h, char *msg, size_t msglen) {
+    const cab_head_list *l = &h->coding;
+    size_t a = 0, b = l->len;
+    if (!l->too_long) {
+        /* None, or only white space, or identity alone among commas and
+         * white space: not coded. */
+        while (a < b && lua_space(l->text[a])) a++;
+        if (a == b) return 0;
+        for (a = 0; a < b && (lua_space(l->text[a]) || l->text[a] == ','); a++) {}
+        while (b > a && (lua_space(l->text[b - 1]) || l->text[b - 1] == ',')) b--;
+        if (is_name(l->text + a, b - a, "identity")) return 0;
     }
+    if (l->too_long)
+        snprintf(msg, msglen, "the answer's body is coded (a Content-Encoding of more than %d bytes), which this "
+                              "client does not ask for", CAB_HEAD_LIST_BYTES);
+    else
+        snprintf(msg, msglen, "the answer's body is coded (Content-Encoding: %s), which this client does not ask for",
+                 l->text);
+    return 1;
+}
+
+void cab_head_refusal(const cab_head *h, cab_head_verdict v, char *msg, size_t msglen) {
+    const char *why;
+    switch (v) {
+    case CAB_HEAD_TWO_LENGTHS: why = "the answer gives two different Content-Lengths"; break;
+    case CAB_HEAD_BAD_LENGTH: why = "the answer's Content-Length is not a number"; break;
+    case CAB_HEAD_BAD_STATUS: why = "bad status line in the answer"; break;
+    case CAB_HEAD_BAD_LINE: why = "the answer has a header or trailer line that is no field"; break;
+    case CAB_HEAD_BAD_TRANSFER:
+        if (h->transfer.too_long)
+            snprintf(msg, msglen, "the answer's Transfer-Encoding (of more than %d bytes) is not chunked alone, the "
+                                  "only transfer coding this client reads", CAB_HEAD_LIST_BYTES);
+        else
+            snprintf(msg, msglen, "the answer's Transfer-Encoding is not chunked alone, the only transfer coding "
+                                  "this client reads: %s", h->transfer.text);
+        return;
+    default: why = "the answer's head was refused"; break;
+    }
+    snprintf(msg, msglen, "%s", why);
 }

@@ -19,6 +19,21 @@ typedef struct {
     char retry_after[CAB_MAX_TIME_FIELD_BYTES + 1]; /* Retry-After */
 } cab_head_fields;
 
+/* The most bytes of a coding list (Content-Encoding, Transfer-Encoding)
+ * kept to be read and quoted: a coding's name, or a few, is far shorter. */
+#define CAB_HEAD_LIST_BYTES 63
+
+/* A field whose every line counts: its lines in the last head joined with
+ * ", ", a folded line's text added with a space (to an empty one without),
+ * as the cosocket transport joins a repeated field; too_long when they did
+ * not fit (text then counts for nothing). */
+typedef struct {
+    char text[CAB_HEAD_LIST_BYTES + 1];
+    size_t len, lines;
+    int too_long;
+    int line_empty; /* its last line's value is empty so far */
+} cab_head_list;
+
 typedef enum {
     CAB_HEAD_OK,
     CAB_HEAD_TOO_LARGE,   /* heads and trailers over CAB_MAX_HEADER_BYTES together */
@@ -26,7 +41,8 @@ typedef enum {
     CAB_HEAD_BAD_LENGTH,  /* a Content-Length that is no number */
     CAB_HEAD_BAD_LINE,    /* no field ("name: value", the name a token), nor one folded into a field */
     CAB_HEAD_BAD_STATUS,  /* a status line not as RFC 9112 4 writes one */
-    CAB_HEAD_SWITCHED     /* a 101's head ended: another protocol follows */
+    CAB_HEAD_SWITCHED,    /* a 101's head ended: another protocol follows */
+    CAB_HEAD_BAD_TRANSFER /* a Transfer-Encoding that is not chunked alone (nor empty) */
 } cab_head_verdict;
 
 /* The most digits of a Content-Length kept, to be told apart from another
@@ -48,11 +64,14 @@ typedef struct {
     int expect_status;  /* the next line is a status line (first, or after a 1xx head) */
     int in_head;        /* a status line came, its blank line not yet */
     int interim;        /* the last status line said 1xx */
+    int bodyless;       /* it said 204 or 304 */
     int switched;       /* the last status line said 101 */
     int in_field;       /* a field line came in this head or these trailers */
     int in_length;      /* the last line was a Content-Length */
     char *folding;      /* the kept field a folded line continues, or NULL */
     size_t folding_size;
+    cab_head_list coding, transfer; /* Content-Encoding, Transfer-Encoding */
+    cab_head_list *listing; /* the list the last line added to, or NULL */
 } cab_head;
 
 /* Starts reading an answer, whose fields go to fields (emptied now).
@@ -65,8 +84,18 @@ void cab_head_start(cab_head *h, cab_head_fields *fields);
  * read on: the transfer stops there. */
 cab_head_verdict cab_head_line(cab_head *h, const char *line, size_t len);
 
-/* The one-line message for a verdict that makes the answer PROTOCOL
- * (CAB_HEAD_TWO_LENGTHS, _BAD_LENGTH, _BAD_STATUS, _BAD_LINE). */
-const char *cab_head_refusal(cab_head_verdict v);
+/* Whether the answer's body is coded: its last head's Content-Encoding
+ * names a coding other than identity.  This client asks for the body as
+ * it is (Accept-Encoding: identity) and undoes no coding, as on every
+ * transport (http1.lua's coded, whose rule this is); then msg holds the
+ * one-line message.  Run once the answer has ended. */
+int cab_head_coded(const cab_head *h, char *msg, size_t msglen);
+
+/* The one-line message, into msg, for a verdict that makes the answer
+ * PROTOCOL (CAB_HEAD_TWO_LENGTHS, _BAD_LENGTH, _BAD_STATUS, _BAD_LINE,
+ * _BAD_TRANSFER).  A list is quoted only when it was kept whole, never
+ * cut: a cut one could end in the start of a secret that no redaction
+ * would then recognise. */
+void cab_head_refusal(const cab_head *h, cab_head_verdict v, char *msg, size_t msglen);
 
 #endif

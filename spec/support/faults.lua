@@ -56,18 +56,24 @@ M.CLIENT = { max_retries = 2, timeout = 0.5, connect_timeout = 0.5, max_retry_wa
 -- Answers that begin as HTTP and then break its framing, for banner_first.
 local BAD_CHUNK = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Transfer-Encoding: chunked\r\n\r\nzz\r\n{\"result\":[]}\r\n0\r\n\r\n"
--- A body that says it is gzip and is not: libcurl fails to inflate it, and
--- the cosocket clients, which ask for identity, decode no coding at all.
+-- Answers whose body is coded.  No transport asks for a coding or undoes
+-- one (libcurl's decoders took a gzip cut short, or without its checksum,
+-- for a whole one): each is PROTOCOL, whole or not.  A body that says it
+-- is gzip and is not; then the gzip of {"result":[]} (in hex, as the
+-- stand-in takes bytes that are not text) whole, cut short (Content-Length
+-- the bytes sent), without its 8-byte trailer, and with junk after it.
 local NOT_GZIP = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Content-Encoding: gzip\r\nContent-Length: 15\r\n\r\nnot gzip at all"
--- A gzip body with bytes after its end: libcurl's decoder fails it as if
--- the body had been refused (a write error), which is no lack of memory.
--- (the gzip of {"result":[]}, then "junk"; in hex, as the stand-in takes
--- bytes that are not text)
-local GZIP_THEN_JUNK_BODY = "1f8b0800000000000203ab562a4a2d2ecd2951b28a8ead05000e6627a30d000000" .. "6a756e6b"
-local GZIP_THEN_JUNK = ("HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
-  .. "Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"):format(#GZIP_THEN_JUNK_BODY / 2):gsub(".",
-  function(c) return ("%02x"):format(c:byte()) end) .. GZIP_THEN_JUNK_BODY
+local GZIP = "1f8b0800000000000203ab562a4a2d2ecd2951b28a8ead05000e6627a30d000000"
+local function hex(text) return (text:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+local function gzip_answer(body)
+  return hex(("HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+    .. "Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"):format(#body / 2)) .. body
+end
+-- And gzip before chunks, a transfer coding (RFC 9112 7): chunked is the
+-- one every transport reads.
+local GZIP_CHUNKED = hex(("HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Transfer-Encoding: gzip, chunked\r\n\r\n%x\r\n"):format(#GZIP / 2)) .. GZIP .. hex("\r\n0\r\n\r\n")
 -- A 200 whose body is an error, not results: its request_id counts as
 -- an X-Request-Id would.
 local OK_ERROR = '{"error_code":"DEV.00000001","error_msg":"m","request_id":"in-the-body"}'
@@ -371,10 +377,32 @@ M.rows = {
     saw = { routes = { run = 3 } } },
   { name = "a 200 whose body is coded as gzip and does not inflate", op = "query",
     standin = { banner_first = 3, banner = NOT_GZIP },
-    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    saw = { requests = 1 } },
+  { name = "a 200 whose body is coded as gzip, whole", op = "query",
+    standin = { banner_first = 3, banner_hex = gzip_answer(GZIP) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    saw = { requests = 1 } },
+  { name = "a 200 whose gzip body is cut short, its Content-Length the bytes sent", op = "query",
+    standin = { banner_first = 3, banner_hex = gzip_answer(GZIP:sub(1, 32)) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    saw = { requests = 1 } },
+  { name = "a 200 whose gzip body lacks its trailer", op = "query",
+    standin = { banner_first = 3, banner_hex = gzip_answer(GZIP:sub(1, -17)) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    saw = { requests = 1 } },
   { name = "a 200 whose gzip body has bytes after its end", op = "query",
-    standin = { banner_first = 3, banner_hex = GZIP_THEN_JUNK },
-    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+    standin = { banner_first = 3, banner_hex = gzip_answer(GZIP .. "6a756e6b") },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    saw = { requests = 1 } },
+  { name = "a 200 whose body is coded as gzip, whole", op = "run",
+    standin = { banner_first = 3, banner_hex = gzip_answer(GZIP) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    saw = { routes = { run = 1 } } },
+  { name = "a 200 whose body comes as gzip in chunks (Transfer-Encoding: gzip, chunked)", op = "query",
+    standin = { banner_first = 3, banner_hex = GZIP_CHUNKED },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "transfer-encoding" },
+    saw = { requests = 1 } },
   { name = "a 200 whose body is an error with a request_id, and no X-Request-Id", op = "query",
     standin = { banner_first = 3, banner = OK_ERROR_BODY },
     expect = { code = "DECODE", status = 200, retryable = false, attempts = NOT_RETRIED, request_id = "in-the-body" },
