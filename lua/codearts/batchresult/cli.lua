@@ -348,6 +348,7 @@ local function check_usage(a)
 end
 
 local function parse(argv, sys, state)
+  argv = args.negatives_joined(argv)
   local ok, a = pcall(function()
     return args.parser():parse(argv)
   end)

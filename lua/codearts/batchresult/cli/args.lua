@@ -74,6 +74,31 @@ local function number(flag)
   end
 end
 
+-- The options that take a value, in each spelling: every cmd:option below.
+local VALUED = {}
+for name in ("--endpoint --region --project-id --token-file --ca-file --batch-size --concurrency --timeout "
+  .. "--deadline --max-retries -i --input -f --format --reason-kind"):gmatch("%S+") do
+  VALUED[name] = true
+end
+
+--- argv with each negative number that is the separate value of an option
+-- joined to it, up to "--": "--timeout -1" as "--timeout=-1", "-i -1" as
+-- "-i-1".  argparse takes a word that starts with "-" for an option, and
+-- refused "-1" as unknown, never naming --timeout; joined, the value is
+-- the option's, and checked as "--timeout=-1" is.
+function M.negatives_joined(argv)
+  local joined, i = {}, 1
+  while argv[i] ~= nil and argv[i] ~= "--" do
+    local s, value = argv[i], argv[i + 1]
+    if VALUED[s] and value and value:find("^%-") and is_decimal(value) then
+      s, i = s .. (s:find("^%-%-") and "=" or "") .. value, i + 1
+    end
+    joined[#joined + 1], i = s, i + 1
+  end
+  for j = i, #argv do joined[#joined + 1] = argv[j] end
+  return joined
+end
+
 -- Options every command takes.
 local function connection_options(cmd)
   local endpoint = cmd:option("--endpoint", "https://host[:port] of the API (default: $CODEARTS_ENDPOINT).")
