@@ -348,9 +348,10 @@ local function check_usage(a)
 end
 
 local function parse(argv, sys, state)
-  argv = args.negatives_joined(argv)
+  local parser, valued = args.parser()
+  argv = args.negatives_joined(argv, valued)
   local ok, a = pcall(function()
-    return args.parser():parse(argv)
+    return parser:parse(argv)
   end)
   if ok then return a end
   if type(a) == "table" and a.usage then

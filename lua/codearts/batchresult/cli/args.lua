@@ -74,23 +74,23 @@ local function number(flag)
   end
 end
 
--- The options that take a value, in each spelling: every cmd:option below.
-local VALUED = {}
-for name in ("--endpoint --region --project-id --token-file --ca-file --batch-size --concurrency --timeout "
-  .. "--deadline --max-retries -i --input -f --format --reason-kind"):gmatch("%S+") do
-  VALUED[name] = true
+--- cmd:option(names, description), each of its spellings noted in
+-- valued: the options that take a value (for negatives_joined).
+local function option(cmd, valued, names, description)
+  for name in names:gmatch("%S+") do valued[name] = true end
+  return cmd:option(names, description)
 end
 
 --- argv with each negative number that is the separate value of an option
--- joined to it, up to "--": "--timeout -1" as "--timeout=-1", "-i -1" as
+-- (one of valued's, as M.parser gives them) joined to it, up to "--": "--timeout -1" as "--timeout=-1", "-i -1" as
 -- "-i-1".  argparse takes a word that starts with "-" for an option, and
 -- refused "-1" as unknown, never naming --timeout; joined, the value is
 -- the option's, and checked as "--timeout=-1" is.
-function M.negatives_joined(argv)
+function M.negatives_joined(argv, valued)
   local joined, i = {}, 1
   while argv[i] ~= nil and argv[i] ~= "--" do
     local s, value = argv[i], argv[i + 1]
-    if VALUED[s] and value and value:find("^%-") and is_decimal(value) then
+    if valued[s] and value and value:find("^%-") and is_decimal(value) then
       s, i = s .. (s:find("^%-%-") and "=" or "") .. value, i + 1
     end
     joined[#joined + 1], i = s, i + 1
@@ -100,49 +100,49 @@ function M.negatives_joined(argv)
 end
 
 -- Options every command takes.
-local function connection_options(cmd)
-  local endpoint = cmd:option("--endpoint", "https://host[:port] of the API (default: $CODEARTS_ENDPOINT).")
+local function connection_options(cmd, valued)
+  local endpoint = option(cmd, valued, "--endpoint", "https://host[:port] of the API (default: $CODEARTS_ENDPOINT).")
     :argname "<url>"
-  local region = cmd:option("--region", "A region, e.g. cn-north-4, instead of --endpoint "
+  local region = option(cmd, valued, "--region", "A region, e.g. cn-north-4, instead of --endpoint "
     .. "(default: $CODEARTS_REGION).")
     :argname "<region>"
   cmd:mutex(endpoint, region)
   cmd:group("Connection", endpoint, region,
-    cmd:option("--project-id", "The project (default: $HUAWEICLOUD_SDK_PROJECT_ID)."):argname "<id>",
-    cmd:option("--token-file", "Read an IAM token from <file> ('-': stdin) instead of using AK/SK.")
+    option(cmd, valued, "--project-id", "The project (default: $HUAWEICLOUD_SDK_PROJECT_ID)."):argname "<id>",
+    option(cmd, valued, "--token-file", "Read an IAM token from <file> ('-': stdin) instead of using AK/SK.")
       :argname "<file>",
-    cmd:option("--ca-file", "PEM file of trusted CAs (default: the system's)."):argname "<file>"
+    option(cmd, valued, "--ca-file", "PEM file of trusted CAs (default: the system's)."):argname "<file>"
   )
   cmd:group("Batching and limits",
-    cmd:option("--batch-size", "Items per request (default 100)."):argname "<n>"
+    option(cmd, valued, "--batch-size", "Items per request (default 100)."):argname "<n>"
       :convert(number("--batch-size")),
-    cmd:option("--concurrency", "Requests at once (default 4)."):argname "<n>"
+    option(cmd, valued, "--concurrency", "Requests at once (default 4)."):argname "<n>"
       :convert(number("--concurrency")),
-    cmd:option("--timeout", "Seconds for one request (default 30)."):argname "<s>"
+    option(cmd, valued, "--timeout", "Seconds for one request (default 30)."):argname "<s>"
       :convert(number("--timeout")),
-    cmd:option("--deadline", "Seconds for the whole call, retries included."):argname "<s>"
+    option(cmd, valued, "--deadline", "Seconds for the whole call, retries included."):argname "<s>"
       :convert(number("--deadline")),
-    cmd:option("--max-retries", "Attempts after the first, per batch (default 3)."):argname "<n>"
+    option(cmd, valued, "--max-retries", "Attempts after the first, per batch (default 3)."):argname "<n>"
       :convert(number("--max-retries"))
   )
 end
 
-local function output_options(cmd, filters)
+local function output_options(cmd, filters, valued)
   local progress, no_progress = cmd:flag("--progress", "Draw progress on stderr even when it is not a terminal."),
     cmd:flag("--no-progress", "Never draw progress.")
   local items = {
     -- Given twice, it is refused: argparse would keep the last, and the
     -- items of the first would be lost.
-    cmd:option("-i --input", "Read the items from <file> ('-': stdin).  Without it and without "
+    option(cmd, valued, "-i --input", "Read the items from <file> ('-': stdin).  Without it and without "
       .. "arguments, query reads stdin when it is not a terminal; run, only when told."):argname "<file>"
       :overwrite(false),
-    cmd:option("-f --format", "Output format."):choices { "table", "json", "csv", "ndjson" }
+    option(cmd, valued, "-f --format", "Output format."):choices { "table", "json", "csv", "ndjson" }
       :default "table",
   }
   if filters then
     local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start."),
       cmd:flag("--succeeded", "Print only the runs that started.")
-    local reason_kind = cmd:option("--reason-kind", "Print only the runs that failed for this kind of "
+    local reason_kind = option(cmd, valued, "--reason-kind", "Print only the runs that failed for this kind of "
       .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated; not with --succeeded).  "
       .. "The summary and the exit status count every run."):argname "<kind>"
       :choices(br.REASON_KINDS):count "*"
@@ -169,12 +169,14 @@ local function help(cmd)
   cmd:add_help { action = function() error({ print = cmd:get_help() }, 0) end }
 end
 
---- The parser.  Its error handler raises { usage = text, message = text }
--- instead of printing them and exiting with status 1, as argparse would: a
--- usage error is status 2, and its message, which quotes the command
--- line, is shown apart from the usage.
+--- The parser, and the spellings of its options that take a value (a
+-- set, for negatives_joined).  Its error handler raises { usage = text,
+-- message = text } instead of printing them and exiting with status 1, as
+-- argparse would: a usage error is status 2, and its message, which
+-- quotes the command line, is shown apart from the usage.
 -- --help and --version raise { print = text }.
 function M.parser()
+  local valued = {}
   local parser = argparse(M.NAME)
     :description("Asks Huawei Cloud CodeArts Pipeline how a batch of pipeline runs started "
       .. "(ShowBatchRunResult), or starts pipelines (BatchRunPipeline).")
@@ -195,8 +197,8 @@ function M.parser()
   query:argument("pairs", "PIPELINE_ID:PIPELINE_RUN_ID pairs; or --input, or stdin."):args "*"
     :argname "<pipeline_id:run_id>"
   help(query)
-  output_options(query, true)
-  connection_options(query)
+  output_options(query, true, valued)
+  connection_options(query, valued)
 
   local run = parser:command("run", "Start pipelines; with --query, say how each run started.")
     :usage("Usage: " .. M.NAME .. " run [options] [--query] [PIPELINE_ID ...]")
@@ -205,13 +207,13 @@ function M.parser()
     :args "*":argname "<pipeline_id>"
   help(run)
   run:flag("--query", "After starting them, ask how each run started (the output of query).")
-  output_options(run, true)
-  connection_options(run)
+  output_options(run, true, valued)
+  connection_options(run, valued)
 
   parser.error = function(p, msg)
     error({ usage = p:get_usage(), message = msg }, 0)
   end
-  return parser
+  return parser, valued
 end
 
 return M
