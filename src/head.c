@@ -95,46 +95,48 @@ static void unfold(cab_head *h, const char *v, size_t n) {
     dst[have + n] = '\0';
 }
 
+/* Whether the byte is white space to Lua's %s (in the C locale). */
+static int lua_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Reads one byte of the list l, by the rules of cab_head_list. */
+static void list_read(cab_head_list *l, char c) {
+    int space = l->ows ? c == ' ' || c == '\t' : lua_space(c);
+    if (!lua_space(c)) l->nonspace = 1;
+    if (c == ',') {
+        l->in_item = 0;
+        return;
+    }
+    if (space) {
+        l->gap = l->in_item;
+        return;
+    }
+    if (!l->in_item) {
+        l->in_item = l->is_name = 1;
+        l->at = 0;
+        if (l->items < 2) l->items++;
+    } else if (l->gap) {
+        l->is_name = 0; /* white space inside the item */
+    }
+    l->gap = 0;
+    l->is_name = l->is_name && l->name[l->at] && cab_lower((unsigned char)c) == (unsigned char)l->name[l->at];
+    if (l->is_name) l->at++;
+}
+
+/* Whether the list is name alone, among commas and white space. */
+static int list_is_name(const cab_head_list *l) { return l->items == 1 && l->is_name && !l->name[l->at]; }
+
 /* Adds sep, then a line's value v[0..n), to the list l. */
 static void list_add(cab_head_list *l, const char *sep, const char *v, size_t n) {
-    size_t sl = strlen(sep);
+    size_t sl = strlen(sep), i;
+    for (i = 0; i < sl; i++) list_read(l, sep[i]);
+    for (i = 0; i < n; i++) list_read(l, v[i]);
+    l->line_empty = l->line_empty && n == 0;
     if (!l->too_long && sl + n > CAB_HEAD_LIST_BYTES - l->len) l->too_long = 1;
     if (l->too_long) return;
     memcpy(l->text + l->len, sep, sl);
     memcpy(l->text + l->len + sl, v, n);
     l->len += sl + n;
     l->text[l->len] = '\0';
-    l->line_empty = l->line_empty && n == 0;
-}
-
-/* Whether s[0..n) is the name lower, in any case. */
-static int is_name(const char *s, size_t n, const char *lower) {
-    size_t i;
-    if (n != strlen(lower)) return 0;
-    for (i = 0; i < n && cab_lower((unsigned char)s[i]) == (unsigned char)lower[i]; i++) {}
-    return i == n;
-}
-
-/* Whether the byte is white space to Lua's %s (in the C locale). */
-static int lua_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* Whether a Transfer-Encoding list names no coding, or chunked alone: its
- * items trimmed of spaces and tabs, empty ones skipped, names in any case
- * (http1.lua's chunked_coding). */
-static int chunked_or_none(const cab_head_list *l) {
-    size_t i = 0, a, b, items = 0;
-    int chunked = 0;
-    if (l->too_long) return 0;
-    while (i < l->len) {
-        for (a = i; i < l->len && l->text[i] != ','; i++) {}
-        b = i++;
-        while (a < b && (l->text[a] == ' ' || l->text[a] == '\t')) a++;
-        while (b > a && (l->text[b - 1] == ' ' || l->text[b - 1] == '\t')) b--;
-        if (a == b) continue;
-        items++;
-        chunked = is_name(l->text + a, b - a, "chunked");
-    }
-    return items == 0 || (items == 1 && chunked);
 }
 
 static int digit(char c) { return c >= '0' && c <= '9'; }
@@ -210,6 +212,9 @@ void cab_head_start(cab_head *h, cab_head_fields *fields) {
     h->fields = fields;
     h->expect_status = 1;
     fields->request_id[0] = fields->date[0] = fields->retry_after[0] = '\0';
+    h->coding.name = "identity";
+    h->transfer.name = "chunked";
+    h->transfer.ows = 1;
 }
 
 /* Whether the line is the blank line that ends a head or the trailers. */
@@ -254,7 +259,7 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
         /* Chunks are the one transfer coding read, as on every transport:
          * libcurl would undo a gzip before them, and take one cut short
          * for a whole one.  (An answer with no body has none to frame.) */
-        if (h->in_head && !h->interim && !h->bodyless && !chunked_or_none(&h->transfer))
+        if (h->in_head && !h->interim && !h->bodyless && h->transfer.items && !list_is_name(&h->transfer))
             return CAB_HEAD_BAD_TRANSFER;
         h->listing = NULL;
         h->expect_status = h->in_head && h->interim;
@@ -271,6 +276,9 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
         if (!h->in_field) return CAB_HEAD_BAD_LINE;
         if (v == end) return CAB_HEAD_OK;
         if (h->in_length) return CAB_HEAD_BAD_LENGTH;
+        /* libcurl frames the body by a Transfer-Encoding's first line
+         * alone: a folded one is refused, as a folded Content-Length. */
+        if (h->listing == &h->transfer) return CAB_HEAD_FOLDED_TRANSFER;
         if (h->in_head) unfold(h, v, (size_t)(end - v));
         if (h->listing) list_add(h->listing, h->listing->line_empty ? "" : " ", v, (size_t)(end - v));
         return CAB_HEAD_OK;
@@ -304,16 +312,8 @@ cab_head_verdict cab_head_line(cab_head *h, const char *p, size_t len) {
 
 int cab_head_coded(const cab_head *h, char *msg, size_t msglen) {
     const cab_head_list *l = &h->coding;
-    size_t a = 0, b = l->len;
-    if (!l->too_long) {
-        /* None, or only white space, or identity alone among commas and
-         * white space: not coded. */
-        while (a < b && lua_space(l->text[a])) a++;
-        if (a == b) return 0;
-        for (a = 0; a < b && (lua_space(l->text[a]) || l->text[a] == ','); a++) {}
-        while (b > a && (lua_space(l->text[b - 1]) || l->text[b - 1] == ',')) b--;
-        if (is_name(l->text + a, b - a, "identity")) return 0;
-    }
+    /* None, or only white space, or identity alone: not coded. */
+    if (!l->nonspace || list_is_name(l)) return 0;
     if (l->too_long)
         snprintf(msg, msglen, "the answer's body is coded (a Content-Encoding of more than %d bytes), which this "
                               "client does not ask for", CAB_HEAD_LIST_BYTES);
@@ -330,6 +330,7 @@ void cab_head_refusal(const cab_head *h, cab_head_verdict v, char *msg, size_t m
     case CAB_HEAD_BAD_LENGTH: why = "the answer's Content-Length is not a number"; break;
     case CAB_HEAD_BAD_STATUS: why = "bad status line in the answer"; break;
     case CAB_HEAD_BAD_LINE: why = "the answer has a header or trailer line that is no field"; break;
+    case CAB_HEAD_FOLDED_TRANSFER: why = "bad Transfer-Encoding in the answer: continued on a folded line"; break;
     case CAB_HEAD_BAD_TRANSFER:
         if (h->transfer.too_long)
             snprintf(msg, msglen, "the answer's Transfer-Encoding (of more than %d bytes) is not chunked alone, the "

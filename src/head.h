@@ -20,18 +20,29 @@ typedef struct {
 } cab_head_fields;
 
 /* The most bytes of a coding list (Content-Encoding, Transfer-Encoding)
- * kept to be read and quoted: a coding's name, or a few, is far shorter. */
+ * kept to be quoted: a coding's name, or a few, is far shorter. */
 #define CAB_HEAD_LIST_BYTES 63
 
-/* A field whose every line counts: its lines in the last head joined with
- * ", ", a folded line's text added with a space (to an empty one without),
- * as the cosocket transport joins a repeated field; too_long when they did
- * not fit (text then counts for nothing). */
+/* A coding list: its lines in the last head joined with ", ", a folded
+ * line's text added with a space (to an empty line's without), as the
+ * cosocket transport joins a repeated field.  Every byte is read as it
+ * comes, into what the rules ask, however long the list: its items (cut
+ * at commas, trimmed of white space, empty ones skipped), and whether the
+ * one item is name.  text keeps the list to be quoted, whole or not at
+ * all (too_long). */
 typedef struct {
+    const char *name;   /* "identity" or "chunked", in lower case */
+    int ows;            /* white space is only spaces and tabs (HTTP's OWS), not Lua's %s */
+    size_t lines;
+    int line_empty;     /* the last line's value is empty so far */
+    int nonspace;       /* a byte that is not white space to Lua's %s came (commas count) */
+    size_t items;       /* counted up to 2 */
+    int in_item, gap;   /* within an item; white space came after its start */
+    size_t at;          /* bytes of the last item read */
+    int is_name;        /* the last item is name so far */
     char text[CAB_HEAD_LIST_BYTES + 1];
-    size_t len, lines;
+    size_t len;
     int too_long;
-    int line_empty; /* its last line's value is empty so far */
 } cab_head_list;
 
 typedef enum {
@@ -42,7 +53,8 @@ typedef enum {
     CAB_HEAD_BAD_LINE,    /* no field ("name: value", the name a token), nor one folded into a field */
     CAB_HEAD_BAD_STATUS,  /* a status line not as RFC 9112 4 writes one */
     CAB_HEAD_SWITCHED,    /* a 101's head ended: another protocol follows */
-    CAB_HEAD_BAD_TRANSFER /* a Transfer-Encoding that is not chunked alone (nor empty) */
+    CAB_HEAD_BAD_TRANSFER, /* a Transfer-Encoding that is not chunked alone (nor empty) */
+    CAB_HEAD_FOLDED_TRANSFER /* a Transfer-Encoding continued on a folded line */
 } cab_head_verdict;
 
 /* The most digits of a Content-Length kept, to be told apart from another

@@ -247,6 +247,9 @@ M.rows = {
   { name = "a 101 Switching Protocols nobody asked for, the connection left open", op = "query",
     standin = { banner_first = 3, banner = SWITCHED, banner_hold_ms = 2000 },
     expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  { name = "a 101 Switching Protocols nobody asked for, saying Content-Encoding: gzip", op = "query",
+    standin = { banner_first = 3, banner = SWITCHED:gsub("\r\n\r\n$", "\r\nContent-Encoding: gzip\r\n\r\n") },
+    expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a 101 Switching Protocols nobody asked for, then the connection closes", op = "run",
     standin = { banner_first = 3, banner = SWITCHED },
     expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
@@ -399,6 +402,12 @@ M.rows = {
     standin = { banner_first = 3, banner_hex = gzip_answer(GZIP) },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
     saw = { routes = { run = 1 } } },
+  -- libcurl frames the body by a Transfer-Encoding's first line alone
+  { name = "an answer whose Transfer-Encoding is continued on a folded line", op = "query", resty = false,
+    standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"
+      .. "d\r\n{\"result\":[]}\r\n0\r\n\r\n" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "folded" },
+    saw = { requests = 1 } },
   { name = "a 200 whose body comes as gzip in chunks (Transfer-Encoding: gzip, chunked)", op = "query",
     standin = { banner_first = 3, banner_hex = GZIP_CHUNKED },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "transfer-encoding" },

@@ -388,8 +388,11 @@ local function read_fields(r, budget, what, lengths)
     if line:find("^[ \t]") then
       name = last
       local list, more = values[name], trim(line)
+      -- (libcurl frames the body by the first line of each alone)
       if name == "content-length" and more ~= "" then
         return nil, "PROTOCOL", "bad Content-Length in the answer: continued on a folded line"
+      elseif name == "transfer-encoding" and not trailer and more ~= "" then
+        return nil, "PROTOCOL", "bad Transfer-Encoding in the answer: continued on a folded line"
       elseif list and more ~= "" then
         list[#list] = list[#list] == "" and more or list[#list] .. " " .. more
       end
@@ -746,7 +749,8 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
     sock:close()
     return nil, until_close, msg, false
   end
-  msg = M.coded(headers["content-encoding"])
+  -- (a 101 is the answer, and no body follows it: HTTP 101, as libcurl)
+  msg = status ~= 101 and M.coded(headers["content-encoding"])
   if msg then
     sock:close()
     return nil, "PROTOCOL", msg, false

@@ -299,7 +299,8 @@ local function send_once(link, http, cfg, req, u, deadline)
     end
   end
   if not body then return fail(kind, msg) end
-  msg = http1.coded(header("Content-Encoding"))
+  -- (a 101 is the answer, and no body follows it: HTTP 101, as libcurl)
+  msg = status ~= 101 and http1.coded(header("Content-Encoding"))
   if msg then return fail("PROTOCOL", msg) end
   -- (bytes past the body, read with its last line, are an answer no
   -- request asked for)
