@@ -871,6 +871,15 @@ once.unchecked("codearts-batchresult", function()
         local joined = run({ "query", case[1] .. "=" .. case[2], arg_of(SEED[1]) })
         assert.are.same({ joined.status, joined.err, joined.out }, { r.status, r.err, r.out })
       end
+      -- After a number option, any word "-x" is its value: a number not
+      -- written in decimal is refused as after "=" (review session43)
+      for _, case in ipairs({ { "--timeout", "-inf" }, { "--deadline", "-0x1" }, { "--batch-size", "-1e" } }) do
+        local r = run({ "query", case[1], case[2], arg_of(SEED[1]) })
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find(("\nError: %s: expected a number, got '%s'\n"):format(case[1], case[2]), 1, true),
+          cli.describe(r))
+      end
+      assert.are.equal(0, requests())
       -- (-0 is 0, as after "=": no retry)
       local r = run({ "query", "--dry-run", "--max-retries", "-0", arg_of(SEED[1]) })
       assert.are.equal(0, r.status, cli.describe(r))

@@ -81,16 +81,35 @@ local function option(cmd, valued, names, description)
   return cmd:option(names, description)
 end
 
---- argv with each negative number that is the separate value of an option
--- (one of valued's, as M.parser gives them) joined to it, up to "--": "--timeout -1" as "--timeout=-1", "-i -1" as
--- "-i-1".  argparse takes a word that starts with "-" for an option, and
--- refused "-1" as unknown, never naming --timeout; joined, the value is
--- the option's, and checked as "--timeout=-1" is.
+--- A numeric option: its value converted by number(), and noted so in
+-- valued.
+local function number_option(cmd, valued, name, description)
+  local o = option(cmd, valued, name, description):convert(number(name))
+  valued[name] = "number"
+  return o
+end
+
+--- Whether word, which follows an option of that kind (valued's, or nil
+-- for any other word), is the option's value though it starts with "-":
+-- a negative decimal number; after a numeric option, any word that starts
+-- with "-" but not "--" ("-inf", "-0x1", "-1e"), for number() to refuse
+-- naming the option.
+local function value_word(kind, word)
+  if not kind or not word or not word:find("^%-.") then return false end
+  return is_decimal(word) or (kind == "number" and not word:find("^%-%-"))
+end
+
+--- argv, up to "--", with each such value word (value_word) joined to
+-- the option before it: "--timeout -1" as "--timeout=-1", "-i -1" as
+-- "-i-1"; valued as M.parser gives it.  argparse takes a word that starts
+-- with "-" for an option, and refused "-1" as unknown, never naming
+-- --timeout; joined, the value is the option's, and checked as
+-- "--timeout=-1" is.
 function M.negatives_joined(argv, valued)
   local joined, i = {}, 1
   while argv[i] ~= nil and argv[i] ~= "--" do
     local s, value = argv[i], argv[i + 1]
-    if valued[s] and value and value:find("^%-") and is_decimal(value) then
+    if value_word(valued[s], value) then
       s, i = s .. (s:find("^%-%-") and "=" or "") .. value, i + 1
     end
     joined[#joined + 1], i = s, i + 1
@@ -114,16 +133,11 @@ local function connection_options(cmd, valued)
     option(cmd, valued, "--ca-file", "PEM file of trusted CAs (default: the system's)."):argname "<file>"
   )
   cmd:group("Batching and limits",
-    option(cmd, valued, "--batch-size", "Items per request (default 100)."):argname "<n>"
-      :convert(number("--batch-size")),
-    option(cmd, valued, "--concurrency", "Requests at once (default 4)."):argname "<n>"
-      :convert(number("--concurrency")),
-    option(cmd, valued, "--timeout", "Seconds for one request (default 30)."):argname "<s>"
-      :convert(number("--timeout")),
-    option(cmd, valued, "--deadline", "Seconds for the whole call, retries included."):argname "<s>"
-      :convert(number("--deadline")),
-    option(cmd, valued, "--max-retries", "Attempts after the first, per batch (default 3)."):argname "<n>"
-      :convert(number("--max-retries"))
+    number_option(cmd, valued, "--batch-size", "Items per request (default 100)."):argname "<n>",
+    number_option(cmd, valued, "--concurrency", "Requests at once (default 4)."):argname "<n>",
+    number_option(cmd, valued, "--timeout", "Seconds for one request (default 30)."):argname "<s>",
+    number_option(cmd, valued, "--deadline", "Seconds for the whole call, retries included."):argname "<s>",
+    number_option(cmd, valued, "--max-retries", "Attempts after the first, per batch (default 3)."):argname "<n>"
   )
 end
 
