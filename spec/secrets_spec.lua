@@ -925,7 +925,7 @@ describe("client:redact, of a result that echoes its request", function()
     local exchange = require "codearts.batchresult.exchange"
     local sig = "9" .. ("ab"):rep(31) .. "c"
     local keyring = exchange.with_signature(assert(require("codearts.batchresult.core").keyring(nil)),
-      "SDK-HMAC-SHA256 Access=AK, SignedHeaders=content-type;host, Signature=" .. sig)
+      "SDK-HMAC-SHA256 Access=AK, SignedHeaders=content-type;host, Signature=" .. sig, {})
     local mixed = sig:gsub("b", "B", 7)
     for _, text in ipairs({ "<%3" .. sig .. ">", "<\\u003" .. sig .. ">", "<" .. sig .. ">",
                             "<%3" .. mixed:sub(1, 20) .. "%62" .. mixed:sub(22) .. ">" }) do
@@ -945,6 +945,33 @@ describe("client:redact, of a result that echoes its request", function()
     assert_escapes_hidden(client, newer)
     assert_escapes_hidden(client, older)
     server:config { echo_authorization = false }
+    client:close()
+  end)
+
+  -- A server's text quoting an earlier request's signature showed it
+  -- whole: only the answered request's was hidden there (review
+  -- secrets43).  With it, anyone reading the log could send that request
+  -- again while its X-Sdk-Date holds: a run would start again.
+  it("hides, in an error and its log event, the signature of an earlier request the server quotes", function()
+    local events = {}
+    server:config { echo_authorization = true }
+    local client = assert(br.new { endpoint = server.url, project_id = PROJECT, ak = creds.permanent.ak,
+      sk = creds.permanent.sk, logger = function(e) events[#events + 1] = e end })
+    local sig = signed_query(client, 1)
+    local body = ('{"error_code":"E","error_msg":"as %s, %s, %s"}'):format(sig, sig:upper(), percent(sig))
+    server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nX-Request-Id: %s\r\n"
+      .. "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"):format(sig, #body, body) }
+    local _, err = client:query({ seed_pairs()[2] })
+    assert.are.equal("E", err.code)
+    local seen = { err.message, tostring(err), tostring(err.request_id) }
+    for _, e in ipairs(events) do
+      for k, v in pairs(e) do
+        if type(v) == "string" then seen[#seen + 1] = k .. "=" .. v end
+      end
+    end
+    assert.truthy(#events > 0)
+    for _, text in ipairs(seen) do assert_hidden(text, { sig, sig:upper() }, "what the caller sees") end
+    assert.truthy(err.message:find("as [REDACTED], [REDACTED], [REDACTED]", 1, true), err.message)
     client:close()
   end)
 end)

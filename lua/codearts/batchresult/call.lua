@@ -321,7 +321,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   -- call ends there, and the attempt is not retried.
   if not res and not self.in_child then self.in_child = self:forked() end
   local authorization = job.req and job.req.headers.Authorization
-  local keyring = exchange.with_signature(client.creds.keyring, authorization)
+  local keyring = exchange.with_signature(client.creds.keyring, authorization, client)
   if authorization then exchange.keep_authorization(client, authorization) end
   if res then exchange.read_heads(res, keyring) end
   -- An attempt the deadline cut short that times out as the deadline
@@ -457,7 +457,7 @@ end
 -- started called not started.
 function Call:disagreement(c, own)
   local name, words = next(self.row.answer.made)
-  local keyring = self.client.creds.keyring
+  local keyring = exchange.with_signature(self.client.creds.keyring, nil, self.client)
   local err = Error.new("DECODE", ("%s's answers disagree: another batch's answer gave pipeline %s the %s %s,"
     .. " its own %s"):format(self.row.name, input.quoted(c.pipeline_id, keyring), words,
     input.quoted(c[name], keyring), own and ("the %s %s"):format(words, input.quoted(own[name], keyring))

@@ -247,15 +247,18 @@ local function without_escaped(text, by_tail)
   return table.concat(out)
 end
 
---- A keyring that hides, besides the client's secrets, the signature of
--- the request a server's text answers (authorization: its Authorization
--- header; nil for a token client, whose token keyring hides).  A server
--- that echoes the request would show the signature, and with it a request
--- anyone could send again while its X-Sdk-Date holds, in either case (hex
--- digits read the same in both).  Raw (JSON decoded) it is taken out
--- here, and so is it written with escapes (percent or \u, wholly or in
--- part, in any mix of cases: without_escaped).  A piece of it, cut short,
--- is no signature: nothing can be sent with it.
+--- A keyring for a server's text: it hides, besides the client's
+-- secrets, the signature of the request the text answers (authorization:
+-- its Authorization header; nil for none, or a token client's, whose
+-- token keyring hides), and those of the client's latest requests (priv:
+-- its private state, as keep_authorization keeps them), which a server
+-- may quote as well.  A server that echoes a request would show its
+-- signature, and with it a request anyone could send again while its
+-- X-Sdk-Date holds, in either case (hex digits read the same in both): a
+-- run would start again.  Raw (JSON decoded) it is taken out here, and so
+-- is it written with escapes (percent or \u, wholly or in part, in any mix
+-- of cases: without_escaped).  A piece of one, cut short, is no
+-- signature: nothing can be sent with it.
 local Signed = {}
 Signed.__index = Signed
 
@@ -276,12 +279,14 @@ function Signed:redact(text, limit)
     end
     text = without(text, sig)
   end
-  return self.keyring:redact(text, limit)
+  return self.keyring:redact(M.without_signatures(self.priv, text), limit)
 end
 
-function M.with_signature(keyring, authorization)
-  if not authorization then return keyring end
-  return setmetatable({ keyring = keyring, authorization = authorization, sig = nil }, Signed)
+function M.with_signature(keyring, authorization, priv)
+  -- (sig: found at the first redaction, false when there is none)
+  local sig
+  if not authorization then sig = false end
+  return setmetatable({ keyring = keyring, authorization = authorization, priv = priv, sig = sig }, Signed)
 end
 
 --- The signatures of a client's latest requests (priv: its private
