@@ -216,6 +216,22 @@ M.rows = {
     resty = false, standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
       ("%x\r\n%s\r\n0\r\n\rX"):format(#BUSY, BUSY)) },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+  -- libcurl ends a chunk's data at an LF after any number of CRs
+  -- (resty.http, which reads the chunks itself, at CRLF alone: README)
+  { name = "a chunked 503 whose chunk's data ends with CR CR LF", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
+      ("%x\r\n%s\r\r\n0\r\n\r\n"):format(#BUSY, BUSY)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a chunked 503 whose chunk's data ends with a bare LF", op = "query", resty = false,
+    standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
+      ("%x\r\n%s\n0\r\n\r\n"):format(#BUSY, BUSY)) },
+    expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a chunked 503 whose chunk's data ends with CR then another byte", op = "query",
+    standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
+      ("%x\r\n%s\rX\n0\r\n\r\n"):format(#BUSY, BUSY)) },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a chunked answer whose Content-Length beside the chunks is not a number", op = "query",
     standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
       .. "Content-Length: abc\r\n\r\nd\r\n{\"result\":[]}\r\n0\r\n\r\n" },

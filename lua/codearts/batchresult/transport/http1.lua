@@ -559,10 +559,16 @@ local function read_chunked(r, limit, length)
     end
     size = size + n
     local data
-    data, err = r:exact(n + 2)
+    data, err = r:exact(n)
     if not data then return nil, kind_of(err), "the answer was cut short: " .. err end
-    if data:sub(-2) ~= "\r\n" then return nil, "PROTOCOL", "bad chunk framing in the answer" end
-    parts[#parts + 1] = data:sub(1, -3)
+    parts[#parts + 1] = data
+    -- The data's line end, as libcurl reads it (lib/http_chunks.c): any
+    -- number of CRs, then an LF; any other byte is bad framing.
+    repeat
+      data, err = r:exact(1)
+      if not data then return nil, kind_of(err), "the answer was cut short: " .. err end
+      if data ~= "\r" and data ~= "\n" then return nil, "PROTOCOL", "bad chunk framing in the answer" end
+    until data == "\n"
   end
   -- Trailers, if any, up to the empty line that ends the message: at most
   -- MAX_HEADER_BYTES of them together, as for the head.  A Content-Length
