@@ -73,7 +73,8 @@ static void ends_early(const char *body, size_t k) {
     const cJSON *result;
     cab_decode_error err;
     char want[sizeof err.message];
-    cJSON *tree = cab_decode_results(body, k, "result", IDS, &result, &err);
+    unsigned char *flawed;
+    cJSON *tree = cab_decode_results(body, k, "result", IDS, &result, &flawed, &err);
     snprintf(want, sizeof want, "invalid JSON: the body ends early, after %zu bytes", k);
     if (tree || strcmp(err.message, want) != 0) abort();
 }
@@ -138,11 +139,12 @@ static void round_trip(const cJSON *result) {
     if (body.len > 8 && memcmp(body.data, "{\"query\"", 8) == 0) {
         cab_buf renamed = CAB_BUF_INIT;
         const cJSON *res;
+        unsigned char *flawed;
         cJSON *tree;
         if (cab_buf_adds(&renamed, "{\"result\"") || cab_buf_add(&renamed, body.data + 8, body.len - 8))
             abort();
-        tree = cab_decode_results(renamed.data, renamed.len, "result", IDS, &res, &err);
-        if (!tree || cJSON_GetArraySize(res) != n) abort();
+        tree = cab_decode_results(renamed.data, renamed.len, "result", IDS, &res, &flawed, &err);
+        if (!tree || flawed || cJSON_GetArraySize(res) != n) abort();
         cJSON_Delete(tree);
         cab_buf_free(&renamed);
     } else {
@@ -154,12 +156,25 @@ static void round_trip(const cJSON *result) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const char *const NO_IDS[] = {NULL};
     const cJSON *result = (const cJSON *)1, *item;
+    unsigned char *flawed;
     cab_decode_error err;
     cJSON *tree;
 
+    /* A run's answer (no ids): a flawed item is marked, never refused
+     * alone, and the first's flaw is a terminated line. */
+    memset(err.message, 0x55, sizeof err.message);
+    if ((tree = cab_decode_results((const char *)data, size, "result", NO_IDS, &result, &flawed, &err))) {
+        size_t n = strnlen(err.message, sizeof err.message);
+        if (flawed && (n == 0 || n == sizeof err.message || !memchr(flawed, 1, (size_t)cJSON_GetArraySize(result))))
+            abort();
+        free(flawed);
+        cJSON_Delete(tree);
+    }
     memset(err.message, 0x55, sizeof err.message); /* no stale NUL to lean on */
-    tree = cab_decode_results((const char *)data, size, "result", IDS, &result, &err);
+    tree = cab_decode_results((const char *)data, size, "result", IDS, &result, &flawed, &err);
+    if (tree && flawed) abort(); /* (only a run's answer has items of its own to flaw) */
     if (!tree) {
         /* Refused: no tree, and a message that is a terminated, non-empty line. */
         size_t n = strnlen(err.message, sizeof err.message);

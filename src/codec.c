@@ -576,19 +576,34 @@ static int same_names(const cJSON *a, const cJSON *b) {
     return !a && !b;
 }
 
+/* Whether root names its member list twice (err says so): all a run's
+ * answer is refused for at its top level, whose other members are never
+ * read. */
+static int list_named_twice(const cJSON *root, const char *list, cab_decode_error *err) {
+    const cJSON *m;
+    int n = 0;
+    for (m = root->child; m; m = m->next) n += m->string && strcmp(m->string, list) == 0;
+    if (n < 2) return 0;
+    snprintf(err->message, sizeof err->message, "the body names the member \"%.40s\" twice", list);
+    return 1;
+}
+
 cJSON *cab_decode_results(const char *body, size_t len, const char *list, const char *const *ids,
-                          const cJSON **result, cab_decode_error *err) {
+                          const cJSON **result, unsigned char **flawed, cab_decode_error *err) {
     cJSON *root = parse_all(body, len, err), *arr, *item, *m, *prev = NULL;
+    unsigned char *flaws = NULL;
+    char first[sizeof err->message];
     size_t i = 0;
     const place body_place = {NULL, 0};
     *result = NULL;
+    *flawed = NULL;
     if (!root) return NULL;
     if (!cJSON_IsObject(root)) {
         snprintf(err->message, sizeof err->message, "body is not a JSON object");
         goto bad;
     }
     /* Only the top level and the list reach the caller; both are checked. */
-    if (no_duplicates_here(root, body_place, err)) goto bad;
+    if (*ids ? no_duplicates_here(root, body_place, err) : list_named_twice(root, list, err)) goto bad;
     arr = cJSON_GetObjectItemCaseSensitive(root, list);
     if (!arr) {
         snprintf(err->message, sizeof err->message, "body has no \"%.40s\"", list);
@@ -613,7 +628,18 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
         at.i = i;
         /* Items mostly name the members the item before them named, which
          * was checked: comparing with it costs fewer comparisons. */
-        if (prev && same_names(item, prev) ? none_below(item, at, err) : no_duplicates(item, at, err)) goto bad;
+        if (prev && same_names(item, prev) ? none_below(item, at, err) : no_duplicates(item, at, err)) {
+            if (*ids || err->nomem) goto bad;
+            if (!flaws && !(flaws = calloc((size_t)cJSON_GetArraySize(arr), 1))) {
+                snprintf(err->message, sizeof err->message, "out of memory checking %.40s[%zu]", list, i);
+                err->nomem = 1;
+                goto bad;
+            }
+            if (!memchr(flaws, 1, i - 1)) memcpy(first, err->message, sizeof first);
+            flaws[i - 1] = 1;
+            prev = NULL; /* (no model for the next item's names) */
+            continue;
+        }
         prev = item;
         for (id = ids; *id; id++) {
             /* Members are few: a direct walk beats the lookup's case folding. */
@@ -625,9 +651,12 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
             }
         }
     }
+    if (flaws) memcpy(err->message, first, sizeof first);
     *result = arr;
+    *flawed = flaws;
     return root;
 bad:
+    free(flaws);
     cJSON_Delete(root);
     return NULL;
 }

@@ -39,16 +39,21 @@ typedef struct {
 /* Parses an answer whose items are listed under the member named list
  * ("result" for both operations) and checks its shape: an object whose
  * list is an array of objects, each with the string members named in ids
- * (a NULL-terminated list); with no ids, an array of any values.  No object that reaches the caller (the top
- * level, and every object inside the list) may name a member twice: JSON
- * leaves duplicates undefined, and a check that read one of them while
- * the table kept the other would check nothing; the body's other members
- * are never read.  On
- * success returns the whole tree (the caller frees it with cJSON_Delete)
- * and sets *result to the array inside it; on failure returns NULL with err
+ * (a NULL-terminated list); with no ids, an array of any values.  No object
+ * that reaches the caller (the top level, and every object inside the
+ * list) may name a member twice: JSON leaves duplicates undefined, and a
+ * check that read one of them while the table kept the other would check
+ * nothing; the body's other members are never read.  With no ids (a run's
+ * answer, each item a run the server made) a flaw is the item's alone:
+ * *flawed (malloc'd, one byte an item, or NULL when none) marks each item
+ * that names a member twice, for the caller not to place, with the first's
+ * flaw in err; the batch's other runs started.  Then only the list itself
+ * may not be named twice at the top level.  On success returns the whole
+ * tree (the caller frees it with cJSON_Delete, and *flawed with free) and
+ * sets *result to the array inside it; on failure returns NULL with err
  * filled in. */
 cJSON *cab_decode_results(const char *body, size_t len, const char *list, const char *const *ids,
-                          const cJSON **result, cab_decode_error *err);
+                          const cJSON **result, unsigned char **flawed, cab_decode_error *err);
 
 /* What a Huawei-style error body says, read as the Go SDK reads it, by
  * pairs: "error_code" and "error_msg" when both are strings that are not

@@ -329,45 +329,81 @@ static void with_tree(lua_State *L, cJSON *tree, const void *arg, int nresults) 
     if (rc != 0) lua_error(L);
 }
 
-/* The result array, or nil when the Lua stack could not grow for it. */
+/* A decoded answer, for push_result. */
+typedef struct {
+    const cJSON *result;
+    const unsigned char *flawed; /* cab_decode_results's, or NULL */
+    const char *why;             /* the first flawed item's flaw */
+} decoded;
+
+/* The result array, or nil when the Lua stack could not grow for it; then,
+ * when items are flawed, the set of their places (from 1) and the first's
+ * flaw. */
 static int push_result(lua_State *L) {
-    if (push_json(L, lua_touserdata(L, 1))) lua_pushnil(L);
-    return 1;
+    const decoded *d = lua_touserdata(L, 1);
+    const cJSON *item;
+    lua_Integer i = 0;
+    if (push_json(L, d->result)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (!d->flawed) return 1;
+    lua_newtable(L);
+    cJSON_ArrayForEach(item, d->result) {
+        if (d->flawed[i++]) {
+            lua_pushboolean(L, 1);
+            lua_rawseti(L, -2, i);
+        }
+    }
+    lua_pushstring(L, d->why);
+    return 3;
 }
 
 #define NO_ROOM "Lua's stack cannot grow for the answer's items (out of memory, or at its limit)"
 
-/* core.decode_results(body, list, id_field...) -> array | nil, message
- * [, "INTERNAL" when the decoder's own memory ran out, or the Lua stack's:
- * the body may be right].  The answer's items are under the member named
- * list; each named id field must be a string member of every item. */
+/* core.decode_results(body, list, id_field...) -> array [, flawed, why] |
+ * nil, message [, "INTERNAL" when the decoder's own memory ran out, or the
+ * Lua stack's: the body may be right].  The answer's items are under the
+ * member named list; each named id field must be a string member of every
+ * item.  With no id fields, items that name a member twice are flawed:
+ * flawed is the set of their places, why the first's flaw
+ * (cab_decode_results). */
 static int l_decode_results(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
     const char *list = check_name(L, 2);
     const char *ids[MAX_FIELDS + 1];
-    int nids = lua_gettop(L) - 2, i;
+    int nids = lua_gettop(L) - 2, i, rc;
     const cJSON *result;
+    unsigned char *flawed;
     cab_decode_error err;
+    decoded d;
     cJSON *tree;
     if (nids > MAX_FIELDS) return luaL_error(L, "at most %d id fields", MAX_FIELDS);
     for (i = 0; i < nids; i++) ids[i] = check_name(L, i + 3);
     ids[nids] = NULL;
     lua_pushcfunction(L, push_result);
-    if (!(tree = cab_decode_results(body, len, list, ids, &result, &err))) {
+    if (!(tree = cab_decode_results(body, len, list, ids, &result, &flawed, &err))) {
         cab_fail(L, "%s", err.message);
         if (!err.nomem) return 2;
         lua_pushliteral(L, "INTERNAL");
         return 3;
     }
-    with_tree(L, tree, result, 1);
-    if (lua_isnil(L, -1)) {
+    d.result = result;
+    d.flawed = flawed;
+    d.why = err.message;
+    lua_pushlightuserdata(L, &d);
+    rc = lua_pcall(L, 1, 3, 0);
+    cJSON_Delete(tree);
+    free(flawed);
+    if (rc != 0) return lua_error(L);
+    if (lua_isnil(L, -3)) {
         /* Memory, not the body: the nesting was capped in the decoder. */
         cab_fail(L, "%s", NO_ROOM);
         lua_pushliteral(L, "INTERNAL");
         return 3;
     }
-    return 1;
+    return 3;
 }
 
 static void push_or_nil(lua_State *L, const char *s) {

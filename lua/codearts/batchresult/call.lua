@@ -285,9 +285,12 @@ end
 -- Call:unplaced_list to find the runs the call cannot place.  Those of
 -- another batch's pipelines (claims) wait for that: the pipeline's own
 -- answer decides, and may not have come yet; the first may even be the
--- one placed (Call:placed).  Returns why the batch fails, or nil: a run
+-- one placed (Call:placed).  An item flawed (the set of their places,
+-- and the first's flaw, from exchange.outcome) names a member twice: which
+-- of the two is the run is anyone's guess, so it is placed nowhere, and
+-- fails the batch as a stray.  Returns why the batch fails, or nil: a run
 -- id that is no id (bad), and the first run that can be nowhere (stray).
-function Call:take(job, answers, keyring)
+function Call:take(job, answers, keyring, flawed, flaw)
   local row, found, claimed, met = self.row, self.found, self.claimed, self.met
   local made = row.answer.made
   local name, bad, stray = made and next(made), nil, nil
@@ -295,7 +298,10 @@ function Call:take(job, answers, keyring)
     local r = answers[i]
     local at = self:find(r)
     local ours = at and at >= job.first and at <= job.last
-    if ours and not found[at] then
+    if flawed and flawed[i] then
+      met[#met + 1] = { r = r, shown = shown_run(r, name, keyring) }
+      stray = stray or ("%s's answer's %s, which the call cannot place"):format(row.name, flaw)
+    elseif ours and not found[at] then
       found[at] = r
       if made and not bad then bad = unusable(row, r, keyring) end
     elseif made then
@@ -329,7 +335,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
     msg = deadline_passed(o) .. " before the answer came"
   end
-  local answers, err = outcome(res, kind, msg, row, keyring, cut)
+  local answers, err, flawed, flaw = outcome(res, kind, msg, row, keyring, cut)
   -- (before the state changes: until then, a call ended in between takes
   -- the attempt for one in flight, which may have reached the service)
   if answers or not retry.before_service(err, not_sent) then job.reached = true end
@@ -367,7 +373,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   -- Answers are kept before the attempt is logged, so that its event says
   -- how the attempt ended (a run id that is no id fails it).
   if answers then
-    local bad, stray = self:take(job, answers, keyring)
+    local bad, stray = self:take(job, answers, keyring, flawed, flaw)
     -- Only now, so that a call interrupted above lists the items not yet
     -- taken as unanswered (a run may have started them), not as missing;
     -- and not at all past a run left unplaced, which may be one of them.

@@ -465,7 +465,10 @@ local function transport_words(keyring, msg, cut)
 end
 
 --- What a transport reported for an attempt of operation row, as decoded
--- items (each holding the string members row.answer.ids) or nil, err.
+-- items (each holding the string members row.answer.ids) or nil, err;
+-- then, for an answer of items with no ids (a run's), the set of the
+-- places of those that name a member twice, which no call may place, and
+-- the first's flaw (nil when none).
 -- keyring (core.keyring) hides the client's secrets in anything the
 -- server sent (res.request_id is already as shown_name shows it); cut:
 -- the transport's words were cut short (transport_words).
@@ -477,7 +480,7 @@ function M.outcome(res, kind, msg, row, keyring, cut)
   local items, why, code = core.decode_results(res.body, answer.list, unpack(answer.ids))
   -- (why may quote the body: a member's name, say)
   if not items then return nil, M.undecodable(res, why, keyring, code) end
-  return items
+  return items, nil, why, code
 end
 
 --- The DECODE error of a 2xx answer res the call cannot use, and why (or,
