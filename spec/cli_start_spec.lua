@@ -111,6 +111,25 @@ once.unchecked("bin/codearts-batchresult, starting", function()
     end
   end)
 
+  -- A LUA_PATH's entries are kept, but Lua searches all of package.path
+  -- before package.cpath: a stray core.lua there ran in place of the
+  -- tool's own C module (review install43).
+  it("runs its own C module whatever a LUA_PATH it keeps holds", function()
+    if not usable then
+      pending("needs Debian's lua-argparse, lua-term and lua-cjson")
+      return
+    end
+    local dir = module_dir()
+    local path = dir .. "/share/codearts/batchresult/core.lua"
+    local out, ok = shell.run("mkdir -p " .. q(path:match("^(.*)/")))
+    assert(ok, out)
+    local f = assert(io.open(path, "w"))
+    f:write('print("STRAY core.lua RUN from LUA_PATH") os.exit(0)\n')
+    f:close()
+    out, ok = version_from(dir, q(root .. "/bin/codearts-batchresult"), "LUA_PATH=" .. q(dir .. "/share/?.lua;;"))
+    assert.are.same({ "codearts-batchresult " .. config.VERSION .. "\n", true }, { out, ok })
+  end)
+
   -- The C module's path and what the tool says of it, when dir/lib holds
   -- core.so (written by fill(path)), and the copy has no build/.
   local function not_loaded(fill)
