@@ -673,6 +673,31 @@ describe("summary", function()
     assert.are.equal(1, R.summary({ r, [2.5] = r, [-math.huge] = r, [0] = r }).total)
   end)
 
+  -- Past a hole, summary refused the set where the other methods walked up
+  -- to #rs, a border of Lua's choosing, and left the rest out unsaid
+  -- (review inputs43).
+  it("is refused at a hole by every method alike, naming the missing element", function()
+    local rs = R.wrap(example())
+    local n = #rs
+    rs[n + 3] = rs[1]
+    local calls = {
+      summary = function() return rs:summary() end,
+      where = function() return rs:where {} end,
+      succeeded = function() return rs:succeeded() end,
+      failed = function() return rs:failed() end,
+      group_by = function() return rs:group_by("status") end,
+      find = function() return rs:find(("f"):rep(32)) end,
+      pairs = function() return rs:pairs() end,
+      tostring = function() return tostring(rs) end,
+    }
+    for name, call in pairs(calls) do
+      local ok, e = pcall(call)
+      assert.is_false(ok, name)
+      assert.truthy(tostring(e):find((": element %d is a nil, not a result table"):format(n + 1), 1, true),
+        name .. ": " .. tostring(e))
+    end
+  end)
+
   it("raises on what is not a table", function()
     assert.has_error(function() R.summary(nil) end,
       "codearts.batchresult: summary: expected an array of results, got nil")

@@ -163,35 +163,36 @@ local function new_set()
   return setmetatable({}, Set)
 end
 
---- Raises, naming the function and pointing at its caller (level: of
--- error(), 3 when only_tables is called by the function itself), when an
--- element of array is not a table.
+--- The length of array, read raw: its items 1..n.  Raises, naming the
+-- function name and pointing at its caller (level: of error(), 3 when
+-- only_tables is called by the function itself), at an item that is no
+-- table, or at a hole: a whole number key past a missing one, math.huge
+-- among them, as core.read_items counts them (not k % 1 == 0, which is
+-- NaN for it).  (Every method checks so: one that walked up to #array
+-- would skip, unsaid, what a border of Lua's choosing leaves out.)
 local function only_tables(array, name, level)
-  for i = 1, #array do
-    if type(array[i]) ~= "table" then
-      error(PREFIX .. name .. ": element " .. i .. " is a " .. type(array[i]) .. ", not a result table", level or 3)
+  local n = 0
+  while rawget(array, n + 1) ~= nil do
+    n = n + 1
+    local r = rawget(array, n)
+    if type(r) ~= "table" then
+      error(PREFIX .. name .. ": element " .. n .. " is a " .. type(r) .. ", not a result table", level or 3)
     end
   end
+  for k in next, array do
+    if type(k) == "number" and k > n and floor(k) == k then
+      error(PREFIX .. name .. ": element " .. n + 1 .. " is a nil, not a result table", level or 3)
+    end
+  end
+  return n
 end
 
 --- The items 1..n of the caller's array, read raw (input.lua's rule: an
 -- __index or __len of the caller's neither runs nor counts), into a list
--- of the library's.  Raises, naming the function name, at a hole (a whole
--- number key past a missing one, math.huge among them, as core.read_items
--- counts them: not k % 1 == 0, which is NaN for it) or an item that is no
--- table.
+-- of the library's; checked as only_tables checks.
 local function raw_results(array, name)
-  local out, n = {}, 0
-  while rawget(array, n + 1) ~= nil do
-    n = n + 1
-    out[n] = rawget(array, n)
-  end
-  for k in next, array do
-    if type(k) == "number" and k > n and floor(k) == k then
-      error(PREFIX .. name .. ": element " .. n + 1 .. " is a nil, not a result table", 3)
-    end
-  end
-  only_tables(out, name, 4)
+  local out = {}
+  for i = 1, only_tables(array, name, 4) do out[i] = rawget(array, i) end
   return out
 end
 
@@ -428,6 +429,8 @@ function methods:find(pipeline_run_id)
     if type(r) ~= "table" then only_tables(self, "results:find") end
     if rawget(r, "pipeline_run_id") == pipeline_run_id then return r end
   end
+  -- (not found: the whole set was walked, so checking it costs no more)
+  only_tables(self, "results:find")
   return nil
 end
 
