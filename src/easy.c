@@ -246,8 +246,16 @@ int cab_easy_fresh(cab_easy *e) {
 }
 
 void cab_easy_timed_out(cab_easy *e, long timeout_ms) {
-    snprintf(e->curl_err, sizeof e->curl_err, "no whole answer within the timeout of %ld ms (%zu bytes of its body came)",
-             timeout_ms, e->resp.body.len);
+    /* (a request never begun met no server: it did not connect, nor end
+     * its TLS handshake or a proxy's tunnel) */
+    if (!cab_easy_wrote(e))
+        snprintf(e->curl_err, sizeof e->curl_err,
+                 "no connection made within the timeout of %ld ms (its TLS handshake and a proxy's tunnel included)",
+                 timeout_ms);
+    else
+        snprintf(e->curl_err, sizeof e->curl_err,
+                 "no whole answer within the timeout of %ld ms (%zu bytes of its body came)", timeout_ms,
+                 e->resp.body.len);
 }
 
 void cab_easy_stopped(cab_easy *e, const char *why) { snprintf(e->curl_err, sizeof e->curl_err, "%s", why); }
@@ -261,6 +269,17 @@ static int connection_broken(cab_easy *e) {
     if (strncmp(e->curl_err, "Recv failure", 12) != 0 && strncmp(e->curl_err, "Send failure", 12) != 0) return 0;
     if (curl_easy_getinfo(e->easy, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK) return 0;
     return os_errno == ECONNRESET || os_errno == EPIPE || os_errno == ECONNABORTED;
+}
+
+/* Whether the TLS handshake ended as the peer closed the connection in the
+ * middle of it: OpenSSL's words for the stream's end, with no error of the
+ * system's (a balancer that dropped it, or the far end of a proxy's
+ * tunnel), as libcurl gives them. */
+static int handshake_closed(cab_easy *e) {
+    long os_errno = -1;
+    if (strstr(e->curl_err, "unexpected eof")) return 1;
+    if (!strstr(e->curl_err, "SSL_ERROR_SYSCALL")) return 0;
+    return curl_easy_getinfo(e->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno == 0;
 }
 
 /* libcurl refuses one header line longer than its own limit
@@ -350,10 +369,11 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
         snprintf(err, errlen, "out of memory (reading the answer's body)");
         return CAB_HTTP_NOMEM;
     }
-    /* A connection reset or broken in the middle of the TLS handshake is
-     * the network's failure, not TLS's: no byte of the request left, and
-     * another try may well get through (a balancer that was overloaded). */
-    if (rc == CURLE_SSL_CONNECT_ERROR && connection_broken(e))
+    /* A connection reset, broken or closed in the middle of the TLS
+     * handshake is the network's failure, not TLS's: no byte of the request
+     * left, and another try may well get through (a balancer that was
+     * overloaded). */
+    if (rc == CURLE_SSL_CONNECT_ERROR && (connection_broken(e) || handshake_closed(e)))
         return fail_with(CURLE_RECV_ERROR, e->curl_err, err, errlen);
     /* A transfer's own refusal to take an argument is libcurl's header
      * store refusing a line of the answer (a trailer that is no header):
