@@ -850,6 +850,15 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ run_of(list[1], r1) }, { err.results[1] })
     assert.are.same({ run_of(list[2], r2) }, err.unplaced)
     assert.are.same({ list[2], list[3] }, err.unanswered)
+    -- a flawed item giving a run placed all the same is that run, not
+    -- listed again in err.unplaced (review session43b)
+    run_answer { run_item(list[1], r1), run_item(list[2], r2),
+                 ('{"pipeline_id":"%s","pipeline_run_id":"%s","q":1,"q":2}'):format(list[1], r1) }
+    runs, err = client:run(list)
+    assert.is_nil(runs)
+    assert.are.equal("DECODE", err.code)
+    assert.are.same({ run_of(list[1], r1), run_of(list[2], r2) }, { err.results[1], err.results[2] })
+    assert.are.same({}, err.unplaced)
     -- beside the list, a member named twice is never read
     run_answer({ run_item(list[1], r1), run_item(list[2], r2) }, 1, '"request_id":"x","request_id":"y",')
     runs = assert(client:run(list))

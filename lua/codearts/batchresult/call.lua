@@ -299,7 +299,9 @@ function Call:take(job, answers, keyring, flawed, flaw)
     local at = self:find(r)
     local ours = at and at >= job.first and at <= job.last
     if flawed and flawed[i] then
-      met[#met + 1] = { r = r, shown = shown_run(r, name, keyring) }
+      -- (at: a run its pipeline's answer gives all the same is that one,
+      -- not listed again in err.unplaced: Call:unplaced_list)
+      met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring) }
       stray = stray or ("%s's answer's %s, which the call cannot place"):format(row.name, flaw)
     elseif ours and not found[at] then
       found[at] = r

@@ -263,6 +263,11 @@ local Signed = {}
 Signed.__index = Signed
 
 function Signed:redact(text, limit)
+  -- A text far longer than limit is read only to just past it, with room
+  -- for a signature written with escapes across the cut: the cut drops
+  -- the rest, and reading it all costs a megabyte's error body seconds.
+  local long = limit and #text > limit + WRITTEN
+  if long then text = text:sub(1, limit + WRITTEN) end
   local sig = self.sig
   if sig == nil then
     -- (found only when there is text to redact: a plain find, as the
@@ -279,7 +284,8 @@ function Signed:redact(text, limit)
     end
     text = without(text, sig)
   end
-  return self.keyring:redact(M.without_signatures(self.priv, text), limit)
+  local said, cut = self.keyring:redact(M.without_signatures(self.priv, text), limit)
+  return said, cut or long
 end
 
 function M.with_signature(keyring, authorization, priv)
@@ -423,10 +429,11 @@ end
 function M.api_error(res, keyring)
   local code, message, body_request_id = core.decode_error(res.body)
   -- A blank code or message says nothing: an error has a code, and a line.
-  -- Blank as shown: control characters alone become spaces there.
-  -- (judged whole: cut to its limit, a blank one would gain a "…"; shown
-  -- whole, it is no longer than it came, but for a secret's marker)
-  local function blank(text) return not shown(keyring, text, #text):find("%S") end
+  -- Blank as shown: control characters alone become spaces there.  (Read
+  -- on one line, not redacted: redaction makes no text blank, a secret's
+  -- marker showing, and finds no secret in white space; and a megabyte's
+  -- message would cost it seconds, to be cut anyway.)
+  local function blank(text) return not Error.one_line(text):find("%S") end
   if code and blank(code) then code = nil end
   if message and blank(message) then message = nil end
   if code then code = M.shown_name(keyring, code) end
