@@ -873,11 +873,27 @@ describe("br.new refuses", function()
     end
     refused({ endpoint = "https://b\195\188cher.example" }, "has a host beyond ASCII: give its xn-- form")
   end)
-  it("nothing: the environment's proxy is libcurl's to read, but its user information is redacted", function()
-    local out, ok = child.query_nowhere { https_proxy = "http://alice:S3cretPassw0rd@pro!xy:3128" }
+  -- It was libcurl's to read: a typo failed every call later, as NETWORK,
+  -- retried (review net43).
+  it("the environment's proxy as the option is, naming its variable, its user information unquoted", function()
+    local function refusal(env)
+      return child.run([[
+        local c, err = require("codearts.batchresult").new { endpoint = "https://example.invalid",
+          project_id = ("a"):rep(32), ak = "AK", sk = "SK" }
+        io.write(c and "made" or (err.option .. ": " .. tostring(err)))
+      ]], env)
+    end
+    local out, ok = refusal { https_proxy = "http://alice:S3cretPassw0rd@pro!xy:3128" }
     assert.is_true(ok, out)
     assert.is_nil(out:find("S3cret", 1, true), out)
-    assert.are.equal("NETWORK: Unsupported proxy syntax in 'http://alice:[REDACTED]@pro!xy:3128'", out)
+    assert.are.equal("proxy: INVALID_ARGUMENT: proxy 'http://…@pro!xy:3128' (environment variable https_proxy) has a "
+      .. "bad host", out)
+    out, ok = refusal { HTTPS_PROXY = "http://127.0.0.1:99999" }
+    assert.is_true(ok, out)
+    assert.are.equal("proxy: INVALID_ARGUMENT: proxy 'http://127.0.0.1:99999' (environment variable HTTPS_PROXY) "
+      .. "has a bad port", out)
+    -- (libcurl takes one with no scheme for http://)
+    assert.are.equal("made", (refusal { ALL_PROXY = "127.0.0.1:3128" }))
   end)
   it("a security_token without the AK/SK it goes with, which the environment's must not make whole", function()
     refused({ ak = false, sk = false, security_token = "a-temporary-token" },

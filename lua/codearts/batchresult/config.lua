@@ -268,8 +268,9 @@ local function env(getenv, name)
   return v
 end
 
---- The proxy libcurl is to use ("" for none) and the hosts it is to reach
--- directly, settled by new(): the option's, bypassed for no host (else
+--- The proxy libcurl is to use ("" for none), the hosts it is to reach
+-- directly, and the variable that named the proxy, when one did, settled
+-- by new(): the option's, bypassed for no host (else
 -- libcurl would still read no_proxy); for an https:// endpoint without
 -- one, the environment's, looked up once here in libcurl's order (libcurl
 -- would look again at every transfer, so that a variable set after new()
@@ -279,9 +280,11 @@ local function libcurl_proxy(o, endpoint, getenv)
   if o.proxy then return o.proxy, "" end
   if endpoint:find("^http://") then return "", "" end
   -- (an empty variable is unset to libcurl: the next one counts)
-  local proxy
-  for _, name in ipairs(PROXY_VARIABLES) do proxy = proxy or env(getenv, name) end
-  return proxy or "", env(getenv, "no_proxy") or env(getenv, "NO_PROXY") or ""
+  local proxy, from
+  for _, name in ipairs(PROXY_VARIABLES) do
+    if not proxy then proxy, from = env(getenv, name), name end
+  end
+  return proxy or "", env(getenv, "no_proxy") or env(getenv, "NO_PROXY") or "", proxy and from
 end
 
 --- s with each %XX as its byte, as libcurl reads a URL's login; a "+"
@@ -542,7 +545,19 @@ local function settle(o, getenv)
   end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
   cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
-  cfg.libcurl_proxy, cfg.libcurl_noproxy = libcurl_proxy(o, cfg.endpoint, getenv)
+  local from
+  cfg.libcurl_proxy, cfg.libcurl_noproxy, from = libcurl_proxy(o, cfg.endpoint, getenv)
+  -- (inside nginx, whose cosockets take no proxy of the environment's, it
+  -- is never read)
+  if from and not (o.transport == "ngx" or o.transport == nil and rawget(_G, "ngx") ~= nil) then
+    -- The environment's proxy, checked as the option is (libcurl takes
+    -- one with no scheme for http://).
+    local proxy = cfg.libcurl_proxy
+    local why = proxy_problem(proxy:find("^%a[%w+.-]*://") and proxy or "http://" .. proxy)
+    if why then
+      return refused("proxy", "proxy '" .. without_userinfo(proxy) .. "' (environment variable " .. from .. ") " .. why)
+    end
+  end
   cfg.tls_verify = o.tls_verify ~= false
   cfg.user_agent = o.user_agent or M.DEFAULT_USER_AGENT
   cfg.logger = o.logger
