@@ -633,27 +633,28 @@ describe("TLS", function()
                           sk = creds.permanent.sk, max_retries = 2, max_retry_wait = 0.05 })
   end
 
+  --- Asserts that c's query and run fail as the network's failure, each
+  -- retried.
+  local function assert_network(c)
+    for _, call in ipairs({ { c.query, seed_pairs() }, { c.run, { seed_pairs()[1].pipeline_id } } }) do
+      local _, err = call[1](c, call[2])
+      assert.are.same({ "NETWORK", true, 3 }, { err.code, err.retryable, err.attempts }, tostring(err))
+    end
+  end
+
   it("takes a reset in the middle of the handshake for a connection failure: NETWORK, retried, a run too", function()
     -- The server closes without reading all of the ClientHello: the kernel
     -- resets the connection, as an overloaded balancer may.  (It waits
     -- until the ClientHello has come, unread: a client slowed down, by
     -- valgrind say, could otherwise be closed on before it sent one, which
     -- is a close, not a reset.)
-    local c = handshake_cut("con:close()")
-    for _, call in ipairs({ { c.query, seed_pairs() }, { c.run, { seed_pairs()[1].pipeline_id } } }) do
-      local _, err = call[1](c, call[2])
-      assert.are.same({ "NETWORK", true, 3 }, { err.code, err.retryable, err.attempts }, tostring(err))
-    end
+    assert_network(handshake_cut("con:close()"))
   end)
 
   -- A close was TLS, not retried, where a reset was NETWORK (review net43).
   it("takes a close in the middle of the handshake for a connection failure too", function()
     -- (all of the ClientHello read first: the close is a FIN)
-    local c = handshake_cut('con:xread(-65536, "b") con:close()')
-    for _, call in ipairs({ { c.query, seed_pairs() }, { c.run, { seed_pairs()[1].pipeline_id } } }) do
-      local _, err = call[1](c, call[2])
-      assert.are.same({ "NETWORK", true, 3 }, { err.code, err.retryable, err.attempts }, tostring(err))
-    end
+    assert_network(handshake_cut('con:xread(-65536, "b") con:close()'))
   end)
 
   it("tls_verify = false works, and says so loudly", function()
