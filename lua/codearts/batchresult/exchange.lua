@@ -247,6 +247,29 @@ local function without_escaped(text, by_tail)
   return table.concat(out)
 end
 
+-- Words cut short before they were redacted (libcurl cuts its own to 255
+-- bytes; Signed:redact reads a long text only to past its limit) may end
+-- with the start of a secret, shorter than the shortest run redaction
+-- reads as one (core.limits.redact_min_run bytes), each byte as long as
+-- \u00XX writes it.  Whatever that left lies after the last [REDACTED],
+-- if any.
+local CUT_BACK = 6 * (core.limits.redact_min_run - 1)
+local REDACTED = "[REDACTED]"
+
+--- said, redacted words cut before their redaction, without the bytes
+-- after its last [REDACTED], up to CUT_BACK of them (and a character that
+-- drop split).
+local function without_cut_tail(said)
+  local after, at = 0, 1
+  while true do
+    local _, j = said:find(REDACTED, at, true)
+    if not j then break end
+    after, at = j, j + 1
+  end
+  local keep = #said - math.min(CUT_BACK, #said - after)
+  return (said:sub(1, keep):gsub("[\192-\255][\128-\191]*$", ""))
+end
+
 --- A keyring for a server's text: it hides, besides the client's
 -- secrets, the signature of the request the text answers (authorization:
 -- its Authorization header; nil for none, or a token client's, whose
@@ -266,6 +289,8 @@ function Signed:redact(text, limit)
   -- A text far longer than limit is read only to just past it, with room
   -- for a signature written with escapes across the cut: the cut drops
   -- the rest, and reading it all costs a megabyte's error body seconds.
+  -- (Redaction may shrink what is read below limit: then its end shows,
+  -- without what it may hold of a secret: without_cut_tail.)
   local long = limit and #text > limit + WRITTEN
   if long then text = text:sub(1, limit + WRITTEN) end
   local sig = self.sig
@@ -285,6 +310,7 @@ function Signed:redact(text, limit)
     text = without(text, sig)
   end
   local said, cut = self.keyring:redact(M.without_signatures(self.priv, text), limit)
+  if long and not cut then said = without_cut_tail(said) end
   return said, cut or long
 end
 
@@ -447,28 +473,13 @@ function M.api_error(res, keyring)
     { status = res.status, request_id = request_id(res, body_request_id, keyring) })
 end
 
--- A transport's message whose words were cut short where they were
--- written (cut: libcurl cuts its own to 255 bytes) may end with the start
--- of a secret, shorter than the shortest run redaction reads as one
--- (core.limits.redact_min_run bytes), each byte as long as \u00XX writes
--- it.  Whatever that left lies after the last [REDACTED], if any.
-local CUT_BACK = 6 * (core.limits.redact_min_run - 1)
-local REDACTED = "[REDACTED]"
-
 --- A transport's message as an error shows it (shown), with what a cut
--- before it may have left of a secret dropped, then "…".
+-- before it may have left of a secret dropped (without_cut_tail), then
+-- "…".
 local function transport_words(keyring, msg, cut)
   local said = shown(keyring, msg, MESSAGE_BYTES)
   if not cut then return said end
-  local after, at = 0, 1
-  while true do
-    local _, j = said:find(REDACTED, at, true)
-    if not j then break end
-    after, at = j, j + 1
-  end
-  local keep = #said - math.min(CUT_BACK, #said - after)
-  -- (and a character the drop split)
-  return (said:sub(1, keep):gsub("[\192-\255][\128-\191]*$", "")) .. "…"
+  return without_cut_tail(said) .. "…"
 end
 
 --- What a transport reported for an attempt of operation row, as decoded
