@@ -317,15 +317,17 @@ static int l_encode_ids(lua_State *L) {
 
 /* Runs the function on top of the stack (pushed before the tree was
  * parsed: on 5.1 and LuaJIT pushing a C function allocates, and may
- * raise) on a parsed tree in protected mode, then frees the tree, then
- * raises again what it raised (a memory error, most likely): the tree is
- * never left behind.  The function finds arg as the light userdata at 1
- * and leaves its nresults on the stack. */
-static void with_tree(lua_State *L, cJSON *tree, const void *arg, int nresults) {
+ * raise) on a parsed tree in protected mode, then frees the tree and
+ * also (the decoder's flaw array, or NULL), then raises again what it
+ * raised (a memory error, most likely): neither is ever left behind.  The
+ * function finds arg as the light userdata at 1 and leaves its nresults
+ * on the stack. */
+static void with_tree(lua_State *L, cJSON *tree, void *also, const void *arg, int nresults) {
     int rc;
     lua_pushlightuserdata(L, (void *)arg);
     rc = lua_pcall(L, 1, nresults, 0);
     cJSON_Delete(tree);
+    free(also);
     if (rc != 0) lua_error(L);
 }
 
@@ -373,7 +375,7 @@ static int l_decode_results(lua_State *L) {
     const char *body = luaL_checklstring(L, 1, &len);
     const char *list = check_name(L, 2);
     const char *ids[MAX_FIELDS + 1];
-    int nids = lua_gettop(L) - 2, i, rc;
+    int nids = lua_gettop(L) - 2, i;
     const cJSON *result;
     unsigned char *flawed;
     cab_decode_error err;
@@ -392,16 +394,11 @@ static int l_decode_results(lua_State *L) {
     d.result = result;
     d.flawed = flawed;
     d.why = err.message;
-    lua_pushlightuserdata(L, &d);
-    rc = lua_pcall(L, 1, 3, 0);
-    cJSON_Delete(tree);
-    free(flawed);
-    if (rc != 0) return lua_error(L);
+    with_tree(L, tree, flawed, &d, 3);
     if (lua_isnil(L, -3)) {
         /* Memory, not the body: the nesting was capped in the decoder. */
         cab_fail(L, "%s", NO_ROOM);
         lua_pushliteral(L, "INTERNAL");
-        return 3;
     }
     return 3;
 }
@@ -427,7 +424,7 @@ static int l_decode_error(lua_State *L) {
     cJSON *tree;
     lua_pushcfunction(L, push_error);
     tree = cab_decode_error_body(body, len, &e);
-    with_tree(L, tree, &e, 3);
+    with_tree(L, tree, NULL, &e, 3);
     return 3;
 }
 
