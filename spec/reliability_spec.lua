@@ -570,6 +570,21 @@ describe("TLS", function()
     assert.are.same(list, err.unsent)
   end)
 
+  it("takes a proxy's 407 for its tunnel as NETWORK, naming the status, and the run for one never sent", function()
+    local proxy = standin.start { program = "connect_proxy.lua", refuse = 407 }
+    finally(function() proxy:stop() end)
+    server:reset()
+    local c = client_of(server, { ca_file = pki.ca, proxy = proxy.url, max_retries = 1, max_retry_wait = 0.05 })
+    local list = { seed_pairs()[1].pipeline_id }
+    local runs, err = c:run(list)
+    c:close()
+    assert.is_nil(runs)
+    assert.are.same({ "NETWORK", true, 2 }, { err.code, err.retryable, err.attempts }, tostring(err))
+    assert.matches("407", err.message, 1, true)
+    assert.are.same(list, err.unsent)
+    assert.are.equal(0, server:stats().requests)
+  end)
+
   it("refuses a ca_file or ca_path that is not there, or not a file and a directory, naming it", function()
     local says = { ca_file = "' is not a file that can be read", ca_path = "' is not a directory that can be read" }
     -- (a directory or a device as ca_file and a file as ca_path failed

@@ -5,7 +5,10 @@
 -- with the stand-in's command line:
 --
 --   luajit spec/standin/connect_proxy.lua --port 0 --ready-file FILE
---          [--host 127.0.0.1] [--watch-pid PID]
+--          [--host 127.0.0.1] [--watch-pid PID] [--refuse STATUS]
+--
+-- With --refuse it answers every CONNECT with that status instead (407:
+-- it wants credentials), and opens no tunnel.
 --
 -- It writes its port to FILE when it listens, and exits within a second
 -- of PID's end.
@@ -37,6 +40,12 @@ local function tunnel(client)
     local line = client:read("*l")
   until not line or line == "" or line == "\r"
   local host, port = (target or ""):match("^(.-):(%d+)$")
+  if opts.refuse then
+    client:write("HTTP/1.1 " .. opts.refuse .. " Refused\r\nProxy-Authenticate: Basic realm=\"spec\"\r\n"
+      .. "Content-Length: 0\r\n\r\n")
+    client:close()
+    return
+  end
   local upstream = host and socket.connect(host, tonumber(port))
   if not upstream or not upstream:connect(5) then
     client:write("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")

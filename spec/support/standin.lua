@@ -295,7 +295,8 @@ end
 -- calls trust ca, or with no ca skip verification; make_ca makes all three),
 -- program (another program of spec/standin/ that takes the same command
 -- line: "connect_proxy.lua", an HTTP CONNECT proxy; then s.url is its URL,
--- and only stop is for it).
+-- and only stop is for it), refuse (for the proxy: the status it answers
+-- every CONNECT with, opening no tunnel).
 function M.start(opts)
   opts = opts or {}
   local lua = opts.lua or os.getenv("STANDIN_LUA") or "luajit"
@@ -317,6 +318,7 @@ function M.start(opts)
     "--watch-pid", self_pid(),
     (opts.verbose or os.getenv("STANDIN_VERBOSE")) and "--verbose" or "",
     tls and ("--tls-cert " .. shell_quote(tls.cert) .. " --tls-key " .. shell_quote(tls.key)) or "",
+    opts.refuse and ("--refuse " .. math.floor(opts.refuse)) or "",
     "</dev/null >/dev/null",
     opts.stderr and ("2>>" .. shell_quote(opts.stderr)) or "",
     "& echo $! >" .. shell_quote(pidfile),
