@@ -29,6 +29,10 @@ typedef struct {
     cab_signer *spare;
     cab_buf auth;
     int busy;
+    /* Set by its finalizer.  A finalizer that runs after it, as the state
+     * closes (one on an object made before the module was loaded), must
+     * keep nothing here: this box is never finalized again. */
+    int closed;
 } algorithms;
 
 static int algorithms_gc(lua_State *L) {
@@ -38,6 +42,7 @@ static int algorithms_gc(lua_State *L) {
     cab_buf_free(&box->auth);
     cab_sign_algorithms_free(box->a);
     box->a = NULL;
+    box->closed = 1;
     return 0;
 }
 
@@ -170,8 +175,12 @@ static int l_keyring(lua_State *L) {
     int n = lua_gettop(L), i;
     size_t len;
     const char *sk = luaL_optlstring(L, 1, NULL, &len);
+    const algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     keyring *k;
     if (sk && len == 0) return cab_fail(L, "secret key is empty");
+    /* (a keyring made once the box is closed would never be finalized:
+     * Lua finalizes no object made while it closes the state) */
+    if (box->closed) return cab_fail(L, "the Lua state is closing");
     for (i = 2; i <= n; i++) luaL_optstring(L, i, NULL);
     if (!(k = new_keyring(L, sk, len))) return 2;
     if (!(k->r = cab_redactor_new())) return cab_fail(L, "out of memory");
@@ -468,21 +477,27 @@ static int push_signed(lua_State *L) {
 }
 
 /* A signer for br.sign, into r: the state's spare (made at its first
- * use) unless a call already holds it, else one of r's own, with *own set. */
-static cab_sign_status take_signer(algorithms *box, signed_request *r, cab_buf *own_auth, int *own) {
-    cab_sign_status st = CAB_SIGN_OK;
-    *own = box->busy;
+ * use, with the state's algorithms) unless a call already holds it, else
+ * one of r's own, with *own set: once the box is closed, made with
+ * algorithms fetched for it alone (a signer holds its own references). */
+static cab_sign_status take_signer(lua_State *L, algorithms *box, signed_request *r, cab_buf *own_auth, int *own) {
+    cab_sign_algorithms *a;
+    cab_sign_status st;
+    *own = box->busy || box->closed;
     if (*own) {
         r->auth = own_auth;
-        return cab_signer_new_keyless(&r->s, box->a);
+        if (!box->closed) return cab_signer_new_keyless(&r->s, box->a);
+        if ((st = cab_sign_algorithms_new(&a)) != CAB_SIGN_OK) return st;
+        st = cab_signer_new_keyless(&r->s, a);
+        cab_sign_algorithms_free(a);
+        return st;
     }
-    if (!box->spare) st = cab_signer_new_keyless(&box->spare, box->a);
-    if (st == CAB_SIGN_OK) {
-        box->busy = 1;
-        r->s = box->spare;
-        r->auth = &box->auth;
-    }
-    return st;
+    if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK) return st;
+    if (!box->spare && (st = cab_signer_new_keyless(&box->spare, a)) != CAB_SIGN_OK) return st;
+    box->busy = 1;
+    r->s = box->spare;
+    r->auth = &box->auth;
+    return CAB_SIGN_OK;
 }
 
 static void release_signer(algorithms *box, signed_request *r, int own) {
@@ -539,7 +554,6 @@ static int l_sign_once(lua_State *L) {
     cab_request req;
     signed_request r = {NULL, NULL};
     cab_buf own_auth = CAB_BUF_INIT;
-    cab_sign_algorithms *a;
     cab_sign_status st;
     const char *rule;
     int n = 0, status, own, top, i;
@@ -595,7 +609,7 @@ static int l_sign_once(lua_State *L) {
     req.body_len = len[F_BODY];
     req.headers = hs;
     req.n_headers = (size_t)n;
-    if ((st = state_algorithms(L, &a)) != CAB_SIGN_OK || (st = take_signer(box, &r, &own_auth, &own)) != CAB_SIGN_OK)
+    if ((st = take_signer(L, box, &r, &own_auth, &own)) != CAB_SIGN_OK)
         return refuse(L, with_sk(L, refused(L, st, cab_sign_strerror(st))));
     st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
     if (st != CAB_SIGN_OK) {
