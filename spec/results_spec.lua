@@ -855,6 +855,51 @@ end)
 -- otherwise each time split a set of 2 into 1 succeeded and 2 failed, and
 -- tostring's header disagreed with its rows; one that raised raised from
 -- them (review results42).  README: read once, raw.
+describe("a set changed by the caller's function a method runs", function()
+  -- A where filter or a group_by key that changed the set took effect in
+  -- the same call: a result set in, a result left out, or an internal
+  -- error (review callbacks44).  The call walks the set as it was given.
+  it("changes nothing of the call that runs it", function()
+    local rs = R.wrap(example())
+    local n, first = #rs, names(rs)
+    local seen = 0
+    local kept = rs:where(function()
+      seen = seen + 1
+      rs[2] = { pipeline_id = "INJECTED", status = "X" }
+      rs[3] = "not a result"
+      return true
+    end)
+    assert.are.same({ n, first }, { seen, names(kept) })
+    rs = R.wrap(example())
+    local groups, keys = rs:group_by(function(r)
+      table.remove(rs, 1)
+      return r.pipeline_name
+    end)
+    assert.are.equal(n, #keys)
+    assert.are.same(first, keys)
+    for _, name in ipairs(first) do assert.are.same({ name }, names(groups[name])) end
+    rs = R.wrap(example())
+    kept = rs:where { status = function()
+      rs[#rs] = nil
+      return true
+    end }
+    assert.are.same(first, names(kept))
+  end)
+
+  it("names the caller's line when it refuses the set", function()
+    local rs = R.wrap(example())
+    rs[#rs + 2] = rs[1]
+    for _, name in ipairs({ "where", "succeeded", "group_by", "pairs", "summary" }) do
+      local ok, e = pcall(function()
+        local out = rs[name](rs, name == "group_by" and "status" or {})
+        return out
+      end)
+      assert.is_false(ok, name)
+      assert.truthy(tostring(e):find("results_spec.lua:%d+: codearts.batchresult: results:" .. name), tostring(e))
+    end
+  end)
+end)
+
 describe("a result given a metatable since the set was made", function()
   --- The example with result 1's status served by an __index alone:
   -- each read answers the other status when flip, else START_FAILED.

@@ -189,10 +189,11 @@ end
 
 --- The items 1..n of the caller's array, read raw (input.lua's rule: an
 -- __index or __len of the caller's neither runs nor counts), into a list
--- of the library's; checked as only_tables checks.
-local function raw_results(array, name)
+-- of the library's; checked as only_tables checks (level: of error(), 4
+-- when raw_results is called by the function itself).
+local function raw_results(array, name, level)
   local out = {}
-  for i = 1, only_tables(array, name, 4) do out[i] = rawget(array, i) end
+  for i = 1, only_tables(array, name, level or 4) do out[i] = rawget(array, i) end
   return out
 end
 
@@ -265,16 +266,21 @@ local function check_set(self, name, level)
   end
 end
 
+--- The set's results, checked, as a list of the library's (raw_results),
+-- which the method walks: a function of the caller's that it runs (a
+-- where filter, a group_by key) may change the set, and that must change
+-- nothing of what the call reads (README: read once).
 local function check_self(self, name)
   check_set(self, name, 4)
-  only_tables(self, "results:" .. name, 4)
+  local results = raw_results(self, "results:" .. name, 5)
+  return results -- (not a tail call, which would leave a level out)
 end
 
---- A new set of the results for which keep(r) is true, in order.
-local function keep_if(self, keep)
+--- A new set of the results (a list) for which keep(r) is true, in order.
+local function keep_if(results, keep)
   local out, n = new_set(), 0
-  for i = 1, #self do
-    local r = self[i]
+  for i = 1, #results do
+    local r = results[i]
     if keep(r) then
       n = n + 1
       out[n] = r
@@ -285,16 +291,14 @@ end
 
 --- rs:succeeded() -> the results whose status is START_SUCCESS.
 function methods:succeeded()
-  check_self(self, "succeeded")
-  return keep_if(self, function(r) return rawget(r, "status") == SUCCESS end)
+  return keep_if(check_self(self, "succeeded"), function(r) return rawget(r, "status") == SUCCESS end)
 end
 
 --- rs:failed() -> every other result: START_FAILED, but also a status the
 -- documentation does not list, or none at all, since none of those says
 -- the run started.  succeeded() and failed() always split a set in two.
 function methods:failed()
-  check_self(self, "failed")
-  return keep_if(self, function(r) return rawget(r, "status") ~= SUCCESS end)
+  return keep_if(check_self(self, "failed"), function(r) return rawget(r, "status") ~= SUCCESS end)
 end
 
 -- Fields where a string filter value is a substring to look for: free
@@ -350,10 +354,10 @@ end
 -- serves would not count: input.lua), or a key that is not a string,
 -- raises.
 function methods:where(filter)
-  check_self(self, "where")
+  local results = check_self(self, "where")
   local ft = type(filter)
   if ft == "function" then
-    return keep_if(self, function(r) return filter(r) and true or false end)
+    return keep_if(results, function(r) return filter(r) and true or false end)
   end
   if ft ~= "table" then
     error(PREFIX .. "where: filter must be a function or a table of field = value, got " .. ft, 2)
@@ -379,7 +383,7 @@ function methods:where(filter)
   local tests = {}
   -- (from the one walk of filter's: it is read once)
   for i, field in ipairs(fields) do tests[i] = field_test(field, wants[field]) end
-  return keep_if(self, function(r)
+  return keep_if(results, function(r)
     for i = 1, #tests do
       if not tests[i](r) then return false end
     end
@@ -396,7 +400,7 @@ end
 -- group_by("reason") does.  keys lists the groups' keys in the order
 -- they first appear, for printing them in a stable order.
 function methods:group_by(key)
-  check_self(self, "group_by")
+  local results = check_self(self, "group_by")
   local get
   if type(key) == "string" then
     get = function(r) return field_of(r, key) end
@@ -406,8 +410,8 @@ function methods:group_by(key)
     error(PREFIX .. "group_by: key must be a field name or a function, got " .. type(key), 2)
   end
   local groups, keys = {}, {}
-  for i = 1, #self do
-    local r = self[i]
+  for i = 1, #results do
+    local r = results[i]
     local k = get(r)
     if k ~= nil and k == k then
       local group = groups[k]
@@ -443,10 +447,10 @@ end
 -- one per result, in order: what client:query takes, so a set (say the
 -- queued ones) can be asked about again.  Duplicates are kept.
 function methods:pairs()
-  check_self(self, "pairs")
+  local results = check_self(self, "pairs")
   local out = {}
-  for i = 1, #self do
-    local r = self[i]
+  for i = 1, #results do
+    local r = results[i]
     out[i] = { pipeline_id = rawget(r, "pipeline_id"), pipeline_run_id = rawget(r, "pipeline_run_id") }
   end
   return out
@@ -496,8 +500,7 @@ M.summary = summary_for(nil)
 
 --- rs:summary() -> R.summary(rs).
 function methods:summary()
-  check_self(self, "summary")
-  return M.summary(self)
+  return M.summary(check_self(self, "summary"))
 end
 
 ------------------------------------------------------------------------
