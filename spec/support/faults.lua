@@ -211,6 +211,14 @@ M.rows = {
       ("%x\r\n%s\r\n0\r\n\r"):format(#BUSY, BUSY)) },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
     saw = { requests = 3 } },
+  -- A close after the last chunk, before the trailers end, is a body cut
+  -- short, on every transport (libcurl cannot tell it from a close
+  -- mid-chunk), a run's listed runs lost with it (README: Errors; review
+  -- once44); resty.http reads no trailers.
+  { name = "a run's chunked 200 whose connection closes after its last chunk", op = "run", resty = false,
+    standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+      .. "Transfer-Encoding: chunked\r\n\r\nd\r\n{\"result\":[]}\r\n0\r\n" },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
   -- (resty.http leaves trailers unread: README, OpenResty)
   { name = "a chunked 503 whose last line's CR is followed by a byte other than LF, then a close", op = "query",
     resty = false, standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
