@@ -807,6 +807,14 @@ once.unchecked("codearts-batchresult", function()
         { { "run", "--failed", SEED[1].pipeline_id }, "--failed, --succeeded and --reason-kind need --query" },
         { { "query", "--reason-kind", "sleepy", arg_of(SEED[1]) }, "must be one of" },
         { { "query", "--token-file", "-", "--input", "-" }, "--token-file - reads stdin" },
+        -- (stdin by another name: the token read took the items, or the
+        -- reverse, and the message was about the wrong one; review cli44)
+        { { "query", "--token-file", "/dev/stdin", "--input", "-" }, "--token-file /dev/stdin reads stdin" },
+        { { "query", "--token-file", "-", "--input", "/dev/fd/0" }, "--token-file - reads stdin" },
+        { { "query", "--token-file", "/proc/self/fd/0" }, "--token-file /proc/self/fd/0 reads stdin" },
+        -- (io.open's words for "" read as if cut off)
+        { { "query", "--input=" }, "--input: the file name is empty" },
+        { { "query", "--token-file", "", arg_of(SEED[1]) }, "--token-file: the file name is empty" },
         { { "query", "--token-file", "/nonexistent/token", arg_of(SEED[1]) }, "--token-file: cannot read" },
         { { "frobnicate" }, "unknown command 'frobnicate'" },
         -- a second --input would replace the first, whose items would be lost

@@ -93,6 +93,8 @@ end
 -- read, as a FIFO opened again may be empty).
 local function slurp(name, option, sys, limit, no_terminal)
   local f, why = sys.stdin, nil
+  -- (io.open's words name the file, which for "" reads as words cut off)
+  if name == "" then stop(USAGE, option .. ": the file name is empty") end
   if name ~= "-" then f, why = io.open(name, "rb") end
   if not f then stop(USAGE, option .. ": cannot read " .. why) end -- why names the file
   if no_terminal and terminal.isatty(f) then
@@ -159,6 +161,11 @@ local function token_for_usage(argv, sys)
   if ok then return token end
 end
 
+-- The names of this process's stdin besides "-" (Linux's, and the BSDs'
+-- /dev/fd): a token and items read from two of them would each take the
+-- other's text.
+local STDIN_NAMES = { ["-"] = true, ["/dev/stdin"] = true, ["/dev/fd/0"] = true, ["/proc/self/fd/0"] = true }
+
 --- Where the items' text comes from, besides the arguments: --input's
 -- file ("-": stdin), or stdin when no item is an argument and stdin is not
 -- a terminal; nil for none.
@@ -168,9 +175,9 @@ local function text_source(a, sys)
   -- list (`run $id`, $id empty, in a `while read` loop) must start
   -- nothing, not the rest of the loop's input.
   if not from and a.command == "query" and #a.pairs == 0 and not terminal.isatty(sys.stdin) then from = "-" end
-  if from == "-" and a.token_file == "-" then
-    stop(USAGE, "--token-file - reads stdin, so the items cannot come from it: give them as arguments "
-      .. "or with --input FILE")
+  if STDIN_NAMES[from] and STDIN_NAMES[a.token_file] then
+    stop(USAGE, "--token-file " .. a.token_file .. " reads stdin, so the items cannot come from it: give them "
+      .. "as arguments or with --input FILE")
   end
   return from
 end
