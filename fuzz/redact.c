@@ -18,7 +18,7 @@
  * surrogate pair past U+FFFF, a byte that is not UTF-8 raw); f as a form
  * (application/x-www-form-urlencoded) writes it (a space as +, letters,
  * digits and *-._ raw, the rest %XX); c a space as a control character
- * (one of \t \n \r \0 ESC DEL, C1's NEL or CSI as UTF-8 writes them, or
+ * (one of \t \n \r \0 ESC DEL, \r\n, \r\r\n, C1's NEL or CSI as UTF-8 writes them, or
  * U+2028 or U+2029, picked at random, as a terminal, a table or a one-line
  * message shows one as a space), the rest raw; m each character in a form
  * picked at random; ? one form picked at random.
@@ -124,8 +124,9 @@ static unsigned utf8(unsigned long cp, unsigned char *b) {
 }
 
 /* The ways to read text t[i..n): u[0] its raw byte, u[1] the escape that
- * starts there, if any.  Returns how many. */
-static int units_at(const unsigned char *t, size_t n, size_t i, unit u[2]) {
+ * starts there, if any, and u[2], at a run of 2 to 12 ASCII controls, the
+ * run as one space.  Returns how many. */
+static int units_at(const unsigned char *t, size_t n, size_t i, unit u[3]) {
     static const char names[] = "\"\\/bfnrt", values[] = "\"\\/\b\f\n\r\t";
     const unsigned char *p = t + i;
     size_t left = n - i;
@@ -135,10 +136,15 @@ static int units_at(const unsigned char *t, size_t n, size_t i, unit u[2]) {
     u[0].b[0] = p[0];
     u[0].nb = 1;
     if (p[0] == '+' || p[0] < 0x20 || p[0] == 0x7f) {
+        size_t run = 0;
         u[1].len = 1;
         u[1].b[0] = ' ';
         u[1].nb = 1;
-        return 2;
+        while (run < 12 && run < left && (p[run] < 0x20 || p[run] == 0x7f)) run++;
+        if (run < 2) return 2;
+        u[2] = u[1];
+        u[2].len = run;
+        return 3;
     }
     if (p[0] == 0xc2 && left >= 2 && p[1] >= 0x80 && p[1] <= 0x9f) {
         u[1].len = 2;
@@ -278,7 +284,7 @@ static int judge(const unsigned char *d, size_t k) {
  * from..nb of the unit x at text offset at, with d[0..k) spelt so far. */
 static void follow(const unsigned char *t, size_t n, size_t start, size_t at, const unit *x,
                    unsigned from, unsigned char *d, size_t k, spans *out) {
-    unit next[2];
+    unit next[3];
     int i, nu, j = 1;
     for (; from < x->nb && j & 1; from++) {
         d[k++] = x->b[from];
@@ -293,7 +299,7 @@ static void follow(const unsigned char *t, size_t n, size_t start, size_t at, co
 /* Every occurrence in t, widened to whole characters, sorted and merged. */
 static void occurrences(const unsigned char *t, size_t n, spans *out) {
     unsigned char d[CAB_REDACT_MIN_RUN];
-    unit u[2];
+    unit u[3];
     size_t i, w;
     int k, nu;
     unsigned from;
@@ -366,11 +372,11 @@ static int holds_run(const unsigned char *s, size_t n) {
 static void check_stretch(const unsigned char *s, size_t n, spans *scratch) {
     unsigned char *dec = malloc(n + 1);
     size_t i = 0, k = 0;
-    unit u[2];
+    unit u[3];
     if (!dec) abort();
     if (holds_run(s, n)) abort();
     while (i < n) {
-        const unit *x = &u[units_at(s, n, i, u) - 1];
+        const unit *x = &u[units_at(s, n, i, u) > 1]; /* (the escape, not a run of controls) */
         memcpy(dec + k, x->b, x->nb);
         k += x->nb;
         i += x->len;
@@ -475,7 +481,7 @@ static void put_control_byte(cab_buf *b, unsigned char c) {
         size_t n;
     } controls[] = {{"\t", 1}, {"\n", 1}, {"\r", 1}, {"\0", 1}, {"\033", 1},
                     {"\177", 1}, {"\302\205", 2}, {"\302\233", 2}, {"\342\200\250", 3},
-                    {"\342\200\251", 3}};
+                    {"\342\200\251", 3}, {"\r\n", 2}, {"\r\r\n", 3}};
     size_t k = rnd() % (sizeof controls / sizeof *controls);
     if (c == ' ') add(b, controls[k].b, controls[k].n);
     else add(b, &c, 1);

@@ -213,6 +213,29 @@ describe("secrets echoed by a server", function()
     c:close()
   end)
 
+  -- A secret with spaces, sent with CR LF for them: the redactor read each
+  -- CR as a space and hid the middle words, and the line, its runs made
+  -- spaces, showed the outer ones beside [REDACTED] (review secrets44).
+  -- It reads a run of up to 12 controls as one space, as the line does.
+  it("a secret with spaces, quoted with runs of control characters for them, is hidden whole", function()
+    local token = "ABCDEF longmiddlepart GHIJKL"
+    local p = seed_pairs()[1]
+    local body = ('{"error_code":"X.1","error_msg":"C %s"}'):format((token:gsub(" ", "\\r\\n")))
+    server:config { banner_first = 1, banner = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local events = {}
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token, max_retries = 0,
+                              logger = function(e) events[#events + 1] = e end })
+    local _, err = c:query({ p })
+    assert.are.equal("C [REDACTED]", err.message)
+    assert.truthy(events[1].error:find(": C [REDACTED]", 1, true), events[1].error)
+    for _, text in ipairs({ "C " .. token:gsub(" ", "\r\n"), "C " .. token:gsub(" ", "\r\r\n\27"),
+                            "C " .. token:gsub(" ", ("\r"):rep(12)) }) do
+      assert.are.equal("C [REDACTED]", c:redact(text), (text:gsub("%c", "?")))
+    end
+    c:close()
+  end)
+
   -- Made one line, the quote holds the secret again, redacted again: each
   -- piece shorter than [REDACTED] grew the text past the cut.
   it("a text redacted again once on one line is still cut to its limit", function()
@@ -706,7 +729,8 @@ describe("client:redact, given a result set", function()
       .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
     local c = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token, max_retries = 0 })
     local results = assert(c:query({ p }))
-    assert.are.equal("echo: " .. token:gsub(" ", "\t\t"), c:redact(results[1].reason))
+    -- (and the redactor reads such a run as one space too: review secrets44)
+    assert.are.equal("echo: [REDACTED]", c:redact(results[1].reason))
     local shown = c:redact(results)
     assert.are.equal("echo: [REDACTED]", shown[1].reason)
     assert_hidden(tostring(shown), { token }, "tostring of the copy")

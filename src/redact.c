@@ -613,14 +613,26 @@ static void insert(walk *w, size_t v, const stream *s) {
     w->waiting++;
 }
 
+/* How many ASCII control bytes begin at t[u], up to UNIT_MAX: a one-line
+ * message (Error.one_line) shows a run of them as one space, which may
+ * stand for a space of a secret (one sent with "\r\n" for its spaces).
+ * A longer run is read so only in part. */
+static size_t control_run(const unsigned char *t, size_t n, size_t u) {
+    size_t k = 0;
+    while (k < UNIT_MAX && u + k < n && (t[u + k] < 0x20 || t[u + k] == 0x7f)) k++;
+    return k;
+}
+
 /* Reads node u in general: each stream waiting there (none: the fresh
- * start alone) crosses the raw byte and, if one starts there, the escape. */
+ * start alone) crosses the raw byte and, if one starts there, the escape,
+ * and a run of control bytes as one space (control_run). */
 static void read_node(walk *w, size_t u) {
     static const stream fresh = {0, 0, 0};
+    static const unsigned char space = ' ';
     bucket *b = &w->at[u % RING];
     unsigned char dec[4];
     unsigned nd;
-    size_t esc = escape_at(w->t, w->n, u, dec, &nd), i, n = b->n ? b->n : 1;
+    size_t esc = escape_at(w->t, w->n, u, dec, &nd), run = control_run(w->t, w->n, u), i, n = b->n ? b->n : 1;
     if (!b->n && !bit(w->tab->any, w->t[u])) {
         for (i = 0; esc && i < nd && !bit(w->tab->any, dec[i]); i++) {}
         if (!esc || i == nd) return; /* a fresh start that dies at once */
@@ -631,6 +643,11 @@ static void read_node(walk *w, size_t u) {
             stream e = s;
             cross(w, &e, dec, nd, u, u + esc);
             insert(w, u + esc, &e);
+        }
+        if (run > 1) { /* (its first byte alone is the escape: a space too) */
+            stream c = s;
+            cross(w, &c, &space, 1, u, u + run);
+            insert(w, u + run, &c);
         }
         cross(w, &s, w->t + u, 1, u, u + 1);
         insert(w, u + 1, &s);

@@ -11,7 +11,8 @@
  * space as '+' (as a form, application/x-www-form-urlencoded, writes it)
  * or as one control character (as a terminal or a table shows one: an
  * ASCII byte 0x00-0x1F or 0x7F, or a C1 control as UTF-8 writes it, C2 80
- * to C2 9F) or one of Unicode's line and paragraph separators (U+2028,
+ * to C2 9F) or a run of 2 to 12 of those ASCII ones (as a one-line message
+ * shows such a run: a space, "\r\n" for one, say) or one of Unicode's line and paragraph separators (U+2028,
  * U+2029: E2 80 A8, E2 80 A9; a one-line message shows each as a space),
  * or as a JSON string escape: \" \\ \/ \b \f \n \r \t, or
  * \uXXXX (either case) standing for the code point's UTF-8 bytes, a
