@@ -10,20 +10,22 @@
 -- and LuaJIT.
 
 -- Made before the library, so that as the state closes its finalizer runs
--- after the library's own (Lua finalizes the newest first): a br.sign and
--- a core.keyring there must keep nothing that no finalizer will free
--- (review core44).  Kept in package.loaded until the state closes; an
--- error raised there would be lost, so it exits.
+-- after the library's own (Lua finalizes the newest first): a br.sign, a
+-- core.keyring and a core.multi there must keep nothing that no finalizer
+-- will free (reviews core44, fixes44).  Kept in package.loaded until the
+-- state closes; an error raised there would be lost, so it exits.
 package.loaded["valgrind_driver.late_signer"] = require "spec.support.on_collect"(function()
   local auth = require("codearts.batchresult").sign {
     method = "GET", path = "/", headers = { ["X-Sdk-Date"] = "20200101T000000Z" }, ak = "AK", sk = "SK" }
-  local _, refusal = require("codearts.batchresult.core").keyring("SK")
-  if not auth or refusal ~= "the Lua state is closing" then
-    io.stderr:write("valgrind driver: as the state closed, br.sign gave ", tostring(auth),
-                    " and core.keyring ", tostring(refusal), "\n")
+  local core = require "codearts.batchresult.core"
+  local _, refusal = core.keyring("SK")
+  local _, multi_refusal = core.multi { connect_timeout_ms = 1000, max_response_bytes = 1000 }
+  if not auth or refusal ~= "the Lua state is closing" or multi_refusal ~= refusal then
+    io.stderr:write("valgrind driver: as the state closed, br.sign gave ", tostring(auth), ", core.keyring ",
+                    tostring(refusal), " and core.multi ", tostring(multi_refusal), "\n")
     os.exit(1)
   end
-  io.stderr:write("valgrind driver: signed as the state closed, and refused a keyring\n")
+  io.stderr:write("valgrind driver: signed as the state closed, and refused a keyring and a handle\n")
 end)
 
 local br = require "codearts.batchresult"

@@ -29,10 +29,6 @@ typedef struct {
     cab_signer *spare;
     cab_buf auth;
     int busy;
-    /* Set by its finalizer.  A finalizer that runs after it, as the state
-     * closes (one on an object made before the module was loaded), must
-     * keep nothing here: this box is never finalized again. */
-    int closed;
 } algorithms;
 
 static int algorithms_gc(lua_State *L) {
@@ -42,7 +38,9 @@ static int algorithms_gc(lua_State *L) {
     cab_buf_free(&box->auth);
     cab_sign_algorithms_free(box->a);
     box->a = NULL;
-    box->closed = 1;
+    /* (a finalizer that runs after this one must keep nothing here: this
+     * box is never finalized again) */
+    cab_state_closes(L);
     return 0;
 }
 
@@ -175,12 +173,9 @@ static int l_keyring(lua_State *L) {
     int n = lua_gettop(L), i;
     size_t len;
     const char *sk = luaL_optlstring(L, 1, NULL, &len);
-    const algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     keyring *k;
     if (sk && len == 0) return cab_fail(L, "secret key is empty");
-    /* (a keyring made once the box is closed would never be finalized:
-     * Lua finalizes no object made while it closes the state) */
-    if (box->closed) return cab_fail(L, "the Lua state is closing");
+    if (cab_state_closing(L)) return cab_fail(L, CAB_CLOSING);
     for (i = 2; i <= n; i++) luaL_optstring(L, i, NULL);
     if (!(k = new_keyring(L, sk, len))) return 2;
     if (!(k->r = cab_redactor_new())) return cab_fail(L, "out of memory");
@@ -478,15 +473,18 @@ static int push_signed(lua_State *L) {
 
 /* A signer for br.sign, into r: the state's spare (made at its first
  * use, with the state's algorithms) unless a call already holds it, else
- * one of r's own, with *own set: once the box is closed, made with
- * algorithms fetched for it alone (a signer holds its own references). */
+ * one of r's own, with *own set: once the state is closing (and the box
+ * freed), made with algorithms fetched for it alone (a signer holds its
+ * own references). */
 static cab_sign_status take_signer(lua_State *L, algorithms *box, signed_request *r, cab_buf *own_auth, int *own) {
     cab_sign_algorithms *a;
     cab_sign_status st;
-    *own = box->busy || box->closed;
+    /* (looked up only while there are none: the state's are freed then) */
+    int closing = !box->a && cab_state_closing(L);
+    *own = box->busy || closing;
     if (*own) {
         r->auth = own_auth;
-        if (!box->closed) return cab_signer_new_keyless(&r->s, box->a);
+        if (!closing) return cab_signer_new_keyless(&r->s, box->a);
         if ((st = cab_sign_algorithms_new(&a)) != CAB_SIGN_OK) return st;
         st = cab_signer_new_keyless(&r->s, a);
         cab_sign_algorithms_free(a);

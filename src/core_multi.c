@@ -243,6 +243,7 @@ static int l_multi(lua_State *L) {
     char err[CAB_EASY_ERR_SIZE];
     lua_Number max_body;
     luaL_checktype(L, 1, LUA_TTABLE);
+    if (cab_state_closing(L)) return cab_fail(L, CAB_CLOSING);
     o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout_ms");
     o.ca_file = opt_string(L, 1, "ca_file");
     o.ca_path = opt_string(L, 1, "ca_path");
