@@ -111,6 +111,33 @@ once.unchecked("bin/codearts-batchresult, starting", function()
     end
   end)
 
+  -- A checkout or tree whose path held a ";" put a relative entry on the
+  -- path, read in the directory the tool started in (review install44).
+  it("refuses to start from a directory whose path Lua's module paths cannot hold", function()
+    if not usable then
+      pending("needs Debian's lua-argparse, lua-term and lua-cjson")
+      return
+    end
+    local dir = module_dir()
+    -- where the relative entry "b/c/lua/?.lua" leads, from dir
+    local stray = dir .. "/b/c/lua/codearts/batchresult"
+    local out, ok = shell.run("mkdir -p " .. q(stray))
+    assert(ok, out)
+    local f = assert(io.open(stray .. "/cli.lua", "w"))
+    f:write('print("STRAY cli.lua RUN from the current directory") os.exit(0)\n')
+    f:close()
+    for _, name in ipairs({ "a;b", "q?x" }) do
+      local home = dir .. "/" .. name
+      out, ok = shell.run("mkdir -p " .. q(home))
+      assert(ok, out)
+      local c = copy_tool(home, true)
+      out, ok = version_from(dir, q(c .. "/bin/codearts-batchresult"))
+      assert.is_false(ok, out)
+      assert.are.equal("codearts-batchresult: cannot start: the tool's directory, " .. c .. ", holds a ';' or a "
+        .. "'?', which Lua's module paths cannot hold: move it to a path without them\n", out)
+    end
+  end)
+
   -- A LUA_PATH's entries are kept, but Lua searches all of package.path
   -- before package.cpath: a stray core.lua there ran in place of the
   -- tool's own C module (review install43).
