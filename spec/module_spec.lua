@@ -55,6 +55,31 @@ describe("core.so for " .. version, function()
       .. "`, and examples/nvim/install.sh again for Neovim's copy; else reinstall the rock)", out)
   end)
 
+  -- The state's algorithms were a box of each load of the module: a module
+  -- loaded again (a plugin manager's reload), its first copy collected,
+  -- then took the state for closing and made no client (review fixes44b).
+  it("makes clients and signs after a reload whose first copy was collected", function()
+    local out = child([['local function fresh()
+        for name in pairs(package.loaded) do
+          if name:find("^codearts") then package.loaded[name] = nil end
+        end
+        return require "codearts.batchresult"
+      end
+      local o = { endpoint = "http://127.0.0.1:9", project_id = ("a"):rep(32), ak = "AK", sk = "SK" }
+      local first = fresh()
+      assert(first.new(o)):close()
+      local br = fresh()
+      first = nil
+      collectgarbage()
+      collectgarbage()
+      local c, err = br.new(o)
+      io.write(tostring(c and "client" or err), "\n")
+      local auth = br.sign { method = "GET", path = "/", headers = { ["X-Sdk-Date"] = "20200101T000000Z" },
+                             ak = "AK", sk = "SK" }
+      io.write(tostring(auth and "signed"), "\n", tostring(require("codearts.batchresult.core").keyring("SK")))']])
+    assert.are.equal("client\nsigned\ncodearts.batchresult keyring", out)
+  end)
+
   it("is refused, saying so, by a Lua layer written for another interface of the same version", function()
     -- A module built from another commit of the same version: here one
     -- from before INTERFACE (a build of 7f3f7fb, which had core.sign where

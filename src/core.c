@@ -441,28 +441,9 @@ static const struct {
     { "redact_min_run", CAB_REDACT_MIN_RUN },
 };
 
-/* A registry field, there from the module's load, so that setting it as
- * the state closes allocates nothing. */
-#define CLOSING "codearts.batchresult.closing"
-
-int cab_state_closing(lua_State *L) {
-    int closing;
-    lua_getfield(L, LUA_REGISTRYINDEX, CLOSING);
-    closing = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return closing;
-}
-
-void cab_state_closes(lua_State *L) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, CLOSING);
-}
-
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {
     size_t i;
     pin_module();
-    lua_pushboolean(L, 0);
-    lua_setfield(L, LUA_REGISTRYINDEX, CLOSING);
     lua_newtable(L);
     lua_pushcfunction(L, l_now);
     lua_setfield(L, -2, "now");

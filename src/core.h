@@ -22,13 +22,13 @@ void cab_register_codec(lua_State *L);
 void cab_register_keyring(lua_State *L);
 void cab_register_http(lua_State *L);
 
-/* Whether the Lua state is closing: the finalizer of the module's
- * algorithms (core_keyring.c), made as the module loads, has run.  Lua
+/* Whether the Lua state is closing: the finalizer of the state's
+ * algorithms (core_keyring.c), made at the module's first load and kept in
+ * the registry, so that only the state's close finalizes it, has run.  Lua
  * finalizes no object made while it closes a state, so a constructor of
  * one with C memory then refuses (cab_fail: CAB_CLOSING), for a finalizer
  * of an object made before the module, which runs after it. */
 int cab_state_closing(lua_State *L);
-void cab_state_closes(lua_State *L);
 #define CAB_CLOSING "the Lua state is closing"
 
 /* Returns nil, message: the binding's way to report a runtime failure. */

@@ -14,12 +14,15 @@
 
 #define KEYRING "codearts.batchresult.keyring"
 #define ALGORITHMS "codearts.batchresult.algorithms"
+/* The registry's field for the state's box of them. */
+#define STATE_ALGORITHMS "codearts.batchresult.state's algorithms"
 
 /* The state's SHA-256 and HMAC (sign.h), fetched at its first signer: an
- * upvalue of core.keyring and of br.sign, freed when the state closes.
- * Its finalizer runs before the module is unloaded, since Lua finalizes
- * in the reverse order objects were made, and the loader's handle is
- * older. */
+ * upvalue of core.keyring and of br.sign, one box a state, kept in the
+ * registry (a module loaded again, whose first copy is then collected,
+ * shares it), freed when the state closes.  Its finalizer runs before the
+ * module is unloaded, since Lua finalizes in the reverse order objects
+ * were made, and the loader's handle is older. */
 typedef struct {
     cab_sign_algorithms *a;
     /* br.sign's signer and Authorization, kept between calls so that a
@@ -29,6 +32,7 @@ typedef struct {
     cab_signer *spare;
     cab_buf auth;
     int busy;
+    int closed; /* set by its finalizer: the state is closing (cab_state_closing) */
 } algorithms;
 
 static int algorithms_gc(lua_State *L) {
@@ -40,8 +44,16 @@ static int algorithms_gc(lua_State *L) {
     box->a = NULL;
     /* (a finalizer that runs after this one must keep nothing here: this
      * box is never finalized again) */
-    cab_state_closes(L);
+    box->closed = 1;
     return 0;
+}
+
+int cab_state_closing(lua_State *L) {
+    const algorithms *box;
+    lua_getfield(L, LUA_REGISTRYINDEX, STATE_ALGORITHMS);
+    box = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return box && box->closed;
 }
 
 typedef struct {
@@ -175,7 +187,7 @@ static int l_keyring(lua_State *L) {
     const char *sk = luaL_optlstring(L, 1, NULL, &len);
     keyring *k;
     if (sk && len == 0) return cab_fail(L, "secret key is empty");
-    if (cab_state_closing(L)) return cab_fail(L, CAB_CLOSING);
+    if (((const algorithms *)lua_touserdata(L, lua_upvalueindex(1)))->closed) return cab_fail(L, CAB_CLOSING);
     for (i = 2; i <= n; i++) luaL_optstring(L, i, NULL);
     if (!(k = new_keyring(L, sk, len))) return 2;
     if (!(k->r = cab_redactor_new())) return cab_fail(L, "out of memory");
@@ -479,12 +491,10 @@ static int push_signed(lua_State *L) {
 static cab_sign_status take_signer(lua_State *L, algorithms *box, signed_request *r, cab_buf *own_auth, int *own) {
     cab_sign_algorithms *a;
     cab_sign_status st;
-    /* (looked up only while there are none: the state's are freed then) */
-    int closing = !box->a && cab_state_closing(L);
-    *own = box->busy || closing;
+    *own = box->busy || box->closed;
     if (*own) {
         r->auth = own_auth;
-        if (!closing) return cab_signer_new_keyless(&r->s, box->a);
+        if (!box->closed) return cab_signer_new_keyless(&r->s, box->a);
         if ((st = cab_sign_algorithms_new(&a)) != CAB_SIGN_OK) return st;
         st = cab_signer_new_keyless(&r->s, a);
         cab_sign_algorithms_free(a);
@@ -711,12 +721,18 @@ void cab_register_keyring(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"sign", l_sign}, {"last", l_last}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}};
     cab_new_class(L, KEYRING, methods, keyring_gc, keyring_tostring);
-    memset(lua_newuserdata(L, sizeof(algorithms)), 0, sizeof(algorithms));
-    if (luaL_newmetatable(L, ALGORITHMS)) {
-        lua_pushcfunction(L, algorithms_gc);
-        lua_setfield(L, -2, "__gc");
+    lua_getfield(L, LUA_REGISTRYINDEX, STATE_ALGORITHMS);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        memset(lua_newuserdata(L, sizeof(algorithms)), 0, sizeof(algorithms));
+        if (luaL_newmetatable(L, ALGORITHMS)) {
+            lua_pushcfunction(L, algorithms_gc);
+            lua_setfield(L, -2, "__gc");
+        }
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, STATE_ALGORITHMS);
     }
-    lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_keyring, 1);
     lua_setfield(L, -3, "keyring");
