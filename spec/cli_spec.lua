@@ -812,6 +812,9 @@ once.unchecked("codearts-batchresult", function()
         { { "query", "--token-file", "/dev/stdin", "--input", "-" }, "--token-file /dev/stdin reads stdin" },
         { { "query", "--token-file", "-", "--input", "/dev/fd/0" }, "--token-file - reads stdin" },
         { { "query", "--token-file", "/proc/self/fd/0" }, "--token-file /proc/self/fd/0 reads stdin" },
+        { { "query", "--token-file", "/dev//stdin", "--input", "/dev/fd/./0" },
+          "--token-file /dev//stdin reads stdin" },
+        { { "query", "--token-file", "/proc/thread-self/fd/0" }, "--token-file /proc/thread-self/fd/0 reads stdin" },
         -- (io.open's words for "" read as if cut off)
         { { "query", "--input=" }, "--input: the file name is empty" },
         { { "query", "--token-file", "", arg_of(SEED[1]) }, "--token-file: the file name is empty" },

@@ -164,7 +164,17 @@ end
 -- The names of this process's stdin besides "-" (Linux's, and the BSDs'
 -- /dev/fd): a token and items read from two of them would each take the
 -- other's text.
-local STDIN_NAMES = { ["-"] = true, ["/dev/stdin"] = true, ["/dev/fd/0"] = true, ["/proc/self/fd/0"] = true }
+local STDIN_NAMES = { ["-"] = true, ["/dev/stdin"] = true, ["/dev/fd/0"] = true, ["/proc/self/fd/0"] = true,
+                      ["/proc/thread-self/fd/0"] = true }
+
+--- Whether name is one of STDIN_NAMES, written with any "//" or "/./"
+-- (a link of the user's to one is not seen).
+local function names_stdin(name)
+  if not name then return false end
+  local plain, n = name, 1
+  while n > 0 do plain, n = plain:gsub("/%.?/", "/") end
+  return STDIN_NAMES[plain] or false
+end
 
 --- Where the items' text comes from, besides the arguments: --input's
 -- file ("-": stdin), or stdin when no item is an argument and stdin is not
@@ -175,7 +185,7 @@ local function text_source(a, sys)
   -- list (`run $id`, $id empty, in a `while read` loop) must start
   -- nothing, not the rest of the loop's input.
   if not from and a.command == "query" and #a.pairs == 0 and not terminal.isatty(sys.stdin) then from = "-" end
-  if STDIN_NAMES[from] and STDIN_NAMES[a.token_file] then
+  if names_stdin(from) and names_stdin(a.token_file) then
     stop(USAGE, "--token-file " .. a.token_file .. " reads stdin, so the items cannot come from it: give them "
       .. "as arguments or with --input FILE")
   end
