@@ -111,13 +111,22 @@ local function new_reader(sock, deadline, connect_ms)
 end
 M.reader = new_reader
 
+--- The whole milliseconds a connect or handshake may wait: what is left of
+-- connect_ms since connect_by was set (connect_ms from the first wait
+-- armed: connecting, to each address tried, and the handshake share it,
+-- as they share libcurl's connect timeout), at most ms.
+function M.connect_wait_ms(connect_by, ms)
+  return math.min(M.left_ms(connect_by) or 1, ms)
+end
+
 -- The timeouts are what is left of the attempt's time, so that slow
 -- drips of bytes cannot stretch it (and connecting, which the resty.http
--- adapter arms with it too, at most connect_ms).
+-- adapter arms with it too, what is left of connect_ms: connect_wait_ms).
 function Reader:arm()
   local ms = M.wait_ms(self)
   if not ms then return nil, "timeout" end
-  self.sock:settimeouts(math.min(self.connect_ms, ms), ms, ms)
+  self.connect_by = self.connect_by or now() + self.connect_ms / 1000
+  self.sock:settimeouts(M.connect_wait_ms(self.connect_by, ms), ms, ms)
   return true
 end
 
@@ -364,8 +373,15 @@ local function read_fields(r, budget, what, lengths)
   -- Each field's values in a list, joined once at the end: joining as
   -- they come would copy a long field again for each of its lines.
   local values, last, trailer = {}, nil, what == "trailer"
+  local function bad_trailer()
+    return nil, "PROTOCOL", ("a trailer line of the answer holds a CR or is longer than %d bytes")
+      :format(MAX_TRAILER_LINE_BYTES)
+  end
   while true do
-    local line, used = r:line(trailer and budget + 2 or budget)
+    -- (a trailer line is refused past its own limit as it comes, before it
+    -- counts towards the trailers' budget, as libcurl refuses it)
+    local line, used = r:line(trailer and MAX_TRAILER_LINE_BYTES + 2 or budget)
+    if not line and trailer and used == "too large" then return bad_trailer() end
     if not line and trailer and used == "closed" then
       if r:unread() == "\r" then return values, budget, true end
       -- (libcurl refuses a CR followed by anything but a LF as it comes)
@@ -375,10 +391,7 @@ local function read_fields(r, budget, what, lengths)
     if line == "" then return values, budget - (trailer and 0 or used) end
     budget = budget - (trailer and #line + 2 or used)
     if budget < 0 then return head_failure("too large") end
-    if trailer and (#line > MAX_TRAILER_LINE_BYTES or line:find("\r", 1, true)) then
-      return nil, "PROTOCOL", ("a trailer line of the answer holds a CR or is longer than %d bytes")
-        :format(MAX_TRAILER_LINE_BYTES)
-    end
+    if trailer and (#line > MAX_TRAILER_LINE_BYTES or line:find("\r", 1, true)) then return bad_trailer() end
     -- A NUL would cut the line short for many a reader: the answer
     -- cannot be trusted (libcurl refuses it too).
     if line:find("\0", 1, true) then
@@ -682,11 +695,12 @@ end
 -- (true: the request never left, since no connection was made).
 local function connect(cfg, u, link, deadline, connect_ms)
   local sock
+  local connect_by = now() + connect_ms / 1000
   local ok, err, tried = M.connect_to(u, function(host)
     -- (a cosocket whose connect failed is closed: a fresh one for each try)
     sock = ngx.socket.tcp()
     local left = M.left_ms(deadline) or 1
-    sock:settimeouts(math.min(connect_ms, left), left, left)
+    sock:settimeouts(M.connect_wait_ms(connect_by, left), left, left)
     return sock:connect(host, u.port, { pool = link.pool })
   end)
   if not ok then
@@ -694,20 +708,19 @@ local function connect(cfg, u, link, deadline, connect_ms)
   end
   if u.scheme == "https" and sock:getreusedtimes() == 0 then
     -- A pooled connection has shaken hands already.  The handshake is
-    -- timed by the connect timeout, re-armed to what resolving the name
-    -- and connecting left of the attempt.
-    local left = M.left_ms(deadline)
-    if not left then
+    -- timed by the connect timeout, re-armed to what connecting left of
+    -- it and of the attempt.
+    local left, peer = M.left_ms(deadline), u.name or u.host
+    if not (left and M.left_ms(connect_by)) then
       sock:close()
-      return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true
+      return nil, "TIMEOUT", "TLS handshake with " .. peer .. ": timeout", true
     end
-    sock:settimeouts(math.min(connect_ms, left), left, left)
+    sock:settimeouts(M.connect_wait_ms(connect_by, left), left, left)
     -- false: no session object is wanted back.
     ok, err = sock:sslhandshake(false, u.name, cfg.tls_verify ~= false)
-    local peer = u.name or u.host
     if not ok then
       sock:close()
-      if err == "timeout" then return nil, "TIMEOUT", "TLS handshake with " .. u.host .. ": timeout", true end
+      if err == "timeout" then return nil, "TIMEOUT", "TLS handshake with " .. peer .. ": timeout", true end
       return nil, "TLS", "TLS handshake with " .. peer .. " failed: " .. tostring(err), true
     end
     if not sock:getreusedtimes() then return nil, "TLS", M.closed_handshake(u), true end
