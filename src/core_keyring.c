@@ -185,9 +185,11 @@ static int l_keyring(lua_State *L) {
     int n = lua_gettop(L), i;
     size_t len;
     const char *sk = luaL_optlstring(L, 1, NULL, &len);
+    const algorithms *box = lua_touserdata(L, lua_upvalueindex(1));
     keyring *k;
     if (sk && len == 0) return cab_fail(L, "secret key is empty");
-    if (((const algorithms *)lua_touserdata(L, lua_upvalueindex(1)))->closed) return cab_fail(L, CAB_CLOSING);
+    /* (one made as the state closes would never be finalized: core.h) */
+    if (box->closed) return cab_fail(L, CAB_CLOSING);
     for (i = 2; i <= n; i++) luaL_optstring(L, i, NULL);
     if (!(k = new_keyring(L, sk, len))) return 2;
     if (!(k->r = cab_redactor_new())) return cab_fail(L, "out of memory");
