@@ -136,6 +136,13 @@ once.unchecked("bin/codearts-batchresult, starting", function()
       assert.are.equal("codearts-batchresult: cannot start: the tool's directory, " .. c .. ", holds a ';' or a "
         .. "'?', which Lua's module paths cannot hold: move it to a path without them\n", out)
     end
+    -- A path through such a directory to one that holds neither is the
+    -- latter's (review fixes44c).
+    out, ok = shell.run("mkdir -p " .. q(dir .. "/clean"))
+    assert(ok, out)
+    copy_tool(dir .. "/clean", true)
+    out, ok = version_from(dir, q(dir .. "/a;b/../clean/c/bin/codearts-batchresult"))
+    assert.are.same({ "codearts-batchresult " .. config.VERSION .. "\n", true }, { out, ok })
   end)
 
   -- A LUA_PATH's entries are kept, but Lua searches all of package.path
