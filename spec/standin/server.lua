@@ -27,9 +27,13 @@
 -- 13 HTTP_1_1_REQUIRED...), over HTTP/1.1, which has no streams, by closing
 -- the connection as reset_first does.  That is a server that says it did not
 -- take a request it has read, which only a client's not sending it again
--- keeps from starting the pipelines twice.  Both calls answer
--- {"h2": true|false, "reset_run": CODE|null}; /_standin/last's "version"
--- says whether a request came over HTTP "1.1" or "2".
+-- keeps from starting the pipelines twice.  With {"cut_query": true} it
+-- answers every ShowBatchRunResult request over HTTP/2 with a 200 of no
+-- content-length and half a body, then RST_STREAM NO_ERROR (a stream
+-- reset before its end, which libcurl 7.88 takes for the end).  Both
+-- calls answer {"h2": true|false, "reset_run": CODE|null, "cut_query":
+-- true|false}; /_standin/last's "version" says whether a request came over
+-- HTTP "1.1" or "2".
 --
 -- One answer per connection (off at the start and after a reset): POST
 -- /_standin/one_per_conn with {"on": true} answers the first API request
@@ -403,7 +407,8 @@ local last_request = nil
 -- Runs BatchRunPipeline has started since the start or the last reset: the
 -- n of model.run_id_for, so that specs can predict the ids after a reset.
 local runs_started = 0
--- POST /_standin/h2's mode: nil (off), or { reset_run = code or nil }.
+-- POST /_standin/h2's mode: nil (off), or { reset_run = code or nil,
+-- cut_query = true or nil }.
 local h2_mode
 -- POST /_standin/one_per_conn's mode: true (on) or false.
 local one_per_conn = false
@@ -1125,6 +1130,19 @@ local function refuse_run(stream, ctx)
   return stream:write_rst_stream_frame(h2_mode.reset_run, 10)
 end
 
+-- /_standin/h2's cut_query: over HTTP/2, a 200 with half a body, then the
+-- stream reset with NO_ERROR.
+local function cut_query(stream, ctx)
+  hold_back(ctx)
+  ctx.responded = true
+  local h = http_headers.new()
+  h:append(":status", "200")
+  h:append("content-type", "application/json;charset=UTF-8")
+  assert(stream:write_headers(h, false))
+  assert(stream:write_chunk('{"result":[{"pipeline_id":"', false))
+  return stream:write_rst_stream_frame(0, 10)
+end
+
 -- Writes config.banner (or banner_hex's bytes) to sock.
 local function write_banner(sock)
   local banner = config.banner
@@ -1247,6 +1265,9 @@ local function handle_api(stream, req, ctx)
   if h2_mode and h2_mode.reset_run and ctx.route == "run" then
     return refuse_run(stream, ctx)
   end
+  if h2_mode and h2_mode.cut_query and ctx.route == "result" and stream.connection.version == 2 then
+    return cut_query(stream, ctx)
+  end
   if one_per_conn and ctx.reused then
     return drop_connection(stream, ctx)
   end
@@ -1295,7 +1316,8 @@ local function config_json()
 end
 
 local function h2_json()
-  return obj({ { "h2", h2_mode ~= nil }, { "reset_run", h2_mode and h2_mode.reset_run or cjson.null } })
+  return obj({ { "h2", h2_mode ~= nil }, { "reset_run", h2_mode and h2_mode.reset_run or cjson.null },
+    { "cut_query", h2_mode and h2_mode.cut_query or false } })
 end
 
 -- POST /_standin/h2 (see the top of this file): all or nothing, as config.
@@ -1305,14 +1327,17 @@ local function set_h2(stream, req, ctx)
     return fail(stream, ctx, 400, "STANDIN.H2", "the body must be a JSON object")
   end
   for k, v in pairs(t) do
-    if k ~= "reset_run" then
+    if k ~= "reset_run" and k ~= "cut_query" then
       return fail(stream, ctx, 400, "STANDIN.H2", "unknown key: " .. tostring(k))
     end
-    if v ~= cjson.null and not (is_count(v) and v <= 0xffffffff) then
+    if k == "cut_query" and type(v) ~= "boolean" then
+      return fail(stream, ctx, 400, "STANDIN.H2", "cut_query must be true or false")
+    end
+    if k == "reset_run" and v ~= cjson.null and not (is_count(v) and v <= 0xffffffff) then
       return fail(stream, ctx, 400, "STANDIN.H2", "reset_run must be an HTTP/2 error code (0 to 4294967295) or null")
     end
   end
-  h2_mode = { reset_run = t.reset_run ~= cjson.null and t.reset_run or nil }
+  h2_mode = { reset_run = t.reset_run ~= cjson.null and t.reset_run or nil, cut_query = t.cut_query or nil }
   return respond(stream, 200, h2_json(), ctx)
 end
 
