@@ -143,6 +143,29 @@ describe("client:query against the stand-in", function()
     assert.are.equal(1, s.connections)
   end)
 
+  -- A run batch's fresh connection stayed in libcurl's cache after its
+  -- answer, never reused by another run, up to 256 a client, and every
+  -- forked child inherited them (review fork44).
+  it("closes each run batch's connection after its answer", function()
+    local function open_sockets()
+      local stat = assert(io.open("/proc/self/stat"))
+      local pid = stat:read("*l"):match("^%d+")
+      stat:close()
+      local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))
+      local n = select(2, p:read("*a"):gsub("socket:", ""))
+      p:close()
+      return n
+    end
+    local c = client()
+    assert(c:query(seed_pairs())) -- (its connection stays, for the next query)
+    local before, ids = open_sockets(), {}
+    for i, pair in ipairs(seed_pairs()) do ids[i] = pair.pipeline_id end
+    for _ = 1, 3 do assert(c:run(ids, { batch_size = 1 })) end
+    assert.are.equal(before, open_sockets())
+    assert(c:query(seed_pairs()))
+    c:close()
+  end)
+
   describe("reports the API's errors as values", function()
     it("a wrong AK: APIGW.0301 with status and request id", function()
       local results, err = client({ ak = "WRONGACCESSKEY00001" }):query(seed_pairs())

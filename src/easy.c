@@ -206,9 +206,14 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
      * never resent, whatever the server claims, and a fresh connection
      * carries one request anyway: HTTP/2 would multiplex nothing on it.
      * Other requests may go again: libcurl's default (HTTP/2 when TLS
-     * offers it) is theirs, set back since the handle is reused.
+     * offers it) is theirs, set back since the handle is reused.  That
+     * connection is closed after its answer (FORBID_REUSE): no other
+     * request that must go once would take it, and libcurl would keep
+     * each in its cache, up to 256 idle a client, every forked child
+     * inheriting them.
      * The body's size goes before it: COPYPOSTFIELDS copies that many bytes. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, once ? 1L : 0L)) != CURLE_OK ||
+        (rc = curl_easy_setopt(e->easy, CURLOPT_FORBID_REUSE, once ? 1L : 0L)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_HTTP_VERSION, version)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_PIPEWAIT, pipewait)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
