@@ -11,7 +11,9 @@ local standin = require "spec.support.standin"
 
 local PIPELINE = ("c%031x"):format(1)
 
-describe("a run against an HTTP/2 server that resets its stream once it has read it", function()
+--- A stand-in over TLS with a CA of its own, for the enclosing describe
+-- block: the block's box (box.server), and a function giving the CA file.
+local function tls_standin()
   local pki
   local box = standin.for_block(nil, function()
     if pki then standin.remove_ca(pki) end
@@ -19,6 +21,11 @@ describe("a run against an HTTP/2 server that resets its stream once it has read
     pki = standin.make_ca()
     return { tls = pki }
   end)
+  return box, function() return pki.ca end
+end
+
+describe("a run against an HTTP/2 server that resets its stream once it has read it", function()
+  local box, ca = tls_standin()
 
   -- HTTP/2 offered from now on, every run's stream reset with code.
   local function reset_runs_with(code)
@@ -26,7 +33,7 @@ describe("a run against an HTTP/2 server that resets its stream once it has read
   end
 
   local function client()
-    return assert(br.new(box.server:options { ca_file = pki.ca, max_retries = 0, timeout = 5 }))
+    return assert(br.new(box.server:options { ca_file = ca(), max_retries = 0, timeout = 5 }))
   end
 
   for _, case in ipairs { { code = 0xd, name = "HTTP_1_1_REQUIRED" }, { code = 0x7, name = "REFUSED_STREAM" } } do
@@ -57,17 +64,11 @@ end)
 -- documented difference from HTTP/1.1; a libcurl that tells it apart
 -- would say NETWORK, and README would change with it.
 describe("a query whose HTTP/2 stream the server resets with NO_ERROR before the body ends", function()
-  local pki
-  local box = standin.for_block(nil, function()
-    if pki then standin.remove_ca(pki) end
-  end, function()
-    pki = standin.make_ca()
-    return { tls = pki }
-  end)
+  local box, ca = tls_standin()
 
   it("fails as DECODE, the body ending early, and is not retried", function()
     box.server:h2 { cut_query = true }
-    local c = assert(br.new(box.server:options { ca_file = pki.ca, max_retries = 2, timeout = 5 }))
+    local c = assert(br.new(box.server:options { ca_file = ca(), max_retries = 2, timeout = 5 }))
     local results, err = c:query(model.seed_query)
     c:close()
     assert.is_nil(results)
