@@ -548,8 +548,9 @@ local function settle(o, getenv)
   local from
   cfg.libcurl_proxy, cfg.libcurl_noproxy, from = libcurl_proxy(o, cfg.endpoint, getenv)
   -- (inside nginx, whose cosockets take no proxy of the environment's, it
-  -- is never read)
-  if from and not (o.transport == "ngx" or o.transport == nil and rawget(_G, "ngx") ~= nil) then
+  -- is never read; the transport module, required here, when new() runs,
+  -- for it requires this one as it loads)
+  if from and require("codearts.batchresult.transport").name(o.transport) ~= "ngx" then
     -- The environment's proxy, checked as the option is (libcurl takes
     -- one with no scheme for http://).
     local proxy = cfg.libcurl_proxy

@@ -16,6 +16,13 @@ local function ngx_transport()
   return require "codearts.batchresult.transport.ngx"
 end
 
+--- The name of the transport a client's calls use, given its transport
+-- option (nil: picked here): "ngx" inside nginx, else "curl" (Neovim's
+-- is libcurl's too).
+function M.name(option)
+  return option or (rawget(_G, "ngx") ~= nil and ngx_transport().inside_nginx() and "ngx") or "curl"
+end
+
 --- The transport for one call of client (its private state), or nil,
 -- err.  The call owns it and closes it when it ends.  libcurl's comes from
 -- the client's handle, kept between calls for its connections; each call
@@ -27,7 +34,7 @@ function M.for_call(client, async)
   -- (closed by a finalizer since the method began)
   if client.closed then return nil, Error.closed() end
   local cfg = client.cfg
-  local name = cfg.transport or (rawget(_G, "ngx") ~= nil and ngx_transport().inside_nginx() and "ngx") or "curl"
+  local name = M.name(cfg.transport)
   local t, kind, msg, option
   if name == "ngx" then
     local cosockets = ngx_transport()
