@@ -417,6 +417,22 @@ describe("client:query with many pairs", function()
     assert.are.equal(250, last)
   end)
 
+  it("keeps what a call gives in opts.keep, before it returns it", function()
+    local kept = { "stale", "stale" }
+    local list = make_pairs(3)
+    local results = assert(client:query(list, { keep = kept, batch_size = 2 }))
+    assert.are.equal(results, kept[1])
+    assert.is_nil(kept[2])
+    server:config { fail_ids = { list[3].pipeline_run_id } }
+    local r, err = client:query(list, { keep = kept, batch_size = 2, max_retries = 0 })
+    assert.is_nil(r)
+    assert.are.same({ nil, err }, { kept[1], kept[2] })
+    assert.are.same({ list[3] }, err.unanswered)
+    -- (a callback's error goes up as raised: nothing given, nothing kept)
+    assert.is_false(pcall(client.query, client, list, { keep = kept, on_progress = function() error("stop") end }))
+    assert.are.same({ false, false }, { kept[1], kept[2] })
+  end)
+
   it("lets an error raised by on_progress through, and stays usable", function()
     local ok, e = pcall(client.query, client, make_pairs(300), {
       on_progress = function() error("stop here") end,
@@ -433,6 +449,8 @@ describe("client:query with many pairs", function()
       { { on_progress = "yes" }, "on_progress" },
       { { batchsize = 10 }, "unknown call option 'batchsize'" },
       { "fast", "call options must be a table" },
+      { { keep = true }, "call option keep must be a table, got boolean" },
+      { { keep = setmetatable({}, { __mode = "v" }) }, "call option keep must be a plain table" },
     }
     for _, case in ipairs(bad) do
       local r, err = client:query(make_pairs(2), case[1])
@@ -1429,10 +1447,11 @@ describe("client:run and client:run_and_query", function()
     local function is_return(info) return past_guard(info) or guard_return(info) end
     --- client[method](list) with Ctrl-C at instruction `at` from the last
     -- answer's on_progress: how many instructions ran from there, what
-    -- the call raised, and where the hook raised it.
+    -- the call raised, where the hook raised it, and what the call kept
+    -- (its option keep).
     local function interrupted_after_last_answer(method, list, at)
-      local seen, where, call = 0, nil, nil
-      local o = { batch_size = 1, concurrency = 2, on_progress = function(done, total, operation)
+      local seen, where, call, kept = 0, nil, nil, {}
+      local o = { batch_size = 1, concurrency = 2, keep = kept, on_progress = function(done, total, operation)
         if done == total and (method ~= "run_and_query" or operation == "ShowBatchRunResult") then
           debug.sethook(function()
             seen = seen + 1
@@ -1456,7 +1475,7 @@ describe("client:run and client:run_and_query", function()
       end
       local ok, raised = pcall(call)
       debug.sethook()
-      return seen, not ok and raised, where
+      return seen, not ok and raised, where, kept
     end
     for _, method in ipairs({ "run", "query", "run_and_query" }) do
       local list = method == "query" and make_pairs(2) or ids(2)
@@ -1464,11 +1483,14 @@ describe("client:run and client:run_and_query", function()
       local last = interrupted_after_last_answer(method, list, -1)
       local stopped = 0
       for at = 1, last do
-        local _, err, where = interrupted_after_last_answer(method, list, at)
+        local _, err, where, kept = interrupted_after_last_answer(method, list, at)
         local what = ("%s, instruction %d of %d"):format(method, at, last)
         if err and not br.Error.is(err) then
           assert.is_true(where ~= nil and is_return(where), ("%s: raised %s at %s:%s"):format(what, tostring(err),
             where and where.short_src, where and where.currentline))
+          -- (the result, on its way back, is kept: every item in it)
+          assert.are.equal(#list, #assert(kept[1], what), what)
+          assert.is_nil(kept[2], what)
         elseif err then
           assert.are.equal("INTERRUPTED", err.code, what)
           assert.are.same({ {}, {} }, { err.unanswered, err.results.missing }, what)

@@ -229,9 +229,21 @@ local function outcome(res, err)
   return res, err
 end
 
---- outcome(body(...)): what guarded runs under its guard.
-local function outcome_of(body, ...)
-  return outcome(body(...))
+--- The outcome res, err of a call with options o, put in o.keep first
+-- (the caller's table: README, call options), then given as outcome
+-- gives it.  Kept where the call's guard still holds, a Ctrl-C in the
+-- return that follows, which nothing can guard, loses nothing of it.
+local function given(o, res, err)
+  if o.keep then
+    rawset(o.keep, 1, res)
+    rawset(o.keep, 2, err)
+  end
+  return outcome(res, err)
+end
+
+--- given(o, body(...)): what guarded runs under its guard.
+local function given_by(o, body, ...)
+  return given(o, body(...))
 end
 
 --- A public method's call of operation row for flat (n items), options
@@ -251,7 +263,13 @@ end
 -- (README: Errors, INTERRUPTED).
 local function guarded(priv, row, flat, n, o, body, ended)
   local hold = {}
-  local ok, res, err = guard.pcall(outcome_of, body, hold)
+  -- (o.keep's two slots made now, before anything is sent, so that
+  -- keeping the outcome cannot run out of memory)
+  if o.keep then
+    rawset(o.keep, 1, false)
+    rawset(o.keep, 2, false)
+  end
+  local ok, res, err = guard.pcall(given_by, o, body, hold)
   if ok then return res, err end
   -- (the INTERRUPTED error the outcome raised accounts for the call
   -- already, and a callback's error of the library's class goes up as
@@ -262,8 +280,8 @@ local function guarded(priv, row, flat, n, o, body, ended)
   local stop = call.out_of_memory(res)
   if not (stop or Error.is_interrupt(res)) or (stop and not hold.c) then error(res, 0) end
   local _, stopped = call.stopped(hold, priv, row, flat, n, o, stop)
-  if ended then return outcome(ended(hold, stopped)) end
-  return outcome(nil, stopped)
+  if ended then return given(o, ended(hold, stopped)) end
+  return given(o, nil, stopped)
 end
 
 --- Operation row for flat (n items), options o, as client:query and

@@ -324,21 +324,23 @@ local function invalid_item(err, items)
   return items:where(i) .. ": " .. (rest and (subject .. rest) or err.message)
 end
 
---- The call the command makes, and the kind of records it gives back.
--- Ctrl-C during it is its INTERRUPTED error, raised: taken as the call's
--- error here, so that what arrived is printed.
-local function call(client, a, items, opts)
-  local kind, method = "runs", client.run
-  if a.command == "query" then
-    kind, method = "results", client.query
-  elseif a.query and not a.dry_run then
-    -- run_and_query refuses dry_run (the runs' ids are not known before
-    -- they start): a dry run of run --query shows the requests that start.
-    kind, method = "results", client.run_and_query
-  end
+--- The kind of records the command's call gives back, and the client's
+-- method that makes it.
+local function method_of(client, a)
+  if a.command == "query" then return "results", client.query end
+  -- run_and_query refuses dry_run (the runs' ids are not known before
+  -- they start): a dry run of run --query shows the requests that start.
+  if a.query and not a.dry_run then return "results", client.run_and_query end
+  return "runs", client.run
+end
+
+--- The call the command makes.  Ctrl-C during it is its INTERRUPTED
+-- error, raised: taken as the call's error here, so that what arrived is
+-- printed.
+local function call(client, method, items, opts)
   local ok, records, err = pcall(method, client, items.list, opts)
-  if ok then return kind, records, err end
-  if br.Error.is(records) and records.code == "INTERRUPTED" then return kind, nil, records end
+  if ok then return records, err end
+  if br.Error.is(records) and records.code == "INTERRUPTED" then return nil, records end
   error(records, 0)
 end
 
@@ -461,7 +463,7 @@ local function run(argv, sys, state)
   if a.command == "run" and not a.dry_run then
     state.sigpipe_ignored = sys.ignore_sigpipe and sys.ignore_sigpipe()
   end
-  local kind, records, err = call(client, a, items, opts)
+  local kind, method = method_of(client, a)
   -- Should the output fail to be written (a full disk, a closed stdout),
   -- or be cut short (Ctrl-C, SIGTERM), what a run started is said on
   -- stderr all the same (why: how the output ended), and the lists the
@@ -478,25 +480,43 @@ local function run(argv, sys, state)
     end)
   end
   -- stderr's part of what the call gave: lists' lines (each through
-  -- each, when given), then the call's error; resumable, as state.to_stderr.
-  local function said_on_stderr(lists, each)
+  -- each, when given), then the call's error, err; resumable, as
+  -- state.to_stderr.
+  local function said_on_stderr(lists, err, each)
     return resumable(sys.stderr, function(write)
       output.list_lines(function(s) write(each and each(s) or s) end, kind, lists, NAME)
       if err then write(NAME .. ": " .. shown(failure(err), redact) .. "\n") end
       state.to_stderr = nil
     end)
   end
-  -- From the call's end: an interrupt before the output is under way
-  -- (below) must not cost the runs either.  Every list then, and every
-  -- line redacted, as the records are not yet, or are in part.
-  if a.command == "run" and not a.dry_run then
+  -- From the call's end, records and err: an interrupt before the output
+  -- is under way (below) must not cost the runs either.  Every list
+  -- then, and every line redacted, as the records are not yet, or are in
+  -- part.  (The field of state it sets.)
+  local function from_the_end(records, err)
     local got = records or (err and err.results) or {}
-    state.unwritten = unwritten(got, lists_of(got, err, a.command), true, redact)
-  elseif not a.dry_run then
+    if a.command == "run" then
+      state.unwritten = unwritten(got, lists_of(got, err, a.command), true, redact)
+      return "unwritten"
+    end
     -- (a query's: what got no answer, and the call's error)
-    local got = records or (err and err.results) or {}
-    state.to_stderr = said_on_stderr({ missing = got.missing or {}, unanswered = err and err.unanswered }, redact)
+    state.to_stderr = said_on_stderr({ missing = got.missing or {}, unanswered = err and err.unanswered }, err, redact)
+    return "to_stderr"
   end
+  -- And before it: a signal's interrupt as the call returns, past the
+  -- guard that takes one inside the call, would raise with its outcome
+  -- still on the way back.  The call keeps it first (its option keep),
+  -- and main finds it there.
+  local kept = {}
+  if not a.dry_run then
+    opts.keep = kept
+    local field = a.command == "run" and "unwritten" or "to_stderr"
+    state[field] = function(...)
+      return state[from_the_end(kept[1] or nil, kept[2] or nil)](...)
+    end
+  end
+  local records, err = call(client, method, items, opts)
+  if not a.dry_run then from_the_end(records, err) end
   progress.finish()
 
   local ran = records or (err and (err.results or err.unanswered))
@@ -542,7 +562,7 @@ local function run(argv, sys, state)
   output.redact_all(lists, redact)
   summary = summary and redact(summary)
 
-  state.to_stderr = said_on_stderr(output.holds_lists(a.format) and {} or lists)
+  state.to_stderr = said_on_stderr(output.holds_lists(a.format) and {} or lists, err)
   -- (now the lists the output would not hold are said first, by to_stderr)
   if a.command == "run" then
     state.unwritten = unwritten(started, lists, output.holds_lists(a.format))

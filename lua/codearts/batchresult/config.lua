@@ -151,6 +151,11 @@ local CALL_OPTIONS = {
   on_progress = { "function" },
   callback = { "function" },
   dry_run = { "boolean" },
+  -- (written raw, never read: the call's outcome, README; plain, as
+  -- every table given is, so that no __mode drops what it keeps)
+  keep = { "table", function(v)
+    if debug.getmetatable(v) ~= nil then return "be a plain table, got one with a metatable" end
+  end },
 }
 
 local function is_loopback(host)
