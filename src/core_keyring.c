@@ -408,7 +408,10 @@ static int refused_before(lua_State *L, int a, int f, int b, int g) {
  *   "missing"  a required field absent: its name
  *   "empty"    sk is "" or only white space: no key, as new() says of
  *              its sk (the bytes of Lua's %s in the C locale, which new()
- *              reads by; a NUL in sk stops strspn short, and is no space) */
+ *              reads by; a NUL in sk stops strspn short, and is no space)
+ *   "sk"       sk holds CR, LF or NUL, which new() refuses in its sk: a
+ *              key of NULs alone would sign as the empty key (HMAC pads
+ *              a key with NULs) */
 static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS], size_t len[N_FIELDS]) {
     /* bad, bad + 1: the key and value refused so far, of field bad_field
      * (-1: no field; NONE: nothing refused yet) */
@@ -449,7 +452,10 @@ static const char *read_sign_table(lua_State *L, int idx, const char *s[N_FIELDS
             lua_pushstring(L, SIGN_FIELDS[f].name);
             return "missing";
         }
-    return strspn(s[F_SK], " \t\n\v\f\r") < len[F_SK] ? NULL : "empty";
+    if (strspn(s[F_SK], " \t\n\v\f\r") == len[F_SK]) return "empty";
+    if (memchr(s[F_SK], '\0', len[F_SK]) || memchr(s[F_SK], '\r', len[F_SK]) || memchr(s[F_SK], '\n', len[F_SK]))
+        return "sk";
+    return NULL;
 }
 
 /* A signed request, for push_signed. */

@@ -583,6 +583,8 @@ local function sign_refused(signed, a, b, c, d)
   elseif a == "empty" then
     -- (white space alone is no key either, as new() says of its sk)
     err, sk = Error.invalid(b == "" and "sign: sk is empty" or "sign: sk is only white space"), b
+  elseif a == "sk" then
+    err, sk = Error.invalid("sign: sk must not contain CR, LF or NUL"), b
   else -- "header"
     -- (with no keyring, none or no memory, redacted below, or INTERNAL)
     local keyring = config.redactor({ sk = b }) or nil
