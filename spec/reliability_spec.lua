@@ -283,6 +283,24 @@ describe("clock skew", function()
     assert.is_true(server:last().headers["x-sdk-date"] > os.date("!%Y%m%dT%H%M%SZ", os.time() + 3000))
   end)
 
+  -- With no Date in the answer, a Retry-After date is read against this
+  -- machine's clock with the offset learnt (README: Retries): a server an
+  -- hour ahead of it, asking for 2 s by its own clock, gets 2 s, not an
+  -- hour (which is past max_retry_wait: given up).
+  it("reads a Retry-After date in an answer with no Date against the clock the offset corrects", function()
+    server:config { clock_offset_s = 3600 }
+    local c = client_of(server)
+    assert(c:query(seed_pairs()))
+    local at = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3600 + 2)
+    local body = '{"error_code":"DEVPIPE.00000503","error_msg":"busy"}'
+    server:config { banner_first = 1, banner = ("HTTP/1.1 503 Service Unavailable\r\nRetry-After: %s\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(at, #body, body) }
+    local t0 = core.now()
+    assert(c:query(seed_pairs()))
+    local took = core.now() - t0
+    assert.is_true(took >= 1 and took < 4, ("waited %.2f s for %s"):format(took, at))
+  end)
+
   it("is learnt with max_retries 0, but the batch is not sent again: a retry it would be", function()
     server:config { clock_offset_s = 3600 }
     local c = client_of(server)

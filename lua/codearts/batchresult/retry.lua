@@ -62,7 +62,9 @@ local function date_fields(s, this_year)
   local d, mon, y, h, mi, sec = s:match("^%a+, (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if d then return d, mon, y, h, mi, sec end
   -- RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT", whose year is the one
-  -- ending so within 50 years of this one, the past's when it is 50 away
+  -- ending so within 50 years of this one: the past's when the future's
+  -- would be more than 50 years ahead (RFC 9110 5.6.7), the future's when
+  -- it is 50 ahead
   d, mon, y, h, mi, sec = s:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
   if d then
     y = this_year - this_year % 100 + tonumber(y)
