@@ -663,8 +663,8 @@ describe("a call's end", function()
   end)
 
   it("a call left behind has its requests cancelled by the collector", function()
-    local handle = assert(curl.new { endpoint = server.url, connect_timeout = 5, tls_verify = true,
-                                     max_response_bytes = 1e6 })
+    local handle = curl.new()
+    assert(handle:open { endpoint = server.url, connect_timeout = 5, tls_verify = true, max_response_bytes = 1e6 })
     server:config { delay_ms = 2000 }
     local req = assert(client():prepare(model.seed_query))
     local t = handle:call()

@@ -1,5 +1,6 @@
-/* Binding for the libcurl transport.  core.multi(options) returns a
- * client's handle: its connections, shared by every call.  handle:call()
+/* Binding for the libcurl transport.  core.multi() returns a client's
+ * handle, which handle:open(options) opens at its first call: its
+ * connections, shared by every call.  handle:call()
  * returns a call's view of it (a group of transfers, see multi.h): start()
  * hands a request over; next() drives all transfers until one of the
  * call's is answered; cancel() and close() abandon the call's transfers,
@@ -33,6 +34,7 @@ typedef struct {
     int pins;             /* calls into it that are still reading its memory */
     int closing;          /* close() came while pinned or lending descriptors:
                              free once neither */
+    int shut;             /* closed or finalized: never opened again */
     call_box *calls;      /* its calls not yet closed, for keep_outcomes */
 } multi_box;
 
@@ -152,13 +154,17 @@ static void multi_free(multi_box *b) {
 }
 
 static int multi_gc(lua_State *L) {
-    multi_free(luaL_checkudata(L, 1, MULTI));
+    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    b->shut = 1;
+    multi_free(b);
     return 0;
 }
 
 static int multi_tostring(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
-    lua_pushstring(L, b->m ? "codearts.batchresult transport" : "codearts.batchresult transport (closed)");
+    lua_pushstring(L, b->m      ? "codearts.batchresult transport"
+                      : b->shut ? "codearts.batchresult transport (closed)"
+                                : "codearts.batchresult transport (not yet open)");
     return 1;
 }
 
@@ -235,34 +241,58 @@ static const char *opt_string(lua_State *L, int t, const char *name) {
     return s;
 }
 
-/* core.multi{ connect_timeout_ms, ca_file, ca_path, proxy, noproxy,
- *             tls_verify, max_response_bytes } -> handle | nil, message */
-static int l_multi(lua_State *L) {
+/* Opens box b (libcurl's handle), the handle at index h, by the options
+ * in table t: the handle pushed, or nil, message. */
+static int open_box(lua_State *L, multi_box *b, int h, int t) {
     cab_http_options o;
-    multi_box *b;
     char err[CAB_EASY_ERR_SIZE];
     lua_Number max_body;
-    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, t, LUA_TTABLE);
+    if (b->m || b->inherited) return luaL_error(L, "the transport is open already");
+    if (b->shut) return cab_fail(L, "the transport was closed");
     if (cab_state_closing(L)) return cab_fail(L, CAB_CLOSING);
-    o.connect_timeout_ms = opt_ms(L, 1, "connect_timeout_ms");
-    o.ca_file = opt_string(L, 1, "ca_file");
-    o.ca_path = opt_string(L, 1, "ca_path");
-    o.proxy = opt_string(L, 1, "proxy");
-    o.noproxy = opt_string(L, 1, "noproxy");
-    raw_field(L, 1, "tls_verify");
+    o.connect_timeout_ms = opt_ms(L, t, "connect_timeout_ms");
+    o.ca_file = opt_string(L, t, "ca_file");
+    o.ca_path = opt_string(L, t, "ca_path");
+    o.proxy = opt_string(L, t, "proxy");
+    o.noproxy = opt_string(L, t, "noproxy");
+    raw_field(L, t, "tls_verify");
     o.tls_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
-    raw_field(L, 1, "max_response_bytes");
+    raw_field(L, t, "max_response_bytes");
     max_body = luaL_checknumber(L, -1);
     lua_pop(L, 2);
     if (!(max_body >= 1 && max_body <= (lua_Number)CAB_MAX_RESPONSE_BYTES && max_body == (lua_Number)(long)max_body))
         return luaL_error(L, "max_response_bytes: must be whole bytes in 1..%d", (int)CAB_MAX_RESPONSE_BYTES);
     o.max_body = (size_t)max_body;
+    if (!(b->m = cab_multi_new(&o, err, sizeof err))) return cab_fail(L, "%s", err);
+    lua_pushvalue(L, h);
+    return 1;
+}
+
+/* core.multi([options]) -> handle | nil, message.  Without options, a
+ * handle not yet open (multi:open), as a client makes it in br.new rather
+ * than at its first call: a first call made by a finalizer as the Lua
+ * state closes would make a userdata Lua no longer finalizes, whose
+ * connections would never be closed, where one made earlier is
+ * finalized after that finalizer.  With options (a table: see
+ * multi:open), the handle opened. */
+static int l_multi(lua_State *L) {
+    multi_box *b;
+    int opts = !lua_isnoneornil(L, 1);
+    if (opts) luaL_checktype(L, 1, LUA_TTABLE);
     b = lua_newuserdata(L, sizeof *b);
     memset(b, 0, sizeof *b);
     luaL_getmetatable(L, MULTI);
     lua_setmetatable(L, -2);
-    if (!(b->m = cab_multi_new(&o, err, sizeof err))) return cab_fail(L, "%s", err);
-    return 1;
+    return opts ? open_box(L, b, lua_gettop(L), 1) : 1;
+}
+
+/* multi:open{ connect_timeout_ms, ca_file, ca_path, proxy, noproxy,
+ *             tls_verify, max_response_bytes } -> handle | nil, message:
+ * libcurl's handle made.  Once only, and never once closed or finalized
+ * (a misuse raises). */
+static int l_open(lua_State *L) {
+    return open_box(L, luaL_checkudata(L, 1, MULTI), 1, 2);
 }
 
 static const char *kind_name(cab_http_status st) {
@@ -326,6 +356,7 @@ static int l_pending(lua_State *L) {
 
 static int l_close(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
+    b->shut = 1;
     b->closing = 1;
     close_if_free(b);
     return 0;
@@ -726,7 +757,8 @@ static int call_tostring(lua_State *L) {
 }
 
 void cab_register_http(lua_State *L) {
-    static const luaL_Reg multi_methods[] = {{"call", l_call},       {"inherited", l_inherited},
+    static const luaL_Reg multi_methods[] = {{"open", l_open},       {"call", l_call},
+                                             {"inherited", l_inherited},
                                              {"pending", l_pending}, {"close", l_close},
                                              {"watch", l_watch},     {"unwatch", l_unwatch},
                                              {"act", l_act},         {"changes", l_changes},

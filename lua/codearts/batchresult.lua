@@ -22,6 +22,7 @@ local regions = require "codearts.batchresult.regions"
 local results = require "codearts.batchresult.results"
 local call = require "codearts.batchresult.call"
 local nvim = require "codearts.batchresult.transport.nvim"
+local curl = require "codearts.batchresult.transport.curl"
 
 local M = {
   VERSION = config.VERSION,
@@ -142,6 +143,8 @@ function M.new(opts)
     endpoint = { host = cfg.host, url_base = cfg.endpoint, project_id = cfg.project_id,
                  user_agent = cfg.user_agent },
     shown_endpoint = shown_endpoint,
+    -- libcurl's handle, opened by the first call that uses it
+    curl = curl.new(),
   }
   self[STATE] = core.box(state)
   return self
@@ -347,7 +350,7 @@ local function after_start(priv, runs, err, o, second, stopped, first_call)
   -- refused credential (the first half's Call:done said so),
   -- which the queries would carry again (Retries: a key refused too often
   -- is locked); not an APIGW.0303 that set the clock right.
-  local forked = priv.curl and priv.curl:inherited()
+  local forked = priv.curl:inherited()
   local ended = stopped or (first_call and first_call.refused) or priv.closed or forked
     or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
   -- The server's run ids go into a query as ids do: a run id that is none
@@ -504,7 +507,7 @@ function Client:close()
   -- A call running (this close came from its callback) sees this and
   -- ends with CLOSED; libcurl's handle waits for the C side to let go.
   priv.closed = true
-  if priv.curl then priv.curl:close() end
+  priv.curl:close()
   if priv.ngx_calls then
     local calls = {}
     for t in pairs(priv.ngx_calls) do calls[#calls + 1] = t end

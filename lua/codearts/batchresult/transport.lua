@@ -49,18 +49,17 @@ function M.for_call(client, async)
     client.ngx_calls[t] = true
     return t
   end
-  if client.curl and client.curl:inherited() then
+  if client.curl:inherited() then
     -- This process was forked from the one that made the handle: its
     -- connections are the parent's.  Closing it here only lets go of this
     -- process's descriptors of them (it is never used nor freed here),
     -- so that the parent's close ends them; then start afresh.
     client.curl:close()
-    client.curl = nil
+    client.curl = curl.new()
   end
-  if not client.curl then
-    client.curl, kind, msg = curl.new(cfg)
-    if not client.curl then return nil, Error.new(kind, msg) end
-  end
+  local ok
+  ok, kind, msg = client.curl:open(cfg)
+  if not ok then return nil, Error.new(kind, msg) end
   t = client.curl:call()
   if not t then return nil, Error.closed() end
   local resume = async and nvim.resumer()

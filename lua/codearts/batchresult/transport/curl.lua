@@ -47,14 +47,22 @@ Handle.__index = Handle
 local Transport = {}
 Transport.__index = Transport
 
---- The client's handle.  cfg: the client's configuration (endpoint, connect
--- timeout, TLS, proxy, size limit).  Or nil, kind, message.  Its field m
--- is the core's multi handle, which transport/nvim.lua drives from
--- Neovim's loop; its field drove, when set (by that transport's pump), is
--- called after each drive of m made through the handle, a view's wait or
--- the handle's close, either of which may take other calls' answers in.
-function M.new(cfg)
-  local m, msg = core.multi {
+--- The client's handle, made with the client, opened by its first call
+-- that uses libcurl (Handle:open; core.multi says why not at that call).
+-- Its field m is the core's multi handle, which transport/nvim.lua drives
+-- from Neovim's loop; its field drove, when set (by that transport's
+-- pump), is called after each drive of m made through the handle, a
+-- view's wait or the handle's close, either of which may take other
+-- calls' answers in.
+function M.new()
+  return setmetatable({ m = core.multi(), is_open = false }, Handle)
+end
+
+--- Opens the handle, once: cfg is the client's configuration (connect
+-- timeout, TLS, proxy, size limit).  true, or nil, kind, message.
+function Handle:open(cfg)
+  if self.is_open then return true end
+  local ok, msg = self.m:open {
     connect_timeout_ms = config.ms(cfg.connect_timeout),
     ca_file = cfg.ca_file, ca_path = cfg.ca_path, tls_verify = cfg.tls_verify,
     -- Settled by new() (config.lua), so that libcurl reads no proxy
@@ -63,8 +71,9 @@ function M.new(cfg)
     proxy = cfg.libcurl_proxy, noproxy = cfg.libcurl_noproxy,
     max_response_bytes = cfg.max_response_bytes,
   }
-  if not m then return nil, "INTERNAL", msg end
-  return setmetatable({ m = m }, Handle)
+  if not ok then return nil, "INTERNAL", msg end
+  self.is_open = true
+  return true
 end
 
 --- A transport for one call, or nil when the handle is closed (a
