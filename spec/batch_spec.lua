@@ -431,6 +431,20 @@ describe("client:query with many pairs", function()
     -- (a callback's error goes up as raised: nothing given, nothing kept)
     assert.is_false(pcall(client.query, client, list, { keep = kept, on_progress = function() error("stop") end }))
     assert.are.same({ false, false }, { kept[1], kept[2] })
+    -- A list refused is given as any outcome; nothing of an earlier call's
+    -- stays (review fixes45).  Options refused leave the table as it was.
+    server:config { fail_ids = {} }
+    assert(client:query(list, { keep = kept }))
+    r, err = client:query({ { pipeline_id = "x" } }, { keep = kept })
+    assert.are.same({ nil, r, err }, { kept[1], nil, kept[2] })
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    assert(client:run({ list[1].pipeline_id }, { keep = kept }))
+    r, err = client:run_and_query({ list[1].pipeline_id }, { keep = kept, dry_run = true })
+    assert.are.same({ nil, r, err }, { kept[1], nil, kept[2] })
+    assert.are.equal("INVALID_ARGUMENT", err.code)
+    local before = kept[2]
+    assert.is_nil(client:query(list, { keep = kept, batch_size = 0 }))
+    assert.are.equal(before, kept[2])
   end)
 
   it("lets an error raised by on_progress through, and stays usable", function()
