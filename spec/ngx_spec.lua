@@ -38,6 +38,8 @@ end
 local LOCATIONS = {
   "location = /query { content_by_lua_block { " .. APP .. "app.query_handler() } }",
   "location = /box { content_by_lua_block { " .. APP .. "app.box_handler() } }",
+  "location = /run_aborted { lua_check_client_abort on; content_by_lua_block { " .. APP
+    .. "app.run_aborted_handler() } }",
   "location = /timer { content_by_lua_block { " .. APP .. "app.timer_handler() } }",
   "location = /available { content_by_lua_block { " .. APP .. "app.available_handler() } }",
   "location = /fake_mode { content_by_lua_block { " .. APP .. "app.fake_mode_handler() } }",
@@ -613,6 +615,20 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
       assert.are.same({ result = 1, run = 1, other = 0 }, s.routes)
       -- the run went on a connection of its own, not the query's kept-alive one
       assert.are.equal(2, s.connections)
+    end)
+
+    -- A call that nginx ends (the client going away) reports nothing;
+    -- README's recipe, ngx.on_abort closing the request's own client,
+    -- ends it with CLOSED, every pipeline accounted for (review ngx45).
+    it("accounts for every pipeline when the request's client goes away, with ngx.on_abort closing the client",
+      function()
+      server:config { delay_ms = 500 }
+      assert.are.equal(0, (n:get("/run_aborted?key=aborted", 0.2)))
+      local out = boxed("aborted")
+      assert.are.equal("CLOSED", out.code, cjson.encode(out))
+      assert.are.equal(#seed_pairs(), out.results + out.unanswered, cjson.encode(out))
+      -- (the call was under way: its first batches had gone out)
+      assert.is_true(server:stats().requests >= 1)
     end)
 
     it("gives each run a fresh connection and closes it, while queries reuse theirs", function()

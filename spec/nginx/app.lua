@@ -329,6 +329,21 @@ local function standin_client(opts)
   return assert(br.new(o))
 end
 
+--- content_by_lua, with lua_check_client_abort on: GET /run_aborted?key=…
+-- runs six pipelines on a client of the request's own, which an
+-- ngx.on_abort handler closes (README's recipe for a request whose client
+-- goes away): the outcome goes to the box under key, as no one is left
+-- to answer.
+function M.run_aborted_handler()
+  local c = standin_client { batch_size = 2, concurrency = 2, max_retries = 0 }
+  assert(ngx.on_abort(function() c:close() end))
+  local ids = {}
+  for i, p in ipairs(model.seed_query) do ids[i] = p.pipeline_id end
+  local runs, err = c:run(ids)
+  ngx.shared.box:set(ngx.var.arg_key, cjson.encode({ n = runs and #runs, code = err and err.code,
+    results = err and #err.results, unanswered = err and #err.unanswered }))
+end
+
 --- What a callback does between two waits of the call: ngx.sleep, a
 -- cosocket of its own (a GET of the stand-in's control URL), or a nested
 -- query on the same client.  Returns a short word for what came of it.
