@@ -248,7 +248,8 @@ static const int TERMINATIONS[] = {SIGTERM, SIGHUP};
  * too. */
 static void (*interpreter_on_interrupt)(int);
 
-/* Whether as_interrupt ran: set by it, read by core.termination_came. */
+/* The signal as_interrupt ran for (0: none yet): set by it, read by
+ * core.termination_came. */
 static volatile sig_atomic_t termination_came;
 
 /* The first of SIGINT (when taken), SIGTERM and SIGHUP: all three are
@@ -262,8 +263,7 @@ static volatile sig_atomic_t termination_came;
 static void as_interrupt(int sig) {
     struct sigaction ignore;
     size_t i;
-    (void)sig;
-    termination_came = 1;
+    termination_came = sig;
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
     for (i = 0; i < N_TERMINATIONS; i++) (void)sigaction(TERMINATIONS[i], &ignore, NULL);
@@ -335,13 +335,19 @@ static int l_hold_terminations(lua_State *L) {
     return 1;
 }
 
-/* core.termination_came() -> whether a signal terminate_as_interrupt
- * took came.  LuaJIT does not call a message handler again when an
- * interrupt is raised inside it, as PUC Lua does, but ends the protected
- * call with "error in error handling": the tool tells that from its own
- * error by this. */
+/* core.termination_came() -> the name of the signal terminate_as_interrupt
+ * took that came ("SIGINT", "SIGTERM", "SIGHUP"), or false.  The tool
+ * names it in its INTERRUPTED message.  And LuaJIT does not call a
+ * message handler again when an interrupt is raised inside it, as PUC Lua
+ * does, but ends the protected call with "error in error handling": the
+ * tool tells that from its own error by this. */
 static int l_termination_came(lua_State *L) {
-    lua_pushboolean(L, termination_came != 0);
+    switch (termination_came) {
+    case 0: lua_pushboolean(L, 0); break;
+    case SIGINT: lua_pushliteral(L, "SIGINT"); break;
+    case SIGTERM: lua_pushliteral(L, "SIGTERM"); break;
+    default: lua_pushliteral(L, "SIGHUP"); break;
+    }
     return 1;
 }
 

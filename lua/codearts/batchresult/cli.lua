@@ -516,6 +516,10 @@ local function run(argv, sys, state)
     end
   end
   local records, err = call(client, method, items, opts)
+  -- SIGTERM and SIGHUP end the call as Ctrl-C does (M.system): its
+  -- message names the signal that came.
+  local signal = err and err.code == "INTERRUPTED" and sys.termination_came and sys.termination_came()
+  if signal and signal ~= "SIGINT" then err.message = err.message:gsub("%(Ctrl%-C%)", "(" .. signal .. ")", 1) end
   if not a.dry_run then from_the_end(records, err) end
   progress.finish()
 
