@@ -244,10 +244,11 @@ local function given(o, res, err)
   return outcome(res, err)
 end
 
---- Empties o.keep (false, false) as a call's options are accepted, before
--- it reads the list: until the call gives something, the table holds
--- nothing of an earlier call's.  (Its two slots made now, before anything
--- is sent, so that keeping the outcome cannot run out of memory.)
+--- Empties o.keep (false, false) once a call's options are accepted and
+-- its list read (copied: keep may be the list itself): until the call
+-- gives something, the table holds nothing of an earlier call's.  (Its two
+-- slots made now, before anything is sent, so that keeping the outcome
+-- cannot run out of memory.)
 local function keep_emptied(o)
   if o.keep then
     rawset(o.keep, 1, false)
@@ -311,8 +312,8 @@ local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = call_options(priv, opts) end
   if not o then return nil, err end
-  keep_emptied(o)
   local flat, n = items(priv, list, row)
+  keep_emptied(o)
   if not flat then return given(o, nil, n) end
   if o.callback then
     return nvim.run_async(o.callback, function() return one_call(priv, row, flat, n, o) end, shown_by(priv))
@@ -444,14 +445,14 @@ function Client:run_and_query(ids, opts)
   local priv = live(self)
   local o, err = call_options(priv, opts)
   if not o then return nil, err end
-  keep_emptied(o)
   if o.dry_run then
     local e = Error.invalid("run_and_query has no dry_run: the runs it would ask about do not exist "
       .. "until they start (use run with dry_run)")
     e.option = "dry_run"
-    return given(o, nil, e)
+    return nil, e
   end
   local flat, n = items(priv, ids, operations.run)
+  keep_emptied(o)
   if not flat then return given(o, nil, n) end
   if o.callback then
     return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end, shown_by(priv))
