@@ -249,8 +249,6 @@ static int open_box(lua_State *L, multi_box *b, int h, int t) {
     lua_Number max_body;
     luaL_checktype(L, t, LUA_TTABLE);
     if (b->m || b->inherited) return luaL_error(L, "the transport is open already");
-    if (b->shut) return cab_fail(L, "the transport was closed");
-    if (cab_state_closing(L)) return cab_fail(L, CAB_CLOSING);
     o.connect_timeout_ms = opt_ms(L, t, "connect_timeout_ms");
     o.ca_file = opt_string(L, t, "ca_file");
     o.ca_path = opt_string(L, t, "ca_path");
@@ -264,6 +262,10 @@ static int open_box(lua_State *L, multi_box *b, int h, int t) {
     if (!(max_body >= 1 && max_body <= (lua_Number)CAB_MAX_RESPONSE_BYTES && max_body == (lua_Number)(long)max_body))
         return luaL_error(L, "max_response_bytes: must be whole bytes in 1..%d", (int)CAB_MAX_RESPONSE_BYTES);
     o.max_body = (size_t)max_body;
+    /* Only now, after the options' allocations: a finalizer they ran may
+     * have closed the client, and with it this handle. */
+    if (b->shut) return cab_fail(L, "the transport was closed");
+    if (cab_state_closing(L)) return cab_fail(L, CAB_CLOSING);
     if (!(b->m = cab_multi_new(&o, err, sizeof err))) return cab_fail(L, "%s", err);
     lua_pushvalue(L, h);
     return 1;

@@ -59,7 +59,8 @@ function M.for_call(client, async)
   end
   local ok
   ok, kind, msg = client.curl:open(cfg)
-  if not ok then return nil, Error.new(kind, msg) end
+  -- (a finalizer that opening ran may have closed the client)
+  if not ok then return nil, client.closed and Error.closed() or Error.new(kind, msg) end
   t = client.curl:call()
   if not t then return nil, Error.closed() end
   local resume = async and nvim.resumer()
