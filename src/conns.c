@@ -23,9 +23,16 @@ typedef struct {
 struct cab_conns {
     conn *all;
     int n, cap;
+    int nomem; /* on_open could not record a socket: cab_conns_took_nomem */
 };
 
 cab_conns *cab_conns_new(void) { return calloc(1, sizeof(cab_conns)); }
+
+int cab_conns_took_nomem(cab_conns *c) {
+    int took = c->nomem;
+    c->nomem = 0;
+    return took;
+}
 
 void cab_conns_free(cab_conns *c) {
     if (!c) return;
@@ -89,7 +96,10 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     if (c->n == c->cap) {
         int n = c->cap ? c->cap * 2 : 8;
         conn *grown = realloc(c->all, (size_t)n * sizeof *grown);
-        if (!grown) return CURL_SOCKET_BAD; /* the connect fails: nothing was sent */
+        if (!grown) {
+            c->nomem = 1;
+            return CURL_SOCKET_BAD; /* the connect fails: nothing was sent */
+        }
         c->all = grown;
         c->cap = n;
     }

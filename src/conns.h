@@ -42,4 +42,10 @@ void cab_conns_disown(cab_conns *c);
  * left, for its connection was not clean. */
 int cab_conns_refused(CURLcode rc);
 
+/* Whether a socket could not be recorded for want of memory since the last
+ * time this was asked (the connect failed: libcurl says it could not
+ * connect).  Per handle, not per transfer: two connects failing at once,
+ * one of them so, both read as out of memory. */
+int cab_conns_took_nomem(cab_conns *c);
+
 #endif

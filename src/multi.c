@@ -370,6 +370,12 @@ static void collect(cab_multi *m) {
         i = (int)(intptr_t)priv;
         if (i < 0 || i >= m->n_slots || m->slots[i].state != SLOT_RUNNING) continue;
         if (rc == CURLE_OK) cab_conns_answered(m->conns, easy);
+        /* libcurl's "could not connect" for a socket that could not be
+         * recorded: memory ran out, not the network. */
+        if (rc == CURLE_COULDNT_CONNECT && cab_conns_took_nomem(m->conns)) {
+            rc = CURLE_OUT_OF_MEMORY;
+            cab_easy_stopped(m->slots[i].easy, "out of memory (recording a connection)");
+        }
         /* Removing a handle that was added cannot fail; its connection
          * stays in the cache for the next request. */
         (void)curl_multi_remove_handle(m->multi, easy);
