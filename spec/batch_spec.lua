@@ -444,6 +444,20 @@ describe("client:query with many pairs", function()
     -- (run_and_query's dry_run is such an option; review docs45)
     assert.is_nil(client:run_and_query({ list[1].pipeline_id }, { keep = kept, dry_run = true }))
     assert.are.equal(before, kept[2])
+    -- An interrupt as the list is read finds no earlier call's outcome in
+    -- keep (review fixes45c): the interpreter's hook, played here as the
+    -- C side reads the list.
+    assert(client:query(list, { keep = kept }))
+    debug.sethook(function()
+      if debug.getinfo(2, "n").name == "read_items" then
+        debug.sethook()
+        error("interrupted!", 0)
+      end
+    end, "c")
+    local ok, raised = pcall(client.query, client, list, { keep = kept })
+    debug.sethook()
+    assert.are.same({ false, "interrupted!" }, { ok, raised })
+    assert.are.same({ false, false }, { kept[1], kept[2] })
     -- keep may be the list itself: read before keep is emptied (review docs45)
     local same = make_pairs(2)
     local got = assert(client:query(same, { keep = same }))

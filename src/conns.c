@@ -23,14 +23,13 @@ typedef struct {
 struct cab_conns {
     conn *all;
     int n, cap;
-    int nomem; /* on_open could not record a socket: cab_conns_took_nomem */
 };
 
 cab_conns *cab_conns_new(void) { return calloc(1, sizeof(cab_conns)); }
 
-int cab_conns_took_nomem(cab_conns *c) {
-    int took = c->nomem;
-    c->nomem = 0;
+int cab_conns_took_nomem(cab_conns_user *u) {
+    int took = u->nomem;
+    u->nomem = 0;
     return took;
 }
 
@@ -89,7 +88,8 @@ static conn *conn_at(cab_conns *c, const char *ip, long port) {
 }
 
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
-    cab_conns *c = ud;
+    cab_conns_user *u = ud;
+    cab_conns *c = u->conns;
     curl_socket_t sock;
     struct stat st;
     (void)purpose;
@@ -97,7 +97,7 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
         int n = c->cap ? c->cap * 2 : 8;
         conn *grown = realloc(c->all, (size_t)n * sizeof *grown);
         if (!grown) {
-            c->nomem = 1;
+            u->nomem = 1;
             return CURL_SOCKET_BAD; /* the connect fails: nothing was sent */
         }
         c->all = grown;
@@ -151,9 +151,11 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
     return CURL_PREREQFUNC_ABORT;
 }
 
-int cab_conns_use(cab_conns *c, CURL *h) {
+int cab_conns_use(cab_conns *c, cab_conns_user *u, CURL *h) {
+    u->conns = c;
+    u->nomem = 0;
     return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c) != CURLE_OK ||
+                   curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, u) != CURLE_OK ||
                    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close) != CURLE_OK ||
                    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c) != CURLE_OK ||
                    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
@@ -179,8 +181,10 @@ int cab_conns_refused(CURLcode rc) { return rc == CURLE_ABORTED_BY_CALLBACK; }
 
 #else
 
-int cab_conns_use(cab_conns *c, CURL *h) {
-    (void)c, (void)h;
+int cab_conns_use(cab_conns *c, cab_conns_user *u, CURL *h) {
+    u->conns = c;
+    u->nomem = 0;
+    (void)h;
     return 0;
 }
 

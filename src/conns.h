@@ -16,15 +16,24 @@
 
 typedef struct cab_conns cab_conns;
 
+/* One transfer's use of the record: it opens its sockets through it, and
+ * notes here when one could not be recorded for want of memory (the
+ * connect then fails: libcurl says it could not connect).  Lives as long
+ * as the transfer's handle. */
+typedef struct {
+    cab_conns *conns;
+    int nomem;
+} cab_conns_user;
+
 /* A record; NULL when memory runs out. */
 cab_conns *cab_conns_new(void);
 /* Frees the record, not the sockets: libcurl closes those (through
  * cab_conns_use's callbacks, so while the record lives). */
 void cab_conns_free(cab_conns *c);
 
-/* Makes the transfer h open, close and check its connections through c.
- * 0, or -1 when libcurl refused.  Below 7.80.0, nothing. */
-int cab_conns_use(cab_conns *c, CURL *h);
+/* Makes the transfer h open, close and check its connections through c,
+ * as u.  0, or -1 when libcurl refused.  Below 7.80.0, nothing. */
+int cab_conns_use(cab_conns *c, cab_conns_user *u, CURL *h);
 
 /* The transfer h ended well: its connection has carried a whole answer,
  * and, when that was HTTP/1.x, is checked before it is used again. */
@@ -42,10 +51,8 @@ void cab_conns_disown(cab_conns *c);
  * left, for its connection was not clean. */
 int cab_conns_refused(CURLcode rc);
 
-/* Whether a socket could not be recorded for want of memory since the last
- * time this was asked (the connect failed: libcurl says it could not
- * connect).  Per handle, not per transfer: two connects failing at once,
- * one of them so, both read as out of memory. */
-int cab_conns_took_nomem(cab_conns *c);
+/* Whether a socket of u's transfer could not be recorded for want of
+ * memory since this was last asked: asked as each attempt ends. */
+int cab_conns_took_nomem(cab_conns_user *u);
 
 #endif

@@ -21,6 +21,7 @@ struct cab_easy {
     cab_buf url;                /* the URL libcurl holds: set again only when it changes */
     long http_version;          /* libcurl's own default, for requests that may go again */
     int once;                   /* the request must go at most once (cab_easy_prepare) */
+    cab_conns_user conns;       /* how it opens its sockets (conns.h) */
     cab_http_response resp;
 };
 
@@ -405,6 +406,8 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
 }
 
 CURL *cab_easy_handle(const cab_easy *e) { return e->easy; }
+
+cab_conns_user *cab_easy_conns(cab_easy *e) { return &e->conns; }
 const cab_http_response *cab_easy_response(const cab_easy *e) { return &e->resp; }
 
 void cab_easy_take_body(cab_easy *e, cab_buf *to) {

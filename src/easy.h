@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "conns.h"
 #include "head.h"
 
 typedef struct {
@@ -101,6 +102,10 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
 int cab_easy_words_cut(const cab_easy *e);
 
 CURL *cab_easy_handle(const cab_easy *e);
+
+/* How the transfer opens its sockets through its handle's record (conns.h):
+ * as long-lived as e. */
+cab_conns_user *cab_easy_conns(cab_easy *e);
 const cab_http_response *cab_easy_response(const cab_easy *e);
 
 /* Moves the answer's body into *to (empty), leaving e's empty: a body kept

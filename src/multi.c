@@ -278,7 +278,7 @@ static int idle_slot(cab_multi *m, char *err, size_t errlen) {
     }
     if (!m->slots[i].easy) {
         if (!(m->slots[i].easy = cab_easy_new(&m->opt, err, errlen))) return -1;
-        if (cab_conns_use(m->conns, cab_easy_handle(m->slots[i].easy))) {
+        if (cab_conns_use(m->conns, cab_easy_conns(m->slots[i].easy), cab_easy_handle(m->slots[i].easy))) {
             cab_easy_free(m->slots[i].easy);
             m->slots[i].easy = NULL;
             snprintf(err, errlen, "libcurl refused a socket option");
@@ -370,9 +370,10 @@ static void collect(cab_multi *m) {
         i = (int)(intptr_t)priv;
         if (i < 0 || i >= m->n_slots || m->slots[i].state != SLOT_RUNNING) continue;
         if (rc == CURLE_OK) cab_conns_answered(m->conns, easy);
-        /* libcurl's "could not connect" for a socket that could not be
-         * recorded: memory ran out, not the network. */
-        if (rc == CURLE_COULDNT_CONNECT && cab_conns_took_nomem(m->conns)) {
+        /* libcurl's "could not connect" for a socket of this attempt's
+         * that could not be recorded: memory ran out, not the network.
+         * (Asked as every attempt ends, so that none carries it over.) */
+        if (cab_conns_took_nomem(cab_easy_conns(m->slots[i].easy)) && rc == CURLE_COULDNT_CONNECT) {
             rc = CURLE_OUT_OF_MEMORY;
             cab_easy_stopped(m->slots[i].easy, "out of memory (recording a connection)");
         }

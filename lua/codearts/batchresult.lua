@@ -244,16 +244,27 @@ local function given(o, res, err)
   return outcome(res, err)
 end
 
---- Empties o.keep (false, false) once a call's options are accepted and
--- its list read (copied: keep may be the list itself): until the call
--- gives something, the table holds nothing of an earlier call's.  (Its two
--- slots made now, before anything is sent, so that keeping the outcome
--- cannot run out of memory.)
+--- Empties o.keep (false, false): until the call gives something, the
+-- table holds nothing of an earlier call's.  (Its two slots made now,
+-- before anything is sent, so that keeping the outcome cannot run out of
+-- memory.)
 local function keep_emptied(o)
   if o.keep then
     rawset(o.keep, 1, false)
     rawset(o.keep, 2, false)
   end
+end
+
+--- items(priv, list, row) for a call with options o, whose keep is
+-- emptied before the list is read (a Ctrl-C there must not find an
+-- earlier call's outcome in it), unless it is the list itself, and again
+-- once the list is read (copied).  A list refused is given into it.
+local function items_kept(priv, o, list, row)
+  if not rawequal(o.keep, list) then keep_emptied(o) end
+  local flat, n = items(priv, list, row)
+  keep_emptied(o)
+  if not flat then return given(o, nil, n) end
+  return flat, n
 end
 
 --- given(o, body(...)): what guarded runs under its guard.
@@ -312,9 +323,8 @@ local function start(priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = call_options(priv, opts) end
   if not o then return nil, err end
-  local flat, n = items(priv, list, row)
-  keep_emptied(o)
-  if not flat then return given(o, nil, n) end
+  local flat, n = items_kept(priv, o, list, row)
+  if not flat then return nil, n end
   if o.callback then
     return nvim.run_async(o.callback, function() return one_call(priv, row, flat, n, o) end, shown_by(priv))
   end
@@ -451,9 +461,8 @@ function Client:run_and_query(ids, opts)
     e.option = "dry_run"
     return nil, e
   end
-  local flat, n = items(priv, ids, operations.run)
-  keep_emptied(o)
-  if not flat then return given(o, nil, n) end
+  local flat, n = items_kept(priv, o, ids, operations.run)
+  if not flat then return nil, n end
   if o.callback then
     return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end, shown_by(priv))
   end
