@@ -130,7 +130,9 @@ LUA_SOURCES := $(shell find lua -name '*.lua')
 all: $(MODULE)
 
 # What the objects in $(BUILD) were made with: the Lua its headers belong
-# to, the compiler and every flag.  Rewritten only when that changes, and
+# to, the compiler and every flag, and the macros the Lua, libcurl, cJSON
+# and OpenSSL headers define (a luaconf.h changed in place, as LUA_32BITS,
+# changes the ABI with no flag changed).  Rewritten only when that changes, and
 # every object and the module depend on it, so nothing made for another
 # Lua, or with other flags, is ever linked.  Each make writes its own
 # draft of it, as CI's steps and the specs run makes side by side.
@@ -146,7 +148,9 @@ $(FLAGS_STAMP): FORCE | deps-build
 	    echo "$(BUILD) is for Lua $(LUA_VERSION), but the Lua headers found ($(LUA_CFLAGS)) are Lua $$found's" >&2; \
 	    exit 1; \
 	fi; \
-	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" >$@.new.$$$$; \
+	headers=$$(printf '#include <lua.h>\n#include <curl/curl.h>\n#include <cjson/cJSON.h>\n#include <openssl/opensslv.h>\n' | \
+	    $(CC) $(ALL_CFLAGS) -E -dM -x c - | cksum); \
+	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" "headers $$headers" >$@.new.$$$$; \
 	if cmp -s $@.new.$$$$ $@; then rm -f $@.new.$$$$; else mv -f $@.new.$$$$ $@; fi
 
 FORCE:

@@ -1,5 +1,6 @@
 -- The Makefile's own checks of what it is given, before it builds anything.
 local shell = require "spec.support.shell"
+local once = require "spec.support.once"
 local q = shell.quote
 
 local root = shell.repo_root()
@@ -42,6 +43,29 @@ describe("the Makefile", function()
       :format(q(root)))
     assert.is_true(ok, out)
     assert.is_nil(out:find("holds the headers of", 1, true), out)
+  end)
+
+  -- A luaconf.h changed in place (LUA_32BITS, say: a 32-bit lua_Integer)
+  -- changes the ABI with no flag changed: the module was kept, built for
+  -- the other (review install45).  Any change of the headers' macros
+  -- builds it again; here one no build reads.
+  -- (a build's own work, the same under every Lua: once per make test)
+  once.describe("with its headers changed", function()
+    it("builds the module again when the Lua headers it was built with change in place", function()
+      local dir = shell.temp_dir()
+      finally(function() shell.remove(dir) end)
+      shell.copy_checkout(dir .. "/repo")
+      assert(shell.run(("cp -r /usr/include/lua5.4 %s"):format(q(dir .. "/inc"))))
+      local make = ("cd %s && make -j2 DEPS=none LUA_INCDIR=%s all"):format(q(dir .. "/repo"), q(dir .. "/inc"))
+      local out, ok = shell.run(make)
+      assert.is_true(ok, out)
+      out, ok = shell.run(make)
+      assert.is_true(ok and not out:find(" -c src/", 1, true), "built again with nothing changed: " .. out)
+      assert(shell.run(("printf '#define CAB_SPEC_CHANGED 1\n' >> %s"):format(q(dir .. "/inc/luaconf.h"))))
+      out, ok = shell.run(make)
+      assert.is_true(ok, out)
+      assert.truthy(out:find(" -c src/core.c ", 1, true), out)
+    end)
   end)
 
   describe("install", function()
