@@ -1004,7 +1004,7 @@ end
 
 local function stringish(v) return type(v) == "string" or type(v) == "number" end
 --- A member name the codec takes: a string or number without a NUL.
-local function name_ok(v) return stringish(v) and not tostring(v):find("%z") end
+local function name_ok(v) return stringish(v) and not tostring(v):find("[%z\1-\31\127]") end
 local function to_int(v)
   if type(v) == "number" then return math.tointeger(v) end
   if type(v) == "string" then
@@ -1107,7 +1107,7 @@ end
 
 local function do_decode_results(body, list, ids)
   local why
-  if not stringish(body) or not name_ok(list) then why = "not a string, or a name with a NUL" end
+  if not stringish(body) or not name_ok(list) then why = "not a string, or a name with a control character" end
   if ids.n > 8 then why = "too many ids" end
   for i = 1, ids.n do if not name_ok(ids[i]) then why = "an id is not a name" end end
   local res = invoke(core.decode_results, body, list, unpack(ids, 1, ids.n))

@@ -220,11 +220,15 @@ static int l_read_items(lua_State *L) {
 
 /* A member name at argument arg (one to write, or to look for), as the C
  * string the codec takes: a name holding a NUL would be cut there and
- * name another member, so it is refused. */
+ * name another member, and one holding another control character would
+ * break the one-line message that names it ("body has no …"), so both are
+ * refused.  (The names are operations.lua's, plain words.) */
 static const char *check_name(lua_State *L, int arg) {
-    size_t len;
+    size_t len, i;
     const char *s = luaL_checklstring(L, arg, &len);
-    luaL_argcheck(L, strlen(s) == len, arg, "a member name must not hold a NUL");
+    for (i = 0; i < len; i++)
+        luaL_argcheck(L, (unsigned char)s[i] >= 0x20 && s[i] != 0x7f, arg,
+                      "a member name must not hold a NUL or another control character");
     return s;
 }
 
