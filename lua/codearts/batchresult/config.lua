@@ -154,7 +154,7 @@ local CALL_OPTIONS = {
   -- (written raw, never read: the call's outcome, README; plain, as
   -- every table given is, so that no __mode drops what it keeps)
   keep = { "table", function(v)
-    if debug.getmetatable(v) ~= nil then return "be a plain table, got one with a metatable" end
+    if input.has_metatable(v) then return "be a plain table, got one with a metatable" end
   end },
 }
 

@@ -77,6 +77,7 @@ local debug_getmetatable = debug.getmetatable
 local function has_metatable(v)
   return type(v) == "table" and debug_getmetatable(v) ~= nil
 end
+M.has_metatable = has_metatable
 
 local function raw_note(t)
   return has_metatable(t) and (" (" .. RAW .. ")") or ""
