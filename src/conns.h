@@ -18,8 +18,9 @@ typedef struct cab_conns cab_conns;
 
 /* One transfer's use of the record: it opens its sockets through it, and
  * notes here when one could not be recorded for want of memory (the
- * connect then fails: libcurl says it could not connect).  Lives as long
- * as the transfer's handle. */
+ * connect then fails: libcurl says it could not connect).  The mark is
+ * cleared as each request is prepared, and read as it ends.  Lives as
+ * long as the transfer's handle. */
 typedef struct {
     cab_conns *conns;
     int nomem;
