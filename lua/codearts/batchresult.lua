@@ -20,6 +20,7 @@ local input = require "codearts.batchresult.input"
 local operations = require "codearts.batchresult.operations"
 local regions = require "codearts.batchresult.regions"
 local results = require "codearts.batchresult.results"
+local number_text = require("codearts.batchresult.text").number_text
 local call = require "codearts.batchresult.call"
 local nvim = require "codearts.batchresult.transport.nvim"
 local curl = require "codearts.batchresult.transport.curl"
@@ -561,7 +562,7 @@ function M.decode(body, status)
   end
   if status ~= nil and not (type(status) == "number" and status >= 100 and status <= 599 and status % 1 == 0) then
     error("codearts.batchresult: br.decode's status must be an HTTP status, a whole number from 100 to 599, got "
-      .. (type(status) == "number" and tostring(status) or type(status)), 2)
+      .. (type(status) == "number" and number_text(status) or type(status)), 2)
   end
   -- (401.0 as the integer a client's err.status is, on Lua 5.3 and later)
   status = status and math.floor(status)
