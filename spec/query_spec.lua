@@ -1123,6 +1123,18 @@ describe("br.new accepts", function()
     end
   end)
 
+  -- An id pasted with an invisible character was quoted looking whole
+  -- (review data46).
+  it("quotes a refused id's bytes past ASCII as decimal escapes: a zero-width space shows", function()
+    local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, token = "an-IAM-token-0001" })
+    local id = ("a"):rep(32) .. "\226\128\139"
+    local _, err = c:query({ { pipeline_id = ("b"):rep(32), pipeline_run_id = id } })
+    assert.are.equal('pairs[1].pipeline_run_id must be 32 letters or digits, got "' .. ("a"):rep(32)
+      .. '\\226\\128\\139"', err.message)
+    local _, run_err = c:run({ "\194\173" .. ("b"):rep(32) })
+    assert.truthy(run_err.message:find('got "\\194\\173bbb', 1, true), run_err.message)
+  end)
+
   it("redacts a secret with a tab, pasted into an id, and as a refusal quotes it", function()
     local sk = "Abc\tDef\tGhi\tJkl\tMno" -- (each piece shorter than a run that counts)
     local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, ak = "AK", sk = sk })

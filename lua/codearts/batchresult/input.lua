@@ -36,13 +36,15 @@ end
 
 --- s as a message quotes it, between its double quotes, the same on every
 -- Lua: as Lua 5.4's %q writes it (a tab as \9, an escape as \27), but for
--- a line feed, \n.  Not %q itself: Lua 5.1's and LuaJIT's leave a tab or
--- an escape raw, which a message, made one line, shows as a space.  The
--- control bytes are below 32, and 127, an explicit class: %c follows the
--- C locale a host may have set.  (config.secret_forms redacts a secret in
--- this form too.)
+-- a line feed, \n, and each byte past ASCII escaped too (a zero-width
+-- space as \226\128\139: an id pasted with one looks whole otherwise).
+-- Not %q itself: Lua 5.1's and LuaJIT's leave a tab or an escape raw,
+-- which a message, made one line, shows as a space.  The control bytes
+-- are below 32, and 127, an explicit class: %c follows the C locale a
+-- host may have set.  (config.secret_forms redacts a secret in this form
+-- too.)
 function M.escaped(s)
-  return (s:gsub('([%z\1-\31"\\\127])(%d?)', escape))
+  return (s:gsub('([%z\1-\31"\\\127-\255])(%d?)', escape))
 end
 
 --- A bad id as a message shows it: a string quoted (M.escaped; its first
