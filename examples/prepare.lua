@@ -1,5 +1,6 @@
 -- Signs a request without sending it (client:prepare), sends it with the
--- curl CLI, and decodes the answer (br.decode).
+-- curl CLI, and decodes the answer with the client (client:decode, which
+-- hides its secrets and the signature from what the server may echo).
 --
 --   HUAWEICLOUD_SDK_AK=… HUAWEICLOUD_SDK_SK=… HUAWEICLOUD_SDK_PROJECT_ID=… \
 --   lua5.4 examples/prepare.lua
@@ -26,7 +27,7 @@ f:write("silent\nshow-error\nrequest = ", quoted(req.method), "\nurl = ", quoted
 for name, value in pairs(req.headers) do f:write("header = ", quoted(name .. ": " .. value), "\n") end
 f:close()
 local curl = assert(io.popen("curl -q --config " .. config))
-local results, err = br.decode(curl:read("*a"))
+local results, err = client:decode(curl:read("*a"))
 curl:close()
 os.remove(config)
 -- readme:end prepare

@@ -523,6 +523,37 @@ describe("br.decode of an answer that is an error", function()
     assert.is_nil(out:find(creds.sk, 1, true))
   end)
 
+  -- br.decode knows no client: a prepared request's answer that echoed it
+  -- showed its signature, and a key given as an option (review secrets46).
+  it("client:decode hides the client's secrets and its prepared request's signature from the server's words",
+    function()
+      local c = assert(br.new(server:options()))
+      local req = assert(c:prepare(model.seed_query))
+      local sig = assert(req.headers.Authorization:match("Signature=(%x+)$"))
+      for _, form in ipairs({ "json", "json_u", "percent" }) do
+        server:config({ echo_first = 1, echo_form = form })
+        local body, status = curl(req)
+        assert.are.equal(401, status)
+        if form == "json" then assert.truthy(body:find(sig, 1, true)) end
+        for _, given in ipairs({ false, status }) do
+          local r, err = c:decode(body, given or nil)
+          assert.is_nil(r)
+          assert.are.equal("APIGW.0301", err.code)
+          local shown = tostring(err)
+          assert.truthy(shown:find("the request carried [REDACTED]", 1, true), shown)
+          for _, secret in ipairs({ sig, creds.sk }) do assert.is_nil(shown:find(secret, 1, true), form) end
+          assert.is_nil(shown:lower():find(sig:sub(1, 16), 1, true), form)
+        end
+      end
+      -- a result set is what br.decode gives; misuse raises, naming the method
+      local body = curl(c:prepare(model.seed_query))
+      assert.are.same(assert(br.decode(body)), assert(c:decode(body)))
+      assert.has_error(function() c:decode(5) end,
+        "codearts.batchresult: client:decode's body must be a string, got number")
+      c:close()
+      assert.has_error(function() c:decode(body) end, "codearts.batchresult: the client is closed")
+    end)
+
   -- A redactor that memory could not make read as "no secret", and the
   -- server's words went out whole (review).
   it("hides them when an allocation of the module's fails, each in turn: INTERNAL, never the words unredacted",

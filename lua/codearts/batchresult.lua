@@ -536,18 +536,45 @@ function Client:close()
 end
 Client.__close = Client.close
 
---- br.decode's error for the answer res it could not read (why and code:
--- what core.decode_results said, nil when it was not asked): as a
--- client's call gives it, with the environment's secrets hidden
--- (config.redactor), as a client hides its own.  A body with no 2xx
--- status said is an API error when it plainly is one.
-local function undecoded(res, why, code)
-  local keyring, oom = config.quoting_keyring()
-  if not keyring then return Error.new("INTERNAL", oom) end
+--- The error for the answer res that could not be read (why and code:
+-- what core.decode_results said, nil when it was not asked), as a
+-- client's call gives it, its texts redacted by keyring: a client's own
+-- (its secrets and the signatures of its latest requests), or else the
+-- environment's secrets (config.redactor).  A body with no 2xx status
+-- said is an API error when it plainly is one.
+local function undecoded(res, why, code, keyring)
+  local own = keyring
+  if not own then
+    local oom
+    own, oom = config.quoting_keyring()
+    if not own then return Error.new("INTERNAL", oom) end
+  end
   local ok = res.status and res.status >= 200 and res.status <= 299
-  local err = not ok and not code and exchange.api_error(res, keyring) or exchange.undecodable(res, why, keyring, code)
-  keyring:close()
+  local err = not ok and not code and exchange.api_error(res, own) or exchange.undecodable(res, why, own, code)
+  if not keyring then own:close() end
   return err
+end
+
+--- The result set of the answer body (with its HTTP status, or nil), or
+-- nil, err (undecoded's, by keyring); misuse raises, naming the function
+-- the caller called (name) at the caller's line.
+local function decoded(name, body, status, keyring)
+  if type(body) ~= "string" then
+    error("codearts.batchresult: " .. name .. "'s body must be a string, got " .. type(body), 3)
+  end
+  if status ~= nil and not (type(status) == "number" and status >= 100 and status <= 599 and status % 1 == 0) then
+    error("codearts.batchresult: " .. name .. "'s status must be an HTTP status, a whole number from 100 to 599, got "
+      .. (type(status) == "number" and number_text(status) or type(status)), 3)
+  end
+  -- (401.0 as the integer a client's err.status is, on Lua 5.3 and later)
+  status = status and math.floor(status)
+  if status and (status < 200 or status > 299) then
+    return nil, undecoded({ status = status, body = body }, nil, nil, keyring)
+  end
+  local answer = operations.query.answer
+  local list, why, code = core.decode_results(body, answer.list, (table.unpack or unpack)(answer.ids))
+  if not list then return nil, undecoded({ status = status, body = body }, why, code, keyring) end
+  return results.wrap(list)
 end
 
 --- br.decode(body [, status]) -> results, or nil, err: the result set of
@@ -557,20 +584,18 @@ end
 -- plainly an API error is that error (err.status nil).  Misuse raises.
 function M.decode(body, status)
   if rawequal(body, M) then input.dot_slip("decode", 2) end
-  if type(body) ~= "string" then
-    error("codearts.batchresult: br.decode's body must be a string, got " .. type(body), 2)
-  end
-  if status ~= nil and not (type(status) == "number" and status >= 100 and status <= 599 and status % 1 == 0) then
-    error("codearts.batchresult: br.decode's status must be an HTTP status, a whole number from 100 to 599, got "
-      .. (type(status) == "number" and number_text(status) or type(status)), 2)
-  end
-  -- (401.0 as the integer a client's err.status is, on Lua 5.3 and later)
-  status = status and math.floor(status)
-  if status and (status < 200 or status > 299) then return nil, undecoded({ status = status, body = body }) end
-  local answer = operations.query.answer
-  local list, why, code = core.decode_results(body, answer.list, (table.unpack or unpack)(answer.ids))
-  if not list then return nil, undecoded({ status = status, body = body }, why, code) end
-  return results.wrap(list)
+  local res, err = decoded("br.decode", body, status, nil)
+  return res, err
+end
+
+--- client:decode(body [, status]) -> as br.decode, for the answer to a
+-- request this client prepared: its errors hide the client's own secrets
+-- and the signatures of its latest requests, which a server may echo
+-- (br.decode knows neither).
+function Client:decode(body, status)
+  local priv = live(self)
+  local res, err = decoded("client:decode", body, status, exchange.with_signature(priv.creds.keyring, nil, priv))
+  return res, err
 end
 
 local SIGN_FIELDS = {
