@@ -163,6 +163,21 @@ once.describe("in Neovim", function()
     assert.are.equal("1", got.sync_count)
   end)
 
+  -- Quitting gave no callback its turn: a run's started pipeline went
+  -- unsaid (review once46).
+  it("tells each call in flight CLOSED, every item accounted for, when the editor quits", function()
+    server:config { delay_ms = 3000 }
+    local runs = server:stats().routes.run
+    local got = nvim("spec/nvim/quit.lua")
+    assert.is_nil(got.error)
+    assert.are.same({ "CLOSED", "-1", model.seed[1].pipeline_id },
+      { got.run_code, got.run_results, got.run_unanswered })
+    assert.are.same({ "CLOSED", "-1" }, { got.query_code, got.query_results })
+    assert.is_true(tonumber(got.run_ms) < 2500, "told after " .. got.run_ms .. " ms")
+    -- (the run went out: it may have started)
+    assert.are.equal(runs + 1, server:stats().routes.run)
+  end)
+
   it("runs calls of one client that wait together, callback or not, and closes it from a timer", function()
     server:config { delay_ms = 1000 }
     local got = nvim("spec/nvim/together.lua")

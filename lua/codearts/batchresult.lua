@@ -317,17 +317,24 @@ local function shown_by(priv)
   return function(text) return exchange.shown(priv.creds.keyring, text, exchange.MESSAGE_BYTES) end
 end
 
+--- What ends the calls of the client self in callback mode when Neovim
+-- quits (nvim.run_async): its close.
+local function closer(self)
+  return function() Client.close(self) end
+end
+
 --- A call of operation row for the caller's list: options and items read
 -- once and checked before anything is sent.  With opts.callback (Neovim),
 -- it returns true at once and the answer goes to the callback.
-local function start(priv, row, list, opts)
+local function start(self, priv, row, list, opts)
   local o, err = priv.defaults, nil
   if opts ~= nil then o, err = call_options(priv, opts) end
   if not o then return nil, err end
   local flat, n = items_kept(priv, o, list, row)
   if not flat then return nil, n end
   if o.callback then
-    return nvim.run_async(o.callback, function() return one_call(priv, row, flat, n, o) end, shown_by(priv))
+    return nvim.run_async(o.callback, function() return one_call(priv, row, flat, n, o) end, shown_by(priv),
+      closer(self))
   end
   return one_call(priv, row, flat, n, o)
 end
@@ -337,7 +344,7 @@ end
 -- opts.concurrency at a time, matched to the answers by their ids and
 -- returned in the order each pair first appears.  See README.md.
 function Client:query(list, opts)
-  return start(live(self), operations.query, list, opts)
+  return start(self, live(self), operations.query, list, opts)
 end
 
 --- client:run(pipeline_ids [, opts]) -> runs, or nil, err.
@@ -346,7 +353,7 @@ end
 -- .missing (pipeline ids the server did not start).  Batched, validated
 -- and reported like query; err.unanswered lists pipeline ids.
 function Client:run(ids, opts)
-  return start(live(self), operations.run, ids, opts)
+  return start(self, live(self), operations.run, ids, opts)
 end
 
 --- Starts the runs of flat (n pipeline ids), then asks how each started.
@@ -465,7 +472,8 @@ function Client:run_and_query(ids, opts)
   local flat, n = items_kept(priv, o, ids, operations.run)
   if not flat then return nil, n end
   if o.callback then
-    return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end, shown_by(priv))
+    return nvim.run_async(o.callback, function() return run_and_query(priv, flat, n, o) end, shown_by(priv),
+      closer(self))
   end
   return run_and_query(priv, flat, n, o)
 end

@@ -199,6 +199,27 @@ local function later(fn)
 end
 M.later = later
 
+-- Calls in callback mode not yet called back: coroutine -> the function
+-- that closes its client (run_async's close).
+local unreported = {}
+local leave_hooked = false
+
+--- Quitting Neovim ends no call: the callbacks it would schedule never
+-- run, and a run's started pipelines would go unsaid.  So as the editor
+-- quits (VimLeavePre), each client with a call in flight is closed, and
+-- the editor waits, a second at most, for their callbacks, each told
+-- CLOSED with every item accounted for.  Hooked once, on the main loop.
+local function hook_leave()
+  if leave_hooked then return end
+  leave_hooked = true
+  vim.api.nvim_create_autocmd("VimLeavePre", { callback = function()
+    local closes = {}
+    for _, close in pairs(unreported) do closes[#closes + 1] = close end
+    for _, close in ipairs(closes) do close() end
+    vim.wait(1000, function() return next(unreported) == nil end)
+  end })
+end
+
 --- Whether this Lua is Neovim's (vim.uv since 0.10, vim.loop before).
 function M.available()
   local vim = rawget(_G, "vim")
@@ -213,7 +234,8 @@ function M.resumer()
 end
 
 --- Runs body(), a call or two, in a coroutine driven by Neovim's event
--- loop, and hands what it returns to callback on the main loop.  true, or
+-- loop, and hands what it returns to callback on the main loop; close()
+-- closes its client, should the editor quit first (hook_leave).  true, or
 -- nil, err outside Neovim.  body reports a failing on_progress or logger
 -- as an error value (CALLBACK, see call.lua); anything it raises reaches
 -- callback as INTERNAL, its words as shown(text) gives them (redacted by
@@ -223,14 +245,19 @@ end
 -- called; the call goes on at the editor's next turn instead (later()),
 -- so that on_progress and logger run where they may use it, as callback
 -- does.
-function M.run_async(callback, body, shown)
+function M.run_async(callback, body, shown, close)
   if not M.available() then
     local err = Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
     err.option = "callback"
     return nil, err
   end
   local co
+  local function call_back(...)
+    unreported[co] = nil
+    callback(...)
+  end
   local function resume()
+    hook_leave()
     -- A scheduler of the caller's may have resumed the coroutine (an
     -- on_progress or logger that yielded to it) and even run the call to
     -- its end meanwhile: a wake-up left over is no longer this one's.
@@ -239,7 +266,7 @@ function M.run_async(callback, body, shown)
     if coroutine.status(co) == "dead" then resumers[co] = nil end
     if not ok then
       local said = shown(tostring(e))
-      vim.schedule(function() callback(nil, Error.new("INTERNAL", said)) end)
+      vim.schedule(function() call_back(nil, Error.new("INTERNAL", said)) end)
     elseif coroutine.status(co) == "suspended" and e ~= PARKED then
       -- on_progress or logger yielded (they may, on every host): nobody
       -- here would resume it, so the call goes on at the editor's next turn.
@@ -249,9 +276,10 @@ function M.run_async(callback, body, shown)
   co = coroutine.create(function()
     local results, err = body()
     resumers[co] = nil
-    vim.schedule(function() callback(results, err) end)
+    vim.schedule(function() call_back(results, err) end)
   end)
   resumers[co] = function() later(resume) end
+  unreported[co] = close
   -- Even the call's start waits for the main loop: run_async may be called
   -- from a libuv callback or under textlock, where on_progress(0, …) could
   -- not use vim.api.
