@@ -737,6 +737,28 @@ describe("client:redact, given a result set", function()
     c:close()
   end)
 
+  -- A field the server added was named by the token it echoed, and the
+  -- copy kept the name (review secrets46).
+  it("redacts the name of a field the server added, keeping the API's names and each value", function()
+    local token = "Tok3nSecretValue0123456789"
+    local p = seed_pairs()[1]
+    local body = ('{"result":[{"pipeline_id":"%s","pipeline_run_id":"%s","pipeline_name":"n","status":"START_FAILED",'
+      .. '"extra_%s":1,"extra_[REDACTED]":5,"other_%s":{"in_%s":2},"other_%%%s":3,"deep":{"in_%s":2},"plain":4}]}')
+      :format(p.pipeline_id, p.pipeline_run_id, token, token, token, ("%X"):format(token:byte()) .. token:sub(2), token)
+    server:config { banner_first = 1, banner = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: %d\r\n\r\n%s"):format(#body, body) }
+    local c = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token, max_retries = 0 })
+    local results = assert(c:query({ p }))
+    local shown = c:redact(results)
+    -- (names that redact alike: one given so keeps its value, else the
+    -- first in byte order, the token percent-encoded before it raw)
+    assert.are.same({ pipeline_id = p.pipeline_id, pipeline_run_id = p.pipeline_run_id, pipeline_name = "n",
+                      status = "START_FAILED", ["extra_[REDACTED]"] = 5, ["other_[REDACTED]"] = 3, plain = 4,
+                      deep = { ["in_[REDACTED]"] = 2 } }, shown[1])
+    assert.are.equal(1, results[1]["extra_" .. token])
+    c:close()
+  end)
+
   -- (a run_and_query set's not_started was not copied, and a run's list
   -- was refused: review claims4)
   it("copies every list a set holds, and takes a run's list and err.results too", function()

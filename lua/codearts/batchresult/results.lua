@@ -231,9 +231,11 @@ end
 -- as redact gives it (client:redact's copy); a result set's copy is one
 -- too.  tostring shows each field on one line (Error.one_line: a run of
 -- control characters one space), where a secret the redactor read apart
--- may be whole: such a value is copied as that line, redacted.  Keys are
--- kept: they are the API's names, and two that redacted alike would
--- become one.
+-- may be whole: such a value is copied as that line, redacted.  A string
+-- key is redacted too: a field a server adds is named by it, and may be
+-- named by a token it echoes.  Two keys that redact alike (both holding
+-- a secret) would be one: the key that was given so keeps its value, and
+-- of the others the first in byte order.
 function M.redacted(t, redact)
   local copies = {}
   local function text(s)
@@ -247,9 +249,17 @@ function M.redacted(t, redact)
     if type(v) ~= "table" then return v end
     -- (a table met again, as in a cycle, is the copy made of it)
     if copies[v] then return copies[v] end
-    local c = {}
+    local c, renamed = {}, {}
     copies[v] = c
-    for k, x in next, v do c[k] = copy(x) end
+    for k, x in next, v do
+      local said = type(k) == "string" and text(k) or k
+      if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
+    end
+    table.sort(renamed)
+    for _, k in ipairs(renamed) do
+      local said = text(k)
+      if c[said] == nil then c[said] = copy(rawget(v, k)) end
+    end
     return c
   end
   local out = copy(t)
