@@ -5,7 +5,8 @@
  * it returns: code and message are a pair of one form, error_code/error_msg
  * when neither is blank, else code/message when neither is, else no
  * message and the first of error_code and code that is not blank; when it
- * returns no tree, every member is NULL. */
+ * returns no tree, every member is NULL, and memory, which never runs out
+ * here, is not said to have. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&e, 0x55, sizeof e); /* every member must be written */
     tree = cab_decode_error_body((const char *)data, size, &e);
     if (!tree) {
-        if (e.code || e.message || e.request_id) abort();
+        if (e.code || e.message || e.request_id || e.nomem) abort();
         return 0;
     }
     if (!cJSON_IsObject(tree)) abort();

@@ -8,7 +8,8 @@
  * likewise through cab_encode_ids (the BatchRunPipeline body), and
  * cab_is_id must agree with its definition on every id.  Every proper
  * prefix of an accepted body short of its last byte that is no white space
- * is what a transfer cut there leaves, and must be said to end early. */
+ * is what a transfer cut there leaves, and must be said to end early.
+ * Memory never runs out here: no refusal may say it did. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,9 +177,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tree = cab_decode_results((const char *)data, size, "result", IDS, &result, &flawed, &err);
     if (tree && flawed) abort(); /* (only a run's answer has items of its own to flaw) */
     if (!tree) {
-        /* Refused: no tree, and a message that is a terminated, non-empty line. */
+        /* Refused: no tree, and a message that is a terminated, non-empty
+         * line; never for memory, which never runs out here (a whole text
+         * that cJSON refuses is read as its memory running out). */
         size_t n = strnlen(err.message, sizeof err.message);
-        if (result != NULL || n == 0 || n == sizeof err.message || memchr(err.message, '\n', n))
+        if (result != NULL || n == 0 || n == sizeof err.message || memchr(err.message, '\n', n) || err.nomem)
             abort();
         return 0;
     }

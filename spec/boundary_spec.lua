@@ -569,6 +569,35 @@ describe("limits are the same in every layer", function()
     assert.is_true(internal >= 1, table.concat(outs, "\n"))
   end)
 
+  -- cJSON says no more when its memory runs out than when a body is bad:
+  -- a right answer read as "invalid JSON near byte 1", and an API error
+  -- as a bare HTTP 401 (review c46).
+  it("each allocation of cJSON's failing in turn gives results, or INTERNAL, never DECODE nor a bare HTTP",
+    function()
+    local lib = failmalloc()
+    if not lib then return end
+    local code = [[
+      local br = require "codearts.batchresult"
+      local r, err = br.decode('{"result":[{"pipeline_id":"p","pipeline_run_id":"r","pipeline_name":"x"},'
+        .. '{"pipeline_id":"q","pipeline_run_id":"s"}]}')
+      io.write(r and ("results: " .. #r) or (err.code .. ": " .. err.message), "\n")
+      local _, e = br.decode('{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information"}', 401)
+      io.write(e.code, ": ", e.message)
+    ]]
+    local outs, ended = each_failing(code, { LD_PRELOAD = lib, FAILMALLOC_IN = "libcjson" }, 50)
+    assert.is_true(ended and #outs >= 10, table.concat(outs, "\n"))
+    local internal = { 0, 0 }
+    for _, out in ipairs(outs) do
+      local decoded, api = out:match("^([^\n]*)\n(.*)$")
+      assert.truthy(decoded == "results: 2" or decoded == "INTERNAL: out of memory parsing the body (116 bytes)", out)
+      assert.truthy(api == "APIGW.0301: Incorrect IAM authentication information"
+        or api == "INTERNAL: out of memory reading the answer's error body (HTTP 401)", out)
+      if decoded:find("^INTERNAL") then internal[1] = internal[1] + 1 end
+      if api:find("^INTERNAL") then internal[2] = internal[2] + 1 end
+    end
+    assert.is_true(internal[1] >= 1 and internal[2] >= 1, table.concat(outs, "\n"))
+  end)
+
   -- The SK pasted as an option's value or name went out whole when memory
   -- ran out redacting it (review): new() dropped the INTERNAL its
   -- redaction gave, and a refused name was kept unless its redaction held

@@ -158,7 +158,7 @@ size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *o
 
 /* ---- decoding ----------------------------------------------------------- */
 
-/* Where json_prefix is in a text: between tokens (a value due, a name
+/* Where json_reading is in a text: between tokens (a value due, a name
  * due, a colon due, or a value ended), inside a string, a literal, or a
  * number (after '-', a leading '0', integer digits, '.', fraction digits,
  * 'e', its sign, exponent digits). */
@@ -195,15 +195,17 @@ static int value_start(char c, const char **literal) {
     return c == '-' ? P_MINUS : number_step(P_MINUS, c);
 }
 
-/* Whether s[0..len) is a proper prefix of a JSON text (RFC 8259): no whole
- * text, but one that more bytes would make.  A transfer cut short leaves
- * one; a body malformed before its end ("[1 2", "{"a":1 "b"") is none,
- * brackets open or not, and its place is cJSON's to name.  Run only on a
+/* What s[0..len) is as JSON (RFC 8259): JSON_CUT, a proper prefix of a
+ * text (no whole text, but one that more bytes would make), which a
+ * transfer cut short leaves; JSON_WHOLE, a whole text (white space around
+ * it); or JSON_BAD, malformed before its end ("[1 2", "{"a":1 "b""),
+ * brackets open or not, whose place is cJSON's to name.  Run only on a
  * failure, by a pushdown automaton over the whole body: the closer of each
  * open bracket is kept in a fixed array, as deep as cJSON goes (deeper is
- * no body cut short: lexis_fault refuses it).  White space is JSON's four
- * bytes; a control byte in a string makes no prefix. */
-static int json_prefix(const char *s, size_t len) {
+ * neither: lexis_fault refuses it).  White space is JSON's four bytes; a
+ * control byte in a string makes it bad. */
+enum { JSON_BAD, JSON_CUT, JSON_WHOLE };
+static int json_reading(const char *s, size_t len) {
     char closer[CJSON_NESTING_LIMIT];
     const char *literal = ""; /* the rest of the literal being read */
     size_t i = 0, depth = 0;
@@ -211,29 +213,29 @@ static int json_prefix(const char *s, size_t len) {
     /* cJSON skips a UTF-8 byte order mark that starts a body (RFC 8259
      * lets a parser): a body cut inside or after one is cut short too. */
     while (i < len && i < 3 && s[i] == "\xEF\xBB\xBF"[i]) i++;
-    if (i > 0 && i < 3 && i < len) return 0;
+    if (i > 0 && i < 3 && i < len) return JSON_BAD;
     while (i < len) {
         char c = s[i];
         int ws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
         if (st >= P_MINUS) { /* a byte that ends a number is read again after it */
-            if ((st = number_step(st, c)) == P_BAD) return 0;
+            if ((st = number_step(st, c)) == P_BAD) return JSON_BAD;
             if (st != P_AFTER) i++;
             continue;
         }
         i++;
         if (st == P_STRING) {
-            if ((unsigned char)c < 0x20) return 0;
+            if ((unsigned char)c < 0x20) return JSON_BAD;
             if (c == '"') st = name ? P_COLON : P_AFTER;
             else if (c == '\\') st = P_ESCAPE;
         } else if (st == P_ESCAPE) {
             if (c == 'u') hex = 4;
-            else if (!c || !strchr("\"\\/bfnrt", c)) return 0;
+            else if (!c || !strchr("\"\\/bfnrt", c)) return JSON_BAD;
             st = c == 'u' ? P_HEX : P_STRING;
         } else if (st == P_HEX) {
-            if (cab_hex_value((unsigned char)c) < 0) return 0;
+            if (cab_hex_value((unsigned char)c) < 0) return JSON_BAD;
             if (--hex == 0) st = P_STRING;
         } else if (st == P_LITERAL) {
-            if (c != *literal++) return 0;
+            if (c != *literal++) return JSON_BAD;
             if (!*literal) st = P_AFTER;
         } else if (ws) {
             /* between tokens */
@@ -251,18 +253,20 @@ static int json_prefix(const char *s, size_t len) {
             st = P_STRING;
             name = 1;
         } else if (st == P_VALUE && (c == '[' || c == '{')) {
-            if (depth == CJSON_NESTING_LIMIT) return 0;
+            if (depth == CJSON_NESTING_LIMIT) return JSON_BAD;
             closer[depth++] = c == '[' ? ']' : '}';
             st = c == '[' ? P_VALUE : P_NAME;
             first = 1;
         } else if (st != P_VALUE || (st = value_start(c, &literal)) == P_BAD) {
-            return 0;
+            return JSON_BAD;
         } else {
             name = 0;
         }
     }
     /* a whole text: its value ended (a number may end at the end) */
-    return depth > 0 || (st != P_AFTER && st != P_ZERO && st != P_INT && st != P_FRAC && st != P_EXP);
+    if (depth == 0 && (st == P_AFTER || st == P_ZERO || st == P_INT || st == P_FRAC || st == P_EXP))
+        return JSON_WHOLE;
+    return JSON_CUT;
 }
 
 /* The end of the number that starts at s[i], by JSON's grammar
@@ -413,15 +417,22 @@ static void ends_early(cab_decode_error *err, size_t len) {
 }
 
 /* Parses text, which passed lexis_fault, as one JSON value; trailing
- * bytes other than white space are an error, and so is a body cut short. */
+ * bytes other than white space are an error, and so is a body cut short.
+ * cJSON says no more when its memory runs out than when the text is bad:
+ * a whole text it could not parse, which passed lexis_fault (cJSON's
+ * depth, no NUL, no lone surrogate), is its memory. */
 static cJSON *parse_checked(const char *text, size_t len, cab_decode_error *err) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        if (json_prefix(text, len))
+        int reading = json_reading(text, len);
+        if (reading == JSON_CUT)
             ends_early(err, len);
-        else
+        else if (reading == JSON_WHOLE) {
+            snprintf(err->message, sizeof err->message, "out of memory parsing the body (%zu bytes)", len);
+            err->nomem = 1;
+        } else
             snprintf(err->message, sizeof err->message, "invalid JSON near byte %zu of %zu",
                      (at < len ? at : len - 1) + 1, len);
         return NULL;
@@ -462,7 +473,7 @@ static cJSON *parse_all(const char *body, size_t len, cab_decode_error *err) {
     if (fault != 0) {
         /* A body cut inside a number ("[1.", "{"a":-") ends in a number
          * that is malformed only because it is cut. */
-        if (why == NUMBER_WHY && json_prefix(body, len))
+        if (why == NUMBER_WHY && json_reading(body, len) == JSON_CUT)
             ends_early(err, len);
         else if (why == DEPTH_WHY) /* (valid JSON all the same) */
             snprintf(err->message, sizeof err->message, "JSON nested more than %d deep, at byte %zu of %zu",
@@ -700,13 +711,17 @@ static int said_pair(const cJSON *obj, const char *code, const char *message, ca
 }
 
 cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out) {
-    cab_decode_error ignored;
+    cab_decode_error why;
     cJSON *root;
     const place body_place = {NULL, 0};
     memset(out, 0, sizeof *out);
-    root = parse_all(body, len, &ignored);
-    if (!root) return NULL;
-    if (!cJSON_IsObject(root) || no_duplicates_here(root, body_place, &ignored)) {
+    root = parse_all(body, len, &why);
+    if (!root) {
+        out->nomem = why.nomem;
+        return NULL;
+    }
+    if (!cJSON_IsObject(root) || no_duplicates_here(root, body_place, &why)) {
+        out->nomem = why.nomem;
         cJSON_Delete(root);
         return NULL;
     }

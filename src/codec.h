@@ -63,11 +63,13 @@ cJSON *cab_decode_results(const char *body, size_t len, const char *list, const 
  * is).  The forms are never mixed; objects nested inside are not read.
  * "request_id" is the member's string, blank or not, NULL when it is
  * absent or no string.  Returns the tree to free, or NULL when the body is
- * not a JSON object, or names a member twice (then every member is NULL). */
+ * not a JSON object, or names a member twice, or memory ran out reading it
+ * (nomem: the body may be one); then every member is NULL. */
 typedef struct {
     const char *code;
     const char *message;
     const char *request_id;
+    int nomem;
 } cab_api_error;
 
 cJSON *cab_decode_error_body(const char *body, size_t len, cab_api_error *out);

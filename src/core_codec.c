@@ -416,11 +416,13 @@ static int push_error(lua_State *L) {
     push_or_nil(L, e->code);
     push_or_nil(L, e->message);
     push_or_nil(L, e->request_id);
-    return 3;
+    push_or_nil(L, e->nomem ? "INTERNAL" : NULL);
+    return 4;
 }
 
 /* core.decode_error(body) -> code, message, request_id (each nil when the
- * body does not say). */
+ * body does not say) [, "INTERNAL" when memory ran out reading it: the
+ * body may say]. */
 static int l_decode_error(lua_State *L) {
     size_t len;
     const char *body = luaL_checklstring(L, 1, &len);
@@ -428,8 +430,8 @@ static int l_decode_error(lua_State *L) {
     cJSON *tree;
     lua_pushcfunction(L, push_error);
     tree = cab_decode_error_body(body, len, &e);
-    with_tree(L, tree, NULL, &e, 3);
-    return 3;
+    with_tree(L, tree, NULL, &e, 4);
+    return 4;
 }
 
 void cab_register_codec(lua_State *L) {

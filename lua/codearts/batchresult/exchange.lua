@@ -449,11 +449,17 @@ local function request_id(res, body_id, keyring)
 end
 
 --- The error for a non-2xx answer: the API's own code and message when
--- the body is a Huawei-style error, else HTTP with the start of the body.
+-- the body is a Huawei-style error, else HTTP with the start of the body
+-- (INTERNAL when memory ran out reading it: it may be such an error).
 -- With no status (res.status nil: br.decode was given none), only a body
 -- that has both a code and a message is an error; else nil.
 function M.api_error(res, keyring)
-  local code, message, body_request_id = core.decode_error(res.body)
+  local code, message, body_request_id, oom = core.decode_error(res.body)
+  if oom then
+    local status = res.status and " (HTTP " .. res.status .. ")" or ""
+    return Error.new(oom, "out of memory reading the answer's error body" .. status,
+      { status = res.status, request_id = res.request_id })
+  end
   -- A blank code or message says nothing: an error has a code, and a line.
   -- Blank as shown: control characters alone become spaces there.  (Read
   -- on one line, not redacted: redaction makes no text blank, a secret's
