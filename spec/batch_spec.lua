@@ -248,6 +248,26 @@ describe("client:query with many pairs", function()
     assert.are.same({ 1, 1 }, { err.batches, err.failed_batches })
   end)
 
+  -- Ctrl-C between libcurl's handle opening and the Lua side's note of it
+  -- left a client whose every later call raised "the transport is open
+  -- already" (review reenter46).
+  it("leaves a client usable whichever line of its first call's opening of libcurl Ctrl-C comes at", function()
+    local in_open = opened_by(require("codearts.batchresult.transport.curl").new, "function Handle:open(")
+    local k = 0
+    repeat
+      k = k + 1
+      local c = client_of(server)
+      -- (the body's locals are the condition's: Lua's repeat scope)
+      local err, stopped = interrupted_at(k, "l", function() return in_open(debug.getinfo(3, "S")) end, c.query, c,
+        make_pairs(1))
+      if stopped then assert.are.equal("INTERRUPTED", err.code, tostring(err)) end
+      local results, again = c:query(make_pairs(1))
+      assert.are.equal(1, results and #results, k .. ": " .. tostring(again))
+      c:close()
+    until not stopped
+    assert.is_true(k > 3, k)
+  end)
+
   -- A batch built but not yet taken by the transport counted as sent.
   it("counts in err.batches no batch that Ctrl-C stopped before the transport took it", function()
     local is_start = opened_by(require("codearts.batchresult.transport.curl").new, "function Transport:start(")

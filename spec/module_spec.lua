@@ -143,7 +143,7 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(18, config.INTERFACE)
+    assert.are.equal(19, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION box() ca_certificates() can_yield() decode_error() decode_results() encode_ids()"

@@ -248,7 +248,14 @@ static int open_box(lua_State *L, multi_box *b, int h, int t) {
     char err[CAB_EASY_ERR_SIZE];
     lua_Number max_body;
     luaL_checktype(L, t, LUA_TTABLE);
-    if (b->m || b->inherited) return luaL_error(L, "the transport is open already");
+    if (b->inherited) return luaL_error(L, "the transport is another process's");
+    /* Open already: as it is.  Ctrl-C may come between this open and the
+     * Lua side's note of it (transport/curl.lua), whose next call opens
+     * again. */
+    if (b->m) {
+        lua_pushvalue(L, h);
+        return 1;
+    }
     o.connect_timeout_ms = opt_ms(L, t, "connect_timeout_ms");
     o.ca_file = opt_string(L, t, "ca_file");
     o.ca_path = opt_string(L, t, "ca_path");
@@ -291,8 +298,9 @@ static int l_multi(lua_State *L) {
 
 /* multi:open{ connect_timeout_ms, ca_file, ca_path, proxy, noproxy,
  *             tls_verify, max_response_bytes } -> handle | nil, message:
- * libcurl's handle made.  Once only, and never once closed or finalized
- * (a misuse raises). */
+ * libcurl's handle made, once: opened again, it is left as it is (the
+ * options unread).  Never once closed or finalized, nor in a process
+ * that did not make it (a misuse raises). */
 static int l_open(lua_State *L) {
     return open_box(L, luaL_checkudata(L, 1, MULTI), 1, 2);
 }
