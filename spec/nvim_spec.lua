@@ -164,19 +164,32 @@ once.describe("in Neovim", function()
   end)
 
   -- Quitting gave no callback its turn: a run's started pipeline went
-  -- unsaid (review once46).
-  it("tells each call in flight CLOSED, every item accounted for, when the editor quits", function()
-    server:config { delay_ms = 3000 }
-    local runs = server:stats().routes.run
-    local got = nvim("spec/nvim/quit.lua")
-    assert.is_nil(got.error)
-    assert.are.same({ "CLOSED", "-1", model.seed[1].pipeline_id },
-      { got.run_code, got.run_results, got.run_unanswered })
-    assert.are.same({ "CLOSED", "-1" }, { got.query_code, got.query_results })
-    assert.is_true(tonumber(got.run_ms) < 2500, "told after " .. got.run_ms .. " ms")
-    -- (the run went out: it may have started)
-    assert.are.equal(runs + 1, server:stats().routes.run)
-  end)
+  -- unsaid (review once46); one asked for as the editor quit went out
+  -- as it exited, and one asked for by a callback told meanwhile went
+  -- out unsaid (review fixes46).
+  it("tells each call CLOSED, every item accounted for, when the editor quits, and sends none asked for then",
+    function()
+      server:config { delay_ms = 3000 }
+      local runs = server:stats().routes.run
+      local got = nvim("spec/nvim/quit.lua")
+      assert.is_nil(got.error)
+      local seed = model.seed
+      assert.are.same({ "CLOSED", "-1", seed[1].pipeline_id, "0" },
+        { got.run_code, got.run_results, got.run_unanswered, got.run_unsent })
+      assert.are.same({ "CLOSED", "-1", "0" }, { got.query_code, got.query_results, got.query_unsent })
+      for _, name in ipairs({ "last", "later" }) do
+        assert.are.same({ "CLOSED", "-1", "1" },
+          { got[name .. "_code"], got[name .. "_results"], got[name .. "_unsent"] })
+      end
+      assert.are.same({ seed[2].pipeline_id, seed[3].pipeline_id }, { got.last_unanswered, got.later_unanswered })
+      assert.is_true(tonumber(got.run_ms) < 2500, "told after " .. got.run_ms .. " ms")
+      -- (the first run went out: it may have started; no other did)
+      assert.are.equal(runs + 1, server:stats().routes.run)
+      -- the session's first call, asked for as the editor quits
+      got = nvim("spec/nvim/quit.lua", "NVIM_TEST_QUIT_FIRST=1")
+      assert.are.same({ "CLOSED", seed[2].pipeline_id, "1" }, { got.last_code, got.last_unanswered, got.last_unsent })
+      assert.are.equal(runs + 1, server:stats().routes.run)
+    end)
 
   it("runs calls of one client that wait together, callback or not, and closes it from a timer", function()
     server:config { delay_ms = 1000 }

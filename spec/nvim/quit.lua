@@ -1,8 +1,11 @@
 -- Run by spec/nvim_spec.lua inside `nvim --headless`: starts a run and a
--- query in callback mode, each on a client of its own, and quits the
--- editor (:qa!) while their answers are still to come.  Each callback
--- writes what it was told, as key=value lines (not through
--- harness.finish, which would quit again).
+-- query in callback mode, each on a client of its own; 500 ms later asks
+-- for one more run, and quits the editor (:qa!) in the same turn, while
+-- the answers are still to come.  The query's callback, told as the
+-- editor quits, asks for a run too.  Each callback writes what it was
+-- told, as key=value lines (not through harness.finish, which would quit
+-- again).  With NVIM_TEST_QUIT_FIRST, the run asked for with the quit is
+-- the session's first call, and the only one.
 local harness = require "spec.nvim.harness"
 
 harness.guard()
@@ -12,16 +15,28 @@ local out = assert(io.open(os.getenv("NVIM_TEST_OUT"), "w"))
 local started = harness.now_ms()
 local pairs_list = harness.pairs()
 
-local function told(name)
+local function told(name, after)
   return function(results, err)
     out:write(name, "_code=", err and err.code or "none", "\n")
     out:write(name, "_results=", results and #results or -1, "\n")
-    out:write(name, "_unanswered=", table.concat(err and err.unanswered or {}, ","), "\n")
+    local ids = {}
+    for i, u in ipairs(err and err.unanswered or {}) do ids[i] = type(u) == "table" and u.pipeline_id or u end
+    out:write(name, "_unanswered=", table.concat(ids, ","), "\n")
+    out:write(name, "_unsent=", #(err and err.unsent or {}), "\n")
     out:write(name, "_ms=", math.floor(harness.now_ms() - started), "\n")
     out:flush()
+    if after then after() end
   end
 end
 
+local function last_run()
+  assert(harness.client(br):run({ pairs_list[2].pipeline_id }, { callback = told("last") }))
+  vim.cmd("qa!")
+end
+
+if os.getenv("NVIM_TEST_QUIT_FIRST") then return last_run() end
 assert(harness.client(br):run({ pairs_list[1].pipeline_id }, { callback = told("run") }))
-assert(harness.client(br):query(pairs_list, { callback = told("query") }))
-vim.defer_fn(function() vim.cmd("qa!") end, 500)
+assert(harness.client(br):query(pairs_list, { callback = told("query", function()
+  assert(harness.client(br):run({ pairs_list[3].pipeline_id }, { callback = told("later") }))
+end) }))
+vim.defer_fn(last_run, 500)

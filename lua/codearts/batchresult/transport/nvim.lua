@@ -202,22 +202,40 @@ M.later = later
 -- Calls in callback mode not yet called back: coroutine -> the function
 -- that closes its client (run_async's close).
 local unreported = {}
-local leave_hooked = false
+-- Whether the editor is quitting (hook_leave), and whether it is hooked.
+local leaving, leave_hooked = false, false
+
+--- Whether no call in unreported can still end: each left is running
+-- (this is one of its callbacks, which quit), or inside one that is.
+local function none_can_end()
+  for co in pairs(unreported) do
+    local status = coroutine.status(co)
+    if status == "suspended" or status == "dead" then return false end
+  end
+  return true
+end
 
 --- Quitting Neovim ends no call: the callbacks it would schedule never
 -- run, and a run's started pipelines would go unsaid.  So as the editor
 -- quits (VimLeavePre), each client with a call in flight is closed, and
--- the editor waits, a second at most, for their callbacks, each told
--- CLOSED with every item accounted for.  Hooked once, on the main loop.
+-- so is that of any call that goes on or starts from then on, before it
+-- does; the editor waits, a second at most, until each call has ended,
+-- CLOSED and every item accounted for, and been called back (at once,
+-- from then on, not scheduled).  In a group of the library's own, which
+-- a bare ":autocmd!" leaves; made on the main loop (false elsewhere).
 local function hook_leave()
-  if leave_hooked then return end
-  leave_hooked = true
-  vim.api.nvim_create_autocmd("VimLeavePre", { callback = function()
+  if leave_hooked then return true end
+  if vim.in_fast_event() then return false end
+  local group = vim.api.nvim_create_augroup("codearts_batchresult", { clear = false })
+  vim.api.nvim_create_autocmd("VimLeavePre", { group = group, callback = function()
+    leaving = true
     local closes = {}
     for _, close in pairs(unreported) do closes[#closes + 1] = close end
     for _, close in ipairs(closes) do close() end
-    vim.wait(1000, function() return next(unreported) == nil end)
+    vim.wait(1000, none_can_end)
   end })
+  leave_hooked = true
+  return true
 end
 
 --- Whether this Lua is Neovim's (vim.uv since 0.10, vim.loop before).
@@ -251,13 +269,21 @@ function M.run_async(callback, body, shown, close)
     err.option = "callback"
     return nil, err
   end
-  local co
-  local function call_back(...)
-    unreported[co] = nil
-    callback(...)
+  local co, called = nil, false
+  --- The call ended: callback(results, err) at the editor's next turn, or
+  -- at once while it quits (no turn comes).  Once: what a callback called
+  -- at once raises ends the coroutine it ends in, and is no INTERNAL.
+  local function told(results, err)
+    local function call_back()
+      if called then return end
+      called = true
+      unreported[co] = nil
+      callback(results, err)
+    end
+    if leaving then call_back() else vim.schedule(call_back) end
   end
   local function resume()
-    hook_leave()
+    if leaving then close() end
     -- A scheduler of the caller's may have resumed the coroutine (an
     -- on_progress or logger that yielded to it) and even run the call to
     -- its end meanwhile: a wake-up left over is no longer this one's.
@@ -265,25 +291,32 @@ function M.run_async(callback, body, shown, close)
     local ok, e = coroutine.resume(co)
     if coroutine.status(co) == "dead" then resumers[co] = nil end
     if not ok then
-      local said = shown(tostring(e))
-      vim.schedule(function() call_back(nil, Error.new("INTERNAL", said)) end)
+      told(nil, Error.new("INTERNAL", shown(tostring(e))))
     elseif coroutine.status(co) == "suspended" and e ~= PARKED then
       -- on_progress or logger yielded (they may, on every host): nobody
       -- here would resume it, so the call goes on at the editor's next turn.
       vim.schedule(resume)
     end
   end
+  -- (told from inside: the caller's scheduler may be the one that resumes
+  -- it to its end)
   co = coroutine.create(function()
     local results, err = body()
     resumers[co] = nil
-    vim.schedule(function() call_back(results, err) end)
+    told(results, err)
   end)
   resumers[co] = function() later(resume) end
   unreported[co] = close
+  -- (hooked here when it can be: a call asked for as the editor quits
+  -- starts after, as it exits)
+  hook_leave()
   -- Even the call's start waits for the main loop: run_async may be called
   -- from a libuv callback or under textlock, where on_progress(0, …) could
   -- not use vim.api.
-  later(resume)
+  later(function()
+    hook_leave()
+    resume()
+  end)
   return true
 end
 
