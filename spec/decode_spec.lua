@@ -118,7 +118,10 @@ describe("br.decode", function()
     for _, body in ipairs({ "tru", "fals", "n", '"abc', '"\\u00', "-", "-0.", "1e", "1e+", "[", "{", '{"' }) do
       ends_early(body)
     end
-    for _, body in ipairs({ "-0", "1", "true", '"abc"' }) do
+    -- (after a byte order mark too: cJSON skips one only in a body of 5
+    -- bytes or more, and one shorter was said to run memory out: review
+    -- fixes46)
+    for _, body in ipairs({ "-0", "1", "true", '"abc"', "\239\187\1910", "\239\187\19112" }) do
       assert.are.equal("body is not a JSON object", decode_error(body))
     end
   end)

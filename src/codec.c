@@ -423,7 +423,10 @@ static void ends_early(cab_decode_error *err, size_t len) {
  * depth, no NUL, no lone surrogate), is its memory. */
 static cJSON *parse_checked(const char *text, size_t len, cab_decode_error *err) {
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    /* cJSON skips a byte order mark only in a body of 5 bytes or more
+     * (json_reading, in any): a shorter one's is skipped here. */
+    size_t bom = len < 5 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    cJSON *root = cJSON_ParseWithLengthOpts(text + bom, len - bom, &end, 0);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
         int reading = json_reading(text, len);
