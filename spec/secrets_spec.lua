@@ -757,6 +757,16 @@ describe("client:redact, given a result set", function()
                       deep = { ["in_[REDACTED]"] = 2 } }, shown[1])
     assert.are.equal(1, results[1]["extra_" .. token])
     c:close()
+    -- The API's own names are kept, whatever secret holds 8 bytes of them
+    -- (review fixes46: a proxy's password renamed pipeline_id).
+    local r = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = PROJECT, ak = "AK",
+                              sk = creds.permanent.sk,
+                              proxy = "http://ops:our-pipeline-proxy-2024@127.0.0.1:3128" })
+    assert.are.equal("[REDACTED]_id", r:redact("pipeline_id"))
+    local copy = r:redact(results)
+    assert.are.same({ p.pipeline_id, p.pipeline_run_id, "n" },
+      { copy[1].pipeline_id, copy[1].pipeline_run_id, copy[1].pipeline_name })
+    r:close()
   end)
 
   -- (a run_and_query set's not_started was not copied, and a run's list

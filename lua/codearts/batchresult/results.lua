@@ -22,6 +22,7 @@
 --   R.summary(results)        -> { total, by_status, by_reason_kind }
 --   R.summary_for(module)     -> R.summary, raising on br:summary()
 --   R.REASON_KINDS            the four kinds, in a fixed order
+--   R.FIELDS                  a result's fields, in the API's order
 -- Methods (each one that returns a set returns a NEW set, in the original
 -- order, sharing the result tables; none modifies the set it is called on):
 --   rs:succeeded()  rs:failed()  rs:where(filter)  rs:group_by(key)
@@ -48,6 +49,12 @@ local SUCCESS, FAILED = "START_SUCCESS", "START_FAILED"
 --- The kinds R.reason_kind answers, in a fixed order: the order to walk a
 -- summary's by_reason_kind in, since pairs has none.
 M.REASON_KINDS = { "banned", "queued", "change_request", "other" }
+
+-- A result's fields, in the order the API documents them; their names
+-- are the API's own, which no server's text renames (M.redacted).
+M.FIELDS = { "pipeline_id", "pipeline_name", "pipeline_run_id", "status", "reason" }
+local API_FIELD = {}
+for _, name in ipairs(M.FIELDS) do API_FIELD[name] = true end
 local IS_KIND = {}
 for _, kind in ipairs(M.REASON_KINDS) do IS_KIND[kind] = true end
 
@@ -232,10 +239,11 @@ end
 -- too.  tostring shows each field on one line (Error.one_line: a run of
 -- control characters one space), where a secret the redactor read apart
 -- may be whole: such a value is copied as that line, redacted.  A string
--- key is redacted too: a field a server adds is named by it, and may be
--- named by a token it echoes.  Two keys that redact alike (both holding
--- a secret) would be one: the key that was given so keeps its value, and
--- of the others the first in byte order.
+-- key is redacted too, but for the API's field names (M.FIELDS): a field
+-- a server adds is named by it, and may be named by a token it echoes.
+-- Two keys that redact alike (both holding a secret) would be one: the
+-- key that was given so keeps its value, and of the others the first in
+-- byte order.
 function M.redacted(t, redact)
   local copies = {}
   local function text(s)
@@ -252,7 +260,7 @@ function M.redacted(t, redact)
     local c, renamed = {}, {}
     copies[v] = c
     for k, x in next, v do
-      local said = type(k) == "string" and text(k) or k
+      local said = type(k) == "string" and not API_FIELD[k] and text(k) or k
       if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
     end
     table.sort(renamed)

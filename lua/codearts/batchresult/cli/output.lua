@@ -22,7 +22,7 @@ local concat, rep, type = table.concat, string.rep, type
 
 -- Fields in the order the API documents them; any other field a result
 -- carries follows, by name.
-local RESULT_FIELDS = { "pipeline_id", "pipeline_name", "pipeline_run_id", "status", "reason" }
+local RESULT_FIELDS = require("codearts.batchresult.results").FIELDS
 local PAIR_FIELDS = { "pipeline_id", "pipeline_run_id" }
 
 -- Pieces gathered before a write.
