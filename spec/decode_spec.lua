@@ -557,6 +557,26 @@ describe("br.decode of an answer that is an error", function()
       assert.has_error(function() c:decode(body) end, "codearts.batchresult: the client is closed")
     end)
 
+  -- A finalizer that closed the client as it redacted gave the error the
+  -- code "(not shown: the client was closed)" (review fixes46).
+  it("client:decode gives CLOSED when a finalizer closes the client as it reads an error", function()
+    local seen = {}
+    for round = 1, 300 do
+      local c = assert(br.new(server:options()))
+      for i = 1, 20 do
+        local closes = (round + i) % 7 == 0
+        setmetatable({}, { __gc = function() if closes then pcall(c.close, c) end end })
+      end
+      local body = '{"error_code":"APIGW.0301","error_msg":"' .. ("x"):rep(round * 7) .. ' sk ' .. creds.sk .. '"}'
+      local ok, r, err = pcall(c.decode, c, body, 401)
+      local got = ok and (r and "results" or err.code) or tostring(r):match("the client is closed")
+      seen[got] = true
+      assert.truthy(got == "APIGW.0301" or got == "CLOSED" or got == "the client is closed", tostring(got))
+      pcall(c.close, c)
+    end
+    assert.truthy(seen["APIGW.0301"])
+  end)
+
   -- A redactor that memory could not make read as "no secret", and the
   -- server's words went out whole (review).
   it("hides them when an allocation of the module's fails, each in turn: INTERNAL, never the words unredacted",

@@ -599,10 +599,13 @@ end
 --- client:decode(body [, status]) -> as br.decode, for the answer to a
 -- request this client prepared: its errors hide the client's own secrets
 -- and the signatures of its latest requests, which a server may echo
--- (br.decode knows neither).
+-- (br.decode knows neither); CLOSED when the client was closed meanwhile.
 function Client:decode(body, status)
   local priv = live(self)
   local res, err = decoded("client:decode", body, status, exchange.with_signature(priv.creds.keyring, nil, priv))
+  -- (a finalizer may close the client meanwhile, and its redaction then
+  -- shows nothing of the server's words)
+  if not res and priv.closed then return nil, Error.closed() end
   return res, err
 end
 
