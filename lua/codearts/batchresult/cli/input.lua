@@ -89,11 +89,13 @@ end
 -- CRLF).
 local function lines(text)
   if text:byte(-1) ~= 10 then text = text .. "\n" end
-  local n, next_line = 0, text:gmatch("([^\n]*)\n")
+  -- (a plain find: a pattern reads each byte of a line in Lua's matcher)
+  local n, at = 0, 1
   return function()
-    local line = next_line()
-    if not line then return nil end
-    n = n + 1
+    if at > #text then return nil end
+    local nl = text:find("\n", at, true)
+    local line = text:sub(at, nl - 1)
+    n, at = n + 1, nl + 1
     if line:byte(-1) == 13 then line = line:sub(1, -2) end
     return n, line
   end

@@ -64,12 +64,17 @@ local function c1_escape(c)
   return ("\\u%04x"):format(c:byte(2))
 end
 
+-- Text of printable ASCII but the quote and the backslash, which no
+-- output step changes.  (Anchored, which Lua matches some 3 times faster
+-- than a search for the rest; "]" first in the set is itself.)
+local PLAIN = "^[]-~ !#-[]*$"
+
 --- s as a JSON string, well-formed UTF-8.  cjson escapes C0 and DEL; the
 -- C1 controls are escaped here, the same data, so that a server's U+009B
 -- (a CSI) cannot drive the terminal the JSON is printed on.
 local function json_string(s)
-  -- Most text is printable ASCII with nothing to escape: quoted as is.
-  if not s:find('[%c"\\\128-\255]') then return '"' .. s .. '"' end
+  -- Most text is plain, with nothing to escape: quoted as is.
+  if s:find(PLAIN) then return '"' .. s .. '"' end
   local e = encode(well_formed(s))
   -- cjson also escapes "/": JSON allows it, but no one needs it.
   if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
@@ -578,10 +583,7 @@ local SHOWN_FORMS = {
 -- step changes the text keeps this cheap: most text has nothing to change.
 local function redacted(client, text)
   local said = client:redact(text)
-  -- (printable ASCII but the quote and the backslash, which no step
-  -- changes: the pattern anchored, which Lua matches some 3 times faster
-  -- than a search for the rest; "]" first in the set is itself)
-  if said:find("^[]-~ !#-[]*$") then return said end
+  if said:find(PLAIN) then return said end
   for _, form in ipairs(SHOWN_FORMS) do
     local shown = form(said)
     if shown ~= said and client:redact(shown) ~= shown then return "[REDACTED]" end
@@ -632,7 +634,8 @@ function M.redact_all(t, redact)
       renamed[#renamed + 1] = k
     end
   end
-  for _, k in ipairs(renamed or {}) do
+  if not renamed then return t end
+  for _, k in ipairs(renamed) do
     local said, failed = redact(k)
     local v = t[k]
     t[k] = nil
