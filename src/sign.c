@@ -183,14 +183,14 @@ static size_t percent_decode(const char *s, size_t n, char *out, int plus_is_spa
 
 /* ---- canonical request -------------------------------------------------- */
 
-static int add_canonical_uri(cab_buf *b, const char *path, size_t n) {
+/* plain: path holds only unreserved bytes and slashes (CC_PATH). */
+static int add_canonical_uri(cab_buf *b, const char *path, size_t n, int plain) {
     char stack[512];
     char *tmp;
     size_t dn;
     int rc;
-    if (n && path[0] == '/' && all_in(path, n, CC_PATH)) {
-        /* Only unreserved bytes and slashes, as every path this client
-         * builds: nothing to decode or encode. */
+    if (plain) {
+        /* As every path this client builds: nothing to decode or encode. */
         if (cab_buf_add(b, path, n)) return -1;
         return path[n - 1] == '/' ? 0 : cab_buf_addc(b, '/');
     }
@@ -342,6 +342,7 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     size_t i, j, ns = 0, nu = 0, total;
     cab_buf *b = &c->canonical;
     char *p, *q;
+    int plain_path;
 
     cab_buf_clear(b);
     cab_buf_clear(&c->signed_headers);
@@ -350,9 +351,11 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     if (!is_token(req->method, req->method_len)) return CAB_SIGN_BAD_METHOD;
     /* What a server would read apart from what was signed: a query in the
      * path, a '?' doubled, a fragment, which never goes on the wire, or a
-     * control character. */
-    if (req->path_len == 0 || req->path[0] != '/' || memchr(req->path, '?', req->path_len) ||
-        memchr(req->path, '#', req->path_len) || !no_controls(req->path, req->path_len))
+     * control character; a plain path holds none of them. */
+    plain_path = all_in(req->path, req->path_len, CC_PATH);
+    if (req->path_len == 0 || req->path[0] != '/' ||
+        (!plain_path && (memchr(req->path, '?', req->path_len) || memchr(req->path, '#', req->path_len) ||
+                         !no_controls(req->path, req->path_len))))
         return CAB_SIGN_BAD_PATH;
     if (req->query_len > 0 && (req->query[0] == '?' || memchr(req->query, '#', req->query_len) ||
                                !no_controls(req->query, req->query_len)))
@@ -394,7 +397,7 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     }
 
     if (cab_buf_add(b, req->method, req->method_len) || cab_buf_addc(b, '\n') ||
-        add_canonical_uri(b, req->path, req->path_len) || cab_buf_addc(b, '\n') ||
+        add_canonical_uri(b, req->path, req->path_len, plain_path) || cab_buf_addc(b, '\n') ||
         add_canonical_query(b, req->query, req->query_len, &c->scratch) || cab_buf_addc(b, '\n'))
         return CAB_SIGN_NOMEM;
 
