@@ -121,13 +121,13 @@ static keyring *check_signer(lua_State *L) {
     return k;
 }
 
-/* Whether the keyring was closed.  Closing the client closes it, and a
- * finalizer may do that at any allocation, even between a call's check
- * and its next signature: signing and redacting then report it rather
- * than raise, and the call ends with CLOSED. */
-static int closed(lua_State *L) {
+/* The keyring, or NULL once it was closed.  Closing the client closes it,
+ * and a finalizer may do that at any allocation, even between a call's
+ * check and its next signature: signing and redacting then report it
+ * rather than raise, and the call ends with CLOSED. */
+static keyring *open_keyring(lua_State *L) {
     keyring *k = luaL_checkudata(L, 1, KEYRING);
-    return k->closed;
+    return k->closed ? NULL : k;
 }
 
 /* What sign says once the keyring is closed: nil, message, CLOSED. */
@@ -297,7 +297,7 @@ static int l_sign(lua_State *L) {
     req.n_headers = (size_t)n;
     /* Only now: turning a number argument into a string allocates, and a
      * finalizer run by that may close the keyring. */
-    if (closed(L)) return closed_result(L);
+    if (!open_keyring(L)) return closed_result(L);
     k = check_signer(L);
     for (;;) {
         const cab_buf *auth = &k->auth;
@@ -696,8 +696,7 @@ static int l_redact(lua_State *L) {
     lua_Integer limit = luaL_optinteger(L, 3, 0);
     int cut = 0;
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
-    if (closed(L)) return not_shown(L, "the client was closed");
-    k = check_open(L);
+    if (!(k = open_keyring(L))) return not_shown(L, "the client was closed");
     for (;;) {
         const cab_buf *shown = &k->shown;
         int failed = cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut);
