@@ -57,11 +57,16 @@ end
 -- abandoned, and the outcomes already in go to call:done, without a wait
 -- or a read more, so that a run's answer the process has read (the only
 -- word of which pipelines it started) is kept rather than called
--- unanswered, "may have started".  Cancelled first: the outcomes are then
--- kept by the transport, where one whose making runs out of memory stays
--- for the next try.  done runs no callback once the call is stopped, and
--- a batch it would send again stays unsent.
-local function stop(t, by_token, call)
+-- unanswered, "may have started": first the answer in hand (loop), should
+-- Ctrl-C have stopped call:done before it took its answers in, then those
+-- the transport holds.  Cancelled first: the outcomes are then kept by the
+-- transport, where one whose making runs out of memory stays for the next
+-- try.  done runs no callback once the call is stopped, and a batch it
+-- would send again stays unsent.
+local function stop(t, by_token, call, hand)
+  local held = hand.job
+  hand.job = false
+  if held and hand.res and held.took ~= held.attempts then call:done(held, hand.res) end
   t:cancel()
   while true do
     -- (its strings made once more should memory run out: the outcome
@@ -75,8 +80,9 @@ local function stop(t, by_token, call)
 end
 
 --- The request loop of M.run (below), by_token the jobs in flight by the
--- transport's tokens.
-local function loop(t, jobs, concurrency, call, by_token)
+-- transport's tokens; hand, the attempt whose outcome call:done is being
+-- given (its fields there from the start: setting them allocates nothing).
+local function loop(t, jobs, concurrency, call, by_token, hand)
   local fresh, in_flight = 1, 0
   local delayed = {} -- the jobs waiting to be sent again (push, pop)
 
@@ -106,7 +112,7 @@ local function loop(t, jobs, concurrency, call, by_token)
         if again then push(delayed, job, now() + again) end
       end
     end
-    if call:stopped() then return stop(t, by_token, call) end
+    if call:stopped() then return stop(t, by_token, call, hand) end
     if in_flight == 0 and #delayed == 0 and fresh > #jobs then return true end
     -- Wait for an answer, but, when a slot is free for it, no longer than
     -- the next retry is due (with every slot busy, a retry that is due
@@ -116,11 +122,13 @@ local function loop(t, jobs, concurrency, call, by_token)
     local token, res, kind, msg, not_sent, cut = t:wait(wait)
     -- Closed under the call (the client closed, or this process a child
     -- forked during it): nothing more will come.
-    if res == "closed" then return stop(t, by_token, call) end
+    if res == "closed" then return stop(t, by_token, call, hand) end
     local job = taken(by_token, token)
     if job then
+      hand.job, hand.res = job, res
       in_flight = in_flight - 1
       local again = call:done(job, res, kind, msg, not_sent, cut)
+      hand.job = false
       if again then push(delayed, job, now() + again) end
     end
   end
@@ -149,13 +157,14 @@ end
 -- What build or done raises goes on up: the caller cancels the transport.
 -- Ctrl-C or a memory error, which the interpreter raises at whatever line
 -- of the loop runs next, goes up too, but after the outcomes already in
--- went to done, as for any stop: a run's answer the process read is the
--- only word of which pipelines it started.
+-- went to done, as for any stop, the one done was reading included: a
+-- run's answer the process read is the only word of which pipelines it
+-- started.
 function M.run(t, jobs, concurrency, call)
-  local by_token = {}
-  local ok, finished = guard.pcall(loop, t, jobs, concurrency, call, by_token)
+  local by_token, hand = {}, { job = false, res = false }
+  local ok, finished = guard.pcall(loop, t, jobs, concurrency, call, by_token, hand)
   if ok then return finished end
-  if call:halt(finished) then stop(t, by_token, call) end
+  if call:halt(finished) then stop(t, by_token, call, hand) end
   error(finished, 0)
 end
 

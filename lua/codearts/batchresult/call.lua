@@ -74,7 +74,9 @@ end
 -- attempt the transport took: in flight, or answered), "waiting" (an
 -- attempt failed; to be sent again) or "failed" (given up).  reached: an
 -- attempt that ended may have reached the service (Call:done), which no
--- later attempt undoes.
+-- later attempt undoes; took: the attempt (its number) whose outcome
+-- Call:done has taken in, which the call's stop gives done no more
+-- (batch.lua); taking: the one whose answer Call:take began to take in.
 local function batches(count, size)
   local jobs = new_table(math.ceil(count / size), 0)
   for first = 1, count, size do
@@ -82,7 +84,7 @@ local function batches(count, size)
     -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
                         state = "new", body = false, req = false, opts = false, sent_at = 0, answered = false,
-                        clock_was_set = false, reached = false }
+                        clock_was_set = false, reached = false, took = 0, taking = 0 }
   end
   return jobs
 end
@@ -290,7 +292,12 @@ end
 -- of the two is the run is anyone's guess, so it is placed nowhere, and
 -- fails the batch as a stray.  Returns why the batch fails, or nil: a run
 -- id that is no id (bad), and the first run that can be nowhere (stray).
+-- Ctrl-C may stop it midway: the call's stop then gives the answer to
+-- done again (job.took), and this take (job.taking) finds runs it placed
+-- or claimed before, each checked again, as they were then.
 function Call:take(job, answers, keyring, flawed, flaw)
+  local again = job.taking == job.attempts
+  job.taking = job.attempts
   local row, found, claimed, met = self.row, self.found, self.claimed, self.met
   local made = row.answer.made
   local name, bad, stray = made and next(made), nil, nil
@@ -306,11 +313,15 @@ function Call:take(job, answers, keyring, flawed, flaw)
     elseif ours and not found[at] then
       found[at] = r
       if made and not bad then bad = unusable(row, r, keyring) end
+    elseif again and ours and made and same_run(found[at], r, name) then
+      bad = bad or unusable(row, r, keyring)
     elseif made then
       met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring) }
       if at and not ours then
         if not claimed[at] then
           claimed[at] = r
+          bad = bad or unusable(row, r, keyring)
+        elseif again and same_run(claimed[at], r, name) then
           bad = bad or unusable(row, r, keyring)
         end
       elseif not stray and not (at and same_run(found[at], r, name)) then
@@ -318,6 +329,13 @@ function Call:take(job, answers, keyring, flawed, flaw)
       end
     end
   end
+  -- Only now, so that a call interrupted above lists the items not yet
+  -- taken as unanswered (a run may have started them), not as missing;
+  -- and not at all past a run left unplaced, which may be one of them.
+  job.answered = not stray
+  -- The answers stay, as given (the runs started); a batch whose answer
+  -- is unusable fails, and is counted so from here (Call:batch_counts).
+  if bad or stray then job.state = "failed" end
   return bad, stray
 end
 
@@ -376,14 +394,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   -- how the attempt ended (a run id that is no id fails it).
   if answers then
     local bad, stray = self:take(job, answers, keyring, flawed, flaw)
-    -- Only now, so that a call interrupted above lists the items not yet
-    -- taken as unanswered (a run may have started them), not as missing;
-    -- and not at all past a run left unplaced, which may be one of them.
-    job.answered = not stray
     if bad or stray then
-      -- The answers stay, as given (the runs started); the batch fails,
-      -- and is counted so from here (Call:batch_counts).
-      job.state = "failed"
       err = exchange.undecodable(res, bad or stray, keyring)
       err.retryable = retry.retryable(row, err, false)
       -- (it names a run in err.unplaced: should the call end with it, its
@@ -403,6 +414,7 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     })
   end
   job.req = false
+  job.took = job.attempts
   if again then return again end
   if err then
     job.state = "failed"
