@@ -963,6 +963,13 @@ once.unchecked("codearts-batchresult", function()
       assert.are.same({}, doc.missing)
       assert.are.same({ list[5], list[6], list[7], list[8] }, doc.unanswered)
       assert.truthy(r.err:find("codearts-batchresult: DEVPIPE.00000500 (HTTP 500): ", 1, true), r.err)
+      -- the same with a secret that holds 8 bytes of a list's name: the
+      -- names are the tool's own, and were redacted, the list lost
+      -- (review fixes46b)
+      local proxy = "http://ci:all-unanswered-2024@127.0.0.1:3128"
+      r = run(concat(args, { "--format", "json" }), { env = { http_proxy = proxy, https_proxy = proxy } })
+      assert.are.equal(3, r.status, cli.describe(r))
+      assert.are.same({ list[5], list[6], list[7], list[8] }, cjson.decode(r.out).unanswered)
       -- CSV: the results on stdout, the unanswered pairs on stderr, one a line.
       r = run(concat(args, { "--format", "csv" }))
       assert.are.equal(3, r.status, cli.describe(r))

@@ -563,7 +563,8 @@ local function run(argv, sys, state)
   -- client's redactor, the records' as the lists' (a run id in unqueried).
   -- (In place: the records printed are some of those tables.)
   output.redact_all(started, redact)
-  output.redact_all(lists, redact)
+  -- (each list: their names are the tool's own)
+  for _, list in pairs(lists) do output.redact_all(list, redact) end
   summary = summary and redact(summary)
 
   state.to_stderr = said_on_stderr(output.holds_lists(a.format) and {} or lists, err)

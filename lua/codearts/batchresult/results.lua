@@ -239,8 +239,9 @@ end
 -- too.  tostring shows each field on one line (Error.one_line: a run of
 -- control characters one space), where a secret the redactor read apart
 -- may be whole: such a value is copied as that line, redacted.  A string
--- key is redacted too, but for the API's field names (M.FIELDS): a field
--- a server adds is named by it, and may be named by a token it echoes.
+-- key in it is redacted too, but for the API's field names (M.FIELDS)
+-- and t's own (its lists'): a field a server adds is named by it, and may
+-- be named by a token it echoes.
 -- Two keys that redact alike (both holding a secret) would be one: the
 -- key that was given so keeps its value, and of the others the first in
 -- byte order.
@@ -252,7 +253,9 @@ function M.redacted(t, redact)
     if line ~= said and redact(line) ~= line then return redact(line) end
     return said
   end
-  local function copy(v)
+  -- (own: v is t, whose keys are the caller's or the library's, missing
+  -- and not_started: what a server sent is in its items)
+  local function copy(v, own)
     if type(v) == "string" then return text(v) end
     if type(v) ~= "table" then return v end
     -- (a table met again, as in a cycle, is the copy made of it)
@@ -260,7 +263,7 @@ function M.redacted(t, redact)
     local c, renamed = {}, {}
     copies[v] = c
     for k, x in next, v do
-      local said = type(k) == "string" and not API_FIELD[k] and text(k) or k
+      local said = type(k) == "string" and not own and not API_FIELD[k] and text(k) or k
       if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
     end
     table.sort(renamed)
@@ -270,7 +273,7 @@ function M.redacted(t, redact)
     end
     return c
   end
-  local out = copy(t)
+  local out = copy(t, true)
   return M.is(t) and setmetatable(out, Set) or out
 end
 
