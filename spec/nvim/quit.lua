@@ -4,8 +4,13 @@
 -- the answers are still to come.  The query's callback, told as the
 -- editor quits, asks for a run too.  Each callback writes what it was
 -- told, as key=value lines (not through harness.finish, which would quit
--- again).  With NVIM_TEST_QUIT_FIRST, the run asked for with the quit is
--- the session's first call, and the only one.
+-- again).  NVIM_TEST_QUIT_MODE plays other ways to be told as it quits:
+--   first      the run asked for with the quit is the session's first
+--              call, and the only one
+--   leavepre   that run is asked for by a VimLeavePre of the plugin's own,
+--              made before any call
+--   deleted    the library's autocommand group deleted after a query
+--              started, a run then in flight as the editor quits
 local harness = require "spec.nvim.harness"
 
 harness.guard()
@@ -34,7 +39,20 @@ local function last_run()
   vim.cmd("qa!")
 end
 
-if os.getenv("NVIM_TEST_QUIT_FIRST") then return last_run() end
+local mode = os.getenv("NVIM_TEST_QUIT_MODE")
+if mode == "first" then return last_run() end
+if mode == "leavepre" then
+  vim.api.nvim_create_autocmd("VimLeavePre", { callback = function()
+    assert(harness.client(br):run({ pairs_list[2].pipeline_id }, { callback = told("last") }))
+  end })
+  return vim.cmd("qa!")
+end
+if mode == "deleted" then
+  assert(harness.client(br):query(pairs_list, { callback = function() end }))
+  vim.api.nvim_del_augroup_by_name("codearts_batchresult")
+  assert(harness.client(br):run({ pairs_list[2].pipeline_id }, { callback = told("last") }))
+  return vim.defer_fn(function() vim.cmd("qa!") end, 500)
+end
 assert(harness.client(br):run({ pairs_list[1].pipeline_id }, { callback = told("run") }))
 assert(harness.client(br):query(pairs_list, { callback = told("query", function()
   assert(harness.client(br):run({ pairs_list[3].pipeline_id }, { callback = told("later") }))

@@ -202,8 +202,9 @@ M.later = later
 -- Calls in callback mode not yet called back: coroutine -> the function
 -- that closes its client (run_async's close).
 local unreported = {}
--- Whether the editor is quitting (hook_leave), and whether it is hooked.
-local leaving, leave_hooked = false, false
+-- Whether the editor is quitting (hook_leave, quitting).
+local leaving = false
+local GROUP = "codearts_batchresult"
 
 --- Whether no call in unreported can still end: each left is running
 -- (this is one of its callbacks, which quit), or inside one that is.
@@ -222,11 +223,13 @@ end
 -- does; the editor waits, a second at most, until each call has ended,
 -- CLOSED and every item accounted for, and been called back (at once,
 -- from then on, not scheduled).  In a group of the library's own, which
--- a bare ":autocmd!" leaves; made on the main loop (false elsewhere).
+-- a bare ":autocmd!" leaves, made again should it be gone; made on the
+-- main loop (nothing elsewhere).
 local function hook_leave()
-  if leave_hooked then return true end
-  if vim.in_fast_event() then return false end
-  local group = vim.api.nvim_create_augroup("codearts_batchresult", { clear = false })
+  if vim.in_fast_event() then return end
+  local ok, made = pcall(vim.api.nvim_get_autocmds, { group = GROUP, event = "VimLeavePre" })
+  if ok and #made > 0 then return end
+  local group = vim.api.nvim_create_augroup(GROUP, { clear = true })
   vim.api.nvim_create_autocmd("VimLeavePre", { group = group, callback = function()
     leaving = true
     local closes = {}
@@ -234,8 +237,16 @@ local function hook_leave()
     for _, close in ipairs(closes) do close() end
     vim.wait(1000, none_can_end)
   end })
-  leave_hooked = true
-  return true
+end
+
+--- Whether the editor quits: from its VimLeavePre on (hook_leave), and
+-- before, should the call come as it runs (a plugin's VimLeavePre made
+-- before ours, the session's first call; one made in a libuv callback
+-- that ran as it began to exit), which then starts after, as it exits.
+local function quitting()
+  -- (vim.v is no more to be read in a libuv callback than vim.api)
+  if not leaving and not vim.in_fast_event() then leaving = vim.v.exiting ~= vim.NIL end
+  return leaving
 end
 
 --- Whether this Lua is Neovim's (vim.uv since 0.10, vim.loop before).
@@ -280,10 +291,10 @@ function M.run_async(callback, body, shown, close)
       unreported[co] = nil
       callback(results, err)
     end
-    if leaving then call_back() else vim.schedule(call_back) end
+    if quitting() then call_back() else vim.schedule(call_back) end
   end
   local function resume()
-    if leaving then close() end
+    if quitting() then close() end
     -- A scheduler of the caller's may have resumed the coroutine (an
     -- on_progress or logger that yielded to it) and even run the call to
     -- its end meanwhile: a wake-up left over is no longer this one's.
