@@ -203,12 +203,15 @@ static int value_start(char c, const char **literal) {
  * failure, by a pushdown automaton over the whole body: the closer of each
  * open bracket is kept in a fixed array, as deep as cJSON goes (deeper is
  * neither: lexis_fault refuses it).  White space is JSON's four bytes; a
- * control byte in a string makes it bad. */
-enum { JSON_BAD, JSON_CUT, JSON_WHOLE };
+ * control byte in a string makes it bad.  A whole text holding a number
+ * longer than LONG_NUMBER bytes is JSON_LONG: cJSON before 1.7.18 reads
+ * none (some distributions' are mended), and refuses such a text. */
+enum { JSON_BAD, JSON_CUT, JSON_WHOLE, JSON_LONG };
+#define LONG_NUMBER 63
 static int json_reading(const char *s, size_t len) {
     char closer[CJSON_NESTING_LIMIT];
     const char *literal = ""; /* the rest of the literal being read */
-    size_t i = 0, depth = 0;
+    size_t i = 0, depth = 0, number = 0, longest = 0; /* bytes of the number being read, and of the longest */
     int st = P_VALUE, first = 0, name = 0, hex = 0; /* first: right after an opener */
     /* cJSON skips a UTF-8 byte order mark that starts a body (RFC 8259
      * lets a parser): a body cut inside or after one is cut short too. */
@@ -219,7 +222,8 @@ static int json_reading(const char *s, size_t len) {
         int ws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
         if (st >= P_MINUS) { /* a byte that ends a number is read again after it */
             if ((st = number_step(st, c)) == P_BAD) return JSON_BAD;
-            if (st != P_AFTER) i++;
+            if (st != P_AFTER) i++, number++;
+            if (number > longest) longest = number;
             continue;
         }
         i++;
@@ -261,11 +265,12 @@ static int json_reading(const char *s, size_t len) {
             return JSON_BAD;
         } else {
             name = 0;
+            number = 1; /* its first byte, should it be a number */
         }
     }
     /* a whole text: its value ended (a number may end at the end) */
     if (depth == 0 && (st == P_AFTER || st == P_ZERO || st == P_INT || st == P_FRAC || st == P_EXP))
-        return JSON_WHOLE;
+        return longest > LONG_NUMBER ? JSON_LONG : JSON_WHOLE;
     return JSON_CUT;
 }
 
