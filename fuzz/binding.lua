@@ -986,7 +986,9 @@ local function do_decode(body)
   if not list then
     check(br.Error.is(err), "br.decode: returned nil and no Error (%s)", type(err))
     local api = err.code ~= "DECODE" and err.code ~= "INTERNAL"
-    judge_error(err, "br.decode", api and { [err.code] = true } or codes_for({ DECODE = true }))
+    -- (INTERNAL: memory ran out, only when an allocation was made to fail)
+    judge_error(err, "br.decode", api and { [err.code] = true }
+      or codes_for({ DECODE = true, INTERNAL = failures(res) or nil }))
     check(not api or plainly_api_error(body), "br.decode: code %s for a body that is no API error: %q",
       tostring(err.code), body:sub(1, 200))
     if not failures(res) then
@@ -1131,6 +1133,8 @@ local function do_decode_error(body)
   for i = 1, 3 do
     check(res[i] == nil or type(res[i]) == "string", "core.decode_error: result %d is a %s", i, type(res[i]))
   end
+  check(res[4] == nil or res[4] == "INTERNAL" and failures(res) and res[1] == nil,
+    "core.decode_error: said %s with no allocation made to fail", tostring(res[4]))
   if res[1] ~= nil and not failures(res) then
     local doc, dups = fuzz.json(mend_surrogates(tostring(body)))
     check(type(doc) == "table" and not dups[doc] and (doc.error_code == res[1] or doc.code == res[1]),
