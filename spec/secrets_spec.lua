@@ -756,6 +756,8 @@ describe("client:redact, given a result set", function()
                       status = "START_FAILED", ["extra_[REDACTED]"] = 5, ["other_[REDACTED]"] = 3, plain = 4,
                       deep = { ["in_[REDACTED]"] = 2 } }, shown[1])
     assert.are.equal(1, results[1]["extra_" .. token])
+    -- a result given alone too: its keys are the server's (review fixes46c)
+    assert.are.same(shown[1], c:redact(results[1]))
     c:close()
     -- The API's own names are kept, whatever secret holds 8 bytes of them
     -- (review fixes46: a proxy's password renamed pipeline_id).

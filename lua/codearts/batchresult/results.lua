@@ -55,6 +55,9 @@ M.REASON_KINDS = { "banned", "queued", "change_request", "other" }
 M.FIELDS = { "pipeline_id", "pipeline_name", "pipeline_run_id", "status", "reason" }
 local API_FIELD = {}
 for _, name in ipairs(M.FIELDS) do API_FIELD[name] = true end
+-- The lists a call's set carries besides its results (client:query's
+-- missing, run_and_query's not_started): names of the library's.
+local SET_LISTS = { missing = true, not_started = true }
 local IS_KIND = {}
 for _, kind in ipairs(M.REASON_KINDS) do IS_KIND[kind] = true end
 
@@ -240,8 +243,8 @@ end
 -- control characters one space), where a secret the redactor read apart
 -- may be whole: such a value is copied as that line, redacted.  A string
 -- key in it is redacted too, but for the API's field names (M.FIELDS)
--- and t's own (its lists'): a field a server adds is named by it, and may
--- be named by a token it echoes.
+-- and the names of t's lists (SET_LISTS): a field a server adds is named
+-- by it, and may be named by a token it echoes.
 -- Two keys that redact alike (both holding a secret) would be one: the
 -- key that was given so keeps its value, and of the others the first in
 -- byte order.
@@ -253,8 +256,7 @@ function M.redacted(t, redact)
     if line ~= said and redact(line) ~= line then return redact(line) end
     return said
   end
-  -- (own: v is t, whose keys are the caller's or the library's, missing
-  -- and not_started: what a server sent is in its items)
+  -- (own: v is t, whose lists keep their names, SET_LISTS')
   local function copy(v, own)
     if type(v) == "string" then return text(v) end
     if type(v) ~= "table" then return v end
@@ -263,7 +265,7 @@ function M.redacted(t, redact)
     local c, renamed = {}, {}
     copies[v] = c
     for k, x in next, v do
-      local said = type(k) == "string" and not own and not API_FIELD[k] and text(k) or k
+      local said = type(k) == "string" and not (own and SET_LISTS[k]) and not API_FIELD[k] and text(k) or k
       if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
     end
     table.sort(renamed)
