@@ -248,6 +248,25 @@ describe("client:query with many pairs", function()
     assert.are.same({ 1, 1 }, { err.batches, err.failed_batches })
   end)
 
+  -- Ctrl-C in done as it took in an attempt that could not connect left
+  -- the batch neither failed nor unsent: only an answer was held for the
+  -- call's stop (review fixes46c).
+  it("counts in err.failed_batches and err.unsent a run that could not connect, whichever line of done Ctrl-C comes at",
+    function()
+      local is_done = opened_by(require("codearts.batchresult.call").run, "function Call:done(")
+      local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, ak = creds.ak, sk = creds.sk,
+                                max_retries = 0 })
+      local k = 0
+      repeat
+        k = k + 1
+        local err, stopped = interrupted_at(k, "l", function() return is_done(debug.getinfo(3, "S")) end, c.run, c,
+          { ("b"):rep(32) })
+        assert.are.same({ 1, 1, 1 }, { err.batches, err.failed_batches, #err.unsent }, k .. ": " .. tostring(err))
+      until not stopped
+      assert.is_true(k > 3, k)
+      c:close()
+    end)
+
   -- Ctrl-C between libcurl's handle opening and the Lua side's note of it
   -- left a client whose every later call raised "the transport is open
   -- already" (review reenter46).

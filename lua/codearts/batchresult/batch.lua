@@ -57,16 +57,19 @@ end
 -- abandoned, and the outcomes already in go to call:done, without a wait
 -- or a read more, so that a run's answer the process has read (the only
 -- word of which pipelines it started) is kept rather than called
--- unanswered, "may have started": first the answer in hand (loop), should
--- Ctrl-C have stopped call:done before it took its answers in, then those
--- the transport holds.  Cancelled first: the outcomes are then kept by the
+-- unanswered, "may have started": first the outcome in hand (loop), should
+-- Ctrl-C have stopped call:done before it took it in (an attempt that
+-- failed before the service is unsent, and failed), then those the
+-- transport holds.  Cancelled first: the outcomes are then kept by the
 -- transport, where one whose making runs out of memory stays for the next
 -- try.  done runs no callback once the call is stopped, and a batch it
 -- would send again stays unsent.
 local function stop(t, by_token, call, hand)
   local held = hand.job
   hand.job = false
-  if held and hand.res and held.took ~= held.attempts then call:done(held, hand.res) end
+  if held and held.took ~= held.attempts then
+    call:done(held, hand.res or nil, hand.kind or nil, hand.msg or nil, hand.not_sent, hand.cut)
+  end
   t:cancel()
   while true do
     -- (its strings made once more should memory run out: the outcome
@@ -125,7 +128,10 @@ local function loop(t, jobs, concurrency, call, by_token, hand)
     if res == "closed" then return stop(t, by_token, call, hand) end
     local job = taken(by_token, token)
     if job then
-      hand.job, hand.res = job, res
+      -- (false for nil: a field set to nil is gone, and setting it again
+      -- would allocate)
+      hand.job, hand.res, hand.kind, hand.msg = job, res or false, kind or false, msg or false
+      hand.not_sent, hand.cut = not_sent or false, cut or false
       in_flight = in_flight - 1
       local again = call:done(job, res, kind, msg, not_sent, cut)
       hand.job = false
@@ -161,7 +167,8 @@ end
 -- run's answer the process read is the only word of which pipelines it
 -- started.
 function M.run(t, jobs, concurrency, call)
-  local by_token, hand = {}, { job = false, res = false }
+  local by_token = {}
+  local hand = { job = false, res = false, kind = false, msg = false, not_sent = false, cut = false }
   local ok, finished = guard.pcall(loop, t, jobs, concurrency, call, by_token, hand)
   if ok then return finished end
   if call:halt(finished) then stop(t, by_token, call, hand) end
