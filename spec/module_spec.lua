@@ -143,7 +143,7 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(19, config.INTERFACE)
+    assert.are.equal(20, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION box() ca_certificates() can_yield() decode_error() decode_results() encode_ids()"
@@ -152,7 +152,7 @@ describe("core.so for " .. version, function()
         .. " raw_copy() read_items() signer() terminate_as_interrupt() termination_came() unbox() unicode_space_edge()",
       keyring = "close() last() redact() sign()",
       multi = "act() call() changes() close() inherited() news() open() pending() unwatch() watch()",
-      call = "cancel() close() group() next() pending() ready() start() take()",
+      call = "ack() cancel() close() group() next() pending() ready() start() take()",
     }, offered)
   end)
 

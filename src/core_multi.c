@@ -31,9 +31,8 @@ typedef struct {
     cab_multi *m;         /* NULL once closed */
     cab_multi *inherited; /* a parent process's handle, never used nor freed here */
     cab_buf lines;        /* "Name: value\0" lines of the request being started */
-    int pins;             /* calls into it that are still reading its memory */
-    int closing;          /* close() came while pinned or lending descriptors:
-                             free once neither */
+    int closing;          /* close() came while lending a descriptor: free
+                             once given back */
     int shut;             /* closed or finalized: never opened again */
     call_box *calls;      /* its calls not yet closed, for keep_outcomes */
 } multi_box;
@@ -59,6 +58,10 @@ struct call_box {
     kept_outcome *spare;   /* one for each transfer started whose outcome
                               was neither given nor kept, nor abandoned
                               (spare_add) */
+    kept_outcome *given;   /* the outcome next() or take() gave last, until
+                              ack() (or the next next()): take() gives it
+                              again, should the caller have been stopped
+                              (Ctrl-C) before it noted it */
 };
 
 static void kept_free(kept_outcome **list) {
@@ -70,9 +73,14 @@ static void kept_free(kept_outcome **list) {
     }
 }
 
+static void given_drop(call_box *c) {
+    kept_free(&c->given);
+}
+
 static void kept_drop(call_box *c) {
     kept_free(&c->kept);
     kept_free(&c->spare);
+    given_drop(c);
 }
 
 /* Makes the room to keep the outcome of a transfer about to start:
@@ -96,14 +104,37 @@ static void spare_drop(call_box *c) {
     free(k);
 }
 
+/* The outcome of c's finished slot, moved out of b's handle into its
+ * transfer's spare, and the slot released.  Nothing is allocated: the
+ * body is moved, not copied. */
+static kept_outcome *kept_from(multi_box *b, call_box *c, int slot, cab_http_status st, int not_sent,
+                               const char *err) {
+    kept_outcome *k = c->spare;
+    c->spare = k->next;
+    k->next = NULL;
+    k->slot = slot;
+    k->st = st;
+    k->not_sent = not_sent;
+    if (st != CAB_HTTP_OK) {
+        k->cut = cab_multi_words_cut(b->m, slot);
+        snprintf(k->err, sizeof k->err, "%s", err);
+    } else {
+        const cab_http_response *r = cab_multi_response(b->m, slot);
+        k->r.status = r->status;
+        k->r.fields = r->fields;
+        cab_multi_move_body(b->m, slot, &k->r.body);
+    }
+    cab_multi_release(b->m, slot);
+    return k;
+}
+
 /* Call c's outcomes that b's handle holds, not yet taken, move into c's
  * memory, to be taken with take(): the handle is about to be freed (the
  * client closed) or the call's transfers abandoned, and these are
  * answers the process has read (a run's is the only word of which
  * pipelines started) that the caller's own code was running past (a
  * callback that closes the client, see batch.lua), or that a drive for
- * another call finished.  Nothing is allocated: each goes into its
- * transfer's spare, its body moved, not copied. */
+ * another call finished (kept_from). */
 static void keep_outcomes(multi_box *b, call_box *c) {
     kept_outcome **tail = &c->kept;
     cab_http_status st;
@@ -111,24 +142,8 @@ static void keep_outcomes(multi_box *b, call_box *c) {
     int slot, not_sent;
     while (*tail) tail = &(*tail)->next;
     while ((slot = cab_multi_take(b->m, c->group, &st, &not_sent, err, sizeof err)) >= 0) {
-        kept_outcome *k = c->spare;
-        c->spare = k->next;
-        k->next = NULL;
-        k->slot = slot;
-        k->st = st;
-        k->not_sent = not_sent;
-        if (st != CAB_HTTP_OK) {
-            k->cut = cab_multi_words_cut(b->m, slot);
-            snprintf(k->err, sizeof k->err, "%s", err);
-        } else {
-            const cab_http_response *r = cab_multi_response(b->m, slot);
-            k->r.status = r->status;
-            k->r.fields = r->fields;
-            cab_multi_move_body(b->m, slot, &k->r.body);
-        }
-        cab_multi_release(b->m, slot);
-        *tail = k;
-        tail = &k->next;
+        *tail = kept_from(b, c, slot, st, not_sent, err);
+        tail = &(*tail)->next;
     }
 }
 
@@ -168,22 +183,12 @@ static int multi_tostring(lua_State *L) {
     return 1;
 }
 
-/* A finalizer may run whenever Lua allocates, and may close the client
- * (and so this handle) in the middle of a call that is still pushing an
- * answer out of the handle's memory: such a call pins the handle, and a
- * close that comes meanwhile only marks it, to be done at the last unpin.
- * Likewise while an event loop watches the descriptor the handle lent
- * it: it stays open until given back (unwatch), and the close waits. */
-static void pin(multi_box *b) { b->pins++; }
-
+/* While an event loop watches the descriptor the handle lent it, the
+ * handle stays open until given back (unwatch): a close meanwhile only
+ * marks it, done then.  (No call pushes an answer out of the handle's
+ * memory: give moves it out first.) */
 static void close_if_free(multi_box *b) {
-    if (b->closing && b->pins == 0 && !(b->m && !cab_multi_inherited(b->m) && cab_multi_lent(b->m)))
-        multi_free(b);
-}
-
-static void unpin(multi_box *b) {
-    b->pins--;
-    close_if_free(b);
+    if (b->closing && !(b->m && !cab_multi_inherited(b->m) && cab_multi_lent(b->m))) multi_free(b);
 }
 
 /* A call whose handle is still open; NULL (with nil, "INTERNAL", why
@@ -325,7 +330,7 @@ static int l_call(lua_State *L) {
     c->group = 0;
     c->closed = 1;
     c->prev = c->next = NULL;
-    c->kept = c->spare = NULL;
+    c->kept = c->spare = c->given = NULL;
     luaL_getmetatable(L, CALL);
     lua_setmetatable(L, -2);
     /* The call keeps the handle alive: its user value holds it. */
@@ -560,45 +565,8 @@ static int push_failure(lua_State *L, cab_http_status st, const char *err, int n
     return 6;
 }
 
-/* Pushes the outcome of c's finished slot, as next() returns it, and
- * releases the slot once it was given; fn is push_response's index. */
-static int push_outcome(lua_State *L, call_box *c, int slot, cab_http_status st, int not_sent, const char *err,
-                        int fn) {
-    multi_box *b = c->box;
-    const cab_http_response *r;
-    int rc;
-    lua_pushinteger(L, (lua_Integer)slot + 1);
-    if (st != CAB_HTTP_OK) {
-        int cut = cab_multi_words_cut(b->m, slot);
-        cab_multi_release(b->m, slot);
-        spare_drop(c);
-        return push_failure(L, st, err, not_sent, cut);
-    }
-    /* The answer is copied into Lua strings in protected mode, with the
-     * handle pinned (a finalizer a push runs may close the client).
-     * Should a push raise (memory), the slot goes back to be taken again
-     * (unless the call was closed meanwhile), before the pin is dropped
-     * and a close waiting for it keeps it: it is an answer the process
-     * read, a run's only word of what it started.  The loop takes it
-     * once it stopped (batch.lua). */
-    r = cab_multi_response(b->m, slot);
-    pin(b);
-    lua_pushvalue(L, fn);
-    lua_pushlightuserdata(L, (void *)r);
-    rc = lua_pcall(L, 1, 5, 0);
-    if (rc != 0 && !c->closed) {
-        cab_multi_untake(b->m, slot);
-    } else {
-        cab_multi_release(b->m, slot);
-        spare_drop(c);
-    }
-    unpin(b);
-    if (rc != 0) return lua_error(L);
-    return 6;
-}
-
 /* Pushes the kept outcome at the light userdata at 1 as next() returns
- * it after its slot, for push_kept to run in protected mode. */
+ * it after its slot, for give to run in protected mode. */
 static int push_kept_rest(lua_State *L) {
     kept_outcome *k = lua_touserdata(L, 1);
     if (k->st != CAB_HTTP_OK) {
@@ -610,29 +578,45 @@ static int push_kept_rest(lua_State *L) {
     return push_response(L);
 }
 
-/* Pushes c's first kept outcome, as next() returns it, and frees it; fn
- * is push_kept_rest's index.  It leaves the list before anything is
- * pushed: a finalizer run by a push may cancel or close the call
- * (kept_drop).  Should a push raise (memory), it goes back first in the
- * list, unless the call was closed meanwhile, for a take once memory was
- * freed (guard.again_on_memory): it is an answer the process read, a
- * run's only word of what it started. */
-static int push_kept(lua_State *L, call_box *c, int fn) {
-    kept_outcome *k = c->kept;
+/* Gives the outcome k, which is in none of c's lists: pushes it as next()
+ * returns it (fn: push_kept_rest's index), in protected mode, then keeps
+ * it as c's given outcome, which take() gives again until ack(): the
+ * caller may be stopped (Ctrl-C) before it notes it, and it is an answer
+ * the process read, a run's only word of what it started.  A finalizer a
+ * push runs may close the call (kept_drop), which then never had k: it is
+ * freed here.  Should a push raise (memory), k goes first in c's kept
+ * list, for a take once memory was freed (guard.again_on_memory). */
+static int give(lua_State *L, call_box *c, kept_outcome *k, int fn) {
     int rc;
-    c->kept = k->next;
     lua_pushinteger(L, (lua_Integer)k->slot + 1);
     lua_pushvalue(L, fn);
     lua_pushlightuserdata(L, k);
     rc = lua_pcall(L, 1, 5, 0);
-    if (rc != 0 && !c->closed) {
+    if (c->closed) {
+        kept_free(&k);
+    } else if (rc != 0) {
         k->next = c->kept;
         c->kept = k;
-        return lua_error(L);
+    } else {
+        c->given = k;
     }
-    cab_buf_free(&k->r.body);
-    free(k);
     return rc != 0 ? lua_error(L) : 6;
+}
+
+/* Gives the outcome of c's finished slot (give), moved out of the handle
+ * first: a finalizer a push runs may close the client, and with it the
+ * handle. */
+static int push_outcome(lua_State *L, call_box *c, int slot, cab_http_status st, int not_sent, const char *err,
+                        int fn) {
+    return give(L, c, kept_from(c->box, c, slot, st, not_sent, err), fn);
+}
+
+/* Gives c's first kept outcome (give), taken out of the list first. */
+static int push_kept(lua_State *L, call_box *c, int fn) {
+    kept_outcome *k = c->kept;
+    c->kept = k->next;
+    k->next = NULL;
+    return give(L, c, k, fn);
 }
 
 /* call:next([wait])
@@ -643,7 +627,8 @@ static int push_kept(lua_State *L, call_box *c, int fn) {
  *    | nil, "INTERNAL", message     the client was closed
  * Drives every transfer until one of the call's is done, or wait passes.
  * not_sent is true when the request provably never reached the server;
- * cut, when message ends with libcurl's words cut short (easy.h). */
+ * cut, when message ends with libcurl's words cut short (easy.h).  The
+ * outcome given before is the caller's now, acknowledged or not (ack). */
 static int l_next(lua_State *L) {
     call_box *c;
     lua_Number wait = luaL_optnumber(L, 2, -1);
@@ -654,9 +639,10 @@ static int l_next(lua_State *L) {
     multi_box *b;
     /* First, before the call is checked: on 5.1 and LuaJIT pushing a C
      * function allocates, and a finalizer may close the client. */
-    lua_pushcfunction(L, push_response);
+    lua_pushcfunction(L, push_kept_rest);
     fn = lua_gettop(L);
     if (!(c = check_call(L))) return 3;
+    given_drop(c);
     b = c->box;
     /* Whole milliseconds, rounded up (0.0004 s must not become "no wait
      * at all" and spin), at most the longest wait there is. */
@@ -679,25 +665,37 @@ static int l_next(lua_State *L) {
  * anything more).  Once the client is closed too: then the outcomes the
  * handle held for the call were kept for it (keep_outcomes), for the call
  * to account for the answers the process had read.  Not in a forked
- * child: what the handle holds is the parent's. */
+ * child: what the handle holds is the parent's.  First of all, the
+ * outcome given last, until ack(): the caller may not have noted it. */
 static int l_call_take(lua_State *L) {
     call_box *c = luaL_checkudata(L, 1, CALL);
     multi_box *b = c->box;
     cab_http_status st;
     char err[CAB_EASY_ERR_SIZE];
     int not_sent, slot, fn;
-    /* First: a finalizer run by the allocations may close the client (and
+    /* First: a finalizer run by the allocation may close the client (and
      * keep the handle's outcomes for the call), or the call. */
-    lua_pushcfunction(L, push_response);
-    fn = lua_gettop(L);
     lua_pushcfunction(L, push_kept_rest);
-    if (c->kept) return push_kept(L, c, fn + 1);
+    fn = lua_gettop(L);
+    if (c->given) {
+        kept_outcome *k = c->given;
+        c->given = NULL;
+        return give(L, c, k, fn);
+    }
+    if (c->kept) return push_kept(L, c, fn);
     if (c->closed || !b->m || cab_multi_inherited(b->m) ||
         (slot = cab_multi_take(b->m, c->group, &st, &not_sent, err, sizeof err)) < 0) {
         lua_pushnil(L);
         return 1;
     }
     return push_outcome(L, c, slot, st, not_sent, err, fn);
+}
+
+/* call:ack(): the outcome next() or take() gave last is the caller's,
+ * noted: take() gives it no more. */
+static int l_call_ack(lua_State *L) {
+    given_drop(luaL_checkudata(L, 1, CALL));
+    return 0;
 }
 
 /* call:ready() -> whether next() has something for the call without
@@ -774,6 +772,7 @@ void cab_register_http(lua_State *L) {
                                              {"act", l_act},         {"changes", l_changes},
                                              {"news", l_news},       {NULL, NULL}};
     static const luaL_Reg call_methods[] = {{"start", l_start},   {"next", l_next},
+                                            {"ack", l_call_ack},
                                             {"cancel", l_call_cancel}, {"pending", l_call_pending},
                                             {"ready", l_call_ready}, {"take", l_call_take},
                                             {"close", l_call_close},

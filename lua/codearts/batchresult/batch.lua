@@ -45,14 +45,6 @@ local function pop(heap)
   return top.job
 end
 
---- The job in flight that an outcome (token) is for, no longer in flight;
--- nil for an answer to no request of this call (dropped).
-local function taken(by_token, token)
-  local job = token and by_token[token]
-  if job then by_token[token] = nil end
-  return job
-end
-
 --- The call ends early (stopped, or the client closed): the rest is
 -- abandoned, and the outcomes already in go to call:done, without a wait
 -- or a read more, so that a run's answer the process has read (the only
@@ -60,12 +52,14 @@ end
 -- unanswered, "may have started": first the outcome in hand (loop), should
 -- Ctrl-C have stopped call:done before it took it in (an attempt that
 -- failed before the service is unsent, and failed), then those the
--- transport holds.  Cancelled first: the outcomes are then kept by the
--- transport, where one whose making runs out of memory stays for the next
--- try.  done runs no callback once the call is stopped, and a batch it
--- would send again stays unsent.
+-- transport holds, the one it gave last first when the loop was stopped
+-- before it held it (t:ack).  Cancelled first: the outcomes are then kept
+-- by the transport, where one whose making runs out of memory stays for
+-- the next try.  done runs no callback once the call is stopped, and a
+-- batch it would send again stays unsent.
 local function stop(t, by_token, call, hand)
   local held = hand.job
+  if held then t:ack() end
   hand.job = false
   if held and held.took ~= held.attempts then
     call:done(held, hand.res or nil, hand.kind or nil, hand.msg or nil, hand.not_sent, hand.cut)
@@ -76,7 +70,9 @@ local function stop(t, by_token, call, hand)
     -- stays kept for that, and a run's answer is all it says it started)
     local token, res, kind, msg, not_sent, cut = guard.again_on_memory(t.ready, t)
     if not token then break end
-    local job = taken(by_token, token)
+    local job = by_token[token]
+    t:ack()
+    by_token[token] = nil
     if job then call:done(job, res, kind, msg, not_sent, cut) end
   end
   return false
@@ -126,12 +122,23 @@ local function loop(t, jobs, concurrency, call, by_token, hand)
     -- Closed under the call (the client closed, or this process a child
     -- forked during it): nothing more will come.
     if res == "closed" then return stop(t, by_token, call, hand) end
-    local job = taken(by_token, token)
+    -- The job in flight the outcome is for (none: an answer to no request
+    -- of this call, dropped), held before the transport lets the outcome
+    -- go (ack): Ctrl-C anywhere from the transport's giving it finds it
+    -- in one or the other (stop).
+    local job = token and by_token[token]
     if job then
       -- (false for nil: a field set to nil is gone, and setting it again
-      -- would allocate)
-      hand.job, hand.res, hand.kind, hand.msg = job, res or false, kind or false, msg or false
+      -- would allocate; the job last, which says the rest is there)
+      hand.res, hand.kind, hand.msg = res or false, kind or false, msg or false
       hand.not_sent, hand.cut = not_sent or false, cut or false
+      hand.job = job
+    end
+    if token then
+      t:ack()
+      by_token[token] = nil
+    end
+    if job then
       in_flight = in_flight - 1
       local again = call:done(job, res, kind, msg, not_sent, cut)
       hand.job = false

@@ -24,7 +24,11 @@
 --              | nil
 --       an outcome already in, as wait gives it, or nil when none is,
 --       without waiting or reading anything more; also after a cancel,
---       and once the client was closed (which cancels every call's)
+--       and once the client was closed (which cancels every call's).
+--       First the one wait or ready gave last, until t:ack()
+--   t:ack()       the outcome given last is noted: ready() gives it no more
+--                 (the next wait drops it too).  Until then a caller
+--                 stopped (Ctrl-C) before it noted it finds it again
 --   t:cancel()    abandon all in flight: no late answer surfaces
 --                 afterwards; the outcomes already in stay, for ready()
 --                 (a run's answer is the only word of what it started)
@@ -147,6 +151,10 @@ function Transport:ready()
   local res = response_table()
   local slot, status, body, request_id, date, retry_after = self.c:take()
   if slot then return outcome(res, slot, status, body, request_id, date, retry_after) end
+end
+
+function Transport:ack()
+  self.c:ack()
 end
 
 function Transport:cancel()

@@ -386,10 +386,11 @@ function M.new(cfg, how)
     cfg = cfg, send = send, http = which, semaphore = semaphore,
     proxy_opts = proxy_opts, proxy_pool = proxy_pool,
     next_token = 0,
-    -- the call's side: requests started and not yet taken by wait(), and
-    -- their outcomes, oldest first (queue[head..tail]), with the
-    -- semaphore posted once for each
-    in_flight = 0, queue = {}, head = 1, tail = 0, sema = sema,
+    -- the call's side: requests started whose outcome was not yet let
+    -- go (ack), and their outcomes, oldest first (queue[head..tail]), with
+    -- the semaphore posted once for each but the one given (queue[head],
+    -- when given)
+    in_flight = 0, queue = {}, head = 1, tail = 0, given = false, sema = sema,
     -- bumped by cancel(): an outcome of an earlier epoch is dropped
     epoch = 0,
     -- the dispatcher's side: its orders, and whether it runs
@@ -419,14 +420,20 @@ function Transport:start(req, opts)
   return token
 end
 
---- The oldest outcome queued, taken.
-local function take(self)
-  local head = self.head
-  local out = self.queue[head]
-  self.queue[head], self.head = nil, head + 1
-  self.in_flight = self.in_flight - 1
+--- The oldest outcome queued, given: it stays first in the queue, which
+-- ready() gives again, until ack() (or the next wait) lets it go.
+local function give(self)
+  local out = self.queue[self.head]
+  self.given = true
   if out[2] then return out[1], out[2] end
   return out[1], nil, out[3], out[4], out[5]
+end
+
+function Transport:ack()
+  if not self.given then return end
+  local head = self.head
+  self.queue[head], self.head, self.given = nil, head + 1, false
+  self.in_flight = self.in_flight - 1
 end
 
 function Transport:wait(seconds)
@@ -436,6 +443,7 @@ function Transport:wait(seconds)
   -- a read timer already due looks as far off as it was before the block,
   -- and would fire that much late (a whole timeout late, seen).
   ngx.update_time()
+  self:ack()
   if self.in_flight == 0 then
     -- Slept on the semaphore, which cancel() posts, so that a client
     -- closed elsewhere ends a call waiting out a retry's delay at once.
@@ -453,14 +461,15 @@ function Transport:wait(seconds)
     -- Not a network event: the semaphore refused to wait here at all.
     error("the ngx transport cannot wait: " .. tostring(err), 0)
   end
-  return take(self)
+  return give(self)
 end
 
 function Transport:ready()
+  if self.given then return give(self) end
   if self.head > self.tail then return nil end
   -- (the semaphore's post for it, which its count holds: 0 never yields)
   self.sema:wait(0)
-  return take(self)
+  return give(self)
 end
 
 --- Abandons every request this transport started and has no outcome of
@@ -473,8 +482,9 @@ function Transport:cancel()
   local old, queued = self.sema, self.tail - self.head + 1
   self.in_flight = queued
   self.epoch = self.epoch + 1
-  -- (posted once for each outcome queued, as deliver does)
-  self.sema = self.semaphore.new(queued) or old
+  -- (posted once for each outcome queued, as deliver does, but the one
+  -- given, whose post was taken)
+  self.sema = self.semaphore.new(self.given and queued - 1 or queued) or old
   local waiting = -old:count()
   if waiting > 0 then old:post(waiting) end
   if self.dispatching then order(self, { "kill" }) end
@@ -482,7 +492,7 @@ end
 
 function Transport:close()
   self:cancel()
-  self.queue, self.head, self.tail, self.in_flight = {}, 1, 0, 0
+  self.queue, self.head, self.tail, self.in_flight, self.given = {}, 1, 0, 0, false
   self.closed = true
 end
 

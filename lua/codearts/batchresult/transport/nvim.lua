@@ -383,6 +383,10 @@ function Transport:ready()
   return self.inner:ready()
 end
 
+function Transport:ack()
+  self.inner:ack()
+end
+
 function Transport:cancel()
   self.inner:cancel()
 end
