@@ -84,6 +84,7 @@ local wakeups = require("spec.nvim.harness").count_wakeups()
 local Polling = {}
 Polling.__index = Polling
 function Polling:start(req, opts) return self.inner:start(req, opts) end
+function Polling:ack() self.inner:ack() end
 function Polling:cancel() self.inner:cancel() end
 function Polling:close() self.inner:close() end
 function Polling:wait(seconds)

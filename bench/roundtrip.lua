@@ -149,6 +149,7 @@ local function library_work(n, nap)
     self.pending = false
     return 1, canned
   end
+  function Canned.ack() end
   function Canned.cancel() end
   function Canned.close() end
   local for_call = transport.for_call
@@ -183,6 +184,7 @@ local function split(n)
     return {
       start = function(_, ...) return add(now(), t:start(...)) end,
       wait = function(_, ...) return add(now(), t:wait(...)) end,
+      ack = function() return add(now(), t:ack()) end,
       cancel = function() return add(now(), t:cancel()) end,
       close = function() return add(now(), t:close()) end,
     }
