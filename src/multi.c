@@ -569,21 +569,12 @@ void cab_multi_release(cab_multi *m, int slot) {
         m->slots[slot].state = SLOT_IDLE;
 }
 
-void cab_multi_untake(cab_multi *m, int slot) {
-    if (slot >= 0 && slot < m->n_slots && m->slots[slot].state == SLOT_FINISHED)
-        m->slots[slot].state = SLOT_DONE;
-}
-
 void cab_multi_move_body(cab_multi *m, int slot, cab_buf *to) { cab_easy_take_body(m->slots[slot].easy, to); }
 
 int cab_multi_cancel(cab_multi *m, unsigned long group) {
     int i, n = 0;
     for (i = 0; i < m->n_slots; i++) {
         if (group != 0 && m->slots[i].group != group) continue;
-        /* An answer handed out is being read (a finalizer run while
-         * core_multi.c pushes it may cancel its call): it is released by
-         * its reader, never given to another transfer under it. */
-        if (group != 0 && m->slots[i].state == SLOT_FINISHED) continue;
         if (m->slots[i].state == SLOT_RUNNING) {
             (void)curl_multi_remove_handle(m->multi, cab_easy_handle(m->slots[i].easy));
             m->running--;

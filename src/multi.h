@@ -75,11 +75,6 @@ int cab_multi_words_cut(const cab_multi *m, int slot);
 /* Gives a finished slot's transfer back for reuse. */
 void cab_multi_release(cab_multi *m, int slot);
 
-/* A finished slot not released goes back to be taken again, first of its
- * group as before: its caller could not hand its outcome on (memory ran
- * out), and an answer the process read must not be lost. */
-void cab_multi_untake(cab_multi *m, int slot);
-
 /* Moves a finished slot's answer body into *to (empty), leaving the
  * slot's empty: the body is kept past the slot's release without a copy,
  * so without an allocation that could fail. */
