@@ -18,6 +18,7 @@ local expected = model.expected
 
 local on_collect = require "spec.support.on_collect"
 local child = require "spec.support.child"
+local shell = require "spec.support.shell"
 
 -- The start of a child script that forks (child.run), to be formatted with
 -- the stand-in's URL: the modules, and new_client(opts), a client of the
@@ -117,6 +118,37 @@ describe("a call's end", function()
       assert.are.equal(2, s.requests, "the query, and the run once")
       assert.are.equal(1, s.faults.reset_first)
       still_clean(c)
+    end)
+
+    -- On LuaJIT (GC64) pushing an address to Lua may allocate (the first
+    -- of its memory region), and so raise: a run's answer, moved out of
+    -- libcurl's handle, was pushed so and lost, its pipeline "perhaps
+    -- started" and the answer leaked; br.decode's tree and br.sign's
+    -- signer likewise (review hosts47).  A host whose allocator fails that
+    -- allocation (spec/support/pushfail.c) runs the state's first call.
+    it("keeps a run's answer when LuaJIT's memory runs out as its address is pushed", function()
+      if not rawget(_G, "jit") then return pending("only LuaJIT's pushes allocate") end
+      local dir = shell.temp_dir()
+      finally(function() shell.remove(dir) end)
+      local out, ok = shell.run(("cc -O1 -D_GNU_SOURCE -o %s/pushfail %s/spec/support/pushfail.c "
+        .. "$(pkg-config --cflags --libs luajit)"):format(dir, shell.repo_root()))
+      assert.is_true(ok, out)
+      require("spec.support.files").write(dir .. "/run.lua", ([[
+        local br = require "codearts.batchresult"
+        local model = require "spec.standin.model"
+        local c = assert(br.new { endpoint = %q, project_id = model.seed_project, max_retries = 0,
+          ak = model.credentials.permanent.ak, sk = model.credentials.permanent.sk })
+        arm()
+        local runs, err = c:run { %q }
+        local got = runs or err.results
+        print("failed " .. failed() .. ", unanswered " .. (runs and 0 or #err.unanswered)
+          .. ", run " .. tostring(got[1] and got[1].pipeline_run_id))
+      ]]):format(server.url, model.make_id("pushed", 1)))
+      out, ok = shell.run(("LUA_PATH=%s LUA_CPATH=%s %s/pushfail %s/run.lua")
+        :format(shell.quote(package.path), shell.quote(package.cpath), dir, dir))
+      assert.is_true(ok, out)
+      assert.truthy(out:find("^failed 1, unanswered 0, run %x+\n$"), out)
+      assert.are.equal(1, server:stats().requests)
     end)
 
     it("a query on such a connection is simply asked again", function()

@@ -319,17 +319,15 @@ static int l_encode_ids(lua_State *L) {
 
 /* ---- answers ------------------------------------------------------------ */
 
-/* Runs the function on top of the stack (pushed before the tree was
- * parsed: on 5.1 and LuaJIT pushing a C function allocates, and may
- * raise) on a parsed tree in protected mode, then frees the tree and
- * also (the decoder's flaw array, or NULL), then raises again what it
- * raised (a memory error, most likely): neither is ever left behind.  The
- * function finds arg as the light userdata at 1 and leaves its nresults
- * on the stack. */
-static void with_tree(lua_State *L, cJSON *tree, void *also, const void *arg, int nresults) {
-    int rc;
-    lua_pushlightuserdata(L, (void *)arg);
-    rc = lua_pcall(L, 1, nresults, 0);
+/* Runs the function below the top of the stack on the light userdata on
+ * top, in protected mode, then frees the parsed tree and also (the
+ * decoder's flaw array, or NULL), then raises again what it raised (a
+ * memory error, most likely): neither is ever left behind.  Both were
+ * pushed before the tree was parsed: on 5.1 and LuaJIT pushing a C
+ * function allocates, and on LuaJIT (GC64) pushing an address may, and
+ * either may raise.  The function leaves its nresults on the stack. */
+static void with_tree(lua_State *L, cJSON *tree, void *also, int nresults) {
+    int rc = lua_pcall(L, 1, nresults, 0);
     cJSON_Delete(tree);
     free(also);
     if (rc != 0) lua_error(L);
@@ -389,6 +387,7 @@ static int l_decode_results(lua_State *L) {
     for (i = 0; i < nids; i++) ids[i] = check_name(L, i + 3);
     ids[nids] = NULL;
     lua_pushcfunction(L, push_result);
+    lua_pushlightuserdata(L, &d);
     if (!(tree = cab_decode_results(body, len, list, ids, &result, &flawed, &err))) {
         cab_fail(L, "%s", err.message);
         if (!err.nomem) return 2;
@@ -398,7 +397,7 @@ static int l_decode_results(lua_State *L) {
     d.result = result;
     d.flawed = flawed;
     d.why = err.message;
-    with_tree(L, tree, flawed, &d, 3);
+    with_tree(L, tree, flawed, 3);
     if (lua_isnil(L, -3)) {
         /* Memory, not the body: the nesting was capped in the decoder. */
         cab_fail(L, "%s", NO_ROOM);
@@ -429,8 +428,9 @@ static int l_decode_error(lua_State *L) {
     cab_api_error e;
     cJSON *tree;
     lua_pushcfunction(L, push_error);
+    lua_pushlightuserdata(L, &e);
     tree = cab_decode_error_body(body, len, &e);
-    with_tree(L, tree, NULL, &e, 4);
+    with_tree(L, tree, NULL, 4);
     return 4;
 }
 

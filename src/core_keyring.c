@@ -625,6 +625,10 @@ static int l_sign_once(lua_State *L) {
     req.body_len = len[F_BODY];
     req.headers = hs;
     req.n_headers = (size_t)n;
+    /* (before the signer is taken: on LuaJIT (GC64) pushing an address
+     * may allocate, and raise) */
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, &r);
     if ((st = take_signer(L, box, &r, &own_auth, &own)) != CAB_SIGN_OK)
         return refuse(L, with_sk(L, refused(L, st, cab_sign_strerror(st))));
     st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
@@ -635,8 +639,6 @@ static int l_sign_once(lua_State *L) {
         release_signer(box, &r, own);
         return refuse(L, with_sk(L, sign_refused(L, st, h)));
     }
-    lua_pushvalue(L, 2);
-    lua_pushlightuserdata(L, &r);
     status = lua_pcall(L, 1, 2, 0);
     release_signer(box, &r, own);
     return status == 0 ? 2 : lua_error(L);

@@ -588,9 +588,15 @@ static int push_kept_rest(lua_State *L) {
  * list, for a take once memory was freed (guard.again_on_memory). */
 static int give(lua_State *L, call_box *c, kept_outcome *k, int fn) {
     int rc;
+    /* k is kept while its address is pushed too: LuaJIT (GC64) notes the
+     * memory region of each address pushed, which may allocate, and raise */
+    k->next = c->kept;
+    c->kept = k;
     lua_pushinteger(L, (lua_Integer)k->slot + 1);
     lua_pushvalue(L, fn);
     lua_pushlightuserdata(L, k);
+    c->kept = k->next;
+    k->next = NULL;
     rc = lua_pcall(L, 1, 5, 0);
     if (c->closed) {
         kept_free(&k);
