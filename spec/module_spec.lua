@@ -122,6 +122,18 @@ describe("core.so for " .. version, function()
     assert.are.equal("closing exit=0\n", out)
   end)
 
+  -- The box's finalizer, called by hand (debug.getmetatable), wrote into
+  -- whatever userdata it was given, or at address 0 (review hosts47).
+  it("refuses, to a finalizer called by hand, what is not its own object", function()
+    local out = child([['local core = require "codearts.batchresult.core"
+      local gc = debug.getmetatable(core.box({})).__gc
+      print(pcall(gc))
+      print(pcall(gc, io.stdout))
+      io.stdout:write("written")'; echo " exit=$?"]])
+    assert.truthy(out:find("^false\t[^\n]*box expected, got no value%)\nfalse\t[^\n]*box expected[^\n]*\n"
+      .. "written exit=0\n$"), out)
+  end)
+
   -- What the Lua layer may call, as this interface has it.  When this
   -- fails, the module's functions changed: raise CAB_INTERFACE in
   -- src/core.h and INTERFACE in config.lua together, and write the new

@@ -164,7 +164,7 @@ static int l_unbox(lua_State *L) {
 }
 
 static int box_gc(lua_State *L) {
-    int *gone = lua_touserdata(L, 1);
+    int *gone = luaL_checkudata(L, 1, BOX);
     *gone = 1;
     return 0;
 }
