@@ -134,6 +134,24 @@ describe("br.sign", function()
       h.x_foo = "b"
       assert.truthy(try(h):lower():find("twice"))
     end)
+    -- Signed as a literal '%' (Python's unquote) where Go refuses the URL and
+    -- nginx the request; an Authorization header was signed, so that the
+    -- header carrying the signature could never verify (review sign47).
+    it("a '%' not followed by two hex digits, in the path or the query", function()
+      for _, path in ipairs({ "/v5/a%zz/b", "/v5/a%2", "/v5/a%", "/v5/%4g" }) do
+        assert.truthy(try(base, { path = path }):find("^sign: path .*'%%' not followed by two hex digits"), path)
+      end
+      for _, query in ipairs({ "a=%zz&b=1", "a=%", "a=1&b%2=2" }) do
+        assert.truthy(try(base, { query = query }):find("^sign: query .*'%%' not followed by two hex digits"), query)
+      end
+      local _, d = assert(br.sign { method = "POST", path = "/v5/a%41%2f", query = "b=%7e&a=%25", headers = base,
+                                    body = "", ak = "AK", sk = "SK" })
+      assert.are.equal("POST\n/v5/aA/\na=%25&b=~\n", d.canonical_request:match("^[^\n]*\n[^\n]*\n[^\n]*\n"))
+    end)
+    it("an Authorization header, which signing makes", function()
+      assert.are.equal("sign: header 'authorization': it is what signing makes: leave it out",
+                       try(with("authorization", "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host, Signature=00")))
+    end)
     it("a missing or malformed X-Sdk-Date", function()
       assert.truthy(try({ Host = "h" }):find("X-Sdk-Date", 1, true))
       assert.truthy(try(with("X-Sdk-Date", "2020-01-01")):find("X-Sdk-Date", 1, true))
@@ -258,12 +276,12 @@ describe("br.sign's table", function()
     -- from what was signed.
     for _, path in ipairs({ "", "p", "/p?a=1", "/p#f", "/v1/x HTTP/1.1\r\nX-Injected: 1\r\n\r\n/", "/a\0b",
                             "/a\tb", "/a\127b" }) do
-      assert.are.same({ "sign: path does not start with '/', or holds '?', '#' or a control character (give the"
-        .. " query apart)" }, { refused(with("path", path)) }, path)
+      assert.are.same({ "sign: path does not start with '/', or holds '?', '#', a control character or a '%' not"
+        .. " followed by two hex digits (give the query apart)" }, { refused(with("path", path)) }, path)
     end
     for _, query in ipairs({ "?a=1", "a=1#f", "a=1 HTTP/1.1\r\nX-Injected: 1", "a=\0", "a=\127" }) do
-      assert.are.same({ "sign: query starts with '?', or holds '#' or a control character (give what follows"
-        .. " the '?')" }, { refused(with("query", query)) }, query)
+      assert.are.same({ "sign: query starts with '?', or holds '#', a control character or a '%' not followed by"
+        .. " two hex digits (give what follows the '?')" }, { refused(with("query", query)) }, query)
     end
     -- a name with a NUL in it, named whole
     assert.are.same({ "sign: header 'Ho st': header name is not an HTTP token" },

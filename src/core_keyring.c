@@ -254,8 +254,8 @@ static int too_many_headers(lua_State *L) {
 
 /* The header a refusal of cab_sign's is about, or NULL. */
 static const cab_header *refused_header(cab_sign_status st, const cab_signer *s, const cab_header *hs) {
-    if (st == CAB_SIGN_BAD_HEADER_NAME || st == CAB_SIGN_BAD_HEADER_VALUE || st == CAB_SIGN_DUP_HEADER ||
-        st == CAB_SIGN_BAD_DATE || st == CAB_SIGN_BAD_CONTENT_SHA256)
+    if (st == CAB_SIGN_BAD_HEADER_NAME || st == CAB_SIGN_AUTHORIZATION || st == CAB_SIGN_BAD_HEADER_VALUE ||
+        st == CAB_SIGN_DUP_HEADER || st == CAB_SIGN_BAD_DATE || st == CAB_SIGN_BAD_CONTENT_SHA256)
         return &hs[cab_signer_canon(s)->bad_header];
     return NULL;
 }

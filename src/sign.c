@@ -161,8 +161,8 @@ static int add_encoded(cab_buf *b, const char *s, size_t n, int keep_slash) {
 }
 
 /* Decodes %XX escapes of s[0..n) in place into out (which may be s itself)
- * and returns the decoded length.  A '%' not followed by two hex digits is
- * kept as it is.  With plus_is_space, '+' means ' ' (form encoding, as the
+ * and returns the decoded length (a '%' not followed by two hex digits was
+ * refused: bad_escape).  With plus_is_space, '+' means ' ' (form encoding, as the
  * Go and Python query parsers read it). */
 static size_t percent_decode(const char *s, size_t n, char *out, int plus_is_space) {
     size_t i = 0, o = 0;
@@ -179,6 +179,19 @@ static size_t percent_decode(const char *s, size_t n, char *out, int plus_is_spa
         }
     }
     return o;
+}
+
+/* Whether s[0..n) holds a '%' not followed by two hex digits: the SDKs
+ * sign one apart (Python keeps it, Go refuses the URL) and a server such
+ * as nginx refuses it. */
+static int bad_escape(const char *s, size_t n) {
+    const char *p = s, *end = s + n;
+    while ((p = memchr(p, '%', (size_t)(end - p))) != NULL) {
+        if (end - p < 3 || cab_hex_value((unsigned char)p[1]) < 0 || cab_hex_value((unsigned char)p[2]) < 0)
+            return 1;
+        p += 3;
+    }
+    return 0;
 }
 
 /* ---- canonical request -------------------------------------------------- */
@@ -350,15 +363,15 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
     c->date_len = 0;
     if (!is_token(req->method, req->method_len)) return CAB_SIGN_BAD_METHOD;
     /* What a server would read apart from what was signed: a query in the
-     * path, a '?' doubled, a fragment, which never goes on the wire, or a
-     * control character; a plain path holds none of them. */
+     * path, a '?' doubled, a fragment, which never goes on the wire, a
+     * control character, or a bad escape; a plain path holds none of them. */
     plain_path = all_in(req->path, req->path_len, CC_PATH);
     if (req->path_len == 0 || req->path[0] != '/' ||
         (!plain_path && (memchr(req->path, '?', req->path_len) || memchr(req->path, '#', req->path_len) ||
-                         !no_controls(req->path, req->path_len))))
+                         !no_controls(req->path, req->path_len) || bad_escape(req->path, req->path_len))))
         return CAB_SIGN_BAD_PATH;
     if (req->query_len > 0 && (req->query[0] == '?' || memchr(req->query, '#', req->query_len) ||
-                               !no_controls(req->query, req->query_len)))
+                               !no_controls(req->query, req->query_len) || bad_escape(req->query, req->query_len)))
         return CAB_SIGN_BAD_QUERY;
     if (req->n_headers > CAB_MAX_HEADERS) return CAB_SIGN_TOO_MANY_HEADERS;
 
@@ -371,6 +384,8 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
         c->bad_header = i;
         unsigned char all = all_classes(h->name, h->name_len);
         if (h->name_len == 0 || !(all & CC_TCHAR)) return CAB_SIGN_BAD_HEADER_NAME;
+        /* (a signature over the header that will carry it verifies nowhere) */
+        if (name_is(h, "authorization", 13)) return CAB_SIGN_AUTHORIZATION;
         if (has_field_control(h->value, h->value_len)) return CAB_SIGN_BAD_HEADER_VALUE;
         /* (what is left once the ASCII white space is trimmed: the SDKs
          * that trim take both) */
@@ -687,10 +702,13 @@ const char *cab_sign_strerror(cab_sign_status st) {
     case CAB_SIGN_NOMEM: return "out of memory";
     case CAB_SIGN_BAD_METHOD: return "method is not an HTTP token";
     case CAB_SIGN_BAD_PATH:
-        return "path does not start with '/', or holds '?', '#' or a control character (give the query apart)";
+        return "path does not start with '/', or holds '?', '#', a control character or a '%' not followed by two "
+               "hex digits (give the query apart)";
     case CAB_SIGN_BAD_QUERY:
-        return "query starts with '?', or holds '#' or a control character (give what follows the '?')";
+        return "query starts with '?', or holds '#', a control character or a '%' not followed by two hex digits "
+               "(give what follows the '?')";
     case CAB_SIGN_BAD_HEADER_NAME: return "header name is not an HTTP token";
+    case CAB_SIGN_AUTHORIZATION: return "it is what signing makes: leave it out";
     case CAB_SIGN_BAD_HEADER_VALUE:
         return "header value holds a control character other than a tab, or white space beyond ASCII at an end";
     case CAB_SIGN_DUP_HEADER: return "header given twice (names ignore case)";

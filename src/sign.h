@@ -29,8 +29,8 @@ typedef struct {
 /* A request as it goes on the wire.  path and query are taken as sent
  * (percent-encoded or not): the signer decodes and re-encodes them, as the
  * gateway does.  path starts with '/', query has no leading '?', and
- * neither holds a query of its own, a fragment or a control character
- * (CAB_SIGN_BAD_PATH, CAB_SIGN_BAD_QUERY). */
+ * neither holds a query of its own, a fragment, a control character or a
+ * '%' not followed by two hex digits (CAB_SIGN_BAD_PATH, CAB_SIGN_BAD_QUERY). */
 typedef struct {
     const char *method;
     size_t method_len;
@@ -48,9 +48,10 @@ typedef enum {
     CAB_SIGN_OK = 0,
     CAB_SIGN_NOMEM,
     CAB_SIGN_BAD_METHOD,       /* empty, or not an HTTP token */
-    CAB_SIGN_BAD_PATH,         /* not starting with '/', or holding '?', '#' or a control character */
-    CAB_SIGN_BAD_QUERY,        /* starting with '?', or holding '#' or a control character */
+    CAB_SIGN_BAD_PATH,         /* not starting with '/', or holding '?', '#', a control character or a bad escape */
+    CAB_SIGN_BAD_QUERY,        /* starting with '?', or holding '#', a control character or a bad escape */
     CAB_SIGN_BAD_HEADER_NAME,  /* empty, or not an HTTP token */
+    CAB_SIGN_AUTHORIZATION,    /* an Authorization header among those to sign */
     CAB_SIGN_BAD_HEADER_VALUE, /* holds a control character other than a tab, or white space beyond ASCII at an end */
     CAB_SIGN_DUP_HEADER,       /* the same name twice, ignoring case */
     CAB_SIGN_TOO_MANY_HEADERS, /* more than CAB_MAX_HEADERS (limit.h) */
