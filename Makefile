@@ -123,7 +123,11 @@ export LUA_CPATH := ./$(BUILD)/?.so;;
 # user's own would make the demo and the specs' commands load another copy.
 unexport LUA_PATH_5_2 LUA_CPATH_5_2 LUA_PATH_5_3 LUA_CPATH_5_3 LUA_PATH_5_4 LUA_CPATH_5_4
 
-LUA_SOURCES := $(shell find lua -name '*.lua')
+# The rock's own modules, which all lie in lua/codearts/: none of what else
+# lies in lua/ (a stray cjson.lua would shadow lua-cjson for the tool), nor a
+# hidden file, as an editor's lock link .#cli.lua.  Read from the files, as
+# a source rock holds no .git to ask.
+LUA_SOURCES := $(shell find lua/codearts -type f -name '*.lua' ! -path '*/.*')
 
 .PHONY: all deps deps-build deps-demo deps-bench test demo bench install clean FORCE
 
@@ -211,12 +215,14 @@ bench: deps-bench all
 # the interpreter LUA names (LuaRocks gives the one it targets), which the
 # rockspecs have LuaRocks install as it is, not wrapped in a script of its
 # own (see their deploy).  A LUA that is no path is found on PATH by env.
+# (A for loop's status is its last command's: any file that fails stops it.)
 TOOL_INTERPRETER = $(if $(filter /%,$(LUA)),$(LUA),/usr/bin/env $(LUA))
 install: $(MODULE)
 	install -d "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult"
 	install -m 0755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult/core.so"
 	cd lua && for f in $(LUA_SOURCES:lua/%=%); do \
-	    install -d "$(DESTDIR)$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(DESTDIR)$(INST_LUADIR)/$$f"; done
+	    install -d "$(DESTDIR)$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(DESTDIR)$(INST_LUADIR)/$$f" || exit 1; \
+	done
 ifneq ($(INST_BINDIR),)
 	install -d "$(DESTDIR)$(INST_BINDIR)"
 	{ printf '#!%s\n' "$(TOOL_INTERPRETER)" && sed 1d bin/codearts-batchresult; } \

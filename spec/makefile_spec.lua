@@ -121,6 +121,39 @@ describe("the Makefile", function()
       assert.are.equal(config.VERSION .. " " .. staged .. "/lib/lua/5.4/codearts/batchresult/core.so", out)
     end)
 
+    -- The loop over the Lua files exited with its last file's status: a
+    -- file where cli/ must go, four files not installed, and make install
+    -- (luarocks make) succeeded (review pkg47).
+    it("fails when a Lua file cannot be installed", function()
+      local share = tmp .. "/share"
+      assert(shell.run("mkdir -p " .. q(share .. "/codearts/batchresult") .. " && touch "
+        .. q(share .. "/codearts/batchresult/cli")))
+      local out, ok = install(("INST_LIBDIR=%s INST_LUADIR=%s"):format(q(tmp .. "/lib"), q(share)))
+      assert.is_false(ok, out)
+      assert.truthy(out:find("install: ", 1, true), out)
+    end)
+
+    -- Every *.lua under lua/ was installed, tracked or not: a stray
+    -- lua/cjson.lua shadowed lua-cjson for the tool, and an editor's lock
+    -- link failed to install (review pkg47).
+    once.describe("in a checkout with strays in lua/", function()
+      it("installs the rock's own modules, and only them", function()
+        local dir = tmp .. "/repo"
+        shell.copy_checkout(dir)
+        assert(shell.run(("cd %s && echo 'error()' >lua/cjson.lua && mkdir lua/codearts/.hidden"
+          .. " && echo 'error()' >lua/codearts/.hidden/x.lua"
+          .. " && ln -s user@host.1:1 lua/codearts/batchresult/.#cli.lua"):format(q(dir))))
+        local out, ok = shell.run(("cd %s && make -s -j2 DEPS=none install INST_LIBDIR=%s INST_LUADIR=%s")
+          :format(q(dir), q(tmp .. "/lib"), q(tmp .. "/share")))
+        assert.is_true(ok, out)
+        local tracked = assert(shell.run(("cd %s && git ls-files lua | sed 's|^lua/||' | LC_ALL=C sort")
+          :format(q(root))))
+        local installed = assert(shell.run(("cd %s && find . ! -type d | sed 's|^./||' | LC_ALL=C sort")
+          :format(q(tmp .. "/share"))))
+        assert.are.equal(tracked, installed)
+      end)
+    end)
+
     -- What LuaRocks installs as the tool (INST_BINDIR and LUA given, as the
     -- rockspecs do): a packager may have it too.  Not given an interpreter's
     -- path, it names the Lua LUA_VERSION builds for, found on PATH; and it
