@@ -134,9 +134,11 @@ LUA_SOURCES := $(shell find lua/codearts -type f -name '*.lua' ! -path '*/.*')
 all: $(MODULE)
 
 # What the objects in $(BUILD) were made with: the Lua its headers belong
-# to, the compiler and every flag, and the macros the Lua, libcurl, cJSON
-# and OpenSSL headers define (a luaconf.h changed in place, as LUA_32BITS,
-# changes the ABI with no flag changed).  Rewritten only when that changes, and
+# to, the compiler and every flag, and the macros of every header src/
+# includes as <name> (Lua's, libcurl's, cJSON's, OpenSSL's, the C library's),
+# their list read from src/ so that one included anew counts too: a
+# luaconf.h changed in place, as LUA_32BITS, changes the ABI with no flag
+# changed.  Rewritten only when that changes, and
 # every object and the module depend on it, so nothing made for another
 # Lua, or with other flags, is ever linked.  Each make writes its own
 # draft of it, as CI's steps and the specs run makes side by side.
@@ -152,8 +154,8 @@ $(FLAGS_STAMP): FORCE | deps-build
 	    echo "$(BUILD) is for Lua $(LUA_VERSION), but the Lua headers found ($(LUA_CFLAGS)) are Lua $$found's" >&2; \
 	    exit 1; \
 	fi; \
-	headers=$$(printf '#include <lua.h>\n#include <curl/curl.h>\n#include <cjson/cJSON.h>\n#include <openssl/opensslv.h>\n' | \
-	    $(CC) $(ALL_CFLAGS) -E -dM -x c - | cksum); \
+	headers=$$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*\(<.*>\).*/#include \1/p' $(SRCS) $(wildcard src/*.h) | \
+	    sort -u | $(CC) $(ALL_CFLAGS) -E -dM -x c - | cksum); \
 	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" "headers $$headers" >$@.new.$$$$; \
 	if cmp -s $@.new.$$$$ $@; then rm -f $@.new.$$$$; else mv -f $@.new.$$$$ $@; fi
 
