@@ -281,8 +281,8 @@ lint: deps-lint
 #   make test-valgrind   scripts/valgrind_driver.lua under valgrind's memcheck
 #   make fuzz            each libFuzzer harness in fuzz/ for FUZZ_SECONDS
 #   make fuzz-regress    each harness over its shipped corpus and regressions, once
-#   make fuzz-coverage   line coverage of src/{codec,sign,buf,redact,head,core_codec}.c and
-#                        of the library's Lua by all fuzz inputs
+#   make fuzz-coverage   line coverage of src/{codec,sign,buf,redact,head,core_codec,core_keyring}.c
+#                        and of the library's Lua by all fuzz inputs
 # See fuzz/README.md.
 
 .PHONY: asan test-asan test-valgrind fuzz fuzz-build fuzz-regress fuzz-coverage deps-valgrind deps-fuzz

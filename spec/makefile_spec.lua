@@ -186,6 +186,25 @@ describe("the Makefile", function()
     end)
   end)
 
+  -- Its header's line for make fuzz-coverage left out src/core_keyring.c,
+  -- whose coverage scripts/fuzz.sh reports and fuzz/README.md names
+  -- (review pkg47).
+  it("fuzz-coverage: names in its header the C sources whose coverage scripts/fuzz.sh reports", function()
+    -- The names of the sources item finds in what pattern captures in file.
+    local function sources(file, pattern, item)
+      local f = assert(io.open(root .. "/" .. file))
+      local text = f:read("*a"):gsub("\\\n", " ")
+      f:close()
+      local names = {}
+      for name in assert(text:match(pattern), file):gmatch(item or "src/([%w_]+)%.c") do names[#names + 1] = name end
+      table.sort(names)
+      return table.concat(names, " ")
+    end
+    local reported = sources("scripts/fuzz.sh", "llvm%-cov%-14 report [^\n]-(src/[^\n]*)")
+    assert.are.equal(reported, sources("Makefile", "make fuzz%-coverage +line coverage of src/{(.-)}%.c", "[%w_]+"))
+    assert.are.equal(reported, sources("fuzz/README.md", "\n| `make fuzz%-coverage` | line coverage of (.-) by"))
+  end)
+
   -- make test's log is cut to its tail in CI, where one failure's message
   -- (a tool's whole output) filled it, and no line said which test failed.
   it("test: names each failed test on a line of its own after every failure's message", function()
