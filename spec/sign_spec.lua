@@ -319,6 +319,37 @@ describe("br.sign's table", function()
     assert.is_truthy(out:match("^took [1-9]%d* refused [1-9]"), out)
   end)
 
+  -- The state's signing box, finalized by hand (debug) from a finalizer
+  -- that ran as br.sign pushed its answer, freed the signer it was reading
+  -- (review fixes47).  In a fresh interpreter: a crash fails this, not the run.
+  it("signs whole while a finalizer finalizes the state's signing box by hand", function()
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local box = debug.getregistry()["codearts.batchresult.state's algorithms"]
+      local gc = debug.getmetatable(box).__gc
+      local req = { method = "POST", path = "/v5/" .. ("p"):rep(2000), body = "{}", ak = "AK", sk = "SK",
+                    headers = { Host = "h", ["X-Sdk-Date"] = "20240101T000000Z" } }
+      local want, details = assert(br.sign(req))
+      local inside, hit = false, false
+      require("spec.support.each_collection")(function()
+        if inside and not hit then hit = true; gc(box) end
+      end)
+      for _ = 1, 100000 do
+        inside = true
+        local auth, d = br.sign(req)
+        inside = false
+        if hit then
+          assert(auth == want and d.canonical_request == details.canonical_request
+            and d.string_to_sign == details.string_to_sign, "signed otherwise")
+          break
+        end
+      end
+      io.write(tostring(hit))
+    ]])
+    assert.is_true(ok, out)
+    assert.are.equal("true", out)
+  end)
+
   it("words a refusal from its one read of the table, whatever changes the table after it", function()
     -- It read the table again to word the refusal: a finalizer that took
     -- the bad field out in between made it "INVALID_ARGUMENT: nil".  Here

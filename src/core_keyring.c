@@ -35,11 +35,17 @@ typedef struct {
     int closed; /* set by its finalizer: the state is closing (cab_state_closing) */
 } algorithms;
 
-static int algorithms_gc(lua_State *L) {
-    algorithms *box = luaL_checkudata(L, 1, ALGORITHMS);
+static void spare_free(algorithms *box) {
     cab_signer_free(box->spare);
     box->spare = NULL;
     cab_buf_free(&box->auth);
+}
+
+static int algorithms_gc(lua_State *L) {
+    algorithms *box = luaL_checkudata(L, 1, ALGORITHMS);
+    /* (a finalizer called by hand, through debug, while br.sign signs with
+     * the spare: release_signer frees it) */
+    if (!box->busy) spare_free(box);
     cab_sign_algorithms_free(box->a);
     box->a = NULL;
     /* (a finalizer that runs after this one must keep nothing here: this
@@ -522,6 +528,7 @@ static void release_signer(algorithms *box, signed_request *r, int own) {
         cab_buf_free(r->auth);
     } else {
         box->busy = 0;
+        if (box->closed) spare_free(box);
     }
 }
 
