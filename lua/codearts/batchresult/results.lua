@@ -35,6 +35,7 @@
 local Error = require "codearts.batchresult.error"
 local width = require("codearts.batchresult.columns").of
 local input = require "codearts.batchresult.input"
+local core = require "codearts.batchresult.core"
 
 local M = {}
 
@@ -264,14 +265,17 @@ function M.redacted(t, redact)
     if copies[v] then return copies[v] end
     local c, renamed = {}, {}
     copies[v] = c
-    for k, x in next, v do
+    -- (walked in a raw copy, made in C: a finalizer that a step of the
+    -- collector runs here may change v, and next would raise)
+    local fields = core.raw_copy(v)
+    for k, x in next, fields do
       local said = type(k) == "string" and not (own and SET_LISTS[k]) and not API_FIELD[k] and text(k) or k
       if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
     end
     table.sort(renamed)
     for _, k in ipairs(renamed) do
       local said = text(k)
-      if c[said] == nil then c[said] = copy(rawget(v, k)) end
+      if c[said] == nil then c[said] = copy(fields[k]) end
     end
     return c
   end
@@ -393,7 +397,8 @@ function methods:where(filter)
   -- names the same key each time, and the filter's functions run in the
   -- same order.
   local fields, wants, bad = {}, {}, nil
-  for field, want in next, filter do
+  -- (walked in a raw copy, made in C: a finalizer may change filter)
+  for field, want in next, core.raw_copy(filter) do
     local t = type(field)
     if t == "string" then
       fields[#fields + 1], wants[field] = field, want
