@@ -34,7 +34,6 @@ local NAME = args.NAME
 local EPIPE = 32 -- errno of a write to a pipe nobody reads (Linux, BSD, macOS)
 local EINTR = 4 -- errno of a write a signal broke off (Linux, BSD, macOS)
 local PIPE_BUF = 4096 -- bytes a pipe takes in one piece, or not at all (Linux; POSIX: at least 512)
-local LF, byte = 10, string.byte
 
 --- f, run by LuaJIT's interpreter alone, never compiled into a trace: a
 -- trace compiles file:write and file:flush into C calls whose result a
@@ -380,7 +379,6 @@ local function parse(argv, sys, state)
   if type(a) == "table" and a.print then -- --help, --version
     state.status = OK
     state.stdout(a.print .. "\n")
-    state.flush()
     error({ exit = OK }, 0)
   end
   error(a, 0)
@@ -532,7 +530,6 @@ local function run(argv, sys, state)
   if a.dry_run then
     state.status = OK
     output.requests(out, records)
-    state.flush()
     return OK
   end
 
@@ -580,7 +577,6 @@ local function run(argv, sys, state)
   if stderr_first then state.to_stderr() end
   output.write(out, a.format, kind, records, lists, terminal.painter(terminal.colour(sys.stdout, sys.getenv)),
     stdout_tty)
-  state.flush()
   state.unwritten = nil
   if not stderr_first then state.to_stderr() end
   if on_tty then
@@ -590,11 +586,11 @@ local function run(argv, sys, state)
   return status
 end
 
---- The place of the last line end in s from i to last, or nil.
-local function last_line_end(s, i, last)
-  for j = last, i, -1 do
-    if byte(s, j) == LF then return j end
-  end
+--- The places of the line ends in s.
+local function line_ends(s)
+  local ends = {}
+  for at in s:gmatch("()\n") do ends[#ends + 1] = at end
+  return ends
 end
 
 --- A writer to file that stops the run when the file cannot be written:
@@ -628,37 +624,27 @@ local function checked_writer(file, state)
   -- termination signal breaks off a write to a stalled reader (EINTR,
   -- above).  A larger write would be cut short by the signal instead, and
   -- stdio would write the rest at once, waiting on the reader with the
-  -- signal spent (SIGTERM then being ignored).  Each piece ends at a line
-  -- end (a line longer than PIPE_BUF is cut): two tools writing into one
-  -- pipe (xargs -P) or appending to one file then mix whole lines, never
-  -- halves of records.  The text after the last line end waits in held
-  -- for the next line end, or the flush.
-  local held = ""
+  -- signal spent (SIGTERM then being ignored).  Each piece ends at a
+  -- record's end, the last in it (a record longer than PIPE_BUF is cut):
+  -- two tools writing into one pipe (xargs -P) or appending to one file
+  -- then mix whole records.  write(s, ends): ends, the byte positions in
+  -- s at which records end (output.lua's writers give them: a CSV
+  -- record's quoted field may hold a line break), else each line is one.
   local put = interpreted(function(piece)
     check(file:write(piece))
     check(file:flush())
   end)
-  return function(s)
-    if held ~= "" then s, held = held .. s, "" end
-    local i, n = 1, #s
+  return function(s, ends)
+    ends = ends or line_ends(s)
+    local i, k, n = 1, 1, #s
     while i <= n do
-      local last = math.min(i + PIPE_BUF - 1, n)
-      local j = last_line_end(s, i, last)
-      -- (no line end: the rest of a line, held, or a line longer than
-      -- PIPE_BUF, cut)
-      if not j and last == n then
-        held = s:sub(i)
-        return
-      end
+      local last, j = math.min(i + PIPE_BUF - 1, n), nil
+      while ends[k] and ends[k] <= last do j, k = ends[k], k + 1 end
       j = j or last
       put(s:sub(i, j))
       i = j + 1
     end
-  end, interpreted(function()
-    if held ~= "" then put(held) end
-    held = ""
-    check(file:flush())
-  end)
+  end
 end
 
 --- The process's streams and environment.  Descriptors 0 to 2 are taken
@@ -688,7 +674,7 @@ end
 function M.main(argv, sys)
   sys = sys or M.system()
   local state = {}
-  state.stdout, state.flush = checked_writer(sys.stdout, state)
+  state.stdout = checked_writer(sys.stdout, state)
   -- The work, then, still inside a protected call, the end of interrupts:
   -- an interrupt whose signal came as the work ended is raised in there,
   -- and none after, where the interpreter would end the tool by its own

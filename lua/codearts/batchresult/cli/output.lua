@@ -4,7 +4,8 @@
 -- a failed call left unanswered, runs it cannot place).  Also the one-line
 -- summary.
 --
--- Every writer takes `write`, a function given the text in order.  Text is
+-- Every writer takes `write`, a function given the text in order, and the
+-- byte positions in it at which records end.  Text is
 -- gathered in pieces and handed over a few thousand pieces at a time, with
 -- no string made per record: for 10,000 results the tool's own work must
 -- stay small beside the call's.
@@ -36,14 +37,22 @@ local UNIQUE = { pipeline_id = true, pipeline_run_id = true }
 -- (b[n + 1] = s; this runs for every field of every record) and call
 -- flush(b) after each record.  Names, statuses and reasons repeat, so
 -- b.memo holds each value's text, once worked out, for this output.
+-- b.ends: the byte positions at which the records of the text gathered
+-- end (b.size bytes, of pieces 1..b.counted), handed to write with it: a
+-- CSV record's quoted field may hold a line break, so that a line end
+-- is not always a record's.
 local function buffer(write)
-  return { n = 0, memo = {}, write = write }
+  return { n = 0, memo = {}, write = write, ends = {}, size = 0, counted = 0 }
 end
 
 local function flush(b, force)
+  local size, ends = b.size, b.ends
+  for i = b.counted + 1, b.n do size = size + #b[i] end
+  if size > (ends[#ends] or 0) then ends[#ends + 1] = size end
+  b.size, b.counted = size, b.n
   if b.n >= PIECES or (force and b.n > 0) then
-    b.write(concat(b, "", 1, b.n))
-    b.n = 0
+    b.write(concat(b, "", 1, b.n), ends)
+    b.n, b.ends, b.size, b.counted = 0, {}, 0, 0
   end
 end
 
@@ -184,15 +193,17 @@ local function json_item(b, v)
   put(b, json_value(v))
 end
 
---- Puts "name":[…] with one element per line, each put by element(b, v).
+--- Puts "name":[…] with one element per line, each put by element(b, v)
+-- (a record ending at its line's end; the "]" goes with what follows).
 local function json_array(b, name, list, element)
   if #list == 0 then return put(b, '"' .. name .. '":[]') end
   put(b, '"' .. name .. '":[\n')
   for i = 1, #list do
     element(b, list[i])
-    put(b, i < #list and ",\n" or "\n]")
+    put(b, i < #list and ",\n" or "\n")
     flush(b)
   end
+  put(b, "]")
 end
 
 ------------------------------------------------------------------------
@@ -221,6 +232,7 @@ local function csv_rows(b, list, fields, on_terminal)
   local field = on_terminal and csv_field_shown or csv_field
   local memo, nf = b.memo, #fields
   put(b, concat(fields, ",") .. "\r\n")
+  flush(b)
   for i = 1, #list do
     local r, n = list[i], b.n
     for j = 1, nf do
