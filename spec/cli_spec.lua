@@ -2183,6 +2183,20 @@ once.unchecked("codearts-batchresult", function()
       assert.are.equal(0, requests())
     end)
 
+    -- The read of the token for a usage error dropped every error, the
+    -- interpreter's interrupt too: exit 2, the signal lost (review cli47).
+    it("exits 130 when interrupted while it waits on --token-file's FIFO for a usage error's token", function()
+      local fifo = temporary_dir() .. "/fifo"
+      assert.truthy(os.execute("mkfifo " .. cli.quote(fifo)))
+      for _, signal in ipairs({ "INT", "TERM" }) do
+        local r = run({ "query", "--token-file", fifo, "--bogus" },
+          { interrupt_when = "grep -q wait_for_partner /proc/$TOOL_PID/wchan", signal = signal })
+        assert.are.equal(130, r.status, cli.describe(r))
+        assert.are.equal("codearts-batchresult: interrupted\n", r.err)
+      end
+      assert.are.equal(0, requests())
+    end)
+
     it("says how long the server asks to wait, when it gives up rather than send earlier", function()
       server:config { fail_first = 1, fail_first_status = 503, retry_after = "3600" }
       local r = run({ "query", arg_of(SEED[2]) })

@@ -152,12 +152,14 @@ end
 -- Read only then, so that --help and --version never read the file (nor
 -- wait on a FIFO), and never from a terminal (stdin, or a file that is
 -- one: /dev/stdin, /dev/tty): the read would wait for a person to type
--- the token.
+-- the token.  An interrupt while it waits (a FIFO, a slow disk) still
+-- ends the tool as one.
 local function token_for_usage(argv, sys)
   local name = token_file_in(argv)
   if not name then return nil end
   local ok, token = pcall(read_token, name, sys, true)
   if ok then return token end
+  if br.Error.is_interrupt(token) then error(token, 0) end
 end
 
 -- The names of this process's stdin besides "-" (Linux's, and the BSDs'
