@@ -2049,6 +2049,10 @@ once.unchecked("codearts-batchresult", function()
       assert.truthy(r.err:find("--token-file - holds more than one line", 1, true), cli.describe(r))
       assert.are.equal(1, select(2, r.err:gsub("\n", ""))) -- one line, which shows no token
       assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true))
+      -- a NUL byte is said to be one, not a second line (review cli47)
+      r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token .. "\0x\n" })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.are.equal("codearts-batchresult: --token-file - holds a NUL byte, which no token holds\n", r.err)
       -- a token the library refuses: named by its flag, as every refused value is
       for _, bad in ipairs({ "abc\1def", "   " }) do
         r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = bad })

@@ -121,7 +121,8 @@ local function read_token(name, sys, no_terminal)
   if not token then return nil end
   token = token:gsub("^\239\187\191", ""):gsub("\r?\n$", "")
   if token == "" then stop(USAGE, "--token-file " .. name .. " is empty") end
-  if token:find("[\r\n%z]") then
+  if token:find("%z") then stop(USAGE, "--token-file " .. name .. " holds a NUL byte, which no token holds") end
+  if token:find("[\r\n]") then
     stop(USAGE, "--token-file " .. name .. " holds more than one line: the token goes on one line")
   end
   return token
