@@ -769,8 +769,8 @@ once.unchecked("codearts-batchresult", function()
       local big = temporary_dir() .. "/zeros"
       assert.truthy(os.execute("truncate -s " .. (256 * 1048576 + 1) .. " " .. cli.quote(big)))
       for _, case in ipairs({
-        { { "query", "--input", big }, {}, "--input " .. big },
-        { { "run", "--input", "-" }, { stdin_from = big }, "--input -" },
+        { { "query", "--input", big }, {}, "--input '" .. big .. "'" },
+        { { "run", "--input", "-" }, { stdin_from = big }, "--input '-'" },
         { { "query" }, { stdin_from = big }, "stdin" },
       }) do
         local o = case[2]
@@ -848,6 +848,34 @@ once.unchecked("codearts-batchresult", function()
         { env = { CODEARTS_ENDPOINT = "", CODEARTS_REGION = "cn-north-4" } })
       assert.are.equal(0, r.status, cli.describe(r))
       assert.truthy(r.out:find(server.url .. "/v5/", 1, true), cli.describe(r)) -- cn-north-4's, as set here
+      assert.are.equal(0, requests())
+    end)
+
+    -- A value of 100 KB was quoted whole in the one-line message, where an
+    -- item's is cut to 60 bytes (review cli47).
+    it("is 2 for a long value, cut where the message quotes it, after its secrets are redacted", function()
+      local long, sk = ("a"):rep(100000), creds.permanent.sk
+      local cut = "'" .. ("a"):rep(57) .. "...'"
+      for _, case in ipairs({
+        { { "query", "--region", long }, "unknown region " .. cut .. " (known: " },
+        { { "query", "--endpoint", long }, "endpoint " .. cut .. " must be scheme://host[:port] (--endpoint)" },
+        { { "query", "--ca-file", long }, "ca_file " .. cut .. " is not a file that can be read (--ca-file)" },
+        { { "query", "--input", long }, "--input: cannot read " .. cut .. ": File name too long" },
+        { { "query", "--token-file", long }, "--token-file: cannot read " .. cut .. ": File name too long" },
+        { { "query", "--timeout", long }, "--timeout: expected a number, got " .. cut },
+        -- (10 KB: argparse's "Did you mean" takes seconds over 100 KB)
+        { { "query", "--" .. long:sub(1, 10000) }, "unknown option '--" .. ("a"):rep(55) .. "...'" },
+      }) do
+        local r = run(concat(case[1], { arg_of(SEED[1]) }))
+        assert.are.equal(2, r.status, cli.describe(r))
+        assert.truthy(r.err:find(case[2], 1, true), r.err)
+        assert.is_true(#r.err < 2000, r.err:sub(1, 300))
+      end
+      -- the SK across the cut: redacted first, so that none of it shows
+      local r = run({ "query", "--region", ("x"):rep(50) .. sk .. long, arg_of(SEED[1]) })
+      assert.are.equal(2, r.status, cli.describe(r))
+      assert.truthy(r.err:find("unknown region '" .. ("x"):rep(50) .. "[REDACT...' (known: ", 1, true), r.err)
+      assert_hidden(r.err, sk, 7)
       assert.are.equal(0, requests())
     end)
 
@@ -2043,16 +2071,16 @@ once.unchecked("codearts-batchresult", function()
       assert.are.equal(0, r.status, cli.describe(r))
       r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = "\n" })
       assert.are.equal(2, r.status, cli.describe(r))
-      assert.truthy(r.err:find("--token-file - is empty", 1, true))
+      assert.truthy(r.err:find("--token-file '-' is empty", 1, true))
       r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token .. "\n\n" })
       assert.are.equal(2, r.status, cli.describe(r))
-      assert.truthy(r.err:find("--token-file - holds more than one line", 1, true), cli.describe(r))
+      assert.truthy(r.err:find("--token-file '-' holds more than one line", 1, true), cli.describe(r))
       assert.are.equal(1, select(2, r.err:gsub("\n", ""))) -- one line, which shows no token
       assert.is_nil(r.err:find(creds.iam_token:sub(1, 8), 1, true))
       -- a NUL byte is said to be one, not a second line (review cli47)
       r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = creds.iam_token .. "\0x\n" })
       assert.are.equal(2, r.status, cli.describe(r))
-      assert.are.equal("codearts-batchresult: --token-file - holds a NUL byte, which no token holds\n", r.err)
+      assert.are.equal("codearts-batchresult: --token-file '-' holds a NUL byte, which no token holds\n", r.err)
       -- a token the library refuses: named by its flag, as every refused value is
       for _, bad in ipairs({ "abc\1def", "   " }) do
         r = run({ "query", "--token-file", "-", arg_of(SEED[2]) }, { env = no_aksk, stdin = bad })
@@ -2183,7 +2211,7 @@ once.unchecked("codearts-batchresult", function()
         assert.are.equal(2, r.status, cli.describe(r))
         assert.is_nil(r.err:find("internal error", 1, true), r.err)
       end
-      assert.truthy(r.err:find("--token-file " .. big .. " holds more than 65536 bytes", 1, true), r.err)
+      assert.truthy(r.err:find("--token-file '" .. big .. "' holds more than 65536 bytes", 1, true), r.err)
       assert.are.equal(0, requests())
     end)
 

@@ -95,7 +95,8 @@ local function slurp(name, option, sys, limit, no_terminal)
   -- (io.open's words name the file, which for "" reads as words cut off)
   if name == "" then stop(USAGE, option .. ": the file name is empty") end
   if name ~= "-" then f, why = io.open(name, "rb") end
-  if not f then stop(USAGE, option .. ": cannot read " .. why) end -- why names the file
+  -- (why is "NAME: reason": the name quoted, as usage errors quote values)
+  if not f then stop(USAGE, ("%s: cannot read '%s': %s"):format(option, name, (why:gsub("^.*: ", "")))) end
   if no_terminal and terminal.isatty(f) then
     if f ~= sys.stdin then f:close() end
     return nil
@@ -104,11 +105,11 @@ local function slurp(name, option, sys, limit, no_terminal)
   parts, size, why = read_upto(f, limit.bytes)
   if f ~= sys.stdin then f:close() end
   if not parts then
-    stop(USAGE, ("%scannot read %s: %s"):format(option and option .. ": " or "", name == "-" and "stdin" or name,
-      tostring(why)))
+    stop(USAGE, ("%scannot read %s: %s"):format(option and option .. ": " or "", name == "-" and "stdin"
+      or "'" .. name .. "'", tostring(why)))
   end
   if size > limit.bytes then
-    stop(USAGE, ("%s holds more than %s"):format(option and option .. " " .. name or "stdin", limit.said))
+    stop(USAGE, ("%s holds more than %s"):format(option and ("%s '%s'"):format(option, name) or "stdin", limit.said))
   end
   return table.concat(parts)
 end
@@ -120,11 +121,10 @@ local function read_token(name, sys, no_terminal)
   local token = slurp(name, "--token-file", sys, TOKEN_LIMIT, no_terminal)
   if not token then return nil end
   token = token:gsub("^\239\187\191", ""):gsub("\r?\n$", "")
-  if token == "" then stop(USAGE, "--token-file " .. name .. " is empty") end
-  if token:find("%z") then stop(USAGE, "--token-file " .. name .. " holds a NUL byte, which no token holds") end
-  if token:find("[\r\n]") then
-    stop(USAGE, "--token-file " .. name .. " holds more than one line: the token goes on one line")
-  end
+  local said = "--token-file '" .. name .. "'"
+  if token == "" then stop(USAGE, said .. " is empty") end
+  if token:find("%z") then stop(USAGE, said .. " holds a NUL byte, which no token holds") end
+  if token:find("[\r\n]") then stop(USAGE, said .. " holds more than one line: the token goes on one line") end
   return token
 end
 
@@ -712,6 +712,11 @@ function M.main(argv, sys)
   if not ok and type(status) == "table" then
     if status.message then status.message = redact(status.message) end
     if status.usage_error then status.usage_error = redact(status.usage_error) end
+    -- (then the values of the command line a usage error quotes, cut)
+    if status.exit == USAGE then
+      status.message = status.message and input.values_cut(status.message)
+      status.usage_error = status.usage_error and input.values_cut(status.usage_error)
+    end
   elseif not ok and type(status) == "string" then
     status = redact(status)
   end

@@ -60,13 +60,27 @@ end
 -- Longest piece of the user's text quoted back in a message.
 local SHOWN_MAX = 60
 
---- Text from the user, fit to quote in a one-line message: the secrets in
--- it redacted first (a cut before would leave a secret's start, and the
--- "?" a secret's pieces), then control characters as "?", long text cut.
-local function shown(items, s)
-  s = printable((items.redact(s)))
+--- s, text from the user whose secrets are redacted already (a cut
+-- before would leave a secret's start), cut to SHOWN_MAX bytes.
+local function cut(s)
   if #s > SHOWN_MAX then s = s:sub(1, SHOWN_MAX - 3) .. "..." end
   return s
+end
+
+--- Text from the user, fit to quote in a one-line message: the secrets in
+-- it redacted first (and before the "?" that may join a secret's pieces),
+-- then control characters as "?", long text cut.
+local function shown(items, s)
+  return cut(printable((items.redact(s))))
+end
+
+--- message, a usage error redacted already, with each value it quotes
+-- cut as shown cuts: a value of the command line, quoted after a space
+-- between single quotes, as argparse's, the library's and the tool's
+-- messages quote them ('--timeuot', a refused region, a file that cannot
+-- be read).  (A quote inside a value ends what is cut.)
+function M.values_cut(message)
+  return (message:gsub("(%s)'([^']*)'", function(space, v) return space .. "'" .. cut(v) .. "'" end))
 end
 
 --- Items from the command line's arguments: PIPELINE_ID:PIPELINE_RUN_ID
