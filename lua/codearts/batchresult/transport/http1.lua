@@ -775,12 +775,13 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
     return nil, "PROTOCOL", msg, false
   end
 
+  -- (setkeepalive refuses a socket whose own buffer holds bytes past the
+  -- answer, "unread data in buffer", and leaves it open: closed here)
   local conn = (headers.connection or ""):lower()
   if not link.keep or send_err or until_close or r:left() > 0 or conn:find("close", 1, true)
-      or (http10 and not conn:find("keep-alive", 1, true)) then
+      or (http10 and not conn:find("keep-alive", 1, true))
+      or not sock:setkeepalive(link.keepalive_ms, link.pool_size) then
     sock:close()
-  else
-    sock:setkeepalive(link.keepalive_ms, link.pool_size)
   end
   return {
     status = status, body = body, request_id = headers["x-request-id"], date = headers.date,

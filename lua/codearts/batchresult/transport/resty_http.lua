@@ -303,10 +303,10 @@ local function send_once(link, http, cfg, req, u, deadline)
   msg = status ~= 101 and http1.coded(header("Content-Encoding"))
   if msg then return fail("PROTOCOL", msg) end
   -- (bytes past the body, read with its last line, are an answer no
-  -- request asked for)
-  if link.keep and whole and sent and reader:left() == 0 then
-    httpc:set_keepalive(link.keepalive_ms, link.pool_size)
-  else
+  -- request asked for; set_keepalive refuses those still in the socket's
+  -- own buffer, and leaves it open)
+  if not (link.keep and whole and sent and reader:left() == 0
+          and httpc:set_keepalive(link.keepalive_ms, link.pool_size)) then
     httpc:close()
   end
   return {
