@@ -987,6 +987,15 @@ describe("br.new refuses", function()
     assert.are.same({ "INVALID_ARGUMENT", "dry_run" }, { err.code, err.option })
     _, err = c:query({ { pipeline_id = ids[1], pipeline_run_id = ids[1] } }, { callback = function() end })
     assert.are.same({ "INVALID_ARGUMENT", "callback" }, { err.code, err.option })
+    -- with the other options, before the list (named first though it is
+    -- empty) and keep (left as it was: README), on each operation (it
+    -- emptied keep, and the list was read first: review inputs47)
+    for _, call in ipairs({ "query", "run", "run_and_query" }) do
+      local keep = { "before", "before" }
+      _, err = c[call](c, {}, { callback = function() end, keep = keep })
+      assert.are.same({ "INVALID_ARGUMENT", "callback", "before", "before" },
+        { err.code, err.option, keep[1], keep[2] }, call)
+    end
     c:close()
   end)
   it("a bad value from the environment, naming the variable", function()

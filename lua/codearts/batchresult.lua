@@ -223,6 +223,10 @@ end
 local function call_options(priv, opts)
   local o, err = config.call_options(opts, priv.cfg)
   if not o then redacted(priv, err) end
+  if o and o.callback then
+    err = nvim.callback_refused()
+    if err then return nil, err end
+  end
   return o, err
 end
 

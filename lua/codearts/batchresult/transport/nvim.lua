@@ -262,24 +262,30 @@ function M.resumer()
   return co and resumers[co]
 end
 
+--- nil, or the error of a callback option where no event loop can call it
+-- back: for the caller to check with the call's other options, before it
+-- reads the call's list (run_async is given a call that passed it).
+function M.callback_refused()
+  if M.available() then return nil end
+  local err = Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
+  err.option = "callback"
+  return err
+end
+
 --- Runs body(), a call or two, in a coroutine driven by Neovim's event
 -- loop, and hands what it returns to callback on the main loop; close()
--- closes its client, should the editor quit first (hook_leave).  true, or
--- nil, err outside Neovim.  body reports a failing on_progress or logger
--- as an error value (CALLBACK, see call.lua); anything it raises reaches
--- callback as INTERNAL, its words as shown(text) gives them (redacted by
--- the client: the error of a bug may quote anything).
+-- closes its client, should the editor quit first (hook_leave).  true
+-- (callback_refused checked Neovim is there).  body reports a failing
+-- on_progress or logger as an error value (CALLBACK, see call.lua);
+-- anything it raises reaches callback as INTERNAL, its words as
+-- shown(text) gives them (redacted by the client: the error of a bug may
+-- quote anything).
 --
 -- The pump wakes a call from libuv's callbacks, where vim.api may not be
 -- called; the call goes on at the editor's next turn instead (later()),
 -- so that on_progress and logger run where they may use it, as callback
 -- does.
 function M.run_async(callback, body, shown, close)
-  if not M.available() then
-    local err = Error.invalid("the callback option needs Neovim's event loop (vim.uv or vim.loop)")
-    err.option = "callback"
-    return nil, err
-  end
   local co, called = nil, false
   --- The call ended: callback(results, err) at the editor's next turn, or
   -- at once while it quits (no turn comes).  Once: what a callback called
