@@ -6,6 +6,7 @@
  * keyring is closed or collected.  br.sign(t) (made by core.signer) signs
  * its table with the key it gives, which is wiped when the call returns. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -225,12 +226,14 @@ enum { HEADERS_NOT_STRINGS = -1, HEADERS_NO_ROOM = -2 };
  * refuse with INTERNAL, as when the signer's own memory runs out.  A raise of our own words would be no
  * memory error to the library's Lua (call.lua's out_of_memory): a call
  * would raise it again, its runs started so far untold. */
+static int not_strings(lua_State *L, int idx);
+
 static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     int n = 0;
     if (!lua_checkstack(L, 2 * CAB_MAX_HEADERS + 10)) return HEADERS_NO_ROOM;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) return HEADERS_NOT_STRINGS;
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) return not_strings(L, idx);
         if (n < CAB_MAX_HEADERS) {
             hs[n].name = lua_tolstring(L, -2, &hs[n].name_len);
             hs[n].value = lua_tolstring(L, -1, &hs[n].value_len);
@@ -242,6 +245,46 @@ static int collect_headers(lua_State *L, int idx, cab_header *hs) {
         n++;
     }
     return n;
+}
+
+static int bytes_before(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c < 0 || (c == 0 && al < bl);
+}
+
+/* collect_headers's HEADERS_NOT_STRINGS, the walk's key and value on top
+ * of the stack replaced by the name and value of the pair refused that
+ * comes first: string names in byte order, before any other name (of
+ * those, the first met).  Not the first met: the table's order follows
+ * the string hash seed, and the refusal would name another header on
+ * each run.  (Nothing here allocates: no finalizer runs in the walk.) */
+static int not_strings(lua_State *L, int idx) {
+    int best;
+    size_t al, bl;
+    lua_pop(L, 2);
+    lua_pushnil(L);
+    best = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int bad = lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING;
+        lua_pop(L, 1);
+        if (bad && (lua_isnil(L, best) ||
+                    (lua_type(L, -1) == LUA_TSTRING &&
+                     (lua_type(L, best) != LUA_TSTRING ||
+                      bytes_before(lua_tolstring(L, -1, &al), al, lua_tolstring(L, best, &bl), bl))))) {
+            lua_pushvalue(L, -1);
+            lua_replace(L, best);
+        }
+    }
+    lua_pushvalue(L, best);
+    lua_rawget(L, idx);
+    return HEADERS_NOT_STRINGS;
+}
+
+static int header_before(const void *a, const void *b) {
+    const cab_header *x = a, *y = b;
+    return bytes_before(x->name, x->name_len, y->name, y->name_len) ? -1
+           : bytes_before(y->name, y->name_len, x->name, x->name_len) ? 1 : 0;
 }
 
 /* nil, message, code: what refused a request.  code is INVALID_ARGUMENT
@@ -639,6 +682,13 @@ static int l_sign_once(lua_State *L) {
     if ((st = take_signer(L, box, &r, &own_auth, &own)) != CAB_SIGN_OK)
         return refuse(L, with_sk(L, refused(L, st, cab_sign_strerror(st))));
     st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
+    if (refused_header(st, r.s, hs)) {
+        /* Signed again with the headers in byte order, which refuses the
+         * same header on every run: which one the table's order met first
+         * follows the string hash seed. */
+        qsort(hs, (size_t)n, sizeof *hs, header_before);
+        st = cab_sign_with_key(r.s, &req, s[F_SK], len[F_SK], s[F_AK], len[F_AK], r.auth);
+    }
     if (st != CAB_SIGN_OK) {
         /* Let go before the pushes below, which may raise.  The header's
          * name is still t's, as nothing was allocated since the read. */
