@@ -48,7 +48,8 @@ local LOCATIONS = {
   "location = /callbacks { content_by_lua_block { " .. APP .. "app.callbacks_handler() } }",
   "location = /query_then_run { content_by_lua_block { " .. APP .. "app.query_then_run_handler() } }",
   "location = /ending { content_by_lua_block { " .. APP .. "app.ending_handler() } }",
-  "location = /raw_steps { content_by_lua_block { " .. APP .. "app.raw_steps_handler() } }",
+  "location = /raw_steps { client_body_buffer_size 1m; content_by_lua_block { " .. APP
+    .. "app.raw_steps_handler() } }",
   "location = /attempt { content_by_lua_block { " .. APP .. "app.attempt_handler() } }",
   "location = /one { content_by_lua_block { " .. APP .. "app.one_handler() } }",
   -- the ngx transport's wait of 0.5 ms, one request of a query in flight:
@@ -967,15 +968,31 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
   describe("reads raw answers alike through the built-in client and resty.http (a test double)", function()
     -- One attempt against this nginx's fake API writing steps (strings
     -- written, numbers of seconds waited) on the raw connection.
-    local function attempt(http, steps, timeout_ms)
-      local json = cjson.encode(steps):gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+    -- (settle: see app.attempt_handler)
+    local function attempt(http, steps, timeout_ms, settle)
       assert.are.equal(200, (n:get("/fake_mode?mode=raw")))
-      assert.are.equal(200, (n:get("/raw_steps?steps=" .. json)))
-      return call(("/attempt?http=%s&timeout_ms=%d"):format(http, timeout_ms or 3000))
+      assert.are.equal(200, (n:get("/raw_steps", nil, cjson.encode(steps))))
+      return call(("/attempt?http=%s&timeout_ms=%d"):format(http, timeout_ms or 3000)
+        .. (settle and "&settle=" .. settle or ""))
     end
     local body = cjson.encode({ result = model.results_for(seed_pairs()) })
 
     for _, http in ipairs({ "builtin", "resty" }) do
+      -- ngx_lua refuses to pool a socket whose own buffer holds bytes past
+      -- the answer ("unread data in buffer"), and it stayed open, in no
+      -- pool, until the request ended (review ngx47).  The fake API holds
+      -- its end open 0.3 s; the worker's sockets are counted after 0.6.  (A body past the
+      -- socket's first read, which ngx_lua makes lua_socket_buffer_size
+      -- long, is read with what follows it into that buffer.)
+      it(http .. ": closes a connection whose answer came with bytes past it", function()
+        local long = body .. (" "):rep(16384)
+        local extra = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+        local out = attempt(http, { "HTTP/1.1 200 OK\r\nContent-Length: " .. #long .. "\r\n\r\n" .. long .. extra,
+                                    0.3 }, 3000, 0.6)
+        -- (fewer, when a connection of an earlier case closed meanwhile)
+        assert.is_true(out.status == 200 and out.sockets <= 0, cjson.encode(out))
+      end)
+
       it(http .. ": bounds the attempt by its timeout while the head's lines drip in: TIMEOUT", function()
         local steps = { "HTTP/1.1 200 OK\r\n" }
         for _ = 1, 10 do

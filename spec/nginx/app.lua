@@ -293,19 +293,31 @@ function M.resty_proxy_handler()
   ngx.say(cjson.encode(out))
 end
 
---- content_by_lua: GET /raw_steps?steps=JSON -> stored for the fake
--- API's raw mode.
+--- content_by_lua: POST /raw_steps with the steps' JSON as its body (its
+-- location keeps a body that long in memory) -> stored for the fake API's
+-- raw mode.
 function M.raw_steps_handler()
-  ngx.shared.box:set("raw_steps", ngx.req.get_uri_args().steps)
+  ngx.req.read_body()
+  ngx.shared.box:set("raw_steps", ngx.req.get_body_data())
   ngx.say("ok")
 end
 
---- content_by_lua: GET /attempt?http=builtin|resty&timeout_ms=n -> one
--- attempt of a query of this nginx's fake API through that client (the
--- test double standing in for resty.http), driven by hand: { status,
--- kind, message, seconds }.
+--- The sockets this worker holds open.
+local function open_sockets()
+  local p = assert(io.popen("ls -l /proc/" .. ngx.worker.pid() .. "/fd"))
+  local n = select(2, p:read("*a"):gsub("socket:", ""))
+  p:close()
+  return n
+end
+
+--- content_by_lua: GET /attempt?http=builtin|resty&timeout_ms=n[&settle=s]
+-- -> one attempt of a query of this nginx's fake API through that client
+-- (the test double standing in for resty.http), driven by hand: { status,
+-- kind, message, seconds }, and with settle, sockets: how many more this
+-- worker holds s seconds after the attempt than before it.
 function M.attempt_handler()
   local args = ngx.req.get_uri_args()
+  local before = args.settle and open_sockets()
   package.loaded["resty.http"] = require "spec.nginx.fake_resty_http"
   local t = assert(ngx_transport.new({ timeout = 5, connect_timeout = 2, tls_verify = true,
                                        max_response_bytes = 1048576 }, { http = args.http }))
@@ -315,9 +327,16 @@ function M.attempt_handler()
   assert(t:start(assert(M.client("self"):prepare(model.seed_query)),
     { timeout_ms = tonumber(args.timeout_ms), idempotent = true }))
   local _, res, kind, msg = t:wait()
-  t:close()
   ngx.update_time()
-  ngx.say(cjson.encode({ status = res and res.status, kind = kind, message = msg, seconds = ngx.now() - started }))
+  local seconds = ngx.now() - started
+  local sockets
+  if args.settle then
+    ngx.sleep(tonumber(args.settle))
+    sockets = open_sockets() - before
+  end
+  t:close()
+  ngx.say(cjson.encode({ status = res and res.status, kind = kind, message = msg, seconds = seconds,
+                         sockets = sockets }))
 end
 
 -- Yielding callbacks -------------------------------------------------------
