@@ -154,7 +154,8 @@ describe("br.sign", function()
     end)
     -- The table's order follows the string hash seed, new on each run on
     -- 5.2 and later and on LuaJIT: a refusal named another header from run
-    -- to run (review inputs47).
+    -- to run (review inputs47); names of one length hid that the lengths
+    -- compared were not yet read (review fixes47b).
     it("naming the header that sorts first, the same on every run", function()
       for _ = 1, 6 do
         local out, ok = child.run([[
@@ -165,15 +166,15 @@ describe("br.sign", function()
             io.write(err.message, "\n")
           end
           sign { Host = "a", host = "b" }
-          sign { ["X-B"] = "b\1", ["X-A"] = "a\1", ["X-C"] = "c\1" }
-          sign { ["X-B"] = 2, [4] = "x", ["X-A"] = 1, ["X-C"] = 3 }
-          sign { ["X B"] = "2", ["X A"] = "1", ["X C"] = "3" }
+          sign { ["X-BB"] = "b\1", ["X-AB"] = "a\1", ["X-CCCCCC"] = "c\1", ["X-A"] = "d\1" }
+          sign { ["X-BB"] = 2, [4] = "x", ["X-AB"] = 1, ["X-CCCCCC"] = 3, ["X-A"] = 4, ["X-"] = 5 }
+          sign { ["X BB"] = "2", ["X AB"] = "1", ["X CCCCCC"] = "3", ["X A"] = "4" }
         ]])
         assert.is_true(ok, out)
         assert.are.equal("sign: header 'host': header given twice (names ignore case)\n"
           .. "sign: header 'X-A': header value holds a control character other than a tab, or white space beyond"
           .. " ASCII at an end\n"
-          .. 'sign: headers must map strings to strings, got "X-A" = number\n'
+          .. 'sign: headers must map strings to strings, got "X-" = number\n'
           .. "sign: header 'X A': header name is not an HTTP token\n", out)
       end
     end)

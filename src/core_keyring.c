@@ -260,18 +260,23 @@ static int bytes_before(const char *a, size_t al, const char *b, size_t bl) {
  * each run.  (Nothing here allocates: no finalizer runs in the walk.) */
 static int not_strings(lua_State *L, int idx) {
     int best;
-    size_t al, bl;
     lua_pop(L, 2);
     lua_pushnil(L);
     best = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        int bad = lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING;
+        int bad = lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING, first;
         lua_pop(L, 1);
-        if (bad && (lua_isnil(L, best) ||
-                    (lua_type(L, -1) == LUA_TSTRING &&
-                     (lua_type(L, best) != LUA_TSTRING ||
-                      bytes_before(lua_tolstring(L, -1, &al), al, lua_tolstring(L, best, &bl), bl))))) {
+        if (!bad) continue;
+        /* (lua_tolstring only on strings: it turns a number into one in
+         * place, and the key would be found no more) */
+        first = lua_isnil(L, best) || (lua_type(L, -1) == LUA_TSTRING && lua_type(L, best) != LUA_TSTRING);
+        if (!first && lua_type(L, -1) == LUA_TSTRING) {
+            size_t al, bl;
+            const char *a = lua_tolstring(L, -1, &al), *b = lua_tolstring(L, best, &bl);
+            first = bytes_before(a, al, b, bl);
+        }
+        if (first) {
             lua_pushvalue(L, -1);
             lua_replace(L, best);
         }
