@@ -459,10 +459,11 @@ end)
 -- "invalid key to 'next'" (review inputs47), as br.new once did.  A fresh
 -- interpreter keeps the collector's cycles short.
 describe("a table a finalizer rewrites while it is read", function()
-  local function raised_of(make, call)
+  local function raised_of(make, call, prelude)
     local out, ok = child.run(([[
       local R = require "codearts.batchresult.results"
       local rs = R.wrap { { pipeline_id = ("1"):rep(32), status = "START_SUCCESS" } }
+      %s
       local t
       require("spec.support.each_collection")(function()
         if t then
@@ -480,7 +481,7 @@ describe("a table a finalizer rewrites while it is read", function()
         t = nil
       end
       io.write("raised ", raised)
-    ]]):format(make, call))
+    ]]):format(prelude or "", make, call))
     assert.is_true(ok, out)
     return out
   end
@@ -490,6 +491,12 @@ describe("a table a finalizer rewrites while it is read", function()
   end)
   it("given to a redaction: never raised", function()
     assert.are.equal("raised 0", raised_of('"v" .. j', 'R.redacted(x, function(s) return s end)'))
+  end)
+  it("as the headers of a prepared request shown by tostring: never raised (review fixes47b)", function()
+    assert.are.equal("raised 0", raised_of('"v" .. j', '(function() req.headers = x; return tostring(req) end)()',
+      [[local req = assert(require("codearts.batchresult").new { endpoint = "https://127.0.0.1:1",
+          project_id = ("0"):rep(32), ak = "AK", sk = "SK" }):prepare { { pipeline_id = ("1"):rep(32),
+          pipeline_run_id = ("2"):rep(32) } }]]))
   end)
 end)
 

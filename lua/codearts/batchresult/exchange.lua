@@ -28,7 +28,9 @@ local SECRET_HEADERS = { authorization = true, ["x-security-token"] = true, ["x-
 -- signature is no secret the keyring knows.)
 function M.shown_headers(headers, keyring)
   local t = {}
-  for k, v in pairs(headers) do
+  -- (walked in a raw copy, made in C: they may be the caller's, and a
+  -- finalizer that a collection step runs here may change them)
+  for k, v in next, core.raw_copy(headers) do
     t[k] = type(k) == "string" and SECRET_HEADERS[k:lower()] and "[REDACTED]" or keyring and keyring:redact(v) or v
   end
   return t
