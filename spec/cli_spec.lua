@@ -876,6 +876,10 @@ once.unchecked("codearts-batchresult", function()
       assert.are.equal(2, r.status, cli.describe(r))
       assert.truthy(r.err:find("unknown region '" .. ("x"):rep(50) .. "[REDACT...' (known: ", 1, true), r.err)
       assert_hidden(r.err, sk, 7)
+      -- at a character's start: cut in the middle of one, it showed as a
+      -- U+FFFD nobody typed (review fixes47b)
+      r = run({ "query", "--region", ("\195\169"):rep(40), arg_of(SEED[1]) })
+      assert.truthy(r.err:find("unknown region '" .. ("\195\169"):rep(28) .. "...' (known: ", 1, true), r.err)
       assert.are.equal(0, requests())
     end)
 

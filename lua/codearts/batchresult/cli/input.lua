@@ -61,10 +61,13 @@ end
 local SHOWN_MAX = 60
 
 --- s, text from the user whose secrets are redacted already (a cut
--- before would leave a secret's start), cut to SHOWN_MAX bytes.
+-- before would leave a secret's start), cut to SHOWN_MAX bytes, at the
+-- start of a UTF-8 character (not a continuation byte, 0x80-0xBF).
 local function cut(s)
-  if #s > SHOWN_MAX then s = s:sub(1, SHOWN_MAX - 3) .. "..." end
-  return s
+  if #s <= SHOWN_MAX then return s end
+  local n = SHOWN_MAX - 3
+  while n > 0 and s:byte(n + 1) >= 0x80 and s:byte(n + 1) < 0xC0 do n = n - 1 end
+  return s:sub(1, n) .. "..."
 end
 
 --- Text from the user, fit to quote in a one-line message: the secrets in
