@@ -655,6 +655,9 @@ local function do_call(method, list, opts, cl)
   end
   local fields = op == "query" and { "pipeline_id", "pipeline_run_id" } or {}
   local items
+  -- A callback outside Neovim is refused with the options, before anything
+  -- else is read.
+  if not expect and method ~= "prepare" and opts and rawget(opts, "callback") then expect = { callback = true } end
   -- run_and_query refuses a dry run before it reads the items.
   if method == "run_and_query" and not expect then expect = { no_dry = true } end
   if not expect then
@@ -665,7 +668,6 @@ local function do_call(method, list, opts, cl)
       if items.problem or items.empty then expect = { items = items } end
     end
   end
-  if not expect and method ~= "prepare" and rawget(opts, "callback") then expect = { callback = true } end
 
   if got == nil then
     judge_error(err, what, codes_for())
