@@ -943,21 +943,14 @@ describe("br.new refuses", function()
     -- collector's cycles short.
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
-      local t
-      require("spec.support.each_collection")(function()
-        if t then
-          for k in pairs(t) do rawset(t, k, nil) end
-          for i = 1, 64 do rawset(t, "z" .. i, i) end
-          t = nil
-        end
-      end)
+      local rewrite = require("spec.support.rewritten")()
       local raised, refused = 0, 0
       for _ = 1, 2000 do
         local o = { endpoint = "http://127.0.0.1:1", project_id = ("a"):rep(32), ak = "AK", sk = "SK" }
         for j = 1, 40 do o["opt" .. j] = j end
-        t = o
+        rewrite(o)
         local done, c, err = pcall(br.new, o)
-        t = nil
+        rewrite(nil)
         if not done then raised = raised + 1
         elseif not c and err.code == "INVALID_ARGUMENT" then refused = refused + 1 end
       end

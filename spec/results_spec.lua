@@ -464,21 +464,14 @@ describe("a table a finalizer rewrites while it is read", function()
       local R = require "codearts.batchresult.results"
       local rs = R.wrap { { pipeline_id = ("1"):rep(32), status = "START_SUCCESS" } }
       %s
-      local t
-      require("spec.support.each_collection")(function()
-        if t then
-          for k in pairs(t) do rawset(t, k, nil) end
-          for i = 1, 64 do rawset(t, "z" .. i, i) end
-          t = nil
-        end
-      end)
+      local rewrite = require("spec.support.rewritten")()
       local raised = 0
       for _ = 1, 2000 do
         local x = {}
         for j = 1, 40 do x["f" .. j] = %s end
-        t = x
+        rewrite(x)
         if not pcall(function() return %s end) then raised = raised + 1 end
-        t = nil
+        rewrite(nil)
       end
       io.write("raised ", raised)
     ]]):format(prelude or "", make, call))
