@@ -880,6 +880,10 @@ once.unchecked("codearts-batchresult", function()
       -- U+FFFD nobody typed (review fixes47b)
       r = run({ "query", "--region", ("\195\169"):rep(40), arg_of(SEED[1]) })
       assert.truthy(r.err:find("unknown region '" .. ("\195\169"):rep(28) .. "...' (known: ", 1, true), r.err)
+      -- (but no further back than a character reaches: bytes past it are
+      -- no UTF-8, each shown as U+FFFD, not dropped: review fixes47c)
+      r = run({ "query", "--region", ("\128"):rep(70), arg_of(SEED[1]) })
+      assert.truthy(r.err:find("unknown region '" .. ("\239\191\189"):rep(57) .. "...' (known: ", 1, true), r.err)
       assert.are.equal(0, requests())
     end)
 

@@ -62,11 +62,15 @@ local SHOWN_MAX = 60
 
 --- s, text from the user whose secrets are redacted already (a cut
 -- before would leave a secret's start), cut to SHOWN_MAX bytes, at the
--- start of a UTF-8 character (not a continuation byte, 0x80-0xBF).
+-- start of a UTF-8 character: back past at most 3 continuation bytes
+-- (0x80-0xBF), as many as a character has; more are no UTF-8.
 local function cut(s)
   if #s <= SHOWN_MAX then return s end
   local n = SHOWN_MAX - 3
-  while n > 0 and s:byte(n + 1) >= 0x80 and s:byte(n + 1) < 0xC0 do n = n - 1 end
+  for back = 0, 3 do
+    local b = s:byte(n - back + 1)
+    if b < 0x80 or b >= 0xC0 then return s:sub(1, n - back) .. "..." end
+  end
   return s:sub(1, n) .. "..."
 end
 
