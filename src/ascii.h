@@ -1,6 +1,6 @@
-/* ASCII by value, whatever the C locale says (sign.c, redact.c, head.c):
- * HTTP's names and hex digits are ASCII, and a host may have set a locale
- * whose tolower() differs. */
+/* ASCII by value, whatever the C locale says (sign.c, redact.c, head.c,
+ * core_keyring.c): HTTP's names and hex digits are ASCII, and a host may
+ * have set a locale whose tolower() or strcoll() differs. */
 #ifndef CAB_ASCII_H
 #define CAB_ASCII_H
 
@@ -23,6 +23,13 @@ static inline int cab_hex_value(unsigned char c) {
 static inline int cab_is_tchar(unsigned char c) {
     return ((unsigned)(cab_lower(c) - 'a') < 26u) || ((unsigned)(c - '0') < 10u) ||
            (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* a[0..al) against b[0..bl) in byte order, a prefix first: <0, 0 or >0. */
+static inline int cab_bytes_cmp(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
 }
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "core.h"
 #include "redact.h"
 #include "sign.h"
@@ -247,11 +248,6 @@ static int collect_headers(lua_State *L, int idx, cab_header *hs) {
     return n;
 }
 
-static int bytes_before(const char *a, size_t al, const char *b, size_t bl) {
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c < 0 || (c == 0 && al < bl);
-}
-
 /* collect_headers's HEADERS_NOT_STRINGS, the walk's key and value on top
  * of the stack replaced by the name and value of the pair refused that
  * comes first: string names in byte order, before any other name (of
@@ -265,21 +261,23 @@ static int not_strings(lua_State *L, int idx) {
     best = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        int bad = lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING, first;
+        int bad = lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING;
         lua_pop(L, 1);
         if (!bad) continue;
-        /* (lua_tolstring only on strings: it turns a number into one in
-         * place, and the key would be found no more) */
-        first = lua_isnil(L, best) || (lua_type(L, -1) == LUA_TSTRING && lua_type(L, best) != LUA_TSTRING);
-        if (!first && lua_type(L, -1) == LUA_TSTRING) {
+        if (!lua_isnil(L, best)) {
+            /* (lua_tolstring only on strings: it turns a number into one
+             * in place, and the key would be found no more) */
             size_t al, bl;
-            const char *a = lua_tolstring(L, -1, &al), *b = lua_tolstring(L, best, &bl);
-            first = bytes_before(a, al, b, bl);
+            const char *a, *b;
+            if (lua_type(L, -1) != LUA_TSTRING) continue;
+            if (lua_type(L, best) == LUA_TSTRING) {
+                a = lua_tolstring(L, -1, &al);
+                b = lua_tolstring(L, best, &bl);
+                if (cab_bytes_cmp(a, al, b, bl) >= 0) continue;
+            }
         }
-        if (first) {
-            lua_pushvalue(L, -1);
-            lua_replace(L, best);
-        }
+        lua_pushvalue(L, -1);
+        lua_replace(L, best);
     }
     lua_pushvalue(L, best);
     lua_rawget(L, idx);
@@ -288,8 +286,7 @@ static int not_strings(lua_State *L, int idx) {
 
 static int header_before(const void *a, const void *b) {
     const cab_header *x = a, *y = b;
-    return bytes_before(x->name, x->name_len, y->name, y->name_len) ? -1
-           : bytes_before(y->name, y->name_len, x->name, x->name_len) ? 1 : 0;
+    return cab_bytes_cmp(x->name, x->name_len, y->name, y->name_len);
 }
 
 /* nil, message, code: what refused a request.  code is INVALID_ARGUMENT

@@ -222,18 +222,12 @@ typedef struct {
     size_t kl, vl;
 } qpair;
 
-static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl) {
-    int c = memcmp(a, b, al < bl ? al : bl);
-    if (c) return c;
-    return al < bl ? -1 : al > bl;
-}
-
 /* Keys sorted by byte order, then a repeated key's values; both compared
  * decoded, as the SDKs sort them before encoding. */
 static int cmp_qpair(const void *pa, const void *pb) {
     const qpair *a = pa, *b = pb;
-    int c = cmp_bytes(a->k, a->kl, b->k, b->kl);
-    return c ? c : cmp_bytes(a->v, a->vl, b->v, b->vl);
+    int c = cab_bytes_cmp(a->k, a->kl, b->k, b->kl);
+    return c ? c : cab_bytes_cmp(a->v, a->vl, b->v, b->vl);
 }
 
 static int add_canonical_query(cab_buf *b, const char *q, size_t n, cab_buf *scratch) {
