@@ -1151,6 +1151,25 @@ describe("br.new accepts", function()
     assert.truthy(run_err.message:find('got "\\194\\173bbb', 1, true), run_err.message)
   end)
 
+  -- The message's cut fell inside an escape: br.new's message ended
+  -- "\226\1…", where \1 was what was left of \130 (review fixes47c).
+  it("cuts a message that quotes a long bad value between escapes, never inside one", function()
+    for _, value in ipairs({ ("\226\130\172"):rep(120), ("x\\"):rep(300), ("\\"):rep(301), ("a\1"):rep(100) }) do
+      for shift = 0, 3 do
+        local _, err = br.new { endpoint = "http://127.0.0.1:9", project_id = ("y"):rep(shift) .. value,
+                                token = "an-IAM-token-0001" }
+        local message = err.message
+        assert.are.equal("…", message:sub(-3), message)
+        -- What the quote holds, read back as Lua reads such escapes, is
+        -- the value's start: no escape was cut into another one.
+        local quoted = assert(message:match('got "(.*)…$'), message)
+        local read = assert((loadstring or load)('return "' .. quoted .. '"'), message)()
+        assert.are.equal(value:sub(1, #read - shift), read:sub(shift + 1), message)
+        assert.is_true(#message <= 256 + #"…", message)
+      end
+    end
+  end)
+
   it("redacts a secret with a tab, pasted into an id, and as a refusal quotes it", function()
     local sk = "Abc\tDef\tGhi\tJkl\tMno" -- (each piece shorter than a run that counts)
     local c = assert(br.new { endpoint = "http://127.0.0.1:9", project_id = PROJECT, ak = "AK", sk = sk })

@@ -412,9 +412,15 @@ end
 -- compare, when it holds no secret; a known option's is left (a secret
 -- may hold "endpoint").  (When redaction cannot be done it gives
 -- "(not shown: …)", with no marker in it, for a name that may be the
--- secret itself: so whatever it gives is the name.)
+-- secret itself: so whatever it gives is the name.)  A cut that fell
+-- inside an escape of a quoted value (input.escaped) leaves it out whole:
+-- what was left of it would read as another byte (\226 cut to \2), or
+-- escape the marker (\ of \\).
 function M.shown_input(keyring, err, limit)
-  err.message = shown(keyring, err.message, limit)
+  local message = shown(keyring, err.message, limit)
+  local head, slashes = message:match("^(.-)(\\+)%d?%d?…$")
+  if head and #slashes % 2 == 1 then message = head .. slashes:sub(2) .. "…" end
+  err.message = message
   if type(err.option) == "string" and input.names_unknown(err) then err.option = keyring:redact(err.option) end
   return err
 end
