@@ -2500,6 +2500,11 @@ once.unchecked("codearts-batchresult", function()
         assert.truthy(r.out:find("\nEnvironment:\n", 1, true), r.out)
         assert.truthy(r.out:find("\n  130 interrupted", 1, true), r.out)
       end
+      -- run's filters say they need --query, which check_usage holds them
+      -- to (review docs48: the help did not say); query's need nothing
+      local _, need = run({ "run", "--help" }).out:gsub("Only with %-%-query%.", "")
+      assert.are.equal(3, need)
+      assert.is_nil(run({ "query", "--help" }).out:find("Only with", 1, true))
       r = run({ "--version" })
       assert.are.equal("codearts-batchresult " .. br.VERSION .. "\n", r.out)
     end)

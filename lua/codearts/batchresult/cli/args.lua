@@ -141,6 +141,8 @@ local function connection_options(cmd, valued)
   )
 end
 
+--- (filters: nil for no run filters, else what their help adds: run's
+-- need --query, as without it run says which runs started, not how)
 local function output_options(cmd, filters, valued)
   local progress, no_progress = cmd:flag("--progress", "Draw progress on stderr even when it is not a terminal."),
     cmd:flag("--no-progress", "Never draw progress.")
@@ -154,11 +156,11 @@ local function output_options(cmd, filters, valued)
       :default "table",
   }
   if filters then
-    local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start."),
-      cmd:flag("--succeeded", "Print only the runs that started.")
+    local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start." .. filters),
+      cmd:flag("--succeeded", "Print only the runs that started." .. filters)
     local reason_kind = option(cmd, valued, "--reason-kind", "Print only the runs that failed for this kind of "
       .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated; not with --succeeded).  "
-      .. "The summary and the exit status count every run."):argname "<kind>"
+      .. "The summary and the exit status count every run." .. filters):argname "<kind>"
       :choices(br.REASON_KINDS):count "*"
     cmd:mutex(failed, succeeded)
     -- (it chooses among the runs that failed: with --succeeded, none would
@@ -211,7 +213,7 @@ function M.parser()
   query:argument("pairs", "PIPELINE_ID:PIPELINE_RUN_ID pairs; or --input, or stdin."):args "*"
     :argname "<pipeline_id:run_id>"
   help(query)
-  output_options(query, true, valued)
+  output_options(query, "", valued)
   connection_options(query, valued)
 
   local run = parser:command("run", "Start pipelines; with --query, say how each run started.")
@@ -221,7 +223,7 @@ function M.parser()
     :args "*":argname "<pipeline_id>"
   help(run)
   run:flag("--query", "After starting them, ask how each run started (the output of query).")
-  output_options(run, true, valued)
+  output_options(run, "  Only with --query.", valued)
   connection_options(run, valued)
 
   parser.error = function(p, msg)
