@@ -62,9 +62,12 @@ else
 LUA_PC  := lua$(LUA_VERSION)
 LUA     := lua$(LUA_VERSION)
 endif
-# A checkout build asks pkg-config for the headers of the Lua named.
+# A checkout build asks pkg-config for the headers of the Lua named, and
+# for the libraries' flags below, each time they are used, not once when
+# make starts: on a fresh machine the deps step of this very make installs
+# the -dev packages they come from (`=`, not `:=`).
 ifndef LUA_INCDIR
-LUA_CFLAGS := $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
+LUA_CFLAGS = $(shell pkg-config --cflags $(LUA_PC) 2>/dev/null)
 endif
 
 # One directory per Lua: objects and module, and the flags they were built
@@ -96,11 +99,11 @@ DEP_LIBDIRS := $(foreach d,$(DEP_LIBDIRS),$(if $(call is_cc_dir,$(d)),,$(d))) \
                $(foreach d,$(DEP_LIBDIRS),$(if $(call is_cc_dir,$(d)),$(d)))
 endif
 pkg = $(if $($(1)_INCDIR)$($(1)_LIBDIR),,$(shell pkg-config $(2) $(3) 2>/dev/null))
-PKG_CFLAGS := $(LUA_CFLAGS) $(addprefix -I,$(DEP_INCDIRS)) \
+PKG_CFLAGS = $(LUA_CFLAGS) $(addprefix -I,$(DEP_INCDIRS)) \
               $(call pkg,CURL,--cflags,libcurl) $(call pkg,OPENSSL,--cflags,libcrypto)
 # The module links libcurl, cJSON and libcrypto, never liblua: the host
 # process provides the Lua API (LuaJIT and Neovim break otherwise).
-PKG_LIBS   := $(foreach d,$(DEP_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) \
+PKG_LIBS   = $(foreach d,$(DEP_LIBDIRS),-L$(d) -Wl,-rpath,$(d)) \
               $(or $(call pkg,CURL,--libs,libcurl),-lcurl) -lcjson \
               $(or $(call pkg,OPENSSL,--libs,libcrypto),-lcrypto) -lpthread -ldl
 

@@ -30,6 +30,28 @@ describe("the Makefile", function()
     assert.is_false(select(2, shell.run("[ -e " .. q(dir .. "/build") .. " ]")), "make left build/ behind")
   end)
 
+  -- On a fresh machine `make demo` (and `make`) stopped at once: the flags
+  -- were asked of pkg-config as make started, before its deps step had
+  -- installed liblua5.4-dev (review fresh48).  Here the deps step is one
+  -- that "installs" by making pkg-config answer from then on.
+  it("asks pkg-config for the flags after its deps step, which may install what they come from", function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    shell.copy_checkout(dir)
+    local real = assert(shell.run("command -v pkg-config")):gsub("%s+$", "")
+    local fake = dir .. "/fake-bin/pkg-config"
+    assert(select(2, shell.run(("mkdir -p %s && printf '%%s\n' '#!/bin/sh' %s > %s && chmod +x %s"):format(
+      q(dir .. "/fake-bin"), q("[ -e " .. q(dir .. "/installed") .. " ] && exec " .. q(real) .. ' "$@"; exit 1'),
+      q(fake), q(fake)))))
+    local f = assert(io.open(dir .. "/installs.mk", "w"))
+    f:write("deps-build:\n\t@touch ", dir, "/installed\n")
+    f:close()
+    local out, ok = shell.run(("cd %s && PATH=%s:$PATH make -s -f Makefile -f installs.mk all 2>&1 && echo built")
+      :format(q(dir), q(dir .. "/fake-bin")))
+    assert.is_true(ok, out)
+    assert.truthy(out:find("built\n", 1, true), out)
+  end)
+
   -- "5.4 " passed the check, and build/5.4 with its space failed to make
   -- (fixes review).
   it("takes a LUA_VERSION with spaces around it as the Lua it names", function()
