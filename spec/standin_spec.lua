@@ -430,7 +430,7 @@ local DEFAULT_CONFIG = {
   echo_first = 0, echo_status = 401, echo_form = "json", echo_authorization = false,
   banner_first = 0, banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", banner_hex = cjson.null, banner_hold_ms = 0,
   stall_body_first = 0, stall_ms = 1000, stale_answer_first = 0, fault_route = cjson.null, fault_after = 0,
-  early_first = 0, names = {}, foreign = {},
+  early_first = 0, names = {}, foreign = {}, fail_each_first = false,
 }
 
 local function with_defaults(t)
@@ -1242,7 +1242,7 @@ once.describe("stand-in fault modes over HTTP", function()
       { banner_hold_ms = -1 }, { banner_hold_ms = 60001 }, { banner_hold_ms = "1s" },
       { stall_body_first = 0.5 }, { stall_ms = -1 }, { stall_ms = 60001 }, { stall_ms = "1s" },
       { stale_answer_first = -1 }, { stale_answer_first = 1.5 }, { fault_after = -1 }, { fault_after = "1" },
-      { fault_route = "results" }, { fault_route = 1 },
+      { fault_route = "results" }, { fault_route = 1 }, { fail_each_first = 1 },
       { foreign = "a" }, { foreign = { { pipeline_id = ("a"):rep(32) } } }, { foreign = { ("a"):rep(32) } },
     }) do
       assert.has_error(function() s:config(bad) end, nil, cjson.encode(bad))
@@ -1278,6 +1278,22 @@ once.describe("stand-in fault modes over HTTP", function()
       assert.equal(1, st.ok)
       assert.equal(1, st.runs)
       assert.same(faults({ fail_first = 3 }), st.faults)
+    end)
+
+    it("with fail_each_first, fails the first request of each body, whatever came between", function()
+      s:config({ fail_each_first = true, retry_after = "5" })
+      local a, b = seed_body(), run_body()
+      local r = token_request(s, { body = a })
+      assert_error(r, 503, "DEVPIPE.00000500")
+      assert.equal("5", r.headers["retry-after"])
+      assert_error(token_request(s, { path = run_path(), body = b }), 503, "DEVPIPE.00000500")
+      assert.equal(200, token_request(s, { body = a }).status)
+      assert.equal(200, token_request(s, { path = run_path(), body = b }).status)
+      -- setting it again starts it again; a reset turns it off
+      s:config({ fail_each_first = true })
+      assert_error(token_request(s, { body = a }), 503, "DEVPIPE.00000500")
+      s:reset()
+      assert.equal(200, token_request(s, { body = a }).status)
     end)
 
     it("sends Retry-After as it is given, and 429 as the gateway's throttling", function()

@@ -65,6 +65,9 @@
 --                        when set, gives those bytes in hex instead
 --   2. fail_first N      answer fail_first_status (default 503), with
 --                        Retry-After: retry_after when that is set
+--      fail_each_first   (true) the same, to the first request of each
+--                        distinct body, whatever came between: each batch
+--                        fails once, however its attempts interleave
 --   3. garbage_first N   answer 200 with a complete body that is not JSON
 --      echo_first N      answer echo_status (default 401) with a body that
 --                        quotes the request's credentials in echo_form: the
@@ -274,6 +277,7 @@ local config_spec = {
   -- Fault modes: see the top of this file for their order.
   reset_first = { default = 0, check = is_count, what = "an integer >= 0" },
   fail_first = { default = 0, check = is_count, what = "an integer >= 0" },
+  fail_each_first = { default = false, check = function(v) return type(v) == "boolean" end, what = "true or false" },
   fail_first_status = {
     default = 503,
     check = is_error_status,
@@ -357,6 +361,8 @@ local FAULTS = { "early_first", "reset_first", "banner_first", "fail_first", "ga
   "truncate_first", "stall_body_first", "stale_answer_first" }
 local fault_used = {}
 for _, name in ipairs(FAULTS) do fault_used[name] = 0 end
+-- fail_each_first's: the bodies of the requests it has failed.
+local bodies_failed = {}
 
 local config
 local function default_config()
@@ -394,6 +400,7 @@ local function merge_config(t)
     -- setting a count (even to its old value) starts it again, so that
     -- "the first N requests" means the first N after this call
     if fault_used[k] then fault_used[k] = 0 end
+    if k == "fail_each_first" then bodies_failed = {} end
   end
   return true
 end
@@ -437,6 +444,7 @@ local function reset_stats()
     stats.faults[name] = 0
     fault_used[name] = 0
   end
+  bodies_failed = {}
   seen_connections = setmetatable({}, { __mode = "k" })
 end
 reset_stats()
@@ -1279,6 +1287,10 @@ local function handle_api(stream, req, ctx)
     return send_banner(stream, ctx)
   end
   if take_fault("fail_first", ctx) then
+    return fail(stream, ctx, planned_failure(ctx, config.fail_first_status, FIRST_ON_PURPOSE))
+  end
+  if config.fail_each_first and not bodies_failed[req.body] then
+    bodies_failed[req.body] = true
     return fail(stream, ctx, planned_failure(ctx, config.fail_first_status, FIRST_ON_PURPOSE))
   end
   if take_fault("garbage_first", ctx) then
