@@ -331,6 +331,13 @@ cab_http_status cab_easy_finish(cab_easy *e, CURLcode rc, int *not_sent, char *e
 
 int cab_easy_words_cut(const cab_easy *e) { return e->words_cut; }
 
+/* Whether libcurl's words report a TLS alert the peer sent: OpenSSL names
+ * each after the version that defined it ("tlsv13 alert certificate
+ * required", "sslv3 alert handshake failure"). */
+static int peer_alert(const char *words) {
+    return strstr(words, "sslv3 alert ") || strstr(words, "tlsv1 alert ") || strstr(words, "tlsv13 alert ");
+}
+
 static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err, size_t errlen) {
     /* A transfer that failed with no pre-transfer time noted
      * (cab_easy_wrote) failed connecting (to the server, or through a
@@ -403,6 +410,14 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
             snprintf(err, errlen, "%s", e->curl_err);
         return CAB_HTTP_PROTOCOL;
     }
+    /* Under TLS 1.3 the client's part of the handshake ends before the
+     * server has checked it (a client certificate it requires, say): the
+     * request leaves, and the server's refusal, an alert, comes as the
+     * first read fails.  It is TLS's failure, as under TLS 1.2, where the
+     * same refusal ends the handshake, and no try again mends it; the
+     * request did leave (not_sent stays as it is). */
+    if (rc == CURLE_RECV_ERROR && e->head.expect_status && !e->head.interim && peer_alert(e->curl_err))
+        return fail_with(CURLE_SSL_CONNECT_ERROR, e->curl_err, err, errlen);
     return fail_with(rc, e->curl_err, err, errlen);
 }
 

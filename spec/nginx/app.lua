@@ -6,7 +6,8 @@
 -- (where nothing listens), TLS_URL (the stand-in over HTTPS, its CA given to
 -- nginx as lua_ssl_trusted_certificate), TLS_IP_URL (the same by IP address),
 -- UNTRUSTED_URL (HTTPS with a CA nginx does not trust), CA_FILE (a CA file),
--- V6_URL (a stand-in on [::1]), LOCALHOST_V6_URL (the same as localhost).
+-- V6_URL (a stand-in on [::1]), LOCALHOST_V6_URL (the same as localhost),
+-- CLIENT_CERT_URL (HTTPS, TLS 1.3, requiring a client certificate).
 local br = require "codearts.batchresult"
 local ngx_transport = require "codearts.batchresult.transport.ngx"
 local model = require "spec.standin.model"
@@ -35,6 +36,7 @@ local PROFILES = {
   tls = { endpoint_env = "TLS_URL" },
   tls_ip = { endpoint_env = "TLS_IP_URL" },
   untrusted = { endpoint_env = "UNTRUSTED_URL", max_retries = 0 },
+  client_cert = { endpoint_env = "CLIENT_CERT_URL", max_retries = 2, max_retry_wait = 0.05 },
   insecure = { endpoint_env = "UNTRUSTED_URL", tls_verify = false },
   ca_file = { endpoint_env = "TLS_URL", ca_file_env = "CA_FILE" },
   ca_file_http = { ca_file_env = "CA_FILE" },
@@ -83,7 +85,7 @@ local function outcome(results, err)
     ok = false,
     err = {
       code = err.code, message = err.message, status = err.status, request_id = err.request_id,
-      retryable = err.retryable, text = tostring(err), option = err.option,
+      retryable = err.retryable, attempts = err.attempts, text = tostring(err), option = err.option,
       unanswered = err.unanswered and #err.unanswered, batches = err.batches,
       failed_batches = err.failed_batches,
     },
