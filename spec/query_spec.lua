@@ -886,6 +886,11 @@ describe("br.new refuses", function()
         "proxy 'http://…@proxy.example:3128' must percent-encode '/', '?', '#' and '@' in its user information")
     end
     bad_proxy("http://alice:s3cretpass@pro!xy:3128", "proxy 'http://…@pro!xy:3128' has a bad host")
+    -- libcurl dropped such a proxy, and connected directly (review tls48)
+    for _, info in ipairs({ "alice:s3cret%00pass", "al%0d%0aice:s3cretpass", "alice:s3cretpass%1F" }) do
+      bad_proxy("http://" .. info .. "@proxy.example:3128", "proxy 'http://…@proxy.example:3128' must not "
+        .. "percent-encode control characters in its user information")
+    end
     -- what libcurl takes: user information where the scheme's letters are
     -- too, none, '_' and UTF-8 in a host name
     for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/",

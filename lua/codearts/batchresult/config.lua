@@ -258,6 +258,12 @@ local function proxy_problem(url)
   if (userinfo(url) or ""):find("[/?#@]") then
     return "must percent-encode '/', '?', '#' and '@' in its user information"
   end
+  -- libcurl 7.88 drops a proxy whose login decodes to a control character
+  -- (its parse_proxy) and connects directly, saying nothing: the requests
+  -- would go around the proxy named.
+  if M.percent_decoded(userinfo(url) or ""):find("[%z\1-\31]") then
+    return "must not percent-encode control characters in its user information"
+  end
   if host:find(BAD_HOST) then return "has a bad host" end
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
 end
