@@ -319,10 +319,11 @@ FUZZ_TARGETS := decode_results decode_error canonical redact head binding
 FUZZ_BUILD   := build/fuzz
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 FUZZ_SRCS    := src/codec.c src/sign.c src/buf.c src/redact.c src/head.c
-FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+# (pkg-config asked when the harnesses build, after deps-fuzz, as above)
+FUZZ_CFLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined -std=c99 $(WARN) -D_POSIX_C_SOURCE=200809L -Isrc \
                 $(shell pkg-config --cflags libcrypto 2>/dev/null)
-FUZZ_LIBS    := -lcjson $(shell pkg-config --libs libcrypto 2>/dev/null)
+FUZZ_LIBS     = -lcjson $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 # The binding's harness embeds a real Lua 5.4 (linked into it alone, never
 # into the module) and every C source, libcurl's transport included.
