@@ -831,30 +831,6 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ 3, 1, 2 }, { s.routes.run, s.statuses["429"], s.runs })
   end)
 
-  -- A batch the gateway refused (429, APIGW.0308: the service never saw
-  -- it) was sent again though another batch's answer said one of its
-  -- pipelines had started, which err.results then told the caller not to
-  -- start again (review batch48).  In either order: the claim before the
-  -- refusal, or while the refused batch waited for its retry.
-  it("run: never sends again a batch holding a pipeline another batch's answer says started", function()
-    local a, c = id("a", 1), id("c", 1)
-    local claimed = ("e"):rep(32)
-    for _, order in ipairs({ { a, c }, { c, a } }) do
-      server:reset()
-      server:config { fail_ids = { c }, fail_status = 429, retry_after = "1",
-                      foreign = { { pipeline_id = c, pipeline_run_id = claimed } } }
-      local runs, err = client:run(order, { batch_size = 1, concurrency = 1, max_retries = 3 })
-      assert.is_nil(runs)
-      -- the refused batch's own error, as with no retries at all
-      assert.are.same({ "APIGW.0308", 429, 1 }, { err.code, err.status, err.attempts })
-      assert.are.same({ pipeline_id = c, pipeline_run_id = claimed }, err.results[order[1] == c and 1 or 2])
-      assert.are.same({ {}, {}, {} }, { err.unanswered, err.unsent, err.unplaced })
-      assert.are.same({ 2, 1 }, { err.batches, err.failed_batches })
-      local s = server:stats()
-      assert.are.same({ 2, 1, 1 }, { s.routes.run, s.statuses["429"], s.runs })
-    end
-  end)
-
   it("run: err.unsent is every pipeline when the connection is refused", function()
     local dead = standin.start()
     local url = dead.url

@@ -76,9 +76,7 @@ end
 -- attempt that ended may have reached the service (Call:done), which no
 -- later attempt undoes; took: the attempt (its number) whose outcome
 -- Call:done has taken in, which the call's stop gives done no more
--- (batch.lua); taking: the one whose answer Call:take began to take in;
--- err: while it waits, the error of the attempt that failed; given_up:
--- Call:build gave it up instead of sending it again (Call:claims).
+-- (batch.lua); taking: the one whose answer Call:take began to take in.
 local function batches(count, size)
   local jobs = new_table(math.ceil(count / size), 0)
   for first = 1, count, size do
@@ -86,8 +84,7 @@ local function batches(count, size)
     -- (false: not yet).
     jobs[#jobs + 1] = { n = #jobs + 1, first = first, last = math.min(first + size - 1, count), attempts = 0,
                         state = "new", body = false, req = false, opts = false, sent_at = 0, answered = false,
-                        clock_was_set = false, reached = false, took = 0, taking = 0, err = false,
-                        given_up = false }
+                        clock_was_set = false, reached = false, took = 0, taking = 0 }
   end
   return jobs
 end
@@ -197,22 +194,7 @@ function Call:draining()
   return self.refused ~= false
 end
 
---- Whether another batch's answer says an item of job started (a run of
--- one of its pipelines: Call:take).  Such a batch is never sent again,
--- which would start that pipeline twice: it fails with the error of its
--- last attempt (Call:done, and Call:build for one that was waiting then).
-function Call:claims(job)
-  for i = job.first, job.last do
-    if self.claimed[i] then return true end
-  end
-  return false
-end
-
 function Call:build(job)
-  if job.err and self:claims(job) then
-    job.given_up = true
-    return nil, job.err
-  end
   if self.refused then return nil, self.refused end
   local timeout = self.client.cfg.timeout
   if self.deadline then
@@ -373,17 +355,12 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
     msg = deadline_passed(o) .. " before the answer came"
   end
-  local answers, err, flawed, flaw
-  if job.given_up then
-    err = job.err -- (nothing was sent: the last attempt's error stands as it was)
-  else
-    answers, err, flawed, flaw = outcome(res, kind, msg, row, keyring, cut)
-  end
+  local answers, err, flawed, flaw = outcome(res, kind, msg, row, keyring, cut)
   -- (before the state changes: until then, a call ended in between takes
   -- the attempt for one in flight, which may have reached the service)
   if answers or not retry.before_service(err, not_sent) then job.reached = true end
   local again, clock_set
-  if not answers and not job.given_up then
+  if not answers then
     -- (failed, from here until it is sent again: counted so, should the
     -- call end in between)
     job.state = "waiting"
@@ -410,10 +387,8 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     -- whose clock was just set right is no refusal yet: what is sent next
     -- is signed anew.
     if err.status == 401 and not clock_set then self.refused = self.refused or err end
-    -- (nor is anything sent again once the call drains, or once another
-    -- batch's answer says one of its pipelines started)
-    if self.refused or self:claims(job) then again = nil end
-    job.err = again and err or false
+    -- (nor is anything sent again once the call drains)
+    if self.refused then again = nil end
   end
   -- Answers are kept before the attempt is logged, so that its event says
   -- how the attempt ended (a run id that is no id fails it).
