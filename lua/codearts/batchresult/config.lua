@@ -255,13 +255,14 @@ local function proxy_problem(url)
   local scheme, host, _, rest = M.split_url((select(2, without_userinfo(url))))
   if not scheme then return host end
   if not PROXY_SCHEMES[scheme] then return "scheme must be http, https, socks4, socks4a, socks5 or socks5h" end
-  if (userinfo(url) or ""):find("[/?#@]") then
+  local info = userinfo(url) or ""
+  if info:find("[/?#@]") then
     return "must percent-encode '/', '?', '#' and '@' in its user information"
   end
   -- libcurl 7.88 drops a proxy whose login decodes to a control character
   -- (its parse_proxy) and connects directly, saying nothing: the requests
   -- would go around the proxy named.
-  if M.percent_decoded(userinfo(url) or ""):find("[%z\1-\31]") then
+  if M.percent_decoded(info):find("[%z\1-\31]") then
     return "must not percent-encode control characters in its user information"
   end
   if host:find(BAD_HOST) then return "has a bad host" end

@@ -141,11 +141,21 @@ local function connection_options(cmd, valued)
   )
 end
 
---- (filters: nil for no run filters, else what their help adds: run's
--- need --query, as without it run says which runs started, not how)
-local function output_options(cmd, filters, valued)
+--- (filter_note: what the filters' help adds, for run their need of
+-- --query, as without it run says which runs started, not how)
+local function output_options(cmd, filter_note, valued)
   local progress, no_progress = cmd:flag("--progress", "Draw progress on stderr even when it is not a terminal."),
     cmd:flag("--no-progress", "Never draw progress.")
+  local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start." .. filter_note),
+    cmd:flag("--succeeded", "Print only the runs that started." .. filter_note)
+  local reason_kind = option(cmd, valued, "--reason-kind", "Print only the runs that failed for this kind of "
+    .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated; not with --succeeded).  "
+    .. "The summary and the exit status count every run." .. filter_note):argname "<kind>"
+    :choices(br.REASON_KINDS):count "*"
+  cmd:mutex(failed, succeeded)
+  -- (it chooses among the runs that failed: with --succeeded, none would
+  -- ever be printed)
+  cmd:mutex(succeeded, reason_kind)
   local items = {
     -- Given twice, it is refused: argparse would keep the last, and the
     -- items of the first would be lost.
@@ -154,22 +164,8 @@ local function output_options(cmd, filters, valued)
       :overwrite(false),
     option(cmd, valued, "-f --format", "Output format."):choices { "table", "json", "csv", "ndjson" }
       :default "table",
+    failed, succeeded, reason_kind,
   }
-  if filters then
-    local failed, succeeded = cmd:flag("--failed", "Print only the runs that did not start." .. filters),
-      cmd:flag("--succeeded", "Print only the runs that started." .. filters)
-    local reason_kind = option(cmd, valued, "--reason-kind", "Print only the runs that failed for this kind of "
-      .. "reason: " .. table.concat(br.REASON_KINDS, ", ") .. " (may be repeated; not with --succeeded).  "
-      .. "The summary and the exit status count every run." .. filters):argname "<kind>"
-      :choices(br.REASON_KINDS):count "*"
-    cmd:mutex(failed, succeeded)
-    -- (it chooses among the runs that failed: with --succeeded, none would
-    -- ever be printed)
-    cmd:mutex(succeeded, reason_kind)
-    items[#items + 1] = failed
-    items[#items + 1] = succeeded
-    items[#items + 1] = reason_kind
-  end
   items[#items + 1] = progress
   items[#items + 1] = no_progress
   items[#items + 1] = cmd:flag("--dry-run", "Validate, sign and print the requests (credentials "
