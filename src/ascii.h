@@ -1,5 +1,5 @@
 /* ASCII by value, whatever the C locale says (sign.c, redact.c, head.c,
- * core_keyring.c): HTTP's names and hex digits are ASCII, and a host may
+ * codec.c, core_keyring.c): HTTP's names and hex digits are ASCII, and a host may
  * have set a locale whose tolower() or strcoll() differs. */
 #ifndef CAB_ASCII_H
 #define CAB_ASCII_H

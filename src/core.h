@@ -13,7 +13,7 @@
  * so that a module built from another commit of the same version is
  * refused (a copy Neovim's install left, say).  Builds before this had
  * no number. */
-#define CAB_INTERFACE 20
+#define CAB_INTERFACE 21
 
 /* The one symbol the module exports; everything else is built hidden. */
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L);
@@ -34,8 +34,9 @@ int cab_state_closing(lua_State *L);
 /* Returns nil, message: the binding's way to report a runtime failure. */
 int cab_fail(lua_State *L, const char *fmt, ...);
 
-/* Creates a metatable named tname with methods (also as __index), __gc and,
- * on 5.4, __close set to gc, and __tostring; leaves it popped. */
+/* Creates a metatable named tname whose __index is a table of methods,
+ * with __gc and, on 5.4, __close set to gc, __tostring, and __metatable
+ * "locked" (getmetatable shows no methods to replace); leaves it popped. */
 void cab_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc,
                    lua_CFunction tostring);
 

@@ -71,8 +71,6 @@ typedef struct {
     cab_buf auth;         /* the last Authorization value */
     cab_buf shown;        /* the last redacted text */
     unsigned long writes; /* how many signs and redactions wrote its buffers */
-    int last_signed;      /* whether its last sign signed: a refused one leaves the signer's
-                           * canonical request half written */
 } keyring;
 
 static void keyring_free(keyring *k) {
@@ -94,26 +92,17 @@ static int keyring_gc(lua_State *L) {
  * lua_pushlstring collects before it copies), and may sign or redact with
  * the same client, which rewrites k's buffers (and may move them), or
  * close the client, which frees them.  So an answer leaves k's memory
- * through a copy: a userdata on the stack holding bufs[0..n-1] end to end,
- * made before the pushes, with nothing of k's held while it is allocated.
- * NULL, with nothing pushed, when making it ran such a finalizer (k->writes
- * is no longer `writes`, or k is closed): the caller makes its answer
- * again, or reports the close. */
-static const char *copied(lua_State *L, const keyring *k, unsigned long writes, const cab_buf *const *bufs,
-                          int n) {
-    size_t total = 0, at = 0;
-    char *copy;
-    int i;
-    for (i = 0; i < n; i++) total += bufs[i]->len;
-    copy = lua_newuserdata(L, total ? total : 1);
+ * through a copy of b: a userdata on the stack, made before the push, with
+ * nothing of k's held while it is allocated.  NULL, with nothing pushed,
+ * when making it ran such a finalizer (k->writes is no longer `writes`, or
+ * k is closed): the caller makes its answer again, or reports the close. */
+static const char *copied(lua_State *L, const keyring *k, unsigned long writes, const cab_buf *b) {
+    char *copy = lua_newuserdata(L, b->len ? b->len : 1);
     if (k->closed || k->writes != writes) {
         lua_pop(L, 1);
         return NULL;
     }
-    for (i = 0; i < n; i++) {
-        if (bufs[i]->len) memcpy(copy + at, bufs[i]->data, bufs[i]->len);
-        at += bufs[i]->len;
-    }
+    if (b->len) memcpy(copy, b->data, b->len);
     return copy;
 }
 
@@ -351,15 +340,13 @@ static int l_sign(lua_State *L) {
     if (!open_keyring(L)) return closed_result(L);
     k = check_signer(L);
     for (;;) {
-        const cab_buf *auth = &k->auth;
         unsigned long writes;
         st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
         /* k's buffers changed, whatever st says: a call this one runs
          * inside (a finalizer, see copied) makes its answer again. */
         writes = ++k->writes;
-        k->last_signed = st == CAB_SIGN_OK;
         if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
-        if ((copy = copied(L, k, writes, &auth, 1)) != NULL) break;
+        if ((copy = copied(L, k, writes, &k->auth)) != NULL) break;
         if (k->closed) return closed_result(L);
     }
     lua_pushlstring(L, copy, k->auth.len);
@@ -715,36 +702,6 @@ static int l_signer(lua_State *L) {
     return 1;
 }
 
-/* keyring:last() -> canonical request, string to sign, signed headers of
- * the last sign, when it signed: what to compare when a gateway says the
- * signature does not match.  nil when it signed nothing yet, or when the
- * last sign was refused. */
-static int l_last(lua_State *L) {
-    keyring *k = check_signer(L);
-    const cab_canon *c = cab_signer_canon(k->s);
-    const cab_buf *bufs[3];
-    const char *copy;
-    size_t len[3];
-    bufs[0] = &c->canonical;
-    bufs[1] = cab_signer_string_to_sign(k->s);
-    bufs[2] = &c->signed_headers;
-    for (;;) {
-        /* (asked again when a finalizer signed with k, or closed it,
-         * while the copy was made) */
-        if (k->closed) luaL_argerror(L, 1, "keyring is closed");
-        if (!k->last_signed) {
-            lua_pushnil(L);
-            return 1;
-        }
-        if ((copy = copied(L, k, k->writes, bufs, 3)) != NULL) break;
-    }
-    len[0] = bufs[0]->len, len[1] = bufs[1]->len, len[2] = bufs[2]->len;
-    lua_pushlstring(L, copy, len[0]);
-    lua_pushlstring(L, copy + len[0], len[1]);
-    lua_pushlstring(L, copy + len[0] + len[1], len[2]);
-    return 3;
-}
-
 /* keyring:redact(text [, limit]) -> text with every secret, in every form
  * (see redact.h), replaced by [REDACTED], then cut to at most limit bytes;
  * and whether it was cut.  Closed, or out of memory, it shows nothing of
@@ -759,7 +716,6 @@ static int l_redact(lua_State *L) {
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
     if (!(k = open_keyring(L))) return not_shown(L, "the client was closed");
     for (;;) {
-        const cab_buf *shown = &k->shown;
         int failed = cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut);
         /* k's buffers changed, however it ended: a call this one runs
          * inside (a finalizer, see copied) makes its answer again. */
@@ -772,7 +728,7 @@ static int l_redact(lua_State *L) {
             lua_pushboolean(L, 0);
             return 2;
         }
-        if ((copy = copied(L, k, writes, &shown, 1)) != NULL) break;
+        if ((copy = copied(L, k, writes, &k->shown)) != NULL) break;
         if (k->closed) return not_shown(L, "the client was closed");
     }
     lua_pushlstring(L, copy, k->shown.len);
@@ -787,7 +743,7 @@ static int l_close(lua_State *L) {
 
 void cab_register_keyring(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"sign", l_sign}, {"last", l_last}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}};
+        {"sign", l_sign}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}};
     cab_new_class(L, KEYRING, methods, keyring_gc, keyring_tostring);
     lua_getfield(L, LUA_REGISTRYINDEX, STATE_ALGORITHMS);
     if (lua_isnil(L, -1)) {

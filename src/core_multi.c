@@ -362,7 +362,9 @@ static int l_inherited(lua_State *L) {
     return 1;
 }
 
-/* multi:pending() -> transfers of every call running or holding an answer. */
+/* multi:pending() -> transfers of every call running or holding an answer:
+ * what the library never needs to ask, and the specs' one view of the
+ * transfers the collector cancels with a call left behind. */
 static int l_pending(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
     lua_pushinteger(L, b->m ? cab_multi_pending(b->m, 0) : 0);
@@ -555,24 +557,21 @@ static int push_response(lua_State *L) {
 }
 
 /* Pushes the rest of an outcome that failed (after its slot): nil, kind,
- * message, not_sent, cut.  Returns the six values with the slot. */
+ * message, not_sent, cut, as push_response pushes the rest of an answer. */
 static int push_failure(lua_State *L, cab_http_status st, const char *err, int not_sent, int cut) {
     lua_pushnil(L);
     lua_pushstring(L, kind_name(st));
     lua_pushstring(L, err);
     lua_pushboolean(L, not_sent);
     lua_pushboolean(L, cut);
-    return 6;
+    return 5;
 }
 
 /* Pushes the kept outcome at the light userdata at 1 as next() returns
  * it after its slot, for give to run in protected mode. */
 static int push_kept_rest(lua_State *L) {
     kept_outcome *k = lua_touserdata(L, 1);
-    if (k->st != CAB_HTTP_OK) {
-        push_failure(L, k->st, k->err, k->not_sent, k->cut);
-        return 5;
-    }
+    if (k->st != CAB_HTTP_OK) return push_failure(L, k->st, k->err, k->not_sent, k->cut);
     lua_settop(L, 0);
     lua_pushlightuserdata(L, &k->r);
     return push_response(L);
@@ -742,13 +741,6 @@ static int l_call_cancel(lua_State *L) {
     return 0;
 }
 
-/* call:pending() -> the call's transfers running or holding an answer. */
-static int l_call_pending(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
-    lua_pushinteger(L, c->box->m ? cab_multi_pending(c->box->m, c->group) : 0);
-    return 1;
-}
-
 /* call:close(), and the collector: abandons the call's transfers and
  * their outcomes, and the call is over. */
 static int l_call_close(lua_State *L) {
@@ -779,7 +771,7 @@ void cab_register_http(lua_State *L) {
                                              {"news", l_news},       {NULL, NULL}};
     static const luaL_Reg call_methods[] = {{"start", l_start},   {"next", l_next},
                                             {"ack", l_call_ack},
-                                            {"cancel", l_call_cancel}, {"pending", l_call_pending},
+                                            {"cancel", l_call_cancel},
                                             {"ready", l_call_ready}, {"take", l_call_take},
                                             {"close", l_call_close},
                                             {"group", l_call_group}, {NULL, NULL}};

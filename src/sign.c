@@ -283,7 +283,7 @@ static int name_is(const cab_header *h, const char *lower_name, size_t n) {
     return 1;
 }
 
-/* s[0..n) without the spaces and tabs at its ends, into v[0..*n). */
+/* s[0..n) without the ASCII white space at its ends, into v[0..*n). */
 static void trim(const char *s, size_t len, const char **v, size_t *n) {
     while (len && HAS(*s, CC_SPACE)) s++, len--;
     while (len && HAS(s[len - 1], CC_SPACE)) len--;

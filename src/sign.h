@@ -75,10 +75,11 @@ typedef struct {
 
 void cab_canon_free(cab_canon *c);
 
-/* Whether s[0..len), once the spaces and tabs at its ends are trimmed,
- * starts or ends with white space beyond ASCII, which cab_canonicalize
- * refuses in a header's value: also what br.new asks of the options that
- * become header values (config.lua), so that the list lives here only. */
+/* Whether s[0..len), once the ASCII white space at its ends (space, \t,
+ * \n, \v, \f, \r) is trimmed, starts or ends with white space beyond
+ * ASCII, which cab_canonicalize refuses in a header's value: also what
+ * br.new asks of the options that become header values (config.lua), so
+ * that the list lives here only. */
 int cab_unicode_space_edge(const char *s, size_t len);
 
 /* Whether the request carries X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD, in
