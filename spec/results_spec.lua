@@ -817,6 +817,24 @@ describe("tostring", function()
     assert.are.equal("  q" .. (" "):rep(58) .. "  s  START_FAILED  " .. ("word "):rep(11) .. "word…", lines[3])
   end)
 
+  -- Stray continuation bytes (a server's Latin-1, or text cut inside a
+  -- character) counted no character and no column: such a reason was
+  -- never cut, and its row's next column stood left of the others
+  -- (review data49).  Each is shown as the U+FFFD a terminal draws.
+  it("shows ill-formed UTF-8 as U+FFFD, cut and padded as drawn", function()
+    local rs = R.wrap {
+      { pipeline_id = "p", pipeline_name = ("\128"):rep(4), pipeline_run_id = "r1", status = "START_FAILED",
+        reason = ("\169"):rep(100) },
+      { pipeline_id = "q", pipeline_name = "Build", pipeline_run_id = "r2", status = "START_SUCCESS" },
+    }
+    local ufffd = "\239\191\189"
+    assert.are.equal(table.concat({
+      "2 results: 1 START_SUCCESS, 1 START_FAILED",
+      "  " .. ufffd:rep(4) .. "   r1  START_FAILED   " .. ufffd:rep(59) .. "…",
+      "  Build  r2  START_SUCCESS  -",
+    }, "\n"), tostring(rs))
+  end)
+
   it("never shows an address, and is the same every time", function()
     local rs = R.wrap {
       { pipeline_id = "p", pipeline_run_id = "r", status = { "odd" }, reason = function() end },

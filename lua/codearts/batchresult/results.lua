@@ -34,6 +34,7 @@
 -- the library's `nil, err` convention.
 local Error = require "codearts.batchresult.error"
 local width = require("codearts.batchresult.columns").of
+local well_formed = require("codearts.batchresult.text").well_formed
 local input = require "codearts.batchresult.input"
 local core = require "codearts.batchresult.core"
 
@@ -538,13 +539,15 @@ end
 local NAME_MAX, REASON_MAX = 30, 60
 
 --- A field's value as text that is the same every run: strings as they
--- are (control characters as one space, so a result stays on one line),
+-- are (ill-formed UTF-8 as U+FFFD, one a byte, as a terminal draws it and
+-- the cut and the padding count it; control characters as one space, so a
+-- result stays on one line),
 -- numbers and booleans as Lua writes them, anything else by its type
 -- alone (a table's address would change from run to run).
 local function show(v, default)
   local t = type(v)
   if t == "string" then
-    return Error.one_line(v)
+    return Error.one_line(well_formed(v))
   elseif t == "nil" then
     return default
   elseif t == "number" or t == "boolean" then
