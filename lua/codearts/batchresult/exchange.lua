@@ -291,8 +291,9 @@ function Signed:redact(text, limit)
   -- A text far longer than limit is read only to just past it, with room
   -- for a signature written with escapes across the cut: the cut drops
   -- the rest, and reading it all costs a megabyte's error body seconds.
-  -- (Redaction may shrink what is read below limit: then its end shows,
-  -- without what it may hold of a secret: without_cut_tail.)
+  -- (The end of what is read may hold the start of a secret, too short to
+  -- be known as one.  Redaction may shrink what is read until that end
+  -- lies within limit, or nearly: then it goes, without_cut_tail.)
   local long = limit and #text > limit + WRITTEN
   if long then text = text:sub(1, limit + WRITTEN) end
   local sig = self.sig
@@ -311,8 +312,11 @@ function Signed:redact(text, limit)
     end
     text = without(text, sig)
   end
-  local said, cut = self.keyring:redact(M.without_signatures(self.priv, text), limit)
-  if long and not cut then said = without_cut_tail(said) end
+  text = M.without_signatures(self.priv, text)
+  local said, cut = self.keyring:redact(text, limit)
+  -- (what is read, redacted whole, ends within CUT_BACK of limit or
+  -- before: its end is within what is said)
+  if long and #(self.keyring:redact(text)) < limit + CUT_BACK then said = without_cut_tail(said) end
   return said, cut or long
 end
 
