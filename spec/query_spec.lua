@@ -886,16 +886,24 @@ describe("br.new refuses", function()
         "proxy 'http://…@proxy.example:3128' must percent-encode '/', '?', '#' and '@' in its user information")
     end
     bad_proxy("http://alice:s3cretpass@pro!xy:3128", "proxy 'http://…@pro!xy:3128' has a bad host")
+    -- libcurl turns a host beyond ASCII into its IDNA form in the locale's
+    -- character set, which is ASCII unless the host program set another:
+    -- every call failed, as INTERNAL; and an IPv6 address that is none
+    -- failed every call as NETWORK, retried (review secrets49)
+    bad_proxy("http://alice:s3cretpass@b\195\188cher.example:3128",
+      "proxy 'http://…@b\195\188cher.example:3128' has a host beyond ASCII: give its xn-- form")
+    bad_proxy("http://alice:s3cretpass@[1:2]:3128", "proxy 'http://…@[1:2]:3128' has a bad IPv6 address")
     -- libcurl dropped such a proxy, and connected directly (review tls48)
     for _, info in ipairs({ "alice:s3cret%00pass", "al%0d%0aice:s3cretpass", "alice:s3cretpass%1F" }) do
       bad_proxy("http://" .. info .. "@proxy.example:3128", "proxy 'http://…@proxy.example:3128' must not "
         .. "percent-encode control characters in its user information")
     end
     -- what libcurl takes: user information where the scheme's letters are
-    -- too, none, '_' and UTF-8 in a host name
+    -- too, none, '_' in a host name, an IDNA name, IPv6 addresses
     for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/",
                            "http://tp@proxy.example:3128", "http://@proxy.example:3128", "http://:@proxy.example",
-                           "http://my_proxy:3128", "http://b\195\188cher.example:3128", "http://[::1]:3128" }) do
+                           "http://my_proxy:3128", "http://xn--bcher-kva.example:3128", "http://[::1]:3128",
+                           "http://[2001:db8::8a2e:370:7334]:3128", "http://[::ffff:192.0.2.1]:3128" }) do
       local o = { proxy = url }
       for k, v in pairs(base) do o[k] = v end
       local c = assert(br.new(o), url)
@@ -914,6 +922,9 @@ describe("br.new refuses", function()
       refused({ endpoint = url }, "endpoint '" .. url .. "' has a bad host")
     end
     refused({ endpoint = "https://b\195\188cher.example" }, "has a host beyond ASCII: give its xn-- form")
+    for _, v6 in ipairs({ "1:2", "1::2::3", "::1.2.3.256", "1:2:3:4:5:6:7:8:9", "12345::", ":1:2:3:4:5:6:7" }) do
+      refused({ endpoint = "https://[" .. v6 .. "]" }, "endpoint 'https://[" .. v6 .. "]' has a bad IPv6 address")
+    end
   end)
   -- It was libcurl's to read: a typo failed every call later, as NETWORK,
   -- retried (review net43).

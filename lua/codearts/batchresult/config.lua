@@ -171,6 +171,41 @@ local function is_loopback(host)
   return tonumber(a) == 127
 end
 
+--- Whether s is an IPv4 address written with dots (four numbers to 255,
+-- no leading zeros, which some readers take for octal).
+local function ipv4_address(s)
+  local parts = { s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #parts ~= 4 then return false end
+  for _, n in ipairs(parts) do
+    if #n > 3 or tonumber(n) > 255 or n:find("^0%d") then return false end
+  end
+  return true
+end
+
+--- Whether s is an IPv6 address as RFC 4291 2.2 writes one: eight groups
+-- of one to four hex digits, or fewer with one "::" for the groups of
+-- zeros left out; the last two groups may be an IPv4 address.
+local function ipv6_address(s)
+  local before, v4 = s:match("^(.*:)([^:]*%.[^:]*)$")
+  if v4 then
+    if not ipv4_address(v4) then return false end
+    s = before .. "0:0"
+  end
+  local head, tail = s:match("^(.-)::(.*)$")
+  if head and tail:find("::", 1, true) then return false end
+  local groups = 0
+  for _, part in ipairs(head and { head, tail } or { s }) do
+    if part ~= "" then
+      for group in (part .. ":"):gmatch("(.-):") do
+        if not group:find("^%x%x?%x?%x?$") then return false end
+        groups = groups + 1
+      end
+    end
+  end
+  if head then return groups <= 7 end
+  return groups == 8
+end
+
 --- url -> scheme and host (both lower case; an IPv6 literal in its
 -- brackets), port (nil when the URL names none) and what follows (path,
 -- query, fragment); or nil, message.  The one reading of a URL, for the
@@ -180,6 +215,7 @@ function M.split_url(url)
   if not scheme then return nil, "must be scheme://host[:port]" end
   if authority:find("@", 1, true) then return nil, "must not contain user information" end
   local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if host and not ipv6_address(host:sub(2, -2)) then return nil, "has a bad IPv6 address" end
   if not host then host, port = authority:match("^([^:%[%]]+)(.*)$") end
   if not host then return nil, "has no host" end
   if port ~= "" then
@@ -195,6 +231,16 @@ end
 -- it would decode, to connect to a host other than the one signed).
 local BAD_HOST = "[!$&'()*+,;=%%<>\"{}|\\^`]"
 
+--- Why host, as split_url gives it, is no host to name, or nil: libcurl
+-- refuses it at every call, or would connect to another than the one
+-- named (IDNA's form of a host beyond ASCII, while the request is signed
+-- for the host as given).
+local function host_problem(host)
+  if core.unicode_space_edge(host) then return "has a host that starts or ends with white space beyond ASCII" end
+  if host:find(BAD_HOST) then return "has a bad host" end
+  if host:find("[\128-\255]") then return "has a host beyond ASCII: give its xn-- form" end
+end
+
 --- Splits "https://host[:port][/]" into scheme, the Host header's value
 -- and the base URL; nil, message when it is not such a URL.
 function M.parse_endpoint(url)
@@ -204,10 +250,8 @@ function M.parse_endpoint(url)
   local scheme, host, port, rest = M.split_url(url)
   if not scheme then return nil, host end
   if rest ~= "" and rest ~= "/" then return nil, "must be scheme://host[:port] with no path, query or fragment" end
-  if core.unicode_space_edge(host) then return nil, "has a host that starts or ends with white space beyond ASCII" end
-  if host:find(BAD_HOST) then return nil, "has a bad host" end
-  -- (signed as given, while libcurl would connect to its IDNA form)
-  if host:find("[\128-\255]") then return nil, "has a host beyond ASCII: give its xn-- form" end
+  local why = host_problem(host)
+  if why then return nil, why end
   if scheme ~= "https" and scheme ~= "http" then
     return nil, "scheme must be https (or http on loopback)"
   end
@@ -265,7 +309,8 @@ local function proxy_problem(url)
   if M.percent_decoded(info):find("[%z\1-\31]") then
     return "must not percent-encode control characters in its user information"
   end
-  if host:find(BAD_HOST) then return "has a bad host" end
+  local why = host_problem(host)
+  if why then return why end
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
 end
 
