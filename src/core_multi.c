@@ -364,7 +364,7 @@ static int l_inherited(lua_State *L) {
 
 /* multi:pending() -> transfers of every call running or holding an answer:
  * what the library never needs to ask, and the specs' one view of the
- * transfers the collector cancels with a call left behind. */
+ * transfers a collector or a finalizer's cancel leaves. */
 static int l_pending(lua_State *L) {
     multi_box *b = luaL_checkudata(L, 1, MULTI);
     lua_pushinteger(L, b->m ? cab_multi_pending(b->m, 0) : 0);
