@@ -199,6 +199,20 @@ once.describe("in Neovim", function()
       assert.are.same({ "CLOSED", seed[2].pipeline_id, "0" }, { got.last_code, got.last_unanswered, got.last_unsent })
     end)
 
+  -- A copy of the module loaded again found the first copy's VimLeavePre
+  -- and made none of its own: quitting told its calls nothing, and a run
+  -- it had started went unsaid (review reenter49).
+  it("tells the calls of a copy of the module loaded again CLOSED too when the editor quits", function()
+    server:config { delay_ms = 3000 }
+    local runs = server:stats().routes.run
+    local got = nvim("spec/nvim/quit.lua", "NVIM_TEST_QUIT_MODE=reloaded")
+    assert.is_nil(got.error)
+    local seed = model.seed
+    assert.are.same({ "CLOSED", seed[1].pipeline_id, "0" }, { got.run_code, got.run_unanswered, got.run_unsent })
+    assert.are.same({ "CLOSED", seed[2].pipeline_id, "0" }, { got.last_code, got.last_unanswered, got.last_unsent })
+    assert.are.equal(runs + 2, server:stats().routes.run)
+  end)
+
   it("runs calls of one client that wait together, callback or not, and closes it from a timer", function()
     server:config { delay_ms = 1000 }
     local got = nvim("spec/nvim/together.lua")

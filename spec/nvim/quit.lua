@@ -11,6 +11,9 @@
 --              made before any call
 --   deleted    the library's autocommand group deleted after a query
 --              started, a run then in flight as the editor quits
+--   reloaded   the module loaded again (package.loaded cleared, as a
+--              plugin reloader does) after a run of the first copy's
+--              started: a run of the second copy's then in flight too
 local harness = require "spec.nvim.harness"
 
 harness.guard()
@@ -40,6 +43,16 @@ local function last_run()
 end
 
 local mode = os.getenv("NVIM_TEST_QUIT_MODE")
+if mode == "reloaded" then
+  assert(harness.client(br):run({ pairs_list[1].pipeline_id }, { callback = told("run") }))
+  for name in pairs(package.loaded) do
+    if name:find("^codearts") then package.loaded[name] = nil end
+  end
+  local again = require "codearts.batchresult"
+  assert(again ~= br)
+  assert(harness.client(again):run({ pairs_list[2].pipeline_id }, { callback = told("last") }))
+  return vim.defer_fn(function() vim.cmd("qa!") end, 500)
+end
 if mode == "first" then return last_run() end
 if mode == "leavepre" then
   vim.api.nvim_create_autocmd("VimLeavePre", { callback = function()

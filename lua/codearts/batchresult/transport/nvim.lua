@@ -205,6 +205,10 @@ local unreported = {}
 -- Whether the editor is quitting (hook_leave, quitting).
 local leaving = false
 local GROUP = "codearts_batchresult"
+-- The id of this copy's VimLeavePre: a copy of the module loaded again
+-- (package.loaded cleared, as a plugin reloader does) has calls of its
+-- own to tell, in an unreported of its own, and its own autocommand.
+local hooked
 
 --- Whether no call in unreported can still end: each left is running
 -- (this is one of its callbacks, which quit), or inside one that is.
@@ -228,9 +232,11 @@ end
 local function hook_leave()
   if vim.in_fast_event() then return end
   local ok, made = pcall(vim.api.nvim_get_autocmds, { group = GROUP, event = "VimLeavePre" })
-  if ok and #made > 0 then return end
-  local group = vim.api.nvim_create_augroup(GROUP, { clear = true })
-  vim.api.nvim_create_autocmd("VimLeavePre", { group = group, callback = function()
+  for _, autocmd in ipairs(ok and made or {}) do
+    if autocmd.id == hooked then return end
+  end
+  local group = vim.api.nvim_create_augroup(GROUP, { clear = false })
+  hooked = vim.api.nvim_create_autocmd("VimLeavePre", { group = group, callback = function()
     leaving = true
     local closes = {}
     for _, close in pairs(unreported) do closes[#closes + 1] = close end
