@@ -220,19 +220,24 @@ bench: deps-bench all
 # the interpreter LUA names (LuaRocks gives the one it targets), which the
 # rockspecs have LuaRocks install as it is, not wrapped in a script of its
 # own (see their deploy).  A LUA that is no path is found on PATH by env.
+# The directories (and LUA) reach the shell as they were given, through
+# its environment: make would read a '$' in one as its own, and sh a '$'
+# or '`' inside double quotes (a --tree=… may hold either).
 # (A for loop's status is its last command's: any file that fails stops it.)
-TOOL_INTERPRETER = $(if $(filter /%,$(LUA)),$(LUA),/usr/bin/env $(LUA))
+install: export LIB_DIR := $(value DESTDIR)$(value INST_LIBDIR)/codearts/batchresult
+install: export LUA_DIR := $(value DESTDIR)$(value INST_LUADIR)
+install: export BIN_DIR := $(value DESTDIR)$(value INST_BINDIR)
+install: export INTERPRETER := $(if $(filter /%,$(value LUA)),,/usr/bin/env )$(value LUA)
 install: $(MODULE)
-	install -d "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult"
-	install -m 0755 $(MODULE) "$(DESTDIR)$(INST_LIBDIR)/codearts/batchresult/core.so"
-	cd lua && for f in $(LUA_SOURCES:lua/%=%); do \
-	    install -d "$(DESTDIR)$(INST_LUADIR)/$$(dirname $$f)" && install -m 0644 $$f "$(DESTDIR)$(INST_LUADIR)/$$f" || exit 1; \
+	install -d "$$LIB_DIR"
+	install -m 0755 $(MODULE) "$$LIB_DIR/core.so"
+	for f in $(LUA_SOURCES:lua/%=%); do \
+	    install -d "$$LUA_DIR/$$(dirname $$f)" && install -m 0644 lua/$$f "$$LUA_DIR/$$f" || exit 1; \
 	done
 ifneq ($(INST_BINDIR),)
-	install -d "$(DESTDIR)$(INST_BINDIR)"
-	{ printf '#!%s\n' "$(TOOL_INTERPRETER)" && sed 1d bin/codearts-batchresult; } \
-	    >"$(DESTDIR)$(INST_BINDIR)/codearts-batchresult"
-	chmod 0755 "$(DESTDIR)$(INST_BINDIR)/codearts-batchresult"
+	install -d "$$BIN_DIR"
+	{ printf '#!%s\n' "$$INTERPRETER" && sed 1d bin/codearts-batchresult; } >"$$BIN_DIR/codearts-batchresult"
+	chmod 0755 "$$BIN_DIR/codearts-batchresult"
 endif
 
 # Checked before anything is built for the install (make reads all of

@@ -148,6 +148,32 @@ describe("the Makefile", function()
       assert.are.equal(config.VERSION .. " " .. staged .. "/lib/lua/5.4/codearts/batchresult/core.so", out)
     end)
 
+    -- A directory named on make's command line went through make and then
+    -- sh inside double quotes: "$x" was dropped and "`…`" ran, luarocks
+    -- make --tree=… said installed with the tree empty; and the Lua files
+    -- were installed from inside lua/, where a relative DESTDIR put them
+    -- (review pkg49).
+    it("installs exactly into the directories named, whatever characters they hold, and a relative DESTDIR", function()
+      local odd = tmp .. "/t$x`touch PWNED`\"q\\e"
+      local out, ok = install(("LUA_VERSION=5.4 DESTDIR=%s INST_BINDIR=/bin INST_LIBDIR=/lib INST_LUADIR=/share")
+        :format(q(odd)))
+      assert(ok, out)
+      local relative = assert(shell.run(("realpath -m --relative-to=%s %s"):format(q(root), q(tmp .. "/rel"))))
+      out, ok = install(("LUA_VERSION=5.4 DESTDIR=%s INST_BINDIR=/bin INST_LIBDIR=/lib INST_LUADIR=/share")
+        :format(q(relative:gsub("\n$", ""))))
+      assert(ok, out)
+      local config = require "codearts.batchresult.config"
+      for _, stage in ipairs({ odd, tmp .. "/rel" }) do
+        out, ok = shell.run(("env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 LUA_PATH=%s LUA_CPATH=%s lua5.4 -e %s"):format(
+          q(stage .. "/share/?.lua"), q(stage .. "/lib/?.so"), q('io.write(require("codearts.batchresult").VERSION)')))
+        assert.are.equal(config.VERSION, out, stage)
+        assert(shell.run("[ -x " .. q(stage .. "/bin/codearts-batchresult") .. " ]"), stage)
+      end
+      assert.are.equal("", (shell.run(("cd %s && find . -name PWNED; git status --short --untracked-files=all lua")
+        :format(q(root)))))
+      assert.are.equal("rel\nt$x`touch PWNED`\"q\\e\n", (shell.run("ls -A " .. q(tmp))))
+    end)
+
     -- The loop over the Lua files exited with its last file's status: a
     -- file where cli/ must go, four files not installed, and make install
     -- (luarocks make) succeeded (review pkg47).
