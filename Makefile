@@ -141,7 +141,8 @@ all: $(MODULE)
 # includes as <name> (Lua's, libcurl's, cJSON's, OpenSSL's, the C library's),
 # their list read from src/ so that one included anew counts too: a
 # luaconf.h changed in place, as LUA_32BITS, changes the ABI with no flag
-# changed.  Rewritten only when that changes, and
+# changed.  Rewritten only when that changes (nothing written otherwise:
+# a built checkout may be read-only), and
 # every object and the module depend on it, so nothing made for another
 # Lua, or with other flags, is ever linked.  Each make writes its own
 # draft of it, as CI's steps and the specs run makes side by side.
@@ -159,8 +160,8 @@ $(FLAGS_STAMP): FORCE | deps-build
 	fi; \
 	headers=$$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*\(<.*>\).*/#include \1/p' $(SRCS) $(wildcard src/*.h) | \
 	    sort -u | $(CC) $(ALL_CFLAGS) -E -dM -x c - | cksum); \
-	printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" "headers $$headers" >$@.new.$$$$; \
-	if cmp -s $@.new.$$$$ $@; then rm -f $@.new.$$$$; else mv -f $@.new.$$$$ $@; fi
+	new=$$(printf '%s\n' "lua $$found" "$(CC) $(ALL_CFLAGS)" "$(LIBFLAG) $(LDFLAGS) $(PKG_LIBS)" "headers $$headers"); \
+	[ "$$new" = "$$(cat $@ 2>/dev/null)" ] || { printf '%s\n' "$$new" >$@.new.$$$$ && mv -f $@.new.$$$$ $@; }
 
 FORCE:
 
