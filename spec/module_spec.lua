@@ -55,6 +55,27 @@ describe("core.so for " .. version, function()
       .. "`, and examples/nvim/install.sh again for Neovim's copy; else reinstall the rock)", out)
   end)
 
+  -- The library said only the linker's words (undefined symbol:
+  -- lua_rotate) where the tool said what they mean (review pkg49).
+  it("is refused by another Lua, the library saying it is a build for another and how to build one", function()
+    -- (LuaJIT loads 5.1's builds)
+    local other = (version == "5.1" or version == "jit") and "5.4" or "5.1"
+    local lua = version == "jit" and "luajit" or "lua" .. version
+    local shell = require "spec.support.shell"
+    local out = sh(shell.clean_env .. "LUA_PATH='./lua/?.lua' LUA_CPATH=" .. shell.quote("./build/" .. other
+      .. "/?.so") .. " " .. lua .. " -e " .. shell.quote('local ok, err = pcall(require, "codearts.batchresult") '
+      .. 'io.write(tostring(ok), "\\n", tostring(err))'))
+    local jit = rawget(_G, "jit")
+    local abi = _VERSION:match("%d+%.%d+")
+    local file = "./build/" .. other .. "/codearts/batchresult/core.so"
+    local symbol = out:match("undefined symbol: (luaL?_[%w_]+) ")
+    assert(symbol, out)
+    assert.are.equal("false\nerror loading module 'codearts.batchresult.core' from file '" .. file .. "':\n\t"
+      .. file .. ": undefined symbol: " .. symbol .. " (a build for another Lua than this interpreter's, "
+      .. (jit and jit.version or _VERSION) .. ": rebuild it with `luarocks --lua-version=" .. abi
+      .. " make`, or from a checkout `make LUA_VERSION=" .. version .. "`)", out)
+  end)
+
   -- The state's algorithms were a box of each load of the module: a module
   -- loaded again (a plugin manager's reload), its first copy collected,
   -- then took the state for closing and made no client (review fixes44b).

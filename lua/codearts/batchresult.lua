@@ -11,7 +11,23 @@
 -- The request loop lives in Lua, so that a transport may yield or call
 -- back.  No Lua runs inside libcurl; C calls Lua only to word br.sign's
 -- refusals (sign_refused).
-local core = require "codearts.batchresult.core"
+
+--- The C core.  A build for another Lua fails to load with the linker's
+-- words alone (undefined symbol: lua_rotate), a Lua API function missing:
+-- they are said with what they mean, and how to build one for this Lua
+-- (README: Install), in Lua's own message, as the tool shows it too.
+local function load_core()
+  local ok, core = pcall(require, "codearts.batchresult.core")
+  if ok then return core end
+  local message = tostring(core)
+  if not message:find("undefined symbol: luaL?_[%w_]+$") then error(core, 0) end
+  local jit = rawget(_G, "jit")
+  local abi = _VERSION:match("%d+%.%d+")
+  error(message .. " (a build for another Lua than this interpreter's, " .. (jit and jit.version or _VERSION)
+    .. ": rebuild it with `luarocks --lua-version=" .. abi .. " make`, or from a checkout `make LUA_VERSION="
+    .. (jit and "jit" or abi) .. "`)", 0)
+end
+local core = load_core()
 local Error = require "codearts.batchresult.error"
 local config = require "codearts.batchresult.config"
 local exchange = require "codearts.batchresult.exchange"
