@@ -170,8 +170,8 @@ describe("the Makefile", function()
       for _, stage in ipairs({ odd, tmp .. "/rel" }) do
         out, ok = shell.run(("env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 LUA_PATH=%s LUA_CPATH=%s lua5.4 -e %s"):format(
           q(stage .. "/share/?.lua"), q(stage .. "/lib/?.so"), q('io.write(require("codearts.batchresult").VERSION)')))
-        assert.are.equal(config.VERSION, out, stage)
-        assert(shell.run("[ -x " .. q(stage .. "/bin/codearts-batchresult") .. " ]"), stage)
+        assert.is_true(ok and out == config.VERSION, stage .. ": " .. out)
+        assert.is_true(select(2, shell.run("[ -x " .. q(stage .. "/bin/codearts-batchresult") .. " ]")), stage)
       end
       assert.are.equal("", (shell.run(("cd %s && find . -name PWNED; git status --short --untracked-files=all lua")
         :format(q(root)))))
