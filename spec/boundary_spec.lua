@@ -1172,7 +1172,17 @@ describe("core's functions read what a finalizer may change", function()
     -- id; 5.1 and LuaJIT read freed memory (ASan).  The call's other
     -- request goes to a port that never answers, so the cancel has
     -- something to cancel.
-    local out, ok = child.run((CORE_CHILD .. [[
+    -- (from a file: run with -e, the child's collector ran a finalizer
+    -- too seldom to meet the moment, and the case tested nothing; under
+    -- Lua 5.1 it meets it in neither way, for a reason not found)
+    if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
+      pending("Lua 5.1's collector never runs the finalizer at that moment here")
+      return
+    end
+    local path = os.tmpname()
+    finally(function() os.remove(path) end)
+    local f = assert(io.open(path, "w"))
+    f:write((CORE_CHILD .. [[
       local peer = require("cqueues.socket").listen("127.0.0.1", 0)
       assert(peer:listen())
       local _, _, port = peer:localname()
@@ -1206,7 +1216,10 @@ describe("core's functions read what a finalizer may change", function()
       end
       io.write(("fired %%d wrong %%d"):format(fired, wrong))
     ]]):format(server.url))
+    f:close()
+    local out, ok = child.run_file(path)
     assert.is_true(ok, out)
+    assert.are_not.equal("0", out:match("fired (%d+)"), out)
     assert.are.equal("0", out:match("wrong (%d+)$"), out)
   end)
 
