@@ -430,7 +430,7 @@ static void pin_module(void) {
         dlclose(self);
 }
 
-/* core.limits: limit.h (and redaction's shortest run), for config.lua and
+/* core.limits: limit.h (and redaction's shortest run and longest unit), for config.lua and
  * the transports. */
 static const struct {
     const char *name;
@@ -445,6 +445,7 @@ static const struct {
     { "max_trailer_line_bytes", CAB_MAX_TRAILER_LINE_BYTES },
     { "max_concurrency", CAB_MAX_CONCURRENCY },
     { "redact_min_run", CAB_REDACT_MIN_RUN },
+    { "redact_unit_max", CAB_REDACT_UNIT_MAX },
 };
 
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L) {

@@ -33,8 +33,7 @@
 #define RUN CAB_REDACT_MIN_RUN
 typedef char cab_redact_run_fits_a_word[RUN >= 1 && RUN <= 8 ? 1 : -1];
 
-/* The longest escape: a surrogate pair, \uD83D\uDE00. */
-#define UNIT_MAX 12
+#define UNIT_MAX CAB_REDACT_UNIT_MAX
 
 /* Spans found while reading the node at u begin at or after
  * u - (RUN - 1) * UNIT_MAX - 3: at most RUN - 1 bytes of a run come from

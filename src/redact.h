@@ -40,6 +40,10 @@
  * secret (a truncated echo); a secret shorter than this is redacted only
  * whole.  At most 8: runs are packed into 64-bit words. */
 #define CAB_REDACT_MIN_RUN 8
+/* The most text one byte of a secret may be written in: a space as a run
+ * of 12 control characters (an escape is at most as long: a surrogate
+ * pair, \uD83D\uDE00, is 12 bytes for 4). */
+#define CAB_REDACT_UNIT_MAX 12
 
 typedef struct cab_redactor cab_redactor;
 

@@ -253,9 +253,10 @@ end
 -- bytes; Signed:redact reads a long text only to past its limit) may end
 -- with the start of a secret, shorter than the shortest run redaction
 -- reads as one (core.limits.redact_min_run bytes), each byte as long as
--- \u00XX writes it.  Whatever that left lies after the last [REDACTED],
--- if any.
-local CUT_BACK = 6 * (core.limits.redact_min_run - 1)
+-- the longest form redaction reads one in (core.limits.redact_unit_max:
+-- a space as a run of control characters).  Whatever that left lies after
+-- the last [REDACTED], if any.
+local CUT_BACK = core.limits.redact_unit_max * (core.limits.redact_min_run - 1)
 local REDACTED = "[REDACTED]"
 
 --- said, redacted words cut before their redaction, without the bytes
