@@ -189,7 +189,9 @@ describe("secrets echoed by a server", function()
   it("are hidden when redaction shrinks a long text until the end it was read to falls within its limit", function()
     local token = creds.temporary.security_token
     local encoded = token:gsub(".", function(c) return ("%%%02X"):format(c:byte()) end)
-    local reached = 0 -- codes that show what came before the token's start
+    -- codes whose read, redacted, ended within the limit or nearly: cut
+    -- short of it there
+    local reached = 0
     for piece = RUN, #token do
       for k = 1, RUN - 1 do
         local before = (encoded .. " "):rep(3) .. (token .. " "):rep(3) .. token:sub(1, piece) .. " "
@@ -199,7 +201,7 @@ describe("secrets echoed by a server", function()
         local _, err = logged_query(AUTHS[2])
         assert.are.equal(401, err.status)
         local said = err.code:gsub("…$", "")
-        if said:find("x ?$") then reached = reached + 1 end
+        if #said < 128 - #"[REDACTED]" then reached = reached + 1 end
         for len = 1, RUN - 1 do
           assert.are_not.equal(token:sub(1, len), said:sub(-len), ("piece %d, k %d: %s"):format(piece, k, said))
         end
