@@ -235,31 +235,35 @@ install: $(MODULE)
 	for f in $(LUA_SOURCES:lua/%=%); do \
 	    install -d "$$LUA_DIR/$$(dirname $$f)" && install -m 0644 lua/$$f "$$LUA_DIR/$$f" || exit 1; \
 	done
-ifneq ($(INST_BINDIR),)
+ifneq ($(value INST_BINDIR),)
 	install -d "$$BIN_DIR"
 	{ printf '#!%s\n' "$$INTERPRETER" && sed 1d bin/codearts-batchresult; } >"$$BIN_DIR/codearts-batchresult"
 	chmod 0755 "$$BIN_DIR/codearts-batchresult"
 endif
 
 # Checked before anything is built for the install (make reads all of
-# this file before it makes anything).  A directory named
+# this file before it makes anything), each directory as given, never
+# expanded (see install), and none exported: make expands a variable it
+# exports, as it gives every one named on its command line to every
+# recipe, and would run a "$(shell …)" in one.  A directory named
 # for a Lua (…/lib/lua/5.1) must be the build's: LUA_VERSION defaults to
 # 5.4 on this call whatever the last make built.  (Its spaces are made
 # '|' first, so that only its last element is read.)
 ifneq ($(filter install,$(MAKECMDGOALS)),)
-ifeq ($(and $(INST_LIBDIR),$(INST_LUADIR)),)
+unexport DESTDIR INST_LIBDIR INST_LUADIR INST_BINDIR LUA
+ifeq ($(and $(value INST_LIBDIR),$(value INST_LUADIR)),)
 $(error make install is what luarocks make runs; run that (README: Install), or give INST_LIBDIR and INST_LUADIR)
 endif
 # The kernel reads a script's first line up to a space as the interpreter.
-ifneq ($(and $(INST_BINDIR),$(word 2,$(LUA))),)
-$(error LUA=$(LUA) holds a space, which the tool's first line, naming its interpreter, cannot hold: name it by a path \
-    without one (a symbolic link to it))
+ifneq ($(and $(value INST_BINDIR),$(word 2,$(value LUA))),)
+$(error LUA=$(value LUA) holds a space, which the tool's first line, naming its interpreter, cannot hold: name it \
+    by a path without one (a symbolic link to it))
 endif
 empty :=
 space := $(empty) $(empty)
-INST_LUA := $(lastword $(subst /, ,$(subst $(space),|,$(INST_LIBDIR))))
+INST_LUA := $(lastword $(subst /, ,$(subst $(space),|,$(value INST_LIBDIR))))
 ifneq ($(filter $(filter-out $(LUA_ABI),5.1 5.2 5.3 5.4),$(INST_LUA)),)
-$(error INST_LIBDIR=$(INST_LIBDIR) is for Lua $(INST_LUA), but LUA_VERSION=$(LUA_VERSION) builds for \
+$(error INST_LIBDIR=$(value INST_LIBDIR) is for Lua $(INST_LUA), but LUA_VERSION=$(LUA_VERSION) builds for \
     $(if $(filter jit,$(LUA_VERSION)),LuaJIT,Lua $(LUA_VERSION)): give LUA_VERSION=$(INST_LUA)$(if \
     $(filter 5.1,$(INST_LUA)), (or jit, for LuaJIT)))
 endif

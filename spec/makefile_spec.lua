@@ -156,9 +156,11 @@ describe("the Makefile", function()
     -- sh inside double quotes: "$x" was dropped and "`…`" ran, luarocks
     -- make --tree=… said installed with the tree empty; and the Lua files
     -- were installed from inside lua/, where a relative DESTDIR put them
-    -- (review pkg49).
+    -- (review pkg49).  Exported to the recipes, as make does with what its
+    -- command line names, "$(shell …)" ran too, and "$(" stopped it
+    -- (review fixes49b).
     it("installs exactly into the directories named, whatever characters they hold, and a relative DESTDIR", function()
-      local odd = tmp .. "/t$x`touch PWNED`\"q\\e"
+      local odd = tmp .. "/t$x`touch PWNED`\"q\\e$(shell touch RAN)$(b"
       local out, ok = install(("LUA_VERSION=5.4 DESTDIR=%s INST_BINDIR=/bin INST_LIBDIR=/lib INST_LUADIR=/share")
         :format(q(odd)))
       assert(ok, out)
@@ -173,9 +175,9 @@ describe("the Makefile", function()
         assert.is_true(ok and out == config.VERSION, stage .. ": " .. out)
         assert.is_true(select(2, shell.run("[ -x " .. q(stage .. "/bin/codearts-batchresult") .. " ]")), stage)
       end
-      assert.are.equal("", (shell.run(("cd %s && find . -name PWNED; git status --short --untracked-files=all lua")
-        :format(q(root)))))
-      assert.are.equal("rel\nt$x`touch PWNED`\"q\\e\n", (shell.run("ls -A " .. q(tmp))))
+      assert.are.equal("", (shell.run(("cd %s && find . -name PWNED -o -name RAN; git status --short "
+        .. "--untracked-files=all lua"):format(q(root)))))
+      assert.are.equal("rel\nt$x`touch PWNED`\"q\\e$(shell touch RAN)$(b\n", (shell.run("ls -A " .. q(tmp))))
     end)
 
     -- The loop over the Lua files exited with its last file's status: a
