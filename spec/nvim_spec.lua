@@ -50,6 +50,26 @@ once.describe("in Neovim", function()
     return got
   end
 
+  -- Neovim's copy of the C module is the plugin's (examples/nvim/install.sh
+  -- puts it there): a build for another Lua was to be rebuilt with make,
+  -- which leaves that copy as it is (review fixes49b).
+  it("says of a C module built for another Lua to run examples/nvim/install.sh again", function()
+    local other = assert(io.popen("mktemp -d")):read("*l")
+    finally(function() os.execute("rm -rf " .. sh_quote(other)) end)
+    assert(os.execute(("mkdir -p %s/lua && cp -r lua/codearts %s/lua/"
+      .. " && cp build/5.4/codearts/batchresult/core.so %s/lua/codearts/batchresult/"):format(other, other, other)))
+    local p = io.popen(table.concat({ "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS -u LUA_PATH -u LUA_CPATH",
+      "timeout -k 5 60 nvim --headless -u NONE -i NONE --cmd", sh_quote("set rtp^=" .. other), "-c",
+      sh_quote('lua local ok, e = pcall(require, "codearts.batchresult") io.stdout:write(tostring(e), "\\n")'),
+      "-c qa! </dev/null 2>&1" }, " "))
+    local said = p:read("*a")
+    p:close()
+    assert.truthy(said:find("undefined symbol: luaL?_[%w_]+ %(a build for another Lua than this interpreter's, "
+      .. "LuaJIT"), said)
+    assert.truthy(said:find("`make LUA_VERSION=jit`, and examples/nvim/install.sh again for Neovim's copy)", 1, true),
+      said)
+  end)
+
   -- It wrote on stderr, over the editor's screen (nvim review).
   it("warns of tls_verify = false through vim.notify, not on stderr, also from a libuv callback", function()
     local err_file = os.tmpname()

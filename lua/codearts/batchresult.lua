@@ -25,7 +25,8 @@ local function load_core()
   local abi = _VERSION:match("%d+%.%d+")
   error(message .. " (a build for another Lua than this interpreter's, " .. (jit and jit.version or _VERSION)
     .. ": rebuild it with `luarocks --lua-version=" .. abi .. " make`, or from a checkout `make LUA_VERSION="
-    .. (jit and "jit" or abi) .. "`)", 0)
+    .. (jit and "jit" or abi) .. "`" .. (rawget(_G, "vim") and ", and examples/nvim/install.sh again for Neovim's copy"
+    or "") .. ")", 0)
 end
 local core = load_core()
 local Error = require "codearts.batchresult.error"
