@@ -215,7 +215,6 @@ function M.split_url(url)
   if not scheme then return nil, "must be scheme://host[:port]" end
   if authority:find("@", 1, true) then return nil, "must not contain user information" end
   local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  if host and not ipv6_address(host:sub(2, -2)) then return nil, "has a bad IPv6 address" end
   if not host then host, port = authority:match("^([^:%[%]]+)(.*)$") end
   if not host then return nil, "has no host" end
   if port ~= "" then
@@ -230,6 +229,12 @@ end
 -- What libcurl refuses in a host name, at every call ('_' it takes; '%'
 -- it would decode, to connect to a host other than the one signed).
 local BAD_HOST = "[!$&'()*+,;=%%<>\"{}|\\^`]"
+
+--- Why host, as split_url gives it, in brackets, is no IPv6 address, or
+-- nil: asked last, after what the URL's other parts must be.
+local function ipv6_problem(host)
+  if host:find("^%[") and not ipv6_address(host:sub(2, -2)) then return "has a bad IPv6 address" end
+end
 
 --- Why host, as split_url gives it, is no host to name, or nil: libcurl
 -- refuses it at every call, or would connect to another than the one
@@ -258,6 +263,8 @@ function M.parse_endpoint(url)
   if scheme == "http" and not is_loopback(host) then
     return nil, "http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
   end
+  why = ipv6_problem(host)
+  if why then return nil, why end
   local default = scheme == "https" and 443 or 80
   local host_header = (port and port ~= default) and (host .. ":" .. port) or host
   return { scheme = scheme, host = host_header, base = scheme .. "://" .. host_header }
@@ -312,6 +319,7 @@ local function proxy_problem(url)
   local why = host_problem(host)
   if why then return why end
   if rest ~= "" and rest ~= "/" then return "must be scheme://[user:password@]host[:port] with no path" end
+  return ipv6_problem(host)
 end
 
 -- What libcurl takes as the proxy for an https:// endpoint, in its order,
