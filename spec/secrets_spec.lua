@@ -248,6 +248,29 @@ describe("secrets echoed by a server", function()
       c:close()
     end)
 
+  -- Redaction reads a run of up to 12 control characters as a space; a
+  -- longer one, which the line shows as one space all the same, left the
+  -- token's short words between the long ones it redacted, shown with
+  -- real spaces, and a cut showed its first bytes (review fixes49c).
+  it("a secret with spaces, quoted with runs of more than 12 control characters for them, is hidden whole", function()
+    local token = "alphabet xy zw barbican r2 st cerulean k9 mn"
+    for _, n in ipairs({ 13, 40, 300 }) do
+      local written = token:gsub(" ", ("\\r"):rep(n))
+      for _, before in ipairs({ "", ("x"):rep(90) }) do
+        server:config({ banner_first = 1, banner = answer(401, "", '{"error_code":"' .. before .. written
+          .. '","error_msg":"before ' .. written .. ' after"}') })
+        local _, err = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token,
+                                       max_retries = 0 }):query(seed_pairs())
+        assert.are.equal(401, err.status)
+        assert.are.equal("before [REDACTED] after", err.message)
+        for _, piece in ipairs({ "xy zw", "r2 st", "k9 mn", "alphabe", "alph" }) do
+          assert.is_nil(err.code:find(piece, 1, true), err.code)
+        end
+        assert.truthy(err.code:find("[REDACTED]", 1, true) or err.code:find("^x+…$"), err.code)
+      end
+    end
+  end)
+
   -- A gateway that sends the caller back to a login URL puts the token in
   -- its query as a form writes it, each space a "+".
   it("a secret with spaces, quoted as a form writes it (a '+' for each space), is hidden", function()

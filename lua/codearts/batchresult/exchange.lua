@@ -94,11 +94,18 @@ end
 -- secret of the client, in any form, redacted (in C, where the SK is),
 -- then cut to at most limit bytes, with "…" when it was cut, on one line
 -- (each run of control characters, a terminal's escapes too, a space).
--- That may join pieces of a secret that runs of control characters kept
--- apart (a secret with spaces, sent with "\r\n" for them: the redactor
--- reads one control character as a space, not a run), so the line is
--- redacted again.
+-- The redactor reads a run of at most CONTROL_RUN ASCII control
+-- characters as a space, as the line shows it: a longer run, which the
+-- line shows as one space all the same, is cut to that length first,
+-- else the pieces of a secret with spaces between two such runs would
+-- show.  The line is redacted again as it is shown, whatever one_line
+-- made of the text.
+local CONTROL_RUN = core.limits.redact_unit_max
+local LONG_RUN = ("[%z\1-\31\127]"):rep(CONTROL_RUN + 1)
 function M.shown(keyring, text, limit)
+  if text:find(LONG_RUN) then
+    text = text:gsub("[%z\1-\31\127]+", function(run) return #run > CONTROL_RUN and run:sub(1, CONTROL_RUN) or nil end)
+  end
   local s, cut = keyring:redact(text, limit)
   -- (cut again to limit: a secret whole again may be shorter than its marker)
   local again
