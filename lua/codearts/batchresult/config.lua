@@ -158,28 +158,21 @@ local CALL_OPTIONS = {
   end },
 }
 
-local function is_loopback(host)
-  host = host:lower()
-  if host == "localhost" or host == "[::1]" then return true end
-  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return false end
-  for _, o in ipairs({ a, b, c, d }) do
-    -- Decimal only: libcurl reads an octet with a leading zero as octal
-    -- (0127 is 87).
-    if tonumber(o) > 255 or (#o > 1 and o:sub(1, 1) == "0") then return false end
-  end
-  return tonumber(a) == 127
-end
-
---- Whether s is an IPv4 address written with dots (four numbers to 255,
--- no leading zeros, which some readers take for octal).
+--- Whether s is an IPv4 address written with dots, in decimal only:
+-- libcurl reads a number with a leading zero as octal (0127 is 87).
 local function ipv4_address(s)
   local parts = { s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
   if #parts ~= 4 then return false end
   for _, n in ipairs(parts) do
-    if #n > 3 or tonumber(n) > 255 or n:find("^0%d") then return false end
+    if tonumber(n) > 255 or n:find("^0%d") then return false end
   end
   return true
+end
+
+local function is_loopback(host)
+  host = host:lower()
+  if host == "localhost" or host == "[::1]" then return true end
+  return ipv4_address(host) and tonumber(host:match("^%d+")) == 127
 end
 
 --- Whether s is an IPv6 address as RFC 4291 2.2 writes one: eight groups
