@@ -1017,6 +1017,48 @@ describe("the binding keeps no state between calls", function()
     if rawget(_G, "jit") or _VERSION == "Lua 5.1" then assert.is_true(tonumber(during) > 0, out) end
   end)
 
+  it("a finalizer that redacts at every collection does not keep a signature or a redaction from ending", function()
+    -- Each call made its answer again whenever allocating the answer's
+    -- copy ran such a finalizer, and allocated again: with the collector
+    -- at pause 50 and stepmul 400 every allocation ran one, and the first
+    -- call never ended.  The child stops itself if a call runs the
+    -- finalizer 10,000 times (they run at most a few hundred).
+    local out, ok = child.run([[
+      local br = require "codearts.batchresult"
+      local on_collect = require "spec.support.on_collect"
+      local sk = ("s3cr3t-"):rep(10)
+      local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = ("a"):rep(32), ak = "AK", sk = sk })
+      local pairs_ = { { pipeline_id = ("1"):rep(32), pipeline_run_id = ("2"):rep(32) } }
+      local during, most = 0, 0
+      local function finalizer()
+        during = during + 1
+        if during > 10000 then io.write("stuck") os.exit(1) end
+        c:redact("x" .. sk)
+        on_collect(finalizer)
+      end
+      on_collect(finalizer)
+      local text = ("y"):rep(4000) .. sk
+      if _VERSION == "Lua 5.4" then collectgarbage("incremental", 50, 400, 0)
+      else collectgarbage("setpause", 50); collectgarbage("setstepmul", 400) end
+      local bad = 0
+      for _ = 1, 100 do
+        during = 0
+        if c:redact(text) ~= ("y"):rep(4000) .. "[REDACTED]" then bad = bad + 1 end
+        most = math.max(most, during)
+        during = 0
+        local req = assert(c:prepare(pairs_))
+        if not req.headers.Authorization:find("Signature=%x+$") then bad = bad + 1 end
+        most = math.max(most, during)
+      end
+      io.write(("bad %d most %d"):format(bad, most))
+    ]])
+    assert.is_true(ok, out)
+    local bad, most = out:match("bad (%d+) most (%d+)$")
+    assert.are.equal("0", bad, out)
+    -- (or the test proved nothing)
+    assert.is_true(tonumber(most) > 0, out)
+  end)
+
   it("a finalizer may redact text with no secret while its keyring hands out a redaction", function()
     -- Such a redaction gives its text back as it came, but has rewritten
     -- the keyring's buffer all the same: it once left that unsaid, and the

@@ -92,18 +92,17 @@ static int keyring_gc(lua_State *L) {
  * lua_pushlstring collects before it copies), and may sign or redact with
  * the same client, which rewrites k's buffers (and may move them), or
  * close the client, which frees them.  So an answer leaves k's memory
- * through a copy of b: a userdata on the stack, made before the push, with
- * nothing of k's held while it is allocated.  NULL, with nothing pushed,
- * when making it ran such a finalizer (k->writes is no longer `writes`, or
- * k is closed): the caller makes its answer again, or reports the close. */
-static const char *copied(lua_State *L, const keyring *k, unsigned long writes, const cab_buf *b) {
-    char *copy = lua_newuserdata(L, b->len ? b->len : 1);
-    if (k->closed || k->writes != writes) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (b->len) memcpy(copy, b->data, b->len);
-    return copy;
+ * through a copy: a userdata on the stack, made before the push, of the
+ * answer's length, with nothing of k's held while it is allocated.  The
+ * caller then checks k->closed, and whether k->writes is still `writes`;
+ * if not, it makes its answer again into k's buffer, in C alone (nothing
+ * can run in between, and the same input gives the same answer, of the
+ * same length), and fills the copy from there.  Never a second
+ * allocation: under a collector set to run a finalizer at each one, that
+ * redacts or signs with the same client, a call that allocated again each
+ * time would never end. */
+static char *copy_of(lua_State *L, size_t len) {
+    return lua_newuserdata(L, len ? len : 1);
 }
 
 static keyring *check_open(lua_State *L) {
@@ -321,9 +320,11 @@ static int l_sign(lua_State *L) {
     keyring *k;
     cab_header hs[CAB_MAX_HEADERS];
     cab_request req;
-    size_t ak_len;
-    const char *ak = luaL_checklstring(L, 2, &ak_len), *copy;
+    size_t ak_len, len;
+    const char *ak = luaL_checklstring(L, 2, &ak_len);
+    char *copy;
     cab_sign_status st;
+    unsigned long writes;
     int n;
     req.method = luaL_checklstring(L, 3, &req.method_len);
     req.path = luaL_checklstring(L, 4, &req.path_len);
@@ -339,17 +340,21 @@ static int l_sign(lua_State *L) {
      * finalizer run by that may close the keyring. */
     if (!open_keyring(L)) return closed_result(L);
     k = check_signer(L);
-    for (;;) {
-        unsigned long writes;
+    st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
+    /* k's buffers changed, whatever st says: a call this one runs inside
+     * (a finalizer, see copy_of) makes its answer again. */
+    writes = ++k->writes;
+    if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
+    len = k->auth.len;
+    copy = copy_of(L, len);
+    if (k->closed) return closed_result(L);
+    if (k->writes != writes) {
+        ++k->writes;
         st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
-        /* k's buffers changed, whatever st says: a call this one runs
-         * inside (a finalizer, see copied) makes its answer again. */
-        writes = ++k->writes;
         if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
-        if ((copy = copied(L, k, writes, &k->auth)) != NULL) break;
-        if (k->closed) return closed_result(L);
     }
-    lua_pushlstring(L, copy, k->auth.len);
+    memcpy(copy, k->auth.data, len);
+    lua_pushlstring(L, copy, len);
     return 1;
 }
 
@@ -708,30 +713,35 @@ static int l_signer(lua_State *L) {
  * text. */
 static int l_redact(lua_State *L) {
     keyring *k;
-    size_t len;
+    size_t len, shown_len;
     const char *text = luaL_checklstring(L, 2, &len);
-    const char *copy;
+    char *copy;
     lua_Integer limit = luaL_optinteger(L, 3, 0);
-    int cut = 0;
+    unsigned long writes;
+    int cut = 0, failed;
     luaL_argcheck(L, limit >= 0, 3, "limit must be >= 0");
     if (!(k = open_keyring(L))) return not_shown(L, "the client was closed");
-    for (;;) {
-        int failed = cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut);
-        /* k's buffers changed, however it ended: a call this one runs
-         * inside (a finalizer, see copied) makes its answer again. */
-        unsigned long writes = ++k->writes;
-        if (failed) return not_shown(L, "out of memory");
-        /* Most text holds no secret: it is given back as it came, with
-         * nothing allocated. */
-        if (!cut && k->shown.len == len && (len == 0 || memcmp(k->shown.data, text, len) == 0)) {
-            lua_settop(L, 2);
-            lua_pushboolean(L, 0);
-            return 2;
-        }
-        if ((copy = copied(L, k, writes, &k->shown)) != NULL) break;
-        if (k->closed) return not_shown(L, "the client was closed");
+    failed = cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut);
+    /* k's buffers changed, however it ended: a call this one runs inside
+     * (a finalizer, see copy_of) makes its answer again. */
+    writes = ++k->writes;
+    if (failed) return not_shown(L, "out of memory");
+    /* Most text holds no secret: it is given back as it came, with
+     * nothing allocated. */
+    if (!cut && k->shown.len == len && (len == 0 || memcmp(k->shown.data, text, len) == 0)) {
+        lua_settop(L, 2);
+        lua_pushboolean(L, 0);
+        return 2;
     }
-    lua_pushlstring(L, copy, k->shown.len);
+    shown_len = k->shown.len;
+    copy = copy_of(L, shown_len);
+    if (k->closed) return not_shown(L, "the client was closed");
+    if (k->writes != writes) {
+        ++k->writes;
+        if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return not_shown(L, "out of memory");
+    }
+    memcpy(copy, k->shown.data, shown_len);
+    lua_pushlstring(L, copy, shown_len);
     lua_pushboolean(L, cut);
     return 2;
 }
