@@ -50,6 +50,12 @@ describe("client:query against the stand-in", function()
     assert.are.equal(1, server:stats().ok)
   end)
 
+  it("reaches loopback over http:// written as an IPv6 address that maps 127.0.0.1", function()
+    local c = client({ endpoint = "http://[::ffff:127.0.0.1]:" .. server.port })
+    local results = assert(c:query(seed_pairs()))
+    assert.are.same(expected(seed_pairs()), results)
+  end)
+
   it("sends with libcurl where ngx.get_phase exists but no cosockets do (ngx.run_worker_thread's Lua), "
     .. "or an ngx table is not ngx_lua's (no ngx.config.ngx_lua_version)", function()
     local function phase() return "content" end
@@ -839,6 +845,10 @@ describe("br.new refuses", function()
     -- libcurl reads a leading zero as octal: 0127.0.0.1 is 87.0.0.1
     refused({ endpoint = "http://0127.0.0.1" }, "loopback")
     refused({ endpoint = "http://127.0.0.01:8080" }, "loopback")
+    for _, host in ipairs({ "[::2]", "[1::1]", "[::1:0]", "[::1:1]", "[::ffff:128.0.0.1]", "[::fffe:127.0.0.1]",
+                            "[::127.0.0.1]", "[::ffff:0:127.0.0.1]", "[1:2]" }) do
+      refused({ endpoint = "http://" .. host }, "loopback")
+    end
   end)
   it("an endpoint with a path or user information", function()
     refused({ endpoint = "https://example.com/v5" }, "no path")
@@ -1083,7 +1093,10 @@ describe("br.new accepts", function()
   end)
 
   it("loopback http endpoints, IPv6 included", function()
-    for _, ep in ipairs({ "http://127.0.0.1:8080", "http://localhost", "http://[::1]:9/", "http://127.1.2.3" }) do
+    -- (::1 as RFC 4291 lets it be written, and 127.0.0.0/8 mapped into IPv6)
+    for _, ep in ipairs({ "http://127.0.0.1:8080", "http://localhost", "http://[::1]:9/", "http://127.1.2.3",
+                          "http://[0::1]", "http://[::0001]:9", "http://[0:0:0:0:0:0:0:1]", "http://[0000::0:1]",
+                          "http://[::ffff:127.0.0.1]", "http://[::FFFF:7f01:203]:9", "http://[0:0::ffff:127.9.9.9]" }) do
       assert(br.new { endpoint = ep, project_id = PROJECT, token = "t" })
     end
   end)

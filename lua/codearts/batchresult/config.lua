@@ -169,34 +169,47 @@ local function ipv4_address(s)
   return true
 end
 
-local function is_loopback(host)
-  host = host:lower()
-  if host == "localhost" or host == "[::1]" then return true end
-  return ipv4_address(host) and tonumber(host:match("^%d+")) == 127
-end
-
---- Whether s is an IPv6 address as RFC 4291 2.2 writes one: eight groups
--- of one to four hex digits, or fewer with one "::" for the groups of
--- zeros left out; the last two groups may be an IPv4 address.
-local function ipv6_address(s)
+--- s's eight 16-bit groups, when s is an IPv6 address as RFC 4291 2.2
+-- writes one: eight groups of one to four hex digits, or fewer with one
+-- "::" for the groups of zeros left out; the last two groups may be an
+-- IPv4 address.  Else nil.
+local function ipv6_groups(s)
   local before, v4 = s:match("^(.*:)([^:]*%.[^:]*)$")
   if v4 then
-    if not ipv4_address(v4) then return false end
-    s = before .. "0:0"
+    if not ipv4_address(v4) then return nil end
+    local a, b, c, d = v4:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    s = before .. ("%x:%x"):format(a * 256 + b, c * 256 + d)
   end
   local head, tail = s:match("^(.-)::(.*)$")
-  if head and tail:find("::", 1, true) then return false end
-  local groups = 0
-  for _, part in ipairs(head and { head, tail } or { s }) do
+  if head and tail:find("::", 1, true) then return nil end
+  local runs = {}
+  for i, part in ipairs(head and { head, tail } or { s }) do
+    runs[i] = {}
     if part ~= "" then
       for group in (part .. ":"):gmatch("(.-):") do
-        if not group:find("^%x%x?%x?%x?$") then return false end
-        groups = groups + 1
+        if not group:find("^%x%x?%x?%x?$") then return nil end
+        runs[i][#runs[i] + 1] = tonumber(group, 16)
       end
     end
   end
-  if head then return groups <= 7 end
-  return groups == 8
+  local groups = runs[1]
+  if head then
+    if #runs[1] + #runs[2] > 7 then return nil end
+    for _ = 1, 8 - #runs[1] - #runs[2] do groups[#groups + 1] = 0 end
+    for _, g in ipairs(runs[2]) do groups[#groups + 1] = g end
+  end
+  return #groups == 8 and groups or nil
+end
+
+--- Whether host (as split_url gives it) is a loopback host: localhost,
+-- 127.0.0.0/8 in plain decimal, or ::1 however RFC 4291 writes it, or
+-- 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1), the same address.
+local function is_loopback(host)
+  if host == "localhost" then return true end
+  local g = host:find("^%[") and ipv6_groups(host:sub(2, -2))
+  if not g then return ipv4_address(host) and tonumber(host:match("^%d+")) == 127 end
+  if g[1] + g[2] + g[3] + g[4] + g[5] ~= 0 then return false end
+  return g[6] == 0 and g[7] == 0 and g[8] == 1 or g[6] == 0xffff and math.floor(g[7] / 256) == 127
 end
 
 --- url -> scheme and host (both lower case; an IPv6 literal in its
@@ -226,7 +239,7 @@ local BAD_HOST = "[!$&'()*+,;=%%<>\"{}|\\^`]"
 --- Why host, as split_url gives it, in brackets, is no IPv6 address, or
 -- nil: asked last, after what the URL's other parts must be.
 local function ipv6_problem(host)
-  if host:find("^%[") and not ipv6_address(host:sub(2, -2)) then return "has a bad IPv6 address" end
+  if host:find("^%[") and not ipv6_groups(host:sub(2, -2)) then return "has a bad IPv6 address" end
 end
 
 --- Why host, as split_url gives it, is no host to name, or nil: libcurl
