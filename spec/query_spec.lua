@@ -1096,7 +1096,8 @@ describe("br.new accepts", function()
     -- (::1 as RFC 4291 lets it be written, and 127.0.0.0/8 mapped into IPv6)
     for _, ep in ipairs({ "http://127.0.0.1:8080", "http://localhost", "http://[::1]:9/", "http://127.1.2.3",
                           "http://[0::1]", "http://[::0001]:9", "http://[0:0:0:0:0:0:0:1]", "http://[0000::0:1]",
-                          "http://[::ffff:127.0.0.1]", "http://[::FFFF:7f01:203]:9", "http://[0:0::ffff:127.9.9.9]" }) do
+                          "http://[::ffff:127.0.0.1]", "http://[::FFFF:7f01:203]:9",
+                          "http://[0:0::ffff:127.9.9.9]" }) do
       assert(br.new { endpoint = ep, project_id = PROJECT, token = "t" })
     end
   end)
