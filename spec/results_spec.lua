@@ -344,6 +344,19 @@ describe("rs:where", function()
     assert.are.same({}, names(rs:where { pipeline_id = "1d5107b3" }))
   end)
 
+  -- Compared with ==, which 5.3 and later make run a table's __eq, and
+  -- 5.1 and LuaJIT did not: each gave another answer (review inputs50).
+  it("matches by raw equality, running no __eq of the value's, the same on every Lua", function()
+    local ran = 0
+    local v = setmetatable({}, { __eq = function() ran = ran + 1 return true end })
+    local extra = setmetatable({}, getmetatable(v))
+    local set = R.wrap({ { pipeline_id = "p", pipeline_run_id = "r", status = "START_FAILED", extra = extra } })
+    assert.are.equal(0, #set:where { extra = v })
+    assert.are.equal(1, #set:where { extra = extra })
+    assert.are.equal(1, #set:where { status = "START_FAILED" })
+    assert.are.equal(0, ran)
+  end)
+
   it("matches reason and pipeline_name as plain, case-sensitive substrings", function()
     assert.are.same({ "Pipeline 1" }, names(rs:where { reason = "banned" }))
     assert.are.same({ "Pipeline 4" }, names(rs:where { reason = "maximum of 1 " }))

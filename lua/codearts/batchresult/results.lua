@@ -251,26 +251,33 @@ end
 -- key that was given so keeps its value, and of the others the first in
 -- byte order.
 function M.redacted(t, redact)
-  local copies = {}
+  local copies, unfilled = {}, {}
   local function text(s)
     local said = redact(s)
     local line = Error.one_line(said)
     if line ~= said and redact(line) ~= line then return redact(line) end
     return said
   end
-  -- (own: v is t, whose lists keep their names, SET_LISTS')
-  local function copy(v, own)
+  -- v's copy; a table's is made empty and filled later, from unfilled, so
+  -- that no depth of nesting is too deep (a table met again, as in a
+  -- cycle, is the copy made of it)
+  local function copy(v)
     if type(v) == "string" then return text(v) end
     if type(v) ~= "table" then return v end
-    -- (a table met again, as in a cycle, is the copy made of it)
-    if copies[v] then return copies[v] end
-    local c, renamed = {}, {}
-    copies[v] = c
+    if not copies[v] then
+      copies[v] = {}
+      unfilled[#unfilled + 1] = v
+    end
+    return copies[v]
+  end
+  local function fill(v)
+    local c, renamed = copies[v], {}
     -- (walked in a raw copy, made in C: a finalizer that a step of the
     -- collector runs here may change v, and next would raise)
     local fields = core.raw_copy(v)
     for k, x in next, fields do
-      local said = type(k) == "string" and not (own and SET_LISTS[k]) and not API_FIELD[k] and text(k) or k
+      -- (t's lists keep their names, SET_LISTS')
+      local said = type(k) == "string" and not (v == t and SET_LISTS[k]) and not API_FIELD[k] and text(k) or k
       if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
     end
     table.sort(renamed)
@@ -278,9 +285,9 @@ function M.redacted(t, redact)
       local said = text(k)
       if c[said] == nil then c[said] = copy(fields[k]) end
     end
-    return c
   end
-  local out = copy(t, true)
+  local out = copy(t)
+  while #unfilled > 0 do fill(table.remove(unfilled)) end
   return M.is(t) and setmetatable(out, Set) or out
 end
 
@@ -360,7 +367,8 @@ local function field_test(field, want)
       return type(v) == "string" and v:find(want, 1, true) ~= nil
     end
   end
-  return function(r) return get(r) == want end
+  -- (raw: a value's __eq, which 5.3 and later would run, is the caller's)
+  return function(r) return rawequal(get(r), want) end
 end
 
 --- rs:where(filter) -> the results that match filter.
