@@ -50,6 +50,7 @@ local exchange = require "codearts.batchresult.exchange"
 local input = require "codearts.batchresult.input"
 local regions = require "codearts.batchresult.regions"
 local number_text = require("codearts.batchresult.text").number_text
+local trim_ows = require("codearts.batchresult.text").trim_ows
 M.DEFAULT_USER_AGENT = "codearts-batchresult/" .. M.VERSION
 
 --- Every limit, with where it comes from.  Seconds bound every timeout,
@@ -118,6 +119,9 @@ local MAX_FIELD_BYTES = 256 * 1024
 -- only white space (its ISSPACE: space, \t, \v, \f), after it was signed
 -- (nginx's clients send it); and the signer refuses a control character
 -- other than a tab (RFC 9110 5.5), and white space beyond ASCII at an end.
+-- A value taken is sent trimmed of spaces and tabs (trim_ows), as it
+-- is signed: over HTTP/2 a field with them at an end is malformed (RFC
+-- 9113 8.2.1), and servers built on nghttp2 drop it.
 local function field_value(v)
   if #v > MAX_FIELD_BYTES then return "be at most " .. MAX_FIELD_BYTES .. " bytes" end
   if not v:find("[^ \t\v\f]") then return "not be empty or only white space" end
@@ -499,7 +503,7 @@ local function credentials(o, getenv)
     end
     local why = field_value(o.token)
     if why then return refused("token", "token must " .. why) end
-    return { token = o.token }
+    return { token = trim_ows(o.token) }
   end
   local ak, sk, st, from
   if o.ak or o.sk then
@@ -538,7 +542,7 @@ local function credentials(o, getenv)
     return refused(option and "security_token" or nil, (option and "security_token" or from .. "SECURITY_TOKEN")
       .. " must " .. why)
   end
-  return { ak = ak, sk = sk, security_token = st }
+  return { ak = ak, sk = sk, security_token = st and trim_ows(st) }
 end
 
 --- true, or nil, err for a ca_file or ca_path that every call would fail
@@ -631,7 +635,7 @@ local function settle(o, getenv)
     end
   end
   cfg.tls_verify = o.tls_verify ~= false
-  cfg.user_agent = o.user_agent or M.DEFAULT_USER_AGENT
+  cfg.user_agent = o.user_agent and trim_ows(o.user_agent) or M.DEFAULT_USER_AGENT
   cfg.logger = o.logger
   cfg.transport = o.transport
   return cfg, secrets
