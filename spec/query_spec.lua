@@ -50,6 +50,19 @@ describe("client:query against the stand-in", function()
     assert.are.equal(1, server:stats().ok)
   end)
 
+  it("sends a request with its ak, security_token and user_agent each at its longest", function()
+    local t = model.credentials.temporary
+    local c = client({ ak = t.ak .. ("A"):rep(1024 - #t.ak), sk = t.sk, user_agent = ("u"):rep(256 * 1024),
+                       security_token = ("t"):rep(256 * 1024), max_retries = 0 })
+    local results, err = c:query(seed_pairs())
+    c:close()
+    -- (the stand-in refuses so long a head: what matters is that it was
+    -- sent, where libcurl refuses one over 1 MiB as INTERNAL)
+    assert.is_nil(results)
+    assert.are_not.equal("INTERNAL", err.code, tostring(err))
+    assert.is_number(err.status, tostring(err))
+  end)
+
   it("reaches loopback over http:// written as an IPv6 address that maps 127.0.0.1", function()
     local c = client({ endpoint = "http://[::ffff:127.0.0.1]:" .. server.port })
     local results = assert(c:query(seed_pairs()))
@@ -833,6 +846,21 @@ describe("br.new refuses", function()
   it("a missing credential", function()
     refused({ sk = false }, "missing credential: sk")
     refused({ ak = false }, "missing credential: ak")
+  end)
+  -- Taken, either failed every call: libcurl refuses a request head over
+  -- 1 MiB ("Out of memory") and a host name over 65535 bytes (inputs50).
+  it("an ak longer than 1024 bytes, and an endpoint's or a proxy's host longer than 253", function()
+    local err = refused({ ak = ("A"):rep(1025) }, "ak must be at most 1024 bytes")
+    assert.are.equal("ak", err.option)
+    local long = ("a."):rep(126) .. "bc"
+    err = refused({ endpoint = "https://" .. long }, "has a host longer than 253 bytes")
+    assert.are.equal("endpoint", err.option)
+    refused({ proxy = "http://" .. long .. ":3128" }, "has a host longer than 253 bytes")
+    -- (a final dot is no part of the name's length)
+    for _, host in ipairs({ long:sub(2), long:sub(2) .. "." }) do
+      local c = assert(br.new { endpoint = "https://" .. host, project_id = PROJECT, ak = ("A"):rep(1024), sk = "SK" })
+      c:close()
+    end
   end)
   it("a project_id that is not 32 letters or digits", function()
     refused({ project_id = "abc" }, "project_id must be 32 letters or digits")

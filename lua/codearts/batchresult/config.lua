@@ -109,10 +109,11 @@ local function non_empty(v)
   return header_safe(v)
 end
 
--- The longest user_agent, token or security_token: libcurl refuses a
--- request whose head passes 1 MiB, at every call, and three such values
--- stay under it.
+-- The longest user_agent, token or security_token, and ak: libcurl
+-- refuses a request whose head passes 1 MiB, at every call, and three
+-- such values and an ak stay under it.
 local MAX_FIELD_BYTES = 256 * 1024
+local MAX_AK_BYTES = 1024
 
 --- Why v cannot be a request header's whole value (user_agent, the
 -- tokens), or nil: libcurl leaves out a header whose value is empty or
@@ -251,6 +252,8 @@ end
 -- named (IDNA's form of a host beyond ASCII, while the request is signed
 -- for the host as given).
 local function host_problem(host)
+  -- (DNS's limit: no longer name resolves, and libcurl's own is 65535)
+  if #host:gsub("%.$", "") > 253 then return "has a host longer than 253 bytes" end
   if core.unicode_space_edge(host) then return "has a host that starts or ends with white space beyond ASCII" end
   if host:find(BAD_HOST) then return "has a bad host" end
   if host:find("[\128-\255]") then return "has a host beyond ASCII: give its xn-- form" end
@@ -530,6 +533,10 @@ local function credentials(o, getenv)
   -- (no key, and redacted it would blank every space out of every message)
   if not sk:find("%S") then
     return refused(option and "sk" or nil, (option and "sk" or from .. "SK") .. " is only white space")
+  end
+  if #ak > MAX_AK_BYTES then
+    return refused(option and "ak" or nil, (option and "ak" or from .. "AK") .. " must be at most " .. MAX_AK_BYTES
+      .. " bytes")
   end
   if ak:find("[%s,%c\128-\255]") then
     return refused(option and "ak" or nil, (option and "ak" or from .. "AK")
