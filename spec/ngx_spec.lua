@@ -1139,7 +1139,14 @@ once.describe("inside nginx, the phases at its edges", function()
     server = s
     ca = standin.make_ca()
     n = nginx.start {
-      locations = { "location = /box { content_by_lua_block { " .. APP .. "app.box_handler() } }" },
+      locations = { "location = /box { content_by_lua_block { " .. APP .. "app.box_handler() } }",
+        -- (the phases README names beside the usual ones, which may yield:
+        -- once each, in a handshake and in a request for /server_rewrite)
+        "ssl_certificate_by_lua_block { if not ngx.shared.box:get('ssl_cert') then " .. APP
+          .. "app.query_into_box('ssl_cert') end }",
+        "server_rewrite_by_lua_block { if ngx.var.uri == '/server_rewrite' then " .. APP
+          .. "app.query_into_box('server_rewrite') end }",
+        "location = /server_rewrite { return 204; }" },
       -- TLS 1.2 and no tickets: a client resumes a session by its id,
       -- which nginx looks up through ssl_session_fetch_by_lua
       http = { "lua_shared_dict box 1m;", "ssl_protocols TLSv1.2;", "ssl_session_tickets off;",
@@ -1152,6 +1159,17 @@ once.describe("inside nginx, the phases at its edges", function()
   end, function()
     if n then n:stop() end
     if ca then standin.remove_ca(ca) end
+  end)
+
+  it("ssl_certificate_by_lua and server_rewrite_by_lua: the query is answered, over cosockets", function()
+    local out, ok = shell.run(("openssl s_client -tls1_2 -connect 127.0.0.1:%d </dev/null"):format(n.tls_port))
+    assert(ok, out)
+    assert.are.equal(204, (n:get("/server_rewrite")))
+    for _, phase in ipairs({ "ssl_cert", "server_rewrite" }) do
+      out = boxed(phase)
+      assert.are.same({ phase, true, true }, { out.phase, out.ok, out.available[1] }, cjson.encode(out))
+      assert.are.same(model.results_for(model.seed_query), out.results)
+    end
   end)
 
   it("init_by_lua: nil, err pointing to a timer started in init_worker_by_lua", function()
