@@ -353,7 +353,7 @@ static int l_sign(lua_State *L) {
         st = cab_sign(k->s, &req, ak, ak_len, &k->auth);
         if (st != CAB_SIGN_OK) return sign_refused(L, st, refused_header(st, k->s, hs));
     }
-    memcpy(copy, k->auth.data, len);
+    if (len) memcpy(copy, k->auth.data, len);
     lua_pushlstring(L, copy, len);
     return 1;
 }
@@ -740,7 +740,7 @@ static int l_redact(lua_State *L) {
         ++k->writes;
         if (cab_redact(k->r, text, len, (size_t)limit, &k->shown, &cut)) return not_shown(L, "out of memory");
     }
-    memcpy(copy, k->shown.data, shown_len);
+    if (shown_len) memcpy(copy, k->shown.data, shown_len);
     lua_pushlstring(L, copy, shown_len);
     lua_pushboolean(L, cut);
     return 2;
