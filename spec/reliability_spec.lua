@@ -6,6 +6,7 @@ local unpack = table.unpack or unpack
 local core = require "codearts.batchresult.core"
 local standin = require "spec.support.standin"
 local model = require "spec.standin.model"
+local child = require "spec.support.child"
 
 local creds = model.credentials
 local PROJECT = model.seed_project
@@ -22,7 +23,6 @@ describe("retries", function()
   standin.for_block(function(s) server = s end)
 
   it("wait with a jitter of their own in each process, on every Lua (math.random is never seeded on most)", function()
-    local child = require "spec.support.child"
     local script = [[
       local retry = require "codearts.batchresult.retry"
       local out = {}
@@ -617,6 +617,55 @@ describe("TLS", function()
         assert.are.same({ "INVALID_ARGUMENT", k .. " '" .. path .. says[k], k }, { err.code, err.message, err.option })
       end
     end
+  end)
+
+  -- libcurl kept its built-in defaults, the system's bundle and
+  -- directory, beside the one option given: a server whose CA the system
+  -- trusts was trusted whatever ca_file or ca_path named (review tls50).
+  -- The system's store is made to trust the stand-in's CA in a mount
+  -- namespace of the child's own, where /etc/ssl/certs is a copy.
+  it("trusts only the CAs ca_file or ca_path names, not the system's besides", function()
+    local ns_ok = os.execute("unshare -m --propagation private true >/dev/null 2>&1")
+    if not (ns_ok == true or ns_ok == 0) then
+      pending("needs root and mount namespaces (unshare -m)")
+      return
+    end
+    -- (a CA of another name: OpenSSL looks an issuer up by its name, and
+    -- takes the first it finds)
+    local other, other_dir = dir .. "/other-ca.pem", dir .. "/other-hashed"
+    assert(os.execute("env -u LD_PRELOAD openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+      .. "-subj /CN=another-ca -days 1 -keyout '" .. dir .. "/other-ca.key' -out '" .. other .. "' >/dev/null 2>&1"
+      .. " && mkdir -p '" .. other_dir .. "' && cp '" .. other .. "' '" .. other_dir .. "/' && "
+      .. "env -u LD_PRELOAD openssl rehash '" .. other_dir .. "' >/dev/null 2>&1"))
+    local script = dir .. "/trust.lua"
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      local br = require "codearts.batchresult"
+      local model = require "spec.standin.model"
+      for _, o in ipairs({ {}, { ca_file = %q }, { ca_path = %q } }) do
+        o.endpoint, o.project_id, o.token, o.max_retries = %q, model.seed_project, model.credentials.iam_token, 0
+        local c = assert(br.new(o))
+        local results, err = c:query(model.seed_query)
+        io.write(results and "answered" or err.code, "\n")
+        c:close()
+      end
+    ]]):format(other, other_dir, server.url))
+    f:close()
+    local certs = dir .. "/certs"
+    local function q(v) return "'" .. v:gsub("'", "'\\''") .. "'" end
+    local cmd = table.concat({
+      "mkdir -p /etc/ssl/certs", "cp -a /etc/ssl/certs " .. q(certs),
+      "cp " .. q(pki.ca) .. " " .. q(certs .. "/standin-ca.pem"),
+      "ln -s standin-ca.pem " .. q(certs) .. "/$(openssl x509 -hash -noout -in " .. q(pki.ca) .. ").0",
+      "cat " .. q(pki.ca) .. " >> " .. q(certs .. "/ca-certificates.crt"),
+      "mount --bind " .. q(certs) .. " /etc/ssl/certs",
+      ("LUA_PATH=%s LUA_CPATH=%s %s %s"):format(q(package.path), q(package.cpath), child.interpreter, q(script)),
+    }, " && ")
+    local p = assert(io.popen("unshare -m --propagation private sh -c " .. q(cmd) .. " 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    -- (the first: the system's store trusts the stand-in's CA, there)
+    assert.are.equal("answered\nTLS\nTLS\n", out)
   end)
 
   it("succeeds with ca_path", function()

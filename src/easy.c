@@ -74,8 +74,13 @@ cab_easy *cab_easy_new(const cab_http_options *opt, char *err, size_t errlen) {
     SETOPT(CURLOPT_SSL_VERIFYHOST, opt->tls_verify ? 2L : 0L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, opt->connect_timeout_ms);
-    if (opt->ca_file) SETOPT(CURLOPT_CAINFO, opt->ca_file);
-    if (opt->ca_path) SETOPT(CURLOPT_CAPATH, opt->ca_path);
+    /* Either names the only CAs trusted: libcurl's built-in defaults (on
+     * Debian, the system's bundle and directory) stay in use for the
+     * other unless it is set, to none. */
+    if (opt->ca_file || opt->ca_path) {
+        SETOPT(CURLOPT_CAINFO, opt->ca_file);
+        SETOPT(CURLOPT_CAPATH, opt->ca_path);
+    }
     /* A declared Content-Length over the limit fails before any byte. */
     if (opt->max_body) SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_body);
     if (opt->proxy) SETOPT(CURLOPT_PROXY, opt->proxy);
