@@ -257,6 +257,29 @@ once.describe("in Neovim", function()
     assert.are.equal(got.fds_before, got.fds_after)
   end)
 
+  -- The child closed the pump's poll handle, which took the parent's
+  -- watch out of libuv's epoll set, shared after fork() (Neovim never
+  -- calls uv_loop_fork): the parent's call waited 20 s for libcurl's
+  -- next timeout (review hosts50).
+  it("leaves the parent's call alone when a child forked during it runs the editor's loop", function()
+    server:reset()
+    server:config { delay_ms = 400 }
+    os.remove(out .. ".child")
+    local got = nvim("spec/nvim/fork.lua")
+    server:config { delay_ms = 0 }
+    assert.is_nil(got.error)
+    assert.are.equal("ok", got.parent, got.message)
+    assert.are.equal("CLOSED", files.read(out .. ".child"))
+    -- (two rounds of 0.4 s, and the child's 0.3 s; 20 s when it waited)
+    assert.is_true(tonumber(got.parent_ms) < 5000, "the parent's call took " .. got.parent_ms .. " ms")
+    -- (each pipeline started once, the parent's: batch_size 1)
+    local distinct = {}
+    for _, pair in ipairs(model.seed) do distinct[pair.pipeline_id] = true end
+    local n = 0
+    for _ in pairs(distinct) do n = n + 1 end
+    assert.are.same({ n, n }, { server:stats().routes.run, server:stats().run_pipelines })
+  end)
+
   it("keeps nothing of a finished call, and a dropped client's sockets close", function()
     local got = nvim("spec/nvim/release.lua")
     assert.is_nil(got.error)

@@ -104,9 +104,14 @@ function Pump:leave(t)
   if self.n == 0 then self:disarm() end
 end
 
---- Stops watching the lent descriptor, then gives it back.
+--- Stops watching the lent descriptor, then gives it back.  In a child
+-- forked while the pump watched, the poll handle is left as it is: libuv's
+-- epoll set is the parent's too (Neovim never calls uv_loop_fork), and
+-- closing the handle there took the parent's watch out of it, whose call
+-- then waited for libcurl's next timeout, seconds later.  Its callback
+-- finds the handle another process's, and does nothing.
 function Pump:forget()
-  self.poll:close()
+  if not self.m:inherited() then self.poll:close() end
   self.m:unwatch(self.fd)
   self.poll, self.fd = nil, nil
 end
