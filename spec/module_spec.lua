@@ -155,6 +155,48 @@ describe("core.so for " .. version, function()
       .. "written exit=0\n$"), out)
   end)
 
+  -- A method checked its object by its metatable alone, which
+  -- debug.setmetatable can give any userdata: multi:close took a keyring
+  -- for its own, and the process crashed (review hosts50).
+  it("refuses to every method an object of another class, or a file, given its class's metatable", function()
+    local out = child([['local core = require "codearts.batchresult.core"
+      local opts = { connect_timeout_ms = 1000, max_response_bytes = 1000 }
+      local m = core.multi(opts)
+      local objects = { keyring = core.keyring("secretsecret"), multi = m, call = m:call(),
+                        box = core.box({}), file = io.tmpfile() }
+      local classes = {}
+      for name, o in pairs(objects) do classes[name] = debug.getmetatable(o) end
+      local refused, taken = 0, {}
+      for name, mt in pairs(classes) do
+        if name ~= "file" then
+          for other, o in pairs(objects) do
+            if other ~= name then
+              local own = debug.getmetatable(o)
+              debug.setmetatable(o, mt)
+              local methods = {}
+              for k, f in pairs(mt.__index or {}) do methods[k] = f end
+              methods.__gc, methods.__tostring = mt.__gc, mt.__tostring
+              for k, f in pairs(methods) do
+                -- (some refuse another argument first)
+                local ok, err = pcall(f, o, "AK", "GET", "/", "", {}, "")
+                if ok then
+                  taken[#taken + 1] = name .. ":" .. k .. " on a " .. other
+                elseif tostring(err):find(" expected, got userdata", 1, true) then
+                  refused = refused + 1
+                end
+              end
+              debug.setmetatable(o, own)
+            end
+          end
+        end
+      end
+      io.write(refused, " refused\n", table.concat(taken, "\n"))
+      objects.call:close()
+      m:close()']] .. "; echo \" exit=$?\"")
+    -- (each class's methods and finalizer, on each of the four others)
+    assert.are.equal("100 refused\n exit=0\n", out)
+  end)
+
   -- What the Lua layer may call, as this interface has it.  When this
   -- fails, the module's functions changed: raise CAB_INTERFACE in
   -- src/core.h and INTERFACE in config.lua together, and write the new

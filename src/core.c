@@ -30,6 +30,23 @@ int cab_fail(lua_State *L, const char *fmt, ...) {
     return 2;
 }
 
+void *cab_toudata(lua_State *L, int idx, const char *tname) {
+    const char *const *tag = lua_touserdata(L, idx);
+    int same = 0;
+    if (tag && lua_type(L, idx) == LUA_TUSERDATA && cab_rawlen(L, idx) >= sizeof *tag && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, tname);
+        same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    return same && *tag == tname ? (void *)tag : NULL;
+}
+
+void *cab_checkudata(lua_State *L, int idx, const char *tname) {
+    void *p = cab_toudata(L, idx, tname);
+    if (!p) luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s", tname, luaL_typename(L, idx)));
+    return p;
+}
+
 void cab_new_class(lua_State *L, const char *tname, const luaL_Reg *methods, lua_CFunction gc,
                    lua_CFunction tostring) {
     luaL_newmetatable(L, tname);
@@ -123,7 +140,13 @@ static int l_raw_copy(lua_State *L) {
     }
 }
 
-#define BOX "codearts.batchresult.box"
+static const char BOX[] = "codearts.batchresult.box";
+
+/* (gone: set by its finalizer) */
+typedef struct {
+    const char *tag;
+    int gone;
+} box;
 
 /* core.box(t) -> a userdata that keeps t, a client's state, as its user
  * value, for the client table to hold: a dump of the client shows the box
@@ -134,10 +157,11 @@ static int l_raw_copy(lua_State *L) {
  * it unreachable (and so may have freed its keyring) meets a closed
  * client. */
 static int l_box(lua_State *L) {
-    int *gone;
+    box *b;
     luaL_checktype(L, 1, LUA_TTABLE);
-    gone = lua_newuserdata(L, sizeof *gone);
-    *gone = 0;
+    b = lua_newuserdata(L, sizeof *b);
+    b->tag = BOX;
+    b->gone = 0;
     luaL_getmetatable(L, BOX);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, 1);
@@ -148,14 +172,8 @@ static int l_box(lua_State *L) {
 /* core.unbox(v) -> the table core.box kept, or nil when v is no box or
  * its finalizer ran. */
 static int l_unbox(lua_State *L) {
-    const int *gone = lua_touserdata(L, 1);
-    int is_box = 0;
-    if (gone && lua_getmetatable(L, 1)) {
-        luaL_getmetatable(L, BOX);
-        is_box = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-    }
-    if (!is_box || *gone) {
+    const box *b = cab_toudata(L, 1, BOX);
+    if (!b || b->gone) {
         lua_pushnil(L);
         return 1;
     }
@@ -164,8 +182,8 @@ static int l_unbox(lua_State *L) {
 }
 
 static int box_gc(lua_State *L) {
-    int *gone = luaL_checkudata(L, 1, BOX);
-    *gone = 1;
+    box *b = cab_checkudata(L, 1, BOX);
+    b->gone = 1;
     return 0;
 }
 

@@ -34,6 +34,16 @@ int cab_state_closing(lua_State *L);
 /* Returns nil, message: the binding's way to report a runtime failure. */
 int cab_fail(lua_State *L, const char *fmt, ...);
 
+/* Each of the module's userdata begins with its class's tag: the address
+ * of the class's name, a static array of the file that makes the class.
+ * luaL_checkudata looks at the metatable alone, which debug.setmetatable
+ * can give any userdata (one of another class of ours, a file): a method
+ * then took it for its own, and crashed.  cab_checkudata(L, idx, tname)
+ * is the object at idx when it is one of the class, and raises otherwise;
+ * cab_toudata gives NULL instead. */
+void *cab_toudata(lua_State *L, int idx, const char *tname);
+void *cab_checkudata(lua_State *L, int idx, const char *tname);
+
 /* Creates a metatable named tname whose __index is a table of methods,
  * with __gc and, on 5.4, __close set to gc, __tostring, and __metatable
  * "locked" (getmetatable shows no methods to replace); leaves it popped. */

@@ -14,8 +14,8 @@
 #include "redact.h"
 #include "sign.h"
 
-#define KEYRING "codearts.batchresult.keyring"
-#define ALGORITHMS "codearts.batchresult.algorithms"
+static const char KEYRING[] = "codearts.batchresult.keyring";
+static const char ALGORITHMS[] = "codearts.batchresult.algorithms";
 /* The registry's field for the state's box of them. */
 #define STATE_ALGORITHMS "codearts.batchresult.state's algorithms"
 
@@ -26,6 +26,7 @@
  * module is unloaded, since Lua finalizes in the reverse order objects
  * were made, and the loader's handle is older. */
 typedef struct {
+    const char *tag; /* ALGORITHMS (cab_toudata) */
     cab_sign_algorithms *a;
     /* br.sign's signer and Authorization, kept between calls so that a
      * call allocates nothing of its own; busy while a call signs and
@@ -44,7 +45,7 @@ static void spare_free(algorithms *box) {
 }
 
 static int algorithms_gc(lua_State *L) {
-    algorithms *box = luaL_checkudata(L, 1, ALGORITHMS);
+    algorithms *box = cab_checkudata(L, 1, ALGORITHMS);
     /* (a finalizer called by hand, through debug, while br.sign signs with
      * the spare: release_signer frees it) */
     if (!box->busy) spare_free(box);
@@ -65,6 +66,7 @@ int cab_state_closing(lua_State *L) {
 }
 
 typedef struct {
+    const char *tag;      /* KEYRING (cab_toudata) */
     cab_signer *s;        /* NULL when there is no SK (IAM token), or once closed */
     cab_redactor *r;      /* NULL once closed */
     int closed;
@@ -84,7 +86,7 @@ static void keyring_free(keyring *k) {
 }
 
 static int keyring_gc(lua_State *L) {
-    keyring_free(luaL_checkudata(L, 1, KEYRING));
+    keyring_free(cab_checkudata(L, 1, KEYRING));
     return 0;
 }
 
@@ -106,7 +108,7 @@ static char *copy_of(lua_State *L, size_t len) {
 }
 
 static keyring *check_open(lua_State *L) {
-    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    keyring *k = cab_checkudata(L, 1, KEYRING);
     if (k->closed) luaL_argerror(L, 1, "keyring is closed");
     return k;
 }
@@ -122,7 +124,7 @@ static keyring *check_signer(lua_State *L) {
  * check and its next signature: signing and redacting then report it
  * rather than raise, and the call ends with CLOSED. */
 static keyring *open_keyring(lua_State *L) {
-    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    keyring *k = cab_checkudata(L, 1, KEYRING);
     return k->closed ? NULL : k;
 }
 
@@ -145,7 +147,7 @@ static int not_shown(lua_State *L, const char *why) {
 
 /* Says what it is and nothing of the keys. */
 static int keyring_tostring(lua_State *L) {
-    keyring *k = luaL_checkudata(L, 1, KEYRING);
+    keyring *k = cab_checkudata(L, 1, KEYRING);
     lua_pushstring(L, k->closed ? "codearts.batchresult keyring (closed)" : "codearts.batchresult keyring");
     return 1;
 }
@@ -164,6 +166,7 @@ static keyring *new_keyring(lua_State *L, const char *sk, size_t len) {
     cab_sign_algorithms *a;
     cab_sign_status st;
     memset(k, 0, sizeof *k);
+    k->tag = KEYRING;
     luaL_getmetatable(L, KEYRING);
     lua_setmetatable(L, -2);
     if (!sk) return k;
@@ -747,7 +750,7 @@ static int l_redact(lua_State *L) {
 }
 
 static int l_close(lua_State *L) {
-    keyring_free(luaL_checkudata(L, 1, KEYRING));
+    keyring_free(cab_checkudata(L, 1, KEYRING));
     return 0;
 }
 
@@ -757,8 +760,11 @@ void cab_register_keyring(lua_State *L) {
     cab_new_class(L, KEYRING, methods, keyring_gc, keyring_tostring);
     lua_getfield(L, LUA_REGISTRYINDEX, STATE_ALGORITHMS);
     if (lua_isnil(L, -1)) {
+        algorithms *box;
         lua_pop(L, 1);
-        memset(lua_newuserdata(L, sizeof(algorithms)), 0, sizeof(algorithms));
+        box = lua_newuserdata(L, sizeof *box);
+        memset(box, 0, sizeof *box);
+        box->tag = ALGORITHMS;
         if (luaL_newmetatable(L, ALGORITHMS)) {
             lua_pushcfunction(L, algorithms_gc);
             lua_setfield(L, -2, "__gc");

@@ -22,12 +22,13 @@
 #include "limit.h"
 #include "multi.h"
 
-#define MULTI "codearts.batchresult.multi"
-#define CALL "codearts.batchresult.call"
+static const char MULTI[] = "codearts.batchresult.multi";
+static const char CALL[] = "codearts.batchresult.call";
 
 typedef struct call_box call_box;
 
 typedef struct {
+    const char *tag;      /* MULTI (cab_toudata) */
     cab_multi *m;         /* NULL once closed */
     cab_multi *inherited; /* a parent process's handle, never used nor freed here */
     cab_buf lines;        /* "Name: value\0" lines of the request being started */
@@ -50,7 +51,8 @@ typedef struct kept_outcome {
 } kept_outcome;
 
 struct call_box {
-    multi_box *box; /* kept alive by the call's user value */
+    const char *tag; /* CALL (cab_toudata) */
+    multi_box *box;  /* kept alive by the call's user value */
     unsigned long group;
     int closed;
     call_box *prev, *next; /* in box->calls while not closed */
@@ -169,14 +171,14 @@ static void multi_free(multi_box *b) {
 }
 
 static int multi_gc(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     b->shut = 1;
     multi_free(b);
     return 0;
 }
 
 static int multi_tostring(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     lua_pushstring(L, b->m      ? "codearts.batchresult transport"
                       : b->shut ? "codearts.batchresult transport (closed)"
                                 : "codearts.batchresult transport (not yet open)");
@@ -195,7 +197,7 @@ static void close_if_free(multi_box *b) {
  * pushed) when the client was closed, or the handle is a parent
  * process's. */
 static call_box *check_call(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
+    call_box *c = cab_checkudata(L, 1, CALL);
     /* In a child forked during the call, the handle is the parent's: it
      * is never driven here (the call ends, call.lua). */
     if (c->closed || !c->box->m || c->box->closing || cab_multi_inherited(c->box->m)) {
@@ -296,6 +298,7 @@ static int l_multi(lua_State *L) {
     if (opts) luaL_checktype(L, 1, LUA_TTABLE);
     b = lua_newuserdata(L, sizeof *b);
     memset(b, 0, sizeof *b);
+    b->tag = MULTI;
     luaL_getmetatable(L, MULTI);
     lua_setmetatable(L, -2);
     return opts ? open_box(L, b, lua_gettop(L), 1) : 1;
@@ -307,7 +310,7 @@ static int l_multi(lua_State *L) {
  * options unread).  Never once closed or finalized, nor in a process
  * that did not make it (a misuse raises). */
 static int l_open(lua_State *L) {
-    return open_box(L, luaL_checkudata(L, 1, MULTI), 1, 2);
+    return open_box(L, cab_checkudata(L, 1, MULTI), 1, 2);
 }
 
 static const char *kind_name(cab_http_status st) {
@@ -324,8 +327,9 @@ static const char *kind_name(cab_http_status st) {
 /* multi:call() -> a call's view of the handle, with a group of its own;
  * nil when the handle is closed. */
 static int l_call(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     call_box *c = lua_newuserdata(L, sizeof *c);
+    c->tag = CALL;
     c->box = b;
     c->group = 0;
     c->closed = 1;
@@ -357,7 +361,7 @@ static int l_call(lua_State *L) {
  * true once closed, so that a call of the parent's that the child goes on
  * with (forked from a callback) knows it, whoever closed the handle. */
 static int l_inherited(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     lua_pushboolean(L, b->inherited != NULL || (b->m != NULL && cab_multi_inherited(b->m)));
     return 1;
 }
@@ -366,13 +370,13 @@ static int l_inherited(lua_State *L) {
  * what the library never needs to ask, and the specs' one view of the
  * transfers a collector or a finalizer's cancel leaves. */
 static int l_pending(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     lua_pushinteger(L, b->m ? cab_multi_pending(b->m, 0) : 0);
     return 1;
 }
 
 static int l_close(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     b->shut = 1;
     b->closing = 1;
     close_if_free(b);
@@ -382,7 +386,7 @@ static int l_close(lua_State *L) {
 /* The handle an event loop may drive: open, not closing, made by this
  * process; else NULL. */
 static cab_multi *drivable(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     return b->m && !b->closing && !cab_multi_inherited(b->m) ? b->m : NULL;
 }
 
@@ -420,7 +424,7 @@ static int l_watch(lua_State *L) {
  * happens now.  Works on a closing handle: that is how its descriptor
  * comes back. */
 static int l_unwatch(lua_State *L) {
-    multi_box *b = luaL_checkudata(L, 1, MULTI);
+    multi_box *b = cab_checkudata(L, 1, MULTI);
     int fd = check_fd(L, 2);
     if (b->m && !cab_multi_inherited(b->m)) cab_multi_unwatch(b->m, fd);
     close_if_free(b);
@@ -673,7 +677,7 @@ static int l_next(lua_State *L) {
  * child: what the handle holds is the parent's.  First of all, the
  * outcome given last, until ack(): the caller may not have noted it. */
 static int l_call_take(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
+    call_box *c = cab_checkudata(L, 1, CALL);
     multi_box *b = c->box;
     cab_http_status st;
     char err[CAB_EASY_ERR_SIZE];
@@ -699,7 +703,7 @@ static int l_call_take(lua_State *L) {
 /* call:ack(): the outcome next() or take() gave last is the caller's,
  * noted: take() gives it no more. */
 static int l_call_ack(lua_State *L) {
-    given_drop(luaL_checkudata(L, 1, CALL));
+    given_drop(cab_checkudata(L, 1, CALL));
     return 0;
 }
 
@@ -707,7 +711,7 @@ static int l_call_ack(lua_State *L) {
  * driving libcurl: one of its answers, or the news that the client was
  * closed. */
 static int l_call_ready(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
+    call_box *c = cab_checkudata(L, 1, CALL);
     multi_box *b = c->box;
     lua_pushboolean(L, c->closed || !b->m || b->closing || cab_multi_ready(b->m, c->group));
     return 1;
@@ -715,7 +719,7 @@ static int l_call_ready(lua_State *L) {
 
 /* call:group() -> the call's group, as multi:news() lists it. */
 static int l_call_group(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
+    call_box *c = cab_checkudata(L, 1, CALL);
     lua_pushnumber(L, (lua_Number)c->group);
     return 1;
 }
@@ -737,14 +741,14 @@ static void cancel(call_box *c, int keep) {
 /* call:cancel(): abandons the call's requests in flight; the outcomes
  * already in stay, for take(). */
 static int l_call_cancel(lua_State *L) {
-    cancel(luaL_checkudata(L, 1, CALL), 1);
+    cancel(cab_checkudata(L, 1, CALL), 1);
     return 0;
 }
 
 /* call:close(), and the collector: abandons the call's transfers and
  * their outcomes, and the call is over. */
 static int l_call_close(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
+    call_box *c = cab_checkudata(L, 1, CALL);
     multi_box *b = c->box;
     if (c->closed) return 0;
     cancel(c, 0);
@@ -757,7 +761,7 @@ static int l_call_close(lua_State *L) {
 }
 
 static int call_tostring(lua_State *L) {
-    call_box *c = luaL_checkudata(L, 1, CALL);
+    call_box *c = cab_checkudata(L, 1, CALL);
     lua_pushstring(L, c->closed ? "codearts.batchresult call (closed)" : "codearts.batchresult call");
     return 1;
 }
