@@ -936,9 +936,23 @@ describe("br.new refuses", function()
       bad_proxy("http://" .. info .. "@proxy.example:3128", "proxy 'http://…@proxy.example:3128' must not "
         .. "percent-encode control characters in its user information")
     end
+    -- a login libcurl cannot send: it failed every call, as NETWORK,
+    -- retried, or as INTERNAL (review tls50)
+    local long = ("p"):rep(256)
+    for _, url in ipairs({ "socks5://" .. long .. ":s3cretpass@proxy.example",
+                           "socks5h://alice:" .. long .. "@proxy.example", "socks4://" .. long .. "@proxy.example",
+                           "socks4a://" .. ("%41"):rep(256) .. "@proxy.example" }) do
+      bad_proxy(url, "must have a user name and a password of at most 255 bytes each (SOCKS's limit)")
+    end
+    bad_proxy("http://alice:" .. ("s3cretpass"):rep(6554) .. "@proxy.example",
+      "proxy 'http://…@proxy.example' must have user information of at most 65536 bytes")
     -- what libcurl takes: user information where the scheme's letters are
-    -- too, none, '_' in a host name, an IDNA name, IPv6 addresses
+    -- too, none, '_' in a host name, an IDNA name, IPv6 addresses, and the
+    -- longest logins
     for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/",
+                           "socks5://" .. long:sub(2) .. ":" .. long:sub(2) .. "@proxy.example",
+                           "socks4://" .. ("%41"):rep(255) .. "@proxy.example",
+                           "http://" .. ("u"):rep(32767) .. ":" .. ("%41"):rep(32768) .. "@proxy.example",
                            "http://tp@proxy.example:3128", "http://@proxy.example:3128", "http://:@proxy.example",
                            "http://my_proxy:3128", "http://xn--bcher-kva.example:3128", "http://[::1]:3128",
                            "http://[2001:db8::8a2e:370:7334]:3128", "http://[::ffff:192.0.2.1]:3128" }) do

@@ -114,6 +114,9 @@ end
 -- such values and an ak stay under it.
 local MAX_FIELD_BYTES = 256 * 1024
 local MAX_AK_BYTES = 1024
+-- The longest user information of a proxy's URL, decoded: far more than
+-- any proxy takes, and far from what libcurl refuses (proxy_problem).
+local MAX_PROXY_LOGIN_BYTES = 64 * 1024
 
 --- Why v cannot be a request header's whole value (user_agent, the
 -- tokens), or nil: libcurl leaves out a header whose value is empty or
@@ -328,6 +331,17 @@ local function proxy_problem(url)
   -- would go around the proxy named.
   if M.percent_decoded(info):find("[%z\1-\31]") then
     return "must not percent-encode control characters in its user information"
+  end
+  -- libcurl fails every call with a login it cannot send: a SOCKS proxy's
+  -- user name and password of at most 255 bytes each (RFC 1929; SOCKS4's
+  -- user name alike), an HTTP proxy's in a CONNECT head it refuses over
+  -- 1 MiB (base64, a third longer).
+  local user, password = info:match("^([^:]*):?(.*)$")
+  if scheme:find("^socks") and (#M.percent_decoded(user) > 255 or #M.percent_decoded(password) > 255) then
+    return "must have a user name and a password of at most 255 bytes each (SOCKS's limit)"
+  end
+  if #M.percent_decoded(info) > MAX_PROXY_LOGIN_BYTES then
+    return "must have user information of at most " .. MAX_PROXY_LOGIN_BYTES .. " bytes"
   end
   local why = host_problem(host)
   if why then return why end
