@@ -195,6 +195,8 @@ function Call:draining()
 end
 
 function Call:build(job)
+  -- (an earlier attempt's: none is made now, should this refuse)
+  job.by_deadline = nil
   if self.refused then return nil, self.refused end
   local timeout = self.client.cfg.timeout
   if self.deadline then
