@@ -504,7 +504,13 @@ end
 -- "…".
 local function transport_words(keyring, msg, cut)
   local said = shown(keyring, msg, MESSAGE_BYTES)
-  if not cut then return said end
+  -- (libcurl ends some with a space: "SSL_ERROR_SYSCALL in connection to
+  -- host:443 ")
+  if not cut then
+    local last = #said
+    while said:byte(last) == 32 do last = last - 1 end
+    return said:sub(1, last)
+  end
   return without_cut_tail(said) .. "…"
 end
 
