@@ -940,9 +940,9 @@ describe("br.new refuses", function()
     -- retried, or as INTERNAL (review tls50)
     local long = ("p"):rep(256)
     for _, url in ipairs({ "socks5://" .. long .. ":s3cretpass@proxy.example",
-                           "socks5h://alice:" .. long .. "@proxy.example", "socks4://" .. long .. "@proxy.example",
-                           "socks4a://" .. ("%41"):rep(256) .. "@proxy.example" }) do
-      bad_proxy(url, "must have a user name and a password of at most 255 bytes each (SOCKS's limit)")
+                           "socks5h://alice:" .. long .. "@proxy.example",
+                           "socks5://" .. ("%41"):rep(256) .. "@proxy.example" }) do
+      bad_proxy(url, "must have a user name and a password of at most 255 bytes each (SOCKS5's limit, RFC 1929)")
     end
     bad_proxy("http://alice:" .. ("s3cretpass"):rep(6554) .. "@proxy.example",
       "proxy 'http://…@proxy.example' must have user information of at most 65536 bytes")
@@ -952,6 +952,8 @@ describe("br.new refuses", function()
     for _, url in ipairs({ "http://proxy.example:3128", "https://u:pw@proxy.example", "socks5h://127.0.0.1:1080/",
                            "socks5://" .. long:sub(2) .. ":" .. long:sub(2) .. "@proxy.example",
                            "socks4://" .. ("%41"):rep(255) .. "@proxy.example",
+                           -- (SOCKS4's user name has no such limit, and it sends no password)
+                           "socks4a://" .. long:rep(8) .. ":" .. long .. "@proxy.example",
                            "http://" .. ("u"):rep(32767) .. ":" .. ("%41"):rep(32768) .. "@proxy.example",
                            "http://tp@proxy.example:3128", "http://@proxy.example:3128", "http://:@proxy.example",
                            "http://my_proxy:3128", "http://xn--bcher-kva.example:3128", "http://[::1]:3128",

@@ -854,6 +854,19 @@ describe("client:redact, given a result set", function()
     c:close()
   end)
 
+  -- The work list's copy compared each table with the top one by ==,
+  -- which ran a subtable's __eq on 5.3 and 5.4 (review fixes50b).
+  it("copies a table raw, running no __eq of a table in it", function()
+    local token = "Tok3nSecretValue0123456789"
+    local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = PROJECT, token = token })
+    local ran = 0
+    local mt = { __eq = function() ran = ran + 1 error("__eq ran") end }
+    local t = { a = setmetatable({ x = token }, mt), b = setmetatable({ missing = token }, mt) }
+    local shown = c:redact(setmetatable(t, mt))
+    assert.are.same({ "[REDACTED]", "[REDACTED]", 0 }, { shown.a.x, shown.b.missing, ran })
+    c:close()
+  end)
+
   -- A field the server added was named by the token it echoed, and the
   -- copy kept the name (review secrets46).
   it("redacts the name of a field the server added, keeping the API's names and each value", function()

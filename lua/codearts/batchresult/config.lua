@@ -332,13 +332,13 @@ local function proxy_problem(url)
   if M.percent_decoded(info):find("[%z\1-\31]") then
     return "must not percent-encode control characters in its user information"
   end
-  -- libcurl fails every call with a login it cannot send: a SOCKS proxy's
-  -- user name and password of at most 255 bytes each (RFC 1929; SOCKS4's
-  -- user name alike), an HTTP proxy's in a CONNECT head it refuses over
-  -- 1 MiB (base64, a third longer).
+  -- libcurl fails every call with a login it cannot send: a SOCKS5
+  -- proxy's user name and password of at most 255 bytes each (RFC 1929),
+  -- an HTTP proxy's in a CONNECT head it refuses over 1 MiB (base64, a
+  -- third longer).
   local user, password = info:match("^([^:]*):?(.*)$")
-  if scheme:find("^socks") and (#M.percent_decoded(user) > 255 or #M.percent_decoded(password) > 255) then
-    return "must have a user name and a password of at most 255 bytes each (SOCKS's limit)"
+  if scheme:find("^socks5") and (#M.percent_decoded(user) > 255 or #M.percent_decoded(password) > 255) then
+    return "must have a user name and a password of at most 255 bytes each (SOCKS5's limit, RFC 1929)"
   end
   if #M.percent_decoded(info) > MAX_PROXY_LOGIN_BYTES then
     return "must have user information of at most " .. MAX_PROXY_LOGIN_BYTES .. " bytes"

@@ -277,7 +277,7 @@ function M.redacted(t, redact)
     local fields = core.raw_copy(v)
     for k, x in next, fields do
       -- (t's lists keep their names, SET_LISTS')
-      local said = type(k) == "string" and not (v == t and SET_LISTS[k]) and not API_FIELD[k] and text(k) or k
+      local said = type(k) == "string" and not (rawequal(v, t) and SET_LISTS[k]) and not API_FIELD[k] and text(k) or k
       if said == k then c[k] = copy(x) else renamed[#renamed + 1] = k end
     end
     table.sort(renamed)
