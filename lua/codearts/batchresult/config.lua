@@ -166,15 +166,17 @@ local CALL_OPTIONS = {
   end },
 }
 
---- Whether s is an IPv4 address written with dots, in decimal only:
--- libcurl reads a number with a leading zero as octal (0127 is 87).
-local function ipv4_address(s)
+--- s's four numbers, when s is an IPv4 address written with dots, in
+-- decimal only (libcurl reads a number with a leading zero as octal: 0127
+-- is 87); else nil.
+local function ipv4_numbers(s)
   local parts = { s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
-  if #parts ~= 4 then return false end
-  for _, n in ipairs(parts) do
-    if tonumber(n) > 255 or n:find("^0%d") then return false end
+  if #parts ~= 4 then return nil end
+  for i, n in ipairs(parts) do
+    if tonumber(n) > 255 or n:find("^0%d") then return nil end
+    parts[i] = tonumber(n)
   end
-  return true
+  return parts
 end
 
 --- s's eight 16-bit groups, when s is an IPv6 address as RFC 4291 2.2
@@ -184,9 +186,9 @@ end
 local function ipv6_groups(s)
   local before, v4 = s:match("^(.*:)([^:]*%.[^:]*)$")
   if v4 then
-    if not ipv4_address(v4) then return nil end
-    local a, b, c, d = v4:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-    s = before .. ("%x:%x"):format(a * 256 + b, c * 256 + d)
+    local n = ipv4_numbers(v4)
+    if not n then return nil end
+    s = before .. ("%x:%x"):format(n[1] * 256 + n[2], n[3] * 256 + n[4])
   end
   local head, tail = s:match("^(.-)::(.*)$")
   if head and tail:find("::", 1, true) then return nil end
@@ -215,7 +217,10 @@ end
 local function is_loopback(host)
   if host == "localhost" then return true end
   local g = host:find("^%[") and ipv6_groups(host:sub(2, -2))
-  if not g then return ipv4_address(host) and tonumber(host:match("^%d+")) == 127 end
+  if not g then
+    local n = ipv4_numbers(host)
+    return n ~= nil and n[1] == 127
+  end
   if g[1] + g[2] + g[3] + g[4] + g[5] ~= 0 then return false end
   return g[6] == 0 and g[7] == 0 and g[8] == 1 or g[6] == 0xffff and math.floor(g[7] / 256) == 127
 end
@@ -329,7 +334,8 @@ local function proxy_problem(url)
   -- libcurl 7.88 drops a proxy whose login decodes to a control character
   -- (its parse_proxy) and connects directly, saying nothing: the requests
   -- would go around the proxy named.
-  if M.percent_decoded(info):find("[%z\1-\31]") then
+  local login = M.percent_decoded(info)
+  if login:find("[%z\1-\31]") then
     return "must not percent-encode control characters in its user information"
   end
   -- libcurl fails every call with a login it cannot send: a SOCKS5
@@ -340,7 +346,7 @@ local function proxy_problem(url)
   if scheme:find("^socks5") and (#M.percent_decoded(user) > 255 or #M.percent_decoded(password) > 255) then
     return "must have a user name and a password of at most 255 bytes each (SOCKS5's limit, RFC 1929)"
   end
-  if #M.percent_decoded(info) > MAX_PROXY_LOGIN_BYTES then
+  if #login > MAX_PROXY_LOGIN_BYTES then
     return "must have user information of at most " .. MAX_PROXY_LOGIN_BYTES .. " bytes"
   end
   local why = host_problem(host)
