@@ -977,6 +977,7 @@ describe("the binding keeps no state between calls", function()
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
       local on_collect = require "spec.support.on_collect"
+      local scatter = require "spec.support.scatter"
       local model = require "spec.standin.model"
       local ak, sk = model.credentials.permanent.ak, model.credentials.permanent.sk
       local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = model.seed_project, ak = ak, sk = sk })
@@ -996,12 +997,10 @@ describe("the binding keeps no state between calls", function()
         c:prepare(other)
         c:redact(other_text)
       end
-      for i = 1, 20000 do
+      for _ = 1, 20000 do
         if n.during >= 200 then break end
         for _ = 1, 5 do on_collect(finalizer) end
-        -- garbage of a size that varies (see the br.sign spec below)
-        local pad = {}
-        for k = 1, i % 13 do pad[k] = {} end
+        scatter()
         inside = true
         local req = assert(c:prepare(model.seed_query))
         local said = c:redact(text)
@@ -1069,16 +1068,16 @@ describe("the binding keeps no state between calls", function()
       local out, ok = child.run([[
         local br = require "codearts.batchresult"
         local on_collect = require "spec.support.on_collect"
+        local scatter = require "spec.support.scatter"
         local sk = "SKsecretSKsecret0123456789"
         local c = assert(br.new { endpoint = "http://127.0.0.1:1", project_id = ("a"):rep(32), ak = "AK", sk = sk })
         local text, other = "quoted: " .. sk .. " and more", os.getenv("OTHER")
         collectgarbage("setpause", 100)
         collectgarbage("setstepmul", 1000)
         local bad = 0
-        for i = 1, 20000 do
+        for _ = 1, 20000 do
           for _ = 1, 5 do on_collect(function() c:redact(other) end) end
-          local pad = {}
-          for k = 1, i % 13 do pad[k] = {} end
+          scatter()
           if c:redact(text) ~= "quoted: [REDACTED] and more" then bad = bad + 1 end
         end
         io.write(("bad %d"):format(bad))
@@ -1095,6 +1094,7 @@ describe("the binding keeps no state between calls", function()
     local out, ok = child.run([[
       local core = require "codearts.batchresult.core"
       local on_collect = require "spec.support.on_collect"
+      local scatter = require "spec.support.scatter"
       collectgarbage("setpause", 100)
       collectgarbage("setstepmul", 1000)
       local n = { signed = 0, closed = 0 }
@@ -1102,8 +1102,7 @@ describe("the binding keeps no state between calls", function()
       for i = 1, 20000 do
         local k = assert(core.keyring("SKsecretSKsecret0123456789"))
         for _ = 1, 5 do on_collect(function() k:close() end) end
-        local pad = {}
-        for j = 1, i % 13 do pad[j] = {} end
+        scatter()
         local auth, _, code = k:sign("AK", "GET", "/p", 67890 + i, headers, 3.5 + i)
         if auth then n.signed = n.signed + 1 elseif code == "CLOSED" then n.closed = n.closed + 1 end
       end
@@ -1119,6 +1118,7 @@ describe("the binding keeps no state between calls", function()
     local out, ok = child.run([[
       local br = require "codearts.batchresult"
       local on_collect = require "spec.support.on_collect"
+      local scatter = require "spec.support.scatter"
       local function args(ak, sk, project)
         return { method = "POST", path = "/v5/" .. project .. "/api/pipelines/batch-runs/result",
                  headers = { Host = "example.com", ["X-Sdk-Date"] = "20261201T120000Z" },
@@ -1135,13 +1135,10 @@ describe("the binding keeps no state between calls", function()
         if inside then n.during = n.during + 1 end
         if br.sign(inner) ~= want_inner then n.bad = n.bad + 1 end
       end
-      for i = 1, 20000 do
+      for _ = 1, 20000 do
         if n.during >= 100 then break end
         for _ = 1, 5 do on_collect(finalizer) end
-        -- garbage of a size that varies, so that the collector's steps fall
-        -- at every point of br.sign's work, not at the same one each time
-        local pad = {}
-        for k = 1, i % 13 do pad[k] = {} end
+        scatter()
         inside = true
         local auth, details = br.sign(outer)
         inside = false
