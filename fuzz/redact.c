@@ -20,8 +20,11 @@
  * digits and *-._ raw, the rest %XX); c a space as a control character
  * (one of \t \n \r \0 ESC DEL, \r\n, \r\r\n, C1's NEL or CSI as UTF-8 writes them, or
  * U+2028 or U+2029, picked at random, as a terminal, a table or a one-line
- * message shows one as a space), the rest raw; m each character in a form
- * picked at random; ? one form picked at random.
+ * message shows one as a space), the rest raw; a, x, q each byte past ASCII
+ * as the Latin-1 character it is, in UTF-8 raw (a), as \u00XX with the
+ * rest as j writes it (x: Python's json.dumps of a header it read), or
+ * percent-encoded (q: %C3%90 for 0xD0), the rest raw; m each character in
+ * a form picked at random; ? one form picked at random.
  * Other braces are text.  Any input not of this form is binary: 1 to 3
  * secrets are cut from its first bytes, the rest is the text, and each
  * secret goes into it 1 to 3 times, a random slice in a random form, with
@@ -123,10 +126,11 @@ static unsigned utf8(unsigned long cp, unsigned char *b) {
     return n;
 }
 
-/* The ways to read text t[i..n): u[0] its raw byte, u[1] the escape that
- * starts there, if any, and u[2], at a run of 2 to 12 ASCII controls, the
- * run as one space.  Returns how many. */
-static int units_at(const unsigned char *t, size_t n, size_t i, unit u[3]) {
+/* The ways to read text t[i..n) but as a Latin-1 character (units_at):
+ * u[0] its raw byte, u[1] the escape that starts there, if any, and u[2],
+ * at a run of 2 to 12 ASCII controls, the run as one space.  Returns how
+ * many. */
+static int escape_units(const unsigned char *t, size_t n, size_t i, unit u[3]) {
     static const char names[] = "\"\\/bfnrt", values[] = "\"\\/\b\f\n\r\t";
     const unsigned char *p = t + i;
     size_t left = n - i;
@@ -184,6 +188,36 @@ static int units_at(const unsigned char *t, size_t n, size_t i, unit u[3]) {
     }
     u[1].nb = utf8((unsigned long)hi, u[1].b);
     return 2;
+}
+
+/* The byte 0x80-0xFF whose Latin-1 character U+0080-U+00FF the UTF-8
+ * bytes c, d write, else -1. */
+static long latin1(long c, long d) {
+    if (c < 0xc2 || c > 0xc3 || d < 0x80 || d > 0xbf) return -1;
+    return (c - 0xc2) * 0x40 + d;
+}
+
+/* escape_units, and one more where a byte 0x80-0xFF is written as its
+ * Latin-1 character: UTF-8 raw, \u00XX or percent-encoded.  At most 3 in
+ * all, as no Latin-1 form starts where a run of controls can. */
+static int units_at(const unsigned char *t, size_t n, size_t i, unit u[3]) {
+    const unsigned char *p = t + i;
+    size_t left = n - i;
+    int nu = escape_units(t, n, i, u);
+    long v = -1;
+    if (left >= 2) v = latin1(p[0], p[1]);
+    if (v >= 0) {
+        u[nu].len = 2;
+    } else if (left >= 6 && memcmp(p, "\\u00", 4) == 0 && (v = hex_at(p + 4, 2)) >= 0x80) {
+        u[nu].len = 6;
+    } else if (left >= 6 && p[0] == '%' && p[3] == '%' && (v = latin1(hex_at(p + 1, 2), hex_at(p + 4, 2))) >= 0) {
+        u[nu].len = 6;
+    } else {
+        return nu;
+    }
+    u[nu].b[0] = (unsigned char)v;
+    u[nu].nb = 1;
+    return nu + 1;
 }
 
 /* The start of the whole UTF-8 character that t[p] is inside of (past
@@ -376,7 +410,7 @@ static void check_stretch(const unsigned char *s, size_t n, spans *scratch) {
     if (!dec) abort();
     if (holds_run(s, n)) abort();
     while (i < n) {
-        const unit *x = &u[units_at(s, n, i, u) > 1]; /* (the escape, not a run of controls) */
+        const unit *x = &u[escape_units(s, n, i, u) > 1]; /* (the escape, not a run of controls) */
         memcpy(dec + k, x->b, x->nb);
         k += x->nb;
         i += x->len;
@@ -487,12 +521,31 @@ static void put_control_byte(cab_buf *b, unsigned char c) {
     else add(b, &c, 1);
 }
 
-/* Writes p[0..n) in form f (one of "rpljuUfcm"). */
+/* Writes byte c in Latin-1 form f ('a', 'x' or 'q'). */
+static void put_latin1_byte(cab_buf *b, unsigned char c, char f) {
+    char x[8];
+    unsigned char u[2] = {(unsigned char)(0xc0 | c >> 6), (unsigned char)(0x80 | (c & 0x3f))};
+    if (c < 0x80 && f == 'x') {
+        put_json(b, c);
+    } else if (c < 0x80) {
+        add(b, &c, 1);
+    } else if (f == 'a') {
+        add(b, u, 2);
+    } else if (f == 'x') {
+        snprintf(x, sizeof x, "\\u%04x", c);
+        add(b, x, 6);
+    } else {
+        snprintf(x, sizeof x, "%%%02X%%%02X", u[0], u[1]);
+        add(b, x, 6);
+    }
+}
+
+/* Writes p[0..n) in form f (one of "rpljuUfcaxqm"). */
 static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
-    static const char forms[] = "rpljuUfc";
+    static const char forms[] = "rpljuUfcaxq";
     size_t i = 0, k;
     while (i < n) {
-        char g = f == 'm' ? forms[rnd() % 8] : f;
+        char g = f == 'm' ? forms[rnd() % 11] : f;
         unsigned long cp;
         unsigned len = char_at(p + i, n - i, &cp);
         char x[4];
@@ -512,6 +565,8 @@ static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
                 put_form_byte(b, p[i]);
             } else if (g == 'c') {
                 put_control_byte(b, p[i]);
+            } else if (g == 'a' || g == 'x' || g == 'q') {
+                put_latin1_byte(b, p[i], g);
             } else {
                 add(b, p + i, 1);
             }
@@ -519,7 +574,7 @@ static void put_form(cab_buf *b, const unsigned char *p, size_t n, char f) {
     }
 }
 
-static char random_form(void) { return "rpljuUfcm"[rnd() % 9]; }
+static char random_form(void) { return "rpljuUfcaxqm"[rnd() % 12]; }
 
 /* Parses a placeholder {N F [FROM][,COUNT]} at p; 0 if there is none. */
 static size_t placeholder(const uint8_t *p, size_t n, cab_buf *b) {
@@ -527,7 +582,7 @@ static size_t placeholder(const uint8_t *p, size_t n, cab_buf *b) {
     int which, has_from = 0;
     char f;
     if (n < 4 || p[0] != '{' || p[1] < '0' || p[1] > '2' || (which = p[1] - '0') >= nsec ||
-        !p[2] || !strchr("rpljuUfcm?", p[2]))
+        !p[2] || !strchr("rpljuUfcaxqm?", p[2]))
         return 0;
     f = p[2] == '?' ? random_form() : (char)p[2];
     for (v = 0; i < n && i < 12 && p[i] >= '0' && p[i] <= '9'; i++, has_from = 1) v = v * 10 + (p[i] - '0');

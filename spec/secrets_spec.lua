@@ -29,6 +29,15 @@ end
 -- space (before %2B, a "+", is decoded).
 local function form_decoded(s) return decoded((s:gsub("%+", " "))) end
 
+-- s decoded, with each Latin-1 character past ASCII (U+0080-U+00FF, in
+-- UTF-8) read as its byte: what a server that read a header as Latin-1
+-- wrote back of its bytes past ASCII.
+local function latin1_decoded(s)
+  return (decoded(s):gsub("([\194\195])([\128-\191])", function(lead, more)
+    return string.char((lead:byte() - 0xC2) * 64 + more:byte())
+  end))
+end
+
 -- A secret as JSON may escape it: every byte \u-escaped, or each "/" as "\/".
 local function json_u(s) return (s:gsub(".", function(c) return ("\\u%04x"):format(c:byte()) end)) end
 local function json_slash(s) return (s:gsub("/", "\\/")) end
@@ -36,7 +45,7 @@ local function json_slash(s) return (s:gsub("/", "\\/")) end
 --- Fails when text, as it is or decoded, holds RUN bytes in a row of a
 -- secret: a secret whole, or the start a cut would leave.
 local function assert_hidden(text, secrets, where)
-  for _, form in ipairs({ text, decoded(text), form_decoded(text) }) do
+  for _, form in ipairs({ text, decoded(text), form_decoded(text), latin1_decoded(text) }) do
     for _, secret in ipairs(secrets) do
       for i = 1, #secret - RUN + 1 do
         local piece = secret:sub(i, i + RUN - 1)
@@ -108,6 +117,26 @@ describe("secrets echoed by a server", function()
       assert.is_nil(text:find(("%x"):rep(64)), what .. ": " .. text)
     end
   end)
+
+  -- A gateway that reads a header as Latin-1 (Python's http.server, WSGI)
+  -- writes each byte past ASCII back as a character of its own: they once
+  -- showed whole (review).
+  for _, form in ipairs({ "json_u", "latin1", "latin1_percent" }) do
+    it("a token past ASCII, echoed as Latin-1 characters, written " .. form .. ", is hidden", function()
+      local token = "гибкой-долгой-облако-пиковой-мглой"
+      server:config({ echo_first = 1, echo_form = form })
+      local events = {}
+      local c = assert(br.new { endpoint = server.url, project_id = PROJECT, token = token, max_retries = 0,
+                                logger = function(e) events[#events + 1] = e end })
+      local _, err = c:query(seed_pairs())
+      c:close()
+      assert.are.equal(401, err.status)
+      assert.truthy(err.message:find("[REDACTED]", 1, true), err.message)
+      for what, text in pairs({ message = err.message, tostring = tostring(err), logger = events[1].error }) do
+        assert_hidden(text, { token }, what)
+      end
+    end)
+  end
 
   -- %q writes a control character as an escape (\9), where an error's one
   -- line shows a space: such a secret was whole, but never redacted (review).

@@ -290,8 +290,15 @@ static long hex4(const unsigned char *p) {
     return v;
 }
 
-/* The bytes at which escape_at may find an escape: '%', '\\', '+', the
- * ASCII controls, 0xC2 (C1 controls' lead byte) and 0xE2 (that of U+2028
+/* The value of the 2 hex digits at p, or -1. */
+static int hex_pair(const unsigned char *p) {
+    int h = cab_hex_value(p[0]), l = cab_hex_value(p[1]);
+    return h < 0 || l < 0 ? -1 : h << 4 | l;
+}
+
+/* The bytes at which escape_at or latin1_at may find an escape: '%',
+ * '\\', '+', the ASCII controls, 0xC2 (C1 controls' lead byte), 0xC3 (with
+ * 0xC2, the lead bytes of Latin-1's upper half) and 0xE2 (that of U+2028
  * and U+2029).  At any other byte the raw byte is the text's only reading
  * (raw_run's fast path); a table, as the fast path asks about every byte. */
 static const unsigned char escape_starts[256] = {
@@ -299,7 +306,7 @@ static const unsigned char escape_starts[256] = {
     [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
     [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
     [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
-    ['%'] = 1, ['+'] = 1, ['\\'] = 1, [0x7f] = 1, [0xc2] = 1, [0xe2] = 1,
+    ['%'] = 1, ['+'] = 1, ['\\'] = 1, [0x7f] = 1, [0xc2] = 1, [0xc3] = 1, [0xe2] = 1,
 };
 
 static int may_escape(unsigned char c) { return escape_starts[c]; }
@@ -309,7 +316,7 @@ static int may_escape(unsigned char c) { return escape_starts[c]; }
 static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned char b[4], unsigned *nb) {
     size_t left = n - i;
     long cp, lo;
-    int h, l;
+    int h;
     *nb = 1;
     if (t[i] == '+') {
         /* A form (application/x-www-form-urlencoded) writes a space so; the
@@ -332,8 +339,8 @@ static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned cha
         return 3;
     }
     if (t[i] == '%') {
-        if (left < 3 || (h = cab_hex_value(t[i + 1])) < 0 || (l = cab_hex_value(t[i + 2])) < 0) return 0;
-        b[0] = (unsigned char)(h << 4 | l);
+        if (left < 3 || (h = hex_pair(t + i + 1)) < 0) return 0;
+        b[0] = (unsigned char)h;
         return 3;
     }
     if (t[i] != '\\' || left < 2) return 0;
@@ -374,6 +381,38 @@ static size_t escape_at(const unsigned char *t, size_t n, size_t i, unsigned cha
         *nb = 3;
     }
     return 6;
+}
+
+/* The byte 0x80-0xFF that c, a lead byte of U+0080-U+00FF (0xC2 or 0xC3),
+ * and d, a continuation byte, write as UTF-8; -1 when they write none. */
+static int latin1_byte(int c, int d) {
+    return (c == 0xc2 || c == 0xc3) && (d & 0xc0) == 0x80 ? (c & 3) << 6 | (d & 0x3f) : -1;
+}
+
+/* If t[i] (of n bytes) begins one byte 0x80-0xFF of a secret as a server
+ * that read it as a Latin-1 character writes that character out again (a
+ * header, to Python's http.server or to WSGI), stores the byte in *b and
+ * returns the length: its UTF-8 raw (C3 90 for 0xD0), as \u00XX (either
+ * case), or percent-encoded (%C3%90).  Else 0.  (A second reading beside
+ * escape_at's: \u00D0 is also C3 90, and C2 85 also a space.) */
+static size_t latin1_at(const unsigned char *t, size_t n, size_t i, unsigned char *b) {
+    size_t left = n - i;
+    int h, l, c;
+    if (left >= 2 && (c = latin1_byte(t[i], t[i + 1])) >= 0) {
+        *b = (unsigned char)c;
+        return 2;
+    }
+    if (left >= 6 && t[i] == '\\' && t[i + 1] == 'u' && t[i + 2] == '0' && t[i + 3] == '0' &&
+        (h = cab_hex_value(t[i + 4])) >= 8 && (l = cab_hex_value(t[i + 5])) >= 0) {
+        *b = (unsigned char)(h << 4 | l);
+        return 6;
+    }
+    if (left >= 6 && t[i] == '%' && t[i + 3] == '%' && (h = hex_pair(t + i + 1)) >= 0 &&
+        (l = hex_pair(t + i + 4)) >= 0 && (c = latin1_byte(h, l)) >= 0) {
+        *b = (unsigned char)c;
+        return 6;
+    }
+    return 0;
 }
 
 /* The length a UTF-8 lead byte announces; 0 for any other byte. */
@@ -623,16 +662,18 @@ static size_t control_run(const unsigned char *t, size_t n, size_t u) {
 }
 
 /* Reads node u in general: each stream waiting there (none: the fresh
- * start alone) crosses the raw byte and, if one starts there, the escape,
- * and a run of control bytes as one space (control_run). */
+ * start alone) crosses the raw byte and, where they start there, the
+ * escape, a byte's Latin-1 form (latin1_at), and a run of control bytes as
+ * one space (control_run). */
 static void read_node(walk *w, size_t u) {
     static const stream fresh = {0, 0, 0};
     static const unsigned char space = ' ';
     bucket *b = &w->at[u % RING];
-    unsigned char dec[4];
+    unsigned char dec[4], latin = 0;
     unsigned nd;
-    size_t esc = escape_at(w->t, w->n, u, dec, &nd), run = control_run(w->t, w->n, u), i, n = b->n ? b->n : 1;
-    if (!b->n && !bit(w->tab->any, w->t[u])) {
+    size_t esc = escape_at(w->t, w->n, u, dec, &nd), lat = latin1_at(w->t, w->n, u, &latin),
+           run = control_run(w->t, w->n, u), i, n = b->n ? b->n : 1;
+    if (!b->n && !bit(w->tab->any, w->t[u]) && !(lat && bit(w->tab->any, latin))) {
         for (i = 0; esc && i < nd && !bit(w->tab->any, dec[i]); i++) {}
         if (!esc || i == nd) return; /* a fresh start that dies at once */
     }
@@ -642,6 +683,11 @@ static void read_node(walk *w, size_t u) {
             stream e = s;
             cross(w, &e, dec, nd, u, u + esc);
             insert(w, u + esc, &e);
+        }
+        if (lat) {
+            stream l = s;
+            cross(w, &l, &latin, 1, u, u + lat);
+            insert(w, u + lat, &l);
         }
         if (run > 1) { /* (its first byte alone is the escape: a space too) */
             stream c = s;

@@ -16,7 +16,11 @@
  * U+2029: E2 80 A8, E2 80 A9; a one-line message shows each as a space),
  * or as a JSON string escape: \" \\ \/ \b \f \n \r \t, or
  * \uXXXX (either case) standing for the code point's UTF-8 bytes, a
- * surrogate pair for one 4-byte sequence; the forms mix freely.  An escape
+ * surrogate pair for one 4-byte sequence; or, for a byte 0x80-0xFF, as
+ * the Latin-1 character U+0080-U+00FF that is that byte, as a server that
+ * read the secret as Latin-1 writes it: its UTF-8 raw (C2 or C3, then a
+ * continuation byte), as \u00XX, or percent-encoded (%C3%90 for 0xD0);
+ * the forms mix freely.  An escape
  * is also its own raw bytes: '+' is a '+' too, a tab a tab, as %41 is
  * "%41" too.  Nothing else is decoded: %2B is '+' (never a space), %09 and
  * \t are a tab, \u0085 is U+0085 and \u2028 is U+2028 (each never a

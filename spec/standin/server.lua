@@ -303,10 +303,11 @@ local config_spec = {
     default = "json",
     check = function(v)
       return v == "json" or v == "json_slash" or v == "json_u" or v == "percent" or v == "percent_lower"
-        or v == "percent_one" or v == "html" or v == "truncated" or v == "upper"
+        or v == "percent_one" or v == "html" or v == "truncated" or v == "upper" or v == "latin1"
+        or v == "latin1_percent"
     end,
     what = 'one of "json", "json_slash", "json_u", "percent", "percent_lower", "percent_one", "html", "truncated",'
-      .. ' "upper"',
+      .. ' "upper", "latin1", "latin1_percent"',
   },
   truncate_first = { default = 0, check = is_count, what = "an integer >= 0" },
   huge_body_bytes = { default = 0, check = is_count, what = "an integer >= 0" },
@@ -1231,6 +1232,10 @@ end
 --   html           an HTML page (not JSON), a credential starting 150
 --                  bytes in, so that a client's 200-byte snippet would cut it
 --   truncated      the first 24 bytes of each, and "..."
+--   latin1         each byte past ASCII as the UTF-8 of the Latin-1
+--                  character it is, as a server that read the header as
+--                  Latin-1 writes it out (json_u is that server's
+--                  json.dumps); latin1_percent: that UTF-8 as %XX
 local function echo_body(req)
   local form, quoted = config.echo_form, {}
   for i, c in ipairs(credentials_of(req)) do
@@ -1245,6 +1250,12 @@ local function echo_body(req)
     elseif form == "percent_one" then
       local at = math.max(1, #c - 10)
       quoted[i] = c:sub(1, at - 1) .. each_byte(c:sub(at, at), "%%%02X") .. c:sub(at + 1)
+    elseif form == "latin1" or form == "latin1_percent" then
+      quoted[i] = c:gsub("[\128-\255]", function(ch)
+        local b = ch:byte()
+        local utf8 = string.char(0xC0 + math.floor(b / 64), 0x80 + b % 64)
+        return form == "latin1" and utf8 or each_byte(utf8, "%%%02X")
+      end)
     elseif form == "truncated" then
       quoted[i] = c:sub(1, 24) .. "..."
     elseif form == "upper" then

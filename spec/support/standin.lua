@@ -213,7 +213,8 @@ end
 --   echo_first (0)         the next first N: echo_status (401) with a body
 --   echo_status (401)      quoting the request's tokens and the SK of its AK
 --   echo_form ("json")     in that form: json, json_slash, json_u, percent,
---                          percent_lower, html or truncated
+--                          percent_lower, percent_one, html, truncated,
+--                          upper, latin1 or latin1_percent
 --   truncate_first (0)     the first N 200 answers: cut after half the body
 --   stall_body_first (0)   the next first N 200 answers: half the body, then
 --   stall_ms (1000)        nothing for stall_ms, then the rest
