@@ -17,6 +17,7 @@
 #
 # Usage: test-valgrind.sh LUA
 set -u
+. "$(dirname "$0")/suite-env.sh"
 lua=${1:-lua5.4}
 mkdir -p build
 

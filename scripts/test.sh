@@ -14,6 +14,7 @@
 # before its summary, its last lines), and after them a line naming each
 # failed test, so that a log cut to its tail (as CI's is) still names it.
 set -u
+. "$(dirname "$0")/suite-env.sh"
 
 # A lane: the suite of each Lua it takes, in turn, its output into
 # DIR/<place from 1>.out.  A lane takes a Lua by making DIR/<place>.taken,

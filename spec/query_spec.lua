@@ -765,6 +765,19 @@ describe("br.new refuses", function()
       function(name) return env[name] end)
     assert.are.equal("environment variable HUAWEICLOUD_SDK_SECURITY_TOKEN must not be empty or only white space",
       err.message)
+    -- of two bad variables, the same one named in every process (the order
+    -- was pairs', which Lua 5.4 seeds anew in each; review)
+    for _ = 1, 8 do
+      local out, ok = child.run([[
+        local env = { HUAWEICLOUD_SDK_AK = "A\rK", HUAWEICLOUD_SDK_SK = "S\rK",
+                      HUAWEICLOUD_SDK_SECURITY_TOKEN = "T\rT" }
+        local _, err = require("codearts.batchresult.config").build({ endpoint = "https://example.com",
+          project_id = ("a"):rep(32) }, function(name) return env[name] end)
+        io.write(err.message)
+      ]])
+      assert.is_true(ok, out)
+      assert.are.equal("environment variable HUAWEICLOUD_SDK_AK must not contain CR, LF or NUL", out)
+    end
     -- a tab inside is a field value's own
     assert.truthy(br.new { endpoint = "https://example.com", project_id = PROJECT, ak = "AK", sk = "SK",
       user_agent = "app\t1.0", security_token = "a\tb" }):close()
