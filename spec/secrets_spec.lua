@@ -973,6 +973,22 @@ describe("a proxy's password, percent-encoded in its URL", function()
     client:close()
   end)
 
+  -- A short password is hidden with the user name's end before it: the
+  -- runs of the whole login blanked the user name's words out of every
+  -- text, a dry run's "pipelines" in its URL among them (review).
+  it("is hidden, when short, with no word of the user name blanked", function()
+    local client = assert(br.new { endpoint = "https://example.invalid", project_id = PROJECT, ak = "AK",
+                                   sk = creds.permanent.sk, proxy = "http://pipeline-bot:pw@proxy.invalid:3128" })
+    assert.are.equal("http://pipel[REDACTED]@proxy, cut pipel[REDACTED], encoded pipel[REDACTED]@; "
+      .. "the pipeline build-pipeline, pipeline-bot's",
+      client:redact("http://pipeline-bot:pw@proxy, cut pipeline-bot:p, encoded pipeline-bot%3Apw@; "
+        .. "the pipeline build-pipeline, pipeline-bot's"))
+    local req = assert(client:prepare(seed_pairs()))
+    assert.truthy(tostring(req):find("/api/pipelines/batch-runs/result", 1, true), tostring(req))
+    assert.truthy(tostring(req):find('"pipeline_id":"', 1, true), tostring(req))
+    client:close()
+  end)
+
   -- (libcurl's message quoted the URL whole for a proxy it could not read,
   -- which new() now refuses as it refuses the option: query_spec)
   it("is hidden decoded, in any form, as the environment's proxy gives it", function()

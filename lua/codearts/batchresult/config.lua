@@ -393,17 +393,21 @@ end
 
 --- The secret of a proxy URL's user information when it holds a
 -- password, else nil (a user name alone is no secret): the password alone
--- when it is as long as the shortest run the redaction matches (the user
--- name's runs, held too, would blank its words, "pipeline" of a user
--- pipeline-bot, out of every message), else the whole user:password (a
--- short password alone would blank its letters).  Percent-decoded, as
--- libcurl reads it and sends it to the proxy: what a text may show, raw or
--- in any form, the URL's own among them (redact.h reads %XX as its byte).
+-- when it is as long as the shortest run the redaction matches, else the
+-- login from the user name's last run - 1 bytes on, "e-bot:pw" of
+-- pipeline-bot:pw (a short password alone would blank its letters out of
+-- every message, and the user name's own runs its words, "pipeline"): each
+-- run of it holds the colon.  Percent-decoded, as libcurl reads it and
+-- sends it to the proxy: what a text may show, raw or in any form, the
+-- URL's own among them (redact.h reads %XX as its byte).
 local function password_part(url)
   local info = type(url) == "string" and userinfo(url)
   if not (info and info:find(":.")) then return nil end
-  local password = M.percent_decoded(info:match(":(.*)"))
-  return #password >= core.limits.redact_min_run and password or M.percent_decoded(info)
+  local user, password = info:match("^([^:]*):(.*)$")
+  password = M.percent_decoded(password)
+  local run = core.limits.redact_min_run
+  if #password >= run then return password end
+  return M.percent_decoded(user):sub(-(run - 1)) .. ":" .. password
 end
 
 --- key when it is one that a message said before there is a client
