@@ -873,6 +873,32 @@ describe("client:run and client:run_and_query", function()
     assert.are.equal(0, server:stats().run_pipelines)
   end)
 
+  -- A server's error_code may be any word: one that names a stop of the
+  -- library's own (CLOSED, CALLBACK, INTERRUPTED) was taken for it: the
+  -- INTERRUPTED raised as Ctrl-C's is, and run_and_query's runs left
+  -- unqueried as after a close (review cli51).
+  for _, code in ipairs({ "INTERRUPTED", "CLOSED", "CALLBACK" }) do
+    it("a server's error coded " .. code .. " is returned as the server's, and the runs that started queried",
+      function()
+        local body = ('{"error_code":"%s","error_msg":"service busy"}'):format(code)
+        answer_next("result", "400 Bad Request", body)
+        local ok, res, err = pcall(client.query, client, { { pipeline_id = id("c", 1), pipeline_run_id = id("d", 1) } })
+        assert.is_true(ok, tostring(res))
+        assert.are.same({ code, 400 }, { err.code, err.status })
+        answer_next("run", "400 Bad Request", body)
+        local list = ids(2)
+        ok, res, err = pcall(client.run_and_query, client, list, { batch_size = 1, concurrency = 1 })
+        assert.is_true(ok, tostring(res))
+        assert.is_nil(res)
+        assert.are.same({ code, 400 }, { err.code, err.status })
+        -- (the first may have started; the second did, and was queried)
+        assert.are.same({ list[1] }, err.unanswered)
+        assert.are.equal(1, #err.results)
+        assert.are.equal(list[2], err.results[1].pipeline_id)
+        assert.are.same({}, err.unqueried)
+      end)
+  end
+
   -- (the status half's error went up with the queries' err.unsent, pairs)
   it("run_and_query: err.unsent is the start's, none, when only the status half failed", function()
     -- (the gateway refuses the query: its pairs never reached the service)

@@ -250,7 +250,7 @@ end
 --- A call's outcome as a public method gives it: Ctrl-C stops the
 -- script, so the INTERRUPTED error is raised, holding what arrived.
 local function outcome(res, err)
-  if err and err.code == "INTERRUPTED" then error(err, 0) end
+  if err and Error.is_own(err, "INTERRUPTED") then error(err, 0) end
   return res, err
 end
 
@@ -398,7 +398,7 @@ local function after_start(priv, runs, err, o, second, stopped, first_call)
   -- is locked); not an APIGW.0303 that set the clock right.
   local forked = priv.curl:inherited()
   local ended = stopped or (first_call and first_call.refused) or priv.closed or forked
-    or (err and (err.code == "CALLBACK" or err.code == "CLOSED" or err.code == "INTERRUPTED"))
+    or (err and Error.is_stop(err))
   -- The server's run ids go into a query as ids do: a run id that is none
   -- (the first half then failed with DECODE, saying so) is not sent.  (An
   -- ended call lists them unqueried straight away: it may have ended for
@@ -430,7 +430,7 @@ local function after_start(priv, runs, err, o, second, stopped, first_call)
   -- (what the caller's side did in the second half wins: Ctrl-C must stop
   -- the script, a callback's raise reach the caller as CALLBACK, a close
   -- read as one; else the start's error, the first)
-  local by_caller = qerr and (qerr.code == "INTERRUPTED" or qerr.code == "CALLBACK" or qerr.code == "CLOSED")
+  local by_caller = qerr and Error.is_stop(qerr)
   local failure = by_caller and qerr or err or qerr
   if not failure then return out end
   -- (and the runs the start could not place, whichever error won)

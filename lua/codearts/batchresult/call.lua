@@ -674,7 +674,7 @@ function M.run(client, row, flat, n, o, hold)
     c = c or new_call(client, row, flat, n, o)
     res, err = c:account(stop)
   end
-  if c.raised and not o.callback and err.code ~= "INTERRUPTED" then error(c.raised.value, 0) end
+  if c.raised and not o.callback and not Error.is_own(err, "INTERRUPTED") then error(c.raised.value, 0) end
   return res, err
 end
 

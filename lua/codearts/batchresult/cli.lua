@@ -321,7 +321,9 @@ local function invalid_item(err, items)
   if type(i) ~= "number" or not items.from[i] then return nil end
   -- The message starts with the item's name in the library's list,
   -- "pairs[3].pipeline_run_id": the user knows the item by its place.
-  local rest = err.message:match("^[%w_]+%[%d+%]%.?[%w_]*(.*)$")
+  -- (up to its first space: a secret that is a word, redacted, may stand
+  -- in it, "pairs[3].[REDACTED]_id")
+  local rest = err.message:match("^[%w_]+%[%d+%]%S*(.*)$")
   local subject = err.field or (items.kind == "ids" and "pipeline id" or "pair")
   return items:where(i) .. ": " .. (rest and (subject .. rest) or err.message)
 end
@@ -336,13 +338,14 @@ local function method_of(client, a)
   return "runs", client.run
 end
 
---- The call the command makes.  Ctrl-C during it is its INTERRUPTED
--- error, raised: taken as the call's error here, so that what arrived is
--- printed.
+--- The call the command makes: records, err, and whether it was
+-- interrupted.  Ctrl-C during it is its INTERRUPTED error, raised: taken as
+-- the call's error here, so that what arrived is printed.  (Only a raised
+-- one: an error returned is the server's, whose code may be any word.)
 local function call(client, method, items, opts)
   local ok, records, err = pcall(method, client, items.list, opts)
-  if ok then return records, err end
-  if br.Error.is(records) and records.code == "INTERRUPTED" then return nil, records end
+  if ok then return records, err, false end
+  if br.Error.is(records) and br.Error.is_own(records, "INTERRUPTED") then return nil, records, true end
   error(records, 0)
 end
 
@@ -516,10 +519,10 @@ local function run(argv, sys, state)
       return state[from_the_end(kept[1] or nil, kept[2] or nil)](...)
     end
   end
-  local records, err = call(client, method, items, opts)
+  local records, err, interrupted = call(client, method, items, opts)
   -- SIGTERM and SIGHUP end the call as Ctrl-C does (M.system): its
   -- message names the signal that came.
-  local signal = err and err.code == "INTERRUPTED" and sys.termination_came and sys.termination_came()
+  local signal = interrupted and sys.termination_came and sys.termination_came()
   if signal and signal ~= "SIGINT" then err.message = err.message:gsub("%(Ctrl%-C%)", "(" .. signal .. ")", 1) end
   if not a.dry_run then from_the_end(records, err) end
   progress.finish()
@@ -557,7 +560,7 @@ local function run(argv, sys, state)
     summary = ("%d %s: %d started"):format(n, n == 1 and "pipeline" or "pipelines", #records)
       .. output.counts(kind, lists)
   end
-  if err then status = err.code == "INTERRUPTED" and INTERRUPTED or FAILED end
+  if err then status = interrupted and INTERRUPTED or FAILED end
   state.status = status
   -- Every string the tool prints of what the server sent goes through the
   -- client's redactor, the records' as the lists' (a run id in unqueried).

@@ -69,12 +69,26 @@ function Error.forked()
   return Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
 end
 
+--- Whether err is the library's own error of that code (CLOSED,
+-- CALLBACK, INTERRUPTED: how a call was stopped), not an answer's: a
+-- server's error_code may be any word, and an answer's error carries the
+-- answer's HTTP status, which none of the library's own stops does.
+function Error.is_own(err, code)
+  return err.code == code and err.status == nil
+end
+
+--- Whether err is the library's own error of a call stopped on the
+-- caller's side: closed, a callback that raised, or Ctrl-C.
+function Error.is_stop(err)
+  return Error.is_own(err, "CLOSED") or Error.is_own(err, "CALLBACK") or Error.is_own(err, "INTERRUPTED")
+end
+
 --- Whether v is Ctrl-C: what the standalone interpreter (lua.c,
 -- luajit.c) raises at it, "interrupted!" with the place it was raised at
 -- in front, or the INTERRUPTED error a call raises for it (a call made in
 -- a callback of another, which Ctrl-C then stops too).
 function Error.is_interrupt(v)
-  if Error.is(v) then return v.code == "INTERRUPTED" end
+  if Error.is(v) then return Error.is_own(v, "INTERRUPTED") end
   return type(v) == "string" and (v == "interrupted!" or v:find("^[^\n]*:%d+: interrupted!$") ~= nil)
 end
 
