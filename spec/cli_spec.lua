@@ -1541,6 +1541,22 @@ once.unchecked("codearts-batchresult", function()
       assert.is_true(statuses.START_FAILED and statuses.START_SUCCESS)
     end)
 
+    -- On a terminal, stderr's part comes after the output: a write there
+    -- that failed (a terminal left non-blocking, its reader away) ended the
+    -- tool with the lists the output would not hold unsaid (review cli51).
+    it("says on stderr the lists its output would not hold when its terminal cannot be written; exit 3", function()
+      local many = {}
+      for i = 1, 1500 do many[i] = model.make_id("tt", i) end
+      server:config { omit = { many[2] } }
+      for _, format in ipairs({ "csv", "ndjson", "table" }) do
+        local r = run(concat({ "run", "-f", format }, many), { stalled_tty = true })
+        assert.are.equal(3, r.status, cli.describe(r))
+        assert.truthy(r.err:find("cannot write the output", 1, true), cli.describe(r))
+        local _, said = r.err:gsub("not started: " .. many[2], "")
+        assert.are.equal(1, said, format .. ": " .. cli.describe(r))
+      end
+    end)
+
     -- Under LuaJIT, once the writing loop was compiled into a trace, a
     -- write that failed was taken for one that worked: the output cut
     -- short, exit 0, nothing said (the CI's SIGPIPE case failed so, now

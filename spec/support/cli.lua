@@ -10,6 +10,8 @@
 --     pipe = "text",       -- stdin is a pipe from printf instead
 --     idle_stdin = 5,      -- stdin is a pipe nothing is written to, for so many seconds
 --     pty = true,          -- under script(1): stdin, stdout and stderr a terminal
+--     stalled_tty = true,  -- stdout a terminal, non-blocking, that nothing reads
+--                          -- (spec/support/stalledtty.c): r.out is empty
 --     columns = 30,        -- with pty: the terminal is so many columns wide (stty)
 --     idle_input = 3,      -- with pty: nothing is typed for so many seconds, and
 --                          -- the terminal's input ends then (else at once)
@@ -146,6 +148,8 @@ function M.run(argv, o)
     -- (stderr into the pipe first, then stdout into its file)
     cmd = "{ " .. cmd .. " 2>&1 >" .. quote(o.stdout or outf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | "
       .. o.err_reader .. " >" .. quote(errf) .. "; cat " .. quote(statusf)
+  elseif o.stalled_tty then
+    cmd = cmd .. " 2>" .. quote(errf)
   else
     cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(o.stdout or outf)) .. " 2>" .. quote(errf)
       .. "; echo $?" .. ended
@@ -167,9 +171,14 @@ function M.run(argv, o)
   end
   if o.sigpipe == "ignore" then cmd = "trap '' PIPE; " .. cmd end
   if o.file_blocks then cmd = "trap '' XFSZ; ulimit -f " .. o.file_blocks .. "; " .. cmd end
-  local p = assert(io.popen(cmd))
-  local status = tonumber(p:read("*a"):match("(%d+)%s*$"))
-  p:close()
+  local status
+  if o.stalled_tty then
+    status = require("spec.support.clib")("stalledtty").run(cmd)
+  else
+    local p = assert(io.popen(cmd))
+    status = tonumber(p:read("*a"):match("(%d+)%s*$"))
+    p:close()
+  end
   local r = { out = files.read(outf), err = files.read(errf), status = status, command = cmd }
   if o.interrupt_when then
     -- (the watcher may be stopped between its signal and its mv)
