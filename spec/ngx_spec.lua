@@ -316,7 +316,8 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
     ca, other_ca = standin.make_ca(), standin.make_ca()
     tls_server = standin.start { tls = ca }
     untrusted_server = standin.start { tls = other_ca }
-    v6_server = standin.start { host = "::1" }
+    -- (on ::1, where the loopback has it: the cases that need it say so)
+    v6_server = nginx.has_ipv6_loopback() and standin.start { host = "::1" } or nil
     cert_server = require("spec.support.client_cert").start(ca, "-tls1_3")
     -- a port where nothing listens: a stand-in's, once it has stopped
     local gone = standin.start()
@@ -337,8 +338,8 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
         TLS_IP_URL = tls_server.url,
         UNTRUSTED_URL = "https://localhost:" .. untrusted_server.port,
         CA_FILE = ca.ca,
-        V6_URL = "http://[::1]:" .. v6_server.port,
-        LOCALHOST_V6_URL = "http://localhost:" .. v6_server.port,
+        V6_URL = v6_server and "http://[::1]:" .. v6_server.port,
+        LOCALHOST_V6_URL = v6_server and "http://localhost:" .. v6_server.port,
         CLIENT_CERT_URL = "https://localhost:" .. cert_server.port,
       },
     }
@@ -438,13 +439,21 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
     assert.is_true(s.connections <= 1)
   end)
 
+  local function without_ipv6()
+    if v6_server then return false end
+    pending("this machine's loopback has no ::1")
+    return true
+  end
+
   it("reaches an IPv6 endpoint", function()
+    if without_ipv6() then return end
     assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=v6")))
   end)
 
   -- libcurl tries both of localhost's addresses; a server listening on
   -- ::1 alone (Node's often do) refuses 127.0.0.1
   it("reaches localhost on ::1 when 127.0.0.1 refuses, as libcurl does, a run too", function()
+    if without_ipv6() then return end
     assert.are.same(expected(seed_pairs()), ok_outcome(call("/query?client=localhost_v6")))
     local url = escaped("http://localhost:" .. v6_server.port .. "/_standin/config")
     for _, http in ipairs({ "builtin", "resty" }) do
@@ -902,11 +911,12 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
           return call(("/one?http=%s&verify=%s&url=%s"):format(http, verify, escaped(url .. "/sni")))
         end
         local port = n.tls_port
-        assert.are.same({ status = 200, body = "[]" }, sni("https://127.0.0.1:" .. port, "0"))
-        assert.are.same({ status = 200, body = "[]" }, sni("https://[::1]:" .. port, "0"))
+        local addresses = { "https://127.0.0.1:" .. port }
+        if nginx.has_ipv6_loopback() then addresses[2] = "https://[::1]:" .. port end
+        for _, url in ipairs(addresses) do assert.are.same({ status = 200, body = "[]" }, sni(url, "0")) end
         assert.are.same({ status = 200, body = "[localhost]" }, sni("https://localhost:" .. port, "1"))
         -- verified, an address still fails closed
-        for _, url in ipairs({ "https://127.0.0.1:" .. port, "https://[::1]:" .. port }) do
+        for _, url in ipairs(addresses) do
           local out = sni(url, "1")
           assert.are.equal("TLS", out.kind, cjson.encode(out))
           assert.truthy(out.message:find("cannot check a certificate against an IP address", 1, true), out.message)

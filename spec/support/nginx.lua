@@ -8,7 +8,7 @@
 --   }
 --   nginx.start { config = function(prefix, port) return text end, env = {…} }
 --                                              -- a whole config file of one's own
---   nginx.start { tls = { cert = f, key = f }, … } -- also HTTPS on 127.0.0.1 and [::1]
+--   nginx.start { tls = { cert = f, key = f }, … } -- also HTTPS on 127.0.0.1 and [::1] (where the loopback has it)
 --   n.url, n.port, n.prefix, n.tls_port (with tls)
 --   local status, body = n:get("/q")
 --   local answers, seconds = n:get_many({ "/q", "/q", "/q" })  -- at once
@@ -123,11 +123,22 @@ local function as_list(v)
   return v
 end
 
+--- Whether this machine's loopback has ::1 (a container or a host with
+-- IPv6 switched off has none): the kernel's list of IPv6 addresses.
+function M.has_ipv6_loopback()
+  local f = io.open("/proc/net/if_inet6", "r")
+  if not f then return false end
+  local list = f:read("*a")
+  f:close()
+  return list:find("^0+1 ") ~= nil or list:find("\n0+1 ") ~= nil
+end
+
 -- The main server's HTTPS, on a port of its own, when opts.tls asks for
--- it: by address and by IPv6 literal, so that a client may name either.
+-- it: by address and, where the loopback has ::1, by IPv6 literal, so that
+-- a client may name either.
 local TLS = [[
     listen 127.0.0.1:%d ssl;
-    listen [::1]:%d ssl;
+    %s
     ssl_certificate %s;
     ssl_certificate_key %s;]]
 
@@ -141,7 +152,8 @@ local function config_text(opts, prefix, root, port, token, tls_port)
   return CONF:format(table.concat(loads, "\n"), user, prefix, prefix, table.concat(envs, "\n"),
     prefix, prefix, prefix, prefix, prefix, root, root, root, root,
     table.concat(as_list(opts.http), "\n"), port,
-    opts.tls and TLS:format(tls_port, tls_port, opts.tls.cert, opts.tls.key) or "", token,
+    opts.tls and TLS:format(tls_port, M.has_ipv6_loopback() and ("listen [::1]:%d ssl;"):format(tls_port) or "",
+      opts.tls.cert, opts.tls.key) or "", token,
     table.concat(as_list(opts.locations), "\n"))
 end
 
@@ -162,7 +174,7 @@ end
 -- blocks), http (a string or list of http-level directives), env (name ->
 -- value, for os.getenv inside nginx), timeout (seconds to wait for the
 -- worker, default 10), tls ({ cert =, key = } PEM files: the main server
--- also serves HTTPS with them on 127.0.0.1 and [::1], at n.tls_port).  Or,
+-- also serves HTTPS with them on 127.0.0.1 and, where the loopback has it, [::1], at n.tls_port).  Or,
 -- instead of locations, http and tls, config: a function(prefix, port) that
 -- returns a whole config, which must listen on 127.0.0.1:port, keep its
 -- pid file (nginx.pid) and error log (error.log) in prefix, and answer GET
