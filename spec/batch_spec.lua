@@ -899,6 +899,18 @@ describe("client:run and client:run_and_query", function()
       end)
   end
 
+  -- (nor one decoded with no status, which carries none: a callback that
+  -- raises it has it go up as raised, as any value; review fixes51)
+  it("a callback that raises an answer's error coded INTERRUPTED, decoded with no status, has it go up as raised",
+    function()
+      local _, answer = br.decode('{"error_code":"INTERRUPTED","error_msg":"the gateway stopped it"}')
+      assert.are.same({ "INTERRUPTED", nil }, { answer.code, answer.status })
+      local ok, raised = pcall(client.query, client, { { pipeline_id = id("c", 1), pipeline_run_id = id("d", 1) } },
+        { on_progress = function() error(answer, 0) end })
+      assert.is_false(ok)
+      assert.are.equal(answer, raised)
+    end)
+
   -- (the status half's error went up with the queries' err.unsent, pairs)
   it("run_and_query: err.unsent is the start's, none, when only the status half failed", function()
     -- (the gateway refuses the query: its pairs never reached the service)

@@ -429,7 +429,7 @@ end
 
 --- The error of a call that Ctrl-C stopped.
 local function interrupted()
-  return Error.new("INTERRUPTED", "interrupted (Ctrl-C) during the call")
+  return Error.stop("INTERRUPTED", "interrupted (Ctrl-C) during the call")
 end
 
 --- The CALLBACK error for what a callback raised.  Named without running
@@ -441,7 +441,7 @@ function Call:raised_error()
   local v = self.raised.value
   local said = (type(v) == "string" or type(v) == "number")
     and exchange.shown(self.client.creds.keyring, tostring(v), exchange.MESSAGE_BYTES) or ("a " .. type(v) .. " value")
-  local err = Error.new("CALLBACK", "a callback raised: " .. said)
+  local err = Error.stop("CALLBACK", "a callback raised: " .. said)
   err.raised = v
   return err
 end

@@ -623,6 +623,8 @@ local function checked_writer(file, state)
     -- are listed: it is why they were not printed)
     state.write_failed = "cannot write the output: " .. tostring(why)
     if state.unwritten then state.unwritten("not printed") end
+    -- (on a terminal, stderr's part was to come after the output)
+    if state.to_stderr then state.to_stderr() end
     stop(FAILED, state.write_failed)
   end
   -- In pieces of at most PIPE_BUF bytes, each one write(2) (stdio's
@@ -699,12 +701,10 @@ function M.main(argv, sys)
     status = { exit = INTERRUPTED, message = "interrupted" }
   end
   -- Interrupted while it said on stderr what got no answer, or printed
-  -- what a run started, or stopped by output it could not write before
-  -- stderr's part (on a terminal, it comes after the output): the rest
-  -- now, with no interrupt to come.
-  if not ok and type(status) == "table" and state.to_stderr then state.to_stderr() end
-  if not ok and type(status) == "table" and status.exit == INTERRUPTED and state.unwritten then
-    state.unwritten("output cut short")
+  -- what a run started: the rest now, with no interrupt to come.
+  if not ok and type(status) == "table" and status.exit == INTERRUPTED then
+    if state.to_stderr then state.to_stderr() end
+    if state.unwritten then state.unwritten("output cut short") end
   end
   -- Whatever is said below may quote the user's input: redacted first,
   -- by the client, or before there is one by the secrets the environment

@@ -58,23 +58,34 @@ function Error.invalid(message)
   return Error.new("INVALID_ARGUMENT", message)
 end
 
+-- The errors Error.stop made, by identity (weak: each goes with its
+-- error).  Not a field of theirs, which an answer's decoded error could
+-- carry as well, and every reader of an error's fields would meet.
+local stops = setmetatable({}, { __mode = "k" })
+
+--- The library's own error of a call stopped on the caller's side
+-- (CLOSED, CALLBACK, INTERRUPTED), which Error.is_own tells from an
+-- answer's error of the same code: a server's error_code may be any word.
+function Error.stop(code, message)
+  local e = Error.new(code, message)
+  stops[e] = true
+  return e
+end
+
 --- The error of a call whose client was closed while it ran.
 function Error.closed()
-  return Error.new("CLOSED", "the client was closed during the call")
+  return Error.stop("CLOSED", "the client was closed during the call")
 end
 
 --- The error of a call in a child forked while it ran: the call is the
 -- parent's to finish.
 function Error.forked()
-  return Error.new("CLOSED", "the process forked during the call: the child leaves the call to the parent")
+  return Error.stop("CLOSED", "the process forked during the call: the child leaves the call to the parent")
 end
 
---- Whether err is the library's own error of that code (CLOSED,
--- CALLBACK, INTERRUPTED: how a call was stopped), not an answer's: a
--- server's error_code may be any word, and an answer's error carries the
--- answer's HTTP status, which none of the library's own stops does.
+--- Whether err is the library's own stop (Error.stop) of that code.
 function Error.is_own(err, code)
-  return err.code == code and err.status == nil
+  return stops[err] == true and err.code == code
 end
 
 --- Whether err is the library's own error of a call stopped on the
