@@ -812,6 +812,22 @@ describe("tostring", function()
     }, "\n"), tostring(rs))
   end)
 
+  -- A status the server made 1 MB long padded every other row to its
+  -- width: 300 results took 315 MB (review data51).
+  it("aligns a column to at most 64 columns: a longer cell pushes only its own line right", function()
+    local huge = ("S"):rep(100000)
+    local rs = R.wrap {
+      { pipeline_id = "p", pipeline_name = "A", pipeline_run_id = "r1", status = huge },
+      { pipeline_id = "q", pipeline_name = "B", pipeline_run_id = ("9"):rep(70), status = "START_SUCCESS" },
+      { pipeline_id = "s", pipeline_name = "C", pipeline_run_id = "r3", status = "START_FAILED", reason = "x" },
+    }
+    local lines = {}
+    for line in (tostring(rs) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+    assert.are.equal("  A  r1" .. (" "):rep(62) .. "  " .. huge .. "  -", lines[2])
+    assert.are.equal("  B  " .. ("9"):rep(70) .. "  START_SUCCESS" .. (" "):rep(51) .. "  -", lines[3])
+    assert.are.equal("  C  r3" .. (" "):rep(62) .. "  START_FAILED" .. (" "):rep(52) .. "  x", lines[4])
+  end)
+
   it("cuts long names and reasons by characters, keeps one line per result", function()
     local long_name = ("流水线"):rep(20)
     local rs = R.wrap {

@@ -105,6 +105,12 @@ local function columns_of(seq)
   return within(cp, WIDE) and 2 or 1
 end
 
+--- The widest a column is aligned to, in the tool's table and a set's
+-- tostring: a longer cell (a status or a name the server made 10 MB long)
+-- pushes the rest of its own line right, rather than padding every line
+-- to its width.
+M.ALIGN_MAX = 64
+
 --- The columns a terminal draws s in, s one line of UTF-8 (each stray or
 -- cut sequence counted as one).
 function M.of(s)

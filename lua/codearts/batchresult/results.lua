@@ -33,7 +33,8 @@
 -- it is a bug in the caller, not a runtime failure, so it does not follow
 -- the library's `nil, err` convention.
 local Error = require "codearts.batchresult.error"
-local width = require("codearts.batchresult.columns").of
+local columns = require "codearts.batchresult.columns"
+local width = columns.of
 local well_formed = require("codearts.batchresult.text").well_formed
 local input = require "codearts.batchresult.input"
 local core = require "codearts.batchresult.core"
@@ -657,8 +658,10 @@ end
 -- The name falls back to the pipeline id, then "?"; a missing status
 -- reads "?", a missing reason "-".  Names are cut at 30 characters and
 -- reasons at 60, with "…"; ids are never cut, since they are what one
--- copies.  An empty set reads "0 results".  No addresses, so the text is
--- the same on every run and fit for a test to compare.
+-- copies, and a column is aligned to at most 64 columns (columns.lua's
+-- ALIGN_MAX: a longer cell pushes only its own line right).  An empty
+-- set reads "0 results".  No addresses, so the text is the same on every
+-- run and fit for a test to compare.
 function Set.__tostring(self)
   only_tables(self, "tostring")
   local rows, statuses, name_w, status_w = {}, {}, 0, 0
@@ -687,6 +690,9 @@ function Set.__tostring(self)
   for i = 1, #rows do
     if width(rows[i][2]) > run_w then run_w = width(rows[i][2]) end
   end
+  -- (a longer cell pushes only its own line right)
+  local most = columns.ALIGN_MAX
+  name_w, run_w, status_w = math.min(name_w, most), math.min(run_w, most), math.min(status_w, most)
   local lines = { header(self, statuses, n) }
   for i = 1, #rows do
     local row = rows[i]

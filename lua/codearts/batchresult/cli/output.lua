@@ -292,10 +292,7 @@ local RUN_COLUMNS = {
   { "RUN", function(r) return r.pipeline_run_id end, "?", unique = true },
 }
 
--- The widest a column is aligned to: a longer cell (a name the server
--- made 10 MB long) pushes the rest of its own line right, rather than
--- padding every line of the table to its width.
-local ALIGN_MAX = 64
+local ALIGN_MAX = require("codearts.batchresult.columns").ALIGN_MAX
 
 local function table_rows(b, list, columns, paint)
   local ncol, n = #columns, #list
