@@ -80,7 +80,9 @@ local PLAIN = "^[]-~ !#-[]*$"
 
 --- s as a JSON string, well-formed UTF-8.  cjson escapes C0 and DEL; the
 -- C1 controls are escaped here, the same data, so that a server's U+009B
--- (a CSI) cannot drive the terminal the JSON is printed on.
+-- (a CSI) cannot drive the terminal the JSON is printed on; and Unicode's
+-- line and paragraph separators (U+2028, U+2029), which a reader of
+-- NDJSON by lines may take for line ends (Python's splitlines does).
 local function json_string(s)
   -- Most text is plain, with nothing to escape: quoted as is.
   if s:find(PLAIN) then return '"' .. s .. '"' end
@@ -88,6 +90,7 @@ local function json_string(s)
   -- cjson also escapes "/": JSON allows it, but no one needs it.
   if e:find("\\/", 1, true) then e = e:gsub("\\/", "/") end
   if e:find("\194[\128-\159]") then e = e:gsub("\194[\128-\159]", c1_escape) end
+  if e:find("\226\128[\168\169]") then e = e:gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029") end
   return e
 end
 
@@ -260,9 +263,11 @@ end
 ------------------------------------------------------------------------
 
 --- v with each control character a space (the C1 controls too, which
--- UTF-8 writes as C2 80 to C2 9F), as a table's cell shows it.
+-- UTF-8 writes as C2 80 to C2 9F, and Unicode's line and paragraph
+-- separators, E2 80 A8 and A9, as a message's one line shows them), as a
+-- table's cell shows it.
 local function controls_as_spaces(v)
-  return (v:gsub("%c", " "):gsub("\194[\128-\159]", " "))
+  return (v:gsub("%c", " "):gsub("\194[\128-\159]", " "):gsub("\226\128[\168\169]", " "))
 end
 
 --- A field as one line of text, and the columns a terminal draws it in:
