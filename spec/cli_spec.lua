@@ -2739,6 +2739,19 @@ once.unchecked("codearts-batchresult", function()
       end
     end)
 
+    -- Their pipeline ids are the server's, and were quoted unescaped, as
+    -- the ids the library checked are: one holding '"' rewrote the JSON,
+    -- a second "result" hiding the run that started (review fixes51b).
+    it("writes their pipeline ids in JSON escaped, as any text the server sent", function()
+      local forged = 'x","pipeline_run_id":"c"}],"result":[],"unplaced":[{"pipeline_id":"y\\'
+      run_answer { run_item(ids[1], r1), run_item((forged:gsub('[\\"]', "\\%0")), r2) }
+      local r = run({ "run", "-f", "json", ids[1] })
+      assert.are.equal(3, r.status, cli.describe(r))
+      local out = cjson.decode(r.out)
+      assert.are.same({ { pipeline_id = ids[1], pipeline_run_id = r1 } }, out.result)
+      assert.are.same({ { pipeline_id = forged, pipeline_run_id = r2 } }, out.unplaced)
+    end)
+
     it("counts them in the summary on a terminal", function()
       for _, case in ipairs({ { {}, "2 pipelines: 2 started; 2 runs the call cannot place" },
                               { { "--query" }, "; 2 runs the call cannot place" } }) do

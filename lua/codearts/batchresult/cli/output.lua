@@ -134,10 +134,11 @@ local function remember(memo, v, make)
   return text
 end
 
---- A pipeline id the library checked, as JSON (see MAKERS): 32 letters
--- or digits need no escaping.
+--- A pipeline id as JSON (see MAKERS): one of letters and digits, as the
+-- library checked a record's, quoted as it is; any other (a run the call
+-- cannot place is the server's, in err.unplaced) as any text is.
 local function json_id(v)
-  if type(v) == "string" then return '"' .. v .. '"' end
+  if type(v) == "string" and not v:find("[^%w]") then return '"' .. v .. '"' end
   return json_value(v)
 end
 
