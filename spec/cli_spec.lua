@@ -1564,6 +1564,18 @@ once.unchecked("codearts-batchresult", function()
       end
     end)
 
+    -- A blocking terminal takes part of a write and returns what it took
+    -- when SIGTERM comes; stdio wrote the rest at once, waiting on with the
+    -- signal spent: the tool never ended, and said nothing (review fixes51b).
+    it("ends on SIGTERM while its terminal takes nothing more, saying which runs started; exit 130", function()
+      local many = {}
+      for i = 1, 3000 do many[i] = model.make_id("tu", i) end
+      local r = run(concat({ "run", "-f", "csv" }, many), { stalled_tty = "blocking", term_after = 2 })
+      assert.are.equal(130, r.status, cli.describe(r))
+      local _, cut = r.err:gsub("codearts%-batchresult: started, output cut short: ", "")
+      assert.are.equal(3000, cut, cli.describe(r))
+    end)
+
     -- Under LuaJIT, once the writing loop was compiled into a trace, a
     -- write that failed was taken for one that worked: the output cut
     -- short, exit 0, nothing said (the CI's SIGPIPE case failed so, now

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Above this, a size hint buys nothing but memory held up front. */
 #define CAB_MAX_TABLE_HINT 65536
@@ -409,6 +410,31 @@ static int l_end_by_sigpipe(lua_State *L) {
     return cab_fail(L, "SIGPIPE did not end the process");
 }
 
+/* core.write_out(s [, i]) -> how many bytes of s from byte i (default 1)
+ * one write(2) to standard output took | nil, message, errno.  For the
+ * command-line tool writing to a terminal: a termination signal makes a
+ * terminal's write(2) return what it took so far, where stdio would write
+ * the rest at once, waiting on a stalled terminal with the signal spent;
+ * the tool writes the rest itself, and the interpreter's interrupt runs
+ * in between. */
+static int l_write_out(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Integer i = luaL_optinteger(L, 2, 1);
+    ssize_t n;
+    luaL_argcheck(L, i >= 1 && (size_t)(i - 1) <= len, 2, "out of range");
+    n = write(STDOUT_FILENO, s + (i - 1), len - (size_t)(i - 1));
+    if (n < 0) {
+        int e = errno;
+        lua_pushnil(L);
+        lua_pushstring(L, strerror(e));
+        lua_pushinteger(L, e);
+        return 3;
+    }
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+}
+
 /* core.can_yield() -> whether the running code may yield, as the host's
  * lua_isyieldable says (the VM knows: a C function's callback, an error
  * handler, a finalizer); nil where the host has none (PUC 5.1).  For the
@@ -494,6 +520,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "ignore_sigpipe");
     lua_pushcfunction(L, l_end_by_sigpipe);
     lua_setfield(L, -2, "end_by_sigpipe");
+    lua_pushcfunction(L, l_write_out);
+    lua_setfield(L, -2, "write_out");
     push_can_yield(L);
     lua_setfield(L, -2, "can_yield");
     lua_pushliteral(L, CAB_VERSION);

@@ -11,7 +11,9 @@
 --     idle_stdin = 5,      -- stdin is a pipe nothing is written to, for so many seconds
 --     pty = true,          -- under script(1): stdin, stdout and stderr a terminal
 --     stalled_tty = true,  -- stdout a terminal, non-blocking, that nothing reads
---                          -- (spec/support/stalledtty.c): r.out is empty
+--                          -- (spec/support/stalledtty.c): r.out is empty;
+--                          -- "blocking": a blocking one
+--     term_after = 2,      -- with stalled_tty: SIGTERM after so many seconds
 --     columns = 30,        -- with pty: the terminal is so many columns wide (stty)
 --     idle_input = 3,      -- with pty: nothing is typed for so many seconds, and
 --                          -- the terminal's input ends then (else at once)
@@ -149,7 +151,7 @@ function M.run(argv, o)
     cmd = "{ " .. cmd .. " 2>&1 >" .. quote(o.stdout or outf) .. "; echo $? >" .. quote(statusf) .. ended .. "; } | "
       .. o.err_reader .. " >" .. quote(errf) .. "; cat " .. quote(statusf)
   elseif o.stalled_tty then
-    cmd = cmd .. " 2>" .. quote(errf)
+    cmd = "exec " .. cmd .. " 2>" .. quote(errf)
   else
     cmd = cmd .. (o.stdout_closed and " >&-" or " >" .. quote(o.stdout or outf)) .. " 2>" .. quote(errf)
       .. "; echo $?" .. ended
@@ -173,7 +175,7 @@ function M.run(argv, o)
   if o.file_blocks then cmd = "trap '' XFSZ; ulimit -f " .. o.file_blocks .. "; " .. cmd end
   local status
   if o.stalled_tty then
-    status = require("spec.support.clib")("stalledtty").run(cmd)
+    status = require("spec.support.clib")("stalledtty").run(cmd, o.stalled_tty == "blocking", o.term_after)
   else
     local p = assert(io.popen(cmd))
     status = tonumber(p:read("*a"):match("(%d+)%s*$"))

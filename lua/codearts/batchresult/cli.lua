@@ -638,9 +638,23 @@ local function checked_writer(file, state)
   -- then mix whole records.  write(s, ends): ends, the byte positions in
   -- s at which records end (output.lua's writers give them: a CSV
   -- record's quoted field may hold a line break), else each line is one.
+  -- On a terminal, by write(2) itself (core.write_out), again for what
+  -- one did not take: a termination signal makes a terminal's write
+  -- return what it took so far, and stdio would write the rest at once,
+  -- waiting on a stalled terminal with the signal spent.
+  local raw = rawequal(file, io.stdout) and terminal.isatty(file)
   local put = interpreted(function(piece)
-    check(file:write(piece))
+    if not raw then
+      check(file:write(piece))
+      return check(file:flush())
+    end
     check(file:flush())
+    local at = 1
+    while at <= #piece do
+      local n, why, code = core.write_out(piece, at)
+      check(n ~= 0 and n, why or "the terminal took nothing", code)
+      at = at + n
+    end
   end)
   return function(s, ends)
     ends = ends or line_ends(s)
