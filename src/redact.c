@@ -403,8 +403,8 @@ static size_t latin1_at(const unsigned char *t, size_t n, size_t i, unsigned cha
         return 2;
     }
     if (left >= 6 && t[i] == '\\' && t[i + 1] == 'u' && t[i + 2] == '0' && t[i + 3] == '0' &&
-        (h = cab_hex_value(t[i + 4])) >= 8 && (l = cab_hex_value(t[i + 5])) >= 0) {
-        *b = (unsigned char)(h << 4 | l);
+        (c = hex_pair(t + i + 4)) >= 0x80) {
+        *b = (unsigned char)c;
         return 6;
     }
     if (left >= 6 && t[i] == '%' && t[i + 3] == '%' && (h = hex_pair(t + i + 1)) >= 0 &&
