@@ -134,11 +134,10 @@ local function remember(memo, v, make)
   return text
 end
 
---- A pipeline id as JSON (see MAKERS): one of letters and digits, as the
--- library checked a record's, quoted as it is; any other (a run the call
--- cannot place is the server's, in err.unplaced) as any text is.
+--- A record's pipeline id as JSON (see MAKERS): one the library checked
+-- is letters and digits, quoted as it is.
 local function json_id(v)
-  if type(v) == "string" and not v:find("[^%w]") then return '"' .. v .. '"' end
+  if type(v) == "string" then return '"' .. v .. '"' end
   return json_value(v)
 end
 
@@ -147,14 +146,17 @@ end
 -- field's value is made JSON.  A record's pipeline id is one the caller
 -- gave, which the library checked: it matches each answer to an item by
 -- it (call.lua) and leaves out any other.  Run ids can be the server's
--- (run, run --query), and are mended like any text.
+-- (run, run --query), and are mended like any text.  A listed pair's
+-- fields (ITEM_FIELDS) are the same as a run's, but a run the call cannot
+-- place (err.unplaced) carries the server's pipeline id, any text.
+local ITEM_FIELDS = { "pipeline_id", "pipeline_run_id" }
 local OPENERS, KNOWN, MAKERS = {}, {}, {}
-for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS }) do
+for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS, ITEM_FIELDS }) do
   OPENERS[fields], KNOWN[fields], MAKERS[fields] = {}, {}, {}
   for i, k in ipairs(fields) do
     OPENERS[fields][i] = (i == 1 and '{"' or ',"') .. k .. '":'
     KNOWN[fields][k] = true
-    MAKERS[fields][i] = k == "pipeline_id" and json_id or json_value
+    MAKERS[fields][i] = k == "pipeline_id" and fields ~= ITEM_FIELDS and json_id or json_value
   end
 end
 
@@ -193,7 +195,7 @@ end
 
 --- Puts a pair (a table) or a pipeline id (a string) as JSON.
 local function json_item(b, v)
-  if type(v) == "table" then return json_object(b, v, PAIR_FIELDS) end
+  if type(v) == "table" then return json_object(b, v, ITEM_FIELDS) end
   put(b, json_value(v))
 end
 
