@@ -135,7 +135,8 @@ local function remember(memo, v, make)
 end
 
 --- A record's pipeline id as JSON (see MAKERS): one the library checked
--- is letters and digits, quoted as it is.
+-- is letters and digits, quoted as it is (redacted, where it holds a run
+-- of a secret, it holds ASCII markers, no quote nor backslash).
 local function json_id(v)
   if type(v) == "string" then return '"' .. v .. '"' end
   return json_value(v)
