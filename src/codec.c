@@ -313,6 +313,12 @@ static int stops_string(uint64_t w) {
  * quote or a backslash. */
 #define STOPS(c) ((unsigned char)(c) < 0x20 || (c) == '"' || (c) == '\\')
 
+size_t cab_json_plain_end(const char *s, size_t len, size_t i) {
+    while (len - i >= 8 && !stops_string(cab_word(s + i))) i += 8;
+    while (i < len && !STOPS(s[i])) i++;
+    return i;
+}
+
 /* The value of the four hex digits at s (either case), or -1. */
 static long hex4(const char *s) {
     long v = 0;
@@ -374,10 +380,7 @@ static size_t lexis_fault(const char *s, size_t len, char *mend, const char **wh
         unsigned char c = (unsigned char)s[i];
         if (c == '"') {
             for (i++;; i++) {
-                /* Plain bytes: in words, then one by one up to the byte
-                 * that stopped the word. */
-                while (len - i >= 8 && !stops_string(cab_word(s + i))) i += 8;
-                while (i < len && !STOPS(s[i])) i++;
+                i = cab_json_plain_end(s, len, i);
                 if (i == len || s[i] == '"') break; /* (cut short: cJSON says so) */
                 c = (unsigned char)s[i];
                 if (c < 0x20) {

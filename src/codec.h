@@ -30,6 +30,10 @@ size_t cab_encode_query(const cab_pair *pairs, size_t n, char *out);
 size_t cab_ids_size(const char *key, const char *const *ids, size_t n);
 size_t cab_encode_ids(const char *key, const char *const *ids, size_t n, char *out);
 
+/* Where the run of plain string bytes starting at s[i] ends (at most
+ * len): the first control character, quote or backslash. */
+size_t cab_json_plain_end(const char *s, size_t len, size_t i);
+
 /* Why a body could not be decoded, with where. */
 typedef struct {
     char message[160];
