@@ -294,7 +294,7 @@ lint: deps-lint
 #   make test-valgrind   scripts/valgrind_driver.lua under valgrind's memcheck
 #   make fuzz            each libFuzzer harness in fuzz/ for FUZZ_SECONDS
 #   make fuzz-regress    each harness over its shipped corpus and regressions, once
-#   make fuzz-coverage   line coverage of src/{codec,sign,buf,redact,head,core_codec,core_keyring}.c
+#   make fuzz-coverage   line coverage of src/{codec,answer,sign,buf,redact,head,core_codec,core_keyring}.c
 #                        and of the library's Lua by all fuzz inputs
 # See fuzz/README.md.
 
@@ -328,7 +328,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := decode_results decode_error canonical redact head binding
 FUZZ_BUILD   := build/fuzz
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
-FUZZ_SRCS    := src/codec.c src/sign.c src/buf.c src/redact.c src/head.c
+FUZZ_SRCS    := src/codec.c src/answer.c src/sign.c src/buf.c src/redact.c src/head.c
 # (pkg-config asked when the harnesses build, after deps-fuzz, as above)
 FUZZ_CFLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
                 -fno-sanitize-recover=undefined -std=c99 $(WARN) -D_POSIX_C_SOURCE=200809L -Isrc \

@@ -9,13 +9,17 @@
  * cab_is_id must agree with its definition on every id.  Every proper
  * prefix of an accepted body short of its last byte that is no white space
  * is what a transfer cut there leaves, and must be said to end early.
- * Memory never runs out here: no refusal may say it did. */
+ * Memory never runs out here: no refusal may say it did.  The fast reader
+ * (answer.h) must agree with it: a body it takes the decoder takes with no
+ * item flawed, and what the reader gave its sink is the decoder's list,
+ * value for value, null members and all. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "buf.h"
 #include "codec.h"
 
@@ -156,6 +160,91 @@ static void round_trip(const cJSON *result) {
     free(pairs);
 }
 
+/* ---- the fast reader against the decoder -------------------------------- */
+
+/* Each sink call, written down in a cab_buf: the same words the decoder's
+ * tree is written in below. */
+static void put(void *b, const char *word) {
+    if (cab_buf_adds(b, word)) abort();
+}
+
+static void put_count(void *b, const char *tag, size_t n) {
+    char word[32];
+    snprintf(word, sizeof word, "%s%zu;", tag, n);
+    put(b, word);
+}
+
+static void put_bytes(void *b, const char *tag, const char *p, size_t len) {
+    put_count(b, tag, len);
+    if (cab_buf_add(b, p, len)) abort();
+}
+
+static int rec_begin_object(void *b) {
+    put(b, "{");
+    return 1;
+}
+static void rec_name(void *b, const char *p, size_t len) { put_bytes(b, "K", p, len); }
+static void rec_end_object(void *b, size_t members, size_t not_null) {
+    put_count(b, "}", members);
+    put_count(b, "", not_null);
+}
+static int rec_begin_array(void *b) {
+    put(b, "[");
+    return 1;
+}
+static void rec_element(void *b, size_t i) { put_count(b, "E", i); }
+static void rec_string(void *b, const char *p, size_t len) { put_bytes(b, "S", p, len); }
+static void rec_boolean(void *b, int v) { put(b, v ? "T" : "F"); }
+static void rec_null(void *b, int member) { put(b, member ? "N1" : "N0"); }
+
+static const cab_answer_sink RECORD = {rec_begin_object, rec_name,   rec_end_object, rec_begin_array,
+                                       rec_element,      rec_string, rec_boolean,    rec_null};
+
+/* v written as the reader would have given it; member: v is an object's. */
+static void write_tree(const cJSON *v, int member, cab_buf *b) {
+    const cJSON *c;
+    size_t n = 0, not_null = 0;
+    if (cJSON_IsString(v)) {
+        rec_string(b, v->valuestring, strlen(v->valuestring));
+    } else if (cJSON_IsBool(v)) {
+        rec_boolean(b, cJSON_IsTrue(v));
+    } else if (cJSON_IsNull(v)) {
+        rec_null(b, member);
+    } else if (cJSON_IsObject(v)) {
+        rec_begin_object(b);
+        for (c = v->child; c; c = c->next, n++) {
+            rec_name(b, c->string, strlen(c->string));
+            write_tree(c, 1, b);
+            not_null += !cJSON_IsNull(c);
+        }
+        rec_end_object(b, n, not_null);
+    } else if (cJSON_IsArray(v)) {
+        rec_begin_array(b);
+        for (c = v->child; c; c = c->next) {
+            write_tree(c, 0, b);
+            rec_element(b, ++n);
+        }
+    } else {
+        abort(); /* (a number: the reader takes none) */
+    }
+}
+
+static void reader_agrees(const char *body, size_t size, const char *const *ids) {
+    cab_buf got = CAB_BUF_INIT, want = CAB_BUF_INIT;
+    const cJSON *result;
+    unsigned char *flawed;
+    cab_decode_error err;
+    cJSON *tree;
+    if (cab_read_answer(body, size, "result", ids, &RECORD, &got)) {
+        if (!(tree = cab_decode_results(body, size, "result", ids, &result, &flawed, &err)) || flawed) abort();
+        write_tree(result, 0, &want);
+        if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0) abort();
+        cJSON_Delete(tree);
+    }
+    cab_buf_free(&got);
+    cab_buf_free(&want);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const NO_IDS[] = {NULL};
     const cJSON *result = (const cJSON *)1, *item;
@@ -163,6 +252,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cab_decode_error err;
     cJSON *tree;
 
+    reader_agrees((const char *)data, size, NO_IDS);
+    reader_agrees((const char *)data, size, IDS);
     /* A run's answer (no ids): a flawed item is marked, never refused
      * alone, and the first's flaw is a terminated line. */
     memset(err.message, 0x55, sizeof err.message);

@@ -60,6 +60,18 @@ write(R, "deep.json", '{"result":[{"pipeline_id":"a","pipeline_run_id":"b","x":'
 write(R, "numbers.json", '{"result":[],"n":[1e400,-1e-400,0.1e+1,123456789012345678901234567890,-0]}')
 write(R, "bad-utf8.json", '{"result":[{"pipeline_id":"\255\254","pipeline_run_id":"\192\128"}]}')
 write(R, "empty", "")
+-- What the fast reader (src/answer.c) takes, and what it leaves just past
+-- its limits: values of every kind it reads, 16 members and 17, a null
+-- member named again.
+write(R, "every-kind.json", '{"more":{"a":[true,false,null]},"result":[{"pipeline_id":"a","pipeline_run_id":"b",'
+  .. '"tags":["x",null,[],{}],"meta":{"y":null,"z":{"w":"\226\130\172"}}}]}')
+local members = {}
+for i = 1, 16 do members[i] = ('"m%d":"v"'):format(i) end
+write(R, "members-16.json", '{"result":[{' .. table.concat(members, ",", 1, 14)
+  .. ',"pipeline_id":"a","pipeline_run_id":"b"}]}')
+write(R, "members-17.json", '{"result":[{' .. table.concat(members, ",")
+  .. ',"pipeline_id":"a","pipeline_run_id":"b"}]}')
+write(R, "null-named-again.json", '{"result":[{"pipeline_id":"a","pipeline_run_id":"b","r":null,"r":"x"}]}')
 
 -- ---- decode_error ---------------------------------------------------------
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "codec.h"
 #include "core.h"
 
@@ -333,6 +334,51 @@ static void with_tree(lua_State *L, cJSON *tree, void *also, int nresults) {
     if (rc != 0) lua_error(L);
 }
 
+/* ---- answers read straight into tables (answer.h) ----------------------- */
+
+/* The sink of cab_read_answer: each value pushed, an object's members
+ * kept on the stack (name, value) until its end, then set in its table in
+ * the body's order and at the size push_object makes it, so that the
+ * table is the one the full decoder makes, its pairs order too. */
+static int table_begin_object(void *L) { return lua_checkstack(L, 2 * CAB_ANSWER_MEMBERS + 2); }
+
+static void table_name(void *L, const char *p, size_t len) { lua_pushlstring(L, p, len); }
+
+static void table_end_object(void *ud, size_t members, size_t not_null) {
+    lua_State *L = ud;
+    int base = lua_gettop(L) - 2 * (int)not_null, k;
+    lua_createtable(L, 0, (int)members);
+    if (not_null == 0) return;
+    for (k = base + 1; k < base + 2 * (int)not_null; k += 2) {
+        lua_pushvalue(L, k);
+        lua_pushvalue(L, k + 1);
+        lua_rawset(L, -3);
+    }
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+}
+
+static int table_begin_array(void *L) {
+    if (!lua_checkstack(L, 3)) return 0;
+    lua_newtable(L);
+    return 1;
+}
+
+static void table_element(void *L, size_t i) { lua_rawseti(L, -2, (int)i); }
+
+static void table_string(void *L, const char *p, size_t len) { lua_pushlstring(L, p, len); }
+
+static void table_boolean(void *L, int b) { lua_pushboolean(L, b); }
+
+/* A null member is absent (its name dropped); a null element the sentinel. */
+static void table_null(void *L, int member) {
+    if (member) lua_pop(L, 1);
+    else lua_pushlightuserdata(L, NULL_SENTINEL);
+}
+
+static const cab_answer_sink TABLES = {table_begin_object, table_name,   table_end_object, table_begin_array,
+                                       table_element,      table_string, table_boolean,    table_null};
+
 /* A decoded answer, for push_result. */
 typedef struct {
     const cJSON *result;
@@ -377,7 +423,7 @@ static int l_decode_results(lua_State *L) {
     const char *body = luaL_checklstring(L, 1, &len);
     const char *list = check_name(L, 2);
     const char *ids[MAX_FIELDS + 1];
-    int nids = lua_gettop(L) - 2, i;
+    int nids = lua_gettop(L) - 2, i, top;
     const cJSON *result;
     unsigned char *flawed;
     cab_decode_error err;
@@ -386,6 +432,15 @@ static int l_decode_results(lua_State *L) {
     if (nids > MAX_FIELDS) return luaL_error(L, "at most %d id fields", MAX_FIELDS);
     for (i = 0; i < nids; i++) ids[i] = check_name(L, i + 3);
     ids[nids] = NULL;
+    /* Most answers are read straight into tables; the rest by cJSON's
+     * tree, which alone words a refusal. */
+    top = lua_gettop(L);
+    if (cab_read_answer(body, len, list, ids, &TABLES, L)) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+        return 3;
+    }
+    lua_settop(L, top);
     lua_pushcfunction(L, push_result);
     lua_pushlightuserdata(L, &d);
     if (!(tree = cab_decode_results(body, len, list, ids, &result, &flawed, &err))) {
