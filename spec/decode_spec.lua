@@ -353,6 +353,8 @@ describe("core.decode_results", function()
     return table.concat(out, " ")
   end
 
+  local FOURTEEN = {}
+  for i = 1, 14 do FOURTEEN[i] = ('"m%d":"v"'):format(i) end
   -- Answers of strings, nulls, booleans, objects and arrays, as services
   -- write them.
   -- luacheck: push no max line length
@@ -362,6 +364,10 @@ describe("core.decode_results", function()
     ' \r\n\t{ "result" : [ ] } \n',
     '{"total":"2","result":[{"pipeline_id":"p1","pipeline_run_id":"r1","tags":["a",null,true,false,[],{}],"meta":{"x":null,"y":{"z":"\226\130\172 \255"}}},{"pipeline_run_id":"r2","pipeline_id":"p2","reason":null}],"more":[{"a":"b"}]}',
     '{"result":[{"pipeline_id":"","pipeline_run_id":"","":"empty name"}]}',
+    -- 16 members, as many as the reader takes, none a table: the most Lua
+    -- stack one object takes (review answer52; a Lua with API checks aborts
+    -- at a slot too few)
+    '{"result":[{"pipeline_id":"p","pipeline_run_id":"r",' .. table.concat(FOURTEEN, ",") .. '}]}',
   }
   -- luacheck: pop
 

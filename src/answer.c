@@ -161,8 +161,9 @@ static int read_value(reader *r, int depth, int member) {
     }
 }
 
-int cab_read_answer(const char *body, size_t len, const char *list, const char *const *ids,
-                    const cab_answer_sink *sink, void *ud) {
+/* One pass over body, the list given to sink (none when NULL). */
+static int read_body(const char *body, size_t len, const char *list, const char *const *ids,
+                     const cab_answer_sink *sink, void *ud) {
     reader r;
     memset(&r, 0, sizeof r);
     r.s = body;
@@ -174,4 +175,13 @@ int cab_read_answer(const char *body, size_t len, const char *list, const char *
     if (!next_is(&r, '{') || read_object(&r, 0, NULL) == STOP) return 0;
     skip_space(&r);
     return r.found && r.i == r.n;
+}
+
+/* A first pass gives no one anything: a body left to cab_decode_results
+ * (an escape in the last item, a number after the list) is found out
+ * before a table is made for it, which would then be made twice (review
+ * answer52).  The pass costs a fraction of the one that builds. */
+int cab_read_answer(const char *body, size_t len, const char *list, const char *const *ids,
+                    const cab_answer_sink *sink, void *ud) {
+    return read_body(body, len, list, ids, NULL, ud) && read_body(body, len, list, ids, sink, ud);
 }

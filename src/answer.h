@@ -1,5 +1,5 @@
-/* Answers of the usual kind read in one pass, straight to the binding's
- * tables: the fast path of cab_decode_results (codec.h).  An answer holds
+/* Answers of the usual kind read straight to the binding's tables: the
+ * fast path of cab_decode_results (codec.h).  An answer holds
  * strings and nulls in objects and arrays; cJSON's tree, a block for every
  * node and every string, and the checks before and after it cost more
  * than the Lua tables made of them.  Pure: no I/O, no Lua. */
