@@ -60,7 +60,7 @@ if [ "$mode" = coverage ]; then
     llvm-profdata-14 merge -sparse "$profiles"/*.profraw -o "$profiles/all.profdata" || exit 1
     # shellcheck disable=SC2086
     llvm-cov-14 report -instr-profile="$profiles/all.profdata" $objects src/codec.c src/sign.c src/buf.c src/redact.c src/head.c \
-        src/core_codec.c src/core_keyring.c
+        src/answer.c src/core_codec.c src/core_keyring.c
     # The Lua lines the binding harness ran (its FUZZ_LUA_LINES), of the
     # lines luac gives code to.
     if [ -s "$out/cov/binding.lua-lines" ]; then
