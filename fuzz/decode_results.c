@@ -12,7 +12,8 @@
  * Memory never runs out here: no refusal may say it did.  The fast reader
  * (answer.h) must agree with it: a body it takes the decoder takes with no
  * item flawed, and what the reader gave its sink is the decoder's list,
- * value for value, null members and all. */
+ * value for value, null members and all; a body it leaves, it leaves
+ * before giving the sink anything. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -240,6 +241,8 @@ static void reader_agrees(const char *body, size_t size, const char *const *ids)
         write_tree(result, 0, &want);
         if (got.len != want.len || memcmp(got.data, want.data, got.len) != 0) abort();
         cJSON_Delete(tree);
+    } else if (got.len) {
+        abort(); /* (a body given up on is given up on before any value goes out) */
     }
     cab_buf_free(&got);
     cab_buf_free(&want);

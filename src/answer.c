@@ -6,11 +6,17 @@
 /* A body being read.  sink is out while the list is read and NULL
  * elsewhere: the body's other members are read (they must be JSON) but
  * given to no one. */
+/* More ids than this, and the reader leaves the body (ids are bits). */
+#define IDS 16
+
 typedef struct {
     const char *s;
     size_t n, i;
     const char *list;
+    size_t list_len;
     const char *const *ids;
+    size_t id_len[IDS];
+    unsigned n_ids;
     const cab_answer_sink *out, *sink;
     void *ud;
     int found; /* the list was read */
@@ -53,10 +59,10 @@ static int literal(reader *r, const char *word) {
 }
 
 /* The ids (bits, by place) that the name p, len is. */
-static unsigned id_bits(const char *const *ids, const char *p, size_t len) {
+static unsigned id_bits(const reader *r, const char *p, size_t len) {
     unsigned bits = 0, k;
-    for (k = 0; ids[k]; k++)
-        if (strlen(ids[k]) == len && memcmp(ids[k], p, len) == 0) bits |= 1u << k;
+    for (k = 0; k < r->n_ids; k++)
+        if (r->id_len[k] == len && memcmp(r->ids[k], p, len) == 0) bits |= 1u << k;
     return bits;
 }
 
@@ -89,7 +95,7 @@ static int read_object(reader *r, int depth, unsigned *strings) {
                 if (len[k] == n && memcmp(name[k], p, n) == 0) return STOP;
             name[members] = p;
             len[members++] = n;
-            if (depth == 0 && strlen(r->list) == n && memcmp(r->list, p, n) == 0) {
+            if (depth == 0 && r->list_len == n && memcmp(r->list, p, n) == 0) {
                 v = read_list(r);
             } else {
                 if (r->sink) r->sink->name(r->ud, p, n);
@@ -97,7 +103,7 @@ static int read_object(reader *r, int depth, unsigned *strings) {
             }
             if (v == STOP) return STOP;
             not_null += v != NUL;
-            if (strings && v == STRING) *strings |= id_bits(r->ids, p, n);
+            if (strings && v == STRING) *strings |= id_bits(r, p, n);
         } while (next_is(r, ','));
         if (!next_is(r, '}')) return STOP;
     }
@@ -107,11 +113,10 @@ static int read_object(reader *r, int depth, unsigned *strings) {
 
 /* An item of the list: with ids, an object naming each as a string. */
 static int read_item(reader *r, int depth) {
-    unsigned strings = 0, k;
-    if (!*r->ids) return read_value(r, depth, 0);
-    for (k = 0; r->ids[k]; k++) {}
+    unsigned strings = 0;
+    if (!r->n_ids) return read_value(r, depth, 0);
     if (!next_is(r, '{') || read_object(r, depth, &strings) == STOP) return STOP;
-    return strings == (1u << k) - 1 ? VALUE : STOP;
+    return strings == (1u << r->n_ids) - 1 ? VALUE : STOP;
 }
 
 /* An array, after its '['; items: the list's. */
@@ -169,7 +174,12 @@ static int read_body(const char *body, size_t len, const char *list, const char 
     r.s = body;
     r.n = len;
     r.list = list;
+    r.list_len = strlen(list);
     r.ids = ids;
+    for (; ids[r.n_ids]; r.n_ids++) {
+        if (r.n_ids == IDS) return 0;
+        r.id_len[r.n_ids] = strlen(ids[r.n_ids]);
+    }
     r.out = sink;
     r.ud = ud;
     if (!next_is(&r, '{') || read_object(&r, 0, NULL) == STOP) return 0;

@@ -40,7 +40,7 @@ typedef struct {
  * objects, arrays, strings without escapes, true, false and null (a
  * number, an escape, a byte order mark), a member named twice in any
  * object, more than CAB_ANSWER_MEMBERS members in one, nesting deeper than
- * CAB_ANSWER_DEPTH, no list or more than one, an item without its ids as
+ * CAB_ANSWER_DEPTH, no list or more than one, more than 16 ids, an item without its ids as
  * strings (with ids, each item an object), or a begin that said stop. */
 int cab_read_answer(const char *body, size_t len, const char *list, const char *const *ids,
                     const cab_answer_sink *sink, void *ud);
