@@ -29,11 +29,17 @@ case $have in
     exit 1
     ;;
 esac
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+# The archive apt installs from (deb822 or one-line sources, not the
+# security archive), through the proxy apt is given, if any.
+mirror=$( (sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources
+    sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([a-z]*:[^ ]*\) .*/\2/p' /etc/apt/sources.list) 2>/dev/null |
+    tr ' ' '\n' | grep '/debian/*$' | head -n 1)
 mirror=${mirror:-http://deb.debian.org/debian}
+proxy=""
+eval "$(apt-config shell proxy Acquire::http::Proxy 2>/dev/null)" || proxy=""
 tarball=$dir/lua5.4_$version.orig.tar.gz
 mkdir -p "$dir"
-if ! curl -fsS -o "$tarball.part" "$mirror/pool/main/l/lua5.4/lua5.4_$version.orig.tar.gz"; then
+if ! curl -fsS ${proxy:+--proxy "$proxy"} -o "$tarball.part" "${mirror%/}/pool/main/l/lua5.4/lua5.4_$version.orig.tar.gz"; then
     echo "apicheck-lua.sh: cannot fetch Lua $version's source from $mirror" >&2
     exit 1
 fi
