@@ -310,8 +310,8 @@ asan:
 	    CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)" all
 
 # The specs that drive nginx and Neovim load LuaJIT's plain module, and the
-# examples run on the plain module, as users run them: both built too.
-# Lua 5.4's suite runs under an interpreter built with the C API's checks
+# examples run on the plain module, as users run them: both built too, and
+# 5.1's, which module_spec has Lua 5.4 refuse.  Lua 5.4's suite runs under an interpreter built with the C API's checks
 # (scripts/apicheck-lua.sh), or under APICHECK_LUA when given (on a system
 # whose liblua5.4-dev is another version: APICHECK_LUA=lua5.4 runs it
 # without the checks).
@@ -319,6 +319,7 @@ APICHECK_LUA ?=
 test-asan: deps asan
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory LUA_VERSION=jit all
+	@$(MAKE) --no-print-directory LUA_VERSION=5.1 all
 	@lua=$(LUA); [ "$(LUA_VERSION)" != 5.4 ] || lua=$(or $(APICHECK_LUA),$$(sh scripts/apicheck-lua.sh)) || exit 1; \
 	    sh scripts/test-asan.sh "$$lua" $(ASAN_BUILD) $(ASAN_CC)
 
@@ -327,6 +328,7 @@ deps-valgrind:
 
 test-valgrind: deps deps-valgrind all
 	@$(MAKE) --no-print-directory LUA_VERSION=jit all
+	@$(MAKE) --no-print-directory LUA_VERSION=5.1 all
 	@sh scripts/test-valgrind.sh $(LUA)
 
 FUZZ_CC      ?= clang-14

@@ -31,15 +31,17 @@ case $have in
 esac
 # The archive apt installs from (deb822 or one-line sources, not the
 # security archive), through the proxy apt is given, if any.
-mirror=$( (sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources
-    sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([a-z]*:[^ ]*\) .*/\2/p' /etc/apt/sources.list) 2>/dev/null |
-    tr ' ' '\n' | grep '/debian/*$' | head -n 1)
+mirror=$( (for f in /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && sed -n 's/^URIs: *//p' "$f"; done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] && sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([a-z]*:[^ ]*\) .*/\2/p' "$f"
+    done
+    true) | tr ' ' '\n' | grep '/debian/*$' | head -n 1)
 mirror=${mirror:-http://deb.debian.org/debian}
 proxy=""
 eval "$(apt-config shell proxy Acquire::http::Proxy 2>/dev/null)" || proxy=""
 tarball=$dir/lua5.4_$version.orig.tar.gz
 mkdir -p "$dir"
-if ! curl -fsS ${proxy:+--proxy "$proxy"} -o "$tarball.part" "${mirror%/}/pool/main/l/lua5.4/lua5.4_$version.orig.tar.gz"; then
+if ! curl -fsS --connect-timeout 20 --speed-limit 1024 --speed-time 30 --max-time 600 ${proxy:+--proxy "$proxy"} -o "$tarball.part" "${mirror%/}/pool/main/l/lua5.4/lua5.4_$version.orig.tar.gz"; then
     echo "apicheck-lua.sh: cannot fetch Lua $version's source from $mirror" >&2
     exit 1
 fi
