@@ -5,7 +5,7 @@
 # slots it reserved, or hands the API a bad index, aborts there at once,
 # where the stock interpreter has slack and goes on (a review found one
 # slot too few that way).  The source is the one Debian builds its
-# liblua5.4-dev from, fetched from the machine's own Debian mirror and
+# liblua5.4-dev from, fetched from where apt fetches that package and
 # checked against its SHA-256, so that the module built against that
 # package's header runs in it; its default paths are the system
 # interpreter's, so that busted and the Lua modules Debian installs load.
@@ -29,24 +29,22 @@ case $have in
     exit 1
     ;;
 esac
-# The archive apt installs from (deb822 or one-line sources, not the
-# security archive), through the proxy apt is given, if any.
-mirror=$( (for f in /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && sed -n 's/^URIs: *//p' "$f"; done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] && sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([a-z]*:[^ ]*\) .*/\2/p' "$f"
-    done
-    true) | tr ' ' '\n' | grep '/debian/*$' | head -n 1)
-mirror=${mirror:-http://deb.debian.org/debian}
+# Where apt gets liblua5.4-dev from (its own sources and mirror, not a
+# parse of them), whose pool directory holds the source too; through the
+# proxy apt is given, if any.
+deb=$(apt-get download --print-uris "liblua5.4-dev=$have" 2>/dev/null | sed -n "1s/^'\([^']*\)'.*/\1/p")
+pool=${deb%/*}
+[ -n "$deb" ] || pool=http://deb.debian.org/debian/pool/main/l/lua5.4
 proxy=""
 eval "$(apt-config shell proxy Acquire::http::Proxy 2>/dev/null)" || proxy=""
 tarball=$dir/lua5.4_$version.orig.tar.gz
 mkdir -p "$dir"
-if ! curl -fsS --connect-timeout 20 --speed-limit 1024 --speed-time 30 --max-time 600 ${proxy:+--proxy "$proxy"} -o "$tarball.part" "${mirror%/}/pool/main/l/lua5.4/lua5.4_$version.orig.tar.gz"; then
-    echo "apicheck-lua.sh: cannot fetch Lua $version's source from $mirror" >&2
+if ! curl -fsS --connect-timeout 20 --speed-limit 1024 --speed-time 30 --max-time 600 ${proxy:+--proxy "$proxy"} -o "$tarball.part" "$pool/lua5.4_$version.orig.tar.gz"; then
+    echo "apicheck-lua.sh: cannot fetch Lua $version's source from $pool" >&2
     exit 1
 fi
 if [ "$(sha256sum "$tarball.part" | cut -d' ' -f1)" != "$sha256" ]; then
-    echo "apicheck-lua.sh: Lua $version's source from $mirror is not the one expected (SHA-256)" >&2
+    echo "apicheck-lua.sh: Lua $version's source from $pool is not the one expected (SHA-256)" >&2
     exit 1
 fi
 mv "$tarball.part" "$tarball"
