@@ -3,12 +3,12 @@
 
 #include <string.h>
 
-/* A body being read.  sink is out while the list is read and NULL
- * elsewhere: the body's other members are read (they must be JSON) but
- * given to no one. */
 /* More ids than this, and the reader leaves the body (ids are bits). */
 #define IDS 16
 
+/* A body being read.  sink is out while the list is read and NULL
+ * elsewhere: the body's other members are read (they must be JSON) but
+ * given to no one. */
 typedef struct {
     const char *s;
     size_t n, i;

@@ -340,6 +340,7 @@ static void with_tree(lua_State *L, cJSON *tree, void *also, int nresults) {
  * kept on the stack (name, value) until its end, then set in its table in
  * the body's order and at the size push_object makes it, so that the
  * table is the one the full decoder makes, its pairs order too. */
+
 /* Room for the members (a name and a value each), then for the table and
  * the two copies that set each pair in it (review answer52: one short). */
 static int table_begin_object(void *L) { return lua_checkstack(L, 2 * CAB_ANSWER_MEMBERS + 3); }
