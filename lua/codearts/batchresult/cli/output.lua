@@ -147,10 +147,11 @@ end
 -- field's value is made JSON.  A record's pipeline id is one the caller
 -- gave, which the library checked: it matches each answer to an item by
 -- it (call.lua) and leaves out any other.  Run ids can be the server's
--- (run, run --query), and are mended like any text.  A listed pair's
--- fields (ITEM_FIELDS) are the same as a run's, but a run the call cannot
--- place (err.unplaced) carries the server's pipeline id, any text.
-local ITEM_FIELDS = { "pipeline_id", "pipeline_run_id" }
+-- (run, run --query), and are mended like any text.  A listed pair has
+-- a run's fields, in a list of its own (ITEM_FIELDS, its own key here): a
+-- run the call cannot place (err.unplaced) carries the server's pipeline
+-- id, any text.
+local ITEM_FIELDS = { PAIR_FIELDS[1], PAIR_FIELDS[2] }
 local OPENERS, KNOWN, MAKERS = {}, {}, {}
 for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS, ITEM_FIELDS }) do
   OPENERS[fields], KNOWN[fields], MAKERS[fields] = {}, {}, {}
