@@ -10,7 +10,18 @@
 
 struct cab_easy {
     CURL *easy;
-    struct curl_slist *headers; /* the current request's, freed at the next */
+    /* The current request's header lines ("Name: value", each ending in
+     * NUL), its CURLOPT_HTTPHEADER list over them (libcurl only reads a
+     * list: one made here, of n_nodes, is reused rather than appended
+     * node by node, two allocations a header, for every request), its
+     * method and its body (CURLOPT_POSTFIELDS, which libcurl reads but does
+     * not copy): each kept until the next request, as libcurl reads them
+     * during the transfer. */
+    cab_buf header_lines;
+    struct curl_slist *nodes;
+    size_t n_nodes;
+    cab_buf method;             /* set again only when it changes, as the URL */
+    cab_buf body;
     char curl_err[CURL_ERROR_SIZE];
     int words_cut;              /* (cab_easy_words_cut) */
     size_t max_body;
@@ -106,7 +117,10 @@ fail:
 void cab_easy_free(cab_easy *e) {
     if (!e) return;
     curl_easy_cleanup(e->easy);
-    curl_slist_free_all(e->headers);
+    cab_buf_free(&e->header_lines);
+    free(e->nodes);
+    cab_buf_free(&e->method);
+    cab_buf_free(&e->body);
     cab_buf_free(&e->url);
     cab_buf_free(&e->resp.body);
     free(e);
@@ -147,12 +161,37 @@ static cab_http_status fail_with(CURLcode rc, const char *detail, char *err, siz
     return classify(rc);
 }
 
+/* e's CURLOPT_HTTPHEADER list for a request with headers (n "Name: value"
+ * lines), after libcurl's Expect and Accept-Encoding, made in e's buffers
+ * (cab_easy_prepare says why).  0, or -1 when memory runs out. */
+static int header_list(cab_easy *e, const char *const *headers, size_t n) {
+    static const char *const ours[] = {"Expect:", "Accept-Encoding: identity"};
+    const size_t n_ours = sizeof ours / sizeof *ours, total = n_ours + n;
+    size_t i, at = 0;
+    if (total > e->n_nodes) {
+        struct curl_slist *nodes = realloc(e->nodes, total * sizeof *nodes);
+        if (!nodes) return -1;
+        e->nodes = nodes;
+        e->n_nodes = total;
+    }
+    cab_buf_clear(&e->header_lines);
+    for (i = 0; i < total; i++) {
+        const char *line = i < n_ours ? ours[i] : headers[i - n_ours];
+        if (cab_buf_add(&e->header_lines, line, strlen(line) + 1)) return -1;
+    }
+    /* (the buffer may have moved while growing: pointers only now) */
+    for (i = 0; i < total; i++) {
+        e->nodes[i].data = e->header_lines.data + at;
+        e->nodes[i].next = i + 1 < total ? &e->nodes[i + 1] : NULL;
+        at += strlen(e->nodes[i].data) + 1;
+    }
+    return 0;
+}
+
 cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *url,
                                  const char *const *headers, size_t n_headers, const char *body,
                                  size_t body_len, int once, char *err, size_t errlen) {
-    struct curl_slist *list, *tmp;
     CURLcode rc;
-    size_t i;
     /* Over TLS, a second request waits for the first connection's ALPN
      * rather than opening another, so that HTTP/2 can multiplex them.
      * Over cleartext there is no HTTP/2 to wait for (no h2c upgrade is
@@ -174,25 +213,11 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
      * The body is asked for as it is, as on every transport: libcurl's
      * decoders take a coded body cut short, or without its checksum, for
      * a whole one (cab_head_coded refuses one coded all the same). */
-    if (!(list = curl_slist_append(NULL, "Expect:")) ||
-        !(tmp = curl_slist_append(list, "Accept-Encoding: identity"))) {
-        curl_slist_free_all(list);
-        goto nomem;
-    }
-    list = tmp;
-    for (i = 0; i < n_headers; i++) {
-        if (!(tmp = curl_slist_append(list, headers[i]))) {
-            curl_slist_free_all(list);
-            goto nomem;
-        }
-        list = tmp;
-    }
-    if ((rc = curl_easy_setopt(e->easy, CURLOPT_HTTPHEADER, list)) != CURLE_OK) {
-        curl_slist_free_all(list);
+    if (header_list(e, headers, n_headers)) goto nomem;
+    cab_buf_clear(&e->body);
+    if (cab_buf_add(&e->body, body, body_len)) goto nomem;
+    if ((rc = curl_easy_setopt(e->easy, CURLOPT_HTTPHEADER, e->nodes)) != CURLE_OK)
         return fail_with(rc, "", err, errlen);
-    }
-    curl_slist_free_all(e->headers);
-    e->headers = list;
     /* libcurl parses a URL it is given anew, on every transfer after it:
      * a client's requests mostly go to the same one. */
     if (!e->url.data || strcmp(e->url.data, url) != 0) {
@@ -218,15 +243,21 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
      * request that must go once would take it, and libcurl would keep
      * each in its cache, up to 256 idle a client, every forked child
      * inheriting them.
-     * The body's size goes before it: COPYPOSTFIELDS copies that many bytes. */
+     * The body's size goes before it: setting the size drops a body
+     * libcurl copied, and with no size set it would read up to a NUL. */
     if ((rc = curl_easy_setopt(e->easy, CURLOPT_FRESH_CONNECT, once ? 1L : 0L)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_FORBID_REUSE, once ? 1L : 0L)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_HTTP_VERSION, version)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_PIPEWAIT, pipewait)) != CURLE_OK ||
-        (rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK ||
         (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len)) != CURLE_OK ||
-        (rc = curl_easy_setopt(e->easy, CURLOPT_COPYPOSTFIELDS, body)) != CURLE_OK)
+        (rc = curl_easy_setopt(e->easy, CURLOPT_POSTFIELDS, e->body.data)) != CURLE_OK)
         return fail_with(rc, "", err, errlen);
+    if (!e->method.data || strcmp(e->method.data, method) != 0) {
+        cab_buf_clear(&e->method);
+        if ((rc = curl_easy_setopt(e->easy, CURLOPT_CUSTOMREQUEST, method)) != CURLE_OK)
+            return fail_with(rc, "", err, errlen);
+        if (cab_buf_adds(&e->method, method)) cab_buf_free(&e->method);
+    }
     return CAB_HTTP_OK;
 nomem:
     snprintf(err, errlen, "out of memory");
