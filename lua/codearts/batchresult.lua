@@ -295,8 +295,10 @@ local function given_by(o, body, ...)
 end
 
 --- A public method's call of operation row for flat (n items), options
--- o: body(hold) (call.run given hold, the call's own, for call.stopped),
--- and its outcome, under one guard up to the method's return.  Ctrl-C
+-- o: body(priv, row, flat, n, o, hold) (call.run, or a function called as
+-- it is; hold is the call's own, for call.stopped: passed on, rather than
+-- caught in a closure made each call), and its outcome, under one guard
+-- up to the method's return.  Ctrl-C
 -- comes wherever the interpreter is: inside a call.run's guard the call
 -- takes it, but in its last steps (closing its transport), between
 -- run_and_query's halves or as the outcome is given, a bare raise would
@@ -311,7 +313,7 @@ end
 -- (README: Errors, INTERRUPTED).
 local function guarded(priv, row, flat, n, o, body, ended)
   local hold = {}
-  local ok, res, err = guard.pcall(given_by, o, body, hold)
+  local ok, res, err = guard.pcall(given_by, o, body, priv, row, flat, n, o, hold)
   if ok then return res, err end
   -- (the INTERRUPTED error the outcome raised accounts for the call
   -- already, and a callback's error of the library's class goes up as
@@ -329,7 +331,7 @@ end
 --- Operation row for flat (n items), options o, as client:query and
 -- client:run call it: one call.run, guarded.
 local function one_call(priv, row, flat, n, o)
-  return guarded(priv, row, flat, n, o, function(hold) return call.run(priv, row, flat, n, o, hold) end)
+  return guarded(priv, row, flat, n, o, call.run)
 end
 
 --- text as the client shows what it did not write (exchange.shown), for
@@ -461,8 +463,10 @@ local function run_and_query(priv, flat, n, o)
   -- first half: the runs that started are left unqueried (a query half
   -- that had begun is abandoned).
   local second = {}
-  return guarded(priv, operations.run, flat, n, o, function(first)
-    local runs, rerr = call.run(priv, operations.run, flat, n, o, first)
+  -- (called as call.run is, with the arguments given to guarded, and the
+  -- first half's hold)
+  return guarded(priv, operations.run, flat, n, o, function(_, row, _, _, _, first)
+    local runs, rerr = call.run(priv, row, flat, n, o, first)
     -- (one method: a clock the first half set right is set for the second)
     second.clock_set = first.c and first.c.clock_set
     return after_start(priv, runs, rerr, o, second, false, first.c)

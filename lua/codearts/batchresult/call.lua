@@ -626,6 +626,16 @@ local function new_call(client, row, flat, n, o)
   }, Call)
 end
 
+--- M.run's call, made (held in hold.c from then), and run through t
+-- (with none, terr says why: nothing is sent, every item unanswered).
+local function made_and_gathered(client, row, flat, n, o, hold, t, terr)
+  local c = new_call(client, row, flat, n, o)
+  hold.c, c.clock_set = c, hold.clock_set == true
+  if not t then return c:account(terr) end
+  c.t, c.handle = t, client.curl
+  return c:gather()
+end
+
 --- Runs operation row for the caller's items (flat, n) with the settled
 -- options o (o.deadline_at, when set: the br.now() at which o.deadline
 -- passes, for a call that began earlier): results, or nil, err (see
@@ -637,9 +647,10 @@ end
 -- the CALLBACK error the callback receives.  Ctrl-C (the interpreter's
 -- raise, in a callback or in the library's own code) ends the call with
 -- the INTERRUPTED error, which the public methods raise; Lua's memory
--- error there, with INTERNAL, which they return.  hold (optional)
--- gets the call's transport and Call as soon as they are made, for
--- M.stopped; its clock_set says the clock was set right by an APIGW.0303
+-- error there, with INTERNAL, which they return.  hold (a table of the
+-- caller's, needed unless o.dry_run) gets the call's transport and Call
+-- as soon as they are made, for M.stopped and for this function's own
+-- guard; its clock_set says the clock was set right by an APIGW.0303
 -- earlier in the same method (run_and_query's first half: Call:done).
 function M.run(client, row, flat, n, o, hold)
   if o.dry_run then
@@ -652,19 +663,12 @@ function M.run(client, row, flat, n, o, hold)
   local t, terr = transport.for_call(client, o.callback ~= nil)
   -- (an option the transport refuses: bad input, so no accounting)
   if not t and terr.code == "INVALID_ARGUMENT" then return nil, terr end
-  if hold then hold.t = t end
+  hold.t = t
   -- De-duplicating and batching many items takes a while: Ctrl-C there
   -- ends the call with every item accounted for (none sent), as it does
   -- once the requests go out.
-  local c
-  local ok, res, err = guard.pcall(function()
-    c = new_call(client, row, flat, n, o)
-    if hold then hold.c, c.clock_set = c, hold.clock_set == true end
-    -- (nothing sent: every item is unanswered)
-    if not t then return c:account(terr) end
-    c.t, c.handle = t, client.curl
-    return c:gather()
-  end)
+  local ok, res, err = guard.pcall(made_and_gathered, client, row, flat, n, o, hold, t, terr)
+  local c = hold.c
   if t then t:close() end
   if not ok then
     local stop = interrupt(res) and interrupted() or out_of_memory(res)
