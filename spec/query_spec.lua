@@ -875,6 +875,32 @@ describe("br.new refuses", function()
       c:close()
     end
   end)
+  -- A value pasted whole (a file read into the wrong option, say) was
+  -- quoted whole: a message of megabytes.  Quoted cut, once its secrets are
+  -- redacted, the message still says why after it.
+  it("a value of any length, quoted cut to 256 bytes with the reason after it, no piece of a secret at the cut",
+    function()
+    local huge, sk = ("x"):rep(5000), "Zq8vN3kLmR7tY2wXc5bHj9dFg4sAe6uPo1iKy0"
+    local function cut(changes, says, option)
+      changes.sk = sk
+      local err = refused(changes, says)
+      assert.is_true(#err.message < 600, err.message)
+      assert.are.equal(option, err.option)
+      return err
+    end
+    cut({ endpoint = "https://" .. huge .. "/ x" }, "'… must not contain white space or control characters", "endpoint")
+    cut({ proxy = "http://" .. huge .. "/ x" }, "'… must not contain white space or control characters", "proxy")
+    cut({ ca_file = "/" .. huge }, "'… is not a file that can be read", "ca_file")
+    cut({ ca_path = "/" .. huge }, "'… is not a directory that can be read", "ca_path")
+    cut({ endpoint = false, region = huge }, "'… (known: ", "region")
+    cut({ transport = huge }, 'option transport must be "curl" or "ngx", got "xxx', "transport")
+    cut({ [huge] = 1 }, "unknown option 'xxx", huge)
+    for pad = 230, 262 do
+      local err = cut({ endpoint = "https://" .. ("x"):rep(pad) .. sk .. "/ x" }, "must not contain white space",
+        "endpoint")
+      for n = 4, #sk do assert.is_nil(err.message:find(sk:sub(1, n), 1, true), err.message) end
+    end
+  end)
   it("a project_id that is not 32 letters or digits", function()
     refused({ project_id = "abc" }, "project_id must be 32 letters or digits")
     refused({ project_id = PROJECT:sub(2) .. "/" }, "project_id")

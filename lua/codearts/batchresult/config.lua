@@ -484,6 +484,20 @@ local function id_refused(o, getenv, option, name, value)
   return nil, err
 end
 
+--- value (a URL without its user information, a region, a path) as a
+-- refusal of new()'s quotes it, between single quotes: with every secret
+-- of M.redactor's redacted, then cut to M.INPUT_MESSAGE_BYTES, with "…"
+-- after when it was (the message goes on to say why, which a cut of the
+-- whole would lose).  The message is redacted again whole (M.build): this
+-- redaction is for the cut, which must come after it.
+local function quoted_value(value, o, getenv)
+  local keyring, why = M.quoting_keyring(o, getenv)
+  if not keyring then return "(not shown: " .. why .. ")" end
+  local shown, cut = keyring:redact(value, M.INPUT_MESSAGE_BYTES)
+  keyring:close()
+  return "'" .. shown .. "'" .. (cut and "…" or "")
+end
+
 --- Where to send: { endpoint, host, region } or nil, err.
 local function place(o, getenv)
   local url
@@ -504,7 +518,7 @@ local function place(o, getenv)
       local lower = o.region:lower()
       local case = lower ~= o.region and regions.resolve(lower, getenv) and ("; names are lower case: '"
         .. lower .. "'") or ""
-      return refused("region", "unknown region '" .. o.region .. "' (known: "
+      return refused("region", "unknown region " .. quoted_value(o.region, o, getenv) .. " (known: "
         .. table.concat(regions.names(), ", ") .. variable .. case .. ")")
     end
   else
@@ -512,9 +526,10 @@ local function place(o, getenv)
   end
   local ep, why = M.parse_endpoint(url)
   if not ep then
-    if o.endpoint then return refused("endpoint", "endpoint '" .. without_userinfo(url) .. "' " .. why) end
+    local quoted = quoted_value(without_userinfo(url), o, getenv)
+    if o.endpoint then return refused("endpoint", "endpoint " .. quoted .. " " .. why) end
     -- (the region's override variable named it)
-    return refused(nil, "endpoint '" .. without_userinfo(url) .. "' (from environment variable "
+    return refused(nil, "endpoint " .. quoted .. " (from environment variable "
       .. regions.env_name(o.region) .. ") " .. why)
   end
   return { endpoint = ep.base, host = ep.host, region = o.region }
@@ -586,21 +601,27 @@ end
 -- FIFO waits for a writer), cannot be read, or gives no certificate when
 -- loaded as libcurl loads it (core.ca_certificates); a ca_path that is no
 -- directory or cannot be read.
-local function trust_checked(o)
+local function trust_checked(o, getenv)
   if o.ca_file then
     local f = core.file_kind(o.ca_file) == "file" and io.open(o.ca_file, "rb")
     if f then f:close() end
-    if not f then return refused("ca_file", "ca_file '" .. o.ca_file .. "' is not a file that can be read") end
+    if not f then
+      return refused("ca_file", "ca_file " .. quoted_value(o.ca_file, o, getenv) .. " is not a file that can be read")
+    end
     local n, why = core.ca_certificates(o.ca_file)
     if not n then return nil, Error.new("INTERNAL", "ca_file: " .. why) end
     if n == 0 then
-      return refused("ca_file", "ca_file '" .. o.ca_file .. "' holds no PEM certificate that OpenSSL can load")
+      return refused("ca_file", "ca_file " .. quoted_value(o.ca_file, o, getenv)
+        .. " holds no PEM certificate that OpenSSL can load")
     end
   end
   if o.ca_path then
     local f = core.file_kind(o.ca_path) == "directory" and io.open(o.ca_path .. "/.", "rb")
     if f then f:close() end
-    if not f then return refused("ca_path", "ca_path '" .. o.ca_path .. "' is not a directory that can be read") end
+    if not f then
+      return refused("ca_path", "ca_path " .. quoted_value(o.ca_path, o, getenv)
+        .. " is not a directory that can be read")
+    end
   end
   return true
 end
@@ -634,11 +655,13 @@ local function settle(o, getenv)
   if not secrets then return nil, err end
 
   local trusted
-  trusted, err = trust_checked(o)
+  trusted, err = trust_checked(o, getenv)
   if not trusted then return nil, err end
   if o.proxy then
     local why = proxy_problem(o.proxy)
-    if why then return refused("proxy", "proxy '" .. without_userinfo(o.proxy) .. "' " .. why) end
+    if why then
+      return refused("proxy", "proxy " .. quoted_value(without_userinfo(o.proxy), o, getenv) .. " " .. why)
+    end
     if cfg.endpoint:find("^http://") then
       return refused("proxy", "proxy cannot serve an http:// endpoint: http:// is for loopback only, and a proxy "
         .. "would carry the request off this machine unencrypted")
@@ -666,7 +689,8 @@ local function settle(o, getenv)
     local proxy = cfg.libcurl_proxy
     local why = proxy_problem(proxy:find("^%a[%w+.-]*://") and proxy or "http://" .. proxy)
     if why then
-      return refused("proxy", "proxy '" .. without_userinfo(proxy) .. "' (environment variable " .. from .. ") " .. why)
+      return refused("proxy", "proxy " .. quoted_value(without_userinfo(proxy), o, getenv) .. " (environment variable "
+        .. from .. ") " .. why)
     end
   end
   cfg.tls_verify = o.tls_verify ~= false
@@ -761,7 +785,7 @@ function M.build(opts, getenv)
   if not o then
     -- (a secret pasted into another option, the transport say, is quoted)
     -- (INTERNAL when memory ran out: err would quote it unredacted)
-    if copy then err = M.input_error_without_secrets(err, copy, getenv) end
+    if copy then err = M.input_error_without_secrets(err, copy, getenv, M.INPUT_MESSAGE_BYTES) end
     return nil, err
   end
   as_integers(o)
