@@ -312,7 +312,9 @@ end
 -- guard there is only the return itself, which no Lua code can guard
 -- (README: Errors, INTERRUPTED).
 local function guarded(priv, row, flat, n, o, body, ended)
-  local hold = {}
+  -- (its fields there from the start: a call made is kept in it with no
+  -- allocation, which a memory error could stop, and the call be lost)
+  local hold = { t = false, c = false }
   local ok, res, err = guard.pcall(given_by, o, body, priv, row, flat, n, o, hold)
   if ok then return res, err end
   -- (the INTERRUPTED error the outcome raised accounts for the call
@@ -462,7 +464,7 @@ local function run_and_query(priv, flat, n, o)
   -- and after.  Then the call ends as it does when Ctrl-C comes in its
   -- first half: the runs that started are left unqueried (a query half
   -- that had begun is abandoned).
-  local second = {}
+  local second = { clock_set = false, t = false, c = false }
   -- (called as call.run is, with the arguments given to guarded, and the
   -- first half's hold)
   return guarded(priv, operations.run, flat, n, o, function(_, row, _, _, _, first)

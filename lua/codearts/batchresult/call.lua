@@ -626,11 +626,14 @@ local function new_call(client, row, flat, n, o)
   }, Call)
 end
 
---- M.run's call, made (held in hold.c from then), and run through t
--- (with none, terr says why: nothing is sent, every item unanswered).
+--- M.run's call, made into hold.c (a field hold has: storing it
+-- allocates nothing, so that a call made is never lost to a memory error
+-- before it is held), and run through t (with none, terr says why:
+-- nothing is sent, every item unanswered).
 local function made_and_gathered(client, row, flat, n, o, hold, t, terr)
-  local c = new_call(client, row, flat, n, o)
-  hold.c, c.clock_set = c, hold.clock_set == true
+  hold.c = new_call(client, row, flat, n, o)
+  local c = hold.c
+  c.clock_set = hold.clock_set == true
   if not t then return c:account(terr) end
   c.t, c.handle = t, client.curl
   return c:gather()
@@ -648,7 +651,8 @@ end
 -- raise, in a callback or in the library's own code) ends the call with
 -- the INTERRUPTED error, which the public methods raise; Lua's memory
 -- error there, with INTERNAL, which they return.  hold (a table of the
--- caller's, needed unless o.dry_run) gets the call's transport and Call
+-- caller's with fields t and c, needed unless o.dry_run: setting them
+-- then allocates nothing) gets the call's transport and Call
 -- as soon as they are made, for M.stopped and for this function's own
 -- guard; its clock_set says the clock was set right by an APIGW.0303
 -- earlier in the same method (run_and_query's first half: Call:done).
