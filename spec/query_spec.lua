@@ -895,10 +895,22 @@ describe("br.new refuses", function()
     cut({ endpoint = false, region = huge }, "'… (known: ", "region")
     cut({ transport = huge }, 'option transport must be "curl" or "ngx", got "xxx', "transport")
     cut({ [huge] = 1 }, "unknown option 'xxx", huge)
+    -- with no secret to redact, cut all the same
+    local err = refused({ ak = false, sk = false, [huge] = 1 }, "unknown option 'xxx")
+    assert.is_true(#err.message < 300, err.message)
+    -- a region's shape names the variable that sets its endpoint, which is
+    -- the name upper-cased: not for a name that long, nor for one holding
+    -- a secret (a proxy's password, here), which it would show
+    err = cut({ endpoint = false, region = ("a"):rep(5000) .. "-b-1" }, "'… (known: ", "region")
+    assert.is_nil(err.message:find("or set", 1, true), err.message)
+    err = refused({ endpoint = false, region = "correct-horse-42", proxy = "http://u:correct-horse-42@proxy.example" },
+      "unknown region '[REDACTED]' (known: ")
+    assert.is_nil(err.message:find("HORSE", 1, true), err.message)
+    refused({ endpoint = false, region = "xx-north-9" }, "; or set HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_XX_NORTH_9)")
     for pad = 230, 262 do
-      local err = cut({ endpoint = "https://" .. ("x"):rep(pad) .. sk .. "/ x" }, "must not contain white space",
+      local at_cut = cut({ endpoint = "https://" .. ("x"):rep(pad) .. sk .. "/ x" }, "must not contain white space",
         "endpoint")
-      for n = 4, #sk do assert.is_nil(err.message:find(sk:sub(1, n), 1, true), err.message) end
+      for n = 4, #sk do assert.is_nil(at_cut.message:find(sk:sub(1, n), 1, true), at_cut.message) end
     end
   end)
   it("a project_id that is not 32 letters or digits", function()

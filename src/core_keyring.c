@@ -142,7 +142,8 @@ static int closed_result(lua_State *L) {
 static int not_shown(lua_State *L, const char *why) {
     lua_pushfstring(L, "(not shown: %s)", why);
     lua_pushboolean(L, 0);
-    return 2;
+    lua_pushboolean(L, 1);
+    return 3;
 }
 
 /* Says what it is and nothing of the keys. */
@@ -713,7 +714,8 @@ static int l_signer(lua_State *L) {
 /* keyring:redact(text [, limit]) -> text with every secret, in every form
  * (see redact.h), replaced by [REDACTED], then cut to at most limit bytes;
  * and whether it was cut.  Closed, or out of memory, it shows nothing of
- * text. */
+ * text: "(not shown: why)", false, and true, which says so (the words are
+ * no text of the caller's, for a message that quotes what it gives). */
 static int l_redact(lua_State *L) {
     keyring *k;
     size_t len, shown_len;

@@ -484,6 +484,11 @@ local function id_refused(o, getenv, option, name, value)
   return nil, err
 end
 
+-- The longest region named in the hint of the variable that sets its
+-- endpoint: the longest Huawei Cloud names ("ap-southeast-3") are far
+-- shorter.
+local REGION_NAME_BYTES = 64
+
 --- value (a URL without its user information, a region, a path) as a
 -- refusal of new()'s quotes it, between single quotes: with every secret
 -- of M.redactor's redacted, then cut to M.INPUT_MESSAGE_BYTES, with "…"
@@ -493,8 +498,10 @@ end
 local function quoted_value(value, o, getenv)
   local keyring, why = M.quoting_keyring(o, getenv)
   if not keyring then return "(not shown: " .. why .. ")" end
-  local shown, cut = keyring:redact(value, M.INPUT_MESSAGE_BYTES)
+  local shown, cut, failed = keyring:redact(value, M.INPUT_MESSAGE_BYTES)
   keyring:close()
+  -- (a redaction that failed says so in words of its own, not quoted)
+  if failed then return shown end
   return "'" .. shown .. "'" .. (cut and "…" or "")
 end
 
@@ -512,9 +519,11 @@ local function place(o, getenv)
     if why then return refused(nil, why) end
     if not url then
       -- The variable's name only for a name shaped like a region's
-      -- ("cn-north-4"): it is the name upper-cased, which no redaction of a
-      -- secret pasted here would hide.
-      local variable = o.region:find("^%l+%-%l+%-%d+$") and ("; or set " .. regions.env_name(o.region)) or ""
+      -- ("cn-north-4"), and as long as one, that holds no secret: it is
+      -- the name upper-cased, which no redaction of a secret pasted here
+      -- would hide, and which is not cut.
+      local variable = #o.region <= REGION_NAME_BYTES and o.region:find("^%l+%-%l+%-%d+$")
+        and M.without_secrets(o.region, o, getenv) == o.region and ("; or set " .. regions.env_name(o.region)) or ""
       local lower = o.region:lower()
       local case = lower ~= o.region and regions.resolve(lower, getenv) and ("; names are lower case: '"
         .. lower .. "'") or ""
@@ -766,7 +775,9 @@ end
 -- M.redactor's redacted from what it quotes, cut to limit bytes (nil: not
 -- cut) (exchange.shown_input); INTERNAL when memory ran out.
 function M.input_error_without_secrets(err, o, getenv, limit)
-  local keyring, why = M.redactor(o, getenv)
+  -- (with a limit, a keyring that cuts even where there is no secret)
+  local keyring, why
+  if limit then keyring, why = M.quoting_keyring(o, getenv) else keyring, why = M.redactor(o, getenv) end
   if keyring == false then return err end
   if not keyring then return Error.new("INTERNAL", why) end
   exchange.shown_input(keyring, err, limit)

@@ -85,9 +85,11 @@ end
 -- cut as shown cuts: a value of the command line, quoted after a space
 -- between single quotes, as argparse's, the library's and the tool's
 -- messages quote them ('--timeuot', a refused region, a file that cannot
--- be read).  (A quote inside a value ends what is cut.)
+-- be read).  (A quote inside a value ends what is cut.)  The library's
+-- "…" after a value it cut goes: the tool's shorter cut says so already.
 function M.values_cut(message)
-  return (message:gsub("(%s)'([^']*)'", function(space, v) return space .. "'" .. cut(v) .. "'" end))
+  return (message:gsub("(%s)'([^']*)'", function(space, v) return space .. "'" .. cut(v) .. "'" end)
+    :gsub("%.%.%.'…", "...'"))
 end
 
 --- Items from the command line's arguments: PIPELINE_ID:PIPELINE_RUN_ID
