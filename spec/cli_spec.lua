@@ -872,6 +872,10 @@ once.unchecked("codearts-batchresult", function()
         { { "query", "--timeout", long }, "--timeout: expected a number, got " .. cut },
         -- (10 KB: argparse's "Did you mean" takes seconds over 100 KB)
         { { "query", "--" .. long:sub(1, 10000) }, "unknown option '--" .. ("a"):rep(55) .. "...'" },
+        -- (a '…' of the value's own, short or after a cut, is kept: only the
+        -- library's marker after a value the tool cuts goes)
+        { { "query", "--region", "a...'…b" }, "unknown region 'a...'…b' (known: " },
+        { { "query", "--timeuot...'…x" }, "unknown option '--timeuot...'…x'" },
       }) do
         local r = run(concat(case[1], { arg_of(SEED[1]) }))
         assert.are.equal(2, r.status, cli.describe(r))

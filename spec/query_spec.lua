@@ -907,6 +907,12 @@ describe("br.new refuses", function()
       "unknown region '[REDACTED]' (known: ")
     assert.is_nil(err.message:find("HORSE", 1, true), err.message)
     refused({ endpoint = false, region = "xx-north-9" }, "; or set HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_XX_NORTH_9)")
+    -- nor for one that is a secret in another case, '_' for '-', as the
+    -- variable's name would show it (and no redaction would find it there)
+    for _, secret in ipairs({ "Horse_Battery_42", "HORSE_BATTERY_42" }) do
+      err = refused({ endpoint = false, region = "horse-battery-42", sk = secret }, "unknown region 'horse-battery-42'")
+      assert.is_nil(err.message:find("or set", 1, true), err.message)
+    end
     for pad = 230, 262 do
       local at_cut = cut({ endpoint = "https://" .. ("x"):rep(pad) .. sk .. "/ x" }, "must not contain white space",
         "endpoint")

@@ -617,6 +617,17 @@ describe("client:redact", function()
     k:close()
     -- (and true: the words are its own, which a message quotes as no text)
     assert.are.same({ "(not shown: the client was closed)", false, true }, { k:redact("nothing secret") })
+    -- which a message about the caller's input says (br.new then gives
+    -- INTERNAL, not the caller's error in the keyring's words)
+    local exchange = require "codearts.batchresult.exchange"
+    local Error = require "codearts.batchresult.error"
+    local err, failed = exchange.shown_input(k, Error.invalid("unknown option 'x'"), 256)
+    assert.is_true(failed)
+    assert.are.equal("(not shown: the client was closed)", err.message)
+    local open = core.keyring(secret)
+    err, failed = exchange.shown_input(open, Error.invalid("unknown option '" .. secret .. "'"), 256)
+    assert.are.same({ "unknown option '[REDACTED]'", false }, { err.message, failed })
+    open:close()
   end)
 
   it("reads a '+' as a space too, as a form writes one, and %2B only as a '+'", function()

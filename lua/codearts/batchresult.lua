@@ -224,7 +224,7 @@ local INPUT_MESSAGE_BYTES = config.INPUT_MESSAGE_BYTES
 -- redacted from what it quotes (its message, cut short, and an unknown
 -- option's name), as a user may paste a secret in the wrong place.
 local function redacted(priv, err)
-  return exchange.shown_input(priv.creds.keyring, err, INPUT_MESSAGE_BYTES)
+  return (exchange.shown_input(priv.creds.keyring, err, INPUT_MESSAGE_BYTES))
 end
 
 --- The caller's list for operation row, read once (input.items); a

@@ -484,6 +484,16 @@ local function id_refused(o, getenv, option, name, value)
   return nil, err
 end
 
+--- Whether the name of the variable that sets region o.region's endpoint
+-- (the region upper-cased, '-' as '_') holds a run of a secret of o's or
+-- the environment's, in any case: the redaction of the message, which
+-- matches a secret's case, would not find it there.
+local function names_secret(o, getenv)
+  local given = { sk = as_key(o.sk), security_token = as_key(o.security_token), token = as_key(o.token) }
+  local held = held_secrets(o, getenv)
+  return host_holds_secret(o.region, given, held) or host_holds_secret((o.region:gsub("%-", "_")), given, held)
+end
+
 -- The longest region named in the hint of the variable that sets its
 -- endpoint: the longest Huawei Cloud names ("ap-southeast-3") are far
 -- shorter.
@@ -523,7 +533,8 @@ local function place(o, getenv)
       -- the name upper-cased, which no redaction of a secret pasted here
       -- would hide, and which is not cut.
       local variable = #o.region <= REGION_NAME_BYTES and o.region:find("^%l+%-%l+%-%d+$")
-        and M.without_secrets(o.region, o, getenv) == o.region and ("; or set " .. regions.env_name(o.region)) or ""
+        and M.without_secrets(o.region, o, getenv) == o.region and not names_secret(o, getenv)
+        and ("; or set " .. regions.env_name(o.region)) or ""
       local lower = o.region:lower()
       local case = lower ~= o.region and regions.resolve(lower, getenv) and ("; names are lower case: '"
         .. lower .. "'") or ""
@@ -780,8 +791,10 @@ function M.input_error_without_secrets(err, o, getenv, limit)
   if limit then keyring, why = M.quoting_keyring(o, getenv) else keyring, why = M.redactor(o, getenv) end
   if keyring == false then return err end
   if not keyring then return Error.new("INTERNAL", why) end
-  exchange.shown_input(keyring, err, limit)
+  local _, failed = exchange.shown_input(keyring, err, limit)
   keyring:close()
+  -- (its words, not the caller's input, are what failed)
+  if failed then return Error.new("INTERNAL", "out of memory") end
   return err
 end
 

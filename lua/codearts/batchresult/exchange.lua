@@ -99,18 +99,25 @@ end
 -- line shows as one space all the same, is cut to that length first,
 -- else the pieces of a secret with spaces between two such runs would
 -- show.  The line is redacted again as it is shown, whatever one_line
--- made of the text.
+-- made of the text.  shown_checked gives it and whether a redaction
+-- failed (the text is then the keyring's own words, "(not shown: …)");
+-- M.shown, the text alone.
 local CONTROL_RUN = core.limits.redact_unit_max
 local LONG_RUN = ("[%z\1-\31\127]"):rep(CONTROL_RUN + 1)
-function M.shown(keyring, text, limit)
+local function shown_checked(keyring, text, limit)
   if text:find(LONG_RUN) then
     text = text:gsub("[%z\1-\31\127]+", function(run) return #run > CONTROL_RUN and run:sub(1, CONTROL_RUN) or nil end)
   end
-  local s, cut = keyring:redact(text, limit)
+  local s, cut, failed = keyring:redact(text, limit)
+  if failed then return s, true end
   -- (cut again to limit: a secret whole again may be shorter than its marker)
   local again
-  s, again = keyring:redact(Error.one_line(s), limit)
-  return (cut or again) and (s .. "…") or s
+  s, again, failed = keyring:redact(Error.one_line(s), limit)
+  if failed then return s, true end
+  return (cut or again) and (s .. "…") or s, false
+end
+function M.shown(keyring, text, limit)
+  return (shown_checked(keyring, text, limit))
 end
 local shown = M.shown
 
@@ -427,14 +434,17 @@ end
 -- secret itself: so whatever it gives is the name.)  A cut that fell
 -- inside an escape of a quoted value (input.escaped) leaves it out whole:
 -- what was left of it would read as another byte (\226 cut to \2), or
--- escape the marker (\ of \\).
+-- escape the marker (\ of \\).  Then whether a redaction failed.
 function M.shown_input(keyring, err, limit)
-  local message = shown(keyring, err.message, limit)
+  local message, failed = shown_checked(keyring, err.message, limit)
   local head, slashes = message:match("^(.-)(\\+)%d?%d?…$")
   if head and #slashes % 2 == 1 then message = head .. slashes:sub(2) .. "…" end
   err.message = message
-  if type(err.option) == "string" and input.names_unknown(err) then err.option = keyring:redact(err.option) end
-  return err
+  if type(err.option) == "string" and input.names_unknown(err) then
+    local option, _, option_failed = keyring:redact(err.option)
+    err.option, failed = option, failed or option_failed
+  end
+  return err, failed
 end
 
 --- A name the server gave (an X-Request-Id, an error code) as it may be

@@ -86,10 +86,15 @@ end
 -- between single quotes, as argparse's, the library's and the tool's
 -- messages quote them ('--timeuot', a refused region, a file that cannot
 -- be read).  (A quote inside a value ends what is cut.)  The library's
--- "…" after a value it cut goes: the tool's shorter cut says so already.
+-- "…" right after a value the tool cuts goes: its own shorter cut says
+-- so.  (The marker's three bytes, read one by one: any other text there,
+-- whole or not, is put back as it was.)
 function M.values_cut(message)
-  return (message:gsub("(%s)'([^']*)'", function(space, v) return space .. "'" .. cut(v) .. "'" end)
-    :gsub("%.%.%.'…", "...'"))
+  return (message:gsub("(%s)'([^']*)'(\226?\128?\166?)", function(space, v, after)
+    local said = cut(v)
+    if said ~= v and after == "…" then after = "" end
+    return space .. "'" .. said .. "'" .. after
+  end))
 end
 
 --- Items from the command line's arguments: PIPELINE_ID:PIPELINE_RUN_ID
