@@ -718,6 +718,31 @@ end
 
 -- ---- br.new --------------------------------------------------------------------
 
+-- The host each endpoint ENDPOINTS takes names (a default port dropped).
+local ENDPOINT_HOSTS = {
+  ["http://127.0.0.1:9"] = "127.0.0.1:9", ["http://localhost:9/"] = "localhost:9",
+  ["https://example.com"] = "example.com", ["http://[::1]:9"] = "[::1]:9", ["HTTP://127.0.0.1"] = "127.0.0.1",
+  ["https://h:443"] = "h",
+}
+
+--- Whether some run of core.limits.redact_min_run bytes of one of the
+-- secrets (strings with more than white space, at least that long) is in
+-- host, in any case: new() refuses such a host, which every text naming
+-- it would show (README, Secrets).
+local function shares_run(host, secrets)
+  local run = core.limits.redact_min_run
+  host = host:lower()
+  for _, secret in ipairs(secrets) do
+    if type(secret) == "string" and #secret >= run and secret:find("%S") then
+      secret = secret:lower()
+      for at = 1, #secret - run + 1 do
+        if host:find(secret:sub(at, at + run - 1), 1, true) then return true end
+      end
+    end
+  end
+  return false
+end
+
 --- Whether new() must accept opts (true/false), or nil when the reference
 -- cannot tell (an endpoint or file it does not know); and the bad options.
 local function ref_new(opts)
@@ -738,6 +763,13 @@ local function ref_new(opts)
     return false
   end
   if not is_id(o("project_id")) then return false end
+  local host = o("endpoint") and ENDPOINT_HOSTS[o("endpoint")] or br.regions[o("region")]:match("^%a+://([^/]+)")
+  if shares_run(host, { o("sk"), o("security_token"), o("token") }) then return false end
+  -- (a proxy's password counts too, as libcurl sends it, percent-decoded:
+  -- not modelled here)
+  if type(o("proxy")) == "string" and o("proxy"):find("@", 1, true) and shares_run(host, { o("proxy") }) then
+    return nil
+  end
   if o("token") then
     if o("ak") or o("sk") or o("security_token") or o("token") == "" then return false end
   else
