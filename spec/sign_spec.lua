@@ -182,6 +182,14 @@ describe("br.sign", function()
       assert.truthy(try({ Host = "h" }):find("X-Sdk-Date", 1, true))
       assert.truthy(try(with("X-Sdk-Date", "2020-01-01")):find("X-Sdk-Date", 1, true))
     end)
+    -- The date was checked only once every header had passed, so a header
+    -- sorting after X-Sdk-Date was named instead of it (review sign).
+    it("a malformed X-Sdk-Date before a bad header that sorts after it", function()
+      local date = "sign: header 'X-Sdk-Date': X-Sdk-Date is not YYYYMMDDTHHMMSSZ, a time that exists"
+      assert.are.equal(date, try({ ["X-Sdk-Date"] = "bad", ["Z-A"] = "v\1" }))
+      assert.are.equal(date, try({ ["X-Sdk-Date"] = "bad", ["Z-A"] = "v", ["z-a"] = "w" }))
+      assert.are.equal(date, try({ ["X-Sdk-Date"] = "bad", ["Z_A"] = "v", ["z_a"] = "w" }))
+    end)
     it("unknown fields, wrong types and an empty key", function()
       assert.truthy(try(base, { sk = "" }):find("sk", 1, true))
       assert.truthy(try(base, { secret = "x" }):find("secret", 1, true))

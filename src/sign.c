@@ -385,6 +385,9 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
          * that trim take both) */
         trimmed(h, &v, &n);
         if (unicode_space_edge(v, n)) return CAB_SIGN_BAD_HEADER_VALUE;
+        /* Here, with the header's other checks: once every header had
+         * passed, a bad header sorting after X-Sdk-Date was named first. */
+        if (name_is(h, "x-sdk-date", 10) && !valid_date(v, n)) return CAB_SIGN_BAD_DATE;
         /* Every SDK signs an X-Sdk-Content-Sha256 header's value as the
          * payload line, whatever it holds: the line signed here is that
          * value only when it is UNSIGNED-PAYLOAD or the body's hash, in
@@ -423,8 +426,6 @@ cab_sign_status cab_canonicalize(const cab_request *req, const char *payload_has
         size_t n;
         trimmed(h, &v, &n);
         if (name_is(h, "x-sdk-date", 10)) {
-            c->bad_header = (size_t)(h - req->headers);
-            if (!valid_date(v, n)) return CAB_SIGN_BAD_DATE;
             c->date = v;
             c->date_len = n;
             c->date_line = (size_t)(p - b->data);
