@@ -190,6 +190,12 @@ describe("br.sign", function()
       assert.are.equal(date, try({ ["X-Sdk-Date"] = "bad", ["Z-A"] = "v", ["z-a"] = "w" }))
       assert.are.equal(date, try({ ["X-Sdk-Date"] = "bad", ["Z_A"] = "v", ["z_a"] = "w" }))
     end)
+    -- README said the first name in byte order was named of all headers
+    -- refused: one that is not a string comes before any other (review sign).
+    it("a header that is not a string before any other, as README says", function()
+      assert.are.equal('sign: headers must map strings to strings, got "Z" = number',
+        try({ ["X-Sdk-Date"] = "20200101T000000Z", A = "\1", Z = 1 }))
+    end)
     it("unknown fields, wrong types and an empty key", function()
       assert.truthy(try(base, { sk = "" }):find("sk", 1, true))
       assert.truthy(try(base, { secret = "x" }):find("secret", 1, true))
