@@ -754,6 +754,29 @@ describe("summary", function()
     assert.has_error(function() R.summary(nil) end,
       "codearts.batchresult: summary: expected an array of results, got nil")
   end)
+
+  -- One result, or a call's error, read as an array holds no item: summary
+  -- answered total 0, each count 0, without a word (review inputs54).
+  it("raises when given one result, or a call's error, rather than counting 0 results", function()
+    local Error = require "codearts.batchresult.error"
+    local one = example()[1]
+    local ok, e = pcall(R.summary, one)
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("summary: expected an array of results, got one result (give { r })", 1, true),
+      tostring(e))
+    local err = Error.new("TIMEOUT", "t")
+    err.results = R.wrap(example())
+    ok, e = pcall(R.summary, err)
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("summary: expected an array of results, got an error (what arrived is "
+      .. "err.results)", 1, true), tostring(e))
+    -- (read raw: an item only a metatable serves is none, and an empty
+    -- array, a set a filter emptied, is 0 results)
+    ok, e = pcall(R.summary, setmetatable({}, { __index = { pipeline_id = "x" } }))
+    assert.is_true(ok, tostring(e))
+    assert.are.equal(0, R.summary({}).total)
+    assert.are.equal(0, R.wrap(example()):where({ status = "RUNNING" }):summary().total)
+  end)
 end)
 
 describe("tostring", function()

@@ -519,7 +519,20 @@ local function summary_for(module)
       error(PREFIX .. "summary: expected an array of results, got " .. type(results), 2)
     end
     if rawequal(results, module) then input.dot_slip("summary", 2) end
+    local given = results
     results = raw_results(results, "summary")
+    -- One result, or a call's error, holds no item 1..n: it would read
+    -- as 0 results, without a word.  (Only when empty: a set may carry
+    -- fields of the caller's.)  Told by what it holds, read raw, as
+    -- br.reason_kind tells a result.
+    if #results == 0 then
+      if Error.is(given) then
+        error(PREFIX .. "summary: expected an array of results, got an error (what arrived is err.results)", 2)
+      end
+      if rawget(given, "pipeline_run_id") ~= nil or rawget(given, "pipeline_id") ~= nil then
+        error(PREFIX .. "summary: expected an array of results, got one result (give { r })", 2)
+      end
+    end
     local by_status = { [SUCCESS] = 0, [FAILED] = 0 }
     local by_kind = { banned = 0, queued = 0, change_request = 0, other = 0 }
     local n = #results
