@@ -66,11 +66,12 @@ static int all_in(const char *s, size_t n, unsigned char cls) {
 }
 
 /* Whether the UTF-8 at s[0..n) starts (at_end = 0) or ends (at_end = 1)
- * with a Unicode White_Space character beyond ASCII: U+0085, U+00A0,
- * U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, and
- * U+FEFF.  Go's strings.TrimSpace and Python's str.strip trim these from a
- * header value (Node's trim too, but for U+0085), Java and Node sign them:
- * no one signature matches every signer. */
+ * with white space beyond ASCII that some signer trims from a header
+ * value: Unicode's White_Space U+0085, U+00A0, U+1680, U+2000-U+200A,
+ * U+2028, U+2029, U+202F, U+205F and U+3000, which Go's strings.TrimSpace
+ * and Python's str.strip trim, and U+FEFF, no White_Space, which
+ * JavaScript's trim takes with the others but U+0085.  The Java and Node
+ * SDKs sign a value as given: no one signature matches every signer. */
 static int unicode_space_at(const char *s, size_t n, int at_end) {
     const unsigned char *u = (const unsigned char *)s;
     size_t k;
