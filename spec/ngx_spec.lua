@@ -1055,6 +1055,15 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
         assert.is_false(late, table.concat(got, "\n"))
       end)
 
+      -- RFC 9112 5: a field's value is trimmed of the spaces around it, as
+      -- libcurl trims it; resty.http keeps the trailing ones, and picks its
+      -- chunk reader only for a value of "chunked" exactly
+      it(http .. ": reads chunks whose Transfer-Encoding ends in spaces, as libcurl does", function()
+        local out = attempt(http, { ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \t\r\n\r\n%x\r\n%s\r\n0\r\n\r\n")
+          :format(#body, body) })
+        assert.are.equal(200, out.status, cjson.encode(out))
+      end)
+
       it(http .. ": refuses a NUL byte in a header line: PROTOCOL", function()
         local out = attempt(http, { "HTTP/1.1 200 OK\r\nX-Foo: a\0b\r\nContent-Length: " .. #body .. "\r\n\r\n"
           .. body })

@@ -593,6 +593,7 @@ local function read_chunked(r, limit, length)
   if not trailers then return nil, left, closed end -- (nil, kind, message)
   return table.concat(parts), closed
 end
+M.read_chunked = read_chunked
 
 --- The body of an answer whose head was read (length: its Content-Length,
 -- read_head's): body, until_close (the body ended with the connection, or

@@ -118,19 +118,18 @@ end
 
 local HANDSHAKES = { sslhandshake = true, tlshandshake = true }
 
---- Reads the body through res.body_reader, each read bounded (through
--- the socket) by what is left of the attempt, and asking for no more than
--- the byte past limit: the bytes are counted as they come, as libcurl
--- counts them, not once a chunk the server announced is whole.
--- until_close: the body ends with the connection, where resty.http hands
--- over its last bytes with the error "closed".  body, or nil, kind,
--- message.
-local function read_body(res, limit, until_close)
+--- Reads a body that ends with the connection (no length, no chunks)
+-- through res.body_reader, each read bounded (through the socket) by what
+-- is left of the attempt, and asking for no more than the byte past
+-- limit: the bytes are counted as they come, as libcurl counts them.
+-- resty.http hands over the last bytes with the error "closed".  body,
+-- or nil, kind, message.
+local function read_body(res, limit)
   local parts, size = {}, 0
   if not res.body_reader then return "" end
   while true do
     local chunk, err = res.body_reader(math.min(READ_CHUNK, limit - size + 1))
-    local last = until_close and err == "closed"
+    local last = err == "closed"
     if err and not last then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
     if not chunk then return table.concat(parts) end
     size = size + #chunk
@@ -261,10 +260,9 @@ local function send_once(link, http, cfg, req, u, deadline)
   end
   local function header(name) return header_of(res.headers, name) end
   local status, limit = res.status, cfg.max_response_bytes
-  -- Only an answer read to its end by its length goes back to the pool:
-  -- resty.http leaves a chunked answer's trailers unread unless the
-  -- answer announces them, a 204 or 304 may have a body on the wire all
-  -- the same, and after a 101 comes another protocol.
+  -- Only an answer read to its end, by its length or its chunks and
+  -- trailers, goes back to the pool: a 204 or 304 may have a body on the
+  -- wire all the same, and after a 101 comes another protocol.
   local body, whole
   if status == 101 or status == 204 or status == 304 then
     body = ""
@@ -284,7 +282,15 @@ local function send_once(link, http, cfg, req, u, deadline)
       elseif not body then
         kind, msg = kind_of(err), "reading the answer: " .. tostring(err)
       end
-    elseif length and not chunked then
+    elseif chunked then
+      -- Read here, by http1's rules, as libcurl reads them: resty.http
+      -- takes a body for chunks only when its Transfer-Encoding is
+      -- "chunked" exactly ("chunked " is not, though RFC 9112 5 trims the
+      -- space), and would otherwise hand over their framing as the body.
+      local closed
+      body, closed, msg = http1.read_chunked(reader, limit, header("Content-Length"))
+      if body then whole = not closed else kind = closed end
+    elseif length then
       -- Read here, by http1's rules: resty.http takes no list of equal
       -- lengths (RFC 9110 8.6), and would wait for a length over the limit.
       if length > limit then return fail("RESPONSE_TOO_LARGE", too_large(limit)) end
@@ -295,7 +301,7 @@ local function send_once(link, http, cfg, req, u, deadline)
       end
       whole = true
     else
-      body, kind, msg = read_body(res, limit, not chunked)
+      body, kind, msg = read_body(res, limit)
     end
   end
   if not body then return fail(kind, msg) end
