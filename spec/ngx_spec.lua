@@ -1064,6 +1064,18 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
         assert.are.equal(200, out.status, cjson.encode(out))
       end)
 
+      it(http .. ": refuses a status of four digits, or of none, and an HTTP/1.x other than 1.0 and 1.1: PROTOCOL",
+        function()
+        local got, taken = {}, false
+        for _, line in ipairs({ "HTTP/1.1 2000 OK", "HTTP/1.1 200OK", "HTTP/1.2 200 OK", "HTTP/1.1 OK",
+                                "HTTP/1.1  200 OK" }) do
+          local out = attempt(http, { line .. "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body })
+          got[#got + 1] = line .. ": " .. cjson.encode(out)
+          taken = taken or out.kind ~= "PROTOCOL"
+        end
+        assert.is_false(taken, table.concat(got, "\n"))
+      end)
+
       it(http .. ": refuses a NUL byte in a header line: PROTOCOL", function()
         local out = attempt(http, { "HTTP/1.1 200 OK\r\nX-Foo: a\0b\r\nContent-Length: " .. #body .. "\r\n\r\n"
           .. body })

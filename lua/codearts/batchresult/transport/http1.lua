@@ -464,6 +464,21 @@ local function await_status_line(r)
 end
 M.await_status_line = await_status_line
 
+--- A status line's HTTP/1.x minor version ("0" or "1") and its status;
+-- nil, message when it is no such line.  HTTP/1.0 or 1.1 only: libcurl
+-- refuses another 1.x ("Unsupported HTTP version"), whose framing rules
+-- nobody knows; and a status of three digits, then a space or the line's
+-- end.  The resty.http adapter checks its status lines with it too.
+local function status_line(line)
+  local minor, status, rest = line:match("^HTTP/1%.([01]) (%d%d%d)(.*)$")
+  status = tonumber(status)
+  if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
+    return nil, "bad status line in the answer: " .. line
+  end
+  return minor, status
+end
+M.status_line = status_line
+
 --- The status, headers (lower-case names; repeated ones joined with
 -- ", ", but SINGLE's), whether it is HTTP/1.0, and the body's length from
 -- Content-Length (nil without one), skipping 1xx interim answers (but
@@ -479,13 +494,8 @@ local function read_head(r, limit)
     local line, used = r:line(budget)
     if not line then return head_failure(used, "status line") end
     budget = budget - used
-    -- HTTP/1.0 or 1.1 only: libcurl refuses another 1.x ("Unsupported
-    -- HTTP version"), whose framing rules nobody knows.
-    local minor, status, rest = line:match("^HTTP/1%.([01]) (%d%d%d)(.*)$")
-    status = tonumber(status)
-    if not status or status < 100 or (rest ~= "" and rest:sub(1, 1) ~= " ") or line:find("\0", 1, true) then
-      return nil, "PROTOCOL", "bad status line in the answer: " .. line
-    end
+    local minor, status = status_line(line)
+    if not minor then return nil, "PROTOCOL", status end
     local lengths = new_lengths(not BODYLESS[status], limit)
     local values, why
     values, budget, why = read_fields(r, budget, "header", lengths)

@@ -78,6 +78,12 @@ local BY_READER = {
     if pattern == "*l" or pattern == "l" then
       -- (no line of a head may be longer than all of it)
       local line, err = r:line(http1.MAX_HEADER_BYTES)
+      if line and r.status_line == false then
+        -- the status line next_head awaits, kept for it to judge; a bad
+        -- one ends resty.http's read at once, not after a head to come
+        r.status_line = line
+        if not http1.status_line(line) then return nil, "bad status line" end
+      end
       if line then return line end
       if err == "too large" then err = http1.HEAD_TOO_LARGE end
       return nil, err
@@ -160,12 +166,21 @@ end
 
 --- The next head resty.http reads (read_response's res), the first bytes
 -- of its status line judged first as the built-in client and libcurl
--- judge them, before resty.http waits for the line's end: res, or nil,
--- kind, message.
+-- judge them, before resty.http waits for the line's end, and then the
+-- whole line: resty.http reads the status from its 10th to 12th bytes
+-- whatever comes around them, and takes any HTTP/1.x ("HTTP/1.1 2000" is
+-- a 200 to it).  res, or nil, kind, message.
 local function next_head(httpc, params, reader)
   local ok, kind, msg = http1.await_status_line(reader)
   if not ok then return nil, kind, msg end
+  reader.status_line = false
   local res, err = httpc:read_response(params)
+  local line = reader.status_line
+  reader.status_line = nil
+  if line then
+    local minor, why = http1.status_line(line)
+    if not minor then return nil, "PROTOCOL", why end
+  end
   if not res then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
   return res
 end
