@@ -1353,6 +1353,39 @@ describe("the ngx transport outside nginx", function()
     assert.are.equal("INTERNAL", kind)
   end)
 
+  -- libcurl looks at the transfer's time before each step of it, and sends
+  -- no request once it is gone: so neither may the built-in client, not
+  -- even within the grace it gives a read (a run sent there would start
+  -- pipelines its attempt then calls a TIMEOUT that may have sent them)
+  it("sends no request once the attempt's time ran out while connecting: TIMEOUT, not sent", function()
+    local http1 = require "codearts.batchresult.transport.http1"
+    local now = require("codearts.batchresult.core").now
+    local sent, closed = {}, false
+    local sock = {
+      settimeouts = function() end,
+      -- (a connect that took past the attempt's end)
+      connect = function()
+        local by = now() + 0.03
+        repeat until now() >= by
+        return true
+      end,
+      getreusedtimes = function() return 0 end,
+      send = function(_, data) sent[#sent + 1] = data return #data end,
+      receiveany = function() return nil, "timeout" end,
+      close = function() closed = true return true end,
+      setkeepalive = function() return true end,
+    }
+    rawset(_G, "ngx", { socket = { tcp = function() return sock end }, sleep = function() end })
+    local ok, res, kind, msg, not_sent = pcall(http1.send, { connect_timeout = 10, max_response_bytes = 1024 },
+      { method = "POST", url = "http://127.0.0.1:9/v5/x", headers = {}, body = "{}" },
+      { scheme = "http", host = "127.0.0.1", port = 9, path = "/v5/x" },
+      { pool = "p", keep = false, resend = false }, now() + 0.01)
+    rawset(_G, "ngx", nil)
+    assert.is_true(ok, res)
+    assert.is_nil(res)
+    assert.are.same({ "TIMEOUT", 0, true, true }, { kind, #sent, not_sent, closed }, msg)
+  end)
+
   it("parses the URLs it is given", function()
     local parse = ngx_transport._parse_url
     assert.are.same({ scheme = "https", host = "example.com", name = "example.com", port = 443, path = "/v5/x" },

@@ -750,6 +750,14 @@ end
 local function exchange_once(link, cfg, req, u, deadline, connect_ms)
   local sock, kind, msg, not_sent = connect(cfg, u, link, deadline, connect_ms)
   if not sock then return nil, kind, msg, not_sent end
+  -- A connection made (or shaken hands on) past the attempt's end sends
+  -- nothing, as libcurl looks at the time before it sends: the grace a
+  -- wait gets (wait_ms) is for reading what came, and would let a run go
+  -- out that its attempt then calls a TIMEOUT that may have started it.
+  if not M.left_ms(deadline) then
+    sock:close()
+    return nil, "TIMEOUT", "connecting: timeout", true
+  end
   local reused = (sock:getreusedtimes() or 0) > 0
   local bytes, why = request_bytes(req, u)
   if not bytes then
