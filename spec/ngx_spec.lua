@@ -1076,6 +1076,19 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
         assert.is_false(taken, table.concat(got, "\n"))
       end)
 
+      -- (resty.http takes a field from anywhere in a line, and ends a head
+      -- at a line it finds none in: the rest of the head was the body)
+      it(http .. ": refuses a header line that is no field: PROTOCOL, naming it", function()
+        local got, taken = {}, false
+        for _, line in ipairs({ "X-Note Content-Length: 2", "this is no header", "Content-Length : 2" }) do
+          local out = attempt(http, { "HTTP/1.1 200 OK\r\n" .. line .. "\r\nContent-Length: " .. #body .. "\r\n\r\n"
+            .. body })
+          got[#got + 1] = line .. ": " .. cjson.encode(out)
+          taken = taken or out.kind ~= "PROTOCOL" or out.message ~= "bad header line in the answer: " .. line
+        end
+        assert.is_false(taken, table.concat(got, "\n"))
+      end)
+
       it(http .. ": refuses a NUL byte in a header line: PROTOCOL", function()
         local out = attempt(http, { "HTTP/1.1 200 OK\r\nX-Foo: a\0b\r\nContent-Length: " .. #body .. "\r\n\r\n"
           .. body })

@@ -312,6 +312,7 @@ local function header_line(line)
   local name, value = line:match("^([0-9A-Za-z!#$%%&'*+%-.^_`|~]+):(.*)$")
   if name then return name:lower(), trim(value) end
 end
+M.header_line = header_line
 
 -- The fields the client reads as one value: of a repeated one, the last
 -- line counts, as libcurl's transport keeps it (src/head.c).

@@ -83,6 +83,13 @@ local BY_READER = {
         -- one ends resty.http's read at once, not after a head to come
         r.status_line = line
         if not http1.status_line(line) then return nil, "bad status line" end
+      elseif line and r.status_line and line ~= "" and not line:find("^[ \t]") and not http1.header_line(line) then
+        -- a line of its head that is no field (a folded one aside, which
+        -- ends resty.http's head): resty.http would take a field from
+        -- anywhere in it ("X-Note Content-Length: 2"), or end the head
+        -- there, the rest of it taken for the body
+        r.bad_line = line
+        return nil, "bad header line"
       end
       if line then return line end
       if err == "too large" then err = http1.HEAD_TOO_LARGE end
@@ -173,7 +180,7 @@ end
 local function next_head(httpc, params, reader)
   local ok, kind, msg = http1.await_status_line(reader)
   if not ok then return nil, kind, msg end
-  reader.status_line = false
+  reader.status_line, reader.bad_line = false, nil
   local res, err = httpc:read_response(params)
   local line = reader.status_line
   reader.status_line = nil
@@ -181,6 +188,7 @@ local function next_head(httpc, params, reader)
     local minor, why = http1.status_line(line)
     if not minor then return nil, "PROTOCOL", why end
   end
+  if reader.bad_line then return nil, "PROTOCOL", "bad header line in the answer: " .. reader.bad_line end
   if not res then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
   return res
 end
