@@ -10,11 +10,11 @@
 -- resty.http keeps no limit on an answer's head; the one every transport
 -- keeps is checked on the headers it parsed.
 --
--- resty.http says that an answer is not HTTP only in words (its tests pin
--- "couldn't parse HTTP version from response status line: …" and
--- "unable to read chunksize"); those words, and a status or
--- Content-Length that is no number, are PROTOCOL.  It never sends a
--- request twice by itself.
+-- resty.http says that an answer is not HTTP only in words ("couldn't
+-- parse HTTP version from response status line: …", "unable to read
+-- chunksize"), which never come here: each status line is judged before
+-- resty.http parses it, and chunks are read here.  A Content-Length that
+-- is no number is PROTOCOL.  It never sends a request twice by itself.
 local config = require "codearts.batchresult.config"
 local http1 = require "codearts.batchresult.transport.http1"
 local trim = require("codearts.batchresult.text").trim_ows
@@ -24,17 +24,11 @@ local M = {}
 local READ_CHUNK = 65536
 local kind_of, too_large = http1.kind_of, http1.too_large
 
--- resty.http's own words for an answer it cannot parse as HTTP.
-local NOT_HTTP = { "couldn't parse", "unable to read chunksize" }
-
 --- A failure resty.http reported, as a kind.
 local function kind_of_error(err)
   local e = tostring(err)
   -- a line too long, as the socket below (bounded) reports it
   if e == http1.HEAD_TOO_LARGE then return "RESPONSE_TOO_LARGE" end
-  for _, words in ipairs(NOT_HTTP) do
-    if e:find(words, 1, true) then return "PROTOCOL" end
-  end
   return kind_of(err)
 end
 
