@@ -233,6 +233,23 @@ once.describe("in Neovim", function()
     assert.are.equal(runs + 2, server:stats().routes.run)
   end)
 
+  -- There a call runs inside guard.lua's coroutines, not the callback
+  -- call's own, which transport.lua looked for: it found none, and the
+  -- call waited synchronously, the editor frozen until it ended (review
+  -- full-nvim).
+  it("keeps the editor running through a callback call on a Neovim built on PUC Lua 5.1, both halves", function()
+    server:config { delay_ms = 1000 }
+    local got = nvim("spec/nvim/puc51.lua")
+    assert.is_nil(got.error)
+    assert.are.equal("true", got.guard_coroutines)
+    for _, name in ipairs({ "query", "raq" }) do
+      assert.are.equal("none", got[name .. "_code"], name)
+      -- (a tick each 50 ms: one per 100 ms at least)
+      assert.is_true(tonumber(got[name .. "_ticks"]) >= tonumber(got[name .. "_ms"]) / 100,
+        ("%s: %s ticks in %s ms"):format(name, got[name .. "_ticks"], got[name .. "_ms"]))
+    end
+  end)
+
   it("runs calls of one client that wait together, callback or not, and closes it from a timer", function()
     server:config { delay_ms = 1000 }
     local got = nvim("spec/nvim/together.lua")

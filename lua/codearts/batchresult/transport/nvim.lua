@@ -17,6 +17,11 @@ local M = {}
 -- would then never collect.  run_async removes a call's entry when its
 -- coroutine ends, as every such call does (its waits all have an end).
 local resumers = {}
+-- The same calls: coroutine -> how deep in the library's resumes (resume,
+-- in run_async) it runs, counted from the outermost, or 0 when no resume
+-- of the library's is inside it: which of them runs innermost (M.resumer).
+local depths = {}
+local depth = 0
 -- What a call yields when its transport waits (park); any other yield is
 -- a callback's of the caller's.  A value, not a mark on the coroutine: on
 -- PUC Lua 5.1 the yield comes up through guard.lua's coroutine, values and
@@ -270,7 +275,22 @@ end
 -- started with run_async; nil elsewhere.
 function M.resumer()
   local co = coroutine.running()
-  return co and resumers[co]
+  if not co or resumers[co] then return co and resumers[co] end
+  -- On PUC Lua 5.1 (a Neovim built without LuaJIT) the call runs in a
+  -- coroutine of guard.lua's, made inside the call's own: that one is then
+  -- among the calls' coroutines whose status is "normal" (those resuming
+  -- the running one, one inside the other), the innermost of them.  Which
+  -- that is, the depths tell, unless one of them was resumed by a scheduler
+  -- of the caller's: then none is taken, and the call waits synchronously.
+  local found, deepest, candidates, unordered = nil, -1, 0, false
+  for c, d in pairs(depths) do
+    if coroutine.status(c) == "normal" then
+      candidates = candidates + 1
+      unordered = unordered or d == 0
+      if d > deepest then found, deepest = c, d end
+    end
+  end
+  if found and (candidates == 1 or not unordered) then return resumers[found] end
 end
 
 --- nil, or the error of a callback option where no event loop can call it
@@ -316,8 +336,15 @@ function M.run_async(callback, body, shown, close)
     -- on_progress or logger that yielded to it) and even run the call to
     -- its end meanwhile: a wake-up left over is no longer this one's.
     if coroutine.status(co) ~= "suspended" then return end
+    depth = depth + 1
+    depths[co] = depth
     local ok, e = coroutine.resume(co)
-    if coroutine.status(co) == "dead" then resumers[co] = nil end
+    depth = depth - 1
+    if coroutine.status(co) == "dead" then
+      resumers[co], depths[co] = nil, nil
+    else
+      depths[co] = 0
+    end
     if not ok then
       told(nil, Error.new("INTERNAL", shown(tostring(e))))
     elseif coroutine.status(co) == "suspended" and e ~= PARKED then
@@ -330,10 +357,11 @@ function M.run_async(callback, body, shown, close)
   -- it to its end)
   co = coroutine.create(function()
     local results, err = body()
-    resumers[co] = nil
+    resumers[co], depths[co] = nil, nil
     told(results, err)
   end)
   resumers[co] = function() later(resume) end
+  depths[co] = 0
   unreported[co] = close
   -- (hooked here when it can be: a call asked for as the editor quits
   -- starts after, as it exits)
