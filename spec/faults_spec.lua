@@ -61,6 +61,7 @@ local function check(row, out, server, libcurl)
     assert.are.equal(e.attempts, out.attempts, what)
     assert.are.equal(out.items, out.results + out.missing + out.unanswered,
       "not every item is accounted for: " .. what)
+    if e.unsent then assert.are.equal(e.unsent, out.unsent, "err.unsent: " .. what) end
     if e.says then assert.truthy(out.message:lower():find(e.says, 1, true), what) end
     if e.request_id ~= nil then assert.are.equal(e.request_id or nil, out.request_id, what) end
     if e.retry_after ~= nil then assert.are.equal(e.retry_after or nil, out.retry_after, what) end

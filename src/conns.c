@@ -139,13 +139,16 @@ static int on_close(void *ud, curl_socket_t sock) {
  * frames whatever comes; only an HTTP/1.x one that has answered before is
  * looked at. */
 static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
-    conn *k = local_ip ? conn_at(ud, local_ip, local_port) : NULL;
+    cab_conns_user *u = ud;
+    conn *k = local_ip ? conn_at(u->conns, local_ip, local_port) : NULL;
     char byte;
     (void)primary_ip, (void)primary_port;
-    if (!k || !k->answered) return CURL_PREREQFUNC_OK;
     /* libcurl's sockets do not block; 0 (the server closed it) is
      * libcurl's own to handle. */
-    if (recv(k->sock, &byte, 1, MSG_PEEK) <= 0) return CURL_PREREQFUNC_OK;
+    if (!k || !k->answered || recv(k->sock, &byte, 1, MSG_PEEK) <= 0) {
+        u->writes++;
+        return CURL_PREREQFUNC_OK;
+    }
     (void)shutdown(k->sock, SHUT_RDWR);
     k->answered = 0;
     return CURL_PREREQFUNC_ABORT;
@@ -159,7 +162,7 @@ int cab_conns_use(cab_conns *c, cab_conns_user *u, CURL *h) {
                    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close) != CURLE_OK ||
                    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c) != CURLE_OK ||
                    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
-                   curl_easy_setopt(h, CURLOPT_PREREQDATA, c) != CURLE_OK
+                   curl_easy_setopt(h, CURLOPT_PREREQDATA, u) != CURLE_OK
                ? -1
                : 0;
 }
@@ -179,6 +182,8 @@ void cab_conns_answered(cab_conns *c, CURL *h) {
 
 int cab_conns_refused(CURLcode rc) { return rc == CURLE_ABORTED_BY_CALLBACK; }
 
+int cab_conns_wrote_again(const cab_conns_user *u) { return u->writes > 1; }
+
 #else
 
 int cab_conns_use(cab_conns *c, cab_conns_user *u, CURL *h) {
@@ -192,6 +197,11 @@ void cab_conns_answered(cab_conns *c, CURL *h) { (void)c, (void)h; }
 
 int cab_conns_refused(CURLcode rc) {
     (void)rc;
+    return 0;
+}
+
+int cab_conns_wrote_again(const cab_conns_user *u) {
+    (void)u;
     return 0;
 }
 

@@ -18,12 +18,15 @@ typedef struct cab_conns cab_conns;
 
 /* One transfer's use of the record: it opens its sockets through it, and
  * notes here when one could not be recorded for want of memory (the
- * connect then fails: libcurl says it could not connect).  The mark is
- * cleared as each request is prepared, and read as it ends.  Lives as
- * long as the transfer's handle. */
+ * connect then fails: libcurl says it could not connect), and how many
+ * times a request of it was let go to be written (libcurl writes one
+ * again by itself when a kept-alive connection dies before any answer).
+ * Both are cleared as each request is prepared, and read as it ends.
+ * Lives as long as the transfer's handle. */
 typedef struct {
     cab_conns *conns;
     int nomem;
+    int writes;
 } cab_conns_user;
 
 /* A record; NULL when memory runs out. */
@@ -55,5 +58,10 @@ int cab_conns_refused(CURLcode rc);
 /* Whether a socket of u's transfer could not be recorded for want of
  * memory since this was last asked: asked as each attempt ends. */
 int cab_conns_took_nomem(cab_conns_user *u);
+
+/* Whether u's transfer let a request go more than once since it was
+ * prepared: the answer it ended with answers the last, and the server
+ * may have read an earlier one.  Below 7.80.0, 0 (not known). */
+int cab_conns_wrote_again(const cab_conns_user *u);
 
 #endif

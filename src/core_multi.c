@@ -48,6 +48,7 @@ typedef struct kept_outcome {
     int not_sent, cut;
     char err[CAB_EASY_ERR_SIZE]; /* when st is not CAB_HTTP_OK */
     cab_http_response r;         /* when it is */
+    int went_out;                /* and cab_multi_went_out said so */
 } kept_outcome;
 
 struct call_box {
@@ -124,6 +125,7 @@ static kept_outcome *kept_from(multi_box *b, call_box *c, int slot, cab_http_sta
         const cab_http_response *r = cab_multi_response(b->m, slot);
         k->r.status = r->status;
         k->r.fields = r->fields;
+        k->went_out = cab_multi_went_out(b->m, slot);
         cab_multi_move_body(b->m, slot, &k->r.body);
     }
     cab_multi_release(b->m, slot);
@@ -572,13 +574,16 @@ static int push_failure(lua_State *L, cab_http_status st, const char *err, int n
 }
 
 /* Pushes the kept outcome at the light userdata at 1 as next() returns
- * it after its slot, for give to run in protected mode. */
+ * it after its slot (an answer's six values, a failure's five), for give
+ * to run in protected mode. */
 static int push_kept_rest(lua_State *L) {
     kept_outcome *k = lua_touserdata(L, 1);
     if (k->st != CAB_HTTP_OK) return push_failure(L, k->st, k->err, k->not_sent, k->cut);
     lua_settop(L, 0);
     lua_pushlightuserdata(L, &k->r);
-    return push_response(L);
+    push_response(L);
+    lua_pushboolean(L, k->went_out);
+    return 6;
 }
 
 /* Gives the outcome k, which is in none of c's lists: pushes it as next()
@@ -600,7 +605,7 @@ static int give(lua_State *L, call_box *c, kept_outcome *k, int fn) {
     lua_pushlightuserdata(L, k);
     c->kept = k->next;
     k->next = NULL;
-    rc = lua_pcall(L, 1, 5, 0);
+    rc = lua_pcall(L, 1, 6, 0);
     if (c->closed) {
         kept_free(&k);
     } else if (rc != 0) {
@@ -609,7 +614,7 @@ static int give(lua_State *L, call_box *c, kept_outcome *k, int fn) {
     } else {
         c->given = k;
     }
-    return rc != 0 ? lua_error(L) : 6;
+    return rc != 0 ? lua_error(L) : 7;
 }
 
 /* Gives the outcome of c's finished slot (give), moved out of the handle
@@ -629,12 +634,14 @@ static int push_kept(lua_State *L, call_box *c, int fn) {
 }
 
 /* call:next([wait])
- *   -> slot, status, body, request_id, date, retry_after   (an answer)
- *    | slot, nil, kind, message, not_sent, cut             (no answer)
+ *   -> slot, status, body, request_id, date, retry_after, went_out   (an answer)
+ *    | slot, nil, kind, message, not_sent, cut                       (no answer)
  *    | nil, "idle"      nothing of the call's was running (after sleeping wait seconds)
  *    | nil, "waited"    wait seconds passed with nothing of the call's finished
  *    | nil, "INTERNAL", message     the client was closed
  * Drives every transfer until one of the call's is done, or wait passes.
+ * went_out is true when a request of the attempt went out before the one
+ * answered (cab_multi_went_out): the server may have read it.
  * not_sent is true when the request provably never reached the server;
  * cut, when message ends with libcurl's words cut short (easy.h).  The
  * outcome given before is the caller's now, acknowledged or not (ack). */
@@ -667,7 +674,7 @@ static int l_next(lua_State *L) {
 }
 
 /* call:take()
- *   -> slot, status, body, request_id, date, retry_after | slot, nil, kind, message, not_sent, cut
+ *   -> slot, status, body, request_id, date, retry_after, went_out | slot, nil, kind, message, not_sent, cut
  *    | nil    none
  * The outcome next() would give first, when one of the call's transfers
  * has already finished, without driving libcurl (so without reading

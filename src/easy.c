@@ -203,7 +203,7 @@ cab_http_status cab_easy_prepare(cab_easy *e, const char *method, const char *ur
     cab_buf_clear(&e->resp.body);
     e->resp.status = 0;
     e->too_large = e->body_nomem = 0;
-    e->conns.nomem = 0; /* an attempt cancelled mid-connect left its mark */
+    e->conns.nomem = e->conns.writes = 0; /* (an attempt cancelled mid-connect left its marks) */
     e->verdict = CAB_HEAD_OK;
     e->once = once;
     cab_head_start(&e->head, &e->resp.fields);

@@ -552,14 +552,19 @@ int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *
     if (i < 0) return -1;
     m->slots[i].state = SLOT_FINISHED;
     *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
-    /* (begun again after its request went out on a kept connection:
-     * whatever the next one did, the server may have read it) */
-    if (m->slots[i].went_out) *not_sent = 0;
+    /* (its request went out before, on a kept connection: whatever the
+     * next one did, the server may have read it) */
+    if (cab_multi_went_out(m, i)) *not_sent = 0;
     return i;
 }
 
 const cab_http_response *cab_multi_response(const cab_multi *m, int slot) {
     return cab_easy_response(m->slots[slot].easy);
+}
+
+int cab_multi_went_out(const cab_multi *m, int i) {
+    const slot *s = &m->slots[i];
+    return s->went_out || cab_conns_wrote_again(cab_easy_conns(s->easy));
 }
 
 int cab_multi_words_cut(const cab_multi *m, int slot) { return cab_easy_words_cut(m->slots[slot].easy); }

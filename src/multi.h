@@ -68,6 +68,12 @@ int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *
 
 const cab_http_response *cab_multi_response(const cab_multi *m, int slot);
 
+/* Whether a request of slot's attempt went out before the one its answer
+ * answers, on a connection that died before answering it (libcurl wrote
+ * it again by itself, or the slot began again): the server may have read
+ * that one.  Until cab_multi_release. */
+int cab_multi_went_out(const cab_multi *m, int slot);
+
 /* Whether the err cab_multi_next gave of slot ends with libcurl's words
  * cut short (cab_easy_words_cut); until cab_multi_release. */
 int cab_multi_words_cut(const cab_multi *m, int slot);

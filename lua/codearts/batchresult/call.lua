@@ -358,15 +358,16 @@ function Call:done(job, res, kind, msg, not_sent, cut)
     msg = deadline_passed(o) .. " before the answer came"
   end
   local answers, err, flawed, flaw = outcome(res, kind, msg, row, keyring, cut)
+  local resent = res and res.resent
   -- (before the state changes: until then, a call ended in between takes
   -- the attempt for one in flight, which may have reached the service)
-  if answers or not retry.before_service(err, not_sent) then job.reached = true end
+  if answers or not retry.before_service(err, not_sent, resent) then job.reached = true end
   local again, clock_set
   if not answers then
     -- (failed, from here until it is sent again: counted so, should the
     -- call end in between)
     job.state = "waiting"
-    err.retryable = retry.retryable(row, err, not_sent)
+    err.retryable = retry.retryable(row, err, not_sent, resent)
     err.retry_after = res and retry.asked(res, os.time() + client.skew)
     if err.code == "APIGW.0303" and err.status == 401 and not client.creds.token and not job.clock_was_set then
       -- Signature expired: our clock is off.  Take the server's, once a

@@ -24,12 +24,15 @@ local GATEWAY_REFUSED = {
 --- Whether the failed attempt err provably never reached the service: the
 -- request never left (not_sent: the connection could not be made, or the
 -- call never handed it to the transport), or the gateway refused it before
--- the service (GATEWAY_REFUSED).  Such an attempt did nothing, even one
--- that starts pipelines: the one rule both for sending a run again
--- (M.retryable) and for calling its pipelines unsent (call.lua).
-function M.before_service(err, not_sent)
+-- the service (GATEWAY_REFUSED), and it went out no earlier (resent: the
+-- transport sent it again, on a new connection, after a kept-alive one
+-- died under it, and the server may have read that one).  Such an attempt
+-- did nothing, even one that starts pipelines: the one rule both for
+-- sending a run again (M.retryable) and for calling its pipelines unsent
+-- (call.lua).
+function M.before_service(err, not_sent, resent)
   if not err.status then return not_sent == true end
-  return GATEWAY_REFUSED[err.code] == err.status
+  return not resent and GATEWAY_REFUSED[err.code] == err.status
 end
 
 --- Whether err, a failed attempt of operation row, may pass if the same
@@ -38,7 +41,7 @@ end
 -- pipelines) only when it never reached the service (M.before_service),
 -- since a reset, a timeout or a 5xx after sending could mean the
 -- pipelines did start.
-function M.retryable(row, err, not_sent)
+function M.retryable(row, err, not_sent, resent)
   local transient
   if err.status then
     transient = RETRYABLE_STATUS[err.status] == true
@@ -46,7 +49,7 @@ function M.retryable(row, err, not_sent)
     transient = err.code == "NETWORK" or err.code == "TIMEOUT"
   end
   if row.idempotent then return transient end
-  return transient and M.before_service(err, not_sent)
+  return transient and M.before_service(err, not_sent, resent)
 end
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,

@@ -34,7 +34,10 @@
 --                 (a run's answer is the only word of what it started)
 --   t:close()     the call is over (cancels, and drops those too)
 -- where req is { method, url, headers, body }, response is
--- { status, body, request_id, date, retry_after }, kind is NETWORK,
+-- { status, body, request_id, date, retry_after, resent } (resent: a
+-- request of the attempt went out before the one answered, on a
+-- kept-alive connection that died before answering it, and the server
+-- may have read it), kind is NETWORK,
 -- TIMEOUT, TLS, RESPONSE_TOO_LARGE, PROTOCOL (the answer is not HTTP, or
 -- breaks its framing) or INTERNAL, and not_sent is true when the request
 -- provably never reached the server.  cut is true when the message ends
@@ -116,25 +119,26 @@ local now = core.now
 -- it, and a run's answer is the only word of which pipelines started.
 -- Filling its keys then allocates nothing.
 local function response_table()
-  return { status = false, body = false, request_id = false, date = false, retry_after = false }
+  return { status = false, body = false, request_id = false, date = false, retry_after = false, resent = false }
 end
 
 --- An outcome as the view gives it, as wait gives it: the answer in res
 -- (response_table's).
-local function outcome(res, slot, status, body, request_id, date, retry_after)
+local function outcome(res, slot, status, body, request_id, date, retry_after, resent)
   -- (then: kind, message, not_sent, cut)
   if not status then return slot, nil, body, request_id, date, retry_after end
   res.status, res.body, res.request_id, res.date, res.retry_after = status, body, request_id, date, retry_after
+  res.resent = resent
   return slot, res
 end
 
 function Transport:wait(seconds)
-  local slot, status, body, request_id, date, retry_after
+  local slot, status, body, request_id, date, retry_after, resent
   local res = response_table()
   local due = seconds and now() + seconds
   repeat
     local left = due and math.max(0, due - now())
-    slot, status, body, request_id, date, retry_after = self.c:next(left and math.min(left, SLICE) or SLICE)
+    slot, status, body, request_id, date, retry_after, resent = self.c:next(left and math.min(left, SLICE) or SLICE)
     -- (with nothing in flight, a slice slept says "idle")
     local again = status == "waited" or (status == "idle" and due)
   until slot or not again or (due and now() >= due)
@@ -144,13 +148,13 @@ function Transport:wait(seconds)
     if status == "INTERNAL" then return nil, "closed" end
     return nil, status
   end
-  return outcome(res, slot, status, body, request_id, date, retry_after)
+  return outcome(res, slot, status, body, request_id, date, retry_after, resent)
 end
 
 function Transport:ready()
   local res = response_table()
-  local slot, status, body, request_id, date, retry_after = self.c:take()
-  if slot then return outcome(res, slot, status, body, request_id, date, retry_after) end
+  local slot, status, body, request_id, date, retry_after, resent = self.c:take()
+  if slot then return outcome(res, slot, status, body, request_id, date, retry_after, resent) end
 end
 
 function Transport:ack()

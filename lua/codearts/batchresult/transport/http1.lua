@@ -817,8 +817,9 @@ end
 -- link.resend, a pool that holds no connection (ngx.lua's FRESH_POOL), so
 -- on a new one: taken from the same pool, it would find the next kept
 -- connection, which such a server closes too.  As libcurl's transport
--- does (src/multi.c), and no attempt of the policy's.  response, or nil,
--- kind, message, not_sent.  The resty.http adapter sends through it too.
+-- does (src/multi.c), and no attempt of the policy's.  response (its
+-- resent true after such a resend: transport/curl.lua), or nil, kind,
+-- message, not_sent.  The resty.http adapter sends through it too.
 function M.resending(link, once, ...)
   if link.keep then
     -- The worker's event loop turns once before a pooled connection is
@@ -836,6 +837,7 @@ function M.resending(link, once, ...)
     -- (whatever the new connection did, the request went out on the kept
     -- one, which the server may have read before it closed it)
     not_sent = false
+    if res then res.resent = true end
   end
   if res then return res end
   return nil, kind, msg, not_sent
