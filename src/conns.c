@@ -202,7 +202,7 @@ int cab_conns_refused(CURLcode rc) {
 
 int cab_conns_wrote_again(const cab_conns_user *u) {
     (void)u;
-    return 0;
+    return -1;
 }
 
 #endif

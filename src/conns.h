@@ -61,7 +61,7 @@ int cab_conns_took_nomem(cab_conns_user *u);
 
 /* Whether u's transfer let a request go more than once since it was
  * prepared: the answer it ended with answers the last, and the server
- * may have read an earlier one.  Below 7.80.0, 0 (not known). */
+ * may have read an earlier one.  1 or 0; below 7.80.0, -1: not known. */
 int cab_conns_wrote_again(const cab_conns_user *u);
 
 #endif

@@ -460,6 +460,9 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
 CURL *cab_easy_handle(const cab_easy *e) { return e->easy; }
 
 cab_conns_user *cab_easy_conns(cab_easy *e) { return &e->conns; }
+
+int cab_easy_once(const cab_easy *e) { return e->once; }
+
 const cab_http_response *cab_easy_response(const cab_easy *e) { return &e->resp; }
 
 void cab_easy_take_body(cab_easy *e, cab_buf *to) {

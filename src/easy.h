@@ -106,6 +106,9 @@ CURL *cab_easy_handle(const cab_easy *e);
 /* How the transfer opens its sockets through its handle's record (conns.h):
  * as long-lived as e. */
 cab_conns_user *cab_easy_conns(cab_easy *e);
+
+/* Whether the request last prepared must go at most once (cab_easy_prepare). */
+int cab_easy_once(const cab_easy *e);
 const cab_http_response *cab_easy_response(const cab_easy *e);
 
 /* Moves the answer's body into *to (empty), leaving e's empty: a body kept

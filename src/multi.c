@@ -564,7 +564,10 @@ const cab_http_response *cab_multi_response(const cab_multi *m, int slot) {
 
 int cab_multi_went_out(const cab_multi *m, int i) {
     const slot *s = &m->slots[i];
-    return s->went_out || cab_conns_wrote_again(cab_easy_conns(s->easy));
+    int again = cab_conns_wrote_again(cab_easy_conns(s->easy));
+    /* (not known below libcurl 7.80.0: only a request that goes once,
+     * which libcurl never sends again by itself, surely went out once) */
+    return s->went_out || again > 0 || (again < 0 && !cab_easy_once(s->easy));
 }
 
 int cab_multi_words_cut(const cab_multi *m, int slot) { return cab_easy_words_cut(m->slots[slot].easy); }
