@@ -757,7 +757,7 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
   -- out that its attempt then calls a TIMEOUT that may have started it.
   if not M.left_ms(deadline) then
     sock:close()
-    return nil, "TIMEOUT", "connecting: timeout", true
+    return nil, "TIMEOUT", "the attempt's time ran out before its request was sent", true
   end
   local reused = (sock:getreusedtimes() or 0) > 0
   local bytes, why = request_bytes(req, u)

@@ -222,7 +222,7 @@ local function send_once(link, http, cfg, req, u, deadline)
   if not left_ms(deadline) then
     -- (said here, while it is sure that no byte of the request left)
     httpc:close()
-    return nil, "TIMEOUT", "connecting: timeout", true
+    return nil, "TIMEOUT", "the attempt's time ran out before its request was sent", true
   end
   local function fail(kind, msg)
     httpc:close()
