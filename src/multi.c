@@ -552,9 +552,10 @@ int cab_multi_take(cab_multi *m, unsigned long group, cab_http_status *st, int *
     if (i < 0) return -1;
     m->slots[i].state = SLOT_FINISHED;
     *st = cab_easy_finish(m->slots[i].easy, m->slots[i].rc, not_sent, err, errlen);
-    /* (its request went out before, on a kept connection: whatever the
-     * next one did, the server may have read it) */
-    if (cab_multi_went_out(m, i)) *not_sent = 0;
+    /* (begun again after its request went out on a kept connection:
+     * whatever the next one did, the server may have read it; libcurl's
+     * own resends are in cab_easy_finish's pre-transfer time) */
+    if (m->slots[i].went_out) *not_sent = 0;
     return i;
 }
 
