@@ -1,0 +1,129 @@
+-- The command-line tool's redactor (cli/output.lua) decides for all of a
+-- call's texts at once whether any holds a secret, from one redaction of
+-- their join (Redactor:leaves), and redacts them one by one only then.
+-- These hold that shortcut to the redaction of each text alone, with a
+-- real client's redaction: it never finds nothing to hide where one text
+-- holds a secret, in any form, whatever the texts beside it.
+local br = require "codearts.batchresult"
+local output = require "codearts.batchresult.cli.output"
+local standin = require "spec.support.standin"
+local model = require "spec.standin.model"
+
+-- A token with a space, a backslash and a quote, a "?", a slash and a byte
+-- past ASCII: each has forms of its own (a "+", an escape, %XX, Latin-1),
+-- and a text without the secret may show it: the tool's JSON writes a
+-- bare quote as \", a terminal a control character as "?".
+local TOKEN = 'tok en\\"?/\195\169-value-0123456789'
+
+--- The forms a server may write s in, whole or as a piece.
+local function forms(s)
+  return {
+    s,
+    (s:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)),
+    (s:gsub('[\\"/]', "\\%0")),
+    (s:gsub(".", function(c) return ("\\u%04x"):format(c:byte()) end)),
+    (s:gsub(" ", "+")),
+    (s:gsub(" ", "\t")),
+    (s:gsub(" ", "\r\n")),
+    (s:gsub('\\"', '"')),
+    (s:gsub("%?", "\127")),
+  }
+end
+
+--- Pieces of text to build texts from: forms of the secret and of its
+-- first and last 8 bytes (the shortest run that counts), pieces too short
+-- to count, the starts of escapes and of UTF-8 sequences, controls, and
+-- words.
+local function pieces_of(secret)
+  local list = { "", "a", "word", "START_FAILED", "%", "%3", "\\", "\\u00", "\\uD83D", "\194", "\195",
+    "\226\128", "\t", "\r\n\r\n\r\n", "\255", "f", "+", secret:sub(1, 7), secret:sub(-7) }
+  for _, s in ipairs({ secret, secret:sub(1, 8), secret:sub(-8), secret:sub(3, 12) }) do
+    for _, f in ipairs(forms(s)) do
+      list[#list + 1] = f
+      list[#list + 1] = f:sub(1, math.floor(#f / 2))
+      list[#list + 1] = f:sub(math.floor(#f / 2) + 1)
+    end
+  end
+  return list
+end
+
+--- A random list of 1 to 6 texts, each up to 3 random pieces.
+local function random_texts(pieces, random)
+  local texts = {}
+  for i = 1, random(6) do
+    local parts = {}
+    for j = 1, random(0, 3) do parts[j] = pieces[random(#pieces)] end
+    texts[i] = table.concat(parts)
+  end
+  return texts
+end
+
+--- Checks the shortcut on n random lists of texts for client: where it
+-- finds nothing to hide, each text redacted alone is as it was; and
+-- redact_all gives what redacting each alone gives.  Returns how often
+-- each way was taken.
+local function check(client, pieces, n)
+  local random = math.random
+  local left, redacted = 0, 0
+  for _ = 1, n do
+    local texts = random_texts(pieces, random)
+    local alone = output.redactor(client)
+    local said, all_as_they_were = {}, true
+    for i, s in ipairs(texts) do
+      said[i] = alone(s)
+      all_as_they_were = all_as_they_were and said[i] == s
+    end
+    if output.redactor(client):leaves(texts) then
+      left = left + 1
+      assert(all_as_they_were, "the shortcut missed a secret in: " .. table.concat(texts, " | "))
+    else
+      redacted = redacted + 1
+    end
+    local t = {}
+    for i, s in ipairs(texts) do t[i] = s end
+    assert.are.same(said, output.redact_all(t, output.redactor(client)))
+  end
+  return left, redacted
+end
+
+describe("the command-line tool's redactor", function()
+  local seed
+  before_each(function()
+    seed = os.time()
+    math.randomseed(seed)
+  end)
+
+  it("finds every secret of a token client's in texts joined, whatever stands beside it", function()
+    local client = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = model.seed_project, token = TOKEN })
+    local left, redacted = check(client, pieces_of(TOKEN), 3000)
+    client:close()
+    -- (both ways are taken, each often: the check means something)
+    assert.is_true(left > 300 and redacted > 300, ("seed %d: %d left, %d redacted"):format(seed, left, redacted))
+  end)
+
+  it("finds the signature of a request the client sent, in any form, whatever stands beside it", function()
+    local server = standin.start()
+    finally(function() server:stop() end)
+    server:config { echo_authorization = true }
+    local p = model.credentials.permanent
+    local client = assert(br.new { endpoint = server.url, project_id = model.seed_project, ak = p.ak, sk = p.sk })
+    local results = assert(client:query(model.seed_query))
+    local signature = assert(results[1].request_authorization:match("Signature=(%x+)"), results[1].request_authorization)
+    assert.are.equal(64, #signature)
+    -- The results as the server sent them: each echo is found.
+    local texts = {}
+    for i, r in ipairs(results) do texts[i] = r.request_authorization end
+    assert.is_false(output.redactor(client):leaves(texts))
+    local shown = output.redact_all(results, output.redactor(client))
+    for _, r in ipairs(shown) do assert.is_nil(r.request_authorization:find(("%x"):rep(64)), r.request_authorization) end
+    -- A signature only counts whole: its halves are no secret, and the
+    -- shortcut is taken.
+    local pieces = pieces_of(signature)
+    for _, s in ipairs({ signature, signature:upper() }) do
+      for _, f in ipairs(forms(s)) do pieces[#pieces + 1] = f end
+    end
+    local left, redacted = check(client, pieces, 2000)
+    client:close()
+    assert.is_true(left > 200 and redacted > 200, ("seed %d: %d left, %d redacted"):format(seed, left, redacted))
+  end)
+end)
