@@ -113,18 +113,32 @@ function M.from_arguments(items, argv)
   return true
 end
 
+--- text ending with a LF, as line_at reads it.
+local function ended(text)
+  if text:byte(-1) ~= 10 then return text .. "\n" end
+  return text
+end
+
+--- The line of text (ended) that starts at byte at, without its LF or
+-- CRLF, and where the next one starts.  (A plain find: a pattern reads
+-- each byte of a line in Lua's matcher.)
+local function line_at(text, at)
+  local nl = text:find("\n", at, true)
+  local line = text:sub(at, nl - 1)
+  if line:byte(-1) == 13 then line = line:sub(1, -2) end
+  return line, nl + 1
+end
+
 --- An iterator over text's lines: line number, line (without its LF or
 -- CRLF).
 local function lines(text)
-  if text:byte(-1) ~= 10 then text = text .. "\n" end
-  -- (a plain find: a pattern reads each byte of a line in Lua's matcher)
+  text = ended(text)
   local n, at = 0, 1
   return function()
     if at > #text then return nil end
-    local nl = text:find("\n", at, true)
-    local line = text:sub(at, nl - 1)
-    n, at = n + 1, nl + 1
-    if line:byte(-1) == 13 then line = line:sub(1, -2) end
+    local line
+    line, at = line_at(text, at)
+    n = n + 1
     return n, line
   end
 end
@@ -141,12 +155,20 @@ end
 
 local SEPARATOR = "expected two ids separated by white space, a comma or a colon"
 
+-- The usual line: two ids and one separator, nothing else, then the line's
+-- end; read in place, in the text (10,000 lines must stay cheap to read).
+local USUAL_PAIR = "^(%w+)[ \t,:](%w+)\r?\n()"
+
 local function pair_lines(items, text, label)
   local function where(n) return label .. " line " .. n end
-  for n, line in lines(text) do
-    -- The usual line first: two ids and one separator, nothing else.
-    local p, r = line:match("^(%w+)[ \t,:](%w+)$")
+  text = ended(text)
+  local n, at = 0, 1
+  while at <= #text do
+    n = n + 1
+    local p, r, after = text:match(USUAL_PAIR, at)
     if not p then
+      local line
+      line, after = line_at(text, at)
       local body = content(line)
       if body ~= "" then
         -- Three greedy parts that cannot overlap: linear on any line.
@@ -157,6 +179,7 @@ local function pair_lines(items, text, label)
         end
       end
     end
+    at = after
     if p then items:add({ pipeline_id = p, pipeline_run_id = r }, where, n) end
   end
   return true
