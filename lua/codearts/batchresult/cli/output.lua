@@ -616,8 +616,8 @@ end
 -- otherwise after it, and each text's secret, in any form, stands in the
 -- join as in the text.
 local JOIN = "\255"
--- A byte of no PLAIN text but JOIN.
-local NOT_PLAIN = '[^]-~ !#-[\255]'
+-- Texts joined, each PLAIN.
+local ALL_PLAIN = "^[]-~ !#-[\255]*$"
 
 --- The tool's redactor: redactor(text) -> text as the output shows it
 -- (redacted), and whether the redaction failed (README: "(not shown: out
@@ -650,8 +650,9 @@ function Redactor:leaves(texts)
   local client, others = self.client, {}
   local joined = concat(texts, JOIN)
   if client:redact(joined) ~= joined then return false end
-  -- (the display steps change only text that is not PLAIN)
-  if not joined:find(NOT_PLAIN) then return true end
+  -- (the display steps change only text that is not PLAIN; anchored, as
+  -- PLAIN is, which Lua matches far faster than a search for the rest)
+  if joined:find(ALL_PLAIN) then return true end
   for i = 1, #texts do
     if not texts[i]:find(PLAIN) then others[#others + 1] = texts[i] end
   end
