@@ -1055,6 +1055,23 @@ describe("what is said with no client", function()
     assert.are.equal("Unsupported proxy syntax in 'http://user:[REDACTED]…",
       said(("A"):rep(240), ("Unsupported proxy syntax in 'http://user:%s@pro!xy:3128'"):format(("A"):rep(240))))
   end)
+
+  -- README said 42 bytes (seven as \u00XX writes each) after the drop
+  -- grew to 12 bytes a byte of a secret (fixes49): words with no
+  -- [REDACTED] lost twice what it said (review secrets55).
+  it("libcurl's message, cut to its buffer, loses as many bytes after its last [REDACTED] as README says", function()
+    local exchange = require "codearts.batchresult.exchange"
+    local query = require("codearts.batchresult.operations").query
+    local core = require "codearts.batchresult.core"
+    local readme = assert(io.open("README.md")):read("*a"):gsub("%s+", " ")
+    local most = tonumber(readme:match("then loses what its cut may have left of a secret after the last "
+      .. "`%[REDACTED%]` %(at most (%d+) bytes"))
+    assert.is_number(most, "README no longer says how much a cut libcurl message loses")
+    local keyring = exchange.with_signature(assert(core.keyring(nil, "ProxyPassw0rd")), nil, {})
+    local words = ("Failed to connect to proxy.example.com port 3128 after 1000 ms: "):rep(4):sub(1, 254)
+    local shown = select(2, exchange.outcome(nil, "NETWORK", words, query, keyring, true)).message
+    assert.are.equal(words:sub(1, #words - most) .. "…", shown)
+  end)
 end)
 
 describe("client:redact, of a result that echoes its request", function()
