@@ -897,6 +897,24 @@ describe("tostring", function()
     assert.are.equal(s, tostring(rs))
     assert.are.equal(tostring(R.wrap(example())), tostring(R.wrap(example())))
   end)
+
+  -- A field the server sent as a number was shown by tostring, which words
+  -- numbers by Lua: 2^53 as "9007199254740992" or "9.007199254741e+15",
+  -- -0 as "-0.0" or "-0", 86400.00000000001 as "86400.0" or "86400", so
+  -- one answer printed differently on each Lua (review results55).  Now
+  -- as the tool's JSON words them (text.number_text: -0 as 0).
+  it("shows a number the same on every Lua, in as few digits as read back as it", function()
+    local br = require "codearts.batchresult"
+    local rs = assert(br.decode('{"result":[{"pipeline_id":"p","pipeline_run_id":"r1","status":9007199254740992,'
+      .. '"reason":86400.00000000001},{"pipeline_id":"q","pipeline_run_id":"r2","status":-0,"reason":1e300},'
+      .. '{"pipeline_id":"s","pipeline_run_id":"r3","status":1.5,"reason":-1e400}]}'))
+    assert.are.equal(table.concat({
+      "3 results: 1 0, 1 1.5, 1 9007199254740992",
+      "  p  r1  9007199254740992  86400.00000000001",
+      "  q  r2  0                 1e+300",
+      "  s  r3  1.5               -inf",
+    }, "\n"), tostring(rs))
+  end)
 end)
 
 describe("result sets", function()

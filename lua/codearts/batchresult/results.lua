@@ -36,6 +36,7 @@ local Error = require "codearts.batchresult.error"
 local columns = require "codearts.batchresult.columns"
 local width = columns.of
 local well_formed = require("codearts.batchresult.text").well_formed
+local number_text = require("codearts.batchresult.text").number_text
 local input = require "codearts.batchresult.input"
 local core = require "codearts.batchresult.core"
 
@@ -564,15 +565,19 @@ local NAME_MAX, REASON_MAX = 30, 60
 -- are (ill-formed UTF-8 as U+FFFD, one a byte, as a terminal draws it and
 -- the cut and the padding count it; control characters as one space, so a
 -- result stays on one line),
--- numbers and booleans as Lua writes them, anything else by its type
--- alone (a table's address would change from run to run).
+-- numbers worded alike on every Lua (text.number_text: tostring words
+-- 2^53, -0 or 86400.00000000001 by Lua), booleans as Lua writes them,
+-- anything else by its type alone (a table's address would change from
+-- run to run).
 local function show(v, default)
   local t = type(v)
   if t == "string" then
     return Error.one_line(well_formed(v))
   elseif t == "nil" then
     return default
-  elseif t == "number" or t == "boolean" then
+  elseif t == "number" then
+    return number_text(v)
+  elseif t == "boolean" then
     return tostring(v)
   end
   return "<" .. t .. ">"
