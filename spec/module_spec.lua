@@ -323,6 +323,20 @@ describe("br.new, given a setup mistake", function()
       .. "|nil", out)
   end)
 
+  -- A host in brackets that is no IPv6 address as RFC 4291 writes one (a
+  -- zone id, a letter, IPvFuture, nothing, a bracket left open) was said
+  -- to be no host at all (review config55).
+  it("says a bracketed host that is no IPv6 address is one, in the endpoint and in the proxy", function()
+    for _, host in ipairs({ "[fe80::1%25eth0]", "[::g]", "[v1.x]", "[]", "[::1" }) do
+      local _, err = br.new(server:options { endpoint = "https://" .. host })
+      assert.are.same({ "INVALID_ARGUMENT", "endpoint", "endpoint 'https://" .. host .. "' has a bad IPv6 address" },
+        { err.code, err.option, err.message })
+      _, err = br.new(server:options { proxy = "http://alice:s3cretpass@" .. host })
+      assert.are.same({ "INVALID_ARGUMENT", "proxy", "proxy 'http://…@" .. host .. "' has a bad IPv6 address" },
+        { err.code, err.option, err.message })
+    end
+  end)
+
   it("says in a sentence which variable named a region's bad endpoint", function()
     local out, ok = fresh.run([[
       local _, err = require("codearts.batchresult").new { region = "cn-north-4", project_id = ("a"):rep(32),

@@ -216,7 +216,7 @@ end
 -- 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1), the same address.
 local function is_loopback(host)
   if host == "localhost" then return true end
-  local g = host:find("^%[") and ipv6_groups(host:sub(2, -2))
+  local g = host:find("^%[.*%]$") and ipv6_groups(host:sub(2, -2))
   if not g then
     local n = ipv4_numbers(host)
     return n ~= nil and n[1] == 127
@@ -233,7 +233,10 @@ function M.split_url(url)
   local scheme, authority, rest = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
   if not scheme then return nil, "must be scheme://host[:port]" end
   if authority:find("@", 1, true) then return nil, "must not contain user information" end
-  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  -- (a host in brackets is one up to the first ']', or all of it when
+  -- none closes it: ipv6_problem judges it, after the URL's other parts)
+  local host, port = authority:match("^(%[[^%]]*%])(.*)$")
+  if not host and authority:find("^%[") then host, port = authority, "" end
   if not host then host, port = authority:match("^([^:%[%]]+)(.*)$") end
   if not host then return nil, "has no host" end
   if port ~= "" then
@@ -252,7 +255,9 @@ local BAD_HOST = "[!$&'()*+,;=%%<>\"{}|\\^`]"
 --- Why host, as split_url gives it, in brackets, is no IPv6 address, or
 -- nil: asked last, after what the URL's other parts must be.
 local function ipv6_problem(host)
-  if host:find("^%[") and not ipv6_groups(host:sub(2, -2)) then return "has a bad IPv6 address" end
+  if host:find("^%[") and not (host:find("%]$") and ipv6_groups(host:sub(2, -2))) then
+    return "has a bad IPv6 address"
+  end
 end
 
 --- Why host, as split_url gives it, is no host to name, or nil: libcurl
@@ -260,6 +265,8 @@ end
 -- named (IDNA's form of a host beyond ASCII, while the request is signed
 -- for the host as given).
 local function host_problem(host)
+  -- (one in brackets is an IPv6 address or none: ipv6_problem's to say)
+  if host:find("^%[") then return nil end
   -- (DNS's limit: no longer name resolves, and libcurl's own is 65535)
   if #host:gsub("%.$", "") > 253 then return "has a host longer than 253 bytes" end
   if core.unicode_space_edge(host) then return "has a host that starts or ends with white space beyond ASCII" end
