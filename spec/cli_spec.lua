@@ -305,6 +305,23 @@ once.unchecked("codearts-batchresult", function()
       assert_aligned(run(concat({ "query" }, seed_args())).out, names, 7)
     end)
 
+    it("keeps the table aligned for format characters, Hangul's later jamo and combining marks past the BMP",
+      function()
+        -- Each name and the columns a terminal draws it in (glibc's
+        -- wcwidth, VTE's and xterm's alike: a format character, Cf, none).
+        local names = {
+          { "a\226\129\166b\226\129\169", 2 },      -- U+2066, U+2069: bidi isolates, none
+          { "\216\156x\225\160\142y", 2 },          -- U+061C Arabic letter mark, U+180E, none
+          { "\225\132\128\237\158\176\237\159\139", 2 }, -- U+1100 wide, U+D7B0 and U+D7CB, none
+          { "\240\145\128\147\240\145\128\184", 1 }, -- Brahmi KA and its vowel sign U+11038 (Mn), none
+          { "z\243\160\128\129\239\191\185", 1 },   -- U+E0001 (a tag), U+FFF9, none
+        }
+        local by_id = {}
+        for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
+        server:config { names = by_id }
+        assert_aligned(run(concat({ "query" }, seed_args())).out, names, 7)
+      end)
+
     it("keeps the table aligned by Unicode's East Asian Width: vertical and small forms wide, text emoji narrow",
       function()
         -- Each name and the columns a terminal draws it in.
