@@ -818,6 +818,27 @@ describe("tostring", function()
     assert.truthy(s:find("  " .. id .. "  r  START_SUCCESS  -", 1, true), s)
   end)
 
+  -- A name of spaces stood aside for the id, but one of other characters
+  -- that a row shows as spaces (control characters, C1 controls, U+2028)
+  -- was shown as a blank cell: %S, asked of the name as sent, is also
+  -- the C locale's isspace, which a host's setlocale changes (review
+  -- results55).  Blank is now told by what the row would show.
+  it("shows the pipeline id for a name that would show blank, whatever its characters", function()
+    local rs = R.wrap {
+      { pipeline_id = "p1", pipeline_name = "  ", pipeline_run_id = "r1", status = "START_SUCCESS" },
+      { pipeline_id = "p2", pipeline_name = "\27\1", pipeline_run_id = "r2", status = "START_SUCCESS" },
+      { pipeline_id = "p3", pipeline_name = "\194\133\226\128\168", pipeline_run_id = "r3", status = "START_SUCCESS" },
+      { pipeline_id = "p4", pipeline_name = "\127", pipeline_run_id = "r4", status = "START_SUCCESS" },
+    }
+    assert.are.equal(table.concat({
+      "4 results: 4 START_SUCCESS",
+      "  p1  r1  START_SUCCESS  -",
+      "  p2  r2  START_SUCCESS  -",
+      "  p3  r3  START_SUCCESS  -",
+      "  p4  r4  START_SUCCESS  -",
+    }, "\n"), tostring(rs))
+  end)
+
   -- A Chinese name was padded by its characters, not the columns a
   -- terminal draws them in (two each), so the next column stood further
   -- right on its row (review results42).

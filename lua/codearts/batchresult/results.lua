@@ -689,10 +689,13 @@ function Set.__tostring(self)
     -- (each field read once, raw, so that the header counts what the
     -- rows show)
     local status = rawget(r, "status")
-    -- Without a name, the id stands in for it, whole, as ids always are.
+    -- Without a name, the id stands in for it, whole, as ids always are;
+    -- so too for a name the row would show blank (show makes every
+    -- control character a space), told by what it shows: the name's own
+    -- %S would follow the C locale's isspace, which a host may have set.
     local name = rawget(r, "pipeline_name")
-    local shown = type(name) == "string" and name:find("%S") and clip(show(name, "?"), NAME_MAX)
-      or show(rawget(r, "pipeline_id"), "?")
+    name = type(name) == "string" and show(name)
+    local shown = name and name:find("[^ ]") and clip(name, NAME_MAX) or show(rawget(r, "pipeline_id"), "?")
     local row = {
       shown,
       show(rawget(r, "pipeline_run_id"), "?"),
