@@ -270,6 +270,24 @@ describe("R.reason_kind", function()
   end)
 end)
 
+  -- The words were lowered by string.lower, the C library's tolower,
+  -- which follows the locale a host (Neovim) sets: in tr_TR.ISO-8859-9,
+  -- "I" lowers to the dotless "\253", so "ISN'T banned" read as "banned"
+  -- and "PIPELINE IS BANNED" as "other" (review results55).  Only ASCII's
+  -- letters are lowered now, whatever string.lower does; here it does as
+  -- that locale's.
+  it("reads a reason alike whatever the C locale's tolower makes of it", function()
+    local lower = string.lower
+    string.lower = function(s) return lower((s:gsub("I", "\253"))) end -- luacheck: ignore 122
+    local ok, kinds = pcall(function()
+      return { R.reason_kind("This pipeline ISN'T banned"), R.reason_kind("PIPELINE IS BANNED"),
+               R.reason_kind("CONCURRENCY LIMIT HIT") }
+    end)
+    string.lower = lower -- luacheck: ignore 122
+    assert(ok, kinds)
+    assert.are.same({ "other", "banned", "queued" }, kinds)
+  end)
+
 describe("rs:succeeded and rs:failed", function()
   it("split the example in two, in order", function()
     local rs = R.wrap(example())

@@ -77,8 +77,13 @@ local Set = { __index = methods }
 -- or digit a separator ("change-request" -> "change", "request").
 -- Matching whole words, never substrings, is what keeps "exchange request"
 -- from reading as "change request" and "unbanned" from reading as "banned".
+-- (ASCII's letters lowered by a table of the library's: string.lower is
+-- the C library's tolower, which follows the locale a host may have set,
+-- and in tr_TR.ISO-8859-9 lowers "I" to a dotless i that is no letter here)
+local LOWER = {}
+for c = ("A"):byte(), ("Z"):byte() do LOWER[string.char(c)] = string.char(c + 32) end
 local function words(s)
-  s = s:lower():gsub("\226\128\153", ""):gsub("'", "")
+  s = s:gsub("[A-Z]", LOWER):gsub("\226\128\153", ""):gsub("'", "")
   local t = {}
   for w in s:gmatch("[0-9a-z]+") do t[#t + 1] = w end
   return t
