@@ -611,13 +611,11 @@ local function redacted(client, text)
 end
 
 -- Texts are joined, for one redaction of them all, with a byte that
--- redaction reads only as itself: no escape, control, hex digit or UTF-8
--- lead starts with it (redact.c's escape_starts), so no text reads
--- otherwise after it, and each text's secret, in any form, stands in the
--- join as in the text.
-local JOIN = "\255"
--- Texts joined, each PLAIN.
-local ALL_PLAIN = "^[]-~ !#-[\255]*$"
+-- redaction reads only as itself (redact.c's escape_starts) and that no
+-- escape holds, nor a hex digit (a signature's), so that no text reads
+-- otherwise beside it, and each text's secret, in any form, stands in the
+-- join as in the text.  PLAIN, as a join of PLAIN texts is then PLAIN.
+local JOIN = "!"
 
 --- The tool's redactor: redactor(text) -> text as the output shows it
 -- (redacted), and whether the redaction failed (README: "(not shown: out
@@ -652,7 +650,7 @@ function Redactor:leaves(texts)
   if client:redact(joined) ~= joined then return false end
   -- (the display steps change only text that is not PLAIN; anchored, as
   -- PLAIN is, which Lua matches far faster than a search for the rest)
-  if joined:find(ALL_PLAIN) then return true end
+  if joined:find(PLAIN) then return true end
   for i = 1, #texts do
     if not texts[i]:find(PLAIN) then others[#others + 1] = texts[i] end
   end
