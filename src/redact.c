@@ -261,6 +261,9 @@ int cab_redactor_add(cab_redactor *r, const void *bytes, size_t len) {
     }
     tables_wipe(&r->tab);
     r->tab = t;
+    /* (the stack's copy too: its bitmaps say which bytes the secrets hold
+     * where, as redact.h promises no table derived from one is left) */
+    OPENSSL_cleanse(&t, sizeof t);
     r->n++;
     return 0;
 }
