@@ -729,9 +729,10 @@ end
 
 --- The strings a redactor is given for the secrets among given[1..n]
 -- (strings; others, and empty ones, skipped): each, and the forms the
--- library's own messages may give it when they differ: quoted as %q
--- quotes ("\9" for a tab, but on Lua 5.1), and on one line (an error's message is made one
--- line before it is redacted, Error.new: a space for a tab).  A secret
+-- library's own messages may give it when they differ: quoted as
+-- input.escaped quotes (a tab as \9, on every Lua), and on one line (an
+-- error's message is made one line before it is redacted, Error.new: a
+-- space for a tab).  A secret
 -- given twice (the environment's SK, which the client also signs with)
 -- is taken once.
 function M.secret_forms(given, n)
