@@ -270,9 +270,10 @@ end
 --- v with each control character a space (the C1 controls too, which
 -- UTF-8 writes as C2 80 to C2 9F, and Unicode's line and paragraph
 -- separators, E2 80 A8 and A9, as a message's one line shows them), as a
--- table's cell shows it.
+-- table's cell shows it.  (An explicit class, as text.printable's: %c
+-- follows the C locale.)
 local function controls_as_spaces(v)
-  return (v:gsub("%c", " "):gsub("\194[\128-\159]", " "):gsub("\226\128[\168\169]", " "))
+  return (v:gsub("[%z\1-\31\127]", " "):gsub("\194[\128-\159]", " "):gsub("\226\128[\168\169]", " "))
 end
 
 --- A field as one line of text, and the columns a terminal draws it in:
