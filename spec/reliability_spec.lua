@@ -668,6 +668,28 @@ describe("TLS", function()
     assert.are.equal("answered\nTLS\nTLS\n", out)
   end)
 
+  -- OpenSSL reads a ca_path by a subject's hash, from names `openssl
+  -- rehash` makes: an empty directory, or certificates never rehashed,
+  -- trust nothing, and every call failed as TLS (review config55).
+  it("refuses a ca_path that gives no certificate as OpenSSL looks one up, naming it", function()
+    local says = "' holds no certificate named as OpenSSL looks one up (run openssl rehash on it)"
+    local empty, unhashed, not_cert, later = dir .. "/empty", dir .. "/unhashed", dir .. "/not-cert", dir .. "/later"
+    local p = assert(io.popen("env -u LD_PRELOAD openssl x509 -hash -noout -in '" .. pki.ca .. "'"))
+    local hash = assert(p:read("*l"):match("^%x%x%x%x%x%x%x%x$"))
+    p:close()
+    assert(os.execute("mkdir -p '" .. empty .. "' '" .. unhashed .. "' '" .. not_cert .. "' '" .. later .. "'"
+      .. " && cp '" .. pki.ca .. "' '" .. unhashed .. "/ca.pem'"
+      .. " && echo 'no certificate' > '" .. not_cert .. "/0123abcd.0'"
+      -- (OpenSSL opens .0 first, and .1 only after it)
+      .. " && cp '" .. pki.ca .. "' '" .. later .. "/" .. hash .. ".1'"))
+    for _, path in ipairs({ empty, unhashed, not_cert, later }) do
+      local c, err = br.new(server:options({ ca_path = path }))
+      assert.is_nil(c)
+      assert.are.same({ "INVALID_ARGUMENT", "ca_path '" .. path .. says, "ca_path" },
+        { err.code, err.message, err.option })
+    end
+  end)
+
   it("succeeds with ca_path", function()
     local hashed = dir .. "/hashed"
     os.execute("mkdir -p '" .. hashed .. "' && cp '" .. pki.ca .. "' '" .. hashed .. "/' && "

@@ -5,6 +5,7 @@
 #include "redact.h"
 #include "sign.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <openssl/err.h>
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -253,6 +255,59 @@ static int l_ca_certificates(lua_State *L) {
     (void)ERR_pop_to_mark();
     if (!made) return cab_fail(L, "out of memory");
     lua_pushinteger(L, n);
+    return 1;
+}
+
+/* Whether name is one OpenSSL's hashed directory lookup opens first for
+ * a subject (by_dir.c: "%08lx.%d", from 0): 8 lower-case hex digits, ".0". */
+static int first_hashed_name(const char *name) {
+    int i;
+    for (i = 0; i < 8; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return 0;
+    return strcmp(name + 8, ".0") == 0;
+}
+
+/* core.ca_path_certificates(dir) -> whether dir gives a certificate as
+ * libcurl's OpenSSL backend reads CURLOPT_CAPATH (a hashed directory,
+ * `openssl rehash`: a PEM file named for a subject's hash, looked up by
+ * it) | nil, message when dir cannot be listed or memory ran out.  For
+ * new()'s ca_path: a directory of certificates never rehashed, or empty,
+ * would trust nothing, and fail every call as TLS.  The first file so
+ * named that gives a certificate ends the search.  As ca_certificates,
+ * OpenSSL's error queue is left as it was, and no Lua call comes until
+ * the directory is closed and the store freed. */
+static int l_ca_path_certificates(lua_State *L) {
+    const char *dir = luaL_checkstring(L, 1);
+    size_t dir_len = strlen(dir);
+    X509_STORE *store;
+    DIR *d;
+    struct dirent *e;
+    char *path = NULL;
+    int found = 0, failed = 0, err = 0;
+    if (!(d = opendir(dir))) return cab_fail(L, "%s", strerror(errno));
+    (void)ERR_set_mark();
+    if (!(store = X509_STORE_new())) failed = 1;
+    /* (a name is 8 + 2 bytes: one path buffer serves every candidate) */
+    if (!failed && !(path = malloc(dir_len + 12))) failed = 1;
+    while (!failed && !found) {
+        errno = 0;
+        if (!(e = readdir(d))) {
+            err = errno;
+            break;
+        }
+        if (!first_hashed_name(e->d_name)) continue;
+        memcpy(path, dir, dir_len);
+        path[dir_len] = '/';
+        memcpy(path + dir_len + 1, e->d_name, 11);
+        found = X509_STORE_load_file(store, path) == 1 && count_certificates(store) > 0;
+    }
+    free(path);
+    X509_STORE_free(store);
+    (void)ERR_pop_to_mark();
+    (void)closedir(d);
+    if (failed) return cab_fail(L, "out of memory");
+    if (err) return cab_fail(L, "%s", strerror(err));
+    lua_pushboolean(L, found);
     return 1;
 }
 
@@ -506,6 +561,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "file_kind");
     lua_pushcfunction(L, l_ca_certificates);
     lua_setfield(L, -2, "ca_certificates");
+    lua_pushcfunction(L, l_ca_path_certificates);
+    lua_setfield(L, -2, "ca_path_certificates");
     lua_pushcfunction(L, l_unicode_space_edge);
     lua_setfield(L, -2, "unicode_space_edge");
     lua_pushcfunction(L, l_random);

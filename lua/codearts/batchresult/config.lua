@@ -29,7 +29,7 @@ local function core_path()
 end
 
 -- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
-M.INTERFACE = 22
+M.INTERFACE = 23
 
 -- A C module of another version or build (a copy left by
 -- examples/nvim/install.sh, an older install earlier on the path) would
@@ -627,7 +627,8 @@ end
 -- ca_file that is no regular file (asked before it is opened: opening a
 -- FIFO waits for a writer), cannot be read, or gives no certificate when
 -- loaded as libcurl loads it (core.ca_certificates); a ca_path that is no
--- directory or cannot be read.
+-- directory, cannot be read, or gives no certificate as libcurl reads one
+-- (core.ca_path_certificates: never rehashed, or empty).
 local function trust_checked(o, getenv)
   if o.ca_file then
     local f = core.file_kind(o.ca_file) == "file" and io.open(o.ca_file, "rb")
@@ -648,6 +649,12 @@ local function trust_checked(o, getenv)
     if not f then
       return refused("ca_path", "ca_path " .. quoted_value(o.ca_path, o, getenv)
         .. " is not a directory that can be read")
+    end
+    local holds, why = core.ca_path_certificates(o.ca_path)
+    if holds == nil then return nil, Error.new("INTERNAL", "ca_path: " .. why) end
+    if not holds then
+      return refused("ca_path", "ca_path " .. quoted_value(o.ca_path, o, getenv)
+        .. " holds no certificate named as OpenSSL looks one up (run openssl rehash on it)")
     end
   end
   return true
