@@ -151,6 +151,10 @@ local RETRIED, NOT_RETRIED = 3, 1
 local function busy_head(lines) return busy(lines .. "Content-Length: " .. #BUSY .. "\r\n") end
 -- The gateway's throttling, asking for an hour.
 local THROTTLED = '{"error_code":"APIGW.0308","error_msg":"throttled"}'
+-- A 429 of the service's own, not the gateway's throttling.
+local SLOWED = '{"error_code":"DEVPIPE.00000429","error_msg":"slow down"}'
+local SLOW_DOWN = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json;charset=UTF-8\r\n"
+  .. "Content-Length: " .. #SLOWED .. "\r\n\r\n" .. SLOWED
 local THROTTLED_LONG = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json;charset=UTF-8\r\n"
   .. "Retry-After: 3600\r\nContent-Length: " .. #THROTTLED .. "\r\n\r\n" .. THROTTLED
 local BUSY_WITH_TRAILER = busy("X-Request-Id: head\r\nTransfer-Encoding: chunked\r\n",
@@ -364,35 +368,45 @@ M.rows = {
     saw = { requests = 3 } },
   { name = "the connection reset after the request was read, no answer", op = "run",
     standin = { reset_first = 3 },
-    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, says = "reset by peer" },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, says = "reset by peer", unsent = 0 },
     saw = { routes = { run = 1 } } },
   { name = "the connection closed in the middle of the answer's headers", op = "query",
     standin = { banner_first = 3, banner = CUT_HEAD },
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
   { name = "the connection closed in the middle of the answer's headers", op = "run",
     standin = { banner_first = 3, banner = CUT_HEAD },
-    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
   { name = "a body cut short (fewer bytes than Content-Length)", op = "query", standin = { truncate_first = 3 },
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
   { name = "a body cut short (fewer bytes than Content-Length)", op = "run", standin = { truncate_first = 3 },
-    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
   { name = "a body that stalls past the timeout", op = "query",
     standin = { stall_body_first = 3, stall_ms = 1000 },
     expect = { code = "TIMEOUT", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
   { name = "a body that stalls past the timeout", op = "run", standin = { stall_body_first = 3, stall_ms = 1000 },
-    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
+  -- no byte of an answer within the timeout, the request read: the
+  -- service may be starting the pipelines
+  { name = "no answer within the timeout", op = "query", standin = { delay_ms = 1000 },
+    expect = { code = "TIMEOUT", retryable = true, attempts = RETRIED }, saw = { requests = 3 } },
+  { name = "no answer within the timeout", op = "run", standin = { delay_ms = 1000 },
+    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
   { name = "503", op = "query", standin = { fail_first = 3 },
     expect = { code = "DEVPIPE.00000500", status = 503, retryable = true, attempts = RETRIED },
     saw = { requests = 3 } },
   { name = "503", op = "run", standin = { fail_first = 3 },
-    expect = { code = "DEVPIPE.00000500", status = 503, retryable = false, attempts = NOT_RETRIED },
+    expect = { code = "DEVPIPE.00000500", status = 503, retryable = false, attempts = NOT_RETRIED, unsent = 0 },
     saw = { routes = { run = 1 } } },
   -- the server gave up waiting for the request (RFC 9110 15.5.9)
   { name = "408", op = "query", standin = { fail_first = 3, fail_first_status = 408 },
     expect = { code = "DEVPIPE.00000408", status = 408, retryable = true, attempts = RETRIED },
     saw = { requests = 3 } },
   { name = "408", op = "run", standin = { fail_first = 3, fail_first_status = 408 },
-    expect = { code = "DEVPIPE.00000408", status = 408, retryable = false, attempts = NOT_RETRIED },
+    expect = { code = "DEVPIPE.00000408", status = 408, retryable = false, attempts = NOT_RETRIED, unsent = 0 },
     saw = { routes = { run = 1 } } },
   -- the gateway refused before the service: not even a run did anything
   { name = "429 APIGW.0308 (the gateway's throttling)", op = "query",
@@ -403,6 +417,19 @@ M.rows = {
     standin = { fail_first = 3, fail_first_status = 429 },
     expect = { code = "APIGW.0308", status = 429, retryable = true, attempts = RETRIED, unsent = 6 },
     saw = { routes = { run = 3 } } },
+  -- a 429 with any other code may come from the service, which may have
+  -- started the pipelines (README: Retries, "other 429")
+  { name = "a 429 whose code is not APIGW.0308", op = "query", standin = { banner_first = 3, banner = SLOW_DOWN },
+    expect = { code = "DEVPIPE.00000429", status = 429, retryable = true, attempts = RETRIED },
+    saw = { requests = 3 } },
+  { name = "a 429 whose code is not APIGW.0308", op = "run", standin = { banner_first = 3, banner = SLOW_DOWN },
+    expect = { code = "DEVPIPE.00000429", status = 429, retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
+  -- ... and APIGW.0308 asking for a wait within max_retry_wait: sent again
+  -- once it has passed
+  { name = "429 APIGW.0308 with a Retry-After of 0", op = "run",
+    standin = { fail_first = 2, fail_first_status = 429, retry_after = "0" },
+    expect = { ok = true }, saw = { routes = { run = 3 } } },
   -- ... but not when the transport sent the request before, on a
   -- kept-alive connection the server read it on and then reset (every
   -- transport sends it again by itself, on a new connection): the
@@ -457,7 +484,7 @@ M.rows = {
   { name = "connection refused", op = "query", endpoint = "dead",
     expect = { code = "NETWORK", retryable = true, attempts = RETRIED } },
   { name = "connection refused", op = "run", endpoint = "dead",
-    expect = { code = "NETWORK", retryable = true, attempts = RETRIED } },
+    expect = { code = "NETWORK", retryable = true, attempts = RETRIED, unsent = 6 } },
   -- issue 9: the run must not go again on a new connection
   -- the server writes a second answer to the first query on its kept-alive
   -- connection: the next call must not take it for its own
