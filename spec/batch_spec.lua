@@ -1121,6 +1121,31 @@ describe("client:run and client:run_and_query", function()
     assert.are.same({ list[2] }, err.unanswered)
   end)
 
+  -- An item that names a member twice is placed nowhere, but it still says
+  -- its pipeline started: another batch's pipeline it names, whose own
+  -- batch the gateway then refused, may have started, and is not safe to
+  -- start again (review once55: it was in err.unsent, where a claim of
+  -- the same run keeps it out).
+  it("run: err.unsent holds no pipeline another batch's flawed item says started", function()
+    local list = ids(2)
+    local r1, r2 = ("a"):rep(32), ("b"):rep(32)
+    for _, claim in ipairs({ ('{"pipeline_id":"%s","pipeline_run_id":"%s","q":1,"q":2}'):format(list[2], r2),
+                             ('{"pipeline_id":"%s","pipeline_run_id":"%s","pipeline_run_id":"%s"}'):format(list[2],
+                               r2, r1) }) do
+      run_answer { run_item(list[1], r1), claim }
+      -- (the second batch: throttled by the gateway for longer than
+      -- max_retry_wait, so given up)
+      server:config { fail_first = 1, fail_first_status = 429, retry_after = "1000" }
+      local runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+      assert.is_nil(runs)
+      assert.are.equal("DECODE", err.code)
+      assert.are.same({ list[2] }, err.unanswered)
+      assert.are.same({}, err.unsent)
+      assert.are.equal(2, server:stats().routes.run)
+      server:reset()
+    end
+  end)
+
   it("two runs one answer gives another batch's pipeline whose batch fails: the first kept, the other unplaced",
     function()
     local list = ids(2)

@@ -311,6 +311,9 @@ function Call:take(job, answers, keyring, flawed, flaw)
       -- (at: a run its pipeline's answer gives all the same is that one,
       -- not listed again in err.unplaced: Call:unplaced_list)
       met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring) }
+      -- (placed nowhere, it still says that another batch's pipeline it
+      -- names started: that one is never unsent, Call:unsent)
+      if at and not ours then self.named[at] = true end
       stray = stray or ("%s's answer's %s, which the call cannot place"):format(row.name, flaw)
     elseif ours and not found[at] then
       found[at] = r
@@ -571,10 +574,11 @@ end
 -- so that sending it again cannot do anything twice: no attempt of its
 -- batch is in flight (a job "sent" that the call ended before its outcome
 -- was taken may have reached it) nor may have reached it (job.reached),
--- and no other batch's answer says it started (self.claimed).  In a child
--- forked during the call, none: the batches left are the parent's to send.
+-- and no other batch's answer says it started (self.claimed; self.named,
+-- by an item placed nowhere).  In a child forked during the call, none:
+-- the batches left are the parent's to send.
 function Call:unsent(job, i, in_child)
-  return not in_child and job.state ~= "sent" and not job.reached and not self.claimed[i]
+  return not in_child and job.state ~= "sent" and not job.reached and not self.claimed[i] and not self.named[i]
 end
 
 --- Every item accounted for, as the batches stand: the items' answers in
@@ -621,7 +625,8 @@ local function new_call(client, row, flat, n, o)
   local uflat, count, index = unique(flat, n, #row.fields)
   return setmetatable({
     client = client, handle = false, in_child = false, row = row, o = o, t = false, uflat = uflat, count = count,
-    index = index, claimed = {}, met = {}, naming = false, refused = false, clock_set = false, halted = false,
+    index = index, claimed = {}, named = {}, met = {}, naming = false, refused = false, clock_set = false,
+    halted = false,
     jobs = batches(count, o.batch_size), found = new_table(count, 0), done_items = 0,
     deadline = o.deadline_at or (o.deadline and now() + o.deadline),
   }, Call)
