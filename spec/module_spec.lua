@@ -222,8 +222,8 @@ describe("core.so for " .. version, function()
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION box() ca_certificates() ca_path_certificates() can_yield() decode_error()"
-        .. " decode_results() encode_ids() encode_query() end_by_sigpipe() file_kind() hold_terminations() ignore_sigpipe() keyring() limits"
-        .. " multi() new_table() now() null random()"
+        .. " decode_results() encode_ids() encode_query() end_by_sigpipe() file_kind() hold_terminations()"
+        .. " ignore_sigpipe() keyring() limits multi() new_table() now() null random()"
         .. " raw_copy() read_items() signer() terminate_as_interrupt() termination_came() unbox() unicode_space_edge()"
         .. " write_out()",
       keyring = "close() redact() sign()",
