@@ -22,7 +22,10 @@ lua_pkgs() {
         *) echo "lua$1 liblua$1-dev" ;;
     esac
 }
-build="$(lua_pkgs "${LUA_VERSION:-5.4}") libcurl4-openssl-dev libcjson-dev libssl-dev pkg-config make gcc"
+# libc6-dev: gcc only recommends it, and no recommends are installed here;
+# liblua5.x-dev depends on it, but nothing LuaJIT's or LUA_INCDIR's build
+# installs does.
+build="$(lua_pkgs "${LUA_VERSION:-5.4}") libcurl4-openssl-dev libcjson-dev libssl-dev pkg-config make gcc libc6-dev"
 luas="$(lua_pkgs 5.4) $(lua_pkgs 5.1) $(lua_pkgs 5.3) $(lua_pkgs 5.2) $(lua_pkgs jit)"
 # make demo's stand-in (spec/standin/server.lua) runs on LuaJIT with these.
 demo="luajit2|luajit lua-http lua-luaossl lua-cjson"

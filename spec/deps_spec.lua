@@ -130,6 +130,20 @@ once.describe("scripts/deps.sh", function()
     end)
   end)
 
+  -- gcc only recommends libc6-dev, and apt-get installs no recommends
+  -- here: only liblua5.x-dev pulled it in, so on a fresh machine `make
+  -- LUA_VERSION=jit` (examples/nvim/install.sh) or a build given
+  -- LUA_INCDIR installed a gcc with no <stdio.h> (review pack55).
+  it("checks for the C library's headers, which no package it installs for LuaJIT depends on", function()
+    with_status({ "libc6-dev" }, {}, function(dir)
+      for _, lua in ipairs({ "jit", "none", "5.4" }) do
+        local out, ok = deps(dir, "LUA_VERSION=" .. lua, "build")
+        assert(ok, out)
+        assert.truthy(out:find("installing missing Debian packages: libc6-dev\n", 1, true), lua .. ": " .. out)
+      end
+    end)
+  end)
+
   it("asks for no Debian Lua when make is given the headers (LUA_INCDIR)", function()
     with_status({ "lua5.3", "liblua5.3-dev" }, {}, function(dir)
       local out, ok = with_copy(dir, "make deps-build LUA_INCDIR=/usr/include/lua5.3 2>&1")
