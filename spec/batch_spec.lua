@@ -1124,9 +1124,10 @@ describe("client:run and client:run_and_query", function()
   -- An item that names a member twice is placed nowhere, but it still says
   -- its pipeline started: another batch's pipeline it names, whose own
   -- batch the gateway then refused, may have started, and is not safe to
-  -- start again (review once55: it was in err.unsent, where a claim of
-  -- the same run keeps it out).
-  it("run: err.unsent holds no pipeline another batch's flawed item says started", function()
+  -- start again, nor missing when its own answer leaves it out (review
+  -- once55: it was in err.unsent, and missing, where a claim of the same
+  -- run keeps it out of both).
+  it("run: a pipeline another batch's flawed item says started is in neither err.unsent nor missing", function()
     local list = ids(2)
     local r1, r2 = ("a"):rep(32), ("b"):rep(32)
     for _, claim in ipairs({ ('{"pipeline_id":"%s","pipeline_run_id":"%s","q":1,"q":2}'):format(list[2], r2),
@@ -1142,6 +1143,16 @@ describe("client:run and client:run_and_query", function()
       assert.are.same({ list[2] }, err.unanswered)
       assert.are.same({}, err.unsent)
       assert.are.equal(2, server:stats().routes.run)
+      server:reset()
+      -- and its own answer leaving it out says only that one of the two
+      -- answers is wrong: it may have started, never missing
+      run_answer { run_item(list[1], r1), claim }
+      server:config { omit = { list[2] } }
+      runs, err = client:run(list, { batch_size = 1, concurrency = 1 })
+      assert.is_nil(runs)
+      assert.are.equal("DECODE", err.code)
+      assert.are.same({ list[2] }, err.unanswered)
+      assert.are.same({}, err.results.missing)
       server:reset()
     end
   end)

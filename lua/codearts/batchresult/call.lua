@@ -312,7 +312,8 @@ function Call:take(job, answers, keyring, flawed, flaw)
       -- not listed again in err.unplaced: Call:unplaced_list)
       met[#met + 1] = { r = r, at = at, shown = shown_run(r, name, keyring) }
       -- (placed nowhere, it still says that another batch's pipeline it
-      -- names started: that one is never unsent, Call:unsent)
+      -- names started: that one is never unsent, Call:unsent, nor missing
+      -- from its own batch's answer, Call:account, as for a claim)
       if at and not ours then self.named[at] = true end
       stray = stray or ("%s's answer's %s, which the call cannot place"):format(row.name, flaw)
     elseif ours and not found[at] then
@@ -598,7 +599,7 @@ function Call:account(first_err)
       local r = self:placed(i, job)
       if r then
         out[#out + 1] = r
-      elseif job.answered and not self.claimed[i] then
+      elseif job.answered and not self.claimed[i] and not self.named[i] then
         missing[#missing + 1] = input.item(uflat, row, i)
       else
         local item = input.item(uflat, row, i)
