@@ -450,6 +450,20 @@ describe("limits and bad data", function()
     assert.is_nil(events[1].error:find("%c"))
   end)
 
+  -- libcurl, given a head's Content-Length or Transfer-Encoding before the
+  -- close, said the body was cut short ("transfer closed with 13 bytes
+  -- remaining to read") though the head had not ended (review transport55).
+  it("says a head cut short after its Content-Length or Transfer-Encoding was cut in the headers", function()
+    for _, head in ipairs({ "Content-Length: 13\r\nX-Fo", "Content-Length: 13\r\n\r",
+                            "Transfer-Encoding: chunked\r\n" }) do
+      server:config { banner_first = 1, banner = "HTTP/1.1 200 OK\r\n" .. head }
+      local _, err = client_of(server, { max_retries = 0 }):query(seed_pairs())
+      assert.are.same({ "NETWORK", "the connection closed in the middle of the answer's headers" },
+        { err.code, err.message }, head)
+      server:reset()
+    end
+  end)
+
   it("reports garbage JSON as DECODE and returns nothing half-done", function()
     server:config { garbage_first = 1 }
     local results, err = client_of(server):query(seed_pairs())

@@ -384,8 +384,10 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
      * server may have read the first. */
     *not_sent = rc != CURLE_OK && !cab_easy_wrote(e);
     /* libcurl takes a connection closed in the middle of a head for the
-     * end of an answer without a body. */
-    if (rc == CURLE_OK && e->head.in_head) {
+     * end of an answer without a body; or, once the head gave a
+     * Content-Length or chunks, for a body cut short ("transfer closed
+     * with 13 bytes remaining to read"), though no body was due yet. */
+    if ((rc == CURLE_OK || rc == CURLE_PARTIAL_FILE) && e->head.in_head) {
         snprintf(err, errlen, "the connection closed in the middle of the answer's headers");
         return CAB_HTTP_NETWORK;
     }
