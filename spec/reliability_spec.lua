@@ -464,6 +464,14 @@ describe("limits and bad data", function()
     end
   end)
 
+  -- libcurl called it "Empty reply from server" (review transport55).
+  it("says a connection closed after an interim 1xx answer closed before the answer, not that nothing came", function()
+    server:config { banner_first = 1, banner = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" }
+    local _, err = client_of(server, { max_retries = 0 }):query(seed_pairs())
+    assert.are.same({ "NETWORK", true, "the connection closed after an interim answer (1xx), before the answer" },
+      { err.code, err.retryable, err.message })
+  end)
+
   it("reports garbage JSON as DECODE and returns nothing half-done", function()
     server:config { garbage_first = 1 }
     local results, err = client_of(server):query(seed_pairs())

@@ -391,6 +391,12 @@ static cab_http_status finish(cab_easy *e, CURLcode rc, int *not_sent, char *err
         snprintf(err, errlen, "the connection closed in the middle of the answer's headers");
         return CAB_HTTP_NETWORK;
     }
+    /* libcurl says "Empty reply from server" of a close after a whole
+     * interim head, which did come. */
+    if (rc == CURLE_GOT_NOTHING && e->head.interim && e->head.expect_status) {
+        snprintf(err, errlen, "the connection closed after an interim answer (1xx), before the answer");
+        return CAB_HTTP_NETWORK;
+    }
     if (e->verdict == CAB_HEAD_SWITCHED) {
         e->resp.status = 101;
         return CAB_HTTP_OK;
