@@ -9,11 +9,18 @@ set -eu
 cc=$1
 shift
 
-num=$(printf '#include <lua.h>\ncab_lua_version_num LUA_VERSION_NUM\n' |
-    "$cc" "$@" -E -P -x c - 2>/dev/null | sed -n 's/^cab_lua_version_num  *//p') || num=
+# (the compiler's messages kept: when it cannot read the headers, a C
+# library's header missing say, its first error says why)
+out=$(printf '#include <lua.h>\ncab_lua_version_num LUA_VERSION_NUM\n' |
+    "$cc" "$@" -E -P -x c - 2>&1) || true
+num=$(printf '%s\n' "$out" | sed -n 's/^cab_lua_version_num  *//p')
 case $num in
     501|502|503|504) ;;
-    *) echo "lua-abi.sh: no usable lua.h with: $cc $*" >&2; exit 1 ;;
+    *)
+        why=$(printf '%s\n' "$out" | grep -m 1 -E 'error|No such file' || true)
+        echo "lua-abi.sh: no usable lua.h with: $cc $*${why:+ ($why)}" >&2
+        exit 1
+        ;;
 esac
 
 # The lua.h the compiler took, from its dependency list.

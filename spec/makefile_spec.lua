@@ -17,6 +17,21 @@ describe("the Makefile", function()
     end)
   end
 
+  -- Headers the compiler cannot read (a C library's header missing: gcc
+  -- without libc6-dev) were said to be "no usable lua.h", the compiler's
+  -- reason swallowed (review pack55).
+  it("says why the Lua headers it is given cannot be read, in the compiler's words", function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    local f = assert(io.open(dir .. "/lua.h", "w"))
+    f:write("#include <cab_no_such_header.h>\n#define LUA_VERSION_NUM 504\n")
+    f:close()
+    local out, ok = shell.run(("cd %s && make DEPS=none LUA_INCDIR=%s all"):format(q(root), q(dir)))
+    assert.is_false(ok, out)
+    assert.truthy(out:find("cab_no_such_header.h: No such file or directory", 1, true), out)
+    assert.truthy(out:find("LUA_INCDIR=" .. dir .. " holds no usable lua.h", 1, true), out)
+  end)
+
   -- Any other value had deps.sh ask for Debian packages that do not exist
   -- (liblualuajit-dev) and left build/luajit behind.
   it("refuses a LUA_VERSION it cannot build for, naming those it can, before doing anything", function()
