@@ -780,6 +780,18 @@ describe("TLS", function()
     assert_network(handshake_cut("con:close()"))
   end)
 
+  -- The deadline passing while a connection's handshake stalled was said
+  -- to pass "before the answer came", of a request never sent (review
+  -- once55).
+  it("says the deadline passed before the request was sent, when the handshake never ended", function()
+    local c = handshake_cut("cqueues.sleep(30)")
+    for _, call in ipairs({ { c.query, seed_pairs() }, { c.run, { seed_pairs()[1].pipeline_id } } }) do
+      local _, err = call[1](c, call[2], { deadline = 0.5 })
+      assert.are.equal("TIMEOUT: the call's deadline of 0.5s passed before the request was sent", tostring(err))
+      assert.is_true(err.retryable)
+    end
+  end)
+
   -- A close was TLS, not retried, where a reset was NETWORK (review net43).
   it("takes a close in the middle of the handshake for a connection failure too", function()
     -- (all of the ClientHello read first: the close is a FIN)

@@ -357,9 +357,10 @@ function Call:done(job, res, kind, msg, not_sent, cut)
   if authorization then exchange.keep_authorization(client, authorization) end
   if res then exchange.read_heads(res, keyring) end
   -- An attempt the deadline cut short that times out as the deadline
-  -- passes (not connecting, say, earlier) is the deadline's doing.
+  -- passes (not connecting, say, earlier) is the deadline's doing; said
+  -- of the request, when it was provably not sent (still connecting).
   if kind == "TIMEOUT" and job.by_deadline and now() >= self.deadline - 0.05 then
-    msg = deadline_passed(o) .. " before the answer came"
+    msg = deadline_passed(o) .. (not_sent and " before the request was sent" or " before the answer came")
   end
   local answers, err, flawed, flaw = outcome(res, kind, msg, row, keyring, cut)
   local resent = res and res.resent
