@@ -51,6 +51,7 @@ local input = require "codearts.batchresult.input"
 local regions = require "codearts.batchresult.regions"
 local number_text = require("codearts.batchresult.text").number_text
 local trim_ows = require("codearts.batchresult.text").trim_ows
+local lower = require("codearts.batchresult.text").lower
 M.DEFAULT_USER_AGENT = "codearts-batchresult/" .. M.VERSION
 
 --- Every limit, with where it comes from.  Seconds bound every timeout,
@@ -245,7 +246,7 @@ function M.split_url(url)
   else
     port = nil
   end
-  return scheme:lower(), host:lower(), port, rest
+  return lower(scheme), lower(host), port, rest
 end
 
 -- What libcurl refuses in a host name, at every call ('_' it takes; '%'
@@ -457,7 +458,7 @@ local function host_holds_secret(host, credentials, held)
   for _, s in ipairs(held) do all[#all + 1] = s end
   for _, s in ipairs(all) do
     if s and #s >= run then
-      s = s:lower()
+      s = lower(s)
       for at = 1, #host - run + 1 do
         if s:find(host:sub(at, at + run - 1), 1, true) then return true end
       end
@@ -542,9 +543,9 @@ local function place(o, getenv)
       local variable = #o.region <= REGION_NAME_BYTES and o.region:find("^%l+%-%l+%-%d+$")
         and M.without_secrets(o.region, o, getenv) == o.region and not names_secret(o, getenv)
         and ("; or set " .. regions.env_name(o.region)) or ""
-      local lower = o.region:lower()
-      local case = lower ~= o.region and regions.resolve(lower, getenv) and ("; names are lower case: '"
-        .. lower .. "'") or ""
+      local small = lower(o.region)
+      local case = small ~= o.region and regions.resolve(small, getenv) and ("; names are lower case: '"
+        .. small .. "'") or ""
       return refused("region", "unknown region " .. quoted_value(o.region, o, getenv) .. " (known: "
         .. table.concat(regions.names(), ", ") .. variable .. case .. ")")
     end

@@ -37,6 +37,7 @@ local columns = require "codearts.batchresult.columns"
 local width = columns.of
 local well_formed = require("codearts.batchresult.text").well_formed
 local number_text = require("codearts.batchresult.text").number_text
+local lower = require("codearts.batchresult.text").lower
 local input = require "codearts.batchresult.input"
 local core = require "codearts.batchresult.core"
 
@@ -77,13 +78,9 @@ local Set = { __index = methods }
 -- or digit a separator ("change-request" -> "change", "request").
 -- Matching whole words, never substrings, is what keeps "exchange request"
 -- from reading as "change request" and "unbanned" from reading as "banned".
--- (ASCII's letters lowered by a table of the library's: string.lower is
--- the C library's tolower, which follows the locale a host may have set,
--- and in tr_TR.ISO-8859-9 lowers "I" to a dotless i that is no letter here)
-local LOWER = {}
-for c = ("A"):byte(), ("Z"):byte() do LOWER[string.char(c)] = string.char(c + 32) end
+-- (lowered by text.lower, which follows no locale a host may have set)
 local function words(s)
-  s = s:gsub("[A-Z]", LOWER):gsub("\226\128\153", ""):gsub("'", "")
+  s = lower(s):gsub("\226\128\153", ""):gsub("'", "")
   local t = {}
   for w in s:gmatch("[0-9a-z]+") do t[#t + 1] = w end
   return t

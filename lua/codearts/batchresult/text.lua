@@ -14,6 +14,17 @@ local function trimmed(s, nonspace, space_at)
   return s:sub(from, to)
 end
 
+-- ASCII's capital letters and their small ones.
+local SMALL = {}
+for c = ("A"):byte(), ("Z"):byte() do SMALL[string.char(c)] = string.char(c + 32) end
+
+--- s with ASCII's letters in lower case, and no other byte changed: what
+-- protocol text (a header's name, a scheme, a host) is compared in.  Not
+-- string.lower, the C library's tolower, which follows the locale a host
+-- (Neovim) may have set: in tr_TR.ISO-8859-9 it lowers "I" to a dotless
+-- i, 0xFD, and "X-Request-Id" would name no header the library knows.
+function M.lower(s) return (s:gsub("[A-Z]", SMALL)) end
+
 --- s without the white space at either end.
 function M.trim(s) return trimmed(s, "%S", "^%s") end
 

@@ -24,6 +24,7 @@ local config = require "codearts.batchresult.config"
 -- would end an attempt early with, or stretch past its timeout).
 local now = require("codearts.batchresult.core").now
 local trim = require("codearts.batchresult.text").trim_ows
+local lower = require("codearts.batchresult.text").lower
 
 local M = {}
 
@@ -87,7 +88,7 @@ M.ACCEPT_ENCODING = "identity"
 --- The failure's message when the answer's Content-Encoding (nil when it
 -- has none) codes its body; nil when it does not.
 function M.coded(value)
-  if value == nil or value:lower():match("^[%s,]*identity[%s,]*$") or not value:find("%S") then return nil end
+  if value == nil or lower(value):match("^[%s,]*identity[%s,]*$") or not value:find("%S") then return nil end
   return "the answer's body is coded (Content-Encoding: " .. value .. "), which this client does not ask for"
 end
 
@@ -310,7 +311,7 @@ end
 -- for the length would frame the body otherwise.
 local function header_line(line)
   local name, value = line:match("^([0-9A-Za-z!#$%%&'*+%-.^_`|~]+):(.*)$")
-  if name then return name:lower(), trim(value) end
+  if name then return lower(name), trim(value) end
 end
 M.header_line = header_line
 
@@ -530,7 +531,7 @@ local function chunked_coding(value)
   local codings = {}
   for item in (value .. ","):gmatch("([^,]*),") do
     item = trim(item)
-    if item ~= "" then codings[#codings + 1] = item:lower() end
+    if item ~= "" then codings[#codings + 1] = lower(item) end
   end
   if #codings == 0 then return false end
   if #codings == 1 and codings[1] == "chunked" then return true end
@@ -797,7 +798,7 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
 
   -- (setkeepalive refuses a socket whose own buffer holds bytes past the
   -- answer, "unread data in buffer", and leaves it open: closed here)
-  local conn = (headers.connection or ""):lower()
+  local conn = lower(headers.connection or "")
   if not link.keep or send_err or until_close or r:left() > 0 or conn:find("close", 1, true)
       or (http10 and not conn:find("keep-alive", 1, true))
       or not sock:setkeepalive(link.keepalive_ms, link.pool_size) then

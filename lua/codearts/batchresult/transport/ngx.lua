@@ -32,6 +32,7 @@
 -- whether this is one of them.
 local config = require "codearts.batchresult.config"
 local core = require "codearts.batchresult.core"
+local lower = require("codearts.batchresult.text").lower
 
 local M = {}
 
@@ -188,7 +189,7 @@ local LOGIN_KEY = ("%.17g:%.17g:%.17g:%.17g"):format(core.random(), core.random(
 -- the user name for the host): the login goes as Proxy-Authorization.
 local function resty_proxy(proxy)
   local url, login = config.proxy_parts(proxy)
-  local scheme = url:match("^[^:]*"):lower()
+  local scheme = lower(url:match("^[^:]*"))
   if scheme ~= "http" then
     return nil, "the proxy option's scheme is " .. scheme .. ", and lua-resty-http speaks only to http:// proxies"
   end

@@ -18,6 +18,7 @@
 local config = require "codearts.batchresult.config"
 local http1 = require "codearts.batchresult.transport.http1"
 local trim = require("codearts.batchresult.text").trim_ows
+local lower = require("codearts.batchresult.text").lower
 
 local M = {}
 
@@ -151,7 +152,7 @@ end
 -- may not.
 local function lines_of(hs, name)
   hs = hs or {}
-  return hs[name] or hs[name:lower()]
+  return hs[name] or hs[lower(name)]
 end
 
 --- Its value.  A repeated one's lines are joined with ", "; but of a
