@@ -22,14 +22,22 @@ if not req then error(tostring(refused), 0) end
 local function quoted(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
 local config = os.tmpname()
 local f = assert(io.open(config, "w"))
+-- write-out: the answer's HTTP status after the body, on a line of its own
+-- (000 when none came), for decode to read the body as that status's.
 f:write("silent\nshow-error\nrequest = ", quoted(req.method), "\nurl = ", quoted(req.url),
-        "\ndata-binary = ", quoted(req.body), "\n")
+        "\ndata-binary = ", quoted(req.body), '\nwrite-out = "\\n%{http_code}"\n')
 for name, value in pairs(req.headers) do f:write("header = ", quoted(name .. ": " .. value), "\n") end
 f:close()
 local curl = assert(io.popen("curl -q --config " .. config))
-local results, err = client:decode(curl:read("*a"))
+local body, status = curl:read("*a"):match("^(.*)\n(%d%d%d)$")
 curl:close()
 os.remove(config)
+local results, err
+if status and status ~= "000" then
+  results, err = client:decode(body, tonumber(status))
+else
+  results, err = nil, "no answer: curl could not send the request (its error is above)"
+end
 -- readme:end prepare
 if not results then
   print(err)

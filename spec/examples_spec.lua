@@ -133,6 +133,24 @@ describe("examples/", function()
     assert.are.equal(answers.shown(server, { model.seed_query[1] }) .. "\n", out)
   end)
 
+  it("prepare.lua says what answer came, or that none did, not how its body failed to decode", function()
+    -- a proxy's HTML page on a 502, quoting the request's credentials
+    server:config { echo_first = 1, echo_form = "html", echo_status = 502 }
+    local out, ok, err = child.run_file("examples/prepare.lua", user_env(server))
+    assert.is_false(ok)
+    assert.truthy(out:find("^HTTP %(HTTP 502%): the server answered HTTP 502: <html>"), out .. err)
+    assert.is_nil(out:find(creds.sk, 1, true), out)
+    assert.is_nil((out .. err):find("DECODE", 1, true), out .. err)
+    -- no answer at all (nothing listens there): curl's own error, and no
+    -- DECODE: empty body after it
+    out, ok, err = child.run_file("examples/prepare.lua",
+      user_env(server, { HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4 = "http://127.0.0.1:9" }))
+    assert.is_false(ok)
+    assert.truthy(err:find("curl: (7) ", 1, true), out .. err)
+    assert.is_nil((out .. err):find("DECODE", 1, true), out .. err)
+    assert.truthy(out:find("no answer", 1, true), out .. err)
+  end)
+
   it("logging.lua logs the attempt", function()
     local out, log = run_example(server, "examples/logging.lua")
     assert.are.equal("", out)
