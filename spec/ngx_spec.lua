@@ -990,11 +990,11 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
     -- One attempt against this nginx's fake API writing steps (strings
     -- written, numbers of seconds waited) on the raw connection.
     -- (settle: see app.attempt_handler)
-    local function attempt(http, steps, timeout_ms, settle)
+    local function attempt(http, steps, timeout_ms, settle, pooled)
       assert.are.equal(200, (n:get("/fake_mode?mode=raw")))
       assert.are.equal(200, (n:get("/raw_steps", nil, cjson.encode(steps))))
       return call(("/attempt?http=%s&timeout_ms=%d"):format(http, timeout_ms or 3000)
-        .. (settle and "&settle=" .. settle or ""))
+        .. (settle and "&settle=" .. settle or "") .. (pooled and "&pooled=1" or ""))
     end
     local body = cjson.encode({ result = model.results_for(seed_pairs()) })
 
@@ -1012,6 +1012,22 @@ once.describe("inside nginx (ngx_lua cosockets)", function()
                                     0.3 }, 3000, 0.6)
         -- (fewer, when a connection of an earlier case closed meanwhile)
         assert.is_true(out.status == 200 and out.sockets <= 0, cjson.encode(out))
+      end)
+
+      -- RFC 9110 7.6.1: a Connection field's lines make one list, and a
+      -- "close" in any of them ends the connection after the answer, as
+      -- libcurl reads it.  resty.http 0.17 lowers the field through pcall,
+      -- which fails on a repeated one (a list), and then keeps the
+      -- connection (the double does so too): the adapter decides itself.
+      it(http .. ": does not pool a connection whose answer says close on one of its Connection lines", function()
+        local got, pooled = {}, false
+        for _, lines in ipairs({ "Connection: keep-alive\r\nConnection: close\r\n", "Connection: close\r\n" }) do
+          local out = attempt(http, { "HTTP/1.1 200 OK\r\n" .. lines .. "Content-Length: " .. #body .. "\r\n\r\n"
+            .. body, 0.5 }, 3000, nil, true)
+          got[#got + 1] = cjson.encode(out)
+          pooled = pooled or out.status ~= 200 or out.pooled ~= false
+        end
+        assert.is_false(pooled, table.concat(got, "\n"))
       end)
 
       it(http .. ": bounds the attempt by its timeout while the head's lines drip in: TIMEOUT", function()

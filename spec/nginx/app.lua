@@ -312,11 +312,14 @@ local function open_sockets()
   return n
 end
 
---- content_by_lua: GET /attempt?http=builtin|resty&timeout_ms=n[&settle=s]
+--- content_by_lua: GET /attempt?http=builtin|resty&timeout_ms=n[&settle=s][&pooled=1]
 -- -> one attempt of a query of this nginx's fake API through that client
 -- (the test double standing in for resty.http), driven by hand: { status,
 -- kind, message, seconds }, and with settle, sockets: how many more this
--- worker holds s seconds after the attempt than before it.
+-- worker holds s seconds after the attempt than before it; with pooled,
+-- pooled: whether the attempt left its connection in its pool (a socket
+-- connected through the pool's name, as transport/ngx.lua's link_for
+-- names it, took one).
 function M.attempt_handler()
   local args = ngx.req.get_uri_args()
   local before = args.settle and open_sockets()
@@ -331,6 +334,16 @@ function M.attempt_handler()
   local _, res, kind, msg = t:wait()
   ngx.update_time()
   local seconds = ngx.now() - started
+  local pooled
+  if args.pooled then
+    local port = tonumber(ngx.var.server_port)
+    local probe = ngx.socket.tcp()
+    probe:settimeouts(1000, 1000, 1000)
+    local pool = ("codearts.batchresult:http:127.0.0.1:%d::verify:"):format(port)
+    local ok = probe:connect("127.0.0.1", port, { pool = pool })
+    pooled = ok and (probe:getreusedtimes() or 0) > 0
+    probe:close()
+  end
   local sockets
   if args.settle then
     ngx.sleep(tonumber(args.settle))
@@ -338,7 +351,7 @@ function M.attempt_handler()
   end
   t:close()
   ngx.say(cjson.encode({ status = res and res.status, kind = kind, message = msg, seconds = seconds,
-                         sockets = sockets }))
+                         sockets = sockets, pooled = pooled }))
 end
 
 -- Yielding callbacks -------------------------------------------------------

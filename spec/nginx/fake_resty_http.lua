@@ -49,6 +49,7 @@ local function has_body(method, status)
 end
 
 function Client:send_request(params)
+  self.keepalive = true
   M.log.request = { method = params.method, path = params.path }
   local lines = { params.method .. " " .. params.path .. " HTTP/1.1" }
   for k, v in pairs(params.headers or {}) do lines[#lines + 1] = k .. ": " .. v end
@@ -83,6 +84,19 @@ function Client:read_response(params)
     if type(had) == "table" then had[#had + 1] = v
     elseif had then res.headers[k] = { had, v }
     else res.headers[k] = v end
+  end
+  -- Whether the connection may be kept, as resty.http 0.17 decides it:
+  -- Connection lowered through pcall, which a repeated header (a list)
+  -- fails, read then as none; set_keepalive closes it when not.
+  local version = tonumber(status_line:sub(6, 8))
+  local lowered, connection = pcall(string.lower, res.headers["connection"])
+  if lowered then
+    if (version == 1.1 and connection:find("close", 1, true))
+        or (version == 1.0 and not connection:find("keep-alive", 1, true)) then
+      self.keepalive = false
+    end
+  elseif version == 1.0 then
+    self.keepalive = false
   end
   local sock = self.sock
   if not has_body(params.method, res.status) then
@@ -143,6 +157,12 @@ end
 function Client:set_keepalive(...)
   M.log.keepalive = { ... }
   M.log.keepalives = (M.log.keepalives or 0) + 1
+  -- (as resty.http: closed, 2, when the answer said it must be)
+  if self.keepalive == false then
+    local ok, err = self.sock:close()
+    if not ok then return nil, err end
+    return 2, "connection must be closed"
+  end
   return self.sock:setkeepalive(...)
 end
 

@@ -171,7 +171,8 @@ end
 -- judge them, before resty.http waits for the line's end, and then the
 -- whole line: resty.http reads the status from its 10th to 12th bytes
 -- whatever comes around them, and takes any HTTP/1.x ("HTTP/1.1 2000" is
--- a 200 to it).  res, or nil, kind, message.
+-- a 200 to it).  res, or nil, kind, message; the line's HTTP/1.x minor
+-- version is left in reader.minor.
 local function next_head(httpc, params, reader)
   local ok, kind, msg = http1.await_status_line(reader)
   if not ok then return nil, kind, msg end
@@ -182,6 +183,7 @@ local function next_head(httpc, params, reader)
   if line then
     local minor, why = http1.status_line(line)
     if not minor then return nil, "PROTOCOL", why end
+    reader.minor = minor
   end
   if reader.bad_line then return nil, "PROTOCOL", "bad header line in the answer: " .. reader.bad_line end
   if not res then return nil, kind_of_error(err), "reading the answer: " .. tostring(err) end
@@ -329,7 +331,13 @@ local function send_once(link, http, cfg, req, u, deadline)
   -- (bytes past the body, read with its last line, are an answer no
   -- request asked for; set_keepalive refuses those still in the socket's
   -- own buffer, and leaves it open)
-  if not (link.keep and whole and sent and reader:left() == 0
+  -- Whether the server keeps the connection is read here, as the built-in
+  -- client reads it: resty.http lowers Connection through a pcall that a
+  -- repeated field (its list) fails, and then keeps the connection
+  -- ("Connection: keep-alive" and "Connection: close" on two lines).
+  local conn = lower(header("Connection") or "")
+  local closing = conn:find("close", 1, true) or (reader.minor == "0" and not conn:find("keep-alive", 1, true))
+  if not (link.keep and whole and sent and not closing and reader:left() == 0
           and httpc:set_keepalive(link.keepalive_ms, link.pool_size)) then
     httpc:close()
   end
