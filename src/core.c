@@ -273,15 +273,17 @@ static int first_hashed_name(const char *name) {
  * it) | nil, message when dir cannot be listed or memory ran out.  For
  * new()'s ca_path: a directory of certificates never rehashed, or empty,
  * would trust nothing, and fail every call as TLS.  The first file so
- * named that gives a certificate ends the search.  As ca_certificates,
- * OpenSSL's error queue is left as it was, and no Lua call comes until
- * the directory is closed and the store freed. */
+ * named that gives a certificate ends the search; only regular files are
+ * opened.  As ca_certificates, OpenSSL's error queue is left as it was,
+ * and no Lua call comes until the directory is closed and the store
+ * freed. */
 static int l_ca_path_certificates(lua_State *L) {
     const char *dir = luaL_checkstring(L, 1);
     size_t dir_len = strlen(dir);
     X509_STORE *store;
     DIR *d;
     struct dirent *e;
+    struct stat st;
     char *path = NULL;
     int found = 0, failed = 0, err = 0;
     if (!(d = opendir(dir))) return cab_fail(L, "%s", strerror(errno));
@@ -299,6 +301,10 @@ static int l_ca_path_certificates(lua_State *L) {
         memcpy(path, dir, dir_len);
         path[dir_len] = '/';
         memcpy(path + dir_len + 1, e->d_name, 11);
+        /* Only a regular file (a link followed) is opened: opening a FIFO
+         * waits for a writer, and a device (/dev/zero) may never end, as
+         * config.lua asks what a ca_file is before opening it. */
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
         found = X509_STORE_load_file(store, path) == 1 && count_certificates(store) > 0;
     }
     free(path);
