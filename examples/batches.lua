@@ -10,6 +10,13 @@ local br = require "codearts.batchresult"
 local client, why = br.new { region = "cn-north-4" }
 if not client then error(tostring(why), 0) end
 
+-- A line as a Lua string literal, every byte past printable ASCII as \ddd
+-- (not %q: Lua 5.1's writes control characters raw, for a terminal to act on).
+local function quoted(line)
+  local escaped = line:gsub('["\\]', "\\%0"):gsub("[^ -~]", function(c) return ("\\%03d"):format(c:byte()) end)
+  return '"' .. escaped .. '"'
+end
+
 -- (blank lines skipped; any other line that is not two words stops the
 -- script before anything is sent, rather than leave a run out unsaid)
 local all_pairs, n = {}, 0
@@ -19,7 +26,7 @@ for line in io.lines() do
   if pipeline_id then
     all_pairs[#all_pairs + 1] = { pipeline_id = pipeline_id, pipeline_run_id = pipeline_run_id }
   elseif line:find("%S") then
-    io.stderr:write(("line %d: expected PIPELINE_ID RUN_ID, got %q\n"):format(n, line))
+    io.stderr:write(("line %d: expected PIPELINE_ID RUN_ID, got %s\n"):format(n, quoted(line)))
     os.exit(2)
   end
 end

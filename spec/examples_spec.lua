@@ -62,6 +62,11 @@ describe("examples/", function()
       -- (a line it cannot read is said, not skipped: review newcomer2)
       { p.pipeline_id .. " " .. p.pipeline_run_id .. "\n\n" .. p.pipeline_id .. ":" .. p.pipeline_run_id .. "\n", "",
         ('line 3: expected PIPELINE_ID RUN_ID, got "%s:%s"\n'):format(p.pipeline_id, p.pipeline_run_id) },
+      -- (a line's control characters and other bytes past printable ASCII
+      -- are escaped alike on every Lua: 5.1's %q wrote them raw, for the
+      -- terminal to act on, such as this title)
+      { '\27]0;x\7 "y\\" \200\r\n', "",
+        'line 1: expected PIPELINE_ID RUN_ID, got "\\027]0;x\\007 \\"y\\\\\\" \\200\\013"\n' },
     }) do
       files.write(input, case[1])
       local out, ok, err = child.run_file("examples/batches.lua", user_env(server), input)
