@@ -390,6 +390,18 @@ once.describe("in Neovim", function()
     assert.are.same({ "1", "results 6", "true" }, { got.calls, got.cb1, got.resume })
   end)
 
+  -- The sleep for a retry's turn (or up to the deadline) was timed from
+  -- the loop's clock, read when the turn began: after a busy turn (a
+  -- logger's, an on_progress's) it fired that much early, and the call
+  -- woke once more to sleep the rest (review nvim56).
+  it("times its sleep for a retry's turn from the time it falls asleep, however busy the turn was", function()
+    server:config { fail_first = 1, retry_after = "1" }
+    local got = nvim("spec/nvim/sleep_clock.lua")
+    assert.is_nil(got.error)
+    assert.are.equal("6", got.count)
+    assert.is_true(tonumber(got.early_ms) < 100, "a timer fired " .. got.early_ms .. " ms early")
+  end)
+
   it("starts a call on the main loop, even when asked from a libuv callback", function()
     local got = nvim("spec/nvim/fast_start.lua")
     assert.are.equal("", got.error) -- (not E5560 from on_progress or logger, as CALLBACK)

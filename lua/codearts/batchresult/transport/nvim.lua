@@ -398,6 +398,10 @@ function Transport:sleep(left)
   if not self.pump:settle() or self.inner.c:ready() then return end
   if left then
     self.timer = self.timer or self.uv.new_timer()
+    -- (as in Pump:arm: the loop's clock is as old as this turn, which the
+    -- call's own callbacks may have kept busy; the timer fired that much
+    -- early, and the call woke once more to sleep the rest)
+    self.uv.update_time()
     self.timer:start(math.ceil(left * 1000), 0, function() self:wake() end)
   end
   self.sleeping = true
