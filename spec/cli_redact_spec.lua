@@ -109,6 +109,20 @@ describe("the command-line tool's redactor", function()
     end
   end)
 
+  -- A redaction that failed gives only the client's words, "(not shown:
+  -- out of memory)" or "(not shown: the client was closed)", whole, and
+  -- the field whose name it is is left out; a server's own name that
+  -- starts so and holds a secret is a name redacted, shown.
+  it("keeps a field whose name a server began with \"(not shown: \", redacted", function()
+    local client = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = model.seed_project, token = TOKEN })
+    local t = { { ["(not shown: " .. TOKEN .. ")"] = "x", ["(not shown: out of memory)"] = "y" } }
+    local said, failed = output.redactor(client)("(not shown: " .. TOKEN .. ")")
+    assert.are.same({ "(not shown: [REDACTED])", false }, { said, failed })
+    assert.are.same({ { ["(not shown: [REDACTED])"] = "x", ["(not shown: out of memory)"] = "y" } },
+      output.redact_all(t, output.redactor(client)))
+    client:close()
+  end)
+
   it("finds the signature of a request the client sent, in any form, whatever stands beside it", function()
     local server = standin.start()
     finally(function() server:stop() end)

@@ -626,6 +626,11 @@ local JOIN = "!"
 local Redactor = {}
 Redactor.__index = Redactor
 
+-- All a redaction that failed gives (the keyring's words, whole): a
+-- server's text that only starts so, "(not shown: " and a token, is text
+-- redacted, which holds a [REDACTED] these do not.
+local NOT_SHOWN = { ["(not shown: out of memory)"] = true, ["(not shown: the client was closed)"] = true }
+
 function M.redactor(client)
   return setmetatable({ client = client, memo = {} }, Redactor)
 end
@@ -634,7 +639,7 @@ function Redactor.__call(self, text)
   local said = self.memo[text]
   if said then return said, false end
   said = redacted(self.client, text)
-  local failed = said ~= text and said:find("^%(not shown: ") ~= nil
+  local failed = said ~= text and NOT_SHOWN[said] == true
   if not failed then self.memo[text] = said end
   return said, failed
 end
