@@ -338,6 +338,24 @@ once.unchecked("codearts-batchresult", function()
         assert_aligned(run(concat({ "query" }, seed_args())).out, names, 7)
       end)
 
+    it("keeps the table aligned for the characters glibc's wcwidth draws wide past East Asian Width's W and F",
+      function()
+        -- Each name and the columns a terminal draws it in: glibc 2.36
+        -- counts the Yijing hexagrams (U+4DC0 to U+4DFF, N) and the circled
+        -- numbers on black squares (U+3248 to U+324F, A) two columns each.
+        local names = {
+          { "\228\183\128", 2 },         -- U+4DC0
+          { "a\228\183\191", 3 },        -- U+4DFF
+          { "\227\137\136b", 3 },        -- U+3248
+          { "\227\137\143\228\183\129", 4 }, -- U+324F, U+4DC1
+          { "c", 1 },
+        }
+        local by_id = {}
+        for i, n in ipairs(names) do by_id[SEED[i].pipeline_id] = n[1] end
+        server:config { names = by_id }
+        assert_aligned(run(concat({ "query" }, seed_args())).out, names, 7)
+      end)
+
     it("keeps the table aligned for Thai, Devanagari, Hebrew and Arabic names with their combining marks", function()
       -- Each name and the columns a terminal draws it in: its marks (Mn)
       -- none, its letters and spacing vowel signs (Mc) one each.

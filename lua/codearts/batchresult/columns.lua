@@ -24,13 +24,16 @@ end
 --   u.east_asian_width(chr(c)) in ("W", "F") and (u.category(chr(c)) != "Cn"
 --     or any(a <= c <= b for a, b in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF),
 --       (0xF900, 0xFAFF), (0x20000, 0x2FFFD), (0x30000, 0x3FFFD))))
--- (it answers "F" for every unassigned code point).
+-- (it answers "F" for every unassigned code point), and the code points
+-- glibc 2.36's wcwidth draws two columns wide besides: the circled
+-- numbers on black squares, U+3248 to U+324F (A), and the Yijing
+-- hexagrams, U+4DC0 to U+4DFF (N), in 3220-A48C.
 local WIDE = ranges_of [[
   1100-115F 231A-231B 2329-232A 23E9-23EC 23F0 23F3 25FD-25FE 2614-2615 2648-2653 267F 2693 26A1
   26AA-26AB 26BD-26BE 26C4-26C5 26CE 26D4 26EA 26F2-26F3 26F5 26FA 26FD 2705 270A-270B 2728 274C
   274E 2753-2755 2757 2795-2797 27B0 27BF 2B1B-2B1C 2B50 2B55 2E80-2E99 2E9B-2EF3 2F00-2FD5
-  2FF0-2FFB 3000-303E 3041-3096 3099-30FF 3105-312F 3131-318E 3190-31E3 31F0-321E 3220-3247
-  3250-4DBF 4E00-A48C A490-A4C6 A960-A97C AC00-D7A3 F900-FAFF FE10-FE19 FE30-FE52 FE54-FE66
+  2FF0-2FFB 3000-303E 3041-3096 3099-30FF 3105-312F 3131-318E 3190-31E3 31F0-321E 3220-A48C
+  A490-A4C6 A960-A97C AC00-D7A3 F900-FAFF FE10-FE19 FE30-FE52 FE54-FE66
   FE68-FE6B FF01-FF60 FFE0-FFE6 16FE0-16FE4 16FF0-16FF1 17000-187F7 18800-18CD5 18D00-18D08
   1AFF0-1AFF3 1AFF5-1AFFB 1AFFD-1AFFE 1B000-1B122 1B150-1B152 1B164-1B167 1B170-1B2FB 1F004 1F0CF
   1F18E 1F191-1F19A 1F200-1F202 1F210-1F23B 1F240-1F248 1F250-1F251 1F260-1F265 1F300-1F320
@@ -56,7 +59,8 @@ local WIDE = ranges_of [[
 --     not in (0xAD, 0x600..0x605, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2,
 --     0x110BD, 0x110CD)) or 0x1160 <= c <= 0x11FF or (0xD7B0 <= c <=
 --     0xD7FF and cat != "Cn") or c in (0x2028, 0x2029)
--- (the same code points as glibc 2.36's wcwidth gives 0).  Hexadecimal,
+-- (the same code points as glibc 2.36's wcwidth gives 0, and U+2028 and
+-- U+2029, to which it gives -1, as to a control).  Hexadecimal,
 -- FIRST-LAST or one code point, in order.
 local ZERO = ranges_of [[
   0300-036F 0483-0489 0591-05BD 05BF 05C1-05C2 05C4-05C5 05C7 0610-061A 061C 064B-065F 0670 06D6-06DC
