@@ -1370,4 +1370,30 @@ describe("core's functions read what a finalizer may change", function()
     assert.is_true(ok, out)
     assert.are.equal("0", out:match("wrong (%d+)$"), out)
   end)
+
+  it("a finalizer may change the caller's list while core.read_items allocates its copy", function()
+    -- read_items counted the list's items, then made the copy's table,
+    -- then read the items: a finalizer run by that allocation could give
+    -- the list another length, and the read mixed the two lists (5.3 and
+    -- 5.4: { B } of { B, C }, an item silently left out, or a spurious
+    -- "pipeline_ids[2] is missing").  The list is read as it stands at
+    -- one moment: { A } or { B, C }, never anything else.
+    local out, ok = child.run(CORE_CHILD .. [[
+      local A, B, C = ("a"):rep(32), ("b"):rep(32), ("c"):rep(32)
+      local list = { A }
+      each_collection(function()
+        if list[2] then list[1], list[2] = A, nil else list[1], list[2] = B, C end
+      end)
+      local seen = { A = 0, BC = 0, other = 0 }
+      for _ = 1, 100000 do
+        local flat, n = core.read_items(list)
+        if flat and n == 1 and flat[1] == A then seen.A = seen.A + 1
+        elseif flat and n == 2 and flat[1] == B and flat[2] == C then seen.BC = seen.BC + 1
+        else seen.other = seen.other + 1 end
+      end
+      io.write(("A %d BC %d other %d"):format(seen.A, seen.BC, seen.other))
+    ]])
+    assert.is_true(ok, out)
+    assert.are.equal("0", out:match("other (%d+)$"), out)
+  end)
 end)

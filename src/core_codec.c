@@ -193,9 +193,18 @@ static int l_read_items(lua_State *L) {
     if (nf > MAX_FIELDS) return luaL_error(L, "at most %d fields", MAX_FIELDS);
     for (f = 0; f < nf; f++) luaL_checktype(L, f + 2, LUA_TSTRING);
     lua_pushnil(L); /* count_items' largest key */
-    if ((n = count_items(L, 1, &hole, lua_gettop(L))) < 0) return bad_item(L, hole, 0, "hole", -1, 0);
-    if (n > INT_MAX / (nf ? nf : 1)) return luaL_error(L, "too many items");
-    lua_createtable(L, (int)(n * (nf ? nf : 1)), 0);
+    /* Making the copy's table may run a finalizer, which may change the
+     * list: it is counted again once the table is made, and made again
+     * when the count changed.  From there on nothing allocates (the table
+     * is presized), so the items read are the ones counted, all of the
+     * list at one moment, never a mix of two (an item left out, unsaid). */
+    for (;;) {
+        if ((n = count_items(L, 1, &hole, nf + 2)) < 0) return bad_item(L, hole, 0, "hole", -1, 0);
+        if (n > INT_MAX / (nf ? nf : 1)) return luaL_error(L, "too many items");
+        lua_createtable(L, (int)(n * (nf ? nf : 1)), 0);
+        if (count_items(L, 1, &hole, nf + 2) == n) break;
+        lua_pop(L, 1);
+    }
     flat = lua_gettop(L);
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, 1, (int)i);
