@@ -347,6 +347,60 @@ describe("br.new, given a setup mistake", function()
     assert.are.equal("endpoint '127.0.0.1:1' (from environment variable "
       .. "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4) must be scheme://host[:port]|nil", out)
   end)
+
+  -- A region's override was read up to its first white space, not its
+  -- first comma: "https://a.example:84 43" was taken as port 84, and
+  -- "https://a.example/ x" as the endpoint without its path, silently
+  -- (review config56).
+  it("reads a region's override up to its first comma, refusing white space inside that endpoint", function()
+    local config = require "codearts.batchresult.config"
+    local name = "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4"
+    local function built(value)
+      return config.build({ region = "cn-north-4", project_id = ("a"):rep(32), ak = "AK", sk = "SK" },
+        function(n) if n == name then return value end end)
+    end
+    for _, value in ipairs({ "https://a.example:84 43", "https://a.example/ x,https://b.example",
+                             "https://a .example" }) do
+      local cfg, err = built(value)
+      assert.is_nil(cfg, value)
+      assert.are.same({ "INVALID_ARGUMENT", "endpoint '" .. value:match("^[^,]*") .. "' (from environment variable "
+        .. name .. ") must not contain white space or control characters" }, { err.code, err.message })
+    end
+    -- (white space around an endpoint is no part of it)
+    for _, value in ipairs({ " https://a.example:8443 ", "\thttps://a.example:8443\n, https://b.example" }) do
+      assert.are.equal("https://a.example:8443", assert(built(value)).endpoint, value)
+    end
+  end)
+
+  -- The override's name was made by string.upper, the C library's
+  -- toupper, which follows the locale a host (Neovim) sets: in
+  -- tr_TR.ISO-8859-9 "i" is "\221", so sa-brazil-1's override was looked
+  -- up as ..._SA_BRAZ\221L_1, never found (review config56).  Here
+  -- string.upper does as that locale's.
+  it("names a region's override alike whatever the C locale's toupper makes of it", function()
+    local config = require "codearts.batchresult.config"
+    local regions = require "codearts.batchresult.regions"
+    local asked = {}
+    local upper = string.upper
+    string.upper = function(s) return upper((s:gsub("i", "\221"))) end -- luacheck: ignore 122
+    local ok, cfg, err = pcall(function()
+      local c = config.build({ region = "sa-brazil-1", project_id = ("a"):rep(32), ak = "AK", sk = "SK" },
+        function(n)
+          asked[#asked + 1] = n
+          if n == "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_SA_BRAZIL_1" then return "https://a.example" end
+        end)
+      local _, e = config.build({ region = "xx-inside-1", project_id = ("a"):rep(32), ak = "AK", sk = "SK" },
+        function() end)
+      return c, e
+    end)
+    local name = regions.env_name("sa-brazil-1")
+    string.upper = upper -- luacheck: ignore 122
+    assert(ok, cfg)
+    assert.are.equal("HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_SA_BRAZIL_1", name)
+    assert.are.equal("https://a.example", cfg and cfg.endpoint, table.concat(asked, " "))
+    assert.truthy(err.message:find("; or set HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_XX_INSIDE_1)", 1, true),
+      err.message)
+  end)
 end)
 
 -- Tables read as named fields are read raw (input.lua), so one with a

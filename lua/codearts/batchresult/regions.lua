@@ -17,22 +17,39 @@ for prefix, names in pairs(patterns) do
   end
 end
 
+-- ASCII's small letters and their capitals.
+local CAPITAL = {}
+for c = ("a"):byte(), ("z"):byte() do CAPITAL[string.char(c)] = string.char(c - 32) end
+
 --- The environment variable that overrides a region's endpoint, as the
 -- official SDKs read it: HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4.
+-- Only ASCII's letters raised: string.upper is the C library's toupper,
+-- which follows the locale a host (Neovim) may have set, and in
+-- tr_TR.ISO-8859-9 raises sa-brazil-1's "i" to "\221".
 function M.env_name(region)
-  return "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_" .. region:upper():gsub("-", "_")
+  return "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_" .. region:gsub("[a-z]", CAPITAL):gsub("-", "_")
 end
+
+-- ASCII's white space and the rest, spelled out: %s follows the C
+-- locale too.
+local SPACE, NONSPACE = "[ \t\n\v\f\r]", "[^ \t\n\v\f\r]"
 
 --- The endpoint for region, or nil (and why, when the override is what
 -- is wrong).  The environment override wins; like the SDKs, it may list
--- several endpoints separated by commas, of which the first is used.
+-- several endpoints separated by commas, of which the first is used:
+-- all of it up to the first comma, less the white space at its ends (a
+-- space inside it is the endpoint's, for new() to refuse, not an end to
+-- cut it at).
 function M.resolve(region, getenv)
   local name = M.env_name(region)
   local env = (getenv or os.getenv)(name)
-  if env and env:find("%S") then
-    local first = env:match("^%s*([^,%s]+)")
-    if not first then return nil, name .. " is set, but names no endpoint first" end
-    return first
+  if env and env:find(NONSPACE) then
+    local first = env:match("^[^,]*")
+    local from = first:find(NONSPACE)
+    if not from then return nil, name .. " is set, but names no endpoint first" end
+    local to = #first
+    while first:find("^" .. SPACE, to) do to = to - 1 end
+    return first:sub(from, to)
   end
   return endpoints[region]
 end
