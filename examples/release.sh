@@ -6,6 +6,10 @@
 #
 #   sh examples/release.sh 0.1.0
 set -eu
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+    echo "usage: sh examples/release.sh X.Y.Z, in the checkout (README: Releasing)" >&2
+    exit 2
+fi
 version=$1
 # The rocks would fetch from github.com/OWNER, which is no one's.
 placeholders=$(grep -l 'github\.com/OWNER/' ./*.rockspec | tr '\n' ' ')

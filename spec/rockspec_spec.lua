@@ -205,6 +205,18 @@ once.unchecked("luarocks", function()
     end)
   end)
 
+  -- With no version, dash said "1: parameter not set" (bash "$1: unbound
+  -- variable"), which names neither the script's use nor what was missing
+  -- (review pack56).
+  it("examples/release.sh without a version says how to run it, and does nothing", function()
+    for _, args in ipairs({ "", " ''", " 0.1.0 extra" }) do
+      local out, ok = shell.run("cd " .. q(tmp) .. " && sh " .. q(shell.repo_root() .. "/examples/release.sh") .. args
+        .. "; echo status=$?")
+      assert.is_true(ok, out)
+      assert.are.equal("usage: sh examples/release.sh X.Y.Z, in the checkout (README: Releasing)\nstatus=2\n", out)
+    end
+  end)
+
   once.describe("a release", function()
     it("is tagged, packed from the tag and built from the rock, offline (examples/release.sh)", function()
       local r = tmp .. "/r"
