@@ -41,13 +41,28 @@ seed_dirs() {
     done
 }
 
+# The files under the directories given that exist, sorted; none when
+# none exists (find given no directory would list ".", the checkout).
+input_files() {
+    # shellcheck disable=SC2046
+    set -- $(for d in "$@"; do [ -d "$d" ] && printf '%s\n' "$d"; done)
+    [ $# -eq 0 ] || find "$@" -type f | sort
+}
+
 if [ "$mode" = coverage ]; then
     profiles=$out/cov/profiles
     rm -rf "$profiles"
     mkdir -p "$profiles"
     objects=""
     for h in "$@"; do
-        files=$(find $(seed_dirs "$h") "$out/corpus/$h" -type f 2>/dev/null | sort)
+        # shellcheck disable=SC2046
+        files=$(input_files $(seed_dirs "$h") "$out/corpus/$h")
+        # (a harness given no input fuzzes until stopped)
+        if [ -z "$files" ]; then
+            echo "== $h: no inputs: fuzz/corpus/$h and fuzz/regressions/$h hold none, nor $out/corpus/$h"
+            failed="$failed $h"
+            continue
+        fi
         n=$(echo "$files" | grep -c .)
         echo "== $h: $n inputs"
         # shellcheck disable=SC2086
@@ -57,6 +72,7 @@ if [ "$mode" = coverage ]; then
         # llvm-cov takes the first binary bare, the others as -object.
         objects="$objects${objects:+ -object=}$out/cov/$h"
     done
+    [ -n "$objects" ] || { echo "fuzz-coverage: failed:$failed"; exit 1; }
     llvm-profdata-14 merge -sparse "$profiles"/*.profraw -o "$profiles/all.profdata" || exit 1
     # shellcheck disable=SC2086
     llvm-cov-14 report -instr-profile="$profiles/all.profdata" $objects src/codec.c src/sign.c src/buf.c src/redact.c src/head.c \
@@ -89,7 +105,13 @@ for h in "$@"; do
         # Every seed and regression, each run once (a list of files, not
         # directories, so libFuzzer only executes them).
         # shellcheck disable=SC2086
-        files=$(find $dirs -type f | sort)
+        files=$(input_files $dirs)
+        # (a harness given no input fuzzes until stopped)
+        if [ -z "$files" ]; then
+            echo "== $h: no inputs: fuzz/corpus/$h and fuzz/regressions/$h hold none"
+            failed="$failed $h"
+            continue
+        fi
         n=$(echo "$files" | grep -c .)
         echo "== $h: replaying $n inputs"
         # shellcheck disable=SC2086

@@ -274,6 +274,27 @@ describe("the Makefile", function()
     assert.are.equal(reported, sources("fuzz/README.md", "\n| `make fuzz%-coverage` | line coverage of (.-) by"))
   end)
 
+  -- A harness with no seed directory had scripts/fuzz.sh replay run `find`
+  -- with no path, which lists the directory it runs in: the whole checkout
+  -- was fed to the harness; and a harness given no input at all fuzzes
+  -- until stopped (review pack56).  A fake harness here says what it got.
+  for _, mode in ipairs({ "replay", "coverage" }) do
+    it("fuzz " .. mode .. ": a harness with no seeds fails, saying so, and is not run", function()
+      local dir = shell.temp_dir()
+      finally(function() shell.remove(dir) end)
+      local bin = mode == "coverage" and "build/fuzz/cov/h" or "build/fuzz/h"
+      assert(select(2, shell.run(("cd %s && mkdir -p %s && printf '%%s\n' '#!/bin/sh' 'echo \"RAN with $#\"' > %s"
+        .. " && chmod +x %s && touch stray-file"):format(q(dir), q(bin:match("^(.*)/")), q(bin), q(bin)))))
+      local out, ok = shell.run(("cd %s && timeout 20 sh %s %s 0 h"):format(q(dir), q(root .. "/scripts/fuzz.sh"),
+        mode))
+      assert.is_false(ok, out)
+      assert.is_nil(out:find("RAN", 1, true), out)
+      assert.truthy(out:find("== h: no inputs: fuzz/corpus/h and fuzz/regressions/h hold none"
+        .. (mode == "coverage" and ", nor build/fuzz/corpus/h" or "") .. "\n", 1, true), out)
+      assert.truthy(out:find("failed: h\n", 1, true), out)
+    end)
+  end
+
   -- make test's log is cut to its tail in CI, where one failure's message
   -- (a tool's whole output) filled it, and no line said which test failed.
   it("test: names each failed test on a line of its own after every failure's message", function()
