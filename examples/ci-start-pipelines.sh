@@ -10,6 +10,9 @@ case $? in
 0) echo "Every pipeline started." ;;
 1) echo "Some pipelines did not start: see the table above." >&2; exit 1 ;;
 2) echo "Bad pipeline ids or settings: see the message above." >&2; exit 2 ;;
+126|127) echo "codearts-batchresult could not be started (above): nothing was sent." >&2; exit 127 ;;
+130) echo "Interrupted. Runs it lists as unanswered may have started: check them before running this step again." >&2
+   exit 130 ;;
 *) echo "The call failed: see the error above. Runs it lists as unanswered may have started:" >&2
    echo "check them before running this step again." >&2; exit 3 ;;
 esac

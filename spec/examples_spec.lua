@@ -165,6 +165,36 @@ describe("examples/", function()
     assert.are.equal(url, line:match("^(%S+) attempt 1: 200 %d+%.%d%d%ds $"), log)
   end)
 
+  -- The CI step took every status but 0, 1 and 2 for a failed call whose
+  -- runs may have started: a tool the shell could not start (127, not on
+  -- PATH; 126) had the job say to check runs that were never asked for,
+  -- and an interrupt (130) was reported as a failed call, exit 3
+  -- (review pack56).  (The tool itself: cli_spec's "README's CI example".)
+  it("ci-start-pipelines.sh says that nothing was sent when the tool cannot be started, and an interrupt as one",
+    function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    local root = shell.repo_root()
+    local function step(tool)
+      if tool then
+        files.write(dir .. "/codearts-batchresult", "#!/bin/sh\n" .. tool .. "\n")
+        assert(select(2, shell.run("chmod +x " .. shell.quote(dir .. "/codearts-batchresult"))))
+      end
+      return shell.run(("cd %s && PATH=%s /bin/sh examples/ci-start-pipelines.sh pipelines.txt; echo status=$?")
+        :format(shell.quote(root), shell.quote(dir)))
+    end
+    local out = step(nil)
+    local said = "\ncodearts-batchresult could not be started (above): nothing was sent.\nstatus=127\n"
+    assert.are.equal(said, out:sub(-#said), out)
+    out = step("echo 'codearts-batchresult: interrupted (Ctrl-C)' >&2; exit 130")
+    assert.are.equal("codearts-batchresult: interrupted (Ctrl-C)\nInterrupted. Runs it lists as unanswered may have"
+      .. " started: check them before running this step again.\nstatus=130\n", out)
+    -- what the tool's other statuses were said to be still
+    out = step("exit 3")
+    assert.truthy(out:find("^The call failed: see the error above%. Runs it lists as unanswered may have started:\n"
+      .. "check them before running this step again%.\nstatus=3\n$"), out)
+  end)
+
   once.describe("from-checkout.sh", function()
     it("builds and runs examples/query.lua in a fresh checkout, whatever LUA_VERSION and Lua 5.4's own path "
       .. "variables say", function()
