@@ -372,6 +372,29 @@ describe("br.new, given a setup mistake", function()
     end
   end)
 
+  -- A token beside a security_token alone was refused as "give token or
+  -- ak/sk, not both", naming options the caller never gave (review
+  -- config56).
+  it("names the options a token was given beside", function()
+    local config = require "codearts.batchresult.config"
+    local base = { endpoint = "https://a.example", project_id = ("a"):rep(32), token = "tok-0123456789" }
+    local said = {}
+    for i, extra in ipairs({ { security_token = "st-0123456789" }, { ak = "AK" },
+                             { ak = "AK", sk = "SK-0123456789", security_token = "st-0123456789" } }) do
+      local o = {}
+      for k, v in pairs(base) do o[k] = v end
+      for k, v in pairs(extra) do o[k] = v end
+      local cfg, err = config.build(o, function() end)
+      assert.is_nil(cfg)
+      said[i] = { err.code, err.option, err.message }
+    end
+    assert.are.same({
+      { "INVALID_ARGUMENT", "token", "give token or security_token (with ak and sk), not both" },
+      { "INVALID_ARGUMENT", "token", "give token or ak/sk, not both" },
+      { "INVALID_ARGUMENT", "token", "give token or ak/sk, not both" },
+    }, said)
+  end)
+
   -- The override's name was made by string.upper, the C library's
   -- toupper, which follows the locale a host (Neovim) sets: in
   -- tr_TR.ISO-8859-9 "i" is "\221", so sa-brazil-1's override was looked

@@ -29,7 +29,7 @@ local function core_path()
 end
 
 -- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
-M.INTERFACE = 23
+M.INTERFACE = 24
 
 -- A C module of another version or build (a copy left by
 -- examples/nvim/install.sh, an older install earlier on the path) would
@@ -568,8 +568,10 @@ end
 -- half a key pair from each would be a surprise.
 local function credentials(o, getenv)
   if o.token then
-    if o.ak or o.sk or o.security_token then
-      return refused("token", "give token or ak/sk, not both")
+    if o.ak or o.sk then return refused("token", "give token or ak/sk, not both") end
+    -- (named as given: the caller may have given no ak or sk)
+    if o.security_token then
+      return refused("token", "give token or security_token (with ak and sk), not both")
     end
     local why = field_value(o.token)
     if why then return refused("token", "token must " .. why) end
