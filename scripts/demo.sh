@@ -4,7 +4,13 @@
 set -eu
 lua=${1:-lua5.4}
 dir=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
+pid=""
+# (a signal ends the script, the EXIT trap stopping the stand-in: a trap
+# that did not exit would have it go on waiting for a stand-in it stopped)
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 luajit spec/standin/server.lua --port 0 --ready-file "$dir/port" --watch-pid $$ 2>"$dir/server.log" &
 pid=$!

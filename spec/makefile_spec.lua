@@ -295,6 +295,20 @@ describe("the Makefile", function()
     end)
   end
 
+  -- SIGTERM (or Ctrl-C) while make demo waited for its stand-in ran the
+  -- trap that stops it, then went on waiting: "the stand-in did not
+  -- start:", exit 1 (review pack56).  A stand-in here that never starts.
+  it("demo: a SIGTERM while the stand-in starts ends it, exit 143, with no word of a failed start", function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    assert(select(2, shell.run(("printf '%%s\n' '#!/bin/sh' 'exec sleep 30' > %s/luajit && chmod +x %s/luajit")
+      :format(q(dir), q(dir)))))
+    local out, ok = shell.run(("cd %s && PATH=%s:\"$PATH\" sh scripts/demo.sh & pid=$!; sleep 1; kill -TERM $pid;"
+      .. " wait $pid; echo status=$?"):format(q(root), q(dir)))
+    assert.is_true(ok, out)
+    assert.are.equal("status=143\n", out)
+  end)
+
   -- make test's log is cut to its tail in CI, where one failure's message
   -- (a tool's whole output) filled it, and no line said which test failed.
   it("test: names each failed test on a line of its own after every failure's message", function()
