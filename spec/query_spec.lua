@@ -630,6 +630,28 @@ describe("client:query against the stand-in", function()
       assert.truthy(s:find("x-security-token: [REDACTED]", 1, true), s)
       assert.is_nil(s:find(signature, 1, true), s)
     end)
+
+    -- The names were lowered by string.lower, the C library's tolower,
+    -- which follows the locale a host (Neovim) sets: in tr_TR.ISO-8859-9
+    -- "I" lowers to the dotless "\253", so a request whose headers the
+    -- caller named in upper case showed AUTHORIZATION's signature whole
+    -- (review api56).  Here string.lower does as that locale's.
+    it("hides the credential headers whatever the C locale's tolower makes of their names", function()
+      local t = creds.temporary
+      local req = assert(client({ ak = t.ak, sk = t.sk, security_token = t.security_token }):prepare(seed_pairs()))
+      local signature = req.headers.Authorization:match("Signature=(%x+)")
+      local upper = {}
+      for k, v in pairs(req.headers) do upper[k:upper()] = v end
+      req.headers = upper
+      local lower = string.lower
+      string.lower = function(s) return lower((s:gsub("I", "\253"))) end -- luacheck: ignore 122
+      local ok, s = pcall(tostring, req)
+      string.lower = lower -- luacheck: ignore 122
+      assert(ok, s)
+      assert.truthy(s:find("AUTHORIZATION: [REDACTED]", 1, true), s)
+      assert.truthy(s:find("X-SECURITY-TOKEN: [REDACTED]", 1, true), s)
+      assert.is_nil(s:find(signature, 1, true), s)
+    end)
   end)
 
   describe("dry_run", function()

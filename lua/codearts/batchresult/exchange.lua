@@ -3,6 +3,7 @@
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local input = require "codearts.batchresult.input"
+local lower = require("codearts.batchresult.text").lower
 
 local M = {}
 
@@ -24,14 +25,16 @@ local SECRET_HEADERS = { authorization = true, ["x-security-token"] = true, ["x-
 --- headers as they may be shown: the credential headers [REDACTED], and,
 -- given the client's keyring, every secret in the others (a Host that is
 -- a secret pasted into the endpoint).  (A prepared request is the
--- caller's, who may name its headers in lower case, as HTTP/2 does: the
--- signature is no secret the keyring knows.)
+-- caller's, who may name its headers in lower case, as HTTP/2 does, or
+-- in upper case: the signature is no secret the keyring knows.  Names are
+-- lowered by text.lower, not string.lower, which follows the host's
+-- locale: in tr_TR.ISO-8859-9 AUTHORIZATION lowered to no name here.)
 function M.shown_headers(headers, keyring)
   local t = {}
   -- (walked in a raw copy, made in C: they may be the caller's, and a
   -- finalizer that a collection step runs here may change them)
   for k, v in next, core.raw_copy(headers) do
-    t[k] = type(k) == "string" and SECRET_HEADERS[k:lower()] and "[REDACTED]" or keyring and keyring:redact(v) or v
+    t[k] = type(k) == "string" and SECRET_HEADERS[lower(k)] and "[REDACTED]" or keyring and keyring:redact(v) or v
   end
   return t
 end
