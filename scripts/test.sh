@@ -33,6 +33,10 @@ if [ "${1:-}" = --lane ]; then
     exit 0
 fi
 
+if [ $# -eq 0 ]; then
+    echo "test.sh: no Lua to run the suite under (TEST_LUAS names none)" >&2
+    exit 2
+fi
 jobs=${TEST_JOBS:-2}
 case $jobs in '' | *[!0-9]*) jobs=0 ;; esac
 if [ "$jobs" -lt 1 ]; then

@@ -309,6 +309,16 @@ describe("the Makefile", function()
     assert.are.equal("status=143\n", out)
   end)
 
+  -- `make test TEST_LUAS=` ran no suite and passed: "all: 0 passed, 0
+  -- failed", exit 0 (review pack56).
+  it("test: fails, saying so, when given no Lua to run the suite under", function()
+    local dir = shell.temp_dir()
+    finally(function() shell.remove(dir) end)
+    local out, ok = shell.run(("cd %s && sh %s"):format(q(dir), q(root .. "/scripts/test.sh")))
+    assert.is_false(ok, out)
+    assert.are.equal("test.sh: no Lua to run the suite under (TEST_LUAS names none)\n", out)
+  end)
+
   -- make test's log is cut to its tail in CI, where one failure's message
   -- (a tool's whole output) filled it, and no line said which test failed.
   it("test: names each failed test on a line of its own after every failure's message", function()
