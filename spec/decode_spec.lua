@@ -657,6 +657,23 @@ describe("br.decode of an answer that is an error", function()
     assert.truthy(seen["APIGW.0301"])
   end)
 
+  -- The redaction a client's errors use (the keyring with the request's
+  -- signature) dropped the keyring's word that it could not redact: a
+  -- long text (an unplaced run id a close from a callback kept, say) then
+  -- read "(not shown: the client was closed)…", as if cut (review api56).
+  it("a closed client's redaction of the server's text shows its words alone, never as cut", function()
+    local core = require "codearts.batchresult.core"
+    local exchange = require "codearts.batchresult.exchange"
+    local keyring = assert(core.keyring(creds.sk))
+    local signed = exchange.with_signature(keyring, "SDK-HMAC-SHA256 Access=A, SignedHeaders=host, Signature="
+      .. ("ab"):rep(32), {})
+    keyring:close()
+    for _, text in ipairs({ "short", ("x"):rep(5000) }) do
+      assert.are.same({ "(not shown: the client was closed)", false, true }, { signed:redact(text, 1024) })
+      assert.are.equal("(not shown: the client was closed)", exchange.shown(signed, text, 1024))
+    end
+  end)
+
   -- A redactor that memory could not make read as "no secret", and the
   -- server's words went out whole (review).
   it("hides them when an allocation of the module's fails, each in turn: INTERNAL, never the words unredacted",

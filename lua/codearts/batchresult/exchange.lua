@@ -331,7 +331,10 @@ function Signed:redact(text, limit)
     text = without(text, sig)
   end
   text = M.without_signatures(self.priv, text)
-  local said, cut = self.keyring:redact(text, limit)
+  local said, cut, failed = self.keyring:redact(text, limit)
+  -- (a redaction that failed gives the keyring's own words, "(not
+  -- shown: …)", whole and uncut, and says so, as the keyring does)
+  if failed then return said, false, true end
   -- (what is read, redacted whole, ends within CUT_BACK of limit or
   -- before: its end is within what is said)
   if long and #(self.keyring:redact(text)) < limit + CUT_BACK then said = without_cut_tail(said) end
