@@ -3,7 +3,7 @@
 local core = require "codearts.batchresult.core"
 local Error = require "codearts.batchresult.error"
 local input = require "codearts.batchresult.input"
-local lower = require("codearts.batchresult.text").lower
+local ascii_lower = require("codearts.batchresult.text").lower
 
 local M = {}
 
@@ -34,7 +34,7 @@ function M.shown_headers(headers, keyring)
   -- (walked in a raw copy, made in C: they may be the caller's, and a
   -- finalizer that a collection step runs here may change them)
   for k, v in next, core.raw_copy(headers) do
-    t[k] = type(k) == "string" and SECRET_HEADERS[lower(k)] and "[REDACTED]" or keyring and keyring:redact(v) or v
+    t[k] = type(k) == "string" and SECRET_HEADERS[ascii_lower(k)] and "[REDACTED]" or keyring and keyring:redact(v) or v
   end
   return t
 end
