@@ -1013,6 +1013,34 @@ describe("a call's end", function()
     c:close()
   end)
 
+  it("a finalizer that closes the client as a forked child makes its own handle leaves that handle closed", function()
+    -- The child's first call drops the inherited handle and makes a new
+    -- one: a finalizer run by that making's allocations may close the
+    -- client (it closed the old handle only), and the new one was then
+    -- opened anyway, its libcurl handle held open by a closed client.
+    local fork = require "spec.support.fork"
+    local c = client()
+    assert(c:query(model.make_pairs("fork-new", 3))) -- the handle the child inherits
+    local pid = assert(fork.fork())
+    if pid == 0 then
+      fork.exit(in_child(function()
+        local new, made = curl.new, nil
+        -- (as such a finalizer would: the close lands as the new handle is made)
+        curl.new = function()
+          c:close()
+          made = new()
+          return made
+        end
+        local res, err = c:query(model.make_pairs("fork-new", 3))
+        curl.new = new
+        if res ~= nil or err.code ~= "CLOSED" or not made then return 1 end
+        if tostring(made.m) == "codearts.batchresult transport" then return 2 end
+        return 0
+      end))
+    end
+    assert.are.equal(0, fork.wait(pid), "the child's outcome (2: the new handle left open)")
+  end)
+
   it("a forked child keeps what it opened under the numbers of the parent's connections", function()
     -- As a daemon does after fork(), it closes every descriptor and opens
     -- its own: its call, which closes the inherited descriptors that are

@@ -56,6 +56,12 @@ function M.for_call(client, async)
     -- so that the parent's close ends them; then start afresh.
     client.curl:close()
     client.curl = curl.new()
+    -- A finalizer run by that making may have closed the client, which
+    -- closed the old handle only: the new one must not be opened then.
+    if client.closed then
+      client.curl:close()
+      return nil, Error.closed()
+    end
   end
   local ok
   ok, kind, msg = client.curl:open(cfg)
