@@ -99,6 +99,33 @@ describe("the command-line tool's redactor", function()
     math.randomseed(seed)
   end)
 
+  -- What the shortcut and the JSON writer take for text no display step
+  -- changes (core.plain_text, eight bytes at a time): printable ASCII but
+  -- the quote and the backslash, as Lua's pattern says, whichever byte
+  -- stands wherever in a word or in the bytes after the last.
+  it("takes for plain text only printable ASCII without a quote or a backslash", function()
+    local plain_text = require("codearts.batchresult.core").plain_text
+    local function pattern(s) return s:find("^[]-~ !#-[]*$") ~= nil end -- ("]" first in a set is itself)
+    for b = 0, 255 do
+      local c = string.char(b)
+      for len = 1, 19 do
+        for at = 1, len do
+          local s = ("a"):rep(at - 1) .. c .. ("z"):rep(len - at)
+          assert(plain_text(s) == pattern(s), ("byte %d at %d of %d"):format(b, at, len))
+        end
+      end
+    end
+    assert.is_true(plain_text(""))
+    for _ = 1, 2000 do
+      local bytes = {}
+      for i = 1, math.random(0, 40) do
+        bytes[i] = math.random(0, 9) == 0 and math.random(0, 255) or math.random(32, 126)
+      end
+      local s = string.char((table.unpack or unpack)(bytes))
+      assert(plain_text(s) == pattern(s), ("seed %d: %q"):format(seed, s))
+    end
+  end)
+
   it("finds every secret of a token client's in texts joined, whatever stands beside it", function()
     for _, token in ipairs({ TOKEN, SPLIT_TOKEN }) do
       local client = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = model.seed_project, token = token })
