@@ -1072,6 +1072,33 @@ describe("what is said with no client", function()
     local shown = select(2, exchange.outcome(nil, "NETWORK", words, query, keyring, true)).message
     assert.are.equal(words:sub(1, #words - most) .. "…", shown)
   end)
+
+  -- The drop then took the last character of what it kept whenever that
+  -- was past ASCII, whole or not: two to four bytes more than README
+  -- says, of words no cut had touched (review secrets56).  Only a
+  -- character the drop split goes with it.
+  it("libcurl's message, cut to its buffer, keeps a whole character where the drop ends, and no piece of one",
+    function()
+      local exchange = require "codearts.batchresult.exchange"
+      local query = require("codearts.batchresult.operations").query
+      local core = require "codearts.batchresult.core"
+      local keyring = exchange.with_signature(assert(core.keyring(nil, "ProxyPassw0rd")), nil, {})
+      local most = core.limits.redact_unit_max * (RUN - 1)
+      local function said(words)
+        return select(2, exchange.outcome(nil, "NETWORK", words, query, keyring, true)).message
+      end
+      for _, char in ipairs({ "é", "€", "😀" }) do
+        for _, before in ipairs({ "", "host [REDACTED] at " }) do
+          -- the drop ends just past the character, then inside it
+          local words = before .. ("a"):rep(100) .. char .. ("b"):rep(most)
+          assert.are.equal(words:sub(1, #words - most) .. "…", said(words))
+          for inside = 1, #char - 1 do
+            words = before .. ("a"):rep(100) .. char .. ("b"):rep(most - #char + inside)
+            assert.are.equal(before .. ("a"):rep(100) .. "…", said(words))
+          end
+        end
+      end
+    end)
 end)
 
 describe("client:redact, of a result that echoes its request", function()

@@ -278,7 +278,7 @@ local REDACTED = "[REDACTED]"
 
 --- said, redacted words cut before their redaction, without the bytes
 -- after its last [REDACTED], up to CUT_BACK of them (and a character that
--- drop split).
+-- drop split: only then, as a whole one is words no cut touched).
 local function without_cut_tail(said)
   local after, at = 0, 1
   while true do
@@ -286,8 +286,13 @@ local function without_cut_tail(said)
     if not j then break end
     after, at = j, j + 1
   end
-  local keep = #said - math.min(CUT_BACK, #said - after)
-  return (said:sub(1, keep):gsub("[\192-\255][\128-\191]*$", ""))
+  local kept = said:sub(1, #said - math.min(CUT_BACK, #said - after))
+  local lead, more = kept:match("()[\192-\255]([\128-\191]*)$")
+  if lead then
+    local byte = kept:byte(lead)
+    if #more < (byte >= 0xF0 and 3 or byte >= 0xE0 and 2 or 1) then kept = kept:sub(1, lead - 1) end
+  end
+  return kept
 end
 
 --- A keyring for a server's text: it hides, besides the client's
