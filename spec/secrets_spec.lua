@@ -1099,6 +1099,23 @@ describe("what is said with no client", function()
         end
       end
     end)
+
+  -- A redaction that failed gives the keyring's words, which the drop
+  -- then took for cut words: the message was "…" alone (review
+  -- secrets56).  README: what cannot be redacted shows as those words.
+  it("libcurl's message, cut to its buffer, that cannot be redacted says so, whole", function()
+    local exchange = require "codearts.batchresult.exchange"
+    local query = require("codearts.batchresult.operations").query
+    local core = require "codearts.batchresult.core"
+    local ring = assert(core.keyring(nil, "ProxyPassw0rd"))
+    local keyring = exchange.with_signature(ring, nil, {})
+    ring:close()
+    local words = ("Failed to connect to proxy.example.com port 3128 after 1000 ms: "):rep(4):sub(1, 254)
+    for _, cut in ipairs({ true, false }) do
+      local _, err = exchange.outcome(nil, "NETWORK", words, query, keyring, cut)
+      assert.are.equal("(not shown: the client was closed)", err.message)
+    end
+  end)
 end)
 
 describe("client:redact, of a result that echoes its request", function()

@@ -522,9 +522,10 @@ end
 
 --- A transport's message as an error shows it (shown), with what a cut
 -- before it may have left of a secret dropped (without_cut_tail), then
--- "…".
+-- "…"; or, when it could not be redacted, the keyring's words whole.
 local function transport_words(keyring, msg, cut)
-  local said = shown(keyring, msg, MESSAGE_BYTES)
+  local said, failed = shown_checked(keyring, msg, MESSAGE_BYTES)
+  if failed then return said end
   -- (libcurl ends some with a space: "SSL_ERROR_SYSCALL in connection to
   -- host:443 ")
   if not cut then
