@@ -218,18 +218,36 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(24, config.INTERFACE)
+    assert.are.equal(25, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
-      core = "INTERFACE VERSION box() ca_certificates() ca_path_certificates() can_yield() decode_error()"
-        .. " decode_results() encode_ids() encode_query() end_by_sigpipe() file_kind() hold_terminations()"
-        .. " ignore_sigpipe() keyring() limits multi() new_table() now() null plain_text() random()"
+      core = "INTERFACE VERSION absolute_path() box() ca_certificates() ca_path_certificates() can_yield()"
+        .. " decode_error() decode_results() encode_ids() encode_query() end_by_sigpipe() file_kind()"
+        .. " hold_terminations() ignore_sigpipe() keyring() limits multi() new_table() now() null plain_text() random()"
         .. " raw_copy() read_items() signer() terminate_as_interrupt() termination_came() unbox() unicode_space_edge()"
         .. " write_out()",
       keyring = "close() redact() sign()",
       multi = "act() call() changes() close() inherited() news() open() pending() unwatch() watch()",
       call = "ack() cancel() close() group() next() ready() start() take()",
     }, offered)
+  end)
+
+  -- new()'s ca_file and ca_path, made absolute once (libcurl opens them
+  -- again at each connection, from the working directory of then): an
+  -- absolute path as it is, a relative one after the working directory,
+  -- neither resolved (a link or a `..` in it is kept) nor "~" expanded.
+  it("makes a path absolute by joining it to the working directory, nothing resolved", function()
+    local core = require "codearts.batchresult.core"
+    local here = assert(io.popen("pwd -P")):read("*l")
+    for given, made in pairs({
+      ["/etc/ssl/../ssl/certs"] = "/etc/ssl/../ssl/certs", ["/"] = "/", ["//x"] = "//x",
+      ["ca.pem"] = here .. "/ca.pem", ["../ca.pem"] = here .. "/../ca.pem", ["./a/./b"] = here .. "/./a/./b",
+      ["~/ca.pem"] = here .. "/~/ca.pem", ["link/"] = here .. "/link/",
+    }) do
+      assert.are.equal(made, core.absolute_path(given), given)
+    end
+    assert.has_error(function() core.absolute_path("") end)
+    assert.has_error(function() core.absolute_path("a\0b") end)
   end)
 
   it("takes a transport's string options as strings only (a number would be a string nothing holds)", function()

@@ -719,6 +719,103 @@ describe("TLS", function()
     assert.are.equal(6, #assert(client_of(server, { ca_path = hashed }):query(seed_pairs())))
   end)
 
+  --- Runs code (a chunk that writes what it saw) in a child interpreter
+  -- started in cwd, with chdir(dir) -> true given it (LuaFileSystem's, or
+  -- LuaJIT's FFI): a working directory is the process's own, and this
+  -- one's may not change under busted.  The package paths are made
+  -- absolute, as a relative entry would find nothing after a chdir.
+  local function in_child_at(cwd, code)
+    local here = assert(io.popen("pwd")):read("*l")
+    local function absolute(paths)
+      return ((";" .. paths):gsub(";%./", ";" .. here:gsub("%%", "%%%%") .. "/"):sub(2))
+    end
+    local script = dir .. "/chdir.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local chdir
+      local has_lfs, lfs = pcall(require, "lfs")
+      if has_lfs then
+        chdir = function(d) return lfs.chdir(d) == true end
+      elseif rawget(_G, "jit") then
+        local ffi = require "ffi"
+        ffi.cdef "int chdir(const char *path);"
+        chdir = function(d) return ffi.C.chdir(d) == 0 end
+      else
+        io.write("no chdir")
+        return
+      end
+      local br = require "codearts.batchresult"
+      local model = require "spec.standin.model"
+      require "codearts.batchresult.transport.curl"
+    ]] .. code)
+    f:close()
+    local p = assert(io.popen("cd '" .. cwd .. "' && env -u HUAWEICLOUD_SDK_SK -u HUAWEICLOUD_SDK_SECURITY_TOKEN"
+      .. " LUA_PATH='" .. absolute(package.path) .. "' LUA_CPATH='" .. absolute(package.cpath) .. "' "
+      .. child.interpreter .. " '" .. script .. "' 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  -- A relative ca_file or ca_path was checked by new(), but libcurl opens
+  -- it again at every new connection, from whatever the working
+  -- directory is then: after a chdir (Neovim's :cd, lfs.chdir) every call
+  -- failed as TLS, "error setting certificate file" (review config56).
+  -- new() now holds the path made absolute from the directory it checked
+  -- it in; a link in it is not resolved, `..` neither.  (From elsewhere,
+  -- ../ca.pem names no file.)
+  it("keeps a relative ca_file or ca_path working after the process changes directory", function()
+    local base = dir .. "/relative"
+    assert(os.execute("mkdir -p '" .. base .. "/start' '" .. base .. "/elsewhere/deeper' '" .. base .. "/hashed'"
+      .. " && cp '" .. pki.ca .. "' '" .. base .. "/ca.pem' && cp '" .. pki.ca .. "' '" .. base .. "/hashed/'"
+      .. " && env -u LD_PRELOAD openssl rehash '" .. base .. "/hashed' >/dev/null 2>&1"))
+    local out = in_child_at(base .. "/start", ([[
+      local clients = {}
+      for i, o in ipairs({ { ca_file = "../ca.pem" }, { ca_path = "../hashed" }, { ca_file = "./../ca.pem" } }) do
+        o.endpoint, o.project_id, o.token, o.max_retries = %q, model.seed_project, model.credentials.iam_token, 0
+        clients[i] = assert(br.new(o))
+      end
+      assert(chdir(%q))
+      for _, c in ipairs(clients) do
+        local results, err = c:query(model.seed_query)
+        io.write(results and "answered" or tostring(err), "\n")
+        c:close()
+      end
+    ]]):format(server.url, base .. "/elsewhere/deeper"))
+    if out == "no chdir" then
+      pending("needs LuaFileSystem or LuaJIT's FFI to change directory")
+      return
+    end
+    assert.are.equal("answered\nanswered\nanswered\n", out)
+  end)
+
+  -- A working directory removed under the process (getcwd fails) cannot
+  -- make a relative path absolute: new() refuses it, naming the option;
+  -- an absolute one is taken as it is.
+  it("refuses a relative ca_file or ca_path when the working directory is gone, naming it", function()
+    local gone = dir .. "/gone"
+    assert(os.execute("mkdir -p '" .. gone .. "'"))
+    local out = in_child_at(gone, ([[
+      os.execute("rmdir %s")
+      for _, k in ipairs({ "ca_file", "ca_path" }) do
+        local c, err = br.new { endpoint = %q, project_id = model.seed_project, token = model.credentials.iam_token,
+                                [k] = "ca" }
+        io.write(c and "made" or (err.code .. " " .. tostring(err.option) .. ": " .. err.message), "\n")
+      end
+      local c = assert(br.new { endpoint = %q, project_id = model.seed_project, token = model.credentials.iam_token,
+                                ca_file = %q, max_retries = 0 })
+      io.write(c:query(model.seed_query) and "answered" or "failed", "\n")
+    ]]):format("'" .. gone .. "'", server.url, server.url, pki.ca))
+    if out == "no chdir" then
+      pending("needs LuaFileSystem or LuaJIT's FFI")
+      return
+    end
+    local says = " 'ca' is relative, and the working directory it is relative to cannot be found (No such file or"
+      .. " directory): give an absolute path"
+    assert.are.equal("INVALID_ARGUMENT ca_file: ca_file" .. says .. "\nINVALID_ARGUMENT ca_path: ca_path" .. says
+      .. "\nanswered\n", out)
+  end)
+
   --- A client of a server that lets the ClientHello in, then ends the
   -- connection as ending (Lua, given con: "con:close()" after what it
   -- reads first) says; and the server's end.

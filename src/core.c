@@ -224,6 +224,43 @@ static int l_file_kind(lua_State *L) {
     return 1;
 }
 
+/* core.absolute_path(path) -> path when it begins with '/', else the
+ * working directory (getcwd) and path joined by a '/' | nil, message when
+ * the working directory cannot be named (removed: ENOENT).  For new()'s
+ * ca_file and ca_path, which libcurl opens again at every new connection,
+ * relative to the working directory of that moment: a client keeps what
+ * new() checked, whatever directory the program moves to later.  Joined,
+ * not resolved (realpath): getcwd names the directory itself, links
+ * resolved, so "../x" from it names what it named before; and a link in
+ * path (a bundle that is a link to the current one, swapped when CAs
+ * rotate) is still followed at each opening.  "~" is no directory here,
+ * as for open(2).  The buffer is a userdata, as a raise (memory) may come
+ * at any push and must leak nothing. */
+static int l_absolute_path(lua_State *L) {
+    size_t len, cap = 256;
+    const char *path = luaL_checklstring(L, 1, &len);
+    char *cwd;
+    luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "a path neither empty nor holding NUL expected");
+    if (path[0] == '/') {
+        lua_settop(L, 1);
+        return 1;
+    }
+    for (;;) {
+        cwd = lua_newuserdata(L, cap);
+        if (getcwd(cwd, cap)) break;
+        if (errno != ERANGE || cap > (size_t)-1 / 4) return cab_fail(L, "%s", strerror(errno));
+        lua_pop(L, 1);
+        cap *= 2;
+    }
+    lua_pushstring(L, cwd);
+    /* (getcwd gives "/" for the root: no second slash after it) */
+    if (cwd[strlen(cwd) - 1] == '/') lua_pushliteral(L, "");
+    else lua_pushliteral(L, "/");
+    lua_pushvalue(L, 1);
+    lua_concat(L, 3);
+    return 1;
+}
+
 /* How many certificates the store holds (its CRLs are none). */
 static int count_certificates(X509_STORE *store) {
     STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
@@ -587,6 +624,8 @@ __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua
     lua_setfield(L, -2, "raw_copy");
     lua_pushcfunction(L, l_file_kind);
     lua_setfield(L, -2, "file_kind");
+    lua_pushcfunction(L, l_absolute_path);
+    lua_setfield(L, -2, "absolute_path");
     lua_pushcfunction(L, l_ca_certificates);
     lua_setfield(L, -2, "ca_certificates");
     lua_pushcfunction(L, l_ca_path_certificates);

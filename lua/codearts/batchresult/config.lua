@@ -29,7 +29,7 @@ local function core_path()
 end
 
 -- What this layer calls of the C module (src/core.h's CAB_INTERFACE).
-M.INTERFACE = 24
+M.INTERFACE = 25
 
 -- A C module of another version or build (a copy left by
 -- examples/nvim/install.sh, an older install earlier on the path) would
@@ -625,21 +625,39 @@ local function credentials(o, getenv)
   return { ak = ak, sk = sk, security_token = st and trim_ows(st) }
 end
 
---- true, or nil, err for a ca_file or ca_path that every call would fail
+--- Option k's path (ca_file, ca_path) made absolute (core.absolute_path),
+-- or nil, err when the working directory a relative one is relative to
+-- cannot be named (removed under the process).  libcurl opens these again
+-- at every new connection, relative to the working directory of then: a
+-- program that changes directory later (Neovim's :cd, lfs.chdir) had
+-- every call fail as TLS.  The client holds what new() checked.
+local function absolute(o, k, getenv)
+  local path, why = core.absolute_path(o[k])
+  if path then return path end
+  return refused(k, k .. " " .. quoted_value(o[k], o, getenv) .. " is relative, and the working directory it is"
+    .. " relative to cannot be found (" .. why .. "): give an absolute path")
+end
+
+--- { ca_file =, ca_path = }, each made absolute (nil when not given), or
+-- nil, err for one that every call would fail
 -- with (TLS) or trust nothing from, a typo that would show only then: a
 -- ca_file that is no regular file (asked before it is opened: opening a
 -- FIFO waits for a writer), cannot be read, or gives no certificate when
 -- loaded as libcurl loads it (core.ca_certificates); a ca_path that is no
 -- directory, cannot be read, or gives no certificate as libcurl reads one
--- (core.ca_path_certificates: never rehashed, or empty).
+-- (core.ca_path_certificates: never rehashed, or empty).  Messages quote
+-- the path as given.
 local function trust_checked(o, getenv)
+  local file, dir, err
   if o.ca_file then
-    local f = core.file_kind(o.ca_file) == "file" and io.open(o.ca_file, "rb")
+    file, err = absolute(o, "ca_file", getenv)
+    if not file then return nil, err end
+    local f = core.file_kind(file) == "file" and io.open(file, "rb")
     if f then f:close() end
     if not f then
       return refused("ca_file", "ca_file " .. quoted_value(o.ca_file, o, getenv) .. " is not a file that can be read")
     end
-    local n, why = core.ca_certificates(o.ca_file)
+    local n, why = core.ca_certificates(file)
     if not n then return nil, Error.new("INTERNAL", "ca_file: " .. why) end
     if n == 0 then
       return refused("ca_file", "ca_file " .. quoted_value(o.ca_file, o, getenv)
@@ -647,20 +665,22 @@ local function trust_checked(o, getenv)
     end
   end
   if o.ca_path then
-    local f = core.file_kind(o.ca_path) == "directory" and io.open(o.ca_path .. "/.", "rb")
+    dir, err = absolute(o, "ca_path", getenv)
+    if not dir then return nil, err end
+    local f = core.file_kind(dir) == "directory" and io.open(dir .. "/.", "rb")
     if f then f:close() end
     if not f then
       return refused("ca_path", "ca_path " .. quoted_value(o.ca_path, o, getenv)
         .. " is not a directory that can be read")
     end
-    local holds, why = core.ca_path_certificates(o.ca_path)
+    local holds, why = core.ca_path_certificates(dir)
     if holds == nil then return nil, Error.new("INTERNAL", "ca_path: " .. why) end
     if not holds then
       return refused("ca_path", "ca_path " .. quoted_value(o.ca_path, o, getenv)
         .. " holds no certificate named as OpenSSL looks one up (run openssl rehash on it)")
     end
   end
-  return true
+  return { ca_file = file, ca_path = dir }
 end
 
 -- The options that count things: checked to be whole numbers, and kept
@@ -691,9 +711,9 @@ local function settle(o, getenv)
   secrets, err = credentials(o, getenv)
   if not secrets then return nil, err end
 
-  local trusted
-  trusted, err = trust_checked(o, getenv)
-  if not trusted then return nil, err end
+  local trust
+  trust, err = trust_checked(o, getenv)
+  if not trust then return nil, err end
   if o.proxy then
     local why = proxy_problem(o.proxy)
     if why then
@@ -714,7 +734,7 @@ local function settle(o, getenv)
       .. "proxy's password): the request would carry it to that host, and every text naming the host would show it")
   end
   for k, v in pairs(M.DEFAULTS) do cfg[k] = o[k] or v end
-  cfg.ca_file, cfg.ca_path, cfg.proxy = o.ca_file, o.ca_path, o.proxy
+  cfg.ca_file, cfg.ca_path, cfg.proxy = trust.ca_file, trust.ca_path, o.proxy
   local from
   cfg.libcurl_proxy, cfg.libcurl_noproxy, from = libcurl_proxy(o, cfg.endpoint, getenv)
   -- (inside nginx, whose cosockets take no proxy of the environment's, it
