@@ -696,15 +696,21 @@ describe("TLS", function()
   it("refuses a ca_path that gives no certificate as OpenSSL looks one up, naming it", function()
     local says = "' holds no certificate named as OpenSSL looks one up (run openssl rehash on it)"
     local empty, unhashed, not_cert, later = dir .. "/empty", dir .. "/unhashed", dir .. "/not-cert", dir .. "/later"
+    local misnamed = dir .. "/misnamed"
     local p = assert(io.popen("env -u LD_PRELOAD openssl x509 -hash -noout -in '" .. pki.ca .. "'"))
     local hash = assert(p:read("*l"):match("^%x%x%x%x%x%x%x%x$"))
     p:close()
-    assert(os.execute("mkdir -p '" .. empty .. "' '" .. unhashed .. "' '" .. not_cert .. "' '" .. later .. "'"
-      .. " && cp '" .. pki.ca .. "' '" .. unhashed .. "/ca.pem'"
+    local other = hash == "0123abcd" and "0123abce" or "0123abcd"
+    assert(os.execute("mkdir -p '" .. empty .. "' '" .. unhashed .. "' '" .. not_cert .. "' '" .. later .. "' '"
+      .. misnamed .. "' && cp '" .. pki.ca .. "' '" .. unhashed .. "/ca.pem'"
       .. " && echo 'no certificate' > '" .. not_cert .. "/0123abcd.0'"
       -- (OpenSSL opens .0 first, and .1 only after it)
-      .. " && cp '" .. pki.ca .. "' '" .. later .. "/" .. hash .. ".1'"))
-    for _, path in ipairs({ empty, unhashed, not_cert, later }) do
+      .. " && cp '" .. pki.ca .. "' '" .. later .. "/" .. hash .. ".1'"
+      -- (a certificate under another subject's hash, named by hand: OpenSSL
+      -- opens the file of the hash it looks for, and never this one; new()
+      -- took it, and every call failed as TLS, review cafile56)
+      .. " && cp '" .. pki.ca .. "' '" .. misnamed .. "/" .. other .. ".0'"))
+    for _, path in ipairs({ empty, unhashed, not_cert, later, misnamed }) do
       local c, err = br.new(server:options({ ca_path = path }))
       assert.is_nil(c)
       assert.are.same({ "INVALID_ARGUMENT", "ca_path '" .. path .. says, "ca_path" },
@@ -814,6 +820,29 @@ describe("TLS", function()
       .. " directory): give an absolute path"
     assert.are.equal("INVALID_ARGUMENT ca_file: ca_file" .. says .. "\nINVALID_ARGUMENT ca_path: ca_path" .. says
       .. "\nanswered\n", out)
+  end)
+
+  -- OpenSSL reads a ca_path as a list of directories separated by ':'
+  -- (by_dir.c): a directory with one in its name, or a relative ca_path
+  -- in a working directory with one, was taken by new(), and every call
+  -- failed as TLS, the certificates looked for elsewhere (review cafile56).
+  it("refuses a ca_path holding a ':', which OpenSSL would read as two directories, naming it", function()
+    local colon = dir .. "/hashed:colon"
+    assert(os.execute("mkdir -p '" .. colon .. "' && cp '" .. pki.ca .. "' '" .. colon .. "/' && "
+      .. "env -u LD_PRELOAD openssl rehash '" .. colon .. "' >/dev/null 2>&1"))
+    local c, err = br.new(server:options({ ca_path = colon }))
+    assert.is_nil(c)
+    assert.are.same({ "INVALID_ARGUMENT", "ca_path '" .. colon .. "' holds a ':', which OpenSSL reads as separating"
+      .. " directories (every call would fail as TLS): name the directory by a path without one", "ca_path" },
+      { err.code, err.message, err.option })
+    local out = in_child_at(colon, ([[
+      local c, err = br.new { endpoint = %q, project_id = model.seed_project, token = model.credentials.iam_token,
+                              ca_path = "." }
+      io.write(c and "made" or (err.code .. " " .. tostring(err.option) .. ": " .. err.message))
+    ]]):format(server.url))
+    assert.are.equal("INVALID_ARGUMENT ca_path: ca_path '.' is relative to a working directory whose path holds a"
+      .. " ':', which OpenSSL reads as separating directories (every call would fail as TLS): name the directory by a"
+      .. " path without one", out)
   end)
 
   --- A client of a server that lets the ClientHello in, then ends the

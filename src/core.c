@@ -305,15 +305,33 @@ static int first_hashed_name(const char *name) {
     return strcmp(name + 8, ".0") == 0;
 }
 
+/* Whether the store holds a certificate whose subject's hash is h, as
+ * OpenSSL's hashed directory lookup computes it (by_dir.c:
+ * X509_NAME_hash_ex, with the default library context, as libcurl's). */
+static int holds_subject_hash(X509_STORE *store, unsigned long h) {
+    STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
+    int i;
+    for (i = 0; i < sk_X509_OBJECT_num(objects); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+        int ok = 0;
+        if (x && X509_NAME_hash_ex(X509_get_subject_name(x), NULL, NULL, &ok) == h && ok) return 1;
+    }
+    return 0;
+}
+
 /* core.ca_path_certificates(dir) -> whether dir gives a certificate as
  * libcurl's OpenSSL backend reads CURLOPT_CAPATH (a hashed directory,
  * `openssl rehash`: a PEM file named for a subject's hash, looked up by
  * it) | nil, message when dir cannot be listed or memory ran out.  For
  * new()'s ca_path: a directory of certificates never rehashed, or empty,
  * would trust nothing, and fail every call as TLS.  The first file so
- * named that gives a certificate ends the search; only regular files are
+ * named that holds a certificate of the subject its name is the hash of
+ * ends the search: OpenSSL opens only the file named for the issuer it
+ * looks up, so one named by hand for another hash is never read.  Each
+ * candidate is loaded into a store of its own, so that one file's
+ * certificates never vouch for another's name.  Only regular files are
  * opened.  As ca_certificates, OpenSSL's error queue is left as it was,
- * and no Lua call comes until the directory is closed and the store
+ * and no Lua call comes until the directory is closed and the stores
  * freed. */
 static int l_ca_path_certificates(lua_State *L) {
     const char *dir = luaL_checkstring(L, 1);
@@ -326,9 +344,8 @@ static int l_ca_path_certificates(lua_State *L) {
     int found = 0, failed = 0, err = 0;
     if (!(d = opendir(dir))) return cab_fail(L, "%s", strerror(errno));
     (void)ERR_set_mark();
-    if (!(store = X509_STORE_new())) failed = 1;
     /* (a name is 8 + 2 bytes: one path buffer serves every candidate) */
-    if (!failed && !(path = malloc(dir_len + 12))) failed = 1;
+    if (!(path = malloc(dir_len + 12))) failed = 1;
     while (!failed && !found) {
         errno = 0;
         if (!(e = readdir(d))) {
@@ -343,10 +360,15 @@ static int l_ca_path_certificates(lua_State *L) {
          * waits for a writer, and a device (/dev/zero) may never end, as
          * config.lua asks what a ca_file is before opening it. */
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        found = X509_STORE_load_file(store, path) == 1 && count_certificates(store) > 0;
+        if (!(store = X509_STORE_new())) {
+            failed = 1;
+            break;
+        }
+        /* (the name's 8 hex digits, up to its '.') */
+        found = X509_STORE_load_file(store, path) == 1 && holds_subject_hash(store, strtoul(e->d_name, NULL, 16));
+        X509_STORE_free(store);
     }
     free(path);
-    X509_STORE_free(store);
     (void)ERR_pop_to_mark();
     (void)closedir(d);
     if (failed) return cab_fail(L, "out of memory");

@@ -644,8 +644,9 @@ end
 -- ca_file that is no regular file (asked before it is opened: opening a
 -- FIFO waits for a writer), cannot be read, or gives no certificate when
 -- loaded as libcurl loads it (core.ca_certificates); a ca_path that is no
--- directory, cannot be read, or gives no certificate as libcurl reads one
--- (core.ca_path_certificates: never rehashed, or empty).  Messages quote
+-- directory, cannot be read, gives no certificate as libcurl reads one
+-- (core.ca_path_certificates: never rehashed, or empty), or whose
+-- absolute path holds a ':'.  Messages quote
 -- the path as given.
 local function trust_checked(o, getenv)
   local file, dir, err
@@ -667,6 +668,14 @@ local function trust_checked(o, getenv)
   if o.ca_path then
     dir, err = absolute(o, "ca_path", getenv)
     if not dir then return nil, err end
+    -- OpenSSL reads CURLOPT_CAPATH as a list of directories separated by
+    -- ':' (by_dir.c): this one would be looked for in two others.
+    if dir:find(":", 1, true) then
+      return refused("ca_path", "ca_path " .. quoted_value(o.ca_path, o, getenv)
+        .. (o.ca_path:find(":", 1, true) and " holds" or " is relative to a working directory whose path holds")
+        .. " a ':', which OpenSSL reads as separating directories (every call would fail as TLS): name the"
+        .. " directory by a path without one")
+    end
     local f = core.file_kind(dir) == "directory" and io.open(dir .. "/.", "rb")
     if f then f:close() end
     if not f then
