@@ -233,7 +233,8 @@ static int l_file_kind(lua_State *L) {
  * not resolved (realpath): getcwd names the directory itself, links
  * resolved, so "../x" from it names what it named before; and a link in
  * path (a bundle that is a link to the current one, swapped when CAs
- * rotate) is still followed at each opening.  "~" is no directory here,
+ * rotate) is still followed whenever libcurl loads it (libcurl 7.87 and
+ * later keep a loaded ca_file up to a day).  "~" is no directory here,
  * as for open(2).  The buffer is a userdata, as a raise (memory) may come
  * at any push and must leak nothing. */
 static int l_absolute_path(lua_State *L) {
