@@ -126,6 +126,21 @@ describe("the command-line tool's redactor", function()
     end
   end)
 
+  -- CSV quotes a field that holds a comma, plain or not: the quote it
+  -- adds may complete a run of 8 bytes of a secret that holds one, as it
+  -- does for a text with a tab beside the comma; the shortcut for plain
+  -- text must not leave the one it redacts in the other.
+  it("redacts a plain text with a comma whose CSV quoting shows a secret, as one with a tab", function()
+    local client = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = model.seed_project,
+                                   token = 'Q"abcdefg"QQQQQQQQQQQQ' })
+    finally(function() client:close() end)
+    for _, s in ipairs({ "abcdefg,\t", "abcdefg,1", "x,abcdefg" }) do
+      assert.are.equal("[REDACTED]", (output.redactor(client)(s)), s)
+      assert.is_false(output.redactor(client):leaves({ "a", s }), s)
+    end
+    assert.is_true(output.redactor(client):leaves({ "abcdefg", "a,b" }))
+  end)
+
   it("finds every secret of a token client's in texts joined, whatever stands beside it", function()
     for _, token in ipairs({ TOKEN, SPLIT_TOKEN }) do
       local client = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = model.seed_project, token = token })

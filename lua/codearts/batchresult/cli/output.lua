@@ -596,13 +596,20 @@ local SHOWN_FORMS = {
   printable,
 }
 
+--- Whether no display step changes s: plain text (core.plain_text)
+-- without a comma, as CSV quotes a field that holds one, and the quote
+-- it adds may stand for one in a secret (csv_field in SHOWN_FORMS).
+local function unchanged(s)
+  return plain_text(s) and not s:find(",", 1, true)
+end
+
 --- text redacted as every display step shows it: client:redact's text,
 -- unless a step changes that into text holding a secret; then
 -- [REDACTED], whole, which no step changes.  Redacting again only when a
 -- step changes the text keeps this cheap: most text has nothing to change.
 local function redacted(client, text)
   local said = client:redact(text)
-  if plain_text(said) then return said end
+  if unchanged(said) then return said end
   for _, form in ipairs(SHOWN_FORMS) do
     local shown = form(said)
     if shown ~= said and client:redact(shown) ~= shown then return "[REDACTED]" end
@@ -614,8 +621,8 @@ end
 -- redaction reads only as itself (redact.c's escape_starts) and that no
 -- escape holds, nor a hex digit (a signature's), so that no text reads
 -- otherwise beside it, and each text's secret, in any form, stands in the
--- join as in the text.  Printable ASCII, as a join of plain texts is then
--- plain.
+-- join as in the text.  Printable ASCII and no comma, as a join of
+-- unchanged texts is then unchanged.
 local JOIN = "!"
 
 --- The tool's redactor: redactor(text) -> text as the output shows it
@@ -654,10 +661,11 @@ function Redactor:leaves(texts)
   local client, others = self.client, {}
   local joined = concat(texts, JOIN)
   if client:redact(joined) ~= joined then return false end
-  -- (the display steps change only text that is not plain)
-  if plain_text(joined) then return true end
+  -- (the display steps change only text that is not plain, or holds a
+  -- comma)
+  if unchanged(joined) then return true end
   for i = 1, #texts do
-    if not plain_text(texts[i]) then others[#others + 1] = texts[i] end
+    if not unchanged(texts[i]) then others[#others + 1] = texts[i] end
   end
   for _, form in ipairs(SHOWN_FORMS) do
     local shown = {}
