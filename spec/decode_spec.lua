@@ -228,6 +228,11 @@ describe("br.decode", function()
     refused('{"result":[{"pipeline_id":"a\tb","pipeline_run_id":"b"}]}', "a control character inside a string", 29)
     refused('\v{"result":[]}', "a control character outside a string", 1)
     refused('{"result":[]}\1', "a control character outside a string", 14)
+    -- a NUL byte between tokens is no string's: said as what it is (it was
+    -- "a NUL character, which no string from it can carry")
+    refused('{"result":[]}\0', "a NUL character outside a string", 14)
+    refused('\0{"result":[]}', "a NUL character outside a string", 1)
+    assert.is_nil(decode_error('{"result":[]} \0'):find("string from it", 1, true))
     for _, n in ipairs { "012", "1.", "-", "1.e5", "1e", "1e+", "-01", ".5", "1.5.2", "00" } do
       local text = '{"result":[],"x":' .. n .. '}'
       local msg = decode_error(text)

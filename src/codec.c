@@ -403,7 +403,8 @@ static size_t lexis_fault(const char *s, size_t len, char *mend, const char **wh
                 return at + 1;
             }
         } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-            *why = c ? "a control character outside a string" : NUL_WHY;
+            /* (a NUL here is in no string: NUL_WHY would say it is) */
+            *why = c ? "a control character outside a string" : "a NUL character outside a string";
             return i + 1;
         } else {
             /* cJSON stops deeper than this with no word of why */
