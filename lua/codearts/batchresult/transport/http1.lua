@@ -481,9 +481,20 @@ local function status_line(line)
 end
 M.status_line = status_line
 
+--- Whether the server closes the connection after its answer: its
+-- Connection field (nil when none; repeated lines joined) says close, or
+-- the answer is HTTP/1.0 (minor "0") without keep-alive.  The resty.http
+-- adapter decides so too, rather than as resty.http does.
+local function closes(connection, minor)
+  local conn = lower(connection or "")
+  return conn:find("close", 1, true) ~= nil or (minor == "0" and not conn:find("keep-alive", 1, true))
+end
+M.closes = closes
+
 --- The status, headers (lower-case names; repeated ones joined with
--- ", ", but SINGLE's), whether it is HTTP/1.0, and the body's length from
--- Content-Length (nil without one), skipping 1xx interim answers (but
+-- ", ", but SINGLE's), the status line's minor version ("0" or "1"), and
+-- the body's length from Content-Length (nil without one), skipping 1xx
+-- interim answers (but
 -- 101); limit: the most the body may take.  nil, kind, message on
 -- failure.
 local function read_head(r, limit)
@@ -511,7 +522,7 @@ local function read_head(r, limit)
       for name, list in pairs(values) do
         headers[name] = SINGLE[name] and list[#list] or table.concat(list, ", ")
       end
-      return status, headers, minor == "0", length
+      return status, headers, minor, length
     end
   end
 end
@@ -774,14 +785,14 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
   -- Only when no byte of an answer came is the send's failure the
   -- attempt's (and a pooled connection's stale, as when a read fails).
   local _, send_err = r:send(bytes)
-  local status, headers, http10, length = read_head(r, cfg.max_response_bytes)
+  local status, headers, minor, length = read_head(r, cfg.max_response_bytes)
   if not status then
     sock:close()
     if send_err and not r.got_any then
       return nil, kind_of(send_err), "sending the request: " .. send_err, false, reused and send_err ~= "timeout"
     end
     local stale = reused and not r.got_any and headers ~= "TIMEOUT"
-    return nil, headers, http10, false, stale
+    return nil, headers, minor, false, stale
   end
   local body, until_close
   body, until_close, msg = read_body(r, req, status, headers, length, cfg.max_response_bytes)
@@ -798,9 +809,7 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
 
   -- (setkeepalive refuses a socket whose own buffer holds bytes past the
   -- answer, "unread data in buffer", and leaves it open: closed here)
-  local conn = lower(headers.connection or "")
-  if not link.keep or send_err or until_close or r:left() > 0 or conn:find("close", 1, true)
-      or (http10 and not conn:find("keep-alive", 1, true))
+  if not link.keep or send_err or until_close or r:left() > 0 or closes(headers.connection, minor)
       or not sock:setkeepalive(link.keepalive_ms, link.pool_size) then
     sock:close()
   end

@@ -332,12 +332,12 @@ local function send_once(link, http, cfg, req, u, deadline)
   -- request asked for; set_keepalive refuses those still in the socket's
   -- own buffer, and leaves it open)
   -- Whether the server keeps the connection is read here, as the built-in
-  -- client reads it: resty.http lowers Connection through a pcall that a
-  -- repeated field (its list) fails, and then keeps the connection
-  -- ("Connection: keep-alive" and "Connection: close" on two lines).
-  local conn = lower(header("Connection") or "")
-  local closing = conn:find("close", 1, true) or (reader.minor == "0" and not conn:find("keep-alive", 1, true))
-  if not (link.keep and whole and sent and not closing and reader:left() == 0
+  -- client reads it (http1.closes): resty.http lowers Connection through a
+  -- pcall that a repeated field (its list) fails, and then keeps the
+  -- connection ("Connection: keep-alive" and "Connection: close" on two
+  -- lines).
+  if not (link.keep and whole and sent and not http1.closes(header("Connection"), reader.minor)
+          and reader:left() == 0
           and httpc:set_keepalive(link.keepalive_ms, link.pool_size)) then
     httpc:close()
   end
