@@ -1,4 +1,6 @@
 --- The CodeArts Pipeline endpoints by region (spec/fixtures/FACTS.md, "Endpoints").
+local text = require "codearts.batchresult.text"
+
 local M = {}
 
 local patterns = {
@@ -17,22 +19,14 @@ for prefix, names in pairs(patterns) do
   end
 end
 
--- ASCII's small letters and their capitals.
-local CAPITAL = {}
-for c = ("a"):byte(), ("z"):byte() do CAPITAL[string.char(c)] = string.char(c - 32) end
-
 --- The environment variable that overrides a region's endpoint, as the
 -- official SDKs read it: HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_CN_NORTH_4.
--- Only ASCII's letters raised: string.upper is the C library's toupper,
--- which follows the locale a host (Neovim) may have set, and in
--- tr_TR.ISO-8859-9 raises sa-brazil-1's "i" to "\221".
+-- Only ASCII's letters raised (text.upper): string.upper follows the
+-- locale a host (Neovim) may have set, and in tr_TR.ISO-8859-9 raises
+-- sa-brazil-1's "i" to "\221".
 function M.env_name(region)
-  return "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_" .. region:gsub("[a-z]", CAPITAL):gsub("-", "_")
+  return "HUAWEICLOUD_SDK_REGION_CODEARTSPIPELINE_" .. text.upper(region):gsub("-", "_")
 end
-
--- ASCII's white space and the rest, spelled out: %s follows the C
--- locale too.
-local SPACE, NONSPACE = "[ \t\n\v\f\r]", "[^ \t\n\v\f\r]"
 
 --- The endpoint for region, or nil (and why, when the override is what
 -- is wrong).  The environment override wins; like the SDKs, it may list
@@ -43,13 +37,10 @@ local SPACE, NONSPACE = "[ \t\n\v\f\r]", "[^ \t\n\v\f\r]"
 function M.resolve(region, getenv)
   local name = M.env_name(region)
   local env = (getenv or os.getenv)(name)
-  if env and env:find(NONSPACE) then
-    local first = env:match("^[^,]*")
-    local from = first:find(NONSPACE)
-    if not from then return nil, name .. " is set, but names no endpoint first" end
-    local to = #first
-    while first:find("^" .. SPACE, to) do to = to - 1 end
-    return first:sub(from, to)
+  if env and text.trim(env) ~= "" then
+    local first = text.trim(env:match("^[^,]*"))
+    if first == "" then return nil, name .. " is set, but names no endpoint first" end
+    return first
   end
   return endpoints[region]
 end

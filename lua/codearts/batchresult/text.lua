@@ -14,9 +14,11 @@ local function trimmed(s, nonspace, space_at)
   return s:sub(from, to)
 end
 
--- ASCII's capital letters and their small ones.
-local SMALL = {}
-for c = ("A"):byte(), ("Z"):byte() do SMALL[string.char(c)] = string.char(c + 32) end
+-- ASCII's capital letters and their small ones, each way.
+local SMALL, CAPITAL = {}, {}
+for c = ("A"):byte(), ("Z"):byte() do
+  SMALL[string.char(c)], CAPITAL[string.char(c + 32)] = string.char(c + 32), string.char(c)
+end
 
 --- s with ASCII's letters in lower case, and no other byte changed: what
 -- protocol text (a header's name, a scheme, a host) is compared in.  Not
@@ -25,8 +27,13 @@ for c = ("A"):byte(), ("Z"):byte() do SMALL[string.char(c)] = string.char(c + 32
 -- i, 0xFD, and "X-Request-Id" would name no header the library knows.
 function M.lower(s) return (s:gsub("[A-Z]", SMALL)) end
 
---- s without the white space at either end.
-function M.trim(s) return trimmed(s, "%S", "^%s") end
+--- s with ASCII's letters in upper case, and no other byte changed (in
+-- tr_TR.ISO-8859-9 string.upper raises "i" to 0xDD).
+function M.upper(s) return (s:gsub("[a-z]", CAPITAL)) end
+
+--- s without ASCII's white space at either end (spelled out: %s follows
+-- the C locale too).
+function M.trim(s) return trimmed(s, "[^ \t\n\v\f\r]", "^[ \t\n\v\f\r]") end
 
 --- s without the spaces and tabs at either end: HTTP's optional white
 -- space (RFC 9110 5.6.3), all an answer's field is trimmed of.
