@@ -565,10 +565,10 @@ static int plain_word(uint64_t w) {
 }
 
 /* core.plain_text(s) -> whether s is printable ASCII without a quote or a
- * backslash: text that no display step (JSON's escapes, a terminal's
- * controls, UTF-8's mending) changes.  The CLI asks this of a call's
- * texts joined, 1 MB and more: Lua's matcher spends some 70 instructions
- * a byte on it, this about one. */
+ * backslash: text that JSON's escapes, a terminal's controls and UTF-8's
+ * mending leave as it is (CSV's quotes are the CLI's to judge: a comma).
+ * The CLI asks this of a call's texts joined, 1 MB and more: Lua's
+ * matcher spends some 70 instructions a byte on it, this about one. */
 static int l_plain_text(lua_State *L) {
     size_t len, i = 0;
     const char *s = luaL_checklstring(L, 1, &len);

@@ -628,7 +628,8 @@ end
 --- Option k's path (ca_file, ca_path) made absolute (core.absolute_path),
 -- or nil, err when the working directory a relative one is relative to
 -- cannot be named (removed under the process).  libcurl opens these again
--- at every new connection, relative to the working directory of then: a
+-- after new() (a ca_path at each lookup, a ca_file for each new handle),
+-- relative to the working directory of then: a
 -- program that changes directory later (Neovim's :cd, lfs.chdir) had
 -- every call fail as TLS.  The client holds what new() checked.
 local function absolute(o, k, getenv)

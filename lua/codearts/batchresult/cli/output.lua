@@ -11,7 +11,7 @@
 -- stay small beside the call's.
 local cjson = require "cjson"
 -- Whether a text is printable ASCII but the quote and the backslash,
--- which no output step changes (in C: Lua's matcher takes some 70
+-- which JSON and the table print as it is (in C: Lua's matcher takes some 70
 -- instructions a byte, and a call's texts joined run to megabytes).
 local plain_text = require("codearts.batchresult.core").plain_text
 local width_of = require("codearts.batchresult.columns").of
