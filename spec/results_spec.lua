@@ -1116,3 +1116,22 @@ describe("a result given a metatable since the set was made", function()
     assert.truthy(tostring(rs):find("; 1 not reported\n", 1, true))
   end)
 end)
+
+describe("an error's fields", function()
+  -- Error.__index was the class itself, so err.closed, err.new, err.is,
+  -- err.stop, … read as functions: `if err.closed then` held for every
+  -- error (review results57).  An error has its fields and nothing else.
+  it("reads none of the class's functions as a field", function()
+    local Error = require "codearts.batchresult.error"
+    local br = require "codearts.batchresult"
+    local _, decoded = br.decode('{"error_code":"APIGW.0301","error_msg":"bad"}', 401)
+    for _, err in ipairs { Error.new("TIMEOUT", "t"), Error.invalid("x"), Error.closed(), decoded } do
+      for name in pairs(Error) do
+        assert.is_nil(err[name], "err." .. tostring(name) .. " reads as a field of " .. tostring(err))
+      end
+    end
+    assert.are.equal("CLOSED: the client was closed during the call", tostring(Error.closed()))
+    assert.are.equal("failed: APIGW.0301 (HTTP 401): bad", "failed: " .. decoded)
+    assert.is_true(Error.is_stop(Error.closed()))
+  end)
+end)

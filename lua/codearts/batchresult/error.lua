@@ -11,8 +11,10 @@
 --   retryable   whether the same request may succeed later
 -- tostring(err) reads: CODE (HTTP 401): message [request 5f1…], and
 -- "failed: " .. err joins that text.
+-- No __index: an error has its fields and nothing else.  (With the class
+-- as its __index, err.closed, err.new, err.is, … read as functions, and
+-- `if err.closed then` held for every error.)
 local Error = {}
-Error.__index = Error
 
 --- s on one line: each run of ASCII control characters (line breaks, a
 -- terminal's escapes) becomes a space, and so does each C1 control in
