@@ -710,6 +710,29 @@ describe("a call's end", function()
     handle:close()
   end)
 
+  -- (transport/curl.lua's wait: "idle" after sleeping `seconds`, when
+  -- given; given none, there is nothing to sleep for, and it slept a slice)
+  it("a libcurl view's wait given no seconds says idle at once when nothing of its call is in flight", function()
+    local handle = curl.new()
+    assert(handle:open { endpoint = server.url, connect_timeout = 5, tls_verify = true, max_response_bytes = 1e6 })
+    local other, t = handle:call(), handle:call()
+    server:config { delay_ms = 2000 }
+    -- (another call's transfer in flight on the same handle counts for nothing)
+    assert(other:start(assert(client():prepare(model.seed_query)), { timeout_ms = 5000, idempotent = true }))
+    local t0 = now()
+    local token, res = t:wait()
+    local took = now() - t0
+    assert.is_nil(token)
+    assert.are.equal("idle", res)
+    assert.is_true(took < 0.1, ("it took %.3f s"):format(took))
+    t0 = now()
+    assert.are.equal("idle", select(2, t:wait(0.3)))
+    assert.is_true(now() - t0 >= 0.29, "given seconds, it sleeps them")
+    other:close()
+    t:close()
+    handle:close()
+  end)
+
   it("a finalizer that closes the client mid-call ends the call cleanly", function()
     local pause = collectgarbage("setpause", 100)
     for round = 1, 5 do

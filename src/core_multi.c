@@ -633,13 +633,15 @@ static int push_kept(lua_State *L, call_box *c, int fn) {
     return give(L, c, k, fn);
 }
 
-/* call:next([wait])
+/* call:next([wait [, idle_now]])
  *   -> slot, status, body, request_id, date, retry_after, went_out   (an answer)
  *    | slot, nil, kind, message, not_sent, cut                       (no answer)
  *    | nil, "idle"      nothing of the call's was running (after sleeping wait seconds)
  *    | nil, "waited"    wait seconds passed with nothing of the call's finished
  *    | nil, "INTERNAL", message     the client was closed
  * Drives every transfer until one of the call's is done, or wait passes.
+ * idle_now: wait is a slice of a wait with no end, so with nothing of the
+ * call's running or in, "idle" comes at once, without sleeping wait.
  * went_out is true when a request of the attempt went out before the one
  * answered (cab_multi_went_out): the server may have read it.
  * not_sent is true when the request provably never reached the server;
@@ -648,6 +650,7 @@ static int push_kept(lua_State *L, call_box *c, int fn) {
 static int l_next(lua_State *L) {
     call_box *c;
     lua_Number wait = luaL_optnumber(L, 2, -1);
+    int idle_now = lua_toboolean(L, 3);
     cab_http_status st;
     char err[CAB_EASY_ERR_SIZE];
     int not_sent, slot, fn;
@@ -660,6 +663,11 @@ static int l_next(lua_State *L) {
     if (!(c = check_call(L))) return 3;
     given_drop(c);
     b = c->box;
+    if (idle_now && cab_multi_pending(b->m, c->group) == 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "idle");
+        return 2;
+    }
     /* Whole milliseconds, rounded up (0.0004 s must not become "no wait
      * at all" and spin), at most the longest wait there is. */
     if (wait >= CAB_MAX_SECONDS) wait_ms = CAB_MAX_SECONDS * 1000L;

@@ -138,8 +138,10 @@ function Transport:wait(seconds)
   local due = seconds and now() + seconds
   repeat
     local left = due and math.max(0, due - now())
-    slot, status, body, request_id, date, retry_after, resent = self.c:next(left and math.min(left, SLICE) or SLICE)
-    -- (with nothing in flight, a slice slept says "idle")
+    -- (with nothing in flight, a slice slept says "idle"; given no
+    -- seconds, there is nothing to sleep for: "idle" at once)
+    slot, status, body, request_id, date, retry_after, resent =
+      self.c:next(left and math.min(left, SLICE) or SLICE, not due)
     local again = status == "waited" or (status == "idle" and due)
   until slot or not again or (due and now() >= due)
   local drove = self.handle.drove
