@@ -27,7 +27,9 @@
 --             item is accounted for: #err.results + #err.results.missing +
 --             #err.unanswered == the distinct items given; unsent, when
 --             given, is #err.unsent (0: none provably never reached the
---             service).  Or { ok = true }:
+--             service), which every failing run row gives: a pipeline
+--             called unsent is started again by whoever trusts it.  Or
+--             { ok = true }:
 --             the call succeeds, with an answer for every item, none of
 --             them the stand-in's STALE
 --   saw       (optional) what the stand-in's stats must hold afterwards
@@ -192,7 +194,8 @@ M.rows = {
   { name = "an answer that is not HTTP (an SSH banner)", op = "query", standin = { banner_first = 3 },
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "an answer that is not HTTP (an SSH banner)", op = "run", standin = { banner_first = 3 },
-    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
   { name = "an answer that is not HTTP, quoting the SK", op = "query",
     standin = { banner_first = 3, banner = BANNER_WITH_SK }, hidden = SK,
     expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
@@ -224,7 +227,8 @@ M.rows = {
   { name = "a run's chunked 200 whose connection closes after its last chunk", op = "run",
     standin = { banner_first = 3, banner = "HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
       .. "Transfer-Encoding: chunked\r\n\r\nd\r\n{\"result\":[]}\r\n0\r\n" },
-    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
   { name = "a chunked 503 whose last line's CR is followed by a byte other than LF, then a close", op = "query",
     standin = { banner_first = 3, banner = busy("Transfer-Encoding: chunked\r\n",
       ("%x\r\n%s\r\n0\r\n\rX"):format(#BUSY, BUSY)) },
@@ -280,7 +284,8 @@ M.rows = {
     expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
   { name = "a 101 Switching Protocols nobody asked for, then the connection closes", op = "run",
     standin = { banner_first = 3, banner = SWITCHED },
-    expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED }, saw = { requests = 1 } },
+    expect = { code = "HTTP", status = 101, retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { requests = 1 } },
   { name = "a 503 with its Content-Length given twice, equal", op = "query",
     standin = { banner_first = 3, banner = busy(("Content-Length: %d\r\n"):rep(2):format(#BUSY, #BUSY)) },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED },
@@ -352,7 +357,7 @@ M.rows = {
     saw = { requests = 1, faults = { early_first = 1 } } },
   { name = "a 401 APIGW.0301 written on the request's head, the body left unread, then an RST", op = "run",
     standin = { early_first = 1, banner = REFUSED_EARLY },
-    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED },
+    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED, unsent = 6 },
     saw = { routes = { run = 1 }, faults = { early_first = 1 } } },
   -- libcurl skips a chunk size line's rest however long, and counts none of
   -- it as the body's
@@ -461,7 +466,8 @@ M.rows = {
     saw = { requests = 1 } },
   { name = "a 200 whose body is coded as gzip, whole", op = "run",
     standin = { banner_first = 3, banner_hex = gzip_answer(GZIP) },
-    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip" },
+    expect = { code = "PROTOCOL", retryable = false, attempts = NOT_RETRIED, says = "content-encoding: gzip",
+               unsent = 0 },
     saw = { routes = { run = 1 } } },
   -- libcurl frames the body by a Transfer-Encoding's first line alone
   -- (resty.http ends the head at a folded line, the rest read as the body)
@@ -539,7 +545,7 @@ M.rows = {
     saw = { requests = 1 } },
   { name = "a wrong SK: the first batch's 401 ends the run, no other batch sent", op = "run",
     options = { sk = "not-the-right-secret-key-0001", batch_size = 1, concurrency = 1 },
-    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED },
+    expect = { code = "APIGW.0301", status = 401, retryable = false, attempts = NOT_RETRIED, unsent = 6 },
     saw = { requests = 1, routes = { run = 1 } } },
   { name = "a 503 whose X-Request-Id is given twice", op = "query",
     standin = { banner_first = 3, banner = busy_head("X-Request-Id: first\r\nX-Request-Id: second\r\n") },
@@ -581,7 +587,7 @@ M.rows = {
   { name = "a 429 APIGW.0308 whose Retry-After is longer than max_retry_wait", op = "run",
     options = { max_retry_wait = 5 }, standin = { banner_first = 3, banner = THROTTLED_LONG },
     expect = { code = "APIGW.0308", status = 429, retryable = true, attempts = NOT_RETRIED, retry_after = 3600,
-               waits = "." }, saw = { routes = { run = 1 } } },
+               waits = ".", unsent = 6 }, saw = { routes = { run = 1 } } },
   { name = "a 503 whose Retry-After is 63 zeros", op = "query", options = { max_retry_wait = 5 },
     standin = { banner_first = 3, banner = busy_head("Retry-After: " .. ("0"):rep(63) .. "\r\n") },
     expect = { code = "DEVPIPE.00000503", status = 503, retryable = true, attempts = RETRIED, retry_after = 0,
@@ -788,10 +794,11 @@ M.rows = {
     options = { max_response_bytes = 1024 },
     standin = { banner_first = 3, banner_hold_ms = 2000, banner = "HTTP/1.1 200 OK\r\n"
       .. "Transfer-Encoding: chunked\r\n\r\n100000\r\n{\"result\":[" },
-    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED }, saw = { routes = { run = 1 } } },
+    expect = { code = "TIMEOUT", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
+    saw = { routes = { run = 1 } } },
   { name = "a query leaves its connection alive; the server reads the run and closes without answering",
     op = "run", before = "query", standin = { reset_first = 1, fault_route = "run" },
-    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED },
+    expect = { code = "NETWORK", retryable = false, attempts = NOT_RETRIED, unsent = 0 },
     saw = { routes = { result = 1, run = 1 } } },
 }
 
@@ -806,7 +813,8 @@ for _, case in ipairs({
     M.rows[#M.rows + 1] = { name = case[1], op = op, options = { max_response_bytes = 13 },
       standin = { banner_first = 3, banner_hold_ms = case[2],
                   banner = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. case[3] },
-      expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED },
+      expect = { code = "RESPONSE_TOO_LARGE", retryable = false, attempts = NOT_RETRIED,
+                 unsent = op == "run" and 0 or nil },
       saw = op == "query" and { requests = 1 } or { routes = { run = 1 } } }
   end
 end
