@@ -22,7 +22,9 @@
 --   idempotent  whether sending the request twice does no harm (RFC 9110
 --               9.2.2); a request that is not is sent at most once per
 --               attempt the retry policy decides on (retry.lua), and
---               retried only when it provably never left
+--               retried only when it provably never reached the service:
+--               it never left, or the gateway refused it (retry.lua's
+--               before_service)
 --
 -- Adding an operation (say ShowPipelineRunDetail, a GET with a query
 -- string) takes a row here and, for a new body or answer shape, its codec
