@@ -417,6 +417,20 @@ describe("rs:where", function()
     assert.has_error(function() rs:where { reason_kind = 1 } end)
   end)
 
+  -- The kind was quoted raw and whole: a line break or a terminal's
+  -- escape in it went into the message as it was, and a megabyte string
+  -- made a megabyte message (review results57).  It is quoted as the
+  -- library quotes any refused value: escaped, on one line, cut.
+  it("quotes a reason_kind that does not exist escaped and cut", function()
+    local ok, e = pcall(rs.where, rs, { reason_kind = "queue\n\27[2J" .. ("x"):rep(100000) })
+    assert.is_false(ok)
+    e = tostring(e)
+    assert.truthy(e:find("where: unknown reason_kind 'queue\\n\\27[2Jxxx", 1, true), e)
+    assert.is_nil(e:find("[%z\1-\31\127]"), e)
+    assert.truthy(#e < 1200, #e)
+    assert.truthy(e:find("xxx'… (expected banned, queued, change_request or other)", 1, true), e)
+  end)
+
   it("calls a function value with the field's value", function()
     local seen = {}
     local got = rs:where { status = function(v)

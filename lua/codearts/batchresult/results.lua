@@ -361,7 +361,12 @@ local function field_test(field, want)
   end
   if field == "reason_kind" then
     if not IS_KIND[want] then
-      local shown = type(want) == "string" and ("'" .. want .. "'") or ("a " .. type(want))
+      -- (quoted as the library quotes a refused value, input.escaped: on
+      -- one line, no terminal escape, at most QUOTED_BYTES of it)
+      local shown = type(want) == "string"
+        and ("'" .. input.escaped(want:sub(1, input.QUOTED_BYTES)) .. "'"
+          .. (#want > input.QUOTED_BYTES and "…" or ""))
+        or ("a " .. type(want))
       error(PREFIX .. "where: unknown reason_kind " .. shown
         .. " (expected banned, queued, change_request or other)", 3)
     end
