@@ -727,7 +727,7 @@ static const unsigned char *after_run(const walk *w, uint64_t k, const unsigned 
  * it, byte for byte, for as long as they agree. */
 static size_t raw_run(walk *w, stream *s, size_t u, size_t stop) {
     const uint64_t raw_back = 0x0807060504030201u & low_bytes(RUN);
-    const unsigned char *t = w->t;
+    const unsigned char *t = w->t, *run_ends = w->tab->at[RUN - 1];
     uint64_t key = s->key, back = s->back;
     unsigned len = s->len;
     for (; u < stop && !w->done; u++) {
@@ -737,7 +737,9 @@ static size_t raw_run(walk *w, stream *s, size_t u, size_t stop) {
         back = (back + (ONES & low_bytes(len))) << 8 | 1;
         if (len < RUN) len++;
         back &= low_bytes(len);
-        if (len == RUN && is_head(w->tab, RUN, key)) {
+        /* (is_head's first test, here: most bytes end no run, and the
+         * call would cost more than the test) */
+        if (len == RUN && bit(run_ends, c) && is_head(w->tab, RUN, key)) {
             size_t start = u + 1 - back_of(back, RUN), v = u + 1;
             const unsigned char *end, *q = key ? after_run(w, key, &end) : NULL;
             for (; q && v < stop && q < end && t[v] == *q && !may_escape(*q); v++) q++;
