@@ -133,17 +133,22 @@ local function remember(memo, v, make)
   return text
 end
 
---- A record's pipeline id as JSON (see MAKERS): one the library checked
--- is letters and digits, quoted as it is (redacted, where it holds a run
--- of a secret, it holds ASCII markers, no quote nor backslash).
-local function json_id(v)
-  if type(v) == "string" then return '"' .. v .. '"' end
-  return json_value(v)
+--- Whether a record's pipeline id JSON quotes as it is (see BARE): one
+-- the library checked is letters and digits (redacted, where it holds a
+-- run of a secret, it holds ASCII markers, no quote nor backslash).
+local function checked_id(v)
+  return type(v) == "string"
+end
+
+--- Whether JSON quotes v, a run id, as it is (json_string).
+local function plain_id(v)
+  return type(v) == "string" and plain_text(v)
 end
 
 -- By field list: each field's member start, '{"name":' for the first and
--- ',"name":' for the others; the set of the fields' names; and how each
--- field's value is made JSON.  A record's pipeline id is one the caller
+-- ',"name":' for the others, and the same with the value's opening quote;
+-- the set of the fields' names; and for the UNIQUE fields, whether JSON
+-- quotes a value as it is.  A record's pipeline id is one the caller
 -- gave, which the library checked: it matches each answer to an item by
 -- it (call.lua) and leaves out any other.  Run ids can be the server's
 -- (run, run --query), and are mended like any text.  A listed pair has
@@ -151,13 +156,14 @@ end
 -- run the call cannot place (err.unplaced) carries the server's pipeline
 -- id, any text.
 local ITEM_FIELDS = { PAIR_FIELDS[1], PAIR_FIELDS[2] }
-local OPENERS, KNOWN, MAKERS = {}, {}, {}
+local OPENERS, QUOTED, KNOWN, BARE = {}, {}, {}, {}
 for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS, ITEM_FIELDS }) do
-  OPENERS[fields], KNOWN[fields], MAKERS[fields] = {}, {}, {}
+  OPENERS[fields], QUOTED[fields], KNOWN[fields], BARE[fields] = {}, {}, {}, {}
   for i, k in ipairs(fields) do
     OPENERS[fields][i] = (i == 1 and '{"' or ',"') .. k .. '":'
+    QUOTED[fields][i] = OPENERS[fields][i] .. '"'
     KNOWN[fields][k] = true
-    MAKERS[fields][i] = k == "pipeline_id" and fields ~= ITEM_FIELDS and json_id or json_value
+    BARE[fields][i] = k == "pipeline_id" and fields ~= ITEM_FIELDS and checked_id or plain_id
   end
 end
 
@@ -177,12 +183,21 @@ end
 --- Puts r as a JSON object: fields in order (null when absent), then the
 -- rest.
 local function json_object(b, r, fields)
-  local memo, openers, makers, n = b.memo, OPENERS[fields], MAKERS[fields], b.n
+  local memo, openers, quoted, bare, n = b.memo, OPENERS[fields], QUOTED[fields], BARE[fields], b.n
   for i = 1, #fields do
     local k = fields[i]
     local v = r[k]
-    b[n + 1], b[n + 2] = openers[i], UNIQUE[k] and makers[i](v) or memo[v] or remember(memo, v, makers[i])
-    n = n + 2
+    if not UNIQUE[k] then
+      b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, json_value)
+      n = n + 2
+    elseif bare[i](v) then
+      -- (its quotes in pieces of their own: no string made per record)
+      b[n + 1], b[n + 2], b[n + 3] = quoted[i], v, '"'
+      n = n + 3
+    else
+      b[n + 1], b[n + 2] = openers[i], json_value(v)
+      n = n + 2
+    end
   end
   local extra = extra_fields(r, KNOWN[fields])
   if extra then
@@ -281,7 +296,10 @@ end
 -- pipeline name keeps the table aligned.
 local function cell(v)
   if type(v) ~= "string" then v = json_value(v) end
-  if v:find("^[ -~]*$") then return v, #v end -- printable ASCII: the usual case, checked fast
+  -- Printable ASCII, the usual case, is shown as it is: checked in C
+  -- first (plain_text leaves out the quote and the backslash, which only
+  -- the matcher then reads), as a call's 10,000 run ids are each a cell.
+  if plain_text(v) or v:find("^[ -~]*$") then return v, #v end
   -- (each byte of ill-formed UTF-8 as the U+FFFD a terminal would draw,
   -- in a number of its own choosing, for it)
   v = well_formed(controls_as_spaces(v))
@@ -683,13 +701,15 @@ local API_FIELDS = KNOWN[RESULT_FIELDS]
 -- from n + 1 on; returns their count.
 local function texts_of(t, texts, n)
   for k, x in pairs(t) do
-    if type(x) == "string" then
+    local kind = type(x)
+    if kind == "string" then
       n = n + 1
       texts[n] = x
-    elseif type(x) == "table" then
+    elseif kind == "table" then
       n = texts_of(x, texts, n)
     end
-    if type(k) == "string" and not API_FIELDS[k] then
+    -- (the API's field first: most keys are, and type is a call)
+    if not API_FIELDS[k] and type(k) == "string" then
       n = n + 1
       texts[n] = k
     end
