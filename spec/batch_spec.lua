@@ -627,7 +627,7 @@ describe("client:run and client:run_and_query", function()
   -- fixes46c).
   it("keeps in err.results a run's answer, whichever instruction after libcurl gave it up Ctrl-C comes at", function()
     local curl = require "codearts.batchresult.transport.curl"
-    local source, given_at = line_of(curl.new, "= self.c:next(")
+    local source, given_at = line_of(curl.new, "self.c:next(left")
     local list = ids(3)
     uncompiled()
     local stopped = 0
