@@ -133,37 +133,27 @@ local function remember(memo, v, make)
   return text
 end
 
---- Whether a record's pipeline id JSON quotes as it is (see BARE): one
--- the library checked is letters and digits (redacted, where it holds a
--- run of a secret, it holds ASCII markers, no quote nor backslash).
-local function checked_id(v)
-  return type(v) == "string"
-end
-
---- Whether JSON quotes v, a run id, as it is (json_string).
-local function plain_id(v)
-  return type(v) == "string" and plain_text(v)
-end
-
 -- By field list: each field's member start, '{"name":' for the first and
 -- ',"name":' for the others, and the same with the value's opening quote;
--- the set of the fields' names; and for the UNIQUE fields, whether JSON
--- quotes a value as it is.  A record's pipeline id is one the caller
--- gave, which the library checked: it matches each answer to an item by
--- it (call.lua) and leaves out any other.  Run ids can be the server's
--- (run, run --query), and are mended like any text.  A listed pair has
--- a run's fields, in a list of its own (ITEM_FIELDS, its own key here): a
--- run the call cannot place (err.unplaced) carries the server's pipeline
--- id, any text.
+-- the set of the fields' names; and whether JSON quotes each field's
+-- string as it is, whatever it holds.  A record's pipeline id is one the
+-- caller gave, which the library checked, letters and digits: it matches
+-- each answer to an item by it (call.lua) and leaves out any other
+-- (redacted, where it holds a run of a secret, it holds ASCII markers,
+-- no quote nor backslash).  Run ids can be the server's (run, run
+-- --query), and are mended like any text.  A listed pair has a run's
+-- fields, in a list of its own (ITEM_FIELDS, its own key here): a run the
+-- call cannot place (err.unplaced) carries the server's pipeline id, any
+-- text.
 local ITEM_FIELDS = { PAIR_FIELDS[1], PAIR_FIELDS[2] }
-local OPENERS, QUOTED, KNOWN, BARE = {}, {}, {}, {}
+local OPENERS, QUOTED, KNOWN, CHECKED = {}, {}, {}, {}
 for _, fields in ipairs({ RESULT_FIELDS, PAIR_FIELDS, ITEM_FIELDS }) do
-  OPENERS[fields], QUOTED[fields], KNOWN[fields], BARE[fields] = {}, {}, {}, {}
+  OPENERS[fields], QUOTED[fields], KNOWN[fields], CHECKED[fields] = {}, {}, {}, {}
   for i, k in ipairs(fields) do
     OPENERS[fields][i] = (i == 1 and '{"' or ',"') .. k .. '":'
     QUOTED[fields][i] = OPENERS[fields][i] .. '"'
     KNOWN[fields][k] = true
-    BARE[fields][i] = k == "pipeline_id" and fields ~= ITEM_FIELDS and checked_id or plain_id
+    CHECKED[fields][i] = k == "pipeline_id" and fields ~= ITEM_FIELDS
   end
 end
 
@@ -183,19 +173,15 @@ end
 --- Puts r as a JSON object: fields in order (null when absent), then the
 -- rest.
 local function json_object(b, r, fields)
-  local memo, openers, quoted, bare, n = b.memo, OPENERS[fields], QUOTED[fields], BARE[fields], b.n
+  local memo, openers, quoted, checked, n = b.memo, OPENERS[fields], QUOTED[fields], CHECKED[fields], b.n
   for i = 1, #fields do
-    local k = fields[i]
-    local v = r[k]
-    if not UNIQUE[k] then
-      b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, json_value)
-      n = n + 2
-    elseif bare[i](v) then
-      -- (its quotes in pieces of their own: no string made per record)
+    local v = r[fields[i]]
+    if type(v) == "string" and (checked[i] or plain_text(v)) then
+      -- (its quotes in pieces of their own: no string made for it)
       b[n + 1], b[n + 2], b[n + 3] = quoted[i], v, '"'
       n = n + 3
     else
-      b[n + 1], b[n + 2] = openers[i], json_value(v)
+      b[n + 1], b[n + 2] = openers[i], memo[v] or remember(memo, v, json_value)
       n = n + 2
     end
   end
