@@ -156,8 +156,9 @@ end
 local SEPARATOR = "expected two ids separated by white space, a comma or a colon"
 
 -- The usual line: two ids and one separator, nothing else, then the line's
--- end; read in place, in the text (10,000 lines must stay cheap to read).
-local USUAL_PAIR = "^(%w+)[ \t,:](%w+)\r?\n()"
+-- end; read in place, in the text, in C (10,000 lines must stay cheap to
+-- read): p, r, after, or nothing.
+local usual_pair = require("codearts.batchresult.core").usual_pair
 
 local function pair_lines(items, text, label)
   local function where(n) return label .. " line " .. n end
@@ -165,7 +166,7 @@ local function pair_lines(items, text, label)
   local n, at = 0, 1
   while at <= #text do
     n = n + 1
-    local p, r, after = text:match(USUAL_PAIR, at)
+    local p, r, after = usual_pair(text, at)
     if not p then
       local line
       line, after = line_at(text, at)
