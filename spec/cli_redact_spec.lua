@@ -126,6 +126,58 @@ describe("the command-line tool's redactor", function()
     end
   end)
 
+  -- core.texts_joined gathers in C what redact_all's Lua walk (texts_of)
+  -- gathers: each string value, the texts of each table value, and each
+  -- string key that is no API field name, in pairs' order.
+  it("joins in C the texts the Lua walk finds, in the same order", function()
+    local texts_joined = require("codearts.batchresult.core").texts_joined
+    local skip = { pipeline_id = true, status = true }
+    local keys = { "pipeline_id", "status", "extra", "x", 1, 2, 3, 2.5, true }
+    local function random_table(depth)
+      local t = {}
+      for _ = 1, math.random(0, 6) do
+        local k, v = keys[math.random(#keys)], math.random(0, 4)
+        if v == 0 and depth < 4 then v = random_table(depth + 1)
+        elseif v == 1 then v = 42
+        elseif v == 2 then v = false
+        else v = ("s"):rep(math.random(0, 3)) .. math.random(99) end
+        t[k] = v
+      end
+      return t
+    end
+    local function walk(t, out)
+      for k, x in pairs(t) do
+        if type(x) == "string" then out[#out + 1] = x
+        elseif type(x) == "table" then walk(x, out) end
+        if type(k) == "string" and not skip[k] then out[#out + 1] = k end
+      end
+      return out
+    end
+    for _ = 1, 2000 do
+      local t = random_table(0)
+      assert.are.equal(table.concat(walk(t, {}), "!"), texts_joined(t, skip, "!"))
+    end
+    assert.are.equal("", texts_joined({}, skip, "!"))
+  end)
+
+  it("leaves to the Lua walk a table with __pairs or nested deeper than 64, and redacts it all the same", function()
+    local texts_joined = require("codearts.batchresult.core").texts_joined
+    local client = assert(br.new { endpoint = "https://127.0.0.1:9", project_id = model.seed_project, token = TOKEN })
+    finally(function() client:close() end)
+    local deep = { reason = "x " .. TOKEN }
+    for _ = 1, 70 do deep = { deep } end
+    local with_pairs = { { reason = TOKEN } }
+    setmetatable(with_pairs[1], { __pairs = function(t) return next, t, nil end })
+    for _, t in ipairs({ deep, with_pairs }) do
+      assert.are.same({}, { texts_joined(t, {}, "!") })
+      local shown = output.redact_all(t, output.redactor(client))
+      while #shown == 1 do shown = shown[1] end
+      assert.is_nil(shown.reason:find(TOKEN, 1, true))
+      assert.is_truthy(shown.reason:find("[REDACTED]", 1, true))
+    end
+    assert.are.equal("a", texts_joined({ { { "a" } } }, {}, "!"))
+  end)
+
   -- CSV quotes a field that holds a comma, plain or not: the quote it
   -- adds may complete a run of 8 bytes of a secret that holds one, as it
   -- does for a text with a tab beside the comma; the shortcut for plain

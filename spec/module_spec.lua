@@ -218,14 +218,14 @@ describe("core.so for " .. version, function()
     }
     multi:close()
     keyring:close()
-    assert.are.equal(26, config.INTERFACE)
+    assert.are.equal(27, config.INTERFACE)
     assert.are.equal(config.INTERFACE, core.INTERFACE)
     assert.are.same({
       core = "INTERFACE VERSION absolute_path() box() ca_certificates() ca_path_certificates() can_yield()"
         .. " decode_error() decode_results() encode_ids() encode_query() end_by_sigpipe() file_kind()"
         .. " hold_terminations() ignore_sigpipe() keyring() limits multi() new_table() now() null plain_text() random()"
-        .. " raw_copy() read_items() signer() terminate_as_interrupt() termination_came() unbox() unicode_space_edge()"
-        .. " usual_pair() write_out()",
+        .. " raw_copy() read_items() signer() terminate_as_interrupt() termination_came() texts_joined() unbox()"
+        .. " unicode_space_edge() usual_pair() write_out()",
       keyring = "close() redact() sign()",
       multi = "act() call() changes() close() inherited() news() open() pending() unwatch() watch()",
       call = "ack() cancel() close() group() next() ready() start() take()",

@@ -13,7 +13,7 @@
  * so that a module built from another commit of the same version is
  * refused (a copy Neovim's install left, say).  Builds before this had
  * no number. */
-#define CAB_INTERFACE 26
+#define CAB_INTERFACE 27
 
 /* The one symbol the module exports; everything else is built hidden. */
 __attribute__((visibility("default"))) int luaopen_codearts_batchresult_core(lua_State *L);

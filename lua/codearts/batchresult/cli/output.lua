@@ -12,8 +12,13 @@
 local cjson = require "cjson"
 -- Whether a text is printable ASCII but the quote and the backslash,
 -- which JSON and the table print as it is (in C: Lua's matcher takes some 70
--- instructions a byte, and a call's texts joined run to megabytes).
-local plain_text = require("codearts.batchresult.core").plain_text
+-- instructions a byte, and a call's texts joined run to megabytes); and
+-- the texts of a table joined (see redact_all).
+local plain_text, texts_joined
+do
+  local core = require "codearts.batchresult.core"
+  plain_text, texts_joined = core.plain_text, core.texts_joined
+end
 local width_of = require("codearts.batchresult.columns").of
 local number_text, printable, well_formed
 do
@@ -655,15 +660,16 @@ function Redactor.__call(self, text)
   return said, failed
 end
 
---- Whether the redactor leaves each of texts (a list of strings) as it
--- is: worked out from their join, redacted once, and the join of each
+--- Whether the redactor leaves each of texts (a list of strings; joined,
+-- when given, their join) as it is: worked out from their join, redacted
+-- once, and the join of each
 -- display step's forms of them, rather than text by text (10,000 results
 -- hold some 50,000 texts, and most hold no secret).  A secret that one
 -- text holds the join holds too; the join may hold one that no text does,
 -- across a JOIN: then this says no, and each is redacted.
-function Redactor:leaves(texts)
+function Redactor:leaves(texts, joined)
   local client, others = self.client, {}
-  local joined = concat(texts, JOIN)
+  joined = joined or concat(texts, JOIN)
   if client:redact(joined) ~= joined then return false end
   -- (the display steps change only text that is not plain, or holds a
   -- comma)
@@ -684,7 +690,8 @@ end
 local API_FIELDS = KNOWN[RESULT_FIELDS]
 
 --- The texts of t that redact_all redacts (see there), added to texts
--- from n + 1 on; returns their count.
+-- from n + 1 on; returns their count.  (core.texts_joined gathers the same
+-- texts, in the same order, for a table without __pairs.)
 local function texts_of(t, texts, n)
   for k, x in pairs(t) do
     local kind = type(x)
@@ -737,9 +744,13 @@ end
 -- renamed; another field whose name cannot be redacted (memory ran out)
 -- is left out, as its name cannot be shown, nor its value under another.
 function M.redact_all(t, redact)
+  -- The usual case, read in C: no text holds a secret, and no display
+  -- step changes one.
+  local joined = texts_joined(t, API_FIELDS, JOIN)
+  if joined and unchanged(joined) and redact.client:redact(joined) == joined then return t end
   local texts = {}
   texts_of(t, texts, 0)
-  if redact:leaves(texts) then return t end
+  if redact:leaves(texts, joined) then return t end
   return redact_each(t, redact)
 end
 
