@@ -5,8 +5,11 @@
 #   HUAWEICLOUD_SDK_AK=… HUAWEICLOUD_SDK_SK=… HUAWEICLOUD_SDK_PROJECT_ID=… \
 #   CODEARTS_REGION=cn-north-4 sh examples/ci-start-pipelines.sh pipelines.txt
 # readme:begin step
-codearts-batchresult run --query --failed --input "${1:-pipelines.txt}"
-case $? in
+# (`|| status=$?`: a CI shell runs steps under `set -e`, which would end
+# the step at the tool's failure, before the case says why)
+status=0
+codearts-batchresult run --query --failed --input "${1:-pipelines.txt}" || status=$?
+case $status in
 0) echo "Every pipeline started." ;;
 1) echo "Some pipelines did not start: see the table above." >&2; exit 1 ;;
 2) echo "Bad pipeline ids or settings: see the message above." >&2; exit 2 ;;

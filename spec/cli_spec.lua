@@ -2579,6 +2579,13 @@ once.unchecked("codearts-batchresult", function()
       assert.are.equal(1, r.status, cli.describe(r))
       assert.truthy(r.out:find(refused[1].reason, 1, true), r.out)
       assert.truthy(r.err:find("Some pipelines did not start", 1, true), r.err)
+      -- pasted into a CI step that runs it under `set -e` (GitHub Actions'
+      -- bash -e, GitLab's set -eo pipefail): the tool's status must still
+      -- reach the case, not end the step before it says why
+      server:reset()
+      r = run({ list }, { command = "PATH=" .. cli.quote(dir) .. ":\"$PATH\" sh -e examples/ci-start-pipelines.sh" })
+      assert.are.equal(1, r.status, cli.describe(r))
+      assert.truthy(r.err:find("Some pipelines did not start", 1, true), r.err)
       -- a failed call: the runs unanswered, which may have started, are
       -- named, and the step says not to run again blindly
       server:reset()
