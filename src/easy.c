@@ -289,11 +289,14 @@ int cab_easy_fresh(cab_easy *e) {
 }
 
 void cab_easy_timed_out(cab_easy *e, long timeout_ms) {
-    /* (a request never begun met no server: it did not connect, nor end
-     * its TLS handshake or a proxy's tunnel) */
+    /* (a request not yet written met no server: it was connecting, in
+     * its TLS handshake or a proxy's tunnel, or waiting for a connection;
+     * or its connection was made while the caller's code ran past the
+     * timeout, and it was ended before it went: multi.c, expire_unsent) */
     if (!cab_easy_wrote(e))
         snprintf(e->curl_err, sizeof e->curl_err,
-                 "no connection made within the timeout of %ld ms (its TLS handshake and a proxy's tunnel included)",
+                 "the attempt's time of %ld ms ran out before its request was sent (while connecting, its TLS "
+                 "handshake and a proxy's tunnel included)",
                  timeout_ms);
     else
         snprintf(e->curl_err, sizeof e->curl_err,

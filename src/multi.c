@@ -428,8 +428,33 @@ static void fail_multi(cab_multi *m, CURLMcode mc) {
     fail_running(m, mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR, NULL);
 }
 
-/* Runs every transfer once.  curl_multi_perform tells the socket callback
- * nothing, so once an event loop watches the record (cab_multi_watch), a
+/* Ends as timed out every running transfer whose time is up before its
+ * request went out (cab_easy_wrote).  libcurl's next pass would send it
+ * on a connection made meanwhile (while the caller's code ran past the
+ * timeout: a callback that blocked, a coroutine resumed late, an editor
+ * busy), and expire would then call it a TIMEOUT at once, after the server
+ * had read it: a run that started pipelines, reported unanswered and not
+ * to be tried again.  Ended before it goes, it is not sent
+ * (cab_easy_finish), as on the cosocket transports (transport/http1.lua),
+ * so a run is tried again.  No answer is lost: none comes before the
+ * request.  So this runs before every pass of libcurl's over the
+ * transfers (perform, cab_multi_act). */
+static void expire_unsent(cab_multi *m) {
+    long long now = now_ms();
+    int i;
+    for (i = 0; i < m->n_slots; i++) {
+        slot *s = &m->slots[i];
+        if (s->state != SLOT_RUNNING || !s->timeout_ms || now < s->due || cab_easy_wrote(s->easy)) continue;
+        (void)curl_multi_remove_handle(m->multi, cab_easy_handle(s->easy));
+        cab_easy_timed_out(s->easy, s->timeout_ms);
+        mark_done(m, s, CURLE_OPERATION_TIMEDOUT);
+    }
+}
+
+/* Runs every transfer once, after ending those whose time is up before
+ * their request went out (expire_unsent).  curl_multi_perform tells the
+ * socket callback nothing, so once an event loop watches the record
+ * (cab_multi_watch), a
  * call waiting here (a synchronous one on the same handle) would leave the
  * record stale for the loop: a socket libcurl opened here would never be
  * watched.  curl_multi_socket_all is curl_multi_perform and then the
@@ -437,6 +462,7 @@ static void fail_multi(cab_multi *m, CURLMcode mc) {
  * favour of curl_multi_socket_action, which runs only the transfers of one
  * socket, but it is the one call that brings the whole record up to date. */
 static CURLMcode perform(cab_multi *m, int *still) {
+    expire_unsent(m);
     if (!m->watched) return curl_multi_perform(m->multi, still);
     CURL_IGNORE_DEPRECATION(return curl_multi_socket_all(m->multi, still);)
 }
@@ -461,7 +487,9 @@ static int overdue(const cab_multi *m, long long now) {
  * that blocks, a coroutine resumed late, an editor busy past it) would be
  * thrown away.  So this runs after what finished was collected, and first
  * lets libcurl read every socket again (an event loop's timer may fire
- * before the socket's event, and its pass reads no socket). */
+ * before the socket's event, and its pass reads no socket).  Those looks
+ * send nothing late: each pass first ends the transfers whose request
+ * had not gone out (perform). */
 static void expire(cab_multi *m) {
     long long now;
     int i, still;
@@ -673,8 +701,9 @@ static CURLMcode act_on_ready(cab_multi *m) {
 void cab_multi_act(cab_multi *m, int fd) {
     int still;
     CURLMcode mc;
+    if (fd >= 0 && fd != m->set) return;
+    expire_unsent(m); /* (before libcurl may send them) */
     if (fd >= 0) {
-        if (fd != m->set) return;
         mc = act_on_ready(m);
     } else {
         /* libcurl's timer fires once: it sets a new one (on_timer) if it

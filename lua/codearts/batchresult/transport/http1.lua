@@ -764,9 +764,10 @@ local function exchange_once(link, cfg, req, u, deadline, connect_ms)
   local sock, kind, msg, not_sent = connect(cfg, u, link, deadline, connect_ms)
   if not sock then return nil, kind, msg, not_sent end
   -- A connection made (or shaken hands on) past the attempt's end sends
-  -- nothing, as libcurl looks at the time before it sends: the grace a
-  -- wait gets (wait_ms) is for reading what came, and would let a run go
-  -- out that its attempt then calls a TIMEOUT that may have started it.
+  -- nothing, as libcurl's transport looks at the time before each pass
+  -- that may send (src/multi.c, expire_unsent): the grace a wait gets
+  -- (wait_ms) is for reading what came, and would let a run go out that
+  -- its attempt then calls a TIMEOUT that may have started it.
   if not M.left_ms(deadline) then
     sock:close()
     return nil, "TIMEOUT", "the attempt's time ran out before its request was sent", true
