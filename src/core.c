@@ -658,8 +658,8 @@ static int walk_texts(lua_State *L, int t, int skip, texts_out *o, int depth) {
  * whether all their texts together hold a secret: 10,000 results walked
  * by pairs and joined by table.concat took more time than the redaction
  * of the 1 MB they make.  Counted, then copied: between the two, only the
- * allocation of the copy may run a finalizer, which the copy's length
- * would show. */
+ * allocation of the copy may run a finalizer; the copy walks the table as
+ * it is then, and gives nothing when its texts no longer come to the count. */
 static int l_texts_joined(lua_State *L) {
     texts_out o = {NULL, 0, 0, 0, NULL, 0};
     size_t total;
