@@ -19,8 +19,10 @@ end
 
 -- (blank lines skipped; any other line that is not two words stops the
 -- script before anything is sent, rather than leave a run out unsaid)
+-- (read whole, then split: the io.lines of Lua 5.1 and LuaJIT drops a NUL
+-- and the rest of its line, and joins the next line to what is left)
 local all_pairs, n = {}, 0
-for line in io.lines() do
+for line in (io.read("*a") .. "\n"):gmatch("([^\n]*)\n") do
   n = n + 1
   local pipeline_id, pipeline_run_id = line:match("^%s*(%w+)%s+(%w+)%s*$")
   if pipeline_id then

@@ -67,6 +67,11 @@ describe("examples/", function()
       -- terminal to act on, such as this title)
       { '\27]0;x\7 "y\\" \200\r\n', "",
         'line 1: expected PIPELINE_ID RUN_ID, got "\\027]0;x\\007 \\"y\\\\\\" \\200\\013"\n' },
+      -- (a NUL is a byte of its line: the io.lines of Lua 5.1 and LuaJIT
+      -- dropped it and the rest of its line and joined the next, so this
+      -- was read there as one good pair and sent: review docs57)
+      { p.pipeline_id .. " \0junk\n" .. p.pipeline_run_id .. "\n", "",
+        ('line 1: expected PIPELINE_ID RUN_ID, got "%s \\000junk"\n'):format(p.pipeline_id) },
     }) do
       files.write(input, case[1])
       local out, ok, err = child.run_file("examples/batches.lua", user_env(server), input)
