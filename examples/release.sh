@@ -28,6 +28,18 @@ if ! git cat-file -e "HEAD:$rockspec" 2>/dev/null; then
     echo "release.sh: HEAD holds no $rockspec; rename the release rockspec first (README: Releasing)" >&2
     exit 1
 fi
+# make rock packs the tag the rockspec names: a rockspec renamed for this
+# version but naming the last release's tag would be packed from that one
+# (or fail naming it), with this version's tag already made.
+said=$(git show "HEAD:$rockspec" | lua5.4 -e '
+  local spec = {}
+  assert(load(io.read("a"), "=rockspec", "t", spec))()
+  io.write(tostring(spec.version), " ", tostring(spec.source and spec.source.tag))')
+if [ "$said" != "$version-1 v$version" ]; then
+    echo "release.sh: $rockspec says version '${said% *}' and source.tag '${said#* }', not '$version-1' and" \
+        "'v$version': set both (README: Releasing)" >&2
+    exit 1
+fi
 git tag -a "v$version" -m "codearts-batchresult $version"
 make rock RELEASE_ROCKSPEC="$rockspec"
 tree=$(mktemp -d)

@@ -218,6 +218,26 @@ once.unchecked("luarocks", function()
   end)
 
   once.describe("a release", function()
+    -- A rockspec renamed for a new version but still naming the last
+    -- release's source.tag was tagged anyway, then make rock packed the
+    -- tag the rockspec named, and failed saying 'tag the release first'
+    -- (or 'holds no …rockspec'), the new tag left behind (review pack57).
+    it("is refused, nothing tagged, while its rockspec names another version or tag", function()
+      local r = tmp .. "/r"
+      copy_checkout(r)
+      local who = "GIT_AUTHOR_NAME=spec GIT_AUTHOR_EMAIL=spec@invalid GIT_COMMITTER_NAME=spec"
+        .. " GIT_COMMITTER_EMAIL=spec@invalid "
+      local new = "codearts-batchresult-9.9.9-1.rockspec"
+      run_in(r, "git init -q && sed -i 's|github.com/OWNER/|github.com/example/|' ./*.rockspec && git add -A && "
+        .. who .. "git commit -q -m 'the release' && git tag v" .. VERSION .. " && git mv " .. RELEASE .. " " .. new
+        .. " && " .. who .. "git commit -q -m 'renamed only'")
+      local refused, ok = shell.run("cd " .. q(r) .. " && " .. who .. "sh examples/release.sh 9.9.9")
+      assert.is_false(ok, refused)
+      assert.are.equal("release.sh: " .. new .. " says version '" .. VERSION .. "-1' and source.tag 'v" .. VERSION
+        .. "', not '9.9.9-1' and 'v9.9.9': set both (README: Releasing)\n", refused)
+      assert.are.equal("v" .. VERSION .. "\n", run_in(r, "git tag"))
+    end)
+
     it("is tagged, packed from the tag and built from the rock, offline (examples/release.sh)", function()
       local r = tmp .. "/r"
       copy_checkout(r)
