@@ -710,6 +710,39 @@ describe("a call's end", function()
     handle:close()
   end)
 
+  -- A transfer handed over again reads its last request's pre-transfer time
+  -- until libcurl's first pass over the new one: a request whose time ran
+  -- out before that pass (its caller's code ran past it) was taken for
+  -- sent, and that pass wrote it on the connection kept alive since, late.
+  it("a request whose time ran out before libcurl looked at it is not sent late on a kept connection", function()
+    local handle = curl.new()
+    assert(handle:open { endpoint = server.url, connect_timeout = 5, tls_verify = true, max_response_bytes = 1e6 })
+    local req = assert(client():prepare(model.seed_query))
+    local t = handle:call()
+    assert(t:start(req, { timeout_ms = 5000, idempotent = true }))
+    local token, res = t:wait()
+    assert.truthy(token)
+    assert.are.equal(200, res.status)
+    t:ack()
+    local before = server:stats().requests
+    assert(t:start(req, { timeout_ms = 100, idempotent = true }))
+    local t0 = now()
+    repeat until now() - t0 > 0.3 -- (the caller's code, running past the timeout)
+    local _, got, kind, msg, not_sent = t:wait()
+    assert.is_nil(got)
+    assert.are.equal("TIMEOUT", kind)
+    assert.is_true(not_sent, msg)
+    assert.truthy(msg:find("before its request was sent", 1, true), msg)
+    -- (its connection was kept alive: the time went elsewhere)
+    assert.is_nil(msg:find("while connecting", 1, true), msg)
+    t:ack()
+    t0 = now()
+    repeat until now() - t0 > 0.2 -- (a request written late would reach the stand-in meanwhile)
+    assert.are.equal(before, server:stats().requests)
+    t:close()
+    handle:close()
+  end)
+
   -- (transport/curl.lua's wait: "idle" after sleeping `seconds`, when
   -- given; given none, there is nothing to sleep for, and it slept a slice)
   it("a libcurl view's wait given no seconds says idle at once when nothing of its call is in flight", function()

@@ -278,7 +278,14 @@ int cab_easy_stale(const cab_easy *e, CURLcode rc) {
 
 int cab_easy_wrote(const cab_easy *e) {
     curl_off_t pretransfer = 0;
-    return curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK || pretransfer != 0;
+    if (curl_easy_getinfo(e->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK) return 1;
+    /* A handle handed over again keeps its last request's time until
+     * libcurl's first pass over the new one (curl_multi_add_handle resets
+     * none of it): read then (multi.c, expire_unsent), it would call a
+     * request never begun sent, and let that pass write it late.  From
+     * 7.80.0 libcurl lets no request go without asking cab_conns first
+     * (CURLOPT_PREREQFUNCTION), which counts from cab_easy_prepare. */
+    return pretransfer != 0 && (cab_conns_wrote_again(&e->conns) < 0 || e->conns.writes > 0);
 }
 
 int cab_easy_fresh(cab_easy *e) {
@@ -295,8 +302,8 @@ void cab_easy_timed_out(cab_easy *e, long timeout_ms) {
      * timeout, and it was ended before it went: multi.c, expire_unsent) */
     if (!cab_easy_wrote(e))
         snprintf(e->curl_err, sizeof e->curl_err,
-                 "the attempt's time of %ld ms ran out before its request was sent (while connecting, its TLS "
-                 "handshake and a proxy's tunnel included)",
+                 "the attempt's time of %ld ms ran out before its request was sent (connecting, its TLS "
+                 "handshake and a proxy's tunnel count in it)",
                  timeout_ms);
     else
         snprintf(e->curl_err, sizeof e->curl_err,

@@ -71,7 +71,11 @@ int cab_easy_stale(const cab_easy *e, CURLcode rc);
  * has gone out (what does not fit goes later, after the time is noted),
  * and keeps it when it begins the transfer again by itself (a kept-alive
  * connection that died under the request), but not once the multi handle
- * takes the transfer back (multi.c).  Not known: as good as noted. */
+ * takes the transfer back (multi.c): libcurl's first pass after
+ * curl_multi_add_handle forgets it.  Until that pass it is the last
+ * request's, so from 7.80.0 a request counts only once libcurl asked to
+ * let it go (conns.h); below 7.80.0 that pass's window is not seen.  Not
+ * known: as good as noted. */
 int cab_easy_wrote(const cab_easy *e);
 
 /* Makes the transfer, begun again, go on a new connection: 0, or -1 when

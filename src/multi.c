@@ -341,8 +341,8 @@ static int begins_again(slot *s, CURLcode rc) {
      * (libcurl closes that connection).  libcurl may have written it on
      * another kept-alive connection before, which died under it, and
      * begun it again there by itself: beginning again forgets that
-     * (curl_multi_add_handle resets the pre-transfer time), so it is kept
-     * here. */
+     * (libcurl's first pass after curl_multi_add_handle resets the
+     * pre-transfer time), so it is kept here. */
     if (cab_conns_refused(rc) && s->restarts < MAX_RESTARTS) {
         s->went_out |= cab_easy_wrote(s->easy);
         return ++s->restarts < MAX_RESTARTS || cab_easy_fresh(s->easy) == 0;
