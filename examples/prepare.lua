@@ -28,7 +28,8 @@ f:write("silent\nshow-error\nrequest = ", quoted(req.method), "\nurl = ", quoted
         "\ndata-binary = ", quoted(req.body), '\nwrite-out = "\\n%{http_code}"\n')
 for name, value in pairs(req.headers) do f:write("header = ", quoted(name .. ": " .. value), "\n") end
 f:close()
-local curl = assert(io.popen("curl -q --config " .. config))
+local curl, failed = io.popen("curl -q --config " .. config)
+if not curl then os.remove(config) error(failed, 0) end -- (the file holds the Authorization header)
 local body, status = curl:read("*a"):match("^(.*)\n(%d%d%d)$")
 curl:close()
 os.remove(config)
