@@ -454,13 +454,13 @@ static void expire_unsent(cab_multi *m) {
 /* Runs every transfer once, after ending those whose time is up before
  * their request went out (expire_unsent).  curl_multi_perform tells the
  * socket callback nothing, so once an event loop watches the record
- * (cab_multi_watch), a
- * call waiting here (a synchronous one on the same handle) would leave the
- * record stale for the loop: a socket libcurl opened here would never be
- * watched.  curl_multi_socket_all is curl_multi_perform and then the
- * socket callback for every transfer: libcurl marks it deprecated in
- * favour of curl_multi_socket_action, which runs only the transfers of one
- * socket, but it is the one call that brings the whole record up to date. */
+ * (cab_multi_watch), a call waiting here (a synchronous one on the same
+ * handle) would leave the record stale for the loop: a socket libcurl
+ * opened here would never be watched.  curl_multi_socket_all is
+ * curl_multi_perform and then the socket callback for every transfer:
+ * libcurl marks it deprecated in favour of curl_multi_socket_action, which
+ * runs only the transfers of one socket, but it is the one call that
+ * brings the whole record up to date. */
 static CURLMcode perform(cab_multi *m, int *still) {
     expire_unsent(m);
     if (!m->watched) return curl_multi_perform(m->multi, still);

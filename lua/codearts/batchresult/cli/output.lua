@@ -662,9 +662,9 @@ end
 
 --- Whether the redactor leaves each of texts (a list of strings; joined,
 -- when given, their join) as it is: worked out from their join, redacted
--- once, and the join of each
--- display step's forms of them, rather than text by text (10,000 results
--- hold some 50,000 texts, and most hold no secret).  A secret that one
+-- once, and the join of each display step's forms of them, rather than
+-- text by text (10,000 results hold some 50,000 texts, and most hold no
+-- secret).  A secret that one
 -- text holds the join holds too; the join may hold one that no text does,
 -- across a JOIN: then this says no, and each is redacted.
 function Redactor:leaves(texts, joined)
