@@ -744,10 +744,14 @@ end
 -- renamed; another field whose name cannot be redacted (memory ran out)
 -- is left out, as its name cannot be shown, nor its value under another.
 function M.redact_all(t, redact)
-  -- The usual case, read in C: no text holds a secret, and no display
-  -- step changes one.
+  -- The usual case, read in C: no display step changes a text, so the
+  -- join's redaction alone tells whether any holds a secret (as leaves
+  -- would say, scanning the join once more).
   local joined = texts_joined(t, API_FIELDS, JOIN)
-  if joined and unchanged(joined) and redact.client:redact(joined) == joined then return t end
+  if joined and unchanged(joined) then
+    if redact.client:redact(joined) == joined then return t end
+    return redact_each(t, redact)
+  end
   local texts = {}
   texts_of(t, texts, 0)
   if redact:leaves(texts, joined) then return t end
